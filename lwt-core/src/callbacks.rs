@@ -1,0 +1,129 @@
+//! The callback list a pending promise keeps, and the kinds of callback.
+//!
+//! Most promises have exactly one callback (the `bind` that waits on them), so the list stores one
+//! callback inline and only allocates a queue from the second on. The queue is a `VecDeque` because
+//! the loop runs callbacks from the front while callbacks registered meanwhile go to the back.
+
+use std::collections::VecDeque;
+use std::task::Waker;
+
+use crate::exn::Exn;
+
+/// What a promise ends with.
+pub(crate) type Outcome<T> = Result<T, Exn>;
+
+/// One registration on a promise.
+pub(crate) enum Callback<T> {
+    /// Takes the outcome by value: `bind`, `map`, `catch`... For a promise whose value is not
+    /// `Clone` there is at most one of these (the handle is consumed to register it), so it can
+    /// be given the value itself; otherwise each one gets a clone.
+    Consume(Box<dyn FnOnce(Outcome<T>)>),
+    /// Looks at the outcome: `on_success`, `on_failure`, `on_any`...
+    Observe(Box<dyn FnOnce(&Outcome<T>)>),
+    /// Runs only if the promise is canceled, before every other callback (`on_cancel`).
+    OnCancel(Box<dyn FnOnce()>),
+    /// An async task awaiting the promise.
+    Wake(Waker),
+}
+
+impl<T> Callback<T> {
+    fn is_on_cancel(&self) -> bool {
+        matches!(self, Callback::OnCancel(_))
+    }
+}
+
+/// An ordered list of callbacks, allocation-free for zero or one entry.
+pub(crate) enum Callbacks<T> {
+    Empty,
+    One(Callback<T>),
+    Many(VecDeque<Callback<T>>),
+}
+
+impl<T> Default for Callbacks<T> {
+    fn default() -> Self {
+        Callbacks::Empty
+    }
+}
+
+impl<T> Callbacks<T> {
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            Callbacks::Empty => true,
+            Callbacks::One(_) => false,
+            Callbacks::Many(q) => q.is_empty(),
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Callbacks::Empty => 0,
+            Callbacks::One(_) => 1,
+            Callbacks::Many(q) => q.len(),
+        }
+    }
+
+    pub(crate) fn push(&mut self, callback: Callback<T>) {
+        match std::mem::take(self) {
+            Callbacks::Empty => *self = Callbacks::One(callback),
+            Callbacks::One(first) => {
+                let mut q = VecDeque::with_capacity(4);
+                q.push_back(first);
+                q.push_back(callback);
+                *self = Callbacks::Many(q);
+            }
+            Callbacks::Many(mut q) => {
+                q.push_back(callback);
+                *self = Callbacks::Many(q);
+            }
+        }
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<Callback<T>> {
+        match std::mem::take(self) {
+            Callbacks::Empty => None,
+            Callbacks::One(only) => Some(only),
+            Callbacks::Many(mut q) => {
+                let first = q.pop_front();
+                if !q.is_empty() {
+                    *self = Callbacks::Many(q);
+                }
+                first
+            }
+        }
+    }
+
+    /// Appends `later` after `self`, keeping both orders.
+    pub(crate) fn append(&mut self, mut later: Callbacks<T>) {
+        if self.is_empty() {
+            *self = later;
+            return;
+        }
+        while let Some(callback) = later.pop_front() {
+            self.push(callback);
+        }
+    }
+
+    /// Keeps the `on_cancel` callbacks first (in their order), then the rest (in theirs): Lwt
+    /// runs cancel handlers before the regular callbacks of a canceled promise.
+    pub(crate) fn on_cancel_first(self) -> Callbacks<T> {
+        match self {
+            Callbacks::Many(q) if q.iter().any(Callback::is_on_cancel) => {
+                let (mut first, rest): (VecDeque<_>, VecDeque<_>) =
+                    q.into_iter().partition(Callback::is_on_cancel);
+                first.extend(rest);
+                Callbacks::Many(first)
+            }
+            other => other,
+        }
+    }
+
+    /// Is there already a waker in the list that wakes the same task as `waker`?
+    pub(crate) fn has_waker_like(&self, waker: &Waker) -> bool {
+        let same = |c: &Callback<T>| matches!(c, Callback::Wake(w) if w.will_wake(waker));
+        match self {
+            Callbacks::Empty => false,
+            Callbacks::One(c) => same(c),
+            Callbacks::Many(q) => q.iter().any(same),
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! [`Exn`], the rejection type, and the error types the runtime itself raises.
+//!
+//! OCaml's Lwt rejects promises with exceptions. An exception there is a cheap, immutable, dynamically
+//! typed value that handlers match by constructor. `Exn` is the same idea in Rust: a reference-counted
+//! `dyn Error` that is cheap to clone (one counter increment), that handlers match by downcasting, and
+//! that knows a few distinguished cases:
+//!
+//! | Lwt | here |
+//! |---|---|
+//! | `Lwt.Canceled` | [`Canceled`] ([`Exn::is_canceled`]) |
+//! | `Failure s` (`Lwt.fail_with`) | [`Failure`] |
+//! | `Invalid_argument s` (`Lwt.fail_invalid_arg`) | [`InvalidArgument`] |
+//! | an exception raised by a callback | [`Panicked`], holding the panic message |
+//! | (no counterpart: Lwt leaves the promise pending forever) | [`Abandoned`]: the resolver was dropped |
+//!
+//! An `Exn` can also carry a short trail of source locations: the `lwt!` macro records the `let` a
+//! rejection passed through, and `Debug` prints the trail, because Lwt users lose backtraces through
+//! binds.
+
+use std::any::Any;
+use std::error::Error;
+use std::fmt;
+use std::panic::Location;
+use std::rc::Rc;
+
+/// How many locations an [`Exn`] remembers; older ones are counted, not kept, so that a rejection
+/// travelling through a million-level chain stays small.
+const MAX_TRAIL: usize = 32;
+
+/// The rejection of a promise: a cheap-to-clone dynamic error.
+///
+/// `Exn` deliberately does not implement [`std::error::Error`] itself, so that it can offer
+/// `From<E>` for every `E: Error + 'static` (the `?`-friendly conversion `anyhow` users know).
+/// Use [`Exn::as_error`] to see it as a `&dyn Error`.
+///
+/// ```
+/// use lwt_core::{Exn, Failure};
+///
+/// let e = Exn::from(std::io::Error::new(std::io::ErrorKind::Other, "disk on fire"));
+/// assert!(e.is::<std::io::Error>());
+/// assert_eq!(e.to_string(), "disk on fire");
+///
+/// let f = Exn::failure("bad input");
+/// assert_eq!(f.downcast_ref::<Failure>().unwrap().0, "bad input");
+/// let g = f.clone(); // one reference-count increment
+/// assert!(g.ptr_eq(&f));
+/// ```
+#[derive(Clone)]
+pub struct Exn {
+    error: Rc<dyn Error + 'static>,
+    trail: Option<Rc<Trail>>,
+}
+
+#[derive(Clone, Default)]
+struct Trail {
+    locations: Vec<&'static Location<'static>>,
+    dropped: usize,
+}
+
+impl Exn {
+    /// Wraps any error.
+    pub fn new<E: Error + 'static>(error: E) -> Exn {
+        Exn {
+            error: Rc::new(error),
+            trail: None,
+        }
+    }
+
+    /// The rejection of canceled promises ([`Canceled`]).
+    pub fn canceled() -> Exn {
+        Exn::new(Canceled)
+    }
+
+    /// A [`Failure`] with the given message, as OCaml's `failwith`.
+    pub fn failure(message: impl Into<String>) -> Exn {
+        Exn::new(Failure(message.into()))
+    }
+
+    /// An [`InvalidArgument`] with the given message, as OCaml's `invalid_arg`.
+    pub fn invalid_argument(message: impl Into<String>) -> Exn {
+        Exn::new(InvalidArgument(message.into()))
+    }
+
+    /// Builds the rejection for a panic payload caught by [`std::panic::catch_unwind`]; the panic
+    /// message is kept when it is a string, as it almost always is.
+    ///
+    /// ```
+    /// use lwt_core::{Exn, Panicked};
+    ///
+    /// let payload = std::panic::catch_unwind(|| panic!("boom {}", 42)).unwrap_err();
+    /// let e = Exn::from_panic(payload);
+    /// assert_eq!(e.downcast_ref::<Panicked>().unwrap().message(), "boom 42");
+    /// ```
+    pub fn from_panic(payload: Box<dyn Any + Send>) -> Exn {
+        let message = match payload.downcast::<String>() {
+            Ok(s) => *s,
+            Err(payload) => match payload.downcast::<&'static str>() {
+                Ok(s) => (*s).to_owned(),
+                Err(_) => String::from("<non-string panic payload>"),
+            },
+        };
+        Exn::new(Panicked { message })
+    }
+
+    /// Is this the rejection of a canceled promise?
+    pub fn is_canceled(&self) -> bool {
+        self.is::<Canceled>()
+    }
+
+    /// Is the error inside of type `E`?
+    pub fn is<E: Error + 'static>(&self) -> bool {
+        self.error.is::<E>()
+    }
+
+    /// The error inside, if it is of type `E`.
+    pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
+        self.error.downcast_ref::<E>()
+    }
+
+    /// The error inside, as a trait object (for `source()` chains and reporting).
+    pub fn as_error(&self) -> &(dyn Error + 'static) {
+        &*self.error
+    }
+
+    /// Do both values share the same error (one was cloned from the other)?
+    pub fn ptr_eq(&self, other: &Exn) -> bool {
+        Rc::ptr_eq(&self.error, &other.error)
+    }
+
+    /// Returns this rejection with `location` added to its trail. The `lwt!` macro calls this for
+    /// each `let` a rejection passes through; [`Debug`](fmt::Debug) prints the trail.
+    ///
+    /// ```
+    /// use lwt_core::Exn;
+    ///
+    /// let e = Exn::failure("lost").with_location(std::panic::Location::caller());
+    /// assert_eq!(e.locations().count(), 1);
+    /// assert!(format!("{e:?}").contains("exn.rs"));
+    /// ```
+    #[must_use]
+    pub fn with_location(mut self, location: &'static Location<'static>) -> Exn {
+        let trail = Rc::make_mut(self.trail.get_or_insert_with(Default::default));
+        if trail.locations.len() < MAX_TRAIL {
+            trail.locations.push(location);
+        } else {
+            trail.dropped += 1;
+        }
+        self
+    }
+
+    /// The locations this rejection passed through, oldest first.
+    pub fn locations(&self) -> impl Iterator<Item = &'static Location<'static>> + '_ {
+        self.trail.iter().flat_map(|t| t.locations.iter().copied())
+    }
+}
+
+impl fmt::Display for Exn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&*self.error, f)
+    }
+}
+
+impl fmt::Debug for Exn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Exn({:?})", self.error)?;
+        if let Some(trail) = &self.trail {
+            for location in &trail.locations {
+                write!(f, "\n    passed through {location}")?;
+            }
+            if trail.dropped > 0 {
+                write!(f, "\n    ... and {} more locations", trail.dropped)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PartialEq for Exn {
+    /// Two `Exn`s are equal when one was cloned from the other (OCaml's physical equality).
+    fn eq(&self, other: &Exn) -> bool {
+        self.ptr_eq(other)
+    }
+}
+
+impl Eq for Exn {}
+
+impl<E: Error + 'static> From<E> for Exn {
+    fn from(error: E) -> Exn {
+        Exn::new(error)
+    }
+}
+
+macro_rules! message_error {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $name(pub String);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($prefix, "{}"), self.0)
+            }
+        }
+
+        impl Error for $name {}
+    };
+}
+
+message_error!(
+    /// OCaml's `Failure`: a plain failure with a message ([`Exn::failure`], `Promise::fail_with`).
+    Failure,
+    ""
+);
+message_error!(
+    /// OCaml's `Invalid_argument`: the runtime's answer to a misuse it can only see at run time
+    /// (for example an empty list given to `choose`).
+    InvalidArgument,
+    "invalid argument: "
+);
+
+/// The rejection of a canceled promise (Lwt's `Canceled`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Canceled;
+
+impl fmt::Display for Canceled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("canceled")
+    }
+}
+
+impl Error for Canceled {}
+
+/// A callback panicked; the promise that depended on it is rejected with this.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Panicked {
+    message: String,
+}
+
+impl Panicked {
+    /// The panic message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "callback panicked: {}", self.message)
+    }
+}
+
+impl Error for Panicked {}
+
+/// The promise's [`Resolver`](crate::Resolver) was dropped without resolving it.
+///
+/// In Lwt such a promise stays pending forever, and whatever waits on it hangs silently. Here the
+/// drop rejects it, so the wait ends with an error that says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abandoned;
+
+impl fmt::Display for Abandoned {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the promise's resolver was dropped before it resolved the promise")
+    }
+}
+
+impl Error for Abandoned {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trail_is_capped_and_counted() {
+        let mut e = Exn::failure("x");
+        for _ in 0..100 {
+            e = e.with_location(Location::caller());
+        }
+        assert_eq!(e.locations().count(), MAX_TRAIL);
+        assert!(format!("{e:?}").contains("and 68 more locations"));
+    }
+
+    #[test]
+    fn trail_does_not_leak_into_clones_taken_before() {
+        let a = Exn::failure("x");
+        let b = a.clone().with_location(Location::caller());
+        assert_eq!(a.locations().count(), 0);
+        assert_eq!(b.locations().count(), 1);
+        assert!(a.ptr_eq(&b));
+    }
+
+    #[test]
+    fn displays() {
+        assert_eq!(Exn::canceled().to_string(), "canceled");
+        assert_eq!(
+            Exn::invalid_argument("choose: empty list").to_string(),
+            "invalid argument: choose: empty list"
+        );
+        let e = Exn::from_panic(Box::new(7_u8));
+        assert_eq!(
+            e.downcast_ref::<Panicked>().unwrap().message(),
+            "<non-string panic payload>"
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! The async exception hook: where failures that no promise can carry go.
+//!
+//! A panic inside a `bind`-family callback rejects the promise that depended on the callback. An
+//! `on_success` / `on_failure` / `on_any` / `on_termination` callback has no such promise, and
+//! neither does a promise given to [`dont_wait`](crate::dont_wait) without a handler: their
+//! failures go to this hook, as in Lwt (`Lwt.async_exception_hook`).
+//!
+//! The default hook prints the error to standard error and exits the process with status 2, like
+//! Lwt's: a failure nobody handles should not pass silently. Servers usually install their own.
+//!
+//! ```
+//! use std::{cell::RefCell, rc::Rc};
+//! use lwt_core::{hook, wait};
+//!
+//! let seen = Rc::new(RefCell::new(Vec::new()));
+//! let s = seen.clone();
+//! let previous = hook::set_async_exception_hook(move |e| s.borrow_mut().push(e.to_string()));
+//!
+//! let (p, r) = wait::<u8>();
+//! p.on_success(|_| panic!("observer failed"));
+//! r.wakeup(1);
+//! assert_eq!(*seen.borrow(), ["callback panicked: observer failed"]);
+//! hook::restore_async_exception_hook(previous);
+//! ```
+
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+use crate::exn::Exn;
+
+/// A hook, as stored.
+pub type Hook = Rc<dyn Fn(&Exn)>;
+
+thread_local! {
+    static HOOK: RefCell<Option<Hook>> = const { RefCell::new(None) };
+}
+
+/// Installs `hook` for this thread and returns the previous one (`None` = the default), so that
+/// it can be put back with [`restore_async_exception_hook`].
+pub fn set_async_exception_hook(hook: impl Fn(&Exn) + 'static) -> Option<Hook> {
+    HOOK.with(|h| h.replace(Some(Rc::new(hook))))
+}
+
+/// Puts back a hook returned by [`set_async_exception_hook`] (`None`: the default).
+///
+/// ```
+/// let previous = lwt_core::hook::set_async_exception_hook(|_| {});
+/// lwt_core::hook::restore_async_exception_hook(previous);
+/// ```
+pub fn restore_async_exception_hook(previous: Option<Hook>) {
+    HOOK.with(|h| *h.borrow_mut() = previous);
+}
+
+/// Passes `error` to the current hook.
+///
+/// ```
+/// let _previous = lwt_core::hook::set_async_exception_hook(|e| assert_eq!(e.to_string(), "x"));
+/// lwt_core::hook::report(&lwt_core::Exn::failure("x"));
+/// ```
+pub fn report(error: &Exn) {
+    let hook = HOOK.with(|h| h.borrow().clone());
+    match hook {
+        Some(hook) => hook(error),
+        None => default_hook(error),
+    }
+}
+
+fn default_hook(error: &Exn) {
+    eprintln!("lwt: unhandled error in a detached callback: {error:?}");
+    std::process::exit(2);
+}
+
+/// Runs an observer callback, sending a panic to the hook instead of unwinding into the loop.
+pub(crate) fn guard(f: impl FnOnce()) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
+        report(&Exn::from_panic(payload));
+    }
+}

@@ -1,0 +1,145 @@
+//! Implicit callback arguments (Lwt's `new_key`, `get`, `with_value`).
+//!
+//! A key names a slot of per-"thread of promises" storage, for things like a request id that every
+//! callback of one request should see without passing it around. The rule is Lwt's: a callback
+//! sees the values that were current *when it was registered*, whenever it runs.
+//!
+//! ```
+//! use lwt_core::{key, wait};
+//!
+//! let request_id = key::new_key::<u32>();
+//! let (p, r) = wait::<()>();
+//! let seen = key::with_value(&request_id, Some(7), || p.map(move |()| key::get(&request_id)));
+//! assert_eq!(key::get(&request_id), None); // outside with_value
+//! r.wakeup(());
+//! assert_eq!(seen.state(), lwt_core::State::Fulfilled(Some(7)));
+//! ```
+//!
+//! The storage is an immutable linked list, so taking a snapshot at registration costs one
+//! reference-count increment (and nothing at all when no key is set).
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
+use std::rc::Rc;
+
+/// A key for a value of type `T` (Lwt's `'a key`).
+pub struct Key<T> {
+    id: u64,
+    _value: PhantomData<fn() -> T>,
+}
+
+impl<T> std::fmt::Debug for Key<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Key({})", self.id)
+    }
+}
+
+pub(crate) struct Frame {
+    id: u64,
+    value: Option<Rc<dyn Any>>,
+    next: Storage,
+}
+
+/// A snapshot of the storage: cheap to clone, immutable.
+pub(crate) type Storage = Option<Rc<Frame>>;
+
+thread_local! {
+    static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+    static CURRENT: RefCell<Storage> = const { RefCell::new(None) };
+}
+
+/// Lwt's `new_key`: a fresh key, distinct from every other.
+///
+/// ```
+/// let a = lwt_core::key::new_key::<String>();
+/// let b = lwt_core::key::new_key::<String>();
+/// lwt_core::key::with_value(&a, Some("x".to_string()), || {
+///     assert_eq!(lwt_core::key::get(&b), None);
+/// });
+/// ```
+pub fn new_key<T: 'static>() -> Key<T> {
+    let id = NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    });
+    Key {
+        id,
+        _value: PhantomData,
+    }
+}
+
+/// Lwt's `get`: the value of `key` in the current storage.
+///
+/// ```
+/// let k = lwt_core::key::new_key::<u8>();
+/// assert_eq!(lwt_core::key::get(&k), None);
+/// ```
+pub fn get<T: Clone + 'static>(key: &Key<T>) -> Option<T> {
+    CURRENT.with(|current| {
+        let mut frame = current.borrow().clone();
+        while let Some(f) = frame {
+            if f.id == key.id {
+                return f
+                    .value
+                    .as_ref()
+                    .and_then(|v| v.downcast_ref::<T>().cloned());
+            }
+            frame = f.next.clone();
+        }
+        None
+    })
+}
+
+/// Lwt's `with_value`: runs `f` with `key` set to `value` (`None` unsets it), then restores the
+/// storage, even if `f` panics.
+///
+/// ```
+/// let k = lwt_core::key::new_key::<u8>();
+/// let inner = lwt_core::key::with_value(&k, Some(1), || lwt_core::key::get(&k));
+/// assert_eq!(inner, Some(1));
+/// assert_eq!(lwt_core::key::get(&k), None);
+/// ```
+pub fn with_value<T: 'static, R>(key: &Key<T>, value: Option<T>, f: impl FnOnce() -> R) -> R {
+    let frame = Rc::new(Frame {
+        id: key.id,
+        value: value.map(|v| Rc::new(v) as Rc<dyn Any>),
+        next: snapshot(),
+    });
+    with_storage(Some(frame), f)
+}
+
+/// The current storage, to restore around a callback registered now.
+pub(crate) fn snapshot() -> Storage {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+struct Restore(Storage);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        let saved = self.0.take();
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = saved);
+    }
+}
+
+/// Runs `f` with `storage` current. When neither `storage` nor the current storage holds anything
+/// (the usual case) this is one thread-local read.
+pub(crate) fn with_storage<R>(storage: Storage, f: impl FnOnce() -> R) -> R {
+    let saved = CURRENT.with(|c| {
+        let mut current = c.borrow_mut();
+        if storage.is_none() && current.is_none() {
+            None
+        } else {
+            Some(std::mem::replace(&mut *current, storage))
+        }
+    });
+    match saved {
+        None => f(),
+        Some(saved) => {
+            let _restore = Restore(saved);
+            f()
+        }
+    }
+}

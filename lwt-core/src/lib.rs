@@ -1,0 +1,57 @@
+//! The runtime of `lwt`: OCaml's Lwt promises for Rust.
+//!
+//! A [`Promise<T>`] is a value that is fulfilled, rejected with an [`Exn`], or pending. Pending
+//! promises come with a [`Resolver`] ([`wait`], [`task`]); callbacks chain them ([`Promise::bind`],
+//! [`Promise::map`], [`Promise::catch`], [`Promise::finalize`]...). Everything runs on one thread,
+//! cooperatively: a callback runs to completion before the next one starts.
+//!
+//! ```
+//! use lwt_core::{wait, Promise, State};
+//!
+//! let (line, resolver) = wait::<String>();
+//! let shouted = line
+//!     .map(|s| s.to_uppercase())
+//!     .bind(|s| if s.is_empty() { Promise::fail_with("empty line") } else { Promise::ret(s + "!") });
+//! assert_eq!(shouted.state(), State::Pending);
+//! resolver.wakeup("hello".to_string());
+//! assert_eq!(shouted.state(), State::Fulfilled("HELLO!".to_string()));
+//! ```
+//!
+//! Modules, one idea each:
+//!
+//! * [`promise`]: the handle, resolved constructors, state;
+//! * [`resolver`]: `wait`, `task`, `wakeup` and when callbacks run;
+//! * [`bind`]: the bind family and the observers;
+//! * [`cancel`]: cancellation;
+//! * [`exn`]: the rejection type;
+//! * [`key`]: implicit callback arguments;
+//! * [`hook`]: where unhandled failures go;
+//! * [`ops`]: `>>` and `|` for Lwt's `>>=` and `>|=`;
+//! * [`future`]: `Promise` as a `std::future::Future`.
+//!
+//! `docs/ARCHITECTURE.md` in the repository explains how a resolution flows through them.
+
+#![forbid(unsafe_code)]
+
+mod callbacks;
+mod node;
+mod schedule;
+
+pub mod bind;
+pub mod cancel;
+pub mod exn;
+pub mod future;
+pub mod hook;
+pub mod key;
+pub mod ops;
+pub mod promise;
+pub mod resolver;
+
+pub use bind::{bind, catch, finalize, map, try_bind, wrap};
+pub use cancel::cancel;
+pub use exn::{Abandoned, Canceled, Exn, Failure, InvalidArgument, Panicked};
+pub use promise::{
+    fail, fail_invalid_arg, fail_with, of_result, ret, return_error, return_false, return_nil,
+    return_none, return_ok, return_some, return_true, return_unit, Promise, State,
+};
+pub use resolver::{task, wait, Resolver};

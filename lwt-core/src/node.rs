@@ -1,0 +1,411 @@
+//! The shared cell behind every pending promise, and its state machine.
+//!
+//! A [`Node`] is what Lwt calls a promise record. It is in one of three states:
+//!
+//! ```text
+//!            resolve                      (callbacks run by the loop)
+//!  Pending ───────────▶ Done { to_run, scheduled } ───▶ Done { [], idle }
+//!     │
+//!     │ the promise a bind callback returned is merged into the bind's result
+//!     ▼
+//!  Proxy(root)      every operation follows proxies to the root first
+//! ```
+//!
+//! The outcome lives in its own `RefCell` (`value`), apart from the state, so that an observer
+//! callback can look at `&Outcome` while another callback is registered on the same node.
+//!
+//! Invariants:
+//! * Only a root (a node that is not a `Proxy`) holds callbacks, a cancel link or an outcome.
+//! * `value` is `Some` from the moment the node is `Done`, until the single consumer of a
+//!   non-`Clone` value takes it out (see `take_or_clone`).
+//! * `Done { scheduled: true }` means a job for this node is queued or running: callbacks
+//!   registered meanwhile are appended to `to_run`, so every callback of one promise runs in
+//!   registration order, whenever it was registered.
+//! * A node never points (through proxies) at itself: `resolve_with` refuses to merge a root into
+//!   itself.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::task::Waker;
+
+use crate::callbacks::{Callback, Callbacks, Outcome};
+use crate::exn::Exn;
+use crate::promise::{Promise, Repr};
+use crate::schedule::{self, Job};
+
+/// How the callbacks of a resolution are started (see `schedule`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    /// `wakeup`: run before returning, even inside a callback.
+    Now,
+    /// `wakeup_later` and the runtime's own resolutions: queued when inside a callback.
+    Later,
+}
+
+/// What `cancel` does with a pending promise (Lwt's `how_to_cancel`).
+pub(crate) enum HowToCancel {
+    /// A `wait()` promise: cancel does nothing.
+    NotCancelable,
+    /// A `task()` promise: cancel rejects it with `Canceled`.
+    CancelThis,
+    /// The result of a bind-like operation or a wrapper: cancel the promise(s) it waits on.
+    Propagate(Rc<dyn Cancelable>),
+    /// A combinator: cancel every input.
+    #[allow(dead_code)] // built by the combinators
+    PropagateMany(Vec<Rc<dyn Cancelable>>),
+}
+
+/// The type-erased view of a node that `cancel` walks.
+pub(crate) trait Cancelable {
+    /// Cancels this node if it is a pending task, and pushes whatever it propagates to.
+    fn cancel_step(self: Rc<Self>, next: &mut Vec<Rc<dyn Cancelable>>);
+}
+
+enum State<T> {
+    Pending {
+        callbacks: Callbacks<T>,
+        cancel: HowToCancel,
+    },
+    Done {
+        to_run: Callbacks<T>,
+        scheduled: bool,
+    },
+    Proxy(Rc<Node<T>>),
+}
+
+/// The shared cell of a promise.
+pub(crate) struct Node<T> {
+    state: RefCell<State<T>>,
+    value: RefCell<Option<Outcome<T>>>,
+    /// Set when a handle to this promise has been cloned (which requires `T: Clone`): from then on
+    /// consumers get clones and the value stays in the node.
+    cloner: Cell<Option<fn(&T) -> T>>,
+}
+
+/// Where a promise stands, without its value.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Phase {
+    Pending,
+    /// Resolved, with callbacks still queued to run.
+    Busy,
+    /// Resolved and every callback has run.
+    Idle,
+}
+
+fn value_moved() -> Exn {
+    Exn::invalid_argument("the value of this promise was already moved out to its only consumer")
+}
+
+impl<T: 'static> Node<T> {
+    pub(crate) fn pending(cancel: HowToCancel) -> Rc<Node<T>> {
+        Rc::new(Node {
+            state: RefCell::new(State::Pending {
+                callbacks: Callbacks::Empty,
+                cancel,
+            }),
+            value: RefCell::new(None),
+            cloner: Cell::new(None),
+        })
+    }
+
+    /// Follows proxies to the root, and points `self` straight at it (path compression).
+    pub(crate) fn root(self: &Rc<Self>) -> Rc<Node<T>> {
+        let mut current = match &*self.state.borrow() {
+            State::Proxy(next) => next.clone(),
+            _ => return self.clone(),
+        };
+        loop {
+            let next = match &*current.state.borrow() {
+                State::Proxy(next) => next.clone(),
+                _ => break,
+            };
+            current = next;
+        }
+        *self.state.borrow_mut() = State::Proxy(current.clone());
+        current
+    }
+
+    /// The phase of this root.
+    pub(crate) fn phase(&self) -> Phase {
+        match &*self.state.borrow() {
+            State::Pending { .. } => Phase::Pending,
+            State::Done {
+                scheduled: true, ..
+            } => Phase::Busy,
+            State::Done { .. } => Phase::Idle,
+            State::Proxy(_) => unreachable!("phase() is only asked of roots"),
+        }
+    }
+
+    /// Looks at the outcome of this (resolved) root. `None` while pending, or once the value was
+    /// moved to its only consumer.
+    pub(crate) fn with_value<R>(&self, f: impl FnOnce(Option<&Outcome<T>>) -> R) -> R {
+        f(self.value.borrow().as_ref())
+    }
+
+    pub(crate) fn callback_count(&self) -> usize {
+        match &*self.state.borrow() {
+            State::Pending { callbacks, .. } => callbacks.len(),
+            State::Done { to_run, .. } => to_run.len(),
+            State::Proxy(_) => 0,
+        }
+    }
+
+    pub(crate) fn set_cloner(&self, cloner: fn(&T) -> T) {
+        self.cloner.set(Some(cloner));
+    }
+
+    /// Gives a consumer its outcome: a clone when the handle was ever cloned, else the value itself.
+    pub(crate) fn take_or_clone(&self) -> Outcome<T> {
+        if let Some(clone) = self.cloner.get() {
+            return match &*self.value.borrow() {
+                Some(Ok(v)) => Ok(clone(v)),
+                Some(Err(e)) => Err(e.clone()),
+                None => Err(value_moved()),
+            };
+        }
+        let mut slot = self.value.borrow_mut();
+        match &*slot {
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(_)) => slot.take().expect("checked above"),
+            None => Err(value_moved()),
+        }
+    }
+
+    /// Registers a callback on this promise. On a resolved promise whose callbacks have all run,
+    /// the callback runs at once; otherwise it runs in registration order.
+    pub(crate) fn add_callback(self: &Rc<Self>, callback: Callback<T>) {
+        let root = self.root();
+        {
+            let mut state = root.state.borrow_mut();
+            match &mut *state {
+                State::Pending { callbacks, .. } => return callbacks.push(callback),
+                State::Done {
+                    to_run,
+                    scheduled: true,
+                } => return to_run.push(callback),
+                State::Done { .. } => {}
+                State::Proxy(_) => unreachable!("root() returned a proxy"),
+            }
+        }
+        root.deliver(callback);
+    }
+
+    /// Registers `waker` unless a waker for the same task is there already, so that polling a
+    /// pending promise again and again does not grow its list.
+    pub(crate) fn add_waker(self: &Rc<Self>, waker: &Waker) {
+        let root = self.root();
+        let mut state = root.state.borrow_mut();
+        match &mut *state {
+            State::Pending { callbacks, .. }
+            | State::Done {
+                to_run: callbacks,
+                scheduled: true,
+            } => {
+                if !callbacks.has_waker_like(waker) {
+                    callbacks.push(Callback::Wake(waker.clone()));
+                }
+            }
+            _ => waker.wake_by_ref(),
+        }
+    }
+
+    fn is_canceled(&self) -> bool {
+        matches!(&*self.value.borrow(), Some(Err(e)) if e.is_canceled())
+    }
+
+    /// Runs one callback of this resolved root.
+    fn deliver(self: &Rc<Self>, callback: Callback<T>) {
+        match callback {
+            Callback::Consume(f) => f(self.take_or_clone()),
+            Callback::Observe(f) => {
+                let value = self.value.borrow();
+                if let Some(outcome) = &*value {
+                    f(outcome);
+                }
+            }
+            Callback::OnCancel(f) => {
+                if self.is_canceled() {
+                    f();
+                }
+            }
+            Callback::Wake(waker) => waker.wake(),
+        }
+    }
+
+    /// Resolves this promise (that is, its root). Gives the outcome back if it was resolved already.
+    pub(crate) fn resolve(
+        self: &Rc<Self>,
+        outcome: Outcome<T>,
+        mode: Mode,
+    ) -> Result<(), Outcome<T>> {
+        self.root().resolve_root(outcome, mode)
+    }
+
+    fn resolve_root(self: &Rc<Self>, outcome: Outcome<T>, mode: Mode) -> Result<(), Outcome<T>> {
+        let canceled = matches!(&outcome, Err(e) if e.is_canceled());
+        let callbacks = {
+            let mut state = self.state.borrow_mut();
+            let callbacks = match &mut *state {
+                State::Pending { callbacks, .. } => std::mem::take(callbacks),
+                _ => return Err(outcome),
+            };
+            let scheduled = !callbacks.is_empty();
+            // Dropping the old state drops the cancel link, which breaks the reference cycle
+            // between a bind's result and the promise it waited on.
+            *state = State::Done {
+                to_run: Callbacks::Empty,
+                scheduled,
+            };
+            callbacks
+        };
+        *self.value.borrow_mut() = Some(outcome);
+        if callbacks.is_empty() {
+            return Ok(());
+        }
+        let callbacks = if canceled {
+            callbacks.on_cancel_first()
+        } else {
+            callbacks
+        };
+        if let State::Done { to_run, .. } = &mut *self.state.borrow_mut() {
+            *to_run = callbacks;
+        }
+        let job: Rc<dyn Job> = self.clone();
+        match mode {
+            Mode::Now => schedule::run_now(job),
+            Mode::Later => schedule::run_later(job),
+        }
+        Ok(())
+    }
+
+    /// Makes this promise (the result of a bind-like operation) the same promise as `promise`
+    /// (what its callback returned). Resolved: copy the outcome. Pending: merge the two roots.
+    pub(crate) fn resolve_with(self: &Rc<Self>, promise: Promise<T>) {
+        let inner = match promise.0 {
+            Repr::Ready(outcome) => {
+                let _ = self.resolve(outcome, Mode::Later);
+                return;
+            }
+            Repr::Node(node) => node.root(),
+        };
+        let outer = self.root();
+        if Rc::ptr_eq(&inner, &outer) {
+            // A promise resolved with itself stays pending, as in Lwt.
+            return;
+        }
+        if inner.phase() != Phase::Pending || outer.phase() != Phase::Pending {
+            // Copy the outcome over when it is there, in registration order with inner's own
+            // callbacks. (`outer` can only be resolved already if it was canceled: then this
+            // resolution is a silent no-op, like a wakeup on a canceled promise.)
+            inner.add_callback(Callback::Consume(Box::new(move |outcome| {
+                let _ = outer.resolve(outcome, Mode::Later);
+            })));
+            return;
+        }
+        outer.absorb(&inner);
+    }
+
+    /// Merges the pending root `inner` into the pending root `self`: `inner` becomes a proxy, its
+    /// callbacks run first (they were registered before it was returned), its cancel link replaces
+    /// ours (once a bind's callback has run, canceling the bind reaches what the callback returned).
+    ///
+    /// The direction matters for memory: in a recursive loop the outermost promise stays the root
+    /// and each iteration's promise is absorbed into it and then freed, so the loop runs in
+    /// constant memory without anyone following the proxies.
+    fn absorb(self: &Rc<Self>, inner: &Rc<Self>) {
+        let (inner_callbacks, inner_cancel) = {
+            let mut state = inner.state.borrow_mut();
+            match std::mem::replace(&mut *state, State::Proxy(self.clone())) {
+                State::Pending { callbacks, cancel } => (callbacks, cancel),
+                _ => unreachable!("absorb() takes a pending root"),
+            }
+        };
+        if self.cloner.get().is_none() {
+            self.cloner.set(inner.cloner.get());
+        }
+        let old_cancel = {
+            let mut state = self.state.borrow_mut();
+            match &mut *state {
+                State::Pending { callbacks, cancel } => {
+                    let outer_callbacks = std::mem::take(callbacks);
+                    *callbacks = inner_callbacks;
+                    callbacks.append(outer_callbacks);
+                    std::mem::replace(cancel, inner_cancel)
+                }
+                _ => unreachable!("absorb() merges into a pending root"),
+            }
+        };
+        // Dropped outside the borrow: the old link may be the last reference to a node.
+        drop(old_cancel);
+    }
+
+    /// Cancels this promise: walks the cancel links backwards (iteratively, so a chain of any
+    /// length is fine) and rejects every pending task found with `Canceled`. All states change
+    /// before any callback runs, so a promise reached twice (a diamond) is canceled once.
+    pub(crate) fn cancel(self: &Rc<Self>) {
+        let start: Rc<dyn Cancelable> = self.clone();
+        schedule::batch(move || {
+            let mut work = vec![start];
+            while let Some(node) = work.pop() {
+                node.cancel_step(&mut work);
+            }
+        });
+    }
+
+    /// Replaces the cancel behaviour of this pending root (used by `protected`, `no_cancel`...).
+    #[allow(dead_code)]
+    pub(crate) fn set_cancel(&self, how: HowToCancel) {
+        let old = match &mut *self.state.borrow_mut() {
+            State::Pending { cancel, .. } => std::mem::replace(cancel, how),
+            _ => return,
+        };
+        drop(old);
+    }
+}
+
+impl<T: 'static> Cancelable for Node<T> {
+    fn cancel_step(self: Rc<Self>, next: &mut Vec<Rc<dyn Cancelable>>) {
+        let root = self.root();
+        let cancel_this = match &*root.state.borrow() {
+            State::Pending { cancel, .. } => match cancel {
+                HowToCancel::NotCancelable => false,
+                HowToCancel::CancelThis => true,
+                HowToCancel::Propagate(to) => {
+                    next.push(to.clone());
+                    false
+                }
+                HowToCancel::PropagateMany(to) => {
+                    // Reversed so that the walk (a stack) visits them in input order.
+                    next.extend(to.iter().rev().cloned());
+                    false
+                }
+            },
+            _ => false,
+        };
+        if cancel_this {
+            let _ = root.resolve_root(Err(Exn::canceled()), Mode::Later);
+        }
+    }
+}
+
+impl<T: 'static> Job for Node<T> {
+    fn run(self: Rc<Self>) {
+        loop {
+            let next = match &mut *self.state.borrow_mut() {
+                State::Done { to_run, scheduled } => {
+                    let next = to_run.pop_front();
+                    if next.is_none() {
+                        *scheduled = false;
+                    }
+                    next
+                }
+                _ => unreachable!("only resolved roots are scheduled"),
+            };
+            match next {
+                Some(callback) => self.deliver(callback),
+                None => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,190 @@
+//! Pending promises and their resolvers: [`wait`], [`task`], [`Resolver`].
+//!
+//! A resolver is consumed by the call that resolves its promise, so resolving twice does not
+//! compile (Lwt finds out at run time and raises `Invalid_argument`):
+//!
+//! ```compile_fail
+//! let (_p, r) = lwt_core::wait::<i32>();
+//! r.wakeup(1);
+//! r.wakeup(2); // error: use of moved value `r`
+//! ```
+//!
+//! # When callbacks run
+//!
+//! | call | outside any callback | inside a callback |
+//! |---|---|---|
+//! | `wakeup*` | every callback the resolution makes runnable has run when it returns | the same: it runs them before returning (up to 64 nested levels, then as `wakeup_later`) |
+//! | `wakeup_later*` | same as `wakeup` | the state changes at once; callbacks run after the current callback returns, in FIFO order |
+//!
+//! In both cases the promise's *state* changes before the call returns, and the callbacks of one
+//! promise run in the order they were registered.
+
+use std::rc::Rc;
+
+use crate::exn::{Abandoned, Exn};
+use crate::node::{HowToCancel, Mode, Node};
+use crate::promise::Promise;
+
+/// The write end of a pending promise (Lwt's `'a u`).
+///
+/// Dropping a resolver without using it rejects its promise with [`Abandoned`], so nothing waits
+/// forever on a promise nobody can resolve:
+///
+/// ```
+/// use lwt_core::{wait, Abandoned};
+///
+/// let (p, r) = wait::<i32>();
+/// drop(r);
+/// assert!(p.rejection().unwrap().is::<Abandoned>());
+/// ```
+pub struct Resolver<T: 'static> {
+    node: Rc<Node<T>>,
+    armed: bool,
+}
+
+/// Lwt's `wait`: a pending promise and its resolver. `cancel` has no effect on it.
+///
+/// ```
+/// use lwt_core::{wait, State};
+///
+/// let (p, r) = wait();
+/// r.wakeup("hello");
+/// assert_eq!(p.state(), State::Fulfilled("hello"));
+/// ```
+pub fn wait<T: 'static>() -> (Promise<T>, Resolver<T>) {
+    pending(HowToCancel::NotCancelable)
+}
+
+/// Lwt's `task`: like [`wait`], but [`cancel`](Promise::cancel) rejects the promise with
+/// [`Canceled`](crate::Canceled). Resolving it afterwards is a silent no-op.
+///
+/// ```
+/// use lwt_core::task;
+///
+/// let (p, r) = task::<i32>();
+/// p.cancel();
+/// assert!(p.rejection().unwrap().is_canceled());
+/// r.wakeup(1); // no effect
+/// assert!(p.is_rejected());
+/// ```
+pub fn task<T: 'static>() -> (Promise<T>, Resolver<T>) {
+    pending(HowToCancel::CancelThis)
+}
+
+fn pending<T: 'static>(cancel: HowToCancel) -> (Promise<T>, Resolver<T>) {
+    let node = Node::pending(cancel);
+    (
+        Promise::from_node(node.clone()),
+        Resolver { node, armed: true },
+    )
+}
+
+impl<T: 'static> Resolver<T> {
+    fn resolve(mut self, outcome: Result<T, Exn>, mode: Mode) {
+        self.armed = false;
+        // The promise can only have been resolved behind the resolver's back by cancellation:
+        // Lwt ignores a wakeup of a canceled promise, and so do we.
+        let _ = self.node.resolve(outcome, mode);
+    }
+
+    /// Lwt's `wakeup`: fulfills the promise, and runs the callbacks it makes runnable before
+    /// returning.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    ///
+    /// let (p, r) = lwt_core::wait::<u8>();
+    /// let seen = Rc::new(Cell::new(0));
+    /// let s = seen.clone();
+    /// p.on_success(move |v| s.set(*v));
+    /// r.wakeup(5);
+    /// assert_eq!(seen.get(), 5);
+    /// ```
+    pub fn wakeup(self, value: T) {
+        self.resolve(Ok(value), Mode::Now)
+    }
+
+    /// Lwt's `wakeup_exn`: rejects the promise with `error`.
+    ///
+    /// ```
+    /// let (p, r) = lwt_core::wait::<u8>();
+    /// r.wakeup_exn(lwt_core::Exn::failure("nope"));
+    /// assert!(p.is_rejected());
+    /// ```
+    pub fn wakeup_exn(self, error: impl Into<Exn>) {
+        self.resolve(Err(error.into()), Mode::Now)
+    }
+
+    /// Lwt's `wakeup_result`: fulfills or rejects the promise.
+    ///
+    /// ```
+    /// let (p, r) = lwt_core::wait::<u8>();
+    /// r.wakeup_result(Ok(1));
+    /// assert!(p.is_fulfilled());
+    /// ```
+    pub fn wakeup_result(self, result: Result<T, Exn>) {
+        self.resolve(result, Mode::Now)
+    }
+
+    /// Lwt's `wakeup_later`: fulfills the promise now; inside a callback, its callbacks run after
+    /// the current callback returns (see the module docs).
+    ///
+    /// ```
+    /// let (p, r) = lwt_core::wait::<u8>();
+    /// r.wakeup_later(1);
+    /// assert!(p.is_fulfilled());
+    /// ```
+    pub fn wakeup_later(self, value: T) {
+        self.resolve(Ok(value), Mode::Later)
+    }
+
+    /// Lwt's `wakeup_later_exn`.
+    ///
+    /// ```
+    /// let (p, r) = lwt_core::wait::<u8>();
+    /// r.wakeup_later_exn(lwt_core::Exn::failure("nope"));
+    /// assert!(p.is_rejected());
+    /// ```
+    pub fn wakeup_later_exn(self, error: impl Into<Exn>) {
+        self.resolve(Err(error.into()), Mode::Later)
+    }
+
+    /// Lwt's `wakeup_later_result`.
+    ///
+    /// ```
+    /// let (p, r) = lwt_core::wait::<u8>();
+    /// r.wakeup_later_result(Ok(2));
+    /// assert!(p.is_fulfilled());
+    /// ```
+    pub fn wakeup_later_result(self, result: Result<T, Exn>) {
+        self.resolve(result, Mode::Later)
+    }
+
+    /// Is the promise still pending? False once it was canceled (or resolved through a proxy).
+    ///
+    /// ```
+    /// let (p, r) = lwt_core::task::<u8>();
+    /// assert!(r.is_pending());
+    /// p.cancel();
+    /// assert!(!r.is_pending());
+    /// ```
+    pub fn is_pending(&self) -> bool {
+        Promise::from_node(self.node.clone()).is_pending()
+    }
+}
+
+impl<T: 'static> Drop for Resolver<T> {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = self.node.resolve(Err(Exn::new(Abandoned)), Mode::Later);
+        }
+    }
+}
+
+impl<T: 'static> std::fmt::Debug for Resolver<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolver")
+            .field("pending", &self.is_pending())
+            .finish()
+    }
+}

@@ -1,0 +1,131 @@
+//! The resolution loop: when the callbacks of a resolved promise run.
+//!
+//! Resolving a promise changes its state at once; running its callbacks is a *job*. Jobs go through
+//! one thread-local FIFO queue, and whoever starts the loop drains it. This is what makes resolution
+//! stack-safe: a callback that resolves another promise (a `bind` resolving its result, say) only
+//! enqueues that promise's job, so a chain of ten million pending binds runs as ten million loop
+//! iterations, not ten million nested calls. (Lwt runs such callbacks nested, up to a fixed depth,
+//! and its users hit stack overflows; see `docs/ARCHITECTURE.md`.)
+//!
+//! The two ways to start a job:
+//!
+//! * [`run_later`]: used by `wakeup_later` and by every resolution the runtime does itself. Outside
+//!   the loop it starts the loop, so the job and everything it causes have run when it returns.
+//!   Inside the loop (from a callback) it only enqueues.
+//! * [`run_now`]: used by `wakeup`. Outside the loop, the same as `run_later`. Inside the loop it runs
+//!   the job and everything the job causes on a fresh queue before returning, which is what a caller
+//!   of `wakeup` inside a callback expects (Lwt's `wakeup` is immediate too). That nesting is the
+//!   only one the loop ever does; past [`MAX_NESTING`] levels it degrades to `run_later`, so even a
+//!   pathological chain of wakeups inside callbacks cannot overflow the stack.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+/// How deep `wakeup`s inside callbacks may nest before they are queued instead.
+pub(crate) const MAX_NESTING: u32 = 64;
+
+/// Something the loop can run: the callbacks of one resolved promise.
+pub(crate) trait Job {
+    /// Runs the job. Called exactly once per scheduling.
+    fn run(self: Rc<Self>);
+}
+
+struct Loop {
+    queue: RefCell<VecDeque<Rc<dyn Job>>>,
+    /// 0 outside the loop; n inside n nested drains.
+    depth: Cell<u32>,
+}
+
+thread_local! {
+    static LOOP: Loop = const {
+        Loop {
+            queue: RefCell::new(VecDeque::new()),
+            depth: Cell::new(0),
+        }
+    };
+}
+
+/// Restores the depth even if a job unwinds (only the async exception hook can make one unwind).
+struct DepthGuard<'a>(&'a Cell<u32>, u32);
+
+impl Drop for DepthGuard<'_> {
+    fn drop(&mut self) {
+        self.0.set(self.1);
+    }
+}
+
+impl Loop {
+    fn drain(&self) {
+        loop {
+            // The borrow ends before the job runs: jobs enqueue more jobs.
+            let next = self.queue.borrow_mut().pop_front();
+            match next {
+                Some(job) => job.run(),
+                None => return,
+            }
+        }
+    }
+
+    fn run_outermost(&self, job: Rc<dyn Job>) {
+        let _guard = DepthGuard(&self.depth, 0);
+        self.depth.set(1);
+        job.run();
+        self.drain();
+    }
+
+    fn run_nested(&self, job: Rc<dyn Job>) {
+        let depth = self.depth.get();
+        let outer = self.queue.take();
+        let _guard = DepthGuard(&self.depth, depth);
+        self.depth.set(depth + 1);
+        job.run();
+        self.drain();
+        // The nested queue is empty again; put the outer one back.
+        *self.queue.borrow_mut() = outer;
+    }
+}
+
+/// Runs `job` with `wakeup_later` semantics (see the module docs).
+pub(crate) fn run_later(job: Rc<dyn Job>) {
+    // During thread teardown the loop is gone: the job is dropped unrun, like any callback of a
+    // promise that is never resolved.
+    let _ = LOOP.try_with(move |l| {
+        if l.depth.get() == 0 {
+            l.run_outermost(job);
+        } else {
+            l.queue.borrow_mut().push_back(job);
+        }
+    });
+}
+
+/// Runs `job` with `wakeup` semantics (see the module docs).
+pub(crate) fn run_now(job: Rc<dyn Job>) {
+    let _ = LOOP.try_with(move |l| match l.depth.get() {
+        0 => l.run_outermost(job),
+        d if d < MAX_NESTING => l.run_nested(job),
+        _ => l.queue.borrow_mut().push_back(job),
+    });
+}
+
+/// Runs `f` as if it were a callback: resolutions it makes are queued, and run (all of them, in
+/// order) when `f` returns. Used by `cancel`, which rejects a whole set of promises before running
+/// any of their callbacks, as Lwt does.
+pub(crate) fn batch<R>(f: impl FnOnce() -> R) -> R {
+    LOOP.with(|l| {
+        if l.depth.get() > 0 {
+            return f();
+        }
+        let _guard = DepthGuard(&l.depth, 0);
+        l.depth.set(1);
+        let r = f();
+        l.drain();
+        r
+    })
+}
+
+/// Is a callback running on this thread right now?
+#[allow(dead_code)]
+pub(crate) fn in_callback() -> bool {
+    LOOP.with(|l| l.depth.get() > 0)
+}

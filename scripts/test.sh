@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace: unit, integration, doc, compile-fail (trybuild) and
+# expansion (macrotest) tests. Installs the pinned cargo-expand that macrotest needs if missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CARGO_EXPAND_VERSION=1.0.127
+if ! cargo expand --version 2>/dev/null | grep -q "$CARGO_EXPAND_VERSION"; then
+  echo "installing cargo-expand $CARGO_EXPAND_VERSION (needed by the macrotest expansion suite)"
+  cargo install --locked cargo-expand --version "$CARGO_EXPAND_VERSION"
+fi
+
+cargo test --workspace --lib --bins --tests --examples
+cargo test --workspace --doc
