@@ -12,6 +12,9 @@ use crate::exn::Exn;
 /// What a promise ends with.
 pub(crate) type Outcome<T> = Result<T, Exn>;
 
+/// A callback that looks at an outcome without taking it.
+pub(crate) type ObserveFn<T> = Box<dyn FnOnce(&Outcome<T>)>;
+
 /// One registration on a promise.
 pub(crate) enum Callback<T> {
     /// Takes the outcome by value: `bind`, `map`, `catch`... For a promise whose value is not
@@ -19,7 +22,7 @@ pub(crate) enum Callback<T> {
     /// be given the value itself; otherwise each one gets a clone.
     Consume(Box<dyn FnOnce(Outcome<T>)>),
     /// Looks at the outcome: `on_success`, `on_failure`, `on_any`...
-    Observe(Box<dyn FnOnce(&Outcome<T>)>),
+    Observe(ObserveFn<T>),
     /// Runs only if the promise is canceled, before every other callback (`on_cancel`).
     OnCancel(Box<dyn FnOnce()>),
     /// An async task awaiting the promise.
@@ -33,16 +36,12 @@ impl<T> Callback<T> {
 }
 
 /// An ordered list of callbacks, allocation-free for zero or one entry.
+#[derive(Default)]
 pub(crate) enum Callbacks<T> {
+    #[default]
     Empty,
     One(Callback<T>),
     Many(VecDeque<Callback<T>>),
-}
-
-impl<T> Default for Callbacks<T> {
-    fn default() -> Self {
-        Callbacks::Empty
-    }
 }
 
 impl<T> Callbacks<T> {

@@ -19,15 +19,15 @@
 //!
 //! Modules, one idea each:
 //!
-//! * [`promise`]: the handle, resolved constructors, state;
-//! * [`resolver`]: `wait`, `task`, `wakeup` and when callbacks run;
-//! * [`bind`]: the bind family and the observers;
-//! * [`cancel`]: cancellation;
-//! * [`exn`]: the rejection type;
-//! * [`key`]: implicit callback arguments;
-//! * [`hook`]: where unhandled failures go;
-//! * [`ops`]: `>>` and `|` for Lwt's `>>=` and `>|=`;
-//! * [`future`]: `Promise` as a `std::future::Future`.
+//! * [`promise`] — the handle, resolved constructors, state;
+//! * [`resolver`] — `wait`, `task`, `wakeup` and when callbacks run;
+//! * [`bind`] — the bind family and the observers;
+//! * [`cancel`] — cancellation;
+//! * [`exn`] — the rejection type;
+//! * [`key`] — implicit callback arguments;
+//! * [`hook`] — where unhandled failures go;
+//! * [`ops`] — `>>` and `|` for Lwt's `>>=` and `>|=`;
+//! * [`future`] — `Promise` as a `std::future::Future`.
 //!
 //! `docs/ARCHITECTURE.md` in the repository explains how a resolution flows through them.
 
@@ -39,6 +39,7 @@ mod schedule;
 
 pub mod bind;
 pub mod cancel;
+pub mod control;
 pub mod exn;
 pub mod future;
 pub mod hook;

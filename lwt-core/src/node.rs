@@ -73,13 +73,16 @@ enum State<T> {
     Proxy(Rc<Node<T>>),
 }
 
+/// Clones a value; present once a handle was cloned (`T: Clone` is known there).
+type Cloner<T> = fn(&T) -> T;
+
 /// The shared cell of a promise.
 pub(crate) struct Node<T> {
     state: RefCell<State<T>>,
     value: RefCell<Option<Outcome<T>>>,
     /// Set when a handle to this promise has been cloned (which requires `T: Clone`): from then on
     /// consumers get clones and the value stays in the node.
-    cloner: Cell<Option<fn(&T) -> T>>,
+    cloner: Cell<Option<Cloner<T>>>,
 }
 
 /// Where a promise stands, without its value.
@@ -151,7 +154,7 @@ impl<T: 'static> Node<T> {
         }
     }
 
-    pub(crate) fn set_cloner(&self, cloner: fn(&T) -> T) {
+    pub(crate) fn set_cloner(&self, cloner: Cloner<T>) {
         self.cloner.set(Some(cloner));
     }
 
