@@ -23,11 +23,20 @@ use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::rc::Rc;
 
-/// A key for a value of type `T` (Lwt's `'a key`).
+/// A key for a value of type `T` (Lwt's `'a key`). Copyable, so callbacks can capture it.
 pub struct Key<T> {
     id: u64,
     _value: PhantomData<fn() -> T>,
 }
+
+// A key is a name: copying it copies the name, whatever `T` is.
+impl<T> Clone for Key<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Key<T> {}
 
 impl<T> std::fmt::Debug for Key<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,0 +1,417 @@
+//! Behaviour of the promise engine: ordering, wakeup vs wakeup_later, proxies, values, panics,
+//! keys, cancellation basics and the `Future` impl.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use lwt_core::{hook, key, task, wait, Abandoned, Exn, Failure, Panicked, Promise, State};
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+fn log() -> Log {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+fn push(log: &Log, s: impl Into<String>) {
+    log.borrow_mut().push(s.into());
+}
+
+fn taken(log: &Log) -> Vec<String> {
+    std::mem::take(&mut *log.borrow_mut())
+}
+
+/// Installs a hook that records failures instead of exiting, for the test's duration.
+fn recording_hook() -> (Log, impl Drop) {
+    struct Restore(Option<hook::Hook>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            hook::restore_async_exception_hook(self.0.take());
+        }
+    }
+    let seen = log();
+    let s = seen.clone();
+    let previous = hook::set_async_exception_hook(move |e| push(&s, e.to_string()));
+    (seen, Restore(previous))
+}
+
+#[test]
+fn callbacks_of_one_promise_run_in_registration_order() {
+    let l = log();
+    let (p, r) = wait::<i32>();
+    let p2 = p.clone();
+    let (a, b, c, d) = (l.clone(), l.clone(), l.clone(), l.clone());
+    let q1 = p.clone().bind(move |_| {
+        push(&a, "bind");
+        Promise::ret(())
+    });
+    p.on_success(move |_| push(&b, "on_success"));
+    let q2 = p2.map(move |_| push(&c, "map"));
+    p.on_any(move |_| push(&d, "on_any"), |_| {});
+    r.wakeup(1);
+    assert_eq!(taken(&l), ["bind", "on_success", "map", "on_any"]);
+    assert!(q1.is_fulfilled() && q2.is_fulfilled());
+}
+
+#[test]
+fn resolution_is_breadth_first_across_promises() {
+    // p has two callbacks; the first resolves a bind result q that has its own callback. The
+    // second callback of p runs before q's callback (a FIFO queue, not nested calls).
+    let l = log();
+    let (p, r) = wait::<()>();
+    let (a, b, c) = (l.clone(), l.clone(), l.clone());
+    let q = p.clone().bind(move |()| {
+        push(&a, "p: bind");
+        Promise::ret(())
+    });
+    q.on_success(move |_| push(&b, "q: on_success"));
+    p.on_success(move |_| push(&c, "p: on_success"));
+    r.wakeup(());
+    assert_eq!(taken(&l), ["p: bind", "p: on_success", "q: on_success"]);
+}
+
+#[test]
+fn wakeup_and_wakeup_later_at_top_level_run_everything_before_returning() {
+    for later in [false, true] {
+        let l = log();
+        let (p, r) = wait::<i32>();
+        let a = l.clone();
+        let q = p.map(|x| x + 1).map(move |x| push(&a, format!("got {x}")));
+        if later {
+            r.wakeup_later(1)
+        } else {
+            r.wakeup(1)
+        }
+        assert_eq!(taken(&l), ["got 2"]);
+        assert!(q.is_fulfilled());
+    }
+}
+
+#[test]
+fn wakeup_inside_a_callback_runs_callbacks_before_returning() {
+    let l = log();
+    let (a, ra) = wait::<()>();
+    let (b, rb) = wait::<()>();
+    let l1 = l.clone();
+    b.on_success(move |_| push(&l1, "B"));
+    let l2 = l.clone();
+    let rb = RefCell::new(Some(rb));
+    a.on_success(move |_| {
+        push(&l2, "A start");
+        rb.borrow_mut().take().unwrap().wakeup(());
+        push(&l2, "after wakeup");
+    });
+    ra.wakeup(());
+    assert_eq!(taken(&l), ["A start", "B", "after wakeup"]);
+}
+
+#[test]
+fn wakeup_later_inside_a_callback_defers_callbacks() {
+    let l = log();
+    let (a, ra) = wait::<()>();
+    let (b, rb) = wait::<i32>();
+    let b2 = b.clone();
+    let l1 = l.clone();
+    b.on_success(move |_| push(&l1, "B"));
+    let l2 = l.clone();
+    let rb = RefCell::new(Some(rb));
+    a.on_success(move |_| {
+        push(&l2, "A start");
+        rb.borrow_mut().take().unwrap().wakeup_later(7);
+        // The state changed at once; only the callbacks wait.
+        assert_eq!(b2.state(), State::Fulfilled(7));
+        push(&l2, "after wakeup_later");
+    });
+    ra.wakeup(());
+    assert_eq!(taken(&l), ["A start", "after wakeup_later", "B"]);
+}
+
+#[test]
+fn deeply_nested_wakeups_degrade_to_queued_without_overflow() {
+    // Each callback wakes the next promise with `wakeup`; 100,000 levels would overflow if every
+    // level nested. Past 64 levels they are queued instead, and everything still runs.
+    let n = 100_000;
+    let mut resolvers = Vec::new();
+    let mut promises = Vec::new();
+    for _ in 0..n {
+        let (p, r) = wait::<()>();
+        promises.push(p);
+        resolvers.push(Some(r));
+    }
+    let resolvers = Rc::new(RefCell::new(resolvers));
+    let count = Rc::new(RefCell::new(0));
+    for (i, p) in promises.iter().enumerate() {
+        let rs = resolvers.clone();
+        let c = count.clone();
+        p.on_success(move |_| {
+            *c.borrow_mut() += 1;
+            if i + 1 < n {
+                let next = rs.borrow_mut()[i + 1].take().unwrap();
+                next.wakeup(());
+            }
+        });
+    }
+    let first = resolvers.borrow_mut()[0].take().unwrap();
+    first.wakeup(());
+    assert_eq!(*count.borrow(), n);
+}
+
+#[test]
+fn bind_result_becomes_the_returned_promise() {
+    let l = log();
+    let (s, rs) = wait::<()>();
+    let (p2, r2) = wait::<u32>();
+    let a = l.clone();
+    p2.on_success(move |_| push(&a, "p2"));
+    let p3 = s.bind(move |()| p2);
+    let b = l.clone();
+    p3.on_success(move |_| push(&b, "p3"));
+    rs.wakeup(());
+    assert!(p3.is_pending());
+    r2.wakeup(5);
+    assert_eq!(p3.state(), State::Fulfilled(5));
+    // The returned promise's callbacks run first, then the bind result's: exactly Lwt's order
+    // reversed, as everywhere on one promise (Lwt runs newest first).
+    assert_eq!(taken(&l), ["p2", "p3"]);
+}
+
+#[test]
+fn state_is_seen_through_proxies_from_both_handles() {
+    let (s, rs) = wait::<()>();
+    let (inner, ri) = wait::<&str>();
+    let inner2 = inner.clone();
+    let outer = s.bind(move |()| inner);
+    rs.wakeup(());
+    assert_eq!(outer.state(), State::Pending);
+    ri.wakeup("v");
+    assert_eq!(outer.state(), State::Fulfilled("v"));
+    assert_eq!(inner2.state(), State::Fulfilled("v"));
+}
+
+#[test]
+fn a_promise_resolved_with_itself_stays_pending() {
+    let (s, rs) = wait::<()>();
+    let cell: Rc<RefCell<Option<Promise<()>>>> = Rc::new(RefCell::new(None));
+    let c = cell.clone();
+    let p = s.bind(move |()| c.borrow_mut().take().unwrap());
+    *cell.borrow_mut() = Some(p.clone());
+    rs.wakeup(());
+    assert_eq!(p.state(), State::Pending);
+}
+
+#[test]
+fn non_clone_values_are_moved_to_their_only_consumer() {
+    struct Token(u32); // neither Clone nor Copy
+    let (p, r) = wait::<Token>();
+    let q = p.map(|t| t.0 + 1);
+    r.wakeup(Token(1));
+    assert_eq!(q.state(), State::Fulfilled(2));
+    let ready = Promise::ret(Token(5)).map(|t| t.0);
+    assert_eq!(ready.state(), State::Fulfilled(5));
+}
+
+#[test]
+fn clone_values_reach_every_consumer() {
+    let (p, r) = wait::<String>();
+    let a = p.clone().map(|s| s + "-a");
+    let b = p.clone().map(|s| s + "-b");
+    r.wakeup("v".into());
+    assert_eq!(a.state(), State::Fulfilled("v-a".into()));
+    assert_eq!(b.state(), State::Fulfilled("v-b".into()));
+    assert_eq!(p.state(), State::Fulfilled("v".into()));
+    // And after resolution, late consumers still get it.
+    assert_eq!(p.map(|s| s.len()).state(), State::Fulfilled(1));
+}
+
+#[test]
+fn rejections_skip_bind_and_map_and_reach_catch() {
+    let (p, r) = wait::<i32>();
+    let q = p
+        .bind(|x| Promise::ret(x + 1))
+        .map(|x| x * 2)
+        .catch(|e| Promise::ret(e.downcast_ref::<Failure>().unwrap().0.len() as i32));
+    r.wakeup_exn(Exn::failure("four"));
+    assert_eq!(q.state(), State::Fulfilled(4));
+}
+
+#[test]
+fn try_bind_and_finalize_on_both_outcomes() {
+    for fail in [false, true] {
+        let l = log();
+        let (p, r) = wait::<i32>();
+        let a = l.clone();
+        let q = p
+            .finalize(move || {
+                push(&a, "cleanup");
+                Promise::ret(())
+            })
+            .try_bind(
+                |v| Promise::ret(format!("ok {v}")),
+                |e| Promise::ret(format!("err {e}")),
+            );
+        if fail {
+            r.wakeup_exn(Exn::failure("x"))
+        } else {
+            r.wakeup(3)
+        }
+        assert_eq!(taken(&l), ["cleanup"]);
+        let expected = if fail { "err x" } else { "ok 3" };
+        assert_eq!(q.state(), State::Fulfilled(expected.to_string()));
+    }
+}
+
+#[test]
+fn a_failing_cleanup_replaces_the_outcome() {
+    let q = Promise::ret(1).finalize(|| Promise::fail_with("cleanup failed"));
+    assert_eq!(q.rejection().unwrap().to_string(), "cleanup failed");
+}
+
+#[test]
+fn panics_reject_the_dependent_promise_whatever_the_timing() {
+    let (p, r) = wait::<i32>();
+    let pending = p.map(|_| -> i32 { panic!("late") });
+    r.wakeup(0);
+    let resolved = Promise::ret(0).map(|_| -> i32 { panic!("early") });
+    let handler = Promise::<i32>::fail_with("x").catch(|_| panic!("in handler"));
+    for (p, msg) in [
+        (pending, "late"),
+        (resolved, "early"),
+        (handler, "in handler"),
+    ] {
+        let e = p.rejection().unwrap();
+        assert_eq!(e.downcast_ref::<Panicked>().unwrap().message(), msg);
+    }
+}
+
+#[test]
+fn observer_panics_go_to_the_hook_and_the_loop_goes_on() {
+    let (seen, _restore) = recording_hook();
+    let l = log();
+    let (p, r) = wait::<()>();
+    p.on_success(|_| panic!("first observer"));
+    let a = l.clone();
+    p.on_success(move |_| push(&a, "second observer ran"));
+    r.wakeup(());
+    assert_eq!(taken(&seen), ["callback panicked: first observer"]);
+    assert_eq!(taken(&l), ["second observer ran"]);
+}
+
+#[test]
+fn a_dropped_resolver_rejects_with_abandoned() {
+    let (p, r) = wait::<u8>();
+    let q = p.map(|x| x + 1);
+    drop(r);
+    assert!(q.rejection().unwrap().is::<Abandoned>());
+}
+
+#[test]
+fn keys_are_seen_as_they_were_at_registration() {
+    let k = key::new_key::<&'static str>();
+    let (p, r) = wait::<()>();
+    let l = log();
+    let (a, b) = (l.clone(), l.clone());
+    let k2 = key::new_key::<&'static str>();
+    let q = key::with_value(&k, Some("request-1"), || {
+        p.clone()
+            .map(move |()| push(&a, format!("map sees {:?}", key::get(&k))))
+    });
+    key::with_value(&k2, Some("other"), || {
+        p.on_success(move |_| push(&b, format!("observer sees {:?}", key::get(&k))));
+    });
+    key::with_value(&k, Some("at wakeup"), || r.wakeup(()));
+    assert!(q.is_fulfilled());
+    assert_eq!(
+        taken(&l),
+        ["map sees Some(\"request-1\")", "observer sees None"]
+    );
+    assert_eq!(key::get(&k), None);
+    assert_eq!(key::get(&k2), None);
+}
+
+#[test]
+fn cancel_reaches_the_task_behind_a_chain_and_on_cancel_runs_first() {
+    let l = log();
+    let (t, _r) = task::<i32>();
+    let a = l.clone();
+    t.on_failure(move |_| push(&a, "on_failure"));
+    let b = l.clone();
+    t.on_cancel(move || push(&b, "on_cancel"));
+    let end = t.clone().bind(|x| Promise::ret(x + 1)).map(|x| x * 2);
+    end.cancel();
+    assert_eq!(taken(&l), ["on_cancel", "on_failure"]);
+    assert!(t.rejection().unwrap().is_canceled());
+    assert!(end.rejection().unwrap().is_canceled());
+}
+
+#[test]
+fn cancel_after_the_callback_ran_reaches_what_it_returned() {
+    let (s, rs) = wait::<()>();
+    let (inner, _ri) = task::<()>();
+    let inner2 = inner.clone();
+    let outer = s.bind(move |()| inner);
+    rs.wakeup(());
+    outer.cancel();
+    assert!(inner2.rejection().unwrap().is_canceled());
+    assert!(outer.rejection().unwrap().is_canceled());
+}
+
+#[test]
+fn cancel_on_wait_does_nothing_and_wakeup_after_cancel_is_a_no_op() {
+    let (w, rw) = wait::<i32>();
+    w.cancel();
+    assert!(w.is_pending());
+    rw.wakeup(1);
+    assert_eq!(w.state(), State::Fulfilled(1));
+
+    let (t, rt) = task::<i32>();
+    t.cancel();
+    rt.wakeup(1);
+    assert!(t.rejection().unwrap().is_canceled());
+}
+
+#[test]
+fn canceling_a_long_chain_is_stack_safe() {
+    let (t, _r) = task::<u64>();
+    let mut p = t;
+    for _ in 0..1_000_000 {
+        p = p.map(|x| x + 1);
+    }
+    p.cancel();
+    assert!(p.rejection().unwrap().is_canceled());
+}
+
+#[test]
+fn promises_are_futures() {
+    use futures::task::LocalSpawnExt;
+    let mut pool = futures::executor::LocalPool::new();
+    let (p, r) = wait::<u32>();
+    let (q, rq) = wait::<u32>();
+    let q2 = q.clone();
+    let h = pool
+        .spawner()
+        .spawn_local_with_handle(async move {
+            let a = p.await.unwrap();
+            let b = q2.await.unwrap();
+            a + b
+        })
+        .unwrap();
+    for _ in 0..3 {
+        pool.run_until_stalled(); // repeated polls must not pile up wakers
+    }
+    assert_eq!(q.callback_count(), 0);
+    r.wakeup(1);
+    pool.run_until_stalled();
+    assert_eq!(q.callback_count(), 1);
+    rq.wakeup(41);
+    assert_eq!(pool.run_until(h), 42);
+
+    let rejected = futures::executor::block_on(Promise::<()>::fail_with("no"));
+    assert_eq!(rejected.unwrap_err().to_string(), "no");
+}
+
+#[test]
+fn operators_are_bind_and_map() {
+    let (p, r) = wait::<i32>();
+    let q = p >> (|x| Promise::ret(x + 1)) | (|x| x * 2);
+    r.wakeup(20);
+    assert_eq!(q.state(), State::Fulfilled(42));
+}
