@@ -1,0 +1,48 @@
+//! A tour of the promise engine: wait/wakeup, bind and map, catch, cancellation, proxies.
+//!
+//! Run with `cargo run --example tour`.
+
+use lwt::{task, wait, Exn, Failure, Promise, State};
+
+fn main() {
+    // A pending promise and its resolver (Lwt.wait).
+    let (line, resolver) = wait::<String>();
+
+    // Chain work on it before it resolves: >> is Lwt's >>=, | is >|=.
+    let parsed = line.clone() | (|s: String| s.trim().parse::<i64>());
+    let doubled = parsed >> (|r| Promise::of_result(r)) | (|n| n * 2);
+    let safe = doubled.catch(|e| {
+        println!("recovering from: {e}");
+        Promise::ret(0)
+    });
+    println!("before wakeup: {:?}", safe);
+
+    resolver.wakeup(" 21 ".to_string());
+    println!("after wakeup:  {:?} = {:?}", safe, safe.state());
+    assert_eq!(safe.state(), State::Fulfilled(42));
+
+    // A rejection flows past bind and map to the first handler.
+    let (p, r) = wait::<i64>();
+    let handled = p.map(|n| n + 1).catch(|e: Exn| {
+        let reason = e.downcast_ref::<Failure>().map(|f| f.0.clone()).unwrap_or_default();
+        Promise::ret(-(reason.len() as i64))
+    });
+    r.wakeup_exn(Exn::failure("oops"));
+    println!("handled rejection: {:?}", handled.state());
+
+    // Cancellation walks back through the chain to the task and rejects it.
+    let (t, _r) = task::<()>();
+    t.on_cancel(|| println!("the task was canceled"));
+    let downstream = t.bind(|()| Promise::ret("never"));
+    downstream.cancel();
+    println!("downstream: {:?}", downstream);
+
+    // A promise returned from a bind callback becomes the bind's result (Lwt's proxies).
+    let (outer_src, outer_r) = wait::<()>();
+    let (inner, inner_r) = wait::<&str>();
+    let outer = outer_src.bind(move |()| inner);
+    outer_r.wakeup(());
+    println!("outer while inner pends: {:?}", outer.state());
+    inner_r.wakeup("resolved through the proxy");
+    println!("outer now: {:?}", outer.state());
+}
