@@ -40,6 +40,7 @@ mod schedule;
 pub mod bind;
 pub mod cancel;
 pub mod control;
+pub mod control;
 pub mod exn;
 pub mod future;
 pub mod hook;

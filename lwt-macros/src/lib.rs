@@ -1,8 +1,47 @@
-//! The `lwt!` macro (work in progress).
-use proc_macro::TokenStream;
+//! The proc macro behind `lwt::lwt!`: lwt_ppx's `let%lwt`, `match%lwt`, `try%lwt`, `if%lwt`,
+//! `for%lwt`, `while%lwt`, `assert%lwt` and `[%finally]` for Rust.
+//!
+//! Use it through the `lwt` crate, as `lwt::lwt! { .. }`: the facade's `lwt!` is a
+//! `macro_rules!` wrapper that hands this macro the path of the runtime (`$crate`), so that
+//! expansions keep working when the user renames the `lwt` dependency or re-exports it. The
+//! grammar, form by form, with each form's OCaml counterpart and expansion, is in the facade's
+//! documentation of `lwt!` and in `docs/lwt-macro.md`.
+//!
+//! Layout: [`parse`](crate::parse) builds the tree of [`ast`](crate::ast) (reporting every
+//! mistake it finds, and [`check`](crate::check) rejects `return`, `break`, `?` and `.await`);
+//! [`expand`](crate::expand) turns it into calls to `lwt::control`.
 
-/// Placeholder until the macro lands.
+mod ast;
+mod check;
+mod expand;
+mod parse;
+
+use proc_macro::TokenStream;
+use proc_macro2::{Delimiter, TokenTree};
+
+/// The implementation of `lwt::lwt!`; not meant to be called directly.
+///
+/// Input: `($crate) statements...`, as the facade's `lwt!` passes it.
+#[doc(hidden)]
 #[proc_macro]
-pub fn lwt(input: TokenStream) -> TokenStream {
-    input
+pub fn lwt_impl(input: TokenStream) -> TokenStream {
+    let mut tokens = proc_macro2::TokenStream::from(input).into_iter();
+    let krate = match tokens.next() {
+        Some(TokenTree::Group(g)) if g.delimiter() == Delimiter::Parenthesis => g.stream(),
+        _ => {
+            return syn::Error::new(
+                proc_macro2::Span::call_site(),
+                "`lwt_impl!` is the implementation of `lwt::lwt!`: use `lwt::lwt! { .. }`",
+            )
+            .to_compile_error()
+            .into()
+        }
+    };
+    let mut errors = Vec::new();
+    let block = parse::parse_top(tokens.collect(), &mut errors);
+    if errors.is_empty() {
+        expand::top(&krate, &block).into()
+    } else {
+        expand::fallback(&krate, errors).into()
+    }
 }

@@ -1,0 +1,1312 @@
+//! Control flow over promises: the runtime side of the `lwt!` macro, usable by hand too.
+//!
+//! The `lwt!` macro (lwt_ppx's `let%lwt`, `match%lwt`, `for%lwt`...) expands into calls to the
+//! functions of this module. Most of them are thin wrappers over [`Promise::bind`] and friends
+//! that add two things:
+//!
+//! * **a location on the rejection path.** Every function marked "records its caller" is
+//!   `#[track_caller]`: when the promise it waits on is rejected, the rejection passes on with the
+//!   caller's file and line added to its trail ([`Exn::with_location`]), which `Exn`'s `Debug`
+//!   output prints. A fulfilment costs nothing extra (one pointer is captured).
+//! * **stack-safe loops.** [`for_each`], [`while_loop`] and [`forever`] run iterations whose
+//!   bodies are already resolved in a plain `loop`, and only register a continuation when a body
+//!   is pending, so a million resolved iterations use no more stack than one:
+//!
+//! ```
+//! use std::{cell::Cell, rc::Rc};
+//! use lwt_core::{control, Promise, State};
+//!
+//! let sum = Rc::new(Cell::new(0_u64));
+//! let s = sum.clone();
+//! let done = control::for_each(1..=1_000_000_u64, move |i| {
+//!     s.set(s.get() + i);
+//!     Promise::ret(())
+//! });
+//! assert_eq!(done.state(), State::Fulfilled(()));
+//! assert_eq!(sum.get(), 500_000_500_000);
+//! ```
+//!
+//! The marker traits ([`Bindable`], [`UnitPromise`], [`Condition`]...) exist for the compiler's
+//! error messages: each one is implemented for exactly the types a position of `lwt!` accepts, and
+//! says in words what was expected when something else is given.
+
+use std::cell::RefCell;
+use std::error::Error;
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+
+use crate::exn::Exn;
+use crate::promise::Promise;
+use crate::resolver::{task, Resolver};
+
+#[doc(hidden)]
+pub use core::result::Result::{Err, Ok};
+
+// ------------------------------------------------------------------------------------------------
+// Marker traits: what each position of `lwt!` accepts.
+
+mod sealed {
+    pub trait Sealed {}
+    impl<T> Sealed for crate::Promise<T> {}
+    impl Sealed for bool {}
+}
+
+/// A promise that `let` can bind: only [`Promise<T>`], whose value is `T`.
+#[diagnostic::on_unimplemented(
+    message = "`let` in `lwt!` binds a promise, but this is a `{Self}`",
+    label = "expected a `Promise<_>`, found `{Self}`",
+    note = "for a plain (non-promise) `let`, write `do let pattern = value;`",
+    note = "to bind a plain value as a resolved promise, wrap it: `lwt::ret(value)`"
+)]
+pub trait Bindable: sealed::Sealed {
+    /// The value the promise is fulfilled with.
+    type Value: 'static;
+    /// The promise itself.
+    fn into_promise(self) -> Promise<Self::Value>;
+}
+
+impl<T: 'static> Bindable for Promise<T> {
+    type Value = T;
+    fn into_promise(self) -> Promise<T> {
+        self
+    }
+}
+
+/// A promise that `match` can wait on: only [`Promise<T>`].
+#[diagnostic::on_unimplemented(
+    message = "`match` in `lwt!` waits on a promise, but this is a `{Self}`",
+    label = "expected a `Promise<_>`, found `{Self}`",
+    note = "to match a plain value, write `match lwt::ret(value) {{ ... }}`, or use an ordinary `match` \
+            inside `do` or in a `let` initializer"
+)]
+pub trait Scrutinee: sealed::Sealed {
+    /// The value the promise is fulfilled with.
+    type Value: 'static;
+    /// The promise itself.
+    fn into_promise(self) -> Promise<Self::Value>;
+}
+
+impl<T: 'static> Scrutinee for Promise<T> {
+    type Value = T;
+    fn into_promise(self) -> Promise<T> {
+        self
+    }
+}
+
+/// A statement `expr;` of `lwt!` sequences a `Promise<()>` (lwt_ppx's `e1;%lwt e2`).
+#[diagnostic::on_unimplemented(
+    message = "a statement `expr;` in `lwt!` waits on a `Promise<()>`, but this is a `{Self}`",
+    label = "expected a `Promise<()>`, found `{Self}`",
+    note = "to wait for a promise and ignore its value, write `let _ = expr;`",
+    note = "for a plain (non-promise) statement, write `do expr;`"
+)]
+pub trait UnitPromise: sealed::Sealed {
+    /// The promise itself.
+    fn into_unit(self) -> Promise<()>;
+}
+
+impl UnitPromise for Promise<()> {
+    fn into_unit(self) -> Promise<()> {
+        self
+    }
+}
+
+/// The branch of an `if` without `else`, a loop body, a `finally` block: a `Promise<()>`.
+#[diagnostic::on_unimplemented(
+    message = "this block of `lwt!` must produce a `Promise<()>`, but it produces a `{Self}`",
+    label = "expected a `Promise<()>`, found `{Self}`",
+    note = "an `if` without `else`, a loop body and a `finally` block produce `()`: end the block \
+            with a statement (`expr;`) instead of a value, or add an `else` branch to the `if`"
+)]
+pub trait UnitBlock: sealed::Sealed {
+    /// The promise itself.
+    fn into_unit(self) -> Promise<()>;
+}
+
+impl UnitBlock for Promise<()> {
+    fn into_unit(self) -> Promise<()> {
+        self
+    }
+}
+
+/// The condition of `if` and `while` in `lwt!`: a plain `bool`, or a `Promise<bool>` to wait on.
+#[diagnostic::on_unimplemented(
+    message = "the condition of `if`/`while` in `lwt!` must be a `bool` or a `Promise<bool>`, \
+               not a `{Self}`",
+    label = "expected `bool` or `Promise<bool>`, found `{Self}`"
+)]
+pub trait Condition: sealed::Sealed {
+    /// The condition, now or later.
+    fn into_condition(self) -> Cond;
+}
+
+impl Condition for bool {
+    fn into_condition(self) -> Cond {
+        Cond::Now(self)
+    }
+}
+
+impl Condition for Promise<bool> {
+    fn into_condition(self) -> Cond {
+        Cond::Later(self)
+    }
+}
+
+/// A condition as [`Condition`] hands it over.
+#[derive(Debug)]
+pub enum Cond {
+    /// A plain `bool`.
+    Now(bool),
+    /// A promise of one.
+    Later(Promise<bool>),
+}
+
+// ------------------------------------------------------------------------------------------------
+// Binds.
+
+/// Passes a rejection on, with `location` added to its trail.
+fn reject<T: 'static>(e: Exn, location: &'static Location<'static>) -> Promise<T> {
+    Promise::fail(e.with_location(location))
+}
+
+/// `let pattern = promise; rest`: [`Promise::bind`] that records its caller on the rejection path.
+///
+/// ```
+/// use lwt_core::{control, Promise, State};
+///
+/// let p = control::bind(Promise::ret(20), |x| Promise::ret(x + 1));
+/// assert_eq!(p.state(), State::Fulfilled(21));
+///
+/// let line = line!() + 1;
+/// let q = control::bind(Promise::<i32>::fail_with("lost"), |x| Promise::ret(x + 1));
+/// let trail: Vec<u32> = q.rejection().unwrap().locations().map(|l| l.line()).collect();
+/// assert_eq!(trail, [line]);
+/// ```
+#[track_caller]
+pub fn bind<P: Bindable, U: 'static>(
+    promise: P,
+    rest: impl FnOnce(P::Value) -> Promise<U> + 'static,
+) -> Promise<U> {
+    let location = Location::caller();
+    promise.into_promise().then(move |outcome| match outcome {
+        Ok(value) => rest(value),
+        Err(e) => reject(e, location),
+    })
+}
+
+/// `promise; rest` (lwt_ppx's `e1;%lwt e2`): waits for a `Promise<()>`, then runs `rest`. Records
+/// its caller on the rejection path.
+///
+/// ```
+/// use lwt_core::{control, return_unit, Promise, State};
+/// let p = control::seq(return_unit(), || Promise::ret("next"));
+/// assert_eq!(p.state(), State::Fulfilled("next"));
+/// ```
+#[track_caller]
+pub fn seq<P: UnitPromise, U: 'static>(
+    promise: P,
+    rest: impl FnOnce() -> Promise<U> + 'static,
+) -> Promise<U> {
+    let location = Location::caller();
+    promise.into_unit().then(move |outcome| match outcome {
+        Ok(()) => rest(),
+        Err(e) => reject(e, location),
+    })
+}
+
+/// `if condition { .. } else { .. }`: calls `rest` with the condition, at once for a `bool`, when
+/// it is fulfilled for a `Promise<bool>`. Records its caller on the rejection path.
+///
+/// ```
+/// use lwt_core::{control, Promise, State};
+/// let pick = |b: bool| if b { Promise::ret("yes") } else { Promise::ret("no") };
+/// assert_eq!(control::branch(true, pick).state(), State::Fulfilled("yes"));
+/// assert_eq!(control::branch(Promise::ret(false), pick).state(), State::Fulfilled("no"));
+/// ```
+#[track_caller]
+pub fn branch<C: Condition, U: 'static>(
+    condition: C,
+    rest: impl FnOnce(bool) -> Promise<U> + 'static,
+) -> Promise<U> {
+    match condition.into_condition() {
+        Cond::Now(b) => rest(b),
+        Cond::Later(p) => {
+            let location = Location::caller();
+            p.then(move |outcome| match outcome {
+                Ok(b) => rest(b),
+                Err(e) => reject(e, location),
+            })
+        }
+    }
+}
+
+/// `match` with rejection arms (lwt_ppx's `match%lwt` with `exception` cases, Lwt's `try_bind`):
+/// calls `rest` with the outcome of the promise, fulfilled or rejected, in one closure (so that
+/// the arms can share the variables they capture).
+///
+/// ```
+/// use lwt_core::{control, Promise, State};
+/// let p = control::outcome(Promise::<u8>::fail_with("x"), |o| Promise::ret(o.is_err()));
+/// assert_eq!(p.state(), State::Fulfilled(true));
+/// ```
+pub fn outcome<P: Scrutinee, U: 'static>(
+    promise: P,
+    rest: impl FnOnce(Result<P::Value, Exn>) -> Promise<U> + 'static,
+) -> Promise<U> {
+    promise.into_promise().then(rest)
+}
+
+/// `match promise { arms }` without rejection arms: [`bind`], with its own error message for a
+/// scrutinee that is not a promise. Records its caller on the rejection path.
+///
+/// ```
+/// use lwt_core::{control, Promise, State};
+/// let p = control::bind_match(Promise::ret(Some(2)), |v| Promise::ret(v.unwrap_or(0)));
+/// assert_eq!(p.state(), State::Fulfilled(2));
+/// ```
+#[track_caller]
+pub fn bind_match<P: Scrutinee, U: 'static>(
+    promise: P,
+    rest: impl FnOnce(P::Value) -> Promise<U> + 'static,
+) -> Promise<U> {
+    let location = Location::caller();
+    promise.into_promise().then(move |outcome| match outcome {
+        Ok(value) => rest(value),
+        Err(e) => reject(e, location),
+    })
+}
+
+/// A rejection that no arm of a `match`/`catch` handled: passes it on, recording the caller.
+///
+/// ```
+/// use lwt_core::{control, Exn};
+/// let p = control::reraise::<()>(Exn::failure("x"));
+/// assert_eq!(p.rejection().unwrap().locations().count(), 1);
+/// ```
+#[track_caller]
+pub fn reraise<T: 'static>(e: Exn) -> Promise<T> {
+    reject(e, Location::caller())
+}
+
+/// Runs `f`, turning a panic into a rejected promise, as the thunk of Lwt's `catch (fun () -> e)`:
+/// `match`, `try` and `finally` in `lwt!` evaluate their promise under it.
+///
+/// ```
+/// use lwt_core::{control, Panicked, Promise};
+/// let p = control::guard(|| -> Promise<u8> { panic!("early") });
+/// assert_eq!(p.rejection().unwrap().downcast_ref::<Panicked>().unwrap().message(), "early");
+/// ```
+pub fn guard<T: 'static>(f: impl FnOnce() -> Promise<T>) -> Promise<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(p) => p,
+        Err(payload) => Promise::fail(Exn::from_panic(payload)),
+    }
+}
+
+/// `try { .. } catch { handlers }`: when `promise` is rejected, the result becomes the promise
+/// `handler` returns. (The handler's last arm passes unmatched rejections on with [`reraise`].)
+///
+/// ```
+/// use lwt_core::{control, Promise, State};
+/// let p = control::catch(Promise::<u8>::fail_with("x"), |_| Promise::ret(0));
+/// assert_eq!(p.state(), State::Fulfilled(0));
+/// ```
+pub fn catch<T: 'static>(
+    promise: Promise<T>,
+    handler: impl FnOnce(Exn) -> Promise<T> + 'static,
+) -> Promise<T> {
+    promise.catch(handler)
+}
+
+/// `try { .. } finally { cleanup }` (lwt_ppx's `[%finally]`): when `promise` resolves either way,
+/// runs `cleanup` (a panic in it rejects the result), waits for it, then passes the original
+/// outcome on, or the cleanup's rejection if the cleanup fails. Records its caller when the
+/// result is rejected.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::{control, Promise};
+///
+/// let cleaned = Rc::new(Cell::new(0));
+/// let c = cleaned.clone();
+/// let p = control::finalize(Promise::<u8>::fail_with("x"), move || {
+///     c.set(c.get() + 1);
+///     Promise::ret(())
+/// });
+/// assert!(p.is_rejected());
+/// assert_eq!(cleaned.get(), 1);
+/// ```
+#[track_caller]
+pub fn finalize<T: 'static, P: UnitBlock>(
+    promise: Promise<T>,
+    cleanup: impl FnOnce() -> P + 'static,
+) -> Promise<T> {
+    let location = Location::caller();
+    promise.then(move |outcome| {
+        guard(|| cleanup().into_unit()).then(move |done| match (done, outcome) {
+            (Ok(()), Ok(value)) => Promise::ret(value),
+            (Ok(()), Err(e)) | (Err(e), _) => reject(e, location),
+        })
+    })
+}
+
+/// A `Promise<()>` that an `if` without `else` may produce, checked (see [`UnitBlock`]).
+///
+/// ```
+/// assert!(lwt_core::control::unit(lwt_core::return_unit()).is_fulfilled());
+/// ```
+pub fn unit<P: UnitBlock>(promise: P) -> Promise<()> {
+    promise.into_unit()
+}
+
+/// The last statement `expr;` of a block, whose `Promise<()>` is the block's value as it is (no
+/// extra bind), checked (see [`UnitPromise`]).
+///
+/// ```
+/// assert!(lwt_core::control::last(lwt_core::return_unit()).is_fulfilled());
+/// ```
+pub fn last<P: UnitPromise>(promise: P) -> Promise<()> {
+    promise.into_unit()
+}
+
+/// Evaluates the promise of a `match` with rejection arms, turning a panic into a rejection
+/// (lwt_ppx's `Lwt.try_bind (fun () -> e)`), checked (see [`Scrutinee`]).
+///
+/// ```
+/// use lwt_core::{control, Promise};
+/// let p = control::scrutinee(|| -> Promise<u8> { panic!("early") });
+/// assert!(p.is_rejected());
+/// ```
+pub fn scrutinee<P: Scrutinee>(f: impl FnOnce() -> P) -> Promise<P::Value> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(p) => p.into_promise(),
+        Err(payload) => Promise::fail(Exn::from_panic(payload)),
+    }
+}
+
+/// `Promise::ret(())`: the missing `else` of an `if`, the value of a block that ends with a
+/// statement.
+///
+/// ```
+/// assert!(lwt_core::control::done().is_fulfilled());
+/// ```
+pub fn done() -> Promise<()> {
+    Promise::ret(())
+}
+
+/// What an `lwt!` invocation with errors expands to, after its `compile_error!`s: a value of any
+/// type, so that the code around it reports no further errors. Never runs (the crate does not
+/// compile).
+#[doc(hidden)]
+pub fn invalid<T>() -> T {
+    unreachable!("an `lwt!` block with errors")
+}
+
+/// `Promise::ret(value)`: the value of a block that ends with `do value`.
+///
+/// ```
+/// assert_eq!(lwt_core::control::ret(1).state(), lwt_core::State::Fulfilled(1));
+/// ```
+pub fn ret<T: 'static>(value: T) -> Promise<T> {
+    Promise::ret(value)
+}
+
+// ------------------------------------------------------------------------------------------------
+// Loops.
+
+/// What happened to the promise of one step, without waiting.
+enum Now<T: 'static> {
+    Ready(T),
+    Failed(Exn),
+    Wait(Promise<T>),
+}
+
+/// Takes the outcome of `p` if it is already resolved (by value: no `Clone` needed).
+fn now<T: 'static>(mut p: Promise<T>) -> Now<T> {
+    if p.is_pending() {
+        return Now::Wait(p);
+    }
+    let mut cx = Context::from_waker(Waker::noop());
+    match Pin::new(&mut p).poll(&mut cx) {
+        Poll::Ready(Ok(value)) => Now::Ready(value),
+        Poll::Ready(Err(e)) => Now::Failed(e),
+        // Resolved, but callbacks registered earlier have yet to run: wait for them.
+        Poll::Pending => Now::Wait(p),
+    }
+}
+
+fn now_bool(c: Cond) -> Now<bool> {
+    match c {
+        Cond::Now(b) => Now::Ready(b),
+        Cond::Later(p) => now(p),
+    }
+}
+
+/// Runs `next` until it returns `None` (done) or a body is rejected, synchronously while the bodies
+/// are resolved; a pending body registers a continuation that picks up where this left off.
+fn drive<F>(mut next: F, location: &'static Location<'static>) -> Promise<()>
+where
+    F: FnMut() -> Option<Promise<()>> + 'static,
+{
+    loop {
+        let step = match catch_unwind(AssertUnwindSafe(&mut next)) {
+            Ok(step) => step,
+            Err(payload) => return reject(Exn::from_panic(payload), location),
+        };
+        let Some(body) = step else {
+            return done();
+        };
+        match now(body) {
+            Now::Ready(()) => {}
+            Now::Failed(e) => return reject(e, location),
+            Now::Wait(body) => {
+                return body.then(move |outcome| match outcome {
+                    Ok(()) => drive(next, location),
+                    Err(e) => reject(e, location),
+                })
+            }
+        }
+    }
+}
+
+/// `for pattern in iterable { body }` (lwt_ppx's `for%lwt`): runs `body` on each item in turn,
+/// starting the next iteration when the previous body's promise is fulfilled. The iterable is
+/// evaluated once, before the first iteration. A rejected body, or a panic in the body or the
+/// iterator, ends the loop with that rejection, with the caller added to its trail.
+///
+/// Stack-safe: resolved bodies run in a plain loop (see the [module docs](self)).
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::{control, Promise};
+///
+/// let seen = Rc::new(RefCell::new(Vec::new()));
+/// let s = seen.clone();
+/// let p = control::for_each((1..=3).rev(), move |i| {
+///     s.borrow_mut().push(i);
+///     Promise::ret(())
+/// });
+/// assert!(p.is_fulfilled());
+/// assert_eq!(*seen.borrow(), [3, 2, 1]);
+/// ```
+#[track_caller]
+pub fn for_each<I, P, F>(iterable: I, mut body: F) -> Promise<()>
+where
+    I: IntoIterator,
+    I::IntoIter: 'static,
+    P: UnitBlock,
+    F: FnMut(I::Item) -> P + 'static,
+{
+    let location = Location::caller();
+    let mut iter = iterable.into_iter();
+    drive(
+        move || iter.next().map(|item| body(item).into_unit()),
+        location,
+    )
+}
+
+/// `loop { body }`: runs `body` again and again, until its promise is rejected (the result is
+/// then rejected the same way, with the caller added to its trail). Stack-safe.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::{control, Promise};
+///
+/// let n = Rc::new(Cell::new(0));
+/// let m = n.clone();
+/// let p = control::forever(move || {
+///     m.set(m.get() + 1);
+///     if m.get() == 5 { Promise::fail_with("stop") } else { Promise::ret(()) }
+/// });
+/// assert!(p.is_rejected());
+/// assert_eq!(n.get(), 5);
+/// ```
+#[track_caller]
+pub fn forever<P, F>(mut body: F) -> Promise<()>
+where
+    P: UnitBlock,
+    F: FnMut() -> P + 'static,
+{
+    let location = Location::caller();
+    drive(move || Some(body().into_unit()), location)
+}
+
+/// Which part of a `while` loop [`while_loop`] asks its closure for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// Evaluate the condition.
+    Cond,
+    /// Run the body once.
+    Body,
+}
+
+/// What the closure of [`while_loop`] returns: the condition ([`Next::cond`]) or the body
+/// ([`Next::body`]).
+#[derive(Debug)]
+pub struct Next(NextKind);
+
+#[derive(Debug)]
+enum NextKind {
+    Cond(Cond),
+    Body(Promise<()>),
+}
+
+impl Next {
+    /// The condition, a `bool` or a `Promise<bool>`.
+    pub fn cond<C: Condition>(condition: C) -> Next {
+        Next(NextKind::Cond(condition.into_condition()))
+    }
+
+    /// The body's promise.
+    pub fn body<P: UnitBlock>(body: P) -> Next {
+        Next(NextKind::Body(body.into_unit()))
+    }
+}
+
+/// `while condition { body }` (lwt_ppx's `while%lwt`): asks `step` for the condition
+/// ([`Step::Cond`]), and while it is true, for the body ([`Step::Body`]), waiting for each promise
+/// in turn. One closure provides both, so that the condition and the body can use the same
+/// captured variables. A rejection (or a panic) ends the loop, with the caller added to its
+/// trail. Stack-safe.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::control::{while_loop, Next, Step};
+/// use lwt_core::Promise;
+///
+/// let n = Rc::new(Cell::new(0));
+/// let m = n.clone();
+/// let p = while_loop(move |step| match step {
+///     Step::Cond => Next::cond(m.get() < 1_000_000),
+///     Step::Body => Next::body({
+///         m.set(m.get() + 1);
+///         Promise::ret(())
+///     }),
+/// });
+/// assert!(p.is_fulfilled());
+/// assert_eq!(n.get(), 1_000_000);
+/// ```
+#[track_caller]
+pub fn while_loop<F>(step: F) -> Promise<()>
+where
+    F: FnMut(Step) -> Next + 'static,
+{
+    run_while(step, Step::Cond, Location::caller())
+}
+
+fn run_while<F>(mut step: F, mut at: Step, location: &'static Location<'static>) -> Promise<()>
+where
+    F: FnMut(Step) -> Next + 'static,
+{
+    loop {
+        let next = match catch_unwind(AssertUnwindSafe(|| step(at))) {
+            Ok(Next(next)) => next,
+            Err(payload) => return reject(Exn::from_panic(payload), location),
+        };
+        match (at, next) {
+            (Step::Cond, NextKind::Cond(c)) => match now_bool(c) {
+                Now::Ready(true) => at = Step::Body,
+                Now::Ready(false) => return done(),
+                Now::Failed(e) => return reject(e, location),
+                Now::Wait(p) => {
+                    return p.then(move |outcome| match outcome {
+                        Ok(true) => run_while(step, Step::Body, location),
+                        Ok(false) => done(),
+                        Err(e) => reject(e, location),
+                    })
+                }
+            },
+            (Step::Body, NextKind::Body(p)) => match now(p) {
+                Now::Ready(()) => at = Step::Cond,
+                Now::Failed(e) => return reject(e, location),
+                Now::Wait(p) => {
+                    return p.then(move |outcome| match outcome {
+                        Ok(()) => run_while(step, Step::Cond, location),
+                        Err(e) => reject(e, location),
+                    })
+                }
+            },
+            (asked, _) => {
+                let e = Exn::invalid_argument(format!(
+                    "while_loop: asked for {asked:?}, the closure answered with the other step"
+                ));
+                return reject(e, location);
+            }
+        }
+    }
+}
+
+/// What [`while_let`] asks its closure for.
+#[derive(Debug)]
+pub enum LetStep<T> {
+    /// Evaluate the promise whose value is matched against the pattern.
+    Next,
+    /// Match this value: run the body if the pattern matches, or stop.
+    Body(T),
+}
+
+/// What the closure of [`while_let`] returns: [`LetNext::value`], [`LetNext::body`] or
+/// [`LetNext::stop`].
+#[derive(Debug)]
+pub struct LetNext<T: 'static>(LetKind<T>);
+
+#[derive(Debug)]
+enum LetKind<T: 'static> {
+    Value(Promise<T>),
+    Body(Promise<()>),
+    Stop,
+}
+
+impl<T: 'static> LetNext<T> {
+    /// The promise of the next value.
+    pub fn value<P: Bindable<Value = T>>(promise: P) -> LetNext<T> {
+        LetNext(LetKind::Value(promise.into_promise()))
+    }
+
+    /// The value matched: the body's promise.
+    pub fn body<P: UnitBlock>(body: P) -> LetNext<T> {
+        LetNext(LetKind::Body(body.into_unit()))
+    }
+
+    /// The value did not match: the loop ends.
+    pub fn stop() -> LetNext<T> {
+        LetNext(LetKind::Stop)
+    }
+}
+
+/// `while let pattern = promise { body }`: asks `step` for a promise ([`LetStep::Next`]), waits
+/// for its value, and gives it back ([`LetStep::Body`]) to be matched: the closure answers with
+/// the body's promise if the pattern matches, or [`LetNext::stop`]. The value is moved into the
+/// body, so the body owns its bindings. A rejection (or a panic) ends the loop, with the caller
+/// added to its trail. Stack-safe.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::control::{while_let, LetNext, LetStep};
+/// use lwt_core::Promise;
+///
+/// let queue = Rc::new(RefCell::new(vec![3, 2, 1]));
+/// let seen = Rc::new(RefCell::new(Vec::new()));
+/// let (q, s) = (queue.clone(), seen.clone());
+/// let p = while_let(move |step| match step {
+///     LetStep::Next => LetNext::value(Promise::ret(q.borrow_mut().pop())),
+///     LetStep::Body(Some(x)) => LetNext::body({
+///         s.borrow_mut().push(x);
+///         Promise::ret(())
+///     }),
+///     LetStep::Body(_) => LetNext::stop(),
+/// });
+/// assert!(p.is_fulfilled());
+/// assert_eq!(*seen.borrow(), [1, 2, 3]);
+/// ```
+#[track_caller]
+pub fn while_let<T, F>(step: F) -> Promise<()>
+where
+    T: 'static,
+    F: FnMut(LetStep<T>) -> LetNext<T> + 'static,
+{
+    run_while_let(step, LetStep::Next, Location::caller())
+}
+
+fn run_while_let<T, F>(
+    mut step: F,
+    mut at: LetStep<T>,
+    location: &'static Location<'static>,
+) -> Promise<()>
+where
+    T: 'static,
+    F: FnMut(LetStep<T>) -> LetNext<T> + 'static,
+{
+    loop {
+        let asked_next = matches!(at, LetStep::Next);
+        let f = &mut step;
+        let next = match catch_unwind(AssertUnwindSafe(move || f(at))) {
+            Ok(LetNext(next)) => next,
+            Err(payload) => return reject(Exn::from_panic(payload), location),
+        };
+        match (asked_next, next) {
+            (true, LetKind::Value(p)) => match now(p) {
+                Now::Ready(value) => at = LetStep::Body(value),
+                Now::Failed(e) => return reject(e, location),
+                Now::Wait(p) => {
+                    return p.then(move |outcome| match outcome {
+                        Ok(value) => run_while_let(step, LetStep::Body(value), location),
+                        Err(e) => reject(e, location),
+                    })
+                }
+            },
+            (false, LetKind::Body(p)) => match now(p) {
+                Now::Ready(()) => at = LetStep::Next,
+                Now::Failed(e) => return reject(e, location),
+                Now::Wait(p) => {
+                    return p.then(move |outcome| match outcome {
+                        Ok(()) => run_while_let(step, LetStep::Next, location),
+                        Err(e) => reject(e, location),
+                    })
+                }
+            },
+            (false, LetKind::Stop) => return done(),
+            (asked_next, _) => {
+                let e = Exn::invalid_argument(format!(
+                    "while_let: asked for {}, the closure answered with something else",
+                    if asked_next {
+                        "the next value"
+                    } else {
+                        "the body"
+                    }
+                ));
+                return reject(e, location);
+            }
+        }
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// `let a = p and b = q`, fail-fast.
+
+struct Both<A: 'static, B: 'static> {
+    a: Option<A>,
+    b: Option<B>,
+    resolver: Option<Resolver<(A, B)>>,
+}
+
+impl<A: 'static, B: 'static> Both<A, B> {
+    fn finish(this: &RefCell<Both<A, B>>) {
+        let ready = {
+            let mut both = this.borrow_mut();
+            if both.a.is_some() && both.b.is_some() {
+                match (both.a.take(), both.b.take(), both.resolver.take()) {
+                    (Some(a), Some(b), Some(r)) => Some((r, (a, b))),
+                    _ => None,
+                }
+            } else {
+                None
+            }
+        };
+        if let Some((resolver, pair)) = ready {
+            resolver.wakeup_later(pair);
+        }
+    }
+
+    fn fail(this: &RefCell<Both<A, B>>, e: Exn) {
+        let resolver = this.borrow_mut().resolver.take();
+        if let Some(resolver) = resolver {
+            resolver.wakeup_later_exn(e);
+        }
+    }
+}
+
+/// Both values, failing fast: fulfilled with `(a, b)` when both are fulfilled; rejected as soon as
+/// either is rejected, with that rejection (the other promise keeps running, unobserved).
+/// Canceling the result cancels both. `#[fail_fast] let x = p and y = q;` in `lwt!` nests it:
+/// `both(p, both(q, r))`.
+///
+/// ```
+/// use lwt_core::{control, wait, Exn, State};
+///
+/// let (a, _ra) = wait::<u8>();
+/// let (b, rb) = wait::<u8>();
+/// let both = control::both(a, b);
+/// rb.wakeup_exn(Exn::failure("b failed"));
+/// // `a` is still pending, but the result is already rejected:
+/// assert_eq!(both.rejection().unwrap().to_string(), "b failed");
+/// ```
+pub fn both<P: Bindable, Q: Bindable>(a: P, b: Q) -> Promise<(P::Value, Q::Value)> {
+    both_promises(a.into_promise(), b.into_promise())
+}
+
+fn both_promises<A: 'static, B: 'static>(a: Promise<A>, b: Promise<B>) -> Promise<(A, B)> {
+    if !a.is_pending() && !b.is_pending() {
+        // Both resolved: the leftmost rejection, or the pair, at once.
+        return a.bind(move |a| b.map(move |b| (a, b)));
+    }
+    let (result, resolver) = task::<(A, B)>();
+    let shared = Rc::new(RefCell::new(Both {
+        a: None,
+        b: None,
+        resolver: Some(resolver),
+    }));
+    let s = shared.clone();
+    let wait_a = a.then(move |outcome| {
+        match outcome {
+            Ok(v) => {
+                s.borrow_mut().a = Some(v);
+                Both::finish(&s);
+            }
+            Err(e) => Both::fail(&s, e),
+        }
+        done()
+    });
+    let s = shared;
+    let wait_b = b.then(move |outcome| {
+        match outcome {
+            Ok(v) => {
+                s.borrow_mut().b = Some(v);
+                Both::finish(&s);
+            }
+            Err(e) => Both::fail(&s, e),
+        }
+        done()
+    });
+    result.on_cancel(move || {
+        wait_a.cancel();
+        wait_b.cancel();
+    });
+    result
+}
+
+// ------------------------------------------------------------------------------------------------
+// Assertions.
+
+/// The rejection of a failed `assert!` in `lwt!` (lwt_ppx's `assert%lwt`, OCaml's
+/// `Assert_failure`): the message and where the assertion is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssertionFailed {
+    message: String,
+    location: &'static Location<'static>,
+}
+
+impl AssertionFailed {
+    /// The assertion's message (`assertion failed: <condition>` unless the `assert!` gave one).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// Where the assertion is.
+    pub fn location(&self) -> &'static Location<'static> {
+        self.location
+    }
+}
+
+impl fmt::Display for AssertionFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}, at {}", self.message, self.location)
+    }
+}
+
+impl Error for AssertionFailed {}
+
+/// `assert!(condition)` in `lwt!`: a fulfilled `Promise<()>` if `condition` holds, otherwise a
+/// promise rejected with [`AssertionFailed`] (never a panic). `message` is called only on failure.
+///
+/// ```
+/// use lwt_core::control::{assert, AssertionFailed};
+///
+/// assert!(assert(1 + 1 == 2, || unreachable!()).is_fulfilled());
+/// let p = assert(1 + 1 == 3, || "arithmetic".to_string());
+/// let e = p.rejection().unwrap();
+/// assert_eq!(e.downcast_ref::<AssertionFailed>().unwrap().message(), "arithmetic");
+/// ```
+#[track_caller]
+pub fn assert(condition: bool, message: impl FnOnce() -> String) -> Promise<()> {
+    if condition {
+        done()
+    } else {
+        let location = Location::caller();
+        Promise::fail(AssertionFailed {
+            message: message(),
+            location,
+        })
+    }
+}
+
+/// `assert_eq!(left, right)` in `lwt!`: like [`assert`], with the message of `std`'s
+/// `assert_eq!` (both values, by `Debug`), followed by `message` if there is one.
+///
+/// ```
+/// use lwt_core::control::{assert_eq, AssertionFailed};
+///
+/// let e = assert_eq(&1, &2, None).rejection().unwrap();
+/// let failed = e.downcast_ref::<AssertionFailed>().unwrap();
+/// assert_eq!(failed.message(), "assertion `left == right` failed\n  left: 1\n right: 2");
+/// ```
+#[track_caller]
+pub fn assert_eq<L, R>(left: &L, right: &R, message: Option<fmt::Arguments<'_>>) -> Promise<()>
+where
+    L: PartialEq<R> + fmt::Debug + ?Sized,
+    R: fmt::Debug + ?Sized,
+{
+    compare(*left == *right, "==", left, right, message)
+}
+
+/// `assert_ne!(left, right)` in `lwt!`: like [`assert_eq`], for values that must differ.
+///
+/// ```
+/// assert!(lwt_core::control::assert_ne(&1, &2, None).is_fulfilled());
+/// ```
+#[track_caller]
+pub fn assert_ne<L, R>(left: &L, right: &R, message: Option<fmt::Arguments<'_>>) -> Promise<()>
+where
+    L: PartialEq<R> + fmt::Debug + ?Sized,
+    R: fmt::Debug + ?Sized,
+{
+    compare(*left != *right, "!=", left, right, message)
+}
+
+#[track_caller]
+fn compare<L, R>(
+    holds: bool,
+    op: &str,
+    left: &L,
+    right: &R,
+    message: Option<fmt::Arguments<'_>>,
+) -> Promise<()>
+where
+    L: fmt::Debug + ?Sized,
+    R: fmt::Debug + ?Sized,
+{
+    assert(holds, || {
+        let mut s = format!("assertion `left {op} right` failed");
+        if let Some(message) = message {
+            s.push_str(&format!(": {message}"));
+        }
+        s.push_str(&format!("\n  left: {left:?}\n right: {right:?}"));
+        s
+    })
+}
+
+// ------------------------------------------------------------------------------------------------
+// Rejection arms.
+
+/// A rejection caught by a typed arm of `lwt!` (`exception e: MyError => ..` in a `match`,
+/// `e: MyError => ..` in a `catch`): derefs to the `E` inside, and keeps the whole [`Exn`] (with
+/// its trail of locations) for passing it on.
+///
+/// It owns its rejection, so the arm's body can keep it across binds:
+///
+/// ```
+/// use lwt_core::control::Caught;
+/// use lwt_core::{Exn, Promise};
+///
+/// let exn = Exn::new(std::fmt::Error);
+/// let caught = Caught::<std::fmt::Error>::new(exn.clone());
+/// let as_error: &std::fmt::Error = &caught; // Deref
+/// assert_eq!(as_error.to_string(), "an error occurred when formatting an argument");
+/// let again: Promise<()> = Promise::fail(caught); // passes the same Exn on
+/// assert!(again.rejection().unwrap().ptr_eq(&exn));
+/// ```
+pub struct Caught<E> {
+    exn: Exn,
+    marker: PhantomData<fn() -> E>,
+}
+
+impl<E: Error + 'static> Caught<E> {
+    /// Wraps a rejection known to hold an `E`.
+    ///
+    /// # Panics
+    ///
+    /// If `exn` does not hold an `E` (the expansions of `lwt!` check `exn.is::<E>()` first).
+    pub fn new(exn: Exn) -> Caught<E> {
+        assert!(
+            exn.is::<E>(),
+            "Caught::<{}>::new on a rejection of another type",
+            std::any::type_name::<E>()
+        );
+        Caught {
+            exn,
+            marker: PhantomData,
+        }
+    }
+
+    /// The whole rejection.
+    pub fn exn(&self) -> &Exn {
+        &self.exn
+    }
+
+    /// The whole rejection, by value.
+    pub fn into_exn(self) -> Exn {
+        self.exn
+    }
+}
+
+impl<E: Error + 'static> Deref for Caught<E> {
+    type Target = E;
+
+    fn deref(&self) -> &E {
+        match self.exn.downcast_ref::<E>() {
+            Some(e) => e,
+            None => unreachable!("Caught::new checked the type"),
+        }
+    }
+}
+
+impl<E> Clone for Caught<E> {
+    fn clone(&self) -> Caught<E> {
+        Caught {
+            exn: self.exn.clone(),
+            marker: PhantomData,
+        }
+    }
+}
+
+impl<E: Error + 'static> fmt::Debug for Caught<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.exn, f)
+    }
+}
+
+impl<E: Error + 'static> fmt::Display for Caught<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.exn, f)
+    }
+}
+
+impl<E: Error + 'static> From<Caught<E>> for Exn {
+    fn from(caught: Caught<E>) -> Exn {
+        caught.exn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{wait, Failure, Panicked, State};
+    use std::cell::Cell;
+
+    const MILLION: u64 = 1_000_000;
+
+    #[test]
+    fn for_each_a_million_resolved_bodies() {
+        let n = Rc::new(Cell::new(0_u64));
+        let m = n.clone();
+        let p = for_each(0..MILLION, move |_| {
+            m.set(m.get() + 1);
+            done()
+        });
+        assert_eq!(p.state(), State::Fulfilled(()));
+        assert_eq!(n.get(), MILLION);
+    }
+
+    #[test]
+    fn while_a_million_resolved_bodies_with_promise_condition() {
+        let n = Rc::new(Cell::new(0_u64));
+        let m = n.clone();
+        let p = while_loop(move |step| match step {
+            Step::Cond => Next::cond(Promise::ret(m.get() < MILLION)),
+            Step::Body => Next::body({
+                m.set(m.get() + 1);
+                done()
+            }),
+        });
+        assert_eq!(p.state(), State::Fulfilled(()));
+        assert_eq!(n.get(), MILLION);
+    }
+
+    #[test]
+    fn while_let_a_million_values() {
+        let n = Rc::new(Cell::new(0_u64));
+        let m = n.clone();
+        let p = while_let(move |step| match step {
+            LetStep::Next => LetNext::value(Promise::ret((m.get() < MILLION).then_some(1_u64))),
+            LetStep::Body(Some(k)) => LetNext::body({
+                m.set(m.get() + k);
+                done()
+            }),
+            LetStep::Body(None) => LetNext::stop(),
+        });
+        assert_eq!(p.state(), State::Fulfilled(()));
+        assert_eq!(n.get(), MILLION);
+    }
+
+    #[test]
+    fn while_let_with_pending_values_of_a_non_clone_type() {
+        struct Token(u8);
+        let pending = Rc::new(RefCell::new(Vec::new()));
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let (p2, s2) = (pending.clone(), seen.clone());
+        let p = while_let(move |step| match step {
+            LetStep::Next => {
+                let (p, r) = wait::<Option<Token>>();
+                p2.borrow_mut().push(r);
+                LetNext::value(p)
+            }
+            LetStep::Body(Some(Token(t))) => LetNext::body({
+                s2.borrow_mut().push(t);
+                done()
+            }),
+            LetStep::Body(None) => LetNext::stop(),
+        });
+        for t in [7, 8] {
+            let r = pending.borrow_mut().pop().unwrap();
+            r.wakeup(Some(Token(t)));
+        }
+        assert!(p.is_pending());
+        let r = pending.borrow_mut().pop().unwrap();
+        r.wakeup(None);
+        assert!(p.is_fulfilled());
+        assert_eq!(*seen.borrow(), [7, 8]);
+    }
+
+    #[test]
+    fn forever_a_million_then_reject() {
+        let n = Rc::new(Cell::new(0_u64));
+        let m = n.clone();
+        let p = forever(move || {
+            m.set(m.get() + 1);
+            if m.get() == MILLION {
+                Promise::fail_with("enough")
+            } else {
+                done()
+            }
+        });
+        assert_eq!(
+            p.rejection().unwrap().downcast_ref::<Failure>().unwrap().0,
+            "enough"
+        );
+        assert_eq!(n.get(), MILLION);
+    }
+
+    #[test]
+    fn for_each_with_pending_bodies_resumes() {
+        let resolvers = Rc::new(RefCell::new(Vec::new()));
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let (r, s) = (resolvers.clone(), seen.clone());
+        let p = for_each(0..3, move |i| {
+            s.borrow_mut().push(i);
+            let (p, resolver) = wait::<()>();
+            r.borrow_mut().push(resolver);
+            p
+        });
+        for expected in 1..=3 {
+            assert!(p.is_pending());
+            assert_eq!(seen.borrow().len(), expected);
+            let next = resolvers.borrow_mut().pop().unwrap();
+            next.wakeup(());
+        }
+        assert!(p.is_fulfilled());
+        assert_eq!(*seen.borrow(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn for_each_with_pending_bodies_is_stack_safe() {
+        // Every other body pending, resolved from the outside: 200,000 resumptions.
+        let pending = Rc::new(RefCell::new(None));
+        let p2 = pending.clone();
+        let p = for_each(0..400_000_u32, move |i| {
+            if i % 2 == 0 {
+                let (p, r) = wait::<()>();
+                *p2.borrow_mut() = Some(r);
+                p
+            } else {
+                done()
+            }
+        });
+        loop {
+            let next = pending.borrow_mut().take();
+            match next {
+                Some(r) => r.wakeup(()),
+                None => break,
+            }
+        }
+        assert!(p.is_fulfilled());
+    }
+
+    #[test]
+    fn loops_catch_panics_and_record_location() {
+        let p = for_each(0..3, |i| {
+            if i == 1 {
+                panic!("body {i}")
+            }
+            done()
+        });
+        let e = p.rejection().unwrap();
+        assert_eq!(e.downcast_ref::<Panicked>().unwrap().message(), "body 1");
+        assert_eq!(e.locations().next().unwrap().file(), file!());
+    }
+
+    #[test]
+    fn while_with_pending_condition() {
+        let (c, r) = wait::<bool>();
+        let cond = Rc::new(RefCell::new(Some(c)));
+        let runs = Rc::new(Cell::new(0));
+        let (cond2, runs2) = (cond.clone(), runs.clone());
+        let p = while_loop(move |step| match step {
+            Step::Cond => match cond2.borrow_mut().take() {
+                Some(c) => Next::cond(c),
+                None => Next::cond(false),
+            },
+            Step::Body => Next::body({
+                runs2.set(runs2.get() + 1);
+                done()
+            }),
+        });
+        assert!(p.is_pending());
+        r.wakeup(true);
+        assert!(p.is_fulfilled());
+        assert_eq!(runs.get(), 1);
+    }
+
+    #[test]
+    fn while_loop_rejects_a_wrong_answer() {
+        let p = while_loop(|_| Next::body(done()));
+        assert!(p.rejection().unwrap().is::<crate::InvalidArgument>());
+    }
+
+    #[test]
+    fn both_waits_for_both_and_fails_fast() {
+        let (a, ra) = wait::<u8>();
+        let (b, rb) = wait::<&str>();
+        let p = both(a, b);
+        rb.wakeup("b");
+        assert!(p.is_pending());
+        ra.wakeup(1);
+        assert_eq!(p.state(), State::Fulfilled((1, "b")));
+
+        let (a, _ra) = wait::<u8>();
+        let p = both(a, Promise::<u8>::fail_with("now"));
+        assert_eq!(p.rejection().unwrap().to_string(), "now");
+
+        let p = both(
+            Promise::<u8>::fail_with("left"),
+            Promise::<u8>::fail_with("right"),
+        );
+        assert_eq!(p.rejection().unwrap().to_string(), "left");
+    }
+
+    #[test]
+    fn both_cancel_propagates() {
+        let (a, _ra) = crate::task::<u8>();
+        let (b, _rb) = crate::task::<u8>();
+        let a_seen = Rc::new(Cell::new(false));
+        let s = a_seen.clone();
+        a.on_cancel(move || s.set(true));
+        let p = both(a, b);
+        p.cancel();
+        assert!(p.rejection().unwrap().is_canceled());
+        assert!(a_seen.get());
+    }
+
+    #[test]
+    fn finalize_reports_cleanup_failure() {
+        let p = finalize(Promise::ret(1), || -> Promise<()> { panic!("cleanup") });
+        assert!(p.rejection().unwrap().is::<Panicked>());
+        let p = finalize(Promise::ret(1), || Promise::<()>::fail_with("c"));
+        assert_eq!(p.rejection().unwrap().to_string(), "c");
+    }
+
+    #[test]
+    fn assertions() {
+        assert!(assert_ne(&1, &1, Some(format_args!("x={}", 1))).is_rejected());
+        let e = assert_eq(&1, &2, Some(format_args!("ctx {}", 7)))
+            .rejection()
+            .unwrap();
+        let failed = e.downcast_ref::<AssertionFailed>().unwrap();
+        assert!(failed
+            .message()
+            .starts_with("assertion `left == right` failed: ctx 7"));
+        assert_eq!(failed.location().file(), file!());
+        assert!(failed.to_string().contains(file!()));
+    }
+
+    #[test]
+    #[should_panic(expected = "Caught::<core::fmt::Error>::new on a rejection of another type")]
+    fn caught_checks_its_type() {
+        let _ = Caught::<std::fmt::Error>::new(Exn::failure("x"));
+    }
+}

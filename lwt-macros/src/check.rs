@@ -1,0 +1,144 @@
+//! Rejects what cannot work inside `lwt!`: `return`, `break`/`continue` out of a loop body, `?`
+//! and `.await`, in the user's expressions. The code of a block runs in callbacks (one per bind),
+//! so these would jump out of a callback rather than out of the block, and the compiler's own
+//! errors would talk about closures the user never wrote.
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::visit::{self, Visit};
+
+pub(crate) const RETURN: &str = "`return` cannot be used in `lwt!`: the code after a `let` runs \
+    later, in a callback, so there is no function to return from; end the block with its value \
+    (a promise) instead, e.g. `if done { lwt::ret(x) } else { .. }`";
+pub(crate) const BREAK: &str = "`break` cannot leave a loop of `lwt!`: each iteration's body runs \
+    as a callback; stop a `while` loop through its condition (a `Cell<bool>` flag, say), or end \
+    the loop with a rejection";
+pub(crate) const CONTINUE: &str = "`continue` cannot be used in a loop of `lwt!`: each \
+    iteration's body runs as a callback; skip the rest of the body with `if`/`else` instead";
+pub(crate) const QUESTION: &str = "the `?` operator cannot be used in `lwt!`: the code runs in \
+    callbacks that return promises; turn the `Result` into a promise and bind it: \
+    `let x = lwt::of_result(expr);` (an `Err` rejects the block)";
+pub(crate) const AWAIT: &str = "`.await` cannot be used in `lwt!`: `let x = promise;` already \
+    waits for the promise (use `.await` in `async` code, outside `lwt!`)";
+
+/// Reports forbidden constructs in one user expression or statement.
+pub(crate) struct Forbidden<'e> {
+    errors: &'e mut Vec<syn::Error>,
+    /// The loops and labeled blocks the walk is inside, with their labels: `break`/`continue`
+    /// that stay within them are plain Rust and fine.
+    scopes: Vec<(ScopeKind, Option<String>)>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ScopeKind {
+    Loop,
+    Block,
+}
+
+impl<'e> Forbidden<'e> {
+    pub(crate) fn new(errors: &'e mut Vec<syn::Error>) -> Forbidden<'e> {
+        Forbidden {
+            errors,
+            scopes: Vec::new(),
+        }
+    }
+
+    fn error(&mut self, span: Span, message: &str) {
+        self.errors.push(syn::Error::new(span, message));
+    }
+
+    fn scoped(&mut self, kind: ScopeKind, label: Option<&syn::Label>, f: impl FnOnce(&mut Self)) {
+        self.scopes
+            .push((kind, label.map(|l| l.name.ident.to_string())));
+        f(self);
+        self.scopes.pop();
+    }
+
+    /// Does a `break`/`continue` with this label (or none) stay inside the walked expression?
+    fn target_inside(&self, label: Option<&syn::Lifetime>, is_continue: bool) -> bool {
+        match label {
+            None => self.scopes.iter().any(|(kind, _)| *kind == ScopeKind::Loop),
+            Some(label) => {
+                let name = label.ident.to_string();
+                self.scopes.iter().any(|(kind, l)| {
+                    l.as_deref() == Some(name.as_str())
+                        && (!is_continue || *kind == ScopeKind::Loop)
+                })
+            }
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for Forbidden<'_> {
+    // Closures, async blocks and items are their own functions: anything goes inside.
+    fn visit_expr_closure(&mut self, _: &'ast syn::ExprClosure) {}
+    fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+
+    fn visit_expr_return(&mut self, e: &'ast syn::ExprReturn) {
+        self.error(e.return_token.span, RETURN);
+        visit::visit_expr_return(self, e);
+    }
+
+    fn visit_expr_try(&mut self, e: &'ast syn::ExprTry) {
+        self.error(e.question_token.span(), QUESTION);
+        visit::visit_expr_try(self, e);
+    }
+
+    fn visit_expr_await(&mut self, e: &'ast syn::ExprAwait) {
+        self.error(e.await_token.span(), AWAIT);
+        visit::visit_expr_await(self, e);
+    }
+
+    fn visit_expr_break(&mut self, e: &'ast syn::ExprBreak) {
+        if !self.target_inside(e.label.as_ref(), false) {
+            self.error(e.break_token.span, BREAK);
+        }
+        visit::visit_expr_break(self, e);
+    }
+
+    fn visit_expr_continue(&mut self, e: &'ast syn::ExprContinue) {
+        if !self.target_inside(e.label.as_ref(), true) {
+            self.error(e.continue_token.span, CONTINUE);
+        }
+        visit::visit_expr_continue(self, e);
+    }
+
+    fn visit_expr_loop(&mut self, e: &'ast syn::ExprLoop) {
+        self.scoped(ScopeKind::Loop, e.label.as_ref(), |v| {
+            visit::visit_expr_loop(v, e)
+        });
+    }
+
+    fn visit_expr_while(&mut self, e: &'ast syn::ExprWhile) {
+        self.scoped(ScopeKind::Loop, e.label.as_ref(), |v| {
+            visit::visit_expr_while(v, e)
+        });
+    }
+
+    fn visit_expr_for_loop(&mut self, e: &'ast syn::ExprForLoop) {
+        self.scoped(ScopeKind::Loop, e.label.as_ref(), |v| {
+            visit::visit_expr_for_loop(v, e)
+        });
+    }
+
+    fn visit_expr_block(&mut self, e: &'ast syn::ExprBlock) {
+        if e.label.is_some() {
+            self.scoped(ScopeKind::Block, e.label.as_ref(), |v| {
+                visit::visit_expr_block(v, e)
+            });
+        } else {
+            visit::visit_expr_block(self, e);
+        }
+    }
+}
+
+/// Checks one expression.
+pub(crate) fn expr(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
+    Forbidden::new(errors).visit_expr(e);
+}
+
+/// Checks one plain statement (`do ...`).
+pub(crate) fn stmt(s: &syn::Stmt, errors: &mut Vec<syn::Error>) {
+    Forbidden::new(errors).visit_stmt(s);
+}

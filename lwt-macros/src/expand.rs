@@ -1,0 +1,521 @@
+//! Turning the tree of [`crate::ast`] into Rust: nested calls to `lwt::control`.
+//!
+//! The expansion of a block starts with `use $crate::control as __lwt;` and then reads like the
+//! block: one `__lwt::bind(promise, move |pattern| rest)` per `let`, one `__lwt::seq(promise,
+//! move || rest)` per `promise;`, and so on. The `__lwt` of each call carries the span of the
+//! user's statement, so the `#[track_caller]` runtime functions record the user's file and line
+//! on rejections. Names the expansion introduces (`value`, `cond`, `exn`...) have mixed-site
+//! hygiene: user code can neither see nor shadow them.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::Ident;
+
+use crate::ast::*;
+
+/// The runtime module, named at `span` (so that a call made through it records `span`).
+fn rt(span: Span) -> Ident {
+    Ident::new("__lwt", span)
+}
+
+/// A name only the expansion can see.
+fn hygienic(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// The whole expansion: the `use` of the runtime, then the block.
+pub(crate) fn top(krate: &TokenStream, block: &Block) -> TokenStream {
+    let body = block_expr(block);
+    let lwt = rt(Span::call_site());
+    quote! {
+        {
+            use #krate::control as #lwt;
+            #body
+        }
+    }
+}
+
+/// The fallback expansion after errors: the errors, and a value of any type, so that the code
+/// around the macro does not report more errors about it.
+pub(crate) fn fallback(krate: &TokenStream, errors: Vec<syn::Error>) -> TokenStream {
+    let errors = errors.into_iter().map(|e| e.to_compile_error());
+    quote! {
+        {
+            #(#errors)*
+            #krate::control::invalid()
+        }
+    }
+}
+
+/// A block as an expression of type `Promise<_>`.
+fn block_expr(block: &Block) -> TokenStream {
+    stmts_expr(&block.stmts, block.tail.as_deref())
+}
+
+fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>) -> TokenStream {
+    let mut prefix = TokenStream::new();
+    for (i, stmt) in stmts.iter().enumerate() {
+        let rest = &stmts[i + 1..];
+        let is_last = rest.is_empty() && tail.is_none();
+        let expr = match stmt {
+            Stmt::Plain(plain) => {
+                plain_stmt(plain, &mut prefix);
+                continue;
+            }
+            Stmt::Bind(b) => bind(b, stmts_expr(rest, tail)),
+            Stmt::Seq(e) => {
+                let span = e.span();
+                let lwt = rt(span);
+                if is_last {
+                    quote_spanned!(span=> #lwt::last(#e))
+                } else {
+                    seq(span, e.to_token_stream(), stmts_expr(rest, tail))
+                }
+            }
+            Stmt::Form(f) => {
+                let (span, expr) = (form_span(f), form(f));
+                let lwt = rt(span);
+                if is_last {
+                    quote_spanned!(span=> #lwt::last(#expr))
+                } else {
+                    seq(span, expr, stmts_expr(rest, tail))
+                }
+            }
+            Stmt::Assert(a) => {
+                let expr = assertion(a);
+                if is_last {
+                    expr
+                } else {
+                    seq(a.span, expr, stmts_expr(rest, tail))
+                }
+            }
+        };
+        return with_prefix(prefix, expr);
+    }
+    let value = match tail {
+        None => {
+            let lwt = rt(Span::call_site());
+            quote!(#lwt::done())
+        }
+        Some(Tail::Expr(e)) => e.to_token_stream(),
+        Some(Tail::Plain(e)) => {
+            let span = e.span();
+            let lwt = rt(span);
+            quote_spanned!(span=> #lwt::ret(#e))
+        }
+        Some(Tail::Form(f)) => form(f),
+    };
+    with_prefix(prefix, value)
+}
+
+/// `{ plain statements; expr }`, or `expr` alone.
+fn with_prefix(prefix: TokenStream, expr: TokenStream) -> TokenStream {
+    if prefix.is_empty() {
+        expr
+    } else {
+        quote!({ #prefix #expr })
+    }
+}
+
+fn plain_stmt(plain: &Plain, out: &mut TokenStream) {
+    match plain {
+        Plain::Item(item) => item.to_tokens(out),
+        Plain::Stmt(syn::Stmt::Expr(e, None)) => {
+            // A block-like statement (`do { .. }`): its value, if any, is dropped as with `;`.
+            out.extend(quote!(#e;));
+        }
+        Plain::Stmt(stmt) => stmt.to_tokens(out),
+    }
+}
+
+/// `__lwt::seq(promise, move || rest)`.
+fn seq(span: Span, promise: TokenStream, rest: TokenStream) -> TokenStream {
+    let lwt = rt(span);
+    let rest = closure(quote!(||), rest);
+    quote_spanned!(span=> #lwt::seq(#promise, #rest))
+}
+
+/// `move |params| body`, with the `move` and the bars spanned in the macro, so that lints about
+/// closures (`redundant_closure`...) see generated code.
+fn closure(params: TokenStream, body: TokenStream) -> TokenStream {
+    let site = Span::mixed_site();
+    let params = generated_bars(params);
+    quote_spanned!(site=> move #params #body)
+}
+
+/// `|| body`, borrowing (called at once), spanned like [`closure`].
+fn thunk(body: TokenStream) -> TokenStream {
+    quote_spanned!(Span::mixed_site()=> || #body)
+}
+
+/// The `|`s of closure parameters, spanned in the macro.
+fn generated_bars(params: TokenStream) -> TokenStream {
+    params
+        .into_iter()
+        .map(|mut tt| {
+            if matches!(&tt, proc_macro2::TokenTree::Punct(p) if p.as_char() == '|') {
+                tt.set_span(Span::mixed_site());
+            }
+            tt
+        })
+        .collect()
+}
+
+/// `pattern: type`, or `pattern`.
+fn pat_ty(b: &Binding) -> TokenStream {
+    let pat = &b.pat;
+    match &b.ty {
+        Some(ty) => quote!(#pat: #ty),
+        None => quote!(#pat),
+    }
+}
+
+fn init(b: &Binding) -> TokenStream {
+    match &b.init {
+        Init::Expr(e) => e.to_token_stream(),
+        Init::Form(f) => form(f),
+    }
+}
+
+fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
+    let lwt = rt(b.span);
+    match b.bindings.as_slice() {
+        [single] => {
+            let expr = init(single);
+            match &b.else_block {
+                None => {
+                    let pat = pat_ty(single);
+                    let closure = closure(quote!(|#pat|), rest);
+                    quote_spanned!(b.span=> #lwt::bind(#expr, #closure))
+                }
+                Some(els) => {
+                    let value = hygienic("value");
+                    let pat = pat_ty(single);
+                    let els = block_expr(els);
+                    let closure = closure(
+                        quote!(|#value|),
+                        quote! {{
+                            let #pat = #value else { return #els; };
+                            #rest
+                        }},
+                    );
+                    quote_spanned!(b.span=> #lwt::bind(#expr, #closure))
+                }
+            }
+        }
+        bindings if b.fail_fast => {
+            // both(e0, both(e1, e2)), bound to (p0, (p1, p2)).
+            let mut iter = bindings.iter().rev();
+            let last = iter.next().expect("at least two bindings");
+            let (mut promises, mut pats) = (init(last), last.pat.to_token_stream());
+            let any_ty = bindings.iter().any(|b| b.ty.is_some());
+            let ty_of = |b: &Binding| match &b.ty {
+                Some(ty) => ty.to_token_stream(),
+                None => quote!(_),
+            };
+            let mut tys = ty_of(last);
+            for binding in iter {
+                let (expr, pat, ty) = (init(binding), &binding.pat, ty_of(binding));
+                let lwt = rt(binding.span);
+                promises = quote_spanned!(binding.span=> #lwt::both(#expr, #promises));
+                pats = quote!((#pat, #pats));
+                tys = quote!((#ty, #tys));
+            }
+            let closure = if any_ty {
+                closure(quote!(|#pats: #tys|), rest)
+            } else {
+                closure(quote!(|#pats|), rest)
+            };
+            quote_spanned!(b.span=> #lwt::bind(#promises, #closure))
+        }
+        bindings => {
+            // lwt_ppx: evaluate every expression first, then bind them in order.
+            let names: Vec<Ident> = (0..bindings.len())
+                .map(|i| format_ident!("__and{}", i, span = Span::mixed_site()))
+                .collect();
+            let lets = bindings.iter().zip(&names).map(|(b, name)| {
+                let expr = init(b);
+                quote!(let #name = #expr;)
+            });
+            let mut body = rest;
+            for (binding, name) in bindings.iter().zip(&names).rev() {
+                let lwt = rt(binding.span);
+                let pat = pat_ty(binding);
+                let closure = closure(quote!(|#pat|), body);
+                body = quote_spanned!(binding.span=> #lwt::bind(#name, #closure));
+            }
+            quote!({ #(#lets)* #body })
+        }
+    }
+}
+
+fn form_span(f: &Form) -> Span {
+    match f {
+        Form::If(i) => i.span,
+        Form::Match(m) => m.span,
+        Form::Try(t) => t.span,
+        Form::For(f) => f.span,
+        Form::While(w) => w.span,
+        Form::WhileLet(w) => w.span,
+        Form::Loop(l) => l.span,
+        Form::Block(_) => Span::call_site(),
+    }
+}
+
+fn form(f: &Form) -> TokenStream {
+    match f {
+        Form::If(i) => if_form(i),
+        Form::Match(m) => match_form(m),
+        Form::Try(t) => try_form(t),
+        Form::For(f) => {
+            let lwt = rt(f.span);
+            let (pat, expr, body) = (&f.pat, &f.expr, block_expr(&f.body));
+            let closure = closure(quote!(|#pat|), body);
+            quote_spanned!(f.span=> #lwt::for_each(#expr, #closure))
+        }
+        Form::While(w) => {
+            let lwt = rt(w.span);
+            let step = hygienic("step");
+            let (cond, body) = (&w.cond, block_expr(&w.body));
+            let closure = closure(
+                quote!(|#step|),
+                quote_spanned! {w.span=>
+                    match #step {
+                        #lwt::Step::Cond => #lwt::Next::cond(#cond),
+                        #lwt::Step::Body => #lwt::Next::body(#body),
+                    }
+                },
+            );
+            quote_spanned!(w.span=> #lwt::while_loop(#closure))
+        }
+        Form::WhileLet(w) => {
+            let lwt = rt(w.span);
+            let (step, value) = (hygienic("step"), hygienic("value"));
+            let (pat, expr, body) = (&w.pat, &w.expr, block_expr(&w.body));
+            let closure = closure(
+                quote!(|#step|),
+                quote_spanned! {w.span=>
+                    match #step {
+                        #lwt::LetStep::Next => #lwt::LetNext::value(#expr),
+                        #lwt::LetStep::Body(#value) => match #value {
+                            #pat => #lwt::LetNext::body(#body),
+                            #[allow(unreachable_patterns)]
+                            _ => #lwt::LetNext::stop(),
+                        },
+                    }
+                },
+            );
+            quote_spanned!(w.span=> #lwt::while_let(#closure))
+        }
+        Form::Loop(l) => {
+            let lwt = rt(l.span);
+            let body = block_expr(&l.body);
+            let closure = closure(quote!(||), body);
+            quote_spanned!(l.span=> #lwt::forever(#closure))
+        }
+        Form::Block(b) => {
+            let body = block_expr(b);
+            quote!({ #body })
+        }
+    }
+}
+
+fn if_form(i: &If) -> TokenStream {
+    let lwt = rt(i.span);
+    let then = block_expr(&i.then);
+    let (then, els) = match &i.els {
+        None => (
+            quote_spanned!(i.span=> #lwt::unit(#then)),
+            quote_spanned!(i.span=> #lwt::done()),
+        ),
+        Some(Else::Block(b)) => (then, block_expr(b)),
+        Some(Else::If(inner)) => (then, if_form(inner)),
+    };
+    match &i.cond {
+        IfCond::Expr(cond_expr) => {
+            let cond = hygienic("cond");
+            let closure = closure(quote!(|#cond|), quote!(if #cond { #then } else { #els }));
+            quote_spanned!(i.span=> #lwt::branch(#cond_expr, #closure))
+        }
+        IfCond::Let(pat, expr) => {
+            let value = hygienic("value");
+            let closure = closure(
+                quote!(|#value|),
+                quote!(if let #pat = #value { #then } else { #els }),
+            );
+            quote_spanned!(i.span=> #lwt::bind(#expr, #closure))
+        }
+    }
+}
+
+fn body(b: &Body) -> TokenStream {
+    match b {
+        Body::Block(block) => block_expr(block),
+        Body::Expr(e) => e.to_token_stream(),
+    }
+}
+
+fn guard_tokens(guard: &Option<syn::Expr>) -> TokenStream {
+    match guard {
+        Some(g) => quote!(if #g),
+        None => TokenStream::new(),
+    }
+}
+
+/// One rejection arm, matching `exn` (wrapped in `Err(..)` inside a `match` on the outcome).
+fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> TokenStream {
+    let wrap = |p: TokenStream| {
+        if in_outcome {
+            quote!(#lwt::Err(#p))
+        } else {
+            p
+        }
+    };
+    let body = body(&arm.body);
+    match (&arm.binding, &arm.ty) {
+        (CatchBinding::Ident(e), None) => {
+            let (pat, guard) = (wrap(e.to_token_stream()), guard_tokens(&arm.guard));
+            quote!(#pat #guard => #body,)
+        }
+        (CatchBinding::None, None) => {
+            let (pat, guard) = (wrap(quote!(_)), guard_tokens(&arm.guard));
+            quote!(#pat #guard => #body,)
+        }
+        (CatchBinding::Ident(e), Some(ty)) => {
+            let pat = wrap(exn.to_token_stream());
+            let test = match &arm.guard {
+                None => quote!(#exn.is::<#ty>()),
+                Some(g) => {
+                    let test = generated_bars(quote!(|#e|));
+                    quote!(#exn.downcast_ref::<#ty>().is_some_and(#test #g))
+                }
+            };
+            quote! {
+                #pat if #test => {
+                    let #e = #lwt::Caught::<#ty>::new(#exn);
+                    #body
+                }
+            }
+        }
+        (CatchBinding::None, Some(ty)) => {
+            let pat = wrap(exn.to_token_stream());
+            let test = match &arm.guard {
+                None => quote!(#exn.is::<#ty>()),
+                Some(g) => quote!(#exn.is::<#ty>() && #g),
+            };
+            quote!(#pat if #test => #body,)
+        }
+    }
+}
+
+fn match_form(m: &Match) -> TokenStream {
+    let lwt = rt(m.span);
+    let expr = &m.expr;
+    let has_exception = m.arms.iter().any(|a| matches!(a, Arm::Exception(_)));
+    if !has_exception {
+        let value = hygienic("value");
+        let arms = m.arms.iter().map(|arm| match arm {
+            Arm::Value {
+                pat,
+                guard,
+                body: b,
+            } => {
+                let (guard, b) = (guard_tokens(guard), body(b));
+                quote!(#pat #guard => #b,)
+            }
+            Arm::Exception(_) => unreachable!("no exception arms here"),
+        });
+        let closure = closure(quote!(|#value|), quote!(match #value { #(#arms)* }));
+        return quote_spanned!(m.span=> #lwt::bind_match(#expr, #closure));
+    }
+    let (outcome, exn) = (hygienic("outcome"), hygienic("exn"));
+    let mut arms = TokenStream::new();
+    for arm in &m.arms {
+        match arm {
+            Arm::Value {
+                pat,
+                guard,
+                body: b,
+            } => {
+                let (guard, b) = (guard_tokens(guard), body(b));
+                arms.extend(quote!(#lwt::Ok(#pat) #guard => #b,));
+            }
+            Arm::Exception(c) => arms.extend(catch_arm(c, &exn, &lwt, true)),
+        }
+    }
+    if !m
+        .arms
+        .iter()
+        .any(|a| matches!(a, Arm::Exception(c) if c.catches_all()))
+    {
+        arms.extend(quote_spanned!(m.span=> #lwt::Err(#exn) => #lwt::reraise(#exn),));
+    }
+    let (thunk, closure) = (
+        thunk(expr.to_token_stream()),
+        closure(quote!(|#outcome|), quote!(match #outcome { #arms })),
+    );
+    quote_spanned!(m.span=> #lwt::outcome(#lwt::scrutinee(#thunk), #closure))
+}
+
+fn try_form(t: &Try) -> TokenStream {
+    let lwt = rt(t.span);
+    let body = block_expr(&t.body);
+    let thunk = thunk(body);
+    let mut expr = quote_spanned!(t.span=> #lwt::guard(#thunk));
+    if let Some((span, arms)) = &t.catch {
+        let lwt = rt(*span);
+        let exn = hygienic("exn");
+        let mut tokens = TokenStream::new();
+        for arm in arms {
+            tokens.extend(catch_arm(arm, &exn, &lwt, false));
+        }
+        if !arms.iter().any(CatchArm::catches_all) {
+            tokens.extend(quote_spanned!(*span=> #exn => #lwt::reraise(#exn),));
+        }
+        let closure = closure(quote!(|#exn|), quote!(match #exn { #tokens }));
+        expr = quote_spanned!(*span=> #lwt::catch(#expr, #closure));
+    }
+    if let Some((span, cleanup)) = &t.finally {
+        let lwt = rt(*span);
+        let cleanup = block_expr(cleanup);
+        let closure = closure(quote!(||), cleanup);
+        expr = quote_spanned!(*span=> #lwt::finalize(#expr, #closure));
+    }
+    expr
+}
+
+fn assertion(a: &Assert) -> TokenStream {
+    let lwt = rt(a.span);
+    let message = &a.message;
+    match a.kind {
+        AssertKind::True => {
+            let cond = &a.operands[0];
+            let text = if message.is_empty() {
+                thunk(quote! {
+                    ::std::string::String::from(
+                        ::core::concat!("assertion failed: ", ::core::stringify!(#cond)),
+                    )
+                })
+            } else {
+                thunk(quote!(::std::format!(#(#message),*)))
+            };
+            quote_spanned!(a.span=> #lwt::assert(#cond, #text))
+        }
+        AssertKind::Eq | AssertKind::Ne => {
+            let (left, right) = (&a.operands[0], &a.operands[1]);
+            let text = if message.is_empty() {
+                quote!(::core::option::Option::None)
+            } else {
+                quote!(::core::option::Option::Some(
+                    ::core::format_args!(#(#message),*)
+                ))
+            };
+            let function = match a.kind {
+                AssertKind::Eq => quote_spanned!(a.span=> assert_eq),
+                _ => quote_spanned!(a.span=> assert_ne),
+            };
+            quote_spanned!(a.span=> #lwt::#function(&(#left), &(#right), #text))
+        }
+    }
+}

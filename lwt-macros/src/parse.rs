@@ -1,0 +1,835 @@
+//! Parsing an `lwt!` block into the tree of [`crate::ast`].
+//!
+//! The parser keeps going after a mistake: each statement that fails to parse is reported and
+//! skipped (up to the next `;` at its level), so that one invocation reports every mistake it can
+//! find at once. Errors are `syn::Error`s on the user's tokens, worded for the user.
+
+use proc_macro2::{Span, TokenTree};
+use syn::ext::IdentExt;
+use syn::parse::{ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{braced, Attribute, Expr, Ident, Item, Pat, Token, Type};
+
+use crate::ast::*;
+use crate::check;
+
+/// The errors found so far.
+pub(crate) type Errors = Vec<syn::Error>;
+
+type Result<T> = syn::Result<T>;
+
+/// Macros that are plain statements, not promises: `println!(..);` must be written `do println!(..);`.
+const PLAIN_MACROS: &[&str] = &[
+    "print",
+    "println",
+    "eprint",
+    "eprintln",
+    "dbg",
+    "write",
+    "writeln",
+    "panic",
+    "todo",
+    "unimplemented",
+    "unreachable",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+];
+
+/// Parses the whole input of `lwt!` (after the crate path).
+pub(crate) fn parse_top(input: proc_macro2::TokenStream, errors: &mut Errors) -> Block {
+    let parser = |stream: ParseStream<'_>| -> Result<Block> {
+        if stream.is_empty() {
+            errors.push(syn::Error::new(
+                Span::call_site(),
+                "empty `lwt!` block: it needs at least one statement or a value; \
+                 for a promise of `()` that is already fulfilled, write `lwt::return_unit()`",
+            ));
+        }
+        Ok(block_contents(stream, errors))
+    };
+    match parser.parse2(input) {
+        Ok(block) => block,
+        Err(e) => {
+            errors.push(e);
+            Block {
+                stmts: Vec::new(),
+                tail: None,
+            }
+        }
+    }
+}
+
+/// What one statement turned out to be.
+enum Parsed {
+    Stmt(Stmt),
+    Tail(Tail),
+    Nothing,
+}
+
+/// Statements until the end of `input`.
+fn block_contents(input: ParseStream<'_>, errors: &mut Errors) -> Block {
+    let mut stmts = Vec::new();
+    let mut tail = None;
+    while !input.is_empty() {
+        match statement(input, errors) {
+            Ok(Parsed::Stmt(s)) => stmts.push(s),
+            Ok(Parsed::Tail(t)) => tail = Some(Box::new(t)),
+            Ok(Parsed::Nothing) => {}
+            Err(e) => {
+                errors.push(e);
+                skip_statement(input);
+            }
+        }
+    }
+    Block { stmts, tail }
+}
+
+/// A `{ .. }` block of `lwt!` statements.
+fn lwt_block(input: ParseStream<'_>, errors: &mut Errors) -> Result<Block> {
+    let content;
+    braced!(content in input);
+    Ok(block_contents(&content, errors))
+}
+
+/// Skips the rest of a statement that failed to parse: up to and including the next `;` at this
+/// level, or to the end of the block.
+fn skip_statement(input: ParseStream<'_>) {
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tt, next)) = rest.token_tree() {
+            rest = next;
+            if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ';') {
+                break;
+            }
+        }
+        Ok(((), rest))
+    });
+}
+
+fn peek_ident(input: ParseStream<'_>, name: &str) -> bool {
+    input.cursor().ident().is_some_and(|(i, _)| i == name)
+}
+
+/// An identifier followed by `!`: a macro call. Returns its name.
+fn peek_macro(input: ParseStream<'_>) -> Option<String> {
+    let (ident, rest) = input.cursor().ident()?;
+    let (punct, _) = rest.punct()?;
+    (punct.as_char() == '!').then(|| ident.to_string())
+}
+
+fn is_item_start(input: ParseStream<'_>) -> bool {
+    let fork = input.fork();
+    if fork.parse::<syn::Visibility>().is_err() {
+        return false;
+    }
+    if !matches!(
+        input.fork().parse::<syn::Visibility>(),
+        Ok(syn::Visibility::Inherited)
+    ) {
+        return true;
+    }
+    let la = &fork;
+    la.peek(Token![fn])
+        || la.peek(Token![struct])
+        || la.peek(Token![enum])
+        || la.peek(Token![union]) && la.peek2(Ident)
+        || la.peek(Token![use])
+        || la.peek(Token![static])
+        || la.peek(Token![impl])
+        || la.peek(Token![trait])
+        || la.peek(Token![type])
+        || la.peek(Token![mod])
+        || la.peek(Token![extern])
+        || la.peek(Token![const]) && !la.peek2(syn::token::Brace)
+        || la.peek(Token![unsafe])
+            && (la.peek2(Token![fn])
+                || la.peek2(Token![impl])
+                || la.peek2(Token![trait])
+                || la.peek2(Token![extern]))
+        || la.peek(Token![async]) && la.peek2(Token![fn])
+        || peek_ident(la, "macro_rules") && la.peek2(Token![!])
+}
+
+/// `%lwt` right after a keyword: lwt_ppx's syntax, which `lwt!` does not need.
+fn ppx_suffix(input: ParseStream<'_>, keyword: &str, errors: &mut Errors) {
+    if input.peek(Token![%]) {
+        let percent: Token![%] = input.parse().expect("peeked");
+        let _ = input.call(Ident::parse_any);
+        errors.push(syn::Error::new(
+            percent.span,
+            format!(
+                "`{keyword}%lwt` is lwt_ppx's syntax; inside `lwt!` every `{keyword}` already \
+                 works on promises: write `{keyword}` without `%lwt`"
+            ),
+        ));
+    }
+}
+
+fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
+    let attrs = input.call(Attribute::parse_outer)?;
+    if input.peek(Token![;]) && attrs.is_empty() {
+        input.parse::<Token![;]>()?;
+        return Ok(Parsed::Nothing);
+    }
+    if is_item_start(input) {
+        let mut item: Item = input.parse()?;
+        if !attrs.is_empty() {
+            if let Some(item_attrs) = item_attrs(&mut item) {
+                let mut all = attrs;
+                all.append(item_attrs);
+                *item_attrs = all;
+            }
+        }
+        return Ok(Parsed::Stmt(Stmt::Plain(Plain::Item(item))));
+    }
+    let mut fail_fast = None;
+    for attr in &attrs {
+        if attr.path().is_ident("fail_fast") && matches!(attr.meta, syn::Meta::Path(_)) {
+            fail_fast = Some(attr.span());
+        } else {
+            errors.push(syn::Error::new(
+                attr.span(),
+                "the only attribute `lwt!` accepts on a statement is `#[fail_fast]`, on a `let` \
+                 with `and`; put other attributes inside a plain statement: `do #[attr] let ..;`",
+            ));
+        }
+    }
+    if input.peek(Token![let]) {
+        return bind(input, fail_fast.is_some(), errors).map(|b| Parsed::Stmt(Stmt::Bind(b)));
+    }
+    if let Some(span) = fail_fast {
+        errors.push(syn::Error::new(
+            span,
+            "`#[fail_fast]` applies to a `let` with parallel bindings: \
+             `#[fail_fast] let a = p and b = q;`",
+        ));
+    }
+    if input.peek(Token![do]) {
+        return plain(input, errors);
+    }
+    if input.peek(syn::Lifetime) {
+        let label: syn::Label = input.parse()?;
+        errors.push(syn::Error::new(
+            label.span(),
+            "loop labels cannot be used in `lwt!`: a loop body runs as a callback, so \
+             `break`/`continue` cannot reach the loop",
+        ));
+    }
+    if let Some(form) = form(input, errors)? {
+        return Ok(after_form(input, form));
+    }
+    if let Some(name) = peek_macro(input) {
+        match name.as_str() {
+            "assert" | "assert_eq" | "assert_ne" => {
+                return assertion(input, errors).map(|a| Parsed::Stmt(Stmt::Assert(a)))
+            }
+            plain if PLAIN_MACROS.contains(&plain) && !is_tail_macro(input) => {
+                let span = input.span();
+                let parsed = expr_statement(input, errors)?;
+                errors.push(syn::Error::new(
+                    span,
+                    format!(
+                        "`{plain}!` is a plain statement, not a promise: inside `lwt!` write \
+                         `do {plain}!(..);`"
+                    ),
+                ));
+                return Ok(parsed);
+            }
+            _ => {}
+        }
+    }
+    expr_statement(input, errors)
+}
+
+/// A macro call that ends the block, with no `;`: a tail (`unreachable!()` as a value is fine).
+fn is_tail_macro(input: ParseStream<'_>) -> bool {
+    let fork = input.fork();
+    fork.parse::<syn::Macro>().is_ok() && fork.is_empty()
+}
+
+fn item_attrs(item: &mut Item) -> Option<&mut Vec<Attribute>> {
+    Some(match item {
+        Item::Const(i) => &mut i.attrs,
+        Item::Enum(i) => &mut i.attrs,
+        Item::ExternCrate(i) => &mut i.attrs,
+        Item::Fn(i) => &mut i.attrs,
+        Item::ForeignMod(i) => &mut i.attrs,
+        Item::Impl(i) => &mut i.attrs,
+        Item::Macro(i) => &mut i.attrs,
+        Item::Mod(i) => &mut i.attrs,
+        Item::Static(i) => &mut i.attrs,
+        Item::Struct(i) => &mut i.attrs,
+        Item::Trait(i) => &mut i.attrs,
+        Item::TraitAlias(i) => &mut i.attrs,
+        Item::Type(i) => &mut i.attrs,
+        Item::Union(i) => &mut i.attrs,
+        Item::Use(i) => &mut i.attrs,
+        _ => return None,
+    })
+}
+
+/// After a control form: `;` makes it a statement, the end of the block makes it the value.
+fn after_form(input: ParseStream<'_>, form: Form) -> Parsed {
+    if input.peek(Token![;]) {
+        let _ = input.parse::<Token![;]>();
+        Parsed::Stmt(Stmt::Form(Box::new(form)))
+    } else if input.is_empty() {
+        Parsed::Tail(Tail::Form(Box::new(form)))
+    } else {
+        Parsed::Stmt(Stmt::Form(Box::new(form)))
+    }
+}
+
+/// An expression in statement position, and whether a `;` follows it (consumed).
+fn expr_and_semi(input: ParseStream<'_>) -> Result<(Expr, bool)> {
+    let expr = Expr::parse_with_earlier_boundary_rule(input)?;
+    let semi: Option<Token![;]> = input.parse()?;
+    Ok((expr, semi.is_some()))
+}
+
+/// An expression statement (`e;`, sequencing a `Promise<()>`) or the block's value (`e`).
+fn expr_statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
+    let (expr, semi) = expr_and_semi(input)?;
+    check::expr(&expr, errors);
+    if semi {
+        Ok(Parsed::Stmt(Stmt::Seq(expr)))
+    } else if input.is_empty() {
+        Ok(Parsed::Tail(Tail::Expr(expr)))
+    } else if is_block_like(&expr) {
+        Ok(Parsed::Stmt(Stmt::Seq(expr)))
+    } else {
+        Err(syn::Error::new(
+            input.span(),
+            "expected `;` after this statement of `lwt!` (only the block's last expression, its \
+             value, goes without `;`)",
+        ))
+    }
+}
+
+fn is_block_like(e: &Expr) -> bool {
+    matches!(
+        e,
+        Expr::Block(_)
+            | Expr::Unsafe(_)
+            | Expr::Const(_)
+            | Expr::If(_)
+            | Expr::Match(_)
+            | Expr::Loop(_)
+            | Expr::While(_)
+            | Expr::ForLoop(_)
+            | Expr::TryBlock(_)
+    )
+}
+
+/// `do <rust statement>` or `do <value>` at the end.
+fn plain(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
+    let do_token: Token![do] = input.parse()?;
+    if input.is_empty() || input.peek(Token![;]) {
+        return Err(syn::Error::new(
+            do_token.span,
+            "expected a plain Rust statement after `do`: `do let x = value;`, `do expr;` or \
+             `do { .. }`",
+        ));
+    }
+    if input.peek(Token![let]) || is_item_start(input) {
+        let stmt: syn::Stmt = input.parse()?;
+        check::stmt(&stmt, errors);
+        return Ok(Parsed::Stmt(Stmt::Plain(Plain::Stmt(stmt))));
+    }
+    let (expr, semi) = expr_and_semi(input)?;
+    check::expr(&expr, errors);
+    if semi {
+        let stmt = syn::Stmt::Expr(expr, Some(Default::default()));
+        Ok(Parsed::Stmt(Stmt::Plain(Plain::Stmt(stmt))))
+    } else if input.is_empty() {
+        Ok(Parsed::Tail(Tail::Plain(expr)))
+    } else if is_block_like(&expr) {
+        Ok(Parsed::Stmt(Stmt::Plain(Plain::Stmt(syn::Stmt::Expr(
+            expr, None,
+        )))))
+    } else {
+        Err(syn::Error::new(
+            input.span(),
+            "expected `;` after this plain statement (only the block's last `do` goes without \
+             `;`: its value is the block's value)",
+        ))
+    }
+}
+
+/// `let p [: T] = e [and q = f ...] [else { .. }];`
+fn bind(input: ParseStream<'_>, fail_fast: bool, errors: &mut Errors) -> Result<Bind> {
+    let let_token: Token![let] = input.parse()?;
+    ppx_suffix(input, "let", errors);
+    if peek_ident(input, "rec") && !input.peek2(Token![=]) && !input.peek2(Token![:]) {
+        let rec = input.call(Ident::parse_any)?;
+        errors.push(syn::Error::new(
+            rec.span(),
+            "`let rec` is OCaml: Rust has no recursive `let`; for a recursive promise loop, write \
+             a `fn` that returns a promise and calls itself, or use `for`/`while`/`loop` in `lwt!`",
+        ));
+    }
+    let mut bindings = Vec::new();
+    let mut span = let_token.span;
+    loop {
+        bindings.push(binding(input, span, errors)?);
+        if input.peek(Token![,]) {
+            let comma: Token![,] = input.parse()?;
+            errors.push(syn::Error::new(
+                comma.span,
+                "separate parallel bindings with `and`, as lwt_ppx does: `let a = p and b = q;`",
+            ));
+            span = comma.span;
+            continue;
+        }
+        if peek_ident(input, "and") {
+            span = input.call(Ident::parse_any)?.span();
+            continue;
+        }
+        break;
+    }
+    let else_block = if input.peek(Token![else]) {
+        let else_token: Token![else] = input.parse()?;
+        if bindings.len() > 1 {
+            errors.push(syn::Error::new(
+                else_token.span,
+                "`else` applies to a single refutable binding; give each refutable pattern its \
+                 own `let .. else { .. };`",
+            ));
+        }
+        Some(lwt_block(input, errors)?)
+    } else {
+        None
+    };
+    if input.is_empty() {
+        return Err(syn::Error::new(
+            let_token.span,
+            "a `let` cannot end an `lwt!` block: the block's value comes after it (add the \
+             value, e.g. `lwt::ret(x)`, or end the `let` with `;` for a block of `()`)",
+        ));
+    }
+    input.parse::<Token![;]>()?;
+    Ok(Bind {
+        span: let_token.span,
+        fail_fast: fail_fast && bindings.len() > 1,
+        bindings,
+        else_block,
+    })
+}
+
+fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Binding> {
+    let pat = Pat::parse_single(input)?;
+    let ty = if input.peek(Token![:]) {
+        input.parse::<Token![:]>()?;
+        let ty: Type = input.parse()?;
+        if is_promise_type(&ty) {
+            errors.push(syn::Error::new(
+                ty.span(),
+                "the type after `let x:` is the type of the value the promise is fulfilled with: \
+                 `let x: T = promise;` binds the `T` of a `Promise<T>` (for the promise itself, \
+                 write `do let x: Promise<T> = promise;`)",
+            ));
+        }
+        Some(ty)
+    } else {
+        None
+    };
+    if input.peek(Token![;]) || input.is_empty() {
+        return Err(syn::Error::new(
+            pat.span(),
+            "a `let` in `lwt!` binds a promise, so it needs one: `let x = promise;` \
+             (for a variable assigned later, write `do let x;`)",
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    let init = match form(input, errors)? {
+        Some(form) => {
+            if !(input.is_empty()
+                || input.peek(Token![;])
+                || input.peek(Token![else])
+                || input.peek(Token![,])
+                || peek_ident(input, "and"))
+            {
+                return Err(syn::Error::new(
+                    input.span(),
+                    "expected `;` after the form: in `lwt!`, a `let` initializer that starts \
+                     with `if`, `match`, `try`, a loop or `{` is that form, as a promise; to \
+                     use its value, bind it and work on the variable",
+                ));
+            }
+            Init::Form(Box::new(form))
+        }
+        None => {
+            let expr: Expr = input.parse()?;
+            check::expr(&expr, errors);
+            Init::Expr(expr)
+        }
+    };
+    Ok(Binding {
+        span,
+        pat,
+        ty,
+        init,
+    })
+}
+
+fn is_promise_type(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Promise"),
+        _ => false,
+    }
+}
+
+/// `assert!(cond, ..)`, `assert_eq!(a, b, ..)`, `assert_ne!(a, b, ..)`.
+fn assertion(input: ParseStream<'_>, errors: &mut Errors) -> Result<Assert> {
+    let mac: syn::Macro = input.parse()?;
+    let name = mac
+        .path
+        .get_ident()
+        .map(|i| i.to_string())
+        .unwrap_or_default();
+    let (kind, needed) = match name.as_str() {
+        "assert" => (AssertKind::True, 1),
+        "assert_eq" => (AssertKind::Eq, 2),
+        _ => (AssertKind::Ne, 2),
+    };
+    let args = mac.parse_body_with(Punctuated::<Expr, Token![,]>::parse_terminated)?;
+    let mut args: Vec<Expr> = args.into_iter().collect();
+    for a in &args {
+        check::expr(a, errors);
+    }
+    if args.len() < needed {
+        return Err(syn::Error::new(
+            mac.span(),
+            format!(
+                "`{name}!` needs {}",
+                if needed == 1 {
+                    "a condition"
+                } else {
+                    "two values to compare"
+                }
+            ),
+        ));
+    }
+    let message = args.split_off(needed);
+    if !input.is_empty() {
+        input.parse::<Token![;]>()?;
+    }
+    Ok(Assert {
+        span: mac.path.span(),
+        kind,
+        operands: args,
+        message,
+    })
+}
+
+/// A control form, if one starts here.
+fn form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Form>> {
+    let form = if input.peek(Token![if]) {
+        Form::If(if_form(input, errors)?)
+    } else if input.peek(Token![match]) {
+        Form::Match(match_form(input, errors)?)
+    } else if input.peek(Token![try]) {
+        Form::Try(try_form(input, errors)?)
+    } else if input.peek(Token![for]) {
+        let for_token: Token![for] = input.parse()?;
+        ppx_suffix(input, "for", errors);
+        let pat = Pat::parse_multi_with_leading_vert(input)?;
+        input.parse::<Token![in]>()?;
+        let expr = Expr::parse_without_eager_brace(input)?;
+        check::expr(&expr, errors);
+        let body = lwt_block(input, errors)?;
+        Form::For(For {
+            span: for_token.span,
+            pat,
+            expr,
+            body,
+        })
+    } else if input.peek(Token![while]) {
+        let while_token: Token![while] = input.parse()?;
+        ppx_suffix(input, "while", errors);
+        if input.peek(Token![let]) {
+            input.parse::<Token![let]>()?;
+            let pat = Pat::parse_multi_with_leading_vert(input)?;
+            input.parse::<Token![=]>()?;
+            let expr = Expr::parse_without_eager_brace(input)?;
+            check::expr(&expr, errors);
+            let body = lwt_block(input, errors)?;
+            Form::WhileLet(WhileLet {
+                span: while_token.span,
+                pat,
+                expr,
+                body,
+            })
+        } else {
+            let cond = Expr::parse_without_eager_brace(input)?;
+            check::expr(&cond, errors);
+            let body = lwt_block(input, errors)?;
+            Form::While(While {
+                span: while_token.span,
+                cond,
+                body,
+            })
+        }
+    } else if input.peek(Token![loop]) {
+        let loop_token: Token![loop] = input.parse()?;
+        let body = lwt_block(input, errors)?;
+        Form::Loop(Loop {
+            span: loop_token.span,
+            body,
+        })
+    } else if input.peek(syn::token::Brace) {
+        Form::Block(lwt_block(input, errors)?)
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(form))
+}
+
+fn if_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<If> {
+    let if_token: Token![if] = input.parse()?;
+    ppx_suffix(input, "if", errors);
+    let cond = if input.peek(Token![let]) {
+        input.parse::<Token![let]>()?;
+        let pat = Pat::parse_multi_with_leading_vert(input)?;
+        input.parse::<Token![=]>()?;
+        let expr = Expr::parse_without_eager_brace(input)?;
+        check::expr(&expr, errors);
+        IfCond::Let(Box::new(pat), expr)
+    } else {
+        let cond = Expr::parse_without_eager_brace(input)?;
+        check::expr(&cond, errors);
+        IfCond::Expr(cond)
+    };
+    let then = lwt_block(input, errors)?;
+    let els = if input.peek(Token![else]) {
+        input.parse::<Token![else]>()?;
+        if input.peek(Token![if]) {
+            Some(Else::If(Box::new(if_form(input, errors)?)))
+        } else {
+            Some(Else::Block(lwt_block(input, errors)?))
+        }
+    } else {
+        None
+    };
+    Ok(If {
+        span: if_token.span,
+        cond,
+        then,
+        els,
+    })
+}
+
+fn match_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Match> {
+    let match_token: Token![match] = input.parse()?;
+    ppx_suffix(input, "match", errors);
+    let expr = Expr::parse_without_eager_brace(input)?;
+    check::expr(&expr, errors);
+    let content;
+    let brace = braced!(content in input);
+    let mut arms = Vec::new();
+    while !content.is_empty() {
+        match arm(&content, errors) {
+            Ok(a) => arms.push(a),
+            Err(e) => {
+                errors.push(e);
+                skip_arm(&content);
+            }
+        }
+    }
+    if !arms.iter().any(|a| matches!(a, Arm::Value { .. })) {
+        errors.push(syn::Error::new(
+            if arms.is_empty() {
+                brace.span.join()
+            } else {
+                match_token.span
+            },
+            "`match` in `lwt!` needs at least one arm for the promise's value (as lwt_ppx's \
+             `match%lwt`); to handle only rejections, write `try { .. } catch { .. }`",
+        ));
+    }
+    Ok(Match {
+        span: match_token.span,
+        expr,
+        arms,
+    })
+}
+
+/// Skips a match arm that failed to parse: up to the next `,` at this level.
+fn skip_arm(input: ParseStream<'_>) {
+    let _ = input.step(|cursor| {
+        let mut rest = *cursor;
+        while let Some((tt, next)) = rest.token_tree() {
+            rest = next;
+            if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
+                break;
+            }
+        }
+        Ok(((), rest))
+    });
+}
+
+fn arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<Arm> {
+    let attrs = input.call(Attribute::parse_outer)?;
+    if let Some(attr) = attrs.first() {
+        errors.push(syn::Error::new(
+            attr.span(),
+            "attributes on the arms of an `lwt!` `match` are not supported",
+        ));
+    }
+    let is_exception = peek_ident(input, "exception")
+        && !(input.peek2(Token![=>])
+            || input.peek2(Token![if])
+            || input.peek2(Token![|])
+            || input.peek2(Token![@])
+            || input.peek2(Token![,]));
+    if is_exception {
+        input.call(Ident::parse_any)?;
+        return catch_arm(input, errors).map(Arm::Exception);
+    }
+    let pat = Pat::parse_multi_with_leading_vert(input)?;
+    let guard = guard(input, errors)?;
+    input.parse::<Token![=>]>()?;
+    let body = arm_body(input, errors)?;
+    Ok(Arm::Value { pat, guard, body })
+}
+
+fn guard(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Expr>> {
+    if input.peek(Token![if]) {
+        input.parse::<Token![if]>()?;
+        let g: Expr = input.parse()?;
+        check::expr(&g, errors);
+        Ok(Some(g))
+    } else {
+        Ok(None)
+    }
+}
+
+/// `=> { lwt block }` or `=> expr,`; consumes the comma after it.
+fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
+    let body = if input.peek(syn::token::Brace) {
+        Body::Block(lwt_block(input, errors)?)
+    } else {
+        let e: Expr = input.parse()?;
+        check::expr(&e, errors);
+        if !input.is_empty() && !input.peek(Token![,]) {
+            return Err(syn::Error::new(input.span(), "expected `,` after this arm"));
+        }
+        Body::Expr(e)
+    };
+    if input.peek(Token![,]) {
+        input.parse::<Token![,]>()?;
+    }
+    Ok(body)
+}
+
+const CATCH_PATTERN: &str = "a rejection arm matches the error by its type: write `e: MyError` \
+    (binds the error), `MyError` (no binding), `e` (any rejection, as an `Exn`) or `_`; to look \
+    inside the error, add a guard: `e: MyError if matches!(*e, MyError::NotFound)`";
+
+/// A rejection arm (after `exception` in a `match`, or in a `catch` block).
+fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
+    let (binding, ty) = if input.peek(Token![_]) {
+        input.parse::<Token![_]>()?;
+        let ty = if input.peek(Token![:]) {
+            input.parse::<Token![:]>()?;
+            Some(input.parse::<Type>()?)
+        } else {
+            None
+        };
+        (CatchBinding::None, ty)
+    } else {
+        let pat = Pat::parse_single(input)?;
+        match pat {
+            Pat::Ident(p) if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none() => {
+                if input.peek(Token![:]) {
+                    input.parse::<Token![:]>()?;
+                    (CatchBinding::Ident(p.ident), Some(input.parse::<Type>()?))
+                } else if p.ident.to_string().starts_with(char::is_uppercase) {
+                    let ty = Type::Path(syn::TypePath {
+                        qself: None,
+                        path: p.ident.into(),
+                    });
+                    (CatchBinding::None, Some(ty))
+                } else {
+                    (CatchBinding::Ident(p.ident), None)
+                }
+            }
+            Pat::Path(p) if p.qself.is_none() && !input.peek(Token![:]) => {
+                let ty = Type::Path(syn::TypePath {
+                    qself: None,
+                    path: p.path,
+                });
+                (CatchBinding::None, Some(ty))
+            }
+            other => {
+                errors.push(syn::Error::new(other.span(), CATCH_PATTERN));
+                if input.peek(Token![:]) {
+                    input.parse::<Token![:]>()?;
+                    input.parse::<Type>()?;
+                }
+                (CatchBinding::None, None)
+            }
+        }
+    };
+    let guard = guard(input, errors)?;
+    input.parse::<Token![=>]>()?;
+    let body = arm_body(input, errors)?;
+    Ok(CatchArm {
+        binding,
+        ty,
+        guard,
+        body,
+    })
+}
+
+fn try_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Try> {
+    let try_token: Token![try] = input.parse()?;
+    ppx_suffix(input, "try", errors);
+    let body = lwt_block(input, errors)?;
+    let catch = if peek_ident(input, "catch") {
+        let span = input.call(Ident::parse_any)?.span();
+        let content;
+        braced!(content in input);
+        let mut arms = Vec::new();
+        while !content.is_empty() {
+            if peek_ident(&content, "exception") && !content.peek2(Token![=>]) {
+                let kw = content.call(Ident::parse_any)?;
+                errors.push(syn::Error::new(
+                    kw.span(),
+                    "every arm of `catch { .. }` handles a rejection: write the arm without \
+                     `exception` (`e: MyError => ..`)",
+                ));
+            }
+            match catch_arm(&content, errors) {
+                Ok(a) => arms.push(a),
+                Err(e) => {
+                    errors.push(e);
+                    skip_arm(&content);
+                }
+            }
+        }
+        Some((span, arms))
+    } else {
+        None
+    };
+    let finally = if peek_ident(input, "finally") {
+        let span = input.call(Ident::parse_any)?.span();
+        Some((span, lwt_block(input, errors)?))
+    } else {
+        None
+    };
+    if catch.is_none() && finally.is_none() {
+        errors.push(syn::Error::new(
+            try_token.span,
+            "`try { .. }` needs a `catch { .. }` block, a `finally { .. }` block, or both",
+        ));
+    }
+    Ok(Try {
+        span: try_token.span,
+        body,
+        catch,
+        finally,
+    })
+}
