@@ -24,7 +24,10 @@ fn main() {
     // A rejection flows past bind and map to the first handler.
     let (p, r) = wait::<i64>();
     let handled = p.map(|n| n + 1).catch(|e: Exn| {
-        let reason = e.downcast_ref::<Failure>().map(|f| f.0.clone()).unwrap_or_default();
+        let reason = e
+            .downcast_ref::<Failure>()
+            .map(|f| f.0.clone())
+            .unwrap_or_default();
         Promise::ret(-(reason.len() as i64))
     });
     r.wakeup_exn(Exn::failure("oops"));

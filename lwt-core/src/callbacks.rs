@@ -5,6 +5,7 @@
 //! the loop runs callbacks from the front while callbacks registered meanwhile go to the back.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::task::Waker;
 
 use crate::exn::Exn;
@@ -27,11 +28,27 @@ pub(crate) enum Callback<T> {
     OnCancel(Box<dyn FnOnce()>),
     /// An async task awaiting the promise.
     Wake(Waker),
+    /// A combinator (choose, join, protected...) waiting on this promise as its input `usize`.
+    /// It does not take the value: the combinator owns the input's handle and reads it itself.
+    /// Once the combinator is done, the callback is dead and may be purged unrun.
+    Waiter(Rc<dyn Waiter>, usize),
+}
+
+/// The state of a combinator that waits on several promises.
+pub(crate) trait Waiter {
+    /// Input `index` has resolved.
+    fn wake(self: Rc<Self>, index: usize);
+    /// Has the combinator finished, so that its remaining callbacks are dead?
+    fn is_done(&self) -> bool;
 }
 
 impl<T> Callback<T> {
     fn is_on_cancel(&self) -> bool {
         matches!(self, Callback::OnCancel(_))
+    }
+
+    fn is_dead(&self) -> bool {
+        matches!(self, Callback::Waiter(w, _) if w.is_done())
     }
 }
 
@@ -41,7 +58,8 @@ pub(crate) enum Callbacks<T> {
     #[default]
     Empty,
     One(Callback<T>),
-    Many(VecDeque<Callback<T>>),
+    /// The queue, and how many of its waiters were reported dead since the last purge.
+    Many(VecDeque<Callback<T>>, usize),
 }
 
 impl<T> Callbacks<T> {
@@ -49,7 +67,7 @@ impl<T> Callbacks<T> {
         match self {
             Callbacks::Empty => true,
             Callbacks::One(_) => false,
-            Callbacks::Many(q) => q.is_empty(),
+            Callbacks::Many(q, _) => q.is_empty(),
         }
     }
 
@@ -57,7 +75,7 @@ impl<T> Callbacks<T> {
         match self {
             Callbacks::Empty => 0,
             Callbacks::One(_) => 1,
-            Callbacks::Many(q) => q.len(),
+            Callbacks::Many(q, _) => q.len(),
         }
     }
 
@@ -68,11 +86,11 @@ impl<T> Callbacks<T> {
                 let mut q = VecDeque::with_capacity(4);
                 q.push_back(first);
                 q.push_back(callback);
-                *self = Callbacks::Many(q);
+                *self = Callbacks::Many(q, 0);
             }
-            Callbacks::Many(mut q) => {
+            Callbacks::Many(mut q, dead) => {
                 q.push_back(callback);
-                *self = Callbacks::Many(q);
+                *self = Callbacks::Many(q, dead);
             }
         }
     }
@@ -81,10 +99,10 @@ impl<T> Callbacks<T> {
         match std::mem::take(self) {
             Callbacks::Empty => None,
             Callbacks::One(only) => Some(only),
-            Callbacks::Many(mut q) => {
+            Callbacks::Many(mut q, dead) => {
                 let first = q.pop_front();
                 if !q.is_empty() {
-                    *self = Callbacks::Many(q);
+                    *self = Callbacks::Many(q, dead);
                 }
                 first
             }
@@ -106,11 +124,11 @@ impl<T> Callbacks<T> {
     /// runs cancel handlers before the regular callbacks of a canceled promise.
     pub(crate) fn on_cancel_first(self) -> Callbacks<T> {
         match self {
-            Callbacks::Many(q) if q.iter().any(Callback::is_on_cancel) => {
+            Callbacks::Many(q, dead) if q.iter().any(Callback::is_on_cancel) => {
                 let (mut first, rest): (VecDeque<_>, VecDeque<_>) =
                     q.into_iter().partition(Callback::is_on_cancel);
                 first.extend(rest);
-                Callbacks::Many(first)
+                Callbacks::Many(first, dead)
             }
             other => other,
         }
@@ -122,7 +140,31 @@ impl<T> Callbacks<T> {
         match self {
             Callbacks::Empty => false,
             Callbacks::One(c) => same(c),
-            Callbacks::Many(q) => q.iter().any(same),
+            Callbacks::Many(q, _) => q.iter().any(same),
+        }
+    }
+
+    /// A combinator waiting here finished. Dead waiters are purged once they are at least half
+    /// of the list (so the purge costs O(1) per death, amortized), and as soon as all are dead:
+    /// a promise that outlives a million `choose`s or `protected`s does not keep their callbacks.
+    pub(crate) fn note_dead_waiter(&mut self) {
+        match self {
+            Callbacks::Empty => {}
+            Callbacks::One(c) => {
+                if c.is_dead() {
+                    *self = Callbacks::Empty;
+                }
+            }
+            Callbacks::Many(q, dead) => {
+                *dead += 1;
+                if *dead * 2 >= q.len() {
+                    q.retain(|c| !c.is_dead());
+                    *dead = 0;
+                    if q.is_empty() {
+                        *self = Callbacks::Empty;
+                    }
+                }
+            }
         }
     }
 }

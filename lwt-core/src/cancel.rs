@@ -1,4 +1,4 @@
-//! Cancellation: `cancel` and `on_cancel`.
+//! Cancellation: `cancel`, `on_cancel`, `protected`, `no_cancel`, `wrap_in_cancelable`.
 //!
 //! Canceling a promise walks *backwards*: from a bind's result to the promise it waits on (or,
 //! once its callback ran, to the promise the callback returned), and so on, until it finds
@@ -15,11 +15,23 @@
 //! assert!(p.rejection().unwrap().is_canceled());
 //! ```
 //!
+//! What the wrappers do, for a wrapper `q` around `p` (Lwt's table):
+//!
+//! | | `cancel(q)` | `cancel(p)` (`p` a task) |
+//! |---|---|---|
+//! | `q = p.protected()` | `q` canceled, `p` untouched | `p` canceled, then `q` too |
+//! | `q = p.no_cancel()` | nothing | `p` canceled, then `q` too |
+//! | `q = p.wrap_in_cancelable()` | `q` canceled, and `p` if it is cancelable | `p` canceled, then `q` too |
+//!
 //! The walk is a loop with an explicit work list, so canceling the end of a chain of ten million
 //! binds is fine; all the states change before any callback runs, so a promise reached twice is
 //! canceled once.
 
-use crate::callbacks::Callback;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use crate::callbacks::{Callback, Waiter};
+use crate::node::{HowToCancel, Mode, Node};
 use crate::promise::Promise;
 
 impl<T: 'static> Promise<T> {
@@ -74,4 +86,163 @@ impl<T: 'static> Promise<T> {
 /// ```
 pub fn cancel<T: 'static>(promise: &Promise<T>) {
     promise.cancel()
+}
+
+// ---- protected / no_cancel / wrap_in_cancelable ---------------------------------------------------
+
+/// Forwards the outcome of `source` to `target`, unless `target` was resolved first.
+struct Forward<T: 'static> {
+    source: RefCell<Option<Promise<T>>>,
+    target: Rc<Node<T>>,
+    done: Cell<bool>,
+}
+
+impl<T: 'static> Waiter for Forward<T> {
+    fn wake(self: Rc<Self>, _index: usize) {
+        self.done.set(true);
+        if let Some(mut source) = self.source.borrow_mut().take() {
+            let _ = self.target.resolve(source.take_outcome(), Mode::Later);
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.done.get()
+    }
+}
+
+/// What canceling the wrapper does to the wrapped promise.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wrap {
+    /// `protected`: the wrapper is canceled, the source is not.
+    Protect,
+    /// `no_cancel`: nothing is canceled.
+    Ignore,
+    /// `wrap_in_cancelable`: the wrapper is canceled, and so is the source.
+    Both,
+}
+
+fn wrap<T: 'static>(mut source: Promise<T>, how: Wrap) -> Promise<T> {
+    let Some(source_node) = source.node() else {
+        // Created resolved: nothing can be canceled any more.
+        return Promise::from_outcome(source.take_outcome());
+    };
+    if source.is_settled() {
+        return Promise::from_outcome(source.take_outcome());
+    }
+    let cancel = match how {
+        Wrap::Ignore => HowToCancel::NotCancelable,
+        Wrap::Protect | Wrap::Both => HowToCancel::CancelThis,
+    };
+    let target = Node::pending(cancel);
+    let forward = Rc::new(Forward {
+        source: RefCell::new(None),
+        target: target.clone(),
+        done: Cell::new(false),
+    });
+    source_node.add_callback(Callback::Waiter(forward.clone(), 0));
+    *forward.source.borrow_mut() = Some(source);
+    if how != Wrap::Ignore {
+        // When the wrapper is canceled, the forwarding callback on the source is dead: mark it,
+        // so a long-lived source does not collect the callbacks of a million canceled wrappers.
+        target.add_callback(Callback::OnCancel(Box::new(move || {
+            forward.done.set(true);
+            if let Some(source) = forward.source.borrow_mut().take() {
+                if how == Wrap::Both {
+                    source.cancel();
+                }
+                if let Some(node) = source.node() {
+                    node.note_dead_waiter();
+                }
+            }
+        })));
+    }
+    Promise::from_node(target)
+}
+
+impl<T: 'static> Promise<T> {
+    /// Lwt's `protected`: a promise that resolves as this one does, but whose cancellation does
+    /// not reach this one.
+    ///
+    /// ```
+    /// use lwt_core::task;
+    /// let (p, r) = task::<u8>();
+    /// let p2 = p.clone();
+    /// let guarded = p.protected();
+    /// guarded.cancel();
+    /// assert!(guarded.rejection().unwrap().is_canceled());
+    /// assert!(p2.is_pending());
+    /// r.wakeup(1);
+    /// assert!(p2.is_fulfilled());
+    /// ```
+    pub fn protected(self) -> Promise<T> {
+        wrap(self, Wrap::Protect)
+    }
+
+    /// Lwt's `no_cancel`: a promise that resolves as this one does and ignores `cancel`.
+    ///
+    /// ```
+    /// use lwt_core::task;
+    /// let (p, r) = task::<u8>();
+    /// let q = p.no_cancel();
+    /// q.cancel();
+    /// assert!(q.is_pending());
+    /// r.wakeup(1);
+    /// assert!(q.is_fulfilled());
+    /// ```
+    pub fn no_cancel(self) -> Promise<T> {
+        wrap(self, Wrap::Ignore)
+    }
+
+    /// Lwt's `wrap_in_cancelable`: a cancelable promise that resolves as this one does;
+    /// canceling it also cancels this one (if it is cancelable).
+    ///
+    /// ```
+    /// use lwt_core::wait;
+    /// let (p, _r) = wait::<u8>(); // not cancelable itself
+    /// let p2 = p.clone();
+    /// let q = p.wrap_in_cancelable();
+    /// q.cancel();
+    /// assert!(q.rejection().unwrap().is_canceled());
+    /// assert!(p2.is_pending());
+    /// ```
+    pub fn wrap_in_cancelable(self) -> Promise<T> {
+        wrap(self, Wrap::Both)
+    }
+}
+
+/// Lwt's `protected p`, as a free function.
+///
+/// ```
+/// let (p, _r) = lwt_core::task::<()>();
+/// let q = lwt_core::protected(p);
+/// q.cancel();
+/// assert!(q.is_rejected());
+/// ```
+pub fn protected<T: 'static>(promise: Promise<T>) -> Promise<T> {
+    promise.protected()
+}
+
+/// Lwt's `no_cancel p`, as a free function.
+///
+/// ```
+/// let (p, _r) = lwt_core::task::<()>();
+/// let q = lwt_core::no_cancel(p);
+/// q.cancel();
+/// assert!(q.is_pending());
+/// ```
+pub fn no_cancel<T: 'static>(promise: Promise<T>) -> Promise<T> {
+    promise.no_cancel()
+}
+
+/// Lwt's `wrap_in_cancelable p`, as a free function.
+///
+/// ```
+/// let (p, _r) = lwt_core::task::<()>();
+/// let p2 = p.clone();
+/// let q = lwt_core::wrap_in_cancelable(p);
+/// q.cancel();
+/// assert!(p2.rejection().unwrap().is_canceled());
+/// ```
+pub fn wrap_in_cancelable<T: 'static>(promise: Promise<T>) -> Promise<T> {
+    promise.wrap_in_cancelable()
 }

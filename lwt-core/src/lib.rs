@@ -22,7 +22,9 @@
 //! * [`promise`] — the handle, resolved constructors, state;
 //! * [`resolver`] — `wait`, `task`, `wakeup` and when callbacks run;
 //! * [`bind`] — the bind family and the observers;
-//! * [`cancel`] — cancellation;
+//! * [`cancel`] — cancellation, `protected`, `no_cancel`, `wrap_in_cancelable`;
+//! * [`combinators`] — `join`, `all`, `both`, `choose`, `pick`, `nchoose`...;
+//! * [`detached`] — `dont_wait`, `async_`, `ignore_result`;
 //! * [`exn`] — the rejection type;
 //! * [`key`] — implicit callback arguments;
 //! * [`hook`] — where unhandled failures go;
@@ -39,8 +41,9 @@ mod schedule;
 
 pub mod bind;
 pub mod cancel;
+pub mod combinators;
 pub mod control;
-pub mod control;
+pub mod detached;
 pub mod exn;
 pub mod future;
 pub mod hook;
@@ -50,7 +53,12 @@ pub mod promise;
 pub mod resolver;
 
 pub use bind::{bind, catch, finalize, map, try_bind, wrap};
-pub use cancel::cancel;
+pub use cancel::{cancel, no_cancel, protected, wrap_in_cancelable};
+pub use combinators::{
+    all, all_fail_fast, both, both_fail_fast, choose, join, join_fail_fast, nchoose, nchoose_split,
+    npick, pick,
+};
+pub use detached::{async_, dont_wait, ignore_result};
 pub use exn::{Abandoned, Canceled, Exn, Failure, InvalidArgument, Panicked};
 pub use promise::{
     fail, fail_invalid_arg, fail_with, of_result, ret, return_error, return_false, return_nil,

@@ -233,6 +233,20 @@ impl<T: 'static> Node<T> {
                 }
             }
             Callback::Wake(waker) => waker.wake(),
+            Callback::Waiter(waiter, index) => {
+                if !waiter.is_done() {
+                    waiter.wake(index)
+                }
+            }
+        }
+    }
+
+    /// A combinator that waited on this promise finished (see `Callbacks::note_dead_waiter`).
+    pub(crate) fn note_dead_waiter(self: &Rc<Self>) {
+        let root = self.root();
+        let mut state = root.state.borrow_mut();
+        if let State::Pending { callbacks, .. } = &mut *state {
+            callbacks.note_dead_waiter();
         }
     }
 

@@ -6,6 +6,8 @@
 //! | `p >\|= f` | `p \| f` | [`map`](crate::Promise::map) |
 //! | `f =<< p` | (use `p >> f`) | |
 //! | `f =\|< p` | (use `p \| f`) | |
+//! | `p1 <&> p2` | `p1 & p2` | [`join`](crate::join) of two unit promises |
+//! | `p1 <?> p2` | `p1 ^ p2` | [`choose`](crate::choose) between two promises |
 //!
 //! Rust's precedence differs from OCaml's: `>>` binds tighter than `|`, and both are
 //! left-associative, so `p >> f | g` is `(p >> f) | g`, as in OCaml. Closures extend as far right
@@ -18,8 +20,9 @@
 //! assert_eq!(p.state(), State::Fulfilled(42));
 //! ```
 
-use std::ops::{BitOr, Shr};
+use std::ops::{BitAnd, BitOr, BitXor, Shr};
 
+use crate::combinators::{choose, join};
 use crate::promise::Promise;
 
 impl<T: 'static, U: 'static, F> Shr<F> for Promise<T>
@@ -43,5 +46,42 @@ where
     /// `p | f` is `p.map(f)` (Lwt's `>|=`).
     fn bitor(self, f: F) -> Promise<U> {
         self.map(f)
+    }
+}
+
+impl BitAnd for Promise<()> {
+    type Output = Promise<()>;
+
+    /// `p1 & p2` is `join([p1, p2])` (Lwt's `<&>`).
+    ///
+    /// ```
+    /// use lwt_core::{wait, State};
+    /// let (a, ra) = wait::<()>();
+    /// let (b, rb) = wait::<()>();
+    /// let both = a & b;
+    /// ra.wakeup(());
+    /// rb.wakeup(());
+    /// assert_eq!(both.state(), State::Fulfilled(()));
+    /// ```
+    fn bitand(self, other: Promise<()>) -> Promise<()> {
+        join([self, other])
+    }
+}
+
+impl<T: 'static> BitXor for Promise<T> {
+    type Output = Promise<T>;
+
+    /// `p1 ^ p2` is `choose([p1, p2])` (Lwt's `<?>`).
+    ///
+    /// ```
+    /// use lwt_core::{wait, State};
+    /// let (a, _ra) = wait::<u8>();
+    /// let (b, rb) = wait::<u8>();
+    /// let first = a ^ b;
+    /// rb.wakeup(2);
+    /// assert_eq!(first.state(), State::Fulfilled(2));
+    /// ```
+    fn bitxor(self, other: Promise<T>) -> Promise<T> {
+        choose([self, other])
     }
 }

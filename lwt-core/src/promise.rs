@@ -206,6 +206,26 @@ impl<T: 'static> Promise<T> {
         }
     }
 
+    /// Resolved, with every callback that was registered before now already run?
+    pub(crate) fn is_settled(&self) -> bool {
+        self.phase() == Phase::Idle
+    }
+
+    /// Is it resolved at all (callbacks may still be queued)?
+    pub(crate) fn is_resolved(&self) -> bool {
+        self.phase() != Phase::Pending
+    }
+
+    /// The outcome of a resolved promise, moved out (or cloned, if the handle was ever cloned).
+    /// The handle is spent afterwards.
+    pub(crate) fn take_outcome(&mut self) -> Outcome<T> {
+        let spent = Repr::Ready(Err(Exn::invalid_argument("promise already consumed")));
+        match std::mem::replace(&mut self.0, spent) {
+            Repr::Ready(outcome) => outcome,
+            Repr::Node(node) => node.root().take_or_clone(),
+        }
+    }
+
     /// How many callbacks wait on this promise (for the tests that check nothing accumulates).
     #[doc(hidden)]
     pub fn callback_count(&self) -> usize {

@@ -1,0 +1,494 @@
+//! Waiting on several promises: `join`, `all`, `both`, `choose`, `pick`, `nchoose`, `npick`,
+//! `nchoose_split`, and fail-fast forms of the first three.
+//!
+//! | Lwt | here | resolves when | on rejection |
+//! |---|---|---|---|
+//! | `join` | [`join`] | every input resolved | the first rejection *in input order* |
+//! | `all` | [`all`] | every input resolved | the same |
+//! | `both` | [`both`] | both resolved | the same |
+//! | (Lwt issue #445) | [`join_fail_fast`], [`all_fail_fast`], [`both_fail_fast`] | every input fulfilled | at the first rejection, canceling the rest |
+//! | `choose` | [`choose`] | one input resolved | that one's outcome |
+//! | `pick` | [`pick`] | one input resolved; the others are canceled | |
+//! | `nchoose` | [`nchoose`] | one input resolved: every fulfilled value at that moment | the first rejection in input order |
+//! | `npick` | [`npick`] | as `nchoose`, canceling the pending inputs | |
+//! | `nchoose_split` | [`nchoose_split`] | as `nchoose`, also returning the pending inputs | |
+//!
+//! Differences from Lwt, on purpose:
+//!
+//! * `join`'s rejection is the first *in input order*, not the first observed in time, so the
+//!   outcome does not depend on timing (DESIGN principle 5).
+//! * Among inputs that are already resolved when `choose` is called, a rejected one is preferred
+//!   (as in Lwt), then the first in input order (Lwt draws one at random).
+//! * An empty input to `choose`, `pick`, `nchoose`, `npick` or `nchoose_split` gives a promise
+//!   rejected with [`InvalidArgument`](crate::InvalidArgument) (Lwt raises it synchronously);
+//!   never a promise pending forever. `join([])` and `all([])` are fulfilled at once.
+//!
+//! Canceling a combinator's result cancels every input. `pick` and `npick` cancel the losers
+//! before they resolve their result, so the losers' rejection callbacks run first. A long-lived
+//! promise given to a million `choose`s does not accumulate their callbacks: a finished combinator
+//! marks its callbacks dead, and dead callbacks are purged (see `callbacks.rs`).
+//!
+//! ```
+//! use lwt_core::{combinators::{all, pick}, task, wait, State};
+//!
+//! let (a, ra) = wait::<u32>();
+//! let (b, rb) = wait::<u32>();
+//! let both = all(vec![a, b]);
+//! rb.wakeup(2);
+//! ra.wakeup(1);
+//! assert_eq!(both.state(), State::Fulfilled(vec![1, 2]));
+//!
+//! let (slow, _rs) = task::<&str>();
+//! let (fast, rf) = task::<&str>();
+//! let slow2 = slow.clone();
+//! let winner = pick(vec![slow, fast]);
+//! rf.wakeup("fast");
+//! assert_eq!(winner.state(), State::Fulfilled("fast"));
+//! assert!(slow2.rejection().unwrap().is_canceled());
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use crate::callbacks::{Callback, Outcome, Waiter};
+use crate::exn::Exn;
+use crate::node::{Cancelable, HowToCancel, Mode, Node};
+use crate::promise::Promise;
+use crate::schedule;
+
+fn empty_input<T: 'static>(name: &str) -> Promise<T> {
+    Promise::fail_invalid_arg(format!(
+        "{name}: an empty input would give a promise that is pending forever"
+    ))
+}
+
+fn cancel_links<T: 'static>(inputs: &[Promise<T>]) -> HowToCancel {
+    HowToCancel::PropagateMany(
+        inputs
+            .iter()
+            .filter_map(|p| p.node().map(|n| n as Rc<dyn Cancelable>))
+            .collect(),
+    )
+}
+
+fn register<T: 'static>(inputs: &[Promise<T>], waiter: Rc<dyn Waiter>, only_pending: bool) {
+    for (index, input) in inputs.iter().enumerate() {
+        if only_pending && input.is_settled() {
+            continue;
+        }
+        if let Some(node) = input.node() {
+            node.add_callback(Callback::Waiter(waiter.clone(), index));
+        }
+    }
+}
+
+/// Cancels the inputs that are still pending (all at once, then their callbacks run).
+fn cancel_pending<T: 'static>(inputs: &[Promise<T>]) {
+    schedule::batch(|| {
+        for input in inputs.iter().filter(|p| !p.is_resolved()) {
+            input.cancel();
+        }
+    });
+}
+
+/// Tells the still-pending inputs that this combinator's callbacks on them are dead.
+fn release_pending<T: 'static>(inputs: &[Promise<T>]) {
+    for input in inputs.iter().filter(|p| !p.is_resolved()) {
+        if let Some(node) = input.node() {
+            node.note_dead_waiter();
+        }
+    }
+}
+
+/// Outcomes of every input, in input order; the first rejection in input order wins.
+fn collect_all<T: 'static>(inputs: &mut [Promise<T>]) -> Outcome<Vec<T>> {
+    let outcomes: Vec<Outcome<T>> = inputs.iter_mut().map(Promise::take_outcome).collect();
+    outcomes.into_iter().collect()
+}
+
+// ---- join / all / both ----------------------------------------------------------------------------
+
+struct All<T: 'static> {
+    inputs: RefCell<Vec<Promise<T>>>,
+    remaining: Cell<usize>,
+    target: Rc<Node<Vec<T>>>,
+    fail_fast: bool,
+    done: Cell<bool>,
+}
+
+impl<T: 'static> All<T> {
+    fn finish(&self, outcome: Outcome<Vec<T>>) {
+        self.done.set(true);
+        let _ = self.target.resolve(outcome, Mode::Later);
+    }
+}
+
+impl<T: 'static> Waiter for All<T> {
+    fn wake(self: Rc<Self>, index: usize) {
+        self.remaining.set(self.remaining.get() - 1);
+        if self.fail_fast {
+            let rejection = self.inputs.borrow()[index].rejection();
+            if let Some(e) = rejection {
+                let inputs = std::mem::take(&mut *self.inputs.borrow_mut());
+                self.done.set(true);
+                cancel_pending(&inputs);
+                release_pending(&inputs);
+                return self.finish(Err(e));
+            }
+        }
+        if self.remaining.get() == 0 {
+            let mut inputs = std::mem::take(&mut *self.inputs.borrow_mut());
+            self.finish(collect_all(&mut inputs));
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        self.done.get()
+    }
+}
+
+fn all_impl<T: 'static>(
+    promises: impl IntoIterator<Item = Promise<T>>,
+    fail_fast: bool,
+) -> Promise<Vec<T>> {
+    let mut inputs: Vec<Promise<T>> = promises.into_iter().collect();
+    if fail_fast {
+        let settled_rejection = inputs
+            .iter()
+            .filter(|p| p.is_settled())
+            .find_map(Promise::rejection);
+        if let Some(e) = settled_rejection {
+            cancel_pending(&inputs);
+            return Promise::fail(e);
+        }
+    }
+    let remaining = inputs.iter().filter(|p| !p.is_settled()).count();
+    if remaining == 0 {
+        return Promise::from_outcome(collect_all(&mut inputs));
+    }
+    let target = Node::pending(cancel_links(&inputs));
+    let state = Rc::new(All {
+        inputs: RefCell::new(Vec::new()),
+        remaining: Cell::new(remaining),
+        target: target.clone(),
+        fail_fast,
+        done: Cell::new(false),
+    });
+    register(&inputs, state.clone(), true);
+    *state.inputs.borrow_mut() = inputs;
+    Promise::from_node(target)
+}
+
+/// Lwt's `all`: the values of every input, in input order, once all are resolved. If any is
+/// rejected, the result is rejected with the first rejection in input order (after all resolved).
+///
+/// ```
+/// use lwt_core::{combinators::all, Promise, State};
+/// assert_eq!(all(vec![Promise::ret(1), Promise::ret(2)]).state(), State::Fulfilled(vec![1, 2]));
+/// assert_eq!(all(Vec::<Promise<u8>>::new()).state(), State::Fulfilled(vec![]));
+/// ```
+pub fn all<T: 'static>(promises: impl IntoIterator<Item = Promise<T>>) -> Promise<Vec<T>> {
+    all_impl(promises, false)
+}
+
+/// Like [`all`], but rejected as soon as any input is rejected, and the other inputs are canceled.
+///
+/// ```
+/// use lwt_core::{combinators::all_fail_fast, task, Promise};
+/// let (slow, _r) = task::<u8>();
+/// let slow2 = slow.clone();
+/// let p = all_fail_fast(vec![slow, Promise::fail_with("broken")]);
+/// assert_eq!(p.rejection().unwrap().to_string(), "broken");
+/// assert!(slow2.rejection().unwrap().is_canceled());
+/// ```
+pub fn all_fail_fast<T: 'static>(
+    promises: impl IntoIterator<Item = Promise<T>>,
+) -> Promise<Vec<T>> {
+    all_impl(promises, true)
+}
+
+/// Lwt's `join`: fulfilled when every input is resolved; rejected with the first rejection in
+/// input order if any is. `join([])` is fulfilled at once.
+///
+/// ```
+/// use lwt_core::{combinators::join, wait, State};
+/// let (a, ra) = wait::<()>();
+/// let (b, rb) = wait::<()>();
+/// let both = join(vec![a, b]);
+/// ra.wakeup(());
+/// assert_eq!(both.state(), State::Pending);
+/// rb.wakeup(());
+/// assert_eq!(both.state(), State::Fulfilled(()));
+/// ```
+pub fn join(promises: impl IntoIterator<Item = Promise<()>>) -> Promise<()> {
+    all(promises).map(drop)
+}
+
+/// Like [`join`], but rejected at the first rejection, canceling the other inputs.
+///
+/// ```
+/// use lwt_core::{combinators::join_fail_fast, wait, Promise};
+/// let (forever, _r) = wait::<()>();
+/// let p = join_fail_fast(vec![forever, Promise::fail_with("x")]);
+/// assert!(p.is_rejected());
+/// ```
+pub fn join_fail_fast(promises: impl IntoIterator<Item = Promise<()>>) -> Promise<()> {
+    all_fail_fast(promises).map(drop)
+}
+
+enum Either<A, B> {
+    Left(A),
+    Right(B),
+}
+
+fn pair<A: 'static, B: 'static>(values: Vec<Either<A, B>>) -> (A, B) {
+    let mut values = values.into_iter();
+    match (values.next(), values.next()) {
+        (Some(Either::Left(a)), Some(Either::Right(b))) => (a, b),
+        _ => unreachable!("both() builds exactly [Left, Right]"),
+    }
+}
+
+/// Lwt's `both`: both values, once both are resolved (rejection: the first in input order).
+///
+/// ```
+/// use lwt_core::{combinators::both, Promise, State};
+/// assert_eq!(both(Promise::ret(1), Promise::ret("a")).state(), State::Fulfilled((1, "a")));
+/// ```
+pub fn both<A: 'static, B: 'static>(a: Promise<A>, b: Promise<B>) -> Promise<(A, B)> {
+    all(vec![a.map(Either::Left), b.map(Either::Right)]).map(pair)
+}
+
+/// Like [`both`], but rejected at the first rejection, canceling the other input.
+///
+/// ```
+/// use lwt_core::{combinators::both_fail_fast, task, Promise};
+/// let (t, _r) = task::<u8>();
+/// let p = both_fail_fast(t, Promise::<u8>::fail_with("x"));
+/// assert!(p.is_rejected());
+/// ```
+pub fn both_fail_fast<A: 'static, B: 'static>(a: Promise<A>, b: Promise<B>) -> Promise<(A, B)> {
+    all_fail_fast(vec![a.map(Either::Left), b.map(Either::Right)]).map(pair)
+}
+
+// ---- choose / pick ----------------------------------------------------------------------------------
+
+struct Choose<T: 'static> {
+    inputs: RefCell<Vec<Promise<T>>>,
+    target: Rc<Node<T>>,
+    cancel_losers: bool,
+    done: Cell<bool>,
+}
+
+impl<T: 'static> Waiter for Choose<T> {
+    fn wake(self: Rc<Self>, index: usize) {
+        self.done.set(true);
+        let mut inputs = std::mem::take(&mut *self.inputs.borrow_mut());
+        let outcome = inputs[index].take_outcome();
+        if self.cancel_losers {
+            cancel_pending(&inputs);
+        }
+        release_pending(&inputs);
+        drop(inputs);
+        let _ = self.target.resolve(outcome, Mode::Later);
+    }
+
+    fn is_done(&self) -> bool {
+        self.done.get()
+    }
+}
+
+/// Among settled inputs: the first rejected one, else the first fulfilled one.
+fn preferred_settled<T: 'static>(inputs: &[Promise<T>]) -> Option<usize> {
+    let settled = || inputs.iter().enumerate().filter(|(_, p)| p.is_settled());
+    settled()
+        .find(|(_, p)| p.is_rejected())
+        .or_else(|| settled().next())
+        .map(|(i, _)| i)
+}
+
+fn choose_impl<T: 'static>(
+    name: &str,
+    promises: impl IntoIterator<Item = Promise<T>>,
+    cancel_losers: bool,
+) -> Promise<T> {
+    let mut inputs: Vec<Promise<T>> = promises.into_iter().collect();
+    if inputs.is_empty() {
+        return empty_input(name);
+    }
+    if let Some(index) = preferred_settled(&inputs) {
+        let outcome = inputs[index].take_outcome();
+        if cancel_losers {
+            cancel_pending(&inputs);
+        }
+        return Promise::from_outcome(outcome);
+    }
+    let target = Node::pending(cancel_links(&inputs));
+    let state = Rc::new(Choose {
+        inputs: RefCell::new(Vec::new()),
+        target: target.clone(),
+        cancel_losers,
+        done: Cell::new(false),
+    });
+    register(&inputs, state.clone(), false);
+    *state.inputs.borrow_mut() = inputs;
+    Promise::from_node(target)
+}
+
+/// Lwt's `choose`: the outcome of the first input to resolve. The others are left alone.
+///
+/// ```
+/// use lwt_core::{combinators::choose, wait, State};
+/// let (a, _ra) = wait::<u8>();
+/// let (b, rb) = wait::<u8>();
+/// let first = choose(vec![a, b]);
+/// rb.wakeup(2);
+/// assert_eq!(first.state(), State::Fulfilled(2));
+/// assert!(choose(Vec::<lwt_core::Promise<u8>>::new()).is_rejected());
+/// ```
+pub fn choose<T: 'static>(promises: impl IntoIterator<Item = Promise<T>>) -> Promise<T> {
+    choose_impl("choose", promises, false)
+}
+
+/// Lwt's `pick`: like [`choose`], and the other inputs are canceled (before the result resolves).
+///
+/// ```
+/// use lwt_core::{combinators::pick, task, Promise, State};
+/// let (t, _r) = task::<u8>();
+/// let t2 = t.clone();
+/// assert_eq!(pick(vec![t, Promise::ret(1)]).state(), State::Fulfilled(1));
+/// assert!(t2.rejection().unwrap().is_canceled());
+/// ```
+pub fn pick<T: 'static>(promises: impl IntoIterator<Item = Promise<T>>) -> Promise<T> {
+    choose_impl("pick", promises, true)
+}
+
+// ---- nchoose / npick / nchoose_split ----------------------------------------------------------------
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rest {
+    Leave,
+    Cancel,
+    Return,
+}
+
+type Split<T> = (Vec<T>, Vec<Promise<T>>);
+
+struct NChoose<T: 'static> {
+    inputs: RefCell<Vec<Promise<T>>>,
+    target: Rc<Node<Split<T>>>,
+    rest: Rest,
+    done: Cell<bool>,
+}
+
+/// Takes every resolved input (`also` counts as resolved: it is the one being delivered), and
+/// deals with the rest as `rest` says.
+fn split<T: 'static>(
+    mut inputs: Vec<Promise<T>>,
+    also: Option<usize>,
+    rest: Rest,
+) -> Outcome<Split<T>> {
+    let mut values = Vec::new();
+    let mut rejection: Option<Exn> = None;
+    let mut pending = Vec::new();
+    for (i, mut input) in inputs.drain(..).enumerate() {
+        if input.is_settled() || Some(i) == also {
+            match input.take_outcome() {
+                Ok(v) => values.push(v),
+                Err(e) => {
+                    rejection.get_or_insert(e);
+                }
+            }
+        } else {
+            pending.push(input);
+        }
+    }
+    match rest {
+        Rest::Cancel => cancel_pending(&pending),
+        Rest::Leave | Rest::Return => release_pending(&pending),
+    }
+    match rejection {
+        Some(e) => Err(e),
+        None if rest == Rest::Return => Ok((values, pending)),
+        None => Ok((values, Vec::new())),
+    }
+}
+
+impl<T: 'static> Waiter for NChoose<T> {
+    fn wake(self: Rc<Self>, index: usize) {
+        self.done.set(true);
+        let inputs = std::mem::take(&mut *self.inputs.borrow_mut());
+        let outcome = split(inputs, Some(index), self.rest);
+        let _ = self.target.resolve(outcome, Mode::Later);
+    }
+
+    fn is_done(&self) -> bool {
+        self.done.get()
+    }
+}
+
+fn nchoose_impl<T: 'static>(
+    name: &str,
+    promises: impl IntoIterator<Item = Promise<T>>,
+    rest: Rest,
+) -> Promise<Split<T>> {
+    let inputs: Vec<Promise<T>> = promises.into_iter().collect();
+    if inputs.is_empty() {
+        return empty_input(name);
+    }
+    if inputs.iter().any(Promise::is_settled) {
+        return Promise::from_outcome(split(inputs, None, rest));
+    }
+    let target = Node::pending(cancel_links(&inputs));
+    let state = Rc::new(NChoose {
+        inputs: RefCell::new(Vec::new()),
+        target: target.clone(),
+        rest,
+        done: Cell::new(false),
+    });
+    register(&inputs, state.clone(), false);
+    *state.inputs.borrow_mut() = inputs;
+    Promise::from_node(target)
+}
+
+/// Lwt's `nchoose`: waits until at least one input is resolved, then gives every fulfilled value
+/// among the resolved inputs, in input order (rejected if any of them is rejected: the first in
+/// input order).
+///
+/// ```
+/// use lwt_core::{combinators::nchoose, wait, Promise, State};
+/// let (pending, _r) = wait::<u8>();
+/// let p = nchoose(vec![Promise::ret(1), pending, Promise::ret(3)]);
+/// assert_eq!(p.state(), State::Fulfilled(vec![1, 3]));
+/// ```
+pub fn nchoose<T: 'static>(promises: impl IntoIterator<Item = Promise<T>>) -> Promise<Vec<T>> {
+    nchoose_impl("nchoose", promises, Rest::Leave).map(|(values, _)| values)
+}
+
+/// Lwt's `npick`: like [`nchoose`], and the inputs still pending are canceled.
+///
+/// ```
+/// use lwt_core::{combinators::npick, task, Promise, State};
+/// let (t, _r) = task::<u8>();
+/// let t2 = t.clone();
+/// assert_eq!(npick(vec![t, Promise::ret(2)]).state(), State::Fulfilled(vec![2]));
+/// assert!(t2.rejection().unwrap().is_canceled());
+/// ```
+pub fn npick<T: 'static>(promises: impl IntoIterator<Item = Promise<T>>) -> Promise<Vec<T>> {
+    nchoose_impl("npick", promises, Rest::Cancel).map(|(values, _)| values)
+}
+
+/// Lwt's `nchoose_split`: like [`nchoose`], also giving back the inputs still pending.
+///
+/// ```
+/// use lwt_core::{combinators::nchoose_split, wait, Promise, State};
+/// let (pending, _r) = wait::<u8>();
+/// let p = nchoose_split(vec![pending, Promise::ret(1)]);
+/// let summary = p.map(|(done, rest)| (done, rest.len()));
+/// assert_eq!(summary.state(), State::Fulfilled((vec![1], 1)));
+/// ```
+pub fn nchoose_split<T: 'static>(
+    promises: impl IntoIterator<Item = Promise<T>>,
+) -> Promise<(Vec<T>, Vec<Promise<T>>)> {
+    nchoose_impl("nchoose_split", promises, Rest::Return)
+}

@@ -1,0 +1,429 @@
+//! Combinators, cancellation wrappers and detached promises (issue 3).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use lwt_core::{
+    all, all_fail_fast, async_, both, both_fail_fast, choose, dont_wait, hook, ignore_result, join,
+    join_fail_fast, nchoose, nchoose_split, npick, pick, task, wait, Exn, InvalidArgument, Promise,
+    State,
+};
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+fn log() -> Log {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+fn push(log: &Log, s: impl Into<String>) {
+    log.borrow_mut().push(s.into());
+}
+
+fn taken(log: &Log) -> Vec<String> {
+    std::mem::take(&mut *log.borrow_mut())
+}
+
+fn message(p: &Promise<impl Clone + 'static>) -> String {
+    p.rejection().expect("rejected").to_string()
+}
+
+#[test]
+fn join_waits_for_every_input_and_the_first_rejection_in_input_order_wins() {
+    let (a, ra) = wait::<()>();
+    let (b, rb) = wait::<()>();
+    let (c, rc) = wait::<()>();
+    let j = join(vec![a, b, c]);
+    rc.wakeup_exn(Exn::failure("C")); // first in time
+    assert_eq!(j.state(), State::Pending);
+    rb.wakeup_exn(Exn::failure("B")); // first in input order among the rejections
+    assert_eq!(j.state(), State::Pending);
+    ra.wakeup(());
+    assert_eq!(message(&j), "B");
+}
+
+#[test]
+fn join_and_all_of_nothing_are_fulfilled_at_once() {
+    assert_eq!(join(Vec::new()).state(), State::Fulfilled(()));
+    assert_eq!(
+        all(Vec::<Promise<u8>>::new()).state(),
+        State::Fulfilled(vec![])
+    );
+}
+
+#[test]
+fn all_keeps_input_order_whatever_the_resolution_order() {
+    let (ps, rs): (Vec<_>, Vec<_>) = (0..5).map(|_| wait::<usize>()).unzip();
+    let a = all(ps);
+    for (i, r) in rs.into_iter().enumerate().rev() {
+        r.wakeup(i * 10);
+    }
+    assert_eq!(a.state(), State::Fulfilled(vec![0, 10, 20, 30, 40]));
+}
+
+#[test]
+fn duplicated_inputs_are_allowed() {
+    let (p, r) = wait::<u8>();
+    let a = all(vec![p.clone(), p.clone(), Promise::ret(3)]);
+    let j = join(vec![p.clone().map(drop), p.map(drop)]);
+    r.wakeup(7);
+    assert_eq!(a.state(), State::Fulfilled(vec![7, 7, 3]));
+    assert_eq!(j.state(), State::Fulfilled(()));
+}
+
+#[test]
+fn both_pairs_values_of_different_types() {
+    let (a, ra) = wait::<u8>();
+    let (b, rb) = wait::<&str>();
+    let p = both(a, b);
+    rb.wakeup("x");
+    ra.wakeup(1);
+    assert_eq!(p.state(), State::Fulfilled((1, "x")));
+    let bad = both(
+        Promise::<u8>::fail_with("left"),
+        Promise::<u8>::fail_with("right"),
+    );
+    assert_eq!(message(&bad), "left");
+}
+
+#[test]
+fn fail_fast_forms_reject_at_once_and_cancel_the_rest() {
+    let l = log();
+    let (slow, _rs) = task::<()>();
+    let a = l.clone();
+    slow.on_cancel(move || push(&a, "slow canceled"));
+    let (failing, rf) = wait::<()>();
+    let j = join_fail_fast(vec![slow, failing]);
+    rf.wakeup_exn(Exn::failure("boom"));
+    assert_eq!(taken(&l), ["slow canceled"]);
+    assert_eq!(message(&j), "boom");
+
+    let (t, _r) = task::<u8>();
+    let t2 = t.clone();
+    let p = all_fail_fast(vec![t, Promise::fail_with("already")]);
+    assert_eq!(message(&p), "already");
+    assert!(t2.rejection().unwrap().is_canceled());
+
+    let (t, _r) = task::<u8>();
+    let (u, ru) = wait::<&str>();
+    let p = both_fail_fast(t, u);
+    ru.wakeup_exn(Exn::failure("right failed"));
+    assert_eq!(message(&p), "right failed");
+
+    let (x, rx) = wait::<u8>();
+    let (y, ry) = wait::<u8>();
+    let ok = all_fail_fast(vec![x, y]);
+    ry.wakeup(2);
+    rx.wakeup(1);
+    assert_eq!(ok.state(), State::Fulfilled(vec![1, 2]));
+}
+
+#[test]
+fn choose_prefers_a_rejected_input_among_resolved_ones_then_input_order() {
+    let p = choose(vec![
+        Promise::ret(1),
+        Promise::fail_with("bad"),
+        Promise::ret(3),
+    ]);
+    assert_eq!(message(&p), "bad");
+    let q = choose(vec![Promise::ret(1), Promise::ret(2)]);
+    assert_eq!(q.state(), State::Fulfilled(1));
+    let (pending, _r) = wait::<u8>();
+    assert_eq!(
+        choose(vec![pending, Promise::ret(9)]).state(),
+        State::Fulfilled(9)
+    );
+}
+
+#[test]
+fn choose_takes_the_first_to_resolve_and_leaves_the_others() {
+    let (a, ra) = task::<u8>();
+    let (b, rb) = task::<u8>();
+    let a2 = a.clone();
+    let c = choose(vec![a, b]);
+    rb.wakeup(2);
+    assert_eq!(c.state(), State::Fulfilled(2));
+    assert!(a2.is_pending());
+    ra.wakeup(1);
+    assert_eq!(c.state(), State::Fulfilled(2));
+}
+
+#[test]
+fn empty_inputs_are_rejected_with_invalid_argument() {
+    let none = || Vec::<Promise<u8>>::new();
+    let results = [
+        choose(none()).rejection(),
+        pick(none()).rejection(),
+        nchoose(none()).map(|_| 0).rejection(),
+        npick(none()).map(|_| 0).rejection(),
+        nchoose_split(none()).map(|_| 0).rejection(),
+    ];
+    for (e, name) in
+        results
+            .into_iter()
+            .zip(["choose", "pick", "nchoose", "npick", "nchoose_split"])
+    {
+        let e = e.expect("rejected, not pending forever");
+        let e = e.downcast_ref::<InvalidArgument>().unwrap();
+        assert!(e.0.starts_with(name), "{}", e.0);
+        assert!(e.0.contains("pending forever"));
+    }
+}
+
+#[test]
+fn pick_cancels_the_losers_before_its_result_continues() {
+    let l = log();
+    let (a, _ra) = task::<u8>();
+    let (b, rb) = task::<u8>();
+    let a1 = l.clone();
+    a.on_failure(move |e| push(&a1, format!("loser: {e}")));
+    let winner = pick(vec![a, b]);
+    let a2 = l.clone();
+    let after = winner.map(move |v| push(&a2, format!("continuation: {v}")));
+    rb.wakeup(5);
+    assert_eq!(taken(&l), ["loser: canceled", "continuation: 5"]);
+    assert!(after.is_fulfilled());
+}
+
+#[test]
+fn nchoose_npick_and_nchoose_split() {
+    let (a, ra) = task::<u8>();
+    let (b, _rb) = task::<u8>();
+    let b2 = b.clone();
+    let n = nchoose(vec![a, b]);
+    ra.wakeup(1);
+    assert_eq!(n.state(), State::Fulfilled(vec![1]));
+    assert!(b2.is_pending());
+
+    let (c, _rc) = task::<u8>();
+    let c2 = c.clone();
+    let p = npick(vec![Promise::ret(1), c, Promise::ret(2)]);
+    assert_eq!(p.state(), State::Fulfilled(vec![1, 2]));
+    assert!(c2.rejection().unwrap().is_canceled());
+
+    let (d, rd) = wait::<u8>();
+    let (e, re) = wait::<u8>();
+    let s = nchoose_split(vec![d, e]);
+    re.wakeup(4);
+    let out = Rc::new(RefCell::new(None));
+    let o = out.clone();
+    let _ = s.map(move |(done, rest)| *o.borrow_mut() = Some((done, rest)));
+    let (done, rest) = out.take().unwrap();
+    assert_eq!(done, vec![4]);
+    assert_eq!(rest.len(), 1);
+    rd.wakeup(3);
+    assert_eq!(rest[0].state(), State::Fulfilled(3));
+
+    let rejected = nchoose(vec![Promise::ret(1), Promise::fail_with("r")]);
+    assert_eq!(message(&rejected.map(|v| v.len())), "r");
+}
+
+#[test]
+fn canceling_a_combinator_cancels_its_inputs_and_a_diamond_once() {
+    let l = log();
+    let (t, _r) = task::<()>();
+    let a = l.clone();
+    t.on_cancel(move || push(&a, "t canceled"));
+    let j = join(vec![t.clone(), t.clone(), t.map(|()| ())]);
+    j.cancel();
+    assert_eq!(taken(&l), ["t canceled"]);
+    assert!(j.rejection().unwrap().is_canceled());
+
+    let (x, _rx) = task::<u8>();
+    let (y, _ry) = task::<u8>();
+    let (x2, y2) = (x.clone(), y.clone());
+    let c = choose(vec![x, y]);
+    c.cancel();
+    assert!(x2.rejection().unwrap().is_canceled() && y2.rejection().unwrap().is_canceled());
+    assert!(c.rejection().unwrap().is_canceled());
+}
+
+/// One row of Lwt's table for the cancel wrappers: returns (p's state, q's state) as strings.
+fn wrapper_case(
+    wrapper: fn(Promise<u8>) -> Promise<u8>,
+    cancelable: bool,
+    cancel_q: bool,
+) -> (String, String) {
+    let (p, _r) = if cancelable {
+        task::<u8>()
+    } else {
+        wait::<u8>()
+    };
+    let p2 = p.clone();
+    let q = wrapper(p);
+    if cancel_q {
+        q.cancel()
+    } else {
+        p2.cancel()
+    }
+    let show = |s: State<u8>| match s {
+        State::Pending => "pending".to_string(),
+        State::Fulfilled(v) => format!("fulfilled {v}"),
+        State::Rejected(e) => format!("rejected: {e}"),
+    };
+    (show(p2.state()), show(q.state()))
+}
+
+#[test]
+fn protected_no_cancel_and_wrap_in_cancelable_follow_lwts_table() {
+    let c = "rejected: canceled".to_string();
+    let pend = "pending".to_string();
+    // (wrapper, p cancelable, cancel q?) -> (p, q)
+    let cases: [(
+        fn(Promise<u8>) -> Promise<u8>,
+        &str,
+        bool,
+        bool,
+        (&String, &String),
+    ); 12] = [
+        (Promise::protected, "protected", true, true, (&pend, &c)),
+        (Promise::protected, "protected", true, false, (&c, &c)),
+        (Promise::protected, "protected", false, true, (&pend, &c)),
+        (
+            Promise::protected,
+            "protected",
+            false,
+            false,
+            (&pend, &pend),
+        ),
+        (Promise::no_cancel, "no_cancel", true, true, (&pend, &pend)),
+        (Promise::no_cancel, "no_cancel", true, false, (&c, &c)),
+        (Promise::no_cancel, "no_cancel", false, true, (&pend, &pend)),
+        (
+            Promise::no_cancel,
+            "no_cancel",
+            false,
+            false,
+            (&pend, &pend),
+        ),
+        (
+            Promise::wrap_in_cancelable,
+            "wrap_in_cancelable",
+            true,
+            true,
+            (&c, &c),
+        ),
+        (
+            Promise::wrap_in_cancelable,
+            "wrap_in_cancelable",
+            true,
+            false,
+            (&c, &c),
+        ),
+        (
+            Promise::wrap_in_cancelable,
+            "wrap_in_cancelable",
+            false,
+            true,
+            (&pend, &c),
+        ),
+        (
+            Promise::wrap_in_cancelable,
+            "wrap_in_cancelable",
+            false,
+            false,
+            (&pend, &pend),
+        ),
+    ];
+    for (wrapper, name, cancelable, cancel_q, (p_expected, q_expected)) in cases {
+        let (p, q) = wrapper_case(wrapper, cancelable, cancel_q);
+        let case = format!(
+            "{name}, p cancelable: {cancelable}, cancel {}",
+            if cancel_q { "q" } else { "p" }
+        );
+        assert_eq!((&p, &q), (p_expected, q_expected), "{case}");
+    }
+}
+
+#[test]
+fn a_protected_promise_still_delivers_the_value() {
+    let (p, r) = task::<u8>();
+    let q = p.protected();
+    r.wakeup(4);
+    assert_eq!(q.state(), State::Fulfilled(4));
+}
+
+#[test]
+fn catch_may_intercept_canceled_or_let_it_through() {
+    let (t, _r) = task::<u8>();
+    let recovered = t.catch(|e| {
+        if e.is_canceled() {
+            Promise::ret(0)
+        } else {
+            Promise::fail(e)
+        }
+    });
+    recovered.cancel();
+    // Canceling `recovered` reached the task; its handler turned Canceled into a value.
+    assert_eq!(recovered.state(), State::Fulfilled(0));
+
+    let (t, _r) = task::<u8>();
+    let passed = t.catch(|e| {
+        if e.is::<InvalidArgument>() {
+            Promise::ret(0)
+        } else {
+            Promise::fail(e)
+        }
+    });
+    passed.cancel();
+    assert!(passed.rejection().unwrap().is_canceled());
+}
+
+#[test]
+fn finalize_runs_its_cleanup_on_cancellation() {
+    let l = log();
+    let (t, _r) = task::<u8>();
+    let a = l.clone();
+    let f = t.finalize(move || {
+        push(&a, "cleanup");
+        Promise::ret(())
+    });
+    f.cancel();
+    assert_eq!(taken(&l), ["cleanup"]);
+    assert!(f.rejection().unwrap().is_canceled());
+}
+
+#[test]
+fn dont_wait_handles_locally_and_async_and_ignore_result_use_the_hook() {
+    let hooked = log();
+    let h = hooked.clone();
+    let previous = hook::set_async_exception_hook(move |e| push(&h, e.to_string()));
+
+    let local = log();
+    let a = local.clone();
+    let (p, r) = wait::<()>();
+    dont_wait(move || p, move |e| push(&a, format!("handled {e}")));
+    let b = local.clone();
+    dont_wait(
+        || panic!("while starting"),
+        move |e| push(&b, format!("handled {e}")),
+    );
+    r.wakeup_exn(Exn::failure("one connection"));
+    assert_eq!(
+        taken(&local),
+        [
+            "handled callback panicked: while starting",
+            "handled one connection"
+        ]
+    );
+
+    async_(|| Promise::fail_with("async failure"));
+    let (q, rq) = wait::<u8>();
+    ignore_result(q);
+    rq.wakeup_exn(Exn::failure("ignored failure"));
+    ignore_result(Promise::ret(1));
+    assert_eq!(taken(&hooked), ["async failure", "ignored failure"]);
+    hook::restore_async_exception_hook(previous);
+}
+
+#[test]
+fn and_and_xor_operators_are_join_and_choose() {
+    let (a, ra) = wait::<()>();
+    let (b, rb) = wait::<()>();
+    let j = a & b;
+    rb.wakeup(());
+    assert!(j.is_pending());
+    ra.wakeup(());
+    assert!(j.is_fulfilled());
+    let (c, _rc) = wait::<u8>();
+    assert_eq!((c ^ Promise::ret(1)).state(), State::Fulfilled(1));
+}

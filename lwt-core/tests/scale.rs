@@ -1,0 +1,96 @@
+//! Memory and scale of the combinators (issue 3), measured with a counting allocator on the main
+//! thread (`harness = false`). Prints the figures it checks.
+
+#[path = "support/counting_alloc.rs"]
+mod counting_alloc;
+
+use counting_alloc::Counting;
+use lwt_core::{all, choose, join, pick, task, wait, Promise, State};
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// `rounds` choose (or pick) calls, each between the long-lived promise and a fresh one that wins.
+fn race_against(long: &Promise<u32>, rounds: u32, use_pick: bool) {
+    for i in 0..rounds {
+        let (short, r) = wait::<u32>();
+        let inputs = vec![long.clone(), short];
+        let c = if use_pick {
+            pick(inputs)
+        } else {
+            choose(inputs)
+        };
+        r.wakeup(i);
+        assert_eq!(c.state(), State::Fulfilled(i));
+    }
+}
+
+fn waiters_do_not_accumulate(use_pick: bool) {
+    let name = if use_pick { "pick" } else { "choose" };
+    let (long, _r) = wait::<u32>();
+    race_against(&long, 1_000, use_pick); // warm up
+    let base = counting_alloc::live();
+    counting_alloc::reset_peak();
+    race_against(&long, 100_000, use_pick);
+    let after_100k = counting_alloc::live() - base;
+    race_against(&long, 900_000, use_pick);
+    let after_1m = counting_alloc::live() - base;
+    let peak = counting_alloc::peak() - base;
+    let waiters = long.callback_count();
+    println!(
+        "1M {name}s against one pending promise: {waiters} callbacks left on it, \
+         live +{after_100k} B after 100k, +{after_1m} B after 1M, peak +{peak} B"
+    );
+    assert!(waiters <= 2, "{name}: {waiters} waiters accumulated");
+    assert!(
+        after_1m <= after_100k + 1024 && peak < 64 * 1024,
+        "{name}: memory grows"
+    );
+}
+
+fn canceled_protected_leave_nothing() {
+    let (p, r) = task::<u32>();
+    let wrappers: Vec<Promise<u32>> = (0..1_000_000).map(|_| p.clone().protected()).collect();
+    assert_eq!(p.callback_count(), 1_000_000);
+    for w in &wrappers {
+        w.cancel();
+    }
+    let left = p.callback_count();
+    println!("1M protected(p) canceled: {left} callbacks left on p");
+    assert_eq!(left, 0);
+    assert!(wrappers
+        .iter()
+        .all(|w| w.rejection().unwrap().is_canceled()));
+    assert!(p.is_pending());
+    r.wakeup(1);
+    assert_eq!(p.state(), State::Fulfilled(1));
+}
+
+fn join_and_all_of_a_million() {
+    let n = 1_000_000;
+    let (ps, rs): (Vec<_>, Vec<_>) = (0..n).map(|_| wait::<u64>()).unzip();
+    let total = all(ps).map(|v| v.iter().sum::<u64>());
+    for (i, r) in rs.into_iter().enumerate() {
+        r.wakeup(i as u64);
+    }
+    assert_eq!(
+        total.state(),
+        State::Fulfilled((n as u64 - 1) * n as u64 / 2)
+    );
+
+    let (ps, rs): (Vec<_>, Vec<_>) = (0..n).map(|_| wait::<()>()).unzip();
+    let j = join(ps);
+    for r in rs.into_iter().rev() {
+        r.wakeup(());
+    }
+    assert_eq!(j.state(), State::Fulfilled(()));
+    println!("join and all of 1M promises resolved one by one: done, no stack overflow");
+}
+
+fn main() {
+    waiters_do_not_accumulate(false);
+    waiters_do_not_accumulate(true);
+    canceled_protected_leave_nothing();
+    join_and_all_of_a_million();
+    println!("test result: ok. 4 passed; 0 failed");
+}
