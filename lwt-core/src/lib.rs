@@ -26,6 +26,9 @@
 //! * [`combinators`] — `join`, `all`, `both`, `choose`, `pick`, `nchoose`...;
 //! * [`detached`] — `dont_wait`, `async_`, `ignore_result`;
 //! * [`exn`] — the rejection type;
+//! * [`main`] — the run loop: `run`, `pause`, hooks;
+//! * [`unix`] — timers, file descriptors, pipes, sockets;
+//! * [`preemptive`] — blocking work on a thread pool;
 //! * [`key`] — implicit callback arguments;
 //! * [`hook`] — where unhandled failures go;
 //! * [`ops`] — `>>` and `|` for Lwt's `>>=` and `>|=`;
@@ -36,6 +39,7 @@
 #![forbid(unsafe_code)]
 
 mod callbacks;
+mod engine;
 mod node;
 mod schedule;
 
@@ -48,9 +52,13 @@ pub mod exn;
 pub mod future;
 pub mod hook;
 pub mod key;
+#[path = "lwt_main.rs"]
+pub mod main;
 pub mod ops;
+pub mod preemptive;
 pub mod promise;
 pub mod resolver;
+pub mod unix;
 
 pub use bind::{bind, catch, finalize, map, try_bind, wrap};
 pub use cancel::{cancel, no_cancel, protected, wrap_in_cancelable};

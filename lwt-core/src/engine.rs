@@ -1,0 +1,377 @@
+//! The event loop's state, one per thread: the OS reactor (`mio`), the timers, the paused
+//! promises, the file descriptors being waited on, and the queue of work posted by other threads.
+//!
+//! [`main::run`](crate::main::run) drives it one [`iteration`](Engine::iteration) at a time. It is
+//! created on first use, so a program that only chains promises never opens an epoll instance.
+//!
+//! Nothing here holds a `RefCell` borrow while it resolves a promise: resolutions run user
+//! callbacks, and those come straight back here to sleep, pause or wait on a descriptor.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use crate::promise::Promise;
+use crate::resolver::{task, wait, Resolver};
+
+const WAKER: Token = Token(usize::MAX);
+
+/// Work posted to the loop from another thread.
+pub(crate) type Posted = Box<dyn FnOnce() + Send>;
+
+/// The part of the engine other threads can reach.
+pub(crate) struct Remote {
+    queue: Mutex<VecDeque<Posted>>,
+    waker: Waker,
+}
+
+impl Remote {
+    /// Runs `f` on the loop's thread, at its next iteration.
+    pub(crate) fn post(&self, f: Posted) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push_back(f);
+        // Waking can only fail if the epoll instance is gone, i.e. the loop's thread exited.
+        let _ = self.waker.wake();
+    }
+}
+
+#[derive(Default)]
+struct Timers {
+    /// (deadline, id), earliest first. Entries of canceled timers stay until they surface or the
+    /// heap is rebuilt, which happens when they are more than half of it.
+    heap: BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
+    live: HashMap<u64, Resolver<()>>,
+    next_id: u64,
+}
+
+impl Timers {
+    fn add(&mut self, deadline: Instant, resolver: Resolver<()>) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.heap.push(std::cmp::Reverse((deadline, id)));
+        self.live.insert(id, resolver);
+        id
+    }
+
+    fn remove(&mut self, id: u64) -> Option<Resolver<()>> {
+        let removed = self.live.remove(&id);
+        if self.heap.len() > 64 && self.heap.len() > 2 * self.live.len() {
+            let live = &self.live;
+            self.heap
+                .retain(|std::cmp::Reverse((_, id))| live.contains_key(id));
+        }
+        removed
+    }
+
+    /// Resolvers of every timer due at `now`, in deadline order.
+    fn expired(&mut self, now: Instant) -> Vec<Resolver<()>> {
+        let mut due = Vec::new();
+        while let Some(std::cmp::Reverse((deadline, id))) = self.heap.peek().copied() {
+            if deadline > now {
+                break;
+            }
+            self.heap.pop();
+            if let Some(r) = self.live.remove(&id) {
+                due.push(r);
+            }
+        }
+        due
+    }
+
+    fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(std::cmp::Reverse((deadline, id))) = self.heap.peek().copied() {
+            if self.live.contains_key(&id) {
+                return Some(deadline);
+            }
+            self.heap.pop();
+        }
+        None
+    }
+}
+
+#[derive(Default)]
+struct Waiters {
+    readers: Vec<Resolver<()>>,
+    writers: Vec<Resolver<()>>,
+}
+
+/// Keeps only the resolvers whose promise still waits (a canceled wait leaves a dead resolver).
+fn push_waiter(list: &mut Vec<Resolver<()>>, r: Resolver<()>) {
+    if list.len() >= 16 && list.len().is_power_of_two() {
+        list.retain(Resolver::is_pending);
+    }
+    list.push(r);
+}
+
+/// Hooks run around each iteration (Lwt_main's enter/leave iteration hooks).
+pub(crate) type Hook = Box<dyn FnMut()>;
+
+/// A list of iteration hooks with their ids.
+pub(crate) type Hooks = RefCell<Vec<(u64, Hook)>>;
+
+pub(crate) struct Engine {
+    poll: RefCell<Poll>,
+    events: RefCell<Events>,
+    remote: Arc<Remote>,
+    timers: RefCell<Timers>,
+    paused: RefCell<Vec<Resolver<()>>>,
+    io: RefCell<Vec<Option<Waiters>>>,
+    free_tokens: RefCell<Vec<usize>>,
+    /// Resolvers in the waiter lists of `io` (some may belong to canceled waits).
+    io_waiters: Cell<usize>,
+    /// Jobs started on other threads whose completion has not come back yet.
+    outstanding: Cell<usize>,
+    pub(crate) enter_hooks: Hooks,
+    pub(crate) leave_hooks: Hooks,
+    pub(crate) next_hook_id: Cell<u64>,
+}
+
+thread_local! {
+    static ENGINE: Engine = Engine::new().expect("lwt: cannot create the OS event reactor (epoll)");
+}
+
+/// Runs `f` with this thread's engine.
+pub(crate) fn with<R>(f: impl FnOnce(&Engine) -> R) -> R {
+    ENGINE.with(f)
+}
+
+/// Runs `f` with this thread's engine, unless the thread is being torn down (or never made one).
+pub(crate) fn try_with(f: impl FnOnce(&Engine)) {
+    let _ = ENGINE.try_with(f);
+}
+
+/// Why an iteration could not make progress.
+pub(crate) struct Stuck;
+
+impl Engine {
+    fn new() -> io::Result<Engine> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        Ok(Engine {
+            poll: RefCell::new(poll),
+            events: RefCell::new(Events::with_capacity(256)),
+            remote: Arc::new(Remote {
+                queue: Mutex::new(VecDeque::new()),
+                waker,
+            }),
+            timers: RefCell::new(Timers::default()),
+            paused: RefCell::new(Vec::new()),
+            io: RefCell::new(Vec::new()),
+            free_tokens: RefCell::new(Vec::new()),
+            io_waiters: Cell::new(0),
+            outstanding: Cell::new(0),
+            enter_hooks: RefCell::new(Vec::new()),
+            leave_hooks: RefCell::new(Vec::new()),
+            next_hook_id: Cell::new(0),
+        })
+    }
+
+    pub(crate) fn remote(&self) -> Arc<Remote> {
+        self.remote.clone()
+    }
+
+    /// A job was started elsewhere; the loop must wait for its completion.
+    pub(crate) fn job_started(&self) {
+        self.outstanding.set(self.outstanding.get() + 1);
+    }
+
+    /// A job's completion arrived.
+    pub(crate) fn job_finished(&self) {
+        self.outstanding.set(self.outstanding.get() - 1);
+    }
+
+    // ---- timers ----
+
+    pub(crate) fn sleep_until(&self, deadline: Instant) -> Promise<()> {
+        let (p, r) = task();
+        let id = self.timers.borrow_mut().add(deadline, r);
+        p.on_cancel(move || {
+            let removed = with(|e| e.timers.borrow_mut().remove(id));
+            drop(removed);
+        });
+        p
+    }
+
+    pub(crate) fn timer_count(&self) -> usize {
+        self.timers.borrow().live.len()
+    }
+
+    // ---- pause ----
+
+    pub(crate) fn pause(&self) -> Promise<()> {
+        let (p, r) = wait();
+        self.paused.borrow_mut().push(r);
+        p
+    }
+
+    pub(crate) fn paused_count(&self) -> usize {
+        self.paused.borrow().len()
+    }
+
+    // ---- file descriptors ----
+
+    /// Registers `fd` for readiness events. Fails with the OS error (EPERM for regular files,
+    /// which epoll refuses: callers treat those as always ready).
+    pub(crate) fn register(&self, fd: RawFd) -> io::Result<Token> {
+        let index = self.free_tokens.borrow_mut().pop().unwrap_or_else(|| {
+            let mut io = self.io.borrow_mut();
+            io.push(None);
+            io.len() - 1
+        });
+        let token = Token(index);
+        let registered = self.poll.borrow().registry().register(
+            &mut SourceFd(&fd),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        match registered {
+            Ok(()) => {
+                self.io.borrow_mut()[index] = Some(Waiters::default());
+                Ok(token)
+            }
+            Err(e) => {
+                self.free_tokens.borrow_mut().push(index);
+                Err(e)
+            }
+        }
+    }
+
+    /// Forgets `fd`; its waiters are rejected (their resolvers are dropped: `Abandoned`).
+    pub(crate) fn deregister(&self, fd: RawFd, token: Token) {
+        let _ = self.poll.borrow().registry().deregister(&mut SourceFd(&fd));
+        let waiters = self.io.borrow_mut()[token.0].take();
+        self.free_tokens.borrow_mut().push(token.0);
+        if let Some(w) = &waiters {
+            self.io_waiters
+                .set(self.io_waiters.get() - w.readers.len() - w.writers.len());
+        }
+        drop(waiters);
+    }
+
+    /// A promise fulfilled when `token`'s descriptor becomes readable (or writable).
+    pub(crate) fn wait_io(&self, token: Token, write: bool) -> Promise<()> {
+        let (p, r) = task();
+        let mut io = self.io.borrow_mut();
+        match io.get_mut(token.0).and_then(Option::as_mut) {
+            Some(w) => {
+                let list = if write {
+                    &mut w.writers
+                } else {
+                    &mut w.readers
+                };
+                let before = list.len();
+                push_waiter(list, r);
+                self.io_waiters
+                    .set(self.io_waiters.get() + list.len() - before);
+            }
+            None => {
+                drop(io);
+                r.wakeup_exn(io::Error::from(io::ErrorKind::NotConnected));
+            }
+        }
+        p
+    }
+
+    // ---- one iteration ----
+
+    /// Polls the reactor once and resolves what became ready: I/O waiters, posted work, due
+    /// timers, then the promises paused before this iteration. Blocks only when nothing is paused
+    /// and no timer is due. Returns `Err(Stuck)` when nothing at all could ever make progress.
+    pub(crate) fn iteration(&self) -> Result<(), Stuck> {
+        self.fire_timers();
+        let paused = !self.paused.borrow().is_empty();
+        let deadline = self.timers.borrow_mut().next_deadline();
+        let remote_work = self.outstanding.get() > 0
+            || !self
+                .remote
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty();
+        let io_waiting = self.io_waiters.get() > 0;
+        if paused && !io_waiting && !remote_work {
+            // Nothing the OS could tell us: skip the syscall (Lwt issue #622).
+        } else {
+            let timeout = if paused {
+                Some(Duration::ZERO)
+            } else if let Some(d) = deadline {
+                Some(d.saturating_duration_since(Instant::now()))
+            } else if io_waiting || remote_work {
+                None
+            } else {
+                return Err(Stuck);
+            };
+            self.poll_once(timeout);
+        }
+        self.run_posted();
+        self.fire_timers();
+        let woken = std::mem::take(&mut *self.paused.borrow_mut());
+        for r in woken {
+            r.wakeup(());
+        }
+        Ok(())
+    }
+
+    fn poll_once(&self, timeout: Option<Duration>) {
+        let mut ready = Vec::new();
+        {
+            let mut events = self.events.borrow_mut();
+            let polled = self.poll.borrow_mut().poll(&mut events, timeout);
+            if let Err(e) = polled {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    panic!("lwt: polling the OS reactor failed: {e}");
+                }
+                return;
+            }
+            let mut io = self.io.borrow_mut();
+            for event in events.iter() {
+                if event.token() == WAKER {
+                    continue;
+                }
+                let Some(Some(w)) = io.get_mut(event.token().0) else {
+                    continue;
+                };
+                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                    ready.append(&mut w.readers);
+                }
+                if event.is_writable() || event.is_write_closed() || event.is_error() {
+                    ready.append(&mut w.writers);
+                }
+            }
+        }
+        self.io_waiters.set(self.io_waiters.get() - ready.len());
+        for r in ready {
+            r.wakeup(());
+        }
+    }
+
+    fn run_posted(&self) {
+        loop {
+            let next = self
+                .remote
+                .queue
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .pop_front();
+            match next {
+                Some(f) => f(),
+                None => return,
+            }
+        }
+    }
+
+    fn fire_timers(&self) {
+        let due = self.timers.borrow_mut().expired(Instant::now());
+        for r in due {
+            r.wakeup(());
+        }
+    }
+}

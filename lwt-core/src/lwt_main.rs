@@ -1,0 +1,240 @@
+//! The run loop (Lwt's `Lwt_main`): [`run`], [`pause`], iteration hooks, exit hooks.
+//!
+//! `run(p)` turns the loop until `p` is resolved. Each iteration:
+//!
+//! 1. checks `p`;
+//! 2. runs the enter hooks;
+//! 3. polls the OS reactor for I/O and for work finished by other threads, blocking only when
+//!    nothing is paused and no timer is due, and not calling the OS at all when promises are
+//!    paused and nothing else could be waited on (so a loop that only pauses costs no syscall per
+//!    pause; Lwt issue #622);
+//! 4. fires the timers that are due;
+//! 5. resolves the promises paused *before* this iteration (a pause made now waits for the next);
+//! 6. runs the leave hooks.
+//!
+//! If `p` is pending and nothing could ever resolve it (no timer, no I/O wait, no background
+//! job, nothing paused), `run` returns an error saying so instead of hanging.
+//!
+//! ```
+//! use lwt_core::{main, Promise};
+//!
+//! let answer = main::run(main::pause().bind(|()| Promise::ret(42)));
+//! assert_eq!(answer.unwrap(), 42);
+//!
+//! let (stuck, _resolver) = lwt_core::wait::<()>();
+//! let err = main::run(stuck).unwrap_err();
+//! assert!(err.to_string().contains("nothing can resolve it"));
+//! ```
+
+use std::cell::{Cell, RefCell};
+
+use crate::engine::{self, Stuck};
+use crate::exn::Exn;
+use crate::promise::Promise;
+
+/// A hook run at exit.
+type ExitHook = Box<dyn FnOnce() -> Promise<()>>;
+
+thread_local! {
+    static RUNNING: Cell<bool> = const { Cell::new(false) };
+    static AT_EXIT: RefCell<Vec<ExitHook>> = const { RefCell::new(Vec::new()) };
+}
+
+struct Running;
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.with(|r| r.set(false));
+    }
+}
+
+/// Lwt's `Lwt_main.run`: runs the loop until `promise` is resolved, and returns its outcome.
+///
+/// Calling `run` from inside a running loop (from a callback) is an error: the promise is not run
+/// and the result is an [`InvalidArgument`](crate::InvalidArgument). `run` can be called again
+/// once it returned.
+///
+/// ```
+/// use lwt_core::main;
+/// let nested = main::run(main::pause().map(|()| main::run(lwt_core::return_unit())));
+/// assert!(nested.unwrap().unwrap_err().to_string().contains("nested"));
+/// assert!(main::run(lwt_core::return_unit()).is_ok()); // and run works again afterwards
+/// ```
+pub fn run<T: 'static>(mut promise: Promise<T>) -> Result<T, Exn> {
+    if RUNNING.with(|r| r.replace(true)) {
+        return Err(Exn::invalid_argument(
+            "main::run: nested call (run was called from inside a running loop)",
+        ));
+    }
+    let _running = Running;
+    while !promise.is_resolved() {
+        run_hooks(|e| &e.enter_hooks);
+        let progressed = engine::with(|e| e.iteration());
+        run_hooks(|e| &e.leave_hooks);
+        if let Err(Stuck) = progressed {
+            if promise.is_resolved() {
+                break;
+            }
+            return Err(Exn::invalid_argument(
+                "main::run: the promise is pending and nothing can resolve it \
+                 (no timer, no I/O wait, no background job, nothing paused)",
+            ));
+        }
+    }
+    promise.take_outcome()
+}
+
+/// Is the loop running on this thread (are we inside [`run`])?
+///
+/// ```
+/// assert!(!lwt_core::main::is_running());
+/// ```
+pub fn is_running() -> bool {
+    RUNNING.with(Cell::get)
+}
+
+/// Lwt's `Lwt.pause`: a promise fulfilled at the next iteration of the loop, after I/O has been
+/// polled. Lets other work run during a long computation.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::{join, main};
+///
+/// let order = Rc::new(RefCell::new(Vec::new()));
+/// let (a, b) = (order.clone(), order.clone());
+/// let first = main::pause().map(move |()| a.borrow_mut().push("resumed"));
+/// b.borrow_mut().push("before the loop");
+/// main::run(first).unwrap();
+/// assert_eq!(*order.borrow(), ["before the loop", "resumed"]);
+/// ```
+pub fn pause() -> Promise<()> {
+    engine::with(|e| e.pause())
+}
+
+/// Lwt's `Lwt_main.yield` (deprecated there in favour of `pause`): the same as [`pause`].
+///
+/// ```
+/// assert!(lwt_core::main::run(lwt_core::main::yield_()).is_ok());
+/// ```
+pub fn yield_() -> Promise<()> {
+    pause()
+}
+
+/// How many promises are paused, waiting for the next iteration (Lwt's `paused_count`).
+///
+/// ```
+/// let p = lwt_core::main::pause();
+/// assert_eq!(lwt_core::main::paused_count(), 1);
+/// lwt_core::main::run(p).unwrap();
+/// assert_eq!(lwt_core::main::paused_count(), 0);
+/// ```
+pub fn paused_count() -> usize {
+    engine::with(|e| e.paused_count())
+}
+
+/// Identifies a hook added with [`add_enter_hook`] or [`add_leave_hook`], to remove it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HookId(u64);
+
+fn add_hook(
+    which: impl FnOnce(&engine::Engine) -> &engine::Hooks,
+    f: impl FnMut() + 'static,
+) -> HookId {
+    engine::with(|e| {
+        let id = e.next_hook_id.get();
+        e.next_hook_id.set(id + 1);
+        which(e).borrow_mut().push((id, Box::new(f)));
+        HookId(id)
+    })
+}
+
+fn run_hooks(which: fn(&engine::Engine) -> &engine::Hooks) {
+    // Taken out while they run, so that a hook may add or remove hooks.
+    let mut hooks = engine::with(|e| std::mem::take(&mut *which(e).borrow_mut()));
+    if hooks.is_empty() {
+        return;
+    }
+    for (_, hook) in &mut hooks {
+        hook();
+    }
+    engine::with(|e| {
+        let mut current = which(e).borrow_mut();
+        hooks.append(&mut current);
+        *current = hooks;
+    });
+}
+
+/// Lwt's `Lwt_main.Enter_iter_hooks`: runs `f` at the start of every iteration.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::main;
+/// let n = Rc::new(Cell::new(0));
+/// let c = n.clone();
+/// let id = main::add_enter_hook(move || c.set(c.get() + 1));
+/// main::run(main::pause()).unwrap();
+/// main::remove_hook(id);
+/// assert_eq!(n.get(), 1);
+/// ```
+pub fn add_enter_hook(f: impl FnMut() + 'static) -> HookId {
+    add_hook(|e| &e.enter_hooks, f)
+}
+
+/// Lwt's `Lwt_main.Leave_iter_hooks`: runs `f` at the end of every iteration.
+///
+/// ```
+/// let id = lwt_core::main::add_leave_hook(|| {});
+/// lwt_core::main::remove_hook(id);
+/// ```
+pub fn add_leave_hook(f: impl FnMut() + 'static) -> HookId {
+    add_hook(|e| &e.leave_hooks, f)
+}
+
+/// Removes an enter or leave hook. Removing it twice does nothing.
+///
+/// ```
+/// let id = lwt_core::main::add_enter_hook(|| {});
+/// lwt_core::main::remove_hook(id);
+/// lwt_core::main::remove_hook(id);
+/// ```
+pub fn remove_hook(id: HookId) {
+    engine::with(|e| {
+        e.enter_hooks.borrow_mut().retain(|(i, _)| *i != id.0);
+        e.leave_hooks.borrow_mut().retain(|(i, _)| *i != id.0);
+    })
+}
+
+/// Lwt's `Lwt_main.at_exit`: registers `f` to run (and be waited for) by [`exit`] or
+/// [`run_exit_hooks`]. Hooks run in reverse order of registration, like `Stdlib.at_exit`.
+///
+/// Rust runs nothing when `main` returns, so call [`exit`] (or `run_exit_hooks`) to end a program
+/// that registered exit hooks.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::main;
+/// let flushed = Rc::new(Cell::new(false));
+/// let f = flushed.clone();
+/// main::at_exit(move || { f.set(true); lwt_core::return_unit() });
+/// main::run_exit_hooks();
+/// assert!(flushed.get());
+/// ```
+pub fn at_exit(f: impl FnOnce() -> Promise<()> + 'static) {
+    AT_EXIT.with(|h| h.borrow_mut().push(Box::new(f)));
+}
+
+/// Runs the exit hooks (newest first), each to completion; failures go to the
+/// [async exception hook](crate::hook). Hooks registered meanwhile run too.
+pub fn run_exit_hooks() {
+    while let Some(hook) = AT_EXIT.with(|h| h.borrow_mut().pop()) {
+        if let Err(e) = run(crate::bind::catch(hook, Promise::fail)) {
+            crate::hook::report(&e);
+        }
+    }
+}
+
+/// Runs the exit hooks, then exits the process with `code`.
+pub fn exit(code: i32) -> ! {
+    run_exit_hooks();
+    std::process::exit(code)
+}

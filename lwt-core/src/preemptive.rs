@@ -1,0 +1,247 @@
+//! Blocking work on a thread pool (Lwt's `Lwt_preemptive`): [`detach`] and [`run_in_main`].
+//!
+//! The loop runs on one thread and must never block. A blocking call (a DNS lookup, a
+//! computation, a read of a file) goes to `detach`, which runs it on a pool of worker threads
+//! and returns a promise that the loop resolves with the result when it comes back. While jobs
+//! are out, [`main::run`](crate::main::run) waits for them instead of reporting that nothing can
+//! make progress.
+//!
+//! ```
+//! use lwt_core::{main, preemptive};
+//!
+//! let sum = preemptive::detach(|| (1..=100u64).sum::<u64>());
+//! assert_eq!(main::run(sum).unwrap(), 5050);
+//! ```
+//!
+//! The pool is shared by every thread that runs a loop. It starts threads lazily, up to the
+//! maximum of [`set_bounds`] (default: 0 kept alive, at most 8), queues jobs beyond that, and
+//! lets threads above the minimum exit after 10 idle seconds.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::error::Error;
+use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use crate::engine::{self, Remote};
+use crate::exn::Exn;
+use crate::promise::Promise;
+use crate::resolver::{wait, Resolver};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct PoolState {
+    queue: VecDeque<Job>,
+    threads: usize,
+    idle: usize,
+    min: usize,
+    max: usize,
+}
+
+struct Pool {
+    state: Mutex<PoolState>,
+    work: Condvar,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        state: Mutex::new(PoolState {
+            queue: VecDeque::new(),
+            threads: 0,
+            idle: 0,
+            min: 0,
+            max: 8,
+        }),
+        work: Condvar::new(),
+    })
+}
+
+impl Pool {
+    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn submit(&'static self, job: Job) {
+        let mut state = self.lock();
+        state.queue.push_back(job);
+        if state.idle > 0 {
+            self.work.notify_one();
+        } else if state.threads < state.max {
+            state.threads += 1;
+            drop(state);
+            let spawned = std::thread::Builder::new()
+                .name("lwt-preemptive".into())
+                .spawn(move || self.worker());
+            if spawned.is_err() {
+                // The job stays queued for the threads we have (if any).
+                self.lock().threads -= 1;
+            }
+        }
+    }
+
+    fn worker(&self) {
+        let mut state = self.lock();
+        loop {
+            if let Some(job) = state.queue.pop_front() {
+                drop(state);
+                job();
+                state = self.lock();
+                continue;
+            }
+            state.idle += 1;
+            let (next, timeout) = self
+                .work
+                .wait_timeout(state, Duration::from_secs(10))
+                .unwrap_or_else(|e| e.into_inner());
+            state = next;
+            state.idle -= 1;
+            if timeout.timed_out() && state.queue.is_empty() && state.threads > state.min {
+                state.threads -= 1;
+                return;
+            }
+        }
+    }
+}
+
+/// Sets the pool's bounds: `min` threads kept alive when idle, at most `max` threads at once
+/// (Lwt's `Lwt_preemptive.set_bounds`). Fails if `max` is 0 or `min > max`.
+///
+/// ```
+/// use lwt_core::preemptive;
+/// assert!(preemptive::set_bounds(0, 0).is_err());
+/// preemptive::set_bounds(0, 8).unwrap();
+/// assert_eq!(preemptive::get_bounds(), (0, 8));
+/// ```
+pub fn set_bounds(min: usize, max: usize) -> Result<(), Exn> {
+    if max == 0 || min > max {
+        return Err(Exn::invalid_argument(format!(
+            "preemptive::set_bounds: need 0 < max and min <= max, got min = {min}, max = {max}"
+        )));
+    }
+    let mut state = pool().lock();
+    state.min = min;
+    state.max = max;
+    Ok(())
+}
+
+/// The pool's current `(min, max)` bounds.
+pub fn get_bounds() -> (usize, usize) {
+    let state = pool().lock();
+    (state.min, state.max)
+}
+
+/// Type-erased resolvers of pending jobs, by id, and the next id.
+type Pending = (u64, HashMap<u64, Box<dyn Any>>);
+
+thread_local! {
+    /// Resolvers of this loop's jobs, by id, waiting for their completion.
+    static PENDING: RefCell<Pending> = RefCell::new((0, HashMap::new()));
+    /// On a worker: the loop that started the job being run (for `run_in_main`).
+    static ORIGIN: RefCell<Option<Arc<Remote>>> = const { RefCell::new(None) };
+}
+
+/// Lwt's `Lwt_preemptive.detach`: runs `f` on the pool and resolves the promise with its result,
+/// on this thread's loop. A panic in `f` rejects the promise with [`Panicked`](crate::Panicked).
+///
+/// ```
+/// use lwt_core::{main, preemptive, Panicked};
+/// let p = preemptive::detach(|| -> u8 { panic!("worker failed") });
+/// let e = main::run(p).unwrap_err();
+/// assert_eq!(e.downcast_ref::<Panicked>().unwrap().message(), "worker failed");
+/// ```
+pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Promise<T> {
+    let (promise, resolver) = wait::<T>();
+    let id = PENDING.with(|p| {
+        let (next, map) = &mut *p.borrow_mut();
+        let id = *next;
+        *next += 1;
+        map.insert(id, Box::new(resolver) as Box<dyn Any>);
+        id
+    });
+    let remote = engine::with(|e| {
+        e.job_started();
+        e.remote()
+    });
+    pool().submit(Box::new(move || {
+        ORIGIN.with(|o| *o.borrow_mut() = Some(remote.clone()));
+        let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
+            // The payload may not be Send-safe to keep; its message is.
+            Exn::from_panic(payload).to_string()
+        });
+        ORIGIN.with(|o| *o.borrow_mut() = None);
+        remote.post(Box::new(move || complete(id, result)));
+    }));
+    promise
+}
+
+fn complete<T: 'static>(id: u64, result: Result<T, String>) {
+    engine::with(|e| e.job_finished());
+    let resolver = PENDING.with(|p| p.borrow_mut().1.remove(&id));
+    let Some(resolver) = resolver.and_then(|r| r.downcast::<Resolver<T>>().ok()) else {
+        return;
+    };
+    match result {
+        Ok(value) => resolver.wakeup(value),
+        Err(message) => {
+            let message = message
+                .strip_prefix("callback panicked: ")
+                .unwrap_or(&message);
+            resolver.wakeup_exn(Exn::from_panic(Box::new(message.to_string())))
+        }
+    }
+}
+
+/// The error [`run_in_main`] returns when the promise it ran was rejected (the rejection's
+/// message: an [`Exn`] cannot cross threads).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MainError(pub String);
+
+impl fmt::Display for MainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rejected in the main loop: {}", self.0)
+    }
+}
+
+impl Error for MainError {}
+
+/// Lwt's `Lwt_preemptive.run_in_main`: from inside a [`detach`]ed job, runs the promise `f`
+/// builds on the loop that started the job, and blocks this worker until it is resolved.
+/// Fails if called outside a detached job.
+///
+/// ```
+/// use lwt_core::{main, preemptive, Promise};
+/// let p = preemptive::detach(|| {
+///     preemptive::run_in_main(|| main::pause().map(|()| 20)).unwrap() + 1
+/// });
+/// assert_eq!(main::run(p).unwrap(), 21);
+/// assert!(preemptive::run_in_main(|| Promise::ret(1)).is_err()); // not on a worker
+/// ```
+pub fn run_in_main<T: Send + 'static>(
+    f: impl FnOnce() -> Promise<T> + Send + 'static,
+) -> Result<T, MainError> {
+    let Some(remote) = ORIGIN.with(|o| o.borrow().clone()) else {
+        return Err(MainError(
+            "run_in_main called outside a job started by preemptive::detach".into(),
+        ));
+    };
+    let (tx, rx) = std::sync::mpsc::channel::<Result<T, MainError>>();
+    remote.post(Box::new(move || {
+        let failed = tx.clone();
+        crate::detached::dont_wait(
+            move || {
+                f().map(move |v| {
+                    let _ = tx.send(Ok(v));
+                })
+            },
+            move |e| {
+                let _ = failed.send(Err(MainError(e.to_string())));
+            },
+        );
+    }));
+    rx.recv()
+        .unwrap_or_else(|_| Err(MainError("the main loop dropped the request".into())))
+}

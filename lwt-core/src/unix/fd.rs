@@ -1,0 +1,405 @@
+//! [`Fd`]: a file descriptor the loop can wait on (Lwt_unix's `file_descr`).
+//!
+//! An `Fd` owns its descriptor and is a cheap, clonable handle (clones share it). Three kinds:
+//!
+//! * **pollable** (pipes, sockets, terminals opened by the program): non-blocking; `read` and
+//!   `write` try the system call and, if it would block, wait for readiness from the reactor;
+//! * **always ready** (regular files, `/dev/null`: epoll refuses them, as it refuses every
+//!   regular file): reads and writes are done directly. A regular file never makes a read wait
+//!   for data, so this is what Lwt's own regular-file reads amount to, minus the thread hop;
+//! * **blocking** (the process's standard streams): reads go through the thread pool
+//!   ([`preemptive::detach`](crate::preemptive::detach)), because the descriptor is shared with
+//!   the parent process and must stay in blocking mode; writes are done directly.
+//!
+//! ```
+//! use lwt_core::{main, unix};
+//!
+//! let (r, w) = unix::pipe().unwrap();
+//! let read = r.read(64);
+//! assert!(read.is_pending());
+//! let n = main::run(w.write(b"ping".to_vec())).unwrap();
+//! assert_eq!(n, 4);
+//! assert_eq!(main::run(read).unwrap(), b"ping");
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::rc::Rc;
+
+use mio::Token;
+
+use crate::engine;
+use crate::exn::Exn;
+use crate::preemptive;
+use crate::promise::Promise;
+
+pub(crate) enum Kind {
+    File(File),
+    Tcp(TcpStream),
+    TcpListener(TcpListener),
+    Unix(UnixStream),
+    UnixListener(UnixListener),
+}
+
+impl Kind {
+    fn raw(&self) -> RawFd {
+        match self {
+            Kind::File(f) => f.as_raw_fd(),
+            Kind::Tcp(s) => s.as_raw_fd(),
+            Kind::TcpListener(l) => l.as_raw_fd(),
+            Kind::Unix(s) => s.as_raw_fd(),
+            Kind::UnixListener(l) => l.as_raw_fd(),
+        }
+    }
+
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Kind::File(f) => (&*f).read(buf),
+            Kind::Tcp(s) => (&*s).read(buf),
+            Kind::Unix(s) => (&*s).read(buf),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot read from a listening socket",
+            )),
+        }
+    }
+
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Kind::File(f) => (&*f).write(buf),
+            Kind::Tcp(s) => (&*s).write(buf),
+            Kind::Unix(s) => (&*s).write(buf),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "cannot write to a listening socket",
+            )),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Mode {
+    Pollable,
+    AlwaysReady,
+    Blocking,
+}
+
+struct Inner {
+    kind: RefCell<Option<Kind>>,
+    mode: Cell<Mode>,
+    token: Cell<Option<Token>>,
+}
+
+/// A file descriptor owned by the loop's thread. Clones share the descriptor.
+#[derive(Clone)]
+pub struct Fd(Rc<Inner>);
+
+fn closed() -> io::Error {
+    io::Error::new(io::ErrorKind::NotConnected, "the file descriptor is closed")
+}
+
+/// Puts `fd` in non-blocking mode (through mio's pipe type, the one safe `fcntl` at hand).
+fn set_nonblocking(fd: OwnedFd) -> io::Result<OwnedFd> {
+    let receiver = mio::unix::pipe::Receiver::from(fd);
+    receiver.set_nonblocking(true)?;
+    Ok(OwnedFd::from(receiver))
+}
+
+impl Fd {
+    pub(crate) fn from_kind(kind: Kind, mode: Mode) -> Fd {
+        Fd(Rc::new(Inner {
+            kind: RefCell::new(Some(kind)),
+            mode: Cell::new(mode),
+            token: Cell::new(None),
+        }))
+    }
+
+    fn pollable(kind: Kind) -> Fd {
+        Fd::from_kind(kind, Mode::Pollable)
+    }
+
+    /// Wraps any owned descriptor (Lwt_unix's `of_unix_file_descr`), putting it in non-blocking
+    /// mode. Regular files become "always ready" descriptors (see the module docs).
+    ///
+    /// ```
+    /// let file = std::fs::File::open("/dev/null").unwrap();
+    /// let fd = lwt_core::unix::Fd::from_owned(file.into()).unwrap();
+    /// assert_eq!(lwt_core::main::run(fd.read(10)).unwrap(), b"");
+    /// ```
+    pub fn from_owned(fd: OwnedFd) -> io::Result<Fd> {
+        let fd = set_nonblocking(fd)?;
+        Ok(Fd::pollable(Kind::File(File::from(fd))))
+    }
+
+    /// A blocking descriptor for one of the process's standard streams (0, 1 or 2), duplicated
+    /// so that closing it leaves the stream open.
+    pub(crate) fn std_stream(fd: std::os::fd::BorrowedFd<'_>) -> io::Result<Fd> {
+        let owned = fd.try_clone_to_owned()?;
+        Ok(Fd::from_kind(Kind::File(File::from(owned)), Mode::Blocking))
+    }
+
+    /// An "always ready" descriptor for a regular file.
+    pub(crate) fn regular_file(file: File) -> Fd {
+        Fd::from_kind(Kind::File(file), Mode::AlwaysReady)
+    }
+
+    pub(crate) fn tcp(stream: TcpStream) -> io::Result<Fd> {
+        stream.set_nonblocking(true)?;
+        Ok(Fd::pollable(Kind::Tcp(stream)))
+    }
+
+    pub(crate) fn tcp_listener(listener: TcpListener) -> io::Result<Fd> {
+        listener.set_nonblocking(true)?;
+        Ok(Fd::pollable(Kind::TcpListener(listener)))
+    }
+
+    pub(crate) fn unix(stream: UnixStream) -> io::Result<Fd> {
+        stream.set_nonblocking(true)?;
+        Ok(Fd::pollable(Kind::Unix(stream)))
+    }
+
+    pub(crate) fn unix_listener(listener: UnixListener) -> io::Result<Fd> {
+        listener.set_nonblocking(true)?;
+        Ok(Fd::pollable(Kind::UnixListener(listener)))
+    }
+
+    /// Runs `f` on the open descriptor.
+    pub(crate) fn with_kind<R>(&self, f: impl FnOnce(&Kind) -> io::Result<R>) -> io::Result<R> {
+        match &*self.0.kind.borrow() {
+            Some(kind) => f(kind),
+            None => Err(closed()),
+        }
+    }
+
+    /// The raw descriptor number, while open.
+    pub fn raw_fd(&self) -> Option<RawFd> {
+        self.0.kind.borrow().as_ref().map(Kind::raw)
+    }
+
+    /// Is the descriptor still open?
+    ///
+    /// ```
+    /// let (r, _w) = lwt_core::unix::pipe().unwrap();
+    /// assert!(r.is_open());
+    /// r.close().unwrap();
+    /// assert!(!r.is_open());
+    /// ```
+    pub fn is_open(&self) -> bool {
+        self.0.kind.borrow().is_some()
+    }
+
+    /// Registers with the reactor on first use; regular files (refused by epoll) become always
+    /// ready.
+    fn token(&self) -> io::Result<Option<Token>> {
+        if self.0.mode.get() != Mode::Pollable {
+            return Ok(None);
+        }
+        if let Some(token) = self.0.token.get() {
+            return Ok(Some(token));
+        }
+        let raw = self.raw_fd().ok_or_else(closed)?;
+        match engine::with(|e| e.register(raw)) {
+            Ok(token) => {
+                self.0.token.set(Some(token));
+                Ok(Some(token))
+            }
+            Err(e) if e.raw_os_error() == Some(1) => {
+                // EPERM: a regular file or /dev/null; they are always ready.
+                self.0.mode.set(Mode::AlwaysReady);
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn wait(&self, write: bool) -> Promise<()> {
+        match self.token() {
+            Ok(Some(token)) => engine::with(|e| e.wait_io(token, write)),
+            Ok(None) => Promise::ret(()),
+            Err(e) => Promise::fail(e),
+        }
+    }
+
+    /// Lwt_unix's `wait_read`: fulfilled when the descriptor is readable (at once for an
+    /// always-ready one). Cancelable.
+    ///
+    /// ```
+    /// use lwt_core::{main, unix};
+    /// let (r, w) = unix::pipe().unwrap();
+    /// let ready = r.wait_read();
+    /// main::run(w.write(b"x".to_vec())).unwrap();
+    /// main::run(ready).unwrap();
+    /// ```
+    pub fn wait_read(&self) -> Promise<()> {
+        self.wait(false)
+    }
+
+    /// Lwt_unix's `wait_write`: fulfilled when the descriptor is writable. Cancelable.
+    ///
+    /// ```
+    /// let (_r, w) = lwt_core::unix::pipe().unwrap();
+    /// lwt_core::main::run(w.wait_write()).unwrap();
+    /// ```
+    pub fn wait_write(&self) -> Promise<()> {
+        self.wait(true)
+    }
+
+    /// Calls `op` until it does not report `WouldBlock`, waiting for readiness in between.
+    pub(crate) fn retry<T: 'static>(
+        &self,
+        write: bool,
+        op: impl Fn(&Kind) -> io::Result<T> + 'static,
+    ) -> Promise<T> {
+        loop {
+            match self.with_kind(&op) {
+                Ok(v) => return Promise::ret(v),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let me = self.clone();
+                    return self.wait(write).bind(move |()| me.retry(write, op));
+                }
+                Err(e) => return Promise::fail(e),
+            }
+        }
+    }
+
+    /// Lwt_unix's `read`: at most `max` bytes; an empty vector means end of input. Rejected with
+    /// the `io::Error` if the read fails (for instance on a closed descriptor).
+    ///
+    /// ```
+    /// use lwt_core::{main, unix};
+    /// let (r, w) = unix::pipe().unwrap();
+    /// w.close().unwrap();
+    /// assert_eq!(main::run(r.read(8)).unwrap(), b""); // end of input
+    /// r.close().unwrap();
+    /// assert!(main::run(r.read(8)).is_err()); // closed descriptor
+    /// ```
+    pub fn read(&self, max: usize) -> Promise<Vec<u8>> {
+        if self.0.mode.get() == Mode::Blocking {
+            let file = self.with_kind(|k| match k {
+                Kind::File(f) => f.try_clone(),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "blocking socket",
+                )),
+            });
+            return match file {
+                Ok(mut file) => preemptive::detach(move || {
+                    let mut buf = vec![0; max];
+                    loop {
+                        match file.read(&mut buf) {
+                            Ok(n) => {
+                                buf.truncate(n);
+                                return Ok(buf);
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                            Err(e) => return Err(e.to_string()),
+                        }
+                    }
+                })
+                .bind(|r| Promise::of_result(r.map_err(Exn::failure))),
+                Err(e) => Promise::fail(e),
+            };
+        }
+        self.retry(false, move |kind| {
+            let mut buf = vec![0; max];
+            let n = kind.read(&mut buf)?;
+            buf.truncate(n);
+            Ok(buf)
+        })
+    }
+
+    /// Lwt_unix's `write`: writes some of `data` and gives how many bytes were written. Writing
+    /// to a pipe whose reader is gone is rejected with `BrokenPipe` (Rust programs ignore
+    /// SIGPIPE, so the process is not killed).
+    ///
+    /// ```
+    /// use lwt_core::{main, unix};
+    /// let (r, w) = unix::pipe().unwrap();
+    /// drop(r);
+    /// let e = main::run(w.write(b"lost".to_vec())).unwrap_err();
+    /// assert_eq!(e.downcast_ref::<std::io::Error>().unwrap().kind(), std::io::ErrorKind::BrokenPipe);
+    /// ```
+    pub fn write(&self, data: Vec<u8>) -> Promise<usize> {
+        self.retry(true, move |kind| kind.write(&data))
+    }
+
+    /// Writes all of `data`, in as many writes as it takes.
+    ///
+    /// ```
+    /// use lwt_core::{main, unix};
+    /// let (r, w) = unix::pipe().unwrap();
+    /// main::run(w.write_all(vec![7; 100])).unwrap();
+    /// assert_eq!(main::run(r.read(1000)).unwrap().len(), 100);
+    /// ```
+    pub fn write_all(&self, data: Vec<u8>) -> Promise<()> {
+        let me = self.clone();
+        self.write(data.clone()).bind(move |n| {
+            if n >= data.len() {
+                Promise::ret(())
+            } else if n == 0 {
+                Promise::fail(io::Error::from(io::ErrorKind::WriteZero))
+            } else {
+                me.write_all(data[n..].to_vec())
+            }
+        })
+    }
+
+    /// Lwt_unix's `shutdown` for sockets.
+    ///
+    /// ```
+    /// let (a, b) = lwt_core::unix::socketpair().unwrap();
+    /// a.shutdown(std::net::Shutdown::Write).unwrap();
+    /// assert_eq!(lwt_core::main::run(b.read(4)).unwrap(), b"");
+    /// ```
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.with_kind(|k| match k {
+            Kind::Tcp(s) => s.shutdown(how),
+            Kind::Unix(s) => s.shutdown(how),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "shutdown: not a connected socket",
+            )),
+        })
+    }
+
+    /// Lwt_unix's `close`: deregisters and closes the descriptor (all clones see it closed).
+    /// Pending waits on it are rejected. Closing twice is an error.
+    ///
+    /// ```
+    /// let (r, _w) = lwt_core::unix::pipe().unwrap();
+    /// r.close().unwrap();
+    /// assert!(r.close().is_err());
+    /// ```
+    pub fn close(&self) -> io::Result<()> {
+        let kind = self.0.kind.borrow_mut().take().ok_or_else(closed)?;
+        if let Some(token) = self.0.token.take() {
+            engine::with(|e| e.deregister(kind.raw(), token));
+        }
+        drop(kind);
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let (Some(kind), Some(token)) = (self.kind.get_mut().as_ref(), self.token.get()) {
+            let raw = kind.raw();
+            engine::try_with(|e| e.deregister(raw, token));
+        }
+    }
+}
+
+impl fmt::Debug for Fd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fd")
+            .field("fd", &self.raw_fd())
+            .field("mode", &self.0.mode.get())
+            .finish()
+    }
+}

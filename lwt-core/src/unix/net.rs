@@ -1,0 +1,246 @@
+//! Pipes, sockets, name resolution and files (Lwt_unix's).
+//!
+//! Tests and examples bind to loopback only.
+//!
+//! ```
+//! use lwt_core::{main, unix};
+//!
+//! let listener = unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+//! let addr = listener.local_addr().unwrap();
+//! let server = listener.accept().bind(|(conn, _peer)| {
+//!     conn.read(5).bind(move |msg| conn.write_all(msg))
+//! });
+//! let client = unix::connect_tcp(addr).bind(|conn| {
+//!     conn.write_all(b"hello".to_vec()).bind(move |()| conn.read(5))
+//! });
+//! let (echo, ()) = main::run(lwt_core::both(client, server)).unwrap();
+//! assert_eq!(echo, b"hello");
+//! ```
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+use super::fd::{Fd, Kind};
+use crate::exn::Exn;
+use crate::preemptive;
+use crate::promise::Promise;
+
+/// Lwt_unix's `pipe`: a non-blocking pipe, `(read end, write end)`.
+///
+/// ```
+/// let (r, w) = lwt_core::unix::pipe().unwrap();
+/// assert!(r.is_open() && w.is_open());
+/// ```
+pub fn pipe() -> io::Result<(Fd, Fd)> {
+    let (sender, receiver) = mio::unix::pipe::new()?;
+    let r = Fd::from_owned(receiver.into())?;
+    let w = Fd::from_owned(sender.into())?;
+    Ok((r, w))
+}
+
+/// A connected pair of Unix-domain stream sockets (Lwt_unix's `socketpair`).
+///
+/// ```
+/// use lwt_core::{main, unix};
+/// let (a, b) = unix::socketpair().unwrap();
+/// main::run(a.write_all(b"hi".to_vec())).unwrap();
+/// assert_eq!(main::run(b.read(2)).unwrap(), b"hi");
+/// ```
+pub fn socketpair() -> io::Result<(Fd, Fd)> {
+    let (a, b) = UnixStream::pair()?;
+    Ok((Fd::unix(a)?, Fd::unix(b)?))
+}
+
+/// A listening socket (TCP or Unix-domain) whose `accept` waits on the loop.
+#[derive(Debug, Clone)]
+pub struct Listener {
+    fd: Fd,
+    path: Option<PathBuf>,
+}
+
+impl Listener {
+    /// Binds and listens on a TCP address (use port 0 for any free port).
+    pub fn bind_tcp(addr: SocketAddr) -> io::Result<Listener> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        Ok(Listener {
+            fd: Fd::tcp_listener(listener)?,
+            path: None,
+        })
+    }
+
+    /// Binds and listens on a Unix-domain socket path (the file must not exist).
+    ///
+    /// ```
+    /// use lwt_core::{main, unix};
+    /// let dir = std::env::temp_dir().join(format!("lwt-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("sock");
+    /// let _ = std::fs::remove_file(&path);
+    /// let listener = unix::Listener::bind_unix(&path).unwrap();
+    /// let accepted = listener.accept();
+    /// let client = main::run(unix::connect_unix(&path)).unwrap();
+    /// let (server_side, _) = main::run(accepted).unwrap();
+    /// main::run(client.write_all(b"x".to_vec())).unwrap();
+    /// assert_eq!(main::run(server_side.read(1)).unwrap(), b"x");
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn bind_unix(path: impl AsRef<Path>) -> io::Result<Listener> {
+        let listener = UnixListener::bind(path.as_ref())?;
+        Ok(Listener {
+            fd: Fd::unix_listener(listener)?,
+            path: Some(path.as_ref().to_path_buf()),
+        })
+    }
+
+    /// The bound TCP address (an error for a Unix-domain listener).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.fd.with_kind(|k| match k {
+            Kind::TcpListener(l) => l.local_addr(),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a TCP listener",
+            )),
+        })
+    }
+
+    /// The bound path of a Unix-domain listener.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Lwt_unix's `accept`: the next connection and the peer's address (`None` for Unix-domain
+    /// peers). Cancelable.
+    pub fn accept(&self) -> Promise<(Fd, Option<SocketAddr>)> {
+        self.fd
+            .retry(false, |k| match k {
+                Kind::TcpListener(l) => l.accept().map(|(s, a)| (Conn::Tcp(s), Some(a))),
+                Kind::UnixListener(l) => l.accept().map(|(s, _)| (Conn::Unix(s), None)),
+                _ => Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "not a listener",
+                )),
+            })
+            .bind(|(conn, addr)| {
+                Promise::of_result(match conn {
+                    Conn::Tcp(s) => Fd::tcp(s),
+                    Conn::Unix(s) => Fd::unix(s),
+                })
+                .map(move |fd| (fd, addr))
+            })
+    }
+
+    /// Stops listening (closes the socket).
+    pub fn close(&self) -> io::Result<()> {
+        self.fd.close()
+    }
+}
+
+enum Conn {
+    Tcp(std::net::TcpStream),
+    Unix(UnixStream),
+}
+
+/// Waits for a non-blocking connect to finish, then reports its error if it failed.
+fn finish_connect(fd: Fd) -> Promise<Fd> {
+    let checked = fd.clone();
+    fd.wait_write().bind(move |()| {
+        let error = checked.with_kind(|k| match k {
+            Kind::Tcp(s) => s.take_error(),
+            Kind::Unix(s) => s.take_error(),
+            _ => Ok(None),
+        });
+        let result = match error {
+            Ok(None) => checked
+                .with_kind(|k| match k {
+                    Kind::Tcp(s) => s.peer_addr().map(drop),
+                    _ => Ok(()),
+                })
+                .map(|()| checked),
+            Ok(Some(e)) | Err(e) => Err(e),
+        };
+        Promise::of_result(result)
+    })
+}
+
+/// Lwt_unix's `connect` for TCP: a connected socket, or a rejection with the `io::Error`
+/// (`ConnectionRefused` when nothing listens).
+///
+/// ```
+/// use lwt_core::{main, unix};
+/// let unused = unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let addr = unused.local_addr().unwrap();
+/// unused.close().unwrap();
+/// let e = main::run(unix::connect_tcp(addr)).unwrap_err();
+/// assert_eq!(e.downcast_ref::<std::io::Error>().unwrap().kind(), std::io::ErrorKind::ConnectionRefused);
+/// ```
+pub fn connect_tcp(addr: SocketAddr) -> Promise<Fd> {
+    let started = mio::net::TcpStream::connect(addr)
+        .map(std::net::TcpStream::from)
+        .and_then(Fd::tcp);
+    match started {
+        Ok(fd) => finish_connect(fd),
+        Err(e) => Promise::fail(e),
+    }
+}
+
+/// Connects to a Unix-domain socket.
+pub fn connect_unix(path: impl AsRef<Path>) -> Promise<Fd> {
+    let started = mio::net::UnixStream::connect(path.as_ref())
+        .map(UnixStream::from)
+        .and_then(Fd::unix);
+    match started {
+        Ok(fd) => finish_connect(fd),
+        Err(e) => Promise::fail(e),
+    }
+}
+
+/// Lwt_unix's `getaddrinfo`, on the thread pool: the addresses of `host` at `port`. An
+/// unresolvable host is a rejection with the resolver's message.
+///
+/// ```
+/// use lwt_core::{main, unix};
+/// let addrs = main::run(unix::getaddrinfo("localhost", 80)).unwrap();
+/// assert!(addrs.iter().all(|a| a.ip().is_loopback()));
+/// assert!(main::run(unix::getaddrinfo("no-such-host.invalid", 80)).is_err());
+/// ```
+pub fn getaddrinfo(host: &str, port: u16) -> Promise<Vec<SocketAddr>> {
+    let host = host.to_owned();
+    preemptive::detach(move || {
+        (host.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect)
+            .map_err(|e| format!("cannot resolve {host}: {e}"))
+    })
+    .bind(|r| Promise::of_result(r.map_err(Exn::failure)))
+}
+
+/// Opens a file on the thread pool (opening can block). The descriptor is "always ready"
+/// (regular files cannot be polled; see [`Fd`]).
+///
+/// ```
+/// use lwt_core::{main, unix};
+/// let path = std::env::temp_dir().join(format!("lwt-open-{}", std::process::id()));
+/// let mut options = std::fs::OpenOptions::new();
+/// options.write(true).create(true).truncate(true);
+/// let f = main::run(unix::open_file(&path, options)).unwrap();
+/// main::run(f.write_all(b"data".to_vec())).unwrap();
+/// f.close().unwrap();
+/// let f = main::run(unix::open_file(&path, std::fs::OpenOptions::new().read(true).clone())).unwrap();
+/// assert_eq!(main::run(f.read(16)).unwrap(), b"data");
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn open_file(path: impl AsRef<Path>, options: OpenOptions) -> Promise<Fd> {
+    let path = path.as_ref().to_path_buf();
+    preemptive::detach(move || {
+        options
+            .open(&path)
+            .map_err(|e| (e.kind(), format!("{}: {e}", path.display())))
+    })
+    .bind(|r: Result<File, (io::ErrorKind, String)>| match r {
+        Ok(file) => Promise::ret(Fd::regular_file(file)),
+        Err((kind, msg)) => Promise::fail(io::Error::new(kind, msg)),
+    })
+}

@@ -1,0 +1,94 @@
+//! Timers: [`sleep`], [`sleep_secs`], [`timeout`], [`with_timeout`] (Lwt_unix's).
+//!
+//! Timers live in the loop's heap and fire in deadline order (ties: creation order). A sleep is
+//! cancelable; canceling it removes its timer. Only [`main::run`](crate::main::run) makes time
+//! pass: a sleep created outside `run` fires during the next `run` once its deadline is reached.
+
+use std::error::Error;
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use crate::combinators::pick;
+use crate::engine;
+use crate::promise::Promise;
+
+/// Lwt_unix's `sleep`: a promise fulfilled after `duration`. Cancelable.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use lwt_core::{main, unix};
+///
+/// let start = Instant::now();
+/// main::run(unix::sleep(Duration::from_millis(20))).unwrap();
+/// assert!(start.elapsed() >= Duration::from_millis(20));
+/// ```
+pub fn sleep(duration: Duration) -> Promise<()> {
+    let deadline = Instant::now() + duration;
+    engine::with(|e| e.sleep_until(deadline))
+}
+
+/// [`sleep`] for a number of seconds, like Lwt's `Lwt_unix.sleep 0.5`. Negative or NaN
+/// durations sleep for zero seconds.
+///
+/// ```
+/// lwt_core::main::run(lwt_core::unix::sleep_secs(0.01)).unwrap();
+/// ```
+pub fn sleep_secs(seconds: f64) -> Promise<()> {
+    let seconds = if seconds.is_finite() && seconds > 0.0 {
+        seconds
+    } else {
+        0.0
+    };
+    sleep(Duration::from_secs_f64(seconds.min(1e9)))
+}
+
+/// The rejection of [`timeout`] (Lwt_unix's `Timeout`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeout;
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("timeout")
+    }
+}
+
+impl Error for Timeout {}
+
+/// Lwt_unix's `timeout`: a promise rejected with [`Timeout`] after `duration`. Cancelable.
+///
+/// ```
+/// use std::time::Duration;
+/// use lwt_core::{main, unix};
+/// let e = main::run(unix::timeout::<()>(Duration::from_millis(1))).unwrap_err();
+/// assert!(e.is::<unix::Timeout>());
+/// ```
+pub fn timeout<T: 'static>(duration: Duration) -> Promise<T> {
+    sleep(duration).bind(|()| Promise::fail(Timeout))
+}
+
+/// Lwt_unix's `with_timeout`: `f()`'s outcome, unless `duration` passes first: then `f()`'s
+/// promise is canceled and the result is rejected with [`Timeout`].
+///
+/// ```
+/// use std::time::Duration;
+/// use lwt_core::{main, unix};
+/// let slow = unix::with_timeout(Duration::from_millis(5), || unix::sleep(Duration::from_secs(60)));
+/// assert!(main::run(slow).unwrap_err().is::<unix::Timeout>());
+/// let fast = unix::with_timeout(Duration::from_secs(60), || lwt_core::Promise::ret(1));
+/// assert_eq!(main::run(fast).unwrap(), 1);
+/// ```
+pub fn with_timeout<T: 'static>(duration: Duration, f: impl FnOnce() -> Promise<T>) -> Promise<T> {
+    pick([timeout(duration), f()])
+}
+
+/// How many timers are waiting on this thread's loop (for tests and diagnostics).
+///
+/// ```
+/// let s = lwt_core::unix::sleep_secs(10.0);
+/// assert_eq!(lwt_core::unix::timer_count(), 1);
+/// s.cancel();
+/// assert_eq!(lwt_core::unix::timer_count(), 0);
+/// ```
+pub fn timer_count() -> usize {
+    engine::with(|e| e.timer_count())
+}
