@@ -127,6 +127,10 @@ pub(crate) struct Engine {
     free_tokens: RefCell<Vec<usize>>,
     /// Resolvers in the waiter lists of `io` (some may belong to canceled waits).
     io_waiters: Cell<usize>,
+    /// Work to run at the next iteration (async tasks woken on this thread).
+    soon: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// Async tasks alive on this loop: they may be woken from another thread.
+    live_tasks: Cell<usize>,
     /// Jobs started on other threads whose completion has not come back yet.
     outstanding: Cell<usize>,
     pub(crate) enter_hooks: Hooks,
@@ -167,6 +171,8 @@ impl Engine {
             io: RefCell::new(Vec::new()),
             free_tokens: RefCell::new(Vec::new()),
             io_waiters: Cell::new(0),
+            soon: RefCell::new(Vec::new()),
+            live_tasks: Cell::new(0),
             outstanding: Cell::new(0),
             enter_hooks: RefCell::new(Vec::new()),
             leave_hooks: RefCell::new(Vec::new()),
@@ -186,6 +192,17 @@ impl Engine {
     /// A job's completion arrived.
     pub(crate) fn job_finished(&self) {
         self.outstanding.set(self.outstanding.get() - 1);
+    }
+
+    /// Runs `f` at the next iteration, without blocking before it.
+    pub(crate) fn soon(&self, f: Box<dyn FnOnce()>) {
+        self.soon.borrow_mut().push(f);
+    }
+
+    /// An async task started (`+1`) or ended (`-1`) on this loop.
+    pub(crate) fn task_alive(&self, alive: bool) {
+        let n = self.live_tasks.get();
+        self.live_tasks.set(if alive { n + 1 } else { n - 1 });
     }
 
     // ---- timers ----
@@ -287,9 +304,10 @@ impl Engine {
     /// and no timer is due. Returns `Err(Stuck)` when nothing at all could ever make progress.
     pub(crate) fn iteration(&self) -> Result<(), Stuck> {
         self.fire_timers();
-        let paused = !self.paused.borrow().is_empty();
+        let paused = !self.paused.borrow().is_empty() || !self.soon.borrow().is_empty();
         let deadline = self.timers.borrow_mut().next_deadline();
         let remote_work = self.outstanding.get() > 0
+            || self.live_tasks.get() > 0
             || !self
                 .remote
                 .queue
@@ -313,6 +331,10 @@ impl Engine {
         }
         self.run_posted();
         self.fire_timers();
+        let soon = std::mem::take(&mut *self.soon.borrow_mut());
+        for f in soon {
+            f();
+        }
         let woken = std::mem::take(&mut *self.paused.borrow_mut());
         for r in woken {
             r.wakeup(());

@@ -17,12 +17,23 @@
 //! assert_eq!(pool.run_until(handle), 42);
 //! ```
 //!
+//! The other way round, [`spawn_local`] turns any future into a promise driven by the loop.
+//!
 //! A promise must not be polled again after it returned `Ready` (the `Future` contract); if it
 //! is, it answers with a rejection saying so.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::future::Future;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::ThreadId;
+
+use crate::engine::{self, Remote};
+use crate::resolver::{task, Resolver};
 
 use crate::exn::Exn;
 use crate::node::Phase;
@@ -52,6 +63,162 @@ impl<T: 'static> Future for Promise<T> {
         match (outcome, std::mem::replace(&mut this.0, spent)) {
             (Some(outcome), _) | (None, Repr::Ready(outcome)) => Poll::Ready(outcome),
             (None, Repr::Node(_)) => unreachable!("a node always yields an outcome above"),
+        }
+    }
+}
+
+// ---- the other way round: a future driven by the loop ---------------------------------------------
+
+/// Turns any future (it need not be `Send`) into a promise that the loop drives: the future is
+/// polled at once, then each time it is woken (from this thread or any other) during
+/// [`main::run`](crate::main::run). Its output fulfills the promise. Lwt has no such thing; Rust
+/// users need it to `.await` inside lwt programs and to use async libraries.
+///
+/// Canceling the promise drops the future (Rust's cancellation) and rejects the promise with
+/// [`Canceled`](crate::Canceled). A panic while polling rejects it with
+/// [`Panicked`](crate::Panicked).
+///
+/// ```
+/// use std::time::Duration;
+/// use lwt_core::{future::spawn_local, main, unix};
+///
+/// let p = spawn_local(async {
+///     unix::sleep(Duration::from_millis(1)).await?;          // await an lwt promise
+///     let n = lwt_core::preemptive::detach(|| 40).await?;    // and another
+///     Ok::<_, lwt_core::Exn>(n + 2)
+/// });
+/// assert_eq!(main::run(p).unwrap().unwrap(), 42);
+/// ```
+///
+/// To use lwt from a tokio program, run `main::run` on a thread of its own (promises are not
+/// `Send`) and exchange values with tokio through its channels, which work from any thread; a
+/// future given to `spawn_local` may await a tokio channel, since wakers cross threads.
+pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Promise<T> {
+    let (promise, resolver) = task::<T>();
+    let remote = engine::with(|e| {
+        e.task_alive(true);
+        e.remote()
+    });
+    let id = TASKS.with(|t| {
+        let (next, _) = &mut *t.borrow_mut();
+        *next += 1;
+        *next
+    });
+    let waker = Waker::from(Arc::new(TaskWaker {
+        id,
+        thread: std::thread::current().id(),
+        remote,
+    }));
+    let task = Rc::new(LocalTask {
+        future: RefCell::new(Some(Box::pin(future))),
+        resolver: RefCell::new(Some(resolver)),
+        waker,
+    });
+    TASKS.with(|t| t.borrow_mut().1.insert(id, task as Rc<dyn Pollable>));
+    promise.on_cancel(move || {
+        // Dropping the future is how Rust cancels it.
+        if let Some(task) = TASKS.with(|t| t.borrow_mut().1.remove(&id)) {
+            engine::with(|e| e.task_alive(false));
+            drop(task);
+        }
+    });
+    poll_task(id);
+    promise
+}
+
+/// [`spawn_local`], as a constructor.
+impl<T: 'static> Promise<T> {
+    /// A promise driven by the loop from `future` (see [`spawn_local`]).
+    ///
+    /// ```
+    /// let p = lwt_core::Promise::from_future(async { 7 });
+    /// assert_eq!(lwt_core::main::run(p).unwrap(), 7);
+    /// ```
+    pub fn from_future(future: impl Future<Output = T> + 'static) -> Promise<T> {
+        spawn_local(future)
+    }
+}
+
+trait Pollable {
+    /// Polls once; true when the task is finished.
+    fn poll_once(&self) -> bool;
+}
+
+struct LocalTask<T: 'static> {
+    future: RefCell<Option<Pin<Box<dyn Future<Output = T>>>>>,
+    resolver: RefCell<Option<Resolver<T>>>,
+    waker: Waker,
+}
+
+impl<T: 'static> Pollable for LocalTask<T> {
+    fn poll_once(&self) -> bool {
+        let polled = {
+            let mut slot = self.future.borrow_mut();
+            let Some(future) = slot.as_mut() else {
+                return true;
+            };
+            let mut cx = Context::from_waker(&self.waker);
+            let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+            if !matches!(polled, Ok(Poll::Pending)) {
+                *slot = None;
+            }
+            polled
+        };
+        // No borrow is held while the resolution runs callbacks.
+        let resolver = || self.resolver.borrow_mut().take();
+        match polled {
+            Ok(Poll::Pending) => false,
+            Ok(Poll::Ready(value)) => {
+                if let Some(r) = resolver() {
+                    r.wakeup(value);
+                }
+                true
+            }
+            Err(payload) => {
+                if let Some(r) = resolver() {
+                    r.wakeup_exn(Exn::from_panic(payload));
+                }
+                true
+            }
+        }
+    }
+}
+
+/// Live tasks of this thread, by id, and the last id given.
+type Tasks = (u64, HashMap<u64, Rc<dyn Pollable>>);
+
+thread_local! {
+    static TASKS: RefCell<Tasks> = RefCell::new((0, HashMap::new()));
+}
+
+fn poll_task(id: u64) {
+    let Some(task) = TASKS.with(|t| t.borrow().1.get(&id).cloned()) else {
+        return; // finished or canceled meanwhile
+    };
+    if task.poll_once() && TASKS.with(|t| t.borrow_mut().1.remove(&id)).is_some() {
+        engine::with(|e| e.task_alive(false));
+    }
+}
+
+/// Wakes a task from any thread: on the loop's own thread it is polled at the next iteration;
+/// from another thread the poll is posted to the loop, which wakes up for it.
+struct TaskWaker {
+    id: u64,
+    thread: ThreadId,
+    remote: Arc<Remote>,
+}
+
+impl Wake for TaskWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref()
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        let id = self.id;
+        if std::thread::current().id() == self.thread {
+            engine::try_with(|e| e.soon(Box::new(move || poll_task(id))));
+        } else {
+            self.remote.post(Box::new(move || poll_task(id)));
         }
     }
 }

@@ -206,7 +206,7 @@ fn nchoose_npick_and_nchoose_split() {
     re.wakeup(4);
     let out = Rc::new(RefCell::new(None));
     let o = out.clone();
-    let _ = s.map(move |(done, rest)| *o.borrow_mut() = Some((done, rest)));
+    drop(s.map(move |(done, rest)| *o.borrow_mut() = Some((done, rest))));
     let (done, rest) = out.take().unwrap();
     assert_eq!(done, vec![4]);
     assert_eq!(rest.len(), 1);
@@ -236,6 +236,16 @@ fn canceling_a_combinator_cancels_its_inputs_and_a_diamond_once() {
     assert!(x2.rejection().unwrap().is_canceled() && y2.rejection().unwrap().is_canceled());
     assert!(c.rejection().unwrap().is_canceled());
 }
+
+/// A wrapper under test: the function, its name, whether p is cancelable, whether q (else p) is
+/// canceled, and the expected states of p and q.
+type WrapperCase<'a> = (
+    fn(Promise<u8>) -> Promise<u8>,
+    &'a str,
+    bool,
+    bool,
+    (&'a String, &'a String),
+);
 
 /// One row of Lwt's table for the cancel wrappers: returns (p's state, q's state) as strings.
 fn wrapper_case(
@@ -268,13 +278,7 @@ fn protected_no_cancel_and_wrap_in_cancelable_follow_lwts_table() {
     let c = "rejected: canceled".to_string();
     let pend = "pending".to_string();
     // (wrapper, p cancelable, cancel q?) -> (p, q)
-    let cases: [(
-        fn(Promise<u8>) -> Promise<u8>,
-        &str,
-        bool,
-        bool,
-        (&String, &String),
-    ); 12] = [
+    let cases: [WrapperCase<'_>; 12] = [
         (Promise::protected, "protected", true, true, (&pend, &c)),
         (Promise::protected, "protected", true, false, (&c, &c)),
         (Promise::protected, "protected", false, true, (&pend, &c)),

@@ -27,6 +27,19 @@ pub fn sleep(duration: Duration) -> Promise<()> {
     engine::with(|e| e.sleep_until(deadline))
 }
 
+/// A promise fulfilled once `deadline` has passed. Cancelable. Timers with the same deadline
+/// fire in creation order.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let deadline = Instant::now() + Duration::from_millis(5);
+/// lwt_core::main::run(lwt_core::unix::sleep_until(deadline)).unwrap();
+/// assert!(Instant::now() >= deadline);
+/// ```
+pub fn sleep_until(deadline: Instant) -> Promise<()> {
+    engine::with(|e| e.sleep_until(deadline))
+}
+
 /// [`sleep`] for a number of seconds, like Lwt's `Lwt_unix.sleep 0.5`. Negative or NaN
 /// durations sleep for zero seconds.
 ///

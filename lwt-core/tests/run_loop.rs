@@ -1,0 +1,203 @@
+//! The run loop, timers, the thread pool and async interop (issue 4).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use lwt_core::future::spawn_local;
+use lwt_core::{main, preemptive, unix, wait, InvalidArgument, Panicked, Promise};
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+fn log() -> Log {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+fn push(log: &Log, s: impl Into<String>) {
+    log.borrow_mut().push(s.into());
+}
+
+#[test]
+fn run_returns_the_value_or_the_rejection() {
+    assert_eq!(main::run(Promise::ret(1)).unwrap(), 1);
+    let e = main::run(Promise::<u8>::fail_with("no")).unwrap_err();
+    assert_eq!(e.to_string(), "no");
+}
+
+#[test]
+fn nested_run_is_an_error_and_run_works_again_afterwards() {
+    let inner = main::run(main::pause().map(|()| main::run(Promise::ret(1))));
+    let e = inner.unwrap().unwrap_err();
+    assert!(e.is::<InvalidArgument>());
+    assert!(e.to_string().contains("nested"));
+    assert_eq!(main::run(main::pause().map(|()| 2)).unwrap(), 2);
+}
+
+#[test]
+fn a_promise_nothing_can_resolve_is_an_error_not_a_hang() {
+    let (p, _r) = wait::<()>();
+    let e = main::run(p).unwrap_err();
+    assert!(e.to_string().contains("nothing can resolve it"), "{e}");
+}
+
+#[test]
+fn pause_resolves_once_per_iteration_in_order() {
+    let l = log();
+    let iterations = Rc::new(RefCell::new(0));
+    let i = iterations.clone();
+    let hook = main::add_enter_hook(move || *i.borrow_mut() += 1);
+    fn chain(l: Log, name: &'static str, n: u32) -> Promise<()> {
+        if n == 0 {
+            return Promise::ret(());
+        }
+        main::pause().bind(move |()| {
+            push(&l, format!("{name}{n}"));
+            chain(l, name, n - 1)
+        })
+    }
+    let both = lwt_core::join(vec![chain(l.clone(), "a", 3), chain(l.clone(), "b", 3)]);
+    main::run(both).unwrap();
+    main::remove_hook(hook);
+    // One pause per iteration for each chain: they interleave.
+    assert_eq!(*l.borrow(), ["a3", "b3", "a2", "b2", "a1", "b1"]);
+    assert_eq!(*iterations.borrow(), 3);
+}
+
+#[test]
+fn leave_hooks_run_after_each_iteration_and_can_be_removed() {
+    let count = Rc::new(RefCell::new(0));
+    let c = count.clone();
+    let id = main::add_leave_hook(move || *c.borrow_mut() += 1);
+    main::run(main::pause().bind(|()| main::pause())).unwrap();
+    main::remove_hook(id);
+    main::run(main::pause()).unwrap();
+    assert_eq!(*count.borrow(), 2);
+}
+
+#[test]
+fn timers_fire_in_deadline_order() {
+    let l = log();
+    let mut all = Vec::new();
+    for ms in [30u64, 10, 20, 10, 0] {
+        let a = l.clone();
+        all.push(unix::sleep(Duration::from_millis(ms)).map(move |()| push(&a, ms.to_string())));
+    }
+    let start = Instant::now();
+    main::run(lwt_core::join(all)).unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    assert_eq!(*l.borrow(), ["0", "10", "10", "20", "30"]);
+}
+
+#[test]
+fn canceling_a_sleep_removes_its_timer() {
+    let before = unix::timer_count();
+    let s = unix::sleep(Duration::from_secs(3600));
+    assert_eq!(unix::timer_count(), before + 1);
+    s.cancel();
+    assert_eq!(unix::timer_count(), before);
+    assert!(s.rejection().unwrap().is_canceled());
+}
+
+#[test]
+fn with_timeout_cancels_the_slow_side() {
+    let (slow, _r) = lwt_core::task::<u8>();
+    let slow2 = slow.clone();
+    let t = unix::with_timeout(Duration::from_millis(5), move || slow);
+    assert!(main::run(t).unwrap_err().is::<unix::Timeout>());
+    assert!(slow2.rejection().unwrap().is_canceled());
+    // A negative duration sleeps for zero seconds (it still waits for the loop).
+    assert!(unix::sleep_secs(-1.0).is_pending());
+    main::run(unix::sleep_secs(f64::NAN)).unwrap();
+}
+
+#[test]
+fn detach_runs_on_another_thread_and_comes_back() {
+    let here = std::thread::current().id();
+    let there = main::run(preemptive::detach(move || std::thread::current().id())).unwrap();
+    assert_ne!(here, there);
+    let many: Vec<_> = (0..32u64)
+        .map(|i| preemptive::detach(move || i * i))
+        .collect();
+    let squares = main::run(lwt_core::all(many)).unwrap();
+    assert_eq!(squares.iter().sum::<u64>(), (0..32u64).map(|i| i * i).sum());
+    let e = main::run(preemptive::detach(|| -> u8 { panic!("in the pool") })).unwrap_err();
+    assert_eq!(
+        e.downcast_ref::<Panicked>().unwrap().message(),
+        "in the pool"
+    );
+}
+
+#[test]
+fn run_in_main_reaches_the_loop_from_a_worker() {
+    let p = preemptive::detach(|| {
+        let a = preemptive::run_in_main(|| unix::sleep_secs(0.001).map(|()| 1)).unwrap();
+        let e = preemptive::run_in_main(|| Promise::<u8>::fail_with("refused")).unwrap_err();
+        (a, e.to_string())
+    });
+    let (a, e) = main::run(p).unwrap();
+    assert_eq!(a, 1);
+    assert_eq!(e, "rejected in the main loop: refused");
+}
+
+#[test]
+fn futures_run_as_promises_and_await_promises() {
+    let (p, r) = wait::<u32>();
+    let f = spawn_local(async move { p.await.unwrap() * 2 });
+    let waker = main::pause().map(move |()| r.wakeup(21));
+    let (v, ()) = main::run(lwt_core::both(f, waker)).unwrap();
+    assert_eq!(v, 42);
+}
+
+#[test]
+fn futures_woken_from_other_threads_are_polled_by_the_loop() {
+    let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+    let f = spawn_local(async move { rx.await.unwrap() + 1 });
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(5));
+        tx.send(41).unwrap();
+    });
+    // The future may be woken from another thread: the loop waits for it.
+    assert_eq!(main::run(f).unwrap(), 42);
+}
+
+#[test]
+fn canceling_a_future_promise_drops_the_future() {
+    struct Flag(Rc<RefCell<bool>>);
+    impl Drop for Flag {
+        fn drop(&mut self) {
+            *self.0.borrow_mut() = true;
+        }
+    }
+    let dropped = Rc::new(RefCell::new(false));
+    let flag = Flag(dropped.clone());
+    let f = spawn_local(async move {
+        let _flag = flag;
+        std::future::pending::<()>().await
+    });
+    assert!(!*dropped.borrow());
+    f.cancel();
+    assert!(*dropped.borrow());
+    assert!(f.rejection().unwrap().is_canceled());
+    let panicking = spawn_local(async { panic!("in a future") });
+    let e = main::run(panicking).unwrap_err();
+    assert_eq!(
+        e.downcast_ref::<Panicked>().unwrap().message(),
+        "in a future"
+    );
+}
+
+#[test]
+fn exit_hooks_run_newest_first() {
+    let l = log();
+    let (a, b) = (l.clone(), l.clone());
+    main::at_exit(move || {
+        push(&a, "first registered");
+        Promise::ret(())
+    });
+    main::at_exit(move || {
+        push(&b, "second registered");
+        main::pause()
+    });
+    main::run_exit_hooks();
+    assert_eq!(*l.borrow(), ["second registered", "first registered"]);
+}
