@@ -511,6 +511,41 @@ where
     )
 }
 
+/// [`for_each`] for a body that binds: each iteration calls its own clone of `body`, which it
+/// consumes, so the continuations inside the body can take ownership of what the body captured
+/// (`lwt!` uses it when a loop body contains a `let` or sequences promises). Cloning a closure
+/// clones what it captured: an `Rc` handle is shared, a `Copy` value copied. State that must
+/// persist from one iteration to the next therefore lives behind an `Rc`.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::{control, Promise};
+///
+/// let total = Rc::new(Cell::new(0));
+/// let t = total.clone();
+/// let p = control::for_each_cloned(1..=3, move |i| {
+///     // `t` moves into the continuation: fine, it is this iteration's clone.
+///     Promise::ret(i * 10).map(move |x| t.set(t.get() + x))
+/// });
+/// assert!(p.is_fulfilled());
+/// assert_eq!(total.get(), 60);
+/// ```
+#[track_caller]
+pub fn for_each_cloned<I, P, F>(iterable: I, body: F) -> Promise<()>
+where
+    I: IntoIterator,
+    I::IntoIter: 'static,
+    P: UnitBlock,
+    F: FnOnce(I::Item) -> P + Clone + 'static,
+{
+    let location = Location::caller();
+    let mut iter = iterable.into_iter();
+    drive(
+        move || iter.next().map(|item| body.clone()(item).into_unit()),
+        location,
+    )
+}
+
 /// `loop { body }`: runs `body` again and again, until its promise is rejected (the result is
 /// then rejected the same way, with the caller added to its trail). Stack-safe.
 ///
@@ -535,6 +570,34 @@ where
 {
     let location = Location::caller();
     drive(move || Some(body().into_unit()), location)
+}
+
+/// [`forever`] for a body that binds: each iteration runs a clone of `body` (see
+/// [`for_each_cloned`]).
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::{control, Promise};
+///
+/// let n = Rc::new(Cell::new(0));
+/// let m = n.clone();
+/// let p = control::forever_cloned(move || {
+///     Promise::ret(()).bind(move |()| {
+///         m.set(m.get() + 1);
+///         if m.get() == 3 { Promise::fail_with("stop") } else { Promise::ret(()) }
+///     })
+/// });
+/// assert!(p.is_rejected());
+/// assert_eq!(n.get(), 3);
+/// ```
+#[track_caller]
+pub fn forever_cloned<P, F>(body: F) -> Promise<()>
+where
+    P: UnitBlock,
+    F: FnOnce() -> P + Clone + 'static,
+{
+    let location = Location::caller();
+    drive(move || Some(body.clone()().into_unit()), location)
 }
 
 /// Which part of a `while` loop [`while_loop`] asks its closure for.
@@ -598,6 +661,31 @@ where
     F: FnMut(Step) -> Next + 'static,
 {
     run_while(step, Step::Cond, Location::caller())
+}
+
+/// [`while_loop`] for a loop that binds: each step runs a clone of `step` (see
+/// [`for_each_cloned`]).
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::control::{while_loop_cloned, Next, Step};
+/// use lwt_core::Promise;
+///
+/// let n = Rc::new(Cell::new(0));
+/// let m = n.clone();
+/// let p = while_loop_cloned(move |step| match step {
+///     Step::Cond => Next::cond(m.get() < 3),
+///     Step::Body => Next::body(Promise::ret(1).map(move |k| m.set(m.get() + k))),
+/// });
+/// assert!(p.is_fulfilled());
+/// assert_eq!(n.get(), 3);
+/// ```
+#[track_caller]
+pub fn while_loop_cloned<F>(step: F) -> Promise<()>
+where
+    F: FnOnce(Step) -> Next + Clone + 'static,
+{
+    run_while(move |at| step.clone()(at), Step::Cond, Location::caller())
 }
 
 fn run_while<F>(mut step: F, mut at: Step, location: &'static Location<'static>) -> Promise<()>
@@ -712,6 +800,37 @@ where
     F: FnMut(LetStep<T>) -> LetNext<T> + 'static,
 {
     run_while_let(step, LetStep::Next, Location::caller())
+}
+
+/// [`while_let`] for a loop that binds: each step runs a clone of `step` (see
+/// [`for_each_cloned`]).
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::control::{while_let_cloned, LetNext, LetStep};
+/// use lwt_core::Promise;
+///
+/// let queue = Rc::new(RefCell::new(vec![1, 2]));
+/// let q = queue.clone();
+/// let p = while_let_cloned(move |step| match step {
+///     LetStep::Next => LetNext::value(Promise::ret(q.borrow_mut().pop())),
+///     LetStep::Body(Some(x)) => LetNext::body(Promise::ret(x).map(move |x| q.borrow_mut().retain(|y| *y != x))),
+///     LetStep::Body(None) => LetNext::stop(),
+/// });
+/// assert!(p.is_fulfilled());
+/// assert!(queue.borrow().is_empty());
+/// ```
+#[track_caller]
+pub fn while_let_cloned<T, F>(step: F) -> Promise<()>
+where
+    T: 'static,
+    F: FnOnce(LetStep<T>) -> LetNext<T> + Clone + 'static,
+{
+    run_while_let(
+        move |at| step.clone()(at),
+        LetStep::Next,
+        Location::caller(),
+    )
 }
 
 fn run_while_let<T, F>(
@@ -1160,6 +1279,26 @@ mod tests {
             "enough"
         );
         assert_eq!(n.get(), MILLION);
+    }
+
+    #[test]
+    fn cloned_drivers_a_million_iterations() {
+        let n = Rc::new(Cell::new(0_u64));
+        let m = n.clone();
+        let p = for_each_cloned(0..MILLION, move |_| {
+            done().bind(move |()| {
+                m.set(m.get() + 1);
+                done()
+            })
+        });
+        assert!(p.is_fulfilled());
+        let m = n.clone();
+        let p = while_loop_cloned(move |step| match step {
+            Step::Cond => Next::cond(m.get() < 2 * MILLION),
+            Step::Body => Next::body(done().map(move |()| m.set(m.get() + 1))),
+        });
+        assert!(p.is_fulfilled());
+        assert_eq!(n.get(), 2 * MILLION);
     }
 
     #[test]

@@ -190,15 +190,22 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
                     quote_spanned!(b.span=> #lwt::bind(#expr, #closure))
                 }
                 Some(els) => {
+                    // Rust's let-else, as a `match`: the else block's promise replaces the rest.
                     let value = hygienic("value");
-                    let pat = pat_ty(single);
-                    let els = block_expr(els);
+                    let param = match &single.ty {
+                        Some(ty) => quote!(|#value: #ty|),
+                        None => quote!(|#value|),
+                    };
+                    let (pat, els) = (&single.pat, block_expr(els));
                     let closure = closure(
-                        quote!(|#value|),
-                        quote! {{
-                            let #pat = #value else { return #els; };
-                            #rest
-                        }},
+                        param,
+                        quote! {
+                            match #value {
+                                #pat => #rest,
+                                #[allow(unreachable_patterns)]
+                                _ => #els,
+                            }
+                        },
                     );
                     quote_spanned!(b.span=> #lwt::bind(#expr, #closure))
                 }
@@ -250,6 +257,43 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
     }
 }
 
+/// Does the expansion of `block` create closures (continuations) that capture variables? A loop
+/// whose body does runs each iteration on a clone of its closure (the `_cloned` drivers), so that
+/// these continuations can own what they capture; otherwise the body borrows its captures.
+fn binds(block: &Block) -> bool {
+    let n = block.stmts.len();
+    let stmt_binds = block.stmts.iter().enumerate().any(|(i, stmt)| {
+        let last = i + 1 == n && block.tail.is_none();
+        match stmt {
+            Stmt::Plain(_) => false,
+            Stmt::Bind(_) => true,
+            Stmt::Seq(_) | Stmt::Assert(_) => !last,
+            Stmt::Form(f) => !last || form_binds(f),
+        }
+    });
+    stmt_binds
+        || match block.tail.as_deref() {
+            None | Some(Tail::Expr(_)) | Some(Tail::Plain(_)) => false,
+            Some(Tail::Form(f)) => form_binds(f),
+        }
+}
+
+fn form_binds(f: &Form) -> bool {
+    match f {
+        Form::Block(b) => binds(b),
+        _ => true,
+    }
+}
+
+/// `name` or `name_cloned`, as [`binds`] says.
+fn driver(name: &str, body: &Block, span: Span) -> Ident {
+    if binds(body) {
+        Ident::new(&format!("{name}_cloned"), span)
+    } else {
+        Ident::new(name, span)
+    }
+}
+
 fn form_span(f: &Form) -> Span {
     match f {
         Form::If(i) => i.span,
@@ -272,11 +316,13 @@ fn form(f: &Form) -> TokenStream {
             let lwt = rt(f.span);
             let (pat, expr, body) = (&f.pat, &f.expr, block_expr(&f.body));
             let closure = closure(quote!(|#pat|), body);
-            quote_spanned!(f.span=> #lwt::for_each(#expr, #closure))
+            let driver = driver("for_each", &f.body, f.span);
+            quote_spanned!(f.span=> #lwt::#driver(#expr, #closure))
         }
         Form::While(w) => {
             let lwt = rt(w.span);
             let step = hygienic("step");
+            let driver = driver("while_loop", &w.body, w.span);
             let (cond, body) = (&w.cond, block_expr(&w.body));
             let closure = closure(
                 quote!(|#step|),
@@ -287,11 +333,12 @@ fn form(f: &Form) -> TokenStream {
                     }
                 },
             );
-            quote_spanned!(w.span=> #lwt::while_loop(#closure))
+            quote_spanned!(w.span=> #lwt::#driver(#closure))
         }
         Form::WhileLet(w) => {
             let lwt = rt(w.span);
             let (step, value) = (hygienic("step"), hygienic("value"));
+            let driver = driver("while_let", &w.body, w.span);
             let (pat, expr, body) = (&w.pat, &w.expr, block_expr(&w.body));
             let closure = closure(
                 quote!(|#step|),
@@ -306,13 +353,14 @@ fn form(f: &Form) -> TokenStream {
                     }
                 },
             );
-            quote_spanned!(w.span=> #lwt::while_let(#closure))
+            quote_spanned!(w.span=> #lwt::#driver(#closure))
         }
         Form::Loop(l) => {
             let lwt = rt(l.span);
+            let driver = driver("forever", &l.body, l.span);
             let body = block_expr(&l.body);
             let closure = closure(quote!(||), body);
-            quote_spanned!(l.span=> #lwt::forever(#closure))
+            quote_spanned!(l.span=> #lwt::#driver(#closure))
         }
         Form::Block(b) => {
             let body = block_expr(b);
@@ -391,8 +439,14 @@ fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> Toke
                     quote!(#exn.downcast_ref::<#ty>().is_some_and(#test #g))
                 }
             };
+            // A binding used only by the guard is not unused.
+            let allow = arm
+                .guard
+                .as_ref()
+                .map(|_| quote!(#[allow(unused_variables)]));
             quote! {
                 #pat if #test => {
+                    #allow
                     let #e = #lwt::Caught::<#ty>::new(#exn);
                     #body
                 }

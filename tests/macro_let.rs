@@ -1,0 +1,364 @@
+//! `lwt!`: `let` (let%lwt), `and`, `#[fail_fast]`, let-else, `do`, sequencing, the block's value.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use lwt::{lwt, ret, return_unit, wait, Exn, Failure, Panicked, Promise, State};
+
+#[derive(Debug, Clone, PartialEq)]
+struct NotFound(&'static str);
+
+impl fmt::Display for NotFound {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not found: {}", self.0)
+    }
+}
+
+impl std::error::Error for NotFound {}
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+fn log() -> Log {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+fn push(log: &Log, entry: impl Into<String>) {
+    log.borrow_mut().push(entry.into());
+}
+
+/// A promise that records when it is created (started).
+fn started<T: 'static>(log: &Log, name: &str, p: Promise<T>) -> Promise<T> {
+    push(log, format!("start {name}"));
+    p
+}
+
+#[test]
+fn let_binds_the_value_of_a_pending_promise() {
+    let (a, ra) = wait::<u32>();
+    let (b, rb) = wait::<u32>();
+    let sum: Promise<u32> = lwt! {
+        let x = a;
+        let y = b;
+        ret(x * 10 + y)
+    };
+    assert_eq!(sum.state(), State::Pending);
+    ra.wakeup(4);
+    assert_eq!(sum.state(), State::Pending);
+    rb.wakeup(2);
+    assert_eq!(sum.state(), State::Fulfilled(42));
+}
+
+#[test]
+fn let_with_type_annotation_and_patterns() {
+    struct Point {
+        x: i64,
+        y: i64,
+    }
+    let p = lwt! {
+        let n: u64 = ret(7);
+        let (a, b) = ret((1_i64, 2_i64));
+        let Point { x, y } = ret(Point { x: 10, y: 20 });
+        let mut v: Vec<u64> = ret(vec![n]);
+        do v.push(8);
+        let _ = ret("ignored");
+        ret((a + b + x + y, v))
+    };
+    assert_eq!(p.state(), State::Fulfilled((33, vec![7, 8])));
+}
+
+#[test]
+fn let_moves_non_clone_values() {
+    struct Token(u8);
+    let (p, r) = wait::<Token>();
+    let q: Promise<u8> = lwt! {
+        let Token(t) = p;
+        ret(t + 1)
+    };
+    r.wakeup(Token(1));
+    assert_eq!(q.state(), State::Fulfilled(2));
+}
+
+#[test]
+fn a_rejection_skips_the_rest_and_keeps_its_type() {
+    let ran = Rc::new(Cell::new(false));
+    let r2 = ran.clone();
+    let p: Promise<u8> = lwt! {
+        let x: u8 = Promise::fail(NotFound("key"));
+        do r2.set(true);
+        ret(x)
+    };
+    assert!(!ran.get());
+    let e = p.rejection().unwrap();
+    assert_eq!(e.downcast_ref::<NotFound>(), Some(&NotFound("key")));
+}
+
+#[test]
+fn let_else_continues_on_match_and_uses_else_otherwise() {
+    fn lookup(key: &'static str) -> Promise<Option<u32>> {
+        ret(if key == "a" { Some(1) } else { None })
+    }
+    fn get(key: &'static str) -> Promise<u32> {
+        lwt! {
+            let Some(v) = lookup(key) else {
+                Promise::fail(NotFound(key))
+            };
+            ret(v + 100)
+        }
+    }
+    assert_eq!(get("a").state(), State::Fulfilled(101));
+    let e = get("b").rejection().unwrap();
+    assert_eq!(e.downcast_ref::<NotFound>(), Some(&NotFound("b")));
+}
+
+#[test]
+fn let_else_may_diverge_with_a_panic_which_rejects() {
+    let (p, r) = wait::<Option<u8>>();
+    let q: Promise<u8> = lwt! {
+        let Some(v) = p else {
+            panic!("nothing there")
+        };
+        ret(v)
+    };
+    r.wakeup(None);
+    let e = q.rejection().unwrap();
+    assert_eq!(
+        e.downcast_ref::<Panicked>().unwrap().message(),
+        "nothing there"
+    );
+}
+
+#[test]
+fn let_else_block_is_an_lwt_block() {
+    let p: Promise<&str> = lwt! {
+        let Ok(v) = ret(Err::<&str, u8>(3)) else {
+            let fallback = ret("fallback");
+            ret(fallback)
+        };
+        ret(v)
+    };
+    assert_eq!(p.state(), State::Fulfilled("fallback"));
+}
+
+#[test]
+fn and_starts_every_expression_before_awaiting_any() {
+    let log = log();
+    let (a, ra) = wait::<u8>();
+    let (b, rb) = wait::<u8>();
+    let l = log.clone();
+    let p: Promise<u8> = lwt! {
+        let x = started(&log, "a", a) and y = started(&log, "b", b);
+        do push(&l, format!("got {x} {y}"));
+        ret(x + y)
+    };
+    // Both expressions ran before anything was awaited.
+    assert_eq!(*log.borrow(), ["start a", "start b"]);
+    rb.wakeup(2);
+    assert!(p.is_pending());
+    ra.wakeup(1);
+    assert_eq!(p.state(), State::Fulfilled(3));
+    assert_eq!(log.borrow().last().unwrap(), "got 1 2");
+}
+
+#[test]
+fn and_the_leftmost_rejection_wins_whatever_the_timing() {
+    let (a, ra) = wait::<u8>();
+    let (b, rb) = wait::<u8>();
+    let p: Promise<u8> = lwt! {
+        let x = a and y = b;
+        ret(x + y)
+    };
+    rb.wakeup_exn(Exn::failure("right"));
+    // Still waiting for the left one, as lwt_ppx does (it awaits in order).
+    assert!(p.is_pending());
+    ra.wakeup_exn(Exn::failure("left"));
+    assert_eq!(p.rejection().unwrap().to_string(), "left");
+
+    let (a, ra) = wait::<u8>();
+    let p: Promise<u8> = lwt! {
+        let x = a and y: u8 = Promise::fail_with("right");
+        ret(x + y)
+    };
+    ra.wakeup(1);
+    assert_eq!(p.rejection().unwrap().to_string(), "right");
+}
+
+#[test]
+fn and_with_three_bindings_and_annotations() {
+    let p = lwt! {
+        let a: u8 = ret(1) and (b, c) = ret((2_u8, 3_u8)) and d: u8 = ret(4);
+        ret(a + b + c + d)
+    };
+    assert_eq!(p.state(), State::Fulfilled(10));
+}
+
+#[test]
+fn fail_fast_rejects_as_soon_as_one_rejects() {
+    let (a, _ra) = wait::<u8>();
+    let (b, rb) = wait::<u8>();
+    let p: Promise<u8> = lwt! {
+        #[fail_fast]
+        let x = a and y = b;
+        ret(x + y)
+    };
+    assert!(p.is_pending());
+    rb.wakeup_exn(Exn::failure("right first"));
+    // `a` is still pending, but the block is already rejected.
+    assert_eq!(p.rejection().unwrap().to_string(), "right first");
+}
+
+#[test]
+fn fail_fast_fulfils_with_every_value() {
+    let (a, ra) = wait::<u8>();
+    let (b, rb) = wait::<&str>();
+    let (c, rc) = wait::<u8>();
+    let p: Promise<String> = lwt! {
+        #[fail_fast]
+        let x: u8 = a and y = b and z = c;
+        ret(format!("{x}{y}{z}"))
+    };
+    rc.wakeup(3);
+    ra.wakeup(1);
+    assert!(p.is_pending());
+    rb.wakeup("-");
+    assert_eq!(p.state(), State::Fulfilled("1-3".to_string()));
+}
+
+#[test]
+fn do_statements_are_plain_rust() {
+    let p = lwt! {
+        do let mut total = 0;
+        do total += 1;
+        do {
+            total += 10;
+            total *= 2;
+        }
+        do let doubled = total * 2;
+        let x = ret(doubled);
+        do if x > 10 { total = 0; }
+        do total + x
+    };
+    assert_eq!(p.state(), State::Fulfilled(44));
+}
+
+#[test]
+fn items_inside_a_block() {
+    let p = lwt! {
+        fn helper(x: u8) -> Promise<u8> {
+            ret(x + 1)
+        }
+        const BASE: u8 = 40;
+        let x = helper(BASE);
+        helper(x)
+    };
+    assert_eq!(p.state(), State::Fulfilled(42));
+}
+
+#[test]
+fn sequencing_waits_for_each_unit_promise_in_turn() {
+    let log = log();
+    let (a, ra) = wait::<()>();
+    let (b, rb) = wait::<()>();
+    let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+    let b = Rc::new(RefCell::new(Some(b)));
+    let p: Promise<&str> = lwt! {
+        a;
+        do push(&l1, "after a");
+        b.borrow_mut().take().unwrap();
+        do push(&l2, "after b");
+        return_unit();
+        do push(&l3, "after return_unit");
+        ret("done")
+    };
+    assert!(log.borrow().is_empty());
+    ra.wakeup(());
+    assert_eq!(*log.borrow(), ["after a"]);
+    rb.wakeup(());
+    assert_eq!(*log.borrow(), ["after a", "after b", "after return_unit"]);
+    assert_eq!(p.state(), State::Fulfilled("done"));
+}
+
+#[test]
+fn a_block_ending_with_a_statement_is_a_unit_promise() {
+    let (a, ra) = wait::<()>();
+    let p: Promise<()> = lwt! { a; };
+    assert!(p.is_pending());
+    ra.wakeup(());
+    assert_eq!(p.state(), State::Fulfilled(()));
+
+    let seen = Rc::new(Cell::new(0));
+    let s = seen.clone();
+    let p: Promise<()> = lwt! {
+        let x = ret(5);
+        do s.set(x);
+    };
+    assert_eq!(p.state(), State::Fulfilled(()));
+    assert_eq!(seen.get(), 5);
+
+    let p: Promise<()> = lwt! { let _x = ret(5); };
+    assert_eq!(p.state(), State::Fulfilled(()));
+}
+
+#[test]
+fn the_last_expression_is_the_blocks_promise() {
+    let (p, r) = wait::<u8>();
+    // No bind at all: the block is `p` itself.
+    let q: Promise<u8> = lwt! { p };
+    r.wakeup(9);
+    assert_eq!(q.state(), State::Fulfilled(9));
+
+    let v = lwt! { do "plain value" };
+    assert_eq!(v.state(), State::Fulfilled("plain value"));
+}
+
+#[test]
+fn nested_blocks_scope_their_bindings() {
+    let p = lwt! {
+        let x = ret(1);
+        {
+            let x = ret(x + 100);
+            do assert_eq!(x, 101);
+        }
+        ret(x)
+    };
+    assert_eq!(p.state(), State::Fulfilled(1));
+}
+
+#[test]
+fn let_initializer_may_be_a_form() {
+    let (c, rc) = wait::<bool>();
+    let p: Promise<u8> = lwt! {
+        let x = if c { ret(1) } else { ret(2) };
+        let y = match ret(Some(x)) {
+            Some(v) => ret(v * 10),
+            None => ret(0),
+        };
+        let z = try { Promise::<u8>::fail_with("no") } catch { _ => ret(5) };
+        let w = { let a = ret(1000_u32); ret(a > 1) };
+        do assert!(w);
+        ret(x + y + z)
+    };
+    rc.wakeup(true);
+    assert_eq!(p.state(), State::Fulfilled(16));
+}
+
+#[test]
+fn a_panic_in_a_continuation_rejects_the_block() {
+    let p: Promise<u8> = lwt! {
+        let x = ret(0_u8);
+        do let y = 10 / x;
+        ret(y)
+    };
+    assert!(p.rejection().unwrap().is::<Panicked>());
+}
+
+#[test]
+fn failures_from_fail_with_pass_through() {
+    let p: Promise<u8> = lwt! {
+        let _ = ret(());
+        let x = Promise::fail_with("plain failure");
+        ret(x)
+    };
+    let e = p.rejection().unwrap();
+    assert_eq!(e.downcast_ref::<Failure>().unwrap().0, "plain failure");
+}

@@ -1,0 +1,224 @@
+//! `lwt!`: `for` (for%lwt, to/downto and any iterator), `while` (while%lwt), `while let`, `loop`.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use lwt::{lwt, ret, return_unit, wait, Exn, Promise, Resolver, State};
+
+type Seen = Rc<RefCell<Vec<i64>>>;
+
+fn seen() -> Seen {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+#[test]
+fn for_ascending_inclusive_range() {
+    let s = seen();
+    let s2 = s.clone();
+    let p: Promise<()> = lwt! {
+        for i in 1..=4 {
+            do s2.borrow_mut().push(i);
+        }
+    };
+    assert!(p.is_fulfilled());
+    assert_eq!(*s.borrow(), [1, 2, 3, 4]);
+}
+
+#[test]
+fn for_descending_range() {
+    let s = seen();
+    let s2 = s.clone();
+    let p: Promise<()> = lwt! {
+        for i in (1..=4).rev() {
+            do s2.borrow_mut().push(i);
+        }
+    };
+    assert!(p.is_fulfilled());
+    assert_eq!(*s.borrow(), [4, 3, 2, 1]);
+}
+
+#[test]
+fn for_evaluates_its_bound_once() {
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let bound = move || {
+        c.set(c.get() + 1);
+        3
+    };
+    let s = seen();
+    let s2 = s.clone();
+    let p: Promise<()> = lwt! {
+        for i in 0..bound() {
+            do s2.borrow_mut().push(i);
+        }
+    };
+    assert!(p.is_fulfilled());
+    assert_eq!(calls.get(), 1);
+    assert_eq!(*s.borrow(), [0, 1, 2]);
+}
+
+#[test]
+fn for_over_any_iterator_with_pending_bodies() {
+    let resolvers: Rc<RefCell<Vec<Resolver<()>>>> = Rc::new(RefCell::new(Vec::new()));
+    let r2 = resolvers.clone();
+    let s = Rc::new(RefCell::new(Vec::new()));
+    let s2 = s.clone();
+    let words = vec!["a".to_string(), "b".to_string()];
+    let p: Promise<usize> = lwt! {
+        // The loop takes `s2` (its closure captures it): keep a handle for after the loop.
+        do let after = s2.clone();
+        for w in words {
+            do s2.borrow_mut().push(w);
+            do let (p, r) = wait::<()>();
+            do r2.borrow_mut().push(r);
+            p;
+        }
+        ret(after.borrow().len())
+    };
+    assert!(p.is_pending());
+    assert_eq!(*s.borrow(), ["a"]);
+    let next = resolvers.borrow_mut().remove(0);
+    next.wakeup(());
+    assert_eq!(*s.borrow(), ["a", "b"]);
+    let next = resolvers.borrow_mut().remove(0);
+    next.wakeup(());
+    assert_eq!(p.state(), State::Fulfilled(2));
+}
+
+#[test]
+fn for_a_million_resolved_iterations_is_stack_safe() {
+    let sum = Rc::new(Cell::new(0_u64));
+    let s = sum.clone();
+    let p: Promise<u64> = lwt! {
+        do let after = s.clone();
+        for i in 0..1_000_000_u64 {
+            // A bind in the body: each iteration runs on its own clone of `s` (an `Rc`).
+            let x = ret(i);
+            do s.set(s.get() + x);
+        }
+        ret(after.get())
+    };
+    assert_eq!(p.state(), State::Fulfilled(499_999_500_000));
+    assert_eq!(sum.get(), 499_999_500_000);
+}
+
+#[test]
+fn a_rejected_body_ends_the_loop() {
+    let s = seen();
+    let s2 = s.clone();
+    let p: Promise<()> = lwt! {
+        for i in 0..10 {
+            do s2.borrow_mut().push(i);
+            if i == 2 {
+                Promise::fail_with("stop at 2")
+            } else {
+                return_unit()
+            }
+        }
+    };
+    let e = p.rejection().unwrap();
+    assert_eq!(e.to_string(), "stop at 2");
+    assert_eq!(*s.borrow(), [0, 1, 2]);
+    // The `for` is in the trail (the `if` adds nothing: the branch's own promise is the result).
+    assert!(e.locations().count() >= 1);
+}
+
+#[test]
+fn while_with_a_plain_bool_condition() {
+    let n = Rc::new(Cell::new(0));
+    let m = n.clone();
+    let p: Promise<u32> = lwt! {
+        do let after = m.clone();
+        while m.get() < 5 {
+            let step = ret(1);
+            do m.set(m.get() + step);
+        }
+        ret(after.get())
+    };
+    assert_eq!(p.state(), State::Fulfilled(5));
+    assert_eq!(n.get(), 5);
+}
+
+#[test]
+fn while_with_a_promise_condition() {
+    let conditions: Rc<RefCell<Vec<Resolver<bool>>>> = Rc::new(RefCell::new(Vec::new()));
+    let c2 = conditions.clone();
+    let runs = Rc::new(Cell::new(0));
+    let r2 = runs.clone();
+    let p: Promise<()> = lwt! {
+        while {
+            let (p, r) = wait::<bool>();
+            c2.borrow_mut().push(r);
+            p
+        } {
+            do r2.set(r2.get() + 1);
+        }
+    };
+    for expected_runs in 0..3 {
+        assert!(p.is_pending());
+        assert_eq!(runs.get(), expected_runs);
+        let next = conditions.borrow_mut().remove(0);
+        next.wakeup(true);
+    }
+    let next = conditions.borrow_mut().remove(0);
+    next.wakeup(false);
+    assert!(p.is_fulfilled());
+    assert_eq!(runs.get(), 3);
+}
+
+#[test]
+fn while_a_million_iterations_is_stack_safe() {
+    let n = Rc::new(Cell::new(0_u64));
+    let m = n.clone();
+    let p: Promise<()> = lwt! {
+        while ret(m.get() < 1_000_000) {
+            do m.set(m.get() + 1);
+        }
+    };
+    assert!(p.is_fulfilled());
+    assert_eq!(n.get(), 1_000_000);
+}
+
+#[test]
+fn while_let_drains_a_source_of_promises() {
+    let queue = Rc::new(RefCell::new(vec![3, 2, 1]));
+    let q = queue.clone();
+    let next = move || ret(q.borrow_mut().pop());
+    let s = seen();
+    let s2 = s.clone();
+    let p: Promise<()> = lwt! {
+        while let Some(x) = next() {
+            do s2.borrow_mut().push(x);
+        }
+    };
+    assert!(p.is_fulfilled());
+    assert_eq!(*s.borrow(), [1, 2, 3]);
+}
+
+#[test]
+fn loop_runs_until_a_rejection() {
+    let n = Rc::new(Cell::new(0));
+    let m = n.clone();
+    let p: Promise<()> = lwt! {
+        loop {
+            do m.set(m.get() + 1);
+            if m.get() == 100 {
+                Promise::fail(std::fmt::Error)
+            } else {
+                return_unit()
+            }
+        }
+    };
+    assert!(p.rejection().unwrap().is::<std::fmt::Error>());
+    assert_eq!(n.get(), 100);
+}
+
+#[test]
+fn a_rejected_condition_ends_a_while() {
+    let p: Promise<()> = lwt! {
+        while Promise::<bool>::fail(Exn::failure("cond")) {
+            return_unit();
+        }
+    };
+    assert_eq!(p.rejection().unwrap().to_string(), "cond");
+}

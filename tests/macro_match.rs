@@ -1,0 +1,245 @@
+//! `lwt!`: `match` on a promise (match%lwt) with value arms and `exception` arms, `if let`.
+
+use std::cell::Cell;
+use std::fmt;
+use std::rc::Rc;
+
+use lwt::control::Caught;
+use lwt::{lwt, ret, wait, Exn, Failure, Panicked, Promise, State};
+
+#[derive(Debug, Clone, PartialEq)]
+enum DbError {
+    NotFound(u32),
+    Locked,
+}
+
+impl fmt::Display for DbError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DbError::NotFound(id) => write!(f, "no row {id}"),
+            DbError::Locked => f.write_str("locked"),
+        }
+    }
+}
+
+impl std::error::Error for DbError {}
+
+#[derive(Debug)]
+struct Timeout;
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("timeout")
+    }
+}
+
+impl std::error::Error for Timeout {}
+
+fn fetch(id: u32) -> Promise<Option<String>> {
+    match id {
+        0 => Promise::fail(DbError::Locked),
+        1 => ret(Some("one".to_string())),
+        2 => ret(None),
+        3 => Promise::fail(Timeout),
+        4 => Promise::fail_with("disk on fire"),
+        _ => Promise::fail(DbError::NotFound(id)),
+    }
+}
+
+/// Every kind of arm, in one `match`.
+fn describe(id: u32) -> Promise<String> {
+    lwt! {
+        match fetch(id) {
+            Some(name) if name.len() > 10 => ret("long".to_string()),
+            Some(name) => ret(format!("row {name}")),
+            None => ret("empty".to_string()),
+            exception e: DbError if matches!(*e, DbError::NotFound(_)) => ret(format!("missing: {e}")),
+            exception Timeout => ret("timed out".to_string()),
+            exception e: DbError => {
+                let again = ret(format!("retry after {e}"));
+                ret(again)
+            }
+        }
+    }
+}
+
+#[test]
+fn value_arms_with_guards() {
+    assert_eq!(describe(1).state(), State::Fulfilled("row one".into()));
+    assert_eq!(describe(2).state(), State::Fulfilled("empty".into()));
+}
+
+#[test]
+fn exception_arms_match_by_type_in_order() {
+    assert_eq!(
+        describe(7).state(),
+        State::Fulfilled("missing: no row 7".into())
+    );
+    assert_eq!(describe(3).state(), State::Fulfilled("timed out".into()));
+    // The typed binding survives a bind inside the arm (it owns the rejection).
+    assert_eq!(
+        describe(0).state(),
+        State::Fulfilled("retry after locked".into())
+    );
+}
+
+#[test]
+fn unmatched_rejections_pass_through_with_their_type() {
+    let p = describe(4);
+    let e = p.rejection().unwrap();
+    assert_eq!(e.downcast_ref::<Failure>().unwrap().0, "disk on fire");
+    // ...and with the `match` recorded.
+    let lines: Vec<u32> = e.locations().map(|l| l.line()).collect();
+    assert_eq!(lines.len(), 1);
+    assert!(e.locations().all(|l| l.file().ends_with("macro_match.rs")));
+}
+
+#[test]
+fn match_on_a_pending_promise() {
+    let (p, r) = wait::<Result<u8, String>>();
+    let q: Promise<u8> = lwt! {
+        match p {
+            Ok(v) => ret(v),
+            Err(msg) => Promise::fail_with(msg),
+        }
+    };
+    assert!(q.is_pending());
+    r.wakeup(Ok(8));
+    assert_eq!(q.state(), State::Fulfilled(8));
+}
+
+#[test]
+fn exception_arms_see_rejections_of_a_pending_promise() {
+    let (p, r) = wait::<u8>();
+    let q: Promise<String> = lwt! {
+        match p {
+            v => ret(v.to_string()),
+            exception e => ret(format!("any: {e}")),
+        }
+    };
+    r.wakeup_exn(Exn::failure("late"));
+    assert_eq!(q.state(), State::Fulfilled("any: late".into()));
+}
+
+#[test]
+fn catch_all_exception_arm_gets_the_exn() {
+    let p: Promise<bool> = lwt! {
+        match Promise::<u8>::fail(DbError::Locked) {
+            _ => ret(false),
+            exception e => ret(e.is::<DbError>()),
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled(true));
+
+    let p: Promise<u8> = lwt! {
+        match Promise::<u8>::fail(Timeout) {
+            v => ret(v),
+            exception _ => ret(0),
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled(0));
+}
+
+#[test]
+fn exception_arms_do_not_catch_failures_of_value_arms() {
+    // As match%lwt (Lwt.try_bind): the exception cases handle the scrutinee only.
+    let p: Promise<u8> = lwt! {
+        match ret(1_u8) {
+            _ => Promise::fail(Timeout),
+            exception Timeout => ret(99),
+        }
+    };
+    assert!(p.rejection().unwrap().is::<Timeout>());
+}
+
+#[test]
+fn a_panic_while_creating_the_promise_is_a_rejection() {
+    fn explode() -> Promise<u8> {
+        panic!("creating the promise")
+    }
+    let p: Promise<String> = lwt! {
+        match explode() {
+            v => ret(v.to_string()),
+            exception e: Panicked => ret(e.message().to_string()),
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled("creating the promise".into()));
+}
+
+#[test]
+fn caught_errors_can_be_passed_on_unchanged() {
+    let original = Exn::new(DbError::Locked);
+    let p: Promise<u8> = lwt! {
+        match Promise::<u8>::fail(original.clone()) {
+            v => ret(v),
+            exception e: DbError => {
+                do let keep: Caught<DbError> = e.clone();
+                Promise::fail(keep)
+            }
+        }
+    };
+    assert!(p.rejection().unwrap().ptr_eq(&original));
+}
+
+#[test]
+fn match_without_exception_arms_passes_rejections_on() {
+    let p: Promise<u8> = lwt! {
+        match Promise::<Option<u8>>::fail(Timeout) {
+            Some(v) => ret(v),
+            None => ret(0),
+        }
+    };
+    let e = p.rejection().unwrap();
+    assert!(e.is::<Timeout>());
+    assert_eq!(e.locations().count(), 1);
+}
+
+#[test]
+fn arms_share_captured_variables() {
+    let name = String::from("shared");
+    let p: Promise<String> = lwt! {
+        match Promise::<u8>::fail(Timeout) {
+            v => ret(format!("{name}: {v}")),
+            exception Timeout => ret(format!("{name}: timeout")),
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled("shared: timeout".into()));
+}
+
+#[test]
+fn match_as_a_statement_sequences_unit_arms() {
+    let hits = Rc::new(Cell::new(0));
+    let h = hits.clone();
+    let p: Promise<u8> = lwt! {
+        match ret(2_u8) {
+            2 => { do h.set(h.get() + 1); }
+            _ => lwt::return_unit(),
+        }
+        ret(hits.get())
+    };
+    assert_eq!(p.state(), State::Fulfilled(1));
+}
+
+#[test]
+fn if_let_on_a_promise() {
+    let (p, r) = wait::<Option<u8>>();
+    let q: Promise<u8> = lwt! {
+        if let Some(v) = p {
+            ret(v)
+        } else {
+            ret(0)
+        }
+    };
+    r.wakeup(Some(5));
+    assert_eq!(q.state(), State::Fulfilled(5));
+
+    let seen = Rc::new(Cell::new(0));
+    let s = seen.clone();
+    let q: Promise<()> = lwt! {
+        if let Some(v) = ret(Some(3)) {
+            do s.set(v);
+        }
+    };
+    assert!(q.is_fulfilled());
+    assert_eq!(seen.get(), 3);
+}

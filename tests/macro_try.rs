@@ -1,0 +1,300 @@
+//! `lwt!`: `try`/`catch` (try%lwt), `finally` ([%finally]), `if` (if%lwt), `assert!` (assert%lwt).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::rc::Rc;
+
+use lwt::control::AssertionFailed;
+use lwt::{lwt, ret, return_unit, wait, Exn, Failure, Panicked, Promise, State};
+
+#[derive(Debug)]
+struct ParseError(String);
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot parse {:?}", self.0)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+#[derive(Debug)]
+struct Io;
+
+impl fmt::Display for Io {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("io")
+    }
+}
+
+impl std::error::Error for Io {}
+
+fn parse(s: &str) -> Promise<i64> {
+    match s.parse() {
+        Ok(n) => ret(n),
+        Err(_) => Promise::fail(ParseError(s.to_string())),
+    }
+}
+
+fn parse_or(s: &'static str, default: i64) -> Promise<i64> {
+    lwt! {
+        try {
+            let n = parse(s);
+            ret(n * 2)
+        } catch {
+            e: ParseError if e.0.is_empty() => ret(-1),
+            ParseError => ret(default),
+        }
+    }
+}
+
+#[test]
+fn try_fulfils_when_the_body_does() {
+    assert_eq!(parse_or("21", 0).state(), State::Fulfilled(42));
+}
+
+#[test]
+fn typed_handlers_in_order_with_guards() {
+    assert_eq!(parse_or("", 0).state(), State::Fulfilled(-1));
+    assert_eq!(parse_or("x", 7).state(), State::Fulfilled(7));
+}
+
+#[test]
+fn unmatched_rejections_pass_through() {
+    let p: Promise<i64> = lwt! {
+        try {
+            Promise::fail(Io)
+        } catch {
+            ParseError => ret(0),
+        }
+    };
+    let e = p.rejection().unwrap();
+    assert!(e.is::<Io>());
+    assert_eq!(e.locations().count(), 1);
+}
+
+#[test]
+fn handlers_get_the_error_by_type_or_any_rejection() {
+    let p: Promise<String> = lwt! {
+        try {
+            Promise::fail(ParseError("abc".into()))
+        } catch {
+            e: Io => ret(format!("io {e}")),
+            e => ret(format!("other: {e}")),
+        }
+    };
+    assert_eq!(
+        p.state(),
+        State::Fulfilled("other: cannot parse \"abc\"".into())
+    );
+}
+
+#[test]
+fn try_catches_a_rejection_of_a_pending_body() {
+    let (p, r) = wait::<i64>();
+    let q: Promise<i64> = lwt! {
+        try {
+            let x = p;
+            ret(x + 1)
+        } catch {
+            _ => ret(0),
+        }
+    };
+    assert!(q.is_pending());
+    r.wakeup_exn(Exn::failure("late"));
+    assert_eq!(q.state(), State::Fulfilled(0));
+}
+
+#[test]
+fn try_catches_a_panic_in_the_body() {
+    fn explode() -> Promise<String> {
+        panic!("synchronous")
+    }
+    let p: Promise<String> = lwt! {
+        try {
+            explode()
+        } catch {
+            e: Panicked => ret(e.message().to_string()),
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled("synchronous".into()));
+}
+
+#[test]
+fn finally_runs_on_fulfilment_and_on_rejection() {
+    for fail in [false, true] {
+        let cleaned = Rc::new(Cell::new(0));
+        let c = cleaned.clone();
+        let (p, r) = wait::<u8>();
+        let q: Promise<u8> = lwt! {
+            try {
+                let x = p;
+                ret(x + 1)
+            } finally {
+                do c.set(c.get() + 1);
+            }
+        };
+        assert_eq!(cleaned.get(), 0);
+        if fail {
+            r.wakeup_exn(Exn::failure("body failed"));
+            assert_eq!(q.rejection().unwrap().to_string(), "body failed");
+        } else {
+            r.wakeup(1);
+            assert_eq!(q.state(), State::Fulfilled(2));
+        }
+        assert_eq!(cleaned.get(), 1);
+    }
+}
+
+#[test]
+fn finally_waits_for_an_asynchronous_cleanup() {
+    let (cleanup, rc) = wait::<()>();
+    let cleanup = Rc::new(RefCell::new(Some(cleanup)));
+    let c = cleanup.clone();
+    let q: Promise<u8> = lwt! {
+        try { ret(5) } finally { c.borrow_mut().take().unwrap(); }
+    };
+    assert!(q.is_pending());
+    rc.wakeup(());
+    assert_eq!(q.state(), State::Fulfilled(5));
+}
+
+#[test]
+fn catch_then_finally_in_order() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (l1, l2) = (log.clone(), log.clone());
+    let p: Promise<u8> = lwt! {
+        try {
+            Promise::fail(Io)
+        } catch {
+            Io => {
+                do l1.borrow_mut().push("catch");
+                ret(1)
+            }
+        } finally {
+            do l2.borrow_mut().push("finally");
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled(1));
+    assert_eq!(*log.borrow(), ["catch", "finally"]);
+}
+
+#[test]
+fn a_failing_cleanup_rejects() {
+    let p: Promise<u8> = lwt! {
+        try { ret(1) } finally { Promise::fail(Io) }
+    };
+    assert!(p.rejection().unwrap().is::<Io>());
+}
+
+#[test]
+fn if_on_a_pending_promise_of_bool() {
+    let (c, rc) = wait::<bool>();
+    let p: Promise<&str> = lwt! {
+        if c { ret("yes") } else { ret("no") }
+    };
+    assert!(p.is_pending());
+    rc.wakeup(false);
+    assert_eq!(p.state(), State::Fulfilled("no"));
+}
+
+#[test]
+fn if_on_a_plain_bool_and_without_else() {
+    let hits = Rc::new(Cell::new(0));
+    let (h1, h2) = (hits.clone(), hits.clone());
+    let p: Promise<u8> = lwt! {
+        let x = ret(3);
+        if x > 2 {
+            do h1.set(h1.get() + 1);
+        }
+        if ret(x > 5) {
+            do h2.set(h2.get() + 10);
+        }
+        ret(x)
+    };
+    assert_eq!(p.state(), State::Fulfilled(3));
+    assert_eq!(hits.get(), 1);
+}
+
+#[test]
+fn else_if_chains_evaluate_conditions_lazily() {
+    let asked = Rc::new(Cell::new(0));
+    let ask = |answer: bool| {
+        let asked = asked.clone();
+        move || {
+            asked.set(asked.get() + 1);
+            ret(answer)
+        }
+    };
+    let (first, second, third) = (ask(false), ask(true), ask(true));
+    let p: Promise<u8> = lwt! {
+        if first() { ret(1) } else if second() { ret(2) } else if third() { ret(3) } else { ret(4) }
+    };
+    assert_eq!(p.state(), State::Fulfilled(2));
+    assert_eq!(asked.get(), 2);
+}
+
+#[test]
+fn a_rejected_condition_rejects_the_if() {
+    let p: Promise<u8> = lwt! {
+        if Promise::<bool>::fail(Io) { ret(1) } else { ret(2) }
+    };
+    assert!(p.rejection().unwrap().is::<Io>());
+}
+
+#[test]
+fn assert_rejects_instead_of_panicking() {
+    let line = line!() + 3;
+    let p: Promise<u8> = lwt! {
+        let x = ret(1);
+        assert!(x > 1);
+        ret(x)
+    };
+    let e = p.rejection().unwrap();
+    let failed = e.downcast_ref::<AssertionFailed>().unwrap();
+    assert_eq!(failed.message(), "assertion failed: x > 1");
+    assert_eq!(failed.location().line(), line);
+    assert!(failed.location().file().ends_with("macro_try.rs"));
+}
+
+#[test]
+fn assert_at_the_top_of_a_block_rejects_too() {
+    // Not inside any callback: still no panic, a rejected promise.
+    let p: Promise<()> = lwt! { assert!(1 + 1 == 3, "math is {}", "broken") };
+    let e = p.rejection().unwrap();
+    assert_eq!(
+        e.downcast_ref::<AssertionFailed>().unwrap().message(),
+        "math is broken"
+    );
+}
+
+#[test]
+fn assert_eq_and_assert_ne() {
+    let p: Promise<u8> = lwt! {
+        let x = ret(2);
+        assert_ne!(x, 3);
+        assert_eq!(x + 1, 4, "x was {}", x);
+        ret(x)
+    };
+    let e = p.rejection().unwrap();
+    assert_eq!(
+        e.downcast_ref::<AssertionFailed>().unwrap().message(),
+        "assertion `left == right` failed: x was 2\n  left: 3\n right: 4"
+    );
+
+    let ok: Promise<()> = lwt! {
+        assert_eq!(ret(1).state(), State::Fulfilled(1));
+        assert!(true);
+        return_unit()
+    };
+    assert!(ok.is_fulfilled());
+}
+
+#[test]
+fn failure_messages_stay_readable() {
+    let p: Promise<()> = lwt! { Promise::fail_with("plain") };
+    assert_eq!(
+        p.rejection().unwrap().downcast_ref::<Failure>().unwrap().0,
+        "plain"
+    );
+}
