@@ -170,9 +170,14 @@ pub enum Cond {
 // ------------------------------------------------------------------------------------------------
 // Binds.
 
-/// Passes a rejection on, with `location` added to its trail.
+/// Passes a rejection on, with `location` added to its trail (unless the trail already ends
+/// there: a loop used as a statement is both the loop and the statement, on one line).
 fn reject<T: 'static>(e: Exn, location: &'static Location<'static>) -> Promise<T> {
-    Promise::fail(e.with_location(location))
+    if e.locations().last() == Some(location) {
+        Promise::fail(e)
+    } else {
+        Promise::fail(e.with_location(location))
+    }
 }
 
 /// `let pattern = promise; rest`: [`Promise::bind`] that records its caller on the rejection path.
