@@ -1,7 +1,13 @@
 //! `lwt!` keeps working when the user renames the crate, re-exports it, or shadows the names an
 //! expansion could depend on (`lwt`, `Promise`, `Ok`, `Err`, `Result`, `Some`, `Option`, `core`,
 //! `std`, the runtime's function names, methods through a blanket trait).
-#![allow(dead_code, unused_macros, unreachable_pub, non_snake_case, non_camel_case_types)]
+#![allow(
+    dead_code,
+    unused_macros,
+    unreachable_pub,
+    non_snake_case,
+    non_camel_case_types
+)]
 
 extern crate lwt as renamed;
 
@@ -115,6 +121,8 @@ fn locations_still_point_here() {
         renamed::ret(x)
     };
     let e = p.rejection().unwrap();
-    assert!(e.locations().all(|l| l.file().ends_with("macro_hygiene.rs")));
+    assert!(e
+        .locations()
+        .all(|l| l.file().ends_with("macro_hygiene.rs")));
     assert_eq!(e.locations().count(), 1);
 }

@@ -26,7 +26,7 @@
 //! assert_eq!(sum.get(), 500_000_500_000);
 //! ```
 //!
-//! The marker traits ([`Bindable`], [`UnitPromise`], [`Condition`]...) exist for the compiler's
+//! The marker traits ([`Bindable`], [`UnitPromise`], [`Condition`], [`LoopBody`]...) exist for the compiler's
 //! error messages: each one is implemented for exactly the types a position of `lwt!` accepts, and
 //! says in words what was expected when something else is given.
 
@@ -82,8 +82,9 @@ impl<T: 'static> Bindable for Promise<T> {
 #[diagnostic::on_unimplemented(
     message = "`match` in `lwt!` waits on a promise, but this is a `{Self}`",
     label = "expected a `Promise<_>`, found `{Self}`",
-    note = "to match a plain value, write `match lwt::ret(value) {{ ... }}`, or use an ordinary `match` \
-            inside `do` or in a `let` initializer"
+    note = "to match a plain value, wait on a resolved promise: `match lwt::ret(value) {{ .. }}`, \
+            or pick a promise with an ordinary `match` in a plain `let`: \
+            `do let p = match value {{ .. }};`"
 )]
 pub trait Scrutinee: sealed::Sealed {
     /// The value the promise is fulfilled with.
@@ -117,19 +118,54 @@ impl UnitPromise for Promise<()> {
     }
 }
 
-/// The branch of an `if` without `else`, a loop body, a `finally` block: a `Promise<()>`.
+/// The branch of an `if` without `else` in `lwt!`: a `Promise<()>` (the missing `else` is one).
 #[diagnostic::on_unimplemented(
-    message = "this block of `lwt!` must produce a `Promise<()>`, but it produces a `{Self}`",
+    message = "an `if` without `else` in `lwt!` must produce a `Promise<()>`, but this branch \
+               produces a `{Self}`",
     label = "expected a `Promise<()>`, found `{Self}`",
-    note = "an `if` without `else`, a loop body and a `finally` block produce `()`: end the block \
-            with a statement (`expr;`) instead of a value, or add an `else` branch to the `if`"
+    note = "the missing `else` produces `()`: add an `else` branch with a value of the same type, \
+            or end this branch with a statement (`expr;`)"
 )]
-pub trait UnitBlock: sealed::Sealed {
+pub trait ThenBranch: sealed::Sealed {
     /// The promise itself.
     fn into_unit(self) -> Promise<()>;
 }
 
-impl UnitBlock for Promise<()> {
+impl ThenBranch for Promise<()> {
+    fn into_unit(self) -> Promise<()> {
+        self
+    }
+}
+
+/// The body of `for`, `while` and `loop` in `lwt!`: a `Promise<()>` per iteration.
+#[diagnostic::on_unimplemented(
+    message = "the body of a loop in `lwt!` must produce a `Promise<()>`, but it produces a `{Self}`",
+    label = "expected a `Promise<()>`, found `{Self}`",
+    note = "a loop has no value: end its body with a statement (`expr;`) instead of a value"
+)]
+pub trait LoopBody: sealed::Sealed {
+    /// The promise itself.
+    fn into_unit(self) -> Promise<()>;
+}
+
+impl LoopBody for Promise<()> {
+    fn into_unit(self) -> Promise<()> {
+        self
+    }
+}
+
+/// The cleanup of `try { .. } finally { .. }` in `lwt!`: a `Promise<()>`.
+#[diagnostic::on_unimplemented(
+    message = "a `finally` block in `lwt!` must produce a `Promise<()>`, but it produces a `{Self}`",
+    label = "expected a `Promise<()>`, found `{Self}`",
+    note = "the block's value is the `try` body's: end the cleanup with a statement (`expr;`)"
+)]
+pub trait Cleanup: sealed::Sealed {
+    /// The promise itself.
+    fn into_unit(self) -> Promise<()>;
+}
+
+impl Cleanup for Promise<()> {
     fn into_unit(self) -> Promise<()> {
         self
     }
@@ -348,7 +384,7 @@ pub fn catch<T: 'static>(
 /// assert_eq!(cleaned.get(), 1);
 /// ```
 #[track_caller]
-pub fn finalize<T: 'static, P: UnitBlock>(
+pub fn finalize<T: 'static, P: Cleanup>(
     promise: Promise<T>,
     cleanup: impl FnOnce() -> P + 'static,
 ) -> Promise<T> {
@@ -361,12 +397,12 @@ pub fn finalize<T: 'static, P: UnitBlock>(
     })
 }
 
-/// A `Promise<()>` that an `if` without `else` may produce, checked (see [`UnitBlock`]).
+/// A `Promise<()>` that an `if` without `else` may produce, checked (see [`ThenBranch`]).
 ///
 /// ```
 /// assert!(lwt_core::control::unit(lwt_core::return_unit()).is_fulfilled());
 /// ```
-pub fn unit<P: UnitBlock>(promise: P) -> Promise<()> {
+pub fn unit<P: ThenBranch>(promise: P) -> Promise<()> {
     promise.into_unit()
 }
 
@@ -505,7 +541,7 @@ pub fn for_each<I, P, F>(iterable: I, mut body: F) -> Promise<()>
 where
     I: IntoIterator,
     I::IntoIter: 'static,
-    P: UnitBlock,
+    P: LoopBody,
     F: FnMut(I::Item) -> P + 'static,
 {
     let location = Location::caller();
@@ -540,7 +576,7 @@ pub fn for_each_cloned<I, P, F>(iterable: I, body: F) -> Promise<()>
 where
     I: IntoIterator,
     I::IntoIter: 'static,
-    P: UnitBlock,
+    P: LoopBody,
     F: FnOnce(I::Item) -> P + Clone + 'static,
 {
     let location = Location::caller();
@@ -570,7 +606,7 @@ where
 #[track_caller]
 pub fn forever<P, F>(mut body: F) -> Promise<()>
 where
-    P: UnitBlock,
+    P: LoopBody,
     F: FnMut() -> P + 'static,
 {
     let location = Location::caller();
@@ -598,7 +634,7 @@ where
 #[track_caller]
 pub fn forever_cloned<P, F>(body: F) -> Promise<()>
 where
-    P: UnitBlock,
+    P: LoopBody,
     F: FnOnce() -> P + Clone + 'static,
 {
     let location = Location::caller();
@@ -632,7 +668,7 @@ impl Next {
     }
 
     /// The body's promise.
-    pub fn body<P: UnitBlock>(body: P) -> Next {
+    pub fn body<P: LoopBody>(body: P) -> Next {
         Next(NextKind::Body(body.into_unit()))
     }
 }
@@ -763,7 +799,7 @@ impl<T: 'static> LetNext<T> {
     }
 
     /// The value matched: the body's promise.
-    pub fn body<P: UnitBlock>(body: P) -> LetNext<T> {
+    pub fn body<P: LoopBody>(body: P) -> LetNext<T> {
         LetNext(LetKind::Body(body.into_unit()))
     }
 

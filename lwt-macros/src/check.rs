@@ -18,6 +18,8 @@ pub(crate) const CONTINUE: &str = "`continue` cannot be used in a loop of `lwt!`
 pub(crate) const QUESTION: &str = "the `?` operator cannot be used in `lwt!`: the code runs in \
     callbacks that return promises; turn the `Result` into a promise and bind it: \
     `let x = lwt::of_result(expr);` (an `Err` rejects the block)";
+pub(crate) const YIELD: &str = "`yield` cannot be used in `lwt!`: a block is a promise, not a \
+    generator; to produce several values over time, use a stream, or call a function per value";
 pub(crate) const AWAIT: &str = "`.await` cannot be used in `lwt!`: `let x = promise;` already \
     waits for the promise (use `.await` in `async` code, outside `lwt!`)";
 
@@ -88,6 +90,11 @@ impl<'ast> Visit<'ast> for Forbidden<'_> {
     fn visit_expr_await(&mut self, e: &'ast syn::ExprAwait) {
         self.error(e.await_token.span(), AWAIT);
         visit::visit_expr_await(self, e);
+    }
+
+    fn visit_expr_yield(&mut self, e: &'ast syn::ExprYield) {
+        self.error(e.yield_token.span, YIELD);
+        visit::visit_expr_yield(self, e);
     }
 
     fn visit_expr_break(&mut self, e: &'ast syn::ExprBreak) {

@@ -187,21 +187,21 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     let mut fail_fast = None;
     for attr in &attrs {
         if attr.path().is_ident("fail_fast") && matches!(attr.meta, syn::Meta::Path(_)) {
-            fail_fast = Some(attr.span());
+            fail_fast = Some(attr.clone());
         } else {
-            errors.push(syn::Error::new(
-                attr.span(),
+            errors.push(syn::Error::new_spanned(
+                attr,
                 "the only attribute `lwt!` accepts on a statement is `#[fail_fast]`, on a `let` \
                  with `and`; put other attributes inside a plain statement: `do #[attr] let ..;`",
             ));
         }
     }
     if input.peek(Token![let]) {
-        return bind(input, fail_fast.is_some(), errors).map(|b| Parsed::Stmt(Stmt::Bind(b)));
+        return bind(input, fail_fast, errors).map(|b| Parsed::Stmt(Stmt::Bind(b)));
     }
-    if let Some(span) = fail_fast {
-        errors.push(syn::Error::new(
-            span,
+    if let Some(attr) = fail_fast {
+        errors.push(syn::Error::new_spanned(
+            attr,
             "`#[fail_fast]` applies to a `let` with parallel bindings: \
              `#[fail_fast] let a = p and b = q;`",
         ));
@@ -209,10 +209,18 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     if input.peek(Token![do]) {
         return plain(input, errors);
     }
+    if input.peek(Token![await]) {
+        let kw: Token![await] = input.parse()?;
+        return Err(syn::Error::new(
+            kw.span,
+            "`await` is not a prefix keyword, and `lwt!` needs none: `let x = promise;` waits \
+             for the promise, `promise;` waits for a `Promise<()>`",
+        ));
+    }
     if input.peek(syn::Lifetime) {
         let label: syn::Label = input.parse()?;
-        errors.push(syn::Error::new(
-            label.span(),
+        errors.push(syn::Error::new_spanned(
+            label,
             "loop labels cannot be used in `lwt!`: a loop body runs as a callback, so \
              `break`/`continue` cannot reach the loop",
         ));
@@ -359,7 +367,7 @@ fn plain(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
 }
 
 /// `let p [: T] = e [and q = f ...] [else { .. }];`
-fn bind(input: ParseStream<'_>, fail_fast: bool, errors: &mut Errors) -> Result<Bind> {
+fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Errors) -> Result<Bind> {
     let let_token: Token![let] = input.parse()?;
     ppx_suffix(input, "let", errors);
     if peek_ident(input, "rec") && !input.peek2(Token![=]) && !input.peek2(Token![:]) {
@@ -410,9 +418,26 @@ fn bind(input: ParseStream<'_>, fail_fast: bool, errors: &mut Errors) -> Result<
         ));
     }
     input.parse::<Token![;]>()?;
+    if let ([single], None) = (bindings.as_slice(), &else_block) {
+        if clearly_refutable(&single.pat) {
+            errors.push(syn::Error::new_spanned(
+                &single.pat,
+                "this pattern can fail to match, so the `let` needs an `else` block, whose value \
+                 (a promise) the block takes when the value does not match, as in Rust's \
+                 let-else: `let Some(x) = promise else { lwt::fail_with(\"none\") };`",
+            ));
+        }
+    }
+    if let (Some(attr), 1) = (&fail_fast, bindings.len()) {
+        errors.push(syn::Error::new_spanned(
+            attr,
+            "`#[fail_fast]` applies to parallel bindings (`let a = p and b = q;`); a single \
+             `let` waits for its one promise either way",
+        ));
+    }
     Ok(Bind {
         span: let_token.span,
-        fail_fast: fail_fast && bindings.len() > 1,
+        fail_fast: fail_fast.is_some() && bindings.len() > 1,
         bindings,
         else_block,
     })
@@ -424,8 +449,8 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
         input.parse::<Token![:]>()?;
         let ty: Type = input.parse()?;
         if is_promise_type(&ty) {
-            errors.push(syn::Error::new(
-                ty.span(),
+            errors.push(syn::Error::new_spanned(
+                &ty,
                 "the type after `let x:` is the type of the value the promise is fulfilled with: \
                  `let x: T = promise;` binds the `T` of a `Promise<T>` (for the promise itself, \
                  write `do let x: Promise<T> = promise;`)",
@@ -435,9 +460,20 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
     } else {
         None
     };
+    if input.peek(Token![<]) && input.peek2(Token![-]) {
+        let arrow: proc_macro2::TokenStream = {
+            let lt: Token![<] = input.parse()?;
+            let minus: Token![-] = input.parse()?;
+            quote::quote!(#lt #minus)
+        };
+        return Err(syn::Error::new_spanned(
+            arrow,
+            "`<-` is not `lwt!` syntax: `let x = promise;` binds the value of a promise",
+        ));
+    }
     if input.peek(Token![;]) || input.is_empty() {
-        return Err(syn::Error::new(
-            pat.span(),
+        return Err(syn::Error::new_spanned(
+            &pat,
             "a `let` in `lwt!` binds a promise, so it needs one: `let x = promise;` \
              (for a variable assigned later, write `do let x;`)",
         ));
@@ -472,6 +508,31 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
         ty,
         init,
     })
+}
+
+/// Is `pat` refutable for sure, by its syntax alone? (`Some(x)`, `Err(e)`, `Enum::Variant`,
+/// literals, ranges, or-patterns.) Other refutable patterns are left to the compiler.
+fn clearly_refutable(pat: &Pat) -> bool {
+    fn variant_path(path: &syn::Path) -> bool {
+        let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        match segments.as_slice() {
+            [one] => matches!(one.as_str(), "Some" | "None" | "Ok" | "Err"),
+            [.., parent, _] => parent.starts_with(char::is_uppercase),
+            [] => false,
+        }
+    }
+    match pat {
+        Pat::Lit(_) | Pat::Range(_) | Pat::Or(_) => true,
+        Pat::TupleStruct(p) => variant_path(&p.path) || p.elems.iter().any(clearly_refutable),
+        Pat::Struct(p) => variant_path(&p.path) || p.fields.iter().any(|f| clearly_refutable(&f.pat)),
+        Pat::Path(p) => variant_path(&p.path),
+        Pat::Ident(p) => p.subpat.as_ref().is_some_and(|(_, sub)| clearly_refutable(sub)),
+        Pat::Tuple(p) => p.elems.iter().any(clearly_refutable),
+        Pat::Paren(p) => clearly_refutable(&p.pat),
+        Pat::Reference(p) => clearly_refutable(&p.pat),
+        Pat::Type(p) => clearly_refutable(&p.pat),
+        _ => false,
+    }
 }
 
 fn is_promise_type(ty: &Type) -> bool {
@@ -673,8 +734,8 @@ fn skip_arm(input: ParseStream<'_>) {
 fn arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<Arm> {
     let attrs = input.call(Attribute::parse_outer)?;
     if let Some(attr) = attrs.first() {
-        errors.push(syn::Error::new(
-            attr.span(),
+        errors.push(syn::Error::new_spanned(
+            attr,
             "attributes on the arms of an `lwt!` `match` are not supported",
         ));
     }
@@ -764,7 +825,7 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
                 (CatchBinding::None, Some(ty))
             }
             other => {
-                errors.push(syn::Error::new(other.span(), CATCH_PATTERN));
+                errors.push(syn::Error::new_spanned(&other, CATCH_PATTERN));
                 if input.peek(Token![:]) {
                     input.parse::<Token![:]>()?;
                     input.parse::<Type>()?;

@@ -1,0 +1,5 @@
+use lwt::{lwt, Promise};
+
+fn main() {
+    let _p: Promise<()> = lwt! {};
+}

@@ -1,0 +1,9 @@
+use lwt::{lwt, ret, Promise};
+
+fn main() {
+    let _p: Promise<u8> = lwt! {
+        try {
+            ret(1)
+        }
+    };
+}

@@ -1,0 +1,10 @@
+use lwt::{lwt, ret, Promise};
+
+fn main() {
+    let _p: Promise<u8> = lwt! {
+        let x = ret(1_u8);
+        yield x;
+        await ret(2_u8);
+        ret(x)
+    };
+}
