@@ -25,6 +25,7 @@
 //!   itself.
 
 use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
 use std::rc::Rc;
 use std::task::Waker;
 
@@ -55,10 +56,14 @@ pub(crate) enum HowToCancel {
     PropagateMany(Vec<Rc<dyn Cancelable>>),
 }
 
+/// The roots a cancel walk has propagated from (by address).
+pub(crate) type Visited = HashSet<*const ()>;
+
 /// The type-erased view of a node that `cancel` walks.
 pub(crate) trait Cancelable {
-    /// Cancels this node if it is a pending task, and pushes whatever it propagates to.
-    fn cancel_step(self: Rc<Self>, next: &mut Vec<Rc<dyn Cancelable>>);
+    /// Cancels this node if it is a pending task, and pushes whatever it propagates to, unless
+    /// this node was already propagated from in this walk (`visited` holds those roots).
+    fn cancel_step(self: Rc<Self>, next: &mut Vec<Rc<dyn Cancelable>>, visited: &mut Visited);
 }
 
 enum State<T> {
@@ -364,8 +369,13 @@ impl<T: 'static> Node<T> {
         let start: Rc<dyn Cancelable> = self.clone();
         schedule::batch(move || {
             let mut work = vec![start];
+            // A merge can make a pending promise wait on itself (a bind whose callback returns a
+            // promise derived from the bind's own result): its cancel links then form a cycle,
+            // which the walk must not follow forever. No node is created during the walk, so an
+            // address names one root.
+            let mut visited = Visited::new();
             while let Some(node) = work.pop() {
-                node.cancel_step(&mut work);
+                node.cancel_step(&mut work, &mut visited);
             }
         });
     }
@@ -382,12 +392,13 @@ impl<T: 'static> Node<T> {
 }
 
 impl<T: 'static> Cancelable for Node<T> {
-    fn cancel_step(self: Rc<Self>, next: &mut Vec<Rc<dyn Cancelable>>) {
+    fn cancel_step(self: Rc<Self>, next: &mut Vec<Rc<dyn Cancelable>>, visited: &mut Visited) {
         let root = self.root();
         let cancel_this = match &*root.state.borrow() {
             State::Pending { cancel, .. } => match cancel {
                 HowToCancel::NotCancelable => false,
                 HowToCancel::CancelThis => true,
+                _ if !visited.insert(Rc::as_ptr(&root).cast::<()>()) => false,
                 HowToCancel::Propagate(to) => {
                     next.push(to.clone());
                     false
