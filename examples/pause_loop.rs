@@ -18,7 +18,10 @@ fn pauses(n: u64, done: u64) -> Promise<u64> {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(1_000_000);
+    let n: u64 = args
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
     let secs: f64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(0.0);
     let done = main::run(pauses(n, 0)).expect("the pause loop");
     main::run(unix::sleep(Duration::from_secs_f64(secs))).expect("the sleep");

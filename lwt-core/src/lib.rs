@@ -29,6 +29,9 @@
 //! * [`main`] — the run loop: `run`, `pause`, hooks;
 //! * [`unix`] — timers, file descriptors, pipes, sockets;
 //! * [`preemptive`] — blocking work on a thread pool;
+//! * [`list`] — Lwt_list: serial and parallel functions over lists;
+//! * [`sync`] — Mutex, Condition, Mvar; [`pool`] — resource pools; [`switch`] — switches;
+//! * [`result`] — Lwt_result: promises of typed results;
 //! * [`key`] — implicit callback arguments;
 //! * [`hook`] — where unhandled failures go;
 //! * [`ops`] — `>>` and `|` for Lwt's `>>=` and `>|=`;
@@ -52,12 +55,17 @@ pub mod exn;
 pub mod future;
 pub mod hook;
 pub mod key;
+pub mod list;
 #[path = "lwt_main.rs"]
 pub mod main;
 pub mod ops;
+pub mod pool;
 pub mod preemptive;
 pub mod promise;
 pub mod resolver;
+pub mod result;
+pub mod switch;
+pub mod sync;
 pub mod unix;
 
 pub use bind::{bind, catch, finalize, map, try_bind, wrap};

@@ -122,11 +122,51 @@ fn a_million_timers() {
     assert_eq!(lwt_core::unix::timer_count(), 0);
 }
 
+/// Lwt_list's forms over 10M elements: no stack overflow (Lwt issues #347, #538).
+fn lists_of_ten_million() {
+    use lwt_core::list;
+    let n = 10_000_000u64;
+    let sum = std::rc::Rc::new(std::cell::Cell::new(0u64));
+    let s = sum.clone();
+    let p = list::iter_s(
+        move |x| {
+            s.set(s.get() + x);
+            Promise::ret(())
+        },
+        0..n,
+    );
+    assert!(p.is_fulfilled());
+    let s = sum.clone();
+    let p = list::iter_p(
+        move |x| {
+            s.set(s.get() + x);
+            Promise::ret(())
+        },
+        0..n,
+    );
+    assert!(p.is_fulfilled());
+    assert_eq!(sum.get(), 2 * (n - 1) * n / 2);
+    let mapped = list::map_p(|x| Promise::ret(x * 2), 0..n).map(|v| v.len());
+    assert_eq!(mapped.state(), State::Fulfilled(n as usize));
+    // With pending steps too: each step waits on a promise resolved by the loop.
+    let s = sum.clone();
+    let p = list::iter_s(
+        move |x| {
+            let s = s.clone();
+            lwt_core::main::pause().map(move |()| s.set(s.get() + x))
+        },
+        0..1_000_000u64,
+    );
+    lwt_core::main::run(p).unwrap();
+    println!("list iter_s, iter_p and map_p over 10M elements (and iter_s over 1M pending steps): done, no stack overflow");
+}
+
 fn main() {
     waiters_do_not_accumulate(false);
     waiters_do_not_accumulate(true);
     canceled_protected_leave_nothing();
     join_and_all_of_a_million();
     a_million_timers();
-    println!("test result: ok. 5 passed; 0 failed");
+    lists_of_ten_million();
+    println!("test result: ok. 6 passed; 0 failed");
 }

@@ -1,0 +1,529 @@
+//! Promise-returning functions over lists (Lwt's `Lwt_list`), in serial (`_s`) and parallel
+//! (`_p`) forms.
+//!
+//! * A serial function calls `f` on one element, waits for its promise, then goes on to the next.
+//! * A parallel function calls `f` on every element first, in input order, then waits for all the
+//!   promises; results come back in input order whatever the resolution order.
+//!
+//! Both work on any `IntoIterator` and are stack-safe on millions of elements: a serial loop
+//! whose steps are already resolved runs as a plain loop, and only waits (with one bind, whose
+//! proxy keeps memory constant) when a step is pending. Lwt's list functions overflowed the stack
+//! until they were rewritten (Lwt issues #347, #538).
+//!
+//! On a rejection, a serial function stops and is rejected with it; a parallel function still
+//! waits for every promise, then is rejected with the first rejection in input order (as
+//! [`all`](crate::all)). A panic in `f` is a rejection too.
+//!
+//! ```
+//! use lwt_core::{list, main, unix, Promise};
+//! use std::time::Duration;
+//!
+//! // Parallel: all three sleeps run at once; results in input order.
+//! let delays = vec![30u64, 10, 20];
+//! let p = list::map_p(|ms| unix::sleep(Duration::from_millis(ms)).map(move |()| ms), delays);
+//! assert_eq!(main::run(p).unwrap(), vec![30, 10, 20]);
+//!
+//! // Serial over ten million elements: no stack overflow.
+//! let total = list::fold_left_s(|acc, x: u64| Promise::ret(acc + x), 0, 0..10_000_000u64);
+//! assert_eq!(main::run(total).unwrap(), 49_999_995_000_000);
+//! ```
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::combinators::all;
+use crate::exn::Exn;
+use crate::promise::Promise;
+
+fn call<A, R: 'static>(f: &mut impl FnMut(A) -> Promise<R>, a: A) -> Promise<R> {
+    match catch_unwind(AssertUnwindSafe(|| f(a))) {
+        Ok(p) => p,
+        Err(payload) => Promise::fail(Exn::from_panic(payload)),
+    }
+}
+
+/// The serial driver: `step(acc, item)` for each item in turn, synchronously while steps are
+/// already resolved.
+fn fold_iter<I, A, F>(items: I, init: A, step: F) -> Promise<A>
+where
+    I: Iterator + 'static,
+    A: 'static,
+    F: FnMut(A, I::Item) -> Promise<A> + 'static,
+{
+    fold_until(items, init, step, |_| false)
+}
+
+/// [`fold_iter`] that stops early once `stop(&acc)` holds.
+fn fold_until<I, A, F>(mut items: I, init: A, mut step: F, stop: fn(&A) -> bool) -> Promise<A>
+where
+    I: Iterator + 'static,
+    A: 'static,
+    F: FnMut(A, I::Item) -> Promise<A> + 'static,
+{
+    let mut acc = init;
+    loop {
+        if stop(&acc) {
+            return Promise::ret(acc);
+        }
+        let Some(item) = items.next() else {
+            return Promise::ret(acc);
+        };
+        let mut next = match catch_unwind(AssertUnwindSafe(|| step(acc, item))) {
+            Ok(p) => p,
+            Err(payload) => return Promise::fail(Exn::from_panic(payload)),
+        };
+        if !next.is_settled() {
+            return next.bind(move |acc| fold_until(items, acc, step, stop));
+        }
+        match next.take_outcome() {
+            Ok(a) => acc = a,
+            Err(e) => return Promise::fail(e),
+        }
+    }
+}
+
+/// Lwt's `fold_left_s`: `f(f(f(init, x1), x2), ...)`, one step after the other.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// let p = list::fold_left_s(|acc: String, x: &str| Promise::ret(acc + x), String::new(), ["a", "b"]);
+/// assert_eq!(p.state(), State::Fulfilled("ab".to_string()));
+/// ```
+pub fn fold_left_s<A: 'static, T: 'static, I>(
+    f: impl FnMut(A, T) -> Promise<A> + 'static,
+    init: A,
+    items: I,
+) -> Promise<A>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    fold_iter(items.into_iter(), init, f)
+}
+
+/// Lwt's `fold_right_s`: `f(x1, f(x2, ... f(xn, init)))`, starting from the last element.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// let p = list::fold_right_s(|x: &str, acc: String| Promise::ret(acc + x), ["a", "b"], String::new());
+/// assert_eq!(p.state(), State::Fulfilled("ba".to_string()));
+/// ```
+pub fn fold_right_s<A: 'static, T: 'static>(
+    mut f: impl FnMut(T, A) -> Promise<A> + 'static,
+    items: impl IntoIterator<Item = T>,
+    init: A,
+) -> Promise<A> {
+    let reversed: Vec<T> = items.into_iter().collect();
+    fold_iter(reversed.into_iter().rev(), init, move |acc, x| f(x, acc))
+}
+
+/// Lwt's `iter_s`.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::{list, Promise};
+/// let seen = Rc::new(RefCell::new(Vec::new()));
+/// let s = seen.clone();
+/// list::iter_s(move |x| { s.borrow_mut().push(x); Promise::ret(()) }, vec![1, 2, 3]);
+/// assert_eq!(*seen.borrow(), [1, 2, 3]);
+/// ```
+pub fn iter_s<T: 'static, I>(mut f: impl FnMut(T) -> Promise<()> + 'static, items: I) -> Promise<()>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    fold_iter(items.into_iter(), (), move |(), x| f(x))
+}
+
+/// Lwt's `iteri_s`: `f(index, element)`.
+///
+/// ```
+/// use lwt_core::{list, Promise};
+/// assert!(list::iteri_s(|i, x: usize| { assert_eq!(i, x); Promise::ret(()) }, 0..3).is_fulfilled());
+/// ```
+pub fn iteri_s<T: 'static, I>(
+    mut f: impl FnMut(usize, T) -> Promise<()> + 'static,
+    items: I,
+) -> Promise<()>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    fold_iter(items.into_iter().enumerate(), (), move |(), (i, x)| f(i, x))
+}
+
+/// Lwt's `map_s`.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// assert_eq!(list::map_s(|x: u8| Promise::ret(x * 2), vec![1, 2]).state(), State::Fulfilled(vec![2, 4]));
+/// ```
+pub fn map_s<T: 'static, U: 'static, I>(
+    mut f: impl FnMut(T) -> Promise<U> + 'static,
+    items: I,
+) -> Promise<Vec<U>>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    fold_iter(items.into_iter(), Vec::new(), move |mut acc, x| {
+        call(&mut f, x).map(move |u| {
+            acc.push(u);
+            acc
+        })
+    })
+}
+
+/// Lwt's `mapi_s`.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// let p = list::mapi_s(|i, x: u8| Promise::ret(i as u8 + x), vec![10, 10]);
+/// assert_eq!(p.state(), State::Fulfilled(vec![10, 11]));
+/// ```
+pub fn mapi_s<T: 'static, U: 'static, I>(
+    mut f: impl FnMut(usize, T) -> Promise<U> + 'static,
+    items: I,
+) -> Promise<Vec<U>>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    map_s(move |(i, x)| f(i, x), items.into_iter().enumerate())
+}
+
+/// Lwt's `rev_map_s`: like `map_s`, results reversed.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// assert_eq!(list::rev_map_s(|x: u8| Promise::ret(x), vec![1, 2]).state(), State::Fulfilled(vec![2, 1]));
+/// ```
+pub fn rev_map_s<T: 'static, U: 'static, I>(
+    f: impl FnMut(T) -> Promise<U> + 'static,
+    items: I,
+) -> Promise<Vec<U>>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    map_s(f, items).map(|mut v| {
+        v.reverse();
+        v
+    })
+}
+
+/// Lwt's `filter_s`.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// let p = list::filter_s(|x: &u8| Promise::ret(x % 2 == 0), vec![1, 2, 3, 4]);
+/// assert_eq!(p.state(), State::Fulfilled(vec![2, 4]));
+/// ```
+pub fn filter_s<T: 'static, I>(
+    mut f: impl FnMut(&T) -> Promise<bool> + 'static,
+    items: I,
+) -> Promise<Vec<T>>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    fold_iter(items.into_iter(), Vec::new(), move |mut acc, x| {
+        call(&mut f, &x).map(move |keep| {
+            if keep {
+                acc.push(x);
+            }
+            acc
+        })
+    })
+}
+
+/// Lwt's `filter_map_s`.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// let p = list::filter_map_s(|x: &str| Promise::ret(x.parse::<u8>().ok()), vec!["1", "x", "3"]);
+/// assert_eq!(p.state(), State::Fulfilled(vec![1, 3]));
+/// ```
+pub fn filter_map_s<T: 'static, U: 'static, I>(
+    mut f: impl FnMut(T) -> Promise<Option<U>> + 'static,
+    items: I,
+) -> Promise<Vec<U>>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    fold_iter(items.into_iter(), Vec::new(), move |mut acc, x| {
+        call(&mut f, x).map(move |u| {
+            acc.extend(u);
+            acc
+        })
+    })
+}
+
+/// Lwt's `partition_s`: `(elements satisfying f, the others)`.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// let p = list::partition_s(|x: &u8| Promise::ret(*x > 1), vec![1, 2, 3]);
+/// assert_eq!(p.state(), State::Fulfilled((vec![2, 3], vec![1])));
+/// ```
+pub fn partition_s<T: 'static, I>(
+    mut f: impl FnMut(&T) -> Promise<bool> + 'static,
+    items: I,
+) -> Promise<(Vec<T>, Vec<T>)>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    fold_iter(
+        items.into_iter(),
+        (Vec::new(), Vec::new()),
+        move |(mut yes, mut no), x| {
+            call(&mut f, &x).map(move |keep| {
+                if keep {
+                    yes.push(x)
+                } else {
+                    no.push(x)
+                }
+                (yes, no)
+            })
+        },
+    )
+}
+
+/// Stops the serial walk at the first element for which `f` says `stop`.
+fn first_s<T: 'static, I>(
+    mut f: impl FnMut(&T) -> Promise<bool> + 'static,
+    items: I,
+    stop_on: bool,
+) -> Promise<Option<T>>
+where
+    I: Iterator<Item = T> + 'static,
+{
+    // The accumulator carries the found element; the walk stops there.
+    fold_until(
+        items,
+        None,
+        move |_, x| call(&mut f, &x).map(move |b| if b == stop_on { Some(x) } else { None }),
+        Option::is_some,
+    )
+}
+
+/// Lwt's `find_s`: the first element satisfying `f`, or `None` (Lwt raises `Not_found`).
+/// Elements after it are not tested.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// let p = list::find_s(|x: &u8| Promise::ret(*x > 1), vec![1, 2, 3]);
+/// assert_eq!(p.state(), State::Fulfilled(Some(2)));
+/// ```
+pub fn find_s<T: 'static, I>(
+    f: impl FnMut(&T) -> Promise<bool> + 'static,
+    items: I,
+) -> Promise<Option<T>>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    first_s(f, items.into_iter(), true)
+}
+
+/// Lwt's `for_all_s`: does every element satisfy `f`? Stops at the first that does not.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// assert_eq!(list::for_all_s(|x: &u8| Promise::ret(*x > 0), vec![1, 2]).state(), State::Fulfilled(true));
+/// ```
+pub fn for_all_s<T: 'static, I>(
+    f: impl FnMut(&T) -> Promise<bool> + 'static,
+    items: I,
+) -> Promise<bool>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    first_s(f, items.into_iter(), false).map(|counterexample| counterexample.is_none())
+}
+
+/// Lwt's `exists_s`: does some element satisfy `f`? Stops at the first that does.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// assert_eq!(list::exists_s(|x: &u8| Promise::ret(*x > 1), vec![1, 2]).state(), State::Fulfilled(true));
+/// ```
+pub fn exists_s<T: 'static, I>(
+    f: impl FnMut(&T) -> Promise<bool> + 'static,
+    items: I,
+) -> Promise<bool>
+where
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
+{
+    find_s(f, items).map(|found| found.is_some())
+}
+
+// ---- parallel forms ----------------------------------------------------------------------------------
+
+/// Starts `f` on every element, in input order.
+fn start_all<T, U: 'static>(
+    mut f: impl FnMut(T) -> Promise<U>,
+    items: impl IntoIterator<Item = T>,
+) -> Vec<Promise<U>> {
+    items.into_iter().map(|x| call(&mut f, x)).collect()
+}
+
+/// Lwt's `iter_p`: `f` on every element at once; fulfilled when all are.
+///
+/// ```
+/// use lwt_core::{list, main, unix};
+/// let p = list::iter_p(|ms: u64| unix::sleep(std::time::Duration::from_millis(ms)), vec![5, 5, 5]);
+/// main::run(p).unwrap(); // about 5 ms, not 15
+/// ```
+pub fn iter_p<T>(
+    f: impl FnMut(T) -> Promise<()>,
+    items: impl IntoIterator<Item = T>,
+) -> Promise<()> {
+    all(start_all(f, items)).map(drop)
+}
+
+/// Lwt's `iteri_p`.
+///
+/// ```
+/// use lwt_core::{list, Promise};
+/// assert!(list::iteri_p(|i, x: usize| { assert_eq!(i, x); Promise::ret(()) }, 0..3).is_fulfilled());
+/// ```
+pub fn iteri_p<T>(
+    mut f: impl FnMut(usize, T) -> Promise<()>,
+    items: impl IntoIterator<Item = T>,
+) -> Promise<()> {
+    iter_p(move |(i, x)| f(i, x), items.into_iter().enumerate())
+}
+
+/// Lwt's `map_p`: results in input order.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// assert_eq!(list::map_p(|x: u8| Promise::ret(x + 1), vec![1, 2]).state(), State::Fulfilled(vec![2, 3]));
+/// ```
+pub fn map_p<T, U: 'static>(
+    f: impl FnMut(T) -> Promise<U>,
+    items: impl IntoIterator<Item = T>,
+) -> Promise<Vec<U>> {
+    all(start_all(f, items))
+}
+
+/// Lwt's `mapi_p`.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// assert_eq!(list::mapi_p(|i, _x: u8| Promise::ret(i), vec![9, 9]).state(), State::Fulfilled(vec![0, 1]));
+/// ```
+pub fn mapi_p<T, U: 'static>(
+    mut f: impl FnMut(usize, T) -> Promise<U>,
+    items: impl IntoIterator<Item = T>,
+) -> Promise<Vec<U>> {
+    map_p(move |(i, x)| f(i, x), items.into_iter().enumerate())
+}
+
+/// Lwt's `rev_map_p`.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// assert_eq!(list::rev_map_p(|x: u8| Promise::ret(x), vec![1, 2]).state(), State::Fulfilled(vec![2, 1]));
+/// ```
+pub fn rev_map_p<T, U: 'static>(
+    f: impl FnMut(T) -> Promise<U>,
+    items: impl IntoIterator<Item = T>,
+) -> Promise<Vec<U>> {
+    map_p(f, items).map(|mut v| {
+        v.reverse();
+        v
+    })
+}
+
+/// Evaluates `f` on every element at once and pairs each element with its verdict.
+fn verdicts_p<T: 'static>(
+    mut f: impl FnMut(&T) -> Promise<bool>,
+    items: impl IntoIterator<Item = T>,
+) -> Promise<Vec<(T, bool)>> {
+    let items: Vec<T> = items.into_iter().collect();
+    let tests = items.iter().map(|x| call(&mut f, x)).collect::<Vec<_>>();
+    all(tests).map(move |verdicts| items.into_iter().zip(verdicts).collect())
+}
+
+/// Lwt's `filter_p`.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// assert_eq!(list::filter_p(|x: &u8| Promise::ret(*x != 2), vec![1, 2, 3]).state(), State::Fulfilled(vec![1, 3]));
+/// ```
+pub fn filter_p<T: 'static>(
+    f: impl FnMut(&T) -> Promise<bool>,
+    items: impl IntoIterator<Item = T>,
+) -> Promise<Vec<T>> {
+    verdicts_p(f, items).map(|v| {
+        v.into_iter()
+            .filter(|(_, keep)| *keep)
+            .map(|(x, _)| x)
+            .collect()
+    })
+}
+
+/// Lwt's `filter_map_p`.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// let p = list::filter_map_p(|x: &str| Promise::ret(x.parse::<u8>().ok()), vec!["1", "x"]);
+/// assert_eq!(p.state(), State::Fulfilled(vec![1]));
+/// ```
+pub fn filter_map_p<T, U: 'static>(
+    f: impl FnMut(T) -> Promise<Option<U>>,
+    items: impl IntoIterator<Item = T>,
+) -> Promise<Vec<U>> {
+    map_p(f, items).map(|v| v.into_iter().flatten().collect())
+}
+
+/// Lwt's `partition_p`.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// let p = list::partition_p(|x: &u8| Promise::ret(*x > 1), vec![1, 2, 3]);
+/// assert_eq!(p.state(), State::Fulfilled((vec![2, 3], vec![1])));
+/// ```
+pub fn partition_p<T: 'static>(
+    f: impl FnMut(&T) -> Promise<bool>,
+    items: impl IntoIterator<Item = T>,
+) -> Promise<(Vec<T>, Vec<T>)> {
+    verdicts_p(f, items).map(|v| {
+        let (yes, no): (Vec<_>, Vec<_>) = v.into_iter().partition(|(_, keep)| *keep);
+        (
+            yes.into_iter().map(|(x, _)| x).collect(),
+            no.into_iter().map(|(x, _)| x).collect(),
+        )
+    })
+}
+
+/// Lwt's `for_all_p`: tests every element at once.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// assert_eq!(list::for_all_p(|x: &u8| Promise::ret(*x > 1), vec![1, 2]).state(), State::Fulfilled(false));
+/// ```
+pub fn for_all_p<T: 'static>(
+    f: impl FnMut(&T) -> Promise<bool>,
+    items: impl IntoIterator<Item = T>,
+) -> Promise<bool> {
+    verdicts_p(f, items).map(|v| v.iter().all(|(_, b)| *b))
+}
+
+/// Lwt's `exists_p`: tests every element at once.
+///
+/// ```
+/// use lwt_core::{list, Promise, State};
+/// assert_eq!(list::exists_p(|x: &u8| Promise::ret(*x > 1), vec![1, 2]).state(), State::Fulfilled(true));
+/// ```
+pub fn exists_p<T: 'static>(
+    f: impl FnMut(&T) -> Promise<bool>,
+    items: impl IntoIterator<Item = T>,
+) -> Promise<bool> {
+    verdicts_p(f, items).map(|v| v.iter().any(|(_, b)| *b))
+}

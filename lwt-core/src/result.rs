@@ -1,0 +1,230 @@
+//! Promises of `Result`s with typed errors (Lwt's `Lwt_result`).
+//!
+//! A `Promise<Result<T, E>>` separates two kinds of failure: expected errors, typed `E` and
+//! carried as values (`Err`), and exceptional ones, carried by rejection ([`Exn`]). These
+//! functions chain the `Ok` path and pass `Err` along, as `Lwt_result`'s do.
+//!
+//! ```
+//! use lwt_core::{result as lr, Promise, State};
+//!
+//! #[derive(Debug, Clone, PartialEq)]
+//! enum LoginError { NoSuchUser }
+//!
+//! fn find_user(name: &str) -> Promise<Result<u32, LoginError>> {
+//!     lr::lift(if name == "root" { Ok(0) } else { Err(LoginError::NoSuchUser) })
+//! }
+//!
+//! let ok = lr::map(|id| id + 1, lr::bind(find_user("root"), |id| lr::ok_value(id)));
+//! assert_eq!(ok.state(), State::Fulfilled(Ok(1)));
+//! let err = lr::bind(find_user("eve"), |id| lr::ok_value(id));
+//! assert_eq!(err.state(), State::Fulfilled(Err(LoginError::NoSuchUser)));
+//! ```
+
+use crate::exn::Exn;
+use crate::promise::Promise;
+
+/// Lwt_result's `return`: `Ok(value)`.
+///
+/// ```
+/// assert_eq!(lwt_core::result::ok_value::<u8, ()>(1).state(), lwt_core::State::Fulfilled(Ok(1)));
+/// ```
+pub fn ok_value<T: 'static, E: 'static>(value: T) -> Promise<Result<T, E>> {
+    Promise::ret(Ok(value))
+}
+
+/// Lwt_result's `fail`: `Err(error)` (a value, not a rejection).
+///
+/// ```
+/// assert_eq!(lwt_core::result::error_value::<u8, &str>("no").state(), lwt_core::State::Fulfilled(Err("no")));
+/// ```
+pub fn error_value<T: 'static, E: 'static>(error: E) -> Promise<Result<T, E>> {
+    Promise::ret(Err(error))
+}
+
+/// Lwt_result's `ok`: wraps a promise's value in `Ok`.
+///
+/// ```
+/// let p = lwt_core::result::ok::<u8, ()>(lwt_core::Promise::ret(1));
+/// assert_eq!(p.state(), lwt_core::State::Fulfilled(Ok(1)));
+/// ```
+pub fn ok<T: 'static, E: 'static>(promise: Promise<T>) -> Promise<Result<T, E>> {
+    promise.map(Ok)
+}
+
+/// Lwt_result's `error`: wraps a promise's value in `Err`.
+///
+/// ```
+/// let p = lwt_core::result::error::<(), u8>(lwt_core::Promise::ret(1));
+/// assert_eq!(p.state(), lwt_core::State::Fulfilled(Err(1)));
+/// ```
+pub fn error<T: 'static, E: 'static>(promise: Promise<E>) -> Promise<Result<T, E>> {
+    promise.map(Err)
+}
+
+/// Lwt_result's `lift`: a resolved promise of `result`.
+///
+/// ```
+/// assert!(lwt_core::result::lift::<u8, ()>(Ok(1)).is_fulfilled());
+/// ```
+pub fn lift<T: 'static, E: 'static>(result: Result<T, E>) -> Promise<Result<T, E>> {
+    Promise::ret(result)
+}
+
+/// Lwt_result's `map`: `f` on the `Ok` value.
+///
+/// ```
+/// use lwt_core::{result as lr, State};
+/// assert_eq!(lr::map(|x: u8| x + 1, lr::lift::<u8, ()>(Ok(1))).state(), State::Fulfilled(Ok(2)));
+/// ```
+pub fn map<T: 'static, U: 'static, E: 'static>(
+    f: impl FnOnce(T) -> U + 'static,
+    promise: Promise<Result<T, E>>,
+) -> Promise<Result<U, E>> {
+    promise.map(|r| r.map(f))
+}
+
+/// Lwt_result's `map_error`: `f` on the `Err` value.
+///
+/// ```
+/// use lwt_core::{result as lr, State};
+/// let p = lr::map_error(|e: &str| e.len(), lr::lift::<u8, &str>(Err("bad")));
+/// assert_eq!(p.state(), State::Fulfilled(Err(3)));
+/// ```
+pub fn map_error<T: 'static, E: 'static, F: 'static>(
+    f: impl FnOnce(E) -> F + 'static,
+    promise: Promise<Result<T, E>>,
+) -> Promise<Result<T, F>> {
+    promise.map(|r| r.map_err(f))
+}
+
+/// Lwt_result's `bind`: continues with `f` on `Ok`, passes `Err` on.
+///
+/// ```
+/// use lwt_core::{result as lr, State};
+/// let p = lr::bind(lr::lift::<u8, ()>(Ok(1)), |x| lr::ok_value(x * 10));
+/// assert_eq!(p.state(), State::Fulfilled(Ok(10)));
+/// ```
+pub fn bind<T: 'static, U: 'static, E: 'static>(
+    promise: Promise<Result<T, E>>,
+    f: impl FnOnce(T) -> Promise<Result<U, E>> + 'static,
+) -> Promise<Result<U, E>> {
+    promise.bind(|r| match r {
+        Ok(v) => f(v),
+        Err(e) => Promise::ret(Err(e)),
+    })
+}
+
+/// Lwt_result's `bind_error`: continues with `f` on `Err`, passes `Ok` on.
+///
+/// ```
+/// use lwt_core::{result as lr, State};
+/// let p = lr::bind_error(lr::lift::<u8, &str>(Err("x")), |_| lr::ok_value(0));
+/// assert_eq!(p.state(), State::Fulfilled(Ok(0)));
+/// ```
+pub fn bind_error<T: 'static, E: 'static, F: 'static>(
+    promise: Promise<Result<T, E>>,
+    f: impl FnOnce(E) -> Promise<Result<T, F>> + 'static,
+) -> Promise<Result<T, F>> {
+    promise.bind(|r| match r {
+        Ok(v) => Promise::ret(Ok(v)),
+        Err(e) => f(e),
+    })
+}
+
+/// Lwt_result's `bind_lwt`: continues with a plain promise on `Ok`.
+///
+/// ```
+/// use lwt_core::{result as lr, Promise, State};
+/// let p = lr::bind_lwt(lr::lift::<u8, ()>(Ok(2)), |x| Promise::ret(x + 1));
+/// assert_eq!(p.state(), State::Fulfilled(Ok(3)));
+/// ```
+pub fn bind_lwt<T: 'static, U: 'static, E: 'static>(
+    promise: Promise<Result<T, E>>,
+    f: impl FnOnce(T) -> Promise<U> + 'static,
+) -> Promise<Result<U, E>> {
+    bind(promise, |v| f(v).map(Ok))
+}
+
+/// Lwt_result's `bind_result`: continues with a plain `Result` on `Ok`.
+///
+/// ```
+/// use lwt_core::{result as lr, State};
+/// let p = lr::bind_result(lr::lift::<&str, String>(Ok("7")), |s| s.parse::<u8>().map_err(|e| e.to_string()));
+/// assert_eq!(p.state(), State::Fulfilled(Ok(7)));
+/// ```
+pub fn bind_result<T: 'static, U: 'static, E: 'static>(
+    promise: Promise<Result<T, E>>,
+    f: impl FnOnce(T) -> Result<U, E> + 'static,
+) -> Promise<Result<U, E>> {
+    promise.map(|r| r.and_then(f))
+}
+
+/// Lwt_result's `both`: both `Ok` values, or the first `Err` (in argument order) once both
+/// are resolved.
+///
+/// ```
+/// use lwt_core::{result as lr, State};
+/// let p = lr::both(lr::lift::<u8, &str>(Ok(1)), lr::lift::<char, &str>(Err("b")));
+/// assert_eq!(p.state(), State::Fulfilled(Err("b")));
+/// ```
+pub fn both<A: 'static, B: 'static, E: 'static>(
+    a: Promise<Result<A, E>>,
+    b: Promise<Result<B, E>>,
+) -> Promise<Result<(A, B), E>> {
+    crate::combinators::both(a, b).map(|(a, b)| Ok((a?, b?)))
+}
+
+/// Lwt_result's `catch`: turns a rejection into an `Err(Exn)`.
+///
+/// ```
+/// use lwt_core::{result as lr, Promise, State};
+/// let p = lr::catch(|| Promise::<u8>::fail_with("boom"));
+/// let message = p.map(|r| r.unwrap_err().to_string());
+/// assert_eq!(message.state(), State::Fulfilled("boom".to_string()));
+/// ```
+pub fn catch<T: 'static>(f: impl FnOnce() -> Promise<T>) -> Promise<Result<T, Exn>> {
+    crate::bind::catch(f, Promise::fail).then(Promise::ret)
+}
+
+/// Lwt_result's `get_exn`: `Ok` values pass, `Err(e)` becomes a rejection with `e`.
+///
+/// ```
+/// use lwt_core::result as lr;
+/// let p = lr::get_exn(lr::lift::<u8, std::fmt::Error>(Err(std::fmt::Error)));
+/// assert!(p.rejection().unwrap().is::<std::fmt::Error>());
+/// ```
+pub fn get_exn<T: 'static, E: Into<Exn> + 'static>(promise: Promise<Result<T, E>>) -> Promise<T> {
+    promise.bind(|r| Promise::of_result(r))
+}
+
+/// Lwt_result's `iter`: `f` on the `Ok` value, for its effect.
+///
+/// ```
+/// use lwt_core::{result as lr, Promise};
+/// assert!(lr::iter(|_x: u8| Promise::ret(()), lr::lift::<u8, ()>(Ok(1))).is_fulfilled());
+/// ```
+pub fn iter<T: 'static, E: 'static>(
+    f: impl FnOnce(T) -> Promise<()> + 'static,
+    promise: Promise<Result<T, E>>,
+) -> Promise<()> {
+    promise.bind(|r| match r {
+        Ok(v) => f(v),
+        Err(_) => Promise::ret(()),
+    })
+}
+
+/// Lwt_result's `iter_error`: `f` on the `Err` value, for its effect.
+///
+/// ```
+/// use lwt_core::{result as lr, Promise};
+/// assert!(lr::iter_error(|_e: ()| Promise::ret(()), lr::lift::<u8, ()>(Err(()))).is_fulfilled());
+/// ```
+pub fn iter_error<T: 'static, E: 'static>(
+    f: impl FnOnce(E) -> Promise<()> + 'static,
+    promise: Promise<Result<T, E>>,
+) -> Promise<()> {
+    promise.bind(|r| match r {
+        Ok(_) => Promise::ret(()),
+        Err(e) => f(e),
+    })
+}

@@ -1,0 +1,147 @@
+//! Switches (Lwt's `Lwt_switch`): turn off a group of resources at once.
+//!
+//! A switch collects hooks (closing a connection, stopping a server...). Turning it off runs them
+//! all and waits for them. Functions that allocate resources take an optional switch and add
+//! their cleanup to it.
+//!
+//! ```
+//! use std::{cell::Cell, rc::Rc};
+//! use lwt_core::{main, switch::{self, Switch}, Promise};
+//!
+//! let closed = Rc::new(Cell::new(0));
+//! let c = closed.clone();
+//! let result = switch::with_switch(move |sw| {
+//!     for _ in 0..3 {
+//!         let c = c.clone();
+//!         sw.add_hook(move || { c.set(c.get() + 1); Promise::ret(()) }).unwrap();
+//!     }
+//!     Promise::ret("done")
+//! });
+//! assert_eq!(main::run(result).unwrap(), "done");
+//! assert_eq!(closed.get(), 3);
+//! ```
+
+use std::cell::RefCell;
+use std::error::Error;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::combinators::join;
+use crate::exn::Exn;
+use crate::promise::Promise;
+
+/// The error of operations on a switch that is off (Lwt's `Lwt_switch.Off`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Off;
+
+impl fmt::Display for Off {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the switch is off")
+    }
+}
+
+impl Error for Off {}
+
+type SwitchHook = Box<dyn FnOnce() -> Promise<()>>;
+
+/// Lwt's `Lwt_switch.t`. Clones share the switch.
+#[derive(Clone)]
+pub struct Switch(Rc<RefCell<Option<Vec<SwitchHook>>>>);
+
+impl Default for Switch {
+    fn default() -> Self {
+        Switch::new()
+    }
+}
+
+impl fmt::Debug for Switch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Switch").field("on", &self.is_on()).finish()
+    }
+}
+
+impl Switch {
+    /// A switch that is on (Lwt's `create`).
+    pub fn new() -> Switch {
+        Switch(Rc::new(RefCell::new(Some(Vec::new()))))
+    }
+
+    /// Is the switch on?
+    pub fn is_on(&self) -> bool {
+        self.0.borrow().is_some()
+    }
+
+    /// Lwt's `check`: `Err(Off)` if the switch is off.
+    ///
+    /// ```
+    /// let sw = lwt_core::switch::Switch::new();
+    /// assert!(sw.check().is_ok());
+    /// ```
+    pub fn check(&self) -> Result<(), Off> {
+        if self.is_on() {
+            Ok(())
+        } else {
+            Err(Off)
+        }
+    }
+
+    /// Lwt's `add_hook`: `hook` runs when the switch is turned off. `Err(Off)` if it is already
+    /// off (the hook is not run).
+    pub fn add_hook(&self, hook: impl FnOnce() -> Promise<()> + 'static) -> Result<(), Off> {
+        match &mut *self.0.borrow_mut() {
+            Some(hooks) => {
+                hooks.push(Box::new(hook));
+                Ok(())
+            }
+            None => Err(Off),
+        }
+    }
+
+    /// Lwt's `add_hook_or_exec`: like `add_hook`, but on a switch that is off the hook runs now
+    /// (and its promise is returned).
+    ///
+    /// ```
+    /// use lwt_core::{main, switch::Switch, Promise};
+    /// let sw = Switch::new();
+    /// main::run(sw.turn_off()).unwrap();
+    /// let ran = sw.add_hook_or_exec(|| Promise::ret(()));
+    /// assert!(ran.is_fulfilled());
+    /// ```
+    pub fn add_hook_or_exec(&self, hook: impl FnOnce() -> Promise<()> + 'static) -> Promise<()> {
+        if self.is_on() {
+            let _ = self.add_hook(hook);
+            Promise::ret(())
+        } else {
+            crate::bind::catch(hook, Promise::fail)
+        }
+    }
+
+    /// Lwt's `turn_off`: turns the switch off and runs every hook (all at once), fulfilled when
+    /// they all are; rejected with the first failure (in registration order) if any fails.
+    /// Turning off a switch that is off does nothing.
+    pub fn turn_off(&self) -> Promise<()> {
+        let hooks = self.0.borrow_mut().take().unwrap_or_default();
+        join(
+            hooks
+                .into_iter()
+                .map(|h| crate::bind::catch(h, Promise::fail)),
+        )
+    }
+}
+
+/// Lwt's `with_switch`: runs `f` with a fresh switch and turns it off when `f`'s promise
+/// resolves, either way. A failure of the hooks replaces a fulfilment.
+pub fn with_switch<T: 'static>(f: impl FnOnce(Switch) -> Promise<T>) -> Promise<T> {
+    let sw = Switch::new();
+    let off = sw.clone();
+    crate::bind::catch(|| f(sw), Promise::fail).finalize(move || off.turn_off())
+}
+
+/// Lwt's `check` on an optional switch (`None`: always on).
+///
+/// ```
+/// assert!(lwt_core::switch::check(None).is_ok());
+/// ```
+pub fn check(switch: Option<&Switch>) -> Result<(), Exn> {
+    switch.map_or(Ok(()), |s| s.check().map_err(Exn::new))
+}

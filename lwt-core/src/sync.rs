@@ -1,0 +1,344 @@
+//! Cooperative synchronisation (Lwt's `Lwt_mutex`, `Lwt_condition`, `Lwt_mvar`).
+//!
+//! Everything runs on one thread, so these are not about data races: they order *promises*. A
+//! [`Mutex`] lets one chain of promises at a time into a critical section that spans several
+//! binds; a [`Condition`] lets promises wait for a signal; an [`Mvar`] is a one-slot mailbox.
+//!
+//! All three serve waiters in FIFO order and are cancel-safe: a waiter whose promise is canceled
+//! before it is served is skipped, and never swallows the lock, a signal or a value.
+//!
+//! ```
+//! use lwt_core::{main, sync::Mvar};
+//!
+//! let mailbox = Mvar::<u32>::create_empty();
+//! let reader = mailbox.take();
+//! main::run(mailbox.put(42)).unwrap();
+//! assert_eq!(main::run(reader).unwrap(), 42);
+//! ```
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use crate::exn::Exn;
+use crate::promise::Promise;
+use crate::resolver::{task, Resolver};
+
+/// Pops the first resolver whose promise still waits (canceled waiters are skipped).
+fn first_waiting<T: 'static>(queue: &mut VecDeque<Resolver<T>>) -> Option<Resolver<T>> {
+    while let Some(r) = queue.pop_front() {
+        if r.is_pending() {
+            return Some(r);
+        }
+    }
+    None
+}
+
+// ---- Mutex -------------------------------------------------------------------------------------------
+
+/// Lwt's `Lwt_mutex.t`: at most one holder; waiters served in FIFO order.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::{join, main, sync::Mutex, unix};
+///
+/// let m = Mutex::new();
+/// let log = Rc::new(RefCell::new(Vec::new()));
+/// let section = |name: &'static str| {
+///     let log = log.clone();
+///     m.with_lock(move || {
+///         log.borrow_mut().push(format!("{name} in"));
+///         unix::sleep_secs(0.001).map(move |()| log.borrow_mut().push(format!("{name} out")))
+///     })
+/// };
+/// main::run(join(vec![section("a"), section("b")])).unwrap();
+/// assert_eq!(*log.borrow(), ["a in", "a out", "b in", "b out"]);
+/// ```
+#[derive(Clone, Default)]
+pub struct Mutex(Rc<MutexInner>);
+
+#[derive(Default)]
+struct MutexInner {
+    locked: Cell<bool>,
+    waiters: RefCell<VecDeque<Resolver<()>>>,
+}
+
+impl Mutex {
+    /// An unlocked mutex (Lwt's `create`).
+    pub fn new() -> Mutex {
+        Mutex::default()
+    }
+
+    /// Lwt's `lock`: fulfilled once this caller holds the lock. Cancelable while waiting; a
+    /// canceled waiter does not take the lock.
+    ///
+    /// ```
+    /// let m = lwt_core::sync::Mutex::new();
+    /// assert!(m.lock().is_fulfilled());
+    /// let second = m.lock();
+    /// assert!(second.is_pending());
+    /// m.unlock();
+    /// assert!(second.is_fulfilled());
+    /// ```
+    pub fn lock(&self) -> Promise<()> {
+        if !self.0.locked.replace(true) {
+            return Promise::ret(());
+        }
+        let (p, r) = task();
+        self.0.waiters.borrow_mut().push_back(r);
+        p
+    }
+
+    /// Lwt's `unlock`: hands the lock to the first waiter still waiting, or releases it. Does
+    /// nothing on an unlocked mutex.
+    ///
+    /// ```
+    /// let m = lwt_core::sync::Mutex::new();
+    /// m.unlock(); // not locked: no effect
+    /// assert!(!m.is_locked());
+    /// ```
+    pub fn unlock(&self) {
+        if !self.0.locked.get() {
+            return;
+        }
+        let next = first_waiting(&mut self.0.waiters.borrow_mut());
+        match next {
+            // The lock passes straight to the next holder: it stays locked.
+            Some(r) => r.wakeup_later(()),
+            None => self.0.locked.set(false),
+        }
+    }
+
+    /// Is the mutex held?
+    pub fn is_locked(&self) -> bool {
+        self.0.locked.get()
+    }
+
+    /// Are there no waiters (Lwt's `is_empty`)?
+    pub fn is_empty(&self) -> bool {
+        !self.0.waiters.borrow().iter().any(Resolver::is_pending)
+    }
+
+    /// Lwt's `with_lock`: runs `f` holding the lock and releases it when `f`'s promise resolves,
+    /// either way (or if `f` panics).
+    pub fn with_lock<T: 'static>(&self, f: impl FnOnce() -> Promise<T> + 'static) -> Promise<T> {
+        let unlocker = self.clone();
+        self.lock().bind(move |()| {
+            crate::bind::finalize(f, move || {
+                unlocker.unlock();
+                Promise::ret(())
+            })
+        })
+    }
+}
+
+// ---- Condition ---------------------------------------------------------------------------------------
+
+/// Lwt's `Lwt_condition.t`: promises wait for a value to be signalled.
+///
+/// ```
+/// use lwt_core::{sync::Condition, State};
+/// let c = Condition::<&str>::new();
+/// let w = c.wait(None);
+/// c.signal("go");
+/// assert_eq!(w.state(), State::Fulfilled("go"));
+/// ```
+pub struct Condition<T: 'static>(Rc<RefCell<VecDeque<Resolver<T>>>>);
+
+impl<T: 'static> Clone for Condition<T> {
+    fn clone(&self) -> Self {
+        Condition(self.0.clone())
+    }
+}
+
+impl<T: 'static> Default for Condition<T> {
+    fn default() -> Self {
+        Condition(Rc::default())
+    }
+}
+
+impl<T: 'static> Condition<T> {
+    /// A condition with no waiters (Lwt's `create`).
+    pub fn new() -> Condition<T> {
+        Condition::default()
+    }
+
+    /// Lwt's `wait ?mutex`: waits for a signal. With a mutex (which the caller must hold), it is
+    /// released while waiting and locked again before the promise is fulfilled. Cancelable.
+    ///
+    /// ```
+    /// use lwt_core::{main, sync::{Condition, Mutex}};
+    /// let (m, c) = (Mutex::new(), Condition::<u8>::new());
+    /// main::run(m.lock()).unwrap();
+    /// let w = c.wait(Some(&m));
+    /// assert!(!m.is_locked()); // released while waiting
+    /// c.signal(1);
+    /// assert_eq!(main::run(w).unwrap(), 1);
+    /// assert!(m.is_locked()); // held again
+    /// ```
+    pub fn wait(&self, mutex: Option<&Mutex>) -> Promise<T> {
+        let (p, r) = task();
+        self.0.borrow_mut().push_back(r);
+        match mutex {
+            None => p,
+            Some(m) => {
+                m.unlock();
+                let m = m.clone();
+                p.then(move |outcome| m.lock().bind(move |()| Promise::from_outcome(outcome)))
+            }
+        }
+    }
+
+    /// Lwt's `signal`: wakes the first waiter still waiting, if any.
+    pub fn signal(&self, value: T) {
+        let next = first_waiting(&mut self.0.borrow_mut());
+        if let Some(r) = next {
+            r.wakeup_later(value);
+        }
+    }
+
+    /// Lwt's `broadcast_exn`: rejects every waiter with `error`.
+    ///
+    /// ```
+    /// let c = lwt_core::sync::Condition::<u8>::new();
+    /// let w = c.wait(None);
+    /// c.broadcast_exn(lwt_core::Exn::failure("shutting down"));
+    /// assert!(w.is_rejected());
+    /// ```
+    pub fn broadcast_exn(&self, error: Exn) {
+        let waiters = std::mem::take(&mut *self.0.borrow_mut());
+        for r in waiters {
+            r.wakeup_later_exn(error.clone());
+        }
+    }
+}
+
+impl<T: Clone + 'static> Condition<T> {
+    /// Lwt's `broadcast`: wakes every waiter with a clone of `value`.
+    ///
+    /// ```
+    /// use lwt_core::{sync::Condition, State};
+    /// let c = Condition::<u8>::new();
+    /// let (a, b) = (c.wait(None), c.wait(None));
+    /// c.broadcast(3);
+    /// assert_eq!((a.state(), b.state()), (State::Fulfilled(3), State::Fulfilled(3)));
+    /// ```
+    pub fn broadcast(&self, value: T) {
+        let waiters = std::mem::take(&mut *self.0.borrow_mut());
+        for r in waiters {
+            r.wakeup_later(value.clone());
+        }
+    }
+}
+
+// ---- Mvar --------------------------------------------------------------------------------------------
+
+/// Lwt's `Lwt_mvar.t`: a mailbox holding at most one value. `put` waits while it is full, `take`
+/// waits while it is empty; both serve their waiters in FIFO order.
+pub struct Mvar<T: 'static>(Rc<MvarInner<T>>);
+
+struct MvarInner<T: 'static> {
+    value: RefCell<Option<T>>,
+    takers: RefCell<VecDeque<Resolver<T>>>,
+    putters: RefCell<VecDeque<(T, Resolver<()>)>>,
+}
+
+impl<T: 'static> Clone for Mvar<T> {
+    fn clone(&self) -> Self {
+        Mvar(self.0.clone())
+    }
+}
+
+impl<T: 'static> Mvar<T> {
+    fn with(value: Option<T>) -> Mvar<T> {
+        Mvar(Rc::new(MvarInner {
+            value: RefCell::new(value),
+            takers: RefCell::default(),
+            putters: RefCell::default(),
+        }))
+    }
+
+    /// A full mailbox (Lwt's `create`).
+    ///
+    /// ```
+    /// let m = lwt_core::sync::Mvar::create(1);
+    /// assert!(!m.is_empty());
+    /// ```
+    pub fn create(value: T) -> Mvar<T> {
+        Mvar::with(Some(value))
+    }
+
+    /// An empty mailbox (Lwt's `create_empty`).
+    pub fn create_empty() -> Mvar<T> {
+        Mvar::with(None)
+    }
+
+    /// Is the mailbox empty?
+    pub fn is_empty(&self) -> bool {
+        self.0.value.borrow().is_none()
+    }
+
+    /// Lwt's `put`: puts `value` in, handing it straight to the first waiting taker if there is
+    /// one; waits while the mailbox is full. If the returned promise is canceled while waiting,
+    /// the value is not put (and is dropped).
+    ///
+    /// ```
+    /// use lwt_core::sync::Mvar;
+    /// let m = Mvar::create(1);
+    /// let second = m.put(2);
+    /// assert!(second.is_pending());
+    /// assert_eq!(m.take_available(), Some(1));
+    /// assert!(second.is_fulfilled());
+    /// assert_eq!(m.take_available(), Some(2));
+    /// ```
+    pub fn put(&self, value: T) -> Promise<()> {
+        let taker = first_waiting(&mut self.0.takers.borrow_mut());
+        if let Some(r) = taker {
+            r.wakeup_later(value);
+            return Promise::ret(());
+        }
+        if self.0.value.borrow().is_none() {
+            *self.0.value.borrow_mut() = Some(value);
+            return Promise::ret(());
+        }
+        let (p, r) = task();
+        self.0.putters.borrow_mut().push_back((value, r));
+        p
+    }
+
+    /// Refills the slot from the first putter still waiting.
+    fn refill(&self) {
+        loop {
+            let next = self.0.putters.borrow_mut().pop_front();
+            match next {
+                Some((value, r)) if r.is_pending() => {
+                    *self.0.value.borrow_mut() = Some(value);
+                    r.wakeup_later(());
+                    return;
+                }
+                Some(_canceled) => continue,
+                None => return,
+            }
+        }
+    }
+
+    /// Lwt's `take`: takes the value out, waiting while the mailbox is empty. Cancelable; a
+    /// canceled taker never receives (and so never loses) a value.
+    pub fn take(&self) -> Promise<T> {
+        if let Some(v) = self.take_available() {
+            return Promise::ret(v);
+        }
+        let (p, r) = task();
+        self.0.takers.borrow_mut().push_back(r);
+        p
+    }
+
+    /// Lwt's `take_available`: the value if there is one, without waiting.
+    pub fn take_available(&self) -> Option<T> {
+        let v = self.0.value.borrow_mut().take();
+        if v.is_some() {
+            self.refill();
+        }
+        v
+    }
+}

@@ -1,0 +1,468 @@
+//! Lwt's library modules: list, sync (Mutex, Condition, Mvar), pool, switch, result (issue 6).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use lwt_core::pool::Pool;
+use lwt_core::switch::{self, Switch};
+use lwt_core::sync::{Condition, Mutex, Mvar};
+use lwt_core::{list, main, result as lr, task, unix, wait, Exn, Promise, State};
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+fn log() -> Log {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+fn push(log: &Log, s: impl Into<String>) {
+    log.borrow_mut().push(s.into());
+}
+
+// ---- list ----
+
+#[test]
+fn serial_forms_run_one_after_the_other() {
+    let l = log();
+    let a = l.clone();
+    let p = list::iter_s(
+        move |ms: u64| {
+            let a = a.clone();
+            push(&a, format!("start {ms}"));
+            unix::sleep(std::time::Duration::from_millis(ms))
+                .map(move |()| push(&a, format!("end {ms}")))
+        },
+        vec![3, 1],
+    );
+    main::run(p).unwrap();
+    assert_eq!(*l.borrow(), ["start 3", "end 3", "start 1", "end 1"]);
+}
+
+#[test]
+fn parallel_forms_start_every_element_in_order_and_keep_result_order() {
+    let l = log();
+    let a = l.clone();
+    let p = list::map_p(
+        move |ms: u64| {
+            let a = a.clone();
+            push(&a, format!("start {ms}"));
+            unix::sleep(std::time::Duration::from_millis(ms)).map(move |()| {
+                push(&a, format!("end {ms}"));
+                ms * 10
+            })
+        },
+        vec![3, 1],
+    );
+    assert_eq!(main::run(p).unwrap(), vec![30, 10]);
+    assert_eq!(*l.borrow(), ["start 3", "start 1", "end 1", "end 3"]);
+}
+
+#[test]
+fn serial_forms_stop_at_the_first_rejection_and_find_stops_early() {
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let p = list::iter_s(
+        move |x: u8| {
+            c.set(c.get() + 1);
+            if x == 2 {
+                Promise::fail_with("two")
+            } else {
+                Promise::ret(())
+            }
+        },
+        vec![1, 2, 3],
+    );
+    assert_eq!(p.rejection().unwrap().to_string(), "two");
+    assert_eq!(calls.get(), 2);
+
+    let tested = Rc::new(Cell::new(0));
+    let t = tested.clone();
+    let found = list::find_s(
+        move |x: &u32| {
+            t.set(t.get() + 1);
+            Promise::ret(*x == 3)
+        },
+        1..1_000_000,
+    );
+    assert_eq!(found.state(), State::Fulfilled(Some(3)));
+    assert_eq!(tested.get(), 3);
+    assert_eq!(
+        list::find_s(|_: &u8| Promise::ret(false), vec![1]).state(),
+        State::Fulfilled(None)
+    );
+}
+
+#[test]
+fn every_list_function() {
+    let v = || vec![1u32, 2, 3, 4];
+    let even = |x: &u32| Promise::ret(x % 2 == 0);
+    assert_eq!(
+        list::map_s(|x| Promise::ret(x + 1), v()).state(),
+        State::Fulfilled(vec![2, 3, 4, 5])
+    );
+    assert_eq!(
+        list::mapi_p(|i, x| Promise::ret(i as u32 * x), v()).state(),
+        State::Fulfilled(vec![0, 2, 6, 12])
+    );
+    assert_eq!(
+        list::rev_map_p(|x| Promise::ret(x), v()).state(),
+        State::Fulfilled(vec![4, 3, 2, 1])
+    );
+    assert_eq!(
+        list::filter_s(even, v()).state(),
+        State::Fulfilled(vec![2, 4])
+    );
+    assert_eq!(
+        list::filter_p(even, v()).state(),
+        State::Fulfilled(vec![2, 4])
+    );
+    assert_eq!(
+        list::filter_map_p(|x| Promise::ret((x > 2).then_some(x)), v()).state(),
+        State::Fulfilled(vec![3, 4])
+    );
+    assert_eq!(
+        list::partition_p(even, v()).state(),
+        State::Fulfilled((vec![2, 4], vec![1, 3]))
+    );
+    assert_eq!(
+        list::for_all_p(|x: &u32| Promise::ret(*x > 0), v()).state(),
+        State::Fulfilled(true)
+    );
+    assert_eq!(
+        list::exists_s(|x: &u32| Promise::ret(*x > 3), v()).state(),
+        State::Fulfilled(true)
+    );
+    assert_eq!(list::for_all_s(even, v()).state(), State::Fulfilled(false));
+    assert_eq!(
+        list::fold_right_s(
+            |x, acc: Vec<u32>| Promise::ret([acc, vec![x]].concat()),
+            v(),
+            vec![]
+        )
+        .state(),
+        State::Fulfilled(vec![4, 3, 2, 1])
+    );
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    assert!(list::iteri_p(
+        move |i, x| {
+            s.borrow_mut().push((i, x));
+            Promise::ret(())
+        },
+        v()
+    )
+    .is_fulfilled());
+    assert_eq!(*seen.borrow(), [(0, 1), (1, 2), (2, 3), (3, 4)]);
+    // A panic in f is a rejection.
+    let p = list::map_s(
+        |x: u32| -> Promise<u32> {
+            if x == 3 {
+                panic!("three")
+            } else {
+                Promise::ret(x)
+            }
+        },
+        v(),
+    );
+    assert!(p.rejection().unwrap().to_string().contains("three"));
+}
+
+#[test]
+fn serial_forms_handle_pending_steps() {
+    let (ps, rs): (Vec<_>, Vec<_>) = (0..3).map(|_| wait::<u32>()).unzip();
+    let ps = RefCell::new(ps.into_iter());
+    let sum = list::fold_left_s(
+        move |acc, ()| ps.borrow_mut().next().unwrap().map(move |x| acc + x),
+        0,
+        vec![(); 3],
+    );
+    for (i, r) in rs.into_iter().enumerate() {
+        assert!(sum.is_pending());
+        r.wakeup(i as u32 + 1);
+    }
+    assert_eq!(sum.state(), State::Fulfilled(6));
+}
+
+// ---- Mutex ----
+
+#[test]
+fn a_canceled_lock_waiter_never_swallows_the_lock() {
+    let m = Mutex::new();
+    assert!(m.lock().is_fulfilled());
+    let canceled = m.lock();
+    let next = m.lock();
+    canceled.cancel();
+    m.unlock();
+    assert!(canceled.rejection().unwrap().is_canceled());
+    assert!(next.is_fulfilled());
+    assert!(m.is_locked());
+    m.unlock();
+    assert!(!m.is_locked());
+}
+
+#[test]
+fn with_lock_releases_on_rejection_and_on_panic() {
+    let m = Mutex::new();
+    let failed = m.with_lock(|| Promise::<()>::fail_with("inside"));
+    assert!(failed.is_rejected());
+    assert!(!m.is_locked());
+    let panicked = m.with_lock(|| -> Promise<()> { panic!("inside") });
+    assert!(panicked.is_rejected());
+    assert!(!m.is_locked());
+}
+
+#[test]
+fn a_million_tasks_contend_for_one_mutex_in_fifo_order() {
+    let m = Mutex::new();
+    let order = Rc::new(RefCell::new(Vec::with_capacity(1_000_000)));
+    let (gate, open) = wait::<()>();
+    let gate_holder = m.with_lock(move || gate);
+    let tasks: Vec<_> = (0..1_000_000u32)
+        .map(|i| {
+            let o = order.clone();
+            m.with_lock(move || {
+                o.borrow_mut().push(i);
+                Promise::ret(())
+            })
+        })
+        .collect();
+    open.wakeup(());
+    main::run(lwt_core::join(tasks)).unwrap();
+    main::run(gate_holder).unwrap();
+    let order = order.borrow();
+    assert_eq!(order.len(), 1_000_000);
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "not FIFO");
+    assert!(!m.is_locked());
+}
+
+// ---- Condition ----
+
+#[test]
+fn condition_signals_in_fifo_order_and_skips_canceled_waiters() {
+    let c = Condition::<u32>::new();
+    let a = c.wait(None);
+    let b = c.wait(None);
+    let d = c.wait(None);
+    b.cancel();
+    c.signal(1);
+    c.signal(2);
+    assert_eq!(a.state(), State::Fulfilled(1));
+    assert_eq!(d.state(), State::Fulfilled(2));
+    c.signal(3); // nobody waits: lost, as in Lwt
+    let late = c.wait(None);
+    assert!(late.is_pending());
+    c.broadcast_exn(Exn::failure("closing"));
+    assert_eq!(late.rejection().unwrap().to_string(), "closing");
+}
+
+// ---- Mvar ----
+
+#[test]
+fn mvar_hands_values_over_in_fifo_order_without_losing_any() {
+    let m = Mvar::<u32>::create_empty();
+    let t1 = m.take();
+    let t2 = m.take();
+    let t3 = m.take();
+    t2.cancel(); // must not swallow a value
+    assert!(m.put(1).is_fulfilled());
+    assert!(m.put(2).is_fulfilled());
+    assert_eq!(t1.state(), State::Fulfilled(1));
+    assert_eq!(t3.state(), State::Fulfilled(2));
+    // Full: puts wait; a canceled put does not put its value.
+    assert!(m.put(3).is_fulfilled());
+    let p4 = m.put(4);
+    let p5 = m.put(5);
+    p4.cancel();
+    assert_eq!(m.take_available(), Some(3));
+    assert!(p5.is_fulfilled());
+    assert_eq!(m.take_available(), Some(5));
+    assert!(m.is_empty());
+}
+
+#[test]
+fn a_million_tasks_through_one_mvar_in_fifo_order() {
+    let m = Mvar::<u32>::create_empty();
+    let puts: Vec<_> = (0..1_000_000u32).map(|i| m.put(i)).collect();
+    let received = Rc::new(RefCell::new(Vec::with_capacity(1_000_000)));
+    let r = received.clone();
+    let mv = m.clone();
+    let reader = list::iter_s(
+        move |()| {
+            let r = r.clone();
+            mv.take().map(move |v| r.borrow_mut().push(v))
+        },
+        vec![(); 1_000_000],
+    );
+    main::run(reader).unwrap();
+    main::run(lwt_core::join(puts)).unwrap();
+    let received = received.borrow();
+    assert_eq!(received.len(), 1_000_000);
+    assert!(received.iter().enumerate().all(|(i, v)| i as u32 == *v));
+}
+
+// ---- Pool ----
+
+#[test]
+fn pool_creates_lazily_up_to_its_bound_and_serves_waiters_in_order() {
+    let created = Rc::new(Cell::new(0));
+    let c = created.clone();
+    let pool = Pool::new(1, move || {
+        c.set(c.get() + 1);
+        Promise::ret(c.get())
+    });
+    assert_eq!(created.get(), 0);
+    let (hold, release) = wait::<()>();
+    let first = pool.use_(move |_| hold);
+    let l = log();
+    let (a, b) = (l.clone(), l.clone());
+    let second = pool.use_(move |x| {
+        push(&a, format!("second got {x}"));
+        Promise::ret(())
+    });
+    let third = pool.use_(move |x| {
+        push(&b, format!("third got {x}"));
+        Promise::ret(())
+    });
+    assert_eq!(pool.wait_queue_length(), 2);
+    release.wakeup(());
+    main::run(lwt_core::join(vec![first, second, third])).unwrap();
+    assert_eq!(*l.borrow(), ["second got 1", "third got 1"]);
+    assert_eq!(created.get(), 1);
+}
+
+#[test]
+fn pool_validate_check_dispose_and_clear() {
+    let disposed = log();
+    let d = disposed.clone();
+    let next = Rc::new(Cell::new(0));
+    let n = next.clone();
+    let pool = Pool::new(2, move || {
+        n.set(n.get() + 1);
+        Promise::ret(n.get())
+    })
+    .with_validate(|x| Promise::ret(*x != 1)) // element 1 goes stale once idle
+    .with_check(|x, _e| Promise::ret(*x == 2)) // after a failure, keep only element 2
+    .with_dispose(move |x| {
+        push(&d, format!("disposed {x}"));
+        Promise::ret(())
+    });
+    assert_eq!(main::run(pool.use_(|x| Promise::ret(*x))).unwrap(), 1);
+    // 1 is idle but invalid: disposed and replaced by 2.
+    assert_eq!(main::run(pool.use_(|x| Promise::ret(*x))).unwrap(), 2);
+    // A failed use of 2: check keeps it.
+    assert!(main::run(pool.use_(|_| Promise::<()>::fail_with("oops"))).is_err());
+    assert_eq!(main::run(pool.use_(|x| Promise::ret(*x))).unwrap(), 2);
+    main::run(pool.clear()).unwrap();
+    assert_eq!(*disposed.borrow(), ["disposed 1", "disposed 2"]);
+    assert_eq!(pool.size(), 0);
+}
+
+// ---- Switch ----
+
+#[test]
+fn switch_hooks_run_once_on_turn_off() {
+    let l = log();
+    let sw = Switch::new();
+    let a = l.clone();
+    sw.add_hook(move || {
+        push(&a, "hook");
+        Promise::ret(())
+    })
+    .unwrap();
+    assert!(sw.is_on() && sw.check().is_ok());
+    main::run(sw.turn_off()).unwrap();
+    main::run(sw.turn_off()).unwrap();
+    assert_eq!(*l.borrow(), ["hook"]);
+    assert!(sw.check().is_err());
+    assert!(sw.add_hook(|| Promise::ret(())).is_err());
+    assert!(switch::check(Some(&sw)).unwrap_err().is::<switch::Off>());
+}
+
+#[test]
+fn with_switch_turns_off_on_rejection_too() {
+    let l = log();
+    let a = l.clone();
+    let p: Promise<()> = switch::with_switch(move |sw| {
+        sw.add_hook(move || {
+            push(&a, "closed");
+            Promise::ret(())
+        })
+        .unwrap();
+        Promise::fail_with("body failed")
+    });
+    assert_eq!(main::run(p).unwrap_err().to_string(), "body failed");
+    assert_eq!(*l.borrow(), ["closed"]);
+}
+
+// ---- result ----
+
+#[test]
+fn lwt_result_functions() {
+    let ok = || lr::lift::<u32, String>(Ok(2));
+    let err = || lr::lift::<u32, String>(Err("e".into()));
+    assert_eq!(lr::map(|x| x * 2, ok()).state(), State::Fulfilled(Ok(4)));
+    assert_eq!(
+        lr::map_error(|e: String| e.len(), err()).state(),
+        State::Fulfilled(Err(1))
+    );
+    assert_eq!(
+        lr::bind(err(), |x| lr::ok_value(x + 1)).state(),
+        State::Fulfilled(Err("e".into()))
+    );
+    assert_eq!(
+        lr::bind_error(err(), |_| lr::ok_value::<u32, ()>(0)).state(),
+        State::Fulfilled(Ok(0))
+    );
+    assert_eq!(
+        lr::bind_lwt(ok(), |x| Promise::ret(x + 1)).state(),
+        State::Fulfilled(Ok(3))
+    );
+    assert_eq!(
+        lr::bind_result(ok(), |x| Ok(x + 2)).state(),
+        State::Fulfilled(Ok(4))
+    );
+    assert_eq!(
+        lr::both(ok(), err()).state(),
+        State::Fulfilled(Err("e".into()))
+    );
+    assert_eq!(
+        lr::ok::<u8, ()>(Promise::ret(1)).state(),
+        State::Fulfilled(Ok(1))
+    );
+    assert_eq!(
+        lr::error::<(), u8>(Promise::ret(1)).state(),
+        State::Fulfilled(Err(1))
+    );
+    let (t, _r) = task::<u8>();
+    let caught = lr::catch(move || t);
+    caught.cancel();
+    let got = get_fulfilled(caught).unwrap_err();
+    assert!(got.is_canceled());
+    let rejected = lr::get_exn(lr::lift::<u8, std::fmt::Error>(Err(std::fmt::Error)));
+    assert!(rejected.rejection().unwrap().is::<std::fmt::Error>());
+    let l = log();
+    let (a, b) = (l.clone(), l.clone());
+    assert!(lr::iter(
+        move |x| {
+            push(&a, format!("ok {x}"));
+            Promise::ret(())
+        },
+        ok()
+    )
+    .is_fulfilled());
+    assert!(lr::iter_error(
+        move |e| {
+            push(&b, format!("err {e}"));
+            Promise::ret(())
+        },
+        err()
+    )
+    .is_fulfilled());
+    assert_eq!(*l.borrow(), ["ok 2", "err e"]);
+}
+
+fn get_fulfilled<T: Clone + std::fmt::Debug + 'static>(p: Promise<T>) -> T {
+    match p.state() {
+        State::Fulfilled(v) => v,
+        other => panic!("not fulfilled: {other:?}"),
+    }
+}
