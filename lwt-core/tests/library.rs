@@ -94,7 +94,7 @@ fn serial_forms_stop_at_the_first_rejection_and_find_stops_early() {
 #[test]
 fn every_list_function() {
     let v = || vec![1u32, 2, 3, 4];
-    let even = |x: &u32| Promise::ret(x % 2 == 0);
+    let even = |x: &u32| Promise::ret(x.is_multiple_of(2));
     assert_eq!(
         list::map_s(|x| Promise::ret(x + 1), v()).state(),
         State::Fulfilled(vec![2, 3, 4, 5])
@@ -104,7 +104,7 @@ fn every_list_function() {
         State::Fulfilled(vec![0, 2, 6, 12])
     );
     assert_eq!(
-        list::rev_map_p(|x| Promise::ret(x), v()).state(),
+        list::rev_map_p(Promise::ret, v()).state(),
         State::Fulfilled(vec![4, 3, 2, 1])
     );
     assert_eq!(
