@@ -16,7 +16,9 @@ impl std::error::Error for Lost {}
 
 fn lines(p: &Promise<u8>) -> Vec<u32> {
     let e = p.rejection().expect("rejected");
-    assert!(e.locations().all(|l| l.file().ends_with("macro_location.rs")));
+    assert!(e
+        .locations()
+        .all(|l| l.file().ends_with("macro_location.rs")));
     e.locations().map(|l| l.line()).collect()
 }
 
@@ -64,8 +66,14 @@ fn debug_output_shows_file_and_line() {
     let p = middle(Promise::fail(Lost));
     let shown = format!("{:?}", p.rejection().unwrap());
     assert!(shown.starts_with("Exn(Lost)"), "{shown}");
-    assert!(shown.contains(&format!("macro_location.rs:{INNER_LET}:")), "{shown}");
-    assert!(shown.contains(&format!("macro_location.rs:{MIDDLE_LET}:")), "{shown}");
+    assert!(
+        shown.contains(&format!("macro_location.rs:{INNER_LET}:")),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("macro_location.rs:{MIDDLE_LET}:")),
+        "{shown}"
+    );
 }
 
 #[test]

@@ -50,10 +50,17 @@ pub(crate) fn fallback(krate: &TokenStream, errors: Vec<syn::Error>) -> TokenStr
 
 /// A block as an expression of type `Promise<_>`.
 fn block_expr(block: &Block) -> TokenStream {
-    stmts_expr(&block.stmts, block.tail.as_deref())
+    stmts_expr(&block.stmts, block.tail.as_deref(), false)
 }
 
-fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>) -> TokenStream {
+/// A block whose `Promise<()>` the runtime function it goes to checks (a loop body, the branch
+/// of an `if` without `else`, a cleanup): a last statement `expr;` is returned without
+/// `__lwt::last(..)` around it.
+fn unit_block_expr(block: &Block) -> TokenStream {
+    stmts_expr(&block.stmts, block.tail.as_deref(), true)
+}
+
+fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenStream {
     let mut prefix = TokenStream::new();
     for (i, stmt) in stmts.iter().enumerate() {
         let rest = &stmts[i + 1..];
@@ -63,23 +70,31 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>) -> TokenStream {
                 plain_stmt(plain, &mut prefix);
                 continue;
             }
-            Stmt::Bind(b) => bind(b, stmts_expr(rest, tail)),
+            Stmt::Bind(b) => bind(b, stmts_expr(rest, tail, unit_checked)),
             Stmt::Seq(e) => {
                 let span = e.span();
                 let lwt = rt(span);
-                if is_last {
+                if is_last && unit_checked {
+                    e.to_token_stream()
+                } else if is_last {
                     quote_spanned!(span=> #lwt::last(#e))
                 } else {
-                    seq(span, e.to_token_stream(), stmts_expr(rest, tail))
+                    seq(
+                        span,
+                        e.to_token_stream(),
+                        stmts_expr(rest, tail, unit_checked),
+                    )
                 }
             }
             Stmt::Form(f) => {
                 let (span, expr) = (form_span(f), form(f));
                 let lwt = rt(span);
-                if is_last {
+                if is_last && unit_checked {
+                    expr
+                } else if is_last {
                     quote_spanned!(span=> #lwt::last(#expr))
                 } else {
-                    seq(span, expr, stmts_expr(rest, tail))
+                    seq(span, expr, stmts_expr(rest, tail, unit_checked))
                 }
             }
             Stmt::Assert(a) => {
@@ -87,7 +102,7 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>) -> TokenStream {
                 if is_last {
                     expr
                 } else {
-                    seq(a.span, expr, stmts_expr(rest, tail))
+                    seq(a.span, expr, stmts_expr(rest, tail, unit_checked))
                 }
             }
         };
@@ -191,7 +206,7 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
                 }
                 Some(els) => {
                     // Rust's let-else, as a `match`: the else block's promise replaces the rest.
-                    let value = hygienic("value");
+                    let value = hygienic("__value");
                     let param = match &single.ty {
                         Some(ty) => quote!(|#value: #ty|),
                         None => quote!(|#value|),
@@ -314,16 +329,16 @@ fn form(f: &Form) -> TokenStream {
         Form::Try(t) => try_form(t),
         Form::For(f) => {
             let lwt = rt(f.span);
-            let (pat, expr, body) = (&f.pat, &f.expr, block_expr(&f.body));
+            let (pat, expr, body) = (&f.pat, &f.expr, unit_block_expr(&f.body));
             let closure = closure(quote!(|#pat|), body);
             let driver = driver("for_each", &f.body, f.span);
             quote_spanned!(f.span=> #lwt::#driver(#expr, #closure))
         }
         Form::While(w) => {
             let lwt = rt(w.span);
-            let step = hygienic("step");
+            let step = hygienic("__step");
             let driver = driver("while_loop", &w.body, w.span);
-            let (cond, body) = (&w.cond, block_expr(&w.body));
+            let (cond, body) = (&w.cond, unit_block_expr(&w.body));
             let closure = closure(
                 quote!(|#step|),
                 quote_spanned! {w.span=>
@@ -337,9 +352,9 @@ fn form(f: &Form) -> TokenStream {
         }
         Form::WhileLet(w) => {
             let lwt = rt(w.span);
-            let (step, value) = (hygienic("step"), hygienic("value"));
+            let (step, value) = (hygienic("__step"), hygienic("__value"));
             let driver = driver("while_let", &w.body, w.span);
-            let (pat, expr, body) = (&w.pat, &w.expr, block_expr(&w.body));
+            let (pat, expr, body) = (&w.pat, &w.expr, unit_block_expr(&w.body));
             let closure = closure(
                 quote!(|#step|),
                 quote_spanned! {w.span=>
@@ -358,7 +373,7 @@ fn form(f: &Form) -> TokenStream {
         Form::Loop(l) => {
             let lwt = rt(l.span);
             let driver = driver("forever", &l.body, l.span);
-            let body = block_expr(&l.body);
+            let body = unit_block_expr(&l.body);
             let closure = closure(quote!(||), body);
             quote_spanned!(l.span=> #lwt::#driver(#closure))
         }
@@ -371,23 +386,25 @@ fn form(f: &Form) -> TokenStream {
 
 fn if_form(i: &If) -> TokenStream {
     let lwt = rt(i.span);
-    let then = block_expr(&i.then);
     let (then, els) = match &i.els {
-        None => (
-            quote_spanned!(i.span=> #lwt::unit(#then)),
-            quote_spanned!(i.span=> #lwt::done()),
-        ),
-        Some(Else::Block(b)) => (then, block_expr(b)),
-        Some(Else::If(inner)) => (then, if_form(inner)),
+        None => {
+            let then = unit_block_expr(&i.then);
+            (
+                quote_spanned!(i.span=> #lwt::unit(#then)),
+                quote_spanned!(i.span=> #lwt::done()),
+            )
+        }
+        Some(Else::Block(b)) => (block_expr(&i.then), block_expr(b)),
+        Some(Else::If(inner)) => (block_expr(&i.then), if_form(inner)),
     };
     match &i.cond {
         IfCond::Expr(cond_expr) => {
-            let cond = hygienic("cond");
+            let cond = hygienic("__cond");
             let closure = closure(quote!(|#cond|), quote!(if #cond { #then } else { #els }));
             quote_spanned!(i.span=> #lwt::branch(#cond_expr, #closure))
         }
         IfCond::Let(pat, expr) => {
-            let value = hygienic("value");
+            let value = hygienic("__value");
             let closure = closure(
                 quote!(|#value|),
                 quote!(if let #pat = #value { #then } else { #els }),
@@ -468,7 +485,7 @@ fn match_form(m: &Match) -> TokenStream {
     let expr = &m.expr;
     let has_exception = m.arms.iter().any(|a| matches!(a, Arm::Exception(_)));
     if !has_exception {
-        let value = hygienic("value");
+        let value = hygienic("__value");
         let arms = m.arms.iter().map(|arm| match arm {
             Arm::Value {
                 pat,
@@ -483,7 +500,7 @@ fn match_form(m: &Match) -> TokenStream {
         let closure = closure(quote!(|#value|), quote!(match #value { #(#arms)* }));
         return quote_spanned!(m.span=> #lwt::bind_match(#expr, #closure));
     }
-    let (outcome, exn) = (hygienic("outcome"), hygienic("exn"));
+    let (outcome, exn) = (hygienic("__outcome"), hygienic("__exn"));
     let mut arms = TokenStream::new();
     for arm in &m.arms {
         match arm {
@@ -519,7 +536,7 @@ fn try_form(t: &Try) -> TokenStream {
     let mut expr = quote_spanned!(t.span=> #lwt::guard(#thunk));
     if let Some((span, arms)) = &t.catch {
         let lwt = rt(*span);
-        let exn = hygienic("exn");
+        let exn = hygienic("__exn");
         let mut tokens = TokenStream::new();
         for arm in arms {
             tokens.extend(catch_arm(arm, &exn, &lwt, false));
@@ -532,11 +549,21 @@ fn try_form(t: &Try) -> TokenStream {
     }
     if let Some((span, cleanup)) = &t.finally {
         let lwt = rt(*span);
-        let cleanup = block_expr(cleanup);
+        let cleanup = unit_block_expr(cleanup);
         let closure = closure(quote!(||), cleanup);
         expr = quote_spanned!(*span=> #lwt::finalize(#expr, #closure));
     }
     expr
+}
+
+/// `expr` as the operand of `&`: in parentheses unless it is a single term.
+fn operand(e: &syn::Expr) -> TokenStream {
+    use syn::Expr::*;
+    match e {
+        Lit(_) | Path(_) | Call(_) | MethodCall(_) | Field(_) | Index(_) | Paren(_) | Macro(_)
+        | Tuple(_) | Array(_) => e.to_token_stream(),
+        _ => quote!((#e)),
+    }
 }
 
 fn assertion(a: &Assert) -> TokenStream {
@@ -569,7 +596,8 @@ fn assertion(a: &Assert) -> TokenStream {
                 AssertKind::Eq => quote_spanned!(a.span=> assert_eq),
                 _ => quote_spanned!(a.span=> assert_ne),
             };
-            quote_spanned!(a.span=> #lwt::#function(&(#left), &(#right), #text))
+            let (left, right) = (operand(left), operand(right));
+            quote_spanned!(a.span=> #lwt::#function(&#left, &#right, #text))
         }
     }
 }

@@ -524,9 +524,14 @@ fn clearly_refutable(pat: &Pat) -> bool {
     match pat {
         Pat::Lit(_) | Pat::Range(_) | Pat::Or(_) => true,
         Pat::TupleStruct(p) => variant_path(&p.path) || p.elems.iter().any(clearly_refutable),
-        Pat::Struct(p) => variant_path(&p.path) || p.fields.iter().any(|f| clearly_refutable(&f.pat)),
+        Pat::Struct(p) => {
+            variant_path(&p.path) || p.fields.iter().any(|f| clearly_refutable(&f.pat))
+        }
         Pat::Path(p) => variant_path(&p.path),
-        Pat::Ident(p) => p.subpat.as_ref().is_some_and(|(_, sub)| clearly_refutable(sub)),
+        Pat::Ident(p) => p
+            .subpat
+            .as_ref()
+            .is_some_and(|(_, sub)| clearly_refutable(sub)),
         Pat::Tuple(p) => p.elems.iter().any(clearly_refutable),
         Pat::Paren(p) => clearly_refutable(&p.pat),
         Pat::Reference(p) => clearly_refutable(&p.pat),

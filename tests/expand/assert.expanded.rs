@@ -1,0 +1,26 @@
+use lwt::{lwt, ret, Promise};
+fn checked(p: Promise<u32>) -> Promise<u32> {
+    {
+        use ::lwt::control as __lwt;
+        __lwt::bind(
+            p,
+            move |n| __lwt::seq(
+                __lwt::assert(
+                    n > 0,
+                    || ::std::string::String::from("assertion failed: n > 0"),
+                ),
+                move || __lwt::seq(
+                    __lwt::assert_eq(
+                        &(n % 2),
+                        &0,
+                        ::core::option::Option::Some(format_args!("{0} is odd", n)),
+                    ),
+                    move || ret(n / 2),
+                ),
+            ),
+        )
+    }
+}
+fn main() {
+    let _ = checked(ret(2));
+}

@@ -1,0 +1,31 @@
+use std::cell::Cell;
+use std::rc::Rc;
+use lwt::{lwt, ret, Promise};
+fn size(_name: &str) -> Promise<u64> {
+    ret(1)
+}
+fn total(names: Vec<String>) -> Promise<u64> {
+    {
+        use ::lwt::control as __lwt;
+        {
+            let sum = Rc::new(Cell::new(0));
+            let result = sum.clone();
+            __lwt::seq(
+                __lwt::for_each_cloned(
+                    names,
+                    move |name| __lwt::bind(
+                        size(&name),
+                        move |n| {
+                            sum.set(sum.get() + n);
+                            __lwt::done()
+                        },
+                    ),
+                ),
+                move || __lwt::ret(result.get()),
+            )
+        }
+    }
+}
+fn main() {
+    let _ = total(::alloc::vec::Vec::new());
+}

@@ -1,0 +1,25 @@
+use std::cell::Cell;
+use std::rc::Rc;
+
+use lwt::{lwt, ret, Promise};
+
+fn size(_name: &str) -> Promise<u64> {
+    ret(1)
+}
+
+// `for` over any iterator; a body that binds runs each iteration on a clone of its closure.
+fn total(names: Vec<String>) -> Promise<u64> {
+    lwt! {
+        do let sum = Rc::new(Cell::new(0));
+        do let result = sum.clone();
+        for name in names {
+            let n = size(&name);
+            do sum.set(sum.get() + n);
+        }
+        do result.get()
+    }
+}
+
+fn main() {
+    let _ = total(vec![]);
+}

@@ -1,0 +1,17 @@
+use lwt::{lwt, ret, return_unit, Promise};
+fn tick(_i: u32) -> Promise<()> {
+    return_unit()
+}
+fn count(n: u32) -> Promise<()> {
+    {
+        use ::lwt::control as __lwt;
+        __lwt::seq(
+            __lwt::for_each(1..=n, move |i| tick(i)),
+            move || __lwt::for_each((1..=n).rev(), move |i| tick(i)),
+        )
+    }
+}
+fn main() {
+    let _ = count(3);
+    let _ = ret(());
+}

@@ -1,0 +1,14 @@
+use lwt::{lwt, ret, Promise};
+fn sum(a: Promise<u32>, b: Promise<u32>) -> Promise<u32> {
+    {
+        use ::lwt::control as __lwt;
+        {
+            let __and0 = a;
+            let __and1 = b;
+            __lwt::bind(__and0, move |x| __lwt::bind(__and1, move |y: u32| ret(x + y)))
+        }
+    }
+}
+fn main() {
+    let _ = sum(ret(1), ret(2));
+}

@@ -1,0 +1,13 @@
+use lwt::{lwt, ret, Promise};
+fn sum3(a: Promise<u32>, b: Promise<u32>, c: Promise<u32>) -> Promise<u32> {
+    {
+        use ::lwt::control as __lwt;
+        __lwt::bind(
+            __lwt::both(a, __lwt::both(b, c)),
+            move |(x, (y, z)): (_, (_, u32))| ret(x + y + z),
+        )
+    }
+}
+fn main() {
+    let _ = sum3(ret(1), ret(2), ret(3));
+}

@@ -1,0 +1,20 @@
+use lwt::{fail_with, lwt, ret, Promise};
+fn find(key: &'static str) -> Promise<Option<u32>> {
+    ret(key.len().checked_sub(1).map(|n| n as u32))
+}
+fn get(key: &'static str) -> Promise<u32> {
+    {
+        use ::lwt::control as __lwt;
+        __lwt::bind(
+            find(key),
+            move |__value| match __value {
+                Some(value) => ret(value),
+                #[allow(unreachable_patterns)]
+                _ => fail_with("no such key"),
+            },
+        )
+    }
+}
+fn main() {
+    let _ = get("a");
+}

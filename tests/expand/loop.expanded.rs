@@ -1,0 +1,13 @@
+use lwt::{lwt, return_unit, Promise};
+fn serve_one() -> Promise<()> {
+    return_unit()
+}
+fn serve() -> Promise<()> {
+    {
+        use ::lwt::control as __lwt;
+        __lwt::forever(move || serve_one())
+    }
+}
+fn main() {
+    let _ = serve();
+}

@@ -1,0 +1,40 @@
+use lwt::{lwt, ret, Promise};
+struct NotFound;
+#[automatically_derived]
+impl ::core::fmt::Debug for NotFound {
+    #[inline]
+    fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+        ::core::fmt::Formatter::write_str(f, "NotFound")
+    }
+}
+impl std::fmt::Display for NotFound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("not found")
+    }
+}
+impl std::error::Error for NotFound {}
+fn read(p: Promise<u32>) -> Promise<u32> {
+    {
+        use ::lwt::control as __lwt;
+        __lwt::outcome(
+            __lwt::scrutinee(|| p),
+            move |__outcome| match __outcome {
+                __lwt::Ok(n) => ret(n),
+                __lwt::Err(__exn) if __exn.is::<NotFound>() => ret(0),
+                __lwt::Err(
+                    __exn,
+                ) if __exn
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::Interrupted) => {
+                    #[allow(unused_variables)]
+                    let e = __lwt::Caught::<std::io::Error>::new(__exn);
+                    ret(1)
+                }
+                __lwt::Err(__exn) => __lwt::reraise(__exn),
+            },
+        )
+    }
+}
+fn main() {
+    let _ = read(ret(1));
+}
