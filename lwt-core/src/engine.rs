@@ -142,6 +142,21 @@ thread_local! {
     static ENGINE: Engine = Engine::new().expect("lwt: cannot create the OS event reactor (epoll)");
 }
 
+impl Drop for Engine {
+    /// When the thread exits, promises still waiting on its loop (a pause, a timer, an I/O wait)
+    /// stay pending: dropping their resolvers would reject them and run callbacks while the
+    /// thread's other thread-locals are being destroyed, which aborts the process. The OS takes
+    /// the memory back.
+    fn drop(&mut self) {
+        std::mem::forget(std::mem::take(self.paused.get_mut()));
+        std::mem::forget(std::mem::take(&mut self.timers.get_mut().live));
+        std::mem::forget(std::mem::take(self.io.get_mut()));
+        std::mem::forget(std::mem::take(self.soon.get_mut()));
+        std::mem::forget(std::mem::take(self.enter_hooks.get_mut()));
+        std::mem::forget(std::mem::take(self.leave_hooks.get_mut()));
+    }
+}
+
 /// Runs `f` with this thread's engine.
 pub(crate) fn with<R>(f: impl FnOnce(&Engine) -> R) -> R {
     ENGINE.with(f)
