@@ -27,6 +27,7 @@
 //! panic in one goes to the [async exception hook](crate::hook).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
 
 use crate::callbacks::{Callback, Outcome};
 use crate::exn::Exn;
@@ -45,14 +46,28 @@ fn guarded<A, U: 'static>(k: impl FnOnce(A) -> Promise<U>, arg: A) -> Promise<U>
 
 impl<T: 'static> Promise<T> {
     /// The primitive under the whole family.
+    ///
+    /// Inlined, so that a chain of binds on already-resolved promises keeps each promise in
+    /// registers; the pending path is out of line in `then_node`.
+    #[inline]
     pub(crate) fn then<U: 'static>(
         self,
         k: impl FnOnce(Outcome<T>) -> Promise<U> + 'static,
     ) -> Promise<U> {
-        let source = match self.0 {
-            Repr::Ready(outcome) => return guarded(k, outcome),
-            Repr::Node(node) => node.root(),
-        };
+        match self.0 {
+            Repr::Ready(outcome) => guarded(k, outcome),
+            Repr::Node(node) => Self::then_node(node, k),
+        }
+    }
+
+    /// `then` on a promise that has a node (pending, or resolved through a node).
+    #[inline(never)]
+    fn then_node<U: 'static>(
+        node: Rc<Node<T>>,
+        k: impl FnOnce(Outcome<T>) -> Promise<U> + 'static,
+    ) -> Promise<U> {
+        let source = node.root();
+        drop(node);
         if source.phase() == Phase::Idle {
             // Resolved and quiet: nothing to wait for, and no earlier callback to run first.
             return guarded(k, source.take_or_clone());
