@@ -33,16 +33,14 @@
 use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
-use std::pin::Pin;
 use std::rc::Rc;
-use std::task::{Context, Poll, Waker};
 
 use crate::exn::Exn;
-use crate::promise::Promise;
+use crate::node::Phase;
+use crate::promise::{Promise, Repr};
 use crate::resolver::{task, Resolver};
 
 #[doc(hidden)]
@@ -229,6 +227,7 @@ fn reject<T: 'static>(e: Exn, location: &'static Location<'static>) -> Promise<T
 /// let trail: Vec<u32> = q.rejection().unwrap().locations().map(|l| l.line()).collect();
 /// assert_eq!(trail, [line]);
 /// ```
+#[inline]
 #[track_caller]
 pub fn bind<P: Bindable, U: 'static>(
     promise: P,
@@ -249,6 +248,7 @@ pub fn bind<P: Bindable, U: 'static>(
 /// let p = control::seq(return_unit(), || Promise::ret("next"));
 /// assert_eq!(p.state(), State::Fulfilled("next"));
 /// ```
+#[inline]
 #[track_caller]
 pub fn seq<P: UnitPromise, U: 'static>(
     promise: P,
@@ -270,6 +270,7 @@ pub fn seq<P: UnitPromise, U: 'static>(
 /// assert_eq!(control::branch(true, pick).state(), State::Fulfilled("yes"));
 /// assert_eq!(control::branch(Promise::ret(false), pick).state(), State::Fulfilled("no"));
 /// ```
+#[inline]
 #[track_caller]
 pub fn branch<C: Condition, U: 'static>(
     condition: C,
@@ -296,6 +297,7 @@ pub fn branch<C: Condition, U: 'static>(
 /// let p = control::outcome(Promise::<u8>::fail_with("x"), |o| Promise::ret(o.is_err()));
 /// assert_eq!(p.state(), State::Fulfilled(true));
 /// ```
+#[inline]
 pub fn outcome<P: Scrutinee, U: 'static>(
     promise: P,
     rest: impl FnOnce(Result<P::Value, Exn>) -> Promise<U> + 'static,
@@ -311,6 +313,7 @@ pub fn outcome<P: Scrutinee, U: 'static>(
 /// let p = control::bind_match(Promise::ret(Some(2)), |v| Promise::ret(v.unwrap_or(0)));
 /// assert_eq!(p.state(), State::Fulfilled(2));
 /// ```
+#[inline]
 #[track_caller]
 pub fn bind_match<P: Scrutinee, U: 'static>(
     promise: P,
@@ -330,6 +333,7 @@ pub fn bind_match<P: Scrutinee, U: 'static>(
 /// let p = control::reraise::<()>(Exn::failure("x"));
 /// assert_eq!(p.rejection().unwrap().locations().count(), 1);
 /// ```
+#[inline]
 #[track_caller]
 pub fn reraise<T: 'static>(e: Exn) -> Promise<T> {
     reject(e, Location::caller())
@@ -343,6 +347,7 @@ pub fn reraise<T: 'static>(e: Exn) -> Promise<T> {
 /// let p = control::guard(|| -> Promise<u8> { panic!("early") });
 /// assert_eq!(p.rejection().unwrap().downcast_ref::<Panicked>().unwrap().message(), "early");
 /// ```
+#[inline]
 pub fn guard<T: 'static>(f: impl FnOnce() -> Promise<T>) -> Promise<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(p) => p,
@@ -358,6 +363,7 @@ pub fn guard<T: 'static>(f: impl FnOnce() -> Promise<T>) -> Promise<T> {
 /// let p = control::catch(Promise::<u8>::fail_with("x"), |_| Promise::ret(0));
 /// assert_eq!(p.state(), State::Fulfilled(0));
 /// ```
+#[inline]
 pub fn catch<T: 'static>(
     promise: Promise<T>,
     handler: impl FnOnce(Exn) -> Promise<T> + 'static,
@@ -383,6 +389,7 @@ pub fn catch<T: 'static>(
 /// assert!(p.is_rejected());
 /// assert_eq!(cleaned.get(), 1);
 /// ```
+#[inline]
 #[track_caller]
 pub fn finalize<T: 'static, P: Cleanup>(
     promise: Promise<T>,
@@ -402,6 +409,7 @@ pub fn finalize<T: 'static, P: Cleanup>(
 /// ```
 /// assert!(lwt_core::control::unit(lwt_core::return_unit()).is_fulfilled());
 /// ```
+#[inline]
 pub fn unit<P: ThenBranch>(promise: P) -> Promise<()> {
     promise.into_unit()
 }
@@ -412,6 +420,7 @@ pub fn unit<P: ThenBranch>(promise: P) -> Promise<()> {
 /// ```
 /// assert!(lwt_core::control::last(lwt_core::return_unit()).is_fulfilled());
 /// ```
+#[inline]
 pub fn last<P: UnitPromise>(promise: P) -> Promise<()> {
     promise.into_unit()
 }
@@ -424,6 +433,7 @@ pub fn last<P: UnitPromise>(promise: P) -> Promise<()> {
 /// let p = control::scrutinee(|| -> Promise<u8> { panic!("early") });
 /// assert!(p.is_rejected());
 /// ```
+#[inline]
 pub fn scrutinee<P: Scrutinee>(f: impl FnOnce() -> P) -> Promise<P::Value> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(p) => p.into_promise(),
@@ -437,6 +447,7 @@ pub fn scrutinee<P: Scrutinee>(f: impl FnOnce() -> P) -> Promise<P::Value> {
 /// ```
 /// assert!(lwt_core::control::done().is_fulfilled());
 /// ```
+#[inline]
 pub fn done() -> Promise<()> {
     Promise::ret(())
 }
@@ -454,6 +465,7 @@ pub fn invalid<T>() -> T {
 /// ```
 /// assert_eq!(lwt_core::control::ret(1).state(), lwt_core::State::Fulfilled(1));
 /// ```
+#[inline]
 pub fn ret<T: 'static>(value: T) -> Promise<T> {
     Promise::ret(value)
 }
@@ -468,17 +480,24 @@ enum Now<T: 'static> {
     Wait(Promise<T>),
 }
 
-/// Takes the outcome of `p` if it is already resolved (by value: no `Clone` needed).
-fn now<T: 'static>(mut p: Promise<T>) -> Now<T> {
-    if p.is_pending() {
-        return Now::Wait(p);
-    }
-    let mut cx = Context::from_waker(Waker::noop());
-    match Pin::new(&mut p).poll(&mut cx) {
-        Poll::Ready(Ok(value)) => Now::Ready(value),
-        Poll::Ready(Err(e)) => Now::Failed(e),
-        // Resolved, but callbacks registered earlier have yet to run: wait for them.
-        Poll::Pending => Now::Wait(p),
+/// Takes the outcome of `p` if it is already resolved and quiet (by value: no `Clone` needed), as
+/// the bind family's primitive does before calling a continuation synchronously.
+fn now<T: 'static>(p: Promise<T>) -> Now<T> {
+    match p.0 {
+        Repr::Ready(Ok(value)) => Now::Ready(value),
+        Repr::Ready(Err(e)) => Now::Failed(e),
+        Repr::Node(node) => {
+            let root = node.root();
+            if root.phase() == Phase::Idle {
+                match root.take_or_clone() {
+                    Ok(value) => Now::Ready(value),
+                    Err(e) => Now::Failed(e),
+                }
+            } else {
+                // Pending, or resolved with earlier callbacks yet to run: wait behind them.
+                Now::Wait(Promise::from_node(node))
+            }
+        }
     }
 }
 
@@ -491,16 +510,31 @@ fn now_bool(c: Cond) -> Now<bool> {
 
 /// Runs `next` until it returns `None` (done) or a body is rejected, synchronously while the bodies
 /// are resolved; a pending body registers a continuation that picks up where this left off.
-fn drive<F>(mut next: F, location: &'static Location<'static>) -> Promise<()>
+fn drive<F>(next: F, location: &'static Location<'static>) -> Promise<()>
+where
+    F: FnMut() -> Option<Promise<()>> + 'static,
+{
+    run_guarded(location, move || drive_now(next, location))
+}
+
+/// Runs the synchronous part of a loop, turning a panic into the loop's rejection (one
+/// `catch_unwind` per run, not per iteration).
+fn run_guarded(
+    location: &'static Location<'static>,
+    run: impl FnOnce() -> Promise<()>,
+) -> Promise<()> {
+    match catch_unwind(AssertUnwindSafe(run)) {
+        Ok(p) => p,
+        Err(payload) => reject(Exn::from_panic(payload), location),
+    }
+}
+
+fn drive_now<F>(mut next: F, location: &'static Location<'static>) -> Promise<()>
 where
     F: FnMut() -> Option<Promise<()>> + 'static,
 {
     loop {
-        let step = match catch_unwind(AssertUnwindSafe(&mut next)) {
-            Ok(step) => step,
-            Err(payload) => return reject(Exn::from_panic(payload), location),
-        };
-        let Some(body) = step else {
+        let Some(body) = next() else {
             return done();
         };
         match now(body) {
@@ -729,15 +763,19 @@ where
     run_while(move |at| step.clone()(at), Step::Cond, Location::caller())
 }
 
-fn run_while<F>(mut step: F, mut at: Step, location: &'static Location<'static>) -> Promise<()>
+fn run_while<F>(step: F, at: Step, location: &'static Location<'static>) -> Promise<()>
+where
+    F: FnMut(Step) -> Next + 'static,
+{
+    run_guarded(location, move || run_while_now(step, at, location))
+}
+
+fn run_while_now<F>(mut step: F, mut at: Step, location: &'static Location<'static>) -> Promise<()>
 where
     F: FnMut(Step) -> Next + 'static,
 {
     loop {
-        let next = match catch_unwind(AssertUnwindSafe(|| step(at))) {
-            Ok(Next(next)) => next,
-            Err(payload) => return reject(Exn::from_panic(payload), location),
-        };
+        let Next(next) = step(at);
         match (at, next) {
             (Step::Cond, NextKind::Cond(c)) => match now_bool(c) {
                 Now::Ready(true) => at = Step::Body,
@@ -874,7 +912,15 @@ where
     )
 }
 
-fn run_while_let<T, F>(
+fn run_while_let<T, F>(step: F, at: LetStep<T>, location: &'static Location<'static>) -> Promise<()>
+where
+    T: 'static,
+    F: FnMut(LetStep<T>) -> LetNext<T> + 'static,
+{
+    run_guarded(location, move || run_while_let_now(step, at, location))
+}
+
+fn run_while_let_now<T, F>(
     mut step: F,
     mut at: LetStep<T>,
     location: &'static Location<'static>,
@@ -885,11 +931,7 @@ where
 {
     loop {
         let asked_next = matches!(at, LetStep::Next);
-        let f = &mut step;
-        let next = match catch_unwind(AssertUnwindSafe(move || f(at))) {
-            Ok(LetNext(next)) => next,
-            Err(payload) => return reject(Exn::from_panic(payload), location),
-        };
+        let LetNext(next) = step(at);
         match (asked_next, next) {
             (true, LetKind::Value(p)) => match now(p) {
                 Now::Ready(value) => at = LetStep::Body(value),
