@@ -28,6 +28,7 @@
 //! * [`exn`] — the rejection type;
 //! * [`main`] — the run loop: `run`, `pause`, hooks;
 //! * [`unix`] — timers, file descriptors, pipes, sockets;
+//! * [`io`] — buffered channels: `read_line`, `printl`, pipes, files, connections, servers;
 //! * [`preemptive`] — blocking work on a thread pool;
 //! * [`list`] — Lwt_list: serial and parallel functions over lists;
 //! * [`sync`] — Mutex, Condition, Mvar; [`pool`] — resource pools; [`switch`] — switches;
@@ -54,6 +55,7 @@ pub mod detached;
 pub mod exn;
 pub mod future;
 pub mod hook;
+pub mod io;
 pub mod key;
 pub mod list;
 #[path = "lwt_main.rs"]

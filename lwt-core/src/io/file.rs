@@ -1,0 +1,151 @@
+//! Files: [`open_file`] and [`with_file`] (Lwt_io's), with the modes [`Input`], [`Output`] and
+//! [`Append`].
+
+use std::fs::OpenOptions;
+use std::path::Path;
+
+use super::{Channel, InputChannel, OutputChannel};
+use crate::bind::catch;
+use crate::promise::Promise;
+use crate::unix::{self, Fd};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// How [`open_file`] opens a file, and which channel it gives: [`Input`] gives an
+/// [`InputChannel`], [`Output`] and [`Append`] give an [`OutputChannel`] (Lwt's
+/// `~mode:Input` / `~mode:Output`, typed the same way).
+pub trait OpenMode: sealed::Sealed {
+    /// The channel this mode gives.
+    type Channel: Channel;
+
+    /// The options the file is opened with.
+    fn options(&self) -> OpenOptions;
+
+    /// Wraps the opened descriptor.
+    fn channel(&self, fd: Fd) -> Self::Channel;
+}
+
+/// Open for reading (the file must exist).
+///
+/// ```
+/// let e = lwt_core::main::run(lwt_core::io::open_file("/no/such/file", lwt_core::io::Input)).unwrap_err();
+/// assert_eq!(e.downcast_ref::<std::io::Error>().unwrap().kind(), std::io::ErrorKind::NotFound);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Input;
+
+/// Open for writing, creating the file or truncating it (Lwt's default flags for output).
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let path = std::env::temp_dir().join(format!("lwt-output-doc-{}", std::process::id()));
+/// main::run(io::with_file(&path, io::Output, |oc| oc.write("new"))).unwrap();
+/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output;
+
+/// Open for writing at the end, creating the file if needed.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let path = std::env::temp_dir().join(format!("lwt-append-doc-{}", std::process::id()));
+/// std::fs::write(&path, "a").unwrap();
+/// main::run(io::with_file(&path, io::Append, |oc| oc.write("b"))).unwrap();
+/// assert_eq!(std::fs::read_to_string(&path).unwrap(), "ab");
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Append;
+
+impl sealed::Sealed for Input {}
+impl sealed::Sealed for Output {}
+impl sealed::Sealed for Append {}
+
+impl OpenMode for Input {
+    type Channel = InputChannel;
+
+    fn options(&self) -> OpenOptions {
+        let mut options = OpenOptions::new();
+        options.read(true);
+        options
+    }
+
+    fn channel(&self, fd: Fd) -> InputChannel {
+        InputChannel::of_fd(fd)
+    }
+}
+
+impl OpenMode for Output {
+    type Channel = OutputChannel;
+
+    fn options(&self) -> OpenOptions {
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        options
+    }
+
+    fn channel(&self, fd: Fd) -> OutputChannel {
+        OutputChannel::of_fd(fd)
+    }
+}
+
+impl OpenMode for Append {
+    type Channel = OutputChannel;
+
+    fn options(&self) -> OpenOptions {
+        let mut options = OpenOptions::new();
+        options.append(true).create(true);
+        options
+    }
+
+    fn channel(&self, fd: Fd) -> OutputChannel {
+        OutputChannel::of_fd(fd)
+    }
+}
+
+/// Lwt_io's `open_file ~mode path`: opens a file (on the thread pool: opening can block) and
+/// gives a channel on it. Rejected with the `io::Error` (which names the path) if it cannot be
+/// opened.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let path = std::env::temp_dir().join(format!("lwt-open-file-doc-{}", std::process::id()));
+/// let oc = main::run(io::open_file(&path, io::Output)).unwrap();
+/// main::run(oc.write_line("first line").bind({ let oc = oc.clone(); move |()| oc.close() })).unwrap();
+/// let ic = main::run(io::open_file(&path, io::Input)).unwrap();
+/// assert_eq!(main::run(ic.read_line()).unwrap(), "first line");
+/// main::run(ic.close()).unwrap();
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn open_file<M: OpenMode + 'static>(path: impl AsRef<Path>, mode: M) -> Promise<M::Channel> {
+    unix::open_file(path, mode.options()).map(move |fd| mode.channel(fd))
+}
+
+/// Lwt_io's `with_file ~mode path f`: opens the file, runs `f` on the channel, and closes the
+/// channel when `f`'s promise resolves, whether it is fulfilled or rejected (an output channel is
+/// flushed first). The result is `f`'s, unless closing fails.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let path = std::env::temp_dir().join(format!("lwt-with-file-doc-{}", std::process::id()));
+/// main::run(io::with_file(&path, io::Output, |oc| oc.write_line("1").bind(move |()| oc.write_line("2")))).unwrap();
+/// let lines = main::run(io::with_file(&path, io::Input, |ic| {
+///     ic.read_line().bind(move |a| ic.read_line().map(move |b| vec![a, b]))
+/// }));
+/// assert_eq!(lines.unwrap(), ["1", "2"]);
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn with_file<M: OpenMode + 'static, T: 'static>(
+    path: impl AsRef<Path>,
+    mode: M,
+    f: impl FnOnce(M::Channel) -> Promise<T> + 'static,
+) -> Promise<T> {
+    open_file(path, mode).bind(move |channel| {
+        let closing = channel.clone();
+        catch(move || f(channel), Promise::fail).finalize(move || closing.close())
+    })
+}

@@ -1,0 +1,553 @@
+//! [`InputChannel`]: buffered reading (Lwt_io's `input_channel`).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::net::Shutdown;
+use std::rc::Rc;
+
+use super::error::{ChannelClosed, EndOfFile, LineTooLong};
+use super::lock::{serialized, Lock};
+use super::owner::Owner;
+use super::{Channel, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH};
+use crate::exn::Exn;
+use crate::promise::Promise;
+use crate::unix::Fd;
+
+/// The largest single read a channel asks for, whatever an operation needs.
+const MAX_READ: usize = 1 << 20;
+
+/// A buffered input channel (Lwt_io's `input_channel`) over a file descriptor: a pipe, a socket,
+/// a file or the standard input.
+///
+/// A channel is a cheap handle: clones share the channel. Reading operations return promises;
+/// they run one at a time, in the order they were called (an operation started while another
+/// is in progress waits for it), so two `read_line`s on one channel never mix their bytes.
+///
+/// Reading is cancel-safe: canceling a pending read (with [`pick`](crate::pick) and a timeout,
+/// for instance) loses no data. What the canceled read would have returned stays in the
+/// channel's buffer for the next read.
+///
+/// ```
+/// use lwt_core::{io, main};
+///
+/// let (ic, oc) = io::pipe().unwrap();
+/// let line = ic.read_line();
+/// assert!(line.is_pending());
+/// main::run(oc.write("hello\r\nworld").bind(move |()| oc.close())).unwrap();
+/// assert_eq!(main::run(line).unwrap(), "hello");
+/// assert_eq!(main::run(ic.read_line()).unwrap(), "world"); // the last line needs no newline
+/// assert!(main::run(ic.read_line()).unwrap_err().is::<io::EndOfFile>());
+/// ```
+#[derive(Clone)]
+pub struct InputChannel(Rc<Input>);
+
+struct Input {
+    owner: Owner,
+    /// The buffered bytes; the unread ones are `buf[pos..]`.
+    buf: RefCell<Vec<u8>>,
+    pos: Cell<usize>,
+    chunk: usize,
+    max_line: Cell<usize>,
+    closed: Cell<bool>,
+    /// The read in progress, shared by whoever waits for more data.
+    filling: RefCell<Option<Promise<usize>>>,
+    lock: Rc<Lock>,
+}
+
+/// What an operation's step decided: done, or more data is needed.
+type Step<T> = Option<Result<T, Exn>>;
+
+impl InputChannel {
+    pub(crate) fn new(owner: Owner, buffer_size: usize) -> InputChannel {
+        InputChannel(Rc::new(Input {
+            owner,
+            buf: RefCell::new(Vec::new()),
+            pos: Cell::new(0),
+            chunk: buffer_size.max(1),
+            max_line: Cell::new(DEFAULT_MAX_LINE_LENGTH),
+            closed: Cell::new(false),
+            filling: RefCell::new(None),
+            lock: Rc::default(),
+        }))
+    }
+
+    /// Lwt_io's `of_fd ~mode:Input`: a channel reading `fd`, with a buffer of
+    /// [`DEFAULT_BUFFER_SIZE`] bytes. Closing the channel closes `fd`.
+    ///
+    /// ```
+    /// use lwt_core::{io, main, unix};
+    /// let (r, w) = unix::pipe().unwrap();
+    /// let ic = io::InputChannel::of_fd(r);
+    /// main::run(w.write_all(b"x\n".to_vec())).unwrap();
+    /// assert_eq!(main::run(ic.read_line()).unwrap(), "x");
+    /// ```
+    pub fn of_fd(fd: Fd) -> InputChannel {
+        InputChannel::with_buffer_size(fd, DEFAULT_BUFFER_SIZE)
+    }
+
+    /// Like [`of_fd`](InputChannel::of_fd), reading `buffer_size` bytes at a time (at least 1).
+    ///
+    /// ```
+    /// use lwt_core::{io, main, unix};
+    /// let (r, w) = unix::pipe().unwrap();
+    /// let ic = io::InputChannel::with_buffer_size(r, 2);
+    /// main::run(w.write_all(b"abcdef".to_vec())).unwrap();
+    /// assert_eq!(main::run(ic.read(100)).unwrap(), b"ab"); // one read of 2 bytes
+    /// assert_eq!(ic.buffered(), 0);
+    /// ```
+    pub fn with_buffer_size(fd: Fd, buffer_size: usize) -> InputChannel {
+        InputChannel::new(Owner::Fd(fd), buffer_size)
+    }
+
+    /// How many bytes are buffered, read from the descriptor but not yet by the program
+    /// (Lwt_io's `buffered`).
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("ab\ncd\n").bind(move |()| oc.flush())).unwrap();
+    /// main::run(ic.read_line()).unwrap();
+    /// assert_eq!(ic.buffered(), 3);
+    /// ```
+    pub fn buffered(&self) -> usize {
+        self.0.buf.borrow().len() - self.0.pos.get()
+    }
+
+    /// The longest line [`read_line`](InputChannel::read_line) accepts, in bytes, the line
+    /// terminator not included. The default is [`DEFAULT_MAX_LINE_LENGTH`] (1 MiB).
+    ///
+    /// ```
+    /// let (ic, _oc) = lwt_core::io::pipe().unwrap();
+    /// assert_eq!(ic.max_line_length(), lwt_core::io::DEFAULT_MAX_LINE_LENGTH);
+    /// ```
+    pub fn max_line_length(&self) -> usize {
+        self.0.max_line.get()
+    }
+
+    /// Sets the longest line [`read_line`](InputChannel::read_line) accepts. A longer line is
+    /// rejected with [`LineTooLong`] once more than `limit` bytes of it are buffered, so the
+    /// channel never holds much more than `limit` bytes for a line.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// ic.set_max_line_length(3);
+    /// main::run(oc.write("abc\nabcd\n").bind(move |()| oc.flush())).unwrap();
+    /// assert_eq!(main::run(ic.read_line()).unwrap(), "abc");
+    /// assert!(main::run(ic.read_line()).unwrap_err().is::<io::LineTooLong>());
+    /// ```
+    pub fn set_max_line_length(&self, limit: usize) {
+        self.0.max_line.set(limit);
+    }
+
+    /// Has [`close`](InputChannel::close) been called?
+    ///
+    /// ```
+    /// let (ic, _oc) = lwt_core::io::pipe().unwrap();
+    /// assert!(!ic.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.get()
+    }
+
+    /// Lwt_io's `close` for an input channel: closes the channel and its descriptor at once
+    /// (reads in progress are rejected with [`ChannelClosed`], buffered data is dropped).
+    /// Closing a closed channel does nothing.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, _oc) = io::pipe().unwrap();
+    /// let pending = ic.read_char();
+    /// main::run(ic.close()).unwrap();
+    /// assert!(main::run(pending).unwrap_err().is::<io::ChannelClosed>());
+    /// main::run(ic.close()).unwrap(); // again: nothing
+    /// ```
+    pub fn close(&self) -> Promise<()> {
+        let me = &self.0;
+        if me.closed.replace(true) {
+            return Promise::ret(());
+        }
+        *me.buf.borrow_mut() = Vec::new();
+        me.pos.set(0);
+        drop(me.filling.borrow_mut().take());
+        Promise::of_result(me.owner.close(Shutdown::Read))
+    }
+
+    // ---- the buffer ----
+
+    fn unread_len(&self) -> usize {
+        self.buffered()
+    }
+
+    /// Removes the first `n` unread bytes and returns them.
+    fn consume(&self, n: usize) -> Vec<u8> {
+        let mut buf = self.0.buf.borrow_mut();
+        let pos = self.0.pos.get();
+        let taken = buf[pos..pos + n].to_vec();
+        if pos + n == buf.len() {
+            if buf.capacity() > 4 * self.0.chunk {
+                *buf = Vec::new(); // after a long line: give the memory back
+            } else {
+                buf.clear();
+            }
+            self.0.pos.set(0);
+        } else {
+            self.0.pos.set(pos + n);
+        }
+        taken
+    }
+
+    fn append(&self, data: Vec<u8>) {
+        if data.is_empty() || self.0.closed.get() {
+            return;
+        }
+        let mut buf = self.0.buf.borrow_mut();
+        let pos = self.0.pos.get();
+        if pos == buf.len() {
+            *buf = data;
+        } else {
+            buf.drain(..pos);
+            buf.extend_from_slice(&data);
+        }
+        self.0.pos.set(0);
+    }
+
+    /// Reads more data into the buffer; fulfilled with the number of bytes added (0: end of
+    /// input). One read at a time: a caller arriving while a read is in progress waits for that
+    /// read. Callers get a protected view of it, so that canceling a caller never cancels the
+    /// read itself: whatever it reads goes to the buffer.
+    fn fill(&self, want: usize) -> Promise<usize> {
+        if let Some(read) = self.0.filling.borrow().as_ref() {
+            return read.clone().protected();
+        }
+        let fd = match self.0.owner.fd() {
+            Ok(fd) => fd,
+            Err(e) => return Promise::fail(e),
+        };
+        let size = self.0.chunk.max(want.min(MAX_READ));
+        let (ok, err) = (self.clone(), self.clone());
+        let read = fd.read(size).try_bind(
+            move |data| {
+                drop(ok.0.filling.borrow_mut().take());
+                let n = data.len();
+                ok.append(data);
+                Promise::ret(n)
+            },
+            move |e| {
+                drop(err.0.filling.borrow_mut().take());
+                Promise::fail(e)
+            },
+        );
+        if read.is_pending() {
+            *self.0.filling.borrow_mut() = Some(read.clone());
+            read.protected()
+        } else {
+            read
+        }
+    }
+
+    /// Runs `step` until it is done, filling the buffer in between. `step` gets the size of the
+    /// last fill (`Some(0)`: the input just ended). Loops (rather than recursing) while fills
+    /// complete at once, as they do on regular files.
+    fn drive<T: 'static>(
+        &self,
+        want: usize,
+        mut last: Option<usize>,
+        mut step: impl FnMut(&InputChannel, Option<usize>) -> Step<T> + 'static,
+    ) -> Promise<T> {
+        loop {
+            if self.0.closed.get() {
+                return Promise::fail(ChannelClosed("input"));
+            }
+            if let Some(done) = step(self, last) {
+                return Promise::from_outcome(done);
+            }
+            let mut filled = self.fill(want.saturating_sub(self.unread_len()));
+            if filled.is_resolved() {
+                match filled.take_outcome() {
+                    Ok(n) => {
+                        last = Some(n);
+                        continue;
+                    }
+                    Err(e) => return self.read_failed(e),
+                }
+            }
+            let (ok, err) = (self.clone(), self.clone());
+            return filled.try_bind(
+                move |n| ok.drive(want, Some(n), step),
+                move |e| err.read_failed(e),
+            );
+        }
+    }
+
+    fn read_failed<T: 'static>(&self, e: Exn) -> Promise<T> {
+        if self.0.closed.get() {
+            Promise::fail(ChannelClosed("input"))
+        } else {
+            Promise::fail(e)
+        }
+    }
+
+    /// Runs an operation under the channel's lock.
+    fn op<T: 'static>(
+        &self,
+        want: usize,
+        step: impl FnMut(&InputChannel, Option<usize>) -> Step<T> + 'static,
+    ) -> Promise<T> {
+        let me = self.clone();
+        serialized(&self.0.lock, move || me.drive(want, None, step))
+    }
+
+    fn with_unread<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        f(&self.0.buf.borrow()[self.0.pos.get()..])
+    }
+
+    // ---- operations ----
+
+    /// Lwt_io's `read_char`: the next character, decoded from UTF-8. Rejected with
+    /// [`EndOfFile`] at the end of input. Bytes that are not UTF-8 are consumed and the rejection
+    /// is a [`FromUtf8Error`](std::string::FromUtf8Error) that holds them (use
+    /// [`read_byte`](InputChannel::read_byte) for binary data).
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("é!").bind(move |()| oc.close())).unwrap();
+    /// assert_eq!(main::run(ic.read_char()).unwrap(), 'é');
+    /// assert_eq!(main::run(ic.read_char()).unwrap(), '!');
+    /// assert!(main::run(ic.read_char()).unwrap_err().is::<io::EndOfFile>());
+    /// ```
+    pub fn read_char(&self) -> Promise<char> {
+        self.op(4, |ch, last| {
+            let eof = last == Some(0);
+            let (take, width) = ch.with_unread(|avail| {
+                let width = avail.first().map_or(1, |&b| utf8_width(b));
+                (avail.len().min(width), width)
+            });
+            if take == 0 {
+                return eof.then_some(Err(EndOfFile.into()));
+            }
+            if take < width && !eof {
+                return None;
+            }
+            let bytes = ch.with_unread(|avail| avail[..take].to_vec());
+            Some(match std::str::from_utf8(&bytes) {
+                Ok(s) => {
+                    ch.consume(take);
+                    Ok(s.chars().next().unwrap_or_default())
+                }
+                Err(e) => {
+                    let bad = e.error_len().unwrap_or(take);
+                    match String::from_utf8(ch.consume(bad)) {
+                        Err(e) => Err(e.into()),
+                        Ok(s) => Ok(s.chars().next().unwrap_or_default()),
+                    }
+                }
+            })
+        })
+    }
+
+    /// Lwt_io's `read_char_opt`: like [`read_char`](InputChannel::read_char), with `None` at the
+    /// end of input.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("a").bind(move |()| oc.close())).unwrap();
+    /// assert_eq!(main::run(ic.read_char_opt()).unwrap(), Some('a'));
+    /// assert_eq!(main::run(ic.read_char_opt()).unwrap(), None);
+    /// ```
+    pub fn read_char_opt(&self) -> Promise<Option<char>> {
+        self.read_char().map(Some).catch(none_at_eof)
+    }
+
+    /// The next byte; rejected with [`EndOfFile`] at the end of input.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write([0xff_u8]).bind(move |()| oc.flush())).unwrap();
+    /// assert_eq!(main::run(ic.read_byte()).unwrap(), 0xff);
+    /// ```
+    pub fn read_byte(&self) -> Promise<u8> {
+        self.op(1, |ch, last| {
+            if ch.unread_len() > 0 {
+                Some(Ok(ch.consume(1)[0]))
+            } else {
+                (last == Some(0)).then_some(Err(EndOfFile.into()))
+            }
+        })
+    }
+
+    /// Lwt_io's `read_line`: the next line, without its terminator (`"\n"` or `"\r\n"`). The last
+    /// line of the input needs no terminator; at the end of input the rejection is
+    /// [`EndOfFile`].
+    ///
+    /// A line longer than [`max_line_length`](InputChannel::max_line_length) is rejected with
+    /// [`LineTooLong`] and stays in the channel (read it with [`read`](InputChannel::read)). A
+    /// line that is not UTF-8 is consumed and the rejection is a
+    /// [`FromUtf8Error`](std::string::FromUtf8Error) that holds its bytes.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("one\ntwo\r\n\nlast").bind(move |()| oc.close())).unwrap();
+    /// for expected in ["one", "two", "", "last"] {
+    ///     assert_eq!(main::run(ic.read_line()).unwrap(), expected);
+    /// }
+    /// assert!(main::run(ic.read_line()).unwrap_err().is::<io::EndOfFile>());
+    /// ```
+    pub fn read_line(&self) -> Promise<String> {
+        let mut scanned = 0;
+        self.op(0, move |ch, last| {
+            let limit = ch.0.max_line.get();
+            let found = ch.with_unread(|avail| {
+                let newline = avail[scanned..].iter().position(|&b| b == b'\n');
+                match newline {
+                    Some(i) => {
+                        let end = scanned + i;
+                        let content = if end > 0 && avail[end - 1] == b'\r' {
+                            end - 1
+                        } else {
+                            end
+                        };
+                        Some((content, end + 1))
+                    }
+                    None => {
+                        scanned = avail.len();
+                        None
+                    }
+                }
+            });
+            let too_long = || Some(Err(LineTooLong { limit }.into()));
+            let (content, used) = match found {
+                Some(found) => found,
+                None if last == Some(0) => match ch.unread_len() {
+                    0 => return Some(Err(EndOfFile.into())),
+                    n => (n, n),
+                },
+                // One more byte may be the '\r' of a "\r\n".
+                None if ch.unread_len() > limit.saturating_add(1) => return too_long(),
+                None => return None,
+            };
+            if content > limit {
+                return too_long();
+            }
+            let mut line = ch.consume(used);
+            line.truncate(content);
+            Some(String::from_utf8(line).map_err(Exn::from))
+        })
+    }
+
+    /// Lwt_io's `read_line_opt`: like [`read_line`](InputChannel::read_line), with `None` at the
+    /// end of input.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("x\n").bind(move |()| oc.close())).unwrap();
+    /// assert_eq!(main::run(ic.read_line_opt()).unwrap(), Some("x".to_string()));
+    /// assert_eq!(main::run(ic.read_line_opt()).unwrap(), None);
+    /// ```
+    pub fn read_line_opt(&self) -> Promise<Option<String>> {
+        self.read_line().map(Some).catch(none_at_eof)
+    }
+
+    /// Lwt_io's `read ~count`: at most `count` bytes, as soon as some are available; an empty
+    /// vector at the end of input (not a rejection).
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("abc").bind(move |()| oc.close())).unwrap();
+    /// assert_eq!(main::run(ic.read(2)).unwrap(), b"ab");
+    /// assert_eq!(main::run(ic.read(2)).unwrap(), b"c");
+    /// assert_eq!(main::run(ic.read(2)).unwrap(), b"");
+    /// ```
+    pub fn read(&self, count: usize) -> Promise<Vec<u8>> {
+        self.op(0, move |ch, last| {
+            let n = ch.unread_len().min(count);
+            if n > 0 || count == 0 || last == Some(0) {
+                Some(Ok(ch.consume(n)))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Lwt_io's `read` without a count: everything up to the end of input (as much memory as
+    /// the input needs).
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("a\nb\n").bind(move |()| oc.close())).unwrap();
+    /// assert_eq!(main::run(ic.read_to_end()).unwrap(), b"a\nb\n");
+    /// ```
+    pub fn read_to_end(&self) -> Promise<Vec<u8>> {
+        self.op(MAX_READ, |ch, last| {
+            (last == Some(0)).then(|| Ok(ch.consume(ch.unread_len())))
+        })
+    }
+
+    /// Lwt_io's `read_into_exactly`, returning the bytes: exactly `count` bytes. If the input
+    /// ends first, the rejection is [`EndOfFile`] and the bytes that were there stay in the
+    /// channel.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("abcde").bind(move |()| oc.close())).unwrap();
+    /// assert_eq!(main::run(ic.read_exactly(3)).unwrap(), b"abc");
+    /// assert!(main::run(ic.read_exactly(3)).unwrap_err().is::<io::EndOfFile>());
+    /// assert_eq!(main::run(ic.read(10)).unwrap(), b"de"); // nothing lost
+    /// ```
+    pub fn read_exactly(&self, count: usize) -> Promise<Vec<u8>> {
+        self.op(count, move |ch, last| {
+            if ch.unread_len() >= count {
+                Some(Ok(ch.consume(count)))
+            } else {
+                (last == Some(0)).then_some(Err(EndOfFile.into()))
+            }
+        })
+    }
+}
+
+/// The length of the UTF-8 sequence that `first` starts (1 for a byte that cannot start one:
+/// it is then reported as invalid on its own).
+fn utf8_width(first: u8) -> usize {
+    match first {
+        0xc2..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf4 => 4,
+        _ => 1,
+    }
+}
+
+fn none_at_eof<T: 'static>(e: Exn) -> Promise<Option<T>> {
+    if e.is::<EndOfFile>() {
+        Promise::ret(None)
+    } else {
+        Promise::fail(e)
+    }
+}
+
+impl Channel for InputChannel {
+    fn close(&self) -> Promise<()> {
+        InputChannel::close(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        InputChannel::is_closed(self)
+    }
+}
+
+impl fmt::Debug for InputChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InputChannel")
+            .field("buffered", &self.buffered())
+            .field("closed", &self.is_closed())
+            .field("busy", &self.0.lock.is_busy())
+            .finish()
+    }
+}

@@ -1,0 +1,388 @@
+//! Buffered channels (Lwt's `Lwt_io`): reading lines and characters, writing and printing,
+//! pipes, files and network connections.
+//!
+//! ```
+//! use lwt_core::{io, main};
+//!
+//! let (ic, oc) = io::pipe().unwrap();
+//! let p = io::read_char(&ic);
+//! assert!(p.is_pending()); // Lwt's `Sleep`: nothing to read yet
+//! main::run(io::write_char(&oc, 'a').bind(move |()| io::flush(&oc))).unwrap();
+//! assert_eq!(main::run(p).unwrap(), 'a');
+//! ```
+//!
+//! | Lwt_io | here |
+//! |---|---|
+//! | `input_channel`, `output_channel` | [`InputChannel`], [`OutputChannel`] (cheap clonable handles) |
+//! | `of_fd`, `pipe` | [`InputChannel::of_fd`], [`OutputChannel::of_fd`], [`pipe`] |
+//! | `stdin`, `stdout`, `stderr` | [`stdin()`], [`stdout()`], [`stderr()`] |
+//! | `read_char`, `read_char_opt`, `read_line`, `read_line_opt` | the same names |
+//! | `read ?count`, `read_into_exactly` | [`read`], [`InputChannel::read_to_end`], [`read_exactly`] |
+//! | `write`, `write_char`, `write_line`, `fprintf`, `flush`, `close` | the same names ([`OutputChannel::printf`] for `fprintf`) |
+//! | `print`, `printl`, `printf`, `eprint`, `eprintl`, `eprintf` | the same names; `printf` takes `format_args!(...)` |
+//! | `End_of_file`, `Channel_closed` | [`EndOfFile`], [`ChannelClosed`] |
+//! | `open_file ~mode`, `with_file ~mode` | [`open_file`], [`with_file`] with [`Input`], [`Output`], [`Append`] |
+//! | `open_connection`, `with_connection` | [`open_connection`], [`with_connection`] ([`Address`]: IP, host name or Unix path) |
+//! | `establish_server_with_client_address`, `shutdown_server` | [`establish_server`], [`Server::shutdown`] |
+//!
+//! # How channels behave
+//!
+//! * **One operation at a time.** Each channel has a lock; an operation started while another
+//!   is in progress waits in a FIFO queue (Lwt does the same), so concurrent `read_line`s get
+//!   whole lines, in the order they were called, and writes keep their order.
+//! * **Automatic flushing, like Lwt.** A write puts the data in the channel's buffer and is
+//!   fulfilled at once; the buffer is written out at the next iteration of the loop (one flush
+//!   per burst of writes), when it is full, on [`flush`] and on [`close`].
+//! * **Printing waits for the output.** Lwt's `printl` is fulfilled once the line is in the
+//!   buffer, and Lwt flushes the standard channels at exit. A Rust program ends when `main`
+//!   returns, so here [`print`], [`printl`] and [`printf`] are fulfilled once their text has
+//!   reached the descriptor (they wait for the automatic flush, which still serves a whole burst
+//!   of prints at once): `main::run(io::printl("done"))` has printed `done` when it returns.
+//!   Writes through [`stdout()`] directly behave like Lwt's; flush them before `main` returns.
+//! * **Bad input gets a clear rejection, nothing is lost.** The end of input is [`EndOfFile`]; a
+//!   line longer than the channel's limit is [`LineTooLong`] (the channel never buffers much more
+//!   than the limit), and its bytes stay readable; text that is not UTF-8 is a
+//!   [`FromUtf8Error`](std::string::FromUtf8Error) holding the bytes; a closed channel is
+//!   [`ChannelClosed`]; system errors (a closed descriptor, `BrokenPipe`, `ConnectionRefused`)
+//!   are the [`std::io::Error`]. A failed write leaves the channel broken: later operations get
+//!   the same error, and the unwritten bytes stay counted in [`OutputChannel::buffered`].
+//!   Writing to a pipe nobody reads is an error, not a SIGPIPE death (Rust programs ignore the
+//!   signal).
+//! * **Canceling a read loses nothing.** A read in progress is shared by the channel; a caller
+//!   that gives up (with [`pick`](crate::pick) and a timeout, say) leaves the data it would have
+//!   got in the buffer for the next read.
+//!
+//! Differences from Lwt, and why: `read_char` decodes a UTF-8 character (`read_byte` reads a
+//! byte), because Rust's `char` is a Unicode character; `read_line` has a length limit, so that
+//! a peer cannot make a server buffer without bound; printing waits for the output (above).
+
+mod error;
+mod file;
+mod input;
+mod lock;
+mod net;
+mod output;
+mod owner;
+
+use std::cell::OnceCell;
+use std::fmt;
+use std::mem::ManuallyDrop;
+
+pub use error::{ChannelClosed, EndOfFile, LineTooLong};
+pub use file::{open_file, with_file, Append, Input, OpenMode, Output};
+pub use input::InputChannel;
+pub use net::{
+    establish_server, establish_server_with, open_connection, socket_channels, with_connection,
+    Address, Server, ServerConfig,
+};
+pub use output::OutputChannel;
+
+use crate::promise::Promise;
+use crate::unix;
+use owner::Owner;
+
+/// The buffer size of new channels, in bytes (Lwt's `default_buffer_size`).
+///
+/// ```
+/// assert_eq!(lwt_core::io::DEFAULT_BUFFER_SIZE, 4096);
+/// ```
+pub const DEFAULT_BUFFER_SIZE: usize = 4096;
+
+/// The longest line [`InputChannel::read_line`] accepts by default: 1 MiB.
+///
+/// ```
+/// assert_eq!(lwt_core::io::DEFAULT_MAX_LINE_LENGTH, 1 << 20);
+/// ```
+pub const DEFAULT_MAX_LINE_LENGTH: usize = 1 << 20;
+
+/// What input and output channels have in common: they can be closed (Lwt_io's `close` works
+/// on both).
+///
+/// ```
+/// use lwt_core::{io::{self, Channel}, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// main::run(io::close(&oc)).unwrap();
+/// main::run(io::close(&ic)).unwrap();
+/// assert!(ic.is_closed() && Channel::is_closed(&oc));
+/// ```
+pub trait Channel: Clone + 'static {
+    /// Closes the channel (see [`InputChannel::close`] and [`OutputChannel::close`]).
+    fn close(&self) -> Promise<()>;
+
+    /// Has the channel been closed?
+    fn is_closed(&self) -> bool;
+}
+
+/// Lwt_io's `pipe`: a pipe, as `(input, output)` channels.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// main::run(oc.write_line("through the pipe").bind(move |()| oc.flush())).unwrap();
+/// assert_eq!(main::run(ic.read_line()).unwrap(), "through the pipe");
+/// ```
+pub fn pipe() -> std::io::Result<(InputChannel, OutputChannel)> {
+    let (r, w) = unix::pipe()?;
+    Ok((InputChannel::of_fd(r), OutputChannel::of_fd(w)))
+}
+
+// ---- the standard channels ----
+
+// Never dropped (`ManuallyDrop`: no thread-local destructor), so that nothing can run when the
+// thread exits; the OS closes the duplicated descriptors.
+thread_local! {
+    static STDIN: ManuallyDrop<OnceCell<InputChannel>> = const { ManuallyDrop::new(OnceCell::new()) };
+    static STDOUT: ManuallyDrop<OnceCell<OutputChannel>> = const { ManuallyDrop::new(OnceCell::new()) };
+    static STDERR: ManuallyDrop<OnceCell<OutputChannel>> = const { ManuallyDrop::new(OnceCell::new()) };
+}
+
+fn owner(fd: std::io::Result<unix::Fd>) -> Owner {
+    match fd {
+        Ok(fd) => Owner::Fd(fd),
+        Err(e) => Owner::Failed(e.into()),
+    }
+}
+
+fn std_output(fd: std::io::Result<unix::Fd>) -> OutputChannel {
+    let oc = OutputChannel::new(owner(fd), DEFAULT_BUFFER_SIZE);
+    // Like Lwt, flush at exit (main::exit and main::run_exit_hooks run these).
+    let flushed = oc.clone();
+    crate::main::at_exit(move || flushed.flush().catch(|_| Promise::ret(())));
+    oc
+}
+
+/// Lwt_io's `stdin`: this thread's channel on the standard input. Reads go through the thread
+/// pool (the descriptor stays blocking, shared with the parent process), so input from a
+/// terminal, a pipe, a file or `/dev/null` all work.
+///
+/// ```no_run
+/// use lwt_core::{io, main};
+/// let line = main::run(io::read_line(&io::stdin()));
+/// ```
+pub fn stdin() -> InputChannel {
+    STDIN.with(|c| {
+        c.get_or_init(|| InputChannel::new(owner(unix::stdin()), DEFAULT_BUFFER_SIZE))
+            .clone()
+    })
+}
+
+/// Lwt_io's `stdout`: this thread's channel on the standard output (auto-flushed; see the
+/// [module docs](self) for when to flush).
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let out = io::stdout();
+/// main::run(out.write("written, ").bind(move |()| out.flush())).unwrap();
+/// ```
+pub fn stdout() -> OutputChannel {
+    STDOUT.with(|c| c.get_or_init(|| std_output(unix::stdout())).clone())
+}
+
+/// Lwt_io's `stderr`: this thread's channel on the standard error.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// main::run(io::stderr().write_line("to stderr")).unwrap();
+/// main::run(io::flush(&io::stderr())).unwrap();
+/// ```
+pub fn stderr() -> OutputChannel {
+    STDERR.with(|c| c.get_or_init(|| std_output(unix::stderr())).clone())
+}
+
+// ---- Lwt_io's functions, for those who write `Lwt_io.read_line ic` ----
+
+/// [`InputChannel::read_char`] as a function.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// main::run(io::write(&oc, "z").bind(move |()| io::close(&oc))).unwrap();
+/// assert_eq!(main::run(io::read_char(&ic)).unwrap(), 'z');
+/// ```
+pub fn read_char(ic: &InputChannel) -> Promise<char> {
+    ic.read_char()
+}
+
+/// [`InputChannel::read_char_opt`] as a function.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// main::run(io::close(&oc)).unwrap();
+/// assert_eq!(main::run(io::read_char_opt(&ic)).unwrap(), None);
+/// ```
+pub fn read_char_opt(ic: &InputChannel) -> Promise<Option<char>> {
+    ic.read_char_opt()
+}
+
+/// [`InputChannel::read_line`] as a function.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// main::run(io::write_line(&oc, "l").bind(move |()| io::flush(&oc))).unwrap();
+/// assert_eq!(main::run(io::read_line(&ic)).unwrap(), "l");
+/// ```
+pub fn read_line(ic: &InputChannel) -> Promise<String> {
+    ic.read_line()
+}
+
+/// [`InputChannel::read_line_opt`] as a function.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// main::run(io::close(&oc)).unwrap();
+/// assert_eq!(main::run(io::read_line_opt(&ic)).unwrap(), None);
+/// ```
+pub fn read_line_opt(ic: &InputChannel) -> Promise<Option<String>> {
+    ic.read_line_opt()
+}
+
+/// [`InputChannel::read`] as a function: at most `count` bytes, empty at the end of input.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// main::run(io::write(&oc, "abc").bind(move |()| io::close(&oc))).unwrap();
+/// assert_eq!(main::run(io::read(&ic, 10)).unwrap(), b"abc");
+/// ```
+pub fn read(ic: &InputChannel, count: usize) -> Promise<Vec<u8>> {
+    ic.read(count)
+}
+
+/// [`InputChannel::read_exactly`] as a function.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// main::run(io::write(&oc, "abcd").bind(move |()| io::close(&oc))).unwrap();
+/// assert_eq!(main::run(io::read_exactly(&ic, 4)).unwrap(), b"abcd");
+/// ```
+pub fn read_exactly(ic: &InputChannel, count: usize) -> Promise<Vec<u8>> {
+    ic.read_exactly(count)
+}
+
+/// [`OutputChannel::write`] as a function.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (_ic, oc) = io::pipe().unwrap();
+/// main::run(io::write(&oc, "x")).unwrap();
+/// assert_eq!(oc.buffered(), 1);
+/// ```
+pub fn write(oc: &OutputChannel, data: impl AsRef<[u8]>) -> Promise<()> {
+    oc.write(data)
+}
+
+/// [`OutputChannel::write_char`] as a function.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (_ic, oc) = io::pipe().unwrap();
+/// main::run(io::write_char(&oc, 'a')).unwrap();
+/// assert_eq!(oc.buffered(), 1);
+/// ```
+pub fn write_char(oc: &OutputChannel, c: char) -> Promise<()> {
+    oc.write_char(c)
+}
+
+/// [`OutputChannel::write_line`] as a function.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (_ic, oc) = io::pipe().unwrap();
+/// main::run(io::write_line(&oc, "ab")).unwrap();
+/// assert_eq!(oc.buffered(), 3);
+/// ```
+pub fn write_line(oc: &OutputChannel, line: impl AsRef<[u8]>) -> Promise<()> {
+    oc.write_line(line)
+}
+
+/// [`OutputChannel::flush`] as a function.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (_ic, oc) = io::pipe().unwrap();
+/// main::run(io::write(&oc, "x").bind({ let oc = oc.clone(); move |()| io::flush(&oc) })).unwrap();
+/// assert_eq!(oc.buffered(), 0);
+/// ```
+pub fn flush(oc: &OutputChannel) -> Promise<()> {
+    oc.flush()
+}
+
+/// Lwt_io's `close`, for either kind of channel.
+///
+/// ```
+/// let (ic, _oc) = lwt_core::io::pipe().unwrap();
+/// lwt_core::main::run(lwt_core::io::close(&ic)).unwrap();
+/// ```
+pub fn close<C: Channel>(channel: &C) -> Promise<()> {
+    channel.close()
+}
+
+// ---- printing ----
+
+/// Writes with `write` on `oc`, then waits until the text has reached the descriptor.
+fn written(oc: OutputChannel, write: impl FnOnce(&OutputChannel) -> Promise<()>) -> Promise<()> {
+    write(&oc).bind(move |()| oc.flushed())
+}
+
+/// Lwt_io's `print`: writes `text` on the standard output; fulfilled once it has been written
+/// out (see the [module docs](self)).
+///
+/// ```
+/// lwt_core::main::run(lwt_core::io::print("no newline, ")).unwrap();
+/// ```
+pub fn print(text: impl AsRef<[u8]>) -> Promise<()> {
+    written(stdout(), |oc| oc.write(text))
+}
+
+/// Lwt_io's `printl`: writes `line` and a newline on the standard output; fulfilled once they
+/// have been written out, so `main::run(io::printl(..))` has printed when it returns.
+///
+/// ```
+/// use lwt_core::{io, main, ret};
+/// main::run(ret("hello".to_string()).bind(io::printl)).unwrap();
+/// ```
+pub fn printl(line: impl AsRef<[u8]>) -> Promise<()> {
+    written(stdout(), |oc| oc.write_line(line))
+}
+
+/// Lwt_io's `printf`: formatted text on the standard output. Pass `format_args!(...)`; the text
+/// is formatted at once. Fulfilled once written out.
+///
+/// ```
+/// let name = "world";
+/// lwt_core::main::run(lwt_core::io::printf(format_args!("hello, {name}\n"))).unwrap();
+/// ```
+pub fn printf(args: fmt::Arguments<'_>) -> Promise<()> {
+    print(args.to_string())
+}
+
+/// Lwt_io's `eprint`: [`print`] on the standard error.
+///
+/// ```
+/// lwt_core::main::run(lwt_core::io::eprint("warning: ")).unwrap();
+/// ```
+pub fn eprint(text: impl AsRef<[u8]>) -> Promise<()> {
+    written(stderr(), |oc| oc.write(text))
+}
+
+/// Lwt_io's `eprintl`: [`printl`] on the standard error.
+///
+/// ```
+/// lwt_core::main::run(lwt_core::io::eprintl("something happened")).unwrap();
+/// ```
+pub fn eprintl(line: impl AsRef<[u8]>) -> Promise<()> {
+    written(stderr(), |oc| oc.write_line(line))
+}
+
+/// Lwt_io's `eprintf`: [`printf`] on the standard error.
+///
+/// ```
+/// lwt_core::main::run(lwt_core::io::eprintf(format_args!("{} errors\n", 0))).unwrap();
+/// ```
+pub fn eprintf(args: fmt::Arguments<'_>) -> Promise<()> {
+    eprint(args.to_string())
+}

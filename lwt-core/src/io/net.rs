@@ -1,0 +1,529 @@
+//! Network channels: [`open_connection`], [`with_connection`], [`establish_server`] (Lwt_io's).
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Duration;
+
+use super::owner::Owner;
+use super::{InputChannel, OutputChannel, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH};
+use crate::bind::catch;
+use crate::exn::Exn;
+use crate::hook;
+use crate::main::pause;
+use crate::promise::Promise;
+use crate::resolver::{wait, Resolver};
+use crate::unix::{self, Fd, Listener};
+
+/// Where to connect or listen (Lwt's `Unix.sockaddr`, plus host names).
+///
+/// ```
+/// use lwt_core::io::Address;
+/// let a: Address = "127.0.0.1:80".parse::<std::net::SocketAddr>().unwrap().into();
+/// assert_eq!(a, Address::Inet("127.0.0.1:80".parse().unwrap()));
+/// assert_eq!(Address::from(("localhost", 80)), Address::Host("localhost".into(), 80));
+/// assert_eq!(Address::unix("/tmp/s"), Address::Unix("/tmp/s".into()));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// An IP address and port (`ADDR_INET`).
+    Inet(SocketAddr),
+    /// A host name and port, resolved with [`getaddrinfo`](crate::unix::getaddrinfo); the
+    /// addresses are tried in order.
+    Host(String, u16),
+    /// A Unix-domain socket path (`ADDR_UNIX`).
+    Unix(PathBuf),
+}
+
+impl Address {
+    /// A Unix-domain socket address.
+    ///
+    /// ```
+    /// let a = lwt_core::io::Address::unix("/run/app.sock");
+    /// assert!(matches!(a, lwt_core::io::Address::Unix(_)));
+    /// ```
+    pub fn unix(path: impl Into<PathBuf>) -> Address {
+        Address::Unix(path.into())
+    }
+}
+
+impl From<SocketAddr> for Address {
+    fn from(addr: SocketAddr) -> Address {
+        Address::Inet(addr)
+    }
+}
+
+impl From<(&str, u16)> for Address {
+    fn from((host, port): (&str, u16)) -> Address {
+        Address::Host(host.to_owned(), port)
+    }
+}
+
+impl From<(String, u16)> for Address {
+    fn from((host, port): (String, u16)) -> Address {
+        Address::Host(host, port)
+    }
+}
+
+/// Tries `addrs[i..]` in order with `f`; the last error if none works.
+fn first_that_works<T: 'static>(
+    addrs: Vec<SocketAddr>,
+    i: usize,
+    last: Option<Exn>,
+    f: Rc<dyn Fn(SocketAddr) -> Promise<T>>,
+) -> Promise<T> {
+    let Some(&addr) = addrs.get(i) else {
+        return Promise::fail(last.unwrap_or_else(|| {
+            io::Error::new(io::ErrorKind::NotFound, "the host has no address").into()
+        }));
+    };
+    let again = f.clone();
+    f(addr).catch(move |e| {
+        if e.is_canceled() {
+            Promise::fail(e)
+        } else {
+            first_that_works(addrs, i + 1, Some(e), again)
+        }
+    })
+}
+
+fn resolve_then<T: 'static>(
+    host: &str,
+    port: u16,
+    f: impl Fn(SocketAddr) -> Promise<T> + 'static,
+) -> Promise<T> {
+    let f: Rc<dyn Fn(SocketAddr) -> Promise<T>> = Rc::new(f);
+    unix::getaddrinfo(host, port).bind(move |addrs| first_that_works(addrs, 0, None, f))
+}
+
+fn connect(addr: Address) -> Promise<Fd> {
+    match addr {
+        Address::Inet(addr) => unix::connect_tcp(addr),
+        Address::Unix(path) => unix::connect_unix(path),
+        Address::Host(host, port) => resolve_then(&host, port, unix::connect_tcp),
+    }
+}
+
+fn listen(addr: Address) -> Promise<Listener> {
+    match addr {
+        Address::Inet(addr) => Promise::of_result(Listener::bind_tcp(addr)),
+        Address::Unix(path) => Promise::of_result(Listener::bind_unix(path)),
+        Address::Host(host, port) => resolve_then(&host, port, |addr| {
+            Promise::of_result(Listener::bind_tcp(addr))
+        }),
+    }
+}
+
+/// The two channels of a connected socket, sharing it: closing the output channel shuts the
+/// sending side down (the peer sees the end of input), and the socket is closed when both
+/// channels are.
+///
+/// ```
+/// use lwt_core::{io, main, unix};
+/// let (a, b) = unix::socketpair().unwrap();
+/// let (a_in, a_out) = io::socket_channels(a);
+/// let (b_in, b_out) = io::socket_channels(b);
+/// main::run(a_out.write_line("ping").bind(move |()| a_out.close())).unwrap();
+/// assert_eq!(main::run(b_in.read_line()).unwrap(), "ping");
+/// assert!(main::run(b_in.read_line()).unwrap_err().is::<io::EndOfFile>());
+/// main::run(b_out.write_line("pong").bind(move |()| b_out.flush())).unwrap();
+/// assert_eq!(main::run(a_in.read_line()).unwrap(), "pong");
+/// ```
+pub fn socket_channels(fd: Fd) -> (InputChannel, OutputChannel) {
+    channels(fd, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH)
+}
+
+fn channels(fd: Fd, buffer_size: usize, max_line: usize) -> (InputChannel, OutputChannel) {
+    let (input, output) = Owner::socket(fd);
+    let ic = InputChannel::new(input, buffer_size);
+    ic.set_max_line_length(max_line);
+    (ic, OutputChannel::new(output, buffer_size))
+}
+
+/// Lwt_io's `open_connection`: connects to `addr` and gives the connection's channels (see
+/// [`socket_channels`]). Rejected with the `io::Error` (`ConnectionRefused` when nothing
+/// listens), or with the resolver's error for a host name that does not resolve.
+///
+/// ```
+/// use lwt_core::{io, main, unix};
+/// let listener = unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let (ic, oc) = main::run(io::open_connection(addr)).unwrap();
+/// let (server_side, _peer) = main::run(listener.accept()).unwrap();
+/// main::run(oc.write_line("hello").bind(move |()| oc.flush())).unwrap();
+/// assert_eq!(main::run(server_side.read(100)).unwrap(), b"hello\n");
+/// # drop(ic);
+/// ```
+pub fn open_connection(addr: impl Into<Address>) -> Promise<(InputChannel, OutputChannel)> {
+    connect(addr.into()).map(socket_channels)
+}
+
+/// Lwt_io's `with_connection`: connects, runs `f` on the channels, and closes them when `f`'s
+/// promise resolves, either way (the output channel is flushed first). The result is `f`'s,
+/// unless closing fails.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let server = main::run(io::establish_server("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
+///     |_peer, ic, oc| ic.read_line().bind(move |line| oc.write_line(line.to_uppercase())))).unwrap();
+/// let reply = io::with_connection(server.local_addr().unwrap(), |ic, oc| {
+///     oc.write_line("shout").bind(move |()| oc.flush()).bind(move |()| ic.read_line())
+/// });
+/// assert_eq!(main::run(reply).unwrap(), "SHOUT");
+/// main::run(server.shutdown()).unwrap();
+/// ```
+pub fn with_connection<T: 'static>(
+    addr: impl Into<Address>,
+    f: impl FnOnce(InputChannel, OutputChannel) -> Promise<T> + 'static,
+) -> Promise<T> {
+    open_connection(addr).bind(move |(ic, oc)| {
+        let (ic2, oc2) = (ic.clone(), oc.clone());
+        catch(move || f(ic, oc), Promise::fail)
+            .finalize(move || oc2.close().finalize(move || ic2.close()))
+    })
+}
+
+/// The error reporter of a server.
+type OnError = Rc<dyn Fn(&Exn)>;
+
+/// Options of [`establish_server_with`].
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::io::ServerConfig;
+/// let errors = Rc::new(RefCell::new(Vec::new()));
+/// let e = errors.clone();
+/// let config = ServerConfig::new()
+///     .buffer_size(8192)
+///     .max_line_length(1024)
+///     .on_error(move |exn| e.borrow_mut().push(exn.to_string()));
+/// # drop(config);
+/// ```
+#[derive(Clone)]
+pub struct ServerConfig {
+    buffer_size: usize,
+    max_line_length: usize,
+    on_error: Option<OnError>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            max_line_length: DEFAULT_MAX_LINE_LENGTH,
+            on_error: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The defaults: [`DEFAULT_BUFFER_SIZE`], [`DEFAULT_MAX_LINE_LENGTH`], errors to the
+    /// [async exception hook](crate::hook).
+    ///
+    /// ```
+    /// let _ = lwt_core::io::ServerConfig::new();
+    /// ```
+    pub fn new() -> ServerConfig {
+        ServerConfig::default()
+    }
+
+    /// The buffer size of each connection's channels.
+    ///
+    /// ```
+    /// let _ = lwt_core::io::ServerConfig::new().buffer_size(65536);
+    /// ```
+    #[must_use]
+    pub fn buffer_size(mut self, size: usize) -> ServerConfig {
+        self.buffer_size = size;
+        self
+    }
+
+    /// The line-length limit of each connection's input channel.
+    ///
+    /// ```
+    /// let _ = lwt_core::io::ServerConfig::new().max_line_length(80);
+    /// ```
+    #[must_use]
+    pub fn max_line_length(mut self, limit: usize) -> ServerConfig {
+        self.max_line_length = limit;
+        self
+    }
+
+    /// Where the server's errors go: a handler's rejection (or panic), a failure to close a
+    /// connection, a failed `accept`. Without it they go to the
+    /// [async exception hook](crate::hook), as in Lwt. Either way the server keeps serving.
+    ///
+    /// ```
+    /// let _ = lwt_core::io::ServerConfig::new().on_error(|e| eprintln!("server: {e}"));
+    /// ```
+    #[must_use]
+    pub fn on_error(mut self, f: impl Fn(&Exn) + 'static) -> ServerConfig {
+        self.on_error = Some(Rc::new(f));
+        self
+    }
+}
+
+impl fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("buffer_size", &self.buffer_size)
+            .field("max_line_length", &self.max_line_length)
+            .field("on_error", &self.on_error.is_some())
+            .finish()
+    }
+}
+
+/// A running server (Lwt_io's `server`), made by [`establish_server`]. Clones share it.
+#[derive(Clone)]
+pub struct Server(Rc<ServerState>);
+
+struct ServerState {
+    listener: Listener,
+    local_addr: Option<SocketAddr>,
+    config: ServerConfig,
+    accepting: RefCell<Option<Promise<()>>>,
+    stopping: Cell<bool>,
+    active: Cell<usize>,
+    accepted: Cell<u64>,
+    drained: RefCell<Vec<Resolver<()>>>,
+}
+
+/// How many connections are accepted in a row, without waiting, before the accept loop lets
+/// the rest of the program run.
+const ACCEPT_BURST: u32 = 32;
+
+impl Server {
+    /// The address the server listens on (`None` for a Unix-domain server). With port 0 in the
+    /// address given to [`establish_server`], the port the system chose.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let server = main::run(io::establish_server("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
+    ///     |_, _, _| lwt_core::return_unit())).unwrap();
+    /// assert_ne!(server.local_addr().unwrap().port(), 0);
+    /// main::run(server.shutdown()).unwrap();
+    /// ```
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.0.local_addr
+    }
+
+    /// How many connections are being served (their handlers have not finished).
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let server = main::run(io::establish_server("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
+    ///     |_, _, _| lwt_core::return_unit())).unwrap();
+    /// assert_eq!(server.active_connections(), 0);
+    /// main::run(server.shutdown()).unwrap();
+    /// ```
+    pub fn active_connections(&self) -> usize {
+        self.0.active.get()
+    }
+
+    /// How many connections the server has accepted since it started.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let server = main::run(io::establish_server("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
+    ///     |_, _, _| lwt_core::return_unit())).unwrap();
+    /// main::run(io::with_connection(server.local_addr().unwrap(), |ic, _oc| ic.read_to_end())).unwrap();
+    /// assert_eq!(server.connections_accepted(), 1);
+    /// main::run(server.shutdown()).unwrap();
+    /// ```
+    pub fn connections_accepted(&self) -> u64 {
+        self.0.accepted.get()
+    }
+
+    /// Lwt_io's `shutdown_server`, graceful: stops accepting at once (closes the listening
+    /// socket, and removes the socket file of a Unix-domain server), lets the connections in
+    /// progress finish, and is fulfilled when their handlers are done and their channels closed.
+    /// Calling it again gives another promise of the same.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lwt_core::{io, main, unix};
+    /// let server = main::run(io::establish_server("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
+    ///     |_peer, _ic, oc| unix::sleep(Duration::from_millis(50)).bind(move |()| oc.write_line("late")))).unwrap();
+    /// let addr = server.local_addr().unwrap();
+    /// let reply = io::with_connection(addr, |ic, _oc| ic.read_line());
+    /// while server.active_connections() == 0 {
+    ///     main::run(unix::sleep(Duration::from_millis(1))).unwrap(); // until it is being served
+    /// }
+    /// let stopped = server.shutdown();
+    /// assert_eq!(main::run(reply).unwrap(), "late"); // it finished normally
+    /// main::run(stopped).unwrap();
+    /// assert!(main::run(io::open_connection(addr)).is_err()); // no longer accepting
+    /// ```
+    pub fn shutdown(&self) -> Promise<()> {
+        let state = &self.0;
+        if !state.stopping.replace(true) {
+            if let Some(accepting) = state.accepting.borrow_mut().take() {
+                accepting.cancel();
+            }
+            let _ = state.listener.close();
+            if let Some(path) = state.listener.path() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+        if state.active.get() == 0 {
+            return Promise::ret(());
+        }
+        let (p, r) = wait();
+        state.drained.borrow_mut().push(r);
+        p
+    }
+
+    fn report(&self, e: &Exn) {
+        match &self.0.config.on_error {
+            Some(f) => {
+                let f = f.clone();
+                hook::guard(|| f(e));
+            }
+            None => hook::report(e),
+        }
+    }
+
+    fn connection_done(&self) {
+        let left = self.0.active.get() - 1;
+        self.0.active.set(left);
+        if left == 0 && self.0.stopping.get() {
+            let drained = std::mem::take(&mut *self.0.drained.borrow_mut());
+            for r in drained {
+                r.wakeup(());
+            }
+        }
+    }
+
+    fn serve<H: Handler>(&self, fd: Fd, peer: Option<SocketAddr>, handler: &Rc<H>) {
+        let state = &self.0;
+        state.active.set(state.active.get() + 1);
+        state.accepted.set(state.accepted.get() + 1);
+        let (ic, oc) = channels(fd, state.config.buffer_size, state.config.max_line_length);
+        let (ic2, oc2) = (ic.clone(), oc.clone());
+        let (handler, s1, s2, s3) = (handler.clone(), self.clone(), self.clone(), self.clone());
+        let served = catch(move || handler(peer, ic, oc), Promise::fail)
+            .catch(move |e| {
+                s1.report(&e);
+                Promise::ret(())
+            })
+            .bind(move |()| oc2.close().finalize(move || ic2.close()))
+            .catch(move |e| {
+                s2.report(&e);
+                Promise::ret(())
+            })
+            .map(move |()| s3.connection_done());
+        drop(served);
+    }
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.0.local_addr)
+            .field("active", &self.0.active.get())
+            .field("stopping", &self.0.stopping.get())
+            .finish()
+    }
+}
+
+/// What [`establish_server`] calls for each connection.
+trait Handler: Fn(Option<SocketAddr>, InputChannel, OutputChannel) -> Promise<()> + 'static {}
+
+impl<H: Fn(Option<SocketAddr>, InputChannel, OutputChannel) -> Promise<()> + 'static> Handler
+    for H
+{
+}
+
+fn accept_loop<H: Handler>(server: Server, handler: Rc<H>, burst: u32) -> Promise<()> {
+    if server.0.stopping.get() {
+        return Promise::ret(());
+    }
+    let accepted = server.0.listener.accept();
+    let at_once = accepted.is_resolved();
+    let (s2, h2) = (server.clone(), handler.clone());
+    accepted.try_bind(
+        move |(fd, peer)| {
+            server.serve(fd, peer, &handler);
+            match (at_once, burst) {
+                (true, b) if b >= ACCEPT_BURST => {
+                    pause().bind(move |()| accept_loop(server, handler, 0))
+                }
+                (true, b) => accept_loop(server, handler, b + 1),
+                (false, _) => accept_loop(server, handler, 0),
+            }
+        },
+        move |e| {
+            if s2.0.stopping.get() {
+                return Promise::ret(());
+            }
+            // EMFILE and the like: report, and try again a little later rather than spin.
+            s2.report(&e);
+            unix::sleep(Duration::from_millis(100)).bind(move |()| accept_loop(s2, h2, 0))
+        },
+    )
+}
+
+/// Lwt_io's `establish_server_with_client_address`: listens on `addr` and calls
+/// `handler(peer, input, output)` for each connection (`peer` is `None` for Unix-domain
+/// clients). The connection's channels are closed when the handler's promise resolves (the
+/// output channel is flushed first). A handler that is rejected or panics does not stop the
+/// server: its error goes to the [async exception hook](crate::hook) (use
+/// [`establish_server_with`] and [`ServerConfig::on_error`] to handle it yourself).
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let echo = |_peer, ic: io::InputChannel, oc: io::OutputChannel| {
+///     ic.read_line().bind(move |line| oc.write_line(line))
+/// };
+/// let server = main::run(io::establish_server("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(), echo)).unwrap();
+/// let reply = io::with_connection(server.local_addr().unwrap(), |ic, oc| {
+///     oc.write_line("echo?").bind(move |()| oc.flush()).bind(move |()| ic.read_line())
+/// });
+/// assert_eq!(main::run(reply).unwrap(), "echo?");
+/// main::run(server.shutdown()).unwrap();
+/// ```
+pub fn establish_server(
+    addr: impl Into<Address>,
+    handler: impl Fn(Option<SocketAddr>, InputChannel, OutputChannel) -> Promise<()> + 'static,
+) -> Promise<Server> {
+    establish_server_with(addr, ServerConfig::default(), handler)
+}
+
+/// [`establish_server`] with options: buffer size, line-length limit, error handler.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::{io, main, Promise};
+/// let errors = Rc::new(RefCell::new(Vec::new()));
+/// let e = errors.clone();
+/// let config = io::ServerConfig::new().on_error(move |exn| e.borrow_mut().push(exn.to_string()));
+/// let server = main::run(io::establish_server_with("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(), config,
+///     |_, _, _| Promise::fail_with("handler failed"))).unwrap();
+/// main::run(io::with_connection(server.local_addr().unwrap(), |ic, _oc| ic.read_to_end())).unwrap();
+/// main::run(server.shutdown()).unwrap();
+/// assert_eq!(*errors.borrow(), ["handler failed"]);
+/// ```
+pub fn establish_server_with(
+    addr: impl Into<Address>,
+    config: ServerConfig,
+    handler: impl Fn(Option<SocketAddr>, InputChannel, OutputChannel) -> Promise<()> + 'static,
+) -> Promise<Server> {
+    listen(addr.into()).map(move |listener| {
+        let server = Server(Rc::new(ServerState {
+            local_addr: listener.local_addr().ok(),
+            listener,
+            config,
+            accepting: RefCell::new(None),
+            stopping: Cell::new(false),
+            active: Cell::new(0),
+            accepted: Cell::new(0),
+            drained: RefCell::new(Vec::new()),
+        }));
+        let accepting = accept_loop(server.clone(), Rc::new(handler), 0);
+        *server.0.accepting.borrow_mut() = Some(accepting);
+        server
+    })
+}

@@ -1,0 +1,483 @@
+//! [`OutputChannel`]: buffered, auto-flushed writing (Lwt_io's `output_channel`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::fmt;
+use std::io;
+use std::net::Shutdown;
+use std::rc::Rc;
+
+use super::error::ChannelClosed;
+use super::lock::{serialized, Lock};
+use super::owner::Owner;
+use super::{Channel, DEFAULT_BUFFER_SIZE};
+use crate::exn::Exn;
+use crate::main::pause;
+use crate::promise::Promise;
+use crate::resolver::{task, Resolver};
+use crate::unix::Fd;
+
+/// The largest single write system call a channel makes.
+const MAX_WRITE: usize = 1 << 16;
+
+/// A buffered output channel (Lwt_io's `output_channel`) over a file descriptor.
+///
+/// Writes go to a buffer and their promises resolve as soon as the data is there. The buffer is
+/// written out ("flushed"):
+///
+/// * automatically, at the next iteration of the loop after a write (once per burst of writes,
+///   not once per write), as Lwt does;
+/// * when a write does not fit in the buffer;
+/// * by [`flush`](OutputChannel::flush) and [`close`](OutputChannel::close).
+///
+/// [`flushed`](OutputChannel::flushed) waits for the automatic flush; [`print`](super::print)
+/// and friends use it, so `main::run(io::printl("hi"))` has printed `hi` when it returns.
+///
+/// Operations run one at a time, in the order they were called, so writes keep their order.
+///
+/// If writing fails (a pipe whose reader is gone: `BrokenPipe`, a reset connection...), the
+/// error is reported to the operation that was writing, and the channel keeps it: every later
+/// operation is rejected with it, and the bytes that were not written stay counted in
+/// [`buffered`](OutputChannel::buffered). Nothing is dropped silently: if only the automatic
+/// flush saw the error, [`close`](OutputChannel::close) reports it.
+///
+/// ```
+/// use lwt_core::{io, main};
+///
+/// let (ic, oc) = io::pipe().unwrap();
+/// main::run(oc.write_line("buffered")).unwrap();
+/// assert_eq!(oc.buffered(), 9); // written to the buffer, not yet to the pipe
+/// let line = ic.read_line();
+/// assert_eq!(main::run(line).unwrap(), "buffered"); // the loop flushed it
+/// assert_eq!(oc.buffered(), 0);
+/// ```
+#[derive(Clone)]
+pub struct OutputChannel(Rc<Output>);
+
+struct Output {
+    owner: Owner,
+    buf: RefCell<Vec<u8>>,
+    size: usize,
+    /// Bytes accepted by writes since the channel was made.
+    accepted: Cell<u64>,
+    /// Bytes handed to the descriptor since the channel was made.
+    written: Cell<u64>,
+    /// `flushed()` callers: (how many bytes must be written, resolver), in increasing order.
+    waiters: RefCell<VecDeque<(u64, Resolver<()>)>>,
+    auto_flush: Cell<bool>,
+    error: RefCell<Option<Exn>>,
+    /// Has the stored error been handed to a caller?
+    error_reported: Cell<bool>,
+    closed: Cell<bool>,
+    lock: Rc<Lock>,
+}
+
+impl OutputChannel {
+    pub(crate) fn new(owner: Owner, buffer_size: usize) -> OutputChannel {
+        let size = buffer_size.max(1);
+        OutputChannel(Rc::new(Output {
+            owner,
+            buf: RefCell::new(Vec::new()),
+            size,
+            accepted: Cell::new(0),
+            written: Cell::new(0),
+            waiters: RefCell::new(VecDeque::new()),
+            auto_flush: Cell::new(false),
+            error: RefCell::new(None),
+            error_reported: Cell::new(false),
+            closed: Cell::new(false),
+            lock: Rc::default(),
+        }))
+    }
+
+    /// Lwt_io's `of_fd ~mode:Output`: a channel writing to `fd`, with a buffer of
+    /// [`DEFAULT_BUFFER_SIZE`] bytes. Closing the channel closes `fd`.
+    ///
+    /// ```
+    /// use lwt_core::{io, main, unix};
+    /// let (r, w) = unix::pipe().unwrap();
+    /// let oc = io::OutputChannel::of_fd(w);
+    /// main::run(oc.write("hi").bind(move |()| oc.flush())).unwrap();
+    /// assert_eq!(main::run(r.read(10)).unwrap(), b"hi");
+    /// ```
+    pub fn of_fd(fd: Fd) -> OutputChannel {
+        OutputChannel::with_buffer_size(fd, DEFAULT_BUFFER_SIZE)
+    }
+
+    /// Like [`of_fd`](OutputChannel::of_fd), with a buffer of `buffer_size` bytes (at least 1).
+    /// A write that does not fit in the buffer writes the buffer and itself out at once.
+    ///
+    /// ```
+    /// use lwt_core::{io, main, unix};
+    /// let (r, w) = unix::pipe().unwrap();
+    /// let oc = io::OutputChannel::with_buffer_size(w, 4);
+    /// main::run(oc.write("abcdef")).unwrap(); // too big for the buffer: written out
+    /// assert_eq!(oc.buffered(), 0);
+    /// assert_eq!(main::run(r.read(10)).unwrap(), b"abcdef");
+    /// ```
+    pub fn with_buffer_size(fd: Fd, buffer_size: usize) -> OutputChannel {
+        OutputChannel::new(Owner::Fd(fd), buffer_size)
+    }
+
+    /// How many bytes are in the buffer, not yet written to the descriptor (Lwt_io's
+    /// `buffered`). After a write error, the bytes that could not be written.
+    ///
+    /// ```
+    /// let (_ic, oc) = lwt_core::io::pipe().unwrap();
+    /// lwt_core::main::run(oc.write("abc")).unwrap();
+    /// assert_eq!(oc.buffered(), 3);
+    /// ```
+    pub fn buffered(&self) -> usize {
+        self.0.buf.borrow().len()
+    }
+
+    /// Has [`close`](OutputChannel::close) been called?
+    ///
+    /// ```
+    /// let (_ic, oc) = lwt_core::io::pipe().unwrap();
+    /// lwt_core::main::run(oc.close()).unwrap();
+    /// assert!(oc.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.0.closed.get()
+    }
+
+    /// The error that broke the channel, if writing failed.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(ic.close()).unwrap(); // nobody reads the pipe any more
+    /// assert!(oc.error().is_none());
+    /// let failed = oc.write("x").bind({ let oc = oc.clone(); move |()| oc.flush() });
+    /// assert!(main::run(failed).is_err());
+    /// let e = oc.error().unwrap();
+    /// assert_eq!(e.downcast_ref::<std::io::Error>().unwrap().kind(), std::io::ErrorKind::BrokenPipe);
+    /// ```
+    pub fn error(&self) -> Option<Exn> {
+        self.0.error.borrow().clone()
+    }
+
+    /// The stored error as a rejection, marked as reported.
+    fn fail_broken<T: 'static>(&self) -> Option<Promise<T>> {
+        let e = self.0.error.borrow().clone()?;
+        self.0.error_reported.set(true);
+        Some(Promise::fail(e))
+    }
+
+    /// Rejects operations on a closed or broken channel.
+    fn refuse<T: 'static>(&self) -> Option<Promise<T>> {
+        if self.0.closed.get() {
+            return Some(Promise::fail(ChannelClosed("output")));
+        }
+        self.fail_broken()
+    }
+
+    // ---- writing out ----
+
+    /// `n` more bytes reached the descriptor: wakes the `flushed()` callers that waited for them.
+    fn advance(&self, n: usize) {
+        let written = self.0.written.get() + n as u64;
+        self.0.written.set(written);
+        loop {
+            let ready = {
+                let mut waiters = self.0.waiters.borrow_mut();
+                match waiters.front() {
+                    Some((target, _)) if *target <= written => waiters.pop_front(),
+                    _ => None,
+                }
+            };
+            match ready {
+                Some((_, r)) => r.wakeup_later(()),
+                None => return,
+            }
+        }
+    }
+
+    /// Writes `data[offset..]` to the descriptor (the buffer is empty meanwhile: the lock is
+    /// held). On failure the unwritten bytes go back to the buffer.
+    fn write_out(&self, data: Rc<Vec<u8>>, mut offset: usize, report: bool) -> Promise<()> {
+        let fd = match self.0.owner.fd() {
+            Ok(fd) => fd.clone(),
+            Err(e) => return self.write_failed(&data, offset, e, report),
+        };
+        loop {
+            if offset >= data.len() {
+                return Promise::ret(());
+            }
+            let end = data.len().min(offset + MAX_WRITE);
+            let mut written = fd.write(data[offset..end].to_vec());
+            if written.is_resolved() {
+                match written.take_outcome() {
+                    Ok(0) => {
+                        let e = Exn::from(io::Error::from(io::ErrorKind::WriteZero));
+                        return self.write_failed(&data, offset, e, report);
+                    }
+                    Ok(n) => {
+                        self.advance(n);
+                        offset += n;
+                        continue;
+                    }
+                    Err(e) => return self.write_failed(&data, offset, e, report),
+                }
+            }
+            let (ok, err) = (self.clone(), self.clone());
+            let again = data.clone();
+            return written.try_bind(
+                move |n| {
+                    if n == 0 {
+                        let e = Exn::from(io::Error::from(io::ErrorKind::WriteZero));
+                        return ok.write_failed(&again, offset, e, report);
+                    }
+                    ok.advance(n);
+                    ok.write_out(again, offset + n, report)
+                },
+                move |e| err.write_failed(&data, offset, e, report),
+            );
+        }
+    }
+
+    fn write_failed(&self, data: &[u8], offset: usize, e: Exn, report: bool) -> Promise<()> {
+        {
+            let mut buf = self.0.buf.borrow_mut();
+            let mut rest = data[offset..].to_vec();
+            rest.append(&mut buf);
+            *buf = rest;
+        }
+        if e.is_canceled() {
+            // The caller gave up; the data waits in the buffer for the next flush.
+            self.schedule_auto_flush();
+            return Promise::fail(e);
+        }
+        *self.0.error.borrow_mut() = Some(e.clone());
+        let waiters = std::mem::take(&mut *self.0.waiters.borrow_mut());
+        for (_, r) in waiters {
+            if r.is_pending() {
+                self.0.error_reported.set(true);
+                r.wakeup_later_exn(e.clone());
+            }
+        }
+        if report {
+            self.0.error_reported.set(true);
+        }
+        Promise::fail(e)
+    }
+
+    /// Writes the buffer out (under the lock).
+    fn flush_buffer(&self, report: bool) -> Promise<()> {
+        if let Some(broken) = self.0.error.borrow().clone() {
+            if report {
+                self.0.error_reported.set(true);
+            }
+            return Promise::fail(broken);
+        }
+        let data = std::mem::take(&mut *self.0.buf.borrow_mut());
+        if data.is_empty() {
+            return Promise::ret(());
+        }
+        self.write_out(Rc::new(data), 0, report)
+    }
+
+    /// Makes sure the buffer is flushed at the next iteration of the loop.
+    fn schedule_auto_flush(&self) {
+        if self.0.buf.borrow().is_empty() || self.0.auto_flush.replace(true) {
+            return;
+        }
+        let me = self.clone();
+        let flushing = pause().bind(move |()| {
+            let lock = me.0.lock.clone();
+            serialized(&lock, move || {
+                me.0.auto_flush.set(false);
+                if me.0.closed.get() {
+                    return Promise::ret(());
+                }
+                // A failure is kept in the channel (and given to the waiters), not lost.
+                me.flush_buffer(false)
+            })
+        });
+        drop(flushing);
+    }
+
+    /// Puts `data` in the buffer, or writes it out with the buffer if it does not fit.
+    fn put(&self, data: Vec<u8>) -> Promise<()> {
+        if let Some(refused) = self.refuse() {
+            return refused;
+        }
+        self.0
+            .accepted
+            .set(self.0.accepted.get() + data.len() as u64);
+        let mut buf = self.0.buf.borrow_mut();
+        if buf.len() + data.len() <= self.0.size {
+            buf.extend_from_slice(&data);
+            drop(buf);
+            self.schedule_auto_flush();
+            Promise::ret(())
+        } else {
+            let mut out = std::mem::take(&mut *buf);
+            drop(buf);
+            if out.is_empty() {
+                out = data;
+            } else {
+                out.extend_from_slice(&data);
+            }
+            self.write_out(Rc::new(out), 0, true)
+        }
+    }
+
+    // ---- operations ----
+
+    /// Lwt_io's `write`: writes `data` (a `&str`, a `String`, bytes...). Fulfilled when the
+    /// data is in the buffer (or, if it did not fit, written to the descriptor).
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("text").bind({ let oc = oc.clone(); move |()| oc.write(b" and bytes") })).unwrap();
+    /// main::run(oc.close()).unwrap();
+    /// assert_eq!(main::run(ic.read_to_end()).unwrap(), b"text and bytes");
+    /// ```
+    pub fn write(&self, data: impl AsRef<[u8]>) -> Promise<()> {
+        let data = data.as_ref().to_vec();
+        let me = self.clone();
+        serialized(&self.0.lock, move || me.put(data))
+    }
+
+    /// Lwt_io's `write_char`: writes one character (UTF-8 encoded).
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write_char('λ').bind(move |()| oc.flush())).unwrap();
+    /// assert_eq!(main::run(ic.read_char()).unwrap(), 'λ');
+    /// ```
+    pub fn write_char(&self, c: char) -> Promise<()> {
+        self.write(c.encode_utf8(&mut [0; 4]).as_bytes())
+    }
+
+    /// Lwt_io's `write_line`: writes `line` and `"\n"`.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write_line("hi").bind(move |()| oc.flush())).unwrap();
+    /// assert_eq!(main::run(ic.read(10)).unwrap(), b"hi\n");
+    /// ```
+    pub fn write_line(&self, line: impl AsRef<[u8]>) -> Promise<()> {
+        let line = line.as_ref();
+        let mut data = Vec::with_capacity(line.len() + 1);
+        data.extend_from_slice(line);
+        data.push(b'\n');
+        let me = self.clone();
+        serialized(&self.0.lock, move || me.put(data))
+    }
+
+    /// Lwt_io's `fprintf`: writes formatted text. The arguments are formatted at once, so
+    /// `format_args!` can be passed directly.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.printf(format_args!("{} + {} = {}\n", 1, 2, 1 + 2)).bind(move |()| oc.close())).unwrap();
+    /// assert_eq!(main::run(ic.read_line()).unwrap(), "1 + 2 = 3");
+    /// ```
+    pub fn printf(&self, args: fmt::Arguments<'_>) -> Promise<()> {
+        self.write(args.to_string())
+    }
+
+    /// Lwt_io's `flush`: writes the buffer out; fulfilled when the descriptor took all of it.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("now").bind({ let oc = oc.clone(); move |()| oc.flush() })).unwrap();
+    /// assert_eq!(oc.buffered(), 0);
+    /// assert_eq!(main::run(ic.read(3)).unwrap(), b"now");
+    /// ```
+    pub fn flush(&self) -> Promise<()> {
+        let me = self.clone();
+        serialized(&self.0.lock, move || {
+            if me.0.closed.get() {
+                return Promise::fail(ChannelClosed("output"));
+            }
+            me.flush_buffer(true)
+        })
+    }
+
+    /// Fulfilled when every byte written so far has reached the descriptor, without forcing a
+    /// flush: the automatic flush of the next iteration does it, together with whatever else was
+    /// written meanwhile. Rejected if writing fails. This is what [`print`](super::print) and
+    /// [`printl`](super::printl) wait for.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// let wrote = oc.write_line("one").bind({ let oc = oc.clone(); move |()| oc.flushed() });
+    /// oc.write_line("two"); // same burst, same flush
+    /// main::run(wrote).unwrap();
+    /// assert_eq!(oc.buffered(), 0);
+    /// assert_eq!(main::run(ic.read(100)).unwrap(), b"one\ntwo\n");
+    /// ```
+    pub fn flushed(&self) -> Promise<()> {
+        let target = self.0.accepted.get();
+        if self.0.written.get() >= target {
+            return Promise::ret(());
+        }
+        if let Some(broken) = self.fail_broken() {
+            return broken;
+        }
+        let (p, r) = task();
+        self.0.waiters.borrow_mut().push_back((target, r));
+        self.schedule_auto_flush();
+        p
+    }
+
+    /// Lwt_io's `close` for an output channel: after the operations already started, flushes
+    /// the buffer and closes the descriptor (for a connection: shuts its sending side down, so
+    /// the peer sees the end of input). Rejected if the final flush fails, or if an earlier
+    /// automatic flush failed and no operation reported it; the descriptor is closed in any case.
+    /// Closing a closed channel does nothing.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("bye").bind({ let oc = oc.clone(); move |()| oc.close() })).unwrap();
+    /// assert_eq!(main::run(ic.read_to_end()).unwrap(), b"bye");
+    /// assert!(main::run(oc.write("more")).unwrap_err().is::<io::ChannelClosed>());
+    /// ```
+    pub fn close(&self) -> Promise<()> {
+        let me = self.clone();
+        serialized(&self.0.lock, move || {
+            if me.0.closed.replace(true) {
+                return Promise::ret(());
+            }
+            let unreported = me.0.error.borrow().clone();
+            let flushed = match unreported {
+                Some(e) if !me.0.error_reported.replace(true) => Promise::fail(e),
+                Some(_) => Promise::ret(()),
+                None => me.flush_buffer(true),
+            };
+            let closer = me.clone();
+            flushed.finalize(move || Promise::of_result(closer.0.owner.close(Shutdown::Write)))
+        })
+    }
+}
+
+impl Channel for OutputChannel {
+    fn close(&self) -> Promise<()> {
+        OutputChannel::close(self)
+    }
+
+    fn is_closed(&self) -> bool {
+        OutputChannel::is_closed(self)
+    }
+}
+
+impl fmt::Debug for OutputChannel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutputChannel")
+            .field("buffered", &self.buffered())
+            .field("closed", &self.is_closed())
+            .field("error", &self.0.error.borrow())
+            .finish()
+    }
+}

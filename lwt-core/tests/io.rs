@@ -1,0 +1,747 @@
+//! The `io` module: every function, and every kind of bad input (end of input, closed channels
+//! and descriptors, broken pipes, refused connections, unresolvable hosts, lines that are too
+//! long, invalid UTF-8), with what is kept so that nothing is lost.
+
+use std::cell::RefCell;
+use std::io::ErrorKind;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::string::FromUtf8Error;
+use std::time::Duration;
+
+use lwt_core::io::{self, ChannelClosed, EndOfFile, InputChannel, LineTooLong, OutputChannel};
+use lwt_core::{hook, join, main, pick, unix, Exn, Panicked, Promise, State};
+
+fn run<T: 'static>(p: Promise<T>) -> Result<T, Exn> {
+    main::run(p)
+}
+
+/// Writes `data` on `oc` and flushes it.
+fn send(oc: &OutputChannel, data: &str) {
+    let oc2 = oc.clone();
+    run(oc.write(data).bind(move |()| oc2.flush())).unwrap();
+}
+
+/// Runs the loop for one iteration.
+fn turn() {
+    run(main::pause()).unwrap();
+}
+
+fn io_kind(e: &Exn) -> ErrorKind {
+    e.downcast_ref::<std::io::Error>()
+        .unwrap_or_else(|| panic!("not an io::Error: {e:?}"))
+        .kind()
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("lwt-io-test-{}-{name}", std::process::id()))
+}
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+// ---- reading ----
+
+#[test]
+fn read_char_is_pending_until_a_write_then_fulfilled() {
+    let (ic, oc) = io::pipe().unwrap();
+    let p = io::read_char(&ic);
+    assert_eq!(p.state(), State::Pending);
+    run(io::write_char(&oc, 'a')).unwrap();
+    assert_eq!(p.state(), State::Pending, "buffered, not yet flushed");
+    turn(); // the automatic flush
+    turn(); // the reactor sees the data
+    assert_eq!(p.state(), State::Fulfilled('a'));
+}
+
+#[test]
+fn read_char_at_end_of_input_is_end_of_file_and_opt_is_none() {
+    let (ic, oc) = io::pipe().unwrap();
+    send(&oc, "x");
+    run(oc.close()).unwrap();
+    assert_eq!(run(ic.read_char_opt()).unwrap(), Some('x'));
+    assert!(run(ic.read_char()).unwrap_err().is::<EndOfFile>());
+    assert_eq!(run(io::read_char_opt(&ic)).unwrap(), None);
+    assert!(run(ic.read_byte()).unwrap_err().is::<EndOfFile>());
+}
+
+#[test]
+fn read_char_decodes_utf8_split_across_writes() {
+    let (ic, oc) = io::pipe().unwrap();
+    let c = ic.read_char();
+    let bytes = "€".as_bytes();
+    run(oc.write(&bytes[..1]).bind({
+        let oc = oc.clone();
+        move |()| oc.flush()
+    }))
+    .unwrap();
+    turn();
+    assert!(c.is_pending(), "one byte of three is not a character");
+    run(oc.write(&bytes[1..]).bind(move |()| oc.flush())).unwrap();
+    assert_eq!(run(c).unwrap(), '€');
+}
+
+#[test]
+fn invalid_utf8_is_a_rejection_that_keeps_the_bytes() {
+    let (ic, oc) = io::pipe().unwrap();
+    run(oc
+        .write([0xff, b'o', b'k', b'\n', 0xfe, 0xfd, b'\n'])
+        .bind({
+            let oc = oc.clone();
+            move |()| oc.close()
+        }))
+    .unwrap();
+    let e = run(ic.read_char()).unwrap_err();
+    assert_eq!(
+        e.downcast_ref::<FromUtf8Error>().unwrap().as_bytes(),
+        [0xff]
+    );
+    assert_eq!(run(ic.read_line()).unwrap(), "ok");
+    let e = run(ic.read_line()).unwrap_err();
+    assert_eq!(
+        e.downcast_ref::<FromUtf8Error>().unwrap().as_bytes(),
+        [0xfe, 0xfd]
+    );
+    assert!(run(ic.read_line()).unwrap_err().is::<EndOfFile>());
+}
+
+#[test]
+fn read_line_handles_lf_crlf_lone_cr_empty_lines_and_a_last_line_without_newline() {
+    let (ic, oc) = io::pipe().unwrap();
+    send(&oc, "unix\nwindows\r\n\n\r\nca\rriage\nlast\r");
+    run(oc.close()).unwrap();
+    for expected in ["unix", "windows", "", "", "ca\rriage", "last\r"] {
+        assert_eq!(run(io::read_line(&ic)).unwrap(), expected);
+    }
+    assert!(run(ic.read_line()).unwrap_err().is::<EndOfFile>());
+    assert_eq!(run(io::read_line_opt(&ic)).unwrap(), None);
+}
+
+#[test]
+fn read_line_with_crlf_split_between_reads() {
+    let (r, w) = unix::pipe().unwrap();
+    let ic = InputChannel::with_buffer_size(r, 1); // one byte per read
+    let oc = OutputChannel::of_fd(w);
+    let lines = ic.read_line().bind({
+        let ic = ic.clone();
+        move |a| ic.read_line().map(move |b| (a, b))
+    });
+    for piece in ["ab\r", "\ncd", "\r", "\n"] {
+        send(&oc, piece);
+        turn();
+    }
+    assert_eq!(run(lines).unwrap(), ("ab".to_string(), "cd".to_string()));
+}
+
+#[test]
+fn read_with_a_count_gives_what_is_there_and_empty_at_end_of_input() {
+    let (ic, oc) = io::pipe().unwrap();
+    assert_eq!(run(ic.read(0)).unwrap(), b"");
+    let first = io::read(&ic, 10);
+    assert!(first.is_pending());
+    send(&oc, "abc");
+    assert_eq!(run(first).unwrap(), b"abc");
+    send(&oc, "defgh");
+    assert_eq!(run(ic.read(2)).unwrap(), b"de");
+    assert_eq!(ic.buffered(), 3);
+    run(oc.close()).unwrap();
+    assert_eq!(run(ic.read(100)).unwrap(), b"fgh");
+    assert_eq!(run(ic.read(100)).unwrap(), b"");
+}
+
+#[test]
+fn read_exactly_waits_for_all_and_short_input_is_end_of_file_with_nothing_lost() {
+    let (ic, oc) = io::pipe().unwrap();
+    let six = io::read_exactly(&ic, 6);
+    send(&oc, "abc");
+    turn();
+    assert!(six.is_pending());
+    send(&oc, "defg");
+    assert_eq!(run(six).unwrap(), b"abcdef");
+    run(oc.close()).unwrap();
+    let e = run(ic.read_exactly(5)).unwrap_err();
+    assert!(e.is::<EndOfFile>());
+    assert_eq!(run(ic.read(10)).unwrap(), b"g");
+}
+
+#[test]
+fn read_to_end_reads_everything() {
+    let (ic, oc) = io::pipe().unwrap();
+    let all = ic.read_to_end();
+    let data = "x".repeat(200_000);
+    run(oc.write(&data).bind(move |()| oc.close())).unwrap();
+    assert_eq!(run(all).unwrap().len(), 200_000);
+}
+
+// ---- line length limit ----
+
+#[test]
+fn a_line_longer_than_the_limit_is_rejected_and_stays_readable() {
+    let (ic, oc) = io::pipe().unwrap();
+    ic.set_max_line_length(5);
+    assert_eq!(ic.max_line_length(), 5);
+    send(&oc, "12345\n123456\nok\r\n");
+    assert_eq!(run(ic.read_line()).unwrap(), "12345"); // exactly the limit
+    let e = run(ic.read_line()).unwrap_err();
+    assert_eq!(
+        e.downcast_ref::<LineTooLong>(),
+        Some(&LineTooLong { limit: 5 })
+    );
+    assert_eq!(e.to_string(), "line longer than the limit of 5 bytes");
+    // Nothing lost: the long line is still there.
+    assert_eq!(run(ic.read(7)).unwrap(), b"123456\n");
+    assert_eq!(run(ic.read_line()).unwrap(), "ok"); // "\r\n" does not count
+}
+
+#[test]
+fn an_endless_line_is_rejected_early_with_bounded_memory() {
+    let (r, w) = unix::pipe().unwrap();
+    let ic = InputChannel::with_buffer_size(r, 4096);
+    ic.set_max_line_length(10_000);
+    // A writer that never sends a newline: 1 MiB, far more than the limit.
+    let endless = w.write_all(vec![b'x'; 1 << 20]);
+    let e = run(ic.read_line()).unwrap_err();
+    assert!(e.is::<LineTooLong>());
+    assert!(
+        ic.buffered() <= 10_000 + 1 + 4096,
+        "buffered {} bytes",
+        ic.buffered()
+    );
+    endless.cancel();
+}
+
+#[test]
+fn the_default_limit_is_one_mebibyte() {
+    let (ic, oc) = io::pipe().unwrap();
+    assert_eq!(ic.max_line_length(), io::DEFAULT_MAX_LINE_LENGTH);
+    let long = "y".repeat(io::DEFAULT_MAX_LINE_LENGTH);
+    let line = ic.read_line();
+    let oc2 = oc.clone();
+    run(oc.write_line(&long).bind(move |()| oc2.flush())).unwrap();
+    assert_eq!(run(line).unwrap().len(), io::DEFAULT_MAX_LINE_LENGTH);
+    let line = ic.read_line();
+    let oc2 = oc.clone();
+    run(oc.write_line(long + "y").bind(move |()| oc2.flush())).unwrap();
+    assert!(run(line).unwrap_err().is::<LineTooLong>());
+}
+
+// ---- serialization and cancellation ----
+
+#[test]
+fn concurrent_reads_are_serialized_in_call_order() {
+    let (ic, oc) = io::pipe().unwrap();
+    let first = ic.read_line();
+    let second = ic.read_line();
+    let third = ic.read_char();
+    for piece in ["fi", "rst\nsec", "ond", "\n", "3"] {
+        send(&oc, piece);
+        turn();
+    }
+    assert_eq!(run(first).unwrap(), "first");
+    assert_eq!(run(second).unwrap(), "second");
+    assert_eq!(run(third).unwrap(), '3');
+}
+
+#[test]
+fn concurrent_writes_keep_their_order() {
+    let (ic, oc) = io::pipe().unwrap();
+    let writes: Vec<Promise<()>> = (0..100).map(|i| oc.write_line(i.to_string())).collect();
+    run(join(writes).bind(move |()| oc.close())).unwrap();
+    let text = String::from_utf8(run(ic.read_to_end()).unwrap()).unwrap();
+    let expected: String = (0..100).map(|i| format!("{i}\n")).collect();
+    assert_eq!(text, expected);
+}
+
+#[test]
+fn a_read_canceled_by_a_timeout_loses_no_data() {
+    let (ic, oc) = io::pipe().unwrap();
+    send(&oc, "par");
+    let timed = pick([
+        ic.read_line().map(Some),
+        unix::sleep(Duration::from_millis(20)).map(|()| None),
+    ]);
+    assert_eq!(run(timed).unwrap(), None);
+    send(&oc, "tial\n");
+    assert_eq!(run(ic.read_line()).unwrap(), "partial");
+}
+
+#[test]
+fn canceling_a_queued_read_takes_it_out_of_the_queue() {
+    let (ic, oc) = io::pipe().unwrap();
+    let a = ic.read_line();
+    let b = ic.read_line();
+    b.cancel();
+    assert!(b.rejection().unwrap().is_canceled());
+    send(&oc, "x\ny\n");
+    assert_eq!(run(a).unwrap(), "x");
+    assert_eq!(run(ic.read_line()).unwrap(), "y");
+}
+
+// ---- closed channels and descriptors ----
+
+#[test]
+fn reading_a_closed_channel_is_channel_closed() {
+    let (ic, _oc) = io::pipe().unwrap();
+    let pending = ic.read_line();
+    run(io::close(&ic)).unwrap();
+    assert!(ic.is_closed());
+    let e = run(pending).unwrap_err();
+    assert_eq!(
+        e.downcast_ref::<ChannelClosed>(),
+        Some(&ChannelClosed("input"))
+    );
+    assert!(run(ic.read_char()).unwrap_err().is::<ChannelClosed>());
+    run(ic.close()).unwrap(); // closing twice is fine
+}
+
+#[test]
+fn reading_a_closed_descriptor_is_the_io_error() {
+    let (r, _w) = unix::pipe().unwrap();
+    let ic = InputChannel::of_fd(r.clone());
+    r.close().unwrap();
+    let e = run(ic.read_line()).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::NotConnected);
+    assert!(e.to_string().contains("closed"));
+    run(ic.close()).unwrap(); // the channel can still be closed
+}
+
+#[test]
+fn writing_a_closed_channel_is_channel_closed() {
+    let (_ic, oc) = io::pipe().unwrap();
+    run(oc.close()).unwrap();
+    for e in [
+        run(oc.write("x")).unwrap_err(),
+        run(oc.flush()).unwrap_err(),
+        run(oc.write_line("x")).unwrap_err(),
+    ] {
+        assert_eq!(
+            e.downcast_ref::<ChannelClosed>(),
+            Some(&ChannelClosed("output"))
+        );
+    }
+    run(io::close(&oc)).unwrap();
+}
+
+#[test]
+fn close_flushes_and_the_reader_sees_end_of_input() {
+    let (ic, oc) = io::pipe().unwrap();
+    run(oc.write("last words")).unwrap();
+    run(oc.close()).unwrap();
+    assert_eq!(run(ic.read_line()).unwrap(), "last words");
+    assert!(run(ic.read_line()).unwrap_err().is::<EndOfFile>());
+}
+
+// ---- broken pipes ----
+
+#[test]
+fn writing_to_a_pipe_whose_reader_is_gone_is_broken_pipe_not_sigpipe() {
+    let (ic, oc) = io::pipe().unwrap();
+    run(ic.close()).unwrap();
+    run(oc.write_line("nobody reads this")).unwrap(); // buffered
+    let e = run(oc.flush()).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::BrokenPipe);
+    // Nothing silently dropped: the bytes are still counted, and the channel stays broken.
+    assert_eq!(oc.buffered(), 18);
+    assert_eq!(io_kind(&oc.error().unwrap()), ErrorKind::BrokenPipe);
+    assert_eq!(
+        io_kind(&run(oc.write("more")).unwrap_err()),
+        ErrorKind::BrokenPipe
+    );
+    assert_eq!(
+        io_kind(&run(oc.flushed()).unwrap_err()),
+        ErrorKind::BrokenPipe
+    );
+    // Already reported: close just closes.
+    run(oc.close()).unwrap();
+}
+
+#[test]
+fn a_failure_seen_only_by_the_automatic_flush_is_reported_by_close() {
+    let (ic, oc) = io::pipe().unwrap();
+    run(ic.close()).unwrap();
+    run(oc.write("lost?")).unwrap();
+    turn(); // the automatic flush fails
+    assert!(oc.error().is_some());
+    let e = run(oc.close()).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn a_big_write_to_a_broken_pipe_is_rejected() {
+    let (ic, oc) = io::pipe().unwrap();
+    run(ic.close()).unwrap();
+    let e = run(oc.write(vec![1u8; 100_000])).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::BrokenPipe);
+    assert_eq!(oc.buffered(), 100_000);
+}
+
+// ---- writing and flushing ----
+
+#[test]
+fn write_functions_and_printf() {
+    let (ic, oc) = io::pipe().unwrap();
+    let all = join([
+        io::write(&oc, "a"),
+        io::write_char(&oc, 'é'),
+        io::write_line(&oc, "b"),
+        oc.write(String::from("c\n")),
+        oc.printf(format_args!("{}-{:03}\n", "n", 7)),
+    ]);
+    run(all.bind(move |()| io::flush(&oc))).unwrap();
+    assert_eq!(run(ic.read_line()).unwrap(), "aéb");
+    assert_eq!(run(ic.read_line()).unwrap(), "c");
+    assert_eq!(run(ic.read_line()).unwrap(), "n-007");
+}
+
+#[test]
+fn writes_are_buffered_then_flushed_automatically_once_per_burst() {
+    let (ic, oc) = io::pipe().unwrap();
+    let burst: Vec<Promise<()>> = (0..100).map(|_| oc.write_line("0123456789")).collect();
+    run(join(burst)).unwrap();
+    assert_eq!(
+        oc.buffered(),
+        1100,
+        "all in the buffer, nothing written yet"
+    );
+    assert_eq!(
+        main::paused_count(),
+        1,
+        "one automatic flush for the whole burst"
+    );
+    turn();
+    assert_eq!(oc.buffered(), 0, "one iteration later, the burst is out");
+    assert_eq!(run(ic.read(1 << 16)).unwrap().len(), 1100);
+}
+
+#[test]
+fn a_write_bigger_than_the_buffer_is_written_at_once() {
+    let (r, w) = unix::pipe().unwrap();
+    let oc = OutputChannel::with_buffer_size(w, 8);
+    let ic = InputChannel::of_fd(r);
+    run(oc.write("1234")).unwrap();
+    assert_eq!(oc.buffered(), 4);
+    run(oc.write("56789")).unwrap(); // does not fit: buffer and data go out together
+    assert_eq!(oc.buffered(), 0);
+    assert_eq!(run(ic.read(100)).unwrap(), b"123456789");
+}
+
+#[test]
+fn a_write_bigger_than_the_pipe_waits_for_the_reader() {
+    let (ic, oc) = io::pipe().unwrap();
+    let big = vec![b'z'; 1 << 20];
+    let writing = oc.write(big).bind({
+        let oc = oc.clone();
+        move |()| oc.close()
+    });
+    let reading = ic.read_to_end();
+    let (data, ()) = run(lwt_core::both(reading, writing)).unwrap();
+    assert_eq!(data.len(), 1 << 20);
+}
+
+#[test]
+fn flushed_waits_for_the_automatic_flush() {
+    let (ic, oc) = io::pipe().unwrap();
+    assert!(
+        oc.flushed().is_fulfilled(),
+        "nothing written: nothing to wait for"
+    );
+    run(oc.write("x")).unwrap();
+    let f = oc.flushed();
+    assert!(f.is_pending());
+    run(f).unwrap();
+    assert_eq!(oc.buffered(), 0);
+    assert_eq!(run(ic.read(1)).unwrap(), b"x");
+}
+
+// ---- files ----
+
+#[test]
+fn files_open_write_append_read() {
+    let path = temp_path("files");
+    run(io::with_file(&path, io::Output, |oc| oc.write_line("one"))).unwrap();
+    run(io::with_file(&path, io::Append, |oc| oc.write_line("two"))).unwrap();
+    let ic = run(io::open_file(&path, io::Input)).unwrap();
+    assert_eq!(run(ic.read_line()).unwrap(), "one");
+    assert_eq!(run(ic.read_line()).unwrap(), "two");
+    assert!(run(ic.read_line()).unwrap_err().is::<EndOfFile>());
+    run(ic.close()).unwrap();
+    run(io::with_file(&path, io::Output, |oc| oc.write("new"))).unwrap();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn with_file_closes_the_channel_when_f_fails_or_panics() {
+    let path = temp_path("with-file-fails");
+    let kept: Rc<RefCell<Option<OutputChannel>>> = Rc::default();
+    let k = kept.clone();
+    let e = run(io::with_file(&path, io::Output, move |oc| {
+        *k.borrow_mut() = Some(oc.clone());
+        oc.write("partial")
+            .bind(|()| Promise::<()>::fail_with("f failed"))
+    }))
+    .unwrap_err();
+    assert_eq!(e.to_string(), "f failed");
+    assert!(kept.borrow().as_ref().unwrap().is_closed());
+    // Closing flushed what f wrote.
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "partial");
+
+    let e = run(io::with_file(&path, io::Input, |_ic| -> Promise<()> {
+        panic!("f panicked")
+    }))
+    .unwrap_err();
+    assert!(e.is::<Panicked>());
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn opening_a_missing_file_is_not_found() {
+    let e = run(io::open_file(temp_path("missing/x"), io::Input)).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::NotFound);
+}
+
+#[test]
+fn reading_a_large_file_by_lines() {
+    let path = temp_path("large");
+    let text: String = (0..20_000).map(|i| format!("line {i}\r\n")).collect();
+    std::fs::write(&path, &text).unwrap();
+    let count = run(io::with_file(&path, io::Input, |ic| count_lines(ic, 0))).unwrap();
+    assert_eq!(count, 20_000);
+    let all = run(io::with_file(&path, io::Input, |ic| ic.read_to_end())).unwrap();
+    assert_eq!(all.len(), text.len());
+    std::fs::remove_file(&path).unwrap();
+}
+
+fn count_lines(ic: InputChannel, n: usize) -> Promise<usize> {
+    // Through pause every 1000 lines: a regular file is always ready, so the reads complete at
+    // once and a plain recursive bind would recurse on the stack.
+    let next = if n % 1000 == 999 {
+        main::pause()
+    } else {
+        Promise::ret(())
+    };
+    let reader = ic.clone();
+    next.bind(move |()| reader.read_line_opt())
+        .bind(move |line| match line {
+            Some(_) => count_lines(ic, n + 1),
+            None => Promise::ret(n),
+        })
+}
+
+// ---- network ----
+
+#[test]
+fn connection_refused_is_the_io_error() {
+    let listener = unix::Listener::bind_tcp(loopback()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.close().unwrap();
+    let e = run(io::open_connection(addr)).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::ConnectionRefused);
+    let e = run(io::with_connection(addr, |_ic, _oc| {
+        lwt_core::return_unit()
+    }))
+    .unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::ConnectionRefused);
+}
+
+#[test]
+fn an_unresolvable_host_is_rejected_with_the_resolver_error() {
+    let e = run(io::open_connection(("no-such-host.invalid", 80))).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("cannot resolve no-such-host.invalid"),
+        "{e}"
+    );
+}
+
+fn echo_handler(_peer: Option<SocketAddr>, ic: InputChannel, oc: OutputChannel) -> Promise<()> {
+    ic.read_line_opt().bind(move |line| match line {
+        None => Promise::ret(()),
+        Some(line) => {
+            let ic = ic.clone();
+            let oc2 = oc.clone();
+            oc.write_line(line)
+                .bind(move |()| oc2.flush())
+                .bind(move |()| echo_handler(None, ic, oc))
+        }
+    })
+}
+
+fn ask(addr: impl Into<io::Address>, lines: &[&str]) -> Promise<Vec<String>> {
+    let lines: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    io::with_connection(addr, move |ic, oc| {
+        let writes: Vec<Promise<()>> = lines.iter().map(|l| oc.write_line(l)).collect();
+        let n = lines.len();
+        join(writes)
+            .bind(move |()| oc.flush())
+            .bind(move |()| lwt_core::all((0..n).map(move |_| ic.read_line())))
+    })
+}
+
+#[test]
+fn echo_server_serves_many_clients_and_shuts_down_gracefully() {
+    let server = run(io::establish_server(loopback(), echo_handler)).unwrap();
+    let addr = server.local_addr().unwrap();
+    let clients: Vec<Promise<Vec<String>>> = (0..20)
+        .map(|i| {
+            let a = format!("hello {i}");
+            let b = format!("bye {i}");
+            ask(addr, &[&a, &b])
+        })
+        .collect();
+    let replies = run(lwt_core::all(clients)).unwrap();
+    for (i, r) in replies.iter().enumerate() {
+        assert_eq!(r, &[format!("hello {i}"), format!("bye {i}")]);
+    }
+    assert_eq!(server.connections_accepted(), 20);
+    run(server.shutdown()).unwrap();
+    assert_eq!(server.active_connections(), 0);
+    let e = run(io::open_connection(addr)).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::ConnectionRefused);
+    run(server.shutdown()).unwrap(); // again: fine
+}
+
+#[test]
+fn shutdown_waits_for_connections_in_progress() {
+    let server = run(io::establish_server(loopback(), |_, ic, oc| {
+        ic.read_line()
+            .bind(|line| unix::sleep(Duration::from_millis(30)).map(move |()| line))
+            .bind(move |line| oc.write_line(format!("done: {line}")))
+    }))
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let reply = io::with_connection(addr, |ic, oc| {
+        oc.write_line("slow")
+            .bind(move |()| oc.flush())
+            .bind(move |()| ic.read_line())
+    });
+    while server.active_connections() == 0 {
+        run(unix::sleep(Duration::from_millis(1))).unwrap();
+    }
+    let stopped = server.shutdown();
+    assert!(stopped.is_pending());
+    assert_eq!(run(reply).unwrap(), "done: slow");
+    run(stopped).unwrap();
+    assert_eq!(server.active_connections(), 0);
+}
+
+#[test]
+fn handler_failures_go_to_on_error_and_the_server_keeps_serving() {
+    let errors = Rc::new(RefCell::new(Vec::new()));
+    let e = errors.clone();
+    let config = io::ServerConfig::new().on_error(move |exn| e.borrow_mut().push(exn.clone()));
+    let server = run(io::establish_server_with(
+        loopback(),
+        config,
+        |_, ic, oc| {
+            ic.read_line().bind(move |line| match line.as_str() {
+                "fail" => Promise::fail_with("handler failed"),
+                "panic" => panic!("handler panicked"),
+                _ => oc.write_line(line),
+            })
+        },
+    ))
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    for bad in ["fail", "panic"] {
+        // The connection is closed after the failure: the client sees the end of input.
+        let e = run(ask(addr, &[bad])).unwrap_err();
+        assert!(e.is::<EndOfFile>(), "{e:?}");
+    }
+    assert_eq!(run(ask(addr, &["still here"])).unwrap(), ["still here"]);
+    run(server.shutdown()).unwrap();
+    let errors = errors.borrow();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(errors[0].to_string(), "handler failed");
+    assert!(errors[1].is::<Panicked>());
+}
+
+#[test]
+fn handler_failures_go_to_the_async_exception_hook_by_default() {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    let previous = hook::set_async_exception_hook(move |e| s.borrow_mut().push(e.to_string()));
+    let server = run(io::establish_server(loopback(), |_, _, _| {
+        Promise::fail_with("to the hook")
+    }))
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    run(io::with_connection(addr, |ic, _oc| ic.read_to_end())).unwrap();
+    run(server.shutdown()).unwrap();
+    hook::restore_async_exception_hook(previous);
+    assert_eq!(*seen.borrow(), ["to the hook"]);
+}
+
+#[test]
+fn server_closes_the_channels_when_the_handler_is_done() {
+    let server = run(io::establish_server(loopback(), |peer, _ic, oc| {
+        assert!(peer.unwrap().ip().is_loopback());
+        oc.write("no newline, then the end") // not flushed by the handler
+    }))
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let all = run(io::with_connection(addr, |ic, _oc| ic.read_to_end())).unwrap();
+    assert_eq!(all, b"no newline, then the end");
+    run(server.shutdown()).unwrap();
+}
+
+#[test]
+fn a_host_name_address_tries_each_resolved_address() {
+    let server = run(io::establish_server(loopback(), echo_handler)).unwrap();
+    let port = server.local_addr().unwrap().port();
+    // "localhost" may resolve to ::1 first, where nothing listens: the next address works.
+    assert_eq!(
+        run(ask(("localhost", port), &["by name"])).unwrap(),
+        ["by name"]
+    );
+    run(server.shutdown()).unwrap();
+}
+
+#[test]
+fn unix_domain_server_and_connection() {
+    let path = temp_path("unix.sock");
+    let _ = std::fs::remove_file(&path);
+    let server = run(io::establish_server(io::Address::unix(&path), echo_handler)).unwrap();
+    assert_eq!(server.local_addr(), None);
+    assert_eq!(
+        run(ask(io::Address::unix(&path), &["over a unix socket"])).unwrap(),
+        ["over a unix socket"]
+    );
+    run(server.shutdown()).unwrap();
+    assert!(!path.exists(), "the socket file is removed");
+}
+
+#[test]
+fn a_client_with_pick_and_a_timeout() {
+    // Lwt's README: the request against a timeout.
+    let server = run(io::establish_server(loopback(), |_, ic, _oc| {
+        // Reads, and answers nothing for a while.
+        ic.read_line()
+            .bind(|_| unix::sleep(Duration::from_millis(300)))
+    }))
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let request = io::with_connection(addr, |ic, oc| {
+        oc.write_line("anyone?")
+            .bind(move |()| oc.flush())
+            .bind(move |()| ic.read_line())
+            .map(Some)
+    });
+    let timeout = unix::sleep(Duration::from_millis(50)).map(|()| None);
+    assert_eq!(run(pick([request, timeout])).unwrap(), None);
+    run(server.shutdown()).unwrap();
+}
+
+#[test]
+fn socket_channels_half_close() {
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    let (b_in, b_out) = io::socket_channels(b);
+    run(a_out.write_line("from a").bind(move |()| a_out.close())).unwrap();
+    assert_eq!(run(b_in.read_line()).unwrap(), "from a");
+    assert!(run(b_in.read_line()).unwrap_err().is::<EndOfFile>());
+    // b can still answer on its half.
+    run(b_out.write_line("from b").bind(move |()| b_out.close())).unwrap();
+    assert_eq!(run(a_in.read_line()).unwrap(), "from b");
+}
