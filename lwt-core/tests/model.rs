@@ -1256,6 +1256,13 @@ proptest! {
     fn lwt_core_agrees_with_the_model(program in program(40)) {
         check(&program)?;
     }
+
+    /// Longer programs build deeper structures (chains of merges, nested wakeups) before the
+    /// resolvers run out.
+    #[test]
+    fn lwt_core_agrees_with_the_model_on_long_programs(program in program(120)) {
+        check(&program)?;
+    }
 }
 
 /// Runs `f` on its own thread (the loop is thread-local) and fails if it does not finish soon.
@@ -1541,11 +1548,11 @@ fn generated_programs_reach_the_interesting_cases() {
     use proptest::test_runner::TestRunner;
 
     let mut runner = TestRunner::deterministic();
-    let strategy = program(40);
     let mut total = Stats::default();
     let mut events = 0;
     let mut ops = 0;
-    for _ in 0..512 {
+    for i in 0..512 {
+        let strategy = program(if i % 4 == 0 { 120 } else { 40 });
         let program = strategy.new_tree(&mut runner).unwrap().current();
         ops += program.len();
         let (report, s) = run_model_with_stats(&program);
@@ -1560,7 +1567,7 @@ fn generated_programs_reach_the_interesting_cases() {
         total.hooks += s.hooks;
         total.resolved_twice += s.resolved_twice;
     }
-    println!("512 programs: {ops} operations, {events} callback events, {total:?}");
+    println!("512 programs (1 in 4 long): {ops} operations, {events} callback events, {total:?}");
     assert!(total.nested_runs > 0 && total.max_depth >= 3);
     assert!(total.merges > 0 && total.copies > 0 && total.appended_to_busy > 0);
     assert!(total.canceled_tasks > 0 && total.panics > 0 && total.hooks > 0);
