@@ -24,6 +24,7 @@
 //! * A node never points (through proxies) at itself: `resolve_with` refuses to merge a root into
 //!   itself.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::rc::Rc;
@@ -133,6 +134,16 @@ impl<T: 'static> Node<T> {
         current
     }
 
+    /// The root, like [`root`](Self::root), but borrowed when this node is the root already (the
+    /// common case), which saves a reference-count round trip on the hot paths.
+    fn root_cow(self: &Rc<Self>) -> Cow<'_, Rc<Node<T>>> {
+        if matches!(&*self.state.borrow(), State::Proxy(_)) {
+            Cow::Owned(self.root())
+        } else {
+            Cow::Borrowed(self)
+        }
+    }
+
     /// The phase of this root.
     pub(crate) fn phase(&self) -> Phase {
         match &*self.state.borrow() {
@@ -183,7 +194,7 @@ impl<T: 'static> Node<T> {
     /// Registers a callback on this promise. On a resolved promise whose callbacks have all run,
     /// the callback runs at once; otherwise it runs in registration order.
     pub(crate) fn add_callback(self: &Rc<Self>, callback: Callback<T>) {
-        let root = self.root();
+        let root = self.root_cow();
         {
             let mut state = root.state.borrow_mut();
             match &mut *state {
@@ -202,7 +213,7 @@ impl<T: 'static> Node<T> {
     /// Registers `waker` unless a waker for the same task is there already, so that polling a
     /// pending promise again and again does not grow its list.
     pub(crate) fn add_waker(self: &Rc<Self>, waker: &Waker) {
-        let root = self.root();
+        let root = self.root_cow();
         let mut state = root.state.borrow_mut();
         match &mut *state {
             State::Pending { callbacks, .. }
@@ -261,37 +272,34 @@ impl<T: 'static> Node<T> {
         outcome: Outcome<T>,
         mode: Mode,
     ) -> Result<(), Outcome<T>> {
-        self.root().resolve_root(outcome, mode)
+        self.root_cow().resolve_root(outcome, mode)
     }
 
     fn resolve_root(self: &Rc<Self>, outcome: Outcome<T>, mode: Mode) -> Result<(), Outcome<T>> {
         let canceled = matches!(&outcome, Err(e) if e.is_canceled());
-        let callbacks = {
+        let scheduled = {
             let mut state = self.state.borrow_mut();
             let callbacks = match &mut *state {
                 State::Pending { callbacks, .. } => std::mem::take(callbacks),
                 _ => return Err(outcome),
             };
+            let callbacks = if canceled {
+                callbacks.on_cancel_first()
+            } else {
+                callbacks
+            };
             let scheduled = !callbacks.is_empty();
             // Dropping the old state drops the cancel link, which breaks the reference cycle
             // between a bind's result and the promise it waited on.
             *state = State::Done {
-                to_run: Callbacks::Empty,
+                to_run: callbacks,
                 scheduled,
             };
-            callbacks
+            scheduled
         };
         *self.value.borrow_mut() = Some(outcome);
-        if callbacks.is_empty() {
+        if !scheduled {
             return Ok(());
-        }
-        let callbacks = if canceled {
-            callbacks.on_cancel_first()
-        } else {
-            callbacks
-        };
-        if let State::Done { to_run, .. } = &mut *self.state.borrow_mut() {
-            *to_run = callbacks;
         }
         let job: Rc<dyn Job> = self.clone();
         match mode {
@@ -311,7 +319,7 @@ impl<T: 'static> Node<T> {
             }
             Repr::Node(node) => node.root(),
         };
-        let outer = self.root();
+        let outer = self.root_cow();
         if Rc::ptr_eq(&inner, &outer) {
             // A promise resolved with itself stays pending, as in Lwt.
             return;
@@ -320,6 +328,7 @@ impl<T: 'static> Node<T> {
             // Copy the outcome over when it is there, in registration order with inner's own
             // callbacks. (`outer` can only be resolved already if it was canceled: then this
             // resolution is a silent no-op, like a wakeup on a canceled promise.)
+            let outer = outer.into_owned();
             inner.add_callback(Callback::Consume(Box::new(move |outcome| {
                 let _ = outer.resolve(outcome, Mode::Later);
             })));
