@@ -31,6 +31,8 @@
 //! * [`io`] — buffered channels: `read_line`, `printl`, pipes, files, connections, servers;
 //! * [`preemptive`] — blocking work on a thread pool;
 //! * [`list`] — Lwt_list: serial and parallel functions over lists;
+//! * [`stream`] — Lwt_stream: streams read with promises, producers, transformers, consumers;
+//! * [`seq`] — Lwt_seq: lazy sequences whose nodes are promises;
 //! * [`sync`] — Mutex, Condition, Mvar; [`pool`] — resource pools; [`switch`] — switches;
 //! * [`result`] — Lwt_result: promises of typed results;
 //! * [`key`] — implicit callback arguments;
@@ -66,6 +68,8 @@ pub mod preemptive;
 pub mod promise;
 pub mod resolver;
 pub mod result;
+pub mod seq;
+pub mod stream;
 pub mod switch;
 pub mod sync;
 pub mod unix;

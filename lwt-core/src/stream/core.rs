@@ -1,0 +1,822 @@
+//! The shared state of a stream and its clones: one queue of buffered elements, one cursor per
+//! handle, and per cursor a FIFO queue of reads waiting for elements.
+//!
+//! Invariants:
+//! * `queue` holds the elements at absolute positions `base..base + queue.len()`; every cursor's
+//!   position is in `base..=base + queue.len()`, and some cursor is at `base` (elements no cursor
+//!   can read any more are dropped at once). With no cursor left, the queue is empty.
+//! * A read takes an element by value when no other cursor is at its position (it is then the
+//!   front of the queue), and clones it otherwise (clones exist only for `T: Clone`).
+//! * `end` is `Some(base + queue.len())` once the stream is closed: nothing is appended after.
+//! * A cursor's pending reads are served in order; a read whose promise was canceled is skipped
+//!   (never given an element). A cursor lives while its handle does or reads are pending on it.
+//! * No `RefCell` borrow is held while user code runs (a generator, a callback): resolutions made
+//!   under a borrow are `wakeup_later`s inside `schedule::batch`, which run after it.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+
+use crate::callbacks::Outcome;
+use crate::exn::Exn;
+use crate::promise::Promise;
+use crate::resolver::{task, wait, Resolver};
+use crate::schedule;
+
+use super::drive::{call, settle};
+use super::{Closed, Empty};
+
+/// A generator of elements (`from`): `None` ends the stream.
+pub(crate) type Gen<T> = Box<dyn FnMut() -> Promise<Option<T>>>;
+/// Clones an element (known once `T: Clone` was seen).
+pub(crate) type Cloner<T> = fn(&T) -> T;
+
+/// Where the elements come from.
+pub(crate) enum Kind<T: 'static> {
+    /// `create`: pushed by a [`Push`](super::Push).
+    Push,
+    /// `create_bounded`: pushed by a [`BoundedPush`](super::BoundedPush); at most one push waits.
+    Bounded {
+        size: usize,
+        pending: Option<(T, Resolver<()>)>,
+    },
+    /// `from`: asked of a generator, one call at a time.
+    From {
+        gen: Option<Gen<T>>,
+        in_flight: bool,
+    },
+}
+
+/// A read waiting for elements.
+enum Op<T: 'static> {
+    Get(Resolver<Option<T>>),
+    Next(Resolver<T>),
+    Peek(Cloner<T>, Resolver<Option<T>>),
+    NPeek(usize, Cloner<T>, Resolver<Vec<T>>),
+    NGet(usize, Resolver<Vec<T>>),
+    NJunk(usize, Resolver<()>),
+    IsEmpty(Resolver<bool>),
+}
+
+impl<T: 'static> Op<T> {
+    fn alive(&self) -> bool {
+        match self {
+            Op::Get(r) | Op::Peek(_, r) => r.is_pending(),
+            Op::Next(r) => r.is_pending(),
+            Op::NPeek(_, _, r) | Op::NGet(_, r) => r.is_pending(),
+            Op::NJunk(_, r) => r.is_pending(),
+            Op::IsEmpty(r) => r.is_pending(),
+        }
+    }
+
+    fn reject(self, e: Exn) {
+        match self {
+            Op::Get(r) | Op::Peek(_, r) => r.wakeup_later_exn(e),
+            Op::Next(r) => r.wakeup_later_exn(e),
+            Op::NPeek(_, _, r) | Op::NGet(_, r) => r.wakeup_later_exn(e),
+            Op::NJunk(_, r) => r.wakeup_later_exn(e),
+            Op::IsEmpty(r) => r.wakeup_later_exn(e),
+        }
+    }
+
+    /// Completes the read if the cursor has what it needs; gives it back otherwise.
+    fn complete(self, st: &mut State<T>, c: usize) -> Result<(), Op<T>> {
+        if !self.alive() {
+            return Ok(());
+        }
+        match self {
+            Op::Get(r) => match st.try_get(c) {
+                Some(v) => r.wakeup_later(v),
+                None => return Err(Op::Get(r)),
+            },
+            Op::Next(r) => match st.try_get(c) {
+                Some(Some(v)) => r.wakeup_later(v),
+                Some(None) => r.wakeup_later_exn(Empty),
+                None => return Err(Op::Next(r)),
+            },
+            Op::Peek(cl, r) => match st.try_peek(c, cl) {
+                Some(v) => r.wakeup_later(v),
+                None => return Err(Op::Peek(cl, r)),
+            },
+            Op::NPeek(n, cl, r) => match st.try_npeek(c, n, cl) {
+                Some(v) => r.wakeup_later(v),
+                None => return Err(Op::NPeek(n, cl, r)),
+            },
+            Op::NGet(n, r) => match st.try_nget(c, n) {
+                Some(v) => r.wakeup_later(v),
+                None => return Err(Op::NGet(n, r)),
+            },
+            Op::NJunk(n, r) => {
+                let left = st.junk_some(c, n);
+                if left == 0 || st.at_end(c) {
+                    r.wakeup_later(());
+                } else {
+                    return Err(Op::NJunk(left, r));
+                }
+            }
+            Op::IsEmpty(r) => match st.try_is_empty(c) {
+                Some(v) => r.wakeup_later(v),
+                None => return Err(Op::IsEmpty(r)),
+            },
+        }
+        Ok(())
+    }
+}
+
+/// One reader's position, and its pending reads.
+struct Cursor<T: 'static> {
+    pos: u64,
+    ops: VecDeque<Op<T>>,
+    /// Reads canceled since the last purge (a hint).
+    dead: usize,
+    /// A handle still refers to this cursor.
+    attached: bool,
+}
+
+pub(crate) struct State<T: 'static> {
+    queue: VecDeque<T>,
+    base: u64,
+    end: Option<u64>,
+    cursors: Vec<Option<Cursor<T>>>,
+    free: Vec<usize>,
+    live: usize,
+    cloner: Option<Cloner<T>>,
+    pub(crate) kind: Kind<T>,
+    /// Live `Push` / `BoundedPush` handles.
+    pub(crate) producers: usize,
+    closed: Promise<()>,
+    close_resolver: Option<Resolver<()>>,
+    /// A generator failure nobody was waiting for: given to the next read that needs an element.
+    failure: Option<Exn>,
+    /// A generator to drop once no borrow is held.
+    garbage: Option<Gen<T>>,
+}
+
+/// What stream handles and producers share.
+pub(crate) struct Shared<T: 'static> {
+    pub(crate) state: RefCell<State<T>>,
+}
+
+impl<T: 'static> State<T> {
+    fn cur(&self, c: usize) -> &Cursor<T> {
+        self.cursors[c].as_ref().expect("a live cursor")
+    }
+
+    fn cur_mut(&mut self, c: usize) -> &mut Cursor<T> {
+        self.cursors[c].as_mut().expect("a live cursor")
+    }
+
+    fn top(&self) -> u64 {
+        self.base + self.queue.len() as u64
+    }
+
+    pub(crate) fn avail(&self, c: usize) -> usize {
+        (self.top() - self.cur(c).pos) as usize
+    }
+
+    pub(crate) fn at_end(&self, c: usize) -> bool {
+        self.end.is_some() && self.avail(c) == 0
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.end.is_some()
+    }
+
+    pub(crate) fn buffered(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub(crate) fn closed_promise(&self) -> Promise<()> {
+        self.closed.clone()
+    }
+
+    pub(crate) fn set_cloner(&mut self, cloner: Cloner<T>) {
+        self.cloner = Some(cloner);
+    }
+
+    pub(crate) fn ops_len(&self, c: usize) -> usize {
+        self.cur(c).ops.len()
+    }
+
+    pub(crate) fn ops_empty(&self, c: usize) -> bool {
+        self.cur(c).ops.is_empty()
+    }
+
+    pub(crate) fn take_failure(&mut self) -> Option<Exn> {
+        self.failure.take()
+    }
+
+    pub(crate) fn has_failure(&self) -> bool {
+        self.failure.is_some()
+    }
+
+    /// Is another cursor at `pos`?
+    fn shared_position(&self, c: usize, pos: u64) -> bool {
+        self.live > 1
+            && self
+                .cursors
+                .iter()
+                .enumerate()
+                .any(|(i, k)| i != c && matches!(k, Some(k) if k.pos == pos))
+    }
+
+    /// The next element for cursor `c` (one must be available), moved out if no other cursor
+    /// will read it, cloned otherwise.
+    pub(crate) fn take(&mut self, c: usize) -> T {
+        let pos = self.cur(c).pos;
+        self.cur_mut(c).pos = pos + 1;
+        if pos == self.base && !self.shared_position(c, pos) {
+            self.base += 1;
+            self.queue.pop_front().expect("an element is available")
+        } else {
+            let clone = self
+                .cloner
+                .expect("several cursors exist only for cloneable elements");
+            clone(&self.queue[(pos - self.base) as usize])
+        }
+    }
+
+    fn peek_at(&self, c: usize, k: usize, clone: Cloner<T>) -> T {
+        let i = (self.cur(c).pos - self.base) as usize + k;
+        clone(&self.queue[i])
+    }
+
+    pub(crate) fn try_get(&mut self, c: usize) -> Option<Option<T>> {
+        if self.avail(c) > 0 {
+            Some(Some(self.take(c)))
+        } else if self.end.is_some() {
+            Some(None)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn try_peek(&self, c: usize, clone: Cloner<T>) -> Option<Option<T>> {
+        if self.avail(c) > 0 {
+            Some(Some(self.peek_at(c, 0, clone)))
+        } else if self.end.is_some() {
+            Some(None)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn try_npeek(&self, c: usize, n: usize, clone: Cloner<T>) -> Option<Vec<T>> {
+        let avail = self.avail(c);
+        if avail >= n || self.end.is_some() {
+            Some(
+                (0..n.min(avail))
+                    .map(|k| self.peek_at(c, k, clone))
+                    .collect(),
+            )
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn try_nget(&mut self, c: usize, n: usize) -> Option<Vec<T>> {
+        let avail = self.avail(c);
+        if avail >= n || self.end.is_some() {
+            Some((0..n.min(avail)).map(|_| self.take(c)).collect())
+        } else {
+            None
+        }
+    }
+
+    /// Drops up to `n` available elements; returns how many are still to drop.
+    pub(crate) fn junk_some(&mut self, c: usize, n: usize) -> usize {
+        let k = n.min(self.avail(c));
+        for _ in 0..k {
+            drop(self.take(c));
+        }
+        n - k
+    }
+
+    pub(crate) fn try_is_empty(&self, c: usize) -> Option<bool> {
+        if self.avail(c) > 0 {
+            Some(false)
+        } else if self.end.is_some() {
+            Some(true)
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn add_cursor(&mut self, pos: u64) -> usize {
+        let cursor = Cursor {
+            pos,
+            ops: VecDeque::new(),
+            dead: 0,
+            attached: true,
+        };
+        self.live += 1;
+        match self.free.pop() {
+            Some(c) => {
+                self.cursors[c] = Some(cursor);
+                c
+            }
+            None => {
+                self.cursors.push(Some(cursor));
+                self.cursors.len() - 1
+            }
+        }
+    }
+
+    pub(crate) fn cursor_pos(&self, c: usize) -> u64 {
+        self.cur(c).pos
+    }
+
+    fn remove_cursor(&mut self, c: usize) {
+        self.cursors[c] = None;
+        self.free.push(c);
+        self.live -= 1;
+        let min = self
+            .cursors
+            .iter()
+            .flatten()
+            .map(|k| k.pos)
+            .min()
+            .unwrap_or(self.top());
+        let k = (min - self.base) as usize;
+        if k > 0 {
+            self.queue.drain(..k);
+            self.base = min;
+        }
+    }
+
+    /// The handle of cursor `c` is gone: the cursor goes too, unless reads are pending on it.
+    pub(crate) fn detach(&mut self, c: usize) {
+        let k = self.cur_mut(c);
+        k.attached = false;
+        if k.ops.is_empty() {
+            self.remove_cursor(c);
+        }
+    }
+
+    fn push_op(&mut self, c: usize, op: Op<T>) {
+        self.cur_mut(c).ops.push_back(op);
+    }
+
+    /// A read on cursor `c` was canceled: purge the dead reads once they are half of the queue.
+    fn note_canceled(&mut self, c: usize) {
+        if let Some(Some(k)) = self.cursors.get_mut(c) {
+            k.dead += 1;
+            if k.dead * 2 >= k.ops.len() {
+                k.ops.retain(Op::alive);
+                k.dead = 0;
+            }
+        }
+    }
+
+    /// Is some cursor waiting for an element?
+    pub(crate) fn waiting(&self) -> bool {
+        self.cursors.iter().flatten().any(|k| !k.ops.is_empty())
+    }
+
+    /// Appends an element (dropped if nobody can read it).
+    pub(crate) fn append(&mut self, x: T) {
+        if self.live > 0 {
+            self.queue.push_back(x);
+        }
+    }
+
+    fn serve_cursor(&mut self, c: usize) {
+        while let Some(op) = self.cur_mut(c).ops.pop_front() {
+            if let Err(op) = op.complete(self, c) {
+                self.cur_mut(c).ops.push_front(op);
+                break;
+            }
+        }
+        let k = self.cur(c);
+        if !k.attached && k.ops.is_empty() {
+            self.remove_cursor(c);
+        }
+    }
+
+    /// Serves every cursor's reads as far as the buffer allows (refilling a bounded stream from
+    /// its waiting push as room appears).
+    fn serve_all(&mut self) {
+        loop {
+            for c in 0..self.cursors.len() {
+                if matches!(&self.cursors[c], Some(k) if !k.ops.is_empty()) {
+                    self.serve_cursor(c);
+                }
+            }
+            if !self.refill() {
+                break;
+            }
+        }
+    }
+
+    /// Has a bounded stream a push waiting (that room may let in)?
+    pub(crate) fn wants_refill(&self) -> bool {
+        matches!(
+            &self.kind,
+            Kind::Bounded {
+                pending: Some(_),
+                ..
+            }
+        )
+    }
+
+    /// Moves the waiting push of a bounded stream into the queue if there is room (or a reader
+    /// waits on an empty queue). True if it did.
+    fn refill(&mut self) -> bool {
+        let waiting = self.waiting();
+        let len = self.queue.len();
+        let Kind::Bounded { size, pending } = &mut self.kind else {
+            return false;
+        };
+        match pending {
+            None => return false,
+            Some((_, r)) if !r.is_pending() => {
+                *pending = None;
+                return false;
+            }
+            Some(_) => {}
+        }
+        if len < *size || (len == 0 && waiting) {
+            let (x, r) = pending.take().expect("checked above");
+            self.append(x);
+            r.wakeup_later(());
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Forgets a waiting push whose promise was canceled.
+    fn drop_dead_push(&mut self) -> Option<T> {
+        if let Kind::Bounded { pending, .. } = &mut self.kind {
+            if matches!(pending, Some((_, r)) if !r.is_pending()) {
+                return pending.take().map(|(x, _)| x);
+            }
+        }
+        None
+    }
+
+    /// Closes the stream: readers at the end get `None` from now on.
+    pub(crate) fn close(&mut self) {
+        if self.end.is_some() {
+            return;
+        }
+        self.end = Some(self.top());
+        if let Some(r) = self.close_resolver.take() {
+            r.wakeup_later(());
+        }
+        match &mut self.kind {
+            Kind::Bounded { pending, .. } => {
+                if let Some((_, r)) = pending.take() {
+                    r.wakeup_later_exn(Closed);
+                }
+            }
+            Kind::From { gen, .. } => self.garbage = gen.take(),
+            Kind::Push => {}
+        }
+    }
+
+    /// Rejects the first read of every waiting cursor with `e`. False if nobody was waiting.
+    fn reject_blocked(&mut self, e: &Exn) -> bool {
+        let mut any = false;
+        for c in 0..self.cursors.len() {
+            let op = match &mut self.cursors[c] {
+                Some(k) => k.ops.pop_front(),
+                None => None,
+            };
+            if let Some(op) = op {
+                any = true;
+                op.reject(e.clone());
+                self.serve_cursor(c);
+            }
+        }
+        any
+    }
+
+    /// Applies what the generator answered.
+    fn apply(&mut self, outcome: Outcome<Option<T>>) {
+        match outcome {
+            Ok(Some(x)) => self.append(x),
+            Ok(None) => self.close(),
+            Err(e) => {
+                if !self.reject_blocked(&e) {
+                    self.failure = Some(e);
+                }
+            }
+        }
+    }
+
+    /// Takes the generator out, if one may be called now.
+    pub(crate) fn take_gen(&mut self) -> Option<Gen<T>> {
+        if self.end.is_some() {
+            return None;
+        }
+        match &mut self.kind {
+            Kind::From {
+                gen,
+                in_flight: false,
+            } => gen.take(),
+            _ => None,
+        }
+    }
+}
+
+impl<T: 'static> Shared<T> {
+    pub(crate) fn new(kind: Kind<T>, producers: usize) -> Rc<Shared<T>> {
+        let (closed, close_resolver) = wait();
+        Rc::new(Shared {
+            state: RefCell::new(State {
+                queue: VecDeque::new(),
+                base: 0,
+                end: None,
+                cursors: Vec::new(),
+                free: Vec::new(),
+                live: 0,
+                cloner: None,
+                kind,
+                producers,
+                closed,
+                close_resolver: Some(close_resolver),
+                failure: None,
+                garbage: None,
+            }),
+        })
+    }
+
+    /// Drops a generator put aside while the state was borrowed.
+    fn drop_garbage(&self) {
+        let garbage = self.state.borrow_mut().garbage.take();
+        drop(garbage);
+    }
+
+    /// Serves waiting reads, refills, and calls the generator while readers wait and it answers
+    /// at once.
+    pub(crate) fn process(self: &Rc<Self>) {
+        schedule::batch(|| loop {
+            let gen = {
+                let mut st = self.state.borrow_mut();
+                st.serve_all();
+                if st.waiting() {
+                    if let Some(e) = st.failure.take() {
+                        st.reject_blocked(&e);
+                        continue;
+                    }
+                    st.take_gen()
+                } else {
+                    None
+                }
+            };
+            self.drop_garbage();
+            let Some(gen) = gen else {
+                return;
+            };
+            if !self.generate(gen) {
+                return;
+            }
+        })
+    }
+
+    /// Calls the generator (taken out of the state). True if it answered at once (its answer is
+    /// applied); false if its promise is pending (a continuation will apply it).
+    pub(crate) fn generate(self: &Rc<Self>, mut gen: Gen<T>) -> bool {
+        let p = call(&mut gen).unwrap_or_else(Promise::fail);
+        let settled = {
+            let mut st = self.state.borrow_mut();
+            let settled = schedule::batch(|| {
+                if let Kind::From {
+                    gen: slot,
+                    in_flight,
+                } = &mut st.kind
+                {
+                    *slot = Some(gen);
+                    match settle(p) {
+                        Ok(outcome) => {
+                            st.apply(outcome);
+                            Ok(())
+                        }
+                        Err(p) => {
+                            *in_flight = true;
+                            Err(p)
+                        }
+                    }
+                } else {
+                    Ok(())
+                }
+            });
+            drop(st);
+            settled
+        };
+        self.drop_garbage();
+        match settled {
+            Ok(()) => true,
+            Err(p) => {
+                let me = self.clone();
+                drop(p.then(move |outcome| {
+                    {
+                        let mut st = me.state.borrow_mut();
+                        if let Kind::From { in_flight, .. } = &mut st.kind {
+                            *in_flight = false;
+                        }
+                        st.apply(outcome);
+                    }
+                    me.process();
+                    Promise::ret(())
+                }));
+                false
+            }
+        }
+    }
+
+    /// Closes the stream and serves the readers waiting at its end.
+    pub(crate) fn close(self: &Rc<Self>) {
+        schedule::batch(|| {
+            let mut st = self.state.borrow_mut();
+            st.close();
+            st.serve_all();
+        });
+        self.drop_garbage();
+    }
+
+    /// A producer handle is gone: the last one closes the stream.
+    pub(crate) fn producer_dropped(self: &Rc<Self>) {
+        let last = {
+            let mut st = self.state.borrow_mut();
+            st.producers -= 1;
+            st.producers == 0
+        };
+        if last {
+            self.close();
+        }
+    }
+
+    /// A read on cursor `c` was canceled.
+    fn read_canceled(self: &Rc<Self>, c: usize) {
+        self.state.borrow_mut().note_canceled(c);
+        self.process();
+    }
+
+    /// A waiting push was canceled.
+    pub(crate) fn push_canceled(self: &Rc<Self>) {
+        let dropped = self.state.borrow_mut().drop_dead_push();
+        drop(dropped);
+    }
+
+    /// Registers `op` on cursor `c` and serves it (it may complete at once).
+    fn enqueue(self: &Rc<Self>, c: usize, op: Op<T>, promise: &Promise<impl Sized + 'static>) {
+        self.state.borrow_mut().push_op(c, op);
+        let weak: Weak<Shared<T>> = Rc::downgrade(self);
+        promise.on_cancel(move || {
+            if let Some(shared) = weak.upgrade() {
+                shared.read_canceled(c);
+            }
+        });
+        self.process();
+    }
+}
+
+/// A reader: a cursor of a shared stream. Several `Rc`s to one handle share the cursor (a
+/// consumer running in the background keeps it alive); dropping the last one detaches it.
+pub(crate) struct Handle<T: 'static> {
+    pub(crate) shared: Rc<Shared<T>>,
+    pub(crate) cursor: usize,
+}
+
+impl<T: 'static> Drop for Handle<T> {
+    fn drop(&mut self) {
+        let refill = {
+            let mut st = self.shared.state.borrow_mut();
+            st.detach(self.cursor);
+            st.wants_refill()
+        };
+        if refill {
+            self.shared.process();
+        }
+    }
+}
+
+impl<T: 'static> Handle<T> {
+    /// A new cursor at the start of `shared`.
+    pub(crate) fn new(shared: Rc<Shared<T>>) -> Handle<T> {
+        let cursor = shared.state.borrow_mut().add_cursor(0);
+        Handle { shared, cursor }
+    }
+
+    /// The generic read: `now` answers from the buffer if it can (the fast path: no allocation);
+    /// otherwise the generator is asked while it answers at once; otherwise `op` waits in the
+    /// cursor's queue.
+    fn read<R: 'static>(
+        &self,
+        mut now: impl FnMut(&mut State<T>, usize) -> Option<Outcome<R>>,
+        op: impl FnOnce(Resolver<R>) -> Op<T>,
+    ) -> Promise<R> {
+        let sh = &self.shared;
+        let c = self.cursor;
+        loop {
+            let gen = {
+                let mut st = sh.state.borrow_mut();
+                if !st.ops_empty(c) {
+                    break;
+                }
+                if let Some(outcome) = now(&mut st, c) {
+                    let refill = st.wants_refill();
+                    drop(st);
+                    if refill {
+                        sh.process();
+                    }
+                    return Promise::from_outcome(outcome);
+                }
+                if let Some(e) = st.take_failure() {
+                    return Promise::fail(e);
+                }
+                match st.take_gen() {
+                    Some(gen) => gen,
+                    None => break,
+                }
+            };
+            if !sh.generate(gen) {
+                break;
+            }
+            if sh.state.borrow().waiting() {
+                sh.process();
+            }
+        }
+        let (promise, resolver) = task();
+        sh.enqueue(c, op(resolver), &promise);
+        promise
+    }
+
+    pub(crate) fn get(&self) -> Promise<Option<T>> {
+        self.read(|st, c| st.try_get(c).map(Ok), Op::Get)
+    }
+
+    pub(crate) fn next(&self) -> Promise<T> {
+        self.read(
+            |st, c| st.try_get(c).map(|v| v.ok_or_else(|| Exn::new(Empty))),
+            Op::Next,
+        )
+    }
+
+    pub(crate) fn peek(&self, clone: Cloner<T>) -> Promise<Option<T>> {
+        self.read(
+            |st, c| st.try_peek(c, clone).map(Ok),
+            |r| Op::Peek(clone, r),
+        )
+    }
+
+    pub(crate) fn npeek(&self, n: usize, clone: Cloner<T>) -> Promise<Vec<T>> {
+        self.read(
+            |st, c| st.try_npeek(c, n, clone).map(Ok),
+            |r| Op::NPeek(n, clone, r),
+        )
+    }
+
+    pub(crate) fn nget(&self, n: usize) -> Promise<Vec<T>> {
+        self.read(|st, c| st.try_nget(c, n).map(Ok), |r| Op::NGet(n, r))
+    }
+
+    pub(crate) fn njunk(&self, n: usize) -> Promise<()> {
+        let left = std::cell::Cell::new(n);
+        self.read(
+            |st, c| {
+                left.set(st.junk_some(c, left.get()));
+                (left.get() == 0 || st.at_end(c)).then_some(Ok(()))
+            },
+            |r| Op::NJunk(left.get(), r),
+        )
+    }
+
+    pub(crate) fn is_empty(&self) -> Promise<bool> {
+        self.read(|st, c| st.try_is_empty(c).map(Ok), Op::IsEmpty)
+    }
+
+    /// The elements available now (asking the generator while it answers at once), up to `limit`.
+    pub(crate) fn get_available(&self, limit: usize) -> Vec<T> {
+        let sh = &self.shared;
+        let c = self.cursor;
+        let mut out = Vec::new();
+        loop {
+            let gen = {
+                let mut st = sh.state.borrow_mut();
+                if !st.ops_empty(c) {
+                    break;
+                }
+                while out.len() < limit && st.avail(c) > 0 {
+                    out.push(st.take(c));
+                }
+                if out.len() >= limit || st.has_failure() {
+                    break;
+                }
+                match st.take_gen() {
+                    Some(gen) => gen,
+                    None => break,
+                }
+            };
+            if !sh.generate(gen) {
+                break;
+            }
+        }
+        if sh.state.borrow().wants_refill() {
+            sh.process();
+        }
+        out
+    }
+}

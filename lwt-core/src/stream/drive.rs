@@ -1,0 +1,305 @@
+//! The loops under the consumers of [`stream`](crate::stream) and [`seq`](crate::seq): they read
+//! synchronously while reads and callbacks are already resolved, and register one continuation
+//! only when something is pending, so ten million ready elements use no more stack than one.
+
+use std::cell::{Cell, RefCell};
+use std::ops::ControlFlow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+use crate::callbacks::Outcome;
+use crate::exn::{Exn, InvalidArgument};
+use crate::promise::Promise;
+use crate::resolver::{task, Resolver};
+
+/// Something that hands out elements one at a time: a stream's cursor, or a sequence.
+pub(crate) trait Source: 'static {
+    /// The elements.
+    type Item: 'static;
+    /// The next element, `None` at the end.
+    fn pull(&mut self) -> Promise<Option<Self::Item>>;
+}
+
+/// The outcome of `p` if it is resolved and every earlier callback on it has run; `p` otherwise.
+pub(crate) fn settle<T: 'static>(mut p: Promise<T>) -> Result<Outcome<T>, Promise<T>> {
+    if p.is_settled() {
+        Ok(p.take_outcome())
+    } else {
+        Err(p)
+    }
+}
+
+/// Calls `f`, turning a panic into an [`Exn`].
+pub(crate) fn call<R>(f: impl FnOnce() -> R) -> Result<R, Exn> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(Exn::from_panic)
+}
+
+/// Calls `f`, turning a panic into a rejected promise.
+pub(crate) fn guard<T: 'static>(f: impl FnOnce() -> Promise<T>) -> Promise<T> {
+    call(f).unwrap_or_else(Promise::fail)
+}
+
+struct Drive<S, F> {
+    src: S,
+    step: F,
+}
+
+/// Reads `src` and gives each element (then `None` at the end) to `step` with the accumulator;
+/// `step` answers, now or later, with `Continue(acc)` or `Break(result)`. A rejected read or step
+/// (or a panicking step) rejects the result. `step` must break when given `None`.
+pub(crate) fn drive<S, A, R, F>(src: S, acc: A, step: F) -> Promise<R>
+where
+    S: Source,
+    A: 'static,
+    R: 'static,
+    F: FnMut(A, Option<S::Item>) -> Promise<ControlFlow<R, A>> + 'static,
+{
+    run(Drive { src, step }, acc, None)
+}
+
+fn run<S, A, R, F>(
+    mut d: Drive<S, F>,
+    mut acc: A,
+    mut pulled: Option<Outcome<Option<S::Item>>>,
+) -> Promise<R>
+where
+    S: Source,
+    A: 'static,
+    R: 'static,
+    F: FnMut(A, Option<S::Item>) -> Promise<ControlFlow<R, A>> + 'static,
+{
+    loop {
+        let item = match pulled.take() {
+            Some(outcome) => outcome,
+            None => match settle(d.src.pull()) {
+                Ok(outcome) => outcome,
+                Err(p) => return p.then(move |outcome| run(d, acc, Some(outcome))),
+            },
+        };
+        let item = match item {
+            Ok(item) => item,
+            Err(e) => return Promise::fail(e),
+        };
+        let at_end = item.is_none();
+        let step = &mut d.step;
+        match settle(guard(|| step(acc, item))) {
+            Ok(Ok(ControlFlow::Continue(next))) => {
+                debug_assert!(!at_end, "a drive step must break at the end");
+                acc = next;
+            }
+            Ok(Ok(ControlFlow::Break(r))) => return Promise::ret(r),
+            Ok(Err(e)) => return Promise::fail(e),
+            Err(p) => {
+                return p.then(move |outcome| match outcome {
+                    Ok(ControlFlow::Continue(next)) => run(d, next, None),
+                    Ok(ControlFlow::Break(r)) => Promise::ret(r),
+                    Err(e) => Promise::fail(e),
+                })
+            }
+        }
+    }
+}
+
+/// The state of an `iter_p` / `iter_n`.
+struct Par<S, F> {
+    src: RefCell<Option<S>>,
+    f: RefCell<F>,
+    limit: usize,
+    /// Callback promises still pending.
+    running: Cell<usize>,
+    /// A read is pending.
+    reading: Cell<bool>,
+    /// The continuation of the pending read (canceling it withdraws the read).
+    read: RefCell<Option<Promise<()>>>,
+    /// The source is exhausted (or failed).
+    ended: Cell<bool>,
+    /// A callback failed or the result was canceled: no new reads.
+    stopped: Cell<bool>,
+    /// The first rejection, by element index.
+    error: RefCell<Option<(u64, Exn)>>,
+    index: Cell<u64>,
+    /// `pump` is on the stack (callbacks that complete meanwhile only update the counters).
+    pumping: Cell<bool>,
+    resolver: RefCell<Option<Resolver<()>>>,
+}
+
+impl<S, F> Par<S, F>
+where
+    S: Source,
+    F: FnMut(S::Item) -> Promise<()> + 'static,
+{
+    fn record(&self, index: u64, e: Exn) {
+        {
+            let mut error = self.error.borrow_mut();
+            if error.as_ref().is_none_or(|(i, _)| index < *i) {
+                *error = Some((index, e));
+            }
+        }
+        self.stop_reading();
+    }
+
+    /// No new reads; a read in flight is withdrawn (if it can be canceled), so that its element
+    /// stays in the source.
+    fn stop_reading(&self) {
+        self.stopped.set(true);
+        let read = self.read.borrow_mut().take();
+        if let Some(read) = read {
+            read.cancel();
+        }
+    }
+
+    fn finished(&self) -> bool {
+        (self.ended.get() || self.stopped.get())
+            && !self.reading.get()
+            && self.running.get() == 0
+            && !self.pumping.get()
+    }
+
+    fn outcome(&self) -> Outcome<()> {
+        match self.error.borrow_mut().take() {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    fn check_done(&self) {
+        if self.finished() {
+            if let Some(r) = self.resolver.borrow_mut().take() {
+                r.wakeup_later_result(self.outcome());
+            }
+        }
+    }
+
+    /// Starts the callback on one element.
+    fn start(self: &Rc<Self>, x: S::Item) {
+        let index = self.index.get();
+        self.index.set(index + 1);
+        let p = {
+            let mut f = self.f.borrow_mut();
+            guard(|| f(x))
+        };
+        match settle(p) {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => self.record(index, e),
+            Err(p) => {
+                self.running.set(self.running.get() + 1);
+                let me = self.clone();
+                let done = move |e: Option<&Exn>| {
+                    me.running.set(me.running.get() - 1);
+                    if let Some(e) = e {
+                        me.record(index, e.clone());
+                    }
+                    me.pump();
+                };
+                let done2 = done.clone();
+                p.on_any(move |_| done(None), move |e| done2(Some(e)));
+            }
+        }
+    }
+
+    fn pulled(self: &Rc<Self>, outcome: Outcome<Option<S::Item>>) {
+        match outcome {
+            Ok(Some(x)) => self.start(x),
+            Ok(None) => self.ended.set(true),
+            Err(e) => {
+                let index = self.index.get();
+                self.record(index, e);
+                self.ended.set(true);
+            }
+        }
+    }
+
+    fn pump(self: &Rc<Self>) {
+        if self.pumping.replace(true) {
+            return;
+        }
+        while !(self.ended.get()
+            || self.stopped.get()
+            || self.reading.get()
+            || self.running.get() >= self.limit)
+        {
+            let Some(mut src) = self.src.borrow_mut().take() else {
+                break;
+            };
+            let p = src.pull();
+            *self.src.borrow_mut() = Some(src);
+            match settle(p) {
+                Ok(outcome) => self.pulled(outcome),
+                Err(p) => {
+                    self.reading.set(true);
+                    let me = self.clone();
+                    let read = p.then(move |outcome| {
+                        me.read.borrow_mut().take();
+                        me.reading.set(false);
+                        match outcome {
+                            // Withdrawn by `stop_reading`.
+                            Err(e) if e.is_canceled() && me.stopped.get() => {}
+                            outcome => me.pulled(outcome),
+                        }
+                        me.pump();
+                        Promise::ret(())
+                    });
+                    if self.reading.get() {
+                        *self.read.borrow_mut() = Some(read);
+                    }
+                }
+            }
+        }
+        self.pumping.set(false);
+        self.check_done();
+    }
+}
+
+/// Calls `f` on every element of `src`, with at most `limit` callback promises pending at once,
+/// reading the next element as soon as there is room. Resolves once the source is exhausted and
+/// every callback promise has resolved. The first rejection (by element order) stops the reads
+/// and rejects the result once the running callbacks are done. Keeps nothing for callbacks that
+/// resolve at once, and one observer per callback promise still pending.
+pub(crate) fn par<S, F>(src: S, limit: usize, f: F, name: &str) -> Promise<()>
+where
+    S: Source,
+    F: FnMut(S::Item) -> Promise<()> + 'static,
+{
+    if limit == 0 {
+        return Promise::fail(InvalidArgument(format!(
+            "{name}: max_concurrency must be > 0, 0 given"
+        )));
+    }
+    let state = Rc::new(Par {
+        src: RefCell::new(Some(src)),
+        f: RefCell::new(f),
+        limit,
+        running: Cell::new(0),
+        reading: Cell::new(false),
+        read: RefCell::new(None),
+        ended: Cell::new(false),
+        stopped: Cell::new(false),
+        error: RefCell::new(None),
+        index: Cell::new(0),
+        pumping: Cell::new(false),
+        resolver: RefCell::new(None),
+    });
+    state.pump();
+    if state.finished() {
+        return Promise::from_outcome(state.outcome());
+    }
+    let (p, r) = task();
+    *state.resolver.borrow_mut() = Some(r);
+    let weak = Rc::downgrade(&state);
+    p.on_cancel(move || {
+        if let Some(state) = weak.upgrade() {
+            state.stop_reading();
+        }
+    });
+    p
+}
+
+/// A [`ControlFlow`] promise that continues with `acc`.
+pub(crate) fn more<R: 'static, A: 'static>(acc: A) -> Promise<ControlFlow<R, A>> {
+    Promise::ret(ControlFlow::Continue(acc))
+}
+
+/// A [`ControlFlow`] promise that stops with `r`.
+pub(crate) fn stop<R: 'static, A: 'static>(r: R) -> Promise<ControlFlow<R, A>> {
+    Promise::ret(ControlFlow::Break(r))
+}

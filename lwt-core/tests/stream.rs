@@ -1,0 +1,1055 @@
+//! Behaviour of `stream` (Lwt_stream): creation, reading, waiters and cancellation, bounded
+//! streams, generators, transformers, consumers, and the `futures::Stream` bridge.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use lwt_core::stream::{self, Stream};
+use lwt_core::{main, pick, task, wait, Exn, Failure, Panicked, Promise, Resolver, State};
+
+fn log() -> Rc<RefCell<Vec<i32>>> {
+    Rc::default()
+}
+
+/// A generator whose promises the test resolves by hand.
+#[allow(clippy::type_complexity)]
+fn manual<T: 'static>() -> (
+    Stream<T>,
+    Rc<RefCell<Vec<Resolver<Option<T>>>>>,
+    Rc<Cell<u32>>,
+) {
+    let resolvers: Rc<RefCell<Vec<Resolver<Option<T>>>>> = Rc::default();
+    let calls = Rc::new(Cell::new(0));
+    let (r, c) = (resolvers.clone(), calls.clone());
+    let s = stream::from(move || {
+        c.set(c.get() + 1);
+        let (p, resolver) = wait();
+        r.borrow_mut().push(resolver);
+        p
+    });
+    (s, resolvers, calls)
+}
+
+fn next_resolver<T: 'static>(rs: &Rc<RefCell<Vec<Resolver<Option<T>>>>>) -> Resolver<Option<T>> {
+    rs.borrow_mut().remove(0)
+}
+
+// ---- reading ------------------------------------------------------------------------------------
+
+#[test]
+fn get_waits_and_ends_with_none() {
+    let (s, push) = stream::create::<i32>();
+    let a = s.get();
+    assert_eq!(a.state(), State::Pending);
+    push.push(1).unwrap();
+    assert_eq!(a.state(), State::Fulfilled(Some(1)));
+    push.push(2).unwrap();
+    push.close();
+    assert_eq!(s.get().state(), State::Fulfilled(Some(2)));
+    assert_eq!(s.get().state(), State::Fulfilled(None));
+    assert_eq!(s.get().state(), State::Fulfilled(None));
+}
+
+#[test]
+fn next_on_an_empty_stream_rejects_with_a_matchable_empty() {
+    let (s, push) = stream::create::<i32>();
+    let n = s.next();
+    push.close();
+    let e = n.rejection().unwrap();
+    assert!(e.is::<stream::Empty>());
+    assert_eq!(e.to_string(), "the stream is empty");
+    let caught = s
+        .next()
+        .catch(|e| Promise::ret(if e.is::<stream::Empty>() { -1 } else { 0 }));
+    assert_eq!(caught.state(), State::Fulfilled(-1));
+}
+
+#[test]
+fn peek_npeek_junk_njunk_nget() {
+    let (s, push) = stream::create::<i32>();
+    let peeked = s.peek();
+    let npeeked = s.npeek(2);
+    push.push(1).unwrap();
+    assert_eq!(peeked.state(), State::Fulfilled(Some(1)));
+    assert_eq!(npeeked.state(), State::Pending, "npeek waits for all n");
+    push.push(2).unwrap();
+    assert_eq!(npeeked.state(), State::Fulfilled(vec![1, 2]));
+    for x in 3..=6 {
+        push.push(x).unwrap();
+    }
+    assert!(s.junk().is_fulfilled());
+    assert_eq!(s.nget(2).state(), State::Fulfilled(vec![2, 3]));
+    assert!(s.njunk(2).is_fulfilled());
+    assert_eq!(s.get().state(), State::Fulfilled(Some(6)));
+    let j = s.njunk(3);
+    push.push(7).unwrap();
+    assert_eq!(j.state(), State::Pending);
+    push.close();
+    assert!(
+        j.is_fulfilled(),
+        "njunk ends early at the end of the stream"
+    );
+    assert_eq!(s.peek().state(), State::Fulfilled(None));
+    assert_eq!(s.npeek(3).state(), State::Fulfilled(vec![]));
+    assert_eq!(s.nget(3).state(), State::Fulfilled(vec![]));
+}
+
+#[test]
+fn nget_partial_then_close_gives_what_there_is() {
+    // As Lwt: nget 3 on [1; 2] then close gives [1; 2].
+    let (s, push) = stream::create::<i32>();
+    let n = s.nget(3);
+    push.push(1).unwrap();
+    push.push(2).unwrap();
+    assert_eq!(n.state(), State::Pending);
+    push.close();
+    assert_eq!(n.state(), State::Fulfilled(vec![1, 2]));
+}
+
+#[test]
+fn canceled_nget_loses_nothing() {
+    let (s, push) = stream::create::<i32>();
+    let n = s.nget(3);
+    push.push(1).unwrap();
+    push.push(2).unwrap();
+    let n2 = n.clone();
+    n.cancel();
+    assert!(n2.rejection().unwrap().is_canceled());
+    assert_eq!(s.get_available(), vec![1, 2]);
+}
+
+#[test]
+fn get_available_and_up_to() {
+    let (s, push) = stream::create::<i32>();
+    assert!(s.get_available().is_empty());
+    for x in 1..=5 {
+        push.push(x).unwrap();
+    }
+    assert_eq!(s.get_available_up_to(2), vec![1, 2]);
+    assert_eq!(s.get_available(), vec![3, 4, 5]);
+    let lazy = stream::of_iter(0..10);
+    assert_eq!(lazy.get_available_up_to(3), vec![0, 1, 2]);
+    assert_eq!(lazy.get_available().len(), 7);
+    assert!(lazy.is_closed());
+}
+
+#[test]
+fn get_available_leaves_elements_promised_to_waiting_reads() {
+    let (s, push) = stream::create::<i32>();
+    let n = s.nget(2);
+    push.push(1).unwrap();
+    assert!(s.get_available().is_empty());
+    push.push(2).unwrap();
+    assert_eq!(n.state(), State::Fulfilled(vec![1, 2]));
+}
+
+#[test]
+fn is_empty_is_closed_closed_on_terminate() {
+    let (s, push) = stream::create::<i32>();
+    let empty = s.is_empty();
+    let closed = s.closed();
+    let terminated = Rc::new(Cell::new(0));
+    let t = terminated.clone();
+    s.on_terminate(move || t.set(t.get() + 1));
+    assert!(empty.is_pending() && closed.is_pending() && !s.is_closed());
+    push.push(1).unwrap();
+    assert_eq!(empty.state(), State::Fulfilled(false));
+    push.close();
+    assert!(s.is_closed(), "closed even though 1 is unread");
+    assert!(closed.is_fulfilled());
+    assert_eq!(terminated.get(), 1);
+    assert_eq!(s.is_empty().state(), State::Fulfilled(false));
+    assert!(s.junk().is_fulfilled());
+    assert_eq!(s.is_empty().state(), State::Fulfilled(true));
+    // on an already-closed stream, on_terminate runs at once
+    let t = terminated.clone();
+    s.on_termination(move || t.set(t.get() + 10));
+    assert_eq!(terminated.get(), 11);
+}
+
+#[test]
+fn push_on_a_closed_stream_is_an_error() {
+    let (s, push) = stream::create::<i32>();
+    push.close();
+    push.close(); // twice is fine
+    assert_eq!(push.push(1), Err(stream::Closed));
+    assert!(push.is_closed());
+    assert_eq!(s.get().state(), State::Fulfilled(None));
+}
+
+#[test]
+fn dropping_the_last_producer_closes() {
+    let (s, push) = stream::create::<i32>();
+    let other = push.clone();
+    let all = s.to_list();
+    push.push(1).unwrap();
+    drop(push);
+    assert!(all.is_pending());
+    other.push(2).unwrap();
+    drop(other);
+    assert_eq!(all.state(), State::Fulfilled(vec![1, 2]));
+}
+
+#[test]
+fn pushing_with_no_reader_left_drops_the_element() {
+    struct Counted(Rc<Cell<u32>>);
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+    let dropped = Rc::new(Cell::new(0));
+    let (s, push) = stream::create::<Counted>();
+    push.push(Counted(dropped.clone())).unwrap();
+    drop(s);
+    assert_eq!(
+        dropped.get(),
+        1,
+        "the buffered element went with the last reader"
+    );
+    push.push(Counted(dropped.clone())).unwrap();
+    assert_eq!(dropped.get(), 2);
+}
+
+// ---- waiters --------------------------------------------------------------------------------------
+
+#[test]
+fn concurrent_reads_are_served_in_order() {
+    let (s, push) = stream::create::<i32>();
+    let a = s.get();
+    let b = s.next();
+    let c = s.nget(2);
+    let d = s.get();
+    for x in 1..=4 {
+        push.push(x).unwrap();
+    }
+    assert_eq!(a.state(), State::Fulfilled(Some(1)));
+    assert_eq!(b.state(), State::Fulfilled(2));
+    assert_eq!(c.state(), State::Fulfilled(vec![3, 4]));
+    assert_eq!(d.state(), State::Pending);
+    push.close();
+    assert_eq!(d.state(), State::Fulfilled(None));
+}
+
+#[test]
+fn a_canceled_read_does_not_swallow_the_next_element() {
+    let (s, push) = stream::create::<i32>();
+    let lost = s.get();
+    let later = s.get();
+    lost.cancel();
+    assert!(lost.rejection().unwrap().is_canceled());
+    push.push(1).unwrap();
+    assert_eq!(later.state(), State::Fulfilled(Some(1)));
+    push.push(2).unwrap();
+    assert_eq!(s.get().state(), State::Fulfilled(Some(2)));
+}
+
+#[test]
+fn a_read_lost_to_pick_leaves_its_element() {
+    let (s, push) = stream::create::<i32>();
+    let (timeout, fire) = task::<Option<i32>>();
+    let raced = pick(vec![s.get(), timeout]);
+    fire.wakeup(None);
+    assert_eq!(raced.state(), State::Fulfilled(None));
+    push.push(42).unwrap();
+    assert_eq!(s.get().state(), State::Fulfilled(Some(42)));
+}
+
+#[test]
+fn a_canceled_read_unblocks_the_reads_behind_it() {
+    let (s, push) = stream::create::<i32>();
+    let big = s.nget(5);
+    let small = s.get();
+    push.push(1).unwrap();
+    assert!(small.is_pending(), "served in order: nget first");
+    big.cancel();
+    assert_eq!(small.state(), State::Fulfilled(Some(1)));
+}
+
+#[test]
+fn canceled_reads_do_not_accumulate() {
+    let (s, push) = stream::create::<i32>();
+    for _ in 0..100_000 {
+        let (t, fire) = task::<Option<i32>>();
+        let p = pick(vec![s.get(), t]);
+        fire.wakeup(None);
+        assert!(p.is_fulfilled());
+    }
+    assert!(s.waiting_reads() <= 1, "{} dead reads", s.waiting_reads());
+    push.push(7).unwrap();
+    assert_eq!(s.get().state(), State::Fulfilled(Some(7)));
+    // canceled in the middle of live reads: purged once they are half
+    let live: Vec<_> = (0..10).map(|_| s.get()).collect();
+    for _ in 0..1000 {
+        s.get().cancel();
+    }
+    assert!(s.waiting_reads() <= 30, "{}", s.waiting_reads());
+    for x in 0..10 {
+        push.push(x).unwrap();
+    }
+    for (x, p) in live.iter().enumerate() {
+        assert_eq!(p.state(), State::Fulfilled(Some(x as i32)));
+    }
+}
+
+#[test]
+fn a_read_outlives_its_handle() {
+    fn first(s: Stream<i32>) -> Promise<Option<i32>> {
+        s.get()
+    }
+    let (s, push) = stream::create::<i32>();
+    let p = first(s);
+    push.push(5).unwrap();
+    assert_eq!(p.state(), State::Fulfilled(Some(5)));
+}
+
+#[test]
+fn a_consumer_outlives_its_handle() {
+    let (s, push) = stream::create::<i32>();
+    let all = s.to_list();
+    drop(s);
+    push.push(1).unwrap();
+    push.close();
+    assert_eq!(all.state(), State::Fulfilled(vec![1]));
+}
+
+#[test]
+fn canceling_a_consumer_cancels_its_pending_read() {
+    let (s, push) = stream::create::<i32>();
+    let seen = log();
+    let l = seen.clone();
+    let it = s.iter(move |x| l.borrow_mut().push(x));
+    push.push(1).unwrap();
+    it.cancel();
+    assert!(it.rejection().unwrap().is_canceled());
+    push.push(2).unwrap();
+    assert_eq!(*seen.borrow(), [1]);
+    assert_eq!(s.get().state(), State::Fulfilled(Some(2)), "nothing lost");
+}
+
+// ---- clone ------------------------------------------------------------------------------------------
+
+#[test]
+fn clones_see_the_same_elements_from_the_current_point() {
+    let (s, push) = stream::create::<i32>();
+    push.push(1).unwrap();
+    assert_eq!(s.get().state(), State::Fulfilled(Some(1)));
+    push.push(2).unwrap();
+    let c = s.clone();
+    push.push(3).unwrap();
+    push.close();
+    assert_eq!(c.to_list().state(), State::Fulfilled(vec![2, 3]));
+    assert_eq!(s.to_list().state(), State::Fulfilled(vec![2, 3]));
+}
+
+#[test]
+fn clones_wait_independently() {
+    let (s, push) = stream::create::<String>();
+    let c = s.clone();
+    let a = s.get();
+    let b = c.get();
+    push.push("x".into()).unwrap();
+    assert_eq!(a.state(), State::Fulfilled(Some("x".into())));
+    assert_eq!(b.state(), State::Fulfilled(Some("x".into())));
+    assert_eq!(s.buffered(), 0, "read by both: dropped");
+}
+
+#[test]
+fn buffered_elements_go_when_the_slowest_clone_reads_or_is_dropped() {
+    let s = stream::of_list((0..100).collect::<Vec<i32>>());
+    let slow = s.clone();
+    assert!(s.nget(60).is_fulfilled());
+    assert_eq!(s.buffered(), 100);
+    assert!(slow.njunk(50).is_fulfilled());
+    assert_eq!(s.buffered(), 50);
+    drop(slow);
+    assert_eq!(s.buffered(), 40);
+}
+
+#[test]
+fn clones_share_a_generator() {
+    let (s, rs, calls) = manual::<i32>();
+    let c = s.clone();
+    let a = s.get();
+    let b = c.get();
+    assert_eq!(calls.get(), 1, "one generation for both readers");
+    next_resolver(&rs).wakeup(Some(10));
+    assert_eq!(a.state(), State::Fulfilled(Some(10)));
+    assert_eq!(b.state(), State::Fulfilled(Some(10)));
+    let a = s.get();
+    assert_eq!(calls.get(), 2);
+    next_resolver(&rs).wakeup(Some(11));
+    assert_eq!(a.state(), State::Fulfilled(Some(11)));
+    assert_eq!(
+        c.get().state(),
+        State::Fulfilled(Some(11)),
+        "buffered for the clone"
+    );
+    assert_eq!(calls.get(), 2);
+}
+
+#[test]
+fn moved_elements_need_no_clone() {
+    struct NoClone(i32);
+    let (s, push) = stream::create::<NoClone>();
+    push.push(NoClone(3)).unwrap();
+    push.close();
+    let sum = s.fold(0, |acc, x| acc + x.0);
+    assert_eq!(sum.state(), State::Fulfilled(3));
+}
+
+// ---- bounded --------------------------------------------------------------------------------------
+
+#[test]
+fn bounded_push_waits_when_full() {
+    let (s, push) = stream::create_bounded::<i32>(2);
+    assert!(push.push(1).is_fulfilled());
+    assert!(push.push(2).is_fulfilled());
+    let third = push.push(3);
+    assert!(third.is_pending());
+    assert!(push.blocked());
+    assert_eq!(push.count(), 2);
+    assert!(push.push(4).rejection().unwrap().is::<stream::Full>());
+    assert_eq!(s.get().state(), State::Fulfilled(Some(1)));
+    assert!(third.is_fulfilled());
+    assert!(!push.blocked());
+    assert_eq!(push.count(), 2);
+    push.close();
+    assert_eq!(s.to_list().state(), State::Fulfilled(vec![2, 3]));
+}
+
+#[test]
+fn bounded_close_rejects_the_waiting_push_with_closed() {
+    let (s, push) = stream::create_bounded::<i32>(1);
+    assert!(push.push(1).is_fulfilled());
+    let waiting = push.push(2);
+    push.close();
+    assert!(waiting.rejection().unwrap().is::<stream::Closed>());
+    assert!(push.push(3).rejection().unwrap().is::<stream::Closed>());
+    assert_eq!(s.to_list().state(), State::Fulfilled(vec![1]));
+}
+
+#[test]
+fn bounded_canceled_push_withdraws_its_element() {
+    let (s, push) = stream::create_bounded::<i32>(1);
+    assert!(push.push(1).is_fulfilled());
+    let waiting = push.push(2);
+    waiting.cancel();
+    assert!(!push.blocked());
+    assert!(push.push(3).is_pending());
+    assert_eq!(s.get().state(), State::Fulfilled(Some(1)));
+    assert_eq!(s.get().state(), State::Fulfilled(Some(3)));
+}
+
+#[test]
+fn bounded_resize_lets_a_waiting_push_in() {
+    let (s, push) = stream::create_bounded::<i32>(1);
+    assert_eq!(push.size(), 1);
+    assert!(push.push(1).is_fulfilled());
+    let p = push.push(2);
+    push.resize(2);
+    assert_eq!(push.size(), 2);
+    assert!(p.is_fulfilled());
+    assert_eq!(s.nget(2).state(), State::Fulfilled(vec![1, 2]));
+}
+
+#[test]
+fn bounded_zero_is_a_rendezvous() {
+    // Lwt deadlocks here (push and get both stay pending); here a reader takes the element.
+    let (s, push) = stream::create_bounded::<i32>(0);
+    let p = push.push(1);
+    assert!(p.is_pending());
+    assert_eq!(s.get().state(), State::Fulfilled(Some(1)));
+    assert!(p.is_fulfilled());
+    let g = s.get();
+    assert!(
+        push.push(2).is_fulfilled(),
+        "a reader waits: the push goes through"
+    );
+    assert_eq!(g.state(), State::Fulfilled(Some(2)));
+}
+
+#[test]
+fn bounded_producer_consumer_under_the_loop() {
+    let (s, push) = stream::create_bounded::<u32>(3);
+    let max_count = Rc::new(Cell::new(0));
+    let m = max_count.clone();
+    let push = Rc::new(push);
+    let pusher = push.clone();
+    let producer = lwt_core::control::for_each(0..1000_u32, move |i| {
+        m.set(m.get().max(pusher.count()));
+        pusher.push(i)
+    })
+    .map(move |()| push.close());
+    let sum = s.fold_s(0_u32, |acc, x| main::pause().map(move |()| acc + x));
+    let (total, ()) = main::run(lwt_core::both(sum, producer)).unwrap();
+    assert_eq!(total, 999 * 1000 / 2);
+    assert!(max_count.get() <= 3, "count went to {}", max_count.get());
+}
+
+#[test]
+fn clones_of_a_bounded_stream_count_the_slowest_reader() {
+    let (s, push) = stream::create_bounded::<i32>(2);
+    let slow = s.clone();
+    assert!(push.push(1).is_fulfilled());
+    assert!(push.push(2).is_fulfilled());
+    assert_eq!(s.nget(2).state(), State::Fulfilled(vec![1, 2]));
+    let p = push.push(3);
+    assert!(p.is_pending(), "the slow clone has not read 1 and 2");
+    assert!(slow.junk().is_fulfilled());
+    assert!(p.is_fulfilled());
+}
+
+// ---- generators ---------------------------------------------------------------------------------
+
+#[test]
+fn from_is_lazy_and_never_called_twice_at_once() {
+    let (s, rs, calls) = manual::<i32>();
+    assert_eq!(calls.get(), 0);
+    let a = s.get();
+    let b = s.get();
+    assert_eq!(calls.get(), 1);
+    next_resolver(&rs).wakeup(Some(1));
+    assert_eq!(a.state(), State::Fulfilled(Some(1)));
+    assert_eq!(calls.get(), 2, "b still waits: asked again");
+    next_resolver(&rs).wakeup(Some(2));
+    assert_eq!(b.state(), State::Fulfilled(Some(2)));
+    assert_eq!(calls.get(), 2, "nobody waits: not asked");
+    let c = s.get();
+    next_resolver(&rs).wakeup(None);
+    assert_eq!(c.state(), State::Fulfilled(None));
+    assert!(s.is_closed());
+    assert_eq!(s.get().state(), State::Fulfilled(None));
+    assert_eq!(calls.get(), 3, "never called after None");
+}
+
+#[test]
+fn from_failure_rejects_the_waiting_reads_then_goes_on() {
+    // As Lwt: to_list fails with the generator's failure; the next read asks again.
+    let n = Rc::new(Cell::new(0));
+    let m = n.clone();
+    let s = stream::from(move || {
+        m.set(m.get() + 1);
+        match m.get() {
+            2 => Promise::fail_with("boom"),
+            k if k > 3 => Promise::ret(None),
+            k => Promise::ret(Some(k)),
+        }
+    });
+    let e = s.to_list().rejection().unwrap();
+    assert_eq!(e.downcast_ref::<Failure>().unwrap().0, "boom");
+    assert_eq!(s.to_list().state(), State::Fulfilled(vec![3]));
+}
+
+#[test]
+fn from_failure_with_nobody_waiting_goes_to_the_next_read() {
+    let (s, rs, _) = manual::<i32>();
+    let a = s.get();
+    a.cancel();
+    next_resolver(&rs).wakeup_exn(Exn::failure("late"));
+    let e = s.get().rejection().unwrap();
+    assert_eq!(e.to_string(), "late");
+    let b = s.get();
+    next_resolver(&rs).wakeup(Some(1));
+    assert_eq!(b.state(), State::Fulfilled(Some(1)));
+}
+
+#[test]
+fn a_panicking_generator_rejects_the_read() {
+    let s = stream::from_direct::<i32>(|| panic!("generator broke"));
+    let e = s.get().rejection().unwrap();
+    assert_eq!(
+        e.downcast_ref::<Panicked>().unwrap().message(),
+        "generator broke"
+    );
+}
+
+#[test]
+fn a_generator_element_nobody_waits_for_is_buffered() {
+    let (s, rs, _) = manual::<i32>();
+    let a = s.get();
+    a.cancel();
+    next_resolver(&rs).wakeup(Some(9));
+    assert_eq!(s.buffered(), 1);
+    assert_eq!(s.get().state(), State::Fulfilled(Some(9)));
+}
+
+#[test]
+fn a_generator_may_read_its_own_stream() {
+    // The generator is out while it runs: a read from inside it waits (in order) instead of
+    // re-entering the generator.
+    let cell: Rc<RefCell<Option<Rc<Stream<i32>>>>> = Rc::default();
+    let inner = Rc::new(RefCell::new(None));
+    let (c, i) = (cell.clone(), inner.clone());
+    let n = Rc::new(Cell::new(0));
+    let s = Rc::new(stream::from(move || {
+        n.set(n.get() + 1);
+        if n.get() == 1 {
+            let s = c.borrow().clone().unwrap();
+            *i.borrow_mut() = Some(s.get());
+        }
+        Promise::ret((n.get() <= 2).then_some(n.get()))
+    }));
+    *cell.borrow_mut() = Some(s.clone());
+    let first = s.get();
+    let reentrant = inner.borrow_mut().take().unwrap();
+    // The inner read was queued first, so it gets the first element.
+    assert_eq!(reentrant.state(), State::Fulfilled(Some(1)));
+    assert_eq!(first.state(), State::Fulfilled(Some(2)));
+    cell.borrow_mut().take(); // break the cycle stream -> generator -> stream
+}
+
+#[test]
+fn of_list_of_iter_of_string_ret() {
+    let s = stream::of_list(vec![1, 2]);
+    assert!(s.is_closed());
+    assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 2]));
+    let pulled = Rc::new(Cell::new(0));
+    let p = pulled.clone();
+    let lazy = stream::of_iter((0..).inspect(move |_| p.set(p.get() + 1)));
+    assert_eq!(pulled.get(), 0);
+    assert_eq!(lazy.nget(3).state(), State::Fulfilled(vec![0, 1, 2]));
+    assert_eq!(pulled.get(), 3);
+    assert_eq!(
+        stream::of_string("hé!").to_list().state(),
+        State::Fulfilled(vec!['h', 'é', '!'])
+    );
+    assert_eq!(stream::ret(1).to_list().state(), State::Fulfilled(vec![1]));
+    let failed = stream::ret_lwt::<i32>(Promise::fail_with("no"));
+    assert!(failed.get().is_rejected());
+    assert_eq!(failed.get().state(), State::Fulfilled(None));
+}
+
+#[test]
+fn of_seq_forces_lazily() {
+    let forced = Rc::new(Cell::new(0));
+    let f = forced.clone();
+    let sq = lwt_core::seq::unfold(0, move |n| {
+        f.set(f.get() + 1);
+        Some((n, n + 1))
+    });
+    let s = stream::of_seq(sq);
+    assert_eq!(forced.get(), 0);
+    assert_eq!(s.nget(2).state(), State::Fulfilled(vec![0, 1]));
+    assert_eq!(forced.get(), 2);
+}
+
+// ---- transformers -------------------------------------------------------------------------------
+
+#[test]
+fn map_and_map_s_with_pending_promises() {
+    let (s, push) = stream::create::<i32>();
+    let waits: Rc<RefCell<Vec<Resolver<i32>>>> = Rc::default();
+    let w = waits.clone();
+    let mapped = s.map(|x| x + 1).map_s(move |x| {
+        let (p, r) = wait();
+        w.borrow_mut().push(r);
+        p.map(move |y| x * 100 + y)
+    });
+    let all = mapped.to_list();
+    push.push(1).unwrap();
+    push.push(2).unwrap();
+    push.close();
+    assert_eq!(waits.borrow().len(), 1, "map_s runs one callback at a time");
+    let r = waits.borrow_mut().remove(0);
+    r.wakeup(7);
+    let r = waits.borrow_mut().remove(0);
+    r.wakeup(8);
+    assert_eq!(all.state(), State::Fulfilled(vec![207, 308]));
+}
+
+#[test]
+fn filters() {
+    let s = stream::of_list((1..=10).collect::<Vec<i32>>());
+    let evens = s.filter(|x| x % 2 == 0);
+    let big = evens.filter_s(|x| Promise::ret(*x > 4));
+    let halves = big.filter_map(|x| (x != 8).then_some(x / 2));
+    let strs = halves.filter_map_s(|x| main::pause().map(move |()| Some(x.to_string())));
+    assert_eq!(
+        main::run(strs.to_list()).unwrap(),
+        vec!["3".to_string(), "5".to_string()]
+    );
+}
+
+#[test]
+fn map_list_and_flatten() {
+    let s = stream::of_list(vec![0, 1, 2, 3]).map_list(|x| vec![x; x]);
+    assert_eq!(
+        s.to_list().state(),
+        State::Fulfilled(vec![1, 2, 2, 3, 3, 3])
+    );
+    let s = stream::of_list(vec![vec![], vec!["a"], vec![], vec!["b", "c"]]).flatten();
+    assert_eq!(s.to_list().state(), State::Fulfilled(vec!["a", "b", "c"]));
+    let s = stream::of_list(vec![2, 0, 1])
+        .map_list_s(|x| main::pause().map(move |()| (0..x).collect::<Vec<_>>()));
+    assert_eq!(main::run(s.to_list()).unwrap(), vec![0, 1, 0]);
+}
+
+#[test]
+fn append_concat_combine() {
+    let (a, push_a) = stream::create::<i32>();
+    let both = a.append(stream::of_list(vec![3]));
+    let all = both.to_list();
+    push_a.push(1).unwrap();
+    push_a.push(2).unwrap();
+    assert!(all.is_pending());
+    push_a.close();
+    assert_eq!(all.state(), State::Fulfilled(vec![1, 2, 3]));
+
+    let (top, push_top) = stream::create::<Stream<i32>>();
+    let flat = stream::concat(top);
+    let all = flat.to_list();
+    push_top.push(stream::of_list(vec![1])).unwrap();
+    push_top.push(stream::of_list(vec![])).unwrap();
+    let (inner, push_inner) = stream::create();
+    push_top.push(inner).unwrap();
+    push_inner.push(2).unwrap();
+    push_top.close();
+    assert!(all.is_pending());
+    push_inner.close();
+    assert_eq!(all.state(), State::Fulfilled(vec![1, 2]));
+
+    let (x, push_x) = stream::create::<i32>();
+    let pairs = x.combine(stream::of_list(vec!['a', 'b']));
+    let all = pairs.to_list();
+    push_x.push(1).unwrap();
+    push_x.push(2).unwrap();
+    push_x.push(3).unwrap();
+    assert_eq!(all.state(), State::Fulfilled(vec![(1, 'a'), (2, 'b')]));
+}
+
+#[test]
+fn choose_takes_whichever_has_an_element_first() {
+    let (a, push_a) = stream::create::<&str>();
+    let (b, push_b) = stream::create::<&str>();
+    let chosen = stream::choose(vec![a, b]);
+    let first = chosen.get();
+    push_b.push("b1").unwrap();
+    assert_eq!(first.state(), State::Fulfilled(Some("b1")));
+    push_a.push("a1").unwrap();
+    push_a.push("a2").unwrap();
+    push_b.push("b2").unwrap();
+    // Both have elements: they take turns.
+    assert_eq!(
+        chosen.nget(3).state(),
+        State::Fulfilled(vec!["a1", "b2", "a2"])
+    );
+    push_a.close();
+    let last = chosen.get();
+    assert!(last.is_pending(), "b is still open");
+    push_b.close();
+    assert_eq!(last.state(), State::Fulfilled(None));
+}
+
+#[test]
+fn choose_does_not_pile_observers_on_a_quiet_stream() {
+    let (quiet, _keep) = stream::create::<i32>();
+    let (busy, push) = stream::create::<i32>();
+    let quiet2 = quiet.clone();
+    let chosen = stream::choose(vec![quiet, busy]);
+    for i in 0..10_000 {
+        let p = chosen.get();
+        push.push(i).unwrap();
+        assert_eq!(p.state(), State::Fulfilled(Some(i)));
+    }
+    // the quiet stream has one read pending (choose's), not ten thousand
+    drop(chosen);
+    assert_eq!(quiet2.waiting_reads(), 0);
+}
+
+#[test]
+fn dropping_a_derived_stream_releases_its_source() {
+    let (s, push) = stream::create::<i32>();
+    let mapped = s.map(|x| x * 2);
+    let p = mapped.get();
+    drop(mapped);
+    push.push(1).unwrap();
+    assert_eq!(p.state(), State::Fulfilled(Some(2)));
+    drop(p);
+    push.push(2).unwrap();
+    assert!(push.push(3).is_ok());
+}
+
+// ---- consumers ----------------------------------------------------------------------------------
+
+#[test]
+fn folds_iters_finds() {
+    let s = || stream::of_list((1..=5).collect::<Vec<i32>>());
+    assert_eq!(s().fold(0, |a, x| a + x).state(), State::Fulfilled(15));
+    assert_eq!(
+        s().fold_s(1, |a, x| Promise::ret(a * x)).state(),
+        State::Fulfilled(120)
+    );
+    let seen = log();
+    let l = seen.clone();
+    assert!(s().iter(move |x| l.borrow_mut().push(x)).is_fulfilled());
+    assert_eq!(*seen.borrow(), [1, 2, 3, 4, 5]);
+    let t = s();
+    assert_eq!(t.find(|x| *x > 2).state(), State::Fulfilled(Some(3)));
+    assert_eq!(
+        t.find_s(|x| Promise::ret(*x == 5)).state(),
+        State::Fulfilled(Some(5))
+    );
+    assert_eq!(t.find(|_| true).state(), State::Fulfilled(None));
+    let t = s();
+    assert_eq!(
+        t.find_map(|x| (x == 2).then_some("two")).state(),
+        State::Fulfilled(Some("two"))
+    );
+    assert_eq!(
+        t.find_map_s(|x| Promise::ret((x == 4).then_some(x * 10)))
+            .state(),
+        State::Fulfilled(Some(40))
+    );
+    assert_eq!(t.to_list().state(), State::Fulfilled(vec![5]));
+    assert_eq!(
+        stream::of_string("abc").to_string().state(),
+        State::Fulfilled("abc".to_string())
+    );
+}
+
+#[test]
+fn iter_s_waits_for_each_callback() {
+    let (s, push) = stream::create::<i32>();
+    let waits: Rc<RefCell<Vec<Resolver<()>>>> = Rc::default();
+    let seen = log();
+    let (w, l) = (waits.clone(), seen.clone());
+    let done = s.iter_s(move |x| {
+        l.borrow_mut().push(x);
+        let (p, r) = wait();
+        w.borrow_mut().push(r);
+        p
+    });
+    for x in 1..=3 {
+        push.push(x).unwrap();
+    }
+    push.close();
+    assert_eq!(*seen.borrow(), [1]);
+    for expected in [vec![1, 2], vec![1, 2, 3], vec![1, 2, 3]] {
+        let r = waits.borrow_mut().remove(0);
+        r.wakeup(());
+        assert_eq!(*seen.borrow(), expected);
+    }
+    assert!(done.is_fulfilled());
+}
+
+#[test]
+fn iter_p_runs_callbacks_concurrently() {
+    let waits: Rc<RefCell<Vec<Resolver<()>>>> = Rc::default();
+    let w = waits.clone();
+    let done = stream::of_list(vec![1, 2, 3]).iter_p(move |_| {
+        let (p, r) = wait();
+        w.borrow_mut().push(r);
+        p
+    });
+    assert_eq!(waits.borrow().len(), 3);
+    while let Some(r) = waits.borrow_mut().pop() {
+        assert!(done.is_pending());
+        r.wakeup(());
+    }
+    assert!(done.is_fulfilled());
+}
+
+#[test]
+fn iter_n_bounds_the_concurrency() {
+    let running = Rc::new(Cell::new(0));
+    let max = Rc::new(Cell::new(0));
+    let (r, m) = (running.clone(), max.clone());
+    let done = stream::of_iter(0..200).iter_n(3, move |i| {
+        r.set(r.get() + 1);
+        m.set(m.get().max(r.get()));
+        let r = r.clone();
+        let delay = if i % 7 == 0 {
+            main::pause().bind(|()| main::pause())
+        } else {
+            main::pause()
+        };
+        delay.map(move |()| r.set(r.get() - 1))
+    });
+    main::run(done).unwrap();
+    assert_eq!(max.get(), 3);
+    assert_eq!(running.get(), 0);
+    assert!(stream::of_list(vec![1])
+        .iter_n(0, |_| Promise::ret(()))
+        .rejection()
+        .unwrap()
+        .is::<lwt_core::InvalidArgument>());
+}
+
+#[test]
+fn iter_p_and_iter_n_reject_with_the_first_failure_in_order_after_the_running_ones() {
+    let waits: Rc<RefCell<Vec<Resolver<()>>>> = Rc::default();
+    let w = waits.clone();
+    let started = Rc::new(Cell::new(0));
+    let st = started.clone();
+    let (s, push) = stream::create::<i32>();
+    let done = s.iter_p(move |_| {
+        st.set(st.get() + 1);
+        let (p, r) = wait();
+        w.borrow_mut().push(r);
+        p
+    });
+    push.push(0).unwrap();
+    push.push(1).unwrap();
+    let r1 = waits.borrow_mut().pop().unwrap();
+    let r0 = waits.borrow_mut().pop().unwrap();
+    r1.wakeup_exn(Exn::failure("second"));
+    push.push(2).unwrap();
+    assert_eq!(started.get(), 2, "no new callback after a failure");
+    assert!(done.is_pending(), "callback 0 is still running");
+    r0.wakeup_exn(Exn::failure("first"));
+    assert_eq!(done.rejection().unwrap().to_string(), "first");
+    assert_eq!(s.get().state(), State::Fulfilled(Some(2)), "unread stays");
+
+    let n = stream::of_list(vec![1, 2, 3]).iter_n(2, |x| {
+        if x == 1 {
+            Promise::fail_with("one")
+        } else {
+            Promise::ret(())
+        }
+    });
+    assert_eq!(n.rejection().unwrap().to_string(), "one");
+}
+
+#[test]
+fn a_panicking_callback_rejects_the_consumer() {
+    let p = stream::of_list(vec![1, 2]).iter(|x| {
+        if x == 2 {
+            panic!("bad element")
+        }
+    });
+    assert_eq!(
+        p.rejection()
+            .unwrap()
+            .downcast_ref::<Panicked>()
+            .unwrap()
+            .message(),
+        "bad element"
+    );
+    let p = stream::of_list(vec![1]).iter_p(|_| panic!("par"));
+    assert!(p.rejection().unwrap().is::<Panicked>());
+    let m = stream::of_list(vec![1]).map(|_: i32| -> i32 { panic!("in map") });
+    assert!(m.get().rejection().unwrap().is::<Panicked>());
+}
+
+#[test]
+fn a_million_ready_elements_through_a_pipeline_use_no_stack() {
+    // Runs on the test harness's thread (2 MiB of stack): recursion per element would overflow.
+    let n = 1_000_000_u64;
+    let total = Rc::new(Cell::new(0_u64));
+    let t = total.clone();
+    let done = stream::of_iter(0..n)
+        .map(|x| x + 1)
+        .filter(|x| x % 2 == 0)
+        .filter_map_s(|x| Promise::ret(Some(x)))
+        .map_s(Promise::ret)
+        .iter_s(move |x| {
+            t.set(t.get() + x);
+            Promise::ret(())
+        });
+    assert!(done.is_fulfilled());
+    assert_eq!(total.get(), (1..=n).filter(|x| x % 2 == 0).sum::<u64>());
+    let skipped = stream::of_iter(0..n).filter(|_| false).get();
+    assert_eq!(skipped.state(), State::Fulfilled(None));
+    let count = Rc::new(Cell::new(0));
+    let c = count.clone();
+    let p = stream::of_list((0..n).collect()).iter_p(move |_| {
+        c.set(c.get() + 1);
+        Promise::ret(())
+    });
+    assert!(p.is_fulfilled());
+    assert_eq!(count.get(), n);
+}
+
+#[test]
+fn a_pending_chain_under_the_loop() {
+    // Each element arrives a loop iteration later; the pipeline runs through the run loop.
+    let n = Rc::new(Cell::new(0_u32));
+    let m = n.clone();
+    let s = stream::from(move || {
+        m.set(m.get() + 1);
+        let k = m.get();
+        main::pause().map(move |()| (k <= 10_000).then_some(k))
+    });
+    let sum = s
+        .map(u64::from)
+        .filter(|x| x % 3 == 0)
+        .fold_s(0, |a, x| main::pause().map(move |()| a + x));
+    assert_eq!(
+        main::run(sum).unwrap(),
+        (1..=10_000_u64).filter(|x| x % 3 == 0).sum()
+    );
+}
+
+// ---- futures::Stream ----------------------------------------------------------------------------
+
+#[cfg(feature = "futures-stream")]
+mod futures_stream {
+    use futures::executor::{block_on, LocalPool};
+    use futures::task::LocalSpawnExt;
+    use futures::StreamExt;
+    use lwt_core::{stream, Exn};
+
+    #[test]
+    fn collects_with_stream_ext() {
+        let s = stream::of_list(vec![1, 2, 3]).map(|x| x * 2);
+        let items: Vec<Result<i32, Exn>> = block_on(StreamExt::collect(s));
+        assert_eq!(
+            items.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+            [2, 4, 6]
+        );
+    }
+
+    #[test]
+    fn wakes_the_task_when_an_element_is_pushed() {
+        let (s, push) = stream::create::<i32>();
+        let mut pool = LocalPool::new();
+        let handle = pool
+            .spawner()
+            .spawn_local_with_handle(async move {
+                let mut s = s;
+                let mut got = Vec::new();
+                while let Some(x) = StreamExt::next(&mut s).await {
+                    got.push(x.unwrap());
+                }
+                got
+            })
+            .unwrap();
+        pool.run_until_stalled();
+        push.push(1).unwrap();
+        pool.run_until_stalled();
+        push.push(2).unwrap();
+        push.close();
+        assert_eq!(pool.run_until(handle), [1, 2]);
+    }
+
+    #[test]
+    fn a_dropped_poll_withdraws_its_read() {
+        let (s, push) = stream::create::<i32>();
+        let other = s.clone();
+        let mut pool = LocalPool::new();
+        let mut s = Some(s);
+        let handle = pool
+            .spawner()
+            .spawn_local_with_handle(async move {
+                let mut s = s.take().unwrap();
+                let _ = futures::future::select(
+                    Box::pin(StreamExt::next(&mut s)),
+                    futures::future::ready(()),
+                )
+                .await;
+            })
+            .unwrap();
+        pool.run_until(handle);
+        push.push(5).unwrap();
+        assert_eq!(other.get().state(), lwt_core::State::Fulfilled(Some(5)));
+    }
+
+    #[test]
+    fn errors_are_items() {
+        let s = stream::from(|| lwt_core::Promise::<Option<i32>>::fail_with("x"));
+        let mut s = s;
+        let first = block_on(StreamExt::next(&mut s));
+        assert!(matches!(first, Some(Err(_))));
+    }
+}
