@@ -157,6 +157,14 @@ impl<T: 'static> Seq<T> {
 
     /// Forces the first node (Lwt's `s ()`). A panic while forcing rejects the promise.
     ///
+    /// Forcing consumes the sequence: it is traversed once.
+    ///
+    /// ```compile_fail
+    /// let s = lwt_core::seq::of_list(vec![1]);
+    /// let first = s.force();
+    /// let again = s.force(); // error: use of moved value `s`
+    /// ```
+    ///
     /// ```
     /// use lwt_core::seq::{self, Node};
     /// let node = seq::of_list(vec![1, 2]).force();

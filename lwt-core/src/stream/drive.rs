@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use crate::callbacks::Outcome;
 use crate::exn::{Exn, InvalidArgument};
-use crate::promise::Promise;
+use crate::promise::{Promise, Repr};
 use crate::resolver::{task, Resolver};
 
 /// Something that hands out elements one at a time: a stream's cursor, or a sequence.
@@ -21,11 +21,14 @@ pub(crate) trait Source: 'static {
 }
 
 /// The outcome of `p` if it is resolved and every earlier callback on it has run; `p` otherwise.
-pub(crate) fn settle<T: 'static>(mut p: Promise<T>) -> Result<Outcome<T>, Promise<T>> {
-    if p.is_settled() {
-        Ok(p.take_outcome())
-    } else {
-        Err(p)
+/// (Unlike `Promise::take_outcome`, allocates nothing: the handle is consumed.)
+pub(crate) fn settle<T: 'static>(p: Promise<T>) -> Result<Outcome<T>, Promise<T>> {
+    if !p.is_settled() {
+        return Err(p);
+    }
+    match p.0 {
+        Repr::Ready(outcome) => Ok(outcome),
+        Repr::Node(node) => Ok(node.root().take_or_clone()),
     }
 }
 

@@ -1,0 +1,288 @@
+//! Behaviour of `seq` (Lwt_seq): laziness, constructors, transformers, consumers, errors, and
+//! stack safety on a million ready nodes.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use lwt_core::seq::{self, Node, Seq};
+use lwt_core::{main, wait, Exn, Panicked, Promise, Resolver, State};
+
+fn counter() -> (Rc<Cell<u32>>, Rc<Cell<u32>>) {
+    let c = Rc::new(Cell::new(0));
+    (c.clone(), c)
+}
+
+#[test]
+fn nothing_runs_before_a_node_is_forced() {
+    let (forced, f) = counter();
+    let (mapped, m) = counter();
+    let s = seq::unfold(0, move |n| {
+        f.set(f.get() + 1);
+        Some((n, n + 1))
+    })
+    .map(move |x| {
+        m.set(m.get() + 1);
+        x * 2
+    });
+    assert_eq!((forced.get(), mapped.get()), (0, 0));
+    let first = s.force().map(|node| match node {
+        Node::Cons(x, _) => x,
+        Node::Nil => -1,
+    });
+    assert_eq!(first.state(), State::Fulfilled(0));
+    assert_eq!((forced.get(), mapped.get()), (1, 1));
+}
+
+#[test]
+fn constructors() {
+    assert_eq!(
+        seq::empty::<u8>().to_list().state(),
+        State::Fulfilled(vec![])
+    );
+    assert_eq!(seq::ret(1).to_list().state(), State::Fulfilled(vec![1]));
+    assert_eq!(
+        seq::cons(1, seq::cons(2, seq::empty())).to_list().state(),
+        State::Fulfilled(vec![1, 2])
+    );
+    let (p, r) = wait();
+    let s = seq::cons_lwt(p, seq::ret_lwt(Promise::ret(2))).to_list();
+    assert!(s.is_pending());
+    r.wakeup(1);
+    assert_eq!(s.state(), State::Fulfilled(vec![1, 2]));
+    assert_eq!(
+        seq::of_list(vec!['a', 'b']).to_list().state(),
+        State::Fulfilled(vec!['a', 'b'])
+    );
+    assert_eq!(
+        seq::of_iter((1..4).rev()).to_list().state(),
+        State::Fulfilled(vec![3, 2, 1])
+    );
+    let (a, ra) = wait();
+    let all = seq::of_promises(vec![a, Promise::ret(2)]).to_list();
+    ra.wakeup(1);
+    assert_eq!(all.state(), State::Fulfilled(vec![1, 2]));
+    let s = Seq::new(|| Promise::ret(Node::Cons(5, seq::empty())));
+    assert_eq!(s.to_list().state(), State::Fulfilled(vec![5]));
+}
+
+#[test]
+fn unfold_and_unfold_lwt() {
+    let s = seq::unfold(3, |n| (n > 0).then_some((n, n - 1)));
+    assert_eq!(s.to_list().state(), State::Fulfilled(vec![3, 2, 1]));
+    let pages = seq::unfold_lwt(0, |page| {
+        main::pause().map(move |()| (page < 3).then_some((page * 10, page + 1)))
+    });
+    assert_eq!(main::run(pages.to_list()).unwrap(), vec![0, 10, 20]);
+}
+
+#[test]
+fn transformers() {
+    let s = seq::of_list((1..=10).collect::<Vec<i32>>())
+        .map(|x| x + 1)
+        .filter(|x| x % 2 == 0)
+        .filter_s(|x| Promise::ret(*x != 6))
+        .filter_map(|x| (x < 10).then_some(x * 10))
+        .filter_map_s(|x| Promise::ret(Some(x + 1)))
+        .map_s(|x| Promise::ret(x.to_string()));
+    assert_eq!(
+        s.to_list().state(),
+        State::Fulfilled(vec!["21".to_string(), "41".into(), "81".into()])
+    );
+    let s = seq::of_list(vec![1, 2]).append(seq::of_list(vec![3]));
+    assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 2, 3]));
+    let s = seq::of_list(vec![0, 2, 0, 1]).flat_map(|n| seq::of_iter(0..n));
+    assert_eq!(s.to_list().state(), State::Fulfilled(vec![0, 1, 0]));
+}
+
+#[test]
+fn transformers_with_pending_promises() {
+    let waits: Rc<RefCell<Vec<Resolver<bool>>>> = Rc::default();
+    let w = waits.clone();
+    let s = seq::of_list(vec![1, 2, 3]).filter_s(move |_| {
+        let (p, r) = wait();
+        w.borrow_mut().push(r);
+        p
+    });
+    let all = s.map_s(|x| main::pause().map(move |()| x * 100)).to_list();
+    assert_eq!(waits.borrow().len(), 1, "one predicate at a time");
+    for keep in [true, false, true] {
+        let r = waits.borrow_mut().remove(0);
+        r.wakeup(keep);
+        main::run(main::pause()).unwrap();
+    }
+    assert_eq!(main::run(all).unwrap(), vec![100, 300]);
+}
+
+#[test]
+fn consumers() {
+    let s = || seq::of_list(vec![1, 2, 3, 4]);
+    assert_eq!(s().fold_left(0, |a, x| a + x).state(), State::Fulfilled(10));
+    assert_eq!(
+        s().fold_left_s(0, |a, x| Promise::ret(a * 10 + x)).state(),
+        State::Fulfilled(1234)
+    );
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let l = seen.clone();
+    assert!(s().iter(move |x| l.borrow_mut().push(x)).is_fulfilled());
+    let l = seen.clone();
+    assert!(s()
+        .iter_s(move |x| {
+            l.borrow_mut().push(-x);
+            Promise::ret(())
+        })
+        .is_fulfilled());
+    assert_eq!(*seen.borrow(), [1, 2, 3, 4, -1, -2, -3, -4]);
+}
+
+#[test]
+fn iter_s_waits_iter_p_does_not() {
+    let waits: Rc<RefCell<Vec<Resolver<()>>>> = Rc::default();
+    let w = waits.clone();
+    let s = seq::of_list(vec![1, 2, 3]).iter_s(move |_| {
+        let (p, r) = wait();
+        w.borrow_mut().push(r);
+        p
+    });
+    assert_eq!(waits.borrow().len(), 1);
+    while !waits.borrow().is_empty() {
+        let r = waits.borrow_mut().remove(0);
+        r.wakeup(());
+    }
+    assert!(s.is_fulfilled());
+
+    let w = waits.clone();
+    let p = seq::of_list(vec![1, 2, 3]).iter_p(move |_| {
+        let (p, r) = wait();
+        w.borrow_mut().push(r);
+        p
+    });
+    assert_eq!(waits.borrow().len(), 3);
+    while let Some(r) = waits.borrow_mut().pop() {
+        r.wakeup(());
+    }
+    assert!(p.is_fulfilled());
+}
+
+#[test]
+fn iter_n_bounds_the_concurrency() {
+    let running = Rc::new(Cell::new(0));
+    let max = Rc::new(Cell::new(0));
+    let (r, m) = (running.clone(), max.clone());
+    let done = seq::of_iter(0..100).iter_n(4, move |i| {
+        r.set(r.get() + 1);
+        m.set(m.get().max(r.get()));
+        let r = r.clone();
+        let p = if i % 3 == 0 {
+            main::pause().bind(|()| main::pause())
+        } else {
+            main::pause()
+        };
+        p.map(move |()| r.set(r.get() - 1))
+    });
+    main::run(done).unwrap();
+    assert_eq!(max.get(), 4);
+    assert!(seq::of_list(vec![1])
+        .iter_n(0, |_| Promise::ret(()))
+        .rejection()
+        .unwrap()
+        .is::<lwt_core::InvalidArgument>());
+}
+
+#[test]
+fn errors_and_panics() {
+    let s = seq::cons(1, seq::fail::<i32>(Exn::failure("broken")));
+    assert_eq!(s.to_list().rejection().unwrap().to_string(), "broken");
+    let s = Seq::<i32>::new(|| panic!("while forcing"));
+    assert_eq!(
+        s.force()
+            .rejection()
+            .unwrap()
+            .downcast_ref::<Panicked>()
+            .unwrap()
+            .message(),
+        "while forcing"
+    );
+    let s = seq::of_list(vec![1, 2]).map(|x| {
+        if x == 2 {
+            panic!("in map")
+        }
+        x
+    });
+    assert!(s.to_list().rejection().unwrap().is::<Panicked>());
+    let s = seq::of_list(vec![1]).filter(|_| panic!("in filter"));
+    assert!(s.to_list().rejection().unwrap().is::<Panicked>());
+    let s = seq::of_list(vec![1]).flat_map(|_| -> Seq<i32> { panic!("in flat_map") });
+    assert!(s.to_list().rejection().unwrap().is::<Panicked>());
+    let p = seq::of_list(vec![1, 2, 3]).iter_p(|x| {
+        if x >= 2 {
+            Promise::fail_with(format!("failed {x}"))
+        } else {
+            Promise::ret(())
+        }
+    });
+    assert_eq!(p.rejection().unwrap().to_string(), "failed 2");
+    let p = seq::of_list(vec![1]).fold_left_s(0, |_, _| Promise::fail_with("fold"));
+    assert!(p.is_rejected());
+}
+
+#[test]
+fn a_million_ready_nodes_use_no_stack() {
+    // On the test harness's thread (2 MiB of stack).
+    let n = 1_000_000_u64;
+    let total = Rc::new(Cell::new(0_u64));
+    let t = total.clone();
+    let done = seq::of_iter(0..n)
+        .map(|x| x + 1)
+        .filter(|x| x % 2 == 1)
+        .map_s(Promise::ret)
+        .iter_s(move |x| {
+            t.set(t.get() + x);
+            Promise::ret(())
+        });
+    assert!(done.is_fulfilled());
+    assert_eq!(total.get(), (1..=n).filter(|x| x % 2 == 1).sum::<u64>());
+    let none = seq::of_iter(0..n).filter(|_| false).to_list();
+    assert_eq!(none.state(), State::Fulfilled(vec![]));
+    let empties = seq::of_iter(0..n)
+        .flat_map(|_| seq::empty::<u8>())
+        .to_list();
+    assert_eq!(empties.state(), State::Fulfilled(vec![]));
+    let long = seq::of_iter(0..n).to_list();
+    assert_eq!(long.map(|v| v.len() as u64).state(), State::Fulfilled(n));
+    let count = Rc::new(Cell::new(0_u64));
+    let c = count.clone();
+    let p = seq::of_iter(0..n).iter_p(move |_| {
+        c.set(c.get() + 1);
+        Promise::ret(())
+    });
+    assert!(p.is_fulfilled());
+    assert_eq!(count.get(), n);
+}
+
+#[test]
+fn a_stream_of_a_seq_and_back_through_the_loop() {
+    let s = seq::unfold_lwt(0_u32, |n| {
+        main::pause().map(move |()| (n < 1000).then_some((n, n + 1)))
+    });
+    let st = lwt_core::stream::of_seq(s).filter(|x| x % 10 == 0);
+    assert_eq!(main::run(st.fold(0, |a, x| a + x)).unwrap(), 49_500);
+}
+
+#[test]
+fn debug_output() {
+    let node: Node<u8> = Node::Cons(1, seq::empty());
+    assert_eq!(format!("{node:?}"), "Cons(1, Seq(<suspended>))");
+    assert_eq!(format!("{:?}", Node::<u8>::Nil), "Nil");
+}
+
+#[test]
+fn forcing_twice_is_impossible() {
+    // A `Seq` is consumed by `force`: this test only documents it (see the compile_fail docs).
+    let (forced, f) = counter();
+    let s = seq::unfold((), move |()| {
+        f.set(f.get() + 1);
+        None::<((), ())>
+    });
+    drop(s.force());
+    assert_eq!(forced.get(), 1);
+}
