@@ -14,6 +14,20 @@
 //! r.wakeup(41);
 //! assert_eq!(q.state(), State::Fulfilled(42));
 //! ```
+//!
+//! The same with the macro:
+//!
+//! ```
+//! use lwt::{lwt, ret, wait, Promise, State};
+//!
+//! let (p, r) = wait::<u32>();
+//! let q: Promise<u32> = lwt! {
+//!     let x = p;          // let%lwt x = p in
+//!     ret(x + 1)
+//! };
+//! r.wakeup(41);
+//! assert_eq!(q.state(), State::Fulfilled(42));
+//! ```
 
 #![forbid(unsafe_code)]
 
@@ -26,7 +40,136 @@ pub mod __private {
 }
 
 /// lwt_ppx for Rust: `let` binds a promise (`let%lwt`), and `match`, `try`, `if`, `for`,
-/// `while`, `assert!` and `finally` work on promises.
+/// `while`, `loop`, `assert!` and `finally` work on promises. The block is a `Promise<_>`.
+///
+/// Inside `lwt! { .. }`, every statement is about promises unless it says otherwise with `do`:
+///
+/// | lwt_ppx | `lwt!` | the expression after the keyword is |
+/// |---|---|---|
+/// | `let%lwt p = e in` | `let p = e;` | a `Promise<T>`; `p` binds the `T` |
+/// | `let%lwt p = e1 and q = e2 in` | `let p = e1 and q = e2;` | promises, all started first |
+/// | (`Lwt.both`, failing fast) | `#[fail_fast] let p = e1 and q = e2;` | promises |
+/// | `let p = e in` | `do let p = e;` | any plain Rust value |
+/// | `e;` (plain) | `do e;`, `do { .. }` | any plain Rust statement |
+/// | `e1;%lwt e2` | `e1; e2` | a `Promise<()>` |
+/// | `match%lwt e with p -> .. \| exception E -> ..` | `match e { p => .., exception E => .. }` | a promise |
+/// | `try%lwt e with E -> ..` | `try { .. } catch { E => .. }` | an `lwt!` block |
+/// | `e [%finally f]` | `try { .. } finally { .. }` | `lwt!` blocks |
+/// | `if%lwt c then a else b` | `if c { .. } else { .. }` | a `Promise<bool>` or a `bool` |
+/// | `for%lwt i = a to b do .. done` | `for i in a..=b { .. }` | an iterator (`(a..=b).rev()`: `downto`) |
+/// | `while%lwt c do .. done` | `while c { .. }` | a `bool` or a `Promise<bool>` |
+/// | `assert%lwt c` | `assert!(c);` | a `bool` |
+/// | (the value) `Lwt.return v` | `do v` or `lwt::ret(v)` as the last line | |
+///
+/// The block's last expression (no `;`) is its promise, returned as it is; a block that ends
+/// with a statement is a `Promise<()>`. `{ .. }` blocks inside (branches, bodies, arms, `else`)
+/// are `lwt!` blocks too. The full grammar, form by form, with each expansion, is in
+/// `docs/lwt-macro.md`.
+///
+/// ```
+/// use std::fmt;
+/// use lwt::{lwt, ret, wait, Promise, State};
+///
+/// #[derive(Debug)]
+/// struct NotFound(String);
+/// impl fmt::Display for NotFound {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         write!(f, "not found: {}", self.0)
+///     }
+/// }
+/// impl std::error::Error for NotFound {}
+///
+/// fn lookup(key: &str) -> Promise<Option<u32>> {
+///     ret(if key == "a" { Some(1) } else { None })
+/// }
+///
+/// fn sum(keys: Vec<&'static str>) -> Promise<u32> {
+///     lwt! {
+///         do let total = std::rc::Rc::new(std::cell::Cell::new(0));
+///         do let result = total.clone();
+///         for key in keys {
+///             let found = match lookup(key) {
+///                 Some(v) => ret(v),
+///                 None => Promise::fail(NotFound(key.to_string())),
+///             };
+///             do total.set(total.get() + found);
+///         }
+///         do result.get()
+///     }
+/// }
+///
+/// fn sum_or_zero(keys: Vec<&'static str>) -> Promise<u32> {
+///     lwt! {
+///         try {
+///             sum(keys)
+///         } catch {
+///             e: NotFound if e.0 == "z" => ret(26),
+///             NotFound => ret(0),
+///         }
+///     }
+/// }
+///
+/// assert_eq!(sum(vec!["a", "a"]).state(), State::Fulfilled(2));
+/// assert_eq!(sum_or_zero(vec!["a", "b"]).state(), State::Fulfilled(0));
+///
+/// // Rejections record each `let` they pass through (shown by `Debug`).
+/// let e = sum(vec!["b"]).rejection().unwrap();
+/// assert!(e.is::<NotFound>());
+/// assert!(format!("{e:?}").contains("passed through"));
+/// ```
+///
+/// Waiting on pending promises, and `and` (every expression starts before any is awaited):
+///
+/// ```
+/// use lwt::{lwt, ret, wait, Promise, State};
+///
+/// let (a, ra) = wait::<u32>();
+/// let (b, rb) = wait::<u32>();
+/// let both: Promise<u32> = lwt! {
+///     let x = a and y = b;
+///     if ret(x > y) {
+///         ret(x - y)
+///     } else {
+///         ret(y - x)
+///     }
+/// };
+/// rb.wakeup(10);
+/// ra.wakeup(4);
+/// assert_eq!(both.state(), State::Fulfilled(6));
+/// ```
+///
+/// A refutable pattern takes an `else` block, whose promise replaces the rest of the block (as
+/// Rust's let-else); a failed `assert!` rejects, it never panics:
+///
+/// ```
+/// use lwt::{lwt, ret, Promise};
+/// use lwt::control::AssertionFailed;
+///
+/// fn first_even(p: Promise<Vec<u32>>) -> Promise<u32> {
+///     lwt! {
+///         let v = p;
+///         let Some(x) = ret(v.into_iter().find(|x| x % 2 == 0)) else {
+///             lwt::fail_with("no even number")
+///         };
+///         assert!(x < 100, "{} is too big", x);
+///         ret(x)
+///     }
+/// }
+/// assert_eq!(first_even(ret(vec![1, 4])).state(), lwt::State::Fulfilled(4));
+/// assert!(first_even(ret(vec![1, 3])).is_rejected());
+/// let e = first_even(ret(vec![200])).rejection().unwrap();
+/// assert_eq!(e.downcast_ref::<AssertionFailed>().unwrap().message(), "200 is too big");
+/// ```
+///
+/// Each `let` continues in a `move` closure, so a value used both inside a branch, loop or
+/// handler and after it must be cloned first (`do let handle = shared.clone();`); a loop body
+/// that binds runs on a clone of what it captures, so state that outlives an iteration lives in
+/// an `Rc<Cell<_>>` or `Rc<RefCell<_>>`. What cannot work inside a block (`return`, `break`,
+/// `continue`, `?`, `.await`, a non-promise after `let`...) is a compile error that says so.
+///
+/// The expansion refers to the runtime through `$crate`, so it keeps working when the
+/// dependency is renamed or re-exported, and when `Promise`, `Ok`, `Some` and friends are
+/// shadowed.
 #[macro_export]
 macro_rules! lwt {
     ($($body:tt)*) => {
