@@ -1,0 +1,205 @@
+//! The standard channels, in child processes: this test binary runs itself again with
+//! `LWT_IO_CHILD` set to a scenario, with its standard streams redirected, and checks what the
+//! child printed. The child ends with `process::exit` right after `main::run` returns, so
+//! anything not written by then would be missing.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Output, Stdio};
+
+use lwt_core::{io, join, main, unix, Promise};
+
+const CHILD: &str = "LWT_IO_CHILD";
+
+/// The child's side: runs the scenario named in `LWT_IO_CHILD`, if any, then exits.
+#[test]
+fn child() {
+    let Ok(scenario) = std::env::var(CHILD) else {
+        return; // an ordinary test run
+    };
+    let code = match scenario.as_str() {
+        "printl" => {
+            main::run(io::printl("MARK printed before run returned")).unwrap();
+            0
+        }
+        "burst" => {
+            let prints = vec![
+                io::printl("MARK one"),
+                io::print("MARK two"),
+                io::printf(format_args!(" and {}\n", "three")),
+                io::eprintl("MARK to stderr"),
+                io::eprintf(format_args!("MARK {}\n", 42)),
+                io::eprint("MARK e\n"),
+            ];
+            main::run(join(prints)).unwrap();
+            0
+        }
+        "echo" => match main::run(io::read_line(&io::stdin()).bind(io::printl)) {
+            Ok(()) => 0,
+            Err(e) if e.is::<io::EndOfFile>() => {
+                main::run(io::eprintl("MARK end of input")).unwrap();
+                1
+            }
+            Err(e) => panic!("{e:?}"),
+        },
+        "count" => {
+            let n = main::run(count_lines(io::stdin(), 0)).unwrap();
+            main::run(io::printf(format_args!("MARK {n} lines\n"))).unwrap();
+            0
+        }
+        "epipe" => {
+            // The parent reads MARK ready, closes our stdout, and then sends a line.
+            main::run(io::printl("MARK ready")).unwrap();
+            main::run(io::read_line(&io::stdin())).unwrap();
+            let e = main::run(io::printl("into a closed pipe")).unwrap_err();
+            let kind = e.downcast_ref::<std::io::Error>().map(|e| e.kind());
+            main::run(io::eprintf(format_args!("MARK {kind:?}\n"))).unwrap();
+            3
+        }
+        "exit_flushes" => {
+            // A plain write (not print): flushed by the exit hooks.
+            main::run(io::stdout().write_line("MARK flushed at exit")).unwrap();
+            main::exit(0)
+        }
+        "sleep_then_print" => {
+            let p = unix::sleep_secs(0.05).bind(|()| io::printl("MARK after sleep"));
+            main::run(p).unwrap();
+            0
+        }
+        other => panic!("unknown scenario {other}"),
+    };
+    std::process::exit(code);
+}
+
+fn count_lines(ic: io::InputChannel, n: usize) -> Promise<usize> {
+    let reader = ic.clone();
+    reader.read_line_opt().bind(move |line| match line {
+        Some(_) => count_lines(ic, n + 1),
+        None => Promise::ret(n),
+    })
+}
+
+fn child_command(scenario: &str) -> Command {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", "child", "--nocapture", "--test-threads=1"])
+        .env(CHILD, scenario)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// The lines of `bytes` that the scenario printed (the test harness prints its own, and
+/// `test child ... ` before the scenario's first line).
+fn marked(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .filter_map(|l| l.find("MARK").map(|i| l[i..].to_string()))
+        .collect()
+}
+
+fn run_child(scenario: &str, stdin: Stdio) -> Output {
+    child_command(scenario)
+        .stdin(stdin)
+        .output()
+        .expect("run the child")
+}
+
+fn with_input(scenario: &str, input: &str) -> Output {
+    let mut child = child_command(scenario)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn printl_has_printed_when_run_returns() {
+    let out = run_child("printl", Stdio::null());
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(marked(&out.stdout), ["MARK printed before run returned"]);
+}
+
+#[test]
+fn print_printf_eprint_in_one_burst_keep_their_order() {
+    let out = run_child("burst", Stdio::null());
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(marked(&out.stdout), ["MARK one", "MARK two and three"]);
+    assert_eq!(marked(&out.stderr), ["MARK to stderr", "MARK 42", "MARK e"]);
+}
+
+#[test]
+fn stdin_from_a_pipe() {
+    let out = with_input("echo", "MARK from a pipe\r\nsecond line\n");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(marked(&out.stdout), ["MARK from a pipe"]);
+}
+
+#[test]
+fn stdin_from_a_file() {
+    let path = std::env::temp_dir().join(format!("lwt-io-std-{}", std::process::id()));
+    std::fs::write(&path, "MARK from a file\n").unwrap();
+    let out = run_child("echo", Stdio::from(std::fs::File::open(&path).unwrap()));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(marked(&out.stdout), ["MARK from a file"]);
+
+    let lines: String = (0..10_000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&path, lines).unwrap();
+    let out = run_child("count", Stdio::from(std::fs::File::open(&path).unwrap()));
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(marked(&out.stdout), ["MARK 10000 lines"]);
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn stdin_from_dev_null_is_end_of_file() {
+    let out = run_child("echo", Stdio::null());
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert_eq!(marked(&out.stderr), ["MARK end of input"]);
+}
+
+#[test]
+fn printing_to_a_closed_stdout_is_broken_pipe_not_sigpipe() {
+    let mut child = child_command("epipe")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("MARK ready") {
+        line.clear();
+        assert_ne!(stdout.read_line(&mut line).unwrap(), 0, "no MARK ready");
+    }
+    drop(stdout); // nobody reads the child's output any more
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"go\n").unwrap();
+    drop(stdin);
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(3), "killed? {status:?} {stderr}");
+    assert_eq!(marked(stderr.as_bytes()), ["MARK Some(BrokenPipe)"]);
+}
+
+#[test]
+fn main_exit_flushes_the_standard_channels() {
+    let out = run_child("exit_flushes", Stdio::null());
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(marked(&out.stdout), ["MARK flushed at exit"]);
+}
+
+#[test]
+fn printing_after_a_sleep() {
+    let out = run_child("sleep_then_print", Stdio::null());
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(marked(&out.stdout), ["MARK after sleep"]);
+}
