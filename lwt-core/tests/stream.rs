@@ -211,6 +211,34 @@ fn pushing_with_no_reader_left_drops_the_element() {
     assert_eq!(dropped.get(), 2);
 }
 
+#[test]
+fn callbacks_run_by_closing_may_use_the_stream() {
+    for by_generator in [false, true] {
+        let (s, push) = stream::create::<i32>();
+        let s = if by_generator {
+            drop(push);
+            let mut n = 0;
+            Rc::new(stream::from_direct(move || {
+                n += 1;
+                (n == 1).then_some(n)
+            }))
+        } else {
+            push.push(1).unwrap();
+            push.close();
+            Rc::new(s)
+        };
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let (s2, l) = (s.clone(), seen.clone());
+        s.on_terminate(move || {
+            l.borrow_mut().push(format!("{:?}", s2));
+            l.borrow_mut().push(format!("{:?}", s2.get().state()));
+        });
+        let all = s.to_list();
+        assert!(all.is_fulfilled());
+        assert!(!seen.borrow().is_empty(), "by_generator: {by_generator}");
+    }
+}
+
 // ---- waiters --------------------------------------------------------------------------------------
 
 #[test]
@@ -768,6 +796,34 @@ fn dropping_a_derived_stream_releases_its_source() {
     drop(p);
     push.push(2).unwrap();
     assert!(push.push(3).is_ok());
+}
+
+#[test]
+fn wrap_exn_last_new_junk_old() {
+    let (s, rs, _) = manual::<i32>();
+    let wrapped = s.wrap_exn();
+    let a = wrapped.get();
+    next_resolver(&rs).wakeup_exn(Exn::failure("once"));
+    match a.state() {
+        State::Fulfilled(Some(Err(e))) => assert_eq!(e.to_string(), "once"),
+        other => panic!("{other:?}"),
+    }
+    let b = wrapped.get();
+    next_resolver(&rs).wakeup(Some(1));
+    assert!(matches!(b.state(), State::Fulfilled(Some(Ok(1)))));
+
+    let (s, push) = stream::create::<i32>();
+    let waiting = s.last_new();
+    push.push(1).unwrap();
+    assert_eq!(waiting.state(), State::Fulfilled(1));
+    for x in 2..=4 {
+        push.push(x).unwrap();
+    }
+    assert_eq!(s.last_new().state(), State::Fulfilled(4));
+    push.push(5).unwrap();
+    assert!(s.junk_old().is_fulfilled());
+    push.close();
+    assert!(s.last_new().rejection().unwrap().is::<stream::Empty>());
 }
 
 // ---- consumers ----------------------------------------------------------------------------------

@@ -579,45 +579,45 @@ impl<T: 'static> Shared<T> {
     /// applied); false if its promise is pending (a continuation will apply it).
     pub(crate) fn generate(self: &Rc<Self>, mut gen: Gen<T>) -> bool {
         let p = call(&mut gen).unwrap_or_else(Promise::fail);
-        let settled = {
+        // The borrow ends inside the batch: callbacks made runnable (closing resolves `closed`)
+        // run after it, and may use the stream.
+        let settled = schedule::batch(|| {
             let mut st = self.state.borrow_mut();
-            let settled = schedule::batch(|| {
-                if let Kind::From {
-                    gen: slot,
-                    in_flight,
-                } = &mut st.kind
-                {
-                    *slot = Some(gen);
-                    match settle(p) {
-                        Ok(outcome) => {
-                            st.apply(outcome);
-                            Ok(())
-                        }
-                        Err(p) => {
-                            *in_flight = true;
-                            Err(p)
-                        }
+            let st = &mut *st;
+            if let Kind::From {
+                gen: slot,
+                in_flight,
+            } = &mut st.kind
+            {
+                *slot = Some(gen);
+                match settle(p) {
+                    Ok(outcome) => {
+                        st.apply(outcome);
+                        Ok(())
                     }
-                } else {
-                    Ok(())
+                    Err(p) => {
+                        *in_flight = true;
+                        Err(p)
+                    }
                 }
-            });
-            drop(st);
-            settled
-        };
+            } else {
+                Ok(())
+            }
+        });
         self.drop_garbage();
         match settled {
             Ok(()) => true,
             Err(p) => {
                 let me = self.clone();
                 drop(p.then(move |outcome| {
-                    {
+                    schedule::batch(|| {
                         let mut st = me.state.borrow_mut();
                         if let Kind::From { in_flight, .. } = &mut st.kind {
                             *in_flight = false;
                         }
                         st.apply(outcome);
-                    }
+                    });
+                    me.drop_garbage();
                     me.process();
                     Promise::ret(())
                 }));

@@ -31,10 +31,10 @@
 //! | `of_iter`, `of_seq`, `of_lwt_seq` | [`of_iter`], [`of_seq`] | lazy: elements are drawn when read |
 //! | `clone` | [`Clone::clone`] (`T: Clone`) | the clone reads the same elements from the current point |
 //! | `get`, `next`, `peek`, `npeek`, `junk`, `njunk`, `nget` | methods of the same names | `next` on an empty stream rejects with [`Empty`] |
-//! | `get_available`, `get_available_up_to` | [`Stream::get_available`], [`Stream::get_available_up_to`] | |
+//! | `get_available`, `get_available_up_to`, `last_new`, `junk_old` | methods of the same names | |
 //! | `is_empty`, `is_closed`, `closed`, `on_terminate` | methods of the same names | |
 //! | `map`, `filter`, `filter_map`, `map_list` (+ `_s`) | methods of the same names | take the stream by value |
-//! | `append`, `combine`, `flatten` | [`Stream::append`], [`Stream::combine`], [`Stream::flatten`] | |
+//! | `append`, `combine`, `flatten`, `wrap_exn` | methods of the same names | `wrap_exn` gives `Result<T, Exn>` elements |
 //! | `concat`, `choose` | [`concat`], [`choose`] | |
 //! | `fold`, `fold_s` | [`Stream::fold`], [`Stream::fold_s`] | Rust's argument order: `fold(init, \|acc, x\| ..)` |
 //! | `iter`, `iter_s`, `iter_p`, `iter_n` | methods of the same names | stack-safe on millions of ready elements |
@@ -300,6 +300,41 @@ impl<T: 'static> Stream<T> {
     /// ```
     pub fn get_available_up_to(&self, n: usize) -> Vec<T> {
         self.h.get_available(n)
+    }
+
+    /// Lwt's `last_new`: the last of the elements available now (dropping the others), or, if
+    /// none is, the next one to arrive (rejected with [`Empty`] at the end).
+    ///
+    /// ```
+    /// use lwt_core::{stream, State};
+    /// let (s, push) = stream::create();
+    /// push.push(1).unwrap();
+    /// push.push(2).unwrap();
+    /// assert_eq!(s.last_new().state(), State::Fulfilled(2));
+    /// let next = s.last_new();
+    /// push.push(3).unwrap();
+    /// assert_eq!(next.state(), State::Fulfilled(3));
+    /// ```
+    pub fn last_new(&self) -> Promise<T> {
+        match self.get_available().pop() {
+            Some(x) => Promise::ret(x),
+            None => self.next(),
+        }
+    }
+
+    /// Lwt's `junk_old`: drops the elements available now.
+    ///
+    /// ```
+    /// use lwt_core::{stream, State};
+    /// let (s, push) = stream::create();
+    /// push.push(1).unwrap();
+    /// assert!(s.junk_old().is_fulfilled());
+    /// push.push(2).unwrap();
+    /// assert_eq!(s.get().state(), State::Fulfilled(Some(2)));
+    /// ```
+    pub fn junk_old(&self) -> Promise<()> {
+        drop(self.get_available());
+        Promise::ret(())
     }
 
     /// Lwt's `is_empty`: waits until an element is available (`false`) or the stream is closed
@@ -764,6 +799,35 @@ impl<T: 'static> Stream<T> {
                     })
                 }
                 None => stop(None),
+            })
+        })
+    }
+
+    /// Lwt's `wrap_exn`: a stream whose failed reads become `Err` elements instead of
+    /// rejections (the stream then goes on: a [`from`] generator is asked again).
+    ///
+    /// ```
+    /// use lwt_core::{stream, Promise, State};
+    /// let mut n = 0;
+    /// let s = stream::from(move || {
+    ///     n += 1;
+    ///     match n {
+    ///         1 => Promise::fail_with("flaky"),
+    ///         2 => Promise::ret(Some(2)),
+    ///         _ => Promise::ret(None),
+    ///     }
+    /// });
+    /// let items = s.wrap_exn().map(|r| r.map_err(|e| e.to_string())).to_list();
+    /// assert_eq!(items.state(), State::Fulfilled(vec![Err("flaky".to_string()), Ok(2)]));
+    /// ```
+    pub fn wrap_exn(self) -> Stream<Result<T, Exn>> {
+        let src = self.handle();
+        from(move || {
+            src.get().then(|outcome| {
+                Promise::ret(match outcome {
+                    Ok(item) => item.map(Ok),
+                    Err(e) => Some(Err(e)),
+                })
             })
         })
     }
