@@ -1118,7 +1118,7 @@ pub fn assert(condition: bool, message: impl FnOnce() -> String) -> Promise<()> 
     }
 }
 
-/// `assert_eq!(left, right)` in `lwt!`: like [`assert`], with the message of `std`'s
+/// `assert_eq!(left, right)` in `lwt!`: like [`assert()`], with the message of `std`'s
 /// `assert_eq!` (both values, by `Debug`), followed by `message` if there is one.
 ///
 /// ```
@@ -1137,7 +1137,7 @@ where
     compare(*left == *right, "==", left, right, message)
 }
 
-/// `assert_ne!(left, right)` in `lwt!`: like [`assert_eq`], for values that must differ.
+/// `assert_ne!(left, right)` in `lwt!`: like [`assert_eq()`], for values that must differ.
 ///
 /// ```
 /// assert!(lwt_core::control::assert_ne(&1, &2, None).is_fulfilled());

@@ -7,9 +7,8 @@
 //! grammar, form by form, with each form's OCaml counterpart and expansion, is in the facade's
 //! documentation of `lwt!` and in `docs/lwt-macro.md`.
 //!
-//! Layout: [`parse`](crate::parse) builds the tree of [`ast`](crate::ast) (reporting every
-//! mistake it finds, and [`check`](crate::check) rejects `return`, `break`, `?` and `.await`);
-//! [`expand`](crate::expand) turns it into calls to `lwt::control`.
+//! Layout: `parse` builds the tree of `ast` (reporting every mistake it finds, and `check`
+//! rejects `return`, `break`, `?` and `.await`); `expand` turns it into calls to `lwt::control`.
 
 mod ast;
 mod check;
