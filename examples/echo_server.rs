@@ -1,0 +1,145 @@
+//! A TCP echo server and a client that guards each request with a timeout (`pick`), as in
+//! Lwt's README.
+//!
+//! ```text
+//! cargo run --example echo_server                      # both in one process, then a clean stop
+//! cargo run --example echo_server -- server 127.0.0.1:7000   # until its input ends
+//! cargo run --example echo_server -- client 127.0.0.1:7000   # sends its input's lines
+//! ```
+//!
+//! The server answers each line with the same line. Its replies are not flushed by hand: the
+//! channel's automatic flush sends them at the next turn of the loop. The client sends a line
+//! and waits for the reply or for a 5 s timeout, whichever comes first:
+//!
+//! ```text
+//! let timeout = let%lwt () = Lwt_unix.sleep 5. in Lwt.return None in
+//! match Lwt_main.run (Lwt.pick [request; timeout]) with
+//! | Some response -> print_string response
+//! | None -> prerr_endline "Request timed out"; exit 1
+//! ```
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use lwt::{io, main, pick, unix, Promise};
+
+/// How long the client waits for each reply.
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Serves one connection: each line read is written back, until the client closes its side.
+fn echo(ic: io::InputChannel, oc: io::OutputChannel) -> Promise<()> {
+    ic.read_line_opt().bind(move |line| match line {
+        None => Promise::ret(()),
+        Some(line) => {
+            let ic = ic.clone();
+            let out = oc.clone();
+            oc.write_line(line).bind(move |()| echo(ic, out))
+        }
+    })
+}
+
+fn start_server(addr: SocketAddr) -> Promise<io::Server> {
+    let config =
+        io::ServerConfig::new().on_error(|e| eprintln!("server: a connection failed: {e}"));
+    io::establish_server_with(addr, config, |_peer, ic, oc| echo(ic, oc))
+}
+
+/// One request: send `line`, wait for the reply, unless [`TIMEOUT`] passes first.
+fn request(ic: &io::InputChannel, oc: &io::OutputChannel, line: String) -> Promise<Option<String>> {
+    let (ic, out) = (ic.clone(), oc.clone());
+    let answer = oc
+        .write_line(line)
+        .bind(move |()| out.flush())
+        .bind(move |()| ic.read_line())
+        .map(Some);
+    let timeout = unix::sleep(TIMEOUT).map(|()| None);
+    pick([answer, timeout])
+}
+
+/// Sends the lines one after the other, printing each reply.
+fn converse(ic: io::InputChannel, oc: io::OutputChannel, mut lines: Vec<String>) -> Promise<()> {
+    if lines.is_empty() {
+        return Promise::ret(());
+    }
+    let line = lines.remove(0);
+    let sent = line.clone();
+    request(&ic, &oc, line).bind(move |reply| match reply {
+        Some(reply) => io::printf(format_args!("client: sent {sent:?}, got {reply:?}\n"))
+            .bind(move |()| converse(ic, oc, lines)),
+        None => Promise::fail_with("request timed out"),
+    })
+}
+
+fn client(addr: SocketAddr, lines: Vec<String>) -> Promise<()> {
+    io::with_connection(addr, move |ic, oc| converse(ic, oc, lines))
+}
+
+/// Prints a line through `io` (mixing it with `println!` would work too: both write through to
+/// the descriptor by the time they return).
+fn say(line: String) {
+    main::run(io::printl(line)).unwrap_or_else(|e| fail("stdout", e));
+}
+
+fn fail(context: &str, e: lwt::Exn) -> ! {
+    eprintln!("{context}: {e}");
+    std::process::exit(1)
+}
+
+/// Server and client in one process, then a graceful shutdown.
+fn demo() {
+    let server = main::run(start_server("127.0.0.1:0".parse().unwrap()))
+        .unwrap_or_else(|e| fail("server", e));
+    say("server: listening on 127.0.0.1 (port chosen by the system)".into());
+    let addr = server.local_addr().expect("a TCP server");
+    let lines = ["hello", "lwt in rust", "bye"].map(String::from).to_vec();
+    main::run(client(addr, lines)).unwrap_or_else(|e| fail("client", e));
+    say("server: shutting down".into());
+    main::run(server.shutdown()).unwrap_or_else(|e| fail("server", e));
+    let n = server.connections_accepted();
+    say(format!("server: stopped after serving {n} connection(s)"));
+}
+
+/// The server alone, until its standard input ends.
+fn serve(addr: SocketAddr) {
+    let server = main::run(start_server(addr)).unwrap_or_else(|e| fail("server", e));
+    let local = server.local_addr().expect("a TCP server");
+    say(format!("listening on {local}"));
+    let stdin = io::stdin();
+    // Wait until the input ends (the connections are served meanwhile).
+    main::run(stdin.read_to_end()).unwrap_or_else(|e| fail("server", e));
+    main::run(server.shutdown()).unwrap_or_else(|e| fail("server", e));
+    let n = server.connections_accepted();
+    main::run(io::printf(format_args!(
+        "stopped after serving {n} connection(s)\n"
+    )))
+    .unwrap();
+}
+
+/// The client alone: sends the lines of its standard input.
+fn connect(addr: SocketAddr) {
+    let input = main::run(io::stdin().read_to_end()).unwrap_or_else(|e| fail("client", e));
+    let lines = String::from_utf8_lossy(&input)
+        .lines()
+        .map(String::from)
+        .collect();
+    main::run(client(addr, lines)).unwrap_or_else(|e| fail("client", e));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let addr = |i: usize| -> SocketAddr {
+        args.get(i).and_then(|a| a.parse().ok()).unwrap_or_else(|| {
+            eprintln!("usage: echo_server [server|client ADDR]");
+            std::process::exit(2)
+        })
+    };
+    match args.first().map(String::as_str) {
+        None => demo(),
+        Some("server") => serve(addr(1)),
+        Some("client") => connect(addr(1)),
+        Some(_) => {
+            eprintln!("usage: echo_server [server|client ADDR]");
+            std::process::exit(2)
+        }
+    }
+}
