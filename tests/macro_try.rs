@@ -269,6 +269,18 @@ fn assert_at_the_top_of_a_block_rejects_too() {
 }
 
 #[test]
+fn a_panic_in_an_assertion_rejects_too() {
+    let v: Vec<u8> = Vec::new();
+    let p: Promise<()> = lwt! { assert!(v[3] == 1) };
+    let e = p.rejection().unwrap();
+    assert!(e
+        .downcast_ref::<Panicked>()
+        .unwrap()
+        .message()
+        .contains("index out of bounds"));
+}
+
+#[test]
 fn assert_eq_and_assert_ne() {
     let p: Promise<u8> = lwt! {
         let x = ret(2);

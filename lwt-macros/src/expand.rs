@@ -566,6 +566,13 @@ fn operand(e: &syn::Expr) -> TokenStream {
     }
 }
 
+/// `__lwt::guard(|| check)`: as lwt_ppx's `try Lwt.return (assert e) with exn -> Lwt.fail exn`,
+/// a panic while evaluating an assertion's operands rejects too.
+fn guarded(lwt: &Ident, span: Span, check: TokenStream) -> TokenStream {
+    let thunk = thunk(check);
+    quote_spanned!(span=> #lwt::guard(#thunk))
+}
+
 fn assertion(a: &Assert) -> TokenStream {
     let lwt = rt(a.span);
     let message = &a.message;
@@ -581,7 +588,8 @@ fn assertion(a: &Assert) -> TokenStream {
             } else {
                 thunk(quote!(::std::format!(#(#message),*)))
             };
-            quote_spanned!(a.span=> #lwt::assert(#cond, #text))
+            let check = quote_spanned!(a.span=> #lwt::assert(#cond, #text));
+            guarded(&lwt, a.span, check)
         }
         AssertKind::Eq | AssertKind::Ne => {
             let (left, right) = (&a.operands[0], &a.operands[1]);
@@ -597,7 +605,8 @@ fn assertion(a: &Assert) -> TokenStream {
                 _ => quote_spanned!(a.span=> assert_ne),
             };
             let (left, right) = (operand(left), operand(right));
-            quote_spanned!(a.span=> #lwt::#function(&#left, &#right, #text))
+            let check = quote_spanned!(a.span=> #lwt::#function(&#left, &#right, #text));
+            guarded(&lwt, a.span, check)
         }
     }
 }

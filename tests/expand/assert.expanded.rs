@@ -5,16 +5,16 @@ fn checked(p: Promise<u32>) -> Promise<u32> {
         __lwt::bind(
             p,
             move |n| __lwt::seq(
-                __lwt::assert(
+                __lwt::guard(|| __lwt::assert(
                     n > 0,
                     || ::std::string::String::from("assertion failed: n > 0"),
-                ),
+                )),
                 move || __lwt::seq(
-                    __lwt::assert_eq(
+                    __lwt::guard(|| __lwt::assert_eq(
                         &(n % 2),
                         &0,
                         ::core::option::Option::Some(format_args!("{0} is odd", n)),
-                    ),
+                    )),
                     move || ret(n / 2),
                 ),
             ),
