@@ -355,6 +355,19 @@ fn canceling_a_consumer_cancels_its_pending_read() {
     assert_eq!(s.get().state(), State::Fulfilled(Some(2)), "nothing lost");
 }
 
+#[test]
+fn a_dropped_reader_whose_last_read_is_canceled_releases_the_buffer() {
+    // Found by the model test (tests/stream_model.rs).
+    let (s, push) = stream::create::<i32>();
+    let other = s.clone();
+    let read = s.nget(2);
+    drop(s);
+    push.push(1).unwrap();
+    read.cancel();
+    assert_eq!(other.get_available(), vec![1]);
+    assert_eq!(other.buffered(), 0);
+}
+
 // ---- clone ------------------------------------------------------------------------------------------
 
 #[test]

@@ -365,6 +365,8 @@ impl<T: 'static> State<T> {
                 k.ops.retain(Op::alive);
                 k.dead = 0;
             }
+            // Pops the dead reads at the front; a detached cursor left without reads goes.
+            self.serve_cursor(c);
         }
     }
 

@@ -1,0 +1,360 @@
+//! A model-based test of `stream`: random pushes, closes, reads (`get`, `nget`, `peek`), clones,
+//! drops and cancellations on a push stream (unbounded, or bounded with its waiting push) and its
+//! clones, checked after every step against a plain model (a list of pushed elements, a position
+//! per reader, a FIFO of reads per reader).
+
+use std::collections::VecDeque;
+
+use lwt_core::stream::{self, Stream};
+use lwt_core::{Promise, State};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Push(i32),
+    Close,
+    Get(usize),
+    NGet(usize, usize),
+    Peek(usize),
+    Clone(usize),
+    Drop(usize),
+    Cancel(usize),
+    CancelPush,
+    Resize(usize),
+    Available(usize),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => any::<i8>().prop_map(|x| Op::Push(x as i32)),
+        1 => Just(Op::Close),
+        4 => (0..4usize).prop_map(Op::Get),
+        2 => (0..4usize, 0..4usize).prop_map(|(c, n)| Op::NGet(c, n)),
+        1 => (0..4usize).prop_map(Op::Peek),
+        2 => (0..4usize).prop_map(Op::Clone),
+        1 => (0..4usize).prop_map(Op::Drop),
+        2 => (0..16usize).prop_map(Op::Cancel),
+        1 => (0..4usize).prop_map(Op::Available),
+        1 => Just(Op::CancelPush),
+        1 => (0..4usize).prop_map(Op::Resize),
+    ]
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    Get,
+    NGet(usize),
+    Peek,
+}
+
+/// What a read should be, in the model.
+#[derive(Clone, Debug, PartialEq)]
+enum Expect {
+    Pending,
+    One(Option<i32>),
+    Many(Vec<i32>),
+    Canceled,
+}
+
+enum Real {
+    One(Promise<Option<i32>>),
+    Many(Promise<Vec<i32>>),
+}
+
+impl Real {
+    fn observe(&self) -> Expect {
+        match self {
+            Real::One(p) => match p.state() {
+                State::Pending => Expect::Pending,
+                State::Fulfilled(v) => Expect::One(v),
+                State::Rejected(e) if e.is_canceled() => Expect::Canceled,
+                State::Rejected(e) => panic!("unexpected rejection {e}"),
+            },
+            Real::Many(p) => match p.state() {
+                State::Pending => Expect::Pending,
+                State::Fulfilled(v) => Expect::Many(v),
+                State::Rejected(e) if e.is_canceled() => Expect::Canceled,
+                State::Rejected(e) => panic!("unexpected rejection {e}"),
+            },
+        }
+    }
+
+    fn cancel(&self) {
+        match self {
+            Real::One(p) => p.cancel(),
+            Real::Many(p) => p.cancel(),
+        }
+    }
+}
+
+struct Reader {
+    pos: usize,
+    attached: bool,
+    reads: VecDeque<(usize, Kind)>,
+}
+
+#[derive(Default)]
+struct Model {
+    pushed: Vec<i32>,
+    closed: bool,
+    readers: Vec<Reader>,
+    expect: Vec<Expect>,
+    /// Bounded streams: the bound, and the waiting push (its element and its index in `pushes`).
+    bound: Option<usize>,
+    waiting_push: Option<(i32, usize)>,
+    /// What each bounded push should be: `None` pending, `Some(Ok)` in, `Some(Err(name))`.
+    pushes: Vec<Option<Result<(), &'static str>>>,
+}
+
+impl Model {
+    fn serve(&mut self) {
+        loop {
+            self.serve_reads();
+            if !self.refill() {
+                break;
+            }
+        }
+    }
+
+    fn waiting(&self) -> bool {
+        self.readers.iter().any(|r| !r.reads.is_empty())
+    }
+
+    fn room(&self) -> bool {
+        let len = self.buffered();
+        self.bound
+            .is_none_or(|size| len < size || (len == 0 && self.waiting()))
+    }
+
+    fn refill(&mut self) -> bool {
+        match self.waiting_push {
+            Some((x, i)) if self.room() => {
+                self.pushed.push(x);
+                self.pushes[i] = Some(Ok(()));
+                self.waiting_push = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn serve_reads(&mut self) {
+        let len = self.pushed.len();
+        for r in &mut self.readers {
+            while let Some(&(id, kind)) = r.reads.front() {
+                let avail = len - r.pos;
+                let result = match kind {
+                    Kind::Get if avail > 0 => {
+                        r.pos += 1;
+                        Expect::One(Some(self.pushed[r.pos - 1]))
+                    }
+                    Kind::Peek if avail > 0 => Expect::One(Some(self.pushed[r.pos])),
+                    Kind::Get | Kind::Peek if self.closed => Expect::One(None),
+                    Kind::NGet(n) if avail >= n || self.closed => {
+                        let k = n.min(avail);
+                        r.pos += k;
+                        Expect::Many(self.pushed[r.pos - k..r.pos].to_vec())
+                    }
+                    _ => break,
+                };
+                self.expect[id] = result;
+                r.reads.pop_front();
+            }
+        }
+    }
+
+    /// Elements still buffered: from the slowest live reader on.
+    fn buffered(&self) -> usize {
+        self.readers
+            .iter()
+            .filter(|r| r.attached || !r.reads.is_empty())
+            .map(|r| self.pushed.len() - r.pos)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+enum Producer {
+    Push(stream::Push<i32>),
+    Bounded(stream::BoundedPush<i32>),
+}
+
+fn push_state(p: &Promise<()>) -> Option<Result<(), &'static str>> {
+    match p.state() {
+        State::Pending => None,
+        State::Fulfilled(()) => Some(Ok(())),
+        State::Rejected(e) if e.is::<stream::Closed>() => Some(Err("closed")),
+        State::Rejected(e) if e.is::<stream::Full>() => Some(Err("full")),
+        State::Rejected(e) if e.is_canceled() => Some(Err("canceled")),
+        State::Rejected(e) => panic!("unexpected push rejection {e}"),
+    }
+}
+
+fn run(ops: Vec<Op>, bound: Option<usize>) -> Result<(), TestCaseError> {
+    let (s, producer) = match bound {
+        None => {
+            let (s, p) = stream::create::<i32>();
+            (s, Producer::Push(p))
+        }
+        Some(size) => {
+            let (s, p) = stream::create_bounded::<i32>(size);
+            (s, Producer::Bounded(p))
+        }
+    };
+    let mut handles: Vec<Option<Stream<i32>>> = vec![Some(s)];
+    let mut reads: Vec<Real> = Vec::new();
+    let mut pushes: Vec<Promise<()>> = Vec::new();
+    let mut model = Model {
+        bound,
+        ..Model::default()
+    };
+    model.readers.push(Reader {
+        pos: 0,
+        attached: true,
+        reads: VecDeque::new(),
+    });
+    for op in ops {
+        let live: Vec<usize> = (0..handles.len())
+            .filter(|&i| handles[i].is_some())
+            .collect();
+        let pick = |i: usize| live.get(i % live.len().max(1)).copied();
+        match op {
+            Op::Push(x) => match &producer {
+                Producer::Push(push) => {
+                    let r = push.push(x);
+                    prop_assert_eq!(r.is_ok(), !model.closed);
+                    if !model.closed {
+                        model.pushed.push(x);
+                    }
+                }
+                Producer::Bounded(push) => {
+                    pushes.push(push.push(x));
+                    let i = model.pushes.len();
+                    let expected = if model.closed {
+                        Some(Err("closed"))
+                    } else if model.waiting_push.is_some() {
+                        Some(Err("full"))
+                    } else if model.room() {
+                        model.pushed.push(x);
+                        Some(Ok(()))
+                    } else {
+                        model.waiting_push = Some((x, i));
+                        None
+                    };
+                    model.pushes.push(expected);
+                }
+            },
+            Op::Close => {
+                match &producer {
+                    Producer::Push(push) => push.close(),
+                    Producer::Bounded(push) => push.close(),
+                }
+                model.closed = true;
+                if let Some((_, i)) = model.waiting_push.take() {
+                    model.pushes[i] = Some(Err("closed"));
+                }
+            }
+            Op::CancelPush => {
+                if let Some((_, i)) = model.waiting_push.take() {
+                    pushes[i].cancel();
+                    model.pushes[i] = Some(Err("canceled"));
+                }
+            }
+            Op::Resize(size) => {
+                if let Producer::Bounded(push) = &producer {
+                    push.resize(size);
+                    model.bound = Some(size);
+                }
+            }
+            Op::Get(c) | Op::NGet(c, _) | Op::Peek(c) => {
+                let Some(c) = pick(c) else { continue };
+                let h = handles[c].as_ref().unwrap();
+                let (real, kind) = match op {
+                    Op::Get(_) => (Real::One(h.get()), Kind::Get),
+                    Op::Peek(_) => (Real::One(h.peek()), Kind::Peek),
+                    Op::NGet(_, n) => (Real::Many(h.nget(n)), Kind::NGet(n)),
+                    _ => unreachable!(),
+                };
+                model.expect.push(Expect::Pending);
+                model.readers[c].reads.push_back((reads.len(), kind));
+                reads.push(real);
+            }
+            Op::Clone(c) => {
+                let Some(c) = pick(c) else { continue };
+                let copy = handles[c].as_ref().unwrap().clone();
+                handles.push(Some(copy));
+                let pos = model.readers[c].pos;
+                model.readers.push(Reader {
+                    pos,
+                    attached: true,
+                    reads: VecDeque::new(),
+                });
+            }
+            Op::Drop(c) => {
+                if live.len() <= 1 {
+                    continue;
+                }
+                let Some(c) = pick(c) else { continue };
+                handles[c] = None;
+                model.readers[c].attached = false;
+            }
+            Op::Cancel(i) => {
+                if reads.is_empty() {
+                    continue;
+                }
+                let i = i % reads.len();
+                reads[i].cancel();
+                if model.expect[i] == Expect::Pending {
+                    model.expect[i] = Expect::Canceled;
+                    for r in &mut model.readers {
+                        r.reads.retain(|(id, _)| *id != i);
+                    }
+                }
+            }
+            Op::Available(c) => {
+                let Some(c) = pick(c) else { continue };
+                let got = handles[c].as_ref().unwrap().get_available();
+                let r = &mut model.readers[c];
+                let expected: Vec<i32> = if r.reads.is_empty() {
+                    let v = model.pushed[r.pos..].to_vec();
+                    r.pos = model.pushed.len();
+                    v
+                } else {
+                    Vec::new()
+                };
+                prop_assert_eq!(got, expected);
+            }
+        }
+        model.serve();
+        for (i, real) in reads.iter().enumerate() {
+            prop_assert_eq!(real.observe(), model.expect[i].clone(), "read {}", i);
+        }
+        let any = handles.iter().flatten().next().unwrap();
+        prop_assert_eq!(any.buffered(), model.buffered(), "buffered");
+        for (i, p) in pushes.iter().enumerate() {
+            prop_assert_eq!(push_state(p), model.pushes[i], "push {}", i);
+        }
+        if let Producer::Bounded(push) = &producer {
+            prop_assert_eq!(push.blocked(), model.waiting_push.is_some(), "blocked");
+            prop_assert_eq!(push.count(), model.buffered(), "count");
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn stream_matches_the_model(ops in proptest::collection::vec(op(), 1..60)) {
+        run(ops, None)?;
+    }
+
+    #[test]
+    fn bounded_stream_matches_the_model(
+        size in 0..4usize,
+        ops in proptest::collection::vec(op(), 1..60),
+    ) {
+        run(ops, Some(size))?;
+    }
+}
