@@ -358,3 +358,220 @@ proptest! {
         run(ops, Some(size))?;
     }
 }
+
+// ---- a generator source (`from`) --------------------------------------------------------------
+
+#[derive(Clone, Debug)]
+enum GenOp {
+    Get(usize),
+    NGet(usize, usize),
+    Clone(usize),
+    Drop(usize),
+    Cancel(usize),
+    Available(usize),
+    /// The pending generation answers: an element, the end, or a failure.
+    Answer(Option<i8>, bool),
+}
+
+fn gen_op() -> impl Strategy<Value = GenOp> {
+    prop_oneof![
+        4 => (0..4usize).prop_map(GenOp::Get),
+        2 => (0..4usize, 0..4usize).prop_map(|(c, n)| GenOp::NGet(c, n)),
+        2 => (0..4usize).prop_map(GenOp::Clone),
+        1 => (0..4usize).prop_map(GenOp::Drop),
+        2 => (0..16usize).prop_map(GenOp::Cancel),
+        1 => (0..4usize).prop_map(GenOp::Available),
+        6 => (proptest::option::weighted(0.95, any::<i8>()), proptest::bool::weighted(0.15))
+            .prop_map(|(x, fail)| GenOp::Answer(x, fail)),
+    ]
+}
+
+#[derive(Default)]
+struct GenModel {
+    m: Model,
+    in_flight: bool,
+    failure: bool,
+    calls: usize,
+    /// Rejected reads, by index (with the failure).
+    failed: Vec<usize>,
+}
+
+impl GenModel {
+    fn process(&mut self) {
+        loop {
+            self.m.serve();
+            if self.m.waiting() {
+                if self.failure {
+                    self.failure = false;
+                    self.reject_blocked();
+                    continue;
+                }
+                if !self.in_flight && !self.m.closed {
+                    self.in_flight = true;
+                    self.calls += 1;
+                }
+            }
+            break;
+        }
+    }
+
+    fn reject_blocked(&mut self) -> bool {
+        let mut any = false;
+        for r in &mut self.m.readers {
+            if let Some((id, _)) = r.reads.pop_front() {
+                self.failed.push(id);
+                self.m.expect[id] = Expect::Canceled; // placeholder, checked via `failed`
+                any = true;
+            }
+        }
+        any
+    }
+}
+
+fn observe_gen(real: &Real) -> Result<Expect, String> {
+    match real {
+        Real::One(p) => match p.state() {
+            State::Rejected(e) if !e.is_canceled() => Err(e.to_string()),
+            _ => Ok(real.observe()),
+        },
+        Real::Many(p) => match p.state() {
+            State::Rejected(e) if !e.is_canceled() => Err(e.to_string()),
+            _ => Ok(real.observe()),
+        },
+    }
+}
+
+fn run_gen(ops: Vec<GenOp>) -> Result<(), TestCaseError> {
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+    type Answers = Rc<RefCell<VecDeque<lwt_core::Resolver<Option<i32>>>>>;
+    let answers: Answers = Rc::default();
+    let calls = Rc::new(Cell::new(0_usize));
+    let (a, c) = (answers.clone(), calls.clone());
+    let s = stream::from(move || {
+        c.set(c.get() + 1);
+        let (p, r) = lwt_core::wait();
+        a.borrow_mut().push_back(r);
+        p
+    });
+    let mut handles: Vec<Option<Stream<i32>>> = vec![Some(s)];
+    let mut reads: Vec<Real> = Vec::new();
+    let mut model = GenModel::default();
+    model.m.readers.push(Reader {
+        pos: 0,
+        attached: true,
+        reads: VecDeque::new(),
+    });
+    for op in ops {
+        let live: Vec<usize> = (0..handles.len())
+            .filter(|&i| handles[i].is_some())
+            .collect();
+        let pick = |i: usize| live.get(i % live.len().max(1)).copied();
+        match op {
+            GenOp::Get(c) | GenOp::NGet(c, _) => {
+                let Some(c) = pick(c) else { continue };
+                let h = handles[c].as_ref().unwrap();
+                let (real, kind) = match op {
+                    GenOp::Get(_) => (Real::One(h.get()), Kind::Get),
+                    GenOp::NGet(_, n) => (Real::Many(h.nget(n)), Kind::NGet(n)),
+                    _ => unreachable!(),
+                };
+                model.m.expect.push(Expect::Pending);
+                model.m.readers[c].reads.push_back((reads.len(), kind));
+                reads.push(real);
+            }
+            GenOp::Clone(c) => {
+                let Some(c) = pick(c) else { continue };
+                let copy = handles[c].as_ref().unwrap().clone();
+                handles.push(Some(copy));
+                let pos = model.m.readers[c].pos;
+                model.m.readers.push(Reader {
+                    pos,
+                    attached: true,
+                    reads: VecDeque::new(),
+                });
+            }
+            GenOp::Drop(c) => {
+                if live.len() <= 1 {
+                    continue;
+                }
+                let Some(c) = pick(c) else { continue };
+                handles[c] = None;
+                model.m.readers[c].attached = false;
+            }
+            GenOp::Cancel(i) => {
+                if reads.is_empty() {
+                    continue;
+                }
+                let i = i % reads.len();
+                reads[i].cancel();
+                if model.m.expect[i] == Expect::Pending {
+                    model.m.expect[i] = Expect::Canceled;
+                    for r in &mut model.m.readers {
+                        r.reads.retain(|(id, _)| *id != i);
+                    }
+                }
+            }
+            GenOp::Available(c) => {
+                let Some(c) = pick(c) else { continue };
+                let got = handles[c].as_ref().unwrap().get_available();
+                let r = &mut model.m.readers[c];
+                let expected: Vec<i32> = if r.reads.is_empty() {
+                    let v = model.m.pushed[r.pos..].to_vec();
+                    r.pos = model.m.pushed.len();
+                    if !model.failure && !model.in_flight && !model.m.closed {
+                        model.in_flight = true;
+                        model.calls += 1;
+                    }
+                    v
+                } else {
+                    Vec::new()
+                };
+                prop_assert_eq!(got, expected);
+            }
+            GenOp::Answer(x, fail) => {
+                let Some(r) = answers.borrow_mut().pop_front() else {
+                    continue;
+                };
+                prop_assert!(model.in_flight);
+                model.in_flight = false;
+                if fail {
+                    r.wakeup_exn(lwt_core::Exn::failure("generator failed"));
+                    if !model.reject_blocked() {
+                        model.failure = true;
+                    }
+                } else {
+                    let x = x.map(i32::from);
+                    r.wakeup(x);
+                    match x {
+                        Some(x) => model.m.pushed.push(x),
+                        None => model.m.closed = true,
+                    }
+                }
+            }
+        }
+        model.process();
+        prop_assert_eq!(calls.get(), model.calls, "generator calls");
+        prop_assert!(answers.borrow().len() <= 1, "two generations at once");
+        for (i, real) in reads.iter().enumerate() {
+            let seen = observe_gen(real);
+            if model.failed.contains(&i) {
+                prop_assert_eq!(seen, Err("generator failed".to_string()), "read {}", i);
+            } else {
+                prop_assert_eq!(seen, Ok(model.m.expect[i].clone()), "read {}", i);
+            }
+        }
+        let any = handles.iter().flatten().next().unwrap();
+        prop_assert_eq!(any.buffered(), model.m.buffered(), "buffered");
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn generator_stream_matches_the_model(ops in proptest::collection::vec(gen_op(), 1..60)) {
+        run_gen(ops)?;
+    }
+}
