@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::bind::catch;
+use crate::main::pause;
 use crate::promise::Promise;
 use crate::resolver::{task, Resolver};
 
@@ -56,17 +57,47 @@ impl Lock {
     }
 }
 
+/// How many channel operations in a row may complete at once (on buffered data) before one is
+/// made to wait for the next turn of the loop.
+pub(crate) const MAX_STREAK: u32 = 128;
+
+thread_local! {
+    /// Channel operations completed at once since the last one that had to wait.
+    static STREAK: Cell<u32> = const { Cell::new(0) };
+}
+
 /// Runs `op` under `lock` (after the operations queued before it), releasing the lock when its
 /// promise resolves, however it resolves (a panic in `op` is a rejection).
+///
+/// Rust has no tail calls: a loop written as `read_line(ic).bind(|l| ...; again())` recurses on
+/// the stack for as long as the reads complete at once, as they do on buffered data (OCaml's
+/// `>>=` on a resolved promise is a tail call, so Lwt does not have this problem). So after
+/// [`MAX_STREAK`] operations in a row that completed at once, the next one starts at the next
+/// turn of the loop (holding the lock, so the order of operations is kept), which unwinds such a
+/// loop: it runs in constant stack.
 pub(crate) fn serialized<T: 'static>(
     lock: &Rc<Lock>,
     op: impl FnOnce() -> Promise<T> + 'static,
 ) -> Promise<T> {
     let lock = lock.clone();
     lock.acquire().bind(move |()| {
-        catch(op, Promise::fail).finalize(move || {
-            lock.release();
-            Promise::ret(())
-        })
+        let run = move || {
+            let done = catch(op, Promise::fail).finalize(move || {
+                lock.release();
+                Promise::ret(())
+            });
+            if done.is_resolved() {
+                STREAK.with(|s| s.set(s.get() + 1));
+            } else {
+                STREAK.with(|s| s.set(0));
+            }
+            done
+        };
+        if STREAK.with(Cell::get) >= MAX_STREAK {
+            STREAK.with(|s| s.set(0));
+            pause().bind(move |()| run())
+        } else {
+            run()
+        }
     })
 }

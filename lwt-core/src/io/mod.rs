@@ -48,6 +48,13 @@
 //!   the same error, and the unwritten bytes stay counted in [`OutputChannel::buffered`].
 //!   Writing to a pipe nobody reads is an error, not a SIGPIPE death (Rust programs ignore the
 //!   signal).
+//! * **Loops over buffered data run in constant stack.** Reading buffered data completes at
+//!   once, and `p.bind(f)` on a resolved promise calls `f` at once; Rust has no tail calls
+//!   (OCaml's `>>=` is one there), so the usual recursive loop
+//!   `read_line_opt(ic).bind(|l| ...; again(ic))` would grow the stack by one call per line.
+//!   So after 128 channel operations in a row that completed at once, the next one waits for
+//!   the next turn of the loop (keeping its place in the channel's queue), which unwinds such a
+//!   loop. A million-line file read this way needs no more stack than a short one.
 //! * **Canceling a read loses nothing.** A read in progress is shared by the channel; a caller
 //!   that gives up (with [`pick`](crate::pick) and a timeout, say) leaves the data it would have
 //!   got in the buffer for the next read.
