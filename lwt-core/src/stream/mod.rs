@@ -35,7 +35,7 @@
 //! | `is_empty`, `is_closed`, `closed`, `on_terminate` | methods of the same names | |
 //! | `map`, `filter`, `filter_map`, `map_list` (+ `_s`) | methods of the same names | take the stream by value |
 //! | `append`, `combine`, `flatten`, `wrap_exn` | methods of the same names | `wrap_exn` gives `Result<T, Exn>` elements |
-//! | `concat`, `choose` | [`concat`], [`choose`] | |
+//! | `concat`, `choose` | [`concat()`], [`choose`] | |
 //! | `fold`, `fold_s` | [`Stream::fold`], [`Stream::fold_s`] | Rust's argument order: `fold(init, \|acc, x\| ..)` |
 //! | `iter`, `iter_s`, `iter_p`, `iter_n` | methods of the same names | stack-safe on millions of ready elements |
 //! | `find`, `find_s`, `find_map`, `find_map_s` | methods of the same names | |
