@@ -35,7 +35,7 @@
 //!   per burst of writes), when it is full, on [`flush`] and on [`close`].
 //! * **Printing waits for the output.** Lwt's `printl` is fulfilled once the line is in the
 //!   buffer, and Lwt flushes the standard channels at exit. A Rust program ends when `main`
-//!   returns, so here [`print`], [`printl`] and [`printf`] are fulfilled once their text has
+//!   returns, so here [`print()`], [`printl`] and [`printf`] are fulfilled once their text has
 //!   reached the descriptor (they wait for the automatic flush, which still serves a whole burst
 //!   of prints at once): `main::run(io::printl("done"))` has printed `done` when it returns.
 //!   Writes through [`stdout()`] directly behave like Lwt's; flush them before `main` returns.
@@ -367,7 +367,7 @@ pub fn printf(args: fmt::Arguments<'_>) -> Promise<()> {
     print(args.to_string())
 }
 
-/// Lwt_io's `eprint`: [`print`] on the standard error.
+/// Lwt_io's `eprint`: [`print()`] on the standard error.
 ///
 /// ```
 /// lwt_core::main::run(lwt_core::io::eprint("warning: ")).unwrap();

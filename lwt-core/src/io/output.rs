@@ -30,7 +30,7 @@ const MAX_WRITE: usize = 1 << 16;
 /// * when a write does not fit in the buffer;
 /// * by [`flush`](OutputChannel::flush) and [`close`](OutputChannel::close).
 ///
-/// [`flushed`](OutputChannel::flushed) waits for the automatic flush; [`print`](super::print)
+/// [`flushed`](OutputChannel::flushed) waits for the automatic flush; [`print`](super::print())
 /// and friends use it, so `main::run(io::printl("hi"))` has printed `hi` when it returns.
 ///
 /// Operations run one at a time, in the order they were called, so writes keep their order.
@@ -405,7 +405,7 @@ impl OutputChannel {
 
     /// Fulfilled when every byte written so far has reached the descriptor, without forcing a
     /// flush: the automatic flush of the next iteration does it, together with whatever else was
-    /// written meanwhile. Rejected if writing fails. This is what [`print`](super::print) and
+    /// written meanwhile. Rejected if writing fails. This is what [`print`](super::print()) and
     /// [`printl`](super::printl) wait for.
     ///
     /// ```
