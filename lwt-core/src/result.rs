@@ -118,7 +118,7 @@ pub fn bind<T: 'static, U: 'static, E: 'static>(
 ///
 /// ```
 /// use lwt_core::{result as lr, State};
-/// let p = lr::bind_error(lr::lift::<u8, &str>(Err("x")), |_| lr::ok_value(0));
+/// let p = lr::bind_error(lr::lift::<u8, &str>(Err("x")), |_| lr::ok_value::<u8, ()>(0));
 /// assert_eq!(p.state(), State::Fulfilled(Ok(0)));
 /// ```
 pub fn bind_error<T: 'static, E: 'static, F: 'static>(
