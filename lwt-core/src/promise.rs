@@ -219,10 +219,20 @@ impl<T: 'static> Promise<T> {
     /// The outcome of a resolved promise, moved out (or cloned, if the handle was ever cloned).
     /// The handle is spent afterwards.
     pub(crate) fn take_outcome(&mut self) -> Outcome<T> {
-        let spent = Repr::Ready(Err(Exn::invalid_argument("promise already consumed")));
-        match std::mem::replace(&mut self.0, spent) {
-            Repr::Ready(outcome) => outcome,
+        match &self.0 {
+            // The node hands its value out; the handle, now spent, is dropped by the caller.
             Repr::Node(node) => node.root().take_or_clone(),
+            Repr::Ready(_) => {
+                // One shared placeholder per thread: no allocation per call.
+                thread_local! {
+                    static SPENT: Exn = Exn::invalid_argument("promise already consumed");
+                }
+                let spent = Repr::Ready(Err(SPENT.with(Exn::clone)));
+                match std::mem::replace(&mut self.0, spent) {
+                    Repr::Ready(outcome) => outcome,
+                    Repr::Node(_) => unreachable!("matched Ready above"),
+                }
+            }
         }
     }
 

@@ -11,7 +11,7 @@
 //!
 //! # When callbacks run
 //!
-//! | call | outside any callback | inside a callback |
+//! | call | outside the loop (top level, or a callback run at once by `bind` on a resolved promise) | inside the loop (a callback run by a resolution) |
 //! |---|---|---|
 //! | `wakeup*` | every callback the resolution makes runnable has run when it returns | the same: it runs them before returning (up to 64 nested levels, then as `wakeup_later`) |
 //! | `wakeup_later*` | same as `wakeup` | the state changes at once; callbacks run after the current callback returns, in FIFO order |
@@ -126,7 +126,7 @@ impl<T: 'static> Resolver<T> {
         self.resolve(result, Mode::Now)
     }
 
-    /// Lwt's `wakeup_later`: fulfills the promise now; inside a callback, its callbacks run after
+    /// Lwt's `wakeup_later`: fulfills the promise now; inside the loop, its callbacks run after
     /// the current callback returns (see the module docs).
     ///
     /// ```
