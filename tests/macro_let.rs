@@ -4,7 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
-use lwt::{lwt, ret, return_unit, wait, Exn, Failure, Panicked, Promise, State};
+use lwt::{lwt, ret, return_unit, task, wait, Exn, Failure, Panicked, Promise, State};
 
 #[derive(Debug, Clone, PartialEq)]
 struct NotFound(&'static str);
@@ -194,8 +194,11 @@ fn and_with_three_bindings_and_annotations() {
 
 #[test]
 fn fail_fast_rejects_as_soon_as_one_rejects() {
-    let (a, _ra) = wait::<u8>();
+    let (a, ra) = task::<u8>();
     let (b, rb) = wait::<u8>();
+    let a_canceled = Rc::new(Cell::new(false));
+    let c = a_canceled.clone();
+    a.on_cancel(move || c.set(true));
     let p: Promise<u8> = lwt! {
         #[fail_fast]
         let x = a and y = b;
@@ -203,8 +206,10 @@ fn fail_fast_rejects_as_soon_as_one_rejects() {
     };
     assert!(p.is_pending());
     rb.wakeup_exn(Exn::failure("right first"));
-    // `a` is still pending, but the block is already rejected.
+    // `a` was still pending, but the block is already rejected, and `a` canceled.
     assert_eq!(p.rejection().unwrap().to_string(), "right first");
+    assert!(a_canceled.get());
+    assert!(!ra.is_pending());
 }
 
 #[test]

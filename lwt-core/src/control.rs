@@ -30,18 +30,15 @@
 //! error messages: each one is implemented for exactly the types a position of `lwt!` accepts, and
 //! says in words what was expected when something else is given.
 
-use std::cell::RefCell;
 use std::error::Error;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
-use std::rc::Rc;
 
 use crate::exn::Exn;
 use crate::node::Phase;
 use crate::promise::{Promise, Repr};
-use crate::resolver::{task, Resolver};
 
 #[doc(hidden)]
 pub use core::result::Result::{Err, Ok};
@@ -972,41 +969,10 @@ where
 // ------------------------------------------------------------------------------------------------
 // `let a = p and b = q`, fail-fast.
 
-struct Both<A: 'static, B: 'static> {
-    a: Option<A>,
-    b: Option<B>,
-    resolver: Option<Resolver<(A, B)>>,
-}
-
-impl<A: 'static, B: 'static> Both<A, B> {
-    fn finish(this: &RefCell<Both<A, B>>) {
-        let ready = {
-            let mut both = this.borrow_mut();
-            if both.a.is_some() && both.b.is_some() {
-                match (both.a.take(), both.b.take(), both.resolver.take()) {
-                    (Some(a), Some(b), Some(r)) => Some((r, (a, b))),
-                    _ => None,
-                }
-            } else {
-                None
-            }
-        };
-        if let Some((resolver, pair)) = ready {
-            resolver.wakeup_later(pair);
-        }
-    }
-
-    fn fail(this: &RefCell<Both<A, B>>, e: Exn) {
-        let resolver = this.borrow_mut().resolver.take();
-        if let Some(resolver) = resolver {
-            resolver.wakeup_later_exn(e);
-        }
-    }
-}
-
 /// Both values, failing fast: fulfilled with `(a, b)` when both are fulfilled; rejected as soon as
-/// either is rejected, with that rejection (the other promise keeps running, unobserved).
-/// Canceling the result cancels both. `#[fail_fast] let x = p and y = q;` in `lwt!` nests it:
+/// either is rejected, with that rejection, and the other one is canceled. Canceling the result
+/// cancels both. This is [`both_fail_fast`](crate::combinators::both_fail_fast), with the error
+/// message of `let` for a non-promise; `#[fail_fast] let x = p and y = q;` in `lwt!` nests it:
 /// `both(p, both(q, r))`.
 ///
 /// ```
@@ -1020,47 +986,7 @@ impl<A: 'static, B: 'static> Both<A, B> {
 /// assert_eq!(both.rejection().unwrap().to_string(), "b failed");
 /// ```
 pub fn both<P: Bindable, Q: Bindable>(a: P, b: Q) -> Promise<(P::Value, Q::Value)> {
-    both_promises(a.into_promise(), b.into_promise())
-}
-
-fn both_promises<A: 'static, B: 'static>(a: Promise<A>, b: Promise<B>) -> Promise<(A, B)> {
-    if !a.is_pending() && !b.is_pending() {
-        // Both resolved: the leftmost rejection, or the pair, at once.
-        return a.bind(move |a| b.map(move |b| (a, b)));
-    }
-    let (result, resolver) = task::<(A, B)>();
-    let shared = Rc::new(RefCell::new(Both {
-        a: None,
-        b: None,
-        resolver: Some(resolver),
-    }));
-    let s = shared.clone();
-    let wait_a = a.then(move |outcome| {
-        match outcome {
-            Ok(v) => {
-                s.borrow_mut().a = Some(v);
-                Both::finish(&s);
-            }
-            Err(e) => Both::fail(&s, e),
-        }
-        done()
-    });
-    let s = shared;
-    let wait_b = b.then(move |outcome| {
-        match outcome {
-            Ok(v) => {
-                s.borrow_mut().b = Some(v);
-                Both::finish(&s);
-            }
-            Err(e) => Both::fail(&s, e),
-        }
-        done()
-    });
-    result.on_cancel(move || {
-        wait_a.cancel();
-        wait_b.cancel();
-    });
-    result
+    crate::combinators::both_fail_fast(a.into_promise(), b.into_promise())
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1269,7 +1195,8 @@ impl<E: Error + 'static> From<Caught<E>> for Exn {
 mod tests {
     use super::*;
     use crate::{wait, Failure, Panicked, State};
-    use std::cell::Cell;
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
 
     const MILLION: u64 = 1_000_000;
 
