@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use futures::executor::LocalPool;
 use futures::task::LocalSpawnExt;
 use futures::FutureExt;
+use lwt::sync::Mvar;
 use lwt::{Promise, Resolver, State};
 
 // ---------------------------------------------------------------------------------------------
@@ -126,6 +127,7 @@ fn lwt_value(p: &Promise<u64>) -> u64 {
 
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .expect("tokio current-thread runtime")
 }
@@ -387,12 +389,276 @@ async fn join_tokio(n: u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The harness.
+// Row 3 of the issue: a loop that yields to the scheduler each iteration.
+//
+// lwt: `go(i, acc) = pause().bind(move |()| go(i + 1, step(acc, i)))` under `main::run`, Lwt's own
+// idiom. tokio: `yield_now().await` in a loop in a `LocalSet`. futures 0.3 has no `yield_now`, so
+// the peer uses the obvious ten-line one (wake itself, return `Pending` once) on a `LocalPool`.
 
-const IMPLS: [&str; 3] = ["lwt", "futures", "tokio"];
+fn yield_loop_go(n: u64, i: u64, acc: u64) -> Promise<u64> {
+    if i == n {
+        Promise::ret(acc)
+    } else {
+        lwt::main::pause().bind(move |()| yield_loop_go(n, i + 1, step(acc, i)))
+    }
+}
 
-/// Runs implementation `which` of a row on `n` operations, giving its checksum and elapsed time.
-type RunFn = fn(usize, u64) -> (u64, Duration);
+fn yield_loop_lwt(n: u64) -> u64 {
+    lwt::main::run(Promise::ret(()).bind(move |()| yield_loop_go(n, 0, 0))).unwrap()
+}
+
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            std::task::Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    }
+}
+
+async fn yield_loop_futures(n: u64) -> u64 {
+    let mut acc = 0;
+    for i in 0..n {
+        YieldNow(false).await;
+        acc = step(acc, i);
+    }
+    acc
+}
+
+async fn yield_loop_tokio(n: u64) -> u64 {
+    let mut acc = 0;
+    for i in 0..n {
+        tokio::task::yield_now().await;
+        acc = step(acc, i);
+    }
+    acc
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ping-pong through one-slot mailboxes: the pinger puts `i` in mailbox `a` and takes the reply
+// from mailbox `b`; the ponger takes from `a` and puts into `b`. lwt: two `sync::Mvar`s under
+// `main::run`; futures: `mpsc::channel(0)` (capacity = buffer + 1 per sender = 1) on a
+// `LocalPool`; tokio: `mpsc::channel(1)` in a `LocalSet`.
+
+fn pong_lwt(a: Mvar<u64>, b: Mvar<u64>, left: u64) -> Promise<()> {
+    if left == 0 {
+        return Promise::ret(());
+    }
+    a.take().bind(move |x| {
+        let put = b.put(x);
+        put.bind(move |()| pong_lwt(a, b, left - 1))
+    })
+}
+
+fn ping_lwt(a: Mvar<u64>, b: Mvar<u64>, i: u64, n: u64, acc: u64) -> Promise<u64> {
+    if i == n {
+        return Promise::ret(acc);
+    }
+    let b2 = b.clone();
+    let a2 = a.clone();
+    a.put(i)
+        .bind(move |()| b2.take())
+        .bind(move |x| ping_lwt(a2, b, i + 1, n, step(acc, x)))
+}
+
+fn ping_pong_lwt(n: u64) -> u64 {
+    let a = Mvar::create_empty();
+    let b = Mvar::create_empty();
+    let pong = pong_lwt(a.clone(), b.clone(), n);
+    let sum = lwt::main::run(ping_lwt(a, b, 0, n, 0)).unwrap();
+    drop(pong);
+    sum
+}
+
+async fn ping_pong_futures(spawner: futures::executor::LocalSpawner, n: u64) -> u64 {
+    use futures::{SinkExt, StreamExt};
+    let (mut tx_a, mut rx_a) = futures::channel::mpsc::channel::<u64>(0);
+    let (mut tx_b, mut rx_b) = futures::channel::mpsc::channel::<u64>(0);
+    spawner
+        .spawn_local(async move {
+            while let Some(x) = rx_a.next().await {
+                tx_b.send(x).await.unwrap();
+            }
+        })
+        .unwrap();
+    let mut acc = 0;
+    for i in 0..n {
+        tx_a.send(i).await.unwrap();
+        acc = step(acc, rx_b.next().await.unwrap());
+    }
+    acc
+}
+
+async fn ping_pong_tokio(n: u64) -> u64 {
+    let (tx_a, mut rx_a) = tokio::sync::mpsc::channel::<u64>(1);
+    let (tx_b, mut rx_b) = tokio::sync::mpsc::channel::<u64>(1);
+    tokio::task::spawn_local(async move {
+        while let Some(x) = rx_a.recv().await {
+            tx_b.send(x).await.unwrap();
+        }
+    });
+    let mut acc = 0;
+    for i in 0..n {
+        tx_a.send(i).await.unwrap();
+        acc = step(acc, rx_b.recv().await.unwrap());
+    }
+    acc
+}
+
+// ---------------------------------------------------------------------------------------------
+// N concurrent timers with pseudo-random deadlines up to 50 ms. Each adds `step(i, 1)` to a sum
+// when it fires (order-independent, since equal deadlines may fire in any order). lwt:
+// `unix::sleep(..).map(..)` joined with `join` under `main::run`; tokio: one `spawn_local` task per
+// timer doing `time::sleep(..).await`, awaited in order. futures has no timer: n/a.
+
+fn deadline(i: u64) -> Duration {
+    Duration::from_micros(i.wrapping_mul(2_654_435_761) % 50_000)
+}
+
+fn expected_timers(n: u64) -> u64 {
+    (0..n).fold(0u64, |acc, i| acc.wrapping_add(step(i, 1)))
+}
+
+fn timers_lwt(n: u64) -> u64 {
+    let acc = Rc::new(Cell::new(0u64));
+    let timers: Vec<Promise<()>> = (0..n)
+        .map(|i| {
+            let acc = acc.clone();
+            lwt::unix::sleep(deadline(i)).map(move |()| acc.set(acc.get().wrapping_add(step(i, 1))))
+        })
+        .collect();
+    lwt::main::run(lwt::join(timers)).unwrap();
+    acc.get()
+}
+
+async fn timers_tokio(n: u64) -> u64 {
+    let acc = Rc::new(Cell::new(0u64));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let acc = acc.clone();
+            tokio::task::spawn_local(async move {
+                tokio::time::sleep(deadline(i)).await;
+                acc.set(acc.get().wrapping_add(step(i, 1)));
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    acc.get()
+}
+
+// ---------------------------------------------------------------------------------------------
+// TCP echo on 127.0.0.1: a server and a client in the same thread, N sequential round trips of
+// 64 bytes (byte j of message i is `(i + j) mod 256`); the client folds the sum of the bytes it
+// gets back. lwt: `unix::Listener`, `connect_tcp`, `Fd::read`/`write_all`; tokio: `TcpListener`,
+// `TcpStream`, `read`/`write_all`/`read_exact`, server in a `spawn_local` task. futures: n/a (no
+// reactor).
+
+const MSG: usize = 64;
+
+fn message(i: u64) -> Vec<u8> {
+    (0..MSG as u64).map(|j| (i + j) as u8).collect()
+}
+
+fn byte_sum(buf: &[u8]) -> u64 {
+    buf.iter().map(|&b| u64::from(b)).sum()
+}
+
+fn expected_echo(n: u64) -> u64 {
+    (0..n).fold(0, |acc, i| step(acc, byte_sum(&message(i))))
+}
+
+fn echo_lwt(fd: lwt::unix::Fd) -> Promise<()> {
+    fd.read(MSG).bind(move |buf| {
+        if buf.is_empty() {
+            Promise::ret(())
+        } else {
+            fd.write_all(buf).bind(move |()| echo_lwt(fd))
+        }
+    })
+}
+
+fn read_exact_lwt(fd: lwt::unix::Fd, mut got: Vec<u8>) -> Promise<Vec<u8>> {
+    if got.len() == MSG {
+        return Promise::ret(got);
+    }
+    fd.read(MSG - got.len()).bind(move |more| {
+        assert!(!more.is_empty(), "unexpected end of input");
+        got.extend_from_slice(&more);
+        read_exact_lwt(fd, got)
+    })
+}
+
+fn client_lwt(fd: lwt::unix::Fd, i: u64, n: u64, acc: u64) -> Promise<u64> {
+    if i == n {
+        fd.shutdown(std::net::Shutdown::Write).unwrap();
+        return Promise::ret(acc);
+    }
+    let fd2 = fd.clone();
+    fd.write_all(message(i))
+        .bind(move |()| read_exact_lwt(fd2, Vec::with_capacity(MSG)))
+        .bind(move |buf| client_lwt(fd, i + 1, n, step(acc, byte_sum(&buf))))
+}
+
+fn tcp_echo_lwt(n: u64) -> u64 {
+    let listener = lwt::unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = listener.accept().bind(|(fd, _)| echo_lwt(fd));
+    let client = lwt::unix::connect_tcp(addr).bind(move |fd| client_lwt(fd, 0, n, 0));
+    let ((), sum) = lwt::main::run(lwt::both(server, client)).unwrap();
+    listener.close().unwrap();
+    sum
+}
+
+async fn tcp_echo_tokio(n: u64) -> u64 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::task::spawn_local(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; MSG];
+        loop {
+            let got = s.read(&mut buf).await.unwrap();
+            if got == 0 {
+                break;
+            }
+            s.write_all(&buf[..got]).await.unwrap();
+        }
+    });
+    let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut acc = 0;
+    let mut buf = [0u8; MSG];
+    for i in 0..n {
+        c.write_all(&message(i)).await.unwrap();
+        c.read_exact(&mut buf).await.unwrap();
+        acc = step(acc, byte_sum(&buf));
+    }
+    c.shutdown().await.unwrap();
+    server.await.unwrap();
+    acc
+}
+
+// ---------------------------------------------------------------------------------------------
+// The harness. The parent process runs every repetition of every implementation as a child
+// process (this same binary with `--child ROW IMPL N`, or the OCaml program), interleaved, under
+// `/usr/bin/time -f %M` for the peak RSS; the child prints `checksum=<n> ns_per_op=<x>`.
+
+const IMPLS: [&str; 4] = ["lwt", "futures", "tokio", "ocaml"];
+const OCAML: usize = 3;
+
+/// Runs implementation `which` (0: lwt, 1: futures, 2: tokio) of a row on `n` operations, giving
+/// its checksum and elapsed time; `None` when that implementation cannot do the row.
+type RunFn = fn(usize, u64) -> Option<(u64, Duration)>;
 
 struct Row {
     name: &'static str,
@@ -400,59 +666,312 @@ struct Row {
     n: u64,
     run: RunFn,
     expected: fn(u64) -> u64,
-    /// Print the peak heap of this row.
-    peak: bool,
 }
 
-fn run_futures(f: impl FnOnce(&mut LocalPool) -> u64) -> (u64, Duration) {
+fn run_futures(f: impl FnOnce(&mut LocalPool) -> u64) -> Option<(u64, Duration)> {
     let mut pool = LocalPool::new();
-    timed(|| f(&mut pool))
+    Some(timed(|| f(&mut pool)))
 }
 
-fn run_tokio<F: Future<Output = u64>>(fut: F) -> (u64, Duration) {
+fn run_tokio<F: Future<Output = u64>>(fut: F) -> Option<(u64, Duration)> {
     let rt = tokio_rt();
     let local = tokio::task::LocalSet::new();
-    timed(|| local.block_on(&rt, fut))
+    Some(timed(|| local.block_on(&rt, fut)))
 }
 
-fn resolved_bind(which: usize, n: u64) -> (u64, Duration) {
+fn resolved_bind(which: usize, n: u64) -> Option<(u64, Duration)> {
     match which {
-        0 => timed(|| resolved_bind_lwt(n)),
+        0 => Some(timed(|| resolved_bind_lwt(n))),
         1 => run_futures(|pool| pool.run_until(resolved_bind_async(n))),
         _ => run_tokio(resolved_bind_async(n)),
     }
 }
 
-fn resolved_map(which: usize, n: u64) -> (u64, Duration) {
+fn resolved_map(which: usize, n: u64) -> Option<(u64, Duration)> {
     match which {
-        0 => timed(|| resolved_map_lwt(n)),
+        0 => Some(timed(|| resolved_map_lwt(n))),
         1 => run_futures(|pool| pool.run_until(resolved_map_async(n))),
         _ => run_tokio(resolved_map_async(n)),
     }
 }
 
-fn pending_bind(which: usize, n: u64) -> (u64, Duration) {
+fn pending_bind(which: usize, n: u64) -> Option<(u64, Duration)> {
     match which {
-        0 => timed(|| pending_bind_lwt(n)),
+        0 => Some(timed(|| pending_bind_lwt(n))),
         1 => run_futures(|pool| pending_bind_futures(pool, n)),
         _ => run_tokio(pending_bind_tokio(n)),
     }
 }
 
-fn recursive_loop(which: usize, n: u64) -> (u64, Duration) {
+fn yield_loop(which: usize, n: u64) -> Option<(u64, Duration)> {
     match which {
-        0 => timed(|| recursive_loop_lwt(n)),
+        0 => Some(timed(|| yield_loop_lwt(n))),
+        1 => run_futures(|pool| pool.run_until(yield_loop_futures(n))),
+        _ => run_tokio(yield_loop_tokio(n)),
+    }
+}
+
+fn recursive_loop(which: usize, n: u64) -> Option<(u64, Duration)> {
+    match which {
+        0 => Some(timed(|| recursive_loop_lwt(n))),
         1 => run_futures(|pool| recursive_loop_futures(pool, n)),
         _ => run_tokio(recursive_loop_tokio(n)),
     }
 }
 
-fn join(which: usize, n: u64) -> (u64, Duration) {
+fn join(which: usize, n: u64) -> Option<(u64, Duration)> {
     match which {
-        0 => timed(|| join_lwt(n)),
+        0 => Some(timed(|| join_lwt(n))),
         1 => run_futures(|pool| join_futures(pool, n)),
         _ => run_tokio(join_tokio(n)),
     }
+}
+
+fn ping_pong(which: usize, n: u64) -> Option<(u64, Duration)> {
+    match which {
+        0 => Some(timed(|| ping_pong_lwt(n))),
+        1 => run_futures(|pool| {
+            let spawner = pool.spawner();
+            pool.run_until(ping_pong_futures(spawner, n))
+        }),
+        _ => run_tokio(ping_pong_tokio(n)),
+    }
+}
+
+fn timers(which: usize, n: u64) -> Option<(u64, Duration)> {
+    match which {
+        0 => Some(timed(|| timers_lwt(n))),
+        1 => None,
+        _ => run_tokio(timers_tokio(n)),
+    }
+}
+
+fn tcp_echo(which: usize, n: u64) -> Option<(u64, Duration)> {
+    match which {
+        0 => Some(timed(|| tcp_echo_lwt(n))),
+        1 => None,
+        _ => run_tokio(tcp_echo_tokio(n)),
+    }
+}
+
+fn rows(scale: u64) -> Vec<Row> {
+    vec![
+        Row {
+            name: "resolved-bind",
+            what: "`p = p.bind(|x| ret(f(x)))` on a resolved promise",
+            n: 10_000_000 / scale,
+            run: resolved_bind,
+            expected: expected_fold,
+        },
+        Row {
+            name: "resolved-map",
+            what: "`p = p.map(f)` on a resolved promise",
+            n: 10_000_000 / scale,
+            run: resolved_map,
+            expected: expected_fold,
+        },
+        Row {
+            name: "pending-bind",
+            what: "`wait()`, bind, `wakeup`, read the result",
+            n: 1_000_000 / scale,
+            run: pending_bind,
+            expected: expected_fold,
+        },
+        Row {
+            name: "yield-loop",
+            what: "a loop yielding to the scheduler each iteration (`pause` / `yield_now`)",
+            n: 1_000_000 / scale,
+            run: yield_loop,
+            expected: expected_fold,
+        },
+        Row {
+            name: "recursive-loop-1M",
+            what: "recursive loop of N iterations, each awaiting a promise woken from outside",
+            n: 1_000_000 / scale,
+            run: recursive_loop,
+            expected: expected_fold,
+        },
+        Row {
+            name: "recursive-loop-10M",
+            what: "the same loop at 10 × N: peak memory must not grow",
+            n: 10_000_000 / scale,
+            run: recursive_loop,
+            expected: expected_fold,
+        },
+        Row {
+            name: "join-all",
+            what: "`all` of N pending promises, woken one by one in input order",
+            n: 1_000_000 / scale,
+            run: join,
+            expected: expected_fold,
+        },
+        Row {
+            name: "ping-pong",
+            what: "N messages there and back through one-slot mailboxes (Mvar / capacity-1 channel)",
+            n: 1_000_000 / scale,
+            run: ping_pong,
+            expected: expected_fold,
+        },
+        Row {
+            name: "timers",
+            what: "N concurrent timers, pseudo-random deadlines up to 50 ms (wall time includes the 50 ms)",
+            n: 100_000 / scale,
+            run: timers,
+            expected: expected_timers,
+        },
+        Row {
+            name: "tcp-echo",
+            what: "N sequential 64-byte round trips over TCP on 127.0.0.1, client and server in one thread",
+            n: 100_000 / scale,
+            run: tcp_echo,
+            expected: expected_echo,
+        },
+    ]
+}
+
+/// Checksums are compared modulo 2^63: OCaml's ints have 63 bits, and the folds are built from
+/// ring operations, so the low 63 bits agree.
+const MASK63: u64 = u64::MAX >> 1;
+
+/// The child side: one warm-up on N / 10, one timed run, and with `count` a counting pass.
+fn child(row: &Row, which: usize, n: u64, count: bool) {
+    let Some((warm, _)) = (row.run)(which, (n / 10).max(1)) else {
+        println!("n/a");
+        return;
+    };
+    black_box(warm);
+    let (sum, elapsed) = (row.run)(which, n).expect("runs");
+    println!(
+        "checksum={sum} ns_per_op={:.3}",
+        elapsed.as_nanos() as f64 / n as f64
+    );
+    if count {
+        COUNT_PASS.store(true, Relaxed);
+        let (sum2, _) = (row.run)(which, n).expect("runs");
+        COUNT_PASS.store(false, Relaxed);
+        assert_eq!(sum, sum2, "counting pass checksum");
+        let heap = LAST_HEAP.lock().unwrap().take().expect("counted");
+        println!("allocs={} peak_heap={}", heap.allocs, heap.peak_bytes);
+    }
+}
+
+/// What one child run reported.
+#[derive(Default)]
+struct Sample {
+    checksum: u64,
+    ns_per_op: f64,
+    allocs: Option<u64>,
+    peak_heap: Option<i64>,
+    rss_kib: Option<u64>,
+}
+
+fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+}
+
+/// Runs a child under `/usr/bin/time -f %M` when that exists. `None` when the implementation
+/// cannot do the row.
+fn run_child(cmd: &[String], time_out: &std::path::Path) -> Option<Sample> {
+    let use_time = std::path::Path::new("/usr/bin/time").exists();
+    let mut command = if use_time {
+        let mut c = std::process::Command::new("/usr/bin/time");
+        c.arg("-f").arg("%M").arg("-o").arg(time_out).args(cmd);
+        c
+    } else {
+        let mut c = std::process::Command::new(&cmd[0]);
+        c.args(&cmd[1..]);
+        c
+    };
+    let out = command
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("spawn child");
+    assert!(out.status.success(), "child {cmd:?} failed: {}", out.status);
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim() == "n/a" {
+        return None;
+    }
+    let checksum = field(&text, "checksum")
+        .and_then(|s| s.parse::<i64>().ok().map(|v| v as u64))
+        .or_else(|| field(&text, "checksum").and_then(|s| s.parse::<u64>().ok()))
+        .unwrap_or_else(|| panic!("no checksum in {text:?} from {cmd:?}"));
+    let ns_per_op = field(&text, "ns_per_op")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no ns_per_op in {text:?}"));
+    let rss_kib = if use_time {
+        std::fs::read_to_string(time_out)
+            .ok()
+            .and_then(|t| t.lines().last()?.trim().parse().ok())
+    } else {
+        None
+    };
+    Some(Sample {
+        checksum: checksum & MASK63,
+        ns_per_op,
+        allocs: field(&text, "allocs").and_then(|s| s.parse().ok()),
+        peak_heap: field(&text, "peak_heap").and_then(|s| s.parse().ok()),
+        rss_kib,
+    })
+}
+
+/// Builds `bench/ocaml/peers.ml` into `target/<profile>/ocaml-peers/` (a copy of the source is
+/// compiled there, so the source tree stays clean). `Err` says why OCaml is skipped.
+fn build_ocaml() -> Result<std::path::PathBuf, String> {
+    let found = std::process::Command::new("ocamlfind")
+        .args(["query", "lwt.unix"])
+        .output();
+    match found {
+        Ok(o) if o.status.success() => {}
+        Ok(_) => {
+            return Err("ocamlfind finds no lwt.unix package (apt-get install -y \
+                        liblwt-ocaml-dev ocaml-findlib ocaml-nox)"
+                .into())
+        }
+        Err(_) => {
+            return Err(
+                "ocamlfind is not installed (apt-get install -y liblwt-ocaml-dev \
+                        ocaml-findlib ocaml-nox)"
+                    .into(),
+            )
+        }
+    }
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/ocaml/peers.ml");
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // target/<profile>/deps/peers-<hash> -> target/<profile>/ocaml-peers
+    let dir = exe
+        .parent()
+        .and_then(|d| d.parent())
+        .ok_or("no target directory")?
+        .join("ocaml-peers");
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::copy(&src, dir.join("peers.ml")).map_err(|e| format!("{}: {e}", src.display()))?;
+    let out = std::process::Command::new("ocamlfind")
+        .current_dir(&dir)
+        .args([
+            "ocamlopt", "-O3", "-thread", "-package", "lwt.unix", "-linkpkg", "peers.ml", "-o",
+            "peers",
+        ])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        // `-O3` needs flambda; retry without it.
+        let out = std::process::Command::new("ocamlfind")
+            .current_dir(&dir)
+            .args([
+                "ocamlopt", "-thread", "-package", "lwt.unix", "-linkpkg", "peers.ml", "-o",
+                "peers",
+            ])
+            .output()
+            .map_err(|e| e.to_string())?;
+        if !out.status.success() {
+            return Err(format!(
+                "ocamlfind ocamlopt failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    Ok(dir.join("peers"))
 }
 
 struct Stats {
@@ -489,12 +1008,21 @@ fn fmt_bytes(b: i64) -> String {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        let rows = rows(1);
+        let row = rows.iter().find(|r| r.name == args[1]).expect("row");
+        let which: usize = args[2].parse().expect("impl");
+        let n: u64 = args[3].parse().expect("n");
+        child(row, which, n, args.iter().any(|a| a == "--count"));
+        return;
+    }
     let mut quick = false;
     let mut filters = Vec::new();
     let mut impls: Vec<usize> = Vec::new();
     let mut reps_override = None;
     let mut n_override = None;
-    for arg in std::env::args().skip(1) {
+    for arg in &args {
         match arg.as_str() {
             "--quick" => quick = true,
             a if a.starts_with("--impl=") => {
@@ -517,137 +1045,177 @@ fn main() {
     if impls.is_empty() {
         impls = (0..IMPLS.len()).collect();
     }
-    let (reps, scale) = if quick { (3, 10) } else { (7, 1) };
+    let (reps, scale) = if quick { (3, 10) } else { (5, 1) };
     let reps: usize = reps_override.unwrap_or(reps).max(1);
 
-    let rows = [
-        Row {
-            name: "resolved-bind",
-            what: "`p = p.bind(|x| ret(f(x)))` on a resolved promise",
-            n: 10_000_000 / scale,
-            run: resolved_bind,
-            expected: expected_fold,
-            peak: false,
-        },
-        Row {
-            name: "resolved-map",
-            what: "`p = p.map(f)` on a resolved promise",
-            n: 10_000_000 / scale,
-            run: resolved_map,
-            expected: expected_fold,
-            peak: false,
-        },
-        Row {
-            name: "pending-bind",
-            what: "`wait()`, bind, `wakeup`, read the result",
-            n: 1_000_000 / scale,
-            run: pending_bind,
-            expected: expected_fold,
-            peak: false,
-        },
-        Row {
-            name: "recursive-loop",
-            what: "loop of N iterations, each awaiting a promise woken from outside",
-            n: 1_000_000 / scale,
-            run: recursive_loop,
-            expected: expected_fold,
-            peak: true,
-        },
-        Row {
-            name: "join-all",
-            what: "`all` of N pending promises, woken one by one in input order",
-            n: 1_000_000 / scale,
-            run: join,
-            expected: expected_fold,
-            peak: true,
-        },
-    ];
+    let ocaml = if impls.contains(&OCAML) {
+        match build_ocaml() {
+            Ok(exe) => Some(exe),
+            Err(why) => {
+                eprintln!("OCaml Lwt skipped: {why}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if ocaml.is_none() {
+        impls.retain(|&w| w != OCAML);
+    }
 
-    let selected: Vec<&Row> = rows
+    let all_rows = rows(scale);
+    let selected: Vec<&Row> = all_rows
         .iter()
         .filter(|r| filters.is_empty() || filters.iter().any(|f| r.name.contains(f.as_str())))
         .collect();
     if selected.is_empty() {
-        let names: Vec<_> = rows.iter().map(|r| r.name).collect();
+        let names: Vec<_> = all_rows.iter().map(|r| r.name).collect();
         eprintln!("no row matches {filters:?}; rows: {names:?}");
         std::process::exit(2);
     }
 
+    let me = std::env::current_exe()
+        .expect("current_exe")
+        .to_string_lossy()
+        .into_owned();
+    let time_out = std::env::temp_dir().join(format!("lwt-peers-rss-{}", std::process::id()));
+
     let mut table = String::new();
     table.push_str(&format!(
-        "{reps} interleaved repetitions per implementation{}; ns/op: median (min–max); \
-         lwt/impl = lwt median / that implementation's median (< 1: lwt faster)\n\n",
+        "{reps} interleaved repetitions per implementation{}, each a child process; ns/op: \
+         median (min–max); lwt/impl = lwt median / that implementation's median (< 1: lwt \
+         faster)\n\n",
         if quick { " (--quick)" } else { "" }
     ));
     table.push_str(
-        "| row | N | impl | ns/op median | min–max | lwt/impl | allocs/op | peak heap |\n",
+        "| row | N | impl | ns/op median | min–max | lwt/impl | peak RSS | allocs/op | peak heap |\n",
     );
-    table.push_str("|---|---:|---|---:|---|---:|---:|---:|\n");
+    table.push_str("|---|---:|---|---:|---|---:|---:|---:|---:|\n");
     let mut notes = Vec::new();
+    let mut verdicts = Vec::new();
 
     for row in &selected {
         let n: u64 = n_override.unwrap_or(row.n);
-        let expected = (row.expected)(n);
-        let mut samples: [Vec<f64>; 3] = Default::default();
-        // One untimed warm-up of each, then interleaved repetitions.
-        for &which in &impls {
-            let (sum, _) = (row.run)(which, n / 10);
-            black_box(sum);
-        }
-        for _ in 0..reps {
+        let expected = (row.expected)(n) & MASK63;
+        let mut samples: [Vec<Sample>; 4] = Default::default();
+        let mut na = [false; 4];
+        for rep in 0..reps {
             for &which in &impls {
-                let (sum, elapsed) = (row.run)(which, n);
-                assert_eq!(
-                    sum, expected,
-                    "{}: {} computed a different checksum",
-                    row.name, IMPLS[which]
-                );
-                samples[which].push(elapsed.as_nanos() as f64 / n as f64);
+                if na[which] {
+                    continue;
+                }
+                let cmd: Vec<String> = if which == OCAML {
+                    vec![
+                        ocaml.as_ref().unwrap().to_string_lossy().into_owned(),
+                        row.name.to_string(),
+                        n.to_string(),
+                    ]
+                } else {
+                    let mut c = vec![
+                        me.clone(),
+                        "--child".into(),
+                        row.name.into(),
+                        which.to_string(),
+                        n.to_string(),
+                    ];
+                    if rep == 0 {
+                        c.push("--count".into());
+                    }
+                    c
+                };
+                match run_child(&cmd, &time_out) {
+                    None => na[which] = true,
+                    Some(s) => {
+                        assert_eq!(
+                            s.checksum, expected,
+                            "{}: {} computed a different checksum",
+                            row.name, IMPLS[which]
+                        );
+                        samples[which].push(s);
+                    }
+                }
             }
         }
-        // The counting pass: allocations per op and the peak heap, once per implementation.
-        let mut heap: [Option<HeapUse>; 3] = Default::default();
-        for &which in &impls {
-            COUNT_PASS.store(true, Relaxed);
-            let (sum, _) = (row.run)(which, n);
-            COUNT_PASS.store(false, Relaxed);
-            assert_eq!(sum, expected, "{}: counting pass checksum", row.name);
-            heap[which] = LAST_HEAP.lock().unwrap().take();
-        }
-        let lwt_median = (!samples[0].is_empty()).then(|| stats(samples[0].clone()).median);
+        let median_of = |which: usize| {
+            (!samples[which].is_empty())
+                .then(|| stats(samples[which].iter().map(|s| s.ns_per_op).collect()).median)
+        };
+        let lwt_median = median_of(0);
         for (pos, &which) in impls.iter().enumerate() {
-            let s = stats(samples[which].clone());
-            let ratio = match lwt_median {
-                Some(m) if which != 0 => format!("{:.2}", m / s.median),
-                _ => "—".to_string(),
-            };
-            let heap = heap[which].as_ref().expect("counted");
-            let peak = if row.peak {
-                fmt_bytes(heap.peak_bytes)
-            } else {
-                String::new()
-            };
             let (name, count) = if pos == 0 {
                 (row.name, n.to_string())
             } else {
                 ("", String::new())
             };
+            if na[which] {
+                table.push_str(&format!(
+                    "| {name} | {count} | {} | n/a | | | | | |\n",
+                    IMPLS[which]
+                ));
+                continue;
+            }
+            let s = stats(samples[which].iter().map(|s| s.ns_per_op).collect());
+            let ratio = match lwt_median {
+                Some(m) if which != 0 => format!("{:.2}", m / s.median),
+                _ => "—".to_string(),
+            };
+            let rss: Vec<f64> = samples[which]
+                .iter()
+                .filter_map(|s| s.rss_kib.map(|k| k as f64))
+                .collect();
+            let rss = if rss.is_empty() {
+                "?".to_string()
+            } else {
+                fmt_bytes(stats(rss).median as i64 * 1024)
+            };
+            let first = &samples[which][0];
+            let allocs = first
+                .allocs
+                .map(|a| format!("{:.2}", a as f64 / n as f64))
+                .unwrap_or_default();
+            let heap = first.peak_heap.map(fmt_bytes).unwrap_or_default();
             table.push_str(&format!(
-                "| {name} | {count} | {} | {:.1} | {:.1}–{:.1} | {ratio} | {:.2} | {peak} |\n",
-                IMPLS[which],
-                s.median,
-                s.min,
-                s.max,
-                heap.allocs as f64 / n as f64,
+                "| {name} | {count} | {} | {:.1} | {:.1}–{:.1} | {ratio} | {rss} | {allocs} | {heap} |\n",
+                IMPLS[which], s.median, s.min, s.max,
             ));
+        }
+        if let Some(m) = lwt_median {
+            let mut v = format!("* `{}`:", row.name);
+            if let Some(o) = median_of(OCAML) {
+                let r = m / o;
+                v.push_str(&format!(
+                    " lwt/OCaml {r:.2} (target ≤ 0.50: {});",
+                    if r <= 0.5 { "met" } else { "MISSED" }
+                ));
+            }
+            let best = [1, 2]
+                .iter()
+                .filter_map(|&w| median_of(w).map(|x| (x, IMPLS[w])))
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((b, name)) = best {
+                let r = m / b;
+                v.push_str(&format!(
+                    " lwt/best Rust ({name}) {r:.2} (target ≤ 1.00: {})",
+                    if r <= 1.0 { "met" } else { "MISSED" }
+                ));
+            }
+            verdicts.push(v);
         }
         notes.push(format!("* `{}`: {}", row.name, row.what));
         eprintln!("done: {}", row.name);
     }
+    let _ = std::fs::remove_file(&time_out);
     println!("{table}");
     println!("{}", notes.join("\n"));
     println!(
-        "\nallocs/op and peak heap come from a separate counting pass (peak heap: the highest net \
-         growth of live heap bytes during the run; executor setup excluded)."
+        "\nTargets (lwt at most half of OCaml Lwt's time, and no slower than the best Rust peer):"
+    );
+    println!("{}", verdicts.join("\n"));
+    println!(
+        "\npeak RSS: the child process's maximum resident set (`/usr/bin/time -f %M`), median \
+         over the repetitions; it includes the warm-up (N / 10) and, for the Rust rows, the \
+         runtime's fixed footprint. allocs/op and peak heap (Rust only) come from a counting pass \
+         in the first repetition's child (peak heap: the highest net growth of live heap bytes \
+         during the run, executor setup excluded)."
     );
 }
