@@ -944,34 +944,37 @@ fn build_ocaml() -> Result<std::path::PathBuf, String> {
         .and_then(|d| d.parent())
         .ok_or("no target directory")?
         .join("ocaml-peers");
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-    std::fs::copy(&src, dir.join("peers.ml")).map_err(|e| format!("{}: {e}", src.display()))?;
-    let out = std::process::Command::new("ocamlfind")
-        .current_dir(&dir)
-        .args([
-            "ocamlopt", "-O3", "-thread", "-package", "lwt.unix", "-linkpkg", "peers.ml", "-o",
-            "peers",
-        ])
-        .output()
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        // `-O3` needs flambda; retry without it.
-        let out = std::process::Command::new("ocamlfind")
-            .current_dir(&dir)
+    // Built in a directory of this process's own, then renamed into place: two bench runs at
+    // once (or a run while the executable is in use) never see a half-written file.
+    let build = dir.join(format!("build-{}", std::process::id()));
+    std::fs::create_dir_all(&build).map_err(|e| e.to_string())?;
+    std::fs::copy(&src, build.join("peers.ml")).map_err(|e| format!("{}: {e}", src.display()))?;
+    let compile = |flags: &[&str]| {
+        std::process::Command::new("ocamlfind")
+            .current_dir(&build)
+            .arg("ocamlopt")
+            .args(flags)
             .args([
-                "ocamlopt", "-thread", "-package", "lwt.unix", "-linkpkg", "peers.ml", "-o",
-                "peers",
+                "-thread", "-package", "lwt.unix", "-linkpkg", "peers.ml", "-o", "peers",
             ])
             .output()
-            .map_err(|e| e.to_string())?;
-        if !out.status.success() {
-            return Err(format!(
-                "ocamlfind ocamlopt failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
+            .map_err(|e| e.to_string())
+    };
+    // `-O3` needs a flambda compiler; retry without it.
+    let mut out = compile(&["-O3"])?;
+    if !out.status.success() {
+        out = compile(&[])?;
     }
-    Ok(dir.join("peers"))
+    if !out.status.success() {
+        return Err(format!(
+            "ocamlfind ocamlopt failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let exe = dir.join(format!("peers-{}", std::process::id()));
+    std::fs::rename(build.join("peers"), &exe).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&build);
+    Ok(exe)
 }
 
 struct Stats {
@@ -1205,6 +1208,9 @@ fn main() {
         eprintln!("done: {}", row.name);
     }
     let _ = std::fs::remove_file(&time_out);
+    if let Some(exe) = &ocaml {
+        let _ = std::fs::remove_file(exe);
+    }
     println!("{table}");
     println!("{}", notes.join("\n"));
     println!(
