@@ -1,7 +1,7 @@
 //! Property-based model tests: random programs of wait / task / wakeup / wakeup_later / drop /
-//! bind / map / catch / try_bind / finalize / observers / cancel run both on `lwt-core` and on a
-//! small reference model written here, and must agree on every final state and on the trace of
-//! callback executions.
+//! bind / map / catch / try_bind / finalize / observers / cancel / all / join / choose / pick /
+//! protected / no_cancel / wrap_in_cancelable run both on `lwt-core` and on a small reference model
+//! written here, and must agree on every final state and on the trace of callback executions.
 //!
 //! The model is plain data: a `Vec` of promise records (pending or resolved, a callback list, a
 //! proxy link and a cancel link), one FIFO job queue and a depth counter. It follows the semantics
@@ -20,13 +20,26 @@
 //!   is merged (its callbacks first, and its cancel link replaces the result's), a resolved one is
 //!   copied through a callback registered on it;
 //! * `cancel` walks the cancel links backwards (each promise once), rejects pending tasks with
-//!   `Canceled` (all states first, as one batch), then callbacks run, `on_cancel` ones first.
+//!   `Canceled` (all states first, as one batch), then callbacks run, `on_cancel` ones first;
+//! * combinators (`combinators` module docs) register a waiter callback on each input not settled
+//!   (resolved with every callback run) at creation, in input order (`choose` / `pick`: on every
+//!   input, since with a settled input the result is ready at once); a waiter skips itself once
+//!   its combinator is done, and such dead waiters are purged from a pending promise's list once
+//!   they are half of it (which decides whether its resolution makes a job, so the model tracks
+//!   lwt-core's `One` / `Many` list and its dead count); results resolve `Later`; canceling a
+//!   result cancels every input in input order; `pick` cancels the pending losers (one batch)
+//!   before resolving its result;
+//! * `protected` / `wrap_in_cancelable` make a cancelable wrapper with an `on_cancel` callback of
+//!   its own (first in its list) that marks the forwarding waiter dead (and, for
+//!   `wrap_in_cancelable`, cancels the source); `no_cancel`'s wrapper is not cancelable.
 //!
 //! Selectors in a program (`Sel`) are resolved when the operation runs: a promise selector picks
 //! the `sel % pool.len()`-th promise of the pool counting from the newest; a resolver selector
 //! picks among the resolvers not used yet, oldest first. Both sides keep the same pools, so a
 //! program means the same thing on both. The pool holds every promise the program made: `wait` /
-//! `task` / `ret` / `fail`, the results of the bind family, and the fresh promises callbacks made.
+//! `task` / `ret` / `fail`, the results of the bind family, of the combinators and wrappers, and
+//! the fresh promises callbacks made. Values are `i64` (`Clone`: every consumer gets a copy);
+//! `all`'s vector is folded into one (`combine`).
 //!
 //! `MODEL_CASES=n` sets the number of random programs (default 2048, a fraction of a second).
 
@@ -34,6 +47,7 @@ use std::cell::RefCell;
 use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 
+use lwt_core::combinators::{all, choose, join, pick};
 use lwt_core::{hook, return_unit, task, wait, Abandoned, Exn, Failure, Panicked, Promise};
 use lwt_core::{Resolver, State};
 use proptest::prelude::*;
@@ -104,6 +118,32 @@ struct Obs {
     panic: bool,
 }
 
+/// A combinator over several promises of the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CombKind {
+    /// `all(inputs).map(combine)`.
+    All,
+    /// `join(inputs.map(|_| ())).map(|()| 0)`.
+    Join,
+    Choose,
+    Pick,
+}
+
+/// A cancel wrapper around one promise of the pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WrapKind {
+    Protected,
+    NoCancel,
+    WrapInCancelable,
+}
+
+/// The value of `all`'s result, folded to one `i64` (order-sensitive).
+fn combine(values: &[i64]) -> i64 {
+    values
+        .iter()
+        .fold(7, |acc, v| acc.wrapping_mul(131).wrapping_add(*v))
+}
+
 /// What a callback may do before returning.
 #[derive(Clone, Debug)]
 enum Action {
@@ -114,6 +154,11 @@ enum Action {
     Map(Sel, u32, i64),
     /// `pool[sel].bind(..)`: logs under `label`, returns `Res`; the result joins the pool.
     Bind(Sel, u32, Res),
+    /// A combinator over `pool[sel]`s (the selectors that find nothing are left out); the result
+    /// joins the pool.
+    Comb(CombKind, Vec<Sel>),
+    /// `pool[sel].protected()` & co; the result joins the pool.
+    Wrap(WrapKind, Sel),
 }
 
 /// A top-level operation.
@@ -131,6 +176,8 @@ enum Op {
     Observe(Sel, Obs),
     Resolve(Sel, How),
     Cancel(Sel),
+    Comb(CombKind, Vec<Sel>),
+    Wrap(WrapKind, Sel),
 }
 
 fn fail_msg(n: u8) -> String {
@@ -304,7 +351,37 @@ impl Real {
                         self.push(q);
                     }
                 }
+                Action::Comb(kind, sels) => self.comb(*kind, sels),
+                &Action::Wrap(kind, sel) => self.wrap(kind, sel),
             }
+        }
+    }
+
+    fn comb(&self, kind: CombKind, sels: &[Sel]) {
+        let inputs: Vec<Promise<i64>> = sels.iter().filter_map(|&s| self.pick(s)).collect();
+        if inputs.is_empty() {
+            return;
+        }
+        let q = match kind {
+            CombKind::All => all(inputs).map(|values| combine(&values)),
+            CombKind::Join => {
+                let units: Vec<Promise<()>> = inputs.into_iter().map(|p| p.map(drop)).collect();
+                join(units).map(|()| 0)
+            }
+            CombKind::Choose => choose(inputs),
+            CombKind::Pick => pick(inputs),
+        };
+        self.push(q);
+    }
+
+    fn wrap(&self, kind: WrapKind, sel: Sel) {
+        if let Some(p) = self.pick(sel) {
+            let q = match kind {
+                WrapKind::Protected => p.protected(),
+                WrapKind::NoCancel => p.no_cancel(),
+                WrapKind::WrapInCancelable => p.wrap_in_cancelable(),
+            };
+            self.push(q);
         }
     }
 
@@ -368,6 +445,8 @@ impl Real {
             Op::Ret(v) => self.push(Promise::ret(*v)),
             Op::Fail(n) => self.push(Promise::fail_with(fail_msg(*n))),
             Op::Resolve(sel, how) => self.resolve(*sel, how),
+            Op::Comb(kind, sels) => self.comb(*kind, sels),
+            &Op::Wrap(kind, sel) => self.wrap(kind, sel),
             Op::Cancel(sel) => {
                 if let Some(p) = self.pick(*sel) {
                     p.cancel();
@@ -491,6 +570,8 @@ enum Link {
     NotCancelable,
     CancelThis,
     Propagate(usize),
+    /// A combinator's result: cancels every input, in input order.
+    Many(Vec<usize>),
 }
 
 /// A continuation: what a bind-like callback does with the outcome it receives.
@@ -507,6 +588,8 @@ enum K {
     MapUnit,
     /// The second half of `finalize`: the cleanup's promise resolved; pass on the saved outcome.
     FinallyInner(Out),
+    /// `all(..).map(combine)`'s map: `all`'s model result holds the combined value already.
+    Same,
 }
 
 #[derive(Clone, Debug)]
@@ -516,6 +599,36 @@ enum Cb {
     Observe(Obs),
     /// Copies the outcome to the given promise (a `Later` resolution).
     CopyTo(usize),
+    /// A combinator's (or a wrapper's) callback on its input `.1`: skipped once the waiter is done.
+    Waiter(usize, usize),
+    /// The `on_cancel` callback a `protected` / `wrap_in_cancelable` wrapper puts on itself.
+    WrapCancel(usize),
+}
+
+/// The state of a combinator or wrapper (`Waiter` in lwt-core).
+#[derive(Debug)]
+enum WaiterKind {
+    All {
+        target: usize,
+        inputs: Vec<usize>,
+        remaining: usize,
+    },
+    Choose {
+        target: usize,
+        inputs: Vec<usize>,
+        pick: bool,
+    },
+    Forward {
+        target: usize,
+        source: Option<usize>,
+        cancel_source: bool,
+    },
+}
+
+#[derive(Debug)]
+struct WaiterRec {
+    done: bool,
+    kind: WaiterKind,
 }
 
 #[derive(Debug)]
@@ -529,6 +642,10 @@ struct Rec {
     /// Resolved and a job for it is queued or running.
     scheduled: bool,
     link: Link,
+    /// lwt-core's callback list is `One` (not `many`) or `Many` with a count of the waiters
+    /// reported dead since the last purge: the purge of dead waiters depends on both.
+    many: bool,
+    dead: usize,
 }
 
 #[derive(PartialEq, Eq, Debug)]
@@ -557,6 +674,18 @@ struct Stats {
     hooks: u32,
     /// Resolutions that found the promise resolved already (a canceled task woken up...).
     resolved_twice: u32,
+    /// Combinators / wrappers whose result was resolved (or not) at creation.
+    comb_ready: u32,
+    comb_pending: u32,
+    /// Waiter callbacks registered on a resolved promise whose job is queued or running.
+    waiter_on_busy: u32,
+    waiter_wakes: u32,
+    dead_waiters_skipped: u32,
+    purges: u32,
+    /// Inputs a `pick` canceled (checked pending first).
+    pick_cancels: u32,
+    /// Wrappers canceled while their source was pending.
+    wrapper_cancels: u32,
 }
 
 #[derive(Default)]
@@ -568,6 +697,7 @@ struct Model {
     trace: Vec<Ev>,
     queue: VecDeque<usize>,
     depth: u32,
+    waiters: Vec<WaiterRec>,
 }
 
 impl Model {
@@ -578,6 +708,8 @@ impl Model {
             cbs: VecDeque::new(),
             scheduled: false,
             link,
+            many: false,
+            dead: 0,
         });
         self.recs.len() - 1
     }
@@ -705,7 +837,11 @@ impl Model {
         }
         rec.scheduled = true;
         if canceled {
-            let is_on_cancel = |cb: &Cb| matches!(cb, Cb::Observe(o) if o.kind == ObsKind::Cancel);
+            let is_on_cancel = |cb: &Cb| match cb {
+                Cb::Observe(o) => o.kind == ObsKind::Cancel,
+                Cb::WrapCancel(_) => true,
+                _ => false,
+            };
             let (first, rest): (VecDeque<Cb>, VecDeque<Cb>) =
                 rec.cbs.drain(..).partition(is_on_cancel);
             rec.cbs = first;
@@ -717,12 +853,60 @@ impl Model {
     fn add_callback(&mut self, id: usize, cb: Cb) {
         let r = self.root(id);
         match self.phase(r) {
-            Phase::Pending => self.recs[r].cbs.push_back(cb),
+            Phase::Pending => self.push_cb(r, cb),
             Phase::Busy => {
                 self.stats.appended_to_busy += 1;
-                self.recs[r].cbs.push_back(cb)
+                if matches!(cb, Cb::Waiter(..)) {
+                    self.stats.waiter_on_busy += 1;
+                }
+                self.push_cb(r, cb)
             }
             Phase::Idle => self.deliver(r, cb),
+        }
+    }
+
+    /// `Callbacks::push`: `Empty` -> `One` -> `Many` (with no dead waiter counted).
+    fn push_cb(&mut self, r: usize, cb: Cb) {
+        let rec = &mut self.recs[r];
+        if rec.cbs.is_empty() {
+            rec.many = false;
+            rec.dead = 0;
+        } else if !rec.many {
+            rec.many = true;
+            rec.dead = 0;
+        }
+        rec.cbs.push_back(cb);
+    }
+
+    fn is_dead(&self, cb: &Cb) -> bool {
+        matches!(cb, Cb::Waiter(w, _) if self.waiters[*w].done)
+    }
+
+    /// `Node::note_dead_waiter` on the root of `p`: a combinator waiting there finished. Dead
+    /// waiters are purged once they are at least half of a `Many` list, and at once from `One`.
+    fn note_dead(&mut self, p: usize) {
+        let r = self.root(p);
+        if self.recs[r].outcome.is_some() || self.recs[r].cbs.is_empty() {
+            return;
+        }
+        if !self.recs[r].many {
+            if self.is_dead(&self.recs[r].cbs[0]) {
+                self.stats.purges += 1;
+                self.recs[r].cbs.clear();
+            }
+            return;
+        }
+        self.recs[r].dead += 1;
+        if self.recs[r].dead * 2 >= self.recs[r].cbs.len() {
+            self.stats.purges += 1;
+            let mut cbs = std::mem::take(&mut self.recs[r].cbs);
+            cbs.retain(|cb| !self.is_dead(cb));
+            let rec = &mut self.recs[r];
+            rec.cbs = cbs;
+            rec.dead = 0;
+            if rec.cbs.is_empty() {
+                rec.many = false;
+            }
         }
     }
 
@@ -735,7 +919,251 @@ impl Model {
             }
             Cb::Observe(obs) => self.fire(&obs, out),
             Cb::CopyTo(outer) => self.resolve(outer, out, Mode::Later),
+            Cb::Waiter(w, index) => {
+                if self.waiters[w].done {
+                    self.stats.dead_waiters_skipped += 1;
+                } else {
+                    self.wake(w, index);
+                }
+            }
+            Cb::WrapCancel(w) => {
+                if out == Err(ErrK::Canceled) {
+                    self.waiters[w].done = true;
+                    let WaiterKind::Forward {
+                        source,
+                        cancel_source,
+                        ..
+                    } = &mut self.waiters[w].kind
+                    else {
+                        unreachable!("a wrapper's waiter forwards")
+                    };
+                    let cancel_source = *cancel_source;
+                    if let Some(src) = source.take() {
+                        self.stats.wrapper_cancels += 1;
+                        if cancel_source {
+                            self.cancel(src);
+                        }
+                        self.note_dead(src);
+                    }
+                }
+            }
         }
+    }
+
+    // --- combinators and wrappers -------------------------------------------------------------
+
+    fn new_waiter(&mut self, kind: WaiterKind) -> usize {
+        self.waiters.push(WaiterRec { done: false, kind });
+        self.waiters.len() - 1
+    }
+
+    fn settled(&self, p: usize) -> bool {
+        self.phase(self.root(p)) == Phase::Idle
+    }
+
+    fn pending(&self, p: usize) -> bool {
+        self.recs[self.root(p)].outcome.is_none()
+    }
+
+    /// The outcomes of every input in input order: the first rejection, else the combined values.
+    fn collect_all(&self, inputs: &[usize]) -> Out {
+        let mut values = Vec::new();
+        for &p in inputs {
+            values.push(self.outcome(self.root(p))?);
+        }
+        Ok(combine(&values))
+    }
+
+    /// `schedule::batch`: outside the loop, run `f` as a callback and drain the queue after it.
+    fn batch(&mut self, f: impl FnOnce(&mut Model)) {
+        if self.depth > 0 {
+            f(self);
+        } else {
+            self.depth = 1;
+            f(self);
+            self.drain();
+            self.depth = 0;
+        }
+    }
+
+    /// Cancels the inputs still pending (each checked when its turn comes), in one batch.
+    fn cancel_pending(&mut self, inputs: &[usize]) {
+        self.batch(|m| {
+            for &p in inputs {
+                if m.pending(p) {
+                    m.stats.pick_cancels += 1;
+                    m.walk(p);
+                }
+            }
+        });
+    }
+
+    fn release_pending(&mut self, inputs: &[usize]) {
+        for &p in inputs {
+            if self.pending(p) {
+                self.note_dead(p);
+            }
+        }
+    }
+
+    fn wake(&mut self, w: usize, index: usize) {
+        self.stats.waiter_wakes += 1;
+        match &mut self.waiters[w].kind {
+            WaiterKind::All {
+                target,
+                inputs,
+                remaining,
+            } => {
+                *remaining -= 1;
+                if *remaining == 0 {
+                    let (target, inputs) = (*target, std::mem::take(inputs));
+                    self.waiters[w].done = true;
+                    let out = self.collect_all(&inputs);
+                    self.resolve(target, out, Mode::Later);
+                }
+            }
+            WaiterKind::Choose {
+                target,
+                inputs,
+                pick,
+            } => {
+                let (target, inputs, pick) = (*target, std::mem::take(inputs), *pick);
+                self.waiters[w].done = true;
+                let out = self.outcome(self.root(inputs[index]));
+                if pick {
+                    self.cancel_pending(&inputs);
+                }
+                self.release_pending(&inputs);
+                self.resolve(target, out, Mode::Later);
+            }
+            WaiterKind::Forward { target, source, .. } => {
+                let target = *target;
+                let source = source.take();
+                self.waiters[w].done = true;
+                if let Some(src) = source {
+                    let out = self.outcome(self.root(src));
+                    self.resolve(target, out, Mode::Later);
+                }
+            }
+        }
+    }
+
+    fn links(&self, inputs: &[usize]) -> Link {
+        Link::Many(inputs.iter().map(|&p| self.root(p)).collect())
+    }
+
+    fn all(&mut self, inputs: Vec<usize>) -> usize {
+        let remaining = inputs.iter().filter(|&&p| !self.settled(p)).count();
+        if remaining == 0 {
+            self.stats.comb_ready += 1;
+            let out = self.collect_all(&inputs);
+            return self.ready(out);
+        }
+        self.stats.comb_pending += 1;
+        let link = self.links(&inputs);
+        let target = self.new_rec(None, link);
+        let w = self.new_waiter(WaiterKind::All {
+            target,
+            inputs: Vec::new(),
+            remaining,
+        });
+        for (index, &p) in inputs.iter().enumerate() {
+            if !self.settled(p) {
+                self.add_callback(p, Cb::Waiter(w, index));
+            }
+        }
+        if let WaiterKind::All { inputs: slot, .. } = &mut self.waiters[w].kind {
+            *slot = inputs;
+        }
+        target
+    }
+
+    fn choose(&mut self, inputs: Vec<usize>, pick: bool) -> usize {
+        let settled: Vec<usize> = (0..inputs.len())
+            .filter(|&i| self.settled(inputs[i]))
+            .collect();
+        let preferred = settled
+            .iter()
+            .find(|&&i| self.outcome(self.root(inputs[i])).is_err())
+            .or(settled.first());
+        if let Some(&index) = preferred {
+            self.stats.comb_ready += 1;
+            let out = self.outcome(self.root(inputs[index]));
+            if pick {
+                self.cancel_pending(&inputs);
+            }
+            return self.ready(out);
+        }
+        self.stats.comb_pending += 1;
+        let link = self.links(&inputs);
+        let target = self.new_rec(None, link);
+        let w = self.new_waiter(WaiterKind::Choose {
+            target,
+            inputs: Vec::new(),
+            pick,
+        });
+        for (index, &p) in inputs.iter().enumerate() {
+            self.add_callback(p, Cb::Waiter(w, index));
+        }
+        if let WaiterKind::Choose { inputs: slot, .. } = &mut self.waiters[w].kind {
+            *slot = inputs;
+        }
+        target
+    }
+
+    fn comb(&mut self, kind: CombKind, sels: &[Sel]) {
+        let inputs: Vec<usize> = sels.iter().filter_map(|&s| self.pick(s)).collect();
+        if inputs.is_empty() {
+            return;
+        }
+        let q = match kind {
+            CombKind::All => {
+                let a = self.all(inputs);
+                self.then(a, K::Same)
+            }
+            CombKind::Join => {
+                let units = inputs.iter().map(|&p| self.then(p, K::MapUnit)).collect();
+                let a = self.all(units);
+                let j = self.then(a, K::MapUnit);
+                self.then(j, K::MapUnit)
+            }
+            CombKind::Choose => self.choose(inputs, false),
+            CombKind::Pick => self.choose(inputs, true),
+        };
+        self.pool.push(q);
+    }
+
+    fn wrap(&mut self, kind: WrapKind, sel: Sel) {
+        let Some(p) = self.pick(sel) else {
+            return;
+        };
+        if self.settled(p) {
+            self.stats.comb_ready += 1;
+            let out = self.outcome(self.root(p));
+            let q = self.ready(out);
+            self.pool.push(q);
+            return;
+        }
+        self.stats.comb_pending += 1;
+        let link = if kind == WrapKind::NoCancel {
+            Link::NotCancelable
+        } else {
+            Link::CancelThis
+        };
+        let target = self.new_rec(None, link);
+        let w = self.new_waiter(WaiterKind::Forward {
+            target,
+            source: None,
+            cancel_source: kind == WrapKind::WrapInCancelable,
+        });
+        self.add_callback(p, Cb::Waiter(w, 0));
+        if let WaiterKind::Forward { source, .. } = &mut self.waiters[w].kind {
+            *source = Some(p);
+        }
+        if kind != WrapKind::NoCancel {
+            self.add_callback(target, Cb::WrapCancel(w));
+        }
+        self.pool.push(target);
     }
 
     fn fire(&mut self, obs: &Obs, out: Out) {
@@ -771,11 +1199,19 @@ impl Model {
         }
         self.stats.merges += 1;
         // Merge: `inner` becomes a proxy of `outer`; its callbacks first, its cancel link wins.
+        // (`Callbacks::append`: onto an empty list, the appended list as it is, else pushed.)
         let inner_cbs = std::mem::take(&mut self.recs[inner].cbs);
+        let (inner_many, inner_dead) = (self.recs[inner].many, self.recs[inner].dead);
         let inner_link = self.recs[inner].link.clone();
         self.recs[inner].proxy = Some(outer);
-        let outer_cbs = std::mem::replace(&mut self.recs[outer].cbs, inner_cbs);
-        self.recs[outer].cbs.extend(outer_cbs);
+        if !inner_cbs.is_empty() {
+            let outer_cbs = std::mem::replace(&mut self.recs[outer].cbs, inner_cbs);
+            self.recs[outer].many = inner_many;
+            self.recs[outer].dead = inner_dead;
+            for cb in outer_cbs {
+                self.push_cb(outer, cb);
+            }
+        }
         self.recs[outer].link = inner_link;
     }
 
@@ -828,6 +1264,7 @@ impl Model {
                 Ok(self.then(cleanup, K::FinallyInner(out)))
             }
             (K::FinallyInner(saved), Ok(_)) => Ok(self.ready(saved)),
+            (K::Same, out) => Ok(self.ready(out)),
             // Skipped callbacks: the outcome passes through unchanged.
             (_, out) => Ok(self.ready(out)),
         }
@@ -868,30 +1305,27 @@ impl Model {
         })
     }
 
-    fn cancel(&mut self, p: usize) {
-        let walk = |m: &mut Model| {
-            let mut work = vec![p];
-            let mut visited = HashSet::new();
-            while let Some(n) = work.pop() {
-                let r = m.root(n);
-                if !visited.insert(r) || m.recs[r].outcome.is_some() {
-                    continue;
-                }
-                match m.recs[r].link {
-                    Link::NotCancelable => {}
-                    Link::CancelThis => m.resolve(r, Err(ErrK::Canceled), Mode::Later),
-                    Link::Propagate(to) => work.push(to),
-                }
+    /// The cancel walk from `p` (inside a batch).
+    fn walk(&mut self, p: usize) {
+        let mut work = vec![p];
+        let mut visited = HashSet::new();
+        while let Some(n) = work.pop() {
+            let r = self.root(n);
+            if !visited.insert(r) || self.recs[r].outcome.is_some() {
+                continue;
             }
-        };
-        if self.depth > 0 {
-            walk(self);
-        } else {
-            self.depth = 1;
-            walk(self);
-            self.drain();
-            self.depth = 0;
+            match &self.recs[r].link {
+                Link::NotCancelable => {}
+                Link::CancelThis => self.resolve(r, Err(ErrK::Canceled), Mode::Later),
+                &Link::Propagate(to) => work.push(to),
+                // Reversed: the walk is a stack, and visits them in input order.
+                Link::Many(to) => work.extend(to.iter().rev()),
+            }
         }
+    }
+
+    fn cancel(&mut self, p: usize) {
+        self.batch(|m| m.walk(p));
     }
 
     // --- programs -----------------------------------------------------------------------------
@@ -940,6 +1374,8 @@ impl Model {
                         self.pool.push(q);
                     }
                 }
+                Action::Comb(kind, sels) => self.comb(*kind, sels),
+                &Action::Wrap(kind, sel) => self.wrap(kind, sel),
             }
         }
     }
@@ -963,6 +1399,8 @@ impl Model {
                 self.pool.push(p);
             }
             Op::Resolve(sel, how) => self.resolve_sel(*sel, how),
+            Op::Comb(kind, sels) => self.comb(*kind, sels),
+            &Op::Wrap(kind, sel) => self.wrap(kind, sel),
             Op::Cancel(sel) => {
                 if let Some(p) = self.pick(*sel) {
                     self.cancel(p);
@@ -1140,6 +1578,28 @@ fn inner_how() -> impl Strategy<Value = How> {
     ]
 }
 
+fn comb_kind() -> impl Strategy<Value = CombKind> {
+    prop_oneof![
+        Just(CombKind::All),
+        Just(CombKind::Join),
+        Just(CombKind::Choose),
+        Just(CombKind::Pick),
+    ]
+}
+
+fn wrap_kind() -> impl Strategy<Value = WrapKind> {
+    prop_oneof![
+        Just(WrapKind::Protected),
+        Just(WrapKind::NoCancel),
+        Just(WrapKind::WrapInCancelable),
+    ]
+}
+
+/// The inputs of a combinator (duplicates happen: `choose([p, p])` is a case too).
+fn inputs() -> impl Strategy<Value = Vec<Sel>> {
+    prop::collection::vec(sel(), 1..=4)
+}
+
 fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         6 => (sel(), inner_how()).prop_map(|(s, h)| Action::Resolve(s, h)),
@@ -1147,6 +1607,8 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (sel(), obs()).prop_map(|(s, o)| Action::Observe(s, o)),
         1 => (sel(), val()).prop_map(|(s, v)| Action::Map(s, 0, v)),
         1 => (sel(), res()).prop_map(|(s, r)| Action::Bind(s, 0, r)),
+        1 => (comb_kind(), inputs()).prop_map(|(k, i)| Action::Comb(k, i)),
+        1 => (wrap_kind(), sel()).prop_map(|(k, s)| Action::Wrap(k, s)),
     ]
 }
 
@@ -1198,6 +1660,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (sel(), obs()).prop_map(|(s, o)| Op::Observe(s, o)),
         4 => (sel(), how()).prop_map(|(s, h)| Op::Resolve(s, h)),
         2 => sel().prop_map(Op::Cancel),
+        4 => (comb_kind(), inputs()).prop_map(|(k, i)| Op::Comb(k, i)),
+        2 => (wrap_kind(), sel()).prop_map(|(k, s)| Op::Wrap(k, s)),
     ]
 }
 
@@ -1213,7 +1677,7 @@ fn number(mut program: Vec<Op>) -> Vec<Op> {
             match a {
                 Action::Observe(_, o) => o.label = fresh(),
                 Action::Map(_, label, _) | Action::Bind(_, label, _) => *label = fresh(),
-                Action::Resolve(..) | Action::Cancel(_) => {}
+                Action::Resolve(..) | Action::Cancel(_) | Action::Comb(..) | Action::Wrap(..) => {}
             }
         }
     }
@@ -1233,7 +1697,14 @@ fn number(mut program: Vec<Op>) -> Vec<Op> {
                 actions(&mut m.actions, &mut fresh);
             }
             Op::Observe(_, o) => o.label = fresh(),
-            Op::Wait | Op::Task | Op::Ret(_) | Op::Fail(_) | Op::Resolve(..) | Op::Cancel(_) => {}
+            Op::Wait
+            | Op::Task
+            | Op::Ret(_)
+            | Op::Fail(_)
+            | Op::Resolve(..)
+            | Op::Cancel(_)
+            | Op::Comb(..)
+            | Op::Wrap(..) => {}
         }
     }
     program
@@ -1566,12 +2037,23 @@ fn generated_programs_reach_the_interesting_cases() {
         total.panics += s.panics;
         total.hooks += s.hooks;
         total.resolved_twice += s.resolved_twice;
+        total.comb_ready += s.comb_ready;
+        total.comb_pending += s.comb_pending;
+        total.waiter_on_busy += s.waiter_on_busy;
+        total.waiter_wakes += s.waiter_wakes;
+        total.dead_waiters_skipped += s.dead_waiters_skipped;
+        total.purges += s.purges;
+        total.pick_cancels += s.pick_cancels;
+        total.wrapper_cancels += s.wrapper_cancels;
     }
     println!("512 programs (1 in 4 long): {ops} operations, {events} callback events, {total:?}");
     assert!(total.nested_runs > 0 && total.max_depth >= 3);
     assert!(total.merges > 0 && total.copies > 0 && total.appended_to_busy > 0);
     assert!(total.canceled_tasks > 0 && total.panics > 0 && total.hooks > 0);
     assert!(total.resolved_twice > 0);
+    assert!(total.comb_ready > 0 && total.comb_pending > 0 && total.waiter_wakes > 0);
+    assert!(total.waiter_on_busy > 0 && total.dead_waiters_skipped > 0 && total.purges > 0);
+    assert!(total.pick_cancels > 0 && total.wrapper_cancels > 0);
 }
 
 /// A callback that runs synchronously at top level (a bind on a resolved promise) is outside the
