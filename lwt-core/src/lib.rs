@@ -38,7 +38,8 @@
 //! * [`key`] — implicit callback arguments;
 //! * [`hook`] — where unhandled failures go;
 //! * [`ops`] — `>>` and `|` for Lwt's `>>=` and `>|=`;
-//! * [`future`] — `Promise` as a `std::future::Future`.
+//! * [`future`] — `Promise` as a `std::future::Future`, and `spawn_local` for the other way;
+//! * [`control`] — the runtime side of the `lwt!` macro: located binds, stack-safe loops.
 //!
 //! `docs/ARCHITECTURE.md` in the repository explains how a resolution flows through them.
 
