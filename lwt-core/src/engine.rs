@@ -123,6 +123,9 @@ pub(crate) struct Engine {
     remote: Arc<Remote>,
     timers: RefCell<Timers>,
     paused: RefCell<Vec<Resolver<()>>>,
+    /// The emptied buffer of `paused`, swapped back in at each iteration so that a loop that
+    /// pauses every iteration does not allocate a fresh vector each time.
+    paused_spare: RefCell<Vec<Resolver<()>>>,
     io: RefCell<Vec<Option<Waiters>>>,
     free_tokens: RefCell<Vec<usize>>,
     /// Resolvers in the waiter lists of `io` (some may belong to canceled waits).
@@ -183,6 +186,7 @@ impl Engine {
             }),
             timers: RefCell::new(Timers::default()),
             paused: RefCell::new(Vec::new()),
+            paused_spare: RefCell::new(Vec::new()),
             io: RefCell::new(Vec::new()),
             free_tokens: RefCell::new(Vec::new()),
             io_waiters: Cell::new(0),
@@ -350,10 +354,12 @@ impl Engine {
         for f in soon {
             f();
         }
-        let woken = std::mem::take(&mut *self.paused.borrow_mut());
-        for r in woken {
+        let mut woken = self.paused_spare.take();
+        std::mem::swap(&mut woken, &mut *self.paused.borrow_mut());
+        for r in woken.drain(..) {
             r.wakeup(());
         }
+        *self.paused_spare.borrow_mut() = woken;
         Ok(())
     }
 
@@ -406,6 +412,9 @@ impl Engine {
     }
 
     fn fire_timers(&self) {
+        if self.timers.borrow().heap.is_empty() {
+            return; // no timer: no clock read
+        }
         let due = self.timers.borrow_mut().expired(Instant::now());
         for r in due {
             r.wakeup(());
