@@ -2100,3 +2100,205 @@ fn wakeup_later_in_a_callback_run_at_top_level_runs_at_once() {
         [ev(2, Some(Ok(1))), ev(3, Some(Ok(1))), ev(1, Some(Ok(5)))]
     );
 }
+
+// ------------------------------------------------------------------------------------------------
+// Combinators and wrappers on hand-written programs
+// ------------------------------------------------------------------------------------------------
+
+fn failed(n: u8) -> Option<Out> {
+    Some(Err(ErrK::Failure(exn_msg(n))))
+}
+
+#[test]
+fn all_rejects_with_the_first_rejection_in_input_order() {
+    let program = [
+        Op::Wait,
+        Op::Wait,
+        Op::Comb(CombKind::All, vec![nth(0, 2), nth(1, 2)]),
+        Op::Comb(CombKind::Join, vec![nth(0, 3), nth(1, 3)]),
+        // r1 first, then r0.
+        Op::Resolve(1, How::WakeupExn(1)),
+        Op::Resolve(0, How::WakeupExn(0)),
+    ];
+    let report = assert_agree(&program);
+    assert_eq!(
+        report.after_program.states,
+        [failed(0), failed(1), failed(0), failed(0)]
+    );
+}
+
+#[test]
+fn all_waits_for_every_input_and_keeps_input_order() {
+    let program = [
+        Op::Wait,
+        Op::Ret(2),
+        Op::Wait,
+        Op::Comb(
+            CombKind::All,
+            vec![nth(0, 3), nth(1, 3), nth(2, 3), nth(0, 3)],
+        ),
+        Op::Resolve(1, How::Wakeup(3)),
+        Op::Resolve(0, How::Wakeup(1)),
+    ];
+    let report = assert_agree(&program);
+    assert_eq!(
+        report.after_program.states[3],
+        Some(Ok(combine(&[1, 2, 3, 1])))
+    );
+}
+
+#[test]
+fn choose_prefers_a_settled_rejected_input_then_the_first_settled() {
+    let program = [
+        Op::Ret(1),
+        Op::Fail(2),
+        Op::Ret(3),
+        Op::Wait,
+        Op::Comb(CombKind::Choose, vec![nth(3, 4), nth(0, 4), nth(1, 4)]),
+        Op::Comb(CombKind::Choose, vec![nth(3, 5), nth(2, 5), nth(0, 5)]),
+    ];
+    let report = assert_agree(&program);
+    assert_eq!(
+        report.after_program.states[4..],
+        [Some(Err(ErrK::Failure(fail_msg(2)))), Some(Ok(3))]
+    );
+}
+
+#[test]
+fn pick_cancels_the_pending_losers_before_resolving_its_result() {
+    let program = [
+        Op::Task,
+        Op::Task,
+        obs_op(nth(0, 2), 1, ObsKind::Failure),
+        Op::Comb(CombKind::Pick, vec![nth(0, 2), nth(1, 2)]),
+        obs_op(nth(2, 3), 2, ObsKind::Any),
+        Op::Resolve(1, How::Wakeup(5)),
+    ];
+    let report = assert_agree(&program);
+    let canceled = Some(Err(ErrK::Canceled));
+    assert_eq!(
+        report.after_program.trace,
+        [ev(1, canceled.clone()), ev(2, Some(Ok(5)))]
+    );
+    assert_eq!(
+        report.after_program.states,
+        [canceled, Some(Ok(5)), Some(Ok(5))]
+    );
+}
+
+#[test]
+fn canceling_a_combinator_cancels_its_inputs_in_input_order() {
+    let program = [
+        Op::Task,
+        Op::Task,
+        obs_op(nth(0, 2), 1, ObsKind::Cancel),
+        obs_op(nth(1, 2), 2, ObsKind::Cancel),
+        Op::Comb(CombKind::Choose, vec![nth(1, 2), nth(0, 2)]),
+        Op::Cancel(nth(2, 3)),
+    ];
+    let report = assert_agree(&program);
+    assert_eq!(report.after_program.trace, [ev(2, None), ev(1, None)]);
+}
+
+#[test]
+fn protected_is_canceled_alone_and_wrap_in_cancelable_cancels_its_source() {
+    let program = [
+        Op::Task,
+        Op::Wrap(WrapKind::Protected, nth(0, 1)),
+        Op::Wrap(WrapKind::NoCancel, nth(0, 2)),
+        Op::Cancel(nth(1, 3)),
+        Op::Cancel(nth(2, 3)),
+    ];
+    let canceled = Some(Err(ErrK::Canceled));
+    let report = assert_agree(&program);
+    assert_eq!(report.after_program.states, [None, canceled.clone(), None]);
+    // The source resolves later: the canceled wrapper stays canceled.
+    let mut program = program.to_vec();
+    program.push(Op::Resolve(0, How::Wakeup(4)));
+    let report = assert_agree(&program);
+    assert_eq!(
+        report.after_program.states,
+        [Some(Ok(4)), canceled.clone(), Some(Ok(4))]
+    );
+    let program = [
+        Op::Task,
+        Op::Wrap(WrapKind::WrapInCancelable, nth(0, 1)),
+        obs_op(nth(0, 2), 1, ObsKind::Cancel),
+        obs_op(nth(1, 2), 2, ObsKind::Cancel),
+        Op::Cancel(nth(1, 2)),
+    ];
+    let report = assert_agree(&program);
+    assert_eq!(report.after_program.states, [canceled.clone(), canceled]);
+    assert_eq!(report.after_program.trace, [ev(2, None), ev(1, None)]);
+}
+
+/// Pins what lwt-core does where the `combinators` module docs say more: "`pick` and `npick`
+/// cancel the losers before they resolve their result, so the losers' rejection callbacks run
+/// first". That holds for a loser that is a task itself, not for a loser that is a bind-like
+/// result of a task (`task.map(..)` here): the cancel rejects the task at once, but the map's
+/// result is rejected by the task's callback, a job queued after the one of `pick`'s result (Lwt
+/// runs both nested, so there the loser's callbacks do run first).
+#[test]
+fn pick_result_runs_before_a_loser_derived_from_a_canceled_task() {
+    let program = [
+        Op::Task,
+        Op::Map(
+            nth(0, 1),
+            MapF {
+                label: 1,
+                actions: vec![],
+                add: 0,
+                panic: false,
+            },
+        ),
+        Op::Wait,
+        obs_op(nth(1, 3), 2, ObsKind::Failure),
+        Op::Comb(CombKind::Pick, vec![nth(1, 3), nth(2, 3)]),
+        obs_op(nth(3, 4), 3, ObsKind::Any),
+        Op::Resolve(1, How::Wakeup(5)),
+    ];
+    let report = assert_agree(&program);
+    let canceled = Some(Err(ErrK::Canceled));
+    assert_eq!(
+        report.after_program.trace,
+        [ev(3, Some(Ok(5))), ev(2, canceled.clone())]
+    );
+    assert_eq!(
+        report.after_program.states,
+        [canceled.clone(), canceled, Some(Ok(5)), Some(Ok(5))]
+    );
+}
+
+/// Pins what lwt-core does where the `combinators` module docs say otherwise: "Among inputs that
+/// are already resolved when `choose` is called, a rejected one is preferred". Only *settled*
+/// inputs (resolved, every callback run) count: inside a callback, an input rejected by
+/// `wakeup_later_exn` whose observers are still queued loses to a settled fulfilled input.
+#[test]
+fn choose_ignores_a_resolved_input_whose_callbacks_are_queued() {
+    let program = [
+        Op::Wait,
+        Op::Wait,
+        Op::Ret(1),
+        obs_op(nth(1, 3), 1, ObsKind::Any),
+        Op::Bind(
+            nth(0, 3),
+            cont_of(
+                2,
+                vec![
+                    Action::Resolve(0, How::LaterExn(0)),
+                    Action::Comb(CombKind::Choose, vec![nth(1, 4), nth(2, 4)]),
+                ],
+                Res::Value(0),
+            ),
+        ),
+        Op::Resolve(0, How::Wakeup(0)),
+    ];
+    let report = assert_agree(&program);
+    // The docs would give `Err(e0)` (the rejected input, already resolved).
+    assert_eq!(report.after_program.states[4], Some(Ok(1)));
+    assert_eq!(report.after_program.states[1], failed(0));
+    assert_eq!(
+        report.after_program.trace,
+        [ev(2, Some(Ok(0))), ev(1, failed(0))]
+    );
+}
