@@ -20,6 +20,7 @@
 //! | `read ?count`, `read_into_exactly` | [`read`], [`InputChannel::read_to_end`], [`read_exactly`] |
 //! | `write`, `write_char`, `write_line`, `fprintf`, `flush`, `close` | the same names ([`OutputChannel::printf`] for `fprintf`) |
 //! | `print`, `printl`, `printf`, `eprint`, `eprintl`, `eprintf` | the same names; `printf` takes `format_args!(...)` |
+//! | `read_lines`, `write_lines` | [`read_lines`], [`write_lines`] (over [`stream::Stream`](crate::stream::Stream)) |
 //! | `End_of_file`, `Channel_closed` | [`EndOfFile`], [`ChannelClosed`] |
 //! | `open_file ~mode`, `with_file ~mode` | [`open_file`], [`with_file`] with [`Input`], [`Output`], [`Append`] |
 //! | `open_connection`, `with_connection` | [`open_connection`], [`with_connection`] ([`Address`]: IP, host name or Unix path) |
@@ -244,6 +245,36 @@ pub fn read_line(ic: &InputChannel) -> Promise<String> {
 /// ```
 pub fn read_line_opt(ic: &InputChannel) -> Promise<Option<String>> {
     ic.read_line_opt()
+}
+
+/// Lwt_io's `read_lines`: the lines of `ic` as a [`Stream`](crate::stream::Stream), read lazily
+/// (one `read_line_opt` per element a reader asks for); the stream ends at the end of input, and
+/// a read error rejects the waiting reads.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// let lines = io::read_lines(&ic);
+/// main::run(io::write(&oc, "one\r\ntwo\nthree").bind(move |()| io::close(&oc))).unwrap();
+/// assert_eq!(main::run(lines.to_list()).unwrap(), ["one", "two", "three"]);
+/// ```
+pub fn read_lines(ic: &InputChannel) -> crate::stream::Stream<String> {
+    let ic = ic.clone();
+    crate::stream::from(move || ic.read_line_opt())
+}
+
+/// Lwt_io's `write_lines`: writes every line of `lines` to `oc`, each followed by `\n`, in order.
+///
+/// ```
+/// use lwt_core::{io, main, stream};
+/// let (ic, oc) = io::pipe().unwrap();
+/// let written = io::write_lines(&oc, stream::of_list(vec!["a".to_string(), "b".to_string()]));
+/// main::run(written.bind(move |()| io::close(&oc))).unwrap();
+/// assert_eq!(main::run(io::read_lines(&ic).to_list()).unwrap(), ["a", "b"]);
+/// ```
+pub fn write_lines(oc: &OutputChannel, lines: crate::stream::Stream<String>) -> Promise<()> {
+    let oc = oc.clone();
+    lines.iter_s(move |line| oc.write_line(line))
 }
 
 /// [`InputChannel::read`] as a function: at most `count` bytes, empty at the end of input.
