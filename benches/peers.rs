@@ -1108,7 +1108,12 @@ fn main() {
                     continue;
                 }
                 let cmd: Vec<String> = if which == OCAML {
+                    // Lwt 5.6's `Lwt.all` recurses on the list and overflows the default 8 MiB
+                    // stack at 1M promises: OCaml children get an unlimited stack (if allowed).
                     vec![
+                        "/bin/sh".into(),
+                        "-c".into(),
+                        "ulimit -s unlimited 2>/dev/null; exec \"$0\" \"$@\"".into(),
                         ocaml.as_ref().unwrap().to_string_lossy().into_owned(),
                         row.name.to_string(),
                         n.to_string(),
