@@ -17,14 +17,18 @@
 //!
 //! * `join`'s rejection is the first *in input order*, not the first observed in time, so the
 //!   outcome does not depend on timing (DESIGN principle 5).
-//! * Among inputs that are already resolved when `choose` is called, a rejected one is preferred
-//!   (as in Lwt), then the first in input order (Lwt draws one at random).
+//! * Among inputs that are already *settled* when `choose` is called (resolved, with every
+//!   callback registered on them before already run), a rejected one is preferred (as in Lwt),
+//!   then the first in input order (Lwt draws one at random). An input that is resolved but whose
+//!   callbacks are still queued counts as pending: it is seen when its callbacks run, in order.
 //! * An empty input to `choose`, `pick`, `nchoose`, `npick` or `nchoose_split` gives a promise
 //!   rejected with [`InvalidArgument`](crate::InvalidArgument) (Lwt raises it synchronously);
 //!   never a promise pending forever. `join([])` and `all([])` are fulfilled at once.
 //!
-//! Canceling a combinator's result cancels every input. `pick` and `npick` cancel the losers
-//! before they resolve their result, so the losers' rejection callbacks run first. A long-lived
+//! Canceling a combinator's result cancels every input. `pick`, `npick` and the fail-fast forms
+//! cancel the losers before they resolve their result, and run the callbacks that cancellation
+//! reaches (the losers', and those of promises derived from them) to completion first, so the
+//! losers' rejection callbacks run before the continuation of the result. A long-lived
 //! promise given to a million `choose`s does not accumulate their callbacks: a finished combinator
 //! marks its callbacks dead, and dead callbacks are purged (see `callbacks.rs`).
 //!
@@ -82,9 +86,10 @@ fn register<T: 'static>(inputs: &[Promise<T>], waiter: Rc<dyn Waiter>, only_pend
     }
 }
 
-/// Cancels the inputs that are still pending (all at once, then their callbacks run).
+/// Cancels the inputs that are still pending (all at once), and runs the callbacks that the
+/// cancellation reaches, all the way down, before returning.
 fn cancel_pending<T: 'static>(inputs: &[Promise<T>]) {
-    schedule::batch(|| {
+    schedule::settle(|| {
         for input in inputs.iter().filter(|p| !p.is_resolved()) {
             input.cancel();
         }

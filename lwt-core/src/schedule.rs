@@ -124,6 +124,33 @@ pub(crate) fn batch<R>(f: impl FnOnce() -> R) -> R {
     })
 }
 
+/// Runs `f`, then every resolution it caused and everything those cause, before returning, even
+/// inside the loop (on a fresh nested queue, as `run_now` does; past [`MAX_NESTING`] levels it
+/// degrades to queuing). Used by `pick`-like combinators so that the losers' cancellation has
+/// reached every callback before the winner's result resolves.
+pub(crate) fn settle<R>(f: impl FnOnce() -> R) -> R {
+    LOOP.with(|l| {
+        let depth = l.depth.get();
+        if depth == 0 {
+            let _guard = DepthGuard(&l.depth, 0);
+            l.depth.set(1);
+            let r = f();
+            l.drain();
+            return r;
+        }
+        if depth >= MAX_NESTING {
+            return f();
+        }
+        let outer = l.queue.take();
+        let _guard = DepthGuard(&l.depth, depth);
+        l.depth.set(depth + 1);
+        let r = f();
+        l.drain();
+        *l.queue.borrow_mut() = outer;
+        r
+    })
+}
+
 /// Is a callback running on this thread right now?
 #[allow(dead_code)]
 pub(crate) fn in_callback() -> bool {
