@@ -872,7 +872,7 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
 
 /// Runs a child under `/usr/bin/time -f %M` when that exists. `None` when the implementation
 /// cannot do the row.
-fn run_child(cmd: &[String], time_out: &std::path::Path) -> Option<Sample> {
+fn run_child(cmd: &[String], time_out: &std::path::Path) -> Result<Option<Sample>, String> {
     let use_time = std::path::Path::new("/usr/bin/time").exists();
     let mut command = if use_time {
         let mut c = std::process::Command::new("/usr/bin/time");
@@ -887,10 +887,12 @@ fn run_child(cmd: &[String], time_out: &std::path::Path) -> Option<Sample> {
         .stderr(std::process::Stdio::inherit())
         .output()
         .expect("spawn child");
-    assert!(out.status.success(), "child {cmd:?} failed: {}", out.status);
+    if !out.status.success() {
+        return Err(format!("FAILED ({})", out.status));
+    }
     let text = String::from_utf8_lossy(&out.stdout);
     if text.trim() == "n/a" {
-        return None;
+        return Ok(None);
     }
     let checksum = field(&text, "checksum")
         .and_then(|s| s.parse::<i64>().ok().map(|v| v as u64))
@@ -906,13 +908,13 @@ fn run_child(cmd: &[String], time_out: &std::path::Path) -> Option<Sample> {
     } else {
         None
     };
-    Some(Sample {
+    Ok(Some(Sample {
         checksum: checksum & MASK63,
         ns_per_op,
         allocs: field(&text, "allocs").and_then(|s| s.parse().ok()),
         peak_heap: field(&text, "peak_heap").and_then(|s| s.parse().ok()),
         rss_kib,
-    })
+    }))
 }
 
 /// Builds `bench/ocaml/peers.ml` into `target/<profile>/ocaml-peers/` (a copy of the source is
@@ -1102,9 +1104,10 @@ fn main() {
         let expected = (row.expected)(n) & MASK63;
         let mut samples: [Vec<Sample>; 4] = Default::default();
         let mut na = [false; 4];
+        let mut failed: [Option<String>; 4] = Default::default();
         for rep in 0..reps {
             for &which in &impls {
-                if na[which] {
+                if na[which] || failed[which].is_some() {
                     continue;
                 }
                 let cmd: Vec<String> = if which == OCAML {
@@ -1132,8 +1135,12 @@ fn main() {
                     c
                 };
                 match run_child(&cmd, &time_out) {
-                    None => na[which] = true,
-                    Some(s) => {
+                    Err(why) => {
+                        eprintln!("{} / {}: child failed: {why}", row.name, IMPLS[which]);
+                        failed[which] = Some(why);
+                    }
+                    Ok(None) => na[which] = true,
+                    Ok(Some(s)) => {
                         assert_eq!(
                             s.checksum, expected,
                             "{}: {} computed a different checksum",
@@ -1155,6 +1162,13 @@ fn main() {
             } else {
                 ("", String::new())
             };
+            if let Some(why) = &failed[which] {
+                table.push_str(&format!(
+                    "| {name} | {count} | {} | {why} | | | | | |\n",
+                    IMPLS[which]
+                ));
+                continue;
+            }
             if na[which] {
                 table.push_str(&format!(
                     "| {name} | {count} | {} | n/a | | | | | |\n",
