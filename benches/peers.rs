@@ -473,10 +473,14 @@ fn ping_lwt(a: Mvar<u64>, b: Mvar<u64>, i: u64, n: u64, acc: u64) -> Promise<u64
 fn ping_pong_lwt(n: u64) -> u64 {
     let a = Mvar::create_empty();
     let b = Mvar::create_empty();
-    let pong = pong_lwt(a.clone(), b.clone(), n);
-    let sum = lwt::main::run(ping_lwt(a, b, 0, n, 0)).unwrap();
-    drop(pong);
-    sum
+    // Both sides start inside the loop, as an Lwt program's do under `Lwt_main.run`: there each
+    // hand-over (`wakeup_later`) is queued, so the two recursions alternate through the loop's
+    // queue instead of nesting native calls (at top level they would all run at once, nested).
+    let game = lwt::main::pause().bind(move |()| {
+        let pong = pong_lwt(a.clone(), b.clone(), n);
+        ping_lwt(a, b, 0, n, 0).bind(move |sum| pong.map(move |()| sum))
+    });
+    lwt::main::run(game).unwrap()
 }
 
 async fn ping_pong_futures(spawner: futures::executor::LocalSpawner, n: u64) -> u64 {
