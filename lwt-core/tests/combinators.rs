@@ -1,5 +1,10 @@
 //! Combinators, cancellation wrappers and detached promises (issue 3).
 
+#[path = "support/log.rs"]
+mod log_support;
+
+use log_support::{log, push, taken};
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -8,20 +13,6 @@ use lwt_core::{
     join_fail_fast, nchoose, nchoose_split, npick, pick, task, wait, Exn, InvalidArgument, Promise,
     State,
 };
-
-type Log = Rc<RefCell<Vec<String>>>;
-
-fn log() -> Log {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn push(log: &Log, s: impl Into<String>) {
-    log.borrow_mut().push(s.into());
-}
-
-fn taken(log: &Log) -> Vec<String> {
-    std::mem::take(&mut *log.borrow_mut())
-}
 
 fn message(p: &Promise<impl Clone + 'static>) -> String {
     p.rejection().expect("rejected").to_string()

@@ -1,24 +1,15 @@
 //! Behaviour of the promise engine: ordering, wakeup vs wakeup_later, proxies, values, panics,
 //! keys, cancellation basics and the `Future` impl.
 
+#[path = "support/log.rs"]
+mod log_support;
+
+use log_support::{log, push, taken, Log};
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use lwt_core::{hook, key, task, wait, Abandoned, Exn, Failure, Panicked, Promise, State};
-
-type Log = Rc<RefCell<Vec<String>>>;
-
-fn log() -> Log {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn push(log: &Log, s: impl Into<String>) {
-    log.borrow_mut().push(s.into());
-}
-
-fn taken(log: &Log) -> Vec<String> {
-    std::mem::take(&mut *log.borrow_mut())
-}
 
 /// Installs a hook that records failures instead of exiting, for the test's duration.
 fn recording_hook() -> (Log, impl Drop) {

@@ -1,5 +1,10 @@
 //! Lwt's library modules: list, sync (Mutex, Condition, Mvar), pool, switch, result (issue 6).
 
+#[path = "support/log.rs"]
+mod log_support;
+
+use log_support::{log, push};
+
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -7,16 +12,6 @@ use lwt_core::pool::Pool;
 use lwt_core::switch::{self, Switch};
 use lwt_core::sync::{Condition, Mutex, Mvar};
 use lwt_core::{list, main, result as lr, task, unix, wait, Exn, Promise, State};
-
-type Log = Rc<RefCell<Vec<String>>>;
-
-fn log() -> Log {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn push(log: &Log, s: impl Into<String>) {
-    log.borrow_mut().push(s.into());
-}
 
 // ---- list ----
 

@@ -1,21 +1,16 @@
 //! The run loop, timers, the thread pool and async interop (issue 4).
 
+#[path = "support/log.rs"]
+mod log_support;
+
+use log_support::{log, push, Log};
+
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use lwt_core::future::spawn_local;
 use lwt_core::{main, preemptive, unix, wait, InvalidArgument, Panicked, Promise};
-
-type Log = Rc<RefCell<Vec<String>>>;
-
-fn log() -> Log {
-    Rc::new(RefCell::new(Vec::new()))
-}
-
-fn push(log: &Log, s: impl Into<String>) {
-    log.borrow_mut().push(s.into());
-}
 
 #[test]
 fn run_returns_the_value_or_the_rejection() {
