@@ -389,6 +389,87 @@ async fn join_tokio(n: u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Issue 3's row: `pick` against a long-lived pending promise. Each iteration races the same
+// never-resolved promise with a fresh one, which then wins. What it measures is the cost of the
+// race and that the long-lived promise does not accumulate waiters (Lwt issue #211).
+//
+// lwt: `pick([long.clone(), short])`, then `wakeup(short)`, so the pick really registers on
+// `long` and has to clean up after itself. Peers: one task per iteration awaiting
+// `futures::future::select(long.clone(), rx)` with `long` a `Shared` oneshot receiver (futures'
+// or tokio's), then the send; the executor runs the task as in `pending-bind`. OCaml:
+// `Lwt.pick [long; p]`, then `Lwt.wakeup`.
+
+fn pick_lwt(n: u64) -> u64 {
+    let (long, _keep_pending) = lwt::wait::<u64>();
+    let mut acc = 0u64;
+    for i in 0..n {
+        let (short, r) = lwt::wait::<u64>();
+        let winner = lwt::combinators::pick(vec![long.clone(), short]);
+        r.wakeup(i);
+        acc = step(acc, lwt_value(&winner));
+    }
+    assert!(
+        long.callback_count() <= 2,
+        "waiters accumulated on the long-lived promise"
+    );
+    acc
+}
+
+fn pick_futures(pool: &mut LocalPool, n: u64) -> u64 {
+    use futures::FutureExt;
+    let (_keep_pending, long_rx) = futures::channel::oneshot::channel::<u64>();
+    let long = long_rx.shared();
+    let spawner = pool.spawner();
+    let out = Rc::new(Cell::new(0u64));
+    for i in 0..n {
+        let (tx, rx) = futures::channel::oneshot::channel::<u64>();
+        let (acc, cell, long) = (out.get(), out.clone(), long.clone());
+        spawner
+            .spawn_local(async move {
+                let v = match futures::future::select(long, rx).await {
+                    futures::future::Either::Left((v, _)) => v.unwrap(),
+                    futures::future::Either::Right((v, _)) => v.unwrap(),
+                };
+                cell.set(step(acc, v))
+            })
+            .unwrap();
+        pool.run_until_stalled();
+        tx.send(i).unwrap();
+        pool.run_until_stalled();
+    }
+    out.get()
+}
+
+async fn pick_tokio(n: u64) -> u64 {
+    use futures::FutureExt;
+    let (_keep_pending, long_rx) = tokio::sync::oneshot::channel::<u64>();
+    let long = long_rx.shared();
+    let mut acc = 0u64;
+    for i in 0..n {
+        let (tx, rx) = tokio::sync::oneshot::channel::<u64>();
+        let long = long.clone();
+        let task = tokio::task::spawn_local(async move {
+            match futures::future::select(long, rx).await {
+                futures::future::Either::Left((v, _)) => step(acc, v.unwrap()),
+                futures::future::Either::Right((v, _)) => step(acc, v.unwrap()),
+            }
+        });
+        tokio::task::yield_now().await;
+        tx.send(i).unwrap();
+        acc = task.await.unwrap();
+    }
+    acc
+}
+
+fn pick_row(which: usize, n: u64) -> Option<(u64, Duration)> {
+    match which {
+        0 => Some(timed(|| pick_lwt(n))),
+        1 => run_futures(|pool| pick_futures(pool, n)),
+        _ => run_tokio(pick_tokio(n)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Row 3 of the issue: a loop that yields to the scheduler each iteration.
 //
 // lwt: `go(i, acc) = pause().bind(move |()| go(i + 1, step(acc, i)))` under `main::run`, Lwt's own
@@ -807,6 +888,13 @@ fn rows(scale: u64) -> Vec<Row> {
             what: "`all` of N pending promises, woken one by one in input order",
             n: 1_000_000 / scale,
             run: join,
+            expected: expected_fold,
+        },
+        Row {
+            name: "pick-long-lived",
+            what: "`pick` of a long-lived pending promise and a fresh one that wins (issue 3)",
+            n: 1_000_000 / scale,
+            run: pick_row,
             expected: expected_fold,
         },
         Row {

@@ -41,6 +41,18 @@ let pending_bind n =
   done;
   !acc
 
+(* issue 3: pick against a long-lived pending promise, which a fresh promise then wins *)
+let pick_long_lived n =
+  let long, _keep = Lwt.wait () in
+  let acc = ref 0 in
+  for i = 0 to n - 1 do
+    let p, r = Lwt.wait () in
+    let c = Lwt.pick [ long; p ] in
+    Lwt.wakeup r i;
+    acc := step !acc (value c)
+  done;
+  !acc
+
 (* 3. a loop yielding to the scheduler each iteration *)
 let yield_loop n =
   let rec go i acc =
@@ -166,6 +178,7 @@ let () =
     | "yield-loop" -> yield_loop
     | "recursive-loop-1M" | "recursive-loop-10M" -> recursive_loop
     | "join-all" -> join_all
+    | "pick-long-lived" -> pick_long_lived
     | "ping-pong" -> ping_pong
     | "timers" -> timers
     | "tcp-echo" -> tcp_echo
