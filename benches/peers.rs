@@ -470,6 +470,69 @@ fn pick_row(which: usize, n: u64) -> Option<(u64, Duration)> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Issue 6's row: a stream pipeline. A consumer folds a mapped stream while a producer pushes N
+// elements and closes it. lwt: `stream::create`, `map`, `fold` (the waiting reader is woken by each
+// push); futures: an unbounded `mpsc` channel, `StreamExt::map` and `fold` in a `LocalPool` task;
+// tokio: an unbounded `mpsc` channel and a `recv` loop in a `spawn_local` task. The map is the
+// identity composed with a `black_box`, so all three do the same per-element work.
+
+fn pipeline_lwt(n: u64) -> u64 {
+    let (s, push) = lwt::stream::create::<u64>();
+    let sum = s.map(|x| std::hint::black_box(x)).fold(0u64, step);
+    for i in 0..n {
+        push.push(i).unwrap();
+    }
+    push.close();
+    lwt_value(&sum)
+}
+
+fn pipeline_futures(pool: &mut LocalPool, n: u64) -> u64 {
+    use futures::StreamExt;
+    let (tx, rx) = futures::channel::mpsc::unbounded::<u64>();
+    let out = Rc::new(Cell::new(0u64));
+    let o = out.clone();
+    pool.spawner()
+        .spawn_local(async move {
+            let sum = rx
+                .map(|x| std::hint::black_box(x))
+                .fold(0u64, |acc, x| async move { step(acc, x) })
+                .await;
+            o.set(sum);
+        })
+        .unwrap();
+    for i in 0..n {
+        tx.unbounded_send(i).unwrap();
+    }
+    drop(tx);
+    pool.run_until_stalled();
+    out.get()
+}
+
+async fn pipeline_tokio(n: u64) -> u64 {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
+    let consumer = tokio::task::spawn_local(async move {
+        let mut acc = 0u64;
+        while let Some(x) = rx.recv().await {
+            acc = step(acc, std::hint::black_box(x));
+        }
+        acc
+    });
+    for i in 0..n {
+        tx.send(i).unwrap();
+    }
+    drop(tx);
+    consumer.await.unwrap()
+}
+
+fn pipeline_row(which: usize, n: u64) -> Option<(u64, Duration)> {
+    match which {
+        0 => Some(timed(|| pipeline_lwt(n))),
+        1 => run_futures(|pool| pipeline_futures(pool, n)),
+        _ => run_tokio(pipeline_tokio(n)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Row 3 of the issue: a loop that yields to the scheduler each iteration.
 //
 // lwt: `go(i, acc) = pause().bind(move |()| go(i + 1, step(acc, i)))` under `main::run`, Lwt's own
@@ -895,6 +958,13 @@ fn rows(scale: u64) -> Vec<Row> {
             what: "`pick` of a long-lived pending promise and a fresh one that wins (issue 3)",
             n: 1_000_000 / scale,
             run: pick_row,
+            expected: expected_fold,
+        },
+        Row {
+            name: "stream-pipeline",
+            what: "N elements pushed through a stream, mapped and folded (issue 6)",
+            n: 1_000_000 / scale,
+            run: pipeline_row,
             expected: expected_fold,
         },
         Row {

@@ -53,6 +53,16 @@ let pick_long_lived n =
   done;
   !acc
 
+(* issue 6: a stream pipeline: push N elements, map, fold *)
+let stream_pipeline n =
+  let s, push = Lwt_stream.create () in
+  let sum = Lwt_stream.fold (fun x acc -> step acc x) (Lwt_stream.map (fun x -> Sys.opaque_identity x) s) 0 in
+  for i = 0 to n - 1 do
+    push (Some i)
+  done;
+  push None;
+  value sum
+
 (* 3. a loop yielding to the scheduler each iteration *)
 let yield_loop n =
   let rec go i acc =
@@ -179,6 +189,7 @@ let () =
     | "recursive-loop-1M" | "recursive-loop-10M" -> recursive_loop
     | "join-all" -> join_all
     | "pick-long-lived" -> pick_long_lived
+    | "stream-pipeline" -> stream_pipeline
     | "ping-pong" -> ping_pong
     | "timers" -> timers
     | "tcp-echo" -> tcp_echo
