@@ -478,7 +478,7 @@ fn pick_row(which: usize, n: u64) -> Option<(u64, Duration)> {
 
 fn pipeline_lwt(n: u64) -> u64 {
     let (s, push) = lwt::stream::create::<u64>();
-    let sum = s.map(|x| std::hint::black_box(x)).fold(0u64, step);
+    let sum = s.map(std::hint::black_box).fold(0u64, step);
     for i in 0..n {
         push.push(i).unwrap();
     }
@@ -494,7 +494,7 @@ fn pipeline_futures(pool: &mut LocalPool, n: u64) -> u64 {
     pool.spawner()
         .spawn_local(async move {
             let sum = rx
-                .map(|x| std::hint::black_box(x))
+                .map(std::hint::black_box)
                 .fold(0u64, |acc, x| async move { step(acc, x) })
                 .await;
             o.set(sum);
