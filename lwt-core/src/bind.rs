@@ -66,8 +66,8 @@ impl<T: 'static> Promise<T> {
         node: Rc<Node<T>>,
         k: impl FnOnce(Outcome<T>) -> Promise<U> + 'static,
     ) -> Promise<U> {
-        let source = node.root();
-        drop(node);
+        // The handle is consumed: reuse it when it is the root already (the usual case).
+        let source = if node.is_root() { node } else { node.root() };
         if source.phase() == Phase::Idle {
             // Resolved and quiet: nothing to wait for, and no earlier callback to run first.
             return guarded(k, source.take_or_clone());

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use std::task::Waker;
 
 use crate::exn::Exn;
+use crate::node::Node;
 
 /// What a promise ends with.
 pub(crate) type Outcome<T> = Result<T, Exn>;
@@ -22,6 +23,9 @@ pub(crate) enum Callback<T> {
     /// `Clone` there is at most one of these (the handle is consumed to register it), so it can
     /// be given the value itself; otherwise each one gets a clone.
     Consume(Box<dyn FnOnce(Outcome<T>)>),
+    /// Resolves another promise with this one's outcome: a bind whose callback returned a
+    /// promise that is resolved but still has callbacks queued (no closure to allocate).
+    Forward(Rc<Node<T>>),
     /// Looks at the outcome: `on_success`, `on_failure`, `on_any`...
     Observe(ObserveFn<T>),
     /// Runs only if the promise is canceled, before every other callback (`on_cancel`).

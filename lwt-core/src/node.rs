@@ -123,15 +123,26 @@ impl<T: 'static> Node<T> {
             State::Proxy(next) => next.clone(),
             _ => return self.clone(),
         };
+        let mut hops = 1;
         loop {
             let next = match &*current.state.borrow() {
                 State::Proxy(next) => next.clone(),
                 _ => break,
             };
             current = next;
+            hops += 1;
         }
-        *self.state.borrow_mut() = State::Proxy(current.clone());
+        if hops > 1 {
+            // Point straight at the root: the next lookup is one hop. (At one hop already, the
+            // rewrite would only swap a reference for an equal one.)
+            *self.state.borrow_mut() = State::Proxy(current.clone());
+        }
         current
+    }
+
+    /// Is this node a root (not a proxy)?
+    pub(crate) fn is_root(&self) -> bool {
+        !matches!(&*self.state.borrow(), State::Proxy(_))
     }
 
     /// The root, like [`root`](Self::root), but borrowed when this node is the root already (the
@@ -237,6 +248,9 @@ impl<T: 'static> Node<T> {
     fn deliver(self: &Rc<Self>, callback: Callback<T>) {
         match callback {
             Callback::Consume(f) => f(self.take_or_clone()),
+            Callback::Forward(target) => {
+                let _ = target.resolve(self.take_or_clone(), Mode::Later);
+            }
             Callback::Observe(f) => {
                 let value = self.value.borrow();
                 if let Some(outcome) = &*value {
@@ -317,6 +331,7 @@ impl<T: 'static> Node<T> {
                 let _ = self.resolve(outcome, Mode::Later);
                 return;
             }
+            Repr::Node(node) if node.is_root() => node,
             Repr::Node(node) => node.root(),
         };
         let outer = self.root_cow();
@@ -329,9 +344,7 @@ impl<T: 'static> Node<T> {
             // callbacks. (`outer` can only be resolved already if it was canceled: then this
             // resolution is a silent no-op, like a wakeup on a canceled promise.)
             let outer = outer.into_owned();
-            inner.add_callback(Callback::Consume(Box::new(move |outcome| {
-                let _ = outer.resolve(outcome, Mode::Later);
-            })));
+            inner.add_callback(Callback::Forward(outer));
             return;
         }
         outer.absorb(&inner);
