@@ -126,6 +126,9 @@ pub(crate) struct Engine {
     /// The emptied buffer of `paused`, swapped back in at each iteration so that a loop that
     /// pauses every iteration does not allocate a fresh vector each time.
     paused_spare: RefCell<Vec<Resolver<()>>>,
+    /// The list `poll_once` collects ready I/O waiters in, kept between polls (no allocation per
+    /// poll).
+    ready_spare: RefCell<Vec<Resolver<()>>>,
     io: RefCell<Vec<Option<Waiters>>>,
     free_tokens: RefCell<Vec<usize>>,
     /// Resolvers in the waiter lists of `io` (some may belong to canceled waits).
@@ -187,6 +190,7 @@ impl Engine {
             timers: RefCell::new(Timers::default()),
             paused: RefCell::new(Vec::new()),
             paused_spare: RefCell::new(Vec::new()),
+            ready_spare: RefCell::new(Vec::new()),
             io: RefCell::new(Vec::new()),
             free_tokens: RefCell::new(Vec::new()),
             io_waiters: Cell::new(0),
@@ -364,7 +368,7 @@ impl Engine {
     }
 
     fn poll_once(&self, timeout: Option<Duration>) {
-        let mut ready = Vec::new();
+        let mut ready = self.ready_spare.take();
         {
             let mut events = self.events.borrow_mut();
             let polled = self.poll.borrow_mut().poll(&mut events, timeout);
@@ -391,9 +395,10 @@ impl Engine {
             }
         }
         self.io_waiters.set(self.io_waiters.get() - ready.len());
-        for r in ready {
+        for r in ready.drain(..) {
             r.wakeup(());
         }
+        *self.ready_spare.borrow_mut() = ready;
     }
 
     fn run_posted(&self) {

@@ -196,3 +196,28 @@ fn exit_hooks_run_newest_first() {
     main::run_exit_hooks();
     assert_eq!(*l.borrow(), ["second registered", "first registered"]);
 }
+
+/// `Fd::write_all` of more than a pipe holds waits for the reader and loses nothing; reads of
+/// both sizes (through the small stack buffer and through a heap buffer) see every byte in order.
+#[test]
+fn write_all_through_a_full_pipe_arrives_intact_with_small_and_large_reads() {
+    fn drain(r: unix::Fd, sizes: [usize; 2], turn: usize, mut got: Vec<u8>) -> Promise<Vec<u8>> {
+        r.read(sizes[turn % 2]).bind(move |chunk| {
+            if chunk.is_empty() {
+                return Promise::ret(got);
+            }
+            got.extend_from_slice(&chunk);
+            drain(r, sizes, turn + 1, got)
+        })
+    }
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let (r, w) = unix::pipe().unwrap();
+    let w2 = w.clone();
+    let writer = w.write_all(data.clone()).map(move |()| w2.close().unwrap());
+    // Not resolved at once: the pipe holds less than 300 kB.
+    assert!(writer.is_pending());
+    let reader = drain(r, [100, 70_000], 0, Vec::new());
+    let ((), got) = main::run(lwt_core::both(writer, reader)).unwrap();
+    assert_eq!(got.len(), data.len());
+    assert!(got == data, "the bytes arrived out of order or changed");
+}

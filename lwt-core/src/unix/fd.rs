@@ -34,6 +34,9 @@ use std::rc::Rc;
 use mio::Token;
 
 use crate::engine;
+
+/// Reads of at most this many bytes go through a stack buffer (see [`Fd::read`]).
+const SMALL_READ: usize = 256;
 use crate::exn::Exn;
 use crate::preemptive;
 use crate::promise::Promise;
@@ -307,6 +310,14 @@ impl Fd {
             };
         }
         self.retry(false, move |kind| {
+            // Small reads go through a stack buffer, so a read that would block (the common
+            // case on a socket waiting for its peer) allocates nothing, and one that succeeds
+            // allocates exactly what it got.
+            if max <= SMALL_READ {
+                let mut stack = [0u8; SMALL_READ];
+                let n = kind.read(&mut stack[..max])?;
+                return Ok(stack[..n].to_vec());
+            }
             let mut buf = vec![0; max];
             let n = kind.read(&mut buf)?;
             buf.truncate(n);
@@ -338,16 +349,33 @@ impl Fd {
     /// assert_eq!(main::run(r.read(1000)).unwrap().len(), 100);
     /// ```
     pub fn write_all(&self, data: Vec<u8>) -> Promise<()> {
-        let me = self.clone();
-        self.write(data.clone()).bind(move |n| {
-            if n >= data.len() {
-                Promise::ret(())
-            } else if n == 0 {
-                Promise::fail(io::Error::from(io::ErrorKind::WriteZero))
-            } else {
-                me.write_all(data[n..].to_vec())
+        self.write_all_from(data, 0)
+    }
+
+    /// `write_all` of `data[written..]`: writes at once for as long as the descriptor takes it,
+    /// and waits for writability only after `WouldBlock` (no copy of the data, ever).
+    fn write_all_from(&self, data: Vec<u8>, mut written: usize) -> Promise<()> {
+        loop {
+            match self.with_kind(|kind| kind.write(&data[written..])) {
+                Ok(n) => {
+                    written += n;
+                    if written >= data.len() {
+                        return Promise::ret(());
+                    }
+                    if n == 0 {
+                        return Promise::fail(io::Error::from(io::ErrorKind::WriteZero));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    let me = self.clone();
+                    return self
+                        .wait(true)
+                        .bind(move |()| me.write_all_from(data, written));
+                }
+                Err(e) => return Promise::fail(e),
             }
-        })
+        }
     }
 
     /// Lwt_unix's `shutdown` for sockets.
