@@ -8,7 +8,7 @@
 //! callbacks, and those come straight back here to sleep, pause or wait on a descriptor.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex};
@@ -19,6 +19,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::promise::Promise;
 use crate::resolver::{task, wait, Resolver};
+use crate::timers::Timers;
 
 const WAKER: Token = Token(usize::MAX);
 
@@ -40,60 +41,6 @@ impl Remote {
             .push_back(f);
         // Waking can only fail if the epoll instance is gone, i.e. the loop's thread exited.
         let _ = self.waker.wake();
-    }
-}
-
-#[derive(Default)]
-struct Timers {
-    /// (deadline, id), earliest first. Entries of canceled timers stay until they surface or the
-    /// heap is rebuilt, which happens when they are more than half of it.
-    heap: BinaryHeap<std::cmp::Reverse<(Instant, u64)>>,
-    live: HashMap<u64, Resolver<()>>,
-    next_id: u64,
-}
-
-impl Timers {
-    fn add(&mut self, deadline: Instant, resolver: Resolver<()>) -> u64 {
-        let id = self.next_id;
-        self.next_id += 1;
-        self.heap.push(std::cmp::Reverse((deadline, id)));
-        self.live.insert(id, resolver);
-        id
-    }
-
-    fn remove(&mut self, id: u64) -> Option<Resolver<()>> {
-        let removed = self.live.remove(&id);
-        if self.heap.len() > 64 && self.heap.len() > 2 * self.live.len() {
-            let live = &self.live;
-            self.heap
-                .retain(|std::cmp::Reverse((_, id))| live.contains_key(id));
-        }
-        removed
-    }
-
-    /// Resolvers of every timer due at `now`, in deadline order.
-    fn expired(&mut self, now: Instant) -> Vec<Resolver<()>> {
-        let mut due = Vec::new();
-        while let Some(std::cmp::Reverse((deadline, id))) = self.heap.peek().copied() {
-            if deadline > now {
-                break;
-            }
-            self.heap.pop();
-            if let Some(r) = self.live.remove(&id) {
-                due.push(r);
-            }
-        }
-        due
-    }
-
-    fn next_deadline(&mut self) -> Option<Instant> {
-        while let Some(std::cmp::Reverse((deadline, id))) = self.heap.peek().copied() {
-            if self.live.contains_key(&id) {
-                return Some(deadline);
-            }
-            self.heap.pop();
-        }
-        None
     }
 }
 
@@ -129,6 +76,8 @@ pub(crate) struct Engine {
     /// The list `poll_once` collects ready I/O waiters in, kept between polls (no allocation per
     /// poll).
     ready_spare: RefCell<Vec<Resolver<()>>>,
+    /// The same for the timers found due by `fire_timers`.
+    due_spare: RefCell<Vec<Resolver<()>>>,
     io: RefCell<Vec<Option<Waiters>>>,
     free_tokens: RefCell<Vec<usize>>,
     /// Resolvers in the waiter lists of `io` (some may belong to canceled waits).
@@ -155,7 +104,7 @@ impl Drop for Engine {
     /// the memory back.
     fn drop(&mut self) {
         std::mem::forget(std::mem::take(self.paused.get_mut()));
-        std::mem::forget(std::mem::take(&mut self.timers.get_mut().live));
+        self.timers.get_mut().forget_all();
         std::mem::forget(std::mem::take(self.io.get_mut()));
         std::mem::forget(std::mem::take(self.soon.get_mut()));
         std::mem::forget(std::mem::take(self.enter_hooks.get_mut()));
@@ -191,6 +140,7 @@ impl Engine {
             paused: RefCell::new(Vec::new()),
             paused_spare: RefCell::new(Vec::new()),
             ready_spare: RefCell::new(Vec::new()),
+            due_spare: RefCell::new(Vec::new()),
             io: RefCell::new(Vec::new()),
             free_tokens: RefCell::new(Vec::new()),
             io_waiters: Cell::new(0),
@@ -231,17 +181,14 @@ impl Engine {
     // ---- timers ----
 
     pub(crate) fn sleep_until(&self, deadline: Instant) -> Promise<()> {
+        // Canceling the sleep rejects `p`; the timer entry notices lazily (see `timers`).
         let (p, r) = task();
-        let id = self.timers.borrow_mut().add(deadline, r);
-        p.on_cancel(move || {
-            let removed = with(|e| e.timers.borrow_mut().remove(id));
-            drop(removed);
-        });
+        self.timers.borrow_mut().add(deadline, r);
         p
     }
 
     pub(crate) fn timer_count(&self) -> usize {
-        self.timers.borrow().live.len()
+        self.timers.borrow().live()
     }
 
     // ---- pause ----
@@ -417,12 +364,14 @@ impl Engine {
     }
 
     fn fire_timers(&self) {
-        if self.timers.borrow().heap.is_empty() {
+        if self.timers.borrow().is_empty() {
             return; // no timer: no clock read
         }
-        let due = self.timers.borrow_mut().expired(Instant::now());
-        for r in due {
+        let mut due = self.due_spare.take();
+        self.timers.borrow_mut().expired(Instant::now(), &mut due);
+        for r in due.drain(..) {
             r.wakeup(());
         }
+        *self.due_spare.borrow_mut() = due;
     }
 }

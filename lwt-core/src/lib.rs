@@ -49,6 +49,7 @@ mod callbacks;
 mod engine;
 mod node;
 mod schedule;
+mod timers;
 
 pub mod bind;
 pub mod cancel;

@@ -36,6 +36,18 @@ fn a_promise_nothing_can_resolve_is_an_error_not_a_hang() {
 }
 
 #[test]
+fn a_canceled_sleep_does_not_keep_the_loop_waiting_for_its_deadline() {
+    let s = unix::sleep(Duration::from_secs(3600));
+    s.cancel();
+    let (p, _r) = wait::<()>();
+    let started = Instant::now();
+    let e = main::run(p).unwrap_err();
+    assert!(e.to_string().contains("nothing can resolve it"), "{e}");
+    // Functional bound, not a speed target: the hour-long deadline must not be waited for.
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
 fn pause_resolves_once_per_iteration_in_order() {
     let l = log();
     let iterations = Rc::new(RefCell::new(0));

@@ -1,0 +1,211 @@
+//! The loop's timers: a binary heap of deadlines over a slab of resolvers.
+//!
+//! A sleep is a `task()` promise whose resolver sits in a slot of the slab; the heap holds one
+//! `(deadline, sequence, slot)` entry per occupied slot, earliest first (the sequence number
+//! keeps timers with equal deadlines in creation order). Adding a timer is a heap push and a
+//! slot write: no hashing, and no allocation once the slab and the heap have grown.
+//!
+//! Canceling a sleep rejects its promise and nothing else: no cancel hook is registered, so a
+//! timer costs no callback. The slab notices canceled timers lazily, in three places:
+//!
+//! * when a canceled timer reaches the top of the heap ([`Timers::next_deadline`] and
+//!   [`Timers::expired`] drop it), so the loop never waits for a deadline nobody wants;
+//! * when the slab has doubled since the last sweep ([`Timers::add`] then drops every canceled
+//!   timer and rebuilds the heap), so a program that cancels many long timers keeps at most about
+//!   twice as many entries as it has live timers, for O(1) amortized work per timer;
+//! * in [`Timers::live`], which counts only the timers still waiting.
+//!
+//! Invariant: each occupied slot has exactly one heap entry, and each heap entry names an occupied
+//! slot. Slots are freed only together with their entry (pop, or the sweep's rebuild), so a reused
+//! slot is never reached through a stale entry.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::time::Instant;
+
+use crate::resolver::Resolver;
+
+/// The sweep of canceled timers runs when the slab holds this many entries, or twice as many as
+/// after the last sweep.
+const FIRST_SWEEP: usize = 64;
+
+/// One heap entry: the deadline, the creation sequence (ties in creation order), the slot.
+type Entry = Reverse<(Instant, u64, usize)>;
+
+/// The timers of one loop.
+pub(crate) struct Timers {
+    heap: BinaryHeap<Entry>,
+    slots: Vec<Option<Resolver<()>>>,
+    free: Vec<usize>,
+    next_sequence: u64,
+    sweep_at: usize,
+}
+
+impl Default for Timers {
+    fn default() -> Timers {
+        Timers {
+            heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
+            next_sequence: 0,
+            sweep_at: FIRST_SWEEP,
+        }
+    }
+}
+
+fn waiting(slot: &Option<Resolver<()>>) -> bool {
+    slot.as_ref().is_some_and(Resolver::is_pending)
+}
+
+impl Timers {
+    /// Is there no timer at all (live or canceled)?
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// How many timers still wait (canceled ones not counted). O(number of entries).
+    pub(crate) fn live(&self) -> usize {
+        self.slots.iter().filter(|s| waiting(s)).count()
+    }
+
+    /// Adds a timer that wakes `resolver` at `deadline`.
+    pub(crate) fn add(&mut self, deadline: Instant, resolver: Resolver<()>) {
+        if self.heap.len() >= self.sweep_at {
+            self.sweep();
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(resolver);
+                slot
+            }
+            None => {
+                self.slots.push(Some(resolver));
+                self.slots.len() - 1
+            }
+        };
+        let sequence = self.next_sequence;
+        self.next_sequence += 1;
+        self.heap.push(Reverse((deadline, sequence, slot)));
+    }
+
+    /// Empties the slot of the heap's top entry, which the caller has just popped.
+    fn release(&mut self, slot: usize) -> Option<Resolver<()>> {
+        self.free.push(slot);
+        self.slots[slot].take()
+    }
+
+    /// Drops every canceled timer and rebuilds the heap from the live ones.
+    fn sweep(&mut self) {
+        let mut entries = std::mem::take(&mut self.heap).into_vec();
+        entries.retain(|&Reverse((_, _, slot))| {
+            if waiting(&self.slots[slot]) {
+                return true;
+            }
+            self.slots[slot] = None;
+            self.free.push(slot);
+            false
+        });
+        self.heap = BinaryHeap::from(entries);
+        self.sweep_at = FIRST_SWEEP.max(2 * self.heap.len());
+    }
+
+    /// Moves the resolvers of the live timers due at `now` into `due`, in deadline order.
+    pub(crate) fn expired(&mut self, now: Instant, due: &mut Vec<Resolver<()>>) {
+        while let Some(&Reverse((deadline, _, slot))) = self.heap.peek() {
+            if deadline > now {
+                break;
+            }
+            self.heap.pop();
+            if let Some(r) = self.release(slot) {
+                if r.is_pending() {
+                    due.push(r);
+                }
+            }
+        }
+    }
+
+    /// The deadline of the earliest live timer, dropping canceled ones found on the way.
+    pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((deadline, _, slot))) = self.heap.peek() {
+            if waiting(&self.slots[slot]) {
+                return Some(deadline);
+            }
+            self.heap.pop();
+            drop(self.release(slot));
+        }
+        None
+    }
+
+    /// Gives up every resolver without resolving it (the loop's thread is exiting).
+    pub(crate) fn forget_all(&mut self) {
+        self.heap.clear();
+        self.free.clear();
+        std::mem::forget(std::mem::take(&mut self.slots));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolver::task;
+    use std::time::Duration;
+
+    #[test]
+    fn canceled_timers_are_swept_so_entries_stay_within_twice_the_live_ones() {
+        let mut timers = Timers::default();
+        let far = Instant::now() + Duration::from_secs(3600);
+        let live: Vec<_> = (0..10)
+            .map(|_| {
+                let (p, r) = task::<()>();
+                timers.add(far, r);
+                p
+            })
+            .collect();
+        for _ in 0..100_000 {
+            let (p, r) = task::<()>();
+            timers.add(far, r);
+            p.cancel();
+            assert!(timers.heap.len() <= FIRST_SWEEP.max(2 * 11) + 1);
+            assert_eq!(timers.heap.len(), timers.slots.len() - timers.free.len());
+        }
+        assert_eq!(timers.live(), 10);
+        drop(live);
+    }
+
+    #[test]
+    fn due_timers_come_out_in_deadline_then_creation_order_and_canceled_ones_are_skipped() {
+        let mut timers = Timers::default();
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut promises = Vec::new();
+        for (i, ms) in [30u64, 10, 20, 10, 0].into_iter().enumerate() {
+            let (p, r) = task::<()>();
+            timers.add(at(ms), r);
+            promises.push((i, p));
+        }
+        promises[2].1.cancel(); // the 20 ms one
+        assert_eq!(timers.next_deadline(), Some(at(0)));
+        let mut due = Vec::new();
+        timers.expired(at(25), &mut due);
+        assert_eq!(due.len(), 3);
+        // Wake them in the order given and record which promise each was.
+        let order: Vec<usize> = due
+            .into_iter()
+            .map(|r| {
+                r.wakeup(());
+                promises
+                    .iter()
+                    .find(|(_, p)| p.is_fulfilled())
+                    .map(|(i, _)| *i)
+                    .map(|i| {
+                        promises.retain(|(j, _)| *j != i);
+                        i
+                    })
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(order, [4, 1, 3]);
+        assert_eq!(timers.next_deadline(), Some(at(30)));
+        assert_eq!(timers.live(), 1);
+    }
+}
