@@ -188,22 +188,13 @@ mod tests {
         let mut due = Vec::new();
         timers.expired(at(25), &mut due);
         assert_eq!(due.len(), 3);
-        // Wake them in the order given and record which promise each was.
-        let order: Vec<usize> = due
-            .into_iter()
-            .map(|r| {
-                r.wakeup(());
-                promises
-                    .iter()
-                    .find(|(_, p)| p.is_fulfilled())
-                    .map(|(i, _)| *i)
-                    .map(|i| {
-                        promises.retain(|(j, _)| *j != i);
-                        i
-                    })
-                    .unwrap()
-            })
-            .collect();
+        // Wake them in the order given and record which promise each one resolved.
+        let mut order = Vec::new();
+        for r in due {
+            r.wakeup(());
+            let position = promises.iter().position(|(_, p)| p.is_fulfilled()).unwrap();
+            order.push(promises.remove(position).0);
+        }
         assert_eq!(order, [4, 1, 3]);
         assert_eq!(timers.next_deadline(), Some(at(30)));
         assert_eq!(timers.live(), 1);
