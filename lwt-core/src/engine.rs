@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,16 +30,19 @@ pub(crate) type Posted = Box<dyn FnOnce() + Send>;
 /// The part of the engine other threads can reach.
 pub(crate) struct Remote {
     queue: Mutex<VecDeque<Posted>>,
+    /// `queue.len()`, kept beside it so that the loop's thread can see "nothing posted" with one
+    /// atomic load instead of a lock per iteration. Written only under the lock.
+    queued: AtomicUsize,
     waker: Waker,
 }
 
 impl Remote {
     /// Runs `f` on the loop's thread, at its next iteration.
     pub(crate) fn post(&self, f: Posted) {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(f);
+        let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        queue.push_back(f);
+        self.queued.store(queue.len(), Ordering::Release);
+        drop(queue);
         // Waking can only fail if the epoll instance is gone, i.e. the loop's thread exited.
         let _ = self.waker.wake();
     }
@@ -91,6 +95,11 @@ pub(crate) struct Engine {
     pub(crate) enter_hooks: Hooks,
     pub(crate) leave_hooks: Hooks,
     pub(crate) next_hook_id: Cell<u64>,
+    /// Ids removed while their list was taken out to run: `run_hooks` skips them and does not
+    /// put them back.
+    pub(crate) removed_hooks: RefCell<Vec<u64>>,
+    /// Is a list of hooks running (taken out of the engine)?
+    pub(crate) hooks_running: Cell<bool>,
 }
 
 thread_local! {
@@ -134,6 +143,7 @@ impl Engine {
             events: RefCell::new(Events::with_capacity(256)),
             remote: Arc::new(Remote {
                 queue: Mutex::new(VecDeque::new()),
+                queued: AtomicUsize::new(0),
                 waker,
             }),
             timers: RefCell::new(Timers::default()),
@@ -150,6 +160,8 @@ impl Engine {
             enter_hooks: RefCell::new(Vec::new()),
             leave_hooks: RefCell::new(Vec::new()),
             next_hook_id: Cell::new(0),
+            removed_hooks: RefCell::new(Vec::new()),
+            hooks_running: Cell::new(false),
         })
     }
 
@@ -278,12 +290,7 @@ impl Engine {
         let deadline = self.timers.borrow_mut().next_deadline();
         let remote_work = self.outstanding.get() > 0
             || self.live_tasks.get() > 0
-            || !self
-                .remote
-                .queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_empty();
+            || self.remote.queued.load(Ordering::Acquire) > 0;
         let io_waiting = self.io_waiters.get() > 0;
         if paused && !io_waiting && !remote_work {
             // Nothing the OS could tell us: skip the syscall (Lwt issue #622).
@@ -349,13 +356,15 @@ impl Engine {
     }
 
     fn run_posted(&self) {
-        loop {
-            let next = self
-                .remote
-                .queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .pop_front();
+        // A post that lands after the load below is not lost: its `wake` makes the next poll
+        // return at once, and the next iteration runs it.
+        while self.remote.queued.load(Ordering::Acquire) > 0 {
+            let next = {
+                let mut queue = self.remote.queue.lock().unwrap_or_else(|e| e.into_inner());
+                let next = queue.pop_front();
+                self.remote.queued.store(queue.len(), Ordering::Release);
+                next
+            };
             match next {
                 Some(f) => f(),
                 None => return,

@@ -68,9 +68,12 @@ pub fn run<T: 'static>(mut promise: Promise<T>) -> Result<T, Exn> {
     }
     let _running = Running;
     while !promise.is_resolved() {
-        run_hooks(|e| &e.enter_hooks);
-        let progressed = engine::with(|e| e.iteration());
-        run_hooks(|e| &e.leave_hooks);
+        let progressed = engine::with(|e| {
+            run_hooks(e, &e.enter_hooks);
+            let progressed = e.iteration();
+            run_hooks(e, &e.leave_hooks);
+            progressed
+        });
         if let Err(Stuck) = progressed {
             if promise.is_resolved() {
                 break;
@@ -148,20 +151,24 @@ fn add_hook(
     })
 }
 
-fn run_hooks(which: fn(&engine::Engine) -> &engine::Hooks) {
-    // Taken out while they run, so that a hook may add or remove hooks.
-    let mut hooks = engine::with(|e| std::mem::take(&mut *which(e).borrow_mut()));
-    if hooks.is_empty() {
-        return;
+fn run_hooks(e: &engine::Engine, list: &engine::Hooks) {
+    if list.borrow().is_empty() {
+        return; // the common case: a look, no take and put back
     }
-    for (_, hook) in &mut hooks {
-        hook();
+    // Taken out while they run, so that a hook may add or remove hooks (itself included).
+    let mut hooks = std::mem::take(&mut *list.borrow_mut());
+    e.hooks_running.set(true);
+    for (id, hook) in &mut hooks {
+        if !e.removed_hooks.borrow().contains(id) {
+            hook();
+        }
     }
-    engine::with(|e| {
-        let mut current = which(e).borrow_mut();
-        hooks.append(&mut current);
-        *current = hooks;
-    });
+    e.hooks_running.set(false);
+    let removed = std::mem::take(&mut *e.removed_hooks.borrow_mut());
+    hooks.retain(|(id, _)| !removed.contains(id));
+    let mut current = list.borrow_mut();
+    hooks.append(&mut current);
+    *current = hooks;
 }
 
 /// Lwt's `Lwt_main.Enter_iter_hooks`: runs `f` at the start of every iteration.
@@ -201,6 +208,10 @@ pub fn remove_hook(id: HookId) {
     engine::with(|e| {
         e.enter_hooks.borrow_mut().retain(|(i, _)| *i != id.0);
         e.leave_hooks.borrow_mut().retain(|(i, _)| *i != id.0);
+        if e.hooks_running.get() {
+            // It may be in the list that is running (taken out): `run_hooks` drops it after.
+            e.removed_hooks.borrow_mut().push(id.0);
+        }
     })
 }
 

@@ -233,3 +233,22 @@ fn write_all_through_a_full_pipe_arrives_intact_with_small_and_large_reads() {
     assert_eq!(got.len(), data.len());
     assert!(got == data, "the bytes arrived out of order or changed");
 }
+
+#[test]
+fn a_hook_can_remove_itself_and_a_later_hook_while_hooks_run() {
+    let runs = Rc::new(RefCell::new(Vec::new()));
+    let ids: Rc<RefCell<Vec<main::HookId>>> = Rc::new(RefCell::new(Vec::new()));
+    let (r1, ids1) = (runs.clone(), ids.clone());
+    // The first hook removes itself and the second one, at its first run.
+    let first = main::add_enter_hook(move || {
+        r1.borrow_mut().push("first");
+        for id in ids1.borrow().iter() {
+            main::remove_hook(*id);
+        }
+    });
+    let r2 = runs.clone();
+    let second = main::add_enter_hook(move || r2.borrow_mut().push("second"));
+    ids.borrow_mut().extend([first, second]);
+    main::run(main::pause().bind(|()| main::pause())).unwrap();
+    assert_eq!(*runs.borrow(), ["first"]);
+}
