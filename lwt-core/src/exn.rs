@@ -46,9 +46,15 @@ const MAX_TRAIL: usize = 32;
 /// assert!(g.ptr_eq(&f));
 /// ```
 #[derive(Clone)]
-pub struct Exn {
+pub struct Exn(Rc<Inner>);
+
+/// Behind one thin pointer, so that an `Exn` is a single word: `Result<u64, Exn>` is then two
+/// words and a `Promise<u64>` too, small enough to travel in registers. Rejections are the rare
+/// path; every promise handle and every outcome moved through the engine is the common one.
+#[derive(Clone)]
+struct Inner {
     error: Rc<dyn Error + 'static>,
-    trail: Option<Rc<Trail>>,
+    trail: Trail,
 }
 
 #[derive(Clone, Default)]
@@ -60,10 +66,10 @@ struct Trail {
 impl Exn {
     /// Wraps any error.
     pub fn new<E: Error + 'static>(error: E) -> Exn {
-        Exn {
+        Exn(Rc::new(Inner {
             error: Rc::new(error),
-            trail: None,
-        }
+            trail: Trail::default(),
+        }))
     }
 
     /// The rejection of canceled promises ([`Canceled`]).
@@ -109,22 +115,22 @@ impl Exn {
 
     /// Is the error inside of type `E`?
     pub fn is<E: Error + 'static>(&self) -> bool {
-        self.error.is::<E>()
+        self.0.error.is::<E>()
     }
 
     /// The error inside, if it is of type `E`.
     pub fn downcast_ref<E: Error + 'static>(&self) -> Option<&E> {
-        self.error.downcast_ref::<E>()
+        self.0.error.downcast_ref::<E>()
     }
 
     /// The error inside, as a trait object (for `source()` chains and reporting).
     pub fn as_error(&self) -> &(dyn Error + 'static) {
-        &*self.error
+        &*self.0.error
     }
 
     /// Do both values share the same error (one was cloned from the other)?
     pub fn ptr_eq(&self, other: &Exn) -> bool {
-        Rc::ptr_eq(&self.error, &other.error)
+        Rc::ptr_eq(&self.0.error, &other.0.error)
     }
 
     /// Returns this rejection with `location` added to its trail. The `lwt!` macro calls this for
@@ -139,7 +145,8 @@ impl Exn {
     /// ```
     #[must_use]
     pub fn with_location(mut self, location: &'static Location<'static>) -> Exn {
-        let trail = Rc::make_mut(self.trail.get_or_insert_with(Default::default));
+        // Copy on write: the clones this one was made from keep their own trail.
+        let trail = &mut Rc::make_mut(&mut self.0).trail;
         if trail.locations.len() < MAX_TRAIL {
             trail.locations.push(location);
         } else {
@@ -150,26 +157,25 @@ impl Exn {
 
     /// The locations this rejection passed through, oldest first.
     pub fn locations(&self) -> impl Iterator<Item = &'static Location<'static>> + '_ {
-        self.trail.iter().flat_map(|t| t.locations.iter().copied())
+        self.0.trail.locations.iter().copied()
     }
 }
 
 impl fmt::Display for Exn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&*self.error, f)
+        fmt::Display::fmt(&*self.0.error, f)
     }
 }
 
 impl fmt::Debug for Exn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Exn({:?})", self.error)?;
-        if let Some(trail) = &self.trail {
-            for location in &trail.locations {
-                write!(f, "\n    passed through {location}")?;
-            }
-            if trail.dropped > 0 {
-                write!(f, "\n    ... and {} more locations", trail.dropped)?;
-            }
+        write!(f, "Exn({:?})", self.0.error)?;
+        let trail = &self.0.trail;
+        for location in &trail.locations {
+            write!(f, "\n    passed through {location}")?;
+        }
+        if trail.dropped > 0 {
+            write!(f, "\n    ... and {} more locations", trail.dropped)?;
         }
         Ok(())
     }
@@ -301,5 +307,31 @@ mod tests {
             e.downcast_ref::<Panicked>().unwrap().message(),
             "<non-string panic payload>"
         );
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::Exn;
+    use crate::promise::Promise;
+    use std::mem::size_of;
+
+    /// The point of `Inner`: a rejection is one word, so small outcomes and promise handles are
+    /// two words (passed and returned in registers).
+    #[test]
+    fn an_exn_is_one_word_and_a_promise_of_a_word_is_two() {
+        assert_eq!(size_of::<Exn>(), size_of::<usize>());
+        assert_eq!(size_of::<Result<u64, Exn>>(), 2 * size_of::<usize>());
+        assert_eq!(size_of::<Promise<u64>>(), 2 * size_of::<usize>());
+        assert_eq!(size_of::<Promise<()>>(), 2 * size_of::<usize>());
+    }
+
+    #[test]
+    fn a_location_added_to_a_clone_stays_on_that_clone() {
+        let e = Exn::failure("x");
+        let f = e.clone().with_location(std::panic::Location::caller());
+        assert_eq!(e.locations().count(), 0);
+        assert_eq!(f.locations().count(), 1);
+        assert!(f.ptr_eq(&e)); // the same error
     }
 }
