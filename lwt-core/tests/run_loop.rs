@@ -252,3 +252,40 @@ fn a_hook_can_remove_itself_and_a_later_hook_while_hooks_run() {
     main::run(main::pause().bind(|()| main::pause())).unwrap();
     assert_eq!(*runs.borrow(), ["first"]);
 }
+
+// ---- Fd operations waiting on the reactor (the retry jobs) ----
+
+#[test]
+fn a_canceled_fd_read_leaves_the_data_for_the_next_read() {
+    let (r, w) = unix::pipe().unwrap();
+    let first = r.read(16);
+    assert!(first.is_pending());
+    first.cancel();
+    assert!(first.rejection().unwrap().is_canceled());
+    main::run(w.write(b"kept".to_vec())).unwrap();
+    // The canceled read's job sees the readiness first and must not consume anything.
+    assert_eq!(main::run(r.read(16)).unwrap(), b"kept");
+}
+
+#[test]
+fn two_reads_waiting_on_one_fd_each_get_their_own_data() {
+    let (r, w) = unix::pipe().unwrap();
+    let a = r.read(3);
+    let b = r.read(3);
+    assert!(a.is_pending() && b.is_pending());
+    main::run(w.write(b"one".to_vec())).unwrap();
+    assert_eq!(main::run(a).unwrap(), b"one");
+    // The second read tried too, found nothing, and waits again.
+    assert!(b.is_pending());
+    main::run(w.write(b"two".to_vec())).unwrap();
+    assert_eq!(main::run(b).unwrap(), b"two");
+}
+
+#[test]
+fn closing_an_fd_rejects_the_read_waiting_on_it() {
+    let (r, _w) = unix::pipe().unwrap();
+    let pending = r.read(8);
+    assert!(pending.is_pending());
+    r.close().unwrap();
+    assert!(main::run(pending).is_err());
+}

@@ -34,6 +34,45 @@ use std::rc::Rc;
 use mio::Token;
 
 use crate::engine;
+use crate::resolver::{task, Resolver};
+
+/// What one round of tries of an operation came to.
+enum Attempt<T> {
+    Done(io::Result<T>),
+    /// It would block: wait for this token's readiness.
+    Blocked(Token),
+}
+
+/// An operation waiting for its descriptor, with the resolver of its result.
+struct Retry<T: 'static, F> {
+    fd: Fd,
+    write: bool,
+    op: F,
+    resolver: Resolver<T>,
+}
+
+impl<T: 'static, F: Fn(&Kind) -> io::Result<T> + 'static> engine::IoJob for Retry<T, F> {
+    fn is_pending(&self) -> bool {
+        self.resolver.is_pending()
+    }
+
+    fn ready(self: Box<Self>) {
+        if !self.resolver.is_pending() {
+            return; // canceled while it waited: do not touch the descriptor
+        }
+        match self.fd.attempt(&self.op) {
+            Attempt::Done(outcome) => self.resolver.wakeup_result(outcome.map_err(Exn::from)),
+            Attempt::Blocked(token) => {
+                let write = self.write;
+                engine::with(|e| e.wait_io_job(token, write, self));
+            }
+        }
+    }
+
+    fn fail(self: Box<Self>, error: io::Error) {
+        self.resolver.wakeup_exn(error);
+    }
+}
 
 /// Reads of at most this many bytes go through a stack buffer (see [`Fd::read`]).
 const SMALL_READ: usize = 256;
@@ -253,20 +292,43 @@ impl Fd {
     }
 
     /// Calls `op` until it does not report `WouldBlock`, waiting for readiness in between.
+    ///
+    /// The first try is made at once. If it would block, the operation itself is filed with the
+    /// reactor as an [`IoJob`](engine::IoJob) that owns the result's resolver: readiness runs
+    /// the next try directly, with no intermediate `wait_read()` promise and no bind.
     pub(crate) fn retry<T: 'static>(
         &self,
         write: bool,
         op: impl Fn(&Kind) -> io::Result<T> + 'static,
     ) -> Promise<T> {
+        match self.attempt(&op) {
+            Attempt::Done(outcome) => Promise::of_result(outcome.map_err(Exn::from)),
+            Attempt::Blocked(token) => {
+                let (promise, resolver) = task();
+                let job = Box::new(Retry {
+                    fd: self.clone(),
+                    write,
+                    op,
+                    resolver,
+                });
+                engine::with(|e| e.wait_io_job(token, write, job));
+                promise
+            }
+        }
+    }
+
+    /// Tries `op` until it succeeds, fails, or would block on a pollable descriptor.
+    fn attempt<T>(&self, op: &impl Fn(&Kind) -> io::Result<T>) -> Attempt<T> {
         loop {
-            match self.with_kind(&op) {
-                Ok(v) => return Promise::ret(v),
+            match self.with_kind(op) {
+                Ok(v) => return Attempt::Done(Ok(v)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let me = self.clone();
-                    return self.wait(write).bind(move |()| me.retry(write, op));
-                }
-                Err(e) => return Promise::fail(e),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.token() {
+                    Ok(Some(token)) => return Attempt::Blocked(token),
+                    Ok(None) => continue, // always ready: try again
+                    Err(e) => return Attempt::Done(Err(e)),
+                },
+                Err(e) => return Attempt::Done(Err(e)),
             }
         }
     }
