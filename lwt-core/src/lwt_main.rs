@@ -155,20 +155,39 @@ fn run_hooks(e: &engine::Engine, list: &engine::Hooks) {
     if list.borrow().is_empty() {
         return; // the common case: a look, no take and put back
     }
-    // Taken out while they run, so that a hook may add or remove hooks (itself included).
-    let mut hooks = std::mem::take(&mut *list.borrow_mut());
+    // Taken out while they run, so that a hook may add or remove hooks (itself included); put
+    // back by the guard's drop, even if a hook panics.
+    let mut running = RunningHooks {
+        engine: e,
+        list,
+        hooks: std::mem::take(&mut *list.borrow_mut()),
+    };
     e.hooks_running.set(true);
-    for (id, hook) in &mut hooks {
+    for (id, hook) in &mut running.hooks {
         if !e.removed_hooks.borrow().contains(id) {
             hook();
         }
     }
-    e.hooks_running.set(false);
-    let removed = std::mem::take(&mut *e.removed_hooks.borrow_mut());
-    hooks.retain(|(id, _)| !removed.contains(id));
-    let mut current = list.borrow_mut();
-    hooks.append(&mut current);
-    *current = hooks;
+}
+
+/// A list of hooks taken out of the engine to run.
+struct RunningHooks<'a> {
+    engine: &'a engine::Engine,
+    list: &'a engine::Hooks,
+    hooks: Vec<(u64, engine::Hook)>,
+}
+
+impl Drop for RunningHooks<'_> {
+    /// Puts the hooks back in front of any added meanwhile, minus those removed meanwhile.
+    fn drop(&mut self) {
+        self.engine.hooks_running.set(false);
+        let removed = std::mem::take(&mut *self.engine.removed_hooks.borrow_mut());
+        let mut hooks = std::mem::take(&mut self.hooks);
+        hooks.retain(|(id, _)| !removed.contains(id));
+        let mut current = self.list.borrow_mut();
+        hooks.append(&mut current);
+        *current = hooks;
+    }
 }
 
 /// Lwt's `Lwt_main.Enter_iter_hooks`: runs `f` at the start of every iteration.

@@ -289,3 +289,29 @@ fn closing_an_fd_rejects_the_read_waiting_on_it() {
     r.close().unwrap();
     assert!(main::run(pending).is_err());
 }
+
+#[test]
+fn a_panicking_hook_does_not_lose_the_other_hooks() {
+    let count = Rc::new(RefCell::new(0));
+    let c = count.clone();
+    let steady = main::add_enter_hook(move || *c.borrow_mut() += 1);
+    let armed = Rc::new(RefCell::new(true));
+    let a = armed.clone();
+    let flaky = main::add_enter_hook(move || {
+        if a.replace(false) {
+            panic!("hook failed once");
+        }
+    });
+    let unwound = std::panic::catch_unwind(|| main::run(main::pause()));
+    assert!(
+        unwound.is_err(),
+        "the hook's panic reaches the caller of run"
+    );
+    assert_eq!(*count.borrow(), 1);
+    // Both hooks are still registered: the next run calls them again.
+    main::run(main::pause()).unwrap();
+    assert_eq!(*count.borrow(), 2);
+    assert!(!*armed.borrow());
+    main::remove_hook(steady);
+    main::remove_hook(flaky);
+}
