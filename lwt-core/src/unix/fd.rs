@@ -411,33 +411,19 @@ impl Fd {
     /// assert_eq!(main::run(r.read(1000)).unwrap().len(), 100);
     /// ```
     pub fn write_all(&self, data: Vec<u8>) -> Promise<()> {
-        self.write_all_from(data, 0)
-    }
-
-    /// `write_all` of `data[written..]`: writes at once for as long as the descriptor takes it,
-    /// and waits for writability only after `WouldBlock` (no copy of the data, ever).
-    fn write_all_from(&self, data: Vec<u8>, mut written: usize) -> Promise<()> {
-        loop {
-            match self.with_kind(|kind| kind.write(&data[written..])) {
-                Ok(n) => {
-                    written += n;
-                    if written >= data.len() {
-                        return Promise::ret(());
-                    }
-                    if n == 0 {
-                        return Promise::fail(io::Error::from(io::ErrorKind::WriteZero));
-                    }
+        // Written in place, from where the last write stopped: the progress lives in the
+        // operation, so a write that would block resumes there when the reactor says so.
+        let written = Cell::new(0);
+        self.retry(true, move |kind| {
+            while written.get() < data.len() {
+                let n = kind.write(&data[written.get()..])?;
+                if n == 0 {
+                    return Err(io::Error::from(io::ErrorKind::WriteZero));
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    let me = self.clone();
-                    return self
-                        .wait(true)
-                        .bind(move |()| me.write_all_from(data, written));
-                }
-                Err(e) => return Promise::fail(e),
+                written.set(written.get() + n);
             }
-        }
+            Ok(())
+        })
     }
 
     /// Lwt_unix's `shutdown` for sockets.
