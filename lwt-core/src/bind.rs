@@ -82,6 +82,26 @@ impl<T: 'static> Promise<T> {
         Promise::from_node(result)
     }
 
+    /// Gives the outcome, by value, to `k` once there is one: `then` without a result promise,
+    /// for the runtime's own continuations that nobody waits on or cancels (one allocation fewer
+    /// than `then` on a pending promise). A panic in `k` goes to the async exception hook.
+    pub(crate) fn upon(self, k: impl FnOnce(Outcome<T>) + 'static) {
+        match self.0 {
+            Repr::Ready(outcome) => hook::guard(move || k(outcome)),
+            Repr::Node(node) => {
+                let source = if node.is_root() { node } else { node.root() };
+                if source.phase() == Phase::Idle {
+                    let outcome = source.take_or_clone();
+                    return hook::guard(move || k(outcome));
+                }
+                let storage = key::snapshot();
+                source.add_callback(Callback::Consume(Box::new(move |outcome| {
+                    key::with_storage(storage, || hook::guard(move || k(outcome)))
+                })));
+            }
+        }
+    }
+
     /// Lwt's `bind` (`>>=`): when this promise is fulfilled, call `f` with its value; the result
     /// becomes the promise `f` returns. A rejection skips `f` and is passed on.
     ///

@@ -99,6 +99,22 @@ impl<T> Callbacks<T> {
         }
     }
 
+    pub(crate) fn push_front(&mut self, callback: Callback<T>) {
+        match std::mem::take(self) {
+            Callbacks::Empty => *self = Callbacks::One(callback),
+            Callbacks::One(second) => {
+                let mut q = VecDeque::with_capacity(4);
+                q.push_back(callback);
+                q.push_back(second);
+                *self = Callbacks::Many(q, 0);
+            }
+            Callbacks::Many(mut q, dead) => {
+                q.push_front(callback);
+                *self = Callbacks::Many(q, dead);
+            }
+        }
+    }
+
     pub(crate) fn pop_front(&mut self) -> Option<Callback<T>> {
         match std::mem::take(self) {
             Callbacks::Empty => None,

@@ -27,7 +27,7 @@
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::task::Waker;
 
 use crate::callbacks::{Callback, Callbacks, Outcome};
@@ -50,11 +50,23 @@ pub(crate) enum HowToCancel {
     NotCancelable,
     /// A `task()` promise: cancel rejects it with `Canceled`.
     CancelThis,
+    /// A `task()` promise filed with a runtime structure (a stream read): cancel rejects it and
+    /// then, before any other callback of the promise, tells the structure which of its entries
+    /// is gone. The link is weak and costs no allocation until a cancel happens, which is why it
+    /// is used instead of an `on_cancel` callback on every read.
+    CancelThisAndTell(Weak<dyn CancelListener>, usize),
     /// The result of a bind-like operation or a wrapper: cancel the promise(s) it waits on.
     Propagate(Rc<dyn Cancelable>),
     /// A combinator: cancel every input.
     #[allow(dead_code)] // built by the combinators
     PropagateMany(Vec<Rc<dyn Cancelable>>),
+}
+
+/// A runtime structure that files task promises and must hear of their cancellation (see
+/// [`HowToCancel::CancelThisAndTell`]).
+pub(crate) trait CancelListener {
+    /// The promise filed under `tag` was canceled.
+    fn canceled(self: Rc<Self>, tag: usize);
 }
 
 /// The roots a cancel walk has propagated from (by address).
@@ -147,7 +159,7 @@ impl<T: 'static> Node<T> {
 
     /// The root, like [`root`](Self::root), but borrowed when this node is the root already (the
     /// common case), which saves a reference-count round trip on the hot paths.
-    fn root_cow(self: &Rc<Self>) -> Cow<'_, Rc<Node<T>>> {
+    pub(crate) fn root_cow(self: &Rc<Self>) -> Cow<'_, Rc<Node<T>>> {
         if matches!(&*self.state.borrow(), State::Proxy(_)) {
             Cow::Owned(self.root())
         } else {
@@ -219,6 +231,13 @@ impl<T: 'static> Node<T> {
             }
         }
         root.deliver(callback);
+    }
+
+    /// Puts a callback before every other one of this pending root.
+    fn prepend_callback(&self, callback: Callback<T>) {
+        if let State::Pending { callbacks, .. } = &mut *self.state.borrow_mut() {
+            callbacks.push_front(callback);
+        }
     }
 
     /// Registers `waker` unless a waker for the same task is there already, so that polling a
@@ -402,8 +421,7 @@ impl<T: 'static> Node<T> {
         });
     }
 
-    /// Replaces the cancel behaviour of this pending root (used by `protected`, `no_cancel`...).
-    #[allow(dead_code)]
+    /// Replaces the cancel behaviour of this pending root (a relay moving on to its next wait).
     pub(crate) fn set_cancel(&self, how: HowToCancel) {
         let old = match &mut *self.state.borrow_mut() {
             State::Pending { cancel, .. } => std::mem::replace(cancel, how),
@@ -416,10 +434,15 @@ impl<T: 'static> Node<T> {
 impl<T: 'static> Cancelable for Node<T> {
     fn cancel_step(self: Rc<Self>, next: &mut Vec<Rc<dyn Cancelable>>, visited: &mut Visited) {
         let root = self.root();
+        let mut tell = None;
         let cancel_this = match &*root.state.borrow() {
             State::Pending { cancel, .. } => match cancel {
                 HowToCancel::NotCancelable => false,
                 HowToCancel::CancelThis => true,
+                HowToCancel::CancelThisAndTell(listener, tag) => {
+                    tell = Some((listener.clone(), *tag));
+                    true
+                }
                 _ if !visited.insert(Rc::as_ptr(&root).cast::<()>()) => false,
                 HowToCancel::Propagate(to) => {
                     next.push(to.clone());
@@ -434,6 +457,14 @@ impl<T: 'static> Cancelable for Node<T> {
             _ => false,
         };
         if cancel_this {
+            if let Some((listener, tag)) = tell {
+                // First in line, as an `on_cancel` registered at creation would have been.
+                root.prepend_callback(Callback::OnCancel(Box::new(move || {
+                    if let Some(listener) = listener.upgrade() {
+                        crate::hook::guard(|| listener.canceled(tag));
+                    }
+                })));
+            }
             let _ = root.resolve_root(Err(Exn::canceled()), Mode::Later);
         }
     }

@@ -157,7 +157,7 @@ impl<T: 'static> Promise<T> {
         match &self.0 {
             Repr::Ready(outcome) => outcome.is_ok(),
             Repr::Node(node) => {
-                let root = node.root();
+                let root = node.root_cow();
                 root.phase() != Phase::Pending && root.with_value(|v| !matches!(v, Some(Err(_))))
             }
         }
@@ -184,7 +184,7 @@ impl<T: 'static> Promise<T> {
     pub fn rejection(&self) -> Option<Exn> {
         match &self.0 {
             Repr::Ready(outcome) => outcome.as_ref().err().cloned(),
-            Repr::Node(node) => node.root().with_value(|v| match v {
+            Repr::Node(node) => node.root_cow().with_value(|v| match v {
                 Some(Err(e)) => Some(e.clone()),
                 _ => None,
             }),
@@ -194,7 +194,7 @@ impl<T: 'static> Promise<T> {
     fn phase(&self) -> Phase {
         match &self.0 {
             Repr::Ready(_) => Phase::Idle,
-            Repr::Node(node) => node.root().phase(),
+            Repr::Node(node) => node.root_cow().phase(),
         }
     }
 
@@ -221,7 +221,7 @@ impl<T: 'static> Promise<T> {
     pub(crate) fn take_outcome(&mut self) -> Outcome<T> {
         match &self.0 {
             // The node hands its value out; the handle, now spent, is dropped by the caller.
-            Repr::Node(node) => node.root().take_or_clone(),
+            Repr::Node(node) => node.root_cow().take_or_clone(),
             Repr::Ready(_) => {
                 // One shared placeholder per thread: no allocation per call.
                 thread_local! {
@@ -257,7 +257,7 @@ impl<T: Clone + 'static> Promise<T> {
         match &self.0 {
             Repr::Ready(Ok(v)) => State::Fulfilled(v.clone()),
             Repr::Ready(Err(e)) => State::Rejected(e.clone()),
-            Repr::Node(node) => node.root().with_value(|v| match v {
+            Repr::Node(node) => node.root_cow().with_value(|v| match v {
                 None => State::Pending,
                 Some(Ok(v)) => State::Fulfilled(v.clone()),
                 Some(Err(e)) => State::Rejected(e.clone()),

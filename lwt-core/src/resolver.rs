@@ -19,10 +19,10 @@
 //! In both cases the promise's *state* changes before the call returns, and the callbacks of one
 //! promise run in the order they were registered.
 
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::exn::{Abandoned, Exn};
-use crate::node::{HowToCancel, Mode, Node};
+use crate::node::{CancelListener, Cancelable, HowToCancel, Mode, Node};
 use crate::promise::Promise;
 
 /// The write end of a pending promise (Lwt's `'a u`).
@@ -69,6 +69,22 @@ pub fn wait<T: 'static>() -> (Promise<T>, Resolver<T>) {
 /// ```
 pub fn task<T: 'static>() -> (Promise<T>, Resolver<T>) {
     pending(HowToCancel::CancelThis)
+}
+
+/// A [`task`] whose cancellation is also told to `listener`, with `tag` (see
+/// `HowToCancel::CancelThisAndTell`).
+pub(crate) fn task_telling<T: 'static>(
+    listener: Weak<dyn CancelListener>,
+    tag: usize,
+) -> (Promise<T>, Resolver<T>) {
+    pending(HowToCancel::CancelThisAndTell(listener, tag))
+}
+
+/// A promise that the runtime resolves itself and that waits on other promises in turn, like
+/// the result of a chain of `bind`s: canceling it cancels what it waits on at that moment, which
+/// the runtime names with [`Resolver::propagate_to`] before handing it out and at each new wait.
+pub(crate) fn relay<T: 'static>() -> (Promise<T>, Resolver<T>) {
+    pending(HowToCancel::NotCancelable)
 }
 
 fn pending<T: 'static>(cancel: HowToCancel) -> (Promise<T>, Resolver<T>) {
@@ -170,6 +186,14 @@ impl<T: 'static> Resolver<T> {
     /// ```
     pub fn is_pending(&self) -> bool {
         Promise::from_node(self.node.clone()).is_pending()
+    }
+}
+
+impl<T: 'static> Resolver<T> {
+    /// Points the cancel link of this pending promise (of its root, if it was merged into
+    /// another promise since) at `to`.
+    pub(crate) fn propagate_to(&self, to: Rc<dyn Cancelable>) {
+        self.node.root().set_cancel(HowToCancel::Propagate(to));
     }
 }
 

@@ -356,6 +356,47 @@ fn canceling_a_consumer_cancels_its_pending_read() {
 }
 
 #[test]
+fn canceling_a_consumer_reaches_its_pending_callback() {
+    let (s, push) = stream::create::<i32>();
+    let steps = Rc::new(RefCell::new(Vec::new()));
+    let st = steps.clone();
+    let it = s.iter_s(move |_| {
+        let (p, r) = lwt_core::task::<()>();
+        st.borrow_mut().push((p.clone(), r));
+        p
+    });
+    push.push(1).unwrap();
+    push.push(2).unwrap(); // buffered: the consumer waits on its callback
+    it.cancel();
+    assert!(it.rejection().unwrap().is_canceled());
+    assert_eq!(steps.borrow().len(), 1);
+    assert!(steps.borrow()[0].0.rejection().unwrap().is_canceled());
+    assert_eq!(s.get().state(), State::Fulfilled(Some(2)), "nothing lost");
+}
+
+#[test]
+fn a_consumer_merged_into_a_bind_is_canceled_through_it_after_many_reads() {
+    // The consumer's result becomes part of the bind's result; each later wait must still be
+    // reachable from it.
+    let (s, push) = stream::create::<i32>();
+    let s = Rc::new(s);
+    let seen = log();
+    let l = seen.clone();
+    let (start, go) = lwt_core::wait::<()>();
+    let reader = s.clone();
+    let outer = start.bind(move |()| reader.iter(move |x| l.borrow_mut().push(x)));
+    go.wakeup(());
+    for i in 1..=3 {
+        push.push(i).unwrap();
+    }
+    outer.cancel();
+    assert!(outer.rejection().unwrap().is_canceled());
+    push.push(4).unwrap();
+    assert_eq!(*seen.borrow(), [1, 2, 3]);
+    assert_eq!(s.get().state(), State::Fulfilled(Some(4)), "nothing lost");
+}
+
+#[test]
 fn a_dropped_reader_whose_last_read_is_canceled_releases_the_buffer() {
     // Found by the model test (tests/stream_model.rs).
     let (s, push) = stream::create::<i32>();

@@ -19,8 +19,9 @@ use std::rc::{Rc, Weak};
 
 use crate::callbacks::Outcome;
 use crate::exn::Exn;
+use crate::node::CancelListener;
 use crate::promise::Promise;
-use crate::resolver::{task, wait, Resolver};
+use crate::resolver::{task_telling, wait, Resolver};
 use crate::schedule;
 
 use super::drive::{call, settle};
@@ -611,7 +612,7 @@ impl<T: 'static> Shared<T> {
             Ok(()) => true,
             Err(p) => {
                 let me = self.clone();
-                drop(p.then(move |outcome| {
+                p.upon(move |outcome| {
                     schedule::batch(|| {
                         let mut st = me.state.borrow_mut();
                         if let Kind::From { in_flight, .. } = &mut st.kind {
@@ -621,8 +622,7 @@ impl<T: 'static> Shared<T> {
                     });
                     me.drop_garbage();
                     me.process();
-                    Promise::ret(())
-                }));
+                });
                 false
             }
         }
@@ -663,15 +663,16 @@ impl<T: 'static> Shared<T> {
     }
 
     /// Registers `op` on cursor `c` and serves it (it may complete at once).
-    fn enqueue(self: &Rc<Self>, c: usize, op: Op<T>, promise: &Promise<impl Sized + 'static>) {
+    fn enqueue(self: &Rc<Self>, c: usize, op: Op<T>) {
         self.state.borrow_mut().push_op(c, op);
-        let weak: Weak<Shared<T>> = Rc::downgrade(self);
-        promise.on_cancel(move || {
-            if let Some(shared) = weak.upgrade() {
-                shared.read_canceled(c);
-            }
-        });
         self.process();
+    }
+}
+
+/// A canceled read on cursor `tag` (the read promises are `task_telling`s naming the cursor).
+impl<T: 'static> CancelListener for Shared<T> {
+    fn canceled(self: Rc<Self>, tag: usize) {
+        self.read_canceled(tag);
     }
 }
 
@@ -741,8 +742,10 @@ impl<T: 'static> Handle<T> {
                 sh.process();
             }
         }
-        let (promise, resolver) = task();
-        sh.enqueue(c, op(resolver), &promise);
+        // The read learns of its own cancellation through a weak link (no callback to allocate).
+        let listener: Weak<dyn CancelListener> = Rc::downgrade(sh) as Weak<Shared<T>>;
+        let (promise, resolver) = task_telling(listener, c);
+        sh.enqueue(c, op(resolver));
         promise
     }
 

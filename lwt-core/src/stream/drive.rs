@@ -9,8 +9,9 @@ use std::rc::Rc;
 
 use crate::callbacks::Outcome;
 use crate::exn::{Exn, InvalidArgument};
+use crate::node::Cancelable;
 use crate::promise::{Promise, Repr};
-use crate::resolver::{task, Resolver};
+use crate::resolver::{relay, task, Resolver};
 
 /// Something that hands out elements one at a time: a stream's cursor, or a sequence.
 pub(crate) trait Source: 'static {
@@ -28,7 +29,7 @@ pub(crate) fn settle<T: 'static>(p: Promise<T>) -> Result<Outcome<T>, Promise<T>
     }
     match p.0 {
         Repr::Ready(outcome) => Ok(outcome),
-        Repr::Node(node) => Ok(node.root().take_or_clone()),
+        Repr::Node(node) => Ok(node.root_cow().take_or_clone()),
     }
 }
 
@@ -60,11 +61,90 @@ where
     run(Drive { src, step }, acc, None)
 }
 
+/// Why a drive stopped before its result was known.
+enum Blocked<S: Source, A, R> {
+    /// The read is pending; `A` is the accumulator to give the next step.
+    Read(Promise<Option<S::Item>>, A),
+    /// The step's promise is pending.
+    Step(Promise<ControlFlow<R, A>>),
+}
+
 fn run<S, A, R, F>(
     mut d: Drive<S, F>,
+    acc: A,
+    pulled: Option<Outcome<Option<S::Item>>>,
+) -> Promise<R>
+where
+    S: Source,
+    A: 'static,
+    R: 'static,
+    F: FnMut(A, Option<S::Item>) -> Promise<ControlFlow<R, A>> + 'static,
+{
+    match advance(&mut d, acc, pulled) {
+        Ok(outcome) => Promise::from_outcome(outcome),
+        Err(blocked) => {
+            // The first wait makes the result promise; every later wait reuses it, only moving
+            // its cancel link to what is pending now, so a long drive makes no promise per
+            // element beyond the ones it waits on.
+            let (result, resolver) = relay();
+            park(d, blocked, resolver);
+            result
+        }
+    }
+}
+
+impl<S: Source, A: 'static, R: 'static> Blocked<S, A, R> {
+    /// What canceling the drive's result must cancel now.
+    fn waits_on(&self) -> Rc<dyn Cancelable> {
+        match self {
+            Blocked::Read(p, _) => p.node().expect("a pending read has a node"),
+            Blocked::Step(p) => p.node().expect("a pending step has a node"),
+        }
+    }
+}
+
+/// Waits for what blocked the drive, then goes on; `resolver` is the drive's result.
+fn park<S, A, R, F>(d: Drive<S, F>, blocked: Blocked<S, A, R>, resolver: Resolver<R>)
+where
+    S: Source,
+    A: 'static,
+    R: 'static,
+    F: FnMut(A, Option<S::Item>) -> Promise<ControlFlow<R, A>> + 'static,
+{
+    resolver.propagate_to(blocked.waits_on());
+    match blocked {
+        Blocked::Read(p, acc) => p.upon(move |outcome| resume(d, acc, Some(outcome), resolver)),
+        Blocked::Step(p) => p.upon(move |outcome| match outcome {
+            Ok(ControlFlow::Continue(next)) => resume(d, next, None, resolver),
+            Ok(ControlFlow::Break(r)) => resolver.wakeup_later(r),
+            Err(e) => resolver.wakeup_later_exn(e),
+        }),
+    }
+}
+
+fn resume<S, A, R, F>(
+    mut d: Drive<S, F>,
+    acc: A,
+    pulled: Option<Outcome<Option<S::Item>>>,
+    resolver: Resolver<R>,
+) where
+    S: Source,
+    A: 'static,
+    R: 'static,
+    F: FnMut(A, Option<S::Item>) -> Promise<ControlFlow<R, A>> + 'static,
+{
+    match advance(&mut d, acc, pulled) {
+        Ok(outcome) => resolver.wakeup_later_result(outcome),
+        Err(blocked) => park(d, blocked, resolver),
+    }
+}
+
+/// Reads and steps while everything is resolved at once: the result, or what blocked.
+fn advance<S, A, R, F>(
+    d: &mut Drive<S, F>,
     mut acc: A,
     mut pulled: Option<Outcome<Option<S::Item>>>,
-) -> Promise<R>
+) -> Result<Outcome<R>, Blocked<S, A, R>>
 where
     S: Source,
     A: 'static,
@@ -76,12 +156,12 @@ where
             Some(outcome) => outcome,
             None => match settle(d.src.pull()) {
                 Ok(outcome) => outcome,
-                Err(p) => return p.then(move |outcome| run(d, acc, Some(outcome))),
+                Err(p) => return Err(Blocked::Read(p, acc)),
             },
         };
         let item = match item {
             Ok(item) => item,
-            Err(e) => return Promise::fail(e),
+            Err(e) => return Ok(Err(e)),
         };
         let at_end = item.is_none();
         let step = &mut d.step;
@@ -90,15 +170,9 @@ where
                 debug_assert!(!at_end, "a drive step must break at the end");
                 acc = next;
             }
-            Ok(Ok(ControlFlow::Break(r))) => return Promise::ret(r),
-            Ok(Err(e)) => return Promise::fail(e),
-            Err(p) => {
-                return p.then(move |outcome| match outcome {
-                    Ok(ControlFlow::Continue(next)) => run(d, next, None),
-                    Ok(ControlFlow::Break(r)) => Promise::ret(r),
-                    Err(e) => Promise::fail(e),
-                })
-            }
+            Ok(Ok(ControlFlow::Break(r))) => return Ok(Ok(r)),
+            Ok(Err(e)) => return Ok(Err(e)),
+            Err(p) => return Err(Blocked::Step(p)),
         }
     }
 }
