@@ -22,7 +22,7 @@
 use std::rc::{Rc, Weak};
 
 use crate::exn::{Abandoned, Exn};
-use crate::node::{CancelListener, Cancelable, HowToCancel, Mode, Node};
+use crate::node::{CancelListener, Cancelable, HowToCancel, Mode, Node, Phase};
 use crate::promise::Promise;
 
 /// The write end of a pending promise (Lwt's `'a u`).
@@ -185,7 +185,7 @@ impl<T: 'static> Resolver<T> {
     /// assert!(!r.is_pending());
     /// ```
     pub fn is_pending(&self) -> bool {
-        Promise::from_node(self.node.clone()).is_pending()
+        self.node.root_cow().phase() == Phase::Pending
     }
 }
 
@@ -193,7 +193,7 @@ impl<T: 'static> Resolver<T> {
     /// Points the cancel link of this pending promise (of its root, if it was merged into
     /// another promise since) at `to`.
     pub(crate) fn propagate_to(&self, to: Rc<dyn Cancelable>) {
-        self.node.root().set_cancel(HowToCancel::Propagate(to));
+        self.node.root_cow().set_cancel(HowToCancel::Propagate(to));
     }
 }
 

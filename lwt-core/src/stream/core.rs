@@ -27,8 +27,31 @@ use crate::schedule;
 use super::drive::{call, settle};
 use super::{Closed, Empty};
 
-/// A generator of elements (`from`): `None` ends the stream.
-pub(crate) type Gen<T> = Box<dyn FnMut() -> Promise<Option<T>>>;
+/// Where a `from`-like stream asks for its next element.
+pub(crate) enum Gen<T: 'static> {
+    /// `from`: a function returning a promise of the next element (`None` ends the stream).
+    Call(Box<dyn FnMut() -> Promise<Option<T>>>),
+    /// `map`, `filter`, `filter_map`: a synchronous step over another stream (see `link`), which
+    /// answers at once or later through [`Shared::answer`], with no promise per element.
+    Link(Rc<dyn Upstream<T>>),
+}
+
+/// The source side of a [`Gen::Link`], as the derived stream sees it.
+pub(crate) trait Upstream<T: 'static> {
+    /// The next element for `dst` if the source has one now; otherwise files a request with the
+    /// source, which answers `dst` later with [`Shared::answer`], and returns `None`.
+    fn request(self: Rc<Self>, dst: &Rc<Shared<T>>) -> Option<Outcome<Option<T>>>;
+}
+
+/// The derived side of a [`Gen::Link`], as the source stream sees it: a request waiting in a
+/// cursor's queue like a read.
+pub(crate) trait Feed<T: 'static> {
+    /// Is the derived stream still there to take an element?
+    fn alive(&self) -> bool;
+    /// The source's answer. Called under the source's borrow: it must only store the answer and
+    /// schedule its processing.
+    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>);
+}
 /// Clones an element (known once `T: Clone` was seen).
 pub(crate) type Cloner<T> = fn(&T) -> T;
 
@@ -57,6 +80,9 @@ enum Op<T: 'static> {
     NGet(usize, Resolver<Vec<T>>),
     NJunk(usize, Resolver<()>),
     IsEmpty(Resolver<bool>),
+    /// A derived stream (`map`...) waiting for an element. Weak, so that a dead request dropped
+    /// under this stream's borrow never drops the link (which holds a handle on this stream).
+    Feed(Weak<dyn Feed<T>>),
 }
 
 impl<T: 'static> Op<T> {
@@ -67,6 +93,7 @@ impl<T: 'static> Op<T> {
             Op::NPeek(_, _, r) | Op::NGet(_, r) => r.is_pending(),
             Op::NJunk(_, r) => r.is_pending(),
             Op::IsEmpty(r) => r.is_pending(),
+            Op::Feed(f) => f.upgrade().is_some_and(|f| f.alive()),
         }
     }
 
@@ -77,6 +104,11 @@ impl<T: 'static> Op<T> {
             Op::NPeek(_, _, r) | Op::NGet(_, r) => r.wakeup_later_exn(e),
             Op::NJunk(_, r) => r.wakeup_later_exn(e),
             Op::IsEmpty(r) => r.wakeup_later_exn(e),
+            Op::Feed(f) => {
+                if let Some(f) = f.upgrade() {
+                    f.arrive(Err(e));
+                }
+            }
         }
     }
 
@@ -118,6 +150,13 @@ impl<T: 'static> Op<T> {
             Op::IsEmpty(r) => match st.try_is_empty(c) {
                 Some(v) => r.wakeup_later(v),
                 None => return Err(Op::IsEmpty(r)),
+            },
+            Op::Feed(weak) => match weak.upgrade() {
+                None => {}
+                Some(f) => match st.try_get(c) {
+                    Some(v) => f.arrive(Ok(v)),
+                    None => return Err(Op::Feed(weak)),
+                },
             },
         }
         Ok(())
@@ -425,6 +464,9 @@ impl<T: 'static> State<T> {
     /// Moves the waiting push of a bounded stream into the queue if there is room (or a reader
     /// waits on an empty queue). True if it did.
     fn refill(&mut self) -> bool {
+        if !matches!(self.kind, Kind::Bounded { .. }) {
+            return false;
+        }
         let waiting = self.waiting();
         let len = self.queue.len();
         let Kind::Bounded { size, pending } = &mut self.kind else {
@@ -508,6 +550,18 @@ impl<T: 'static> State<T> {
         }
     }
 
+    /// Could [`take_gen`](Self::take_gen) give a generator now?
+    fn can_generate(&self) -> bool {
+        self.end.is_none()
+            && matches!(
+                self.kind,
+                Kind::From {
+                    gen: Some(_),
+                    in_flight: false
+                }
+            )
+    }
+
     /// Takes the generator out, if one may be called now.
     pub(crate) fn take_gen(&mut self) -> Option<Gen<T>> {
         if self.end.is_some() {
@@ -580,8 +634,13 @@ impl<T: 'static> Shared<T> {
 
     /// Calls the generator (taken out of the state). True if it answered at once (its answer is
     /// applied); false if its promise is pending (a continuation will apply it).
-    pub(crate) fn generate(self: &Rc<Self>, mut gen: Gen<T>) -> bool {
-        let p = call(&mut gen).unwrap_or_else(Promise::fail);
+    pub(crate) fn generate(self: &Rc<Self>, gen: Gen<T>) -> bool {
+        let mut call_gen = match gen {
+            Gen::Call(f) => f,
+            Gen::Link(link) => return self.generate_linked(link),
+        };
+        let p = call(&mut call_gen).unwrap_or_else(Promise::fail);
+        let gen = Gen::Call(call_gen);
         // The borrow ends inside the batch: callbacks made runnable (closing resolves `closed`)
         // run after it, and may use the stream.
         let settled = schedule::batch(|| {
@@ -612,20 +671,47 @@ impl<T: 'static> Shared<T> {
             Ok(()) => true,
             Err(p) => {
                 let me = self.clone();
-                p.upon(move |outcome| {
-                    schedule::batch(|| {
-                        let mut st = me.state.borrow_mut();
-                        if let Kind::From { in_flight, .. } = &mut st.kind {
-                            *in_flight = false;
-                        }
-                        st.apply(outcome);
-                    });
-                    me.drop_garbage();
-                    me.process();
-                });
+                p.upon(move |outcome| me.answer(outcome));
                 false
             }
         }
+    }
+
+    /// [`generate`](Self::generate) for a derived stream: asks the source, which answers now or
+    /// later (through [`answer`](Self::answer)).
+    fn generate_linked(self: &Rc<Self>, link: Rc<dyn Upstream<T>>) -> bool {
+        // In flight before asking: the source may answer (through `answer`) before `request`
+        // returns, and that answer must find the request already recorded.
+        if let Kind::From { gen, in_flight } = &mut self.state.borrow_mut().kind {
+            *gen = Some(Gen::Link(link.clone()));
+            *in_flight = true;
+        }
+        let Some(answer) = link.request(self) else {
+            return false;
+        };
+        schedule::batch(|| {
+            let mut st = self.state.borrow_mut();
+            if let Kind::From { in_flight, .. } = &mut st.kind {
+                *in_flight = false;
+            }
+            st.apply(answer);
+        });
+        self.drop_garbage();
+        true
+    }
+
+    /// The source's later answer to a request of [`generate_linked`](Self::generate_linked), or
+    /// the generator's to a call of [`generate`](Self::generate).
+    pub(crate) fn answer(self: &Rc<Self>, outcome: Outcome<Option<T>>) {
+        schedule::batch(|| {
+            let mut st = self.state.borrow_mut();
+            if let Kind::From { in_flight, .. } = &mut st.kind {
+                *in_flight = false;
+            }
+            st.apply(outcome);
+        });
+        self.drop_garbage();
+        self.process();
     }
 
     /// Closes the stream and serves the readers waiting at its end.
@@ -664,8 +750,16 @@ impl<T: 'static> Shared<T> {
 
     /// Registers `op` on cursor `c` and serves it (it may complete at once).
     fn enqueue(self: &Rc<Self>, c: usize, op: Op<T>) {
-        self.state.borrow_mut().push_op(c, op);
-        self.process();
+        let mut st = self.state.borrow_mut();
+        st.push_op(c, op);
+        // The read that files `op` found nothing to take and no generator answering at once, so
+        // only a waiting push of a bounded stream (let in by a reader waiting on an empty queue),
+        // a stored failure or a generator free to call can change anything now.
+        let more = st.wants_refill() || st.has_failure() || st.can_generate();
+        drop(st);
+        if more {
+            self.process();
+        }
     }
 }
 
@@ -708,9 +802,39 @@ impl<T: 'static> Handle<T> {
     /// cursor's queue.
     fn read<R: 'static>(
         &self,
-        mut now: impl FnMut(&mut State<T>, usize) -> Option<Outcome<R>>,
+        now: impl FnMut(&mut State<T>, usize) -> Option<Outcome<R>>,
         op: impl FnOnce(Resolver<R>) -> Op<T>,
     ) -> Promise<R> {
+        if let Some(outcome) = self.read_now(now) {
+            return Promise::from_outcome(outcome);
+        }
+        // The read learns of its own cancellation through a weak link (no callback to allocate).
+        let sh = &self.shared;
+        let listener: Weak<dyn CancelListener> = Rc::downgrade(sh) as Weak<Shared<T>>;
+        let (promise, resolver) = task_telling(listener, self.cursor);
+        sh.enqueue(self.cursor, op(resolver));
+        promise
+    }
+
+    /// Reads `get`-style for a derived stream: the outcome now, or `None` once `feed` waits in
+    /// this cursor's queue.
+    pub(crate) fn feed(
+        &self,
+        feed: impl FnOnce() -> Weak<dyn Feed<T>>,
+    ) -> Option<Outcome<Option<T>>> {
+        let outcome = self.read_now(|st, c| st.try_get(c).map(Ok));
+        if outcome.is_none() {
+            self.shared.enqueue(self.cursor, Op::Feed(feed()));
+        }
+        outcome
+    }
+
+    /// The outcome of a read if it can be had without waiting: `now` answers from the buffer,
+    /// else the generator is asked while it answers at once. `None` if the read must wait.
+    fn read_now<R: 'static>(
+        &self,
+        mut now: impl FnMut(&mut State<T>, usize) -> Option<Outcome<R>>,
+    ) -> Option<Outcome<R>> {
         let sh = &self.shared;
         let c = self.cursor;
         loop {
@@ -725,10 +849,10 @@ impl<T: 'static> Handle<T> {
                     if refill {
                         sh.process();
                     }
-                    return Promise::from_outcome(outcome);
+                    return Some(outcome);
                 }
                 if let Some(e) = st.take_failure() {
-                    return Promise::fail(e);
+                    return Some(Err(e));
                 }
                 match st.take_gen() {
                     Some(gen) => gen,
@@ -742,11 +866,7 @@ impl<T: 'static> Handle<T> {
                 sh.process();
             }
         }
-        // The read learns of its own cancellation through a weak link (no callback to allocate).
-        let listener: Weak<dyn CancelListener> = Rc::downgrade(sh) as Weak<Shared<T>>;
-        let (promise, resolver) = task_telling(listener, c);
-        sh.enqueue(c, op(resolver));
-        promise
+        None
     }
 
     pub(crate) fn get(&self) -> Promise<Option<T>> {

@@ -89,9 +89,11 @@ use crate::seq::Seq;
 
 mod core;
 pub(crate) mod drive;
+mod link;
 
 use self::core::{Gen, Handle, Kind, Shared};
 use self::drive::{drive, more, par, settle, stop, Source};
+use self::link::Link;
 
 // ---- errors ---------------------------------------------------------------------------------------
 
@@ -654,13 +656,21 @@ impl<T: 'static> Stream<T> {
     /// let s = stream::of_list(vec![1, 2]).map(|x| x * 10);
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![10, 20]));
     /// ```
-    pub fn map<U: 'static>(self, f: impl FnMut(T) -> U + 'static) -> Stream<U> {
-        let src = self.handle();
-        let f = Rc::new(RefCell::new(f));
-        from(move || {
-            let f = f.clone();
-            src.get().map(move |item| item.map(|x| (f.borrow_mut())(x)))
-        })
+    pub fn map<U: 'static>(self, mut f: impl FnMut(T) -> U + 'static) -> Stream<U> {
+        self.linked(move |x| Some(f(x)))
+    }
+
+    /// A stream of `f` over this one's elements, through a [`Link`] (no promise per element).
+    fn linked<U: 'static>(self, f: impl FnMut(T) -> Option<U> + 'static) -> Stream<U> {
+        let link = Link::new(self.handle(), f);
+        Stream::with_kind(
+            Kind::From {
+                gen: Some(Gen::Link(link)),
+                in_flight: false,
+            },
+            0,
+        )
+        .0
     }
 
     /// Lwt's `map_s`: [`map`](Stream::map) with a callback that returns a promise.
@@ -693,7 +703,7 @@ impl<T: 'static> Stream<T> {
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![2, 4]));
     /// ```
     pub fn filter(self, mut f: impl FnMut(&T) -> bool + 'static) -> Stream<T> {
-        self.filter_map_s(move |x| Promise::ret(f(&x).then_some(x)))
+        self.linked(move |x| f(&x).then_some(x))
     }
 
     /// Lwt's `filter_s`: [`filter`](Stream::filter) with a predicate that returns a promise.
@@ -714,8 +724,8 @@ impl<T: 'static> Stream<T> {
     /// let s = stream::of_list(vec!["1", "x", "3"]).filter_map(|x| x.parse::<u8>().ok());
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 3]));
     /// ```
-    pub fn filter_map<U: 'static>(self, mut f: impl FnMut(T) -> Option<U> + 'static) -> Stream<U> {
-        self.filter_map_s(move |x| Promise::ret(f(x)))
+    pub fn filter_map<U: 'static>(self, f: impl FnMut(T) -> Option<U> + 'static) -> Stream<U> {
+        self.linked(f)
     }
 
     /// Lwt's `filter_map_s`: [`filter_map`](Stream::filter_map) with a callback that returns a
@@ -1037,7 +1047,7 @@ pub fn create_bounded<T: 'static>(size: usize) -> (Stream<T>, BoundedPush<T>) {
 /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 2, 3]));
 /// ```
 pub fn from<T: 'static>(f: impl FnMut() -> Promise<Option<T>> + 'static) -> Stream<T> {
-    let gen: Gen<T> = Box::new(f);
+    let gen = Gen::Call(Box::new(f));
     Stream::with_kind(
         Kind::From {
             gen: Some(gen),

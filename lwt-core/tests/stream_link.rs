@@ -1,0 +1,228 @@
+//! A differential test of the derived streams (`map`, `filter`, `filter_map`), which run on a
+//! direct link to their source, against `filter_map_s`, which is built as Lwt builds them (a
+//! `from` stream whose generator reads the source and returns a promise).
+//!
+//! Both pipelines get the same random pushes, closes, reads, clones, drops, cancellations and
+//! `get_available`s; after every step each read made on one must stand exactly where its twin
+//! on the other stands.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use lwt_core::stream::{self, Push, Stream};
+use lwt_core::{Promise, State};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Push(i32),
+    Close,
+    Get(usize),
+    NGet(usize, usize),
+    Peek(usize),
+    Clone(usize),
+    Drop(usize),
+    Cancel(usize),
+    Available(usize),
+    /// Reads the source directly (it competes with the derived stream for elements).
+    GetSource,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        5 => (-20..20i32).prop_map(Op::Push),
+        1 => Just(Op::Close),
+        4 => (0..3usize).prop_map(Op::Get),
+        1 => (0..3usize, 0..4usize).prop_map(|(c, n)| Op::NGet(c, n)),
+        1 => (0..3usize).prop_map(Op::Peek),
+        1 => (0..3usize).prop_map(Op::Clone),
+        1 => (0..3usize).prop_map(Op::Drop),
+        2 => (0..12usize).prop_map(Op::Cancel),
+        1 => (0..3usize).prop_map(Op::Available),
+        1 => Just(Op::GetSource),
+    ]
+}
+
+/// The step under test: drops odd numbers, panics on 13, halves the rest. `calls` counts the
+/// calls (both pipelines must call it equally often).
+fn step(calls: &Rc<RefCell<u32>>, x: i32) -> Option<i32> {
+    *calls.borrow_mut() += 1;
+    assert_ne!(x, 13, "thirteen");
+    (x % 2 == 0).then_some(x / 2)
+}
+
+/// One side of the comparison.
+struct Side {
+    push: Option<Push<i32>>,
+    source: Stream<i32>,
+    handles: Vec<Option<Stream<i32>>>,
+    reads: Vec<Read>,
+    calls: Rc<RefCell<u32>>,
+}
+
+enum Read {
+    One(Promise<Option<i32>>),
+    Many(Promise<Vec<i32>>),
+    Now(Vec<i32>),
+}
+
+/// A read's state, comparable across the two sides (rejections by their message).
+#[derive(Debug, PartialEq)]
+enum Seen {
+    Pending,
+    One(Option<i32>),
+    Many(Vec<i32>),
+    Rejected(String),
+}
+
+fn seen<T: Clone + 'static>(p: &Promise<T>, f: impl FnOnce(T) -> Seen) -> Seen {
+    match p.state() {
+        State::Pending => Seen::Pending,
+        State::Fulfilled(v) => f(v),
+        State::Rejected(e) => Seen::Rejected(e.to_string()),
+    }
+}
+
+impl Side {
+    fn new(linked: bool) -> Side {
+        let (s, push) = stream::create::<i32>();
+        let source = s.clone();
+        let calls = Rc::new(RefCell::new(0));
+        let c = calls.clone();
+        let derived = if linked {
+            s.filter_map(move |x| step(&c, x))
+        } else {
+            s.filter_map_s(move |x| Promise::ret(step(&c, x)))
+        };
+        Side {
+            push: Some(push),
+            source,
+            handles: vec![Some(derived)],
+            reads: Vec::new(),
+            calls,
+        }
+    }
+
+    fn handle(&self, i: usize) -> Option<&Stream<i32>> {
+        self.handles.get(i).and_then(Option::as_ref)
+    }
+
+    fn apply(&mut self, op: &Op) {
+        match *op {
+            Op::Push(x) => {
+                if let Some(push) = &self.push {
+                    let _ = push.push(x);
+                }
+            }
+            Op::Close => {
+                if let Some(push) = self.push.take() {
+                    push.close();
+                }
+            }
+            Op::Get(i) => {
+                if let Some(h) = self.handle(i) {
+                    let p = h.get();
+                    self.reads.push(Read::One(p));
+                }
+            }
+            Op::NGet(i, n) => {
+                if let Some(h) = self.handle(i) {
+                    let p = h.nget(n);
+                    self.reads.push(Read::Many(p));
+                }
+            }
+            Op::Peek(i) => {
+                if let Some(h) = self.handle(i) {
+                    let p = h.peek();
+                    self.reads.push(Read::One(p));
+                }
+            }
+            Op::Clone(i) => {
+                if let Some(h) = self.handle(i) {
+                    let c = h.clone();
+                    self.handles.push(Some(c));
+                }
+            }
+            Op::Drop(i) => {
+                if let Some(slot) = self.handles.get_mut(i) {
+                    slot.take();
+                }
+            }
+            Op::Cancel(k) => match self.reads.get(k) {
+                Some(Read::One(p)) => p.cancel(),
+                Some(Read::Many(p)) => p.cancel(),
+                _ => {}
+            },
+            Op::Available(i) => {
+                if let Some(h) = self.handle(i) {
+                    let v = h.get_available();
+                    self.reads.push(Read::Now(v));
+                }
+            }
+            Op::GetSource => {
+                let p = self.source.get();
+                self.reads.push(Read::One(p));
+            }
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.reads
+            .iter()
+            .map(|r| match r {
+                Read::One(p) => seen(p, Seen::One),
+                Read::Many(p) => seen(p, Seen::Many),
+                Read::Now(v) => Seen::Many(v.clone()),
+            })
+            .collect()
+    }
+}
+
+fn check(ops: &[Op]) -> Result<(), TestCaseError> {
+    // The step panics on 13 on purpose (its message is printed; both sides must reject alike).
+    let mut linked = Side::new(true);
+    let mut reference = Side::new(false);
+    for (i, op) in ops.iter().enumerate() {
+        linked.apply(op);
+        reference.apply(op);
+        prop_assert_eq!(
+            linked.seen(),
+            reference.seen(),
+            "after step {} ({:?}) of {:?}",
+            i,
+            op,
+            ops
+        );
+        prop_assert_eq!(*linked.calls.borrow(), *reference.calls.borrow());
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    #[test]
+    fn a_linked_filter_map_reads_like_the_promise_built_one(ops in prop::collection::vec(op(), 0..40)) {
+        check(&ops)?;
+    }
+}
+
+#[test]
+fn map_and_filter_over_a_waiting_reader_apply_the_step_once_per_element_in_order() {
+    let (s, push) = stream::create::<i32>();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let evens = s
+        .map(move |x| {
+            l.borrow_mut().push(x);
+            x * 10
+        })
+        .filter(|x| x % 20 == 0);
+    let sum = evens.fold(0, |acc, x| acc + x);
+    for i in 1..=6 {
+        push.push(i).unwrap();
+    }
+    push.close();
+    assert_eq!(sum.state(), State::Fulfilled(20 + 40 + 60));
+    assert_eq!(*log.borrow(), [1, 2, 3, 4, 5, 6]);
+}
