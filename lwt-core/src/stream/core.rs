@@ -10,8 +10,13 @@
 //! * `end` is `Some(base + queue.len())` once the stream is closed: nothing is appended after.
 //! * A cursor's pending reads are served in order; a read whose promise was canceled is skipped
 //!   (never given an element). A cursor lives while its handle does or reads are pending on it.
+//!   A read's promise is a `task_telling` naming its cursor: its cancel reaches this state
+//!   through a weak link on the promise itself, not an `on_cancel` closure per read.
+//! * A derived stream's request (`Op::Feed`) waits in the queue like a read and is held
+//!   weakly, so dropping one never drops the link that owns a handle on this stream.
 //! * No `RefCell` borrow is held while user code runs (a generator, a callback): resolutions made
-//!   under a borrow are `wakeup_later`s inside `schedule::batch`, which run after it.
+//!   under a borrow are `wakeup_later`s inside `schedule::batch`, and a link's answer a job, which
+//!   run after it.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
