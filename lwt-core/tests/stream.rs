@@ -397,6 +397,53 @@ fn a_consumer_merged_into_a_bind_is_canceled_through_it_after_many_reads() {
 }
 
 #[test]
+fn canceled_consumers_leave_no_requests_behind() {
+    // A consumer waits as a request in the cursor's queue; a canceled one must not stay there.
+    let (s, push) = stream::create::<i32>();
+    for _ in 0..10_000 {
+        let sum = s.fold(0, |acc, x| acc + x);
+        sum.cancel();
+        assert!(sum.rejection().unwrap().is_canceled());
+    }
+    assert!(
+        s.waiting_reads() <= 1,
+        "{} requests left",
+        s.waiting_reads()
+    );
+    let all = s.to_list();
+    push.push(5).unwrap();
+    push.close();
+    assert_eq!(all.state(), State::Fulfilled(vec![5]), "nothing lost");
+}
+
+#[test]
+fn a_consumer_canceled_after_its_element_arrived_keeps_it() {
+    // Inside a callback the push only queues the consumer's turn; the cancel that follows finds
+    // the element handed over already, as a read resolved but not yet run is not canceled.
+    let (s, push) = stream::create::<i32>();
+    let seen = log();
+    let l = seen.clone();
+    let it = Rc::new(s.iter(move |x| l.borrow_mut().push(x)));
+    let push = Rc::new(push);
+    let (go, start) = wait::<()>();
+    let (it2, push2) = (it.clone(), push.clone());
+    let done = go.map(move |()| {
+        push2.push(1).unwrap();
+        it2.cancel();
+    });
+    start.wakeup(());
+    assert!(done.is_fulfilled());
+    assert_eq!(*seen.borrow(), [1]);
+    assert!(
+        it.is_pending(),
+        "the cancel came after the element: {:?}",
+        it.state()
+    );
+    push.push(2).unwrap();
+    assert_eq!(*seen.borrow(), [1, 2]);
+}
+
+#[test]
 fn a_dropped_reader_whose_last_read_is_canceled_releases_the_buffer() {
     // Found by the model test (tests/stream_model.rs).
     let (s, push) = stream::create::<i32>();

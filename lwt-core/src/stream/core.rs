@@ -742,7 +742,7 @@ impl<T: 'static> Shared<T> {
     }
 
     /// A read on cursor `c` was canceled.
-    fn read_canceled(self: &Rc<Self>, c: usize) {
+    pub(crate) fn read_canceled(self: &Rc<Self>, c: usize) {
         self.state.borrow_mut().note_canceled(c);
         self.process();
     }

@@ -13,12 +13,20 @@ use crate::node::Cancelable;
 use crate::promise::{Promise, Repr};
 use crate::resolver::{relay, task, Resolver};
 
+use super::consume::consume;
+use super::core::Handle;
+
 /// Something that hands out elements one at a time: a stream's cursor, or a sequence.
 pub(crate) trait Source: 'static {
     /// The elements.
     type Item: 'static;
     /// The next element, `None` at the end.
     fn pull(&mut self) -> Promise<Option<Self::Item>>;
+    /// The stream cursor this source reads, if it is one: a drive over it waits as a request in
+    /// the cursor's queue (see `consume`) instead of a read promise per element.
+    fn cursor(&self) -> Option<Rc<Handle<Self::Item>>> {
+        None
+    }
 }
 
 /// The outcome of `p` if it is resolved and every earlier callback on it has run; `p` otherwise.
@@ -58,6 +66,9 @@ where
     R: 'static,
     F: FnMut(A, Option<S::Item>) -> Promise<ControlFlow<R, A>> + 'static,
 {
+    if let Some(cursor) = src.cursor() {
+        return consume(cursor, acc, step);
+    }
     run(Drive { src, step }, acc, None)
 }
 

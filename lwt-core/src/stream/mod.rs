@@ -87,6 +87,7 @@ use crate::promise::Promise;
 use crate::resolver::{task, wait, Resolver};
 use crate::seq::Seq;
 
+mod consume;
 mod core;
 pub(crate) mod drive;
 mod link;
@@ -183,6 +184,10 @@ impl<T: 'static> Source for Reader<T> {
     type Item = T;
     fn pull(&mut self) -> Promise<Option<T>> {
         self.0.get()
+    }
+
+    fn cursor(&self) -> Option<Rc<Handle<T>>> {
+        Some(self.0.clone())
     }
 }
 

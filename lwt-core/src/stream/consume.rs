@@ -1,0 +1,254 @@
+//! The consumers of a stream (`fold`, `iter`, `iter_s`, `to_list`, `find`...) when they wait.
+//!
+//! The generic loop (`drive::drive`) reads with `get`: a read that must wait is a promise, and the
+//! loop registers a continuation on it, so every element that arrives while the consumer waits
+//! costs a promise node and a boxed continuation. Over a stream's own cursor there is a cheaper
+//! way, the one a derived stream already uses (see `link`): the consumer files *itself* in the
+//! cursor's queue of reads ([`Feed`]), in turn with the other reads. The stream hands it the
+//! element under its borrow; the consumer stores it and schedules itself as a job, which runs the
+//! step with no borrow held and goes on reading. A waiting element then costs no allocation.
+//!
+//! The consumer's result is one promise for the whole run (made the first time it waits). Its
+//! cancel link points at the consumer itself while a request is filed ([`Cancelable`]): a cancel
+//! withdraws the request (the element stays in the stream, as with a canceled read) and rejects
+//! the result with `Canceled`. While a step's promise is pending (`iter_s`, `fold_s`), the link
+//! points at that promise instead, exactly as for a bind.
+//!
+//! Ownership: while a request is filed the consumer holds itself (the stream keeps only a weak
+//! reference, so dropping a dead request never drops a consumer under the stream's borrow); the
+//! answer, or a cancel, ends that.
+
+use std::cell::{Cell, RefCell};
+use std::ops::ControlFlow;
+use std::rc::{Rc, Weak};
+
+use crate::callbacks::Outcome;
+use crate::exn::Exn;
+use crate::node::{Cancelable, Visited};
+use crate::promise::Promise;
+use crate::resolver::{relay, Resolver};
+use crate::schedule::{self, Job};
+
+use super::core::{Feed, Handle};
+use super::drive::{guard, settle};
+
+/// A consumer that waits as a request in its cursor's queue.
+struct Consumer<T: 'static, A, R: 'static, F> {
+    src: Rc<Handle<T>>,
+    step: RefCell<F>,
+    /// The accumulator while a request is filed.
+    acc: RefCell<Option<A>>,
+    /// The result promise, made at the first wait, until `consume` hands it out.
+    result: RefCell<Option<Promise<R>>>,
+    /// Its resolver, from the first wait until the result is known.
+    resolver: RefCell<Option<Resolver<R>>>,
+    /// This consumer, while a request is filed.
+    filed: RefCell<Option<Rc<Self>>>,
+    /// The stream's answer, until the job runs.
+    arrived: RefCell<Option<Outcome<Option<T>>>>,
+    /// A cancel withdrew the request: the job tells the stream.
+    canceled: Cell<bool>,
+}
+
+/// Reads `src` and gives each element (then `None` at the end) to `step`, as `drive::drive` does,
+/// waiting as a request in the cursor's queue when the stream has nothing.
+pub(crate) fn consume<T, A, R, F>(src: Rc<Handle<T>>, acc: A, step: F) -> Promise<R>
+where
+    T: 'static,
+    A: 'static,
+    R: 'static,
+    F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
+{
+    let c = Rc::new(Consumer {
+        src,
+        step: RefCell::new(step),
+        acc: RefCell::new(None),
+        result: RefCell::new(None),
+        resolver: RefCell::new(None),
+        filed: RefCell::new(None),
+        arrived: RefCell::new(None),
+        canceled: Cell::new(false),
+    });
+    let done = c.advance(acc, None);
+    let result = c.result.borrow_mut().take();
+    match (result, done) {
+        (None, Some(outcome)) => Promise::from_outcome(outcome),
+        (Some(result), done) => {
+            if let Some(outcome) = done {
+                c.finish(outcome);
+            }
+            result
+        }
+        (None, None) => unreachable!("a consumer makes its result before it waits"),
+    }
+}
+
+impl<T, A, R, F> Consumer<T, A, R, F>
+where
+    T: 'static,
+    A: 'static,
+    R: 'static,
+    F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
+{
+    /// Reads and steps while everything answers at once. `Some(outcome)`: the run is over;
+    /// `None`: it waits (its state is stored in `self`).
+    fn advance(
+        self: &Rc<Self>,
+        mut acc: A,
+        mut pulled: Option<Outcome<Option<T>>>,
+    ) -> Option<Outcome<R>> {
+        loop {
+            let item = match pulled.take() {
+                Some(outcome) => outcome,
+                None => {
+                    let mut slot = Some(acc);
+                    let now = self.src.feed(|| self.file(&mut slot))?;
+                    acc = slot
+                        .take()
+                        .expect("the accumulator stays when nothing is filed");
+                    now
+                }
+            };
+            let item = match item {
+                Ok(item) => item,
+                Err(e) => return Some(Err(e)),
+            };
+            let at_end = item.is_none();
+            let p = {
+                let mut step = self.step.borrow_mut();
+                guard(|| (step)(acc, item))
+            };
+            match settle(p) {
+                Ok(Ok(ControlFlow::Continue(next))) => {
+                    debug_assert!(!at_end, "a drive step must break at the end");
+                    acc = next;
+                }
+                Ok(Ok(ControlFlow::Break(r))) => return Some(Ok(r)),
+                Ok(Err(e)) => return Some(Err(e)),
+                Err(p) => {
+                    self.wait_step(p);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// The result promise and its resolver, made once.
+    fn ensure_result(&self) {
+        if self.resolver.borrow().is_none() && self.result.borrow().is_none() {
+            let (result, resolver) = relay();
+            *self.result.borrow_mut() = Some(result);
+            *self.resolver.borrow_mut() = Some(resolver);
+        }
+    }
+
+    /// Called by the cursor as it files this consumer's request: stores the state and points the
+    /// result's cancel link here.
+    fn file(self: &Rc<Self>, slot: &mut Option<A>) -> Weak<dyn Feed<T>> {
+        *self.acc.borrow_mut() = slot.take();
+        self.ensure_result();
+        *self.filed.borrow_mut() = Some(self.clone());
+        if let Some(r) = &*self.resolver.borrow() {
+            r.propagate_to(self.clone());
+        }
+        Rc::downgrade(self) as Weak<dyn Feed<T>>
+    }
+
+    /// Waits for a pending step's promise (its cancel link is the result's meanwhile).
+    fn wait_step(self: &Rc<Self>, p: Promise<ControlFlow<R, A>>) {
+        self.ensure_result();
+        if let (Some(r), Some(node)) = (&*self.resolver.borrow(), p.node()) {
+            r.propagate_to(node);
+        }
+        let me = self.clone();
+        p.upon(move |outcome| {
+            let done = match outcome {
+                Ok(ControlFlow::Continue(next)) => me.advance(next, None),
+                Ok(ControlFlow::Break(r)) => Some(Ok(r)),
+                Err(e) => Some(Err(e)),
+            };
+            if let Some(outcome) = done {
+                me.finish(outcome);
+            }
+        });
+    }
+
+    fn finish(&self, outcome: Outcome<R>) {
+        let resolver = self.resolver.borrow_mut().take();
+        if let Some(r) = resolver {
+            r.wakeup_later_result(outcome);
+        }
+    }
+}
+
+impl<T, A, R, F> Feed<T> for Consumer<T, A, R, F>
+where
+    T: 'static,
+    A: 'static,
+    R: 'static,
+    F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
+{
+    fn alive(&self) -> bool {
+        self.filed.borrow().is_some()
+    }
+
+    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>) {
+        // No longer filed: a cancel from now on finds nothing to withdraw, as a read that was
+        // already resolved is not canceled either. The job keeps the consumer alive.
+        let filed = self.filed.borrow_mut().take();
+        *self.arrived.borrow_mut() = Some(outcome);
+        drop(filed);
+        // Queued: the stream that calls this holds its borrow.
+        schedule::run_later(self);
+    }
+}
+
+impl<T, A, R, F> Job for Consumer<T, A, R, F>
+where
+    T: 'static,
+    A: 'static,
+    R: 'static,
+    F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
+{
+    fn run(self: Rc<Self>) {
+        if self.canceled.replace(false) {
+            drop(self.acc.borrow_mut().take());
+            self.src.shared.read_canceled(self.src.cursor);
+            return;
+        }
+        let Some(outcome) = self.arrived.borrow_mut().take() else {
+            return;
+        };
+        let acc = self
+            .acc
+            .borrow_mut()
+            .take()
+            .expect("a filed consumer keeps its accumulator");
+        if let Some(outcome) = self.advance(acc, Some(outcome)) {
+            self.finish(outcome);
+        }
+    }
+}
+
+impl<T, A, R, F> Cancelable for Consumer<T, A, R, F>
+where
+    T: 'static,
+    A: 'static,
+    R: 'static,
+    F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
+{
+    fn cancel_step(self: Rc<Self>, _next: &mut Vec<Rc<dyn Cancelable>>, _visited: &mut Visited) {
+        // Only a filed request is withdrawn; otherwise the consumer is running or waits on a
+        // step (and the result's cancel link points there, not here).
+        let Some(filed) = self.filed.borrow_mut().take() else {
+            return;
+        };
+        self.canceled.set(true);
+        let resolver = self.resolver.borrow_mut().take();
+        if let Some(r) = resolver {
+            r.wakeup_later_exn(Exn::canceled());
+        }
+        // Inside the cancel walk's batch: the job runs after every state has changed.
+        schedule::run_later(filed);
+    }
+}
