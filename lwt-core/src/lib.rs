@@ -50,6 +50,7 @@ mod engine;
 mod node;
 mod schedule;
 mod timers;
+mod wait_queue;
 
 pub mod bind;
 pub mod cancel;

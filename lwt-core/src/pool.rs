@@ -31,13 +31,14 @@ use std::rc::Rc;
 use crate::exn::Exn;
 use crate::promise::Promise;
 use crate::resolver::{task, Resolver};
+use crate::wait_queue::WaitQueue;
 
 type Create<T> = Box<dyn Fn() -> Promise<T>>;
 type Validate<T> = Box<dyn Fn(&T) -> Promise<bool>>;
 type Check<T> = Box<dyn Fn(&T, &Exn) -> Promise<bool>>;
 type Dispose<T> = Box<dyn Fn(Rc<T>) -> Promise<()>>;
 /// Callers waiting for an element (with its generation).
-type Waiters<T> = RefCell<VecDeque<Resolver<(Rc<T>, u64)>>>;
+type Waiters<T> = RefCell<WaitQueue<Resolver<(Rc<T>, u64)>>>;
 
 struct Inner<T: 'static> {
     max: usize,
@@ -102,12 +103,7 @@ impl<T: 'static> Pool<T> {
 
     /// How many callers wait for an element (Lwt's `wait_queue_length`).
     pub fn wait_queue_length(&self) -> usize {
-        self.0
-            .waiters
-            .borrow()
-            .iter()
-            .filter(|r| r.is_pending())
-            .count()
+        self.0.waiters.borrow().waiting()
     }
 
     /// How many elements exist (idle, in use or being created).
@@ -142,7 +138,8 @@ impl<T: 'static> Pool<T> {
             return self.create_one();
         }
         let (p, r) = task();
-        self.0.waiters.borrow_mut().push_back(r);
+        let swept = self.0.waiters.borrow_mut().push(r);
+        drop(swept);
         p
     }
 

@@ -5,7 +5,9 @@
 //! binds; a [`Condition`] lets promises wait for a signal; an [`Mvar`] is a one-slot mailbox.
 //!
 //! All three serve waiters in FIFO order and are cancel-safe: a waiter whose promise is canceled
-//! before it is served is skipped, and never swallows the lock, a signal or a value.
+//! before it is served is skipped, and never swallows the lock, a signal or a value. Canceled
+//! waiters do not pile up either: a wait queue that nobody serves sweeps them out as it grows, so
+//! a million canceled `take`s on an empty mailbox keep no memory.
 //!
 //! ```
 //! use lwt_core::{main, sync::Mvar};
@@ -17,15 +19,15 @@
 //! ```
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::exn::Exn;
 use crate::promise::Promise;
 use crate::resolver::{task, Resolver};
+use crate::wait_queue::WaitQueue;
 
 /// Pops the first resolver whose promise still waits (canceled waiters are skipped).
-fn first_waiting<T: 'static>(queue: &mut VecDeque<Resolver<T>>) -> Option<Resolver<T>> {
+fn first_waiting<T: 'static>(queue: &mut WaitQueue<Resolver<T>>) -> Option<Resolver<T>> {
     while let Some(r) = queue.pop_front() {
         if r.is_pending() {
             return Some(r);
@@ -60,7 +62,7 @@ pub struct Mutex(Rc<MutexInner>);
 #[derive(Default)]
 struct MutexInner {
     locked: Cell<bool>,
-    waiters: RefCell<VecDeque<Resolver<()>>>,
+    waiters: RefCell<WaitQueue<Resolver<()>>>,
 }
 
 impl Mutex {
@@ -85,7 +87,8 @@ impl Mutex {
             return Promise::ret(());
         }
         let (p, r) = task();
-        self.0.waiters.borrow_mut().push_back(r);
+        let swept = self.0.waiters.borrow_mut().push(r);
+        drop(swept);
         p
     }
 
@@ -116,7 +119,7 @@ impl Mutex {
 
     /// Are there no waiters (Lwt's `is_empty`)?
     pub fn is_empty(&self) -> bool {
-        !self.0.waiters.borrow().iter().any(Resolver::is_pending)
+        self.0.waiters.borrow().waiting() == 0
     }
 
     /// Lwt's `with_lock`: runs `f` holding the lock and releases it when `f`'s promise resolves,
@@ -143,7 +146,7 @@ impl Mutex {
 /// c.signal("go");
 /// assert_eq!(w.state(), State::Fulfilled("go"));
 /// ```
-pub struct Condition<T: 'static>(Rc<RefCell<VecDeque<Resolver<T>>>>);
+pub struct Condition<T: 'static>(Rc<RefCell<WaitQueue<Resolver<T>>>>);
 
 impl<T: 'static> Clone for Condition<T> {
     fn clone(&self) -> Self {
@@ -178,7 +181,8 @@ impl<T: 'static> Condition<T> {
     /// ```
     pub fn wait(&self, mutex: Option<&Mutex>) -> Promise<T> {
         let (p, r) = task();
-        self.0.borrow_mut().push_back(r);
+        let swept = self.0.borrow_mut().push(r);
+        drop(swept);
         match mutex {
             None => p,
             Some(m) => {
@@ -206,7 +210,7 @@ impl<T: 'static> Condition<T> {
     /// assert!(w.is_rejected());
     /// ```
     pub fn broadcast_exn(&self, error: Exn) {
-        let waiters = std::mem::take(&mut *self.0.borrow_mut());
+        let waiters = self.0.borrow_mut().take_all();
         for r in waiters {
             r.wakeup_later_exn(error.clone());
         }
@@ -224,7 +228,7 @@ impl<T: Clone + 'static> Condition<T> {
     /// assert_eq!((a.state(), b.state()), (State::Fulfilled(3), State::Fulfilled(3)));
     /// ```
     pub fn broadcast(&self, value: T) {
-        let waiters = std::mem::take(&mut *self.0.borrow_mut());
+        let waiters = self.0.borrow_mut().take_all();
         for r in waiters {
             r.wakeup_later(value.clone());
         }
@@ -239,8 +243,8 @@ pub struct Mvar<T: 'static>(Rc<MvarInner<T>>);
 
 struct MvarInner<T: 'static> {
     value: RefCell<Option<T>>,
-    takers: RefCell<VecDeque<Resolver<T>>>,
-    putters: RefCell<VecDeque<(T, Resolver<()>)>>,
+    takers: RefCell<WaitQueue<Resolver<T>>>,
+    putters: RefCell<WaitQueue<(T, Resolver<()>)>>,
 }
 
 impl<T: 'static> Clone for Mvar<T> {
@@ -302,7 +306,8 @@ impl<T: 'static> Mvar<T> {
             return Promise::ret(());
         }
         let (p, r) = task();
-        self.0.putters.borrow_mut().push_back((value, r));
+        let swept = self.0.putters.borrow_mut().push((value, r));
+        drop(swept); // canceled puts' values, dropped with no borrow held
         p
     }
 
@@ -329,7 +334,8 @@ impl<T: 'static> Mvar<T> {
             return Promise::ret(v);
         }
         let (p, r) = task();
-        self.0.takers.borrow_mut().push_back(r);
+        let swept = self.0.takers.borrow_mut().push(r);
+        drop(swept);
         p
     }
 

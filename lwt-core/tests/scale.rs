@@ -5,6 +5,7 @@
 mod counting_alloc;
 
 use counting_alloc::Counting;
+use lwt_core::sync::{Condition, Mutex, Mvar};
 use lwt_core::{all, choose, join, pick, task, wait, Promise, State};
 
 #[global_allocator]
@@ -161,6 +162,45 @@ fn lists_of_ten_million() {
     println!("list iter_s, iter_p and map_p over 10M elements (and iter_s over 1M pending steps): done, no stack overflow");
 }
 
+/// `rounds` waits on `wait_once` that are canceled before anything can serve them.
+fn cancel_waits(rounds: u32, wait_once: &dyn Fn() -> Promise<()>) {
+    for _ in 0..rounds {
+        let p = wait_once();
+        p.cancel();
+        assert!(p.rejection().unwrap().is_canceled());
+    }
+}
+
+/// A program that keeps giving up on a wait (a take raced against a timeout, say) must not grow
+/// the waiter queue of a mailbox, lock or condition that nobody serves meanwhile.
+fn canceled_sync_waiters_do_not_accumulate() {
+    let empty = Mvar::<u32>::create_empty();
+    let full = Mvar::create(0u32);
+    let mutex = Mutex::new();
+    let held = mutex.lock(); // held for the whole test: every lock below waits
+    assert!(held.is_fulfilled());
+    let cond = Condition::<()>::new();
+    let cases: [(&str, Box<dyn Fn() -> Promise<()>>); 4] = [
+        ("Mvar::take", Box::new(move || empty.take().map(|_| ()))),
+        ("Mvar::put", Box::new(move || full.put(1))),
+        ("Mutex::lock", Box::new(move || mutex.lock())),
+        ("Condition::wait", Box::new(move || cond.wait(None))),
+    ];
+    for (name, wait_once) in &cases {
+        cancel_waits(1_000, wait_once.as_ref());
+        let base = counting_alloc::live();
+        cancel_waits(100_000, wait_once.as_ref());
+        let after_100k = counting_alloc::live() - base;
+        cancel_waits(900_000, wait_once.as_ref());
+        let after_1m = counting_alloc::live() - base;
+        println!("1M canceled {name}: live +{after_100k} B after 100k, +{after_1m} B after 1M");
+        assert!(
+            after_1m <= after_100k + 1024,
+            "{name}: canceled waiters accumulate"
+        );
+    }
+}
+
 fn main() {
     waiters_do_not_accumulate(false);
     waiters_do_not_accumulate(true);
@@ -168,5 +208,6 @@ fn main() {
     join_and_all_of_a_million();
     a_million_timers();
     lists_of_ten_million();
-    println!("test result: ok. 6 passed; 0 failed");
+    canceled_sync_waiters_do_not_accumulate();
+    println!("test result: ok. 7 passed; 0 failed");
 }

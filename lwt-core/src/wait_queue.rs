@@ -1,0 +1,128 @@
+//! The FIFO of waiters under `sync` (`Mutex`, `Condition`, `Mvar`) and `pool`.
+//!
+//! A waiter is a resolver (with, for a waiting `Mvar::put`, its value). A canceled waiter is not
+//! removed when it is canceled (that would need a cancel hook per wait); it is skipped when the
+//! queue is served. Skipping alone lets a queue that nobody serves grow without bound: a program
+//! that keeps racing `take` against a timeout on an empty mailbox would keep every canceled
+//! take. So `push` also sweeps: once the queue has doubled since the last sweep, the canceled
+//! waiters go. A queue then holds at most about twice its live waiters (plus a small constant),
+//! for O(1) amortized work per wait.
+
+use std::collections::VecDeque;
+
+use crate::resolver::Resolver;
+
+/// The queue length below which no sweep happens.
+const FIRST_SWEEP: usize = 16;
+
+/// Something in a wait queue that may have been canceled.
+pub(crate) trait Waiting {
+    /// Does it still wait (its promise is pending)?
+    fn is_waiting(&self) -> bool;
+}
+
+impl<T: 'static> Waiting for Resolver<T> {
+    fn is_waiting(&self) -> bool {
+        self.is_pending()
+    }
+}
+
+impl<V, T: 'static> Waiting for (V, Resolver<T>) {
+    fn is_waiting(&self) -> bool {
+        self.1.is_pending()
+    }
+}
+
+/// A FIFO of waiters that forgets the canceled ones (see the module docs).
+pub(crate) struct WaitQueue<E> {
+    queue: VecDeque<E>,
+    sweep_at: usize,
+}
+
+impl<E> Default for WaitQueue<E> {
+    fn default() -> Self {
+        WaitQueue {
+            queue: VecDeque::new(),
+            sweep_at: FIRST_SWEEP,
+        }
+    }
+}
+
+impl<E: Waiting> WaitQueue<E> {
+    /// Appends a waiter. Returns the canceled waiters swept out on the way, for the caller to
+    /// drop once it has released its borrow of the queue (a waiter can hold a user value, whose
+    /// `drop` may use the structure again).
+    #[must_use = "drop the swept waiters after releasing the borrow"]
+    pub(crate) fn push(&mut self, waiter: E) -> Vec<E> {
+        let mut swept = Vec::new();
+        if self.queue.len() >= self.sweep_at {
+            let mut kept = VecDeque::with_capacity(self.queue.len());
+            for w in self.queue.drain(..) {
+                if w.is_waiting() {
+                    kept.push_back(w);
+                } else {
+                    swept.push(w);
+                }
+            }
+            self.queue = kept;
+            self.sweep_at = FIRST_SWEEP.max(2 * self.queue.len());
+        }
+        self.queue.push_back(waiter);
+        swept
+    }
+
+    /// The first waiter, canceled or not.
+    pub(crate) fn pop_front(&mut self) -> Option<E> {
+        self.queue.pop_front()
+    }
+
+    /// Every waiter, canceled or not, leaving the queue empty.
+    pub(crate) fn take_all(&mut self) -> VecDeque<E> {
+        self.sweep_at = FIRST_SWEEP;
+        std::mem::take(&mut self.queue)
+    }
+
+    /// How many still wait. O(length).
+    pub(crate) fn waiting(&self) -> usize {
+        self.queue.iter().filter(|w| w.is_waiting()).count()
+    }
+
+    /// How many entries the queue holds, canceled ones included.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.queue.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolver::task;
+
+    #[test]
+    fn canceled_waiters_are_swept_so_entries_stay_within_twice_the_live_ones() {
+        let mut q = WaitQueue::default();
+        let mut live = Vec::new();
+        for i in 0..10_000 {
+            let (p, r) = task::<()>();
+            drop(q.push(r));
+            if i % 10 == 0 {
+                live.push(p); // one in ten stays
+            } else {
+                p.cancel();
+            }
+        }
+        assert_eq!(q.waiting(), 1_000);
+        assert!(q.len() <= 2 * 1_000 + FIRST_SWEEP, "{} entries", q.len());
+        // FIFO order of the live ones is kept.
+        let mut served = 0;
+        while let Some(r) = q.pop_front() {
+            if r.is_pending() {
+                r.wakeup(());
+                assert!(live[served].is_fulfilled());
+                served += 1;
+            }
+        }
+        assert_eq!(served, 1_000);
+    }
+}
