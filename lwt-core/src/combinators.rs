@@ -56,7 +56,7 @@ use std::rc::Rc;
 
 use crate::callbacks::{Callback, Outcome, Waiter};
 use crate::exn::Exn;
-use crate::node::{Cancelable, HowToCancel, Mode, Node};
+use crate::node::{Cancelable, HowToCancel, Mode, Node, Visited};
 use crate::promise::Promise;
 use crate::schedule;
 
@@ -66,13 +66,41 @@ fn empty_input<T: 'static>(name: &str) -> Promise<T> {
     ))
 }
 
-fn cancel_links<T: 'static>(inputs: &[Promise<T>]) -> HowToCancel {
-    HowToCancel::PropagateMany(
+/// Canceling a combinator's result cancels the inputs it still holds (Lwt's behaviour for `join`,
+/// `choose`, `pick`...). The result's cancel link is the combinator's own state, which names its
+/// inputs when a cancel walks through it, so no vector of links is built per call.
+fn push_input_links<T: 'static>(inputs: &[Promise<T>], next: &mut Vec<Rc<dyn Cancelable>>) {
+    // Reversed: the walk is a stack, and visits them in input order.
+    next.extend(
         inputs
             .iter()
-            .filter_map(|p| p.node().map(|n| n as Rc<dyn Cancelable>))
-            .collect(),
-    )
+            .rev()
+            .filter_map(|p| p.node().map(|n| n as Rc<dyn Cancelable>)),
+    );
+}
+
+/// Implements `Cancelable` for a combinator state with an `inputs` field.
+macro_rules! cancel_through_inputs {
+    ($state:ident) => {
+        impl<T: 'static> Cancelable for $state<T> {
+            fn cancel_step(
+                self: Rc<Self>,
+                next: &mut Vec<Rc<dyn Cancelable>>,
+                _visited: &mut Visited,
+            ) {
+                push_input_links(&self.inputs.borrow(), next);
+            }
+        }
+    };
+}
+
+cancel_through_inputs!(All);
+cancel_through_inputs!(Choose);
+cancel_through_inputs!(NChoose);
+
+/// The pending result of a combinator, whose cancel link is set once its state exists.
+fn pending_result<U: 'static>() -> Rc<Node<U>> {
+    Node::pending(HowToCancel::NotCancelable)
 }
 
 fn register<T: 'static>(inputs: &[Promise<T>], waiter: Rc<dyn Waiter>, only_pending: bool) {
@@ -171,7 +199,7 @@ fn all_impl<T: 'static>(
     if remaining == 0 {
         return Promise::from_outcome(collect_all(&mut inputs));
     }
-    let target = Node::pending(cancel_links(&inputs));
+    let target = pending_result();
     let state = Rc::new(All {
         inputs: RefCell::new(Vec::new()),
         remaining: Cell::new(remaining),
@@ -181,6 +209,7 @@ fn all_impl<T: 'static>(
     });
     register(&inputs, state.clone(), true);
     *state.inputs.borrow_mut() = inputs;
+    target.set_cancel(HowToCancel::Propagate(state));
     Promise::from_node(target)
 }
 
@@ -328,7 +357,7 @@ fn choose_impl<T: 'static>(
         }
         return Promise::from_outcome(outcome);
     }
-    let target = Node::pending(cancel_links(&inputs));
+    let target = pending_result();
     let state = Rc::new(Choose {
         inputs: RefCell::new(Vec::new()),
         target: target.clone(),
@@ -337,6 +366,7 @@ fn choose_impl<T: 'static>(
     });
     register(&inputs, state.clone(), false);
     *state.inputs.borrow_mut() = inputs;
+    target.set_cancel(HowToCancel::Propagate(state));
     Promise::from_node(target)
 }
 
@@ -444,7 +474,7 @@ fn nchoose_impl<T: 'static>(
     if inputs.iter().any(Promise::is_settled) {
         return Promise::from_outcome(split(inputs, None, rest));
     }
-    let target = Node::pending(cancel_links(&inputs));
+    let target = pending_result();
     let state = Rc::new(NChoose {
         inputs: RefCell::new(Vec::new()),
         target: target.clone(),
@@ -453,6 +483,7 @@ fn nchoose_impl<T: 'static>(
     });
     register(&inputs, state.clone(), false);
     *state.inputs.borrow_mut() = inputs;
+    target.set_cancel(HowToCancel::Propagate(state));
     Promise::from_node(target)
 }
 

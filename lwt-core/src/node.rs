@@ -55,11 +55,9 @@ pub(crate) enum HowToCancel {
     /// is gone. The link is weak and costs no allocation until a cancel happens, which is why it
     /// is used instead of an `on_cancel` callback on every read.
     CancelThisAndTell(Weak<dyn CancelListener>, usize),
-    /// The result of a bind-like operation or a wrapper: cancel the promise(s) it waits on.
+    /// The result of a bind-like operation, a wrapper or a combinator: cancel what it waits on
+    /// (a promise, or a combinator's state, which names its inputs).
     Propagate(Rc<dyn Cancelable>),
-    /// A combinator: cancel every input.
-    #[allow(dead_code)] // built by the combinators
-    PropagateMany(Vec<Rc<dyn Cancelable>>),
 }
 
 /// A runtime structure that files task promises and must hear of their cancellation (see
@@ -292,7 +290,7 @@ impl<T: 'static> Node<T> {
 
     /// A combinator that waited on this promise finished (see `Callbacks::note_dead_waiter`).
     pub(crate) fn note_dead_waiter(self: &Rc<Self>) {
-        let root = self.root();
+        let root = self.root_cow();
         let mut state = root.state.borrow_mut();
         if let State::Pending { callbacks, .. } = &mut *state {
             callbacks.note_dead_waiter();
@@ -409,12 +407,15 @@ impl<T: 'static> Node<T> {
     pub(crate) fn cancel(self: &Rc<Self>) {
         let start: Rc<dyn Cancelable> = self.clone();
         schedule::batch(move || {
-            let mut work = vec![start];
             // A merge can make a pending promise wait on itself (a bind whose callback returns a
             // promise derived from the bind's own result): its cancel links then form a cycle,
             // which the walk must not follow forever. No node is created during the walk, so an
             // address names one root.
             let mut visited = Visited::new();
+            // The start is visited before the work list exists: canceling a task or a `wait`
+            // promise (a leaf, the common case in `pick`) allocates nothing.
+            let mut work = Vec::new();
+            start.cancel_step(&mut work, &mut visited);
             while let Some(node) = work.pop() {
                 node.cancel_step(&mut work, &mut visited);
             }
@@ -433,7 +434,7 @@ impl<T: 'static> Node<T> {
 
 impl<T: 'static> Cancelable for Node<T> {
     fn cancel_step(self: Rc<Self>, next: &mut Vec<Rc<dyn Cancelable>>, visited: &mut Visited) {
-        let root = self.root();
+        let root = self.root_cow();
         let mut tell = None;
         let cancel_this = match &*root.state.borrow() {
             State::Pending { cancel, .. } => match cancel {
@@ -446,11 +447,6 @@ impl<T: 'static> Cancelable for Node<T> {
                 _ if !visited.insert(Rc::as_ptr(&root).cast::<()>()) => false,
                 HowToCancel::Propagate(to) => {
                     next.push(to.clone());
-                    false
-                }
-                HowToCancel::PropagateMany(to) => {
-                    // Reversed so that the walk (a stack) visits them in input order.
-                    next.extend(to.iter().rev().cloned());
                     false
                 }
             },
