@@ -50,11 +50,11 @@ pub(crate) enum HowToCancel {
     NotCancelable,
     /// A `task()` promise: cancel rejects it with `Canceled`.
     CancelThis,
-    /// A `task()` promise filed with a runtime structure (a stream read): cancel rejects it and
-    /// then, before any other callback of the promise, tells the structure which of its entries
-    /// is gone. The link is weak and costs no allocation until a cancel happens, which is why it
-    /// is used instead of an `on_cancel` callback on every read.
-    CancelThisAndTell(Weak<dyn CancelListener>, usize),
+    /// A `task()` promise filed with a runtime structure (a read on a stream's cursor): cancel
+    /// rejects it and then, before any other callback of the promise, tells the structure's
+    /// listener (the cursor's). The link is weak and costs no allocation until a cancel happens,
+    /// which is why it is used instead of an `on_cancel` callback on every read.
+    CancelThisAndTell(Weak<dyn CancelListener>),
     /// The result of a bind-like operation, a wrapper or a combinator: cancel what it waits on
     /// (a promise, or a combinator's state, which names its inputs).
     Propagate(Rc<dyn Cancelable>),
@@ -63,8 +63,8 @@ pub(crate) enum HowToCancel {
 /// A runtime structure that files task promises and must hear of their cancellation (see
 /// [`HowToCancel::CancelThisAndTell`]).
 pub(crate) trait CancelListener {
-    /// The promise filed under `tag` was canceled.
-    fn canceled(self: Rc<Self>, tag: usize);
+    /// A promise filed with this listener was canceled.
+    fn canceled(self: Rc<Self>);
 }
 
 /// The roots a cancel walk has propagated from (by address).
@@ -440,8 +440,8 @@ impl<T: 'static> Cancelable for Node<T> {
             State::Pending { cancel, .. } => match cancel {
                 HowToCancel::NotCancelable => false,
                 HowToCancel::CancelThis => true,
-                HowToCancel::CancelThisAndTell(listener, tag) => {
-                    tell = Some((listener.clone(), *tag));
+                HowToCancel::CancelThisAndTell(listener) => {
+                    tell = Some(listener.clone());
                     true
                 }
                 _ if !visited.insert(Rc::as_ptr(&root).cast::<()>()) => false,
@@ -453,11 +453,11 @@ impl<T: 'static> Cancelable for Node<T> {
             _ => false,
         };
         if cancel_this {
-            if let Some((listener, tag)) = tell {
+            if let Some(listener) = tell {
                 // First in line, as an `on_cancel` registered at creation would have been.
                 root.prepend_callback(Callback::OnCancel(Box::new(move || {
                     if let Some(listener) = listener.upgrade() {
-                        crate::hook::guard(|| listener.canceled(tag));
+                        crate::hook::guard(|| listener.canceled());
                     }
                 })));
             }
@@ -484,5 +484,19 @@ impl<T: 'static> Job for Node<T> {
                 None => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::size_of;
+
+    /// Every pending promise pays for these: the memory figures of `tests/guarantees.rs` (bytes
+    /// per level of a catch loop, per pending timer...) follow them.
+    #[test]
+    fn the_cancel_link_and_the_node_stay_small() {
+        assert_eq!(size_of::<HowToCancel>(), 3 * size_of::<usize>());
+        assert_eq!(size_of::<Node<u64>>(), 13 * size_of::<usize>());
     }
 }

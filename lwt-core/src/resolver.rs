@@ -71,13 +71,12 @@ pub fn task<T: 'static>() -> (Promise<T>, Resolver<T>) {
     pending(HowToCancel::CancelThis)
 }
 
-/// A [`task`] whose cancellation is also told to `listener`, with `tag` (see
+/// A [`task`] whose cancellation is also told to `listener` (see
 /// `HowToCancel::CancelThisAndTell`).
 pub(crate) fn task_telling<T: 'static>(
     listener: Weak<dyn CancelListener>,
-    tag: usize,
 ) -> (Promise<T>, Resolver<T>) {
-    pending(HowToCancel::CancelThisAndTell(listener, tag))
+    pending(HowToCancel::CancelThisAndTell(listener))
 }
 
 /// A promise that the runtime resolves itself and that waits on other promises in turn, like

@@ -170,6 +170,8 @@ impl<T: 'static> Op<T> {
 
 /// One reader's position, and its pending reads.
 struct Cursor<T: 'static> {
+    /// Told when a read on this cursor is canceled (the read promises link to it weakly).
+    listener: Rc<CursorListener<T>>,
     pos: u64,
     ops: VecDeque<Op<T>>,
     /// Reads canceled since the last purge (a hint).
@@ -347,24 +349,31 @@ impl<T: 'static> State<T> {
         }
     }
 
-    pub(crate) fn add_cursor(&mut self, pos: u64) -> usize {
+    /// A new cursor at `pos` of the stream `owner` (this state's own `Shared`).
+    fn add_cursor(&mut self, pos: u64, owner: &Rc<Shared<T>>) -> usize {
+        let c = self.free.pop().unwrap_or(self.cursors.len());
         let cursor = Cursor {
+            listener: Rc::new(CursorListener {
+                shared: Rc::downgrade(owner),
+                cursor: c,
+            }),
             pos,
             ops: VecDeque::new(),
             dead: 0,
             attached: true,
         };
         self.live += 1;
-        match self.free.pop() {
-            Some(c) => {
-                self.cursors[c] = Some(cursor);
-                c
-            }
-            None => {
-                self.cursors.push(Some(cursor));
-                self.cursors.len() - 1
-            }
+        if c == self.cursors.len() {
+            self.cursors.push(Some(cursor));
+        } else {
+            self.cursors[c] = Some(cursor);
         }
+        c
+    }
+
+    /// The weak link a read on cursor `c` gives its promise, to hear of its cancellation.
+    fn listener(&self, c: usize) -> Weak<dyn CancelListener> {
+        Rc::downgrade(&self.cur(c).listener) as Weak<CursorListener<T>>
     }
 
     pub(crate) fn cursor_pos(&self, c: usize) -> u64 {
@@ -768,10 +777,18 @@ impl<T: 'static> Shared<T> {
     }
 }
 
-/// A canceled read on cursor `tag` (the read promises are `task_telling`s naming the cursor).
-impl<T: 'static> CancelListener for Shared<T> {
-    fn canceled(self: Rc<Self>, tag: usize) {
-        self.read_canceled(tag);
+/// What a cursor's read promises link to (weakly): one per cursor, so that the link in each
+/// promise is a single pointer.
+pub(crate) struct CursorListener<T: 'static> {
+    shared: Weak<Shared<T>>,
+    cursor: usize,
+}
+
+impl<T: 'static> CancelListener for CursorListener<T> {
+    fn canceled(self: Rc<Self>) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.read_canceled(self.cursor);
+        }
     }
 }
 
@@ -798,7 +815,12 @@ impl<T: 'static> Drop for Handle<T> {
 impl<T: 'static> Handle<T> {
     /// A new cursor at the start of `shared`.
     pub(crate) fn new(shared: Rc<Shared<T>>) -> Handle<T> {
-        let cursor = shared.state.borrow_mut().add_cursor(0);
+        Handle::at(shared, 0)
+    }
+
+    /// A new cursor at absolute position `pos` of `shared`.
+    pub(crate) fn at(shared: Rc<Shared<T>>, pos: u64) -> Handle<T> {
+        let cursor = shared.state.borrow_mut().add_cursor(pos, &shared);
         Handle { shared, cursor }
     }
 
@@ -815,8 +837,8 @@ impl<T: 'static> Handle<T> {
         }
         // The read learns of its own cancellation through a weak link (no callback to allocate).
         let sh = &self.shared;
-        let listener: Weak<dyn CancelListener> = Rc::downgrade(sh) as Weak<Shared<T>>;
-        let (promise, resolver) = task_telling(listener, self.cursor);
+        let listener = sh.state.borrow().listener(self.cursor);
+        let (promise, resolver) = task_telling(listener);
         sh.enqueue(self.cursor, op(resolver));
         promise
     }

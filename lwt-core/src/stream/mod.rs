@@ -975,13 +975,12 @@ impl<T: Clone + 'static> Clone for Stream<T> {
     /// point on. Each element is then cloned for every reader but the last.
     fn clone(&self) -> Stream<T> {
         let shared = self.h.shared.clone();
-        let cursor = {
+        let pos = {
             let mut st = shared.state.borrow_mut();
             st.set_cloner(T::clone);
-            let pos = st.cursor_pos(self.h.cursor);
-            st.add_cursor(pos)
+            st.cursor_pos(self.h.cursor)
         };
-        Stream::from_handle(Rc::new(Handle { shared, cursor }))
+        Stream::from_handle(Rc::new(Handle::at(shared, pos)))
     }
 }
 
