@@ -6,7 +6,8 @@
 //! that keeps racing `take` against a timeout on an empty mailbox would keep every canceled
 //! take. So `push` also sweeps: once the queue has doubled since the last sweep, the canceled
 //! waiters go. A queue then holds at most about twice its live waiters (plus a small constant),
-//! for O(1) amortized work per wait.
+//! for O(1) amortized work per wait. The sweep threshold follows the queue down as it is served,
+//! so the bound tracks the waiters of now, not the most there ever were.
 
 use std::collections::VecDeque;
 
@@ -73,7 +74,13 @@ impl<E: Waiting> WaitQueue<E> {
 
     /// The first waiter, canceled or not.
     pub(crate) fn pop_front(&mut self) -> Option<E> {
-        self.queue.pop_front()
+        let first = self.queue.pop_front();
+        // Follow the queue down as it is served, so that the bound tracks the current number
+        // of waiters, not the largest it ever had.
+        if self.sweep_at > FIRST_SWEEP && 4 * self.queue.len() < self.sweep_at {
+            self.sweep_at = FIRST_SWEEP.max(2 * self.queue.len());
+        }
+        first
     }
 
     /// Every waiter, canceled or not, leaving the queue empty.
@@ -124,5 +131,27 @@ mod tests {
             }
         }
         assert_eq!(served, 1_000);
+    }
+
+    #[test]
+    fn the_bound_follows_the_queue_down_once_it_is_served() {
+        let mut q = WaitQueue::default();
+        let live: Vec<_> = (0..1_000)
+            .map(|_| {
+                let (p, r) = task::<()>();
+                drop(q.push(r));
+                p
+            })
+            .collect();
+        while let Some(r) = q.pop_front() {
+            r.wakeup(());
+        }
+        assert!(live.iter().all(|p| p.is_fulfilled()));
+        for _ in 0..10_000 {
+            let (p, r) = task::<()>();
+            drop(q.push(r));
+            p.cancel();
+        }
+        assert!(q.len() <= FIRST_SWEEP + 1, "{} entries", q.len());
     }
 }

@@ -653,6 +653,55 @@ fn from_is_lazy_and_never_called_twice_at_once() {
 }
 
 #[test]
+fn a_generator_failure_is_not_handed_to_a_canceled_consumer() {
+    // Found in review: the failure went to the canceled consumer's request (still queued until
+    // its cancel is processed), whose job then panicked; it must skip it and be kept for the next
+    // read instead.
+    let pending: Rc<RefCell<Vec<Resolver<Option<i32>>>>> = Rc::default();
+    let p2 = pending.clone();
+    let s = stream::from(move || {
+        let (p, r) = task::<Option<i32>>();
+        p2.borrow_mut().push(r);
+        p
+    });
+    let sum = Rc::new(s.fold(0, |a, x| a + x));
+    let (go, start) = wait::<()>();
+    let (sum2, pend) = (sum.clone(), pending.clone());
+    let done = go.map(move |()| {
+        let r = pend.borrow_mut().pop().expect("the generator was called");
+        r.wakeup_later_exn(Exn::failure("boom"));
+        sum2.cancel();
+    });
+    start.wakeup(());
+    assert!(done.is_fulfilled());
+    assert!(sum.rejection().unwrap().is_canceled());
+    let e = s
+        .get()
+        .rejection()
+        .expect("the failure is kept for the next read");
+    assert_eq!(e.downcast_ref::<Failure>().unwrap().0, "boom");
+}
+
+#[test]
+fn a_derived_stream_closed_while_it_answers_a_top_level_read_ends_that_read() {
+    // Found in review: a rendezvous source serves the link at once, the filter drops the element
+    // and closes the source, so the derived stream ends before the read that asked is filed.
+    let (s, push) = stream::create_bounded::<i32>(0);
+    let push = Rc::new(push);
+    let waiting = push.push(-1);
+    assert!(waiting.is_pending());
+    let closer = push.clone();
+    let d = s.filter(move |&x| {
+        if x < 0 {
+            closer.close();
+        }
+        x >= 0
+    });
+    assert_eq!(d.get().state(), State::Fulfilled(None));
+    assert_eq!(d.to_list().state(), State::Fulfilled(vec![]));
+}
+
+#[test]
 fn from_failure_rejects_the_waiting_reads_then_goes_on() {
     // As Lwt: to_list fails with the generator's failure; the next read asks again.
     let n = Rc::new(Cell::new(0));

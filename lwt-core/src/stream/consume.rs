@@ -219,11 +219,9 @@ where
         let Some(outcome) = self.arrived.borrow_mut().take() else {
             return;
         };
-        let acc = self
-            .acc
-            .borrow_mut()
-            .take()
-            .expect("a filed consumer keeps its accumulator");
+        let Some(acc) = self.acc.borrow_mut().take() else {
+            return; // canceled meanwhile: the run is over
+        };
         if let Some(outcome) = self.advance(acc, Some(outcome)) {
             self.finish(outcome);
         }

@@ -538,13 +538,22 @@ impl<T: 'static> State<T> {
     fn reject_blocked(&mut self, e: &Exn) -> bool {
         let mut any = false;
         for c in 0..self.cursors.len() {
+            // The first read still waiting: canceled ones (a read, or a consumer's request, whose
+            // cancel is not yet processed) are dropped, never handed the failure.
             let op = match &mut self.cursors[c] {
-                Some(k) => k.ops.pop_front(),
+                Some(k) => loop {
+                    match k.ops.pop_front() {
+                        Some(op) if !op.alive() => continue,
+                        other => break other,
+                    }
+                },
                 None => None,
             };
             if let Some(op) = op {
                 any = true;
                 op.reject(e.clone());
+            }
+            if self.cursors[c].is_some() {
                 self.serve_cursor(c);
             }
         }
@@ -701,7 +710,15 @@ impl<T: 'static> Shared<T> {
             *in_flight = true;
         }
         let Some(answer) = link.request(self) else {
-            return false;
+            // Filed; but the source may have answered already, at top level, through the
+            // link's job (`answer`): then the caller must look again rather than wait.
+            return !matches!(
+                self.state.borrow().kind,
+                Kind::From {
+                    in_flight: true,
+                    ..
+                }
+            );
         };
         schedule::batch(|| {
             let mut st = self.state.borrow_mut();
