@@ -55,20 +55,29 @@ impl<E: Waiting> WaitQueue<E> {
     /// `drop` may use the structure again).
     #[must_use = "drop the swept waiters after releasing the borrow"]
     pub(crate) fn push(&mut self, waiter: E) -> Vec<E> {
-        let mut swept = Vec::new();
-        if self.queue.len() >= self.sweep_at {
-            let mut kept = VecDeque::with_capacity(self.queue.len());
-            for w in self.queue.drain(..) {
-                if w.is_waiting() {
-                    kept.push_back(w);
-                } else {
-                    swept.push(w);
-                }
-            }
-            self.queue = kept;
-            self.sweep_at = FIRST_SWEEP.max(2 * self.queue.len());
-        }
+        let swept = if self.queue.len() >= self.sweep_at {
+            self.sweep()
+        } else {
+            Vec::new()
+        };
         self.queue.push_back(waiter);
+        swept
+    }
+
+    /// Removes the canceled waiters and returns them.
+    #[cold]
+    fn sweep(&mut self) -> Vec<E> {
+        let mut swept = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for w in self.queue.drain(..) {
+            if w.is_waiting() {
+                kept.push_back(w);
+            } else {
+                swept.push(w);
+            }
+        }
+        self.queue = kept;
+        self.sweep_at = FIRST_SWEEP.max(2 * self.queue.len());
         swept
     }
 
