@@ -171,6 +171,9 @@ fn cancel_waits(rounds: u32, wait_once: &dyn Fn() -> Promise<()>) {
     }
 }
 
+/// Starts one wait.
+type WaitOnce = Box<dyn Fn() -> Promise<()>>;
+
 /// A program that keeps giving up on a wait (a take raced against a timeout, say) must not grow
 /// the waiter queue of a mailbox, lock or condition that nobody serves meanwhile.
 fn canceled_sync_waiters_do_not_accumulate() {
@@ -180,7 +183,7 @@ fn canceled_sync_waiters_do_not_accumulate() {
     let held = mutex.lock(); // held for the whole test: every lock below waits
     assert!(held.is_fulfilled());
     let cond = Condition::<()>::new();
-    let cases: [(&str, Box<dyn Fn() -> Promise<()>>); 4] = [
+    let cases: [(&str, WaitOnce); 4] = [
         ("Mvar::take", Box::new(move || empty.take().map(|_| ()))),
         ("Mvar::put", Box::new(move || full.put(1))),
         ("Mutex::lock", Box::new(move || mutex.lock())),

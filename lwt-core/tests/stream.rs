@@ -652,6 +652,46 @@ fn from_is_lazy_and_never_called_twice_at_once() {
     assert_eq!(calls.get(), 3, "never called after None");
 }
 
+/// An element whose `drop` uses the stream it was in: it pushes a plain element (found in review:
+/// elements were dropped while the stream's state was borrowed, so this panicked).
+enum Item {
+    Probe(Rc<RefCell<Option<stream::Push<Item>>>>),
+    Plain,
+}
+
+impl Drop for Item {
+    fn drop(&mut self) {
+        if let Item::Probe(home) = self {
+            if let Some(push) = &*home.borrow() {
+                let _ = push.push(Item::Plain);
+            }
+        }
+    }
+}
+
+#[test]
+fn an_element_may_use_its_stream_when_it_is_dropped() {
+    let home = Rc::new(RefCell::new(None));
+    let probe = || Item::Probe(home.clone());
+    // Junked in the stream.
+    let (s, push) = stream::create::<Item>();
+    *home.borrow_mut() = Some(push);
+    home.borrow().as_ref().unwrap().push(probe()).unwrap();
+    assert!(s.junk().is_fulfilled());
+    let next = s.get().map(|x| matches!(x, Some(Item::Plain)));
+    assert_eq!(next.state(), State::Fulfilled(true));
+    // Left unread by the last reader, which goes.
+    let (s, push) = stream::create::<Item>();
+    *home.borrow_mut() = Some(push);
+    let mapped = s.map(|x| x);
+    home.borrow().as_ref().unwrap().push(probe()).unwrap();
+    home.borrow().as_ref().unwrap().push(probe()).unwrap();
+    drop(mapped);
+    // No reader left: pushing drops the element at once.
+    home.borrow().as_ref().unwrap().push(probe()).unwrap();
+    home.borrow_mut().take();
+}
+
 #[test]
 fn a_generator_failure_is_not_handed_to_a_canceled_consumer() {
     // Found in review: the failure went to the canceled consumer's request (still queued until

@@ -14,9 +14,10 @@
 //!   through a weak link on the promise itself, not an `on_cancel` closure per read.
 //! * A derived stream's request (`Op::Feed`) waits in the queue like a read and is held
 //!   weakly, so dropping one never drops the link that owns a handle on this stream.
-//! * No `RefCell` borrow is held while user code runs (a generator, a callback): resolutions made
-//!   under a borrow are `wakeup_later`s inside `schedule::batch`, and a link's answer a job, which
-//!   run after it.
+//! * No `RefCell` borrow is held while user code runs (a generator, a callback, an element's
+//!   `drop`): resolutions made under a borrow are `wakeup_later`s inside `schedule::batch`, and a
+//!   link's answer a job, which run after it; elements nobody can read any more wait in
+//!   `discarded` until the borrow is released.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -197,6 +198,9 @@ pub(crate) struct State<T: 'static> {
     failure: Option<Exn>,
     /// A generator to drop once no borrow is held.
     garbage: Option<Gen<T>>,
+    /// Elements nobody can read any more, to drop once no borrow is held (an element's `drop`
+    /// may use this stream).
+    discarded: Vec<T>,
 }
 
 /// What stream handles and producers share.
@@ -334,7 +338,8 @@ impl<T: 'static> State<T> {
     pub(crate) fn junk_some(&mut self, c: usize, n: usize) -> usize {
         let k = n.min(self.avail(c));
         for _ in 0..k {
-            drop(self.take(c));
+            let x = self.take(c);
+            self.discarded.push(x);
         }
         n - k
     }
@@ -393,7 +398,7 @@ impl<T: 'static> State<T> {
             .unwrap_or(self.top());
         let k = (min - self.base) as usize;
         if k > 0 {
-            self.queue.drain(..k);
+            self.discarded.extend(self.queue.drain(..k));
             self.base = min;
         }
     }
@@ -429,10 +434,12 @@ impl<T: 'static> State<T> {
         self.cursors.iter().flatten().any(|k| !k.ops.is_empty())
     }
 
-    /// Appends an element (dropped if nobody can read it).
+    /// Appends an element (discarded if nobody can read it).
     pub(crate) fn append(&mut self, x: T) {
         if self.live > 0 {
             self.queue.push_back(x);
+        } else {
+            self.discarded.push(x);
         }
     }
 
@@ -489,7 +496,9 @@ impl<T: 'static> State<T> {
         match pending {
             None => return false,
             Some((_, r)) if !r.is_pending() => {
-                *pending = None;
+                if let Some((x, _)) = pending.take() {
+                    self.discarded.push(x);
+                }
                 return false;
             }
             Some(_) => {}
@@ -618,14 +627,22 @@ impl<T: 'static> Shared<T> {
                 close_resolver: Some(close_resolver),
                 failure: None,
                 garbage: None,
+                discarded: Vec::new(),
             }),
         })
     }
 
-    /// Drops a generator put aside while the state was borrowed.
-    fn drop_garbage(&self) {
-        let garbage = self.state.borrow_mut().garbage.take();
+    /// Drops what was put aside while the state was borrowed: a generator, discarded elements.
+    pub(crate) fn drop_garbage(&self) {
+        let (garbage, discarded) = {
+            let mut st = self.state.borrow_mut();
+            if st.garbage.is_none() && st.discarded.is_empty() {
+                return;
+            }
+            (st.garbage.take(), std::mem::take(&mut st.discarded))
+        };
         drop(garbage);
+        drop(discarded);
     }
 
     /// Serves waiting reads, refills, and calls the generator while readers wait and it answers
@@ -823,6 +840,7 @@ impl<T: 'static> Drop for Handle<T> {
             st.detach(self.cursor);
             st.wants_refill()
         };
+        self.shared.drop_garbage();
         if refill {
             self.shared.process();
         }
@@ -890,6 +908,7 @@ impl<T: 'static> Handle<T> {
                 if let Some(outcome) = now(&mut st, c) {
                     let refill = st.wants_refill();
                     drop(st);
+                    sh.drop_garbage();
                     if refill {
                         sh.process();
                     }

@@ -1365,6 +1365,8 @@ impl<T: 'static> Push<T> {
         };
         if waiting {
             self.shared.process();
+        } else {
+            self.shared.drop_garbage(); // the element, if no reader is left
         }
         Ok(())
     }
@@ -1484,6 +1486,8 @@ impl<T: 'static> BoundedPush<T> {
         }
         if waiting {
             shared.process();
+        } else {
+            shared.drop_garbage();
         }
         promise
     }
