@@ -35,7 +35,7 @@ use crate::node::{HowToCancel, Mode, Node};
 use crate::promise::Promise;
 
 impl<T: 'static> Promise<T> {
-    /// Lwt's `cancel` (see the [module docs](crate::cancel)). No effect on a resolved promise.
+    /// Lwt's `cancel` (see the [module docs](mod@crate::cancel)). No effect on a resolved promise.
     ///
     /// ```
     /// let (p, _r) = lwt_core::wait::<()>();

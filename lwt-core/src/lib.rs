@@ -21,8 +21,8 @@
 //!
 //! * [`promise`] — the handle, resolved constructors, state;
 //! * [`resolver`] — `wait`, `task`, `wakeup` and when callbacks run;
-//! * [`bind`] — the bind family and the observers;
-//! * [`cancel`] — cancellation, `protected`, `no_cancel`, `wrap_in_cancelable`;
+//! * [`bind`](mod@bind) — the bind family and the observers;
+//! * [`cancel`](mod@cancel) — cancellation, `protected`, `no_cancel`, `wrap_in_cancelable`;
 //! * [`combinators`] — `join`, `all`, `both`, `choose`, `pick`, `nchoose`...;
 //! * [`detached`] — `dont_wait`, `async_`, `ignore_result`;
 //! * [`exn`] — the rejection type;

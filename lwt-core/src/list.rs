@@ -12,7 +12,7 @@
 //!
 //! On a rejection, a serial function stops and is rejected with it; a parallel function still
 //! waits for every promise, then is rejected with the first rejection in input order (as
-//! [`all`](crate::all)). A panic in `f` is a rejection too.
+//! [`all`]). A panic in `f` is a rejection too.
 //!
 //! ```
 //! use lwt_core::{list, main, unix, Promise};

@@ -6,8 +6,8 @@
 //! | `p >\|= f` | `p \| f` | [`map`](crate::Promise::map) |
 //! | `f =<< p` | (use `p >> f`) | |
 //! | `f =\|< p` | (use `p \| f`) | |
-//! | `p1 <&> p2` | `p1 & p2` | [`join`](crate::join) of two unit promises |
-//! | `p1 <?> p2` | `p1 ^ p2` | [`choose`](crate::choose) between two promises |
+//! | `p1 <&> p2` | `p1 & p2` | [`join`] of two unit promises |
+//! | `p1 <?> p2` | `p1 ^ p2` | [`choose`] between two promises |
 //!
 //! Rust's precedence differs from OCaml's: `>>` binds tighter than `|`, and both are
 //! left-associative, so `p >> f | g` is `(p >> f) | g`, as in OCaml. Closures extend as far right

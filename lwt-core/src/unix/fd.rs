@@ -8,7 +8,7 @@
 //!   regular file): reads and writes are done directly. A regular file never makes a read wait
 //!   for data, so this is what Lwt's own regular-file reads amount to, minus the thread hop;
 //! * **blocking** (the process's standard streams): reads go through the thread pool
-//!   ([`preemptive::detach`](crate::preemptive::detach)), because the descriptor is shared with
+//!   ([`preemptive::detach`](crate::preemptive::detach())), because the descriptor is shared with
 //!   the parent process and must stay in blocking mode; writes are done directly.
 //!
 //! ```
