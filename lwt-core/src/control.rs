@@ -36,9 +36,11 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 
+use crate::callbacks::Outcome;
 use crate::exn::Exn;
 use crate::node::Phase;
 use crate::promise::{Promise, Repr};
+use crate::resolver::{relay, Resolver};
 
 #[doc(hidden)]
 pub use core::result::Result::{Err, Ok};
@@ -204,10 +206,15 @@ pub enum Cond {
 /// Passes a rejection on, with `location` added to its trail (unless the trail already ends
 /// there: a loop used as a statement is both the loop and the statement, on one line).
 fn reject<T: 'static>(e: Exn, location: &'static Location<'static>) -> Promise<T> {
+    Promise::fail(located(e, location))
+}
+
+/// `e` with `location` at the end of its trail (once).
+fn located(e: Exn, location: &'static Location<'static>) -> Exn {
     if e.locations().last() == Some(location) {
-        Promise::fail(e)
+        e
     } else {
-        Promise::fail(e.with_location(location))
+        e.with_location(location)
     }
 }
 
@@ -506,12 +513,68 @@ fn now_bool(c: Cond) -> Now<bool> {
 }
 
 /// Runs `next` until it returns `None` (done) or a body is rejected, synchronously while the bodies
-/// are resolved; a pending body registers a continuation that picks up where this left off.
+/// are resolved; a pending body registers a continuation that picks up where this left off. The
+/// loop's result is one promise for the whole run, made at the first pending body, whose cancel
+/// link moves to each body it waits on (as a chain of binds would link them), so a pending
+/// iteration costs its continuation and nothing more.
 fn drive<F>(next: F, location: &'static Location<'static>) -> Promise<()>
 where
     F: FnMut() -> Option<Promise<()>> + 'static,
 {
-    run_guarded(location, move || drive_now(next, location))
+    match advance(next, location) {
+        Halt::Done(outcome) => Promise::from_outcome(outcome),
+        Halt::Wait(body, next) => {
+            let (result, resolver) = relay();
+            park(body, next, resolver, location);
+            result
+        }
+    }
+}
+
+/// Where the synchronous part of a `drive` stopped.
+enum Halt<F> {
+    Done(Outcome<()>),
+    /// A body is pending; `F` gives the iterations after it.
+    Wait(Promise<()>, F),
+}
+
+/// Runs iterations while their bodies are resolved, turning a panic into the loop's rejection
+/// (one `catch_unwind` per run, not per iteration).
+fn advance<F>(mut next: F, location: &'static Location<'static>) -> Halt<F>
+where
+    F: FnMut() -> Option<Promise<()>> + 'static,
+{
+    let run = catch_unwind(AssertUnwindSafe(move || loop {
+        let Some(body) = next() else {
+            return Halt::Done(Ok(()));
+        };
+        match now(body) {
+            Now::Ready(()) => {}
+            Now::Failed(e) => return Halt::Done(Err(located(e, location))),
+            Now::Wait(body) => return Halt::Wait(body, next),
+        }
+    }));
+    run.unwrap_or_else(|payload| Halt::Done(Err(located(Exn::from_panic(payload), location))))
+}
+
+/// Waits for a pending body on behalf of the loop whose result `resolver` resolves.
+fn park<F>(body: Promise<()>, next: F, resolver: Resolver<()>, location: &'static Location<'static>)
+where
+    F: FnMut() -> Option<Promise<()>> + 'static,
+{
+    if let Some(node) = body.node() {
+        resolver.propagate_to(node);
+    }
+    body.upon(move |outcome| {
+        let halt = match outcome {
+            Ok(()) => advance(next, location),
+            Err(e) => Halt::Done(Err(located(e, location))),
+        };
+        match halt {
+            Halt::Done(outcome) => resolver.wakeup_later_result(outcome),
+            Halt::Wait(body, next) => park(body, next, resolver, location),
+        }
+    });
 }
 
 /// Runs the synchronous part of a loop, turning a panic into the loop's rejection (one
@@ -523,27 +586,6 @@ fn run_guarded(
     match catch_unwind(AssertUnwindSafe(run)) {
         Ok(p) => p,
         Err(payload) => reject(Exn::from_panic(payload), location),
-    }
-}
-
-fn drive_now<F>(mut next: F, location: &'static Location<'static>) -> Promise<()>
-where
-    F: FnMut() -> Option<Promise<()>> + 'static,
-{
-    loop {
-        let Some(body) = next() else {
-            return done();
-        };
-        match now(body) {
-            Now::Ready(()) => {}
-            Now::Failed(e) => return reject(e, location),
-            Now::Wait(body) => {
-                return body.then(move |outcome| match outcome {
-                    Ok(()) => drive(next, location),
-                    Err(e) => reject(e, location),
-                })
-            }
-        }
     }
 }
 

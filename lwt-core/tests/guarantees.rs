@@ -186,6 +186,31 @@ fn resolved_binds() {
     assert_eq!(calls, 0, "binds on resolved promises must not allocate");
 }
 
+// ---- guarantee 4: the loops of `control` (and `lwt!`) over pending bodies -----------------------------
+
+/// A `for` loop of `n` iterations whose every body waits on a fresh pending promise.
+fn for_loop(n: u64) -> Promise<()> {
+    lwt_core::control::for_each(0..n, |_| next_wait())
+}
+
+fn for_loop_over_pending_bodies() {
+    flat_loop("control::for_each", for_loop);
+    let n = 1_000_000;
+    let calls_before = counting_alloc::calls();
+    let p = for_loop(n);
+    assert_eq!(drive() as u64, n);
+    assert_eq!(p.state(), State::Fulfilled(()));
+    let per_iteration = (counting_alloc::calls() - calls_before) as f64 / n as f64;
+    println!(
+        "control::for_each over {n} pending bodies: {per_iteration:.2} allocations per iteration \
+         (the body's promise and the loop's continuation)"
+    );
+    assert!(
+        per_iteration < 2.01,
+        "{per_iteration} allocations per iteration"
+    );
+}
+
 fn main() {
     // `cargo test` passes filter arguments; this binary runs everything regardless.
     chain_of_pending(10_000_000, false);
@@ -195,5 +220,6 @@ fn main() {
     handler_chains("catch", catch_loop);
     handler_chains("finalize", finalize_loop);
     resolved_binds();
-    println!("test result: ok. 7 passed; 0 failed");
+    for_loop_over_pending_bodies();
+    println!("test result: ok. 8 passed; 0 failed");
 }
