@@ -222,3 +222,89 @@ fn a_rejected_condition_ends_a_while() {
     };
     assert_eq!(p.rejection().unwrap().to_string(), "cond");
 }
+
+/// Each iteration's body waits on a fresh `task()`; the test keeps them to wake or inspect.
+type Bodies = Rc<RefCell<Vec<(Promise<()>, Resolver<()>)>>>;
+
+fn new_task(bodies: &Bodies) -> Promise<()> {
+    let (p, r) = lwt::task::<()>();
+    bodies.borrow_mut().push((p.clone(), r));
+    p
+}
+
+fn for_over_tasks(n: i64, bodies: &Bodies) -> Promise<()> {
+    let b = bodies.clone();
+    lwt! {
+        for _i in 0..n {
+            let () = new_task(&b);
+        }
+    }
+}
+
+/// Wakes the body of the latest iteration.
+fn finish_latest(bodies: &Bodies) {
+    let (_, r) = bodies.borrow_mut().pop().expect("an iteration waits");
+    r.wakeup(());
+}
+
+#[test]
+fn canceling_a_for_loop_cancels_the_body_it_waits_on() {
+    // The loop's result is one promise for the whole run: its cancel must follow it from body to
+    // body, as through a chain of binds.
+    let bodies: Bodies = Rc::default();
+    let p = for_over_tasks(10, &bodies);
+    finish_latest(&bodies);
+    finish_latest(&bodies);
+    let third = bodies.borrow()[0].0.clone();
+    p.cancel();
+    assert!(third.rejection().unwrap().is_canceled());
+    assert!(p.rejection().unwrap().is_canceled());
+}
+
+#[test]
+fn a_for_loop_merged_into_a_bind_is_canceled_through_it_after_many_iterations() {
+    let bodies: Bodies = Rc::default();
+    let (start, go) = wait::<()>();
+    let b = bodies.clone();
+    let outer = start.bind(move |()| for_over_tasks(10, &b));
+    go.wakeup(());
+    for _ in 0..3 {
+        finish_latest(&bodies);
+    }
+    let fourth = bodies.borrow()[0].0.clone();
+    outer.cancel();
+    assert!(fourth.rejection().unwrap().is_canceled());
+    assert!(outer.rejection().unwrap().is_canceled());
+}
+
+fn new_wait(resolvers: &Rc<RefCell<Vec<Resolver<()>>>>) -> Promise<()> {
+    let (p, r) = wait::<()>();
+    resolvers.borrow_mut().push(r);
+    p
+}
+
+#[test]
+fn canceling_a_for_loop_whose_body_cannot_be_canceled_lets_it_run_on() {
+    // As with a bind on a `wait()` promise: the cancel reaches nothing cancelable.
+    let resolvers: Rc<RefCell<Vec<Resolver<()>>>> = Rc::default();
+    let r2 = resolvers.clone();
+    let count = Rc::new(Cell::new(0));
+    let c = count.clone();
+    let p: Promise<()> = lwt! {
+        for _i in 0..3 {
+            let () = new_wait(&r2);
+            do c.set(c.get() + 1);
+        }
+    };
+    p.cancel();
+    assert!(p.is_pending());
+    loop {
+        let next = resolvers.borrow_mut().pop();
+        match next {
+            Some(r) => r.wakeup(()),
+            None => break,
+        }
+    }
+    assert_eq!(count.get(), 3);
+    assert!(p.is_fulfilled());
+}
