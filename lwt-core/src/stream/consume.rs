@@ -30,7 +30,7 @@ use crate::resolver::{relay, Resolver};
 use crate::schedule::{self, Job};
 
 use super::core::{Feed, Handle};
-use super::drive::{guard, settle};
+use super::drive::{after_step, step_once, Stepped};
 
 /// A consumer that waits as a request in its cursor's queue.
 struct Consumer<T: 'static, A, R: 'static, F> {
@@ -109,23 +109,11 @@ where
                     now
                 }
             };
-            let item = match item {
-                Ok(item) => item,
-                Err(e) => return Some(Err(e)),
-            };
-            let at_end = item.is_none();
-            let p = {
-                let mut step = self.step.borrow_mut();
-                guard(|| (step)(acc, item))
-            };
-            match settle(p) {
-                Ok(Ok(ControlFlow::Continue(next))) => {
-                    debug_assert!(!at_end, "a drive step must break at the end");
-                    acc = next;
-                }
-                Ok(Ok(ControlFlow::Break(r))) => return Some(Ok(r)),
-                Ok(Err(e)) => return Some(Err(e)),
-                Err(p) => {
+            let stepped = step_once(&mut *self.step.borrow_mut(), acc, item);
+            match stepped {
+                Stepped::More(next) => acc = next,
+                Stepped::Done(outcome) => return Some(outcome),
+                Stepped::Pending(p) => {
                     self.wait_step(p);
                     return None;
                 }
@@ -162,10 +150,9 @@ where
         }
         let me = self.clone();
         p.upon(move |outcome| {
-            let done = match outcome {
-                Ok(ControlFlow::Continue(next)) => me.advance(next, None),
-                Ok(ControlFlow::Break(r)) => Some(Ok(r)),
-                Err(e) => Some(Err(e)),
+            let done = match after_step(outcome) {
+                ControlFlow::Continue(next) => me.advance(next, None),
+                ControlFlow::Break(outcome) => Some(outcome),
             };
             if let Some(outcome) = done {
                 me.finish(outcome);

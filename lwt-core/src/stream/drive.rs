@@ -125,10 +125,9 @@ where
     resolver.propagate_to(blocked.waits_on());
     match blocked {
         Blocked::Read(p, acc) => p.upon(move |outcome| resume(d, acc, Some(outcome), resolver)),
-        Blocked::Step(p) => p.upon(move |outcome| match outcome {
-            Ok(ControlFlow::Continue(next)) => resume(d, next, None, resolver),
-            Ok(ControlFlow::Break(r)) => resolver.wakeup_later(r),
-            Err(e) => resolver.wakeup_later_exn(e),
+        Blocked::Step(p) => p.upon(move |outcome| match after_step(outcome) {
+            ControlFlow::Continue(next) => resume(d, next, None, resolver),
+            ControlFlow::Break(outcome) => resolver.wakeup_later_result(outcome),
         }),
     }
 }
@@ -170,21 +169,60 @@ where
                 Err(p) => return Err(Blocked::Read(p, acc)),
             },
         };
-        let item = match item {
-            Ok(item) => item,
-            Err(e) => return Ok(Err(e)),
-        };
-        let at_end = item.is_none();
-        let step = &mut d.step;
-        match settle(guard(|| step(acc, item))) {
-            Ok(Ok(ControlFlow::Continue(next))) => {
-                debug_assert!(!at_end, "a drive step must break at the end");
-                acc = next;
-            }
-            Ok(Ok(ControlFlow::Break(r))) => return Ok(Ok(r)),
-            Ok(Err(e)) => return Ok(Err(e)),
-            Err(p) => return Err(Blocked::Step(p)),
+        match step_once(&mut d.step, acc, item) {
+            Stepped::More(next) => acc = next,
+            Stepped::Done(outcome) => return Ok(outcome),
+            Stepped::Pending(p) => return Err(Blocked::Step(p)),
         }
+    }
+}
+
+/// What one step of a drive gave.
+pub(crate) enum Stepped<R, A> {
+    /// Go on with this accumulator.
+    More(A),
+    /// The run is over.
+    Done(Outcome<R>),
+    /// The step's promise is pending.
+    Pending(Promise<ControlFlow<R, A>>),
+}
+
+/// What the outcome of a step's promise, once it resolved, gives: go on with an accumulator, or
+/// the run's outcome.
+pub(crate) fn after_step<R, A>(outcome: Outcome<ControlFlow<R, A>>) -> ControlFlow<Outcome<R>, A> {
+    match outcome {
+        Ok(ControlFlow::Continue(next)) => ControlFlow::Continue(next),
+        Ok(ControlFlow::Break(r)) => ControlFlow::Break(Ok(r)),
+        Err(e) => ControlFlow::Break(Err(e)),
+    }
+}
+
+/// Gives the read's outcome to `step` (a rejected read ends the run; a panicking step rejects
+/// it), without waiting.
+pub(crate) fn step_once<T, A, R>(
+    step: &mut impl FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>>,
+    acc: A,
+    item: Outcome<Option<T>>,
+) -> Stepped<R, A>
+where
+    T: 'static,
+    A: 'static,
+    R: 'static,
+{
+    let item = match item {
+        Ok(item) => item,
+        Err(e) => return Stepped::Done(Err(e)),
+    };
+    let at_end = item.is_none();
+    match settle(guard(|| step(acc, item))) {
+        Ok(outcome) => match after_step(outcome) {
+            ControlFlow::Continue(next) => {
+                debug_assert!(!at_end, "a drive step must break at the end");
+                Stepped::More(next)
+            }
+            ControlFlow::Break(outcome) => Stepped::Done(outcome),
+        },
+        Err(p) => Stepped::Pending(p),
     }
 }
 
