@@ -308,3 +308,115 @@ fn canceling_a_for_loop_whose_body_cannot_be_canceled_lets_it_run_on() {
     assert_eq!(count.get(), 3);
     assert!(p.is_fulfilled());
 }
+
+// `while` and `while let` keep one result promise per run too (like `for`): its cancel link must
+// follow the loop from one pending condition, value or body to the next.
+
+/// A `while` loop whose condition and body both wait on fresh tasks: the condition holds `n` times.
+fn while_over_tasks(n: i64, conds: &Bodies, bodies: &Bodies) -> Promise<()> {
+    let (c, b) = (conds.clone(), bodies.clone());
+    let left = Rc::new(Cell::new(n));
+    lwt! {
+        while new_task(&c).map({ let left = left.clone(); move |()| { left.set(left.get() - 1); left.get() >= 0 } }) {
+            let () = new_task(&b);
+        }
+    }
+}
+
+#[test]
+fn canceling_a_while_loop_cancels_the_body_it_waits_on() {
+    let (conds, bodies): (Bodies, Bodies) = Default::default();
+    let p = while_over_tasks(10, &conds, &bodies);
+    for _ in 0..3 {
+        finish_latest(&conds);
+        finish_latest(&bodies);
+    }
+    finish_latest(&conds);
+    let body = bodies.borrow()[0].0.clone();
+    p.cancel();
+    assert!(body.rejection().unwrap().is_canceled());
+    assert!(p.rejection().unwrap().is_canceled());
+}
+
+#[test]
+fn canceling_a_while_loop_cancels_the_condition_it_waits_on() {
+    let (conds, bodies): (Bodies, Bodies) = Default::default();
+    let (start, go) = wait::<()>();
+    let (c, b) = (conds.clone(), bodies.clone());
+    let outer = start.bind(move |()| while_over_tasks(10, &c, &b));
+    go.wakeup(());
+    for _ in 0..3 {
+        finish_latest(&conds);
+        finish_latest(&bodies);
+    }
+    let cond = conds.borrow()[0].0.clone();
+    outer.cancel();
+    assert!(cond.rejection().unwrap().is_canceled());
+    assert!(outer.rejection().unwrap().is_canceled());
+    assert!(bodies.borrow().is_empty(), "no body ran after the cancel");
+}
+
+#[test]
+fn a_while_loop_over_pending_steps_runs_to_its_end() {
+    let (conds, bodies): (Bodies, Bodies) = Default::default();
+    let p = while_over_tasks(3, &conds, &bodies);
+    for _ in 0..3 {
+        finish_latest(&conds);
+        assert!(p.is_pending());
+        finish_latest(&bodies);
+    }
+    finish_latest(&conds);
+    assert_eq!(p.state(), State::Fulfilled(()));
+    assert!(conds.borrow().is_empty() && bodies.borrow().is_empty());
+}
+
+/// A `while let` loop whose values and bodies wait on fresh tasks, over `n` values.
+fn while_let_over_tasks(n: i64, values: &Bodies, bodies: &Bodies) -> Promise<()> {
+    let (v, b) = (values.clone(), bodies.clone());
+    let left = Rc::new(Cell::new(n));
+    lwt! {
+        while let Some(_x) = new_task(&v).map({ let left = left.clone(); move |()| { left.set(left.get() - 1); (left.get() >= 0).then_some(left.get()) } }) {
+            let () = new_task(&b);
+        }
+    }
+}
+
+#[test]
+fn canceling_a_while_let_loop_cancels_the_value_then_the_body_it_waits_on() {
+    let (values, bodies): (Bodies, Bodies) = Default::default();
+    let p = while_let_over_tasks(10, &values, &bodies);
+    finish_latest(&values);
+    finish_latest(&bodies);
+    let value = values.borrow()[0].0.clone();
+    p.cancel();
+    assert!(value.rejection().unwrap().is_canceled());
+    assert!(p.rejection().unwrap().is_canceled());
+
+    let (values, bodies): (Bodies, Bodies) = Default::default();
+    let (start, go) = wait::<()>();
+    let (v, b) = (values.clone(), bodies.clone());
+    let outer = start.bind(move |()| while_let_over_tasks(10, &v, &b));
+    go.wakeup(());
+    for _ in 0..3 {
+        finish_latest(&values);
+        finish_latest(&bodies);
+    }
+    finish_latest(&values);
+    let body = bodies.borrow()[0].0.clone();
+    outer.cancel();
+    assert!(body.rejection().unwrap().is_canceled());
+    assert!(outer.rejection().unwrap().is_canceled());
+}
+
+#[test]
+fn a_while_let_loop_over_pending_steps_runs_to_its_end() {
+    let (values, bodies): (Bodies, Bodies) = Default::default();
+    let p = while_let_over_tasks(2, &values, &bodies);
+    for _ in 0..2 {
+        finish_latest(&values);
+        finish_latest(&bodies);
+        assert!(p.is_pending());
+    }
+    finish_latest(&values);
+    assert_eq!(p.state(), State::Fulfilled(()));
+}

@@ -8,9 +8,11 @@
 //!   `#[track_caller]`: when the promise it waits on is rejected, the rejection passes on with the
 //!   caller's file and line added to its trail ([`Exn::with_location`]), which `Exn`'s `Debug`
 //!   output prints. A fulfilment costs nothing extra (one pointer is captured).
-//! * **stack-safe loops.** [`for_each`], [`while_loop`] and [`forever`] run iterations whose
-//!   bodies are already resolved in a plain `loop`, and only register a continuation when a body
-//!   is pending, so a million resolved iterations use no more stack than one:
+//! * **stack-safe loops.** [`for_each`], [`while_loop`], [`while_let`] and [`forever`] run
+//!   iterations whose bodies are already resolved in a plain `loop`, and only register a
+//!   continuation when a body (or a condition) is pending. A loop that waits keeps one result
+//!   promise for its whole run, so a pending iteration costs its continuation and no promise, and
+//!   a million resolved iterations use no more stack than one:
 //!
 //! ```
 //! use std::{cell::Cell, rc::Rc};
@@ -512,81 +514,106 @@ fn now_bool(c: Cond) -> Now<bool> {
     }
 }
 
-/// Runs `next` until it returns `None` (done) or a body is rejected, synchronously while the bodies
-/// are resolved; a pending body registers a continuation that picks up where this left off. The
-/// loop's result is one promise for the whole run, made at the first pending body, whose cancel
-/// link moves to each body it waits on (as a chain of binds would link them), so a pending
-/// iteration costs its continuation and nothing more.
-fn drive<F>(next: F, location: &'static Location<'static>) -> Promise<()>
-where
-    F: FnMut() -> Option<Promise<()>> + 'static,
-{
-    match advance(next, location) {
+/// Where the synchronous part of a loop stopped: at its end, or at a pending promise (`W` holds
+/// that promise and what resumes the loop after it).
+enum Halt<W> {
+    Done(Outcome<()>),
+    Wait(W),
+}
+
+/// A loop stopped at a pending promise.
+trait Parked: Sized + 'static {
+    /// Registers the continuation that resumes the loop once the promise is resolved, on behalf
+    /// of the loop's result, which `resolver` resolves.
+    fn park(self, resolver: Resolver<()>, location: &'static Location<'static>);
+}
+
+/// The loop's result: resolved already if the loop ran to its end synchronously, else one promise
+/// for the whole run, made at the first pending step. Its cancel link moves to each promise the
+/// loop waits on (as a chain of binds would link them), so a pending step costs its continuation
+/// and nothing more.
+fn result_of<W: Parked>(halt: Halt<W>, location: &'static Location<'static>) -> Promise<()> {
+    match halt {
         Halt::Done(outcome) => Promise::from_outcome(outcome),
-        Halt::Wait(body, next) => {
+        Halt::Wait(parked) => {
             let (result, resolver) = relay();
-            park(body, next, resolver, location);
+            parked.park(resolver, location);
             result
         }
     }
 }
 
-/// Where the synchronous part of a `drive` stopped.
-enum Halt<F> {
-    Done(Outcome<()>),
-    /// A body is pending; `F` gives the iterations after it.
-    Wait(Promise<()>, F),
-}
-
-/// Runs iterations while their bodies are resolved, turning a panic into the loop's rejection
-/// (one `catch_unwind` per run, not per iteration).
-fn advance<F>(mut next: F, location: &'static Location<'static>) -> Halt<F>
-where
-    F: FnMut() -> Option<Promise<()>> + 'static,
+/// Waits for `promise` on behalf of the loop whose result `resolver` resolves, then `resume`s the
+/// loop with its value (and `location`, which the continuation keeps once for both). A rejection
+/// ends the loop, with `location` added to its trail.
+fn wait_for<X, W>(
+    promise: Promise<X>,
+    resolver: Resolver<()>,
+    location: &'static Location<'static>,
+    resume: impl FnOnce(X, &'static Location<'static>) -> Halt<W> + 'static,
+) where
+    X: 'static,
+    W: Parked,
 {
-    let run = catch_unwind(AssertUnwindSafe(move || loop {
-        let Some(body) = next() else {
-            return Halt::Done(Ok(()));
-        };
-        match now(body) {
-            Now::Ready(()) => {}
-            Now::Failed(e) => return Halt::Done(Err(located(e, location))),
-            Now::Wait(body) => return Halt::Wait(body, next),
-        }
-    }));
-    run.unwrap_or_else(|payload| Halt::Done(Err(located(Exn::from_panic(payload), location))))
-}
-
-/// Waits for a pending body on behalf of the loop whose result `resolver` resolves.
-fn park<F>(body: Promise<()>, next: F, resolver: Resolver<()>, location: &'static Location<'static>)
-where
-    F: FnMut() -> Option<Promise<()>> + 'static,
-{
-    if let Some(node) = body.node() {
+    if let Some(node) = promise.node() {
         resolver.propagate_to(node);
     }
-    body.upon(move |outcome| {
+    promise.upon(move |outcome| {
         let halt = match outcome {
-            Ok(()) => advance(next, location),
+            Ok(value) => resume(value, location),
             Err(e) => Halt::Done(Err(located(e, location))),
         };
         match halt {
             Halt::Done(outcome) => resolver.wakeup_later_result(outcome),
-            Halt::Wait(body, next) => park(body, next, resolver, location),
+            Halt::Wait(parked) => parked.park(resolver, location),
         }
     });
 }
 
 /// Runs the synchronous part of a loop, turning a panic into the loop's rejection (one
 /// `catch_unwind` per run, not per iteration).
-fn run_guarded(
-    location: &'static Location<'static>,
-    run: impl FnOnce() -> Promise<()>,
-) -> Promise<()> {
-    match catch_unwind(AssertUnwindSafe(run)) {
-        Ok(p) => p,
-        Err(payload) => reject(Exn::from_panic(payload), location),
+fn guarded<W>(location: &'static Location<'static>, run: impl FnOnce() -> Halt<W>) -> Halt<W> {
+    catch_unwind(AssertUnwindSafe(run))
+        .unwrap_or_else(|payload| Halt::Done(Err(located(Exn::from_panic(payload), location))))
+}
+
+/// Runs `next` until it returns `None` (done) or a body is rejected, synchronously while the bodies
+/// are resolved; a pending body parks the loop until it is resolved (see [`result_of`]).
+fn drive<F>(next: F, location: &'static Location<'static>) -> Promise<()>
+where
+    F: FnMut() -> Option<Promise<()>> + 'static,
+{
+    result_of(advance(next, location), location)
+}
+
+/// A `drive` loop waiting on a pending body; `F` gives the iterations after it.
+struct BodyWait<F>(Promise<()>, F);
+
+impl<F> Parked for BodyWait<F>
+where
+    F: FnMut() -> Option<Promise<()>> + 'static,
+{
+    fn park(self, resolver: Resolver<()>, location: &'static Location<'static>) {
+        let BodyWait(body, next) = self;
+        wait_for(body, resolver, location, move |(), at| advance(next, at));
     }
+}
+
+/// Runs iterations while their bodies are resolved.
+fn advance<F>(mut next: F, location: &'static Location<'static>) -> Halt<BodyWait<F>>
+where
+    F: FnMut() -> Option<Promise<()>> + 'static,
+{
+    guarded(location, move || loop {
+        let Some(body) = next() else {
+            return Halt::Done(Ok(()));
+        };
+        match now(body) {
+            Now::Ready(()) => {}
+            Now::Failed(e) => return Halt::Done(Err(located(e, location))),
+            Now::Wait(body) => return Halt::Wait(BodyWait(body, next)),
+        }
+    })
 }
 
 /// `for pattern in iterable { body }` (lwt_ppx's `for%lwt`): runs `body` on each item in turn,
@@ -806,46 +833,66 @@ fn run_while<F>(step: F, at: Step, location: &'static Location<'static>) -> Prom
 where
     F: FnMut(Step) -> Next + 'static,
 {
-    run_guarded(location, move || run_while_now(step, at, location))
+    result_of(advance_while(step, at, location), location)
 }
 
-fn run_while_now<F>(mut step: F, mut at: Step, location: &'static Location<'static>) -> Promise<()>
+/// A `while` loop waiting on its condition or on its body.
+enum WhileWait<F> {
+    Cond(Promise<bool>, F),
+    Body(Promise<()>, F),
+}
+
+impl<F> Parked for WhileWait<F>
 where
     F: FnMut(Step) -> Next + 'static,
 {
-    loop {
+    fn park(self, resolver: Resolver<()>, location: &'static Location<'static>) {
+        match self {
+            WhileWait::Cond(cond, step) => wait_for(cond, resolver, location, move |go_on, at| {
+                if go_on {
+                    advance_while(step, Step::Body, at)
+                } else {
+                    Halt::Done(Ok(()))
+                }
+            }),
+            WhileWait::Body(body, step) => wait_for(body, resolver, location, move |(), at| {
+                advance_while(step, Step::Cond, at)
+            }),
+        }
+    }
+}
+
+/// Runs the steps of a `while` loop, from `at`, while their promises are resolved.
+fn advance_while<F>(
+    mut step: F,
+    mut at: Step,
+    location: &'static Location<'static>,
+) -> Halt<WhileWait<F>>
+where
+    F: FnMut(Step) -> Next + 'static,
+{
+    guarded(location, move || loop {
         let Next(next) = step(at);
         match (at, next) {
             (Step::Cond, NextKind::Cond(c)) => match now_bool(c) {
                 Now::Ready(true) => at = Step::Body,
-                Now::Ready(false) => return done(),
-                Now::Failed(e) => return reject(e, location),
-                Now::Wait(p) => {
-                    return p.then(move |outcome| match outcome {
-                        Ok(true) => run_while(step, Step::Body, location),
-                        Ok(false) => done(),
-                        Err(e) => reject(e, location),
-                    })
-                }
+                Now::Ready(false) => return Halt::Done(Ok(())),
+                Now::Failed(e) => return Halt::Done(Err(located(e, location))),
+                Now::Wait(cond) => return Halt::Wait(WhileWait::Cond(cond, step)),
             },
             (Step::Body, NextKind::Body(p)) => match now(p) {
                 Now::Ready(()) => at = Step::Cond,
-                Now::Failed(e) => return reject(e, location),
-                Now::Wait(p) => {
-                    return p.then(move |outcome| match outcome {
-                        Ok(()) => run_while(step, Step::Cond, location),
-                        Err(e) => reject(e, location),
-                    })
-                }
+                Now::Failed(e) => return Halt::Done(Err(located(e, location))),
+                Now::Wait(body) => return Halt::Wait(WhileWait::Body(body, step)),
             },
             (asked, _) => {
                 let e = Exn::invalid_argument(format!(
                     "while_loop: asked for {asked:?}, the closure answered with the other step"
                 ));
-                return reject(e, location);
+                return Halt::Done(Err(located(e, location)));
             }
         }
-    }
+    })
 }
 
 /// What [`while_let`] asks its closure for.
@@ -956,43 +1003,57 @@ where
     T: 'static,
     F: FnMut(LetStep<T>) -> LetNext<T> + 'static,
 {
-    run_guarded(location, move || run_while_let_now(step, at, location))
+    result_of(advance_while_let(step, at, location), location)
 }
 
-fn run_while_let_now<T, F>(
-    mut step: F,
-    mut at: LetStep<T>,
-    location: &'static Location<'static>,
-) -> Promise<()>
+/// A `while let` loop waiting on the next value or on its body.
+enum LetWait<T: 'static, F> {
+    Value(Promise<T>, F),
+    Body(Promise<()>, F),
+}
+
+impl<T, F> Parked for LetWait<T, F>
 where
     T: 'static,
     F: FnMut(LetStep<T>) -> LetNext<T> + 'static,
 {
-    loop {
+    fn park(self, resolver: Resolver<()>, location: &'static Location<'static>) {
+        match self {
+            LetWait::Value(value, step) => wait_for(value, resolver, location, move |value, at| {
+                advance_while_let(step, LetStep::Body(value), at)
+            }),
+            LetWait::Body(body, step) => wait_for(body, resolver, location, move |(), at| {
+                advance_while_let(step, LetStep::Next, at)
+            }),
+        }
+    }
+}
+
+/// Runs the steps of a `while let` loop, from `at`, while their promises are resolved.
+fn advance_while_let<T, F>(
+    mut step: F,
+    mut at: LetStep<T>,
+    location: &'static Location<'static>,
+) -> Halt<LetWait<T, F>>
+where
+    T: 'static,
+    F: FnMut(LetStep<T>) -> LetNext<T> + 'static,
+{
+    guarded(location, move || loop {
         let asked_next = matches!(at, LetStep::Next);
         let LetNext(next) = step(at);
         match (asked_next, next) {
             (true, LetKind::Value(p)) => match now(p) {
                 Now::Ready(value) => at = LetStep::Body(value),
-                Now::Failed(e) => return reject(e, location),
-                Now::Wait(p) => {
-                    return p.then(move |outcome| match outcome {
-                        Ok(value) => run_while_let(step, LetStep::Body(value), location),
-                        Err(e) => reject(e, location),
-                    })
-                }
+                Now::Failed(e) => return Halt::Done(Err(located(e, location))),
+                Now::Wait(value) => return Halt::Wait(LetWait::Value(value, step)),
             },
             (false, LetKind::Body(p)) => match now(p) {
                 Now::Ready(()) => at = LetStep::Next,
-                Now::Failed(e) => return reject(e, location),
-                Now::Wait(p) => {
-                    return p.then(move |outcome| match outcome {
-                        Ok(()) => run_while_let(step, LetStep::Next, location),
-                        Err(e) => reject(e, location),
-                    })
-                }
+                Now::Failed(e) => return Halt::Done(Err(located(e, location))),
+                Now::Wait(body) => return Halt::Wait(LetWait::Body(body, step)),
             },
-            (false, LetKind::Stop) => return done(),
+            (false, LetKind::Stop) => return Halt::Done(Ok(())),
             (asked_next, _) => {
                 let e = Exn::invalid_argument(format!(
                     "while_let: asked for {}, the closure answered with something else",
@@ -1002,10 +1063,10 @@ where
                         "the body"
                     }
                 ));
-                return reject(e, location);
+                return Halt::Done(Err(located(e, location)));
             }
         }
-    }
+    })
 }
 
 // ------------------------------------------------------------------------------------------------

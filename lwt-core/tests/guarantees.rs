@@ -193,21 +193,51 @@ fn for_loop(n: u64) -> Promise<()> {
     lwt_core::control::for_each(0..n, |_| next_wait())
 }
 
-fn for_loop_over_pending_bodies() {
-    flat_loop("control::for_each", for_loop);
+/// A `while` loop of `n` iterations whose every body waits on a fresh pending promise.
+fn while_loop(n: u64) -> Promise<()> {
+    use lwt_core::control::{Next, Step};
+    let mut left = n;
+    lwt_core::control::while_loop(move |step| match step {
+        Step::Cond => Next::cond(left > 0),
+        Step::Body => {
+            left -= 1;
+            Next::body(next_wait())
+        }
+    })
+}
+
+/// A `while let` loop over `n` values, each body waiting on a fresh pending promise.
+fn while_let_loop(n: u64) -> Promise<()> {
+    use lwt_core::control::{LetNext, LetStep};
+    let mut left = n;
+    lwt_core::control::while_let(move |step| match step {
+        LetStep::Next => {
+            let value = left.checked_sub(1);
+            left = left.saturating_sub(1);
+            LetNext::value(Promise::ret(value))
+        }
+        LetStep::Body(Some(_)) => LetNext::body(next_wait()),
+        LetStep::Body(None) => LetNext::stop(),
+    })
+}
+
+/// The loop stays flat over 10M pending bodies, and a pending iteration allocates the body's
+/// promise and the loop's continuation, nothing more (no result promise per iteration).
+fn loop_over_pending_bodies(name: &str, lp: fn(u64) -> Promise<()>) {
+    flat_loop(name, lp);
     let n = 1_000_000;
     let calls_before = counting_alloc::calls();
-    let p = for_loop(n);
+    let p = lp(n);
     assert_eq!(drive() as u64, n);
     assert_eq!(p.state(), State::Fulfilled(()));
     let per_iteration = (counting_alloc::calls() - calls_before) as f64 / n as f64;
     println!(
-        "control::for_each over {n} pending bodies: {per_iteration:.2} allocations per iteration \
+        "{name} over {n} pending bodies: {per_iteration:.2} allocations per iteration \
          (the body's promise and the loop's continuation)"
     );
     assert!(
         per_iteration < 2.01,
-        "{per_iteration} allocations per iteration"
+        "{name}: {per_iteration} allocations per iteration"
     );
 }
 
@@ -220,6 +250,8 @@ fn main() {
     handler_chains("catch", catch_loop);
     handler_chains("finalize", finalize_loop);
     resolved_binds();
-    for_loop_over_pending_bodies();
-    println!("test result: ok. 8 passed; 0 failed");
+    loop_over_pending_bodies("control::for_each", for_loop);
+    loop_over_pending_bodies("control::while_loop", while_loop);
+    loop_over_pending_bodies("control::while_let", while_let_loop);
+    println!("test result: ok. 10 passed; 0 failed");
 }
