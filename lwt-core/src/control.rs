@@ -41,8 +41,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use crate::callbacks::Outcome;
 use crate::exn::Exn;
 use crate::node::Phase;
+use crate::park::{result_of, wait_for, Halt, Parked};
 use crate::promise::{Promise, Repr};
-use crate::resolver::{relay, Resolver};
+use crate::resolver::Resolver;
 
 #[doc(hidden)]
 pub use core::result::Result::{Err, Ok};
@@ -514,71 +515,31 @@ fn now_bool(c: Cond) -> Now<bool> {
     }
 }
 
-/// Where the synchronous part of a loop stopped: at its end, or at a pending promise (`W` holds
-/// that promise and what resumes the loop after it).
-enum Halt<W> {
-    Done(Outcome<()>),
-    Wait(W),
-}
+/// The caller of a loop, added to the trail of the rejection that ends it.
+type Here = &'static Location<'static>;
 
-/// A loop stopped at a pending promise.
-trait Parked: Sized + 'static {
-    /// Registers the continuation that resumes the loop once the promise is resolved, on behalf
-    /// of the loop's result, which `resolver` resolves.
-    fn park(self, resolver: Resolver<()>, location: &'static Location<'static>);
-}
-
-/// The loop's result: resolved already if the loop ran to its end synchronously, else one promise
-/// for the whole run, made at the first pending step. Its cancel link moves to each promise the
-/// loop waits on (as a chain of binds would link them), so a pending step costs its continuation
-/// and nothing more.
-fn result_of<W: Parked>(halt: Halt<W>, location: &'static Location<'static>) -> Promise<()> {
-    match halt {
-        Halt::Done(outcome) => Promise::from_outcome(outcome),
-        Halt::Wait(parked) => {
-            let (result, resolver) = relay();
-            parked.park(resolver, location);
-            result
-        }
+/// The outcome of a loop's pending step, as the loop goes on from it: a rejection ends the loop,
+/// with `location` added to its trail.
+fn resumed<X, W>(
+    outcome: Outcome<X>,
+    location: Here,
+    go_on: impl FnOnce(X) -> Halt<(), W>,
+) -> Halt<(), W> {
+    match outcome {
+        Ok(value) => go_on(value),
+        Err(e) => Halt::Done(Err(located(e, location))),
     }
-}
-
-/// Waits for `promise` on behalf of the loop whose result `resolver` resolves, then `resume`s the
-/// loop with its value (and `location`, which the continuation keeps once for both). A rejection
-/// ends the loop, with `location` added to its trail.
-fn wait_for<X, W>(
-    promise: Promise<X>,
-    resolver: Resolver<()>,
-    location: &'static Location<'static>,
-    resume: impl FnOnce(X, &'static Location<'static>) -> Halt<W> + 'static,
-) where
-    X: 'static,
-    W: Parked,
-{
-    if let Some(node) = promise.node() {
-        resolver.propagate_to(node);
-    }
-    promise.upon(move |outcome| {
-        let halt = match outcome {
-            Ok(value) => resume(value, location),
-            Err(e) => Halt::Done(Err(located(e, location))),
-        };
-        match halt {
-            Halt::Done(outcome) => resolver.wakeup_later_result(outcome),
-            Halt::Wait(parked) => parked.park(resolver, location),
-        }
-    });
 }
 
 /// Runs the synchronous part of a loop, turning a panic into the loop's rejection (one
 /// `catch_unwind` per run, not per iteration).
-fn guarded<W>(location: &'static Location<'static>, run: impl FnOnce() -> Halt<W>) -> Halt<W> {
+fn guarded<W>(location: Here, run: impl FnOnce() -> Halt<(), W>) -> Halt<(), W> {
     catch_unwind(AssertUnwindSafe(run))
         .unwrap_or_else(|payload| Halt::Done(Err(located(Exn::from_panic(payload), location))))
 }
 
 /// Runs `next` until it returns `None` (done) or a body is rejected, synchronously while the bodies
-/// are resolved; a pending body parks the loop until it is resolved (see [`result_of`]).
+/// are resolved; a pending body parks the loop until it is resolved (see [`crate::park`]).
 fn drive<F>(next: F, location: &'static Location<'static>) -> Promise<()>
 where
     F: FnMut() -> Option<Promise<()>> + 'static,
@@ -589,18 +550,22 @@ where
 /// A `drive` loop waiting on a pending body; `F` gives the iterations after it.
 struct BodyWait<F>(Promise<()>, F);
 
-impl<F> Parked for BodyWait<F>
+impl<F> Parked<()> for BodyWait<F>
 where
     F: FnMut() -> Option<Promise<()>> + 'static,
 {
-    fn park(self, resolver: Resolver<()>, location: &'static Location<'static>) {
+    type Context = Here;
+
+    fn park(self, resolver: Resolver<()>, location: Here) {
         let BodyWait(body, next) = self;
-        wait_for(body, resolver, location, move |(), at| advance(next, at));
+        wait_for(body, resolver, location, move |outcome, at| {
+            resumed(outcome, at, |()| advance(next, at))
+        });
     }
 }
 
 /// Runs iterations while their bodies are resolved.
-fn advance<F>(mut next: F, location: &'static Location<'static>) -> Halt<BodyWait<F>>
+fn advance<F>(mut next: F, location: Here) -> Halt<(), BodyWait<F>>
 where
     F: FnMut() -> Option<Promise<()>> + 'static,
 {
@@ -842,22 +807,30 @@ enum WhileWait<F> {
     Body(Promise<()>, F),
 }
 
-impl<F> Parked for WhileWait<F>
+impl<F> Parked<()> for WhileWait<F>
 where
     F: FnMut(Step) -> Next + 'static,
 {
-    fn park(self, resolver: Resolver<()>, location: &'static Location<'static>) {
+    type Context = Here;
+
+    fn park(self, resolver: Resolver<()>, location: Here) {
         match self {
-            WhileWait::Cond(cond, step) => wait_for(cond, resolver, location, move |go_on, at| {
-                if go_on {
-                    advance_while(step, Step::Body, at)
-                } else {
-                    Halt::Done(Ok(()))
-                }
-            }),
-            WhileWait::Body(body, step) => wait_for(body, resolver, location, move |(), at| {
-                advance_while(step, Step::Cond, at)
-            }),
+            WhileWait::Cond(cond, step) => {
+                wait_for(cond, resolver, location, move |outcome, at| {
+                    resumed(outcome, at, |go_on| {
+                        if go_on {
+                            advance_while(step, Step::Body, at)
+                        } else {
+                            Halt::Done(Ok(()))
+                        }
+                    })
+                })
+            }
+            WhileWait::Body(body, step) => {
+                wait_for(body, resolver, location, move |outcome, at| {
+                    resumed(outcome, at, |()| advance_while(step, Step::Cond, at))
+                })
+            }
         }
     }
 }
@@ -867,7 +840,7 @@ fn advance_while<F>(
     mut step: F,
     mut at: Step,
     location: &'static Location<'static>,
-) -> Halt<WhileWait<F>>
+) -> Halt<(), WhileWait<F>>
 where
     F: FnMut(Step) -> Next + 'static,
 {
@@ -1012,18 +985,24 @@ enum LetWait<T: 'static, F> {
     Body(Promise<()>, F),
 }
 
-impl<T, F> Parked for LetWait<T, F>
+impl<T, F> Parked<()> for LetWait<T, F>
 where
     T: 'static,
     F: FnMut(LetStep<T>) -> LetNext<T> + 'static,
 {
-    fn park(self, resolver: Resolver<()>, location: &'static Location<'static>) {
+    type Context = Here;
+
+    fn park(self, resolver: Resolver<()>, location: Here) {
         match self {
-            LetWait::Value(value, step) => wait_for(value, resolver, location, move |value, at| {
-                advance_while_let(step, LetStep::Body(value), at)
-            }),
-            LetWait::Body(body, step) => wait_for(body, resolver, location, move |(), at| {
-                advance_while_let(step, LetStep::Next, at)
+            LetWait::Value(value, step) => {
+                wait_for(value, resolver, location, move |outcome, at| {
+                    resumed(outcome, at, |value| {
+                        advance_while_let(step, LetStep::Body(value), at)
+                    })
+                })
+            }
+            LetWait::Body(body, step) => wait_for(body, resolver, location, move |outcome, at| {
+                resumed(outcome, at, |()| advance_while_let(step, LetStep::Next, at))
             }),
         }
     }
@@ -1034,7 +1013,7 @@ fn advance_while_let<T, F>(
     mut step: F,
     mut at: LetStep<T>,
     location: &'static Location<'static>,
-) -> Halt<LetWait<T, F>>
+) -> Halt<(), LetWait<T, F>>
 where
     T: 'static,
     F: FnMut(LetStep<T>) -> LetNext<T> + 'static,

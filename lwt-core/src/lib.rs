@@ -48,6 +48,7 @@
 mod callbacks;
 mod engine;
 mod node;
+mod park;
 mod schedule;
 mod timers;
 mod wait_queue;

@@ -30,9 +30,12 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use crate::callbacks::Outcome;
 use crate::combinators::all;
 use crate::exn::Exn;
+use crate::park::{result_of, wait_for, Halt, Parked};
 use crate::promise::Promise;
+use crate::resolver::Resolver;
 
 fn call<A, R: 'static>(f: &mut impl FnMut(A) -> Promise<R>, a: A) -> Promise<R> {
     match catch_unwind(AssertUnwindSafe(|| f(a))) {
@@ -52,33 +55,85 @@ where
     fold_until(items, init, step, |_| false)
 }
 
-/// [`fold_iter`] that stops early once `stop(&acc)` holds.
-fn fold_until<I, A, F>(mut items: I, init: A, mut step: F, stop: fn(&A) -> bool) -> Promise<A>
+/// [`fold_iter`] that stops early once `stop(&acc)` holds. A pending step parks the fold until it
+/// is resolved, with one result promise for the whole run (see [`crate::park`]).
+fn fold_until<I, A, F>(items: I, init: A, step: F, stop: fn(&A) -> bool) -> Promise<A>
 where
     I: Iterator + 'static,
     A: 'static,
     F: FnMut(A, I::Item) -> Promise<A> + 'static,
 {
-    let mut acc = init;
-    loop {
+    result_of(advance(items, Ok(init), step, stop), ())
+}
+
+/// A fold waiting on the promise of its next accumulator.
+struct FoldWait<I, A: 'static, F> {
+    next: Promise<A>,
+    items: I,
+    step: F,
+    stop: fn(&A) -> bool,
+}
+
+impl<I, A, F> Parked<A> for FoldWait<I, A, F>
+where
+    I: Iterator + 'static,
+    A: 'static,
+    F: FnMut(A, I::Item) -> Promise<A> + 'static,
+{
+    type Context = ();
+
+    fn park(self, resolver: Resolver<A>, (): ()) {
+        let FoldWait {
+            next,
+            items,
+            step,
+            stop,
+        } = self;
+        wait_for(next, resolver, (), move |acc, ()| {
+            advance(items, acc, step, stop)
+        });
+    }
+}
+
+/// Runs the steps of a fold, from the outcome of the previous one, while they are resolved. A
+/// panic (in a step or in the iterator) ends the fold with a rejection.
+fn advance<I, A, F>(
+    mut items: I,
+    acc: Outcome<A>,
+    mut step: F,
+    stop: fn(&A) -> bool,
+) -> Halt<A, FoldWait<I, A, F>>
+where
+    I: Iterator + 'static,
+    A: 'static,
+    F: FnMut(A, I::Item) -> Promise<A> + 'static,
+{
+    let mut acc = match acc {
+        Ok(acc) => acc,
+        Err(e) => return Halt::Done(Err(e)),
+    };
+    let run = catch_unwind(AssertUnwindSafe(move || loop {
         if stop(&acc) {
-            return Promise::ret(acc);
+            return Halt::Done(Ok(acc));
         }
         let Some(item) = items.next() else {
-            return Promise::ret(acc);
+            return Halt::Done(Ok(acc));
         };
-        let mut next = match catch_unwind(AssertUnwindSafe(|| step(acc, item))) {
-            Ok(p) => p,
-            Err(payload) => return Promise::fail(Exn::from_panic(payload)),
-        };
+        let mut next = step(acc, item);
         if !next.is_settled() {
-            return next.bind(move |acc| fold_until(items, acc, step, stop));
+            return Halt::Wait(FoldWait {
+                next,
+                items,
+                step,
+                stop,
+            });
         }
         match next.take_outcome() {
             Ok(a) => acc = a,
-            Err(e) => return Promise::fail(e),
+            Err(e) => return Halt::Done(Err(e)),
         }
-    }
+    }));
+    run.unwrap_or_else(|payload| Halt::Done(Err(Exn::from_panic(payload))))
 }
 
 /// Lwt's `fold_left_s`: `f(f(f(init, x1), x2), ...)`, one step after the other.

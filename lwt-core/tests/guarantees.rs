@@ -221,6 +221,11 @@ fn while_let_loop(n: u64) -> Promise<()> {
     })
 }
 
+/// `list::iter_s` over `n` elements whose every step waits on a fresh pending promise.
+fn list_iter_s(n: u64) -> Promise<()> {
+    lwt_core::list::iter_s(|_| next_wait(), 0..n)
+}
+
 /// The loop stays flat over 10M pending bodies, and a pending iteration allocates the body's
 /// promise and the loop's continuation, nothing more (no result promise per iteration).
 fn loop_over_pending_bodies(name: &str, lp: fn(u64) -> Promise<()>) {
@@ -253,5 +258,6 @@ fn main() {
     loop_over_pending_bodies("control::for_each", for_loop);
     loop_over_pending_bodies("control::while_loop", while_loop);
     loop_over_pending_bodies("control::while_let", while_let_loop);
-    println!("test result: ok. 10 passed; 0 failed");
+    loop_over_pending_bodies("list::iter_s", list_iter_s);
+    println!("test result: ok. 11 passed; 0 failed");
 }

@@ -86,6 +86,100 @@ fn serial_forms_stop_at_the_first_rejection_and_find_stops_early() {
     );
 }
 
+/// Each call of the step waits on a fresh `task()`, kept by the test to wake or inspect.
+type Steps = Rc<RefCell<Vec<(Promise<u32>, lwt_core::Resolver<u32>)>>>;
+
+fn pending_step(steps: &Steps, x: u32) -> Promise<u32> {
+    let (p, r) = task::<u32>();
+    steps.borrow_mut().push((p.clone(), r));
+    p.map(move |y| x + y)
+}
+
+#[test]
+fn serial_forms_over_pending_steps_fold_reject_and_stop() {
+    // fold_left_s over pending steps: each step resumes the fold, the last one resolves it.
+    let steps: Steps = Rc::default();
+    let s = steps.clone();
+    let p = list::fold_left_s(move |acc, x| pending_step(&s, acc + x), 0, vec![1, 2, 3]);
+    for k in 0..3 {
+        assert!(p.is_pending());
+        let (_, r) = steps.borrow_mut().pop().expect("a step waits");
+        r.wakeup(10 * k);
+    }
+    assert_eq!(p.state(), State::Fulfilled(1 + 2 + 10 + 3 + 20));
+
+    // A pending step that is rejected ends the fold with its rejection; no later step runs.
+    let steps: Steps = Rc::default();
+    let s = steps.clone();
+    let p = list::map_s(move |x: u32| pending_step(&s, x), vec![1, 2, 3]);
+    let (_, r) = steps.borrow_mut().pop().unwrap();
+    r.wakeup(0);
+    let (_, r) = steps.borrow_mut().pop().unwrap();
+    r.wakeup_exn(Exn::failure("second"));
+    assert_eq!(p.rejection().unwrap().to_string(), "second");
+    assert!(steps.borrow().is_empty());
+
+    // find_s stops at a match found after a pending step.
+    let (gate, open) = wait::<bool>();
+    let gate = RefCell::new(Some(gate));
+    let p = list::find_s(
+        move |x: &u32| match gate.borrow_mut().take() {
+            Some(g) => g,
+            None => Promise::ret(*x == 3),
+        },
+        1..1_000_000,
+    );
+    assert!(p.is_pending());
+    open.wakeup(false);
+    assert_eq!(p.state(), State::Fulfilled(Some(3)));
+}
+
+#[test]
+fn canceling_a_serial_form_cancels_the_step_it_waits_on() {
+    // The fold's result is one promise for the whole run; its cancel follows it from step to step.
+    let steps: Steps = Rc::default();
+    let s = steps.clone();
+    let p = list::iter_s(
+        move |x: u32| pending_step(&s, x).map(drop),
+        vec![1, 2, 3, 4],
+    );
+    for _ in 0..2 {
+        let (_, r) = steps.borrow_mut().pop().unwrap();
+        r.wakeup(0);
+    }
+    let third = steps.borrow()[0].0.clone();
+    p.cancel();
+    assert!(third.rejection().unwrap().is_canceled());
+    assert!(p.rejection().unwrap().is_canceled());
+    assert_eq!(steps.borrow().len(), 1, "no step started after the cancel");
+}
+
+#[test]
+fn a_panic_in_a_serial_form_rejects_it_even_after_a_pending_step() {
+    let steps: Steps = Rc::default();
+    let s = steps.clone();
+    let p = list::iter_s(
+        move |x: u32| {
+            assert!(x < 2, "step {x} panics");
+            pending_step(&s, x).map(drop)
+        },
+        0..5,
+    );
+    let (_, r) = steps.borrow_mut().pop().unwrap();
+    r.wakeup(0);
+    let (_, r) = steps.borrow_mut().pop().unwrap();
+    r.wakeup(0);
+    let e = p.rejection().expect("rejected");
+    assert!(e.to_string().contains("step 2 panics"), "{e}");
+
+    // The iterator's own panic too.
+    let p = list::iter_s(
+        |_: u32| Promise::ret(()),
+        (0..3).map(|x| if x == 2 { panic!("iterator") } else { x }),
+    );
+    assert!(p.rejection().unwrap().to_string().contains("iterator"));
+}
+
 #[test]
 fn every_list_function() {
     let v = || vec![1u32, 2, 3, 4];

@@ -1,0 +1,82 @@
+//! Loops that wait on one promise after another, with a single result promise per run.
+//!
+//! The runtime's serial loops (`control`'s `for`, `while`, `while let` and `loop`, `list`'s
+//! `*_s` functions) run their steps synchronously while each step's promise is already resolved.
+//! When a step is pending, the obvious way on is a `bind` on it whose callback resumes the loop:
+//! that costs a result promise per pending step, merged into the previous one. Here the loop makes
+//! one result promise (a [`relay`]) at its first pending step, and at each pending step only
+//! registers a bare continuation ([`Promise::upon`]) and re-points the relay's cancel link at the
+//! step's promise, so that canceling the loop cancels what it waits on, as through a chain of
+//! binds. A pending step then costs one allocation (the continuation) instead of two.
+//!
+//! A loop is written as two functions and a type:
+//!
+//! * an `advance` function that runs steps until the loop ends ([`Halt::Done`]) or a step is
+//!   pending ([`Halt::Wait`]), carrying what the loop needs to go on;
+//! * that carried type implements [`Parked`]: it [`wait_for`]s its pending promise with a
+//!   continuation that calls `advance` again.
+//!
+//! Invariants: the relay is resolved exactly once, by the continuation that sees the loop end (its
+//! resolver moves from continuation to continuation, so no other code can resolve it); while the
+//! loop waits, the relay's cancel link names the promise it waits on.
+
+use crate::callbacks::Outcome;
+use crate::promise::Promise;
+use crate::resolver::{relay, Resolver};
+
+/// Where the synchronous part of a loop stopped: at its end, with the loop's outcome, or at a
+/// pending promise (`W` holds it and whatever resumes the loop after it).
+pub(crate) enum Halt<R, W> {
+    Done(Outcome<R>),
+    Wait(W),
+}
+
+/// A loop stopped at a pending promise.
+pub(crate) trait Parked<R: 'static>: Sized + 'static {
+    /// What the continuations keep beside the loop itself, once for the whole run (the caller's
+    /// location for `control`'s loops).
+    type Context: Copy + 'static;
+
+    /// Registers the continuation that resumes the loop once the promise is resolved (with
+    /// [`wait_for`]), on behalf of the loop's result, which `resolver` resolves.
+    fn park(self, resolver: Resolver<R>, context: Self::Context);
+}
+
+/// The loop's result: resolved already if the loop ran to its end synchronously, else the relay
+/// that the parked loop resolves when it ends.
+pub(crate) fn result_of<R, W>(halt: Halt<R, W>, context: W::Context) -> Promise<R>
+where
+    R: 'static,
+    W: Parked<R>,
+{
+    match halt {
+        Halt::Done(outcome) => Promise::from_outcome(outcome),
+        Halt::Wait(parked) => {
+            let (result, resolver) = relay();
+            parked.park(resolver, context);
+            result
+        }
+    }
+}
+
+/// Waits for `promise` on behalf of the loop whose result `resolver` resolves: points the result's
+/// cancel link at `promise`, then `resume`s the loop with its outcome and either resolves the
+/// result or parks the loop again.
+pub(crate) fn wait_for<X, R, W>(
+    promise: Promise<X>,
+    resolver: Resolver<R>,
+    context: W::Context,
+    resume: impl FnOnce(Outcome<X>, W::Context) -> Halt<R, W> + 'static,
+) where
+    X: 'static,
+    R: 'static,
+    W: Parked<R>,
+{
+    if let Some(node) = promise.node() {
+        resolver.propagate_to(node);
+    }
+    promise.upon(move |outcome| match resume(outcome, context) {
+        Halt::Done(outcome) => resolver.wakeup_later_result(outcome),
+        Halt::Wait(parked) => parked.park(resolver, context),
+    });
+}
