@@ -116,6 +116,14 @@ fn register<T: 'static>(inputs: &[Promise<T>], waiter: Rc<dyn Waiter>, only_pend
 
 /// Cancels the inputs that are still pending (all at once), and runs the callbacks that the
 /// cancellation reaches, all the way down, before returning.
+///
+/// A finished combinator calls it with its inputs still in its state: the
+/// callbacks it runs may cancel the combinator's result, which is still pending, and that cancel
+/// must reach the inputs as it does before the combinator finished (in Lwt the result names all
+/// its inputs until it is resolved). A loser's `catch` handler can have made it wait on a fresh
+/// promise meanwhile, and only a walk through the inputs finds that one. The state is only borrowed
+/// shared meanwhile: a finished combinator's `wake` is never called again, so nothing borrows it
+/// mutably.
 fn cancel_pending<T: 'static>(inputs: &[Promise<T>]) {
     schedule::settle(|| {
         for input in inputs.iter().filter(|p| !p.is_resolved()) {
@@ -162,9 +170,10 @@ impl<T: 'static> Waiter for All<T> {
         if self.fail_fast {
             let rejection = self.inputs.borrow()[index].rejection();
             if let Some(e) = rejection {
-                let inputs = std::mem::take(&mut *self.inputs.borrow_mut());
                 self.done.set(true);
-                cancel_pending(&inputs);
+                // See `cancel_pending`.
+                cancel_pending(&self.inputs.borrow());
+                let inputs = std::mem::take(&mut *self.inputs.borrow_mut());
                 release_pending(&inputs);
                 return self.finish(Err(e));
             }
@@ -317,11 +326,12 @@ struct Choose<T: 'static> {
 impl<T: 'static> Waiter for Choose<T> {
     fn wake(self: Rc<Self>, index: usize) {
         self.done.set(true);
-        let mut inputs = std::mem::take(&mut *self.inputs.borrow_mut());
-        let outcome = inputs[index].take_outcome();
+        let outcome = self.inputs.borrow_mut()[index].take_outcome();
         if self.cancel_losers {
-            cancel_pending(&inputs);
+            // See `cancel_pending`.
+            cancel_pending(&self.inputs.borrow());
         }
+        let inputs = std::mem::take(&mut *self.inputs.borrow_mut());
         release_pending(&inputs);
         drop(inputs);
         let _ = self.target.resolve(outcome, Mode::Later);
@@ -416,31 +426,61 @@ struct NChoose<T: 'static> {
     done: Cell<bool>,
 }
 
-/// Takes every resolved input (`also` counts as resolved: it is the one being delivered), and
-/// deals with the rest as `rest` says.
-fn split<T: 'static>(
-    mut inputs: Vec<Promise<T>>,
-    also: Option<usize>,
-    rest: Rest,
-) -> Outcome<Split<T>> {
+/// What [`harvest`] took from the resolved inputs of an `nchoose`.
+struct Harvest<T> {
+    values: Vec<T>,
+    rejection: Option<Exn>,
+    /// Which inputs were taken (the others are still pending).
+    taken: Vec<bool>,
+}
+
+/// Takes the outcome of every resolved input (`also` counts as resolved: it is the one being
+/// delivered), leaving the spent handles in place.
+fn harvest<T: 'static>(inputs: &mut [Promise<T>], also: Option<usize>) -> Harvest<T> {
     let mut values = Vec::new();
     let mut rejection: Option<Exn> = None;
-    let mut pending = Vec::new();
-    for (i, mut input) in inputs.drain(..).enumerate() {
-        if input.is_settled() || Some(i) == also {
-            match input.take_outcome() {
-                Ok(v) => values.push(v),
-                Err(e) => {
-                    rejection.get_or_insert(e);
+    let taken = inputs
+        .iter_mut()
+        .enumerate()
+        .map(|(i, input)| {
+            let take = input.is_settled() || Some(i) == also;
+            if take {
+                match input.take_outcome() {
+                    Ok(v) => values.push(v),
+                    Err(e) => {
+                        rejection.get_or_insert(e);
+                    }
                 }
             }
-        } else {
-            pending.push(input);
-        }
+            take
+        })
+        .collect();
+    Harvest {
+        values,
+        rejection,
+        taken,
     }
-    match rest {
-        Rest::Cancel => cancel_pending(&pending),
-        Rest::Leave | Rest::Return => release_pending(&pending),
+}
+
+/// The outcome of an `nchoose` from its harvest; the inputs left pending are released or given
+/// back as `rest` says (with `Rest::Cancel` the caller has canceled them already).
+fn split<T: 'static>(
+    inputs: Vec<Promise<T>>,
+    harvest: Harvest<T>,
+    rest: Rest,
+) -> Outcome<Split<T>> {
+    let Harvest {
+        values,
+        rejection,
+        taken,
+    } = harvest;
+    let pending: Vec<Promise<T>> = inputs
+        .into_iter()
+        .zip(taken)
+        .filter_map(|(input, taken)| (!taken).then_some(input))
+        .collect();
+    if rest != Rest::Cancel {
+        release_pending(&pending);
     }
     match rejection {
         Some(e) => Err(e),
@@ -452,8 +492,13 @@ fn split<T: 'static>(
 impl<T: 'static> Waiter for NChoose<T> {
     fn wake(self: Rc<Self>, index: usize) {
         self.done.set(true);
+        let harvest = harvest(&mut self.inputs.borrow_mut(), Some(index));
+        if self.rest == Rest::Cancel {
+            // See `cancel_pending`.
+            cancel_pending(&self.inputs.borrow());
+        }
         let inputs = std::mem::take(&mut *self.inputs.borrow_mut());
-        let outcome = split(inputs, Some(index), self.rest);
+        let outcome = split(inputs, harvest, self.rest);
         let _ = self.target.resolve(outcome, Mode::Later);
     }
 
@@ -467,12 +512,16 @@ fn nchoose_impl<T: 'static>(
     promises: impl IntoIterator<Item = Promise<T>>,
     rest: Rest,
 ) -> Promise<Split<T>> {
-    let inputs: Vec<Promise<T>> = promises.into_iter().collect();
+    let mut inputs: Vec<Promise<T>> = promises.into_iter().collect();
     if inputs.is_empty() {
         return empty_input(name);
     }
     if inputs.iter().any(Promise::is_settled) {
-        return Promise::from_outcome(split(inputs, None, rest));
+        let harvest = harvest(&mut inputs, None);
+        if rest == Rest::Cancel {
+            cancel_pending(&inputs);
+        }
+        return Promise::from_outcome(split(inputs, harvest, rest));
     }
     let target = pending_result();
     let state = Rc::new(NChoose {

@@ -422,3 +422,62 @@ fn and_and_xor_operators_are_join_and_choose() {
     let (c, _rc) = wait::<u8>();
     assert_eq!((c ^ Promise::ret(1)).state(), State::Fulfilled(1));
 }
+
+/// A loser whose cancel runs a `catch` handler that makes it wait on a fresh task, and then a
+/// callback that cancels the combinator's result, which is still pending at that moment (the
+/// losers are canceled before the result resolves). That cancel must reach the inputs, as it
+/// does while the combinator waits: the loser, and through it the fresh task. The reference model
+/// (`tests/model.rs`) found this when a finished combinator had already let go of its inputs.
+fn loser_repended_then_result_canceled<U: Clone + 'static>(
+    combine: impl FnOnce(Vec<Promise<u8>>) -> Promise<U>,
+    finish: impl FnOnce(lwt_core::Resolver<u8>),
+) -> (Promise<U>, Promise<u8>) {
+    let (first, r_first) = task::<u8>();
+    let (loser, _r_loser) = task::<u8>();
+    let fresh: Rc<RefCell<Option<Promise<u8>>>> = Rc::default();
+    let keep: Rc<RefCell<Vec<lwt_core::Resolver<u8>>>> = Rc::default();
+    let (f, k) = (fresh.clone(), keep.clone());
+    let repended = loser.clone().catch(move |_| {
+        let (t, r) = task::<u8>();
+        k.borrow_mut().push(r);
+        *f.borrow_mut() = Some(t.clone());
+        t
+    });
+    let result_slot: Rc<RefCell<Option<Promise<U>>>> = Rc::default();
+    let slot = result_slot.clone();
+    loser.on_failure(move |_| {
+        let result = slot.borrow_mut().take().expect("the result exists");
+        assert!(
+            result.is_pending(),
+            "the losers are canceled before the result resolves"
+        );
+        result.cancel();
+    });
+    let result = combine(vec![first, repended]);
+    *result_slot.borrow_mut() = Some(result.clone());
+    finish(r_first);
+    let fresh = fresh.borrow_mut().take().expect("the catch handler ran");
+    (result, fresh)
+}
+
+#[test]
+fn canceling_pick_s_pending_result_after_it_finished_still_reaches_its_inputs() {
+    let (result, fresh) = loser_repended_then_result_canceled(pick, |r| r.wakeup(1));
+    assert!(fresh.rejection().unwrap().is_canceled());
+    assert_eq!(result.state(), State::Fulfilled(1));
+}
+
+#[test]
+fn canceling_npick_s_pending_result_after_it_finished_still_reaches_its_inputs() {
+    let (result, fresh) = loser_repended_then_result_canceled(npick, |r| r.wakeup(1));
+    assert!(fresh.rejection().unwrap().is_canceled());
+    assert_eq!(result.state(), State::Fulfilled(vec![1]));
+}
+
+#[test]
+fn canceling_all_fail_fast_s_pending_result_after_it_failed_still_reaches_its_inputs() {
+    let (result, fresh) =
+        loser_repended_then_result_canceled(all_fail_fast, |r| r.wakeup_exn(Exn::failure("first")));
+    assert!(fresh.rejection().unwrap().is_canceled());
+    assert_eq!(message(&result), "first");
+}
