@@ -571,6 +571,38 @@ fn bounded_canceled_push_withdraws_its_element() {
 }
 
 #[test]
+fn bounded_canceled_push_drops_its_element_also_when_canceled_through_a_bind() {
+    // The waiting push's promise tells the stream of its cancel through a weak link: the element
+    // is dropped at once, however the cancel reaches the promise.
+    let element = Rc::new(());
+    let (s, push) = stream::create_bounded::<Rc<()>>(0);
+    let (start, go) = lwt_core::wait::<()>();
+    let (push2, e2) = (push.clone(), element.clone());
+    let outer = start.bind(move |()| push2.push(e2));
+    go.wakeup(());
+    assert!(push.blocked());
+    assert_eq!(
+        Rc::strong_count(&element),
+        2,
+        "the stream holds the waiting element"
+    );
+    outer.cancel();
+    assert!(outer.rejection().unwrap().is_canceled());
+    assert_eq!(
+        Rc::strong_count(&element),
+        1,
+        "the canceled push dropped its element"
+    );
+    assert!(!push.blocked());
+    // The stream goes on: a new push waits, a reader takes it.
+    let next = push.push(Rc::new(()));
+    assert!(next.is_pending());
+    assert!(matches!(s.get().state(), State::Fulfilled(Some(_))));
+    assert!(next.is_fulfilled());
+    drop(s);
+}
+
+#[test]
 fn bounded_resize_lets_a_waiting_push_in() {
     let (s, push) = stream::create_bounded::<i32>(1);
     assert_eq!(push.size(), 1);

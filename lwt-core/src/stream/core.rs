@@ -791,7 +791,7 @@ impl<T: 'static> Shared<T> {
     }
 
     /// A waiting push was canceled.
-    pub(crate) fn push_canceled(self: &Rc<Self>) {
+    fn push_canceled(self: &Rc<Self>) {
         let dropped = self.state.borrow_mut().drop_dead_push();
         drop(dropped);
     }
@@ -808,6 +808,13 @@ impl<T: 'static> Shared<T> {
         if more {
             self.process();
         }
+    }
+}
+
+/// A waiting push of a bounded stream links to the stream itself (weakly): there is at most one.
+impl<T: 'static> CancelListener for Shared<T> {
+    fn canceled(self: Rc<Self>) {
+        self.push_canceled();
     }
 }
 

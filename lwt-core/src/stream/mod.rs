@@ -88,8 +88,9 @@ use std::rc::{Rc, Weak};
 
 use crate::combinators::both;
 use crate::exn::Exn;
+use crate::node::CancelListener;
 use crate::promise::Promise;
-use crate::resolver::{task, wait, Resolver};
+use crate::resolver::{task_telling, wait, Resolver};
 use crate::seq::Seq;
 
 mod consume;
@@ -1474,21 +1475,15 @@ impl<T: 'static> BoundedPush<T> {
                 st.append(x);
                 (Promise::ret(()), waiting)
             } else {
-                let (p, r) = task();
+                // The stream hears of a cancel through a weak link on the promise (it then drops
+                // the element), with no `on_cancel` closure per waiting push.
+                let (p, r) = task_telling(Rc::downgrade(shared) as Weak<dyn CancelListener>);
                 let old = pending.replace((x, r));
                 drop(st);
                 drop(old);
                 (p, false)
             }
         };
-        if promise.is_pending() {
-            let weak = Rc::downgrade(shared);
-            promise.on_cancel(move || {
-                if let Some(shared) = weak.upgrade() {
-                    shared.push_canceled();
-                }
-            });
-        }
         if waiting {
             shared.process();
         } else {
