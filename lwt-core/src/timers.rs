@@ -3,7 +3,10 @@
 //! A sleep is a `task()` promise whose resolver sits in a slot of the slab; the heap holds one
 //! `(deadline, sequence, slot)` entry per occupied slot, earliest first (the sequence number
 //! keeps timers with equal deadlines in creation order). Adding a timer is a heap push and a
-//! slot write: no hashing, and no allocation once the slab and the heap have grown.
+//! slot write: no hashing, and no allocation once the slab and the heap have grown. A deadline is
+//! kept as nanoseconds since the timers' epoch (a `u64`, good for 584 years), which makes an entry
+//! 24 bytes instead of 32 and a comparison one integer compare instead of two: the heap's sifts
+//! are most of the cost of a timer.
 //!
 //! Canceling a sleep rejects its promise and nothing else: no cancel hook is registered, so a
 //! timer costs no callback. The slab notices canceled timers lazily, in three places:
@@ -21,7 +24,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::resolver::Resolver;
 
@@ -29,11 +32,29 @@ use crate::resolver::Resolver;
 /// after the last sweep.
 const FIRST_SWEEP: usize = 64;
 
-/// One heap entry: the deadline, the creation sequence (ties in creation order), the slot.
-type Entry = Reverse<(Instant, u64, usize)>;
+/// One heap entry: the deadline (nanoseconds since the epoch), the creation sequence (ties in
+/// creation order), the slot.
+type Entry = Reverse<(u64, u64, u32)>;
+
+/// How far back the epoch lies: deadlines up to a century in the past keep their order (a
+/// `sleep_until` of an instant taken before the loop's timers existed is common); the 584 years of
+/// a `u64` leave 484 ahead, more than the longest sleep.
+const HISTORY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// The instant deadlines are counted from: a century ago, or as far back as the clock goes.
+fn epoch() -> Instant {
+    let now = Instant::now();
+    [HISTORY, HISTORY / 100, Duration::from_secs(3600)]
+        .into_iter()
+        .find_map(|back| now.checked_sub(back))
+        .unwrap_or(now)
+}
 
 /// The timers of one loop.
 pub(crate) struct Timers {
+    /// Deadlines are counted from here; earlier ones count as the epoch itself (they are due, and
+    /// fire in creation order among themselves).
+    epoch: Instant,
     heap: BinaryHeap<Entry>,
     slots: Vec<Option<Resolver<()>>>,
     free: Vec<usize>,
@@ -44,6 +65,7 @@ pub(crate) struct Timers {
 impl Default for Timers {
     fn default() -> Timers {
         Timers {
+            epoch: epoch(),
             heap: BinaryHeap::new(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -68,6 +90,20 @@ impl Timers {
         self.slots.iter().filter(|s| waiting(s)).count()
     }
 
+    /// `instant` as nanoseconds since the epoch (0 before it; saturated 584 years after it).
+    fn ticks(&self, instant: Instant) -> u64 {
+        let since = instant.saturating_duration_since(self.epoch);
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant of `ticks` nanoseconds after the epoch.
+    fn instant(&self, ticks: u64) -> Instant {
+        let since = Duration::from_nanos(ticks);
+        self.epoch
+            .checked_add(since)
+            .unwrap_or(self.epoch + Duration::from_secs(u32::MAX.into()))
+    }
+
     /// Adds a timer that wakes `resolver` at `deadline`.
     pub(crate) fn add(&mut self, deadline: Instant, resolver: Resolver<()>) {
         if self.heap.len() >= self.sweep_at {
@@ -85,11 +121,14 @@ impl Timers {
         };
         let sequence = self.next_sequence;
         self.next_sequence += 1;
-        self.heap.push(Reverse((deadline, sequence, slot)));
+        let slot = u32::try_from(slot).expect("fewer than 2^32 timers at once");
+        self.heap
+            .push(Reverse((self.ticks(deadline), sequence, slot)));
     }
 
     /// Empties the slot of the heap's top entry, which the caller has just popped.
-    fn release(&mut self, slot: usize) -> Option<Resolver<()>> {
+    fn release(&mut self, slot: u32) -> Option<Resolver<()>> {
+        let slot = slot as usize;
         self.free.push(slot);
         self.slots[slot].take()
     }
@@ -98,6 +137,7 @@ impl Timers {
     fn sweep(&mut self) {
         let mut entries = std::mem::take(&mut self.heap).into_vec();
         entries.retain(|&Reverse((_, _, slot))| {
+            let slot = slot as usize;
             if waiting(&self.slots[slot]) {
                 return true;
             }
@@ -111,6 +151,7 @@ impl Timers {
 
     /// Moves the resolvers of the live timers due at `now` into `due`, in deadline order.
     pub(crate) fn expired(&mut self, now: Instant, due: &mut Vec<Resolver<()>>) {
+        let now = self.ticks(now);
         while let Some(&Reverse((deadline, _, slot))) = self.heap.peek() {
             if deadline > now {
                 break;
@@ -127,8 +168,8 @@ impl Timers {
     /// The deadline of the earliest live timer, dropping canceled ones found on the way.
     pub(crate) fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(&Reverse((deadline, _, slot))) = self.heap.peek() {
-            if waiting(&self.slots[slot]) {
-                return Some(deadline);
+            if waiting(&self.slots[slot as usize]) {
+                return Some(self.instant(deadline));
             }
             self.heap.pop();
             drop(self.release(slot));
@@ -148,7 +189,6 @@ impl Timers {
 mod tests {
     use super::*;
     use crate::resolver::task;
-    use std::time::Duration;
 
     #[test]
     fn canceled_timers_are_swept_so_entries_stay_within_twice_the_live_ones() {
@@ -170,6 +210,41 @@ mod tests {
         }
         assert_eq!(timers.live(), 10);
         drop(live);
+    }
+
+    #[test]
+    fn deadlines_before_the_timers_existed_keep_their_order() {
+        let t0 = Instant::now();
+        let mut timers = Timers::default();
+        let mut promises = Vec::new();
+        for (i, back_ms) in [10u64, 30, 20].into_iter().enumerate() {
+            let (p, r) = task::<()>();
+            timers.add(t0 - Duration::from_millis(back_ms), r);
+            promises.push((i, p));
+        }
+        assert_eq!(timers.next_deadline(), Some(t0 - Duration::from_millis(30)));
+        let mut due = Vec::new();
+        timers.expired(Instant::now(), &mut due);
+        let mut order = Vec::new();
+        for r in due {
+            r.wakeup(());
+            let position = promises.iter().position(|(_, p)| p.is_fulfilled()).unwrap();
+            order.push(promises.remove(position).0);
+        }
+        assert_eq!(order, [1, 2, 0]);
+    }
+
+    #[test]
+    fn the_longest_sleep_fits() {
+        let mut timers = Timers::default();
+        let far = Instant::now() + crate::unix::FOREVER;
+        let (p, r) = task::<()>();
+        timers.add(far, r);
+        assert_eq!(timers.next_deadline(), Some(far));
+        let mut due = Vec::new();
+        timers.expired(Instant::now(), &mut due);
+        assert!(due.is_empty());
+        drop(p);
     }
 
     #[test]

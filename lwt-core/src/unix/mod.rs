@@ -10,7 +10,9 @@ pub mod time;
 
 pub use fd::Fd;
 pub use net::{connect_tcp, connect_unix, getaddrinfo, open_file, pipe, socketpair, Listener};
-pub use time::{sleep, sleep_secs, sleep_until, timeout, timer_count, with_timeout, Timeout};
+pub use time::{
+    sleep, sleep_secs, sleep_until, timeout, timer_count, with_timeout, Timeout, FOREVER,
+};
 
 /// A blocking-mode [`Fd`] for the process's standard input (reads go through the thread pool,
 /// so input redirected from a file or `/dev/null` works too).

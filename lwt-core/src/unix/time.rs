@@ -12,7 +12,8 @@ use crate::combinators::pick;
 use crate::engine;
 use crate::promise::Promise;
 
-/// Lwt_unix's `sleep`: a promise fulfilled after `duration`. Cancelable.
+/// Lwt_unix's `sleep`: a promise fulfilled after `duration`. Cancelable. A duration too long
+/// for the clock (`Duration::MAX`, say) sleeps for [`FOREVER`], a century, instead of panicking.
 ///
 /// ```
 /// use std::time::{Duration, Instant};
@@ -21,11 +22,22 @@ use crate::promise::Promise;
 /// let start = Instant::now();
 /// main::run(unix::sleep(Duration::from_millis(20))).unwrap();
 /// assert!(start.elapsed() >= Duration::from_millis(20));
+///
+/// let never = unix::sleep(Duration::MAX);
+/// assert!(never.is_pending());
+/// never.cancel();
 /// ```
 pub fn sleep(duration: Duration) -> Promise<()> {
-    let deadline = Instant::now() + duration;
+    let now = Instant::now();
+    // The monotonic clock counts seconds in an i64 from boot: a century ahead always fits.
+    let deadline = now
+        .checked_add(duration.min(FOREVER))
+        .expect("the clock reaches a century ahead");
     engine::with(|e| e.sleep_until(deadline))
 }
+
+/// The longest [`sleep`]: 100 years. Longer durations are cut to it.
+pub const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// A promise fulfilled once `deadline` has passed. Cancelable. Timers with the same deadline
 /// fire in creation order.
