@@ -326,7 +326,11 @@ struct Choose<T: 'static> {
 impl<T: 'static> Waiter for Choose<T> {
     fn wake(self: Rc<Self>, index: usize) {
         self.done.set(true);
-        let outcome = self.inputs.borrow_mut()[index].take_outcome();
+        // Taken out while the winner's outcome is taken: that may run the value's `clone`, user
+        // code that must not find the state borrowed.
+        let mut inputs = std::mem::take(&mut *self.inputs.borrow_mut());
+        let outcome = inputs[index].take_outcome();
+        *self.inputs.borrow_mut() = inputs;
         if self.cancel_losers {
             // See `cancel_pending`.
             cancel_pending(&self.inputs.borrow());
@@ -492,7 +496,10 @@ fn split<T: 'static>(
 impl<T: 'static> Waiter for NChoose<T> {
     fn wake(self: Rc<Self>, index: usize) {
         self.done.set(true);
-        let harvest = harvest(&mut self.inputs.borrow_mut(), Some(index));
+        // Taken out while the outcomes are taken (see `Choose::wake`).
+        let mut inputs = std::mem::take(&mut *self.inputs.borrow_mut());
+        let harvest = harvest(&mut inputs, Some(index));
+        *self.inputs.borrow_mut() = inputs;
         if self.rest == Rest::Cancel {
             // See `cancel_pending`.
             cancel_pending(&self.inputs.borrow());

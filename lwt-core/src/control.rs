@@ -556,6 +556,10 @@ where
 {
     type Context = Here;
 
+    fn panicked(e: Exn, location: Here) -> Exn {
+        located(e, location)
+    }
+
     fn park(self, resolver: Resolver<()>, location: Here) {
         let BodyWait(body, next) = self;
         wait_for(body, resolver, location, move |outcome, at| {
@@ -813,6 +817,10 @@ where
 {
     type Context = Here;
 
+    fn panicked(e: Exn, location: Here) -> Exn {
+        located(e, location)
+    }
+
     fn park(self, resolver: Resolver<()>, location: Here) {
         match self {
             WhileWait::Cond(cond, step) => {
@@ -991,6 +999,10 @@ where
     F: FnMut(LetStep<T>) -> LetNext<T> + 'static,
 {
     type Context = Here;
+
+    fn panicked(e: Exn, location: Here) -> Exn {
+        located(e, location)
+    }
 
     fn park(self, resolver: Resolver<()>, location: Here) {
         match self {

@@ -20,7 +20,10 @@
 //! resolver moves from continuation to continuation, so no other code can resolve it); while the
 //! loop waits, the relay's cancel link names the promise it waits on.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use crate::callbacks::Outcome;
+use crate::exn::Exn;
 use crate::promise::Promise;
 use crate::resolver::{relay, Resolver};
 
@@ -40,6 +43,12 @@ pub(crate) trait Parked<R: 'static>: Sized + 'static {
     /// Registers the continuation that resumes the loop once the promise is resolved (with
     /// [`wait_for`]), on behalf of the loop's result, which `resolver` resolves.
     fn park(self, resolver: Resolver<R>, context: Self::Context);
+
+    /// The rejection that ends the loop when resuming it panicked (`e` is the panic's
+    /// [`Panicked`](crate::Panicked)); `control` adds the caller's location.
+    fn panicked(e: Exn, _context: Self::Context) -> Exn {
+        e
+    }
 }
 
 /// The loop's result: resolved already if the loop ran to its end synchronously, else the relay
@@ -75,8 +84,16 @@ pub(crate) fn wait_for<X, R, W>(
     if let Some(node) = promise.node() {
         resolver.propagate_to(node);
     }
-    promise.upon(move |outcome| match resume(outcome, context) {
-        Halt::Done(outcome) => resolver.wakeup_later_result(outcome),
-        Halt::Wait(parked) => parked.park(resolver, context),
+    promise.upon(move |outcome| {
+        // The loop's own steps catch their panics; this catches the rest (a `Drop` of the loop's
+        // state that panics when a rejection ends it), which would otherwise unwind past the
+        // resolver and leave the result `Abandoned`.
+        let resumed = catch_unwind(AssertUnwindSafe(move || resume(outcome, context)));
+        match resumed.unwrap_or_else(|payload| {
+            Halt::Done(Err(W::panicked(Exn::from_panic(payload), context)))
+        }) {
+            Halt::Done(outcome) => resolver.wakeup_later_result(outcome),
+            Halt::Wait(parked) => parked.park(resolver, context),
+        }
     });
 }

@@ -481,3 +481,45 @@ fn canceling_all_fail_fast_s_pending_result_after_it_failed_still_reaches_its_in
     assert!(fresh.rejection().unwrap().is_canceled());
     assert_eq!(message(&result), "first");
 }
+
+thread_local! {
+    /// What cloning a `Noisy` value does besides cloning (see below).
+    static ON_CLONE: RefCell<Option<Box<dyn Fn()>>> = RefCell::new(None);
+}
+
+/// A value whose `clone` runs user code: handing it to a combinator's result clones it (its
+/// input's handle was cloned), and that code may touch the combinator.
+#[derive(Debug, PartialEq)]
+struct Noisy(u8);
+
+impl Clone for Noisy {
+    fn clone(&self) -> Noisy {
+        ON_CLONE.with(|f| {
+            if let Some(f) = f.borrow().as_ref() {
+                f()
+            }
+        });
+        Noisy(self.0)
+    }
+}
+
+#[test]
+fn a_value_whose_clone_cancels_the_result_does_not_find_the_combinator_borrowed() {
+    type Combine = fn(Vec<Promise<Noisy>>) -> Promise<Noisy>;
+    let npick_first: Combine = |ps| npick(ps).map(|mut v| v.remove(0));
+    for (name, combine) in [
+        ("pick", pick as Combine),
+        ("choose", choose as Combine),
+        ("npick", npick_first),
+    ] {
+        let (a, ra) = task::<Noisy>();
+        let (b, _rb) = task::<Noisy>();
+        let _keep = a.clone(); // from now on consumers of `a` get clones
+        let result = combine(vec![a, b]);
+        let r2 = result.clone();
+        ON_CLONE.with(|f| *f.borrow_mut() = Some(Box::new(move || r2.cancel())));
+        ra.wakeup(Noisy(1));
+        ON_CLONE.with(|f| *f.borrow_mut() = None);
+        assert!(!result.is_pending(), "{name}: the result is resolved");
+    }
+}

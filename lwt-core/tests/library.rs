@@ -555,3 +555,42 @@ fn get_fulfilled<T: Clone + std::fmt::Debug + 'static>(p: Promise<T>) -> T {
         other => panic!("not fulfilled: {other:?}"),
     }
 }
+
+/// Panics when dropped: the state a loop captured, dropped when a rejection ends the loop.
+struct Bomb;
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        panic!("bomb dropped");
+    }
+}
+
+#[test]
+fn a_panicking_drop_of_a_loop_s_state_rejects_the_loop_instead_of_abandoning_it() {
+    let (t, r) = task::<()>();
+    let t = RefCell::new(Some(t));
+    let bomb = Bomb;
+    let p = list::iter_s(
+        move |_x: u32| {
+            let _ = &bomb;
+            t.borrow_mut().take().unwrap_or_else(|| Promise::ret(()))
+        },
+        0..3,
+    );
+    r.wakeup_exn(Exn::failure("step failed"));
+    let e = p.rejection().expect("rejected");
+    assert!(e.is::<lwt_core::Panicked>(), "{e}");
+    assert!(e.to_string().contains("bomb dropped"), "{e}");
+
+    let (t, r) = task::<()>();
+    let t = RefCell::new(Some(t));
+    let bomb = Bomb;
+    let p = lwt_core::control::forever(move || {
+        let _ = &bomb;
+        t.borrow_mut().take().unwrap_or_else(|| Promise::ret(()))
+    });
+    r.wakeup_exn(Exn::failure("body failed"));
+    let e = p.rejection().expect("rejected");
+    assert!(e.is::<lwt_core::Panicked>(), "{e}");
+    assert!(!e.is::<lwt_core::Abandoned>());
+}
