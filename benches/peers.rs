@@ -1032,6 +1032,15 @@ fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
         .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
 }
 
+/// A child's checksum: OCaml prints its 63-bit ints signed, Rust its `u64`s unsigned.
+fn parse_checksum(text: &str) -> Option<u64> {
+    let text = field(text, "checksum")?;
+    text.parse::<i64>()
+        .map(|v| v as u64)
+        .or_else(|_| text.parse::<u64>())
+        .ok()
+}
+
 /// Runs a child under `/usr/bin/time -f %M` when that exists. `None` when the implementation
 /// cannot do the row.
 fn run_child(cmd: &[String], time_out: &std::path::Path) -> Result<Option<Sample>, String> {
@@ -1056,10 +1065,8 @@ fn run_child(cmd: &[String], time_out: &std::path::Path) -> Result<Option<Sample
     if text.trim() == "n/a" {
         return Ok(None);
     }
-    let checksum = field(&text, "checksum")
-        .and_then(|s| s.parse::<i64>().ok().map(|v| v as u64))
-        .or_else(|| field(&text, "checksum").and_then(|s| s.parse::<u64>().ok()))
-        .unwrap_or_else(|| panic!("no checksum in {text:?} from {cmd:?}"));
+    let checksum =
+        parse_checksum(&text).unwrap_or_else(|| panic!("no checksum in {text:?} from {cmd:?}"));
     let ns_per_op = field(&text, "ns_per_op")
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no ns_per_op in {text:?}"));
@@ -1174,6 +1181,145 @@ fn fmt_bytes(b: i64) -> String {
     }
 }
 
+/// The command line of one child: this binary's `--child` mode, or the OCaml program (with an
+/// unlimited stack when allowed: Lwt 5.6's `Lwt.all` recurses on its list). `wrap` goes between
+/// the shell and the OCaml program (a tool that runs it).
+fn child_command(
+    row: &Row,
+    which: usize,
+    n: u64,
+    me: &str,
+    ocaml: Option<&std::path::Path>,
+    wrap: &[String],
+) -> Vec<String> {
+    if which == OCAML {
+        let mut c: Vec<String> = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "ulimit -s unlimited 2>/dev/null; exec \"$0\" \"$@\"".into(),
+        ];
+        c.extend(wrap.iter().cloned());
+        c.push(ocaml.expect("OCaml built").to_string_lossy().into_owned());
+        c.push(row.name.to_string());
+        c.push(n.to_string());
+        c
+    } else {
+        let mut c = wrap.to_vec();
+        c.extend([
+            me.to_string(),
+            "--child".into(),
+            row.name.into(),
+            which.to_string(),
+            n.to_string(),
+        ]);
+        c
+    }
+}
+
+/// Runs `cmd` under callgrind: the instructions it executed, once its checksum checked out.
+/// `None` when the implementation cannot do the row.
+fn instructions_of(cmd: &[String], expected: u64) -> Result<Option<u64>, String> {
+    let out = std::process::Command::new(&cmd[0])
+        .args(&cmd[1..])
+        .output()
+        .map_err(|e| format!("spawn: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("FAILED ({})", out.status));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    if text.trim() == "n/a" {
+        return Ok(None);
+    }
+    let checksum = parse_checksum(&text).ok_or_else(|| format!("no checksum in {text:?}"))?;
+    if checksum & MASK63 != expected {
+        return Err(format!("wrong checksum {checksum}"));
+    }
+    let log = String::from_utf8_lossy(&out.stderr);
+    log.lines()
+        .find_map(|l| l.split("refs:").nth(1))
+        .and_then(|refs| refs.trim().replace(',', "").parse().ok())
+        .map(Some)
+        .ok_or_else(|| "no instruction count in valgrind's output".to_string())
+}
+
+/// `--instructions`: instructions per operation of every implementation, by callgrind. Wall
+/// time on a shared machine moves with the neighbours; instruction counts do not, so this is the
+/// table to compare commits with. Each cell runs its child at N and at N = 1 and divides the
+/// difference by the operations between them (a child runs a warm-up of N / 10, then N).
+fn count_instructions(
+    selected: &[&Row],
+    impls: &[usize],
+    ocaml: Option<&std::path::Path>,
+    me: &str,
+    n_override: Option<u64>,
+) {
+    let probe = std::process::Command::new("valgrind")
+        .arg("--version")
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("--instructions needs valgrind (apt-get install -y valgrind)");
+        std::process::exit(2);
+    }
+    let wrap: Vec<String> = [
+        "valgrind",
+        "--tool=callgrind",
+        "--callgrind-out-file=/dev/null",
+    ]
+    .map(String::from)
+    .to_vec();
+    let ops = |n: u64| n + (n / 10).max(1);
+    let mut table = String::from(
+        "Instructions per operation (callgrind; (I(N) - I(1)) / operations between, warm-up \
+         included)\n\n| row | N |",
+    );
+    for &which in impls {
+        table.push_str(&format!(" {} |", IMPLS[which]));
+    }
+    table.push_str(" lwt/best Rust | lwt/OCaml |\n|---|---:|");
+    table.push_str(&"---:|".repeat(impls.len() + 2));
+    table.push('\n');
+    for row in selected {
+        // A tenth of the timed N: callgrind runs programs about 50 times slower.
+        let n = n_override.unwrap_or((row.n / 10).max(2));
+        let mut per_op = [None; 4];
+        table.push_str(&format!("| {} | {n} |", row.name));
+        for &which in impls {
+            let count = |n: u64| {
+                let cmd = child_command(row, which, n, me, ocaml, &wrap);
+                instructions_of(&cmd, (row.expected)(n) & MASK63)
+            };
+            let cell = match (count(n), count(1)) {
+                (Ok(Some(big)), Ok(Some(small))) => {
+                    let x = big.saturating_sub(small) as f64 / (ops(n) - ops(1)) as f64;
+                    per_op[which] = Some(x);
+                    format!("{x:.0}")
+                }
+                (Ok(None), _) | (_, Ok(None)) => "n/a".to_string(),
+                (Err(why), _) | (_, Err(why)) => {
+                    eprintln!("{} / {}: {why}", row.name, IMPLS[which]);
+                    why
+                }
+            };
+            table.push_str(&format!(" {cell} |"));
+        }
+        let ratio = |other: Option<f64>| match (per_op[0], other) {
+            (Some(l), Some(o)) if o > 0.0 => format!("{:.2}", l / o),
+            _ => String::new(),
+        };
+        let best_rust = [per_op[1], per_op[2]]
+            .into_iter()
+            .flatten()
+            .min_by(f64::total_cmp);
+        table.push_str(&format!(
+            " {} | {} |\n",
+            ratio(best_rust),
+            ratio(per_op[OCAML])
+        ));
+        eprintln!("done: {}", row.name);
+    }
+    println!("{table}");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
@@ -1185,6 +1331,7 @@ fn main() {
         return;
     }
     let mut quick = false;
+    let mut instructions = false;
     let mut filters = Vec::new();
     let mut impls: Vec<usize> = Vec::new();
     let mut reps_override = None;
@@ -1192,6 +1339,7 @@ fn main() {
     for arg in &args {
         match arg.as_str() {
             "--quick" => quick = true,
+            "--instructions" => instructions = true,
             a if a.starts_with("--impl=") => {
                 let name = &a["--impl=".len()..];
                 match IMPLS.iter().position(|i| *i == name) {
@@ -1245,6 +1393,13 @@ fn main() {
         .expect("current_exe")
         .to_string_lossy()
         .into_owned();
+    if instructions {
+        count_instructions(&selected, &impls, ocaml.as_deref(), &me, n_override);
+        if let Some(exe) = &ocaml {
+            let _ = std::fs::remove_file(exe);
+        }
+        return;
+    }
     let time_out = std::env::temp_dir().join(format!("lwt-peers-rss-{}", std::process::id()));
 
     let mut table = String::new();
@@ -1272,30 +1427,10 @@ fn main() {
                 if na[which] || failed[which].is_some() {
                     continue;
                 }
-                let cmd: Vec<String> = if which == OCAML {
-                    // Lwt 5.6's `Lwt.all` recurses on the list and overflows the default 8 MiB
-                    // stack at 1M promises: OCaml children get an unlimited stack (if allowed).
-                    vec![
-                        "/bin/sh".into(),
-                        "-c".into(),
-                        "ulimit -s unlimited 2>/dev/null; exec \"$0\" \"$@\"".into(),
-                        ocaml.as_ref().unwrap().to_string_lossy().into_owned(),
-                        row.name.to_string(),
-                        n.to_string(),
-                    ]
-                } else {
-                    let mut c = vec![
-                        me.clone(),
-                        "--child".into(),
-                        row.name.into(),
-                        which.to_string(),
-                        n.to_string(),
-                    ];
-                    if rep == 0 {
-                        c.push("--count".into());
-                    }
-                    c
-                };
+                let mut cmd = child_command(row, which, n, &me, ocaml.as_deref(), &[]);
+                if rep == 0 && which != OCAML {
+                    cmd.push("--count".into());
+                }
                 match run_child(&cmd, &time_out) {
                     Err(why) => {
                         eprintln!("{} / {}: child failed: {why}", row.name, IMPLS[which]);
