@@ -114,10 +114,13 @@ impl<T: 'static> Promise<T> {
     /// assert_eq!(q.state(), State::Fulfilled(42));
     /// ```
     pub fn bind<U: 'static>(self, f: impl FnOnce(T) -> Promise<U> + 'static) -> Promise<U> {
-        self.then(move |outcome| match outcome {
-            Ok(value) => f(value),
-            Err(e) => Promise::fail(e),
-        })
+        match self.0 {
+            Repr::Ready(Ok(value)) => guarded(f, value),
+            repr => Promise(repr).then(move |outcome| match outcome {
+                Ok(value) => f(value),
+                Err(e) => Promise::fail(e),
+            }),
+        }
     }
 
     /// Lwt's `map` (`>|=`): when this promise is fulfilled, its value through `f`.
@@ -127,7 +130,14 @@ impl<T: 'static> Promise<T> {
     /// assert_eq!(Promise::ret("12").map(|s| s.len()).state(), State::Fulfilled(2));
     /// ```
     pub fn map<U: 'static>(self, f: impl FnOnce(T) -> U + 'static) -> Promise<U> {
-        self.then(move |outcome| Promise::from_outcome(outcome.map(f)))
+        match self.0 {
+            // The common case of a chain over resolved values, without the outcome's round trip.
+            Repr::Ready(Ok(value)) => match catch_unwind(AssertUnwindSafe(move || f(value))) {
+                Ok(mapped) => Promise::ret(mapped),
+                Err(payload) => Promise::fail(Exn::from_panic(payload)),
+            },
+            repr => Promise(repr).then(move |outcome| Promise::from_outcome(outcome.map(f))),
+        }
     }
 
     /// Lwt's `catch`, as a method: when this promise is rejected, the result becomes the promise
