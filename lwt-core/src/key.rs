@@ -22,6 +22,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 /// A key for a value of type `T` (Lwt's `'a key`). Copyable, so callbacks can capture it.
 pub struct Key<T> {
@@ -52,6 +53,12 @@ pub(crate) struct Frame {
 
 /// A snapshot of the storage: cheap to clone, immutable.
 pub(crate) type Storage = Option<Rc<Frame>>;
+
+/// Has any thread ever made a storage? Until one does, every storage is empty, and the callbacks'
+/// snapshot and restore (one per callback registered on a pending promise, and one per run) skip
+/// the thread-local access. Relaxed is enough: a thread's own storage can only be non-empty after
+/// its own `with_value`, whose store it sees in program order.
+static KEYS_USED: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
@@ -111,6 +118,7 @@ pub fn get<T: Clone + 'static>(key: &Key<T>) -> Option<T> {
 /// assert_eq!(lwt_core::key::get(&k), None);
 /// ```
 pub fn with_value<T: 'static, R>(key: &Key<T>, value: Option<T>, f: impl FnOnce() -> R) -> R {
+    KEYS_USED.store(true, Relaxed);
     let frame = Rc::new(Frame {
         id: key.id,
         value: value.map(|v| Rc::new(v) as Rc<dyn Any>),
@@ -121,6 +129,9 @@ pub fn with_value<T: 'static, R>(key: &Key<T>, value: Option<T>, f: impl FnOnce(
 
 /// The current storage, to restore around a callback registered now.
 pub(crate) fn snapshot() -> Storage {
+    if !KEYS_USED.load(Relaxed) {
+        return None; // no storage was ever made: every thread's is empty
+    }
     CURRENT.with(|c| c.borrow().clone())
 }
 
@@ -136,6 +147,9 @@ impl Drop for Restore {
 /// Runs `f` with `storage` current. When neither `storage` nor the current storage holds anything
 /// (the usual case) this is one thread-local read.
 pub(crate) fn with_storage<R>(storage: Storage, f: impl FnOnce() -> R) -> R {
+    if storage.is_none() && !KEYS_USED.load(Relaxed) {
+        return f(); // the current storage is empty too: nothing to swap
+    }
     let saved = CURRENT.with(|c| {
         let mut current = c.borrow_mut();
         if storage.is_none() && current.is_none() {
