@@ -188,6 +188,7 @@ impl Timers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::promise::Promise;
     use crate::resolver::task;
 
     #[test]
@@ -212,6 +213,20 @@ mod tests {
         drop(live);
     }
 
+    /// Wakes `due` in the order given and names the promise each one resolved (removing it).
+    fn wake_in_turn(
+        due: Vec<Resolver<()>>,
+        promises: &mut Vec<(usize, Promise<()>)>,
+    ) -> Vec<usize> {
+        due.into_iter()
+            .map(|r| {
+                r.wakeup(());
+                let position = promises.iter().position(|(_, p)| p.is_fulfilled()).unwrap();
+                promises.remove(position).0
+            })
+            .collect()
+    }
+
     #[test]
     fn deadlines_before_the_timers_existed_keep_their_order() {
         let t0 = Instant::now();
@@ -225,13 +240,7 @@ mod tests {
         assert_eq!(timers.next_deadline(), Some(t0 - Duration::from_millis(30)));
         let mut due = Vec::new();
         timers.expired(Instant::now(), &mut due);
-        let mut order = Vec::new();
-        for r in due {
-            r.wakeup(());
-            let position = promises.iter().position(|(_, p)| p.is_fulfilled()).unwrap();
-            order.push(promises.remove(position).0);
-        }
-        assert_eq!(order, [1, 2, 0]);
+        assert_eq!(wake_in_turn(due, &mut promises), [1, 2, 0]);
     }
 
     #[test]
@@ -263,14 +272,7 @@ mod tests {
         let mut due = Vec::new();
         timers.expired(at(25), &mut due);
         assert_eq!(due.len(), 3);
-        // Wake them in the order given and record which promise each one resolved.
-        let mut order = Vec::new();
-        for r in due {
-            r.wakeup(());
-            let position = promises.iter().position(|(_, p)| p.is_fulfilled()).unwrap();
-            order.push(promises.remove(position).0);
-        }
-        assert_eq!(order, [4, 1, 3]);
+        assert_eq!(wake_in_turn(due, &mut promises), [4, 1, 3]);
         assert_eq!(timers.next_deadline(), Some(at(30)));
         assert_eq!(timers.live(), 1);
     }
