@@ -38,10 +38,9 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 
-use crate::callbacks::Outcome;
 use crate::exn::Exn;
 use crate::node::Phase;
-use crate::park::{result_of, wait_for, Halt, Parked};
+use crate::park::{result_of, wait_for, Context, Halt, Parked};
 use crate::promise::{Promise, Repr};
 use crate::resolver::Resolver;
 
@@ -518,16 +517,9 @@ fn now_bool(c: Cond) -> Now<bool> {
 /// The caller of a loop, added to the trail of the rejection that ends it.
 type Here = &'static Location<'static>;
 
-/// The outcome of a loop's pending step, as the loop goes on from it: a rejection ends the loop,
-/// with `location` added to its trail.
-fn resumed<X, W>(
-    outcome: Outcome<X>,
-    location: Here,
-    go_on: impl FnOnce(X) -> Halt<(), W>,
-) -> Halt<(), W> {
-    match outcome {
-        Ok(value) => go_on(value),
-        Err(e) => Halt::Done(Err(located(e, location))),
+impl Context for Here {
+    fn rejected(self, e: Exn) -> Exn {
+        located(e, self)
     }
 }
 
@@ -556,15 +548,9 @@ where
 {
     type Context = Here;
 
-    fn panicked(e: Exn, location: Here) -> Exn {
-        located(e, location)
-    }
-
     fn park(self, resolver: Resolver<()>, location: Here) {
         let BodyWait(body, next) = self;
-        wait_for(body, resolver, location, move |outcome, at| {
-            resumed(outcome, at, |()| advance(next, at))
-        });
+        wait_for(body, resolver, location, move |(), at| advance(next, at));
     }
 }
 
@@ -817,28 +803,18 @@ where
 {
     type Context = Here;
 
-    fn panicked(e: Exn, location: Here) -> Exn {
-        located(e, location)
-    }
-
     fn park(self, resolver: Resolver<()>, location: Here) {
         match self {
-            WhileWait::Cond(cond, step) => {
-                wait_for(cond, resolver, location, move |outcome, at| {
-                    resumed(outcome, at, |go_on| {
-                        if go_on {
-                            advance_while(step, Step::Body, at)
-                        } else {
-                            Halt::Done(Ok(()))
-                        }
-                    })
-                })
-            }
-            WhileWait::Body(body, step) => {
-                wait_for(body, resolver, location, move |outcome, at| {
-                    resumed(outcome, at, |()| advance_while(step, Step::Cond, at))
-                })
-            }
+            WhileWait::Cond(cond, step) => wait_for(cond, resolver, location, move |go_on, at| {
+                if go_on {
+                    advance_while(step, Step::Body, at)
+                } else {
+                    Halt::Done(Ok(()))
+                }
+            }),
+            WhileWait::Body(body, step) => wait_for(body, resolver, location, move |(), at| {
+                advance_while(step, Step::Cond, at)
+            }),
         }
     }
 }
@@ -1000,21 +976,13 @@ where
 {
     type Context = Here;
 
-    fn panicked(e: Exn, location: Here) -> Exn {
-        located(e, location)
-    }
-
     fn park(self, resolver: Resolver<()>, location: Here) {
         match self {
-            LetWait::Value(value, step) => {
-                wait_for(value, resolver, location, move |outcome, at| {
-                    resumed(outcome, at, |value| {
-                        advance_while_let(step, LetStep::Body(value), at)
-                    })
-                })
-            }
-            LetWait::Body(body, step) => wait_for(body, resolver, location, move |outcome, at| {
-                resumed(outcome, at, |()| advance_while_let(step, LetStep::Next, at))
+            LetWait::Value(value, step) => wait_for(value, resolver, location, move |value, at| {
+                advance_while_let(step, LetStep::Body(value), at)
+            }),
+            LetWait::Body(body, step) => wait_for(body, resolver, location, move |(), at| {
+                advance_while_let(step, LetStep::Next, at)
             }),
         }
     }

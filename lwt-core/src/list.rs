@@ -30,7 +30,6 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::callbacks::Outcome;
 use crate::combinators::all;
 use crate::exn::Exn;
 use crate::park::{result_of, wait_for, Halt, Parked};
@@ -63,7 +62,7 @@ where
     A: 'static,
     F: FnMut(A, I::Item) -> Promise<A> + 'static,
 {
-    result_of(advance(items, Ok(init), step, stop), ())
+    result_of(advance(items, init, step, stop), ())
 }
 
 /// A fold waiting on the promise of its next accumulator.
@@ -95,11 +94,11 @@ where
     }
 }
 
-/// Runs the steps of a fold, from the outcome of the previous one, while they are resolved. A
+/// Runs the steps of a fold, from the accumulator of the previous one, while they are resolved. A
 /// panic (in a step or in the iterator) ends the fold with a rejection.
 fn advance<I, A, F>(
     mut items: I,
-    acc: Outcome<A>,
+    mut acc: A,
     mut step: F,
     stop: fn(&A) -> bool,
 ) -> Halt<A, FoldWait<I, A, F>>
@@ -108,10 +107,6 @@ where
     A: 'static,
     F: FnMut(A, I::Item) -> Promise<A> + 'static,
 {
-    let mut acc = match acc {
-        Ok(acc) => acc,
-        Err(e) => return Halt::Done(Err(e)),
-    };
     let run = catch_unwind(AssertUnwindSafe(move || loop {
         if stop(&acc) {
             return Halt::Done(Ok(acc));

@@ -34,21 +34,27 @@ pub(crate) enum Halt<R, W> {
     Wait(W),
 }
 
-/// A loop stopped at a pending promise.
-pub(crate) trait Parked<R: 'static>: Sized + 'static {
-    /// What the continuations keep beside the loop itself, once for the whole run (the caller's
-    /// location for `control`'s loops).
-    type Context: Copy + 'static;
-
-    /// Registers the continuation that resumes the loop once the promise is resolved (with
-    /// [`wait_for`]), on behalf of the loop's result, which `resolver` resolves.
-    fn park(self, resolver: Resolver<R>, context: Self::Context);
-
-    /// The rejection that ends the loop when resuming it panicked (`e` is the panic's
-    /// [`Panicked`](crate::Panicked)); `control` adds the caller's location.
-    fn panicked(e: Exn, _context: Self::Context) -> Exn {
+/// What a loop's continuations keep beside the loop itself, once for the whole run (the caller's
+/// location for `control`'s loops, nothing for `list`'s), and what it adds to the rejection that
+/// ends the loop.
+pub(crate) trait Context: Copy + 'static {
+    /// The rejection that ends the loop, from `e`: the rejection of the promise it waited on, or
+    /// the panic (a [`Panicked`](crate::Panicked)) of resuming it.
+    fn rejected(self, e: Exn) -> Exn {
         e
     }
+}
+
+impl Context for () {}
+
+/// A loop stopped at a pending promise.
+pub(crate) trait Parked<R: 'static>: Sized + 'static {
+    /// See [`Context`].
+    type Context: Context;
+
+    /// Registers the continuation that resumes the loop once the promise is fulfilled (with
+    /// [`wait_for`]), on behalf of the loop's result, which `resolver` resolves.
+    fn park(self, resolver: Resolver<R>, context: Self::Context);
 }
 
 /// The loop's result: resolved already if the loop ran to its end synchronously, else the relay
@@ -69,13 +75,13 @@ where
 }
 
 /// Waits for `promise` on behalf of the loop whose result `resolver` resolves: points the result's
-/// cancel link at `promise`, then `resume`s the loop with its outcome and either resolves the
-/// result or parks the loop again.
+/// cancel link at `promise`, then `resume`s the loop with its value and either resolves the result
+/// or parks the loop again. A rejection of `promise` ends the loop (see [`Context::rejected`]).
 pub(crate) fn wait_for<X, R, W>(
     promise: Promise<X>,
     resolver: Resolver<R>,
     context: W::Context,
-    resume: impl FnOnce(Outcome<X>, W::Context) -> Halt<R, W> + 'static,
+    resume: impl FnOnce(X, W::Context) -> Halt<R, W> + 'static,
 ) where
     X: 'static,
     R: 'static,
@@ -88,10 +94,16 @@ pub(crate) fn wait_for<X, R, W>(
         // The loop's own steps catch their panics; this catches the rest (a `Drop` of the loop's
         // state that panics when a rejection ends it), which would otherwise unwind past the
         // resolver and leave the result `Abandoned`.
-        let resumed = catch_unwind(AssertUnwindSafe(move || resume(outcome, context)));
-        match resumed.unwrap_or_else(|payload| {
-            Halt::Done(Err(W::panicked(Exn::from_panic(payload), context)))
-        }) {
+        let resumed = catch_unwind(AssertUnwindSafe(move || match outcome {
+            Ok(value) => resume(value, context),
+            Err(e) => {
+                drop(resume); // the loop's state, inside the catch
+                Halt::Done(Err(context.rejected(e)))
+            }
+        }));
+        let halt = resumed
+            .unwrap_or_else(|payload| Halt::Done(Err(context.rejected(Exn::from_panic(payload)))));
+        match halt {
             Halt::Done(outcome) => resolver.wakeup_later_result(outcome),
             Halt::Wait(parked) => parked.park(resolver, context),
         }
