@@ -332,10 +332,10 @@ impl<T: 'static> Node<T> {
         if !scheduled {
             return Ok(());
         }
-        let job: Rc<dyn Job> = self.clone();
+        let queued = || -> Rc<dyn Job> { self.clone() };
         match mode {
-            Mode::Now => schedule::run_now(job),
-            Mode::Later => schedule::run_later(job),
+            Mode::Now => schedule::run_now_with(|| self.run_callbacks(), queued),
+            Mode::Later => schedule::run_later_with(|| self.run_callbacks(), queued),
         }
         Ok(())
     }
@@ -468,6 +468,14 @@ impl<T: 'static> Cancelable for Node<T> {
 
 impl<T: 'static> Job for Node<T> {
     fn run(self: Rc<Self>) {
+        self.run_callbacks();
+    }
+}
+
+impl<T: 'static> Node<T> {
+    /// Runs the queued callbacks of this resolved root, in order, including those registered
+    /// while they run; then marks the root idle.
+    fn run_callbacks(self: &Rc<Self>) {
         loop {
             let next = match &mut *self.state.borrow_mut() {
                 State::Done { to_run, scheduled } => {

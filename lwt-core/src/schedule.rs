@@ -9,10 +9,10 @@
 //!
 //! The two ways to start a job:
 //!
-//! * [`run_later`]: used by `wakeup_later` and by every resolution the runtime does itself. Outside
+//! * [`run_later`] / [`run_later_with`]: used by `wakeup_later` and by every resolution the runtime does itself. Outside
 //!   the loop it starts the loop, so the job and everything it causes have run when it returns.
 //!   Inside the loop (from a callback) it only enqueues.
-//! * [`run_now`]: used by `wakeup`. Outside the loop, the same as `run_later`. Inside the loop it runs
+//! * [`run_now_with`]: used by `wakeup`. Outside the loop, the same as `run_later`. Inside the loop it runs
 //!   the job and everything the job causes on a fresh queue before returning, which is what a caller
 //!   of `wakeup` inside a callback expects (Lwt's `wakeup` is immediate too). That nesting is the
 //!   only one the loop ever does; past [`MAX_NESTING`] levels it degrades to `run_later`, so even a
@@ -68,22 +68,52 @@ impl Loop {
     }
 
     fn run_outermost(&self, job: Rc<dyn Job>) {
+        self.run_outermost_with(move || job.run());
+    }
+
+    fn run_outermost_with(&self, run: impl FnOnce()) {
         let _guard = DepthGuard(&self.depth, 0);
         self.depth.set(1);
-        job.run();
+        run();
         self.drain();
     }
 
-    fn run_nested(&self, job: Rc<dyn Job>) {
+    fn run_nested_with(&self, run: impl FnOnce()) {
         let depth = self.depth.get();
         let outer = self.queue.take();
         let _guard = DepthGuard(&self.depth, depth);
         self.depth.set(depth + 1);
-        job.run();
+        run();
         self.drain();
         // The nested queue is empty again; put the outer one back.
         *self.queue.borrow_mut() = outer;
     }
+}
+
+/// Runs a job with `wakeup` semantics (see the module docs). The caller can run the job in place:
+/// `run` runs it, `queued` makes the `Rc<dyn Job>` that waits in the queue. A resolution that
+/// runs its callbacks at once (the common case: a `wakeup` from outside the loop) then pays for
+/// no reference count and no virtual call.
+#[inline]
+pub(crate) fn run_now_with(run: impl FnOnce(), queued: impl FnOnce() -> Rc<dyn Job>) {
+    let _ = LOOP.try_with(move |l| match l.depth.get() {
+        0 => l.run_outermost_with(run),
+        d if d < MAX_NESTING => l.run_nested_with(run),
+        _ => l.queue.borrow_mut().push_back(queued()),
+    });
+}
+
+/// [`run_later`] for a job the caller can run in place (see [`run_now_with`]): queued only when
+/// it has to wait.
+#[inline]
+pub(crate) fn run_later_with(run: impl FnOnce(), queued: impl FnOnce() -> Rc<dyn Job>) {
+    let _ = LOOP.try_with(move |l| {
+        if l.depth.get() == 0 {
+            l.run_outermost_with(run);
+        } else {
+            l.queue.borrow_mut().push_back(queued());
+        }
+    });
 }
 
 /// Runs `job` with `wakeup_later` semantics (see the module docs).
@@ -96,15 +126,6 @@ pub(crate) fn run_later(job: Rc<dyn Job>) {
         } else {
             l.queue.borrow_mut().push_back(job);
         }
-    });
-}
-
-/// Runs `job` with `wakeup` semantics (see the module docs).
-pub(crate) fn run_now(job: Rc<dyn Job>) {
-    let _ = LOOP.try_with(move |l| match l.depth.get() {
-        0 => l.run_outermost(job),
-        d if d < MAX_NESTING => l.run_nested(job),
-        _ => l.queue.borrow_mut().push_back(job),
     });
 }
 
@@ -125,7 +146,7 @@ pub(crate) fn batch<R>(f: impl FnOnce() -> R) -> R {
 }
 
 /// Runs `f`, then every resolution it caused and everything those cause, before returning, even
-/// inside the loop (on a fresh nested queue, as `run_now` does; past [`MAX_NESTING`] levels it
+/// inside the loop (on a fresh nested queue, as `run_now_with` does; past [`MAX_NESTING`] levels it
 /// degrades to queuing). Used by `pick`-like combinators so that the losers' cancellation has
 /// reached every callback before the winner's result resolves.
 pub(crate) fn settle<R>(f: impl FnOnce() -> R) -> R {
