@@ -724,6 +724,44 @@ fn an_element_may_use_its_stream_when_it_is_dropped() {
     home.borrow_mut().take();
 }
 
+/// An element whose `drop` looks at the stream it was pushed to.
+struct Looks(Rc<RefCell<Option<stream::Stream<Looks>>>>);
+
+impl Drop for Looks {
+    fn drop(&mut self) {
+        if let Some(s) = &*self.0.borrow() {
+            let _ = s.is_closed();
+        }
+    }
+}
+
+#[test]
+fn closing_a_bounded_stream_drops_the_waiting_push_outside_the_borrow() {
+    // Found in review: the waiting push's element was dropped while the stream's state was
+    // borrowed, so an element whose `drop` looks at the stream panicked (double borrow).
+    let home = Rc::new(RefCell::new(None));
+    let (s, push) = stream::create_bounded::<Looks>(1);
+    *home.borrow_mut() = Some(s);
+    assert!(push.push(Looks(home.clone())).is_fulfilled());
+    let waiting = push.push(Looks(home.clone()));
+    assert!(waiting.is_pending());
+    push.close();
+    assert!(
+        waiting.is_rejected(),
+        "the waiting push is rejected with Closed"
+    );
+    // The same through the last producer handle going away.
+    let (s2, push2) = stream::create_bounded::<Looks>(1);
+    let home2 = Rc::new(RefCell::new(Some(s2)));
+    assert!(push2.push(Looks(home2.clone())).is_fulfilled());
+    let waiting2 = push2.push(Looks(home2.clone()));
+    drop(push2);
+    assert!(waiting2.is_rejected());
+    // Dropping the streams drops the elements they hold, which look at the (then empty) cells.
+    let streams = (home.borrow_mut().take(), home2.borrow_mut().take());
+    drop(streams);
+}
+
 #[test]
 fn a_generator_failure_is_not_handed_to_a_canceled_consumer() {
     // Found in review: the failure went to the canceled consumer's request (still queued until

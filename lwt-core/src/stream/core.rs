@@ -534,7 +534,9 @@ impl<T: 'static> State<T> {
         }
         match &mut self.kind {
             Kind::Bounded { pending, .. } => {
-                if let Some((_, r)) = pending.take() {
+                if let Some((x, r)) = pending.take() {
+                    // Dropped once the borrow is released: its `drop` may use the stream.
+                    self.discarded.push(x);
                     r.wakeup_later_exn(Closed);
                 }
             }
