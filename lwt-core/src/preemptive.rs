@@ -68,7 +68,10 @@ impl Pool {
     fn submit(&'static self, job: Job) {
         let mut state = self.lock();
         state.queue.push_back(job);
-        if state.idle > 0 {
+        // A worker counts as idle until it wakes up and takes a job, so `idle > 0` alone would
+        // send a second job to a worker already promised to the first, and two jobs that wait on
+        // each other would deadlock on one thread. Each queued job needs an idle worker of its own.
+        if state.queue.len() <= state.idle {
             self.work.notify_one();
         } else if state.threads < state.max {
             state.threads += 1;

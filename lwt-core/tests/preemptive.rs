@@ -1,0 +1,62 @@
+//! The thread pool of `preemptive::detach`, in a process of its own: these tests count on the
+//! pool's threads, which other test files' jobs would share. They take turns (`one_at_a_time`)
+//! for the same reason.
+
+use std::sync::{mpsc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use lwt_core::{both, main, preemptive};
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn two_jobs_submitted_to_one_idle_worker_run_at_the_same_time() {
+    // Found in review: a worker counted as idle until it woke up, so the second job was queued
+    // behind the first on the same thread instead of starting another one. Jobs that wait on
+    // each other then deadlocked (here, `a` would give up after its timeout).
+    let _turn = one_at_a_time();
+    main::run(preemptive::detach(|| ())).unwrap();
+    // Let the worker go back to waiting: the pool now has exactly one idle thread.
+    std::thread::sleep(Duration::from_millis(50));
+    let (tx, rx) = mpsc::channel::<()>();
+    let a = preemptive::detach(move || rx.recv_timeout(Duration::from_secs(10)).is_ok());
+    let b = preemptive::detach(move || tx.send(()).is_ok());
+    let (a_heard_b, b_sent) = main::run(both(a, b)).unwrap();
+    assert!(b_sent);
+    assert!(
+        a_heard_b,
+        "job b only ran after job a gave up waiting for it"
+    );
+}
+
+#[test]
+fn more_dependent_jobs_than_idle_workers_all_run() {
+    // Job i tells job i - 1 it runs, then waits to hear from job i + 1: the jobs only all finish
+    // if they are all running at once (5 jobs, fewer than the pool's 8 threads).
+    let _turn = one_at_a_time();
+    main::run(preemptive::detach(|| ())).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let n = 5;
+    let (senders, receivers): (Vec<_>, Vec<_>) = (0..n).map(|_| mpsc::channel::<()>()).unzip();
+    let mut previous = None;
+    let mut jobs = Vec::new();
+    for (i, rx) in receivers.into_iter().enumerate() {
+        let tell = previous.take();
+        previous = Some(senders[i].clone());
+        let last = i == n - 1;
+        jobs.push(preemptive::detach(move || {
+            if let Some(tx) = tell {
+                let _ = tx.send(());
+            }
+            last || rx.recv_timeout(Duration::from_secs(10)).is_ok()
+        }));
+    }
+    let heard: Vec<bool> = main::run(lwt_core::all(jobs)).unwrap();
+    assert_eq!(
+        heard, [true; 5],
+        "some job waited for a job that was not running"
+    );
+}
