@@ -4,10 +4,15 @@
 //! waits, in FIFO order. Elements are handed out as `Rc<T>` (OCaml shares values; Rust needs the
 //! count to know when the caller is done with it).
 //!
-//! * `validate` is asked before an idle element is reused (a stale connection is disposed and
-//!   replaced);
-//! * `check` is asked after a use that failed (keep the element, or dispose of it);
-//! * `dispose` closes an element that leaves the pool.
+//! * `validate` is asked before an element is reused, whether it was idle or handed over by
+//!   another user (a stale connection is disposed and replaced; a failing `validate` rejects the
+//!   use);
+//! * `check` is asked after a use that failed: keep the element (the default, as in Lwt), or
+//!   dispose of it;
+//! * `dispose` closes an element that leaves the pool. The element counts against the bound
+//!   until its `dispose` has resolved, so no more than `max` elements ever exist at once, and a
+//!   use that disposes of its element resolves after the `dispose` (with its rejection, if it
+//!   fails).
 //!
 //! ```
 //! use std::{cell::Cell, rc::Rc};
@@ -70,7 +75,7 @@ impl<T: 'static> Pool<T> {
             max: max.max(1),
             create: Box::new(create),
             validate: Box::new(|_| Promise::ret(true)),
-            check: Box::new(|_, _| Promise::ret(false)),
+            check: Box::new(|_, _| Promise::ret(true)),
             dispose: Box::new(|_| Promise::ret(())),
             count: Cell::new(0),
             generation: Cell::new(0),
@@ -90,8 +95,8 @@ impl<T: 'static> Pool<T> {
         self.inner_mut(|i| i.validate = Box::new(f))
     }
 
-    /// Sets `check`, asked after a failed use whether to keep the element (default: dispose of
-    /// it). Call before cloning the pool.
+    /// Sets `check`, asked after a failed use whether to keep the element (default: keep it, as
+    /// Lwt does). Call before cloning the pool.
     pub fn with_check(self, f: impl Fn(&T, &Exn) -> Promise<bool> + 'static) -> Pool<T> {
         self.inner_mut(|i| i.check = Box::new(f))
     }
@@ -127,12 +132,7 @@ impl<T: 'static> Pool<T> {
     fn acquire(&self) -> Promise<(Rc<T>, u64)> {
         let idle = self.0.idle.borrow_mut().pop_front();
         if let Some((elem, generation)) = idle {
-            let pool = self.clone();
-            let validated = crate::bind::catch(|| (self.0.validate)(&elem), Promise::fail);
-            return validated.then(move |valid| match valid {
-                Ok(true) => Promise::ret((elem, generation)),
-                _ => pool.discard(elem).bind(move |()| pool.create_one()),
-            });
+            return self.validate_and_return(elem, generation);
         }
         if self.0.count.get() < self.0.max {
             return self.create_one();
@@ -140,22 +140,57 @@ impl<T: 'static> Pool<T> {
         let (p, r) = task();
         let swept = self.0.waiters.borrow_mut().push(r);
         drop(swept);
-        p
+        // An element handed over by another user is validated like an idle one.
+        let pool = self.clone();
+        p.bind(move |(elem, generation)| pool.validate_and_return(elem, generation))
     }
 
-    /// Disposes of an element that leaves the pool.
+    /// Asks `validate` whether `elem` may be used. Invalid: it is disposed of and a new one is
+    /// made for this caller. `validate` failed (or was canceled with the use): the element is
+    /// disposed of, a waiter gets a new one, and the use is rejected with that error.
+    fn validate_and_return(&self, elem: Rc<T>, generation: u64) -> Promise<(Rc<T>, u64)> {
+        let pool = self.clone();
+        let validated = crate::bind::catch(|| (self.0.validate)(&elem), Promise::fail);
+        validated.then(move |valid| match valid {
+            Ok(true) => Promise::ret((elem, generation)),
+            Ok(false) => pool.discard(elem).bind(move |()| pool.create_one()),
+            Err(e) => pool
+                .discard_and_replace(elem)
+                .bind(move |()| Promise::fail(e)),
+        })
+    }
+
+    /// Disposes of an element that leaves the pool. It stops counting against the bound once
+    /// `dispose` has resolved, either way.
     fn discard(&self, elem: Rc<T>) -> Promise<()> {
-        self.0.count.set(self.0.count.get() - 1);
-        crate::bind::catch(|| (self.0.dispose)(elem), Promise::fail)
+        let pool = self.clone();
+        crate::bind::catch(|| (self.0.dispose)(elem), Promise::fail).then(move |disposed| {
+            pool.0.count.set(pool.0.count.get() - 1);
+            Promise::from_outcome(disposed)
+        })
     }
 
-    /// Gives an element back: to the first waiter, or to the idle list.
-    fn release(&self, elem: Rc<T>, generation: u64) {
+    /// [`discard`](Self::discard), then a waiter (if any) gets a new element in its place.
+    fn discard_and_replace(&self, elem: Rc<T>) -> Promise<()> {
+        let pool = self.clone();
+        self.discard(elem).then(move |disposed| {
+            pool.replace_for_waiter();
+            Promise::from_outcome(disposed)
+        })
+    }
+
+    /// Gives an element back after a use: disposed of if the pool was cleared meanwhile, else
+    /// handed to the first waiter or put in the idle list.
+    fn give_back(&self, elem: Rc<T>, generation: u64) -> Promise<()> {
         if generation < self.0.generation.get() {
-            crate::detached::ignore_result(self.discard(elem));
-            self.replace_for_waiter();
-            return;
+            return self.discard_and_replace(elem);
         }
+        self.release(elem, generation);
+        Promise::ret(())
+    }
+
+    /// Hands an element to the first waiter, or puts it in the idle list.
+    fn release(&self, elem: Rc<T>, generation: u64) {
         loop {
             let waiter = self.0.waiters.borrow_mut().pop_front();
             match waiter {
@@ -186,26 +221,26 @@ impl<T: 'static> Pool<T> {
     }
 
     /// Lwt's `use`: runs `f` with an element, then gives it back. If `f` fails, `check` decides
-    /// whether the element stays in the pool.
+    /// whether the element stays in the pool. When the element is disposed of (`check` said no,
+    /// or the pool was cleared meanwhile), the use resolves once `dispose` has, and a failing
+    /// `dispose` rejects it with its error, as in Lwt.
+    ///
+    /// Canceling the use while it waits for an element, or while `validate` runs, rejects it
+    /// with `Canceled` without calling `f`.
     pub fn use_<R: 'static>(&self, f: impl FnOnce(Rc<T>) -> Promise<R> + 'static) -> Promise<R> {
         let pool = self.clone();
         self.acquire().bind(move |(elem, generation)| {
             let used = elem.clone();
             crate::bind::catch(move || f(used), Promise::fail).then(move |outcome| match outcome {
-                Ok(v) => {
-                    pool.release(elem, generation);
-                    Promise::ret(v)
-                }
+                Ok(v) => pool.give_back(elem, generation).map(move |()| v),
                 Err(e) => {
                     let checked = crate::bind::catch(|| (pool.0.check)(&elem, &e), Promise::fail);
                     checked.then(move |keep| {
-                        if let Ok(true) = keep {
-                            pool.release(elem, generation);
-                        } else {
-                            crate::detached::ignore_result(pool.discard(elem));
-                            pool.replace_for_waiter();
-                        }
-                        Promise::fail(e)
+                        let back = match keep {
+                            Ok(true) => pool.give_back(elem, generation),
+                            _ => pool.discard_and_replace(elem),
+                        };
+                        back.bind(move |()| Promise::fail(e))
                     })
                 }
             })

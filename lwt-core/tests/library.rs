@@ -445,6 +445,147 @@ fn pool_validate_check_dispose_and_clear() {
     assert_eq!(pool.size(), 0);
 }
 
+/// A pool of numbered elements (1, 2, ...) that counts what it creates.
+fn numbered_pool(max: usize) -> (Pool<u32>, Rc<Cell<u32>>) {
+    let created = Rc::new(Cell::new(0));
+    let c = created.clone();
+    let pool = Pool::new(max, move || {
+        c.set(c.get() + 1);
+        Promise::ret(c.get())
+    });
+    (pool, created)
+}
+
+#[test]
+fn pool_use_canceled_while_validate_runs_does_not_call_f() {
+    // Found in review: a `Canceled` from `validate` was taken for "invalid", so the canceled use
+    // made a new element and went on to run `f`. Lwt: canceled, `f` not run, nothing created.
+    let validating = Rc::new(Cell::new(false));
+    let v = validating.clone();
+    let held = Rc::new(RefCell::new(Vec::new()));
+    let h = held.clone();
+    let disposed = log();
+    let d = disposed.clone();
+    let (pool, created) = numbered_pool(1);
+    let pool = pool
+        .with_validate(move |_| {
+            if v.get() {
+                let (p, r) = task::<bool>(); // pending until canceled
+                h.borrow_mut().push(r);
+                p
+            } else {
+                Promise::ret(true)
+            }
+        })
+        .with_dispose(move |x| {
+            push(&d, format!("disposed {x}"));
+            Promise::ret(())
+        });
+    main::run(pool.use_(|_| Promise::ret(()))).unwrap();
+    validating.set(true);
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let used = pool.use_(move |_| {
+        r.set(true);
+        Promise::ret(())
+    });
+    assert!(used.is_pending());
+    used.cancel();
+    assert!(used.rejection().unwrap().is_canceled());
+    assert!(!ran.get(), "f ran for a canceled use");
+    assert_eq!(created.get(), 1, "no element made for a canceled use");
+    // The element whose validation was cut short left the pool (Lwt disposes of it too).
+    assert_eq!(*disposed.borrow(), ["disposed 1"]);
+    assert_eq!(pool.size(), 0);
+}
+
+#[test]
+fn pool_validates_an_element_handed_over_to_a_waiter() {
+    // Found in review: an element given straight to a waiting use skipped `validate`.
+    let validated = Rc::new(Cell::new(0));
+    let v = validated.clone();
+    let (pool, created) = numbered_pool(1);
+    let pool = pool.with_validate(move |x| {
+        v.set(v.get() + 1);
+        Promise::ret(*x != 1)
+    });
+    let (hold, go) = wait::<()>();
+    let first = pool.use_(move |x| hold.map(move |()| *x));
+    let second = pool.use_(|x| Promise::ret(*x));
+    go.wakeup(());
+    assert_eq!(main::run(first).unwrap(), 1);
+    assert_eq!(
+        main::run(second).unwrap(),
+        2,
+        "the stale element 1 was replaced"
+    );
+    assert_eq!((validated.get(), created.get()), (1, 2));
+}
+
+#[test]
+fn pool_validate_failure_rejects_the_use_and_replaces_the_element_for_a_waiter() {
+    // Found in review: a rejected `validate` was swallowed (taken for "invalid").
+    let failing = Rc::new(Cell::new(false));
+    let f = failing.clone();
+    let (pool, created) = numbered_pool(1);
+    let pool = pool.with_validate(move |_| {
+        if f.get() {
+            Promise::fail_with("validate broke")
+        } else {
+            Promise::ret(true)
+        }
+    });
+    main::run(pool.use_(|_| Promise::ret(()))).unwrap();
+    failing.set(true);
+    let e = main::run(pool.use_(|_| Promise::ret("used"))).unwrap_err();
+    assert_eq!(e.to_string(), "validate broke");
+    assert_eq!(
+        pool.size(),
+        0,
+        "the element that failed validation left the pool"
+    );
+    failing.set(false);
+    assert_eq!(main::run(pool.use_(|x| Promise::ret(*x))).unwrap(), 2);
+    assert_eq!(created.get(), 2);
+}
+
+#[test]
+fn pool_keeps_an_element_after_a_failed_use_by_default() {
+    // Lwt's default `check` keeps the element; this pool used to dispose of it.
+    let (pool, created) = numbered_pool(1);
+    assert!(main::run(pool.use_(|_| Promise::<()>::fail_with("use failed"))).is_err());
+    assert_eq!(main::run(pool.use_(|x| Promise::ret(*x))).unwrap(), 1);
+    assert_eq!(created.get(), 1);
+}
+
+#[test]
+fn pool_counts_an_element_until_its_dispose_resolves() {
+    // A disposed element holds its place in the bound until `dispose` is done, and the use that
+    // disposed of it resolves only then.
+    let (dispose_done, finish_dispose) = wait::<()>();
+    let dispose_done = RefCell::new(Some(dispose_done));
+    let (pool, created) = numbered_pool(1);
+    let pool = pool
+        .with_check(|_, _| Promise::ret(false))
+        .with_dispose(move |_| {
+            let first = dispose_done.borrow_mut().take();
+            first.unwrap_or_else(|| Promise::ret(()))
+        });
+    let failed = pool.use_(|_| Promise::<()>::fail_with("use failed"));
+    assert!(failed.is_pending(), "resolves after dispose");
+    assert_eq!(pool.size(), 1);
+    let next = pool.use_(|x| Promise::ret(*x));
+    assert!(
+        next.is_pending(),
+        "no second element while the first is being disposed of"
+    );
+    assert_eq!(pool.wait_queue_length(), 1);
+    finish_dispose.wakeup(());
+    assert_eq!(failed.rejection().unwrap().to_string(), "use failed");
+    assert_eq!(main::run(next).unwrap(), 2, "the waiter got a new element");
+    assert_eq!(created.get(), 2);
+}
+
 // ---- Switch ----
 
 #[test]
