@@ -20,6 +20,9 @@
 //! assert_eq!(err.state(), State::Fulfilled(Err(LoginError::NoSuchUser)));
 //! ```
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use crate::exn::Exn;
 use crate::promise::Promise;
 
@@ -159,19 +162,48 @@ pub fn bind_result<T: 'static, U: 'static, E: 'static>(
     promise.map(|r| r.and_then(f))
 }
 
-/// Lwt_result's `both`: both `Ok` values, or the first `Err` (in argument order) once both
-/// are resolved.
+/// Lwt_result's `both`: both `Ok` values, or else the first `Err` to arrive, once both are
+/// resolved. (A rejection of either promise rejects the result, as with
+/// [`combinators::both`](crate::combinators::both).)
 ///
 /// ```
-/// use lwt_core::{result as lr, State};
-/// let p = lr::both(lr::lift::<u8, &str>(Ok(1)), lr::lift::<char, &str>(Err("b")));
-/// assert_eq!(p.state(), State::Fulfilled(Err("b")));
+/// use lwt_core::{result as lr, wait, State};
+/// let (a, ra) = wait::<Result<u8, &str>>();
+/// let (b, rb) = wait::<Result<char, &str>>();
+/// let p = lr::both(a, b);
+/// rb.wakeup(Err("b failed first"));
+/// ra.wakeup(Err("a failed later"));
+/// assert_eq!(p.state(), State::Fulfilled(Err("b failed first")));
 /// ```
 pub fn both<A: 'static, B: 'static, E: 'static>(
     a: Promise<Result<A, E>>,
     b: Promise<Result<B, E>>,
 ) -> Promise<Result<(A, B), E>> {
-    crate::combinators::both(a, b).map(|(a, b)| Ok((a?, b?)))
+    let first_err: Rc<RefCell<Option<E>>> = Rc::default();
+    let (ea, eb) = (first_err.clone(), first_err.clone());
+    let a = a.map(move |r| keep_first_err(r, &ea));
+    let b = b.map(move |r| keep_first_err(r, &eb));
+    crate::combinators::both(a, b).map(move |pair| match pair {
+        (Some(a), Some(b)) => Ok((a, b)),
+        _ => match first_err.borrow_mut().take() {
+            Some(e) => Err(e),
+            None => unreachable!("a missing value was an Err, kept in first_err"),
+        },
+    })
+}
+
+/// `Ok(v)` gives `Some(v)`; the first `Err` seen goes into `slot`.
+fn keep_first_err<T, E>(r: Result<T, E>, slot: &RefCell<Option<E>>) -> Option<T> {
+    match r {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let mut slot = slot.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(e);
+            }
+            None
+        }
+    }
 }
 
 /// Lwt_result's `catch`: turns a rejection into an `Err(Exn)`.

@@ -116,14 +116,30 @@ impl Switch {
         }
     }
 
-    /// Lwt's `turn_off`: turns the switch off and runs every hook (all at once), fulfilled when
-    /// they all are; rejected with the first failure (in registration order) if any fails.
+    /// Lwt's `turn_off`: turns the switch off and runs every hook, all at once and the last
+    /// registered first (as in Lwt: what was set up last is torn down first). Fulfilled when they
+    /// all are; if some fail, rejected with the failure of the last registered one among them.
     /// Turning off a switch that is off does nothing.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use lwt_core::{main, switch::Switch, Promise};
+    ///
+    /// let sw = Switch::new();
+    /// let order = Rc::new(RefCell::new(Vec::new()));
+    /// for name in ["connection", "session"] {
+    ///     let order = order.clone();
+    ///     sw.add_hook(move || { order.borrow_mut().push(name); Promise::ret(()) }).unwrap();
+    /// }
+    /// main::run(sw.turn_off()).unwrap();
+    /// assert_eq!(*order.borrow(), ["session", "connection"]);
+    /// ```
     pub fn turn_off(&self) -> Promise<()> {
         let hooks = self.0.borrow_mut().take().unwrap_or_default();
         join(
             hooks
                 .into_iter()
+                .rev()
                 .map(|h| crate::bind::catch(h, Promise::fail)),
         )
     }

@@ -608,6 +608,28 @@ fn switch_hooks_run_once_on_turn_off() {
 }
 
 #[test]
+fn switch_hooks_run_last_registered_first_like_lwt() {
+    // Found in review: hooks ran in registration order; Lwt prepends them, so the last one
+    // registered runs first, and its failure is the one reported.
+    let l = log();
+    let sw = Switch::new();
+    for name in ["a", "b", "c"] {
+        let l = l.clone();
+        sw.add_hook(move || {
+            push(&l, name);
+            Promise::ret(())
+        })
+        .unwrap();
+    }
+    main::run(sw.turn_off()).unwrap();
+    assert_eq!(*l.borrow(), ["c", "b", "a"]);
+    let sw = Switch::new();
+    sw.add_hook(|| Promise::fail_with("first")).unwrap();
+    sw.add_hook(|| Promise::fail_with("second")).unwrap();
+    assert_eq!(main::run(sw.turn_off()).unwrap_err().to_string(), "second");
+}
+
+#[test]
 fn with_switch_turns_off_on_rejection_too() {
     let l = log();
     let a = l.clone();
@@ -624,6 +646,26 @@ fn with_switch_turns_off_on_rejection_too() {
 }
 
 // ---- result ----
+
+#[test]
+fn lwt_result_both_gives_the_first_err_to_arrive() {
+    // Found in review: the first `Err` in argument order was given; Lwt gives the first in time.
+    let (a, ra) = wait::<Result<u8, &str>>();
+    let (b, rb) = wait::<Result<u8, &str>>();
+    let p = lr::both(a, b);
+    rb.wakeup(Err("b"));
+    assert!(p.is_pending(), "waits for both");
+    ra.wakeup(Err("a"));
+    assert_eq!(p.state(), State::Fulfilled(Err("b")));
+    let (a, ra) = wait::<Result<u8, &str>>();
+    let p = lr::both(a, lr::lift(Ok(2)));
+    ra.wakeup(Ok(1));
+    assert_eq!(p.state(), State::Fulfilled(Ok((1, 2))));
+    let (a, ra) = wait::<Result<u8, &str>>();
+    let p = lr::both(a, lr::lift::<u8, &str>(Err("b")));
+    ra.wakeup_exn(Exn::failure("rejected"));
+    assert_eq!(p.rejection().unwrap().to_string(), "rejected");
+}
 
 #[test]
 fn lwt_result_functions() {
