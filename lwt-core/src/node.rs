@@ -405,21 +405,7 @@ impl<T: 'static> Node<T> {
     /// length is fine) and rejects every pending task found with `Canceled`. All states change
     /// before any callback runs, so a promise reached twice (a diamond) is canceled once.
     pub(crate) fn cancel(self: &Rc<Self>) {
-        let start: Rc<dyn Cancelable> = self.clone();
-        schedule::batch(move || {
-            // A merge can make a pending promise wait on itself (a bind whose callback returns a
-            // promise derived from the bind's own result): its cancel links then form a cycle,
-            // which the walk must not follow forever. No node is created during the walk, so an
-            // address names one root.
-            let mut visited = Visited::new();
-            // The start is visited before the work list exists: canceling a task or a `wait`
-            // promise (a leaf, the common case in `pick`) allocates nothing.
-            let mut work = Vec::new();
-            start.cancel_step(&mut work, &mut visited);
-            while let Some(node) = work.pop() {
-                node.cancel_step(&mut work, &mut visited);
-            }
-        });
+        cancel_from(self.clone());
     }
 
     /// Replaces the cancel behaviour of this pending root (a relay moving on to its next wait).
@@ -430,6 +416,25 @@ impl<T: 'static> Node<T> {
         };
         drop(old);
     }
+}
+
+/// Cancels what `start` stands for (a promise's root, or a runtime structure that waits on
+/// promises): the walk of [`Node::cancel`], for a caller that only kept the type-erased link.
+pub(crate) fn cancel_from(start: Rc<dyn Cancelable>) {
+    schedule::batch(move || {
+        // A merge can make a pending promise wait on itself (a bind whose callback returns a
+        // promise derived from the bind's own result): its cancel links then form a cycle,
+        // which the walk must not follow forever. No node is created during the walk, so an
+        // address names one root.
+        let mut visited = Visited::new();
+        // The start is visited before the work list exists: canceling a task or a `wait`
+        // promise (a leaf, the common case in `pick`) allocates nothing.
+        let mut work = Vec::new();
+        start.cancel_step(&mut work, &mut visited);
+        while let Some(node) = work.pop() {
+            node.cancel_step(&mut work, &mut visited);
+        }
+    });
 }
 
 impl<T: 'static> Cancelable for Node<T> {

@@ -42,9 +42,15 @@
 //! * **Stack-safe and constant-memory.** `filter`, `filter_map` and `flat_map` skip any number of
 //!   dropped elements in a loop; the consumers (`fold_left`, `iter_s`, `iter_p`...) loop while
 //!   nodes and callback promises are already resolved. `iter_p` keeps no list of promises (Lwt's
-//!   does): one observer per callback promise still pending, nothing for resolved ones.
+//!   does): one observer and one cancel link (in a reused slot) per callback promise still
+//!   pending, nothing for resolved ones.
 //! * `iter_p` and `iter_n` stop forcing at the first rejected callback, and reject with the
-//!   first rejection in sequence order once the callbacks already running are done.
+//!   first rejection in sequence order once the callbacks already running are done (Lwt calls
+//!   the callback on the rest of the sequence, and its `iter_n` rejects at once, leaving the
+//!   running callbacks unobserved). A node being forced at that moment is the user's promise: it
+//!   is not canceled, and its element is ignored.
+//! * Canceling the result of `iter_p` or `iter_n` cancels what it waits on: the node being
+//!   forced and the running callbacks.
 //! * A panic while forcing a node or in a callback rejects the promise with
 //!   [`Panicked`](crate::Panicked) (Lwt's `Lwt.apply`).
 

@@ -226,6 +226,46 @@ fn errors_and_panics() {
 }
 
 #[test]
+fn a_failing_iter_p_callback_leaves_the_pending_node_of_the_sequence_alone() {
+    // Found in review: a callback's failure canceled the sequence's pending node, which is the
+    // user's own promise (a network read, say). It is now left to run; its element is ignored.
+    let (node, resolve_node) = lwt_core::task::<i32>();
+    let node_handle = node.clone();
+    let (first, fail_first) = wait::<()>();
+    let mut first = Some(first);
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s2 = seen.clone();
+    let p = seq::cons(1, seq::ret_lwt(node)).iter_p(move |x| {
+        s2.borrow_mut().push(x);
+        first.take().unwrap_or_else(lwt_core::return_unit)
+    });
+    assert!(p.is_pending());
+    fail_first.wakeup_exn(Exn::failure("boom"));
+    assert!(
+        node_handle.is_pending(),
+        "the user's promise is not canceled"
+    );
+    assert_eq!(p.rejection().unwrap().to_string(), "boom");
+    resolve_node.wakeup(2);
+    assert_eq!(*seen.borrow(), [1], "no callback after the failure");
+}
+
+#[test]
+fn canceling_iter_p_cancels_the_running_callbacks_and_the_pending_node() {
+    // Canceling the result reaches what it waits on: the callbacks and the node being forced.
+    let (node, _keep) = lwt_core::task::<i32>();
+    let node_handle = node.clone();
+    let (cb, _keep_cb) = lwt_core::task::<()>();
+    let cb_handle = cb.clone();
+    let mut cb = Some(cb);
+    let p = seq::cons(1, seq::ret_lwt(node)).iter_p(move |_| cb.take().unwrap());
+    p.cancel();
+    assert!(p.rejection().unwrap().is_canceled());
+    assert!(cb_handle.rejection().unwrap().is_canceled());
+    assert!(node_handle.rejection().unwrap().is_canceled());
+}
+
+#[test]
 fn a_million_ready_nodes_use_no_stack() {
     // On the test harness's thread (2 MiB of stack).
     let n = 1_000_000_u64;

@@ -1227,6 +1227,65 @@ fn iter_p_and_iter_n_reject_with_the_first_failure_in_order_after_the_running_on
     assert_eq!(n.rejection().unwrap().to_string(), "one");
 }
 
+/// The tasks started by a `tracked_tasks` callback, with their resolvers.
+type Tasks = Rc<RefCell<Vec<(Promise<()>, Resolver<()>)>>>;
+
+/// A callback for `iter_p`/`iter_n` that starts a cancelable task and keeps a handle on it.
+fn tracked_tasks() -> (Tasks, impl FnMut(i32) -> Promise<()> + Clone) {
+    let tasks: Tasks = Rc::default();
+    let t = tasks.clone();
+    let f = move |_: i32| {
+        let (p, r) = task::<()>();
+        let handle = p.clone();
+        t.borrow_mut().push((handle, r));
+        p
+    };
+    (tasks, f)
+}
+
+#[test]
+fn canceling_iter_p_or_iter_n_cancels_the_running_callbacks_and_the_pending_read() {
+    // Found in review: canceling the result only stopped the reads; Lwt's cancel reaches the
+    // callbacks the result waits on.
+    let (tasks, f) = tracked_tasks();
+    let p = stream::of_list(vec![1, 2]).iter_n(2, f.clone());
+    assert_eq!(tasks.borrow().len(), 2);
+    p.cancel();
+    assert!(p.rejection().unwrap().is_canceled());
+    assert!(tasks
+        .borrow()
+        .iter()
+        .all(|(t, _)| t.rejection().unwrap().is_canceled()));
+    // iter_p waiting for an element: the read is withdrawn, the element stays in the stream.
+    tasks.borrow_mut().clear();
+    let (s, push) = stream::create::<i32>();
+    let p = s.iter_p(f);
+    push.push(1).unwrap();
+    assert_eq!(tasks.borrow().len(), 1);
+    p.cancel();
+    assert!(p.rejection().unwrap().is_canceled());
+    assert!(tasks.borrow()[0].0.rejection().unwrap().is_canceled());
+    push.push(2).unwrap();
+    assert_eq!(
+        s.get().state(),
+        State::Fulfilled(Some(2)),
+        "the element stays"
+    );
+    assert_eq!(tasks.borrow().len(), 1, "no callback after the cancel");
+}
+
+#[test]
+fn a_callback_that_resolves_after_the_cancel_changes_nothing() {
+    let (tasks, f) = tracked_tasks();
+    let p = stream::of_list(vec![1, 2, 3]).iter_n(2, f);
+    p.cancel();
+    // Resolving a canceled task is a no-op; the result stays canceled.
+    for (_, r) in tasks.borrow_mut().drain(..) {
+        r.wakeup(());
+    }
+    assert!(p.rejection().unwrap().is_canceled());
+}
+
 #[test]
 fn a_panicking_callback_rejects_the_consumer() {
     let p = stream::of_list(vec![1, 2]).iter(|x| {

@@ -5,13 +5,13 @@
 use std::cell::{Cell, RefCell};
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use crate::callbacks::Outcome;
 use crate::exn::{Exn, InvalidArgument};
-use crate::node::Cancelable;
+use crate::node::{cancel_from, CancelListener, Cancelable};
 use crate::promise::{Promise, Repr};
-use crate::resolver::{relay, task, Resolver};
+use crate::resolver::{relay, task_telling, Resolver};
 
 use super::consume::consume;
 use super::core::Handle;
@@ -231,12 +231,17 @@ struct Par<S, F> {
     src: RefCell<Option<S>>,
     f: RefCell<F>,
     limit: usize,
-    /// Callback promises still pending.
-    running: Cell<usize>,
+    /// The source is a stream's cursor: canceling a pending read only withdraws it (the element
+    /// stays in the stream). A sequence's pending node is the user's own promise instead.
+    withdrawable: bool,
+    /// The cancel links of the callback promises still pending, by slot: canceling the result
+    /// cancels them (they are what it waits on). A freed slot is reused.
+    running: RefCell<Slots>,
     /// A read is pending.
     reading: Cell<bool>,
-    /// The continuation of the pending read (canceling it withdraws the read).
-    read: RefCell<Option<Promise<()>>>,
+    /// The pending read, as its cancel link. Its continuation is a bare `upon` that finds this
+    /// empty when the read was withdrawn or abandoned by `stop_reading`, and then does nothing.
+    read: RefCell<Option<Rc<dyn Cancelable>>>,
     /// The source is exhausted (or failed).
     ended: Cell<bool>,
     /// A callback failed or the result was canceled: no new reads.
@@ -247,6 +252,57 @@ struct Par<S, F> {
     /// `pump` is on the stack (callbacks that complete meanwhile only update the counters).
     pumping: Cell<bool>,
     resolver: RefCell<Option<Resolver<()>>>,
+}
+
+/// The cancel links of running callbacks, in reusable slots.
+#[derive(Default)]
+struct Slots {
+    links: Vec<Option<Rc<dyn Cancelable>>>,
+    free: Vec<usize>,
+    len: usize,
+}
+
+impl Slots {
+    fn insert(&mut self, link: Rc<dyn Cancelable>) -> usize {
+        self.len += 1;
+        match self.free.pop() {
+            Some(slot) => {
+                self.links[slot] = Some(link);
+                slot
+            }
+            None => {
+                self.links.push(Some(link));
+                self.links.len() - 1
+            }
+        }
+    }
+
+    fn remove(&mut self, slot: usize) {
+        if let Some(link) = self.links.get_mut(slot).and_then(Option::take) {
+            drop(link);
+            self.len -= 1;
+            self.free.push(slot);
+        }
+    }
+
+    fn take_all(&mut self) -> Vec<Rc<dyn Cancelable>> {
+        self.len = 0;
+        self.free.clear();
+        std::mem::take(&mut self.links)
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+}
+
+/// Why the reads stop.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// A callback failed: a pending stream read is withdrawn, a pending sequence node (the
+    /// user's promise) is left alone and its element ignored.
+    Failed,
+    /// The result was canceled: the cancel goes on to what it waits on, the pending read too.
+    Canceled,
 }
 
 impl<S, F> Par<S, F>
@@ -261,23 +317,26 @@ where
                 *error = Some((index, e));
             }
         }
-        self.stop_reading();
+        self.stop_reading(Stop::Failed);
     }
 
-    /// No new reads; a read in flight is withdrawn (if it can be canceled), so that its element
-    /// stays in the source.
-    fn stop_reading(&self) {
+    /// No new reads. The read in flight is canceled (see [`Stop`]) or abandoned; either way the
+    /// result no longer waits for it.
+    fn stop_reading(&self, why: Stop) {
         self.stopped.set(true);
         let read = self.read.borrow_mut().take();
         if let Some(read) = read {
-            read.cancel();
+            self.reading.set(false);
+            if self.withdrawable || why == Stop::Canceled {
+                cancel_from(read);
+            }
         }
     }
 
     fn finished(&self) -> bool {
         (self.ended.get() || self.stopped.get())
             && !self.reading.get()
-            && self.running.get() == 0
+            && self.running.borrow().len == 0
             && !self.pumping.get()
     }
 
@@ -308,10 +367,11 @@ where
             Ok(Ok(())) => {}
             Ok(Err(e)) => self.record(index, e),
             Err(p) => {
-                self.running.set(self.running.get() + 1);
+                let link = p.node().expect("a pending promise has a node");
+                let slot = self.running.borrow_mut().insert(link);
                 let me = self.clone();
                 let done = move |e: Option<&Exn>| {
-                    me.running.set(me.running.get() - 1);
+                    me.running.borrow_mut().remove(slot);
                     if let Some(e) = e {
                         me.record(index, e.clone());
                     }
@@ -342,7 +402,7 @@ where
         while !(self.ended.get()
             || self.stopped.get()
             || self.reading.get()
-            || self.running.get() >= self.limit)
+            || self.running.borrow().len >= self.limit)
         {
             let Some(mut src) = self.src.borrow_mut().take() else {
                 break;
@@ -353,21 +413,16 @@ where
                 Ok(outcome) => self.pulled(outcome),
                 Err(p) => {
                     self.reading.set(true);
+                    *self.read.borrow_mut() = p.node().map(|n| n as Rc<dyn Cancelable>);
                     let me = self.clone();
-                    let read = p.then(move |outcome| {
-                        me.read.borrow_mut().take();
-                        me.reading.set(false);
-                        match outcome {
-                            // Withdrawn by `stop_reading`.
-                            Err(e) if e.is_canceled() && me.stopped.get() => {}
-                            outcome => me.pulled(outcome),
+                    p.upon(move |outcome| {
+                        if me.read.borrow_mut().take().is_none() {
+                            return; // withdrawn or abandoned by `stop_reading`
                         }
+                        me.reading.set(false);
+                        me.pulled(outcome);
                         me.pump();
-                        Promise::ret(())
                     });
-                    if self.reading.get() {
-                        *self.read.borrow_mut() = Some(read);
-                    }
                 }
             }
         }
@@ -376,11 +431,27 @@ where
     }
 }
 
+impl<S, F> CancelListener for Par<S, F>
+where
+    S: Source,
+    F: FnMut(S::Item) -> Promise<()> + 'static,
+{
+    /// The result was canceled: stop reading, and cancel what is running.
+    fn canceled(self: Rc<Self>) {
+        self.stop_reading(Stop::Canceled);
+        let running = self.running.borrow_mut().take_all();
+        for link in running {
+            cancel_from(link);
+        }
+    }
+}
+
 /// Calls `f` on every element of `src`, with at most `limit` callback promises pending at once,
 /// reading the next element as soon as there is room. Resolves once the source is exhausted and
 /// every callback promise has resolved. The first rejection (by element order) stops the reads
-/// and rejects the result once the running callbacks are done. Keeps nothing for callbacks that
-/// resolve at once, and one observer per callback promise still pending.
+/// and rejects the result once the running callbacks are done. Canceling the result cancels the
+/// pending read and the running callbacks. Keeps nothing for callbacks that resolve at once, and
+/// an observer and a cancel link per callback promise still pending.
 pub(crate) fn par<S, F>(src: S, limit: usize, f: F, name: &str) -> Promise<()>
 where
     S: Source,
@@ -392,10 +463,11 @@ where
         )));
     }
     let state = Rc::new(Par {
+        withdrawable: src.cursor().is_some(),
         src: RefCell::new(Some(src)),
         f: RefCell::new(f),
         limit,
-        running: Cell::new(0),
+        running: RefCell::default(),
         reading: Cell::new(false),
         read: RefCell::new(None),
         ended: Cell::new(false),
@@ -409,14 +481,9 @@ where
     if state.finished() {
         return Promise::from_outcome(state.outcome());
     }
-    let (p, r) = task();
+    // Canceling the result tells the state (a weak link: no callback is registered for it).
+    let (p, r) = task_telling(Rc::downgrade(&state) as Weak<dyn CancelListener>);
     *state.resolver.borrow_mut() = Some(r);
-    let weak = Rc::downgrade(&state);
-    p.on_cancel(move || {
-        if let Some(state) = weak.upgrade() {
-            state.stop_reading();
-        }
-    });
     p
 }
 

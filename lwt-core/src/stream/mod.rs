@@ -62,7 +62,10 @@
 //!   if none was waiting, the next read that needs one. A panicking generator or callback rejects
 //!   with [`Panicked`](crate::Panicked).
 //! * `iter_p` and `iter_n` stop reading at the first rejected callback, and reject (with the
-//!   first rejection in stream order) once the callbacks already running are done.
+//!   first rejection in stream order) once the callbacks already running are done. (Lwt's
+//!   `iter_p` reads on and calls the callback on every element; its `iter_n` rejects at once and
+//!   leaves the running callbacks unobserved.) Canceling their result cancels the running
+//!   callbacks and withdraws the pending read.
 //!
 //! # Memory and cost
 //!
@@ -74,8 +77,9 @@
 //! Lwt's `from (fun () -> get s >|= f)` does: each files itself as a request in the stream's
 //! queue of reads and runs as a job of the resolution loop when its element arrives. An element
 //! pushed through `map` into a waiting `fold` costs no allocation (see `bench/RESULTS.md`).
-//! `iter_p` never holds a list of the promises it started: it keeps one observer on each callback
-//! promise still pending, and nothing for those that resolved at once. Elements are buffered only
+//! `iter_p` never holds a list of the promises it started: it keeps one observer and one cancel
+//! link (in a slot reused afterwards) per callback promise still pending, and nothing for those
+//! that resolved at once. Elements are buffered only
 //! while some clone has not read them; a canceled read leaves nothing behind once half of the
 //! reads waiting on a cursor are dead.
 
@@ -514,8 +518,10 @@ impl<T: 'static> Stream<T> {
     /// previous callbacks; resolved once the stream ended and every callback promise resolved.
     ///
     /// A rejected callback stops the reading; the result is then rejected with the first
-    /// rejection in stream order, once the callbacks already running are done. Memory: nothing
-    /// for callbacks that resolve at once, one observer per callback promise still pending.
+    /// rejection in stream order, once the callbacks already running are done. Canceling the
+    /// result cancels the running callbacks and withdraws the pending read (its element stays in
+    /// the stream). Memory: nothing for callbacks that resolve at once, an observer and a cancel
+    /// link per callback promise still pending.
     ///
     /// ```
     /// use lwt_core::{stream, wait, State};
