@@ -14,6 +14,12 @@
 //! waits for every promise, then is rejected with the first rejection in input order (as
 //! [`all`]). A panic in `f` is a rejection too.
 //!
+//! Lwt is less regular here, and this module does not copy it: its `iter_p` waits for every
+//! promise but reports the rejection of the *last* rejected element (it joins the promises in
+//! reverse), and its `map_p`, `filter_p`, `for_all_p`... wait for the promises from the last to
+//! the first and stop at the first rejection met that way, so `[pending; rejected]` rejects at
+//! once while `[rejected; pending]` waits. Here the outcome never depends on the positions.
+//!
 //! ```
 //! use lwt_core::{list, main, unix, Promise};
 //! use std::time::Duration;
