@@ -19,7 +19,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::promise::Promise;
-use crate::resolver::{task, wait, Resolver};
+use crate::resolver::{task, Resolver};
 use crate::timers::Timers;
 
 const WAKER: Token = Token(usize::MAX);
@@ -248,7 +248,8 @@ impl Engine {
     // ---- pause ----
 
     pub(crate) fn pause(&self) -> Promise<()> {
-        let (p, r) = wait();
+        // A task, as in Lwt (`add_task_r`): canceling a pause rejects it at once.
+        let (p, r) = task();
         self.paused.borrow_mut().push(r);
         p
     }

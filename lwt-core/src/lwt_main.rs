@@ -60,19 +60,33 @@ impl Drop for Running {
 /// assert!(nested.unwrap().unwrap_err().to_string().contains("nested"));
 /// assert!(main::run(lwt_core::return_unit()).is_ok()); // and run works again afterwards
 /// ```
-pub fn run<T: 'static>(mut promise: Promise<T>) -> Result<T, Exn> {
+pub fn run<T: 'static>(promise: Promise<T>) -> Result<T, Exn> {
     if RUNNING.with(|r| r.replace(true)) {
         return Err(Exn::invalid_argument(
             "main::run: nested call (run was called from inside a running loop)",
         ));
     }
     let _running = Running;
+    turn_until_resolved(promise, false)
+}
+
+/// Turns the loop until `promise` is resolved. `nested`: we are inside a callback of a running
+/// loop (an [`exit`] from a callback), so each turn drains the resolutions it queues itself,
+/// since the callback we are in never returns to drain them.
+fn turn_until_resolved<T: 'static>(mut promise: Promise<T>, nested: bool) -> Result<T, Exn> {
     while !promise.is_resolved() {
         let progressed = engine::with(|e| {
-            run_hooks(e, &e.enter_hooks);
-            let progressed = e.iteration();
-            run_hooks(e, &e.leave_hooks);
-            progressed
+            let turn = || {
+                run_hooks(e, &e.enter_hooks);
+                let progressed = e.iteration();
+                run_hooks(e, &e.leave_hooks);
+                progressed
+            };
+            if nested {
+                crate::schedule::settle(turn)
+            } else {
+                turn()
+            }
         });
         if let Err(Stuck) = progressed {
             if promise.is_resolved() {
@@ -97,7 +111,8 @@ pub fn is_running() -> bool {
 }
 
 /// Lwt's `Lwt.pause`: a promise fulfilled at the next iteration of the loop, after I/O has been
-/// polled. Lets other work run during a long computation.
+/// polled. Lets other work run during a long computation. Cancelable, as in Lwt: canceling it
+/// rejects it with `Canceled` at once.
 ///
 /// ```
 /// use std::{cell::RefCell, rc::Rc};
@@ -254,16 +269,24 @@ pub fn at_exit(f: impl FnOnce() -> Promise<()> + 'static) {
 }
 
 /// Runs the exit hooks (newest first), each to completion; failures go to the
-/// [async exception hook](crate::hook). Hooks registered meanwhile run too.
+/// [async exception hook](crate::hook). Hooks registered meanwhile run too. Called from inside
+/// [`run`] (a callback deciding to [`exit`]), it turns the loop itself, as Lwt's exit does.
 pub fn run_exit_hooks() {
     while let Some(hook) = AT_EXIT.with(|h| h.borrow_mut().pop()) {
-        if let Err(e) = run(crate::bind::catch(hook, Promise::fail)) {
+        let hook = crate::bind::catch(hook, Promise::fail);
+        let done = if is_running() {
+            turn_until_resolved(hook, true)
+        } else {
+            run(hook)
+        };
+        if let Err(e) = done {
             crate::hook::report(&e);
         }
     }
 }
 
-/// Runs the exit hooks, then exits the process with `code`.
+/// Runs the exit hooks, then exits the process with `code`. May be called from a callback of a
+/// running loop: the hooks (which may need the loop, to flush a channel say) still run.
 pub fn exit(code: i32) -> ! {
     run_exit_hooks();
     std::process::exit(code)

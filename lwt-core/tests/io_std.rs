@@ -72,6 +72,16 @@ fn child() {
             main::run(io::stdout().write_line("MARK flushed at exit")).unwrap();
             main::exit(0)
         }
+        "exit_inside_run" => {
+            // An exit hook that needs the loop (a sleep, then a print), and an exit decided by a
+            // callback while the loop runs.
+            main::at_exit(|| {
+                unix::sleep_secs(0.001).bind(|()| io::printl("MARK the hook ran in the loop"))
+            });
+            main::run(io::stdout().write_line("MARK buffered before exit")).unwrap();
+            let _ = main::run(main::pause().map(|()| main::exit(4)));
+            0
+        }
         "sleep_then_print" => {
             let p = unix::sleep_secs(0.05).bind(|()| io::printl("MARK after sleep"));
             main::run(p).unwrap();
@@ -214,4 +224,17 @@ fn printing_after_a_sleep() {
     let out = run_child("sleep_then_print", Stdio::null());
     assert!(out.status.success(), "{out:?}");
     assert_eq!(marked(&out.stdout), ["MARK after sleep"]);
+}
+
+#[test]
+fn main_exit_from_a_callback_runs_the_exit_hooks_in_the_loop() {
+    // Found in review: the exit hooks were run with `main::run`, which refuses a nested call, so
+    // an exit from a callback skipped them (and exited with status 2). Lwt runs them.
+    let out = run_child("exit_inside_run", Stdio::null());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert_eq!(
+        marked(&out.stdout),
+        ["MARK buffered before exit", "MARK the hook ran in the loop"]
+    );
 }

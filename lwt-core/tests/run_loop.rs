@@ -315,3 +315,22 @@ fn a_panicking_hook_does_not_lose_the_other_hooks() {
     main::remove_hook(steady);
     main::remove_hook(flaky);
 }
+
+#[test]
+fn pause_is_cancelable_like_lwt() {
+    // Found in review: `pause` was a `wait` promise; Lwt's is a task.
+    let p = main::pause();
+    p.cancel();
+    assert!(p.rejection().unwrap().is_canceled());
+    assert!(main::run(main::pause()).is_ok(), "the loop goes on");
+}
+
+#[test]
+fn sleeping_infinite_seconds_never_wakes() {
+    // Found in review: infinity was taken for "no duration", so it woke at once.
+    let never = unix::sleep_secs(f64::INFINITY);
+    main::run(unix::sleep_secs(0.005)).unwrap();
+    assert!(never.is_pending());
+    never.cancel();
+    assert_eq!(unix::timer_count(), 0);
+}

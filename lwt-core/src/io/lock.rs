@@ -81,6 +81,7 @@ pub(crate) fn serialized<T: 'static>(
 ) -> Promise<T> {
     let lock = lock.clone();
     lock.acquire().bind(move |()| {
+        let held = lock.clone();
         let run = move || {
             let done = catch(op, Promise::fail).finalize(move || {
                 lock.release();
@@ -95,7 +96,15 @@ pub(crate) fn serialized<T: 'static>(
         };
         if STREAK.with(Cell::get) >= MAX_STREAK {
             STREAK.with(|s| s.set(0));
-            pause().bind(move |()| run())
+            // The lock is held across the pause: an operation canceled during it gives the lock
+            // back without running.
+            pause().then(move |paused| match paused {
+                Ok(()) => run(),
+                Err(e) => {
+                    held.release();
+                    Promise::fail(e)
+                }
+            })
         } else {
             run()
         }

@@ -53,18 +53,29 @@ pub fn sleep_until(deadline: Instant) -> Promise<()> {
 }
 
 /// [`sleep`] for a number of seconds, like Lwt's `Lwt_unix.sleep 0.5`. Negative or NaN
-/// durations sleep for zero seconds.
+/// durations sleep for zero seconds; infinity (or anything past [`FOREVER`]) sleeps
+/// [`FOREVER`], as `Lwt_unix.sleep infinity` never wakes up.
 ///
 /// ```
-/// lwt_core::main::run(lwt_core::unix::sleep_secs(0.01)).unwrap();
+/// use lwt_core::{main, unix};
+/// main::run(unix::sleep_secs(0.01)).unwrap();
+/// let never = unix::sleep_secs(f64::INFINITY);
+/// main::run(unix::sleep_secs(0.01)).unwrap();
+/// assert!(never.is_pending());
 /// ```
 pub fn sleep_secs(seconds: f64) -> Promise<()> {
-    let seconds = if seconds.is_finite() && seconds > 0.0 {
-        seconds
+    sleep(secs_to_duration(seconds))
+}
+
+/// A number of seconds as a duration: 0 for NaN and negative numbers, at most [`FOREVER`].
+fn secs_to_duration(seconds: f64) -> Duration {
+    if seconds.is_nan() || seconds <= 0.0 {
+        Duration::ZERO
+    } else if seconds >= FOREVER.as_secs_f64() {
+        FOREVER
     } else {
-        0.0
-    };
-    sleep(Duration::from_secs_f64(seconds.min(1e9)))
+        Duration::from_secs_f64(seconds)
+    }
 }
 
 /// The rejection of [`timeout`] (Lwt_unix's `Timeout`).
@@ -116,4 +127,20 @@ pub fn with_timeout<T: 'static>(duration: Duration, f: impl FnOnce() -> Promise<
 /// ```
 pub fn timer_count() -> usize {
     engine::with(|e| e.timer_count())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_become_durations_like_lwt_unix_sleep() {
+        assert_eq!(secs_to_duration(f64::NAN), Duration::ZERO);
+        assert_eq!(secs_to_duration(-1.0), Duration::ZERO);
+        assert_eq!(secs_to_duration(f64::NEG_INFINITY), Duration::ZERO);
+        assert_eq!(secs_to_duration(0.25), Duration::from_millis(250));
+        // Found in review: infinity slept zero seconds, so "no timeout" timed out at once.
+        assert_eq!(secs_to_duration(f64::INFINITY), FOREVER);
+        assert_eq!(secs_to_duration(1e300), FOREVER);
+    }
 }
