@@ -305,6 +305,30 @@ impl Engine {
         p
     }
 
+    /// Takes out the waiters of `token` whose promise no longer waits (canceled ones), for the
+    /// caller to drop once no borrow is held: a canceled read's job holds its descriptor, which
+    /// must not stay open until the next readiness prunes it.
+    pub(crate) fn take_dead_waiters(&self, token: Token) -> Vec<IoWaiter> {
+        let mut io = self.io.borrow_mut();
+        let Some(w) = io.get_mut(token.0).and_then(Option::as_mut) else {
+            return Vec::new();
+        };
+        let mut dead = Vec::new();
+        for list in [&mut w.readers, &mut w.writers] {
+            if list.iter().all(IoWaiter::is_pending) {
+                continue;
+            }
+            // Kept in order: waiters on one descriptor are served first come, first served.
+            let (live, gone): (Vec<_>, Vec<_>) = std::mem::take(list)
+                .into_iter()
+                .partition(IoWaiter::is_pending);
+            *list = live;
+            dead.extend(gone);
+        }
+        self.io_waiters.set(self.io_waiters.get() - dead.len());
+        dead
+    }
+
     /// Runs `job` when `token`'s descriptor becomes readable (or writable).
     pub(crate) fn wait_io_job(&self, token: Token, write: bool, job: Box<dyn IoJob>) {
         self.add_io_waiter(token, write, IoWaiter::Job(job));

@@ -107,6 +107,127 @@ fn invalid_utf8_is_a_rejection_that_keeps_the_bytes() {
 }
 
 #[test]
+fn read_char_rejects_a_broken_sequence_without_waiting_for_more_input() {
+    // Found in review: a lead byte of three followed by a plain byte waited for a third byte,
+    // although no byte could make the sequence valid: a peer waiting for a reply deadlocked.
+    let (ic, oc) = io::pipe().unwrap();
+    run(oc.write([0xe2, b'A']).bind({
+        let oc = oc.clone();
+        move |()| oc.flush()
+    }))
+    .unwrap();
+    let c = ic.read_char();
+    turn();
+    let e = c
+        .rejection()
+        .expect("rejected at once, the writer still open");
+    assert_eq!(
+        e.downcast_ref::<FromUtf8Error>().unwrap().as_bytes(),
+        [0xe2]
+    );
+    assert_eq!(run(ic.read_char()).unwrap(), 'A');
+    drop(oc);
+}
+
+#[test]
+fn a_canceled_read_does_not_keep_its_descriptor_open() {
+    // Found in review: the canceled read's job stayed in the reactor's list, holding the
+    // descriptor open after its last handle was dropped, so the peer never saw the end.
+    let (a, b) = unix::socketpair().unwrap();
+    let p = a.read(10);
+    assert!(p.is_pending());
+    p.cancel();
+    drop(p);
+    drop(a);
+    let end = unix::with_timeout(Duration::from_secs(5), move || b.read(10));
+    assert_eq!(run(end).unwrap(), b"", "the peer sees the end of input");
+}
+
+#[test]
+fn a_pending_read_keeps_its_descriptor_until_it_completes() {
+    // The other side of the fix above: a read that was not canceled still holds its descriptor.
+    let (a, b) = unix::socketpair().unwrap();
+    let p = a.read(10);
+    drop(a);
+    run(b.write_all(b"still here".to_vec())).unwrap();
+    assert_eq!(run(p).unwrap(), b"still here");
+}
+
+#[test]
+fn any_read_count_is_accepted() {
+    // Found in review: `Fd::read(usize::MAX)` panicked (capacity overflow).
+    let (r, w) = unix::pipe().unwrap();
+    run(w.write_all(b"abc".to_vec())).unwrap();
+    assert_eq!(run(r.read(usize::MAX)).unwrap(), b"abc");
+    run(w.write_all(b"line\n".to_vec())).unwrap();
+    let ic = InputChannel::with_buffer_size(r, usize::MAX);
+    assert_eq!(run(ic.read_line()).unwrap(), "line");
+}
+
+#[test]
+fn an_operation_canceled_while_it_yields_its_turn_gives_the_lock_back() {
+    // After a streak of operations that complete at once, the next one waits for a turn of the
+    // loop holding the channel's lock. Now that the pause can be canceled (as in Lwt), a cancel
+    // there must give the lock back, or the channel would be locked for good.
+    let (ic, oc) = io::pipe().unwrap();
+    send(&oc, &"x\n".repeat(1000));
+    let mut waited = None;
+    for _ in 0..1000 {
+        let line = ic.read_line();
+        if line.is_pending() {
+            waited = Some(line);
+            break;
+        }
+        assert_eq!(line.state(), State::Fulfilled("x".to_string()));
+    }
+    let waited = waited.expect("an operation yields its turn after a streak");
+    waited.cancel();
+    assert!(waited.rejection().unwrap().is_canceled());
+    assert_eq!(run(ic.read_line()).unwrap(), "x", "the lock was given back");
+}
+
+#[test]
+fn a_fifo_opened_as_a_file_waits_on_the_loop() {
+    // Found in review: every opened file was "always ready", so a read on a FIFO with a silent
+    // writer blocked the loop's thread, and no timer could fire.
+    let path = std::env::temp_dir().join(format!("lwt-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let made = std::process::Command::new("mkfifo").arg(&path).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("mkfifo unavailable: skipped");
+        return;
+    }
+    // The writer opens the FIFO (so that opening it for reading returns) and stays silent
+    // until told to go.
+    let (go, wait_for_go) = std::sync::mpsc::channel::<()>();
+    let writer_path = path.clone();
+    std::thread::spawn(move || {
+        let mut w = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&writer_path)
+            .unwrap();
+        let _ = wait_for_go.recv();
+        std::io::Write::write_all(&mut w, b"late line\n").unwrap();
+    });
+    // The loop runs on its own thread, so that a regression (a read blocking the thread)
+    // fails this test instead of hanging it.
+    let (report, reported) = std::sync::mpsc::channel::<bool>();
+    let reader_path = path.clone();
+    std::thread::spawn(move || {
+        let ic = run(io::open_file(&reader_path, io::Input)).unwrap();
+        let timed_out = run(unix::with_timeout(Duration::from_millis(50), move || {
+            ic.read_line()
+        }))
+        .is_err_and(|e| e.is::<unix::Timeout>());
+        let _ = report.send(timed_out);
+    });
+    let timed_out = reported.recv_timeout(Duration::from_secs(10));
+    let _ = go.send(());
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(timed_out, Ok(true), "the timer fires while the read waits");
+}
+
+#[test]
 fn read_line_handles_lf_crlf_lone_cr_empty_lines_and_a_last_line_without_newline() {
     let (ic, oc) = io::pipe().unwrap();
     send(&oc, "unix\nwindows\r\n\n\r\nca\rriage\nlast\r");

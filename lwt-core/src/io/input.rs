@@ -63,7 +63,7 @@ impl InputChannel {
             owner,
             buf: RefCell::new(Vec::new()),
             pos: Cell::new(0),
-            chunk: buffer_size.max(1),
+            chunk: buffer_size.clamp(1, MAX_READ),
             max_line: Cell::new(DEFAULT_MAX_LINE_LENGTH),
             closed: Cell::new(false),
             filling: RefCell::new(None),
@@ -85,7 +85,8 @@ impl InputChannel {
         InputChannel::with_buffer_size(fd, DEFAULT_BUFFER_SIZE)
     }
 
-    /// Like [`of_fd`](InputChannel::of_fd), reading `buffer_size` bytes at a time (at least 1).
+    /// Like [`of_fd`](InputChannel::of_fd), reading `buffer_size` bytes at a time (at least 1, at
+    /// most 1 MiB).
     ///
     /// ```
     /// use lwt_core::{io, main, unix};
@@ -320,14 +321,18 @@ impl InputChannel {
     pub fn read_char(&self) -> Promise<char> {
         self.op(4, |ch, last| {
             let eof = last == Some(0);
-            let (take, width) = ch.with_unread(|avail| {
+            let (take, width, invalid) = ch.with_unread(|avail| {
                 let width = avail.first().map_or(1, |&b| utf8_width(b));
-                (avail.len().min(width), width)
+                let take = avail.len().min(width);
+                // A sequence already broken by the bytes at hand needs no more input to fail:
+                // waiting would hang a peer that sent one bad byte and waits for a reply.
+                let invalid = matches!(std::str::from_utf8(&avail[..take]), Err(e) if e.error_len().is_some());
+                (take, width, invalid)
             });
             if take == 0 {
                 return eof.then_some(Err(EndOfFile.into()));
             }
-            if take < width && !eof {
+            if take < width && !eof && !invalid {
                 return None;
             }
             let bytes = ch.with_unread(|avail| avail[..take].to_vec());

@@ -29,12 +29,13 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use mio::Token;
 
 use crate::engine;
-use crate::resolver::{task, Resolver};
+use crate::node::CancelListener;
+use crate::resolver::{task_telling, Resolver};
 
 /// What one round of tries of an operation came to.
 enum Attempt<T> {
@@ -76,6 +77,10 @@ impl<T: 'static, F: Fn(&Kind) -> io::Result<T> + 'static> engine::IoJob for Retr
 
 /// Reads of at most this many bytes go through a stack buffer (see [`Fd::read`]).
 const SMALL_READ: usize = 256;
+
+/// The most one [`Fd::read`] asks the system for: its buffer is allocated up front, and a larger
+/// count only risks an allocation failure (the kernel returns at most about 2 GiB per read).
+pub const MAX_READ: usize = 1 << 24;
 use crate::exn::Exn;
 use crate::preemptive;
 use crate::promise::Promise;
@@ -304,7 +309,10 @@ impl Fd {
         match self.attempt(&op) {
             Attempt::Done(outcome) => Promise::of_result(outcome.map_err(Exn::from)),
             Attempt::Blocked(token) => {
-                let (promise, resolver) = task();
+                // Canceling the operation tells the descriptor, which drops the job at once:
+                // the job holds the descriptor open (a weak link, no allocation).
+                let listener = Rc::downgrade(&self.0) as Weak<dyn CancelListener>;
+                let (promise, resolver) = task_telling(listener);
                 let job = Box::new(Retry {
                     fd: self.clone(),
                     write,
@@ -333,8 +341,9 @@ impl Fd {
         }
     }
 
-    /// Lwt_unix's `read`: at most `max` bytes; an empty vector means end of input. Rejected with
-    /// the `io::Error` if the read fails (for instance on a closed descriptor).
+    /// Lwt_unix's `read`: at most `max` bytes (and at most [`MAX_READ`]: any count is accepted);
+    /// an empty vector means end of input. Rejected with the `io::Error` if the read fails (for
+    /// instance on a closed descriptor).
     ///
     /// ```
     /// use lwt_core::{main, unix};
@@ -345,6 +354,7 @@ impl Fd {
     /// assert!(main::run(r.read(8)).is_err()); // closed descriptor
     /// ```
     pub fn read(&self, max: usize) -> Promise<Vec<u8>> {
+        let max = max.min(MAX_READ);
         if self.0.mode.get() == Mode::Blocking {
             let file = self.with_kind(|k| match k {
                 Kind::File(f) => f.try_clone(),
@@ -459,6 +469,18 @@ impl Fd {
         }
         drop(kind);
         Ok(())
+    }
+}
+
+impl CancelListener for Inner {
+    /// An operation waiting on this descriptor was canceled: its job leaves the reactor's list
+    /// now, so that it does not keep the descriptor open after the last handle is dropped.
+    fn canceled(self: Rc<Self>) {
+        if let Some(token) = self.token.get() {
+            let mut dead = Vec::new();
+            engine::try_with(|e| dead = e.take_dead_waiters(token));
+            drop(dead);
+        }
     }
 }
 

@@ -217,8 +217,10 @@ pub fn getaddrinfo(host: &str, port: u16) -> Promise<Vec<SocketAddr>> {
     .bind(|r| Promise::of_result(r.map_err(Exn::failure)))
 }
 
-/// Opens a file on the thread pool (opening can block). The descriptor is "always ready"
-/// (regular files cannot be polled; see [`Fd`]).
+/// Opens a file on the thread pool (opening can block, a FIFO's until the other end is opened).
+/// A regular file's descriptor is "always ready" (regular files cannot be polled; see [`Fd`]);
+/// anything else (a FIFO, a terminal, a device) is non-blocking and waits on the reactor, so a
+/// read with nothing to read leaves the loop running.
 ///
 /// ```
 /// use lwt_core::{main, unix};
@@ -235,12 +237,17 @@ pub fn getaddrinfo(host: &str, port: u16) -> Promise<Vec<SocketAddr>> {
 pub fn open_file(path: impl AsRef<Path>, options: OpenOptions) -> Promise<Fd> {
     let path = path.as_ref().to_path_buf();
     preemptive::detach(move || {
-        options
+        let file = options
             .open(&path)
-            .map_err(|e| (e.kind(), format!("{}: {e}", path.display())))
+            .map_err(|e| (e.kind(), format!("{}: {e}", path.display())))?;
+        // Only a regular file is always ready; a FIFO, a terminal or a device can make a read
+        // wait, so it must wait on the reactor, not block the loop's thread.
+        let regular = file.metadata().is_ok_and(|m| m.file_type().is_file());
+        Ok((file, regular))
     })
-    .bind(|r: Result<File, (io::ErrorKind, String)>| match r {
-        Ok(file) => Promise::ret(Fd::regular_file(file)),
+    .bind(|r: Result<(File, bool), (io::ErrorKind, String)>| match r {
+        Ok((file, true)) => Promise::ret(Fd::regular_file(file)),
+        Ok((file, false)) => Promise::of_result(Fd::from_owned(file.into()).map_err(Exn::from)),
         Err((kind, msg)) => Promise::fail(io::Error::new(kind, msg)),
     })
 }
