@@ -296,7 +296,9 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
 
 /// Does the expansion of `block` create closures (continuations) that capture variables? A loop
 /// whose body does runs each iteration on a clone of its closure (the `_cloned` drivers), so that
-/// these continuations can own what they capture; otherwise the body borrows its captures.
+/// these continuations can own what they capture; otherwise one closure serves every iteration.
+/// Either way the body is a `move` closure with its own copies of what it captures, which is why
+/// `captures` rejects assignments to the block's variables inside it.
 fn binds(block: &Block) -> bool {
     let n = block.stmts.len();
     let stmt_binds = block.stmts.iter().enumerate().any(|(i, stmt)| {

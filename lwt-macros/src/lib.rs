@@ -8,9 +8,11 @@
 //! documentation of `lwt!` and in `docs/lwt-macro.md`.
 //!
 //! Layout: `parse` builds the tree of `ast` (reporting every mistake it finds, and `check`
-//! rejects `return`, `break`, `?` and `.await`); `expand` turns it into calls to `lwt::control`.
+//! rejects `return`, `break`, `?` and `.await`); `captures` rejects assignments that a form's
+//! closure would lose; `expand` turns the tree into calls to `lwt::control`.
 
 mod ast;
+mod captures;
 mod check;
 mod expand;
 mod parse;
@@ -38,6 +40,7 @@ pub fn lwt_impl(input: TokenStream) -> TokenStream {
     };
     let mut errors = Vec::new();
     let block = parse::parse_top(tokens.collect(), &mut errors);
+    captures::check(&block, &mut errors);
     if errors.is_empty() {
         expand::top(&krate, &block).into()
     } else {

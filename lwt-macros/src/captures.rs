@@ -1,0 +1,514 @@
+//! Rejects assignments that the expansion would silently lose.
+//!
+//! The body of an `if`, `match`, `try`/`catch`/`finally` or loop becomes a `move` closure, and so
+//! does the rest of a nested `{ .. }` block (or `try` body) after its first statement that waits.
+//! Such a closure owns a *copy* of each `Copy` variable it captures (a moved-in value for the
+//! others), and a loop body that waits runs each iteration on a fresh clone of its closure. An
+//! assignment inside to a `let mut` variable of an enclosing block therefore changes that copy
+//! only: the code after the form, and the next iteration, still see the old value, and a loop
+//! whose condition reads the variable may never end. Rust compiles all of this without a word,
+//! so the macro reports it.
+//!
+//! The walk follows the macro's scopes (`let`, `do let`, loop, arm and catch bindings) and, in the
+//! user's Rust code, those of `let` statements, closures, `for` loops, `match` arms and `if let`,
+//! so that a name rebound inside the body is not mistaken for the outer one.
+
+use proc_macro2::Span;
+use syn::visit::{self, Visit};
+
+use crate::ast::*;
+
+/// Reports every lost assignment in `block`.
+pub(crate) fn check(block: &Block, errors: &mut Vec<syn::Error>) {
+    let mut walk = Walk {
+        env: Vec::new(),
+        depth: 0,
+        context: TOP,
+        errors,
+    };
+    walk.block(block, None);
+}
+
+/// A name bound by the macro's statements (a `let`, `do let`, or a form's pattern).
+struct Local {
+    name: String,
+    mutable: bool,
+    /// How many closure boundaries lie between the top of the block and this binding.
+    depth: usize,
+}
+
+struct Walk<'e> {
+    /// The names in scope, innermost last.
+    env: Vec<Local>,
+    /// The closure boundaries crossed so far.
+    depth: usize,
+    /// What the innermost boundary is, for the message: "the body of this `while` loop".
+    context: Context,
+    errors: &'e mut Vec<syn::Error>,
+}
+
+impl Walk<'_> {
+    /// A block of statements. `nested`: the block runs in place (a `{ .. }` statement, a `try`
+    /// body) until its first statement that waits, after which its rest is a closure of its own;
+    /// `None`: the caller has already entered the closure the block runs in.
+    fn block(&mut self, block: &Block, nested: Option<Context>) {
+        let saved = (self.env.len(), self.depth, self.context);
+        // The rest after the first wait is one chain of continuations: one boundary, however
+        // many statements wait after it.
+        let nested = nested.map(|context| (context, saved.1));
+        let n = block.stmts.len();
+        for (i, stmt) in block.stmts.iter().enumerate() {
+            let last = i + 1 == n && block.tail.is_none();
+            self.stmt(stmt, last, nested);
+        }
+        match block.tail.as_deref() {
+            None => {}
+            Some(Tail::Expr(e) | Tail::Plain(e)) => self.expr(e),
+            Some(Tail::Form(f)) => self.form(f),
+        }
+        self.env.truncate(saved.0);
+        (self.depth, self.context) = (saved.1, saved.2);
+    }
+
+    /// After a statement that waits, the rest of a nested block (which started at `start`) is a
+    /// closure.
+    fn waited(&mut self, nested: Option<(Context, usize)>) {
+        if let Some((context, start)) = nested {
+            if self.depth == start {
+                self.depth += 1;
+                self.context = context;
+            }
+        }
+    }
+
+    fn stmt(&mut self, stmt: &Stmt, last: bool, nested: Option<(Context, usize)>) {
+        match stmt {
+            Stmt::Plain(Plain::Item(_)) => {}
+            Stmt::Plain(Plain::Stmt(syn::Stmt::Local(local))) => {
+                if let Some(init) = &local.init {
+                    self.expr(&init.expr);
+                    if let Some((_, diverge)) = &init.diverge {
+                        self.expr(diverge);
+                    }
+                }
+                self.declare(&local.pat);
+            }
+            Stmt::Plain(Plain::Stmt(s)) => self.rust(|v| v.visit_stmt(s)),
+            Stmt::Bind(b) => {
+                for binding in &b.bindings {
+                    match &binding.init {
+                        Init::Expr(e) => self.expr(e),
+                        Init::Form(f) => self.form(f),
+                    }
+                }
+                self.waited(nested);
+                if let Some(els) = &b.else_block {
+                    self.block(els, Some(ELSE));
+                }
+                for binding in &b.bindings {
+                    self.declare(&binding.pat);
+                }
+            }
+            Stmt::Seq(e) => {
+                self.expr(e);
+                if !last {
+                    self.waited(nested);
+                }
+            }
+            Stmt::Form(f) => {
+                self.form(f);
+                if !last {
+                    self.waited(nested);
+                }
+            }
+            Stmt::Assert(a) => {
+                for e in a.operands.iter().chain(&a.message) {
+                    self.expr(e);
+                }
+                if !last {
+                    self.waited(nested);
+                }
+            }
+        }
+    }
+
+    fn form(&mut self, form: &Form) {
+        match form {
+            Form::If(i) => self.if_form(i),
+            Form::Match(m) => {
+                self.expr(&m.expr);
+                for arm in &m.arms {
+                    match arm {
+                        Arm::Value { pat, guard, body } => self.inside(MATCH_ARM, |w| {
+                            w.declare(pat);
+                            if let Some(g) = guard {
+                                w.expr(g);
+                            }
+                            w.body(body);
+                        }),
+                        Arm::Exception(c) => self.inside(MATCH_ARM, |w| w.catch_arm(c)),
+                    }
+                }
+            }
+            Form::Try(t) => {
+                self.block(&t.body, Some(TRY_BODY));
+                for arm in t.catch.iter().flat_map(|(_, arms)| arms) {
+                    self.inside(CATCH_ARM, |w| w.catch_arm(arm));
+                }
+                if let Some((_, cleanup)) = &t.finally {
+                    self.inside(FINALLY, |w| w.block(cleanup, None));
+                }
+            }
+            Form::For(f) => {
+                self.expr(&f.expr);
+                self.inside(FOR, |w| {
+                    w.declare(&f.pat);
+                    w.block(&f.body, None);
+                });
+            }
+            Form::While(l) => self.inside(WHILE, |w| {
+                w.expr(&l.cond);
+                w.block(&l.body, None);
+            }),
+            Form::WhileLet(l) => self.inside(WHILE, |w| {
+                w.expr(&l.expr);
+                w.declare(&l.pat);
+                w.block(&l.body, None);
+            }),
+            Form::Loop(l) => self.inside(LOOP, |w| w.block(&l.body, None)),
+            Form::Block(b) => self.block(b, Some(NESTED_BLOCK)),
+        }
+    }
+
+    fn if_form(&mut self, i: &If) {
+        let pat = match &i.cond {
+            IfCond::Expr(e) => {
+                self.expr(e);
+                None
+            }
+            IfCond::Let(pat, e) => {
+                self.expr(e);
+                Some(pat)
+            }
+        };
+        self.inside(IF, |w| {
+            if let Some(pat) = pat {
+                w.declare(pat);
+            }
+            w.block(&i.then, None);
+        });
+        match &i.els {
+            None => {}
+            Some(Else::Block(b)) => self.inside(IF, |w| w.block(b, None)),
+            // The inner condition is evaluated in the outer `if`'s closure.
+            Some(Else::If(inner)) => self.inside(IF, |w| w.if_form(inner)),
+        }
+    }
+
+    fn catch_arm(&mut self, arm: &CatchArm) {
+        if let CatchBinding::Ident(e) = &arm.binding {
+            self.env.push(Local {
+                name: e.to_string(),
+                mutable: false,
+                depth: self.depth,
+            });
+        }
+        if let Some(g) = &arm.guard {
+            self.expr(g);
+        }
+        self.body(&arm.body);
+    }
+
+    fn body(&mut self, body: &Body) {
+        match body {
+            Body::Block(b) => self.block(b, None),
+            Body::Expr(e) => self.expr(e),
+        }
+    }
+
+    /// Runs `f` one closure boundary further in; the names it declares end with it.
+    fn inside(&mut self, context: Context, f: impl FnOnce(&mut Self)) {
+        let saved = (self.env.len(), self.depth, self.context);
+        self.depth += 1;
+        self.context = context;
+        f(self);
+        self.env.truncate(saved.0);
+        (self.depth, self.context) = (saved.1, saved.2);
+    }
+
+    fn declare(&mut self, pat: &syn::Pat) {
+        let depth = self.depth;
+        let mut names = Vec::new();
+        bound_names(pat, &mut names);
+        self.env
+            .extend(names.into_iter().map(|(name, mutable)| Local {
+                name,
+                mutable,
+                depth,
+            }));
+    }
+
+    fn expr(&mut self, e: &syn::Expr) {
+        self.rust(|v| v.visit_expr(e));
+    }
+
+    /// Walks the user's Rust code with `f`.
+    fn rust(&mut self, f: impl FnOnce(&mut Assignments<'_, '_>)) {
+        let mut visitor = Assignments {
+            walk: self,
+            shadowed: Vec::new(),
+        };
+        f(&mut visitor);
+    }
+
+    /// An assignment to `name`, at `span`: is it to a variable of an enclosing closure?
+    fn assigned(&mut self, name: &syn::Ident) {
+        let text = name.to_string();
+        let Some(local) = self.env.iter().rev().find(|l| l.name == text) else {
+            // Declared outside the macro: the macro cannot tell what it is.
+            return;
+        };
+        if local.mutable && local.depth < self.depth {
+            self.errors
+                .push(lost_assignment(name.span(), &text, self.context));
+        }
+    }
+}
+
+/// A closure boundary, for the message.
+#[derive(Clone, Copy)]
+struct Context {
+    /// What runs in the closure: "a branch of this `if`".
+    what: &'static str,
+    /// Is it a loop body, run once per iteration?
+    looped: bool,
+}
+
+const TOP: Context = Context {
+    what: "",
+    looped: false,
+};
+const IF: Context = Context {
+    what: "a branch of this `if`",
+    looped: false,
+};
+const MATCH_ARM: Context = Context {
+    what: "an arm of this `match`",
+    looped: false,
+};
+const CATCH_ARM: Context = Context {
+    what: "an arm of this `catch`",
+    looped: false,
+};
+const FINALLY: Context = Context {
+    what: "this `finally` block",
+    looped: false,
+};
+const FOR: Context = Context {
+    what: "the body of this `for` loop",
+    looped: true,
+};
+const WHILE: Context = Context {
+    what: "the body of this `while` loop",
+    looped: true,
+};
+const LOOP: Context = Context {
+    what: "the body of this `loop`",
+    looped: true,
+};
+const TRY_BODY: Context = Context {
+    what: "the rest of this `try` body after its first `let` (or other statement that waits)",
+    looped: false,
+};
+const NESTED_BLOCK: Context = Context {
+    what: "the rest of this `{ .. }` block after its first `let` (or other statement that waits)",
+    looped: false,
+};
+const ELSE: Context = Context {
+    what: "the rest of this `else` block after its first `let` (or other statement that waits)",
+    looped: false,
+};
+
+fn lost_assignment(span: Span, name: &str, context: Context) -> syn::Error {
+    let (after, instead) = if context.looped {
+        (
+            "the code after the loop (and, when the body waits, the next iteration)",
+            format!(
+                "keep the state in a cell that the closures share: `do let {name} = \
+                 Rc::new(Cell::new(..));` before the loop, a clone of the `Rc` for the loop \
+                 (`do let counter = {name}.clone();`), and `do counter.set(counter.get() + 1);` \
+                 in the body"
+            ),
+        )
+    } else {
+        (
+            "the code after the form",
+            format!(
+                "make the form produce the new value and bind it (`let {name} = if c {{ \
+                 lwt::ret({name} + 1) }} else {{ lwt::ret({name}) }};`), or keep the state in \
+                 an `Rc<Cell<_>>` that the closures share"
+            ),
+        )
+    };
+    syn::Error::new(
+        span,
+        format!(
+            "this assignment to `{name}` would be lost: `{name}` is a `let mut` variable \
+             declared outside {what}, which runs in a `move` closure with its own copy of it, \
+             so {after} would still see the old value; {instead}",
+            what = context.what,
+        ),
+    )
+}
+
+/// The names a pattern binds, with their `mut`.
+fn bound_names(pat: &syn::Pat, out: &mut Vec<(String, bool)>) {
+    struct Names<'o>(&'o mut Vec<(String, bool)>);
+    impl<'ast> Visit<'ast> for Names<'_> {
+        fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
+            self.0.push((p.ident.to_string(), p.mutability.is_some()));
+            visit::visit_pat_ident(self, p);
+        }
+        // Paths and constants in a pattern bind nothing; expressions in it (array lengths,
+        // const blocks) are not patterns.
+        fn visit_expr(&mut self, _: &'ast syn::Expr) {}
+    }
+    Names(out).visit_pat(pat);
+}
+
+/// Finds assignments in the user's Rust code, following its own scopes.
+struct Assignments<'w, 'e> {
+    walk: &'w mut Walk<'e>,
+    /// Names bound inside the code walked so far (innermost last): they hide the macro's.
+    shadowed: Vec<String>,
+}
+
+impl Assignments<'_, '_> {
+    fn bind(&mut self, pat: &syn::Pat) {
+        let mut names = Vec::new();
+        bound_names(pat, &mut names);
+        self.shadowed
+            .extend(names.into_iter().map(|(name, _)| name));
+    }
+
+    fn scoped(&mut self, f: impl FnOnce(&mut Self)) {
+        let mark = self.shadowed.len();
+        f(self);
+        self.shadowed.truncate(mark);
+    }
+
+    /// The variable a place expression writes to: `x`, `x.field`, `x[i]`, `x.0`. Writes through
+    /// a dereference (`*x = ..`) reach the pointee, which the closure shares.
+    fn assigned(&mut self, place: &syn::Expr) {
+        let root = match place {
+            syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
+            syn::Expr::Field(f) => return self.assigned(&f.base),
+            syn::Expr::Index(i) => return self.assigned(&i.expr),
+            syn::Expr::Paren(p) => return self.assigned(&p.expr),
+            _ => None,
+        };
+        if let Some(name) = root {
+            if !self.shadowed.iter().any(|s| name == s) {
+                self.walk.assigned(name);
+            }
+        }
+    }
+}
+
+impl<'ast> Visit<'ast> for Assignments<'_, '_> {
+    // Items are their own scopes: they cannot see the block's variables.
+    fn visit_item(&mut self, _: &'ast syn::Item) {}
+
+    fn visit_expr_assign(&mut self, e: &'ast syn::ExprAssign) {
+        self.assigned(&e.left);
+        visit::visit_expr_assign(self, e);
+    }
+
+    fn visit_expr_binary(&mut self, e: &'ast syn::ExprBinary) {
+        use syn::BinOp::*;
+        if matches!(
+            e.op,
+            AddAssign(_)
+                | SubAssign(_)
+                | MulAssign(_)
+                | DivAssign(_)
+                | RemAssign(_)
+                | BitXorAssign(_)
+                | BitAndAssign(_)
+                | BitOrAssign(_)
+                | ShlAssign(_)
+                | ShrAssign(_)
+        ) {
+            self.assigned(&e.left);
+        }
+        visit::visit_expr_binary(self, e);
+    }
+
+    fn visit_block(&mut self, b: &'ast syn::Block) {
+        self.scoped(|v| visit::visit_block(v, b));
+    }
+
+    fn visit_local(&mut self, l: &'ast syn::Local) {
+        // The initializer does not see the names its `let` binds.
+        if let Some(init) = &l.init {
+            self.visit_expr(&init.expr);
+            if let Some((_, diverge)) = &init.diverge {
+                self.visit_expr(diverge);
+            }
+        }
+        self.bind(&l.pat);
+    }
+
+    fn visit_expr_closure(&mut self, c: &'ast syn::ExprClosure) {
+        self.scoped(|v| {
+            for input in &c.inputs {
+                v.bind(input);
+            }
+            v.visit_expr(&c.body);
+        });
+    }
+
+    fn visit_expr_for_loop(&mut self, f: &'ast syn::ExprForLoop) {
+        self.visit_expr(&f.expr);
+        self.scoped(|v| {
+            v.bind(&f.pat);
+            v.visit_block(&f.body);
+        });
+    }
+
+    fn visit_expr_match(&mut self, m: &'ast syn::ExprMatch) {
+        self.visit_expr(&m.expr);
+        for arm in &m.arms {
+            self.scoped(|v| {
+                v.bind(&arm.pat);
+                if let Some((_, guard)) = &arm.guard {
+                    v.visit_expr(guard);
+                }
+                v.visit_expr(&arm.body);
+            });
+        }
+    }
+
+    // `if let` and `while let`: the names of the condition's patterns reach the body only.
+    fn visit_expr_if(&mut self, i: &'ast syn::ExprIf) {
+        self.scoped(|v| {
+            v.visit_expr(&i.cond);
+            v.visit_block(&i.then_branch);
+        });
+        if let Some((_, els)) = &i.else_branch {
+            self.visit_expr(els);
+        }
+    }
+
+    fn visit_expr_while(&mut self, w: &'ast syn::ExprWhile) {
+        self.scoped(|v| {
+            v.visit_expr(&w.cond);
+            v.visit_block(&w.body);
+        });
+    }
+
+    fn visit_expr_let(&mut self, l: &'ast syn::ExprLet) {
+        self.visit_expr(&l.expr);
+        self.bind(&l.pat);
+    }
+}

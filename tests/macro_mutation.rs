@@ -1,0 +1,119 @@
+//! `lwt!` and `let mut`: what the macro accepts. An assignment inside a form's body to a
+//! `let mut` variable of an enclosing block is rejected (`tests/ui/lost_assignment_*.rs`),
+//! because the body's closure has its own copy; these assignments are not lost, and compile.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use lwt::{lwt, ret, Promise, State};
+
+#[test]
+fn straight_line_assignments_after_a_bind_are_kept() {
+    // Each continuation moves the variable into the next: one variable all along.
+    let p: Promise<u32> = lwt! {
+        do let mut n = 1_u32;
+        let x = ret(10_u32);
+        do n += x;
+        lwt::return_unit();
+        do n *= 2;
+        do n
+    };
+    assert_eq!(p.state(), State::Fulfilled(22));
+}
+
+#[test]
+fn a_name_rebound_inside_the_body_is_the_bodys_own() {
+    let p: Promise<u32> = lwt! {
+        do let mut n = 100_u32;
+        for i in 1..=3_u32 {
+            // `do let mut`, and a `let` that binds a promise, rebind `n` for the body.
+            do let mut n = n;
+            do n += i;
+            let mut m = ret(n);
+            do m += 1;
+            do assert!(m > n);
+        }
+        // A loop pattern that rebinds the name.
+        for mut n in 0..2_u32 {
+            do n += 1;
+            do assert!(n > 0);
+        }
+        do n += 1;
+        do n
+    };
+    assert_eq!(p.state(), State::Fulfilled(101));
+}
+
+#[test]
+fn names_rebound_by_the_bodys_rust_code_are_not_the_outer_ones() {
+    let p: Promise<u32> = lwt! {
+        do let mut n = 7_u32;
+        if ret(true) {
+            // A `let` of a plain block, a closure parameter, a `match` arm, an `if let`, a
+            // `for` loop: each introduces a new `n`.
+            do {
+                let mut n = 0_u32;
+                n += 1;
+                assert_eq!(n, 1);
+            }
+            do let add = |mut n: u32| { n += 1; n };
+            do assert_eq!(add(1), 2);
+            do match Some(5_u32) { Some(mut n) => { n += 1; assert_eq!(n, 6); } None => unreachable!() }
+            do if let Some(mut n) = Some(1_u32) { n += 1; assert_eq!(n, 2); }
+            do for mut n in 0..1_u32 { n += 1; assert_eq!(n, 1); }
+        }
+        match ret(Some(2_u32)) {
+            Some(mut n) => {
+                do n += 1;
+                do assert_eq!(n, 3);
+            }
+            None => lwt::return_unit(),
+        };
+        do n -= 1;
+        do n
+    };
+    assert_eq!(p.state(), State::Fulfilled(6));
+}
+
+#[test]
+fn a_nested_block_runs_in_place_until_it_waits() {
+    // Before its first `let`, a `{ .. }` block (or a `try` body) runs in place: the
+    // assignment is to the block's variable itself.
+    let p: Promise<u32> = lwt! {
+        do let mut n = 1_u32;
+        {
+            do n += 1;
+            let _x = ret(());
+            do let mut n = n;
+            do n += 100;
+            // Later waits continue the same chain: `n` is still this block's.
+            lwt::return_unit();
+            let _y = ret(());
+            do n += 1;
+            do assert_eq!(n, 103);
+        };
+        try {
+            do n *= 10;
+            lwt::return_unit()
+        } catch {
+            _ => lwt::return_unit(),
+        };
+        do n
+    };
+    assert_eq!(p.state(), State::Fulfilled(20));
+}
+
+#[test]
+fn state_shared_through_a_cell_is_kept() {
+    // What the error message suggests instead: the closures share the cell.
+    let p: Promise<u32> = lwt! {
+        do let i = Rc::new(Cell::new(0_u32));
+        do let counter = i.clone();
+        while counter.get() < 3 {
+            let step = ret(1_u32);
+            do counter.set(counter.get() + step);
+        }
+        do i.get()
+    };
+    assert_eq!(p.state(), State::Fulfilled(3));
+}
