@@ -303,6 +303,40 @@ fn assert_eq_and_assert_ne() {
 }
 
 #[test]
+fn assertion_messages_are_evaluated_only_on_failure() {
+    // As with std's assertions: the message's arguments may assume the assertion failed.
+    thread_local!(static CALLS: Cell<u32> = const { Cell::new(0) });
+    fn context() -> &'static str {
+        CALLS.with(|c| c.set(c.get() + 1));
+        "context"
+    }
+    let calls = || CALLS.with(Cell::get);
+    let none: Option<u8> = std::hint::black_box(None);
+    let held: Promise<()> = lwt! {
+        assert!(none.is_none(), "{}", context());
+        assert_eq!(none, None, "unexpected {}", none.unwrap());
+        assert_eq!(1, 1, "{}", context());
+        assert_ne!(1, 2, "{}", context());
+    };
+    assert!(held.is_fulfilled());
+    assert_eq!(calls(), 0);
+
+    let failed = |p: Promise<()>| {
+        let e = p.rejection().unwrap();
+        e.downcast_ref::<AssertionFailed>()
+            .unwrap()
+            .message()
+            .to_string()
+    };
+    assert!(failed(lwt! { assert_eq!(1, 2, "{}", context()); }).contains(": context"));
+    assert_eq!(calls(), 1);
+    assert!(failed(lwt! { assert_ne!(1, 1, "{}", context()); }).contains(": context"));
+    assert_eq!(calls(), 2);
+    assert!(failed(lwt! { assert!(false, "{}", context()); }).contains("context"));
+    assert_eq!(calls(), 3);
+}
+
+#[test]
 fn failure_messages_stay_readable() {
     let p: Promise<()> = lwt! { Promise::fail_with("plain") };
     assert_eq!(

@@ -1107,17 +1107,20 @@ pub fn assert(condition: bool, message: impl FnOnce() -> String) -> Promise<()> 
 }
 
 /// `assert_eq!(left, right)` in `lwt!`: like [`assert()`], with the message of `std`'s
-/// `assert_eq!` (both values, by `Debug`), followed by `message` if there is one.
+/// `assert_eq!` (both values, by `Debug`), followed by what `message` returns, if anything. As
+/// with `std`'s `assert_eq!`, `message` is called only on failure, so its format arguments are
+/// evaluated only then.
 ///
 /// ```
 /// use lwt_core::control::{assert_eq, AssertionFailed};
 ///
-/// let e = assert_eq(&1, &2, None).rejection().unwrap();
+/// assert!(assert_eq(&1, &1, || unreachable!()).is_fulfilled());
+/// let e = assert_eq(&1, &2, || None).rejection().unwrap();
 /// let failed = e.downcast_ref::<AssertionFailed>().unwrap();
 /// assert_eq!(failed.message(), "assertion `left == right` failed\n  left: 1\n right: 2");
 /// ```
 #[track_caller]
-pub fn assert_eq<L, R>(left: &L, right: &R, message: Option<fmt::Arguments<'_>>) -> Promise<()>
+pub fn assert_eq<L, R>(left: &L, right: &R, message: impl FnOnce() -> Option<String>) -> Promise<()>
 where
     L: PartialEq<R> + fmt::Debug + ?Sized,
     R: fmt::Debug + ?Sized,
@@ -1128,10 +1131,10 @@ where
 /// `assert_ne!(left, right)` in `lwt!`: like [`assert_eq()`], for values that must differ.
 ///
 /// ```
-/// assert!(lwt_core::control::assert_ne(&1, &2, None).is_fulfilled());
+/// assert!(lwt_core::control::assert_ne(&1, &2, || None).is_fulfilled());
 /// ```
 #[track_caller]
-pub fn assert_ne<L, R>(left: &L, right: &R, message: Option<fmt::Arguments<'_>>) -> Promise<()>
+pub fn assert_ne<L, R>(left: &L, right: &R, message: impl FnOnce() -> Option<String>) -> Promise<()>
 where
     L: PartialEq<R> + fmt::Debug + ?Sized,
     R: fmt::Debug + ?Sized,
@@ -1145,7 +1148,7 @@ fn compare<L, R>(
     op: &str,
     left: &L,
     right: &R,
-    message: Option<fmt::Arguments<'_>>,
+    message: impl FnOnce() -> Option<String>,
 ) -> Promise<()>
 where
     L: fmt::Debug + ?Sized,
@@ -1153,7 +1156,7 @@ where
 {
     assert(holds, || {
         let mut s = format!("assertion `left {op} right` failed");
-        if let Some(message) = message {
+        if let Some(message) = message() {
             s.push_str(&format!(": {message}"));
         }
         s.push_str(&format!("\n  left: {left:?}\n right: {right:?}"));
@@ -1503,8 +1506,8 @@ mod tests {
 
     #[test]
     fn assertions() {
-        assert!(assert_ne(&1, &1, Some(format_args!("x={}", 1))).is_rejected());
-        let e = assert_eq(&1, &2, Some(format_args!("ctx {}", 7)))
+        assert!(assert_ne(&1, &1, || Some(format!("x={}", 1))).is_rejected());
+        let e = assert_eq(&1, &2, || Some(format!("ctx {}", 7)))
             .rejection()
             .unwrap();
         let failed = e.downcast_ref::<AssertionFailed>().unwrap();

@@ -627,12 +627,14 @@ fn assertion(a: &Assert) -> TokenStream {
         }
         AssertKind::Eq | AssertKind::Ne => {
             let (left, right) = (&a.operands[0], &a.operands[1]);
+            // A closure, as for `assert!`: std evaluates the message's arguments only on failure.
             let text = if message.is_empty() {
-                quote!(::core::option::Option::None)
+                thunk(a.span, quote!(::core::option::Option::None))
             } else {
-                quote!(::core::option::Option::Some(
-                    ::core::format_args!(#(#message),*)
-                ))
+                thunk(
+                    a.span,
+                    quote!(::core::option::Option::Some(::std::format!(#(#message),*))),
+                )
             };
             let function = match a.kind {
                 AssertKind::Eq => quote_spanned!(a.span=> assert_eq),

@@ -13,7 +13,11 @@ fn checked(p: Promise<u32>) -> Promise<u32> {
                     __lwt::guard(|| __lwt::assert_eq(
                         &(n % 2),
                         &0,
-                        ::core::option::Option::Some(format_args!("{0} is odd", n)),
+                        || ::core::option::Option::Some(
+                            ::alloc::__export::must_use({
+                                ::alloc::fmt::format(format_args!("{0} is odd", n))
+                            }),
+                        ),
                     )),
                     move || ret(n / 2),
                 ),
