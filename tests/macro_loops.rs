@@ -38,6 +38,27 @@ fn for_descending_range() {
 }
 
 #[test]
+fn for_with_an_or_pattern() {
+    // Valid Rust `for` patterns; the loop variable becomes a closure parameter, which cannot be
+    // an or-pattern without parentheses.
+    let s = seen();
+    let (s2, s3) = (s.clone(), s.clone());
+    let v: Vec<Result<i64, i64>> = vec![Ok(1), Err(2), Ok(3)];
+    let w = v.clone();
+    let p: Promise<()> = lwt! {
+        for Ok(x) | Err(x) in v {
+            do s2.borrow_mut().push(x);
+        }
+        for | Ok(x) | Err(x) in w {
+            let y = ret(x * 10);
+            do s3.borrow_mut().push(y);
+        }
+    };
+    assert!(p.is_fulfilled());
+    assert_eq!(*s.borrow(), [1, 2, 3, 10, 20, 30]);
+}
+
+#[test]
 fn for_evaluates_its_bound_once() {
     let calls = Rc::new(Cell::new(0));
     let c = calls.clone();

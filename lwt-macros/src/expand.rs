@@ -198,9 +198,22 @@ fn generated(span: Span) -> Span {
     span.resolved_at(Span::mixed_site())
 }
 
-/// `pattern: type`, or `pattern`.
+/// A user's pattern as a closure parameter: closure parameters cannot be or-patterns at their
+/// top level (`|Ok(x) | Err(x)|` does not parse), so these go in parentheses.
+fn param(pat: &syn::Pat) -> TokenStream {
+    match pat {
+        syn::Pat::Or(or) if or.leading_vert.is_some() => {
+            let cases = &or.cases;
+            quote!((#cases))
+        }
+        syn::Pat::Or(_) => quote!((#pat)),
+        _ => pat.to_token_stream(),
+    }
+}
+
+/// `pattern: type`, or `pattern`, as a closure parameter.
 fn pat_ty(b: &Binding) -> TokenStream {
-    let pat = &b.pat;
+    let pat = param(&b.pat);
     match &b.ty {
         Some(ty) => quote!(#pat: #ty),
         None => quote!(#pat),
@@ -353,7 +366,7 @@ fn form(f: &Form) -> TokenStream {
         Form::Try(t) => try_form(t),
         Form::For(f) => {
             let lwt = rt(f.span);
-            let (pat, expr, body) = (&f.pat, &f.expr, unit_block_expr(&f.body));
+            let (pat, expr, body) = (param(&f.pat), &f.expr, unit_block_expr(&f.body));
             let closure = closure(f.span, quote!(|#pat|), body);
             let driver = driver("for_each", &f.body, f.span);
             quote_spanned!(f.span=> #lwt::#driver(#expr, #closure))
