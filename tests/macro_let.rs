@@ -247,6 +247,19 @@ fn do_statements_are_plain_rust() {
 }
 
 #[test]
+fn attributes_on_plain_statements() {
+    // `#[allow(unused_mut)]` must reach the `let`: without it, the test build (with
+    // `-D warnings` under clippy) fails on the unused `mut`.
+    let p: Promise<u8> = lwt! {
+        let a = ret(1_u8);
+        do #[allow(unused_mut)] let mut b = a;
+        do #[allow(dead_code)] fn unused() {}
+        do b + 1
+    };
+    assert_eq!(p.state(), State::Fulfilled(2));
+}
+
+#[test]
 fn items_inside_a_block() {
     let p = lwt! {
         fn helper(x: u8) -> Promise<u8> {

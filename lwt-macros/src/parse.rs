@@ -192,7 +192,8 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
             errors.push(syn::Error::new_spanned(
                 attr,
                 "the only attribute `lwt!` accepts on a statement is `#[fail_fast]`, on a `let` \
-                 with `and`; put other attributes inside a plain statement: `do #[attr] let ..;`",
+                 with `and`; other attributes apply to plain Rust, and go after the `do`: \
+                 `do #[allow(unused_mut)] let mut x = value;`",
             ));
         }
     }
@@ -255,6 +256,16 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
 fn is_tail_macro(input: ParseStream<'_>) -> bool {
     let fork = input.fork();
     fork.parse::<syn::Macro>().is_ok() && fork.is_empty()
+}
+
+/// The attributes of a plain `let` or item statement.
+fn stmt_attrs(stmt: &mut syn::Stmt) -> Option<&mut Vec<Attribute>> {
+    match stmt {
+        syn::Stmt::Local(local) => Some(&mut local.attrs),
+        syn::Stmt::Item(item) => item_attrs(item),
+        syn::Stmt::Macro(mac) => Some(&mut mac.attrs),
+        syn::Stmt::Expr(..) => None,
+    }
 }
 
 fn item_attrs(item: &mut Item) -> Option<&mut Vec<Attribute>> {
@@ -341,10 +352,25 @@ fn plain(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
              `do { .. }`",
         ));
     }
+    // Attributes come before the `let` they apply to (`do #[allow(unused_mut)] let mut x = ..;`).
+    let attrs = input.call(Attribute::parse_outer)?;
     if input.peek(Token![let]) || is_item_start(input) {
-        let stmt: syn::Stmt = input.parse()?;
+        let mut stmt: syn::Stmt = input.parse()?;
+        if let Some(stmt_attrs) = stmt_attrs(&mut stmt) {
+            let mut all = attrs;
+            all.append(stmt_attrs);
+            *stmt_attrs = all;
+        }
         check::stmt(&stmt, errors);
         return Ok(Parsed::Stmt(Stmt::Plain(Plain::Stmt(stmt))));
+    }
+    if let Some(attr) = attrs.first() {
+        errors.push(syn::Error::new_spanned(
+            attr,
+            "attributes after `do` apply to a `let` or an item (`do #[allow(unused_mut)] let mut \
+             x = value;`); for an expression, put the statement in a plain block: \
+             `do { #[attr] expr; }`",
+        ));
     }
     let (expr, semi) = expr_and_semi(input)?;
     check::expr(&expr, errors);
