@@ -114,3 +114,19 @@ fn loops_and_matches_record_themselves() {
     };
     assert_eq!(lines(&p), [match_line]);
 }
+
+#[test]
+fn a_nested_block_records_its_opening_brace() {
+    let block_line = line!() + 3;
+    let p: Promise<u8> = lwt! {
+        let _a = ret(1_u8);
+        {
+            do let _b = 2;
+            Promise::<()>::fail(Lost);
+        };
+        ret(2)
+    };
+    // The block's line, not the `lwt!` line (the failing statement is the block's last, whose
+    // promise the block returns as it is, adding no location of its own).
+    assert_eq!(lines(&p), [block_line]);
+}

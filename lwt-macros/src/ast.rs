@@ -98,7 +98,14 @@ pub(crate) enum Form {
     While(While),
     WhileLet(WhileLet),
     Loop(Loop),
-    Block(Block),
+    Block(Nested),
+}
+
+/// `{ .. }` as a statement, a value or a `let` initializer: an `lwt!` block.
+pub(crate) struct Nested {
+    /// The opening brace: errors about the block's promise, and its rejections, point there.
+    pub(crate) span: Span,
+    pub(crate) block: Block,
 }
 
 /// `if cond { .. } [else ..]` or `if let pat = promise { .. } [else ..]`.

@@ -176,7 +176,7 @@ impl Walk<'_> {
                 w.block(&l.body, None);
             }),
             Form::Loop(l) => self.inside(LOOP, |w| w.block(&l.body, None)),
-            Form::Block(b) => self.block(b, Some(NESTED_BLOCK)),
+            Form::Block(b) => self.block(&b.block, Some(NESTED_BLOCK)),
         }
     }
 

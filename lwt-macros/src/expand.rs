@@ -332,7 +332,7 @@ fn binds(block: &Block) -> bool {
 
 fn form_binds(f: &Form) -> bool {
     match f {
-        Form::Block(b) => binds(b),
+        Form::Block(b) => binds(&b.block),
         _ => true,
     }
 }
@@ -355,7 +355,7 @@ fn form_span(f: &Form) -> Span {
         Form::While(w) => w.span,
         Form::WhileLet(w) => w.span,
         Form::Loop(l) => l.span,
-        Form::Block(_) => Span::call_site(),
+        Form::Block(b) => b.span,
     }
 }
 
@@ -417,8 +417,12 @@ fn form(f: &Form) -> TokenStream {
             quote_spanned!(l.span=> #lwt::#driver(#closure))
         }
         Form::Block(b) => {
-            let body = block_expr(b);
-            quote!({ #body })
+            let body = block_expr(&b.block);
+            // Braces at the user's brace, so that type errors about the block's promise point
+            // at it. They may be unneeded (no plain statement to scope): the empty statement
+            // keeps `unused_braces` quiet, and its generated span `redundant_semicolons`.
+            let semi = quote_spanned!(generated(b.span)=> ;);
+            quote_spanned!(b.span=> { #semi #body })
         }
     }
 }

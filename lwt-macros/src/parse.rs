@@ -672,7 +672,12 @@ fn form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Form>> {
             body,
         })
     } else if input.peek(syn::token::Brace) {
-        Form::Block(lwt_block(input, errors)?)
+        let content;
+        let brace = braced!(content in input);
+        Form::Block(Nested {
+            span: brace.span.open(),
+            block: block_contents(&content, errors),
+        })
     } else {
         return Ok(None);
     };
