@@ -273,6 +273,25 @@ fn items_inside_a_block() {
 }
 
 #[test]
+fn items_are_visible_in_their_whole_block() {
+    // As in a Rust block, an item may come after its first use, even with a `let` between.
+    let p: Promise<u8> = lwt! {
+        do let y = helper(1);
+        let x = ret(y);
+        fn helper(v: u8) -> u8 {
+            v + 1
+        }
+        for i in 0..1_u8 {
+            do let z = twice(i);
+            let _ = ret(z);
+            do fn twice(v: u8) -> u8 { v * 2 }
+        }
+        ret(x)
+    };
+    assert_eq!(p.state(), State::Fulfilled(2));
+}
+
+#[test]
 fn sequencing_waits_for_each_unit_promise_in_turn() {
     let log = log();
     let (a, ra) = wait::<()>();

@@ -50,14 +50,38 @@ pub(crate) fn fallback(krate: &TokenStream, errors: Vec<syn::Error>) -> TokenStr
 
 /// A block as an expression of type `Promise<_>`.
 fn block_expr(block: &Block) -> TokenStream {
-    stmts_expr(&block.stmts, block.tail.as_deref(), false)
+    with_prefix(
+        items(block),
+        stmts_expr(&block.stmts, block.tail.as_deref(), false),
+    )
 }
 
 /// A block whose `Promise<()>` the runtime function it goes to checks (a loop body, the branch
 /// of an `if` without `else`, a cleanup): a last statement `expr;` is returned without
 /// `__lwt::last(..)` around it.
 fn unit_block_expr(block: &Block) -> TokenStream {
-    stmts_expr(&block.stmts, block.tail.as_deref(), true)
+    with_prefix(
+        items(block),
+        stmts_expr(&block.stmts, block.tail.as_deref(), true),
+    )
+}
+
+/// The items of a block, which go first: in Rust, an item is visible in its whole block, but
+/// emitted in place it would be inside the closure of the `let` before it.
+fn items(block: &Block) -> TokenStream {
+    let mut out = TokenStream::new();
+    for stmt in &block.stmts {
+        if let Stmt::Plain(plain) = stmt {
+            if is_item(plain) {
+                plain_stmt(plain, &mut out);
+            }
+        }
+    }
+    out
+}
+
+fn is_item(plain: &Plain) -> bool {
+    matches!(plain, Plain::Item(_) | Plain::Stmt(syn::Stmt::Item(_)))
 }
 
 fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenStream {
@@ -67,7 +91,9 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenS
         let is_last = rest.is_empty() && tail.is_none();
         let expr = match stmt {
             Stmt::Plain(plain) => {
-                plain_stmt(plain, &mut prefix);
+                if !is_item(plain) {
+                    plain_stmt(plain, &mut prefix);
+                }
                 continue;
             }
             Stmt::Bind(b) => bind(b, stmts_expr(rest, tail, unit_checked)),
@@ -153,7 +179,11 @@ fn seq(span: Span, promise: TokenStream, rest: (Span, TokenStream)) -> TokenStre
 
 /// Where the rest of a block starts: its first statement, or its value.
 fn rest_span(stmts: &[Stmt], tail: Option<&Tail>) -> Span {
-    match (stmts.first(), tail) {
+    // Items are not part of the rest: they go to the front of the block.
+    let first = stmts
+        .iter()
+        .find(|s| !matches!(s, Stmt::Plain(p) if is_item(p)));
+    match (first, tail) {
         (Some(Stmt::Bind(b)), _) => b.span,
         (Some(Stmt::Seq(e)), _) => e.span(),
         (Some(Stmt::Form(f)), _) => form_span(f),
