@@ -825,6 +825,29 @@ const CATCH_PATTERN: &str = "a rejection arm matches the error by its type: writ
     (binds the error), `MyError` (no binding), `e` (any rejection, as an `Exn`) or `_`; to look \
     inside the error, add a guard: `e: MyError if matches!(*e, MyError::NotFound)`";
 
+/// `Enum::Variant` (an OCaml habit: `exception Not_found`) rather than a type path such as
+/// `io::Error`: the segment before the last is capitalized (and not `Self`, whose associated
+/// types are types). Returns the enum's path.
+fn variant_parent(path: &syn::Path) -> Option<String> {
+    let n = path.segments.len();
+    let parent = &path.segments.iter().nth(n.checked_sub(2)?)?.ident;
+    let capitalized = parent.to_string().starts_with(char::is_uppercase);
+    (capitalized && parent != "Self").then(|| {
+        let enum_path = syn::Path {
+            leading_colon: path.leading_colon,
+            segments: path.segments.iter().take(n - 1).cloned().collect(),
+        };
+        path_text(&enum_path)
+    })
+}
+
+fn path_text(path: &syn::Path) -> String {
+    quote::ToTokens::to_token_stream(path)
+        .to_string()
+        .replace(" :: ", "::")
+        .replace(":: ", "::")
+}
+
 /// A rejection arm (after `exception` in a `match`, or in a `catch` block).
 fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
     let (binding, ty) = if input.peek(Token![_]) {
@@ -854,6 +877,18 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
                 }
             }
             Pat::Path(p) if p.qself.is_none() && !input.peek(Token![:]) => {
+                if let Some(enum_path) = variant_parent(&p.path) {
+                    errors.push(syn::Error::new_spanned(
+                        &p,
+                        format!(
+                            "a rejection arm matches the error by its type, and `{}` looks like \
+                             an enum variant, not a type: match the enum and test the variant \
+                             in a guard: `e: {enum_path} if matches!(*e, {})`",
+                            path_text(&p.path),
+                            path_text(&p.path),
+                        ),
+                    ));
+                }
                 let ty = Type::Path(syn::TypePath {
                     qself: None,
                     path: p.path,
