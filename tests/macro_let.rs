@@ -68,6 +68,27 @@ fn let_with_type_annotation_and_patterns() {
 }
 
 #[test]
+fn let_with_the_variant_of_a_single_variant_enum() {
+    // Irrefutable, as in Rust: no `else` needed.
+    enum Msg {
+        Hello(u8),
+    }
+    enum Named {
+        Point { x: u8, y: u8 },
+    }
+    enum Unit {
+        Only,
+    }
+    let p: Promise<u8> = lwt! {
+        let Msg::Hello(a) = ret(Msg::Hello(1));
+        let Named::Point { x, y } = ret(Named::Point { x: 2, y: 3 });
+        let Unit::Only = ret(Unit::Only);
+        do a + x + y
+    };
+    assert_eq!(p.state(), State::Fulfilled(6));
+}
+
+#[test]
 fn let_moves_non_clone_values() {
     struct Token(u8);
     let (p, r) = wait::<Token>();

@@ -536,14 +536,19 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
     })
 }
 
-/// Is `pat` refutable for sure, by its syntax alone? (`Some(x)`, `Err(e)`, `Enum::Variant`,
-/// literals, ranges, or-patterns.) Other refutable patterns are left to the compiler.
+/// Is `pat` refutable for sure, by its syntax alone? (`Some(x)`, `Err(e)`, literals, ranges,
+/// or-patterns.) Other refutable patterns are left to the compiler, which knows the types: the
+/// variant of an enum with one variant is irrefutable, for instance.
 fn clearly_refutable(pat: &Pat) -> bool {
+    /// A variant of `Option` or `Result`, as `Some` or as `Option::Some`.
     fn variant_path(path: &syn::Path) -> bool {
         let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+        let is_variant = |name: &str| matches!(name, "Some" | "None" | "Ok" | "Err");
         match segments.as_slice() {
-            [one] => matches!(one.as_str(), "Some" | "None" | "Ok" | "Err"),
-            [.., parent, _] => parent.starts_with(char::is_uppercase),
+            [one] => is_variant(one),
+            [.., parent, last] => {
+                matches!(parent.as_str(), "Option" | "Result") && is_variant(last)
+            }
             [] => false,
         }
     }

@@ -11,4 +11,9 @@ fn main() {
         let Circle(r) = ret(Square(2));
         ret(r)
     };
+    // A path to the variant is left to the compiler too: it knows whether the enum has others.
+    let _q: Promise<u32> = lwt! {
+        let Shape::Square(side) = ret(Circle(2));
+        ret(side)
+    };
 }
