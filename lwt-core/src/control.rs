@@ -99,6 +99,56 @@ impl<T: 'static> Scrutinee for Promise<T> {
     }
 }
 
+/// The scrutinee of `if let pattern = promise` in `lwt!`: only [`Promise<T>`], whose value is
+/// matched.
+#[diagnostic::on_unimplemented(
+    message = "`if let` in `lwt!` waits on a promise and matches its value, but this is a \
+               `{Self}`",
+    label = "expected a `Promise<_>`, found `{Self}`",
+    note = "to match a plain value, wait on a resolved promise: \
+            `if let Some(x) = lwt::ret(value) {{ .. }}`",
+    note = "an `if let` whose branches are plain code is a plain statement: \
+            `do if let Some(x) = value {{ .. }}`"
+)]
+pub trait IfLetScrutinee: sealed::Sealed {
+    /// The value the promise is fulfilled with.
+    type Value: 'static;
+    /// The promise itself.
+    fn into_promise(self) -> Promise<Self::Value>;
+}
+
+impl<T: 'static> IfLetScrutinee for Promise<T> {
+    type Value = T;
+    fn into_promise(self) -> Promise<T> {
+        self
+    }
+}
+
+/// The scrutinee of `while let pattern = promise` in `lwt!`: only [`Promise<T>`], evaluated and
+/// waited on before each iteration.
+#[diagnostic::on_unimplemented(
+    message = "`while let` in `lwt!` waits on a promise before each iteration, but this is a \
+               `{Self}`",
+    label = "expected a `Promise<_>`, found `{Self}`",
+    note = "to loop on plain values, wait on resolved promises: \
+            `while let Some(x) = lwt::ret(next()) {{ .. }}`, or iterate: `for x in values {{ .. }}`",
+    note = "a loop whose body is plain code is a plain statement: \
+            `do while let Some(x) = stack.pop() {{ .. }}`"
+)]
+pub trait WhileLetScrutinee: sealed::Sealed {
+    /// The value the promise is fulfilled with.
+    type Value: 'static;
+    /// The promise itself.
+    fn into_promise(self) -> Promise<Self::Value>;
+}
+
+impl<T: 'static> WhileLetScrutinee for Promise<T> {
+    type Value = T;
+    fn into_promise(self) -> Promise<T> {
+        self
+    }
+}
+
 /// A statement `expr;` of `lwt!` sequences a `Promise<()>` (lwt_ppx's `e1;%lwt e2`).
 #[diagnostic::on_unimplemented(
     message = "a statement `expr;` in `lwt!` waits on a `Promise<()>`, but this is a `{Self}`",
@@ -322,6 +372,29 @@ pub fn outcome<P: Scrutinee, U: 'static>(
 #[inline]
 #[track_caller]
 pub fn bind_match<P: Scrutinee, U: 'static>(
+    promise: P,
+    rest: impl FnOnce(P::Value) -> Promise<U> + 'static,
+) -> Promise<U> {
+    let location = Location::caller();
+    promise.into_promise().then(move |outcome| match outcome {
+        Ok(value) => rest(value),
+        Err(e) => reject(e, location),
+    })
+}
+
+/// `if let pattern = promise { .. } else { .. }`: [`bind`], with its own error message for a
+/// scrutinee that is not a promise. Records its caller on the rejection path.
+///
+/// ```
+/// use lwt_core::{control, Promise, State};
+/// let p = control::bind_if_let(Promise::ret(Some(2)), |v| {
+///     if let Some(n) = v { Promise::ret(n) } else { Promise::ret(0) }
+/// });
+/// assert_eq!(p.state(), State::Fulfilled(2));
+/// ```
+#[inline]
+#[track_caller]
+pub fn bind_if_let<P: IfLetScrutinee, U: 'static>(
     promise: P,
     rest: impl FnOnce(P::Value) -> Promise<U> + 'static,
 ) -> Promise<U> {
@@ -875,7 +948,7 @@ enum LetKind<T: 'static> {
 
 impl<T: 'static> LetNext<T> {
     /// The promise of the next value.
-    pub fn value<P: Bindable<Value = T>>(promise: P) -> LetNext<T> {
+    pub fn value<P: WhileLetScrutinee<Value = T>>(promise: P) -> LetNext<T> {
         LetNext(LetKind::Value(promise.into_promise()))
     }
 

@@ -487,7 +487,7 @@ fn if_form(i: &If) -> TokenStream {
                 quote!(|#value|),
                 quote!(if let #pat = #value { #then } else { #els }),
             );
-            quote_spanned!(i.span=> #lwt::bind(#expr, #closure))
+            quote_spanned!(i.span=> #lwt::bind_if_let(#expr, #closure))
         }
     }
 }

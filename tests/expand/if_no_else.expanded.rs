@@ -12,7 +12,7 @@ fn maybe_log(verbose: Promise<bool>, name: Promise<Option<String>>) -> Promise<(
                     if __cond { __lwt::unit(log("verbose")) } else { __lwt::done() }
                 },
             ),
-            move || __lwt::bind(
+            move || __lwt::bind_if_let(
                 name,
                 move |__value| {
                     if let Some(name) = __value {
