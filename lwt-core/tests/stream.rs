@@ -724,6 +724,34 @@ fn an_element_may_use_its_stream_when_it_is_dropped() {
     home.borrow_mut().take();
 }
 
+#[test]
+fn nget_and_npeek_of_more_than_the_bound_let_the_waiting_pushes_in() {
+    // Found in review: `nget(2)` on a stream bounded at 1 waited for a second element that the
+    // bound kept out, and the push waited for room: both forever. Lwt's `nget` gives [1; 2].
+    let (s, push) = stream::create_bounded::<u32>(1);
+    assert!(push.push(1).is_fulfilled());
+    let second = push.push(2);
+    assert!(second.is_pending());
+    assert_eq!(s.nget(2).state(), State::Fulfilled(vec![1, 2]));
+    assert!(second.is_fulfilled());
+    // npeek: the elements stay, the push it needed is in.
+    assert!(push.push(3).is_fulfilled());
+    let fourth = push.push(4);
+    assert_eq!(s.npeek(2).state(), State::Fulfilled(vec![3, 4]));
+    assert!(fourth.is_fulfilled());
+    assert_eq!(s.nget(2).state(), State::Fulfilled(vec![3, 4]));
+    // Asked before the pushes: each push comes in as the reader needs it.
+    let (s, push) = stream::create_bounded::<u32>(1);
+    let three = s.nget(3);
+    for i in 0..3 {
+        assert!(push.push(i).is_fulfilled(), "push {i} is let in");
+    }
+    assert_eq!(three.state(), State::Fulfilled(vec![0, 1, 2]));
+    // Once served, the bound holds again.
+    assert!(push.push(3).is_fulfilled());
+    assert!(push.push(4).is_pending());
+}
+
 /// An element whose `drop` looks at the stream it was pushed to.
 struct Looks(Rc<RefCell<Option<stream::Stream<Looks>>>>);
 

@@ -122,8 +122,18 @@ impl Model {
 
     fn room(&self) -> bool {
         let len = self.buffered();
-        self.bound
-            .is_none_or(|size| len < size || (len == 0 && self.waiting()))
+        self.bound.is_none_or(|size| {
+            len < size || (len == 0 && self.waiting()) || self.wants_more_than_held()
+        })
+    }
+
+    /// A reader's first read is an `nget` of more than what it has: pushes come in beyond the
+    /// bound.
+    fn wants_more_than_held(&self) -> bool {
+        let len = self.pushed.len();
+        self.readers
+            .iter()
+            .any(|r| matches!(r.reads.front(), Some(&(_, Kind::NGet(n))) if n > len - r.pos))
     }
 
     fn refill(&mut self) -> bool {

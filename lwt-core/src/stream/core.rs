@@ -482,13 +482,28 @@ impl<T: 'static> State<T> {
         )
     }
 
-    /// Moves the waiting push of a bounded stream into the queue if there is room (or a reader
-    /// waits on an empty queue). True if it did.
+    /// Does a cursor wait, at the head of its queue, for more elements than the stream holds for
+    /// it (an `nget` or `npeek` of more than the bound)? A bounded stream's waiting push must
+    /// then come in beyond the bound, or the two would wait for each other forever.
+    pub(crate) fn wants_more_than_held(&self) -> bool {
+        self.cursors.iter().enumerate().any(|(c, k)| {
+            let first_live = k.as_ref().and_then(|k| k.ops.iter().find(|op| op.alive()));
+            match first_live {
+                Some(Op::NPeek(n, ..) | Op::NGet(n, _) | Op::NJunk(n, _)) => *n > self.avail(c),
+                _ => false,
+            }
+        })
+    }
+
+    /// Moves the waiting push of a bounded stream into the queue if there is room, if a reader
+    /// waits on an empty queue, or if a reader waits for more elements than the bound. True if
+    /// it did.
     fn refill(&mut self) -> bool {
         if !matches!(self.kind, Kind::Bounded { .. }) {
             return false;
         }
         let waiting = self.waiting();
+        let wants_more = self.wants_more_than_held();
         let len = self.queue.len();
         let Kind::Bounded { size, pending } = &mut self.kind else {
             return false;
@@ -503,7 +518,7 @@ impl<T: 'static> State<T> {
             }
             Some(_) => {}
         }
-        if len < *size || (len == 0 && waiting) {
+        if len < *size || (len == 0 && waiting) || wants_more {
             let (x, r) = pending.take().expect("checked above");
             self.append(x);
             r.wakeup_later(());

@@ -51,7 +51,9 @@
 //!   is skipped: it never takes an element, so nothing is lost. A read whose promise is merely
 //!   dropped still takes its element, as in Lwt: cancel it to give up.
 //! * **`nget` and `npeek` are all-or-nothing**: they wait until `n` elements (or the end) are
-//!   there, then take them at once, so canceling one loses nothing.
+//!   there, then take them at once, so canceling one loses nothing. On a bounded stream, the
+//!   pushes they wait for are let in beyond the bound (Lwt's `npeek` of more than the bound waits
+//!   forever).
 //! * **A stream handle lives as long as a read on it is pending**: `fn first(s: Stream<T>) ->
 //!   Promise<Option<T>> { s.get() }` works.
 //! * **Clones of a bounded stream are allowed** (Lwt raises `Invalid_argument`): the bound then
@@ -1470,6 +1472,8 @@ impl<T: 'static> BoundedPush<T> {
                 return Promise::fail(Closed);
             }
             let waiting = st.waiting();
+            // A reader waiting for more than the bound (`nget`) lets the element in anyway.
+            let wanted = st.wants_more_than_held();
             let len = st.buffered();
             let Kind::Bounded { size, pending } = &mut st.kind else {
                 unreachable!("a BoundedPush feeds a bounded stream");
@@ -1477,7 +1481,7 @@ impl<T: 'static> BoundedPush<T> {
             if matches!(pending, Some((_, r)) if r.is_pending()) {
                 return Promise::fail(Full);
             }
-            if len < *size || (len == 0 && waiting) {
+            if len < *size || (len == 0 && waiting) || wanted {
                 st.append(x);
                 (Promise::ret(()), waiting)
             } else {
