@@ -187,6 +187,54 @@ fn an_operation_canceled_while_it_yields_its_turn_gives_the_lock_back() {
 }
 
 #[test]
+fn flushed_is_rejected_when_the_channel_closes_before_its_bytes_are_out() {
+    // Found in review: a close canceled during its flush closed the descriptor with bytes still
+    // buffered, and `flushed()` (what `printl` waits for) then waited forever.
+    let (r, w) = unix::pipe().unwrap();
+    loop {
+        // Fill the pipe, so that the channel's writes must wait.
+        let p = w.write(vec![0; 65536]);
+        if p.is_pending() {
+            p.cancel();
+            break;
+        }
+    }
+    let oc = OutputChannel::of_fd(w);
+    run(oc.write("x")).unwrap();
+    let flushed = oc.flushed();
+    let closing = oc.close();
+    assert!(closing.is_pending(), "the final flush waits for room");
+    closing.cancel();
+    drop(r);
+    let outcome = run(unix::with_timeout(Duration::from_secs(5), move || flushed));
+    assert!(outcome.unwrap_err().is::<ChannelClosed>());
+    assert!(run(oc.flushed()).unwrap_err().is::<ChannelClosed>());
+}
+
+#[test]
+fn the_exit_hooks_flush_every_open_output_channel() {
+    // Found in review: only stdout and stderr were flushed at exit, so bytes buffered on a file
+    // or socket channel were lost. Lwt flushes every open output channel.
+    let path = std::env::temp_dir().join(format!("lwt-exit-flush-{}", std::process::id()));
+    let oc = run(io::open_file(&path, io::Output)).unwrap();
+    run(oc.write("kept")).unwrap();
+    let (r, w) = unix::pipe().unwrap();
+    let piped = OutputChannel::of_fd(w);
+    run(piped.write("also kept")).unwrap();
+    let closed = OutputChannel::of_fd(unix::pipe().unwrap().1);
+    run(closed.close()).unwrap(); // a closed channel is skipped, the others still flushed
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        "",
+        "still buffered"
+    );
+    main::run_exit_hooks();
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "kept");
+    assert_eq!(run(r.read(100)).unwrap(), b"also kept");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
 fn a_fifo_opened_as_a_file_waits_on_the_loop() {
     // Found in review: every opened file was "always ready", so a read on a FIFO with a silent
     // writer blocked the loop's thread, and no timer could fire.

@@ -39,7 +39,9 @@
 //!   returns, so here [`print()`], [`printl`] and [`printf`] are fulfilled once their text has
 //!   reached the descriptor (they wait for the automatic flush, which still serves a whole burst
 //!   of prints at once): `main::run(io::printl("done"))` has printed `done` when it returns.
-//!   Writes through [`stdout()`] directly behave like Lwt's; flush them before `main` returns.
+//!   Writes through [`stdout()`] directly behave like Lwt's; flush them before `main` returns,
+//!   or end with [`main::exit`](crate::main::exit), whose exit hooks flush every output channel
+//!   still open (files and sockets too), as Lwt's do.
 //! * **Bad input gets a clear rejection, nothing is lost.** The end of input is [`EndOfFile`]; a
 //!   line longer than the channel's limit is [`LineTooLong`] (the channel never buffers much more
 //!   than the limit), and its bytes stay readable; text that is not UTF-8 is a
@@ -152,11 +154,8 @@ fn owner(fd: std::io::Result<unix::Fd>) -> Owner {
 }
 
 fn std_output(fd: std::io::Result<unix::Fd>) -> OutputChannel {
-    let oc = OutputChannel::new(owner(fd), DEFAULT_BUFFER_SIZE);
-    // Like Lwt, flush at exit (main::exit and main::run_exit_hooks run these).
-    let flushed = oc.clone();
-    crate::main::at_exit(move || flushed.flush().catch(|_| Promise::ret(())));
-    oc
+    // Like every output channel, flushed at exit (by main::exit and main::run_exit_hooks).
+    OutputChannel::new(owner(fd), DEFAULT_BUFFER_SIZE)
 }
 
 /// Lwt_io's `stdin`: this thread's channel on the standard input. Reads go through the thread

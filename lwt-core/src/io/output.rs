@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io;
 use std::net::Shutdown;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use super::error::ChannelClosed;
 use super::lock::{serialized, Lock};
@@ -72,8 +72,58 @@ struct Output {
     lock: Rc<Lock>,
 }
 
+thread_local! {
+    /// This thread's output channels, weakly: one exit hook flushes those still alive, as Lwt
+    /// flushes every open output channel at exit.
+    static OUTPUTS: RefCell<Outputs> = RefCell::new(Outputs::default());
+}
+
+#[derive(Default)]
+struct Outputs {
+    channels: Vec<Weak<Output>>,
+    /// Dead entries are swept when the list reaches this length (then set to twice the live
+    /// count), so the list stays within about twice the live channels.
+    sweep_at: usize,
+    /// The exit hook is registered (with the first channel).
+    hooked: bool,
+}
+
+impl Outputs {
+    fn add(&mut self, channel: &Rc<Output>) {
+        if !self.hooked {
+            self.hooked = true;
+            crate::main::at_exit(flush_all);
+        }
+        if self.channels.len() >= self.sweep_at {
+            self.channels.retain(|w| w.strong_count() > 0);
+            self.sweep_at = (self.channels.len() * 2).max(16);
+        }
+        self.channels.push(Rc::downgrade(channel));
+    }
+}
+
+/// The exit hook: flushes every output channel of this thread still alive. A channel that
+/// cannot be flushed (closed, broken) is skipped: the others are flushed all the same.
+fn flush_all() -> Promise<()> {
+    let live: Vec<OutputChannel> = OUTPUTS.with(|o| {
+        let o = o.borrow();
+        o.channels
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(OutputChannel)
+            .collect()
+    });
+    crate::combinators::join(live.iter().map(|oc| oc.flush().catch(|_| Promise::ret(()))))
+}
+
 impl OutputChannel {
     pub(crate) fn new(owner: Owner, buffer_size: usize) -> OutputChannel {
+        let oc = OutputChannel::unregistered(owner, buffer_size);
+        OUTPUTS.with(|o| o.borrow_mut().add(&oc.0));
+        oc
+    }
+
+    fn unregistered(owner: Owner, buffer_size: usize) -> OutputChannel {
         let size = buffer_size.max(1);
         OutputChannel(Rc::new(Output {
             owner,
@@ -190,6 +240,18 @@ impl OutputChannel {
             match ready {
                 Some((_, r)) => r.wakeup_later(()),
                 None => return,
+            }
+        }
+    }
+
+    /// The channel is closed: the `flushed()` callers still waiting (their bytes were not all
+    /// written, the close having been canceled during its flush, say) will never be answered by
+    /// a write, so they are rejected with `ChannelClosed` now.
+    fn abandon_waiters(&self) {
+        let waiters = std::mem::take(&mut *self.0.waiters.borrow_mut());
+        for (_, r) in waiters {
+            if r.is_pending() {
+                r.wakeup_later_exn(ChannelClosed("output"));
             }
         }
     }
@@ -405,7 +467,8 @@ impl OutputChannel {
 
     /// Fulfilled when every byte written so far has reached the descriptor, without forcing a
     /// flush: the automatic flush of the next iteration does it, together with whatever else was
-    /// written meanwhile. Rejected if writing fails. This is what [`print`](super::print()) and
+    /// written meanwhile. Rejected if writing fails, or with [`ChannelClosed`] if the channel is
+    /// closed before the bytes are out. This is what [`print`](super::print()) and
     /// [`printl`](super::printl) wait for.
     ///
     /// ```
@@ -422,8 +485,9 @@ impl OutputChannel {
         if self.0.written.get() >= target {
             return Promise::ret(());
         }
-        if let Some(broken) = self.fail_broken() {
-            return broken;
+        if let Some(refused) = self.refuse() {
+            // Closed (or broken) with bytes that will never be written.
+            return refused;
         }
         let (p, r) = task();
         self.0.waiters.borrow_mut().push_back((target, r));
@@ -457,7 +521,11 @@ impl OutputChannel {
                 None => me.flush_buffer(true),
             };
             let closer = me.clone();
-            flushed.finalize(move || Promise::of_result(closer.0.owner.close(Shutdown::Write)))
+            flushed.finalize(move || {
+                let closed = closer.0.owner.close(Shutdown::Write);
+                closer.abandon_waiters();
+                Promise::of_result(closed)
+            })
         })
     }
 }
