@@ -95,6 +95,7 @@ fn demo() {
     main::run(client(addr, lines)).unwrap_or_else(|e| fail("client", e));
     say("server: shutting down".into());
     main::run(server.shutdown()).unwrap_or_else(|e| fail("server", e));
+    main::run(server.drained()).unwrap_or_else(|e| fail("server", e));
     let n = server.connections_accepted();
     say(format!("server: stopped after serving {n} connection(s)"));
 }
@@ -108,6 +109,7 @@ fn serve(addr: SocketAddr) {
     // Wait until the input ends (the connections are served meanwhile).
     main::run(stdin.read_to_end()).unwrap_or_else(|e| fail("server", e));
     main::run(server.shutdown()).unwrap_or_else(|e| fail("server", e));
+    main::run(server.drained()).unwrap_or_else(|e| fail("server", e));
     let n = server.connections_accepted();
     main::run(io::printf(format_args!(
         "stopped after serving {n} connection(s)\n"

@@ -786,6 +786,7 @@ fn echo_server_serves_many_clients_and_shuts_down_gracefully() {
     }
     assert_eq!(server.connections_accepted(), 20);
     run(server.shutdown()).unwrap();
+    run(server.drained()).unwrap();
     assert_eq!(server.active_connections(), 0);
     let e = run(io::open_connection(addr)).unwrap_err();
     assert_eq!(io_kind(&e), ErrorKind::ConnectionRefused);
@@ -810,10 +811,49 @@ fn shutdown_waits_for_connections_in_progress() {
         run(unix::sleep(Duration::from_millis(1))).unwrap();
     }
     let stopped = server.shutdown();
-    assert!(stopped.is_pending());
+    assert!(
+        stopped.is_fulfilled(),
+        "shutting down only stops accepting, as in Lwt"
+    );
+    let drained = server.drained();
+    assert!(drained.is_pending());
     assert_eq!(run(reply).unwrap(), "done: slow");
-    run(stopped).unwrap();
+    run(drained).unwrap();
     assert_eq!(server.active_connections(), 0);
+}
+
+#[test]
+fn shutdown_resolves_while_a_client_holds_an_idle_connection() {
+    // Found in review: shutdown waited for every connection to finish, so a server with an idle
+    // client never finished shutting down (Lwt's shutdown_server resolves once the listening
+    // socket is closed). Waiting for the connections is now `drained`.
+    let server = run(io::establish_server(loopback(), |_peer, ic, _oc| {
+        ic.read_line_opt().map(drop)
+    }))
+    .unwrap();
+    let (ic, oc) = run(io::open_connection(server.local_addr().unwrap())).unwrap();
+    while server.active_connections() == 0 {
+        run(unix::sleep(Duration::from_millis(1))).unwrap();
+    }
+    let stopped = server.shutdown();
+    assert!(stopped.is_fulfilled(), "stopped accepting at once");
+    let drained = server.drained();
+    assert!(drained.is_pending(), "the idle connection is still open");
+    run(oc.close()).unwrap();
+    run(unix::with_timeout(Duration::from_secs(5), move || drained)).unwrap();
+    drop(ic);
+}
+
+#[test]
+fn drained_asked_before_the_shutdown_of_an_idle_server_resolves_with_it() {
+    let server = run(io::establish_server(loopback(), |_, _, _| {
+        lwt_core::return_unit()
+    }))
+    .unwrap();
+    let drained = server.drained();
+    assert!(drained.is_pending(), "not shut down yet");
+    run(server.shutdown()).unwrap();
+    assert!(drained.is_fulfilled());
 }
 
 #[test]

@@ -24,7 +24,7 @@
 //! | `End_of_file`, `Channel_closed` | [`EndOfFile`], [`ChannelClosed`] |
 //! | `open_file ~mode`, `with_file ~mode` | [`open_file`], [`with_file`] with [`Input`], [`Output`], [`Append`] |
 //! | `open_connection`, `with_connection` | [`open_connection`], [`with_connection`] ([`Address`]: IP, host name or Unix path) |
-//! | `establish_server_with_client_address`, `shutdown_server` | [`establish_server`], [`Server::shutdown`] |
+//! | `establish_server_with_client_address`, `shutdown_server` | [`establish_server`], [`Server::shutdown`] (and [`Server::drained`] to wait for the connections) |
 //!
 //! # How channels behave
 //!

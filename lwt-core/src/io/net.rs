@@ -337,24 +337,17 @@ impl Server {
         self.0.accepted.get()
     }
 
-    /// Lwt_io's `shutdown_server`, graceful: stops accepting at once (closes the listening
-    /// socket, and removes the socket file of a Unix-domain server), lets the connections in
-    /// progress finish, and is fulfilled when their handlers are done and their channels closed.
-    /// Calling it again gives another promise of the same.
+    /// Lwt_io's `shutdown_server`: stops accepting (closes the listening socket, and removes
+    /// the socket file of a Unix-domain server). Fulfilled once it is done, which is at once;
+    /// the connections in progress go on (wait for them with [`drained`](Server::drained)).
+    /// Calling it again does nothing more.
     ///
     /// ```
-    /// use std::time::Duration;
-    /// use lwt_core::{io, main, unix};
+    /// use lwt_core::{io, main};
     /// let server = main::run(io::establish_server("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
-    ///     |_peer, _ic, oc| unix::sleep(Duration::from_millis(50)).bind(move |()| oc.write_line("late")))).unwrap();
+    ///     |_, _, _| lwt_core::return_unit())).unwrap();
     /// let addr = server.local_addr().unwrap();
-    /// let reply = io::with_connection(addr, |ic, _oc| ic.read_line());
-    /// while server.active_connections() == 0 {
-    ///     main::run(unix::sleep(Duration::from_millis(1))).unwrap(); // until it is being served
-    /// }
-    /// let stopped = server.shutdown();
-    /// assert_eq!(main::run(reply).unwrap(), "late"); // it finished normally
-    /// main::run(stopped).unwrap();
+    /// main::run(server.shutdown()).unwrap();
     /// assert!(main::run(io::open_connection(addr)).is_err()); // no longer accepting
     /// ```
     pub fn shutdown(&self) -> Promise<()> {
@@ -367,8 +360,36 @@ impl Server {
             if let Some(path) = state.listener.path() {
                 let _ = std::fs::remove_file(path);
             }
+            if state.active.get() == 0 {
+                self.wake_drained();
+            }
         }
-        if state.active.get() == 0 {
+        Promise::ret(())
+    }
+
+    /// Fulfilled once the server is shut down ([`shutdown`](Server::shutdown)) and every
+    /// connection in progress has finished: its handler done and its channels closed. For a
+    /// graceful stop, `shutdown` then `drained`. Pending until `shutdown` is called.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use lwt_core::{io, main, unix};
+    /// let server = main::run(io::establish_server("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
+    ///     |_peer, _ic, oc| unix::sleep(Duration::from_millis(50)).bind(move |()| oc.write_line("late")))).unwrap();
+    /// let addr = server.local_addr().unwrap();
+    /// let reply = io::with_connection(addr, |ic, _oc| ic.read_line());
+    /// while server.active_connections() == 0 {
+    ///     main::run(unix::sleep(Duration::from_millis(1))).unwrap(); // until it is being served
+    /// }
+    /// main::run(server.shutdown()).unwrap();
+    /// let drained = server.drained();
+    /// assert!(drained.is_pending()); // the connection is still being served
+    /// assert_eq!(main::run(reply).unwrap(), "late"); // it finished normally
+    /// main::run(drained).unwrap();
+    /// ```
+    pub fn drained(&self) -> Promise<()> {
+        let state = &self.0;
+        if state.stopping.get() && state.active.get() == 0 {
             return Promise::ret(());
         }
         let (p, r) = wait();
@@ -390,10 +411,15 @@ impl Server {
         let left = self.0.active.get() - 1;
         self.0.active.set(left);
         if left == 0 && self.0.stopping.get() {
-            let drained = std::mem::take(&mut *self.0.drained.borrow_mut());
-            for r in drained {
-                r.wakeup(());
-            }
+            self.wake_drained();
+        }
+    }
+
+    /// Fulfils the [`drained`](Server::drained) promises.
+    fn wake_drained(&self) {
+        let drained = std::mem::take(&mut *self.0.drained.borrow_mut());
+        for r in drained {
+            r.wakeup(());
         }
     }
 
