@@ -82,6 +82,20 @@ fn child() {
             let _ = main::run(main::pause().map(|()| main::exit(4)));
             0
         }
+        "close_stdin" => {
+            // The parent keeps our stdin open and never writes to it.
+            let ic = io::stdin();
+            let pending = ic.read_line();
+            main::run(unix::sleep_secs(0.05)).unwrap(); // the read is on the thread pool now
+            main::run(ic.close()).unwrap();
+            let outcome = main::run(unix::with_timeout(
+                std::time::Duration::from_secs(5),
+                move || pending,
+            ));
+            let closed = matches!(&outcome, Err(e) if e.is::<io::ChannelClosed>());
+            main::run(io::printf(format_args!("MARK closed={closed}\n"))).unwrap();
+            0
+        }
         "sleep_then_print" => {
             let p = unix::sleep_secs(0.05).bind(|()| io::printl("MARK after sleep"));
             main::run(p).unwrap();
@@ -237,4 +251,19 @@ fn main_exit_from_a_callback_runs_the_exit_hooks_in_the_loop() {
         marked(&out.stdout),
         ["MARK buffered before exit", "MARK the hook ran in the loop"]
     );
+}
+
+#[test]
+fn closing_stdin_ends_the_read_waiting_on_it() {
+    // Found in review: the read of a blocking descriptor runs on the thread pool, where closing
+    // the channel did not reach it, so the read waited for input that never came. Lwt rejects it
+    // with Channel_closed.
+    let mut child = child_command("close_stdin")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _kept_open = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(marked(&out.stdout), ["MARK closed=true"]);
 }

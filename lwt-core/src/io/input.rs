@@ -51,6 +51,9 @@ struct Input {
     closed: Cell<bool>,
     /// The read in progress, shared by whoever waits for more data.
     filling: RefCell<Option<Promise<usize>>>,
+    /// The callers' views of that read (at most one at a time in practice: operations are
+    /// serialized by the lock), ended by `close`.
+    fill_waiters: RefCell<Vec<Promise<usize>>>,
     lock: Rc<Lock>,
 }
 
@@ -67,6 +70,7 @@ impl InputChannel {
             max_line: Cell::new(DEFAULT_MAX_LINE_LENGTH),
             closed: Cell::new(false),
             filling: RefCell::new(None),
+            fill_waiters: RefCell::new(Vec::new()),
             lock: Rc::default(),
         }))
     }
@@ -171,6 +175,13 @@ impl InputChannel {
         *me.buf.borrow_mut() = Vec::new();
         me.pos.set(0);
         drop(me.filling.borrow_mut().take());
+        // The reads waiting on the fill end now, with `ChannelClosed` (see `read_failed`): a
+        // read of the standard input runs on the thread pool, where closing the descriptor does
+        // not interrupt it, and would otherwise keep them waiting for input that may never come.
+        let waiting = std::mem::take(&mut *me.fill_waiters.borrow_mut());
+        for view in waiting {
+            view.cancel();
+        }
         Promise::of_result(me.owner.close(Shutdown::Read))
     }
 
@@ -219,7 +230,7 @@ impl InputChannel {
     /// read itself: whatever it reads goes to the buffer.
     fn fill(&self, want: usize) -> Promise<usize> {
         if let Some(read) = self.0.filling.borrow().as_ref() {
-            return read.clone().protected();
+            return self.fill_waiter(read);
         }
         let fd = match self.0.owner.fd() {
             Ok(fd) => fd,
@@ -230,21 +241,32 @@ impl InputChannel {
         let read = fd.read(size).try_bind(
             move |data| {
                 drop(ok.0.filling.borrow_mut().take());
+                ok.0.fill_waiters.borrow_mut().clear();
                 let n = data.len();
                 ok.append(data);
                 Promise::ret(n)
             },
             move |e| {
                 drop(err.0.filling.borrow_mut().take());
+                err.0.fill_waiters.borrow_mut().clear();
                 Promise::fail(e)
             },
         );
         if read.is_pending() {
             *self.0.filling.borrow_mut() = Some(read.clone());
-            read.protected()
+            self.fill_waiter(&read)
         } else {
             read
         }
+    }
+
+    /// A caller's view of the fill in progress: protected, so that canceling the caller never
+    /// cancels the read (whatever it reads goes to the buffer), and kept until the read ends so
+    /// that `close` can end the wait.
+    fn fill_waiter(&self, read: &Promise<usize>) -> Promise<usize> {
+        let view = read.clone().protected();
+        self.0.fill_waiters.borrow_mut().push(view.clone());
+        view
     }
 
     /// Runs `step` until it is done, filling the buffer in between. `step` gets the size of the
