@@ -42,6 +42,8 @@
 //! | `to_list`, `to_string` | [`Stream::to_list`], [`Stream::to_string`] (for `Stream<char>`) | `to_list` gives a `Vec` |
 //! | `Empty`, `Closed`, `Full` | [`Empty`], [`Closed`], [`Full`] | match with `e.is::<stream::Empty>()` |
 //! | (Rust) | `futures_core::Stream` for [`Stream`] | with the `futures-stream` feature; items are `Result<T, Exn>` |
+//! | `get_while`, `get_while_s`, `junk_while`, `junk_while_s`, `parse`, `hexdump` | not provided yet | a predicate must see an element that stays in the stream when it says no, with no borrow held and no other read served meanwhile; until that is built, `find` (which removes the elements it passes) or `peek` + `junk` on a stream read by one task do the job |
+//! | `create_with_reference`, `on_termination` | not provided | Rust owns the reference itself; `on_termination` is Lwt's deprecated name of `on_terminate` |
 //!
 //! # Differences from Lwt, on purpose
 //!
