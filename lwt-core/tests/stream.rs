@@ -752,6 +752,24 @@ fn nget_and_npeek_of_more_than_the_bound_let_the_waiting_pushes_in() {
     assert!(push.push(4).is_pending());
 }
 
+#[test]
+fn an_nget_within_what_the_slowest_clone_holds_keeps_the_bound() {
+    // Found in review of the change above: a fast clone's `nget(1)` on an empty cursor let
+    // pushes in past a full bound that the slow clone had not read.
+    let (s, push) = stream::create_bounded::<i32>(2);
+    let slow = s.clone();
+    assert!(push.push(1).is_fulfilled());
+    assert!(push.push(2).is_fulfilled());
+    assert_eq!(s.nget(2).state(), State::Fulfilled(vec![1, 2]));
+    let waiting = s.nget(1);
+    let third = push.push(3);
+    assert!(third.is_pending(), "the slow clone has not read 1 and 2");
+    assert!(waiting.is_pending());
+    assert_eq!(slow.get().state(), State::Fulfilled(Some(1)));
+    assert!(third.is_fulfilled(), "room again");
+    assert_eq!(waiting.state(), State::Fulfilled(vec![3]));
+}
+
 /// An element whose `drop` looks at the stream it was pushed to.
 struct Looks(Rc<RefCell<Option<stream::Stream<Looks>>>>);
 

@@ -127,13 +127,15 @@ impl Model {
         })
     }
 
-    /// A reader's first read is an `nget` of more than what it has: pushes come in beyond the
-    /// bound.
+    /// A reader that holds a full bound has an `nget` of more as its first read: pushes come in
+    /// beyond the bound.
     fn wants_more_than_held(&self) -> bool {
         let len = self.pushed.len();
-        self.readers
-            .iter()
-            .any(|r| matches!(r.reads.front(), Some(&(_, Kind::NGet(n))) if n > len - r.pos))
+        let size = self.bound.unwrap_or(usize::MAX);
+        self.readers.iter().any(|r| {
+            let held = len - r.pos;
+            matches!(r.reads.front(), Some(&(_, Kind::NGet(n))) if n > held && held >= size)
+        })
     }
 
     fn refill(&mut self) -> bool {

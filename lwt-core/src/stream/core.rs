@@ -482,14 +482,22 @@ impl<T: 'static> State<T> {
         )
     }
 
-    /// Does a cursor wait, at the head of its queue, for more elements than the stream holds for
-    /// it (an `nget` or `npeek` of more than the bound)? A bounded stream's waiting push must
-    /// then come in beyond the bound, or the two would wait for each other forever.
+    /// Does a cursor that already holds a full bound of elements wait, at the head of its queue,
+    /// for more (an `nget` or `npeek` of more than the bound)? A bounded stream's waiting push
+    /// must then come in beyond the bound, or the two would wait for each other forever. (A
+    /// cursor holding less than the bound waits for the slowest clone, as any read does.)
     pub(crate) fn wants_more_than_held(&self) -> bool {
+        let Kind::Bounded { size, .. } = &self.kind else {
+            return false;
+        };
+        let size = *size;
         self.cursors.iter().enumerate().any(|(c, k)| {
             let first_live = k.as_ref().and_then(|k| k.ops.iter().find(|op| op.alive()));
             match first_live {
-                Some(Op::NPeek(n, ..) | Op::NGet(n, _) | Op::NJunk(n, _)) => *n > self.avail(c),
+                Some(Op::NPeek(n, ..) | Op::NGet(n, _) | Op::NJunk(n, _)) => {
+                    let held = self.avail(c);
+                    *n > held && held >= size
+                }
                 _ => false,
             }
         })
