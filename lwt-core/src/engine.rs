@@ -250,12 +250,23 @@ impl Engine {
     pub(crate) fn pause(&self) -> Promise<()> {
         // A task, as in Lwt (`add_task_r`): canceling a pause rejects it at once.
         let (p, r) = task();
-        self.paused.borrow_mut().push(r);
+        let mut paused = self.paused.borrow_mut();
+        // Canceled pauses are swept as the list doubles, so pausing and canceling in a loop
+        // within one iteration keeps the list within twice its live pauses.
+        if paused.len() >= 16 && paused.len().is_power_of_two() {
+            paused.retain(Resolver::is_pending);
+        }
+        paused.push(r);
         p
     }
 
+    /// Pauses still waiting (a canceled one no longer counts).
     pub(crate) fn paused_count(&self) -> usize {
-        self.paused.borrow().len()
+        self.paused
+            .borrow()
+            .iter()
+            .filter(|r| r.is_pending())
+            .count()
     }
 
     // ---- file descriptors ----

@@ -212,6 +212,36 @@ fn flushed_is_rejected_when_the_channel_closes_before_its_bytes_are_out() {
 }
 
 #[test]
+fn flushed_while_close_writes_the_bytes_out_is_fulfilled() {
+    // Found in review of the change below: `flushed()` asked while `close` was still writing the
+    // bytes out was rejected at once, though the bytes did reach the descriptor.
+    let (r, w) = unix::pipe().unwrap();
+    let ic = InputChannel::of_fd(r);
+    let oc = OutputChannel::with_buffer_size(w, 1 << 20);
+    assert!(oc.write(vec![b'x'; 200_000]).is_fulfilled());
+    let closing = oc.close();
+    assert!(closing.is_pending(), "the pipe holds less than the buffer");
+    let flushed = oc.flushed();
+    let read = ic.read_to_end();
+    run(closing).unwrap();
+    assert_eq!(run(read).unwrap().len(), 200_000);
+    assert!(run(flushed).is_ok());
+}
+
+#[test]
+fn output_channels_made_after_a_run_of_the_exit_hooks_are_flushed_by_the_next() {
+    let first = OutputChannel::of_fd(unix::pipe().unwrap().1);
+    main::run_exit_hooks();
+    let (r, w) = unix::pipe().unwrap();
+    let late = OutputChannel::of_fd(w);
+    assert!(late.write("late").is_fulfilled());
+    main::run_exit_hooks();
+    assert_eq!(late.buffered(), 0);
+    assert_eq!(run(r.read(10)).unwrap(), b"late");
+    drop(first);
+}
+
+#[test]
 fn the_exit_hooks_flush_every_open_output_channel() {
     // Found in review: only stdout and stderr were flushed at exit, so bytes buffered on a file
     // or socket channel were lost. Lwt flushes every open output channel.

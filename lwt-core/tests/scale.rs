@@ -204,6 +204,46 @@ fn canceled_sync_waiters_do_not_accumulate() {
     }
 }
 
+/// Reads canceled one after the other on a silent channel, and pauses canceled within one
+/// iteration, leave nothing behind (found in review: the channel kept each canceled read's view
+/// of its pending fill until the fill ended; the loop kept each canceled pause until the next
+/// iteration).
+fn canceled_reads_and_pauses_do_not_accumulate() {
+    let (ic, _oc) = lwt_core::io::pipe().unwrap();
+    let reads = |n: u32| {
+        for _ in 0..n {
+            let r = ic.read_char();
+            assert!(r.is_pending());
+            r.cancel();
+            assert!(r.rejection().unwrap().is_canceled());
+        }
+    };
+    reads(1_000);
+    let base = counting_alloc::live();
+    reads(100_000);
+    let reads_left = counting_alloc::live().saturating_sub(base);
+    let pauses = |n: u32| {
+        for _ in 0..n {
+            let p = lwt_core::main::pause();
+            p.cancel();
+        }
+    };
+    pauses(1_000);
+    let base = counting_alloc::live();
+    pauses(100_000);
+    let pauses_left = counting_alloc::live().saturating_sub(base);
+    println!(
+        "100k canceled reads on a silent channel: +{reads_left} B; 100k canceled pauses in one iteration: +{pauses_left} B; paused_count {}",
+        lwt_core::main::paused_count()
+    );
+    assert!(reads_left < 64 * 1024, "canceled reads left {reads_left} B");
+    assert!(
+        pauses_left < 64 * 1024,
+        "canceled pauses left {pauses_left} B"
+    );
+    assert_eq!(lwt_core::main::paused_count(), 0);
+}
+
 fn main() {
     waiters_do_not_accumulate(false);
     waiters_do_not_accumulate(true);
@@ -212,5 +252,6 @@ fn main() {
     a_million_timers();
     lists_of_ten_million();
     canceled_sync_waiters_do_not_accumulate();
-    println!("test result: ok. 7 passed; 0 failed");
+    canceled_reads_and_pauses_do_not_accumulate();
+    println!("test result: ok. 8 passed; 0 failed");
 }

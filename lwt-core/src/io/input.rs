@@ -265,7 +265,11 @@ impl InputChannel {
     /// that `close` can end the wait.
     fn fill_waiter(&self, read: &Promise<usize>) -> Promise<usize> {
         let view = read.clone().protected();
-        self.0.fill_waiters.borrow_mut().push(view.clone());
+        let mut waiters = self.0.fill_waiters.borrow_mut();
+        // A canceled view is done with: keeping it would let a loop of canceled reads on a
+        // silent channel grow the list for as long as the fill waits.
+        waiters.retain(Promise::is_pending);
+        waiters.push(view.clone());
         view
     }
 

@@ -68,7 +68,11 @@ struct Output {
     error: RefCell<Option<Exn>>,
     /// Has the stored error been handed to a caller?
     error_reported: Cell<bool>,
+    /// `close` has started: no new operation is accepted.
     closed: Cell<bool>,
+    /// `close` has finished: the descriptor is closed, and bytes still buffered never will be
+    /// written.
+    close_done: Cell<bool>,
     lock: Rc<Lock>,
 }
 
@@ -106,7 +110,9 @@ impl Outputs {
 /// cannot be flushed (closed, broken) is skipped: the others are flushed all the same.
 fn flush_all() -> Promise<()> {
     let live: Vec<OutputChannel> = OUTPUTS.with(|o| {
-        let o = o.borrow();
+        let mut o = o.borrow_mut();
+        // This run of the exit hooks consumes the hook: the next channel made registers it again.
+        o.hooked = false;
         o.channels
             .iter()
             .filter_map(Weak::upgrade)
@@ -136,6 +142,7 @@ impl OutputChannel {
             error: RefCell::new(None),
             error_reported: Cell::new(false),
             closed: Cell::new(false),
+            close_done: Cell::new(false),
             lock: Rc::default(),
         }))
     }
@@ -485,9 +492,13 @@ impl OutputChannel {
         if self.0.written.get() >= target {
             return Promise::ret(());
         }
-        if let Some(refused) = self.refuse() {
-            // Closed (or broken) with bytes that will never be written.
-            return refused;
+        if let Some(broken) = self.fail_broken() {
+            return broken;
+        }
+        if self.0.close_done.get() {
+            // Closed with bytes that will never be written. (While a close is still writing
+            // them out, the waiter is registered: the close settles it either way.)
+            return Promise::fail(ChannelClosed("output"));
         }
         let (p, r) = task();
         self.0.waiters.borrow_mut().push_back((target, r));
@@ -523,6 +534,7 @@ impl OutputChannel {
             let closer = me.clone();
             flushed.finalize(move || {
                 let closed = closer.0.owner.close(Shutdown::Write);
+                closer.0.close_done.set(true);
                 closer.abandon_waiters();
                 Promise::of_result(closed)
             })
