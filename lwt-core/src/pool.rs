@@ -153,7 +153,14 @@ impl<T: 'static> Pool<T> {
         let validated = crate::bind::catch(|| (self.0.validate)(&elem), Promise::fail);
         validated.then(move |valid| match valid {
             Ok(true) => Promise::ret((elem, generation)),
-            Ok(false) => pool.discard(elem).bind(move |()| pool.create_one()),
+            Ok(false) => pool.discard(elem).then(move |disposed| match disposed {
+                Ok(()) => pool.create_one(),
+                // The element is gone but this caller gets nothing: a waiter gets a new one.
+                Err(e) => {
+                    pool.replace_for_waiter();
+                    Promise::fail(e)
+                }
+            }),
             Err(e) => pool
                 .discard_and_replace(elem)
                 .bind(move |()| Promise::fail(e)),
@@ -208,8 +215,16 @@ impl<T: 'static> Pool<T> {
             match waiter {
                 Some(r) if r.is_pending() => {
                     let created = self.create_one();
+                    let pool = self.clone();
                     drop(created.then(move |o| {
-                        r.wakeup_result(o);
+                        match o {
+                            // The waiter gave up while the element was made: it goes to the
+                            // next waiter or the idle list, not lost (it still counts).
+                            Ok((elem, generation)) if !r.is_pending() => {
+                                pool.release(elem, generation)
+                            }
+                            o => r.wakeup_result(o),
+                        }
                         Promise::ret(())
                     }));
                     return;

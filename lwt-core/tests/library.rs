@@ -11,7 +11,7 @@ use std::rc::Rc;
 use lwt_core::pool::Pool;
 use lwt_core::switch::{self, Switch};
 use lwt_core::sync::{Condition, Mutex, Mvar};
-use lwt_core::{list, main, result as lr, task, unix, wait, Exn, Promise, State};
+use lwt_core::{list, main, result as lr, task, unix, wait, Exn, Promise, Resolver, State};
 
 // ---- list ----
 
@@ -547,6 +547,64 @@ fn pool_validate_failure_rejects_the_use_and_replaces_the_element_for_a_waiter()
     failing.set(false);
     assert_eq!(main::run(pool.use_(|x| Promise::ret(*x))).unwrap(), 2);
     assert_eq!(created.get(), 2);
+}
+
+#[test]
+fn a_failed_dispose_after_validate_said_no_does_not_strand_the_next_waiter() {
+    // Found in review: the caller whose element failed validation got the dispose failure, and
+    // nobody made an element for the next waiter, which waited forever.
+    let checks = Rc::new(Cell::new(0));
+    let c = checks.clone();
+    let (pool, created) = numbered_pool(1);
+    let pool = pool
+        .with_validate(move |_| {
+            c.set(c.get() + 1);
+            Promise::ret(c.get() > 1)
+        })
+        .with_dispose(|_| Promise::fail_with("dispose failed"));
+    let (hold, release) = wait::<()>();
+    let a = pool.use_(move |_| hold);
+    let b = pool.use_(|n| Promise::ret(*n));
+    let c = pool.use_(|n| Promise::ret(*n));
+    release.wakeup(());
+    assert!(a.is_fulfilled());
+    assert_eq!(b.rejection().unwrap().to_string(), "dispose failed");
+    assert_eq!(main::run(c).unwrap(), 2, "the waiter got a new element");
+    assert_eq!(created.get(), 2);
+}
+
+#[test]
+fn an_element_made_for_a_waiter_that_gave_up_is_kept() {
+    // The waiter is canceled while the element made for it is being created: the element goes
+    // to the idle list (it counts against the bound) instead of being dropped while still
+    // counted, which left the pool unable to make or lend any element.
+    let creations: Rc<RefCell<Vec<Resolver<u32>>>> = Rc::default();
+    let cr = creations.clone();
+    let pool = Pool::new(1, move || {
+        let (p, r) = wait::<u32>();
+        cr.borrow_mut().push(r);
+        p
+    })
+    .with_check(|_, _| Promise::ret(false));
+    let next_creation = || creations.borrow_mut().remove(0);
+    let (hold, release) = wait::<()>();
+    let failing = pool.use_(move |_| hold.bind(|()| Promise::<()>::fail_with("use failed")));
+    next_creation().wakeup(1);
+    let waiter = pool.use_(|n| Promise::ret(*n));
+    assert_eq!(pool.wait_queue_length(), 1);
+    // The failed use disposes of element 1, and a replacement is made for the waiter...
+    release.wakeup(());
+    assert!(failing.is_rejected());
+    // ...who gives up before it is ready.
+    waiter.cancel();
+    next_creation().wakeup(2);
+    assert_eq!(pool.size(), 1);
+    let again = pool.use_(|n| Promise::ret(*n));
+    assert_eq!(
+        again.state(),
+        State::Fulfilled(2),
+        "the element went to the idle list"
+    );
 }
 
 #[test]
