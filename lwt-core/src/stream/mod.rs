@@ -53,9 +53,10 @@
 //!   is skipped: it never takes an element, so nothing is lost. A read whose promise is merely
 //!   dropped still takes its element, as in Lwt: cancel it to give up.
 //! * **`nget` and `npeek` are all-or-nothing**: they wait until `n` elements (or the end) are
-//!   there, then take them at once, so canceling one loses nothing. On a bounded stream, the
-//!   pushes they wait for are let in beyond the bound (Lwt's `npeek` of more than the bound waits
-//!   forever).
+//!   there, then take them at once, so canceling one loses nothing. On a bounded stream, a
+//!   reader that already holds a full bound and asks for more lets the pushes it needs in beyond
+//!   the bound (Lwt's `npeek` of more than the bound waits forever); a reader holding less waits
+//!   for the slowest clone, as any read does.
 //! * **A stream handle lives as long as a read on it is pending**: `fn first(s: Stream<T>) ->
 //!   Promise<Option<T>> { s.get() }` works.
 //! * **Clones of a bounded stream are allowed** (Lwt raises `Invalid_argument`): the bound then
