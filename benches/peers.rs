@@ -708,9 +708,10 @@ async fn timers_tokio(n: u64) -> u64 {
 // ---------------------------------------------------------------------------------------------
 // TCP echo on 127.0.0.1: a server and a client in the same thread, N sequential round trips of
 // 64 bytes (byte j of message i is `(i + j) mod 256`); the client folds the sum of the bytes it
-// gets back. lwt: `unix::Listener`, `connect_tcp`, `Fd::read`/`write_all`; tokio: `TcpListener`,
-// `TcpStream`, `read`/`write_all`/`read_exact`, server in a `spawn_local` task. futures: n/a (no
-// reactor).
+// gets back. lwt: `unix::Listener`, `connect_tcp`, `Fd::read_into`/`write_from` loops; tokio:
+// `TcpListener`, `TcpStream`, `read`/`write_all`/`read_exact`, server in a `spawn_local` task.
+// Every implementation reuses its buffers and writes each message into one in place. futures:
+// n/a (no reactor).
 
 const MSG: usize = 64;
 
@@ -726,43 +727,70 @@ fn expected_echo(n: u64) -> u64 {
     (0..n).fold(0, |acc, i| step(acc, byte_sum(&message(i))))
 }
 
-fn echo_lwt(fd: lwt::unix::Fd) -> Promise<()> {
-    fd.read(MSG).bind(move |buf| {
-        if buf.is_empty() {
+// The lwt side follows bench/ocaml/peers.ml: `Lwt_unix.read fd buf ofs len` and
+// `Lwt_unix.write` (here `Fd::read_into` / `Fd::write_from`, which move the buffer in and give it
+// back), one reused buffer per direction, and the message written into its buffer in place.
+
+fn fill_message(buf: &mut [u8], i: u64) {
+    for (j, b) in buf.iter_mut().enumerate() {
+        *b = (i + j as u64) as u8;
+    }
+}
+
+fn write_all_lwt(fd: lwt::unix::Fd, buf: Vec<u8>, off: usize, len: usize) -> Promise<Vec<u8>> {
+    if len == 0 {
+        return Promise::ret(buf);
+    }
+    fd.write_from(buf, off..off + len)
+        .bind(move |(buf, put)| write_all_lwt(fd, buf, off + put, len - put))
+}
+
+fn read_exact_lwt(fd: lwt::unix::Fd, buf: Vec<u8>, off: usize, len: usize) -> Promise<Vec<u8>> {
+    if len == 0 {
+        return Promise::ret(buf);
+    }
+    fd.read_into(buf, off..off + len).bind(move |(buf, got)| {
+        assert!(got > 0, "unexpected end of input");
+        read_exact_lwt(fd, buf, off + got, len - got)
+    })
+}
+
+fn echo_lwt(fd: lwt::unix::Fd, buf: Vec<u8>) -> Promise<()> {
+    fd.read_into(buf, 0..MSG).bind(move |(buf, got)| {
+        if got == 0 {
             Promise::ret(())
         } else {
-            fd.write_all(buf).bind(move |()| echo_lwt(fd))
+            write_all_lwt(fd.clone(), buf, 0, got).bind(move |buf| echo_lwt(fd, buf))
         }
     })
 }
 
-fn read_exact_lwt(fd: lwt::unix::Fd, mut got: Vec<u8>) -> Promise<Vec<u8>> {
-    if got.len() == MSG {
-        return Promise::ret(got);
-    }
-    fd.read(MSG - got.len()).bind(move |more| {
-        assert!(!more.is_empty(), "unexpected end of input");
-        got.extend_from_slice(&more);
-        read_exact_lwt(fd, got)
-    })
-}
-
-fn client_lwt(fd: lwt::unix::Fd, i: u64, n: u64, acc: u64) -> Promise<u64> {
+fn client_lwt(
+    fd: lwt::unix::Fd,
+    (mut out, inp): (Vec<u8>, Vec<u8>),
+    i: u64,
+    n: u64,
+    acc: u64,
+) -> Promise<u64> {
     if i == n {
         fd.shutdown(std::net::Shutdown::Write).unwrap();
         return Promise::ret(acc);
     }
-    let fd2 = fd.clone();
-    fd.write_all(message(i))
-        .bind(move |()| read_exact_lwt(fd2, Vec::with_capacity(MSG)))
-        .bind(move |buf| client_lwt(fd, i + 1, n, step(acc, byte_sum(&buf))))
+    fill_message(&mut out, i);
+    write_all_lwt(fd.clone(), out, 0, MSG).bind(move |out| {
+        read_exact_lwt(fd.clone(), inp, 0, MSG).bind(move |inp| {
+            let acc = step(acc, byte_sum(&inp));
+            client_lwt(fd, (out, inp), i + 1, n, acc)
+        })
+    })
 }
 
 fn tcp_echo_lwt(n: u64) -> u64 {
     let listener = lwt::unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
-    let server = listener.accept().bind(|(fd, _)| echo_lwt(fd));
-    let client = lwt::unix::connect_tcp(addr).bind(move |fd| client_lwt(fd, 0, n, 0));
+    let server = listener.accept().bind(|(fd, _)| echo_lwt(fd, vec![0; MSG]));
+    let client = lwt::unix::connect_tcp(addr)
+        .bind(move |fd| client_lwt(fd, (vec![0; MSG], vec![0; MSG]), 0, n, 0));
     let ((), sum) = lwt::main::run(lwt::both(server, client)).unwrap();
     listener.close().unwrap();
     sum
@@ -785,9 +813,10 @@ async fn tcp_echo_tokio(n: u64) -> u64 {
     });
     let mut c = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut acc = 0;
-    let mut buf = [0u8; MSG];
+    let (mut out, mut buf) = ([0u8; MSG], [0u8; MSG]);
     for i in 0..n {
-        c.write_all(&message(i)).await.unwrap();
+        fill_message(&mut out, i);
+        c.write_all(&out).await.unwrap();
         c.read_exact(&mut buf).await.unwrap();
         acc = step(acc, byte_sum(&buf));
     }

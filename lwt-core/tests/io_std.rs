@@ -41,6 +41,16 @@ fn child() {
             }
             Err(e) => panic!("{e:?}"),
         },
+        "read_into" => {
+            // A blocking-mode Fd: the read runs on the thread pool, with the buffer moved there
+            // and back.
+            let fd = unix::stdin().unwrap();
+            let (buf, n) = main::run(fd.read_into(b"MARK ..........".to_vec(), 5..15)).unwrap();
+            assert!(main::run(fd.read_into(buf.clone(), 0..99)).is_err());
+            let line = String::from_utf8(buf).unwrap();
+            main::run(io::printf(format_args!("{line} ({n} bytes)\n"))).unwrap();
+            0
+        }
         "count" => {
             let n = main::run(count_lines(io::stdin(), 0)).unwrap();
             main::run(io::printf(format_args!("MARK {n} lines\n"))).unwrap();
@@ -189,6 +199,13 @@ fn stdin_from_a_file() {
     assert!(out.status.success(), "{out:?}");
     assert_eq!(marked(&out.stdout), ["MARK 10000 lines"]);
     std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn read_into_on_blocking_stdin_fills_the_range() {
+    let out = with_input("read_into", "from stdin");
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(marked(&out.stdout), ["MARK from stdin (10 bytes)"]);
 }
 
 #[test]

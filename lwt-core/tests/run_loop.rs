@@ -334,3 +334,87 @@ fn sleeping_infinite_seconds_never_wakes() {
     never.cancel();
     assert_eq!(unix::timer_count(), 0);
 }
+
+// ---- the buffer-passing reads and writes (Lwt_unix's `read fd buf ofs len`) ----
+
+#[test]
+fn read_into_waits_then_fills_the_range_and_gives_the_buffer_back() {
+    let (r, w) = unix::pipe().unwrap();
+    let read = r.read_into(vec![0; 6], 1..5);
+    assert!(read.is_pending());
+    main::run(w.write(b"abcdef".to_vec())).unwrap();
+    let (buf, n) = main::run(read).unwrap();
+    assert_eq!((n, &buf[..]), (4, &b"\0abcd\0"[..]));
+    // What did not fit in the range is still in the pipe.
+    let (buf, n) = main::run(r.read_into(buf, 0..6)).unwrap();
+    assert_eq!(&buf[..n], b"ef");
+    w.close().unwrap();
+    assert_eq!(
+        main::run(r.read_into(buf, 0..6)).unwrap().1,
+        0,
+        "end of input"
+    );
+}
+
+#[test]
+fn a_range_outside_the_buffer_is_rejected_without_reading_or_writing() {
+    let (r, w) = unix::pipe().unwrap();
+    main::run(w.write(b"xy".to_vec())).unwrap();
+    #[allow(clippy::reversed_empty_ranges)]
+    let bad = [0..5, 3..2, 5..5];
+    for range in bad {
+        let e = main::run(r.read_into(vec![0; 4], range.clone())).unwrap_err();
+        let message = e.downcast_ref::<InvalidArgument>().unwrap().to_string();
+        assert!(
+            message.contains("Fd::read_into") && message.contains("4 bytes"),
+            "{message}"
+        );
+        assert!(main::run(w.write_from(vec![0; 4], range)).is_err());
+    }
+    // Nothing was consumed or written by the rejected calls.
+    w.close().unwrap();
+    let (buf, n) = main::run(r.read_into(vec![0; 8], 0..8)).unwrap();
+    assert_eq!(&buf[..n], b"xy");
+}
+
+#[test]
+fn write_from_through_a_full_pipe_with_one_reused_buffer_on_each_side() {
+    // Lwt-style loops: the writer writes `buf[off..]` until done, the reader reads into one
+    // buffer and keeps what it got. Both wait on the reactor, since the pipe holds less.
+    fn write_all(w: unix::Fd, buf: Vec<u8>, off: usize) -> Promise<()> {
+        if off == buf.len() {
+            w.close().unwrap();
+            return Promise::ret(());
+        }
+        let len = buf.len();
+        w.write_from(buf, off..len)
+            .bind(move |(buf, n)| write_all(w, buf, off + n))
+    }
+    fn read_all(r: unix::Fd, buf: Vec<u8>, mut got: Vec<u8>) -> Promise<Vec<u8>> {
+        r.read_into(buf, 0..4096).bind(move |(buf, n)| {
+            if n == 0 {
+                return Promise::ret(got);
+            }
+            got.extend_from_slice(&buf[..n]);
+            read_all(r, buf, got)
+        })
+    }
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let (r, w) = unix::pipe().unwrap();
+    let writer = write_all(w, data.clone(), 0);
+    assert!(writer.is_pending());
+    let reader = read_all(r, vec![0; 4096], Vec::new());
+    let ((), got) = main::run(lwt_core::both(writer, reader)).unwrap();
+    assert!(got == data, "the bytes arrived out of order or changed");
+}
+
+#[test]
+fn a_canceled_read_into_leaves_the_data_for_the_next_read() {
+    let (r, w) = unix::pipe().unwrap();
+    let first = r.read_into(vec![0; 8], 0..8);
+    assert!(first.is_pending());
+    first.cancel();
+    main::run(w.write(b"kept".to_vec())).unwrap();
+    let (buf, n) = main::run(r.read_into(vec![0; 8], 0..8)).unwrap();
+    assert_eq!(&buf[..n], b"kept");
+}

@@ -11,6 +11,11 @@
 //!   ([`preemptive::detach`](crate::preemptive::detach())), because the descriptor is shared with
 //!   the parent process and must stay in blocking mode; writes are done directly.
 //!
+//! Reads and writes come in two shapes. [`Fd::read`] and [`Fd::write`] take and give
+//! `Vec<u8>`s, which is simplest. [`Fd::read_into`] and [`Fd::write_from`] are Lwt_unix's own
+//! `read fd buf ofs len` and `write fd buf ofs len`: they move a buffer in and give it back with
+//! the count, so a loop reusing one buffer makes no allocation for its data.
+//!
 //! ```
 //! use lwt_core::{main, unix};
 //!
@@ -27,6 +32,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
+use std::ops::Range;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::rc::{Rc, Weak};
@@ -73,6 +79,37 @@ impl<T: 'static, F: Fn(&Kind) -> io::Result<T> + 'static> engine::IoJob for Retr
     fn fail(self: Box<Self>, error: io::Error) {
         self.resolver.wakeup_exn(error);
     }
+}
+
+/// One read on a blocking file (on a pool thread), retried when interrupted by a signal.
+fn read_retrying(mut file: File, buf: &mut [u8]) -> Result<usize, String> {
+    loop {
+        match file.read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Rejects a range that does not lie within the buffer (as Lwt_unix's `Invalid_argument`).
+fn check_range(what: &str, buf: &[u8], range: &Range<usize>) -> Result<(), Exn> {
+    if range.start <= range.end && range.end <= buf.len() {
+        Ok(())
+    } else {
+        Err(Exn::invalid_argument(format!(
+            "{what}: range {}..{} is not within a buffer of {} bytes",
+            range.start,
+            range.end,
+            buf.len()
+        )))
+    }
+}
+
+/// An operation that already gave its buffer back was tried again: `retry` stops trying at
+/// the first try that does not block, so this never happens; an error beats a panic anyway.
+fn given_back() -> io::Error {
+    io::Error::other("the buffer of this operation was already given back")
 }
 
 /// Reads of at most this many bytes go through a stack buffer (see [`Fd::read`]).
@@ -341,6 +378,17 @@ impl Fd {
         }
     }
 
+    /// A clone of a blocking-mode descriptor's file, for a read on the thread pool.
+    fn blocking_file(&self) -> io::Result<File> {
+        self.with_kind(|k| match k {
+            Kind::File(f) => f.try_clone(),
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "blocking socket",
+            )),
+        })
+    }
+
     /// Lwt_unix's `read`: at most `max` bytes (and at most [`MAX_READ`]: any count is accepted);
     /// an empty vector means end of input. Rejected with the `io::Error` if the read fails (for
     /// instance on a closed descriptor).
@@ -356,30 +404,17 @@ impl Fd {
     pub fn read(&self, max: usize) -> Promise<Vec<u8>> {
         let max = max.min(MAX_READ);
         if self.0.mode.get() == Mode::Blocking {
-            let file = self.with_kind(|k| match k {
-                Kind::File(f) => f.try_clone(),
-                _ => Err(io::Error::new(
-                    io::ErrorKind::Unsupported,
-                    "blocking socket",
-                )),
-            });
-            return match file {
-                Ok(mut file) => preemptive::detach(move || {
-                    let mut buf = vec![0; max];
-                    loop {
-                        match file.read(&mut buf) {
-                            Ok(n) => {
-                                buf.truncate(n);
-                                return Ok(buf);
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                            Err(e) => return Err(e.to_string()),
-                        }
-                    }
-                })
-                .bind(|r| Promise::of_result(r.map_err(Exn::failure))),
-                Err(e) => Promise::fail(e),
+            let file = match self.blocking_file() {
+                Ok(file) => file,
+                Err(e) => return Promise::fail(e),
             };
+            return preemptive::detach(move || {
+                let mut buf = vec![0; max];
+                let n = read_retrying(file, &mut buf)?;
+                buf.truncate(n);
+                Ok(buf)
+            })
+            .bind(|r: Result<_, String>| Promise::of_result(r.map_err(Exn::failure)));
         }
         self.retry(false, move |kind| {
             // Small reads go through a stack buffer, so a read that would block (the common
@@ -397,6 +432,52 @@ impl Fd {
         })
     }
 
+    /// Lwt_unix's `read fd buf ofs len`: reads at most `range.len()` bytes into `buf[range]`,
+    /// then gives the buffer back with the number of bytes read (0: end of input, or an empty
+    /// range). Nothing is allocated, so a loop that reuses one buffer reads without touching the
+    /// heap.
+    ///
+    /// The buffer is moved into the operation for as long as it waits. If the read fails or is
+    /// canceled, the buffer is dropped with it. A range outside the buffer is rejected with
+    /// [`InvalidArgument`](crate::InvalidArgument) before anything is read. On a blocking-mode
+    /// descriptor (the standard input) the read runs on the thread pool, as [`read`](Self::read)'s
+    /// does: it cannot be canceled (as in Lwt, it completes and gives the buffer back), and its
+    /// errors arrive as a [`Failure`](crate::Failure) carrying the `io::Error`'s message.
+    ///
+    /// ```
+    /// use lwt_core::{main, unix};
+    /// let (r, w) = unix::pipe().unwrap();
+    /// main::run(w.write_all(b"ping".to_vec())).unwrap();
+    /// let (buf, n) = main::run(r.read_into(vec![b'.'; 8], 2..8)).unwrap();
+    /// assert_eq!((&buf[..], n), (&b"..ping.."[..], 4));
+    /// assert!(main::run(r.read_into(buf, 4..9)).is_err()); // 9 > 8: rejected
+    /// ```
+    pub fn read_into(&self, mut buf: Vec<u8>, range: Range<usize>) -> Promise<(Vec<u8>, usize)> {
+        if let Err(e) = check_range("Fd::read_into", &buf, &range) {
+            return Promise::fail(e);
+        }
+        if self.0.mode.get() == Mode::Blocking {
+            let file = match self.blocking_file() {
+                Ok(file) => file,
+                Err(e) => return Promise::fail(e),
+            };
+            return preemptive::detach(move || {
+                let n = read_retrying(file, &mut buf[range])?;
+                Ok((buf, n))
+            })
+            .bind(|r: Result<_, String>| Promise::of_result(r.map_err(Exn::failure)));
+        }
+        // `op` may be tried several times (until it stops reporting `WouldBlock`), but it gives
+        // the buffer back only once: the try that does not block is the last.
+        let slot = RefCell::new(Some(buf));
+        self.retry(false, move |kind| {
+            let mut slot = slot.borrow_mut();
+            let buf = slot.as_mut().ok_or_else(given_back)?;
+            let n = kind.read(&mut buf[range.clone()])?;
+            Ok((slot.take().ok_or_else(given_back)?, n))
+        })
+    }
+
     /// Lwt_unix's `write`: writes some of `data` and gives how many bytes were written. Writing
     /// to a pipe whose reader is gone is rejected with `BrokenPipe` (Rust programs ignore
     /// SIGPIPE, so the process is not killed).
@@ -410,6 +491,31 @@ impl Fd {
     /// ```
     pub fn write(&self, data: Vec<u8>) -> Promise<usize> {
         self.retry(true, move |kind| kind.write(&data))
+    }
+
+    /// Lwt_unix's `write fd buf ofs len`: writes some of `buf[range]`, then gives the buffer back
+    /// with the number of bytes written. As with [`read_into`](Self::read_into), the buffer is
+    /// dropped if the write fails or is canceled, and a range outside it is rejected with
+    /// [`InvalidArgument`](crate::InvalidArgument).
+    ///
+    /// ```
+    /// use lwt_core::{main, unix};
+    /// let (r, w) = unix::pipe().unwrap();
+    /// let (buf, n) = main::run(w.write_from(b"a ping".to_vec(), 2..6)).unwrap();
+    /// assert_eq!((&buf[..], n), (&b"a ping"[..], 4));
+    /// assert_eq!(main::run(r.read(8)).unwrap(), b"ping");
+    /// ```
+    pub fn write_from(&self, buf: Vec<u8>, range: Range<usize>) -> Promise<(Vec<u8>, usize)> {
+        if let Err(e) = check_range("Fd::write_from", &buf, &range) {
+            return Promise::fail(e);
+        }
+        let slot = RefCell::new(Some(buf));
+        self.retry(true, move |kind| {
+            let mut slot = slot.borrow_mut();
+            let buf = slot.as_ref().ok_or_else(given_back)?;
+            let n = kind.write(&buf[range.clone()])?;
+            Ok((slot.take().ok_or_else(given_back)?, n))
+        })
     }
 
     /// Writes all of `data`, in as many writes as it takes.
