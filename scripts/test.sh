@@ -12,3 +12,12 @@ fi
 
 cargo test --workspace --lib --bins --tests --examples
 cargo test --workspace --doc
+
+# The one module with `unsafe` code (lwt-core/src/once_fn.rs) is checked for undefined
+# behaviour by Miri, when a nightly toolchain with Miri is installed
+# (`rustup toolchain install nightly --component miri`). Its tests also ran above, natively.
+if cargo +nightly miri --version >/dev/null 2>&1; then
+  cargo +nightly miri test -p lwt-core --lib once_fn
+else
+  echo "Miri not installed: skipping the Miri run of lwt-core's once_fn tests"
+fi

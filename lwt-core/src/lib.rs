@@ -42,12 +42,17 @@
 //! * [`control`] — the runtime side of the `lwt!` macro: located binds, stack-safe loops.
 //!
 //! `docs/ARCHITECTURE.md` in the repository explains how a resolution flows through them.
+//!
+//! One private module, `once_fn`, uses `unsafe`: it stores a pending promise's continuation
+//! inline instead of in a `Box` (a measured 10 % of a pending bind). Every other module is safe
+//! code, which `deny(unsafe_code)` enforces; that module's tests run under Miri.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 mod callbacks;
 mod engine;
 mod node;
+mod once_fn;
 mod park;
 mod schedule;
 mod timers;

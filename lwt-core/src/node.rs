@@ -216,19 +216,27 @@ impl<T: 'static> Node<T> {
     /// the callback runs at once; otherwise it runs in registration order.
     pub(crate) fn add_callback(self: &Rc<Self>, callback: Callback<T>) {
         let root = self.root_cow();
-        {
-            let mut state = root.state.borrow_mut();
-            match &mut *state {
-                State::Pending { callbacks, .. } => return callbacks.push(callback),
-                State::Done {
-                    to_run,
-                    scheduled: true,
-                } => return to_run.push(callback),
-                State::Done { .. } => {}
-                State::Proxy(_) => unreachable!("root() returned a proxy"),
+        let mut state = root.state.borrow_mut();
+        let list = match &mut *state {
+            State::Pending { callbacks, .. } => callbacks,
+            State::Done {
+                to_run,
+                scheduled: true,
+            } => to_run,
+            State::Done { .. } => {
+                drop(state);
+                return root.deliver(callback);
             }
+            State::Proxy(_) => unreachable!("root() returned a proxy"),
+        };
+        if !list.is_full() {
+            return list.push(callback);
         }
-        root.deliver(callback);
+        let dead = list.take_dead();
+        list.push(callback);
+        // Dropped outside the borrow: a dead waiter's combinator may run code as it goes.
+        drop(state);
+        drop(dead);
     }
 
     /// Puts a callback before every other one of this pending root.
@@ -243,18 +251,27 @@ impl<T: 'static> Node<T> {
     pub(crate) fn add_waker(self: &Rc<Self>, waker: &Waker) {
         let root = self.root_cow();
         let mut state = root.state.borrow_mut();
-        match &mut *state {
+        let dead = match &mut *state {
             State::Pending { callbacks, .. }
             | State::Done {
                 to_run: callbacks,
                 scheduled: true,
             } => {
-                if !callbacks.has_waker_like(waker) {
-                    callbacks.push(Callback::Wake(waker.clone()));
+                if callbacks.has_waker_like(waker) {
+                    return;
                 }
+                let dead = if callbacks.is_full() {
+                    callbacks.take_dead()
+                } else {
+                    Vec::new()
+                };
+                callbacks.push(Callback::Wake(waker.clone()));
+                dead
             }
-            _ => waker.wake_by_ref(),
-        }
+            _ => return waker.wake_by_ref(),
+        };
+        drop(state);
+        drop(dead);
     }
 
     fn is_canceled(&self) -> bool {
@@ -264,7 +281,7 @@ impl<T: 'static> Node<T> {
     /// Runs one callback of this resolved root.
     fn deliver(self: &Rc<Self>, callback: Callback<T>) {
         match callback {
-            Callback::Consume(f) => f(self.take_or_clone()),
+            Callback::Consume(f) => f.call(self.take_or_clone()),
             Callback::Forward(target) => {
                 let _ = target.resolve(self.take_or_clone(), Mode::Later);
             }
@@ -291,10 +308,12 @@ impl<T: 'static> Node<T> {
     /// A combinator that waited on this promise finished (see `Callbacks::note_dead_waiter`).
     pub(crate) fn note_dead_waiter(self: &Rc<Self>) {
         let root = self.root_cow();
-        let mut state = root.state.borrow_mut();
-        if let State::Pending { callbacks, .. } = &mut *state {
-            callbacks.note_dead_waiter();
-        }
+        let last_references = match &mut *root.state.borrow_mut() {
+            State::Pending { callbacks, .. } => callbacks.note_dead_waiter(),
+            _ => return,
+        };
+        // Outside the borrow: a combinator's last reference may run code as it goes.
+        drop(last_references);
     }
 
     /// Resolves this promise (that is, its root). Gives the outcome back if it was resolved already.
@@ -506,7 +525,8 @@ mod tests {
     use std::mem::size_of;
 
     /// Every pending promise pays for these: the memory figures of `tests/guarantees.rs` (bytes
-    /// per level of a catch loop, per pending timer...) follow them.
+    /// per level of a catch loop, per pending timer...) follow them. The first callback's
+    /// continuation is stored inline (`once_fn`) within these 13 words.
     #[test]
     fn the_cancel_link_and_the_node_stay_small() {
         assert_eq!(size_of::<HowToCancel>(), 3 * size_of::<usize>());

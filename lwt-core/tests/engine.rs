@@ -406,3 +406,74 @@ fn operators_are_bind_and_map() {
     r.wakeup(20);
     assert_eq!(q.state(), State::Fulfilled(42));
 }
+
+// ---- dead waiters on a long-lived promise (`protected` wrappers that were canceled) ----
+
+#[test]
+fn a_finished_waiter_leaves_from_either_end_of_the_list_at_once() {
+    let (p, _r) = task::<u32>();
+    let w: Vec<Promise<u32>> = (0..5).map(|_| p.clone().protected()).collect();
+    assert_eq!(p.callback_count(), 5);
+    w[0].cancel(); // the oldest: at the front
+    assert_eq!(p.callback_count(), 4);
+    w[4].cancel(); // the newest: at the back
+    assert_eq!(p.callback_count(), 3);
+    w[2].cancel(); // in the middle: stays until an end reaches it
+    assert_eq!(p.callback_count(), 3);
+    w[1].cancel(); // now the front, and the dead one behind it goes too
+    assert_eq!(p.callback_count(), 1);
+    w[3].cancel();
+    assert_eq!(p.callback_count(), 0);
+}
+
+#[test]
+fn dead_waiters_between_live_ones_do_not_pile_up() {
+    // The first and the newest wrapper stay live, so every dead waiter is between two live
+    // ones, out of reach of the ends: they go when the queue would grow.
+    let (p, _r) = task::<u32>();
+    let _first = p.clone().protected();
+    let mut previous = p.clone().protected();
+    let mut most = 0;
+    for _ in 0..10_000 {
+        let next = p.clone().protected();
+        previous.cancel();
+        previous = next;
+        most = most.max(p.callback_count());
+    }
+    assert!(most <= 8, "{most} callbacks kept for 3 live wrappers");
+}
+
+#[test]
+fn dropping_a_dead_waiter_that_runs_code_does_not_reenter_the_borrowed_node() {
+    // A dead `choose` waiter sits between two live callbacks of `p`; the choose's result holds
+    // the last reference to an armed resolver, whose `Abandoned` rejection runs a callback that
+    // registers on `p`. The pushes that fill `p`'s queue drop that waiter, and must do it when
+    // `p` is no longer borrowed. (Found in review: it panicked with "already borrowed".)
+    use lwt_core::{combinators::choose, Resolver};
+    let seen = Rc::new(RefCell::new(Vec::<String>::new()));
+    let s = seen.clone();
+    let previous = hook::set_async_exception_hook(move |e| s.borrow_mut().push(e.to_string()));
+    type V = Rc<Resolver<()>>;
+    let (p, _rp) = wait::<V>();
+    let _a = p.clone().map(|_| ());
+    let (q, rq) = wait::<V>();
+    drop(choose(vec![p.clone(), q]));
+    let _b = p.clone().map(|_| ());
+    let (x, rx) = wait::<()>();
+    let p2 = p.clone();
+    let ran = Rc::new(RefCell::new(false));
+    let r = ran.clone();
+    x.on_failure(move |_| {
+        *r.borrow_mut() = true;
+        drop(p2.clone().map(|_| ()));
+    });
+    drop(x);
+    rq.wakeup(Rc::new(rx));
+    let mut keep = Vec::new();
+    for _ in 0..64 {
+        keep.push(p.clone().map(|_| ()));
+    }
+    hook::restore_async_exception_hook(previous);
+    assert!(seen.borrow().is_empty(), "{:?}", seen.borrow());
+    assert!(*ran.borrow(), "the abandoned resolver's callback ran");
+}

@@ -24,9 +24,9 @@
 //! * combinators (`combinators` module docs) register a waiter callback on each input not settled
 //!   (resolved with every callback run) at creation, in input order (`choose` / `pick`: on every
 //!   input, since with a settled input the result is ready at once); a waiter skips itself once
-//!   its combinator is done, and such dead waiters are purged from a pending promise's list once
-//!   they are half of it (which decides whether its resolution makes a job, so the model tracks
-//!   lwt-core's `One` / `Many` list and its dead count); results resolve `Later`; canceling a
+//!   its combinator is done, and such dead waiters leave a pending promise's list from both of
+//!   its ends when a combinator finishes (which decides whether its resolution makes a job: a
+//!   list of dead waiters only is emptied); results resolve `Later`; canceling a
 //!   result cancels every input in input order; `pick` cancels the pending losers (one batch)
 //!   before resolving its result;
 //! * `protected` / `wrap_in_cancelable` make a cancelable wrapper with an `on_cancel` callback of
@@ -642,10 +642,6 @@ struct Rec {
     /// Resolved and a job for it is queued or running.
     scheduled: bool,
     link: Link,
-    /// lwt-core's callback list is `One` (not `many`) or `Many` with a count of the waiters
-    /// reported dead since the last purge: the purge of dead waiters depends on both.
-    many: bool,
-    dead: usize,
 }
 
 #[derive(PartialEq, Eq, Debug)]
@@ -708,8 +704,6 @@ impl Model {
             cbs: VecDeque::new(),
             scheduled: false,
             link,
-            many: false,
-            dead: 0,
         });
         self.recs.len() - 1
     }
@@ -865,17 +859,11 @@ impl Model {
         }
     }
 
-    /// `Callbacks::push`: `Empty` -> `One` -> `Many` (with no dead waiter counted).
+    /// `Callbacks::push`. (lwt-core also drops the dead waiters inside the list when its queue
+    /// is about to grow; that changes no order and no emptiness, since the dead waiters at the
+    /// ends leave anyway, so the model leaves it out.)
     fn push_cb(&mut self, r: usize, cb: Cb) {
-        let rec = &mut self.recs[r];
-        if rec.cbs.is_empty() {
-            rec.many = false;
-            rec.dead = 0;
-        } else if !rec.many {
-            rec.many = true;
-            rec.dead = 0;
-        }
-        rec.cbs.push_back(cb);
+        self.recs[r].cbs.push_back(cb);
     }
 
     fn is_dead(&self, cb: &Cb) -> bool {
@@ -883,31 +871,24 @@ impl Model {
     }
 
     /// `Node::note_dead_waiter` on the root of `p`: a combinator waiting there finished. Dead
-    /// waiters are purged once they are at least half of a `Many` list, and at once from `One`.
+    /// waiters leave from the back of the list, then from its front.
     fn note_dead(&mut self, p: usize) {
         let r = self.root(p);
-        if self.recs[r].outcome.is_some() || self.recs[r].cbs.is_empty() {
+        if self.recs[r].outcome.is_some() {
             return;
         }
-        if !self.recs[r].many {
-            if self.is_dead(&self.recs[r].cbs[0]) {
-                self.stats.purges += 1;
-                self.recs[r].cbs.clear();
-            }
-            return;
+        let mut cbs = std::mem::take(&mut self.recs[r].cbs);
+        let before = cbs.len();
+        while cbs.back().is_some_and(|cb| self.is_dead(cb)) {
+            cbs.pop_back();
         }
-        self.recs[r].dead += 1;
-        if self.recs[r].dead * 2 >= self.recs[r].cbs.len() {
+        while cbs.front().is_some_and(|cb| self.is_dead(cb)) {
+            cbs.pop_front();
+        }
+        if cbs.len() < before {
             self.stats.purges += 1;
-            let mut cbs = std::mem::take(&mut self.recs[r].cbs);
-            cbs.retain(|cb| !self.is_dead(cb));
-            let rec = &mut self.recs[r];
-            rec.cbs = cbs;
-            rec.dead = 0;
-            if rec.cbs.is_empty() {
-                rec.many = false;
-            }
         }
+        self.recs[r].cbs = cbs;
     }
 
     fn deliver(&mut self, r: usize, cb: Cb) {
@@ -1223,13 +1204,10 @@ impl Model {
         // Merge: `inner` becomes a proxy of `outer`; its callbacks first, its cancel link wins.
         // (`Callbacks::append`: onto an empty list, the appended list as it is, else pushed.)
         let inner_cbs = std::mem::take(&mut self.recs[inner].cbs);
-        let (inner_many, inner_dead) = (self.recs[inner].many, self.recs[inner].dead);
         let inner_link = self.recs[inner].link.clone();
         self.recs[inner].proxy = Some(outer);
         if !inner_cbs.is_empty() {
             let outer_cbs = std::mem::replace(&mut self.recs[outer].cbs, inner_cbs);
-            self.recs[outer].many = inner_many;
-            self.recs[outer].dead = inner_dead;
             for cb in outer_cbs {
                 self.push_cb(outer, cb);
             }

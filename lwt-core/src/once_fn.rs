@@ -1,0 +1,305 @@
+//! [`OnceFn`]: a `Box<dyn FnOnce(A)>` that keeps small closures inline, without a heap
+//! allocation.
+//!
+//! Every `bind`, `map` or `catch` on a pending promise registers one continuation. As a
+//! `Box<dyn FnOnce>`, that continuation cost a `malloc` and a `free`: about 140 instructions of
+//! the 1400 a pending bind cost with glibc's per-thread cache, and about 350 when so many
+//! promises are pending that the cache is empty (100,000 timers). Most continuations are a few
+//! words (the result promise, the user's closure and what it captured), so an `OnceFn` stores a
+//! closure of up to [`WORDS`] words in place, and boxes only larger ones.
+//!
+//! Why three words: the callback list of a node holds one callback inline, and a node is 13
+//! words. At three words (plus the function pointer) a callback still fits there; at four the
+//! node grows a word, which costs more than it saves: measured with callgrind on
+//! `benches/peers.rs`, join-all took 1116 instructions per promise with 14-word nodes against
+//! 1063 with 13 (each node moves up a malloc size class), and a bigger callback costs more to
+//! move on every push and pop.
+//!
+//! This is the only module of the crate with `unsafe` code. What it relies on:
+//!
+//! * `buf` holds a valid, initialized `F` from [`OnceFn::new`] until it is read out exactly once:
+//!   by [`OnceFn::call`] (which then forgets `self`) or by `Drop` (which drops it in place).
+//!   Both go through the function pointer made for that same `F` in `new`, so the type read is
+//!   the type written.
+//! * `F` fits: `size_of::<F>() <= size_of::<Buf>()` and `align_of::<F>() <= align_of::<Buf>()`,
+//!   checked by `fits` before anything is written; a closure that does not fit is boxed, and
+//!   the box (one pointer) is what is stored.
+//! * Moving an `OnceFn` moves the bytes of `F`, as moving `F` itself would: closures are never
+//!   pinned.
+//! * An `OnceFn` is neither `Send` nor `Sync` (`PhantomData<*mut ()>`), whatever `F` is: the
+//!   bytes in `buf` do not tell the compiler what they hold.
+//!
+//! The unit tests below run under Miri (`cargo +nightly miri test -p lwt-core --lib once_fn`),
+//! which checks every read, write and drop of the buffer for undefined behaviour.
+
+#![allow(unsafe_code)]
+
+use std::marker::PhantomData;
+use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
+
+/// How many machine words a closure may take and still be stored inline.
+pub(crate) const WORDS: usize = 3;
+
+/// The inline storage: word-aligned, possibly uninitialized (a closure may have padding).
+type Buf = [MaybeUninit<usize>; WORDS];
+
+/// Calls (`Some(arg)`) or drops (`None`) the closure of one type `F`, stored in `buf`: one
+/// function pointer per closure type does both, so an `OnceFn` is the buffer and one word.
+///
+/// # Safety
+/// `buf` holds a valid `F` written by [`OnceFn::new`], and is not read again afterwards.
+unsafe fn call_or_drop<A, F: FnOnce(A)>(buf: *mut Buf, arg: Option<A>) {
+    match arg {
+        Some(arg) => {
+            // SAFETY: `buf` holds a valid `F`, suitably aligned (`fits` was checked when it was
+            // written), and the caller forgets the buffer after this read, so `F` is moved out
+            // once. If `f` panics, `f` (now a local) is dropped by the unwinding, and nobody
+            // drops `buf`.
+            let f = unsafe { buf.cast::<F>().read() };
+            f(arg)
+        }
+        // SAFETY: as above: a valid, aligned `F`, dropped once.
+        None => unsafe { buf.cast::<F>().drop_in_place() },
+    }
+}
+
+/// Can an `F` be stored in a `Buf`?
+const fn fits<F>() -> bool {
+    size_of::<F>() <= size_of::<Buf>() && align_of::<F>() <= align_of::<Buf>()
+}
+
+/// A closure called at most once with an `A`: `Box<dyn FnOnce(A)>` without the allocation when
+/// the closure takes at most [`WORDS`] words.
+pub(crate) struct OnceFn<A> {
+    buf: Buf,
+    /// `call_or_drop::<A, F>` for the `F` in `buf`.
+    call_or_drop: unsafe fn(*mut Buf, Option<A>),
+    /// Not `Send` or `Sync`: the closure in `buf` may hold an `Rc`.
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl<A> OnceFn<A> {
+    /// Stores `f`, inline if it fits, boxed otherwise.
+    #[inline]
+    pub(crate) fn new<F: FnOnce(A) + 'static>(f: F) -> OnceFn<A> {
+        if fits::<F>() {
+            OnceFn::inline(f)
+        } else {
+            // A `Box<F>` is one pointer, so it always fits.
+            OnceFn::inline(Box::new(f))
+        }
+    }
+
+    #[inline]
+    fn inline<F: FnOnce(A) + 'static>(f: F) -> OnceFn<A> {
+        assert!(fits::<F>(), "OnceFn::inline takes closures that fit");
+        let mut buf: Buf = [MaybeUninit::uninit(); WORDS];
+        // SAFETY: `F` fits in `buf` (size and alignment, asserted above; the assertion is
+        // decided at compile time); `buf` is then owned by the `OnceFn`, whose function is
+        // `F`'s.
+        unsafe { buf.as_mut_ptr().cast::<F>().write(f) };
+        OnceFn {
+            buf,
+            call_or_drop: call_or_drop::<A, F>,
+            _not_send: PhantomData,
+        }
+    }
+
+    /// Calls the closure (consuming it).
+    #[inline]
+    pub(crate) fn call(self, arg: A) {
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `buf` holds the closure `new` wrote, of the type `call_or_drop` was made for;
+        // `this` is never dropped, so the closure is moved out exactly once, here.
+        unsafe { (this.call_or_drop)(&mut this.buf, Some(arg)) }
+    }
+}
+
+impl<A> Drop for OnceFn<A> {
+    fn drop(&mut self) {
+        // SAFETY: not called (`call` forgets `self`), so `buf` still holds the closure `new`
+        // wrote, of the type `call_or_drop` was made for; it is dropped once, here.
+        unsafe { (self.call_or_drop)(&mut self.buf, None) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::rc::Rc;
+
+    /// Counts its drops.
+    struct Tracked(Rc<Cell<usize>>);
+
+    impl Drop for Tracked {
+        fn drop(&mut self) {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+
+    fn is_inline<F>(_: &F) -> bool {
+        fits::<F>()
+    }
+
+    #[test]
+    fn a_small_closure_is_inline_and_gets_its_argument_and_captures() {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let (s, base) = (seen.clone(), 40u64);
+        let f = move |x: u64| s.borrow_mut().push(base + x);
+        assert!(is_inline(&f));
+        OnceFn::new(f).call(2);
+        assert_eq!(*seen.borrow(), [42]);
+        assert_eq!(
+            Rc::strong_count(&seen),
+            1,
+            "the capture was dropped after the call"
+        );
+    }
+
+    #[test]
+    fn a_large_closure_is_boxed_and_works_the_same() {
+        let drops = Rc::new(Cell::new(0));
+        let big = [7u64; 9];
+        let tracked = Tracked(drops.clone());
+        let out = Rc::new(Cell::new(0));
+        let o = out.clone();
+        let f = move |x: u64| {
+            let _keep = &tracked;
+            o.set(big.iter().sum::<u64>() + x);
+        };
+        assert!(!is_inline(&f));
+        OnceFn::new(f).call(1);
+        assert_eq!((out.get(), drops.get()), (64, 1));
+    }
+
+    #[test]
+    fn dropping_without_calling_drops_the_captures_once() {
+        for boxed in [false, true] {
+            let drops = Rc::new(Cell::new(0));
+            let tracked = Tracked(drops.clone());
+            let pad = [0u64; 8];
+            let f: OnceFn<()> = if boxed {
+                OnceFn::new(move |()| {
+                    let _keep = (&tracked, pad);
+                })
+            } else {
+                OnceFn::new(move |()| {
+                    let _keep = &tracked;
+                })
+            };
+            assert_eq!(drops.get(), 0);
+            drop(f);
+            assert_eq!(drops.get(), 1, "boxed: {boxed}");
+        }
+    }
+
+    #[test]
+    fn a_panicking_closure_drops_its_captures_once() {
+        for boxed in [false, true] {
+            let drops = Rc::new(Cell::new(0));
+            let tracked = Tracked(drops.clone());
+            let pad = [0u64; 8];
+            let f: OnceFn<u8> = if boxed {
+                OnceFn::new(move |_| {
+                    let _keep = (&tracked, pad);
+                    panic!("boom")
+                })
+            } else {
+                OnceFn::new(move |_| {
+                    let _keep = &tracked;
+                    panic!("boom")
+                })
+            };
+            assert!(catch_unwind(AssertUnwindSafe(|| f.call(0))).is_err());
+            assert_eq!(drops.get(), 1, "boxed: {boxed}");
+        }
+    }
+
+    #[test]
+    fn moving_an_inline_closure_moves_its_captures() {
+        let s = String::from("moved");
+        let out = Rc::new(RefCell::new(String::new()));
+        let o = out.clone();
+        let f: OnceFn<&'static str> = OnceFn::new(move |tail| *o.borrow_mut() = s + tail);
+        // Moved through a vector (a reallocation moves the bytes again), then called.
+        let mut v = vec![f];
+        v.reserve(100);
+        let f = v.pop().unwrap();
+        f.call("!");
+        assert_eq!(*out.borrow(), "moved!");
+    }
+
+    #[test]
+    fn zero_sized_and_over_aligned_closures() {
+        let zst: OnceFn<u32> = OnceFn::new(|x| assert_eq!(x, 5));
+        zst.call(5);
+
+        #[repr(align(32))]
+        struct Wide(u8);
+        let wide = Wide(9);
+        let out = Rc::new(Cell::new(0u8));
+        let o = out.clone();
+        let f = move |()| {
+            let wide = wide; // the whole struct, not only the field
+            o.set(wide.0)
+        };
+        assert!(!is_inline(&f), "an alignment above a word's is boxed");
+        OnceFn::new(f).call(());
+        assert_eq!(out.get(), 9);
+    }
+
+    /// The same, through the promise engine (these also run under Miri: no I/O, no loop).
+    #[test]
+    fn pending_binds_with_inline_boxed_dropped_and_panicking_continuations() {
+        use crate::{task, wait, Promise, State};
+
+        let drops = Rc::new(Cell::new(0));
+        let (p, r) = wait::<u64>();
+        let small = p.clone().bind(|x| Promise::ret(x + 1));
+        let big = [1u64; 8];
+        let large = p.clone().map(move |x| x + big.iter().sum::<u64>());
+        let tracked = Tracked(drops.clone());
+        let panicking = p.bind(move |_| -> Promise<u64> {
+            let _keep = &tracked;
+            panic!("boom")
+        });
+        r.wakeup(1);
+        assert_eq!(small.state(), State::Fulfilled(2));
+        assert_eq!(large.state(), State::Fulfilled(9));
+        assert!(panicking.is_rejected());
+        assert_eq!(drops.get(), 1);
+
+        // Never called: the continuation is dropped with the promise it waits on.
+        let (never, r2) = wait::<u64>();
+        let tracked = Tracked(drops.clone());
+        let unrun = never.bind(move |x| {
+            let _keep = &tracked;
+            Promise::ret(x)
+        });
+        drop((unrun, r2));
+        assert_eq!(drops.get(), 2);
+
+        // Canceled: `bind` passes the rejection on without calling `f`, and drops it.
+        let (t, _rt) = task::<u64>();
+        let tracked = Tracked(drops.clone());
+        let canceled = t.bind(move |x| {
+            let _keep = &tracked;
+            Promise::ret(x)
+        });
+        canceled.cancel();
+        assert!(canceled.rejection().unwrap().is_canceled());
+        assert_eq!(drops.get(), 3);
+    }
+
+    #[test]
+    fn an_argument_that_owns_memory_reaches_the_closure() {
+        let got = Rc::new(RefCell::new(Vec::new()));
+        let g = got.clone();
+        let f: OnceFn<Result<Vec<u8>, String>> =
+            OnceFn::new(move |r: Result<Vec<u8>, String>| *g.borrow_mut() = r.unwrap());
+        f.call(Ok(vec![1, 2, 3]));
+        assert_eq!(*got.borrow(), [1, 2, 3]);
+    }
+}
