@@ -126,18 +126,16 @@ fn register<T: 'static>(inputs: &[Promise<T>], waiter: Rc<dyn Waiter>, only_pend
 /// mutably.
 fn cancel_pending<T: 'static>(inputs: &[Promise<T>]) {
     schedule::settle(|| {
-        for input in inputs.iter().filter(|p| !p.is_resolved()) {
-            input.cancel();
+        for node in inputs.iter().filter_map(Promise::pending_node) {
+            node.cancel();
         }
     });
 }
 
 /// Tells the still-pending inputs that this combinator's callbacks on them are dead.
 fn release_pending<T: 'static>(inputs: &[Promise<T>]) {
-    for input in inputs.iter().filter(|p| !p.is_resolved()) {
-        if let Some(node) = input.node() {
-            node.note_dead_waiter();
-        }
+    for node in inputs.iter().filter_map(Promise::pending_node) {
+        node.note_dead_waiter();
     }
 }
 
@@ -348,11 +346,19 @@ impl<T: 'static> Waiter for Choose<T> {
 
 /// Among settled inputs: the first rejected one, else the first fulfilled one.
 fn preferred_settled<T: 'static>(inputs: &[Promise<T>]) -> Option<usize> {
-    let settled = || inputs.iter().enumerate().filter(|(_, p)| p.is_settled());
-    settled()
-        .find(|(_, p)| p.is_rejected())
-        .or_else(|| settled().next())
-        .map(|(i, _)| i)
+    // One pass, one look at each input's phase: with every input pending (the usual case) this
+    // check is all `choose` and `pick` pay before registering, and a phase is a root lookup and
+    // two borrows.
+    let mut first_fulfilled = None;
+    for (index, input) in inputs.iter().enumerate() {
+        if input.is_settled() {
+            if input.is_rejected() {
+                return Some(index);
+            }
+            first_fulfilled.get_or_insert(index);
+        }
+    }
+    first_fulfilled
 }
 
 fn choose_impl<T: 'static>(

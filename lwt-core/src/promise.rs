@@ -206,6 +206,17 @@ impl<T: 'static> Promise<T> {
         }
     }
 
+    /// The root node while the promise is pending (one root lookup for the check and the node).
+    pub(crate) fn pending_node(&self) -> Option<Rc<Node<T>>> {
+        match &self.0 {
+            Repr::Ready(_) => None,
+            Repr::Node(node) => {
+                let root = node.root();
+                (root.phase() == Phase::Pending).then_some(root)
+            }
+        }
+    }
+
     /// Resolved, with every callback that was registered before now already run?
     pub(crate) fn is_settled(&self) -> bool {
         self.phase() == Phase::Idle
