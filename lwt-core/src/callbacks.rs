@@ -3,7 +3,7 @@
 //! Most promises have exactly one callback (the `bind` that waits on them), so the list stores one
 //! callback inline and only allocates a queue from the second on. The queue is a `VecDeque` because
 //! the loop runs callbacks from the front while callbacks registered meanwhile go to the back. A
-//! `bind`'s continuation is an [`OnceFn`], which keeps a closure of up to three words inline: the
+//! `bind`'s continuation is an [`OnceFn`], which keeps a closure of up to four words inline: the
 //! usual pending bind allocates its result node and nothing else.
 
 use std::collections::VecDeque;
@@ -67,7 +67,7 @@ pub(crate) enum Callbacks<T> {
     One(Callback<T>),
     /// The queue. (No count of dead waiters is kept beside it: at four words, the queue fits
     /// beside a callback's tag, so a list takes no more room than one callback, and a node
-    /// stays at 13 words with its first continuation stored inline.)
+    /// stays at 14 words with its first continuation stored inline.)
     Many(VecDeque<Callback<T>>),
 }
 

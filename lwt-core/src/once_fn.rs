@@ -8,12 +8,15 @@
 //! words (the result promise, the user's closure and what it captured), so an `OnceFn` stores a
 //! closure of up to [`WORDS`] words in place, and boxes only larger ones.
 //!
-//! Why three words: the callback list of a node holds one callback inline, and a node is 13
-//! words. At three words (plus the function pointer) a callback still fits there; at four the
-//! node grows a word, which costs more than it saves: measured with callgrind on
-//! `benches/peers.rs`, join-all took 1116 instructions per promise with 14-word nodes against
-//! 1063 with 13 (each node moves up a malloc size class), and a bigger callback costs more to
-//! move on every push and pop.
+//! Why four words: the usual continuation is the result node (one word) and the user's
+//! closure, and a loop's closure typically carries three words of state (a counter, a bound,
+//! an accumulator; two handles and a count). At three words those continuations were boxed. At
+//! four a node is 14 words instead of 13, so every node moves up one malloc size class (128 to
+//! 144 bytes a chunk). Measured with callgrind on `benches/peers.rs` (instructions per op, three
+//! words → four): yield-loop 1795 → 1656, recursive-loop 1457 → 1322, ping-pong 3423 → 3299,
+//! tcp-echo 7529 → 7424, timers 3075 → 3054; against that join-all 1064 → 1126 and
+//! pending-bind 1227 → 1236, and join-all's peak heap at 1M promises 160 → 168 MiB. Five
+//! words would grow the node again for closures that are rarer still.
 //!
 //! This is the only module of the crate with `unsafe` code. What it relies on:
 //!
@@ -38,7 +41,7 @@ use std::marker::PhantomData;
 use std::mem::{align_of, size_of, ManuallyDrop, MaybeUninit};
 
 /// How many machine words a closure may take and still be stored inline.
-pub(crate) const WORDS: usize = 3;
+pub(crate) const WORDS: usize = 4;
 
 /// The inline storage: word-aligned, possibly uninitialized (a closure may have padding).
 type Buf = [MaybeUninit<usize>; WORDS];
@@ -156,6 +159,25 @@ mod tests {
             1,
             "the capture was dropped after the call"
         );
+    }
+
+    #[test]
+    fn a_closure_of_exactly_the_inline_size_fills_the_buffer_and_one_word_more_is_boxed() {
+        let out = Rc::new(Cell::new(0u64));
+        let (a, b, c, d) = (1u64, 2u64, 3u64, 4u64);
+        let o = out.clone();
+        // A handle and three words of loop state: the shape of a loop's continuation.
+        let fill = move |x: u64| o.set(a + b + c + x);
+        assert_eq!(std::mem::size_of_val(&fill), WORDS * size_of::<usize>());
+        assert!(is_inline(&fill));
+        OnceFn::new(fill).call(10);
+        assert_eq!(out.get(), 16);
+        let o = out.clone();
+        let over = move |x: u64| o.set(a + b + c + d + x);
+        assert!(!is_inline(&over));
+        OnceFn::new(over).call(10);
+        assert_eq!(out.get(), 20);
+        assert_eq!(Rc::strong_count(&out), 1, "both captures were dropped");
     }
 
     #[test]
