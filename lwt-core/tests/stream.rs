@@ -444,6 +444,29 @@ fn a_consumer_canceled_after_its_element_arrived_keeps_it() {
 }
 
 #[test]
+fn an_element_pushed_right_after_a_consumer_is_canceled_is_not_lost() {
+    // Inside a callback the cancel withdraws the consumer's request through a queued job; a push
+    // that comes before the job runs finds the request still in the cursor's queue and must skip
+    // it (it is dead), not hand it the element.
+    let (s, push) = stream::create::<i32>();
+    let seen = log();
+    let l = seen.clone();
+    let it = Rc::new(s.iter(move |x| l.borrow_mut().push(x)));
+    let push = Rc::new(push);
+    let (go, start) = wait::<()>();
+    let (it2, push2) = (it.clone(), push.clone());
+    let done = go.map(move |()| {
+        it2.cancel();
+        push2.push(1).unwrap();
+    });
+    start.wakeup(());
+    assert!(done.is_fulfilled());
+    assert!(it.rejection().unwrap().is_canceled());
+    assert!(seen.borrow().is_empty());
+    assert_eq!(s.get().state(), State::Fulfilled(Some(1)), "nothing lost");
+}
+
+#[test]
 fn a_dropped_reader_whose_last_read_is_canceled_releases_the_buffer() {
     // Found by the model test (tests/stream_model.rs).
     let (s, push) = stream::create::<i32>();

@@ -120,6 +120,20 @@ impl<T: 'static> Op<T> {
 
     /// Completes the read if the cursor has what it needs; gives it back otherwise.
     fn complete(self, st: &mut State<T>, c: usize) -> Result<(), Op<T>> {
+        if let Op::Feed(weak) = self {
+            // The derived stream's request, the one op of a pipeline: upgraded once, for the
+            // liveness check and for the answer.
+            return match weak.upgrade() {
+                Some(f) if f.alive() => match st.try_get(c) {
+                    Some(v) => {
+                        f.arrive(Ok(v));
+                        Ok(())
+                    }
+                    None => Err(Op::Feed(weak)),
+                },
+                _ => Ok(()),
+            };
+        }
         if !self.alive() {
             return Ok(());
         }
@@ -157,13 +171,7 @@ impl<T: 'static> Op<T> {
                 Some(v) => r.wakeup_later(v),
                 None => return Err(Op::IsEmpty(r)),
             },
-            Op::Feed(weak) => match weak.upgrade() {
-                None => {}
-                Some(f) => match st.try_get(c) {
-                    Some(v) => f.arrive(Ok(v)),
-                    None => return Err(Op::Feed(weak)),
-                },
-            },
+            Op::Feed(_) => unreachable!("served above"),
         }
         Ok(())
     }
