@@ -163,17 +163,18 @@ mod tests {
 
     #[test]
     fn a_closure_of_exactly_the_inline_size_fills_the_buffer_and_one_word_more_is_boxed() {
-        let out = Rc::new(Cell::new(0u64));
-        let (a, b, c, d) = (1u64, 2u64, 3u64, 4u64);
+        let out = Rc::new(Cell::new(0usize));
+        // Word-sized captures, so that the sizes hold on 32-bit targets too.
+        let (a, b, c, d) = (1usize, 2usize, 3usize, 4usize);
         let o = out.clone();
         // A handle and three words of loop state: the shape of a loop's continuation.
-        let fill = move |x: u64| o.set(a + b + c + x);
+        let fill = move |x: usize| o.set(a + b + c + x);
         assert_eq!(std::mem::size_of_val(&fill), WORDS * size_of::<usize>());
         assert!(is_inline(&fill));
         OnceFn::new(fill).call(10);
         assert_eq!(out.get(), 16);
         let o = out.clone();
-        let over = move |x: u64| o.set(a + b + c + d + x);
+        let over = move |x: usize| o.set(a + b + c + d + x);
         assert!(!is_inline(&over));
         OnceFn::new(over).call(10);
         assert_eq!(out.get(), 20);

@@ -227,8 +227,9 @@ fn list_iter_s(n: u64) -> Promise<()> {
 }
 
 /// The loop stays flat over 10M pending bodies, and a pending iteration allocates the body's
-/// promise and the loop's continuation, nothing more (no result promise per iteration).
-fn loop_over_pending_bodies(name: &str, lp: fn(u64) -> Promise<()>) {
+/// promise and, when the loop's continuation is too large to be stored inline (`once_fn`), the
+/// continuation: `allocations` per iteration, nothing more (no result promise per iteration).
+fn loop_over_pending_bodies(name: &str, lp: fn(u64) -> Promise<()>, allocations: f64) {
     flat_loop(name, lp);
     let n = 1_000_000;
     let calls_before = counting_alloc::calls();
@@ -238,11 +239,11 @@ fn loop_over_pending_bodies(name: &str, lp: fn(u64) -> Promise<()>) {
     let per_iteration = (counting_alloc::calls() - calls_before) as f64 / n as f64;
     println!(
         "{name} over {n} pending bodies: {per_iteration:.2} allocations per iteration \
-         (the body's promise and the loop's continuation)"
+         (the body's promise, and the loop's continuation unless it is stored inline)"
     );
     assert!(
-        per_iteration < 2.01,
-        "{name}: {per_iteration} allocations per iteration"
+        per_iteration < allocations + 0.01,
+        "{name}: {per_iteration} allocations per iteration, expected {allocations}"
     );
 }
 
@@ -255,9 +256,11 @@ fn main() {
     handler_chains("catch", catch_loop);
     handler_chains("finalize", finalize_loop);
     resolved_binds();
-    loop_over_pending_bodies("control::for_each", for_loop);
-    loop_over_pending_bodies("control::while_loop", while_loop);
-    loop_over_pending_bodies("control::while_let", while_let_loop);
-    loop_over_pending_bodies("list::iter_s", list_iter_s);
+    // `for_each` and `iter_s` carry more state than four words; the while loops' continuations
+    // fit inline.
+    loop_over_pending_bodies("control::for_each", for_loop, 2.0);
+    loop_over_pending_bodies("control::while_loop", while_loop, 1.0);
+    loop_over_pending_bodies("control::while_let", while_let_loop, 1.0);
+    loop_over_pending_bodies("list::iter_s", list_iter_s, 2.0);
     println!("test result: ok. 11 passed; 0 failed");
 }
