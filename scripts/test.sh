@@ -18,6 +18,11 @@ cargo test --workspace --doc
 # (`rustup toolchain install nightly --component miri`). Its tests also ran above, natively.
 if cargo +nightly miri --version >/dev/null 2>&1; then
   cargo +nightly miri test -p lwt-core --lib once_fn
+  # The engine's and the combinators' tests drive continuations, inline and boxed, through every
+  # callback path. The three that loop 10,000 times or more are left out: Miri runs about a
+  # thousand times slower than native code.
+  cargo +nightly miri test -p lwt-core --test engine --test combinators -- \
+    --skip deeply_nested --skip long_chain --skip dead_waiters_between
 else
-  echo "Miri not installed: skipping the Miri run of lwt-core's once_fn tests"
+  echo "Miri not installed: skipping the Miri runs of lwt-core's once_fn, engine and combinator tests"
 fi
