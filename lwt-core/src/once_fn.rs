@@ -294,23 +294,23 @@ mod tests {
         assert!(panicking.is_rejected());
         assert_eq!(drops.get(), 1);
 
+        // A continuation that owns a `Tracked` and passes its argument on.
+        let keeping = |tracked: Tracked| {
+            move |x| {
+                let _keep = &tracked;
+                Promise::ret(x)
+            }
+        };
+
         // Never called: the continuation is dropped with the promise it waits on.
         let (never, r2) = wait::<u64>();
-        let tracked = Tracked(drops.clone());
-        let unrun = never.bind(move |x| {
-            let _keep = &tracked;
-            Promise::ret(x)
-        });
+        let unrun = never.bind(keeping(Tracked(drops.clone())));
         drop((unrun, r2));
         assert_eq!(drops.get(), 2);
 
         // Canceled: `bind` passes the rejection on without calling `f`, and drops it.
         let (t, _rt) = task::<u64>();
-        let tracked = Tracked(drops.clone());
-        let canceled = t.bind(move |x| {
-            let _keep = &tracked;
-            Promise::ret(x)
-        });
+        let canceled = t.bind(keeping(Tracked(drops.clone())));
         canceled.cancel();
         assert!(canceled.rejection().unwrap().is_canceled());
         assert_eq!(drops.get(), 3);

@@ -416,10 +416,17 @@ fn canceled_consumers_leave_no_requests_behind() {
     assert_eq!(all.state(), State::Fulfilled(vec![5]), "nothing lost");
 }
 
-#[test]
-fn a_consumer_canceled_after_its_element_arrived_keeps_it() {
-    // Inside a callback the push only queues the consumer's turn; the cancel that follows finds
-    // the element handed over already, as a read resolved but not yet run is not canceled.
+/// An `iter` consumer on a fresh stream, canceled and sent element 1 from inside one callback,
+/// in the order `push_first` says. Returns the stream, its producer, the consumer's result and
+/// the elements it saw.
+fn cancel_and_push_in_one_callback(
+    push_first: bool,
+) -> (
+    Stream<i32>,
+    Rc<stream::Push<i32>>,
+    Rc<Promise<()>>,
+    Rc<RefCell<Vec<i32>>>,
+) {
     let (s, push) = stream::create::<i32>();
     let seen = log();
     let l = seen.clone();
@@ -428,11 +435,24 @@ fn a_consumer_canceled_after_its_element_arrived_keeps_it() {
     let (go, start) = wait::<()>();
     let (it2, push2) = (it.clone(), push.clone());
     let done = go.map(move |()| {
-        push2.push(1).unwrap();
-        it2.cancel();
+        if push_first {
+            push2.push(1).unwrap();
+            it2.cancel();
+        } else {
+            it2.cancel();
+            push2.push(1).unwrap();
+        }
     });
     start.wakeup(());
     assert!(done.is_fulfilled());
+    (s, push, it, seen)
+}
+
+#[test]
+fn a_consumer_canceled_after_its_element_arrived_keeps_it() {
+    // Inside a callback the push only queues the consumer's turn; the cancel that follows finds
+    // the element handed over already, as a read resolved but not yet run is not canceled.
+    let (_s, push, it, seen) = cancel_and_push_in_one_callback(true);
     assert_eq!(*seen.borrow(), [1]);
     assert!(
         it.is_pending(),
@@ -448,19 +468,7 @@ fn an_element_pushed_right_after_a_consumer_is_canceled_is_not_lost() {
     // Inside a callback the cancel withdraws the consumer's request through a queued job; a push
     // that comes before the job runs finds the request still in the cursor's queue and must skip
     // it (it is dead), not hand it the element.
-    let (s, push) = stream::create::<i32>();
-    let seen = log();
-    let l = seen.clone();
-    let it = Rc::new(s.iter(move |x| l.borrow_mut().push(x)));
-    let push = Rc::new(push);
-    let (go, start) = wait::<()>();
-    let (it2, push2) = (it.clone(), push.clone());
-    let done = go.map(move |()| {
-        it2.cancel();
-        push2.push(1).unwrap();
-    });
-    start.wakeup(());
-    assert!(done.is_fulfilled());
+    let (s, _push, it, seen) = cancel_and_push_in_one_callback(false);
     assert!(it.rejection().unwrap().is_canceled());
     assert!(seen.borrow().is_empty());
     assert_eq!(s.get().state(), State::Fulfilled(Some(1)), "nothing lost");
