@@ -416,17 +416,16 @@ fn canceled_consumers_leave_no_requests_behind() {
     assert_eq!(all.state(), State::Fulfilled(vec![5]), "nothing lost");
 }
 
-/// An `iter` consumer on a fresh stream, canceled and sent element 1 from inside one callback,
-/// in the order `push_first` says. Returns the stream, its producer, the consumer's result and
-/// the elements it saw.
-fn cancel_and_push_in_one_callback(
-    push_first: bool,
-) -> (
-    Stream<i32>,
-    Rc<stream::Push<i32>>,
-    Rc<Promise<()>>,
-    Rc<RefCell<Vec<i32>>>,
-) {
+/// An `iter` consumer on a fresh stream, canceled and sent element 1 from inside one callback.
+struct CanceledInCallback {
+    stream: Stream<i32>,
+    push: Rc<stream::Push<i32>>,
+    consumer: Rc<Promise<()>>,
+    seen: Rc<RefCell<Vec<i32>>>,
+}
+
+/// Builds a [`CanceledInCallback`], pushing before or after the cancel as `push_first` says.
+fn cancel_and_push_in_one_callback(push_first: bool) -> CanceledInCallback {
     let (s, push) = stream::create::<i32>();
     let seen = log();
     let l = seen.clone();
@@ -445,14 +444,24 @@ fn cancel_and_push_in_one_callback(
     });
     start.wakeup(());
     assert!(done.is_fulfilled());
-    (s, push, it, seen)
+    CanceledInCallback {
+        stream: s,
+        push,
+        consumer: it,
+        seen,
+    }
 }
 
 #[test]
 fn a_consumer_canceled_after_its_element_arrived_keeps_it() {
     // Inside a callback the push only queues the consumer's turn; the cancel that follows finds
     // the element handed over already, as a read resolved but not yet run is not canceled.
-    let (_s, push, it, seen) = cancel_and_push_in_one_callback(true);
+    let CanceledInCallback {
+        stream: _stream,
+        push,
+        consumer: it,
+        seen,
+    } = cancel_and_push_in_one_callback(true);
     assert_eq!(*seen.borrow(), [1]);
     assert!(
         it.is_pending(),
@@ -468,7 +477,12 @@ fn an_element_pushed_right_after_a_consumer_is_canceled_is_not_lost() {
     // Inside a callback the cancel withdraws the consumer's request through a queued job; a push
     // that comes before the job runs finds the request still in the cursor's queue and must skip
     // it (it is dead), not hand it the element.
-    let (s, _push, it, seen) = cancel_and_push_in_one_callback(false);
+    let CanceledInCallback {
+        stream: s,
+        push: _push,
+        consumer: it,
+        seen,
+    } = cancel_and_push_in_one_callback(false);
     assert!(it.rejection().unwrap().is_canceled());
     assert!(seen.borrow().is_empty());
     assert_eq!(s.get().state(), State::Fulfilled(Some(1)), "nothing lost");
