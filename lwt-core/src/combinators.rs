@@ -56,7 +56,7 @@ use std::rc::Rc;
 
 use crate::callbacks::{Callback, Outcome, Waiter};
 use crate::exn::Exn;
-use crate::node::{Cancelable, HowToCancel, Mode, Node, Visited};
+use crate::node::{Cancelable, HowToCancel, Mode, Node, Phase, Visited};
 use crate::promise::Promise;
 use crate::schedule;
 
@@ -105,12 +105,15 @@ fn pending_result<U: 'static>() -> Rc<Node<U>> {
 
 fn register<T: 'static>(inputs: &[Promise<T>], waiter: Rc<dyn Waiter>, only_pending: bool) {
     for (index, input) in inputs.iter().enumerate() {
-        if only_pending && input.is_settled() {
+        // One root lookup per input, borrowed: a promise created resolved has no node, and
+        // counts as settled.
+        let Some(node) = input.root_node() else {
+            continue;
+        };
+        if only_pending && node.phase() == Phase::Idle {
             continue;
         }
-        if let Some(node) = input.node() {
-            node.add_callback(Callback::Waiter(waiter.clone(), index));
-        }
+        node.add_callback(Callback::Waiter(waiter.clone(), index));
     }
 }
 

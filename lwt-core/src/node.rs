@@ -424,7 +424,20 @@ impl<T: 'static> Node<T> {
     /// length is fine) and rejects every pending task found with `Canceled`. All states change
     /// before any callback runs, so a promise reached twice (a diamond) is canceled once.
     pub(crate) fn cancel(self: &Rc<Self>) {
-        cancel_from(self.clone());
+        // A resolved promise or a pending `wait()` promise ignores cancel and propagates it
+        // nowhere: skip the walk and its setup (a `pick` whose loser is a `wait()` promise does
+        // this on every call).
+        let inert = matches!(
+            &*self.root_cow().state.borrow(),
+            State::Done { .. }
+                | State::Pending {
+                    cancel: HowToCancel::NotCancelable,
+                    ..
+                }
+        );
+        if !inert {
+            cancel_from(self.clone());
+        }
     }
 
     /// Replaces the cancel behaviour of this pending root (a relay moving on to its next wait).

@@ -25,6 +25,7 @@
 //!
 //! Observers (`on_success`, `on_any`...) and [`Promise::state`] borrow the promise instead.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::rc::Rc;
 
@@ -206,15 +207,20 @@ impl<T: 'static> Promise<T> {
         }
     }
 
-    /// The root node while the promise is pending (one root lookup for the check and the node).
-    pub(crate) fn pending_node(&self) -> Option<Rc<Node<T>>> {
+    /// The root node, borrowed when the handle's node is the root (the usual case): a caller
+    /// that only calls the node pays no reference-count round trip, as [`node`](Self::node)'s
+    /// owned root does.
+    pub(crate) fn root_node(&self) -> Option<Cow<'_, Rc<Node<T>>>> {
         match &self.0 {
             Repr::Ready(_) => None,
-            Repr::Node(node) => {
-                let root = node.root();
-                (root.phase() == Phase::Pending).then_some(root)
-            }
+            Repr::Node(node) => Some(node.root_cow()),
         }
+    }
+
+    /// The root node while the promise is pending (one root lookup for the check and the node).
+    pub(crate) fn pending_node(&self) -> Option<Cow<'_, Rc<Node<T>>>> {
+        self.root_node()
+            .filter(|root| root.phase() == Phase::Pending)
     }
 
     /// Resolved, with every callback that was registered before now already run?
@@ -284,7 +290,7 @@ impl<T: Clone + 'static> Clone for Promise<T> {
         match &self.0 {
             Repr::Ready(outcome) => Promise(Repr::Ready(outcome.clone())),
             Repr::Node(node) => {
-                node.root().set_cloner(T::clone);
+                node.root_cow().set_cloner(T::clone);
                 Promise(Repr::Node(node.clone()))
             }
         }
