@@ -1,4 +1,5 @@
-//! A model-based test of `stream`: random pushes, closes, reads (`get`, `nget`, `peek`), clones,
+//! A model-based test of `stream`: random pushes, closes, reads (`get`, `nget`, `peek`,
+//! `get_while`), clones,
 //! drops and cancellations on a push stream (unbounded, or bounded with its waiting push) and its
 //! clones, checked after every step against a plain model (a list of pushed elements, a position
 //! per reader, a FIFO of reads per reader).
@@ -16,6 +17,8 @@ enum Op {
     Get(usize),
     NGet(usize, usize),
     Peek(usize),
+    /// `get_while(|x| x < t)` on a reader.
+    While(usize, i8),
     Clone(usize),
     Drop(usize),
     Cancel(usize),
@@ -31,6 +34,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..4usize).prop_map(Op::Get),
         2 => (0..4usize, 0..4usize).prop_map(|(c, n)| Op::NGet(c, n)),
         1 => (0..4usize).prop_map(Op::Peek),
+        2 => (0..4usize, any::<i8>()).prop_map(|(c, t)| Op::While(c, t)),
         2 => (0..4usize).prop_map(Op::Clone),
         1 => (0..4usize).prop_map(Op::Drop),
         2 => (0..16usize).prop_map(Op::Cancel),
@@ -45,6 +49,9 @@ enum Kind {
     Get,
     NGet(usize),
     Peek,
+    /// `get_while(|x| x < t)`: takes the passing elements as they come (they go back if it is
+    /// canceled or fails), ends at the first failing one (left in place) or the end.
+    While(i32),
 }
 
 /// What a read should be, in the model.
@@ -99,6 +106,8 @@ struct Model {
     closed: bool,
     readers: Vec<Reader>,
     expect: Vec<Expect>,
+    /// What each `get_while` has taken so far, by read index.
+    taken: Vec<Vec<i32>>,
     /// Bounded streams: the bound, and the waiting push (its element and its index in `pushes`).
     bound: Option<usize>,
     waiting_push: Option<(i32, usize)>,
@@ -150,6 +159,17 @@ impl Model {
         }
     }
 
+    /// A pending read is withdrawn (canceled or failed): a `get_while` puts back what it took.
+    fn withdraw(&mut self, id: usize) {
+        let taken = std::mem::take(&mut self.taken[id]);
+        for r in &mut self.readers {
+            if r.reads.iter().any(|(i, _)| *i == id) {
+                r.pos -= taken.len();
+            }
+            r.reads.retain(|(i, _)| *i != id);
+        }
+    }
+
     fn serve_reads(&mut self) {
         let len = self.pushed.len();
         for r in &mut self.readers {
@@ -166,6 +186,16 @@ impl Model {
                         let k = n.min(avail);
                         r.pos += k;
                         Expect::Many(self.pushed[r.pos - k..r.pos].to_vec())
+                    }
+                    Kind::While(t) => {
+                        while r.pos < len && self.pushed[r.pos] < t {
+                            self.taken[id].push(self.pushed[r.pos]);
+                            r.pos += 1;
+                        }
+                        if r.pos == len && !self.closed {
+                            break;
+                        }
+                        Expect::Many(std::mem::take(&mut self.taken[id]))
                     }
                     _ => break,
                 };
@@ -278,16 +308,21 @@ fn run(ops: Vec<Op>, bound: Option<usize>) -> Result<(), TestCaseError> {
                     model.bound = Some(size);
                 }
             }
-            Op::Get(c) | Op::NGet(c, _) | Op::Peek(c) => {
+            Op::Get(c) | Op::NGet(c, _) | Op::Peek(c) | Op::While(c, _) => {
                 let Some(c) = pick(c) else { continue };
                 let h = handles[c].as_ref().unwrap();
                 let (real, kind) = match op {
                     Op::Get(_) => (Real::One(h.get()), Kind::Get),
                     Op::Peek(_) => (Real::One(h.peek()), Kind::Peek),
                     Op::NGet(_, n) => (Real::Many(h.nget(n)), Kind::NGet(n)),
+                    Op::While(_, t) => {
+                        let t = i32::from(t);
+                        (Real::Many(h.get_while(move |x| *x < t)), Kind::While(t))
+                    }
                     _ => unreachable!(),
                 };
                 model.expect.push(Expect::Pending);
+                model.taken.push(Vec::new());
                 model.readers[c].reads.push_back((reads.len(), kind));
                 reads.push(real);
             }
@@ -318,9 +353,7 @@ fn run(ops: Vec<Op>, bound: Option<usize>) -> Result<(), TestCaseError> {
                 reads[i].cancel();
                 if model.expect[i] == Expect::Pending {
                     model.expect[i] = Expect::Canceled;
-                    for r in &mut model.readers {
-                        r.reads.retain(|(id, _)| *id != i);
-                    }
+                    model.withdraw(i);
                 }
             }
             Op::Available(c) => {
@@ -377,6 +410,8 @@ proptest! {
 enum GenOp {
     Get(usize),
     NGet(usize, usize),
+    /// `get_while(|x| x < t)` on a reader.
+    While(usize, i8),
     Clone(usize),
     Drop(usize),
     Cancel(usize),
@@ -389,6 +424,7 @@ fn gen_op() -> impl Strategy<Value = GenOp> {
     prop_oneof![
         4 => (0..4usize).prop_map(GenOp::Get),
         2 => (0..4usize, 0..4usize).prop_map(|(c, n)| GenOp::NGet(c, n)),
+        2 => (0..4usize, any::<i8>()).prop_map(|(c, t)| GenOp::While(c, t)),
         2 => (0..4usize).prop_map(GenOp::Clone),
         1 => (0..4usize).prop_map(GenOp::Drop),
         2 => (0..16usize).prop_map(GenOp::Cancel),
@@ -431,6 +467,8 @@ impl GenModel {
         let mut any = false;
         for r in &mut self.m.readers {
             if let Some((id, _)) = r.reads.pop_front() {
+                // A failed `get_while` puts back what it took.
+                r.pos -= std::mem::take(&mut self.m.taken[id]).len();
                 self.failed.push(id);
                 self.m.expect[id] = Expect::Canceled; // placeholder, checked via `failed`
                 any = true;
@@ -480,15 +518,20 @@ fn run_gen(ops: Vec<GenOp>) -> Result<(), TestCaseError> {
             .collect();
         let pick = |i: usize| live.get(i % live.len().max(1)).copied();
         match op {
-            GenOp::Get(c) | GenOp::NGet(c, _) => {
+            GenOp::Get(c) | GenOp::NGet(c, _) | GenOp::While(c, _) => {
                 let Some(c) = pick(c) else { continue };
                 let h = handles[c].as_ref().unwrap();
                 let (real, kind) = match op {
                     GenOp::Get(_) => (Real::One(h.get()), Kind::Get),
                     GenOp::NGet(_, n) => (Real::Many(h.nget(n)), Kind::NGet(n)),
+                    GenOp::While(_, t) => {
+                        let t = i32::from(t);
+                        (Real::Many(h.get_while(move |x| *x < t)), Kind::While(t))
+                    }
                     _ => unreachable!(),
                 };
                 model.m.expect.push(Expect::Pending);
+                model.m.taken.push(Vec::new());
                 model.m.readers[c].reads.push_back((reads.len(), kind));
                 reads.push(real);
             }
@@ -519,9 +562,7 @@ fn run_gen(ops: Vec<GenOp>) -> Result<(), TestCaseError> {
                 reads[i].cancel();
                 if model.m.expect[i] == Expect::Pending {
                     model.m.expect[i] = Expect::Canceled;
-                    for r in &mut model.m.readers {
-                        r.reads.retain(|(id, _)| *id != i);
-                    }
+                    model.m.withdraw(i);
                 }
             }
             GenOp::Available(c) => {

@@ -177,6 +177,64 @@ fn canceled_reads_leave_nothing() {
     assert_eq!(s.get().state(), State::Fulfilled(Some(1)));
 }
 
+/// get_while / junk_while (and `_s`) over 10M ready elements: constant stack; junk_while in
+/// constant memory; the element that stops the run stays in the stream.
+fn stream_while_of_ten_million() {
+    let last = TEN_MILLION - 1;
+    let s = stream::of_iter(0..TEN_MILLION);
+    let (done, peak, calls) = measure(|| s.junk_while(move |x| *x < last));
+    assert!(done.is_fulfilled());
+    assert_eq!(s.get().state(), State::Fulfilled(Some(last)));
+    println!("stream junk_while over of_iter(0..10M): peak +{peak} B, {calls} allocations");
+    assert!(peak < 4096, "junk_while: peak {peak} B");
+    assert!(calls < 64, "junk_while: {calls} allocations");
+
+    let s = stream::of_iter(0..TEN_MILLION);
+    let (done, peak, calls) = measure(|| s.junk_while_s(move |x| Promise::ret(*x < last)));
+    assert!(done.is_fulfilled());
+    assert_eq!(s.get().state(), State::Fulfilled(Some(last)));
+    println!("stream junk_while_s over of_iter(0..10M), ready verdicts: peak +{peak} B, {calls} allocations");
+    assert!(peak < 4096, "junk_while_s: peak {peak} B");
+    assert!(calls < 64, "junk_while_s: {calls} allocations");
+
+    let s = stream::of_iter(0..TEN_MILLION);
+    let got = s.get_while(move |x| *x < last);
+    match got.state() {
+        State::Fulfilled(v) => {
+            assert_eq!(v.len() as u64, last);
+            assert_eq!(v.iter().sum::<u64>(), EXPECTED - last);
+        }
+        other => panic!("get_while over 10M: {other:?}"),
+    }
+    assert_eq!(s.get().state(), State::Fulfilled(Some(last)));
+    println!("stream get_while over of_iter(0..10M): ok");
+}
+
+/// junk_while waiting for each of 1M elements produced one per loop iteration: memory does not
+/// grow with the stream.
+fn stream_junk_while_waiting_for_each_element() {
+    fn run(n: u64) -> usize {
+        let k = Rc::new(Cell::new(0_u64));
+        let s = stream::from(move || {
+            let i = k.get();
+            k.set(i + 1);
+            main::pause().map(move |()| Some(i))
+        });
+        let (r, peak, _) = measure(|| main::run(s.junk_while(move |x| *x < n)));
+        r.unwrap();
+        assert_eq!(s.get().state(), State::Fulfilled(Some(n)));
+        peak
+    }
+    let small = run(100_000);
+    let big = run(1_000_000);
+    println!(
+        "stream junk_while over 1M elements produced one per loop iteration: peak +{big} B \
+         (+{small} B for 100k)"
+    );
+    assert!(big <= small + 1024, "grows: {small} B -> {big} B");
+    assert!(big < 16 * 1024);
+}
+
 /// Lwt_seq: iter_s and iter_p over 10M nodes, filter dropping 10M, flat_map of 10M empties.
 fn seqs_of_ten_million() {
     for (name, parallel) in [("iter_s", false), ("iter_p", true)] {
@@ -224,6 +282,8 @@ fn main() {
     stream_iter_p_over_a_lazy_stream_with_pending_callbacks();
     stream_iter_p_cost_per_pending_callback();
     canceled_reads_leave_nothing();
+    stream_while_of_ten_million();
+    stream_junk_while_waiting_for_each_element();
     seqs_of_ten_million();
-    println!("test result: ok. 7 passed; 0 failed");
+    println!("test result: ok. 9 passed; 0 failed");
 }

@@ -14,6 +14,27 @@
 //!   through a weak link on the promise itself, not an `on_cancel` closure per read.
 //! * A derived stream's request (`Op::Feed`) waits in the queue like a read and is held
 //!   weakly, so dropping one never drops the link that owns a handle on this stream.
+//! * A run of `get_while` & co. (see `hold`) owns its cursor while it lasts: the cursor's `hold`
+//!   is then not `Free`, and no read queued on it is served (nor taken at once) until the run
+//!   ends; the run's own request for its next element (`Hold::Busy(Some(_))`) is served first.
+//!   While its predicate tests an element (`Hold::Out { at, .. }`) the run holds that element
+//!   (taken as a read takes it) and the cursor is at `at + 1`; the element is still logically in
+//!   the stream: if it left the queue (`at < base`, then `base == at + 1`) it counts in
+//!   `buffered()` (so in a bounded stream's bound) and a clone of the handle made meanwhile is a
+//!   `Hold::Follower` at `at + 1`, blocked like the run's cursor. Releasing the element either
+//!   keeps it (the cursor stays at `at + 1`) or puts it back (into the queue's front if it left
+//!   it; the cursor back at `at`); either way the followers move to `at` and are free again.
+//!   `outs` counts the cursors in `Hold::Out`. A run holds its handle, so its cursor is not
+//!   removed while it lasts (a follower may be). A run that fails or is canceled puts back every
+//!   element it kept (`rewind`): those at positions below `base` go back into the queue's front.
+//! * `parse`'s rewind (`Op::Seek`) is filed at the front of its cursor's queue, behind the seeks
+//!   already there, and served at once unless a run owns the cursor; its mark cursor keeps the
+//!   elements from the target position on buffered (so the position is `>= base`) until it is
+//!   served. A mark made while reads were pending on the cursor (or a run owned it) is moved up
+//!   to where they end by an `Op::Mark` filed behind them, which keeps the mark's handle alive
+//!   while it is filed; a parser that ends before it is served withdraws it.
+//! * A follower whose handle is gone and that has no read left is removed as soon as that is so
+//!   (it could never read again, and would pin the buffer).
 //! * No `RefCell` borrow is held while user code runs (a generator, a callback, an element's
 //!   `drop`): resolutions made under a borrow are `wakeup_later`s inside `schedule::batch`, and a
 //!   link's answer a job, which run after it; elements nobody can read any more wait in
@@ -89,6 +110,32 @@ enum Op<T: 'static> {
     /// A derived stream (`map`...) waiting for an element. Weak, so that a dead request dropped
     /// under this stream's borrow never drops the link (which holds a handle on this stream).
     Feed(Weak<dyn Feed<T>>),
+    /// A `get_while`-like run waiting for its turn: served, it claims the cursor (see [`Hold`])
+    /// and gets its first element (or the end). Weak, as `Feed`.
+    Hold(Weak<dyn Feed<T>>),
+    /// `parse` gives up: the cursor goes back to where cursor `.0` (its mark, a clone that kept
+    /// the elements buffered) is. Filed first in line (after the seeks already there, so that
+    /// they apply in the order the parsers failed); served as soon as no run owns the cursor.
+    Seek(usize, Resolver<()>),
+    /// `parse` started while reads were pending on the cursor, or a run owned it: its parser's
+    /// reads start where those end, so its mark (cursor `.0`) moves there when this is served.
+    Mark(usize, Resolver<()>),
+}
+
+/// Whether a `get_while`-like run (see `hold`) owns a cursor.
+pub(crate) enum Hold<T: 'static> {
+    /// No run: the cursor's reads are served in order.
+    Free,
+    /// A run owns the cursor between two elements; `Some` while its request for the next one
+    /// waits (served before the reads queued behind it).
+    Busy(Option<Weak<dyn Feed<T>>>),
+    /// The run took the element at position `at` (the cursor is at `at + 1`) and tests it;
+    /// `followers` clones were made meanwhile while the element was out of the queue.
+    Out { at: u64, followers: usize },
+    /// A clone of the handle of cursor `.0` made while that cursor's element (at its `at`) was
+    /// out of the queue: it waits at `at + 1`, blocked, and moves to `at` when the element is
+    /// released.
+    Follower(usize),
 }
 
 impl<T: 'static> Op<T> {
@@ -99,7 +146,8 @@ impl<T: 'static> Op<T> {
             Op::NPeek(_, _, r) | Op::NGet(_, r) => r.is_pending(),
             Op::NJunk(_, r) => r.is_pending(),
             Op::IsEmpty(r) => r.is_pending(),
-            Op::Feed(f) => f.upgrade().is_some_and(|f| f.alive()),
+            Op::Seek(_, r) | Op::Mark(_, r) => r.is_pending(),
+            Op::Feed(f) | Op::Hold(f) => f.upgrade().is_some_and(|f| f.alive()),
         }
     }
 
@@ -110,7 +158,8 @@ impl<T: 'static> Op<T> {
             Op::NPeek(_, _, r) | Op::NGet(_, r) => r.wakeup_later_exn(e),
             Op::NJunk(_, r) => r.wakeup_later_exn(e),
             Op::IsEmpty(r) => r.wakeup_later_exn(e),
-            Op::Feed(f) => {
+            Op::Seek(_, r) | Op::Mark(_, r) => r.wakeup_later_exn(e),
+            Op::Feed(f) | Op::Hold(f) => {
                 if let Some(f) = f.upgrade() {
                     f.arrive(Err(e));
                 }
@@ -131,6 +180,19 @@ impl<T: 'static> Op<T> {
                     }
                     None => Err(Op::Feed(weak)),
                 },
+                _ => Ok(()),
+            };
+        }
+        if let Op::Hold(weak) = self {
+            // A run's first request: served, it claims the cursor.
+            return match weak.upgrade() {
+                Some(f) if f.alive() => {
+                    if st.give_run(c, f) {
+                        Ok(())
+                    } else {
+                        Err(Op::Hold(weak))
+                    }
+                }
                 _ => Ok(()),
             };
         }
@@ -171,7 +233,19 @@ impl<T: 'static> Op<T> {
                 Some(v) => r.wakeup_later(v),
                 None => return Err(Op::IsEmpty(r)),
             },
-            Op::Feed(_) => unreachable!("served above"),
+            Op::Seek(mark, r) => {
+                let pos = st.cur(mark).pos;
+                st.cur_mut(c).pos = pos;
+                r.wakeup_later(());
+            }
+            Op::Mark(mark, r) => {
+                // The mark was made at or before this position: it only moves forward.
+                let pos = st.cur(c).pos;
+                st.cur_mut(mark).pos = pos;
+                st.trim();
+                r.wakeup_later(());
+            }
+            Op::Feed(_) | Op::Hold(_) => unreachable!("served above"),
         }
         Ok(())
     }
@@ -187,6 +261,25 @@ struct Cursor<T: 'static> {
     dead: usize,
     /// A handle still refers to this cursor.
     attached: bool,
+    /// A `get_while`-like run owns the cursor (see [`Hold`]).
+    hold: Hold<T>,
+}
+
+impl<T: 'static> Cursor<T> {
+    /// Does the cursor wait for an element that serving it could give?
+    #[inline]
+    fn waits(&self) -> bool {
+        match &self.hold {
+            Hold::Free => !self.ops.is_empty(),
+            hold => Self::run_waits(hold),
+        }
+    }
+
+    /// [`waits`](Self::waits) for a cursor a run owns: only the run's own request counts.
+    #[cold]
+    fn run_waits(hold: &Hold<T>) -> bool {
+        matches!(hold, Hold::Busy(Some(f)) if f.upgrade().is_some_and(|f| f.alive()))
+    }
 }
 
 pub(crate) struct State<T: 'static> {
@@ -209,6 +302,8 @@ pub(crate) struct State<T: 'static> {
     /// Elements nobody can read any more, to drop once no borrow is held (an element's `drop`
     /// may use this stream).
     discarded: Vec<T>,
+    /// How many cursors are in `Hold::Out`.
+    outs: usize,
 }
 
 /// What stream handles and producers share.
@@ -241,8 +336,23 @@ impl<T: 'static> State<T> {
         self.end.is_some()
     }
 
+    /// The elements buffered, an element out of the queue under a run's test included.
     pub(crate) fn buffered(&self) -> usize {
-        self.queue.len()
+        self.queue.len() + self.held_out()
+    }
+
+    /// 1 if an element under a run's test left the queue (there is at most one such element: at
+    /// `base - 1`), else 0.
+    fn held_out(&self) -> usize {
+        if self.outs == 0 {
+            return 0;
+        }
+        let base = self.base;
+        self.cursors
+            .iter()
+            .flatten()
+            .any(|k| matches!(k.hold, Hold::Out { at, .. } if at < base))
+            .into()
     }
 
     pub(crate) fn closed_promise(&self) -> Promise<()> {
@@ -257,8 +367,10 @@ impl<T: 'static> State<T> {
         self.cur(c).ops.len()
     }
 
-    pub(crate) fn ops_empty(&self, c: usize) -> bool {
-        self.cur(c).ops.is_empty()
+    /// Can a read on cursor `c` be served at once: no read pending on it, no run owning it?
+    pub(crate) fn idle(&self, c: usize) -> bool {
+        let k = self.cur(c);
+        k.ops.is_empty() && matches!(k.hold, Hold::Free)
     }
 
     pub(crate) fn take_failure(&mut self) -> Option<Exn> {
@@ -374,6 +486,7 @@ impl<T: 'static> State<T> {
             ops: VecDeque::new(),
             dead: 0,
             attached: true,
+            hold: Hold::Free,
         };
         self.live += 1;
         if c == self.cursors.len() {
@@ -389,14 +502,36 @@ impl<T: 'static> State<T> {
         Rc::downgrade(&self.cur(c).listener) as Weak<CursorListener<T>>
     }
 
-    pub(crate) fn cursor_pos(&self, c: usize) -> u64 {
-        self.cur(c).pos
-    }
-
     fn remove_cursor(&mut self, c: usize) {
+        // A run holds its handle, so only an abandoned one (its handle dropped with it) leaves a
+        // held cursor here: its followers are freed where they are.
+        let hold = std::mem::replace(&mut self.cur_mut(c).hold, Hold::Free);
+        match hold {
+            Hold::Out { followers, .. } => {
+                self.outs -= 1;
+                if followers > 0 {
+                    self.free_followers(c, None);
+                }
+            }
+            Hold::Follower(leader) => {
+                if let Some(Some(Cursor {
+                    hold: Hold::Out { followers, .. },
+                    ..
+                })) = self.cursors.get_mut(leader)
+                {
+                    *followers -= 1;
+                }
+            }
+            Hold::Free | Hold::Busy(_) => {}
+        }
         self.cursors[c] = None;
         self.free.push(c);
         self.live -= 1;
+        self.trim();
+    }
+
+    /// Drops the elements no cursor can read any more (after a cursor went or moved forward).
+    fn trim(&mut self) {
         let min = self
             .cursors
             .iter()
@@ -404,7 +539,7 @@ impl<T: 'static> State<T> {
             .map(|k| k.pos)
             .min()
             .unwrap_or(self.top());
-        let k = (min - self.base) as usize;
+        let k = min.saturating_sub(self.base) as usize;
         if k > 0 {
             self.discarded.extend(self.queue.drain(..k));
             self.base = min;
@@ -437,9 +572,10 @@ impl<T: 'static> State<T> {
         }
     }
 
-    /// Is some cursor waiting for an element?
+    /// Is some cursor waiting for an element (a cursor owned by a run only for the run's own
+    /// request)?
     pub(crate) fn waiting(&self) -> bool {
-        self.cursors.iter().flatten().any(|k| !k.ops.is_empty())
+        self.cursors.iter().flatten().any(Cursor::waits)
     }
 
     /// Appends an element (discarded if nobody can read it).
@@ -452,10 +588,25 @@ impl<T: 'static> State<T> {
     }
 
     fn serve_cursor(&mut self, c: usize) {
+        if !matches!(self.cur(c).hold, Hold::Free) {
+            self.serve_run(c);
+            // A clone made during a test whose handle is gone and whose reads were all canceled
+            // can never read again: it goes now, or it would pin the buffer from its position.
+            let k = self.cur(c);
+            if matches!(k.hold, Hold::Follower(_)) && !k.attached && k.ops.is_empty() {
+                self.remove_cursor(c);
+            }
+            return;
+        }
         while let Some(op) = self.cur_mut(c).ops.pop_front() {
+            // Only a run's first request claims the cursor.
+            let claims = matches!(op, Op::Hold(_));
             if let Err(op) = op.complete(self, c) {
                 self.cur_mut(c).ops.push_front(op);
                 break;
+            }
+            if claims && !matches!(self.cur(c).hold, Hold::Free) {
+                return; // the run owns the cursor now
             }
         }
         let k = self.cur(c);
@@ -469,7 +620,9 @@ impl<T: 'static> State<T> {
     fn serve_all(&mut self) {
         loop {
             for c in 0..self.cursors.len() {
-                if matches!(&self.cursors[c], Some(k) if !k.ops.is_empty()) {
+                if matches!(&self.cursors[c], Some(k) if !k.ops.is_empty()
+                    || matches!(k.hold, Hold::Busy(Some(_))))
+                {
                     self.serve_cursor(c);
                 }
             }
@@ -503,7 +656,10 @@ impl<T: 'static> State<T> {
         };
         let size = *size;
         self.cursors.iter().enumerate().any(|(c, k)| {
-            let first_live = k.as_ref().and_then(|k| k.ops.iter().find(|op| op.alive()));
+            let first_live = k
+                .as_ref()
+                .filter(|k| matches!(k.hold, Hold::Free))
+                .and_then(|k| k.ops.iter().find(|op| op.alive()));
             match first_live {
                 Some(Op::NPeek(n, ..) | Op::NGet(n, _) | Op::NJunk(n, _)) => {
                     let held = self.avail(c);
@@ -523,7 +679,7 @@ impl<T: 'static> State<T> {
         }
         let waiting = self.waiting();
         let wants_more = self.wants_more_than_held();
-        let len = self.queue.len();
+        let len = self.buffered();
         let Kind::Bounded { size, pending } = &mut self.kind else {
             return false;
         };
@@ -583,19 +739,42 @@ impl<T: 'static> State<T> {
     fn reject_blocked(&mut self, e: &Exn) -> bool {
         let mut any = false;
         for c in 0..self.cursors.len() {
+            // A cursor owned by a run: only the run's own request waits.
+            match self.cursors[c].as_mut().map(|k| &mut k.hold) {
+                None | Some(Hold::Free) => {}
+                Some(hold) => {
+                    if let Hold::Busy(Some(f)) = hold {
+                        if let Some(f) = f.upgrade().filter(|f| f.alive()) {
+                            *hold = Hold::Busy(None);
+                            any = true;
+                            f.arrive(Err(e.clone()));
+                        }
+                    }
+                    continue;
+                }
+            }
             // The first read still waiting: canceled ones (a read, or a consumer's request, whose
             // cancel is not yet processed) are dropped, never handed the failure.
-            let op = match &mut self.cursors[c] {
-                Some(k) => loop {
-                    match k.ops.pop_front() {
-                        Some(op) if !op.alive() => continue,
-                        other => break other,
+            // A seek at the front (not yet served) is applied, never handed the failure.
+            let op = loop {
+                let Some(k) = self.cursors[c].as_mut() else {
+                    break None;
+                };
+                match k.ops.pop_front() {
+                    Some(op) if !op.alive() => continue,
+                    Some(op @ (Op::Seek(..) | Op::Mark(..))) => {
+                        let _ = op.complete(self, c);
+                        continue;
                     }
-                },
-                None => None,
+                    other => break other,
+                }
             };
             if let Some(op) = op {
                 any = true;
+                if let Op::Hold(_) = op {
+                    // A run rejected at once still owns the cursor until it has ended.
+                    self.cur_mut(c).hold = Hold::Busy(None);
+                }
                 op.reject(e.clone());
             }
             if self.cursors[c].is_some() {
@@ -645,6 +824,155 @@ impl<T: 'static> State<T> {
     }
 }
 
+/// The runs of `get_while` & co. (see `hold`): a run owns its cursor (see [`Hold`]).
+impl<T: 'static> State<T> {
+    /// Gives the run `f`, which owns cursor `c` or claims it now, its next element (the cursor
+    /// is then `Out`) or the end (the cursor is then `Busy`, until the run ends). False if
+    /// there is neither yet.
+    fn give_run(&mut self, c: usize, f: Rc<dyn Feed<T>>) -> bool {
+        match self.run_take(c) {
+            Some(outcome) => {
+                if matches!(outcome, Ok(None)) {
+                    self.cur_mut(c).hold = Hold::Busy(None);
+                }
+                f.arrive(outcome);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The next element of a run on cursor `c` (taken: the cursor is then `Out`), or the end;
+    /// `None` if there is neither yet.
+    fn run_take(&mut self, c: usize) -> Option<Outcome<Option<T>>> {
+        if self.avail(c) > 0 {
+            let at = self.cur(c).pos;
+            let x = self.take(c);
+            self.cur_mut(c).hold = Hold::Out { at, followers: 0 };
+            self.outs += 1;
+            Some(Ok(Some(x)))
+        } else if self.end.is_some() {
+            Some(Ok(None))
+        } else {
+            None
+        }
+    }
+
+    /// Serves the request of the run that owns cursor `c`, if it waits for an element.
+    fn serve_run(&mut self, c: usize) {
+        let Hold::Busy(Some(weak)) = &self.cur(c).hold else {
+            return;
+        };
+        // A canceled run's request is left for its job, which gives the cursor back.
+        if let Some(f) = weak.upgrade().filter(|f| f.alive()) {
+            self.give_run(c, f);
+        }
+    }
+
+    /// Claims cursor `c` for a run, if no read is pending on it and no run owns it.
+    pub(crate) fn claim(&mut self, c: usize) -> bool {
+        let idle = self.idle(c);
+        if idle {
+            self.cur_mut(c).hold = Hold::Busy(None);
+        }
+        idle
+    }
+
+    /// The run on cursor `c` has tested its element `x` (or a copy of it): `keep` gives it to
+    /// the run (returned: `x`, or a clone if clones of the handle made meanwhile must read it
+    /// too); otherwise it goes back where it was, at the head of `c`'s elements. The cursor is
+    /// `Busy` again; clones made meanwhile are free, at the element. True in the second member if
+    /// followers were freed.
+    pub(crate) fn release(&mut self, c: usize, x: T, keep: bool) -> (Option<T>, bool) {
+        let hold = std::mem::replace(&mut self.cur_mut(c).hold, Hold::Busy(None));
+        let Hold::Out { at, followers } = hold else {
+            unreachable!("a run releases the element it holds");
+        };
+        self.outs -= 1;
+        if followers > 0 {
+            self.free_followers(c, Some(at));
+        }
+        if at < self.base {
+            // The element left the queue: `base == at + 1`.
+            if keep && followers == 0 {
+                return (Some(x), false);
+            }
+            self.queue.push_front(x);
+            self.base = at;
+            self.cur_mut(c).pos = at;
+            if keep {
+                // The followers are at `at` too: this clones.
+                return (Some(self.take(c)), true);
+            }
+        } else {
+            // Still in the queue (another cursor was at `at`): `x` is a clone.
+            if keep {
+                return (Some(x), followers > 0);
+            }
+            self.discarded.push(x);
+            self.cur_mut(c).pos = at;
+        }
+        (None, followers > 0)
+    }
+
+    /// Frees the followers of cursor `leader`, moving them to `at` (if given). None needs
+    /// removing: one whose handle went with no read left was removed then, or when its last read
+    /// was canceled (see `serve_cursor`).
+    fn free_followers(&mut self, leader: usize, at: Option<u64>) {
+        for k in self.cursors.iter_mut().flatten() {
+            if matches!(k.hold, Hold::Follower(l) if l == leader) {
+                k.hold = Hold::Free;
+                if let Some(at) = at {
+                    k.pos = at;
+                }
+            }
+        }
+    }
+
+    /// The run on cursor `c` (`Busy`) gives up: `taken`, the elements it took (and kept), in
+    /// order, go back where they were, and so does the cursor.
+    pub(crate) fn rewind(&mut self, c: usize, taken: Vec<T>) {
+        let pos = self.cur(c).pos;
+        let from = pos - taken.len() as u64;
+        // The elements at `from..base` left the queue; the others are still in it (another
+        // cursor has not read them): ours are clones.
+        let missing = self.base.saturating_sub(from) as usize;
+        let mut taken = taken;
+        let rest = taken.split_off(missing);
+        self.discarded.extend(rest);
+        for x in taken.into_iter().rev() {
+            self.queue.push_front(x);
+        }
+        self.base = self.base.min(from);
+        self.cur_mut(c).pos = from;
+    }
+
+    /// The run on cursor `c` has ended: its reads are served again.
+    pub(crate) fn end_run(&mut self, c: usize) {
+        self.cur_mut(c).hold = Hold::Free;
+    }
+
+    /// Where a clone of cursor `c`'s handle starts, and the run it must wait for, if any: a
+    /// clone made while a run tests an element starts at that element.
+    pub(crate) fn clone_at(&self, c: usize) -> (u64, Option<usize>) {
+        let k = self.cur(c);
+        match k.hold {
+            Hold::Out { at, .. } if at >= self.base => (at, None),
+            Hold::Out { .. } => (k.pos, Some(c)),
+            Hold::Follower(leader) => (k.pos, Some(leader)),
+            Hold::Free | Hold::Busy(_) => (k.pos, None),
+        }
+    }
+
+    /// Makes cursor `c` (new) a follower of `leader`'s run.
+    fn follow(&mut self, c: usize, leader: usize) {
+        self.cur_mut(c).hold = Hold::Follower(leader);
+        if let Hold::Out { followers, .. } = &mut self.cur_mut(leader).hold {
+            *followers += 1;
+        }
+    }
+}
+
 impl<T: 'static> Shared<T> {
     pub(crate) fn new(kind: Kind<T>, producers: usize) -> Rc<Shared<T>> {
         let (closed, close_resolver) = wait();
@@ -664,6 +992,7 @@ impl<T: 'static> Shared<T> {
                 failure: None,
                 garbage: None,
                 discarded: Vec::new(),
+                outs: 0,
             }),
         })
     }
@@ -949,7 +1278,7 @@ impl<T: 'static> Handle<T> {
         loop {
             let gen = {
                 let mut st = sh.state.borrow_mut();
-                if !st.ops_empty(c) {
+                if !st.idle(c) {
                     break;
                 }
                 if let Some(outcome) = now(&mut st, c) {
@@ -977,6 +1306,166 @@ impl<T: 'static> Handle<T> {
             }
         }
         None
+    }
+
+    /// A new cursor for a clone of this handle (see [`State::clone_at`]).
+    pub(crate) fn clone_handle(&self) -> Handle<T> {
+        let shared = self.shared.clone();
+        let cursor = {
+            let mut st = shared.state.borrow_mut();
+            let (pos, leader) = st.clone_at(self.cursor);
+            let c = st.add_cursor(pos, &shared);
+            if let Some(leader) = leader {
+                st.follow(c, leader);
+            }
+            c
+        };
+        Handle { shared, cursor }
+    }
+
+    /// Sends this cursor back to where the cursor of `mark` (a clone that kept the elements
+    /// buffered) is, before any read pending on it, as soon as no run owns it. The promise is
+    /// fulfilled once done (`mark` must live until then).
+    pub(crate) fn seek_to(&self, mark: &Handle<T>) -> Promise<()> {
+        let (p, r) = wait();
+        {
+            let mut st = self.shared.state.borrow_mut();
+            let ops = &mut st.cur_mut(self.cursor).ops;
+            // Behind the seeks already waiting: nested parsers that failed while a run owned the
+            // cursor rewind in the order they failed, the outermost last.
+            let at = ops
+                .iter()
+                .position(|op| !matches!(op, Op::Seek(..)))
+                .unwrap_or(ops.len());
+            ops.insert(at, Op::Seek(mark.cursor, r));
+        }
+        self.shared.process();
+        p
+    }
+
+    /// Files `parse`'s mark (a clone of this handle, made at the cursor's position) behind the
+    /// reads pending on this cursor, or behind the run that owns it: the parser's own reads start
+    /// there (see `Op::Mark`). Nothing to do when the cursor is idle. The op keeps the mark's
+    /// handle alive while it is filed, so the index it names stays the mark's.
+    pub(crate) fn mark_behind(&self, mark: &Rc<Handle<T>>) {
+        let p = {
+            let mut st = self.shared.state.borrow_mut();
+            if st.idle(self.cursor) {
+                return;
+            }
+            let (p, r) = wait();
+            st.cur_mut(self.cursor)
+                .ops
+                .push_back(Op::Mark(mark.cursor, r));
+            p
+        };
+        let keep = mark.clone();
+        p.upon(move |_| drop(keep));
+    }
+
+    /// Withdraws `parse`'s mark if it is still filed: the parser finished before any of its reads
+    /// was served, so there is nothing to rewind. True if it was filed.
+    pub(crate) fn withdraw_mark(&self, mark: &Handle<T>) -> bool {
+        let op = {
+            let mut st = self.shared.state.borrow_mut();
+            let ops = &mut st.cur_mut(self.cursor).ops;
+            ops.iter()
+                .position(|op| matches!(op, Op::Mark(m, _) if *m == mark.cursor))
+                .and_then(|i| ops.remove(i))
+        };
+        // Dropped with no borrow held: its resolver lets the mark's handle go.
+        op.is_some()
+    }
+
+    /// Is this a bounded stream?
+    pub(crate) fn bounded(&self) -> bool {
+        matches!(self.shared.state.borrow().kind, Kind::Bounded { .. })
+    }
+
+    /// Claims this cursor for a run (see `hold`), if nothing is pending on it.
+    pub(crate) fn run_claim(&self) -> bool {
+        self.shared.state.borrow_mut().claim(self.cursor)
+    }
+
+    /// Files a run's first request behind the reads pending on this cursor: served, it claims
+    /// the cursor and gets the first element.
+    pub(crate) fn run_queue(&self, feed: Weak<dyn Feed<T>>) {
+        self.shared.enqueue(self.cursor, Op::Hold(feed));
+    }
+
+    /// The next element for the run that owns this cursor (which then holds it), the end, or a
+    /// failure, if it can be had without waiting (the generator is asked while it answers at
+    /// once); otherwise `feed` is filed as the run's request, served before any other read on
+    /// this cursor, and `None` is returned.
+    pub(crate) fn run_next(
+        &self,
+        feed: impl FnOnce() -> Weak<dyn Feed<T>>,
+    ) -> Option<Outcome<Option<T>>> {
+        let sh = &self.shared;
+        let c = self.cursor;
+        loop {
+            let gen = {
+                let mut st = sh.state.borrow_mut();
+                if let Some(outcome) = st.run_take(c) {
+                    let refill = st.wants_refill();
+                    drop(st);
+                    sh.drop_garbage();
+                    if refill {
+                        sh.process();
+                    }
+                    return Some(outcome);
+                }
+                if let Some(e) = st.take_failure() {
+                    return Some(Err(e));
+                }
+                match st.take_gen() {
+                    Some(gen) => gen,
+                    None => break,
+                }
+            };
+            if !sh.generate(gen) {
+                break;
+            }
+            if sh.state.borrow().waiting() {
+                sh.process();
+            }
+        }
+        let feed = feed();
+        let mut st = sh.state.borrow_mut();
+        st.cur_mut(c).hold = Hold::Busy(Some(feed));
+        let more = st.wants_refill() || st.has_failure() || st.can_generate();
+        drop(st);
+        if more {
+            sh.process();
+        }
+        None
+    }
+
+    /// The run that owns this cursor has tested its element: see [`State::release`].
+    pub(crate) fn run_release(&self, x: T, keep: bool) -> Option<T> {
+        let sh = &self.shared;
+        let (kept, more) = {
+            let mut st = sh.state.borrow_mut();
+            let (kept, freed) = st.release(self.cursor, x, keep);
+            (kept, freed || st.wants_refill())
+        };
+        sh.drop_garbage();
+        if more {
+            sh.process();
+        }
+        kept
+    }
+
+    /// The run that owns this cursor gives up: see [`State::rewind`].
+    pub(crate) fn run_rewind(&self, taken: Vec<T>) {
+        self.shared.state.borrow_mut().rewind(self.cursor, taken);
+        self.shared.drop_garbage();
+    }
+
+    /// The run that owns this cursor has ended: the reads queued behind it are served.
+    pub(crate) fn run_end(&self) {
+        self.shared.state.borrow_mut().end_run(self.cursor);
+        self.shared.process();
     }
 
     pub(crate) fn get(&self) -> Promise<Option<T>> {
@@ -1031,7 +1520,7 @@ impl<T: 'static> Handle<T> {
         loop {
             let gen = {
                 let mut st = sh.state.borrow_mut();
-                if !st.ops_empty(c) {
+                if !st.idle(c) {
                     break;
                 }
                 while out.len() < limit && st.avail(c) > 0 {

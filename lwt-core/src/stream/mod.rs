@@ -39,10 +39,12 @@
 //! | `fold`, `fold_s` | [`Stream::fold`], [`Stream::fold_s`] | Rust's argument order: `fold(init, \|acc, x\| ..)` |
 //! | `iter`, `iter_s`, `iter_p`, `iter_n` | methods of the same names | stack-safe on millions of ready elements |
 //! | `find`, `find_s`, `find_map`, `find_map_s` | methods of the same names | |
+//! | `get_while`, `get_while_s`, `junk_while`, `junk_while_s` | methods of the same names | `get_while` gives a `Vec`; the run is one read of its handle (see below); a failed or canceled `get_while` puts back what it took |
 //! | `to_list`, `to_string` | [`Stream::to_list`], [`Stream::to_string`] (for `Stream<char>`) | `to_list` gives a `Vec` |
 //! | `Empty`, `Closed`, `Full` | [`Empty`], [`Closed`], [`Full`] | match with `e.is::<stream::Empty>()` |
 //! | (Rust) | `futures_core::Stream` for [`Stream`] | with the `futures-stream` feature; items are `Result<T, Exn>` |
-//! | `get_while`, `get_while_s`, `junk_while`, `junk_while_s`, `parse`, `hexdump` | not provided yet | a predicate must see an element that stays in the stream when it says no, with no borrow held and no other read served meanwhile; until that is built, `find` (which removes the elements it passes) or `peek` + `junk` on a stream read by one task do the job |
+//! | `parse` | [`Stream::parse`] (`T: Clone`) | the parser gets `&Stream`; the start is kept by a hidden clone; on a bounded stream the result is rejected with [`InvalidArgument`](crate::InvalidArgument) (Lwt raises `Invalid_argument`) |
+//! | `hexdump` | not provided yet | |
 //! | `create_with_reference`, `on_termination` | not provided | Rust owns the reference itself; `on_termination` is Lwt's deprecated name of `on_terminate` |
 //!
 //! # Differences from Lwt, on purpose
@@ -57,6 +59,14 @@
 //!   reader that already holds a full bound and asks for more lets the pushes it needs in beyond
 //!   the bound (Lwt's `npeek` of more than the bound waits forever); a reader holding less waits
 //!   for the slowest clone, as any read does.
+//! * **`get_while` & co. are one read of their handle.** While one runs (its predicate is
+//!   called, its predicate's promise is pending, or it waits for elements), other reads of the
+//!   same handle, made by the predicate or by anyone, wait and are then served in order, so its
+//!   result is always a run of consecutive elements; in Lwt a `get` made inside the predicate
+//!   returns the element under test. The element under test stays logically in the stream: a
+//!   clone made meanwhile starts at it, and it still counts in a bounded stream's bound. A
+//!   `get_while` that fails (a panicking or rejected predicate, a failed read) or is canceled
+//!   puts back every element it took (Lwt keeps those it removed before the failure).
 //! * **A stream handle lives as long as a read on it is pending**: `fn first(s: Stream<T>) ->
 //!   Promise<Option<T>> { s.get() }` works.
 //! * **Clones of a bounded stream are allowed** (Lwt raises `Invalid_argument`): the bound then
@@ -105,10 +115,12 @@ use crate::seq::Seq;
 mod consume;
 mod core;
 pub(crate) mod drive;
+mod hold;
 mod link;
 
 use self::core::{Gen, Handle, Kind, Shared};
-use self::drive::{drive, more, par, settle, stop, Source};
+use self::drive::{drive, guard, more, par, settle, stop, Source};
+use self::hold::run_while;
 use self::link::Link;
 
 // ---- errors ---------------------------------------------------------------------------------------
@@ -296,6 +308,97 @@ impl<T: 'static> Stream<T> {
     /// ```
     pub fn nget(&self, n: usize) -> Promise<Vec<T>> {
         self.h.nget(n)
+    }
+
+    /// Lwt's `get_while`: the elements at the head of the stream that satisfy `f`, up to the
+    /// first one that does not (which stays in the stream: the next read gets it) or the end.
+    /// Waits for elements as they arrive.
+    ///
+    /// `f` sees each element while it is still in the stream, with nothing of the stream
+    /// borrowed: it may read, clone, push to or close the stream. The run is one read of this
+    /// handle: reads made on it meanwhile (by `f` or by anyone) wait, and are served in order once
+    /// it is over, so its result is always a run of elements in a row (`get_available` meanwhile
+    /// gives nothing). (In Lwt a `get` made inside `f` returns the element being tested.) A clone
+    /// made inside `f` starts at the element `f` is testing, as in Lwt.
+    ///
+    /// If `f` panics (rejected with [`Panicked`](crate::Panicked)) or a read fails (a generator's
+    /// rejection), or if the result is canceled, every element taken goes back to the stream,
+    /// which is then as before the call. (Lwt keeps the elements it removed before the failure.)
+    /// On a bounded stream the element under test still counts in the bound; elements put back
+    /// may leave the stream over its bound (as a rejected element does on a bound of 0, where it
+    /// was handed over): pushes then wait until readers bring it back under.
+    ///
+    /// Stack-safe however many elements are ready.
+    ///
+    /// ```
+    /// use lwt_core::{stream, State};
+    /// let s = stream::of_list(vec![1, 2, 7, 3]);
+    /// assert_eq!(s.get_while(|x| *x < 5).state(), State::Fulfilled(vec![1, 2]));
+    /// assert_eq!(s.get().state(), State::Fulfilled(Some(7)));
+    ///
+    /// let (s, push) = stream::create();
+    /// let small = s.get_while(|x| *x < 5);
+    /// push.push(1).unwrap();
+    /// assert!(small.is_pending()); // waits for an element that ends the run
+    /// push.push(9).unwrap();
+    /// assert_eq!(small.state(), State::Fulfilled(vec![1]));
+    /// assert_eq!(s.get().state(), State::Fulfilled(Some(9)));
+    /// ```
+    pub fn get_while(&self, mut f: impl FnMut(&T) -> bool + 'static) -> Promise<Vec<T>> {
+        run_while(self.handle(), true, move |x| Promise::ret(f(x)))
+    }
+
+    /// Lwt's `get_while_s`: [`get_while`](Stream::get_while) with a predicate that returns a
+    /// promise. While it is pending, the element stays in the stream and other reads of this
+    /// handle wait (they are served in order after the run). A rejected predicate rejects the
+    /// result and puts the elements taken back. Canceling the result while a predicate promise is
+    /// pending cancels that promise.
+    ///
+    /// ```
+    /// use lwt_core::{stream, wait, State};
+    /// let s = stream::of_list(vec![1, 2, 3]);
+    /// let (verdict, r) = wait();
+    /// let mut verdicts = vec![verdict];
+    /// let run = s.get_while_s(move |x| {
+    ///     if *x == 1 { verdicts.pop().unwrap() } else { lwt_core::Promise::ret(false) }
+    /// });
+    /// let next = s.get(); // waits for the run
+    /// assert!(run.is_pending() && next.is_pending());
+    /// r.wakeup(true); // 1 is taken; 2 stops the run
+    /// assert_eq!(run.state(), State::Fulfilled(vec![1]));
+    /// assert_eq!(next.state(), State::Fulfilled(Some(2)));
+    /// ```
+    pub fn get_while_s(&self, f: impl FnMut(&T) -> Promise<bool> + 'static) -> Promise<Vec<T>> {
+        run_while(self.handle(), true, f)
+    }
+
+    /// Lwt's `junk_while`: removes the elements at the head of the stream that satisfy `f`, up
+    /// to the first one that does not (which stays in the stream) or the end. As
+    /// [`get_while`](Stream::get_while), but each element removed is dropped at once, so a long
+    /// run takes constant memory; if it fails or is canceled, the elements already removed stay
+    /// removed (only the one under test goes back).
+    ///
+    /// ```
+    /// use lwt_core::{stream, State};
+    /// let s = stream::of_list(vec![' ', ' ', 'a', ' ']);
+    /// assert!(s.junk_while(|c| c.is_whitespace()).is_fulfilled());
+    /// assert_eq!(s.to_list().state(), State::Fulfilled(vec!['a', ' ']));
+    /// ```
+    pub fn junk_while(&self, mut f: impl FnMut(&T) -> bool + 'static) -> Promise<()> {
+        run_while(self.handle(), false, move |x| Promise::ret(f(x))).map(drop)
+    }
+
+    /// Lwt's `junk_while_s`: [`junk_while`](Stream::junk_while) with a predicate that returns a
+    /// promise (see [`get_while_s`](Stream::get_while_s)).
+    ///
+    /// ```
+    /// use lwt_core::{stream, Promise, State};
+    /// let s = stream::of_list(vec![0, 0, 5, 0]);
+    /// assert!(s.junk_while_s(|x| Promise::ret(*x == 0)).is_fulfilled());
+    /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![5, 0]));
+    /// ```
+    pub fn junk_while_s(&self, f: impl FnMut(&T) -> Promise<bool> + 'static) -> Promise<()> {
+        run_while(self.handle(), false, f).map(drop)
     }
 
     /// Lwt's `get_available`: every element available now, without waiting. On a [`from`]
@@ -953,6 +1056,78 @@ impl<T: 'static> Stream<T> {
     }
 }
 
+impl<T: Clone + 'static> Stream<T> {
+    /// Lwt's `parse`: runs the parser `f` on this stream; if the promise it returns is rejected
+    /// (or `f` panics: [`Panicked`](crate::Panicked)), this handle goes back to where it was
+    /// before `f` started, so the elements `f` read can be read again, and the rejection is
+    /// passed on. If it is fulfilled, what `f` read stays read.
+    ///
+    /// The start is where `f`'s first read starts: after the reads already pending on this
+    /// handle when `parse` is called (and after a [`get_while`](Stream::get_while) run that owns
+    /// it), since reads of one handle are served in order. It is kept by a hidden clone of the
+    /// handle while `f` runs: the elements read meanwhile stay buffered, and each read of this
+    /// handle takes a clone of its element. Reads left pending on this handle when `f` fails are
+    /// served after the rewind, from the start again (as in Lwt). If a `get_while` run still owns
+    /// the handle then, the rewind (and the rejection) waits for it to end; rewinds of nested
+    /// parsers that failed meanwhile apply in the order they failed. Clones of the handle made by
+    /// `f` are not rewound.
+    ///
+    /// On a stream made by [`create_bounded`] the result is rejected with
+    /// [`InvalidArgument`](crate::InvalidArgument) and `f` is not called (as in Lwt: the
+    /// elements kept for the rewind would count in the bound, and a parser reading more than the
+    /// bound would wait forever).
+    ///
+    /// ```
+    /// use lwt_core::{stream, Promise, State};
+    /// let s = stream::of_list(vec![1, 2, 3]);
+    /// // A parser that wants two even numbers: it fails, and the stream is as before.
+    /// let evens = s.parse(|s| {
+    ///     s.nget(2).bind(|v| {
+    ///         if v.iter().all(|x| x % 2 == 0) {
+    ///             Promise::ret(v)
+    ///         } else {
+    ///             Promise::fail_with("not two even numbers")
+    ///         }
+    ///     })
+    /// });
+    /// assert!(evens.is_rejected());
+    /// assert_eq!(s.get().state(), State::Fulfilled(Some(1)));
+    /// // One that succeeds consumes what it read.
+    /// let two = s.parse(|s| s.nget(1));
+    /// assert_eq!(two.state(), State::Fulfilled(vec![2]));
+    /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![3]));
+    /// ```
+    pub fn parse<U: 'static>(&self, f: impl FnOnce(&Stream<T>) -> Promise<U>) -> Promise<U> {
+        if self.h.bounded() {
+            return Promise::fail_invalid_arg("Stream::parse on a bounded stream");
+        }
+        // The mark: a clone where the parser's first read starts (behind the reads already
+        // pending on this handle, or the run that owns it: `mark_behind` moves it there when
+        // their turn is over), dropped once the outcome is known (and the handle is back at the
+        // start, on a failure).
+        let mark = self.clone().handle();
+        self.h.mark_behind(&mark);
+        let (h, h2, start) = (self.handle(), self.handle(), mark.clone());
+        guard(|| f(self)).try_bind(
+            move |v| {
+                h2.withdraw_mark(&mark);
+                drop(mark);
+                Promise::ret(v)
+            },
+            move |e| {
+                if h.withdraw_mark(&start) {
+                    // None of the parser's reads was served: nothing to rewind.
+                    return Promise::fail(e);
+                }
+                h.seek_to(&start).bind(move |()| {
+                    drop(start);
+                    Promise::fail(e)
+                })
+            },
+        )
+    }
+}
+
 impl<I> Stream<I>
 where
     I: IntoIterator + 'static,
@@ -991,13 +1166,8 @@ impl<T: Clone + 'static> Clone for Stream<T> {
     /// Lwt's `clone`: another reader that sees the same elements as this one from the current
     /// point on. Each element is then cloned for every reader but the last.
     fn clone(&self) -> Stream<T> {
-        let shared = self.h.shared.clone();
-        let pos = {
-            let mut st = shared.state.borrow_mut();
-            st.set_cloner(T::clone);
-            st.cursor_pos(self.h.cursor)
-        };
-        Stream::from_handle(Rc::new(Handle::at(shared, pos)))
+        self.h.shared.state.borrow_mut().set_cloner(T::clone);
+        Stream::from_handle(Rc::new(self.h.clone_handle()))
     }
 }
 
