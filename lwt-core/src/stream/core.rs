@@ -239,7 +239,8 @@ impl<T: 'static> Op<T> {
                 r.wakeup_later(());
             }
             Op::Mark(mark, r) => {
-                // The mark was made at or before this position: it only moves forward.
+                // The mark goes where the reads ahead of this op left the cursor: forward, or
+                // back if a run ahead of it failed and put its elements back.
                 let pos = st.cur(c).pos;
                 st.cur_mut(mark).pos = pos;
                 st.trim();

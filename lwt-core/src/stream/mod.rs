@@ -1069,8 +1069,11 @@ impl<T: Clone + 'static> Stream<T> {
     /// handle takes a clone of its element. Reads left pending on this handle when `f` fails are
     /// served after the rewind, from the start again (as in Lwt). If a `get_while` run still owns
     /// the handle then, the rewind (and the rejection) waits for it to end; rewinds of nested
-    /// parsers that failed meanwhile apply in the order they failed. Clones of the handle made by
-    /// `f` are not rewound.
+    /// parsers that failed meanwhile apply in the order they failed, so the last to fail wins (as
+    /// in Lwt, where the last assignment of the stream's position wins: an outer parser that
+    /// fails before the inner parse it started has its rewind undone by the inner one's). While
+    /// the reads pending ahead of `f`'s are not served, `f`'s own reads wait behind them
+    /// (`get_available` gives nothing). Clones of the handle made by `f` are not rewound.
     ///
     /// On a stream made by [`create_bounded`] the result is rejected with
     /// [`InvalidArgument`](crate::InvalidArgument) and `f` is not called (as in Lwt: the
