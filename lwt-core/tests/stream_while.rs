@@ -998,3 +998,55 @@ fn nested_parse_rewinds_filed_during_a_run_apply_in_failure_order() {
     assert!(outer.is_rejected());
     assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 2, 3, 4]));
 }
+
+// ---- hexdump ----------------------------------------------------------------------------------
+
+/// The lines real Lwt 5.6's `Lwt_stream.hexdump` prints for the same bytes (copied from its
+/// output), including a line of exactly 16 bytes, one of 1, an empty input, and bytes outside the
+/// printable range.
+#[test]
+fn hexdump_matches_lwt_line_for_line() {
+    let dump = |bytes: &[u8]| {
+        let s = stream::of_list(bytes.to_vec()).hexdump();
+        match s.to_list().state() {
+            State::Fulfilled(lines) => lines,
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(dump(b""), Vec::<String>::new());
+    assert_eq!(
+        dump(b"0123456789abcdef0"),
+        vec![
+            "00000000|  30 31 32 33 34 35 36 37  38 39 61 62 63 64 65 66  |0123456789abcdef|",
+            "00000010|  30                                                |0|",
+        ]
+    );
+    assert_eq!(
+        dump(b"\x00\x01\x7f\xff ~\n"),
+        vec!["00000000|  00 01 7f ff 20 7e 0a                              |.... ~.|"]
+    );
+}
+
+/// A line waits for its 16 bytes (or the end), and lines follow the bytes as they arrive.
+#[test]
+fn hexdump_makes_a_line_once_its_bytes_are_there() {
+    let (s, push) = stream::create::<u8>();
+    let lines = s.hexdump();
+    let first = lines.get();
+    for b in 0..15 {
+        push.push(b).unwrap();
+    }
+    assert!(first.is_pending());
+    push.push(15).unwrap();
+    assert!(
+        matches!(first.state(), State::Fulfilled(Some(l)) if l.starts_with("00000000|  00 01"))
+    );
+    let second = lines.get();
+    push.push(b'A').unwrap();
+    assert!(second.is_pending());
+    push.close();
+    assert!(
+        matches!(second.state(), State::Fulfilled(Some(l)) if l.starts_with("00000010|  41 ") && l.ends_with("|A|"))
+    );
+    assert_eq!(lines.get().state(), State::Fulfilled(None));
+}

@@ -44,7 +44,7 @@
 //! | `Empty`, `Closed`, `Full` | [`Empty`], [`Closed`], [`Full`] | match with `e.is::<stream::Empty>()` |
 //! | (Rust) | `futures_core::Stream` for [`Stream`] | with the `futures-stream` feature; items are `Result<T, Exn>` |
 //! | `parse` | [`Stream::parse`] (`T: Clone`) | the parser gets `&Stream`; the start is kept by a hidden clone; on a bounded stream the result is rejected with [`InvalidArgument`](crate::InvalidArgument) (Lwt raises `Invalid_argument`) |
-//! | `hexdump` | not provided yet | |
+//! | `hexdump` | [`Stream::hexdump`] (on `Stream<u8>`) | Lwt's layout, checked against Lwt 5.6 |
 //! | `create_with_reference`, `on_termination` | not provided | Rust owns the reference itself; `on_termination` is Lwt's deprecated name of `on_terminate` |
 //!
 //! # Differences from Lwt, on purpose
@@ -1146,6 +1146,65 @@ where
     pub fn flatten(self) -> Stream<I::Item> {
         self.map_list(|x| x)
     }
+}
+
+impl Stream<u8> {
+    /// Lwt's `hexdump`: the bytes of this stream as the lines of a hex dump, 16 bytes a line, in
+    /// Lwt's layout (the offset, the bytes in hex in two groups of eight, then the printable
+    /// ASCII ones, `.` for the others). A line is made once its 16 bytes are there, or at the end
+    /// of the stream; an empty stream gives no line. (An OCaml `char` is a byte: for a
+    /// `Stream<char>`, hexdump its UTF-8, e.g. `s.map_list(|c| c.to_string().into_bytes())`.)
+    ///
+    /// ```
+    /// use lwt_core::{stream, State};
+    /// let lines = stream::of_iter("Back off, man, I'm a scientist.".bytes()).hexdump();
+    /// assert_eq!(
+    ///     lines.to_list().state(),
+    ///     State::Fulfilled(vec![
+    ///         "00000000|  42 61 63 6b 20 6f 66 66  2c 20 6d 61 6e 2c 20 49  |Back off, man, I|"
+    ///             .to_string(),
+    ///         "00000010|  27 6d 20 61 20 73 63 69  65 6e 74 69 73 74 2e     |'m a scientist.|"
+    ///             .to_string(),
+    ///     ])
+    /// );
+    /// ```
+    pub fn hexdump(self) -> Stream<String> {
+        let mut offset = 0u64;
+        from(move || {
+            // Every line but the last has 16 bytes, so a line's offset is known when it is asked.
+            let at = offset;
+            offset += 16;
+            self.nget(16)
+                .map(move |bytes| (!bytes.is_empty()).then(|| hexdump_line(at, &bytes)))
+        })
+    }
+}
+
+/// One line of [`Stream::hexdump`]: `bytes` (at most 16) at `offset`.
+fn hexdump_line(offset: u64, bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut line = format!("{offset:08x}|  ");
+    for i in 0..16 {
+        match bytes.get(i) {
+            Some(b) => {
+                let _ = write!(line, "{b:02x} ");
+            }
+            None => line.push_str("   "),
+        }
+        if i == 7 {
+            line.push(' ');
+        }
+    }
+    line.push_str(" |");
+    line.extend(bytes.iter().map(|&b| {
+        if (0x20..0x7f).contains(&b) {
+            char::from(b)
+        } else {
+            '.'
+        }
+    }));
+    line.push('|');
+    line
 }
 
 impl Stream<char> {
