@@ -408,9 +408,12 @@ impl<T: 'static> Node<T> {
             let mut state = self.state.borrow_mut();
             match &mut *state {
                 State::Pending { callbacks, cancel } => {
-                    let outer_callbacks = std::mem::take(callbacks);
-                    *callbacks = inner_callbacks;
-                    callbacks.append(outer_callbacks);
+                    // Usually the returned promise is fresh, with no callback of its own: then
+                    // the list stays as it is, with no move of either list.
+                    if !inner_callbacks.is_empty() {
+                        let outer_callbacks = std::mem::replace(callbacks, inner_callbacks);
+                        callbacks.append(outer_callbacks);
+                    }
                     std::mem::replace(cancel, inner_cancel)
                 }
                 _ => unreachable!("absorb() merges into a pending root"),
