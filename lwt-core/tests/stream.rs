@@ -7,31 +7,12 @@ use std::rc::Rc;
 use lwt_core::stream::{self, Stream};
 use lwt_core::{main, pick, task, wait, Exn, Failure, Panicked, Promise, Resolver, State};
 
+#[path = "support/manual_stream.rs"]
+mod manual_stream;
+use manual_stream::{manual, next_resolver};
+
 fn log() -> Rc<RefCell<Vec<i32>>> {
     Rc::default()
-}
-
-/// A generator whose promises the test resolves by hand.
-#[allow(clippy::type_complexity)]
-fn manual<T: 'static>() -> (
-    Stream<T>,
-    Rc<RefCell<Vec<Resolver<Option<T>>>>>,
-    Rc<Cell<u32>>,
-) {
-    let resolvers: Rc<RefCell<Vec<Resolver<Option<T>>>>> = Rc::default();
-    let calls = Rc::new(Cell::new(0));
-    let (r, c) = (resolvers.clone(), calls.clone());
-    let s = stream::from(move || {
-        c.set(c.get() + 1);
-        let (p, resolver) = wait();
-        r.borrow_mut().push(resolver);
-        p
-    });
-    (s, resolvers, calls)
-}
-
-fn next_resolver<T: 'static>(rs: &Rc<RefCell<Vec<Resolver<Option<T>>>>>) -> Resolver<Option<T>> {
-    rs.borrow_mut().remove(0)
 }
 
 // ---- reading ------------------------------------------------------------------------------------

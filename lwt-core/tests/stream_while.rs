@@ -1,5 +1,5 @@
-//! `get_while`, `get_while_s`, `junk_while`, `junk_while_s`: the element that stops a run stays
-//! in the stream, whatever the predicate does to the stream meanwhile.
+//! `get_while`, `get_while_s`, `junk_while`, `junk_while_s` (the element that stops a run stays
+//! in the stream, whatever the predicate does to the stream meanwhile), `parse` and `hexdump`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -7,34 +7,15 @@ use std::rc::Rc;
 use lwt_core::stream::{self, Stream};
 use lwt_core::{task, wait, Exn, Panicked, Promise, Resolver, State};
 
+#[path = "support/manual_stream.rs"]
+mod manual_stream;
+use manual_stream::{manual, next_resolver};
+
 /// A slot a predicate can reach the stream (or anything) through.
 type Slot<T> = Rc<RefCell<Option<T>>>;
 
 fn slot<T>(x: T) -> Slot<T> {
     Rc::new(RefCell::new(Some(x)))
-}
-
-/// A generator whose promises the test resolves by hand.
-#[allow(clippy::type_complexity)]
-fn manual<T: 'static>() -> (
-    Stream<T>,
-    Rc<RefCell<Vec<Resolver<Option<T>>>>>,
-    Rc<Cell<u32>>,
-) {
-    let resolvers: Rc<RefCell<Vec<Resolver<Option<T>>>>> = Rc::default();
-    let calls = Rc::new(Cell::new(0));
-    let (r, c) = (resolvers.clone(), calls.clone());
-    let s = stream::from(move || {
-        c.set(c.get() + 1);
-        let (p, resolver) = wait();
-        r.borrow_mut().push(resolver);
-        p
-    });
-    (s, resolvers, calls)
-}
-
-fn next_resolver<T: 'static>(rs: &Rc<RefCell<Vec<Resolver<Option<T>>>>>) -> Resolver<Option<T>> {
-    rs.borrow_mut().remove(0)
 }
 
 // ---- basics -------------------------------------------------------------------------------------

@@ -1240,7 +1240,7 @@ impl<T: 'static> Handle<T> {
         now: impl FnMut(&mut State<T>, usize) -> Option<Outcome<R>>,
         op: impl FnOnce(Resolver<R>) -> Op<T>,
     ) -> Promise<R> {
-        if let Some(outcome) = self.read_now(now) {
+        if let Some(outcome) = self.read_now::<false, _>(now) {
             return Promise::from_outcome(outcome);
         }
         // The read learns of its own cancellation through a weak link (no callback to allocate).
@@ -1261,7 +1261,7 @@ impl<T: 'static> Handle<T> {
         &self,
         feed: impl FnOnce() -> Weak<dyn Feed<T>>,
     ) -> Option<Outcome<Option<T>>> {
-        let outcome = self.read_now(|st, c| st.try_get(c).map(Ok));
+        let outcome = self.read_now::<false, _>(|st, c| st.try_get(c).map(Ok));
         if outcome.is_none() {
             self.shared.enqueue(self.cursor, Op::Feed(feed()));
         }
@@ -1269,8 +1269,9 @@ impl<T: 'static> Handle<T> {
     }
 
     /// The outcome of a read if it can be had without waiting: `now` answers from the buffer,
-    /// else the generator is asked while it answers at once. `None` if the read must wait.
-    fn read_now<R: 'static>(
+    /// else the generator is asked while it answers at once. `None` if the read must wait:
+    /// behind other reads or a run, unless `OWNER` (the run that owns the cursor is reading).
+    fn read_now<const OWNER: bool, R: 'static>(
         &self,
         mut now: impl FnMut(&mut State<T>, usize) -> Option<Outcome<R>>,
     ) -> Option<Outcome<R>> {
@@ -1279,7 +1280,7 @@ impl<T: 'static> Handle<T> {
         loop {
             let gen = {
                 let mut st = sh.state.borrow_mut();
-                if !st.idle(c) {
+                if !OWNER && !st.idle(c) {
                     break;
                 }
                 if let Some(outcome) = now(&mut st, c) {
@@ -1402,35 +1403,11 @@ impl<T: 'static> Handle<T> {
         &self,
         feed: impl FnOnce() -> Weak<dyn Feed<T>>,
     ) -> Option<Outcome<Option<T>>> {
+        if let Some(outcome) = self.read_now::<true, _>(|st, c| st.run_take(c)) {
+            return Some(outcome);
+        }
         let sh = &self.shared;
         let c = self.cursor;
-        loop {
-            let gen = {
-                let mut st = sh.state.borrow_mut();
-                if let Some(outcome) = st.run_take(c) {
-                    let refill = st.wants_refill();
-                    drop(st);
-                    sh.drop_garbage();
-                    if refill {
-                        sh.process();
-                    }
-                    return Some(outcome);
-                }
-                if let Some(e) = st.take_failure() {
-                    return Some(Err(e));
-                }
-                match st.take_gen() {
-                    Some(gen) => gen,
-                    None => break,
-                }
-            };
-            if !sh.generate(gen) {
-                break;
-            }
-            if sh.state.borrow().waiting() {
-                sh.process();
-            }
-        }
         let feed = feed();
         let mut st = sh.state.borrow_mut();
         st.cur_mut(c).hold = Hold::Busy(Some(feed));
