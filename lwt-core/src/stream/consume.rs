@@ -225,15 +225,27 @@ where
     fn cancel_step(self: Rc<Self>, _next: &mut Vec<Rc<dyn Cancelable>>, _visited: &mut Visited) {
         // Only a filed request is withdrawn; otherwise the consumer is running or waits on a
         // step (and the result's cancel link points there, not here).
-        let Some(filed) = self.filed.borrow_mut().take() else {
-            return;
-        };
-        self.canceled.set(true);
-        let resolver = self.resolver.borrow_mut().take();
-        if let Some(r) = resolver {
-            r.wakeup_later_exn(Exn::canceled());
-        }
-        // Inside the cancel walk's batch: the job runs after every state has changed.
-        schedule::run_later(filed);
+        withdraw(&self.filed, &self.canceled, &self.resolver);
     }
+}
+
+/// A cancel reached a reader that files itself as its cursor's request (a consumer, a
+/// `get_while` run): if it is filed, its result is rejected with `Canceled` and its job is
+/// queued, which sees `canceled` and gives the request (or the cursor) back. Otherwise the
+/// reader is running or waits on a promise of its own, which the cancel reaches instead.
+pub(super) fn withdraw<J: Job + 'static, R: 'static>(
+    filed: &RefCell<Option<Rc<J>>>,
+    canceled: &Cell<bool>,
+    resolver: &RefCell<Option<Resolver<R>>>,
+) {
+    let Some(filed) = filed.borrow_mut().take() else {
+        return;
+    };
+    canceled.set(true);
+    let resolver = resolver.borrow_mut().take();
+    if let Some(r) = resolver {
+        r.wakeup_later_exn(Exn::canceled());
+    }
+    // Inside the cancel walk's batch: the job runs after every state has changed.
+    schedule::run_later(filed);
 }

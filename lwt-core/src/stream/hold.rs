@@ -26,6 +26,7 @@ use crate::promise::Promise;
 use crate::resolver::{relay, Resolver};
 use crate::schedule::{self, Job};
 
+use super::consume::withdraw;
 use super::core::{Feed, Handle};
 use super::drive::{guard, settle};
 
@@ -279,15 +280,6 @@ where
     fn cancel_step(self: Rc<Self>, _next: &mut Vec<Rc<dyn Cancelable>>, _visited: &mut Visited) {
         // Only a filed request is withdrawn; otherwise the run is running or waits on its
         // predicate (and the result's cancel link points there, not here).
-        let Some(filed) = self.filed.borrow_mut().take() else {
-            return;
-        };
-        self.canceled.set(true);
-        let resolver = self.resolver.borrow_mut().take();
-        if let Some(r) = resolver {
-            r.wakeup_later_exn(Exn::canceled());
-        }
-        // Inside the cancel walk's batch: the job runs after every state has changed.
-        schedule::run_later(filed);
+        withdraw(&self.filed, &self.canceled, &self.resolver);
     }
 }
