@@ -874,29 +874,6 @@ fn an_abandoned_clone_made_during_a_test_does_not_pin_the_stream() {
     }
 }
 
-/// Two parsers fail, the inner one first, while a run owns the handle: the outer rewind wins.
-#[test]
-fn nested_parse_rewinds_apply_in_the_order_they_failed() {
-    let s = Rc::new(stream::of_list(vec![1, 2, 3, 4]));
-    let s2 = s.clone();
-    let (verdict, r) = wait::<bool>();
-    let verdict = slot(verdict);
-    let keep: Rc<RefCell<Vec<Box<dyn std::any::Any>>>> = Rc::default();
-    let keep2 = keep.clone();
-    let outer = s.parse(move |s| {
-        assert_eq!(s.get().state(), State::Fulfilled(Some(1)));
-        let run =
-            s.get_while_s(move |_| verdict.borrow_mut().take().unwrap_or(Promise::ret(false)));
-        keep2.borrow_mut().push(Box::new(run));
-        let inner = s2.parse(|_| Promise::<()>::fail_with("inner"));
-        keep2.borrow_mut().push(Box::new(inner));
-        Promise::<()>::fail_with("outer")
-    });
-    r.wakeup(false);
-    assert!(outer.is_rejected());
-    assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 2, 3, 4]));
-}
-
 /// A parser's start is where its first read starts: behind a read already pending on the handle.
 #[test]
 fn parse_starts_behind_the_reads_already_pending() {
@@ -952,32 +929,51 @@ fn parse_that_succeeds_before_its_reads_are_served_leaves_nothing_filed() {
     assert_eq!(s.buffered(), 0);
 }
 
-/// Both parsers' starts were taken with the handle idle, and both fail while the inner parser's
-/// run owns the handle, the inner one first: the rewinds apply in that order, so the outer one,
-/// applied last, wins.
-#[test]
-fn nested_parse_rewinds_filed_during_a_run_apply_in_failure_order() {
+/// An outer parser reads 1, a `get_while_s` run takes 2 under test, an inner parser (on another
+/// handle of the same stream) fails, then the outer one fails, and only then does the run's
+/// predicate say no: the stream must be whole again. `run_in_inner`: the inner parser starts the
+/// run (both starts were taken with the handle idle, so both rewinds wait behind the run and must
+/// apply in the order they failed); otherwise the outer parser starts the run before the inner
+/// parse (whose start then waits behind the run, and is withdrawn when it fails).
+fn nested_parses_fail_while_a_run_owns_the_handle(run_in_inner: bool) {
     let s = Rc::new(stream::of_list(vec![1, 2, 3, 4]));
     let s2 = s.clone();
     let (verdict, r) = wait::<bool>();
     let verdict = slot(verdict);
     let keep: Rc<RefCell<Vec<Box<dyn std::any::Any>>>> = Rc::default();
-    let keep2 = keep.clone();
     let outer = s.parse(move |s| {
         assert_eq!(s.get().state(), State::Fulfilled(Some(1)));
-        let keep3 = keep2.clone();
-        let inner = s2.parse(move |s| {
+        let kept = keep.clone();
+        let start_run = move |s: &Stream<i32>| {
             let run =
                 s.get_while_s(move |_| verdict.borrow_mut().take().unwrap_or(Promise::ret(false)));
-            keep3.borrow_mut().push(Box::new(run));
-            Promise::<()>::fail_with("inner")
-        });
-        keep2.borrow_mut().push(Box::new(inner));
+            kept.borrow_mut().push(Box::new(run));
+        };
+        let inner = if run_in_inner {
+            s2.parse(move |s| {
+                start_run(s);
+                Promise::<()>::fail_with("inner")
+            })
+        } else {
+            start_run(s);
+            s2.parse(|_| Promise::<()>::fail_with("inner"))
+        };
+        keep.borrow_mut().push(Box::new(inner));
         Promise::<()>::fail_with("outer")
     });
     r.wakeup(false);
     assert!(outer.is_rejected());
     assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 2, 3, 4]));
+}
+
+#[test]
+fn nested_parse_rewinds_filed_during_a_run_apply_in_failure_order() {
+    nested_parses_fail_while_a_run_owns_the_handle(true);
+}
+
+#[test]
+fn a_parse_started_behind_a_run_and_failed_leaves_no_rewind() {
+    nested_parses_fail_while_a_run_owns_the_handle(false);
 }
 
 // ---- hexdump ----------------------------------------------------------------------------------
