@@ -470,11 +470,20 @@ fn pick_row(which: usize, n: u64) -> Option<(u64, Duration)> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Issue 6's row: a stream pipeline. A consumer folds a mapped stream while a producer pushes N
-// elements and closes it. lwt: `stream::create`, `map`, `fold` (the waiting reader is woken by each
-// push); futures: an unbounded `mpsc` channel, `StreamExt::map` and `fold` in a `LocalPool` task;
-// tokio: an unbounded `mpsc` channel and a `recv` loop in a `spawn_local` task. The map is the
-// identity composed with a `black_box`, so all three do the same per-element work.
+// Issue 6's rows: a stream pipeline. A consumer folds a mapped stream while a producer pushes N
+// elements and closes it. lwt: `stream::create`, `map`, `fold`; futures: an unbounded `mpsc`
+// channel, `StreamExt::map` and `fold` in a `LocalPool` task; tokio: an unbounded `mpsc` channel
+// and a `recv` loop in a `spawn_local` task. The map is the identity composed with a `black_box`,
+// so all of them do the same per-element work. The two rows differ in when the consumer runs, and
+// every implementation of a row has it run at the same points:
+//
+// * `stream-pipeline`, the hand-off: the consumer is woken for every element. lwt and OCaml push
+//   from outside their loop, where each push resolves the waiting read at once; futures runs the
+//   pool until stalled after each send; tokio's producer yields after each send.
+// * `stream-batch`: the producer pushes all N from inside the scheduler, and the consumer drains
+//   them afterwards. lwt and OCaml push from a callback under `main::run` (after a `pause`), where
+//   a push only queues the waiting read's wake-up; futures and tokio run the consumer task once
+//   the producer is done, as their executors do.
 
 fn pipeline_lwt(n: u64) -> u64 {
     let (s, push) = lwt::stream::create::<u64>();
@@ -486,10 +495,26 @@ fn pipeline_lwt(n: u64) -> u64 {
     lwt_value(&sum)
 }
 
-fn pipeline_futures(pool: &mut LocalPool, n: u64) -> u64 {
+fn batch_lwt(n: u64) -> u64 {
+    let (s, push) = lwt::stream::create::<u64>();
+    let sum = s.map(std::hint::black_box).fold(0u64, step);
+    let producer = lwt::main::pause().bind(move |()| {
+        for i in 0..n {
+            push.push(i).unwrap();
+        }
+        push.close();
+        sum
+    });
+    lwt::main::run(producer).unwrap()
+}
+
+/// The futures consumer: a `LocalPool` task folding the mapped channel into `out`.
+fn spawn_fold_futures(
+    pool: &LocalPool,
+    rx: futures::channel::mpsc::UnboundedReceiver<u64>,
+    out: &Rc<Cell<u64>>,
+) {
     use futures::StreamExt;
-    let (tx, rx) = futures::channel::mpsc::unbounded::<u64>();
-    let out = Rc::new(Cell::new(0u64));
     let o = out.clone();
     pool.spawner()
         .spawn_local(async move {
@@ -500,15 +525,24 @@ fn pipeline_futures(pool: &mut LocalPool, n: u64) -> u64 {
             o.set(sum);
         })
         .unwrap();
+}
+
+fn pipeline_futures(pool: &mut LocalPool, n: u64, hand_off: bool) -> u64 {
+    let (tx, rx) = futures::channel::mpsc::unbounded::<u64>();
+    let out = Rc::new(Cell::new(0u64));
+    spawn_fold_futures(pool, rx, &out);
     for i in 0..n {
         tx.unbounded_send(i).unwrap();
+        if hand_off {
+            pool.run_until_stalled();
+        }
     }
     drop(tx);
     pool.run_until_stalled();
     out.get()
 }
 
-async fn pipeline_tokio(n: u64) -> u64 {
+async fn pipeline_tokio(n: u64, hand_off: bool) -> u64 {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
     let consumer = tokio::task::spawn_local(async move {
         let mut acc = 0u64;
@@ -519,6 +553,9 @@ async fn pipeline_tokio(n: u64) -> u64 {
     });
     for i in 0..n {
         tx.send(i).unwrap();
+        if hand_off {
+            tokio::task::yield_now().await;
+        }
     }
     drop(tx);
     consumer.await.unwrap()
@@ -527,8 +564,16 @@ async fn pipeline_tokio(n: u64) -> u64 {
 fn pipeline_row(which: usize, n: u64) -> Option<(u64, Duration)> {
     match which {
         0 => Some(timed(|| pipeline_lwt(n))),
-        1 => run_futures(|pool| pipeline_futures(pool, n)),
-        _ => run_tokio(pipeline_tokio(n)),
+        1 => run_futures(|pool| pipeline_futures(pool, n, true)),
+        _ => run_tokio(pipeline_tokio(n, true)),
+    }
+}
+
+fn batch_row(which: usize, n: u64) -> Option<(u64, Duration)> {
+    match which {
+        0 => Some(timed(|| batch_lwt(n))),
+        1 => run_futures(|pool| pipeline_futures(pool, n, false)),
+        _ => run_tokio(pipeline_tokio(n, false)),
     }
 }
 
@@ -991,9 +1036,16 @@ fn rows(scale: u64) -> Vec<Row> {
         },
         Row {
             name: "stream-pipeline",
-            what: "N elements pushed through a stream, mapped and folded (issue 6)",
+            what: "N elements pushed through a stream, mapped and folded, the consumer woken per element (issue 6)",
             n: 1_000_000 / scale,
             run: pipeline_row,
+            expected: expected_fold,
+        },
+        Row {
+            name: "stream-batch",
+            what: "the same pipeline, all N pushed inside the scheduler before the consumer drains them",
+            n: 1_000_000 / scale,
+            run: batch_row,
             expected: expected_fold,
         },
         Row {

@@ -53,7 +53,8 @@ let pick_long_lived n =
   done;
   !acc
 
-(* issue 6: a stream pipeline: push N elements, map, fold *)
+(* issue 6: a stream pipeline: push N elements, map, fold. Pushed at top level, each push wakes
+   the waiting reader at once (the consumer runs per element). *)
 let stream_pipeline n =
   let s, push = Lwt_stream.create () in
   let sum = Lwt_stream.fold (fun x acc -> step acc x) (Lwt_stream.map (fun x -> Sys.opaque_identity x) s) 0 in
@@ -62,6 +63,19 @@ let stream_pipeline n =
   done;
   push None;
   value sum
+
+(* the same pipeline pushed from a callback under Lwt_main.run: a push there only queues the
+   reader's wake-up (wakeup_later), and the consumer drains the batch afterwards *)
+let stream_batch n =
+  let s, push = Lwt_stream.create () in
+  let sum = Lwt_stream.fold (fun x acc -> step acc x) (Lwt_stream.map (fun x -> Sys.opaque_identity x) s) 0 in
+  Lwt_main.run
+    ( Lwt.pause () >>= fun () ->
+      for i = 0 to n - 1 do
+        push (Some i)
+      done;
+      push None;
+      sum )
 
 (* 3. a loop yielding to the scheduler each iteration *)
 let yield_loop n =
@@ -190,6 +204,7 @@ let () =
     | "join-all" -> join_all
     | "pick-long-lived" -> pick_long_lived
     | "stream-pipeline" -> stream_pipeline
+    | "stream-batch" -> stream_batch
     | "ping-pong" -> ping_pong
     | "timers" -> timers
     | "tcp-echo" -> tcp_echo
