@@ -2,9 +2,11 @@
 //! direct link to their source, against `filter_map_s`, which is built as Lwt builds them (a
 //! `from` stream whose generator reads the source and returns a promise).
 //!
-//! Both pipelines get the same random pushes, closes, reads, clones, drops, cancellations and
-//! `get_available`s; after every step each read made on one must stand exactly where its twin
-//! on the other stands.
+//! Each side is two layers: the filter-map under test, and a `map` (`map_s` on the reference side)
+//! over it, so that a link also reads from a derived stream. Both start as handles, and both get
+//! the same random pushes, closes, reads, `find`s (consumers, which read through the stream's
+//! pipeline path), clones, drops, cancellations and `get_available`s; after every step each read
+//! made on one must stand exactly where its twin on the other stands.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -26,6 +28,8 @@ enum Op {
     Available(usize),
     /// Reads the source directly (it competes with the derived stream for elements).
     GetSource,
+    /// A consumer: the first element divisible by 3.
+    Find(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -40,6 +44,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..12usize).prop_map(Op::Cancel),
         1 => (0..3usize).prop_map(Op::Available),
         1 => Just(Op::GetSource),
+        2 => (0..3usize).prop_map(Op::Find),
     ]
 }
 
@@ -89,15 +94,19 @@ impl Side {
         let source = s.clone();
         let calls = Rc::new(RefCell::new(0));
         let c = calls.clone();
-        let derived = if linked {
-            s.filter_map(move |x| step(&c, x))
+        let (derived, outer) = if linked {
+            let d = s.filter_map(move |x| step(&c, x));
+            let outer = d.clone().map(|x| x + 100);
+            (d, outer)
         } else {
-            s.filter_map_s(move |x| Promise::ret(step(&c, x)))
+            let d = s.filter_map_s(move |x| Promise::ret(step(&c, x)));
+            let outer = d.clone().map_s(|x| Promise::ret(x + 100));
+            (d, outer)
         };
         Side {
             push: Some(push),
             source,
-            handles: vec![Some(derived)],
+            handles: vec![Some(derived), Some(outer)],
             reads: Vec::new(),
             calls,
         }
@@ -163,6 +172,12 @@ impl Side {
                 let p = self.source.get();
                 self.reads.push(Read::One(p));
             }
+            Op::Find(i) => {
+                if let Some(h) = self.handle(i) {
+                    let p = h.find(|x| x % 3 == 0);
+                    self.reads.push(Read::One(p));
+                }
+            }
         }
     }
 
@@ -225,4 +240,38 @@ fn map_and_filter_over_a_waiting_reader_apply_the_step_once_per_element_in_order
     push.close();
     assert_eq!(sum.state(), State::Fulfilled(20 + 40 + 60));
     assert_eq!(*log.borrow(), [1, 2, 3, 4, 5, 6]);
+}
+
+/// A consumer on a derived stream takes an element its link answers at once straight from the
+/// link (it never enters the buffer) only while no other cursor could read it. A step that
+/// clones the stream while it computes that element makes a second reader: the element must
+/// then reach both.
+#[test]
+fn a_clone_made_by_the_step_while_a_consumer_pulls_still_gets_the_element() {
+    let (s, push) = stream::create::<i32>();
+    push.push(1).unwrap();
+    push.push(2).unwrap();
+    let slot: Rc<RefCell<Option<Stream<i32>>>> = Rc::default();
+    let clones = Rc::new(RefCell::new(Vec::new()));
+    let (sl, cl) = (slot.clone(), clones.clone());
+    let derived = s.map(move |x| {
+        if let Some(h) = sl.borrow().as_ref() {
+            if cl.borrow().is_empty() {
+                cl.borrow_mut().push(h.clone());
+            }
+        }
+        x * 10
+    });
+    // The step sees the consumer's own handle (one cursor), not a clone of it.
+    *slot.borrow_mut() = Some(derived);
+    let first = slot.borrow().as_ref().unwrap().find(|_| true);
+    assert_eq!(first.state(), State::Fulfilled(Some(10)));
+    let derived = slot.borrow_mut().take().unwrap();
+    let clone = clones
+        .borrow_mut()
+        .pop()
+        .expect("the step cloned the stream");
+    push.close();
+    assert_eq!(clone.to_list().state(), State::Fulfilled(vec![10, 20]));
+    assert_eq!(derived.to_list().state(), State::Fulfilled(vec![20]));
 }

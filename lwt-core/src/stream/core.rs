@@ -579,6 +579,17 @@ impl<T: 'static> State<T> {
         self.cursors.iter().flatten().any(Cursor::waits)
     }
 
+    /// May cursor `c` take the next element straight from the generator (see
+    /// [`Shared::pull_through`])? Only if the element would be its alone, at once: the only
+    /// cursor, idle, with nothing buffered and the stream open.
+    fn may_pull_through(&self, c: usize) -> bool {
+        if self.live != 1 || self.end.is_some() {
+            return false;
+        }
+        let k = self.cur(c);
+        k.pos == self.top() && k.ops.is_empty() && matches!(k.hold, Hold::Free)
+    }
+
     /// Appends an element (discarded if nobody can read it).
     pub(crate) fn append(&mut self, x: T) {
         if self.live > 0 {
@@ -999,12 +1010,21 @@ impl<T: 'static> Shared<T> {
     }
 
     /// Drops what was put aside while the state was borrowed: a generator, discarded elements.
+    // Inlined up to the test: every read and push ends here, and there is usually nothing to drop.
+    #[inline]
     pub(crate) fn drop_garbage(&self) {
+        let st = self.state.borrow();
+        if st.garbage.is_none() && st.discarded.is_empty() {
+            return;
+        }
+        drop(st);
+        self.drop_garbage_now();
+    }
+
+    #[inline(never)]
+    fn drop_garbage_now(&self) {
         let (garbage, discarded) = {
             let mut st = self.state.borrow_mut();
-            if st.garbage.is_none() && st.discarded.is_empty() {
-                return;
-            }
             (st.garbage.take(), std::mem::take(&mut st.discarded))
         };
         drop(garbage);
@@ -1114,6 +1134,65 @@ impl<T: 'static> Shared<T> {
         true
     }
 
+    /// A derived stream's pipeline step without its buffer: when cursor `c` is the stream's only
+    /// cursor, waits for nothing else and has read everything buffered, the element its link
+    /// answers at once goes straight to the reader. Appending it to the queue only for the same
+    /// reader to take it back (what [`generate_linked`](Self::generate_linked) and a read do)
+    /// costs a borrow, a `batch` and a queue round trip per element. Positions move as if it had
+    /// been appended and taken.
+    fn pull_through(self: &Rc<Self>, c: usize) -> Pulled<T> {
+        let link = {
+            let mut st = self.state.borrow_mut();
+            // The kind first: a source stream (`create`) leaves here after one test.
+            let link = match &st.kind {
+                Kind::From {
+                    gen: Some(Gen::Link(link)),
+                    in_flight: false,
+                } => link.clone(),
+                _ => return Pulled::Other,
+            };
+            if !st.may_pull_through(c) || st.failure.is_some() {
+                return Pulled::Other;
+            }
+            if let Kind::From { in_flight, .. } = &mut st.kind {
+                // In flight while the link asks: see `generate_linked`.
+                *in_flight = true;
+            }
+            link
+        };
+        let Some(answer) = link.request(self) else {
+            // Filed with the source, unless the source answered already at top level (through
+            // the link's job): then the element is in the queue, for the general path.
+            return match self.state.borrow().kind {
+                Kind::From {
+                    in_flight: true, ..
+                } => Pulled::Filed,
+                _ => Pulled::Other,
+            };
+        };
+        let mut st = self.state.borrow_mut();
+        if let Kind::From { in_flight, .. } = &mut st.kind {
+            *in_flight = false;
+        }
+        match answer {
+            // Checked again: `f` is user code, and may have cloned or read this stream.
+            Ok(Some(x)) if st.may_pull_through(c) => {
+                st.base += 1;
+                st.cur_mut(c).pos += 1;
+                Pulled::Element(x)
+            }
+            answer => {
+                drop(st);
+                schedule::batch(|| self.state.borrow_mut().apply(answer));
+                self.drop_garbage();
+                if self.state.borrow().waiting() {
+                    self.process();
+                }
+                Pulled::Other
+            }
+        }
+    }
+
     /// The source's later answer to a request of [`generate_linked`](Self::generate_linked), or
     /// the generator's to a call of [`generate`](Self::generate).
     pub(crate) fn answer(self: &Rc<Self>, outcome: Outcome<Option<T>>) {
@@ -1199,6 +1278,16 @@ impl<T: 'static> CancelListener for CursorListener<T> {
     }
 }
 
+/// What [`Shared::pull_through`] did.
+pub(crate) enum Pulled<T> {
+    /// The link answered at once: the element, which never entered the queue.
+    Element(T),
+    /// The link filed a request with its source: the reader waits.
+    Filed,
+    /// Not the case for the fast path (or the answer went into the queue): read as usual.
+    Other,
+}
+
 /// A reader: a cursor of a shared stream. Several `Rc`s to one handle share the cursor (a
 /// consumer running in the background keeps it alive); dropping the last one detaches it.
 pub(crate) struct Handle<T: 'static> {
@@ -1261,6 +1350,14 @@ impl<T: 'static> Handle<T> {
         &self,
         feed: impl FnOnce() -> Weak<dyn Feed<T>>,
     ) -> Option<Outcome<Option<T>>> {
+        match self.shared.pull_through(self.cursor) {
+            Pulled::Element(x) => return Some(Ok(Some(x))),
+            Pulled::Filed => {
+                self.shared.enqueue(self.cursor, Op::Feed(feed()));
+                return None;
+            }
+            Pulled::Other => {}
+        }
         let outcome = self.read_now::<false, _>(|st, c| st.try_get(c).map(Ok));
         if outcome.is_none() {
             self.shared.enqueue(self.cursor, Op::Feed(feed()));
