@@ -355,6 +355,28 @@ fn canceling_a_consumer_reaches_its_pending_callback() {
     assert_eq!(s.get().state(), State::Fulfilled(Some(2)), "nothing lost");
 }
 
+/// A consumer's cancel link points at its pending step while one runs, and back at the consumer
+/// once it waits for an element again: a cancel then withdraws the wait.
+#[test]
+fn canceling_a_consumer_waiting_for_an_element_after_a_pending_step_withdraws_it() {
+    let (s, push) = stream::create::<i32>();
+    let steps = Rc::new(RefCell::new(Vec::new()));
+    let st = steps.clone();
+    let it = s.iter_s(move |_| {
+        let (p, r) = lwt_core::wait::<()>();
+        st.borrow_mut().push(r);
+        p
+    });
+    push.push(1).unwrap(); // the step for 1 is pending
+    let r = steps.borrow_mut().pop().expect("the step for 1 runs");
+    r.wakeup(()); // the consumer now waits for an element
+    it.cancel();
+    assert!(it.rejection().unwrap().is_canceled());
+    push.push(2).unwrap();
+    assert!(steps.borrow().is_empty(), "no step for 2");
+    assert_eq!(s.get().state(), State::Fulfilled(Some(2)), "nothing lost");
+}
+
 #[test]
 fn a_consumer_merged_into_a_bind_is_canceled_through_it_after_many_reads() {
     // The consumer's result becomes part of the bind's result; each later wait must still be

@@ -48,6 +48,10 @@ struct Consumer<T: 'static, A, R: 'static, F> {
     arrived: RefCell<Option<Outcome<Option<T>>>>,
     /// A cancel withdrew the request: the job tells the stream.
     canceled: Cell<bool>,
+    /// Does the result's cancel link point at this consumer already? (Set once, and again only
+    /// after a pending step pointed it elsewhere: a consumer filing itself for every element
+    /// would otherwise replace the link with an equal one each time.)
+    linked_here: Cell<bool>,
 }
 
 /// Reads `src` and gives each element (then `None` at the end) to `step`, as `drive::drive` does,
@@ -68,6 +72,7 @@ where
         filed: RefCell::new(None),
         arrived: RefCell::new(None),
         canceled: Cell::new(false),
+        linked_here: Cell::new(false),
     });
     let done = c.advance(acc, None);
     let result = c.result.borrow_mut().take();
@@ -136,8 +141,11 @@ where
         *self.acc.borrow_mut() = slot.take();
         self.ensure_result();
         *self.filed.borrow_mut() = Some(self.clone());
-        if let Some(r) = &*self.resolver.borrow() {
-            r.propagate_to(self.clone());
+        if !self.linked_here.get() {
+            if let Some(r) = &*self.resolver.borrow() {
+                r.propagate_to(self.clone());
+                self.linked_here.set(true);
+            }
         }
         Rc::downgrade(self) as Weak<dyn Feed<T>>
     }
@@ -147,6 +155,7 @@ where
         self.ensure_result();
         if let (Some(r), Some(node)) = (&*self.resolver.borrow(), p.node()) {
             r.propagate_to(node);
+            self.linked_here.set(false);
         }
         let me = self.clone();
         p.upon(move |outcome| {
