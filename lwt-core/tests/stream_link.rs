@@ -275,3 +275,76 @@ fn a_clone_made_by_the_step_while_a_consumer_pulls_still_gets_the_element() {
     assert_eq!(clone.to_list().state(), State::Fulfilled(vec![10, 20]));
     assert_eq!(derived.to_list().state(), State::Fulfilled(vec![20]));
 }
+
+/// A read that a map step files on its own stream while `get_available` asks the link gets the
+/// element the step made once `get_available` returns (it used to wait for ever: nothing served
+/// the filed read after the generator answered).
+#[test]
+fn a_read_filed_by_the_step_during_get_available_gets_the_element() {
+    let (s, push) = stream::create::<i32>();
+    let slot: Rc<RefCell<Option<Rc<Stream<i32>>>>> = Rc::default();
+    let reads = Rc::new(RefCell::new(Vec::new()));
+    let (sl, rd) = (slot.clone(), reads.clone());
+    let derived = Rc::new(s.map(move |x| {
+        if rd.borrow().is_empty() {
+            let h = sl.borrow().clone().expect("the handle is in the slot");
+            rd.borrow_mut().push(h.get());
+        }
+        x * 10
+    }));
+    *slot.borrow_mut() = Some(derived.clone());
+    push.push(1).unwrap();
+    assert_eq!(
+        derived.get_available(),
+        Vec::<i32>::new(),
+        "the filed read is first"
+    );
+    assert_eq!(reads.borrow()[0].state(), State::Fulfilled(Some(10)));
+    slot.borrow_mut().take();
+}
+
+/// A reader filed while the link's answer is already buffered at its position (the source
+/// answered at top level while the request was being made, and a clone wanting more asked the
+/// link again) is served at once, not when the source next produces.
+fn read_with_the_answer_buffered_behind_the_request(consumer: bool) {
+    let (s, push) = stream::create_bounded::<i32>(0);
+    let slot: Rc<RefCell<Option<Stream<i32>>>> = Rc::default();
+    let keep = Rc::new(RefCell::new(Vec::new()));
+    let (sl, kp) = (slot.clone(), keep.clone());
+    let derived = s.map(move |x| {
+        if kp.borrow().is_empty() {
+            if let Some(h) = sl.borrow().as_ref() {
+                let c = h.clone();
+                let p = c.nget(2);
+                kp.borrow_mut().push((c, p));
+            }
+        }
+        x * 10
+    });
+    *slot.borrow_mut() = Some(derived);
+    let _pushed = push.push(1);
+    let first = {
+        let h = slot.borrow();
+        let h = h.as_ref().unwrap();
+        if consumer {
+            h.find(|_| true)
+        } else {
+            h.get()
+        }
+    };
+    assert_eq!(
+        first.state(),
+        State::Fulfilled(Some(10)),
+        "consumer: {consumer}"
+    );
+}
+
+#[test]
+fn a_get_filed_with_an_element_already_buffered_for_it_gets_it_at_once() {
+    read_with_the_answer_buffered_behind_the_request(false);
+}
+
+#[test]
+fn a_consumer_filed_with_an_element_already_buffered_for_it_gets_it_at_once() {
+    read_with_the_answer_buffered_behind_the_request(true);
+}

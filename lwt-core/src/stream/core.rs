@@ -1247,8 +1247,15 @@ impl<T: 'static> Shared<T> {
         st.push_op(c, op);
         // The read that files `op` found nothing to take and no generator answering at once, so
         // only a waiting push of a bounded stream (let in by a reader waiting on an empty queue),
-        // a stored failure or a generator free to call can change anything now.
-        let more = st.wants_refill() || st.has_failure() || st.can_generate();
+        // a stored failure or a generator free to call can change anything now; or an answer
+        // that reached the buffer while the generator was being asked (the source answered at
+        // top level, and a reader that wants more asked again at once, so the reader finds the
+        // generator busy with an element already there for it).
+        let more = st.wants_refill()
+            || st.has_failure()
+            || st.can_generate()
+            || st.avail(c) > 0
+            || st.is_closed();
         drop(st);
         if more {
             self.process();
@@ -1613,7 +1620,13 @@ impl<T: 'static> Handle<T> {
                 break;
             }
         }
-        if sh.state.borrow().wants_refill() {
+        // A generator's step may have filed reads (on this cursor, which then stopped the loop,
+        // or another): they are served now that its answer is in.
+        let more = {
+            let st = sh.state.borrow();
+            st.wants_refill() || st.waiting()
+        };
+        if more {
             sh.process();
         }
         out
