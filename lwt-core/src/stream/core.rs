@@ -1247,15 +1247,19 @@ impl<T: 'static> Shared<T> {
         st.push_op(c, op);
         // The read that files `op` found nothing to take and no generator answering at once, so
         // only a waiting push of a bounded stream (let in by a reader waiting on an empty queue),
-        // a stored failure or a generator free to call can change anything now; or an answer
-        // that reached the buffer while the generator was being asked (the source answered at
-        // top level, and a reader that wants more asked again at once, so the reader finds the
-        // generator busy with an element already there for it).
-        let more = st.wants_refill()
-            || st.has_failure()
-            || st.can_generate()
-            || st.avail(c) > 0
-            || st.is_closed();
+        // a stored failure or a generator free to call can change anything now; or, with the
+        // generator busy, an answer that reached the buffer while it was being asked (a link's
+        // source answered at top level, and a clone that wants more asked again at once: the
+        // reader then finds an element already there for it).
+        let more = st.wants_refill() || st.has_failure() || st.can_generate() || {
+            matches!(
+                st.kind,
+                Kind::From {
+                    in_flight: true,
+                    ..
+                }
+            ) && st.avail(c) > 0
+        };
         drop(st);
         if more {
             self.process();
