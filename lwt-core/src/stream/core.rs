@@ -1114,7 +1114,10 @@ impl<T: 'static> Shared<T> {
         }
         let Some(answer) = link.request(self) else {
             // Filed; but the source may have answered already, at top level, through the
-            // link's job (`answer`): then the caller must look again rather than wait.
+            // link's job (`answer`), which applied the answer (an element, the end or a failure)
+            // and cleared `in_flight`: then the caller must look again rather than wait. A set
+            // `in_flight` does not prove nothing was applied: a clone wanting more may have asked
+            // the link again meanwhile (`enqueue` then serves what is at the reader's position).
             return !matches!(
                 self.state.borrow().kind,
                 Kind::From {
@@ -1161,8 +1164,10 @@ impl<T: 'static> Shared<T> {
             link
         };
         let Some(answer) = link.request(self) else {
-            // Filed with the source, unless the source answered already at top level (through
-            // the link's job): then the element is in the queue, for the general path.
+            // Filed with the source, unless the source answered already at top level through
+            // the link's job, which applied the answer (an element, the end or a failure): then
+            // the general path reads it. (See `generate_linked` for a set `in_flight` with an
+            // answer applied.)
             return match self.state.borrow().kind {
                 Kind::From {
                     in_flight: true, ..
