@@ -460,7 +460,7 @@ impl Engine {
 
     /// Inlined up to the emptiness check: a loop with no timer (every `pause` iteration of a
     /// busy loop) pays a load and a branch here, not two calls.
-    #[inline]
+    #[inline(always)]
     fn fire_timers(&self) {
         if !self.timers.borrow().is_empty() {
             self.fire_due_timers();
