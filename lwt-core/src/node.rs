@@ -165,6 +165,20 @@ impl<T: 'static> Node<T> {
         }
     }
 
+    /// The phase of this node's root, with one borrow when the node is the root (the usual
+    /// case) instead of one for the lookup and one for the phase.
+    pub(crate) fn root_phase(self: &Rc<Self>) -> Phase {
+        match &*self.state.borrow() {
+            State::Pending { .. } => return Phase::Pending,
+            State::Done {
+                scheduled: true, ..
+            } => return Phase::Busy,
+            State::Done { .. } => return Phase::Idle,
+            State::Proxy(_) => {}
+        }
+        self.root().phase()
+    }
+
     /// The phase of this root.
     pub(crate) fn phase(&self) -> Phase {
         match &*self.state.borrow() {

@@ -195,7 +195,7 @@ impl<T: 'static> Promise<T> {
     fn phase(&self) -> Phase {
         match &self.0 {
             Repr::Ready(_) => Phase::Idle,
-            Repr::Node(node) => node.root_cow().phase(),
+            Repr::Node(node) => node.root_phase(),
         }
     }
 

@@ -184,7 +184,7 @@ impl<T: 'static> Resolver<T> {
     /// assert!(!r.is_pending());
     /// ```
     pub fn is_pending(&self) -> bool {
-        self.node.root_cow().phase() == Phase::Pending
+        self.node.root_phase() == Phase::Pending
     }
 }
 
