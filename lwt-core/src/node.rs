@@ -229,8 +229,8 @@ impl<T: 'static> Node<T> {
     /// Registers a callback on this promise. On a resolved promise whose callbacks have all run,
     /// the callback runs at once; otherwise it runs in registration order.
     pub(crate) fn add_callback(self: &Rc<Self>, callback: Callback<T>) {
-        let root = self.root_cow();
-        let mut state = root.state.borrow_mut();
+        // This node is usually the root: one borrow, and the root's only for a proxy.
+        let mut state = self.state.borrow_mut();
         let list = match &mut *state {
             State::Pending { callbacks, .. } => callbacks,
             State::Done {
@@ -239,9 +239,12 @@ impl<T: 'static> Node<T> {
             } => to_run,
             State::Done { .. } => {
                 drop(state);
-                return root.deliver(callback);
+                return self.deliver(callback);
             }
-            State::Proxy(_) => unreachable!("root() returned a proxy"),
+            State::Proxy(_) => {
+                drop(state);
+                return self.root().add_callback(callback);
+            }
         };
         if !list.is_full() {
             return list.push(callback);
@@ -336,7 +339,12 @@ impl<T: 'static> Node<T> {
         outcome: Outcome<T>,
         mode: Mode,
     ) -> Result<(), Outcome<T>> {
-        self.root_cow().resolve_root(outcome, mode)
+        // This node is usually the root: `resolve_root` refuses a proxy as it refuses a resolved
+        // root, and only then is the root looked up.
+        match self.resolve_root(outcome, mode) {
+            Err(outcome) if !self.is_root() => self.root().resolve_root(outcome, mode),
+            done => done,
+        }
     }
 
     fn resolve_root(self: &Rc<Self>, outcome: Outcome<T>, mode: Mode) -> Result<(), Outcome<T>> {
