@@ -14,6 +14,12 @@
 //!   use that disposes of its element resolves after the `dispose` (with its rejection, if it
 //!   fails).
 //!
+//! A slot freed by a disposed element, or by a creation that failed, goes straight to the first
+//! waiting use, which gets a new element made in it (Lwt's `Lwt_pool` leaves such a use waiting
+//! when a creation fails or `clear` disposes of the idle elements); with nobody waiting, the pool
+//! shrinks. A slot is never free in between, so a use that comes along meanwhile cannot push the
+//! pool past its bound.
+//!
 //! ```
 //! use std::{cell::Cell, rc::Rc};
 //! use lwt_core::{join, main, pool::Pool, unix, Promise};
@@ -51,8 +57,14 @@ struct Inner<T: 'static> {
     validate: Validate<T>,
     check: Check<T>,
     dispose: Dispose<T>,
-    /// Elements in existence or being created.
+    /// Elements in existence or being created (slots taken).
     count: Cell<usize>,
+    /// Slots freed while [`free_slot`](Pool::free_slot) was passing one on (a creation that
+    /// failed at once), passed on by the same call in turn: a trampoline, so that a run of
+    /// failing creations for a long queue of waiters does not nest.
+    freed: Cell<usize>,
+    /// Is `free_slot` passing slots on?
+    freeing: Cell<bool>,
     /// Incremented by `clear`: elements of older generations are disposed when released.
     generation: Cell<u64>,
     idle: RefCell<VecDeque<(Rc<T>, u64)>>,
@@ -78,6 +90,8 @@ impl<T: 'static> Pool<T> {
             check: Box::new(|_, _| Promise::ret(true)),
             dispose: Box::new(|_| Promise::ret(())),
             count: Cell::new(0),
+            freed: Cell::new(0),
+            freeing: Cell::new(false),
             generation: Cell::new(0),
             idle: RefCell::default(),
             waiters: RefCell::default(),
@@ -116,14 +130,21 @@ impl<T: 'static> Pool<T> {
         self.0.count.get()
     }
 
+    /// Takes a slot and makes an element in it.
     fn create_one(&self) -> Promise<(Rc<T>, u64)> {
         self.0.count.set(self.0.count.get() + 1);
+        self.create_in_slot()
+    }
+
+    /// Makes an element in a slot already taken (counted). If the creation fails, the slot is
+    /// freed: a waiter gets a try of its own in it.
+    fn create_in_slot(&self) -> Promise<(Rc<T>, u64)> {
         let generation = self.0.generation.get();
         let pool = self.clone();
         crate::bind::catch(&self.0.create, Promise::fail).then(move |created| match created {
             Ok(v) => Promise::ret((Rc::new(v), generation)),
             Err(e) => {
-                pool.0.count.set(pool.0.count.get() - 1);
+                pool.free_slot();
                 Promise::fail(e)
             }
         })
@@ -146,18 +167,18 @@ impl<T: 'static> Pool<T> {
     }
 
     /// Asks `validate` whether `elem` may be used. Invalid: it is disposed of and a new one is
-    /// made for this caller. `validate` failed (or was canceled with the use): the element is
-    /// disposed of, a waiter gets a new one, and the use is rejected with that error.
+    /// made for this caller in its slot. `validate` failed (or was canceled with the use): the
+    /// element is disposed of, a waiter gets its slot, and the use is rejected with that error.
     fn validate_and_return(&self, elem: Rc<T>, generation: u64) -> Promise<(Rc<T>, u64)> {
         let pool = self.clone();
         let validated = crate::bind::catch(|| (self.0.validate)(&elem), Promise::fail);
         validated.then(move |valid| match valid {
             Ok(true) => Promise::ret((elem, generation)),
-            Ok(false) => pool.discard(elem).then(move |disposed| match disposed {
-                Ok(()) => pool.create_one(),
-                // The element is gone but this caller gets nothing: a waiter gets a new one.
+            Ok(false) => pool.dispose(elem).then(move |disposed| match disposed {
+                Ok(()) => pool.create_in_slot(),
+                // The element is gone but this caller gets nothing: a waiter gets the slot.
                 Err(e) => {
-                    pool.replace_for_waiter();
+                    pool.free_slot();
                     Promise::fail(e)
                 }
             }),
@@ -167,21 +188,19 @@ impl<T: 'static> Pool<T> {
         })
     }
 
-    /// Disposes of an element that leaves the pool. It stops counting against the bound once
-    /// `dispose` has resolved, either way.
-    fn discard(&self, elem: Rc<T>) -> Promise<()> {
-        let pool = self.clone();
-        crate::bind::catch(|| (self.0.dispose)(elem), Promise::fail).then(move |disposed| {
-            pool.0.count.set(pool.0.count.get() - 1);
-            Promise::from_outcome(disposed)
-        })
+    /// Calls `dispose` on an element that leaves the pool. Its slot stays taken: the caller
+    /// decides, once `dispose` has resolved, whether a new element is made in it or it is freed.
+    /// Either way the slot never counts as free in between, when a use that comes along could
+    /// take it and the pool would then exceed its bound.
+    fn dispose(&self, elem: Rc<T>) -> Promise<()> {
+        crate::bind::catch(|| (self.0.dispose)(elem), Promise::fail)
     }
 
-    /// [`discard`](Self::discard), then a waiter (if any) gets a new element in its place.
+    /// Disposes of an element, then frees its slot (a waiter, if any, gets a new element in it).
     fn discard_and_replace(&self, elem: Rc<T>) -> Promise<()> {
         let pool = self.clone();
-        self.discard(elem).then(move |disposed| {
-            pool.replace_for_waiter();
+        self.dispose(elem).then(move |disposed| {
+            pool.free_slot();
             Promise::from_outcome(disposed)
         })
     }
@@ -208,13 +227,34 @@ impl<T: 'static> Pool<T> {
         }
     }
 
-    /// After an element left the pool, a waiter may get a fresh one.
-    fn replace_for_waiter(&self) {
+    /// A slot is free (its element was disposed of, or its creation failed): the first waiter
+    /// gets a new element made in it, or, with no waiter, it stops counting.
+    fn free_slot(&self) {
+        self.0.freed.set(self.0.freed.get() + 1);
+        if self.0.freeing.replace(true) {
+            return; // inside the loop below: it passes this slot on too
+        }
+        // Reset even if a waiter's callback unwinds (only the async exception hook can).
+        struct Freeing<'a>(&'a Cell<bool>);
+        impl Drop for Freeing<'_> {
+            fn drop(&mut self) {
+                self.0.set(false);
+            }
+        }
+        let _freeing = Freeing(&self.0.freeing);
+        while self.0.freed.get() > 0 {
+            self.0.freed.set(self.0.freed.get() - 1);
+            self.pass_slot();
+        }
+    }
+
+    /// Passes one free slot on (see [`free_slot`](Self::free_slot)).
+    fn pass_slot(&self) {
         loop {
             let waiter = self.0.waiters.borrow_mut().pop_front();
             match waiter {
                 Some(r) if r.is_pending() => {
-                    let created = self.create_one();
+                    let created = self.create_in_slot();
                     let pool = self.clone();
                     drop(created.then(move |o| {
                         match o {
@@ -230,7 +270,10 @@ impl<T: 'static> Pool<T> {
                     return;
                 }
                 Some(_canceled) => continue,
-                None => return,
+                None => {
+                    self.0.count.set(self.0.count.get() - 1);
+                    return;
+                }
             }
         }
     }
@@ -267,6 +310,10 @@ impl<T: 'static> Pool<T> {
     pub fn clear(&self) -> Promise<()> {
         self.0.generation.set(self.0.generation.get() + 1);
         let idle = std::mem::take(&mut *self.0.idle.borrow_mut());
-        crate::combinators::join(idle.into_iter().map(|(elem, _)| self.discard(elem)))
+        // Each freed slot goes to a waiter, if one came along meanwhile.
+        crate::combinators::join(
+            idle.into_iter()
+                .map(|(elem, _)| self.discard_and_replace(elem)),
+        )
     }
 }

@@ -313,18 +313,23 @@ impl<T: 'static> Mvar<T> {
 
     /// Refills the slot from the first putter still waiting.
     fn refill(&self) {
+        // The values of canceled puts skipped on the way are dropped once the slot is refilled:
+        // their `drop` may use this mailbox, and must not find it empty halfway through (a put
+        // would be overwritten, a take left waiting beside a full slot).
+        let mut canceled = Vec::new();
         loop {
             let next = self.0.putters.borrow_mut().pop_front();
             match next {
                 Some((value, r)) if r.is_pending() => {
                     *self.0.value.borrow_mut() = Some(value);
                     r.wakeup_later(());
-                    return;
+                    break;
                 }
-                Some(_canceled) => continue,
-                None => return,
+                Some(put) => canceled.push(put),
+                None => break,
             }
         }
+        drop(canceled);
     }
 
     /// Lwt's `take`: takes the value out, waiting while the mailbox is empty. Cancelable; a
