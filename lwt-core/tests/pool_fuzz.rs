@@ -23,6 +23,8 @@
 //! uses that waited; and a use that started between a dispose's resolution and the replacement it
 //! triggered made an element too, so the pool held more than `max`.
 
+#[path = "support/fuzz.rs"]
+mod fuzz;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
@@ -30,41 +32,7 @@ use std::rc::{Rc, Weak};
 use lwt_core::pool::Pool;
 use lwt_core::{task, wait, Exn, Promise, Resolver};
 
-/// A xorshift generator: the cases are reproducible from the seed alone.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn for_case(seed: u64, case: u64) -> Rng {
-        let mut r = Rng(seed
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(case * 2 + 1)
-            | 1);
-        for _ in 0..4 {
-            r.next();
-        }
-        r
-    }
-}
-
-thread_local! {
-    /// Panics in the test's own observers (reported by lwt's async exception hook).
-    static ASYNC_ERRORS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use fuzz::{first_async_error, run_cases, Rng};
 
 /// How a user callback answers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -522,7 +490,7 @@ fn act(w: &W, a: &Act) {
 
 /// Checks made at top level, when no callback is left to run.
 fn check(w: &W) -> Result<(), String> {
-    if let Some(e) = ASYNC_ERRORS.with(|a| a.borrow().first().cloned()) {
+    if let Some(e) = first_async_error() {
         return Err(format!("a callback of the test panicked: {e}"));
     }
     let ww = w.borrow();
@@ -736,53 +704,5 @@ fn run(max: &usize, ops: &[Op], trace: bool) -> Result<usize, String> {
 
 #[test]
 fn pool_against_its_invariants() {
-    let cases = env("POOL_FUZZ_CASES", 20000);
-    let seed = env("POOL_FUZZ_SEED", 1);
-    let only = std::env::var("POOL_FUZZ_CASE")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok());
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    lwt_core::hook::set_async_exception_hook(|e| {
-        ASYNC_ERRORS.with(|a| a.borrow_mut().push(e.to_string()))
-    });
-    let mut failure = None;
-    let mut steps = 0;
-    for case in 0..cases {
-        let mut r = Rng::for_case(seed, case);
-        let (max, ops) = gen(&mut r);
-        if only.is_some_and(|o| o != case) {
-            continue;
-        }
-        ASYNC_ERRORS.with(|a| a.borrow_mut().clear());
-        match run(&max, &ops, only.is_some()) {
-            Ok(n) => steps += n,
-            Err(e) => {
-                let mut ops = ops;
-                let mut i = 0;
-                while i < ops.len() {
-                    let mut fewer = ops.clone();
-                    fewer.remove(i);
-                    ASYNC_ERRORS.with(|a| a.borrow_mut().clear());
-                    if run(&max, &fewer, false).is_err() {
-                        ops = fewer;
-                    } else {
-                        i += 1;
-                    }
-                }
-                ASYNC_ERRORS.with(|a| a.borrow_mut().clear());
-                let small = run(&max, &ops, false).err().unwrap_or_default();
-                failure = Some(format!(
-                    "case {case} (seed {seed}): {}\n\nshrunk to max {max}, ops {ops:?}:\n{small}",
-                    e.lines().next().unwrap_or("")
-                ));
-                break;
-            }
-        }
-    }
-    std::panic::set_hook(default_hook);
-    if let Some(f) = failure {
-        panic!("{f}");
-    }
-    eprintln!("pool: {cases} cases, {steps} steps clean");
+    run_cases("POOL_FUZZ", 20000, gen, run);
 }

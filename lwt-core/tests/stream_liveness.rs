@@ -11,9 +11,11 @@
 //! answer was already buffered for it); both are fixed, and each also has its own test in
 //! `stream_link.rs`.
 //!
-//! `LIVENESS_CASES` (default 3000) and `LIVENESS_SEED` (default 1) set the run; a failure names its
-//! case, which `LIVENESS_CASE=<n>` replays alone with a trace.
+//! `LIVENESS_CASES` (default 3000) and `LIVENESS_SEED` (default 1) set the run; a failure is
+//! shrunk and names its case, which `LIVENESS_CASE=<n>` replays alone with a trace.
 
+#[path = "support/fuzz.rs"]
+mod fuzz;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
@@ -21,19 +23,7 @@ use std::rc::Rc;
 use lwt_core::stream::{self, BoundedPush, Push, Stream};
 use lwt_core::{wait, Promise, Resolver, State};
 
-/// A xorshift generator: the cases are reproducible from the seed alone.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+use fuzz::{run_cases, Rng};
 
 /// One thing the program does, at top level or inside a step. Handle and read indices wrap
 /// around the handles and reads that exist.
@@ -490,7 +480,8 @@ fn finish(w: &W, out: &mut Vec<String>) -> Vec<usize> {
         .collect()
 }
 
-fn run(kind: SrcKind, depth: usize, ops: &[Op], trace: bool) -> (Vec<String>, Vec<usize>) {
+/// Runs a case: `Err` names the reads still pending once the source is closed.
+fn run(&(kind, depth): &(SrcKind, usize), ops: &[Op], trace: bool) -> Result<usize, String> {
     let w = build(kind, depth);
     let mut out = Vec::new();
     for op in ops {
@@ -507,58 +498,28 @@ fn run(kind: SrcKind, depth: usize, ops: &[Op], trace: bool) -> (Vec<String>, Ve
         w.handles.clear();
         w.source = None;
     }
-    (out, pending)
+    if !pending.is_empty() {
+        return Err(format!(
+            "reads {pending:?} still pending after the source closed\nlast = {}",
+            out.last().unwrap()
+        ));
+    }
+    Ok(ops.len())
 }
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+/// A case: the source, how many links over it, and the operations.
+fn gen(r: &mut Rng) -> ((SrcKind, usize), Vec<Op>) {
+    let kind = match r.below(4) {
+        0 | 1 => SrcKind::Push,
+        2 => SrcKind::Bounded(r.below(3) as usize),
+        _ => SrcKind::From,
+    };
+    let depth = 1 + r.below(2) as usize;
+    let n = 1 + r.below(60) as usize;
+    ((kind, depth), (0..n).map(|_| gen_op(r, kind)).collect())
 }
 
 #[test]
 fn every_read_resolves_once_the_source_is_closed() {
-    let cases = env("LIVENESS_CASES", 3000);
-    let seed = env("LIVENESS_SEED", 1);
-    let only = std::env::var("LIVENESS_CASE")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok());
-    // The scripted panics are expected: keep them off the output.
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let mut stuck = None;
-    for case in 0..cases {
-        let mut r = Rng(seed
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(case * 2 + 1)
-            | 1);
-        for _ in 0..4 {
-            r.next();
-        }
-        let kind = match r.below(4) {
-            0 | 1 => SrcKind::Push,
-            2 => SrcKind::Bounded(r.below(3) as usize),
-            _ => SrcKind::From,
-        };
-        let depth = 1 + r.below(2) as usize;
-        let n = 1 + r.below(60) as usize;
-        let ops: Vec<Op> = (0..n).map(|_| gen_op(&mut r, kind)).collect();
-        if only.is_some_and(|o| o != case) {
-            continue;
-        }
-        let (out, pending) = run(kind, depth, &ops, only.is_some());
-        if !pending.is_empty() {
-            stuck = Some(format!(
-                "case {case} ({kind:?}, {depth} link(s)): reads {pending:?} still pending after \
-                 the source closed\nops = {ops:?}\nlast = {}",
-                out.last().unwrap()
-            ));
-            break;
-        }
-    }
-    std::panic::set_hook(default_hook);
-    if let Some(stuck) = stuck {
-        panic!("{stuck}");
-    }
+    run_cases("LIVENESS", 3000, gen, run);
 }

@@ -18,6 +18,8 @@
 //! `SWITCH_FUZZ_CASES` (default 20000) and `SWITCH_FUZZ_SEED` (default 1) set the run; a failure
 //! is shrunk and names its case, which `SWITCH_FUZZ_CASE=<n>` replays with a trace.
 
+#[path = "support/fuzz.rs"]
+mod fuzz;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
@@ -25,41 +27,7 @@ use std::rc::{Rc, Weak};
 use lwt_core::switch::{with_switch, Off, Switch};
 use lwt_core::{task, wait, Exn, Promise, Resolver};
 
-/// A xorshift generator: the cases are reproducible from the seed alone.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn for_case(seed: u64, case: u64) -> Rng {
-        let mut r = Rng(seed
-            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-            .wrapping_add(case * 2 + 1)
-            | 1);
-        for _ in 0..4 {
-            r.next();
-        }
-        r
-    }
-}
-
-thread_local! {
-    /// Panics in the test's own observers (reported by lwt's async exception hook).
-    static ASYNC_ERRORS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-}
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+use fuzz::{first_async_error, run_cases, Rng};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Reply {
@@ -109,6 +77,15 @@ fn out_of(e: &Exn) -> Out {
         Out::Canceled
     } else {
         Out::Err(e.to_string())
+    }
+}
+
+/// Did a promise come to what the model says: both still pending, or both settled alike?
+fn settled_as(want: &Option<Out>, got: &Option<Out>) -> bool {
+    match (want, got) {
+        (None, None) => true,
+        (Some(a), Some(b)) => matches(a, b),
+        _ => false,
     }
 }
 
@@ -539,7 +516,7 @@ fn combine(ww: &World, order: &[usize]) -> Option<Out> {
 
 /// Checks made at top level, when no callback is left to run.
 fn check(w: &W) -> Result<(), String> {
-    if let Some(e) = ASYNC_ERRORS.with(|a| a.borrow().first().cloned()) {
+    if let Some(e) = first_async_error() {
         return Err(format!("a callback of the test panicked: {e}"));
     }
     let ww = w.borrow();
@@ -566,11 +543,7 @@ fn check(w: &W) -> Result<(), String> {
         if let Some((order, Some(p))) = &rec.first_off {
             let want = combine(&ww, order);
             let got = promise_out(p);
-            let ok = match (&want, &got) {
-                (None, None) => true,
-                (Some(a), Some(b)) => matches(a, b),
-                _ => false,
-            };
+            let ok = settled_as(&want, &got);
             if !ok {
                 return Err(format!(
                     "switch {s}: turn_off came to {got:?}, its hooks {order:?} say {want:?}"
@@ -587,11 +560,7 @@ fn check(w: &W) -> Result<(), String> {
     for (i, p) in &ww.execs {
         let want = ww.hooks[*i].out.clone();
         let got = promise_out(p);
-        let ok = match (&want, &got) {
-            (None, None) => true,
-            (Some(a), Some(b)) => matches(a, b),
-            _ => false,
-        };
+        let ok = settled_as(&want, &got);
         if !ok {
             return Err(format!(
                 "add_hook_or_exec of hook {i} came to {got:?}, the hook to {want:?}"
@@ -619,11 +588,7 @@ fn check(w: &W) -> Result<(), String> {
             // Turned off by hand first: its own turn_off is a no-op.
             (Some(body), _) => Some(body.clone()),
         };
-        let ok = match (&want, &got) {
-            (None, None) => true,
-            (Some(a), Some(b)) => matches(a, b),
-            _ => false,
-        };
+        let ok = settled_as(&want, &got);
         if !ok {
             return Err(format!(
                 "with_switch {i} came to {got:?}, expected {want:?}"
@@ -759,53 +724,10 @@ fn run(ops: &[Op], trace: bool) -> Result<usize, String> {
 
 #[test]
 fn switch_against_a_model() {
-    let cases = env("SWITCH_FUZZ_CASES", 20000);
-    let seed = env("SWITCH_FUZZ_SEED", 1);
-    let only = std::env::var("SWITCH_FUZZ_CASE")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok());
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    lwt_core::hook::set_async_exception_hook(|e| {
-        ASYNC_ERRORS.with(|a| a.borrow_mut().push(e.to_string()))
-    });
-    let mut failure = None;
-    let mut steps = 0;
-    for case in 0..cases {
-        let mut r = Rng::for_case(seed, case);
-        let ops = gen(&mut r);
-        if only.is_some_and(|o| o != case) {
-            continue;
-        }
-        ASYNC_ERRORS.with(|a| a.borrow_mut().clear());
-        match run(&ops, only.is_some()) {
-            Ok(n) => steps += n,
-            Err(e) => {
-                let mut ops = ops;
-                let mut i = 0;
-                while i < ops.len() {
-                    let mut fewer = ops.clone();
-                    fewer.remove(i);
-                    ASYNC_ERRORS.with(|a| a.borrow_mut().clear());
-                    if run(&fewer, false).is_err() {
-                        ops = fewer;
-                    } else {
-                        i += 1;
-                    }
-                }
-                ASYNC_ERRORS.with(|a| a.borrow_mut().clear());
-                let small = run(&ops, false).err().unwrap_or_default();
-                failure = Some(format!(
-                    "case {case} (seed {seed}): {}\n\nshrunk to {ops:?}:\n{small}",
-                    e.lines().next().unwrap_or("")
-                ));
-                break;
-            }
-        }
-    }
-    std::panic::set_hook(default_hook);
-    if let Some(f) = failure {
-        panic!("{f}");
-    }
-    eprintln!("switch: {cases} cases, {steps} steps clean");
+    run_cases(
+        "SWITCH_FUZZ",
+        20000,
+        |r| ((), gen(r)),
+        |(), ops, trace| run(ops, trace),
+    );
 }

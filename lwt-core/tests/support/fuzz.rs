@@ -1,0 +1,116 @@
+//! What the randomized tests share: a seeded generator, settings read from the environment, and
+//! the loop that runs the cases, shrinks a failing one and reports it.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::cell::RefCell;
+use std::fmt::Debug;
+
+/// A xorshift generator: the cases are reproducible from the seed alone.
+pub(crate) struct Rng(pub(crate) u64);
+
+impl Rng {
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// The generator of case `case` of a run from `seed`.
+    pub(crate) fn for_case(seed: u64, case: u64) -> Rng {
+        let mut r = Rng(seed
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(case * 2 + 1)
+            | 1);
+        for _ in 0..4 {
+            r.next();
+        }
+        r
+    }
+}
+
+/// A number from the environment, or `default`.
+pub(crate) fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+thread_local! {
+    /// Panics in the test's own observers (reported by lwt's async exception hook).
+    pub(crate) static ASYNC_ERRORS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+/// The first panic the async exception hook reported in this case, if any.
+pub(crate) fn first_async_error() -> Option<String> {
+    ASYNC_ERRORS.with(|a| a.borrow().first().cloned())
+}
+
+/// Runs the cases of a randomized test named by `prefix`: `<prefix>_CASES` of them (default
+/// `cases`) from seed `<prefix>_SEED` (default 1); `<prefix>_CASE=<n>` runs case `n` alone, with
+/// `trace` on. `gen` makes a case from its generator (a setting and a list of operations), `run`
+/// runs it and says how many steps it made, or what went wrong. A failing case is shrunk (an
+/// operation at a time is removed while it still fails) and reported with a panic. Panics are kept
+/// off the output meanwhile (the cases make some on purpose), and those the async exception hook
+/// reports are collected for `run` to read (`first_async_error`).
+pub(crate) fn run_cases<S: Debug, O: Clone + Debug>(
+    prefix: &str,
+    cases: u64,
+    gen: impl Fn(&mut Rng) -> (S, Vec<O>),
+    run: impl Fn(&S, &[O], bool) -> Result<usize, String>,
+) {
+    let cases = env(&format!("{prefix}_CASES"), cases);
+    let seed = env(&format!("{prefix}_SEED"), 1);
+    let only = std::env::var(format!("{prefix}_CASE"))
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    lwt_core::hook::set_async_exception_hook(|e| {
+        ASYNC_ERRORS.with(|a| a.borrow_mut().push(e.to_string()))
+    });
+    let run = |setting: &S, ops: &[O], trace: bool| {
+        ASYNC_ERRORS.with(|a| a.borrow_mut().clear());
+        run(setting, ops, trace)
+    };
+    let mut failure = None;
+    let mut steps = 0;
+    for case in 0..cases {
+        let (setting, ops) = gen(&mut Rng::for_case(seed, case));
+        if only.is_some_and(|o| o != case) {
+            continue;
+        }
+        match run(&setting, &ops, only.is_some()) {
+            Ok(n) => steps += n,
+            Err(e) => {
+                let mut ops = ops;
+                let mut i = 0;
+                while i < ops.len() {
+                    let mut fewer = ops.clone();
+                    fewer.remove(i);
+                    if run(&setting, &fewer, false).is_err() {
+                        ops = fewer;
+                    } else {
+                        i += 1;
+                    }
+                }
+                let small = run(&setting, &ops, false).err().unwrap_or_default();
+                failure = Some(format!(
+                    "case {case} (seed {seed}): {}\n\nshrunk to {setting:?}, {ops:?}:\n{small}",
+                    e.lines().next().unwrap_or("")
+                ));
+                break;
+            }
+        }
+    }
+    std::panic::set_hook(default_hook);
+    if let Some(f) = failure {
+        panic!("{f}");
+    }
+    eprintln!("{prefix}: {cases} cases, {steps} steps clean");
+}
