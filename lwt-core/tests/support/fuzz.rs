@@ -2,8 +2,9 @@
 //! the loop that runs the cases, shrinks a failing one and reports it.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Debug;
+use std::panic::AssertUnwindSafe;
 
 /// A xorshift generator: the cases are reproducible from the seed alone.
 pub(crate) struct Rng(pub(crate) u64);
@@ -44,6 +45,26 @@ pub(crate) fn env(name: &str, default: u64) -> u64 {
 thread_local! {
     /// Panics in the test's own observers (reported by lwt's async exception hook).
     pub(crate) static ASYNC_ERRORS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// Set while this thread runs cases: its panics (the bodies that panic on purpose, or one
+    /// that escapes a case) are recorded in `LAST_PANIC` instead of printed.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+    static LAST_PANIC: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// One panic hook for the process (a binary's tests run on parallel threads, and swapping hooks
+/// per test would race): quiet on a thread that runs cases, the default hook elsewhere.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default_hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if QUIET.with(Cell::get) {
+                LAST_PANIC.with(|l| *l.borrow_mut() = info.to_string());
+            } else {
+                default_hook(info);
+            }
+        }));
+    });
 }
 
 /// The first panic the async exception hook reported in this case, if any.
@@ -54,10 +75,11 @@ pub(crate) fn first_async_error() -> Option<String> {
 /// Runs the cases of a randomized test named by `prefix`: `<prefix>_CASES` of them (default
 /// `cases`) from seed `<prefix>_SEED` (default 1); `<prefix>_CASE=<n>` runs case `n` alone, with
 /// `trace` on. `gen` makes a case from its generator (a setting and a list of operations), `run`
-/// runs it and says how many steps it made, or what went wrong. A failing case is shrunk (an
-/// operation at a time is removed while it still fails) and reported with a panic. Panics are kept
-/// off the output meanwhile (the cases make some on purpose), and those the async exception hook
-/// reports are collected for `run` to read (`first_async_error`).
+/// runs it and says how many steps it made, or what went wrong; a panic that escapes a case (from
+/// the crate, say) fails it too. A failing case is shrunk (an operation at a time is removed while
+/// it still fails) and reported with a panic. Panics on this thread are kept off the output
+/// meanwhile (the cases make some on purpose), and those the async exception hook reports are
+/// collected for `run` to read (`first_async_error`).
 pub(crate) fn run_cases<S: Debug, O: Clone + Debug>(
     prefix: &str,
     cases: u64,
@@ -69,14 +91,19 @@ pub(crate) fn run_cases<S: Debug, O: Clone + Debug>(
     let only = std::env::var(format!("{prefix}_CASE"))
         .ok()
         .and_then(|v| v.parse::<u64>().ok());
-    let default_hook = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
+    install_panic_hook();
+    QUIET.with(|q| q.set(true));
     lwt_core::hook::set_async_exception_hook(|e| {
         ASYNC_ERRORS.with(|a| a.borrow_mut().push(e.to_string()))
     });
     let run = |setting: &S, ops: &[O], trace: bool| {
         ASYNC_ERRORS.with(|a| a.borrow_mut().clear());
-        run(setting, ops, trace)
+        std::panic::catch_unwind(AssertUnwindSafe(|| run(setting, ops, trace))).unwrap_or_else(
+            |_| {
+                let at = LAST_PANIC.with(|l| l.borrow().clone());
+                Err(format!("a panic escaped the case: {at}"))
+            },
+        )
     };
     let mut failure = None;
     let mut steps = 0;
@@ -101,14 +128,14 @@ pub(crate) fn run_cases<S: Debug, O: Clone + Debug>(
                 }
                 let small = run(&setting, &ops, false).err().unwrap_or_default();
                 failure = Some(format!(
-                    "case {case} (seed {seed}): {}\n\nshrunk to {setting:?}, {ops:?}:\n{small}",
+                    "{prefix}: case {case} (seed {seed}): {}\n\nshrunk to {setting:?}, {ops:?}:\n{small}",
                     e.lines().next().unwrap_or("")
                 ));
                 break;
             }
         }
     }
-    std::panic::set_hook(default_hook);
+    QUIET.with(|q| q.set(false));
     if let Some(f) = failure {
         panic!("{f}");
     }
