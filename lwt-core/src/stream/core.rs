@@ -583,11 +583,7 @@ impl<T: 'static> State<T> {
     /// [`Shared::pull_through`])? Only if the element would be its alone, at once: the only
     /// cursor, idle, with nothing buffered and the stream open.
     fn may_pull_through(&self, c: usize) -> bool {
-        if self.live != 1 || self.end.is_some() {
-            return false;
-        }
-        let k = self.cur(c);
-        k.pos == self.top() && k.ops.is_empty() && matches!(k.hold, Hold::Free)
+        self.live == 1 && self.end.is_none() && self.idle(c) && self.avail(c) == 0
     }
 
     /// Appends an element (discarded if nobody can read it).
@@ -1126,6 +1122,13 @@ impl<T: 'static> Shared<T> {
                 }
             );
         };
+        self.land(answer);
+        true
+    }
+
+    /// Applies the generator's answer to the request in flight (which it ends), inside a batch:
+    /// closing resolves `closed`, whose callbacks may use the stream once the borrow is gone.
+    fn land(self: &Rc<Self>, answer: Outcome<Option<T>>) {
         schedule::batch(|| {
             let mut st = self.state.borrow_mut();
             if let Kind::From { in_flight, .. } = &mut st.kind {
@@ -1134,7 +1137,6 @@ impl<T: 'static> Shared<T> {
             st.apply(answer);
         });
         self.drop_garbage();
-        true
     }
 
     /// A derived stream's pipeline step without its buffer: when cursor `c` is the stream's only
@@ -1176,20 +1178,19 @@ impl<T: 'static> Shared<T> {
             };
         };
         let mut st = self.state.borrow_mut();
-        if let Kind::From { in_flight, .. } = &mut st.kind {
-            *in_flight = false;
-        }
         match answer {
             // Checked again: `f` is user code, and may have cloned or read this stream.
             Ok(Some(x)) if st.may_pull_through(c) => {
+                if let Kind::From { in_flight, .. } = &mut st.kind {
+                    *in_flight = false;
+                }
                 st.base += 1;
                 st.cur_mut(c).pos += 1;
                 Pulled::Element(x)
             }
             answer => {
                 drop(st);
-                schedule::batch(|| self.state.borrow_mut().apply(answer));
-                self.drop_garbage();
+                self.land(answer);
                 if self.state.borrow().waiting() {
                     self.process();
                 }
@@ -1201,14 +1202,7 @@ impl<T: 'static> Shared<T> {
     /// The source's later answer to a request of [`generate_linked`](Self::generate_linked), or
     /// the generator's to a call of [`generate`](Self::generate).
     pub(crate) fn answer(self: &Rc<Self>, outcome: Outcome<Option<T>>) {
-        schedule::batch(|| {
-            let mut st = self.state.borrow_mut();
-            if let Kind::From { in_flight, .. } = &mut st.kind {
-                *in_flight = false;
-            }
-            st.apply(outcome);
-        });
-        self.drop_garbage();
+        self.land(outcome);
         self.process();
     }
 
