@@ -32,7 +32,7 @@ use std::rc::{Rc, Weak};
 use lwt_core::pool::Pool;
 use lwt_core::{task, wait, Exn, Promise, Resolver};
 
-use fuzz::{first_async_error, run_cases, Rng};
+use fuzz::{first_async_error, run_cases, run_script, Rng};
 
 /// How a user callback answers.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -144,18 +144,7 @@ fn note(w: &W, s: String) {
 }
 
 fn script(w: &W) {
-    let a = {
-        let mut ww = w.borrow_mut();
-        if ww.depth >= 6 {
-            return;
-        }
-        ww.scripts.pop_front()
-    };
-    if let Some(a) = a {
-        w.borrow_mut().depth += 1;
-        act(w, &a);
-        w.borrow_mut().depth -= 1;
-    }
+    run_script(w, |ww| (&mut ww.scripts, &mut ww.depth), act);
 }
 
 fn next_answer(w: &W, k: Kind) -> Reply {

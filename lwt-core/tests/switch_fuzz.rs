@@ -27,7 +27,7 @@ use std::rc::{Rc, Weak};
 use lwt_core::switch::{with_switch, Off, Switch};
 use lwt_core::{task, wait, Exn, Promise, Resolver};
 
-use fuzz::{first_async_error, run_cases, Rng};
+use fuzz::{first_async_error, run_cases, run_script, Rng};
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Reply {
@@ -145,18 +145,7 @@ fn err(w: &W, e: String) {
 }
 
 fn script(w: &W) {
-    let a = {
-        let mut ww = w.borrow_mut();
-        if ww.depth >= 6 {
-            return;
-        }
-        ww.scripts.pop_front()
-    };
-    if let Some(a) = a {
-        w.borrow_mut().depth += 1;
-        act(w, &a);
-        w.borrow_mut().depth -= 1;
-    }
+    run_script(w, |ww| (&mut ww.scripts, &mut ww.depth), act);
 }
 
 fn tag(i: usize) -> String {

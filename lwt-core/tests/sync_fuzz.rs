@@ -45,7 +45,7 @@ use std::rc::{Rc, Weak};
 use lwt_core::sync::{Condition, Mutex, Mvar};
 use lwt_core::{task, wait, Exn, Promise, Resolver};
 
-use fuzz::{first_async_error, run_cases, Rng};
+use fuzz::{first_async_error, run_cases, run_script, Rng};
 
 fn async_errors() -> Result<(), String> {
     match first_async_error() {
@@ -199,18 +199,7 @@ fn release(w: &MW, h: Holder) {
 }
 
 fn mscript(w: &MW) {
-    let a = {
-        let mut ww = w.borrow_mut();
-        if ww.depth >= 6 {
-            return;
-        }
-        ww.scripts.pop_front()
-    };
-    if let Some(a) = a {
-        w.borrow_mut().depth += 1;
-        mact(w, &a);
-        w.borrow_mut().depth -= 1;
-    }
+    run_script(w, |ww| (&mut ww.scripts, &mut ww.depth), mact);
 }
 
 fn body_fn(wk: Weak<RefCell<MWorld>>, idx: usize, body: Body) -> Promise<()> {
@@ -896,20 +885,11 @@ struct VWorld {
 type VW = Rc<RefCell<VWorld>>;
 
 fn vscript(w: &VW) {
-    let a = {
-        let Ok(mut ww) = w.try_borrow_mut() else {
-            return;
-        };
-        if ww.depth >= 6 {
-            return;
-        }
-        ww.scripts.pop_front()
-    };
-    if let Some(a) = a {
-        w.borrow_mut().depth += 1;
-        vact(w, &a);
-        w.borrow_mut().depth -= 1;
+    // A value's `drop` may run under the world's own borrow: then nothing is scripted.
+    if w.try_borrow_mut().is_err() {
+        return;
     }
+    run_script(w, |ww| (&mut ww.scripts, &mut ww.depth), vact);
 }
 
 /// The model's `take_available`: the value, and the slot refilled from the first live putter.

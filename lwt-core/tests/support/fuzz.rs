@@ -3,8 +3,10 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
 
 /// A xorshift generator: the cases are reproducible from the seed alone.
 pub(crate) struct Rng(pub(crate) u64);
@@ -40,6 +42,32 @@ pub(crate) fn env(name: &str, default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// How deep scripted actions may nest (an action's callbacks running the next action...).
+const MAX_SCRIPT_DEPTH: usize = 6;
+
+/// Runs the next action a case scripted to happen inside a callback, with `act`, unless scripted
+/// actions already nest [`MAX_SCRIPT_DEPTH`] deep. `parts` finds the world's queue of scripted
+/// actions and its nesting depth.
+pub(crate) fn run_script<W, A>(
+    w: &Rc<RefCell<W>>,
+    parts: fn(&mut W) -> (&mut VecDeque<A>, &mut usize),
+    act: impl FnOnce(&Rc<RefCell<W>>, &A),
+) {
+    let a = {
+        let mut ww = w.borrow_mut();
+        let (queue, depth) = parts(&mut ww);
+        if *depth >= MAX_SCRIPT_DEPTH {
+            return;
+        }
+        queue.pop_front()
+    };
+    if let Some(a) = a {
+        *parts(&mut w.borrow_mut()).1 += 1;
+        act(w, &a);
+        *parts(&mut w.borrow_mut()).1 -= 1;
+    }
 }
 
 thread_local! {
