@@ -349,26 +349,36 @@ impl<T: 'static> Node<T> {
 
     fn resolve_root(self: &Rc<Self>, outcome: Outcome<T>, mode: Mode) -> Result<(), Outcome<T>> {
         let canceled = matches!(&outcome, Err(e) if e.is_canceled());
-        let scheduled = {
+        let (scheduled, cancel) = {
             let mut state = self.state.borrow_mut();
-            let callbacks = match &mut *state {
-                State::Pending { callbacks, .. } => std::mem::take(callbacks),
-                _ => return Err(outcome),
+            let State::Pending { callbacks, cancel } = &mut *state else {
+                return Err(outcome);
             };
+            let callbacks = std::mem::take(callbacks);
+            let cancel = std::mem::replace(cancel, HowToCancel::NotCancelable);
             let callbacks = if canceled {
                 callbacks.on_cancel_first()
             } else {
                 callbacks
             };
             let scheduled = !callbacks.is_empty();
-            // Dropping the old state drops the cancel link, which breaks the reference cycle
-            // between a bind's result and the promise it waited on.
-            *state = State::Done {
-                to_run: callbacks,
-                scheduled,
-            };
-            scheduled
+            let emptied = std::mem::replace(
+                &mut *state,
+                State::Done {
+                    to_run: callbacks,
+                    scheduled,
+                },
+            );
+            // `emptied` is `Pending { callbacks: Empty, cancel: NotCancelable }`, which owns
+            // nothing: forgetting it skips the drop glue of the whole state enum (every kind of
+            // callback, every kind of link), which cost more than the rest of this function.
+            std::mem::forget(emptied);
+            (scheduled, cancel)
         };
+        // Dropped outside the borrow: the cancel link is what kept the promise this one waited on
+        // alive (a bind's result and its source form a cycle until now), and dropping it may
+        // free that promise.
+        drop(cancel);
         *self.value.borrow_mut() = Some(outcome);
         if !scheduled {
             return Ok(());
