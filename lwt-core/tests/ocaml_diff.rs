@@ -10,7 +10,8 @@
 //! a fresh `wait`/`task` promise (which joins the pool, in a slot fixed by the program); `both`,
 //! `join`, `all`, `choose`, `pick`, `nchoose`, `npick`; `protected`, `no_cancel`,
 //! `wrap_in_cancelable`; `cancel`, `wakeup`, `wakeup_exn`, `wakeup_later`, `wakeup_later_exn`, all
-//! at top level (the continuations only log). The program format is described in `lwt_diff.ml`.
+//! at top level (the continuations only log); and observers that log (`on_success`, `on_failure`,
+//! `on_any`, `on_termination`, `on_cancel`). The program format is described in `lwt_diff.ml`.
 //!
 //! Not compared, because the crate differs there on purpose (README, "Where this differs from Lwt,
 //! on purpose", and the `combinators` module docs):
@@ -110,11 +111,22 @@ enum Op {
     Both(usize, usize, usize),
     Comb(Comb, usize, Vec<usize>),
     Wrap(Wrapper, usize, usize),
+    /// An observer of a slot that logs under a label.
+    Observe(usize, u32, Obs),
     Cancel(usize),
     Wakeup(usize, i64),
     WakeupExn(usize, u32),
     Later(usize, i64),
     LaterExn(usize, u32),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Obs {
+    Success,
+    Failure,
+    Any,
+    Termination,
+    Cancel,
 }
 
 #[derive(Clone, Debug)]
@@ -172,6 +184,16 @@ fn op_text(op: &Op) -> String {
                 Wrapper::WrapInCancelable => "WC",
             };
             format!("{name} {d} {s}")
+        }
+        Op::Observe(s, l, k) => {
+            let k = match k {
+                Obs::Success => "s",
+                Obs::Failure => "f",
+                Obs::Any => "a",
+                Obs::Termination => "t",
+                Obs::Cancel => "c",
+            };
+            format!("O {s} {l} {k}")
         }
         Op::Cancel(s) => format!("X {s}"),
         Op::Wakeup(s, v) => format!("WU {s} {v}"),
@@ -278,6 +300,16 @@ impl Gen<'_> {
         }
         if k < 32 {
             return Op::Cancel(self.some_slot());
+        }
+        if k < 38 {
+            let kind = [
+                Obs::Success,
+                Obs::Failure,
+                Obs::Any,
+                Obs::Termination,
+                Obs::Cancel,
+            ][self.below(5) as usize];
+            return Op::Observe(self.some_slot(), self.label(), kind);
         }
         let s = self.some_slot();
         match self.below(22) {
@@ -614,6 +646,24 @@ impl Real {
                     );
                 }
             }
+            Op::Observe(s, l, kind) => {
+                if let Some(p) = src(s) {
+                    let me = self.clone();
+                    match kind {
+                        Obs::Success => p.on_success(move |v| me.note(l, seen_ok(*v))),
+                        Obs::Failure => p.on_failure(move |e| me.note(l, seen_err(e))),
+                        Obs::Any => {
+                            let me2 = self.clone();
+                            p.on_any(
+                                move |v| me.note(l, seen_ok(*v)),
+                                move |e| me2.note(l, seen_err(e)),
+                            )
+                        }
+                        Obs::Termination => p.on_termination(move || me.note(l, "-".into())),
+                        Obs::Cancel => p.on_cancel(move || me.note(l, "-".into())),
+                    }
+                }
+            }
             Op::Cancel(s) => {
                 if let Some(p) = src(s) {
                     p.cancel();
@@ -728,9 +778,12 @@ fn deps_of(op: &Op) -> (Option<usize>, Vec<usize>, Vec<usize>) {
             deps.extend(inputs);
             Some(d)
         }
-        Op::Cancel(_) | Op::Wakeup(..) | Op::WakeupExn(..) | Op::Later(..) | Op::LaterExn(..) => {
-            None
-        }
+        Op::Cancel(_)
+        | Op::Observe(..)
+        | Op::Wakeup(..)
+        | Op::WakeupExn(..)
+        | Op::Later(..)
+        | Op::LaterExn(..) => None,
     };
     (d, deps, fresh)
 }
@@ -1087,6 +1140,7 @@ fn label_sources(p: &Prog) -> Vec<(u32, usize)> {
             | Op::Catch(_, s, l, _)
             | Op::Finalize(_, s, l, _) => out.push((l, s)),
             Op::TryBind(_, s, l, _, l2, _) => out.extend([(l, s), (l2, s)]),
+            Op::Observe(s, l, _) => out.push((l, s)),
             _ => {}
         }
     }
@@ -1126,7 +1180,12 @@ fn compare(p: &Prog, ours: &Report, history: &[Vec<St>], lwt: &Report) -> Result
         set.iter()
             .filter_map(|(l, seen)| {
                 let s = sources.iter().find(|(l2, _)| l2 == l).map(|&(_, s)| s)?;
-                if t.full[s] {
+                let on_cancel = p
+                    .ops
+                    .iter()
+                    .any(|op| matches!(op, Op::Observe(_, l2, Obs::Cancel) if l2 == l));
+                if t.full[s] || (t.exn[s] && on_cancel) {
+                    // Whether an `on_cancel` runs depends on the exception.
                     None
                 } else if t.exn[s] && seen.starts_with("err") {
                     Some((*l, "err *".to_string()))

@@ -26,6 +26,9 @@
      CH d k ... | PK d k ... | NC d k ... | NP d k ...   choose, pick, nchoose, npick
      PR d s | NX d s | WC d s                       protected, no_cancel, wrap_in_cancelable
      X s | WU s v | WE s n | LU s v | LE s n        cancel, wakeup, wakeup_exn, wakeup_later(_exn)
+     O s L k                                        an observer that logs: on_success (k = s),
+                                                    on_failure (f), on_any (a),
+                                                    on_termination (t), on_cancel (c)
 
    An operation naming a slot that holds no promise (yet) is skipped, as is a combinator whose
    inputs all are; a wakeup with a resolver already used (or none) is skipped. Lists are folded to
@@ -144,6 +147,18 @@ let op words =
   | [ "PR"; d; s ] -> with_src d s Lwt.protected
   | [ "NX"; d; s ] -> with_src d s Lwt.no_cancel
   | [ "WC"; d; s ] -> with_src d s Lwt.wrap_in_cancelable
+  | [ "O"; s; l; k ] -> (
+      match get (i s) with
+      | None -> ()
+      | Some p -> (
+          let l = i l in
+          match k with
+          | "s" -> Lwt.on_success p (fun v -> note l (seen_ok v))
+          | "f" -> Lwt.on_failure p (fun e -> note l (seen_err e))
+          | "a" -> Lwt.on_any p (fun v -> note l (seen_ok v)) (fun e -> note l (seen_err e))
+          | "t" -> Lwt.on_termination p (fun () -> note l "-")
+          | "c" -> Lwt.on_cancel p (fun () -> note l "-")
+          | _ -> failwith ("bad observer " ^ k)))
   | [ "X"; s ] -> (match get (i s) with Some p -> Lwt.cancel p | None -> ())
   | [ "WU"; s; v ] -> resolve (i s) (fun r -> Lwt.wakeup r (i v))
   | [ "WE"; s; n ] -> resolve (i s) (fun r -> Lwt.wakeup_exn r (Fail (i n)))
