@@ -460,6 +460,8 @@ struct Report {
     states: Vec<St>,
     ran: BTreeSet<(u32, String)>,
     escaped: Option<String>,
+    /// The states of every slot after each operation.
+    steps: Vec<Vec<St>>,
     /// Lwt's process died on this program (a segmentation fault, for the one Lwt bug seen).
     crashed: Option<String>,
 }
@@ -722,6 +724,7 @@ fn run_crate(p: &Prog) -> (Report, Vec<Vec<St>>) {
     }
     let report = Report {
         states: real.states(),
+        steps: history[1..].to_vec(),
         ran: real.0.borrow().ran.clone(),
         escaped: None,
         crashed: None,
@@ -1078,6 +1081,15 @@ fn prog_text_all(progs: &[&Prog]) -> String {
     progs.iter().map(|p| prog_text(p)).collect()
 }
 
+fn parse_st(kind: &str, arg: Option<&str>) -> St {
+    match kind {
+        "X" => St::Absent,
+        "P" => St::Pending,
+        "F" => St::Ful(arg.unwrap().parse().unwrap()),
+        _ => St::Rej(parse_ek(arg.unwrap())),
+    }
+}
+
 /// Runs programs on Lwt, one process for all of them.
 fn run_ocaml(exe: &Path, progs: &[&Prog]) -> Vec<Report> {
     let input = prog_text_all(progs);
@@ -1108,12 +1120,16 @@ fn run_ocaml(exe: &Path, progs: &[&Prog]) -> Vec<Report> {
     for line in text.lines() {
         let w: Vec<&str> = line.split(' ').collect();
         match w[0] {
-            "S" => r.states.push(match w[2] {
-                "X" => St::Absent,
-                "P" => St::Pending,
-                "F" => St::Ful(w[3].parse().unwrap()),
-                _ => St::Rej(parse_ek(w[3])),
-            }),
+            "S" => r.states.push(parse_st(w[2], w.get(3).copied())),
+            "T" => r.steps.push(
+                w[1..]
+                    .iter()
+                    .map(|s| {
+                        let mut parts = s.split(':');
+                        parse_st(parts.next().unwrap(), parts.next())
+                    })
+                    .collect(),
+            ),
             "L" => {
                 r.ran.insert((w[1].parse().unwrap(), w[2..].join(" ")));
             }
@@ -1173,6 +1189,29 @@ fn compare(p: &Prog, ours: &Report, history: &[Vec<St>], lwt: &Report) -> Result
                 st_text(b)
             )
             .unwrap();
+        }
+    }
+    // The states after every operation, where the final ones agree: a slot that resolves on one
+    // side later than on the other.
+    for (k, (a, b)) in ours.steps.iter().zip(&lwt.steps).enumerate() {
+        for i in 0..p.slots {
+            let same = t.full[i]
+                || (ours.states[i].masked() != lwt.states[i].masked())
+                || if t.exn[i] {
+                    a[i].masked() == b[i].masked()
+                } else {
+                    a[i] == b[i]
+                };
+            if !same {
+                writeln!(
+                    diffs,
+                    "slot {i} after operation {k} ({}): lwt-core {}, Lwt {}",
+                    op_text(&p.ops[k]),
+                    st_text(&a[i]),
+                    st_text(&b[i])
+                )
+                .unwrap();
+            }
         }
     }
     let sources = label_sources(p);

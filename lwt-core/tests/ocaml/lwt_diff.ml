@@ -9,7 +9,8 @@
      <one operation per line>
      end
 
-   Output, per program: "S <slot> <state>" for every slot, "L <label> <seen>" for every
+   Output, per program: "T <state>..." after every operation (the states of all slots, with ':'
+   for ' '), "S <slot> <state>" for every slot, "L <label> <seen>" for every
    continuation that ran, then "done". A state is "X" (never created), "P" (pending), "F <v>",
    "R C" (Canceled), "R <n>" (Fail n) or "R ?<text>" (anything else). <seen> is "ok <v>",
    "err <C|n|?>" or "-" (finalize's cleanup takes nothing). An exception escaping an operation is
@@ -182,7 +183,13 @@ let run_program n ops =
   log := [];
   let escaped =
     try
-      List.iter op ops;
+      List.iter
+        (fun o ->
+          op o;
+          print_string "T";
+          Array.iter (fun p -> print_string (" " ^ String.map (fun c -> if c = ' ' then ':' else c) (state_text p))) !slots;
+          print_newline ())
+        ops;
       None
     with e -> Some (Printexc.to_string e)
   in
