@@ -25,6 +25,9 @@
      TB d s L C L' C' | FZ d s L C                  try_bind, finalize (C as a unit promise)
      BOTH d a b | J d k s1..sk | A d k s1..sk       both, join (of the inputs mapped to ()), all
      CH d k ... | PK d k ... | NC d k ... | NP d k ...   choose, pick, nchoose, npick
+     NS d k ...                                     nchoose_split: d gets combine fulfilled * 7
+                                                    + the number pending, and the pending
+                                                    inputs go to slots d+1, d+2... in its order
      PR d s | NX d s | WC d s                       protected, no_cancel, wrap_in_cancelable
      X s | WU s v | WE s n | LU s v | LE s n        cancel, wakeup, wakeup_exn, wakeup_later(_exn)
      O s L k                                        an observer that logs: on_success (k = s),
@@ -145,6 +148,13 @@ let op words =
   | "PK" :: d :: k :: rest -> comb d k rest Lwt.pick
   | "NC" :: d :: k :: rest -> comb d k rest (fun ps -> Lwt.map combine (Lwt.nchoose ps))
   | "NP" :: d :: k :: rest -> comb d k rest (fun ps -> Lwt.map combine (Lwt.npick ps))
+  | "NS" :: d :: k :: rest ->
+      comb d k rest (fun ps ->
+          Lwt.map
+            (fun (vs, pending) ->
+              List.iteri (fun j q -> set (i d + 1 + j) q) pending;
+              ((combine vs * 7) + List.length pending) mod md)
+            (Lwt.nchoose_split ps))
   | [ "PR"; d; s ] -> with_src d s Lwt.protected
   | [ "NX"; d; s ] -> with_src d s Lwt.no_cancel
   | [ "WC"; d; s ] -> with_src d s Lwt.wrap_in_cancelable
