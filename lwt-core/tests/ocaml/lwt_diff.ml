@@ -18,7 +18,10 @@
 
    Operations (d: the slot the result goes to, s: a slot, L: a label, C: a continuation, written
    "v <value>" (return it), "f <n>" (fail with Fail n), "e <slot>" (return that slot's promise) or
-   "w <slot>" / "t <slot>" (a fresh wait () / task (), stored in that slot with its resolver)):
+   "w <slot>" / "t <slot>" (a fresh wait () / task (), stored in that slot with its resolver);
+   the letter may be followed by an action the continuation does first, "/WU.<slot>.<v>",
+   "/WE.<slot>.<n>", "/LU.<slot>.<v>" or "/LE.<slot>.<n>" (wakeup, wakeup_exn, wakeup_later,
+   wakeup_later_exn of that slot's resolver, if it is there and unused)):
 
      W d | T d | R d v | F d n                      wait, task, return, fail
      B d s L C | M d s L add | C d s L C            bind, map (v + add), catch
@@ -72,33 +75,10 @@ let fresh i is_task =
   !resolvers.(i) <- Some r;
   p
 
-type cont = V of int | Fl of int | Ex of int | Fw of int | Ft of int
+type ret = V of int | Fl of int | Ex of int | Fw of int | Ft of int
 
-(* What a continuation returns. *)
-let result = function
-  | V v -> Lwt.return v
-  | Fl n -> Lwt.fail (Fail n)
-  | Ex i -> (match get i with Some p -> p | None -> Lwt.return 0)
-  | Fw i -> fresh i false
-  | Ft i -> fresh i true
-
-(* The same, as finalize's cleanup. *)
-let unit_result = function
-  | V _ -> Lwt.return_unit
-  | Fl n -> Lwt.fail (Fail n)
-  | Ex i -> (match get i with Some p -> Lwt.map ignore p | None -> Lwt.return_unit)
-  | Fw i -> Lwt.map ignore (fresh i false)
-  | Ft i -> Lwt.map ignore (fresh i true)
-
-let cont_of a b =
-  let n = int_of_string b in
-  match a with
-  | "v" -> V n
-  | "f" -> Fl n
-  | "e" -> Ex n
-  | "w" -> Fw n
-  | "t" -> Ft n
-  | _ -> failwith ("bad continuation " ^ a)
+(* What a continuation does before it returns. *)
+type act = No_act | Act of string * int * int
 
 let resolve s f =
   match !resolvers.(s) with
@@ -106,6 +86,57 @@ let resolve s f =
       !resolvers.(s) <- None;
       f r
   | None -> ()
+
+let act = function
+  | No_act -> ()
+  | Act ("WU", s, v) -> resolve s (fun r -> Lwt.wakeup r v)
+  | Act ("WE", s, n) -> resolve s (fun r -> Lwt.wakeup_exn r (Fail n))
+  | Act ("LU", s, v) -> resolve s (fun r -> Lwt.wakeup_later r v)
+  | Act ("LE", s, n) -> resolve s (fun r -> Lwt.wakeup_later_exn r (Fail n))
+  | Act (k, _, _) -> failwith ("bad action " ^ k)
+
+(* What a continuation returns. *)
+let ret = function
+  | V v -> Lwt.return v
+  | Fl n -> Lwt.fail (Fail n)
+  | Ex i -> (match get i with Some p -> p | None -> Lwt.return 0)
+  | Fw i -> fresh i false
+  | Ft i -> fresh i true
+
+let result (a, r) = act a; ret r
+
+(* The same, as finalize's cleanup. *)
+let unit_ret = function
+  | V _ -> Lwt.return_unit
+  | Fl n -> Lwt.fail (Fail n)
+  | Ex i -> (match get i with Some p -> Lwt.map ignore p | None -> Lwt.return_unit)
+  | Fw i -> Lwt.map ignore (fresh i false)
+  | Ft i -> Lwt.map ignore (fresh i true)
+
+let unit_result (a, r) = act a; unit_ret r
+
+(* "<kind>[/<action>.<slot>.<n>] <n>" *)
+let cont_of a b =
+  let n = int_of_string b in
+  let kind, action =
+    match String.split_on_char '/' a with
+    | [ k ] -> (k, No_act)
+    | [ k; x ] -> (
+        match String.split_on_char '.' x with
+        | [ f; s; v ] -> (k, Act (f, int_of_string s, int_of_string v))
+        | _ -> failwith ("bad action " ^ x))
+    | _ -> failwith ("bad continuation " ^ a)
+  in
+  let r =
+    match kind with
+    | "v" -> V n
+    | "f" -> Fl n
+    | "e" -> Ex n
+    | "w" -> Fw n
+    | "t" -> Ft n
+    | _ -> failwith ("bad continuation " ^ a)
+  in
+  (action, r)
 
 let op words =
   let i = int_of_string in
