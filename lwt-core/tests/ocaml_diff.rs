@@ -1,46 +1,63 @@
 //! A differential test against real OCaml Lwt: random straight-line programs over a pool of `int`
-//! promises run on `lwt-core` (interpreted here, in process) and on Lwt (`tests/ocaml/lwt_diff.ml`,
-//! an interpreter of the same programs, compiled once with `ocamlfind` into the target's temp dir),
-//! and must agree on the final state of every promise of the pool (pending, fulfilled with which
-//! value, rejected with `Canceled` or which numbered failure) and on the *set* of continuations
-//! that ran, with what they received.
+//! promises run on `lwt-core` (interpreted here, in process) and on Lwt 5.6.1
+//! (`tests/ocaml/lwt_diff.ml`, an interpreter of the same programs, compiled once per test process
+//! with `ocamlfind` into the target's temp dir), and must agree on the state of every promise of
+//! the pool (pending, fulfilled with which value, rejected with `Canceled` or which numbered
+//! failure) after every top-level operation and at the end, and on the *set* of continuations and
+//! observers that ran, with what they received.
 //!
 //! The vocabulary: `wait`, `task`, `return`, `fail`; `bind`, `map`, `catch`, `try_bind`,
-//! `finalize`, whose continuations return a value, fail, return an existing promise of the pool or
-//! a fresh `wait`/`task` promise (which joins the pool, in a slot fixed by the program); `both`,
-//! `join`, `all`, `choose`, `pick`, `nchoose`, `npick`, `nchoose_split` (whose pending inputs go
-//! to slots of their own, in the order it returns them); `protected`, `no_cancel`,
-//! `wrap_in_cancelable`; `cancel`, `wakeup`, `wakeup_exn`, `wakeup_later`, `wakeup_later_exn`, all
-//! at top level (the continuations only log); and observers that log (`on_success`, `on_failure`,
-//! `on_any`, `on_termination`, `on_cancel`). The program format is described in `lwt_diff.ml`.
+//! `finalize`, whose continuations may first resolve a promise whose resolver no other operation
+//! uses, then return a value, fail, return an existing promise of the pool or a fresh
+//! `wait`/`task` promise (which joins the pool, in a slot fixed by the program); `both`, `join`,
+//! `all`, `choose`, `pick`, `nchoose`, `npick`, `nchoose_split` (whose pending inputs go to slots
+//! of their own, in the order it returns them); `protected`, `no_cancel`, `wrap_in_cancelable`;
+//! `cancel`, `wakeup`, `wakeup_exn`, `wakeup_later`, `wakeup_later_exn` at top level; observers
+//! that log (`on_success`, `on_failure`, `on_any`, `on_termination`, `on_cancel`). No panics. The
+//! program format is described in `lwt_diff.ml`.
 //!
 //! Not compared, because the crate differs there on purpose (README, "Where this differs from Lwt,
 //! on purpose", and the `combinators` module docs):
 //!
 //! * the order callbacks run in (registration order, breadth-first; Lwt: newest first, nested).
 //!   Only the set of continuations that ran is compared. Where the order decides an *outcome*, the
-//!   outcome is not compared either: a `choose`/`pick`/`nchoose`/`npick` that two or more of its
-//!   inputs reach within one top-level operation (which input is seen first is the callback
-//!   order), and a `pick`/`npick` whose losers' cancel walks could pass a bind whose callback runs
-//!   in that same operation (whether the cancel reaches what the callback returned is the order);
+//!   outcome is not compared either: a `choose`/`pick`/`nchoose`/`npick`/`nchoose_split` that two
+//!   or more of its inputs reach within one top-level operation; a `pick`/`npick` whose losers'
+//!   cancel walks could pass a bind whose callback runs in that same operation; a continuation
+//!   returning (or resolving) the promise of a fresh slot that another continuation of the same
+//!   operation fills; a continuation's wakeup in an operation that also cancels;
 //! * `choose`/`pick` among several inputs resolved when it is called, with different outcomes (the
 //!   crate takes the first in input order, Lwt draws one);
 //! * `join`/`all`/`both` rejected by two or more inputs with different exceptions: the crate gives
 //!   the first in input order, Lwt the first in time; only the exception is then left out (the
-//!   promises derived from it must still be rejected);
+//!   promises derived from it must still be rejected), with the `on_cancel` observers of them;
 //! * empty inputs to the combinators: never generated (an op whose inputs are all absent is
-//!   skipped on both sides).
+//!   skipped on both sides); resolvers are dropped only after the states were read (a dropped
+//!   resolver rejects with `Abandoned`, Lwt's promise stays pending).
+//!
+//! Also left out, each with an ignored test at the end of this file that states Lwt's behaviour
+//! (the docs do not mention them; the maintainer decides):
+//!
+//! * `pick`/`npick` cancel their losers as one batch, Lwt one after the other (and an input given
+//!   twice twice): two or more pending losers leave out all the cancels may reach;
+//! * Lwt's `pick` called with a resolved input can take an input its own cancels resolved;
+//! * Lwt's `nchoose_split` called with a fulfilled input gives the pending ones reversed;
+//! * one cancel runs the callbacks of the tasks it reached in the order found here, in the reverse
+//!   order on Lwt, which matters when one of them is a `wrap_in_cancelable` wrapper.
 //!
 //! Such an outcome is *tainted*, and so is everything computed from it (forward through the
 //! program's dependencies), and everything a cancel of a tainted promise may reach (backward). See
-//! [`taint`].
+//! [`taint`]. About a fifth of the slots are left out. Programs on which Lwt itself crashes (one
+//! cancel reaching `protected t` and `t`, see
+//! `lwt_crashes_on_a_cancel_reaching_protected_and_its_source`) are skipped and counted.
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
-//! `OCAML_DIFF_CASES` (default 10000, a few seconds) and `OCAML_DIFF_SEED` (default 1) set the run;
+//! `OCAML_DIFF_CASES` (default 6000, a few seconds) and `OCAML_DIFF_SEED` (default 1) set the run;
 //! `OCAML_DIFF_KEEP_GOING=1` reports every failing case (shrunk) instead of stopping at the first.
-//! Run: `cargo test -p lwt-core --test ocaml_diff -- --nocapture`.
-//!
-//! The differences it found that are not documented have their own tests at the end of the file.
+//! A failure prints the shrunk program in `lwt_diff.ml`'s format, which can be fed to the compiled
+//! interpreter (`target/tmp/ocaml_diff/lwt_diff`) by hand.
+//! Run: `cargo test -p lwt-core --test ocaml_diff -- --nocapture` (add `--include-ignored` to see
+//! the differences).
 
 #[path = "support/fuzz.rs"]
 mod fuzz;
@@ -1466,7 +1483,7 @@ fn programs_agree_with_ocaml_lwt() {
         eprintln!("ocaml_diff: SKIPPED: `ocamlfind query lwt` failed (OCaml and Lwt are needed)");
         return;
     };
-    let cases = env("OCAML_DIFF_CASES", 10000);
+    let cases = env("OCAML_DIFF_CASES", 6000);
     let seed = env("OCAML_DIFF_SEED", 1);
     let keep_going = env("OCAML_DIFF_KEEP_GOING", 0) != 0;
     let progs: Vec<Prog> = (0..cases)
