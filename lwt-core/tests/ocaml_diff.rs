@@ -52,7 +52,8 @@
 //! `lwt_crashes_on_a_cancel_reaching_protected_and_its_source`) are skipped and counted.
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
-//! `OCAML_DIFF_CASES` (default 6000, a few seconds) and `OCAML_DIFF_SEED` (default 1) set the run;
+//! `OCAML_DIFF_CASES` (default 6000, a few seconds), `OCAML_DIFF_SEED` (default 1) and
+//! `OCAML_DIFF_MAX_OPS` (the longest program, default 24 operations) set the run;
 //! `OCAML_DIFF_KEEP_GOING=1` reports every failing case (shrunk) instead of stopping at the first.
 //! A failure prints the shrunk program in `lwt_diff.ml`'s format, which can be fed to the compiled
 //! interpreter (`target/tmp/ocaml_diff/lwt_diff`) by hand.
@@ -451,8 +452,9 @@ impl Gen<'_> {
     }
 }
 
-fn generate(rng: &mut Rng) -> Prog {
-    let len = 3 + rng.below(22) as usize;
+/// A program of 3 to `max_ops` operations.
+fn generate(rng: &mut Rng, max_ops: u64) -> Prog {
+    let len = 3 + rng.below(max_ops.max(3) - 2) as usize;
     let mut g = Gen {
         rng,
         slots: 0,
@@ -1485,9 +1487,10 @@ fn programs_agree_with_ocaml_lwt() {
     };
     let cases = env("OCAML_DIFF_CASES", 6000);
     let seed = env("OCAML_DIFF_SEED", 1);
+    let max_ops = env("OCAML_DIFF_MAX_OPS", 24);
     let keep_going = env("OCAML_DIFF_KEEP_GOING", 0) != 0;
     let progs: Vec<Prog> = (0..cases)
-        .map(|c| generate(&mut Rng::for_case(seed, c)))
+        .map(|c| generate(&mut Rng::for_case(seed, c), max_ops))
         .collect();
     let mut failures = Vec::new();
     let mut compared = 0usize;
