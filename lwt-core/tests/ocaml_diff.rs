@@ -928,6 +928,24 @@ fn taint(p: &Prog, history: &[Vec<St>]) -> Taint {
         }
         out
     };
+    // The bind-like slots whose continuation may return a cancelable pending promise, and their
+    // sources.
+    let mut handler_of: Vec<Option<usize>> = vec![None; n];
+    for op in &p.ops {
+        let (d, s, rets) = match *op {
+            Op::Bind(d, s, _, c) | Op::Catch(d, s, _, c) | Op::Finalize(d, s, _, c) => {
+                (d, s, vec![c.ret])
+            }
+            Op::TryBind(d, s, _, c, _, c2) => (d, s, vec![c.ret, c2.ret]),
+            _ => continue,
+        };
+        if rets
+            .iter()
+            .any(|r| matches!(r, Ret::FreshTask(_) | Ret::Existing(_)))
+        {
+            handler_of[d] = Some(s);
+        }
+    }
     for op in &p.ops {
         let (d, ds, fresh) = deps_of(op);
         if let Some(d) = d {
@@ -1131,8 +1149,19 @@ fn taint(p: &Prog, history: &[Vec<St>]) -> Taint {
                             .collect();
                         // Lwt cancels them one after the other, the crate as one batch
                         // (`pick_cancels_losers_one_after_the_other`, ignored: not documented):
-                        // with two or more, what the cancels reach may differ.
-                        if losers.len() > 1 {
+                        // what a later cancel reaches differs when an earlier one ran a handler
+                        // (bind-like, returning a promise that may be cancelable) that the later
+                        // one walks through.
+                        let matters = losers.iter().enumerate().any(|(p1, &l1)| {
+                            let first = back(&deps, &[l1]);
+                            losers.iter().enumerate().any(|(p2, &l2)| {
+                                p1 != p2
+                                    && back(&deps, &[l2]).into_iter().any(|b| {
+                                        handler_of[b].is_some_and(|src| first.contains(&src))
+                                    })
+                            })
+                        });
+                        if matters {
                             batch_reach.extend(losers);
                         }
                     }
