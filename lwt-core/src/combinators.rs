@@ -117,8 +117,12 @@ fn register<T: 'static>(inputs: &[Promise<T>], waiter: Rc<dyn Waiter>, only_pend
     }
 }
 
-/// Cancels the inputs that are still pending (all at once), and runs the callbacks that the
-/// cancellation reaches, all the way down, before returning.
+/// Cancels the inputs that are still pending, one after the other in input order, each with the
+/// callbacks its cancellation reaches run all the way down before the next input is looked at
+/// (Lwt's `List.iter cancel`). The order matters: a loser's `catch` handler, run by its
+/// cancellation, can make a later loser wait on a fresh task, which that loser's own cancel then
+/// reaches; canceling every loser in one batch would walk the later loser before the handler ran,
+/// and leave it pending.
 ///
 /// A finished combinator calls it with its inputs still in its state: the
 /// callbacks it runs may cancel the combinator's result, which is still pending, and that cancel
@@ -128,11 +132,11 @@ fn register<T: 'static>(inputs: &[Promise<T>], waiter: Rc<dyn Waiter>, only_pend
 /// shared meanwhile: a finished combinator's `wake` is never called again, so nothing borrows it
 /// mutably.
 fn cancel_pending<T: 'static>(inputs: &[Promise<T>]) {
-    schedule::settle(|| {
-        for node in inputs.iter().filter_map(Promise::pending_node) {
-            node.cancel();
-        }
-    });
+    // `pending_node` is asked when each input's turn comes: an earlier cancel may have resolved
+    // it (the same promise given twice, or one derived from an earlier loser).
+    for node in inputs.iter().filter_map(Promise::pending_node) {
+        schedule::settle(|| node.cancel());
+    }
 }
 
 /// Tells the still-pending inputs that this combinator's callbacks on them are dead.

@@ -27,7 +27,7 @@
 //!   its combinator is done, and such dead waiters leave a pending promise's list from both of
 //!   its ends when a combinator finishes (which decides whether its resolution makes a job: a
 //!   list of dead waiters only is emptied); results resolve `Later`; canceling a
-//!   result cancels every input in input order; `pick` cancels the pending losers (one batch)
+//!   result cancels every input in input order; `pick` cancels the pending losers (one by one, each settled)
 //!   before resolving its result;
 //! * `protected` / `wrap_in_cancelable` make a cancelable wrapper with an `on_cancel` callback of
 //!   its own (first in its list) that marks the forwarding waiter dead (and, for
@@ -988,17 +988,15 @@ impl Model {
         }
     }
 
-    /// Cancels the inputs still pending (each checked when its turn comes), in one batch, and
-    /// settles everything the cancellation reaches before returning.
+    /// Cancels the inputs still pending (each checked when its turn comes), one after the other,
+    /// each cancellation settled (everything it reaches run) before the next input is looked at.
     fn cancel_pending(&mut self, inputs: &[usize]) {
-        self.settle(|m| {
-            for &p in inputs {
-                if m.pending(p) {
-                    m.stats.pick_cancels += 1;
-                    m.walk(p);
-                }
+        for &p in inputs {
+            if self.pending(p) {
+                self.stats.pick_cancels += 1;
+                self.settle(|m| m.walk(p));
             }
-        });
+        }
     }
 
     fn release_pending(&mut self, inputs: &[usize]) {

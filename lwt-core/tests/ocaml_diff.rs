@@ -38,8 +38,6 @@
 //! Also left out, each with an ignored test at the end of this file that states Lwt's behaviour
 //! (the docs do not mention them; the maintainer decides):
 //!
-//! * `pick`/`npick` cancel their losers as one batch, Lwt one after the other (and an input given
-//!   twice twice): two or more pending losers leave out all the cancels may reach;
 //! * Lwt's `pick` called with a resolved input can take an input its own cancels resolved;
 //! * Lwt's `nchoose_split` called with a fulfilled input gives the pending ones reversed;
 //! * one cancel runs the callbacks of the tasks it reached in the order found here, in the reverse
@@ -1128,43 +1126,6 @@ fn taint(p: &Prog, history: &[Vec<St>]) -> Taint {
                     }
                 }
                 if is_pick {
-                    // The losers pending when the pick cancels them: when it was called if an
-                    // input was resolved then, else in the operation that resolved it.
-                    let when = if resolved.is_empty() {
-                        (k + 1..p.ops.len())
-                            .find(|&j| !history[j][d].resolved() && history[j + 1][d].resolved())
-                    } else {
-                        Some(k)
-                    };
-                    if let Some(j) = when {
-                        // Counted with repeats: Lwt cancels an input given twice twice, and the
-                        // second cancel may reach further than the first.
-                        let losers: Vec<usize> = inputs
-                            .iter()
-                            .copied()
-                            .filter(|&i| {
-                                !history[j][i].resolved()
-                                    && (j == k || !history[j + 1][i].resolved())
-                            })
-                            .collect();
-                        // Lwt cancels them one after the other, the crate as one batch
-                        // (`pick_cancels_losers_one_after_the_other`, ignored: not documented):
-                        // what a later cancel reaches differs when an earlier one ran a handler
-                        // (bind-like, returning a promise that may be cancelable) that the later
-                        // one walks through.
-                        let matters = losers.iter().enumerate().any(|(p1, &l1)| {
-                            let first = back(&deps, &[l1]);
-                            losers.iter().enumerate().any(|(p2, &l2)| {
-                                p1 != p2
-                                    && back(&deps, &[l2]).into_iter().any(|b| {
-                                        handler_of[b].is_some_and(|src| first.contains(&src))
-                                    })
-                            })
-                        });
-                        if matters {
-                            batch_reach.extend(losers);
-                        }
-                    }
                     picks.push((d, inputs, seeded));
                 }
             }
@@ -1581,11 +1542,10 @@ fn state_name<T: Clone + std::fmt::Debug + 'static>(p: &Promise<T>) -> String {
 /// task, followed by a loser waiting on the first (or the same loser given twice). Lwt cancels
 /// the losers one at a time (`List.iter cancel ps`), each cancel running its callbacks before the
 /// next starts, so the second cancel walks into the handler's task and cancels it: `a`, `b` and
-/// `c` all end canceled (Lwt 5.6.1, the four forms below). lwt-core cancels the pending losers in one batch
-/// (`combinators::cancel_pending`: every state first, then the callbacks), so when `c` is
-/// walked the handler has not run yet; it runs afterwards and `c` waits on `b` forever.
+/// `c` all end canceled (Lwt 5.6.1, the four forms below). lwt-core did the same once this test
+/// found that it canceled the losers in one batch (every state first, then the callbacks), which
+/// walked `c` before the handler ran and left `c` waiting on `b` for ever.
 #[test]
-#[ignore = "differs from Lwt: pick/npick cancel the losers as one batch, Lwt one after the other"]
 fn pick_cancels_losers_one_after_the_other() {
     // The resolvers are kept (unused) until the end: dropping one would reject its promise.
     let mut resolvers = Vec::new();
