@@ -293,6 +293,8 @@ enum Got {
 
 struct ReadRec {
     kind: Read,
+    /// The drain at the end of the case, which the program does not cancel.
+    last: bool,
     /// The input channel had been closed when the read was called.
     after_close: bool,
     cancel_requested: bool,
@@ -362,6 +364,7 @@ fn start_read(w: &W, kind: Read, hook: bool) {
         let after_close = ww.in_closed;
         ww.reads.push(ReadRec {
             kind,
+            last: false,
             after_close,
             cancel_requested: false,
             cancel: Box::new(|| ()),
@@ -523,7 +526,7 @@ fn exec(w: &W, op: &Op) {
             let pending: Vec<usize> = {
                 let ww = w.borrow();
                 (0..ww.reads.len())
-                    .filter(|&i| (ww.reads[i].pending)())
+                    .filter(|&i| (ww.reads[i].pending)() && !ww.reads[i].last)
                     .collect()
             };
             if pending.is_empty() {
@@ -652,6 +655,9 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
     }
     if !w.borrow().in_closed {
         exec(&w, &Op::Read(Read::ToEnd, false));
+        if let Some(last) = w.borrow_mut().reads.last_mut() {
+            last.last = true;
+        }
     }
     // Callbacks may start more operations meanwhile: settle until none is left.
     let mut settled = Ok(());
