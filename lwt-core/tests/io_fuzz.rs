@@ -112,6 +112,8 @@ enum Op {
     CloseReaderFd,
     /// Closes the pipe's writing descriptor under the output channel.
     CloseWriterFd,
+    /// On a socket pair, closes the channels of the other direction (each end's other half).
+    CloseOtherHalves,
     /// A read; with `true`, the next scripted operation runs inside its callback.
     Read(Read, bool),
     /// `n` reads of one kind at once.
@@ -168,12 +170,12 @@ const CHARS: &[char] = &['a', 'z', '\n', '\r', 'é', '€', '😀'];
 fn gen_bytes(rng: &mut Rng, junk: bool) -> Vec<u8> {
     let mut out = Vec::new();
     match rng.below(100) {
-        0 => {
+        0..=2 => {
             // Bigger than a pipe holds.
             out.resize(70_000 + rng.below(5_000) as usize, b'x');
             out.push(b'\n');
         }
-        1..=5 => {
+        3..=7 => {
             for _ in 0..rng.below(3000) {
                 out.push(if rng.below(40) == 0 { b'\n' } else { b'y' });
             }
@@ -193,7 +195,10 @@ fn gen_bytes(rng: &mut Rng, junk: bool) -> Vec<u8> {
 
 fn gen_read(rng: &mut Rng) -> Read {
     let n = |rng: &mut Rng| {
-        if rng.below(10) == 0 {
+        if rng.below(100) == 0 {
+            // More than a pipe holds.
+            70_000 + rng.below(10_000) as usize
+        } else if rng.below(10) == 0 {
             rng.below(5000) as usize
         } else {
             rng.below(11) as usize
@@ -228,7 +233,7 @@ fn gen_op(rng: &mut Rng, junk: bool, top: bool) -> Op {
         }
         13 => Op::CancelFlush,
         14 => {
-            if rng.below(4) == 0 {
+            if rng.below(2) == 0 {
                 Op::CancelClose
             } else {
                 Op::CancelFlush
@@ -249,6 +254,7 @@ fn gen_op(rng: &mut Rng, junk: bool, top: bool) -> Op {
         38 => match rng.below(10) {
             0 => Op::CloseReaderFd,
             1 => Op::CloseWriterFd,
+            2 | 3 => Op::CloseOtherHalves,
             _ => Op::Turn(1),
         },
         _ => Op::Script(Box::new(gen_op(rng, junk, false))),
@@ -266,7 +272,12 @@ fn gen(rng: &mut Rng) -> (Setting, Vec<Op>) {
     let setting = Setting {
         transport,
         in_buf: pick(rng),
-        out_buf: pick(rng),
+        // Sometimes more than a pipe holds.
+        out_buf: if rng.below(10) == 0 {
+            1 << 17
+        } else {
+            pick(rng)
+        },
         max_line: if rng.below(3) == 0 {
             rng.below(9) as usize
         } else {
@@ -338,6 +349,8 @@ struct World {
     fds: Option<(unix::Fd, unix::Fd)>,
     reader_fd_closed: bool,
     writer_fd_closed: bool,
+    /// On a socket pair: the input of the writing end and the output of the reading end.
+    halves: Option<(InputChannel, OutputChannel)>,
     scripts: VecDeque<Op>,
     depth: usize,
     trace: bool,
@@ -497,6 +510,15 @@ fn exec(w: &W, op: &Op) {
         Op::CancelFlush => cancel_last_write(w, WKind::Flush),
         Op::CancelClose => cancel_last_write(w, WKind::Close),
         Op::CancelWrite => cancel_last_write(w, WKind::Data),
+        Op::CloseOtherHalves => {
+            let Some((a_in, b_out)) = w.borrow().halves.clone() else {
+                return;
+            };
+            trace(w, || "close the other halves of the sockets".to_string());
+            // Neither touches the stream under test: closing them must succeed.
+            let closed = [a_in.close(), b_out.close()];
+            w.borrow_mut().in_closes.extend(closed);
+        }
         Op::CloseReaderFd | Op::CloseWriterFd => {
             let reader = matches!(op, Op::CloseReaderFd);
             let Some((r, wr)) = w.borrow().fds.clone() else {
@@ -623,6 +645,7 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
         fds,
         reader_fd_closed: false,
         writer_fd_closed: false,
+        halves: peer.clone(),
         scripts: VecDeque::new(),
         depth: 0,
         trace: trace_on,
