@@ -1,8 +1,10 @@
-//! Randomized programs over the buffered channels of `io` (a pipe, a socket pair, or a regular
-//! file), checked against a model of the byte stream.
+//! Randomized programs over the buffered channels of `io` (a pipe, a socket pair, a TCP
+//! connection to an `establish_server_with` server, or a regular file), checked against a model
+//! of the byte stream.
 //!
-//! A case picks the transport, the buffer sizes of both channels (1 to 4096 bytes) and the
-//! input's line-length limit, then runs a random program: writes of every kind (`write`,
+//! A case picks the transport, the buffer sizes of the channels (1 byte to more than a pipe
+//! holds, where the transport lets one choose them) and the input's line-length limit, then runs
+//! a random program: writes of every kind (`write`,
 //! `write_line`, `write_char`; small, odd and bigger than the pipe), `flush`, `flushed`, `close`
 //! of either channel, cancels of pending flushes and closes, reads of every kind (`read_char`,
 //! `read_char_opt`, `read_byte`, `read_line`, `read_line_opt`, `read n`, `read_exactly n`,
@@ -29,7 +31,7 @@
 //! descriptor closed, the input may end anywhere before `S` does (the reads must still agree with
 //! `S` up to there); with the reading descriptor closed, a read may be the `io::Error`.
 //!
-//! `IO_FUZZ_CASES` (default 20000, about 7 s in a debug build) and `IO_FUZZ_SEED` (default 1) set
+//! `IO_FUZZ_CASES` (default 12000, about 9 s in a debug build) and `IO_FUZZ_SEED` (default 1) set
 //! the run; a failure is shrunk and names its case, which `IO_FUZZ_CASE=<n>` replays alone with a
 //! trace.
 //!
@@ -46,7 +48,7 @@ use std::string::FromUtf8Error;
 use std::time::Duration;
 
 use lwt_core::io::{self, ChannelClosed, EndOfFile, InputChannel, LineTooLong, OutputChannel};
-use lwt_core::{join, main, unix, Exn, Promise};
+use lwt_core::{join, main, unix, wait, Exn, Promise, Resolver};
 
 use fuzz::{first_async_error, run_cases, run_script, Rng};
 
@@ -57,6 +59,9 @@ enum Transport {
     Pipe,
     Socket,
     File,
+    /// A TCP connection to a server (`establish_server_with`) on the loopback interface: the
+    /// server's output channel writes, the client's input channel reads.
+    Tcp,
 }
 
 #[derive(Debug)]
@@ -265,7 +270,8 @@ fn gen(rng: &mut Rng) -> (Setting, Vec<Op>) {
     const SIZES: &[usize] = &[1, 2, 3, 4, 5, 7, 16, 4096];
     let transport = match rng.below(8) {
         0 => Transport::File,
-        1 | 2 => Transport::Socket,
+        1 => Transport::Socket,
+        2 => Transport::Tcp,
         _ => Transport::Pipe,
     };
     let pick = |rng: &mut Rng| SIZES[rng.below(SIZES.len() as u64) as usize];
@@ -606,6 +612,7 @@ fn settle(p: Promise<()>) -> Result<(), String> {
 fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
     let mut path = None;
     let mut fds = None;
+    let mut server = None;
     let (ic, oc, peer) = match s.transport {
         Transport::Pipe => {
             let (r, w) = unix::pipe().map_err(|e| e.to_string())?;
@@ -622,6 +629,11 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
             let (a_in, a_out) = io::socket_channels(a);
             let (b_in, b_out) = io::socket_channels(b);
             (Some(b_in), a_out, Some((a_in, b_out)))
+        }
+        Transport::Tcp => {
+            let (ic, oc, peer, stop) = tcp(s)?;
+            server = Some(stop);
+            (Some(ic), oc, Some(peer))
         }
         Transport::File => {
             let p = temp_path();
@@ -650,6 +662,7 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
         depth: 0,
         trace: trace_on,
     }));
+    trace(&w, || format!("{s:?}"));
     let mut ordered: Vec<&Op> = ops.iter().collect();
     if s.transport == Transport::File {
         // The writing part first (to the end), then the reading part.
@@ -711,10 +724,57 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
         let _ = std::fs::remove_file(p);
     }
     drop(peer);
+    if let Some((server, handler_done)) = server {
+        // The handler returns: the server closes its channels; then it stops.
+        handler_done.wakeup(());
+        main::run(server.shutdown()).map_err(|e| e.to_string())?;
+        settle(server.drained())?;
+    }
     if let Some(e) = first_async_error() {
         return Err(format!("an observer panicked: {e}"));
     }
     result.map(|()| steps)
+}
+
+type Halves = (InputChannel, OutputChannel);
+
+/// A server on the loopback interface and a client connected to it: (the client's input, the
+/// server's output, the other two channels, and the server with the resolver that ends the
+/// handler).
+#[allow(clippy::type_complexity)]
+fn tcp(
+    s: &Setting,
+) -> Result<
+    (
+        InputChannel,
+        OutputChannel,
+        Halves,
+        (io::Server, Resolver<()>),
+    ),
+    String,
+> {
+    let served: Rc<RefCell<Option<Halves>>> = Rc::default();
+    let (handler_done, end) = wait::<()>();
+    let config = io::ServerConfig::new()
+        .buffer_size(s.out_buf)
+        .on_error(|e| panic!("server error: {e}"));
+    let slot = served.clone();
+    let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+    let server = main::run(io::establish_server_with(addr, config, move |_, ic, oc| {
+        *slot.borrow_mut() = Some((ic, oc));
+        handler_done.clone()
+    }))
+    .map_err(|e| e.to_string())?;
+    let addr = server.local_addr().ok_or("no address")?;
+    let (c_in, c_out) = main::run(io::open_connection(addr)).map_err(|e| e.to_string())?;
+    for _ in 0..1000 {
+        if served.borrow().is_some() {
+            break;
+        }
+        settle(unix::sleep(Duration::from_micros(100)))?;
+    }
+    let (s_in, s_out) = served.borrow_mut().take().ok_or("never accepted")?;
+    Ok((c_in, s_out, (s_in, c_out), (server, end)))
 }
 
 fn open_file_input(w: &W, path: &std::path::Path, s: &Setting) -> Result<(), String> {
@@ -1079,5 +1139,5 @@ fn check_reads(ww: &World, s: &Setting, stream: &[u8]) -> Result<(), String> {
 
 #[test]
 fn random_channel_programs_agree_with_the_model() {
-    run_cases("IO_FUZZ", 20_000, gen, run_case);
+    run_cases("IO_FUZZ", 12_000, gen, run_case);
 }
