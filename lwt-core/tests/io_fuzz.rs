@@ -1020,6 +1020,48 @@ fn check(w: &W, s: &Setting) -> Result<(), String> {
             ));
         }
     }
+    // A failed write leaves the channel broken: the later writes and flushes get an error too,
+    // and the bytes not written stay counted in `buffered`.
+    let mut broken = None;
+    for (i, r) in ww.writes.iter().enumerate() {
+        let outcome = r.outcome.borrow();
+        // (`flushed` waits outside the order of operations: its failure may come later.)
+        let failed = matches!(outcome.as_ref(), Some(Err(e)) if is_io(e))
+            && matches!(r.kind, WKind::Data | WKind::Flush);
+        if failed && broken.is_none() {
+            broken = Some(i);
+        }
+        let refused = matches!(outcome.as_ref(), Some(Err(_)));
+        if let Some(b) = broken {
+            if matches!(r.kind, WKind::Data | WKind::Flush) && !refused {
+                return Err(format!(
+                    "write {b} failed, then write {i} ({:?}) succeeded",
+                    r.kind
+                ));
+            }
+        }
+    }
+    if let Some(e) = ww.oc.error() {
+        if ww.oc.buffered() == 0 {
+            return Err(format!(
+                "the output is broken ({e:?}) with no byte left unwritten"
+            ));
+        }
+    } else if !truncated && ww.oc.buffered() != 0 {
+        return Err(format!(
+            "closed with {} bytes still buffered",
+            ww.oc.buffered()
+        ));
+    }
+    if let Some(ic) = &ww.ic {
+        if ic.is_closed() != ww.in_closed || (ic.is_closed() && ic.buffered() != 0) {
+            return Err(format!(
+                "input closed {}, {} bytes buffered",
+                ic.is_closed(),
+                ic.buffered()
+            ));
+        }
+    }
     for p in &ww.in_closes {
         if let Some(e) = p.rejection() {
             return Err(format!("closing the input: {e:?}"));
