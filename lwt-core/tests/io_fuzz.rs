@@ -1,6 +1,6 @@
 //! Randomized programs over the buffered channels of `io` (a pipe, a socket pair, a TCP
-//! connection to an `establish_server_with` server, or a regular file), checked against a model
-//! of the byte stream.
+//! connection to an `establish_server_with` server, or a regular file opened by `open_file` in
+//! mode `Output` or `Append`), checked against a model of the byte stream.
 //!
 //! A case picks the transport, the buffer sizes of the channels (1 byte to more than a pipe
 //! holds, where the transport lets one choose them) and the input's line-length limit, then runs
@@ -14,7 +14,8 @@
 //! writes (whose bytes are then written entirely or not at all: one of the two must agree), and,
 //! on a pipe, descriptors closed under either channel (`Fd::close`). The data mixes
 //! `\n`, `\r\n`, lone `\r`, multi-byte UTF-8 and (in some cases) invalid or cut UTF-8. On a file,
-//! the writing part of the program runs first, then the reading part.
+//! the writing part of the program runs first, then the reading part (an appended file is read
+//! from its old content on).
 //!
 //! At the end the output channel is closed, the input is drained with `read_to_end`, and the loop
 //! runs until everything settles (a wait of more than two seconds is a hang). Then, in the order
@@ -58,7 +59,10 @@ use fuzz::{first_async_error, run_cases, run_script, Rng};
 enum Transport {
     Pipe,
     Socket,
+    /// A file opened with `open_file` in mode `Output` (truncated), written, closed, then read.
     File,
+    /// The same in mode `Append`, to a file that already holds [`OLD`].
+    Append,
     /// A TCP connection to a server (`establish_server_with`) on the loopback interface: the
     /// server's output channel writes, the client's input channel reads.
     Tcp,
@@ -269,6 +273,7 @@ fn gen_op(rng: &mut Rng, junk: bool, top: bool) -> Op {
 fn gen(rng: &mut Rng) -> (Setting, Vec<Op>) {
     const SIZES: &[usize] = &[1, 2, 3, 4, 5, 7, 16, 4096];
     let transport = match rng.below(8) {
+        0 if rng.below(2) == 0 => Transport::Append,
         0 => Transport::File,
         1 => Transport::Socket,
         2 => Transport::Tcp,
@@ -589,6 +594,9 @@ fn exec(w: &W, op: &Op) {
     }
 }
 
+/// What an `Append` case's file holds before it is opened.
+const OLD: &[u8] = b"old\r\nfile";
+
 fn temp_path() -> std::path::PathBuf {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
@@ -635,11 +643,16 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
             server = Some(stop);
             (Some(ic), oc, Some(peer))
         }
-        Transport::File => {
+        Transport::File | Transport::Append => {
             let p = temp_path();
-            let oc = main::run(io::open_file(&p, io::Output)).map_err(|e| e.to_string())?;
+            std::fs::write(&p, OLD).map_err(|e| e.to_string())?;
+            let oc = if s.transport == Transport::Append {
+                main::run(io::open_file(&p, io::Append))
+            } else {
+                main::run(io::open_file(&p, io::Output))
+            };
             path = Some(p);
-            (None, oc, None)
+            (None, oc.map_err(|e| e.to_string())?, None)
         }
     };
     if let Some(ic) = &ic {
@@ -664,7 +677,7 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
     }));
     trace(&w, || format!("{s:?}"));
     let mut ordered: Vec<&Op> = ops.iter().collect();
-    if s.transport == Transport::File {
+    if path.is_some() {
         // The writing part first (to the end), then the reading part.
         ordered.sort_by_key(|op| !op.writes());
     }
@@ -1072,6 +1085,9 @@ fn check(w: &W, s: &Setting) -> Result<(), String> {
     let mut first_err = None;
     for mask in (0..combos).rev() {
         let mut stream = Vec::new();
+        if s.transport == Transport::Append {
+            stream.extend_from_slice(OLD);
+        }
         for (i, r) in ww.writes.iter().enumerate() {
             let outcome = r.outcome.borrow();
             if r.kind != WKind::Data
