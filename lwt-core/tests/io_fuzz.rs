@@ -296,7 +296,8 @@ fn gen(rng: &mut Rng) -> (Setting, Vec<Op>) {
         },
     };
     let junk = rng.below(3) == 0;
-    let n = 1 + rng.below(50);
+    let longest = if rng.below(10) == 0 { 150 } else { 50 };
+    let n = 1 + rng.below(longest);
     let ops = (0..n).map(|_| gen_op(rng, junk, true)).collect();
     (setting, ops)
 }
