@@ -349,6 +349,8 @@ struct WriteRec {
 }
 
 struct World {
+    /// Failures seen while the case runs.
+    errors: Vec<String>,
     ic: Option<InputChannel>,
     oc: OutputChannel,
     reads: Vec<ReadRec>,
@@ -476,6 +478,16 @@ fn start_write(
     w.borrow_mut().writes[i].promise = p;
 }
 
+/// The bytes of the data writes whose outcome passes `f`.
+fn data_bytes(w: &W, f: impl Fn(Option<&Result<(), Exn>>) -> bool) -> usize {
+    let ww = w.borrow();
+    ww.writes
+        .iter()
+        .filter(|r| r.kind == WKind::Data && f(r.outcome.borrow().as_ref()))
+        .map(|r| r.data.len())
+        .sum()
+}
+
 fn cancel_last_write(w: &W, kind: WKind) {
     let p = {
         let mut ww = w.borrow_mut();
@@ -517,7 +529,24 @@ fn exec(w: &W, op: &Op) {
             start_write(w, WKind::Data, data, move |oc| oc.write_char(c));
         }
         Op::Flush => start_write(w, WKind::Flush, Vec::new(), OutputChannel::flush),
-        Op::Flushed => start_write(w, WKind::Flushed, Vec::new(), OutputChannel::flushed),
+        Op::Flushed => {
+            // The bytes of the writes fulfilled so far must be out of the buffer when it is.
+            let need = data_bytes(w, |o| matches!(o, Some(Ok(()))));
+            let w2 = w.clone();
+            start_write(w, WKind::Flushed, Vec::new(), move |oc| {
+                let p = oc.flushed();
+                p.on_success(move |()| {
+                    // Every byte accepted so far (written, or still in the buffer).
+                    let upper = data_bytes(&w2, |o| !matches!(o, Some(Err(e)) if closed(e, "output")));
+                    let buffered = w2.borrow().oc.buffered();
+                    if buffered + need > upper {
+                        let e = format!("flushed() fulfilled with {buffered} bytes buffered, {need} of {upper} due out");
+                        w2.borrow_mut().errors.push(e);
+                    }
+                });
+                p
+            });
+        }
         Op::CloseOut => start_write(w, WKind::Close, Vec::new(), OutputChannel::close),
         Op::CancelFlush => cancel_last_write(w, WKind::Flush),
         Op::CancelClose => cancel_last_write(w, WKind::Close),
@@ -660,6 +689,7 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
         ic.set_max_line_length(s.max_line);
     }
     let w: W = Rc::new(RefCell::new(World {
+        errors: Vec::new(),
         ic,
         oc,
         reads: Vec::new(),
@@ -743,6 +773,9 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
         handler_done.wakeup(());
         main::run(server.shutdown()).map_err(|e| e.to_string())?;
         settle(server.drained())?;
+    }
+    if let Some(e) = w.borrow().errors.first() {
+        return Err(e.clone());
     }
     if let Some(e) = first_async_error() {
         return Err(format!("an observer panicked: {e}"));
@@ -899,6 +932,15 @@ impl Checker<'_> {
                     return Err("read_char: invalid UTF-8 at the end of input".into());
                 }
                 let avail = rem[..rem.len().min(utf8_width(rem[0]))].to_vec();
+                let expected = std::str::from_utf8(&avail)
+                    .err()
+                    .and_then(|u| u.error_len());
+                let cut = matches!(std::str::from_utf8(&bad), Err(u) if u.error_len().is_none());
+                if self.truncated && cut && rem.starts_with(&bad) && expected != Some(bad.len()) {
+                    // A sequence cut by an end of input that came early.
+                    self.take(&bad)?;
+                    return self.eof(0);
+                }
                 match std::str::from_utf8(&avail) {
                     Ok(_) => Err(format!(
                         "read_char: {bad:?} said invalid, stream has {avail:?}"
