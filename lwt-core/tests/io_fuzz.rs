@@ -733,6 +733,17 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
     if let Some(last) = w.borrow_mut().writes.last_mut() {
         last.last = true;
     }
+    let sibling = w.borrow().halves.clone().map(|(_, out)| out);
+    let in_closed = w.borrow().in_closed;
+    if let (true, Some(sibling)) = (in_closed, sibling) {
+        // A socket whose input channel is closed still takes bytes (shutting the reading side
+        // down tells a TCP peer nothing, and wakes no writer of a Unix-domain peer that waits
+        // for room), so a writer may wait for room for as long as the socket is open: close
+        // its other half too, which closes the socket (Lwt closes the socket with either
+        // channel).
+        let closed = sibling.close();
+        w.borrow_mut().in_closes.push(closed);
+    }
     if !w.borrow().in_closed {
         exec(&w, &Op::Read(Read::ToEnd, false));
         if let Some(last) = w.borrow_mut().reads.last_mut() {
