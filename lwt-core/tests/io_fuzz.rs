@@ -4,18 +4,17 @@
 //!
 //! A case picks the transport, the buffer sizes of the channels (1 byte to more than a pipe
 //! holds, where the transport lets one choose them) and the input's line-length limit, then runs
-//! a random program: writes of every kind (`write`,
-//! `write_line`, `write_char`; small, odd and bigger than the pipe), `flush`, `flushed`, `close`
-//! of either channel, cancels of pending flushes and closes, reads of every kind (`read_char`,
-//! `read_char_opt`, `read_byte`, `read_line`, `read_line_opt`, `read n`, `read_exactly n`,
-//! `read_to_end`) left pending side by side, bursts of reads (longer than the streak after which
-//! an operation waits for the next turn), cancels of pending reads, turns of the loop in between,
-//! reads and writes scripted to run *inside* the callback of an earlier read, cancels of pending
-//! writes (whose bytes are then written entirely or not at all: one of the two must agree), and,
-//! on a pipe, descriptors closed under either channel (`Fd::close`). The data mixes
-//! `\n`, `\r\n`, lone `\r`, multi-byte UTF-8 and (in some cases) invalid or cut UTF-8. On a file,
-//! the writing part of the program runs first, then the reading part (an appended file is read
-//! from its old content on).
+//! a random program: writes of every kind (`write`, `write_line`, `write_char`; small, odd and
+//! bigger than the pipe), `flush`, `flushed`, `close` of either channel, cancels of pending
+//! writes, flushes and closes, reads of every kind (`read_char`, `read_char_opt`, `read_byte`,
+//! `read_line`, `read_line_opt`, `read n`, `read_exactly n`, `read_to_end`) left pending side by
+//! side, bursts of reads (longer than the streak after which an operation waits for the next
+//! turn), cancels of pending reads, turns of the loop in between, reads and writes scripted to
+//! run *inside* the callback of an earlier read, on a pipe descriptors closed under either
+//! channel (`Fd::close`), and on a socket the channels of the other direction closed. The data
+//! mixes `\n`, `\r\n`, lone `\r`, multi-byte UTF-8 and (in some cases) invalid or cut UTF-8. On a
+//! file, the writing part of the program runs first, then the reading part (an appended file is
+//! read from its old content on).
 //!
 //! At the end the output channel is closed, the input is drained with `read_to_end`, and the loop
 //! runs until everything settles (a wait of more than two seconds is a hang). Then, in the order
@@ -28,9 +27,15 @@
 //! pending and the later ones are `ChannelClosed`. So every byte written is read exactly once, in
 //! order, and nothing is made up. Writes, flushes and closes succeed (or are `ChannelClosed`
 //! after the close; an `io::Error` only once the reader is gone). No promise stays pending.
-//! Weaker where the channels say bytes may be lost: after a canceled close or with the writing
-//! descriptor closed, the input may end anywhere before `S` does (the reads must still agree with
-//! `S` up to there); with the reading descriptor closed, a read may be the `io::Error`.
+//! A failed write or flush leaves the output broken (later writes and flushes fail, its unwritten
+//! bytes stay counted in `buffered`); `flushed()` is fulfilled only once the bytes of the writes
+//! fulfilled before it have left the buffer. Weaker where the channels say bytes may be lost:
+//! after a canceled close or with the writing descriptor closed, the input may end anywhere
+//! before `S` does (the reads must still agree with `S` up to there); with the reading
+//! descriptor closed, a read may be the `io::Error`; a canceled write's bytes are written
+//! entirely or not at all (one of the two must agree). When a case closes the input channel of a
+//! socket, the other half is closed at the end too: a socket shut down for reading only still
+//! takes bytes, and a writer with more than it holds would wait as long as it stays open.
 //!
 //! `IO_FUZZ_CASES` (default 12000, about 9 s in a debug build) and `IO_FUZZ_SEED` (default 1) set
 //! the run; a failure is shrunk and names its case, which `IO_FUZZ_CASE=<n>` replays alone with a
