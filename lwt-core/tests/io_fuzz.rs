@@ -37,9 +37,9 @@
 //! socket, the other half is closed at the end too: a socket shut down for reading only still
 //! takes bytes, and a writer with more than it holds would wait as long as it stays open.
 //!
-//! `IO_FUZZ_CASES` (default 12000, about 9 s in a debug build) and `IO_FUZZ_SEED` (default 1) set
-//! the run; a failure is shrunk and names its case, which `IO_FUZZ_CASE=<n>` replays alone with a
-//! trace.
+//! `IO_FUZZ_CASES` (default 8000: 4 to 9 s in a debug build, by load) and `IO_FUZZ_SEED`
+//! (default 1) set the run; a failure is shrunk and names its case, which `IO_FUZZ_CASE=<n>`
+//! replays alone with a trace.
 //!
 //! It found one bug, fixed since (tests in `io.rs`): a read or write waiting in the reactor when
 //! its descriptor was closed under the channel was rejected with `Abandoned` instead of the
@@ -1256,5 +1256,5 @@ fn check_reads(ww: &World, s: &Setting, stream: &[u8]) -> Result<(), String> {
 
 #[test]
 fn random_channel_programs_agree_with_the_model() {
-    run_cases("IO_FUZZ", 12_000, gen, run_case);
+    run_cases("IO_FUZZ", 8_000, gen, run_case);
 }
