@@ -508,6 +508,43 @@ fn reading_a_closed_descriptor_is_the_io_error() {
 }
 
 #[test]
+fn a_read_pending_when_its_descriptor_is_closed_is_the_io_error() {
+    // Found by io_fuzz: the read waiting in the reactor lost its resolver when the descriptor
+    // was closed under the channel, so the read was rejected with `Abandoned` instead of the
+    // `io::Error` a read on a closed descriptor gets (Lwt gives EBADF either way).
+    let (r, _w) = unix::pipe().unwrap();
+    let ic = InputChannel::with_buffer_size(r.clone(), 16);
+    let pending = ic.read_line();
+    turn();
+    assert!(pending.is_pending());
+    r.close().unwrap();
+    let e = run(pending).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::NotConnected);
+    assert_eq!(
+        io_kind(&run(ic.read_char()).unwrap_err()),
+        ErrorKind::NotConnected
+    );
+}
+
+#[test]
+fn a_flush_pending_when_its_descriptor_is_closed_is_the_io_error() {
+    // The same for a write waiting for room in the pipe.
+    let (_r, w) = unix::pipe().unwrap();
+    let oc = OutputChannel::with_buffer_size(w.clone(), 16);
+    let flushing = oc.write(vec![b'x'; 200_000]);
+    turn();
+    assert!(flushing.is_pending(), "the pipe holds less");
+    w.close().unwrap();
+    let e = run(flushing).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::NotConnected);
+    assert_eq!(io_kind(&oc.error().unwrap()), ErrorKind::NotConnected);
+    assert_eq!(
+        io_kind(&run(oc.flush()).unwrap_err()),
+        ErrorKind::NotConnected
+    );
+}
+
+#[test]
 fn writing_a_closed_channel_is_channel_closed() {
     let (_ic, oc) = io::pipe().unwrap();
     run(oc.close()).unwrap();

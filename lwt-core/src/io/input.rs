@@ -249,7 +249,8 @@ impl InputChannel {
             move |e| {
                 drop(err.0.filling.borrow_mut().take());
                 err.0.fill_waiters.borrow_mut().clear();
-                Promise::fail(e)
+                // A descriptor closed under the read: the io::Error, not `Abandoned`.
+                Promise::fail(err.0.owner.waiting_failed(e))
             },
         );
         if read.is_pending() {
