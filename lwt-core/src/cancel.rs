@@ -25,7 +25,11 @@
 //!
 //! The walk is a loop with an explicit work list, so canceling the end of a chain of ten million
 //! binds is fine; all the states change before any callback runs, so a promise reached twice is
-//! canceled once.
+//! canceled once. The callbacks of the tasks one cancel reached then run task by task in the
+//! order the walk reached them (Lwt 5.6.1 runs them in the reverse order). The order can decide
+//! an outcome: when one reached task is a `wrap_in_cancelable` wrapper whose `on_cancel` cancels
+//! its source again, that second cancel reaches a `catch` handler's fresh task only if the
+//! handler ran first.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

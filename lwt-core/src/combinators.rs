@@ -21,6 +21,12 @@
 //!   callback registered on them before already run), a rejected one is preferred (as in Lwt),
 //!   then the first in input order (Lwt draws one at random). An input that is resolved but whose
 //!   callbacks are still queued counts as pending: it is seen when its callbacks run, in order.
+//! * `pick` (and `npick`) called with an input already settled takes its outcome from the inputs
+//!   settled at the call, then cancels the others. Lwt 5.6.1 cancels the pending inputs first and
+//!   then takes the first resolved one, which can be an input those cancels just rejected: its
+//!   `pick [t; t; return 1]`, with `t` a task, is canceled; here it is fulfilled with 1.
+//! * `nchoose_split` gives the pending inputs in input order. Lwt 5.6.1 gives them reversed when
+//!   an input was already fulfilled at the call (and in input order otherwise).
 //! * An empty input to `choose`, `pick`, `nchoose`, `npick` or `nchoose_split` gives a promise
 //!   rejected with [`InvalidArgument`](crate::InvalidArgument) (Lwt raises it synchronously);
 //!   never a promise pending forever. `join([])` and `all([])` are fulfilled at once.

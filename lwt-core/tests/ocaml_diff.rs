@@ -35,8 +35,8 @@
 //!   skipped on both sides); resolvers are dropped only after the states were read (a dropped
 //!   resolver rejects with `Abandoned`, Lwt's promise stays pending).
 //!
-//! Also left out, each with an ignored test at the end of this file that states Lwt's behaviour
-//! (the docs do not mention them; the maintainer decides):
+//! Also left out, differences this test found and the docs now state (`combinators` and `cancel`
+//! module docs), each pinned by a test at the end of this file that says what Lwt does:
 //!
 //! * Lwt's `pick` called with a resolved input can take an input its own cancels resolved;
 //! * Lwt's `nchoose_split` called with a fulfilled input gives the pending ones reversed;
@@ -1589,29 +1589,31 @@ fn pick_cancels_losers_one_after_the_other() {
 
 /// `pick` called with one input already resolved: Lwt walks the inputs in order, canceling each
 /// pending one as it passes it, and takes the first input it finds resolved; an input that one of
-/// those cancels resolved counts. So `pick [t; t; return 1]` is canceled (the second `t`, canceled
-/// by the first's cancel), and so is `pick [t; map f t; return 1]` (Lwt 5.6.1). lwt-core takes
-/// the input that was resolved when `pick` was called: fulfilled with 1. The `combinators` docs
-/// only say that Lwt draws at random among several resolved inputs; here only one was resolved.
+/// those cancels resolved counts. So Lwt 5.6.1's `pick [t; t; return 1]` is canceled (the second
+/// `t`, canceled by the first's cancel), and so is `pick [t; map f t; return 1]`. lwt-core takes
+/// the input that was resolved when `pick` was called, as its `combinators` docs say: fulfilled
+/// with 1.
 #[test]
-#[ignore = "differs from Lwt: Lwt's pick can take an input that its own cancels resolved"]
-fn pick_takes_an_input_its_own_cancels_resolved() {
+fn pick_takes_the_input_resolved_at_the_call() {
     let (t, _r1) = task::<i64>();
     let duplicate = pick(vec![t.clone(), t.clone(), Promise::ret(1)]);
+    assert!(t.rejection().unwrap().is_canceled());
     let (t, _r2) = task::<i64>();
     let derived = pick(vec![t.clone(), t.clone().map(|x| x + 1), Promise::ret(1)]);
+    assert!(t.rejection().unwrap().is_canceled());
     assert_eq!(
         (state_name(&duplicate), state_name(&derived)),
-        ("canceled".to_string(), "canceled".to_string())
+        ("fulfilled 1".to_string(), "fulfilled 1".to_string()),
+        "Lwt: canceled, canceled"
     );
 }
 
 /// `nchoose_split` called when an input is already fulfilled: Lwt 5.6.1 gives the pending inputs
 /// in *reverse* input order (`collect_already_resolved_promises` accumulates them and does not
 /// reverse them; its maintainer's note asks whether it should), and in input order when the
-/// inputs were all pending at the call. lwt-core gives them in input order in both cases.
+/// inputs were all pending at the call. lwt-core gives them in input order in both cases, as its
+/// `combinators` docs say.
 #[test]
-#[ignore = "differs from Lwt: Lwt's nchoose_split gives the pending inputs reversed when one was already fulfilled"]
 fn nchoose_split_gives_the_pending_inputs_in_input_order() {
     let (a, ra) = wait::<i64>();
     let (b, rb) = wait::<i64>();
@@ -1624,7 +1626,7 @@ fn nchoose_split_gives_the_pending_inputs_in_input_order() {
     ra.wakeup(10);
     rb.wakeup(20);
     let order: Vec<String> = pending.iter().map(state_name).collect();
-    assert_eq!(order, ["fulfilled 20", "fulfilled 10"], "Lwt: [b; a]");
+    assert_eq!(order, ["fulfilled 10", "fulfilled 20"], "Lwt: [b; a]");
 }
 
 /// One `cancel` that reaches both `protected(t)` and `t` crashes Lwt 5.6.1 with a segmentation
@@ -1647,13 +1649,10 @@ fn lwt_crashes_on_a_cancel_reaching_protected_and_its_source() {
 /// first. Lwt 5.6.1 runs the callbacks of the tasks a cancel found in the reverse of the order it
 /// found them: `cancel (join [map ignore c; map ignore w])` runs `w`'s first and leaves `u`, `c`
 /// and the join pending, while `join [map ignore w; map ignore c]` cancels everything. lwt-core
-/// runs them in the order it found them, so it does the opposite for each input order. It is a
-/// question of callback order (README: callbacks run
-/// in registration order, breadth-first, on purpose), but the order in which one cancel runs the
-/// callbacks of the several tasks it reached is not documented.
+/// runs them in the order it found them (the `cancel` module docs say so), so it does the
+/// opposite for each input order.
 #[test]
-#[ignore = "differs from Lwt: a cancel runs the callbacks of the tasks it reached in the reverse order on Lwt"]
-fn a_cancel_runs_the_callbacks_of_the_tasks_it_reached_newest_first() {
+fn a_cancel_runs_the_callbacks_of_the_tasks_it_reached_in_the_order_found() {
     let run = |wrapper_first: bool| {
         let (t, _rt) = task::<i64>();
         let (u, ru) = task::<i64>();
@@ -1673,30 +1672,16 @@ fn a_cancel_runs_the_callbacks_of_the_tasks_it_reached_newest_first() {
         drop(ru);
         (states, pending)
     };
-    let canceled = "canceled".to_string();
-    assert_eq!(
-        run(true),
-        (
-            [
-                canceled.clone(),
-                canceled.clone(),
-                canceled.clone(),
-                canceled.clone()
-            ],
-            false
-        )
-    );
+    let all_canceled = ["canceled"; 4].map(String::from);
+    let u_and_c_pending = ["canceled", "pending", "pending", "canceled"].map(String::from);
+    // Wrapper first: its `on_cancel` cancels `c` again before `t`'s handler made `c` wait on
+    // `u`, so `u`, `c` and the join stay pending (Lwt 5.6.1 cancels everything here).
+    assert_eq!(run(true), (u_and_c_pending, true), "Lwt: all canceled");
+    // `c` first: the handler runs, then the wrapper's second cancel reaches `u` (Lwt 5.6.1
+    // leaves `u`, `c` and the join pending here).
     assert_eq!(
         run(false),
-        (
-            [
-                canceled.clone(),
-                "pending".into(),
-                "pending".into(),
-                canceled
-            ],
-            true
-        ),
+        (all_canceled, false),
         "Lwt: u, c and the join stay pending"
     );
 }
