@@ -1,0 +1,53 @@
+//! Regression tests for bugs of the run loop and its timers, each shrunk to a small program.
+//!
+//! Fixed: a hook removed after a nested turn of the loop kept running.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use lwt_core::main;
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+fn log() -> Log {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+fn push(l: &Log, s: &str) {
+    l.borrow_mut().push(s.to_string());
+}
+
+/// Found by reading `run_some_hooks` while writing `timers_fuzz`. An enter hook runs the exit
+/// hooks (`main::exit` from a hook does this), which turns the loop nested, leave hooks
+/// included; the nested pass of leave hooks cleared the "hooks are running" flag, so the
+/// enter hook's `remove_hook` of a later enter hook, which was taken out to run, was not
+/// recorded: that hook ran in the same pass and was put back, to run at every iteration after.
+#[test]
+fn a_hook_removed_after_a_nested_turn_of_the_loop_does_not_run_again() {
+    let l = log();
+    let second_id = Rc::new(RefCell::new(None));
+    main::at_exit(main::pause);
+    let leave = main::add_leave_hook(|| {});
+    let (l1, id1) = (l.clone(), second_id.clone());
+    let first = main::add_enter_hook(move || {
+        push(&l1, "first");
+        if l1.borrow().len() == 1 {
+            main::run_exit_hooks();
+            let id = id1.borrow().unwrap();
+            main::remove_hook(id);
+        }
+    });
+    let l2 = l.clone();
+    let second = main::add_enter_hook(move || push(&l2, "second"));
+    *second_id.borrow_mut() = Some(second);
+    let three_iterations = main::pause()
+        .bind(|()| main::pause())
+        .bind(|()| main::pause());
+    main::run(three_iterations).unwrap();
+    main::remove_hook(first);
+    main::remove_hook(second);
+    main::remove_hook(leave);
+    // The nested turn woke one of the pauses: the loop turned once more, without `second`
+    // (before the fix: ["first", "second", "first", "second"]).
+    assert_eq!(*l.borrow(), ["first", "first"]);
+}
