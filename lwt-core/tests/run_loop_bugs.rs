@@ -1,11 +1,13 @@
 //! Regression tests for bugs of the run loop and its timers, each shrunk to a small program.
 //!
-//! Fixed: a hook removed after a nested turn of the loop kept running.
+//! Fixed: a hook removed after a nested turn of the loop kept running; `with_timeout` left its
+//! timer behind when its function panicked.
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::time::Duration;
 
-use lwt_core::main;
+use lwt_core::{main, unix, Promise};
 
 type Log = Rc<RefCell<Vec<String>>>;
 
@@ -50,4 +52,21 @@ fn a_hook_removed_after_a_nested_turn_of_the_loop_does_not_run_again() {
     // The nested turn woke one of the pauses: the loop turned once more, without `second`
     // (before the fix: ["first", "second", "first", "second"]).
     assert_eq!(*l.borrow(), ["first", "first"]);
+}
+
+/// Found by reading `with_timeout` against Lwt's (`pick [timeout d; apply f ()]`, whose list
+/// OCaml evaluates right to left). The timeout's sleep was made before `f` was called, so when
+/// `f` panicked the timer was left behind: it counted in `timer_count`, kept a loop with
+/// nothing else to do waiting for it (an hour here) instead of reporting that nothing can
+/// resolve its promise, and fired for nobody.
+#[test]
+fn with_timeout_whose_function_panics_leaves_no_timer() {
+    let before = unix::timer_count();
+    let panicked = std::panic::catch_unwind(|| {
+        unix::with_timeout(Duration::from_secs(3600), || -> Promise<()> {
+            panic!("the operation cannot start")
+        })
+    });
+    assert!(panicked.is_err());
+    assert_eq!(unix::timer_count(), before);
 }
