@@ -45,6 +45,10 @@
 //! * `TIMERS_FUZZ_EXIT=1` also runs the exit hooks from callbacks of an iteration (by default
 //!   only from hooks and outside the loop): the timers and pauses due in the same pass are out of
 //!   the nested loop's reach (an exit hook waiting for one fails; a later timer fires first).
+//!   It also meets a limit of such nested loops that no change to the loop can lift: callbacks
+//!   queued by the callback that turns them (a rejection by a cancel made in it, say) wait until
+//!   it returns, so a timeout racing that rejection wins, and an exit hook waiting for a promise
+//!   derived from the callback's own promise waits for good.
 //!
 //! Settings: `TIMERS_FUZZ_CASES` (default 1200, about 6 s in a debug build) and
 //! `TIMERS_FUZZ_SEED` (default 1) set the run; a failure is shrunk and names its case, which
