@@ -183,8 +183,8 @@ fn run_some_hooks(e: &engine::Engine, list: &engine::Hooks) {
         engine: e,
         list,
         hooks: std::mem::take(&mut *list.borrow_mut()),
+        nested: e.hooks_running.replace(true),
     };
-    e.hooks_running.set(true);
     for (id, hook) in &mut running.hooks {
         if !e.removed_hooks.borrow().contains(id) {
             hook();
@@ -197,13 +197,23 @@ struct RunningHooks<'a> {
     engine: &'a engine::Engine,
     list: &'a engine::Hooks,
     hooks: Vec<(u64, engine::Hook)>,
+    /// Another list of hooks was running already: a hook turned the loop itself (by running the
+    /// exit hooks), whose iterations run hooks too.
+    nested: bool,
 }
 
 impl Drop for RunningHooks<'_> {
     /// Puts the hooks back in front of any added meanwhile, minus those removed meanwhile.
     fn drop(&mut self) {
-        self.engine.hooks_running.set(false);
-        let removed = std::mem::take(&mut *self.engine.removed_hooks.borrow_mut());
+        // A nested run leaves the flag set and the removed ids in place: the outer run's hooks
+        // are still taken out, and a hook removed now, or before the nested turn, must not be
+        // run or put back by it (clearing both here lost such a removal: the hook ran on).
+        self.engine.hooks_running.set(self.nested);
+        let removed = if self.nested {
+            self.engine.removed_hooks.borrow().clone()
+        } else {
+            std::mem::take(&mut *self.engine.removed_hooks.borrow_mut())
+        };
         let mut hooks = std::mem::take(&mut self.hooks);
         hooks.retain(|(id, _)| !removed.contains(id));
         let mut current = self.list.borrow_mut();

@@ -114,7 +114,10 @@ pub fn timeout<T: 'static>(duration: Duration) -> Promise<T> {
 /// assert_eq!(main::run(fast).unwrap(), 1);
 /// ```
 pub fn with_timeout<T: 'static>(duration: Duration, f: impl FnOnce() -> Promise<T>) -> Promise<T> {
-    pick([timeout(duration), f()])
+    // `f` first, as in Lwt (`pick [timeout d; apply f ()]`, a list OCaml evaluates right to
+    // left): made first, the timer was left behind, waiting and counted, when `f` panicked.
+    let operation = f();
+    pick([timeout(duration), operation])
 }
 
 /// How many timers are waiting on this thread's loop (for tests and diagnostics).

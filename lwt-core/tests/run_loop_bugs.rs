@@ -1,0 +1,159 @@
+//! Regression tests for bugs of the run loop and its timers, each shrunk to a small program.
+//!
+//! Two are fixed (a hook removed after a nested turn of the loop kept running; `with_timeout`
+//! left its timer behind when its function panicked). Three are open and ignored: their cause is
+//! in `engine.rs`, outside the files this work may change (exit hooks run from a callback turn
+//! the loop without the timers and pauses that were due together with that callback; and an
+//! iteration whose timers, fired before it polls, resolve `run`'s promise still blocks in the
+//! poll until the next timer).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use lwt_core::{hook, join, main, unix, Promise};
+
+type Log = Rc<RefCell<Vec<String>>>;
+
+fn log() -> Log {
+    Rc::new(RefCell::new(Vec::new()))
+}
+
+fn push(l: &Log, s: &str) {
+    l.borrow_mut().push(s.to_string());
+}
+
+/// Collects what reaches the async exception hook while `f` runs.
+fn with_async_errors<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    let errors = log();
+    let e = errors.clone();
+    let previous = hook::set_async_exception_hook(move |x| e.borrow_mut().push(x.to_string()));
+    let r = f();
+    hook::restore_async_exception_hook(previous);
+    let errors = errors.borrow().clone();
+    (r, errors)
+}
+
+/// Found by reading `run_some_hooks` while writing `timers_fuzz`. An enter hook runs the exit
+/// hooks (`main::exit` from a hook does this), which turns the loop nested, leave hooks
+/// included; the nested pass of leave hooks cleared the "hooks are running" flag, so the
+/// enter hook's `remove_hook` of a later enter hook, which was taken out to run, was not
+/// recorded: that hook ran in the same pass and was put back, to run at every iteration after.
+#[test]
+fn a_hook_removed_after_a_nested_turn_of_the_loop_does_not_run_again() {
+    let l = log();
+    let second_id = Rc::new(RefCell::new(None));
+    main::at_exit(main::pause);
+    let leave = main::add_leave_hook(|| {});
+    let (l1, id1) = (l.clone(), second_id.clone());
+    let first = main::add_enter_hook(move || {
+        push(&l1, "first");
+        if l1.borrow().len() == 1 {
+            main::run_exit_hooks();
+            let id = id1.borrow().unwrap();
+            main::remove_hook(id);
+        }
+    });
+    let l2 = l.clone();
+    let second = main::add_enter_hook(move || push(&l2, "second"));
+    *second_id.borrow_mut() = Some(second);
+    let three_iterations = main::pause()
+        .bind(|()| main::pause())
+        .bind(|()| main::pause());
+    main::run(three_iterations).unwrap();
+    main::remove_hook(first);
+    main::remove_hook(second);
+    main::remove_hook(leave);
+    // The nested turn woke one of the pauses: the loop turned once more, without `second`
+    // (before the fix: ["first", "second", "first", "second"]).
+    assert_eq!(*l.borrow(), ["first", "first"]);
+}
+
+/// Found by reading `with_timeout` against Lwt's (`pick [timeout d; apply f ()]`, whose list
+/// OCaml evaluates right to left). The timeout's sleep was made before `f` was called, so when
+/// `f` panicked the timer was left behind: it counted in `timer_count`, kept a loop with
+/// nothing else to do waiting for it (an hour here) instead of reporting that nothing can
+/// resolve its promise, and fired for nobody.
+#[test]
+fn with_timeout_whose_function_panics_leaves_no_timer() {
+    let before = unix::timer_count();
+    let panicked = std::panic::catch_unwind(|| {
+        unix::with_timeout(Duration::from_secs(3600), || -> Promise<()> {
+            panic!("the operation cannot start")
+        })
+    });
+    assert!(panicked.is_err());
+    assert_eq!(unix::timer_count(), before);
+}
+
+/// Open (the cause is in `engine.rs`): a timer's callback that runs the exit hooks (`main::exit`
+/// from a callback) turns the loop nested, but the timers that were due in the same pass as
+/// that callback wait in the outer pass's list, out of the heap: the nested loop fires a later
+/// timer (`c`) before them, and an exit hook waiting for one of them (`b`) is reported as stuck
+/// ("nothing can resolve it") to the async exception hook. A fix: keep the list of due timers
+/// in the engine and wake them one at a time from it, so that a nested pass goes on with it.
+#[test]
+#[ignore = "open: the cause is in engine.rs (fire_due_timers wakes a local list), not editable here"]
+fn exit_hooks_run_from_a_timer_callback_see_the_timers_due_with_it() {
+    let l = log();
+    let t0 = Instant::now();
+    let a = unix::sleep_until(t0 + Duration::from_millis(1));
+    let b = unix::sleep_until(t0 + Duration::from_millis(1));
+    let c = unix::sleep_until(t0 + Duration::from_millis(2));
+    let (la, lb, lc, lh) = (l.clone(), l.clone(), l.clone(), l.clone());
+    let b_for_hook = b.clone();
+    main::at_exit(move || b_for_hook.map(move |()| push(&lh, "exit hook")));
+    let a = a.map(move |()| {
+        push(&la, "a");
+        main::run_exit_hooks();
+    });
+    let b = b.map(move |()| push(&lb, "b"));
+    let c = c.map(move |()| push(&lc, "c"));
+    let (result, errors) = with_async_errors(|| main::run(join(vec![a, b, c])));
+    result.unwrap();
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(*l.borrow(), ["a", "b", "exit hook", "c"]);
+}
+
+/// Open (the cause is in `engine.rs`), as above for pauses: a pause's callback that runs the
+/// exit hooks turns the loop nested while the other pauses of its iteration wait in the outer
+/// pass's list; an exit hook waiting for one of them is reported as stuck.
+#[test]
+#[ignore = "open: the cause is in engine.rs (iteration wakes the paused from a local list), not editable here"]
+fn exit_hooks_run_from_a_pause_callback_see_the_pauses_due_with_it() {
+    let l = log();
+    let a = main::pause();
+    let b = main::pause();
+    let (la, lb, lh) = (l.clone(), l.clone(), l.clone());
+    let b_for_hook = b.clone();
+    main::at_exit(move || b_for_hook.map(move |()| push(&lh, "exit hook")));
+    let a = a.map(move |()| {
+        push(&la, "a");
+        main::run_exit_hooks();
+    });
+    let b = b.map(move |()| push(&lb, "b"));
+    let (result, errors) = with_async_errors(|| main::run(join(vec![a, b])));
+    result.unwrap();
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(*l.borrow(), ["a", "b", "exit hook"]);
+}
+
+/// Open (the cause is in `engine.rs`); found by `timers_fuzz` (a `run` of an exit hook waiting
+/// for a sleep already due, with an hour-long sleep pending, hung). An iteration fires the due
+/// timers *before* it polls, and then polls blocking until the next deadline (or, with an fd
+/// waited on and no timer, forever) even when those timers resolved `run`'s promise: `run` only
+/// looks at its promise between iterations. Here `run` returned only when the 10 s timer fired.
+/// A fix: an iteration whose first firing of timers woke any does not block in the poll (as
+/// with promises paused), so `run` sees its promise resolved at once.
+#[test]
+#[ignore = "open: the cause is in engine.rs (iteration), not editable here; fails after 10 s"]
+fn run_returns_when_a_timer_due_before_the_poll_resolves_its_promise() {
+    let far = unix::sleep(Duration::from_secs(10));
+    let due = unix::sleep(Duration::ZERO);
+    main::run(due).unwrap();
+    assert!(
+        far.is_pending(),
+        "run blocked in the poll until the next timer"
+    );
+    far.cancel();
+}
