@@ -372,8 +372,10 @@ impl Engine {
     /// timers, then the promises paused before this iteration. Blocks only when nothing is paused
     /// and no timer is due. Returns `Err(Stuck)` when nothing at all could ever make progress.
     pub(crate) fn iteration(&self) -> Result<(), Stuck> {
-        self.fire_timers();
-        let paused = !self.paused.borrow().is_empty() || !self.soon.borrow().is_empty();
+        // Timers fired here may have resolved what `run` waits for, and `run` looks only between
+        // iterations: do not block in the poll then (as with promises paused).
+        let fired = self.fire_timers();
+        let paused = fired || !self.paused.borrow().is_empty() || !self.soon.borrow().is_empty();
         let remote_work = self.outstanding.get() > 0
             || self.live_tasks.get() > 0
             || self.remote.queued.load(Ordering::Acquire) > 0;
@@ -461,18 +463,19 @@ impl Engine {
     /// Inlined up to the emptiness check: a loop with no timer (every `pause` iteration of a
     /// busy loop) pays a load and a branch here, not two calls.
     #[inline(always)]
-    fn fire_timers(&self) {
-        if !self.timers.borrow().is_empty() {
-            self.fire_due_timers();
-        }
+    fn fire_timers(&self) -> bool {
+        !self.timers.borrow().is_empty() && self.fire_due_timers()
     }
 
-    fn fire_due_timers(&self) {
+    /// Wakes the timers that are due; did it wake any?
+    fn fire_due_timers(&self) -> bool {
         let mut due = self.due_spare.take();
         self.timers.borrow_mut().expired(Instant::now(), &mut due);
+        let fired = !due.is_empty();
         for r in due.drain(..) {
             r.wakeup(());
         }
         *self.due_spare.borrow_mut() = due;
+        fired
     }
 }

@@ -138,15 +138,14 @@ fn exit_hooks_run_from_a_pause_callback_see_the_pauses_due_with_it() {
     assert_eq!(*l.borrow(), ["a", "b", "exit hook"]);
 }
 
-/// Open (the cause is in `engine.rs`); found by `timers_fuzz` (a `run` of an exit hook waiting
-/// for a sleep already due, with an hour-long sleep pending, hung). An iteration fires the due
-/// timers *before* it polls, and then polls blocking until the next deadline (or, with an fd
-/// waited on and no timer, forever) even when those timers resolved `run`'s promise: `run` only
-/// looks at its promise between iterations. Here `run` returned only when the 10 s timer fired.
-/// A fix: an iteration whose first firing of timers woke any does not block in the poll (as
-/// with promises paused), so `run` sees its promise resolved at once.
+/// Found by `timers_fuzz` (a `run` of an exit hook waiting for a sleep already due, with an
+/// hour-long sleep pending, hung). An iteration fires the due timers *before* it polls, and then
+/// polled blocking until the next deadline (or, with an fd waited on and no timer, forever) even
+/// when those timers resolved `run`'s promise: `run` only looks at its promise between
+/// iterations. Here `run` returned only when the 10 s timer fired. Fixed in `engine.rs`: an
+/// iteration whose first firing of timers woke any does not block in the poll (as with promises
+/// paused), so `run` sees its promise resolved at once, as Lwt 5.6.1's does.
 #[test]
-#[ignore = "open: the cause is in engine.rs (iteration), not editable here; fails after 10 s"]
 fn run_returns_when_a_timer_due_before_the_poll_resolves_its_promise() {
     let far = unix::sleep(Duration::from_secs(10));
     let due = unix::sleep(Duration::ZERO);
