@@ -326,3 +326,43 @@ fn forcing_twice_is_impossible() {
     drop(s.force());
     assert_eq!(forced.get(), 1);
 }
+
+#[test]
+fn iter_p_callback_that_completes_an_earlier_callback_does_not_run_f_twice_at_once() {
+    // Found by list_fuzz: `f` on an element whose node had been pending resolved an earlier
+    // callback's promise (with `wakeup`, so its observer ran inside `f`); that observer read the
+    // next element and called `f` again while `f` was still borrowed. The `BorrowMutError` panic
+    // went to the async exception hook, `f` was never called on the rest of the sequence, and
+    // the result was rejected `Abandoned`.
+    let reported = Rc::new(RefCell::new(Vec::new()));
+    let rep = reported.clone();
+    let previous =
+        lwt_core::hook::set_async_exception_hook(move |e| rep.borrow_mut().push(e.to_string()));
+    let (node1, r1) = wait::<Node<u32>>();
+    let s = seq::cons(0u32, Seq::new(move || node1));
+    let held: Rc<RefCell<Option<Resolver<()>>>> = Rc::default();
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let (h, c) = (held.clone(), calls.clone());
+    let done = s.iter_p(move |x| {
+        c.borrow_mut().push(x);
+        if x == 0 {
+            let (p, r) = wait();
+            *h.borrow_mut() = Some(r);
+            p
+        } else {
+            if let Some(r) = h.borrow_mut().take() {
+                r.wakeup(()); // call 0's promise, resolved from inside call 1
+            }
+            Promise::ret(())
+        }
+    });
+    r1.wakeup(Node::Cons(1, seq::of_list(vec![2, 3])));
+    lwt_core::hook::restore_async_exception_hook(previous);
+    assert_eq!(
+        *reported.borrow(),
+        Vec::<String>::new(),
+        "panics reached the hook"
+    );
+    assert_eq!(*calls.borrow(), [0, 1, 2, 3]);
+    assert_eq!(done.state(), State::Fulfilled(()));
+}

@@ -420,7 +420,15 @@ where
                             return; // withdrawn or abandoned by `stop_reading`
                         }
                         me.reading.set(false);
+                        // `pulled` calls `f`, which may resolve (with `wakeup`) a running
+                        // callback's promise whose observer pumps: hold the pump meanwhile, as
+                        // `pump` does around its own `pulled`. Otherwise that nested pump read the
+                        // next element and called `f` again while `f` was still borrowed (a
+                        // `BorrowMutError` panic in the observer: the rest of the sequence was
+                        // never called and the result was rejected `Abandoned`).
+                        let outer = me.pumping.replace(true);
                         me.pulled(outcome);
+                        me.pumping.set(outer);
                         me.pump();
                     });
                 }
