@@ -366,3 +366,33 @@ fn iter_p_callback_that_completes_an_earlier_callback_does_not_run_f_twice_at_on
     assert_eq!(*calls.borrow(), [0, 1, 2, 3]);
     assert_eq!(done.state(), State::Fulfilled(()));
 }
+
+#[test]
+fn iter_n_ignores_the_element_of_a_node_whose_forcing_fails_a_running_callback() {
+    // Found by list_fuzz: the module docs say a node being forced when a callback fails is left
+    // alone and its element ignored. When the forcing itself failed the callback (user code in
+    // the node's closure), the read came back ready and `f` was still called on its element,
+    // after the failure.
+    let held: Rc<RefCell<Option<Resolver<()>>>> = Rc::default();
+    let h = held.clone();
+    let forced = Rc::new(Cell::new(false));
+    let fo = forced.clone();
+    let rest = Seq::new(move || {
+        fo.set(true);
+        if let Some(r) = h.borrow_mut().take() {
+            r.wakeup_exn(Exn::failure("call 0 fails")); // while node 1 is forced
+        }
+        Promise::ret(Node::Cons(1, seq::empty()))
+    });
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let c = calls.clone();
+    let done = seq::cons(0u32, rest).iter_n(2, move |x| {
+        c.borrow_mut().push(x);
+        let (p, r) = wait();
+        *held.borrow_mut() = Some(r);
+        p
+    });
+    assert!(forced.get());
+    assert_eq!(*calls.borrow(), [0], "f called after a callback failed");
+    assert_eq!(done.rejection().unwrap().to_string(), "call 0 fails");
+}
