@@ -213,7 +213,9 @@ impl Error for MainError {}
 
 /// Lwt's `Lwt_preemptive.run_in_main`: from inside a [`detach`]ed job, runs the promise `f`
 /// builds on the loop that started the job, and blocks this worker until it is resolved.
-/// Fails if called outside a detached job.
+/// Fails if called outside a detached job, or once the thread of that loop has exited. (While
+/// the thread lives but is not inside [`main::run`](crate::main::run), the request waits for its
+/// next `run`.)
 ///
 /// ```
 /// use lwt_core::{main, preemptive, Promise};
@@ -245,6 +247,9 @@ pub fn run_in_main<T: Send + 'static>(
             },
         );
     }));
-    rx.recv()
-        .unwrap_or_else(|_| Err(MainError("the main loop dropped the request".into())))
+    rx.recv().unwrap_or_else(|_| {
+        Err(MainError(
+            "the main loop dropped the request (its thread exited)".into(),
+        ))
+    })
 }

@@ -60,3 +60,35 @@ fn more_dependent_jobs_than_idle_workers_all_run() {
         "some job waited for a job that was not running"
     );
 }
+
+#[test]
+fn run_in_main_fails_once_the_loop_thread_that_started_the_job_has_exited() {
+    // Found while writing preemptive_stress: a job whose loop's thread exited before the job
+    // called `run_in_main` blocked its worker forever (the request waited in a queue nobody would
+    // ever run or drop), and the blocked worker counted against the pool's bound, which every
+    // thread's loop shares. It now gets an error. (The timeout only keeps a failure from hanging
+    // the test.)
+    let _turn = one_at_a_time();
+    let (tx, rx) = mpsc::channel();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let _job = preemptive::detach(move || {
+            // Wait until the loop's thread is gone.
+            let _ = started_rx.recv();
+            let answer = preemptive::run_in_main(|| lwt_core::Promise::ret(1));
+            let _ = tx.send(answer);
+        });
+        // The job goes on as this thread exits (its request may be posted before the loop's
+        // engine is dropped, or after).
+        drop(started_tx);
+    })
+    .join()
+    .unwrap();
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(answer) => assert!(
+            answer.is_err(),
+            "run_in_main answered {answer:?} with no loop"
+        ),
+        Err(_) => panic!("the worker is still blocked in run_in_main, its loop's thread gone"),
+    }
+}
