@@ -2,7 +2,8 @@
 //! pool's threads, which other test files' jobs would share. They take turns (`one_at_a_time`)
 //! for the same reason.
 
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use lwt_core::{both, main, preemptive};
@@ -91,4 +92,33 @@ fn run_in_main_fails_once_the_loop_thread_that_started_the_job_has_exited() {
         ),
         Err(_) => panic!("the worker is still blocked in run_in_main, its loop's thread gone"),
     }
+}
+
+#[test]
+fn a_loop_thread_that_exits_with_jobs_out_leaves_their_promises_pending() {
+    // Found while writing preemptive_stress: the resolvers of the jobs still out were dropped
+    // with the thread's locals, rejecting the promises `Abandoned` and running their callbacks
+    // during the thread's teardown (a callback that used the loop, `main::pause()` say, then
+    // panicked and the default async exception hook ended the process). The engine leaves its
+    // own pending promises pending at thread exit; the jobs' promises now do too.
+    let _turn = one_at_a_time();
+    let ran = Arc::new(AtomicBool::new(false));
+    let (r1, r2) = (ran.clone(), ran.clone());
+    let (release, hold) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let job = preemptive::detach(move || {
+            let _ = hold.recv(); // still running when the thread exits
+        });
+        job.on_any(
+            move |_| r1.store(true, Ordering::SeqCst),
+            move |_| r2.store(true, Ordering::SeqCst),
+        );
+    })
+    .join()
+    .unwrap();
+    drop(release);
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a callback of the job's promise ran during the thread's teardown"
+    );
 }
