@@ -2,8 +2,9 @@
 //! model of what their docs promise.
 //!
 //! A case picks one function and a list of 0 to 12 elements. Each call of the step function `f`
-//! answers as the case says: resolved, rejected, panicking, or with a `wait()` / `task()` promise
-//! that a later action resolves (`wakeup`, `wakeup_later`, `wakeup_exn`, `wakeup_later_exn`, with a
+//! answers as the case says: resolved, rejected, panicking, resolved with `wakeup_later` before it
+//! is returned (its callbacks not run yet), or with a `wait()` / `task()` promise that a later
+//! action resolves (`wakeup`, `wakeup_later`, `wakeup_exn`, `wakeup_later_exn`, with a
 //! value of the action's choosing) or cancels. For the `seq` functions each node of the sequence is
 //! likewise ready, rejected, panicking when forced, or pending and resolved later. Actions run at
 //! top level and, scripted, from inside `f` and inside the forcing of a node; the function's result
@@ -11,7 +12,8 @@
 //!
 //! Checked, against the outcomes the step promises and nodes actually had:
 //!
-//! * serial (`*_s`, and the `seq` consumers but `iter_p`/`iter_n`): `f` is called on the elements
+//! * serial (`*_s`, and the `seq` consumers but `iter_p`/`iter_n`, also through `map`,
+//!   `map_s`, `filter_s`, `filter_map_s` and `flat_map`): `f` is called on the elements
 //!   in order (`fold_right_s`: from the last), once each, only after the previous step's promise
 //!   resolved, never after a rejection or after `find_s`/`for_all_s`/`exists_s` stopped; a node is
 //!   forced only after the previous element's step resolved; the result is the model's (values
@@ -19,19 +21,20 @@
 //! * parallel (`*_p`): `f` is called on every element, in input order, during the call itself;
 //!   the result is the values in input order, or the first rejection in input order;
 //! * `Seq::iter_p` / `iter_n`: calls in sequence order, never more than `n` step promises pending,
-//!   no call and no forcing after a step's rejection was seen or after the result was canceled, and
+//!   no call and no forcing after a step's rejection was seen or after the result's cancel reached
+//!   it (inside a callback a cancel reaches it when the queue gets to the result's callbacks), and
 //!   the result is the first rejection in sequence order (steps, and a rejected node read before
 //!   the stop), `Canceled` if it was canceled, else fulfilled after every element was called;
 //! * nothing stays pending once everything the function waits on is resolved (no hang), the
 //!   result resolves once, no panic reaches the async exception hook, and every element made is
 //!   dropped at the end (none lost or kept alive).
 //!
-//! `LIST_FUZZ_CASES` (default 200000, about a second) and `LIST_FUZZ_SEED` (default 1) set the
+//! `LIST_FUZZ_CASES` (default 200000, one to two seconds) and `LIST_FUZZ_SEED` (default 1) set the
 //! run; a failure is shrunk and names its case, which `LIST_FUZZ_CASE=<n>` replays with a trace.
 //! It found two bugs in `iter_p`/`iter_n` (the driver in `stream/drive.rs`), fixed since, each with
-//! a test in `seq.rs`: a callback that completed an earlier one re-entered `f` (case 5098 of seed
-//! 1 without the fix), and `f` was called on the element of a node whose forcing failed a running
-//! callback (case 19166).
+//! a test in `seq.rs`: a callback that completed an earlier one re-entered `f` (case 7861 of seed
+//! 1 fails without the fix), and `f` was called on the element of a node whose forcing failed a
+//! running callback (case 38411).
 
 #[path = "support/fuzz.rs"]
 mod fuzz;
@@ -40,7 +43,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
-use lwt_core::seq::{Node, Seq};
+use lwt_core::seq::{self, Node, Seq};
 use lwt_core::{cancel, list, task, wait, Exn, Promise};
 
 use fuzz::{first_async_error, run_cases, run_script, Rng};
@@ -73,6 +76,8 @@ enum Fun {
     SeqToList,
     SeqIter,
     SeqMap,
+    /// `flat_map` to `of_list(vec![v; v % 3])` (`f` synchronous), then `to_list`.
+    SeqFlatMap,
     SeqFoldLeftS,
     SeqIterS,
     SeqMapS,
@@ -82,7 +87,7 @@ enum Fun {
     SeqIterN(usize),
 }
 
-const FUNS: [Fun; 33] = [
+const FUNS: [Fun; 34] = [
     Fun::FoldLeftS,
     Fun::FoldRightS,
     Fun::IterS,
@@ -109,6 +114,7 @@ const FUNS: [Fun; 33] = [
     Fun::SeqToList,
     Fun::SeqIter,
     Fun::SeqMap,
+    Fun::SeqFlatMap,
     Fun::SeqFoldLeftS,
     Fun::SeqIterS,
     Fun::SeqMapS,
@@ -146,6 +152,7 @@ impl Fun {
             Fun::SeqToList
             | Fun::SeqIter
             | Fun::SeqMap
+            | Fun::SeqFlatMap
             | Fun::SeqFoldLeftS
             | Fun::SeqIterS
             | Fun::SeqMapS
@@ -937,6 +944,15 @@ fn start(w: &W) -> Box<dyn ResultHandle> {
             });
             handle(w, p, |_| Res::Unit)
         }
+        Fun::SeqFlatMap => {
+            let p = sq()
+                .flat_map(move |x| {
+                    let v = sync_step(&wk, x.0);
+                    seq::of_list(vec![v; v as usize % 3])
+                })
+                .to_list();
+            handle(w, p, |v| Res::Vals(v.clone()))
+        }
         Fun::SeqMap => {
             let p = sq().map(move |x| sync_step(&wk, x.0)).to_list();
             handle(w, p, |v| Res::Vals(v.clone()))
@@ -1065,6 +1081,7 @@ fn model_serial(ww: &World, order: &[u32], seq: bool) -> Result<Result<Res, Stri
                 }
             }
             Fun::FilterMapS | Fun::SeqFilterMapS => vals.extend(fm(v)),
+            Fun::SeqFlatMap => vals.extend(std::iter::repeat_n(v, v as usize % 3)),
             _ => vals.push(v),
         }
     }
