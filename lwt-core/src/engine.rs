@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -33,18 +33,42 @@ pub(crate) struct Remote {
     /// `queue.len()`, kept beside it so that the loop's thread can see "nothing posted" with one
     /// atomic load instead of a lock per iteration. Written only under the lock.
     queued: AtomicUsize,
+    /// The loop's thread exited ([`Remote::close`]): nothing posted will ever run. Read and
+    /// written only under the queue's lock.
+    closed: AtomicBool,
     waker: Waker,
 }
 
 impl Remote {
-    /// Runs `f` on the loop's thread, at its next iteration.
+    /// Runs `f` on the loop's thread, at its next iteration; drops it if that thread has exited.
     pub(crate) fn post(&self, f: Posted) {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if self.closed.load(Ordering::Relaxed) {
+            drop(queue);
+            drop(f);
+            return;
+        }
         queue.push_back(f);
         self.queued.store(queue.len(), Ordering::Release);
         drop(queue);
         // Waking can only fail if the epoll instance is gone, i.e. the loop's thread exited.
         let _ = self.waker.wake();
+    }
+
+    /// The loop's thread is exiting: drops the work posted and not run, and any posted from now
+    /// on. Other threads hold the `Remote` (a worker running a detached job, a future's waker), so
+    /// without this what they posted stayed queued forever: a `run_in_main` waiting for its
+    /// answer blocked its worker for good (a thread of the pool every loop shares), where
+    /// dropping the request tells it the loop is gone. The closures are `Send`: they hold no
+    /// promise or resolver of this thread, so dropping them runs no callback during teardown.
+    fn close(&self) {
+        let posted = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            self.closed.store(true, Ordering::Relaxed);
+            self.queued.store(0, Ordering::Release);
+            std::mem::take(&mut *queue)
+        };
+        drop(posted);
     }
 }
 
@@ -152,8 +176,10 @@ impl Drop for Engine {
     /// When the thread exits, promises still waiting on its loop (a pause, a timer, an I/O wait)
     /// stay pending: dropping their resolvers would reject them and run callbacks while the
     /// thread's other thread-locals are being destroyed, which aborts the process. The OS takes
-    /// the memory back.
+    /// the memory back. Work other threads posted, or will post, is dropped (see
+    /// [`Remote::close`]).
     fn drop(&mut self) {
+        self.remote.close();
         std::mem::forget(std::mem::take(self.paused.get_mut()));
         self.timers.get_mut().forget_all();
         std::mem::forget(std::mem::take(self.io.get_mut()));
@@ -186,6 +212,7 @@ impl Engine {
             remote: Arc::new(Remote {
                 queue: Mutex::new(VecDeque::new()),
                 queued: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
                 waker,
             }),
             timers: RefCell::new(Timers::default()),

@@ -138,11 +138,25 @@ pub fn get_bounds() -> (usize, usize) {
 }
 
 /// Type-erased resolvers of pending jobs, by id, and the next id.
-type Pending = (u64, HashMap<u64, Box<dyn Any>>);
+#[derive(Default)]
+struct Pending(u64, HashMap<u64, Box<dyn Any>>);
+
+impl Drop for Pending {
+    /// The thread exits with jobs still out: their promises stay pending, as the engine leaves
+    /// its own (`Engine`'s `Drop`). Dropping the resolvers rejected the promises `Abandoned` and
+    /// ran their callbacks while the thread's other thread-locals were being destroyed: a callback
+    /// that used the loop (a `pause`, a sleep) panicked, and the default async exception hook
+    /// then ended the process.
+    fn drop(&mut self) {
+        for (_, resolver) in self.1.drain() {
+            std::mem::forget(resolver);
+        }
+    }
+}
 
 thread_local! {
     /// Resolvers of this loop's jobs, by id, waiting for their completion.
-    static PENDING: RefCell<Pending> = RefCell::new((0, HashMap::new()));
+    static PENDING: RefCell<Pending> = RefCell::default();
     /// On a worker: the loop that started the job being run (for `run_in_main`).
     static ORIGIN: RefCell<Option<Arc<Remote>>> = const { RefCell::new(None) };
 }
@@ -159,7 +173,7 @@ thread_local! {
 pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Promise<T> {
     let (promise, resolver) = wait::<T>();
     let id = PENDING.with(|p| {
-        let (next, map) = &mut *p.borrow_mut();
+        let Pending(next, map) = &mut *p.borrow_mut();
         let id = *next;
         *next += 1;
         map.insert(id, Box::new(resolver) as Box<dyn Any>);
@@ -213,7 +227,9 @@ impl Error for MainError {}
 
 /// Lwt's `Lwt_preemptive.run_in_main`: from inside a [`detach`]ed job, runs the promise `f`
 /// builds on the loop that started the job, and blocks this worker until it is resolved.
-/// Fails if called outside a detached job.
+/// Fails if called outside a detached job, or once the thread of that loop has exited. (While
+/// the thread lives but is not inside [`main::run`](crate::main::run), the request waits for its
+/// next `run`.)
 ///
 /// ```
 /// use lwt_core::{main, preemptive, Promise};
@@ -245,6 +261,9 @@ pub fn run_in_main<T: Send + 'static>(
             },
         );
     }));
-    rx.recv()
-        .unwrap_or_else(|_| Err(MainError("the main loop dropped the request".into())))
+    rx.recv().unwrap_or_else(|_| {
+        Err(MainError(
+            "the main loop dropped the request (its thread exited)".into(),
+        ))
+    })
 }

@@ -2,7 +2,8 @@
 //! pool's threads, which other test files' jobs would share. They take turns (`one_at_a_time`)
 //! for the same reason.
 
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use lwt_core::{both, main, preemptive};
@@ -58,5 +59,66 @@ fn more_dependent_jobs_than_idle_workers_all_run() {
     assert_eq!(
         heard, [true; 5],
         "some job waited for a job that was not running"
+    );
+}
+
+#[test]
+fn run_in_main_fails_once_the_loop_thread_that_started_the_job_has_exited() {
+    // Found while writing preemptive_stress: a job whose loop's thread exited before the job
+    // called `run_in_main` blocked its worker forever (the request waited in a queue nobody would
+    // ever run or drop), and the blocked worker counted against the pool's bound, which every
+    // thread's loop shares. It now gets an error. (The timeout only keeps a failure from hanging
+    // the test.)
+    let _turn = one_at_a_time();
+    let (tx, rx) = mpsc::channel();
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let _job = preemptive::detach(move || {
+            // Wait until the loop's thread is gone.
+            let _ = started_rx.recv();
+            let answer = preemptive::run_in_main(|| lwt_core::Promise::ret(1));
+            let _ = tx.send(answer);
+        });
+        // The job goes on as this thread exits (its request may be posted before the loop's
+        // engine is dropped, or after).
+        drop(started_tx);
+    })
+    .join()
+    .unwrap();
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(answer) => assert!(
+            answer.is_err(),
+            "run_in_main answered {answer:?} with no loop"
+        ),
+        Err(_) => panic!("the worker is still blocked in run_in_main, its loop's thread gone"),
+    }
+}
+
+#[test]
+fn a_loop_thread_that_exits_with_jobs_out_leaves_their_promises_pending() {
+    // Found while writing preemptive_stress: the resolvers of the jobs still out were dropped
+    // with the thread's locals, rejecting the promises `Abandoned` and running their callbacks
+    // during the thread's teardown (a callback that used the loop, `main::pause()` say, then
+    // panicked and the default async exception hook ended the process). The engine leaves its
+    // own pending promises pending at thread exit; the jobs' promises now do too.
+    let _turn = one_at_a_time();
+    let ran = Arc::new(AtomicBool::new(false));
+    let (r1, r2) = (ran.clone(), ran.clone());
+    let (release, hold) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        let job = preemptive::detach(move || {
+            let _ = hold.recv(); // still running when the thread exits
+        });
+        job.on_any(
+            move |_| r1.store(true, Ordering::SeqCst),
+            move |_| r2.store(true, Ordering::SeqCst),
+        );
+    })
+    .join()
+    .unwrap();
+    drop(release);
+    assert!(
+        !ran.load(Ordering::SeqCst),
+        "a callback of the job's promise ran during the thread's teardown"
     );
 }

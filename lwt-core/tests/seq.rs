@@ -326,3 +326,73 @@ fn forcing_twice_is_impossible() {
     drop(s.force());
     assert_eq!(forced.get(), 1);
 }
+
+#[test]
+fn iter_p_callback_that_completes_an_earlier_callback_does_not_run_f_twice_at_once() {
+    // Found by list_fuzz: `f` on an element whose node had been pending resolved an earlier
+    // callback's promise (with `wakeup`, so its observer ran inside `f`); that observer read the
+    // next element and called `f` again while `f` was still borrowed. The `BorrowMutError` panic
+    // went to the async exception hook, `f` was never called on the rest of the sequence, and
+    // the result was rejected `Abandoned`.
+    let reported = Rc::new(RefCell::new(Vec::new()));
+    let rep = reported.clone();
+    let previous =
+        lwt_core::hook::set_async_exception_hook(move |e| rep.borrow_mut().push(e.to_string()));
+    let (node1, r1) = wait::<Node<u32>>();
+    let s = seq::cons(0u32, Seq::new(move || node1));
+    let held: Rc<RefCell<Option<Resolver<()>>>> = Rc::default();
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let (h, c) = (held.clone(), calls.clone());
+    let done = s.iter_p(move |x| {
+        c.borrow_mut().push(x);
+        if x == 0 {
+            let (p, r) = wait();
+            *h.borrow_mut() = Some(r);
+            p
+        } else {
+            if let Some(r) = h.borrow_mut().take() {
+                r.wakeup(()); // call 0's promise, resolved from inside call 1
+            }
+            Promise::ret(())
+        }
+    });
+    r1.wakeup(Node::Cons(1, seq::of_list(vec![2, 3])));
+    lwt_core::hook::restore_async_exception_hook(previous);
+    assert_eq!(
+        *reported.borrow(),
+        Vec::<String>::new(),
+        "panics reached the hook"
+    );
+    assert_eq!(*calls.borrow(), [0, 1, 2, 3]);
+    assert_eq!(done.state(), State::Fulfilled(()));
+}
+
+#[test]
+fn iter_n_ignores_the_element_of_a_node_whose_forcing_fails_a_running_callback() {
+    // Found by list_fuzz: the module docs say a node being forced when a callback fails is left
+    // alone and its element ignored. When the forcing itself failed the callback (user code in
+    // the node's closure), the read came back ready and `f` was still called on its element,
+    // after the failure.
+    let held: Rc<RefCell<Option<Resolver<()>>>> = Rc::default();
+    let h = held.clone();
+    let forced = Rc::new(Cell::new(false));
+    let fo = forced.clone();
+    let rest = Seq::new(move || {
+        fo.set(true);
+        if let Some(r) = h.borrow_mut().take() {
+            r.wakeup_exn(Exn::failure("call 0 fails")); // while node 1 is forced
+        }
+        Promise::ret(Node::Cons(1, seq::empty()))
+    });
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let c = calls.clone();
+    let done = seq::cons(0u32, rest).iter_n(2, move |x| {
+        c.borrow_mut().push(x);
+        let (p, r) = wait();
+        *held.borrow_mut() = Some(r);
+        p
+    });
+    assert!(forced.get());
+    assert_eq!(*calls.borrow(), [0], "f called after a callback failed");
+    assert_eq!(done.rejection().unwrap().to_string(), "call 0 fails");
+}

@@ -246,6 +246,8 @@ struct Par<S, F> {
     ended: Cell<bool>,
     /// A callback failed or the result was canceled: no new reads.
     stopped: Cell<bool>,
+    /// The result was canceled (what stopped the reads, if `stopped`, or part of it).
+    canceled: Cell<bool>,
     /// The first rejection, by element index.
     error: RefCell<Option<(u64, Exn)>>,
     index: Cell<u64>,
@@ -324,6 +326,9 @@ where
     /// result no longer waits for it.
     fn stop_reading(&self, why: Stop) {
         self.stopped.set(true);
+        if why == Stop::Canceled {
+            self.canceled.set(true);
+        }
         let read = self.read.borrow_mut().take();
         if let Some(read) = read {
             self.reading.set(false);
@@ -409,6 +414,19 @@ where
             };
             let p = src.pull();
             *self.src.borrow_mut() = Some(src);
+            if self.stopped.get() {
+                // Forcing the node ran user code that stopped the reads (it failed a running
+                // callback, say): this read was in flight at the stop, so it is treated as
+                // `stop_reading` treats one, its element ignored and `f` not called on it (it
+                // was called, after the failure). A pending stream read is withdrawn, a pending
+                // sequence node (the user's promise) left alone unless the result was canceled.
+                if let Some(node) = p.pending_node() {
+                    if self.withdrawable || self.canceled.get() {
+                        cancel_from(node.into_owned() as Rc<dyn Cancelable>);
+                    }
+                }
+                break;
+            }
             match settle(p) {
                 Ok(outcome) => self.pulled(outcome),
                 Err(p) => {
@@ -420,7 +438,15 @@ where
                             return; // withdrawn or abandoned by `stop_reading`
                         }
                         me.reading.set(false);
+                        // `pulled` calls `f`, which may resolve (with `wakeup`) a running
+                        // callback's promise whose observer pumps: hold the pump meanwhile, as
+                        // `pump` does around its own `pulled`. Otherwise that nested pump read the
+                        // next element and called `f` again while `f` was still borrowed (a
+                        // `BorrowMutError` panic in the observer: the rest of the sequence was
+                        // never called and the result was rejected `Abandoned`).
+                        let outer = me.pumping.replace(true);
                         me.pulled(outcome);
+                        me.pumping.set(outer);
                         me.pump();
                     });
                 }
@@ -472,6 +498,7 @@ where
         read: RefCell::new(None),
         ended: Cell::new(false),
         stopped: Cell::new(false),
+        canceled: Cell::new(false),
         error: RefCell::new(None),
         index: Cell::new(0),
         pumping: Cell::new(false),
