@@ -106,7 +106,8 @@ impl IoWaiter {
         }
     }
 
-    fn fail(self, error: io::Error) {
+    /// Rejects the wait with `error` (a no-op on a canceled one).
+    pub(crate) fn fail(self, error: io::Error) {
         match self {
             IoWaiter::Wake(r) => r.wakeup_exn(error),
             IoWaiter::Job(job) => job.fail(error),
@@ -324,16 +325,23 @@ impl Engine {
         }
     }
 
-    /// Forgets `fd`; its waiters are rejected (their resolvers are dropped: `Abandoned`).
-    pub(crate) fn deregister(&self, fd: RawFd, token: Token) {
+    /// Forgets `fd`, and gives back its waiters for the caller to reject (or drop: `Abandoned`)
+    /// once it holds no borrow of the engine.
+    pub(crate) fn deregister(&self, fd: RawFd, token: Token) -> Vec<IoWaiter> {
         let _ = self.poll.borrow().registry().deregister(&mut SourceFd(&fd));
         let waiters = self.io.borrow_mut()[token.0].take();
         self.free_tokens.borrow_mut().push(token.0);
-        if let Some(w) = &waiters {
-            self.io_waiters
-                .set(self.io_waiters.get() - w.readers.len() - w.writers.len());
-        }
-        drop(waiters);
+        let Some(Waiters {
+            mut readers,
+            writers,
+        }) = waiters
+        else {
+            return Vec::new();
+        };
+        self.io_waiters
+            .set(self.io_waiters.get() - readers.len() - writers.len());
+        readers.extend(writers);
+        readers
     }
 
     /// A promise fulfilled when `token`'s descriptor becomes readable (or writable).

@@ -527,6 +527,22 @@ fn a_read_pending_when_its_descriptor_is_closed_is_the_io_error() {
 }
 
 #[test]
+fn waits_on_a_descriptor_closed_under_them_get_the_io_error() {
+    // `Fd::close` rejects the waits pending on the descriptor with the error an operation on a
+    // closed descriptor gets (Lwt: EBADF). It used to drop their resolvers, so they were
+    // rejected with `Abandoned`, which the channels above had to translate.
+    let (r, _w) = unix::pipe().unwrap();
+    let wait = r.wait_read();
+    let read = r.read(16);
+    turn();
+    assert!(wait.is_pending() && read.is_pending());
+    r.close().unwrap();
+    for e in [run(wait).unwrap_err(), run(read.map(drop)).unwrap_err()] {
+        assert_eq!(io_kind(&e), ErrorKind::NotConnected, "{e:?}");
+    }
+}
+
+#[test]
 fn a_flush_pending_when_its_descriptor_is_closed_is_the_io_error() {
     // The same for a write waiting for room in the pipe.
     let (_r, w) = unix::pipe().unwrap();

@@ -249,8 +249,7 @@ impl InputChannel {
             move |e| {
                 drop(err.0.filling.borrow_mut().take());
                 err.0.fill_waiters.borrow_mut().clear();
-                // A descriptor closed under the read: the io::Error, not `Abandoned`.
-                Promise::fail(err.0.owner.waiting_failed(e))
+                Promise::fail(e)
             },
         );
         if read.is_pending() {

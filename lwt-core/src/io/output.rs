@@ -307,8 +307,6 @@ impl OutputChannel {
     }
 
     fn write_failed(&self, data: &[u8], offset: usize, e: Exn, report: bool) -> Promise<()> {
-        // A descriptor closed under the write: the io::Error, not `Abandoned`.
-        let e = self.0.owner.waiting_failed(e);
         {
             let mut buf = self.0.buf.borrow_mut();
             let mut rest = data[offset..].to_vec();

@@ -10,7 +10,7 @@ use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
 
-use crate::exn::{Abandoned, Exn};
+use crate::exn::Exn;
 use crate::unix::Fd;
 
 pub(crate) struct Socket {
@@ -43,22 +43,6 @@ impl Owner {
             Owner::Fd(fd) => Ok(fd),
             Owner::Socket(s) => Ok(&s.fd),
             Owner::Failed(e) => Err(e.clone()),
-        }
-    }
-
-    /// The rejection of an operation that was waiting on the descriptor, as the channel reports
-    /// it. A descriptor closed under the channel ([`Fd::close`]) drops the reactor's waiters, so
-    /// a read or write waiting for readiness then ends `Abandoned`, while the same operation
-    /// started a moment later gets the `io::Error` of a closed descriptor. The channel reports
-    /// system errors as the `io::Error` (the module docs say so, and Lwt gives `EBADF` in both
-    /// cases), so that `Abandoned` becomes the error of a closed descriptor.
-    pub(crate) fn waiting_failed(&self, e: Exn) -> Exn {
-        match self.fd() {
-            Ok(fd) if !fd.is_open() && e.is::<Abandoned>() => {
-                // The error `Fd` gives for an operation on a closed descriptor.
-                io::Error::new(io::ErrorKind::NotConnected, "the file descriptor is closed").into()
-            }
-            _ => e,
         }
     }
 

@@ -561,7 +561,8 @@ impl Fd {
     }
 
     /// Lwt_unix's `close`: deregisters and closes the descriptor (all clones see it closed).
-    /// Pending waits on it are rejected. Closing twice is an error.
+    /// Pending waits on it are rejected with the `io::Error` of a closed descriptor (Lwt:
+    /// `EBADF`), the error an operation started after the close gets. Closing twice is an error.
     ///
     /// ```
     /// let (r, _w) = lwt_core::unix::pipe().unwrap();
@@ -570,10 +571,16 @@ impl Fd {
     /// ```
     pub fn close(&self) -> io::Result<()> {
         let kind = self.0.kind.borrow_mut().take().ok_or_else(closed)?;
-        if let Some(token) = self.0.token.take() {
-            engine::with(|e| e.deregister(kind.raw(), token));
-        }
+        let waiters = match self.0.token.take() {
+            Some(token) => engine::with(|e| e.deregister(kind.raw(), token)),
+            None => Vec::new(),
+        };
         drop(kind);
+        // Rejected once the descriptor is closed, with no borrow held: their callbacks may use
+        // this `Fd` and must find it closed.
+        for waiter in waiters {
+            waiter.fail(closed());
+        }
         Ok(())
     }
 }
@@ -594,7 +601,9 @@ impl Drop for Inner {
     fn drop(&mut self) {
         if let (Some(kind), Some(token)) = (self.kind.get_mut().as_ref(), self.token.get()) {
             let raw = kind.raw();
-            engine::try_with(|e| e.deregister(raw, token));
+            // The last handle is gone (this may run during thread teardown): the waiters are
+            // dropped, which rejects their promises with `Abandoned`.
+            engine::try_with(|e| drop(e.deregister(raw, token)));
         }
     }
 }
