@@ -141,14 +141,12 @@ pub(crate) struct Engine {
     remote: Arc<Remote>,
     timers: RefCell<Timers>,
     paused: RefCell<Vec<Resolver<()>>>,
-    /// The emptied buffer of `paused`, swapped back in at each iteration so that a loop that
-    /// pauses every iteration does not allocate a fresh vector each time.
-    paused_spare: RefCell<Vec<Resolver<()>>>,
+    /// The promises paused before the current iteration, being woken (see `wake_paused`); empty
+    /// between iterations, its buffer kept (no allocation per iteration).
+    paused_spare: RefCell<VecDeque<Resolver<()>>>,
     /// The list `poll_once` collects ready I/O waiters in, kept between polls (no allocation per
     /// poll).
     ready_spare: RefCell<Vec<IoWaiter>>,
-    /// The same for the timers found due by `fire_timers`.
-    due_spare: RefCell<Vec<Resolver<()>>>,
     io: RefCell<Vec<Option<Waiters>>>,
     free_tokens: RefCell<Vec<usize>>,
     /// Resolvers in the waiter lists of `io` (some may belong to canceled waits).
@@ -218,9 +216,8 @@ impl Engine {
             }),
             timers: RefCell::new(Timers::default()),
             paused: RefCell::new(Vec::new()),
-            paused_spare: RefCell::new(Vec::new()),
+            paused_spare: RefCell::new(VecDeque::new()),
             ready_spare: RefCell::new(Vec::new()),
-            due_spare: RefCell::new(Vec::new()),
             io: RefCell::new(Vec::new()),
             free_tokens: RefCell::new(Vec::new()),
             io_waiters: Cell::new(0),
@@ -410,7 +407,12 @@ impl Engine {
         // Timers fired here may have resolved what `run` waits for, and `run` looks only between
         // iterations: do not block in the poll then (as with promises paused).
         let fired = self.fire_timers();
-        let paused = fired || !self.paused.borrow().is_empty() || !self.soon.borrow().is_empty();
+        // (A nested loop, from a callback of this pass, also has the rest of the outer pass's
+        // pauses to wake.)
+        let paused = fired
+            || !self.paused.borrow().is_empty()
+            || !self.paused_spare.borrow().is_empty()
+            || !self.soon.borrow().is_empty();
         let remote_work = self.outstanding.get() > 0
             || self.live_tasks.get() > 0
             || self.remote.queued.load(Ordering::Acquire) > 0;
@@ -435,13 +437,31 @@ impl Engine {
         for f in soon {
             f();
         }
-        let mut woken = self.paused_spare.take();
-        std::mem::swap(&mut woken, &mut *self.paused.borrow_mut());
-        for r in woken.drain(..) {
-            r.wakeup(());
-        }
-        *self.paused_spare.borrow_mut() = woken;
+        self.wake_paused();
         Ok(())
+    }
+
+    /// Resolves the promises paused before this iteration. They are woken one at a time from the
+    /// engine's own list (`paused_spare`), so that a callback that turns the loop itself (exit
+    /// hooks) goes on with the rest of them before the pauses made since.
+    fn wake_paused(&self) {
+        {
+            let mut paused = self.paused.borrow_mut();
+            if paused.len() == 1 && self.paused_spare.borrow().is_empty() {
+                // The usual case of a loop that yields: nothing else to go on with.
+                let r = paused.pop().expect("one paused");
+                drop(paused);
+                return r.wakeup(());
+            }
+            self.paused_spare.borrow_mut().extend(paused.drain(..));
+        }
+        loop {
+            let next = self.paused_spare.borrow_mut().pop_front();
+            match next {
+                Some(r) => r.wakeup(()),
+                None => return,
+            }
+        }
     }
 
     fn poll_once(&self, timeout: Option<Duration>) {
@@ -502,15 +522,20 @@ impl Engine {
         !self.timers.borrow().is_empty() && self.fire_due_timers()
     }
 
-    /// Wakes the timers that are due; did it wake any?
+    /// Wakes the timers that are due; did it wake any? One at a time, with no borrow held while
+    /// one's callbacks run (see `Timers::pop_due`).
     fn fire_due_timers(&self) -> bool {
-        let mut due = self.due_spare.take();
-        self.timers.borrow_mut().expired(Instant::now(), &mut due);
-        let fired = !due.is_empty();
-        for r in due.drain(..) {
-            r.wakeup(());
+        let now = self.timers.borrow().ticks(Instant::now());
+        let mut fired = false;
+        loop {
+            let next = self.timers.borrow_mut().pop_due(now);
+            match next {
+                Some(r) => {
+                    fired = true;
+                    r.wakeup(());
+                }
+                None => return fired,
+            }
         }
-        *self.due_spare.borrow_mut() = due;
-        fired
     }
 }

@@ -12,7 +12,7 @@
 //! timer costs no callback. The slab notices canceled timers lazily, in three places:
 //!
 //! * when a canceled timer reaches the top of the heap ([`Timers::next_deadline`] and
-//!   [`Timers::expired`] drop it), so the loop never waits for a deadline nobody wants;
+//!   [`Timers::pop_due`] drop it), so the loop never waits for a deadline nobody wants;
 //! * when the slab has doubled since the last sweep ([`Timers::add`] then drops every canceled
 //!   timer and rebuilds the heap), so a program that cancels many long timers keeps at most about
 //!   twice as many entries as it has live timers, for O(1) amortized work per timer;
@@ -91,7 +91,7 @@ impl Timers {
     }
 
     /// `instant` as nanoseconds since the epoch (0 before it; saturated 584 years after it).
-    fn ticks(&self, instant: Instant) -> u64 {
+    pub(crate) fn ticks(&self, instant: Instant) -> u64 {
         let since = instant.saturating_duration_since(self.epoch);
         u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
     }
@@ -149,20 +149,30 @@ impl Timers {
         self.sweep_at = FIRST_SWEEP.max(2 * self.heap.len());
     }
 
-    /// Moves the resolvers of the live timers due at `now` into `due`, in deadline order.
-    pub(crate) fn expired(&mut self, now: Instant, due: &mut Vec<Resolver<()>>) {
-        let now = self.ticks(now);
+    /// Takes out the earliest live timer due at `now`, dropping canceled ones found on the way.
+    /// The loop takes due timers one at a time, waking each before it takes the next, so that a
+    /// nested loop turned from a timer's callback (exit hooks) fires the rest itself, in order.
+    /// `now` is in the heap's ticks ([`ticks`](Self::ticks)), converted once per pass.
+    pub(crate) fn pop_due(&mut self, now: u64) -> Option<Resolver<()>> {
         while let Some(&Reverse((deadline, _, slot))) = self.heap.peek() {
             if deadline > now {
-                break;
+                return None;
             }
             self.heap.pop();
             if let Some(r) = self.release(slot) {
                 if r.is_pending() {
-                    due.push(r);
+                    return Some(r);
                 }
             }
         }
+        None
+    }
+
+    /// Every live timer due at `now`, in deadline order.
+    #[cfg(test)]
+    fn expired(&mut self, now: Instant, due: &mut Vec<Resolver<()>>) {
+        let now = self.ticks(now);
+        due.extend(std::iter::from_fn(|| self.pop_due(now)));
     }
 
     /// The deadline of the earliest live timer, dropping canceled ones found on the way.

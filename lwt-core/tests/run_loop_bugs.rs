@@ -86,14 +86,14 @@ fn with_timeout_whose_function_panics_leaves_no_timer() {
     assert_eq!(unix::timer_count(), before);
 }
 
-/// Open (the cause is in `engine.rs`): a timer's callback that runs the exit hooks (`main::exit`
-/// from a callback) turns the loop nested, but the timers that were due in the same pass as
-/// that callback wait in the outer pass's list, out of the heap: the nested loop fires a later
-/// timer (`c`) before them, and an exit hook waiting for one of them (`b`) is reported as stuck
-/// ("nothing can resolve it") to the async exception hook. A fix: keep the list of due timers
-/// in the engine and wake them one at a time from it, so that a nested pass goes on with it.
+/// Found by `timers_fuzz` (`TIMERS_FUZZ_EXIT=1`): a timer's callback that runs the exit hooks
+/// (`main::exit` from a callback) turns the loop nested, but the timers that were due in the
+/// same pass as that callback waited in the outer pass's local list, out of the heap: the nested
+/// loop fired a later timer (`c`) before them, and an exit hook waiting for one of them (`b`) was
+/// reported as stuck ("nothing can resolve it") to the async exception hook. Fixed in
+/// `engine.rs`: the due timers wait in the engine's list and are woken one at a time from it, so
+/// that a nested pass goes on with them.
 #[test]
-#[ignore = "open: the cause is in engine.rs (fire_due_timers wakes a local list), not editable here"]
 fn exit_hooks_run_from_a_timer_callback_see_the_timers_due_with_it() {
     let l = log();
     let t0 = Instant::now();
@@ -115,11 +115,10 @@ fn exit_hooks_run_from_a_timer_callback_see_the_timers_due_with_it() {
     assert_eq!(*l.borrow(), ["a", "b", "exit hook", "c"]);
 }
 
-/// Open (the cause is in `engine.rs`), as above for pauses: a pause's callback that runs the
-/// exit hooks turns the loop nested while the other pauses of its iteration wait in the outer
-/// pass's list; an exit hook waiting for one of them is reported as stuck.
+/// As above for pauses: a pause's callback that runs the exit hooks turned the loop nested while
+/// the other pauses of its iteration waited in the outer pass's local list; an exit hook waiting
+/// for one of them was reported as stuck. Fixed the same way.
 #[test]
-#[ignore = "open: the cause is in engine.rs (iteration wakes the paused from a local list), not editable here"]
 fn exit_hooks_run_from_a_pause_callback_see_the_pauses_due_with_it() {
     let l = log();
     let a = main::pause();
