@@ -800,6 +800,53 @@ fn start(w: &W) -> Box<dyn ResultHandle> {
     let toks = move || (0..n as u32).map(Tok::new).collect::<Vec<_>>();
     let sq = || seq_from(wk.clone(), 0);
     let wk = wk.clone();
+    // The serial and the parallel form of each `list` function take the same arguments and give
+    // the same result: one arm per family, given the function.
+    macro_rules! list_fn {
+        (iter $f:path) => {
+            handle(w, $f(move |x: Tok| step(&wk, x.0, |_| ()), toks()), |_| {
+                Res::Unit
+            })
+        };
+        (iteri $f:path) => {{
+            let f = move |i, x: Tok| {
+                check_index(&wk, i, &x);
+                step(&wk, x.0, |_| ())
+            };
+            handle(w, $f(f, toks()), |_| Res::Unit)
+        }};
+        (map $f:path) => {{
+            let p = $f(move |x: Tok| step(&wk, x.0, |v| v), toks());
+            handle(w, p, |v| Res::Vals(v.clone()))
+        }};
+        (mapi $f:path) => {{
+            let f = move |i, x: Tok| {
+                check_index(&wk, i, &x);
+                step(&wk, x.0, |v| v)
+            };
+            handle(w, $f(f, toks()), |v| Res::Vals(v.clone()))
+        }};
+        (filter $f:path) => {{
+            let p = $f(move |x: &Tok| step(&wk, x.0, pred), toks());
+            handle(w, p, |v| Res::Elems(elems(v)))
+        }};
+        (filter_map $f:path) => {{
+            let p = $f(move |x: Tok| step(&wk, x.0, fm), toks());
+            handle(w, p, |v| Res::Vals(v.clone()))
+        }};
+        (partition $f:path) => {{
+            let p = $f(move |x: &Tok| step(&wk, x.0, pred), toks());
+            handle(w, p, |(a, b)| Res::Pair(elems(a), elems(b)))
+        }};
+        (find $f:path) => {{
+            let p = $f(move |x: &Tok| step(&wk, x.0, pred), toks());
+            handle(w, p, |x| Res::Elem(x.as_ref().map(|t| t.0)))
+        }};
+        (test $f:path) => {{
+            let p = $f(move |x: &Tok| step(&wk, x.0, pred), toks());
+            handle(w, p, |b| Res::Bool(*b))
+        }};
+    }
     match fun {
         Fun::FoldLeftS => {
             let p = list::fold_left_s(
@@ -829,114 +876,27 @@ fn start(w: &W) -> Box<dyn ResultHandle> {
             );
             handle(w, p, |v| Res::Vals(v.clone()))
         }
-        Fun::IterS => {
-            let p = list::iter_s(move |x: Tok| step(&wk, x.0, |_| ()), toks());
-            handle(w, p, |_| Res::Unit)
-        }
-        Fun::IteriS => {
-            let p = list::iteri_s(
-                move |i, x: Tok| {
-                    check_index(&wk, i, &x);
-                    step(&wk, x.0, |_| ())
-                },
-                toks(),
-            );
-            handle(w, p, |_| Res::Unit)
-        }
-        Fun::MapS => {
-            let p = list::map_s(move |x: Tok| step(&wk, x.0, |v| v), toks());
-            handle(w, p, |v| Res::Vals(v.clone()))
-        }
-        Fun::MapiS => {
-            let p = list::mapi_s(
-                move |i, x: Tok| {
-                    check_index(&wk, i, &x);
-                    step(&wk, x.0, |v| v)
-                },
-                toks(),
-            );
-            handle(w, p, |v| Res::Vals(v.clone()))
-        }
-        Fun::RevMapS => {
-            let p = list::rev_map_s(move |x: Tok| step(&wk, x.0, |v| v), toks());
-            handle(w, p, |v| Res::Vals(v.clone()))
-        }
-        Fun::FilterS => {
-            let p = list::filter_s(move |x: &Tok| step(&wk, x.0, pred), toks());
-            handle(w, p, |v| Res::Elems(elems(v)))
-        }
-        Fun::FilterMapS => {
-            let p = list::filter_map_s(move |x: Tok| step(&wk, x.0, fm), toks());
-            handle(w, p, |v| Res::Vals(v.clone()))
-        }
-        Fun::PartitionS => {
-            let p = list::partition_s(move |x: &Tok| step(&wk, x.0, pred), toks());
-            handle(w, p, |(a, b)| Res::Pair(elems(a), elems(b)))
-        }
-        Fun::FindS => {
-            let p = list::find_s(move |x: &Tok| step(&wk, x.0, pred), toks());
-            handle(w, p, |x| Res::Elem(x.as_ref().map(|t| t.0)))
-        }
-        Fun::ForAllS => {
-            let p = list::for_all_s(move |x: &Tok| step(&wk, x.0, pred), toks());
-            handle(w, p, |b| Res::Bool(*b))
-        }
-        Fun::ExistsS => {
-            let p = list::exists_s(move |x: &Tok| step(&wk, x.0, pred), toks());
-            handle(w, p, |b| Res::Bool(*b))
-        }
-        Fun::IterP => {
-            let p = list::iter_p(move |x: Tok| step(&wk, x.0, |_| ()), toks());
-            handle(w, p, |_| Res::Unit)
-        }
-        Fun::IteriP => {
-            let p = list::iteri_p(
-                move |i, x: Tok| {
-                    check_index(&wk, i, &x);
-                    step(&wk, x.0, |_| ())
-                },
-                toks(),
-            );
-            handle(w, p, |_| Res::Unit)
-        }
-        Fun::MapP => {
-            let p = list::map_p(move |x: Tok| step(&wk, x.0, |v| v), toks());
-            handle(w, p, |v| Res::Vals(v.clone()))
-        }
-        Fun::MapiP => {
-            let p = list::mapi_p(
-                move |i, x: Tok| {
-                    check_index(&wk, i, &x);
-                    step(&wk, x.0, |v| v)
-                },
-                toks(),
-            );
-            handle(w, p, |v| Res::Vals(v.clone()))
-        }
-        Fun::RevMapP => {
-            let p = list::rev_map_p(move |x: Tok| step(&wk, x.0, |v| v), toks());
-            handle(w, p, |v| Res::Vals(v.clone()))
-        }
-        Fun::FilterP => {
-            let p = list::filter_p(move |x: &Tok| step(&wk, x.0, pred), toks());
-            handle(w, p, |v| Res::Elems(elems(v)))
-        }
-        Fun::FilterMapP => {
-            let p = list::filter_map_p(move |x: Tok| step(&wk, x.0, fm), toks());
-            handle(w, p, |v| Res::Vals(v.clone()))
-        }
-        Fun::PartitionP => {
-            let p = list::partition_p(move |x: &Tok| step(&wk, x.0, pred), toks());
-            handle(w, p, |(a, b)| Res::Pair(elems(a), elems(b)))
-        }
-        Fun::ForAllP => {
-            let p = list::for_all_p(move |x: &Tok| step(&wk, x.0, pred), toks());
-            handle(w, p, |b| Res::Bool(*b))
-        }
-        Fun::ExistsP => {
-            let p = list::exists_p(move |x: &Tok| step(&wk, x.0, pred), toks());
-            handle(w, p, |b| Res::Bool(*b))
-        }
+        Fun::IterS => list_fn!(iter list::iter_s),
+        Fun::IteriS => list_fn!(iteri list::iteri_s),
+        Fun::MapS => list_fn!(map list::map_s),
+        Fun::MapiS => list_fn!(mapi list::mapi_s),
+        Fun::RevMapS => list_fn!(map list::rev_map_s),
+        Fun::FilterS => list_fn!(filter list::filter_s),
+        Fun::FilterMapS => list_fn!(filter_map list::filter_map_s),
+        Fun::PartitionS => list_fn!(partition list::partition_s),
+        Fun::FindS => list_fn!(find list::find_s),
+        Fun::ForAllS => list_fn!(test list::for_all_s),
+        Fun::ExistsS => list_fn!(test list::exists_s),
+        Fun::IterP => list_fn!(iter list::iter_p),
+        Fun::IteriP => list_fn!(iteri list::iteri_p),
+        Fun::MapP => list_fn!(map list::map_p),
+        Fun::MapiP => list_fn!(mapi list::mapi_p),
+        Fun::RevMapP => list_fn!(map list::rev_map_p),
+        Fun::FilterP => list_fn!(filter list::filter_p),
+        Fun::FilterMapP => list_fn!(filter_map list::filter_map_p),
+        Fun::PartitionP => list_fn!(partition list::partition_p),
+        Fun::ForAllP => list_fn!(test list::for_all_p),
+        Fun::ExistsP => list_fn!(test list::exists_p),
         Fun::SeqToList => handle(w, sq().to_list(), |v| Res::Elems(elems(v))),
         Fun::SeqIter => {
             let p = sq().iter(move |x| {
