@@ -39,9 +39,14 @@
 //! timer behind when its function panicked; `run` whose promise the timers fired before the poll
 //! resolved blocked until the next timer; and exit hooks run from a timer's or a pause's callback
 //! could not reach the timers and pauses due in the same pass (they waited in a local list of the
-//! outer pass). `TIMERS_FUZZ_LIVE_GUARD` (default 1, on) keeps each run's guard timer live until
-//! `run` returns and ends runs as they are, which is what found the third (set it to 0 to end
-//! every run at a pause instead).
+//! outer pass).
+//!
+//! * `TIMERS_FUZZ_LIVE_GUARD=1` keeps each run's guard timer live until `run` returns and ends
+//!   runs as they are (by default they end at a pause), which is what found the third. It is off
+//!   by default because it also meets a behaviour the `main` docs describe and Lwt 5.6.1 shares:
+//!   an enter hook that resolves `run`'s promise (here through exit hooks it runs, which turn the
+//!   loop) still lets that iteration poll, blocking until the next timer (the guard). Seed 111
+//!   meets it at case 1105.
 //!
 //! * `TIMERS_FUZZ_EXIT=1` also runs the exit hooks from callbacks of an iteration (by default
 //!   only from hooks and outside the loop), which found the fourth. It is off by default because
@@ -50,6 +55,12 @@
 //!   returns, so a timeout racing that rejection wins, and an exit hook waiting for a promise
 //!   derived from the callback's own promise waits for good (seed 1 meets it at case 844, and
 //!   met the fourth bug at case 56 before its fix).
+//!
+//! Open, and met with the defaults at another seed (`TIMERS_FUZZ_SEED=111 TIMERS_FUZZ_CASES=2000`,
+//! case 1809, in release, before and after the loop changes of session 11): a leave hook that
+//! runs the exit hooks (turning the loop) and an enter hook's exit hook waiting for a pause, shrunk
+//! to `[Cancel, leave Hook(3) running Exit(500 µs sleep), a 2.9 ms gap, enter Hook(1),
+//! Exit(Pause)]`, leave the case unfinished when its 3 s guard fires. Not diagnosed yet.
 //!
 //! Settings: `TIMERS_FUZZ_CASES` (default 1200, about 6 s in a debug build) and
 //! `TIMERS_FUZZ_SEED` (default 1) set the run; a failure is shrunk and names its case, which
@@ -1282,7 +1293,7 @@ fn run_case(setting: &Setting, ops: &[Op], trace: bool) -> Result<usize, String>
     let w: W = Rc::new(RefCell::new(World {
         trace,
         exit_in_callbacks: fuzz::env("TIMERS_FUZZ_EXIT", 0) != 0,
-        live_guard: fuzz::env("TIMERS_FUZZ_LIVE_GUARD", 1) != 0,
+        live_guard: fuzz::env("TIMERS_FUZZ_LIVE_GUARD", 0) != 0,
         ..World::default()
     }));
     let iterations = Rc::new(Cell::new(0u64));
