@@ -429,20 +429,7 @@ fn enter_call(w: &W, elem: u32) -> usize {
             }
         }
         Mode::SeqPar(limit) => {
-            let running = ww.calls.iter().filter(|c| !c.settled).count();
-            if running >= limit {
-                problems.push(format!(
-                    "call {j} made with {running} steps pending (limit {limit})"
-                ));
-            }
-            if let Some(at) = ww.first_fail_seen {
-                problems.push(format!("call {j} made after a step failed (at {at})"));
-            }
-            if let Some(at) = ww.canceled_at {
-                problems.push(format!(
-                    "call {j} made after the result was canceled (at {at})"
-                ));
-            }
+            seq_par_problems(&ww, limit, &format!("call {j} made"), &mut problems);
         }
     }
     ww.calls.push(Call {
@@ -456,6 +443,23 @@ fn enter_call(w: &W, elem: u32) -> usize {
         ww.errors.push(p);
     }
     j
+}
+
+/// What `iter_p`/`iter_n` must not do when they start a step (`what`: a call of `f`, or the
+/// forcing of a node): exceed their limit of pending steps, or go on after a failure or a cancel.
+fn seq_par_problems(ww: &World, limit: usize, what: &str, problems: &mut Vec<String>) {
+    let running = ww.calls.iter().filter(|c| !c.settled).count();
+    if running >= limit {
+        problems.push(format!(
+            "{what} with {running} steps pending (limit {limit})"
+        ));
+    }
+    if let Some(at) = ww.first_fail_seen {
+        problems.push(format!("{what} after a step failed (at {at})"));
+    }
+    if let Some(at) = ww.canceled_at {
+        problems.push(format!("{what} after the result was canceled (at {at})"));
+    }
 }
 
 fn settle_call(w: &W, j: usize, outcome: Outcome) {
@@ -644,20 +648,7 @@ fn force_node(wk: &Weak<RefCell<World>>, i: usize) -> Promise<Node<Tok>> {
                 Some(_) => {}
             },
             Mode::SeqPar(limit) => {
-                let running = ww.calls.iter().filter(|c| !c.settled).count();
-                if running >= limit {
-                    problems.push(format!(
-                        "node {i} forced with {running} steps pending (limit {limit})"
-                    ));
-                }
-                if let Some(at) = ww.first_fail_seen {
-                    problems.push(format!("node {i} forced after a step failed (at {at})"));
-                }
-                if let Some(at) = ww.canceled_at {
-                    problems.push(format!(
-                        "node {i} forced after the result was canceled (at {at})"
-                    ));
-                }
+                seq_par_problems(&ww, limit, &format!("node {i} forced"), &mut problems);
             }
             _ => {}
         }
