@@ -25,10 +25,11 @@
 //!   order, during the call itself; the result is the values in input order, or the first
 //!   rejection in input order;
 //! * `Seq::iter_p` / `iter_n`: calls in sequence order, never more than `n` step promises pending,
-//!   no call and no forcing after a step's rejection was seen or after the result's cancel reached
-//!   it (inside a callback a cancel reaches it when the queue gets to the result's callbacks), and
-//!   the result is the first rejection in sequence order (steps, and a rejected node read before
-//!   the stop), `Canceled` if it was canceled, else fulfilled after every element was called;
+//!   no call and no forcing after a step's rejection was seen or after the result was canceled
+//!   (also from inside `f` or the forcing of a node: the result is rejected, and the reads
+//!   stopped, before `cancel` returns), and the result is the first rejection in sequence order
+//!   (steps, and a rejected node read before the stop), `Canceled` if it was canceled, else
+//!   fulfilled after every element was called;
 //! * nothing stays pending once everything the function waits on is resolved (no hang), the
 //!   result resolves once, no panic reaches the async exception hook, and every element made is
 //!   dropped at the end (none lost or kept alive).
@@ -389,9 +390,9 @@ struct World {
     result_count: usize,
     /// The result was canceled while pending.
     cancel_requested: bool,
-    /// The clock when this test's `on_cancel` on the result ran: inside a callback a cancel only
-    /// changes the result's state, and `iter_p`'s state hears of it (just before this) when the
-    /// queue reaches the result's callbacks.
+    /// The clock when the result was canceled while pending: `iter_p`/`iter_n` hear of it before
+    /// `cancel` returns, even inside a callback (they used to hear of it only when the queue
+    /// reached the result's callbacks, and went on meanwhile).
     canceled_at: Option<u64>,
     /// The clock when this test's observer first saw a step rejected.
     first_fail_seen: Option<u64>,
@@ -465,10 +466,20 @@ fn act(w: &W, a: &Act) {
             let Some(h) = w.borrow_mut().result.take() else {
                 return;
             };
-            if h.pending() {
-                w.borrow_mut().cancel_requested = true;
+            let pending = h.pending();
+            if pending {
+                let t = tick(w);
+                let mut ww = w.borrow_mut();
+                ww.cancel_requested = true;
+                ww.canceled_at.get_or_insert(t);
             }
             h.cancel();
+            // `iter_p`/`iter_n` are rejected by the cancel itself (the others only once the
+            // step they wait on is, which a `wait()` step never is).
+            let par = matches!(w.borrow().fun.mode(), Mode::SeqPar(_));
+            if pending && par && h.pending() {
+                err(w, "the result still pending when `cancel` returned".into());
+            }
             w.borrow_mut().result = Some(h);
         }
     }
@@ -811,13 +822,7 @@ fn handle<X: 'static>(
     p: Promise<X>,
     conv: impl FnOnce(&X) -> Res + 'static,
 ) -> Box<dyn ResultHandle> {
-    let (wk1, wk2, wk3) = (Rc::downgrade(w), Rc::downgrade(w), Rc::downgrade(w));
-    p.on_cancel(move || {
-        if let Some(w) = wk3.upgrade() {
-            let t = tick(&w);
-            w.borrow_mut().canceled_at = Some(t);
-        }
-    });
+    let (wk1, wk2) = (Rc::downgrade(w), Rc::downgrade(w));
     p.on_any(
         move |x| {
             if let Some(w) = wk1.upgrade() {
