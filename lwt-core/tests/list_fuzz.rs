@@ -41,7 +41,9 @@
 //! 1 fails without the fix), and `f` was called on the element of a node whose forcing failed a
 //! running callback (case 38411). With panicking inputs it found that the parallel `list`
 //! functions and `fold_right_s` let a panic of the input's iterator reach the caller (case 12,
-//! `fold_right_s`; tests in `library.rs`).
+//! `fold_right_s`; tests in `library.rs`). Checked from the moment of the cancel, it fails on
+//! `iter_p`/`iter_n` going on after a cancel made inside a callback (case 1673; tests in
+//! `seq.rs` and `stream.rs`).
 
 #[path = "support/fuzz.rs"]
 mod fuzz;
