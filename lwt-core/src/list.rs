@@ -2,8 +2,9 @@
 //! (`_p`) forms.
 //!
 //! * A serial function calls `f` on one element, waits for its promise, then goes on to the next.
-//! * A parallel function calls `f` on every element first, in input order, then waits for all the
-//!   promises; results come back in input order whatever the resolution order.
+//! * A parallel function calls `f` on every element first, in input order (each as the iterator
+//!   yields it), then waits for all the promises; results come back in input order whatever the
+//!   resolution order.
 //!
 //! Both work on any `IntoIterator` and are stack-safe on millions of elements: a serial loop
 //! whose steps are already resolved runs as a plain loop, and only waits (with one bind, whose
@@ -13,6 +14,17 @@
 //! On a rejection, a serial function stops and is rejected with it; a parallel function still
 //! waits for every promise, then is rejected with the first rejection in input order (as
 //! [`all`]). A panic in `f` is a rejection too.
+//!
+//! So is a panic of the input's iterator (in `into_iter` or in `next`); it never reaches the
+//! caller. A serial function is rejected with it when its walk gets there (`fold_right_s`, which
+//! reads the whole input first, before any call of `f`). A parallel function stops calling `f`
+//! there and treats the panic as the rejection of the element the iterator failed to produce, as
+//! a panic in `f` is the rejection of that call: the promises already started are neither
+//! canceled nor dropped, the result waits for them, then is rejected with the first rejection in
+//! input order (the panic, unless an earlier promise was rejected). Lwt has no exact counterpart,
+//! its list being built before the call (an exception building it reaches the caller before `f`
+//! runs at all); the closest is an exception raised by `f`, which its `Lwt.apply` makes the
+//! rejection of that element's promise while the others go on, as here.
 //!
 //! Lwt is less regular here, and this module does not copy it: its `iter_p` waits for every
 //! promise but reports the rejection of the *last* rejected element (it joins the promises in
@@ -49,11 +61,19 @@ fn call<A, R: 'static>(f: &mut impl FnMut(A) -> Promise<R>, a: A) -> Promise<R> 
     }
 }
 
+/// `items.into_iter()`, or the rejection for its panic: making the iterator is user code too
+/// (a custom `IntoIterator`), and a panic there must not escape the function any more than one
+/// in `next`.
+fn iterate<I: IntoIterator>(items: I) -> Result<I::IntoIter, Exn> {
+    catch_unwind(AssertUnwindSafe(|| items.into_iter())).map_err(Exn::from_panic)
+}
+
 /// The serial driver: `step(acc, item)` for each item in turn, synchronously while steps are
 /// already resolved.
 fn fold_iter<I, A, F>(items: I, init: A, step: F) -> Promise<A>
 where
-    I: Iterator + 'static,
+    I: IntoIterator,
+    I::IntoIter: 'static,
     A: 'static,
     F: FnMut(A, I::Item) -> Promise<A> + 'static,
 {
@@ -64,11 +84,27 @@ where
 /// is resolved, with one result promise for the whole run (see [`crate::park`]).
 fn fold_until<I, A, F>(items: I, init: A, step: F, stop: fn(&A) -> bool) -> Promise<A>
 where
-    I: Iterator + 'static,
+    I: IntoIterator,
+    I::IntoIter: 'static,
     A: 'static,
     F: FnMut(A, I::Item) -> Promise<A> + 'static,
 {
-    result_of(advance(items, init, step, stop), ())
+    match iterate(items) {
+        Ok(items) => result_of(advance(items, init, step, stop), ()),
+        Err(e) => Promise::fail(e),
+    }
+}
+
+/// Counts the calls of `f`, for the `i` forms: the index is counted here rather than with
+/// `Iterator::enumerate`, so that the input is turned into an iterator inside the function,
+/// where a panic doing so is caught.
+fn indexed<T, R>(mut f: impl FnMut(usize, T) -> R) -> impl FnMut(T) -> R {
+    let mut i = 0;
+    move |x| {
+        let index = i;
+        i += 1;
+        f(index, x)
+    }
 }
 
 /// A fold waiting on the promise of its next accumulator.
@@ -153,7 +189,7 @@ where
     I: IntoIterator<Item = T>,
     I::IntoIter: 'static,
 {
-    fold_iter(items.into_iter(), init, f)
+    fold_iter(items, init, f)
 }
 
 /// Lwt's `fold_right_s`: `f(x1, f(x2, ... f(xn, init)))`, starting from the last element.
@@ -168,7 +204,12 @@ pub fn fold_right_s<A: 'static, T: 'static>(
     items: impl IntoIterator<Item = T>,
     init: A,
 ) -> Promise<A> {
-    let reversed: Vec<T> = items.into_iter().collect();
+    // The whole input is read before the first step, as Lwt's list exists before the call; a
+    // panic reading it is the rejection, before any call of `f`.
+    let reversed: Vec<T> = match catch_unwind(AssertUnwindSafe(|| items.into_iter().collect())) {
+        Ok(items) => items,
+        Err(payload) => return Promise::fail(Exn::from_panic(payload)),
+    };
     fold_iter(reversed.into_iter().rev(), init, move |acc, x| f(x, acc))
 }
 
@@ -187,7 +228,7 @@ where
     I: IntoIterator<Item = T>,
     I::IntoIter: 'static,
 {
-    fold_iter(items.into_iter(), (), move |(), x| f(x))
+    fold_iter(items, (), move |(), x| f(x))
 }
 
 /// Lwt's `iteri_s`: `f(index, element)`.
@@ -197,14 +238,15 @@ where
 /// assert!(list::iteri_s(|i, x: usize| { assert_eq!(i, x); Promise::ret(()) }, 0..3).is_fulfilled());
 /// ```
 pub fn iteri_s<T: 'static, I>(
-    mut f: impl FnMut(usize, T) -> Promise<()> + 'static,
+    f: impl FnMut(usize, T) -> Promise<()> + 'static,
     items: I,
 ) -> Promise<()>
 where
     I: IntoIterator<Item = T>,
     I::IntoIter: 'static,
 {
-    fold_iter(items.into_iter().enumerate(), (), move |(), (i, x)| f(i, x))
+    let mut f = indexed(f);
+    fold_iter(items, (), move |(), x| f(x))
 }
 
 /// Lwt's `map_s`.
@@ -221,7 +263,7 @@ where
     I: IntoIterator<Item = T>,
     I::IntoIter: 'static,
 {
-    fold_iter(items.into_iter(), Vec::new(), move |mut acc, x| {
+    fold_iter(items, Vec::new(), move |mut acc, x| {
         call(&mut f, x).map(move |u| {
             acc.push(u);
             acc
@@ -237,14 +279,14 @@ where
 /// assert_eq!(p.state(), State::Fulfilled(vec![10, 11]));
 /// ```
 pub fn mapi_s<T: 'static, U: 'static, I>(
-    mut f: impl FnMut(usize, T) -> Promise<U> + 'static,
+    f: impl FnMut(usize, T) -> Promise<U> + 'static,
     items: I,
 ) -> Promise<Vec<U>>
 where
     I: IntoIterator<Item = T>,
     I::IntoIter: 'static,
 {
-    map_s(move |(i, x)| f(i, x), items.into_iter().enumerate())
+    map_s(indexed(f), items)
 }
 
 /// Lwt's `rev_map_s`: like `map_s`, results reversed.
@@ -282,7 +324,7 @@ where
     I: IntoIterator<Item = T>,
     I::IntoIter: 'static,
 {
-    fold_iter(items.into_iter(), Vec::new(), move |mut acc, x| {
+    fold_iter(items, Vec::new(), move |mut acc, x| {
         call(&mut f, &x).map(move |keep| {
             if keep {
                 acc.push(x);
@@ -307,7 +349,7 @@ where
     I: IntoIterator<Item = T>,
     I::IntoIter: 'static,
 {
-    fold_iter(items.into_iter(), Vec::new(), move |mut acc, x| {
+    fold_iter(items, Vec::new(), move |mut acc, x| {
         call(&mut f, x).map(move |u| {
             acc.extend(u);
             acc
@@ -331,7 +373,7 @@ where
     I::IntoIter: 'static,
 {
     fold_iter(
-        items.into_iter(),
+        items,
         (Vec::new(), Vec::new()),
         move |(mut yes, mut no), x| {
             call(&mut f, &x).map(move |keep| {
@@ -353,7 +395,8 @@ fn first_s<T: 'static, I>(
     stop_on: bool,
 ) -> Promise<Option<T>>
 where
-    I: Iterator<Item = T> + 'static,
+    I: IntoIterator<Item = T>,
+    I::IntoIter: 'static,
 {
     // The accumulator carries the found element; the walk stops there.
     fold_until(
@@ -380,7 +423,7 @@ where
     I: IntoIterator<Item = T>,
     I::IntoIter: 'static,
 {
-    first_s(f, items.into_iter(), true)
+    first_s(f, items, true)
 }
 
 /// Lwt's `for_all_s`: does every element satisfy `f`? Stops at the first that does not.
@@ -397,7 +440,7 @@ where
     I: IntoIterator<Item = T>,
     I::IntoIter: 'static,
 {
-    first_s(f, items.into_iter(), false).map(|counterexample| counterexample.is_none())
+    first_s(f, items, false).map(|counterexample| counterexample.is_none())
 }
 
 /// Lwt's `exists_s`: does some element satisfy `f`? Stops at the first that does.
@@ -419,12 +462,29 @@ where
 
 // ---- parallel forms ----------------------------------------------------------------------------------
 
-/// Starts `f` on every element, in input order.
+/// Starts `f` on every element, in input order, each as the iterator yields it.
+///
+/// A panic in the iterator (making it, or in `next`) ends the walk, and its rejection takes the
+/// place of the element it failed to produce, as a panic in `f` takes the place of that call's
+/// promise: the promises already started are neither canceled nor dropped, the result waits for
+/// them, and an earlier element's rejection comes first in input order.
 fn start_all<T, U: 'static>(
     mut f: impl FnMut(T) -> Promise<U>,
     items: impl IntoIterator<Item = T>,
 ) -> Vec<Promise<U>> {
-    items.into_iter().map(|x| call(&mut f, x)).collect()
+    let mut started = Vec::new();
+    // `call` catches the panics of `f`; this catches those of the iterator.
+    let walk = catch_unwind(AssertUnwindSafe(|| {
+        let items = items.into_iter();
+        started.reserve(items.size_hint().0);
+        for x in items {
+            started.push(call(&mut f, x));
+        }
+    }));
+    if let Err(payload) = walk {
+        started.push(Promise::fail(Exn::from_panic(payload)));
+    }
+    started
 }
 
 /// Lwt's `iter_p`: `f` on every element at once; fulfilled when all are.
@@ -448,10 +508,10 @@ pub fn iter_p<T>(
 /// assert!(list::iteri_p(|i, x: usize| { assert_eq!(i, x); Promise::ret(()) }, 0..3).is_fulfilled());
 /// ```
 pub fn iteri_p<T>(
-    mut f: impl FnMut(usize, T) -> Promise<()>,
+    f: impl FnMut(usize, T) -> Promise<()>,
     items: impl IntoIterator<Item = T>,
 ) -> Promise<()> {
-    iter_p(move |(i, x)| f(i, x), items.into_iter().enumerate())
+    iter_p(indexed(f), items)
 }
 
 /// Lwt's `map_p`: results in input order.
@@ -474,10 +534,10 @@ pub fn map_p<T, U: 'static>(
 /// assert_eq!(list::mapi_p(|i, _x: u8| Promise::ret(i), vec![9, 9]).state(), State::Fulfilled(vec![0, 1]));
 /// ```
 pub fn mapi_p<T, U: 'static>(
-    mut f: impl FnMut(usize, T) -> Promise<U>,
+    f: impl FnMut(usize, T) -> Promise<U>,
     items: impl IntoIterator<Item = T>,
 ) -> Promise<Vec<U>> {
-    map_p(move |(i, x)| f(i, x), items.into_iter().enumerate())
+    map_p(indexed(f), items)
 }
 
 /// Lwt's `rev_map_p`.
@@ -501,9 +561,17 @@ fn verdicts_p<T: 'static>(
     mut f: impl FnMut(&T) -> Promise<bool>,
     items: impl IntoIterator<Item = T>,
 ) -> Promise<Vec<(T, bool)>> {
-    let items: Vec<T> = items.into_iter().collect();
-    let tests = items.iter().map(|x| call(&mut f, x)).collect::<Vec<_>>();
-    all(tests).map(move |verdicts| items.into_iter().zip(verdicts).collect())
+    let mut kept = Vec::new();
+    // The element is kept before `f` sees it, so that the elements and the verdicts stay aligned
+    // whatever `f` does (a panic in `f` is caught by `start_all`, as a rejection).
+    let tests = start_all(
+        |x| {
+            kept.push(x);
+            f(kept.last().expect("just pushed"))
+        },
+        items,
+    );
+    all(tests).map(move |verdicts| kept.into_iter().zip(verdicts).collect())
 }
 
 /// Lwt's `filter_p`.

@@ -49,8 +49,14 @@
 //!   the callback on the rest of the sequence, and its `iter_n` rejects at once, leaving the
 //!   running callbacks unobserved). A node being forced at that moment is the user's promise: it
 //!   is not canceled, and its element is ignored.
-//! * Canceling the result of `iter_p` or `iter_n` cancels what it waits on: the node being
-//!   forced and the running callbacks.
+//! * Canceling the result of `iter_p` or `iter_n` rejects it with `Canceled` and cancels what it
+//!   waits on: the node being forced and the running callbacks. This is done before `cancel`
+//!   returns, wherever the cancel is made: from inside `f` or the forcing of a node too, no node
+//!   is forced and `f` is not called after it, and a callback promise that `f` returns after
+//!   canceling the result is canceled as it comes back. (Lwt's `iter_p` and `iter_n` are chains
+//!   of binds: canceled, they cancel the node being forced if it is cancelable, not the running
+//!   callbacks; canceled from inside `f`, they do nothing at all, the chain waiting then on the
+//!   node just forced, and go on to the end.)
 //! * A panic while forcing a node or in a callback rejects the promise with
 //!   [`Panicked`](crate::Panicked) (Lwt's `Lwt.apply`).
 

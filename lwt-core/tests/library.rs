@@ -11,7 +11,9 @@ use std::rc::Rc;
 use lwt_core::pool::Pool;
 use lwt_core::switch::{self, Switch};
 use lwt_core::sync::{Condition, Mutex, Mvar};
-use lwt_core::{list, main, result as lr, task, unix, wait, Exn, Promise, Resolver, State};
+use lwt_core::{
+    list, main, result as lr, task, unix, wait, Exn, Panicked, Promise, Resolver, State,
+};
 
 // ---- list ----
 
@@ -178,6 +180,165 @@ fn a_panic_in_a_serial_form_rejects_it_even_after_a_pending_step() {
         (0..3).map(|x| if x == 2 { panic!("iterator") } else { x }),
     );
     assert!(p.rejection().unwrap().to_string().contains("iterator"));
+}
+
+/// The input of the tests below: its iterator yields 0 and 1, then panics ("iterator at 2");
+/// or, with `into_iter_panics`, making the iterator panics ("into_iter").
+struct Faulty {
+    into_iter_panics: bool,
+}
+
+impl IntoIterator for Faulty {
+    type Item = u32;
+    type IntoIter = Box<dyn Iterator<Item = u32>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        assert!(!self.into_iter_panics, "into_iter");
+        Box::new((0..5).inspect(|x| assert!(*x < 2, "iterator at {x}")))
+    }
+}
+
+fn panic_message<T: Clone + 'static>(p: &Promise<T>) -> String {
+    let e = p.rejection().expect("rejected");
+    e.downcast_ref::<Panicked>()
+        .unwrap_or_else(|| panic!("not a panic: {e:?}"))
+        .message()
+        .to_owned()
+}
+
+/// Each parallel form over `Faulty`, with `pending_step` as `f`, its result made a `()`.
+type ParForm = fn(Steps, Faulty) -> Promise<()>;
+
+const PARALLEL_FORMS: [(&str, ParForm); 10] = [
+    ("iter_p", |s, it| {
+        list::iter_p(move |x| pending_step(&s, x).map(drop), it)
+    }),
+    ("iteri_p", |s, it| {
+        list::iteri_p(move |_, x| pending_step(&s, x).map(drop), it)
+    }),
+    ("map_p", |s, it| {
+        list::map_p(move |x| pending_step(&s, x), it).map(drop)
+    }),
+    ("mapi_p", |s, it| {
+        list::mapi_p(move |_, x| pending_step(&s, x), it).map(drop)
+    }),
+    ("rev_map_p", |s, it| {
+        list::rev_map_p(move |x| pending_step(&s, x), it).map(drop)
+    }),
+    ("filter_p", |s, it| {
+        list::filter_p(move |x| pending_step(&s, *x).map(|y| y > 0), it).map(drop)
+    }),
+    ("filter_map_p", |s, it| {
+        list::filter_map_p(move |x| pending_step(&s, x).map(Some), it).map(drop)
+    }),
+    ("partition_p", |s, it| {
+        list::partition_p(move |x| pending_step(&s, *x).map(|y| y > 0), it).map(drop)
+    }),
+    ("for_all_p", |s, it| {
+        list::for_all_p(move |x| pending_step(&s, *x).map(|y| y > 0), it).map(drop)
+    }),
+    ("exists_p", |s, it| {
+        list::exists_p(move |x| pending_step(&s, *x).map(|y| y > 0), it).map(drop)
+    }),
+];
+
+#[test]
+fn a_panic_in_the_iterator_of_a_parallel_form_rejects_it_after_the_started_steps() {
+    for (name, form) in PARALLEL_FORMS {
+        // `f` ran on the elements before the panic; their steps keep running (not canceled, as
+        // when `f` itself panics), the result waits for them, then is rejected with the panic.
+        let steps: Steps = Rc::default();
+        let p = form(
+            steps.clone(),
+            Faulty {
+                into_iter_panics: false,
+            },
+        );
+        assert_eq!(steps.borrow().len(), 2, "{name}: f called on 0 and 1");
+        assert!(p.is_pending(), "{name}");
+        for (step, r) in std::mem::take(&mut *steps.borrow_mut()) {
+            assert!(step.is_pending(), "{name}: a started step was canceled");
+            r.wakeup(1);
+        }
+        assert_eq!(panic_message(&p), "iterator at 2", "{name}");
+
+        // A panic in `into_iter`: no element, no call of `f`.
+        let steps: Steps = Rc::default();
+        let p = form(
+            steps.clone(),
+            Faulty {
+                into_iter_panics: true,
+            },
+        );
+        assert!(steps.borrow().is_empty(), "{name}");
+        assert_eq!(panic_message(&p), "into_iter", "{name}");
+    }
+    // The panic counts as the rejection of the element it failed to produce: an earlier
+    // element's rejection comes first in input order.
+    let steps: Steps = Rc::default();
+    let p = PARALLEL_FORMS[0].1(
+        steps.clone(),
+        Faulty {
+            into_iter_panics: false,
+        },
+    );
+    let mut started = std::mem::take(&mut *steps.borrow_mut());
+    started.pop().unwrap().1.wakeup(1);
+    started
+        .pop()
+        .unwrap()
+        .1
+        .wakeup_exn(Exn::failure("element 0"));
+    assert_eq!(p.rejection().unwrap().to_string(), "element 0");
+}
+
+#[test]
+fn a_panic_making_the_iterator_of_a_serial_form_rejects_it() {
+    let faulty = || Faulty {
+        into_iter_panics: true,
+    };
+    let ok = |_: u32| Promise::ret(());
+    assert_eq!(panic_message(&list::iter_s(ok, faulty())), "into_iter");
+    assert_eq!(
+        panic_message(&list::iteri_s(|_, _| Promise::ret(()), faulty())),
+        "into_iter"
+    );
+    assert_eq!(
+        panic_message(&list::mapi_s(|_, x| Promise::ret(x), faulty())),
+        "into_iter"
+    );
+    assert_eq!(
+        panic_message(&list::find_s(|_| Promise::ret(false), faulty())),
+        "into_iter"
+    );
+    assert_eq!(
+        panic_message(&list::fold_left_s(|a, x| Promise::ret(a + x), 0, faulty())),
+        "into_iter"
+    );
+    // `fold_right_s` reads the whole input before its first step: a panic on the way is its
+    // rejection, before any call of `f`.
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let p = list::fold_right_s(
+        move |x, a: u32| {
+            c.set(c.get() + 1);
+            Promise::ret(a + x)
+        },
+        Faulty {
+            into_iter_panics: false,
+        },
+        0,
+    );
+    assert_eq!(panic_message(&p), "iterator at 2");
+    assert_eq!(calls.get(), 0);
+    assert_eq!(
+        panic_message(&list::fold_right_s(
+            |x, a: u32| Promise::ret(a + x),
+            faulty(),
+            0
+        )),
+        "into_iter"
+    );
 }
 
 #[test]

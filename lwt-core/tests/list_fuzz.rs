@@ -6,7 +6,9 @@
 //! is returned (its callbacks not run yet), or with a `wait()` / `task()` promise that a later
 //! action resolves (`wakeup`, `wakeup_later`, `wakeup_exn`, `wakeup_later_exn`, with a
 //! value of the action's choosing) or cancels. For the `seq` functions each node of the sequence is
-//! likewise ready, rejected, panicking when forced, or pending and resolved later. Actions run at
+//! likewise ready, rejected, panicking when forced, or pending and resolved later; the input of a
+//! `list` function sometimes panics, in `into_iter` or in `next` at a drawn element (then stands
+//! for the rejection of that element, after the earlier ones). Actions run at
 //! top level and, scripted, from inside `f` and inside the forcing of a node; the function's result
 //! is sometimes canceled. Once every action ran, every promise still pending is resolved.
 //!
@@ -17,14 +19,17 @@
 //!   in order (`fold_right_s`: from the last), once each, only after the previous step's promise
 //!   resolved, never after a rejection or after `find_s`/`for_all_s`/`exists_s` stopped; a node is
 //!   forced only after the previous element's step resolved; the result is the model's (values
-//!   in input order, or the rejection that stopped the walk);
-//! * parallel (`*_p`): `f` is called on every element, in input order, during the call itself;
-//!   the result is the values in input order, or the first rejection in input order;
+//!   in input order, or the rejection that stopped the walk, the input's panic included:
+//!   `fold_right_s` reads its whole input first);
+//! * parallel (`*_p`): `f` is called on every element before the input's panic, if any, in input
+//!   order, during the call itself; the result is the values in input order, or the first
+//!   rejection in input order;
 //! * `Seq::iter_p` / `iter_n`: calls in sequence order, never more than `n` step promises pending,
-//!   no call and no forcing after a step's rejection was seen or after the result's cancel reached
-//!   it (inside a callback a cancel reaches it when the queue gets to the result's callbacks), and
-//!   the result is the first rejection in sequence order (steps, and a rejected node read before
-//!   the stop), `Canceled` if it was canceled, else fulfilled after every element was called;
+//!   no call and no forcing after a step's rejection was seen or after the result was canceled
+//!   (also from inside `f` or the forcing of a node: the result is rejected, and the reads
+//!   stopped, before `cancel` returns), and the result is the first rejection in sequence order
+//!   (steps, and a rejected node read before the stop), `Canceled` if it was canceled, else
+//!   fulfilled after every element was called;
 //! * nothing stays pending once everything the function waits on is resolved (no hang), the
 //!   result resolves once, no panic reaches the async exception hook, and every element made is
 //!   dropped at the end (none lost or kept alive).
@@ -34,7 +39,11 @@
 //! It found two bugs in `iter_p`/`iter_n` (the driver in `stream/drive.rs`), fixed since, each with
 //! a test in `seq.rs`: a callback that completed an earlier one re-entered `f` (case 7861 of seed
 //! 1 fails without the fix), and `f` was called on the element of a node whose forcing failed a
-//! running callback (case 38411).
+//! running callback (case 38411). With panicking inputs it found that the parallel `list`
+//! functions and `fold_right_s` let a panic of the input's iterator reach the caller (case 12,
+//! `fold_right_s`; tests in `library.rs`). Checked from the moment of the cancel, it fails on
+//! `iter_p`/`iter_n` going on after a cancel made inside a callback (case 1673; tests in
+//! `seq.rs` and `stream.rs`).
 
 #[path = "support/fuzz.rs"]
 mod fuzz;
@@ -215,10 +224,74 @@ enum Op {
     Script(Act),
 }
 
+/// The input of a `list` function: a plain list, or one whose iterator panics.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Input {
+    Plain,
+    /// `into_iter` panics.
+    IntoIterPanics,
+    /// `next` panics when asked for element `k` (`k == n`: instead of answering `None`).
+    NextPanics(usize),
+}
+
+impl Input {
+    /// The rejection a panic of the input gives, if it reaches element `k` (or makes the
+    /// iterator, `None`).
+    fn panics_at(self, k: Option<usize>) -> Option<String> {
+        let message = match (self, k) {
+            (Input::IntoIterPanics, None) => "into_iter".to_string(),
+            (Input::NextPanics(at), Some(k)) if at == k => format!("it{k}"),
+            _ => return None,
+        };
+        Some(tag(&Exn::from_panic(Box::new(message))))
+    }
+}
+
+/// The elements `0..n` as a list function's input, panicking as `Input` says.
+struct Faulty {
+    toks: Vec<Tok>,
+    input: Input,
+}
+
+struct FaultyIter {
+    toks: std::vec::IntoIter<Tok>,
+    at: usize,
+    panic_at: Option<usize>,
+}
+
+impl IntoIterator for Faulty {
+    type Item = Tok;
+    type IntoIter = FaultyIter;
+    fn into_iter(self) -> FaultyIter {
+        let panic_at = match self.input {
+            Input::Plain => None,
+            Input::IntoIterPanics => panic!("into_iter"),
+            Input::NextPanics(k) => Some(k),
+        };
+        FaultyIter {
+            toks: self.toks.into_iter(),
+            at: 0,
+            panic_at,
+        }
+    }
+}
+
+impl Iterator for FaultyIter {
+    type Item = Tok;
+    fn next(&mut self) -> Option<Tok> {
+        let k = self.at;
+        assert!(self.panic_at != Some(k), "it{k}");
+        self.at += 1;
+        self.toks.next()
+    }
+}
+
 #[derive(Debug)]
 struct Setting {
     fun: Fun,
     n: usize,
+    /// How the input of a `list` function behaves (a sequence's nodes say it for `seq`).
+    input: Input,
     replies: Vec<Reply>,
     /// `n + 1` nodes (the last is `Nil`).
     nodes: Vec<NodeKind>,
@@ -306,6 +379,7 @@ impl<X: 'static> ResultHandle for Handle<X> {
 struct World {
     fun: Fun,
     n: usize,
+    input: Input,
     replies: Vec<Reply>,
     nodes: Vec<NodeKind>,
     calls: Vec<Call>,
@@ -318,9 +392,9 @@ struct World {
     result_count: usize,
     /// The result was canceled while pending.
     cancel_requested: bool,
-    /// The clock when this test's `on_cancel` on the result ran: inside a callback a cancel only
-    /// changes the result's state, and `iter_p`'s state hears of it (just before this) when the
-    /// queue reaches the result's callbacks.
+    /// The clock when the result was canceled while pending: `iter_p`/`iter_n` hear of it before
+    /// `cancel` returns, even inside a callback (they used to hear of it only when the queue
+    /// reached the result's callbacks, and went on meanwhile).
     canceled_at: Option<u64>,
     /// The clock when this test's observer first saw a step rejected.
     first_fail_seen: Option<u64>,
@@ -394,10 +468,20 @@ fn act(w: &W, a: &Act) {
             let Some(h) = w.borrow_mut().result.take() else {
                 return;
             };
-            if h.pending() {
-                w.borrow_mut().cancel_requested = true;
+            let pending = h.pending();
+            if pending {
+                let t = tick(w);
+                let mut ww = w.borrow_mut();
+                ww.cancel_requested = true;
+                ww.canceled_at.get_or_insert(t);
             }
             h.cancel();
+            // `iter_p`/`iter_n` are rejected by the cancel itself (the others only once the
+            // step they wait on is, which a `wait()` step never is).
+            let par = matches!(w.borrow().fun.mode(), Mode::SeqPar(_));
+            if pending && par && h.pending() {
+                err(w, "the result still pending when `cancel` returned".into());
+            }
             w.borrow_mut().result = Some(h);
         }
     }
@@ -740,13 +824,7 @@ fn handle<X: 'static>(
     p: Promise<X>,
     conv: impl FnOnce(&X) -> Res + 'static,
 ) -> Box<dyn ResultHandle> {
-    let (wk1, wk2, wk3) = (Rc::downgrade(w), Rc::downgrade(w), Rc::downgrade(w));
-    p.on_cancel(move || {
-        if let Some(w) = wk3.upgrade() {
-            let t = tick(&w);
-            w.borrow_mut().canceled_at = Some(t);
-        }
-    });
+    let (wk1, wk2) = (Rc::downgrade(w), Rc::downgrade(w));
     p.on_any(
         move |x| {
             if let Some(w) = wk1.upgrade() {
@@ -783,12 +861,15 @@ fn check_index(wk: &Weak<RefCell<World>>, i: usize, x: &Tok) {
 
 /// Calls the case's function.
 fn start(w: &W) -> Box<dyn ResultHandle> {
-    let (fun, n) = {
+    let (fun, n, input) = {
         let ww = w.borrow();
-        (ww.fun, ww.n)
+        (ww.fun, ww.n, ww.input)
     };
     let wk = Rc::downgrade(w);
-    let toks = move || (0..n as u32).map(Tok::new).collect::<Vec<_>>();
+    let toks = move || Faulty {
+        toks: (0..n as u32).map(Tok::new).collect(),
+        input,
+    };
     let sq = || seq_from(wk.clone(), 0);
     let wk = wk.clone();
     // The serial and the parallel form of each `list` function take the same arguments and give
@@ -983,7 +1064,27 @@ fn model_serial(ww: &World, order: &[u32], seq: bool) -> Result<Result<Res, Stri
         }
         Ok(())
     };
+    // `fold_right_s` reads its whole input before the first step.
+    let reads_first = fun == Fun::FoldRightS;
+    let input_panic = |k: Option<usize>| -> Option<String> {
+        if reads_first {
+            (0..=ww.n)
+                .map(Some)
+                .chain([None])
+                .find_map(|k| ww.input.panics_at(k))
+        } else {
+            ww.input.panics_at(k)
+        }
+    };
+    if let Some(t) = input_panic(None) {
+        only(0, "the input panicked")?;
+        return Ok(Err(t));
+    }
     for (j, &e) in order.iter().enumerate() {
+        if let Some(t) = input_panic(Some(j)) {
+            only(j, "the input panicked")?;
+            return Ok(Err(t));
+        }
         if seq {
             let f = ww.forced[j]
                 .as_ref()
@@ -1036,6 +1137,10 @@ fn model_serial(ww: &World, order: &[u32], seq: bool) -> Result<Result<Res, Stri
             _ => vals.push(v),
         }
     }
+    if let Some(t) = input_panic(Some(order.len())) {
+        only(order.len(), "the input panicked")?;
+        return Ok(Err(t));
+    }
     if seq {
         let n = order.len();
         let f = ww.forced[n]
@@ -1063,7 +1168,13 @@ fn model_serial(ww: &World, order: &[u32], seq: bool) -> Result<Result<Res, Stri
 }
 
 fn model_par(ww: &World) -> Result<Result<Res, String>, String> {
-    let n = ww.n;
+    // `f` is called on the elements before the input's panic, whose rejection then comes after
+    // theirs in input order.
+    let (n, input_panic) = match ww.input {
+        Input::Plain => (ww.n, None),
+        Input::IntoIterPanics => (0, ww.input.panics_at(None)),
+        Input::NextPanics(k) => (k.min(ww.n), ww.input.panics_at(Some(k))),
+    };
     if ww.calls.len() != n {
         return Err(format!("f called {} times on {n} elements", ww.calls.len()));
     }
@@ -1073,6 +1184,9 @@ fn model_par(ww: &World) -> Result<Result<Res, String>, String> {
     }
     if let Some(Err(t)) = vs.iter().find(|o| o.is_err()) {
         return Ok(Err(t.clone()));
+    }
+    if let Some(t) = input_panic {
+        return Ok(Err(t));
     }
     let vs: Vec<u32> = vs.into_iter().map(Result::unwrap).collect();
     let idx = |keep: &dyn Fn(u32) -> bool| -> Vec<u32> {
@@ -1232,10 +1346,21 @@ fn gen(r: &mut Rng) -> (Setting, Vec<Op>) {
             }
         })
         .collect();
+    // Drawn last: the other draws of each case stay what they were before inputs could panic.
+    let input = if fun.is_seq() {
+        Input::Plain
+    } else {
+        match r.below(10) {
+            0 => Input::IntoIterPanics,
+            1..=2 => Input::NextPanics(r.below(n as u64 + 1) as usize),
+            _ => Input::Plain,
+        }
+    };
     (
         Setting {
             fun,
             n,
+            input,
             replies,
             nodes,
             pre,
@@ -1249,6 +1374,7 @@ fn run(s: &Setting, ops: &[Op], trace: bool) -> Result<usize, String> {
     let w: W = Rc::new(RefCell::new(World {
         fun: s.fun,
         n: s.n,
+        input: s.input,
         replies: s.replies.clone(),
         nodes: s.nodes.clone(),
         calls: Vec::new(),

@@ -265,6 +265,93 @@ fn canceling_iter_p_cancels_the_running_callbacks_and_the_pending_node() {
     assert!(node_handle.rejection().unwrap().is_canceled());
 }
 
+/// What `f` sees and keeps in the tests below: the elements it was called on, its task promises
+/// (and their resolvers, kept so as not to abandon them), and the states of those promises
+/// right after the cancel it makes.
+#[derive(Default)]
+struct Calls {
+    elements: Vec<u32>,
+    steps: Vec<(Promise<()>, Resolver<()>)>,
+    at_cancel: Vec<bool>,
+}
+
+#[test]
+fn iter_p_and_iter_n_canceled_inside_f_stop_at_once() {
+    // `f` cancels the result, while running in a callback (the wakeup of the first node). The
+    // cancel rejects the result at once; before the fix, `iter_p` only heard of it when the
+    // resolution loop reached the result's callbacks, after the callback: meanwhile it went on
+    // forcing nodes and calling `f` (on every element here, although the result was already
+    // canceled), and the callback promises it had started were still running when `cancel`
+    // returned.
+    for limit in [None, Some(3)] {
+        let (first, resolve_first) = wait::<Node<u32>>();
+        let result: Rc<RefCell<Option<Promise<()>>>> = Rc::default();
+        let calls: Rc<RefCell<Calls>> = Rc::default();
+        let (res, c) = (result.clone(), calls.clone());
+        let f = move |x: u32| {
+            let (p, r) = lwt_core::task::<()>();
+            c.borrow_mut().elements.push(x);
+            c.borrow_mut().steps.push((p.clone(), r));
+            if x == 1 {
+                let result = res.borrow().clone().unwrap();
+                result.cancel();
+                let mut c = c.borrow_mut();
+                c.at_cancel = c.steps.iter().map(|(p, _)| p.is_rejected()).collect();
+                c.at_cancel.push(result.is_rejected());
+            }
+            p
+        };
+        let s = Seq::new(move || first);
+        let done = match limit {
+            None => s.iter_p(f),
+            Some(n) => s.iter_n(n, f),
+        };
+        *result.borrow_mut() = Some(done.clone());
+        resolve_first.wakeup(Node::Cons(0, seq::of_list(vec![1, 2, 3, 4])));
+        let calls = calls.borrow();
+        assert_eq!(
+            calls.elements,
+            [0, 1],
+            "{limit:?}: f called after the cancel"
+        );
+        assert_eq!(
+            calls.at_cancel,
+            [true, false, true],
+            "{limit:?}: step 0 and the result canceled when `cancel` returned (step 1 was not \
+             returned yet)"
+        );
+        assert!(done.rejection().unwrap().is_canceled());
+        // The step returned by the call that canceled is canceled as it comes back, as the ones
+        // running were.
+        assert!(calls.steps[1].0.rejection().unwrap().is_canceled());
+    }
+}
+
+#[test]
+fn iter_n_canceled_in_a_callback_that_then_completes_a_step_starts_nothing() {
+    // The cancel and, in the same callback, the end of the running step that makes room for the
+    // next element: before the fix the step's end read the next element and called `f` on it,
+    // the result being canceled already.
+    let calls: Rc<RefCell<Calls>> = Rc::default();
+    let c = calls.clone();
+    let done = seq::of_list(vec![0_u32, 1, 2]).iter_n(1, move |x| {
+        let (p, r) = wait::<()>();
+        c.borrow_mut().elements.push(x);
+        c.borrow_mut().steps.push((p.clone(), r));
+        p
+    });
+    let (tick, ring) = wait::<()>();
+    let (d, c) = (done.clone(), calls.clone());
+    tick.on_success(move |()| {
+        d.cancel();
+        let (_, r) = c.borrow_mut().steps.pop().unwrap();
+        r.wakeup(());
+    });
+    ring.wakeup(());
+    assert_eq!(calls.borrow().elements, [0], "f called after the cancel");
+    assert!(done.rejection().unwrap().is_canceled());
+}
+
 #[test]
 fn a_million_ready_nodes_use_no_stack() {
     // On the test harness's thread (2 MiB of stack).

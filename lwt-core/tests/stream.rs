@@ -1369,6 +1369,31 @@ fn canceling_iter_p_or_iter_n_cancels_the_running_callbacks_and_the_pending_read
 }
 
 #[test]
+fn iter_p_canceled_inside_a_callback_reads_and_calls_nothing_more() {
+    // A cancel made inside a callback used to reach `iter_p` only when the resolution loop got to
+    // the result's callbacks: the callback that canceled went on pushing, and `iter_p` read each
+    // element and called `f` on it, the result being canceled already.
+    let (tasks, f) = tracked_tasks();
+    let (s, push) = stream::create::<i32>();
+    let done = s.iter_p(f);
+    let (tick, ring) = wait::<()>();
+    let d = done.clone();
+    tick.on_success(move |()| {
+        d.cancel();
+        push.push(1).unwrap();
+        push.push(2).unwrap();
+    });
+    ring.wakeup(());
+    assert!(done.rejection().unwrap().is_canceled());
+    assert!(tasks.borrow().is_empty(), "f called after the cancel");
+    assert_eq!(
+        s.get().state(),
+        State::Fulfilled(Some(1)),
+        "the elements stay in the stream"
+    );
+}
+
+#[test]
 fn a_callback_that_resolves_after_the_cancel_changes_nothing() {
     let (tasks, f) = tracked_tasks();
     let p = stream::of_list(vec![1, 2, 3]).iter_n(2, f);

@@ -5,13 +5,13 @@
 use std::cell::{Cell, RefCell};
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::rc::{Rc, Weak};
+use std::rc::Rc;
 
 use crate::callbacks::Outcome;
 use crate::exn::{Exn, InvalidArgument};
-use crate::node::{cancel_from, CancelListener, Cancelable};
+use crate::node::{cancel_from, Cancelable, Visited};
 use crate::promise::{Promise, Repr};
-use crate::resolver::{relay, task_telling, Resolver};
+use crate::resolver::{relay, Resolver};
 
 use super::consume::consume;
 use super::core::Handle;
@@ -240,7 +240,8 @@ struct Par<S, F> {
     /// A read is pending.
     reading: Cell<bool>,
     /// The pending read, as its cancel link. Its continuation is a bare `upon` that finds this
-    /// empty when the read was withdrawn or abandoned by `stop_reading`, and then does nothing.
+    /// empty when the read was withdrawn or abandoned by `stop_reading` or by the result's
+    /// cancel, and then does nothing.
     read: RefCell<Option<Rc<dyn Cancelable>>>,
     /// The source is exhausted (or failed).
     ended: Cell<bool>,
@@ -297,16 +298,6 @@ impl Slots {
     }
 }
 
-/// Why the reads stop.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Stop {
-    /// A callback failed: a pending stream read is withdrawn, a pending sequence node (the
-    /// user's promise) is left alone and its element ignored.
-    Failed,
-    /// The result was canceled: the cancel goes on to what it waits on, the pending read too.
-    Canceled,
-}
-
 impl<S, F> Par<S, F>
 where
     S: Source,
@@ -319,20 +310,18 @@ where
                 *error = Some((index, e));
             }
         }
-        self.stop_reading(Stop::Failed);
+        self.stop_reading();
     }
 
-    /// No new reads. The read in flight is canceled (see [`Stop`]) or abandoned; either way the
-    /// result no longer waits for it.
-    fn stop_reading(&self, why: Stop) {
+    /// A callback failed: no new reads. The read in flight is no longer waited for: a pending
+    /// stream read is withdrawn, a pending sequence node (the user's promise) is left alone and
+    /// its element ignored. (A cancel of the result stops the reads in `cancel_step`.)
+    fn stop_reading(&self) {
         self.stopped.set(true);
-        if why == Stop::Canceled {
-            self.canceled.set(true);
-        }
         let read = self.read.borrow_mut().take();
         if let Some(read) = read {
             self.reading.set(false);
-            if self.withdrawable || why == Stop::Canceled {
+            if self.withdrawable {
                 cancel_from(read);
             }
         }
@@ -373,6 +362,13 @@ where
             Ok(Err(e)) => self.record(index, e),
             Err(p) => {
                 let link = p.node().expect("a pending promise has a node");
+                if self.canceled.get() {
+                    // `f` canceled the result: its promise comes back after the cancel went to
+                    // the running callbacks, and is canceled as they were. The result no longer
+                    // waits for anything.
+                    cancel_from(link);
+                    return;
+                }
                 let slot = self.running.borrow_mut().insert(link);
                 let me = self.clone();
                 let done = move |e: Option<&Exn>| {
@@ -457,27 +453,45 @@ where
     }
 }
 
-impl<S, F> CancelListener for Par<S, F>
+/// The result's cancel link points at the state (a relay propagating here), so that a cancel
+/// reaches the state within the cancel's own walk, before `cancel` returns. A `task_telling`
+/// result would not do: its listener is told as the result's first callback, and a cancel made
+/// inside a callback (in `f`, or in the forcing of a node) would reach the state only when the
+/// resolution loop got to it, while the callback that canceled went on, and `iter_p` with it,
+/// forcing nodes and calling `f` with the result canceled already.
+impl<S, F> Cancelable for Par<S, F>
 where
     S: Source,
     F: FnMut(S::Item) -> Promise<()> + 'static,
 {
-    /// The result was canceled: stop reading, and cancel what is running.
-    fn canceled(self: Rc<Self>) {
-        self.stop_reading(Stop::Canceled);
-        let running = self.running.borrow_mut().take_all();
-        for link in running {
-            cancel_from(link);
+    /// The result was canceled: no new reads; the result is rejected with `Canceled` at once,
+    /// and the cancel goes on to what it waited on, the pending read (a stream read is
+    /// withdrawn, its element left in the stream; a sequence node is canceled) and the running
+    /// callbacks.
+    fn cancel_step(self: Rc<Self>, next: &mut Vec<Rc<dyn Cancelable>>, _visited: &mut Visited) {
+        // Resolved already (the link goes with the resolution): nothing to cancel.
+        let Some(resolver) = self.resolver.borrow_mut().take() else {
+            return;
+        };
+        self.stopped.set(true);
+        self.canceled.set(true);
+        if let Some(read) = self.read.borrow_mut().take() {
+            self.reading.set(false);
+            next.push(read);
         }
+        next.extend(self.running.borrow_mut().take_all());
+        // Inside the walk's batch: the result's callbacks run after every state has changed.
+        resolver.wakeup_later_exn(Exn::canceled());
     }
 }
 
 /// Calls `f` on every element of `src`, with at most `limit` callback promises pending at once,
 /// reading the next element as soon as there is room. Resolves once the source is exhausted and
 /// every callback promise has resolved. The first rejection (by element order) stops the reads
-/// and rejects the result once the running callbacks are done. Canceling the result cancels the
-/// pending read and the running callbacks. Keeps nothing for callbacks that resolve at once, and
-/// an observer and a cancel link per callback promise still pending.
+/// and rejects the result once the running callbacks are done. Canceling the result rejects it
+/// and cancels the pending read and the running callbacks, within the cancel's own walk. Keeps
+/// nothing for callbacks that resolve at once, and an observer and a cancel link per callback
+/// promise still pending.
 pub(crate) fn par<S, F>(src: S, limit: usize, f: F, name: &str) -> Promise<()>
 where
     S: Source,
@@ -508,8 +522,10 @@ where
     if state.finished() {
         return Promise::from_outcome(state.outcome());
     }
-    // Canceling the result tells the state (a weak link: no callback is registered for it).
-    let (p, r) = task_telling(Rc::downgrade(&state) as Weak<dyn CancelListener>);
+    // Canceling the result reaches the state (see `cancel_step`). The link and the resolver
+    // the state holds make a cycle until the result resolves, which drops the link.
+    let (p, r) = relay();
+    r.propagate_to(state.clone());
     *state.resolver.borrow_mut() = Some(r);
     p
 }

@@ -80,7 +80,10 @@
 //!   first rejection in stream order) once the callbacks already running are done. (Lwt's
 //!   `iter_p` reads on and calls the callback on every element; its `iter_n` rejects at once and
 //!   leaves the running callbacks unobserved.) Canceling their result cancels the running
-//!   callbacks and withdraws the pending read.
+//!   callbacks and withdraws the pending read, before `cancel` returns even from inside a
+//!   callback (in `f`, say): no element is read and `f` is not called after it. (Lwt's `iter_p`,
+//!   once canceled, goes on reading and calling `f` on the elements pushed later; a cancel from
+//!   inside `f` does nothing to Lwt's `iter_p` and `iter_n`.)
 //!
 //! # Memory and cost
 //!
@@ -628,7 +631,8 @@ impl<T: 'static> Stream<T> {
     /// A rejected callback stops the reading; the result is then rejected with the first
     /// rejection in stream order, once the callbacks already running are done. Canceling the
     /// result cancels the running callbacks and withdraws the pending read (its element stays in
-    /// the stream). Memory: nothing for callbacks that resolve at once, an observer and a cancel
+    /// the stream), before `cancel` returns, even from inside a callback: `f` is not called
+    /// after it (see the [module docs](self)). Memory: nothing for callbacks that resolve at once, an observer and a cancel
     /// link per callback promise still pending.
     ///
     /// ```
