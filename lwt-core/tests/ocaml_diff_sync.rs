@@ -100,6 +100,33 @@ enum Body {
     Fresh(usize),
 }
 
+/// What a `with_lock` body does first (inside the callback that hands it the lock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Act {
+    Unlock(usize),
+    Signal(usize, i64),
+    Broadcast(usize, i64),
+    /// `put`, its promise ignored.
+    Put(usize, i64),
+    /// A push to an unbounded stream (nothing on a bounded one), `Closed` ignored.
+    Push(usize, i64),
+    Close(usize),
+    Wakeup(usize, i64),
+}
+
+impl Act {
+    /// The object it acts on, or the slot it resolves.
+    fn target(self) -> (Option<Obj>, Option<usize>) {
+        match self {
+            Act::Unlock(m) => (Some(MUTEX * OBJECTS + m), None),
+            Act::Signal(c, _) | Act::Broadcast(c, _) => (Some(COND * OBJECTS + c), None),
+            Act::Put(v, _) => (Some(MVAR * OBJECTS + v), None),
+            Act::Push(s, _) | Act::Close(s) => (Some(STREAM * OBJECTS + s), None),
+            Act::Wakeup(x, _) => (None, Some(x)),
+        }
+    }
+}
+
 /// One operation; `d` is the slot the result goes to, `m`, `c`, `v`, `s` a mutex, condition,
 /// mailbox or stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,7 +138,7 @@ enum Op {
     NewBounded(usize, usize),
     Lock(usize, usize),
     Unlock(usize),
-    WithLock(usize, usize, u32, Body),
+    WithLock(usize, usize, u32, Option<Act>, Body),
     IsLocked(usize),
     MutexEmpty(usize),
     CondWait(usize, usize, Option<usize>),
@@ -148,12 +175,22 @@ struct Prog {
     ops: Vec<Op>,
 }
 
-fn body_text(b: Body) -> String {
+fn body_text(a: Option<Act>, b: Body) -> String {
+    let act = match a {
+        None => String::new(),
+        Some(Act::Unlock(m)) => format!("/UL.{m}"),
+        Some(Act::Signal(c, v)) => format!("/SG.{c}.{v}"),
+        Some(Act::Broadcast(c, v)) => format!("/BC.{c}.{v}"),
+        Some(Act::Put(v, x)) => format!("/PT.{v}.{x}"),
+        Some(Act::Push(s, x)) => format!("/PU.{s}.{x}"),
+        Some(Act::Close(s)) => format!("/CL.{s}"),
+        Some(Act::Wakeup(i, v)) => format!("/WU.{i}.{v}"),
+    };
     match b {
-        Body::Val(v) => format!("v {v}"),
-        Body::Fail(n) => format!("f {n}"),
-        Body::Existing(i) => format!("e {i}"),
-        Body::Fresh(i) => format!("w {i}"),
+        Body::Val(v) => format!("v{act} {v}"),
+        Body::Fail(n) => format!("f{act} {n}"),
+        Body::Existing(i) => format!("e{act} {i}"),
+        Body::Fresh(i) => format!("w{act} {i}"),
     }
 }
 
@@ -167,7 +204,7 @@ fn op_text(op: &Op) -> String {
         Op::NewBounded(s, size) => format!("NB {s} {size}"),
         Op::Lock(d, m) => format!("LK {d} {m}"),
         Op::Unlock(m) => format!("UL {m}"),
-        Op::WithLock(d, m, l, b) => format!("WL {d} {m} {l} {}", body_text(b)),
+        Op::WithLock(d, m, l, a, b) => format!("WL {d} {m} {l} {}", body_text(a, b)),
         Op::IsLocked(m) => format!("ML {m}"),
         Op::MutexEmpty(m) => format!("MQ {m}"),
         Op::CondWait(d, c, m) => match m {
@@ -252,7 +289,7 @@ fn touch(op: &Op) -> Touch {
         | Op::IsClosed(i)
         | Op::BoundedInfo(i)
         | Op::Resize(i, _) => t(None, vec![s(i)], None),
-        Op::Lock(d, i) | Op::WithLock(d, i, _, _) => t(Some(d), vec![m(i)], None),
+        Op::Lock(d, i) | Op::WithLock(d, i, ..) => t(Some(d), vec![m(i)], None),
         Op::CondWait(d, i, mx) => t(
             Some(d),
             [Some(c(i)), mx.map(m)].into_iter().flatten().collect(),
@@ -345,6 +382,22 @@ impl Gen<'_> {
         ops
     }
 
+    fn act(&mut self) -> Option<Act> {
+        Some(match self.below(12) {
+            0 => Act::Unlock(self.obj(MUTEX)),
+            1 => Act::Signal(self.obj(COND), self.value()),
+            2 => Act::Broadcast(self.obj(COND), self.value()),
+            3 => Act::Put(self.obj(MVAR), self.value()),
+            4 => Act::Push(self.obj(STREAM), self.value()),
+            5 => Act::Close(self.obj(STREAM)),
+            6 if !self.resolvable.is_empty() => {
+                let i = self.below(self.resolvable.len() as u64) as usize;
+                Act::Wakeup(self.resolvable.remove(i), self.value())
+            }
+            _ => return None,
+        })
+    }
+
     fn body(&mut self) -> Body {
         match self.below(10) {
             0..=2 => Body::Val(self.value()),
@@ -389,8 +442,8 @@ impl Gen<'_> {
                         // The body first, so that it returns an earlier promise, never the
                         // result's own (a cycle, on which Lwt loops for ever).
                         self.label += 1;
-                        let (l, b) = (self.label, self.body());
-                        Op::WithLock(self.new_slot(), m, l, b)
+                        let (l, a, b) = (self.label, self.act(), self.body());
+                        Op::WithLock(self.new_slot(), m, l, a, b)
                     }
                     7 => Op::IsLocked(m),
                     _ => Op::MutexEmpty(m),
@@ -536,6 +589,8 @@ struct Report {
     /// Before each operation, each bounded stream's count, bound and whether a push waits (the
     /// crate's side only).
     bounded: Vec<[Option<(usize, usize, bool)>; OBJECTS]>,
+    /// The labels of the bodies with an action that ran in each operation (the crate's side).
+    acted: Vec<Vec<u32>>,
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -564,6 +619,8 @@ struct World {
     mvars: Vec<Option<Mvar<i64>>>,
     streams: Vec<Option<Rc<Chan>>>,
     ran: BTreeSet<u32>,
+    /// The labels of the bodies with an action that ran in the current operation.
+    acted: Vec<u32>,
     queries: Vec<(usize, String)>,
 }
 
@@ -618,8 +675,39 @@ impl Real {
         self.0.borrow().streams[s].clone()
     }
 
-    fn body(&self, l: u32, b: Body) -> Promise<i64> {
-        self.0.borrow_mut().ran.insert(l);
+    fn act(&self, a: Act) {
+        match a {
+            Act::Unlock(m) => self.op(usize::MAX, &Op::Unlock(m)),
+            Act::Signal(c, v) => self.op(usize::MAX, &Op::Signal(c, v)),
+            Act::Broadcast(c, v) => self.op(usize::MAX, &Op::Broadcast(c, v)),
+            Act::Put(v, x) => {
+                if let Some(v) = self.mvar(v) {
+                    drop(v.put(x));
+                }
+            }
+            Act::Push(s, x) => {
+                if let Some(ch) = self.chan(s) {
+                    if let Chan::Unbounded(_, push) = &*ch {
+                        let _ = push.push(x);
+                    }
+                }
+            }
+            Act::Close(s) => self.op(usize::MAX, &Op::Close(s)),
+            Act::Wakeup(i, v) => self.op(usize::MAX, &Op::Wakeup(i, v)),
+        }
+    }
+
+    fn body(&self, l: u32, a: Option<Act>, b: Body) -> Promise<i64> {
+        {
+            let mut w = self.0.borrow_mut();
+            w.ran.insert(l);
+            if a.is_some() {
+                w.acted.push(l);
+            }
+        }
+        if let Some(a) = a {
+            self.act(a);
+        }
         match b {
             Body::Val(v) => Promise::ret(v),
             Body::Fail(n) => Promise::fail_with(n.to_string()),
@@ -660,10 +748,10 @@ impl Real {
                     m.unlock();
                 }
             }
-            Op::WithLock(d, m, l, b) => {
+            Op::WithLock(d, m, l, a, b) => {
                 if let Some(m) = self.mutex(m) {
                     let me = self.clone();
-                    self.set(d, m.with_lock(move || me.body(l, b)));
+                    self.set(d, m.with_lock(move || me.body(l, a, b)));
                 }
             }
             Op::IsLocked(m) => {
@@ -871,6 +959,7 @@ fn run_crate(p: &Prog) -> Report {
     }
     let mut steps = Vec::new();
     let mut bounded = Vec::new();
+    let mut acted = Vec::new();
     for (k, op) in p.ops.iter().enumerate() {
         bounded.push(std::array::from_fn(|s| match real.chan(s).as_deref() {
             Some(Chan::Bounded(_, push)) => Some((push.count(), push.size(), push.blocked())),
@@ -878,6 +967,7 @@ fn run_crate(p: &Prog) -> Report {
         }));
         real.op(k, op);
         steps.push(real.states());
+        acted.push(std::mem::take(&mut real.0.borrow_mut().acted));
     }
     let report = Report {
         steps,
@@ -885,6 +975,7 @@ fn run_crate(p: &Prog) -> Report {
         ran: real.0.borrow().ran.clone(),
         escaped: None,
         bounded,
+        acted,
     };
     // Resolvers and producers are dropped only now, after the states were read (dropping them
     // rejects or closes, a deliberate difference from Lwt). Emptying the world breaks the cycles
@@ -912,7 +1003,7 @@ fn reach(p: &Prog, s: usize) -> Vec<usize> {
     let mut i = 0;
     while i < out.len() {
         for op in &p.ops {
-            if let Op::WithLock(d, _, _, Body::Existing(j) | Body::Fresh(j)) = *op {
+            if let Op::WithLock(d, _, _, _, Body::Existing(j) | Body::Fresh(j)) = *op {
                 if d == out[i] && !out.contains(&j) {
                     out.push(j);
                 }
@@ -985,7 +1076,34 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
         }
         for (k, op) in p.ops.iter().enumerate() {
             match *op {
-                Op::WithLock(d, m, _, b) => {
+                Op::WithLock(d, m, l, a, b) => {
+                    // An action runs when the body does: as the mutex decides.
+                    let when = obj[MUTEX * OBJECTS + m].min(slot[d]);
+                    let mut targets = a.map(Act::target);
+                    // Two bodies with an action in one operation: the callback order decides
+                    // which acts first.
+                    if let Some(j) = ours
+                        .acted
+                        .iter()
+                        .position(|ls| ls.len() > 1 && ls.contains(&l))
+                    {
+                        if let Some((o, x)) = targets.as_mut() {
+                            for o in o.iter_mut() {
+                                obj[*o] = obj[*o].min(j);
+                            }
+                            for x in x.iter_mut() {
+                                slot[*x] = slot[*x].min(j);
+                            }
+                        }
+                    }
+                    if let Some((o, x)) = targets {
+                        if let Some(o) = o {
+                            obj[o] = obj[o].min(when);
+                        }
+                        if let Some(x) = x {
+                            slot[x] = slot[x].min(when);
+                        }
+                    }
                     if let Body::Existing(i) | Body::Fresh(i) = b {
                         slot[d] = slot[d].min(slot[i]);
                         obj[MUTEX * OBJECTS + m] = obj[MUTEX * OBJECTS + m].min(slot[i]);
@@ -1110,7 +1228,7 @@ fn compare(p: &Prog, ours: &Report, lwt: &Report) -> Result<(), String> {
             .copied()
             .filter(|l| {
                 p.ops.iter().any(
-                    |op| matches!(*op, Op::WithLock(d, _, l2, _) if l2 == *l && cut.slot[d] == usize::MAX),
+                    |op| matches!(*op, Op::WithLock(d, _, l2, ..) if l2 == *l && cut.slot[d] == usize::MAX),
                 )
             })
             .collect()

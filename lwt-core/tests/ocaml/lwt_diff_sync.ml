@@ -42,7 +42,9 @@
 
    A body B is "v <value>" (return it), "f <n>" (fail with Fail n), "e <slot>" (return that
    slot's promise, or 0 if there is none) or "w <slot>" (a fresh Lwt.wait (), stored in that slot
-   with its resolver). An operation naming an object or slot that does not exist (yet) is skipped,
+   with its resolver); the letter may be followed by an action the body does first:
+   "/UL.<m>", "/SG.<c>.<v>", "/BC.<c>.<v>", "/PT.<v>.<x>" (its promise ignored), "/PU.<s>.<x>"
+   (on an unbounded stream, Closed ignored), "/CL.<s>" or "/WU.<slot>.<v>". An operation naming an object or slot that does not exist (yet) is skipped,
    as is a wakeup whose resolver is used (or absent), a PU on a bounded stream and a BP, BQ or RS
    on an unbounded one. *)
 
@@ -98,8 +100,35 @@ let resolve s f =
       f r
   | None -> ()
 
+let close = function
+  | Unbounded (_, push) -> ( try push None with Lwt_stream.Closed -> ())
+  | Bounded (_, b) -> b#close
+
+(* What a body does first: "<kind>[/<action>.<a>.<b>]". *)
+let act action =
+  let i = int_of_string in
+  let with_obj a o f = match get a o with Some x -> f x | None -> () in
+  match String.split_on_char '.' action with
+  | [ "UL"; m ] -> with_obj mutexes (i m) Lwt_mutex.unlock
+  | [ "SG"; c; v ] -> with_obj conds (i c) (fun c -> Lwt_condition.signal c (i v))
+  | [ "BC"; c; v ] -> with_obj conds (i c) (fun c -> Lwt_condition.broadcast c (i v))
+  | [ "PT"; v; x ] -> with_obj mvars (i v) (fun v -> ignore (Lwt_mvar.put v (i x)))
+  | [ "PU"; s; x ] ->
+      with_obj streams (i s) (function
+        | Unbounded (_, push) -> ( try push (Some (i x)) with Lwt_stream.Closed -> ())
+        | Bounded _ -> ())
+  | [ "CL"; s ] -> with_obj streams (i s) close
+  | [ "WU"; s; v ] -> resolve (i s) (fun r -> Lwt.wakeup r (i v))
+  | _ -> failwith ("bad action " ^ action)
+
 let body label kind n () =
   ran := Printf.sprintf "L %d" label :: !ran;
+  let kind =
+    match String.split_on_char '/' kind with
+    | [ k ] -> k
+    | [ k; a ] -> act a; k
+    | _ -> failwith ("bad body " ^ kind)
+  in
   match kind with
   | "v" -> Lwt.return n
   | "f" -> Lwt.fail (Fail n)
@@ -172,9 +201,7 @@ let op k words =
         | Unbounded _ -> ())
   | [ "CL"; s ] ->
       (* A second push None raises Closed; lwt-core's close does nothing then. *)
-      with_obj streams s (function
-        | Unbounded (_, push) -> ( try push None with Lwt_stream.Closed -> ())
-        | Bounded (_, b) -> b#close)
+      with_obj streams s close
   | [ "GA"; s ] ->
       with_obj streams s (fun s -> query k (list_text (Lwt_stream.get_available (stream_of s))))
   | [ "GU"; s; n ] ->
