@@ -589,8 +589,10 @@ struct Report {
     /// Before each operation, each bounded stream's count, bound and whether a push waits (the
     /// crate's side only).
     bounded: Vec<[Option<(usize, usize, bool)>; OBJECTS]>,
-    /// The labels of the bodies with an action that ran in each operation (the crate's side).
+    /// The labels of the bodies with an action that ran in each operation, and of all the
+    /// bodies that did (the crate's side).
     acted: Vec<Vec<u32>>,
+    ran_in: Vec<Vec<u32>>,
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -619,7 +621,8 @@ struct World {
     mvars: Vec<Option<Mvar<i64>>>,
     streams: Vec<Option<Rc<Chan>>>,
     ran: BTreeSet<u32>,
-    /// The labels of the bodies with an action that ran in the current operation.
+    /// The labels of the bodies that ran in the current operation, and of those with an action.
+    ran_now: Vec<u32>,
     acted: Vec<u32>,
     queries: Vec<(usize, String)>,
 }
@@ -660,19 +663,19 @@ impl Real {
     }
 
     fn mutex(&self, m: usize) -> Option<Mutex> {
-        self.0.borrow().mutexes[m].clone()
+        self.0.borrow().mutexes.get(m).cloned().flatten()
     }
 
     fn cond(&self, c: usize) -> Option<Condition<i64>> {
-        self.0.borrow().conds[c].clone()
+        self.0.borrow().conds.get(c).cloned().flatten()
     }
 
     fn mvar(&self, v: usize) -> Option<Mvar<i64>> {
-        self.0.borrow().mvars[v].clone()
+        self.0.borrow().mvars.get(v).cloned().flatten()
     }
 
     fn chan(&self, s: usize) -> Option<Rc<Chan>> {
-        self.0.borrow().streams[s].clone()
+        self.0.borrow().streams.get(s).cloned().flatten()
     }
 
     fn act(&self, a: Act) {
@@ -701,6 +704,7 @@ impl Real {
         {
             let mut w = self.0.borrow_mut();
             w.ran.insert(l);
+            w.ran_now.push(l);
             if a.is_some() {
                 w.acted.push(l);
             }
@@ -960,6 +964,7 @@ fn run_crate(p: &Prog) -> Report {
     let mut steps = Vec::new();
     let mut bounded = Vec::new();
     let mut acted = Vec::new();
+    let mut ran_in = Vec::new();
     for (k, op) in p.ops.iter().enumerate() {
         bounded.push(std::array::from_fn(|s| match real.chan(s).as_deref() {
             Some(Chan::Bounded(_, push)) => Some((push.count(), push.size(), push.blocked())),
@@ -968,6 +973,7 @@ fn run_crate(p: &Prog) -> Report {
         real.op(k, op);
         steps.push(real.states());
         acted.push(std::mem::take(&mut real.0.borrow_mut().acted));
+        ran_in.push(std::mem::take(&mut real.0.borrow_mut().ran_now));
     }
     let report = Report {
         steps,
@@ -976,6 +982,7 @@ fn run_crate(p: &Prog) -> Report {
         escaped: None,
         bounded,
         acted,
+        ran_in,
     };
     // Resolvers and producers are dropped only now, after the states were read (dropping them
     // rejects or closes, a deliberate difference from Lwt). Emptying the world breaks the cycles
@@ -1094,6 +1101,27 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
                             for x in x.iter_mut() {
                                 slot[*x] = slot[*x].min(j);
                             }
+                        }
+                    }
+                    // The operation the body ran in, and the slots a body filled in it: a body
+                    // returning such a slot, or waking it up, may run before or after it is
+                    // filled, as the callback order decides.
+                    let ran_in = ours.ran_in.iter().position(|ls| ls.contains(&l));
+                    let filled_then = |i: usize| {
+                        ran_in.filter(|&j| {
+                            (j == 0 || steps[j - 1][i] == St::Absent) && steps[j][i] != St::Absent
+                        })
+                    };
+                    if let Some(j) = match b {
+                        Body::Existing(i) => filled_then(i),
+                        _ => None,
+                    } {
+                        slot[d] = slot[d].min(j);
+                        obj[MUTEX * OBJECTS + m] = obj[MUTEX * OBJECTS + m].min(j);
+                    }
+                    if let Some((_, Some(x))) = targets {
+                        if let Some(j) = filled_then(x) {
+                            slot[x] = slot[x].min(j);
                         }
                     }
                     if let Some((o, x)) = targets {
