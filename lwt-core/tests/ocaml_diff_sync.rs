@@ -21,40 +21,64 @@
 //! * `wait`, `wakeup`, `wakeup_exn` and `cancel` of any promise of the pool (pending `lock`s,
 //!   `wait`s, `take`s, `put`s, reads, bounded pushes, `with_lock`s...).
 //!
-//! Everything runs at top level: no continuation of the program's own runs a library call, so
-//! the order callbacks run in (registration order, breadth-first here; newest first, nested in
-//! Lwt: README, "Where this differs from Lwt, on purpose") decides nothing a single chain of
-//! wakeups does not. Where one operation starts several chains (a `broadcast` to waiters that
-//! relock one mutex), Lwt and lwt-core both serve them in queue order, which is compared.
+//! The program's own code runs in two places only: at top level, and in `with_lock` bodies, which
+//! may first do one action (`unlock`, `signal`, `broadcast`, `put`, a push, a close, a `wakeup`)
+//! inside the callback that hands them the lock. So the order callbacks run in (registration
+//! order, breadth-first here; newest first and nested in Lwt, whose `wakeup_later` also defers
+//! callbacks below the first level: README, "Where this differs from Lwt, on purpose") decides
+//! little, and what it may decide is left out (below). Where one operation starts several chains
+//! that meet (a `broadcast` to waiters that relock one mutex), Lwt and lwt-core both serve them
+//! in queue order, and that is compared.
 //!
-//! Not compared, because the crate differs there on purpose (the `stream` module docs,
-//! "Differences from Lwt, on purpose"):
+//! Not compared, because the crate differs there on purpose:
 //!
-//! * reads of one stream while a consuming read (`get`, `junk`, `nget`) of it is pending: here
-//!   they are served in order, in Lwt they see the same element. From the operation that makes
-//!   such a read on, the stream is *cut*;
+//! * the callback order: when two bodies with an action run in one operation, what their
+//!   actions reach; a body that returns (or wakes up) a promise that another body of the same
+//!   operation makes (seed 8 case 8886 with 60 operations: `unlock` hands the lock to a body
+//!   that wakes up the promise a running `with_lock` waits on, then returns a fresh promise: the
+//!   `wakeup` runs that `with_lock`'s unlock at once on both sides, whose `wakeup_later` of the
+//!   next holder runs its body when the innermost callback returns here (the `resolver` module
+//!   docs, "When callbacks run"), before the fresh promise exists, and once the outermost one
+//!   returned in Lwt, after);
+//! * reads of one stream while another read of it is pending, one of them consuming (`get`,
+//!   `junk`, `nget`): here they are served in order, in Lwt they see the same element (an
+//!   `is_empty` even sees the element go). From the operation that makes such a read on, the
+//!   stream is *cut* (`stream` module docs, "Differences from Lwt, on purpose");
 //! * an `nget` that waits: here it takes its elements at once when they are all there, in Lwt one
 //!   by one as they arrive (which a `count`, a `get_available` or a cancel meanwhile sees). The
-//!   stream is cut from the `nget` on;
+//!   stream is cut from the `nget` on (same docs);
+//! * closing an unbounded stream twice: `Push::close` then does nothing, Lwt's `push None`
+//!   raises `Closed` (the interpreter ignores it);
 //! * resolvers and stream producers are kept to the end (dropping one rejects with `Abandoned` /
-//!   closes the stream here, and does nothing in Lwt).
+//!   closes the stream here, and does nothing in Lwt);
+//! * with_lock bodies never return their own result (a cycle: Lwt loops for ever on it).
 //!
-//! Also left out, differences this test found (each pinned by a test at the end of this file that
-//! says what Lwt does):
+//! Also left out, three differences this test found in the `stream` module that its docs do not
+//! state; each is pinned by an `#[ignore]`d test at the end of this file that asserts what Lwt
+//! does. The stream is cut from the operation on:
 //!
-//! * see the `#[ignore]`d tests below.
+//! * a bounded push while the bound is 0: Lwt's waits until a `resize`, and a `get` waiting
+//!   meanwhile is never woken; here a bound of 0 is a rendezvous
+//!   (`bounded_zero_blocks_until_resized`);
+//! * `get_available` / `get_available_up_to` while a bounded push waits: Lwt's takes the waiting
+//!   push's element too (`get_available_takes_the_waiting_push`);
+//! * a read while a bounded push waits and the count is over a bound that `resize` lowered: Lwt
+//!   lets the push in anyway (`a_read_lets_a_waiting_push_in_over_a_lowered_bound`).
 //!
 //! A cut propagates: a cut object cuts the promises made on it (from that operation on), a
-//! `with_lock` body returning a cut promise cuts the mutex (its release time is unknown), a
-//! cancel of a cut promise cuts everything it may reach and their objects. See [`cuts`]. A cut
-//! slot is compared after the operations before its cut only, a query on a cut object not at
-//! all.
+//! `with_lock` body returning a cut promise cuts the mutex (its release time is unknown), a body
+//! whose mutex or `with_lock` is cut cuts what its action reaches, a cancel of a cut promise cuts
+//! everything it may reach and their objects. See [`cuts`]. A cut slot is compared after the
+//! operations before its cut only, a query on a cut object only before the cut. About one slot
+//! in nine is cut somewhere (most often on a stream, by concurrent reads).
+//!
+//! No difference was found in `Mutex`, `Condition` or `Mvar`.
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
 //! `OCAML_DIFF_SYNC_CASES` (default 4000, a few seconds), `OCAML_DIFF_SYNC_SEED` (default 1) and
 //! `OCAML_DIFF_SYNC_MAX_OPS` (the longest program, default 30 operations) set the run;
 //! `OCAML_DIFF_SYNC_KEEP_GOING=1` reports every failing case (shrunk) instead of stopping at the
-//! first. A failure prints the shrunk program in `lwt_diff_sync.ml`'s format, which can be fed to
+//! first; `OCAML_DIFF_SYNC_CASE=<n>` only prints case `n`. A failure prints the shrunk program in `lwt_diff_sync.ml`'s format, which can be fed to
 //! the compiled interpreter (`target/tmp/lwt_diff_sync/lwt_diff_sync`) by hand.
 //! Run: `cargo test -p lwt-core --test ocaml_diff_sync -- --nocapture` (add
 //! `--include-ignored` to see the differences).
@@ -1357,4 +1381,83 @@ fn sync_programs_agree_with_ocaml_lwt() {
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// What the comparison found
+// ------------------------------------------------------------------------------------------------
+//
+// Each of these asserts what Lwt 5.6.1 does (checked with `lwt_diff_sync.ml`) and fails on
+// lwt-core: they are ignored until the `stream` module either does the same or states the
+// difference (then they should pin lwt-core's behaviour instead, as `ocaml_diff.rs`'s do).
+
+/// A bound of 0. Lwt's `push` waits while `count >= size`, which is always, and a read never
+/// takes a waiting push's element: `get` then `push 5` on `create_bounded 0` leave both pending;
+/// `resize 1` lets the push in (fulfilled, count 1), but the `get` that was waiting stays pending
+/// for ever (nothing signals it), while a new `get` returns 5. lwt-core makes a bound of 0 a
+/// rendezvous (its `create_bounded` docs; `tests/stream.rs`, `bounded_zero_is_a_rendezvous`):
+/// the `get` takes 5 at once and the push is fulfilled.
+#[test]
+#[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
+fn bounded_zero_blocks_until_resized() {
+    let (s, push) = stream::create_bounded::<i64>(0);
+    let first = s.get();
+    let p = push.push(5);
+    let before = (first.state(), p.state());
+    push.resize(1);
+    let after = (first.state(), p.state(), s.get().state());
+    assert_eq!(
+        (before, after),
+        (
+            (State::Pending, State::Pending),
+            (
+                State::Pending,
+                State::Fulfilled(()),
+                State::Fulfilled(Some(5))
+            )
+        ),
+        "lwt-core: the first get takes 5 at once, and the push is fulfilled"
+    );
+}
+
+/// `get_available` on a full bounded stream with a waiting push: Lwt's read of each element lets
+/// the waiting push in (`consume` calls `notify_pusher`), and `get_available` reads on, so it
+/// takes the pushed element too. `create_bounded 1`, `push 7`, `push 40` (waits),
+/// `get_available` gives `[7; 40]` on Lwt (count 0 after), `[7]` on lwt-core (40 is then in the
+/// stream, count 1).
+#[test]
+#[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
+fn get_available_takes_the_waiting_push() {
+    let (s, push) = stream::create_bounded::<i64>(1);
+    let _ = push.push(7);
+    let waiting = push.push(40);
+    assert!(waiting.is_pending());
+    let got = s.get_available();
+    assert!(waiting.is_fulfilled());
+    assert_eq!(
+        (got, push.count()),
+        (vec![7, 40], 0),
+        "lwt-core: [7], count 1"
+    );
+}
+
+/// A read from a bounded stream that `resize` left over its bound, with a push waiting: Lwt lets
+/// the waiting push in at every read (`consume` calls `notify_pusher` whatever the count), so the
+/// stream stays over the bound. `create_bounded 2`, `push 61`, `push 98`, `resize 1`, `push 68`
+/// (waits), `get` (61): on Lwt the push is fulfilled and count stays 2 (`[98; 68]` buffered); on
+/// lwt-core it waits until the count is under the new bound (after another read).
+#[test]
+#[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
+fn a_read_lets_a_waiting_push_in_over_a_lowered_bound() {
+    let (s, push) = stream::create_bounded::<i64>(2);
+    let _ = push.push(61);
+    let _ = push.push(98);
+    push.resize(1);
+    let waiting = push.push(68);
+    assert_eq!(s.get().state(), State::Fulfilled(Some(61)));
+    assert_eq!(
+        (waiting.state(), push.count()),
+        (State::Fulfilled(()), 2),
+        "lwt-core: the push still waits, count 1"
+    );
 }
