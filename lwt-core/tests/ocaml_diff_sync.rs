@@ -75,7 +75,7 @@
 //! No difference was found in `Mutex`, `Condition` or `Mvar`.
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
-//! `OCAML_DIFF_SYNC_CASES` (default 4000, a few seconds), `OCAML_DIFF_SYNC_SEED` (default 1) and
+//! `OCAML_DIFF_SYNC_CASES` (default 12000, a few seconds), `OCAML_DIFF_SYNC_SEED` (default 1) and
 //! `OCAML_DIFF_SYNC_MAX_OPS` (the longest program, default 30 operations) set the run;
 //! `OCAML_DIFF_SYNC_KEEP_GOING=1` reports every failing case (shrunk) instead of stopping at the
 //! first; `OCAML_DIFF_SYNC_CASE=<n>` only prints case `n`. A failure prints the shrunk program in `lwt_diff_sync.ml`'s format, which can be fed to
@@ -1330,7 +1330,7 @@ fn sync_programs_agree_with_ocaml_lwt() {
         );
         return;
     };
-    let cases = env("OCAML_DIFF_SYNC_CASES", 4000);
+    let cases = env("OCAML_DIFF_SYNC_CASES", 12000);
     let seed = env("OCAML_DIFF_SYNC_SEED", 1);
     let max_ops = env("OCAML_DIFF_SYNC_MAX_OPS", 30);
     let keep_going = env("OCAML_DIFF_SYNC_KEEP_GOING", 0) != 0;
