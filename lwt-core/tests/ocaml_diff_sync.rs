@@ -1429,7 +1429,7 @@ fn bounded_zero_blocks_until_resized() {
 #[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
 fn get_available_takes_the_waiting_push() {
     let (s, push) = stream::create_bounded::<i64>(1);
-    let _ = push.push(7);
+    assert!(push.push(7).is_fulfilled());
     let waiting = push.push(40);
     assert!(waiting.is_pending());
     let got = s.get_available();
@@ -1450,8 +1450,8 @@ fn get_available_takes_the_waiting_push() {
 #[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
 fn a_read_lets_a_waiting_push_in_over_a_lowered_bound() {
     let (s, push) = stream::create_bounded::<i64>(2);
-    let _ = push.push(61);
-    let _ = push.push(98);
+    assert!(push.push(61).is_fulfilled());
+    assert!(push.push(98).is_fulfilled());
     push.resize(1);
     let waiting = push.push(68);
     assert_eq!(s.get().state(), State::Fulfilled(Some(61)));
