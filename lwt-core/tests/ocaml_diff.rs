@@ -54,19 +54,19 @@
 //! `OCAML_DIFF_MAX_OPS` (the longest program, default 24 operations) set the run;
 //! `OCAML_DIFF_KEEP_GOING=1` reports every failing case (shrunk) instead of stopping at the first.
 //! A failure prints the shrunk program in `lwt_diff.ml`'s format, which can be fed to the compiled
-//! interpreter (`target/tmp/ocaml_diff/lwt_diff`) by hand.
+//! interpreter (`target/tmp/lwt_diff/lwt_diff`) by hand.
 //! Run: `cargo test -p lwt-core --test ocaml_diff -- --nocapture` (add `--include-ignored` to see
 //! the differences).
 
 #[path = "support/fuzz.rs"]
 mod fuzz;
+#[path = "support/ocaml.rs"]
+mod ocaml;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::rc::Rc;
 
 use fuzz::{env, Rng};
@@ -1218,49 +1218,6 @@ fn taint(p: &Prog, history: &[Vec<St>]) -> Taint {
 // The OCaml side
 // ------------------------------------------------------------------------------------------------
 
-/// Compiles `lwt_diff.ml` once per process (into the target's temp dir); `None` if `ocamlfind` or
-/// Lwt is missing.
-fn ocaml_interpreter() -> Option<PathBuf> {
-    static BUILT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let have_lwt = Command::new("ocamlfind")
-                .args(["query", "lwt"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !have_lwt {
-                return None;
-            }
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ocaml_diff");
-            std::fs::create_dir_all(&dir).unwrap();
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocaml/lwt_diff.ml");
-            std::fs::copy(&src, dir.join("lwt_diff.ml")).unwrap();
-            let exe = dir.join("lwt_diff");
-            let out = Command::new("ocamlfind")
-                .current_dir(&dir)
-                .args([
-                    "ocamlopt",
-                    "-package",
-                    "lwt",
-                    "-linkpkg",
-                    "lwt_diff.ml",
-                    "-o",
-                ])
-                .arg(&exe)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "compiling lwt_diff.ml failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Some(exe)
-        })
-        .clone()
-}
-
 fn parse_ek(s: &str) -> Ek {
     match s {
         "C" => Ek::Canceled,
@@ -1286,29 +1243,20 @@ fn parse_st(kind: &str, arg: Option<&str>) -> St {
 
 /// Runs programs on Lwt, one process for all of them.
 fn run_ocaml(exe: &Path, progs: &[&Prog]) -> Vec<Report> {
-    let input = prog_text_all(progs);
-    let mut child = Command::new(exe)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    if !out.status.success() {
-        // Lwt itself crashed on one of them (see `lwt_crashes_on_a_cancel_reaching_protected_and_its_source`):
-        // run them one by one to find which, and mark it.
-        if progs.len() > 1 {
-            return progs.iter().flat_map(|p| run_ocaml(exe, &[p])).collect();
+    let text = match ocaml::run(exe, prog_text_all(progs)) {
+        Ok(text) => text,
+        Err(status) => {
+            // Lwt itself crashed on one of them (see `lwt_crashes_on_a_cancel_reaching_protected_and_its_source`):
+            // run them one by one to find which, and mark it.
+            if progs.len() > 1 {
+                return progs.iter().flat_map(|p| run_ocaml(exe, &[p])).collect();
+            }
+            return vec![Report {
+                crashed: Some(format!("{status}")),
+                ..Report::default()
+            }];
         }
-        return vec![Report {
-            crashed: Some(format!("{}", out.status)),
-            ..Report::default()
-        }];
-    }
-    let text = String::from_utf8(out.stdout).unwrap();
+    };
     let mut reports = Vec::new();
     let mut r = Report::default();
     for line in text.lines() {
@@ -1454,24 +1402,26 @@ fn check_one(exe: &Path, p: &Prog) -> Result<(), String> {
 }
 
 /// Removes operations one at a time while the program still differs.
-fn shrink(exe: &Path, mut p: Prog) -> (Prog, String) {
-    let mut i = 0;
-    while i < p.ops.len() {
-        let mut fewer = p.clone();
-        fewer.ops.remove(i);
-        if check_one(exe, &fewer).is_err() {
-            p = fewer;
-        } else {
-            i += 1;
-        }
-    }
+fn shrink(exe: &Path, p: Prog) -> (Prog, String) {
+    let slots = p.slots;
+    let ops = ocaml::shrink(p.ops, |ops| {
+        check_one(
+            exe,
+            &Prog {
+                slots,
+                ops: ops.to_vec(),
+            },
+        )
+        .is_err()
+    });
+    let p = Prog { slots, ops };
     let why = check_one(exe, &p).err().unwrap_or_default();
     (p, why)
 }
 
 #[test]
 fn programs_agree_with_ocaml_lwt() {
-    let Some(exe) = ocaml_interpreter() else {
+    let Some(exe) = ocaml::interpreter("lwt_diff") else {
         eprintln!("ocaml_diff: SKIPPED: `ocamlfind query lwt` failed (OCaml and Lwt are needed)");
         return;
     };

@@ -1,0 +1,1463 @@
+//! A differential test of the synchronisation modules against real OCaml Lwt 5.6.1, built like
+//! `ocaml_diff.rs`: random straight-line programs over a few `Mutex`es, `Condition`s, `Mvar`s and
+//! streams (`stream::create` / `create_bounded`) and a pool of `i64` promises run on `lwt-core`
+//! (interpreted here, in process) and on Lwt (`tests/ocaml/lwt_diff_sync.ml`, compiled once per
+//! test process), and must agree on the state of every promise of the pool (pending, fulfilled
+//! with which value, rejected with `Canceled`, `Closed`, `Full` or which numbered failure) after
+//! every operation, on what every query saw, and on which `with_lock` bodies ran.
+//!
+//! The vocabulary (the program format is described in `lwt_diff_sync.ml`):
+//!
+//! * `Lwt_mutex` / [`Mutex`]: `lock`, `unlock`, `with_lock` (whose body returns a value, fails,
+//!   returns a promise of the pool or a fresh `wait()` promise that a later `wakeup` resolves),
+//!   `is_locked`, `is_empty`;
+//! * `Lwt_condition` / [`Condition`]: `wait` with and without a mutex, `signal`, `broadcast`,
+//!   `broadcast_exn`;
+//! * `Lwt_mvar` / [`Mvar`]: `create`, `create_empty`, `put`, `take`, `take_available`,
+//!   `is_empty`;
+//! * `Lwt_stream`: `create` (`push (Some x)` / `push None`), `create_bounded` (`push`, `close`,
+//!   `resize`, `count`, `size`, `blocked`), `get`, `peek`, `junk`, `nget`, `is_empty`, `closed`,
+//!   `is_closed`, `get_available`, `get_available_up_to`;
+//! * `wait`, `wakeup`, `wakeup_exn` and `cancel` of any promise of the pool (pending `lock`s,
+//!   `wait`s, `take`s, `put`s, reads, bounded pushes, `with_lock`s...).
+//!
+//! The program's own code runs in two places only: at top level, and in `with_lock` bodies, which
+//! may first do one action (`unlock`, `signal`, `broadcast`, `put`, a push, a close, a `wakeup`)
+//! inside the callback that hands them the lock. So the order callbacks run in (registration
+//! order, breadth-first here; newest first and nested in Lwt, whose `wakeup_later` also defers
+//! callbacks below the first level: README, "Where this differs from Lwt, on purpose") decides
+//! little, and what it may decide is left out (below). Where one operation starts several chains
+//! that meet (a `broadcast` to waiters that relock one mutex), Lwt and lwt-core both serve them
+//! in queue order, and that is compared.
+//!
+//! Not compared, because the crate differs there on purpose:
+//!
+//! * the callback order: when two bodies with an action run in one operation, what their
+//!   actions reach; a body that returns (or wakes up) a promise that another body of the same
+//!   operation makes (seed 8 case 8886 with 60 operations: `unlock` hands the lock to a body
+//!   that wakes up the promise a running `with_lock` waits on, then returns a fresh promise: the
+//!   `wakeup` runs that `with_lock`'s unlock at once on both sides, whose `wakeup_later` of the
+//!   next holder runs its body when the innermost callback returns here (the `resolver` module
+//!   docs, "When callbacks run"), before the fresh promise exists, and once the outermost one
+//!   returned in Lwt, after);
+//! * reads of one stream while another read of it is pending, one of them consuming (`get`,
+//!   `junk`, `nget`): here they are served in order, in Lwt they see the same element (an
+//!   `is_empty` even sees the element go). From the operation that makes such a read on, the
+//!   stream is *cut* (`stream` module docs, "Differences from Lwt, on purpose");
+//! * an `nget` that waits: here it takes its elements at once when they are all there, in Lwt one
+//!   by one as they arrive (which a `count`, a `get_available` or a cancel meanwhile sees). The
+//!   stream is cut from the `nget` on (same docs);
+//! * closing an unbounded stream twice: `Push::close` then does nothing, Lwt's `push None`
+//!   raises `Closed` (the interpreter ignores it);
+//! * resolvers and stream producers are kept to the end (dropping one rejects with `Abandoned` /
+//!   closes the stream here, and does nothing in Lwt);
+//! * with_lock bodies never return their own result (a cycle: Lwt loops for ever on it).
+//!
+//! Also left out, three differences this test found in the `stream` module that its docs do not
+//! state; each is pinned by an `#[ignore]`d test at the end of this file that asserts what Lwt
+//! does. The stream is cut from the operation on:
+//!
+//! * a bounded push while the bound is 0: Lwt's waits until a `resize`, and a `get` waiting
+//!   meanwhile is never woken; here a bound of 0 is a rendezvous
+//!   (`bounded_zero_blocks_until_resized`);
+//! * `get_available` / `get_available_up_to` while a bounded push waits: Lwt's takes the waiting
+//!   push's element too (`get_available_takes_the_waiting_push`);
+//! * a read while a bounded push waits and the count is over a bound that `resize` lowered: Lwt
+//!   lets the push in anyway (`a_read_lets_a_waiting_push_in_over_a_lowered_bound`).
+//!
+//! A cut propagates: a cut object cuts the promises made on it (from that operation on), a
+//! `with_lock` body returning a cut promise cuts the mutex (its release time is unknown), a body
+//! whose mutex or `with_lock` is cut cuts what its action reaches, a cancel of a cut promise cuts
+//! everything it may reach and their objects. See [`cuts`]. A cut slot is compared after the
+//! operations before its cut only, a query on a cut object only before the cut. About one slot
+//! in nine is cut somewhere (most often on a stream, by concurrent reads).
+//!
+//! No difference was found in `Mutex`, `Condition` or `Mvar`.
+//!
+//! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
+//! `OCAML_DIFF_SYNC_CASES` (default 12000, a few seconds), `OCAML_DIFF_SYNC_SEED` (default 1) and
+//! `OCAML_DIFF_SYNC_MAX_OPS` (the longest program, default 30 operations) set the run;
+//! `OCAML_DIFF_SYNC_KEEP_GOING=1` reports every failing case (shrunk) instead of stopping at the
+//! first; `OCAML_DIFF_SYNC_CASE=<n>` only prints case `n`. A failure prints the shrunk program in `lwt_diff_sync.ml`'s format, which can be fed to
+//! the compiled interpreter (`target/tmp/lwt_diff_sync/lwt_diff_sync`) by hand.
+//! Run: `cargo test -p lwt-core --test ocaml_diff_sync -- --nocapture` (add
+//! `--include-ignored` to see the differences).
+
+#[path = "support/fuzz.rs"]
+mod fuzz;
+#[path = "support/ocaml.rs"]
+mod ocaml;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::path::Path;
+use std::rc::Rc;
+
+use fuzz::{env, Rng};
+use lwt_core::stream::{self, BoundedPush, Push, Stream};
+use lwt_core::sync::{Condition, Mutex, Mvar};
+use lwt_core::{wait, Exn, Failure, Promise, Resolver, State};
+
+// ------------------------------------------------------------------------------------------------
+// Programs
+// ------------------------------------------------------------------------------------------------
+
+/// Values stay below this, on both sides (OCaml's `int` is 63 bits).
+const MD: i64 = 1_000_003;
+
+/// Objects of each kind a program may make.
+const OBJECTS: usize = 4;
+
+fn combine(values: &[i64]) -> i64 {
+    values.iter().fold(7, |acc, v| (acc * 131 + v) % MD)
+}
+
+/// What a `with_lock` body returns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Body {
+    Val(i64),
+    Fail(u32),
+    /// The promise in this slot (`return 0` if there is none).
+    Existing(usize),
+    /// A fresh `wait()` promise, stored in this slot with its resolver.
+    Fresh(usize),
+}
+
+/// What a `with_lock` body does first (inside the callback that hands it the lock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Act {
+    Unlock(usize),
+    Signal(usize, i64),
+    Broadcast(usize, i64),
+    /// `put`, its promise ignored.
+    Put(usize, i64),
+    /// A push to an unbounded stream (nothing on a bounded one), `Closed` ignored.
+    Push(usize, i64),
+    Close(usize),
+    Wakeup(usize, i64),
+}
+
+impl Act {
+    /// The object it acts on, or the slot it resolves.
+    fn target(self) -> (Option<Obj>, Option<usize>) {
+        match self {
+            Act::Unlock(m) => (Some(MUTEX * OBJECTS + m), None),
+            Act::Signal(c, _) | Act::Broadcast(c, _) => (Some(COND * OBJECTS + c), None),
+            Act::Put(v, _) => (Some(MVAR * OBJECTS + v), None),
+            Act::Push(s, _) | Act::Close(s) => (Some(STREAM * OBJECTS + s), None),
+            Act::Wakeup(x, _) => (None, Some(x)),
+        }
+    }
+}
+
+/// One operation; `d` is the slot the result goes to, `m`, `c`, `v`, `s` a mutex, condition,
+/// mailbox or stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Op {
+    NewMutex(usize),
+    NewCond(usize),
+    NewMvar(usize, Option<i64>),
+    NewStream(usize),
+    NewBounded(usize, usize),
+    Lock(usize, usize),
+    Unlock(usize),
+    WithLock(usize, usize, u32, Option<Act>, Body),
+    IsLocked(usize),
+    MutexEmpty(usize),
+    CondWait(usize, usize, Option<usize>),
+    Signal(usize, i64),
+    Broadcast(usize, i64),
+    BroadcastExn(usize, u32),
+    Put(usize, usize, i64),
+    Take(usize, usize),
+    TakeAvailable(usize),
+    MvarEmpty(usize),
+    Get(usize, usize),
+    Peek(usize, usize),
+    Junk(usize, usize),
+    Nget(usize, usize, usize),
+    StreamEmpty(usize, usize),
+    Closed(usize, usize),
+    Push(usize, i64),
+    BoundedPush(usize, usize, i64),
+    Close(usize),
+    GetAvailable(usize),
+    GetUpTo(usize, usize),
+    IsClosed(usize),
+    BoundedInfo(usize),
+    Resize(usize, usize),
+    Wait(usize),
+    Wakeup(usize, i64),
+    WakeupExn(usize, u32),
+    Cancel(usize),
+}
+
+#[derive(Clone, Debug)]
+struct Prog {
+    slots: usize,
+    ops: Vec<Op>,
+}
+
+fn body_text(a: Option<Act>, b: Body) -> String {
+    let act = match a {
+        None => String::new(),
+        Some(Act::Unlock(m)) => format!("/UL.{m}"),
+        Some(Act::Signal(c, v)) => format!("/SG.{c}.{v}"),
+        Some(Act::Broadcast(c, v)) => format!("/BC.{c}.{v}"),
+        Some(Act::Put(v, x)) => format!("/PT.{v}.{x}"),
+        Some(Act::Push(s, x)) => format!("/PU.{s}.{x}"),
+        Some(Act::Close(s)) => format!("/CL.{s}"),
+        Some(Act::Wakeup(i, v)) => format!("/WU.{i}.{v}"),
+    };
+    match b {
+        Body::Val(v) => format!("v{act} {v}"),
+        Body::Fail(n) => format!("f{act} {n}"),
+        Body::Existing(i) => format!("e{act} {i}"),
+        Body::Fresh(i) => format!("w{act} {i}"),
+    }
+}
+
+fn op_text(op: &Op) -> String {
+    match *op {
+        Op::NewMutex(m) => format!("NM {m}"),
+        Op::NewCond(c) => format!("NC {c}"),
+        Op::NewMvar(v, Some(x)) => format!("NV {v} {x}"),
+        Op::NewMvar(v, None) => format!("NE {v}"),
+        Op::NewStream(s) => format!("NS {s}"),
+        Op::NewBounded(s, size) => format!("NB {s} {size}"),
+        Op::Lock(d, m) => format!("LK {d} {m}"),
+        Op::Unlock(m) => format!("UL {m}"),
+        Op::WithLock(d, m, l, a, b) => format!("WL {d} {m} {l} {}", body_text(a, b)),
+        Op::IsLocked(m) => format!("ML {m}"),
+        Op::MutexEmpty(m) => format!("MQ {m}"),
+        Op::CondWait(d, c, m) => match m {
+            Some(m) => format!("CW {d} {c} {m}"),
+            None => format!("CW {d} {c} -"),
+        },
+        Op::Signal(c, v) => format!("SG {c} {v}"),
+        Op::Broadcast(c, v) => format!("BC {c} {v}"),
+        Op::BroadcastExn(c, n) => format!("BE {c} {n}"),
+        Op::Put(d, v, x) => format!("PT {d} {v} {x}"),
+        Op::Take(d, v) => format!("TK {d} {v}"),
+        Op::TakeAvailable(v) => format!("TA {v}"),
+        Op::MvarEmpty(v) => format!("VQ {v}"),
+        Op::Get(d, s) => format!("GT {d} {s}"),
+        Op::Peek(d, s) => format!("PK {d} {s}"),
+        Op::Junk(d, s) => format!("JK {d} {s}"),
+        Op::Nget(d, s, n) => format!("NG {d} {s} {n}"),
+        Op::StreamEmpty(d, s) => format!("SE {d} {s}"),
+        Op::Closed(d, s) => format!("CD {d} {s}"),
+        Op::Push(s, x) => format!("PU {s} {x}"),
+        Op::BoundedPush(d, s, x) => format!("BP {d} {s} {x}"),
+        Op::Close(s) => format!("CL {s}"),
+        Op::GetAvailable(s) => format!("GA {s}"),
+        Op::GetUpTo(s, n) => format!("GU {s} {n}"),
+        Op::IsClosed(s) => format!("SQ {s}"),
+        Op::BoundedInfo(s) => format!("BQ {s}"),
+        Op::Resize(s, n) => format!("RS {s} {n}"),
+        Op::Wait(d) => format!("W {d}"),
+        Op::Wakeup(s, v) => format!("WU {s} {v}"),
+        Op::WakeupExn(s, n) => format!("WE {s} {n}"),
+        Op::Cancel(s) => format!("X {s}"),
+    }
+}
+
+fn prog_text(p: &Prog) -> String {
+    let mut s = format!("prog {}\n", p.slots);
+    for op in &p.ops {
+        s.push_str(&op_text(op));
+        s.push('\n');
+    }
+    s.push_str("end\n");
+    s
+}
+
+/// The kinds of object, for [`Obj`].
+const MUTEX: usize = 0;
+const COND: usize = 1;
+const MVAR: usize = 2;
+const STREAM: usize = 3;
+
+/// An object: `kind * OBJECTS + index`.
+type Obj = usize;
+
+/// What an operation touches: the slot it makes, the objects it uses, and, for a stream read,
+/// whether it consumes.
+struct Touch {
+    slot: Option<usize>,
+    objs: Vec<Obj>,
+    read: Option<bool>,
+}
+
+fn touch(op: &Op) -> Touch {
+    let t = |slot: Option<usize>, objs: Vec<Obj>, read: Option<bool>| Touch { slot, objs, read };
+    let m = |i: usize| MUTEX * OBJECTS + i;
+    let c = |i: usize| COND * OBJECTS + i;
+    let v = |i: usize| MVAR * OBJECTS + i;
+    let s = |i: usize| STREAM * OBJECTS + i;
+    match *op {
+        Op::NewMutex(i) | Op::Unlock(i) | Op::IsLocked(i) | Op::MutexEmpty(i) => {
+            t(None, vec![m(i)], None)
+        }
+        Op::NewCond(i) | Op::Signal(i, _) | Op::Broadcast(i, _) | Op::BroadcastExn(i, _) => {
+            t(None, vec![c(i)], None)
+        }
+        Op::NewMvar(i, _) | Op::TakeAvailable(i) | Op::MvarEmpty(i) => t(None, vec![v(i)], None),
+        Op::NewStream(i)
+        | Op::NewBounded(i, _)
+        | Op::Push(i, _)
+        | Op::Close(i)
+        | Op::GetAvailable(i)
+        | Op::GetUpTo(i, _)
+        | Op::IsClosed(i)
+        | Op::BoundedInfo(i)
+        | Op::Resize(i, _) => t(None, vec![s(i)], None),
+        Op::Lock(d, i) | Op::WithLock(d, i, ..) => t(Some(d), vec![m(i)], None),
+        Op::CondWait(d, i, mx) => t(
+            Some(d),
+            [Some(c(i)), mx.map(m)].into_iter().flatten().collect(),
+            None,
+        ),
+        Op::Put(d, i, _) | Op::Take(d, i) => t(Some(d), vec![v(i)], None),
+        Op::Get(d, i) | Op::Junk(d, i) | Op::Nget(d, i, _) => t(Some(d), vec![s(i)], Some(true)),
+        Op::Peek(d, i) | Op::StreamEmpty(d, i) => t(Some(d), vec![s(i)], Some(false)),
+        Op::Closed(d, i) | Op::BoundedPush(d, i, _) => t(Some(d), vec![s(i)], None),
+        Op::Wait(d) => t(Some(d), vec![], None),
+        Op::Wakeup(..) | Op::WakeupExn(..) | Op::Cancel(_) => t(None, vec![], None),
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The generator
+// ------------------------------------------------------------------------------------------------
+
+struct Gen<'a> {
+    rng: &'a mut Rng,
+    slots: usize,
+    /// `wait()` slots not woken yet.
+    resolvable: Vec<usize>,
+    label: u32,
+    /// How many objects of each kind, and which streams are bounded.
+    count: [usize; 4],
+    bounded: Vec<bool>,
+}
+
+impl Gen<'_> {
+    fn below(&mut self, n: u64) -> u64 {
+        self.rng.below(n)
+    }
+
+    fn value(&mut self) -> i64 {
+        self.below(100) as i64
+    }
+
+    fn exn(&mut self) -> u32 {
+        1 + self.below(9) as u32
+    }
+
+    fn new_slot(&mut self) -> usize {
+        self.slots += 1;
+        self.slots - 1
+    }
+
+    /// A slot made before, the recent ones more often.
+    fn some_slot(&mut self) -> Option<usize> {
+        let n = self.slots as u64;
+        if n == 0 {
+            return None;
+        }
+        Some(if self.below(2) == 0 {
+            (n - 1 - self.below(n.min(4))) as usize
+        } else {
+            self.below(n) as usize
+        })
+    }
+
+    fn obj(&mut self, kind: usize) -> usize {
+        self.below(self.count[kind] as u64) as usize
+    }
+
+    fn creations(&mut self) -> Vec<Op> {
+        let mut ops = Vec::new();
+        for kind in [MUTEX, COND, MVAR, STREAM] {
+            let n = 1 + self.below(2) as usize;
+            self.count[kind] = n;
+            for i in 0..n {
+                ops.push(match kind {
+                    MUTEX => Op::NewMutex(i),
+                    COND => Op::NewCond(i),
+                    MVAR => {
+                        let x = (self.below(2) == 0).then(|| self.value());
+                        Op::NewMvar(i, x)
+                    }
+                    _ => {
+                        let bounded = self.below(2) == 0;
+                        self.bounded.push(bounded);
+                        if bounded {
+                            Op::NewBounded(i, self.below(4) as usize)
+                        } else {
+                            Op::NewStream(i)
+                        }
+                    }
+                });
+            }
+        }
+        ops
+    }
+
+    fn act(&mut self) -> Option<Act> {
+        Some(match self.below(12) {
+            0 => Act::Unlock(self.obj(MUTEX)),
+            1 => Act::Signal(self.obj(COND), self.value()),
+            2 => Act::Broadcast(self.obj(COND), self.value()),
+            3 => Act::Put(self.obj(MVAR), self.value()),
+            4 => Act::Push(self.obj(STREAM), self.value()),
+            5 => Act::Close(self.obj(STREAM)),
+            6 if !self.resolvable.is_empty() => {
+                let i = self.below(self.resolvable.len() as u64) as usize;
+                Act::Wakeup(self.resolvable.remove(i), self.value())
+            }
+            _ => return None,
+        })
+    }
+
+    fn body(&mut self) -> Body {
+        match self.below(10) {
+            0..=2 => Body::Val(self.value()),
+            3 => Body::Fail(self.exn()),
+            4..=5 if self.slots > 0 => Body::Existing(self.some_slot().unwrap()),
+            _ => {
+                let i = self.new_slot();
+                self.resolvable.push(i);
+                Body::Fresh(i)
+            }
+        }
+    }
+
+    fn op(&mut self) -> Op {
+        let k = self.below(100);
+        if k < 12 && !self.resolvable.is_empty() {
+            let i = self.below(self.resolvable.len() as u64) as usize;
+            let s = self.resolvable.remove(i);
+            return if self.below(4) == 0 {
+                Op::WakeupExn(s, self.exn())
+            } else {
+                Op::Wakeup(s, self.value())
+            };
+        }
+        if k < 22 {
+            if let Some(s) = self.some_slot() {
+                return Op::Cancel(s);
+            }
+        }
+        if k < 25 {
+            let d = self.new_slot();
+            self.resolvable.push(d);
+            return Op::Wait(d);
+        }
+        match self.below(4) {
+            0 => {
+                let m = self.obj(MUTEX);
+                match self.below(9) {
+                    0..=2 => Op::Lock(self.new_slot(), m),
+                    3..=4 => Op::Unlock(m),
+                    5..=6 => {
+                        // The body first, so that it returns an earlier promise, never the
+                        // result's own (a cycle, on which Lwt loops for ever).
+                        self.label += 1;
+                        let (l, a, b) = (self.label, self.act(), self.body());
+                        Op::WithLock(self.new_slot(), m, l, a, b)
+                    }
+                    7 => Op::IsLocked(m),
+                    _ => Op::MutexEmpty(m),
+                }
+            }
+            1 => {
+                let c = self.obj(COND);
+                match self.below(9) {
+                    0..=3 => {
+                        let m = (self.below(2) == 0).then(|| self.obj(MUTEX));
+                        Op::CondWait(self.new_slot(), c, m)
+                    }
+                    4..=6 => Op::Signal(c, self.value()),
+                    7 => Op::Broadcast(c, self.value()),
+                    _ => Op::BroadcastExn(c, self.exn()),
+                }
+            }
+            2 => {
+                let v = self.obj(MVAR);
+                match self.below(8) {
+                    0..=2 => Op::Put(self.new_slot(), v, self.value()),
+                    3..=5 => Op::Take(self.new_slot(), v),
+                    6 => Op::TakeAvailable(v),
+                    _ => Op::MvarEmpty(v),
+                }
+            }
+            _ => {
+                let s = self.obj(STREAM);
+                let bounded = self.bounded[s];
+                match self.below(24) {
+                    0..=5 => {
+                        if bounded {
+                            Op::BoundedPush(self.new_slot(), s, self.value())
+                        } else {
+                            Op::Push(s, self.value())
+                        }
+                    }
+                    6..=10 => Op::Get(self.new_slot(), s),
+                    11..=12 => Op::Peek(self.new_slot(), s),
+                    13 => Op::Junk(self.new_slot(), s),
+                    14 => Op::Nget(self.new_slot(), s, self.below(3) as usize),
+                    15 => Op::StreamEmpty(self.new_slot(), s),
+                    16 => Op::Closed(self.new_slot(), s),
+                    17 => Op::Close(s),
+                    18 => Op::GetAvailable(s),
+                    19 => Op::GetUpTo(s, self.below(3) as usize),
+                    20 => Op::IsClosed(s),
+                    _ if bounded => {
+                        if self.below(2) == 0 {
+                            Op::BoundedInfo(s)
+                        } else {
+                            Op::Resize(s, self.below(4) as usize)
+                        }
+                    }
+                    _ => Op::Get(self.new_slot(), s),
+                }
+            }
+        }
+    }
+}
+
+/// A program: the objects, then 3 to `max_ops` operations.
+fn generate(rng: &mut Rng, max_ops: u64) -> Prog {
+    let len = 3 + rng.below(max_ops.max(3) - 2) as usize;
+    let mut g = Gen {
+        rng,
+        slots: 0,
+        resolvable: Vec::new(),
+        label: 0,
+        count: [0; 4],
+        bounded: Vec::new(),
+    };
+    let mut ops = g.creations();
+    for _ in 0..len {
+        let op = g.op();
+        ops.push(op);
+    }
+    Prog {
+        slots: g.slots,
+        ops,
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Outcomes
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum St {
+    /// No promise in the slot.
+    Absent,
+    Pending,
+    Ful(i64),
+    /// "C" (Canceled), "closed", "full", a failure's number, or "?<text>".
+    Rej(String),
+}
+
+fn exn_text(e: &Exn) -> String {
+    if e.is_canceled() {
+        "C".into()
+    } else if e.is::<stream::Closed>() {
+        "closed".into()
+    } else if e.is::<stream::Full>() {
+        "full".into()
+    } else if let Some(n) = e
+        .downcast_ref::<Failure>()
+        .and_then(|f| f.0.parse::<u32>().ok())
+    {
+        n.to_string()
+    } else {
+        format!("?{}", e.to_string().replace([' ', '\n'], "_"))
+    }
+}
+
+fn st_text(s: &St) -> String {
+    match s {
+        St::Absent => "X".into(),
+        St::Pending => "P".into(),
+        St::Ful(v) => format!("F {v}"),
+        St::Rej(e) => format!("R {e}"),
+    }
+}
+
+fn parse_st(kind: &str, arg: Option<&str>) -> St {
+    match kind {
+        "X" => St::Absent,
+        "P" => St::Pending,
+        "F" => St::Ful(arg.unwrap().parse().unwrap()),
+        _ => St::Rej(arg.unwrap().to_string()),
+    }
+}
+
+/// What one side reports.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Report {
+    /// The states of every slot after each operation.
+    steps: Vec<Vec<St>>,
+    /// What the query at each operation saw.
+    queries: Vec<(usize, String)>,
+    /// The labels of the `with_lock` bodies that ran.
+    ran: BTreeSet<u32>,
+    escaped: Option<String>,
+    /// Before each operation, each bounded stream's count, bound and whether a push waits (the
+    /// crate's side only).
+    bounded: Vec<[Option<(usize, usize, bool)>; OBJECTS]>,
+    /// The labels of the bodies with an action that ran in each operation, and of all the
+    /// bodies that did (the crate's side).
+    acted: Vec<Vec<u32>>,
+    ran_in: Vec<Vec<u32>>,
+}
+
+// ------------------------------------------------------------------------------------------------
+// The crate's side
+// ------------------------------------------------------------------------------------------------
+
+enum Chan {
+    Unbounded(Stream<i64>, Push<i64>),
+    Bounded(Stream<i64>, BoundedPush<i64>),
+}
+
+impl Chan {
+    fn stream(&self) -> &Stream<i64> {
+        match self {
+            Chan::Unbounded(s, _) | Chan::Bounded(s, _) => s,
+        }
+    }
+}
+
+#[derive(Default)]
+struct World {
+    slots: Vec<Option<Promise<i64>>>,
+    resolvers: Vec<Option<Resolver<i64>>>,
+    mutexes: Vec<Option<Mutex>>,
+    conds: Vec<Option<Condition<i64>>>,
+    mvars: Vec<Option<Mvar<i64>>>,
+    streams: Vec<Option<Rc<Chan>>>,
+    ran: BTreeSet<u32>,
+    /// The labels of the bodies that ran in the current operation, and of those with an action.
+    ran_now: Vec<u32>,
+    acted: Vec<u32>,
+    queries: Vec<(usize, String)>,
+}
+
+/// The world, shared with the `with_lock` bodies. No borrow of it is held while the crate runs.
+#[derive(Clone, Default)]
+struct Real(Rc<RefCell<World>>);
+
+fn unit(p: Promise<()>) -> Promise<i64> {
+    p.map(|()| 0)
+}
+
+impl Real {
+    fn get(&self, i: usize) -> Option<Promise<i64>> {
+        self.0.borrow().slots.get(i).cloned().flatten()
+    }
+
+    fn set(&self, i: usize, p: Promise<i64>) {
+        if let Some(slot) = self.0.borrow_mut().slots.get_mut(i) {
+            *slot = Some(p);
+        }
+    }
+
+    fn fresh(&self, i: usize) -> Promise<i64> {
+        let (p, r) = wait();
+        let mut w = self.0.borrow_mut();
+        if i < w.slots.len() {
+            w.slots[i] = Some(p.clone());
+            w.resolvers[i] = Some(r);
+        } else {
+            drop(w);
+        }
+        p
+    }
+
+    fn query(&self, k: usize, text: String) {
+        self.0.borrow_mut().queries.push((k, text));
+    }
+
+    fn mutex(&self, m: usize) -> Option<Mutex> {
+        self.0.borrow().mutexes.get(m).cloned().flatten()
+    }
+
+    fn cond(&self, c: usize) -> Option<Condition<i64>> {
+        self.0.borrow().conds.get(c).cloned().flatten()
+    }
+
+    fn mvar(&self, v: usize) -> Option<Mvar<i64>> {
+        self.0.borrow().mvars.get(v).cloned().flatten()
+    }
+
+    fn chan(&self, s: usize) -> Option<Rc<Chan>> {
+        self.0.borrow().streams.get(s).cloned().flatten()
+    }
+
+    fn act(&self, a: Act) {
+        match a {
+            Act::Unlock(m) => self.op(usize::MAX, &Op::Unlock(m)),
+            Act::Signal(c, v) => self.op(usize::MAX, &Op::Signal(c, v)),
+            Act::Broadcast(c, v) => self.op(usize::MAX, &Op::Broadcast(c, v)),
+            Act::Put(v, x) => {
+                if let Some(v) = self.mvar(v) {
+                    drop(v.put(x));
+                }
+            }
+            Act::Push(s, x) => {
+                if let Some(ch) = self.chan(s) {
+                    if let Chan::Unbounded(_, push) = &*ch {
+                        let _ = push.push(x);
+                    }
+                }
+            }
+            Act::Close(s) => self.op(usize::MAX, &Op::Close(s)),
+            Act::Wakeup(i, v) => self.op(usize::MAX, &Op::Wakeup(i, v)),
+        }
+    }
+
+    fn body(&self, l: u32, a: Option<Act>, b: Body) -> Promise<i64> {
+        {
+            let mut w = self.0.borrow_mut();
+            w.ran.insert(l);
+            w.ran_now.push(l);
+            if a.is_some() {
+                w.acted.push(l);
+            }
+        }
+        if let Some(a) = a {
+            self.act(a);
+        }
+        match b {
+            Body::Val(v) => Promise::ret(v),
+            Body::Fail(n) => Promise::fail_with(n.to_string()),
+            Body::Existing(i) => self.get(i).unwrap_or_else(|| Promise::ret(0)),
+            Body::Fresh(i) => self.fresh(i),
+        }
+    }
+
+    fn op(&self, k: usize, op: &Op) {
+        let list = |v: Vec<i64>| {
+            let v: Vec<String> = v.iter().map(i64::to_string).collect();
+            format!("[{}]", v.join(","))
+        };
+        match *op {
+            Op::NewMutex(m) => self.0.borrow_mut().mutexes[m] = Some(Mutex::new()),
+            Op::NewCond(c) => self.0.borrow_mut().conds[c] = Some(Condition::new()),
+            Op::NewMvar(v, x) => {
+                self.0.borrow_mut().mvars[v] = Some(match x {
+                    Some(x) => Mvar::create(x),
+                    None => Mvar::create_empty(),
+                })
+            }
+            Op::NewStream(s) => {
+                let (st, push) = stream::create();
+                self.0.borrow_mut().streams[s] = Some(Rc::new(Chan::Unbounded(st, push)));
+            }
+            Op::NewBounded(s, size) => {
+                let (st, push) = stream::create_bounded(size);
+                self.0.borrow_mut().streams[s] = Some(Rc::new(Chan::Bounded(st, push)));
+            }
+            Op::Lock(d, m) => {
+                if let Some(m) = self.mutex(m) {
+                    self.set(d, unit(m.lock()));
+                }
+            }
+            Op::Unlock(m) => {
+                if let Some(m) = self.mutex(m) {
+                    m.unlock();
+                }
+            }
+            Op::WithLock(d, m, l, a, b) => {
+                if let Some(m) = self.mutex(m) {
+                    let me = self.clone();
+                    self.set(d, m.with_lock(move || me.body(l, a, b)));
+                }
+            }
+            Op::IsLocked(m) => {
+                if let Some(m) = self.mutex(m) {
+                    self.query(k, m.is_locked().to_string());
+                }
+            }
+            Op::MutexEmpty(m) => {
+                if let Some(m) = self.mutex(m) {
+                    self.query(k, m.is_empty().to_string());
+                }
+            }
+            Op::CondWait(d, c, m) => {
+                if let Some(c) = self.cond(c) {
+                    match m {
+                        None => self.set(d, c.wait(None)),
+                        Some(m) => {
+                            if let Some(m) = self.mutex(m) {
+                                self.set(d, c.wait(Some(&m)));
+                            }
+                        }
+                    }
+                }
+            }
+            Op::Signal(c, v) => {
+                if let Some(c) = self.cond(c) {
+                    c.signal(v);
+                }
+            }
+            Op::Broadcast(c, v) => {
+                if let Some(c) = self.cond(c) {
+                    c.broadcast(v);
+                }
+            }
+            Op::BroadcastExn(c, n) => {
+                if let Some(c) = self.cond(c) {
+                    c.broadcast_exn(Exn::failure(n.to_string()));
+                }
+            }
+            Op::Put(d, v, x) => {
+                if let Some(v) = self.mvar(v) {
+                    self.set(d, unit(v.put(x)));
+                }
+            }
+            Op::Take(d, v) => {
+                if let Some(v) = self.mvar(v) {
+                    self.set(d, v.take());
+                }
+            }
+            Op::TakeAvailable(v) => {
+                if let Some(v) = self.mvar(v) {
+                    let x = v.take_available().unwrap_or(-1);
+                    self.query(k, x.to_string());
+                }
+            }
+            Op::MvarEmpty(v) => {
+                if let Some(v) = self.mvar(v) {
+                    self.query(k, v.is_empty().to_string());
+                }
+            }
+            Op::Get(d, s) => {
+                if let Some(ch) = self.chan(s) {
+                    self.set(d, ch.stream().get().map(|x| x.unwrap_or(-1)));
+                }
+            }
+            Op::Peek(d, s) => {
+                if let Some(ch) = self.chan(s) {
+                    self.set(d, ch.stream().peek().map(|x| x.unwrap_or(-1)));
+                }
+            }
+            Op::Junk(d, s) => {
+                if let Some(ch) = self.chan(s) {
+                    self.set(d, unit(ch.stream().junk()));
+                }
+            }
+            Op::Nget(d, s, n) => {
+                if let Some(ch) = self.chan(s) {
+                    self.set(d, ch.stream().nget(n).map(|v| combine(&v)));
+                }
+            }
+            Op::StreamEmpty(d, s) => {
+                if let Some(ch) = self.chan(s) {
+                    self.set(d, ch.stream().is_empty().map(i64::from));
+                }
+            }
+            Op::Closed(d, s) => {
+                if let Some(ch) = self.chan(s) {
+                    self.set(d, unit(ch.stream().closed()));
+                }
+            }
+            Op::Push(s, x) => {
+                if let Some(ch) = self.chan(s) {
+                    if let Chan::Unbounded(_, push) = &*ch {
+                        let seen = match push.push(x) {
+                            Ok(()) => "ok",
+                            Err(stream::Closed) => "closed",
+                        };
+                        self.query(k, seen.into());
+                    }
+                }
+            }
+            Op::BoundedPush(d, s, x) => {
+                if let Some(ch) = self.chan(s) {
+                    if let Chan::Bounded(_, push) = &*ch {
+                        self.set(d, unit(push.push(x)));
+                    }
+                }
+            }
+            Op::Close(s) => {
+                if let Some(ch) = self.chan(s) {
+                    match &*ch {
+                        Chan::Unbounded(_, push) => push.close(),
+                        Chan::Bounded(_, push) => push.close(),
+                    }
+                }
+            }
+            Op::GetAvailable(s) => {
+                if let Some(ch) = self.chan(s) {
+                    let v = ch.stream().get_available();
+                    self.query(k, list(v));
+                }
+            }
+            Op::GetUpTo(s, n) => {
+                if let Some(ch) = self.chan(s) {
+                    let v = ch.stream().get_available_up_to(n);
+                    self.query(k, list(v));
+                }
+            }
+            Op::IsClosed(s) => {
+                if let Some(ch) = self.chan(s) {
+                    self.query(k, ch.stream().is_closed().to_string());
+                }
+            }
+            Op::BoundedInfo(s) => {
+                if let Some(ch) = self.chan(s) {
+                    if let Chan::Bounded(_, push) = &*ch {
+                        let seen = format!("{}/{}/{}", push.count(), push.size(), push.blocked());
+                        self.query(k, seen);
+                    }
+                }
+            }
+            Op::Resize(s, n) => {
+                if let Some(ch) = self.chan(s) {
+                    if let Chan::Bounded(_, push) = &*ch {
+                        push.resize(n);
+                    }
+                }
+            }
+            Op::Wait(d) => drop(self.fresh(d)),
+            Op::Wakeup(s, v) => {
+                let r = self
+                    .0
+                    .borrow_mut()
+                    .resolvers
+                    .get_mut(s)
+                    .and_then(Option::take);
+                if let Some(r) = r {
+                    r.wakeup(v);
+                }
+            }
+            Op::WakeupExn(s, n) => {
+                let r = self
+                    .0
+                    .borrow_mut()
+                    .resolvers
+                    .get_mut(s)
+                    .and_then(Option::take);
+                if let Some(r) = r {
+                    r.wakeup_exn(Exn::failure(n.to_string()));
+                }
+            }
+            Op::Cancel(s) => {
+                if let Some(p) = self.get(s) {
+                    p.cancel();
+                }
+            }
+        }
+    }
+
+    fn states(&self) -> Vec<St> {
+        let w = self.0.borrow();
+        w.slots
+            .iter()
+            .map(|p| match p.as_ref().map(Promise::state) {
+                None => St::Absent,
+                Some(State::Pending) => St::Pending,
+                Some(State::Fulfilled(v)) => St::Ful(v),
+                Some(State::Rejected(e)) => St::Rej(exn_text(&e)),
+            })
+            .collect()
+    }
+}
+
+/// Runs a program on the crate.
+fn run_crate(p: &Prog) -> Report {
+    let real = Real::default();
+    {
+        let mut w = real.0.borrow_mut();
+        w.slots = vec![None; p.slots];
+        w.resolvers = (0..p.slots).map(|_| None).collect();
+        w.mutexes = vec![None; OBJECTS];
+        w.conds = vec![None; OBJECTS];
+        w.mvars = vec![None; OBJECTS];
+        w.streams = vec![None; OBJECTS];
+    }
+    let mut steps = Vec::new();
+    let mut bounded = Vec::new();
+    let mut acted = Vec::new();
+    let mut ran_in = Vec::new();
+    for (k, op) in p.ops.iter().enumerate() {
+        bounded.push(std::array::from_fn(|s| match real.chan(s).as_deref() {
+            Some(Chan::Bounded(_, push)) => Some((push.count(), push.size(), push.blocked())),
+            _ => None,
+        }));
+        real.op(k, op);
+        steps.push(real.states());
+        acted.push(std::mem::take(&mut real.0.borrow_mut().acted));
+        ran_in.push(std::mem::take(&mut real.0.borrow_mut().ran_now));
+    }
+    let report = Report {
+        steps,
+        queries: real.0.borrow().queries.clone(),
+        ran: real.0.borrow().ran.clone(),
+        escaped: None,
+        bounded,
+        acted,
+        ran_in,
+    };
+    // Resolvers and producers are dropped only now, after the states were read (dropping them
+    // rejects or closes, a deliberate difference from Lwt). Emptying the world breaks the cycles
+    // through the bodies.
+    let world = std::mem::take(&mut *real.0.borrow_mut());
+    drop(world);
+    report
+}
+
+// ------------------------------------------------------------------------------------------------
+// Cuts: what a deliberate difference may decide
+// ------------------------------------------------------------------------------------------------
+
+/// From which operation on each slot and object is no longer compared (`usize::MAX`: never
+/// cut); see the module docs.
+struct Cuts {
+    slot: Vec<usize>,
+    obj: Vec<usize>,
+}
+
+/// The slots a cancel of `s` may reach: `s`, and through `with_lock` bodies the promises they
+/// return.
+fn reach(p: &Prog, s: usize) -> Vec<usize> {
+    let mut out = vec![s];
+    let mut i = 0;
+    while i < out.len() {
+        for op in &p.ops {
+            if let Op::WithLock(d, _, _, _, Body::Existing(j) | Body::Fresh(j)) = *op {
+                if d == out[i] && !out.contains(&j) {
+                    out.push(j);
+                }
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+fn cuts(p: &Prog, ours: &Report) -> Cuts {
+    let steps = &ours.steps;
+    let n = p.slots;
+    let mut slot = vec![usize::MAX; n];
+    let mut obj = vec![usize::MAX; 4 * OBJECTS];
+    let mut objs_of = vec![Vec::new(); n];
+    let mut reads: Vec<(usize, Obj, bool)> = Vec::new();
+    let pending = |k: usize, i: usize| steps[k][i] == St::Pending;
+    for (k, op) in p.ops.iter().enumerate() {
+        let t = touch(op);
+        if let Some(d) = t.slot {
+            objs_of[d] = t.objs.clone();
+        }
+        // A bounded stream's count, bound and whether a push waits, before this operation.
+        let bounded = |s: usize| ours.bounded[k][s];
+        match *op {
+            // A bound of 0: Lwt's push waits for a resize (`bounded_zero_blocks_until_resized`).
+            Op::BoundedPush(_, s, _) if bounded(s).is_some_and(|(_, size, _)| size == 0) => {
+                obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
+            }
+            // Lwt's `get_available` takes the element of a waiting push too
+            // (`get_available_takes_the_waiting_push`).
+            Op::GetAvailable(s) | Op::GetUpTo(s, _)
+                if bounded(s).is_some_and(|(_, _, blocked)| blocked) =>
+            {
+                obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
+            }
+            // Lwt lets a waiting push in at every read, even one that leaves the stream over a
+            // bound that `resize` lowered (`a_read_lets_a_waiting_push_in_over_a_lowered_bound`).
+            Op::Get(_, s) | Op::Junk(_, s) | Op::Nget(_, s, _)
+                if bounded(s).is_some_and(|(count, size, blocked)| blocked && count > size) =>
+            {
+                obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
+            }
+            _ => {}
+        }
+        if let (Some(read), Some(d)) = (t.read, t.slot) {
+            let s = t.objs[0];
+            // A read while another read of the same stream is pending, one of them consuming.
+            if k > 0
+                && reads
+                    .iter()
+                    .any(|&(j, o, c)| o == s && (c || read) && pending(k - 1, j))
+            {
+                obj[s] = obj[s].min(k);
+            }
+            // An `nget` that waits.
+            if matches!(op, Op::Nget(..)) && pending(k, d) {
+                obj[s] = obj[s].min(k);
+            }
+            reads.push((d, s, read));
+        }
+    }
+    loop {
+        let before = (slot.clone(), obj.clone());
+        for d in 0..n {
+            for &o in &objs_of[d] {
+                slot[d] = slot[d].min(obj[o]);
+            }
+        }
+        for (k, op) in p.ops.iter().enumerate() {
+            match *op {
+                Op::WithLock(d, m, l, a, b) => {
+                    // An action runs when the body does: as the mutex decides.
+                    let when = obj[MUTEX * OBJECTS + m].min(slot[d]);
+                    let mut targets = a.map(Act::target);
+                    // Two bodies with an action in one operation: the callback order decides
+                    // which acts first.
+                    if let Some(j) = ours
+                        .acted
+                        .iter()
+                        .position(|ls| ls.len() > 1 && ls.contains(&l))
+                    {
+                        if let Some((o, x)) = targets.as_mut() {
+                            for o in o.iter_mut() {
+                                obj[*o] = obj[*o].min(j);
+                            }
+                            for x in x.iter_mut() {
+                                slot[*x] = slot[*x].min(j);
+                            }
+                        }
+                    }
+                    // The operation the body ran in, and the slots a body filled in it: a body
+                    // returning such a slot, or waking it up, may run before or after it is
+                    // filled, as the callback order decides.
+                    let ran_in = ours.ran_in.iter().position(|ls| ls.contains(&l));
+                    let filled_then = |i: usize| {
+                        ran_in.filter(|&j| {
+                            (j == 0 || steps[j - 1][i] == St::Absent) && steps[j][i] != St::Absent
+                        })
+                    };
+                    if let Some(j) = match b {
+                        Body::Existing(i) => filled_then(i),
+                        _ => None,
+                    } {
+                        slot[d] = slot[d].min(j);
+                        obj[MUTEX * OBJECTS + m] = obj[MUTEX * OBJECTS + m].min(j);
+                    }
+                    if let Some((_, Some(x))) = targets {
+                        if let Some(j) = filled_then(x) {
+                            slot[x] = slot[x].min(j);
+                        }
+                    }
+                    if let Some((o, x)) = targets {
+                        if let Some(o) = o {
+                            obj[o] = obj[o].min(when);
+                        }
+                        if let Some(x) = x {
+                            slot[x] = slot[x].min(when);
+                        }
+                    }
+                    if let Body::Existing(i) | Body::Fresh(i) = b {
+                        slot[d] = slot[d].min(slot[i]);
+                        obj[MUTEX * OBJECTS + m] = obj[MUTEX * OBJECTS + m].min(slot[i]);
+                        if let Body::Fresh(i) = b {
+                            // Whether (and when) the body runs depends on the mutex.
+                            slot[i] = slot[i].min(obj[MUTEX * OBJECTS + m]);
+                        }
+                    }
+                }
+                Op::Cancel(s) if slot[s] <= k => {
+                    for j in reach(p, s) {
+                        slot[j] = slot[j].min(k);
+                        for &o in &objs_of[j] {
+                            obj[o] = obj[o].min(k);
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        if (slot.clone(), obj.clone()) == before {
+            break;
+        }
+    }
+    Cuts { slot, obj }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The OCaml side
+// ------------------------------------------------------------------------------------------------
+
+/// Runs programs on Lwt, one process for all of them.
+fn run_ocaml(exe: &Path, progs: &[&Prog]) -> Vec<Report> {
+    let input: String = progs.iter().map(|p| prog_text(p)).collect();
+    let text = ocaml::run(exe, input).unwrap_or_else(|status| panic!("lwt_diff_sync: {status}"));
+    let mut reports = Vec::new();
+    let mut r = Report::default();
+    for line in text.lines() {
+        let w: Vec<&str> = line.split(' ').collect();
+        match w[0] {
+            "T" => r.steps.push(
+                w[1..]
+                    .iter()
+                    .map(|s| {
+                        let mut parts = s.split(':');
+                        parse_st(parts.next().unwrap(), parts.next())
+                    })
+                    .collect(),
+            ),
+            "Q" => r.queries.push((w[1].parse().unwrap(), w[2..].join(" "))),
+            "S" => {}
+            "L" => {
+                r.ran.insert(w[1].parse().unwrap());
+            }
+            "E" => r.escaped = Some(w[1..].join(" ")),
+            "done" => reports.push(std::mem::take(&mut r)),
+            _ => panic!("lwt_diff_sync: unexpected line {line:?}"),
+        }
+    }
+    assert_eq!(
+        reports.len(),
+        progs.len(),
+        "lwt_diff_sync: a report per program"
+    );
+    reports
+}
+
+// ------------------------------------------------------------------------------------------------
+// The comparison
+// ------------------------------------------------------------------------------------------------
+
+fn compare(p: &Prog, ours: &Report, lwt: &Report) -> Result<(), String> {
+    let cut = cuts(p, ours);
+    let mut diffs = String::new();
+    if let Some(e) = &lwt.escaped {
+        writeln!(diffs, "an exception escaped on Lwt: {e}").unwrap();
+    }
+    // The first operation after which a slot differs.
+    for i in 0..p.slots {
+        let first = ours
+            .steps
+            .iter()
+            .zip(&lwt.steps)
+            .enumerate()
+            .find(|(k, (a, b))| *k < cut.slot[i] && a[i] != b[i]);
+        if let Some((k, (a, b))) = first {
+            writeln!(
+                diffs,
+                "slot {i} after operation {k} ({}): lwt-core {}, Lwt {}",
+                op_text(&p.ops[k]),
+                st_text(&a[i]),
+                st_text(&b[i])
+            )
+            .unwrap();
+        }
+    }
+    let kept = |r: &Report| -> Vec<(usize, String)> {
+        r.queries
+            .iter()
+            .filter(|(k, _)| touch(&p.ops[*k]).objs.iter().all(|&o| *k < cut.obj[o]))
+            .cloned()
+            .collect()
+    };
+    let (a, b) = (kept(ours), kept(lwt));
+    if a != b {
+        let first = a.iter().zip(&b).position(|(x, y)| x != y);
+        let k = first.map_or(a.len().min(b.len()), |j| j);
+        let (x, y) = (a.get(k), b.get(k));
+        let at = x.or(y).map(|(k, _)| *k).unwrap_or(0);
+        writeln!(
+            diffs,
+            "query at operation {at} ({}): lwt-core {:?}, Lwt {:?}",
+            op_text(&p.ops[at]),
+            x.map(|q| &q.1),
+            y.map(|q| &q.1)
+        )
+        .unwrap();
+    }
+    let labelled = |r: &Report| -> BTreeSet<u32> {
+        r.ran
+            .iter()
+            .copied()
+            .filter(|l| {
+                p.ops.iter().any(
+                    |op| matches!(*op, Op::WithLock(d, _, l2, ..) if l2 == *l && cut.slot[d] == usize::MAX),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (labelled(ours), labelled(lwt));
+    for l in a.difference(&b) {
+        writeln!(diffs, "with_lock body {l} ran on lwt-core only").unwrap();
+    }
+    for l in b.difference(&a) {
+        writeln!(diffs, "with_lock body {l} ran on Lwt only").unwrap();
+    }
+    if diffs.is_empty() {
+        Ok(())
+    } else {
+        Err(diffs)
+    }
+}
+
+fn check_one(exe: &Path, p: &Prog) -> Result<(), String> {
+    let ours = run_crate(p);
+    let lwt = run_ocaml(exe, &[p]).pop().unwrap();
+    compare(p, &ours, &lwt)
+}
+
+fn shrink(exe: &Path, p: Prog) -> (Prog, String) {
+    let slots = p.slots;
+    let ops = ocaml::shrink(p.ops, |ops| {
+        check_one(
+            exe,
+            &Prog {
+                slots,
+                ops: ops.to_vec(),
+            },
+        )
+        .is_err()
+    });
+    let p = Prog { slots, ops };
+    let why = check_one(exe, &p).err().unwrap_or_default();
+    (p, why)
+}
+
+#[test]
+fn sync_programs_agree_with_ocaml_lwt() {
+    let Some(exe) = ocaml::interpreter("lwt_diff_sync") else {
+        eprintln!(
+            "ocaml_diff_sync: SKIPPED: `ocamlfind query lwt` failed (OCaml and Lwt are needed)"
+        );
+        return;
+    };
+    let cases = env("OCAML_DIFF_SYNC_CASES", 12000);
+    let seed = env("OCAML_DIFF_SYNC_SEED", 1);
+    let max_ops = env("OCAML_DIFF_SYNC_MAX_OPS", 30);
+    let keep_going = env("OCAML_DIFF_SYNC_KEEP_GOING", 0) != 0;
+    if let Ok(case) = std::env::var("OCAML_DIFF_SYNC_CASE") {
+        // One case: print it, for a hand run of the interpreter.
+        let p = generate(&mut Rng::for_case(seed, case.parse().unwrap()), max_ops);
+        eprint!("{}", prog_text(&p));
+        return;
+    }
+    let mut failures = Vec::new();
+    let (mut compared, mut cut_slots, mut cut_queries) = (0usize, 0usize, 0usize);
+    let chunk = 500;
+    'chunks: for start in (0..cases).step_by(chunk as usize) {
+        let progs: Vec<Prog> = (start..cases.min(start + chunk))
+            .map(|c| generate(&mut Rng::for_case(seed, c), max_ops))
+            .collect();
+        let refs: Vec<&Prog> = progs.iter().collect();
+        let lwt = run_ocaml(&exe, &refs);
+        for (j, (p, lwt)) in progs.iter().zip(&lwt).enumerate() {
+            let case = start + j as u64;
+            let ours = run_crate(p);
+            let cut = cuts(p, &ours);
+            compared += cut.slot.iter().filter(|&&c| c == usize::MAX).count();
+            cut_slots += cut.slot.iter().filter(|&&c| c != usize::MAX).count();
+            cut_queries += ours
+                .queries
+                .iter()
+                .filter(|(k, _)| touch(&p.ops[*k]).objs.iter().any(|&o| *k >= cut.obj[o]))
+                .count();
+            if let Err(e) = compare(p, &ours, lwt) {
+                let (small, why) = shrink(&exe, p.clone());
+                let msg = format!(
+                    "ocaml_diff_sync: case {case} (seed {seed}): {}\nshrunk to:\n{}{why}",
+                    e.lines().next().unwrap_or(""),
+                    prog_text(&small)
+                );
+                eprintln!("{msg}");
+                failures.push(msg);
+                if !keep_going {
+                    break 'chunks;
+                }
+            }
+        }
+    }
+    eprintln!(
+        "ocaml_diff_sync: {cases} cases from seed {seed}: {compared} slots compared to the end, \
+         {cut_slots} cut (compared up to their cut), {cut_queries} queries cut, {} differing",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// What the comparison found
+// ------------------------------------------------------------------------------------------------
+//
+// Each of these asserts what Lwt 5.6.1 does (checked with `lwt_diff_sync.ml`) and fails on
+// lwt-core: they are ignored until the `stream` module either does the same or states the
+// difference (then they should pin lwt-core's behaviour instead, as `ocaml_diff.rs`'s do).
+
+/// A bound of 0. Lwt's `push` waits while `count >= size`, which is always, and a read never
+/// takes a waiting push's element: `get` then `push 5` on `create_bounded 0` leave both pending;
+/// `resize 1` lets the push in (fulfilled, count 1), but the `get` that was waiting stays pending
+/// for ever (nothing signals it), while a new `get` returns 5. lwt-core makes a bound of 0 a
+/// rendezvous (its `create_bounded` docs; `tests/stream.rs`, `bounded_zero_is_a_rendezvous`):
+/// the `get` takes 5 at once and the push is fulfilled.
+#[test]
+#[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
+fn bounded_zero_blocks_until_resized() {
+    let (s, push) = stream::create_bounded::<i64>(0);
+    let first = s.get();
+    let p = push.push(5);
+    let before = (first.state(), p.state());
+    push.resize(1);
+    let after = (first.state(), p.state(), s.get().state());
+    assert_eq!(
+        (before, after),
+        (
+            (State::Pending, State::Pending),
+            (
+                State::Pending,
+                State::Fulfilled(()),
+                State::Fulfilled(Some(5))
+            )
+        ),
+        "lwt-core: the first get takes 5 at once, and the push is fulfilled"
+    );
+}
+
+/// `get_available` on a full bounded stream with a waiting push: Lwt's read of each element lets
+/// the waiting push in (`consume` calls `notify_pusher`), and `get_available` reads on, so it
+/// takes the pushed element too. `create_bounded 1`, `push 7`, `push 40` (waits),
+/// `get_available` gives `[7; 40]` on Lwt (count 0 after), `[7]` on lwt-core (40 is then in the
+/// stream, count 1).
+#[test]
+#[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
+fn get_available_takes_the_waiting_push() {
+    let (s, push) = stream::create_bounded::<i64>(1);
+    assert!(push.push(7).is_fulfilled());
+    let waiting = push.push(40);
+    assert!(waiting.is_pending());
+    let got = s.get_available();
+    assert!(waiting.is_fulfilled());
+    assert_eq!(
+        (got, push.count()),
+        (vec![7, 40], 0),
+        "lwt-core: [7], count 1"
+    );
+}
+
+/// A read from a bounded stream that `resize` left over its bound, with a push waiting: Lwt lets
+/// the waiting push in at every read (`consume` calls `notify_pusher` whatever the count), so the
+/// stream stays over the bound. `create_bounded 2`, `push 61`, `push 98`, `resize 1`, `push 68`
+/// (waits), `get` (61): on Lwt the push is fulfilled and count stays 2 (`[98; 68]` buffered); on
+/// lwt-core it waits until the count is under the new bound (after another read).
+#[test]
+#[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
+fn a_read_lets_a_waiting_push_in_over_a_lowered_bound() {
+    let (s, push) = stream::create_bounded::<i64>(2);
+    assert!(push.push(61).is_fulfilled());
+    assert!(push.push(98).is_fulfilled());
+    push.resize(1);
+    let waiting = push.push(68);
+    assert_eq!(s.get().state(), State::Fulfilled(Some(61)));
+    assert_eq!(
+        (waiting.state(), push.count()),
+        (State::Fulfilled(()), 2),
+        "lwt-core: the push still waits, count 1"
+    );
+}

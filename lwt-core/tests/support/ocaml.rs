@@ -1,0 +1,87 @@
+//! What the differential tests against real OCaml Lwt share (`ocaml_diff.rs`,
+//! `ocaml_diff_sync.rs`): compiling an interpreter of `tests/ocaml/<name>.ml` once per test
+//! process, running a batch of programs through it, and shrinking a differing program.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+
+/// Compiles `tests/ocaml/<name>.ml` with `ocamlfind ocamlopt -package lwt` into the target's temp
+/// dir, once per process; `None` if `ocamlfind` or the `lwt` package is missing.
+pub(crate) fn interpreter(name: &'static str) -> Option<PathBuf> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static BUILT: Mutex<Option<HashMap<&'static str, Option<PathBuf>>>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    built
+        .get_or_insert_with(HashMap::new)
+        .entry(name)
+        .or_insert_with(|| compile(name))
+        .clone()
+}
+
+fn compile(name: &str) -> Option<PathBuf> {
+    let have_lwt = Command::new("ocamlfind")
+        .args(["query", "lwt"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_lwt {
+        return None;
+    }
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/ocaml/{name}.ml"));
+    std::fs::copy(&src, dir.join(format!("{name}.ml"))).unwrap();
+    let exe = dir.join(name);
+    let out = Command::new("ocamlfind")
+        .current_dir(&dir)
+        .args(["ocamlopt", "-package", "lwt", "-linkpkg"])
+        .arg(format!("{name}.ml"))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "compiling {name}.ml failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(exe)
+}
+
+/// Feeds `input` to the interpreter `exe`: its standard output, or how it died.
+pub(crate) fn run(exe: &Path, input: String) -> Result<String, ExitStatus> {
+    let mut child = Command::new(exe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    if out.status.success() {
+        Ok(String::from_utf8(out.stdout).unwrap())
+    } else {
+        Err(out.status)
+    }
+}
+
+/// Removes operations one at a time while `differs` still holds.
+pub(crate) fn shrink<O: Clone>(mut ops: Vec<O>, differs: impl Fn(&[O]) -> bool) -> Vec<O> {
+    let mut i = 0;
+    while i < ops.len() {
+        let mut fewer = ops.clone();
+        fewer.remove(i);
+        if differs(&fewer) {
+            ops = fewer;
+        } else {
+            i += 1;
+        }
+    }
+    ops
+}
