@@ -5,7 +5,7 @@
 //! same events in the same order, each with the loop iteration it ran in.
 //!
 //! A program is a few *threads* (bind chains) of *steps*, each waiting for one thing: a `sleep`
-//! of a whole number of time units (`LOOP_DIFF_UNIT_MS`, default 8 ms), a `pause` or a
+//! of a whole number of time units (`LOOP_DIFF_UNIT_MS`, default 6 ms), a `pause` or a
 //! `Lwt_main.yield`, a `timeout`, a `with_timeout` around a sleep, a pause/yield or a wait promise,
 //! a wait promise (`wait`), or a *burst* of equal sleeps made together and joined. The
 //! continuation of a step logs its outcome (fulfilled, `Canceled`, `Timeout`), makes the next
@@ -21,46 +21,74 @@
 //!
 //! Made so that the real clock cannot decide the outcome: time is counted in units, and every
 //! timer has a *nominal* deadline (the nominal time it was made at, i.e. the nominal deadline of
-//! the last timer fired, plus its duration). Two timers alive at once never share a nominal
-//! deadline, except the sleeps of one burst (which fire in one iteration on both sides, in an
-//! order Lwt does not define: see below). A program in which that happens anyway (this side
-//! checks as it runs) is not compared, and counted as "ambiguous". A difference is re-run twice
-//! before it counts (a loaded machine can delay a wake-up by a unit), and is counted as "flaky"
-//! if a re-run agrees.
+//! the last timer fired, plus its duration). Two live timers may share a nominal deadline only if
+//! they belong together (a burst's sleeps) or were made at the same nominal time but between
+//! different polls (they then fire together, in creation order, on both sides). Otherwise (made
+//! between the same two polls, where Lwt gives them one deadline and no defined order; or made at
+//! different nominal times, where the real clock decides whether they fire in one iteration) the
+//! program is *ambiguous*: this side checks as it runs, and such a program is not compared but
+//! counted (about a quarter). A difference is re-run twice before it counts (a loaded machine can
+//! delay a wake-up by a unit), and is counted as "agreeing only on a re-run" if a re-run agrees.
 //!
 //! Not compared, because they differ on purpose or are not defined by Lwt:
 //!
 //! * the order of the callbacks of one resolution (the crate: registration order, breadth-first;
 //!   Lwt: nested, README "Where this differs from Lwt, on purpose"). So each wait promise has one
-//!   waiter, a step's continuation does its (single) action *last*, after making the next step's
-//!   promise, and a wait for a wait promise already resolved is taken at once without a bind
-//!   (logged "now"), on both sides;
-//! * the order in which a burst's equal sleeps fire or are canceled (Lwt with libev: its timer
-//!   heap's order, not creation order, see `equal_deadlines_fire_in_creation_order_here`): runs of
-//!   one burst's lines in one iteration are sorted before comparing;
+//!   waiter; a step's continuation makes the next step's promise first and does its action last;
+//!   a callback (or a hook run) does one action at most, the first it reaches (a step that waits
+//!   for a wait promise already resolved, bare or under `with_timeout`, is taken at once in the
+//!   same callback, logged "now", and its action counts as that callback's); all on both sides;
+//! * the order in which equal deadlines fire (Lwt defines none, see
+//!   `equal_deadlines_fire_in_creation_order_here`): runs of one burst's lines in one iteration
+//!   are sorted before comparing, and other timers meeting that way make the program ambiguous;
 //! * `Lwt.pause` runs at two points of each Lwt iteration (before `poll p` and the enter hooks,
-//!   and after the engine's poll), the crate's `pause` at one, after the timers
-//!   (`lwt_pause_resolves_twice_per_iteration_and_before_the_enter_hooks`). The crate's `pause`
-//!   is Lwt's `Lwt_main.yield`, which resolves once per iteration after the poll. So a program
-//!   uses one of them: mode Y programs use `yield_` here and `Lwt_main.yield` on Lwt (compared
-//!   with iteration numbers, hooks included), mode P programs (a quarter) `pause` and `Lwt.pause`,
-//!   with no hooks and no exit hooks, compared on the order of events only (iteration numbers
-//!   stripped). Programs mixing both are never made (`lwt_yield_waits_for_pauses_made_after_it`);
-//! * an iteration hook added while hooks of its kind run: Lwt runs it in that same pass
-//!   (`an_enter_hook_added_by_an_enter_hook_runs_in_the_same_pass_on_lwt`); both sides skip
-//!   such an add;
-//! * add_first: the crate has no such call (its hooks are always added last); not generated;
+//!   and after the engine's poll), the crate's `pause` at one, after the timers. The crate's
+//!   `pause` is Lwt's `Lwt_main.yield`, which resolves once per iteration after the poll. So a
+//!   program uses one of them: mode Y programs (three quarters) use `yield_` here and
+//!   `Lwt_main.yield` on Lwt, compared with iteration numbers, hooks included; mode P programs use
+//!   `pause` and `Lwt.pause`, with no hooks and no exit hooks, compared on the order of events
+//!   only (iteration numbers stripped). None mixes both;
+//! * in mode Y, a cancel of a pending yield (not generated: it costs the crate an iteration);
+//! * more than one exit hook (one at most is made: Lwt chains them in one `run`);
+//! * an iteration hook added while hooks of its kind run: both sides skip such an add;
+//! * `add_first`: the crate has no such call (its hooks are always added last); not generated;
 //! * a `with_timeout` whose inner sleep is due with its timeout (never generated).
 //!
 //! Left out for other reasons: I/O (no descriptors), `Lwt_main.run` nested or run from a hook,
-//! `exit` from inside the loop (it ends the process on Lwt), exceptions escaping callbacks.
+//! `exit` from inside the loop (it ends the process on Lwt), failures escaping callbacks (the
+//! async exception hook), `Lwt_unix.sleep` outside `run`.
+//!
+//! Differences this test found (none is among the crate's documented deliberate ones), each pinned by an
+//! ignored test at the end of this file that says what Lwt does (and checks it on Lwt when
+//! installed), and left out of the random comparison as said above:
+//!
+//! * `Lwt.pause` resolves twice per Lwt iteration, the first time before `run` looks at its
+//!   promise and before the enter hooks; the crate's `pause` once, after the enter hooks and the
+//!   timers (`lwt_pause_resolves_twice_per_iteration_and_before_the_enter_hooks`);
+//! * `Lwt_main.yield` is a queue of its own on Lwt, resolved after the pauses
+//!   (`lwt_yield_waits_for_pauses_made_after_it`);
+//! * a canceled yield leaves Lwt's queue at once; a canceled pause stays in the crate's list until
+//!   the next iteration, which then does not block: a timer due next fires one iteration later
+//!   here (`a_canceled_yield_costs_no_iteration_on_lwt`);
+//! * several exit hooks run in one `run` on Lwt, each starting where the previous one ended; one
+//!   `run` each here (`exit_hooks_run_one_after_the_other_in_one_iteration_on_lwt`);
+//! * a hook added while hooks of its kind run runs in that same pass on Lwt, from the next
+//!   iteration here (`an_enter_hook_added_by_an_enter_hook_runs_in_the_same_pass_on_lwt`).
+//!
+//! And one thing Lwt does not define: the order of timers with equal deadlines, which varies from
+//! run to run on Lwt 5.6.1 (`equal_deadlines_fire_in_creation_order_here`, which checks the
+//! crate's creation order).
 //!
 //! When `ocamlfind` or the `lwt.unix` package is missing, the test prints a skip message and
-//! passes. `LOOP_DIFF_CASES` (default 60, about 6 s in a debug build: the programs sleep),
-//! `LOOP_DIFF_SEED` (default 1), `LOOP_DIFF_UNIT_MS` (default 8) set the run;
-//! `LOOP_DIFF_KEEP_GOING=1` reports every failing case (shrunk) instead of stopping at the first.
-//! A failure prints the shrunk program in `lwt_diff_loop.ml`'s format, which can be fed to the
-//! compiled interpreter (`target/tmp/ocaml_diff_loop/lwt_diff_loop`) by hand.
+//! passes. `LOOP_DIFF_CASES` (default 80, about 4 s in a debug build: the programs sleep, a few
+//! tens of ms each, with Lwt running the same programs meanwhile in its own process),
+//! `LOOP_DIFF_SEED` (default 1), `LOOP_DIFF_UNIT_MS` (the time unit, default 6 ms; raise it on a
+//! loaded machine) set the run; `LOOP_DIFF_KEEP_GOING=1` reports every failing case (shrunk)
+//! instead of stopping at the first, and `LOOP_DIFF_SHOW=<case>` prints a case's program and both
+//! logs. A failure prints the shrunk program in `lwt_diff_loop.ml`'s format; the ignored test
+//! `show_a_program` runs such a program (in the file `LOOP_DIFF_PROG`) on both sides and prints
+//! both logs, and the compiled interpreter (`target/tmp/ocaml_diff_loop/lwt_diff_loop`) reads it
+//! on its standard input.
 //! Run: `cargo test -p lwt-core --test ocaml_diff_loop -- --nocapture` (add `--include-ignored`
 //! to see the differences pinned at the end).
 
@@ -438,16 +466,14 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
             _ => Act::Cancel(labels[g.below(labels.len() as u64) as usize]),
         }
     };
-    for t in 0..nthreads {
-        for i in 0..threads[t].len() {
-            if threads[t][i].act == Act::None && g.below(4) == 0 {
-                threads[t][i].act = other(&mut g);
-            }
+    for st in threads.iter_mut().flatten() {
+        if st.act == Act::None && g.below(4) == 0 {
+            st.act = other(&mut g);
         }
     }
-    for h in 0..nhooks {
-        if hooks[h].act == Act::None && hooks[h].at_run > 0 && g.below(2) == 0 {
-            hooks[h].act = match g.below(3) {
+    for hook in &mut hooks {
+        if hook.act == Act::None && hook.at_run > 0 && g.below(2) == 0 {
+            hook.act = match g.below(3) {
                 0 => Act::Cancel(labels[g.below(labels.len() as u64) as usize]),
                 1 => Act::AddHook(g.below(nhooks as u64) as usize),
                 _ => Act::RemoveHook(g.below(nhooks as u64) as usize),
@@ -508,13 +534,29 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
 // The crate's side
 // ------------------------------------------------------------------------------------------------
 
+type WaitPromise = (Promise<i64>, Option<Resolver<i64>>);
+
+/// A live timer on the nominal clock.
+struct LiveTimer {
+    id: u64,
+    /// Its nominal deadline.
+    deadline: u32,
+    /// Timers of one group may share a deadline (a burst's sleeps, `with_timeout`'s two).
+    group: u64,
+    /// The nominal time it was made at.
+    made: u32,
+    /// The window it was made in (see `World::window`).
+    window: u64,
+}
+
 #[derive(Default)]
 struct World {
     prog: Option<Prog>,
     log: RefCell<Vec<String>>,
     logging: Cell<bool>,
     iteration: Cell<u64>,
-    waits: RefCell<Vec<(Promise<i64>, Option<Resolver<i64>>)>>,
+    /// The wait promises, with their resolvers until used.
+    waits: RefCell<Vec<WaitPromise>>,
     promises: RefCell<HashMap<u32, Promise<i64>>>,
     cleanup: RefCell<Vec<Promise<()>>>,
     cleanup_i: RefCell<Vec<Promise<i64>>>,
@@ -528,8 +570,7 @@ struct World {
     finished: RefCell<Option<Resolver<()>>>,
     /// The nominal clock: the nominal deadline of the last timer fired, in units.
     nominal_now: Cell<u32>,
-    /// Live timers: (id, nominal deadline, group, nominal creation time, window).
-    timers: RefCell<Vec<(u64, u32, u64, u32, u64)>>,
+    timers: RefCell<Vec<LiveTimer>>,
     next_timer: Cell<u64>,
     ambiguous: RefCell<Option<String>>,
     /// Set once `run` returned: the threads go no further (a canceled step's continuation would
@@ -589,32 +630,36 @@ impl World {
         let mut timers = self.timers.borrow_mut();
         let clash = timers
             .iter()
-            .find(|t| t.1 == d && t.2 != group && (t.3 != now || t.4 == window));
-        if let Some(&(_, _, g2, ..)) = clash {
+            .find(|t| t.deadline == d && t.group != group && (t.made != now || t.window == window));
+        if let Some(t) = clash {
+            let g2 = t.group;
             let mut a = self.ambiguous.borrow_mut();
-            if std::env::var("LOOP_DIFF_WHY").is_ok() {
-                eprintln!("clash: new {k} at {now} w{window}, old {:?}", clash);
-            }
             if a.is_none() {
                 *a = Some(format!(
                     "two timers due at nominal {d} (groups {group}, {g2})"
                 ));
             }
         }
-        timers.push((id, d, group, now, window));
+        timers.push(LiveTimer {
+            id,
+            deadline: d,
+            group,
+            made: now,
+            window,
+        });
         id
     }
 
     fn fired(&self, id: u64) {
         let mut timers = self.timers.borrow_mut();
-        if let Some(i) = timers.iter().position(|t| t.0 == id) {
-            let d = timers.remove(i).1;
+        if let Some(i) = timers.iter().position(|t| t.id == id) {
+            let d = timers.remove(i).deadline;
             self.nominal_now.set(d);
         }
     }
 
     fn gone(&self, id: u64) {
-        self.timers.borrow_mut().retain(|t| t.0 != id);
+        self.timers.borrow_mut().retain(|t| t.id != id);
     }
 
     fn resolved(&self, w: usize) -> Option<i64> {
@@ -1261,7 +1306,7 @@ fn run_loop_programs_agree_with_ocaml_lwt() {
         );
         return;
     };
-    let cases = env("LOOP_DIFF_CASES", 60);
+    let cases = env("LOOP_DIFF_CASES", 80);
     let seed = env("LOOP_DIFF_SEED", 1);
     let unit_ms = env("LOOP_DIFF_UNIT_MS", 6);
     let keep_going = env("LOOP_DIFF_KEEP_GOING", 0) != 0;
@@ -1333,4 +1378,273 @@ fn run_loop_programs_agree_with_ocaml_lwt() {
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// What the comparison found
+// ------------------------------------------------------------------------------------------------
+
+/// Reads a program in `lwt_diff_loop.ml`'s format (as a failure prints it).
+fn parse_prog(text: &str) -> Prog {
+    fn inner(w: &[&str]) -> (Inner, usize) {
+        match w {
+            ["s", k, ..] => (Inner::Sleep(k.parse().unwrap()), 2),
+            ["p", ..] => (Inner::Pause, 1),
+            ["y", ..] => (Inner::Yield, 1),
+            ["w", i, ..] => (Inner::Wait(i.parse().unwrap()), 2),
+            _ => panic!("bad inner {w:?}"),
+        }
+    }
+    fn wait_k(w: &[&str]) -> (WaitK, usize) {
+        let n = |s: &str| s.parse::<u32>().unwrap();
+        match w {
+            ["s", k, ..] => (WaitK::Sleep(n(k)), 2),
+            ["p", ..] => (WaitK::Pause, 1),
+            ["y", ..] => (WaitK::Yield, 1),
+            ["t", k, ..] => (WaitK::Timeout(n(k)), 2),
+            ["wt", k, rest @ ..] => {
+                let (i, used) = inner(rest);
+                (WaitK::WithTimeout(n(k), i), 2 + used)
+            }
+            ["w", i, ..] => (WaitK::Wait(i.parse().unwrap()), 2),
+            ["b", k, c, ..] => (WaitK::Burst(n(k), n(c)), 3),
+            _ => panic!("bad wait {w:?}"),
+        }
+    }
+    fn act_of(w: &[&str]) -> Act {
+        let n = |s: &str| s.parse::<usize>().unwrap();
+        match w {
+            ["-"] => Act::None,
+            ["wu", x, v] => Act::Wakeup(n(x), v.parse().unwrap()),
+            ["wl", x, v] => Act::Later(n(x), v.parse().unwrap()),
+            ["x", l] => Act::Cancel(l.parse().unwrap()),
+            ["ah", h] => Act::AddHook(n(h)),
+            ["rh", h] => Act::RemoveHook(n(h)),
+            ["sp", t] => Act::Spawn(n(t)),
+            ["ae", x] => Act::AtExit(n(x)),
+            _ => panic!("bad act {w:?}"),
+        }
+    }
+    let mut lines = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>());
+    let h = lines.next().unwrap();
+    let n = |s: &str| s.parse::<usize>().unwrap();
+    let mut p = Prog {
+        mode: if h[1] == "Y" {
+            Mode::Yield
+        } else {
+            Mode::Pause
+        },
+        unit_ms: h[2].parse().unwrap(),
+        waits: n(h[3]),
+        guard: h[4].parse().unwrap(),
+        threads: vec![Vec::new(); n(h[5])],
+        hooks: Vec::new(),
+        exits: Vec::new(),
+        top: Vec::new(),
+    };
+    let mut current = 0;
+    for w in lines {
+        match w.as_slice() {
+            ["T", t, _] => current = n(t),
+            ["S", l, rest @ ..] => {
+                let (wait, used) = wait_k(rest);
+                p.threads[current].push(Step {
+                    label: l.parse().unwrap(),
+                    wait,
+                    act: act_of(&rest[used..]),
+                });
+            }
+            ["H", _, k, runs, at, rest @ ..] => p.hooks.push(Hook {
+                enter: *k == "E",
+                runs: runs.parse().unwrap(),
+                at_run: at.parse().unwrap(),
+                act: act_of(rest),
+            }),
+            ["X", _, rest @ ..] => p.exits.push(wait_k(rest).0),
+            ["G", rest @ ..] => p.top.push(act_of(rest)),
+            ["end"] | [] => {}
+            _ => panic!("bad line {w:?}"),
+        }
+    }
+    p
+}
+
+/// A difference: `text` (a program) logs `lwt` on Lwt 5.6.1 (checked again here when OCaml and
+/// Lwt are installed) and must log the same on lwt-core (bursts sorted, iteration numbers kept).
+fn pinned(text: &str, lwt: &[&str]) {
+    let p = parse_prog(text);
+    assert_eq!(prog_text(&p), text, "the program reads back as written");
+    let lwt: Vec<String> = lwt.iter().map(|s| s.to_string()).collect();
+    let exact = Prog {
+        mode: Mode::Yield,
+        ..p.clone()
+    };
+    if let Some(exe) = ocaml_interpreter() {
+        let real = run_ocaml(&exe, std::slice::from_ref(&p)).pop().unwrap();
+        assert_eq!(normalize(&exact, &real), lwt, "what Lwt 5.6.1 logs");
+    }
+    let ours = run_crate(&p);
+    assert_eq!(
+        normalize(&exact, &ours.log),
+        lwt,
+        "lwt-core logs what Lwt logs"
+    );
+}
+
+/// Not a check: prints the logs of the program in the file `LOOP_DIFF_PROG` on both sides
+/// (`LOOP_DIFF_PROG=p.txt cargo test -p lwt-core --test ocaml_diff_loop show_a_program --
+/// --ignored --nocapture`).
+#[test]
+#[ignore]
+fn show_a_program() {
+    let Ok(path) = std::env::var("LOOP_DIFF_PROG") else {
+        return;
+    };
+    let p = parse_prog(&std::fs::read_to_string(path).unwrap());
+    eprint!("{}", prog_text(&p));
+    let ours = run_crate(&p);
+    eprintln!("lwt-core: {:?} (ambiguous: {:?})", ours.log, ours.ambiguous);
+    if let Some(exe) = ocaml_interpreter() {
+        let lwt = run_ocaml(&exe, std::slice::from_ref(&p)).pop().unwrap();
+        eprintln!("Lwt:      {lwt:?}");
+        if let Err(e) = compare(&p, &ours.log, &lwt) {
+            eprintln!("{e}");
+        }
+    }
+}
+
+/// `Lwt.pause` resolves at two points of each Lwt iteration: at the top of `run`'s loop, before
+/// it looks at its promise and before the enter hooks (`Lwt.wakeup_paused` first thing), and
+/// again after the engine's poll. A pause made before `run` resolves before the first enter hook
+/// (iteration 0 here), and a chain of pauses advances twice per iteration: four pauses take two
+/// iterations on Lwt, four here, where a pause resolves once per iteration, after the enter hooks
+/// and the timers (the `main` docs' order, which is `Lwt_main.yield`'s on Lwt). So
+/// `Lwt_main.run (Lwt.pause ())` runs no hook at all on Lwt, one enter and one leave hook here.
+/// Lwt 5.6.1:
+/// `["0 1 ok 0", "1 E0", "1 2 ok 0", "1 L1", "1 3 ok 0", "2 E0", "2 4 ok 0", "2 L1", "2 end"]`;
+/// lwt-core: `["1 E0", "1 1 ok 0", "1 L1", "2 E0", "2 2 ok 0", "2 L1", "3 E0", "3 3 ok 0",
+/// "3 L1", "4 E0", "4 4 ok 0", "4 L1", "4 end"]`.
+#[test]
+#[ignore = "a difference from Lwt: pauses resolve once per iteration here, twice on Lwt"]
+fn lwt_pause_resolves_twice_per_iteration_and_before_the_enter_hooks() {
+    pinned(
+        "prog Y 6 0 3 1 2 0\nT 0 4\nS 1 p -\nS 2 p -\nS 3 p -\nS 4 p -\nH 0 E 0 0 -\n\
+         H 1 L 0 0 -\nG ah 0\nG ah 1\nG sp 0\nend\n",
+        &[
+            "0 1 ok 0", "1 E0", "1 2 ok 0", "1 L1", "1 3 ok 0", "2 E0", "2 4 ok 0", "2 L1", "2 end",
+        ],
+    );
+}
+
+/// On Lwt, `Lwt_main.yield` and `Lwt.pause` are two queues: yields resolve once per iteration,
+/// after the pauses of both of its points, so a pause made after a yield resolves first (here
+/// before the first iteration). lwt-core's `yield_` is `pause`: they resolve together, in the
+/// order made. Lwt 5.6.1: `["0 2 ok 0", "1 1 ok 0", "1 end"]`; lwt-core: `["1 1 ok 0",
+/// "1 2 ok 0", "1 end"]`.
+#[test]
+#[ignore = "a difference from Lwt: yield_ is pause here, a separate later queue on Lwt"]
+fn lwt_yield_waits_for_pauses_made_after_it() {
+    pinned(
+        "prog Y 6 0 3 2 0 0\nT 0 1\nS 1 y -\nT 1 1\nS 2 p -\nG sp 0\nG sp 1\nend\n",
+        &["0 2 ok 0", "1 1 ok 0", "1 end"],
+    );
+}
+
+/// A yield canceled while it waits for the next iteration: Lwt removes it from its queue (its
+/// `add_task_r`'s cancel hook), so the next iteration blocks for the timer as if there had been
+/// no yield; lwt-core keeps the canceled pause in its list until the next iteration wakes it,
+/// which makes that iteration skip the wait: the timer fires one iteration later. (Lwt's own
+/// `Lwt.pause` behaves like lwt-core here: a canceled pause stays counted in `paused_count`.)
+/// Lwt 5.6.1: `["1 2 ok 0", "1 1 ok 0", "1 3 C", "2 4 ok 0", "2 end"]`; lwt-core: the same up to
+/// `"3 4 ok 0", "3 end"`.
+#[test]
+#[ignore = "a difference from Lwt: a canceled yield still costs an iteration here"]
+fn a_canceled_yield_costs_no_iteration_on_lwt() {
+    pinned(
+        "prog Y 6 0 4 2 0 0\nT 0 2\nS 2 y -\nS 3 y -\nT 1 2\nS 1 y x 3\nS 4 s 1 -\nG sp 0\n\
+         G sp 1\nend\n",
+        &["1 2 ok 0", "1 1 ok 0", "1 3 C", "2 4 ok 0", "2 end"],
+    );
+}
+
+/// Lwt runs the exit hooks in one `Lwt_main.run` of a chain (`call_hooks`: each hook's promise
+/// `>>=` the next hook), so the next hook starts in the callback where the previous one ended,
+/// in the same iteration, before that iteration's leave hooks. `main::run_exit_hooks` runs one
+/// `run` per hook: the next hook starts only after the iteration that ended the previous one
+/// (its leave hooks included), and what it waits for lands an iteration later. Lwt 5.6.1:
+/// `["0 end", "0 X1 start", "1 X1 ok", "1 X0 start", "1 X0 ok", "1 L0"]`; lwt-core: `["0 end",
+/// "0 X1 start", "1 X1 ok", "1 L0", "1 X0 start", "2 X0 ok", "2 L0"]`.
+#[test]
+#[ignore = "a difference from Lwt: one run per exit hook here, one run for all on Lwt"]
+fn exit_hooks_run_one_after_the_other_in_one_iteration_on_lwt() {
+    pinned(
+        "prog Y 6 0 3 0 1 2\nH 0 L 0 0 -\nX 0 y\nX 1 s 1\nG ah 0\nG ae 0\nG ae 1\nend\n",
+        &[
+            "0 end",
+            "0 X1 start",
+            "1 X1 ok",
+            "1 X0 start",
+            "1 X0 ok",
+            "1 L0",
+        ],
+    );
+}
+
+/// Timers with equal deadlines: lwt-core fires them in creation order (its `time` docs). Lwt's
+/// `Lwt_unix.sleep` counts from libev's clock, read once per poll, so sleeps of one duration made
+/// between two polls have one deadline, and Lwt defines no order among them: the program below
+/// (four sleeps of one unit made together) fired 1, 2, 4, 3 in some runs on Lwt 5.6.1 and
+/// 1, 2, 3, 4 in others, the same binary, the same input. Not a difference to pin, then: this checks
+/// the crate's order, and prints the orders Lwt gives when it is installed. The random comparison
+/// sorts a burst's equal sleeps, and counts a program whose other timers meet that way as
+/// ambiguous.
+#[test]
+fn equal_deadlines_fire_in_creation_order_here() {
+    let text = "prog Y 6 0 4 4 0 0\nT 0 1\nS 1 s 1 -\nT 1 1\nS 2 s 1 -\nT 2 1\nS 3 s 1 -\nT 3 1\n\
+                S 4 s 1 -\nG sp 0\nG sp 1\nG sp 2\nG sp 3\nend\n";
+    let p = parse_prog(text);
+    assert_eq!(prog_text(&p), text);
+    let ours = run_crate(&p);
+    assert_eq!(
+        ours.log,
+        ["1 1 ok 0", "1 2 ok 0", "1 3 ok 0", "1 4 ok 0", "1 end"]
+    );
+    if let Some(exe) = ocaml_interpreter() {
+        let runs = run_ocaml(&exe, &vec![p; 5]);
+        eprintln!("equal deadlines on Lwt 5.6.1, five runs: {runs:?}");
+    }
+}
+
+/// An enter hook that adds an enter hook (`add_last`): Lwt walks its hook sequence by links
+/// (`Lwt_sequence.iter_l`), so the new hook runs in the same pass; lwt-core takes the hooks out
+/// while they run, so it runs from the next iteration. Lwt 5.6.1, the same program (two
+/// iterations): `first, adding, added, first, added`. The same holds for leave hooks. (Not
+/// through the interpreter: both of its sides skip such an add.)
+#[test]
+#[ignore = "a difference from Lwt: a hook added during its pass runs from the next iteration here"]
+fn an_enter_hook_added_by_an_enter_hook_runs_in_the_same_pass_on_lwt() {
+    let log = Rc::new(RefCell::new(Vec::<&str>::new()));
+    let added: Rc<Cell<Option<HookId>>> = Rc::new(Cell::new(None));
+    let (l, a) = (log.clone(), added.clone());
+    let first = main::add_enter_hook(move || {
+        l.borrow_mut().push("first");
+        if a.get().is_none() {
+            l.borrow_mut().push("adding");
+            let l2 = l.clone();
+            a.set(Some(main::add_enter_hook(move || {
+                l2.borrow_mut().push("added")
+            })));
+        }
+    });
+    main::run(main::yield_().bind(|()| main::yield_())).unwrap();
+    main::remove_hook(first);
+    if let Some(id) = added.get() {
+        main::remove_hook(id);
+    }
+    assert_eq!(
+        *log.borrow(),
+        ["first", "adding", "added", "first", "added"]
+    );
 }

@@ -23,9 +23,12 @@
    t (once), "ae x" Lwt_main.at_exit of exit hook x.
 
    A thread runs its steps one after the other: each step makes its promise (a wait for a wait
-   promise already resolved is taken at once, logged "now"), and its continuation logs the outcome,
-   makes the next step's promise, then does the step's action. The program's promise is
-   [choose [all threads done; sleep guard_units]]. An enter hook added first counts iterations.
+   promise already resolved, bare or under with_timeout, is taken at once, logged "now"), and its
+   continuation logs the outcome, makes the next step's promise, then does the step's action. A
+   callback (or a hook's run) does one action at most, the first it reaches; an exit hook is
+   registered once. The program's promise is [choose [all threads done; sleep guard_units]]. An
+   enter hook added first counts iterations. Once run returned, the threads go no further and
+   every promise the program made is canceled (off the log).
 
    Output, per program: one line per event, "<iteration> <event>", then "end" lines, then "done".
    Events: "<label> ok <v>" / "<label> C" (Canceled) / "<label> T" (Timeout) for a step,
