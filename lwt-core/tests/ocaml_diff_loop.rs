@@ -5,7 +5,7 @@
 //! same events in the same order, each with the loop iteration it ran in.
 //!
 //! A program is a few *threads* (bind chains) of *steps*, each waiting for one thing: a `sleep`
-//! of a whole number of time units (`LOOP_DIFF_UNIT_MS`, default 6 ms), a `pause` or a
+//! of a whole number of time units (`LOOP_DIFF_UNIT_MS`, default 6 ms; sometimes zero), a `pause` or a
 //! `Lwt_main.yield`, a `timeout`, a `with_timeout` around a sleep, a pause/yield or a wait promise,
 //! a wait promise (`wait`), or a *burst* of equal sleeps made together and joined. The
 //! continuation of a step logs its outcome (fulfilled, `Canceled`, `Timeout`), makes the next
@@ -27,8 +27,9 @@
 //! between the same two polls, where Lwt gives them one deadline and no defined order; or made at
 //! different nominal times, where the real clock decides whether they fire in one iteration) the
 //! program is *ambiguous*: this side checks as it runs, and such a program is not compared but
-//! counted (about a quarter). A difference is re-run twice before it counts (a loaded machine can
-//! delay a wake-up by a unit), and is counted as "agreeing only on a re-run" if a re-run agrees.
+//! counted (about a quarter). A difference is re-run twice, with a unit twice and three times as
+//! long, before it counts (a loaded machine can delay a wake-up by a unit), and is counted as
+//! "agreeing only on a re-run" if a re-run agrees.
 //!
 //! Not compared, because they differ on purpose or are not defined by Lwt:
 //!
@@ -73,7 +74,11 @@
 //! * several exit hooks run in one `run` on Lwt, each starting where the previous one ended; one
 //!   `run` each here (`exit_hooks_run_one_after_the_other_in_one_iteration_on_lwt`);
 //! * a hook added while hooks of its kind run runs in that same pass on Lwt, from the next
-//!   iteration here (`an_enter_hook_added_by_an_enter_hook_runs_in_the_same_pass_on_lwt`).
+//!   iteration here (`an_enter_hook_added_by_an_enter_hook_runs_in_the_same_pass_on_lwt`);
+//! * a zero sleep made by a timer's callback fires in the next iteration on Lwt, in the same one
+//!   here (the loop looks at its timers before and after the poll):
+//!   `a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration_on_lwt`. A program where a zero
+//!   sleep fires in the iteration that made it is not compared, and counted.
 //!
 //! And one thing Lwt does not define: the order of timers with equal deadlines, which varies from
 //! run to run on Lwt 5.6.1 (`equal_deadlines_fire_in_creation_order_here`, which checks the
@@ -295,6 +300,10 @@ impl Gen<'_> {
 
     fn wait_for(&mut self, thread: usize) -> WaitK {
         match self.below(100) {
+            // A zero sleep now and then (it fires at the next poll), in mode Y only: in mode P,
+            // Lwt's pauses resolve before the poll, and so before a zero sleep made with them,
+            // here after (`lwt_pause_resolves_twice_per_iteration_and_before_the_enter_hooks`).
+            0..=4 if self.mode == Mode::Yield => WaitK::Sleep(0),
             0..=29 => WaitK::Sleep(self.units(6)),
             30..=54 => self.pause(),
             55..=61 => WaitK::Timeout(self.units(4)),
@@ -573,6 +582,8 @@ struct World {
     timers: RefCell<Vec<LiveTimer>>,
     next_timer: Cell<u64>,
     ambiguous: RefCell<Option<String>>,
+    /// A difference from Lwt pinned below met as the program ran (the program is not compared).
+    known: RefCell<Option<String>>,
     /// Set once `run` returned: the threads go no further (a canceled step's continuation would
     /// make the next step's timers, which outlive the program).
     stopped: Cell<bool>,
@@ -701,7 +712,22 @@ fn sleep(w: &W, k: u32, group: u64) -> Promise<()> {
     let id = w.timer(k, group);
     let p = unix::sleep(w.dur(k));
     let (w1, w2) = (w.clone(), w.clone());
-    p.on_any(move |_| w1.fired(id), move |_| w2.gone(id));
+    let window = w.window();
+    p.on_any(
+        move |_| {
+            w1.fired(id);
+            // On Lwt a zero sleep fires at the first poll after it was made, in the next
+            // iteration; here one made by a callback of the iteration's first pass over the
+            // timers fires in the second (`a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration_on_lwt`).
+            if k == 0 && w1.iteration.get() == window && w1.logging.get() {
+                let mut known = w1.known.borrow_mut();
+                if known.is_none() {
+                    *known = Some("a zero sleep fired in the iteration that made it".into());
+                }
+            }
+        },
+        move |_| w2.gone(id),
+    );
     w.cleanup.borrow_mut().push(p.clone());
     p
 }
@@ -976,6 +1002,7 @@ fn remove_hook(w: &W, h: usize) {
 struct Outcome {
     log: Vec<String>,
     ambiguous: Option<String>,
+    known: Option<String>,
 }
 
 fn run_crate(p: &Prog) -> Outcome {
@@ -1043,7 +1070,12 @@ fn run_crate(p: &Prog) -> Outcome {
     w.promises.borrow_mut().clear();
     w.waits.borrow_mut().clear();
     w.finished.borrow_mut().take();
-    Outcome { log, ambiguous }
+    let known = w.known.borrow_mut().take();
+    Outcome {
+        log,
+        ambiguous,
+        known,
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1228,7 +1260,7 @@ enum Verdict {
 
 fn check_once(exe: &Path, p: &Prog, lwt: Option<Vec<String>>) -> Verdict {
     let ours = run_crate(p);
-    if ours.ambiguous.is_some() {
+    if ours.ambiguous.is_some() || ours.known.is_some() {
         return Verdict::Ambiguous;
     }
     let lwt = lwt.unwrap_or_else(|| run_ocaml(exe, std::slice::from_ref(p)).pop().unwrap());
@@ -1238,14 +1270,19 @@ fn check_once(exe: &Path, p: &Prog, lwt: Option<Vec<String>>) -> Verdict {
     }
 }
 
-/// A difference that survives two re-runs (the real clock can, rarely, delay a wake-up past the
-/// next unit). `Ok(true)`: agreed only on a re-run.
+/// A difference that survives two re-runs, with a time unit twice and three times as long (the
+/// real clock can, rarely, delay a wake-up past the next unit; a real difference does not depend
+/// on the unit). `Ok(true)`: agreed only on a re-run.
 fn check(exe: &Path, p: &Prog, lwt: Option<Vec<String>>) -> Result<bool, String> {
     match check_once(exe, p, lwt) {
         Verdict::Same | Verdict::Ambiguous => Ok(false),
         Verdict::Differs(first) => {
-            for _ in 0..2 {
-                if !matches!(check_once(exe, p, None), Verdict::Differs(_)) {
+            for k in 2..4 {
+                let slower = Prog {
+                    unit_ms: p.unit_ms * k,
+                    ..p.clone()
+                };
+                if !matches!(check_once(exe, &slower, None), Verdict::Differs(_)) {
                     return Ok(true);
                 }
             }
@@ -1318,7 +1355,7 @@ fn run_loop_programs_agree_with_ocaml_lwt() {
         .collect();
     let start = std::time::Instant::now();
     let mut failures = Vec::new();
-    let (mut compared, mut ambiguous, mut flaky, mut events) = (0, 0, 0, 0);
+    let (mut compared, mut ambiguous, mut known, mut flaky, mut events) = (0, 0, 0, 0, 0);
     const CHUNK: usize = 50;
     for (ci, chunk) in progs.chunks(CHUNK).enumerate() {
         // Lwt runs the chunk in the background meanwhile (both sides mostly sleep).
@@ -1333,6 +1370,10 @@ fn run_loop_programs_agree_with_ocaml_lwt() {
                 let _ = compare(p, &o.log, &l).map_err(|e| eprintln!("{e}"));
                 eprintln!("lwt-core: {:?}\nLwt: {:?}", o.log, l);
                 eprintln!("ambiguous: {:?}", o.ambiguous);
+            }
+            if o.known.is_some() {
+                known += 1;
+                continue;
             }
             if o.ambiguous.is_some() {
                 ambiguous += 1;
@@ -1372,7 +1413,8 @@ fn run_loop_programs_agree_with_ocaml_lwt() {
     }
     eprintln!(
         "ocaml_diff_loop: {cases} cases from seed {seed} (unit {unit_ms} ms) in {:.1} s: {compared} \
-         compared ({events} events), {ambiguous} ambiguous on the nominal clock (not compared), \
+         compared ({events} events), {ambiguous} ambiguous on the nominal clock and {known} \
+         meeting a pinned difference (not compared), \
          {flaky} agreeing only on a re-run, {} differing",
         start.elapsed().as_secs_f64(),
         failures.len()
@@ -1646,5 +1688,27 @@ fn an_enter_hook_added_by_an_enter_hook_runs_in_the_same_pass_on_lwt() {
     assert_eq!(
         *log.borrow(),
         ["first", "adding", "added", "first", "added"]
+    );
+}
+
+/// A zero sleep (`Lwt_unix.sleep 0.`) is due at once, and fires at the next poll: on Lwt, in the
+/// next iteration (libev checks its timers once per poll), so a chain of them advances one per
+/// iteration. lwt-core looks at its timers twice per iteration, before and after the poll, so a
+/// zero sleep made by a callback of the first pass fires in the second, in the same iteration:
+/// the chain advances two per iteration. Lwt 5.6.1: `["1 E0", "1 1 ok 0", "1 L1", "2 E0",
+/// "2 2 ok 0", "2 L1", "3 E0", "3 3 ok 0", "3 L1", "4 E0", "4 4 ok 0", "4 L1", "4 end"]`;
+/// lwt-core: `["1 E0", "1 1 ok 0", "1 2 ok 0", "1 L1", "2 E0", "2 3 ok 0", "2 4 ok 0", "2 L1",
+/// "2 end"]`. The random comparison leaves out a program in which a zero sleep fires in the
+/// iteration that made it.
+#[test]
+#[ignore = "a difference from Lwt: a zero sleep made by a timer can fire in the same iteration here"]
+fn a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration_on_lwt() {
+    pinned(
+        "prog Y 6 0 3 1 2 0\nT 0 4\nS 1 s 0 -\nS 2 s 0 -\nS 3 s 0 -\nS 4 s 0 -\nH 0 E 0 0 -\n\
+         H 1 L 0 0 -\nG ah 0\nG ah 1\nG sp 0\nend\n",
+        &[
+            "1 E0", "1 1 ok 0", "1 L1", "2 E0", "2 2 ok 0", "2 L1", "3 E0", "3 3 ok 0", "3 L1",
+            "4 E0", "4 4 ok 0", "4 L1", "4 end",
+        ],
     );
 }
