@@ -291,6 +291,15 @@ impl Gen<'_> {
         1 + self.below(max) as u32
     }
 
+    /// 1 to `max` units, or (in mode Y, one time in five) zero.
+    fn units_or_zero(&mut self, max: u64) -> u32 {
+        if self.mode == Mode::Yield && self.below(5) == 0 {
+            0
+        } else {
+            self.units(max)
+        }
+    }
+
     fn pause(&self) -> WaitK {
         match self.mode {
             Mode::Yield => WaitK::Yield,
@@ -306,13 +315,13 @@ impl Gen<'_> {
             0..=4 if self.mode == Mode::Yield => WaitK::Sleep(0),
             0..=29 => WaitK::Sleep(self.units(6)),
             30..=54 => self.pause(),
-            55..=61 => WaitK::Timeout(self.units(4)),
+            55..=61 => WaitK::Timeout(self.units_or_zero(4)),
             62..=73 => {
-                let k = self.units(5);
+                let k = self.units_or_zero(5);
                 let inner = match self.below(3) {
                     0 => {
                         // Never due with the timeout.
-                        let mut j = self.units(5);
+                        let mut j = self.units_or_zero(5);
                         if j == k {
                             j += 1;
                         }
@@ -673,6 +682,20 @@ impl World {
         self.timers.borrow_mut().retain(|t| t.id != id);
     }
 
+    /// A timer of `k` units made in `window` fired. On Lwt a zero one fires at the first poll
+    /// after it was made, in the next iteration; here one made by a callback of an iteration's
+    /// first pass over the timers fires in the second, in the same iteration
+    /// (`a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration_on_lwt`): the program is then
+    /// left out.
+    fn zero_fired(&self, k: u32, window: u64) {
+        if k == 0 && self.iteration.get() == window && self.logging.get() {
+            let mut known = self.known.borrow_mut();
+            if known.is_none() {
+                *known = Some("a zero timer fired in the iteration that made it".into());
+            }
+        }
+    }
+
     fn resolved(&self, w: usize) -> Option<i64> {
         self.waits.borrow()[w].0.state().fulfilled()
     }
@@ -716,15 +739,7 @@ fn sleep(w: &W, k: u32, group: u64) -> Promise<()> {
     p.on_any(
         move |_| {
             w1.fired(id);
-            // On Lwt a zero sleep fires at the first poll after it was made, in the next
-            // iteration; here one made by a callback of the iteration's first pass over the
-            // timers fires in the second (`a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration_on_lwt`).
-            if k == 0 && w1.iteration.get() == window && w1.logging.get() {
-                let mut known = w1.known.borrow_mut();
-                if known.is_none() {
-                    *known = Some("a zero sleep fired in the iteration that made it".into());
-                }
-            }
+            w1.zero_fired(k, window);
         },
         move |_| w2.gone(id),
     );
@@ -752,13 +767,15 @@ fn make(w: &W, label: i64, wait: WaitK) -> Promise<i64> {
         WaitK::Yield => pause_like(w, true),
         WaitK::Timeout(k) => {
             let id = w.timer(k, w.group());
+            let window = w.window();
             let p = unix::timeout::<i64>(w.dur(k));
             let (w1, w2) = (w.clone(), w.clone());
             p.on_any(
                 move |_| w1.gone(id),
                 move |e| {
                     if e.is::<unix::Timeout>() {
-                        w2.fired(id)
+                        w2.fired(id);
+                        w2.zero_fired(k, window);
                     } else {
                         w2.gone(id)
                     }
@@ -770,13 +787,14 @@ fn make(w: &W, label: i64, wait: WaitK) -> Promise<i64> {
         WaitK::WithTimeout(k, inner) => {
             let g = w.group();
             let t = w.timer(k, g);
+            let window = w.window();
             let inner_sleep = std::cell::Cell::new(None);
             let wi = w.clone();
             let p = unix::with_timeout(w.dur(k), || match inner {
                 Inner::Sleep(j) => {
                     // The inner sleep is tracked by the result below (it is canceled by `pick`).
                     let id = wi.timer(j, g);
-                    inner_sleep.set(Some(id));
+                    inner_sleep.set(Some((id, j)));
                     let s = unix::sleep(wi.dur(j));
                     wi.cleanup.borrow_mut().push(s.clone());
                     s.map(|()| 0)
@@ -790,17 +808,19 @@ fn make(w: &W, label: i64, wait: WaitK) -> Promise<i64> {
             p.on_any(
                 move |_| {
                     w1.gone(t);
-                    if let Some(i) = i {
+                    if let Some((i, j)) = i {
                         w1.fired(i);
+                        w1.zero_fired(j, window);
                     }
                 },
                 move |e| {
                     if e.is::<unix::Timeout>() {
                         w2.fired(t);
+                        w2.zero_fired(k, window);
                     } else {
                         w2.gone(t);
                     }
-                    if let Some(i) = i {
+                    if let Some((i, _)) = i {
                         w2.gone(i);
                     }
                 },
