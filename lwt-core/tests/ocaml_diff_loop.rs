@@ -15,7 +15,10 @@
 //! Iteration hooks (`Enter_iter_hooks` / `Leave_iter_hooks` `add_last`, `remove`) log each run,
 //! remove themselves after a number of runs, and may do an action at one of their runs. An enter
 //! hook added first counts iterations; each logged event carries that count. The program's
-//! promise is `choose [all threads done; a guard sleep]`; after `run` returns, "end" is logged;
+//! promise is `choose [all threads done; a guard sleep]`; after `run` returns, "end" is logged (a
+//! third of the programs first `run` until thread 0 ends or the guard fires, log "end1", and
+//! `run` again: timers,
+//! yields and hooks outlive the first `run`);
 //! exit hooks (`at_exit`) then run (`main::run_exit_hooks` here, the process exit on Lwt, which
 //! is where Lwt runs them) and log their start and outcome.
 //!
@@ -78,7 +81,11 @@
 //! * a zero sleep made by a timer's callback fires in the next iteration on Lwt, in the same one
 //!   here (the loop looks at its timers before and after the poll):
 //!   `a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration_on_lwt`. A program where a zero
-//!   sleep fires in the iteration that made it is not compared, and counted.
+//!   sleep fires in the iteration that made it is not compared, and counted;
+//! * `Lwt_main.run` resolves the pending pauses before it returns on Lwt (it does so before it
+//!   looks at its promise, at each turn: `run` of a resolved promise too); here they wait for the
+//!   next `run` (`lwt_run_resolves_the_pending_pauses_before_it_returns`). A mode P program whose
+//!   `run` returns with pauses pending is not compared, and counted.
 //!
 //! And one thing Lwt does not define: the order of timers with equal deadlines, which varies from
 //! run to run on Lwt 5.6.1 (`equal_deadlines_fire_in_creation_order_here`, which checks the
@@ -183,6 +190,9 @@ struct Prog {
     unit_ms: u64,
     waits: usize,
     guard: u32,
+    /// Run first until thread 0 ends (its promise), then until all end: timers, yields and
+    /// hooks outlive the first `run`.
+    two_runs: bool,
     threads: Vec<Vec<Step>>,
     hooks: Vec<Hook>,
     exits: Vec<WaitK>,
@@ -235,6 +245,10 @@ fn prog_text(p: &Prog) -> String {
         p.hooks.len(),
         p.exits.len()
     );
+    if p.two_runs {
+        // The optional eighth field of the header.
+        s.insert_str(s.len() - 1, " 2");
+    }
     for (t, steps) in p.threads.iter().enumerate() {
         writeln!(s, "T {t} {}", steps.len()).unwrap();
         for st in steps {
@@ -357,6 +371,7 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
     } else {
         Mode::Yield
     };
+    let two_runs = rng.below(3) == 0;
     let mut g = Gen {
         rng,
         mode,
@@ -541,6 +556,7 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
         unit_ms,
         waits: g.waits,
         guard: total + 2,
+        two_runs,
         threads,
         hooks,
         exits,
@@ -591,6 +607,8 @@ struct World {
     timers: RefCell<Vec<LiveTimer>>,
     next_timer: Cell<u64>,
     ambiguous: RefCell<Option<String>>,
+    /// Thread 0's promise, once started (`two_runs`: the first run's).
+    thread0: RefCell<Option<Promise<i64>>>,
     /// A difference from Lwt pinned below met as the program ran (the program is not compared).
     known: RefCell<Option<String>>,
     /// Set once `run` returned: the threads go no further (a canceled step's continuation would
@@ -692,6 +710,19 @@ impl World {
             let mut known = self.known.borrow_mut();
             if known.is_none() {
                 *known = Some("a zero timer fired in the iteration that made it".into());
+            }
+        }
+    }
+
+    /// `run` returned. On Lwt, `run` resolves the pending pauses (not the yields) before it
+    /// looks at its promise, at every turn of its loop, so no pause is pending when it returns
+    /// (even from `run` of a resolved promise); here they wait for the next `run`
+    /// (`lwt_run_resolves_the_pending_pauses_before_it_returns`): the program is then left out.
+    fn after_run(&self) {
+        if self.prog().mode == Mode::Pause && main::paused_count() > 0 {
+            let mut known = self.known.borrow_mut();
+            if known.is_none() {
+                *known = Some("run returned with pauses pending".into());
             }
         }
     }
@@ -894,6 +925,9 @@ fn start(w: &W, tid: usize) {
     w.spawned.borrow_mut()[tid] = true;
     w.live.set(w.live.get() + 1);
     let t = step(w, tid, 0);
+    if tid == 0 {
+        *w.thread0.borrow_mut() = Some(t.clone());
+    }
     let w1 = w.clone();
     t.on_termination(move || {
         w1.live.set(w1.live.get() - 1);
@@ -1060,9 +1094,19 @@ fn run_crate(p: &Prog) -> Outcome {
     let g = w.group();
     let wg = w.clone();
     let guard = sleep(&w, p.guard, g).map(move |()| wg.log("guard".into()));
+    if p.two_runs {
+        let first = w.thread0.borrow().clone();
+        let first = first.map_or_else(lwt_core::return_unit, |t| t.map(|_| ()));
+        if let Err(e) = main::run(choose([first, guard.clone()])) {
+            w.log(format!("run failed: {e}"));
+        }
+        w.after_run();
+        w.log("end1".into());
+    }
     if let Err(e) = main::run(choose([all_done, guard])) {
         w.log(format!("run failed: {e}"));
     }
+    w.after_run();
     w.log("end".into());
     w.logging.set(false);
     w.stopped.set(true);
@@ -1089,6 +1133,7 @@ fn run_crate(p: &Prog) -> Outcome {
     let ambiguous = w.ambiguous.borrow_mut().take();
     w.promises.borrow_mut().clear();
     w.waits.borrow_mut().clear();
+    w.thread0.borrow_mut().take();
     w.finished.borrow_mut().take();
     let known = w.known.borrow_mut().take();
     Outcome {
@@ -1331,6 +1376,12 @@ fn smaller(p: &Prog) -> Vec<Prog> {
         q.top.remove(i);
         out.push(q);
     }
+    if p.two_runs {
+        out.push(Prog {
+            two_runs: false,
+            ..p.clone()
+        });
+    }
     for h in 0..p.hooks.len() {
         if p.hooks[h].act != Act::None {
             let mut q = p.clone();
@@ -1501,6 +1552,7 @@ fn parse_prog(text: &str) -> Prog {
         unit_ms: h[2].parse().unwrap(),
         waits: n(h[3]),
         guard: h[4].parse().unwrap(),
+        two_runs: h.get(8) == Some(&"2"),
         threads: vec![Vec::new(); n(h[5])],
         hooks: Vec::new(),
         exits: Vec::new(),
@@ -1730,5 +1782,26 @@ fn a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration_on_lwt() {
             "1 E0", "1 1 ok 0", "1 L1", "2 E0", "2 2 ok 0", "2 L1", "3 E0", "3 3 ok 0", "3 L1",
             "4 E0", "4 4 ok 0", "4 L1", "4 end",
         ],
+    );
+}
+
+/// `Lwt_main.run p` resolves the pending `Lwt.pause`s before it looks at `p`, at every turn of
+/// its loop (which starts with `Lwt.wakeup_paused`): the pauses pending when `p` resolves are
+/// resolved before `run` returns, and `run` of a promise already resolved still resolves them,
+/// with no iteration (no hook runs). lwt-core's `run` returns as soon as its promise is resolved;
+/// the pauses wait for the next `run`. Here thread 0 has no step, so the first `run` (of its
+/// promise) is called on a resolved promise while thread 1's pause is pending. Lwt 5.6.1:
+/// `["0 1 ok 0", "0 end1", "0 end"]`; lwt-core: `["0 end1", "1 1 ok 0", "1 end"]`. (Yields wait
+/// for an iteration on both.) Seed 7 case 211 met the other form: a first `run` whose promise a
+/// timer resolved while a pause made by a pause's callback was pending (`prog P 6 2 17 4 0 0 2`,
+/// `T 0 1`, `S 3 s 3 sp 2`, `T 1 0`, `T 2 1`, `S 8 p sp 3`, `T 3 1`, `S 11 wt 2 p -`, `G sp 0`:
+/// Lwt logs step 11 before "end1", lwt-core after). The random comparison leaves out a mode P
+/// program whose `run` returns with pauses pending.
+#[test]
+#[ignore = "a difference from Lwt: run returns with pauses pending here"]
+fn lwt_run_resolves_the_pending_pauses_before_it_returns() {
+    pinned(
+        "prog P 6 0 3 2 0 0 2\nT 0 0\nT 1 1\nS 1 p -\nG sp 1\nend\n",
+        &["0 1 ok 0", "0 end1", "0 end"],
     );
 }

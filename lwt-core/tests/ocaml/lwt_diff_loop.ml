@@ -5,7 +5,7 @@
    Build: ocamlfind ocamlopt -package lwt.unix -thread -linkpkg lwt_diff_loop.ml -o lwt_diff_loop
    (ocaml_diff_loop.rs does it). Input, on stdin, any number of programs:
 
-     prog <Y|P> <unit_ms> <waits> <guard_units> <threads> <hooks> <exits>
+     prog <Y|P> <unit_ms> <waits> <guard_units> <threads> <hooks> <exits> [2]
      T <tid> <steps>                                  a thread, then its steps, one a line:
      S <label> <wait> <act>
      H <hid> <E|L> <runs> <at_run> <act>              an iteration hook
@@ -28,7 +28,8 @@
    callback (or a hook's run) does one action at most, the first it reaches; an exit hook is
    registered once. The program's promise is [choose [all threads done; sleep guard_units]]. An
    enter hook added first counts iterations. Once run returned, the threads go no further and
-   every promise the program made is canceled (off the log).
+   every promise the program made is canceled (off the log). With the optional "2" in the header,
+   the program runs first until thread 0 ends or the guard fires (logging "end1"), then as above.
 
    Output, per program: one line per event, "<iteration> <event>", then "end" lines, then "done".
    Events: "<label> ok <v>" / "<label> C" (Canceled) / "<label> T" (Timeout) for a step,
@@ -77,6 +78,7 @@ let in_enter = ref false
 let in_leave = ref false
 let live = ref 0
 let finished : unit Lwt.u option ref = ref None
+let thread0 : int Lwt.t option ref = ref None
 
 let iteration = ref 0
 let logging = ref false
@@ -190,6 +192,7 @@ and start tid =
     !spawned.(tid) <- true;
     incr live;
     let t = step tid 0 in
+    if tid = 0 then thread0 := Some t;
     Lwt.on_termination t (fun () ->
         decr live;
         if !live = 0 then
@@ -313,9 +316,10 @@ let read_words () = words (input_line stdin)
 
 (* Runs one program; returns whether it registered exit hooks (the process must then exit). *)
 let run_program header =
-  let mode, unit_ms, nwaits, guard, nthreads, nhooks, nexits =
+  let mode, unit_ms, nwaits, guard, nthreads, nhooks, nexits, runs =
     match header with
-    | [ "prog"; m; u; w; g; t; h; x ] -> (m, int u, int w, int g, int t, int h, int x)
+    | [ "prog"; m; u; w; g; t; h; x ] -> (m, int u, int w, int g, int t, int h, int x, 1)
+    | [ "prog"; m; u; w; g; t; h; x; r ] -> (m, int u, int w, int g, int t, int h, int x, int r)
     | _ -> raise (Bad ("header " ^ String.concat " " header))
   in
   ignore mode;
@@ -360,6 +364,7 @@ let run_program header =
   in_enter := false;
   in_leave := false;
   live := 0;
+  thread0 := None;
   stopped := false;
   (* Bring libev's cached clock up to date: timers count from it. *)
   Lwt_engine.iter false;
@@ -374,8 +379,13 @@ let run_program header =
   if !live = 0 then finished := None;
   let all_done = if !live = 0 then Lwt.return_unit else all_done in
   let g = sleep guard in
-  Lwt_main.run
-    (Lwt.choose [ all_done; Lwt.map (fun () -> log "guard") g ]);
+  let g = Lwt.map (fun () -> log "guard") g in
+  if runs = 2 then begin
+    let first = match !thread0 with Some t -> Lwt.map ignore t | None -> Lwt.return_unit in
+    Lwt_main.run (Lwt.choose [ first; g ]);
+    log "end1"
+  end;
+  Lwt_main.run (Lwt.choose [ all_done; g ]);
   log "end";
   logging := false;
   stopped := true;
