@@ -156,7 +156,9 @@ let make label = function
                Lwt.try_bind
                  (fun () -> s)
                  (fun () -> log (Printf.sprintf "b%d.%d ok" label j); Lwt.return_unit)
-                 (fun e -> log (Printf.sprintf "b%d.%d %s" label j (outcome (Error e))); Lwt.return_unit)))
+                 (fun e ->
+                   log (Printf.sprintf "b%d.%d %s" label j (outcome (Error e)));
+                   Lwt.return_unit)))
       in
       keep p;
       Lwt.map (fun () -> 0) p
@@ -342,7 +344,8 @@ let run_program header =
               | w -> raise (Bad ("step " ^ String.concat " " w)));
         body ()
     | "H" :: h :: k :: runs :: at :: rest ->
-        !hooks.(int h) <- { enter = k = "E"; runs = int runs; at_run = int at; hact = parse_act rest };
+        !hooks.(int h) <-
+          { enter = k = "E"; runs = int runs; at_run = int at; hact = parse_act rest };
         body ()
     | "X" :: x :: rest ->
         let w, _ = parse_wait rest in
