@@ -1,0 +1,415 @@
+(* The OCaml side of lwt-core's differential test of the run loop (tests/ocaml_diff_loop.rs): an
+   interpreter that runs small concurrent programs under one Lwt_main.run on real Lwt 5.6.1 and
+   prints, in order, the events each saw, each with the loop iteration it ran in.
+
+   Build: ocamlfind ocamlopt -package lwt.unix -thread -linkpkg lwt_diff_loop.ml -o lwt_diff_loop
+   (ocaml_diff_loop.rs does it). Input, on stdin, any number of programs:
+
+     prog <Y|P> <unit_ms> <waits> <guard_units> <threads> <hooks> <exits> [2]
+     T <tid> <steps>                                  a thread, then its steps, one a line:
+     S <label> <wait> <act>
+     H <hid> <E|L> <runs> <at_run> <act>              an iteration hook
+     X <xid> <wait>                                   an exit hook (Lwt_main.at_exit)
+     G <act>                                          done in order before Lwt_main.run
+     end
+
+   <wait> (what a step waits for): "s k" Lwt_unix.sleep (k units), "p" Lwt.pause, "y"
+   Lwt_main.yield, "t k" Lwt_unix.timeout, "wt k <inner>" Lwt_unix.with_timeout of <inner> ("s k",
+   "p", "y" or "w i"), "w i" the wait promise i (Lwt.wait), "b k n" n sleeps of k units joined,
+   each logged. <act> (done last in a step's continuation, or by a hook at its <at_run>th run):
+   "-" nothing, "wu i v" / "wl i v" wakeup / wakeup_later of wait promise i (if its resolver is
+   unused), "x l" cancel the promise of step l (if made), "ah h" install hook h (add_last; once,
+   and not from a hook of the same kind while those run), "rh h" remove hook h, "sp t" start thread
+   t (once), "ae x" Lwt_main.at_exit of exit hook x.
+
+   A thread runs its steps one after the other: each step makes its promise (a wait for a wait
+   promise already resolved, bare or under with_timeout, is taken at once, logged "now"), and its
+   continuation logs the outcome, makes the next step's promise, then does the step's action. A
+   callback (or a hook's run) does one action at most, the first it reaches; an exit hook is
+   registered once. The program's promise is [choose [all threads done; sleep guard_units]]. An
+   enter hook added first counts iterations. Once run returned, the threads go no further and
+   every promise the program made is canceled (off the log). With the optional "2" in the header,
+   the program runs first until thread 0 ends or the guard fires (logging "end1"), then as above.
+
+   Output, per program: one line per event, "<iteration> <event>", then "end" lines, then "done".
+   Events: "<label> ok <v>" / "<label> C" (Canceled) / "<label> T" (Timeout) for a step,
+   "<label> now <v>", "b<label>.<j> ok|C" for a burst's sleeps, "E<h>" / "L<h>" for a hook's run,
+   "guard", "end" after run returned, "X<x> start" / "X<x> ok|C|T" for exit hooks. A program with
+   exit hooks must be the last (and only) one of the process: its exit hooks run when the process
+   exits, as Lwt runs them. *)
+
+exception Bad of string
+
+type inner = ISleep of int | IPause | IYield | IWait of int
+
+type wait =
+  | Sleep of int
+  | Pause
+  | Yield
+  | Timeout of int
+  | With_timeout of int * inner
+  | Wait of int
+  | Burst of int * int
+
+type act =
+  | No_act
+  | Wu of int * int
+  | Wl of int * int
+  | Cancel of int
+  | Add_hook of int
+  | Rm_hook of int
+  | Spawn of int
+  | At_exit of int
+
+type hook = { enter : bool; runs : int; at_run : int; hact : act }
+
+(* The program being run. *)
+let unit_s = ref 0.01
+let threads : (int * wait * act) array array ref = ref [||]
+let hooks : hook array ref = ref [||]
+let exits : wait array ref = ref [||]
+let waits : (int Lwt.t * int Lwt.u option ref) array ref = ref [||]
+let promises : (int, int Lwt.t) Hashtbl.t = Hashtbl.create 16
+let cleanup : (unit -> unit) list ref = ref []
+let spawned : bool array ref = ref [||]
+let installed : (unit -> unit) option array ref = ref [||] (* how to remove each hook *)
+let hook_state : int array ref = ref [||] (* 0 never installed, 1 installed, 2 removed *)
+let in_enter = ref false
+let in_leave = ref false
+let live = ref 0
+let finished : unit Lwt.u option ref = ref None
+let thread0 : int Lwt.t option ref = ref None
+
+let iteration = ref 0
+let logging = ref false
+
+(* Set once run returned: the threads go no further (a canceled step's continuation would make
+   the next step's timers, which outlive the program). *)
+let stopped = ref false
+
+(* Whether the callback (or hook) running now has done its action: one per callback, the first
+   reached (a chain of steps taken at once would otherwise do several). *)
+let acted = ref false
+let exits_registered = ref [||]
+
+let log s = if !logging then Printf.printf "%d %s\n" !iteration s
+
+let secs k = float_of_int k *. !unit_s
+
+let outcome = function
+  | Ok v -> "ok " ^ string_of_int v
+  | Error Lwt.Canceled -> "C"
+  | Error Lwt_unix.Timeout -> "T"
+  | Error e -> "?" ^ String.map (fun c -> if c = ' ' then '_' else c) (Printexc.to_string e)
+
+let short = function
+  | Ok _ -> "ok"
+  | e -> outcome e
+
+let keep p = cleanup := (fun () -> Lwt.cancel p) :: !cleanup
+
+let sleep k =
+  let p = Lwt_unix.sleep (secs k) in
+  keep p;
+  p
+
+let yield () = (Lwt_main.yield [@ocaml.alert "-deprecated"]) ()
+
+let pause () =
+  let p = Lwt.pause () in
+  keep p;
+  p
+
+let yld () =
+  let p = yield () in
+  keep p;
+  p
+
+let resolved w =
+  match Lwt.state (fst !waits.(w)) with Lwt.Return v -> Some v | _ -> None
+
+let make label = function
+  | Sleep k -> Lwt.map (fun () -> 0) (sleep k)
+  | Pause -> Lwt.map (fun () -> 0) (pause ())
+  | Yield -> Lwt.map (fun () -> 0) (yld ())
+  | Timeout k ->
+      let p = Lwt_unix.timeout (secs k) in
+      keep p;
+      p
+  | With_timeout (k, inner) ->
+      let p =
+        Lwt_unix.with_timeout (secs k) (fun () ->
+            match inner with
+            | ISleep j -> Lwt.map (fun () -> 0) (sleep j)
+            | IPause -> Lwt.map (fun () -> 0) (pause ())
+            | IYield -> Lwt.map (fun () -> 0) (yld ())
+            | IWait w -> fst !waits.(w))
+      in
+      keep p;
+      p
+  | Wait w -> fst !waits.(w)
+  | Burst (k, n) ->
+      let p =
+        Lwt.join
+          (List.init n (fun j ->
+               let s = sleep k in
+               Lwt.try_bind
+                 (fun () -> s)
+                 (fun () -> log (Printf.sprintf "b%d.%d ok" label j); Lwt.return_unit)
+                 (fun e ->
+                   log (Printf.sprintf "b%d.%d %s" label j (outcome (Error e)));
+                   Lwt.return_unit)))
+      in
+      keep p;
+      Lwt.map (fun () -> 0) p
+
+let rec step tid i : int Lwt.t =
+  let steps = !threads.(tid) in
+  if i >= Array.length steps || !stopped then Lwt.return 0
+  else
+    let label, w, a = steps.(i) in
+    match w with
+    | (Wait x | With_timeout (_, IWait x)) when resolved x <> None ->
+        let v = match resolved x with Some v -> v | None -> 0 in
+        log (Printf.sprintf "%d now %d" label v);
+        let next = step tid (i + 1) in
+        act a;
+        next
+    | _ ->
+        let p = make label w in
+        Hashtbl.replace promises label p;
+        let cont r =
+          let was = !acted in
+          acted := false;
+          log (Printf.sprintf "%d %s" label (outcome r));
+          let next = step tid (i + 1) in
+          act a;
+          acted := was;
+          next
+        in
+        Lwt.try_bind (fun () -> p) (fun v -> cont (Ok v)) (fun e -> cont (Error e))
+
+and start tid =
+  if tid < Array.length !threads && not !spawned.(tid) then begin
+    !spawned.(tid) <- true;
+    incr live;
+    let t = step tid 0 in
+    if tid = 0 then thread0 := Some t;
+    Lwt.on_termination t (fun () ->
+        decr live;
+        if !live = 0 then
+          match !finished with
+          | Some r ->
+              finished := None;
+              Lwt.wakeup r ()
+          | None -> ())
+  end
+
+and resolve w f =
+  if w < Array.length !waits then
+    let _, r = !waits.(w) in
+    match !r with
+    | Some u ->
+        r := None;
+        f u
+    | None -> ()
+
+and act a =
+  if not !stopped && a <> No_act && not !acted then begin
+    acted := true;
+    act_now a
+  end
+
+and act_now = function
+  | No_act -> ()
+  | Wu (w, v) -> resolve w (fun u -> Lwt.wakeup u v)
+  | Wl (w, v) -> resolve w (fun u -> Lwt.wakeup_later u v)
+  | Cancel l -> ( match Hashtbl.find_opt promises l with Some p -> Lwt.cancel p | None -> ())
+  | Add_hook h -> add_hook h
+  | Rm_hook h -> rm_hook h
+  | Spawn t -> start t
+  | At_exit x ->
+      if x < Array.length !exits && not !exits_registered.(x) then begin
+        !exits_registered.(x) <- true;
+        Lwt_main.at_exit (fun () ->
+            log (Printf.sprintf "X%d start" x);
+            let p = make (-1) !exits.(x) in
+            Lwt.try_bind
+              (fun () -> p)
+              (fun v -> log (Printf.sprintf "X%d %s" x (short (Ok v))); Lwt.return_unit)
+              (fun e -> log (Printf.sprintf "X%d %s" x (short (Error e))); Lwt.return_unit))
+      end
+
+and add_hook h =
+  if h < Array.length !hooks && !hook_state.(h) = 0 then begin
+    let spec = !hooks.(h) in
+    let busy = if spec.enter then !in_enter else !in_leave in
+    if not busy then begin
+      !hook_state.(h) <- 1;
+      let runs = ref 0 in
+      let flag = if spec.enter then in_enter else in_leave in
+      let f () =
+        let was = !flag in
+        flag := true;
+        let was_acted = !acted in
+        acted := false;
+        incr runs;
+        log (Printf.sprintf "%s%d" (if spec.enter then "E" else "L") h);
+        if !runs = spec.at_run then act spec.hact;
+        if !runs = spec.runs then rm_hook h;
+        flag := was;
+        acted := was_acted
+      in
+      let remove =
+        if spec.enter then
+          let node = Lwt_main.Enter_iter_hooks.add_last f in
+          fun () -> Lwt_main.Enter_iter_hooks.remove node
+        else
+          let node = Lwt_main.Leave_iter_hooks.add_last f in
+          fun () -> Lwt_main.Leave_iter_hooks.remove node
+      in
+      !installed.(h) <- Some remove
+    end
+  end
+
+and rm_hook h =
+  if h < Array.length !hooks && !hook_state.(h) = 1 then begin
+    !hook_state.(h) <- 2;
+    match !installed.(h) with Some remove -> remove () | None -> ()
+  end
+
+(* ---- parsing ---- *)
+
+let words line = List.filter (fun w -> w <> "") (String.split_on_char ' ' (String.trim line))
+
+let int = int_of_string
+
+let parse_inner = function
+  | "s" :: k :: rest -> (ISleep (int k), rest)
+  | "p" :: rest -> (IPause, rest)
+  | "y" :: rest -> (IYield, rest)
+  | "w" :: i :: rest -> (IWait (int i), rest)
+  | w -> raise (Bad ("inner " ^ String.concat " " w))
+
+let parse_wait = function
+  | "s" :: k :: rest -> (Sleep (int k), rest)
+  | "p" :: rest -> (Pause, rest)
+  | "y" :: rest -> (Yield, rest)
+  | "t" :: k :: rest -> (Timeout (int k), rest)
+  | "wt" :: k :: rest ->
+      let i, rest = parse_inner rest in
+      (With_timeout (int k, i), rest)
+  | "w" :: i :: rest -> (Wait (int i), rest)
+  | "b" :: k :: n :: rest -> (Burst (int k, int n), rest)
+  | w -> raise (Bad ("wait " ^ String.concat " " w))
+
+let parse_act = function
+  | [ "-" ] -> No_act
+  | [ "wu"; w; v ] -> Wu (int w, int v)
+  | [ "wl"; w; v ] -> Wl (int w, int v)
+  | [ "x"; l ] -> Cancel (int l)
+  | [ "ah"; h ] -> Add_hook (int h)
+  | [ "rh"; h ] -> Rm_hook (int h)
+  | [ "sp"; t ] -> Spawn (int t)
+  | [ "ae"; x ] -> At_exit (int x)
+  | w -> raise (Bad ("act " ^ String.concat " " w))
+
+let read_words () = words (input_line stdin)
+
+(* Runs one program; returns whether it registered exit hooks (the process must then exit). *)
+let run_program header =
+  let mode, unit_ms, nwaits, guard, nthreads, nhooks, nexits, runs =
+    match header with
+    | [ "prog"; m; u; w; g; t; h; x ] -> (m, int u, int w, int g, int t, int h, int x, 1)
+    | [ "prog"; m; u; w; g; t; h; x; r ] -> (m, int u, int w, int g, int t, int h, int x, int r)
+    | _ -> raise (Bad ("header " ^ String.concat " " header))
+  in
+  ignore mode;
+  unit_s := float_of_int unit_ms /. 1000.;
+  threads := Array.make nthreads [||];
+  hooks := Array.make nhooks { enter = true; runs = 0; at_run = 0; hact = No_act };
+  exits := Array.make nexits Pause;
+  let tops = ref [] in
+  let rec body () =
+    match read_words () with
+    | [ "end" ] -> ()
+    | [] -> body ()
+    | [ "T"; t; n ] ->
+        !threads.(int t) <-
+          Array.init (int n) (fun _ ->
+              match read_words () with
+              | "S" :: l :: rest ->
+                  let w, rest = parse_wait rest in
+                  (int l, w, parse_act rest)
+              | w -> raise (Bad ("step " ^ String.concat " " w)));
+        body ()
+    | "H" :: h :: k :: runs :: at :: rest ->
+        !hooks.(int h) <-
+          { enter = k = "E"; runs = int runs; at_run = int at; hact = parse_act rest };
+        body ()
+    | "X" :: x :: rest ->
+        let w, _ = parse_wait rest in
+        !exits.(int x) <- w;
+        body ()
+    | "G" :: rest ->
+        tops := parse_act rest :: !tops;
+        body ()
+    | w -> raise (Bad ("line " ^ String.concat " " w))
+  in
+  body ();
+  waits := Array.init nwaits (fun _ -> let p, u = Lwt.wait () in (p, ref (Some u)));
+  Hashtbl.reset promises;
+  cleanup := [];
+  spawned := Array.make nthreads false;
+  exits_registered := Array.make nexits false;
+  installed := Array.make nhooks None;
+  hook_state := Array.make nhooks 0;
+  in_enter := false;
+  in_leave := false;
+  live := 0;
+  thread0 := None;
+  stopped := false;
+  (* Bring libev's cached clock up to date: timers count from it. *)
+  Lwt_engine.iter false;
+  iteration := 0;
+  let counter = Lwt_main.Enter_iter_hooks.add_last (fun () -> incr iteration) in
+  logging := true;
+  let all_done, r = Lwt.wait () in
+  finished := Some r;
+  live := 1;
+  List.iter (fun a -> acted := false; act a) (List.rev !tops);
+  decr live;
+  if !live = 0 then finished := None;
+  let all_done = if !live = 0 then Lwt.return_unit else all_done in
+  let g = sleep guard in
+  let g = Lwt.map (fun () -> log "guard") g in
+  if runs = 2 then begin
+    let first = match !thread0 with Some t -> Lwt.map ignore t | None -> Lwt.return_unit in
+    Lwt_main.run (Lwt.choose [ first; g ]);
+    log "end1"
+  end;
+  Lwt_main.run (Lwt.choose [ all_done; g ]);
+  log "end";
+  logging := false;
+  stopped := true;
+  List.iter (fun f -> f ()) !cleanup;
+  (nexits > 0, counter)
+
+let () =
+  let rec loop () =
+    match read_words () with
+    | exception End_of_file -> ()
+    | [] -> loop ()
+    | header ->
+        let exits_phase, counter = run_program header in
+        if exits_phase then begin
+          (* The exit hooks run as the process exits (Lwt's own Stdlib.at_exit). *)
+          logging := true;
+          exit 0
+        end;
+        Lwt_main.Enter_iter_hooks.remove counter;
+        Array.iteri (fun h _ -> rm_hook h) !hooks;
+        print_endline "done";
+        loop ()
+  in
+  loop ()

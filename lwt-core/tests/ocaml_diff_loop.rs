@@ -1,0 +1,1824 @@
+//! A differential test of the RUN LOOP against real OCaml Lwt 5.6.1: small random concurrent
+//! programs run under one `main::run` on `lwt-core` (interpreted here, in process) and under one
+//! `Lwt_main.run` on Lwt (`tests/ocaml/lwt_diff_loop.ml`, an interpreter of the same programs,
+//! compiled once per test process with `ocamlfind` into the target's temp dir), and must log the
+//! same events in the same order, each with the loop iteration it ran in.
+//!
+//! A program is a few *threads* (bind chains) of *steps*, each waiting for one thing: a `sleep`
+//! of a whole number of time units (`LOOP_DIFF_UNIT_MS`, default 6 ms; sometimes zero), a
+//! `pause` or a `Lwt_main.yield`, a `timeout`, a `with_timeout` around a sleep, a pause/yield or
+//! a wait promise, a wait promise (`wait`), or a *burst* of equal sleeps made together and
+//! joined. The continuation of a step logs its outcome (fulfilled, `Canceled`, `Timeout`), makes
+//! the next step's promise and then does the step's action, if any: `wakeup`/`wakeup_later` of a
+//! wait promise, `cancel` of another step's promise (a sleep, a pause, a timeout, a
+//! `with_timeout`, a burst), adding or removing an iteration hook, starting another thread,
+//! `at_exit` of an exit hook. Iteration hooks (`Enter_iter_hooks` / `Leave_iter_hooks`
+//! `add_last`, `remove`) log each run, remove themselves after a number of runs, and may do an
+//! action at one of their runs. An enter hook added first counts iterations; each logged event
+//! carries that count. The threads started at top level make their first promises before `run`.
+//! The program's promise is `choose [all threads done; a guard sleep]`; after `run` returns,
+//! "end" is logged. A third of the programs first `run` until thread 0 ends or the guard fires,
+//! log "end1", and `run` again (timers, pauses and hooks outlive the first `run`). Exit hooks
+//! (`at_exit`) then run (`main::run_exit_hooks` here, the process's exit on Lwt, which is where
+//! Lwt runs them) and log their start and outcome.
+//!
+//! Made so that the real clock cannot decide the outcome: time is counted in units, and every
+//! timer has a *nominal* deadline (the nominal time it was made at, i.e. the nominal deadline of
+//! the last timer fired, plus its duration). Two live timers may share a nominal deadline only if
+//! they belong together (a burst's sleeps) or were made at the same nominal time but between
+//! different polls (they then fire together, in creation order, on both sides). Otherwise (made
+//! between the same two polls, where Lwt gives them one deadline and no defined order; or made at
+//! different nominal times, where the real clock decides whether they fire in one iteration) the
+//! program is *ambiguous*: this side checks as it runs, and such a program is not compared but
+//! counted (about a quarter). A difference is re-run twice, with a unit twice and three times as
+//! long, before it counts (a loaded machine can delay a wake-up by a unit), and is counted as
+//! "agreeing only on a re-run" if a re-run agrees.
+//!
+//! Not compared, because they differ on purpose or are not defined by Lwt:
+//!
+//! * the order of the callbacks of one resolution (the crate: registration order, breadth-first;
+//!   Lwt: nested, README "Where this differs from Lwt, on purpose"). So each wait promise has one
+//!   waiter; a step's continuation makes the next step's promise first and does its action last;
+//!   a callback (or a hook run) does one action at most, the first it reaches (a step that waits
+//!   for a wait promise already resolved, bare or under `with_timeout`, is taken at once in the
+//!   same callback, logged "now", and its action counts as that callback's); all on both sides;
+//! * the order in which equal deadlines fire (Lwt defines none, see
+//!   `equal_deadlines_fire_in_creation_order_here`): runs of one burst's lines in one iteration
+//!   are sorted before comparing, and other timers meeting that way make the program ambiguous;
+//! * `Lwt.pause` runs at two points of each Lwt iteration (before `poll p` and the enter hooks,
+//!   and after the engine's poll), the crate's `pause` at one, after the timers. The crate's
+//!   `pause` is Lwt's `Lwt_main.yield`, which resolves once per iteration after the poll. So a
+//!   program uses one of them: mode Y programs (three quarters) use `yield_` here and
+//!   `Lwt_main.yield` on Lwt, compared with iteration numbers, hooks included; mode P programs use
+//!   `pause` and `Lwt.pause`, with no hooks, no exit hooks and no zero timers, compared on the
+//!   order of events only (iteration numbers stripped). None mixes both;
+//! * in mode Y, a cancel of a pending yield (not generated: it costs the crate an iteration; and
+//!   a program whose yields are pending when `run` returns, to be canceled before the exit hooks
+//!   run, is not compared but counted);
+//! * more than one exit hook (one at most is made: Lwt chains them in one `run`);
+//! * an iteration hook added while hooks of its kind run: both sides skip such an add;
+//! * `add_first`: the crate has no such call (its hooks are always added last); not generated;
+//! * a `with_timeout` whose inner sleep is due with its timeout (never generated).
+//!
+//! Left out for other reasons: I/O (no descriptors), `Lwt_main.run` nested or run from a hook,
+//! `exit` from inside the loop (it ends the process on Lwt), failures escaping callbacks (the
+//! async exception hook), `Lwt_main.Exit_hooks` and `remove_all` (the crate has neither).
+//!
+//! Differences this test found (none is among the crate's documented deliberate ones), each
+//! pinned by an ignored test at the end of this file that says what Lwt does (and checks it on
+//! Lwt when installed), and left out of the random comparison as said above:
+//!
+//! * `Lwt.pause` resolves twice per Lwt iteration, the first time before `run` looks at its
+//!   promise and before the enter hooks; the crate's `pause` once, after the enter hooks and the
+//!   timers (`lwt_pause_resolves_twice_per_iteration_and_before_the_enter_hooks`);
+//! * `Lwt_main.yield` is a queue of its own on Lwt, resolved after the pauses
+//!   (`lwt_yield_waits_for_pauses_made_after_it`);
+//! * a canceled yield leaves Lwt's queue at once; a canceled pause stays in the crate's list until
+//!   the next iteration, which then does not block: a timer due next fires one iteration later
+//!   here (`a_canceled_yield_costs_no_iteration_on_lwt`);
+//! * several exit hooks run in one `run` on Lwt, each starting where the previous one ended; one
+//!   `run` each here (`exit_hooks_run_one_after_the_other_in_one_iteration_on_lwt`);
+//! * a hook added while hooks of its kind run runs in that same pass on Lwt, from the next
+//!   iteration here (`an_enter_hook_added_by_an_enter_hook_runs_in_the_same_pass_on_lwt`);
+//! * a zero sleep made by a timer's callback fires in the next iteration on Lwt, in the same one
+//!   here (the loop looks at its timers before and after the poll):
+//!   `a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration_on_lwt`. A program where a zero
+//!   sleep fires in the iteration that made it is not compared, and counted;
+//! * `Lwt_main.run` resolves the pending pauses before it returns on Lwt (it does so before it
+//!   looks at its promise, at each turn: `run` of a resolved promise too); here they wait for the
+//!   next `run` (`lwt_run_resolves_the_pending_pauses_before_it_returns`). A mode P program whose
+//!   `run` returns with pauses pending is not compared, and counted.
+//!
+//! And one thing Lwt does not define: the order of timers with equal deadlines, which varies from
+//! run to run on Lwt 5.6.1 (`equal_deadlines_fire_in_creation_order_here`, which checks the
+//! crate's creation order).
+//!
+//! When `ocamlfind` or the `lwt.unix` package is missing, the test prints a skip message and
+//! passes. `LOOP_DIFF_CASES` (default 80, about 4 s in a debug build: the programs sleep, a few
+//! tens of ms each, with Lwt running the same programs meanwhile in its own process),
+//! `LOOP_DIFF_SEED` (default 1), `LOOP_DIFF_UNIT_MS` (the time unit, default 6 ms; raise it on a
+//! loaded machine) set the run; `LOOP_DIFF_KEEP_GOING=1` reports every failing case (shrunk)
+//! instead of stopping at the first, and `LOOP_DIFF_SHOW=<case>` runs that case alone and prints
+//! its program and both logs. A failure prints the shrunk program in `lwt_diff_loop.ml`'s format; the ignored test
+//! `show_a_program` runs such a program (in the file `LOOP_DIFF_PROG`) on both sides and prints
+//! both logs, and the compiled interpreter (`target/tmp/ocaml_diff_loop/lwt_diff_loop`) reads it
+//! on its standard input.
+//! Run: `cargo test -p lwt-core --test ocaml_diff_loop -- --nocapture` (add `--include-ignored`
+//! to see the differences pinned at the end).
+
+#[path = "support/fuzz.rs"]
+mod fuzz;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::rc::Rc;
+use std::time::Duration;
+
+use fuzz::{env, Rng};
+use lwt_core::combinators::choose;
+use lwt_core::main::{self, HookId};
+use lwt_core::{unix, wait, Exn, Promise, Resolver};
+
+// ------------------------------------------------------------------------------------------------
+// Programs
+// ------------------------------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Inner {
+    Sleep(u32),
+    Pause,
+    Yield,
+    Wait(usize),
+}
+
+/// What a step waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WaitK {
+    Sleep(u32),
+    Pause,
+    Yield,
+    Timeout(u32),
+    WithTimeout(u32, Inner),
+    Wait(usize),
+    /// `n` sleeps of `k` units, made together, each logged, joined.
+    Burst(u32, u32),
+}
+
+/// What a step's continuation (or a hook) does last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Act {
+    None,
+    Wakeup(usize, i64),
+    Later(usize, i64),
+    Cancel(u32),
+    AddHook(usize),
+    RemoveHook(usize),
+    Spawn(usize),
+    AtExit(usize),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Step {
+    label: u32,
+    wait: WaitK,
+    act: Act,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Hook {
+    enter: bool,
+    /// Removes itself after this many runs (0: never).
+    runs: u32,
+    /// Does `act` at this run (0: never).
+    at_run: u32,
+    act: Act,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// `yield_` / `Lwt_main.yield`: compared with iteration numbers.
+    Yield,
+    /// `pause` / `Lwt.pause`: compared on the order of events only.
+    Pause,
+}
+
+#[derive(Clone, Debug)]
+struct Prog {
+    mode: Mode,
+    unit_ms: u64,
+    waits: usize,
+    guard: u32,
+    /// Run first until thread 0 ends (its promise), then until all end: timers, yields and
+    /// hooks outlive the first `run`.
+    two_runs: bool,
+    threads: Vec<Vec<Step>>,
+    hooks: Vec<Hook>,
+    exits: Vec<WaitK>,
+    /// Done in order before `run`.
+    top: Vec<Act>,
+}
+
+fn inner_text(i: Inner) -> String {
+    match i {
+        Inner::Sleep(k) => format!("s {k}"),
+        Inner::Pause => "p".into(),
+        Inner::Yield => "y".into(),
+        Inner::Wait(w) => format!("w {w}"),
+    }
+}
+
+fn wait_text(w: WaitK) -> String {
+    match w {
+        WaitK::Sleep(k) => format!("s {k}"),
+        WaitK::Pause => "p".into(),
+        WaitK::Yield => "y".into(),
+        WaitK::Timeout(k) => format!("t {k}"),
+        WaitK::WithTimeout(k, i) => format!("wt {k} {}", inner_text(i)),
+        WaitK::Wait(i) => format!("w {i}"),
+        WaitK::Burst(k, n) => format!("b {k} {n}"),
+    }
+}
+
+fn act_text(a: Act) -> String {
+    match a {
+        Act::None => "-".into(),
+        Act::Wakeup(w, v) => format!("wu {w} {v}"),
+        Act::Later(w, v) => format!("wl {w} {v}"),
+        Act::Cancel(l) => format!("x {l}"),
+        Act::AddHook(h) => format!("ah {h}"),
+        Act::RemoveHook(h) => format!("rh {h}"),
+        Act::Spawn(t) => format!("sp {t}"),
+        Act::AtExit(x) => format!("ae {x}"),
+    }
+}
+
+fn prog_text(p: &Prog) -> String {
+    let mut s = format!(
+        "prog {} {} {} {} {} {} {}\n",
+        if p.mode == Mode::Yield { "Y" } else { "P" },
+        p.unit_ms,
+        p.waits,
+        p.guard,
+        p.threads.len(),
+        p.hooks.len(),
+        p.exits.len()
+    );
+    if p.two_runs {
+        // The optional eighth field of the header.
+        s.insert_str(s.len() - 1, " 2");
+    }
+    for (t, steps) in p.threads.iter().enumerate() {
+        writeln!(s, "T {t} {}", steps.len()).unwrap();
+        for st in steps {
+            writeln!(
+                s,
+                "S {} {} {}",
+                st.label,
+                wait_text(st.wait),
+                act_text(st.act)
+            )
+            .unwrap();
+        }
+    }
+    for (h, k) in p.hooks.iter().enumerate() {
+        writeln!(
+            s,
+            "H {h} {} {} {} {}",
+            if k.enter { "E" } else { "L" },
+            k.runs,
+            k.at_run,
+            act_text(k.act)
+        )
+        .unwrap();
+    }
+    for (x, w) in p.exits.iter().enumerate() {
+        writeln!(s, "X {x} {}", wait_text(*w)).unwrap();
+    }
+    for a in &p.top {
+        writeln!(s, "G {}", act_text(*a)).unwrap();
+    }
+    s.push_str("end\n");
+    s
+}
+
+// ------------------------------------------------------------------------------------------------
+// The generator
+// ------------------------------------------------------------------------------------------------
+
+struct Gen<'a> {
+    rng: &'a mut Rng,
+    mode: Mode,
+    label: u32,
+    waits: usize,
+    /// (wait promise, the thread that waits for it).
+    waiters: Vec<(usize, usize)>,
+}
+
+impl Gen<'_> {
+    fn below(&mut self, n: u64) -> u64 {
+        self.rng.below(n)
+    }
+
+    fn units(&mut self, max: u64) -> u32 {
+        1 + self.below(max) as u32
+    }
+
+    /// 1 to `max` units, or (in mode Y, one time in five) zero.
+    fn units_or_zero(&mut self, max: u64) -> u32 {
+        if self.mode == Mode::Yield && self.below(5) == 0 {
+            0
+        } else {
+            self.units(max)
+        }
+    }
+
+    fn pause(&self) -> WaitK {
+        match self.mode {
+            Mode::Yield => WaitK::Yield,
+            Mode::Pause => WaitK::Pause,
+        }
+    }
+
+    fn wait_for(&mut self, thread: usize) -> WaitK {
+        match self.below(100) {
+            // A zero sleep now and then (it fires at the next poll), in mode Y only: in mode P,
+            // Lwt's pauses resolve before the poll, and so before a zero sleep made with them,
+            // here after (`lwt_pause_resolves_twice_per_iteration_and_before_the_enter_hooks`).
+            0..=4 if self.mode == Mode::Yield => WaitK::Sleep(0),
+            0..=29 => WaitK::Sleep(self.units(6)),
+            30..=54 => self.pause(),
+            55..=61 => WaitK::Timeout(self.units_or_zero(4)),
+            62..=73 => {
+                let k = self.units_or_zero(5);
+                let inner = match self.below(3) {
+                    0 => {
+                        // Never due with the timeout.
+                        let mut j = self.units_or_zero(5);
+                        if j == k {
+                            j += 1;
+                        }
+                        Inner::Sleep(j)
+                    }
+                    1 => match self.mode {
+                        Mode::Yield => Inner::Yield,
+                        Mode::Pause => Inner::Pause,
+                    },
+                    _ => {
+                        let w = self.waits;
+                        self.waits += 1;
+                        self.waiters.push((w, thread));
+                        Inner::Wait(w)
+                    }
+                };
+                WaitK::WithTimeout(k, inner)
+            }
+            74..=88 => {
+                let w = self.waits;
+                self.waits += 1;
+                self.waiters.push((w, thread));
+                WaitK::Wait(w)
+            }
+            _ => WaitK::Burst(self.units(4), 2 + self.below(3) as u32),
+        }
+    }
+}
+
+fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
+    let mode = if rng.below(4) == 0 {
+        Mode::Pause
+    } else {
+        Mode::Yield
+    };
+    let two_runs = rng.below(3) == 0;
+    let mut g = Gen {
+        rng,
+        mode,
+        label: 0,
+        waits: 0,
+        waiters: Vec::new(),
+    };
+    let top_threads = 1 + g.below(3) as usize;
+    let spawnable = g.below(3) as usize;
+    let nthreads = top_threads + spawnable;
+    let nhooks = if mode == Mode::Yield {
+        g.below(4) as usize
+    } else {
+        0
+    };
+    // One exit hook at most: Lwt runs several in one `run`, the next starting in the callback
+    // where the previous ended, the crate one `run` each
+    // (`exit_hooks_run_one_after_the_other_in_one_iteration_on_lwt`).
+    let nexits = usize::from(mode == Mode::Yield && g.below(5) == 0);
+    let mut threads: Vec<Vec<Step>> = Vec::new();
+    for t in 0..nthreads {
+        let n = 1 + g.below(4);
+        let mut steps = Vec::new();
+        for _ in 0..n {
+            g.label += 1;
+            let label = g.label;
+            let wait = g.wait_for(t);
+            steps.push(Step {
+                label,
+                wait,
+                act: Act::None,
+            });
+        }
+        threads.push(steps);
+    }
+    // The first timers of the threads started together are all made at nominal time 0, mostly
+    // in one window: give them different durations (equal ones would make the program ambiguous).
+    let mut first_units = Vec::new();
+    for steps in threads.iter_mut().take(top_threads) {
+        let Some(s) = steps.first_mut() else { continue };
+        let k = match &mut s.wait {
+            WaitK::Sleep(k) | WaitK::Timeout(k) | WaitK::Burst(k, _) => k,
+            _ => continue,
+        };
+        while first_units.contains(k) {
+            *k += 1;
+        }
+        first_units.push(*k);
+    }
+    // What a cancel may target: in mode Y, not a yield (a canceled pause costs the crate's loop
+    // an iteration that a canceled `Lwt_main.yield` does not cost Lwt's:
+    // `a_canceled_yield_costs_no_iteration_on_lwt`).
+    let labels: Vec<u32> = threads
+        .iter()
+        .flatten()
+        .filter(|s| {
+            mode == Mode::Pause
+                || !matches!(s.wait, WaitK::Yield | WaitK::WithTimeout(_, Inner::Yield))
+        })
+        .map(|s| s.label)
+        .collect();
+    let labels = if labels.is_empty() { vec![0] } else { labels };
+    let mut hooks: Vec<Hook> = (0..nhooks)
+        .map(|_| {
+            let runs = g.below(5) as u32;
+            Hook {
+                enter: g.below(2) == 0,
+                runs,
+                at_run: g.below(u64::from(runs.max(3)) + 1) as u32,
+                act: Act::None,
+            }
+        })
+        .collect();
+    let mut top = Vec::new();
+    // Wakers: each wait promise is woken by a step of an earlier thread (no cycles), a hook, or
+    // at top level; sometimes by none.
+    let waiters = std::mem::take(&mut g.waiters);
+    for (w, waiter) in waiters {
+        let v = g.below(100) as i64;
+        let act = if g.below(3) == 0 {
+            Act::Later(w, v)
+        } else {
+            Act::Wakeup(w, v)
+        };
+        let free: Vec<(usize, usize)> = (0..waiter)
+            .flat_map(|t| (0..threads[t].len()).map(move |i| (t, i)))
+            .filter(|&(t, i)| threads[t][i].act == Act::None)
+            .collect();
+        let free_hooks: Vec<usize> = (0..hooks.len())
+            .filter(|&h| hooks[h].act == Act::None && hooks[h].at_run > 0)
+            .collect();
+        match g.below(10) {
+            0 => {}
+            1 | 2 if !free_hooks.is_empty() => {
+                let h = free_hooks[g.below(free_hooks.len() as u64) as usize];
+                hooks[h].act = act;
+            }
+            _ if !free.is_empty() => {
+                let (t, i) = free[g.below(free.len() as u64) as usize];
+                threads[t][i].act = act;
+            }
+            _ => top.push(act),
+        }
+    }
+    // Spawns of the spawnable threads, from an earlier thread, else at top level.
+    for s in top_threads..nthreads {
+        let free: Vec<(usize, usize)> = (0..s)
+            .flat_map(|t| (0..threads[t].len()).map(move |i| (t, i)))
+            .filter(|&(t, i)| threads[t][i].act == Act::None)
+            .collect();
+        if free.is_empty() {
+            top.push(Act::Spawn(s));
+        } else {
+            let (t, i) = free[g.below(free.len() as u64) as usize];
+            threads[t][i].act = Act::Spawn(s);
+        }
+    }
+    // Other actions, on some of the steps left.
+    let other = |g: &mut Gen<'_>| -> Act {
+        match g.below(10) {
+            0..=4 => Act::Cancel(labels[g.below(labels.len() as u64) as usize]),
+            5 | 6 if nhooks > 0 => Act::AddHook(g.below(nhooks as u64) as usize),
+            7 | 8 if nhooks > 0 => Act::RemoveHook(g.below(nhooks as u64) as usize),
+            _ if nexits > 0 => Act::AtExit(g.below(nexits as u64) as usize),
+            _ => Act::Cancel(labels[g.below(labels.len() as u64) as usize]),
+        }
+    };
+    for st in threads.iter_mut().flatten() {
+        if st.act == Act::None && g.below(4) == 0 {
+            st.act = other(&mut g);
+        }
+    }
+    for hook in &mut hooks {
+        if hook.act == Act::None && hook.at_run > 0 && g.below(2) == 0 {
+            hook.act = match g.below(3) {
+                0 => Act::Cancel(labels[g.below(labels.len() as u64) as usize]),
+                1 => Act::AddHook(g.below(nhooks as u64) as usize),
+                _ => Act::RemoveHook(g.below(nhooks as u64) as usize),
+            };
+        }
+    }
+    let exits: Vec<WaitK> = (0..nexits)
+        .map(|_| match g.below(3) {
+            0 => WaitK::Sleep(g.units(2)),
+            1 => WaitK::Yield,
+            _ => WaitK::Burst(1, 2),
+        })
+        .collect();
+    // Top level: the hooks first (most of them), the threads, the exit hooks.
+    let mut first = Vec::new();
+    for h in 0..nhooks {
+        if g.below(4) != 0 {
+            first.push(Act::AddHook(h));
+        }
+    }
+    for x in 0..nexits {
+        first.push(Act::AtExit(x));
+    }
+    for t in 0..top_threads {
+        first.push(Act::Spawn(t));
+    }
+    // Mix a little.
+    for i in (1..first.len()).rev() {
+        if g.below(3) == 0 {
+            let j = g.below(i as u64 + 1) as usize;
+            first.swap(i, j);
+        }
+    }
+    first.extend(top);
+    let total: u32 = threads
+        .iter()
+        .flatten()
+        .map(|s| match s.wait {
+            WaitK::Sleep(k) | WaitK::Timeout(k) | WaitK::Burst(k, _) => k,
+            WaitK::WithTimeout(k, Inner::Sleep(j)) => k.max(j),
+            WaitK::WithTimeout(k, _) => k,
+            _ => 0,
+        })
+        .sum();
+    Prog {
+        mode,
+        unit_ms,
+        waits: g.waits,
+        guard: total + 2,
+        two_runs,
+        threads,
+        hooks,
+        exits,
+        top: first,
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The crate's side
+// ------------------------------------------------------------------------------------------------
+
+type WaitPromise = (Promise<i64>, Option<Resolver<i64>>);
+
+/// A live timer on the nominal clock.
+struct LiveTimer {
+    id: u64,
+    /// Its nominal deadline.
+    deadline: u32,
+    /// Timers of one group may share a deadline (a burst's sleeps, `with_timeout`'s two).
+    group: u64,
+    /// The nominal time it was made at.
+    made: u32,
+    /// The window it was made in (see `World::window`).
+    window: u64,
+}
+
+#[derive(Default)]
+struct World {
+    prog: Option<Prog>,
+    log: RefCell<Vec<String>>,
+    logging: Cell<bool>,
+    iteration: Cell<u64>,
+    /// The wait promises, with their resolvers until used.
+    waits: RefCell<Vec<WaitPromise>>,
+    promises: RefCell<HashMap<u32, Promise<i64>>>,
+    cleanup: RefCell<Vec<Promise<()>>>,
+    cleanup_i: RefCell<Vec<Promise<i64>>>,
+    spawned: RefCell<Vec<bool>>,
+    hook_ids: RefCell<Vec<Option<HookId>>>,
+    /// 0: never installed, 1: installed, 2: removed.
+    hook_state: RefCell<Vec<u8>>,
+    in_enter: Cell<bool>,
+    in_leave: Cell<bool>,
+    live: Cell<usize>,
+    finished: RefCell<Option<Resolver<()>>>,
+    /// The nominal clock: the nominal deadline of the last timer fired, in units.
+    nominal_now: Cell<u32>,
+    timers: RefCell<Vec<LiveTimer>>,
+    next_timer: Cell<u64>,
+    ambiguous: RefCell<Option<String>>,
+    /// Thread 0's promise, once started (`two_runs`: the first run's).
+    thread0: RefCell<Option<Promise<i64>>>,
+    /// A difference from Lwt pinned below met as the program ran (the program is not compared).
+    known: RefCell<Option<String>>,
+    /// Set once `run` returned: the threads go no further (a canceled step's continuation would
+    /// make the next step's timers, which outlive the program).
+    stopped: Cell<bool>,
+    /// Whether the callback (or hook) running now has done its action: one per callback, the
+    /// first reached (a chain of steps taken at once would otherwise do several, whose order
+    /// differs on purpose: nested on Lwt, queued here).
+    acted: Cell<bool>,
+    /// The exit hooks registered (each once).
+    exits_registered: RefCell<Vec<bool>>,
+}
+
+type W = Rc<World>;
+
+impl World {
+    fn prog(&self) -> &Prog {
+        self.prog.as_ref().unwrap()
+    }
+
+    fn log(&self, s: String) {
+        if self.logging.get() {
+            self.log
+                .borrow_mut()
+                .push(format!("{} {s}", self.iteration.get()));
+        }
+    }
+
+    fn dur(&self, k: u32) -> Duration {
+        Duration::from_millis(self.prog().unit_ms * u64::from(k))
+    }
+
+    fn group(&self) -> u64 {
+        let g = self.next_timer.get();
+        self.next_timer.set(g + 1);
+        g
+    }
+
+    /// Lwt's timers count from libev's clock, read once per poll: the timers made between two
+    /// polls (from the poll of one iteration to the next one's, enter hooks included) have the
+    /// same start. This is that span's number.
+    fn window(&self) -> u64 {
+        self.iteration.get() - u64::from(self.in_enter.get() && self.iteration.get() > 0)
+    }
+
+    /// A new timer of `k` units in `group`: its id. Flags the program as ambiguous if a live
+    /// timer of another group has the same nominal deadline, unless both were made at the same
+    /// nominal time in different windows: then they fire together, in creation order, on both
+    /// sides. (Made in one window, they have one deadline on Lwt, and libev fires such timers in
+    /// its heap's order; made at different nominal times, the real clock decides whether they
+    /// fire in one iteration.)
+    fn timer(&self, k: u32, group: u64) -> u64 {
+        let id = self.group();
+        let now = self.nominal_now.get();
+        let d = now + k;
+        let window = self.window();
+        let mut timers = self.timers.borrow_mut();
+        let clash = timers
+            .iter()
+            .find(|t| t.deadline == d && t.group != group && (t.made != now || t.window == window));
+        if let Some(t) = clash {
+            let g2 = t.group;
+            let mut a = self.ambiguous.borrow_mut();
+            if a.is_none() {
+                *a = Some(format!(
+                    "two timers due at nominal {d} (groups {group}, {g2})"
+                ));
+            }
+        }
+        timers.push(LiveTimer {
+            id,
+            deadline: d,
+            group,
+            made: now,
+            window,
+        });
+        id
+    }
+
+    fn fired(&self, id: u64) {
+        let mut timers = self.timers.borrow_mut();
+        if let Some(i) = timers.iter().position(|t| t.id == id) {
+            let d = timers.remove(i).deadline;
+            self.nominal_now.set(d);
+        }
+    }
+
+    fn gone(&self, id: u64) {
+        self.timers.borrow_mut().retain(|t| t.id != id);
+    }
+
+    /// A timer of `k` units made in `window` fired. On Lwt a zero one fires at the first poll
+    /// after it was made, in the next iteration; here one made by a callback of an iteration's
+    /// first pass over the timers fires in the second, in the same iteration
+    /// (`a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration_on_lwt`): the program is then
+    /// left out.
+    fn zero_fired(&self, k: u32, window: u64) {
+        if k == 0 && self.iteration.get() == window && self.logging.get() {
+            let mut known = self.known.borrow_mut();
+            if known.is_none() {
+                *known = Some("a zero timer fired in the iteration that made it".into());
+            }
+        }
+    }
+
+    /// `run` returned. On Lwt, `run` resolves the pending pauses (not the yields) before it
+    /// looks at its promise, at every turn of its loop, so no pause is pending when it returns
+    /// (even from `run` of a resolved promise); here they wait for the next `run`
+    /// (`lwt_run_resolves_the_pending_pauses_before_it_returns`): the program is then left out.
+    fn after_run(&self) {
+        if self.prog().mode == Mode::Pause && main::paused_count() > 0 {
+            let mut known = self.known.borrow_mut();
+            if known.is_none() {
+                *known = Some("run returned with pauses pending".into());
+            }
+        }
+    }
+
+    fn resolved(&self, w: usize) -> Option<i64> {
+        self.waits.borrow()[w].0.state().fulfilled()
+    }
+}
+
+trait Fulfilled {
+    fn fulfilled(self) -> Option<i64>;
+}
+
+impl Fulfilled for lwt_core::State<i64> {
+    fn fulfilled(self) -> Option<i64> {
+        match self {
+            lwt_core::State::Fulfilled(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+fn outcome(r: &Result<i64, Exn>) -> String {
+    match r {
+        Ok(v) => format!("ok {v}"),
+        Err(e) if e.is_canceled() => "C".into(),
+        Err(e) if e.is::<unix::Timeout>() => "T".into(),
+        Err(e) => format!("?{e}").replace(' ', "_"),
+    }
+}
+
+fn short(r: &Result<i64, Exn>) -> String {
+    match r {
+        Ok(_) => "ok".into(),
+        e => outcome(e),
+    }
+}
+
+/// A sleep of `k` units, tracked on the nominal clock.
+fn sleep(w: &W, k: u32, group: u64) -> Promise<()> {
+    let id = w.timer(k, group);
+    let p = unix::sleep(w.dur(k));
+    let (w1, w2) = (w.clone(), w.clone());
+    let window = w.window();
+    p.on_any(
+        move |_| {
+            w1.fired(id);
+            w1.zero_fired(k, window);
+        },
+        move |_| w2.gone(id),
+    );
+    w.cleanup.borrow_mut().push(p.clone());
+    p
+}
+
+fn pause_like(w: &W, yield_: bool) -> Promise<i64> {
+    let p = if yield_ {
+        main::yield_()
+    } else {
+        main::pause()
+    };
+    w.cleanup.borrow_mut().push(p.clone());
+    p.map(|()| 0)
+}
+
+fn make(w: &W, label: i64, wait: WaitK) -> Promise<i64> {
+    match wait {
+        WaitK::Sleep(k) => {
+            let g = w.group();
+            sleep(w, k, g).map(|()| 0)
+        }
+        WaitK::Pause => pause_like(w, false),
+        WaitK::Yield => pause_like(w, true),
+        WaitK::Timeout(k) => {
+            let id = w.timer(k, w.group());
+            let window = w.window();
+            let p = unix::timeout::<i64>(w.dur(k));
+            let (w1, w2) = (w.clone(), w.clone());
+            p.on_any(
+                move |_| w1.gone(id),
+                move |e| {
+                    if e.is::<unix::Timeout>() {
+                        w2.fired(id);
+                        w2.zero_fired(k, window);
+                    } else {
+                        w2.gone(id)
+                    }
+                },
+            );
+            w.cleanup_i.borrow_mut().push(p.clone());
+            p
+        }
+        WaitK::WithTimeout(k, inner) => {
+            let g = w.group();
+            let t = w.timer(k, g);
+            let window = w.window();
+            let inner_sleep = std::cell::Cell::new(None);
+            let wi = w.clone();
+            let p = unix::with_timeout(w.dur(k), || match inner {
+                Inner::Sleep(j) => {
+                    // The inner sleep is tracked by the result below (it is canceled by `pick`).
+                    let id = wi.timer(j, g);
+                    inner_sleep.set(Some((id, j)));
+                    let s = unix::sleep(wi.dur(j));
+                    wi.cleanup.borrow_mut().push(s.clone());
+                    s.map(|()| 0)
+                }
+                Inner::Pause => pause_like(&wi, false),
+                Inner::Yield => pause_like(&wi, true),
+                Inner::Wait(x) => wi.waits.borrow()[x].0.clone(),
+            });
+            let i = inner_sleep.get();
+            let (w1, w2) = (w.clone(), w.clone());
+            p.on_any(
+                move |_| {
+                    w1.gone(t);
+                    if let Some((i, j)) = i {
+                        w1.fired(i);
+                        w1.zero_fired(j, window);
+                    }
+                },
+                move |e| {
+                    if e.is::<unix::Timeout>() {
+                        w2.fired(t);
+                        w2.zero_fired(k, window);
+                    } else {
+                        w2.gone(t);
+                    }
+                    if let Some((i, _)) = i {
+                        w2.gone(i);
+                    }
+                },
+            );
+            w.cleanup_i.borrow_mut().push(p.clone());
+            p
+        }
+        WaitK::Wait(x) => w.waits.borrow()[x].0.clone(),
+        WaitK::Burst(k, n) => {
+            let g = w.group();
+            let parts: Vec<Promise<()>> = (0..n)
+                .map(|j| {
+                    let s = sleep(w, k, g);
+                    let (w1, w2) = (w.clone(), w.clone());
+                    s.try_bind(
+                        move |()| {
+                            w1.log(format!("b{label}.{j} ok"));
+                            lwt_core::return_unit()
+                        },
+                        move |e| {
+                            w2.log(format!("b{label}.{j} {}", outcome(&Err(e))));
+                            lwt_core::return_unit()
+                        },
+                    )
+                })
+                .collect();
+            let p = lwt_core::join(parts);
+            w.cleanup.borrow_mut().push(p.clone());
+            p.map(|()| 0)
+        }
+    }
+}
+
+fn step(w: &W, tid: usize, i: usize) -> Promise<i64> {
+    let Some(&s) = w.prog().threads[tid].get(i) else {
+        return Promise::ret(0);
+    };
+    if w.stopped.get() {
+        return Promise::ret(0);
+    }
+    // A wait for a wait promise already resolved (bare or under `with_timeout`) is taken at
+    // once, in the same callback: a bind on it would run its continuation nested on Lwt and
+    // queued here.
+    if let WaitK::Wait(x) | WaitK::WithTimeout(_, Inner::Wait(x)) = s.wait {
+        if let Some(v) = w.resolved(x) {
+            w.log(format!("{} now {v}", s.label));
+            let next = step(w, tid, i + 1);
+            act(w, s.act);
+            return next;
+        }
+    }
+    let p = make(w, i64::from(s.label), s.wait);
+    w.promises.borrow_mut().insert(s.label, p.clone());
+    let (w1, w2) = (w.clone(), w.clone());
+    let cont = move |w: &W, r: Result<i64, Exn>| {
+        let was = w.acted.replace(false);
+        w.log(format!("{} {}", s.label, outcome(&r)));
+        let next = step(w, tid, i + 1);
+        act(w, s.act);
+        w.acted.set(was);
+        next
+    };
+    let cont2 = cont;
+    p.try_bind(move |v| cont(&w1, Ok(v)), move |e| cont2(&w2, Err(e)))
+}
+
+fn start(w: &W, tid: usize) {
+    if tid >= w.prog().threads.len() || w.spawned.borrow()[tid] {
+        return;
+    }
+    w.spawned.borrow_mut()[tid] = true;
+    w.live.set(w.live.get() + 1);
+    let t = step(w, tid, 0);
+    if tid == 0 {
+        *w.thread0.borrow_mut() = Some(t.clone());
+    }
+    let w1 = w.clone();
+    t.on_termination(move || {
+        w1.live.set(w1.live.get() - 1);
+        if w1.live.get() == 0 {
+            let r = w1.finished.borrow_mut().take();
+            if let Some(r) = r {
+                r.wakeup(());
+            }
+        }
+    });
+}
+
+fn resolve(w: &W, x: usize, f: impl FnOnce(Resolver<i64>)) {
+    let r = w.waits.borrow_mut().get_mut(x).and_then(|e| e.1.take());
+    if let Some(r) = r {
+        f(r);
+    }
+}
+
+fn act(w: &W, a: Act) {
+    if w.stopped.get() || a == Act::None || w.acted.replace(true) {
+        return;
+    }
+    match a {
+        Act::None => {}
+        Act::Wakeup(x, v) => resolve(w, x, |r| r.wakeup(v)),
+        Act::Later(x, v) => resolve(w, x, |r| r.wakeup_later(v)),
+        Act::Cancel(l) => {
+            let p = w.promises.borrow().get(&l).cloned();
+            if let Some(p) = p {
+                p.cancel();
+            }
+        }
+        Act::AddHook(h) => add_hook(w, h),
+        Act::RemoveHook(h) => remove_hook(w, h),
+        Act::Spawn(t) => start(w, t),
+        Act::AtExit(x) => {
+            let Some(&body) = w.prog().exits.get(x) else {
+                return;
+            };
+            if std::mem::replace(&mut w.exits_registered.borrow_mut()[x], true) {
+                return;
+            }
+            let w = w.clone();
+            main::at_exit(move || {
+                w.log(format!("X{x} start"));
+                let p = make(&w, -1, body);
+                let (w1, w2) = (w.clone(), w.clone());
+                p.try_bind(
+                    move |v| {
+                        w1.log(format!("X{x} {}", short(&Ok(v))));
+                        lwt_core::return_unit()
+                    },
+                    move |e| {
+                        w2.log(format!("X{x} {}", short(&Err(e))));
+                        lwt_core::return_unit()
+                    },
+                )
+            });
+        }
+    }
+}
+
+fn add_hook(w: &W, h: usize) {
+    let Some(&spec) = w.prog().hooks.get(h) else {
+        return;
+    };
+    if w.hook_state.borrow()[h] != 0 {
+        return;
+    }
+    let busy = if spec.enter {
+        w.in_enter.get()
+    } else {
+        w.in_leave.get()
+    };
+    if busy {
+        return;
+    }
+    w.hook_state.borrow_mut()[h] = 1;
+    let runs = Cell::new(0);
+    let w1 = w.clone();
+    let f = move || {
+        let flag = if spec.enter {
+            &w1.in_enter
+        } else {
+            &w1.in_leave
+        };
+        let was = flag.replace(true);
+        let acted = w1.acted.replace(false);
+        runs.set(runs.get() + 1);
+        w1.log(format!("{}{h}", if spec.enter { "E" } else { "L" }));
+        if runs.get() == spec.at_run {
+            act(&w1, spec.act);
+        }
+        if runs.get() == spec.runs {
+            remove_hook(&w1, h);
+        }
+        let flag = if spec.enter {
+            &w1.in_enter
+        } else {
+            &w1.in_leave
+        };
+        flag.set(was);
+        w1.acted.set(acted);
+    };
+    let id = if spec.enter {
+        main::add_enter_hook(f)
+    } else {
+        main::add_leave_hook(f)
+    };
+    w.hook_ids.borrow_mut()[h] = Some(id);
+}
+
+fn remove_hook(w: &W, h: usize) {
+    if w.hook_state.borrow().get(h) != Some(&1) {
+        return;
+    }
+    w.hook_state.borrow_mut()[h] = 2;
+    let id = w.hook_ids.borrow()[h];
+    if let Some(id) = id {
+        main::remove_hook(id);
+    }
+}
+
+/// What one run on the crate logged, and whether the nominal clock found it ambiguous.
+struct Outcome {
+    log: Vec<String>,
+    ambiguous: Option<String>,
+    known: Option<String>,
+}
+
+fn run_crate(p: &Prog) -> Outcome {
+    let w: W = Rc::new(World {
+        prog: Some(p.clone()),
+        ..World::default()
+    });
+    *w.waits.borrow_mut() = (0..p.waits)
+        .map(|_| {
+            let (q, r) = wait::<i64>();
+            (q, Some(r))
+        })
+        .collect();
+    *w.spawned.borrow_mut() = vec![false; p.threads.len()];
+    *w.exits_registered.borrow_mut() = vec![false; p.exits.len()];
+    *w.hook_ids.borrow_mut() = vec![None; p.hooks.len()];
+    *w.hook_state.borrow_mut() = vec![0; p.hooks.len()];
+    let wc = w.clone();
+    let counter = main::add_enter_hook(move || wc.iteration.set(wc.iteration.get() + 1));
+    w.logging.set(true);
+    let (all_done, r) = wait::<()>();
+    *w.finished.borrow_mut() = Some(r);
+    w.live.set(1);
+    for &a in &p.top {
+        w.acted.set(false);
+        act(&w, a);
+    }
+    w.live.set(w.live.get() - 1);
+    let all_done = if w.live.get() == 0 {
+        w.finished.borrow_mut().take();
+        lwt_core::return_unit()
+    } else {
+        all_done
+    };
+    let g = w.group();
+    let wg = w.clone();
+    let guard = sleep(&w, p.guard, g).map(move |()| wg.log("guard".into()));
+    if p.two_runs {
+        let first = w.thread0.borrow().clone();
+        let first = first.map_or_else(lwt_core::return_unit, |t| t.map(|_| ()));
+        if let Err(e) = main::run(choose([first, guard.clone()])) {
+            w.log(format!("run failed: {e}"));
+        }
+        w.after_run();
+        w.log("end1".into());
+    }
+    if let Err(e) = main::run(choose([all_done, guard])) {
+        w.log(format!("run failed: {e}"));
+    }
+    w.after_run();
+    w.log("end".into());
+    w.logging.set(false);
+    w.stopped.set(true);
+    if !p.exits.is_empty() && main::paused_count() > 0 {
+        // The yields canceled below would cost the exit hooks' `run` an iteration here and not
+        // on Lwt (`a_canceled_yield_costs_no_iteration_on_lwt`; seed 2 case 658).
+        let mut known = w.known.borrow_mut();
+        if known.is_none() {
+            *known = Some("yields pending before the exit hooks".into());
+        }
+    }
+    let cleanup = std::mem::take(&mut *w.cleanup.borrow_mut());
+    for c in cleanup {
+        c.cancel();
+    }
+    let cleanup = std::mem::take(&mut *w.cleanup_i.borrow_mut());
+    for c in cleanup {
+        c.cancel();
+    }
+    if !p.exits.is_empty() {
+        w.logging.set(true);
+        main::run_exit_hooks();
+        w.logging.set(false);
+    }
+    main::remove_hook(counter);
+    for h in 0..p.hooks.len() {
+        remove_hook(&w, h);
+    }
+    // Run what the cancels queued (the canceled pauses), off the log, and break the cycles.
+    let _ = main::run(lwt_core::return_unit());
+    let log = std::mem::take(&mut *w.log.borrow_mut());
+    let ambiguous = w.ambiguous.borrow_mut().take();
+    w.promises.borrow_mut().clear();
+    w.waits.borrow_mut().clear();
+    w.thread0.borrow_mut().take();
+    w.finished.borrow_mut().take();
+    let known = w.known.borrow_mut().take();
+    Outcome {
+        log,
+        ambiguous,
+        known,
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// The OCaml side
+// ------------------------------------------------------------------------------------------------
+
+/// Compiles `lwt_diff_loop.ml` once per process (into the target's temp dir); `None` if
+/// `ocamlfind` or Lwt's `lwt.unix` is missing.
+fn ocaml_interpreter() -> Option<PathBuf> {
+    static BUILT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let have_lwt = Command::new("ocamlfind")
+                .args(["query", "lwt.unix"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !have_lwt {
+                return None;
+            }
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ocaml_diff_loop");
+            std::fs::create_dir_all(&dir).unwrap();
+            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocaml/lwt_diff_loop.ml");
+            std::fs::copy(&src, dir.join("lwt_diff_loop.ml")).unwrap();
+            let exe = dir.join("lwt_diff_loop");
+            let out = Command::new("ocamlfind")
+                .current_dir(&dir)
+                .args([
+                    "ocamlopt",
+                    "-package",
+                    "lwt.unix",
+                    "-thread",
+                    "-linkpkg",
+                    "lwt_diff_loop.ml",
+                    "-o",
+                ])
+                .arg(&exe)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "compiling lwt_diff_loop.ml failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(exe)
+        })
+        .clone()
+}
+
+/// Runs programs on Lwt in one process (a program with exit hooks must be alone: they run as
+/// the process exits); the log of each.
+fn run_ocaml_batch(exe: &Path, input: String, count: usize) -> Vec<Vec<String>> {
+    let mut child = Command::new(exe)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        out.status.success(),
+        "lwt_diff_loop failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut logs = vec![Vec::new()];
+    for line in text.lines() {
+        if line == "done" {
+            logs.push(Vec::new());
+        } else {
+            logs.last_mut().unwrap().push(line.to_string());
+        }
+    }
+    if logs.last().is_some_and(Vec::is_empty) && logs.len() > count {
+        logs.pop();
+    }
+    assert_eq!(logs.len(), count, "lwt_diff_loop: a log per program");
+    logs
+}
+
+/// Runs programs on Lwt: those without exit hooks in one process, the others one per process.
+fn run_ocaml(exe: &Path, progs: &[Prog]) -> Vec<Vec<String>> {
+    let mut out: Vec<Option<Vec<String>>> = vec![None; progs.len()];
+    let plain: Vec<usize> = (0..progs.len())
+        .filter(|&i| progs[i].exits.is_empty())
+        .collect();
+    if !plain.is_empty() {
+        let input: String = plain.iter().map(|&i| prog_text(&progs[i])).collect();
+        for (i, log) in plain.iter().zip(run_ocaml_batch(exe, input, plain.len())) {
+            out[*i] = Some(log);
+        }
+    }
+    for (i, p) in progs.iter().enumerate() {
+        if !p.exits.is_empty() {
+            out[i] = run_ocaml_batch(exe, prog_text(p), 1).pop();
+        }
+    }
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+// ------------------------------------------------------------------------------------------------
+// The comparison
+// ------------------------------------------------------------------------------------------------
+
+/// The log as compared: a burst's lines sorted within each run of them in one iteration; in
+/// mode P, iteration numbers stripped.
+fn normalize(p: &Prog, log: &[String]) -> Vec<String> {
+    let key = |l: &str| -> Option<String> {
+        let (it, rest) = l.split_once(' ')?;
+        let b = rest.strip_prefix('b')?;
+        let (label, _) = b.split_once('.')?;
+        Some(format!("{it} b{label}"))
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < log.len() {
+        match key(&log[i]) {
+            Some(k) => {
+                let mut j = i;
+                while j < log.len() && key(&log[j]).as_deref() == Some(k.as_str()) {
+                    j += 1;
+                }
+                let mut run = log[i..j].to_vec();
+                run.sort();
+                out.extend(run);
+                i = j;
+            }
+            None => {
+                out.push(log[i].clone());
+                i += 1;
+            }
+        }
+    }
+    if p.mode == Mode::Pause {
+        for l in &mut out {
+            if let Some((_, rest)) = l.split_once(' ') {
+                *l = rest.to_string();
+            }
+        }
+    }
+    out
+}
+
+/// `Err` shows both logs side by side from the first difference.
+fn compare(p: &Prog, ours: &[String], lwt: &[String]) -> Result<(), String> {
+    let (a, b) = (normalize(p, ours), normalize(p, lwt));
+    if a == b {
+        return Ok(());
+    }
+    let first = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut s = format!(
+        "the logs differ from line {first} (lwt-core | Lwt){}:\n",
+        if p.mode == Mode::Pause {
+            ", iteration numbers stripped"
+        } else {
+            ""
+        }
+    );
+    for k in 0..a.len().max(b.len()) {
+        let x = a.get(k).map_or("", String::as_str);
+        let y = b.get(k).map_or("", String::as_str);
+        writeln!(
+            s,
+            "{} {x:<24} | {y}",
+            if k >= first && x != y { '*' } else { ' ' }
+        )
+        .unwrap();
+    }
+    Err(s)
+}
+
+enum Verdict {
+    Same,
+    Ambiguous,
+    Differs(String),
+}
+
+fn check_once(exe: &Path, p: &Prog, lwt: Option<Vec<String>>) -> Verdict {
+    let ours = run_crate(p);
+    if ours.ambiguous.is_some() || ours.known.is_some() {
+        return Verdict::Ambiguous;
+    }
+    let lwt = lwt.unwrap_or_else(|| run_ocaml(exe, std::slice::from_ref(p)).pop().unwrap());
+    match compare(p, &ours.log, &lwt) {
+        Ok(()) => Verdict::Same,
+        Err(e) => Verdict::Differs(e),
+    }
+}
+
+/// A difference that survives two re-runs, with a time unit twice and three times as long (the
+/// real clock can, rarely, delay a wake-up past the next unit; a real difference does not depend
+/// on the unit). `Ok(true)`: agreed only on a re-run.
+fn check(exe: &Path, p: &Prog, lwt: Option<Vec<String>>) -> Result<bool, String> {
+    match check_once(exe, p, lwt) {
+        Verdict::Same | Verdict::Ambiguous => Ok(false),
+        Verdict::Differs(first) => {
+            for k in 2..4 {
+                let slower = Prog {
+                    unit_ms: p.unit_ms * k,
+                    ..p.clone()
+                };
+                if !matches!(check_once(exe, &slower, None), Verdict::Differs(_)) {
+                    return Ok(true);
+                }
+            }
+            Err(first)
+        }
+    }
+}
+
+/// Every program one edit smaller.
+fn smaller(p: &Prog) -> Vec<Prog> {
+    let mut out = Vec::new();
+    for t in 0..p.threads.len() {
+        for i in 0..p.threads[t].len() {
+            let mut q = p.clone();
+            q.threads[t].remove(i);
+            out.push(q);
+            if p.threads[t][i].act != Act::None {
+                let mut q = p.clone();
+                q.threads[t][i].act = Act::None;
+                out.push(q);
+            }
+        }
+    }
+    for i in 0..p.top.len() {
+        let mut q = p.clone();
+        q.top.remove(i);
+        out.push(q);
+    }
+    if p.two_runs {
+        out.push(Prog {
+            two_runs: false,
+            ..p.clone()
+        });
+    }
+    for h in 0..p.hooks.len() {
+        if p.hooks[h].act != Act::None {
+            let mut q = p.clone();
+            q.hooks[h].act = Act::None;
+            out.push(q);
+        }
+    }
+    out
+}
+
+/// Removes parts while the program still differs (a candidate that differs is re-run like a
+/// case, so that a wake-up the clock delayed does not lead the shrink astray).
+fn shrink(exe: &Path, mut p: Prog) -> Prog {
+    'outer: loop {
+        for q in smaller(&p) {
+            if check(exe, &q, None).is_err() {
+                p = q;
+                continue 'outer;
+            }
+        }
+        return p;
+    }
+}
+
+#[test]
+fn run_loop_programs_agree_with_ocaml_lwt() {
+    let Some(exe) = ocaml_interpreter() else {
+        eprintln!(
+            "ocaml_diff_loop: SKIPPED: `ocamlfind query lwt.unix` failed (OCaml and Lwt are needed)"
+        );
+        return;
+    };
+    let cases = env("LOOP_DIFF_CASES", 80);
+    let seed = env("LOOP_DIFF_SEED", 1);
+    let unit_ms = env("LOOP_DIFF_UNIT_MS", 6);
+    let keep_going = env("LOOP_DIFF_KEEP_GOING", 0) != 0;
+    let show = std::env::var("LOOP_DIFF_SHOW")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok());
+    // `LOOP_DIFF_SHOW=<case>` runs that case alone.
+    let numbers: Vec<u64> = match show {
+        Some(c) => vec![c],
+        None => (0..cases).collect(),
+    };
+    let progs: Vec<Prog> = numbers
+        .iter()
+        .map(|&c| generate(&mut Rng::for_case(seed, c), unit_ms))
+        .collect();
+    let start = std::time::Instant::now();
+    let mut failures = Vec::new();
+    let (mut compared, mut ambiguous, mut known, mut flaky, mut events) = (0, 0, 0, 0, 0);
+    const CHUNK: usize = 50;
+    for (ci, chunk) in progs.chunks(CHUNK).enumerate() {
+        // Lwt runs the chunk in the background meanwhile (both sides mostly sleep).
+        let (exe2, owned) = (exe.clone(), chunk.to_vec());
+        let lwt = std::thread::spawn(move || run_ocaml(&exe2, &owned));
+        let ours: Vec<Outcome> = chunk.iter().map(run_crate).collect();
+        let lwt = lwt.join().unwrap();
+        for (j, ((p, o), l)) in chunk.iter().zip(ours).zip(lwt).enumerate() {
+            let case = numbers[ci * CHUNK + j] as usize;
+            if show == Some(case as u64) {
+                eprintln!("case {case}:\n{}", prog_text(p));
+                let _ = compare(p, &o.log, &l).map_err(|e| eprintln!("{e}"));
+                eprintln!("lwt-core: {:?}\nLwt: {:?}", o.log, l);
+                eprintln!("ambiguous: {:?}", o.ambiguous);
+            }
+            if o.known.is_some() {
+                known += 1;
+                continue;
+            }
+            if o.ambiguous.is_some() {
+                ambiguous += 1;
+                continue;
+            }
+            compared += 1;
+            events += o.log.len();
+            let verdict = match compare(p, &o.log, &l) {
+                Ok(()) => Ok(false),
+                Err(_) => check(&exe, p, Some(l)),
+            };
+            match verdict {
+                Ok(false) => {}
+                Ok(true) => flaky += 1,
+                Err(e) => {
+                    let small = shrink(&exe, p.clone());
+                    let why = match check(&exe, &small, None) {
+                        Err(e) => e,
+                        Ok(_) => "(the shrunk program agrees on a re-run)".into(),
+                    };
+                    let msg = format!(
+                        "ocaml_diff_loop: case {case} (seed {seed}): {}\nshrunk to:\n{}{why}",
+                        e.lines().next().unwrap_or(""),
+                        prog_text(&small)
+                    );
+                    eprintln!("{msg}");
+                    failures.push(msg);
+                    if !keep_going {
+                        break;
+                    }
+                }
+            }
+        }
+        if !failures.is_empty() && !keep_going {
+            break;
+        }
+    }
+    eprintln!(
+        "ocaml_diff_loop: {} cases from seed {seed} (unit {unit_ms} ms) in {:.1} s: \
+         {compared} compared ({events} events), {ambiguous} ambiguous on the nominal clock and \
+         {known} meeting a pinned difference (not compared), {flaky} agreeing only on a re-run, \
+         {} differing",
+        numbers.len(),
+        start.elapsed().as_secs_f64(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// What the comparison found
+// ------------------------------------------------------------------------------------------------
+
+/// Reads a program in `lwt_diff_loop.ml`'s format (as a failure prints it).
+fn parse_prog(text: &str) -> Prog {
+    fn inner(w: &[&str]) -> (Inner, usize) {
+        match w {
+            ["s", k, ..] => (Inner::Sleep(k.parse().unwrap()), 2),
+            ["p", ..] => (Inner::Pause, 1),
+            ["y", ..] => (Inner::Yield, 1),
+            ["w", i, ..] => (Inner::Wait(i.parse().unwrap()), 2),
+            _ => panic!("bad inner {w:?}"),
+        }
+    }
+    fn wait_k(w: &[&str]) -> (WaitK, usize) {
+        let n = |s: &str| s.parse::<u32>().unwrap();
+        match w {
+            ["s", k, ..] => (WaitK::Sleep(n(k)), 2),
+            ["p", ..] => (WaitK::Pause, 1),
+            ["y", ..] => (WaitK::Yield, 1),
+            ["t", k, ..] => (WaitK::Timeout(n(k)), 2),
+            ["wt", k, rest @ ..] => {
+                let (i, used) = inner(rest);
+                (WaitK::WithTimeout(n(k), i), 2 + used)
+            }
+            ["w", i, ..] => (WaitK::Wait(i.parse().unwrap()), 2),
+            ["b", k, c, ..] => (WaitK::Burst(n(k), n(c)), 3),
+            _ => panic!("bad wait {w:?}"),
+        }
+    }
+    fn act_of(w: &[&str]) -> Act {
+        let n = |s: &str| s.parse::<usize>().unwrap();
+        match w {
+            ["-"] => Act::None,
+            ["wu", x, v] => Act::Wakeup(n(x), v.parse().unwrap()),
+            ["wl", x, v] => Act::Later(n(x), v.parse().unwrap()),
+            ["x", l] => Act::Cancel(l.parse().unwrap()),
+            ["ah", h] => Act::AddHook(n(h)),
+            ["rh", h] => Act::RemoveHook(n(h)),
+            ["sp", t] => Act::Spawn(n(t)),
+            ["ae", x] => Act::AtExit(n(x)),
+            _ => panic!("bad act {w:?}"),
+        }
+    }
+    let mut lines = text
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>());
+    let h = lines.next().unwrap();
+    let n = |s: &str| s.parse::<usize>().unwrap();
+    let mut p = Prog {
+        mode: if h[1] == "Y" {
+            Mode::Yield
+        } else {
+            Mode::Pause
+        },
+        unit_ms: h[2].parse().unwrap(),
+        waits: n(h[3]),
+        guard: h[4].parse().unwrap(),
+        two_runs: h.get(8) == Some(&"2"),
+        threads: vec![Vec::new(); n(h[5])],
+        hooks: Vec::new(),
+        exits: Vec::new(),
+        top: Vec::new(),
+    };
+    let mut current = 0;
+    for w in lines {
+        match w.as_slice() {
+            ["T", t, _] => current = n(t),
+            ["S", l, rest @ ..] => {
+                let (wait, used) = wait_k(rest);
+                p.threads[current].push(Step {
+                    label: l.parse().unwrap(),
+                    wait,
+                    act: act_of(&rest[used..]),
+                });
+            }
+            ["H", _, k, runs, at, rest @ ..] => p.hooks.push(Hook {
+                enter: *k == "E",
+                runs: runs.parse().unwrap(),
+                at_run: at.parse().unwrap(),
+                act: act_of(rest),
+            }),
+            ["X", _, rest @ ..] => p.exits.push(wait_k(rest).0),
+            ["G", rest @ ..] => p.top.push(act_of(rest)),
+            ["end"] | [] => {}
+            _ => panic!("bad line {w:?}"),
+        }
+    }
+    p
+}
+
+/// A difference: `text` (a program) logs `lwt` on Lwt 5.6.1 (checked again here when OCaml and
+/// Lwt are installed) and must log the same on lwt-core (bursts sorted, iteration numbers kept).
+fn pinned(text: &str, lwt: &[&str]) {
+    let p = parse_prog(text);
+    assert_eq!(prog_text(&p), text, "the program reads back as written");
+    let lwt: Vec<String> = lwt.iter().map(|s| s.to_string()).collect();
+    let exact = Prog {
+        mode: Mode::Yield,
+        ..p.clone()
+    };
+    if let Some(exe) = ocaml_interpreter() {
+        let real = run_ocaml(&exe, std::slice::from_ref(&p)).pop().unwrap();
+        assert_eq!(normalize(&exact, &real), lwt, "what Lwt 5.6.1 logs");
+    }
+    let ours = run_crate(&p);
+    assert_eq!(
+        normalize(&exact, &ours.log),
+        lwt,
+        "lwt-core logs what Lwt logs"
+    );
+}
+
+/// Not a check: prints the logs of the program in the file `LOOP_DIFF_PROG` on both sides
+/// (`LOOP_DIFF_PROG=p.txt cargo test -p lwt-core --test ocaml_diff_loop show_a_program --
+/// --ignored --nocapture`).
+#[test]
+#[ignore]
+fn show_a_program() {
+    let Ok(path) = std::env::var("LOOP_DIFF_PROG") else {
+        return;
+    };
+    let p = parse_prog(&std::fs::read_to_string(path).unwrap());
+    eprint!("{}", prog_text(&p));
+    let ours = run_crate(&p);
+    eprintln!("lwt-core: {:?} (ambiguous: {:?})", ours.log, ours.ambiguous);
+    if let Some(exe) = ocaml_interpreter() {
+        let lwt = run_ocaml(&exe, std::slice::from_ref(&p)).pop().unwrap();
+        eprintln!("Lwt:      {lwt:?}");
+        if let Err(e) = compare(&p, &ours.log, &lwt) {
+            eprintln!("{e}");
+        }
+    }
+}
+
+/// `Lwt.pause` resolves at two points of each Lwt iteration: at the top of `run`'s loop, before
+/// it looks at its promise and before the enter hooks (`Lwt.wakeup_paused` first thing), and
+/// again after the engine's poll. A pause made before `run` resolves before the first enter hook
+/// (iteration 0 here), and a chain of pauses advances twice per iteration: four pauses take two
+/// iterations on Lwt, four here, where a pause resolves once per iteration, after the enter hooks
+/// and the timers (the `main` docs' order, which is `Lwt_main.yield`'s on Lwt). So
+/// `Lwt_main.run (Lwt.pause ())` runs no hook at all on Lwt, one enter and one leave hook here.
+/// Lwt 5.6.1:
+/// `["0 1 ok 0", "1 E0", "1 2 ok 0", "1 L1", "1 3 ok 0", "2 E0", "2 4 ok 0", "2 L1", "2 end"]`;
+/// lwt-core: `["1 E0", "1 1 ok 0", "1 L1", "2 E0", "2 2 ok 0", "2 L1", "3 E0", "3 3 ok 0",
+/// "3 L1", "4 E0", "4 4 ok 0", "4 L1", "4 end"]`.
+#[test]
+#[ignore = "a difference from Lwt: pauses resolve once per iteration here, twice on Lwt"]
+fn lwt_pause_resolves_twice_per_iteration_and_before_the_enter_hooks() {
+    pinned(
+        "prog Y 6 0 3 1 2 0\nT 0 4\nS 1 p -\nS 2 p -\nS 3 p -\nS 4 p -\nH 0 E 0 0 -\n\
+         H 1 L 0 0 -\nG ah 0\nG ah 1\nG sp 0\nend\n",
+        &[
+            "0 1 ok 0", "1 E0", "1 2 ok 0", "1 L1", "1 3 ok 0", "2 E0", "2 4 ok 0", "2 L1", "2 end",
+        ],
+    );
+}
+
+/// On Lwt, `Lwt_main.yield` and `Lwt.pause` are two queues: yields resolve once per iteration,
+/// after the pauses of both of its points, so a pause made after a yield resolves first (here
+/// before the first iteration). lwt-core's `yield_` is `pause`: they resolve together, in the
+/// order made. Lwt 5.6.1: `["0 2 ok 0", "1 1 ok 0", "1 end"]`; lwt-core: `["1 1 ok 0",
+/// "1 2 ok 0", "1 end"]`.
+#[test]
+#[ignore = "a difference from Lwt: yield_ is pause here, a separate later queue on Lwt"]
+fn lwt_yield_waits_for_pauses_made_after_it() {
+    pinned(
+        "prog Y 6 0 3 2 0 0\nT 0 1\nS 1 y -\nT 1 1\nS 2 p -\nG sp 0\nG sp 1\nend\n",
+        &["0 2 ok 0", "1 1 ok 0", "1 end"],
+    );
+}
+
+/// A yield canceled while it waits for the next iteration: Lwt removes it from its queue (its
+/// `add_task_r`'s cancel hook), so the next iteration blocks for the timer as if there had been
+/// no yield; lwt-core keeps the canceled pause in its list until the next iteration wakes it,
+/// which makes that iteration skip the wait: the timer fires one iteration later. (Lwt's own
+/// `Lwt.pause` behaves like lwt-core here: a canceled pause stays counted in `paused_count`.)
+/// Lwt 5.6.1: `["1 2 ok 0", "1 1 ok 0", "1 3 C", "2 4 ok 0", "2 end"]`; lwt-core: the same up to
+/// `"3 4 ok 0", "3 end"`.
+#[test]
+#[ignore = "a difference from Lwt: a canceled yield still costs an iteration here"]
+fn a_canceled_yield_costs_no_iteration_on_lwt() {
+    pinned(
+        "prog Y 6 0 4 2 0 0\nT 0 2\nS 2 y -\nS 3 y -\nT 1 2\nS 1 y x 3\nS 4 s 1 -\nG sp 0\n\
+         G sp 1\nend\n",
+        &["1 2 ok 0", "1 1 ok 0", "1 3 C", "2 4 ok 0", "2 end"],
+    );
+}
+
+/// Lwt runs the exit hooks in one `Lwt_main.run` of a chain (`call_hooks`: each hook's promise
+/// `>>=` the next hook), so the next hook starts in the callback where the previous one ended,
+/// in the same iteration, before that iteration's leave hooks. `main::run_exit_hooks` runs one
+/// `run` per hook: the next hook starts only after the iteration that ended the previous one
+/// (its leave hooks included), and what it waits for lands an iteration later. Lwt 5.6.1:
+/// `["0 end", "0 X1 start", "1 X1 ok", "1 X0 start", "1 X0 ok", "1 L0"]`; lwt-core: `["0 end",
+/// "0 X1 start", "1 X1 ok", "1 L0", "1 X0 start", "2 X0 ok", "2 L0"]`.
+#[test]
+#[ignore = "a difference from Lwt: one run per exit hook here, one run for all on Lwt"]
+fn exit_hooks_run_one_after_the_other_in_one_iteration_on_lwt() {
+    pinned(
+        "prog Y 6 0 3 0 1 2\nH 0 L 0 0 -\nX 0 y\nX 1 s 1\nG ah 0\nG ae 0\nG ae 1\nend\n",
+        &[
+            "0 end",
+            "0 X1 start",
+            "1 X1 ok",
+            "1 X0 start",
+            "1 X0 ok",
+            "1 L0",
+        ],
+    );
+}
+
+/// Timers with equal deadlines: lwt-core fires them in creation order (its `time` docs). Lwt's
+/// `Lwt_unix.sleep` counts from libev's clock, read once per poll, so sleeps of one duration made
+/// between two polls have one deadline, and Lwt defines no order among them: the program below
+/// (four sleeps of one unit made together) fired 1, 2, 4, 3 in some runs on Lwt 5.6.1 and
+/// 1, 2, 3, 4 in others, the same binary, the same input. Not a difference to pin, then: this
+/// checks the crate's order, and prints the orders Lwt gives when it is installed. The random comparison
+/// sorts a burst's equal sleeps, and counts a program whose other timers meet that way as
+/// ambiguous.
+#[test]
+fn equal_deadlines_fire_in_creation_order_here() {
+    let text = "prog Y 6 0 4 4 0 0\nT 0 1\nS 1 s 1 -\nT 1 1\nS 2 s 1 -\nT 2 1\nS 3 s 1 -\nT 3 1\n\
+                S 4 s 1 -\nG sp 0\nG sp 1\nG sp 2\nG sp 3\nend\n";
+    let p = parse_prog(text);
+    assert_eq!(prog_text(&p), text);
+    let ours = run_crate(&p);
+    assert_eq!(
+        ours.log,
+        ["1 1 ok 0", "1 2 ok 0", "1 3 ok 0", "1 4 ok 0", "1 end"]
+    );
+    if let Some(exe) = ocaml_interpreter() {
+        let runs = run_ocaml(&exe, &vec![p; 5]);
+        eprintln!("equal deadlines on Lwt 5.6.1, five runs: {runs:?}");
+    }
+}
+
+/// An enter hook that adds an enter hook (`add_last`): Lwt walks its hook sequence by links
+/// (`Lwt_sequence.iter_l`), so the new hook runs in the same pass; lwt-core takes the hooks out
+/// while they run, so it runs from the next iteration. Lwt 5.6.1, the same program (two
+/// iterations): `first, adding, added, first, added`. The same holds for leave hooks. (Not
+/// through the interpreter: both of its sides skip such an add.)
+#[test]
+#[ignore = "a difference from Lwt: a hook added during its pass runs from the next iteration here"]
+fn an_enter_hook_added_by_an_enter_hook_runs_in_the_same_pass_on_lwt() {
+    let log = Rc::new(RefCell::new(Vec::<&str>::new()));
+    let added: Rc<Cell<Option<HookId>>> = Rc::new(Cell::new(None));
+    let (l, a) = (log.clone(), added.clone());
+    let first = main::add_enter_hook(move || {
+        l.borrow_mut().push("first");
+        if a.get().is_none() {
+            l.borrow_mut().push("adding");
+            let l2 = l.clone();
+            a.set(Some(main::add_enter_hook(move || {
+                l2.borrow_mut().push("added")
+            })));
+        }
+    });
+    main::run(main::yield_().bind(|()| main::yield_())).unwrap();
+    main::remove_hook(first);
+    if let Some(id) = added.get() {
+        main::remove_hook(id);
+    }
+    assert_eq!(
+        *log.borrow(),
+        ["first", "adding", "added", "first", "added"]
+    );
+}
+
+/// A zero sleep (`Lwt_unix.sleep 0.`) is due at once, and fires at the next poll: on Lwt, in the
+/// next iteration (libev checks its timers once per poll), so a chain of them advances one per
+/// iteration. lwt-core looks at its timers twice per iteration, before and after the poll, so a
+/// zero sleep made by a callback of the first pass fires in the second, in the same iteration:
+/// the chain advances two per iteration. Lwt 5.6.1: `["1 E0", "1 1 ok 0", "1 L1", "2 E0",
+/// "2 2 ok 0", "2 L1", "3 E0", "3 3 ok 0", "3 L1", "4 E0", "4 4 ok 0", "4 L1", "4 end"]`;
+/// lwt-core: `["1 E0", "1 1 ok 0", "1 2 ok 0", "1 L1", "2 E0", "2 3 ok 0", "2 4 ok 0", "2 L1",
+/// "2 end"]`. The random comparison leaves out a program in which a zero sleep fires in the
+/// iteration that made it.
+#[test]
+#[ignore = "a difference from Lwt: a zero sleep made by a timer can fire in its iteration here"]
+fn a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration_on_lwt() {
+    pinned(
+        "prog Y 6 0 3 1 2 0\nT 0 4\nS 1 s 0 -\nS 2 s 0 -\nS 3 s 0 -\nS 4 s 0 -\nH 0 E 0 0 -\n\
+         H 1 L 0 0 -\nG ah 0\nG ah 1\nG sp 0\nend\n",
+        &[
+            "1 E0", "1 1 ok 0", "1 L1", "2 E0", "2 2 ok 0", "2 L1", "3 E0", "3 3 ok 0", "3 L1",
+            "4 E0", "4 4 ok 0", "4 L1", "4 end",
+        ],
+    );
+}
+
+/// `Lwt_main.run p` resolves the pending `Lwt.pause`s before it looks at `p`, at every turn of
+/// its loop (which starts with `Lwt.wakeup_paused`): the pauses pending when `p` resolves are
+/// resolved before `run` returns, and `run` of a promise already resolved still resolves them,
+/// with no iteration (no hook runs). lwt-core's `run` returns as soon as its promise is resolved;
+/// the pauses wait for the next `run`. Here thread 0 has no step, so the first `run` (of its
+/// promise) is called on a resolved promise while thread 1's pause is pending. Lwt 5.6.1:
+/// `["0 1 ok 0", "0 end1", "0 end"]`; lwt-core: `["0 end1", "1 1 ok 0", "1 end"]`. (Yields wait
+/// for an iteration on both.) Seed 7 case 211 met the other form: a first `run` whose promise a
+/// timer resolved while a pause made by a pause's callback was pending (`prog P 6 2 17 4 0 0 2`,
+/// `T 0 1`, `S 3 s 3 sp 2`, `T 1 0`, `T 2 1`, `S 8 p sp 3`, `T 3 1`, `S 11 wt 2 p -`, `G sp 0`:
+/// Lwt logs step 11 before "end1", lwt-core after). The random comparison leaves out a mode P
+/// program whose `run` returns with pauses pending.
+#[test]
+#[ignore = "a difference from Lwt: run returns with pauses pending here"]
+fn lwt_run_resolves_the_pending_pauses_before_it_returns() {
+    pinned(
+        "prog P 6 0 3 2 0 0 2\nT 0 0\nT 1 1\nS 1 p -\nG sp 1\nend\n",
+        &["0 1 ok 0", "0 end1", "0 end"],
+    );
+}
