@@ -1047,7 +1047,12 @@ fn a_client_with_pick_and_a_timeout() {
 }
 
 #[test]
-fn socket_channels_half_close() {
+fn closing_a_socket_output_half_closes_it_and_the_reply_can_still_be_read() {
+    // A deliberate difference from Lwt's code (which follows Lwt's own documentation, "the
+    // connection is completely closed when you close both channels"): Lwt's `close oc` shuts
+    // the whole socket down and closes it, so the reply below is lost (the peer's write gets
+    // EPIPE, and `read_line ic` gets EBADF). Here closing the output only shuts the sending side
+    // down: the peer sees the end of input, and the reply still arrives.
     let (a, b) = unix::socketpair().unwrap();
     let (a_in, a_out) = io::socket_channels(a);
     let (b_in, b_out) = io::socket_channels(b);
@@ -1057,4 +1062,148 @@ fn socket_channels_half_close() {
     // b can still answer on its half.
     run(b_out.write_line("from b").bind(move |()| b_out.close())).unwrap();
     assert_eq!(run(a_in.read_line()).unwrap(), "from b");
+}
+
+/// Runs the loop until `p` resolves; a hang (two seconds) fails the test.
+fn within<T: 'static>(p: Promise<T>) -> Result<T, Exn> {
+    let timed = unix::with_timeout(Duration::from_secs(2), move || p);
+    let outcome = run(timed);
+    if let Err(e) = &outcome {
+        assert!(!e.is::<unix::Timeout>(), "hang: still pending after 2 s");
+    }
+    outcome
+}
+
+/// A write of more than a socket holds, still waiting for room after a few turns of the loop.
+fn waiting_writer(oc: &OutputChannel) -> Promise<()> {
+    let write = oc.write(vec![b'x'; 4 << 20]);
+    for _ in 0..3 {
+        turn();
+    }
+    assert!(
+        write.is_pending(),
+        "the peer does not read: the write waits"
+    );
+    write
+}
+
+#[test]
+fn closing_a_socket_input_closes_the_connection_for_the_peer_reader() {
+    // Lwt's `close ic` on a connection shuts the socket down both ways and closes it: the peer
+    // reads the end of input. Shutting down the reading side alone tells a TCP peer nothing,
+    // so its reader waited for as long as the output channel stayed open.
+    let listener = unix::Listener::bind_tcp(loopback()).unwrap();
+    let (ic, oc) = run(io::open_connection(listener.local_addr().unwrap())).unwrap();
+    let (server_side, _) = run(listener.accept()).unwrap();
+    let peer_reads = server_side.read(100);
+    run(ic.close()).unwrap();
+    assert_eq!(within(peer_reads).unwrap(), b"");
+    // The output channel was closed with the connection.
+    assert!(oc.is_closed());
+    assert!(run(oc.write("late")).unwrap_err().is::<ChannelClosed>());
+
+    // The same when the output channel's handles are all gone.
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    drop(a_out);
+    run(a_in.close()).unwrap();
+    assert_eq!(within(b.read(100)).unwrap(), b"");
+}
+
+#[test]
+fn closing_a_socket_input_wakes_a_peer_writer_waiting_for_room() {
+    // On a Unix-domain socket, a peer writer already waiting for room stayed waiting after the
+    // reading side was shut down. Closing the socket makes its write fail, as with Lwt (EPIPE).
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, _a_out) = io::socket_channels(a);
+    let (_b_in, b_out) = io::socket_channels(b);
+    let write = waiting_writer(&b_out);
+    run(a_in.close()).unwrap();
+    let e = within(write).unwrap_err();
+    assert!(
+        matches!(
+            io_kind(&e),
+            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn closing_a_socket_input_writes_out_what_the_output_holds_first() {
+    // Lwt closes the socket at once and drops the output channel's buffered bytes silently
+    // (the peer reads nothing; a later `close oc` succeeds with them still buffered). Here the
+    // input's close closes the output channel first, which writes them out.
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    let (b_in, _b_out) = io::socket_channels(b);
+    run(a_out.write("bye")).unwrap();
+    assert_eq!(a_out.buffered(), 3);
+    run(a_in.close()).unwrap();
+    assert!(a_out.is_closed());
+    assert_eq!(a_out.buffered(), 0);
+    assert_eq!(within(b_in.read_to_end()).unwrap(), b"bye");
+    // Closing the output afterwards does nothing more.
+    run(a_out.close()).unwrap();
+}
+
+#[test]
+fn closing_a_socket_input_reports_a_failure_of_the_output_flush() {
+    // Nothing is lost silently: the bytes the output could not write make the close fail.
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    b.close().unwrap(); // the peer is gone
+    run(a_out.write("unheard")).unwrap();
+    let e = run(a_in.close()).unwrap_err();
+    assert!(
+        matches!(
+            io_kind(&e),
+            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+        ),
+        "{e:?}"
+    );
+    assert!(a_in.is_closed() && a_out.is_closed());
+    assert_eq!(a_out.buffered(), 7);
+}
+
+#[test]
+fn canceling_the_close_of_a_socket_input_closes_the_socket_at_once() {
+    // The input's close waits for the output channel to write out what it holds; canceling it
+    // (a timeout, say) drops the connection now, as Lwt's close does: the write still waiting
+    // is rejected, the peer reads the end of input, and the output channel is closed.
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    let (b_in, _b_out) = io::socket_channels(b);
+    let write = waiting_writer(&a_out);
+    let close = a_in.close();
+    turn();
+    assert!(close.is_pending(), "waits for the output channel");
+    close.cancel();
+    assert!(run(close).unwrap_err().is_canceled());
+    assert!(io_kind(&within(write).unwrap_err()) == ErrorKind::NotConnected);
+    assert!(a_out.is_closed());
+    let got = within(b_in.read_to_end()).unwrap();
+    assert!(got.len() < 4 << 20 && got.iter().all(|&c| c == b'x'));
+    assert!(run(a_out.write("late")).unwrap_err().is::<ChannelClosed>());
+}
+
+#[test]
+fn a_second_close_of_a_socket_input_waits_for_the_first() {
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    let (b_in, _b_out) = io::socket_channels(b);
+    let write = waiting_writer(&a_out);
+    let first = a_in.close();
+    let second = a_in.close();
+    turn();
+    assert!(first.is_pending() && second.is_pending());
+    // Canceling the second does not abort the first.
+    second.cancel();
+    turn();
+    assert!(first.is_pending());
+    let reader = b_in.read_to_end();
+    assert_eq!(within(reader).unwrap().len(), 4 << 20);
+    within(write).unwrap();
+    within(first).unwrap();
+    assert!(run(a_in.close()).is_ok());
 }

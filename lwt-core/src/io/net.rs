@@ -117,9 +117,24 @@ fn listen(addr: Address) -> Promise<Listener> {
     }
 }
 
-/// The two channels of a connected socket, sharing it: closing the output channel shuts the
-/// sending side down (the peer sees the end of input), and the socket is closed when both
-/// channels are.
+/// The two channels of a connected socket, sharing it (Lwt_io's `of_fd` pair, as
+/// `open_connection` makes it), with buffers of [`DEFAULT_BUFFER_SIZE`] bytes:
+///
+/// * closing the **output** channel writes out its buffer and shuts the sending side down: the
+///   peer sees the end of input, and the input channel still reads its reply;
+/// * closing the **input** channel closes the connection, as Lwt's close does: the output
+///   channel is closed first (so what it holds is written out, not dropped), then the socket is
+///   shut down both ways and closed. The peer's reader sees the end of input, and its writers
+///   fail (`BrokenPipe`, `ConnectionReset`) rather than wait for room
+///   ([`InputChannel::close`] says more).
+///
+/// So closing both, output first as [`with_connection`] and [`establish_server`] do, is a
+/// graceful close; closing the input alone is too.
+///
+/// Why not exactly Lwt: Lwt's channels of a connection share one close, `shutdown` both ways
+/// then `close`, which either channel runs. Closing the output that way loses the peer's reply
+/// (the input then fails with `EBADF`), and closing the input drops the output's buffered bytes
+/// silently; Lwt's own documentation says the connection is closed when both channels are.
 ///
 /// ```
 /// use lwt_core::{io, main, unix};
@@ -138,9 +153,11 @@ pub fn socket_channels(fd: Fd) -> (InputChannel, OutputChannel) {
 
 fn channels(fd: Fd, buffer_size: usize, max_line: usize) -> (InputChannel, OutputChannel) {
     let (input, output) = Owner::socket(fd);
+    let oc = OutputChannel::new(output, buffer_size);
+    input.pair_with(&oc);
     let ic = InputChannel::new(input, buffer_size);
     ic.set_max_line_length(max_line);
-    (ic, OutputChannel::new(output, buffer_size))
+    (ic, oc)
 }
 
 /// Lwt_io's `open_connection`: connects to `addr` and gives the connection's channels (see
