@@ -1207,3 +1207,93 @@ fn a_second_close_of_a_socket_input_waits_for_the_first() {
     within(first).unwrap();
     assert!(run(a_in.close()).is_ok());
 }
+
+// ---- the buffer size of a connection's channels ----
+
+#[test]
+fn socket_channels_with_sets_the_buffer_size_and_the_line_limit() {
+    let (a, b) = unix::socketpair().unwrap();
+    let config = io::ChannelConfig::new().buffer_size(8).max_line_length(3);
+    let (a_in, a_out) = io::socket_channels_with(a, config).unwrap();
+    let (b_in, b_out) = io::socket_channels_with(b, config).unwrap();
+    assert_eq!(a_in.max_line_length(), 3);
+    run(a_out.write("12345678")).unwrap();
+    assert_eq!(a_out.buffered(), 8, "fits in 8 bytes");
+    run(a_out.write("9")).unwrap();
+    assert_eq!(a_out.buffered(), 0, "did not fit: written out");
+    assert_eq!(
+        run(b_in.read(100)).unwrap(),
+        b"12345678",
+        "8 bytes per read"
+    );
+    assert_eq!(run(b_in.read(100)).unwrap(), b"9");
+    send(&b_out, "long line\nok\n");
+    assert!(run(a_in.read_line()).unwrap_err().is::<LineTooLong>());
+}
+
+#[test]
+fn open_and_with_connection_with_set_the_buffer_size() {
+    let server = run(io::establish_server(loopback(), |_peer, ic, _oc| {
+        ic.read_to_end().map(|_| ())
+    }))
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let big = io::ChannelConfig::new().buffer_size(1 << 16);
+    // 5000 bytes do not fit in the default 4096-byte buffer: they would be written at once.
+    let (_ic, oc) = run(io::open_connection_with(addr, big)).unwrap();
+    run(oc.write(vec![b'x'; 5000])).unwrap();
+    assert_eq!(oc.buffered(), 5000);
+    run(oc.close()).unwrap();
+    let kept = run(io::with_connection_with(addr, big, |_ic, oc| {
+        oc.write(vec![b'y'; 5000]).map(move |()| oc.buffered())
+    }))
+    .unwrap();
+    assert_eq!(kept, 5000);
+    run(server.shutdown()).unwrap();
+}
+
+#[test]
+fn an_invalid_buffer_size_is_invalid_argument() {
+    use lwt_core::InvalidArgument;
+    let is_invalid = |e: &Exn| {
+        assert!(e.is::<InvalidArgument>(), "{e:?}");
+        assert!(e.to_string().contains("buffer size"), "{e}");
+    };
+    for size in [0, io::MAX_BUFFER_SIZE + 1, usize::MAX] {
+        let config = io::ChannelConfig::new().buffer_size(size);
+        let (a, _b) = unix::socketpair().unwrap();
+        is_invalid(&io::socket_channels_with(a, config).unwrap_err());
+
+        // Rejected before connecting: the listener sees no connection.
+        let listener = unix::Listener::bind_tcp(loopback()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        is_invalid(&run(io::open_connection_with(addr, config)).unwrap_err());
+        let called = Rc::new(RefCell::new(false));
+        let c = called.clone();
+        let e = run(io::with_connection_with(addr, config, move |_, _| {
+            *c.borrow_mut() = true;
+            lwt_core::return_unit()
+        }))
+        .unwrap_err();
+        is_invalid(&e);
+        assert!(!*called.borrow());
+        let accepted = listener.accept();
+        turn();
+        assert!(accepted.is_pending(), "nothing connected");
+
+        // A server's: this used to serve with 1-byte buffers instead.
+        let config = io::ServerConfig::new().buffer_size(size);
+        let e = run(io::establish_server_with(loopback(), config, |_, _, _| {
+            lwt_core::return_unit()
+        }))
+        .unwrap_err();
+        is_invalid(&e);
+    }
+    // The smallest size works (byte by byte).
+    let (a, b) = unix::socketpair().unwrap();
+    let one = io::ChannelConfig::new().buffer_size(1);
+    let (a_in, _a_out) = io::socket_channels_with(a, one).unwrap();
+    let (_b_in, b_out) = io::socket_channels_with(b, one).unwrap();
+    send(&b_out, "é\n");
+    assert_eq!(run(a_in.read_line()).unwrap(), "é");
+}

@@ -24,6 +24,7 @@
 //! | `End_of_file`, `Channel_closed` | [`EndOfFile`], [`ChannelClosed`] |
 //! | `open_file ~mode`, `with_file ~mode` | [`open_file`], [`with_file`] with [`Input`], [`Output`], [`Append`] |
 //! | `open_connection`, `with_connection` | [`open_connection`], [`with_connection`] ([`Address`]: IP, host name or Unix path) |
+//! | `?in_buffer`, `?out_buffer`, `of_fd ?buffer` on a socket | [`open_connection_with`], [`with_connection_with`], [`socket_channels_with`] with a [`ChannelConfig`] |
 //! | `establish_server_with_client_address`, `shutdown_server` | [`establish_server`], [`Server::shutdown`] (and [`Server::drained`] to wait for the connections) |
 //!
 //! # How channels behave
@@ -91,8 +92,9 @@ pub use error::{ChannelClosed, EndOfFile, LineTooLong};
 pub use file::{open_file, with_file, Append, Input, OpenMode, Output};
 pub use input::InputChannel;
 pub use net::{
-    establish_server, establish_server_with, open_connection, socket_channels, with_connection,
-    Address, Server, ServerConfig,
+    establish_server, establish_server_with, open_connection, open_connection_with,
+    socket_channels, socket_channels_with, with_connection, with_connection_with, Address,
+    ChannelConfig, Server, ServerConfig, MAX_BUFFER_SIZE,
 };
 pub use output::OutputChannel;
 
