@@ -190,8 +190,10 @@ fn channels(fd: Fd, config: ChannelConfig) -> (InputChannel, OutputChannel) {
     (ic, oc)
 }
 
-/// The largest buffer size a channel accepts: the most bytes a Rust buffer can hold (Lwt's limit
-/// is `Sys.max_string_length`, the most an OCaml string can).
+/// The largest buffer size [`ChannelConfig`] and [`ServerConfig`] accept: the most bytes a Rust
+/// buffer can hold (Lwt's limit is `Sys.max_string_length`, the most an OCaml string can).
+/// [`InputChannel::with_buffer_size`] and [`OutputChannel::with_buffer_size`], which cannot
+/// fail, take any size and use at least 1 byte.
 ///
 /// ```
 /// assert_eq!(lwt_core::io::MAX_BUFFER_SIZE, isize::MAX as usize);
@@ -255,8 +257,8 @@ impl ChannelConfig {
     ///
     /// A size of 0, or above [`MAX_BUFFER_SIZE`], makes the function given this configuration
     /// fail with [`InvalidArgument`](crate::InvalidArgument), as Lwt's `Invalid_argument`. Lwt
-    /// also refuses sizes below 16, which its `block` reads need; these channels work with any
-    /// size from 1 byte (slowly), which tests use.
+    /// also refuses sizes below 16, which its `block` primitive (for binary numbers) needs;
+    /// these channels work with any size from 1 byte (slowly), which tests use.
     ///
     /// ```
     /// use lwt_core::{io, main};
