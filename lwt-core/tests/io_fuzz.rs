@@ -3,7 +3,8 @@
 //! mode `Output` or `Append`), checked against a model of the byte stream.
 //!
 //! A case picks the transport, the buffer sizes of the channels (1 byte to more than a pipe
-//! holds, where the transport lets one choose them) and the input's line-length limit, then runs
+//! holds; sockets take theirs through `socket_channels_with`, `open_connection_with` and
+//! `ServerConfig`) and the input's line-length limit, then runs
 //! a random program: writes of every kind (`write`, `write_line`, `write_char`; small, odd and
 //! bigger than the pipe), `flush`, `flushed`, `close` of either channel, cancels of pending
 //! writes, flushes and closes, reads of every kind (`read_char`, `read_char_opt`, `read_byte`,
@@ -691,8 +692,12 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
         }
         Transport::Socket => {
             let (a, b) = unix::socketpair().map_err(|e| e.to_string())?;
-            let (a_in, a_out) = io::socket_channels(a);
-            let (b_in, b_out) = io::socket_channels(b);
+            // The writing end's buffers are the output's size, the reading end's the input's.
+            let sized = |n| io::ChannelConfig::new().buffer_size(n);
+            let (a_in, a_out) =
+                io::socket_channels_with(a, sized(s.out_buf)).map_err(|e| e.to_string())?;
+            let (b_in, b_out) =
+                io::socket_channels_with(b, sized(s.in_buf)).map_err(|e| e.to_string())?;
             (Some(b_in), a_out, Some((a_in, b_out)))
         }
         Transport::Tcp => {
@@ -841,7 +846,9 @@ fn tcp(
     }))
     .map_err(|e| e.to_string())?;
     let addr = server.local_addr().ok_or("no address")?;
-    let (c_in, c_out) = main::run(io::open_connection(addr)).map_err(|e| e.to_string())?;
+    let client = io::ChannelConfig::new().buffer_size(s.in_buf);
+    let (c_in, c_out) =
+        main::run(io::open_connection_with(addr, client)).map_err(|e| e.to_string())?;
     for _ in 0..1000 {
         if served.borrow().is_some() {
             break;
