@@ -1297,3 +1297,33 @@ fn an_invalid_buffer_size_is_invalid_argument() {
     send(&b_out, "é\n");
     assert_eq!(run(a_in.read_line()).unwrap(), "é");
 }
+
+#[test]
+fn canceling_the_close_of_a_socket_input_during_the_output_flush_keeps_the_unwritten_count() {
+    // The output's own close is writing its buffer out (more than the socket holds) when the
+    // input's close is canceled: the socket closes at once, and the bytes not written stay
+    // counted in `buffered`, as after any canceled close.
+    let (a, b) = unix::socketpair().unwrap();
+    let big = io::ChannelConfig::new().buffer_size(8 << 20);
+    let (a_in, a_out) = io::socket_channels_with(a, big).unwrap();
+    let (b_in, _b_out) = io::socket_channels(b);
+    run(a_out.write(vec![b'x'; 4 << 20])).unwrap();
+    assert_eq!(a_out.buffered(), 4 << 20);
+    let close = a_in.close(); // the output's close starts flushing at once
+    turn();
+    assert!(
+        close.is_pending(),
+        "the peer does not read: the flush waits"
+    );
+    close.cancel();
+    assert!(run(close).unwrap_err().is_canceled());
+    assert!(a_out.is_closed());
+    let unwritten = a_out.buffered();
+    assert!(unwritten > 0);
+    let got = within(b_in.read_to_end()).unwrap();
+    assert_eq!(
+        got.len() + unwritten,
+        4 << 20,
+        "every byte written or counted"
+    );
+}

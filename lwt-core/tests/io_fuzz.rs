@@ -310,7 +310,20 @@ fn gen(rng: &mut Rng) -> (Setting, Vec<Op>) {
     let junk = rng.below(3) == 0;
     let longest = if rng.below(10) == 0 { 150 } else { 50 };
     let n = 1 + rng.below(longest);
-    let ops = (0..n).map(|_| gen_op(rng, junk, true)).collect();
+    let mut ops = Vec::new();
+    for _ in 0..n {
+        let op = gen_op(rng, junk, true);
+        let other_halves = matches!(op, Op::CloseOtherHalves);
+        ops.push(op);
+        // Closing the writing end's input waits for the output: half the time, cancel it (at
+        // once or a turn later), which closes the socket under the output.
+        if other_halves && rng.below(2) == 0 {
+            if rng.below(2) == 0 {
+                ops.push(Op::Turn(1));
+            }
+            ops.push(Op::CancelClose);
+        }
+    }
     (setting, ops)
 }
 
