@@ -1047,7 +1047,12 @@ fn a_client_with_pick_and_a_timeout() {
 }
 
 #[test]
-fn socket_channels_half_close() {
+fn closing_a_socket_output_half_closes_it_and_the_reply_can_still_be_read() {
+    // A deliberate difference from Lwt's code (which follows Lwt's own documentation, "the
+    // connection is completely closed when you close both channels"): Lwt's `close oc` shuts
+    // the whole socket down and closes it, so the reply below is lost (the peer's write gets
+    // EPIPE, and `read_line ic` gets EBADF). Here closing the output only shuts the sending side
+    // down: the peer sees the end of input, and the reply still arrives.
     let (a, b) = unix::socketpair().unwrap();
     let (a_in, a_out) = io::socket_channels(a);
     let (b_in, b_out) = io::socket_channels(b);
@@ -1057,4 +1062,268 @@ fn socket_channels_half_close() {
     // b can still answer on its half.
     run(b_out.write_line("from b").bind(move |()| b_out.close())).unwrap();
     assert_eq!(run(a_in.read_line()).unwrap(), "from b");
+}
+
+/// Runs the loop until `p` resolves; a hang (two seconds) fails the test.
+fn within<T: 'static>(p: Promise<T>) -> Result<T, Exn> {
+    let timed = unix::with_timeout(Duration::from_secs(2), move || p);
+    let outcome = run(timed);
+    if let Err(e) = &outcome {
+        assert!(!e.is::<unix::Timeout>(), "hang: still pending after 2 s");
+    }
+    outcome
+}
+
+/// A write of more than a socket holds, still waiting for room after a few turns of the loop.
+fn waiting_writer(oc: &OutputChannel) -> Promise<()> {
+    let write = oc.write(vec![b'x'; 4 << 20]);
+    for _ in 0..3 {
+        turn();
+    }
+    assert!(
+        write.is_pending(),
+        "the peer does not read: the write waits"
+    );
+    write
+}
+
+#[test]
+fn closing_a_socket_input_closes_the_connection_for_the_peer_reader() {
+    // Lwt's `close ic` on a connection shuts the socket down both ways and closes it: the peer
+    // reads the end of input. Shutting down the reading side alone tells a TCP peer nothing,
+    // so its reader waited for as long as the output channel stayed open.
+    let listener = unix::Listener::bind_tcp(loopback()).unwrap();
+    let (ic, oc) = run(io::open_connection(listener.local_addr().unwrap())).unwrap();
+    let (server_side, _) = run(listener.accept()).unwrap();
+    let peer_reads = server_side.read(100);
+    run(ic.close()).unwrap();
+    assert_eq!(within(peer_reads).unwrap(), b"");
+    // The output channel was closed with the connection.
+    assert!(oc.is_closed());
+    assert!(run(oc.write("late")).unwrap_err().is::<ChannelClosed>());
+
+    // The same when the output channel's handles are all gone.
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    drop(a_out);
+    run(a_in.close()).unwrap();
+    assert_eq!(within(b.read(100)).unwrap(), b"");
+}
+
+#[test]
+fn closing_a_socket_input_wakes_a_peer_writer_waiting_for_room() {
+    // On a Unix-domain socket, a peer writer already waiting for room stayed waiting after the
+    // reading side was shut down. Closing the socket makes its write fail, as with Lwt (EPIPE).
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, _a_out) = io::socket_channels(a);
+    let (_b_in, b_out) = io::socket_channels(b);
+    let write = waiting_writer(&b_out);
+    run(a_in.close()).unwrap();
+    let e = within(write).unwrap_err();
+    assert!(
+        matches!(
+            io_kind(&e),
+            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+        ),
+        "{e:?}"
+    );
+}
+
+#[test]
+fn closing_a_socket_input_writes_out_what_the_output_holds_first() {
+    // Lwt closes the socket at once and drops the output channel's buffered bytes silently
+    // (the peer reads nothing; a later `close oc` succeeds with them still buffered). Here the
+    // input's close closes the output channel first, which writes them out.
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    let (b_in, _b_out) = io::socket_channels(b);
+    run(a_out.write("bye")).unwrap();
+    assert_eq!(a_out.buffered(), 3);
+    run(a_in.close()).unwrap();
+    assert!(a_out.is_closed());
+    assert_eq!(a_out.buffered(), 0);
+    assert_eq!(within(b_in.read_to_end()).unwrap(), b"bye");
+    // Closing the output afterwards does nothing more.
+    run(a_out.close()).unwrap();
+}
+
+#[test]
+fn closing_a_socket_input_reports_a_failure_of_the_output_flush() {
+    // Nothing is lost silently: the bytes the output could not write make the close fail.
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    b.close().unwrap(); // the peer is gone
+    run(a_out.write("unheard")).unwrap();
+    let e = run(a_in.close()).unwrap_err();
+    assert!(
+        matches!(
+            io_kind(&e),
+            ErrorKind::BrokenPipe | ErrorKind::ConnectionReset
+        ),
+        "{e:?}"
+    );
+    assert!(a_in.is_closed() && a_out.is_closed());
+    assert_eq!(a_out.buffered(), 7);
+}
+
+#[test]
+fn canceling_the_close_of_a_socket_input_closes_the_socket_at_once() {
+    // The input's close waits for the output channel to write out what it holds; canceling it
+    // (a timeout, say) drops the connection now, as Lwt's close does: the write still waiting
+    // is rejected, the peer reads the end of input, and the output channel is closed.
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    let (b_in, _b_out) = io::socket_channels(b);
+    let write = waiting_writer(&a_out);
+    let close = a_in.close();
+    turn();
+    assert!(close.is_pending(), "waits for the output channel");
+    close.cancel();
+    assert!(run(close).unwrap_err().is_canceled());
+    assert!(io_kind(&within(write).unwrap_err()) == ErrorKind::NotConnected);
+    assert!(a_out.is_closed());
+    let got = within(b_in.read_to_end()).unwrap();
+    assert!(got.len() < 4 << 20 && got.iter().all(|&c| c == b'x'));
+    assert!(run(a_out.write("late")).unwrap_err().is::<ChannelClosed>());
+}
+
+#[test]
+fn a_second_close_of_a_socket_input_waits_for_the_first() {
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    let (b_in, _b_out) = io::socket_channels(b);
+    let write = waiting_writer(&a_out);
+    let first = a_in.close();
+    let second = a_in.close();
+    turn();
+    assert!(first.is_pending() && second.is_pending());
+    // Canceling the second does not abort the first.
+    second.cancel();
+    turn();
+    assert!(first.is_pending());
+    let reader = b_in.read_to_end();
+    assert_eq!(within(reader).unwrap().len(), 4 << 20);
+    within(write).unwrap();
+    within(first).unwrap();
+    assert!(run(a_in.close()).is_ok());
+}
+
+// ---- the buffer size of a connection's channels ----
+
+#[test]
+fn socket_channels_with_sets_the_buffer_size_and_the_line_limit() {
+    let (a, b) = unix::socketpair().unwrap();
+    let config = io::ChannelConfig::new().buffer_size(8).max_line_length(3);
+    let (a_in, a_out) = io::socket_channels_with(a, config).unwrap();
+    let (b_in, b_out) = io::socket_channels_with(b, config).unwrap();
+    assert_eq!(a_in.max_line_length(), 3);
+    run(a_out.write("12345678")).unwrap();
+    assert_eq!(a_out.buffered(), 8, "fits in 8 bytes");
+    run(a_out.write("9")).unwrap();
+    assert_eq!(a_out.buffered(), 0, "did not fit: written out");
+    assert_eq!(
+        run(b_in.read(100)).unwrap(),
+        b"12345678",
+        "8 bytes per read"
+    );
+    assert_eq!(run(b_in.read(100)).unwrap(), b"9");
+    send(&b_out, "long line\nok\n");
+    assert!(run(a_in.read_line()).unwrap_err().is::<LineTooLong>());
+}
+
+#[test]
+fn open_and_with_connection_with_set_the_buffer_size() {
+    let server = run(io::establish_server(loopback(), |_peer, ic, _oc| {
+        ic.read_to_end().map(|_| ())
+    }))
+    .unwrap();
+    let addr = server.local_addr().unwrap();
+    let big = io::ChannelConfig::new().buffer_size(1 << 16);
+    // 5000 bytes do not fit in the default 4096-byte buffer: they would be written at once.
+    let (_ic, oc) = run(io::open_connection_with(addr, big)).unwrap();
+    run(oc.write(vec![b'x'; 5000])).unwrap();
+    assert_eq!(oc.buffered(), 5000);
+    run(oc.close()).unwrap();
+    let kept = run(io::with_connection_with(addr, big, |_ic, oc| {
+        oc.write(vec![b'y'; 5000]).map(move |()| oc.buffered())
+    }))
+    .unwrap();
+    assert_eq!(kept, 5000);
+    run(server.shutdown()).unwrap();
+}
+
+#[test]
+fn an_invalid_buffer_size_is_invalid_argument() {
+    use lwt_core::InvalidArgument;
+    let is_invalid = |e: &Exn| {
+        assert!(e.is::<InvalidArgument>(), "{e:?}");
+        assert!(e.to_string().contains("buffer size"), "{e}");
+    };
+    for size in [0, io::MAX_BUFFER_SIZE + 1, usize::MAX] {
+        let config = io::ChannelConfig::new().buffer_size(size);
+        let (a, _b) = unix::socketpair().unwrap();
+        is_invalid(&io::socket_channels_with(a, config).unwrap_err());
+
+        // Rejected before connecting: the listener sees no connection.
+        let listener = unix::Listener::bind_tcp(loopback()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        is_invalid(&run(io::open_connection_with(addr, config)).unwrap_err());
+        let called = Rc::new(RefCell::new(false));
+        let c = called.clone();
+        let e = run(io::with_connection_with(addr, config, move |_, _| {
+            *c.borrow_mut() = true;
+            lwt_core::return_unit()
+        }))
+        .unwrap_err();
+        is_invalid(&e);
+        assert!(!*called.borrow());
+        let accepted = listener.accept();
+        turn();
+        assert!(accepted.is_pending(), "nothing connected");
+
+        // A server's: this used to serve with 1-byte buffers instead.
+        let config = io::ServerConfig::new().buffer_size(size);
+        let e = run(io::establish_server_with(loopback(), config, |_, _, _| {
+            lwt_core::return_unit()
+        }))
+        .unwrap_err();
+        is_invalid(&e);
+    }
+    // The smallest size works (byte by byte).
+    let (a, b) = unix::socketpair().unwrap();
+    let one = io::ChannelConfig::new().buffer_size(1);
+    let (a_in, _a_out) = io::socket_channels_with(a, one).unwrap();
+    let (_b_in, b_out) = io::socket_channels_with(b, one).unwrap();
+    send(&b_out, "é\n");
+    assert_eq!(run(a_in.read_line()).unwrap(), "é");
+}
+
+#[test]
+fn canceling_the_close_of_a_socket_input_during_the_output_flush_keeps_the_unwritten_count() {
+    // The output's own close is writing its buffer out (more than the socket holds) when the
+    // input's close is canceled: the socket closes at once, and the bytes not written stay
+    // counted in `buffered`, as after any canceled close.
+    let (a, b) = unix::socketpair().unwrap();
+    let big = io::ChannelConfig::new().buffer_size(8 << 20);
+    let (a_in, a_out) = io::socket_channels_with(a, big).unwrap();
+    let (b_in, _b_out) = io::socket_channels(b);
+    run(a_out.write(vec![b'x'; 4 << 20])).unwrap();
+    assert_eq!(a_out.buffered(), 4 << 20);
+    let close = a_in.close(); // the output's close starts flushing at once
+    turn();
+    assert!(
+        close.is_pending(),
+        "the peer does not read: the flush waits"
+    );
+    close.cancel();
+    assert!(run(close).unwrap_err().is_canceled());
+    assert!(a_out.is_closed());
+    let unwritten = a_out.buffered();
+    assert!(unwritten > 0);
+    let got = within(b_in.read_to_end()).unwrap();
+    assert_eq!(
+        got.len() + unwritten,
+        4 << 20,
+        "every byte written or counted"
+    );
 }

@@ -3,7 +3,8 @@
 //! mode `Output` or `Append`), checked against a model of the byte stream.
 //!
 //! A case picks the transport, the buffer sizes of the channels (1 byte to more than a pipe
-//! holds, where the transport lets one choose them) and the input's line-length limit, then runs
+//! holds; sockets take theirs through `socket_channels_with`, `open_connection_with` and
+//! `ServerConfig`) and the input's line-length limit, then runs
 //! a random program: writes of every kind (`write`, `write_line`, `write_char`; small, odd and
 //! bigger than the pipe), `flush`, `flushed`, `close` of either channel, cancels of pending
 //! writes, flushes and closes, reads of every kind (`read_char`, `read_char_opt`, `read_byte`,
@@ -11,7 +12,9 @@
 //! side, bursts of reads (longer than the streak after which an operation waits for the next
 //! turn), cancels of pending reads, turns of the loop in between, reads and writes scripted to
 //! run *inside* the callback of an earlier read, on a pipe descriptors closed under either
-//! channel (`Fd::close`), and on a socket the channels of the other direction closed. The data
+//! channel (`Fd::close`), and on a socket the channels of the other direction closed (closing
+//! the writing end's input closes its connection, the output under test first: the model counts
+//! it as a close of the output, cancels included). The data
 //! mixes `\n`, `\r\n`, lone `\r`, multi-byte UTF-8 and (in some cases) invalid or cut UTF-8. On a
 //! file, the writing part of the program runs first, then the reading part (an appended file is
 //! read from its old content on).
@@ -33,9 +36,12 @@
 //! after a canceled close or with the writing descriptor closed, the input may end anywhere
 //! before `S` does (the reads must still agree with `S` up to there); with the reading
 //! descriptor closed, a read may be the `io::Error`; a canceled write's bytes are written
-//! entirely or not at all (one of the two must agree). When a case closes the input channel of a
-//! socket, the other half is closed at the end too: a socket shut down for reading only still
-//! takes bytes, and a writer with more than it holds would wait as long as it stays open.
+//! entirely or not at all (one of the two must agree). A canceled close of the writing end's
+//! input closes the socket under the output: its operation in progress may then get the
+//! `io::Error` of the closed descriptor and the ones queued `ChannelClosed`. Closing the reading
+//! end's input closes that socket, so a writer waiting for room gets an error: before sockets
+//! closed with either channel this hung (case 153117 of seed 23, which the harness used to avoid
+//! by closing the other half too).
 //!
 //! `IO_FUZZ_CASES` (default 8000: 4 to 9 s in a debug build, by load) and `IO_FUZZ_SEED`
 //! (default 1) set the run; a failure is shrunk and names its case, which `IO_FUZZ_CASE=<n>`
@@ -126,7 +132,8 @@ enum Op {
     CloseReaderFd,
     /// Closes the pipe's writing descriptor under the output channel.
     CloseWriterFd,
-    /// On a socket pair, closes the channels of the other direction (each end's other half).
+    /// On a socket, closes the channels of the other direction (each end's other half): the
+    /// writing end's input closes its connection, the output under test with it.
     CloseOtherHalves,
     /// A read; with `true`, the next scripted operation runs inside its callback.
     Read(Read, bool),
@@ -303,7 +310,20 @@ fn gen(rng: &mut Rng) -> (Setting, Vec<Op>) {
     let junk = rng.below(3) == 0;
     let longest = if rng.below(10) == 0 { 150 } else { 50 };
     let n = 1 + rng.below(longest);
-    let ops = (0..n).map(|_| gen_op(rng, junk, true)).collect();
+    let mut ops = Vec::new();
+    for _ in 0..n {
+        let op = gen_op(rng, junk, true);
+        let other_halves = matches!(op, Op::CloseOtherHalves);
+        ops.push(op);
+        // Closing the writing end's input waits for the output: half the time, cancel it (at
+        // once or a turn later), which closes the socket under the output.
+        if other_halves && rng.below(2) == 0 {
+            if rng.below(2) == 0 {
+                ops.push(Op::Turn(1));
+            }
+            ops.push(Op::CancelClose);
+        }
+    }
     (setting, ops)
 }
 
@@ -349,6 +369,9 @@ struct WriteRec {
     cancel_requested: bool,
     /// The close at the end of the case, which the program does not cancel.
     last: bool,
+    /// A close of the input channel sharing the output's socket (which closes the output,
+    /// then the socket), not of the output channel itself.
+    via_input: bool,
     promise: Promise<()>,
     outcome: Rc<RefCell<Option<Result<(), Exn>>>>,
 }
@@ -364,6 +387,10 @@ struct World {
     in_closed: bool,
     out_close_called: bool,
     close_canceled: bool,
+    /// A canceled close of the input channel sharing the output's socket closed the socket
+    /// under the output: its operation in progress gets the error of the closed descriptor,
+    /// and the ones queued behind it `ChannelClosed`.
+    socket_closed_early: bool,
     /// The pipe's descriptors (reading, writing), to close under the channels.
     fds: Option<(unix::Fd, unix::Fd)>,
     reader_fd_closed: bool,
@@ -462,6 +489,7 @@ fn start_write(
             after_close,
             cancel_requested: false,
             last: false,
+            via_input: false,
             promise: Promise::ret(()),
             outcome: Rc::default(),
         });
@@ -504,13 +532,15 @@ fn cancel_last_write(w: &W, kind: WKind) {
         match found {
             Some(r) => {
                 r.cancel_requested = true;
-                r.promise.clone()
+                (r.promise.clone(), r.via_input)
             }
             None => return,
         }
     };
+    let (p, via_input) = p;
     if kind == WKind::Close {
         w.borrow_mut().close_canceled = true;
+        w.borrow_mut().socket_closed_early |= via_input;
     }
     trace(w, || format!("cancel the last pending {kind:?}"));
     p.cancel();
@@ -561,9 +591,15 @@ fn exec(w: &W, op: &Op) {
                 return;
             };
             trace(w, || "close the other halves of the sockets".to_string());
-            // Neither touches the stream under test: closing them must succeed.
-            let closed = [a_in.close(), b_out.close()];
-            w.borrow_mut().in_closes.extend(closed);
+            // Closing the writing end's input closes its connection, starting with the output
+            // under test: a close of the output as far as the model goes (cancels included).
+            start_write(w, WKind::Close, Vec::new(), move |_| a_in.close());
+            if let Some(r) = w.borrow_mut().writes.last_mut() {
+                r.via_input = true;
+            }
+            // The reading end's output does not touch the stream: closing it must succeed.
+            let closed = b_out.close();
+            w.borrow_mut().in_closes.push(closed);
         }
         Op::CloseReaderFd | Op::CloseWriterFd => {
             let reader = matches!(op, Op::CloseReaderFd);
@@ -669,8 +705,12 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
         }
         Transport::Socket => {
             let (a, b) = unix::socketpair().map_err(|e| e.to_string())?;
-            let (a_in, a_out) = io::socket_channels(a);
-            let (b_in, b_out) = io::socket_channels(b);
+            // The writing end's buffers are the output's size, the reading end's the input's.
+            let sized = |n| io::ChannelConfig::new().buffer_size(n);
+            let (a_in, a_out) =
+                io::socket_channels_with(a, sized(s.out_buf)).map_err(|e| e.to_string())?;
+            let (b_in, b_out) =
+                io::socket_channels_with(b, sized(s.in_buf)).map_err(|e| e.to_string())?;
             (Some(b_in), a_out, Some((a_in, b_out)))
         }
         Transport::Tcp => {
@@ -703,6 +743,7 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
         in_closed: false,
         out_close_called: false,
         close_canceled: false,
+        socket_closed_early: false,
         fds,
         reader_fd_closed: false,
         writer_fd_closed: false,
@@ -737,17 +778,6 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
     exec(&w, &Op::CloseOut);
     if let Some(last) = w.borrow_mut().writes.last_mut() {
         last.last = true;
-    }
-    let sibling = w.borrow().halves.clone().map(|(_, out)| out);
-    let in_closed = w.borrow().in_closed;
-    if let (true, Some(sibling)) = (in_closed, sibling) {
-        // A socket whose input channel is closed still takes bytes (shutting the reading side
-        // down tells a TCP peer nothing, and wakes no writer of a Unix-domain peer that waits
-        // for room), so a writer may wait for room for as long as the socket is open: close
-        // its other half too, which closes the socket (Lwt closes the socket with either
-        // channel).
-        let closed = sibling.close();
-        w.borrow_mut().in_closes.push(closed);
     }
     if !w.borrow().in_closed {
         exec(&w, &Op::Read(Read::ToEnd, false));
@@ -829,7 +859,9 @@ fn tcp(
     }))
     .map_err(|e| e.to_string())?;
     let addr = server.local_addr().ok_or("no address")?;
-    let (c_in, c_out) = main::run(io::open_connection(addr)).map_err(|e| e.to_string())?;
+    let client = io::ChannelConfig::new().buffer_size(s.in_buf);
+    let (c_in, c_out) =
+        main::run(io::open_connection_with(addr, client)).map_err(|e| e.to_string())?;
     for _ in 0..1000 {
         if served.borrow().is_some() {
             break;
@@ -1059,6 +1091,7 @@ fn check(w: &W, s: &Setting) -> Result<(), String> {
     let ww = w.borrow();
     let reader_gone = ww.in_closed || ww.reader_fd_closed || ww.writer_fd_closed;
     let truncated = ww.close_canceled || ww.writer_fd_closed;
+    let early = ww.socket_closed_early;
     // The output side.
     let mut optional = Vec::new();
     for (i, r) in ww.writes.iter().enumerate() {
@@ -1080,9 +1113,9 @@ fn check(w: &W, s: &Setting) -> Result<(), String> {
                 r.cancel_requested
             }
             Err(e) if closed(e, "output") => {
-                r.after_close || (truncated && r.kind == WKind::Flushed)
+                r.after_close || (truncated && r.kind == WKind::Flushed) || early
             }
-            Err(e) if is_io(e) => reader_gone,
+            Err(e) if is_io(e) => reader_gone || early,
             Err(_) => false,
         };
         if !ok {

@@ -2,7 +2,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::net::Shutdown;
 use std::rc::Rc;
 
 use super::error::{ChannelClosed, EndOfFile, LineTooLong};
@@ -49,6 +48,9 @@ struct Input {
     chunk: usize,
     max_line: Cell<usize>,
     closed: Cell<bool>,
+    /// The close, which a later close waits for (on a socket it closes the output channel
+    /// first, which may take a while).
+    closing: RefCell<Option<Promise<()>>>,
     /// The read in progress, shared by whoever waits for more data.
     filling: RefCell<Option<Promise<usize>>>,
     /// The callers' views of that read (at most one at a time in practice: operations are
@@ -69,6 +71,7 @@ impl InputChannel {
             chunk: buffer_size.clamp(1, MAX_READ),
             max_line: Cell::new(DEFAULT_MAX_LINE_LENGTH),
             closed: Cell::new(false),
+            closing: RefCell::new(None),
             filling: RefCell::new(None),
             fill_waiters: RefCell::new(Vec::new()),
             lock: Rc::default(),
@@ -155,9 +158,21 @@ impl InputChannel {
         self.0.closed.get()
     }
 
-    /// Lwt_io's `close` for an input channel: closes the channel and its descriptor at once
-    /// (reads in progress are rejected with [`ChannelClosed`], buffered data is dropped).
-    /// Closing a closed channel does nothing.
+    /// Lwt_io's `close` for an input channel: closes the channel at once (reads in progress are
+    /// rejected with [`ChannelClosed`], buffered data is dropped) and its descriptor.
+    ///
+    /// The input channel of a connection ([`socket_channels`](super::socket_channels),
+    /// [`open_connection`](super::open_connection), a server's) closes the whole connection, as
+    /// Lwt's does: it closes the output channel first (which writes out what it holds, after the
+    /// operations in progress, so this may wait for the peer to read), then shuts the socket down
+    /// both ways and closes it. The peer's reader sees the end of input, its writers fail rather
+    /// than wait. Rejected if the output channel's close fails (the peer is gone, say): its
+    /// unwritten bytes are not lost silently. Canceling the close (with a timeout, say) closes
+    /// the socket at once, without waiting for the output; its operations in progress then fail
+    /// with the error of the closed descriptor. Lwt drops the output's buffered bytes here.
+    ///
+    /// Closing a closed channel does nothing more: it is fulfilled once the first close is done
+    /// (whose outcome is its caller's). Canceling it does not cancel the first.
     ///
     /// ```
     /// use lwt_core::{io, main};
@@ -167,10 +182,33 @@ impl InputChannel {
     /// assert!(main::run(pending).unwrap_err().is::<io::ChannelClosed>());
     /// main::run(ic.close()).unwrap(); // again: nothing
     /// ```
+    ///
+    /// On a connection, what the output channel holds is sent before the socket closes:
+    ///
+    /// ```
+    /// use lwt_core::{io, main, unix};
+    /// let (a, b) = unix::socketpair().unwrap();
+    /// let (a_in, a_out) = io::socket_channels(a);
+    /// main::run(a_out.write("last words")).unwrap(); // buffered
+    /// main::run(a_in.close()).unwrap();
+    /// assert!(a_out.is_closed());
+    /// let (b_in, _b_out) = io::socket_channels(b);
+    /// assert_eq!(main::run(b_in.read_to_end()).unwrap(), b"last words"); // then the end
+    /// ```
     pub fn close(&self) -> Promise<()> {
         let me = &self.0;
         if me.closed.replace(true) {
-            return Promise::ret(());
+            let Some(first) = me.closing.borrow().clone() else {
+                return Promise::ret(());
+            };
+            // `protected`: a caller that gives up waiting must not abort the first close. Once
+            // the first close is done the channel is closed, whatever its outcome; while it is
+            // not, a rejection can only be this wait's cancel.
+            let done = first.clone();
+            return first.protected().then(move |outcome| match outcome {
+                Err(e) if done.is_pending() => Promise::fail(e),
+                _ => Promise::ret(()),
+            });
         }
         *me.buf.borrow_mut() = Vec::new();
         me.pos.set(0);
@@ -182,7 +220,9 @@ impl InputChannel {
         for view in waiting {
             view.cancel();
         }
-        Promise::of_result(me.owner.close(Shutdown::Read))
+        let closing = me.owner.close_input();
+        *me.closing.borrow_mut() = Some(closing.clone());
+        closing
     }
 
     // ---- the buffer ----

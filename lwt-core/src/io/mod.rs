@@ -24,6 +24,7 @@
 //! | `End_of_file`, `Channel_closed` | [`EndOfFile`], [`ChannelClosed`] |
 //! | `open_file ~mode`, `with_file ~mode` | [`open_file`], [`with_file`] with [`Input`], [`Output`], [`Append`] |
 //! | `open_connection`, `with_connection` | [`open_connection`], [`with_connection`] ([`Address`]: IP, host name or Unix path) |
+//! | `?in_buffer`, `?out_buffer`, `of_fd ?buffer` on a socket | [`open_connection_with`], [`with_connection_with`], [`socket_channels_with`] with a [`ChannelConfig`] |
 //! | `establish_server_with_client_address`, `shutdown_server` | [`establish_server`], [`Server::shutdown`] (and [`Server::drained`] to wait for the connections) |
 //!
 //! # How channels behave
@@ -58,13 +59,22 @@
 //!   So after 128 channel operations in a row that completed at once, the next one waits for
 //!   the next turn of the loop (keeping its place in the channel's queue), which unwinds such a
 //!   loop. A million-line file read this way needs no more stack than a short one.
+//! * **Closing a connection sends what is buffered.** The two channels of a socket share it:
+//!   closing the output channel writes out its buffer and shuts the sending side down (the peer
+//!   sees the end of input; the input channel still reads the reply); closing the input channel
+//!   closes the output channel first, then shuts the socket down both ways and closes it, so the
+//!   peer's reader sees the end and its writers fail instead of waiting. See
+//!   [`socket_channels`].
 //! * **Canceling a read loses nothing.** A read in progress is shared by the channel; a caller
 //!   that gives up (with [`pick`](crate::pick) and a timeout, say) leaves the data it would have
 //!   got in the buffer for the next read.
 //!
 //! Differences from Lwt, and why: `read_char` decodes a UTF-8 character (`read_byte` reads a
 //! byte), because Rust's `char` is a Unicode character; `read_line` has a length limit, so that
-//! a peer cannot make a server buffer without bound; printing waits for the output (above).
+//! a peer cannot make a server buffer without bound; printing waits for the output (above);
+//! closing a connection's output channel only shuts its sending side down, and closing its input
+//! channel writes out the output's buffer before the socket closes (Lwt closes the socket with
+//! either channel and drops that buffer: see [`socket_channels`]).
 
 mod error;
 mod file;
@@ -82,8 +92,9 @@ pub use error::{ChannelClosed, EndOfFile, LineTooLong};
 pub use file::{open_file, with_file, Append, Input, OpenMode, Output};
 pub use input::InputChannel;
 pub use net::{
-    establish_server, establish_server_with, open_connection, socket_channels, with_connection,
-    Address, Server, ServerConfig,
+    establish_server, establish_server_with, open_connection, open_connection_with,
+    socket_channels, socket_channels_with, with_connection, with_connection_with, Address,
+    ChannelConfig, Server, ServerConfig, MAX_BUFFER_SIZE,
 };
 pub use output::OutputChannel;
 

@@ -117,9 +117,26 @@ fn listen(addr: Address) -> Promise<Listener> {
     }
 }
 
-/// The two channels of a connected socket, sharing it: closing the output channel shuts the
-/// sending side down (the peer sees the end of input), and the socket is closed when both
-/// channels are.
+/// The two channels of a connected socket, sharing it (Lwt_io's `of_fd` pair, as
+/// `open_connection` makes it), with buffers of [`DEFAULT_BUFFER_SIZE`] bytes
+/// ([`socket_channels_with`] chooses):
+///
+/// * closing the **output** channel writes out its buffer and shuts the sending side down: the
+///   peer sees the end of input, and the input channel still reads its reply;
+/// * closing the **input** channel closes the connection, as Lwt's close does: the output
+///   channel is closed first (so what it holds is written out, not dropped), then the socket is
+///   shut down both ways and closed. The peer's reader sees the end of input, and its writers
+///   fail (`BrokenPipe`, `ConnectionReset`) rather than wait for room
+///   ([`InputChannel::close`] says more).
+///
+/// So closing both, output first as [`with_connection`] and [`establish_server`] do, is a
+/// graceful close; closing the input alone is too.
+///
+/// Why not exactly Lwt: Lwt's channels of a connection share one close, `shutdown` both ways
+/// then `close`, which either channel runs. Closing the output that way loses the peer's reply
+/// (the input then fails with `EBADF`), and closing the input drops the output's buffered bytes
+/// silently; Lwt's own documentation says the connection is closed when both channels are.
+/// (`lwt-core/tests/ocaml/socket_close.ml` shows what Lwt 5.6.1 does.)
 ///
 /// ```
 /// use lwt_core::{io, main, unix};
@@ -133,14 +150,147 @@ fn listen(addr: Address) -> Promise<Listener> {
 /// assert_eq!(main::run(a_in.read_line()).unwrap(), "pong");
 /// ```
 pub fn socket_channels(fd: Fd) -> (InputChannel, OutputChannel) {
-    channels(fd, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH)
+    channels(fd, ChannelConfig::default())
 }
 
-fn channels(fd: Fd, buffer_size: usize, max_line: usize) -> (InputChannel, OutputChannel) {
+/// [`socket_channels`] with options: the buffer size and the input's line-length limit (Lwt's
+/// `of_fd ?buffer`). Rejected with [`InvalidArgument`](crate::InvalidArgument) if the buffer
+/// size is not valid (see [`ChannelConfig::buffer_size`]); `fd` is then dropped, which closes
+/// the socket unless another handle holds it.
+///
+/// ```
+/// use lwt_core::{io, main, unix};
+/// let (a, b) = unix::socketpair().unwrap();
+/// let small = io::ChannelConfig::new().buffer_size(4);
+/// let (_a_in, a_out) = io::socket_channels_with(a, small).unwrap();
+/// let (b_in, _b_out) = io::socket_channels_with(b, small).unwrap();
+/// main::run(a_out.write("abc")).unwrap();
+/// assert_eq!(a_out.buffered(), 3); // fits in the buffer
+/// main::run(a_out.write("defgh")).unwrap();
+/// assert_eq!(a_out.buffered(), 0); // did not fit: written out with the buffer
+/// assert_eq!(main::run(b_in.read(100)).unwrap(), b"abcd"); // 4 bytes per read
+///
+/// let (c, _d) = unix::socketpair().unwrap();
+/// let e = io::socket_channels_with(c, io::ChannelConfig::new().buffer_size(0)).unwrap_err();
+/// assert!(e.is::<lwt_core::InvalidArgument>());
+/// ```
+pub fn socket_channels_with(
+    fd: Fd,
+    config: ChannelConfig,
+) -> Result<(InputChannel, OutputChannel), Exn> {
+    config.check("io::socket_channels_with")?;
+    Ok(channels(fd, config))
+}
+
+fn channels(fd: Fd, config: ChannelConfig) -> (InputChannel, OutputChannel) {
     let (input, output) = Owner::socket(fd);
-    let ic = InputChannel::new(input, buffer_size);
-    ic.set_max_line_length(max_line);
-    (ic, OutputChannel::new(output, buffer_size))
+    let oc = OutputChannel::new(output, config.buffer_size);
+    input.pair_with(&oc);
+    let ic = InputChannel::new(input, config.buffer_size);
+    ic.set_max_line_length(config.max_line_length);
+    (ic, oc)
+}
+
+/// The largest buffer size [`ChannelConfig`] and [`ServerConfig`] accept: the most bytes a Rust
+/// buffer can hold (Lwt's limit is `Sys.max_string_length`, the most an OCaml string can).
+/// [`InputChannel::with_buffer_size`] and [`OutputChannel::with_buffer_size`], which cannot
+/// fail, take any size and use at least 1 byte.
+///
+/// ```
+/// assert_eq!(lwt_core::io::MAX_BUFFER_SIZE, isize::MAX as usize);
+/// ```
+pub const MAX_BUFFER_SIZE: usize = isize::MAX as usize;
+
+/// Rejects a buffer size outside `1..=MAX_BUFFER_SIZE` (Lwt's `check_buffer_size`, whose
+/// `Invalid_argument` this is).
+fn check_buffer_size(what: &str, size: usize) -> Result<(), Exn> {
+    if size == 0 || size > MAX_BUFFER_SIZE {
+        return Err(Exn::invalid_argument(format!(
+            "{what}: buffer size {size} is not within 1..={MAX_BUFFER_SIZE}"
+        )));
+    }
+    Ok(())
+}
+
+/// Options of a connection's channels, for [`socket_channels_with`], [`open_connection_with`]
+/// and [`with_connection_with`] (Lwt's `?in_buffer` and `?out_buffer`): the buffer size of both
+/// channels and the input's line-length limit. [`ServerConfig`] has the same for a server's.
+///
+/// ```
+/// use lwt_core::{io::{self, ChannelConfig}, unix};
+/// let config = ChannelConfig::new().buffer_size(65536).max_line_length(1024);
+/// let (a, _b) = unix::socketpair().unwrap();
+/// let (ic, _oc) = io::socket_channels_with(a, config).unwrap();
+/// assert_eq!(ic.max_line_length(), 1024);
+/// assert_eq!(
+///     ChannelConfig::new(),
+///     ChannelConfig::new().buffer_size(io::DEFAULT_BUFFER_SIZE).max_line_length(io::DEFAULT_MAX_LINE_LENGTH)
+/// );
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChannelConfig {
+    buffer_size: usize,
+    max_line_length: usize,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> ChannelConfig {
+        ChannelConfig {
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            max_line_length: DEFAULT_MAX_LINE_LENGTH,
+        }
+    }
+}
+
+impl ChannelConfig {
+    /// The defaults: [`DEFAULT_BUFFER_SIZE`] and [`DEFAULT_MAX_LINE_LENGTH`].
+    ///
+    /// ```
+    /// assert_eq!(lwt_core::io::ChannelConfig::new(), lwt_core::io::ChannelConfig::default());
+    /// ```
+    pub fn new() -> ChannelConfig {
+        ChannelConfig::default()
+    }
+
+    /// The buffer size of both channels, in bytes: the output channel writes out its buffer
+    /// when a write does not fit, and the input channel reads up to this much at a time (at
+    /// most 1 MiB). Neither allocates it up front: buffers grow as they are used.
+    ///
+    /// A size of 0, or above [`MAX_BUFFER_SIZE`], makes the function given this configuration
+    /// fail with [`InvalidArgument`](crate::InvalidArgument), as Lwt's `Invalid_argument`. Lwt
+    /// also refuses sizes below 16, which its `block` primitive (for binary numbers) needs;
+    /// these channels work with any size from 1 byte (slowly), which tests use.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let config = io::ChannelConfig::new().buffer_size(0);
+    /// let e = main::run(io::open_connection_with("127.0.0.1:9".parse::<std::net::SocketAddr>().unwrap(), config))
+    ///     .unwrap_err();
+    /// assert!(e.is::<lwt_core::InvalidArgument>()); // rejected before connecting
+    /// ```
+    #[must_use]
+    pub fn buffer_size(mut self, size: usize) -> ChannelConfig {
+        self.buffer_size = size;
+        self
+    }
+
+    /// The input channel's line-length limit (see [`InputChannel::set_max_line_length`]).
+    ///
+    /// ```
+    /// use lwt_core::{io, main, unix};
+    /// let (a, _b) = unix::socketpair().unwrap();
+    /// let (ic, _oc) = io::socket_channels_with(a, io::ChannelConfig::new().max_line_length(80)).unwrap();
+    /// assert_eq!(ic.max_line_length(), 80);
+    /// ```
+    #[must_use]
+    pub fn max_line_length(mut self, limit: usize) -> ChannelConfig {
+        self.max_line_length = limit;
+        self
+    }
+
+    fn check(&self, what: &str) -> Result<(), Exn> {
+        check_buffer_size(what, self.buffer_size)
+    }
 }
 
 /// Lwt_io's `open_connection`: connects to `addr` and gives the connection's channels (see
@@ -158,7 +308,30 @@ fn channels(fd: Fd, buffer_size: usize, max_line: usize) -> (InputChannel, Outpu
 /// # drop(ic);
 /// ```
 pub fn open_connection(addr: impl Into<Address>) -> Promise<(InputChannel, OutputChannel)> {
-    connect(addr.into()).map(socket_channels)
+    open_connection_with(addr, ChannelConfig::default())
+}
+
+/// [`open_connection`] with options (Lwt's `open_connection ?in_buffer ?out_buffer`): the
+/// channels' buffer size and line-length limit. Rejected with
+/// [`InvalidArgument`](crate::InvalidArgument), before connecting, if the buffer size is not
+/// valid (see [`ChannelConfig::buffer_size`]).
+///
+/// ```
+/// use lwt_core::{io, main, unix};
+/// let listener = unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let config = io::ChannelConfig::new().buffer_size(1 << 16);
+/// let (_ic, oc) = main::run(io::open_connection_with(listener.local_addr().unwrap(), config)).unwrap();
+/// main::run(oc.write(vec![b'x'; 5000])).unwrap();
+/// assert_eq!(oc.buffered(), 5000); // fits in the 64 KiB buffer (not in the default 4 KiB)
+/// ```
+pub fn open_connection_with(
+    addr: impl Into<Address>,
+    config: ChannelConfig,
+) -> Promise<(InputChannel, OutputChannel)> {
+    if let Err(e) = config.check("io::open_connection_with") {
+        return Promise::fail(e);
+    }
+    connect(addr.into()).map(move |fd| channels(fd, config))
 }
 
 /// Lwt_io's `with_connection`: connects, runs `f` on the channels, and closes them when `f`'s
@@ -179,7 +352,28 @@ pub fn with_connection<T: 'static>(
     addr: impl Into<Address>,
     f: impl FnOnce(InputChannel, OutputChannel) -> Promise<T> + 'static,
 ) -> Promise<T> {
-    open_connection(addr).bind(move |(ic, oc)| {
+    with_connection_with(addr, ChannelConfig::default(), f)
+}
+
+/// [`with_connection`] with options (Lwt's `with_connection ?in_buffer ?out_buffer`), as
+/// [`open_connection_with`] takes them.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let server = main::run(io::establish_server("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
+///     |_peer, _ic, oc| oc.write_line("a long greeting"))).unwrap();
+/// let config = io::ChannelConfig::new().max_line_length(5);
+/// let e = main::run(io::with_connection_with(server.local_addr().unwrap(), config, |ic, _oc| ic.read_line()))
+///     .unwrap_err();
+/// assert!(e.is::<io::LineTooLong>());
+/// main::run(server.shutdown()).unwrap();
+/// ```
+pub fn with_connection_with<T: 'static>(
+    addr: impl Into<Address>,
+    config: ChannelConfig,
+    f: impl FnOnce(InputChannel, OutputChannel) -> Promise<T> + 'static,
+) -> Promise<T> {
+    open_connection_with(addr, config).bind(move |(ic, oc)| {
         let (ic2, oc2) = (ic.clone(), oc.clone());
         catch(move || f(ic, oc), Promise::fail)
             .finalize(move || oc2.close().finalize(move || ic2.close()))
@@ -202,21 +396,10 @@ type OnError = Rc<dyn Fn(&Exn)>;
 ///     .on_error(move |exn| e.borrow_mut().push(exn.to_string()));
 /// # drop(config);
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct ServerConfig {
-    buffer_size: usize,
-    max_line_length: usize,
+    channels: ChannelConfig,
     on_error: Option<OnError>,
-}
-
-impl Default for ServerConfig {
-    fn default() -> ServerConfig {
-        ServerConfig {
-            buffer_size: DEFAULT_BUFFER_SIZE,
-            max_line_length: DEFAULT_MAX_LINE_LENGTH,
-            on_error: None,
-        }
-    }
 }
 
 impl ServerConfig {
@@ -230,14 +413,21 @@ impl ServerConfig {
         ServerConfig::default()
     }
 
-    /// The buffer size of each connection's channels.
+    /// The buffer size of each connection's channels (as [`ChannelConfig::buffer_size`]: a
+    /// size of 0 or above [`MAX_BUFFER_SIZE`] makes [`establish_server_with`] fail with
+    /// [`InvalidArgument`](crate::InvalidArgument)).
     ///
     /// ```
-    /// let _ = lwt_core::io::ServerConfig::new().buffer_size(65536);
+    /// use lwt_core::{io, main};
+    /// let _ = io::ServerConfig::new().buffer_size(65536);
+    /// let bad = io::ServerConfig::new().buffer_size(0);
+    /// let e = main::run(io::establish_server_with("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(), bad,
+    ///     |_, _, _| lwt_core::return_unit())).unwrap_err();
+    /// assert!(e.is::<lwt_core::InvalidArgument>());
     /// ```
     #[must_use]
     pub fn buffer_size(mut self, size: usize) -> ServerConfig {
-        self.buffer_size = size;
+        self.channels = self.channels.buffer_size(size);
         self
     }
 
@@ -248,7 +438,7 @@ impl ServerConfig {
     /// ```
     #[must_use]
     pub fn max_line_length(mut self, limit: usize) -> ServerConfig {
-        self.max_line_length = limit;
+        self.channels = self.channels.max_line_length(limit);
         self
     }
 
@@ -269,8 +459,8 @@ impl ServerConfig {
 impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConfig")
-            .field("buffer_size", &self.buffer_size)
-            .field("max_line_length", &self.max_line_length)
+            .field("buffer_size", &self.channels.buffer_size)
+            .field("max_line_length", &self.channels.max_line_length)
             .field("on_error", &self.on_error.is_some())
             .finish()
     }
@@ -427,7 +617,7 @@ impl Server {
         let state = &self.0;
         state.active.set(state.active.get() + 1);
         state.accepted.set(state.accepted.get() + 1);
-        let (ic, oc) = channels(fd, state.config.buffer_size, state.config.max_line_length);
+        let (ic, oc) = channels(fd, state.config.channels);
         let (ic2, oc2) = (ic.clone(), oc.clone());
         let (handler, s1, s2, s3) = (handler.clone(), self.clone(), self.clone(), self.clone());
         let served = catch(move || handler(peer, ic, oc), Promise::fail)
@@ -518,7 +708,9 @@ pub fn establish_server(
     establish_server_with(addr, ServerConfig::default(), handler)
 }
 
-/// [`establish_server`] with options: buffer size, line-length limit, error handler.
+/// [`establish_server`] with options: buffer size, line-length limit, error handler. Rejected
+/// with [`InvalidArgument`](crate::InvalidArgument), before listening, if the buffer size is not
+/// valid (see [`ServerConfig::buffer_size`]).
 ///
 /// ```
 /// use std::{cell::RefCell, rc::Rc};
@@ -537,6 +729,9 @@ pub fn establish_server_with(
     config: ServerConfig,
     handler: impl Fn(Option<SocketAddr>, InputChannel, OutputChannel) -> Promise<()> + 'static,
 ) -> Promise<Server> {
+    if let Err(e) = config.channels.check("io::establish_server_with") {
+        return Promise::fail(e);
+    }
     listen(addr.into()).map(move |listener| {
         let server = Server(Rc::new(ServerState {
             local_addr: listener.local_addr().ok(),

@@ -4,7 +4,6 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt;
 use std::io;
-use std::net::Shutdown;
 use std::rc::{Rc, Weak};
 
 use super::error::ChannelClosed;
@@ -533,12 +532,36 @@ impl OutputChannel {
             };
             let closer = me.clone();
             flushed.finalize(move || {
-                let closed = closer.0.owner.close(Shutdown::Write);
+                let closed = closer.0.owner.close_output();
                 closer.0.close_done.set(true);
                 closer.abandon_waiters();
                 Promise::of_result(closed)
             })
         })
+    }
+
+    /// The input channel's close closed the socket under this channel (see `owner.rs`): if
+    /// this channel's own close did not get to run (the input's close was canceled while it
+    /// waited for the operations in progress), it is closed now. An operation in progress gets
+    /// the error of the closed descriptor; the bytes it did not write stay counted in
+    /// [`buffered`](OutputChannel::buffered).
+    pub(super) fn socket_closed(&self) {
+        self.0.closed.set(true);
+        self.0.close_done.set(true);
+        self.abandon_waiters();
+    }
+
+    pub(super) fn downgrade(&self) -> WeakOutputChannel {
+        WeakOutputChannel(Rc::downgrade(&self.0))
+    }
+}
+
+/// An output channel that does not keep it alive (the socket's link to its output channel).
+pub(super) struct WeakOutputChannel(Weak<Output>);
+
+impl WeakOutputChannel {
+    pub(super) fn upgrade(&self) -> Option<OutputChannel> {
+        self.0.upgrade().map(OutputChannel)
     }
 }
 

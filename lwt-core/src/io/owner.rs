@@ -1,41 +1,78 @@
 //! Who closes a channel's descriptor, and how (private).
 //!
 //! A channel made with `of_fd` owns its descriptor and closes it. The two channels of a
-//! connection share one socket: closing the output channel shuts the write side down (the peer
-//! sees the end of input), closing the input channel shuts the read side down, and the socket is
-//! closed when both are.
+//! connection share one socket:
+//!
+//! * closing the output channel shuts the sending side down (the peer sees the end of input)
+//!   and leaves the input channel reading: the peer's reply still arrives;
+//! * closing the input channel closes the connection, as Lwt's close does with either channel:
+//!   it closes the output channel first (which writes out what it holds), then shuts the socket
+//!   down both ways and closes it, so the peer's reader sees the end of input and its writers
+//!   fail instead of waiting for room. Canceling that close skips the wait for the output.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
 
+use super::output::{OutputChannel, WeakOutputChannel};
 use crate::exn::Exn;
+use crate::promise::Promise;
 use crate::unix::Fd;
 
 pub(crate) struct Socket {
     fd: Fd,
-    open_halves: Cell<u8>,
+    /// The output channel on this socket, closed first when the input channel closes. Weak: the
+    /// output channel holds the socket, and one that nobody holds any more has nothing to write.
+    output: RefCell<Option<WeakOutputChannel>>,
+}
+
+impl Socket {
+    /// Shuts the socket down both ways and closes it (Lwt's `close_socket`). The shutdown makes
+    /// the peer see the end even if another process shares the descriptor; it fails if the peer
+    /// is gone already (`ENOTCONN`), which changes nothing.
+    fn close(&self) -> io::Result<()> {
+        let _ = self.fd.shutdown(Shutdown::Both);
+        close_fd(&self.fd)
+    }
 }
 
 pub(crate) enum Owner {
     /// The channel owns the descriptor.
     Fd(Fd),
-    /// One half of a socket shared with the channel for the other direction.
+    /// A socket shared with the channel for the other direction.
     Socket(Rc<Socket>),
     /// The descriptor could not be made (a standard stream that is not open): every operation is
     /// rejected with this error.
     Failed(Exn),
 }
 
+/// Closes `fd`. A descriptor that was already closed under the channel (with [`Fd::close`]) is
+/// not an error.
+fn close_fd(fd: &Fd) -> io::Result<()> {
+    if fd.is_open() {
+        fd.close()
+    } else {
+        Ok(())
+    }
+}
+
 impl Owner {
-    /// Two owners sharing `fd`: (input half, output half).
+    /// Two owners sharing `fd`: (input half, output half). [`Owner::pair_with`] then tells the
+    /// socket which output channel the input's close closes.
     pub(crate) fn socket(fd: Fd) -> (Owner, Owner) {
         let shared = Rc::new(Socket {
             fd,
-            open_halves: Cell::new(2),
+            output: RefCell::new(None),
         });
         (Owner::Socket(shared.clone()), Owner::Socket(shared))
+    }
+
+    /// Records `oc` as the output channel of this socket.
+    pub(crate) fn pair_with(&self, oc: &OutputChannel) {
+        if let Owner::Socket(s) = self {
+            *s.output.borrow_mut() = Some(oc.downgrade());
+        }
     }
 
     pub(crate) fn fd(&self) -> Result<&Fd, Exn> {
@@ -46,24 +83,50 @@ impl Owner {
         }
     }
 
-    /// Closes this channel's use of the descriptor. A descriptor that was already closed under the
-    /// channel (with [`Fd::close`]) is not an error.
-    pub(crate) fn close(&self, half: Shutdown) -> io::Result<()> {
-        let close = |fd: &Fd| if fd.is_open() { fd.close() } else { Ok(()) };
+    /// The output channel's close, once its buffer is written out: closes the descriptor, or on
+    /// a socket shuts the sending side down (the input channel's close closes the socket).
+    pub(crate) fn close_output(&self) -> io::Result<()> {
         match self {
-            Owner::Fd(fd) => close(fd),
+            Owner::Fd(fd) => close_fd(fd),
             Owner::Socket(s) => {
                 // The peer may be gone already (ENOTCONN): the shutdown is a courtesy.
-                let _ = s.fd.shutdown(half);
-                let left = s.open_halves.get().saturating_sub(1);
-                s.open_halves.set(left);
-                if left == 0 {
-                    close(&s.fd)
-                } else {
-                    Ok(())
-                }
+                let _ = s.fd.shutdown(Shutdown::Write);
+                Ok(())
             }
             Owner::Failed(_) => Ok(()),
+        }
+    }
+
+    /// The input channel's close: closes the descriptor at once, or on a socket closes the
+    /// connection (see the module docs). Rejected with the output channel's close error, if
+    /// closing it fails, or with the close's.
+    pub(crate) fn close_input(&self) -> Promise<()> {
+        match self {
+            Owner::Fd(fd) => Promise::of_result(close_fd(fd)),
+            Owner::Socket(s) => {
+                // Reading stops now: a Unix-domain peer's next write fails at once, rather than
+                // filling the socket while the output is written out.
+                let _ = s.fd.shutdown(Shutdown::Read);
+                let output = s
+                    .output
+                    .borrow()
+                    .as_ref()
+                    .and_then(WeakOutputChannel::upgrade);
+                let flushed = match &output {
+                    Some(oc) => oc.close(),
+                    None => Promise::ret(()),
+                };
+                let socket = s.clone();
+                flushed.finalize(move || {
+                    if let Some(oc) = output {
+                        // If the close was canceled before the output's own close ran, the
+                        // output channel is closed all the same: its socket is gone.
+                        oc.socket_closed();
+                    }
+                    Promise::of_result(socket.close())
+                })
+            }
+            Owner::Failed(_) => Promise::ret(()),
         }
     }
 }
