@@ -53,17 +53,20 @@
 //!   closes the stream here, and does nothing in Lwt);
 //! * with_lock bodies never return their own result (a cycle: Lwt loops for ever on it).
 //!
-//! Also left out, three differences this test found in the `stream` module that its docs do not
+//! Also left out, two differences this test found in the `stream` module that its docs do not
 //! state; each is pinned by an `#[ignore]`d test at the end of this file that asserts what Lwt
 //! does. The stream is cut from the operation on:
 //!
 //! * a bounded push while the bound is 0: Lwt's waits until a `resize`, and a `get` waiting
 //!   meanwhile is never woken; here a bound of 0 is a rendezvous
 //!   (`bounded_zero_blocks_until_resized`);
-//! * `get_available` / `get_available_up_to` while a bounded push waits: Lwt's takes the waiting
-//!   push's element too (`get_available_takes_the_waiting_push`);
 //! * a read while a bounded push waits and the count is over a bound that `resize` lowered: Lwt
-//!   lets the push in anyway (`a_read_lets_a_waiting_push_in_over_a_lowered_bound`).
+//!   lets the push in anyway (`a_read_lets_a_waiting_push_in_over_a_lowered_bound`); a
+//!   `get_available_up_to` differs only if it stops before the count is under the bound.
+//!
+//! This test also found that `get_available` left a waiting bounded push out of what it took
+//! (Lwt's read of each element lets the push in, and takes it too); the `stream` module now does
+//! the same (`get_available_takes_the_waiting_push`).
 //!
 //! A cut propagates: a cut object cuts the promises made on it (from that operation on), a
 //! `with_lock` body returning a cut promise cuts the mutex (its release time is unknown), a body
@@ -1065,17 +1068,19 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
             Op::BoundedPush(_, s, _) if bounded(s).is_some_and(|(_, size, _)| size == 0) => {
                 obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
             }
-            // Lwt's `get_available` takes the element of a waiting push too
-            // (`get_available_takes_the_waiting_push`).
-            Op::GetAvailable(s) | Op::GetUpTo(s, _)
-                if bounded(s).is_some_and(|(_, _, blocked)| blocked) =>
+            // Lwt lets a waiting push in at every read, even one that leaves the stream over a
+            // bound that `resize` lowered (`a_read_lets_a_waiting_push_in_over_a_lowered_bound`).
+            // A `get_available_up_to n` differs only if it stops before the count is under the
+            // bound (`n <= count - size`): past that point the push comes in here too, and is
+            // taken if `n` allows, as in Lwt (so a `get_available` never differs).
+            Op::Get(_, s) | Op::Junk(_, s) | Op::Nget(_, s, _)
+                if bounded(s).is_some_and(|(count, size, blocked)| blocked && count > size) =>
             {
                 obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
             }
-            // Lwt lets a waiting push in at every read, even one that leaves the stream over a
-            // bound that `resize` lowered (`a_read_lets_a_waiting_push_in_over_a_lowered_bound`).
-            Op::Get(_, s) | Op::Junk(_, s) | Op::Nget(_, s, _)
-                if bounded(s).is_some_and(|(count, size, blocked)| blocked && count > size) =>
+            Op::GetUpTo(s, n)
+                if bounded(s)
+                    .is_some_and(|(count, size, blocked)| blocked && n + size <= count) =>
             {
                 obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
             }
@@ -1387,9 +1392,9 @@ fn sync_programs_agree_with_ocaml_lwt() {
 // What the comparison found
 // ------------------------------------------------------------------------------------------------
 //
-// Each of these asserts what Lwt 5.6.1 does (checked with `lwt_diff_sync.ml`) and fails on
-// lwt-core: they are ignored until the `stream` module either does the same or states the
-// difference (then they should pin lwt-core's behaviour instead, as `ocaml_diff.rs`'s do).
+// Each of these asserts what Lwt 5.6.1 does (checked with `lwt_diff_sync.ml`). The ignored ones
+// fail on lwt-core: they are ignored until the `stream` module either does the same or states
+// the difference (then they should pin lwt-core's behaviour instead, as `ocaml_diff.rs`'s do).
 
 /// A bound of 0. Lwt's `push` waits while `count >= size`, which is always, and a read never
 /// takes a waiting push's element: `get` then `push 5` on `create_bounded 0` leave both pending;
@@ -1420,13 +1425,11 @@ fn bounded_zero_blocks_until_resized() {
     );
 }
 
-/// `get_available` on a full bounded stream with a waiting push: Lwt's read of each element lets
-/// the waiting push in (`consume` calls `notify_pusher`), and `get_available` reads on, so it
-/// takes the pushed element too. `create_bounded 1`, `push 7`, `push 40` (waits),
-/// `get_available` gives `[7; 40]` on Lwt (count 0 after), `[7]` on lwt-core (40 is then in the
-/// stream, count 1).
+/// `get_available` on a full bounded stream with a waiting push: taking an element makes room,
+/// which lets the waiting push in, and `get_available` reads on, so it takes the pushed element
+/// too (Lwt's `consume` calls `notify_pusher`). `create_bounded 1`, `push 7`, `push 40` (waits),
+/// `get_available` gives `[7; 40]`, count 0 after (`NB 0 1; BP 0 0 7; BP 1 0 40; GA 0`).
 #[test]
-#[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
 fn get_available_takes_the_waiting_push() {
     let (s, push) = stream::create_bounded::<i64>(1);
     assert!(push.push(7).is_fulfilled());
@@ -1434,11 +1437,7 @@ fn get_available_takes_the_waiting_push() {
     assert!(waiting.is_pending());
     let got = s.get_available();
     assert!(waiting.is_fulfilled());
-    assert_eq!(
-        (got, push.count()),
-        (vec![7, 40], 0),
-        "lwt-core: [7], count 1"
-    );
+    assert_eq!((got, push.count()), (vec![7, 40], 0));
 }
 
 /// A read from a bounded stream that `resize` left over its bound, with a push waiting: Lwt lets

@@ -405,7 +405,8 @@ impl<T: 'static> Stream<T> {
     }
 
     /// Lwt's `get_available`: every element available now, without waiting. On a [`from`]
-    /// stream the generator is asked again while it answers at once.
+    /// stream the generator is asked again while it answers at once. On a bounded stream, the
+    /// room its reads make lets a waiting push in, whose element it takes too (as Lwt does).
     ///
     /// ```
     /// use lwt_core::stream;
@@ -414,12 +415,19 @@ impl<T: 'static> Stream<T> {
     /// push.push(2).unwrap();
     /// assert_eq!(s.get_available(), vec![1, 2]);
     /// assert!(s.get_available().is_empty());
+    ///
+    /// let (s, push) = stream::create_bounded(1);
+    /// assert!(push.push(1).is_fulfilled());
+    /// let waiting = push.push(2);
+    /// assert_eq!(s.get_available(), vec![1, 2]);
+    /// assert!(waiting.is_fulfilled());
     /// ```
     pub fn get_available(&self) -> Vec<T> {
         self.h.get_available(usize::MAX)
     }
 
-    /// Lwt's `get_available_up_to`: at most `n` of the elements available now.
+    /// Lwt's `get_available_up_to`: at most `n` of the elements available now (a waiting push of
+    /// a bounded stream included, as in [`get_available`](Self::get_available)).
     ///
     /// ```
     /// use lwt_core::stream;
