@@ -750,6 +750,23 @@ fn get_available_on_a_bound_of_0_takes_the_waiting_push() {
 }
 
 #[test]
+fn a_read_over_a_lowered_bound_leaves_the_push_waiting() {
+    // `resize` below the count keeps the bound the user set: a waiting push comes in once the
+    // count is under it. (Lwt lets it in at every read, leaving the count over the bound.)
+    let (s, push) = stream::create_bounded::<i32>(2);
+    assert!(push.push(61).is_fulfilled());
+    assert!(push.push(98).is_fulfilled());
+    push.resize(1);
+    let waiting = push.push(68);
+    assert_eq!(s.get().state(), State::Fulfilled(Some(61)));
+    assert!(waiting.is_pending(), "count 1, bound 1");
+    assert_eq!(push.count(), 1);
+    assert_eq!(s.get().state(), State::Fulfilled(Some(98)));
+    assert!(waiting.is_fulfilled(), "count 0: room");
+    assert_eq!(s.get().state(), State::Fulfilled(Some(68)));
+}
+
+#[test]
 fn bounded_producer_consumer_under_the_loop() {
     let (s, push) = stream::create_bounded::<u32>(3);
     let max_count = Rc::new(Cell::new(0));
