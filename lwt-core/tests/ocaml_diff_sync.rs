@@ -59,8 +59,8 @@
 //! * a read while a bounded push waits and the count is over a bound that `resize` lowered: Lwt
 //!   lets the push in anyway, here it waits until the count is under the bound
 //!   (`a_read_over_a_lowered_bound_leaves_the_push_waiting`); a `get_available_up_to` differs
-//!   only if it stops before the count is under the bound. The stream is cut from the read on
-//!   (same docs).
+//!   only if it takes something and stops before the count is under the bound. The stream is
+//!   cut from the read on (same docs).
 //!
 //! This test also found that `get_available` left a waiting bounded push out of what it took
 //! (Lwt's read of each element lets the push in, and takes it too); the `stream` module now does
@@ -1067,8 +1067,9 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
             }
             // Lwt lets a waiting push in at every read, even one that leaves the stream over a
             // bound that `resize` lowered (`a_read_over_a_lowered_bound_leaves_the_push_waiting`).
-            // A `get_available_up_to n` differs only if it stops before the count is under the
-            // bound (`n <= count - size`): past that point the push comes in here too, and is
+            // A `get_available_up_to n` differs only if it takes something (Lwt's first read
+            // lets the push in) and stops before the count is under the bound
+            // (`1 <= n <= count - size`): past that point the push comes in here too, and is
             // taken if `n` allows, as in Lwt (so a `get_available` never differs).
             Op::Get(_, s) | Op::Junk(_, s) | Op::Nget(_, s, _)
                 if bounded(s).is_some_and(|(count, size, blocked)| blocked && count > size) =>
@@ -1076,8 +1077,9 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
                 obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
             }
             Op::GetUpTo(s, n)
-                if bounded(s)
-                    .is_some_and(|(count, size, blocked)| blocked && n + size <= count) =>
+                if bounded(s).is_some_and(|(count, size, blocked)| {
+                    blocked && n >= 1 && n + size <= count
+                }) =>
             {
                 obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
             }
@@ -1455,4 +1457,20 @@ fn a_read_over_a_lowered_bound_leaves_the_push_waiting() {
     );
     assert_eq!(s.get().state(), State::Fulfilled(Some(98)));
     assert_eq!((waiting.state(), push.count()), (State::Fulfilled(()), 1));
+    // So does `get_available_up_to 1` (`... BP 2 0 68; GU 0 1`: on Lwt `[61]`, the push is
+    // fulfilled, count 2), while `get_available` ends with the same as on Lwt (the push comes in
+    // once the count is under the bound, and is taken: `[61; 98; 68]`).
+    let (s, push) = stream::create_bounded::<i64>(2);
+    assert!(push.push(61).is_fulfilled());
+    assert!(push.push(98).is_fulfilled());
+    push.resize(1);
+    let waiting = push.push(68);
+    assert_eq!(s.get_available_up_to(1), vec![61]);
+    assert_eq!(
+        (waiting.state(), push.count()),
+        (State::Pending, 1),
+        "Lwt: the push is fulfilled, count 2"
+    );
+    assert_eq!(s.get_available(), vec![98, 68]);
+    assert_eq!((waiting.state(), push.count()), (State::Fulfilled(()), 0));
 }
