@@ -51,19 +51,20 @@
 //!   raises `Closed` (the interpreter ignores it);
 //! * resolvers and stream producers are kept to the end (dropping one rejects with `Abandoned` /
 //!   closes the stream here, and does nothing in Lwt);
-//! * with_lock bodies never return their own result (a cycle: Lwt loops for ever on it).
-//!
-//! Also left out, three differences this test found in the `stream` module that its docs do not
-//! state; each is pinned by an `#[ignore]`d test at the end of this file that asserts what Lwt
-//! does. The stream is cut from the operation on:
-//!
+//! * with_lock bodies never return their own result (a cycle: Lwt loops for ever on it);
 //! * a bounded push while the bound is 0: Lwt's waits until a `resize`, and a `get` waiting
 //!   meanwhile is never woken; here a bound of 0 is a rendezvous
-//!   (`bounded_zero_blocks_until_resized`);
-//! * `get_available` / `get_available_up_to` while a bounded push waits: Lwt's takes the waiting
-//!   push's element too (`get_available_takes_the_waiting_push`);
+//!   (`bounded_zero_is_a_rendezvous_where_lwt_deadlocks`, at the end of this file). The stream
+//!   is cut from the push on (same docs);
 //! * a read while a bounded push waits and the count is over a bound that `resize` lowered: Lwt
-//!   lets the push in anyway (`a_read_lets_a_waiting_push_in_over_a_lowered_bound`).
+//!   lets the push in anyway, here it waits until the count is under the bound
+//!   (`a_read_over_a_lowered_bound_leaves_the_push_waiting`); a `get_available_up_to` differs
+//!   only if it takes something and stops before the count is under the bound. The stream is
+//!   cut from the read on (same docs).
+//!
+//! This test also found that `get_available` left a waiting bounded push out of what it took
+//! (Lwt's read of each element lets the push in, and takes it too); the `stream` module now does
+//! the same (`get_available_takes_the_waiting_push`).
 //!
 //! A cut propagates: a cut object cuts the promises made on it (from that operation on), a
 //! `with_lock` body returning a cut promise cuts the mutex (its release time is unknown), a body
@@ -80,8 +81,7 @@
 //! `OCAML_DIFF_SYNC_KEEP_GOING=1` reports every failing case (shrunk) instead of stopping at the
 //! first; `OCAML_DIFF_SYNC_CASE=<n>` only prints case `n`. A failure prints the shrunk program in `lwt_diff_sync.ml`'s format, which can be fed to
 //! the compiled interpreter (`target/tmp/lwt_diff_sync/lwt_diff_sync`) by hand.
-//! Run: `cargo test -p lwt-core --test ocaml_diff_sync -- --nocapture` (add
-//! `--include-ignored` to see the differences).
+//! Run: `cargo test -p lwt-core --test ocaml_diff_sync -- --nocapture`.
 
 #[path = "support/fuzz.rs"]
 mod fuzz;
@@ -1065,17 +1065,21 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
             Op::BoundedPush(_, s, _) if bounded(s).is_some_and(|(_, size, _)| size == 0) => {
                 obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
             }
-            // Lwt's `get_available` takes the element of a waiting push too
-            // (`get_available_takes_the_waiting_push`).
-            Op::GetAvailable(s) | Op::GetUpTo(s, _)
-                if bounded(s).is_some_and(|(_, _, blocked)| blocked) =>
+            // Lwt lets a waiting push in at every read, even one that leaves the stream over a
+            // bound that `resize` lowered (`a_read_over_a_lowered_bound_leaves_the_push_waiting`).
+            // A `get_available_up_to n` differs only if it takes something (Lwt's first read
+            // lets the push in) and stops before the count is under the bound
+            // (`1 <= n <= count - size`): past that point the push comes in here too, and is
+            // taken if `n` allows, as in Lwt (so a `get_available` never differs).
+            Op::Get(_, s) | Op::Junk(_, s) | Op::Nget(_, s, _)
+                if bounded(s).is_some_and(|(count, size, blocked)| blocked && count > size) =>
             {
                 obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
             }
-            // Lwt lets a waiting push in at every read, even one that leaves the stream over a
-            // bound that `resize` lowered (`a_read_lets_a_waiting_push_in_over_a_lowered_bound`).
-            Op::Get(_, s) | Op::Junk(_, s) | Op::Nget(_, s, _)
-                if bounded(s).is_some_and(|(count, size, blocked)| blocked && count > size) =>
+            Op::GetUpTo(s, n)
+                if bounded(s).is_some_and(|(count, size, blocked)| {
+                    blocked && n >= 1 && n + size <= count
+                }) =>
             {
                 obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
             }
@@ -1387,46 +1391,40 @@ fn sync_programs_agree_with_ocaml_lwt() {
 // What the comparison found
 // ------------------------------------------------------------------------------------------------
 //
-// Each of these asserts what Lwt 5.6.1 does (checked with `lwt_diff_sync.ml`) and fails on
-// lwt-core: they are ignored until the `stream` module either does the same or states the
-// difference (then they should pin lwt-core's behaviour instead, as `ocaml_diff.rs`'s do).
+// Each was checked against Lwt 5.6.1 with `lwt_diff_sync.ml`. The two that the `stream` module
+// keeps on purpose (its docs, "Differences from Lwt, on purpose") pin lwt-core's behaviour and
+// say what Lwt does, as `ocaml_diff.rs`'s do; the third asserts what Lwt does, which lwt-core now
+// does too.
 
-/// A bound of 0. Lwt's `push` waits while `count >= size`, which is always, and a read never
-/// takes a waiting push's element: `get` then `push 5` on `create_bounded 0` leave both pending;
-/// `resize 1` lets the push in (fulfilled, count 1), but the `get` that was waiting stays pending
-/// for ever (nothing signals it), while a new `get` returns 5. lwt-core makes a bound of 0 a
-/// rendezvous (its `create_bounded` docs; `tests/stream.rs`, `bounded_zero_is_a_rendezvous`):
-/// the `get` takes 5 at once and the push is fulfilled.
+/// A bound of 0 is a rendezvous here (the `create_bounded` docs; `tests/stream.rs`,
+/// `bounded_zero_is_a_rendezvous`): the waiting `get` takes 5 at once and the push is fulfilled.
+/// Lwt's `push` waits while `count >= size`, which is always, and a read never takes a waiting
+/// push's element: `get` then `push 5` on `create_bounded 0` leave both pending; `resize 1` lets
+/// the push in (fulfilled, count 1), but the `get` that was waiting stays pending for ever
+/// (nothing signals it), while a new `get` returns 5 (`NB 0 0; GT 0 0; BP 1 0 5; RS 0 1; GT 2 0`).
 #[test]
-#[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
-fn bounded_zero_blocks_until_resized() {
+fn bounded_zero_is_a_rendezvous_where_lwt_deadlocks() {
     let (s, push) = stream::create_bounded::<i64>(0);
     let first = s.get();
     let p = push.push(5);
     let before = (first.state(), p.state());
     push.resize(1);
-    let after = (first.state(), p.state(), s.get().state());
+    let after = (p.state(), push.count(), s.get().state());
     assert_eq!(
         (before, after),
         (
-            (State::Pending, State::Pending),
-            (
-                State::Pending,
-                State::Fulfilled(()),
-                State::Fulfilled(Some(5))
-            )
+            (State::Fulfilled(Some(5)), State::Fulfilled(())),
+            (State::Fulfilled(()), 0, State::Pending)
         ),
-        "lwt-core: the first get takes 5 at once, and the push is fulfilled"
+        "Lwt: (Pending, Pending), then (Fulfilled, 1, Fulfilled 5) with the first get pending"
     );
 }
 
-/// `get_available` on a full bounded stream with a waiting push: Lwt's read of each element lets
-/// the waiting push in (`consume` calls `notify_pusher`), and `get_available` reads on, so it
-/// takes the pushed element too. `create_bounded 1`, `push 7`, `push 40` (waits),
-/// `get_available` gives `[7; 40]` on Lwt (count 0 after), `[7]` on lwt-core (40 is then in the
-/// stream, count 1).
+/// `get_available` on a full bounded stream with a waiting push: taking an element makes room,
+/// which lets the waiting push in, and `get_available` reads on, so it takes the pushed element
+/// too (Lwt's `consume` calls `notify_pusher`). `create_bounded 1`, `push 7`, `push 40` (waits),
+/// `get_available` gives `[7; 40]`, count 0 after (`NB 0 1; BP 0 0 7; BP 1 0 40; GA 0`).
 #[test]
-#[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
 fn get_available_takes_the_waiting_push() {
     let (s, push) = stream::create_bounded::<i64>(1);
     assert!(push.push(7).is_fulfilled());
@@ -1434,21 +1432,18 @@ fn get_available_takes_the_waiting_push() {
     assert!(waiting.is_pending());
     let got = s.get_available();
     assert!(waiting.is_fulfilled());
-    assert_eq!(
-        (got, push.count()),
-        (vec![7, 40], 0),
-        "lwt-core: [7], count 1"
-    );
+    assert_eq!((got, push.count()), (vec![7, 40], 0));
 }
 
-/// A read from a bounded stream that `resize` left over its bound, with a push waiting: Lwt lets
-/// the waiting push in at every read (`consume` calls `notify_pusher` whatever the count), so the
-/// stream stays over the bound. `create_bounded 2`, `push 61`, `push 98`, `resize 1`, `push 68`
-/// (waits), `get` (61): on Lwt the push is fulfilled and count stays 2 (`[98; 68]` buffered); on
-/// lwt-core it waits until the count is under the new bound (after another read).
+/// A read from a bounded stream that `resize` left over its bound, with a push waiting: here the
+/// push waits until the count is under the new bound (after another read), keeping the bound the
+/// user set. Lwt lets the waiting push in at every read (`consume` calls `notify_pusher` whatever
+/// the count: it assumes a push waits only while the count equals the bound, which a lowering
+/// `resize` breaks), so its stream stays over the bound. `create_bounded 2`, `push 61`,
+/// `push 98`, `resize 1`, `push 68` (waits), `get` (61): on Lwt the push is fulfilled and the
+/// count stays 2 (`[98; 68]` buffered) (`NB 0 2; BP 0 0 61; BP 1 0 98; RS 0 1; BP 2 0 68; GT 3 0`).
 #[test]
-#[ignore = "a difference from Lwt 5.6.1 in the stream module, not stated there"]
-fn a_read_lets_a_waiting_push_in_over_a_lowered_bound() {
+fn a_read_over_a_lowered_bound_leaves_the_push_waiting() {
     let (s, push) = stream::create_bounded::<i64>(2);
     assert!(push.push(61).is_fulfilled());
     assert!(push.push(98).is_fulfilled());
@@ -1457,7 +1452,25 @@ fn a_read_lets_a_waiting_push_in_over_a_lowered_bound() {
     assert_eq!(s.get().state(), State::Fulfilled(Some(61)));
     assert_eq!(
         (waiting.state(), push.count()),
-        (State::Fulfilled(()), 2),
-        "lwt-core: the push still waits, count 1"
+        (State::Pending, 1),
+        "Lwt: the push is fulfilled, count 2"
     );
+    assert_eq!(s.get().state(), State::Fulfilled(Some(98)));
+    assert_eq!((waiting.state(), push.count()), (State::Fulfilled(()), 1));
+    // So does `get_available_up_to 1` (`... BP 2 0 68; GU 0 1`: on Lwt `[61]`, the push is
+    // fulfilled, count 2), while `get_available` ends with the same as on Lwt (the push comes in
+    // once the count is under the bound, and is taken: `[61; 98; 68]`).
+    let (s, push) = stream::create_bounded::<i64>(2);
+    assert!(push.push(61).is_fulfilled());
+    assert!(push.push(98).is_fulfilled());
+    push.resize(1);
+    let waiting = push.push(68);
+    assert_eq!(s.get_available_up_to(1), vec![61]);
+    assert_eq!(
+        (waiting.state(), push.count()),
+        (State::Pending, 1),
+        "Lwt: the push is fulfilled, count 2"
+    );
+    assert_eq!(s.get_available(), vec![98, 68]);
+    assert_eq!((waiting.state(), push.count()), (State::Fulfilled(()), 0));
 }

@@ -679,6 +679,94 @@ fn bounded_zero_is_a_rendezvous() {
 }
 
 #[test]
+fn get_available_takes_a_waiting_push_it_made_room_for() {
+    // As Lwt 5.6.1 (checked with real Lwt): taking an element makes room, which lets the waiting
+    // push in, and `get_available` takes it too; `get_available_up_to` as far as `n` allows.
+    let full = || {
+        let (s, push) = stream::create_bounded::<i32>(1);
+        assert!(push.push(7).is_fulfilled());
+        let waiting = push.push(40);
+        assert!(waiting.is_pending());
+        (s, push, waiting)
+    };
+    let (s, push, waiting) = full();
+    assert_eq!(s.get_available(), vec![7, 40]);
+    assert!(waiting.is_fulfilled());
+    assert_eq!(push.count(), 0);
+    let (s, push, waiting) = full();
+    assert_eq!(s.get_available_up_to(2), vec![7, 40]);
+    assert!(waiting.is_fulfilled());
+    assert_eq!(push.count(), 0);
+    let (s, push, waiting) = full();
+    assert_eq!(s.get_available_up_to(1), vec![7]);
+    assert!(waiting.is_fulfilled(), "room again: 40 is in");
+    assert_eq!(push.count(), 1);
+    // `last_new` and `junk_old` read what `get_available` reads.
+    let (s, push, _waiting) = full();
+    assert_eq!(s.last_new().state(), State::Fulfilled(40));
+    assert_eq!(push.count(), 0);
+    let (s, push, _waiting) = full();
+    assert!(s.junk_old().is_fulfilled());
+    assert_eq!(push.count(), 0);
+    // A bound of 2: [1; 2; 3] on Lwt.
+    let (s, push) = stream::create_bounded::<i32>(2);
+    assert!(push.push(1).is_fulfilled());
+    assert!(push.push(2).is_fulfilled());
+    let waiting = push.push(3);
+    assert_eq!(s.get_available(), vec![1, 2, 3]);
+    assert!(waiting.is_fulfilled());
+    // Over a bound that `resize` lowered, the push comes in once the count is under the new bound
+    // (Lwt lets it in at the first read; the result is the same: [61; 98; 68]).
+    let (s, push) = stream::create_bounded::<i32>(2);
+    assert!(push.push(61).is_fulfilled());
+    assert!(push.push(98).is_fulfilled());
+    push.resize(1);
+    let waiting = push.push(68);
+    assert_eq!(s.get_available(), vec![61, 98, 68]);
+    assert!(waiting.is_fulfilled());
+    // Resized to 0: the emptied buffer takes the push as a rendezvous ([1; 2] on Lwt too).
+    let (s, push) = stream::create_bounded::<i32>(1);
+    assert!(push.push(1).is_fulfilled());
+    push.resize(0);
+    let waiting = push.push(2);
+    assert_eq!(s.get_available(), vec![1, 2]);
+    assert!(waiting.is_fulfilled());
+    assert_eq!(push.count(), 0);
+}
+
+#[test]
+fn get_available_on_a_bound_of_0_takes_the_waiting_push() {
+    // A rendezvous, as `get` (which is fulfilled at once here): the reader takes the element.
+    // (Lwt's push waits until a `resize`, and its `get_available` gives [].)
+    let (s, push) = stream::create_bounded::<i32>(0);
+    let waiting = push.push(5);
+    assert!(waiting.is_pending());
+    assert_eq!(s.get_available_up_to(0), Vec::<i32>::new());
+    assert!(waiting.is_pending(), "up to 0: nothing taken");
+    assert_eq!(s.get_available(), vec![5]);
+    assert!(waiting.is_fulfilled());
+    assert_eq!(push.count(), 0);
+    assert!(s.get_available().is_empty());
+}
+
+#[test]
+fn a_read_over_a_lowered_bound_leaves_the_push_waiting() {
+    // `resize` below the count keeps the bound the user set: a waiting push comes in once the
+    // count is under it. (Lwt lets it in at every read, leaving the count over the bound.)
+    let (s, push) = stream::create_bounded::<i32>(2);
+    assert!(push.push(61).is_fulfilled());
+    assert!(push.push(98).is_fulfilled());
+    push.resize(1);
+    let waiting = push.push(68);
+    assert_eq!(s.get().state(), State::Fulfilled(Some(61)));
+    assert!(waiting.is_pending(), "count 1, bound 1");
+    assert_eq!(push.count(), 1);
+    assert_eq!(s.get().state(), State::Fulfilled(Some(98)));
+    assert!(waiting.is_fulfilled(), "count 0: room");
+    assert_eq!(s.get().state(), State::Fulfilled(Some(68)));
+}
+
+#[test]
 fn bounded_producer_consumer_under_the_loop() {
     let (s, push) = stream::create_bounded::<u32>(3);
     let max_count = Rc::new(Cell::new(0));

@@ -1,5 +1,5 @@
 //! A model-based test of `stream`: random pushes, closes, reads (`get`, `nget`, `peek`,
-//! `get_while`), clones,
+//! `get_while`, `get_available`, `get_available_up_to`), clones,
 //! drops and cancellations on a push stream (unbounded, or bounded with its waiting push) and its
 //! clones, checked after every step against a plain model (a list of pushed elements, a position
 //! per reader, a FIFO of reads per reader).
@@ -25,6 +25,7 @@ enum Op {
     CancelPush,
     Resize(usize),
     Available(usize),
+    UpTo(usize, usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -39,6 +40,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..4usize).prop_map(Op::Drop),
         2 => (0..16usize).prop_map(Op::Cancel),
         1 => (0..4usize).prop_map(Op::Available),
+        1 => (0..4usize, 0..4usize).prop_map(|(c, n)| Op::UpTo(c, n)),
         1 => Just(Op::CancelPush),
         1 => (0..4usize).prop_map(Op::Resize),
     ]
@@ -130,10 +132,40 @@ impl Model {
     }
 
     fn room(&self) -> bool {
+        self.room_if(self.waiting())
+    }
+
+    /// Is there room for the waiting push, `waiting` telling whether a reader waits (on an empty
+    /// buffer it takes the element: a rendezvous)?
+    fn room_if(&self, waiting: bool) -> bool {
         let len = self.buffered();
-        self.bound.is_none_or(|size| {
-            len < size || (len == 0 && self.waiting()) || self.wants_more_than_held()
-        })
+        self.bound
+            .is_none_or(|size| len < size || (len == 0 && waiting) || self.wants_more_than_held())
+    }
+
+    /// `get_available_up_to(limit)` on reader `c`: the elements it has not read, and, as taking
+    /// them makes room, the waiting push's element (`get_available` counts as a waiting reader).
+    /// Nothing if reads are pending on `c`.
+    fn available(&mut self, c: usize, limit: usize) -> Vec<i32> {
+        let mut out = Vec::new();
+        if !self.readers[c].reads.is_empty() {
+            return out;
+        }
+        loop {
+            let r = &mut self.readers[c];
+            while out.len() < limit && r.pos < self.pushed.len() {
+                out.push(self.pushed[r.pos]);
+                r.pos += 1;
+            }
+            if out.len() >= limit || !self.room_if(true) {
+                return out;
+            }
+            let Some((x, i)) = self.waiting_push.take() else {
+                return out;
+            };
+            self.pushed.push(x);
+            self.pushes[i] = Some(Ok(()));
+        }
     }
 
     /// A reader that holds a full bound has an `nget` of more as its first read: pushes come in
@@ -356,18 +388,14 @@ fn run(ops: Vec<Op>, bound: Option<usize>) -> Result<(), TestCaseError> {
                     model.withdraw(i);
                 }
             }
-            Op::Available(c) => {
+            Op::Available(c) | Op::UpTo(c, _) => {
                 let Some(c) = pick(c) else { continue };
-                let got = handles[c].as_ref().unwrap().get_available();
-                let r = &mut model.readers[c];
-                let expected: Vec<i32> = if r.reads.is_empty() {
-                    let v = model.pushed[r.pos..].to_vec();
-                    r.pos = model.pushed.len();
-                    v
-                } else {
-                    Vec::new()
+                let h = handles[c].as_ref().unwrap();
+                let (got, limit) = match op {
+                    Op::UpTo(_, n) => (h.get_available_up_to(n), n),
+                    _ => (h.get_available(), usize::MAX),
                 };
-                prop_assert_eq!(got, expected);
+                prop_assert_eq!(got, model.available(c, limit));
             }
         }
         model.serve();

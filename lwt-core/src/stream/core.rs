@@ -686,6 +686,15 @@ impl<T: 'static> State<T> {
             return false;
         }
         let waiting = self.waiting();
+        self.admit(waiting)
+    }
+
+    /// [`refill`](Self::refill), told whether a reader waits (`get_available` is a reader that
+    /// takes what comes in). Resolves the push with `wakeup_later`: call it inside a batch.
+    fn admit(&mut self, waiting: bool) -> bool {
+        if !matches!(self.kind, Kind::Bounded { .. }) {
+            return false;
+        }
         let wants_more = self.wants_more_than_held();
         let len = self.buffered();
         let Kind::Bounded { size, pending } = &mut self.kind else {
@@ -1603,21 +1612,30 @@ impl<T: 'static> Handle<T> {
         let c = self.cursor;
         let mut out = Vec::new();
         loop {
-            let gen = {
+            // In a batch: a waiting push let in is resolved under the borrow.
+            let gen = schedule::batch(|| {
                 let mut st = sh.state.borrow_mut();
                 if !st.idle(c) {
-                    break;
+                    return None;
                 }
-                while out.len() < limit && st.avail(c) > 0 {
-                    out.push(st.take(c));
+                loop {
+                    while out.len() < limit && st.avail(c) > 0 {
+                        out.push(st.take(c));
+                    }
+                    // Taking elements made room in a bounded stream: its waiting push comes in,
+                    // and is available too (as in Lwt, where each read lets it in). This reader
+                    // counts as waiting: on an empty buffer it takes the element (a rendezvous).
+                    if out.len() >= limit || !st.admit(true) {
+                        break;
+                    }
                 }
                 if out.len() >= limit || st.has_failure() {
-                    break;
+                    return None;
                 }
-                match st.take_gen() {
-                    Some(gen) => gen,
-                    None => break,
-                }
+                st.take_gen()
+            });
+            let Some(gen) = gen else {
+                break;
             };
             if !sh.generate(gen) {
                 break;
@@ -1631,6 +1649,8 @@ impl<T: 'static> Handle<T> {
         };
         if more {
             sh.process();
+        } else {
+            sh.drop_garbage();
         }
         out
     }

@@ -71,6 +71,15 @@
 //!   Promise<Option<T>> { s.get() }` works.
 //! * **Clones of a bounded stream are allowed** (Lwt raises `Invalid_argument`): the bound then
 //!   counts the elements the slowest clone has not read.
+//! * **A bound of 0 is a rendezvous**: a push on `create_bounded(0)` waits until a reader takes
+//!   its element (a `get` waiting, or made later, a `get_available`...). In Lwt such a push
+//!   waits until a `resize`, and a read that was waiting meanwhile is never woken: it deadlocks.
+//! * **A bound that `resize` lowered below the count holds**: a waiting push comes in once the
+//!   count is under the new bound (a bound of 0: once a reader waits on the emptied stream,
+//!   as above). Lwt lets it in at the next read whatever the count (its
+//!   `consume` assumes a push waits only while the count equals the bound), so its stream stays
+//!   over the bound: after `resize 1` on a stream holding two elements, a `get` lets a waiting
+//!   push in there, and leaves it waiting here until a second read.
 //! * **Dropping every producer closes the stream** ([`Push`], [`BoundedPush`]); in Lwt a stream
 //!   whose push function is garbage-collected stays open forever.
 //! * **A generator failure is never lost**: it rejects the reads waiting for that element, or,
@@ -405,7 +414,8 @@ impl<T: 'static> Stream<T> {
     }
 
     /// Lwt's `get_available`: every element available now, without waiting. On a [`from`]
-    /// stream the generator is asked again while it answers at once.
+    /// stream the generator is asked again while it answers at once. On a bounded stream, the
+    /// room its reads make lets a waiting push in, whose element it takes too (as Lwt does).
     ///
     /// ```
     /// use lwt_core::stream;
@@ -414,12 +424,19 @@ impl<T: 'static> Stream<T> {
     /// push.push(2).unwrap();
     /// assert_eq!(s.get_available(), vec![1, 2]);
     /// assert!(s.get_available().is_empty());
+    ///
+    /// let (s, push) = stream::create_bounded(1);
+    /// assert!(push.push(1).is_fulfilled());
+    /// let waiting = push.push(2);
+    /// assert_eq!(s.get_available(), vec![1, 2]);
+    /// assert!(waiting.is_fulfilled());
     /// ```
     pub fn get_available(&self) -> Vec<T> {
         self.h.get_available(usize::MAX)
     }
 
-    /// Lwt's `get_available_up_to`: at most `n` of the elements available now.
+    /// Lwt's `get_available_up_to`: at most `n` of the elements available now (a waiting push of
+    /// a bounded stream included, as in [`get_available`](Self::get_available)).
     ///
     /// ```
     /// use lwt_core::stream;
@@ -1265,7 +1282,8 @@ pub fn create<T: 'static>() -> (Stream<T>, Push<T>) {
 
 /// Lwt's `create_bounded`: a stream that buffers at most `size` unread elements, and the
 /// [`BoundedPush`] that feeds it: a push waits while the buffer is full. With `size == 0` a push
-/// waits until a reader takes its element (a rendezvous).
+/// waits until a reader takes its element (a rendezvous; Lwt's waits for a `resize`: see
+/// "Differences from Lwt, on purpose" in the module docs).
 ///
 /// ```
 /// use lwt_core::{stream, State};
@@ -1778,7 +1796,9 @@ impl<T: 'static> BoundedPush<T> {
         }
     }
 
-    /// Changes the bound; a waiting push gets in if there is room now.
+    /// Changes the bound; a waiting push gets in if there is room now. A bound lowered below the
+    /// count holds: a waiting push comes in once the count is under it (Lwt lets it in at the next
+    /// read: see "Differences from Lwt, on purpose" in the module docs).
     ///
     /// ```
     /// let (_s, push) = lwt_core::stream::create_bounded(0);
