@@ -153,6 +153,9 @@ pub(crate) struct Engine {
     io_waiters: Cell<usize>,
     /// Work to run at the next iteration (async tasks woken on this thread).
     soon: RefCell<Vec<Box<dyn FnOnce()>>>,
+    /// The work of `soon` taken for the current iteration, being run (see `run_soon`); empty
+    /// between iterations, its buffer kept.
+    soon_spare: RefCell<VecDeque<Box<dyn FnOnce()>>>,
     /// Async tasks alive on this loop: they may be woken from another thread.
     live_tasks: Cell<usize>,
     /// Jobs started on other threads whose completion has not come back yet.
@@ -183,6 +186,7 @@ impl Drop for Engine {
         self.timers.get_mut().forget_all();
         std::mem::forget(std::mem::take(self.io.get_mut()));
         std::mem::forget(std::mem::take(self.soon.get_mut()));
+        std::mem::forget(std::mem::take(self.soon_spare.get_mut()));
         std::mem::forget(std::mem::take(self.enter_hooks.get_mut()));
         std::mem::forget(std::mem::take(self.leave_hooks.get_mut()));
     }
@@ -222,6 +226,7 @@ impl Engine {
             free_tokens: RefCell::new(Vec::new()),
             io_waiters: Cell::new(0),
             soon: RefCell::new(Vec::new()),
+            soon_spare: RefCell::new(VecDeque::new()),
             live_tasks: Cell::new(0),
             outstanding: Cell::new(0),
             enter_hooks: RefCell::new(Vec::new()),
@@ -408,11 +413,12 @@ impl Engine {
         // iterations: do not block in the poll then (as with promises paused).
         let fired = self.fire_timers();
         // (A nested loop, from a callback of this pass, also has the rest of the outer pass's
-        // pauses to wake.)
+        // pauses and work to run.)
         let paused = fired
             || !self.paused.borrow().is_empty()
             || !self.paused_spare.borrow().is_empty()
-            || !self.soon.borrow().is_empty();
+            || !self.soon.borrow().is_empty()
+            || !self.soon_spare.borrow().is_empty();
         let remote_work = self.outstanding.get() > 0
             || self.live_tasks.get() > 0
             || self.remote.queued.load(Ordering::Acquire) > 0;
@@ -433,12 +439,30 @@ impl Engine {
         }
         self.run_posted();
         self.fire_timers();
-        let soon = std::mem::take(&mut *self.soon.borrow_mut());
-        for f in soon {
-            f();
-        }
+        self.run_soon();
         self.wake_paused();
         Ok(())
+    }
+
+    /// Runs the work queued for this iteration, one closure at a time from the engine's own list
+    /// (`soon_spare`), as `wake_paused` does: an async task that turns the loop itself (exit
+    /// hooks) leaves the polls of the tasks woken with it to the nested loop, which goes on with
+    /// them. Taken into a local list, they were out of its reach until the task returned.
+    fn run_soon(&self) {
+        {
+            let mut soon = self.soon.borrow_mut();
+            if soon.is_empty() && self.soon_spare.borrow().is_empty() {
+                return;
+            }
+            self.soon_spare.borrow_mut().extend(soon.drain(..));
+        }
+        loop {
+            let next = self.soon_spare.borrow_mut().pop_front();
+            match next {
+                Some(f) => f(),
+                None => return,
+            }
+        }
     }
 
     /// Resolves the promises paused before this iteration. They are woken one at a time from the

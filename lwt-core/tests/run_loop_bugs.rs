@@ -1,16 +1,16 @@
-//! Regression tests for bugs of the run loop and its timers, each shrunk to a small program.
-//!
-//! Two are fixed (a hook removed after a nested turn of the loop kept running; `with_timeout`
-//! left its timer behind when its function panicked). Three are open and ignored: their cause is
-//! in `engine.rs`, outside the files this work may change (exit hooks run from a callback turn
-//! the loop without the timers and pauses that were due together with that callback; and an
-//! iteration whose timers, fired before it polls, resolve `run`'s promise still blocks in the
-//! poll until the next timer).
+//! Regression tests for bugs of the run loop and its timers, each shrunk to a small program, all
+//! fixed: a hook removed after a nested turn of the loop kept running; `with_timeout` left its
+//! timer behind when its function panicked; exit hooks run from a timer's, a pause's or an async
+//! task's callback turned the loop without the timers, pauses or task polls due together with it;
+//! and an iteration whose timers, fired before it polls, resolved `run`'s promise still blocked
+//! in the poll until the next timer.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use lwt_core::combinators::choose;
+use lwt_core::future::spawn_local;
 use lwt_core::{hook, join, main, unix, Promise};
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -154,4 +154,43 @@ fn run_returns_when_a_timer_due_before_the_poll_resolves_its_promise() {
         "run blocked in the poll until the next timer"
     );
     far.cancel();
+}
+
+/// As above for async tasks (`spawn_local`) woken on the loop's thread: their polls wait in the
+/// engine's `soon` list until the next iteration, which took the whole list into a local one
+/// before running it. A task that runs the exit hooks (`main::exit` from async code) turned the
+/// loop nested while the tasks woken with it waited in that local list, out of the nested
+/// loop's reach: an exit hook waiting for one of them waited until its timeout (and with no
+/// timer, for good: a live task keeps the loop polling). Fixed the same way: the polls are run
+/// one at a time from the engine's own list.
+#[test]
+fn exit_hooks_run_from_an_async_task_see_the_tasks_woken_with_it() {
+    let l = log();
+    let (a_woken, b_woken) = (main::pause(), main::pause());
+    let (la, lb, lh) = (l.clone(), l.clone(), l.clone());
+    let a = spawn_local(async move {
+        a_woken.await.unwrap();
+        push(&la, "a");
+        main::run_exit_hooks();
+    });
+    let b = spawn_local(async move {
+        b_woken.await.unwrap();
+        push(&lb, "b");
+    });
+    let b_for_hook = b.clone();
+    let timeout = unix::sleep(Duration::from_millis(500));
+    let timed_out = timeout
+        .clone()
+        .bind(|()| Promise::fail_with("task b was not polled"));
+    main::at_exit(move || {
+        choose(vec![
+            b_for_hook.map(move |()| push(&lh, "exit hook")),
+            timed_out,
+        ])
+    });
+    let (result, errors) = with_async_errors(|| main::run(join(vec![a, b])));
+    timeout.cancel();
+    result.unwrap();
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(*l.borrow(), ["a", "b", "exit hook"]);
 }
