@@ -144,9 +144,9 @@ pub(crate) struct Engine {
     /// The promises paused before the current iteration, being woken (see `wake_paused`); empty
     /// between iterations, its buffer kept (no allocation per iteration).
     paused_spare: RefCell<VecDeque<Resolver<()>>>,
-    /// The list `poll_once` collects ready I/O waiters in, kept between polls (no allocation per
-    /// poll).
-    ready_spare: RefCell<Vec<IoWaiter>>,
+    /// The I/O waiters a poll found ready, being woken (see `wake_ready`); empty between
+    /// iterations, its buffer kept (no allocation per poll).
+    ready: RefCell<VecDeque<IoWaiter>>,
     io: RefCell<Vec<Option<Waiters>>>,
     free_tokens: RefCell<Vec<usize>>,
     /// Resolvers in the waiter lists of `io` (some may belong to canceled waits).
@@ -185,6 +185,7 @@ impl Drop for Engine {
         std::mem::forget(std::mem::take(self.paused.get_mut()));
         self.timers.get_mut().forget_all();
         std::mem::forget(std::mem::take(self.io.get_mut()));
+        std::mem::forget(std::mem::take(self.ready.get_mut()));
         std::mem::forget(std::mem::take(self.soon.get_mut()));
         std::mem::forget(std::mem::take(self.soon_spare.get_mut()));
         std::mem::forget(std::mem::take(self.enter_hooks.get_mut()));
@@ -221,7 +222,7 @@ impl Engine {
             timers: RefCell::new(Timers::default()),
             paused: RefCell::new(Vec::new()),
             paused_spare: RefCell::new(VecDeque::new()),
-            ready_spare: RefCell::new(Vec::new()),
+            ready: RefCell::new(VecDeque::new()),
             io: RefCell::new(Vec::new()),
             free_tokens: RefCell::new(Vec::new()),
             io_waiters: Cell::new(0),
@@ -413,12 +414,13 @@ impl Engine {
         // iterations: do not block in the poll then (as with promises paused).
         let fired = self.fire_timers();
         // (A nested loop, from a callback of this pass, also has the rest of the outer pass's
-        // pauses and work to run.)
+        // ready waiters, pauses and work to run.)
         let paused = fired
             || !self.paused.borrow().is_empty()
             || !self.paused_spare.borrow().is_empty()
             || !self.soon.borrow().is_empty()
-            || !self.soon_spare.borrow().is_empty();
+            || !self.soon_spare.borrow().is_empty()
+            || !self.ready.borrow().is_empty();
         let remote_work = self.outstanding.get() > 0
             || self.live_tasks.get() > 0
             || self.remote.queued.load(Ordering::Acquire) > 0;
@@ -437,6 +439,7 @@ impl Engine {
             };
             self.poll_once(timeout);
         }
+        self.wake_ready();
         self.run_posted();
         self.fire_timers();
         self.run_soon();
@@ -488,8 +491,11 @@ impl Engine {
         }
     }
 
+    /// Polls the reactor, and moves the waiters of the descriptors it reports ready to `ready`,
+    /// for `wake_ready` (no callback runs here).
     fn poll_once(&self, timeout: Option<Duration>) {
-        let mut ready = self.ready_spare.take();
+        let mut ready = self.ready.borrow_mut();
+        let before = ready.len();
         {
             let mut events = self.events.borrow_mut();
             let polled = self.poll.borrow_mut().poll(&mut events, timeout);
@@ -508,18 +514,30 @@ impl Engine {
                     continue;
                 };
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    ready.append(&mut w.readers);
+                    ready.extend(w.readers.drain(..));
                 }
                 if event.is_writable() || event.is_write_closed() || event.is_error() {
-                    ready.append(&mut w.writers);
+                    ready.extend(w.writers.drain(..));
                 }
             }
         }
-        self.io_waiters.set(self.io_waiters.get() - ready.len());
-        for w in ready.drain(..) {
-            w.ready();
+        self.io_waiters
+            .set(self.io_waiters.get() - (ready.len() - before));
+    }
+
+    /// Wakes the I/O waiters the poll found ready, one at a time from the engine's own list, as
+    /// `wake_paused` does: a waiter's callback that turns the loop itself (exit hooks) leaves the
+    /// rest of them to the nested loop, which goes on with them. Taken into a local list, they
+    /// were out of its reach, and the reactor, edge-triggered, does not report their descriptors
+    /// again.
+    fn wake_ready(&self) {
+        loop {
+            let next = self.ready.borrow_mut().pop_front();
+            match next {
+                Some(w) => w.ready(),
+                None => return,
+            }
         }
-        *self.ready_spare.borrow_mut() = ready;
     }
 
     fn run_posted(&self) {

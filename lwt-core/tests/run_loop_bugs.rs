@@ -189,8 +189,57 @@ fn exit_hooks_run_from_an_async_task_see_the_tasks_woken_with_it() {
         ])
     });
     let (result, errors) = with_async_errors(|| main::run(join(vec![a, b])));
+    let blocked = timeout.is_fulfilled();
     timeout.cancel();
     result.unwrap();
     assert_eq!(errors, Vec::<String>::new());
     assert_eq!(*l.borrow(), ["a", "b", "exit hook"]);
+    assert!(
+        !blocked,
+        "the nested loop blocked in its poll until the timeout"
+    );
+}
+
+/// As above for descriptors: the waiters a poll found ready were taken into a local list before
+/// they were woken, so a waiter's callback that runs the exit hooks turned the loop nested while
+/// the other waiters of that poll waited in that list, out of the nested loop's reach; and the
+/// reactor is edge-triggered, so the nested poll did not report their descriptor again. An exit
+/// hook waiting for one of them waited until its timeout (with no timer, the loop found nothing
+/// to wait for and reported it stuck). Fixed the same way: the ready waiters are woken one at a
+/// time from the engine's own list.
+#[test]
+fn exit_hooks_run_from_an_io_callback_see_the_waiters_ready_with_it() {
+    let l = log();
+    let (r, w) = unix::pipe().unwrap();
+    // Two waits on one descriptor: one poll finds both ready, in this order.
+    let (a, b) = (r.wait_read(), r.wait_read());
+    let written = w.write(b"x".to_vec());
+    assert!(written.is_fulfilled(), "the pipe takes a byte at once");
+    let (la, lb, lh) = (l.clone(), l.clone(), l.clone());
+    let b_for_hook = b.clone();
+    let timeout = unix::sleep(Duration::from_millis(500));
+    let timed_out = timeout
+        .clone()
+        .bind(|()| Promise::fail_with("the second wait was not woken"));
+    main::at_exit(move || {
+        choose(vec![
+            b_for_hook.map(move |()| push(&lh, "exit hook")),
+            timed_out,
+        ])
+    });
+    let a = a.map(move |()| {
+        push(&la, "a");
+        main::run_exit_hooks();
+    });
+    let b = b.map(move |()| push(&lb, "b"));
+    let (result, errors) = with_async_errors(|| main::run(join(vec![a, b])));
+    let blocked = timeout.is_fulfilled();
+    timeout.cancel();
+    result.unwrap();
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(*l.borrow(), ["a", "b", "exit hook"]);
+    assert!(
+        !blocked,
+        "the nested loop blocked in its poll until the timeout"
+    );
 }
