@@ -243,3 +243,76 @@ fn exit_hooks_run_from_an_io_callback_see_the_waiters_ready_with_it() {
         "the nested loop blocked in its poll until the timeout"
     );
 }
+
+/// Found while fixing the above: a task woken while it is being polled, from a loop turned
+/// inside its own poll (the future runs the exit hooks, and an exit hook resolves a promise the
+/// task still has its waker on, as `select` leaves it), was polled again by the nested loop,
+/// inside its own poll: its future's `RefCell` was borrowed already, and the task failed with
+/// "RefCell already borrowed". The nested loop now leaves it; that wake is kept, and the task
+/// is polled again once its poll returns `Pending`, as the `Future` contract asks (a wake during
+/// a poll means polling again).
+#[test]
+fn a_task_woken_by_a_loop_turned_inside_its_own_poll_is_polled_after_that_poll() {
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    /// Keeps the task's waker, runs the exit hooks (whose hook wakes it and sets `ready`), then
+    /// answers `Pending` once: only a poll after the wake can finish it.
+    struct ExitThenWait {
+        waker: Rc<RefCell<Option<Waker>>>,
+        ready: Rc<Cell<bool>>,
+        ran: bool,
+    }
+    impl Future for ExitThenWait {
+        type Output = &'static str;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<&'static str> {
+            if self.ran {
+                return if self.ready.get() {
+                    Poll::Ready("polled again")
+                } else {
+                    Poll::Pending
+                };
+            }
+            self.ran = true;
+            *self.waker.borrow_mut() = Some(cx.waker().clone());
+            main::run_exit_hooks();
+            Poll::Pending
+        }
+    }
+
+    let (waker, ready) = (
+        Rc::new(RefCell::new(None::<Waker>)),
+        Rc::new(Cell::new(false)),
+    );
+    let (w, r) = (waker.clone(), ready.clone());
+    main::at_exit(move || {
+        r.set(true);
+        w.borrow()
+            .as_ref()
+            .expect("the task kept its waker")
+            .wake_by_ref();
+        // The nested loop turns once more after the wake.
+        main::pause()
+    });
+    // Started inside the loop (spawn_local polls at once).
+    let task = spawn_local(async move {
+        main::pause().await.unwrap();
+        ExitThenWait {
+            waker,
+            ready,
+            ran: false,
+        }
+        .await
+    });
+    let timeout = unix::sleep(Duration::from_millis(500));
+    let timed_out = timeout
+        .clone()
+        .bind(|()| Promise::fail_with("the task was not polled again"));
+    let (result, errors) =
+        with_async_errors(|| main::run(choose(vec![task, timed_out.map(|()| "")])));
+    timeout.cancel();
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(result.unwrap(), "polled again");
+}
