@@ -513,11 +513,17 @@ impl Engine {
                 let Some(Some(w)) = io.get_mut(event.token().0) else {
                     continue;
                 };
+                // One `push_back` at a time, and none for an empty list: `VecDeque::extend` from a
+                // `Drain` cost tcp-echo 160 instructions per round trip.
                 if event.is_readable() || event.is_read_closed() || event.is_error() {
-                    ready.extend(w.readers.drain(..));
+                    for waiter in w.readers.drain(..) {
+                        ready.push_back(waiter);
+                    }
                 }
                 if event.is_writable() || event.is_write_closed() || event.is_error() {
-                    ready.extend(w.writers.drain(..));
+                    for waiter in w.writers.drain(..) {
+                        ready.push_back(waiter);
+                    }
                 }
             }
         }
