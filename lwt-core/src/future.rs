@@ -22,7 +22,7 @@
 //! A promise must not be polled again after it returned `Ready` (the `Future` contract); if it
 //! is, it answers with a rejection saying so.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -113,6 +113,7 @@ pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Pro
         future: RefCell::new(Some(Box::pin(future))),
         resolver: RefCell::new(Some(resolver)),
         waker,
+        woken_while_polled: Cell::new(false),
     });
     TASKS.with(|t| t.borrow_mut().1.insert(id, task as Rc<dyn Pollable>));
     promise.on_cancel(move || {
@@ -148,12 +149,20 @@ struct LocalTask<T: 'static> {
     future: RefCell<Option<Pin<Box<dyn Future<Output = T>>>>>,
     resolver: RefCell<Option<Resolver<T>>>,
     waker: Waker,
+    /// Woken and polled while it was being polled already: by a loop turned from inside its own
+    /// poll (the future ran the exit hooks), which polls the tasks woken meanwhile. It is polled
+    /// again once the poll under way returns.
+    woken_while_polled: Cell<bool>,
 }
 
 impl<T: 'static> Pollable for LocalTask<T> {
     fn poll_once(&self) -> bool {
         let polled = {
-            let mut slot = self.future.borrow_mut();
+            // The future cannot be polled inside its own poll: the wake is kept for after it.
+            let Ok(mut slot) = self.future.try_borrow_mut() else {
+                self.woken_while_polled.set(true);
+                return false;
+            };
             let Some(future) = slot.as_mut() else {
                 return true;
             };
@@ -167,7 +176,14 @@ impl<T: 'static> Pollable for LocalTask<T> {
         // No borrow is held while the resolution runs callbacks.
         let resolver = || self.resolver.borrow_mut().take();
         match polled {
-            Ok(Poll::Pending) => false,
+            Ok(Poll::Pending) => {
+                // A wake the nested loop could not act on is not lost (the future may wait for
+                // nothing else): the task is polled at the next iteration.
+                if self.woken_while_polled.take() {
+                    self.waker.wake_by_ref();
+                }
+                false
+            }
             Ok(Poll::Ready(value)) => {
                 if let Some(r) = resolver() {
                     r.wakeup(value);

@@ -209,6 +209,64 @@ fn exit_hooks_run_newest_first() {
     assert_eq!(*l.borrow(), ["second registered", "first registered"]);
 }
 
+/// A turn of the loop looks at its promise before its enter hooks, then polls: when an enter hook
+/// resolves the promise and nothing is paused, the iteration still blocks until the next timer,
+/// and the turn returns only after it. Lwt 5.6.1's `Lwt_main.run` has the same order, and its
+/// exit path (`at_exit` running `Lwt_main.run` of the exit hooks, nested when `exit` is called
+/// from a hook) blocks the same on this program: `tests/ocaml/enter_hook_poll.ml`.
+///
+/// The shape `timers_fuzz` met (seed 111, case 1809): a leave hook runs the exit hooks, whose
+/// turn runs an enter hook that runs the exit hooks again; that inner turn wakes the pauses the
+/// first exit hook waits for, resolving it inside the enter hook.
+#[test]
+fn a_turn_whose_promise_an_enter_hook_resolves_still_polls_until_the_next_timer() {
+    let l = log();
+    let next_timer_at = Duration::from_millis(100);
+    let (lt, ll) = (l.clone(), l.clone());
+    let next_timer = unix::sleep(next_timer_at).map(move |()| push(&lt, "next timer"));
+    let leave_id: Rc<RefCell<Option<main::HookId>>> = Rc::new(RefCell::new(None));
+    let own_id = leave_id.clone();
+    let start = Instant::now();
+    let leave = main::add_leave_hook(move || {
+        main::remove_hook(own_id.borrow().expect("added"));
+        let (lf, le) = (ll.clone(), ll.clone());
+        main::at_exit(move || {
+            main::pause()
+                .bind(|()| main::pause())
+                .map(move |()| push(&lf, "first exit hook done"))
+        });
+        let enter_id: Rc<RefCell<Option<main::HookId>>> = Rc::new(RefCell::new(None));
+        let own_enter_id = enter_id.clone();
+        let enter = main::add_enter_hook(move || {
+            main::remove_hook(own_enter_id.borrow().expect("added"));
+            let ls = le.clone();
+            main::at_exit(move || {
+                unix::sleep(Duration::from_millis(1))
+                    .map(move |()| push(&ls, "second exit hook done"))
+            });
+            main::run_exit_hooks();
+            push(&le, "the enter hook's turn returned");
+        });
+        *enter_id.borrow_mut() = Some(enter);
+        main::run_exit_hooks();
+        push(&ll, "the leave hook's turn returned");
+    });
+    *leave_id.borrow_mut() = Some(leave);
+    main::run(main::pause()).unwrap();
+    assert!(start.elapsed() >= next_timer_at);
+    assert!(next_timer.is_fulfilled());
+    assert_eq!(
+        *l.borrow(),
+        [
+            "first exit hook done",
+            "second exit hook done",
+            "the enter hook's turn returned",
+            "next timer",
+            "the leave hook's turn returned",
+        ]
+    );
+}
+
 /// `Fd::write_all` of more than a pipe holds waits for the reader and loses nothing; reads of
 /// both sizes (through the small stack buffer and through a heap buffer) see every byte in order.
 #[test]

@@ -1,16 +1,16 @@
-//! Regression tests for bugs of the run loop and its timers, each shrunk to a small program.
-//!
-//! Two are fixed (a hook removed after a nested turn of the loop kept running; `with_timeout`
-//! left its timer behind when its function panicked). Three are open and ignored: their cause is
-//! in `engine.rs`, outside the files this work may change (exit hooks run from a callback turn
-//! the loop without the timers and pauses that were due together with that callback; and an
-//! iteration whose timers, fired before it polls, resolve `run`'s promise still blocks in the
-//! poll until the next timer).
+//! Regression tests for bugs of the run loop and its timers, each shrunk to a small program, all
+//! fixed: a hook removed after a nested turn of the loop kept running; `with_timeout` left its
+//! timer behind when its function panicked; exit hooks run from a timer's, a pause's or an async
+//! task's callback turned the loop without the timers, pauses or task polls due together with it;
+//! and an iteration whose timers, fired before it polls, resolved `run`'s promise still blocked
+//! in the poll until the next timer.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use lwt_core::combinators::choose;
+use lwt_core::future::spawn_local;
 use lwt_core::{hook, join, main, unix, Promise};
 
 type Log = Rc<RefCell<Vec<String>>>;
@@ -154,4 +154,165 @@ fn run_returns_when_a_timer_due_before_the_poll_resolves_its_promise() {
         "run blocked in the poll until the next timer"
     );
     far.cancel();
+}
+
+/// As above for async tasks (`spawn_local`) woken on the loop's thread: their polls wait in the
+/// engine's `soon` list until the next iteration, which took the whole list into a local one
+/// before running it. A task that runs the exit hooks (`main::exit` from async code) turned the
+/// loop nested while the tasks woken with it waited in that local list, out of the nested
+/// loop's reach: an exit hook waiting for one of them waited until its timeout (and with no
+/// timer, for good: a live task keeps the loop polling). Fixed the same way: the polls are run
+/// one at a time from the engine's own list.
+#[test]
+fn exit_hooks_run_from_an_async_task_see_the_tasks_woken_with_it() {
+    let l = log();
+    let (a_woken, b_woken) = (main::pause(), main::pause());
+    let (la, lb, lh) = (l.clone(), l.clone(), l.clone());
+    let a = spawn_local(async move {
+        a_woken.await.unwrap();
+        push(&la, "a");
+        main::run_exit_hooks();
+    });
+    let b = spawn_local(async move {
+        b_woken.await.unwrap();
+        push(&lb, "b");
+    });
+    let b_for_hook = b.clone();
+    let timeout = unix::sleep(Duration::from_millis(500));
+    let timed_out = timeout
+        .clone()
+        .bind(|()| Promise::fail_with("task b was not polled"));
+    main::at_exit(move || {
+        choose(vec![
+            b_for_hook.map(move |()| push(&lh, "exit hook")),
+            timed_out,
+        ])
+    });
+    let (result, errors) = with_async_errors(|| main::run(join(vec![a, b])));
+    let blocked = timeout.is_fulfilled();
+    timeout.cancel();
+    result.unwrap();
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(*l.borrow(), ["a", "b", "exit hook"]);
+    assert!(
+        !blocked,
+        "the nested loop blocked in its poll until the timeout"
+    );
+}
+
+/// As above for descriptors: the waiters a poll found ready were taken into a local list before
+/// they were woken, so a waiter's callback that runs the exit hooks turned the loop nested while
+/// the other waiters of that poll waited in that list, out of the nested loop's reach; and the
+/// reactor is edge-triggered, so the nested poll did not report their descriptor again. An exit
+/// hook waiting for one of them waited until its timeout (with no timer, the loop found nothing
+/// to wait for and reported it stuck). Fixed the same way: the ready waiters are woken one at a
+/// time from the engine's own list.
+#[test]
+fn exit_hooks_run_from_an_io_callback_see_the_waiters_ready_with_it() {
+    let l = log();
+    let (r, w) = unix::pipe().unwrap();
+    // Two waits on one descriptor: one poll finds both ready, in this order.
+    let (a, b) = (r.wait_read(), r.wait_read());
+    let written = w.write(b"x".to_vec());
+    assert!(written.is_fulfilled(), "the pipe takes a byte at once");
+    let (la, lb, lh) = (l.clone(), l.clone(), l.clone());
+    let b_for_hook = b.clone();
+    let timeout = unix::sleep(Duration::from_millis(500));
+    let timed_out = timeout
+        .clone()
+        .bind(|()| Promise::fail_with("the second wait was not woken"));
+    main::at_exit(move || {
+        choose(vec![
+            b_for_hook.map(move |()| push(&lh, "exit hook")),
+            timed_out,
+        ])
+    });
+    let a = a.map(move |()| {
+        push(&la, "a");
+        main::run_exit_hooks();
+    });
+    let b = b.map(move |()| push(&lb, "b"));
+    let (result, errors) = with_async_errors(|| main::run(join(vec![a, b])));
+    let blocked = timeout.is_fulfilled();
+    timeout.cancel();
+    result.unwrap();
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(*l.borrow(), ["a", "b", "exit hook"]);
+    assert!(
+        !blocked,
+        "the nested loop blocked in its poll until the timeout"
+    );
+}
+
+/// Found while fixing the above: a task woken while it is being polled, from a loop turned
+/// inside its own poll (the future runs the exit hooks, and an exit hook resolves a promise the
+/// task still has its waker on, as `select` leaves it), was polled again by the nested loop,
+/// inside its own poll: its future's `RefCell` was borrowed already, and the task failed with
+/// "RefCell already borrowed". The nested loop now leaves it; that wake is kept, and the task
+/// is polled again once its poll returns `Pending`, as the `Future` contract asks (a wake during
+/// a poll means polling again).
+#[test]
+fn a_task_woken_by_a_loop_turned_inside_its_own_poll_is_polled_after_that_poll() {
+    use std::cell::Cell;
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    /// Keeps the task's waker, runs the exit hooks (whose hook wakes it and sets `ready`), then
+    /// answers `Pending` once: only a poll after the wake can finish it.
+    struct ExitThenWait {
+        waker: Rc<RefCell<Option<Waker>>>,
+        ready: Rc<Cell<bool>>,
+        ran: bool,
+    }
+    impl Future for ExitThenWait {
+        type Output = &'static str;
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<&'static str> {
+            if self.ran {
+                return if self.ready.get() {
+                    Poll::Ready("polled again")
+                } else {
+                    Poll::Pending
+                };
+            }
+            self.ran = true;
+            *self.waker.borrow_mut() = Some(cx.waker().clone());
+            main::run_exit_hooks();
+            Poll::Pending
+        }
+    }
+
+    let (waker, ready) = (
+        Rc::new(RefCell::new(None::<Waker>)),
+        Rc::new(Cell::new(false)),
+    );
+    let (w, r) = (waker.clone(), ready.clone());
+    main::at_exit(move || {
+        r.set(true);
+        w.borrow()
+            .as_ref()
+            .expect("the task kept its waker")
+            .wake_by_ref();
+        // The nested loop turns once more after the wake.
+        main::pause()
+    });
+    // Started inside the loop (spawn_local polls at once).
+    let task = spawn_local(async move {
+        main::pause().await.unwrap();
+        ExitThenWait {
+            waker,
+            ready,
+            ran: false,
+        }
+        .await
+    });
+    let timeout = unix::sleep(Duration::from_millis(500));
+    let timed_out = timeout
+        .clone()
+        .bind(|()| Promise::fail_with("the task was not polled again"));
+    let (result, errors) =
+        with_async_errors(|| main::run(choose(vec![task, timed_out.map(|()| "")])));
+    timeout.cancel();
+    assert_eq!(errors, Vec::<String>::new());
+    assert_eq!(result.unwrap(), "polled again");
 }
