@@ -291,6 +291,31 @@ impl Engine {
         p
     }
 
+    /// Is a pause still waiting to be woken? A canceled pause stays in the lists until the
+    /// iteration that wakes them drops it, but does not keep that iteration from blocking, as a
+    /// canceled `Lwt_main.yield` leaves Lwt's queue at once. Stops at the first live pause (the
+    /// usual case: the first one), and a canceled one is looked at in at most one iteration (the
+    /// next one takes the list), so this costs O(1) amortized per pause.
+    #[inline]
+    fn any_paused(&self) -> bool {
+        let paused = self.paused.borrow();
+        match paused.first() {
+            None => self.any_paused_spare(),
+            Some(first) => first.is_pending() || self.any_paused_slow(),
+        }
+    }
+
+    #[inline(never)]
+    fn any_paused_slow(&self) -> bool {
+        self.paused.borrow().iter().any(Resolver::is_pending) || self.any_paused_spare()
+    }
+
+    #[inline]
+    fn any_paused_spare(&self) -> bool {
+        let spare = self.paused_spare.borrow();
+        !spare.is_empty() && spare.iter().any(Resolver::is_pending)
+    }
+
     /// Pauses still waiting (a canceled one no longer counts).
     pub(crate) fn paused_count(&self) -> usize {
         self.paused
@@ -407,8 +432,8 @@ impl Engine {
     // ---- one iteration ----
 
     /// Polls the reactor once and resolves what became ready: I/O waiters, posted work, due
-    /// timers, then the promises paused before this iteration. Blocks only when nothing is paused
-    /// and no timer is due. Returns `Err(Stuck)` when nothing at all could ever make progress.
+    /// timers, then the promises paused before this iteration. Blocks only when no pause waits
+    /// (canceled ones do not count) and no timer is due. Returns `Err(Stuck)` when nothing at all could ever make progress.
     pub(crate) fn iteration(&self) -> Result<(), Stuck> {
         // Timers fired here may have resolved what `run` waits for, and `run` looks only between
         // iterations: do not block in the poll then (as with promises paused).
@@ -416,8 +441,7 @@ impl Engine {
         // (A nested loop, from a callback of this pass, also has the rest of the outer pass's
         // ready waiters, pauses and work to run.)
         let paused = fired
-            || !self.paused.borrow().is_empty()
-            || !self.paused_spare.borrow().is_empty()
+            || self.any_paused()
             || !self.soon.borrow().is_empty()
             || !self.soon_spare.borrow().is_empty()
             || !self.ready.borrow().is_empty();

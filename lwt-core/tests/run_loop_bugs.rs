@@ -2,10 +2,11 @@
 //! fixed: a hook removed after a nested turn of the loop kept running; `with_timeout` left its
 //! timer behind when its function panicked; exit hooks run from a timer's, a pause's or an async
 //! task's callback turned the loop without the timers, pauses or task polls due together with it;
-//! and an iteration whose timers, fired before it polls, resolved `run`'s promise still blocked
-//! in the poll until the next timer.
+//! an iteration whose timers, fired before it polls, resolved `run`'s promise still blocked
+//! in the poll until the next timer; and a difference from Lwt 5.6.1 that `ocaml_diff_loop.rs`
+//! found: a canceled pause kept the next iteration from blocking.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -316,3 +317,52 @@ fn a_task_woken_by_a_loop_turned_inside_its_own_poll_is_polled_after_that_poll()
     assert_eq!(errors, Vec::<String>::new());
     assert_eq!(result.unwrap(), "polled again");
 }
+
+/// Counts the iterations (enter hook runs) while `f` runs.
+fn counting_iterations<R>(f: impl FnOnce(&Rc<Cell<u32>>) -> R) -> (R, u32) {
+    let n = Rc::new(Cell::new(0));
+    let c = n.clone();
+    let id = main::add_enter_hook(move || c.set(c.get() + 1));
+    let r = f(&n);
+    main::remove_hook(id);
+    (r, n.get())
+}
+
+/// Found by `ocaml_diff_loop` (`a_canceled_yield_costs_no_iteration`). A canceled pause stayed in
+/// the engine's paused list until the next iteration woke it, and the iteration looked only at
+/// whether that list was empty: it did not block in its poll, so a sleep due later fired one
+/// iteration later than with no pause at all. Lwt removes a canceled `Lwt_main.yield` from its
+/// queue at once. Fixed in `engine.rs`: a canceled pause does not count when the iteration decides
+/// whether it may block. (mio rounds its poll's timeout up to the millisecond, so the one
+/// iteration that blocks wakes with the sleep due.)
+#[test]
+fn a_canceled_pause_does_not_keep_the_next_iteration_from_blocking() {
+    let (result, iterations) = counting_iterations(|_| {
+        let paused = main::pause();
+        paused.cancel();
+        main::run(unix::sleep(Duration::from_millis(20)))
+    });
+    result.unwrap();
+    // Before the fix: 2 (the first iteration skipped the wait).
+    assert_eq!(iterations, 1);
+    assert_eq!(main::paused_count(), 0);
+}
+
+/// As above, with a live pause behind canceled ones: the iteration still does not block.
+#[test]
+fn a_live_pause_behind_canceled_ones_still_keeps_the_iteration_from_blocking() {
+    let canceled: Vec<_> = (0..3).map(|_| main::pause()).collect();
+    let live = main::pause();
+    for p in &canceled {
+        p.cancel();
+    }
+    let far = unix::sleep(Duration::from_secs(10));
+    let start = Instant::now();
+    main::run(live).unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the iteration blocked"
+    );
+    far.cancel();
+}
+
