@@ -433,11 +433,13 @@ impl Engine {
 
     /// Polls the reactor once and resolves what became ready: I/O waiters, posted work, due
     /// timers, then the promises paused before this iteration. Blocks only when no pause waits
-    /// (canceled ones do not count) and no timer is due. Returns `Err(Stuck)` when nothing at all could ever make progress.
+    /// (canceled ones do not count) and no timer is due. Fires only the timers made before it
+    /// first looked at them. Returns `Err(Stuck)` when nothing at all could ever make progress.
     pub(crate) fn iteration(&self) -> Result<(), Stuck> {
         // Timers fired here may have resolved what `run` waits for, and `run` looks only between
         // iterations: do not block in the poll then (as with promises paused).
-        let fired = self.fire_timers();
+        // The timers made from here on (by a timer's callback, say) wait for the next iteration.
+        let (fired, mark) = self.fire_timers_first();
         // (A nested loop, from a callback of this pass, also has the rest of the outer pass's
         // ready waiters, pauses and work to run.)
         let paused = fired
@@ -465,7 +467,7 @@ impl Engine {
         }
         self.wake_ready();
         self.run_posted();
-        self.fire_timers();
+        self.fire_timers(mark);
         self.run_soon();
         self.wake_paused();
         Ok(())
@@ -591,20 +593,35 @@ impl Engine {
         }
     }
 
-    /// Inlined up to the emptiness check: a loop with no timer (every `pause` iteration of a
-    /// busy loop) pays a load and a branch here, not two calls.
+    /// An iteration's first look at its timers: fires those that are due, and returns whether it
+    /// fired any and the mark of the timers made from then on (`Timers::mark`), which neither
+    /// look fires in this iteration. Inlined up to the emptiness check: a loop with no timer
+    /// (every `pause` iteration of a busy loop) pays a load and a branch here, not two calls.
+    /// With no timer at all, the mark is 0: every timer is made since.
     #[inline(always)]
-    fn fire_timers(&self) -> bool {
-        !self.timers.borrow().is_empty() && self.fire_due_timers()
+    fn fire_timers_first(&self) -> (bool, u64) {
+        if self.timers.borrow().is_empty() {
+            return (false, 0);
+        }
+        let mark = self.timers.borrow().mark();
+        (self.fire_due_timers(mark), mark)
     }
 
-    /// Wakes the timers that are due; did it wake any? One at a time, with no borrow held while
-    /// one's callbacks run (see `Timers::pop_due`).
-    fn fire_due_timers(&self) -> bool {
+    /// The second look, after the poll: fires the timers due and made before `mark`.
+    #[inline(always)]
+    fn fire_timers(&self, mark: u64) {
+        if mark != 0 && !self.timers.borrow().is_empty() {
+            self.fire_due_timers(mark);
+        }
+    }
+
+    /// Wakes the timers that are due and made before `mark`; did it wake any? One at a time,
+    /// with no borrow held while one's callbacks run (see `Timers::pop_due`).
+    fn fire_due_timers(&self, mark: u64) -> bool {
         let now = self.timers.borrow().ticks(Instant::now());
         let mut fired = false;
         loop {
-            let next = self.timers.borrow_mut().pop_due(now);
+            let next = self.timers.borrow_mut().pop_due(now, mark);
             match next {
                 Some(r) => {
                     fired = true;

@@ -3,8 +3,9 @@
 //! timer behind when its function panicked; exit hooks run from a timer's, a pause's or an async
 //! task's callback turned the loop without the timers, pauses or task polls due together with it;
 //! an iteration whose timers, fired before it polls, resolved `run`'s promise still blocked
-//! in the poll until the next timer; and a difference from Lwt 5.6.1 that `ocaml_diff_loop.rs`
-//! found: a canceled pause kept the next iteration from blocking.
+//! in the poll until the next timer; and two differences from Lwt 5.6.1 that
+//! `ocaml_diff_loop.rs` found: a canceled pause kept the next iteration from blocking, and a zero
+//! sleep made by a timer's callback fired in the same iteration.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -366,3 +367,50 @@ fn a_live_pause_behind_canceled_ones_still_keeps_the_iteration_from_blocking() {
     far.cancel();
 }
 
+/// Found by `ocaml_diff_loop` (`a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration`). The
+/// loop looks at its timers twice per iteration, before and after the poll, so a zero sleep made
+/// by a timer's callback in the first look fired in the second, in the same iteration. On Lwt,
+/// libev looks at its timers once per iteration, after the poll: such a sleep fires in the next.
+/// Fixed in `engine.rs` / `timers.rs`: an iteration fires only the timers made before it first
+/// looked at them.
+#[test]
+fn a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration() {
+    let ((), iterations) = counting_iterations(|n| {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let (s1, s2) = (seen.clone(), seen.clone());
+        let (n1, n2) = (n.clone(), n.clone());
+        let chain = unix::sleep(Duration::ZERO).bind(move |()| {
+            s1.borrow_mut().push(n1.get());
+            unix::sleep(Duration::ZERO).map(move |()| s2.borrow_mut().push(n2.get()))
+        });
+        main::run(chain).unwrap();
+        // Before the fix: [1, 1].
+        assert_eq!(*seen.borrow(), [1, 2]);
+    });
+    assert_eq!(iterations, 2);
+}
+
+/// A timer made during an iteration that is due before older timers due in the same iteration
+/// (a `sleep_until` of an instant past) waits for the next iteration, while the older ones still
+/// fire in this one, in deadline order: the loop looks under it.
+#[test]
+fn a_timer_made_by_a_timer_due_first_waits_while_older_due_timers_fire() {
+    let l = log();
+    let t0 = Instant::now();
+    let (la, lc, lz) = (l.clone(), l.clone(), l.clone());
+    let ((), iterations) = counting_iterations(|n| {
+        let (na, nc) = (n.clone(), n.clone());
+        let nz = n.clone();
+        let a = unix::sleep_until(t0 - Duration::from_millis(2)).bind(move |()| {
+            push(&la, &format!("a {}", na.get()));
+            unix::sleep_until(t0 - Duration::from_millis(10))
+                .map(move |()| push(&lz, &format!("z {}", nz.get())))
+        });
+        let c = unix::sleep_until(t0 - Duration::from_millis(1))
+            .map(move |()| push(&lc, &format!("c {}", nc.get())));
+        main::run(join(vec![a, c])).unwrap();
+    });
+    // Before the fix: ["a 1", "z 1", "c 1"].
+    assert_eq!(*l.borrow(), ["a 1", "c 1", "z 2"]);
+    assert_eq!(iterations, 2);
+}
