@@ -285,20 +285,56 @@ pub fn at_exit(f: impl FnOnce() -> Promise<()> + 'static) {
     AT_EXIT.with(|h| h.borrow_mut().push(Box::new(f)));
 }
 
-/// Runs the exit hooks (newest first), each to completion; failures go to the
-/// [async exception hook](crate::hook). Hooks registered meanwhile run too. Called from inside
-/// [`run`] (a callback deciding to [`exit`]), it turns the loop itself, as Lwt's exit does.
+/// Runs the exit hooks (newest first), each to completion, in one [`run`] of a chain, as Lwt's
+/// exit does (`call_hooks` in `lwt_main.ml`): each hook is taken out when the previous one ends,
+/// and called in the callback where it ended, so the next hook starts in the same iteration.
+/// Failures (a rejected promise, or a panic of the hook itself) go to the
+/// [async exception hook](crate::hook), and the next hook runs. Hooks registered meanwhile run
+/// too (next, being the newest). Called from inside [`run`] (a callback deciding to [`exit`]),
+/// it turns the loop itself, as Lwt's exit does. If the loop finds that nothing can resolve a
+/// hook's promise, that error goes to the async exception hook too, and the hooks left run in
+/// a new chain (the stuck one is given up: should its promise resolve later, the chain goes no
+/// further).
 pub fn run_exit_hooks() {
-    while let Some(hook) = AT_EXIT.with(|h| h.borrow_mut().pop()) {
-        let hook = crate::bind::catch(hook, Promise::fail);
+    while AT_EXIT.with(|h| !h.borrow().is_empty()) {
+        let live = std::rc::Rc::new(Cell::new(true));
+        let chain = call_exit_hooks(live.clone());
         let done = if is_running() {
-            turn_until_resolved(hook, true)
+            turn_until_resolved(chain, true)
         } else {
-            run(hook)
+            run(chain)
         };
+        live.set(false);
         if let Err(e) = done {
             crate::hook::report(&e);
         }
+    }
+}
+
+/// Lwt's `call_hooks`: the exit hooks, taken out one by one, each called when the previous one
+/// ended. Hooks that end at once are run in a loop here (Lwt recurses through `>>=`); the chain
+/// stops when `live` is cleared (its `run` gave it up).
+fn call_exit_hooks(live: std::rc::Rc<Cell<bool>>) -> Promise<()> {
+    loop {
+        if !live.get() {
+            return Promise::ret(());
+        }
+        let Some(hook) = AT_EXIT.with(|h| h.borrow_mut().pop()) else {
+            return Promise::ret(());
+        };
+        let mut done = crate::bind::catch(hook, Promise::fail);
+        if done.is_resolved() {
+            if let Err(e) = done.take_outcome() {
+                crate::hook::report(&e);
+            }
+            continue;
+        }
+        return done.then(move |outcome| {
+            if let Err(e) = outcome {
+                crate::hook::report(&e);
+            }
+            call_exit_hooks(live)
+        });
     }
 }
 

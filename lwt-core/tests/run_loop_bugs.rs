@@ -3,9 +3,9 @@
 //! timer behind when its function panicked; exit hooks run from a timer's, a pause's or an async
 //! task's callback turned the loop without the timers, pauses or task polls due together with it;
 //! an iteration whose timers, fired before it polls, resolved `run`'s promise still blocked
-//! in the poll until the next timer; and two differences from Lwt 5.6.1 that
-//! `ocaml_diff_loop.rs` found: a canceled pause kept the next iteration from blocking, and a zero
-//! sleep made by a timer's callback fired in the same iteration.
+//! in the poll until the next timer; and three differences from Lwt 5.6.1 that
+//! `ocaml_diff_loop.rs` found: a canceled pause kept the next iteration from blocking, exit hooks
+//! ran one `run` each, and a zero sleep made by a timer's callback fired in the same iteration.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -365,6 +365,30 @@ fn a_live_pause_behind_canceled_ones_still_keeps_the_iteration_from_blocking() {
         "the iteration blocked"
     );
     far.cancel();
+}
+
+/// Found by `ocaml_diff_loop` (`exit_hooks_run_one_after_the_other_in_one_iteration`).
+/// `run_exit_hooks` ran one `main::run` per exit hook, so the next hook started only after the
+/// iteration that ended the previous one, its leave hooks included. Lwt runs them in one
+/// `Lwt_main.run` of a chain (`call_hooks`): the next hook starts in the callback where the
+/// previous one ended. Fixed in `lwt_main.rs` the same way.
+#[test]
+fn exit_hooks_run_in_one_run_each_starting_where_the_previous_ended() {
+    let l = log();
+    let (ll, l1, l2) = (l.clone(), l.clone(), l.clone());
+    let leave = main::add_leave_hook(move || push(&ll, "leave"));
+    main::at_exit(move || {
+        push(&l1, "first registered");
+        Promise::ret(())
+    });
+    main::at_exit(move || main::pause().map(move |()| push(&l2, "second registered done")));
+    main::run_exit_hooks();
+    main::remove_hook(leave);
+    // Before the fix: ["second registered done", "leave", "first registered"].
+    assert_eq!(
+        *l.borrow(),
+        ["second registered done", "first registered", "leave"]
+    );
 }
 
 /// Found by `ocaml_diff_loop` (`a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration`). The
