@@ -291,29 +291,21 @@ impl Engine {
         p
     }
 
+    /// Is a pause in the lists, canceled or not?
+    #[inline]
+    fn any_listed_pause(&self) -> bool {
+        !self.paused.borrow().is_empty() || !self.paused_spare.borrow().is_empty()
+    }
+
     /// Is a pause still waiting to be woken? A canceled pause stays in the lists until the
     /// iteration that wakes them drops it, but does not keep that iteration from blocking, as a
     /// canceled `Lwt_main.yield` leaves Lwt's queue at once. Stops at the first live pause (the
     /// usual case: the first one), and a canceled one is looked at in at most one iteration (the
-    /// next one takes the list), so this costs O(1) amortized per pause.
-    #[inline]
-    fn any_paused(&self) -> bool {
-        let paused = self.paused.borrow();
-        match paused.first() {
-            None => self.any_paused_spare(),
-            Some(first) => first.is_pending() || self.any_paused_slow(),
-        }
-    }
-
+    /// next one takes the lists), so this costs O(1) amortized per pause.
     #[inline(never)]
-    fn any_paused_slow(&self) -> bool {
-        self.paused.borrow().iter().any(Resolver::is_pending) || self.any_paused_spare()
-    }
-
-    #[inline]
-    fn any_paused_spare(&self) -> bool {
-        let spare = self.paused_spare.borrow();
-        !spare.is_empty() && spare.iter().any(Resolver::is_pending)
+    fn any_live_pause(&self) -> bool {
+        self.paused.borrow().iter().any(Resolver::is_pending)
+            || self.paused_spare.borrow().iter().any(Resolver::is_pending)
     }
 
     /// Pauses still waiting (a canceled one no longer counts).
@@ -442,15 +434,25 @@ impl Engine {
         let (fired, mark) = self.fire_timers_first();
         // (A nested loop, from a callback of this pass, also has the rest of the outer pass's
         // ready waiters, pauses and work to run.)
-        let paused = fired
-            || self.any_paused()
-            || !self.soon.borrow().is_empty()
-            || !self.soon_spare.borrow().is_empty()
-            || !self.ready.borrow().is_empty();
         let remote_work = self.outstanding.get() > 0
             || self.live_tasks.get() > 0
             || self.remote.queued.load(Ordering::Acquire) > 0;
         let io_waiting = self.io_waiters.get() > 0;
+        // A canceled pause does not keep the iteration from waiting (see `any_live_pause`). With
+        // nothing to wait for (no descriptor, no job, and no timer when this iteration began:
+        // `mark` is 0), the pauses are not looked at: there is no wait to keep, and a loop that
+        // only pauses pays nothing for this.
+        let other_work = || {
+            !self.soon.borrow().is_empty()
+                || !self.soon_spare.borrow().is_empty()
+                || !self.ready.borrow().is_empty()
+        };
+        let paused = fired
+            || if self.any_listed_pause() {
+                !(io_waiting || remote_work || mark != 0) || self.any_live_pause() || other_work()
+            } else {
+                other_work()
+            };
         if paused && !io_waiting && !remote_work {
             // Nothing the OS could tell us: skip the syscall (Lwt issue #622).
         } else {
@@ -603,6 +605,11 @@ impl Engine {
         if self.timers.borrow().is_empty() {
             return (false, 0);
         }
+        self.fire_timers_from_now()
+    }
+
+    #[inline(never)]
+    fn fire_timers_from_now(&self) -> (bool, u64) {
         let mark = self.timers.borrow().mark();
         (self.fire_due_timers(mark), mark)
     }
@@ -617,6 +624,7 @@ impl Engine {
 
     /// Wakes the timers that are due and made before `mark`; did it wake any? One at a time,
     /// with no borrow held while one's callbacks run (see `Timers::pop_due`).
+    #[inline(never)]
     fn fire_due_timers(&self, mark: u64) -> bool {
         let now = self.timers.borrow().ticks(Instant::now());
         let mut fired = false;
