@@ -219,7 +219,7 @@ fn exit_hooks_failures_are_reported_and_the_chain_goes_on() {
     let l = log();
     let errors = log();
     let e = errors.clone();
-    let previous = lwt_core::hook::set_async_exception_hook(move |x| push(&e, &x.to_string()));
+    let previous = lwt_core::hook::set_async_exception_hook(move |x| push(&e, x.to_string()));
     let (l1, l2, l3, l4) = (l.clone(), l.clone(), l.clone(), l.clone());
     main::at_exit(move || {
         push(&l1, "last");

@@ -20,7 +20,8 @@
 //! every sleep that must come first has fired or been canceled (an earlier-created sleep of equal
 //! or shorter duration — equal deadlines fire in creation order — or one whose deadline was
 //! certainly earlier, by the clock readings around both creations, and which existed before the
-//! later deadline); a cancel leaves its target (and the sleep a canceled chain waits on) rejected
+//! later deadline and before the iteration firing the later one first looked at its timers: a
+//! timer made by a callback of an iteration fires from the next, as on Lwt); a cancel leaves its target (and the sleep a canceled chain waits on) rejected
 //! with `Canceled` at once; `pick`/`npick` have canceled their losers when their result resolves,
 //! and a winner is fulfilled; `with_timeout` times out no earlier than its duration, cancels its
 //! inner sleep then, and follows the deadline order; a removed hook never runs again; a nested
