@@ -291,6 +291,23 @@ impl Engine {
         p
     }
 
+    /// Is a pause in the lists, canceled or not?
+    #[inline]
+    fn any_listed_pause(&self) -> bool {
+        !self.paused.borrow().is_empty() || !self.paused_spare.borrow().is_empty()
+    }
+
+    /// Is a pause still waiting to be woken? A canceled pause stays in the lists until the
+    /// iteration that wakes them drops it, but does not keep that iteration from blocking, as a
+    /// canceled `Lwt_main.yield` leaves Lwt's queue at once. Stops at the first live pause (the
+    /// usual case: the first one), and a canceled one is looked at in at most one iteration (the
+    /// next one takes the lists), so this costs O(1) amortized per pause.
+    #[inline(never)]
+    fn any_live_pause(&self) -> bool {
+        self.paused.borrow().iter().any(Resolver::is_pending)
+            || self.paused_spare.borrow().iter().any(Resolver::is_pending)
+    }
+
     /// Pauses still waiting (a canceled one no longer counts).
     pub(crate) fn paused_count(&self) -> usize {
         self.paused
@@ -407,24 +424,35 @@ impl Engine {
     // ---- one iteration ----
 
     /// Polls the reactor once and resolves what became ready: I/O waiters, posted work, due
-    /// timers, then the promises paused before this iteration. Blocks only when nothing is paused
-    /// and no timer is due. Returns `Err(Stuck)` when nothing at all could ever make progress.
+    /// timers, then the promises paused before this iteration. Blocks only when no pause waits
+    /// (canceled ones do not count) and no timer is due. Fires only the timers made before it
+    /// first looked at them. Returns `Err(Stuck)` when nothing at all could ever make progress.
     pub(crate) fn iteration(&self) -> Result<(), Stuck> {
         // Timers fired here may have resolved what `run` waits for, and `run` looks only between
         // iterations: do not block in the poll then (as with promises paused).
-        let fired = self.fire_timers();
+        // The timers made from here on (by a timer's callback, say) wait for the next iteration.
+        let (fired, mark) = self.fire_timers_first();
         // (A nested loop, from a callback of this pass, also has the rest of the outer pass's
         // ready waiters, pauses and work to run.)
-        let paused = fired
-            || !self.paused.borrow().is_empty()
-            || !self.paused_spare.borrow().is_empty()
-            || !self.soon.borrow().is_empty()
-            || !self.soon_spare.borrow().is_empty()
-            || !self.ready.borrow().is_empty();
         let remote_work = self.outstanding.get() > 0
             || self.live_tasks.get() > 0
             || self.remote.queued.load(Ordering::Acquire) > 0;
         let io_waiting = self.io_waiters.get() > 0;
+        // A canceled pause does not keep the iteration from waiting (see `any_live_pause`). With
+        // nothing to wait for (no descriptor, no job, and no timer when this iteration began:
+        // `mark` is 0), the pauses are not looked at: there is no wait to keep, and a loop that
+        // only pauses pays nothing for this.
+        let other_work = || {
+            !self.soon.borrow().is_empty()
+                || !self.soon_spare.borrow().is_empty()
+                || !self.ready.borrow().is_empty()
+        };
+        let paused = fired
+            || if self.any_listed_pause() {
+                !(io_waiting || remote_work || mark != 0) || self.any_live_pause() || other_work()
+            } else {
+                other_work()
+            };
         if paused && !io_waiting && !remote_work {
             // Nothing the OS could tell us: skip the syscall (Lwt issue #622).
         } else {
@@ -441,7 +469,7 @@ impl Engine {
         }
         self.wake_ready();
         self.run_posted();
-        self.fire_timers();
+        self.fire_timers(mark);
         self.run_soon();
         self.wake_paused();
         Ok(())
@@ -567,20 +595,41 @@ impl Engine {
         }
     }
 
-    /// Inlined up to the emptiness check: a loop with no timer (every `pause` iteration of a
-    /// busy loop) pays a load and a branch here, not two calls.
+    /// An iteration's first look at its timers: fires those that are due, and returns whether it
+    /// fired any and the mark of the timers made from then on (`Timers::mark`), which neither
+    /// look fires in this iteration. Inlined up to the emptiness check: a loop with no timer
+    /// (every `pause` iteration of a busy loop) pays a load and a branch here, not two calls.
+    /// With no timer at all, the mark is 0: every timer is made since.
     #[inline(always)]
-    fn fire_timers(&self) -> bool {
-        !self.timers.borrow().is_empty() && self.fire_due_timers()
+    fn fire_timers_first(&self) -> (bool, u64) {
+        if self.timers.borrow().is_empty() {
+            return (false, 0);
+        }
+        self.fire_timers_from_now()
     }
 
-    /// Wakes the timers that are due; did it wake any? One at a time, with no borrow held while
-    /// one's callbacks run (see `Timers::pop_due`).
-    fn fire_due_timers(&self) -> bool {
+    #[inline(never)]
+    fn fire_timers_from_now(&self) -> (bool, u64) {
+        let mark = self.timers.borrow().mark();
+        (self.fire_due_timers(mark), mark)
+    }
+
+    /// The second look, after the poll: fires the timers due and made before `mark`.
+    #[inline(always)]
+    fn fire_timers(&self, mark: u64) {
+        if mark != 0 && !self.timers.borrow().is_empty() {
+            self.fire_due_timers(mark);
+        }
+    }
+
+    /// Wakes the timers that are due and made before `mark`; did it wake any? One at a time,
+    /// with no borrow held while one's callbacks run (see `Timers::pop_due`).
+    #[inline(never)]
+    fn fire_due_timers(&self, mark: u64) -> bool {
         let now = self.timers.borrow().ticks(Instant::now());
         let mut fired = false;
         loop {
-            let next = self.timers.borrow_mut().pop_due(now);
+            let next = self.timers.borrow_mut().pop_due(now, mark);
             match next {
                 Some(r) => {
                     fired = true;

@@ -4,13 +4,18 @@
 //!
 //! 1. checks `p`;
 //! 2. runs the enter hooks;
-//! 3. polls the OS reactor for I/O and for work finished by other threads, blocking only when
-//!    nothing is paused and no timer is due, and not calling the OS at all when promises are
-//!    paused and nothing else could be waited on (so a loop that only pauses costs no syscall per
-//!    pause; Lwt issue #622);
-//! 4. fires the timers that are due;
-//! 5. resolves the promises paused *before* this iteration (a pause made now waits for the next);
-//! 6. runs the leave hooks.
+//! 3. fires the timers that are due;
+//! 4. polls the OS reactor for I/O and for work finished by other threads, blocking only when no
+//!    pause waits (a canceled one does not count, as a canceled `Lwt_main.yield` leaves Lwt's
+//!    queue), no timer fired in step 3 (it may have resolved `p`) and no timer is due, and not
+//!    calling the OS at all when promises are paused and nothing else could be waited on (so a
+//!    loop that only pauses costs no syscall per pause; Lwt issue #622);
+//! 5. wakes the I/O waiters the poll found ready, runs the work posted by other threads, fires
+//!    the timers due by now, and polls the async tasks woken on this thread. A timer made since
+//!    step 3 (a zero sleep made by a timer's callback, say) waits for the next iteration, as on
+//!    Lwt, whose libev looks at its timers once per iteration;
+//! 6. resolves the promises paused *before* this iteration (a pause made now waits for the next);
+//! 7. runs the leave hooks.
 //!
 //! If `p` is pending and nothing could ever resolve it (no timer, no I/O wait, no background
 //! job, nothing paused), `run` returns an error saying so instead of hanging.
@@ -25,6 +30,26 @@
 //! let err = main::run(stuck).unwrap_err();
 //! assert!(err.to_string().contains("nothing can resolve it"));
 //! ```
+//!
+//! # Where this differs from Lwt, on purpose
+//!
+//! `tests/ocaml_diff_loop.rs` compares this loop with Lwt 5.6.1's and pins each of these:
+//!
+//! * A pause resolves once per iteration, in step 6. Lwt resolves its pauses twice per
+//!   iteration: also at the top of its loop, before it looks at `p` and before the enter hooks,
+//!   so a chain of pauses advances two per iteration there and `Lwt_main.run (Lwt.pause ())`
+//!   runs no hook. Here each iteration has one well-defined point for pauses, and the hooks see
+//!   every pause.
+//! * [`yield_`] is [`pause`]. Lwt's `Lwt_main.yield` (deprecated in Lwt 5 in favour of
+//!   `Lwt.pause`) is a queue of its own there, resolved after the pauses of the same iteration.
+//! * A hook added while hooks of its kind run runs from the next pass: a pass runs the hooks
+//!   there were when it began. Lwt walks its hook sequence by links and runs a hook appended
+//!   during the walk in the same pass, so a hook that adds a hook at each run never lets the pass
+//!   end there.
+//! * `run` returns as soon as its promise is resolved; the pauses still pending wait for the next
+//!   `run`. Lwt wakes the paused promises at the top of each turn of its loop, before it checks
+//!   the promise, so they are resolved before its `run` returns (even a `run` of a promise
+//!   already resolved resolves them).
 
 use std::cell::{Cell, RefCell};
 
@@ -129,7 +154,9 @@ pub fn pause() -> Promise<()> {
     engine::with(|e| e.pause())
 }
 
-/// Lwt's `Lwt_main.yield` (deprecated there in favour of `pause`): the same as [`pause`].
+/// Lwt's `Lwt_main.yield` (deprecated there in favour of `pause`): the same as [`pause`] (on
+/// Lwt, a queue of its own, resolved after the pauses: a difference on purpose, see the module
+/// docs).
 ///
 /// ```
 /// assert!(lwt_core::main::run(lwt_core::main::yield_()).is_ok());
@@ -222,7 +249,9 @@ impl Drop for RunningHooks<'_> {
     }
 }
 
-/// Lwt's `Lwt_main.Enter_iter_hooks`: runs `f` at the start of every iteration.
+/// Lwt's `Lwt_main.Enter_iter_hooks`: runs `f` at the start of every iteration. Added by a hook
+/// while enter hooks run, it runs from the next iteration (a difference on purpose, see the
+/// module docs).
 ///
 /// ```
 /// use std::{cell::Cell, rc::Rc};
@@ -285,20 +314,56 @@ pub fn at_exit(f: impl FnOnce() -> Promise<()> + 'static) {
     AT_EXIT.with(|h| h.borrow_mut().push(Box::new(f)));
 }
 
-/// Runs the exit hooks (newest first), each to completion; failures go to the
-/// [async exception hook](crate::hook). Hooks registered meanwhile run too. Called from inside
-/// [`run`] (a callback deciding to [`exit`]), it turns the loop itself, as Lwt's exit does.
+/// Runs the exit hooks (newest first), each to completion, in one [`run`] of a chain, as Lwt's
+/// exit does (`call_hooks` in `lwt_main.ml`): each hook is taken out when the previous one ends,
+/// and called in the callback where it ended, so the next hook starts in the same iteration.
+/// Failures (a rejected promise, or a panic of the hook itself) go to the
+/// [async exception hook](crate::hook), and the next hook runs. Hooks registered meanwhile run
+/// too (next, being the newest). Called from inside [`run`] (a callback deciding to [`exit`]),
+/// it turns the loop itself, as Lwt's exit does. If the loop finds that nothing can resolve a
+/// hook's promise, that error goes to the async exception hook too, and the hooks left run in
+/// a new chain (the stuck one is given up: should its promise resolve later, the chain goes no
+/// further).
 pub fn run_exit_hooks() {
-    while let Some(hook) = AT_EXIT.with(|h| h.borrow_mut().pop()) {
-        let hook = crate::bind::catch(hook, Promise::fail);
+    while AT_EXIT.with(|h| !h.borrow().is_empty()) {
+        let live = std::rc::Rc::new(Cell::new(true));
+        let chain = call_exit_hooks(live.clone());
         let done = if is_running() {
-            turn_until_resolved(hook, true)
+            turn_until_resolved(chain, true)
         } else {
-            run(hook)
+            run(chain)
         };
+        live.set(false);
         if let Err(e) = done {
             crate::hook::report(&e);
         }
+    }
+}
+
+/// Lwt's `call_hooks`: the exit hooks, taken out one by one, each called when the previous one
+/// ended. Hooks that end at once are run in a loop here (Lwt recurses through `>>=`); the chain
+/// stops when `live` is cleared (its `run` gave it up).
+fn call_exit_hooks(live: std::rc::Rc<Cell<bool>>) -> Promise<()> {
+    loop {
+        if !live.get() {
+            return Promise::ret(());
+        }
+        let Some(hook) = AT_EXIT.with(|h| h.borrow_mut().pop()) else {
+            return Promise::ret(());
+        };
+        let mut done = crate::bind::catch(hook, Promise::fail);
+        if done.is_resolved() {
+            if let Err(e) = done.take_outcome() {
+                crate::hook::report(&e);
+            }
+            continue;
+        }
+        return done.then(move |outcome| {
+            if let Err(e) = outcome {
+                crate::hook::report(&e);
+            }
+            call_exit_hooks(live)
+        });
     }
 }
 

@@ -149,14 +149,27 @@ impl Timers {
         self.sweep_at = FIRST_SWEEP.max(2 * self.heap.len());
     }
 
-    /// Takes out the earliest live timer due at `now`, dropping canceled ones found on the way.
-    /// The loop takes due timers one at a time, waking each before it takes the next, so that a
-    /// nested loop turned from a timer's callback (exit hooks) fires the rest itself, in order.
-    /// `now` is in the heap's ticks ([`ticks`](Self::ticks)), converted once per pass.
-    pub(crate) fn pop_due(&mut self, now: u64) -> Option<Resolver<()>> {
-        while let Some(&Reverse((deadline, _, slot))) = self.heap.peek() {
+    /// The sequence number the next timer will get: the timers made from now on are those whose
+    /// sequence is at least this ([`pop_due`](Self::pop_due)'s `made_before`).
+    pub(crate) fn mark(&self) -> u64 {
+        self.next_sequence
+    }
+
+    /// Takes out the earliest live timer due at `now` and made before the mark `made_before`
+    /// ([`mark`](Self::mark)), dropping canceled ones found on the way. The loop takes due timers
+    /// one at a time, waking each before it takes the next, so that a nested loop turned from a
+    /// timer's callback (exit hooks) fires the rest itself, in order. `now` is in the heap's ticks
+    /// ([`ticks`](Self::ticks)), converted once per pass. The loop's mark is taken when an
+    /// iteration first looks at its timers: a timer made since (a zero sleep made by a timer's
+    /// callback) waits for the next iteration, as on Lwt, whose libev looks at its timers once
+    /// per iteration.
+    pub(crate) fn pop_due(&mut self, now: u64, made_before: u64) -> Option<Resolver<()>> {
+        while let Some(&Reverse((deadline, sequence, slot))) = self.heap.peek() {
             if deadline > now {
                 return None;
+            }
+            if sequence >= made_before {
+                return self.pop_due_under_new(now, made_before);
             }
             self.heap.pop();
             if let Some(r) = self.release(slot) {
@@ -168,11 +181,48 @@ impl Timers {
         None
     }
 
+    /// [`pop_due`](Self::pop_due) when a timer made since the mark is due first: sets such
+    /// timers aside while it looks under them, and puts them back before it returns (so that the
+    /// heap is whole while the timer returned wakes its callbacks). Rare: only timers made
+    /// already due (a zero sleep) or due within the iteration that made them get here.
+    #[cold]
+    #[inline(never)]
+    fn pop_due_under_new(&mut self, now: u64, made_before: u64) -> Option<Resolver<()>> {
+        let mut new = Vec::new();
+        let found = loop {
+            let Some(&Reverse((deadline, sequence, slot))) = self.heap.peek() else {
+                break None;
+            };
+            if deadline > now {
+                break None;
+            }
+            let entry = self.heap.pop().expect("peeked");
+            if sequence >= made_before {
+                if waiting(&self.slots[slot as usize]) {
+                    new.push(entry);
+                } else {
+                    drop(self.release(slot));
+                }
+                continue;
+            }
+            if let Some(r) = self.release(slot) {
+                if r.is_pending() {
+                    break Some(r);
+                }
+            }
+        };
+        for entry in new {
+            self.heap.push(entry);
+        }
+        found
+    }
+
     /// Every live timer due at `now`, in deadline order.
     #[cfg(test)]
     fn expired(&mut self, now: Instant, due: &mut Vec<Resolver<()>>) {
         let now = self.ticks(now);
-        due.extend(std::iter::from_fn(|| self.pop_due(now)));
+        let mark = self.mark();
+        due.extend(std::iter::from_fn(|| self.pop_due(now, mark)));
     }
 
     /// The deadline of the earliest live timer, dropping canceled ones found on the way.

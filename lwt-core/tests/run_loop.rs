@@ -209,6 +209,59 @@ fn exit_hooks_run_newest_first() {
     assert_eq!(*l.borrow(), ["second registered", "first registered"]);
 }
 
+/// What `run_exit_hooks` documents, with all its hooks in one `run` of a chain: a failure (a
+/// rejection, or a panic of the hook itself) goes to the async exception hook and the next hook
+/// runs; a hook registered by a hook runs next (it is the newest); a hook nothing can resolve is
+/// reported as stuck and the hooks left run in a new chain, and the stuck one, resolved later,
+/// takes the chain no further.
+#[test]
+fn exit_hooks_failures_are_reported_and_the_chain_goes_on() {
+    let l = log();
+    let errors = log();
+    let e = errors.clone();
+    let previous = lwt_core::hook::set_async_exception_hook(move |x| push(&e, x.to_string()));
+    let (l1, l2, l3, l4) = (l.clone(), l.clone(), l.clone(), l.clone());
+    main::at_exit(move || {
+        push(&l1, "last");
+        Promise::ret(())
+    });
+    let (stuck, stuck_resolver) = wait::<()>();
+    main::at_exit(move || {
+        push(&l2, "stuck");
+        stuck
+    });
+    main::at_exit(|| panic!("boom"));
+    main::at_exit(|| main::pause().bind(|()| Promise::fail_with("failed")));
+    main::at_exit(move || {
+        push(&l3, "adds");
+        let l4 = l4.clone();
+        main::at_exit(move || {
+            push(&l4, "added");
+            Promise::ret(())
+        });
+        Promise::ret(())
+    });
+    main::run_exit_hooks();
+    assert_eq!(*l.borrow(), ["adds", "added", "stuck", "last"]);
+    {
+        let errors = errors.borrow();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors[0].contains("failed"), "{errors:?}");
+        assert!(errors[1].contains("boom"), "{errors:?}");
+        assert!(errors[2].contains("nothing can resolve it"), "{errors:?}");
+    }
+    let l5 = l.clone();
+    main::at_exit(move || {
+        push(&l5, "registered after");
+        Promise::ret(())
+    });
+    stuck_resolver.wakeup(());
+    assert_eq!(l.borrow().len(), 4, "the given-up chain went on");
+    main::run_exit_hooks();
+    assert_eq!(l.borrow().last().unwrap(), "registered after");
+    lwt_core::hook::restore_async_exception_hook(previous);
+}
+
 /// A turn of the loop looks at its promise before its enter hooks, then polls: when an enter hook
 /// resolves the promise and nothing is paused, the iteration still blocks until the next timer,
 /// and the turn returns only after it. Lwt 5.6.1's `Lwt_main.run` has the same order, and its

@@ -2,10 +2,12 @@
 //! fixed: a hook removed after a nested turn of the loop kept running; `with_timeout` left its
 //! timer behind when its function panicked; exit hooks run from a timer's, a pause's or an async
 //! task's callback turned the loop without the timers, pauses or task polls due together with it;
-//! and an iteration whose timers, fired before it polls, resolved `run`'s promise still blocked
-//! in the poll until the next timer.
+//! an iteration whose timers, fired before it polls, resolved `run`'s promise still blocked
+//! in the poll until the next timer; and three differences from Lwt 5.6.1 that
+//! `ocaml_diff_loop.rs` found: a canceled pause kept the next iteration from blocking, exit hooks
+//! ran one `run` each, and a zero sleep made by a timer's callback fired in the same iteration.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -315,4 +317,124 @@ fn a_task_woken_by_a_loop_turned_inside_its_own_poll_is_polled_after_that_poll()
     timeout.cancel();
     assert_eq!(errors, Vec::<String>::new());
     assert_eq!(result.unwrap(), "polled again");
+}
+
+/// Counts the iterations (enter hook runs) while `f` runs.
+fn counting_iterations<R>(f: impl FnOnce(&Rc<Cell<u32>>) -> R) -> (R, u32) {
+    let n = Rc::new(Cell::new(0));
+    let c = n.clone();
+    let id = main::add_enter_hook(move || c.set(c.get() + 1));
+    let r = f(&n);
+    main::remove_hook(id);
+    (r, n.get())
+}
+
+/// Found by `ocaml_diff_loop` (`a_canceled_yield_costs_no_iteration`). A canceled pause stayed in
+/// the engine's paused list until the next iteration woke it, and the iteration looked only at
+/// whether that list was empty: it did not block in its poll, so a sleep due later fired one
+/// iteration later than with no pause at all. Lwt removes a canceled `Lwt_main.yield` from its
+/// queue at once. Fixed in `engine.rs`: a canceled pause does not count when the iteration decides
+/// whether it may block. (mio rounds its poll's timeout up to the millisecond, so the one
+/// iteration that blocks wakes with the sleep due.)
+#[test]
+fn a_canceled_pause_does_not_keep_the_next_iteration_from_blocking() {
+    let (result, iterations) = counting_iterations(|_| {
+        let paused = main::pause();
+        paused.cancel();
+        main::run(unix::sleep(Duration::from_millis(20)))
+    });
+    result.unwrap();
+    // Before the fix: 2 (the first iteration skipped the wait).
+    assert_eq!(iterations, 1);
+    assert_eq!(main::paused_count(), 0);
+}
+
+/// As above, with a live pause behind canceled ones: the iteration still does not block.
+#[test]
+fn a_live_pause_behind_canceled_ones_still_keeps_the_iteration_from_blocking() {
+    let canceled: Vec<_> = (0..3).map(|_| main::pause()).collect();
+    let live = main::pause();
+    for p in &canceled {
+        p.cancel();
+    }
+    let far = unix::sleep(Duration::from_secs(10));
+    let start = Instant::now();
+    main::run(live).unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the iteration blocked"
+    );
+    far.cancel();
+}
+
+/// Found by `ocaml_diff_loop` (`exit_hooks_run_one_after_the_other_in_one_iteration`).
+/// `run_exit_hooks` ran one `main::run` per exit hook, so the next hook started only after the
+/// iteration that ended the previous one, its leave hooks included. Lwt runs them in one
+/// `Lwt_main.run` of a chain (`call_hooks`): the next hook starts in the callback where the
+/// previous one ended. Fixed in `lwt_main.rs` the same way.
+#[test]
+fn exit_hooks_run_in_one_run_each_starting_where_the_previous_ended() {
+    let l = log();
+    let (ll, l1, l2) = (l.clone(), l.clone(), l.clone());
+    let leave = main::add_leave_hook(move || push(&ll, "leave"));
+    main::at_exit(move || {
+        push(&l1, "first registered");
+        Promise::ret(())
+    });
+    main::at_exit(move || main::pause().map(move |()| push(&l2, "second registered done")));
+    main::run_exit_hooks();
+    main::remove_hook(leave);
+    // Before the fix: ["second registered done", "leave", "first registered"].
+    assert_eq!(
+        *l.borrow(),
+        ["second registered done", "first registered", "leave"]
+    );
+}
+
+/// Found by `ocaml_diff_loop` (`a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration`). The
+/// loop looks at its timers twice per iteration, before and after the poll, so a zero sleep made
+/// by a timer's callback in the first look fired in the second, in the same iteration. On Lwt,
+/// libev looks at its timers once per iteration, after the poll: such a sleep fires in the next.
+/// Fixed in `engine.rs` / `timers.rs`: an iteration fires only the timers made before it first
+/// looked at them.
+#[test]
+fn a_zero_sleep_made_by_a_timer_fires_in_the_next_iteration() {
+    let ((), iterations) = counting_iterations(|n| {
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let (s1, s2) = (seen.clone(), seen.clone());
+        let (n1, n2) = (n.clone(), n.clone());
+        let chain = unix::sleep(Duration::ZERO).bind(move |()| {
+            s1.borrow_mut().push(n1.get());
+            unix::sleep(Duration::ZERO).map(move |()| s2.borrow_mut().push(n2.get()))
+        });
+        main::run(chain).unwrap();
+        // Before the fix: [1, 1].
+        assert_eq!(*seen.borrow(), [1, 2]);
+    });
+    assert_eq!(iterations, 2);
+}
+
+/// A timer made during an iteration that is due before older timers due in the same iteration
+/// (a `sleep_until` of an instant past) waits for the next iteration, while the older ones still
+/// fire in this one, in deadline order: the loop looks under it.
+#[test]
+fn a_timer_made_by_a_timer_due_first_waits_while_older_due_timers_fire() {
+    let l = log();
+    let t0 = Instant::now();
+    let (la, lc, lz) = (l.clone(), l.clone(), l.clone());
+    let ((), iterations) = counting_iterations(|n| {
+        let (na, nc) = (n.clone(), n.clone());
+        let nz = n.clone();
+        let a = unix::sleep_until(t0 - Duration::from_millis(2)).bind(move |()| {
+            push(&la, &format!("a {}", na.get()));
+            unix::sleep_until(t0 - Duration::from_millis(10))
+                .map(move |()| push(&lz, &format!("z {}", nz.get())))
+        });
+        let c = unix::sleep_until(t0 - Duration::from_millis(1))
+            .map(move |()| push(&lc, &format!("c {}", nc.get())));
+        main::run(join(vec![a, c])).unwrap();
+    });
+    // Before the fix: ["a 1", "z 1", "c 1"].
+    assert_eq!(*l.borrow(), ["a 1", "c 1", "z 2"]);
+    assert_eq!(iterations, 2);
 }
