@@ -1245,14 +1245,14 @@ fn parse_st(kind: &str, arg: Option<&str>) -> St {
 fn run_ocaml(exe: &Path, progs: &[&Prog]) -> Vec<Report> {
     let text = match ocaml::run(exe, prog_text_all(progs)) {
         Ok(text) => text,
-        Err(status) => {
+        Err(failed) => {
             // Lwt itself crashed on one of them (see `lwt_crashes_on_a_cancel_reaching_protected_and_its_source`):
             // run them one by one to find which, and mark it.
             if progs.len() > 1 {
                 return progs.iter().flat_map(|p| run_ocaml(exe, &[p])).collect();
             }
             return vec![Report {
-                crashed: Some(format!("{status}")),
+                crashed: Some(format!("{}", failed.status)),
                 ..Report::default()
             }];
         }
@@ -1421,7 +1421,7 @@ fn shrink(exe: &Path, p: Prog) -> (Prog, String) {
 
 #[test]
 fn programs_agree_with_ocaml_lwt() {
-    let Some(exe) = ocaml::interpreter("lwt_diff") else {
+    let Some(exe) = ocaml::interpreter("lwt_diff", "lwt") else {
         eprintln!("ocaml_diff: SKIPPED: `ocamlfind query lwt` failed (OCaml and Lwt are needed)");
         return;
     };

@@ -108,13 +108,13 @@
 
 #[path = "support/fuzz.rs"]
 mod fuzz;
+#[path = "support/ocaml.rs"]
+mod ocaml;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -1118,70 +1118,17 @@ fn run_crate(p: &Prog) -> Outcome {
 // The OCaml side
 // ------------------------------------------------------------------------------------------------
 
-/// Compiles `lwt_diff_loop.ml` once per process (into the target's temp dir); `None` if
-/// `ocamlfind` or Lwt's `lwt.unix` is missing.
+/// The interpreter of `lwt_diff_loop.ml`, compiled once per process; `None` if `ocamlfind` or
+/// Lwt's `lwt.unix` is missing.
 fn ocaml_interpreter() -> Option<PathBuf> {
-    static BUILT: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            let have_lwt = Command::new("ocamlfind")
-                .args(["query", "lwt.unix"])
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if !have_lwt {
-                return None;
-            }
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ocaml_diff_loop");
-            std::fs::create_dir_all(&dir).unwrap();
-            let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ocaml/lwt_diff_loop.ml");
-            std::fs::copy(&src, dir.join("lwt_diff_loop.ml")).unwrap();
-            let exe = dir.join("lwt_diff_loop");
-            let out = Command::new("ocamlfind")
-                .current_dir(&dir)
-                .args([
-                    "ocamlopt",
-                    "-package",
-                    "lwt.unix",
-                    "-thread",
-                    "-linkpkg",
-                    "lwt_diff_loop.ml",
-                    "-o",
-                ])
-                .arg(&exe)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "compiling lwt_diff_loop.ml failed:\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            Some(exe)
-        })
-        .clone()
+    ocaml::interpreter("lwt_diff_loop", "lwt.unix")
 }
 
 /// Runs programs on Lwt in one process (a program with exit hooks must be alone: they run as
 /// the process exits); the log of each.
 fn run_ocaml_batch(exe: &Path, input: String, count: usize) -> Vec<Vec<String>> {
-    let mut child = Command::new(exe)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()).unwrap());
-    let out = child.wait_with_output().unwrap();
-    writer.join().unwrap();
-    assert!(
-        out.status.success(),
-        "lwt_diff_loop failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text =
+        ocaml::run(exe, input).unwrap_or_else(|failed| panic!("lwt_diff_loop failed ({failed})"));
     let mut logs = vec![Vec::new()];
     for line in text.lines() {
         if line == "done" {

@@ -1194,7 +1194,7 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
 /// Runs programs on Lwt, one process for all of them.
 fn run_ocaml(exe: &Path, progs: &[&Prog]) -> Vec<Report> {
     let input: String = progs.iter().map(|p| prog_text(p)).collect();
-    let text = ocaml::run(exe, input).unwrap_or_else(|status| panic!("lwt_diff_sync: {status}"));
+    let text = ocaml::run(exe, input).unwrap_or_else(|failed| panic!("lwt_diff_sync: {failed}"));
     let mut reports = Vec::new();
     let mut r = Report::default();
     for line in text.lines() {
@@ -1328,7 +1328,7 @@ fn shrink(exe: &Path, p: Prog) -> (Prog, String) {
 
 #[test]
 fn sync_programs_agree_with_ocaml_lwt() {
-    let Some(exe) = ocaml::interpreter("lwt_diff_sync") else {
+    let Some(exe) = ocaml::interpreter("lwt_diff_sync", "lwt") else {
         eprintln!(
             "ocaml_diff_sync: SKIPPED: `ocamlfind query lwt` failed (OCaml and Lwt are needed)"
         );

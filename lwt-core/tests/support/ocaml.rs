@@ -1,5 +1,5 @@
 //! What the differential tests against real OCaml Lwt share (`ocaml_diff.rs`,
-//! `ocaml_diff_sync.rs`): compiling an interpreter of `tests/ocaml/<name>.ml` once per test
+//! `ocaml_diff_sync.rs`, `ocaml_diff_loop.rs`): compiling an interpreter of `tests/ocaml/<name>.ml` once per test
 //! process, running a batch of programs through it, and shrinking a differing program.
 #![allow(dead_code)] // each test binary uses a different subset
 
@@ -7,9 +7,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 
-/// Compiles `tests/ocaml/<name>.ml` with `ocamlfind ocamlopt -package lwt` into the target's temp
-/// dir, once per process; `None` if `ocamlfind` or the `lwt` package is missing.
-pub(crate) fn interpreter(name: &'static str) -> Option<PathBuf> {
+/// Compiles `tests/ocaml/<name>.ml` with `ocamlfind ocamlopt -package <package>` (`lwt`, or
+/// `lwt.unix` for an interpreter that runs Lwt's loop) into the target's temp dir, once per
+/// process; `None` if `ocamlfind` or the package is missing.
+pub(crate) fn interpreter(name: &'static str, package: &'static str) -> Option<PathBuf> {
     use std::collections::HashMap;
     use std::sync::Mutex;
     static BUILT: Mutex<Option<HashMap<&'static str, Option<PathBuf>>>> = Mutex::new(None);
@@ -17,13 +18,13 @@ pub(crate) fn interpreter(name: &'static str) -> Option<PathBuf> {
     built
         .get_or_insert_with(HashMap::new)
         .entry(name)
-        .or_insert_with(|| compile(name))
+        .or_insert_with(|| compile(name, package))
         .clone()
 }
 
-fn compile(name: &str) -> Option<PathBuf> {
+fn compile(name: &str, package: &str) -> Option<PathBuf> {
     let have_lwt = Command::new("ocamlfind")
-        .args(["query", "lwt"])
+        .args(["query", package])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
@@ -36,9 +37,13 @@ fn compile(name: &str) -> Option<PathBuf> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/ocaml/{name}.ml"));
     std::fs::copy(&src, dir.join(format!("{name}.ml"))).unwrap();
     let exe = dir.join(name);
+    // `lwt.unix` needs the threads library on OCaml 4.
+    let threads: &[&str] = if package == "lwt" { &[] } else { &["-thread"] };
     let out = Command::new("ocamlfind")
         .current_dir(&dir)
-        .args(["ocamlopt", "-package", "lwt", "-linkpkg"])
+        .args(["ocamlopt", "-package", package])
+        .args(threads)
+        .arg("-linkpkg")
         .arg(format!("{name}.ml"))
         .arg("-o")
         .arg(&exe)
@@ -52,8 +57,21 @@ fn compile(name: &str) -> Option<PathBuf> {
     Some(exe)
 }
 
-/// Feeds `input` to the interpreter `exe`: its standard output, or how it died.
-pub(crate) fn run(exe: &Path, input: String) -> Result<String, ExitStatus> {
+/// How an interpreter run failed: its exit status (a signal when Lwt itself crashed) and what it
+/// wrote on standard error.
+pub(crate) struct Failed {
+    pub(crate) status: ExitStatus,
+    pub(crate) stderr: String,
+}
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status, self.stderr)
+    }
+}
+
+/// Feeds `input` to the interpreter `exe`: its standard output, or how it failed.
+pub(crate) fn run(exe: &Path, input: String) -> Result<String, Failed> {
     let mut child = Command::new(exe)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -67,7 +85,10 @@ pub(crate) fn run(exe: &Path, input: String) -> Result<String, ExitStatus> {
     if out.status.success() {
         Ok(String::from_utf8(out.stdout).unwrap())
     } else {
-        Err(out.status)
+        Err(Failed {
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
     }
 }
 
