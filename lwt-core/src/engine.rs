@@ -132,8 +132,19 @@ fn push_waiter(list: &mut Vec<IoWaiter>, w: IoWaiter) {
 /// Hooks run around each iteration (Lwt_main's enter/leave iteration hooks).
 pub(crate) type Hook = Box<dyn FnMut()>;
 
-/// A list of iteration hooks with their ids.
-pub(crate) type Hooks = RefCell<Vec<(u64, Hook)>>;
+/// A list of iteration hooks with their ids, in running order.
+#[derive(Default)]
+pub(crate) struct Hooks {
+    pub(crate) list: RefCell<Vec<(u64, Hook)>>,
+    /// How many runs of this list have it taken out (more than one when a hook turns the loop).
+    pub(crate) taken: Cell<u32>,
+    /// Hooks added first (`add_first`) while the list was taken out, oldest first: when the
+    /// outermost run puts the list back, they go in front of it, newest first.
+    pub(crate) first: RefCell<Vec<u64>>,
+    /// Every hook of this list with a smaller id was removed (`remove_all`), those taken out to
+    /// run included.
+    pub(crate) cleared_below: Cell<u64>,
+}
 
 pub(crate) struct Engine {
     poll: RefCell<Poll>,
@@ -188,8 +199,8 @@ impl Drop for Engine {
         std::mem::forget(std::mem::take(self.ready.get_mut()));
         std::mem::forget(std::mem::take(self.soon.get_mut()));
         std::mem::forget(std::mem::take(self.soon_spare.get_mut()));
-        std::mem::forget(std::mem::take(self.enter_hooks.get_mut()));
-        std::mem::forget(std::mem::take(self.leave_hooks.get_mut()));
+        std::mem::forget(std::mem::take(self.enter_hooks.list.get_mut()));
+        std::mem::forget(std::mem::take(self.leave_hooks.list.get_mut()));
     }
 }
 
@@ -230,8 +241,8 @@ impl Engine {
             soon_spare: RefCell::new(VecDeque::new()),
             live_tasks: Cell::new(0),
             outstanding: Cell::new(0),
-            enter_hooks: RefCell::new(Vec::new()),
-            leave_hooks: RefCell::new(Vec::new()),
+            enter_hooks: Hooks::default(),
+            leave_hooks: Hooks::default(),
             next_hook_id: Cell::new(0),
             removed_hooks: RefCell::new(Vec::new()),
             hooks_running: Cell::new(false),

@@ -177,43 +177,70 @@ pub fn paused_count() -> usize {
     engine::with(|e| e.paused_count())
 }
 
-/// Identifies a hook added with [`add_enter_hook`] or [`add_leave_hook`], to remove it.
+/// Identifies a hook added with [`add_enter_hook`], [`add_leave_hook`] or their `_first` forms, to
+/// remove it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookId(u64);
 
 fn add_hook(
     which: impl FnOnce(&engine::Engine) -> &engine::Hooks,
+    first: bool,
     f: impl FnMut() + 'static,
 ) -> HookId {
     engine::with(|e| {
         let id = e.next_hook_id.get();
         e.next_hook_id.set(id + 1);
-        which(e).borrow_mut().push((id, Box::new(f)));
+        let hooks = which(e);
+        let mut list = hooks.list.borrow_mut();
+        if first {
+            list.insert(0, (id, Box::new(f)));
+            if hooks.taken.get() > 0 {
+                // The hooks taken out to run come back in front of this list: remember to put
+                // this one before them.
+                hooks.first.borrow_mut().push(id);
+            }
+        } else {
+            list.push((id, Box::new(f)));
+        }
         HookId(id)
     })
+}
+
+/// Removes every hook of a list, those running included; the hooks are dropped once the engine
+/// is no longer borrowed.
+fn remove_all_hooks(which: impl FnOnce(&engine::Engine) -> &engine::Hooks) {
+    let dropped = engine::with(|e| {
+        let hooks = which(e);
+        hooks.cleared_below.set(e.next_hook_id.get());
+        hooks.first.borrow_mut().clear();
+        std::mem::take(&mut *hooks.list.borrow_mut())
+    });
+    drop(dropped);
 }
 
 // Inlined up to the emptiness test: the common case, twice per iteration, is a look at an empty
 // list, with no call.
 #[inline]
-fn run_hooks(e: &engine::Engine, list: &engine::Hooks) {
-    if !list.borrow().is_empty() {
-        run_some_hooks(e, list);
+fn run_hooks(e: &engine::Engine, hooks: &engine::Hooks) {
+    if !hooks.list.borrow().is_empty() {
+        run_some_hooks(e, hooks);
     }
 }
 
 #[inline(never)]
-fn run_some_hooks(e: &engine::Engine, list: &engine::Hooks) {
+fn run_some_hooks(e: &engine::Engine, hooks: &engine::Hooks) {
     // Taken out while they run, so that a hook may add or remove hooks (itself included); put
     // back by the guard's drop, even if a hook panics.
+    hooks.taken.set(hooks.taken.get() + 1);
     let mut running = RunningHooks {
         engine: e,
-        list,
-        hooks: std::mem::take(&mut *list.borrow_mut()),
+        list: hooks,
+        hooks: std::mem::take(&mut *hooks.list.borrow_mut()),
         nested: e.hooks_running.replace(true),
     };
     for (id, hook) in &mut running.hooks {
-        if !e.removed_hooks.borrow().contains(id) {
+        // (Removed by an earlier hook of this pass, alone or with the whole list.)
+        if *id >= hooks.cleared_below.get() && !e.removed_hooks.borrow().contains(id) {
             hook();
         }
     }
@@ -230,7 +257,8 @@ struct RunningHooks<'a> {
 }
 
 impl Drop for RunningHooks<'_> {
-    /// Puts the hooks back in front of any added meanwhile, minus those removed meanwhile.
+    /// Puts the hooks back in front of any added meanwhile, minus those removed meanwhile; and,
+    /// once no run has the list out, those added first meanwhile in front of all (newest first).
     fn drop(&mut self) {
         // A nested run leaves the flag set and the removed ids in place: the outer run's hooks
         // are still taken out, and a hook removed now, or before the nested turn, must not be
@@ -241,10 +269,26 @@ impl Drop for RunningHooks<'_> {
         } else {
             std::mem::take(&mut *self.engine.removed_hooks.borrow_mut())
         };
+        let below = self.list.cleared_below.get();
         let mut hooks = std::mem::take(&mut self.hooks);
-        hooks.retain(|(id, _)| !removed.contains(id));
-        let mut current = self.list.borrow_mut();
+        hooks.retain(|(id, _)| *id >= below && !removed.contains(id));
+        let mut current = self.list.list.borrow_mut();
         hooks.append(&mut current);
+        let taken = self.list.taken.get() - 1;
+        self.list.taken.set(taken);
+        if taken == 0 {
+            let first = std::mem::take(&mut *self.list.first.borrow_mut());
+            if !first.is_empty() {
+                let mut front = Vec::with_capacity(hooks.len());
+                for id in first.iter().rev() {
+                    if let Some(at) = hooks.iter().position(|(i, _)| i == id) {
+                        front.push(hooks.remove(at));
+                    }
+                }
+                front.append(&mut hooks);
+                hooks = front;
+            }
+        }
         *current = hooks;
     }
 }
@@ -264,7 +308,44 @@ impl Drop for RunningHooks<'_> {
 /// assert_eq!(n.get(), 1);
 /// ```
 pub fn add_enter_hook(f: impl FnMut() + 'static) -> HookId {
-    add_hook(|e| &e.enter_hooks, f)
+    add_hook(|e| &e.enter_hooks, false, f)
+}
+
+/// Lwt's `Enter_iter_hooks.add_first`: like [`add_enter_hook`], but `f` runs before the enter
+/// hooks already there (the newest of those added first runs first). Added while enter hooks
+/// run, it runs from the next iteration, before them.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::main;
+/// let order = Rc::new(RefCell::new(Vec::new()));
+/// let (a, b) = (order.clone(), order.clone());
+/// let last = main::add_enter_hook(move || a.borrow_mut().push("added last"));
+/// let first = main::add_enter_hook_first(move || b.borrow_mut().push("added first"));
+/// main::run(main::pause()).unwrap();
+/// main::remove_hook(last);
+/// main::remove_hook(first);
+/// assert_eq!(*order.borrow(), ["added first", "added last"]);
+/// ```
+pub fn add_enter_hook_first(f: impl FnMut() + 'static) -> HookId {
+    add_hook(|e| &e.enter_hooks, true, f)
+}
+
+/// Lwt's `Enter_iter_hooks.remove_all`: removes every enter hook. Called by a hook, the enter
+/// hooks after it in that pass do not run.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::main;
+/// let runs = Rc::new(Cell::new(0));
+/// let r = runs.clone();
+/// main::add_enter_hook(move || r.set(r.get() + 1));
+/// main::remove_all_enter_hooks();
+/// main::run(main::pause()).unwrap();
+/// assert_eq!(runs.get(), 0);
+/// ```
+pub fn remove_all_enter_hooks() {
+    remove_all_hooks(|e| &e.enter_hooks)
 }
 
 /// Lwt's `Lwt_main.Leave_iter_hooks`: runs `f` at the end of every iteration.
@@ -274,7 +355,30 @@ pub fn add_enter_hook(f: impl FnMut() + 'static) -> HookId {
 /// lwt_core::main::remove_hook(id);
 /// ```
 pub fn add_leave_hook(f: impl FnMut() + 'static) -> HookId {
-    add_hook(|e| &e.leave_hooks, f)
+    add_hook(|e| &e.leave_hooks, false, f)
+}
+
+/// Lwt's `Leave_iter_hooks.add_first`: like [`add_leave_hook`], but `f` runs before the leave
+/// hooks already there (see [`add_enter_hook_first`]).
+///
+/// ```
+/// let id = lwt_core::main::add_leave_hook_first(|| {});
+/// lwt_core::main::remove_hook(id);
+/// ```
+pub fn add_leave_hook_first(f: impl FnMut() + 'static) -> HookId {
+    add_hook(|e| &e.leave_hooks, true, f)
+}
+
+/// Lwt's `Leave_iter_hooks.remove_all`: removes every leave hook (see
+/// [`remove_all_enter_hooks`]).
+///
+/// ```
+/// lwt_core::main::add_leave_hook(|| unreachable!("removed"));
+/// lwt_core::main::remove_all_leave_hooks();
+/// lwt_core::main::run(lwt_core::main::pause()).unwrap();
+/// ```
+pub fn remove_all_leave_hooks() {
+    remove_all_hooks(|e| &e.leave_hooks)
 }
 
 /// Removes an enter or leave hook. Removing it twice does nothing.
@@ -286,8 +390,8 @@ pub fn add_leave_hook(f: impl FnMut() + 'static) -> HookId {
 /// ```
 pub fn remove_hook(id: HookId) {
     engine::with(|e| {
-        e.enter_hooks.borrow_mut().retain(|(i, _)| *i != id.0);
-        e.leave_hooks.borrow_mut().retain(|(i, _)| *i != id.0);
+        e.enter_hooks.list.borrow_mut().retain(|(i, _)| *i != id.0);
+        e.leave_hooks.list.borrow_mut().retain(|(i, _)| *i != id.0);
         if e.hooks_running.get() {
             // It may be in the list that is running (taken out): `run_hooks` drops it after.
             e.removed_hooks.borrow_mut().push(id.0);

@@ -529,3 +529,72 @@ fn a_canceled_read_into_leaves_the_data_for_the_next_read() {
     let (buf, n) = main::run(r.read_into(vec![0; 8], 0..8)).unwrap();
     assert_eq!(&buf[..n], b"kept");
 }
+
+/// Lwt's `Enter_iter_hooks.add_first`: before the hooks there, the newest first.
+#[test]
+fn hooks_added_first_run_before_the_others_newest_first() {
+    let l = log();
+    let (a, b, c) = (l.clone(), l.clone(), l.clone());
+    let ids = [
+        main::add_enter_hook(move || push(&a, "a (last)")),
+        main::add_enter_hook_first(move || push(&b, "b (first)")),
+        main::add_enter_hook_first(move || push(&c, "c (first, newer)")),
+    ];
+    main::run(main::pause()).unwrap();
+    for id in ids {
+        main::remove_hook(id);
+    }
+    assert_eq!(*l.borrow(), ["c (first, newer)", "b (first)", "a (last)"]);
+}
+
+/// A hook added first while its list runs goes in front of the running hooks when they are put
+/// back (they were taken out of the list to run), from the next iteration.
+#[test]
+fn a_hook_added_first_by_a_running_hook_runs_before_it_from_the_next_pass() {
+    let l = log();
+    let (x, y, z) = (l.clone(), l.clone(), l.clone());
+    let added = Rc::new(RefCell::new(None));
+    let slot = added.clone();
+    let x_id = main::add_enter_hook(move || {
+        push(&x, "x");
+        if slot.borrow().is_none() {
+            let y = y.clone();
+            *slot.borrow_mut() = Some(main::add_enter_hook_first(move || push(&y, "y")));
+        }
+    });
+    let z_id = main::add_enter_hook(move || push(&z, "z"));
+    main::run(main::pause().bind(|()| main::pause())).unwrap();
+    main::remove_hook(x_id);
+    main::remove_hook(z_id);
+    main::remove_hook(added.borrow().unwrap());
+    assert_eq!(*l.borrow(), ["x", "z", "y", "x", "z"]);
+}
+
+/// Lwt's `remove_all`: a hook removing all skips the hooks after it in that pass, and none of the
+/// list (the running ones included) comes back; a hook added afterwards stays.
+#[test]
+fn remove_all_from_a_hook_skips_the_rest_of_the_pass_and_keeps_later_additions() {
+    let l = log();
+    let (a, b, c) = (l.clone(), l.clone(), l.clone());
+    let once = Rc::new(RefCell::new(false));
+    main::add_leave_hook(move || {
+        push(&a, "a");
+        if !once.replace(true) {
+            main::remove_all_leave_hooks();
+            let c = c.clone();
+            main::add_leave_hook(move || push(&c, "c (added after)"));
+        }
+    });
+    // The hooks removed while they were taken out to run are dropped, not put back.
+    let held = Rc::new(());
+    let in_b = held.clone();
+    main::add_leave_hook(move || {
+        let _ = &in_b;
+        push(&b, "b")
+    });
+    main::run(main::pause().bind(|()| main::pause())).unwrap();
+    assert_eq!(Rc::strong_count(&held), 1, "a removed hook was kept");
+    main::remove_all_leave_hooks();
+    main::run(main::pause()).unwrap();
+    assert_eq!(*l.borrow(), ["a", "c (added after)"]);
+}
