@@ -35,6 +35,11 @@
      PU s x | BP d s x | CL s                 push (Some x) (query: "ok" or "closed"), a bounded
                                               push, close (push None, whose Closed on a closed
                                               stream is ignored / #close)
+     NP d s n | NJ d s n | NX d s             npeek n, njunk n, next (Empty is "R empty")
+     GW d s t | GS d s t                      get_while (fun x -> x < t), get_while_s (its
+                                              predicate's promise resolved)
+     JW d s t | JS d s t                      junk_while, junk_while_s, as GW and GS
+     LN d s | JO d s                          last_new, junk_old
      GA s | GU s n | SQ s | BQ s | RS s n     queries: get_available, get_available_up_to n,
                                               is_closed, a bounded push's count, size and
                                               blocked; resize n
@@ -81,6 +86,7 @@ let exn_text = function
   | Fail n -> string_of_int n
   | Lwt_stream.Closed -> "closed"
   | Lwt_stream.Full -> "full"
+  | Lwt_stream.Empty -> "empty"
   | e -> "?" ^ String.map (fun c -> if c = ' ' || c = '\n' then '_' else c) (Printexc.to_string e)
 
 let get a i = if i >= 0 && i < Array.length !a then !a.(i) else None
@@ -207,6 +213,29 @@ let op k words =
   | [ "GU"; s; n ] ->
       with_obj streams s (fun s ->
           query k (list_text (Lwt_stream.get_available_up_to (i n) (stream_of s))))
+  | [ "NP"; d; s; n ] ->
+      with_obj streams s (fun s -> to_slot d (Lwt.map combine (Lwt_stream.npeek (i n) (stream_of s))))
+  | [ "NJ"; d; s; n ] ->
+      with_obj streams s (fun s -> to_slot d (Lwt.map (fun () -> 0) (Lwt_stream.njunk (i n) (stream_of s))))
+  | [ "NX"; d; s ] -> with_obj streams s (fun s -> to_slot d (Lwt_stream.next (stream_of s)))
+  | [ "GW"; d; s; t ] ->
+      with_obj streams s (fun s ->
+          to_slot d (Lwt.map combine (Lwt_stream.get_while (fun x -> x < i t) (stream_of s))))
+  | [ "GS"; d; s; t ] ->
+      with_obj streams s (fun s ->
+          to_slot d
+            (Lwt.map combine (Lwt_stream.get_while_s (fun x -> Lwt.return (x < i t)) (stream_of s))))
+  | [ "JW"; d; s; t ] ->
+      with_obj streams s (fun s ->
+          to_slot d (Lwt.map (fun () -> 0) (Lwt_stream.junk_while (fun x -> x < i t) (stream_of s))))
+  | [ "JS"; d; s; t ] ->
+      with_obj streams s (fun s ->
+          to_slot d
+            (Lwt.map (fun () -> 0)
+               (Lwt_stream.junk_while_s (fun x -> Lwt.return (x < i t)) (stream_of s))))
+  | [ "LN"; d; s ] -> with_obj streams s (fun s -> to_slot d (Lwt_stream.last_new (stream_of s)))
+  | [ "JO"; d; s ] ->
+      with_obj streams s (fun s -> to_slot d (Lwt.map (fun () -> 0) (Lwt_stream.junk_old (stream_of s))))
   | [ "SQ"; s ] -> with_obj streams s (fun s -> query k (string_of_bool (Lwt_stream.is_closed (stream_of s))))
   | [ "BQ"; s ] ->
       with_obj streams s (function
