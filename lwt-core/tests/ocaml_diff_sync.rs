@@ -19,7 +19,10 @@
 //!   `resize`, `count`, `size`, `blocked`), `get`, `peek`, `junk`, `nget`, `npeek`, `njunk`,
 //!   `next`, `get_while`, `get_while_s`, `junk_while`, `junk_while_s` (predicate `x < t`, the
 //!   `_s` forms' promise resolved), `last_new`, `junk_old`, `is_empty`, `closed`, `is_closed`,
-//!   `get_available`, `get_available_up_to`;
+//!   `get_available`, `get_available_up_to`; streams derived from an unbounded (or derived) one:
+//!   `clone`, and `map`, `filter`, `filter_map` and their `_s` forms (promises resolved) over a
+//!   `clone` of it (Lwt's raise `Invalid_argument` on a bounded stream's clone, allowed here on
+//!   purpose; a derived stream is cut with its source);
 //! * `wait`, `wakeup`, `wakeup_exn` and `cancel` of any promise of the pool (pending `lock`s,
 //!   `wait`s, `take`s, `put`s, reads, bounded pushes, `with_lock`s...).
 //!
@@ -85,11 +88,11 @@
 //! in nine is cut somewhere (most often on a stream, by concurrent reads).
 //!
 //! No difference was found in `Mutex`, `Condition` or `Mvar`, nor in `next`, `njunk`,
-//! `junk_while` (`_s`), `last_new` and `junk_old` beyond the cuts above.
+//! `junk_while` (`_s`), `last_new`, `junk_old`, `clone` and the `map` / `filter` / `filter_map`
+//! streams beyond the cuts above.
 //!
-//! Not covered yet: `clone`, `map` / `filter` / `filter_map` (and `_s` forms), `append`,
-//! `concat`, `choose`, `combine`, `on_terminate`, `get_while` with a predicate promise that
-//! waits.
+//! Not covered yet: `append`, `concat`, `choose`, `combine`, `on_terminate`, `map` & co. of a
+//! stream read directly (not through a clone), `_s` callbacks whose promise waits.
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
 //! `OCAML_DIFF_SYNC_CASES` (default 12000, a few seconds), `OCAML_DIFF_SYNC_SEED` (default 1) and
@@ -167,6 +170,17 @@ impl Act {
     }
 }
 
+/// How a derived stream is made from an unbounded (or derived) one: `clone`, or `map`
+/// (`x + 1000`), `filter` (even `x`) or `filter_map` (`x + 2000` unless `x` is a multiple of 3),
+/// the `_s` forms with resolved promises, over a clone of it (Lwt's `map` reads its source).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Derive {
+    Clone,
+    Map(bool),
+    Filter(bool),
+    FilterMap(bool),
+}
+
 /// One operation; `d` is the slot the result goes to, `m`, `c`, `v`, `s` a mutex, condition,
 /// mailbox or stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +224,8 @@ enum Op {
     JunkWhile(usize, usize, i64, bool),
     LastNew(usize, usize),
     JunkOld(usize, usize),
+    /// A derived stream `t` of stream `s`.
+    Derived(usize, usize, Derive),
     IsClosed(usize),
     BoundedInfo(usize),
     Resize(usize, usize),
@@ -288,6 +304,18 @@ fn op_text(op: &Op) -> String {
         Op::JunkWhile(d, s, t, true) => format!("JS {d} {s} {t}"),
         Op::LastNew(d, s) => format!("LN {d} {s}"),
         Op::JunkOld(d, s) => format!("JO {d} {s}"),
+        Op::Derived(t, s, how) => {
+            let k = match how {
+                Derive::Clone => "c",
+                Derive::Map(false) => "m",
+                Derive::Map(true) => "M",
+                Derive::Filter(false) => "f",
+                Derive::Filter(true) => "F",
+                Derive::FilterMap(false) => "o",
+                Derive::FilterMap(true) => "O",
+            };
+            format!("DV {t} {s} {k}")
+        }
         Op::IsClosed(s) => format!("SQ {s}"),
         Op::BoundedInfo(s) => format!("BQ {s}"),
         Op::Resize(s, n) => format!("RS {s} {n}"),
@@ -348,6 +376,7 @@ fn touch(op: &Op) -> Touch {
         | Op::IsClosed(i)
         | Op::BoundedInfo(i)
         | Op::Resize(i, _) => t(None, vec![s(i)], None),
+        Op::Derived(j, i, _) => t(None, vec![s(j), s(i)], None),
         Op::Lock(d, i) | Op::WithLock(d, i, ..) => t(Some(d), vec![m(i)], None),
         Op::CondWait(d, i, mx) => t(
             Some(d),
@@ -543,7 +572,7 @@ impl Gen<'_> {
             _ => {
                 let s = self.obj(STREAM);
                 let bounded = self.bounded[s];
-                match self.below(31) {
+                match self.below(33) {
                     0..=5 => {
                         if bounded {
                             Op::BoundedPush(self.new_slot(), s, self.value())
@@ -581,7 +610,21 @@ impl Gen<'_> {
                         Op::JunkWhile(self.new_slot(), s, t, lwt)
                     }
                     29 => Op::LastNew(self.new_slot(), s),
-                    _ => Op::JunkOld(self.new_slot(), s),
+                    30 => Op::JunkOld(self.new_slot(), s),
+                    _ if !bounded && self.count[STREAM] < OBJECTS => {
+                        let t = self.count[STREAM];
+                        self.count[STREAM] += 1;
+                        self.bounded.push(false);
+                        let lwt = self.below(2) == 0;
+                        let how = match self.below(4) {
+                            0 => Derive::Clone,
+                            1 => Derive::Map(lwt),
+                            2 => Derive::Filter(lwt),
+                            _ => Derive::FilterMap(lwt),
+                        };
+                        Op::Derived(t, s, how)
+                    }
+                    _ => Op::Get(self.new_slot(), s),
                 }
             }
         }
@@ -687,12 +730,13 @@ struct Report {
 enum Chan {
     Unbounded(Stream<i64>, Push<i64>),
     Bounded(Stream<i64>, BoundedPush<i64>),
+    Derived(Stream<i64>),
 }
 
 impl Chan {
     fn stream(&self) -> &Stream<i64> {
         match self {
-            Chan::Unbounded(s, _) | Chan::Bounded(s, _) => s,
+            Chan::Unbounded(s, _) | Chan::Bounded(s, _) | Chan::Derived(s) => s,
         }
     }
 }
@@ -966,6 +1010,25 @@ impl Real {
                     self.set(d, unit(ch.stream().junk_old()));
                 }
             }
+            Op::Derived(t, s, how) => {
+                if let Some(ch) = self.chan(s) {
+                    let c = ch.stream().clone();
+                    let st = match how {
+                        Derive::Clone => c,
+                        Derive::Map(false) => c.map(|x| x + 1000),
+                        Derive::Map(true) => c.map_s(|x| Promise::ret(x + 1000)),
+                        Derive::Filter(false) => c.filter(|x| x % 2 == 0),
+                        Derive::Filter(true) => c.filter_s(|x| Promise::ret(x % 2 == 0)),
+                        Derive::FilterMap(false) => {
+                            c.filter_map(|x| (x % 3 != 0).then_some(x + 2000))
+                        }
+                        Derive::FilterMap(true) => {
+                            c.filter_map_s(|x| Promise::ret((x % 3 != 0).then_some(x + 2000)))
+                        }
+                    };
+                    self.0.borrow_mut().streams[t] = Some(Rc::new(Chan::Derived(st)));
+                }
+            }
             Op::StreamEmpty(d, s) => {
                 if let Some(ch) = self.chan(s) {
                     self.set(d, ch.stream().is_empty().map(i64::from));
@@ -999,6 +1062,7 @@ impl Real {
                     match &*ch {
                         Chan::Unbounded(_, push) => push.close(),
                         Chan::Bounded(_, push) => push.close(),
+                        Chan::Derived(_) => {}
                     }
                 }
             }
@@ -1300,6 +1364,16 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
                             // Whether (and when) the body runs depends on the mutex.
                             slot[i] = slot[i].min(obj[MUTEX * OBJECTS + m]);
                         }
+                    }
+                }
+                // A derived stream shares its source's elements: a cut of either cuts the other
+                // (a source cut before the derivation, from the derivation on).
+                Op::Derived(t, s, _) => {
+                    let (t, s) = (STREAM * OBJECTS + t, STREAM * OBJECTS + s);
+                    let c = obj[t].min(obj[s]).max(k);
+                    if obj[t].min(obj[s]) != usize::MAX {
+                        obj[t] = obj[t].min(c);
+                        obj[s] = obj[s].min(c);
                     }
                 }
                 Op::Cancel(s) if slot[s] <= k => {
