@@ -16,8 +16,13 @@
 //! * `Lwt_mvar` / [`Mvar`]: `create`, `create_empty`, `put`, `take`, `take_available`,
 //!   `is_empty`;
 //! * `Lwt_stream`: `create` (`push (Some x)` / `push None`), `create_bounded` (`push`, `close`,
-//!   `resize`, `count`, `size`, `blocked`), `get`, `peek`, `junk`, `nget`, `is_empty`, `closed`,
-//!   `is_closed`, `get_available`, `get_available_up_to`;
+//!   `resize`, `count`, `size`, `blocked`), `get`, `peek`, `junk`, `nget`, `npeek`, `njunk`,
+//!   `next`, `get_while`, `get_while_s`, `junk_while`, `junk_while_s` (predicate `x < t`, the
+//!   `_s` forms' promise resolved), `last_new`, `junk_old`, `is_empty`, `closed`, `is_closed`,
+//!   `get_available`, `get_available_up_to`; streams derived from an unbounded (or derived) one:
+//!   `clone`, and `map`, `filter`, `filter_map` and their `_s` forms (promises resolved) over a
+//!   `clone` of it (Lwt's raise `Invalid_argument` on a bounded stream's clone, allowed here on
+//!   purpose; a derived stream is cut with its source);
 //! * `wait`, `wakeup`, `wakeup_exn` and `cancel` of any promise of the pool (pending `lock`s,
 //!   `wait`s, `take`s, `put`s, reads, bounded pushes, `with_lock`s...).
 //!
@@ -46,7 +51,16 @@
 //!   stream is *cut* (`stream` module docs, "Differences from Lwt, on purpose");
 //! * an `nget` that waits: here it takes its elements at once when they are all there, in Lwt one
 //!   by one as they arrive (which a `count`, a `get_available` or a cancel meanwhile sees). The
-//!   stream is cut from the `nget` on (same docs);
+//!   stream is cut from the `nget` on (same docs); so is it from a `get_while` (`_s`) that waits
+//!   (a cancel puts back the elements it took here, Lwt keeps them removed);
+//! * an `npeek` that waits: here the reads made meanwhile wait their turn behind it, in Lwt they
+//!   go ahead (`reads_behind_a_waiting_npeek_go_ahead_in_lwt`), and an `npeek 0` behind a waiting
+//!   read waits here, not in Lwt (`npeek_zero_behind_a_waiting_peek_is_at_once_in_lwt`). An
+//!   `npeek` counts as a consuming read for the rule above, and a `get_available` (`_up_to`)
+//!   while one waits cuts the stream too;
+//! * an `npeek` of more than the bound of a bounded stream: here it lets pushes in beyond the
+//!   bound, in Lwt it waits for ever (`npeek_over_the_bound_waits_for_ever_in_lwt`). The stream
+//!   is cut from the `npeek` on;
 //! * closing an unbounded stream twice: `Push::close` then does nothing, Lwt's `push None`
 //!   raises `Closed` (the interpreter ignores it);
 //! * resolvers and stream producers are kept to the end (dropping one rejects with `Abandoned` /
@@ -73,7 +87,12 @@
 //! operations before its cut only, a query on a cut object only before the cut. About one slot
 //! in nine is cut somewhere (most often on a stream, by concurrent reads).
 //!
-//! No difference was found in `Mutex`, `Condition` or `Mvar`.
+//! No difference was found in `Mutex`, `Condition` or `Mvar`, nor in `next`, `njunk`,
+//! `junk_while` (`_s`), `last_new`, `junk_old`, `clone` and the `map` / `filter` / `filter_map`
+//! streams beyond the cuts above.
+//!
+//! Not covered yet: `append`, `concat`, `choose`, `combine`, `on_terminate`, `map` & co. of a
+//! stream read directly (not through a clone), `_s` callbacks whose promise waits.
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
 //! `OCAML_DIFF_SYNC_CASES` (default 12000, a few seconds), `OCAML_DIFF_SYNC_SEED` (default 1) and
@@ -151,6 +170,17 @@ impl Act {
     }
 }
 
+/// How a derived stream is made from an unbounded (or derived) one: `clone`, or `map`
+/// (`x + 1000`), `filter` (even `x`) or `filter_map` (`x + 2000` unless `x` is a multiple of 3),
+/// the `_s` forms with resolved promises, over a clone of it (Lwt's `map` reads its source).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Derive {
+    Clone,
+    Map(bool),
+    Filter(bool),
+    FilterMap(bool),
+}
+
 /// One operation; `d` is the slot the result goes to, `m`, `c`, `v`, `s` a mutex, condition,
 /// mailbox or stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,6 +214,18 @@ enum Op {
     Close(usize),
     GetAvailable(usize),
     GetUpTo(usize, usize),
+    Npeek(usize, usize, usize),
+    Njunk(usize, usize, usize),
+    Next(usize, usize),
+    /// `get_while` (`get_while_s` if the flag is set, its predicate's promise resolved) with the
+    /// predicate `x < t`.
+    GetWhile(usize, usize, i64, bool),
+    /// `junk_while` (`junk_while_s`), as `GetWhile`.
+    JunkWhile(usize, usize, i64, bool),
+    LastNew(usize, usize),
+    JunkOld(usize, usize),
+    /// A derived stream `t` of stream `s`.
+    Derived(usize, usize, Derive),
     IsClosed(usize),
     BoundedInfo(usize),
     Resize(usize, usize),
@@ -253,6 +295,27 @@ fn op_text(op: &Op) -> String {
         Op::Close(s) => format!("CL {s}"),
         Op::GetAvailable(s) => format!("GA {s}"),
         Op::GetUpTo(s, n) => format!("GU {s} {n}"),
+        Op::Npeek(d, s, n) => format!("NP {d} {s} {n}"),
+        Op::Njunk(d, s, n) => format!("NJ {d} {s} {n}"),
+        Op::Next(d, s) => format!("NX {d} {s}"),
+        Op::GetWhile(d, s, t, false) => format!("GW {d} {s} {t}"),
+        Op::GetWhile(d, s, t, true) => format!("GS {d} {s} {t}"),
+        Op::JunkWhile(d, s, t, false) => format!("JW {d} {s} {t}"),
+        Op::JunkWhile(d, s, t, true) => format!("JS {d} {s} {t}"),
+        Op::LastNew(d, s) => format!("LN {d} {s}"),
+        Op::JunkOld(d, s) => format!("JO {d} {s}"),
+        Op::Derived(t, s, how) => {
+            let k = match how {
+                Derive::Clone => "c",
+                Derive::Map(false) => "m",
+                Derive::Map(true) => "M",
+                Derive::Filter(false) => "f",
+                Derive::Filter(true) => "F",
+                Derive::FilterMap(false) => "o",
+                Derive::FilterMap(true) => "O",
+            };
+            format!("DV {t} {s} {k}")
+        }
         Op::IsClosed(s) => format!("SQ {s}"),
         Op::BoundedInfo(s) => format!("BQ {s}"),
         Op::Resize(s, n) => format!("RS {s} {n}"),
@@ -313,6 +376,7 @@ fn touch(op: &Op) -> Touch {
         | Op::IsClosed(i)
         | Op::BoundedInfo(i)
         | Op::Resize(i, _) => t(None, vec![s(i)], None),
+        Op::Derived(j, i, _) => t(None, vec![s(j), s(i)], None),
         Op::Lock(d, i) | Op::WithLock(d, i, ..) => t(Some(d), vec![m(i)], None),
         Op::CondWait(d, i, mx) => t(
             Some(d),
@@ -320,7 +384,18 @@ fn touch(op: &Op) -> Touch {
             None,
         ),
         Op::Put(d, i, _) | Op::Take(d, i) => t(Some(d), vec![v(i)], None),
-        Op::Get(d, i) | Op::Junk(d, i) | Op::Nget(d, i, _) => t(Some(d), vec![s(i)], Some(true)),
+        Op::Get(d, i)
+        | Op::Junk(d, i)
+        | Op::Nget(d, i, _)
+        | Op::Njunk(d, i, _)
+        | Op::Next(d, i)
+        | Op::GetWhile(d, i, ..)
+        | Op::JunkWhile(d, i, ..)
+        | Op::LastNew(d, i)
+        | Op::JunkOld(d, i) => t(Some(d), vec![s(i)], Some(true)),
+        // An `npeek` waits for all its elements, and the reads behind it wait for it (here, not
+        // in Lwt), so it counts as consuming: any read made while it waits cuts.
+        Op::Npeek(d, i, _) => t(Some(d), vec![s(i)], Some(true)),
         Op::Peek(d, i) | Op::StreamEmpty(d, i) => t(Some(d), vec![s(i)], Some(false)),
         Op::Closed(d, i) | Op::BoundedPush(d, i, _) => t(Some(d), vec![s(i)], None),
         Op::Wait(d) => t(Some(d), vec![], None),
@@ -497,7 +572,7 @@ impl Gen<'_> {
             _ => {
                 let s = self.obj(STREAM);
                 let bounded = self.bounded[s];
-                match self.below(24) {
+                match self.below(33) {
                     0..=5 => {
                         if bounded {
                             Op::BoundedPush(self.new_slot(), s, self.value())
@@ -515,12 +590,39 @@ impl Gen<'_> {
                     18 => Op::GetAvailable(s),
                     19 => Op::GetUpTo(s, self.below(3) as usize),
                     20 => Op::IsClosed(s),
-                    _ if bounded => {
+                    21..=23 if bounded => {
                         if self.below(2) == 0 {
                             Op::BoundedInfo(s)
                         } else {
                             Op::Resize(s, self.below(4) as usize)
                         }
+                    }
+                    21..=23 => Op::Get(self.new_slot(), s),
+                    24 => Op::Npeek(self.new_slot(), s, self.below(3) as usize),
+                    25 => Op::Njunk(self.new_slot(), s, self.below(3) as usize),
+                    26 => Op::Next(self.new_slot(), s),
+                    27 => {
+                        let (t, lwt) = (self.value(), self.below(2) == 0);
+                        Op::GetWhile(self.new_slot(), s, t, lwt)
+                    }
+                    28 => {
+                        let (t, lwt) = (self.value(), self.below(2) == 0);
+                        Op::JunkWhile(self.new_slot(), s, t, lwt)
+                    }
+                    29 => Op::LastNew(self.new_slot(), s),
+                    30 => Op::JunkOld(self.new_slot(), s),
+                    _ if !bounded && self.count[STREAM] < OBJECTS => {
+                        let t = self.count[STREAM];
+                        self.count[STREAM] += 1;
+                        self.bounded.push(false);
+                        let lwt = self.below(2) == 0;
+                        let how = match self.below(4) {
+                            0 => Derive::Clone,
+                            1 => Derive::Map(lwt),
+                            2 => Derive::Filter(lwt),
+                            _ => Derive::FilterMap(lwt),
+                        };
+                        Op::Derived(t, s, how)
                     }
                     _ => Op::Get(self.new_slot(), s),
                 }
@@ -572,6 +674,8 @@ fn exn_text(e: &Exn) -> String {
         "closed".into()
     } else if e.is::<stream::Full>() {
         "full".into()
+    } else if e.is::<stream::Empty>() {
+        "empty".into()
     } else if let Some(n) = e
         .downcast_ref::<Failure>()
         .and_then(|f| f.0.parse::<u32>().ok())
@@ -626,12 +730,13 @@ struct Report {
 enum Chan {
     Unbounded(Stream<i64>, Push<i64>),
     Bounded(Stream<i64>, BoundedPush<i64>),
+    Derived(Stream<i64>),
 }
 
 impl Chan {
     fn stream(&self) -> &Stream<i64> {
         match self {
-            Chan::Unbounded(s, _) | Chan::Bounded(s, _) => s,
+            Chan::Unbounded(s, _) | Chan::Bounded(s, _) | Chan::Derived(s) => s,
         }
     }
 }
@@ -860,6 +965,70 @@ impl Real {
                     self.set(d, ch.stream().nget(n).map(|v| combine(&v)));
                 }
             }
+            Op::Npeek(d, s, n) => {
+                if let Some(ch) = self.chan(s) {
+                    self.set(d, ch.stream().npeek(n).map(|v| combine(&v)));
+                }
+            }
+            Op::Njunk(d, s, n) => {
+                if let Some(ch) = self.chan(s) {
+                    self.set(d, unit(ch.stream().njunk(n)));
+                }
+            }
+            Op::Next(d, s) => {
+                if let Some(ch) = self.chan(s) {
+                    self.set(d, ch.stream().next());
+                }
+            }
+            Op::GetWhile(d, s, t, lwt) => {
+                if let Some(ch) = self.chan(s) {
+                    let got = if lwt {
+                        ch.stream().get_while_s(move |x| Promise::ret(*x < t))
+                    } else {
+                        ch.stream().get_while(move |x| *x < t)
+                    };
+                    self.set(d, got.map(|v| combine(&v)));
+                }
+            }
+            Op::JunkWhile(d, s, t, lwt) => {
+                if let Some(ch) = self.chan(s) {
+                    let done = if lwt {
+                        ch.stream().junk_while_s(move |x| Promise::ret(*x < t))
+                    } else {
+                        ch.stream().junk_while(move |x| *x < t)
+                    };
+                    self.set(d, unit(done));
+                }
+            }
+            Op::LastNew(d, s) => {
+                if let Some(ch) = self.chan(s) {
+                    self.set(d, ch.stream().last_new());
+                }
+            }
+            Op::JunkOld(d, s) => {
+                if let Some(ch) = self.chan(s) {
+                    self.set(d, unit(ch.stream().junk_old()));
+                }
+            }
+            Op::Derived(t, s, how) => {
+                if let Some(ch) = self.chan(s) {
+                    let c = ch.stream().clone();
+                    let st = match how {
+                        Derive::Clone => c,
+                        Derive::Map(false) => c.map(|x| x + 1000),
+                        Derive::Map(true) => c.map_s(|x| Promise::ret(x + 1000)),
+                        Derive::Filter(false) => c.filter(|x| x % 2 == 0),
+                        Derive::Filter(true) => c.filter_s(|x| Promise::ret(x % 2 == 0)),
+                        Derive::FilterMap(false) => {
+                            c.filter_map(|x| (x % 3 != 0).then_some(x + 2000))
+                        }
+                        Derive::FilterMap(true) => {
+                            c.filter_map_s(|x| Promise::ret((x % 3 != 0).then_some(x + 2000)))
+                        }
+                    };
+                    self.0.borrow_mut().streams[t] = Some(Rc::new(Chan::Derived(st)));
+                }
+            }
             Op::StreamEmpty(d, s) => {
                 if let Some(ch) = self.chan(s) {
                     self.set(d, ch.stream().is_empty().map(i64::from));
@@ -893,6 +1062,7 @@ impl Real {
                     match &*ch {
                         Chan::Unbounded(_, push) => push.close(),
                         Chan::Bounded(_, push) => push.close(),
+                        Chan::Derived(_) => {}
                     }
                 }
             }
@@ -1052,6 +1222,7 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
     let mut obj = vec![usize::MAX; 4 * OBJECTS];
     let mut objs_of = vec![Vec::new(); n];
     let mut reads: Vec<(usize, Obj, bool)> = Vec::new();
+    let mut npeeks: Vec<(usize, Obj)> = Vec::new();
     let pending = |k: usize, i: usize| steps[k][i] == St::Pending;
     for (k, op) in p.ops.iter().enumerate() {
         let t = touch(op);
@@ -1071,7 +1242,15 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
             // lets the push in) and stops before the count is under the bound
             // (`1 <= n <= count - size`): past that point the push comes in here too, and is
             // taken if `n` allows, as in Lwt (so a `get_available` never differs).
-            Op::Get(_, s) | Op::Junk(_, s) | Op::Nget(_, s, _)
+            Op::Get(_, s)
+            | Op::Junk(_, s)
+            | Op::Nget(_, s, _)
+            | Op::Njunk(_, s, _)
+            | Op::Next(_, s)
+            | Op::GetWhile(_, s, ..)
+            | Op::JunkWhile(_, s, ..)
+            | Op::LastNew(_, s)
+            | Op::JunkOld(_, s)
                 if bounded(s).is_some_and(|(count, size, blocked)| blocked && count > size) =>
             {
                 obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
@@ -1080,6 +1259,21 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
                 if bounded(s).is_some_and(|(count, size, blocked)| {
                     blocked && n >= 1 && n + size <= count
                 }) =>
+            {
+                obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
+            }
+            // An `npeek` of more than the bound lets pushes in beyond it here; Lwt's waits for
+            // ever (the `stream` module docs, "`nget` and `npeek` are all-or-nothing").
+            Op::Npeek(_, s, n) if bounded(s).is_some_and(|(_, size, _)| n > size) => {
+                obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
+            }
+            // `get_available` while an `npeek` waits: here it waits its turn (and gives
+            // nothing), in Lwt it takes what is buffered.
+            Op::GetAvailable(s) | Op::GetUpTo(s, _)
+                if k > 0
+                    && npeeks
+                        .iter()
+                        .any(|&(j, o)| o == STREAM * OBJECTS + s && pending(k - 1, j)) =>
             {
                 obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
             }
@@ -1096,10 +1290,13 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
                 obj[s] = obj[s].min(k);
             }
             // An `nget` that waits.
-            if matches!(op, Op::Nget(..)) && pending(k, d) {
+            if matches!(op, Op::Nget(..) | Op::GetWhile(..)) && pending(k, d) {
                 obj[s] = obj[s].min(k);
             }
             reads.push((d, s, read));
+            if matches!(op, Op::Npeek(..)) {
+                npeeks.push((d, s));
+            }
         }
     }
     loop {
@@ -1167,6 +1364,16 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
                             // Whether (and when) the body runs depends on the mutex.
                             slot[i] = slot[i].min(obj[MUTEX * OBJECTS + m]);
                         }
+                    }
+                }
+                // A derived stream shares its source's elements: a cut of either cuts the other
+                // (a source cut before the derivation, from the derivation on).
+                Op::Derived(t, s, _) => {
+                    let (t, s) = (STREAM * OBJECTS + t, STREAM * OBJECTS + s);
+                    let c = obj[t].min(obj[s]).max(k);
+                    if obj[t].min(obj[s]) != usize::MAX {
+                        obj[t] = obj[t].min(c);
+                        obj[s] = obj[s].min(c);
                     }
                 }
                 Op::Cancel(s) if slot[s] <= k => {
@@ -1473,4 +1680,59 @@ fn a_read_over_a_lowered_bound_leaves_the_push_waiting() {
     );
     assert_eq!(s.get_available(), vec![98, 68]);
     assert_eq!((waiting.state(), push.count()), (State::Fulfilled(()), 0));
+}
+
+// The `npeek` operations (added with `next`, `njunk`, `get_while` & co., `last_new` and
+// `junk_old`, where no difference was found) met three differences the `stream` module keeps on
+// purpose (its docs: "Concurrent reads of one stream are served in order", "`nget` and `npeek`
+// are all-or-nothing"), left out of the comparison by [`cuts`]. These tests assert what Lwt
+// 5.6.1 does (checked with `lwt_diff_sync.ml`), so they fail here: run them with `--ignored`
+// to see the difference.
+
+/// `NS 0; PK 0 0; NP 1 0 0`: Lwt's `npeek 0` returns `[]` at once while a `peek` waits; here it
+/// waits behind the `peek`, its turn (lwt-core: pending).
+#[test]
+#[ignore = "differs from Lwt on purpose: reads of one stream are served in order"]
+fn npeek_zero_behind_a_waiting_peek_is_at_once_in_lwt() {
+    let (s, _push) = stream::create::<i64>();
+    let peek = s.peek();
+    let none = s.npeek(0);
+    assert!(peek.is_pending());
+    assert_eq!(none.state(), State::Fulfilled(vec![]), "Lwt: [] at once");
+}
+
+/// `NS 0; NP 0 0 2; PU 0 14; PK 1 0; GA 0`: while an `npeek 2` waits, Lwt's `peek` sees 14 and
+/// `get_available` takes `[14]`; here both wait their turn behind the `npeek` (the `peek`
+/// pending, `get_available` gives `[]`).
+#[test]
+#[ignore = "differs from Lwt on purpose: reads of one stream are served in order"]
+fn reads_behind_a_waiting_npeek_go_ahead_in_lwt() {
+    let (s, push) = stream::create::<i64>();
+    let two = s.npeek(2);
+    push.push(14).unwrap();
+    let peek = s.peek();
+    let got = s.get_available();
+    assert!(two.is_pending());
+    assert_eq!(
+        (peek.state(), got),
+        (State::Fulfilled(Some(14)), vec![14]),
+        "Lwt: the peek sees 14, get_available takes [14]"
+    );
+}
+
+/// `NB 0 1; BP 0 0 92; BP 1 0 64; NP 2 0 2; BQ 0`: an `npeek` of more than the bound on a full
+/// bounded stream waits for ever in Lwt (the waiting push stays pending, count 1, blocked);
+/// here it lets the push in beyond the bound (both fulfilled, `[92; 64]`, count 2).
+#[test]
+#[ignore = "differs from Lwt on purpose: npeek of more than the bound lets pushes in"]
+fn npeek_over_the_bound_waits_for_ever_in_lwt() {
+    let (s, push) = stream::create_bounded::<i64>(1);
+    assert!(push.push(92).is_fulfilled());
+    let waiting = push.push(64);
+    let two = s.npeek(2);
+    assert_eq!(
+        (waiting.state(), two.state(), push.count(), push.blocked()),
+        (State::Pending, State::Pending, 1, true),
+        "Lwt: the push and the npeek wait for ever"
+    );
 }

@@ -35,6 +35,15 @@
      PU s x | BP d s x | CL s                 push (Some x) (query: "ok" or "closed"), a bounded
                                               push, close (push None, whose Closed on a closed
                                               stream is ignored / #close)
+     NP d s n | NJ d s n | NX d s             npeek n, njunk n, next (Empty is "R empty")
+     GW d s t | GS d s t                      get_while (fun x -> x < t), get_while_s (its
+                                              predicate's promise resolved)
+     JW d s t | JS d s t                      junk_while, junk_while_s, as GW and GS
+     LN d s | JO d s                          last_new, junk_old
+     DV t s k                                 stream t derived from (unbounded) s: k is "c"
+                                              (clone s), or over clone s "m"/"M" (map(_s)
+                                              x + 1000), "f"/"F" (filter(_s) even), "o"/"O"
+                                              (filter_map(_s): x + 2000 unless x mod 3 = 0)
      GA s | GU s n | SQ s | BQ s | RS s n     queries: get_available, get_available_up_to n,
                                               is_closed, a bounded push's count, size and
                                               blocked; resize n
@@ -57,6 +66,7 @@ let combine l = List.fold_left (fun acc v -> ((acc * 131) + v) mod md) 7 l
 type stream =
   | Unbounded of int Lwt_stream.t * (int option -> unit)
   | Bounded of int Lwt_stream.t * int Lwt_stream.bounded_push
+  | Derived of int Lwt_stream.t
 
 let n_objects = 4
 
@@ -81,6 +91,7 @@ let exn_text = function
   | Fail n -> string_of_int n
   | Lwt_stream.Closed -> "closed"
   | Lwt_stream.Full -> "full"
+  | Lwt_stream.Empty -> "empty"
   | e -> "?" ^ String.map (fun c -> if c = ' ' || c = '\n' then '_' else c) (Printexc.to_string e)
 
 let get a i = if i >= 0 && i < Array.length !a then !a.(i) else None
@@ -103,6 +114,7 @@ let resolve s f =
 let close = function
   | Unbounded (_, push) -> ( try push None with Lwt_stream.Closed -> ())
   | Bounded (_, b) -> b#close
+  | Derived _ -> ()
 
 (* What a body does first: "<kind>[/<action>.<a>.<b>]". *)
 let act action =
@@ -116,7 +128,7 @@ let act action =
   | [ "PU"; s; x ] ->
       with_obj streams (i s) (function
         | Unbounded (_, push) -> ( try push (Some (i x)) with Lwt_stream.Closed -> ())
-        | Bounded _ -> ())
+        | Bounded _ | Derived _ -> ())
   | [ "CL"; s ] -> with_obj streams (i s) close
   | [ "WU"; s; v ] -> resolve (i s) (fun r -> Lwt.wakeup r (i v))
   | _ -> failwith ("bad action " ^ action)
@@ -140,7 +152,7 @@ let opt = function Some x -> x | None -> -1
 
 let bool b = if b then 1 else 0
 
-let stream_of = function Unbounded (s, _) | Bounded (s, _) -> s
+let stream_of = function Unbounded (s, _) | Bounded (s, _) | Derived s -> s
 
 let query k text = queries := Printf.sprintf "Q %d %s" k text :: !queries
 
@@ -194,11 +206,11 @@ let op k words =
             match push (Some (i x)) with
             | () -> query k "ok"
             | exception Lwt_stream.Closed -> query k "closed")
-        | Bounded _ -> ())
+        | Bounded _ | Derived _ -> ())
   | [ "BP"; d; s; x ] ->
       with_obj streams s (function
         | Bounded (_, b) -> to_slot d (Lwt.map (fun () -> 0) (b#push (i x)))
-        | Unbounded _ -> ())
+        | Unbounded _ | Derived _ -> ())
   | [ "CL"; s ] ->
       (* A second push None raises Closed; lwt-core's close does nothing then. *)
       with_obj streams s close
@@ -207,13 +219,53 @@ let op k words =
   | [ "GU"; s; n ] ->
       with_obj streams s (fun s ->
           query k (list_text (Lwt_stream.get_available_up_to (i n) (stream_of s))))
+  | [ "NP"; d; s; n ] ->
+      with_obj streams s (fun s -> to_slot d (Lwt.map combine (Lwt_stream.npeek (i n) (stream_of s))))
+  | [ "NJ"; d; s; n ] ->
+      with_obj streams s (fun s -> to_slot d (Lwt.map (fun () -> 0) (Lwt_stream.njunk (i n) (stream_of s))))
+  | [ "NX"; d; s ] -> with_obj streams s (fun s -> to_slot d (Lwt_stream.next (stream_of s)))
+  | [ "GW"; d; s; t ] ->
+      with_obj streams s (fun s ->
+          to_slot d (Lwt.map combine (Lwt_stream.get_while (fun x -> x < i t) (stream_of s))))
+  | [ "GS"; d; s; t ] ->
+      with_obj streams s (fun s ->
+          to_slot d
+            (Lwt.map combine (Lwt_stream.get_while_s (fun x -> Lwt.return (x < i t)) (stream_of s))))
+  | [ "JW"; d; s; t ] ->
+      with_obj streams s (fun s ->
+          to_slot d (Lwt.map (fun () -> 0) (Lwt_stream.junk_while (fun x -> x < i t) (stream_of s))))
+  | [ "JS"; d; s; t ] ->
+      with_obj streams s (fun s ->
+          to_slot d
+            (Lwt.map (fun () -> 0)
+               (Lwt_stream.junk_while_s (fun x -> Lwt.return (x < i t)) (stream_of s))))
+  | [ "LN"; d; s ] -> with_obj streams s (fun s -> to_slot d (Lwt_stream.last_new (stream_of s)))
+  | [ "JO"; d; s ] ->
+      with_obj streams s (fun s -> to_slot d (Lwt.map (fun () -> 0) (Lwt_stream.junk_old (stream_of s))))
+  | [ "DV"; t; s; how ] ->
+      with_obj streams s (fun s ->
+          let c = Lwt_stream.clone (stream_of s) in
+          let r = Lwt.return in
+          let fm x = if x mod 3 <> 0 then Some (x + 2000) else None in
+          let d =
+            match how with
+            | "c" -> c
+            | "m" -> Lwt_stream.map (fun x -> x + 1000) c
+            | "M" -> Lwt_stream.map_s (fun x -> r (x + 1000)) c
+            | "f" -> Lwt_stream.filter (fun x -> x mod 2 = 0) c
+            | "F" -> Lwt_stream.filter_s (fun x -> r (x mod 2 = 0)) c
+            | "o" -> Lwt_stream.filter_map fm c
+            | "O" -> Lwt_stream.filter_map_s (fun x -> r (fm x)) c
+            | _ -> failwith ("bad derivation " ^ how)
+          in
+          !streams.(i t) <- Some (Derived d))
   | [ "SQ"; s ] -> with_obj streams s (fun s -> query k (string_of_bool (Lwt_stream.is_closed (stream_of s))))
   | [ "BQ"; s ] ->
       with_obj streams s (function
         | Bounded (_, b) -> query k (Printf.sprintf "%d/%d/%b" b#count b#size b#blocked)
-        | Unbounded _ -> ())
+        | Unbounded _ | Derived _ -> ())
   | [ "RS"; s; n ] ->
-      with_obj streams s (function Bounded (_, b) -> b#resize (i n) | Unbounded _ -> ())
+      with_obj streams s (function Bounded (_, b) -> b#resize (i n) | Unbounded _ | Derived _ -> ())
   | [ "W"; d ] -> ignore (fresh (i d))
   | [ "WU"; s; v ] -> resolve (i s) (fun r -> Lwt.wakeup r (i v))
   | [ "WE"; s; n ] -> resolve (i s) (fun r -> Lwt.wakeup_exn r (Fail (i n)))
