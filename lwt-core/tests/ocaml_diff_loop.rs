@@ -1555,7 +1555,7 @@ fn pinned_difference(text: &str, lwt: &[&str], ours: &[&str]) {
 /// (`LOOP_DIFF_PROG=p.txt cargo test -p lwt-core --test ocaml_diff_loop show_a_program --
 /// --ignored --nocapture`).
 #[test]
-#[ignore]
+#[ignore = "a tool, not a check: prints the logs of LOOP_DIFF_PROG's program"]
 fn show_a_program() {
     let Ok(path) = std::env::var("LOOP_DIFF_PROG") else {
         return;
