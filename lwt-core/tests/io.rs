@@ -1232,6 +1232,43 @@ fn socket_channels_with_sets_the_buffer_size_and_the_line_limit() {
 }
 
 #[test]
+fn the_input_and_output_buffer_sizes_are_set_apart() {
+    let (a, b) = unix::socketpair().unwrap();
+    let config = io::ChannelConfig::new()
+        .in_buffer_size(3)
+        .out_buffer_size(10);
+    let (a_in, a_out) = io::socket_channels_with(a, config).unwrap();
+    let (b_in, b_out) = io::socket_channels(b);
+    run(a_out.write("0123456789")).unwrap();
+    assert_eq!(a_out.buffered(), 10, "fits in the 10-byte output buffer");
+    run(a_out.flush()).unwrap();
+    assert_eq!(run(b_in.read(100)).unwrap(), b"0123456789");
+    send(&b_out, "hello");
+    assert_eq!(run(a_in.read(100)).unwrap(), b"hel", "3 bytes per read");
+    assert_eq!(run(a_in.read(100)).unwrap(), b"lo");
+
+    // Each size is checked, and the error names the one that is wrong.
+    for (config, which) in [
+        (io::ChannelConfig::new().in_buffer_size(0), "input"),
+        (io::ChannelConfig::new().out_buffer_size(0), "output"),
+    ] {
+        let (c, _d) = unix::socketpair().unwrap();
+        let e = io::socket_channels_with(c, config).unwrap_err();
+        assert!(e.is::<lwt_core::InvalidArgument>(), "{e:?}");
+        assert!(
+            e.to_string().contains(&format!("{which} buffer size 0")),
+            "{e}"
+        );
+    }
+    let bad = io::ServerConfig::new().out_buffer_size(0);
+    let e = run(io::establish_server_with(loopback(), bad, |_, _, _| {
+        lwt_core::return_unit()
+    }))
+    .unwrap_err();
+    assert!(e.to_string().contains("output buffer size 0"), "{e}");
+}
+
+#[test]
 fn open_and_with_connection_with_set_the_buffer_size() {
     let server = run(io::establish_server(loopback(), |_peer, ic, _oc| {
         ic.read_to_end().map(|_| ())

@@ -705,12 +705,13 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
         }
         Transport::Socket => {
             let (a, b) = unix::socketpair().map_err(|e| e.to_string())?;
-            // The writing end's buffers are the output's size, the reading end's the input's.
-            let sized = |n| io::ChannelConfig::new().buffer_size(n);
-            let (a_in, a_out) =
-                io::socket_channels_with(a, sized(s.out_buf)).map_err(|e| e.to_string())?;
-            let (b_in, b_out) =
-                io::socket_channels_with(b, sized(s.in_buf)).map_err(|e| e.to_string())?;
+            // Both ends take the setting's input and output sizes (the ones under test are the
+            // writing end's output and the reading end's input).
+            let sized = io::ChannelConfig::new()
+                .in_buffer_size(s.in_buf)
+                .out_buffer_size(s.out_buf);
+            let (a_in, a_out) = io::socket_channels_with(a, sized).map_err(|e| e.to_string())?;
+            let (b_in, b_out) = io::socket_channels_with(b, sized).map_err(|e| e.to_string())?;
             (Some(b_in), a_out, Some((a_in, b_out)))
         }
         Transport::Tcp => {
@@ -849,7 +850,8 @@ fn tcp(
     let served: Rc<RefCell<Option<Halves>>> = Rc::default();
     let (handler_done, end) = wait::<()>();
     let config = io::ServerConfig::new()
-        .buffer_size(s.out_buf)
+        .in_buffer_size(s.in_buf)
+        .out_buffer_size(s.out_buf)
         .on_error(|e| panic!("server error: {e}"));
     let slot = served.clone();
     let addr: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -859,7 +861,9 @@ fn tcp(
     }))
     .map_err(|e| e.to_string())?;
     let addr = server.local_addr().ok_or("no address")?;
-    let client = io::ChannelConfig::new().buffer_size(s.in_buf);
+    let client = io::ChannelConfig::new()
+        .in_buffer_size(s.in_buf)
+        .out_buffer_size(s.out_buf);
     let (c_in, c_out) =
         main::run(io::open_connection_with(addr, client)).map_err(|e| e.to_string())?;
     for _ in 0..1000 {

@@ -184,9 +184,9 @@ pub fn socket_channels_with(
 
 fn channels(fd: Fd, config: ChannelConfig) -> (InputChannel, OutputChannel) {
     let (input, output) = Owner::socket(fd);
-    let oc = OutputChannel::new(output, config.buffer_size);
+    let oc = OutputChannel::new(output, config.out_buffer_size);
     input.pair_with(&oc);
-    let ic = InputChannel::new(input, config.buffer_size);
+    let ic = InputChannel::new(input, config.in_buffer_size);
     ic.set_max_line_length(config.max_line_length);
     (ic, oc)
 }
@@ -203,18 +203,19 @@ pub const MAX_BUFFER_SIZE: usize = isize::MAX as usize;
 
 /// Rejects a buffer size outside `1..=MAX_BUFFER_SIZE` (Lwt's `check_buffer_size`, whose
 /// `Invalid_argument` this is).
-fn check_buffer_size(what: &str, size: usize) -> Result<(), Exn> {
+/// `which` names the channel: "input" or "output".
+fn check_buffer_size(what: &str, which: &str, size: usize) -> Result<(), Exn> {
     if size == 0 || size > MAX_BUFFER_SIZE {
         return Err(Exn::invalid_argument(format!(
-            "{what}: buffer size {size} is not within 1..={MAX_BUFFER_SIZE}"
+            "{what}: {which} buffer size {size} is not within 1..={MAX_BUFFER_SIZE}"
         )));
     }
     Ok(())
 }
 
 /// Options of a connection's channels, for [`socket_channels_with`], [`open_connection_with`]
-/// and [`with_connection_with`] (Lwt's `?in_buffer` and `?out_buffer`): the buffer size of both
-/// channels and the input's line-length limit. [`ServerConfig`] has the same for a server's.
+/// and [`with_connection_with`] (Lwt's `?in_buffer` and `?out_buffer`): the buffer size of each
+/// channel and the input's line-length limit. [`ServerConfig`] has the same for a server's.
 ///
 /// ```
 /// use lwt_core::{io::{self, ChannelConfig}, unix};
@@ -229,14 +230,16 @@ fn check_buffer_size(what: &str, size: usize) -> Result<(), Exn> {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelConfig {
-    buffer_size: usize,
+    in_buffer_size: usize,
+    out_buffer_size: usize,
     max_line_length: usize,
 }
 
 impl Default for ChannelConfig {
     fn default() -> ChannelConfig {
         ChannelConfig {
-            buffer_size: DEFAULT_BUFFER_SIZE,
+            in_buffer_size: DEFAULT_BUFFER_SIZE,
+            out_buffer_size: DEFAULT_BUFFER_SIZE,
             max_line_length: DEFAULT_MAX_LINE_LENGTH,
         }
     }
@@ -269,8 +272,42 @@ impl ChannelConfig {
     /// assert!(e.is::<lwt_core::InvalidArgument>()); // rejected before connecting
     /// ```
     #[must_use]
-    pub fn buffer_size(mut self, size: usize) -> ChannelConfig {
-        self.buffer_size = size;
+    pub fn buffer_size(self, size: usize) -> ChannelConfig {
+        self.in_buffer_size(size).out_buffer_size(size)
+    }
+
+    /// The input channel's buffer size alone (Lwt's `?in_buffer`): it reads up to this much at
+    /// a time. The same sizes are valid as for [`buffer_size`](ChannelConfig::buffer_size).
+    ///
+    /// ```
+    /// use lwt_core::{io, main, unix};
+    /// let (a, b) = unix::socketpair().unwrap();
+    /// let (ic, _oc) = io::socket_channels_with(a, io::ChannelConfig::new().in_buffer_size(3)).unwrap();
+    /// let (_b_in, b_out) = io::socket_channels(b);
+    /// main::run(b_out.write("hello").bind(move |()| b_out.flush())).unwrap();
+    /// assert_eq!(main::run(ic.read(100)).unwrap(), b"hel"); // one 3-byte read
+    /// ```
+    #[must_use]
+    pub fn in_buffer_size(mut self, size: usize) -> ChannelConfig {
+        self.in_buffer_size = size;
+        self
+    }
+
+    /// The output channel's buffer size alone (Lwt's `?out_buffer`): it writes out its buffer
+    /// when a write does not fit. The same sizes are valid as for
+    /// [`buffer_size`](ChannelConfig::buffer_size).
+    ///
+    /// ```
+    /// use lwt_core::{io, main, unix};
+    /// let (a, _b) = unix::socketpair().unwrap();
+    /// let config = io::ChannelConfig::new().out_buffer_size(1 << 16);
+    /// let (_ic, oc) = io::socket_channels_with(a, config).unwrap();
+    /// main::run(oc.write(vec![b'x'; 5000])).unwrap();
+    /// assert_eq!(oc.buffered(), 5000); // kept: it fits
+    /// ```
+    #[must_use]
+    pub fn out_buffer_size(mut self, size: usize) -> ChannelConfig {
+        self.out_buffer_size = size;
         self
     }
 
@@ -289,7 +326,8 @@ impl ChannelConfig {
     }
 
     fn check(&self, what: &str) -> Result<(), Exn> {
-        check_buffer_size(what, self.buffer_size)
+        check_buffer_size(what, "input", self.in_buffer_size)?;
+        check_buffer_size(what, "output", self.out_buffer_size)
     }
 }
 
@@ -431,6 +469,30 @@ impl ServerConfig {
         self
     }
 
+    /// The buffer size of each connection's input channel alone (as
+    /// [`ChannelConfig::in_buffer_size`]).
+    ///
+    /// ```
+    /// let _ = lwt_core::io::ServerConfig::new().in_buffer_size(1 << 16).out_buffer_size(512);
+    /// ```
+    #[must_use]
+    pub fn in_buffer_size(mut self, size: usize) -> ServerConfig {
+        self.channels = self.channels.in_buffer_size(size);
+        self
+    }
+
+    /// The buffer size of each connection's output channel alone (as
+    /// [`ChannelConfig::out_buffer_size`]).
+    ///
+    /// ```
+    /// let _ = lwt_core::io::ServerConfig::new().out_buffer_size(1 << 16);
+    /// ```
+    #[must_use]
+    pub fn out_buffer_size(mut self, size: usize) -> ServerConfig {
+        self.channels = self.channels.out_buffer_size(size);
+        self
+    }
+
     /// The line-length limit of each connection's input channel.
     ///
     /// ```
@@ -459,7 +521,8 @@ impl ServerConfig {
 impl fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServerConfig")
-            .field("buffer_size", &self.channels.buffer_size)
+            .field("in_buffer_size", &self.channels.in_buffer_size)
+            .field("out_buffer_size", &self.channels.out_buffer_size)
             .field("max_line_length", &self.channels.max_line_length)
             .field("on_error", &self.on_error.is_some())
             .finish()
