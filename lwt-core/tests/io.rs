@@ -1364,3 +1364,99 @@ fn canceling_the_close_of_a_socket_input_during_the_output_flush_keeps_the_unwri
         "every byte written or counted"
     );
 }
+
+// ---- abort (Lwt_io's abort: close at once, write nothing out) ----
+
+#[test]
+fn aborting_an_output_drops_its_buffer_and_fails_a_waiting_write() {
+    let (ic, oc) = io::pipe().unwrap();
+    run(oc.write("kept back")).unwrap();
+    let flushed = oc.flushed();
+    run(oc.abort()).unwrap();
+    assert!(oc.is_closed());
+    assert_eq!(oc.buffered(), 9, "the dropped bytes stay counted");
+    assert!(run(flushed).unwrap_err().is::<ChannelClosed>());
+    assert!(run(oc.write("x")).unwrap_err().is::<ChannelClosed>());
+    assert_eq!(
+        within(ic.read_to_end()).unwrap(),
+        b"",
+        "nothing was written"
+    );
+    run(oc.abort()).unwrap(); // again: nothing
+    assert!(
+        run(oc.close()).is_ok(),
+        "closing an aborted channel does nothing"
+    );
+
+    // A write waiting for room in a full socket fails at once, and a close waiting behind it
+    // is cut short too; every byte is either read by the peer or counted as unwritten.
+    let (a, b) = unix::socketpair().unwrap();
+    let (_a_in, a_out) = io::socket_channels(a);
+    let (b_in, _b_out) = io::socket_channels(b);
+    let write = waiting_writer(&a_out);
+    let close = a_out.close();
+    run(a_out.abort()).unwrap();
+    assert!(within(write).is_err(), "the waiting write fails");
+    let e = within(close).unwrap_err();
+    assert!(e.is::<ChannelClosed>(), "the waiting close fails: {e:?}");
+    let got = within(b_in.read_to_end()).unwrap();
+    assert_eq!(got.len() + a_out.buffered(), 4 << 20);
+}
+
+#[test]
+fn aborting_either_channel_of_a_connection_closes_it_at_once() {
+    for abort_input in [true, false] {
+        let (a, b) = unix::socketpair().unwrap();
+        let (a_in, a_out) = io::socket_channels(a);
+        let (b_in, b_out) = io::socket_channels(b);
+        let read = a_in.read_line();
+        run(a_out.write("unsent")).unwrap();
+        let aborted = if abort_input {
+            a_in.abort()
+        } else {
+            a_out.abort()
+        };
+        run(aborted).unwrap();
+        assert!(
+            a_in.is_closed() && a_out.is_closed(),
+            "both channels closed"
+        );
+        assert!(run(read).unwrap_err().is::<ChannelClosed>());
+        assert_eq!(a_out.buffered(), 6);
+        // The peer sees the end at once, and its writes fail rather than wait.
+        assert_eq!(within(b_in.read_to_end()).unwrap(), b"");
+        let reply = b_out.write(vec![b'y'; 1 << 20]).bind({
+            let b_out = b_out.clone();
+            move |()| b_out.flush()
+        });
+        assert!(within(reply).is_err(), "the peer's writes fail");
+        run(a_in.abort()).unwrap(); // again: nothing
+        run(a_out.abort()).unwrap();
+    }
+}
+
+#[test]
+fn aborting_cuts_short_an_input_close_waiting_for_the_output() {
+    // The input's close writes the output out first; the peer does not read, so it waits.
+    let (a, b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    let (b_in, _b_out) = io::socket_channels(b);
+    let write = waiting_writer(&a_out);
+    let close = a_in.close();
+    turn();
+    assert!(close.is_pending(), "the close waits for the output");
+    run(io::abort(&a_in)).unwrap();
+    assert!(within(write).is_err());
+    let e = within(close).unwrap_err();
+    assert!(
+        e.is::<ChannelClosed>(),
+        "its output's bytes were dropped: {e:?}"
+    );
+    let second = a_in.close();
+    assert!(
+        run(second).is_ok(),
+        "a later close finds the channel closed"
+    );
+    let got = within(b_in.read_to_end()).unwrap();
+    assert_eq!(got.len() + a_out.buffered(), 4 << 20);
+}

@@ -14,7 +14,8 @@
 //! run *inside* the callback of an earlier read, on a pipe descriptors closed under either
 //! channel (`Fd::close`), and on a socket the channels of the other direction closed (closing
 //! the writing end's input closes its connection, the output under test first: the model counts
-//! it as a close of the output, cancels included). The data
+//! it as a close of the output, cancels included), and `abort` of either channel under test
+//! (the output's drops its buffer: the model then lets the input end early). The data
 //! mixes `\n`, `\r\n`, lone `\r`, multi-byte UTF-8 and (in some cases) invalid or cut UTF-8. On a
 //! file, the writing part of the program runs first, then the reading part (an appended file is
 //! read from its old content on).
@@ -135,6 +136,11 @@ enum Op {
     /// On a socket, closes the channels of the other direction (each end's other half): the
     /// writing end's input closes its connection, the output under test with it.
     CloseOtherHalves,
+    /// `abort` of the output channel: closes it (on a socket, its connection) at once, without
+    /// writing out its buffer.
+    AbortOut,
+    /// `abort` of the input channel (on a socket, its connection).
+    AbortIn,
     /// A read; with `true`, the next scripted operation runs inside its callback.
     Read(Read, bool),
     /// `n` reads of one kind at once.
@@ -162,6 +168,7 @@ impl Op {
                 | Op::CancelClose
                 | Op::CancelWrite
                 | Op::CloseWriterFd
+                | Op::AbortOut
         )
     }
 }
@@ -276,6 +283,8 @@ fn gen_op(rng: &mut Rng, junk: bool, top: bool) -> Op {
             0 => Op::CloseReaderFd,
             1 => Op::CloseWriterFd,
             2 | 3 => Op::CloseOtherHalves,
+            4 => Op::AbortOut,
+            5 => Op::AbortIn,
             _ => Op::Turn(1),
         },
         _ => Op::Script(Box::new(gen_op(rng, junk, false))),
@@ -391,6 +400,11 @@ struct World {
     /// under the output: its operation in progress gets the error of the closed descriptor,
     /// and the ones queued behind it `ChannelClosed`.
     socket_closed_early: bool,
+    /// The output channel was aborted: its bytes still buffered are lost, its operation in
+    /// progress may get the error of the closed descriptor, the ones queued `ChannelClosed`.
+    out_aborted: bool,
+    /// The aborts, which must succeed.
+    aborts: Vec<Promise<()>>,
     /// The pipe's descriptors (reading, writing), to close under the channels.
     fds: Option<(unix::Fd, unix::Fd)>,
     reader_fd_closed: bool,
@@ -400,6 +414,14 @@ struct World {
     scripts: VecDeque<Op>,
     depth: usize,
     trace: bool,
+}
+
+impl World {
+    /// The input may end before the bytes written do: a canceled close or an abort dropped the
+    /// output's buffer, or the writing descriptor was closed under it.
+    fn truncated(&self) -> bool {
+        self.close_canceled || self.writer_fd_closed || self.out_aborted
+    }
 }
 
 type W = Rc<RefCell<World>>;
@@ -601,6 +623,26 @@ fn exec(w: &W, op: &Op) {
             let closed = b_out.close();
             w.borrow_mut().in_closes.push(closed);
         }
+        Op::AbortOut => {
+            trace(w, || "abort the output".to_string());
+            let oc = w.borrow().oc.clone();
+            {
+                let mut ww = w.borrow_mut();
+                ww.out_close_called = true;
+                ww.out_aborted = true;
+            }
+            let p = oc.abort();
+            w.borrow_mut().aborts.push(p);
+        }
+        Op::AbortIn => {
+            let Some(ic) = w.borrow().ic.clone() else {
+                return;
+            };
+            trace(w, || "abort the input".to_string());
+            w.borrow_mut().in_closed = true;
+            let p = ic.abort();
+            w.borrow_mut().aborts.push(p);
+        }
         Op::CloseReaderFd | Op::CloseWriterFd => {
             let reader = matches!(op, Op::CloseReaderFd);
             let Some((r, wr)) = w.borrow().fds.clone() else {
@@ -745,6 +787,8 @@ fn run_case(s: &Setting, ops: &[Op], trace_on: bool) -> Result<usize, String> {
         out_close_called: false,
         close_canceled: false,
         socket_closed_early: false,
+        out_aborted: false,
+        aborts: Vec::new(),
         fds,
         reader_fd_closed: false,
         writer_fd_closed: false,
@@ -1094,8 +1138,8 @@ impl Checker<'_> {
 fn check(w: &W, s: &Setting) -> Result<(), String> {
     let ww = w.borrow();
     let reader_gone = ww.in_closed || ww.reader_fd_closed || ww.writer_fd_closed;
-    let truncated = ww.close_canceled || ww.writer_fd_closed;
-    let early = ww.socket_closed_early;
+    let truncated = ww.truncated();
+    let early = ww.socket_closed_early || ww.out_aborted;
     // The output side.
     let mut optional = Vec::new();
     for (i, r) in ww.writes.iter().enumerate() {
@@ -1176,6 +1220,11 @@ fn check(w: &W, s: &Setting) -> Result<(), String> {
             return Err(format!("closing the input: {e:?}"));
         }
     }
+    for p in &ww.aborts {
+        if let Some(e) = p.rejection() {
+            return Err(format!("abort: {e:?}"));
+        }
+    }
     // A canceled write is written entirely or not at all: one of the combinations must agree.
     let combos = 1u32 << optional.len().min(10);
     let mut first_err = None;
@@ -1210,7 +1259,7 @@ fn check(w: &W, s: &Setting) -> Result<(), String> {
 
 fn check_reads(ww: &World, s: &Setting, stream: &[u8]) -> Result<(), String> {
     let reader_gone = ww.in_closed;
-    let truncated = ww.close_canceled || ww.writer_fd_closed;
+    let truncated = ww.truncated();
     // The input side, in the order the reads were called.
     let mut c = Checker {
         s: stream,

@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 
 use super::error::{ChannelClosed, EndOfFile, LineTooLong};
 use super::lock::{serialized, Lock};
@@ -210,6 +210,49 @@ impl InputChannel {
                 _ => Promise::ret(()),
             });
         }
+        self.stop_reading();
+        let closing = me.owner.close_input();
+        *me.closing.borrow_mut() = Some(closing.clone());
+        closing
+    }
+
+    /// Lwt_io's `abort`: closes the channel and its descriptor at once. Unlike
+    /// [`close`](InputChannel::close), on a connection it does not wait for the output channel
+    /// to write out what it holds: the connection closes now, both channels with it, and what
+    /// the output channel held is not sent (its [`buffered`](super::OutputChannel::buffered)
+    /// still counts it). Reads and writes in progress fail. A close already waiting for the
+    /// output is cut short, and rejected with the error of the closed descriptor.
+    ///
+    /// Rejected only if closing the descriptor fails. Aborting a closed channel does nothing
+    /// more (on a connection whose output alone was closed, it closes the connection).
+    ///
+    /// ```
+    /// use lwt_core::{io, main, unix};
+    /// let (a, b) = unix::socketpair().unwrap();
+    /// let (a_in, a_out) = io::socket_channels(a);
+    /// let (b_in, _b_out) = io::socket_channels(b);
+    /// main::run(a_out.write("never sent")).unwrap(); // buffered
+    /// main::run(a_in.abort()).unwrap();
+    /// assert!(a_in.is_closed() && a_out.is_closed());
+    /// assert_eq!(a_out.buffered(), 10); // dropped, and still counted
+    /// assert_eq!(main::run(b_in.read_to_end()).unwrap(), b""); // the peer sees the end at once
+    /// ```
+    pub fn abort(&self) -> Promise<()> {
+        let first = !self.0.closed.get();
+        self.stop_reading();
+        let aborted = Promise::of_result(self.0.owner.abort());
+        if first {
+            *self.0.closing.borrow_mut() = Some(aborted.clone());
+        }
+        aborted
+    }
+
+    /// Marks the channel closed and ends the reads in progress, without touching the
+    /// descriptor: the first step of `close` and `abort`, and what an abort of the output
+    /// channel on the same socket does to this one.
+    fn stop_reading(&self) {
+        let me = &self.0;
+        me.closed.set(true);
         *me.buf.borrow_mut() = Vec::new();
         me.pos.set(0);
         drop(me.filling.borrow_mut().take());
@@ -220,9 +263,19 @@ impl InputChannel {
         for view in waiting {
             view.cancel();
         }
-        let closing = me.owner.close_input();
-        *me.closing.borrow_mut() = Some(closing.clone());
-        closing
+    }
+
+    /// The connection under this channel was aborted (see `owner.rs`).
+    pub(super) fn socket_closed(&self) {
+        self.stop_reading();
+    }
+
+    pub(super) fn owner(&self) -> &Owner {
+        &self.0.owner
+    }
+
+    pub(super) fn downgrade(&self) -> WeakInputChannel {
+        WeakInputChannel(Rc::downgrade(&self.0))
     }
 
     // ---- the buffer ----
@@ -603,9 +656,22 @@ fn none_at_eof<T: 'static>(e: Exn) -> Promise<Option<T>> {
     }
 }
 
+/// An input channel that does not keep it alive (the socket's link to its input channel).
+pub(super) struct WeakInputChannel(Weak<Input>);
+
+impl WeakInputChannel {
+    pub(super) fn upgrade(&self) -> Option<InputChannel> {
+        self.0.upgrade().map(InputChannel)
+    }
+}
+
 impl Channel for InputChannel {
     fn close(&self) -> Promise<()> {
         InputChannel::close(self)
+    }
+
+    fn abort(&self) -> Promise<()> {
+        InputChannel::abort(self)
     }
 
     fn is_closed(&self) -> bool {

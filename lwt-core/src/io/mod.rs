@@ -130,6 +130,10 @@ pub trait Channel: Clone + 'static {
     /// Closes the channel (see [`InputChannel::close`] and [`OutputChannel::close`]).
     fn close(&self) -> Promise<()>;
 
+    /// Closes the channel at once, without writing anything out (see [`InputChannel::abort`]
+    /// and [`OutputChannel::abort`]).
+    fn abort(&self) -> Promise<()>;
+
     /// Has the channel been closed?
     fn is_closed(&self) -> bool;
 }
@@ -367,6 +371,20 @@ pub fn flush(oc: &OutputChannel) -> Promise<()> {
 /// ```
 pub fn close<C: Channel>(channel: &C) -> Promise<()> {
     channel.close()
+}
+
+/// Lwt_io's `abort`, for either kind of channel: closes it at once, without writing out what
+/// an output channel holds.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// main::run(oc.write("x")).unwrap();
+/// main::run(io::abort(&oc)).unwrap();
+/// assert_eq!(main::run(ic.read_to_end()).unwrap(), b"");
+/// ```
+pub fn abort<C: Channel>(channel: &C) -> Promise<()> {
+    channel.abort()
 }
 
 // ---- printing ----

@@ -185,8 +185,8 @@ pub fn socket_channels_with(
 fn channels(fd: Fd, config: ChannelConfig) -> (InputChannel, OutputChannel) {
     let (input, output) = Owner::socket(fd);
     let oc = OutputChannel::new(output, config.out_buffer_size);
-    input.pair_with(&oc);
     let ic = InputChannel::new(input, config.in_buffer_size);
+    ic.owner().pair_with(&ic, &oc);
     ic.set_max_line_length(config.max_line_length);
     (ic, oc)
 }

@@ -72,6 +72,9 @@ struct Output {
     /// `close` has finished: the descriptor is closed, and bytes still buffered never will be
     /// written.
     close_done: Cell<bool>,
+    /// `abort` was called: a close called before it, which never got to write the buffer out,
+    /// is rejected rather than fulfilled as if it had.
+    aborted: Cell<bool>,
     lock: Rc<Lock>,
 }
 
@@ -142,6 +145,7 @@ impl OutputChannel {
             error_reported: Cell::new(false),
             closed: Cell::new(false),
             close_done: Cell::new(false),
+            aborted: Cell::new(false),
             lock: Rc::default(),
         }))
     }
@@ -520,8 +524,13 @@ impl OutputChannel {
     /// ```
     pub fn close(&self) -> Promise<()> {
         let me = self.clone();
+        let aborted_before = self.0.aborted.get();
         serialized(&self.0.lock, move || {
             if me.0.closed.replace(true) {
+                if me.0.aborted.get() && !aborted_before && me.buffered() > 0 {
+                    // Aborted while this close waited its turn: its bytes were dropped.
+                    return Promise::fail(ChannelClosed("output"));
+                }
                 return Promise::ret(());
             }
             let unreported = me.0.error.borrow().clone();
@@ -540,6 +549,35 @@ impl OutputChannel {
         })
     }
 
+    /// Lwt_io's `abort`: closes the channel and its descriptor at once, without writing out
+    /// what the buffer holds ([`buffered`](OutputChannel::buffered) still counts it, as bytes
+    /// that will never be written). Writes, flushes and a close in progress fail: a write
+    /// waiting for room with the error of the closed descriptor, a
+    /// [`flushed`](OutputChannel::flushed) waiter with [`ChannelClosed`].
+    ///
+    /// On a connection it closes the connection, both channels with it, as Lwt's abort does
+    /// (where [`close`](OutputChannel::close) only shuts the sending side down). Rejected only
+    /// if closing the descriptor fails; aborting again does nothing more.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("dropped")).unwrap(); // buffered
+    /// main::run(oc.abort()).unwrap();
+    /// assert!(oc.is_closed());
+    /// assert_eq!(oc.buffered(), 7);
+    /// assert_eq!(main::run(ic.read_to_end()).unwrap(), b""); // nothing was written
+    /// assert!(main::run(oc.write("more")).unwrap_err().is::<io::ChannelClosed>());
+    /// ```
+    pub fn abort(&self) -> Promise<()> {
+        self.0.aborted.set(true);
+        self.0.closed.set(true);
+        let aborted = self.0.owner.abort();
+        self.0.close_done.set(true);
+        self.abandon_waiters();
+        Promise::of_result(aborted)
+    }
+
     /// The input channel's close closed the socket under this channel (see `owner.rs`): if
     /// this channel's own close did not get to run (the input's close was canceled while it
     /// waited for the operations in progress), it is closed now. An operation in progress gets
@@ -549,6 +587,12 @@ impl OutputChannel {
         self.0.closed.set(true);
         self.0.close_done.set(true);
         self.abandon_waiters();
+    }
+
+    /// The connection under this channel was aborted, from either channel (see `owner.rs`).
+    pub(super) fn socket_aborted(&self) {
+        self.0.aborted.set(true);
+        self.socket_closed();
     }
 
     pub(super) fn downgrade(&self) -> WeakOutputChannel {
@@ -568,6 +612,10 @@ impl WeakOutputChannel {
 impl Channel for OutputChannel {
     fn close(&self) -> Promise<()> {
         OutputChannel::close(self)
+    }
+
+    fn abort(&self) -> Promise<()> {
+        OutputChannel::abort(self)
     }
 
     fn is_closed(&self) -> bool {

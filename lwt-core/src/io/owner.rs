@@ -9,12 +9,15 @@
 //!   it closes the output channel first (which writes out what it holds), then shuts the socket
 //!   down both ways and closes it, so the peer's reader sees the end of input and its writers
 //!   fail instead of waiting for room. Canceling that close skips the wait for the output.
+//! * aborting either channel (Lwt's `abort`) closes the connection at once, and both channels
+//!   with it, without writing out what the output channel holds.
 
 use std::cell::RefCell;
 use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
 
+use super::input::{InputChannel, WeakInputChannel};
 use super::output::{OutputChannel, WeakOutputChannel};
 use crate::exn::Exn;
 use crate::promise::Promise;
@@ -25,6 +28,9 @@ pub(crate) struct Socket {
     /// The output channel on this socket, closed first when the input channel closes. Weak: the
     /// output channel holds the socket, and one that nobody holds any more has nothing to write.
     output: RefCell<Option<WeakOutputChannel>>,
+    /// The input channel on this socket, closed with the connection when a channel is aborted.
+    /// Weak for the same reason.
+    input: RefCell<Option<WeakInputChannel>>,
 }
 
 impl Socket {
@@ -64,14 +70,16 @@ impl Owner {
         let shared = Rc::new(Socket {
             fd,
             output: RefCell::new(None),
+            input: RefCell::new(None),
         });
         (Owner::Socket(shared.clone()), Owner::Socket(shared))
     }
 
-    /// Records `oc` as the output channel of this socket.
-    pub(crate) fn pair_with(&self, oc: &OutputChannel) {
+    /// Records `ic` and `oc` as the two channels of this socket.
+    pub(crate) fn pair_with(&self, ic: &InputChannel, oc: &OutputChannel) {
         if let Owner::Socket(s) = self {
             *s.output.borrow_mut() = Some(oc.downgrade());
+            *s.input.borrow_mut() = Some(ic.downgrade());
         }
     }
 
@@ -127,6 +135,36 @@ impl Owner {
                 })
             }
             Owner::Failed(_) => Promise::ret(()),
+        }
+    }
+
+    /// Either channel's `abort` (Lwt's): closes the descriptor at once, or on a socket closes
+    /// the connection at once, and both its channels with it. Nothing buffered is written out;
+    /// the operations in progress fail. Aborting again does nothing more.
+    pub(crate) fn abort(&self) -> io::Result<()> {
+        match self {
+            Owner::Fd(fd) => close_fd(fd),
+            Owner::Socket(s) => {
+                // Upgraded first: marking a channel closed must not run under these borrows.
+                let output = s
+                    .output
+                    .borrow()
+                    .as_ref()
+                    .and_then(WeakOutputChannel::upgrade);
+                let input = s
+                    .input
+                    .borrow()
+                    .as_ref()
+                    .and_then(WeakInputChannel::upgrade);
+                if let Some(oc) = output {
+                    oc.socket_aborted();
+                }
+                if let Some(ic) = input {
+                    ic.socket_closed();
+                }
+                s.close()
+            }
+            Owner::Failed(_) => Ok(()),
         }
     }
 }
