@@ -1460,3 +1460,27 @@ fn aborting_cuts_short_an_input_close_waiting_for_the_output() {
     let got = within(b_in.read_to_end()).unwrap();
     assert_eq!(got.len() + a_out.buffered(), 4 << 20);
 }
+
+#[test]
+fn read_chars_streams_characters_and_rejects_bad_utf8() {
+    let (ic, oc) = io::pipe().unwrap();
+    let chars = io::read_chars(&ic);
+    let data = [b'a', 0xff, b'b'];
+    run(oc.write(data).bind(move |()| oc.close())).unwrap();
+    assert_eq!(run(chars.next()).unwrap(), 'a');
+    let e = run(chars.next()).unwrap_err();
+    let bad = e
+        .downcast_ref::<std::string::FromUtf8Error>()
+        .expect("a FromUtf8Error");
+    assert_eq!(bad.as_bytes(), [0xff]);
+    assert_eq!(
+        run(chars.to_list()).unwrap(),
+        ['b'],
+        "the stream goes on after it"
+    );
+
+    let (ic, oc) = io::pipe().unwrap();
+    let written = io::write_chars(&oc, lwt_core::stream::of_list("a€😀".chars().collect()));
+    run(written.bind(move |()| oc.close())).unwrap();
+    assert_eq!(run(ic.read_to_end()).unwrap(), "a€😀".as_bytes());
+}

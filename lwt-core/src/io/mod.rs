@@ -20,7 +20,9 @@
 //! | `read ?count`, `read_into_exactly` | [`read`], [`InputChannel::read_to_end`], [`read_exactly`] |
 //! | `write`, `write_char`, `write_line`, `fprintf`, `flush`, `close` | the same names ([`OutputChannel::printf`] for `fprintf`) |
 //! | `print`, `printl`, `printf`, `eprint`, `eprintl`, `eprintf` | the same names; `printf` takes `format_args!(...)` |
-//! | `read_lines`, `write_lines` | [`read_lines`], [`write_lines`] (over [`stream::Stream`](crate::stream::Stream)) |
+//! | `read_lines`, `write_lines`, `read_chars`, `write_chars` | [`read_lines`], [`write_lines`], [`read_chars`], [`write_chars`] (over [`stream::Stream`](crate::stream::Stream)) |
+//! | `read_int16` ... `write_float64`, `LE`, `BE` | [`InputChannel::read_be`], [`InputChannel::read_le`], [`OutputChannel::write_be`]... for every fixed-width [`Number`] (see [`ByteOrder`]) |
+//! | `abort` | [`abort`], [`InputChannel::abort`], [`OutputChannel::abort`] |
 //! | `End_of_file`, `Channel_closed` | [`EndOfFile`], [`ChannelClosed`] |
 //! | `open_file ~mode`, `with_file ~mode` | [`open_file`], [`with_file`] with [`Input`], [`Output`], [`Append`] |
 //! | `open_connection`, `with_connection` | [`open_connection`], [`with_connection`] ([`Address`]: IP, host name or Unix path) |
@@ -81,6 +83,7 @@ mod file;
 mod input;
 mod lock;
 mod net;
+mod number;
 mod output;
 mod owner;
 
@@ -96,6 +99,7 @@ pub use net::{
     socket_channels, socket_channels_with, with_connection, with_connection_with, Address,
     ChannelConfig, Server, ServerConfig, MAX_BUFFER_SIZE,
 };
+pub use number::{ByteOrder, Number};
 pub use output::OutputChannel;
 
 use crate::promise::Promise;
@@ -275,6 +279,37 @@ pub fn read_line_opt(ic: &InputChannel) -> Promise<Option<String>> {
 pub fn read_lines(ic: &InputChannel) -> crate::stream::Stream<String> {
     let ic = ic.clone();
     crate::stream::from(move || ic.read_line_opt())
+}
+
+/// Lwt_io's `read_chars`: the characters of `ic` as a [`Stream`](crate::stream::Stream), read
+/// lazily (one [`read_char_opt`](InputChannel::read_char_opt) per element a reader asks for);
+/// the stream ends at the end of input, and bytes that are not UTF-8 reject the waiting read
+/// (with the [`FromUtf8Error`](std::string::FromUtf8Error) holding them).
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// let chars = io::read_chars(&ic);
+/// main::run(io::write(&oc, "né").bind(move |()| io::close(&oc))).unwrap();
+/// assert_eq!(main::run(chars.to_list()).unwrap(), ['n', 'é']);
+/// ```
+pub fn read_chars(ic: &InputChannel) -> crate::stream::Stream<char> {
+    let ic = ic.clone();
+    crate::stream::from(move || ic.read_char_opt())
+}
+
+/// Lwt_io's `write_chars`: writes every character of `chars` to `oc` (UTF-8 encoded), in order.
+///
+/// ```
+/// use lwt_core::{io, main, stream};
+/// let (ic, oc) = io::pipe().unwrap();
+/// let written = io::write_chars(&oc, stream::of_list(vec!['λ', '!']));
+/// main::run(written.bind(move |()| io::close(&oc))).unwrap();
+/// assert_eq!(main::run(ic.read_to_end()).unwrap(), "λ!".as_bytes());
+/// ```
+pub fn write_chars(oc: &OutputChannel, chars: crate::stream::Stream<char>) -> Promise<()> {
+    let oc = oc.clone();
+    chars.iter_s(move |c| oc.write_char(c))
 }
 
 /// Lwt_io's `write_lines`: writes every line of `lines` to `oc`, each followed by `\n`, in order.
