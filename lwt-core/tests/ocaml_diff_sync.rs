@@ -1569,6 +1569,18 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
                 obj[STREAM * OBJECTS + t] = obj[STREAM * OBJECTS + t].min(k);
             }
         }
+        // A callback promise of a derived stream rejected while no read of it waits: the
+        // failure waits for the next read here, Lwt loses it (the `stream` module docs, "A
+        // generator failure is never lost"; `a_generator_failure_nobody_waits_for_is_lost_in_lwt`).
+        if let Op::CbWake(Owner::Stream(c), _, Err(_)) = *op {
+            let o = STREAM * OBJECTS + c;
+            if !reads
+                .iter()
+                .any(|&(j, r, _)| r == o && k > 0 && pending(k - 1, j))
+            {
+                obj[o] = obj[o].min(k);
+            }
+        }
         // Lwt's `choose` picks at random among its inputs' reads that are resolved (here they
         // take turns): a `choose` is compared until both inputs have received something.
         for &c in &ours.both[k] {
@@ -1742,7 +1754,14 @@ fn run_ocaml(exe: &Path, progs: &[&Prog]) -> Vec<Report> {
 fn compare(p: &Prog, ours: &Report, lwt: &Report) -> Result<(), String> {
     let cut = cuts(p, ours);
     let mut diffs = String::new();
-    if let Some(e) = &lwt.escaped {
+    // An exception escaping an operation on a cut object (Lwt's `get_available` raises a
+    // generator's failure that here waits for a read) ends the Lwt side's run there.
+    let escaped_at = lwt.steps.len();
+    let escape_cut = p
+        .ops
+        .get(escaped_at)
+        .is_some_and(|op| touch(op).objs.iter().any(|&o| escaped_at >= cut.obj[o]));
+    if let Some(e) = lwt.escaped.as_ref().filter(|_| !escape_cut) {
         writeln!(diffs, "an exception escaped on Lwt: {e}").unwrap();
     }
     // The first operation after which a slot differs.
@@ -2059,6 +2078,23 @@ fn choose_reads_its_inputs_at_once_in_lwt() {
         (1, State::Fulfilled(Some(1)), 2),
         "Lwt: the generator is called at the choose, and again once it gave 1"
     );
+}
+
+/// `NS 0; PU 0 67; DV 2 0 P; JO 5 2; CF s2 0 3; GT 15 2`: `junk_old` starts the
+/// `filter_map_s` callback and returns; the callback fails while no read waits. Lwt loses the
+/// failure (the next `get` calls the generator again, and waits); here it rejects the next read
+/// (the `stream` module docs, "A generator failure is never lost").
+#[test]
+#[ignore = "differs from Lwt on purpose: a generator failure is never lost"]
+fn a_generator_failure_nobody_waits_for_is_lost_in_lwt() {
+    let (s, push) = stream::create::<i64>();
+    let (p, r) = wait::<Option<i64>>();
+    let mut p = Some(p);
+    let derived = s.filter_map_s(move |_| p.take().unwrap_or_else(|| wait().0));
+    push.push(67).unwrap();
+    assert!(derived.junk_old().is_fulfilled());
+    r.wakeup_exn(Exn::failure("3"));
+    assert_eq!(derived.get().state(), State::Pending, "Lwt: the get waits");
 }
 
 /// `NS 0; PK 0 0; NP 1 0 0`: Lwt's `npeek 0` returns `[]` at once while a `peek` waits; here it
