@@ -20,6 +20,14 @@
 //! shrinks. A slot is never free in between, so a use that comes along meanwhile cannot push the
 //! pool past its bound.
 //!
+//! Also unlike Lwt (checked against Lwt 5.6.1 by `tests/ocaml_diff_pool.rs`):
+//!
+//! * a `dispose` that fails frees its slot too (Lwt's slot stays taken for ever);
+//! * [`clear`](Pool::clear) disposes of the idle elements all at once, oldest first (Lwt's one
+//!   after another, most recently released first, and none after a `dispose` that failed);
+//! * an element whose `create` or `validate` was running when `clear` came counts as cleared:
+//!   it is disposed of after its use (Lwt keeps it).
+//!
 //! ```
 //! use std::{cell::Cell, rc::Rc};
 //! use lwt_core::{join, main, pool::Pool, unix, Promise};

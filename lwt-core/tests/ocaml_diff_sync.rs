@@ -91,8 +91,18 @@
 //! `junk_while` (`_s`), `last_new`, `junk_old`, `clone` and the `map` / `filter` / `filter_map`
 //! streams beyond the cuts above.
 //!
-//! Not covered yet: `append`, `concat`, `choose`, `combine`, `on_terminate`, `map` & co. of a
-//! stream read directly (not through a clone), `_s` callbacks whose promise waits.
+//! The stream combinators: `append`, `combine`, `choose` (over clones of two streams),
+//! `concat` (of a stream of clones pushed later), `on_terminate` / `on_termination`, and
+//! `map_s`, `filter_s`, `filter_map_s`, `iter_s` whose callback promises wait until a later
+//! operation resolves or rejects them (`CR` / `CF`); the callbacks that ran are compared, each
+//! owner's in order within an operation (callbacks of several owners, or several
+//! `on_terminate`, follow the callback order, which differs on purpose). Half the programs are
+//! mostly about streams. Differences found there, kept on purpose and cut: Lwt's `choose`
+//! reads its inputs at once (`choose_reads_its_inputs_at_once_in_lwt`; cut when an input is a
+//! derived stream) and picks at random (cut once both inputs received something); a callback
+//! failure nobody waits for is lost in Lwt (`a_generator_failure_nobody_waits_for_is_lost_in_lwt`).
+//!
+//! Not covered yet: `map` & co. of a stream read directly (not through a clone).
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
 //! `OCAML_DIFF_SYNC_CASES` (default 12000, a few seconds), `OCAML_DIFF_SYNC_SEED` (default 1) and
@@ -179,6 +189,52 @@ enum Derive {
     Map(bool),
     Filter(bool),
     FilterMap(bool),
+    /// `map_s`, `filter_s`, `filter_map_s` whose callback returns a fresh `wait()` promise (a
+    /// *callback promise* of the derived stream, see [`Owner`]) that a later [`Op::CbWake`]
+    /// resolves with some `v`: the element becomes `v`, is kept if `v` is even, becomes
+    /// `v + 2000` unless `v` is a multiple of 3.
+    MapW,
+    FilterW,
+    FilterMapW,
+    /// `append`, `combine` (a pair `(x, y)` becomes `(x * 131 + y) mod MD`) and `choose` of
+    /// clones of the source and of this other unbounded (or derived) stream.
+    Append(usize),
+    Combine(usize),
+    Choose(usize),
+}
+
+/// Whose callback promises a [`Op::CbWake`] resolves: a derived stream's (`MapW` & co.), or
+/// an `iter_s`'s (its result slot, and the stream it iterates over a clone of).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    Stream(usize),
+    Iter(usize, usize),
+}
+
+impl Owner {
+    fn text(self) -> String {
+        match self {
+            Owner::Stream(t) => format!("s{t}"),
+            Owner::Iter(d, _) => format!("i{d}"),
+        }
+    }
+
+    /// The stream whose cut cuts the callbacks.
+    fn obj(self) -> Obj {
+        match self {
+            Owner::Stream(s) | Owner::Iter(_, s) => STREAM * OBJECTS + s,
+        }
+    }
+}
+
+impl Derive {
+    /// The second stream read, if any.
+    fn other(self) -> Option<usize> {
+        match self {
+            Derive::Append(u) | Derive::Combine(u) | Derive::Choose(u) => Some(u),
+            _ => None,
+        }
+    }
 }
 
 /// One operation; `d` is the slot the result goes to, `m`, `c`, `v`, `s` a mutex, condition,
@@ -226,6 +282,18 @@ enum Op {
     JunkOld(usize, usize),
     /// A derived stream `t` of stream `s`.
     Derived(usize, usize, Derive),
+    /// Stream `t` is `concat` of a fresh stream of streams (closed by `Close(t)`).
+    NewConcat(usize),
+    /// Pushes a clone of stream `s` (made before `t`) to concat `t`'s stream of streams.
+    ConcatPush(usize, usize),
+    /// `iter_s` over a clone of stream `s` (into slot `d`), its callback returning a callback
+    /// promise ([`Owner::Iter`]).
+    IterS(usize, usize),
+    /// `on_terminate` (`on_termination` if the flag is set) of stream `s`, with a label.
+    OnTerm(usize, u32, bool),
+    /// Resolves the `j`-th oldest callback promise of the owner still pending: fulfilled with
+    /// the value, or rejected with that failure.
+    CbWake(Owner, usize, Result<i64, u32>),
     IsClosed(usize),
     BoundedInfo(usize),
     Resize(usize, usize),
@@ -313,9 +381,22 @@ fn op_text(op: &Op) -> String {
                 Derive::Filter(true) => "F",
                 Derive::FilterMap(false) => "o",
                 Derive::FilterMap(true) => "O",
+                Derive::MapW => "W",
+                Derive::FilterW => "G",
+                Derive::FilterMapW => "P",
+                Derive::Append(u) => return format!("D2 {t} {s} {u} a"),
+                Derive::Combine(u) => return format!("D2 {t} {s} {u} b"),
+                Derive::Choose(u) => return format!("D2 {t} {s} {u} h"),
             };
             format!("DV {t} {s} {k}")
         }
+        Op::NewConcat(t) => format!("CC {t}"),
+        Op::ConcatPush(t, s) => format!("CP {t} {s}"),
+        Op::IterS(d, s) => format!("IS {d} {s}"),
+        Op::OnTerm(s, l, false) => format!("OT {s} {l}"),
+        Op::OnTerm(s, l, true) => format!("OX {s} {l}"),
+        Op::CbWake(o, j, Ok(v)) => format!("CR {} {j} {v}", o.text()),
+        Op::CbWake(o, j, Err(n)) => format!("CF {} {j} {n}", o.text()),
         Op::IsClosed(s) => format!("SQ {s}"),
         Op::BoundedInfo(s) => format!("BQ {s}"),
         Op::Resize(s, n) => format!("RS {s} {n}"),
@@ -376,7 +457,15 @@ fn touch(op: &Op) -> Touch {
         | Op::IsClosed(i)
         | Op::BoundedInfo(i)
         | Op::Resize(i, _) => t(None, vec![s(i)], None),
-        Op::Derived(j, i, _) => t(None, vec![s(j), s(i)], None),
+        Op::Derived(j, i, how) => t(
+            None,
+            [s(j), s(i)].into_iter().chain(how.other().map(s)).collect(),
+            None,
+        ),
+        Op::NewConcat(i) | Op::OnTerm(i, ..) => t(None, vec![s(i)], None),
+        Op::ConcatPush(j, i) => t(None, vec![s(j), s(i)], None),
+        Op::IterS(d, i) => t(Some(d), vec![s(i)], None),
+        Op::CbWake(o, ..) => t(None, vec![o.obj()], None),
         Op::Lock(d, i) | Op::WithLock(d, i, ..) => t(Some(d), vec![m(i)], None),
         Op::CondWait(d, i, mx) => t(
             Some(d),
@@ -416,6 +505,11 @@ struct Gen<'a> {
     /// How many objects of each kind, and which streams are bounded.
     count: [usize; 4],
     bounded: Vec<bool>,
+    /// The owners of callback promises made so far, and the concat streams.
+    owners: Vec<Owner>,
+    concats: Vec<usize>,
+    /// Half the programs are mostly about streams.
+    streamy: bool,
 }
 
 impl Gen<'_> {
@@ -531,7 +625,13 @@ impl Gen<'_> {
             self.resolvable.push(d);
             return Op::Wait(d);
         }
-        match self.below(4) {
+        // A program about streams picks a stream operation three times in four.
+        let kind = if self.streamy && self.below(4) != 0 {
+            3
+        } else {
+            self.below(4)
+        };
+        match kind {
             0 => {
                 let m = self.obj(MUTEX);
                 match self.below(9) {
@@ -572,7 +672,7 @@ impl Gen<'_> {
             _ => {
                 let s = self.obj(STREAM);
                 let bounded = self.bounded[s];
-                match self.below(33) {
+                match self.below(40) {
                     0..=5 => {
                         if bounded {
                             Op::BoundedPush(self.new_slot(), s, self.value())
@@ -611,17 +711,66 @@ impl Gen<'_> {
                     }
                     29 => Op::LastNew(self.new_slot(), s),
                     30 => Op::JunkOld(self.new_slot(), s),
-                    _ if !bounded && self.count[STREAM] < OBJECTS => {
+                    33 => {
+                        self.label += 1;
+                        Op::OnTerm(s, self.label, self.below(2) == 0)
+                    }
+                    34..=35 if !self.owners.is_empty() => {
+                        let i = self.below(self.owners.len() as u64) as usize;
+                        let o = self.owners[i];
+                        let j = usize::from(self.below(4) == 0);
+                        let r = if self.below(5) == 0 {
+                            Err(self.exn())
+                        } else {
+                            Ok(self.value())
+                        };
+                        Op::CbWake(o, j, r)
+                    }
+                    36 if !self.concats.is_empty() => {
+                        let i = self.below(self.concats.len() as u64) as usize;
+                        let t = self.concats[i];
+                        // Only a stream made before `t`, which cannot read `t`.
+                        let s = self.below(t as u64) as usize;
+                        if self.bounded[s] {
+                            Op::Close(t)
+                        } else {
+                            Op::ConcatPush(t, s)
+                        }
+                    }
+                    37 if !bounded => {
+                        let d = self.new_slot();
+                        self.owners.push(Owner::Iter(d, s));
+                        Op::IterS(d, s)
+                    }
+                    31..=32 | 38..=39 if !bounded && self.count[STREAM] < OBJECTS => {
                         let t = self.count[STREAM];
                         self.count[STREAM] += 1;
                         self.bounded.push(false);
                         let lwt = self.below(2) == 0;
-                        let how = match self.below(4) {
+                        // Another unbounded stream (not `s` for `choose`, whose inputs would
+                        // then always be ready together: see `cuts`).
+                        let others: Vec<usize> = (0..t).filter(|&u| !self.bounded[u]).collect();
+                        let other = others[self.below(others.len() as u64) as usize];
+                        let how = match self.below(11) {
                             0 => Derive::Clone,
                             1 => Derive::Map(lwt),
                             2 => Derive::Filter(lwt),
-                            _ => Derive::FilterMap(lwt),
+                            3 => Derive::FilterMap(lwt),
+                            4 => Derive::MapW,
+                            5 => Derive::FilterW,
+                            6 => Derive::FilterMapW,
+                            7 => Derive::Append(other),
+                            8 => Derive::Combine(other),
+                            9 if other != s => Derive::Choose(other),
+                            9 => Derive::Append(other),
+                            _ => {
+                                self.concats.push(t);
+                                return Op::NewConcat(t);
+                            }
                         };
+                        if matches!(how, Derive::MapW | Derive::FilterW | Derive::FilterMapW) {
+                            self.owners.push(Owner::Stream(t));
+                        }
                         Op::Derived(t, s, how)
                     }
                     _ => Op::Get(self.new_slot(), s),
@@ -641,7 +790,11 @@ fn generate(rng: &mut Rng, max_ops: u64) -> Prog {
         label: 0,
         count: [0; 4],
         bounded: Vec::new(),
+        owners: Vec::new(),
+        concats: Vec::new(),
+        streamy: false,
     };
+    g.streamy = g.below(2) == 0;
     let mut ops = g.creations();
     for _ in 0..len {
         let op = g.op();
@@ -721,6 +874,11 @@ struct Report {
     /// bodies that did (the crate's side).
     acted: Vec<Vec<u32>>,
     ran_in: Vec<Vec<u32>>,
+    /// The `_s` and `on_terminate` callbacks that ran: operation, object, what.
+    calls: Vec<(usize, Obj, String)>,
+    /// After each operation, the `choose` streams both of whose inputs have received an
+    /// element or their end (the crate's side).
+    both: Vec<Vec<usize>>,
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -731,12 +889,19 @@ enum Chan {
     Unbounded(Stream<i64>, Push<i64>),
     Bounded(Stream<i64>, BoundedPush<i64>),
     Derived(Stream<i64>),
+    /// A `choose`, with a clone of each input that nobody reads (to see what they received).
+    Chosen(Stream<i64>, [Stream<i64>; 2]),
+    Concat(Stream<i64>, Push<Stream<i64>>),
 }
 
 impl Chan {
     fn stream(&self) -> &Stream<i64> {
         match self {
-            Chan::Unbounded(s, _) | Chan::Bounded(s, _) | Chan::Derived(s) => s,
+            Chan::Unbounded(s, _)
+            | Chan::Bounded(s, _)
+            | Chan::Derived(s)
+            | Chan::Chosen(s, _)
+            | Chan::Concat(s, _) => s,
         }
     }
 }
@@ -754,6 +919,12 @@ struct World {
     ran_now: Vec<u32>,
     acted: Vec<u32>,
     queries: Vec<(usize, String)>,
+    /// The operation running.
+    cur: usize,
+    /// The callbacks of `_s` forms and `on_terminate` that ran: operation, object, what.
+    calls: Vec<(usize, Obj, String)>,
+    /// The callback promises of each owner, `None` once resolved.
+    cbs: Vec<(Owner, Vec<Option<Resolver<i64>>>)>,
 }
 
 /// The world, shared with the `with_lock` bodies. No borrow of it is held while the crate runs.
@@ -805,6 +976,19 @@ impl Real {
 
     fn chan(&self, s: usize) -> Option<Rc<Chan>> {
         self.0.borrow().streams.get(s).cloned().flatten()
+    }
+
+    /// A callback of `o` called on `x`: logged, and given a fresh callback promise.
+    fn callback(&self, o: Owner, x: i64) -> Promise<i64> {
+        let (p, r) = wait();
+        let mut w = self.0.borrow_mut();
+        let k = w.cur;
+        w.calls.push((k, o.obj(), format!("cb {} {x}", o.text())));
+        match w.cbs.iter_mut().find(|(o2, _)| *o2 == o) {
+            Some((_, rs)) => rs.push(Some(r)),
+            None => w.cbs.push((o, vec![Some(r)])),
+        }
+        p
     }
 
     fn act(&self, a: Act) {
@@ -1025,8 +1209,94 @@ impl Real {
                         Derive::FilterMap(true) => {
                             c.filter_map_s(|x| Promise::ret((x % 3 != 0).then_some(x + 2000)))
                         }
+                        Derive::MapW => {
+                            let me = self.clone();
+                            c.map_s(move |x| me.callback(Owner::Stream(t), x))
+                        }
+                        Derive::FilterW => {
+                            let me = self.clone();
+                            c.filter_s(move |x| {
+                                me.callback(Owner::Stream(t), *x).map(|v| v % 2 == 0)
+                            })
+                        }
+                        Derive::FilterMapW => {
+                            let me = self.clone();
+                            c.filter_map_s(move |x| {
+                                me.callback(Owner::Stream(t), x)
+                                    .map(|v| (v % 3 != 0).then_some(v + 2000))
+                            })
+                        }
+                        Derive::Append(u) | Derive::Combine(u) | Derive::Choose(u) => {
+                            let Some(other) = self.chan(u) else { return };
+                            let d = other.stream().clone();
+                            match how {
+                                Derive::Append(_) => c.append(d),
+                                Derive::Combine(_) => c.combine(d).map(|(x, y)| (x * 131 + y) % MD),
+                                _ => {
+                                    let spies = [c.clone(), d.clone()];
+                                    let st = stream::choose(vec![c, d]);
+                                    let ch = Chan::Chosen(st, spies);
+                                    self.0.borrow_mut().streams[t] = Some(Rc::new(ch));
+                                    return;
+                                }
+                            }
+                        }
                     };
                     self.0.borrow_mut().streams[t] = Some(Rc::new(Chan::Derived(st)));
+                }
+            }
+            Op::NewConcat(t) => {
+                let (top, push) = stream::create();
+                let st = stream::concat(top);
+                self.0.borrow_mut().streams[t] = Some(Rc::new(Chan::Concat(st, push)));
+            }
+            Op::ConcatPush(t, s) => {
+                if let (Some(top), Some(ch)) = (self.chan(t), self.chan(s)) {
+                    if let Chan::Concat(_, push) = &*top {
+                        let _ = push.push(ch.stream().clone());
+                    }
+                }
+            }
+            Op::IterS(d, s) => {
+                if let Some(ch) = self.chan(s) {
+                    let me = self.clone();
+                    let o = Owner::Iter(d, s);
+                    let done = ch
+                        .stream()
+                        .clone()
+                        .iter_s(move |x| me.callback(o, x).map(|_| ()));
+                    self.set(d, unit(done));
+                }
+            }
+            Op::OnTerm(s, l, alt) => {
+                if let Some(ch) = self.chan(s) {
+                    let me = self.clone();
+                    let f = move || {
+                        let mut w = me.0.borrow_mut();
+                        let k = w.cur;
+                        w.calls.push((k, STREAM * OBJECTS + s, format!("term {l}")));
+                    };
+                    if alt {
+                        ch.stream().on_termination(f);
+                    } else {
+                        ch.stream().on_terminate(f);
+                    }
+                }
+            }
+            Op::CbWake(o, j, r) => {
+                let resolver = {
+                    let mut w = self.0.borrow_mut();
+                    w.cbs
+                        .iter_mut()
+                        .find(|(o2, _)| *o2 == o)
+                        .and_then(|(_, rs)| rs.iter_mut().filter(|r| r.is_some()).nth(j))
+                        .and_then(Option::take)
+                };
+                if let Some(resolver) = resolver {
+                    match r {
+                        Ok(v) => resolver.wakeup(v),
+                        Err(n) => resolver.wakeup_exn(Exn::failure(n.to_string())),
+                    }
                 }
             }
             Op::StreamEmpty(d, s) => {
@@ -1062,7 +1332,8 @@ impl Real {
                     match &*ch {
                         Chan::Unbounded(_, push) => push.close(),
                         Chan::Bounded(_, push) => push.close(),
-                        Chan::Derived(_) => {}
+                        Chan::Concat(_, push) => push.close(),
+                        Chan::Derived(_) | Chan::Chosen(..) => {}
                     }
                 }
             }
@@ -1159,13 +1430,25 @@ fn run_crate(p: &Prog) -> Report {
     let mut bounded = Vec::new();
     let mut acted = Vec::new();
     let mut ran_in = Vec::new();
+    let mut both = Vec::new();
     for (k, op) in p.ops.iter().enumerate() {
         bounded.push(std::array::from_fn(|s| match real.chan(s).as_deref() {
             Some(Chan::Bounded(_, push)) => Some((push.count(), push.size(), push.blocked())),
             _ => None,
         }));
+        real.0.borrow_mut().cur = k;
         real.op(k, op);
         steps.push(real.states());
+        both.push(
+            (0..OBJECTS)
+                .filter(|&t| match real.chan(t).as_deref() {
+                    Some(Chan::Chosen(_, spies)) => spies
+                        .iter()
+                        .all(|spy| spy.buffered() > 0 || spy.is_closed()),
+                    _ => false,
+                })
+                .collect(),
+        );
         acted.push(std::mem::take(&mut real.0.borrow_mut().acted));
         ran_in.push(std::mem::take(&mut real.0.borrow_mut().ran_now));
     }
@@ -1177,6 +1460,8 @@ fn run_crate(p: &Prog) -> Report {
         bounded,
         acted,
         ran_in,
+        calls: real.0.borrow().calls.clone(),
+        both,
     };
     // Resolvers and producers are dropped only now, after the states were read (dropping them
     // rejects or closes, a deliberate difference from Lwt). Emptying the world breaks the cycles
@@ -1279,6 +1564,38 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
             }
             _ => {}
         }
+        // Lwt's `choose` reads its inputs at once, and again after each element it gives; here
+        // it reads them when it is read (`choose_reads_its_inputs_at_once_in_lwt`). Over clones
+        // of pushed streams nobody sees the difference, over derived streams their callbacks
+        // run, and their elements are pulled, earlier in Lwt: such a `choose` is cut from its
+        // making on.
+        if let Op::Derived(t, s, Derive::Choose(u)) = *op {
+            let derived = |x: usize| {
+                p.ops[..k]
+                    .iter()
+                    .any(|o| matches!(*o, Op::Derived(y, ..) | Op::NewConcat(y) if y == x))
+            };
+            if derived(s) || derived(u) {
+                obj[STREAM * OBJECTS + t] = obj[STREAM * OBJECTS + t].min(k);
+            }
+        }
+        // A callback promise of a derived stream rejected while no read of it waits: the
+        // failure waits for the next read here, Lwt loses it (the `stream` module docs, "A
+        // generator failure is never lost"; `a_generator_failure_nobody_waits_for_is_lost_in_lwt`).
+        if let Op::CbWake(Owner::Stream(c), _, Err(_)) = *op {
+            let o = STREAM * OBJECTS + c;
+            if !reads
+                .iter()
+                .any(|&(j, r, _)| r == o && k > 0 && pending(k - 1, j))
+            {
+                obj[o] = obj[o].min(k);
+            }
+        }
+        // Lwt's `choose` picks at random among its inputs' reads that are resolved (here they
+        // take turns): a `choose` is compared until both inputs have received something.
+        for &c in &ours.both[k] {
+            obj[STREAM * OBJECTS + c] = obj[STREAM * OBJECTS + c].min(k);
+        }
         if let (Some(read), Some(d)) = (t.read, t.slot) {
             let s = t.objs[0];
             // A read while another read of the same stream is pending, one of them consuming.
@@ -1368,12 +1685,13 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
                 }
                 // A derived stream shares its source's elements: a cut of either cuts the other
                 // (a source cut before the derivation, from the derivation on).
-                Op::Derived(t, s, _) => {
-                    let (t, s) = (STREAM * OBJECTS + t, STREAM * OBJECTS + s);
-                    let c = obj[t].min(obj[s]).max(k);
-                    if obj[t].min(obj[s]) != usize::MAX {
-                        obj[t] = obj[t].min(c);
-                        obj[s] = obj[s].min(c);
+                Op::Derived(..) | Op::ConcatPush(..) => {
+                    let linked = touch(op).objs;
+                    let first = linked.iter().map(|&o| obj[o]).min().unwrap_or(usize::MAX);
+                    if first != usize::MAX {
+                        for o in linked {
+                            obj[o] = obj[o].min(first.max(k));
+                        }
                     }
                 }
                 Op::Cancel(s) if slot[s] <= k => {
@@ -1418,6 +1736,11 @@ fn run_ocaml(exe: &Path, progs: &[&Prog]) -> Vec<Report> {
             ),
             "Q" => r.queries.push((w[1].parse().unwrap(), w[2..].join(" "))),
             "S" => {}
+            "K" => r.calls.push((
+                w[1].parse().unwrap(),
+                w[2].parse().unwrap(),
+                w[3..].join(" "),
+            )),
             "L" => {
                 r.ran.insert(w[1].parse().unwrap());
             }
@@ -1441,7 +1764,14 @@ fn run_ocaml(exe: &Path, progs: &[&Prog]) -> Vec<Report> {
 fn compare(p: &Prog, ours: &Report, lwt: &Report) -> Result<(), String> {
     let cut = cuts(p, ours);
     let mut diffs = String::new();
-    if let Some(e) = &lwt.escaped {
+    // An exception escaping an operation on a cut object (Lwt's `get_available` raises a
+    // generator's failure that here waits for a read) ends the Lwt side's run there.
+    let escaped_at = lwt.steps.len();
+    let escape_cut = p
+        .ops
+        .get(escaped_at)
+        .is_some_and(|op| touch(op).objs.iter().any(|&o| escaped_at >= cut.obj[o]));
+    if let Some(e) = lwt.escaped.as_ref().filter(|_| !escape_cut) {
         writeln!(diffs, "an exception escaped on Lwt: {e}").unwrap();
     }
     // The first operation after which a slot differs.
@@ -1482,6 +1812,43 @@ fn compare(p: &Prog, ours: &Report, lwt: &Report) -> Result<(), String> {
             op_text(&p.ops[at]),
             x.map(|q| &q.1),
             y.map(|q| &q.1)
+        )
+        .unwrap();
+    }
+    // The callbacks that one operation runs on behalf of different owners (two `iter_s`
+    // over clones of one stream woken by one push, several `on_terminate` of one stream) run in
+    // registration order here, newest first in Lwt (the callback order, README): only the order
+    // of each owner's calls within the operation is compared, and `on_terminate` calls as a set.
+    let calls = |r: &Report| -> Vec<(usize, Obj, String)> {
+        let mut kept: Vec<(usize, Obj, String)> = r
+            .calls
+            .iter()
+            .filter(|(k, o, _)| *k < cut.obj[*o])
+            .cloned()
+            .collect();
+        let owner = |c: &(usize, Obj, String)| -> String {
+            if c.2.starts_with("term") {
+                c.2.clone()
+            } else {
+                c.2.rsplit_once(' ')
+                    .map_or(String::new(), |(o, _)| o.to_string())
+            }
+        };
+        kept.sort_by_key(|c| (c.0, owner(c)));
+        kept
+    };
+    let (a, b) = (calls(ours), calls(lwt));
+    if a != b {
+        let k = a.iter().zip(&b).position(|(x, y)| x != y);
+        let k = k.unwrap_or(a.len().min(b.len()));
+        let (x, y) = (a.get(k), b.get(k));
+        let at = x.or(y).map_or(0, |c| c.0);
+        writeln!(
+            diffs,
+            "callback at operation {at} ({}): lwt-core {:?}, Lwt {:?}",
+            op_text(&p.ops[at]),
+            x.map(|c| &c.2),
+            y.map(|c| &c.2)
         )
         .unwrap();
     }
@@ -1553,6 +1920,7 @@ fn sync_programs_agree_with_ocaml_lwt() {
     }
     let mut failures = Vec::new();
     let (mut compared, mut cut_slots, mut cut_queries) = (0usize, 0usize, 0usize);
+    let (mut calls, mut cut_calls) = (0usize, 0usize);
     let chunk = 500;
     'chunks: for start in (0..cases).step_by(chunk as usize) {
         let progs: Vec<Prog> = (start..cases.min(start + chunk))
@@ -1571,6 +1939,13 @@ fn sync_programs_agree_with_ocaml_lwt() {
                 .iter()
                 .filter(|(k, _)| touch(&p.ops[*k]).objs.iter().any(|&o| *k >= cut.obj[o]))
                 .count();
+            let cut_now = ours
+                .calls
+                .iter()
+                .filter(|(k, o, _)| *k >= cut.obj[*o])
+                .count();
+            calls += ours.calls.len() - cut_now;
+            cut_calls += cut_now;
             if let Err(e) = compare(p, &ours, lwt) {
                 let (small, why) = shrink(&exe, p.clone());
                 let msg = format!(
@@ -1588,7 +1963,8 @@ fn sync_programs_agree_with_ocaml_lwt() {
     }
     eprintln!(
         "ocaml_diff_sync: {cases} cases from seed {seed}: {compared} slots compared to the end, \
-         {cut_slots} cut (compared up to their cut), {cut_queries} queries cut, {} differing",
+         {cut_slots} cut (compared up to their cut), {cut_queries} queries cut, {calls} callback \
+         calls compared ({cut_calls} cut), {} differing",
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -1688,6 +2064,48 @@ fn a_read_over_a_lowered_bound_leaves_the_push_waiting() {
 // are all-or-nothing"), left out of the comparison by [`cuts`]. These tests assert what Lwt
 // 5.6.1 does (checked with `lwt_diff_sync.ml`), so they fail here: run them with `--ignored`
 // to see the difference.
+
+/// `choose` over a `from` stream (or a `map_s` stream, ...): Lwt's `choose` starts a read on
+/// each input when it is made, and on the input it took an element from as soon as it gives it,
+/// so the generator runs before anyone reads the result (`NS 0; DV 2 0 G; PU 0 60; D2 3 0 2 h`
+/// calls the `filter_s` callback on 60 at the `choose`); here `choose` reads its inputs when it
+/// is read, like the other derived streams (the `stream` module docs).
+#[test]
+#[ignore = "differs from Lwt on purpose: choose reads its inputs only when it is read"]
+fn choose_reads_its_inputs_at_once_in_lwt() {
+    use std::cell::Cell;
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let input = stream::from(move || {
+        c.set(c.get() + 1);
+        Promise::ret(Some(c.get()))
+    });
+    let both = stream::choose(vec![input]);
+    let made = calls.get();
+    let first = both.get();
+    assert_eq!(
+        (made, first.state(), calls.get()),
+        (1, State::Fulfilled(Some(1)), 2),
+        "Lwt: the generator is called at the choose, and again once it gave 1"
+    );
+}
+
+/// `NS 0; PU 0 67; DV 2 0 P; JO 5 2; CF s2 0 3; GT 15 2`: `junk_old` starts the
+/// `filter_map_s` callback and returns; the callback fails while no read waits. Lwt loses the
+/// failure (the next `get` calls the generator again, and waits); here it rejects the next read
+/// (the `stream` module docs, "A generator failure is never lost").
+#[test]
+#[ignore = "differs from Lwt on purpose: a generator failure is never lost"]
+fn a_generator_failure_nobody_waits_for_is_lost_in_lwt() {
+    let (s, push) = stream::create::<i64>();
+    let (p, r) = wait::<Option<i64>>();
+    let mut p = Some(p);
+    let derived = s.filter_map_s(move |_| p.take().unwrap_or_else(|| wait().0));
+    push.push(67).unwrap();
+    assert!(derived.junk_old().is_fulfilled());
+    r.wakeup_exn(Exn::failure("3"));
+    assert_eq!(derived.get().state(), State::Pending, "Lwt: the get waits");
+}
 
 /// `NS 0; PK 0 0; NP 1 0 0`: Lwt's `npeek 0` returns `[]` at once while a `peek` waits; here it
 /// waits behind the `peek`, its turn (lwt-core: pending).

@@ -67,6 +67,12 @@
 //!   clone made meanwhile starts at it, and it still counts in a bounded stream's bound. A
 //!   `get_while` that fails (a panicking or rejected predicate, a failed read) or is canceled
 //!   puts back every element it took (Lwt keeps those it removed before the failure).
+//! * **`choose` reads its inputs when it is read**, as the other derived streams do. Lwt's
+//!   starts a read on every input when it is made, and another on the input it took an element
+//!   from as soon as it gives that element: an input's generator (a [`from`], a
+//!   [`map_s`](Stream::map_s) callback...) runs before anyone reads the result, and the elements
+//!   those reads took are lost if the result is dropped. Among inputs that have an element at
+//!   the same time, `choose` takes them in turn; Lwt picks one at random.
 //! * **A stream handle lives as long as a read on it is pending**: `fn first(s: Stream<T>) ->
 //!   Promise<Option<T>> { s.get() }` works.
 //! * **Clones of a bounded stream are allowed** (Lwt raises `Invalid_argument`): the bound then

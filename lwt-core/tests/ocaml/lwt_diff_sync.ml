@@ -67,6 +67,7 @@ type stream =
   | Unbounded of int Lwt_stream.t * (int option -> unit)
   | Bounded of int Lwt_stream.t * int Lwt_stream.bounded_push
   | Derived of int Lwt_stream.t
+  | Concat of int Lwt_stream.t * (int Lwt_stream.t option -> unit)
 
 let n_objects = 4
 
@@ -85,6 +86,33 @@ let streams : stream option array ref = ref [||]
 let ran : string list ref = ref []
 
 let queries : string list ref = ref []
+
+(* The operation running; the _s and on_terminate callbacks that ran ("K <op> <object> <what>",
+   newest first); each owner's callback promises, oldest first, None once resolved. *)
+let cur = ref 0
+
+let calls : string list ref = ref []
+
+let cbs : (string, int Lwt.u option ref list) Hashtbl.t = Hashtbl.create 8
+
+let stream_obj s = (3 * n_objects) + s
+
+let call obj what = calls := Printf.sprintf "K %d %d %s" !cur obj what :: !calls
+
+let callback owner obj x =
+  call obj (Printf.sprintf "cb %s %d" owner x);
+  let p, r = Lwt.wait () in
+  let l = try Hashtbl.find cbs owner with Not_found -> [] in
+  Hashtbl.replace cbs owner (l @ [ ref (Some r) ]);
+  p
+
+let cb_wake owner j f =
+  let pending = List.filter (fun r -> !r <> None) (try Hashtbl.find cbs owner with Not_found -> []) in
+  match List.nth_opt pending j with
+  | Some ({ contents = Some u } as r) ->
+      r := None;
+      f u
+  | _ -> ()
 
 let exn_text = function
   | Lwt.Canceled -> "C"
@@ -114,6 +142,7 @@ let resolve s f =
 let close = function
   | Unbounded (_, push) -> ( try push None with Lwt_stream.Closed -> ())
   | Bounded (_, b) -> b#close
+  | Concat (_, push) -> ( try push None with Lwt_stream.Closed -> ())
   | Derived _ -> ()
 
 (* What a body does first: "<kind>[/<action>.<a>.<b>]". *)
@@ -128,7 +157,7 @@ let act action =
   | [ "PU"; s; x ] ->
       with_obj streams (i s) (function
         | Unbounded (_, push) -> ( try push (Some (i x)) with Lwt_stream.Closed -> ())
-        | Bounded _ | Derived _ -> ())
+        | Bounded _ | Derived _ | Concat _ -> ())
   | [ "CL"; s ] -> with_obj streams (i s) close
   | [ "WU"; s; v ] -> resolve (i s) (fun r -> Lwt.wakeup r (i v))
   | _ -> failwith ("bad action " ^ action)
@@ -152,7 +181,7 @@ let opt = function Some x -> x | None -> -1
 
 let bool b = if b then 1 else 0
 
-let stream_of = function Unbounded (s, _) | Bounded (s, _) | Derived s -> s
+let stream_of = function Unbounded (s, _) | Bounded (s, _) | Derived s | Concat (s, _) -> s
 
 let query k text = queries := Printf.sprintf "Q %d %s" k text :: !queries
 
@@ -206,11 +235,11 @@ let op k words =
             match push (Some (i x)) with
             | () -> query k "ok"
             | exception Lwt_stream.Closed -> query k "closed")
-        | Bounded _ | Derived _ -> ())
+        | Bounded _ | Derived _ | Concat _ -> ())
   | [ "BP"; d; s; x ] ->
       with_obj streams s (function
         | Bounded (_, b) -> to_slot d (Lwt.map (fun () -> 0) (b#push (i x)))
-        | Unbounded _ | Derived _ -> ())
+        | Unbounded _ | Derived _ | Concat _ -> ())
   | [ "CL"; s ] ->
       (* A second push None raises Closed; lwt-core's close does nothing then. *)
       with_obj streams s close
@@ -256,16 +285,61 @@ let op k words =
             | "F" -> Lwt_stream.filter_s (fun x -> r (x mod 2 = 0)) c
             | "o" -> Lwt_stream.filter_map fm c
             | "O" -> Lwt_stream.filter_map_s (fun x -> r (fm x)) c
+            | "W" | "G" | "P" -> (
+                let cb = callback ("s" ^ t) (stream_obj (i t)) in
+                match how with
+                | "W" -> Lwt_stream.map_s cb c
+                | "G" -> Lwt_stream.filter_s (fun x -> Lwt.map (fun v -> v mod 2 = 0) (cb x)) c
+                | _ ->
+                    Lwt_stream.filter_map_s
+                      (fun x -> Lwt.map (fun v -> if v mod 3 <> 0 then Some (v + 2000) else None) (cb x))
+                      c)
             | _ -> failwith ("bad derivation " ^ how)
           in
           !streams.(i t) <- Some (Derived d))
+  | [ "D2"; t; s; u; how ] ->
+      with_obj streams s (fun s ->
+          with_obj streams u (fun u ->
+              let c = Lwt_stream.clone (stream_of s) and d = Lwt_stream.clone (stream_of u) in
+              let st =
+                match how with
+                | "a" -> Lwt_stream.append c d
+                | "b" -> Lwt_stream.map (fun (x, y) -> ((x * 131) + y) mod md) (Lwt_stream.combine c d)
+                | "h" -> Lwt_stream.choose [ c; d ]
+                | _ -> failwith ("bad derivation " ^ how)
+              in
+              !streams.(i t) <- Some (Derived st)))
+  | [ "CC"; t ] ->
+      let top, push = Lwt_stream.create () in
+      !streams.(i t) <- Some (Concat (Lwt_stream.concat top, push))
+  | [ "CP"; t; s ] ->
+      with_obj streams t (function
+        | Concat (_, push) ->
+            with_obj streams s (fun s ->
+                try push (Some (Lwt_stream.clone (stream_of s))) with Lwt_stream.Closed -> ())
+        | Unbounded _ | Bounded _ | Derived _ -> ())
+  | [ "IS"; d; s ] ->
+      with_obj streams s (fun st ->
+          let cb = callback ("i" ^ d) (stream_obj (i s)) in
+          to_slot d
+            (Lwt.map (fun () -> 0)
+               (Lwt_stream.iter_s (fun x -> Lwt.map (fun _ -> ()) (cb x)) (Lwt_stream.clone (stream_of st)))))
+  | [ ("OT" | "OX") as how; s; l ] ->
+      with_obj streams s (fun st ->
+          let f () = call (stream_obj (i s)) ("term " ^ l) in
+          if how = "OT" then (Lwt_stream.on_terminate [@ocaml.warning "-3"]) (stream_of st) f
+          else (Lwt_stream.on_termination [@ocaml.warning "-3"]) (stream_of st) f)
+  | [ "CR"; o; j; v ] -> cb_wake o (i j) (fun u -> Lwt.wakeup u (i v))
+  | [ "CF"; o; j; n ] -> cb_wake o (i j) (fun u -> Lwt.wakeup_exn u (Fail (i n)))
   | [ "SQ"; s ] -> with_obj streams s (fun s -> query k (string_of_bool (Lwt_stream.is_closed (stream_of s))))
   | [ "BQ"; s ] ->
       with_obj streams s (function
         | Bounded (_, b) -> query k (Printf.sprintf "%d/%d/%b" b#count b#size b#blocked)
-        | Unbounded _ | Derived _ -> ())
+        | Unbounded _ | Derived _ | Concat _ -> ())
   | [ "RS"; s; n ] ->
-      with_obj streams s (function Bounded (_, b) -> b#resize (i n) | Unbounded _ | Derived _ -> ())
+      with_obj streams s (function
+        | Bounded (_, b) -> b#resize (i n)
+        | Unbounded _ | Derived _ | Concat _ -> ())
   | [ "W"; d ] -> ignore (fresh (i d))
   | [ "WU"; s; v ] -> resolve (i s) (fun r -> Lwt.wakeup r (i v))
   | [ "WE"; s; n ] -> resolve (i s) (fun r -> Lwt.wakeup_exn r (Fail (i n)))
@@ -291,10 +365,13 @@ let run_program n ops =
   streams := Array.make n_objects None;
   ran := [];
   queries := [];
+  calls := [];
+  Hashtbl.reset cbs;
   let escaped =
     try
       List.iteri
         (fun k o ->
+          cur := k;
           op k o;
           print_string "T";
           Array.iter
@@ -306,6 +383,7 @@ let run_program n ops =
     with e -> Some (Printexc.to_string e)
   in
   List.iter print_endline (List.rev !queries);
+  List.iter print_endline (List.rev !calls);
   Array.iteri (fun j p -> Printf.printf "S %d %s\n" j (state_text p)) !slots;
   List.iter print_endline (List.sort_uniq compare !ran);
   (match escaped with Some e -> Printf.printf "E %s\n" e | None -> ());
