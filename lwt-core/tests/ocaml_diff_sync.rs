@@ -39,7 +39,7 @@
 //!
 //! * the callback order: when two bodies with an action run in one operation, what their
 //!   actions reach; a body that returns (or wakes up) a promise that another body of the same
-//!   operation makes (seed 8 case 8886 with 60 operations: `unlock` hands the lock to a body
+//!   operation makes (found at seed 8 with 60 operations, by the generator of session 12: `unlock` hands the lock to a body
 //!   that wakes up the promise a running `with_lock` waits on, then returns a fresh promise: the
 //!   `wakeup` runs that `with_lock`'s unlock at once on both sides, whose `wakeup_later` of the
 //!   next holder runs its body when the innermost callback returns here (the `resolver` module
