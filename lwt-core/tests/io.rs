@@ -1484,3 +1484,62 @@ fn read_chars_streams_characters_and_rejects_bad_utf8() {
     run(written.bind(move |()| oc.close())).unwrap();
     assert_eq!(run(ic.read_to_end()).unwrap(), "a€😀".as_bytes());
 }
+
+// ---- the streams of a file (lines_of_file, chars_of_file and the _to_file writers) ----
+
+/// Does this process hold a descriptor on `path` (Linux)?
+fn is_open(path: &std::path::Path) -> bool {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .any(|target| target == path)
+}
+
+#[test]
+fn lines_of_file_reads_lazily_and_closes_the_file_at_the_end() {
+    let path = temp_path("lines-of-file");
+    let lines = lwt_core::stream::of_list(vec!["a".to_string(), String::new(), "é".to_string()]);
+    run(io::lines_to_file(&path, lines)).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), "a\n\né\n".as_bytes());
+
+    let stream = io::lines_of_file(&path);
+    std::fs::write(&path, "new\ncontent").unwrap(); // not opened yet: the first read sees this
+    assert_eq!(run(stream.next()).unwrap(), "new");
+    assert!(is_open(&path));
+    assert_eq!(run(stream.to_list()).unwrap(), ["content"]);
+    assert!(!is_open(&path), "closed at the end");
+    assert!(run(stream.next())
+        .unwrap_err()
+        .is::<lwt_core::stream::Empty>());
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn a_file_stream_that_fails_reports_it_once_then_ends() {
+    // A file that cannot be opened.
+    let missing = io::lines_of_file(temp_path("no-such-file"));
+    let e = run(missing.next()).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::NotFound);
+    assert_eq!(run(missing.to_list()).unwrap(), Vec::<String>::new());
+
+    // A read that fails (bytes that are not UTF-8): reported, the file closed, the stream over.
+    let path = temp_path("chars-of-file");
+    std::fs::write(&path, [b'o', b'k', 0xff, b'x']).unwrap();
+    let chars = io::chars_of_file(&path);
+    assert_eq!(run(chars.next()).unwrap(), 'o');
+    assert_eq!(run(chars.next()).unwrap(), 'k');
+    assert!(is_open(&path), "open while it is read");
+    let e = run(chars.next()).unwrap_err();
+    assert!(e.is::<std::string::FromUtf8Error>(), "{e:?}");
+    assert_eq!(run(chars.to_list()).unwrap(), Vec::<char>::new());
+    assert!(!is_open(&path), "the file is closed");
+    std::fs::remove_file(&path).unwrap();
+
+    run(io::chars_to_file(
+        &path,
+        lwt_core::stream::of_list(vec!['λ']),
+    ))
+    .unwrap();
+    assert_eq!(run(io::chars_of_file(&path).to_list()).unwrap(), ['λ']);
+    std::fs::remove_file(&path).unwrap();
+}

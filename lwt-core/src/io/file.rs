@@ -1,12 +1,16 @@
 //! Files: [`open_file`] and [`with_file`] (Lwt_io's), with the modes [`Input`], [`Output`] and
-//! [`Append`].
+//! [`Append`], and the streams of a file's lines or characters ([`lines_of_file`],
+//! [`lines_to_file`], [`chars_of_file`], [`chars_to_file`]).
 
+use std::cell::Cell;
 use std::fs::OpenOptions;
 use std::path::Path;
+use std::rc::Rc;
 
 use super::{Channel, InputChannel, OutputChannel};
 use crate::bind::catch;
 use crate::promise::Promise;
+use crate::stream::{self, Stream};
 use crate::unix::{self, Fd};
 
 mod sealed {
@@ -148,4 +152,89 @@ pub fn with_file<M: OpenMode + 'static, T: 'static>(
         let closing = channel.clone();
         catch(move || f(channel), Promise::fail).finalize(move || closing.close())
     })
+}
+
+/// Lwt_io's `lines_of_file`: the lines of the file at `path`, as a stream read lazily. The file
+/// is opened at the first read and closed at its end. A failure to open it, or to read it (an
+/// `io::Error`, a line that is not UTF-8 or longer than
+/// [`DEFAULT_MAX_LINE_LENGTH`](super::DEFAULT_MAX_LINE_LENGTH)), rejects the waiting read, closes
+/// the file and ends the stream: the next read finds the end.
+///
+/// ```
+/// use lwt_core::{io, main, stream};
+/// let path = std::env::temp_dir().join(format!("lwt-lines-of-file-doc-{}", std::process::id()));
+/// let lines = stream::of_list(vec!["one".to_string(), "two".to_string()]);
+/// main::run(io::lines_to_file(&path, lines)).unwrap();
+/// assert_eq!(main::run(io::lines_of_file(&path).to_list()).unwrap(), ["one", "two"]);
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn lines_of_file(path: impl AsRef<Path>) -> Stream<String> {
+    of_file(path, InputChannel::read_line_opt)
+}
+
+/// Lwt_io's `chars_of_file`: the characters of the file at `path` (UTF-8), as
+/// [`lines_of_file`] gives its lines.
+///
+/// ```
+/// use lwt_core::{io, main, stream};
+/// let path = std::env::temp_dir().join(format!("lwt-chars-of-file-doc-{}", std::process::id()));
+/// main::run(io::chars_to_file(&path, stream::of_list(vec!['é', '!']))).unwrap();
+/// assert_eq!(main::run(io::chars_of_file(&path).to_list()).unwrap(), ['é', '!']);
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn chars_of_file(path: impl AsRef<Path>) -> Stream<char> {
+    of_file(path, InputChannel::read_char_opt)
+}
+
+/// A stream of what `read` gives from the file at `path`, opened at the first read and closed
+/// when `read` finds the end or fails.
+fn of_file<T: 'static>(
+    path: impl AsRef<Path>,
+    read: fn(&InputChannel) -> Promise<Option<T>>,
+) -> Stream<T> {
+    let path = path.as_ref().to_path_buf();
+    let mut opened: Option<Promise<InputChannel>> = None;
+    // Set by a failure: the generator is called again after a rejection, and must then end.
+    let failed = Rc::new(Cell::new(false));
+    stream::from(move || {
+        if failed.get() {
+            return Promise::ret(None);
+        }
+        let ic = opened
+            .get_or_insert_with(|| open_file(&path, Input))
+            .clone();
+        let (failed, open_failed) = (failed.clone(), failed.clone());
+        ic.try_bind(
+            move |ic| {
+                let closing = ic.clone();
+                read(&ic).try_bind(
+                    move |item| match item {
+                        Some(x) => Promise::ret(Some(x)),
+                        None => closing.close().map(|()| None),
+                    },
+                    move |e| {
+                        failed.set(true);
+                        // The read's error is the one to report; the close's is secondary.
+                        ic.close().then(move |_| Promise::fail(e))
+                    },
+                )
+            },
+            move |e| {
+                open_failed.set(true);
+                Promise::fail(e)
+            },
+        )
+    })
+}
+
+/// Lwt_io's `lines_to_file`: writes every line of `lines` to the file at `path` (created or
+/// truncated), each followed by `\n`, then closes it. See [`lines_of_file`].
+pub fn lines_to_file(path: impl AsRef<Path>, lines: Stream<String>) -> Promise<()> {
+    with_file(path, Output, move |oc| super::write_lines(&oc, lines))
+}
+
+/// Lwt_io's `chars_to_file`: writes every character of `chars` to the file at `path` (created
+/// or truncated, UTF-8 encoded), then closes it. See [`chars_of_file`].
+pub fn chars_to_file(path: impl AsRef<Path>, chars: Stream<char>) -> Promise<()> {
+    with_file(path, Output, move |oc| super::write_chars(&oc, chars))
 }

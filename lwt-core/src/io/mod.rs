@@ -25,6 +25,7 @@
 //! | `abort` | [`abort`], [`InputChannel::abort`], [`OutputChannel::abort`] |
 //! | `End_of_file`, `Channel_closed` | [`EndOfFile`], [`ChannelClosed`] |
 //! | `open_file ~mode`, `with_file ~mode` | [`open_file`], [`with_file`] with [`Input`], [`Output`], [`Append`] |
+//! | `lines_of_file`, `lines_to_file`, `chars_of_file`, `chars_to_file` | the same names |
 //! | `open_connection`, `with_connection` | [`open_connection`], [`with_connection`] ([`Address`]: IP, host name or Unix path) |
 //! | `?in_buffer`, `?out_buffer`, `of_fd ?buffer` on a socket | [`open_connection_with`], [`with_connection_with`], [`socket_channels_with`] with a [`ChannelConfig`] |
 //! | `establish_server_with_client_address`, `shutdown_server` | [`establish_server`], [`Server::shutdown`] (and [`Server::drained`] to wait for the connections) |
@@ -92,7 +93,10 @@ use std::fmt;
 use std::mem::ManuallyDrop;
 
 pub use error::{ChannelClosed, EndOfFile, LineTooLong};
-pub use file::{open_file, with_file, Append, Input, OpenMode, Output};
+pub use file::{
+    chars_of_file, chars_to_file, lines_of_file, lines_to_file, open_file, with_file, Append,
+    Input, OpenMode, Output,
+};
 pub use input::InputChannel;
 pub use net::{
     establish_server, establish_server_with, open_connection, open_connection_with,
