@@ -220,6 +220,29 @@ fn callbacks_run_by_closing_may_use_the_stream() {
     }
 }
 
+#[test]
+fn closing_again_from_a_callback_the_close_runs_is_harmless() {
+    // Lwt 5.6.1's `push None` wakes the waiting readers before it resolves the stream's
+    // `closed` promise: a reader's callback that closes the stream again resolves it first, and
+    // the outer close then raises `Invalid_argument "Lwt.wakeup"` (found by ocaml_diff_sync, seed
+    // 11, 60 operations). Here the second close does nothing, and the stream ends once.
+    let (s, push) = stream::create::<i32>();
+    let ended = Rc::new(Cell::new(0));
+    let (push2, e) = (push.clone(), ended.clone());
+    let read = s.get().map(move |x| {
+        assert_eq!(x, None);
+        push2.close(); // again, from inside the first close
+        e.set(e.get() + 1);
+    });
+    let closed = s.closed();
+    push.close();
+    assert_eq!(read.state(), State::Fulfilled(()));
+    assert_eq!(ended.get(), 1);
+    assert!(closed.is_fulfilled() && s.is_closed());
+    assert_eq!(push.push(1), Err(stream::Closed));
+    assert_eq!(s.to_list().state(), State::Fulfilled(Vec::new()));
+}
+
 // ---- waiters --------------------------------------------------------------------------------------
 
 #[test]
