@@ -1404,6 +1404,29 @@ fn aborting_an_output_drops_its_buffer_and_fails_a_waiting_write() {
 }
 
 #[test]
+fn an_abort_rejects_flushed_waiters_with_channel_closed_on_a_pipe_and_a_socket() {
+    // A write waiting for room fails with the closed descriptor's error; the `flushed` waiters
+    // get ChannelClosed either way (on a pipe they used to get the write's error).
+    for socket in [false, true] {
+        // The reading end stays open, unread.
+        let (oc, _reader) = if socket {
+            let (a, b) = unix::socketpair().unwrap();
+            let (_a_in, a_out) = io::socket_channels(a);
+            (a_out, io::socket_channels(b).0)
+        } else {
+            let (ic, oc) = io::pipe().unwrap();
+            (oc, ic)
+        };
+        let write = waiting_writer(&oc);
+        let flushed = oc.flushed();
+        run(oc.abort()).unwrap();
+        assert!(within(write).is_err());
+        let e = within(flushed).unwrap_err();
+        assert!(e.is::<ChannelClosed>(), "socket {socket}: {e:?}");
+    }
+}
+
+#[test]
 fn aborting_either_channel_of_a_connection_closes_it_at_once() {
     for abort_input in [true, false] {
         let (a, b) = unix::socketpair().unwrap();

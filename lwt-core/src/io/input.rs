@@ -221,7 +221,9 @@ impl InputChannel {
     /// to write out what it holds: the connection closes now, both channels with it, and what
     /// the output channel held is not sent (its [`buffered`](super::OutputChannel::buffered)
     /// still counts it). Reads and writes in progress fail. A close already waiting for the
-    /// output is cut short, and rejected with the error of the closed descriptor.
+    /// output is cut short and rejected: with [`ChannelClosed`] if the output's own close had
+    /// not started writing (bytes were left unwritten), or with the error of the closed
+    /// descriptor if it was writing them out.
     ///
     /// Rejected only if closing the descriptor fails. Aborting a closed channel does nothing
     /// more (on a connection whose output alone was closed, it closes the connection).

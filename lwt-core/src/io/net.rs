@@ -256,8 +256,10 @@ impl ChannelConfig {
     }
 
     /// The buffer size of both channels, in bytes: the output channel writes out its buffer
-    /// when a write does not fit, and the input channel reads up to this much at a time (at
-    /// most 1 MiB). Neither allocates it up front: buffers grow as they are used.
+    /// when a write does not fit, and the input channel asks the descriptor for this much at a
+    /// time, or for what an operation needs if that is more (`read_exactly(n)` asks for `n`,
+    /// `read_to_end` for 1 MiB), at most 1 MiB. Neither allocates it up front: buffers grow
+    /// as they are used.
     ///
     /// A size of 0, or above [`MAX_BUFFER_SIZE`], makes the function given this configuration
     /// fail with [`InvalidArgument`](crate::InvalidArgument), as Lwt's `Invalid_argument`. Lwt
@@ -276,8 +278,9 @@ impl ChannelConfig {
         self.in_buffer_size(size).out_buffer_size(size)
     }
 
-    /// The input channel's buffer size alone (Lwt's `?in_buffer`): it reads up to this much at
-    /// a time. The same sizes are valid as for [`buffer_size`](ChannelConfig::buffer_size).
+    /// The input channel's buffer size alone (Lwt's `?in_buffer`): how much it asks the
+    /// descriptor for at a time, unless an operation needs more (see
+    /// [`buffer_size`](ChannelConfig::buffer_size)), whose valid sizes are the same.
     ///
     /// ```
     /// use lwt_core::{io, main, unix};

@@ -553,7 +553,8 @@ impl OutputChannel {
     /// what the buffer holds ([`buffered`](OutputChannel::buffered) still counts it, as bytes
     /// that will never be written). Writes, flushes and a close in progress fail: a write
     /// waiting for room with the error of the closed descriptor, a
-    /// [`flushed`](OutputChannel::flushed) waiter with [`ChannelClosed`].
+    /// [`flushed`](OutputChannel::flushed) waiter with [`ChannelClosed`], a close queued
+    /// behind them with [`ChannelClosed`] if bytes were left unwritten.
     ///
     /// On a connection it closes the connection, both channels with it, as Lwt's abort does
     /// (where [`close`](OutputChannel::close) only shuts the sending side down). Rejected only
@@ -572,6 +573,10 @@ impl OutputChannel {
     pub fn abort(&self) -> Promise<()> {
         self.0.aborted.set(true);
         self.0.closed.set(true);
+        // The `flushed` waiters first, with `ChannelClosed`: closing the descriptor fails the
+        // write in progress, which would otherwise hand them its own error (a socket's abort
+        // already settles them first, through `socket_aborted`).
+        self.abandon_waiters();
         let aborted = self.0.owner.abort();
         self.0.close_done.set(true);
         self.abandon_waiters();
