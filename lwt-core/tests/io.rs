@@ -1566,3 +1566,47 @@ fn a_file_stream_that_fails_reports_it_once_then_ends() {
     assert_eq!(run(io::chars_of_file(&path).to_list()).unwrap(), ['λ']);
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn a_no_close_server_leaves_the_connection_to_its_handler() {
+    for no_close in [false, true] {
+        let kept = Rc::new(RefCell::new(Vec::new()));
+        let k = kept.clone();
+        let config = io::ServerConfig::new().no_close(no_close);
+        let server = run(io::establish_server_with(
+            loopback(),
+            config,
+            move |_, ic, oc| {
+                k.borrow_mut().push((ic, oc));
+                lwt_core::return_unit()
+            },
+        ))
+        .unwrap();
+        let (ic, _oc) = run(io::open_connection(server.local_addr().unwrap())).unwrap();
+        let reply = ic.read_to_end();
+        for _ in 0..20 {
+            turn();
+        }
+        assert_eq!(kept.borrow().len(), 1);
+        assert_eq!(
+            server.active_connections(),
+            0,
+            "served once the handler is done"
+        );
+        let (s_in, s_out) = kept.borrow_mut().pop().unwrap();
+        if no_close {
+            assert!(reply.is_pending(), "the connection is still open");
+            assert!(!s_in.is_closed() && !s_out.is_closed());
+            send(&s_out, "from the handler's successor");
+            run(s_out.close()).unwrap();
+            assert_eq!(
+                within(reply).unwrap(),
+                b"from the handler's successor".to_vec()
+            );
+        } else {
+            assert_eq!(within(reply).unwrap(), b"", "closed by the server");
+            assert!(s_in.is_closed() && s_out.is_closed());
+        }
+        run(server.shutdown()).unwrap();
+    }
+}

@@ -29,6 +29,7 @@
 //! | `open_connection`, `with_connection` | [`open_connection`], [`with_connection`] ([`Address`]: IP, host name or Unix path) |
 //! | `?in_buffer`, `?out_buffer`, `of_fd ?buffer` on a socket | [`open_connection_with`], [`with_connection_with`], [`socket_channels_with`] with a [`ChannelConfig`] |
 //! | `establish_server_with_client_address`, `shutdown_server` | [`establish_server`], [`Server::shutdown`] (and [`Server::drained`] to wait for the connections) |
+//! | `establish_server ?buffer_size ?no_close` | [`establish_server_with`] and a [`ServerConfig`] ([`ServerConfig::buffer_size`], [`ServerConfig::no_close`]) |
 //!
 //! # How channels behave
 //!

@@ -441,6 +441,7 @@ type OnError = Rc<dyn Fn(&Exn)>;
 pub struct ServerConfig {
     channels: ChannelConfig,
     on_error: Option<OnError>,
+    no_close: bool,
 }
 
 impl ServerConfig {
@@ -519,6 +520,33 @@ impl ServerConfig {
         self.on_error = Some(Rc::new(f));
         self
     }
+
+    /// Lwt's `?no_close`: with `true`, the server does not close a connection's channels when
+    /// its handler's promise resolves; the handler has taken them over (to serve them from
+    /// another task, say) and closes them itself. They close anyway once every clone of them is
+    /// dropped. The connection counts as served (see [`Server::active_connections`] and
+    /// [`Server::drained`]) when the handler's promise resolves either way.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use lwt_core::{io, main};
+    /// let kept = Rc::new(RefCell::new(Vec::new()));
+    /// let k = kept.clone();
+    /// let config = io::ServerConfig::new().no_close(true);
+    /// let server = main::run(io::establish_server_with("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
+    ///     config, move |_, ic, oc| { k.borrow_mut().push((ic, oc)); lwt_core::return_unit() })).unwrap();
+    /// let (_ic, oc) = main::run(io::open_connection(server.local_addr().unwrap())).unwrap();
+    /// main::run(oc.write_line("later").bind(move |()| oc.flush())).unwrap();
+    /// while kept.borrow().is_empty() { main::run(main::pause()).unwrap(); }
+    /// let (ic, _oc) = kept.borrow_mut().pop().unwrap(); // still open: the handler kept it
+    /// assert_eq!(main::run(ic.read_line()).unwrap(), "later");
+    /// main::run(server.shutdown()).unwrap();
+    /// ```
+    #[must_use]
+    pub fn no_close(mut self, no_close: bool) -> ServerConfig {
+        self.no_close = no_close;
+        self
+    }
 }
 
 impl fmt::Debug for ServerConfig {
@@ -528,6 +556,7 @@ impl fmt::Debug for ServerConfig {
             .field("out_buffer_size", &self.channels.out_buffer_size)
             .field("max_line_length", &self.channels.max_line_length)
             .field("on_error", &self.on_error.is_some())
+            .field("no_close", &self.no_close)
             .finish()
     }
 }
@@ -684,6 +713,7 @@ impl Server {
         state.active.set(state.active.get() + 1);
         state.accepted.set(state.accepted.get() + 1);
         let (ic, oc) = channels(fd, state.config.channels);
+        let no_close = state.config.no_close;
         let (ic2, oc2) = (ic.clone(), oc.clone());
         let (handler, s1, s2, s3) = (handler.clone(), self.clone(), self.clone(), self.clone());
         let served = catch(move || handler(peer, ic, oc), Promise::fail)
@@ -691,7 +721,12 @@ impl Server {
                 s1.report(&e);
                 Promise::ret(())
             })
-            .bind(move |()| oc2.close().finalize(move || ic2.close()))
+            .bind(move |()| {
+                if no_close {
+                    return Promise::ret(());
+                }
+                oc2.close().finalize(move || ic2.close())
+            })
             .catch(move |e| {
                 s2.report(&e);
                 Promise::ret(())
