@@ -11,11 +11,17 @@
 //! joined. The continuation of a step logs its outcome (fulfilled, `Canceled`, `Timeout`), makes
 //! the next step's promise and then does the step's action, if any: `wakeup`/`wakeup_later` of a
 //! wait promise, `cancel` of another step's promise (a sleep, a pause, a timeout, a
-//! `with_timeout`, a burst), adding or removing an iteration hook, starting another thread,
-//! `at_exit` of an exit hook. Iteration hooks (`Enter_iter_hooks` / `Leave_iter_hooks`
-//! `add_last`, `remove`) log each run, remove themselves after a number of runs, and may do an
-//! action at one of their runs. An enter hook added first counts iterations; each logged event
-//! carries that count. The threads started at top level make their first promises before `run`.
+//! `with_timeout`, a burst), adding or removing an iteration hook, removing all the hooks of a
+//! kind, starting another thread, `at_exit` of an exit hook. Iteration hooks (`Enter_iter_hooks`
+//! / `Leave_iter_hooks` `add_last`, `add_first`, `remove`, `remove_all`; here `main::add_*_hook`,
+//! `add_*_hook_first`, `remove_hook`, `remove_all_*_hooks`) log each run, remove themselves after
+//! a number of runs, and may do an action at one of their runs: add a hook (`add_first` or
+//! `add_last`), remove one, remove all the hooks of a kind (then maybe add one), cancel a step,
+//! wake a wait promise, most of them while the hook's own list runs. An enter hook counts
+//! iterations; each logged event carries that count. It is kept the first of its list on both
+//! sides (moved in front after each `add_first` of an enter hook, added again, first, after each
+//! `remove_all` of them), so it has run in a pass before the program's enter hooks. The threads
+//! started at top level make their first promises before `run`.
 //! The program's promise is `choose [all threads done; a guard sleep]`; after `run` returns,
 //! "end" is logged. A third of the programs first `run` until thread 0 ends or the guard fires,
 //! log "end1", and `run` again (timers, pauses and hooks outlive the first `run`). Exit hooks
@@ -53,10 +59,12 @@
 //!   hooks included; mode P programs use `pause` and `Lwt.pause`, with no hooks, no exit hooks and
 //!   no zero timers, compared on the order of events only (iteration numbers stripped). None
 //!   mixes both;
-//! * an iteration hook added while hooks of its kind run (on purpose: it runs from the next pass
-//!   here): both sides skip such an add;
-//! * `add_first` and `remove_all` (`main::add_enter_hook_first`, `main::remove_all_enter_hooks`
-//!   and the leave forms, added after this test): not generated yet; `run_loop.rs` tests them;
+//! * an iteration hook added (`add_last`) while hooks of its kind run (on purpose: it runs from
+//!   the next pass here): both sides skip such an add, unless a `remove_all` of that kind was
+//!   done earlier in the same hook's run (Lwt's pass then goes on through the removed hooks'
+//!   links, which end where the list ended: the new hook runs from the next pass there too). An
+//!   `add_first` while the list runs is compared: it runs from the next pass on both sides, in
+//!   front of the hooks that were running;
 //! * a `with_timeout` whose inner sleep is due with its timeout (never generated).
 //!
 //! Left out for other reasons: I/O (no descriptors), `Lwt_main.run` nested or run from a hook,
@@ -157,7 +165,13 @@ enum Act {
     Later(usize, i64),
     Cancel(u32),
     AddHook(usize),
+    /// `add_enter_hook_first` / `add_leave_hook_first` (Lwt's `add_first`).
+    AddHookFirst(usize),
     RemoveHook(usize),
+    /// `remove_all_enter_hooks` (true) / `remove_all_leave_hooks` (Lwt's `remove_all`), then,
+    /// if given, the `add_last` of a hook (of either kind: of the kind cleared, from a hook of
+    /// that kind, it is an add while its list runs that both sides run from the next pass).
+    RemoveAll(bool, Option<usize>),
     Spawn(usize),
     AtExit(usize),
 }
@@ -231,7 +245,13 @@ fn act_text(a: Act) -> String {
         Act::Later(w, v) => format!("wl {w} {v}"),
         Act::Cancel(l) => format!("x {l}"),
         Act::AddHook(h) => format!("ah {h}"),
+        Act::AddHookFirst(h) => format!("af {h}"),
         Act::RemoveHook(h) => format!("rh {h}"),
+        Act::RemoveAll(enter, then) => format!(
+            "ra {}{}",
+            if enter { "E" } else { "L" },
+            then.map_or(String::new(), |h| format!(" {h}"))
+        ),
         Act::Spawn(t) => format!("sp {t}"),
         Act::AtExit(x) => format!("ae {x}"),
     }
@@ -386,7 +406,7 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
     let spawnable = g.below(3) as usize;
     let nthreads = top_threads + spawnable;
     let nhooks = if mode == Mode::Yield {
-        g.below(4) as usize
+        g.below(5) as usize
     } else {
         0
     };
@@ -488,10 +508,12 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
     }
     // Other actions, on some of the steps left.
     let other = |g: &mut Gen<'_>| -> Act {
-        match g.below(10) {
+        match g.below(12) {
             0..=4 => Act::Cancel(labels[g.below(labels.len() as u64) as usize]),
-            5 | 6 if nhooks > 0 => Act::AddHook(g.below(nhooks as u64) as usize),
+            5 if nhooks > 0 => Act::AddHook(g.below(nhooks as u64) as usize),
+            6 if nhooks > 0 => Act::AddHookFirst(g.below(nhooks as u64) as usize),
             7 | 8 if nhooks > 0 => Act::RemoveHook(g.below(nhooks as u64) as usize),
+            9 if nhooks > 0 => Act::RemoveAll(g.below(2) == 0, None),
             _ if nexits > 0 => Act::AtExit(g.below(nexits as u64) as usize),
             _ => Act::Cancel(labels[g.below(labels.len() as u64) as usize]),
         }
@@ -501,11 +523,52 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
             st.act = other(&mut g);
         }
     }
-    for hook in &mut hooks {
-        if hook.act == Act::None && hook.at_run > 0 && g.below(2) == 0 {
-            hook.act = match g.below(3) {
+    // The hooks installed at top level (most of them; `Some(true)`: with `add_first`).
+    let mut installs: Vec<Option<bool>> = (0..nhooks)
+        .map(|_| match g.below(8) {
+            0 | 1 => None,
+            2 | 3 => Some(true),
+            _ => Some(false),
+        })
+        .collect();
+    // What a hook may add: mostly another of its own kind (an add while its list runs), then
+    // mostly not installed at top level (else the add does nothing).
+    let kinds: Vec<bool> = hooks.iter().map(|k| k.enter).collect();
+    let mut to_add = |g: &mut Gen<'_>, enter: bool, me: usize| -> usize {
+        let same: Vec<usize> = (0..nhooks)
+            .filter(|&h| h != me && kinds[h] == enter)
+            .collect();
+        let h = if !same.is_empty() && g.below(4) != 0 {
+            same[g.below(same.len() as u64) as usize]
+        } else {
+            g.below(nhooks as u64) as usize
+        };
+        if h != me && g.below(4) != 0 {
+            installs[h] = None;
+        }
+        h
+    };
+    for (me, hook) in hooks.iter_mut().enumerate() {
+        if hook.act == Act::None && hook.at_run > 0 && g.below(4) != 0 {
+            // From inside a hook while its list runs: an `add_first` (from the next pass, in front
+            // of the hooks running, on both sides), a `remove_all` (the rest of the pass skipped,
+            // on both), maybe followed by an `add_last`; an `add_last` of its kind (skipped by
+            // both interpreters unless the list was cleared earlier in that hook's run: it runs
+            // from the next pass here, in the same pass on Lwt,
+            // `a_hook_added_during_its_pass_runs_from_the_next_pass_here_the_same_pass_on_lwt`).
+            hook.act = match g.below(7) {
                 0 => Act::Cancel(labels[g.below(labels.len() as u64) as usize]),
-                1 => Act::AddHook(g.below(nhooks as u64) as usize),
+                1 => Act::AddHook(to_add(&mut g, hook.enter, me)),
+                2 | 3 => Act::AddHookFirst(to_add(&mut g, hook.enter, me)),
+                4 => Act::RemoveAll(
+                    // Mostly its own kind.
+                    hook.enter != (g.below(4) == 0),
+                    if g.below(2) == 0 {
+                        Some(to_add(&mut g, hook.enter, me))
+                    } else {
+                        None
+                    },
+                ),
                 _ => Act::RemoveHook(g.below(nhooks as u64) as usize),
             };
         }
@@ -519,9 +582,11 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
         .collect();
     // Top level: the hooks first (most of them), the threads, the exit hooks.
     let mut first = Vec::new();
-    for h in 0..nhooks {
-        if g.below(4) != 0 {
-            first.push(Act::AddHook(h));
+    for (h, install) in installs.iter().enumerate() {
+        match install {
+            None => {}
+            Some(true) => first.push(Act::AddHookFirst(h)),
+            Some(false) => first.push(Act::AddHook(h)),
         }
     }
     for x in 0..nexits {
@@ -597,6 +662,15 @@ struct World {
     hook_state: RefCell<Vec<u8>>,
     in_enter: Cell<bool>,
     in_leave: Cell<bool>,
+    /// Set by a `remove_all` of the kind of the hook running (cleared when the hook returns): an
+    /// `add_last` of that kind is comparable then (from the next pass on both sides: on Lwt, the
+    /// pass goes on through the removed hooks' links, which end where the list ended).
+    cleared_enter: Cell<bool>,
+    cleared_leave: Cell<bool>,
+    /// The enter hook that counts iterations: kept the first of its list (moved in front after
+    /// each `add_first` of an enter hook, added again after a `remove_all` of them; the same on
+    /// Lwt), so that it has run in a pass before any other enter hook.
+    counter: Cell<Option<HookId>>,
     live: Cell<usize>,
     finished: RefCell<Option<Resolver<()>>>,
     /// The nominal clock: the nominal deadline of the last timer fired, in units.
@@ -933,8 +1007,15 @@ fn act(w: &W, a: Act) {
                 p.cancel();
             }
         }
-        Act::AddHook(h) => add_hook(w, h),
+        Act::AddHook(h) => add_hook(w, h, false),
+        Act::AddHookFirst(h) => add_hook(w, h, true),
         Act::RemoveHook(h) => remove_hook(w, h),
+        Act::RemoveAll(enter, then) => {
+            remove_all(w, enter);
+            if let Some(h) = then {
+                add_hook(w, h, false);
+            }
+        }
         Act::Spawn(t) => start(w, t),
         Act::AtExit(x) => {
             let Some(&body) = w.prog().exits.get(x) else {
@@ -963,19 +1044,32 @@ fn act(w: &W, a: Act) {
     }
 }
 
-fn add_hook(w: &W, h: usize) {
+/// Adds the enter hook that counts iterations, first; removes the one there was.
+fn add_counter(w: &W) {
+    if let Some(id) = w.counter.take() {
+        main::remove_hook(id);
+    }
+    let wc = w.clone();
+    w.counter.set(Some(main::add_enter_hook_first(move || {
+        wc.iteration.set(wc.iteration.get() + 1)
+    })));
+}
+
+fn add_hook(w: &W, h: usize, first: bool) {
     let Some(&spec) = w.prog().hooks.get(h) else {
         return;
     };
     if w.hook_state.borrow()[h] != 0 {
         return;
     }
-    let busy = if spec.enter {
-        w.in_enter.get()
+    // An `add_last` from a hook of its kind (unless the list was cleared in that hook's run)
+    // differs on purpose.
+    let (busy, cleared) = if spec.enter {
+        (w.in_enter.get(), w.cleared_enter.get())
     } else {
-        w.in_leave.get()
+        (w.in_leave.get(), w.cleared_leave.get())
     };
-    if busy {
+    if !first && busy && !cleared {
         return;
     }
     w.hook_state.borrow_mut()[h] = 1;
@@ -988,6 +1082,12 @@ fn add_hook(w: &W, h: usize) {
             &w1.in_leave
         };
         let was = flag.replace(true);
+        let cleared = if spec.enter {
+            &w1.cleared_enter
+        } else {
+            &w1.cleared_leave
+        };
+        let was_cleared = cleared.replace(false);
         let acted = w1.acted.replace(false);
         runs.set(runs.get() + 1);
         w1.log(format!("{}{h}", if spec.enter { "E" } else { "L" }));
@@ -1003,14 +1103,50 @@ fn add_hook(w: &W, h: usize) {
             &w1.in_leave
         };
         flag.set(was);
+        let cleared = if spec.enter {
+            &w1.cleared_enter
+        } else {
+            &w1.cleared_leave
+        };
+        cleared.set(was_cleared);
         w1.acted.set(acted);
     };
-    let id = if spec.enter {
-        main::add_enter_hook(f)
-    } else {
-        main::add_leave_hook(f)
+    let id = match (spec.enter, first) {
+        (true, false) => main::add_enter_hook(f),
+        (true, true) => main::add_enter_hook_first(f),
+        (false, false) => main::add_leave_hook(f),
+        (false, true) => main::add_leave_hook_first(f),
     };
     w.hook_ids.borrow_mut()[h] = Some(id);
+    if first && spec.enter {
+        add_counter(w);
+    }
+}
+
+fn remove_all(w: &W, enter: bool) {
+    let Some(p) = &w.prog else { return };
+    if enter {
+        main::remove_all_enter_hooks();
+        // The counter went too: the only hook `run_crate` adds outside the program.
+        w.counter.take();
+        add_counter(w);
+    } else {
+        main::remove_all_leave_hooks();
+    }
+    let mut state = w.hook_state.borrow_mut();
+    for (h, spec) in p.hooks.iter().enumerate() {
+        if spec.enter == enter && state[h] == 1 {
+            state[h] = 2;
+        }
+    }
+    let (running, cleared) = if enter {
+        (&w.in_enter, &w.cleared_enter)
+    } else {
+        (&w.in_leave, &w.cleared_leave)
+    };
+    if running.get() {
+        cleared.set(true);
+    }
 }
 
 fn remove_hook(w: &W, h: usize) {
@@ -1046,8 +1182,7 @@ fn run_crate(p: &Prog) -> Outcome {
     *w.exits_registered.borrow_mut() = vec![false; p.exits.len()];
     *w.hook_ids.borrow_mut() = vec![None; p.hooks.len()];
     *w.hook_state.borrow_mut() = vec![0; p.hooks.len()];
-    let wc = w.clone();
-    let counter = main::add_enter_hook(move || wc.iteration.set(wc.iteration.get() + 1));
+    add_counter(&w);
     w.logging.set(true);
     let (all_done, r) = wait::<()>();
     *w.finished.borrow_mut() = Some(r);
@@ -1095,7 +1230,9 @@ fn run_crate(p: &Prog) -> Outcome {
         main::run_exit_hooks();
         w.logging.set(false);
     }
-    main::remove_hook(counter);
+    if let Some(counter) = w.counter.take() {
+        main::remove_hook(counter);
+    }
     for h in 0..p.hooks.len() {
         remove_hook(&w, h);
     }
@@ -1458,7 +1595,10 @@ fn parse_prog(text: &str) -> Prog {
             ["wl", x, v] => Act::Later(n(x), v.parse().unwrap()),
             ["x", l] => Act::Cancel(l.parse().unwrap()),
             ["ah", h] => Act::AddHook(n(h)),
+            ["af", h] => Act::AddHookFirst(n(h)),
             ["rh", h] => Act::RemoveHook(n(h)),
+            ["ra", k] => Act::RemoveAll(*k == "E", None),
+            ["ra", k, h] => Act::RemoveAll(*k == "E", Some(n(h))),
             ["sp", t] => Act::Spawn(n(t)),
             ["ae", x] => Act::AtExit(n(x)),
             _ => panic!("bad act {w:?}"),
