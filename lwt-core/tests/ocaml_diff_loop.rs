@@ -1886,3 +1886,38 @@ fn run_returns_with_pauses_pending_here_lwt_resolves_them_first() {
         &["0 end1", "1 1 ok 0", "1 end"],
     );
 }
+
+/// Agreement, checked here since the random comparison covers it only now and then: an enter hook
+/// that adds a hook with `add_first` while the enter hooks run (hook 0 at its first run) sees it
+/// run from the next pass, in front of the hooks that were running, on both: Lwt inserts it at
+/// the head of its sequence, behind its walk; lwt-core puts it in front of the running hooks
+/// when they are put back. Lwt 5.6.1 and lwt-core: `["1 E0", "1 E1", "1 1 ok 0", "2 E2",
+/// "2 E0", "2 E1", "2 2 ok 0", "3 E2", "3 E0", "3 E1", "3 3 ok 0", "3 end"]`.
+#[test]
+fn a_hook_added_first_during_its_pass_runs_from_the_next_pass_in_front() {
+    pinned(
+        "prog Y 6 0 12 1 3 0\nT 0 3\nS 1 y -\nS 2 y -\nS 3 y -\nH 0 E 0 1 af 2\nH 1 E 0 0 -\n\
+         H 2 E 0 0 -\nG ah 0\nG ah 1\nG sp 0\nend\n",
+        &[
+            "1 E0", "1 E1", "1 1 ok 0", "2 E2", "2 E0", "2 E1", "2 2 ok 0", "3 E2", "3 E0", "3 E1",
+            "3 3 ok 0", "3 end",
+        ],
+    );
+}
+
+/// Agreement, as above: a leave hook (2, added first) that removes all the leave hooks skips the
+/// rest of the pass (hook 1) on both, and a hook it adds right after (3, `add_last`) runs from
+/// the next pass on both (Lwt's walk goes on through the removed hooks' links, which end where
+/// the list ended); an enter hook's `remove_all` of the leave hooks (hook 0 at its third run)
+/// removes it. Lwt 5.6.1 and lwt-core: `["1 E0", "1 1 ok 0", "1 L2", "2 E0", "2 2 ok 0",
+/// "2 L3", "3 E0", "3 3 ok 0", "3 end"]`.
+#[test]
+fn remove_all_from_a_hook_skips_the_rest_of_its_pass_and_a_hook_added_after_runs_next_pass() {
+    pinned(
+        "prog Y 6 0 12 1 4 0\nT 0 3\nS 1 y -\nS 2 y -\nS 3 y -\nH 0 E 0 3 ra L\nH 1 L 0 0 -\n\
+         H 2 L 0 1 ra L 3\nH 3 L 0 0 -\nG ah 0\nG ah 1\nG af 2\nG sp 0\nend\n",
+        &[
+            "1 E0", "1 1 ok 0", "1 L2", "2 E0", "2 2 ok 0", "2 L3", "3 E0", "3 3 ok 0", "3 end",
+        ],
+    );
+}
