@@ -22,7 +22,9 @@
    and not from a hook of the same kind while those run, unless that hook's run cleared its list
    with remove_all), "af h" install hook h with add_first (once), "rh h" remove hook h, "ra E|L
    [h]" remove_all of the enter or leave hooks, then "ah h" if given, "sp t" start thread t
-   (once), "ae x" Lwt_main.at_exit of exit hook x.
+   (once), "ae x" Lwt_main.at_exit of exit hook x, "ex" exit 0 (the exit hooks run, in a nested
+   Lwt_main.run, and the process ends; not from a hook, nor from a callback a hook runs: the
+   program is then the only one of its process, having exit hooks).
 
    A thread runs its steps one after the other: each step makes its promise (a wait for a wait
    promise already resolved, bare or under with_timeout, is taken at once, logged "now"), and its
@@ -65,6 +67,7 @@ type act =
   | Rm_all of bool * int option
   | Spawn of int
   | At_exit of int
+  | Exit
 
 type hook = { enter : bool; runs : int; at_run : int; hact : act }
 
@@ -248,6 +251,7 @@ and act_now = function
       rm_all enter;
       match then_add with Some h -> add_hook false h | None -> ())
   | Spawn t -> start t
+  | Exit -> if not (!in_enter || !in_leave) then exit 0
   | At_exit x ->
       if x < Array.length !exits && not !exits_registered.(x) then begin
         !exits_registered.(x) <- true;
@@ -368,6 +372,7 @@ let parse_act = function
   | [ "ra"; k; h ] -> Rm_all (k = "E", Some (int h))
   | [ "sp"; t ] -> Spawn (int t)
   | [ "ae"; x ] -> At_exit (int x)
+  | [ "ex" ] -> Exit
   | w -> raise (Bad ("act " ^ String.concat " " w))
 
 let read_words () = words (input_line stdin)
