@@ -50,6 +50,14 @@
 //!   `run`. Lwt wakes the paused promises at the top of each turn of its loop, before it checks
 //!   the promise, so they are resolved before its `run` returns (even a `run` of a promise
 //!   already resolved resolves them).
+//! * [`exit`] (or [`run_exit_hooks`]) from a hook turns the loop for the exit hooks without the
+//!   hooks of the list that is running: they are taken out while they run, and a hook cannot
+//!   run while it runs. Lwt's exit runs a nested `Lwt_main.run` that walks the whole sequence
+//!   again, the hook that called `exit` included.
+//! * [`exit`] from a pause's callback: the other pauses woken in that iteration resolve while the
+//!   exit hooks run (as the timers due with it fire, and the I/O waiters ready with it wake). Lwt
+//!   wakes an iteration's pauses and yields from a list local to that iteration, which its
+//!   nested `Lwt_main.run` never sees: they never resolve, the process ends first.
 
 use std::cell::{Cell, RefCell};
 
