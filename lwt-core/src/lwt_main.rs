@@ -50,6 +50,14 @@
 //!   `run`. Lwt wakes the paused promises at the top of each turn of its loop, before it checks
 //!   the promise, so they are resolved before its `run` returns (even a `run` of a promise
 //!   already resolved resolves them).
+//! * [`exit`] (or [`run_exit_hooks`]) from a hook turns the loop for the exit hooks without the
+//!   hooks of the list that is running: they are taken out while they run, and a hook cannot
+//!   run while it runs. Lwt's exit runs a nested `Lwt_main.run` that walks the whole sequence
+//!   again, the hook that called `exit` included.
+//! * [`exit`] from a pause's callback: the other pauses woken in that iteration resolve while the
+//!   exit hooks run (as the timers due with it fire, and the I/O waiters ready with it wake). Lwt
+//!   wakes an iteration's pauses and yields from a list local to that iteration, which its
+//!   nested `Lwt_main.run` never sees: they never resolve, the process ends first.
 
 use std::cell::{Cell, RefCell};
 
@@ -92,26 +100,23 @@ pub fn run<T: 'static>(promise: Promise<T>) -> Result<T, Exn> {
         ));
     }
     let _running = Running;
-    turn_until_resolved(promise, false)
+    turn_until_resolved(promise)
 }
 
-/// Turns the loop until `promise` is resolved. `nested`: we are inside a callback of a running
-/// loop (an [`exit`] from a callback), so each turn drains the resolutions it queues itself,
-/// since the callback we are in never returns to drain them.
-fn turn_until_resolved<T: 'static>(mut promise: Promise<T>, nested: bool) -> Result<T, Exn> {
+/// Turns the loop until `promise` is resolved. Called from inside a callback (an [`exit`] from a
+/// callback of a running loop, or a `run` from a callback outside the loop), each turn runs as
+/// if no callback were running: the resolutions its hooks, timers and pauses make run their
+/// callbacks at once, as at the top of the loop, since the callback we are in returns only once
+/// the turn is over (or never, on `exit`).
+fn turn_until_resolved<T: 'static>(mut promise: Promise<T>) -> Result<T, Exn> {
     while !promise.is_resolved() {
         let progressed = engine::with(|e| {
-            let turn = || {
+            crate::schedule::as_outermost(|| {
                 run_hooks(e, &e.enter_hooks);
                 let progressed = e.iteration();
                 run_hooks(e, &e.leave_hooks);
                 progressed
-            };
-            if nested {
-                crate::schedule::settle(turn)
-            } else {
-                turn()
-            }
+            })
         });
         if let Err(Stuck) = progressed {
             if promise.is_resolved() {
@@ -433,7 +438,7 @@ pub fn run_exit_hooks() {
         let live = std::rc::Rc::new(Cell::new(true));
         let chain = call_exit_hooks(live.clone());
         let done = if is_running() {
-            turn_until_resolved(chain, true)
+            turn_until_resolved(chain)
         } else {
             run(chain)
         };

@@ -172,6 +172,34 @@ pub(crate) fn settle<R>(f: impl FnOnce() -> R) -> R {
     })
 }
 
+/// Runs `f` as if no callback were running (at depth 0, on an empty queue of its own), then puts
+/// back the depth and the queue of the callbacks it interrupted. For a turn of the loop made from
+/// inside a callback (the exit hooks run by a callback, or `run` called from one outside the
+/// loop): each resolution made during the turn (by a hook's `cancel`, a `wakeup_later`) runs its
+/// callbacks as it would at the top of the loop, instead of waiting for the callback the turn
+/// interrupted to return, which it does only once the turn is over (or never, on `exit`).
+pub(crate) fn as_outermost<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore<'a>(&'a Loop, VecDeque<Rc<dyn Job>>);
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            // At depth 0 every resolution drained its own queue: this one is empty.
+            let mut queue = self.0.queue.borrow_mut();
+            let left = std::mem::replace(&mut *queue, std::mem::take(&mut self.1));
+            queue.extend(left);
+        }
+    }
+    LOOP.with(|l| {
+        let depth = l.depth.get();
+        if depth == 0 {
+            return f();
+        }
+        let _guard = DepthGuard(&l.depth, depth);
+        let _restore = Restore(l, l.queue.take());
+        l.depth.set(0);
+        f()
+    })
+}
+
 /// Is a callback running on this thread right now?
 #[allow(dead_code)]
 pub(crate) fn in_callback() -> bool {

@@ -3,9 +3,11 @@
 //! timer behind when its function panicked; exit hooks run from a timer's, a pause's or an async
 //! task's callback turned the loop without the timers, pauses or task polls due together with it;
 //! an iteration whose timers, fired before it polls, resolved `run`'s promise still blocked
-//! in the poll until the next timer; and three differences from Lwt 5.6.1 that
+//! in the poll until the next timer; and four differences from Lwt 5.6.1 that
 //! `ocaml_diff_loop.rs` found: a canceled pause kept the next iteration from blocking, exit hooks
-//! ran one `run` each, and a zero sleep made by a timer's callback fired in the same iteration.
+//! ran one `run` each, a zero sleep made by a timer's callback fired in the same iteration, and
+//! the exit hooks run from a callback deferred what a hook's `cancel` resolved until the
+//! callback's turn (or the callback) was over.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -429,4 +431,82 @@ fn a_timer_made_by_a_timer_due_first_waits_while_older_due_timers_fire() {
     // Before the fix: ["a 1", "z 1", "c 1"].
     assert_eq!(*l.borrow(), ["a 1", "c 1", "z 2"]);
     assert_eq!(iterations, 2);
+}
+
+/// A victim to cancel: a `with_timeout` of zero around a long sleep (what a `Lwt_unix.
+/// with_timeout 0.` step of `ocaml_diff_loop` is), its failure logged by a `try_bind`.
+fn victim(l: &Log) -> Promise<()> {
+    let victim = unix::with_timeout(Duration::ZERO, || unix::sleep(Duration::from_secs(5)));
+    let lv = l.clone();
+    let _observed = victim.clone().try_bind(
+        |()| lwt_core::return_unit(),
+        move |e| {
+            push(
+                &lv,
+                if e.is_canceled() {
+                    "victim canceled"
+                } else {
+                    "victim timed out"
+                },
+            );
+            lwt_core::return_unit()
+        },
+    );
+    victim
+}
+
+/// Sets up an enter hook that cancels the victim put in the slot it returns, at its first run
+/// after, and an exit hook that waits for a short sleep; `exit` (here `run_exit_hooks`) is then
+/// called by the caller from a callback.
+type Slot = Rc<RefCell<Option<Promise<()>>>>;
+
+fn cancel_from_a_hook_while_exit_hooks_run() -> (Log, Slot, main::HookId) {
+    let l = log();
+    let slot: Slot = Rc::new(RefCell::new(None));
+    let s = slot.clone();
+    let id = main::add_enter_hook(move || {
+        let v = s.borrow_mut().take();
+        if let Some(v) = v {
+            v.cancel();
+        }
+    });
+    let lh = l.clone();
+    main::at_exit(move || {
+        unix::sleep(Duration::from_millis(20)).map(move |()| push(&lh, "exit hook done"))
+    });
+    (l, slot, id)
+}
+
+/// Found by `ocaml_diff_loop` (`exit` from a step, seed 1 case 941): the exit hooks run from a
+/// callback of the loop turned it inside `settle`, which queued what that turn resolved until
+/// the whole turn was over: a hook's `cancel` of a `with_timeout` made in that callback ran its
+/// callbacks only after the iteration had blocked for the exit hook's sleep and fired it (Lwt
+/// runs them in the hook, at once). Fixed in `lwt_main.rs` (`schedule::as_outermost`): such a
+/// turn runs as at the top of the loop.
+#[test]
+fn a_cancel_by_a_hook_while_exit_hooks_run_from_a_callback_runs_its_callbacks_at_once() {
+    let (l, slot, id) = cancel_from_a_hook_while_exit_hooks_run();
+    let l2 = l.clone();
+    main::run(main::pause().map(move |()| {
+        *slot.borrow_mut() = Some(victim(&l2));
+        main::run_exit_hooks();
+    }))
+    .unwrap();
+    main::remove_hook(id);
+    assert_eq!(*l.borrow(), ["victim canceled", "exit hook done"]);
+}
+
+/// Found by `ocaml_diff_loop` (`exit` from a step taken before `run`, seed 2): the same from a
+/// callback outside the loop (a `wakeup` before `run`), where the exit hooks' `run` turned the
+/// loop inside that callback's drain: the hook's `cancel` was queued behind the callback, which
+/// returned only once the exit hooks were done.
+#[test]
+fn a_cancel_by_a_hook_while_exit_hooks_run_from_a_callback_outside_the_loop_runs_at_once() {
+    let (l, slot, id) = cancel_from_a_hook_while_exit_hooks_run();
+    *slot.borrow_mut() = Some(victim(&l));
+    let (p, r) = lwt_core::wait::<()>();
+    p.on_success(|()| main::run_exit_hooks());
+    r.wakeup(());
+    main::remove_hook(id);
+    assert_eq!(*l.borrow(), ["victim canceled", "exit hook done"]);
 }

@@ -19,15 +19,20 @@
    each logged. <act> (done last in a step's continuation, or by a hook at its <at_run>th run):
    "-" nothing, "wu i v" / "wl i v" wakeup / wakeup_later of wait promise i (if its resolver is
    unused), "x l" cancel the promise of step l (if made), "ah h" install hook h (add_last; once,
-   and not from a hook of the same kind while those run), "rh h" remove hook h, "sp t" start thread
-   t (once), "ae x" Lwt_main.at_exit of exit hook x.
+   and not from a hook of the same kind while those run, unless that hook's run cleared its list
+   with remove_all), "af h" install hook h with add_first (once), "rh h" remove hook h, "ra E|L
+   [h]" remove_all of the enter or leave hooks, then "ah h" if given, "sp t" start thread t
+   (once), "ae x" Lwt_main.at_exit of exit hook x, "ex" exit 0 (the exit hooks run, in a nested
+   Lwt_main.run, and the process ends; not from a hook, nor from a callback a hook runs: the
+   program is then the only one of its process, having exit hooks).
 
    A thread runs its steps one after the other: each step makes its promise (a wait for a wait
    promise already resolved, bare or under with_timeout, is taken at once, logged "now"), and its
    continuation logs the outcome, makes the next step's promise, then does the step's action. A
    callback (or a hook's run) does one action at most, the first it reaches; an exit hook is
    registered once. The program's promise is [choose [all threads done; sleep guard_units]]. An
-   enter hook added first counts iterations. Once run returned, the threads go no further and
+   enter hook counts iterations, kept the first of its list (moved in front after each "af" of an
+   enter hook, added again after each "ra E"). Once run returned, the threads go no further and
    every promise the program made is canceled (off the log). With the optional "2" in the header,
    the program runs first until thread 0 ends or the guard fires (logging "end1"), then as above.
 
@@ -57,9 +62,12 @@ type act =
   | Wl of int * int
   | Cancel of int
   | Add_hook of int
+  | Add_hook_first of int
   | Rm_hook of int
+  | Rm_all of bool * int option
   | Spawn of int
   | At_exit of int
+  | Exit
 
 type hook = { enter : bool; runs : int; at_run : int; hact : act }
 
@@ -76,6 +84,17 @@ let installed : (unit -> unit) option array ref = ref [||] (* how to remove each
 let hook_state : int array ref = ref [||] (* 0 never installed, 1 installed, 2 removed *)
 let in_enter = ref false
 let in_leave = ref false
+
+(* Set by a remove_all of the kind of the hook running (cleared when it returns): an add_last of
+   that kind is comparable then (the pass goes on through the removed hooks' links, which end
+   where the list ended, so the new hook runs from the next pass, as on lwt-core). *)
+let cleared_enter = ref false
+let cleared_leave = ref false
+
+(* The enter hook that counts iterations, kept the first of its list (moved in front after each
+   add_first of an enter hook, added again after a remove_all of them), so that it has run in a
+   pass before any other enter hook. *)
+let counter : Lwt_main.Enter_iter_hooks.hook option ref = ref None
 let live = ref 0
 let finished : unit Lwt.u option ref = ref None
 let thread0 : int Lwt.t option ref = ref None
@@ -225,9 +244,14 @@ and act_now = function
   | Wu (w, v) -> resolve w (fun u -> Lwt.wakeup u v)
   | Wl (w, v) -> resolve w (fun u -> Lwt.wakeup_later u v)
   | Cancel l -> ( match Hashtbl.find_opt promises l with Some p -> Lwt.cancel p | None -> ())
-  | Add_hook h -> add_hook h
+  | Add_hook h -> add_hook false h
+  | Add_hook_first h -> add_hook true h
   | Rm_hook h -> rm_hook h
+  | Rm_all (enter, then_add) -> (
+      rm_all enter;
+      match then_add with Some h -> add_hook false h | None -> ())
   | Spawn t -> start t
+  | Exit -> if not (!in_enter || !in_leave) then exit 0
   | At_exit x ->
       if x < Array.length !exits && not !exits_registered.(x) then begin
         !exits_registered.(x) <- true;
@@ -240,17 +264,21 @@ and act_now = function
               (fun e -> log (Printf.sprintf "X%d %s" x (short (Error e))); Lwt.return_unit))
       end
 
-and add_hook h =
+and add_hook first h =
   if h < Array.length !hooks && !hook_state.(h) = 0 then begin
     let spec = !hooks.(h) in
     let busy = if spec.enter then !in_enter else !in_leave in
-    if not busy then begin
+    let cleared = if spec.enter then !cleared_enter else !cleared_leave in
+    if first || not busy || cleared then begin
       !hook_state.(h) <- 1;
       let runs = ref 0 in
       let flag = if spec.enter then in_enter else in_leave in
+      let clear_flag = if spec.enter then cleared_enter else cleared_leave in
       let f () =
         let was = !flag in
         flag := true;
+        let was_cleared = !clear_flag in
+        clear_flag := false;
         let was_acted = !acted in
         acted := false;
         incr runs;
@@ -258,19 +286,48 @@ and add_hook h =
         if !runs = spec.at_run then act spec.hact;
         if !runs = spec.runs then rm_hook h;
         flag := was;
+        clear_flag := was_cleared;
         acted := was_acted
       in
       let remove =
         if spec.enter then
-          let node = Lwt_main.Enter_iter_hooks.add_last f in
+          let node =
+            (if first then Lwt_main.Enter_iter_hooks.add_first
+             else Lwt_main.Enter_iter_hooks.add_last)
+              f
+          in
           fun () -> Lwt_main.Enter_iter_hooks.remove node
         else
-          let node = Lwt_main.Leave_iter_hooks.add_last f in
+          let node =
+            (if first then Lwt_main.Leave_iter_hooks.add_first
+             else Lwt_main.Leave_iter_hooks.add_last)
+              f
+          in
           fun () -> Lwt_main.Leave_iter_hooks.remove node
       in
-      !installed.(h) <- Some remove
+      !installed.(h) <- Some remove;
+      if first && spec.enter then add_counter ()
     end
   end
+
+(* Adds the counter first; removes the one there was. *)
+and add_counter () =
+  (match !counter with Some c -> Lwt_main.Enter_iter_hooks.remove c | None -> ());
+  counter := Some (Lwt_main.Enter_iter_hooks.add_first (fun () -> incr iteration))
+
+and rm_all enter =
+  if enter then begin
+    Lwt_main.Enter_iter_hooks.remove_all ();
+    (* The counter went too. *)
+    counter := None;
+    add_counter ()
+  end
+  else Lwt_main.Leave_iter_hooks.remove_all ();
+  Array.iteri
+    (fun h spec -> if spec.enter = enter && !hook_state.(h) = 1 then !hook_state.(h) <- 2)
+    !hooks;
+  if enter && !in_enter then cleared_enter := true;
+  if (not enter) && !in_leave then cleared_leave := true
 
 and rm_hook h =
   if h < Array.length !hooks && !hook_state.(h) = 1 then begin
@@ -309,9 +366,13 @@ let parse_act = function
   | [ "wl"; w; v ] -> Wl (int w, int v)
   | [ "x"; l ] -> Cancel (int l)
   | [ "ah"; h ] -> Add_hook (int h)
+  | [ "af"; h ] -> Add_hook_first (int h)
   | [ "rh"; h ] -> Rm_hook (int h)
+  | [ "ra"; k ] -> Rm_all (k = "E", None)
+  | [ "ra"; k; h ] -> Rm_all (k = "E", Some (int h))
   | [ "sp"; t ] -> Spawn (int t)
   | [ "ae"; x ] -> At_exit (int x)
+  | [ "ex" ] -> Exit
   | w -> raise (Bad ("act " ^ String.concat " " w))
 
 let read_words () = words (input_line stdin)
@@ -366,13 +427,16 @@ let run_program header =
   hook_state := Array.make nhooks 0;
   in_enter := false;
   in_leave := false;
+  cleared_enter := false;
+  cleared_leave := false;
   live := 0;
   thread0 := None;
   stopped := false;
   (* Bring libev's cached clock up to date: timers count from it. *)
   Lwt_engine.iter false;
   iteration := 0;
-  let counter = Lwt_main.Enter_iter_hooks.add_last (fun () -> incr iteration) in
+  counter := None;
+  add_counter ();
   logging := true;
   let all_done, r = Lwt.wait () in
   finished := Some r;
@@ -393,7 +457,7 @@ let run_program header =
   logging := false;
   stopped := true;
   List.iter (fun f -> f ()) !cleanup;
-  (nexits > 0, counter)
+  nexits > 0
 
 let () =
   let rec loop () =
@@ -401,13 +465,14 @@ let () =
     | exception End_of_file -> ()
     | [] -> loop ()
     | header ->
-        let exits_phase, counter = run_program header in
+        let exits_phase = run_program header in
         if exits_phase then begin
           (* The exit hooks run as the process exits (Lwt's own Stdlib.at_exit). *)
           logging := true;
           exit 0
         end;
-        Lwt_main.Enter_iter_hooks.remove counter;
+        (match !counter with Some c -> Lwt_main.Enter_iter_hooks.remove c | None -> ());
+        counter := None;
         Array.iteri (fun h _ -> rm_hook h) !hooks;
         print_endline "done";
         loop ()
