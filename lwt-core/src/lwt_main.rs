@@ -60,6 +60,7 @@
 //!   nested `Lwt_main.run` never sees: they never resolve, the process ends first.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 
 use crate::engine::{self, Stuck};
 use crate::exn::Exn;
@@ -70,8 +71,16 @@ type ExitHook = Box<dyn FnOnce() -> Promise<()>>;
 
 thread_local! {
     static RUNNING: Cell<bool> = const { Cell::new(false) };
-    static AT_EXIT: RefCell<Vec<ExitHook>> = const { RefCell::new(Vec::new()) };
+    /// The exit hooks, in the order they run (Lwt's `Exit_hooks` sequence), with their ids.
+    static AT_EXIT: RefCell<VecDeque<(u64, ExitHook)>> = const { RefCell::new(VecDeque::new()) };
+    /// The number in the next exit hook's id. Exit hooks live outside the engine (a program that
+    /// only registers one must not make an epoll instance), so they count on their own, and
+    /// their ids carry [`EXIT_HOOK`] to keep them apart from the engine's.
+    static NEXT_EXIT_HOOK: Cell<u64> = const { Cell::new(0) };
 }
+
+/// The bit that marks an exit hook's [`HookId`].
+const EXIT_HOOK: u64 = 1 << 63;
 
 struct Running;
 
@@ -182,8 +191,9 @@ pub fn paused_count() -> usize {
     engine::with(|e| e.paused_count())
 }
 
-/// Identifies a hook added with [`add_enter_hook`], [`add_leave_hook`] or their `_first` forms, to
-/// remove it.
+/// Identifies a hook added with [`add_enter_hook`], [`add_leave_hook`],
+/// [`add_exit_hook_first`], [`add_exit_hook_last`] or their `_first` forms, to remove it with
+/// [`remove_hook`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HookId(u64);
 
@@ -386,7 +396,9 @@ pub fn remove_all_leave_hooks() {
     remove_all_hooks(|e| &e.leave_hooks)
 }
 
-/// Removes an enter or leave hook. Removing it twice does nothing.
+/// Removes an enter, leave or exit hook (Lwt's `remove` of its `Enter_iter_hooks`,
+/// `Leave_iter_hooks` and `Exit_hooks`). Removing it twice, or an exit hook that ran, does
+/// nothing.
 ///
 /// ```
 /// let id = lwt_core::main::add_enter_hook(|| {});
@@ -394,6 +406,10 @@ pub fn remove_all_leave_hooks() {
 /// lwt_core::main::remove_hook(id);
 /// ```
 pub fn remove_hook(id: HookId) {
+    if id.0 & EXIT_HOOK != 0 {
+        AT_EXIT.with(|h| h.borrow_mut().retain(|(i, _)| *i != id.0));
+        return;
+    }
     engine::with(|e| {
         e.enter_hooks.list.borrow_mut().retain(|(i, _)| *i != id.0);
         e.leave_hooks.list.borrow_mut().retain(|(i, _)| *i != id.0);
@@ -405,7 +421,9 @@ pub fn remove_hook(id: HookId) {
 }
 
 /// Lwt's `Lwt_main.at_exit`: registers `f` to run (and be waited for) by [`exit`] or
-/// [`run_exit_hooks`]. Hooks run in reverse order of registration, like `Stdlib.at_exit`.
+/// [`run_exit_hooks`]. Hooks run in reverse order of registration, like `Stdlib.at_exit`: this
+/// is [`add_exit_hook_first`] (whose id can remove the hook); [`add_exit_hook_last`] adds one to
+/// run after them.
 ///
 /// Rust runs nothing when `main` returns, so call [`exit`] (or `run_exit_hooks`) to end a program
 /// that registered exit hooks.
@@ -420,15 +438,82 @@ pub fn remove_hook(id: HookId) {
 /// assert!(flushed.get());
 /// ```
 pub fn at_exit(f: impl FnOnce() -> Promise<()> + 'static) {
-    AT_EXIT.with(|h| h.borrow_mut().push(Box::new(f)));
+    add_exit_hook_first(f);
 }
 
-/// Runs the exit hooks (newest first), each to completion, in one [`run`] of a chain, as Lwt's
+/// Lwt's `Exit_hooks.add_first`: registers `f` to run first of the exit hooks registered so far
+/// ([`at_exit`] is this, without the id). Added while the exit hooks run, it runs next.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::main;
+/// let order = Rc::new(RefCell::new(Vec::new()));
+/// let (a, b, c) = (order.clone(), order.clone(), order.clone());
+/// main::add_exit_hook_first(move || { a.borrow_mut().push("a"); lwt_core::return_unit() });
+/// main::add_exit_hook_last(move || { b.borrow_mut().push("b"); lwt_core::return_unit() });
+/// let id = main::add_exit_hook_first(move || { c.borrow_mut().push("c"); lwt_core::return_unit() });
+/// main::remove_hook(id);
+/// main::run_exit_hooks();
+/// assert_eq!(*order.borrow(), ["a", "b"]);
+/// ```
+pub fn add_exit_hook_first(f: impl FnOnce() -> Promise<()> + 'static) -> HookId {
+    add_exit_hook(true, Box::new(f))
+}
+
+/// Lwt's `Exit_hooks.add_last`: registers `f` to run after the exit hooks registered so far.
+/// Added while the exit hooks run, it runs after those left.
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::main;
+/// let order = Rc::new(RefCell::new(Vec::new()));
+/// let (a, b) = (order.clone(), order.clone());
+/// main::add_exit_hook_last(move || { a.borrow_mut().push(1); lwt_core::return_unit() });
+/// main::add_exit_hook_last(move || { b.borrow_mut().push(2); lwt_core::return_unit() });
+/// main::run_exit_hooks();
+/// assert_eq!(*order.borrow(), [1, 2]);
+/// ```
+pub fn add_exit_hook_last(f: impl FnOnce() -> Promise<()> + 'static) -> HookId {
+    add_exit_hook(false, Box::new(f))
+}
+
+fn add_exit_hook(first: bool, f: ExitHook) -> HookId {
+    let id = NEXT_EXIT_HOOK.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id | EXIT_HOOK
+    });
+    AT_EXIT.with(|h| {
+        let mut hooks = h.borrow_mut();
+        if first {
+            hooks.push_front((id, f));
+        } else {
+            hooks.push_back((id, f));
+        }
+    });
+    HookId(id)
+}
+
+/// Lwt's `Exit_hooks.remove_all`: unregisters every exit hook. Called from an exit hook, it
+/// ends the run of the hooks after that one.
+///
+/// ```
+/// use lwt_core::main;
+/// main::at_exit(|| panic!("never runs"));
+/// main::remove_all_exit_hooks();
+/// main::run_exit_hooks();
+/// ```
+pub fn remove_all_exit_hooks() {
+    AT_EXIT.with(|h| h.borrow_mut().clear());
+}
+
+/// Runs the exit hooks (in order: the newest added first, then those added last), each to
+/// completion, in one [`run`] of a chain, as Lwt's
 /// exit does (`call_hooks` in `lwt_main.ml`): each hook is taken out when the previous one ends,
 /// and called in the callback where it ended, so the next hook starts in the same iteration.
 /// Failures (a rejected promise, or a panic of the hook itself) go to the
 /// [async exception hook](crate::hook), and the next hook runs. Hooks registered meanwhile run
-/// too (next, being the newest). Called from inside [`run`] (a callback deciding to [`exit`]),
+/// too (next if added first, after the others if added last). Called from inside [`run`] (a callback deciding to [`exit`]),
 /// it turns the loop itself, as Lwt's exit does. If the loop finds that nothing can resolve a
 /// hook's promise, that error goes to the async exception hook too, and the hooks left run in
 /// a new chain (the stuck one is given up: should its promise resolve later, the chain goes no
@@ -457,7 +542,7 @@ fn call_exit_hooks(live: std::rc::Rc<Cell<bool>>) -> Promise<()> {
         if !live.get() {
             return Promise::ret(());
         }
-        let Some(hook) = AT_EXIT.with(|h| h.borrow_mut().pop()) else {
+        let Some((_, hook)) = AT_EXIT.with(|h| h.borrow_mut().pop_front()) else {
             return Promise::ret(());
         };
         let mut done = crate::bind::catch(hook, Promise::fail);

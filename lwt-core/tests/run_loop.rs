@@ -598,3 +598,53 @@ fn remove_all_from_a_hook_skips_the_rest_of_the_pass_and_keeps_later_additions()
     main::run(main::pause()).unwrap();
     assert_eq!(*l.borrow(), ["a", "c (added after)"]);
 }
+
+#[test]
+fn exit_hooks_run_in_lwts_order() {
+    // The program of tests/ocaml/exit_hooks_order.ml, whose output on Lwt 5.6.1 is the order
+    // asserted below.
+    let l = log();
+    let hook = |name: &'static str| {
+        let l = l.clone();
+        move || {
+            push(&l, name);
+            lwt_core::return_unit()
+        }
+    };
+    let (la, late_last, late_first) = (l.clone(), hook("late-last"), hook("late-first"));
+    main::add_exit_hook_first(move || {
+        push(&la, "a");
+        main::add_exit_hook_last(late_last);
+        main::add_exit_hook_first(late_first);
+        lwt_core::return_unit()
+    });
+    main::add_exit_hook_last(hook("b"));
+    let c = main::add_exit_hook_last(hook("c"));
+    let ld = l.clone();
+    main::add_exit_hook_last(move || {
+        push(&ld, "d");
+        main::remove_all_exit_hooks();
+        lwt_core::return_unit()
+    });
+    main::add_exit_hook_last(hook("e"));
+    main::remove_hook(c);
+    main::at_exit(hook("at_exit"));
+    // An enter hook whose id has the same number as an exit hook's is not touched by removing
+    // the exit hook.
+    let entered = log();
+    let e2 = entered.clone();
+    let enter = main::add_enter_hook(move || push(&e2, "enter"));
+    main::remove_hook(c);
+    main::run(main::pause()).unwrap();
+    assert!(
+        !entered.borrow().is_empty(),
+        "the enter hook is still there"
+    );
+    main::remove_hook(enter);
+
+    main::run_exit_hooks();
+    assert_eq!(*l.borrow(), ["at_exit", "a", "late-first", "b", "d"]);
+    l.borrow_mut().clear();
+    main::run_exit_hooks();
+    assert!(l.borrow().is_empty(), "remove_all dropped e and late-last");
+}
