@@ -15,43 +15,29 @@ let width = function
   | k -> failwith ("kind " ^ k)
 
 let one order kind value =
-  let module N = struct
-    let w, r =
-      match order with
-      | "be" -> (fun oc -> function
-                  | `I16 n -> Lwt_io.BE.write_int16 oc n | `I n -> Lwt_io.BE.write_int oc n
-                  | `I32 n -> Lwt_io.BE.write_int32 oc n | `I64 n -> Lwt_io.BE.write_int64 oc n
-                  | `F32 f -> Lwt_io.BE.write_float32 oc f | `F64 f -> Lwt_io.BE.write_float64 oc f),
-                (fun ic -> function
-                  | "int16" -> Lwt_io.BE.read_int16 ic >|= fun n -> string_of_int n
-                  | "int" -> Lwt_io.BE.read_int ic >|= string_of_int
-                  | "int32" -> Lwt_io.BE.read_int32 ic >|= Int32.to_string
-                  | "int64" -> Lwt_io.BE.read_int64 ic >|= Int64.to_string
-                  | "float32" -> Lwt_io.BE.read_float32 ic >|= fun f -> Printf.sprintf "%lx" (Int32.bits_of_float f)
-                  | _ -> Lwt_io.BE.read_float64 ic >|= fun f -> Printf.sprintf "%Lx" (Int64.bits_of_float f))
-      | "le" -> (fun oc -> function
-                  | `I16 n -> Lwt_io.LE.write_int16 oc n | `I n -> Lwt_io.LE.write_int oc n
-                  | `I32 n -> Lwt_io.LE.write_int32 oc n | `I64 n -> Lwt_io.LE.write_int64 oc n
-                  | `F32 f -> Lwt_io.LE.write_float32 oc f | `F64 f -> Lwt_io.LE.write_float64 oc f),
-                (fun ic -> function
-                  | "int16" -> Lwt_io.LE.read_int16 ic >|= fun n -> string_of_int n
-                  | "int" -> Lwt_io.LE.read_int ic >|= string_of_int
-                  | "int32" -> Lwt_io.LE.read_int32 ic >|= Int32.to_string
-                  | "int64" -> Lwt_io.LE.read_int64 ic >|= Int64.to_string
-                  | "float32" -> Lwt_io.LE.read_float32 ic >|= fun f -> Printf.sprintf "%lx" (Int32.bits_of_float f)
-                  | _ -> Lwt_io.LE.read_float64 ic >|= fun f -> Printf.sprintf "%Lx" (Int64.bits_of_float f))
-      | _ -> (fun oc -> function
-                  | `I16 n -> Lwt_io.write_int16 oc n | `I n -> Lwt_io.write_int oc n
-                  | `I32 n -> Lwt_io.write_int32 oc n | `I64 n -> Lwt_io.write_int64 oc n
-                  | `F32 f -> Lwt_io.write_float32 oc f | `F64 f -> Lwt_io.write_float64 oc f),
-                (fun ic -> function
-                  | "int16" -> Lwt_io.read_int16 ic >|= fun n -> string_of_int n
-                  | "int" -> Lwt_io.read_int ic >|= string_of_int
-                  | "int32" -> Lwt_io.read_int32 ic >|= Int32.to_string
-                  | "int64" -> Lwt_io.read_int64 ic >|= Int64.to_string
-                  | "float32" -> Lwt_io.read_float32 ic >|= fun f -> Printf.sprintf "%lx" (Int32.bits_of_float f)
-                  | _ -> Lwt_io.read_float64 ic >|= fun f -> Printf.sprintf "%Lx" (Int64.bits_of_float f))
-  end in
+  (* Lwt_io's top level includes the machine-order NumberIO. *)
+  let (module N : Lwt_io.NumberIO) =
+    match order with
+    | "be" -> (module Lwt_io.BE)
+    | "le" -> (module Lwt_io.LE)
+    | _ -> (module Lwt_io)
+  in
+  let write oc = function
+    | `I16 n -> N.write_int16 oc n
+    | `I n -> N.write_int oc n
+    | `I32 n -> N.write_int32 oc n
+    | `I64 n -> N.write_int64 oc n
+    | `F32 f -> N.write_float32 oc f
+    | `F64 f -> N.write_float64 oc f
+  in
+  let read ic = function
+    | "int16" -> N.read_int16 ic >|= string_of_int
+    | "int" -> N.read_int ic >|= string_of_int
+    | "int32" -> N.read_int32 ic >|= Int32.to_string
+    | "int64" -> N.read_int64 ic >|= Int64.to_string
+    | "float32" -> N.read_float32 ic >|= fun f -> Printf.sprintf "%lx" (Int32.bits_of_float f)
+    | _ -> N.read_float64 ic >|= fun f -> Printf.sprintf "%Lx" (Int64.bits_of_float f)
+  in
   let v =
     match kind with
     | "int16" -> `I16 (int_of_string value)
@@ -63,7 +49,7 @@ let one order kind value =
     | k -> failwith ("kind " ^ k)
   in
   let ic, oc = Lwt_io.pipe () in
-  N.w oc v >>= fun () ->
+  write oc v >>= fun () ->
   Lwt_io.flush oc >>= fun () ->
   let n = width kind in
   let b = Bytes.create n in
@@ -71,10 +57,10 @@ let one order kind value =
   let ic2, oc2 = Lwt_io.pipe () in
   Lwt_io.write_from_exactly oc2 b 0 n >>= fun () ->
   Lwt_io.flush oc2 >>= fun () ->
-  N.r ic2 kind >>= fun read ->
+  read ic2 kind >>= fun got ->
   Lwt_list.iter_p Lwt_io.close [ic; ic2] >>= fun () ->
   Lwt_list.iter_p Lwt_io.close [oc; oc2] >|= fun () ->
-  Printf.printf "%s %s\n" (hex b) read
+  Printf.printf "%s %s\n" (hex b) got
 
 let () =
   Lwt_main.run
