@@ -618,7 +618,8 @@ impl InputChannel {
 
     /// Lwt_io's `read_into_exactly`, returning the bytes: exactly `count` bytes. If the input
     /// ends first, the rejection is [`EndOfFile`] and the bytes that were there stay in the
-    /// channel.
+    /// channel (Lwt's consumes them: they went into the caller's buffer, which the exception
+    /// leaves behind; `tests/ocaml_diff_io.rs` shows both).
     ///
     /// ```
     /// use lwt_core::{io, main};

@@ -75,7 +75,9 @@
 //!
 //! Differences from Lwt, and why: `read_char` decodes a UTF-8 character (`read_byte` reads a
 //! byte), because Rust's `char` is a Unicode character; `read_line` has a length limit, so that
-//! a peer cannot make a server buffer without bound; printing waits for the output (above);
+//! a peer cannot make a server buffer without bound; a `read_exactly` (and a binary number) that
+//! meets the end of input leaves the bytes it found in the channel, where Lwt's
+//! `read_into_exactly` consumes them; printing waits for the output (above);
 //! closing a connection's output channel only shuts its sending side down, and closing its input
 //! channel writes out the output's buffer before the socket closes (Lwt closes the socket with
 //! either channel and drops that buffer: see [`socket_channels`]).
