@@ -1610,3 +1610,21 @@ fn a_no_close_server_leaves_the_connection_to_its_handler() {
         run(server.shutdown()).unwrap();
     }
 }
+
+#[test]
+fn position_counts_what_the_program_read_and_wrote() {
+    let (ic, oc) = io::pipe().unwrap();
+    ic.set_max_line_length(4);
+    run(oc.write("ab\nlonger line\n")).unwrap();
+    assert_eq!(oc.position(), 15);
+    run(oc.close()).unwrap();
+    assert_eq!(oc.position(), 15, "a close writes out, it does not count");
+    assert_eq!(run(ic.read_line()).unwrap(), "ab");
+    assert_eq!(ic.position(), 3);
+    assert!(run(ic.read_line()).unwrap_err().is::<LineTooLong>());
+    assert_eq!(ic.position(), 3, "a refused line is not read");
+    assert!(run(ic.read_exactly(100)).unwrap_err().is::<EndOfFile>());
+    assert_eq!(ic.position(), 3, "nor a short read_exactly");
+    assert_eq!(run(ic.read_to_end()).unwrap().len(), 12);
+    assert_eq!(ic.position(), 15);
+}

@@ -4,7 +4,7 @@
 //! Lwt's smallest (16) up: `read_line`, `read_line_opt`, `read_char`, `read_char_opt`,
 //! `read_exactly` (Lwt's `read_into_exactly`), `read_to_end` (Lwt's `read` without a count), and
 //! the binary numbers `read_be::<i16>` / `read_le::<i32>` (Lwt's `BE.read_int16` /
-//! `LE.read_int32`). Each read's result (or its end of input) must be the same on both sides,
+//! `LE.read_int32`), and `position`. Each read's result (or its end of input) must be the same on both sides,
 //! so line splitting, `\r` handling, and what a read that meets the end of input leaves in the
 //! channel all agree. The OCaml side is `tests/ocaml/lwt_diff_io.ml`.
 //!
@@ -37,6 +37,7 @@ enum Op {
     ToEnd,
     BeI16,
     LeI32,
+    Position,
 }
 
 #[derive(Clone, Debug)]
@@ -71,7 +72,8 @@ fn generate(rng: &mut Rng) -> Case {
             10 | 11 => Op::Exactly(rng.below(7) as usize),
             12 => Op::ToEnd,
             13 => Op::BeI16,
-            _ => Op::LeI32,
+            14 => Op::LeI32,
+            _ => Op::Position,
         })
         .collect();
     Case {
@@ -99,6 +101,7 @@ fn case_line(c: &Case) -> String {
             Op::ToEnd => "e".into(),
             Op::BeI16 => "b".into(),
             Op::LeI32 => "w".into(),
+            Op::Position => "p".into(),
         })
         .collect();
     format!("{} {data} {}", c.buffer, ops.join(" "))
@@ -136,6 +139,7 @@ fn run_crate(c: &Case) -> Vec<String> {
             Op::ToEnd => show("e", ic.read_to_end(), |b| hex(&b)),
             Op::BeI16 => show("b", ic.read_be::<i16>(), |n| n.to_string()),
             Op::LeI32 => show("w", ic.read_le::<i32>(), |n| n.to_string()),
+            Op::Position => format!("p {}", ic.position()),
         })
         .collect();
     out.push("end".into());

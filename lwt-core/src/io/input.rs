@@ -45,6 +45,8 @@ struct Input {
     /// The buffered bytes; the unread ones are `buf[pos..]`.
     buf: RefCell<Vec<u8>>,
     pos: Cell<usize>,
+    /// Bytes the program has read (taken out of the buffer) since the channel was made.
+    consumed: Cell<u64>,
     chunk: usize,
     max_line: Cell<usize>,
     closed: Cell<bool>,
@@ -68,6 +70,7 @@ impl InputChannel {
             owner,
             buf: RefCell::new(Vec::new()),
             pos: Cell::new(0),
+            consumed: Cell::new(0),
             chunk: buffer_size.clamp(1, MAX_READ),
             max_line: Cell::new(DEFAULT_MAX_LINE_LENGTH),
             closed: Cell::new(false),
@@ -146,6 +149,23 @@ impl InputChannel {
     /// ```
     pub fn set_max_line_length(&self, limit: usize) {
         self.0.max_line.set(limit);
+    }
+
+    /// Lwt_io's `position`: how many bytes the program has read from the channel since it was
+    /// made (bytes read from the descriptor but still [`buffered`](InputChannel::buffered) do
+    /// not count). For a file opened by [`open_file`](super::open_file), the offset of the next
+    /// byte a read gives.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("one\ntwo\n").bind(move |()| oc.close())).unwrap();
+    /// main::run(ic.read_line()).unwrap();
+    /// assert_eq!(ic.position(), 4);
+    /// assert_eq!(ic.buffered(), 4); // "two\n", read from the pipe but not by the program
+    /// ```
+    pub fn position(&self) -> u64 {
+        self.0.consumed.get()
     }
 
     /// Has [`close`](InputChannel::close) been called?
@@ -291,6 +311,7 @@ impl InputChannel {
         let mut buf = self.0.buf.borrow_mut();
         let pos = self.0.pos.get();
         let taken = buf[pos..pos + n].to_vec();
+        self.0.consumed.set(self.0.consumed.get() + n as u64);
         if pos + n == buf.len() {
             if buf.capacity() > 4 * self.0.chunk {
                 *buf = Vec::new(); // after a long line: give the memory back

@@ -179,6 +179,21 @@ impl OutputChannel {
         OutputChannel::new(Owner::Fd(fd), buffer_size)
     }
 
+    /// Lwt_io's `position`: how many bytes the program has written to the channel since it was
+    /// made (those still [`buffered`](OutputChannel::buffered) included).
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (_ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("abc").bind({ let oc = oc.clone(); move |()| oc.flush() })).unwrap();
+    /// main::run(oc.write_line("de")).unwrap();
+    /// assert_eq!(oc.position(), 6);
+    /// assert_eq!(oc.buffered(), 3);
+    /// ```
+    pub fn position(&self) -> u64 {
+        self.0.accepted.get()
+    }
+
     /// How many bytes are in the buffer, not yet written to the descriptor (Lwt_io's
     /// `buffered`). After a write error, the bytes that could not be written.
     ///

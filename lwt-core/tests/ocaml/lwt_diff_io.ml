@@ -12,6 +12,7 @@
      e   read (no count: to the end) "e <bytes in hex>"
      b   BE.read_int16       "b <n>" or "b eof"
      w   LE.read_int32       "w <n>" or "w eof"
+     p   position            "p <n>"
 
    Build: ocamlfind ocamlopt -thread -package lwt.unix -linkpkg lwt_diff_io.ml -o lwt_diff_io *)
 
@@ -36,6 +37,7 @@ let op ic o =
   | 'e' -> Lwt_io.read ic >|= fun s -> "e " ^ hex s
   | 'b' -> eof "b" (fun () -> Lwt_io.BE.read_int16 ic >|= fun n -> "b " ^ string_of_int n)
   | 'w' -> eof "w" (fun () -> Lwt_io.LE.read_int32 ic >|= fun n -> "w " ^ Int32.to_string n)
+  | 'p' -> Lwt.return ("p " ^ Int64.to_string (Lwt_io.position ic))
   | _ -> failwith ("bad op " ^ o)
 
 let case line =
