@@ -1628,3 +1628,65 @@ fn position_counts_what_the_program_read_and_wrote() {
     assert_eq!(run(ic.read_to_end()).unwrap().len(), 12);
     assert_eq!(ic.position(), 15);
 }
+
+#[test]
+fn set_position_moves_a_file_channel_and_is_refused_elsewhere() {
+    let path = temp_path("set-position");
+    std::fs::write(&path, "line one\nline two\n").unwrap();
+    let ic = run(io::open_file(&path, io::Input)).unwrap();
+    assert_eq!(run(ic.read_line()).unwrap(), "line one");
+    assert!(ic.buffered() > 0, "the rest is buffered");
+    run(ic.set_position(5)).unwrap();
+    assert_eq!((ic.position(), ic.buffered()), (5, 0));
+    assert_eq!(run(ic.read_line()).unwrap(), "one");
+    assert_eq!(run(ic.length()).unwrap(), 18);
+    run(ic.set_position(100)).unwrap(); // past the end: the next read finds it
+    assert!(run(ic.read_char()).unwrap_err().is::<EndOfFile>());
+    run(ic.close()).unwrap();
+    assert!(run(ic.set_position(0)).unwrap_err().is::<ChannelClosed>());
+
+    // An output: the buffer is written out first, then the next bytes go to the new place.
+    let oc = run(io::open_file(&path, io::Output)).unwrap();
+    run(oc.write("abcdef")).unwrap();
+    let flushed = oc.flushed();
+    run(oc.set_position(1)).unwrap();
+    assert!(
+        flushed.is_fulfilled(),
+        "the flush before the move satisfied it"
+    );
+    assert_eq!((oc.position(), oc.buffered()), (1, 0));
+    run(oc.write("XY")).unwrap();
+    run(oc.flushed()).unwrap();
+    assert_eq!(run(oc.length()).unwrap(), 6);
+    run(oc.close()).unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"aXYdef");
+    assert!(run(oc.set_position(0)).unwrap_err().is::<ChannelClosed>());
+    std::fs::remove_file(&path).unwrap();
+
+    // A pipe and a socket have no position: refused, and the channel keeps its data.
+    let (ic, oc) = io::pipe().unwrap();
+    send(&oc, "kept\n");
+    assert_eq!(
+        io_kind(&run(ic.set_position(0)).unwrap_err()),
+        ErrorKind::NotSeekable
+    );
+    assert_eq!(
+        io_kind(&run(oc.set_position(0)).unwrap_err()),
+        ErrorKind::NotSeekable
+    );
+    assert_eq!(run(ic.read_line()).unwrap(), "kept");
+    assert_eq!(
+        io_kind(&run(ic.length()).unwrap_err()),
+        ErrorKind::NotSeekable
+    );
+    let (a, _b) = unix::socketpair().unwrap();
+    let (a_in, a_out) = io::socket_channels(a);
+    assert_eq!(
+        io_kind(&run(a_in.set_position(0)).unwrap_err()),
+        ErrorKind::NotSeekable
+    );
+    assert_eq!(
+        io_kind(&run(a_out.length()).unwrap_err()),
+        ErrorKind::Unsupported
+    );
+}

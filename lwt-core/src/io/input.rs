@@ -168,6 +168,66 @@ impl InputChannel {
         self.0.consumed.get()
     }
 
+    /// Lwt_io's `set_position`: after the operations already started, moves the descriptor to
+    /// byte `pos` of the file and drops what the buffer holds; the next read starts there, and
+    /// [`position`](InputChannel::position) is `pos`. Rejected with the system's error on a
+    /// pipe or a terminal (`ESPIPE`), with `NotSeekable` on a socket, with [`ChannelClosed`]
+    /// once the channel is closed; the channel is then unchanged.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let path = std::env::temp_dir().join(format!("lwt-set-position-doc-{}", std::process::id()));
+    /// std::fs::write(&path, "0123456789").unwrap();
+    /// let ic = main::run(io::open_file(&path, io::Input)).unwrap();
+    /// main::run(ic.set_position(6)).unwrap();
+    /// assert_eq!(main::run(ic.read_to_end()).unwrap(), b"6789");
+    /// main::run(ic.set_position(2)).unwrap();
+    /// assert_eq!((ic.position(), main::run(ic.read_exactly(3)).unwrap()), (2, b"234".to_vec()));
+    /// assert_eq!(main::run(ic.length()).unwrap(), 10);
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn set_position(&self, pos: u64) -> Promise<()> {
+        let me = self.clone();
+        serialized(&self.0.lock, move || {
+            if me.0.closed.get() {
+                return Promise::fail(ChannelClosed("input"));
+            }
+            // A read of the descriptor still under way (its caller gave up waiting) puts its
+            // bytes in the buffer when it ends: let it, so that they are dropped with the rest
+            // rather than read at the new position.
+            let under_way = me.0.filling.borrow().clone();
+            let settled = match under_way {
+                Some(read) => read.map(|_| ()).catch(|_| Promise::ret(())),
+                None => Promise::ret(()),
+            };
+            settled.bind(move |()| {
+                let moved = me.0.owner.fd().and_then(|fd| Ok(fd.seek_to(pos)?));
+                if let Err(e) = moved {
+                    return Promise::fail(e);
+                }
+                *me.0.buf.borrow_mut() = Vec::new();
+                me.0.pos.set(0);
+                me.0.consumed.set(pos);
+                Promise::ret(())
+            })
+        })
+    }
+
+    /// Lwt_io's `length`: the size of the file the channel reads, in bytes. Rejected with
+    /// `NotSeekable` on a pipe or a terminal and `Unsupported` on a socket.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let path = std::env::temp_dir().join(format!("lwt-length-doc-{}", std::process::id()));
+    /// std::fs::write(&path, "hello").unwrap();
+    /// let ic = main::run(io::open_file(&path, io::Input)).unwrap();
+    /// assert_eq!(main::run(ic.length()).unwrap(), 5);
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn length(&self) -> Promise<u64> {
+        Promise::of_result(self.0.owner.fd().and_then(|fd| Ok(fd.file_length()?)))
+    }
+
     /// Has [`close`](InputChannel::close) been called?
     ///
     /// ```

@@ -23,7 +23,7 @@
 //! | `read_lines`, `write_lines`, `read_chars`, `write_chars` | [`read_lines`], [`write_lines`], [`read_chars`], [`write_chars`] (over [`stream::Stream`](crate::stream::Stream)) |
 //! | `read_int16` ... `write_float64`, `LE`, `BE` | [`InputChannel::read_be`], [`InputChannel::read_le`], [`OutputChannel::write_be`]... for every fixed-width [`Number`] (see [`ByteOrder`]) |
 //! | `abort` | [`abort`], [`InputChannel::abort`], [`OutputChannel::abort`] |
-//! | `position`, `buffered` | [`InputChannel::position`], [`OutputChannel::position`], and the `buffered` methods |
+//! | `position`, `set_position`, `length`, `buffered` | the same names, on [`InputChannel`] and [`OutputChannel`] |
 //! | `End_of_file`, `Channel_closed` | [`EndOfFile`], [`ChannelClosed`] |
 //! | `open_file ~mode`, `with_file ~mode` | [`open_file`], [`with_file`] with [`Input`], [`Output`], [`Append`] |
 //! | `lines_of_file`, `lines_to_file`, `chars_of_file`, `chars_to_file` | the same names |

@@ -194,6 +194,60 @@ impl OutputChannel {
         self.0.accepted.get()
     }
 
+    /// Lwt_io's `set_position`: after the operations already started, writes the buffer out,
+    /// then moves the descriptor to byte `pos` of the file; the next bytes written go there,
+    /// and [`position`](OutputChannel::position) is `pos`. Rejected with the flush's error,
+    /// with the system's error on a pipe or a terminal (`ESPIPE`), with `NotSeekable` on a
+    /// socket, or with [`ChannelClosed`] once the channel is closed.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let path = std::env::temp_dir().join(format!("lwt-out-position-doc-{}", std::process::id()));
+    /// let oc = main::run(io::open_file(&path, io::Output)).unwrap();
+    /// main::run(oc.write("hello world")).unwrap();
+    /// main::run(oc.set_position(6)).unwrap();
+    /// main::run(oc.write("there").bind({ let oc = oc.clone(); move |()| oc.close() })).unwrap();
+    /// assert_eq!(std::fs::read_to_string(&path).unwrap(), "hello there");
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn set_position(&self, pos: u64) -> Promise<()> {
+        let me = self.clone();
+        serialized(&self.0.lock, move || {
+            if me.0.closed.get() {
+                return Promise::fail(ChannelClosed("output"));
+            }
+            me.flush_buffer(true).bind(move |()| {
+                let moved = me.0.owner.fd().and_then(|fd| Ok(fd.seek_to(pos)?));
+                if let Err(e) = moved {
+                    return Promise::fail(e);
+                }
+                // The buffer is empty and every `flushed` waiter was woken by the flush: the
+                // counts start again from the new position.
+                me.0.accepted.set(pos);
+                me.0.written.set(pos);
+                Promise::ret(())
+            })
+        })
+    }
+
+    /// Lwt_io's `length`: the size of the file the channel writes, in bytes, as the system sees
+    /// it: bytes still [`buffered`](OutputChannel::buffered) are not counted (flush first).
+    /// Rejected with `NotSeekable` on a pipe or a terminal and `Unsupported` on a socket.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let path = std::env::temp_dir().join(format!("lwt-out-length-doc-{}", std::process::id()));
+    /// let oc = main::run(io::open_file(&path, io::Output)).unwrap();
+    /// main::run(oc.write("abc")).unwrap();
+    /// assert_eq!(main::run(oc.length()).unwrap(), 0);
+    /// main::run(oc.flush()).unwrap();
+    /// assert_eq!(main::run(oc.length()).unwrap(), 3);
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
+    pub fn length(&self) -> Promise<u64> {
+        Promise::of_result(self.0.owner.fd().and_then(|fd| Ok(fd.file_length()?)))
+    }
+
     /// How many bytes are in the buffer, not yet written to the descriptor (Lwt_io's
     /// `buffered`). After a write error, the bytes that could not be written.
     ///

@@ -30,7 +30,7 @@
 use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::ops::Range;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -258,6 +258,40 @@ impl Fd {
             Some(kind) => f(kind),
             None => Err(closed()),
         }
+    }
+
+    /// Moves a file's offset to `pos` (from its start): Lwt_unix's `lseek` with `SEEK_SET`. A
+    /// pipe or a terminal fails with the system's `ESPIPE`, a socket with `NotSeekable`.
+    pub(crate) fn seek_to(&self, pos: u64) -> io::Result<u64> {
+        self.with_kind(|k| match k {
+            Kind::File(f) => (&*f).seek(SeekFrom::Start(pos)),
+            _ => Err(io::Error::new(
+                io::ErrorKind::NotSeekable,
+                "a socket has no position",
+            )),
+        })
+    }
+
+    /// The size of the regular file under the descriptor (`fstat`'s `st_size`), for Lwt_io's
+    /// `length`. Anything else fails, as Lwt's seek to the end does: a pipe or a terminal with
+    /// `NotSeekable`, a socket with `Unsupported`.
+    pub(crate) fn file_length(&self) -> io::Result<u64> {
+        self.with_kind(|k| match k {
+            Kind::File(f) => {
+                let meta = f.metadata()?;
+                if !meta.is_file() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::NotSeekable,
+                        "not a regular file: no length",
+                    ));
+                }
+                Ok(meta.len())
+            }
+            _ => Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a socket has no length",
+            )),
+        })
     }
 
     /// The raw descriptor number, while open.
