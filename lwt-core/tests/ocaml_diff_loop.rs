@@ -12,10 +12,14 @@
 //! the next step's promise and then does the step's action, if any: `wakeup`/`wakeup_later` of a
 //! wait promise, `cancel` of another step's promise (a sleep, a pause, a timeout, a
 //! `with_timeout`, a burst), adding or removing an iteration hook, removing all the hooks of a
-//! kind, starting another thread, `at_exit` of an exit hook, `exit` (in programs with exit hooks:
-//! `main::run_exit_hooks` from inside the loop here, after which the program stops logging as if
-//! its process had ended; `Stdlib.exit` on Lwt, whose handler runs the exit hooks in a nested
-//! `Lwt_main.run`; so such a program is run alone in its Lwt process). Iteration hooks (`Enter_iter_hooks`
+//! kind, starting another thread, adding an exit hook (`at_exit`, `Lwt_main.Exit_hooks.add_first`
+//! or `add_last`; here `main::at_exit`, `add_exit_hook_first`, `add_exit_hook_last`), removing
+//! one by id (`Exit_hooks.remove`, `main::remove_hook`: also one that ran, runs or was removed)
+//! or all (`Exit_hooks.remove_all`, `main::remove_all_exit_hooks`), `exit` (in programs with exit
+//! hooks: `main::run_exit_hooks` from inside the loop here, after which the program stops logging
+//! as if its process had ended, as `main::exit` would end it; `Stdlib.exit` on Lwt, whose handler
+//! runs the exit hooks in a nested `Lwt_main.run`; so such a program is run alone in its Lwt
+//! process; an `exit` while the exit hooks run ends the process at once on both). Iteration hooks (`Enter_iter_hooks`
 //! / `Leave_iter_hooks` `add_last`, `add_first`, `remove`, `remove_all`; here `main::add_*_hook`,
 //! `add_*_hook_first`, `remove_hook`, `remove_all_*_hooks`) log each run, remove themselves after
 //! a number of runs, and may do an action at one of their runs: add a hook (`add_first` or
@@ -28,8 +32,12 @@
 //! The program's promise is `choose [all threads done; a guard sleep]`; after `run` returns,
 //! "end" is logged. A third of the programs first `run` until thread 0 ends or the guard fires,
 //! log "end1", and `run` again (timers, pauses and hooks outlive the first `run`). Exit hooks
-//! (`at_exit`) then run (`main::run_exit_hooks` here, the process's exit on Lwt, which is where
-//! Lwt runs them) and log their start and outcome.
+//! (a quarter of the programs have up to four) then run (`main::run_exit_hooks` here, the
+//! process's exit on Lwt, which is where Lwt runs them), each waiting for a timer or a yield,
+//! and log their start and outcome; half of them add or remove exit hooks (or, rarely, `exit`)
+//! at their start or in the callback that ends them, before the next is taken out. Exit hooks
+//! are added at top level (mostly: `at_exit`, `add_first` or `add_last`), by steps, iteration
+//! hooks and exit hooks; top level may remove one or all after adding them.
 //!
 //! Made so that the real clock cannot decide the outcome: time is counted in units, and every
 //! timer has a *nominal* deadline (the nominal time it was made at, i.e. the nominal deadline of
@@ -77,8 +85,10 @@
 //!   (`exit_from_a_pause_callback_resolves_the_pauses_woken_with_it_here_not_on_lwt`).
 //!
 //! Left out for other reasons: I/O (no descriptors), `Lwt_main.run` nested or run from a hook,
-//! failures escaping callbacks (the async exception hook), and `Lwt_main.Exit_hooks` (the crate
-//! has none).
+//! failures escaping callbacks (the async exception hook, and so exit hooks that fail), exit
+//! hooks whose promise nothing resolves (Lwt's exit would hang; here `run_exit_hooks` reports
+//! it and goes on), and the same exit hook added twice (each is added once, by whichever add
+//! comes first, on both sides: its id is that add's).
 //!
 //! It found eleven differences. Six are now differences on purpose, documented in the `main`
 //! module docs (and README, "Where this differs from Lwt, on purpose"), each pinned by a test at
@@ -197,7 +207,18 @@ enum Act {
     /// that kind, it is an add while its list runs that both sides run from the next pass).
     RemoveAll(bool, Option<usize>),
     Spawn(usize),
+    /// `main::at_exit` / `Lwt_main.at_exit` of an exit hook (add_first, no id).
     AtExit(usize),
+    /// `main::add_exit_hook_first` / `Lwt_main.Exit_hooks.add_first` of an exit hook (its id
+    /// kept, to remove it).
+    ExitFirst(usize),
+    /// `main::add_exit_hook_last` / `Exit_hooks.add_last`.
+    ExitLast(usize),
+    /// `main::remove_hook` / `Exit_hooks.remove` of an exit hook added with an id (one that ran,
+    /// or runs now, or was removed, included: nothing happens on either side).
+    ExitRemove(usize),
+    /// `main::remove_all_exit_hooks` / `Exit_hooks.remove_all`.
+    ExitRemoveAll,
     /// `exit` from inside the loop: the exit hooks run (`main::run_exit_hooks` here, then the
     /// program stops as if its process ended; `Stdlib.exit` on Lwt, whose `at_exit` runs them
     /// in a nested `Lwt_main.run`), and nothing more is logged.
@@ -221,6 +242,17 @@ struct Hook {
     act: Act,
 }
 
+/// An exit hook: logs its start, waits for `wait` (a timer or a yield: pending), logs its
+/// outcome; does `act` (one of the exit-hook acts: `AtExit`, `ExitFirst`, `ExitLast`,
+/// `ExitRemove`, `ExitRemoveAll`) at its start, or once its wait is over (`at_end`: in the
+/// callback that ends it, before the next exit hook is taken out).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ExitSpec {
+    wait: WaitK,
+    act: Act,
+    at_end: bool,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     /// `yield_` / `Lwt_main.yield`: compared with iteration numbers.
@@ -240,7 +272,7 @@ struct Prog {
     two_runs: bool,
     threads: Vec<Vec<Step>>,
     hooks: Vec<Hook>,
-    exits: Vec<WaitK>,
+    exits: Vec<ExitSpec>,
     /// Done in order before `run`.
     top: Vec<Act>,
 }
@@ -282,6 +314,10 @@ fn act_text(a: Act) -> String {
         ),
         Act::Spawn(t) => format!("sp {t}"),
         Act::AtExit(x) => format!("ae {x}"),
+        Act::ExitFirst(x) => format!("xf {x}"),
+        Act::ExitLast(x) => format!("xl {x}"),
+        Act::ExitRemove(x) => format!("xr {x}"),
+        Act::ExitRemoveAll => "xra".into(),
         Act::Exit => "ex".into(),
     }
 }
@@ -325,8 +361,18 @@ fn prog_text(p: &Prog) -> String {
         )
         .unwrap();
     }
-    for (x, w) in p.exits.iter().enumerate() {
-        writeln!(s, "X {x} {}", wait_text(*w)).unwrap();
+    for (x, e) in p.exits.iter().enumerate() {
+        write!(s, "X {x} {}", wait_text(e.wait)).unwrap();
+        if e.act != Act::None {
+            write!(
+                s,
+                " {} {}",
+                if e.at_end { "E" } else { "S" },
+                act_text(e.act)
+            )
+            .unwrap();
+        }
+        s.push('\n');
     }
     for a in &p.top {
         writeln!(s, "G {}", act_text(*a)).unwrap();
@@ -417,6 +463,27 @@ impl Gen<'_> {
     }
 }
 
+/// An exit-hook act: add one (`at_exit`, `add_first`, `add_last`), remove one by id, or remove
+/// them all.
+fn exit_family(g: &mut Gen<'_>, nexits: usize) -> Act {
+    exit_family_or_exit(g, nexits, false)
+}
+
+/// An exit-hook act, or (`exit`, from an exit hook, one time in eleven) an `exit`.
+fn exit_family_or_exit(g: &mut Gen<'_>, nexits: usize, exit: bool) -> Act {
+    if exit && g.below(11) == 0 {
+        return Act::Exit;
+    }
+    let x = g.below(nexits as u64) as usize;
+    match g.below(10) {
+        0 | 1 => Act::AtExit(x),
+        2 | 3 => Act::ExitFirst(x),
+        4 | 5 => Act::ExitLast(x),
+        6..=8 => Act::ExitRemove(x),
+        _ => Act::ExitRemoveAll,
+    }
+}
+
 fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
     let mode = if rng.below(4) == 0 {
         Mode::Pause
@@ -439,10 +506,10 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
     } else {
         0
     };
-    // Up to three exit hooks, run in one `run` of a chain on both sides, the next starting in the
+    // Up to four exit hooks, run in one `run` of a chain on both sides, the next starting in the
     // callback where the previous ended (`exit_hooks_run_one_after_the_other_in_one_iteration`).
-    let nexits = if mode == Mode::Yield && g.below(5) == 0 {
-        1 + g.below(3) as usize
+    let nexits = if mode == Mode::Yield && g.below(3) == 0 {
+        1 + g.below(4) as usize
     } else {
         0
     };
@@ -544,7 +611,7 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
             7 | 8 if nhooks > 0 => Act::RemoveHook(g.below(nhooks as u64) as usize),
             9 if nhooks > 0 => Act::RemoveAll(g.below(2) == 0, None),
             10 if nexits > 0 => Act::Exit,
-            _ if nexits > 0 => Act::AtExit(g.below(nexits as u64) as usize),
+            _ if nexits > 0 => exit_family(g, nexits),
             _ => Act::Cancel(labels[g.below(labels.len() as u64) as usize]),
         }
     };
@@ -603,6 +670,9 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
                 1 => Act::AddHook(to_add(&mut g, hook.enter, me)),
                 2 | 3 => Act::AddHookFirst(to_add(&mut g, hook.enter, me)),
                 5 if nexits > 0 && g.below(2) == 0 => Act::Exit,
+                // Exit hooks added or removed by an iteration hook (an exit from one is left out,
+                // above; these are not).
+                6 if nexits > 0 && g.below(2) == 0 => exit_family(&mut g, nexits),
                 4 => Act::RemoveAll(
                     // Mostly its own kind.
                     hook.enter != (g.below(4) == 0),
@@ -616,11 +686,23 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
             };
         }
     }
-    let exits: Vec<WaitK> = (0..nexits)
-        .map(|_| match g.below(3) {
-            0 => WaitK::Sleep(g.units(2)),
-            1 => WaitK::Yield,
-            _ => WaitK::Burst(1, 2),
+    // Exit hooks wait for a timer or a yield (a pending promise the loop resolves), and half of
+    // them add or remove exit hooks (or, rarely, `exit`) as they run: at their start (before
+    // their promise is made), or once it is resolved (in the callback that ends them, before
+    // the chain takes out the next hook).
+    let exits: Vec<ExitSpec> = (0..nexits)
+        .map(|_| {
+            let wait = match g.below(3) {
+                0 => WaitK::Sleep(g.units(2)),
+                1 => WaitK::Yield,
+                _ => WaitK::Burst(1, 2),
+            };
+            let (act, at_end) = if g.below(2) == 0 {
+                (exit_family_or_exit(&mut g, nexits, true), g.below(2) == 0)
+            } else {
+                (Act::None, false)
+            };
+            ExitSpec { wait, act, at_end }
         })
         .collect();
     // Top level: the hooks first (most of them), the threads, the exit hooks.
@@ -632,8 +714,15 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
             Some(false) => first.push(Act::AddHook(h)),
         }
     }
+    // Each exit hook added at top level (`at_exit`, `add_first` or `add_last`), or not (then only
+    // by a step, a hook or an exit hook, if any does).
     for x in 0..nexits {
-        first.push(Act::AtExit(x));
+        match g.below(8) {
+            0 => {}
+            1..=3 => first.push(Act::AtExit(x)),
+            4 | 5 => first.push(Act::ExitFirst(x)),
+            _ => first.push(Act::ExitLast(x)),
+        }
     }
     for t in 0..top_threads {
         first.push(Act::Spawn(t));
@@ -646,6 +735,15 @@ fn generate(rng: &mut Rng, unit_ms: u64) -> Prog {
         }
     }
     first.extend(top);
+    // Sometimes a remove of an exit hook at top level (after the mix: of one added above, or
+    // not yet added), rarely of all of them.
+    if nexits > 0 {
+        match g.below(8) {
+            0 | 1 => first.push(Act::ExitRemove(g.below(nexits as u64) as usize)),
+            2 => first.push(Act::ExitRemoveAll),
+            _ => {}
+        }
+    }
     let total: u32 = threads
         .iter()
         .flatten()
@@ -734,6 +832,8 @@ struct World {
     acted: Cell<bool>,
     /// The exit hooks registered (each once).
     exits_registered: RefCell<Vec<bool>>,
+    /// The ids of the exit hooks added with one (`ExitFirst`, `ExitLast`).
+    exit_ids: RefCell<Vec<Option<HookId>>>,
     /// An `Act::Exit` ran the exit hooks: the program's process has ended.
     exited: Cell<bool>,
     /// The exit hooks run (from an `Act::Exit`, or as the process ends): an `exit` now ends the
@@ -1103,31 +1203,84 @@ fn act(w: &W, a: Act) {
             w.exited.set(true);
             cancel_all(w);
         }
-        Act::AtExit(x) => {
-            let Some(&body) = w.prog().exits.get(x) else {
-                return;
-            };
-            if std::mem::replace(&mut w.exits_registered.borrow_mut()[x], true) {
-                return;
-            }
-            let w = w.clone();
-            main::at_exit(move || {
-                w.log(format!("X{x} start"));
-                let p = make(&w, -1, body);
-                let (w1, w2) = (w.clone(), w.clone());
-                p.try_bind(
-                    move |v| {
-                        w1.log(format!("X{x} {}", short(&Ok(v))));
-                        lwt_core::return_unit()
-                    },
-                    move |e| {
-                        w2.log(format!("X{x} {}", short(&Err(e))));
-                        lwt_core::return_unit()
-                    },
-                )
-            });
-        }
+        Act::AtExit(_)
+        | Act::ExitFirst(_)
+        | Act::ExitLast(_)
+        | Act::ExitRemove(_)
+        | Act::ExitRemoveAll => exit_act(w, a),
     }
+}
+
+/// An exit-hook act, from a step, an iteration hook, the top level, or an exit hook as it runs
+/// (then after `run` returned too: `stopped` does not apply). An exit hook is added once.
+fn exit_act(w: &W, a: Act) {
+    let (x, how) = match a {
+        Act::AtExit(x) => (x, 0),
+        Act::ExitFirst(x) => (x, 1),
+        Act::ExitLast(x) => (x, 2),
+        Act::ExitRemove(x) => {
+            let id = w.exit_ids.borrow().get(x).copied().flatten();
+            if let Some(id) = id {
+                main::remove_hook(id);
+            }
+            return;
+        }
+        Act::ExitRemoveAll => {
+            main::remove_all_exit_hooks();
+            return;
+        }
+        // From an exit hook: `main::exit` ends the process at once as they run, as on Lwt, whose
+        // exit handler runs once (`exit_while_the_exit_hooks_run_ends_the_process_at_once`).
+        Act::Exit => {
+            w.logging.set(false);
+            w.stopped.set(true);
+            w.exited.set(true);
+            cancel_all(w);
+            return;
+        }
+        _ => return,
+    };
+    let Some(&spec) = w.prog().exits.get(x) else {
+        return;
+    };
+    if std::mem::replace(&mut w.exits_registered.borrow_mut()[x], true) {
+        return;
+    }
+    let wx = w.clone();
+    let f = move || {
+        let w = wx;
+        w.log(format!("X{x} start"));
+        if !spec.at_end {
+            exit_act(&w, spec.act);
+        }
+        let p = make(&w, -1, spec.wait);
+        let (w1, w2) = (w.clone(), w.clone());
+        p.try_bind(
+            move |v| {
+                w1.log(format!("X{x} {}", short(&Ok(v))));
+                if spec.at_end {
+                    exit_act(&w1, spec.act);
+                }
+                lwt_core::return_unit()
+            },
+            move |e| {
+                w2.log(format!("X{x} {}", short(&Err(e))));
+                if spec.at_end {
+                    exit_act(&w2, spec.act);
+                }
+                lwt_core::return_unit()
+            },
+        )
+    };
+    let id = match how {
+        0 => {
+            main::at_exit(f);
+            None
+        }
+        1 => Some(main::add_exit_hook_first(f)),
+        _ => Some(main::add_exit_hook_last(f)),
+    };
+    w.exit_ids.borrow_mut()[x] = id;
 }
 
 /// Adds the enter hook that counts iterations, first; removes the one there was.
@@ -1278,6 +1431,7 @@ fn run_crate(p: &Prog) -> Outcome {
         .collect();
     *w.spawned.borrow_mut() = vec![false; p.threads.len()];
     *w.exits_registered.borrow_mut() = vec![false; p.exits.len()];
+    *w.exit_ids.borrow_mut() = vec![None; p.exits.len()];
     *w.hook_ids.borrow_mut() = vec![None; p.hooks.len()];
     *w.hook_state.borrow_mut() = vec![0; p.hooks.len()];
     add_counter(&w);
@@ -1538,6 +1692,13 @@ fn smaller(p: &Prog) -> Vec<Prog> {
             out.push(q);
         }
     }
+    for x in 0..p.exits.len() {
+        if p.exits[x].act != Act::None {
+            let mut q = p.clone();
+            q.exits[x].act = Act::None;
+            out.push(q);
+        }
+    }
     out
 }
 
@@ -1694,6 +1855,10 @@ fn parse_prog(text: &str) -> Prog {
             ["ra", k, h] => Act::RemoveAll(*k == "E", Some(n(h))),
             ["sp", t] => Act::Spawn(n(t)),
             ["ae", x] => Act::AtExit(n(x)),
+            ["xf", x] => Act::ExitFirst(n(x)),
+            ["xl", x] => Act::ExitLast(n(x)),
+            ["xr", x] => Act::ExitRemove(n(x)),
+            ["xra"] => Act::ExitRemoveAll,
             ["ex"] => Act::Exit,
             _ => panic!("bad act {w:?}"),
         }
@@ -1736,7 +1901,14 @@ fn parse_prog(text: &str) -> Prog {
                 at_run: at.parse().unwrap(),
                 act: act_of(rest),
             }),
-            ["X", _, rest @ ..] => p.exits.push(wait_k(rest).0),
+            ["X", _, rest @ ..] => {
+                let (wait, used) = wait_k(rest);
+                let (act, at_end) = match &rest[used..] {
+                    [] => (Act::None, false),
+                    [when, a @ ..] => (act_of(a), *when == "E"),
+                };
+                p.exits.push(ExitSpec { wait, act, at_end });
+            }
             ["G", rest @ ..] => p.top.push(act_of(rest)),
             ["end"] | [] => {}
             _ => panic!("bad line {w:?}"),
