@@ -58,6 +58,15 @@
 //!   exit hooks run (as the timers due with it fire, and the I/O waiters ready with it wake). Lwt
 //!   wakes an iteration's pauses and yields from a list local to that iteration, which its
 //!   nested `Lwt_main.run` never sees: they never resolve, the process ends first.
+//! * [`exit`] from a timer's callback: the other timers due with it fire in the first iteration
+//!   the exit hooks turn. Lwt's libev had queued them with the one whose callback exits, in the
+//!   iteration that runs that callback; the nested `Lwt_main.run` of its exit blocks until the
+//!   next timer is due, and runs them after that timer's callbacks (or never, if none comes).
+//! * `wakeup_later` while the exit hooks run from a callback ([`exit`] from a callback): its
+//!   callbacks run at the end of the callback that made it, as anywhere (the iterations the
+//!   exit hooks turn run as at the top of the loop). Lwt defers them while any callback runs,
+//!   until the outermost one returns, and the one that called `exit` never does: they never
+//!   run.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
