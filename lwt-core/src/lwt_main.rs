@@ -58,6 +58,15 @@
 //!   exit hooks run (as the timers due with it fire, and the I/O waiters ready with it wake). Lwt
 //!   wakes an iteration's pauses and yields from a list local to that iteration, which its
 //!   nested `Lwt_main.run` never sees: they never resolve, the process ends first.
+//! * [`exit`] from a timer's callback: the other timers due with it fire in the first iteration
+//!   the exit hooks turn. Lwt's libev had queued them with the one whose callback exits, in the
+//!   iteration that runs that callback; the nested `Lwt_main.run` of its exit blocks until the
+//!   next timer is due, and runs them after that timer's callbacks (or never, if none comes).
+//! * `wakeup_later` while the exit hooks run from a callback ([`exit`] from a callback): its
+//!   callbacks run at the end of the callback that made it, as anywhere (the iterations the
+//!   exit hooks turn run as at the top of the loop). Lwt defers them while any callback runs,
+//!   until the outermost one returns, and the one that called `exit` never does: they never
+//!   run.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -77,6 +86,17 @@ thread_local! {
     /// only registers one must not make an epoll instance), so they count on their own, and
     /// their ids carry [`EXIT_HOOK`] to keep them apart from the engine's.
     static NEXT_EXIT_HOOK: Cell<u64> = const { Cell::new(0) };
+    /// How many [`run_exit_hooks`] are running: an [`exit`] made meanwhile ends the process at
+    /// once.
+    static EXITING: Cell<u32> = const { Cell::new(0) };
+}
+
+struct Exiting;
+
+impl Drop for Exiting {
+    fn drop(&mut self) {
+        EXITING.with(|r| r.set(r.get() - 1));
+    }
 }
 
 /// The bit that marks an exit hook's [`HookId`].
@@ -519,6 +539,8 @@ pub fn remove_all_exit_hooks() {
 /// a new chain (the stuck one is given up: should its promise resolve later, the chain goes no
 /// further).
 pub fn run_exit_hooks() {
+    EXITING.with(|r| r.set(r.get() + 1));
+    let _exiting = Exiting;
     while AT_EXIT.with(|h| !h.borrow().is_empty()) {
         let live = std::rc::Rc::new(Cell::new(true));
         let chain = call_exit_hooks(live.clone());
@@ -563,7 +585,14 @@ fn call_exit_hooks(live: std::rc::Rc<Cell<bool>>) -> Promise<()> {
 
 /// Runs the exit hooks, then exits the process with `code`. May be called from a callback of a
 /// running loop: the hooks (which may need the loop, to flush a channel say) still run.
+///
+/// Called while the exit hooks run (from an exit hook, or from a callback run in the iterations
+/// they take), it exits at once, the hooks left not run, as on Lwt: OCaml runs Lwt's exit
+/// handler once, and a `Stdlib.exit` made while it runs only ends the process. (Running the
+/// hooks left then would run them alongside the hook still running.)
 pub fn exit(code: i32) -> ! {
-    run_exit_hooks();
+    if EXITING.with(Cell::get) == 0 {
+        run_exit_hooks();
+    }
     std::process::exit(code)
 }

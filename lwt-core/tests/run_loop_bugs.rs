@@ -7,7 +7,8 @@
 //! `ocaml_diff_loop.rs` found: a canceled pause kept the next iteration from blocking, exit hooks
 //! ran one `run` each, a zero sleep made by a timer's callback fired in the same iteration, and
 //! the exit hooks run from a callback deferred what a hook's `cancel` resolved until the
-//! callback's turn (or the callback) was over.
+//! callback's turn (or the callback) was over; and one more it found once its programs added and
+//! removed exit hooks: `exit` called while the exit hooks ran ran those left alongside.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -509,4 +510,45 @@ fn a_cancel_by_a_hook_while_exit_hooks_run_from_a_callback_outside_the_loop_runs
     r.wakeup(());
     main::remove_hook(id);
     assert_eq!(*l.borrow(), ["victim canceled", "exit hook done"]);
+}
+
+/// `exit` called while the exit hooks run (here from a timer's callback in the iterations they
+/// take) ran the hooks left, in a chain of its own alongside the hook still running, before it
+/// ended the process (`"X0 start", "timer", "X1"`). On Lwt 5.6.1 an `exit` made then ends the
+/// process at once, the Lwt exit hooks left not run (OCaml runs Lwt's exit handler once); found
+/// by `ocaml_diff_loop.rs` (seed 1, case 65, once more programs had exit hooks). Fixed: such an
+/// `exit` exits at once. The program runs in a child process (this test binary again).
+#[test]
+fn exit_called_while_the_exit_hooks_run_exits_at_once() {
+    const NAME: &str = "exit_called_while_the_exit_hooks_run_exits_at_once";
+    if std::env::var_os("LWT_CORE_EXIT_CHILD").is_some() {
+        main::add_exit_hook_last(|| {
+            println!("@X0 start");
+            unix::sleep(Duration::from_millis(30)).map(|()| println!("@X0 done"))
+        });
+        main::add_exit_hook_last(|| {
+            println!("@X1");
+            lwt_core::return_unit()
+        });
+        let _timer = unix::sleep(Duration::from_millis(5)).map(|()| {
+            println!("@timer");
+            main::exit(3)
+        });
+        main::run_exit_hooks();
+        println!("@run_exit_hooks returned");
+        std::process::exit(0);
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env("LWT_CORE_EXIT_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<&str> = stdout
+        .lines()
+        // (The harness's "test ... " may start the first line.)
+        .filter_map(|l| l.split_once('@').map(|(_, e)| e))
+        .collect();
+    assert_eq!(events, ["X0 start", "timer"], "{stdout}");
+    assert_eq!(out.status.code(), Some(3));
 }

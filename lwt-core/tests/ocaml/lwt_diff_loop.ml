@@ -9,7 +9,7 @@
      T <tid> <steps>                                  a thread, then its steps, one a line:
      S <label> <wait> <act>
      H <hid> <E|L> <runs> <at_run> <act>              an iteration hook
-     X <xid> <wait>                                   an exit hook (Lwt_main.at_exit)
+     X <xid> <wait> [<S|E> <act>]                     an exit hook
      G <act>                                          done in order before Lwt_main.run
      end
 
@@ -22,7 +22,9 @@
    and not from a hook of the same kind while those run, unless that hook's run cleared its list
    with remove_all), "af h" install hook h with add_first (once), "rh h" remove hook h, "ra E|L
    [h]" remove_all of the enter or leave hooks, then "ah h" if given, "sp t" start thread t
-   (once), "ae x" Lwt_main.at_exit of exit hook x, "ex" exit 0 (the exit hooks run, in a nested
+   (once), "ae x" Lwt_main.at_exit of exit hook x, "xf x" / "xl x" Lwt_main.Exit_hooks.add_first /
+   add_last of exit hook x (an exit hook is added once, by any of the three), "xr x"
+   Exit_hooks.remove of exit hook x (if added by "xf" or "xl"), "xra" Exit_hooks.remove_all, "ex" exit 0 (the exit hooks run, in a nested
    Lwt_main.run, and the process ends; not from a hook, nor from a callback a hook runs: the
    program is then the only one of its process, having exit hooks).
 
@@ -30,7 +32,9 @@
    promise already resolved, bare or under with_timeout, is taken at once, logged "now"), and its
    continuation logs the outcome, makes the next step's promise, then does the step's action. A
    callback (or a hook's run) does one action at most, the first it reaches; an exit hook is
-   registered once. The program's promise is [choose [all threads done; sleep guard_units]]. An
+   registered once. An exit hook logs its start, waits for <wait>, logs its outcome, and does its
+   <act> (one of "ae", "xf", "xl", "xr", "xra") at its start ("S") or in the callback that ends it
+   ("E"), or "ex". The program's promise is [choose [all threads done; sleep guard_units]]. An
    enter hook counts iterations, kept the first of its list (moved in front after each "af" of an
    enter hook, added again after each "ra E"). Once run returned, the threads go no further and
    every promise the program made is canceled (off the log). With the optional "2" in the header,
@@ -67,15 +71,21 @@ type act =
   | Rm_all of bool * int option
   | Spawn of int
   | At_exit of int
+  | X_first of int
+  | X_last of int
+  | X_rm of int
+  | X_rm_all
   | Exit
 
 type hook = { enter : bool; runs : int; at_run : int; hact : act }
+type exit_spec = { xwait : wait; xact : act; at_end : bool }
 
 (* The program being run. *)
 let unit_s = ref 0.01
 let threads : (int * wait * act) array array ref = ref [||]
 let hooks : hook array ref = ref [||]
-let exits : wait array ref = ref [||]
+let exits : exit_spec array ref = ref [||]
+let exit_nodes : Lwt_main.Exit_hooks.hook option array ref = ref [||]
 let waits : (int Lwt.t * int Lwt.u option ref) array ref = ref [||]
 let promises : (int, int Lwt.t) Hashtbl.t = Hashtbl.create 16
 let cleanup : (unit -> unit) list ref = ref []
@@ -252,17 +262,42 @@ and act_now = function
       match then_add with Some h -> add_hook false h | None -> ())
   | Spawn t -> start t
   | Exit -> if not (!in_enter || !in_leave) then exit 0
-  | At_exit x ->
-      if x < Array.length !exits && not !exits_registered.(x) then begin
-        !exits_registered.(x) <- true;
-        Lwt_main.at_exit (fun () ->
-            log (Printf.sprintf "X%d start" x);
-            let p = make (-1) !exits.(x) in
-            Lwt.try_bind
-              (fun () -> p)
-              (fun v -> log (Printf.sprintf "X%d %s" x (short (Ok v))); Lwt.return_unit)
-              (fun e -> log (Printf.sprintf "X%d %s" x (short (Error e))); Lwt.return_unit))
-      end
+  | (At_exit _ | X_first _ | X_last _ | X_rm _ | X_rm_all) as a -> exit_act a
+
+(* An exit-hook act, from a step, an iteration hook, the top level, or an exit hook as it runs
+   (then after run returned too: stopped does not apply). *)
+and exit_act = function
+  | At_exit x -> add_exit 0 x
+  | X_first x -> add_exit 1 x
+  | X_last x -> add_exit 2 x
+  | X_rm x -> (
+      if x < Array.length !exit_nodes then
+        match !exit_nodes.(x) with Some n -> Lwt_main.Exit_hooks.remove n | None -> ())
+  | X_rm_all -> Lwt_main.Exit_hooks.remove_all ()
+  (* From an exit hook: the process ends at once (OCaml runs Lwt's exit handler once). *)
+  | Exit -> exit 0
+  | _ -> ()
+
+and add_exit how x =
+  if x < Array.length !exits && not !exits_registered.(x) then begin
+    !exits_registered.(x) <- true;
+    let spec = !exits.(x) in
+    let ended r =
+      log (Printf.sprintf "X%d %s" x (short r));
+      if spec.at_end then exit_act spec.xact;
+      Lwt.return_unit
+    in
+    let f () =
+      log (Printf.sprintf "X%d start" x);
+      if not spec.at_end then exit_act spec.xact;
+      let p = make (-1) spec.xwait in
+      Lwt.try_bind (fun () -> p) (fun v -> ended (Ok v)) (fun e -> ended (Error e))
+    in
+    match how with
+    | 0 -> Lwt_main.at_exit f
+    | 1 -> !exit_nodes.(x) <- Some (Lwt_main.Exit_hooks.add_first f)
+    | _ -> !exit_nodes.(x) <- Some (Lwt_main.Exit_hooks.add_last f)
+  end
 
 and add_hook first h =
   if h < Array.length !hooks && !hook_state.(h) = 0 then begin
@@ -372,6 +407,10 @@ let parse_act = function
   | [ "ra"; k; h ] -> Rm_all (k = "E", Some (int h))
   | [ "sp"; t ] -> Spawn (int t)
   | [ "ae"; x ] -> At_exit (int x)
+  | [ "xf"; x ] -> X_first (int x)
+  | [ "xl"; x ] -> X_last (int x)
+  | [ "xr"; x ] -> X_rm (int x)
+  | [ "xra" ] -> X_rm_all
   | [ "ex" ] -> Exit
   | w -> raise (Bad ("act " ^ String.concat " " w))
 
@@ -389,7 +428,7 @@ let run_program header =
   unit_s := float_of_int unit_ms /. 1000.;
   threads := Array.make nthreads [||];
   hooks := Array.make nhooks { enter = true; runs = 0; at_run = 0; hact = No_act };
-  exits := Array.make nexits Pause;
+  exits := Array.make nexits { xwait = Pause; xact = No_act; at_end = false };
   let tops = ref [] in
   let rec body () =
     match read_words () with
@@ -409,8 +448,13 @@ let run_program header =
           { enter = k = "E"; runs = int runs; at_run = int at; hact = parse_act rest };
         body ()
     | "X" :: x :: rest ->
-        let w, _ = parse_wait rest in
-        !exits.(int x) <- w;
+        let w, rest = parse_wait rest in
+        let xact, at_end =
+          match rest with
+          | [] -> (No_act, false)
+          | wh :: a -> (parse_act a, wh = "E")
+        in
+        !exits.(int x) <- { xwait = w; xact; at_end };
         body ()
     | "G" :: rest ->
         tops := parse_act rest :: !tops;
@@ -423,6 +467,7 @@ let run_program header =
   cleanup := [];
   spawned := Array.make nthreads false;
   exits_registered := Array.make nexits false;
+  exit_nodes := Array.make nexits None;
   installed := Array.make nhooks None;
   hook_state := Array.make nhooks 0;
   in_enter := false;
