@@ -427,7 +427,14 @@ pub fn remove_all_leave_hooks() {
 /// ```
 pub fn remove_hook(id: HookId) {
     if id.0 & EXIT_HOOK != 0 {
-        AT_EXIT.with(|h| h.borrow_mut().retain(|(i, _)| *i != id.0));
+        // Dropped once the list is no longer borrowed: a hook's captures may add or remove
+        // exit hooks when they drop.
+        let removed = AT_EXIT.with(|h| {
+            let mut hooks = h.borrow_mut();
+            let at = hooks.iter().position(|(i, _)| *i == id.0);
+            at.and_then(|at| hooks.remove(at))
+        });
+        drop(removed);
         return;
     }
     engine::with(|e| {
@@ -524,7 +531,9 @@ fn add_exit_hook(first: bool, f: ExitHook) -> HookId {
 /// main::run_exit_hooks();
 /// ```
 pub fn remove_all_exit_hooks() {
-    AT_EXIT.with(|h| h.borrow_mut().clear());
+    // Dropped once the list is no longer borrowed (see `remove_hook`).
+    let removed = AT_EXIT.with(|h| std::mem::take(&mut *h.borrow_mut()));
+    drop(removed);
 }
 
 /// Runs the exit hooks (in order: the newest added first, then those added last), each to

@@ -648,3 +648,39 @@ fn exit_hooks_run_in_lwts_order() {
     main::run_exit_hooks();
     assert!(l.borrow().is_empty(), "remove_all dropped e and late-last");
 }
+
+#[test]
+fn an_exit_hook_whose_captures_touch_the_exit_hooks_when_dropped_can_be_removed() {
+    // A removed hook is dropped after the exit-hook list is given back: a capture whose drop
+    // adds or removes an exit hook used to find it borrowed.
+    struct OnDrop(Option<Box<dyn FnOnce()>>);
+    impl Drop for OnDrop {
+        fn drop(&mut self) {
+            if let Some(f) = self.0.take() {
+                f();
+            }
+        }
+    }
+    let l = log();
+    let (l1, l2) = (l.clone(), l.clone());
+    let guard = OnDrop(Some(Box::new(move || {
+        main::add_exit_hook_last(move || {
+            push(&l1, "added by a drop");
+            lwt_core::return_unit()
+        });
+    })));
+    let id = main::add_exit_hook_first(move || {
+        drop(guard);
+        lwt_core::return_unit()
+    });
+    main::remove_hook(id);
+    let guard = OnDrop(Some(Box::new(main::remove_all_exit_hooks)));
+    main::at_exit(move || {
+        drop(guard);
+        push(&l2, "never");
+        lwt_core::return_unit()
+    });
+    main::remove_all_exit_hooks();
+    main::run_exit_hooks();
+    assert!(l.borrow().is_empty(), "{:?}", l.borrow());
+}
