@@ -4,7 +4,8 @@
 //! Lwt's smallest (16) up: `read_line`, `read_line_opt`, `read_char`, `read_char_opt`,
 //! `read_exactly` (Lwt's `read_into_exactly`), `read_to_end` (Lwt's `read` without a count), and
 //! the binary numbers `read_be::<i16>` / `read_le::<i32>` (Lwt's `BE.read_int16` /
-//! `LE.read_int32`), and `position`. Each read's result (or its end of input) must be the same on both sides,
+//! `LE.read_int32`), `position`, `set_position` and `length`. Half the cases read a regular
+//! file instead of a pipe (where `set_position` and `length` are refused on both sides). Each read's result (or its end of input) must be the same on both sides,
 //! so line splitting, `\r` handling, and what a read that meets the end of input leaves in the
 //! channel all agree. The OCaml side is `tests/ocaml/lwt_diff_io.ml`.
 //!
@@ -38,10 +39,14 @@ enum Op {
     BeI16,
     LeI32,
     Position,
+    SetPosition(u64),
+    Length,
 }
 
 #[derive(Clone, Debug)]
 struct Case {
+    /// A regular file instead of a pipe.
+    file: bool,
     buffer: usize,
     data: Vec<u8>,
     ops: Vec<Op>,
@@ -63,8 +68,9 @@ fn generate(rng: &mut Rng) -> Case {
             data.extend_from_slice(TOKENS[rng.below(TOKENS.len() as u64) as usize]);
         }
     }
+    let len = data.len() as u64;
     let ops = (0..1 + rng.below(10))
-        .map(|_| match rng.below(16) {
+        .map(|_| match rng.below(18) {
             0..=3 => Op::Line,
             4..=6 => Op::LineOpt,
             7 | 8 => Op::Char,
@@ -73,10 +79,13 @@ fn generate(rng: &mut Rng) -> Case {
             12 => Op::ToEnd,
             13 => Op::BeI16,
             14 => Op::LeI32,
-            _ => Op::Position,
+            15 => Op::Position,
+            16 => Op::SetPosition(rng.below(len + 3)),
+            _ => Op::Length,
         })
         .collect();
     Case {
+        file: rng.below(2) == 0,
         buffer: SIZES[rng.below(SIZES.len() as u64) as usize],
         data,
         ops,
@@ -102,9 +111,12 @@ fn case_line(c: &Case) -> String {
             Op::BeI16 => "b".into(),
             Op::LeI32 => "w".into(),
             Op::Position => "p".into(),
+            Op::SetPosition(n) => format!("s{n}"),
+            Op::Length => "n".into(),
         })
         .collect();
-    format!("{} {data} {}", c.buffer, ops.join(" "))
+    let f = if c.file { "f" } else { "" };
+    format!("{f}{} {data} {}", c.buffer, ops.join(" "))
 }
 
 /// `tag` and the value, or `tag eof` at the end of input.
@@ -118,9 +130,17 @@ fn show<T: 'static>(tag: &'static str, p: Promise<T>, f: impl Fn(T) -> String) -
 
 /// What our channel gives, in the interpreter's format.
 fn run_crate(c: &Case) -> Vec<String> {
-    let (r, w) = unix::pipe().unwrap();
-    main::run(w.write_all(c.data.clone())).unwrap();
-    w.close().unwrap();
+    let path = std::env::temp_dir().join(format!("lwt-diff-io-{}", std::process::id()));
+    let r = if c.file {
+        std::fs::write(&path, &c.data).unwrap();
+        let file = std::fs::File::open(&path).unwrap();
+        unix::Fd::from_owned(file.into()).unwrap()
+    } else {
+        let (r, w) = unix::pipe().unwrap();
+        main::run(w.write_all(c.data.clone())).unwrap();
+        w.close().unwrap();
+        r
+    };
     let ic = InputChannel::with_buffer_size(r, c.buffer);
     let opt = |tag: &'static str, p: Promise<Option<String>>| {
         show(tag, p, |l| l.map_or("none".into(), |l| hex(l.as_bytes())))
@@ -140,11 +160,24 @@ fn run_crate(c: &Case) -> Vec<String> {
             Op::BeI16 => show("b", ic.read_be::<i16>(), |n| n.to_string()),
             Op::LeI32 => show("w", ic.read_le::<i32>(), |n| n.to_string()),
             Op::Position => format!("p {}", ic.position()),
+            Op::SetPosition(n) => match main::run(ic.set_position(*n)) {
+                Ok(()) => "s".into(),
+                Err(e) if e.is::<std::io::Error>() => "s error".into(),
+                Err(e) => format!("s {e:?}"),
+            },
+            Op::Length => match main::run(ic.length()) {
+                Ok(n) => format!("n {n}"),
+                Err(e) if e.is::<std::io::Error>() => "n error".into(),
+                Err(e) => format!("n {e:?}"),
+            },
         })
         .collect();
     out.push("end".into());
     let closed: Result<(), Exn> = main::run(ic.close());
     closed.unwrap();
+    if c.file {
+        std::fs::remove_file(&path).unwrap();
+    }
     out
 }
 
@@ -206,6 +239,7 @@ fn input_channels_agree_with_ocaml_lwt_io() {
 #[test]
 fn a_short_read_exactly_keeps_its_bytes_where_lwt_loses_them() {
     let case = Case {
+        file: false,
         buffer: 16,
         data: b"abc".to_vec(),
         ops: vec![Op::Exactly(4), Op::ToEnd],

@@ -168,11 +168,13 @@ impl InputChannel {
         self.0.consumed.get()
     }
 
-    /// Lwt_io's `set_position`: after the operations already started, moves the descriptor to
-    /// byte `pos` of the file and drops what the buffer holds; the next read starts there, and
-    /// [`position`](InputChannel::position) is `pos`. Rejected with the system's error on a
-    /// pipe or a terminal (`ESPIPE`), with `NotSeekable` on a socket, with [`ChannelClosed`]
-    /// once the channel is closed; the channel is then unchanged.
+    /// Lwt_io's `set_position`: after the operations already started, makes the next read start
+    /// at byte `pos` and [`position`](InputChannel::position) be `pos`. Forward within the
+    /// [`buffered`](InputChannel::buffered) bytes, it skips to it (on any channel, a pipe
+    /// included); anywhere else it moves the descriptor to byte `pos` of the file and drops what
+    /// the buffer holds. That is rejected with the system's error on a pipe or a terminal
+    /// (`ESPIPE`), with `NotSeekable` on a socket, with [`ChannelClosed`] once the channel is
+    /// closed; the channel is then unchanged.
     ///
     /// ```
     /// use lwt_core::{io, main};
@@ -201,6 +203,13 @@ impl InputChannel {
                 None => Promise::ret(()),
             };
             settled.bind(move |()| {
+                // Forward within what is buffered: skip to it, without the descriptor (so on a
+                // pipe too), as Lwt does.
+                let here = me.0.consumed.get();
+                if pos >= here && pos - here <= me.unread_len() as u64 {
+                    me.consume((pos - here) as usize);
+                    return Promise::ret(());
+                }
                 let moved = me.0.owner.fd().and_then(|fd| Ok(fd.seek_to(pos)?));
                 if let Err(e) = moved {
                     return Promise::fail(e);

@@ -13,6 +13,11 @@
      b   BE.read_int16       "b <n>" or "b eof"
      w   LE.read_int32       "w <n>" or "w eof"
      p   position            "p <n>"
+     s<n> set_position n     "s" or "s error" (Unix_error: a pipe)
+     n   length              "n <n>" or "n error"
+
+   A buffer size written "f<size>" reads a file holding the data (Lwt_io.open_file) instead of
+   a pipe.
 
    Build: ocamlfind ocamlopt -thread -package lwt.unix -linkpkg lwt_diff_io.ml -o lwt_diff_io *)
 
@@ -38,19 +43,36 @@ let op ic o =
   | 'b' -> eof "b" (fun () -> Lwt_io.BE.read_int16 ic >|= fun n -> "b " ^ string_of_int n)
   | 'w' -> eof "w" (fun () -> Lwt_io.LE.read_int32 ic >|= fun n -> "w " ^ Int32.to_string n)
   | 'p' -> Lwt.return ("p " ^ Int64.to_string (Lwt_io.position ic))
+  | 's' ->
+      let n = Int64.of_string (String.sub o 1 (String.length o - 1)) in
+      Lwt.catch
+        (fun () -> Lwt_io.set_position ic n >|= fun () -> "s")
+        (function Unix.Unix_error _ -> Lwt.return "s error" | e -> Lwt.fail e)
+  | 'n' ->
+      Lwt.catch
+        (fun () -> Lwt_io.length ic >|= fun n -> "n " ^ Int64.to_string n)
+        (function Unix.Unix_error _ -> Lwt.return "n error" | e -> Lwt.fail e)
   | _ -> failwith ("bad op " ^ o)
 
 let case line =
   match String.split_on_char ' ' line with
   | size :: data :: ops ->
-      let r, w = Lwt_unix.pipe () in
       let data = unhex (if data = "-" then "" else data) in
-      Lwt_unix.write_string w data 0 (String.length data) >>= fun _ ->
-      Lwt_unix.close w >>= fun () ->
-      let ic = Lwt_io.of_fd ~buffer:(Lwt_bytes.create (int_of_string size)) ~mode:Lwt_io.input r in
+      let file = size.[0] = 'f' in
+      let size = int_of_string (if file then String.sub size 1 (String.length size - 1) else size) in
+      let buffer = Lwt_bytes.create size in
+      (if file then begin
+         let path = Filename.temp_file "lwt_diff_io" "" in
+         Lwt_io.with_file ~mode:Lwt_io.output path (fun oc -> Lwt_io.write oc data) >>= fun () ->
+         Lwt_io.open_file ~buffer ~mode:Lwt_io.input path >|= fun ic -> (ic, fun () -> Sys.remove path)
+       end else begin
+         let r, w = Lwt_unix.pipe () in
+         Lwt_unix.write_string w data 0 (String.length data) >>= fun _ ->
+         Lwt_unix.close w >|= fun () -> (Lwt_io.of_fd ~buffer ~mode:Lwt_io.input r, ignore)
+       end) >>= fun (ic, cleanup) ->
       Lwt_list.iter_s (fun o -> op ic o >|= print_endline) ops >>= fun () ->
       print_endline "end";
-      Lwt_io.close ic
+      Lwt_io.close ic >|= cleanup
   | _ -> failwith ("bad case " ^ line)
 
 let () =
