@@ -210,8 +210,7 @@ impl InputChannel {
                     me.consume((pos - here) as usize);
                     return Promise::ret(());
                 }
-                let moved = me.0.owner.fd().and_then(|fd| Ok(fd.seek_to(pos)?));
-                if let Err(e) = moved {
+                if let Err(e) = me.0.owner.seek_to(pos) {
                     return Promise::fail(e);
                 }
                 *me.0.buf.borrow_mut() = Vec::new();
@@ -234,7 +233,7 @@ impl InputChannel {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn length(&self) -> Promise<u64> {
-        Promise::of_result(self.0.owner.fd().and_then(|fd| Ok(fd.file_length()?)))
+        Promise::of_result(self.0.owner.file_length())
     }
 
     /// Has [`close`](InputChannel::close) been called?

@@ -217,8 +217,7 @@ impl OutputChannel {
                 return Promise::fail(ChannelClosed("output"));
             }
             me.flush_buffer(true).bind(move |()| {
-                let moved = me.0.owner.fd().and_then(|fd| Ok(fd.seek_to(pos)?));
-                if let Err(e) = moved {
+                if let Err(e) = me.0.owner.seek_to(pos) {
                     return Promise::fail(e);
                 }
                 // The buffer is empty and every `flushed` waiter was woken by the flush: the
@@ -245,7 +244,7 @@ impl OutputChannel {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn length(&self) -> Promise<u64> {
-        Promise::of_result(self.0.owner.fd().and_then(|fd| Ok(fd.file_length()?)))
+        Promise::of_result(self.0.owner.file_length())
     }
 
     /// How many bytes are in the buffer, not yet written to the descriptor (Lwt_io's
@@ -648,7 +647,6 @@ impl OutputChannel {
         self.abandon_waiters();
         let aborted = self.0.owner.abort();
         self.0.close_done.set(true);
-        self.abandon_waiters();
         Promise::of_result(aborted)
     }
 

@@ -91,6 +91,16 @@ impl Owner {
         }
     }
 
+    /// Moves the descriptor to byte `pos` of its file (`set_position`).
+    pub(crate) fn seek_to(&self, pos: u64) -> Result<u64, Exn> {
+        Ok(self.fd()?.seek_to(pos)?)
+    }
+
+    /// The size of the descriptor's file (`length`).
+    pub(crate) fn file_length(&self) -> Result<u64, Exn> {
+        Ok(self.fd()?.file_length()?)
+    }
+
     /// The output channel's close, once its buffer is written out: closes the descriptor, or on
     /// a socket shuts the sending side down (the input channel's close closes the socket).
     pub(crate) fn close_output(&self) -> io::Result<()> {
