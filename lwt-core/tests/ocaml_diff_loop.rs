@@ -1743,7 +1743,66 @@ fn smaller(p: &Prog) -> Vec<Prog> {
             out.push(q);
         }
     }
+    // Whole hooks last: removing one renumbers the others, so the candidates above (which keep
+    // the numbering) are tried first.
+    for h in 0..p.hooks.len() {
+        let mut q = p.clone();
+        q.hooks.remove(h);
+        q.map_acts(|a| without_hook(a, h));
+        out.push(q);
+    }
+    for x in 0..p.exits.len() {
+        let mut q = p.clone();
+        q.exits.remove(x);
+        let none_left = q.exits.is_empty();
+        q.map_acts(|a| match a {
+            // A program without exit hooks runs in one Lwt process with others, which an `exit`
+            // would end.
+            Act::Exit if none_left => Act::None,
+            a => without_exit(a, x),
+        });
+        out.push(q);
+    }
     out
+}
+
+impl Prog {
+    /// Rewrites every action of the program: steps', top level's, iteration hooks' and exit
+    /// hooks'.
+    fn map_acts(&mut self, f: impl Fn(Act) -> Act) {
+        let steps = self.threads.iter_mut().flatten().map(|s| &mut s.act);
+        let hooks = self.hooks.iter_mut().map(|h| &mut h.act);
+        let exits = self.exits.iter_mut().map(|x| &mut x.act);
+        for a in steps.chain(hooks).chain(exits).chain(self.top.iter_mut()) {
+            *a = f(*a);
+        }
+    }
+}
+
+/// Where iteration hook `removed` is gone: the acts that named it do nothing (a `remove_all`
+/// still removes, without its add), and the hooks after it move down one.
+fn without_hook(a: Act, removed: usize) -> Act {
+    let renumber = |h: usize| (h != removed).then(|| if h > removed { h - 1 } else { h });
+    match a {
+        Act::AddHook(h) => renumber(h).map_or(Act::None, Act::AddHook),
+        Act::AddHookFirst(h) => renumber(h).map_or(Act::None, Act::AddHookFirst),
+        Act::RemoveHook(h) => renumber(h).map_or(Act::None, Act::RemoveHook),
+        Act::RemoveAll(enter, then) => Act::RemoveAll(enter, then.and_then(renumber)),
+        other => other,
+    }
+}
+
+/// Where exit hook `removed` is gone: the acts that named it do nothing, and the exit hooks
+/// after it move down one.
+fn without_exit(a: Act, removed: usize) -> Act {
+    let renumber = |x: usize| (x != removed).then(|| if x > removed { x - 1 } else { x });
+    match a {
+        Act::AtExit(x) => renumber(x).map_or(Act::None, Act::AtExit),
+        Act::ExitFirst(x) => renumber(x).map_or(Act::None, Act::ExitFirst),
+        Act::ExitLast(x) => renumber(x).map_or(Act::None, Act::ExitLast),
+        Act::ExitRemove(x) => renumber(x).map_or(Act::None, Act::ExitRemove),
+        other => other,
+    }
 }
 
 /// Removes parts while the program still differs (a candidate that differs is re-run like a
