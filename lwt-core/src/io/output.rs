@@ -165,7 +165,9 @@ impl OutputChannel {
     }
 
     /// Like [`of_fd`](OutputChannel::of_fd), with a buffer of `buffer_size` bytes (at least 1).
-    /// A write that does not fit in the buffer writes the buffer and itself out at once.
+    /// A write that does not fit in the buffer writes the buffer and itself out at once (Lwt
+    /// writes whole buffers and keeps the rest buffered: a difference on purpose, see the
+    /// [module docs](super)).
     ///
     /// ```
     /// use lwt_core::{io, main, unix};
