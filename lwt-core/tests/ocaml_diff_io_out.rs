@@ -405,7 +405,7 @@ fn output_channels_agree_with_ocaml_lwt_io() {
         "ocaml_diff_io_out: {cases} cases (seed {seed}): {results} operations agree with Lwt_io \
          on their result and position, {states} of them on buffered and the visible bytes too \
          ({} from a write that overflowed the buffer to the next flush not compared), {finals} \
-         final contents agree ({} of cases aborted out of step not compared)",
+         final contents agree ({} cases aborted out of step not compared)",
         results - states,
         cases as usize - finals
     );
