@@ -1629,6 +1629,23 @@ fn position_counts_what_the_program_read_and_wrote() {
     assert_eq!(ic.position(), 15);
 }
 
+/// Lwt's `length` is a channel operation like the others: on a closed channel it fails with
+/// `Channel_closed` (here it used to ask the closed descriptor, and fail with its `EBADF`; found
+/// by `ocaml_diff_io_out`).
+#[test]
+fn length_of_a_closed_channel_is_channel_closed() {
+    let path = temp_path("closed-length");
+    let oc = run(io::open_file(&path, io::Output)).unwrap();
+    run(oc.write("abc")).unwrap();
+    run(oc.close()).unwrap();
+    assert!(run(oc.length()).unwrap_err().is::<ChannelClosed>());
+    let ic = run(io::open_file(&path, io::Input)).unwrap();
+    assert_eq!(run(ic.length()).unwrap(), 3);
+    run(ic.close()).unwrap();
+    assert!(run(ic.length()).unwrap_err().is::<ChannelClosed>());
+    std::fs::remove_file(&path).unwrap();
+}
+
 #[test]
 fn set_position_moves_a_file_channel_and_is_refused_elsewhere() {
     let path = temp_path("set-position");

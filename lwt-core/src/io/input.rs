@@ -221,8 +221,9 @@ impl InputChannel {
         })
     }
 
-    /// Lwt_io's `length`: the size of the file the channel reads, in bytes. Rejected with
-    /// `NotSeekable` on a pipe or a terminal and `Unsupported` on a socket.
+    /// Lwt_io's `length`: after the operations already started, the size of the file the
+    /// channel reads, in bytes. Rejected with `NotSeekable` on a pipe or a terminal,
+    /// `Unsupported` on a socket, and [`ChannelClosed`] once the channel is closed.
     ///
     /// ```
     /// use lwt_core::{io, main};
@@ -233,7 +234,15 @@ impl InputChannel {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn length(&self) -> Promise<u64> {
-        Promise::of_result(self.0.owner.file_length())
+        let me = self.clone();
+        // Under the lock, as Lwt's (a primitive there): a closed channel is `ChannelClosed`, not
+        // the error of its closed descriptor.
+        serialized(&self.0.lock, move || {
+            if me.0.closed.get() {
+                return Promise::fail(ChannelClosed("input"));
+            }
+            Promise::of_result(me.0.owner.file_length())
+        })
     }
 
     /// Has [`close`](InputChannel::close) been called?

@@ -78,7 +78,13 @@
 //! byte), because Rust's `char` is a Unicode character; `read_line` has a length limit, so that
 //! a peer cannot make a server buffer without bound; a `read_exactly` (and a binary number) that
 //! meets the end of input leaves the bytes it found in the channel, where Lwt's
-//! `read_into_exactly` consumes them; printing waits for the output (above);
+//! `read_into_exactly` consumes them; printing waits for the output (above); a write that does
+//! not fit in an output channel's buffer writes the buffer and itself out at once, in one system
+//! call (up to 64 KiB), so the reader gets the whole write now, where Lwt fills the buffer,
+//! writes it, again, and keeps the rest (1 byte to a whole buffer; for a binary number, the
+//! whole number, after writing out the buffer alone) for the next flush: the bytes that have
+//! reached the descriptor and [`OutputChannel::buffered`] differ until the next flush, what is
+//! eventually written is the same;
 //! closing a connection's output channel only shuts its sending side down, and closing its input
 //! channel writes out the output's buffer before the socket closes (Lwt closes the socket with
 //! either channel and drops that buffer: see [`socket_channels`]).

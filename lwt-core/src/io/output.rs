@@ -165,7 +165,9 @@ impl OutputChannel {
     }
 
     /// Like [`of_fd`](OutputChannel::of_fd), with a buffer of `buffer_size` bytes (at least 1).
-    /// A write that does not fit in the buffer writes the buffer and itself out at once.
+    /// A write that does not fit in the buffer writes the buffer and itself out at once (Lwt
+    /// writes whole buffers and keeps the rest buffered: a difference on purpose, see the
+    /// [module docs](super)).
     ///
     /// ```
     /// use lwt_core::{io, main, unix};
@@ -229,9 +231,11 @@ impl OutputChannel {
         })
     }
 
-    /// Lwt_io's `length`: the size of the file the channel writes, in bytes, as the system sees
-    /// it: bytes still [`buffered`](OutputChannel::buffered) are not counted (flush first).
-    /// Rejected with `NotSeekable` on a pipe or a terminal and `Unsupported` on a socket.
+    /// Lwt_io's `length`: after the operations already started, the size of the file the
+    /// channel writes, in bytes, as the system sees it: bytes still
+    /// [`buffered`](OutputChannel::buffered) are not counted (flush first). Rejected with
+    /// `NotSeekable` on a pipe or a terminal, `Unsupported` on a socket, and [`ChannelClosed`]
+    /// once the channel is closed.
     ///
     /// ```
     /// use lwt_core::{io, main};
@@ -244,7 +248,15 @@ impl OutputChannel {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn length(&self) -> Promise<u64> {
-        Promise::of_result(self.0.owner.file_length())
+        let me = self.clone();
+        // Under the lock, as Lwt's (a primitive there): it waits for the writes before it, and a
+        // closed channel is `ChannelClosed`, not the error of its closed descriptor.
+        serialized(&self.0.lock, move || {
+            if me.0.closed.get() {
+                return Promise::fail(ChannelClosed("output"));
+            }
+            Promise::of_result(me.0.owner.file_length())
+        })
     }
 
     /// How many bytes are in the buffer, not yet written to the descriptor (Lwt_io's
