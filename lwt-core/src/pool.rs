@@ -26,7 +26,14 @@
 //! * [`clear`](Pool::clear) disposes of the idle elements all at once, oldest first (Lwt's one
 //!   after another, most recently released first, and none after a `dispose` that failed);
 //! * an element whose `create` or `validate` was running when `clear` came counts as cleared:
-//!   it is disposed of after its use (Lwt keeps it).
+//!   it is disposed of after its use (Lwt keeps it);
+//! * `check` returns a promise, and the pool waits for its answer. Lwt's gets a continuation
+//!   and reads it as soon as `check` returns: an answer given later is ignored, and the element
+//!   disposed of at once;
+//! * a `check` that fails (a rejected promise, or a panic) disposes of its element, and the
+//!   use is rejected with its own error. In Lwt the exception escapes `use` (or rejects it, when
+//!   the use failed later) with the element neither given back nor disposed of: its slot stays
+//!   taken for ever (`tests/ocaml/pool_check_raises.ml`).
 //!
 //! ```
 //! use std::{cell::Cell, rc::Rc};
@@ -118,7 +125,8 @@ impl<T: 'static> Pool<T> {
     }
 
     /// Sets `check`, asked after a failed use whether to keep the element (default: keep it, as
-    /// Lwt does). Call before cloning the pool.
+    /// Lwt does). The use waits for the answer; a rejection or a panic means no. Call before
+    /// cloning the pool.
     pub fn with_check(self, f: impl Fn(&T, &Exn) -> Promise<bool> + 'static) -> Pool<T> {
         self.inner_mut(|i| i.check = Box::new(f))
     }

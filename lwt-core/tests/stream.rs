@@ -1291,6 +1291,42 @@ fn wrap_exn_last_new_junk_old() {
     assert!(s.last_new().rejection().unwrap().is::<stream::Empty>());
 }
 
+/// `map` & co. borrow their source, as Lwt's `map f s` leaves `s` readable: the source's own
+/// reads and the derived stream's take turns at its elements (checked against Lwt 5.6.1 by
+/// `ocaml_diff_sync.rs`).
+#[test]
+fn map_over_a_stream_read_directly_shares_its_elements() {
+    let (s, push) = stream::create::<i32>();
+    let m = s.map(|x| x * 10);
+    let f = s.filter_map_s(|x| Promise::ret((x % 2 == 1).then_some(x + 100)));
+    for x in 1..=6 {
+        push.push(x).unwrap();
+    }
+    assert_eq!(s.get().state(), State::Fulfilled(Some(1)));
+    assert_eq!(m.get().state(), State::Fulfilled(Some(20)));
+    assert_eq!(s.get().state(), State::Fulfilled(Some(3)));
+    // 4 is read and dropped by the filter, which goes on to 5.
+    assert_eq!(f.get().state(), State::Fulfilled(Some(105)));
+    assert_eq!(m.get().state(), State::Fulfilled(Some(60)));
+    push.close();
+    assert_eq!(s.get().state(), State::Fulfilled(None));
+    assert_eq!(m.get().state(), State::Fulfilled(None));
+}
+
+/// A canceled read of a stream mapped over another one itself: the source read it started goes
+/// on, and the element it gets waits in the mapped stream, not in the source (as in Lwt, whose
+/// `from` generator call is protected from the reader's cancel).
+#[test]
+fn a_canceled_read_of_a_map_leaves_the_next_element_to_the_map() {
+    let (s, push) = stream::create::<i32>();
+    let m = s.map(|x| x + 1000);
+    let read = m.get();
+    read.cancel();
+    push.push(5).unwrap();
+    assert_eq!(s.get().state(), State::Pending);
+    assert_eq!(m.get().state(), State::Fulfilled(Some(1005)));
+}
+
 // ---- consumers ----------------------------------------------------------------------------------
 
 #[test]

@@ -3,7 +3,7 @@
 //!
 //! Lwt builds these as `from (fun () -> get s >|= f)`: every element the derived stream waits for
 //! costs a read promise on the source, a `map` promise over it and a continuation. Here the
-//! derived stream's generator is a `Link` that owns the source's cursor and talks to both streams
+//! derived stream's generator is a `Link` that holds the source's cursor and talks to both streams
 //! directly:
 //!
 //! * asked for an element ([`Upstream::request`]), it takes one from the source at once if the
@@ -17,8 +17,9 @@
 //! Lwt's: `f` runs once per element, in order, when a reader of the derived stream needs one; a
 //! panic in `f` fails the derived stream like a failing generator; the end of the source ends it.
 //!
-//! Ownership: the derived stream owns the link (as its generator), the link owns the source's
-//! cursor. While a request is filed the link also holds the derived stream, so that a read still
+//! Ownership: the derived stream owns the link (as its generator), the link holds the source's
+//! cursor, which the source's own handles share (`map` borrows the stream, as Lwt's leaves it
+//! readable: the link's requests take turns with the other reads of that cursor). While a request is filed the link also holds the derived stream, so that a read still
 //! pending on it gets its element even if every handle on it is gone (as a `from` stream is kept
 //! by its generator's pending promise); the answer breaks that cycle. The source keeps only a weak
 //! reference in its queue: a request it drops is never the last owner of the link.

@@ -33,7 +33,7 @@
 //! | `get`, `next`, `peek`, `npeek`, `junk`, `njunk`, `nget` | methods of the same names | `next` on an empty stream rejects with [`Empty`] |
 //! | `get_available`, `get_available_up_to`, `last_new`, `junk_old` | methods of the same names | |
 //! | `is_empty`, `is_closed`, `closed`, `on_terminate` | methods of the same names | |
-//! | `map`, `filter`, `filter_map`, `map_list` (+ `_s`) | methods of the same names | take the stream by value |
+//! | `map`, `filter`, `filter_map`, `map_list` (+ `_s`), `wrap_exn` | methods of the same names | read through this stream's own cursor, as Lwt's do: reads of the stream itself and of the derived one take turns at its elements |
 //! | `append`, `combine`, `flatten`, `wrap_exn` | methods of the same names | `wrap_exn` gives `Result<T, Exn>` elements |
 //! | `concat`, `choose` | [`concat()`], [`choose`] | |
 //! | `fold`, `fold_s` | [`Stream::fold`], [`Stream::fold_s`] | Rust's argument order: `fold(init, \|acc, x\| ..)` |
@@ -808,12 +808,12 @@ impl<T: 'static> Stream<T> {
     /// let s = stream::of_list(vec![1, 2]).map(|x| x * 10);
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![10, 20]));
     /// ```
-    pub fn map<U: 'static>(self, mut f: impl FnMut(T) -> U + 'static) -> Stream<U> {
+    pub fn map<U: 'static>(&self, mut f: impl FnMut(T) -> U + 'static) -> Stream<U> {
         self.linked(move |x| Some(f(x)))
     }
 
     /// A stream of `f` over this one's elements, through a [`Link`] (no promise per element).
-    fn linked<U: 'static>(self, f: impl FnMut(T) -> Option<U> + 'static) -> Stream<U> {
+    fn linked<U: 'static>(&self, f: impl FnMut(T) -> Option<U> + 'static) -> Stream<U> {
         let link = Link::new(self.handle(), f);
         Stream::with_kind(
             Kind::From {
@@ -832,7 +832,7 @@ impl<T: 'static> Stream<T> {
     /// let s = stream::of_list(vec![1, 2]).map_s(|x| Promise::ret(x + 1));
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![2, 3]));
     /// ```
-    pub fn map_s<U: 'static>(self, f: impl FnMut(T) -> Promise<U> + 'static) -> Stream<U> {
+    pub fn map_s<U: 'static>(&self, f: impl FnMut(T) -> Promise<U> + 'static) -> Stream<U> {
         let src = self.handle();
         let f = Rc::new(RefCell::new(f));
         from(move || {
@@ -854,7 +854,7 @@ impl<T: 'static> Stream<T> {
     /// let s = stream::of_list(vec![1, 2, 3, 4]).filter(|x| x % 2 == 0);
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![2, 4]));
     /// ```
-    pub fn filter(self, mut f: impl FnMut(&T) -> bool + 'static) -> Stream<T> {
+    pub fn filter(&self, mut f: impl FnMut(&T) -> bool + 'static) -> Stream<T> {
         self.linked(move |x| f(&x).then_some(x))
     }
 
@@ -865,7 +865,7 @@ impl<T: 'static> Stream<T> {
     /// let s = stream::of_list(vec![1, 2, 3]).filter_s(|x| Promise::ret(*x != 2));
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 3]));
     /// ```
-    pub fn filter_s(self, mut f: impl FnMut(&T) -> Promise<bool> + 'static) -> Stream<T> {
+    pub fn filter_s(&self, mut f: impl FnMut(&T) -> Promise<bool> + 'static) -> Stream<T> {
         self.filter_map_s(move |x| f(&x).map(move |keep| keep.then_some(x)))
     }
 
@@ -876,7 +876,7 @@ impl<T: 'static> Stream<T> {
     /// let s = stream::of_list(vec!["1", "x", "3"]).filter_map(|x| x.parse::<u8>().ok());
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 3]));
     /// ```
-    pub fn filter_map<U: 'static>(self, f: impl FnMut(T) -> Option<U> + 'static) -> Stream<U> {
+    pub fn filter_map<U: 'static>(&self, f: impl FnMut(T) -> Option<U> + 'static) -> Stream<U> {
         self.linked(f)
     }
 
@@ -889,7 +889,7 @@ impl<T: 'static> Stream<T> {
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![999_998, 999_999]));
     /// ```
     pub fn filter_map_s<U: 'static>(
-        self,
+        &self,
         f: impl FnMut(T) -> Promise<Option<U>> + 'static,
     ) -> Stream<U> {
         let src = self.handle();
@@ -916,7 +916,7 @@ impl<T: 'static> Stream<T> {
     /// let s = stream::of_list(vec![1, 2]).map_list(|x| vec![x; x]);
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 2, 2]));
     /// ```
-    pub fn map_list<I>(self, mut f: impl FnMut(T) -> I + 'static) -> Stream<I::Item>
+    pub fn map_list<I>(&self, mut f: impl FnMut(T) -> I + 'static) -> Stream<I::Item>
     where
         I: IntoIterator + 'static,
         I::Item: 'static,
@@ -932,7 +932,7 @@ impl<T: 'static> Stream<T> {
     ///     .map_list_s(|line| Promise::ret(line.split_whitespace().collect::<Vec<_>>()));
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec!["a", "b", "c"]));
     /// ```
-    pub fn map_list_s<I>(self, f: impl FnMut(T) -> Promise<I> + 'static) -> Stream<I::Item>
+    pub fn map_list_s<I>(&self, f: impl FnMut(T) -> Promise<I> + 'static) -> Stream<I::Item>
     where
         I: IntoIterator + 'static,
         I::Item: 'static,
@@ -982,7 +982,7 @@ impl<T: 'static> Stream<T> {
     /// let items = s.wrap_exn().map(|r| r.map_err(|e| e.to_string())).to_list();
     /// assert_eq!(items.state(), State::Fulfilled(vec![Err("flaky".to_string()), Ok(2)]));
     /// ```
-    pub fn wrap_exn(self) -> Stream<Result<T, Exn>> {
+    pub fn wrap_exn(&self) -> Stream<Result<T, Exn>> {
         let src = self.handle();
         from(move || {
             src.get().then(|outcome| {

@@ -22,7 +22,8 @@
                                  (1, 2, ...), fail with Fail n, or return a callback promise
      MV t | MV f | MV x n | MV w  validate: true, false, fail with Fail n, a callback promise
                                  (fulfilled with v: valid if v is even)
-     MK t | MK f | MK x n        check: calls its continuation with true / false, raises Fail n
+     MK t | MK f | MK x n | MK w  check: calls its continuation with true / false, raises
+                                 Fail n, or answers later (see "A late check" below)
      MD r | MD x n | MD w        dispose: return (), fail with Fail n, a callback promise
      US d L B            use (body B, label L) into slot d: B is "v <x>" (return e * 100 + x
                          for element e), "f <n>" (fail with Fail n) or "w <slot>" (a fresh
@@ -34,7 +35,16 @@
      W d | WU s v | WE s n | X s   Lwt.wait (), wakeup, wakeup_exn (Fail n), cancel
 
    An operation naming a slot that does not exist (yet), or a callback promise that does not,
-   is skipped, as is a wakeup whose resolver is used (or absent). *)
+   is skipped, as is a wakeup whose resolver is used (or absent).
+
+   A late check. Lwt_pool reads check's answer as soon as check returns: a continuation called
+   later is ignored and the element disposed of. lwt-core's check returns a promise, and the
+   pool waits for it (a deliberate difference, in the pool module docs). What is compared
+   instead is that lwt-core treats an answer given late as Lwt treats the same answer given at
+   once to a use that failed at that moment: with MK w, a body that fails does not fail yet;
+   "check <e>" is recorded then and a callback promise is made, and resolving it (CR j v: keep
+   the element if v is even; CF j n: do not) lets the body's failure through to Lwt_pool, whose
+   check gives that answer at once. *)
 
 exception Fail of int
 
@@ -53,7 +63,11 @@ let calls : string list ref = ref []
 let call what = calls := Printf.sprintf "K %d %s" !cur what :: !calls
 
 (* The callback promises, oldest first, None once resolved: each with how its value is read. *)
-type cb = Create of int Lwt.u | Validate of bool Lwt.u | Dispose of unit Lwt.u
+type cb =
+  | Create of int Lwt.u
+  | Validate of bool Lwt.u
+  | Dispose of unit Lwt.u
+  | Check of int Lwt.u * exn  (** a late check: the held-back failure of the body *)
 
 let cbs : cb option ref list ref = ref []
 
@@ -101,13 +115,22 @@ let validate e =
       new_cb (Validate r);
       p
 
+(* The answer of a late check, while its held-back failure goes through Lwt_pool. *)
+let late_answer = ref None
+
 let check e k =
+  match !late_answer with
+  | Some ok ->
+      (* recorded when the body failed *)
+      late_answer := None;
+      k ok
+  | None -> (
   call (Printf.sprintf "check %d" e);
   match !mode_check with
   | [ "t" ] -> k true
   | [ "f" ] -> k false
   | [ "x"; n ] -> raise (Fail (i n))
-  | _ -> failwith "bad check mode"
+  | _ -> failwith "bad check mode")
 
 let dispose e =
   call (Printf.sprintf "dispose %d" e);
@@ -148,6 +171,25 @@ let body label kind e =
   | [ "w"; d ] -> fresh (i d)
   | _ -> failwith "bad body"
 
+(* A body whose failure is held back while check is late (see "A late check" above). *)
+let body label kind e =
+  Lwt.catch
+    (fun () -> body label kind e)
+    (fun exn ->
+      match !mode_check with
+      | [ "w" ] ->
+          call (Printf.sprintf "check %d" e);
+          let p, r = Lwt.wait () in
+          new_cb (Check (r, exn));
+          p
+      | _ -> Lwt.fail exn)
+
+(* Lets a late check's held-back failure through, with its answer. *)
+let answer u exn ok =
+  late_answer := Some ok;
+  Lwt.wakeup_exn u exn;
+  late_answer := None
+
 let op k words =
   let with_pool f = match !pool with Some p -> f p | None -> () in
   match words with
@@ -165,12 +207,14 @@ let op k words =
       cb_wake (i j) (function
         | Create u -> Lwt.wakeup u (i v)
         | Validate u -> Lwt.wakeup u (i v mod 2 = 0)
-        | Dispose u -> Lwt.wakeup u ())
+        | Dispose u -> Lwt.wakeup u ()
+        | Check (u, exn) -> answer u exn (i v mod 2 = 0))
   | [ "CF"; j; n ] ->
       cb_wake (i j) (function
         | Create u -> Lwt.wakeup_exn u (Fail (i n))
         | Validate u -> Lwt.wakeup_exn u (Fail (i n))
-        | Dispose u -> Lwt.wakeup_exn u (Fail (i n)))
+        | Dispose u -> Lwt.wakeup_exn u (Fail (i n))
+        | Check (u, exn) -> answer u exn false)
   | [ "W"; d ] -> ignore (fresh (i d))
   | [ "WU"; s; v ] -> resolve (i s) (fun r -> Lwt.wakeup r (i v))
   | [ "WE"; s; n ] -> resolve (i s) (fun r -> Lwt.wakeup_exn r (Fail (i n)))
@@ -199,6 +243,7 @@ let run_program n ops =
   mode_validate := [ "t" ];
   mode_check := [ "t" ];
   mode_dispose := [ "r" ];
+  late_answer := None;
   let escaped =
     try
       List.iteri

@@ -44,6 +44,9 @@
                                               (clone s), or over clone s "m"/"M" (map(_s)
                                               x + 1000), "f"/"F" (filter(_s) even), "o"/"O"
                                               (filter_map(_s): x + 2000 unless x mod 3 = 0)
+     DD t s k                                 as DV, but over s itself (any stream, bounded
+                                              too): s's own reads and t's take turns at its
+                                              elements; k is not "c"
      GA s | GU s n | SQ s | BQ s | RS s n     queries: get_available, get_available_up_to n,
                                               is_closed, a bounded push's count, size and
                                               blocked; resize n
@@ -271,9 +274,9 @@ let op k words =
   | [ "LN"; d; s ] -> with_obj streams s (fun s -> to_slot d (Lwt_stream.last_new (stream_of s)))
   | [ "JO"; d; s ] ->
       with_obj streams s (fun s -> to_slot d (Lwt.map (fun () -> 0) (Lwt_stream.junk_old (stream_of s))))
-  | [ "DV"; t; s; how ] ->
+  | [ ("DV" | "DD") as dv; t; s; how ] ->
       with_obj streams s (fun s ->
-          let c = Lwt_stream.clone (stream_of s) in
+          let c = if dv = "DD" then stream_of s else Lwt_stream.clone (stream_of s) in
           let r = Lwt.return in
           let fm x = if x mod 3 <> 0 then Some (x + 2000) else None in
           let d =
