@@ -366,10 +366,12 @@ fn quiet_panics() {
     ONCE.call_once(|| {
         let default = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let ours = info
-                .payload()
+            let payload = info.payload();
+            let text = payload
                 .downcast_ref::<String>()
-                .is_some_and(|s| s.starts_with("raise "));
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied());
+            let ours = text.is_some_and(|s| s.starts_with("raise "));
             if !ours {
                 default(info);
             }
@@ -878,7 +880,7 @@ fn masked(p: &Prog, ours: &[String], lwt: &[String]) -> (Vec<String>, Vec<String
         t += 1;
         let words: Vec<&str> = a[i].split(' ').collect();
         let rejections = words[2..].iter().filter(|w| w.starts_with("R:")).count();
-        let pending = words[2..].iter().any(|w| *w == "P");
+        let pending = words[2..].contains(&"P");
         rejected_step |= rejections > 0;
         for l in [a.get_mut(i), b.get_mut(i)].into_iter().flatten() {
             if !l.starts_with("T ") {
@@ -1039,9 +1041,105 @@ fn list_and_switch_programs_agree_with_ocaml_lwt() {
         }
     }
     eprintln!(
-        "ocaml_diff_list: {cases} cases from seed {seed} ({lists} list, {switches} switch \
+        "ocaml_diff_list: {} cases from seed {seed} ({lists} list, {switches} switch \
          programs): {lines} log lines compared ({left_out} with a part left out), {} differing",
+        lists + switches,
         failures.len()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+// ------------------------------------------------------------------------------------------------
+// What the comparison found
+// ------------------------------------------------------------------------------------------------
+//
+// No bug: every difference is one the `list` and `switch` modules keep on purpose (their docs),
+// left out of the comparison by [`masked`]. These tests assert what Lwt 5.6.1 does (checked with
+// `lwt_diff_list.ml`), so they fail here: run them with `--ignored` to see the difference.
+
+/// `list map_p 3; e 1 t; e 2 w; e 3 t; XR`: canceling the result of Lwt's `map_p` cancels only
+/// the step it waits on (the last pending one, the third), and the result is rejected at once;
+/// the first task goes on. Here the cancel reaches every pending step (both tasks), and the
+/// result waits for the `wait()` step, which cancel cannot reach, as `all`'s does.
+#[test]
+#[ignore = "differs from Lwt on purpose: canceling a parallel function reaches every pending step"]
+fn canceling_map_p_cancels_only_the_step_it_waits_on_in_lwt() {
+    let (a, _ra) = task::<i64>();
+    let (b, _rb) = wait::<i64>();
+    let (c, _rc) = task::<i64>();
+    let steps = [a.clone(), b, c.clone()];
+    let mut i = 0;
+    let result = list::map_p(
+        move |_: i64| {
+            i += 1;
+            steps[i - 1].clone()
+        },
+        [1, 2, 3],
+    );
+    result.cancel();
+    assert_eq!(
+        (a.is_pending(), c.is_rejected(), result.is_rejected()),
+        (true, true, true),
+        "Lwt: the first task pending, the last canceled, the result rejected with Canceled"
+    );
+}
+
+/// `list iter_p 3; e 1 t; e 2 t; e 3 v 0; WE 1 5; WE 0 6`: Lwt's `iter_p` (a `join`) is rejected
+/// with the first rejection in time (5, of the second element); here with the first in input
+/// order (6), as `join` (README).
+#[test]
+#[ignore = "differs from Lwt on purpose: join's rejection is the first in input order"]
+fn iter_p_rejects_with_the_first_rejection_in_time_in_lwt() {
+    let (a, ra) = task::<()>();
+    let (b, rb) = task::<()>();
+    let steps = [a, b, Promise::ret(())];
+    let mut i = 0;
+    let result = list::iter_p(
+        move |_: i64| {
+            i += 1;
+            steps[i - 1].clone()
+        },
+        [1, 2, 3],
+    );
+    rb.wakeup_exn(Exn::failure("5"));
+    ra.wakeup_exn(Exn::failure("6"));
+    assert_eq!(
+        result.rejection().map(|e| e.to_string()),
+        Some(Exn::failure("5").to_string()),
+        "Lwt: rejected with 5"
+    );
+}
+
+/// `switch 6; NS 0; AH 0 1 f.1; AH 0 2 w.3; TO 0 0; WE 3 2`: the hook added first fails at
+/// once, the one added last later; Lwt's `turn_off` is rejected with the first failure in time
+/// (1), this one with the failure of the last registered hook (2), as `join` (README).
+#[test]
+#[ignore = "differs from Lwt on purpose: join's rejection is the first in input order"]
+fn turn_off_rejects_with_the_first_failure_in_time_in_lwt() {
+    let sw = Switch::new();
+    sw.add_hook(|| Promise::fail(Exn::failure("1"))).unwrap();
+    let (later, r) = task::<()>();
+    sw.add_hook(move || later).unwrap();
+    let off = sw.turn_off();
+    r.wakeup_exn(Exn::failure("2"));
+    assert_eq!(
+        off.rejection().map(|e| e.to_string()),
+        Some(Exn::failure("1").to_string()),
+        "Lwt: rejected with 1"
+    );
+}
+
+/// `switch 6; NS 0; TO 0 0; AE 1 0 1 x.3`: Lwt's `add_hook_or_exec` on a switch that is off
+/// calls the hook without `Lwt.apply`, so its exception escapes the call; here the panic is the
+/// rejection of the promise it returns (README: a panic in a callback rejects its promise).
+#[test]
+#[ignore = "differs from Lwt on purpose: a panicking hook rejects add_hook_or_exec's promise"]
+fn a_raising_hook_escapes_add_hook_or_exec_in_lwt() {
+    quiet_panics();
+    let sw = Switch::new();
+    assert!(sw.turn_off().is_fulfilled());
+    let call = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        sw.add_hook_or_exec(|| panic!("raise 3"))
+    }));
+    assert!(call.is_err(), "Lwt: the exception escapes add_hook_or_exec");
 }
