@@ -8,7 +8,8 @@
 //!   a resolved promise, a rejected one (`Lwt.fail`), a panic (OCaml `raise`: the `list` module
 //!   docs make a panic in `f` a rejection, as Lwt's `Lwt.apply` does a raise), or a pending
 //!   `wait()` / `task()` promise that later top-level operations resolve, reject or cancel, in a
-//!   random order; an operation may also cancel the result. The log has every call of `f`
+//!   random order; an operation may also cancel the result, and so may `f` itself, or resolve
+//!   another element's pending promise, before it answers. The log has every call of `f`
 //!   (element, index or accumulator, and the operation it happened in, so the order of calls
 //!   and whether a step resolved in one operation starts the next are compared), and after every
 //!   operation the state of the result (value or exception) and of every step promise (so
@@ -114,6 +115,11 @@ enum Reply {
     Raise(u32),
     Wait,
     Task,
+    /// Wakes this element's pending promise up with the value, if it has one, then returns the
+    /// value: a step resolving another from inside the call.
+    Wake(usize, i64),
+    /// Cancels the result (once the call has returned it), then returns the value.
+    CancelResult(i64),
 }
 
 /// A top-level operation of a list program, after the call (operation 0).
@@ -182,6 +188,8 @@ fn reply_text(r: Reply) -> String {
         Reply::Raise(n) => format!("x {n}"),
         Reply::Wait => "w".into(),
         Reply::Task => "t".into(),
+        Reply::Wake(j, n) => format!("r {j} {n}"),
+        Reply::CancelResult(n) => format!("z {n}"),
     }
 }
 
@@ -251,12 +259,14 @@ fn gen_list(rng: &mut Rng) -> ListProg {
         if elems.iter().any(|(y, _)| *y == x) {
             continue;
         }
-        let r = match rng.below(20) {
+        let r = match rng.below(24) {
             0..=7 => Reply::Val(rng.below(100) as i64),
             8..=9 => Reply::Fail(rng.below(10) as u32),
             10..=11 => Reply::Raise(rng.below(10) as u32),
             12..=15 => Reply::Wait,
-            _ => Reply::Task,
+            16..=19 => Reply::Task,
+            20..=22 => Reply::Wake(rng.below(n as u64) as usize, rng.below(100) as i64),
+            _ => Reply::CancelResult(rng.below(100) as i64),
         };
         elems.push((x, r));
     }
@@ -386,6 +396,8 @@ struct ListWorld {
     resolvers: Vec<Option<Resolver<i64>>>,
     log: Vec<String>,
     cur: usize,
+    /// Cancels the result, once the call has returned it.
+    cancel: Option<Rc<dyn Fn()>>,
 }
 
 type LW = Rc<RefCell<ListWorld>>;
@@ -403,6 +415,24 @@ fn step(w: &LW, x: i64, extra: String) -> Promise<i64> {
             ww.steps[k] = Some(Promise::fail(Exn::failure(n.to_string())));
             drop(ww);
             panic!("raise {n}");
+        }
+        Reply::Wake(j, n) => {
+            let r = ww.resolvers[j].take();
+            ww.steps[k] = Some(Promise::ret(n));
+            drop(ww);
+            if let Some(r) = r {
+                r.wakeup(n);
+            }
+            return Promise::ret(n);
+        }
+        Reply::CancelResult(n) => {
+            ww.steps[k] = Some(Promise::ret(n));
+            let cancel = ww.cancel.clone();
+            drop(ww);
+            if let Some(cancel) = cancel {
+                cancel();
+            }
+            return Promise::ret(n);
         }
         Reply::Wait | Reply::Task => {
             let (p, r) = if ww.elems[k].1 == Reply::Wait {
@@ -433,14 +463,14 @@ fn fold(acc: i64, n: i64) -> i64 {
 /// The result of the call: how to print its state, and how to cancel it.
 struct Call {
     text: Box<dyn Fn() -> String>,
-    cancel: Box<dyn Fn()>,
+    cancel: Rc<dyn Fn()>,
 }
 
 fn keep<T: Clone + 'static>(p: Promise<T>, show: fn(&T) -> String) -> Call {
     let q = p.clone();
     Call {
         text: Box::new(move || state_text(Some(&p), show)),
-        cancel: Box::new(move || q.cancel()),
+        cancel: Rc::new(move || q.cancel()),
     }
 }
 
@@ -552,6 +582,7 @@ fn run_list_crate(p: &ListProg) -> Vec<String> {
         ..ListWorld::default()
     }));
     let c = call(&w, p.func);
+    w.borrow_mut().cancel = Some(c.cancel.clone());
     list_line(&w, &c);
     for (j, op) in p.ops.iter().enumerate() {
         w.borrow_mut().cur = j + 1;
@@ -580,7 +611,10 @@ fn run_list_crate(p: &ListProg) -> Vec<String> {
     // Resolvers are dropped outside the borrow: an abandoned promise runs callbacks.
     let resolvers = std::mem::take(&mut w.borrow_mut().resolvers);
     let log = std::mem::take(&mut w.borrow_mut().log);
-    drop(resolvers);
+    // The world holds the canceler, which holds the result, whose steps' callbacks hold the
+    // world: a cycle to break.
+    let cancel = w.borrow_mut().cancel.take();
+    drop((resolvers, cancel));
     log
 }
 
@@ -954,6 +988,15 @@ fn shrink(exe: &Path, p: Prog) -> (Prog, String) {
             while k < l.elems.len() {
                 let mut fewer = l.clone();
                 fewer.elems.remove(k);
+                for e in &mut fewer.elems {
+                    if let Reply::Wake(j, n) = e.1 {
+                        e.1 = match j.cmp(&k) {
+                            std::cmp::Ordering::Less => Reply::Wake(j, n),
+                            std::cmp::Ordering::Equal => Reply::Val(n),
+                            std::cmp::Ordering::Greater => Reply::Wake(j - 1, n),
+                        };
+                    }
+                }
                 fewer.ops = l
                     .ops
                     .iter()

@@ -18,7 +18,9 @@
    A list program: f, called on element k (x), logs "C <op> <k> <extra>" (extra: the index for
    iteri_* / mapi_*, the accumulator for the folds, "-" otherwise) and answers with <reply>:
    "v <n>" (Lwt.return n), "f <n>" (Lwt.fail (Fail n)), "x <n>" (raise (Fail n)), "w" (Lwt.wait
-   ()) or "t" (Lwt.task ()). The answer n becomes what the function needs: a bool (n odd), an
+   ()) or "t" (Lwt.task ()), "r <j> <n>" (first wakes element j's pending promise up with n,
+   if it has one, then Lwt.return n) or "z <n>" (first cancels the result, if the call has
+   returned it, then Lwt.return n). The answer n becomes what the function needs: a bool (n odd), an
    option (Some n unless n mod 3 = 0), the new accumulator ((acc * 31 + n) mod md), or a value.
    Operation 0 is the call itself; then "WU k n" / "WE k n" wake element k's pending promise up
    with n / Fail n (skipped if it has none or it was used), "X k" cancels element k's promise (if
@@ -86,6 +88,9 @@ let reply_of : string list array ref = ref [||]
 
 let elems : int array ref = ref [||]
 
+(* Cancels the result, once the call has returned it. *)
+let cancel_result = ref (fun () -> ())
+
 let step k extra =
   out (Printf.sprintf "C %d %d %s" !cur k extra);
   match !reply_of.(k) with
@@ -100,6 +105,20 @@ let step k extra =
   | [ "x"; n ] ->
       !steps.(k) <- Some (Lwt.fail (Fail (int_of_string n)));
       raise (Fail (int_of_string n))
+  | [ "r"; j; n ] ->
+      (match !resolvers.(int_of_string j) with
+      | Some r ->
+          !resolvers.(int_of_string j) <- None;
+          Lwt.wakeup r (int_of_string n)
+      | None -> ());
+      let p = Lwt.return (int_of_string n) in
+      !steps.(k) <- Some p;
+      p
+  | [ "z"; n ] ->
+      !cancel_result ();
+      let p = Lwt.return (int_of_string n) in
+      !steps.(k) <- Some p;
+      p
   | [ ("w" | "t") as how ] ->
       let p, r = if how = "w" then Lwt.wait () else Lwt.task () in
       !steps.(k) <- Some p;
@@ -139,7 +158,7 @@ let run_list name es ops =
   elems := Array.of_list (List.map fst es);
   reply_of := Array.of_list (List.map snd es);
   cur := 0;
-  let cancel_result = ref (fun () -> ()) in
+  cancel_result := (fun () -> ());
   let result =
     let module L = Lwt_list in
     let printer = ref (fun () -> "") in
