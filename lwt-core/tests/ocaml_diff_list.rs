@@ -958,19 +958,38 @@ fn check_one(exe: &Path, p: &Prog) -> Result<(), String> {
 }
 
 /// Removes operations one at a time, then (for a list program) elements, renumbering the
-/// operations that name the others, then makes replies plain values, while the program still
-/// differs.
+/// operations and replies that name the others, then makes replies plain values and hooks
+/// return at once, while the program still differs.
 fn shrink(exe: &Path, p: Prog) -> (Prog, String) {
     let differs = |q: &Prog| check_one(exe, q).is_err();
     let p = match p {
         Prog::Switch(s) => {
             let slots = s.slots;
-            let ops = ocaml::shrink(s.ops, |ops| {
+            let mut ops = ocaml::shrink(s.ops, |ops| {
                 differs(&Prog::Switch(SwitchProg {
                     slots,
                     ops: ops.to_vec(),
                 }))
             });
+            // Then hooks that return at once, where the difference stays.
+            for k in 0..ops.len() {
+                let plain = match ops[k] {
+                    SOp::AddHook(s, l, h) if h != Hook::Ret => SOp::AddHook(s, l, Hook::Ret),
+                    SOp::AddOrExec(d, s, l, h) if h != Hook::Ret => {
+                        SOp::AddOrExec(d, s, l, Hook::Ret)
+                    }
+                    SOp::With(d, s, l, h, b) if h != Hook::Ret => SOp::With(d, s, l, Hook::Ret, b),
+                    _ => continue,
+                };
+                let mut fewer = ops.clone();
+                fewer[k] = plain;
+                if differs(&Prog::Switch(SwitchProg {
+                    slots,
+                    ops: fewer.clone(),
+                })) {
+                    ops = fewer;
+                }
+            }
             Prog::Switch(SwitchProg { slots, ops })
         }
         Prog::List(l) => {
@@ -1025,6 +1044,15 @@ fn shrink(exe: &Path, p: Prog) -> (Prog, String) {
                     }
                 }
             }
+            // Plain replies may leave operations that no longer matter.
+            let elems = l.elems.clone();
+            l.ops = ocaml::shrink(l.ops, |ops| {
+                differs(&Prog::List(ListProg {
+                    func,
+                    elems: elems.clone(),
+                    ops: ops.to_vec(),
+                }))
+            });
             Prog::List(l)
         }
     };
