@@ -13,7 +13,9 @@
 //!   (element, index or accumulator, and the operation it happened in, so the order of calls
 //!   and whether a step resolved in one operation starts the next are compared), and after every
 //!   operation the state of the result (value or exception) and of every step promise (so
-//!   whether canceling the result reaches the pending steps is compared).
+//!   whether canceling the result reaches the pending steps is compared). An operation resolves
+//!   one step (others only through a cancel), so the states after each operation give the order
+//!   of the resolutions; within one, the order callbacks run in differs on purpose (README).
 //! * A *switch program* is a straight-line program over up to three switches and a pool of unit
 //!   promises: `Switch::new`, `add_hook`, `add_hook_or_exec`, `turn_off` (also repeated, also
 //!   from hooks), `is_on`, `check`, `with_switch`; hooks and bodies return at once, fail, panic,
@@ -30,10 +32,10 @@
 //!   that rejects a step on while a step is pending (once none is, both are rejected); the step
 //!   states are still compared;
 //! * for the parallel functions, and for `turn_off` and `with_switch`, which join the hooks:
-//!   which exception when two or more steps or hooks were rejected (here the first in input order, in
-//!   Lwt the first in time: README, `join`). The exception is left out then (`R:~`), not the
-//!   rejection nor its time. For a switch, only when one of them was rejected later than its
-//!   hook returned (when all were rejected at once Lwt takes the first in its list too);
+//!   which exception when two or more steps or hooks were rejected (here the first in input
+//!   order, in Lwt the first in time: README, `join`). The exception is left out then (`R:~`),
+//!   not the rejection nor its time. For a switch, only when one of them was rejected later than
+//!   its hook returned (when all were rejected at once Lwt takes the first in its list too);
 //! * canceling the result of those same parallel functions (not `iter_p`): Lwt cancels only the
 //!   step it is waiting on, the last pending one. Everything after such a cancel is left out;
 //! * a hook given to `add_hook_or_exec` on a switch that is off and panicking: Lwt calls it
@@ -43,6 +45,18 @@
 //!
 //! `find_s` is fulfilled with `None` where Lwt's is rejected with `Not_found` (its docs); the
 //! interpreter prints the two alike.
+//!
+//! Found: no bug (6000 cases by default, 20,000 at seeds 2, 3 and 4 and 100,000 at seed 5 agree).
+//! Three of the differences above were new, and are now in the module docs, each pinned by an
+//! ignored test at the end of this file that asserts Lwt's behaviour: canceling `map_p` & co.
+//! (`canceling_map_p_cancels_only_the_step_it_waits_on_in_lwt`), which of several failures
+//! `turn_off` reports (`turn_off_rejects_with_the_first_failure_in_time_in_lwt`; the `iter_p`
+//! case, `iter_p_rejects_with_the_first_rejection_in_time_in_lwt`, was in the `list` docs but
+//! misdescribed as Lwt taking the last rejection), and a raising hook of `add_hook_or_exec`
+//! (`a_raising_hook_escapes_add_hook_or_exec_in_lwt`). Injected bugs it catches: `turn_off`
+//! running the hooks first-added first (case 2), `map_p` calling `f` from the last element
+//! (case 8), `for_all_s` going on after a `false` (case 30), `with_switch` not turning its
+//! switch off when `f` is rejected (case 28).
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
 //! `OCAML_DIFF_LIST_CASES` (default 6000, a few seconds), `OCAML_DIFF_LIST_SEED` (default 1)
