@@ -27,10 +27,19 @@
 //! rejection of that element's promise while the others go on, as here.
 //!
 //! Lwt is less regular here, and this module does not copy it: its `iter_p` waits for every
-//! promise but reports the rejection of the *last* rejected element (it joins the promises in
-//! reverse), and its `map_p`, `filter_p`, `for_all_p`... wait for the promises from the last to
-//! the first and stop at the first rejection met that way, so `[pending; rejected]` rejects at
-//! once while `[rejected; pending]` waits. Here the outcome never depends on the positions.
+//! promise but reports the first rejection in time, and among those already rejected when it is
+//! called the *last* in input order (it joins the promises in reverse); its `map_p`, `filter_p`,
+//! `for_all_p`... wait for the promises from the last to the first and stop at the first
+//! rejection met that way, so `[pending; rejected]` rejects at once while `[rejected; pending]`
+//! waits. Here the outcome never depends on the positions nor on the order in time.
+//!
+//! Canceling the result of a parallel function cancels every pending step, and the result then
+//! waits for the steps that cancel cannot reach (a [`wait`](crate::wait) promise), as
+//! [`all`]'s does; no step is left running unseen. Lwt's `iter_p` does the same (a `join`), but
+//! its `map_p`, `filter_p`, `for_all_p`... cancel only the step they wait on (the last pending
+//! one) and are rejected with `Canceled` at once, while the other steps go on.
+//! `tests/ocaml_diff_list.rs` runs random calls of every function here on this crate and on Lwt
+//! 5.6.1 and compares them, leaving out only what these differences decide.
 //!
 //! ```
 //! use lwt_core::{list, main, unix, Promise};

@@ -4,6 +4,10 @@
 //! all and waits for them. Functions that allocate resources take an optional switch and add
 //! their cleanup to it.
 //!
+//! `tests/ocaml_diff_list.rs` runs random programs of switches, hooks (returning at once,
+//! failing, panicking, pending, turning switches off, adding hooks) and `with_switch` on this
+//! crate and on Lwt 5.6.1 and compares the hooks they run, in order, and every promise's state.
+//!
 //! ```
 //! use std::{cell::Cell, rc::Rc};
 //! use lwt_core::{main, switch::{self, Switch}, Promise};
@@ -98,7 +102,8 @@ impl Switch {
     }
 
     /// Lwt's `add_hook_or_exec`: like `add_hook`, but on a switch that is off the hook runs now
-    /// (and its promise is returned).
+    /// (and its promise is returned). A panic in the hook is the rejection of that promise; Lwt
+    /// calls the hook there without `Lwt.apply`, so its exception escapes `add_hook_or_exec`.
     ///
     /// ```
     /// use lwt_core::{main, switch::Switch, Promise};
@@ -118,8 +123,10 @@ impl Switch {
 
     /// Lwt's `turn_off`: turns the switch off and runs every hook, all at once and the last
     /// registered first (as in Lwt: what was set up last is torn down first). Fulfilled when they
-    /// all are; if some fail, rejected with the failure of the last registered one among them.
-    /// Turning off a switch that is off does nothing.
+    /// all are; if some fail, rejected with the failure of the last registered one among them
+    /// (Lwt's `join` takes the first failure in time instead, those of the hooks that failed at
+    /// once first, the last registered first: README, `join`). Turning off a switch that is off
+    /// does nothing.
     ///
     /// ```
     /// use std::{cell::RefCell, rc::Rc};
