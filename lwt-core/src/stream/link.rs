@@ -19,7 +19,8 @@
 //!
 //! Ownership: the derived stream owns the link (as its generator), the link holds the source's
 //! cursor, which the source's own handles share (`map` borrows the stream, as Lwt's leaves it
-//! readable: the link's requests take turns with the other reads of that cursor). While a request is filed the link also holds the derived stream, so that a read still
+//! readable: the link's requests take turns with the other reads of that cursor). While a
+//! request is filed the link also holds the derived stream, so that a read still
 //! pending on it gets its element even if every handle on it is gone (as a `from` stream is kept
 //! by its generator's pending promise); the answer breaks that cycle. The source keeps only a weak
 //! reference in its queue: a request it drops is never the last owner of the link.

@@ -33,8 +33,8 @@
 //! | `get`, `next`, `peek`, `npeek`, `junk`, `njunk`, `nget` | methods of the same names | `next` on an empty stream rejects with [`Empty`] |
 //! | `get_available`, `get_available_up_to`, `last_new`, `junk_old` | methods of the same names | |
 //! | `is_empty`, `is_closed`, `closed`, `on_terminate` | methods of the same names | |
-//! | `map`, `filter`, `filter_map`, `map_list` (+ `_s`), `wrap_exn` | methods of the same names | read through this stream's own cursor, as Lwt's do: reads of the stream itself and of the derived one take turns at its elements |
-//! | `append`, `combine`, `flatten`, `wrap_exn` | methods of the same names | `wrap_exn` gives `Result<T, Exn>` elements |
+//! | `map`, `filter`, `filter_map`, `map_list` (+ `_s`) | methods of the same names | read through this stream's own cursor, as Lwt's do: reads of the stream itself and of the derived one take turns at its elements |
+//! | `append`, `combine`, `flatten`, `wrap_exn` | methods of the same names | `wrap_exn` gives `Result<T, Exn>` elements and, like `map`, borrows the stream |
 //! | `concat`, `choose` | [`concat()`], [`choose`] | |
 //! | `fold`, `fold_s` | [`Stream::fold`], [`Stream::fold_s`] | Rust's argument order: `fold(init, \|acc, x\| ..)` |
 //! | `iter`, `iter_s`, `iter_p`, `iter_n` | methods of the same names | stack-safe on millions of ready elements |
