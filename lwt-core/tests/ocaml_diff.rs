@@ -1451,13 +1451,14 @@ fn programs_agree_with_ocaml_lwt() {
             tainted += t.full.iter().filter(|&&f| f).count();
             if let Err(e) = compare(p, &ours, &history, lwt) {
                 let (small, why) = shrink(&exe, p.clone());
-                let msg = format!(
-                    "ocaml_diff: case {case} (seed {seed}): {}\nshrunk to:\n{}{why}",
-                    e.lines().next().unwrap_or(""),
-                    prog_text(&small)
-                );
-                eprintln!("{msg}");
-                failures.push(msg);
+                failures.push(ocaml::differing_case(
+                    "ocaml_diff",
+                    case,
+                    seed,
+                    &e,
+                    &prog_text(&small),
+                    &why,
+                ));
                 if !keep_going {
                     break;
                 }

@@ -1112,13 +1112,14 @@ fn list_and_switch_programs_agree_with_ocaml_lwt() {
             left_out += a.iter().filter(|l| l.contains('~')).count();
             if let Err(e) = compare(p, &ours, lwt) {
                 let (small, why) = shrink(&exe, p.clone());
-                let msg = format!(
-                    "ocaml_diff_list: case {case} (seed {seed}): {}\nshrunk to:\n{}{why}",
-                    e.lines().next().unwrap_or(""),
-                    prog_text(&small)
-                );
-                eprintln!("{msg}");
-                failures.push(msg);
+                failures.push(ocaml::differing_case(
+                    "ocaml_diff_list",
+                    case,
+                    seed,
+                    &e,
+                    &prog_text(&small),
+                    &why,
+                ));
                 if !keep_going {
                     break 'chunks;
                 }

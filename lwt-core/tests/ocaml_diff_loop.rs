@@ -1884,13 +1884,14 @@ fn run_loop_programs_agree_with_ocaml_lwt() {
                         Err(e) => e,
                         Ok(_) => "(the shrunk program agrees on a re-run)".into(),
                     };
-                    let msg = format!(
-                        "ocaml_diff_loop: case {case} (seed {seed}): {}\nshrunk to:\n{}{why}",
-                        e.lines().next().unwrap_or(""),
-                        prog_text(&small)
-                    );
-                    eprintln!("{msg}");
-                    failures.push(msg);
+                    failures.push(ocaml::differing_case(
+                        "ocaml_diff_loop",
+                        case,
+                        seed,
+                        &e,
+                        &prog_text(&small),
+                        &why,
+                    ));
                     if !keep_going {
                         break;
                     }

@@ -869,13 +869,14 @@ fn pool_programs_agree_with_ocaml_lwt() {
             late += ours.answered.iter().filter(|k| **k < cut).count();
             if let Err(e) = compare(p, &ours, lwt) {
                 let (small, why) = shrink(&exe, p.clone());
-                let msg = format!(
-                    "ocaml_diff_pool: case {case} (seed {seed}): {}\nshrunk to:\n{}{why}",
-                    e.lines().next().unwrap_or(""),
-                    prog_text(&small)
-                );
-                eprintln!("{msg}");
-                failures.push(msg);
+                failures.push(ocaml::differing_case(
+                    "ocaml_diff_pool",
+                    case,
+                    seed,
+                    &e,
+                    &prog_text(&small),
+                    &why,
+                ));
                 if !keep_going {
                     break 'chunks;
                 }

@@ -2125,13 +2125,14 @@ fn sync_programs_agree_with_ocaml_lwt() {
             direct_reads += direct_reads_compared(p, &cut);
             if let Err(e) = compare(p, &ours, lwt) {
                 let (small, why) = shrink(&exe, p.clone());
-                let msg = format!(
-                    "ocaml_diff_sync: case {case} (seed {seed}): {}\nshrunk to:\n{}{why}",
-                    e.lines().next().unwrap_or(""),
-                    prog_text(&small)
-                );
-                eprintln!("{msg}");
-                failures.push(msg);
+                failures.push(ocaml::differing_case(
+                    "ocaml_diff_sync",
+                    case,
+                    seed,
+                    &e,
+                    &prog_text(&small),
+                    &why,
+                ));
                 if !keep_going {
                     break 'chunks;
                 }

@@ -107,3 +107,21 @@ pub(crate) fn shrink<O: Clone>(mut ops: Vec<O>, differs: impl Fn(&[O]) -> bool) 
     }
     ops
 }
+
+/// The report of a case on which the two sides differ: the test's name, the case and its seed
+/// (enough to run it again), the first line of the difference and the shrunk program. Printed at
+/// once, so that a long run with `keep_going` shows it before it ends, and returned for the
+/// run's final assertion.
+pub(crate) fn differing_case(
+    test: &str,
+    case: impl std::fmt::Display,
+    seed: impl std::fmt::Display,
+    difference: &str,
+    shrunk: &str,
+    why: &str,
+) -> String {
+    let first = difference.lines().next().unwrap_or("");
+    let msg = format!("{test}: case {case} (seed {seed}): {first}\nshrunk to:\n{shrunk}{why}");
+    eprintln!("{msg}");
+    msg
+}
