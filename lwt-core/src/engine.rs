@@ -11,6 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
 use crate::promise::Promise;
+use crate::readiness::Readiness;
 use crate::resolver::{task, Resolver};
 use crate::timers::Timers;
 
@@ -115,10 +117,12 @@ impl IoWaiter {
     }
 }
 
-#[derive(Default)]
 struct Waiters {
     readers: Vec<IoWaiter>,
     writers: Vec<IoWaiter>,
+    /// Shared with the descriptor's `Fd`: what its short transfers showed, which every event
+    /// clears (see `readiness`).
+    readiness: Rc<Readiness>,
 }
 
 /// Keeps only the waiters whose promise still waits (a canceled wait leaves a dead waiter).
@@ -330,9 +334,10 @@ impl Engine {
 
     // ---- file descriptors ----
 
-    /// Registers `fd` for readiness events. Fails with the OS error (EPERM for regular files,
-    /// which epoll refuses: callers treat those as always ready).
-    pub(crate) fn register(&self, fd: RawFd) -> io::Result<Token> {
+    /// Registers `fd` for readiness events, with the readiness flags its `Fd` shares with the
+    /// reactor (cleared on each of its events). Fails with the OS error (EPERM for regular
+    /// files, which epoll refuses: callers treat those as always ready).
+    pub(crate) fn register(&self, fd: RawFd, readiness: Rc<Readiness>) -> io::Result<Token> {
         let index = self.free_tokens.borrow_mut().pop().unwrap_or_else(|| {
             let mut io = self.io.borrow_mut();
             io.push(None);
@@ -346,7 +351,11 @@ impl Engine {
         );
         match registered {
             Ok(()) => {
-                self.io.borrow_mut()[index] = Some(Waiters::default());
+                self.io.borrow_mut()[index] = Some(Waiters {
+                    readers: Vec::new(),
+                    writers: Vec::new(),
+                    readiness,
+                });
                 Ok(token)
             }
             Err(e) => {
@@ -365,6 +374,7 @@ impl Engine {
         let Some(Waiters {
             mut readers,
             writers,
+            ..
         }) = waiters
         else {
             return Vec::new();
@@ -556,6 +566,9 @@ impl Engine {
                 let Some(Some(w)) = io.get_mut(event.token().0) else {
                     continue;
                 };
+                // Every report of a descriptor ends what a short transfer showed: the reactor is
+                // edge-triggered, so this event is the only news of what arrived since.
+                w.readiness.note_event(event);
                 // One `push_back` at a time, and none for an empty list: `VecDeque::extend` from a
                 // `Drain` cost tcp-echo 160 instructions per round trip.
                 if event.is_readable() || event.is_read_closed() || event.is_error() {

@@ -54,6 +54,7 @@ mod engine;
 mod node;
 mod once_fn;
 mod park;
+mod readiness;
 mod schedule;
 mod timers;
 mod wait_queue;

@@ -16,6 +16,13 @@
 //! `read fd buf ofs len` and `write fd buf ofs len`: they move a buffer in and give it back with
 //! the count, so a loop reusing one buffer makes no allocation for its data.
 //!
+//! On a socket, a read that gets less than it asked for shows the socket's input drained: until
+//! the reactor reports the socket again, the next read waits for it without a system call bound
+//! to fail with `EAGAIN` (and so does a write after a short write). A server reading requests
+//! into a buffer bigger than they are makes one system call fewer per request. The one
+//! difference it can make: data that arrives after a short read, before the loop polls again,
+//! reaches the next read at that poll (one turn of the loop) instead of at once.
+//!
 //! ```
 //! use lwt_core::{main, unix};
 //!
@@ -41,6 +48,7 @@ use mio::Token;
 
 use crate::engine;
 use crate::node::CancelListener;
+use crate::readiness::Readiness;
 use crate::resolver::{task_telling, Resolver};
 
 /// What one round of tries of an operation came to.
@@ -58,7 +66,7 @@ struct Retry<T: 'static, F> {
     resolver: Resolver<T>,
 }
 
-impl<T: 'static, F: Fn(&Kind) -> io::Result<T> + 'static> engine::IoJob for Retry<T, F> {
+impl<T: 'static, F: Fn(&Io<'_>) -> io::Result<T> + 'static> engine::IoJob for Retry<T, F> {
     fn is_pending(&self) -> bool {
         self.resolver.is_pending()
     }
@@ -67,7 +75,7 @@ impl<T: 'static, F: Fn(&Kind) -> io::Result<T> + 'static> engine::IoJob for Retr
         if !self.resolver.is_pending() {
             return; // canceled while it waited: do not touch the descriptor
         }
-        match self.fd.attempt(&self.op) {
+        match self.fd.attempt(self.write, &self.op) {
             Attempt::Done(outcome) => self.resolver.wakeup_result(outcome.map_err(Exn::from)),
             Attempt::Blocked(token) => {
                 let write = self.write;
@@ -166,6 +174,52 @@ impl Kind {
     }
 }
 
+/// The descriptor as one try of an operation sees it. Its reads and writes notice a short
+/// transfer on a socket, which shows the kernel's buffer drained (or full): the try's later reads
+/// (or writes) then report `WouldBlock` without a system call, and so do the next tries until
+/// the reactor reports the descriptor again (see `readiness`).
+pub(crate) struct Io<'a> {
+    kind: &'a Kind,
+    exhausted: Cell<bool>,
+}
+
+impl<'a> Io<'a> {
+    /// The descriptor, for an operation that is neither a read nor a write (`accept`).
+    pub(crate) fn kind(&self) -> &'a Kind {
+        self.kind
+    }
+
+    #[inline]
+    fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.exhausted.get() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = self.kind.read(buf)?;
+        self.note_transfer(n, buf.len());
+        Ok(n)
+    }
+
+    #[inline]
+    fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        if self.exhausted.get() {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = self.kind.write(buf)?;
+        self.note_transfer(n, buf.len());
+        Ok(n)
+    }
+
+    /// A stream socket's receive (send) call stops short only when its buffer has no more data
+    /// (no more room). Not for files: a terminal gives one line per read, a short read there
+    /// does not mean there is nothing left. Zero bytes (end of input, an empty buffer) prove
+    /// nothing either.
+    fn note_transfer(&self, n: usize, asked: usize) {
+        if 0 < n && n < asked && matches!(self.kind, Kind::Tcp(_) | Kind::Unix(_)) {
+            self.exhausted.set(true);
+        }
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Mode {
     Pollable,
@@ -177,6 +231,8 @@ struct Inner {
     kind: RefCell<Option<Kind>>,
     mode: Cell<Mode>,
     token: Cell<Option<Token>>,
+    /// Shared with the reactor's entry once registered (see `readiness`).
+    readiness: Rc<Readiness>,
 }
 
 /// A file descriptor owned by the loop's thread. Clones share the descriptor.
@@ -200,6 +256,7 @@ impl Fd {
             kind: RefCell::new(Some(kind)),
             mode: Cell::new(mode),
             token: Cell::new(None),
+            readiness: Rc::default(),
         }))
     }
 
@@ -321,7 +378,7 @@ impl Fd {
             return Ok(Some(token));
         }
         let raw = self.raw_fd().ok_or_else(closed)?;
-        match engine::with(|e| e.register(raw)) {
+        match engine::with(|e| e.register(raw, self.0.readiness.clone())) {
             Ok(token) => {
                 self.0.token.set(Some(token));
                 Ok(Some(token))
@@ -375,9 +432,9 @@ impl Fd {
     pub(crate) fn retry<T: 'static>(
         &self,
         write: bool,
-        op: impl Fn(&Kind) -> io::Result<T> + 'static,
+        op: impl Fn(&Io<'_>) -> io::Result<T> + 'static,
     ) -> Promise<T> {
-        match self.attempt(&op) {
+        match self.attempt(write, &op) {
             Attempt::Done(outcome) => Promise::of_result(outcome.map_err(Exn::from)),
             Attempt::Blocked(token) => {
                 // Canceling the operation tells the descriptor, which drops the job at once:
@@ -396,10 +453,32 @@ impl Fd {
         }
     }
 
-    /// Tries `op` until it succeeds, fails, or would block on a pollable descriptor.
-    fn attempt<T>(&self, op: &impl Fn(&Kind) -> io::Result<T>) -> Attempt<T> {
+    /// Tries `op` until it succeeds, fails, or would block on a pollable descriptor. Does not
+    /// try while a short transfer in this direction is the last news of the descriptor.
+    fn attempt<T>(&self, write: bool, op: &impl Fn(&Io<'_>) -> io::Result<T>) -> Attempt<T> {
+        let token = self.0.token.get();
+        if let Some(token) = token {
+            if self.0.readiness.is_exhausted(write) {
+                return Attempt::Blocked(token);
+            }
+        }
         loop {
-            match self.with_kind(op) {
+            let (tried, exhausted) = match &*self.0.kind.borrow() {
+                Some(kind) => {
+                    let io = Io {
+                        kind,
+                        exhausted: Cell::new(false),
+                    };
+                    (op(&io), io.exhausted.get())
+                }
+                None => (Err(closed()), false),
+            };
+            // Kept only for a registered descriptor, whose next event clears it: an
+            // unregistered one has no event to wait for yet.
+            if exhausted && token.is_some() {
+                self.0.readiness.set_exhausted(write);
+            }
+            match tried {
                 Ok(v) => return Attempt::Done(Ok(v)),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.token() {
@@ -450,17 +529,17 @@ impl Fd {
             })
             .bind(|r: Result<_, String>| Promise::of_result(r.map_err(Exn::failure)));
         }
-        self.retry(false, move |kind| {
+        self.retry(false, move |io| {
             // Small reads go through a stack buffer, so a read that would block (the common
             // case on a socket waiting for its peer) allocates nothing, and one that succeeds
             // allocates exactly what it got.
             if max <= SMALL_READ {
                 let mut stack = [0u8; SMALL_READ];
-                let n = kind.read(&mut stack[..max])?;
+                let n = io.read(&mut stack[..max])?;
                 return Ok(stack[..n].to_vec());
             }
             let mut buf = vec![0; max];
-            let n = kind.read(&mut buf)?;
+            let n = io.read(&mut buf)?;
             buf.truncate(n);
             Ok(buf)
         })
@@ -504,10 +583,10 @@ impl Fd {
         // `op` may be tried several times (until it stops reporting `WouldBlock`), but it gives
         // the buffer back only once: the try that does not block is the last.
         let slot = RefCell::new(Some(buf));
-        self.retry(false, move |kind| {
+        self.retry(false, move |io| {
             let mut slot = slot.borrow_mut();
             let buf = slot.as_mut().ok_or_else(given_back)?;
-            let n = kind.read(&mut buf[range.clone()])?;
+            let n = io.read(&mut buf[range.clone()])?;
             Ok((slot.take().ok_or_else(given_back)?, n))
         })
     }
@@ -524,7 +603,7 @@ impl Fd {
     /// assert_eq!(e.downcast_ref::<std::io::Error>().unwrap().kind(), std::io::ErrorKind::BrokenPipe);
     /// ```
     pub fn write(&self, data: Vec<u8>) -> Promise<usize> {
-        self.retry(true, move |kind| kind.write(&data))
+        self.retry(true, move |io| io.write(&data))
     }
 
     /// Lwt_unix's `write fd buf ofs len`: writes some of `buf[range]`, then gives the buffer back
@@ -544,10 +623,10 @@ impl Fd {
             return Promise::fail(e);
         }
         let slot = RefCell::new(Some(buf));
-        self.retry(true, move |kind| {
+        self.retry(true, move |io| {
             let mut slot = slot.borrow_mut();
             let buf = slot.as_ref().ok_or_else(given_back)?;
-            let n = kind.write(&buf[range.clone()])?;
+            let n = io.write(&buf[range.clone()])?;
             Ok((slot.take().ok_or_else(given_back)?, n))
         })
     }
@@ -564,9 +643,9 @@ impl Fd {
         // Written in place, from where the last write stopped: the progress lives in the
         // operation, so a write that would block resumes there when the reactor says so.
         let written = Cell::new(0);
-        self.retry(true, move |kind| {
+        self.retry(true, move |io| {
             while written.get() < data.len() {
-                let n = kind.write(&data[written.get()..])?;
+                let n = io.write(&data[written.get()..])?;
                 if n == 0 {
                     return Err(io::Error::from(io::ErrorKind::WriteZero));
                 }

@@ -115,7 +115,7 @@ impl Listener {
     /// peers). Cancelable.
     pub fn accept(&self) -> Promise<(Fd, Option<SocketAddr>)> {
         self.fd
-            .retry(false, |k| match k {
+            .retry(false, |io| match io.kind() {
                 Kind::TcpListener(l) => l.accept().map(|(s, a)| (Conn::Tcp(s), Some(a))),
                 Kind::UnixListener(l) => l.accept().map(|(s, _)| (Conn::Unix(s), None)),
                 _ => Err(io::Error::new(

@@ -1,0 +1,202 @@
+//! A short read (or write) on a socket shows its kernel buffer drained (or full): the next read
+//! (or write) on it waits for the reactor instead of making a system call bound to fail with
+//! `EAGAIN`. These tests check that this is done where it is sound and only there, and that no
+//! read or write is ever left waiting for data (or room) that is already there: every wait runs
+//! under a timeout, so a lost wake-up fails the test instead of hanging it.
+
+use std::time::Duration;
+
+use lwt_core::unix::{self, Fd};
+use lwt_core::{main, Promise, State};
+
+/// Runs `p` to its end, failing (not hanging) if it is still pending after ten seconds.
+fn within<T: 'static>(p: Promise<T>) -> T {
+    main::run(unix::with_timeout(Duration::from_secs(10), move || p))
+        .unwrap_or_else(|e| panic!("did not finish: {e}"))
+}
+
+/// Writes `data` to `fd`, which must take all of it at once (a few bytes into an empty buffer).
+fn send(fd: &Fd, data: &[u8]) {
+    assert_eq!(
+        fd.write(data.to_vec()).state(),
+        State::Fulfilled(data.len())
+    );
+}
+
+/// `a` registered with the reactor and its last news a short read of "ping".
+fn after_a_short_read(a: &Fd, b: &Fd) {
+    let first = a.read(64);
+    assert!(first.is_pending(), "nothing written yet");
+    // The write goes through at once; the read's retry runs on the reactor's event.
+    send(b, b"ping");
+    assert_eq!(within(first), b"ping", "4 bytes of 64: a short read");
+}
+
+#[test]
+fn after_a_short_read_on_a_socket_the_next_read_waits_for_the_reactor() {
+    let (a, b) = unix::socketpair().unwrap();
+    after_a_short_read(&a, &b);
+    // "pong" is in `a`'s buffer as soon as this write returns, but the loop has not polled
+    // since the short read: the read does not try, and gets it from the next event.
+    send(&b, b"pong");
+    let second = a.read(64);
+    assert!(second.is_pending(), "a read was tried after a short one");
+    assert_eq!(within(second), b"pong");
+}
+
+#[test]
+fn the_same_holds_on_tcp() {
+    let listener = unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = listener.accept();
+    let a = within(unix::connect_tcp(addr));
+    let (b, _peer) = within(accepted);
+    after_a_short_read(&a, &b);
+    send(&b, b"pong");
+    let second = a.read(64);
+    assert!(second.is_pending(), "a read was tried after a short one");
+    assert_eq!(within(second), b"pong");
+    listener.close().unwrap();
+}
+
+#[test]
+fn a_read_that_fills_its_buffer_proves_nothing_and_the_next_read_tries_at_once() {
+    let (a, b) = unix::socketpair().unwrap();
+    let first = a.read(4);
+    assert!(first.is_pending());
+    send(&b, b"ping");
+    assert_eq!(within(first), b"ping", "4 bytes of 4: not short");
+    send(&b, b"pong");
+    assert_eq!(a.read(4).state(), State::Fulfilled(b"pong".to_vec()));
+}
+
+#[test]
+fn files_never_skip_a_read_a_terminal_may_stop_short_with_more_to_give() {
+    // A pipe stands for the files here (a terminal gives one line per read): a short read on
+    // one is not taken for a drained buffer.
+    let (r, w) = unix::pipe().unwrap();
+    let first = r.read(64);
+    assert!(first.is_pending());
+    send(&w, b"ping");
+    assert_eq!(within(first), b"ping");
+    send(&w, b"pong");
+    assert_eq!(r.read(64).state(), State::Fulfilled(b"pong".to_vec()));
+}
+
+#[test]
+fn end_of_input_after_a_short_read_is_seen() {
+    let (a, b) = unix::socketpair().unwrap();
+    after_a_short_read(&a, &b);
+    b.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(within(a.read(64)), b"");
+}
+
+#[test]
+fn end_of_input_reported_with_the_last_data_is_seen_after_a_short_read() {
+    // Found by `large_transfers_..`: the data and the end of input came in one event; the short
+    // read of the data took the buffer for drained, and the next read waited for an event that
+    // had come already. A closed input is final: it stops the skipping for good.
+    let (a, b) = unix::socketpair().unwrap();
+    let first = a.read(64);
+    assert!(first.is_pending(), "registers `a`");
+    send(&b, b"last");
+    b.shutdown(std::net::Shutdown::Write).unwrap();
+    assert_eq!(within(first), b"last");
+    assert_eq!(within(a.read(64)), b"");
+}
+
+#[test]
+fn readers_queued_behind_a_short_read_wait_for_the_next_data() {
+    let (a, b) = unix::socketpair().unwrap();
+    let first = a.read(64);
+    let second = a.read(64);
+    send(&b, b"one");
+    // One event: the first reader's short read drains the buffer, the second goes on waiting.
+    assert_eq!(within(first), b"one");
+    assert!(second.is_pending());
+    send(&b, b"two");
+    assert_eq!(within(second), b"two");
+}
+
+#[test]
+fn read_into_after_a_short_read_gets_the_next_data() {
+    let (a, b) = unix::socketpair().unwrap();
+    after_a_short_read(&a, &b);
+    send(&b, b"pong");
+    let (buf, n) = within(a.read_into(vec![0; 16], 2..10));
+    assert_eq!(&buf[2..2 + n], b"pong");
+}
+
+/// Bytes `0, 1, .. 250, 0, 1, ..`: a pattern whose shifts and losses a sum check would miss.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// Reads `fd` in `chunk`-byte reads until end of input.
+fn read_all(fd: Fd, chunk: usize, mut got: Vec<u8>) -> Promise<Vec<u8>> {
+    fd.read(chunk).bind(move |bytes| {
+        if bytes.is_empty() {
+            return Promise::ret(got);
+        }
+        got.extend_from_slice(&bytes);
+        read_all(fd, chunk, got)
+    })
+}
+
+#[test]
+fn large_transfers_through_short_writes_and_short_reads_lose_nothing() {
+    // 4 MiB is far more than a socket buffer: `write_all` stops short many times and the reads
+    // of 64 KiB often do too, so both flags are set and cleared over and over.
+    let data = pattern(4 << 20);
+    for chunk in [1000, 65536] {
+        let (a, b) = unix::socketpair().unwrap();
+        let writer = b.clone();
+        let sent = b
+            .write_all(data.clone())
+            .map(move |()| writer.shutdown(std::net::Shutdown::Write).unwrap());
+        let got = within(lwt_core::both(sent, read_all(a, chunk, Vec::new()))).1;
+        assert_eq!(got.len(), data.len(), "chunks of {chunk}");
+        assert!(got == data, "chunks of {chunk}: the bytes differ");
+    }
+}
+
+#[test]
+fn after_a_short_write_on_a_socket_the_next_write_waits_for_the_reactor() {
+    use std::io::Read;
+    // The reader is a plain blocking socket, read without turning the loop: the room it makes
+    // is not reported to the loop until its next poll.
+    let path = std::env::temp_dir().join(format!("lwt-readiness-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = unix::Listener::bind_unix(&path).unwrap();
+    let mut reader = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let (b, _) = within(listener.accept());
+    let big = vec![7u8; 4 << 20];
+    let mut sink = vec![0u8; big.len()];
+    // Fill the output until a write would block: that registers `b` with the reactor.
+    let mut sent = 0;
+    let blocked = loop {
+        let write = b.write_from(big.clone(), 0..big.len());
+        match write.state() {
+            State::Fulfilled((_, n)) => sent += n,
+            State::Pending => break write,
+            other => panic!("the write failed: {other:?}"),
+        }
+    };
+    reader.read_exact(&mut sink[..sent]).unwrap();
+    // The reactor reports the room; the retry writes what fits of 4 MiB: a short write.
+    let (_, n) = within(blocked);
+    assert!(
+        0 < n && n < big.len(),
+        "{n} bytes of {}: not a short write",
+        big.len()
+    );
+    // Room again, made behind the loop's back: the next write does not try, and writes once
+    // the reactor reports it.
+    reader.read_exact(&mut sink[..n]).unwrap();
+    let next = b.write_from(big.clone(), 0..big.len());
+    assert!(next.is_pending(), "a write was tried after a short one");
+    let (_, n) = within(next);
+    assert!(n > 0);
+    listener.close().unwrap();
+    let _ = std::fs::remove_file(&path);
+}
