@@ -871,6 +871,112 @@ async fn tcp_echo_tokio(n: u64) -> u64 {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Line echo through buffered channels (Lwt_io): the client writes a 63-character line and
+// flushes, the server reads it with `read_line`, writes it back with `write_line` and flushes,
+// and the client reads the reply with `read_line`; N sequential round trips over TCP on
+// 127.0.0.1, client and server in one thread. Each side's input channel reads the socket in
+// chunks of its buffer (4 KiB in lwt and OCaml's `Lwt_io`, 8 KiB in tokio's `BufReader`), so
+// every read of a line is a short read. lwt: `io::socket_channels` / `io::open_connection`;
+// tokio: `BufReader::read_line` and `BufWriter` on the halves of a `TcpStream`; OCaml:
+// `Lwt_io.of_fd`, `read_line`, `write_line`, `flush`.
+
+const LINE: usize = 63;
+
+fn line(i: u64) -> String {
+    (0..LINE as u64)
+        .map(|j| char::from(b'a' + ((i + j) % 26) as u8))
+        .collect()
+}
+
+fn expected_lines(n: u64) -> u64 {
+    (0..n).fold(0, |acc, i| step(acc, byte_sum(line(i).as_bytes())))
+}
+
+fn line_server_lwt(ic: lwt::io::InputChannel, oc: lwt::io::OutputChannel) -> Promise<()> {
+    ic.read_line_opt().bind(move |got| match got {
+        None => Promise::ret(()),
+        Some(l) => {
+            let out = oc.clone();
+            oc.write_line(l)
+                .bind(move |()| out.flush())
+                .bind(move |()| line_server_lwt(ic, oc))
+        }
+    })
+}
+
+fn line_client_lwt(
+    ic: lwt::io::InputChannel,
+    oc: lwt::io::OutputChannel,
+    i: u64,
+    n: u64,
+    acc: u64,
+) -> Promise<u64> {
+    if i == n {
+        return oc.close().map(move |()| acc);
+    }
+    let (inp, out) = (ic.clone(), oc.clone());
+    oc.write_line(line(i))
+        .bind(move |()| out.flush())
+        .bind(move |()| inp.read_line())
+        .bind(move |reply| {
+            let acc = step(acc, byte_sum(reply.as_bytes()));
+            line_client_lwt(ic, oc, i + 1, n, acc)
+        })
+}
+
+fn line_echo_lwt(n: u64) -> u64 {
+    let listener = lwt::unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = listener.accept().bind(|(fd, _)| {
+        let (ic, oc) = lwt::io::socket_channels(fd);
+        line_server_lwt(ic, oc)
+    });
+    let client =
+        lwt::io::open_connection(addr).bind(move |(ic, oc)| line_client_lwt(ic, oc, 0, n, 0));
+    let ((), sum) = lwt::main::run(lwt::both(server, client)).unwrap();
+    listener.close().unwrap();
+    sum
+}
+
+async fn line_echo_tokio(n: u64) -> u64 {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::task::spawn_local(async move {
+        let (s, _) = listener.accept().await.unwrap();
+        let (r, w) = s.into_split();
+        let (mut r, mut w) = (BufReader::new(r), BufWriter::new(w));
+        let mut l = String::new();
+        loop {
+            l.clear();
+            if r.read_line(&mut l).await.unwrap() == 0 {
+                break;
+            }
+            w.write_all(l.as_bytes()).await.unwrap();
+            w.flush().await.unwrap();
+        }
+    });
+    let (r, w) = tokio::net::TcpStream::connect(addr)
+        .await
+        .unwrap()
+        .into_split();
+    let (mut r, mut w) = (BufReader::new(r), BufWriter::new(w));
+    let mut acc = 0;
+    let mut reply = String::new();
+    for i in 0..n {
+        w.write_all(line(i).as_bytes()).await.unwrap();
+        w.write_all(b"\n").await.unwrap();
+        w.flush().await.unwrap();
+        reply.clear();
+        r.read_line(&mut reply).await.unwrap();
+        acc = step(acc, byte_sum(reply.trim_end_matches('\n').as_bytes()));
+    }
+    w.shutdown().await.unwrap();
+    server.await.unwrap();
+    acc
+}
+
+// ---------------------------------------------------------------------------------------------
 // The harness. The parent process runs every repetition of every implementation as a child
 // process (this same binary with `--child ROW IMPL N`, or the OCaml program), interleaved, under
 // `/usr/bin/time -f %M` for the peak RSS; the child prints `checksum=<n> ns_per_op=<x>`.
@@ -976,6 +1082,14 @@ fn tcp_echo(which: usize, n: u64) -> Option<(u64, Duration)> {
     }
 }
 
+fn line_echo(which: usize, n: u64) -> Option<(u64, Duration)> {
+    match which {
+        0 => Some(timed(|| line_echo_lwt(n))),
+        1 => None,
+        _ => run_tokio(line_echo_tokio(n)),
+    }
+}
+
 fn rows(scale: u64) -> Vec<Row> {
     vec![
         Row {
@@ -1068,6 +1182,13 @@ fn rows(scale: u64) -> Vec<Row> {
             n: 100_000 / scale,
             run: tcp_echo,
             expected: expected_echo,
+        },
+        Row {
+            name: "line-echo",
+            what: "N sequential round trips of a 63-character line through buffered channels (read_line, write_line, flush) over TCP",
+            n: 100_000 / scale,
+            run: line_echo,
+            expected: expected_lines,
         },
     ]
 }

@@ -192,6 +192,50 @@ let tcp_echo n =
   Lwt_main.run (Lwt_unix.close listener);
   acc
 
+(* 9. Line echo through buffered channels: N round trips of a 63-character line, with
+   Lwt_io.read_line, write_line and flush on both sides *)
+let line i = String.init 63 (fun j -> Char.unsafe_chr (97 + ((i + j) mod 26)))
+
+let line_echo n =
+  let listener = Lwt_unix.socket Unix.PF_INET Unix.SOCK_STREAM 0 in
+  Lwt_unix.setsockopt listener Unix.SO_REUSEADDR true;
+  let main =
+    Lwt_unix.bind listener (Unix.ADDR_INET (Unix.inet_addr_loopback, 0)) >>= fun () ->
+    Lwt_unix.listen listener 16;
+    let addr = Lwt_unix.getsockname listener in
+    let server =
+      Lwt_unix.accept listener >>= fun (fd, _) ->
+      let ic = Lwt_io.of_fd ~mode:Lwt_io.input fd
+      and oc = Lwt_io.of_fd ~mode:Lwt_io.output fd in
+      let rec echo () =
+        Lwt_io.read_line_opt ic >>= function
+        | None -> Lwt_unix.close fd
+        | Some l -> Lwt_io.write_line oc l >>= fun () -> Lwt_io.flush oc >>= echo
+      in
+      echo ()
+    in
+    let client = Lwt_unix.socket Unix.PF_INET Unix.SOCK_STREAM 0 in
+    Lwt_unix.connect client addr >>= fun () ->
+    let ic = Lwt_io.of_fd ~mode:Lwt_io.input client
+    and oc = Lwt_io.of_fd ~mode:Lwt_io.output client in
+    let rec loop i acc =
+      if i = n then (
+        Lwt_unix.shutdown client Unix.SHUTDOWN_SEND;
+        Lwt.return acc)
+      else
+        Lwt_io.write_line oc (line i) >>= fun () ->
+        Lwt_io.flush oc >>= fun () ->
+        Lwt_io.read_line ic >>= fun reply ->
+        let s = ref 0 in
+        String.iter (fun c -> s := !s + Char.code c) reply;
+        loop (i + 1) (step acc !s)
+    in
+    loop 0 0 >>= fun acc -> server >>= fun () -> Lwt_unix.close client >|= fun () -> acc
+  in
+  let acc = Lwt_main.run main in
+  Lwt_main.run (Lwt_unix.close listener);
+  acc
+
 let () =
   let row = Sys.argv.(1) and n = int_of_string Sys.argv.(2) in
   let f =
@@ -208,6 +252,7 @@ let () =
     | "ping-pong" -> ping_pong
     | "timers" -> timers
     | "tcp-echo" -> tcp_echo
+    | "line-echo" -> line_echo
     | r -> failwith ("unknown row " ^ r)
   in
   ignore (Sys.opaque_identity (f (max 1 (n / 10))));
