@@ -38,7 +38,7 @@ use crate::once_fn::OnceFn;
 use crate::promise::{Promise, Repr};
 
 /// Calls a continuation, turning a panic into a rejected promise.
-fn guarded<A, U: 'static>(k: impl FnOnce(A) -> Promise<U>, arg: A) -> Promise<U> {
+pub(crate) fn guarded<A, U: 'static>(k: impl FnOnce(A) -> Promise<U>, arg: A) -> Promise<U> {
     match catch_unwind(AssertUnwindSafe(move || k(arg))) {
         Ok(promise) => promise,
         Err(payload) => Promise::fail(Exn::from_panic(payload)),

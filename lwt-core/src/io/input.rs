@@ -55,6 +55,9 @@ struct Input {
     closing: RefCell<Option<Promise<()>>>,
     /// The read in progress, shared by whoever waits for more data.
     filling: RefCell<Option<Promise<usize>>>,
+    /// The buffer the descriptor reads `chunk` bytes into, moved into each such read and given
+    /// back with it (empty meanwhile, or before the first read, or after a failed one).
+    spare: RefCell<Vec<u8>>,
     /// The callers' views of that read (at most one at a time in practice: operations are
     /// serialized by the lock), ended by `close`.
     fill_waiters: RefCell<Vec<Promise<usize>>>,
@@ -76,6 +79,7 @@ impl InputChannel {
             closed: Cell::new(false),
             closing: RefCell::new(None),
             filling: RefCell::new(None),
+            spare: RefCell::new(Vec::new()),
             fill_waiters: RefCell::new(Vec::new()),
             lock: Rc::default(),
         }))
@@ -417,6 +421,19 @@ impl InputChannel {
         self.0.pos.set(0);
     }
 
+    /// [`append`](Self::append) for bytes read into the spare buffer: copied, so that both
+    /// buffers keep their memory.
+    fn append_slice(&self, data: &[u8]) {
+        if data.is_empty() || self.0.closed.get() {
+            return;
+        }
+        let mut buf = self.0.buf.borrow_mut();
+        let pos = self.0.pos.get();
+        buf.drain(..pos);
+        buf.extend_from_slice(data);
+        self.0.pos.set(0);
+    }
+
     /// Reads more data into the buffer; fulfilled with the number of bytes added (0: end of
     /// input). One read at a time: a caller arriving while a read is in progress waits for that
     /// read. Callers get a protected view of it, so that canceling a caller never cancels the
@@ -431,26 +448,52 @@ impl InputChannel {
         };
         let size = self.0.chunk.max(want.min(MAX_READ));
         let (ok, err) = (self.clone(), self.clone());
-        let read = fd.read(size).try_bind(
-            move |data| {
-                drop(ok.0.filling.borrow_mut().take());
-                ok.0.fill_waiters.borrow_mut().clear();
-                let n = data.len();
-                ok.append(data);
-                Promise::ret(n)
-            },
-            move |e| {
-                drop(err.0.filling.borrow_mut().take());
-                err.0.fill_waiters.borrow_mut().clear();
-                Promise::fail(e)
-            },
-        );
+        let failed = move |e| {
+            err.read_over();
+            Promise::fail(e)
+        };
+        let read = if size == self.0.chunk {
+            // The usual read: into the spare buffer, which comes back with the count. Only the
+            // bytes read are copied into `buf`, so both keep their memory: a read of a few bytes
+            // neither allocates nor zeroes `chunk` bytes.
+            let mut spare = std::mem::take(&mut *self.0.spare.borrow_mut());
+            if spare.len() != size {
+                spare = vec![0; size];
+            }
+            fd.read_into(spare, 0..size).try_bind(
+                move |(spare, n)| {
+                    ok.read_over();
+                    ok.append_slice(&spare[..n]);
+                    *ok.0.spare.borrow_mut() = spare;
+                    Promise::ret(n)
+                },
+                failed,
+            )
+        } else {
+            // A large `read_exactly` and the like: read at once and moved into the buffer,
+            // rather than keep a spare buffer of that size.
+            fd.read(size).try_bind(
+                move |data| {
+                    ok.read_over();
+                    let n = data.len();
+                    ok.append(data);
+                    Promise::ret(n)
+                },
+                failed,
+            )
+        };
         if read.is_pending() {
             *self.0.filling.borrow_mut() = Some(read.clone());
             self.fill_waiter(&read)
         } else {
             read
         }
+    }
+
+    /// The read in progress is over: nobody waits for it any more.
+    fn read_over(&self) {
+        drop(self.0.filling.borrow_mut().take());
+        self.0.fill_waiters.borrow_mut().clear();
     }
 
     /// A caller's view of the fill in progress: protected, so that canceling the caller never

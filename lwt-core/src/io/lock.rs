@@ -12,7 +12,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use crate::bind::catch;
+use crate::bind::guarded;
 use crate::main::pause;
 use crate::promise::Promise;
 use crate::resolver::{task, Resolver};
@@ -83,13 +83,16 @@ pub(crate) fn serialized<T: 'static>(
     lock.acquire().bind(move |()| {
         let held = lock.clone();
         let run = move || {
-            let done = catch(op, Promise::fail).finalize(move || {
-                lock.release();
-                Promise::ret(())
-            });
+            let done = guarded(|()| op(), ());
             if done.is_resolved() {
+                lock.release();
                 STREAK.with(|s| s.set(s.get() + 1));
             } else {
+                // Registered before the caller gets `done`, so the lock is free again before
+                // the caller's own callbacks run (a next operation they start goes straight in).
+                // An observer, not a `finalize`: no promise of its own, and the caller gets the
+                // operation's promise itself.
+                done.on_termination(move || lock.release());
                 STREAK.with(|s| s.set(0));
             }
             done

@@ -355,10 +355,12 @@ impl OutputChannel {
         };
         loop {
             if offset >= data.len() {
+                self.recycle(data);
                 return Promise::ret(());
             }
             let end = data.len().min(offset + MAX_WRITE);
-            let mut written = fd.write(data[offset..end].to_vec());
+            // The write shares `data`, which stays here for `write_failed` to put back.
+            let mut written = fd.write_shared(data.clone(), offset..end);
             if written.is_resolved() {
                 match written.take_outcome() {
                     Ok(0) => {
@@ -386,6 +388,20 @@ impl OutputChannel {
                 },
                 move |e| err.write_failed(&data, offset, e, report),
             );
+        }
+    }
+
+    /// Gives the memory of a buffer that was written out back to the channel, if the channel's
+    /// buffer is still empty (nothing was written meanwhile): the next writes fill it without
+    /// growing a new one.
+    fn recycle(&self, data: Rc<Vec<u8>>) {
+        let Ok(mut data) = Rc::try_unwrap(data) else {
+            return;
+        };
+        let mut buf = self.0.buf.borrow_mut();
+        if buf.capacity() == 0 && data.capacity() <= self.0.size.max(DEFAULT_BUFFER_SIZE) {
+            data.clear();
+            *buf = data;
         }
     }
 
@@ -437,6 +453,13 @@ impl OutputChannel {
         }
         let me = self.clone();
         let flushing = pause().bind(move |()| {
+            // Usually an explicit `flush` has written the burst out already: with the lock free
+            // and nothing buffered there is nothing to wait for (an operation that buffers more
+            // later schedules its own automatic flush, since this one is over).
+            if !me.0.lock.is_busy() && me.0.buf.borrow().is_empty() {
+                me.0.auto_flush.set(false);
+                return Promise::ret(());
+            }
             let lock = me.0.lock.clone();
             serialized(&lock, move || {
                 me.0.auto_flush.set(false);

@@ -631,6 +631,13 @@ impl Fd {
         })
     }
 
+    /// Writes some of `data[range]` and gives how many bytes were written: the output channels'
+    /// write, with no copy of their buffer. The caller keeps its own handle on `data`, so the
+    /// bytes are still there if the write fails or is canceled. `range` must lie within `data`.
+    pub(crate) fn write_shared(&self, data: Rc<Vec<u8>>, range: Range<usize>) -> Promise<usize> {
+        self.retry(true, move |io| io.write(&data[range.clone()]))
+    }
+
     /// Writes all of `data`, in as many writes as it takes.
     ///
     /// ```
