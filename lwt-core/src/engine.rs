@@ -120,8 +120,8 @@ impl IoWaiter {
 struct Waiters {
     readers: Vec<IoWaiter>,
     writers: Vec<IoWaiter>,
-    /// Shared with the descriptor's `Fd`: what its short transfers showed, which every event
-    /// clears (see `readiness`).
+    /// Shared with the descriptor's `Fd`: what its short transfers showed, which an event
+    /// clears for each direction it reports (see `readiness`).
     readiness: Rc<Readiness>,
 }
 
@@ -335,7 +335,7 @@ impl Engine {
     // ---- file descriptors ----
 
     /// Registers `fd` for readiness events, with the readiness flags its `Fd` shares with the
-    /// reactor (cleared on each of its events). Fails with the OS error (EPERM for regular
+    /// reactor (an event clears the flag of each direction it reports). Fails with the OS error (EPERM for regular
     /// files, which epoll refuses: callers treat those as always ready).
     pub(crate) fn register(&self, fd: RawFd, readiness: Rc<Readiness>) -> io::Result<Token> {
         let index = self.free_tokens.borrow_mut().pop().unwrap_or_else(|| {
@@ -347,7 +347,9 @@ impl Engine {
         let registered = self.poll.borrow().registry().register(
             &mut SourceFd(&fd),
             token,
-            Interest::READABLE | Interest::WRITABLE,
+            // PRIORITY: TCP urgent data, which ends a read short of data that is still there
+            // (see `readiness`).
+            Interest::READABLE | Interest::WRITABLE | Interest::PRIORITY,
         );
         match registered {
             Ok(()) => {

@@ -16,12 +16,15 @@
 //! `read fd buf ofs len` and `write fd buf ofs len`: they move a buffer in and give it back with
 //! the count, so a loop reusing one buffer makes no allocation for its data.
 //!
-//! On a socket, a read that gets less than it asked for shows the socket's input drained: until
-//! the reactor reports the socket again, the next read waits for it without a system call bound
-//! to fail with `EAGAIN` (and so does a write after a short write). A server reading requests
-//! into a buffer bigger than they are makes one system call fewer per request. The one
-//! difference it can make: data that arrives after a short read, before the loop polls again,
-//! reaches the next read at that poll (one turn of the loop) instead of at once.
+//! On a TCP socket made by this crate ([`connect_tcp`](super::connect_tcp), a
+//! [`Listener`](super::Listener)'s `accept`), a read that gets less than it asked for shows the
+//! socket's input drained: until the reactor reports the socket again, the next read waits for
+//! it without a system call bound to fail with `EAGAIN` (and so does a write after a short
+//! write). A server reading requests into a buffer bigger than they are makes one system call
+//! fewer per request. Data that arrives after a short read, before the loop polls again, reaches
+//! the next read at that poll (one turn of the loop) instead of at once; and a socket whose
+//! receive low-water mark (`SO_RCVLOWAT`) was raised through its raw descriptor then waits for
+//! that mark, as the reactor does. Unix-domain sockets and files read as before.
 //!
 //! ```
 //! use lwt_core::{main, unix};
@@ -175,7 +178,7 @@ impl Kind {
 }
 
 /// The descriptor as one try of an operation sees it. Its reads and writes notice a short
-/// transfer on a socket, which shows the kernel's buffer drained (or full): the try's later reads
+/// transfer on a TCP socket, which shows the kernel's buffer drained (or full): the try's later reads
 /// (or writes) then report `WouldBlock` without a system call, and so do the next tries until
 /// the reactor reports the descriptor again (see `readiness`).
 pub(crate) struct Io<'a> {
@@ -209,12 +212,14 @@ impl<'a> Io<'a> {
         Ok(n)
     }
 
-    /// A stream socket's receive (send) call stops short only when its buffer has no more data
-    /// (no more room). Not for files: a terminal gives one line per read, a short read there
-    /// does not mean there is nothing left. Zero bytes (end of input, an empty buffer) prove
-    /// nothing either.
+    /// A TCP socket's receive (send) call stops short only when its buffer has no more data (no
+    /// more room), or at urgent data, which the reactor reports (see `readiness`). Not for
+    /// files (a terminal gives one line per read) nor Unix-domain sockets (a read stops after a
+    /// message that carries descriptors, which no event tells): a short read there does not
+    /// mean there is nothing left. Zero bytes (end of input, an empty buffer) prove nothing
+    /// either.
     fn note_transfer(&self, n: usize, asked: usize) {
-        if 0 < n && n < asked && matches!(self.kind, Kind::Tcp(_) | Kind::Unix(_)) {
+        if 0 < n && n < asked && matches!(self.kind, Kind::Tcp(_)) {
             self.exhausted.set(true);
         }
     }
