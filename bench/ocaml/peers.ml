@@ -151,76 +151,76 @@ let rec write_all fd buf off len =
   if len = 0 then Lwt.return_unit
   else Lwt_unix.write fd buf off len >>= fun put -> write_all fd buf (off + put) (len - put)
 
-let tcp_echo n =
+(* Runs [server] on the one connection a fresh listener on 127.0.0.1 accepts and [client] on a
+   socket connected to it; the client's result, once the server is done too. *)
+let over_loopback ~server ~client =
   let listener = Lwt_unix.socket Unix.PF_INET Unix.SOCK_STREAM 0 in
   Lwt_unix.setsockopt listener Unix.SO_REUSEADDR true;
   let main =
     Lwt_unix.bind listener (Unix.ADDR_INET (Unix.inet_addr_loopback, 0)) >>= fun () ->
     Lwt_unix.listen listener 16;
     let addr = Lwt_unix.getsockname listener in
-    let server =
-      Lwt_unix.accept listener >>= fun (fd, _) ->
-      let buf = Bytes.create 64 in
-      let rec echo () =
-        Lwt_unix.read fd buf 0 64 >>= fun got ->
-        if got = 0 then Lwt_unix.close fd else write_all fd buf 0 got >>= echo
-      in
-      echo ()
+    let served = Lwt_unix.accept listener >>= fun (fd, _) -> server fd in
+    let fd = Lwt_unix.socket Unix.PF_INET Unix.SOCK_STREAM 0 in
+    Lwt_unix.connect fd addr >>= fun () ->
+    client fd >>= fun acc -> served >>= fun () -> Lwt_unix.close fd >|= fun () -> acc
+  in
+  let acc = Lwt_main.run main in
+  Lwt_main.run (Lwt_unix.close listener);
+  acc
+
+let tcp_echo n =
+  let server fd =
+    let buf = Bytes.create 64 in
+    let rec echo () =
+      Lwt_unix.read fd buf 0 64 >>= fun got ->
+      if got = 0 then Lwt_unix.close fd else write_all fd buf 0 got >>= echo
     in
-    let client = Lwt_unix.socket Unix.PF_INET Unix.SOCK_STREAM 0 in
-    Lwt_unix.connect client addr >>= fun () ->
+    echo ()
+  in
+  let client fd =
     let out = Bytes.create 64 and inp = Bytes.create 64 in
     let rec loop i acc =
       if i = n then (
-        Lwt_unix.shutdown client Unix.SHUTDOWN_SEND;
+        Lwt_unix.shutdown fd Unix.SHUTDOWN_SEND;
         Lwt.return acc)
       else (
         for j = 0 to 63 do
           Bytes.unsafe_set out j (Char.unsafe_chr ((i + j) land 255))
         done;
-        write_all client out 0 64 >>= fun () ->
-        read_exact client inp 0 64 >>= fun () ->
+        write_all fd out 0 64 >>= fun () ->
+        read_exact fd inp 0 64 >>= fun () ->
         let s = ref 0 in
         for j = 0 to 63 do
           s := !s + Char.code (Bytes.unsafe_get inp j)
         done;
         loop (i + 1) (step acc !s))
     in
-    loop 0 0 >>= fun acc -> server >>= fun () -> Lwt_unix.close client >|= fun () -> acc
+    loop 0 0
   in
-  let acc = Lwt_main.run main in
-  Lwt_main.run (Lwt_unix.close listener);
-  acc
+  over_loopback ~server ~client
 
 (* 9. Line echo through buffered channels: N round trips of a 63-character line, with
    Lwt_io.read_line, write_line and flush on both sides *)
 let line i = String.init 63 (fun j -> Char.unsafe_chr (97 + ((i + j) mod 26)))
 
 let line_echo n =
-  let listener = Lwt_unix.socket Unix.PF_INET Unix.SOCK_STREAM 0 in
-  Lwt_unix.setsockopt listener Unix.SO_REUSEADDR true;
-  let main =
-    Lwt_unix.bind listener (Unix.ADDR_INET (Unix.inet_addr_loopback, 0)) >>= fun () ->
-    Lwt_unix.listen listener 16;
-    let addr = Lwt_unix.getsockname listener in
-    let server =
-      Lwt_unix.accept listener >>= fun (fd, _) ->
-      let ic = Lwt_io.of_fd ~mode:Lwt_io.input fd
-      and oc = Lwt_io.of_fd ~mode:Lwt_io.output fd in
-      let rec echo () =
-        Lwt_io.read_line_opt ic >>= function
-        | None -> Lwt_unix.close fd
-        | Some l -> Lwt_io.write_line oc l >>= fun () -> Lwt_io.flush oc >>= echo
-      in
-      echo ()
+  let server fd =
+    let ic = Lwt_io.of_fd ~mode:Lwt_io.input fd
+    and oc = Lwt_io.of_fd ~mode:Lwt_io.output fd in
+    let rec echo () =
+      Lwt_io.read_line_opt ic >>= function
+      | None -> Lwt_unix.close fd
+      | Some l -> Lwt_io.write_line oc l >>= fun () -> Lwt_io.flush oc >>= echo
     in
-    let client = Lwt_unix.socket Unix.PF_INET Unix.SOCK_STREAM 0 in
-    Lwt_unix.connect client addr >>= fun () ->
-    let ic = Lwt_io.of_fd ~mode:Lwt_io.input client
-    and oc = Lwt_io.of_fd ~mode:Lwt_io.output client in
+    echo ()
+  in
+  let client fd =
+    let ic = Lwt_io.of_fd ~mode:Lwt_io.input fd
+    and oc = Lwt_io.of_fd ~mode:Lwt_io.output fd in
     let rec loop i acc =
       if i = n then (
-        Lwt_unix.shutdown client Unix.SHUTDOWN_SEND;
+        Lwt_unix.shutdown fd Unix.SHUTDOWN_SEND;
         Lwt.return acc)
       else
         Lwt_io.write_line oc (line i) >>= fun () ->
@@ -230,11 +230,9 @@ let line_echo n =
         String.iter (fun c -> s := !s + Char.code c) reply;
         loop (i + 1) (step acc !s)
     in
-    loop 0 0 >>= fun acc -> server >>= fun () -> Lwt_unix.close client >|= fun () -> acc
+    loop 0 0
   in
-  let acc = Lwt_main.run main in
-  Lwt_main.run (Lwt_unix.close listener);
-  acc
+  over_loopback ~server ~client
 
 let () =
   let row = Sys.argv.(1) and n = int_of_string Sys.argv.(2) in
