@@ -357,6 +357,7 @@ impl InputChannel {
         let me = &self.0;
         me.closed.set(true);
         *me.buf.borrow_mut() = Vec::new();
+        *me.spare.borrow_mut() = Vec::new();
         me.pos.set(0);
         drop(me.filling.borrow_mut().take());
         // The reads waiting on the fill end now, with `ChannelClosed` (see `read_failed`): a
@@ -429,8 +430,14 @@ impl InputChannel {
         }
         let mut buf = self.0.buf.borrow_mut();
         let pos = self.0.pos.get();
-        buf.drain(..pos);
-        buf.extend_from_slice(data);
+        if pos == buf.len() && buf.capacity() > self.0.chunk {
+            // Grown by a long line and now read through: give that memory back, as replacing
+            // the buffer with each read's own vector did, rather than keep it for good.
+            *buf = data.to_vec();
+        } else {
+            buf.drain(..pos);
+            buf.extend_from_slice(data);
+        }
         self.0.pos.set(0);
     }
 
@@ -464,7 +471,10 @@ impl InputChannel {
                 move |(spare, n)| {
                     ok.read_over();
                     ok.append_slice(&spare[..n]);
-                    *ok.0.spare.borrow_mut() = spare;
+                    // A closed channel reads no more: its memory goes now, not with the channel.
+                    if !ok.0.closed.get() {
+                        *ok.0.spare.borrow_mut() = spare;
+                    }
                     Promise::ret(n)
                 },
                 failed,
@@ -830,5 +840,48 @@ impl fmt::Debug for InputChannel {
             .field("closed", &self.is_closed())
             .field("busy", &self.0.lock.is_busy())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{io, main};
+
+    /// Found in review: reading into a spare buffer and copying into the channel's buffer kept
+    /// the memory a long line had grown, for as long as the channel lived.
+    #[test]
+    fn a_long_line_read_through_gives_its_memory_back() {
+        let (ic, oc) = io::pipe().unwrap();
+        let long = "x".repeat(15_000);
+        main::run(oc.write_line(&long).bind({
+            let oc = oc.clone();
+            move |()| oc.flush()
+        }))
+        .unwrap();
+        assert_eq!(main::run(ic.read_line()).unwrap(), long);
+        let grown = ic.0.buf.borrow().capacity();
+        assert!(
+            grown > ic.0.chunk,
+            "the line made the buffer grow ({grown})"
+        );
+        main::run(oc.write_line("short").bind({
+            let oc = oc.clone();
+            move |()| oc.flush()
+        }))
+        .unwrap();
+        assert_eq!(main::run(ic.read_line()).unwrap(), "short");
+        let kept = ic.0.buf.borrow().capacity();
+        assert!(kept <= ic.0.chunk, "kept {kept} bytes after the long line");
+    }
+
+    /// Found in review: a closed channel kept its spare read buffer.
+    #[test]
+    fn closing_drops_the_spare_buffer() {
+        let (ic, oc) = io::pipe().unwrap();
+        main::run(oc.write_line("one").bind(move |()| oc.flush())).unwrap();
+        assert_eq!(main::run(ic.read_line()).unwrap(), "one");
+        assert_eq!(ic.0.spare.borrow().len(), ic.0.chunk);
+        main::run(ic.close()).unwrap();
+        assert_eq!(ic.0.spare.borrow().capacity(), 0);
     }
 }

@@ -88,8 +88,8 @@ pub(crate) fn serialized<T: 'static>(
                 lock.release();
                 STREAK.with(|s| s.set(s.get() + 1));
             } else {
-                // Registered before the caller gets `done`, so the lock is free again before
-                // the caller's own callbacks run (a next operation they start goes straight in).
+                // Registered before the caller gets `done`, so the lock passes on (to the first
+                // queued operation, or is free) before the caller's own callbacks run.
                 // An observer, not a `finalize`: no promise of its own, and the caller gets the
                 // operation's promise itself.
                 done.on_termination(move || lock.release());

@@ -392,12 +392,17 @@ impl OutputChannel {
     }
 
     /// Gives the memory of a buffer that was written out back to the channel, if the channel's
-    /// buffer is still empty (nothing was written meanwhile): the next writes fill it without
-    /// growing a new one.
+    /// buffer is still empty (nothing was written meanwhile) and the channel still open: the
+    /// next writes fill it without growing a new one. Only a buffer nothing else holds: after a
+    /// write that had to wait, the continuation's error path still holds one, and the memory
+    /// is simply dropped.
     fn recycle(&self, data: Rc<Vec<u8>>) {
         let Ok(mut data) = Rc::try_unwrap(data) else {
             return;
         };
+        if self.0.closed.get() {
+            return;
+        }
         let mut buf = self.0.buf.borrow_mut();
         if buf.capacity() == 0 && data.capacity() <= self.0.size.max(DEFAULT_BUFFER_SIZE) {
             data.clear();
