@@ -86,6 +86,7 @@ impl Listener {
     /// main::run(client.write_all(b"x".to_vec())).unwrap();
     /// assert_eq!(main::run(server_side.read(1)).unwrap(), b"x");
     /// std::fs::remove_file(&path).unwrap();
+    /// std::fs::remove_dir(&dir).unwrap();
     /// ```
     pub fn bind_unix(path: impl AsRef<Path>) -> io::Result<Listener> {
         let listener = UnixListener::bind(path.as_ref())?;
