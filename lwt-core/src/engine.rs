@@ -335,8 +335,8 @@ impl Engine {
     // ---- file descriptors ----
 
     /// Registers `fd` for readiness events, with the readiness flags its `Fd` shares with the
-    /// reactor (an event clears the flag of each direction it reports). Fails with the OS error (EPERM for regular
-    /// files, which epoll refuses: callers treat those as always ready).
+    /// reactor (an event clears the flag of each direction it reports). Fails with the OS error
+    /// (EPERM for regular files, which epoll refuses: callers treat those as always ready).
     pub(crate) fn register(&self, fd: RawFd, readiness: Rc<Readiness>) -> io::Result<Token> {
         let index = self.free_tokens.borrow_mut().pop().unwrap_or_else(|| {
             let mut io = self.io.borrow_mut();
@@ -568,7 +568,7 @@ impl Engine {
                 let Some(Some(w)) = io.get_mut(event.token().0) else {
                     continue;
                 };
-                // Every report of a descriptor ends what a short transfer showed: the reactor is
+                // A report of a direction ends what a short transfer in it showed: the reactor is
                 // edge-triggered, so this event is the only news of what arrived since.
                 w.readiness.note_event(event);
                 // One `push_back` at a time, and none for an empty list: `VecDeque::extend` from a

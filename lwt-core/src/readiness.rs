@@ -12,7 +12,7 @@
 //!
 //! Why no wake-up is lost: the reactor is edge-triggered, and every arrival of data (or room, or
 //! a hang-up) after the short transfer is an edge, reported by a later poll, which clears the
-//! flag of each direction it reports before the waiting operation retries. Three things are not
+//! flag of each direction it reports before the waiting operation retries. Some things are not
 //! arrivals after the short read but conditions whose one event may have been reported before
 //! it, and after which a short read does not mean a drained queue:
 //! * the end of input and an error: a read after them does not block (it gives the end or the

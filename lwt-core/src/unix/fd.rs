@@ -178,9 +178,9 @@ impl Kind {
 }
 
 /// The descriptor as one try of an operation sees it. Its reads and writes notice a short
-/// transfer on a TCP socket, which shows the kernel's buffer drained (or full): the try's later reads
-/// (or writes) then report `WouldBlock` without a system call, and so do the next tries until
-/// the reactor reports the descriptor again (see `readiness`).
+/// transfer on a TCP socket, which shows the kernel's buffer drained (or full): the try's later
+/// reads (or writes) then report `WouldBlock` without a system call, and so do the next tries
+/// until the reactor reports the descriptor again (see `readiness`).
 pub(crate) struct Io<'a> {
     kind: &'a Kind,
     exhausted: Cell<bool>,
