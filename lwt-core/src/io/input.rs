@@ -10,6 +10,7 @@ use super::owner::Owner;
 use super::{Channel, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH};
 use crate::exn::Exn;
 use crate::promise::Promise;
+use crate::resolver::{task, Resolver};
 use crate::unix::Fd;
 
 /// The largest single read a channel asks for, whatever an operation needs.
@@ -58,9 +59,10 @@ struct Input {
     /// The buffer the descriptor reads `chunk` bytes into, moved into each such read and given
     /// back with it (empty meanwhile, or before the first read, or after a failed one).
     spare: RefCell<Vec<u8>>,
-    /// The callers' views of that read (at most one at a time in practice: operations are
-    /// serialized by the lock), ended by `close`.
-    fill_waiters: RefCell<Vec<Promise<usize>>>,
+    /// The callers waiting for that read (at most one at a time in practice: operations are
+    /// serialized by the lock), each on a task of its own: the read wakes them when it ends,
+    /// `close` rejects them, and canceling one leaves the read and the others alone.
+    fill_waiters: RefCell<Vec<Resolver<usize>>>,
     lock: Rc<Lock>,
 }
 
@@ -364,8 +366,8 @@ impl InputChannel {
         // read of the standard input runs on the thread pool, where closing the descriptor does
         // not interrupt it, and would otherwise keep them waiting for input that may never come.
         let waiting = std::mem::take(&mut *me.fill_waiters.borrow_mut());
-        for view in waiting {
-            view.cancel();
+        for waiter in waiting {
+            waiter.wakeup_exn(Exn::canceled());
         }
     }
 
@@ -443,11 +445,11 @@ impl InputChannel {
 
     /// Reads more data into the buffer; fulfilled with the number of bytes added (0: end of
     /// input). One read at a time: a caller arriving while a read is in progress waits for that
-    /// read. Callers get a protected view of it, so that canceling a caller never cancels the
+    /// read. Each caller waits on a task of its own, so that canceling a caller never cancels the
     /// read itself: whatever it reads goes to the buffer.
     fn fill(&self, want: usize) -> Promise<usize> {
-        if let Some(read) = self.0.filling.borrow().as_ref() {
-            return self.fill_waiter(read);
+        if self.0.filling.borrow().is_some() {
+            return self.fill_waiter();
         }
         let fd = match self.0.owner.fd() {
             Ok(fd) => fd,
@@ -455,8 +457,10 @@ impl InputChannel {
         };
         let size = self.0.chunk.max(want.min(MAX_READ));
         let (ok, err) = (self.clone(), self.clone());
-        let failed = move |e| {
-            err.read_over();
+        let failed = move |e: Exn| {
+            for waiter in err.read_over() {
+                waiter.wakeup_later_exn(e.clone());
+            }
             Promise::fail(e)
         };
         let read = if size == self.0.chunk {
@@ -469,13 +473,13 @@ impl InputChannel {
             }
             fd.read_into(spare, 0..size).try_bind(
                 move |(spare, n)| {
-                    ok.read_over();
+                    let waiting = ok.read_over();
                     ok.append_slice(&spare[..n]);
                     // A closed channel reads no more: its memory goes now, not with the channel.
                     if !ok.0.closed.get() {
                         *ok.0.spare.borrow_mut() = spare;
                     }
-                    Promise::ret(n)
+                    ok.read_done(waiting, n)
                 },
                 failed,
             )
@@ -484,39 +488,53 @@ impl InputChannel {
             // rather than keep a spare buffer of that size.
             fd.read(size).try_bind(
                 move |data| {
-                    ok.read_over();
+                    let waiting = ok.read_over();
                     let n = data.len();
                     ok.append(data);
-                    Promise::ret(n)
+                    ok.read_done(waiting, n)
                 },
                 failed,
             )
         };
         if read.is_pending() {
-            *self.0.filling.borrow_mut() = Some(read.clone());
-            self.fill_waiter(&read)
+            *self.0.filling.borrow_mut() = Some(read);
+            self.fill_waiter()
         } else {
             read
         }
     }
 
-    /// The read in progress is over: nobody waits for it any more.
-    fn read_over(&self) {
+    /// The read in progress is over: the callers that waited for it, to be woken once the
+    /// buffer holds what it read.
+    fn read_over(&self) -> Vec<Resolver<usize>> {
         drop(self.0.filling.borrow_mut().take());
-        self.0.fill_waiters.borrow_mut().clear();
+        std::mem::take(&mut *self.0.fill_waiters.borrow_mut())
     }
 
-    /// A caller's view of the fill in progress: protected, so that canceling the caller never
-    /// cancels the read (whatever it reads goes to the buffer), and kept until the read ends so
-    /// that `close` can end the wait.
-    fn fill_waiter(&self, read: &Promise<usize>) -> Promise<usize> {
-        let view = read.clone().protected();
+    /// Wakes the callers of a read that added `n` bytes to the buffer, and keeps the list's
+    /// memory for the next read.
+    fn read_done(&self, mut waiting: Vec<Resolver<usize>>, n: usize) -> Promise<usize> {
+        for waiter in waiting.drain(..) {
+            waiter.wakeup_later(n);
+        }
+        let mut list = self.0.fill_waiters.borrow_mut();
+        if list.is_empty() && list.capacity() == 0 {
+            *list = waiting;
+        }
+        Promise::ret(n)
+    }
+
+    /// A caller's wait for the fill in progress: a task of its own rather than the read's
+    /// promise, so that canceling the caller never cancels the read (whatever it reads goes to
+    /// the buffer), and filed until the read ends so that `close` can end the wait.
+    fn fill_waiter(&self) -> Promise<usize> {
+        let (waiter, r) = task();
         let mut waiters = self.0.fill_waiters.borrow_mut();
-        // A canceled view is done with: keeping it would let a loop of canceled reads on a
+        // A canceled wait is done with: keeping it would let a loop of canceled reads on a
         // silent channel grow the list for as long as the fill waits.
-        waiters.retain(Promise::is_pending);
-        waiters.push(view.clone());
-        view
+        waiters.retain(Resolver::is_pending);
+        waiters.push(r);
+        waiter
     }
 
     /// Runs `step` until it is done, filling the buffer in between. `step` gets the size of the
