@@ -364,6 +364,140 @@ fn read_exactly_waits_for_all_and_short_input_is_end_of_file_with_nothing_lost()
     assert_eq!(run(ic.read(10)).unwrap(), b"g");
 }
 
+/// A xorshift step, for the randomized `read_into` test.
+fn xorshift(x: &mut u64) -> u64 {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    *x
+}
+
+#[test]
+fn read_into_with_one_buffer_gets_every_byte_once_in_order_and_zero_only_at_the_end() {
+    for seed in 1..=40u64 {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let data: Vec<u8> = (0..xorshift(&mut x) % 5000)
+            .map(|_| xorshift(&mut x) as u8)
+            .collect();
+        let buffer = [16, 17, 100, 4096][(xorshift(&mut x) % 4) as usize];
+        let (r, w) = unix::pipe().unwrap();
+        let ic = InputChannel::with_buffer_size(r, buffer);
+        // Written in pieces from inside the loop while the reads wait, so that reads find
+        // the channel's buffer empty, partly read and full.
+        let pieces: Vec<Vec<u8>> = data.chunks(700).map(<[u8]>::to_vec).collect();
+        let writer = unix::sleep(Duration::from_millis(1)).bind(move |()| {
+            pieces
+                .into_iter()
+                .fold(Promise::ret(()), |before, piece| {
+                    let w = w.clone();
+                    before.bind(move |()| w.write_all(piece))
+                })
+                .bind(move |()| Promise::of_result(w.close().map_err(Exn::from)))
+        });
+        let mut got = Vec::new();
+        let mut buf = vec![0xAA; 64];
+        loop {
+            let start = (xorshift(&mut x) % 8) as usize;
+            let len = 1 + (xorshift(&mut x) % 50) as usize;
+            let range = start..start + len;
+            let (back, n) = run(ic.read_into(buf, range.clone())).unwrap();
+            assert!(
+                n <= len,
+                "seed {seed}: {n} bytes read into a range of {len}"
+            );
+            assert!(
+                back[..start]
+                    .iter()
+                    .chain(&back[start + n..])
+                    .all(|&b| b == 0xAA),
+                "seed {seed}: a byte outside the bytes read was written"
+            );
+            got.extend_from_slice(&back[start..start + n]);
+            buf = back;
+            buf[start..start + n].fill(0xAA);
+            if n == 0 {
+                break;
+            }
+        }
+        assert_eq!(got, data, "seed {seed} (buffer {buffer})");
+        run(writer).unwrap();
+    }
+}
+
+#[test]
+fn read_into_returns_the_buffered_bytes_without_waiting_for_more() {
+    let (ic, oc) = io::pipe().unwrap();
+    send(&oc, "line\nrest");
+    assert_eq!(run(ic.read_line()).unwrap(), "line");
+    // "rest" is buffered: a read asking for 10 bytes gets those 4 at once.
+    let p = ic.read_into(vec![0; 10], 0..10);
+    let (buf, n) = run(p).unwrap();
+    assert_eq!(&buf[..n], b"rest");
+    let waiting = ic.read_into(buf, 2..10);
+    turn();
+    assert!(
+        waiting.is_pending(),
+        "nothing buffered: it waits for the descriptor"
+    );
+    send(&oc, "xy");
+    let (buf, n) = run(waiting).unwrap();
+    assert_eq!((&buf[2..2 + n], n), (&b"xy"[..], 2));
+}
+
+#[test]
+fn read_into_and_read_into_exactly_reject_a_range_outside_the_buffer_and_read_nothing() {
+    let (ic, oc) = io::pipe().unwrap();
+    send(&oc, "abc");
+    for range in [2..5, 4..5] {
+        let e = run(ic.read_into(vec![0; 4], range.clone())).unwrap_err();
+        assert!(e.is::<lwt_core::InvalidArgument>(), "{e:?}");
+        let e = run(ic.read_into_exactly(vec![0; 4], range)).unwrap_err();
+        assert!(e.is::<lwt_core::InvalidArgument>(), "{e:?}");
+    }
+    #[allow(clippy::reversed_empty_ranges)]
+    let backwards = 3..2;
+    assert!(run(ic.read_into(vec![0; 4], backwards)).is_err());
+    // An empty range reads nothing, at once, even with nothing buffered.
+    let (ic2, _oc2) = io::pipe().unwrap();
+    assert_eq!(
+        run(ic2.read_into(vec![7; 2], 1..1)).unwrap(),
+        (vec![7; 2], 0)
+    );
+    assert_eq!(
+        run(ic2.read_into_exactly(vec![7; 2], 2..2)).unwrap(),
+        vec![7; 2]
+    );
+    assert_eq!(run(ic.read(10)).unwrap(), b"abc");
+}
+
+#[test]
+fn a_canceled_read_into_loses_no_data() {
+    let (ic, oc) = io::pipe().unwrap();
+    let timed = pick([
+        ic.read_into(vec![0; 8], 0..8).map(|(_, n)| Some(n)),
+        unix::sleep(Duration::from_millis(20)).map(|()| None),
+    ]);
+    assert_eq!(run(timed).unwrap(), None);
+    send(&oc, "kept");
+    let (buf, n) = run(ic.read_into(vec![0; 8], 0..8)).unwrap();
+    assert_eq!(&buf[..n], b"kept");
+}
+
+#[test]
+fn read_into_exactly_waits_for_all_and_short_input_is_end_of_file_with_nothing_lost() {
+    let (ic, oc) = io::pipe().unwrap();
+    let six = ic.read_into_exactly(vec![b'-'; 8], 1..7);
+    send(&oc, "abc");
+    turn();
+    assert!(six.is_pending());
+    send(&oc, "defg");
+    assert_eq!(run(six).unwrap(), b"-abcdef-");
+    run(oc.close()).unwrap();
+    let e = run(ic.read_into_exactly(vec![0; 5], 0..5)).unwrap_err();
+    assert!(e.is::<EndOfFile>());
+    assert_eq!(run(ic.read(10)).unwrap(), b"g");
+}
+
 #[test]
 fn read_to_end_reads_everything() {
     let (ic, oc) = io::pipe().unwrap();

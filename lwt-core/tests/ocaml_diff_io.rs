@@ -2,19 +2,22 @@
 //! `\n`, `\r\n`, lone `\r`s, a last line without newline, runs longer than the buffer) is written
 //! to a pipe, and random reads are made on an input channel over it, with buffer sizes from
 //! Lwt's smallest (16) up: `read_line`, `read_line_opt`, `read_char`, `read_char_opt`,
-//! `read_exactly` (Lwt's `read_into_exactly`), `read_to_end` (Lwt's `read` without a count), and
-//! the binary numbers `read_be::<i16>` / `read_le::<i32>` (Lwt's `BE.read_int16` /
-//! `LE.read_int32`), `position`, `set_position` and `length`. Half the cases read a regular
-//! file instead of a pipe (where `set_position` and `length` are refused on both sides). Each read's result (or its end of input) must be the same on both sides,
+//! `read_exactly` and `read_into_exactly` (both Lwt's `read_into_exactly`), `read_to_end`
+//! (Lwt's `read` without a count), and the binary numbers `read_be::<i16>` / `read_le::<i32>`
+//! (Lwt's `BE.read_int16` / `LE.read_int32`), `position`, `set_position` and `length`. Half the
+//! cases read a regular file instead of a pipe (where `set_position` and `length` are refused
+//! on both sides). Each read's result (or its end of input) must be the same on both sides,
 //! so line splitting, `\r` handling, and what a read that meets the end of input leaves in the
 //! channel all agree. The OCaml side is `tests/ocaml/lwt_diff_io.ml`.
 //!
-//! Not compared: the reads after a `read_exactly` that met the end of input (Lwt's
-//! `read_into_exactly` consumes the bytes it found, which are lost with its `End_of_file`; here
-//! they stay in the channel, on purpose: see
-//! `a_short_read_exactly_keeps_its_bytes_where_lwt_loses_them`), `read n` (how many bytes it returns depends on how the buffer was filled, which
-//! Lwt leaves open), and non-ASCII data (here `read_char` decodes UTF-8 and a line must be
-//! UTF-8; Lwt's are bytes: a documented difference of the `io` module).
+//! Not compared: the reads after a `read_exactly` (or `read_into_exactly`) that met the end of
+//! input (Lwt's `read_into_exactly` consumes the bytes it found, which are lost with its
+//! `End_of_file`; here they stay in the channel, on purpose: see
+//! `a_short_read_exactly_keeps_its_bytes_where_lwt_loses_them`), `read n` and `read_into` (how
+//! many bytes they return depends on how the buffer was filled, which Lwt leaves open;
+//! `tests/io.rs` checks that `read_into` gets every byte once, in order), and non-ASCII data
+//! (here `read_char` decodes UTF-8 and a line must be UTF-8; Lwt's are bytes: a documented
+//! difference of the `io` module).
 //!
 //! `OCAML_DIFF_IO_CASES` (default 2000) and `OCAML_DIFF_IO_SEED` (default 1) set the run; it
 //! prints a skip message and passes when `ocamlfind` or `lwt.unix` is missing.
@@ -35,6 +38,8 @@ enum Op {
     Char,
     CharOpt,
     Exactly(usize),
+    /// `read_into_exactly` into the middle of a larger buffer (the interpreter's `x` too).
+    IntoExactly(usize),
     ToEnd,
     BeI16,
     LeI32,
@@ -75,7 +80,8 @@ fn generate(rng: &mut Rng) -> Case {
             4..=6 => Op::LineOpt,
             7 | 8 => Op::Char,
             9 => Op::CharOpt,
-            10 | 11 => Op::Exactly(rng.below(7) as usize),
+            10 => Op::Exactly(rng.below(7) as usize),
+            11 => Op::IntoExactly(rng.below(7) as usize),
             12 => Op::ToEnd,
             13 => Op::BeI16,
             14 => Op::LeI32,
@@ -106,7 +112,7 @@ fn case_line(c: &Case) -> String {
             Op::LineOpt => "o".into(),
             Op::Char => "c".into(),
             Op::CharOpt => "d".into(),
-            Op::Exactly(n) => format!("x{n}"),
+            Op::Exactly(n) | Op::IntoExactly(n) => format!("x{n}"),
             Op::ToEnd => "e".into(),
             Op::BeI16 => "b".into(),
             Op::LeI32 => "w".into(),
@@ -156,6 +162,17 @@ fn run_crate(c: &Case) -> Vec<String> {
                 ch.map_or("none".into(), |ch| hex(ch.to_string().as_bytes()))
             }),
             Op::Exactly(n) => show("x", ic.read_exactly(*n), |b| hex(&b)),
+            Op::IntoExactly(n) => {
+                let outside = |b: &[u8]| b[..2].iter().chain(&b[2 + n..]).all(|&x| x == b'#');
+                show(
+                    "x",
+                    ic.read_into_exactly(vec![b'#'; n + 5], 2..2 + n),
+                    |b| {
+                        assert!(outside(&b), "read_into_exactly wrote outside its range");
+                        hex(&b[2..2 + n])
+                    },
+                )
+            }
             Op::ToEnd => show("e", ic.read_to_end(), |b| hex(&b)),
             Op::BeI16 => show("b", ic.read_be::<i16>(), |n| n.to_string()),
             Op::LeI32 => show("w", ic.read_le::<i32>(), |n| n.to_string()),

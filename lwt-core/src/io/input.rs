@@ -2,6 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::ops::Range;
 use std::rc::{Rc, Weak};
 
 use super::error::{ChannelClosed, EndOfFile, LineTooLong};
@@ -11,6 +12,7 @@ use super::{Channel, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH};
 use crate::exn::Exn;
 use crate::promise::Promise;
 use crate::resolver::{task, Resolver};
+use crate::unix::fd::check_range;
 use crate::unix::Fd;
 
 /// The largest single read a channel asks for, whatever an operation needs.
@@ -392,9 +394,21 @@ impl InputChannel {
 
     /// Removes the first `n` unread bytes and returns them.
     fn consume(&self, n: usize) -> Vec<u8> {
+        let taken = self.with_unread(|unread| unread[..n].to_vec());
+        self.skip(n);
+        taken
+    }
+
+    /// Moves the first `dst.len()` unread bytes into `dst`.
+    fn consume_into(&self, dst: &mut [u8]) {
+        self.with_unread(|unread| dst.copy_from_slice(&unread[..dst.len()]));
+        self.skip(dst.len());
+    }
+
+    /// Drops the first `n` unread bytes (they have been read).
+    fn skip(&self, n: usize) {
         let mut buf = self.0.buf.borrow_mut();
         let pos = self.0.pos.get();
-        let taken = buf[pos..pos + n].to_vec();
         self.0.consumed.set(self.0.consumed.get() + n as u64);
         if pos + n == buf.len() {
             if buf.capacity() > 4 * self.0.chunk {
@@ -406,7 +420,6 @@ impl InputChannel {
         } else {
             self.0.pos.set(pos + n);
         }
-        taken
     }
 
     fn append(&self, data: Vec<u8>) {
@@ -785,6 +798,81 @@ impl InputChannel {
         })
     }
 
+    /// Lwt_io's `read_into`: reads up to `range.len()` bytes into `buf[range]` and gives the
+    /// buffer back with how many it read: what the channel holds, or else what one read of the
+    /// descriptor brings. 0 means the end of input (or an empty range), not an error. Moving
+    /// the buffer in and out lets a loop read with one buffer and no allocation, as with
+    /// [`Fd::read_into`](crate::unix::Fd::read_into).
+    ///
+    /// A range that does not lie within the buffer is rejected with
+    /// [`InvalidArgument`](crate::InvalidArgument) before anything is read. If the read is
+    /// canceled or fails, the buffer is dropped; bytes that arrive later stay in the channel.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("hello").bind(move |()| oc.close())).unwrap();
+    /// let (buf, n) = main::run(ic.read_into(vec![b'.'; 6], 1..4)).unwrap();
+    /// assert_eq!((&buf[..], n), (&b".hel.."[..], 3));
+    /// let (buf, n) = main::run(ic.read_into(buf, 0..6)).unwrap();
+    /// assert_eq!((&buf[..n], n), (&b"lo"[..], 2));
+    /// assert_eq!(main::run(ic.read_into(buf, 0..6)).unwrap().1, 0); // the end of input
+    /// ```
+    pub fn read_into(&self, buf: Vec<u8>, range: Range<usize>) -> Promise<(Vec<u8>, usize)> {
+        if let Err(e) = check_range("InputChannel::read_into", &buf, &range) {
+            return Promise::fail(e);
+        }
+        if range.is_empty() {
+            return Promise::ret((buf, 0));
+        }
+        let mut slot = Some(buf);
+        self.op(0, move |ch, last| {
+            let n = ch.unread_len().min(range.len());
+            if n == 0 && last != Some(0) {
+                return None; // nothing buffered: one read of the descriptor
+            }
+            Some(slot.take().ok_or_else(given_back).map(|mut buf| {
+                ch.consume_into(&mut buf[range.start..range.start + n]);
+                (buf, n)
+            }))
+        })
+    }
+
+    /// Lwt_io's `read_into_exactly`: fills `buf[range]` and gives the buffer back. If the input
+    /// ends first, the rejection is [`EndOfFile`], the buffer is dropped, and the bytes that
+    /// were there stay in the channel, as with [`read_exactly`](InputChannel::read_exactly)
+    /// (Lwt's consumes them). A range that does not lie within the buffer is rejected with
+    /// [`InvalidArgument`](crate::InvalidArgument).
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("abcde").bind(move |()| oc.close())).unwrap();
+    /// let buf = main::run(ic.read_into_exactly(vec![0; 4], 1..4)).unwrap();
+    /// assert_eq!(buf, b"\0abc");
+    /// assert!(main::run(ic.read_into_exactly(buf, 0..3)).unwrap_err().is::<io::EndOfFile>());
+    /// assert_eq!(main::run(ic.read(10)).unwrap(), b"de"); // nothing lost
+    /// ```
+    pub fn read_into_exactly(&self, buf: Vec<u8>, range: Range<usize>) -> Promise<Vec<u8>> {
+        if let Err(e) = check_range("InputChannel::read_into_exactly", &buf, &range) {
+            return Promise::fail(e);
+        }
+        if range.is_empty() {
+            return Promise::ret(buf);
+        }
+        let mut slot = Some(buf);
+        self.op(range.len(), move |ch, last| {
+            if ch.unread_len() >= range.len() {
+                Some(slot.take().ok_or_else(given_back).map(|mut buf| {
+                    ch.consume_into(&mut buf[range.clone()]);
+                    buf
+                }))
+            } else {
+                (last == Some(0)).then_some(Err(EndOfFile.into()))
+            }
+        })
+    }
+
     /// Lwt_io's `read_into_exactly`, returning the bytes: exactly `count` bytes. If the input
     /// ends first, the rejection is [`EndOfFile`] and the bytes that were there stay in the
     /// channel (Lwt's consumes them: they went into the caller's buffer, which the exception
@@ -818,6 +906,12 @@ fn utf8_width(first: u8) -> usize {
         0xf0..=0xf4 => 4,
         _ => 1,
     }
+}
+
+/// A read step ran again after it gave its buffer back: `drive` stops at the first step that
+/// is done, so this never happens; an error beats a panic anyway.
+fn given_back() -> Exn {
+    Exn::failure("the buffer of this read was already given back")
 }
 
 fn none_at_eof<T: 'static>(e: Exn) -> Promise<Option<T>> {

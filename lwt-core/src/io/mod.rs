@@ -18,7 +18,9 @@
 //! | `stdin`, `stdout`, `stderr` | [`stdin()`], [`stdout()`], [`stderr()`] |
 //! | `read_char`, `read_char_opt`, `read_line`, `read_line_opt` | the same names |
 //! | `read ?count`, `read_into_exactly` | [`read`], [`InputChannel::read_to_end`], [`read_exactly`] |
+//! | `read_into`, `read_into_exactly` into a caller's buffer | [`InputChannel::read_into`], [`InputChannel::read_into_exactly`] (the buffer is moved in and given back, as with [`Fd::read_into`](crate::unix::Fd::read_into)) |
 //! | `write`, `write_char`, `write_line`, `fprintf`, `flush`, `close` | the same names ([`OutputChannel::printf`] for `fprintf`) |
+//! | `write_from`, `write_from_exactly`, `write_from_string` | [`OutputChannel::write`] of the slice (`&buf[ofs..ofs + len]`): it is copied at once, so the caller keeps its buffer, and all of it is accepted (a partial count would only tell that the channel's buffer was full) |
 //! | `print`, `printl`, `printf`, `eprint`, `eprintl`, `eprintf` | the same names; `printf` takes `format_args!(...)` |
 //! | `read_lines`, `write_lines`, `read_chars`, `write_chars` | [`read_lines`], [`write_lines`], [`read_chars`], [`write_chars`] (over [`stream::Stream`](crate::stream::Stream)) |
 //! | `read_int16` ... `write_float64`, `LE`, `BE` | [`InputChannel::read_be`], [`InputChannel::read_le`], [`OutputChannel::write_be`]... for every fixed-width [`Number`] (see [`ByteOrder`]) |

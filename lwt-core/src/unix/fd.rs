@@ -104,7 +104,7 @@ fn read_retrying(mut file: File, buf: &mut [u8]) -> Result<usize, String> {
 }
 
 /// Rejects a range that does not lie within the buffer (as Lwt_unix's `Invalid_argument`).
-fn check_range(what: &str, buf: &[u8], range: &Range<usize>) -> Result<(), Exn> {
+pub(crate) fn check_range(what: &str, buf: &[u8], range: &Range<usize>) -> Result<(), Exn> {
     if range.start <= range.end && range.end <= buf.len() {
         Ok(())
     } else {
