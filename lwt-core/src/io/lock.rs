@@ -66,6 +66,23 @@ thread_local! {
     static STREAK: Cell<u32> = const { Cell::new(0) };
 }
 
+/// May an operation that completes at once (a write that fits in the buffer) run right now,
+/// without [`serialized`]'s promises? Yes when the lock is free and the streak of operations
+/// completed at once is below [`MAX_STREAK`]: then `serialized` would run it at once too, and
+/// the streak counts it as `serialized` would.
+pub(crate) fn may_run_at_once(lock: &Lock) -> bool {
+    if lock.is_busy() {
+        return false;
+    }
+    STREAK.with(|s| {
+        let n = s.get();
+        n < MAX_STREAK && {
+            s.set(n + 1);
+            true
+        }
+    })
+}
+
 /// Runs `op` under `lock` (after the operations queued before it), releasing the lock when its
 /// promise resolves, however it resolves (a panic in `op` is a rejection).
 ///

@@ -7,7 +7,7 @@ use std::io;
 use std::rc::{Rc, Weak};
 
 use super::error::ChannelClosed;
-use super::lock::{serialized, Lock};
+use super::lock::{may_run_at_once, serialized, Lock};
 use super::owner::Owner;
 use super::{Channel, DEFAULT_BUFFER_SIZE};
 use crate::exn::Exn;
@@ -478,6 +478,30 @@ impl OutputChannel {
         drop(flushing);
     }
 
+    /// Appends `parts` to the buffer now, if that is all running the write under the lock
+    /// would do, at once: the lock is free (see [`may_run_at_once`]), the channel open and not
+    /// broken, and the parts fit. The usual small write then costs neither a vector of its own
+    /// nor the lock's promises. False (nothing done) otherwise: the caller takes the general
+    /// path.
+    fn put_at_once(&self, parts: &[&[u8]]) -> bool {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        if self.0.closed.get()
+            || self.0.error.borrow().is_some()
+            || self.0.buf.borrow().len() + len > self.0.size
+            || !may_run_at_once(&self.0.lock)
+        {
+            return false;
+        }
+        self.0.accepted.set(self.0.accepted.get() + len as u64);
+        let mut buf = self.0.buf.borrow_mut();
+        for part in parts {
+            buf.extend_from_slice(part);
+        }
+        drop(buf);
+        self.schedule_auto_flush();
+        true
+    }
+
     /// Puts `data` in the buffer, or writes it out with the buffer if it does not fit.
     fn put(&self, data: Vec<u8>) -> Promise<()> {
         if let Some(refused) = self.refuse() {
@@ -517,7 +541,11 @@ impl OutputChannel {
     /// assert_eq!(main::run(ic.read_to_end()).unwrap(), b"text and bytes");
     /// ```
     pub fn write(&self, data: impl AsRef<[u8]>) -> Promise<()> {
-        let data = data.as_ref().to_vec();
+        let data = data.as_ref();
+        if self.put_at_once(&[data]) {
+            return Promise::ret(());
+        }
+        let data = data.to_vec();
         let me = self.clone();
         serialized(&self.0.lock, move || me.put(data))
     }
@@ -544,6 +572,9 @@ impl OutputChannel {
     /// ```
     pub fn write_line(&self, line: impl AsRef<[u8]>) -> Promise<()> {
         let line = line.as_ref();
+        if self.put_at_once(&[line, b"\n"]) {
+            return Promise::ret(());
+        }
         let mut data = Vec::with_capacity(line.len() + 1);
         data.extend_from_slice(line);
         data.push(b'\n');
