@@ -23,6 +23,15 @@
 //! and nor are the final contents of a case that aborts the channel meanwhile (the two sides
 //! held different bytes when the abort dropped them).
 //!
+//! A pipe's reader may also go away (`Op::Deafen`, one operation in a hundred), so that writing
+//! out fails with `EPIPE` (`BrokenPipe` here; SIGPIPE is ignored on both sides). Everything up
+//! to the first operation that then fails (a flush, a write that does not fit, `set_position`,
+//! an automatic flush that leaves `y` stuck, the final close) must agree, and that operation
+//! must fail on both sides; what follows is not compared, because the two differ there on
+//! purpose (`cut_after_broken_pipe`): Lwt drops an automatic flush's error, buffers later writes
+//! and succeeds in closing, where this crate keeps the error, rejects what follows with it and
+//! rejects the close, so that no unwritten byte is dropped silently.
+//!
 //! `OCAML_DIFF_IO_OUT_CASES` (default 1500: Lwt writes a file on its thread pool, which makes
 //! its side the slow one) and `OCAML_DIFF_IO_OUT_SEED` (default 1) set the run; a differing case
 //! is shrunk (an operation at a time is removed while it still differs) and reported. It prints
@@ -67,6 +76,9 @@ enum Op {
     Close,
     /// `abort` (`a`).
     Abort,
+    /// Closes the pipe's reading end, after reading what it holds, so that later writes fail
+    /// with `BrokenPipe` (`c`; nothing on a file).
+    Deafen,
 }
 
 impl Op {
@@ -132,7 +144,8 @@ fn generate(rng: &mut Rng) -> Case {
             81..=86 => Op::SetPosition(rng.below(64)),
             87..=93 => Op::Length,
             94..=96 => Op::Close,
-            _ => Op::Abort,
+            97 => Op::Abort,
+            _ => Op::Deafen,
         })
         .collect();
     Case {
@@ -169,6 +182,7 @@ fn case_line(c: &Case) -> String {
             Op::Length => "n".into(),
             Op::Close => "x".into(),
             Op::Abort => "a".into(),
+            Op::Deafen => "c".into(),
         })
         .collect();
     let f = if c.file { "f" } else { "" };
@@ -206,8 +220,9 @@ fn idle(oc: OutputChannel, turns: u32) -> Promise<String> {
 
 /// Where the bytes that reached the descriptor can be seen.
 enum Sink {
-    /// The pipe's reading end (non-blocking), and everything read from it so far.
-    Pipe(mio::unix::pipe::Receiver, Vec<u8>),
+    /// The pipe's reading end (non-blocking; `None` once closed), and everything read from it
+    /// so far.
+    Pipe(Option<mio::unix::pipe::Receiver>, Vec<u8>),
     /// The file's path: it is read whole each time (a `set_position` may have written over it).
     File(PathBuf),
 }
@@ -216,7 +231,8 @@ impl Sink {
     /// Every byte that has reached the pipe so far, or the file's contents.
     fn visible(&mut self) -> Vec<u8> {
         match self {
-            Sink::Pipe(r, seen) => {
+            Sink::Pipe(None, seen) => seen.clone(),
+            Sink::Pipe(Some(r), seen) => {
                 let mut buf = [0; 65536];
                 loop {
                     match r.read(&mut buf) {
@@ -229,6 +245,14 @@ impl Sink {
                 seen.clone()
             }
             Sink::File(path) => std::fs::read(path).unwrap(),
+        }
+    }
+
+    /// Closes the pipe's reading end, after reading what it holds (nothing on a file).
+    fn deafen(&mut self) {
+        self.visible();
+        if let Sink::Pipe(r, _) = self {
+            drop(r.take());
         }
     }
 }
@@ -261,11 +285,14 @@ fn run_crate(c: &Case, dir: &Path) -> Vec<(String, bool)> {
         let (w, r) = mio::unix::pipe::new().unwrap();
         (
             unix::Fd::from_owned(w.into()).unwrap(),
-            Sink::Pipe(r, Vec::new()),
+            Sink::Pipe(Some(r), Vec::new()),
         )
     };
     let oc = OutputChannel::with_buffer_size(fd, c.buffer);
     let mut in_step = true;
+    // The pipe's reader left while the two sides held different bytes: what reached the pipe
+    // differs for good.
+    let mut deaf_out_of_step = false;
     let mut out = Vec::new();
     for op in &c.ops {
         let was_closed = oc.is_closed();
@@ -289,6 +316,11 @@ fn run_crate(c: &Case, dir: &Path) -> Vec<(String, bool)> {
             Op::Length => ('n', outcome(oc.length(), |n| n.to_string())),
             Op::Close => ('x', outcome(oc.close(), ok)),
             Op::Abort => ('a', outcome(oc.abort(), ok)),
+            Op::Deafen => {
+                deaf_out_of_step |= !in_step && !c.file;
+                sink.deafen();
+                ('c', "ok".into())
+            }
         };
         if !was_closed && matches!(op, Op::Flush | Op::Idle | Op::SetPosition(_) | Op::Close) {
             // Everything has been written out, on both sides (a set_position flushes before it
@@ -308,7 +340,7 @@ fn run_crate(c: &Case, dir: &Path) -> Vec<(String, bool)> {
         ));
     }
     // The last close writes everything out on both sides, unless the channel was aborted.
-    let in_step = in_step || !oc.is_closed();
+    let in_step = (in_step || !oc.is_closed()) && !deaf_out_of_step;
     let _: Result<(), Exn> = main::run(oc.close());
     let v = sink.visible();
     out.push((format!("end {}", hex(&v)), in_step));
@@ -344,11 +376,76 @@ fn compare(ours: &[(String, bool)], theirs: &[&str]) -> (Vec<String>, Vec<String
     (a, b)
 }
 
+/// Cuts both sides after the first operation that fails because the pipe's reader is gone
+/// (`Op::Deafen`): "error", or "stuck" from an automatic flush that failed. From there the two
+/// differ on purpose (the `OutputChannel` docs): here the channel keeps the error and rejects
+/// every later operation with it, and `close` reports an error that only the automatic flush
+/// saw; Lwt drops an automatic flush's error, accepts later writes into the buffer, fails each
+/// later flush again, and its `close` succeeds. Returns how many lines were cut from ours.
+fn cut_after_broken_pipe(
+    c: &Case,
+    ours: &mut Vec<(String, bool)>,
+    theirs: &mut Vec<&str>,
+) -> usize {
+    if c.file {
+        return 0;
+    }
+    let Some(deaf) = c.ops.iter().position(|op| matches!(op, Op::Deafen)) else {
+        return 0;
+    };
+    let failed = |line: &str| {
+        let result = line.split(' ').nth(1);
+        matches!(result, Some("error" | "stuck"))
+    };
+    if !ours[deaf].1 {
+        // The reader left while the two sides held different bytes (after a write that
+        // overflowed the buffer, Lwt keeps part of it buffered): one side has bytes left to
+        // fail on, the other not. Nothing after it is compared.
+        let cut = ours.len() - deaf - 1;
+        ours.truncate(deaf + 1);
+        theirs.truncate(deaf + 1);
+        return cut;
+    }
+    let first = (deaf + 1..ours.len())
+        .find(|&i| failed(&ours[i].0) || theirs.get(i).is_some_and(|t| failed(t)));
+    match first {
+        Some(k) => {
+            let cut = ours.len() - k - 1;
+            ours.truncate(k + 1);
+            theirs.truncate(k + 1);
+            // Of the failing operation itself, the tag and the result: a write that does not
+            // fit fails after Lwt buffered part of it (its position counts that part), where
+            // here the failed write's bytes all stay in the channel (position and `buffered`
+            // count them all).
+            let two = |line: &str| line.split(' ').take(2).collect::<Vec<_>>().join(" ");
+            ours[k] = (two(&ours[k].0), true);
+            if let Some(t) = theirs.get_mut(k) {
+                *t = t.rsplitn(5, ' ').last().unwrap_or(t);
+            }
+            if ours[k].0.starts_with("x ") {
+                // A close whose final flush fails: rejected here, so that the unwritten bytes
+                // are not dropped silently; Lwt's close drops the flush's error and succeeds.
+                assert_eq!(
+                    ours[k].0, "x error",
+                    "a close that could not write succeeded"
+                );
+                ours[k].0 = "x".into();
+                if let Some(t) = theirs.get_mut(k) {
+                    *t = "x";
+                }
+            }
+            cut
+        }
+        None => 0,
+    }
+}
+
 /// Runs `c` on both sides: (ours, Lwt's), cut to what is compared.
 fn both(exe: &Path, c: &Case, dir: &Path) -> (Vec<String>, Vec<String>) {
-    let ours = run_crate(c, dir);
+    let mut ours = run_crate(c, dir);
     let out = ocaml::run(exe, case_line(c) + "\n").unwrap_or_else(|f| panic!("{f}"));
-    let theirs: Vec<&str> = out.lines().collect();
+    let mut theirs: Vec<&str> = out.lines().collect();
+    cut_after_broken_pipe(c, &mut ours, &mut theirs);
     compare(&ours, &theirs)
 }
 
@@ -372,9 +469,13 @@ fn output_channels_agree_with_ocaml_lwt_io() {
     let out = ocaml::run(&exe, input).unwrap_or_else(|f| panic!("the interpreter failed: {f}"));
     let mut lwt = out.lines();
     let (mut results, mut states, mut finals) = (0, 0, 0);
+    let (mut broken, mut after_broken) = (0, 0);
     for (i, c) in all.iter().enumerate() {
-        let ours = run_crate(c, dir);
-        let theirs: Vec<&str> = lwt.by_ref().take(ours.len()).collect();
+        let mut ours = run_crate(c, dir);
+        let mut theirs: Vec<&str> = lwt.by_ref().take(ours.len()).collect();
+        let cut = cut_after_broken_pipe(c, &mut ours, &mut theirs);
+        broken += usize::from(ours.len() < c.ops.len() + 1);
+        after_broken += cut;
         let (a, b) = compare(&ours, &theirs);
         if a != b {
             let small = ocaml::shrink(c.ops.clone(), |ops| {
@@ -397,15 +498,23 @@ fn output_channels_agree_with_ocaml_lwt_io() {
                 case_line(&small)
             );
         }
-        results += ours.len() - 1;
-        states += ours[..ours.len() - 1].iter().filter(|(_, s)| *s).count();
-        finals += usize::from(ours[ours.len() - 1].1);
+        if ours.len() == c.ops.len() + 1 {
+            results += ours.len() - 1;
+            states += ours[..ours.len() - 1].iter().filter(|(_, s)| *s).count();
+            finals += usize::from(ours[ours.len() - 1].1);
+        } else {
+            // Cut after a broken pipe: no final contents compared.
+            results += ours.len();
+            states += ours.iter().filter(|(_, s)| *s).count();
+        }
     }
     eprintln!(
         "ocaml_diff_io_out: {cases} cases (seed {seed}): {results} operations agree with Lwt_io \
          on their result and position, {states} of them on buffered and the visible bytes too \
          ({} from a write that overflowed the buffer to the next flush not compared), {finals} \
-         final contents agree ({} cases aborted out of step not compared)",
+         final contents agree ({} cases aborted out of step or cut not compared); {broken} \
+         cases agree up to their first failure on a pipe without a reader ({after_broken} \
+         operations and final contents after it not compared)",
         results - states,
         cases as usize - finals
     );

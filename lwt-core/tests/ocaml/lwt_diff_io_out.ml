@@ -23,8 +23,13 @@
      n       length                "n <n>"
      x       close                 "x ok"
      a       abort                 "a ok"
+     c       close the pipe's reading end (after reading what it holds), so that later writes
+             fail with EPIPE; nothing on a file   "c ok"
 
-   Any operation may instead give "closed" (Channel_closed) or "error" (Unix_error). After the
+   Any operation may instead give "closed" (Channel_closed) or "error" (Unix_error); "y" gives
+   "stuck" when, on a pipe whose reader is gone, the buffer is still not written out after 1000
+   pauses (a failed automatic flush leaves it there; a file's writes on Lwt's thread pool may
+   take more turns than that, so they are waited for without a limit). SIGPIPE is ignored, as in Rust programs. After the
    operations the channel is closed (again: that does nothing) and "end <every visible byte in
    hex>" is printed: the pipe's whole stream, or the file's final contents.
 
@@ -55,11 +60,12 @@ let ok p = p >|= fun () -> "ok"
 
 (* Pauses until the automatic flush has written the buffer out (a file's write is a job on
    Lwt_unix's thread pool: it takes some turns of the loop). *)
-let rec idle oc =
-  if Lwt_io.buffered oc = 0 || Lwt_io.is_closed oc then Lwt.return_unit
-  else Lwt.pause () >>= fun () -> idle oc
+let rec idle oc deaf turns =
+  if Lwt_io.buffered oc = 0 || Lwt_io.is_closed oc then Lwt.return "ok"
+  else if turns >= 1000 && deaf () then Lwt.return "stuck"
+  else Lwt.pause () >>= fun () -> idle oc deaf (turns + 1)
 
-let op oc o =
+let op oc (deafen, deaf) o =
   result (fun () ->
       match o.[0] with
       | 'w' -> ok (Lwt_io.write oc (unhex (arg o)))
@@ -69,7 +75,8 @@ let op oc o =
       | 'i' -> ok (Lwt_io.LE.write_int32 oc (Int32.of_string (arg o)))
       | 'q' -> ok (Lwt_io.BE.write_int64 oc (Int64.of_string (arg o)))
       | 'f' -> ok (Lwt_io.flush oc)
-      | 'y' -> ok (idle oc)
+      | 'y' -> idle oc deaf 0
+      | 'c' -> deafen (); Lwt.return "ok"
       | 's' -> ok (Lwt_io.set_position oc (Int64.of_string (arg o)))
       | 'n' -> Lwt_io.length oc >|= Int64.to_string
       | 'x' -> ok (Lwt_io.close oc)
@@ -80,6 +87,9 @@ let op oc o =
 let drain r seen =
   let b = Bytes.create 65536 in
   let rec go () =
+    match !r with
+    | None -> ()
+    | Some r ->
     match Unix.read r b 0 65536 with
     | 0 -> ()
     | n -> Buffer.add_subbytes seen b 0 n; go ()
@@ -103,19 +113,26 @@ let case line =
       (if file then begin
          let path = Filename.temp_file "lwt_diff_io_out" "" in
          Lwt_io.open_file ~buffer ~mode:Lwt_io.output path >|= fun oc ->
-         (oc, (fun () -> read_file path), fun () -> Sys.remove path)
+         (oc, (fun () -> read_file path), (ignore, (fun () -> false)), fun () -> Sys.remove path)
        end else begin
          let r, w = Unix.pipe ~cloexec:true () in
          Unix.set_nonblock r;
+         let r = ref (Some r) in
          let seen = Buffer.create 256 in
+         let deafen () =
+           ignore (drain r seen);
+           Option.iter Unix.close !r;
+           r := None
+         in
          Lwt.return
            ( Lwt_io.of_fd ~buffer ~mode:Lwt_io.output (Lwt_unix.of_unix_file_descr w),
              (fun () -> drain r seen),
-             fun () -> Unix.close r )
-       end) >>= fun (oc, visible, cleanup) ->
+             (deafen, fun () -> !r = None),
+             deafen )
+       end) >>= fun (oc, visible, deafen, cleanup) ->
       Lwt_list.iter_s
         (fun o ->
-          op oc o >|= fun res ->
+          op oc deafen o >|= fun res ->
           let v = visible () in
           Printf.printf "%c %s %Ld %d %d %d\n" o.[0] res (Lwt_io.position oc) (Lwt_io.buffered oc)
             (String.length v) (hash v))
@@ -127,6 +144,7 @@ let case line =
   | _ -> failwith ("bad case " ^ line)
 
 let () =
+  Sys.set_signal Sys.sigpipe Sys.Signal_ignore;
   Lwt_main.run
     (let rec loop () =
        Lwt_io.read_line_opt Lwt_io.stdin >>= function
