@@ -188,6 +188,12 @@ pub fn pause() -> Promise<()> {
     engine::with(|e| e.pause())
 }
 
+/// `pause().bind(f)` for the runtime's own work that nobody waits for: see
+/// `Engine::pause_then`.
+pub(crate) fn pause_then(f: impl FnOnce() + 'static) {
+    engine::with(|e| e.pause_then(Box::new(f)))
+}
+
 /// Lwt's `Lwt_main.yield` (deprecated there in favour of `pause`): the same as [`pause`] (on
 /// Lwt, a queue of its own, resolved after the pauses: a difference on purpose, see the module
 /// docs).

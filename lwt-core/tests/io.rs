@@ -803,6 +803,24 @@ fn writes_are_buffered_then_flushed_automatically_once_per_burst() {
 }
 
 #[test]
+fn the_automatic_flush_runs_in_its_place_among_the_pauses() {
+    // Lwt's automatic flush is a `Lwt.pause` and a bind: it runs after the pauses made before
+    // the write and before those made after it.
+    let (_ic, oc) = io::pipe().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let seen = |name: &'static str| {
+        let (log, oc) = (log.clone(), oc.clone());
+        move |()| log.borrow_mut().push((name, oc.buffered()))
+    };
+    let before = main::pause().map(seen("before"));
+    run(oc.write("x")).unwrap();
+    let after = main::pause().map(seen("after"));
+    assert_eq!(main::paused_count(), 3);
+    run(join([before, after])).unwrap();
+    assert_eq!(*log.borrow(), [("before", 1), ("after", 0)]);
+}
+
+#[test]
 fn a_write_bigger_than_the_buffer_is_written_at_once() {
     let (r, w) = unix::pipe().unwrap();
     let oc = OutputChannel::with_buffer_size(w, 8);

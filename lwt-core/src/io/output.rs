@@ -11,7 +11,7 @@ use super::lock::{may_run_at_once, serialized, Lock};
 use super::owner::Owner;
 use super::{Channel, DEFAULT_BUFFER_SIZE};
 use crate::exn::Exn;
-use crate::main::pause;
+use crate::main::pause_then;
 use crate::promise::Promise;
 use crate::resolver::{task, Resolver};
 use crate::unix::Fd;
@@ -457,25 +457,26 @@ impl OutputChannel {
             return;
         }
         let me = self.clone();
-        let flushing = pause().bind(move |()| {
+        // Lwt's `Lwt.pause () >>= fun () -> ...`, without its two promises: nobody waits for
+        // this flush (a failure is kept in the channel and given to the waiters, not lost).
+        pause_then(move || {
             // Usually an explicit `flush` has written the burst out already: with the lock free
             // and nothing buffered there is nothing to wait for (an operation that buffers more
             // later schedules its own automatic flush, since this one is over).
             if !me.0.lock.is_busy() && me.0.buf.borrow().is_empty() {
                 me.0.auto_flush.set(false);
-                return Promise::ret(());
+                return;
             }
             let lock = me.0.lock.clone();
-            serialized(&lock, move || {
+            let flushing = serialized(&lock, move || {
                 me.0.auto_flush.set(false);
                 if me.0.closed.get() {
                     return Promise::ret(());
                 }
-                // A failure is kept in the channel (and given to the waiters), not lost.
                 me.flush_buffer(false)
-            })
+            });
+            drop(flushing);
         });
-        drop(flushing);
     }
 
     /// Appends `parts` to the buffer now, if that is all running the write under the lock
