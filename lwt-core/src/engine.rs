@@ -171,7 +171,12 @@ impl Paused {
     fn wake(self) {
         match self {
             Paused::Promise(r) => r.wakeup(()),
-            Paused::Call(f) => crate::hook::guard(f),
+            // As a callback of the pause's resolution would run: the resolutions `f` makes with
+            // `wakeup_later` (the `flushed()` waiters of an automatic flush) wait until it
+            // returns, so their callbacks never run in the middle of its work (holding a
+            // channel's lock, with a burst half written). `settle` is what `wakeup` does, but
+            // past the nesting limit, where a wakeup would queue the callback, it runs at once.
+            Paused::Call(f) => crate::schedule::settle(|| crate::hook::guard(f)),
         }
     }
 }

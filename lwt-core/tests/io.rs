@@ -457,7 +457,8 @@ fn read_into_and_read_into_exactly_reject_a_range_outside_the_buffer_and_read_no
     #[allow(clippy::reversed_empty_ranges)]
     let backwards = 3..2;
     assert!(run(ic.read_into(vec![0; 4], backwards)).is_err());
-    // An empty range reads nothing, at once, even with nothing buffered.
+    // An empty range reads nothing, at once, even with nothing buffered; on a closed channel it
+    // is `ChannelClosed`, as Lwt's (and `read(0)`).
     let (ic2, _oc2) = io::pipe().unwrap();
     assert_eq!(
         run(ic2.read_into(vec![7; 2], 1..1)).unwrap(),
@@ -467,6 +468,11 @@ fn read_into_and_read_into_exactly_reject_a_range_outside_the_buffer_and_read_no
         run(ic2.read_into_exactly(vec![7; 2], 2..2)).unwrap(),
         vec![7; 2]
     );
+    run(ic2.close()).unwrap();
+    let e = run(ic2.read_into(vec![0; 4], 2..2)).unwrap_err();
+    assert!(e.is::<ChannelClosed>(), "{e:?}");
+    let e = run(ic2.read_into_exactly(vec![0; 4], 2..2)).unwrap_err();
+    assert!(e.is::<ChannelClosed>(), "{e:?}");
     assert_eq!(run(ic.read(10)).unwrap(), b"abc");
 }
 
@@ -818,6 +824,56 @@ fn the_automatic_flush_runs_in_its_place_among_the_pauses() {
     assert_eq!(main::paused_count(), 3);
     run(join([before, after])).unwrap();
     assert_eq!(*log.borrow(), [("before", 1), ("after", 0)]);
+}
+
+/// An output channel over a new file in the temp dir, with a 1 MiB buffer, and the file's path.
+fn big_buffered_file(name: &str) -> (OutputChannel, std::path::PathBuf) {
+    let path = temp_path(name);
+    let file = std::fs::File::create(&path).unwrap();
+    let fd = unix::Fd::from_owned(file.into()).unwrap();
+    (OutputChannel::with_buffer_size(fd, 1 << 20), path)
+}
+
+#[test]
+fn a_flushed_continuation_runs_after_the_automatic_flush_released_the_lock() {
+    let (_ic, oc) = io::pipe().unwrap();
+    run(oc.write("abc")).unwrap();
+    let free = Rc::new(std::cell::Cell::new(None));
+    let (f, oc2) = (free.clone(), oc.clone());
+    let p = oc
+        .flushed()
+        .map(move |()| f.set(Some(!oc2.write("x").is_pending())));
+    run(p).unwrap();
+    assert_eq!(free.get(), Some(true), "the write waited for the lock");
+}
+
+#[test]
+fn a_flushed_continuation_sees_the_whole_burst_written() {
+    let (oc, path) = big_buffered_file("flushed-whole-burst");
+    assert!(oc.write("a").is_fulfilled());
+    let seen = Rc::new(RefCell::new(None));
+    let (s, p2) = (seen.clone(), path.clone());
+    let p = oc
+        .flushed()
+        .map(move |()| *s.borrow_mut() = Some(std::fs::metadata(&p2).unwrap().len()));
+    // The same burst (it fits in the buffer): the same automatic flush.
+    assert!(oc.write(vec![b'b'; 200_000]).is_fulfilled());
+    run(p).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(*seen.borrow(), Some(200_001));
+}
+
+#[test]
+fn an_abort_from_a_flushed_continuation_does_not_cut_the_burst_short() {
+    let (oc, path) = big_buffered_file("flushed-abort");
+    assert!(oc.write("a").is_fulfilled());
+    let oc2 = oc.clone();
+    let p = oc.flushed().bind(move |()| oc2.abort());
+    assert!(oc.write(vec![b'b'; 200_000]).is_fulfilled());
+    run(p).unwrap();
+    let len = std::fs::metadata(&path).unwrap().len();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(len, 200_001);
 }
 
 #[test]

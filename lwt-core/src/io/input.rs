@@ -800,7 +800,9 @@ impl InputChannel {
 
     /// Lwt_io's `read_into`: reads up to `range.len()` bytes into `buf[range]` and gives the
     /// buffer back with how many it read: what the channel holds, or else what one read of the
-    /// descriptor brings. 0 means the end of input (or an empty range), not an error. Moving
+    /// descriptor brings. 0 means the end of input (or an empty range), not an error. Like
+    /// every operation on the channel it runs in its turn, and a closed channel rejects it with
+    /// [`ChannelClosed`]. Moving
     /// the buffer in and out lets a loop read with one buffer and no allocation, as with
     /// [`Fd::read_into`](crate::unix::Fd::read_into).
     ///
@@ -822,13 +824,12 @@ impl InputChannel {
         if let Err(e) = check_range("InputChannel::read_into", &buf, &range) {
             return Promise::fail(e);
         }
-        if range.is_empty() {
-            return Promise::ret((buf, 0));
-        }
         let mut slot = Some(buf);
+        // Under the lock even for an empty range, as Lwt's: in its turn, and `ChannelClosed` on
+        // a closed channel.
         self.op(0, move |ch, last| {
             let n = ch.unread_len().min(range.len());
-            if n == 0 && last != Some(0) {
+            if n == 0 && !range.is_empty() && last != Some(0) {
                 return None; // nothing buffered: one read of the descriptor
             }
             Some(slot.take().ok_or_else(given_back).map(|mut buf| {
@@ -856,9 +857,6 @@ impl InputChannel {
     pub fn read_into_exactly(&self, buf: Vec<u8>, range: Range<usize>) -> Promise<Vec<u8>> {
         if let Err(e) = check_range("InputChannel::read_into_exactly", &buf, &range) {
             return Promise::fail(e);
-        }
-        if range.is_empty() {
-            return Promise::ret(buf);
         }
         let mut slot = Some(buf);
         self.op(range.len(), move |ch, last| {
