@@ -6,7 +6,7 @@ use std::ops::Range;
 use std::rc::{Rc, Weak};
 
 use super::error::{ChannelClosed, EndOfFile, LineTooLong};
-use super::lock::{serialized, Lock};
+use super::lock::{serialized, serialized_held, Held, Lock};
 use super::owner::Owner;
 use super::{Channel, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH};
 use crate::exn::Exn;
@@ -553,17 +553,22 @@ impl InputChannel {
     /// Runs `step` until it is done, filling the buffer in between. `step` gets the size of the
     /// last fill (`Some(0)`: the input just ended). Loops (rather than recursing) while fills
     /// complete at once, as they do on regular files.
+    ///
+    /// `held` is the channel's lock: it goes with the step into each continuation and is
+    /// dropped (released) when the operation ends, just before its promise resolves.
     fn drive<T: 'static>(
         &self,
         want: usize,
         mut last: Option<usize>,
         mut step: impl FnMut(&InputChannel, Option<usize>) -> Step<T> + 'static,
+        held: Held,
     ) -> Promise<T> {
         loop {
             if self.0.closed.get() {
                 return Promise::fail(ChannelClosed("input"));
             }
             if let Some(done) = step(self, last) {
+                drop(held);
                 return Promise::from_outcome(done);
             }
             let mut filled = self.fill(want.saturating_sub(self.unread_len()));
@@ -576,11 +581,14 @@ impl InputChannel {
                     Err(e) => return self.read_failed(e),
                 }
             }
-            let (ok, err) = (self.clone(), self.clone());
-            return filled.try_bind(
-                move |n| ok.drive(want, Some(n), step),
-                move |e| err.read_failed(e),
-            );
+            let ch = self.clone();
+            return filled.then(move |filled| match filled {
+                Ok(n) => ch.drive(want, Some(n), step, held),
+                Err(e) => {
+                    drop(held);
+                    ch.read_failed(e)
+                }
+            });
         }
     }
 
@@ -599,7 +607,7 @@ impl InputChannel {
         step: impl FnMut(&InputChannel, Option<usize>) -> Step<T> + 'static,
     ) -> Promise<T> {
         let me = self.clone();
-        serialized(&self.0.lock, move || me.drive(want, None, step))
+        serialized_held(&self.0.lock, move |held| me.drive(want, None, step, held))
     }
 
     fn with_unread<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {

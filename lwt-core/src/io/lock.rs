@@ -83,6 +83,16 @@ pub(crate) fn may_run_at_once(lock: &Lock) -> bool {
     })
 }
 
+/// The channel's lock, held by an operation in progress: released when dropped, that is when the
+/// operation's last continuation returns (or unwinds, or is dropped unrun).
+pub(crate) struct Held(Rc<Lock>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.release();
+    }
+}
+
 /// Runs `op` under `lock` (after the operations queued before it), releasing the lock when its
 /// promise resolves, however it resolves (a panic in `op` is a rejection).
 ///
@@ -96,37 +106,48 @@ pub(crate) fn serialized<T: 'static>(
     lock: &Rc<Lock>,
     op: impl FnOnce() -> Promise<T> + 'static,
 ) -> Promise<T> {
+    serialized_held(lock, move |held| {
+        let done = op();
+        if !done.is_resolved() {
+            // Registered before the caller gets `done`, so the lock passes on (to the first
+            // queued operation, or is free) before the caller's own callbacks run. An
+            // observer, not a `finalize`: no promise of its own, and the caller gets the
+            // operation's promise itself.
+            done.on_termination(move || drop(held));
+        }
+        done
+    })
+}
+
+/// [`serialized`] for an operation that carries the lock ([`Held`]) through its continuations
+/// to its end and releases it by dropping it there, before its promise resolves (so before the
+/// caller's callbacks run, as with `serialized`): no observer on its promise. A panic drops the
+/// lock as it unwinds.
+pub(crate) fn serialized_held<T: 'static>(
+    lock: &Rc<Lock>,
+    op: impl FnOnce(Held) -> Promise<T> + 'static,
+) -> Promise<T> {
     let lock = lock.clone();
     lock.acquire().bind(move |()| {
-        let held = lock.clone();
-        let run = move || {
-            let done = guarded(|()| op(), ());
-            if done.is_resolved() {
-                lock.release();
-                STREAK.with(|s| s.set(s.get() + 1));
-            } else {
-                // Registered before the caller gets `done`, so the lock passes on (to the first
-                // queued operation, or is free) before the caller's own callbacks run.
-                // An observer, not a `finalize`: no promise of its own, and the caller gets the
-                // operation's promise itself.
-                done.on_termination(move || lock.release());
-                STREAK.with(|s| s.set(0));
-            }
+        let run = move |held: Held| {
+            let done = guarded(op, held);
+            STREAK.with(|s| s.set(if done.is_resolved() { s.get() + 1 } else { 0 }));
             done
         };
+        let held = Held(lock);
         if STREAK.with(Cell::get) >= MAX_STREAK {
             STREAK.with(|s| s.set(0));
             // The lock is held across the pause: an operation canceled during it gives the lock
             // back without running.
             pause().then(move |paused| match paused {
-                Ok(()) => run(),
+                Ok(()) => run(held),
                 Err(e) => {
-                    held.release();
+                    drop(held);
                     Promise::fail(e)
                 }
             })
         } else {
-            run()
+            run(held)
         }
     })
 }
