@@ -608,6 +608,21 @@ fn a_read_canceled_by_a_timeout_loses_no_data() {
 }
 
 #[test]
+fn a_canceled_read_stays_canceled_whatever_the_next_operation_does() {
+    // The read's outcome is decided before the lock passes on: the next operation, run at once,
+    // and its caller's callback (which closes the channel) come after it.
+    let (ic, _oc) = io::pipe().unwrap();
+    let first = ic.read_line();
+    let ic2 = ic.clone();
+    let next = ic.read(0).map(move |_| drop(ic2.close()));
+    assert!(first.is_pending() && next.is_pending());
+    first.cancel();
+    run(next).unwrap();
+    let e = first.rejection().expect("rejected");
+    assert!(e.is_canceled(), "{e:?}");
+}
+
+#[test]
 fn canceling_a_queued_read_takes_it_out_of_the_queue() {
     let (ic, oc) = io::pipe().unwrap();
     let a = ic.read_line();

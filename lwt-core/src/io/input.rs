@@ -585,8 +585,11 @@ impl InputChannel {
             return filled.then(move |filled| match filled {
                 Ok(n) => ch.drive(want, Some(n), step, held),
                 Err(e) => {
+                    // The outcome first: releasing the lock may run the next operation, and
+                    // its caller's callbacks, at once (one of them could close the channel).
+                    let failed = ch.read_failed(e);
                     drop(held);
-                    ch.read_failed(e)
+                    failed
                 }
             });
         }

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::bind::guarded;
-use crate::main::pause;
+use crate::main::{pause, pause_then};
 use crate::promise::Promise;
 use crate::resolver::{task, Resolver};
 
@@ -84,12 +84,19 @@ pub(crate) fn may_run_at_once(lock: &Lock) -> bool {
 }
 
 /// The channel's lock, held by an operation in progress: released when dropped, that is when the
-/// operation's last continuation returns (or unwinds, or is dropped unrun).
+/// operation's last continuation returns (or is dropped unrun). Dropped while a panic unwinds
+/// (an internal bug in a step), it releases the lock at the next turn of the loop instead, so
+/// that the next operation never runs in the middle of the unwinding.
 pub(crate) struct Held(Rc<Lock>);
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.release();
+        if std::thread::panicking() {
+            let lock = self.0.clone();
+            pause_then(move || lock.release());
+        } else {
+            self.0.release();
+        }
     }
 }
 
@@ -106,48 +113,103 @@ pub(crate) fn serialized<T: 'static>(
     lock: &Rc<Lock>,
     op: impl FnOnce() -> Promise<T> + 'static,
 ) -> Promise<T> {
-    serialized_held(lock, move |held| {
-        let done = op();
-        if !done.is_resolved() {
+    in_turn(lock, move |lock| {
+        let done = guarded(|()| op(), ());
+        if done.is_resolved() {
+            lock.release();
+        } else {
             // Registered before the caller gets `done`, so the lock passes on (to the first
             // queued operation, or is free) before the caller's own callbacks run. An
             // observer, not a `finalize`: no promise of its own, and the caller gets the
             // operation's promise itself.
-            done.on_termination(move || drop(held));
+            done.on_termination(move || lock.release());
         }
         done
     })
 }
 
 /// [`serialized`] for an operation that carries the lock ([`Held`]) through its continuations
-/// to its end and releases it by dropping it there, before its promise resolves (so before the
-/// caller's callbacks run, as with `serialized`): no observer on its promise. A panic drops the
-/// lock as it unwinds.
+/// to its end and releases it by dropping it there, once its outcome is decided and before its
+/// promise resolves (so before the caller's callbacks run, as with `serialized`): no observer on
+/// its promise.
 pub(crate) fn serialized_held<T: 'static>(
     lock: &Rc<Lock>,
     op: impl FnOnce(Held) -> Promise<T> + 'static,
 ) -> Promise<T> {
+    in_turn(lock, move |lock| guarded(op, Held(lock)))
+}
+
+/// Runs `run` with the lock once it is this operation's turn (after a pause first if the streak
+/// of operations completed at once is at [`MAX_STREAK`]), and counts the streak. `run` must see
+/// to the lock's release.
+fn in_turn<T: 'static>(
+    lock: &Rc<Lock>,
+    run: impl FnOnce(Rc<Lock>) -> Promise<T> + 'static,
+) -> Promise<T> {
     let lock = lock.clone();
     lock.acquire().bind(move |()| {
-        let run = move |held: Held| {
-            let done = guarded(op, held);
+        let run = move |lock| {
+            let done = run(lock);
             STREAK.with(|s| s.set(if done.is_resolved() { s.get() + 1 } else { 0 }));
             done
         };
-        let held = Held(lock);
         if STREAK.with(Cell::get) >= MAX_STREAK {
             STREAK.with(|s| s.set(0));
             // The lock is held across the pause: an operation canceled during it gives the lock
             // back without running.
             pause().then(move |paused| match paused {
-                Ok(()) => run(held),
+                Ok(()) => run(lock),
                 Err(e) => {
-                    drop(held);
+                    lock.release();
                     Promise::fail(e)
                 }
             })
         } else {
-            run(held)
+            run(lock)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use super::{serialized, serialized_held, Lock};
+    use crate::promise::Promise;
+
+    /// An operation that records whether it ran while a panic was unwinding.
+    fn next_op(seen: &Rc<Cell<Option<bool>>>) -> impl FnOnce() -> Promise<()> + 'static {
+        let seen = seen.clone();
+        move || {
+            seen.set(Some(std::thread::panicking()));
+            Promise::ret(())
+        }
+    }
+
+    #[test]
+    fn after_a_panicking_operation_the_next_one_runs_once_the_unwinding_is_over() {
+        let lock = Rc::new(Lock::default());
+        let (p0, r0) = crate::wait::<()>();
+        let first = serialized(&lock, move || p0);
+        let failing: Promise<()> = serialized(&lock, || panic!("a bug in an operation"));
+        let seen = Rc::new(Cell::new(None));
+        let next = serialized(&lock, next_op(&seen));
+        r0.wakeup(());
+        assert!(first.is_fulfilled() && failing.is_rejected() && next.is_fulfilled());
+        assert_eq!(seen.get(), Some(false));
+    }
+
+    #[test]
+    fn a_held_lock_dropped_by_a_panic_is_released_at_the_next_turn() {
+        let lock = Rc::new(Lock::default());
+        let failing: Promise<()> = serialized_held(&lock, |_held| panic!("a bug in a step"));
+        assert!(failing.is_rejected());
+        assert!(lock.is_busy(), "released later, not during the unwinding");
+        let seen = Rc::new(Cell::new(None));
+        let next = serialized(&lock, next_op(&seen));
+        crate::main::run(next).unwrap();
+        assert_eq!(seen.get(), Some(false));
+        assert!(!lock.is_busy());
+    }
 }
