@@ -470,6 +470,17 @@ impl Engine {
         self.add_io_waiter(token, write, IoWaiter::Job(job));
     }
 
+    /// [`wait_io_job`](Self::wait_io_job) that never runs the job before returning: false (the
+    /// job dropped unrun) when `token` is not registered, where `wait_io_job` would fail it at
+    /// once. For a job whose continuation must not run inside its caller.
+    pub(crate) fn file_io_job(&self, token: Token, write: bool, job: Box<dyn IoJob>) -> bool {
+        let registered = matches!(self.io.borrow().get(token.0), Some(Some(_)));
+        if registered {
+            self.add_io_waiter(token, write, IoWaiter::Job(job));
+        }
+        registered
+    }
+
     fn add_io_waiter(&self, token: Token, write: bool, waiter: IoWaiter) {
         let mut io = self.io.borrow_mut();
         match io.get_mut(token.0).and_then(Option::as_mut) {

@@ -2,6 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::io;
 use std::ops::Range;
 use std::rc::{Rc, Weak};
 
@@ -56,8 +57,9 @@ struct Input {
     /// The close, which a later close waits for (on a socket it closes the output channel
     /// first, which may take a while).
     closing: RefCell<Option<Promise<()>>>,
-    /// The read in progress, shared by whoever waits for more data.
-    filling: RefCell<Option<Promise<usize>>>,
+    /// Is a read of the descriptor in progress? Whoever needs more data meanwhile waits for it
+    /// (see `fill_waiters`).
+    filling: Cell<bool>,
     /// The buffer the descriptor reads `chunk` bytes into, moved into each such read and given
     /// back with it (empty meanwhile, or before the first read, or after a failed one).
     spare: RefCell<Vec<u8>>,
@@ -82,7 +84,7 @@ impl InputChannel {
             max_line: Cell::new(DEFAULT_MAX_LINE_LENGTH),
             closed: Cell::new(false),
             closing: RefCell::new(None),
-            filling: RefCell::new(None),
+            filling: Cell::new(false),
             spare: RefCell::new(Vec::new()),
             fill_waiters: RefCell::new(Vec::new()),
             lock: Rc::default(),
@@ -205,10 +207,10 @@ impl InputChannel {
             // A read of the descriptor still under way (its caller gave up waiting) puts its
             // bytes in the buffer when it ends: let it, so that they are dropped with the rest
             // rather than read at the new position.
-            let under_way = me.0.filling.borrow().clone();
-            let settled = match under_way {
-                Some(read) => read.map(|_| ()).catch(|_| Promise::ret(())),
-                None => Promise::ret(()),
+            let settled = if me.0.filling.get() {
+                me.fill_waiter().map(|_| ()).catch(|_| Promise::ret(()))
+            } else {
+                Promise::ret(())
             };
             settled.bind(move |()| {
                 // Forward within what is buffered: skip to it, without the descriptor (so on a
@@ -363,7 +365,7 @@ impl InputChannel {
         *me.buf.borrow_mut() = Vec::new();
         *me.spare.borrow_mut() = Vec::new();
         me.pos.set(0);
-        drop(me.filling.borrow_mut().take());
+        me.filling.set(false);
         // The reads waiting on the fill end now, with `ChannelClosed` (see `read_failed`): a
         // read of the standard input runs on the thread pool, where closing the descriptor does
         // not interrupt it, and would otherwise keep them waiting for input that may never come.
@@ -461,7 +463,7 @@ impl InputChannel {
     /// read. Each caller waits on a task of its own, so that canceling a caller never cancels the
     /// read itself: whatever it reads goes to the buffer.
     fn fill(&self, want: usize) -> Promise<usize> {
-        if self.0.filling.borrow().is_some() {
+        if self.0.filling.get() {
             return self.fill_waiter();
         }
         let fd = match self.0.owner.fd() {
@@ -469,32 +471,38 @@ impl InputChannel {
             Err(e) => return Promise::fail(e),
         };
         let size = self.0.chunk.max(want.min(MAX_READ));
-        let (ok, err) = (self.clone(), self.clone());
-        let failed = move |e: Exn| {
-            for waiter in err.read_over() {
-                waiter.wakeup_later_exn(e.clone());
-            }
-            Promise::fail(e)
-        };
-        let read = if size == self.0.chunk {
+        if size == self.0.chunk && !fd.is_blocking() {
             // The usual read: into the spare buffer, which comes back with the count. Only the
             // bytes read are copied into `buf`, so both keep their memory: a read of a few bytes
-            // neither allocates nor zeroes `chunk` bytes.
+            // neither allocates nor zeroes `chunk` bytes. Nobody cancels the read itself (each
+            // caller waits on a task of its own), so it is filed with the reactor with this
+            // channel's continuation rather than made a promise.
+            let mut spare = std::mem::take(&mut *self.0.spare.borrow_mut());
+            if spare.len() != size {
+                spare = vec![0; size];
+            }
+            let ch = self.clone();
+            let started = fd.read_into_then(spare, 0..size, move |read| {
+                drop(ch.spare_read_over(read));
+            });
+            return match started {
+                Some(read) => self.spare_read_over(read),
+                None => {
+                    self.0.filling.set(true);
+                    self.fill_waiter()
+                }
+            };
+        }
+        let (ok, err) = (self.clone(), self.clone());
+        let read = if fd.is_blocking() && size == self.0.chunk {
+            // The standard input: read on the thread pool, into the spare buffer as above.
             let mut spare = std::mem::take(&mut *self.0.spare.borrow_mut());
             if spare.len() != size {
                 spare = vec![0; size];
             }
             fd.read_into(spare, 0..size).try_bind(
-                move |(spare, n)| {
-                    let waiting = ok.read_over();
-                    ok.append_slice(&spare[..n]);
-                    // A closed channel reads no more: its memory goes now, not with the channel.
-                    if !ok.0.closed.get() {
-                        *ok.0.spare.borrow_mut() = spare;
-                    }
-                    ok.read_done(waiting, n)
-                },
-                failed,
+                move |spare| ok.spare_read_over(Ok(spare)),
+                move |e| err.read_failed_over(e),
             )
         } else {
             // A large `read_exactly` and the like: read at once and moved into the buffer,
@@ -506,21 +514,46 @@ impl InputChannel {
                     ok.append(data);
                     ok.read_done(waiting, n)
                 },
-                failed,
+                move |e| err.read_failed_over(e),
             )
         };
         if read.is_pending() {
-            *self.0.filling.borrow_mut() = Some(read);
+            self.0.filling.set(true);
             self.fill_waiter()
         } else {
             read
         }
     }
 
+    /// A read into the spare buffer is over: its bytes go to the buffer and the spare buffer
+    /// back to its place, and the callers that waited for it are woken.
+    fn spare_read_over(&self, read: io::Result<(Vec<u8>, usize)>) -> Promise<usize> {
+        match read {
+            Ok((spare, n)) => {
+                let waiting = self.read_over();
+                self.append_slice(&spare[..n]);
+                // A closed channel reads no more: its memory goes now, not with the channel.
+                if !self.0.closed.get() {
+                    *self.0.spare.borrow_mut() = spare;
+                }
+                self.read_done(waiting, n)
+            }
+            Err(e) => self.read_failed_over(Exn::from(e)),
+        }
+    }
+
+    /// A read failed: the callers that waited for it get its error.
+    fn read_failed_over(&self, e: Exn) -> Promise<usize> {
+        for waiter in self.read_over() {
+            waiter.wakeup_later_exn(e.clone());
+        }
+        Promise::fail(e)
+    }
+
     /// The read in progress is over: the callers that waited for it, to be woken once the
     /// buffer holds what it read.
     fn read_over(&self) -> Vec<Resolver<usize>> {
-        drop(self.0.filling.borrow_mut().take());
+        self.0.filling.set(false);
         std::mem::take(&mut *self.0.fill_waiters.borrow_mut())
     }
 

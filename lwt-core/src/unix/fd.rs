@@ -92,6 +92,49 @@ impl<T: 'static, F: Fn(&Io<'_>) -> io::Result<T> + 'static> engine::IoJob for Re
     }
 }
 
+/// An operation waiting for its descriptor, with a continuation for its result instead of a
+/// promise: the runtime's own reads, which nobody cancels (see [`Fd::read_into_then`]).
+struct RetryThen<F, K> {
+    fd: Fd,
+    write: bool,
+    op: F,
+    then: K,
+}
+
+/// What a read into a buffer gives back: the buffer and the count.
+type ReadInto = (Vec<u8>, usize);
+
+impl<F, K> engine::IoJob for RetryThen<F, K>
+where
+    F: Fn(&Io<'_>) -> io::Result<ReadInto> + 'static,
+    K: FnOnce(io::Result<ReadInto>) + 'static,
+{
+    fn is_pending(&self) -> bool {
+        true // nobody can cancel it
+    }
+
+    fn ready(self: Box<Self>) {
+        match self.fd.attempt(self.write, &self.op) {
+            Attempt::Done(outcome) => run_continuation(self.then, outcome),
+            Attempt::Blocked(token) => {
+                let write = self.write;
+                engine::with(|e| e.wait_io_job(token, write, self));
+            }
+        }
+    }
+
+    fn fail(self: Box<Self>, error: io::Error) {
+        run_continuation(self.then, Err(error));
+    }
+}
+
+/// Runs a job's continuation as a callback of its result's resolution would run: what it
+/// resolves with `wakeup_later` waits until it returns (it runs inside `settle`), and a panic
+/// goes to the async exception hook instead of unwinding into the loop.
+fn run_continuation<T>(then: impl FnOnce(io::Result<T>), outcome: io::Result<T>) {
+    crate::schedule::settle(|| crate::hook::guard(move || then(outcome)));
+}
+
 /// One read on a blocking file (on a pool thread), retried when interrupted by a signal.
 fn read_retrying(mut file: File, buf: &mut [u8]) -> Result<usize, String> {
     loop {
@@ -596,6 +639,58 @@ impl Fd {
         })
     }
 
+    /// [`read_into`](Self::read_into) for the runtime's own reads, which nobody cancels (an input
+    /// channel's fill): the result at once when the read does not block; otherwise `None`, and
+    /// `then` gets the result once the descriptor is ready (or the error of a closed one), never
+    /// before this returns. No promise is made, which saves a task, its resolution and a bind per blocked read.
+    ///
+    /// Not for blocking-mode descriptors ([`is_blocking`](Self::is_blocking)), whose reads go
+    /// through the thread pool: they fail with `Unsupported`. The range must lie within `buf`.
+    pub(crate) fn read_into_then(
+        &self,
+        buf: Vec<u8>,
+        range: Range<usize>,
+        then: impl FnOnce(io::Result<ReadInto>) + 'static,
+    ) -> Option<io::Result<ReadInto>> {
+        debug_assert!(range.start <= range.end && range.end <= buf.len());
+        if self.is_blocking() {
+            return Some(Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "read_into_then on a blocking-mode descriptor",
+            )));
+        }
+        // As in `read_into`: tried until it does not block, the buffer given back once.
+        let slot = RefCell::new(Some(buf));
+        let op = move |io: &Io<'_>| {
+            let mut slot = slot.borrow_mut();
+            let buf = slot.as_mut().ok_or_else(given_back)?;
+            let n = io.read(&mut buf[range.clone()])?;
+            Ok((slot.take().ok_or_else(given_back)?, n))
+        };
+        match self.attempt(false, &op) {
+            Attempt::Done(outcome) => Some(outcome),
+            Attempt::Blocked(token) => {
+                let job = Box::new(RetryThen {
+                    fd: self.clone(),
+                    write: false,
+                    op,
+                    then,
+                });
+                if engine::with(|e| e.file_io_job(token, false, job)) {
+                    None
+                } else {
+                    Some(Err(io::Error::from(io::ErrorKind::NotConnected)))
+                }
+            }
+        }
+    }
+
+    /// Is this a blocking-mode descriptor (the process's standard streams), whose reads go
+    /// through the thread pool?
+    pub(crate) fn is_blocking(&self) -> bool {
+        self.0.mode.get() == Mode::Blocking
+    }
+
     /// Lwt_unix's `write`: writes some of `data` and gives how many bytes were written. Writing
     /// to a pipe whose reader is gone is rejected with `BrokenPipe` (Rust programs ignore
     /// SIGPIPE, so the process is not killed).
@@ -739,5 +834,63 @@ impl fmt::Debug for Fd {
             .field("fd", &self.raw_fd())
             .field("mode", &self.0.mode.get())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use crate::main;
+    use crate::unix::pipe;
+
+    type Got = Rc<RefCell<Vec<std::io::Result<(Vec<u8>, usize)>>>>;
+
+    fn recorder() -> (
+        Got,
+        impl FnOnce(std::io::Result<(Vec<u8>, usize)>) + 'static,
+    ) {
+        let got: Got = Rc::default();
+        let sink = got.clone();
+        (got, move |read| sink.borrow_mut().push(read))
+    }
+
+    #[test]
+    fn read_into_then_gives_a_ready_read_at_once_and_a_blocked_one_later() {
+        let (r, w) = pipe().unwrap();
+        main::run(w.write(b"abc".to_vec())).unwrap();
+        let (got, then) = recorder();
+        let (buf, n) = r.read_into_then(vec![0; 8], 2..8, then).unwrap().unwrap();
+        assert_eq!((&buf[2..2 + n], got.borrow().len()), (&b"abc"[..], 0));
+
+        // Nothing to read: filed, and the continuation runs only once data comes.
+        let (got, then) = recorder();
+        assert!(r.read_into_then(vec![0; 4], 0..4, then).is_none());
+        assert!(got.borrow().is_empty(), "ran before returning");
+        main::run(w.write(b"xy".to_vec())).unwrap();
+        main::run(main::pause()).unwrap();
+        let (buf, n) = got.borrow_mut().pop().unwrap().unwrap();
+        assert_eq!(&buf[..n], b"xy");
+    }
+
+    #[test]
+    fn read_into_then_gives_the_error_of_a_closed_descriptor() {
+        // Closed before: at once. Closed while it waits: through the continuation.
+        let (r, _w) = pipe().unwrap();
+        let (got, then) = recorder();
+        assert!(r.read_into_then(vec![0; 4], 0..4, then).is_none());
+        r.close().unwrap();
+        let e = got.borrow_mut().pop().unwrap().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotConnected);
+        let (got, then) = recorder();
+        let e = r
+            .read_into_then(vec![0; 4], 0..4, then)
+            .unwrap()
+            .unwrap_err();
+        assert_eq!(
+            (e.kind(), got.borrow().len()),
+            (std::io::ErrorKind::NotConnected, 0)
+        );
     }
 }
