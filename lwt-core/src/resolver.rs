@@ -189,6 +189,20 @@ impl<T: 'static> Resolver<T> {
 }
 
 impl<T: 'static> Resolver<T> {
+    /// Makes the promise the same promise as `promise`, as a bind's result becomes what its
+    /// callback returned: its outcome if it has one, else the two are merged.
+    pub(crate) fn resolve_with(mut self, promise: Promise<T>) {
+        self.armed = false;
+        self.node.resolve_with(promise);
+    }
+
+    /// Makes this pending promise (its root) ignore `cancel` from now on, until it is merged
+    /// with a promise that does not: for an operation past the point where it can stop without
+    /// losing what it did.
+    pub(crate) fn ignore_cancel(&self) {
+        self.node.root_cow().set_cancel(HowToCancel::NotCancelable);
+    }
+
     /// Points the cancel link of this pending promise (of its root, if it was merged into
     /// another promise since) at `to`.
     pub(crate) fn propagate_to(&self, to: Rc<dyn Cancelable>) {

@@ -1934,3 +1934,41 @@ fn set_position_moves_a_file_channel_and_is_refused_elsewhere() {
         ErrorKind::Unsupported
     );
 }
+
+#[test]
+fn a_read_canceled_after_its_step_consumed_the_bytes_still_gets_them() {
+    // Found by io_fuzz while a waiting operation's promise became a task of its own: a read
+    // whose step had taken its line out of the buffer passes the lock on before its promise
+    // resolves, the next read completes at once, and that read's callback canceled the first
+    // one: it was rejected with `Canceled` and its line lost. Past its wait, a read ignores
+    // cancel, as a bind's result whose callback is running does.
+    let (r, w) = unix::pipe().unwrap();
+    let ic = InputChannel::with_buffer_size(r, 4);
+    let line = ic.read_line();
+    let next = ic.read_char();
+    let first = line.clone();
+    let after = next.map(move |c| {
+        first.cancel();
+        c
+    });
+    turn();
+    assert!(line.is_pending());
+    run(w.write(b"ab\nc".to_vec())).unwrap();
+    assert_eq!(run(after).unwrap(), 'c');
+    assert_eq!(run(line).unwrap(), "ab");
+}
+
+#[test]
+fn canceling_a_waiting_read_releases_the_lock_at_once_and_loses_nothing() {
+    // A read waiting for data is dropped from the fill's list when canceled, and the next
+    // operation gets the lock (and the data) right away.
+    let (r, w) = unix::pipe().unwrap();
+    let ic = InputChannel::with_buffer_size(r, 4);
+    let first = ic.read_line();
+    let second = ic.read_line();
+    turn();
+    first.cancel();
+    assert!(first.rejection().unwrap().is_canceled());
+    run(w.write(b"kept\n".to_vec())).unwrap();
+    assert_eq!(run(second).unwrap(), "kept");
+}

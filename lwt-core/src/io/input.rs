@@ -10,9 +10,12 @@ use super::error::{ChannelClosed, EndOfFile, LineTooLong};
 use super::lock::{serialized, serialized_held, Held, Lock};
 use super::owner::Owner;
 use super::{Channel, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH};
+use crate::bind::guarded;
+use crate::callbacks::Outcome;
 use crate::exn::Exn;
+use crate::node::CancelListener;
 use crate::promise::Promise;
-use crate::resolver::{task, Resolver};
+use crate::resolver::{task, task_telling, Resolver};
 use crate::unix::fd::check_range;
 use crate::unix::Fd;
 
@@ -66,7 +69,7 @@ struct Input {
     /// The callers waiting for that read (at most one at a time in practice: operations are
     /// serialized by the lock), each on a task of its own: the read wakes them when it ends,
     /// `close` rejects them, and canceling one leaves the read and the others alone.
-    fill_waiters: RefCell<Vec<Resolver<usize>>>,
+    fill_waiters: RefCell<Vec<FillWaiter>>,
     lock: Rc<Lock>,
 }
 
@@ -371,7 +374,7 @@ impl InputChannel {
         // not interrupt it, and would otherwise keep them waiting for input that may never come.
         let waiting = std::mem::take(&mut *me.fill_waiters.borrow_mut());
         for waiter in waiting {
-            waiter.wakeup_exn(Exn::canceled());
+            waiter.finish(Err(Exn::canceled()), false);
         }
     }
 
@@ -458,51 +461,45 @@ impl InputChannel {
         self.0.pos.set(0);
     }
 
-    /// Reads more data into the buffer; fulfilled with the number of bytes added (0: end of
-    /// input). One read at a time: a caller arriving while a read is in progress waits for that
-    /// read. Each caller waits on a task of its own, so that canceling a caller never cancels the
-    /// read itself: whatever it reads goes to the buffer.
-    fn fill(&self, want: usize) -> Promise<usize> {
+    /// Reads more data into the buffer: the number of bytes added (0: end of input) when the
+    /// read did not have to wait, `None` when a read is under way (this one, or one started
+    /// earlier): its callers wait for it in `fill_waiters`. One read at a time, and nobody
+    /// cancels the read itself (each caller's wait is its own): whatever it reads goes to the
+    /// buffer.
+    fn fill_now(&self, want: usize) -> Option<Outcome<usize>> {
         if self.0.filling.get() {
-            return self.fill_waiter();
+            return None;
         }
         let fd = match self.0.owner.fd() {
             Ok(fd) => fd,
-            Err(e) => return Promise::fail(e),
+            Err(e) => return Some(Err(e)),
         };
         let size = self.0.chunk.max(want.min(MAX_READ));
         if size == self.0.chunk && !fd.is_blocking() {
             // The usual read: into the spare buffer, which comes back with the count. Only the
             // bytes read are copied into `buf`, so both keep their memory: a read of a few bytes
-            // neither allocates nor zeroes `chunk` bytes. Nobody cancels the read itself (each
-            // caller waits on a task of its own), so it is filed with the reactor with this
-            // channel's continuation rather than made a promise.
-            let mut spare = std::mem::take(&mut *self.0.spare.borrow_mut());
-            if spare.len() != size {
-                spare = vec![0; size];
-            }
+            // neither allocates nor zeroes `chunk` bytes. Filed with the reactor with this
+            // channel's continuation rather than made a promise (nobody waits on the read
+            // itself).
+            let spare = self.take_spare(size);
             let ch = self.clone();
             let started = fd.read_into_then(spare, 0..size, move |read| {
-                drop(ch.spare_read_over(read));
+                let _ = ch.spare_read_over(read);
             });
             return match started {
-                Some(read) => self.spare_read_over(read),
+                Some(read) => Some(self.spare_read_over(read)),
                 None => {
                     self.0.filling.set(true);
-                    self.fill_waiter()
+                    None
                 }
             };
         }
         let (ok, err) = (self.clone(), self.clone());
-        let read = if fd.is_blocking() && size == self.0.chunk {
+        let mut read = if fd.is_blocking() && size == self.0.chunk {
             // The standard input: read on the thread pool, into the spare buffer as above.
-            let mut spare = std::mem::take(&mut *self.0.spare.borrow_mut());
-            if spare.len() != size {
-                spare = vec![0; size];
-            }
-            fd.read_into(spare, 0..size).try_bind(
-                move |spare| ok.spare_read_over(Ok(spare)),
-                move |e| err.read_failed_over(e),
+            fd.read_into(self.take_spare(size), 0..size).try_bind(
+                move |spare| Promise::from_outcome(ok.spare_read_over(Ok(spare))),
+                move |e| Promise::from_outcome(err.read_failed_over(e)),
             )
         } else {
             // A large `read_exactly` and the like: read at once and moved into the buffer,
@@ -512,22 +509,32 @@ impl InputChannel {
                     let waiting = ok.read_over();
                     let n = data.len();
                     ok.append(data);
-                    ok.read_done(waiting, n)
+                    Promise::from_outcome(ok.read_done(waiting, n))
                 },
-                move |e| err.read_failed_over(e),
+                move |e| Promise::from_outcome(err.read_failed_over(e)),
             )
         };
         if read.is_pending() {
             self.0.filling.set(true);
-            self.fill_waiter()
+            None
         } else {
-            read
+            Some(read.take_outcome())
+        }
+    }
+
+    /// The spare buffer, at `size` bytes, moved out for a read.
+    fn take_spare(&self, size: usize) -> Vec<u8> {
+        let spare = std::mem::take(&mut *self.0.spare.borrow_mut());
+        if spare.len() == size {
+            spare
+        } else {
+            vec![0; size]
         }
     }
 
     /// A read into the spare buffer is over: its bytes go to the buffer and the spare buffer
-    /// back to its place, and the callers that waited for it are woken.
-    fn spare_read_over(&self, read: io::Result<(Vec<u8>, usize)>) -> Promise<usize> {
+    /// back to its place, and the callers that waited for it go on.
+    fn spare_read_over(&self, read: io::Result<(Vec<u8>, usize)>) -> Outcome<usize> {
         match read {
             Ok((spare, n)) => {
                 let waiting = self.read_over();
@@ -543,51 +550,68 @@ impl InputChannel {
     }
 
     /// A read failed: the callers that waited for it get its error.
-    fn read_failed_over(&self, e: Exn) -> Promise<usize> {
+    fn read_failed_over(&self, e: Exn) -> Outcome<usize> {
         for waiter in self.read_over() {
-            waiter.wakeup_later_exn(e.clone());
+            waiter.finish(Err(e.clone()), true);
         }
-        Promise::fail(e)
+        Err(e)
     }
 
-    /// The read in progress is over: the callers that waited for it, to be woken once the
-    /// buffer holds what it read.
-    fn read_over(&self) -> Vec<Resolver<usize>> {
+    /// The read in progress is over: the callers that waited for it, to go on once the buffer
+    /// holds what it read.
+    fn read_over(&self) -> Vec<FillWaiter> {
         self.0.filling.set(false);
         std::mem::take(&mut *self.0.fill_waiters.borrow_mut())
     }
 
-    /// Wakes the callers of a read that added `n` bytes to the buffer, and keeps the list's
-    /// memory for the next read.
-    fn read_done(&self, mut waiting: Vec<Resolver<usize>>, n: usize) -> Promise<usize> {
+    /// Lets the callers of a read that added `n` bytes to the buffer go on, and keeps the
+    /// list's memory for the next read.
+    fn read_done(&self, mut waiting: Vec<FillWaiter>, n: usize) -> Outcome<usize> {
         for waiter in waiting.drain(..) {
-            waiter.wakeup_later(n);
+            waiter.finish(Ok(n), true);
         }
         let mut list = self.0.fill_waiters.borrow_mut();
         if list.is_empty() && list.capacity() == 0 {
             *list = waiting;
         }
-        Promise::ret(n)
+        Ok(n)
     }
 
-    /// A caller's wait for the fill in progress: a task of its own rather than the read's
-    /// promise, so that canceling the caller never cancels the read (whatever it reads goes to
-    /// the buffer), and filed until the read ends so that `close` can end the wait.
+    /// A wait for the read in progress, on a task of its own (see `set_position`).
     fn fill_waiter(&self) -> Promise<usize> {
         let (waiter, r) = task();
-        let mut waiters = self.0.fill_waiters.borrow_mut();
+        self.add_fill_waiter(FillWaiter::Task(r));
+        waiter
+    }
+
+    fn add_fill_waiter(&self, waiter: FillWaiter) {
         // A canceled wait is done with: keeping it would let a loop of canceled reads on a
         // silent channel grow the list for as long as the fill waits.
-        waiters.retain(Resolver::is_pending);
-        waiters.push(r);
-        waiter
+        let dead = self.take_dead_fill_waiters();
+        self.0.fill_waiters.borrow_mut().push(waiter);
+        drop(dead);
+    }
+
+    /// The waits for the read in progress that were canceled, for the caller to drop once it
+    /// holds no borrow: dropping an operation's wait releases the channel's lock, which may run
+    /// the next operation at once.
+    fn take_dead_fill_waiters(&self) -> Vec<FillWaiter> {
+        let mut waiters = self.0.fill_waiters.borrow_mut();
+        if waiters.iter().all(FillWaiter::is_pending) {
+            return Vec::new();
+        }
+        let (live, dead) = std::mem::take(&mut *waiters)
+            .into_iter()
+            .partition(FillWaiter::is_pending);
+        *waiters = live;
+        dead
     }
 
     /// Runs `step` until it is done, filling the buffer in between. `step` gets the size of the
     /// last fill (`Some(0)`: the input just ended). Loops (rather than recursing) while fills
     /// complete at once, as they do on regular files.
     ///
-    /// `held` is the channel's lock: it goes with the step into each continuation and is
+    /// `held` is the channel's lock: it goes with the step into the wait for each fill and is
     /// dropped (released) when the operation ends, just before its promise resolves.
     fn drive<T: 'static>(
         &self,
@@ -604,27 +628,26 @@ impl InputChannel {
                 drop(held);
                 return Promise::from_outcome(done);
             }
-            let mut filled = self.fill(want.saturating_sub(self.unread_len()));
-            if filled.is_resolved() {
-                match filled.take_outcome() {
-                    Ok(n) => {
-                        last = Some(n);
-                        continue;
-                    }
-                    Err(e) => return self.read_failed(e),
+            match self.fill_now(want.saturating_sub(self.unread_len())) {
+                Some(Ok(n)) => last = Some(n),
+                Some(Err(e)) => return self.read_failed(e),
+                None => {
+                    // The operation's promise is a task of its own, and its step and lock wait
+                    // in the fill's list: one promise and one allocation for the wait, where a
+                    // bind on a wait of its own took three. Canceling it tells this channel,
+                    // which drops the wait (releasing the lock) at once.
+                    let listener = Rc::downgrade(&self.0) as Weak<dyn CancelListener>;
+                    let (result, r) = task_telling(listener);
+                    self.add_fill_waiter(FillWaiter::Resume(Box::new(Resumption {
+                        ch: self.clone(),
+                        want,
+                        step,
+                        held,
+                        result: r,
+                    })));
+                    return result;
                 }
             }
-            let ch = self.clone();
-            return filled.then(move |filled| match filled {
-                Ok(n) => ch.drive(want, Some(n), step, held),
-                Err(e) => {
-                    // The outcome first: releasing the lock may run the next operation, and
-                    // its caller's callbacks, at once (one of them could close the channel).
-                    let failed = ch.read_failed(e);
-                    drop(held);
-                    failed
-                }
-            });
         }
     }
 
@@ -994,6 +1017,99 @@ impl fmt::Debug for InputChannel {
             .field("closed", &self.is_closed())
             .field("busy", &self.0.lock.is_busy())
             .finish()
+    }
+}
+
+/// A caller waiting for the read in progress (see `Input::fill_waiters`).
+enum FillWaiter {
+    /// A wait of its own, resolved with the read's count (`set_position`).
+    Task(Resolver<usize>),
+    /// An operation that goes on with its step once the buffer holds what was read.
+    Resume(Box<dyn Resume>),
+}
+
+impl FillWaiter {
+    fn is_pending(&self) -> bool {
+        match self {
+            FillWaiter::Task(r) => r.is_pending(),
+            FillWaiter::Resume(k) => k.is_pending(),
+        }
+    }
+
+    /// The read is over with `outcome`. A task is woken with `wakeup_later` when `later` (from
+    /// the read's own continuation), else with `wakeup` (`close`); an operation goes on at once,
+    /// as a bind's callback on the read would.
+    fn finish(self, outcome: Outcome<usize>, later: bool) {
+        match self {
+            FillWaiter::Task(r) if later => r.wakeup_later_result(outcome),
+            FillWaiter::Task(r) => r.wakeup_result(outcome),
+            FillWaiter::Resume(k) => k.resume(outcome),
+        }
+    }
+}
+
+/// An operation waiting for a fill, whatever its result type (see [`Resumption`]).
+trait Resume {
+    /// Does its caller still wait (its promise was not canceled)?
+    fn is_pending(&self) -> bool;
+    /// The fill is over: run the step again, or fail.
+    fn resume(self: Box<Self>, filled: Outcome<usize>);
+}
+
+/// What `drive` keeps of an operation while it waits for a fill: the step, the lock and the
+/// resolver of the operation's promise.
+struct Resumption<T: 'static, S> {
+    ch: InputChannel,
+    want: usize,
+    step: S,
+    held: Held,
+    result: Resolver<T>,
+}
+
+impl<T: 'static, S> Resume for Resumption<T, S>
+where
+    S: FnMut(&InputChannel, Option<usize>) -> Step<T> + 'static,
+{
+    fn is_pending(&self) -> bool {
+        self.result.is_pending()
+    }
+
+    fn resume(self: Box<Self>, filled: Outcome<usize>) {
+        let Resumption {
+            ch,
+            want,
+            step,
+            held,
+            result,
+        } = *self;
+        if !result.is_pending() {
+            return; // canceled: `held` goes, releasing the lock
+        }
+        // From here the step may consume bytes, and the lock may pass on to the next
+        // operations (which run at once, and whose callbacks may cancel this one) before this
+        // outcome is given: a cancel must not reject it then and lose those bytes. It ignores
+        // cancel until it waits for a fill again (the merge below gives it that wait's link),
+        // as a bind's result whose callback is running does.
+        result.ignore_cancel();
+        let next = match filled {
+            // A panic in the step rejects the operation, as in a bind's callback.
+            Ok(n) => guarded(move |()| ch.drive(want, Some(n), step, held), ()),
+            Err(e) => {
+                // The outcome first: releasing the lock may run the next operation, and its
+                // caller's callbacks, at once (one of them could close the channel).
+                let failed = ch.read_failed(e);
+                drop(held);
+                failed
+            }
+        };
+        result.resolve_with(next);
+    }
+}
+
+impl CancelListener for Input {
+    /// An operation waiting for a fill was canceled: its wait goes now, and the lock with it.
+    fn canceled(self: Rc<Self>) {
+        drop(InputChannel(self).take_dead_fill_waiters());
     }
 }
 
