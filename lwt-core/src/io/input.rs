@@ -689,37 +689,7 @@ impl InputChannel {
     /// assert!(main::run(ic.read_char()).unwrap_err().is::<io::EndOfFile>());
     /// ```
     pub fn read_char(&self) -> Promise<char> {
-        self.op(4, |ch, last| {
-            let eof = last == Some(0);
-            let (take, width, invalid) = ch.with_unread(|avail| {
-                let width = avail.first().map_or(1, |&b| utf8_width(b));
-                let take = avail.len().min(width);
-                // A sequence already broken by the bytes at hand needs no more input to fail:
-                // waiting would hang a peer that sent one bad byte and waits for a reply.
-                let invalid = matches!(std::str::from_utf8(&avail[..take]), Err(e) if e.error_len().is_some());
-                (take, width, invalid)
-            });
-            if take == 0 {
-                return eof.then_some(Err(EndOfFile.into()));
-            }
-            if take < width && !eof && !invalid {
-                return None;
-            }
-            let bytes = ch.with_unread(|avail| avail[..take].to_vec());
-            Some(match std::str::from_utf8(&bytes) {
-                Ok(s) => {
-                    ch.consume(take);
-                    Ok(s.chars().next().unwrap_or_default())
-                }
-                Err(e) => {
-                    let bad = e.error_len().unwrap_or(take);
-                    match String::from_utf8(ch.consume(bad)) {
-                        Err(e) => Err(e.into()),
-                        Ok(s) => Ok(s.chars().next().unwrap_or_default()),
-                    }
-                }
-            })
-        })
+        self.op(4, char_step)
     }
 
     /// Lwt_io's `read_char_opt`: like [`read_char`](InputChannel::read_char), with `None` at the
@@ -733,7 +703,7 @@ impl InputChannel {
     /// assert_eq!(main::run(ic.read_char_opt()).unwrap(), None);
     /// ```
     pub fn read_char_opt(&self) -> Promise<Option<char>> {
-        self.read_char().map(Some).catch(none_at_eof)
+        self.op(4, |ch, last| char_step(ch, last).map(none_at_eof))
     }
 
     /// The next byte; rejected with [`EndOfFile`] at the end of input.
@@ -773,45 +743,7 @@ impl InputChannel {
     /// assert!(main::run(ic.read_line()).unwrap_err().is::<io::EndOfFile>());
     /// ```
     pub fn read_line(&self) -> Promise<String> {
-        let mut scanned = 0;
-        self.op(0, move |ch, last| {
-            let limit = ch.0.max_line.get();
-            let found = ch.with_unread(|avail| {
-                let newline = avail[scanned..].iter().position(|&b| b == b'\n');
-                match newline {
-                    Some(i) => {
-                        let end = scanned + i;
-                        let content = if end > 0 && avail[end - 1] == b'\r' {
-                            end - 1
-                        } else {
-                            end
-                        };
-                        Some((content, end + 1))
-                    }
-                    None => {
-                        scanned = avail.len();
-                        None
-                    }
-                }
-            });
-            let too_long = || Some(Err(LineTooLong { limit }.into()));
-            let (content, used) = match found {
-                Some(found) => found,
-                None if last == Some(0) => match ch.unread_len() {
-                    0 => return Some(Err(EndOfFile.into())),
-                    n => (n, n),
-                },
-                // One more byte may be the '\r' of a "\r\n".
-                None if ch.unread_len() > limit.saturating_add(1) => return too_long(),
-                None => return None,
-            };
-            if content > limit {
-                return too_long();
-            }
-            let mut line = ch.consume(used);
-            line.truncate(content);
-            Some(String::from_utf8(line).map_err(Exn::from))
-        })
+        self.op(0, line_step())
     }
 
     /// Lwt_io's `read_line_opt`: like [`read_line`](InputChannel::read_line), with `None` at the
@@ -825,7 +757,10 @@ impl InputChannel {
     /// assert_eq!(main::run(ic.read_line_opt()).unwrap(), None);
     /// ```
     pub fn read_line_opt(&self) -> Promise<Option<String>> {
-        self.read_line().map(Some).catch(none_at_eof)
+        // The line step with its end of input turned into `None` inside the operation, rather
+        // than `read_line().map(Some).catch(..)`: two promises fewer per line.
+        let mut step = line_step();
+        self.op(0, move |ch, last| step(ch, last).map(none_at_eof))
     }
 
     /// Lwt_io's `read ~count`: at most `count` bytes, as soon as some are available; an empty
@@ -979,11 +914,90 @@ fn given_back() -> Exn {
     Exn::failure("the buffer of this read was already given back")
 }
 
-fn none_at_eof<T: 'static>(e: Exn) -> Promise<Option<T>> {
-    if e.is::<EndOfFile>() {
-        Promise::ret(None)
-    } else {
-        Promise::fail(e)
+/// `read_char`'s step: one UTF-8 character, or the bytes of a broken sequence as the error.
+fn char_step(ch: &InputChannel, last: Option<usize>) -> Step<char> {
+    let eof = last == Some(0);
+    let (take, width, invalid) = ch.with_unread(|avail| {
+        let width = avail.first().map_or(1, |&b| utf8_width(b));
+        let take = avail.len().min(width);
+        // A sequence already broken by the bytes at hand needs no more input to fail:
+        // waiting would hang a peer that sent one bad byte and waits for a reply.
+        let invalid =
+            matches!(std::str::from_utf8(&avail[..take]), Err(e) if e.error_len().is_some());
+        (take, width, invalid)
+    });
+    if take == 0 {
+        return eof.then_some(Err(EndOfFile.into()));
+    }
+    if take < width && !eof && !invalid {
+        return None;
+    }
+    let bytes = ch.with_unread(|avail| avail[..take].to_vec());
+    Some(match std::str::from_utf8(&bytes) {
+        Ok(s) => {
+            ch.consume(take);
+            Ok(s.chars().next().unwrap_or_default())
+        }
+        Err(e) => {
+            let bad = e.error_len().unwrap_or(take);
+            match String::from_utf8(ch.consume(bad)) {
+                Err(e) => Err(e.into()),
+                Ok(s) => Ok(s.chars().next().unwrap_or_default()),
+            }
+        }
+    })
+}
+
+/// `read_line`'s step: scans the unread bytes for a newline (resuming where the last scan
+/// stopped), and takes the line out once it is complete.
+fn line_step() -> impl FnMut(&InputChannel, Option<usize>) -> Step<String> + 'static {
+    let mut scanned = 0;
+    move |ch, last| {
+        let limit = ch.0.max_line.get();
+        let found = ch.with_unread(|avail| {
+            let newline = avail[scanned..].iter().position(|&b| b == b'\n');
+            match newline {
+                Some(i) => {
+                    let end = scanned + i;
+                    let content = if end > 0 && avail[end - 1] == b'\r' {
+                        end - 1
+                    } else {
+                        end
+                    };
+                    Some((content, end + 1))
+                }
+                None => {
+                    scanned = avail.len();
+                    None
+                }
+            }
+        });
+        let too_long = || Some(Err(LineTooLong { limit }.into()));
+        let (content, used) = match found {
+            Some(found) => found,
+            None if last == Some(0) => match ch.unread_len() {
+                0 => return Some(Err(EndOfFile.into())),
+                n => (n, n),
+            },
+            // One more byte may be the '\r' of a "\r\n".
+            None if ch.unread_len() > limit.saturating_add(1) => return too_long(),
+            None => return None,
+        };
+        if content > limit {
+            return too_long();
+        }
+        let mut line = ch.consume(used);
+        line.truncate(content);
+        Some(String::from_utf8(line).map_err(Exn::from))
+    }
+}
+
+/// The end of input as `None`, inside an operation's step.
+fn none_at_eof<T>(done: Result<T, Exn>) -> Result<Option<T>, Exn> {
+    match done {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is::<EndOfFile>() => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
