@@ -1061,13 +1061,16 @@ impl FillWaiter {
     }
 
     /// The read is over with `outcome`. A task is woken with `wakeup_later` when `later` (from
-    /// the read's own continuation), else with `wakeup` (`close`); an operation goes on at once,
-    /// as a bind's callback on the read would.
+    /// the read's own continuation, which runs as a callback), else with `wakeup` (`close`); an
+    /// operation goes on at once, as a bind's callback on the read would, and when not `later`
+    /// its promise's callbacks too run before this returns, as a `wakeup` runs them (a `close`
+    /// called from a callback returns after the waiting reads' callbacks have run).
     fn finish(self, outcome: Outcome<usize>, later: bool) {
         match self {
             FillWaiter::Task(r) if later => r.wakeup_later_result(outcome),
             FillWaiter::Task(r) => r.wakeup_result(outcome),
-            FillWaiter::Resume(k) => k.resume(outcome),
+            FillWaiter::Resume(k) if later => k.resume(outcome),
+            FillWaiter::Resume(k) => crate::schedule::settle(move || k.resume(outcome)),
         }
     }
 }
