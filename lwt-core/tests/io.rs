@@ -1972,3 +1972,78 @@ fn canceling_a_waiting_read_releases_the_lock_at_once_and_loses_nothing() {
     run(w.write(b"kept\n".to_vec())).unwrap();
     assert_eq!(run(second).unwrap(), "kept");
 }
+
+#[test]
+fn closing_inside_a_callback_runs_the_waiting_reads_callbacks_before_close_returns() {
+    // Found in review: once a waiting read's step waited in the fill's list, a `close` called
+    // from a callback returned before the waiting read's callbacks ran (they were queued),
+    // while the queued read's had run. `close` wakes the waits as `wakeup` does.
+    let (r, _w) = unix::pipe().unwrap();
+    let ic = InputChannel::with_buffer_size(r, 4);
+    let log = Rc::new(RefCell::new(Vec::<&str>::new()));
+    let waiting = ic.read_line();
+    let queued = ic.read_char();
+    for (p, name) in [
+        (waiting.clone().map(|_| ()), "waiting"),
+        (queued.clone().map(|_| ()), "queued"),
+    ] {
+        let l = log.clone();
+        p.on_any(
+            |_| {},
+            move |e| {
+                assert!(e.is::<ChannelClosed>(), "{e:?}");
+                l.borrow_mut().push(name);
+            },
+        );
+    }
+    turn();
+    assert!(waiting.is_pending() && queued.is_pending());
+    let (go, go_r) = lwt_core::wait::<()>();
+    let (ic2, l2) = (ic.clone(), log.clone());
+    let seen = go.map(move |()| {
+        drop(ic2.close());
+        l2.borrow().clone() // the callbacks that ran before `close` returned
+    });
+    go_r.wakeup(());
+    assert_eq!(run(seen).unwrap(), ["queued", "waiting"]);
+}
+
+#[test]
+fn a_read_canceled_inside_a_callback_stays_canceled_when_the_channel_closes_next() {
+    // A waiting read is a task: canceling it rejects it at once, whatever that callback does
+    // next (a close used to turn the still-pending read into `ChannelClosed`).
+    let (r, _w) = unix::pipe().unwrap();
+    let ic = InputChannel::with_buffer_size(r, 4);
+    let first = ic.read_line();
+    turn();
+    let (go, go_r) = lwt_core::wait::<()>();
+    let (ic2, f2) = (ic.clone(), first.clone());
+    let done = go.map(move |()| {
+        f2.cancel();
+        drop(ic2.close());
+    });
+    go_r.wakeup(());
+    run(done).unwrap();
+    let e = first.rejection().unwrap();
+    assert!(e.is_canceled(), "{e:?}");
+}
+
+#[test]
+fn a_flush_the_descriptor_takes_in_part_writes_the_rest_when_it_can() {
+    // A flush first writes from the buffer itself; a pipe already holding data takes only part
+    // of a large buffer, and the rest goes out once the reader makes room, in order.
+    let (r, w) = unix::pipe().unwrap();
+    run(w.write_all(vec![b'x'; 10_000])).unwrap();
+    let oc = OutputChannel::with_buffer_size(w, 60_000);
+    let data: Vec<u8> = (0..60_000u32).map(|i| (i % 251) as u8).collect();
+    run(oc.write(data.clone())).unwrap();
+    let flushed = oc.flush();
+    assert!(flushed.is_pending(), "a full pipe took the whole buffer");
+    let ic = InputChannel::with_buffer_size(r, 4096);
+    let all = ic.read_exactly(70_000);
+    run(flushed).unwrap();
+    let all = run(all).unwrap();
+    assert_eq!(&all[..10_000], &vec![b'x'; 10_000][..]);
+    assert_eq!(&all[10_000..], &data[..]);
+    assert_eq!(oc.buffered(), 0);
+}

@@ -397,9 +397,13 @@ impl OutputChannel {
     /// write that had to wait, the continuation's error path still holds one, and the memory
     /// is simply dropped.
     fn recycle(&self, data: Rc<Vec<u8>>) {
-        let Ok(mut data) = Rc::try_unwrap(data) else {
-            return;
-        };
+        if let Ok(data) = Rc::try_unwrap(data) {
+            self.recycle_vec(data);
+        }
+    }
+
+    /// [`recycle`](Self::recycle) of a buffer nobody shares.
+    fn recycle_vec(&self, mut data: Vec<u8>) {
         if self.0.closed.get() {
             return;
         }
@@ -447,6 +451,27 @@ impl OutputChannel {
         let data = std::mem::take(&mut *self.0.buf.borrow_mut());
         if data.is_empty() {
             return Promise::ret(());
+        }
+        // The usual flush: the descriptor takes the whole buffer at once. Tried here, from the
+        // buffer itself, before the buffer is shared with a write that may have to wait.
+        if data.len() <= MAX_WRITE {
+            if let Ok(fd) = self.0.owner.fd() {
+                match fd.write_now(&data) {
+                    Some(Ok(n)) if n == data.len() => {
+                        self.advance(n);
+                        self.recycle_vec(data);
+                        return Promise::ret(());
+                    }
+                    Some(Ok(n)) if n > 0 => {
+                        self.advance(n);
+                        return self.write_out(Rc::new(data), n, report);
+                    }
+                    Some(Err(e)) => return self.write_failed(&data, 0, Exn::from(e), report),
+                    // Blocked (or a write of nothing, which `write_out` reports): the general
+                    // path waits for the descriptor.
+                    _ => {}
+                }
+            }
         }
         self.write_out(Rc::new(data), 0, report)
     }

@@ -731,6 +731,17 @@ impl Fd {
         })
     }
 
+    /// One try at writing `data` now, without waiting: the count (or the error) when the
+    /// descriptor took the write or refused it, `None` when it would block (a blocked write
+    /// then goes through [`write_shared`](Self::write_shared), which waits). For an output
+    /// channel's flush, which writes from its own buffer first.
+    pub(crate) fn write_now(&self, data: &[u8]) -> Option<io::Result<usize>> {
+        match self.attempt(true, &|io: &Io<'_>| io.write(data)) {
+            Attempt::Done(outcome) => Some(outcome),
+            Attempt::Blocked(_) => None,
+        }
+    }
+
     /// Writes some of `data[range]` and gives how many bytes were written: the output channels'
     /// write, with no copy of their buffer. The caller keeps its own handle on `data`, so the
     /// bytes are still there if the write fails or is canceled. `range` must lie within `data`.
