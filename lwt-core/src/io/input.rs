@@ -992,14 +992,28 @@ fn line_step() -> impl FnMut(&InputChannel, Option<usize>) -> Step<String> + 'st
     }
 }
 
-/// The index of the first `\n` in `bytes`. Through `BufRead::skip_until` on a slice, which
-/// searches a word at a time (std's `memchr`) where `iter().position` compares byte by byte:
-/// about a third of the instructions on a 64-byte line.
+/// The index of the first `\n` in `bytes`, eight bytes at a time: a word with a `\n` byte has
+/// a zero byte once XORed with eight `\n`s, and the classic test for a zero byte sets the high
+/// bit of the first one exactly (a false hit can only come above a true one). About a quarter
+/// of the instructions of a byte-by-byte search on a 64-byte line.
 fn find_newline(bytes: &[u8]) -> Option<usize> {
-    use std::io::BufRead;
-    let mut rest = bytes;
-    let skipped = rest.skip_until(b'\n').unwrap_or(0);
-    (skipped > 0 && bytes[skipped - 1] == b'\n').then(|| skipped - 1)
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const NEWLINES: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut words = bytes.chunks_exact(8);
+    let mut at = 0;
+    for word in &mut words {
+        let mut eight = [0; 8];
+        eight.copy_from_slice(word);
+        let x = u64::from_le_bytes(eight) ^ NEWLINES;
+        let zero_bytes = x.wrapping_sub(ONES) & !x & HIGHS;
+        if zero_bytes != 0 {
+            return Some(at + zero_bytes.trailing_zeros() as usize / 8);
+        }
+        at += 8;
+    }
+    let tail = words.remainder();
+    tail.iter().position(|&b| b == b'\n').map(|i| at + i)
 }
 
 /// The end of input as `None`, inside an operation's step.
@@ -1157,6 +1171,22 @@ mod tests {
                 let expected = bytes.iter().position(|&b| b == b'\n');
                 assert_eq!(super::find_newline(&bytes), expected, "len {len}, at {at}");
             }
+        }
+        // Bytes next to `\n` in value or bit pattern, on either side of the first one.
+        let near = [0x0b, 0x09, 0x8a, 0x00, 0x01, 0x80, 0xff, 0x0a];
+        let mut seed = 7u64;
+        for _ in 0..20_000 {
+            let len = (seed % 40) as usize;
+            bytes.clear();
+            for _ in 0..len {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                bytes.push(near[(seed >> 33) as usize % near.len()]);
+            }
+            seed = seed.wrapping_add(len as u64 + 1);
+            let expected = bytes.iter().position(|&b| b == b'\n');
+            assert_eq!(super::find_newline(&bytes), expected, "{bytes:?}");
         }
     }
 
