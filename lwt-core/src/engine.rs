@@ -154,7 +154,15 @@ pub(crate) struct Hooks {
 /// point a pause's bind continuation would (see [`Engine::pause_then`]).
 enum Paused {
     Promise(Resolver<()>),
-    Call(Box<dyn FnOnce()>),
+    Call(Rc<dyn PausedWork>),
+}
+
+/// Runtime work for the next turn of the loop, filed with [`Engine::pause_then`]: a runtime
+/// structure that is in an `Rc` already files itself, which costs no allocation (a boxed
+/// closure cost one per automatic flush).
+pub(crate) trait PausedWork {
+    /// Runs the work (once per filing).
+    fn run_paused(self: Rc<Self>);
 }
 
 impl Paused {
@@ -176,7 +184,9 @@ impl Paused {
             // returns, so their callbacks never run in the middle of its work (holding a
             // channel's lock, with a burst half written). `settle` is what `wakeup` does, but
             // past the nesting limit, where a wakeup would queue the callback, it runs at once.
-            Paused::Call(f) => crate::schedule::settle(|| crate::hook::guard(f)),
+            Paused::Call(work) => {
+                crate::schedule::settle(|| crate::hook::guard(|| work.run_paused()))
+            }
         }
     }
 }
@@ -332,12 +342,12 @@ impl Engine {
     }
 
     /// `pause().bind(f)` for the runtime's own work that nobody waits for (an output channel's
-    /// automatic flush): `f` runs where the pause's continuation would, in the same order among
+    /// automatic flush): `work` runs where the pause's continuation would, in the same order among
     /// the pauses, without a promise for the pause or for the bind. It counts as a paused
-    /// promise (`paused_count`), as Lwt's `Lwt.pause` does. A panic in `f` goes to the async
+    /// promise (`paused_count`), as Lwt's `Lwt.pause` does. A panic in `work` goes to the async
     /// exception hook.
-    pub(crate) fn pause_then(&self, f: Box<dyn FnOnce()>) {
-        self.push_paused(Paused::Call(f));
+    pub(crate) fn pause_then(&self, work: Rc<dyn PausedWork>) {
+        self.push_paused(Paused::Call(work));
     }
 
     // Always inlined: `pause` is on the path of every yield-loop iteration, and as a call this

@@ -70,6 +70,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::rc::Rc;
 
 use crate::engine::{self, Stuck};
 use crate::exn::Exn;
@@ -190,8 +191,8 @@ pub fn pause() -> Promise<()> {
 
 /// `pause().bind(f)` for the runtime's own work that nobody waits for: see
 /// `Engine::pause_then`.
-pub(crate) fn pause_then(f: impl FnOnce() + 'static) {
-    engine::with(|e| e.pause_then(Box::new(f)))
+pub(crate) fn pause_then(work: Rc<dyn engine::PausedWork>) {
+    engine::with(|e| e.pause_then(work))
 }
 
 /// Lwt's `Lwt_main.yield` (deprecated there in favour of `pause`): the same as [`pause`] (on

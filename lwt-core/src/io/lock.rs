@@ -13,6 +13,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use crate::bind::guarded;
+use crate::engine::PausedWork;
 use crate::main::{pause, pause_then};
 use crate::promise::Promise;
 use crate::resolver::{task, Resolver};
@@ -57,6 +58,13 @@ impl Lock {
     }
 }
 
+/// A lock dropped while a panic unwound is released at the next turn (see [`Held`]).
+impl PausedWork for Lock {
+    fn run_paused(self: Rc<Self>) {
+        self.release();
+    }
+}
+
 /// How many channel operations in a row may complete at once (on buffered data) before one is
 /// made to wait for the next turn of the loop.
 pub(crate) const MAX_STREAK: u32 = 128;
@@ -92,8 +100,7 @@ pub(crate) struct Held(Rc<Lock>);
 impl Drop for Held {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let lock = self.0.clone();
-            pause_then(move || lock.release());
+            pause_then(self.0.clone());
         } else {
             self.0.release();
         }

@@ -10,6 +10,7 @@ use super::error::ChannelClosed;
 use super::lock::{may_run_at_once, serialized, Lock};
 use super::owner::Owner;
 use super::{Channel, DEFAULT_BUFFER_SIZE};
+use crate::engine::PausedWork;
 use crate::exn::Exn;
 use crate::main::pause_then;
 use crate::promise::Promise;
@@ -481,27 +482,30 @@ impl OutputChannel {
         if self.0.buf.borrow().is_empty() || self.0.auto_flush.replace(true) {
             return;
         }
-        let me = self.clone();
         // Lwt's `Lwt.pause () >>= fun () -> ...`, without its two promises: nobody waits for
-        // this flush (a failure is kept in the channel and given to the waiters, not lost).
-        pause_then(move || {
-            // Usually an explicit `flush` has written the burst out already: with the lock free
-            // and nothing buffered there is nothing to wait for (an operation that buffers more
-            // later schedules its own automatic flush, since this one is over).
-            if !me.0.lock.is_busy() && me.0.buf.borrow().is_empty() {
-                me.0.auto_flush.set(false);
-                return;
+        // this flush (a failure is kept in the channel and given to the waiters, not lost). The
+        // channel files itself (`run_paused` below): no closure to allocate.
+        pause_then(self.0.clone());
+    }
+
+    /// The automatic flush, at the turn of the loop after a burst of writes.
+    fn auto_flush(&self) {
+        // Usually an explicit `flush` has written the burst out already: with the lock free
+        // and nothing buffered there is nothing to wait for (an operation that buffers more
+        // later schedules its own automatic flush, since this one is over).
+        if !self.0.lock.is_busy() && self.0.buf.borrow().is_empty() {
+            self.0.auto_flush.set(false);
+            return;
+        }
+        let me = self.clone();
+        let flushing = serialized(&self.0.lock, move || {
+            me.0.auto_flush.set(false);
+            if me.0.closed.get() {
+                return Promise::ret(());
             }
-            let lock = me.0.lock.clone();
-            let flushing = serialized(&lock, move || {
-                me.0.auto_flush.set(false);
-                if me.0.closed.get() {
-                    return Promise::ret(());
-                }
-                me.flush_buffer(false)
-            });
-            drop(flushing);
+            me.flush_buffer(false)
         });
+        drop(flushing);
     }
 
     /// Appends `parts` to the buffer now, if that is all running the write under the lock
@@ -799,5 +803,11 @@ impl fmt::Debug for OutputChannel {
             .field("closed", &self.is_closed())
             .field("error", &self.0.error.borrow())
             .finish()
+    }
+}
+
+impl PausedWork for Output {
+    fn run_paused(self: Rc<Self>) {
+        OutputChannel(self).auto_flush();
     }
 }
