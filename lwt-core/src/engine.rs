@@ -641,12 +641,14 @@ impl Engine {
                 w.readiness.note_event(event);
                 // One `push_back` at a time, and none for an empty list: `VecDeque::extend` from a
                 // `Drain` cost tcp-echo 160 instructions per round trip.
-                if event.is_readable() || event.is_read_closed() || event.is_error() {
+                let reading = event.is_readable() || event.is_read_closed() || event.is_error();
+                if reading && !w.readers.is_empty() {
                     for waiter in w.readers.drain(..) {
                         ready.push_back(waiter);
                     }
                 }
-                if event.is_writable() || event.is_write_closed() || event.is_error() {
+                let writing = event.is_writable() || event.is_write_closed() || event.is_error();
+                if writing && !w.writers.is_empty() {
                     for waiter in w.writers.drain(..) {
                         ready.push_back(waiter);
                     }
