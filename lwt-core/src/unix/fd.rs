@@ -856,12 +856,10 @@ mod tests {
     use crate::main;
     use crate::unix::pipe;
 
-    type Got = Rc<RefCell<Vec<std::io::Result<(Vec<u8>, usize)>>>>;
+    type Read = std::io::Result<(Vec<u8>, usize)>;
+    type Got = Rc<RefCell<Vec<Read>>>;
 
-    fn recorder() -> (
-        Got,
-        impl FnOnce(std::io::Result<(Vec<u8>, usize)>) + 'static,
-    ) {
+    fn recorder() -> (Got, impl FnOnce(Read) + 'static) {
         let got: Got = Rc::default();
         let sink = got.clone();
         (got, move |read| sink.borrow_mut().push(read))
