@@ -66,9 +66,10 @@ struct Input {
     /// The buffer the descriptor reads `chunk` bytes into, moved into each such read and given
     /// back with it (empty meanwhile, or before the first read, or after a failed one).
     spare: RefCell<Vec<u8>>,
-    /// The callers waiting for that read (at most one at a time in practice: operations are
-    /// serialized by the lock), each on a task of its own: the read wakes them when it ends,
-    /// `close` rejects them, and canceling one leaves the read and the others alone.
+    /// The callers waiting for the read in progress (at most one operation at a time: they are
+    /// serialized by the lock), each on a task of its own: an operation's step and lock wait
+    /// here as a resumption, which the read runs when it ends; `close` ends them, and canceling
+    /// one drops it (releasing the lock) and leaves the read and the others alone.
     fill_waiters: RefCell<Vec<FillWaiter>>,
     lock: Rc<Lock>,
 }
