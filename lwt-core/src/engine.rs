@@ -597,11 +597,19 @@ impl Engine {
     fn wake_paused(&self) {
         {
             let mut paused = self.paused.borrow_mut();
-            if paused.len() == 1 && self.paused_spare.borrow().is_empty() {
-                // The usual case of a loop that yields: nothing else to go on with.
-                let entry = paused.pop().expect("one paused");
-                drop(paused);
-                return entry.wake();
+            if self.paused_spare.borrow().is_empty() {
+                match paused.len() {
+                    // Nothing paused (an I/O loop): no `Drain` of an empty list, which the
+                    // compiler does not always inline (tcp-echo: 60 instructions per round trip).
+                    0 => return,
+                    // The usual case of a loop that yields: nothing else to go on with.
+                    1 => {
+                        let entry = paused.pop().expect("one paused");
+                        drop(paused);
+                        return entry.wake();
+                    }
+                    _ => {}
+                }
             }
             self.paused_spare.borrow_mut().extend(paused.drain(..));
         }
