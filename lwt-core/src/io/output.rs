@@ -15,6 +15,7 @@ use crate::exn::Exn;
 use crate::main::pause_then;
 use crate::promise::Promise;
 use crate::resolver::{task, Resolver};
+use crate::unix::fd::Attempt;
 use crate::unix::Fd;
 
 /// The largest single write system call a channel makes.
@@ -347,9 +348,42 @@ impl OutputChannel {
         }
     }
 
-    /// Writes `data[offset..]` to the descriptor (the buffer is empty meanwhile: the lock is
-    /// held). On failure the unwritten bytes go back to the buffer.
-    fn write_out(&self, data: Rc<Vec<u8>>, mut offset: usize, report: bool) -> Promise<()> {
+    /// Writes `data` to the descriptor (the buffer is empty meanwhile: the lock is held). On
+    /// failure the unwritten bytes go back to the buffer. Written from the vector itself while
+    /// the descriptor takes it at once (the usual flush: no allocation); shared with a write
+    /// that waits from where the descriptor would block.
+    fn write_out(&self, data: Vec<u8>, report: bool) -> Promise<()> {
+        let fd = match self.0.owner.fd() {
+            Ok(fd) => fd,
+            Err(e) => return self.write_failed(&data, 0, e, report),
+        };
+        let mut offset = 0;
+        while offset < data.len() {
+            let end = data.len().min(offset + MAX_WRITE);
+            match fd.write_now(&data[offset..end]) {
+                Attempt::Done(Ok(0)) => {
+                    let e = Exn::from(io::Error::from(io::ErrorKind::WriteZero));
+                    return self.write_failed(&data, offset, e, report);
+                }
+                Attempt::Done(Ok(n)) => {
+                    self.advance(n);
+                    offset += n;
+                }
+                Attempt::Done(Err(e)) => return self.write_failed(&data, offset, e.into(), report),
+                Attempt::Blocked(token) => {
+                    let data = Rc::new(data);
+                    let written = fd.write_shared_when_ready(token, data.clone(), offset..end);
+                    return self.written_later(written, data, offset, report);
+                }
+            }
+        }
+        self.recycle_vec(data);
+        Promise::ret(())
+    }
+
+    /// [`write_out`](Self::write_out) of `data[offset..]`, shared with the writes, after a write
+    /// that waited.
+    fn write_out_shared(&self, data: Rc<Vec<u8>>, mut offset: usize, report: bool) -> Promise<()> {
         let fd = match self.0.owner.fd() {
             Ok(fd) => fd.clone(),
             Err(e) => return self.write_failed(&data, offset, e, report),
@@ -376,20 +410,32 @@ impl OutputChannel {
                     Err(e) => return self.write_failed(&data, offset, e, report),
                 }
             }
-            let (ok, err) = (self.clone(), self.clone());
-            let again = data.clone();
-            return written.try_bind(
-                move |n| {
-                    if n == 0 {
-                        let e = Exn::from(io::Error::from(io::ErrorKind::WriteZero));
-                        return ok.write_failed(&again, offset, e, report);
-                    }
-                    ok.advance(n);
-                    ok.write_out(again, offset + n, report)
-                },
-                move |e| err.write_failed(&data, offset, e, report),
-            );
+            return self.written_later(written, data, offset, report);
         }
+    }
+
+    /// Goes on with `data[offset..]` once `written`, a write of its next bytes that waits for
+    /// the descriptor, is done.
+    fn written_later(
+        &self,
+        written: Promise<usize>,
+        data: Rc<Vec<u8>>,
+        offset: usize,
+        report: bool,
+    ) -> Promise<()> {
+        let (ok, err) = (self.clone(), self.clone());
+        let again = data.clone();
+        written.try_bind(
+            move |n| {
+                if n == 0 {
+                    let e = Exn::from(io::Error::from(io::ErrorKind::WriteZero));
+                    return ok.write_failed(&again, offset, e, report);
+                }
+                ok.advance(n);
+                ok.write_out_shared(again, offset + n, report)
+            },
+            move |e| err.write_failed(&data, offset, e, report),
+        )
     }
 
     /// Gives the memory of a buffer that was written out back to the channel, if the channel's
@@ -453,28 +499,7 @@ impl OutputChannel {
         if data.is_empty() {
             return Promise::ret(());
         }
-        // The usual flush: the descriptor takes the whole buffer at once. Tried here, from the
-        // buffer itself, before the buffer is shared with a write that may have to wait.
-        if data.len() <= MAX_WRITE {
-            if let Ok(fd) = self.0.owner.fd() {
-                match fd.write_now(&data) {
-                    Some(Ok(n)) if n == data.len() => {
-                        self.advance(n);
-                        self.recycle_vec(data);
-                        return Promise::ret(());
-                    }
-                    Some(Ok(n)) if n > 0 => {
-                        self.advance(n);
-                        return self.write_out(Rc::new(data), n, report);
-                    }
-                    Some(Err(e)) => return self.write_failed(&data, 0, Exn::from(e), report),
-                    // Blocked (or a write of nothing, which `write_out` reports): the general
-                    // path waits for the descriptor.
-                    _ => {}
-                }
-            }
-        }
-        self.write_out(Rc::new(data), 0, report)
+        self.write_out(data, report)
     }
 
     /// Makes sure the buffer is flushed at the next iteration of the loop.
@@ -554,7 +579,7 @@ impl OutputChannel {
             } else {
                 out.extend_from_slice(&data);
             }
-            self.write_out(Rc::new(out), 0, true)
+            self.write_out(out, true)
         }
     }
 

@@ -55,7 +55,7 @@ use crate::readiness::Readiness;
 use crate::resolver::{task_telling, Resolver};
 
 /// What one round of tries of an operation came to.
-enum Attempt<T> {
+pub(crate) enum Attempt<T> {
     Done(io::Result<T>),
     /// It would block: wait for this token's readiness.
     Blocked(Token),
@@ -92,11 +92,10 @@ impl<T: 'static, F: Fn(&Io<'_>) -> io::Result<T> + 'static> engine::IoJob for Re
     }
 }
 
-/// An operation waiting for its descriptor, with a continuation for its result instead of a
-/// promise: the runtime's own reads, which nobody cancels (see [`Fd::read_into_then`]).
+/// A read waiting for its descriptor, with a continuation for its result instead of a promise:
+/// the runtime's own reads, which nobody cancels (see [`Fd::read_into_then`]).
 struct RetryThen<F, K> {
     fd: Fd,
-    write: bool,
     op: F,
     then: K,
 }
@@ -114,12 +113,9 @@ where
     }
 
     fn ready(self: Box<Self>) {
-        match self.fd.attempt(self.write, &self.op) {
+        match self.fd.attempt(false, &self.op) {
             Attempt::Done(outcome) => run_continuation(self.then, outcome),
-            Attempt::Blocked(token) => {
-                let write = self.write;
-                engine::with(|e| e.wait_io_job(token, write, self));
-            }
+            Attempt::Blocked(token) => engine::with(|e| e.wait_io_job(token, false, self)),
         }
     }
 
@@ -133,6 +129,19 @@ where
 /// goes to the async exception hook instead of unwinding into the loop.
 fn run_continuation<T>(then: impl FnOnce(io::Result<T>), outcome: io::Result<T>) {
     crate::schedule::settle(|| crate::hook::guard(move || then(outcome)));
+}
+
+/// The operation of a read into `buf[range]`, for `retry` or `read_into_then`. It may be tried
+/// several times (until it stops reporting `WouldBlock`), but it gives the buffer back only
+/// once: the try that does not block is the last.
+fn reading_into(buf: Vec<u8>, range: Range<usize>) -> impl Fn(&Io<'_>) -> io::Result<ReadInto> {
+    let slot = RefCell::new(Some(buf));
+    move |io| {
+        let mut slot = slot.borrow_mut();
+        let buf = slot.as_mut().ok_or_else(given_back)?;
+        let n = io.read(&mut buf[range.clone()])?;
+        Ok((slot.take().ok_or_else(given_back)?, n))
+    }
 }
 
 /// One read on a blocking file (on a pool thread), retried when interrupted by a signal.
@@ -484,21 +493,30 @@ impl Fd {
     ) -> Promise<T> {
         match self.attempt(write, &op) {
             Attempt::Done(outcome) => Promise::of_result(outcome.map_err(Exn::from)),
-            Attempt::Blocked(token) => {
-                // Canceling the operation tells the descriptor, which drops the job at once:
-                // the job holds the descriptor open (a weak link, no allocation).
-                let listener = Rc::downgrade(&self.0) as Weak<dyn CancelListener>;
-                let (promise, resolver) = task_telling(listener);
-                let job = Box::new(Retry {
-                    fd: self.clone(),
-                    write,
-                    op,
-                    resolver,
-                });
-                engine::with(|e| e.wait_io_job(token, write, job));
-                promise
-            }
+            Attempt::Blocked(token) => self.retry_when_ready(token, write, op),
         }
+    }
+
+    /// [`retry`](Self::retry) past a try that would block on `token`: files the operation
+    /// with the reactor, to be tried again when the descriptor is ready.
+    fn retry_when_ready<T: 'static>(
+        &self,
+        token: Token,
+        write: bool,
+        op: impl Fn(&Io<'_>) -> io::Result<T> + 'static,
+    ) -> Promise<T> {
+        // Canceling the operation tells the descriptor, which drops the job at once: the job
+        // holds the descriptor open (a weak link, no allocation).
+        let listener = Rc::downgrade(&self.0) as Weak<dyn CancelListener>;
+        let (promise, resolver) = task_telling(listener);
+        let job = Box::new(Retry {
+            fd: self.clone(),
+            write,
+            op,
+            resolver,
+        });
+        engine::with(|e| e.wait_io_job(token, write, job));
+        promise
     }
 
     /// Tries `op` until it succeeds, fails, or would block on a pollable descriptor. Does not
@@ -564,7 +582,7 @@ impl Fd {
     /// ```
     pub fn read(&self, max: usize) -> Promise<Vec<u8>> {
         let max = max.min(MAX_READ);
-        if self.0.mode.get() == Mode::Blocking {
+        if self.is_blocking() {
             let file = match self.blocking_file() {
                 Ok(file) => file,
                 Err(e) => return Promise::fail(e),
@@ -617,7 +635,7 @@ impl Fd {
         if let Err(e) = check_range("Fd::read_into", &buf, &range) {
             return Promise::fail(e);
         }
-        if self.0.mode.get() == Mode::Blocking {
+        if self.is_blocking() {
             let file = match self.blocking_file() {
                 Ok(file) => file,
                 Err(e) => return Promise::fail(e),
@@ -628,21 +646,14 @@ impl Fd {
             })
             .bind(|r: Result<_, String>| Promise::of_result(r.map_err(Exn::failure)));
         }
-        // `op` may be tried several times (until it stops reporting `WouldBlock`), but it gives
-        // the buffer back only once: the try that does not block is the last.
-        let slot = RefCell::new(Some(buf));
-        self.retry(false, move |io| {
-            let mut slot = slot.borrow_mut();
-            let buf = slot.as_mut().ok_or_else(given_back)?;
-            let n = io.read(&mut buf[range.clone()])?;
-            Ok((slot.take().ok_or_else(given_back)?, n))
-        })
+        self.retry(false, reading_into(buf, range))
     }
 
     /// [`read_into`](Self::read_into) for the runtime's own reads, which nobody cancels (an input
     /// channel's fill): the result at once when the read does not block; otherwise `None`, and
     /// `then` gets the result once the descriptor is ready (or the error of a closed one), never
-    /// before this returns. No promise is made, which saves a task, its resolution and a bind per blocked read.
+    /// before this returns. No promise is made, which saves a task, its resolution and a bind
+    /// per blocked read.
     ///
     /// Not for blocking-mode descriptors ([`is_blocking`](Self::is_blocking)), whose reads go
     /// through the thread pool: they fail with `Unsupported`. The range must lie within `buf`.
@@ -659,20 +670,12 @@ impl Fd {
                 "read_into_then on a blocking-mode descriptor",
             )));
         }
-        // As in `read_into`: tried until it does not block, the buffer given back once.
-        let slot = RefCell::new(Some(buf));
-        let op = move |io: &Io<'_>| {
-            let mut slot = slot.borrow_mut();
-            let buf = slot.as_mut().ok_or_else(given_back)?;
-            let n = io.read(&mut buf[range.clone()])?;
-            Ok((slot.take().ok_or_else(given_back)?, n))
-        };
+        let op = reading_into(buf, range);
         match self.attempt(false, &op) {
             Attempt::Done(outcome) => Some(outcome),
             Attempt::Blocked(token) => {
                 let job = Box::new(RetryThen {
                     fd: self.clone(),
-                    write: false,
                     op,
                     then,
                 });
@@ -731,15 +734,23 @@ impl Fd {
         })
     }
 
-    /// One try at writing `data` now, without waiting: the count (or the error) when the
-    /// descriptor took the write or refused it, `None` when it would block (a blocked write
-    /// then goes through [`write_shared`](Self::write_shared), which waits). For an output
-    /// channel's flush, which writes from its own buffer first.
-    pub(crate) fn write_now(&self, data: &[u8]) -> Option<io::Result<usize>> {
-        match self.attempt(true, &|io: &Io<'_>| io.write(data)) {
-            Attempt::Done(outcome) => Some(outcome),
-            Attempt::Blocked(_) => None,
-        }
+    /// One try at writing `data` now, from the caller's own buffer: the count (or the error)
+    /// when the descriptor took the write or refused it, or the token to wait on when it would
+    /// block (then [`write_shared_when_ready`](Self::write_shared_when_ready) waits). For an
+    /// output channel, which shares its buffer with a write only when the write must wait.
+    pub(crate) fn write_now(&self, data: &[u8]) -> Attempt<usize> {
+        self.attempt(true, &|io: &Io<'_>| io.write(data))
+    }
+
+    /// [`write_shared`](Self::write_shared) after a [`write_now`](Self::write_now) that would
+    /// block on `token`: waits for the descriptor before the first try.
+    pub(crate) fn write_shared_when_ready(
+        &self,
+        token: Token,
+        data: Rc<Vec<u8>>,
+        range: Range<usize>,
+    ) -> Promise<usize> {
+        self.retry_when_ready(token, true, move |io| io.write(&data[range.clone()]))
     }
 
     /// Writes some of `data[range]` and gives how many bytes were written: the output channels'
