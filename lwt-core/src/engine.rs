@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use crate::node::{HowToCancel, Node};
 use crate::promise::Promise;
 use crate::readiness::Readiness;
-use crate::resolver::{task, Resolver};
+use crate::resolver::{self, task, Resolver};
 use crate::timers::Timers;
 
 const WAKER: Token = Token(usize::MAX);
@@ -175,17 +176,20 @@ impl Paused {
         }
     }
 
+    /// Runs the entry; gives back the node of a woken pause that nothing holds any more, for
+    /// the next pause (see [`Engine::pause`]).
     #[inline]
-    fn wake(self) {
+    fn wake(self) -> Option<Rc<Node<()>>> {
         match self {
-            Paused::Promise(r) => r.wakeup(()),
+            Paused::Promise(r) => r.wakeup_and_renew((), HowToCancel::CancelThis),
             // As a callback of the pause's resolution would run: the resolutions `f` makes with
             // `wakeup_later` (the `flushed()` waiters of an automatic flush) wait until it
             // returns, so their callbacks never run in the middle of its work (holding a
             // channel's lock, with a burst half written). `settle` is what `wakeup` does, but
             // past the nesting limit, where a wakeup would queue the callback, it runs at once.
             Paused::Call(work) => {
-                crate::schedule::settle(|| crate::hook::guard(|| work.run_paused()))
+                crate::schedule::settle(|| crate::hook::guard(|| work.run_paused()));
+                None
             }
         }
     }
@@ -200,6 +204,12 @@ pub(crate) struct Engine {
     /// The promises paused before the current iteration, being woken (see `wake_paused`); empty
     /// between iterations, its buffer kept (no allocation per iteration).
     paused_spare: RefCell<VecDeque<Paused>>,
+    /// The node of the last woken pause or timer that nothing held any more, renewed to a fresh
+    /// pending task: the next pause or sleep takes it instead of allocating. One is enough: a
+    /// pause made while the pauses of an iteration are woken (a coroutine pausing again) takes
+    /// the node of the pause woken before it, and gives its own back when it is woken; the
+    /// same goes for a loop that sleeps.
+    spare_node: Cell<Option<Rc<Node<()>>>>,
     /// The I/O waiters a poll found ready, being woken (see `wake_ready`); empty between
     /// iterations, its buffer kept (no allocation per poll).
     ready: RefCell<VecDeque<IoWaiter>>,
@@ -278,6 +288,7 @@ impl Engine {
             timers: RefCell::new(Timers::default()),
             paused: RefCell::new(Vec::new()),
             paused_spare: RefCell::new(VecDeque::new()),
+            spare_node: Cell::new(None),
             ready: RefCell::new(VecDeque::new()),
             io: RefCell::new(Vec::new()),
             free_tokens: RefCell::new(Vec::new()),
@@ -323,7 +334,7 @@ impl Engine {
 
     pub(crate) fn sleep_until(&self, deadline: Instant) -> Promise<()> {
         // Canceling the sleep rejects `p`; the timer entry notices lazily (see `timers`).
-        let (p, r) = task();
+        let (p, r) = self.unit_task();
         self.timers.borrow_mut().add(deadline, r);
         p
     }
@@ -336,9 +347,25 @@ impl Engine {
 
     pub(crate) fn pause(&self) -> Promise<()> {
         // A task, as in Lwt (`add_task_r`): canceling a pause rejects it at once.
-        let (p, r) = task();
+        let (p, r) = self.unit_task();
         self.push_paused(Paused::Promise(r));
         p
+    }
+
+    /// A pending `()` task, for a pause or a sleep: on the spare node if there is one.
+    #[inline]
+    fn unit_task(&self) -> (Promise<()>, Resolver<()>) {
+        let node = self.spare_node.take();
+        resolver::from_node(node.unwrap_or_else(|| Node::pending(HowToCancel::CancelThis)))
+    }
+
+    /// Keeps the renewed node of a woken pause or timer for the next one (see `unit_task`).
+    #[inline]
+    fn keep_spare_node(&self, node: Option<Rc<Node<()>>>) {
+        if node.is_some() {
+            // The node replaced, if any, is fresh: dropping it runs no code of anyone's.
+            drop(self.spare_node.replace(node));
+        }
     }
 
     /// `pause().bind(f)` for the runtime's own work that nobody waits for (an output channel's
@@ -606,7 +633,7 @@ impl Engine {
                     1 => {
                         let entry = paused.pop().expect("one paused");
                         drop(paused);
-                        return entry.wake();
+                        return self.keep_spare_node(entry.wake());
                     }
                     _ => {}
                 }
@@ -616,7 +643,7 @@ impl Engine {
         loop {
             let next = self.paused_spare.borrow_mut().pop_front();
             match next {
-                Some(entry) => entry.wake(),
+                Some(entry) => self.keep_spare_node(entry.wake()),
                 None => return,
             }
         }
@@ -737,7 +764,7 @@ impl Engine {
             match next {
                 Some(r) => {
                     fired = true;
-                    r.wakeup(());
+                    self.keep_spare_node(r.wakeup_and_renew((), HowToCancel::CancelThis));
                 }
                 None => return fired,
             }

@@ -475,6 +475,35 @@ impl<T: 'static> Node<T> {
         }
     }
 
+    /// Makes `node` a fresh pending node again, if it is resolved, every callback of it has run,
+    /// and `node` is its only handle (no promise, resolver, proxy, cancel link or weak link
+    /// names it): then nobody can tell it from a new node. The loop reuses a woken pause's node
+    /// for the next pause this way, which saves a `malloc` and a `free` per pause (`None`: the
+    /// node is still shared, or unresolved, and stays as it is).
+    pub(crate) fn renew(mut node: Rc<Self>, cancel: HowToCancel) -> Option<Rc<Self>> {
+        let fresh = Rc::get_mut(&mut node)?;
+        let state = fresh.state.get_mut();
+        match state {
+            State::Done {
+                to_run,
+                scheduled: false,
+            } if to_run.is_empty() => {}
+            _ => return None,
+        }
+        let done = std::mem::replace(
+            state,
+            State::Pending {
+                callbacks: Callbacks::Empty,
+                cancel,
+            },
+        );
+        // `Done` with nothing to run owns nothing: as in `resolve_root`, skip its drop glue.
+        std::mem::forget(done);
+        *fresh.value.get_mut() = None;
+        fresh.cloner.set(None);
+        Some(node)
+    }
+
     /// Replaces the cancel behaviour of this pending root (a relay moving on to its next wait).
     pub(crate) fn set_cancel(&self, how: HowToCancel) {
         let old = match &mut *self.state.borrow_mut() {

@@ -87,7 +87,12 @@ pub(crate) fn relay<T: 'static>() -> (Promise<T>, Resolver<T>) {
 }
 
 fn pending<T: 'static>(cancel: HowToCancel) -> (Promise<T>, Resolver<T>) {
-    let node = Node::pending(cancel);
+    from_node(Node::pending(cancel))
+}
+
+/// A promise and its resolver over `node`, a fresh pending node (new, or renewed with
+/// [`Node::renew`]).
+pub(crate) fn from_node<T: 'static>(node: Rc<Node<T>>) -> (Promise<T>, Resolver<T>) {
     (
         Promise::from_node(node.clone()),
         Resolver { node, armed: true },
@@ -194,6 +199,16 @@ impl<T: 'static> Resolver<T> {
     pub(crate) fn resolve_with(mut self, promise: Promise<T>) {
         self.armed = false;
         self.node.resolve_with(promise);
+    }
+
+    /// [`wakeup`](Self::wakeup), then gives the node back if nothing else holds it any more
+    /// (see [`Node::renew`]): the loop's pauses reuse their nodes this way.
+    pub(crate) fn wakeup_and_renew(mut self, value: T, cancel: HowToCancel) -> Option<Rc<Node<T>>> {
+        self.armed = false;
+        let _ = self.node.resolve(Ok(value), Mode::Now);
+        let node = self.node.clone();
+        drop(self);
+        Node::renew(node, cancel)
     }
 
     /// Makes this pending promise (its root) ignore `cancel` from now on, until it is merged

@@ -60,6 +60,9 @@ pub(crate) struct Timers {
     free: Vec<usize>,
     next_sequence: u64,
     sweep_at: usize,
+    /// The buffer `pop_due_under_new` sets new timers aside in; empty between calls, its
+    /// memory kept (a loop of zero sleeps goes there on every iteration).
+    aside: Vec<Entry>,
 }
 
 impl Default for Timers {
@@ -71,6 +74,7 @@ impl Default for Timers {
             free: Vec::new(),
             next_sequence: 0,
             sweep_at: FIRST_SWEEP,
+            aside: Vec::new(),
         }
     }
 }
@@ -188,7 +192,7 @@ impl Timers {
     #[cold]
     #[inline(never)]
     fn pop_due_under_new(&mut self, now: u64, made_before: u64) -> Option<Resolver<()>> {
-        let mut new = Vec::new();
+        let mut new = std::mem::take(&mut self.aside);
         let found = loop {
             let Some(&Reverse((deadline, sequence, slot))) = self.heap.peek() else {
                 break None;
@@ -211,9 +215,8 @@ impl Timers {
                 }
             }
         };
-        for entry in new {
-            self.heap.push(entry);
-        }
+        self.heap.extend(new.drain(..));
+        self.aside = new;
         found
     }
 

@@ -9,6 +9,7 @@
 mod counting_alloc;
 
 use std::cell::RefCell;
+use std::time::Duration;
 
 use counting_alloc::Counting;
 use lwt_core::{wait, Exn, Failure, Promise, Resolver, State};
@@ -247,6 +248,33 @@ fn loop_over_pending_bodies(name: &str, lp: fn(u64) -> Promise<()>, allocations:
     );
 }
 
+// ---- guarantee 5: a loop that pauses or sleeps --------------------------------------------------
+
+fn wait_loop(wait: fn() -> Promise<()>, n: u64, i: u64) -> Promise<u64> {
+    if i == n {
+        Promise::ret(i)
+    } else {
+        wait().bind(move |()| wait_loop(wait, n, i + 1))
+    }
+}
+
+/// A loop that pauses, or sleeps, allocates one node per iteration, its bind's result: each
+/// pause or sleep reuses the node of the one woken before it, which nothing holds any more.
+fn pausing_loop(name: &str, wait: fn() -> Promise<()>, n: u64) {
+    assert_eq!(
+        lwt_core::main::run(wait_loop(wait, 1_000, 0)).unwrap(),
+        1_000
+    ); // warm-up
+    let calls_before = counting_alloc::calls();
+    assert_eq!(lwt_core::main::run(wait_loop(wait, n, 0)).unwrap(), n);
+    let per_iteration = (counting_alloc::calls() - calls_before) as f64 / n as f64;
+    println!("a loop of {n} {name}: {per_iteration:.2} allocations per iteration");
+    assert!(
+        per_iteration < 1.01,
+        "{name}: {per_iteration} allocations per iteration, expected 1 (the bind's result)"
+    );
+}
+
 fn main() {
     // `cargo test` passes filter arguments; this binary runs everything regardless.
     chain_of_pending(10_000_000, false);
@@ -262,5 +290,11 @@ fn main() {
     loop_over_pending_bodies("control::while_loop", while_loop, 1.0);
     loop_over_pending_bodies("control::while_let", while_let_loop, 1.0);
     loop_over_pending_bodies("list::iter_s", list_iter_s, 2.0);
-    println!("test result: ok. 11 passed; 0 failed");
+    pausing_loop("pauses", lwt_core::main::pause, 1_000_000);
+    pausing_loop(
+        "zero sleeps",
+        || lwt_core::unix::sleep(Duration::ZERO),
+        100_000,
+    );
+    println!("test result: ok. 13 passed; 0 failed");
 }

@@ -437,6 +437,46 @@ fn pause_is_cancelable_like_lwt() {
 }
 
 #[test]
+fn a_woken_pause_still_held_keeps_its_outcome_while_later_pauses_come_and_go() {
+    // The loop reuses the node of a woken pause that nothing holds any more: a pause whose
+    // promise is still held must not be the one reused.
+    let held = main::pause();
+    main::run(main::pause()).unwrap();
+    assert!(held.is_fulfilled());
+    let (a, b) = (main::pause(), main::pause());
+    assert!(a.is_pending() && b.is_pending());
+    a.cancel();
+    main::run(b).unwrap();
+    assert!(held.is_fulfilled(), "{:?}", held.state());
+    assert_eq!(main::paused_count(), 0);
+}
+
+#[test]
+fn the_pause_after_a_dropped_canceled_one_is_a_fresh_pending_pause() {
+    // The canceled pause is woken last in its iteration, so its node, renewed, is the one the
+    // loop keeps for the next pause: it must come back pending, without the cancellation.
+    let live = main::pause();
+    let canceled = main::pause();
+    canceled.cancel();
+    drop(canceled);
+    main::run(live).unwrap();
+    let next = main::pause();
+    assert!(next.is_pending());
+    assert_eq!(next.callback_count(), 0);
+    assert_eq!(main::run(next.map(|()| 7)).unwrap(), 7);
+    // And a pause whose promise was cloned (values given out by clone from then on).
+    let cloned = main::pause();
+    let twin = cloned.clone();
+    assert_eq!(main::run(cloned).unwrap(), ());
+    assert!(twin.is_fulfilled());
+    drop(twin);
+    let again = main::pause();
+    again.cancel();
+    assert!(again.rejection().unwrap().is_canceled());
+    assert!(main::run(main::pause()).is_ok());
+}
+
+#[test]
 fn sleeping_infinite_seconds_never_wakes() {
     // Found in review: infinity was taken for "no duration", so it woke at once.
     let never = unix::sleep_secs(f64::INFINITY);
