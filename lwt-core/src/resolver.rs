@@ -201,14 +201,12 @@ impl<T: 'static> Resolver<T> {
         self.node.resolve_with(promise);
     }
 
-    /// [`wakeup`](Self::wakeup), then gives the node back if nothing else holds it any more
-    /// (see [`Node::renew`]): the loop's pauses reuse their nodes this way.
-    pub(crate) fn wakeup_and_renew(mut self, value: T, cancel: HowToCancel) -> Option<Rc<Node<T>>> {
+    /// [`wakeup`](Self::wakeup), then gives the node back: the loop renews a woken pause's node
+    /// for the next pause when nothing else holds it any more (see [`Node::renew`]).
+    pub(crate) fn wakeup_giving_node(mut self, value: T) -> Rc<Node<T>> {
         self.armed = false;
         let _ = self.node.resolve(Ok(value), Mode::Now);
-        let node = self.node.clone();
-        drop(self);
-        Node::renew(node, cancel)
+        self.node.clone()
     }
 
     /// Makes this pending promise (its root) ignore `cancel` from now on, until it is merged
