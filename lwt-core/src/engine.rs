@@ -360,8 +360,7 @@ impl Engine {
     /// else holds the node any more. With the slot taken (a burst of pauses woken together, none
     /// pausing again) the node is dropped as it comes, without the work of renewing it.
     #[inline]
-    fn keep_spare_node(&self, node: Option<Rc<Node<()>>>) {
-        let Some(node) = node else { return };
+    fn keep_spare_node(&self, node: Rc<Node<()>>) {
         let spare = self.spare_node.take();
         match spare {
             None => self
@@ -639,7 +638,10 @@ impl Engine {
                     1 => {
                         let entry = paused.pop().expect("one paused");
                         drop(paused);
-                        return self.keep_spare_node(entry.wake());
+                        if let Some(node) = entry.wake() {
+                            self.keep_spare_node(node);
+                        }
+                        return;
                     }
                     _ => {}
                 }
@@ -649,7 +651,11 @@ impl Engine {
         loop {
             let next = self.paused_spare.borrow_mut().pop_front();
             match next {
-                Some(entry) => self.keep_spare_node(entry.wake()),
+                Some(entry) => {
+                    if let Some(node) = entry.wake() {
+                        self.keep_spare_node(node);
+                    }
+                }
                 None => return,
             }
         }
