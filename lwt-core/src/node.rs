@@ -129,24 +129,30 @@ impl<T: 'static> Node<T> {
 
     /// Follows proxies to the root, and points `self` straight at it (path compression).
     pub(crate) fn root(self: &Rc<Self>) -> Rc<Node<T>> {
-        let mut current = match &*self.state.borrow() {
+        let current = match &*self.state.borrow() {
             State::Proxy(next) => next.clone(),
             _ => return self.clone(),
         };
-        let mut hops = 1;
+        // One hop, the usual case (a bind's result merged into the loop's root): no loop.
+        if current.is_root() {
+            return current;
+        }
+        self.root_far(current)
+    }
+
+    /// [`root`](Self::root) when `first`, the node `self` points at, is a proxy too: follows the
+    /// chain, then points `self` straight at the root, so that the next lookup is one hop.
+    #[inline(never)]
+    fn root_far(self: &Rc<Self>, first: Rc<Node<T>>) -> Rc<Node<T>> {
+        let mut current = first;
         loop {
             let next = match &*current.state.borrow() {
                 State::Proxy(next) => next.clone(),
                 _ => break,
             };
             current = next;
-            hops += 1;
         }
-        if hops > 1 {
-            // Point straight at the root: the next lookup is one hop. (At one hop already, the
-            // rewrite would only swap a reference for an equal one.)
-            *self.state.borrow_mut() = State::Proxy(current.clone());
-        }
+        *self.state.borrow_mut() = State::Proxy(current.clone());
         current
     }
 
@@ -478,8 +484,9 @@ impl<T: 'static> Node<T> {
     /// Makes `node` a fresh pending node again, if it is resolved, every callback of it has run,
     /// and `node` is its only handle (no promise, resolver, proxy, cancel link or weak link
     /// names it): then nobody can tell it from a new node. The loop reuses a woken pause's node
-    /// for the next pause this way, which saves a `malloc` and a `free` per pause (`None`: the
-    /// node is still shared, or unresolved, and stays as it is).
+    /// for the next pause this way, which saves a `malloc` and a `free` per pause. `None` if the
+    /// node is still shared or not idle: this handle on it is then dropped, and the node left as
+    /// it is.
     pub(crate) fn renew(mut node: Rc<Self>, cancel: HowToCancel) -> Option<Rc<Self>> {
         let fresh = Rc::get_mut(&mut node)?;
         let state = fresh.state.get_mut();
