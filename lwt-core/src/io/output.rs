@@ -349,15 +349,19 @@ impl OutputChannel {
     }
 
     /// Writes `data` to the descriptor (the buffer is empty meanwhile: the lock is held). On
-    /// failure the unwritten bytes go back to the buffer. Written from the vector itself while
-    /// the descriptor takes it at once (the usual flush: no allocation); shared with a write
-    /// that waits from where the descriptor would block.
+    /// failure the unwritten bytes go back to the buffer.
     fn write_out(&self, data: Vec<u8>, report: bool) -> Promise<()> {
+        self.write_from(Outgoing::Owned(data), 0, report)
+    }
+
+    /// Writes `data[offset..]`, from the bytes themselves while the descriptor takes them at
+    /// once (the usual flush: no allocation); from where the descriptor would block, shared with
+    /// a write that waits (`written_later` goes on from there).
+    fn write_from(&self, data: Outgoing, mut offset: usize, report: bool) -> Promise<()> {
         let fd = match self.0.owner.fd() {
             Ok(fd) => fd,
-            Err(e) => return self.write_failed(&data, 0, e, report),
+            Err(e) => return self.write_failed(&data, offset, e, report),
         };
-        let mut offset = 0;
         while offset < data.len() {
             let end = data.len().min(offset + MAX_WRITE);
             match fd.write_now(&data[offset..end]) {
@@ -371,47 +375,18 @@ impl OutputChannel {
                 }
                 Attempt::Done(Err(e)) => return self.write_failed(&data, offset, e.into(), report),
                 Attempt::Blocked(token) => {
-                    let data = Rc::new(data);
+                    // The write shares `data`, which stays here for `write_failed` to put back.
+                    let data = data.shared();
                     let written = fd.write_shared_when_ready(token, data.clone(), offset..end);
                     return self.written_later(written, data, offset, report);
                 }
             }
         }
-        self.recycle_vec(data);
-        Promise::ret(())
-    }
-
-    /// [`write_out`](Self::write_out) of `data[offset..]`, shared with the writes, after a write
-    /// that waited.
-    fn write_out_shared(&self, data: Rc<Vec<u8>>, mut offset: usize, report: bool) -> Promise<()> {
-        let fd = match self.0.owner.fd() {
-            Ok(fd) => fd.clone(),
-            Err(e) => return self.write_failed(&data, offset, e, report),
-        };
-        loop {
-            if offset >= data.len() {
-                self.recycle(data);
-                return Promise::ret(());
-            }
-            let end = data.len().min(offset + MAX_WRITE);
-            // The write shares `data`, which stays here for `write_failed` to put back.
-            let mut written = fd.write_shared(data.clone(), offset..end);
-            if written.is_resolved() {
-                match written.take_outcome() {
-                    Ok(0) => {
-                        let e = Exn::from(io::Error::from(io::ErrorKind::WriteZero));
-                        return self.write_failed(&data, offset, e, report);
-                    }
-                    Ok(n) => {
-                        self.advance(n);
-                        offset += n;
-                        continue;
-                    }
-                    Err(e) => return self.write_failed(&data, offset, e, report),
-                }
-            }
-            return self.written_later(written, data, offset, report);
+        match data {
+            Outgoing::Owned(data) => self.recycle_vec(data),
+            Outgoing::Shared(data) => self.recycle(data),
         }
+        Promise::ret(())
     }
 
     /// Goes on with `data[offset..]` once `written`, a write of its next bytes that waits for
@@ -432,7 +407,7 @@ impl OutputChannel {
                     return ok.write_failed(&again, offset, e, report);
                 }
                 ok.advance(n);
-                ok.write_out_shared(again, offset + n, report)
+                ok.write_from(Outgoing::Shared(again), offset + n, report)
             },
             move |e| err.write_failed(&data, offset, e, report),
         )
@@ -828,6 +803,34 @@ impl fmt::Debug for OutputChannel {
             .field("closed", &self.is_closed())
             .field("error", &self.0.error.borrow())
             .finish()
+    }
+}
+
+/// The bytes a flush writes out: the channel's buffer itself, until a write must wait for the
+/// descriptor and shares them.
+enum Outgoing {
+    Owned(Vec<u8>),
+    Shared(Rc<Vec<u8>>),
+}
+
+impl Outgoing {
+    /// The bytes behind an `Rc`, to share with a write that waits.
+    fn shared(self) -> Rc<Vec<u8>> {
+        match self {
+            Outgoing::Owned(data) => Rc::new(data),
+            Outgoing::Shared(data) => data,
+        }
+    }
+}
+
+impl std::ops::Deref for Outgoing {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            Outgoing::Owned(data) => data,
+            Outgoing::Shared(data) => data,
+        }
     }
 }
 

@@ -742,8 +742,11 @@ impl Fd {
         self.attempt(true, &|io: &Io<'_>| io.write(data))
     }
 
-    /// [`write_shared`](Self::write_shared) after a [`write_now`](Self::write_now) that would
-    /// block on `token`: waits for the descriptor before the first try.
+    /// Writes some of `data[range]` once the descriptor is ready, after a
+    /// [`write_now`](Self::write_now) that would block on `token`, and gives how many bytes were
+    /// written: the output channels' write, with no copy of their buffer. The caller keeps its
+    /// own handle on `data`, so the bytes are still there if the write fails or is canceled.
+    /// `range` must lie within `data`.
     pub(crate) fn write_shared_when_ready(
         &self,
         token: Token,
@@ -751,13 +754,6 @@ impl Fd {
         range: Range<usize>,
     ) -> Promise<usize> {
         self.retry_when_ready(token, true, move |io| io.write(&data[range.clone()]))
-    }
-
-    /// Writes some of `data[range]` and gives how many bytes were written: the output channels'
-    /// write, with no copy of their buffer. The caller keeps its own handle on `data`, so the
-    /// bytes are still there if the write fails or is canceled. `range` must lie within `data`.
-    pub(crate) fn write_shared(&self, data: Rc<Vec<u8>>, range: Range<usize>) -> Promise<usize> {
-        self.retry(true, move |io| io.write(&data[range.clone()]))
     }
 
     /// Writes all of `data`, in as many writes as it takes.
