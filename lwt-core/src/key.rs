@@ -128,13 +128,22 @@ pub fn with_value<T: 'static, R>(key: &Key<T>, value: Option<T>, f: impl FnOnce(
 }
 
 /// The current storage, to restore around a callback registered now.
+// Inlined (with the thread-local read out of line), so that registering a callback in a crate
+// that never uses keys costs one load: as a call into this crate it cost more than the check.
+#[inline]
 pub(crate) fn snapshot() -> Storage {
     if !KEYS_USED.load(Relaxed) {
         return None; // no storage was ever made: every thread's is empty
     }
+    snapshot_current()
+}
+
+#[inline(never)]
+fn snapshot_current() -> Storage {
     CURRENT.with(|c| c.borrow().clone())
 }
 
+/// Puts the storage that was current back when dropped.
 struct Restore(Storage);
 
 impl Drop for Restore {
@@ -146,23 +155,27 @@ impl Drop for Restore {
 
 /// Runs `f` with `storage` current. When neither `storage` nor the current storage holds anything
 /// (the usual case) this is one thread-local read.
+// Inlined, with the swap out of line and `f` called from one place: this runs once per callback
+// of every pending promise, and the call cost more than its usual work, the `KEYS_USED` check.
+#[inline]
 pub(crate) fn with_storage<R>(storage: Storage, f: impl FnOnce() -> R) -> R {
-    if storage.is_none() && !KEYS_USED.load(Relaxed) {
-        return f(); // the current storage is empty too: nothing to swap
-    }
-    let saved = CURRENT.with(|c| {
+    let _restore = if storage.is_none() && !KEYS_USED.load(Relaxed) {
+        None // the current storage is empty too: nothing to swap
+    } else {
+        swap_in(storage)
+    };
+    f()
+}
+
+/// Makes `storage` current; gives what to restore, unless both it and the current one are empty.
+#[inline(never)]
+fn swap_in(storage: Storage) -> Option<Restore> {
+    CURRENT.with(|c| {
         let mut current = c.borrow_mut();
         if storage.is_none() && current.is_none() {
             None
         } else {
-            Some(std::mem::replace(&mut *current, storage))
+            Some(Restore(std::mem::replace(&mut *current, storage)))
         }
-    });
-    match saved {
-        None => f(),
-        Some(saved) => {
-            let _restore = Restore(saved);
-            f()
-        }
-    }
+    })
 }

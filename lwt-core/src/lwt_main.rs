@@ -185,6 +185,8 @@ pub fn is_running() -> bool {
 /// main::run(first).unwrap();
 /// assert_eq!(*order.borrow(), ["before the loop", "resumed"]);
 /// ```
+// Inlined into the caller's crate, with `Engine::pause` (see there).
+#[inline]
 pub fn pause() -> Promise<()> {
     engine::with(|e| e.pause())
 }

@@ -116,6 +116,9 @@ fn value_moved() -> Exn {
 }
 
 impl<T: 'static> Node<T> {
+    // Inlined: every `wait`, `task` and pending bind makes one, and as a call from the user's
+    // crate (where generic code is compiled) it cost more than its own work.
+    #[inline]
     pub(crate) fn pending(cancel: HowToCancel) -> Rc<Node<T>> {
         Rc::new(Node {
             state: RefCell::new(State::Pending {
@@ -487,6 +490,8 @@ impl<T: 'static> Node<T> {
     /// for the next pause this way, which saves a `malloc` and a `free` per pause. `None` if the
     /// node is still shared or not idle: this handle on it is then dropped, and the node left as
     /// it is.
+    // Inlined into its one caller, the loop's wake-up of a pause.
+    #[inline]
     pub(crate) fn renew(mut node: Rc<Self>, cancel: HowToCancel) -> Option<Rc<Self>> {
         let fresh = Rc::get_mut(&mut node)?;
         let state = fresh.state.get_mut();

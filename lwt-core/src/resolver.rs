@@ -51,6 +51,7 @@ pub struct Resolver<T: 'static> {
 /// r.wakeup("hello");
 /// assert_eq!(p.state(), State::Fulfilled("hello"));
 /// ```
+#[inline]
 pub fn wait<T: 'static>() -> (Promise<T>, Resolver<T>) {
     pending(HowToCancel::NotCancelable)
 }
@@ -67,6 +68,7 @@ pub fn wait<T: 'static>() -> (Promise<T>, Resolver<T>) {
 /// r.wakeup(1); // no effect
 /// assert!(p.is_rejected());
 /// ```
+#[inline]
 pub fn task<T: 'static>() -> (Promise<T>, Resolver<T>) {
     pending(HowToCancel::CancelThis)
 }
@@ -86,6 +88,8 @@ pub(crate) fn relay<T: 'static>() -> (Promise<T>, Resolver<T>) {
     pending(HowToCancel::NotCancelable)
 }
 
+// Inlined with `wait` and `task` (see `Node::pending`).
+#[inline]
 fn pending<T: 'static>(cancel: HowToCancel) -> (Promise<T>, Resolver<T>) {
     from_node(Node::pending(cancel))
 }

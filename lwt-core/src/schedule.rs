@@ -56,6 +56,9 @@ impl Drop for DepthGuard<'_> {
 }
 
 impl Loop {
+    // Inlined: every resolution run in place ends with a drain, which usually finds the queue
+    // empty; the call cost more than that check.
+    #[inline]
     fn drain(&self) {
         loop {
             // The borrow ends before the job runs: jobs enqueue more jobs.
@@ -117,6 +120,9 @@ pub(crate) fn run_later_with(run: impl FnOnce(), queued: impl FnOnce() -> Rc<dyn
 }
 
 /// Runs `job` with `wakeup_later` semantics (see the module docs).
+// Inlined: a non-generic function is a call from every other crate, and streams run two jobs
+// per element through this.
+#[inline]
 pub(crate) fn run_later(job: Rc<dyn Job>) {
     // During thread teardown the loop is gone: the job is dropped unrun, like any callback of a
     // promise that is never resolved.

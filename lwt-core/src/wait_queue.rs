@@ -54,6 +54,8 @@ impl<E: Waiting> WaitQueue<E> {
     /// drop once it has released its borrow of the queue (a waiter can hold a user value, whose
     /// `drop` may use the structure again).
     #[must_use = "drop the swept waiters after releasing the borrow"]
+    // Inlined (the sweep is out of line): a mailbox's or mutex's wait runs through here.
+    #[inline]
     pub(crate) fn push(&mut self, waiter: E) -> Vec<E> {
         let swept = if self.queue.len() >= self.sweep_at {
             self.sweep()
