@@ -694,15 +694,11 @@ impl Engine {
                 // `Drain` cost tcp-echo 160 instructions per round trip.
                 let reading = event.is_readable() || event.is_read_closed() || event.is_error();
                 if reading && !w.readers.is_empty() {
-                    for waiter in w.readers.drain(..) {
-                        ready.push_back(waiter);
-                    }
+                    move_waiters(&mut w.readers, &mut ready);
                 }
                 let writing = event.is_writable() || event.is_write_closed() || event.is_error();
                 if writing && !w.writers.is_empty() {
-                    for waiter in w.writers.drain(..) {
-                        ready.push_back(waiter);
-                    }
+                    move_waiters(&mut w.writers, &mut ready);
                 }
             }
         }
@@ -785,5 +781,20 @@ impl Engine {
                 None => return fired,
             }
         }
+    }
+}
+
+/// Moves the waiters of one direction of a descriptor to the ready list, in order.
+fn move_waiters(from: &mut Vec<IoWaiter>, to: &mut VecDeque<IoWaiter>) {
+    // One waiter is the usual case: popped, without the `Drain` whose drop cost tcp-echo about
+    // 40 instructions per round trip.
+    if from.len() == 1 {
+        if let Some(waiter) = from.pop() {
+            to.push_back(waiter);
+        }
+        return;
+    }
+    for waiter in from.drain(..) {
+        to.push_back(waiter);
     }
 }

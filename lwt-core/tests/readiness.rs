@@ -239,3 +239,22 @@ fn after_a_short_write_on_tcp_the_next_write_waits_for_the_reactor() {
     let (_, n) = within(next);
     assert!(n > 0);
 }
+
+/// The reactor's event moves every read waiting on the descriptor to the ready list: the usual
+/// lone waiter by itself, several in the order they were made (two paths in `Engine::poll_once`).
+#[test]
+fn reads_waiting_on_one_descriptor_are_woken_alone_or_together_in_call_order() {
+    let (r, w) = unix::pipe().unwrap();
+    let lone = r.read(8);
+    assert_eq!(lone.state(), State::Pending);
+    send(&w, b"x");
+    assert_eq!(within(lone), b"x");
+
+    let reads: Vec<Promise<Vec<u8>>> = (0..3).map(|_| r.read(1)).collect();
+    assert!(reads.iter().all(|p| p.state() == State::Pending));
+    send(&w, b"abc");
+    let got = within(lwt_core::all(reads));
+    assert_eq!(got, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    r.close().unwrap();
+    w.close().unwrap();
+}
