@@ -544,15 +544,19 @@ impl Fd {
             if exhausted && token.is_some() {
                 self.0.readiness.set_exhausted(write);
             }
-            match tried {
+            let e = match tried {
                 Ok(v) => return Attempt::Done(Ok(v)),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => match self.token() {
+                Err(e) => e,
+            };
+            // The kind is looked up once: it decodes the error's representation each time.
+            match e.kind() {
+                io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock => match self.token() {
                     Ok(Some(token)) => return Attempt::Blocked(token),
                     Ok(None) => continue, // always ready: try again
                     Err(e) => return Attempt::Done(Err(e)),
                 },
-                Err(e) => return Attempt::Done(Err(e)),
+                _ => return Attempt::Done(Err(e)),
             }
         }
     }
