@@ -11,7 +11,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::RawFd;
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token, Waker};
 
-use crate::node::{HowToCancel, Node};
+use crate::node::{CancelListener, HowToCancel, Node};
 use crate::promise::Promise;
 use crate::readiness::Readiness;
-use crate::resolver::{self, task, Resolver};
+use crate::resolver::{self, task, task_telling, Resolver};
 use crate::timers::Timers;
 
 const WAKER: Token = Token(usize::MAX);
@@ -480,9 +480,17 @@ impl Engine {
         readers
     }
 
-    /// A promise fulfilled when `token`'s descriptor becomes readable (or writable).
-    pub(crate) fn wait_io(&self, token: Token, write: bool) -> Promise<()> {
-        let (p, r) = task();
+    /// A promise fulfilled when `token`'s descriptor becomes readable (or writable). Canceling
+    /// it tells `listener` (the descriptor), which takes the waiter out of the lists at once: a
+    /// canceled waiter left counted would keep the loop blocking in the poll for an event that
+    /// nothing waits for, where it should report that nothing can resolve `run`'s promise.
+    pub(crate) fn wait_io(
+        &self,
+        token: Token,
+        write: bool,
+        listener: Weak<dyn CancelListener>,
+    ) -> Promise<()> {
+        let (p, r) = task_telling(listener);
         self.add_io_waiter(token, write, IoWaiter::Wake(r));
         p
     }

@@ -35,6 +35,35 @@ fn a_promise_nothing_can_resolve_is_an_error_not_a_hang() {
     assert!(e.to_string().contains("nothing can resolve it"), "{e}");
 }
 
+/// Found by review (session 19): a canceled `wait_read` stayed counted among the reactor's
+/// waiters, so `run` blocked in the poll for ever instead of reporting that nothing could resolve
+/// its promise. The program runs on a thread of its own, so that a regression fails the test
+/// (after a minute) instead of hanging it.
+#[test]
+fn a_canceled_wait_on_a_descriptor_does_not_keep_the_loop_waiting_for_it() {
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (r, w) = unix::pipe().unwrap();
+        // Canceled directly, and by a timeout.
+        let direct = r.wait_read();
+        direct.cancel();
+        let fresh = r.wait_read();
+        let timed_out = main::run(unix::with_timeout(Duration::from_millis(10), move || fresh));
+        let (p, _r) = wait::<()>();
+        let stuck = main::run(p).unwrap_err().to_string();
+        // The descriptor still works: a new wait sees the next write.
+        let ready = r.wait_read();
+        main::run(w.write(b"x".to_vec())).unwrap();
+        main::run(ready).unwrap();
+        let _ = done.send((direct.is_rejected(), timed_out.is_err(), stuck));
+    });
+    let (direct_canceled, timed_out, stuck) = outcome
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the loop kept waiting for a canceled wait's descriptor");
+    assert!(direct_canceled && timed_out);
+    assert!(stuck.contains("nothing can resolve it"), "{stuck}");
+}
+
 #[test]
 fn a_canceled_sleep_does_not_keep_the_loop_waiting_for_its_deadline() {
     let s = unix::sleep(Duration::from_secs(3600));

@@ -451,7 +451,10 @@ impl Fd {
 
     fn wait(&self, write: bool) -> Promise<()> {
         match self.token() {
-            Ok(Some(token)) => engine::with(|e| e.wait_io(token, write)),
+            Ok(Some(token)) => {
+                let listener = Rc::downgrade(&self.0) as Weak<dyn CancelListener>;
+                engine::with(|e| e.wait_io(token, write, listener))
+            }
             Ok(None) => Promise::ret(()),
             Err(e) => Promise::fail(e),
         }
@@ -828,8 +831,10 @@ impl Fd {
 }
 
 impl CancelListener for Inner {
-    /// An operation waiting on this descriptor was canceled: its job leaves the reactor's list
-    /// now, so that it does not keep the descriptor open after the last handle is dropped.
+    /// An operation or a `wait_read`/`wait_write` waiting on this descriptor was canceled: it
+    /// leaves the reactor's list now, so that an operation's job does not keep the descriptor
+    /// open after the last handle is dropped, and so that the loop does not count it as a
+    /// reason to block (it reports instead that nothing can resolve `run`'s promise).
     fn canceled(self: Rc<Self>) {
         if let Some(token) = self.token.get() {
             let mut dead = Vec::new();
