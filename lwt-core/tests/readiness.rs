@@ -255,6 +255,79 @@ fn reads_waiting_on_one_descriptor_are_woken_alone_or_together_in_call_order() {
     send(&w, b"abc");
     let got = within(lwt_core::all(reads));
     assert_eq!(got, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    assert_nothing_waits();
     r.close().unwrap();
     w.close().unwrap();
+}
+
+/// With no waiter left on any descriptor, a promise nothing can resolve is reported, not waited
+/// for: the loop's count of waiters came back to zero.
+fn assert_nothing_waits() {
+    let (p, _r) = lwt_core::wait::<()>();
+    let e = main::run(p).unwrap_err();
+    assert!(e.to_string().contains("nothing can resolve it"), "{e}");
+}
+
+/// Reads and writes waiting on one socket at once, several of each: the peer's close reports
+/// both directions, and every waiter is woken once, in order within its direction.
+#[test]
+fn readers_and_writers_waiting_on_one_socket_are_woken_once_each_in_order() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    for (readers, writers) in [
+        (1, 1),
+        (1, 2),
+        (2, 1),
+        (3, 3),
+        (1, 0),
+        (0, 1),
+        (2, 0),
+        (0, 3),
+    ] {
+        let (a, b) = unix::socketpair().unwrap();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let mut waits: Vec<Promise<()>> = Vec::new();
+        if writers > 0 {
+            // Fill the send buffer until a write has to wait.
+            let first = (0..10_000)
+                .map(|_| a.write(vec![0; 1 << 16]))
+                .find(|p| p.state() == State::Pending)
+                .expect("the socket's buffer fills up");
+            let l = log.clone();
+            waits.push(
+                first
+                    .map(|_| ())
+                    .catch(|_| Promise::ret(()))
+                    .map(move |()| l.borrow_mut().push(("write", 0))),
+            );
+            for i in 1..writers {
+                let l = log.clone();
+                let wait = a.wait_write();
+                assert_eq!(wait.state(), State::Pending);
+                waits.push(
+                    wait.catch(|_| Promise::ret(()))
+                        .map(move |()| l.borrow_mut().push(("write", i))),
+                );
+            }
+        }
+        for i in 0..readers {
+            let l = log.clone();
+            let wait = a.wait_read();
+            assert_eq!(wait.state(), State::Pending);
+            waits.push(
+                wait.catch(|_| Promise::ret(()))
+                    .map(move |()| l.borrow_mut().push(("read", i))),
+            );
+        }
+        b.close().unwrap();
+        within(lwt_core::join(waits));
+        let got = log.borrow().clone();
+        let order =
+            |kind| -> Vec<usize> { got.iter().filter(|e| e.0 == kind).map(|e| e.1).collect() };
+        assert_eq!(got.len(), readers + writers, "{got:?}");
+        assert_eq!(order("read"), (0..readers).collect::<Vec<_>>(), "{got:?}");
+        assert_eq!(order("write"), (0..writers).collect::<Vec<_>>(), "{got:?}");
+        assert_nothing_waits();
+        a.close().unwrap();
+    }
 }
