@@ -286,6 +286,12 @@ fn readers_and_writers_waiting_on_one_socket_are_woken_once_each_in_order() {
     ] {
         let (a, b) = unix::socketpair().unwrap();
         let log = Rc::new(RefCell::new(Vec::new()));
+        // A wait that logs its wake-up (a rejection counts: the peer's close may fail a write).
+        let logged = |wait: Promise<()>, kind: &'static str, i: usize| {
+            let log = log.clone();
+            wait.catch(|_| Promise::ret(()))
+                .map(move |()| log.borrow_mut().push((kind, i)))
+        };
         let mut waits: Vec<Promise<()>> = Vec::new();
         if writers > 0 {
             // Fill the send buffer until a write has to wait.
@@ -293,31 +299,13 @@ fn readers_and_writers_waiting_on_one_socket_are_woken_once_each_in_order() {
                 .map(|_| a.write(vec![0; 1 << 16]))
                 .find(|p| p.state() == State::Pending)
                 .expect("the socket's buffer fills up");
-            let l = log.clone();
-            waits.push(
-                first
-                    .map(|_| ())
-                    .catch(|_| Promise::ret(()))
-                    .map(move |()| l.borrow_mut().push(("write", 0))),
-            );
-            for i in 1..writers {
-                let l = log.clone();
-                let wait = a.wait_write();
-                assert_eq!(wait.state(), State::Pending);
-                waits.push(
-                    wait.catch(|_| Promise::ret(()))
-                        .map(move |()| l.borrow_mut().push(("write", i))),
-                );
-            }
+            waits.push(logged(first.map(|_| ()), "write", 0));
         }
-        for i in 0..readers {
-            let l = log.clone();
-            let wait = a.wait_read();
+        let more_writes = (1..writers).map(|i| (a.wait_write(), "write", i));
+        let reads = (0..readers).map(|i| (a.wait_read(), "read", i));
+        for (wait, kind, i) in more_writes.chain(reads) {
             assert_eq!(wait.state(), State::Pending);
-            waits.push(
-                wait.catch(|_| Promise::ret(()))
-                    .map(move |()| l.borrow_mut().push(("read", i))),
-            );
+            waits.push(logged(wait, kind, i));
         }
         b.close().unwrap();
         within(lwt_core::join(waits));
