@@ -449,12 +449,15 @@ impl Fd {
         }
     }
 
+    /// What a promise waiting on this descriptor tells when it is canceled (`Inner`'s
+    /// `CancelListener::canceled`): a weak link, no allocation.
+    fn cancel_listener(&self) -> Weak<dyn CancelListener> {
+        Rc::downgrade(&self.0) as Weak<dyn CancelListener>
+    }
+
     fn wait(&self, write: bool) -> Promise<()> {
         match self.token() {
-            Ok(Some(token)) => {
-                let listener = Rc::downgrade(&self.0) as Weak<dyn CancelListener>;
-                engine::with(|e| e.wait_io(token, write, listener))
-            }
+            Ok(Some(token)) => engine::with(|e| e.wait_io(token, write, self.cancel_listener())),
             Ok(None) => Promise::ret(()),
             Err(e) => Promise::fail(e),
         }
@@ -509,9 +512,8 @@ impl Fd {
         op: impl Fn(&Io<'_>) -> io::Result<T> + 'static,
     ) -> Promise<T> {
         // Canceling the operation tells the descriptor, which drops the job at once: the job
-        // holds the descriptor open (a weak link, no allocation).
-        let listener = Rc::downgrade(&self.0) as Weak<dyn CancelListener>;
-        let (promise, resolver) = task_telling(listener);
+        // holds the descriptor open.
+        let (promise, resolver) = task_telling(self.cancel_listener());
         let job = Box::new(Retry {
             fd: self.clone(),
             write,
