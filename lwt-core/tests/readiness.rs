@@ -319,3 +319,57 @@ fn readers_and_writers_waiting_on_one_socket_are_woken_once_each_in_order() {
         a.close().unwrap();
     }
 }
+
+/// Found in review (session 20): the reactor is edge-triggered, and `wait_read` filed a waiter
+/// without looking, so on a descriptor whose data had already been reported it waited for the
+/// next arrival, for ever if none came. Lwt's `wait_read` polls first (its engine is
+/// level-triggered): readable now is fulfilled at once.
+#[test]
+fn wait_read_on_a_descriptor_with_unread_data_is_fulfilled_at_once() {
+    let (r, w) = unix::pipe().unwrap();
+    let first = r.wait_read();
+    assert!(first.is_pending(), "nothing written yet");
+    send(&w, b"xy");
+    within(first);
+    assert_eq!(within(r.read(1)), b"x");
+    assert_eq!(
+        r.wait_read().state(),
+        State::Fulfilled(()),
+        "\"y\" is still there"
+    );
+    assert_eq!(within(r.read(10)), b"y");
+    let again = r.wait_read();
+    assert!(again.is_pending(), "drained: waits for the next data");
+    send(&w, b"z");
+    within(again);
+    drop(w);
+    assert_eq!(within(r.read(10)), b"z");
+    // The writer is gone: the end of input is there to read, so the wait is over at once.
+    assert_eq!(r.wait_read().state(), State::Fulfilled(()));
+    assert_eq!(within(r.read(10)), b"");
+}
+
+/// The same for `wait_write`: a pipe with room is writable every time it is asked, not only
+/// the first time (whose event the first wait took).
+#[test]
+fn wait_write_on_a_descriptor_with_room_is_fulfilled_every_time() {
+    let (r, w) = unix::pipe().unwrap();
+    within(w.wait_write());
+    assert_eq!(w.wait_write().state(), State::Fulfilled(()));
+    assert_eq!(w.wait_write().state(), State::Fulfilled(()));
+    drop(r);
+}
+
+/// Lwt's `wait_read fd >>= fun () -> read fd` loop, on a TCP socket whose data comes in one
+/// event and is read in pieces: every wait after the first finds data already there.
+#[test]
+fn a_wait_read_then_read_loop_on_tcp_sees_every_chunk() {
+    let (a, b) = tcp_pair();
+    send(&b, b"abcdef");
+    let mut got = Vec::new();
+    while got.len() < 6 {
+        within(a.wait_read());
+        got.extend(within(a.read(2)));
+    }
+    assert_eq!(got, b"abcdef");
+}

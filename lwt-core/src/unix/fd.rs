@@ -43,7 +43,7 @@ use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::ops::Range;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::rc::{Rc, Weak};
 
@@ -195,12 +195,16 @@ pub(crate) enum Kind {
 
 impl Kind {
     fn raw(&self) -> RawFd {
+        self.as_fd().as_raw_fd()
+    }
+
+    fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
-            Kind::File(f) => f.as_raw_fd(),
-            Kind::Tcp(s) => s.as_raw_fd(),
-            Kind::TcpListener(l) => l.as_raw_fd(),
-            Kind::Unix(s) => s.as_raw_fd(),
-            Kind::UnixListener(l) => l.as_raw_fd(),
+            Kind::File(f) => f.as_fd(),
+            Kind::Tcp(s) => s.as_fd(),
+            Kind::TcpListener(l) => l.as_fd(),
+            Kind::Unix(s) => s.as_fd(),
+            Kind::UnixListener(l) => l.as_fd(),
         }
     }
 
@@ -456,32 +460,67 @@ impl Fd {
     }
 
     fn wait(&self, write: bool) -> Promise<()> {
-        match self.token() {
-            Ok(Some(token)) => engine::with(|e| e.wait_io(token, write, self.cancel_listener())),
-            Ok(None) => Promise::ret(()),
+        let token = match self.token() {
+            Ok(Some(token)) => token,
+            Ok(None) => return Promise::ret(()),
+            Err(e) => return Promise::fail(e),
+        };
+        // The reactor is edge-triggered: data already waiting (or room, or a hang-up) whose event
+        // was reported before makes no new one, and a wait filed now would wait for the next
+        // arrival. So look first, as Lwt does (`Lwt_unix.wait_read` polls the descriptor before
+        // it registers with its engine).
+        match self.ready_now(write) {
+            Ok(true) => Promise::ret(()),
+            Ok(false) => engine::with(|e| e.wait_io(token, write, self.cancel_listener())),
             Err(e) => Promise::fail(e),
         }
     }
 
-    /// Lwt_unix's `wait_read`: fulfilled when the descriptor is readable (at once for an
-    /// always-ready one). Cancelable.
+    /// Would a read (a write) on the descriptor not block now? One poll(2) that does not wait.
+    /// An error or a hang-up counts as ready: a read or write would report it at once.
+    fn ready_now(&self, write: bool) -> io::Result<bool> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let kind = self.0.kind.borrow();
+        let kind = kind.as_ref().ok_or_else(closed)?;
+        let flags = if write { PollFlags::OUT } else { PollFlags::IN };
+        let mut fds = [PollFd::from_borrowed_fd(kind.as_fd(), flags)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        loop {
+            match poll(&mut fds, Some(&now)) {
+                Ok(n) => return Ok(n > 0),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// Lwt_unix's `wait_read`: fulfilled when the descriptor is readable: at once if it is
+    /// readable now (data is waiting, the input has ended, or it is always ready, as a regular
+    /// file is), else when it becomes readable. Cancelable.
     ///
     /// ```
     /// use lwt_core::{main, unix};
     /// let (r, w) = unix::pipe().unwrap();
     /// let ready = r.wait_read();
-    /// main::run(w.write(b"x".to_vec())).unwrap();
+    /// main::run(w.write(b"xy".to_vec())).unwrap();
     /// main::run(ready).unwrap();
+    /// assert_eq!(main::run(r.read(1)).unwrap(), b"x");
+    /// assert!(r.wait_read().is_fulfilled()); // "y" is still there
     /// ```
     pub fn wait_read(&self) -> Promise<()> {
         self.wait(false)
     }
 
-    /// Lwt_unix's `wait_write`: fulfilled when the descriptor is writable. Cancelable.
+    /// Lwt_unix's `wait_write`: fulfilled when the descriptor is writable: at once if it is
+    /// writable now, else when it becomes writable. Cancelable.
     ///
     /// ```
     /// let (_r, w) = lwt_core::unix::pipe().unwrap();
     /// lwt_core::main::run(w.wait_write()).unwrap();
+    /// assert!(w.wait_write().is_fulfilled()); // the pipe still has room
     /// ```
     pub fn wait_write(&self) -> Promise<()> {
         self.wait(true)
