@@ -143,6 +143,127 @@ fn a_canceled_read_does_not_keep_its_descriptor_open() {
     assert_eq!(run(end).unwrap(), b"", "the peer sees the end of input");
 }
 
+/// Runs `f` on a thread of its own, so that a hang fails the test instead of blocking it:
+/// `None` if `f` has not returned after `secs` seconds.
+fn on_thread<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    outcome.recv_timeout(Duration::from_secs(secs)).ok()
+}
+
+/// What `run` says of a promise nothing can resolve, on this thread's loop.
+fn stuck() -> String {
+    let (never, _r) = lwt_core::wait::<()>();
+    match run(never) {
+        Ok(()) => "resolved".into(),
+        Err(e) => e.to_string(),
+    }
+}
+
+// Found in review (session 20), relatives of the canceled `wait_read` fixed in session 19: a
+// channel operation canceled while it waited for input left the channel's read of the
+// descriptor filed with the reactor, although nobody waited for it any more. So `run` blocked
+// in the poll for ever instead of reporting that nothing could resolve its promise, the read
+// held the descriptor (and the channel) open after every handle was dropped, and a
+// `set_position` behind it waited for that read, for input that might never come.
+
+#[test]
+fn a_canceled_channel_read_does_not_keep_the_loop_waiting() {
+    let said = on_thread(30, || {
+        let (ic, _oc) = io::pipe().unwrap();
+        let line = ic.read_line();
+        assert!(line.is_pending());
+        line.cancel();
+        assert!(line.rejection().unwrap().is_canceled());
+        stuck()
+    });
+    let said = said.expect("run blocked for ever after a canceled read_line");
+    assert!(said.contains("nothing can resolve it"), "{said}");
+}
+
+#[test]
+fn a_channel_read_given_up_by_a_timeout_does_not_keep_the_loop_waiting() {
+    let said = on_thread(30, || {
+        let (ic, _oc) = io::pipe().unwrap();
+        let timed = unix::with_timeout(Duration::from_millis(10), move || ic.read_line());
+        assert!(run(timed).unwrap_err().is::<unix::Timeout>());
+        stuck()
+    });
+    let said = said.expect("run blocked for ever after a timed-out read_line");
+    assert!(said.contains("nothing can resolve it"), "{said}");
+}
+
+#[test]
+fn a_canceled_large_channel_read_does_not_keep_the_loop_waiting() {
+    // `read_exactly` of more than the buffer reads the descriptor with a promise of its own.
+    let said = on_thread(30, || {
+        let (ic, _oc) = io::pipe().unwrap();
+        let big = ic.read_exactly(100_000);
+        assert!(big.is_pending());
+        big.cancel();
+        stuck()
+    });
+    let said = said.expect("run blocked for ever after a canceled read_exactly");
+    assert!(said.contains("nothing can resolve it"), "{said}");
+}
+
+#[test]
+fn a_canceled_channel_read_does_not_keep_its_socket_open_once_dropped() {
+    let end = on_thread(30, || {
+        let (a, b) = unix::socketpair().unwrap();
+        let ic = InputChannel::of_fd(a);
+        let line = ic.read_line();
+        line.cancel();
+        drop(line);
+        drop(ic);
+        let end = unix::with_timeout(Duration::from_secs(5), move || b.read(10));
+        run(end).map_err(|e| e.to_string())
+    });
+    assert_eq!(
+        end.expect("hung"),
+        Ok(Vec::new()),
+        "the peer sees the end of input"
+    );
+}
+
+#[test]
+fn data_that_comes_after_a_canceled_channel_read_goes_to_the_next_read() {
+    let (ic, oc) = io::pipe().unwrap();
+    let first = ic.read_line();
+    first.cancel();
+    turn();
+    send(&oc, "kept\n");
+    turn();
+    assert_eq!(ic.buffered(), 0, "nobody asked for it: still in the pipe");
+    assert_eq!(run(ic.read_line()).unwrap(), "kept");
+    // A read queued behind the canceled one starts a read of its own.
+    let canceled = ic.read_line();
+    let queued = ic.read_line();
+    canceled.cancel();
+    send(&oc, "second\n");
+    assert_eq!(run(queued).unwrap(), "second");
+}
+
+#[test]
+fn set_position_within_the_buffer_after_a_canceled_read_does_not_wait_for_input() {
+    let got = on_thread(30, || {
+        let (ic, oc) = io::pipe().unwrap();
+        send(&oc, "abcde");
+        let exact = ic.read_exactly(10); // 5 bytes buffered, waits for 5 more
+        turn();
+        assert!(exact.is_pending());
+        exact.cancel();
+        let skipped = ic.clone();
+        let moved = unix::with_timeout(Duration::from_secs(5), move || {
+            skipped.set_position(2).bind(move |()| skipped.read(10))
+        });
+        run(moved).map_err(|e| e.to_string())
+    });
+    assert_eq!(got.expect("hung"), Ok(b"cde".to_vec()));
+}
+
 #[test]
 fn a_pending_read_keeps_its_descriptor_until_it_completes() {
     // The other side of the fix above: a read that was not canceled still holds its descriptor.

@@ -63,6 +63,10 @@ struct Input {
     /// Is a read of the descriptor in progress? Whoever needs more data meanwhile waits for it
     /// (see `fill_waiters`).
     filling: Cell<bool>,
+    /// The flag that gives up a read filed with the reactor before it reads, once nobody waits
+    /// for it (see `give_up_fill`). The read's job holds a clone while it is filed, and drops it
+    /// before its continuation runs, so the next read reuses the flag unless one was given up.
+    fill_wanted: RefCell<Rc<Cell<bool>>>,
     /// The buffer the descriptor reads `chunk` bytes into, moved into each such read and given
     /// back with it (empty meanwhile, or before the first read, or after a failed one).
     spare: RefCell<Vec<u8>>,
@@ -89,6 +93,7 @@ impl InputChannel {
             closed: Cell::new(false),
             closing: RefCell::new(None),
             filling: Cell::new(false),
+            fill_wanted: RefCell::new(Rc::new(Cell::new(true))),
             spare: RefCell::new(Vec::new()),
             fill_waiters: RefCell::new(Vec::new()),
             lock: Rc::default(),
@@ -464,9 +469,9 @@ impl InputChannel {
 
     /// Reads more data into the buffer: the number of bytes added (0: end of input) when the
     /// read did not have to wait, `None` when a read is under way (this one, or one started
-    /// earlier): its callers wait for it in `fill_waiters`. One read at a time, and nobody
-    /// cancels the read itself (each caller's wait is its own): whatever it reads goes to the
-    /// buffer.
+    /// earlier): its callers wait for it in `fill_waiters`. One read at a time, and canceling a
+    /// caller cancels only its own wait: whatever the read reads goes to the buffer. Once no
+    /// caller is left, the read is given up before it reads (`give_up_fill`).
     fn fill_now(&self, want: usize) -> Option<Outcome<usize>> {
         if self.0.filling.get() {
             return None;
@@ -476,35 +481,42 @@ impl InputChannel {
             Err(e) => return Some(Err(e)),
         };
         let size = self.0.chunk.max(want.min(MAX_READ));
-        if size == self.0.chunk && !fd.is_blocking() {
-            // The usual read: into the spare buffer, which comes back with the count. Only the
-            // bytes read are copied into `buf`, so both keep their memory: a read of a few bytes
-            // neither allocates nor zeroes `chunk` bytes. Filed with the reactor with this
-            // channel's continuation rather than made a promise (nobody waits on the read
-            // itself).
-            let spare = self.take_spare(size);
+        if !fd.is_blocking() {
+            // Filed with the reactor with this channel's continuation rather than made a
+            // promise (nobody waits on the read itself), and with a flag that gives it up if its
+            // callers all go (`give_up_fill`).
+            let wanted = self.fill_flag();
             let ch = self.clone();
-            let started = fd.read_into_then(spare, 0..size, move |read| {
-                let _ = ch.spare_read_over(read);
-            });
-            return match started {
-                Some(read) => Some(self.spare_read_over(read)),
-                None => {
-                    self.0.filling.set(true);
-                    None
-                }
+            let started = if size == self.0.chunk {
+                // The usual read: into the spare buffer, which comes back with the count. Only
+                // the bytes read are copied into `buf`, so both keep their memory: a read of a
+                // few bytes neither allocates nor zeroes `chunk` bytes.
+                let spare = self.take_spare(size);
+                fd.read_into_then(spare, 0..size, wanted.clone(), move |read| {
+                    let _ = ch.spare_read_over(read);
+                })
+                .map(|read| self.spare_read_over(read))
+            } else {
+                // A large `read_exactly` and the like: read into a buffer of its own, moved into
+                // the channel's, rather than keep a spare buffer of that size.
+                fd.read_then(size, wanted.clone(), move |read| {
+                    let _ = ch.large_read_over(read);
+                })
+                .map(|read| self.large_read_over(read))
             };
+            if started.is_none() {
+                self.0.filling.set(true);
+            }
+            return started;
         }
         let (ok, err) = (self.clone(), self.clone());
-        let mut read = if fd.is_blocking() && size == self.0.chunk {
+        let mut read = if size == self.0.chunk {
             // The standard input: read on the thread pool, into the spare buffer as above.
             fd.read_into(self.take_spare(size), 0..size).try_bind(
                 move |spare| Promise::from_outcome(ok.spare_read_over(Ok(spare))),
                 move |e| Promise::from_outcome(err.read_failed_over(e)),
             )
         } else {
-            // A large `read_exactly` and the like: read at once and moved into the buffer,
-            // rather than keep a spare buffer of that size.
             fd.read(size).try_bind(
                 move |data| {
                     let waiting = ok.read_over();
@@ -530,6 +542,20 @@ impl InputChannel {
             spare
         } else {
             vec![0; size]
+        }
+    }
+
+    /// A large read into a buffer of its own is over: its bytes go to the buffer, and the
+    /// callers that waited for it go on.
+    fn large_read_over(&self, read: io::Result<(Vec<u8>, usize)>) -> Outcome<usize> {
+        match read {
+            Ok((mut data, n)) => {
+                let waiting = self.read_over();
+                data.truncate(n);
+                self.append(data);
+                self.read_done(waiting, n)
+            }
+            Err(e) => self.read_failed_over(Exn::from(e)),
         }
     }
 
@@ -563,6 +589,41 @@ impl InputChannel {
     fn read_over(&self) -> Vec<FillWaiter> {
         self.0.filling.set(false);
         std::mem::take(&mut *self.0.fill_waiters.borrow_mut())
+    }
+
+    /// Nobody waits for the read in progress any more (the operations that waited for it were
+    /// canceled): gives it up before it reads, so that it neither holds the descriptor and the
+    /// channel nor keeps the loop waiting for input nobody asked for. No byte is lost: a read
+    /// still filed has read nothing (one that reads runs its continuation at once, which ends
+    /// the fill). The next operation that needs data starts a read of its own. A read of the
+    /// standard input, on the thread pool, cannot be given up and goes on.
+    fn give_up_fill(&self) {
+        let filed = {
+            let wanted = self.0.fill_wanted.borrow();
+            // A clone elsewhere: the read in progress is a job filed with the reactor.
+            let filed = self.0.filling.get() && Rc::strong_count(&wanted) > 1;
+            if filed {
+                wanted.set(false);
+            }
+            filed
+        };
+        if filed {
+            self.0.filling.set(false);
+            if let Ok(fd) = self.0.owner.fd() {
+                fd.forget_dead_waiters();
+            }
+        }
+    }
+
+    /// The flag for the next read filed with the reactor: the channel's own, unless a read
+    /// given up still holds it (false), which keeps it.
+    fn fill_flag(&self) -> Rc<Cell<bool>> {
+        let mut wanted = self.0.fill_wanted.borrow_mut();
+        if Rc::strong_count(&wanted) > 1 {
+            *wanted = Rc::new(Cell::new(true));
+        }
+        wanted.set(true);
+        wanted.clone()
     }
 
     /// Lets the callers of a read that added `n` bytes to the buffer go on, and keeps the
@@ -1149,9 +1210,16 @@ where
 }
 
 impl CancelListener for Input {
-    /// An operation waiting for a fill was canceled: its wait goes now, and the lock with it.
+    /// An operation waiting for a fill was canceled: its wait goes now, and the lock with it;
+    /// if no other caller waits for the fill, the fill is given up first, so that an operation
+    /// the lock passes to starts a read of its own rather than wait for that one.
     fn canceled(self: Rc<Self>) {
-        drop(InputChannel(self).take_dead_fill_waiters());
+        let ch = InputChannel(self);
+        let dead = ch.take_dead_fill_waiters();
+        if !dead.is_empty() && ch.0.fill_waiters.borrow().is_empty() {
+            ch.give_up_fill();
+        }
+        drop(dead);
     }
 }
 

@@ -93,11 +93,12 @@ impl<T: 'static, F: Fn(&Io<'_>) -> io::Result<T> + 'static> engine::IoJob for Re
 }
 
 /// A read waiting for its descriptor, with a continuation for its result instead of a promise:
-/// the runtime's own reads, which nobody cancels (see [`Fd::read_into_then`]).
+/// the runtime's own reads (see [`Fd::read_into_then`]), given up when `wanted` goes false.
 struct RetryThen<F, K> {
     fd: Fd,
     op: F,
     then: K,
+    wanted: Rc<Cell<bool>>,
 }
 
 /// What a read into a buffer gives back: the buffer and the count.
@@ -109,18 +110,31 @@ where
     K: FnOnce(io::Result<ReadInto>) + 'static,
 {
     fn is_pending(&self) -> bool {
-        true // nobody can cancel it
+        self.wanted.get()
     }
 
     fn ready(self: Box<Self>) {
+        if !self.wanted.get() {
+            return; // given up while it waited: do not read (the data stays in the descriptor)
+        }
         match self.fd.attempt(false, &self.op) {
-            Attempt::Done(outcome) => run_continuation(self.then, outcome),
+            Attempt::Done(outcome) => {
+                // The flag goes before the continuation runs, so that a read the continuation
+                // starts can reuse it (see `read_into_then`).
+                let RetryThen { then, wanted, .. } = *self;
+                drop(wanted);
+                run_continuation(then, outcome)
+            }
             Attempt::Blocked(token) => engine::with(|e| e.wait_io_job(token, false, self)),
         }
     }
 
     fn fail(self: Box<Self>, error: io::Error) {
-        run_continuation(self.then, Err(error));
+        let RetryThen { then, wanted, .. } = *self;
+        if wanted.get() {
+            drop(wanted);
+            run_continuation(then, Err(error));
+        }
     }
 }
 
@@ -459,6 +473,17 @@ impl Fd {
         Rc::downgrade(&self.0) as Weak<dyn CancelListener>
     }
 
+    /// Takes the waiters on this descriptor that no longer wait (canceled operations and waits,
+    /// reads given up) out of the reactor's lists now, rather than at its next readiness: they
+    /// hold the descriptor open, and the loop would count them as a reason to block.
+    pub(crate) fn forget_dead_waiters(&self) {
+        if let Some(token) = self.0.token.get() {
+            let mut dead = Vec::new();
+            engine::try_with(|e| dead = e.take_dead_waiters(token));
+            drop(dead);
+        }
+    }
+
     fn wait(&self, write: bool) -> Promise<()> {
         let token = match self.token() {
             Ok(Some(token)) => token,
@@ -697,28 +722,63 @@ impl Fd {
         self.retry(false, reading_into(buf, range))
     }
 
-    /// [`read_into`](Self::read_into) for the runtime's own reads, which nobody cancels (an input
-    /// channel's fill): the result at once when the read does not block; otherwise `None`, and
-    /// `then` gets the result once the descriptor is ready (or the error of a closed one), never
-    /// before this returns. No promise is made, which saves a task, its resolution and a bind
-    /// per blocked read.
+    /// [`read_into`](Self::read_into) for the runtime's own reads (an input channel's fill):
+    /// the result at once when the read does not block; otherwise `None`, and `then` gets the
+    /// result once the descriptor is ready (or the error of a closed one), never before this
+    /// returns. No promise is made, which saves a task, its resolution and a bind per blocked
+    /// read. Setting `wanted` to false gives a waiting read up: it will not read, nor call
+    /// `then`, and it leaves the reactor's lists at the next [`forget_dead_waiters`] (or its
+    /// next readiness), dropping its buffer and its continuation. A filed read holds a clone of
+    /// `wanted` until then, or until it has read: it drops it before calling `then`.
     ///
     /// Not for blocking-mode descriptors ([`is_blocking`](Self::is_blocking)), whose reads go
     /// through the thread pool: they fail with `Unsupported`. The range must lie within `buf`.
+    ///
+    /// [`forget_dead_waiters`]: Self::forget_dead_waiters
     pub(crate) fn read_into_then(
         &self,
         buf: Vec<u8>,
         range: Range<usize>,
+        wanted: Rc<Cell<bool>>,
         then: impl FnOnce(io::Result<ReadInto>) + 'static,
     ) -> Option<io::Result<ReadInto>> {
         debug_assert!(range.start <= range.end && range.end <= buf.len());
+        self.read_then_with(reading_into(buf, range), wanted, then)
+    }
+
+    /// [`read_into_then`](Self::read_into_then) of at most `max` bytes into a buffer of the
+    /// read's own, allocated by each try as [`read`](Self::read)'s is (so a read that waits
+    /// holds no buffer): the buffer comes back with the count.
+    pub(crate) fn read_then(
+        &self,
+        max: usize,
+        wanted: Rc<Cell<bool>>,
+        then: impl FnOnce(io::Result<ReadInto>) + 'static,
+    ) -> Option<io::Result<ReadInto>> {
+        let max = max.min(MAX_READ);
+        let op = move |io: &Io<'_>| {
+            let mut buf = vec![0; max];
+            let n = io.read(&mut buf)?;
+            Ok((buf, n))
+        };
+        self.read_then_with(op, wanted, then)
+    }
+
+    fn read_then_with<F>(
+        &self,
+        op: F,
+        wanted: Rc<Cell<bool>>,
+        then: impl FnOnce(io::Result<ReadInto>) + 'static,
+    ) -> Option<io::Result<ReadInto>>
+    where
+        F: Fn(&Io<'_>) -> io::Result<ReadInto> + 'static,
+    {
         if self.is_blocking() {
             return Some(Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "read_into_then on a blocking-mode descriptor",
             )));
         }
-        let op = reading_into(buf, range);
         match self.attempt(false, &op) {
             Attempt::Done(outcome) => Some(outcome),
             Attempt::Blocked(token) => {
@@ -726,6 +786,7 @@ impl Fd {
                     fd: self.clone(),
                     op,
                     then,
+                    wanted,
                 });
                 if engine::with(|e| e.file_io_job(token, false, job)) {
                     None
@@ -877,11 +938,7 @@ impl CancelListener for Inner {
     /// open after the last handle is dropped, and so that the loop does not count it as a
     /// reason to block (it reports instead that nothing can resolve `run`'s promise).
     fn canceled(self: Rc<Self>) {
-        if let Some(token) = self.token.get() {
-            let mut dead = Vec::new();
-            engine::try_with(|e| dead = e.take_dead_waiters(token));
-            drop(dead);
-        }
+        Fd(self).forget_dead_waiters();
     }
 }
 
@@ -907,7 +964,7 @@ impl fmt::Debug for Fd {
 
 #[cfg(test)]
 mod tests {
-    use std::cell::RefCell;
+    use std::cell::{Cell, RefCell};
     use std::rc::Rc;
 
     use crate::main;
@@ -915,6 +972,10 @@ mod tests {
 
     type Read = std::io::Result<(Vec<u8>, usize)>;
     type Got = Rc<RefCell<Vec<Read>>>;
+
+    fn wanted() -> Rc<Cell<bool>> {
+        Rc::new(Cell::new(true))
+    }
 
     fn recorder() -> (Got, impl FnOnce(Read) + 'static) {
         let got: Got = Rc::default();
@@ -927,12 +988,15 @@ mod tests {
         let (r, w) = pipe().unwrap();
         main::run(w.write(b"abc".to_vec())).unwrap();
         let (got, then) = recorder();
-        let (buf, n) = r.read_into_then(vec![0; 8], 2..8, then).unwrap().unwrap();
+        let (buf, n) = r
+            .read_into_then(vec![0; 8], 2..8, wanted(), then)
+            .unwrap()
+            .unwrap();
         assert_eq!((&buf[2..2 + n], got.borrow().len()), (&b"abc"[..], 0));
 
         // Nothing to read: filed, and the continuation runs only once data comes.
         let (got, then) = recorder();
-        assert!(r.read_into_then(vec![0; 4], 0..4, then).is_none());
+        assert!(r.read_into_then(vec![0; 4], 0..4, wanted(), then).is_none());
         assert!(got.borrow().is_empty(), "ran before returning");
         main::run(w.write(b"xy".to_vec())).unwrap();
         main::run(main::pause()).unwrap();
@@ -941,17 +1005,40 @@ mod tests {
     }
 
     #[test]
+    fn a_read_given_up_neither_reads_nor_calls_back_and_leaves_the_reactor() {
+        let (r, w) = pipe().unwrap();
+        let (got, then) = recorder();
+        let wanted = wanted();
+        assert!(r
+            .read_into_then(vec![0; 4], 0..4, wanted.clone(), then)
+            .is_none());
+        wanted.set(false);
+        r.forget_dead_waiters();
+        // Nothing waits on the loop any more: `run` says so instead of polling for ever.
+        let (never, _keep) = crate::wait::<()>();
+        assert!(main::run(never).is_err());
+        main::run(w.write(b"xy".to_vec())).unwrap();
+        main::run(main::pause()).unwrap();
+        assert!(got.borrow().is_empty(), "called back after it was given up");
+        assert_eq!(
+            main::run(r.read(8)).unwrap(),
+            b"xy",
+            "the data stayed for the next read"
+        );
+    }
+
+    #[test]
     fn read_into_then_gives_the_error_of_a_closed_descriptor() {
         // Closed before: at once. Closed while it waits: through the continuation.
         let (r, _w) = pipe().unwrap();
         let (got, then) = recorder();
-        assert!(r.read_into_then(vec![0; 4], 0..4, then).is_none());
+        assert!(r.read_into_then(vec![0; 4], 0..4, wanted(), then).is_none());
         r.close().unwrap();
         let e = got.borrow_mut().pop().unwrap().unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::NotConnected);
         let (got, then) = recorder();
         let e = r
-            .read_into_then(vec![0; 4], 0..4, then)
+            .read_into_then(vec![0; 4], 0..4, wanted(), then)
             .unwrap()
             .unwrap_err();
         assert_eq!(
