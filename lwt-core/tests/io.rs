@@ -2094,11 +2094,52 @@ fn canceling_a_waiting_read_releases_the_lock_at_once_and_loses_nothing() {
     assert_eq!(run(second).unwrap(), "kept");
 }
 
+// Found in review (session 20): the lock passed to the next queued operation with `wakeup`,
+// so that operation ran, and its caller's callbacks with it, before the callbacks of the
+// operation that had just ended: queued operations resolved in reverse order. Lwt's lock
+// passes on with `wakeup_later`; Lwt 5.6.1 prints `[a:x; b:y]` for the first test's program.
+
+#[test]
+fn queued_reads_resolve_in_call_order() {
+    let (ic, oc) = io::pipe().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (l1, l2) = (log.clone(), log.clone());
+    let a = ic
+        .read_line()
+        .map(move |l| l1.borrow_mut().push(format!("a:{l}")));
+    let b = ic
+        .read_line()
+        .map(move |l| l2.borrow_mut().push(format!("b:{l}")));
+    send(&oc, "x\ny\n");
+    run(join([a, b])).unwrap();
+    assert_eq!(*log.borrow(), ["a:x", "b:y"]);
+}
+
+#[test]
+fn a_queued_flush_resolves_after_the_write_it_waited_for() {
+    let (ic, oc) = io::pipe().unwrap();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (l1, l2) = (log.clone(), log.clone());
+    let write = oc
+        .write(vec![b'x'; 1 << 20])
+        .map(move |()| l1.borrow_mut().push("write"));
+    assert!(write.is_pending(), "the pipe is full: the write waits");
+    let flush = oc.flush().map(move |()| l2.borrow_mut().push("flush"));
+    let drained = ic.read_exactly(1 << 20);
+    run(join([write, flush])).unwrap();
+    assert_eq!(run(drained).unwrap().len(), 1 << 20);
+    assert_eq!(*log.borrow(), ["write", "flush"]);
+}
+
 #[test]
 fn closing_inside_a_callback_runs_the_waiting_reads_callbacks_before_close_returns() {
     // Found in review: once a waiting read's step waited in the fill's list, a `close` called
-    // from a callback returned before the waiting read's callbacks ran (they were queued),
-    // while the queued read's had run. `close` wakes the waits as `wakeup` does.
+    // from a callback returned before the waiting read's callbacks ran (they were queued).
+    // `close` wakes the waits as `wakeup` does, so the queued read behind it gets the lock, and
+    // fails, before `close` returns too, after the waiting read's callbacks (the lock passes on
+    // with `wakeup_later`, which that wake-up runs before it returns). Lwt 5.6.1 agrees on the
+    // order but runs the queued read's callbacks once the callback that closed is over: it
+    // prints `[waiting]` at the close and `[waiting; queued]` after it.
     let (r, _w) = unix::pipe().unwrap();
     let ic = InputChannel::with_buffer_size(r, 4);
     let log = Rc::new(RefCell::new(Vec::<&str>::new()));
@@ -2126,7 +2167,7 @@ fn closing_inside_a_callback_runs_the_waiting_reads_callbacks_before_close_retur
         l2.borrow().clone() // the callbacks that ran before `close` returned
     });
     go_r.wakeup(());
-    assert_eq!(run(seen).unwrap(), ["queued", "waiting"]);
+    assert_eq!(run(seen).unwrap(), ["waiting", "queued"]);
 }
 
 #[test]

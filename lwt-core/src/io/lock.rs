@@ -41,11 +41,15 @@ impl Lock {
         p
     }
 
+    /// Passes the lock to the first operation still waiting, or frees it. The next operation
+    /// is woken with `wakeup_later`, as Lwt_io's lock does: it starts once the callbacks running
+    /// now are over, so the operation that just ended resolves, and its caller's callbacks run,
+    /// before the next one (with `wakeup`, queued operations resolved in reverse order).
     fn release(&self) {
         loop {
             let next = self.waiters.borrow_mut().pop_front();
             match next {
-                Some(r) if r.is_pending() => return r.wakeup(()),
+                Some(r) if r.is_pending() => return r.wakeup_later(()),
                 Some(_) => continue,
                 None => return self.busy.set(false),
             }
@@ -125,10 +129,10 @@ pub(crate) fn serialized<T: 'static>(
         if done.is_resolved() {
             lock.release();
         } else {
-            // Registered before the caller gets `done`, so the lock passes on (to the first
-            // queued operation, or is free) before the caller's own callbacks run. An
-            // observer, not a `finalize`: no promise of its own, and the caller gets the
-            // operation's promise itself.
+            // Registered before the caller gets `done`, so the lock passes on (is free, or the
+            // first queued operation is woken, to start once these callbacks are over) before
+            // the caller's own callbacks run. An observer, not a `finalize`: no promise of its
+            // own, and the caller gets the operation's promise itself.
             done.on_termination(move || lock.release());
         }
         done
