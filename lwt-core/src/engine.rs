@@ -558,6 +558,22 @@ impl Engine {
 
     // ---- one iteration ----
 
+    /// Is there anything the loop could wait for or run: a live pause, work queued for the
+    /// loop, a timer, an I/O wait, a background job or an async task? What
+    /// [`iteration`](Self::iteration) looks at before it reports [`Stuck`]; `run` asks again
+    /// after the leave hooks, which run after that report and may have made such work.
+    pub(crate) fn has_work(&self) -> bool {
+        self.any_live_pause()
+            || !self.soon.borrow().is_empty()
+            || !self.soon_spare.borrow().is_empty()
+            || !self.ready.borrow().is_empty()
+            || self.io_waiters.get() > 0
+            || self.outstanding.get() > 0
+            || self.live_tasks.get() > 0
+            || self.remote.queued.load(Ordering::Acquire) > 0
+            || self.timers.borrow_mut().next_deadline().is_some()
+    }
+
     /// Polls the reactor once and resolves what became ready: I/O waiters, posted work, due
     /// timers, then the promises paused before this iteration. Blocks only when no pause waits
     /// (canceled ones do not count) and no timer is due. Fires only the timers made before it

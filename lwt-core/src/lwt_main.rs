@@ -18,7 +18,8 @@
 //! 7. runs the leave hooks.
 //!
 //! If `p` is pending and nothing could ever resolve it (no timer, no I/O wait, no background
-//! job, nothing paused), `run` returns an error saying so instead of hanging.
+//! job, nothing paused, also once the leave hooks have run), `run` returns an error saying so
+//! instead of hanging.
 //!
 //! ```
 //! use lwt_core::{main, Promise};
@@ -46,6 +47,13 @@
 //!   there were when it began. Lwt walks its hook sequence by links and runs a hook appended
 //!   during the walk in the same pass, so a hook that adds a hook at each run never lets the pass
 //!   end there.
+//! * `run` reports that nothing can resolve its promise even while iteration hooks are
+//!   installed: a hook is not something the loop can wait on. Lwt's loop keeps turning, without
+//!   blocking, as long as nothing else is registered, so an enter hook that resolves the promise
+//!   at its third run resolves it there; here `run` fails at the first iteration that finds
+//!   nothing to wait for, rather than spin for ever when no hook ever will. A hook that stands
+//!   for another source of events keeps the loop going while it waits for them with a pause
+//!   (or a timer) of its own at each run; what the leave hooks make is seen before `run` fails.
 //! * `run` returns as soon as its promise is resolved; the pauses still pending wait for the next
 //!   `run`. Lwt wakes the paused promises at the top of each turn of its loop, before it checks
 //!   the promise, so they are resolved before its `run` returns (even a `run` of a promise
@@ -151,6 +159,11 @@ fn turn_until_resolved<T: 'static>(mut promise: Promise<T>) -> Result<T, Exn> {
         if let Err(Stuck) = progressed {
             if promise.is_resolved() {
                 break;
+            }
+            // The leave hooks ran after the iteration found nothing to wait for: what they made
+            // (a pause, a timer, a wait) keeps the loop going.
+            if engine::with(|e| e.has_work()) {
+                continue;
             }
             return Err(Exn::invalid_argument(
                 "main::run: the promise is pending and nothing can resolve it \

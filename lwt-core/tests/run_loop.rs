@@ -753,3 +753,74 @@ fn an_exit_hook_whose_captures_touch_the_exit_hooks_when_dropped_can_be_removed(
     main::run_exit_hooks();
     assert!(l.borrow().is_empty(), "{:?}", l.borrow());
 }
+
+/// Found in review (session 20): the leave hooks run after the iteration that found nothing to
+/// wait for, and `run` failed with "nothing paused" although a leave hook had just paused (the
+/// pause that would resolve the promise). Lwt 5.6.1 prints `v=7` for the same program.
+#[test]
+fn a_pause_made_by_a_leave_hook_keeps_the_loop_going() {
+    let (p, r) = wait::<u32>();
+    let r = Rc::new(RefCell::new(Some(r)));
+    let id = main::add_leave_hook(move || {
+        if let Some(r) = r.borrow_mut().take() {
+            lwt_core::ignore_result(main::pause().map(move |()| r.wakeup(7)));
+        }
+    });
+    let got = main::run(p);
+    main::remove_hook(id);
+    assert_eq!(got.unwrap(), 7);
+}
+
+/// A timer made by a leave hook keeps the loop going too.
+#[test]
+fn a_timer_made_by_a_leave_hook_keeps_the_loop_going() {
+    let (p, r) = wait::<u32>();
+    let r = Rc::new(RefCell::new(Some(r)));
+    let id = main::add_leave_hook(move || {
+        if let Some(r) = r.borrow_mut().take() {
+            let slept = unix::sleep(Duration::from_millis(1));
+            lwt_core::ignore_result(slept.map(move |()| r.wakeup(8)));
+        }
+    });
+    let got = main::run(p);
+    main::remove_hook(id);
+    assert_eq!(got.unwrap(), 8);
+}
+
+/// A deliberate difference from Lwt (module docs of `main`): a hook is not something the loop
+/// waits on, so a hook that would resolve the promise at a later run does not keep `run` from
+/// reporting that nothing can (Lwt's loop spins, calling it, until it does). A hook standing
+/// for another source of events keeps the loop going with a pause of its own at each run.
+#[test]
+fn an_enter_hook_alone_does_not_keep_the_loop_going_and_one_that_pauses_does() {
+    let enter_hook_resolving_at_run = |n: u32, keep_going: bool| {
+        let (p, r) = wait::<u32>();
+        let r = RefCell::new(Some(r));
+        let runs = Rc::new(std::cell::Cell::new(0));
+        let counted = runs.clone();
+        let id = main::add_enter_hook(move || {
+            counted.set(counted.get() + 1);
+            if counted.get() == n {
+                if let Some(r) = r.borrow_mut().take() {
+                    r.wakeup(42);
+                }
+            } else if keep_going {
+                lwt_core::ignore_result(main::pause());
+            }
+        });
+        let got = main::run(p);
+        main::remove_hook(id);
+        (got, runs.get())
+    };
+    let (alone, runs) = enter_hook_resolving_at_run(3, false);
+    assert!(alone
+        .unwrap_err()
+        .to_string()
+        .contains("nothing can resolve it"));
+    assert_eq!(
+        runs, 1,
+        "it fails at the first iteration with nothing to wait for"
+    );
+    let (pausing, runs) = enter_hook_resolving_at_run(3, true);
+    assert_eq!((pausing.unwrap(), runs), (42, 3));
+}
