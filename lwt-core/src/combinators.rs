@@ -21,6 +21,10 @@
 //!   callback registered on them before already run), a rejected one is preferred (as in Lwt),
 //!   then the first in input order (Lwt draws one at random). An input that is resolved but whose
 //!   callbacks are still queued counts as pending: it is seen when its callbacks run, in order.
+//!   So a `pick` given such an input cancels its losers only then, and a loser served meanwhile
+//!   (an `Mvar::take` handed a value by a `put` made right after the `pick`) keeps what it got,
+//!   which the result then drops; Lwt, which looks at the inputs' states at the call, cancels
+//!   that loser first and the value stays in the mailbox.
 //! * `pick` (and `npick`) called with an input already settled takes its outcome from the inputs
 //!   settled at the call, then cancels the others. Lwt 5.6.1 cancels the pending inputs first and
 //!   then takes the first resolved one, which can be an input those cancels just rejected: its

@@ -21,6 +21,34 @@
 //!
 //! A promise must not be polled again after it returned `Ready` (the `Future` contract); if it
 //! is, it answers with a rejection saying so.
+//!
+//! # Dropping is not canceling
+//!
+//! Rust gives a future up by dropping it (a `select` whose other branch won, a canceled
+//! [`spawn_local`] task), but dropping a promise, as in Lwt, leaves what it stands for going: a
+//! `Mutex::lock` whose promise was dropped still takes the lock when its turn comes, and an
+//! `Mvar::take` still takes a value. Await [`Promise::cancel_on_drop`] where a future may be
+//! dropped before it is done: dropped early, it cancels its promise, which gives the lock, the
+//! value or the place in a queue back.
+//!
+//! ```
+//! use futures::future::{select, Either};
+//! use std::time::Duration;
+//! use lwt_core::{future::spawn_local, main, sync::Mvar, unix};
+//!
+//! let mailbox = Mvar::<u32>::create_empty();
+//! let m = mailbox.clone();
+//! let waited = spawn_local(async move {
+//!     let take = m.take().cancel_on_drop();
+//!     match select(take, unix::sleep(Duration::from_millis(1))).await {
+//!         Either::Left(_) => "took",
+//!         Either::Right(_) => "timed out", // the take is dropped, so canceled
+//!     }
+//! });
+//! assert_eq!(main::run(waited).unwrap(), "timed out");
+//! main::run(mailbox.put(5)).unwrap();
+//! assert_eq!(mailbox.take_available(), Some(5)); // not swallowed by the dropped take
+//! ```
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -63,6 +91,63 @@ impl<T: 'static> Future for Promise<T> {
         match (outcome, std::mem::replace(&mut this.0, spent)) {
             (Some(outcome), _) | (None, Repr::Ready(outcome)) => Poll::Ready(outcome),
             (None, Repr::Node(_)) => unreachable!("a node always yields an outcome above"),
+        }
+    }
+}
+
+/// A promise awaited as a future that cancels it if it is dropped before it is done (see
+/// [`Promise::cancel_on_drop`]).
+#[must_use = "futures do nothing unless awaited"]
+pub struct CancelOnDrop<T: 'static> {
+    /// The promise, until it gave its outcome.
+    promise: Option<Promise<T>>,
+}
+
+impl<T: 'static> Promise<T> {
+    /// This promise as a future that [cancels](Promise::cancel) it when dropped before it is
+    /// done: Rust's way of giving a future up, made Lwt's. Once the outcome is given, dropping
+    /// it does nothing. See the [module docs](crate::future#dropping-is-not-canceling) for why
+    /// a plain promise does not do this.
+    ///
+    /// ```
+    /// use lwt_core::{sync::Mutex, State};
+    ///
+    /// let m = Mutex::new();
+    /// let first = m.lock(); // taken at once
+    /// let waiting = m.lock();
+    /// drop(waiting.clone().cancel_on_drop()); // given up before its turn
+    /// assert!(waiting.rejection().unwrap().is_canceled());
+    /// m.unlock();
+    /// assert!(!m.is_locked()); // the lock did not go to the waiter that gave up
+    /// # drop(first);
+    /// ```
+    pub fn cancel_on_drop(self) -> CancelOnDrop<T> {
+        CancelOnDrop {
+            promise: Some(self),
+        }
+    }
+}
+
+impl<T: 'static> Future for CancelOnDrop<T> {
+    type Output = Result<T, Exn>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let Some(promise) = this.promise.as_mut() else {
+            return Poll::Ready(Err(polled_after_completion()));
+        };
+        let polled = Pin::new(promise).poll(cx);
+        if polled.is_ready() {
+            this.promise = None;
+        }
+        polled
+    }
+}
+
+impl<T: 'static> Drop for CancelOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(promise) = self.promise.take() {
+            promise.cancel();
         }
     }
 }

@@ -299,8 +299,10 @@ impl<T: 'static> Pool<T> {
     /// or the pool was cleared meanwhile), the use resolves once `dispose` has, and a failing
     /// `dispose` rejects it with its error, as in Lwt.
     ///
-    /// Canceling the use while it waits for an element, or while `validate` runs, rejects it
-    /// with `Canceled` without calling `f`.
+    /// Canceling the use while it waits for an element rejects it with `Canceled` without
+    /// calling `f`; so does canceling it while `validate` runs, if the promise `validate`
+    /// returned is cancelable (a [`task`]): a [`wait`](crate::wait) promise ignores the
+    /// cancel, and `f` runs once it is fulfilled, as in Lwt.
     pub fn use_<R: 'static>(&self, f: impl FnOnce(Rc<T>) -> Promise<R> + 'static) -> Promise<R> {
         let pool = self.clone();
         self.acquire().bind(move |(elem, generation)| {

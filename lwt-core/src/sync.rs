@@ -7,7 +7,10 @@
 //! All three serve waiters in FIFO order and are cancel-safe: a waiter whose promise is canceled
 //! before it is served is skipped, and never swallows the lock, a signal or a value. Canceled
 //! waiters do not pile up either: a wait queue that nobody serves sweeps them out as it grows, so
-//! a million canceled `take`s on an empty mailbox keep no memory.
+//! a million canceled `take`s on an empty mailbox keep no memory. A waiter whose promise is
+//! only *dropped* (as Rust drops a future it gives up) is not canceled, as in Lwt: it is served
+//! in its turn. Await [`Promise::cancel_on_drop`](crate::Promise::cancel_on_drop) where a wait
+//! may be given up that way (see [`future`](crate::future#dropping-is-not-canceling)).
 //!
 //! ```
 //! use lwt_core::{main, sync::Mvar};

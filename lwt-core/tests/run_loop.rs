@@ -824,3 +824,84 @@ fn an_enter_hook_alone_does_not_keep_the_loop_going_and_one_that_pauses_does() {
     let (pausing, runs) = enter_hook_resolving_at_run(3, true);
     assert_eq!((pausing.unwrap(), runs), (42, 3));
 }
+
+// Found in review (session 20): Rust gives a future up by dropping it, but dropping a promise
+// does not cancel it (as in Lwt), so a `lock()` or `take()` awaited by a task that was canceled,
+// or by the losing branch of a `select`, stayed queued and was served later: the lock went to
+// nobody, the value put next was lost. `cancel_on_drop` makes the drop a cancel.
+
+#[test]
+fn a_lock_awaited_with_cancel_on_drop_by_a_canceled_task_is_not_granted_to_it() {
+    use lwt_core::sync::Mutex;
+    let m = Mutex::new();
+    main::run(m.lock()).unwrap();
+    let m2 = m.clone();
+    let task = spawn_local(async move {
+        m2.lock().cancel_on_drop().await.unwrap();
+        m2.unlock();
+    });
+    assert!(task.is_pending(), "waits for the lock");
+    task.cancel(); // drops the future, and the lock's promise with it
+    assert!(task.rejection().unwrap().is_canceled());
+    m.unlock();
+    assert!(!m.is_locked(), "the lock went to the canceled task");
+}
+
+#[test]
+fn a_take_dropped_by_a_select_timeout_with_cancel_on_drop_does_not_swallow_the_next_put() {
+    use futures::future::{select, Either};
+    use lwt_core::sync::Mvar;
+    let mv = Mvar::<u32>::create_empty();
+    let m2 = mv.clone();
+    let p = spawn_local(async move {
+        let take = m2.take().cancel_on_drop();
+        match select(take, unix::sleep(Duration::from_millis(1))).await {
+            Either::Left(_) => "took",
+            Either::Right(_) => "timed out",
+        }
+    });
+    assert_eq!(main::run(p).unwrap(), "timed out");
+    main::run(mv.put(5)).unwrap();
+    assert_eq!(mv.take_available(), Some(5));
+}
+
+#[test]
+fn a_plain_promise_dropped_unawaited_is_still_served_as_in_lwt() {
+    // `ignore (Lwt_mvar.take m)` takes a value in Lwt: dropping is not canceling.
+    use lwt_core::sync::Mvar;
+    let mv = Mvar::<u32>::create_empty();
+    drop(mv.take());
+    main::run(mv.put(5)).unwrap();
+    assert_eq!(mv.take_available(), None, "the dropped take was served");
+}
+
+#[test]
+fn cancel_on_drop_gives_the_outcome_and_a_finished_one_cancels_nothing() {
+    let (p, r) = wait::<u32>();
+    let shared = p.clone();
+    let got = spawn_local(async move { p.cancel_on_drop().await });
+    r.wakeup(3);
+    assert_eq!(main::run(got).unwrap().unwrap(), 3);
+    assert_eq!(
+        main::run(shared).unwrap(),
+        3,
+        "the outcome stays for the other handle"
+    );
+    // Dropped before it is done: canceled (a task is rejected with `Canceled`).
+    let (t, _r) = lwt_core::task::<u32>();
+    drop(t.clone().cancel_on_drop());
+    assert!(t.rejection().unwrap().is_canceled());
+    // A future polled again after it gave its outcome answers with an error, as a promise does.
+    let mut done = Promise::ret(1).cancel_on_drop();
+    let waker = futures::task::noop_waker();
+    let mut cx = std::task::Context::from_waker(&waker);
+    use std::future::Future;
+    assert!(matches!(
+        std::pin::Pin::new(&mut done).poll(&mut cx),
+        std::task::Poll::Ready(Ok(1))
+    ));
+    assert!(matches!(
+        std::pin::Pin::new(&mut done).poll(&mut cx),
+        std::task::Poll::Ready(Err(_))
+    ));
+}
