@@ -153,13 +153,19 @@ fn on_thread<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'stati
     outcome.recv_timeout(Duration::from_secs(secs)).ok()
 }
 
-/// What `run` says of a promise nothing can resolve, on this thread's loop.
-fn stuck() -> String {
-    let (never, _r) = lwt_core::wait::<()>();
-    match run(never) {
-        Ok(()) => "resolved".into(),
-        Err(e) => e.to_string(),
-    }
+/// Runs `scenario` on a thread of its own, then asks that thread's loop to run a promise
+/// nothing can resolve: `run` must say so, not block in the poll for ever.
+fn assert_loop_not_kept_waiting(what: &str, scenario: impl FnOnce() + Send + 'static) {
+    let said = on_thread(30, || {
+        scenario();
+        let (never, _r) = lwt_core::wait::<()>();
+        match run(never) {
+            Ok(()) => "resolved".to_string(),
+            Err(e) => e.to_string(),
+        }
+    });
+    let said = said.unwrap_or_else(|| panic!("run blocked for ever after {what}"));
+    assert!(said.contains("nothing can resolve it"), "{what}: {said}");
 }
 
 // Found in review (session 20), relatives of the canceled `wait_read` fixed in session 19: a
@@ -171,42 +177,25 @@ fn stuck() -> String {
 
 #[test]
 fn a_canceled_channel_read_does_not_keep_the_loop_waiting() {
-    let said = on_thread(30, || {
+    assert_loop_not_kept_waiting("a canceled read_line", || {
         let (ic, _oc) = io::pipe().unwrap();
         let line = ic.read_line();
         assert!(line.is_pending());
         line.cancel();
         assert!(line.rejection().unwrap().is_canceled());
-        stuck()
     });
-    let said = said.expect("run blocked for ever after a canceled read_line");
-    assert!(said.contains("nothing can resolve it"), "{said}");
-}
-
-#[test]
-fn a_channel_read_given_up_by_a_timeout_does_not_keep_the_loop_waiting() {
-    let said = on_thread(30, || {
-        let (ic, _oc) = io::pipe().unwrap();
-        let timed = unix::with_timeout(Duration::from_millis(10), move || ic.read_line());
-        assert!(run(timed).unwrap_err().is::<unix::Timeout>());
-        stuck()
-    });
-    let said = said.expect("run blocked for ever after a timed-out read_line");
-    assert!(said.contains("nothing can resolve it"), "{said}");
-}
-
-#[test]
-fn a_canceled_large_channel_read_does_not_keep_the_loop_waiting() {
-    // `read_exactly` of more than the buffer reads the descriptor with a promise of its own.
-    let said = on_thread(30, || {
+    // `read_exactly` of more than the buffer reads the descriptor into a buffer of its own.
+    assert_loop_not_kept_waiting("a canceled large read_exactly", || {
         let (ic, _oc) = io::pipe().unwrap();
         let big = ic.read_exactly(100_000);
         assert!(big.is_pending());
         big.cancel();
-        stuck()
     });
-    let said = said.expect("run blocked for ever after a canceled read_exactly");
-    assert!(said.contains("nothing can resolve it"), "{said}");
+    assert_loop_not_kept_waiting("a read_line given up by a timeout", || {
+        let (ic, _oc) = io::pipe().unwrap();
+        let timed = unix::with_timeout(Duration::from_millis(10), move || ic.read_line());
+        assert!(run(timed).unwrap_err().is::<unix::Timeout>());
+    });
 }
 
 #[test]
