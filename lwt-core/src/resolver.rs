@@ -19,6 +19,7 @@
 //! In both cases the promise's *state* changes before the call returns, and the callbacks of one
 //! promise run in the order they were registered.
 
+use std::any::Any;
 use std::rc::{Rc, Weak};
 
 use crate::exn::{Abandoned, Exn};
@@ -198,6 +199,14 @@ impl<T: 'static> Resolver<T> {
 }
 
 impl<T: 'static> Resolver<T> {
+    /// A handle on the promise's node if this resolver is the only one left (the promise was
+    /// dropped): resolving it would then drop the value with the resolver, at once. A caller
+    /// that resolves under a borrow the value's `drop` may need keeps this handle until the
+    /// borrow is released.
+    pub(crate) fn node_if_alone(&self) -> Option<Rc<dyn Any>> {
+        (Rc::strong_count(&self.node) == 1).then(|| self.node.clone() as Rc<dyn Any>)
+    }
+
     /// Makes the promise the same promise as `promise`, as a bind's result becomes what its
     /// callback returned: its outcome if it has one, else the two are merged.
     pub(crate) fn resolve_with(mut self, promise: Promise<T>) {

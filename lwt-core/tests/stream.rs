@@ -883,6 +883,86 @@ fn an_element_may_use_its_stream_when_it_is_dropped() {
     home.borrow_mut().take();
 }
 
+/// Found in review (session 20): a read whose promise was dropped (not canceled) still takes
+/// its element, as in Lwt, and the element was dropped with the read's node while the stream
+/// was borrowed: an element whose `drop` pushed to its stream panicked ("already borrowed").
+#[test]
+fn an_element_taken_by_a_dropped_read_may_use_its_stream_when_it_is_dropped() {
+    let home = Rc::new(RefCell::new(None));
+    let reads: [fn(&Stream<Item>); 3] =
+        [|s| drop(s.get()), |s| drop(s.nget(1)), |s| drop(s.next())];
+    for read in reads {
+        let (s, push) = stream::create::<Item>();
+        *home.borrow_mut() = Some(push);
+        read(&s);
+        home.borrow()
+            .as_ref()
+            .unwrap()
+            .push(Item::Probe(home.clone()))
+            .unwrap();
+        let next = s.get().map(|x| matches!(x, Some(Item::Plain)));
+        assert_eq!(next.state(), State::Fulfilled(true));
+    }
+    home.borrow_mut().take();
+}
+
+/// The same for the clone a dropped `peek` was given.
+#[test]
+fn an_element_cloned_for_a_dropped_peek_may_use_its_stream_when_it_is_dropped() {
+    #[derive(Clone)]
+    struct Noisy(Rc<RefCell<Option<stream::Push<Noisy>>>>, bool);
+    impl Drop for Noisy {
+        fn drop(&mut self) {
+            if self.1 {
+                if let Some(push) = &*self.0.borrow() {
+                    let _ = push.push(Noisy(self.0.clone(), false));
+                }
+            }
+        }
+    }
+    let home = Rc::new(RefCell::new(None));
+    let (s, push) = stream::create::<Noisy>();
+    *home.borrow_mut() = Some(push);
+    drop(s.peek());
+    home.borrow()
+        .as_ref()
+        .unwrap()
+        .push(Noisy(home.clone(), true))
+        .unwrap();
+    // The peeked element, then the one its clone's drop pushed.
+    assert_eq!(
+        s.nget(2)
+            .map(|v| v.iter().map(|n| n.1).collect::<Vec<_>>())
+            .state(),
+        State::Fulfilled(vec![true, false])
+    );
+    home.borrow_mut().take();
+}
+
+/// Found in review (session 20): `combine` waited for both reads, so a failed read of the first
+/// stream stayed pending until the second gave an element (which was then lost). Lwt's is
+/// `t1 >>= fun n1 -> t2 >>= ...`: the failure is the pair's at once (Lwt 5.6.1 gives
+/// `Fail Failure("a broke")`).
+#[test]
+fn combine_rejects_at_once_when_the_first_read_fails() {
+    let a = stream::from(|| Promise::<Option<i32>>::fail_with("a broke"));
+    let (b, _push_b) = stream::create::<i32>();
+    let read = a.combine(b).get();
+    assert_eq!(
+        read.rejection().map(|e| e.to_string()),
+        Some("a broke".to_string())
+    );
+    // And the pairs still come in order when both have elements.
+    let (a, push_a) = stream::create::<i32>();
+    let (b, push_b) = stream::create::<&str>();
+    let pairs = a.combine(b);
+    let first = pairs.get();
+    push_b.push("x").unwrap();
+    assert!(first.is_pending());
+    push_a.push(1).unwrap();
+    assert_eq!(first.state(), State::Fulfilled(Some((1, "x"))));
+}
+
 #[test]
 fn nget_and_npeek_of_more_than_the_bound_let_the_waiting_pushes_in() {
     // Found in review: `nget(2)` on a stream bounded at 1 waited for a second element that the

@@ -40,6 +40,7 @@
 //!   link's answer a job, which run after it; elements nobody can read any more wait in
 //!   `discarded` until the borrow is released.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
@@ -201,24 +202,24 @@ impl<T: 'static> Op<T> {
         }
         match self {
             Op::Get(r) => match st.try_get(c) {
-                Some(v) => r.wakeup_later(v),
+                Some(v) => st.hand(r, v),
                 None => return Err(Op::Get(r)),
             },
             Op::Next(r) => match st.try_get(c) {
-                Some(Some(v)) => r.wakeup_later(v),
+                Some(Some(v)) => st.hand(r, v),
                 Some(None) => r.wakeup_later_exn(Empty),
                 None => return Err(Op::Next(r)),
             },
             Op::Peek(cl, r) => match st.try_peek(c, cl) {
-                Some(v) => r.wakeup_later(v),
+                Some(v) => st.hand(r, v),
                 None => return Err(Op::Peek(cl, r)),
             },
             Op::NPeek(n, cl, r) => match st.try_npeek(c, n, cl) {
-                Some(v) => r.wakeup_later(v),
+                Some(v) => st.hand(r, v),
                 None => return Err(Op::NPeek(n, cl, r)),
             },
             Op::NGet(n, r) => match st.try_nget(c, n) {
-                Some(v) => r.wakeup_later(v),
+                Some(v) => st.hand(r, v),
                 None => return Err(Op::NGet(n, r)),
             },
             Op::NJunk(n, r) => {
@@ -303,6 +304,10 @@ pub(crate) struct State<T: 'static> {
     /// Elements nobody can read any more, to drop once no borrow is held (an element's `drop`
     /// may use this stream).
     discarded: Vec<T>,
+    /// The nodes of reads served while nothing but their resolver held them (their promise was
+    /// dropped: such a read still takes its element, as in Lwt): each holds what it was given,
+    /// to drop once no borrow is held, as `discarded`.
+    served_unheld: Vec<Rc<dyn Any>>,
     /// How many cursors are in `Hold::Out`.
     outs: usize,
 }
@@ -584,6 +589,16 @@ impl<T: 'static> State<T> {
     /// cursor, idle, with nothing buffered and the stream open.
     fn may_pull_through(&self, c: usize) -> bool {
         self.live == 1 && self.end.is_none() && self.idle(c) && self.avail(c) == 0
+    }
+
+    /// Gives a read what it waited for (elements: `drop` is user code), under this state's
+    /// borrow. A read whose promise was dropped still takes them; its node, which then holds
+    /// them, is kept until the borrow is released, rather than freed with the resolver here.
+    fn hand<R: 'static>(&mut self, r: Resolver<R>, v: R) {
+        if let Some(node) = r.node_if_alone() {
+            self.served_unheld.push(node);
+        }
+        r.wakeup_later(v);
     }
 
     /// Appends an element (discarded if nobody can read it).
@@ -1009,6 +1024,7 @@ impl<T: 'static> Shared<T> {
                 failure: None,
                 garbage: None,
                 discarded: Vec::new(),
+                served_unheld: Vec::new(),
                 outs: 0,
             }),
         })
@@ -1019,7 +1035,7 @@ impl<T: 'static> Shared<T> {
     #[inline]
     pub(crate) fn drop_garbage(&self) {
         let st = self.state.borrow();
-        if st.garbage.is_none() && st.discarded.is_empty() {
+        if st.garbage.is_none() && st.discarded.is_empty() && st.served_unheld.is_empty() {
             return;
         }
         drop(st);
@@ -1028,12 +1044,17 @@ impl<T: 'static> Shared<T> {
 
     #[inline(never)]
     fn drop_garbage_now(&self) {
-        let (garbage, discarded) = {
+        let (garbage, discarded, served) = {
             let mut st = self.state.borrow_mut();
-            (st.garbage.take(), std::mem::take(&mut st.discarded))
+            (
+                st.garbage.take(),
+                std::mem::take(&mut st.discarded),
+                std::mem::take(&mut st.served_unheld),
+            )
         };
         drop(garbage);
         drop(discarded);
+        drop(served);
     }
 
     /// Serves waiting reads, refills, and calls the generator while readers wait and it answers

@@ -123,7 +123,6 @@ use std::fmt;
 use std::ops::ControlFlow::{Break, Continue};
 use std::rc::{Rc, Weak};
 
-use crate::combinators::both;
 use crate::exn::Exn;
 use crate::node::CancelListener;
 use crate::promise::Promise;
@@ -1034,7 +1033,12 @@ impl<T: 'static> Stream<T> {
         let b = other.handle();
         from(move || match (settle(a.get()), settle(b.get())) {
             (Ok(x), Ok(y)) => Promise::from_outcome(zip(x, y)),
-            (x, y) => both(unsettle(x), unsettle(y)).map(|(x, y)| x.zip(y)),
+            // Both reads are made; the first is waited for first, as Lwt's
+            // `t1 >>= fun n1 -> t2 >>= ...`: its failure is the pair's at once.
+            (x, y) => {
+                let y = unsettle(y);
+                unsettle(x).bind(move |x| y.map(move |y| x.zip(y)))
+            }
         })
     }
 }
