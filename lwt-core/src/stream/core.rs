@@ -284,6 +284,16 @@ impl<T: 'static> Cursor<T> {
     }
 }
 
+/// What waits in `discarded` for the borrow to be released.
+enum Discarded<T> {
+    /// An element nobody can read any more.
+    Element(T),
+    /// The node of a read served while nothing but its resolver held it (its promise was
+    /// dropped: such a read still takes its element, as in Lwt), holding what it was given.
+    /// Never looked at: it is here to be dropped later.
+    Served(#[allow(dead_code)] Rc<dyn Any>),
+}
+
 pub(crate) struct State<T: 'static> {
     queue: VecDeque<T>,
     base: u64,
@@ -303,11 +313,7 @@ pub(crate) struct State<T: 'static> {
     garbage: Option<Gen<T>>,
     /// Elements nobody can read any more, to drop once no borrow is held (an element's `drop`
     /// may use this stream).
-    discarded: Vec<T>,
-    /// The nodes of reads served while nothing but their resolver held them (their promise was
-    /// dropped: such a read still takes its element, as in Lwt): each holds what it was given,
-    /// to drop once no borrow is held, as `discarded`.
-    served_unheld: Vec<Rc<dyn Any>>,
+    discarded: Vec<Discarded<T>>,
     /// How many cursors are in `Hold::Out`.
     outs: usize,
 }
@@ -465,7 +471,7 @@ impl<T: 'static> State<T> {
         let k = n.min(self.avail(c));
         for _ in 0..k {
             let x = self.take(c);
-            self.discarded.push(x);
+            self.discarded.push(Discarded::Element(x));
         }
         n - k
     }
@@ -547,7 +553,8 @@ impl<T: 'static> State<T> {
             .unwrap_or(self.top());
         let k = min.saturating_sub(self.base) as usize;
         if k > 0 {
-            self.discarded.extend(self.queue.drain(..k));
+            self.discarded
+                .extend(self.queue.drain(..k).map(Discarded::Element));
             self.base = min;
         }
     }
@@ -596,7 +603,7 @@ impl<T: 'static> State<T> {
     /// them, is kept until the borrow is released, rather than freed with the resolver here.
     fn hand<R: 'static>(&mut self, r: Resolver<R>, v: R) {
         if let Some(node) = r.node_if_alone() {
-            self.served_unheld.push(node);
+            self.discarded.push(Discarded::Served(node));
         }
         r.wakeup_later(v);
     }
@@ -606,7 +613,7 @@ impl<T: 'static> State<T> {
         if self.live > 0 {
             self.queue.push_back(x);
         } else {
-            self.discarded.push(x);
+            self.discarded.push(Discarded::Element(x));
         }
     }
 
@@ -719,7 +726,7 @@ impl<T: 'static> State<T> {
             None => return false,
             Some((_, r)) if !r.is_pending() => {
                 if let Some((x, _)) = pending.take() {
-                    self.discarded.push(x);
+                    self.discarded.push(Discarded::Element(x));
                 }
                 return false;
             }
@@ -758,7 +765,7 @@ impl<T: 'static> State<T> {
             Kind::Bounded { pending, .. } => {
                 if let Some((x, r)) = pending.take() {
                     // Dropped once the borrow is released: its `drop` may use the stream.
-                    self.discarded.push(x);
+                    self.discarded.push(Discarded::Element(x));
                     r.wakeup_later_exn(Closed);
                 }
             }
@@ -941,7 +948,7 @@ impl<T: 'static> State<T> {
             if keep {
                 return (Some(x), followers > 0);
             }
-            self.discarded.push(x);
+            self.discarded.push(Discarded::Element(x));
             self.cur_mut(c).pos = at;
         }
         (None, followers > 0)
@@ -971,7 +978,8 @@ impl<T: 'static> State<T> {
         let missing = self.base.saturating_sub(from) as usize;
         let mut taken = taken;
         let rest = taken.split_off(missing);
-        self.discarded.extend(rest);
+        self.discarded
+            .extend(rest.into_iter().map(Discarded::Element));
         for x in taken.into_iter().rev() {
             self.queue.push_front(x);
         }
@@ -1024,7 +1032,6 @@ impl<T: 'static> Shared<T> {
                 failure: None,
                 garbage: None,
                 discarded: Vec::new(),
-                served_unheld: Vec::new(),
                 outs: 0,
             }),
         })
@@ -1035,7 +1042,7 @@ impl<T: 'static> Shared<T> {
     #[inline]
     pub(crate) fn drop_garbage(&self) {
         let st = self.state.borrow();
-        if st.garbage.is_none() && st.discarded.is_empty() && st.served_unheld.is_empty() {
+        if st.garbage.is_none() && st.discarded.is_empty() {
             return;
         }
         drop(st);
@@ -1044,17 +1051,12 @@ impl<T: 'static> Shared<T> {
 
     #[inline(never)]
     fn drop_garbage_now(&self) {
-        let (garbage, discarded, served) = {
+        let (garbage, discarded) = {
             let mut st = self.state.borrow_mut();
-            (
-                st.garbage.take(),
-                std::mem::take(&mut st.discarded),
-                std::mem::take(&mut st.served_unheld),
-            )
+            (st.garbage.take(), std::mem::take(&mut st.discarded))
         };
         drop(garbage);
         drop(discarded);
-        drop(served);
     }
 
     /// Serves waiting reads, refills, and calls the generator while readers wait and it answers
