@@ -344,3 +344,33 @@ fn failure_messages_stay_readable() {
         "plain"
     );
 }
+
+/// Found in review (session 20): the guard of a typed arm without a binding was joined to the
+/// type test without parentheses, so `Io if a || b` caught every rejection whenever `b` held.
+#[test]
+fn a_typed_arm_s_guard_with_or_applies_to_that_type_only() {
+    let (strict, retry) = (false, true);
+    let caught: Promise<u8> = lwt! {
+        try { lwt::fail_with("not an Io") } catch {
+            Io if strict || retry => ret(1),
+            _ => ret(2),
+        }
+    };
+    assert_eq!(caught.state(), State::Fulfilled(2));
+    let matched: Promise<u8> = lwt! {
+        match lwt::fail_with::<u8>("not an Io") {
+            v => ret(v),
+            exception _: Io if strict || retry => ret(1),
+            exception _ => ret(2),
+        }
+    };
+    assert_eq!(matched.state(), State::Fulfilled(2));
+    // The arm still takes its own type when the guard holds.
+    let own: Promise<u8> = lwt! {
+        try { lwt::fail(Io) } catch {
+            Io if strict || retry => ret(1),
+            _ => ret(2),
+        }
+    };
+    assert_eq!(own.state(), State::Fulfilled(1));
+}

@@ -551,7 +551,8 @@ fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> Toke
             let pat = wrap(exn.to_token_stream());
             let test = match &arm.guard {
                 None => quote!(#exn.is::<#ty>()),
-                Some(g) => quote!(#exn.is::<#ty>() && #g),
+                // In parentheses: a guard `a || b` must not become `(is && a) || b`.
+                Some(g) => quote!(#exn.is::<#ty>() && (#g)),
             };
             quote!(#pat if #test => #body,)
         }
