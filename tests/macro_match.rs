@@ -243,3 +243,21 @@ fn if_let_on_a_promise() {
     assert!(q.is_fulfilled());
     assert_eq!(seen.get(), 3);
 }
+
+/// Found in review (session 20): as in Rust, an arm whose body is block-like (`if .. else ..`,
+/// `match`, a block) needs no comma after it. `lwt!` required one, and its recovery then took the
+/// next arm with it and added a false "needs at least one arm" error.
+#[test]
+fn a_block_like_arm_body_needs_no_comma() {
+    let pick = |v: Option<u8>| -> Promise<u8> {
+        lwt! {
+            match ret(v) {
+                Some(x) => if x > 1 { ret(1) } else { ret(2) }
+                None => match v.is_none() { true => ret(0), false => ret(9) }
+            }
+        }
+    };
+    assert_eq!(pick(Some(3)).state(), State::Fulfilled(1));
+    assert_eq!(pick(Some(1)).state(), State::Fulfilled(2));
+    assert_eq!(pick(None).state(), State::Fulfilled(0));
+}
