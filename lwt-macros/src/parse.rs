@@ -816,19 +816,7 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         let e: Expr = input.parse()?;
         check::expr(&e, errors);
         // As in Rust, a block-like body (`if`, `match`, a block...) needs no comma after it.
-        let block_like = matches!(
-            e,
-            Expr::If(_)
-                | Expr::Match(_)
-                | Expr::Block(_)
-                | Expr::Unsafe(_)
-                | Expr::Loop(_)
-                | Expr::While(_)
-                | Expr::ForLoop(_)
-                | Expr::TryBlock(_)
-                | Expr::Const(_)
-        );
-        if !input.is_empty() && !input.peek(Token![,]) && !block_like {
+        if !input.is_empty() && !input.peek(Token![,]) && !is_block_like(&e) {
             return Err(syn::Error::new(input.span(), "expected `,` after this arm"));
         }
         Body::Expr(e)
