@@ -564,14 +564,26 @@ impl Engine {
     /// after the leave hooks, which run after that report and may have made such work.
     pub(crate) fn has_work(&self) -> bool {
         self.any_live_pause()
-            || !self.soon.borrow().is_empty()
+            || self.queued_work()
+            || self.io_waiters.get() > 0
+            || self.remote_work()
+            || self.timers.borrow_mut().next_deadline().is_some()
+    }
+
+    /// Work queued for the loop on this thread: the `soon` closures, ready I/O waiters.
+    #[inline]
+    fn queued_work(&self) -> bool {
+        !self.soon.borrow().is_empty()
             || !self.soon_spare.borrow().is_empty()
             || !self.ready.borrow().is_empty()
-            || self.io_waiters.get() > 0
-            || self.outstanding.get() > 0
+    }
+
+    /// Work another thread may finish or wake: background jobs, async tasks, posted work.
+    #[inline]
+    fn remote_work(&self) -> bool {
+        self.outstanding.get() > 0
             || self.live_tasks.get() > 0
             || self.remote.queued.load(Ordering::Acquire) > 0
-            || self.timers.borrow_mut().next_deadline().is_some()
     }
 
     /// Polls the reactor once and resolves what became ready: I/O waiters, posted work, due
@@ -585,19 +597,13 @@ impl Engine {
         let (fired, mark) = self.fire_timers_first();
         // (A nested loop, from a callback of this pass, also has the rest of the outer pass's
         // ready waiters, pauses and work to run.)
-        let remote_work = self.outstanding.get() > 0
-            || self.live_tasks.get() > 0
-            || self.remote.queued.load(Ordering::Acquire) > 0;
+        let remote_work = self.remote_work();
         let io_waiting = self.io_waiters.get() > 0;
         // A canceled pause does not keep the iteration from waiting (see `any_live_pause`). With
         // nothing to wait for (no descriptor, no job, and no timer when this iteration began:
         // `mark` is 0), the pauses are not looked at: there is no wait to keep, and a loop that
         // only pauses pays nothing for this.
-        let other_work = || {
-            !self.soon.borrow().is_empty()
-                || !self.soon_spare.borrow().is_empty()
-                || !self.ready.borrow().is_empty()
-        };
+        let other_work = || self.queued_work();
         let paused = fired
             || if self.any_listed_pause() {
                 !(io_waiting || remote_work || mark != 0) || self.any_live_pause() || other_work()

@@ -519,10 +519,8 @@ impl InputChannel {
         } else {
             fd.read(size).try_bind(
                 move |data| {
-                    let waiting = ok.read_over();
                     let n = data.len();
-                    ok.append(data);
-                    Promise::from_outcome(ok.read_done(waiting, n))
+                    Promise::from_outcome(ok.large_read_over(Ok((data, n))))
                 },
                 move |e| Promise::from_outcome(err.read_failed_over(e)),
             )
