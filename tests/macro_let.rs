@@ -420,3 +420,47 @@ fn failures_from_fail_with_pass_through() {
     let e = p.rejection().unwrap();
     assert_eq!(e.downcast_ref::<Failure>().unwrap().0, "plain failure");
 }
+
+/// Found in review (session 20): an or-pattern was always called refutable, even one that covers
+/// its type (`Ok(x) | Err(x)`); such a `let` needs no `else`.
+#[test]
+fn an_or_pattern_that_covers_its_type_needs_no_else() {
+    let p: Promise<u8> = lwt! {
+        let (Ok(x) | Err(x)) = ret(Err::<u8, u8>(7));
+        let (true | false) = ret(true);
+        ret(x)
+    };
+    assert_eq!(p.state(), State::Fulfilled(7));
+}
+
+/// Found in review (session 20): `dbg!` returns its argument, so `dbg!(promise);` waits for a
+/// `Promise<()>` like any other statement; it was refused as a plain statement.
+#[test]
+fn dbg_of_a_promise_is_a_statement() {
+    let (p, r) = wait::<()>();
+    let done: Promise<u8> = lwt! {
+        dbg!(p);
+        ret(1)
+    };
+    assert!(done.is_pending());
+    r.wakeup(());
+    assert_eq!(done.state(), State::Fulfilled(1));
+}
+
+/// Found in review (session 20): `do m! { .. }` needed a `;`, though a macro called with braces
+/// ends its statement in Rust.
+#[test]
+fn a_braced_macro_after_do_needs_no_semicolon() {
+    let log = log();
+    let l = log.clone();
+    macro_rules! note {
+        ($($t:tt)*) => { push(&l, stringify!($($t)*)); };
+    }
+    let p: Promise<()> = lwt! {
+        do note! { first }
+        do note! { second }
+        return_unit()
+    };
+    assert!(p.is_fulfilled());
+    assert_eq!(*log.borrow(), ["first", "second"]);
+}

@@ -261,3 +261,40 @@ fn a_block_like_arm_body_needs_no_comma() {
     assert_eq!(pick(Some(1)).state(), State::Fulfilled(2));
     assert_eq!(pick(None).state(), State::Fulfilled(0));
 }
+
+/// Found in review (session 20): a missing comma between two arms was reported, but its recovery
+/// skipped the next arm; the match then looked armless and got a second, false error. The UI
+/// test `match_missing_comma` pins the single error; this one pins that splitting the value arms
+/// from the rejection arms in the expansion kept each kind's order.
+#[test]
+fn value_and_rejection_arms_keep_their_order_when_interleaved() {
+    let classify = |p: Promise<u8>| -> Promise<&'static str> {
+        lwt! {
+            match p {
+                exception _: Timeout => ret("timeout"),
+                0 => ret("zero"),
+                exception e: DbError if *e == DbError::Locked => ret("locked"),
+                n if n < 10 => ret("small"),
+                exception _: DbError => ret("other db"),
+                _ => ret("large"),
+            }
+        }
+    };
+    assert_eq!(classify(ret(0)).state(), State::Fulfilled("zero"));
+    assert_eq!(classify(ret(3)).state(), State::Fulfilled("small"));
+    assert_eq!(classify(ret(30)).state(), State::Fulfilled("large"));
+    assert_eq!(
+        classify(Promise::fail(Timeout)).state(),
+        State::Fulfilled("timeout")
+    );
+    assert_eq!(
+        classify(Promise::fail(DbError::Locked)).state(),
+        State::Fulfilled("locked")
+    );
+    assert_eq!(
+        classify(Promise::fail(DbError::NotFound(1))).state(),
+        State::Fulfilled("other db")
+    );
+    let passed = classify(lwt::fail_with("elsewhere"));
+    assert_eq!(passed.rejection().unwrap().to_string(), "elsewhere");
+}

@@ -374,3 +374,48 @@ fn a_typed_arm_s_guard_with_or_applies_to_that_type_only() {
     };
     assert_eq!(own.state(), State::Fulfilled(1));
 }
+
+/// Found in review (session 20): an assertion called by its path in the standard library was
+/// taken for a promise statement. It is the same assertion: a failure rejects the block.
+#[test]
+fn assertions_by_their_std_path_reject_too() {
+    let p: Promise<u8> = lwt! {
+        let x = ret(2);
+        std::assert_ne!(x, 3);
+        core::assert!(x > 5, "x is {}", x);
+        ret(x)
+    };
+    let e = p.rejection().unwrap();
+    assert_eq!(
+        e.downcast_ref::<AssertionFailed>().unwrap().message(),
+        "x is 2"
+    );
+}
+
+/// Found in review (session 20): `mut` on a rejection arm's binding was refused with the message
+/// about matching by type. As in any Rust pattern, the binding may be `mut`.
+#[test]
+fn a_rejection_arm_may_bind_mutably() {
+    let typed: Promise<String> = lwt! {
+        try { lwt::fail(Io) } catch {
+            mut e: Io => {
+                do let first = e.to_string();
+                do e = lwt::control::Caught::new(Exn::new(Io));
+                ret(format!("{first}, then {}", *e))
+            }
+        }
+    };
+    assert_eq!(typed.state(), State::Fulfilled("io, then io".to_string()));
+    let any: Promise<String> = lwt! {
+        try { lwt::fail_with("first") } catch {
+            mut e => {
+                do e = Exn::failure(format!("retried after: {e}"));
+                ret(e.to_string())
+            }
+        }
+    };
+    assert_eq!(
+        any.state(),
+        State::Fulfilled("retried after: first".to_string())
+    );
+}

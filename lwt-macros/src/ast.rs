@@ -3,7 +3,7 @@
 //! Every node keeps the user's tokens (and so their spans): errors and expansions point at them.
 
 use proc_macro2::Span;
-use syn::{Expr, Ident, Item, Pat, Stmt as RustStmt, Type};
+use syn::{Expr, Ident, Item, Pat, Stmt as RustStmt, Token, Type};
 
 /// A sequence of statements, optionally ending with a value (`tail`).
 pub(crate) struct Block {
@@ -154,8 +154,8 @@ pub(crate) struct CatchArm {
 }
 
 pub(crate) enum CatchBinding {
-    /// `e`: bound to the `Exn` (no type) or to a `Caught<Type>`.
-    Ident(Ident),
+    /// `e` or `mut e`: bound to the `Exn` (no type) or to a `Caught<Type>`.
+    Ident(Option<Token![mut]>, Ident),
     /// `_` or a bare type: nothing bound.
     None,
 }

@@ -206,10 +206,10 @@ impl Walk<'_> {
     }
 
     fn catch_arm(&mut self, arm: &CatchArm) {
-        if let CatchBinding::Ident(e) = &arm.binding {
+        if let CatchBinding::Ident(mutability, e) = &arm.binding {
             self.env.push(Local {
                 name: e.to_string(),
-                mutable: false,
+                mutable: mutability.is_some(),
                 depth: self.depth,
             });
         }

@@ -1,11 +1,15 @@
 //! Rejects what cannot work inside `lwt!`: `return`, `break`/`continue` out of a loop body, `?`
-//! and `.await`, in the user's expressions. The code of a block runs in callbacks (one per bind),
+//! and `.await`, in the user's expressions (and in the arguments of the standard macros that take
+//! expressions, such as `println!`). The code of a block runs in callbacks (one per bind),
 //! so these would jump out of a callback rather than out of the block, and the compiler's own
 //! errors would talk about closures the user never wrote.
 
 use proc_macro2::Span;
+use syn::parse::ParseStream;
+use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::visit::{self, Visit};
+use syn::Token;
 
 pub(crate) const RETURN: &str = "`return` cannot be used in `lwt!`: the code after a `let` runs \
     later, in a callback, so there is no function to return from; end the block with its value \
@@ -77,6 +81,17 @@ impl<'ast> Visit<'ast> for Forbidden<'_> {
     fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
     fn visit_item(&mut self, _: &'ast syn::Item) {}
 
+    // The compiler sees what a macro's arguments expand to, but through the callbacks, so its
+    // error about `?` in `println!("{}", x?)` would talk about closures: look inside the standard
+    // macros whose arguments are expressions, and report it as anywhere else.
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        if let Some(args) = std_macro_args(m) {
+            for arg in &args {
+                self.visit_expr(arg);
+            }
+        }
+    }
+
     fn visit_expr_return(&mut self, e: &'ast syn::ExprReturn) {
         self.error(e.return_token.span, RETURN);
         visit::visit_expr_return(self, e);
@@ -137,6 +152,63 @@ impl<'ast> Visit<'ast> for Forbidden<'_> {
         } else {
             visit::visit_expr_block(self, e);
         }
+    }
+}
+
+/// Standard macros whose arguments are expressions separated by commas (a format string is an
+/// expression too).
+const EXPRESSION_MACROS: &[&str] = &[
+    "print",
+    "println",
+    "eprint",
+    "eprintln",
+    "format",
+    "format_args",
+    "write",
+    "writeln",
+    "panic",
+    "todo",
+    "unimplemented",
+    "unreachable",
+    "assert",
+    "assert_eq",
+    "assert_ne",
+    "debug_assert",
+    "debug_assert_eq",
+    "debug_assert_ne",
+    "dbg",
+    "vec",
+];
+
+/// The arguments of a call to one of [`EXPRESSION_MACROS`], by its name or its path in `std` or
+/// `core` (`vec![x; n]` too). `None` for other macros, whose syntax only they know.
+fn std_macro_args(m: &syn::Macro) -> Option<Vec<syn::Expr>> {
+    let name = macro_name(&m.path)?;
+    if !EXPRESSION_MACROS.contains(&name.as_str()) {
+        return None;
+    }
+    let listed = m.parse_body_with(Punctuated::<syn::Expr, Token![,]>::parse_terminated);
+    if let Ok(args) = listed {
+        return Some(args.into_iter().collect());
+    }
+    // `vec![value; count]`
+    m.parse_body_with(|input: ParseStream<'_>| {
+        let value: syn::Expr = input.parse()?;
+        input.parse::<Token![;]>()?;
+        let count: syn::Expr = input.parse()?;
+        Ok(vec![value, count])
+    })
+    .ok()
+}
+
+/// The name of a macro called by `path`, if the path is a bare name or a path into the standard
+/// library (`std`, `core` or `alloc`): `println`, `std::println`, `::core::assert`.
+pub(crate) fn macro_name(path: &syn::Path) -> Option<String> {
+    let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    match segments.as_slice() {
+        [name] if path.leading_colon.is_none() => Some(name.clone()),
+        [krate, name] if matches!(krate.as_str(), "std" | "core" | "alloc") => Some(name.clone()),
+        _ => None,
     }
 }
 

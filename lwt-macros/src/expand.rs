@@ -517,15 +517,15 @@ fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> Toke
     };
     let body = body(&arm.body);
     match (&arm.binding, &arm.ty) {
-        (CatchBinding::Ident(e), None) => {
-            let (pat, guard) = (wrap(e.to_token_stream()), guard_tokens(&arm.guard));
+        (CatchBinding::Ident(mutability, e), None) => {
+            let (pat, guard) = (wrap(quote!(#mutability #e)), guard_tokens(&arm.guard));
             quote!(#pat #guard => #body,)
         }
         (CatchBinding::None, None) => {
             let (pat, guard) = (wrap(quote!(_)), guard_tokens(&arm.guard));
             quote!(#pat #guard => #body,)
         }
-        (CatchBinding::Ident(e), Some(ty)) => {
+        (CatchBinding::Ident(mutability, e), Some(ty)) => {
             let pat = wrap(exn.to_token_stream());
             let test = match &arm.guard {
                 None => quote!(#exn.is::<#ty>()),
@@ -542,7 +542,7 @@ fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> Toke
             quote! {
                 #pat if #test => {
                     #allow
-                    let #e = #lwt::Caught::<#ty>::new(#exn);
+                    let #mutability #e = #lwt::Caught::<#ty>::new(#exn);
                     #body
                 }
             }
@@ -562,36 +562,34 @@ fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> Toke
 fn match_form(m: &Match) -> TokenStream {
     let lwt = rt(m.span);
     let expr = &m.expr;
+    // The value arms form a `match` of their own, on a variable located at the user's scrutinee:
+    // a non-exhaustive match is then reported there, with the user's own patterns (not inside an
+    // `Ok(..)` the macro added, nor on the whole `lwt!` call).
+    let value = Ident::new("__value", Span::mixed_site().located_at(expr.span()));
+    let value_arms = m.arms.iter().filter_map(|arm| match arm {
+        Arm::Value {
+            pat,
+            guard,
+            body: b,
+        } => {
+            let (guard, b) = (guard_tokens(guard), body(b));
+            Some(quote!(#pat #guard => #b,))
+        }
+        Arm::Exception(_) => None,
+    });
+    let value_match = quote!(match #value { #(#value_arms)* });
     let has_exception = m.arms.iter().any(|a| matches!(a, Arm::Exception(_)));
     if !has_exception {
-        let value = hygienic("__value");
-        let arms = m.arms.iter().map(|arm| match arm {
-            Arm::Value {
-                pat,
-                guard,
-                body: b,
-            } => {
-                let (guard, b) = (guard_tokens(guard), body(b));
-                quote!(#pat #guard => #b,)
-            }
-            Arm::Exception(_) => unreachable!("no exception arms here"),
-        });
-        let closure = closure(m.span, quote!(|#value|), quote!(match #value { #(#arms)* }));
+        let closure = closure(m.span, quote!(|#value|), value_match);
         return quote_spanned!(m.span=> #lwt::bind_match(#expr, #closure));
     }
     let (outcome, exn) = (hygienic("__outcome"), hygienic("__exn"));
-    let mut arms = TokenStream::new();
+    // The value arms and the rejection arms cannot overlap (`Ok` against `Err`), so splitting
+    // them keeps the order in which each kind is tried.
+    let mut arms = quote!(#lwt::Ok(#value) => #value_match,);
     for arm in &m.arms {
-        match arm {
-            Arm::Value {
-                pat,
-                guard,
-                body: b,
-            } => {
-                let (guard, b) = (guard_tokens(guard), body(b));
-                arms.extend(quote!(#lwt::Ok(#pat) #guard => #b,));
-            }
-            Arm::Exception(c) => arms.extend(catch_arm(c, &exn, &lwt, true)),
+        if let Arm::Exception(c) = arm {
+            arms.extend(catch_arm(c, &exn, &lwt, true));
         }
     }
     if !m

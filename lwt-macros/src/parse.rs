@@ -20,12 +20,12 @@ pub(crate) type Errors = Vec<syn::Error>;
 type Result<T> = syn::Result<T>;
 
 /// Macros that are plain statements, not promises: `println!(..);` must be written `do println!(..);`.
+/// `dbg!` is not one of them: it returns its argument, so `dbg!(promise);` waits for the promise.
 const PLAIN_MACROS: &[&str] = &[
     "print",
     "println",
     "eprint",
     "eprintln",
-    "dbg",
     "write",
     "writeln",
     "panic",
@@ -112,11 +112,15 @@ fn peek_ident(input: ParseStream<'_>, name: &str) -> bool {
     input.cursor().ident().is_some_and(|(i, _)| i == name)
 }
 
-/// An identifier followed by `!`: a macro call. Returns its name.
+/// A macro call by its name (`println!`), or by its path in the standard library
+/// (`std::println!`, `::core::assert!`). Returns its name.
 fn peek_macro(input: ParseStream<'_>) -> Option<String> {
-    let (ident, rest) = input.cursor().ident()?;
-    let (punct, _) = rest.punct()?;
-    (punct.as_char() == '!').then(|| ident.to_string())
+    let fork = input.fork();
+    let path = fork.call(syn::Path::parse_mod_style).ok()?;
+    if !fork.peek(Token![!]) {
+        return None;
+    }
+    check::macro_name(&path)
 }
 
 fn is_item_start(input: ParseStream<'_>) -> bool {
@@ -327,7 +331,12 @@ fn expr_statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed>
     }
 }
 
+/// Does `e` end a statement without `;`, as in Rust? (A macro called with braces, `m! { .. }`,
+/// does too.)
 fn is_block_like(e: &Expr) -> bool {
+    if let Expr::Macro(m) = e {
+        return matches!(m.mac.delimiter, syn::MacroDelimiter::Brace(_));
+    }
     matches!(
         e,
         Expr::Block(_)
@@ -537,7 +546,7 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
 }
 
 /// Is `pat` refutable for sure, by its syntax alone? (`Some(x)`, `Err(e)`, literals, ranges,
-/// or-patterns.) Other refutable patterns are left to the compiler, which knows the types: the
+/// `1 | 2`.) Other refutable patterns are left to the compiler, which knows the types: the
 /// variant of an enum with one variant is irrefutable, for instance.
 fn clearly_refutable(pat: &Pat) -> bool {
     /// A variant of `Option` or `Result`, as `Some` or as `Option::Some`.
@@ -553,7 +562,10 @@ fn clearly_refutable(pat: &Pat) -> bool {
         }
     }
     match pat {
-        Pat::Lit(_) | Pat::Range(_) | Pat::Or(_) => true,
+        Pat::Lit(_) | Pat::Range(_) => true,
+        // `Ok(x) | Err(x)` or `true | false` covers everything: an or-pattern is refutable for
+        // sure only when each case is, and the cases do not name all of a type's variants.
+        Pat::Or(p) => p.cases.iter().all(clearly_refutable) && !covers_a_type(&p.cases),
         Pat::TupleStruct(p) => variant_path(&p.path) || p.elems.iter().any(clearly_refutable),
         Pat::Struct(p) => {
             variant_path(&p.path) || p.fields.iter().any(|f| clearly_refutable(&f.pat))
@@ -571,6 +583,33 @@ fn clearly_refutable(pat: &Pat) -> bool {
     }
 }
 
+/// Do these or-pattern cases name both variants of `Option` or `Result`, or both `bool`s? The
+/// cases' inner patterns are not looked at: `Some(1) | None` is refutable, but telling so is
+/// left to the compiler.
+fn covers_a_type(cases: &Punctuated<Pat, Token![|]>) -> bool {
+    let mut names = Vec::new();
+    for case in cases {
+        let path = match case {
+            Pat::TupleStruct(p) => &p.path,
+            Pat::Struct(p) => &p.path,
+            Pat::Path(p) => &p.path,
+            Pat::Lit(syn::PatLit {
+                lit: syn::Lit::Bool(b),
+                ..
+            }) => {
+                names.push(b.value.to_string());
+                continue;
+            }
+            _ => continue,
+        };
+        if let Some(last) = path.segments.last() {
+            names.push(last.ident.to_string());
+        }
+    }
+    let has = |name: &str| names.iter().any(|n| n == name);
+    has("Some") && has("None") || has("Ok") && has("Err") || has("true") && has("false")
+}
+
 fn is_promise_type(ty: &Type) -> bool {
     match ty {
         Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Promise"),
@@ -581,11 +620,7 @@ fn is_promise_type(ty: &Type) -> bool {
 /// `assert!(cond, ..)`, `assert_eq!(a, b, ..)`, `assert_ne!(a, b, ..)`.
 fn assertion(input: ParseStream<'_>, errors: &mut Errors) -> Result<Assert> {
     let mac: syn::Macro = input.parse()?;
-    let name = mac
-        .path
-        .get_ident()
-        .map(|i| i.to_string())
-        .unwrap_or_default();
+    let name = check::macro_name(&mac.path).unwrap_or_default();
     let (kind, needed) = match name.as_str() {
         "assert" => (AssertKind::True, 1),
         "assert_eq" => (AssertKind::Eq, 2),
@@ -816,8 +851,13 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         let e: Expr = input.parse()?;
         check::expr(&e, errors);
         // As in Rust, a block-like body (`if`, `match`, a block...) needs no comma after it.
+        // The arm itself parsed: report the comma and go on with the next arm, rather than
+        // skipping it (which would make a well-formed `match` look armless).
         if !input.is_empty() && !input.peek(Token![,]) && !is_block_like(&e) {
-            return Err(syn::Error::new(input.span(), "expected `,` after this arm"));
+            errors.push(syn::Error::new(
+                input.span(),
+                "expected `,` between these match arms",
+            ));
         }
         Body::Expr(e)
     };
@@ -868,10 +908,13 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
     } else {
         let pat = Pat::parse_single(input)?;
         match pat {
-            Pat::Ident(p) if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none() => {
+            Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
                 if input.peek(Token![:]) {
                     input.parse::<Token![:]>()?;
-                    (CatchBinding::Ident(p.ident), Some(input.parse::<Type>()?))
+                    let ty = input.parse::<Type>()?;
+                    (CatchBinding::Ident(p.mutability, p.ident), Some(ty))
+                } else if p.mutability.is_some() {
+                    (CatchBinding::Ident(p.mutability, p.ident), None)
                 } else if p.ident.to_string().starts_with(char::is_uppercase) {
                     let ty = Type::Path(syn::TypePath {
                         qself: None,
@@ -879,7 +922,7 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
                     });
                     (CatchBinding::None, Some(ty))
                 } else {
-                    (CatchBinding::Ident(p.ident), None)
+                    (CatchBinding::Ident(None, p.ident), None)
                 }
             }
             Pat::Path(p) if p.qself.is_none() && !input.peek(Token![:]) => {

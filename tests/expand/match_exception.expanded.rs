@@ -19,7 +19,11 @@ fn read(p: Promise<u32>) -> Promise<u32> {
         __lwt::outcome(
             __lwt::scrutinee(|| p),
             move |__outcome| match __outcome {
-                __lwt::Ok(n) => ret(n),
+                __lwt::Ok(__value) => {
+                    match __value {
+                        n => ret(n),
+                    }
+                }
                 __lwt::Err(__exn) if __exn.is::<NotFound>() => ret(0),
                 __lwt::Err(
                     __exn,
