@@ -4,7 +4,8 @@
 //! A detached promise has no consumer to pass its rejection to. `dont_wait` takes a handler for
 //! it, so that a library can start background work whose failure it handles locally (one failed
 //! connection must not take a server down: Lwt issue #13). `async_` and `ignore_result` send it to
-//! the [async exception hook](crate::hook), whose default reports it and exits.
+//! the [async exception hook](crate::hook), whose default reports it and exits; as in Lwt,
+//! `ignore_result` of a promise that is already rejected raises (panics) at once instead.
 
 use crate::bind::catch as catch_thunk;
 use crate::exn::Exn;
@@ -44,14 +45,30 @@ pub fn async_(f: impl FnOnce() -> Promise<()>) {
     dont_wait(f, |e| hook::report(&e))
 }
 
-/// Lwt's `ignore_result`: forgets `promise`; if it is or becomes rejected, the rejection goes to
+/// Lwt's `ignore_result`: forgets `promise`; if it becomes rejected later, the rejection goes to
 /// the [async exception hook](crate::hook).
+///
+/// # Panics
+///
+/// If `promise` is already rejected, as Lwt's raises the exception at once (`Rejected exn ->
+/// reraise exn`): the panic carries the rejection's message, and inside a callback it rejects
+/// that callback's promise (with [`Panicked`](crate::Panicked)). [`async_`] and [`dont_wait`]
+/// never raise.
 ///
 /// ```
 /// let (p, r) = lwt_core::wait::<u8>();
 /// lwt_core::ignore_result(p);
 /// r.wakeup(1); // fulfilled: nothing to report
+///
+/// let raised = std::panic::catch_unwind(|| {
+///     lwt_core::ignore_result(lwt_core::Promise::<u8>::fail_with("already"))
+/// });
+/// assert!(raised.is_err());
 /// ```
+#[track_caller]
 pub fn ignore_result<T: 'static>(promise: Promise<T>) {
+    if let Some(e) = promise.rejection() {
+        panic!("ignore_result of a rejected promise: {e}");
+    }
     promise.on_failure(hook::report);
 }

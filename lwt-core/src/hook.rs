@@ -49,7 +49,10 @@ pub fn set_async_exception_hook(hook: impl Fn(&Exn) + 'static) -> Option<Hook> {
 /// lwt_core::hook::restore_async_exception_hook(previous);
 /// ```
 pub fn restore_async_exception_hook(previous: Option<Hook>) {
-    HOOK.with(|h| *h.borrow_mut() = previous);
+    // The replaced hook is dropped after the borrow: its captures may set or read the hook when
+    // they drop.
+    let replaced = HOOK.with(|h| std::mem::replace(&mut *h.borrow_mut(), previous));
+    drop(replaced);
 }
 
 /// Passes `error` to the current hook.

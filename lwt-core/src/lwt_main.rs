@@ -75,6 +75,9 @@
 //!   exit hooks turn run as at the top of the loop). Lwt defers them while any callback runs,
 //!   until the outermost one returns, and the one that called `exit` never does: they never
 //!   run.
+//! * [`paused_count`] counts the pauses still waiting: a canceled pause leaves the count at
+//!   once. Lwt's counts the pauses made since its last wake-up, canceled or not (two pauses and
+//!   one canceled: 2 there, 1 here). Pinned in `tests/run_loop.rs` rather than against OCaml.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
@@ -459,14 +462,23 @@ pub fn remove_hook(id: HookId) {
         drop(removed);
         return;
     }
-    engine::with(|e| {
-        e.enter_hooks.list.borrow_mut().retain(|(i, _)| *i != id.0);
-        e.leave_hooks.list.borrow_mut().retain(|(i, _)| *i != id.0);
+    // Dropped once the lists are no longer borrowed, as above: the hook's captures may add or
+    // remove hooks when they drop.
+    let removed = engine::with(|e| {
+        let mut removed = Vec::new();
+        for hooks in [&e.enter_hooks, &e.leave_hooks] {
+            let mut list = hooks.list.borrow_mut();
+            if let Some(at) = list.iter().position(|(i, _)| *i == id.0) {
+                removed.push(list.remove(at));
+            }
+        }
         if e.hooks_running.get() {
             // It may be in the list that is running (taken out): `run_hooks` drops it after.
             e.removed_hooks.borrow_mut().push(id.0);
         }
-    })
+        removed
+    });
+    drop(removed);
 }
 
 /// Lwt's `Lwt_main.at_exit`: registers `f` to run (and be waited for) by [`exit`] or

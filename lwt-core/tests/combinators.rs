@@ -410,6 +410,39 @@ fn dont_wait_handles_locally_and_async_and_ignore_result_use_the_hook() {
     hook::restore_async_exception_hook(previous);
 }
 
+/// Found in review (session 21): `ignore_result` of a promise already rejected sent it to the
+/// hook. Lwt 5.6.1's raises it at the call site (`Rejected exn -> reraise exn`); only a later
+/// rejection goes to the hook. Inside a callback, the raise rejects that callback's promise.
+#[test]
+fn ignore_result_of_an_already_rejected_promise_raises() {
+    let hooked = log();
+    let h = hooked.clone();
+    let previous = hook::set_async_exception_hook(move |e| push(&h, e.to_string()));
+    let raised = std::panic::catch_unwind(|| {
+        ignore_result(Promise::<()>::fail(Exn::failure("already rejected")))
+    });
+    let payload = raised.unwrap_err();
+    assert_eq!(
+        payload.downcast_ref::<String>().unwrap(),
+        "ignore_result of a rejected promise: already rejected"
+    );
+    let inside = Promise::ret(()).bind(|()| {
+        ignore_result(Promise::<u8>::fail_with("inner"));
+        Promise::ret(1)
+    });
+    assert_eq!(
+        inside
+            .rejection()
+            .unwrap()
+            .downcast_ref::<lwt_core::Panicked>()
+            .unwrap()
+            .message(),
+        "ignore_result of a rejected promise: inner"
+    );
+    hook::restore_async_exception_hook(previous);
+    assert!(taken(&hooked).is_empty());
+}
+
 #[test]
 fn and_and_xor_operators_are_join_and_choose() {
     let (a, ra) = wait::<()>();

@@ -52,9 +52,9 @@ pub fn sleep_until(deadline: Instant) -> Promise<()> {
     engine::with(|e| e.sleep_until(deadline))
 }
 
-/// [`sleep`] for a number of seconds, like Lwt's `Lwt_unix.sleep 0.5`. Negative or NaN
-/// durations sleep for zero seconds; infinity (or anything past [`FOREVER`]) sleeps
-/// [`FOREVER`], as `Lwt_unix.sleep infinity` never wakes up.
+/// [`sleep`] for a number of seconds, like Lwt's `Lwt_unix.sleep 0.5`. Negative durations sleep
+/// for zero seconds; infinity (or anything past [`FOREVER`]) sleeps [`FOREVER`], as
+/// `Lwt_unix.sleep infinity` never wakes up, and so does NaN, as `Lwt_unix.sleep nan`.
 ///
 /// ```
 /// use lwt_core::{main, unix};
@@ -67,11 +67,12 @@ pub fn sleep_secs(seconds: f64) -> Promise<()> {
     sleep(secs_to_duration(seconds))
 }
 
-/// A number of seconds as a duration: 0 for NaN and negative numbers, at most [`FOREVER`].
+/// A number of seconds as a duration: 0 for negative numbers, at most [`FOREVER`], which NaN is
+/// too (libev never fires a timer at NaN).
 fn secs_to_duration(seconds: f64) -> Duration {
-    if seconds.is_nan() || seconds <= 0.0 {
+    if seconds <= 0.0 {
         Duration::ZERO
-    } else if seconds >= FOREVER.as_secs_f64() {
+    } else if seconds.is_nan() || seconds >= FOREVER.as_secs_f64() {
         FOREVER
     } else {
         Duration::from_secs_f64(seconds)
@@ -115,8 +116,9 @@ pub fn timeout<T: 'static>(duration: Duration) -> Promise<T> {
 /// ```
 pub fn with_timeout<T: 'static>(duration: Duration, f: impl FnOnce() -> Promise<T>) -> Promise<T> {
     // `f` first, as in Lwt (`pick [timeout d; apply f ()]`, a list OCaml evaluates right to
-    // left): made first, the timer was left behind, waiting and counted, when `f` panicked.
-    let operation = f();
+    // left): made first, the timer was left behind, waiting and counted, when `f` panicked. And
+    // as `apply`, a panic in `f` is a rejection, not an unwinding out of `with_timeout`.
+    let operation = crate::bind::guarded(|()| f(), ());
     pick([timeout(duration), operation])
 }
 
@@ -138,7 +140,8 @@ mod tests {
 
     #[test]
     fn seconds_become_durations_like_lwt_unix_sleep() {
-        assert_eq!(secs_to_duration(f64::NAN), Duration::ZERO);
+        // Found in review (session 21): NaN slept zero seconds; Lwt's never fires.
+        assert_eq!(secs_to_duration(f64::NAN), FOREVER);
         assert_eq!(secs_to_duration(-1.0), Duration::ZERO);
         assert_eq!(secs_to_duration(f64::NEG_INFINITY), Duration::ZERO);
         assert_eq!(secs_to_duration(0.25), Duration::from_millis(250));
