@@ -70,7 +70,12 @@ impl<T: 'static> Promise<T> {
     pub fn on_cancel(&self, f: impl FnOnce() + 'static) {
         match self.node() {
             Some(node) => {
-                node.add_callback(Callback::OnCancel(Box::new(move || crate::hook::guard(f))))
+                // As every callback, it runs with the key storage of its registration (Lwt's
+                // `on_cancel` saves and restores it too).
+                let storage = crate::key::snapshot();
+                node.add_callback(Callback::OnCancel(Box::new(move || {
+                    crate::key::with_storage(storage, || crate::hook::guard(f))
+                })))
             }
             None => {
                 if self.rejection().is_some_and(|e| e.is_canceled()) {
@@ -133,6 +138,14 @@ fn wrap<T: 'static>(mut source: Promise<T>, how: Wrap) -> Promise<T> {
     if source.is_settled() {
         return Promise::from_outcome(source.take_outcome());
     }
+    // Resolved but its callbacks still queued (inside one of them, say): Lwt returns the promise
+    // itself, so canceling the wrapper changes nothing. The wrapper waits for its turn to be
+    // delivered the value, but nothing can cancel it any more.
+    let how = if source.is_resolved() {
+        Wrap::Ignore
+    } else {
+        how
+    };
     let cancel = match how {
         Wrap::Ignore => HowToCancel::NotCancelable,
         Wrap::Protect | Wrap::Both => HowToCancel::CancelThis,

@@ -556,3 +556,45 @@ fn a_value_whose_clone_cancels_the_result_does_not_find_the_combinator_borrowed(
         assert!(!result.is_pending(), "{name}: the result is resolved");
     }
 }
+
+/// Found in review (session 21): `on_cancel` ran `f` with the key storage of the `cancel` call;
+/// Lwt's (as every callback) restores the storage of its registration.
+#[test]
+fn on_cancel_sees_the_key_storage_of_its_registration() {
+    let k = lwt_core::key::new_key::<i32>();
+    let l = log();
+    let (p, _r) = task::<()>();
+    lwt_core::key::with_value(&k, Some(7), || {
+        let (l1, l2) = (l.clone(), l.clone());
+        p.on_cancel(move || push(&l1, format!("on_cancel {:?}", lwt_core::key::get(&k))));
+        p.on_failure(move |_| push(&l2, format!("on_failure {:?}", lwt_core::key::get(&k))));
+    });
+    lwt_core::key::with_value(&k, Some(99), || p.cancel());
+    assert_eq!(taken(&l), ["on_cancel Some(7)", "on_failure Some(7)"]);
+}
+
+/// Found in review (session 21): inside a callback, a promise resolved by `wakeup_later` (its
+/// callbacks still queued) was wrapped as if pending, so canceling `protected`'s or
+/// `wrap_in_cancelable`'s wrapper rejected it, though the promise was already fulfilled. Lwt
+/// returns the resolved promise itself: the wrappers are fulfilled.
+#[test]
+fn wrappers_of_a_promise_resolved_with_callbacks_queued_cannot_be_canceled() {
+    let (p0, r0) = wait::<()>();
+    let (p, r) = task::<i32>();
+    p.on_success(|_| ());
+    let wrappers = Rc::new(RefCell::new(Vec::new()));
+    let (w, p2, r) = (wrappers.clone(), p.clone(), RefCell::new(Some(r)));
+    p0.on_success(move |()| {
+        r.borrow_mut().take().unwrap().wakeup_later(1);
+        let q = p2.clone().protected();
+        q.cancel();
+        let c = p2.clone().wrap_in_cancelable();
+        c.cancel();
+        w.borrow_mut().extend([q, c]);
+    });
+    r0.wakeup(());
+    for q in wrappers.borrow().iter() {
+        assert_eq!(q.state(), State::Fulfilled(1));
+    }
+    assert_eq!(p.state(), State::Fulfilled(1));
+}

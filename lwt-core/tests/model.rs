@@ -1146,6 +1146,13 @@ impl Model {
             return;
         }
         self.stats.comb_pending += 1;
+        // Resolved with callbacks still queued: as Lwt's (which returns the promise itself),
+        // the wrapper cannot be canceled.
+        let kind = if self.pending(p) {
+            kind
+        } else {
+            WrapKind::NoCancel
+        };
         let link = if kind == WrapKind::NoCancel {
             Link::NotCancelable
         } else {
