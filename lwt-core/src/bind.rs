@@ -26,6 +26,7 @@
 //! Observers (`on_success`, `on_failure`, `on_termination`, `on_any`) have no result promise, so a
 //! panic in one goes to the [async exception hook](crate::hook).
 
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
@@ -33,7 +34,7 @@ use crate::callbacks::{Callback, Outcome};
 use crate::exn::Exn;
 use crate::hook;
 use crate::key;
-use crate::node::{HowToCancel, Node, Phase};
+use crate::node::{Cancelable, HowToCancel, Node, Phase, Visited};
 use crate::once_fn::OnceFn;
 use crate::promise::{Promise, Repr};
 
@@ -42,6 +43,17 @@ pub(crate) fn guarded<A, U: 'static>(k: impl FnOnce(A) -> Promise<U>, arg: A) ->
     match catch_unwind(AssertUnwindSafe(move || k(arg))) {
         Ok(promise) => promise,
         Err(payload) => Promise::fail(Exn::from_panic(payload)),
+    }
+}
+
+/// The cancel link of a result whose continuation has not run yet though its source is resolved
+/// (see [`Promise::then_busy`]): a cancel only sets the flag, for the continuation to act on.
+#[derive(Default)]
+struct CancelRequest(Cell<bool>);
+
+impl Cancelable for CancelRequest {
+    fn cancel_step(self: Rc<Self>, _: &mut Vec<Rc<dyn Cancelable>>, _: &mut Visited) {
+        self.0.set(true);
     }
 }
 
@@ -73,6 +85,9 @@ impl<T: 'static> Promise<T> {
             // Resolved and quiet: nothing to wait for, and no earlier callback to run first.
             return guarded(k, source.take_or_clone());
         }
+        if source.phase() == Phase::Busy {
+            return Self::then_busy(source, k);
+        }
         let target = Node::<U>::pending(HowToCancel::Propagate(source.clone()));
         let result = target.clone();
         // Without key storage to restore (the usual case) the continuation is a word smaller,
@@ -88,6 +103,30 @@ impl<T: 'static> Promise<T> {
             }),
         };
         source.add_callback(Callback::Consume(continuation));
+        Promise::from_node(result)
+    }
+
+    /// [`then_node`](Self::then_node) on a source that is resolved but has callbacks still
+    /// queued (a bind made inside one of its callbacks, or after a `wakeup_later`). Lwt would
+    /// call `k` at once, so a cancel of the result reaches the promise `k` returns; here `k` waits
+    /// for its turn, and the source can no longer be canceled, so the result remembers a cancel
+    /// that comes meanwhile and passes it on once it has become `k`'s promise.
+    #[cold]
+    fn then_busy<U: 'static>(
+        source: Rc<Node<T>>,
+        k: impl FnOnce(Outcome<T>) -> Promise<U> + 'static,
+    ) -> Promise<U> {
+        let request = Rc::new(CancelRequest::default());
+        let target = Node::<U>::pending(HowToCancel::Propagate(request.clone()));
+        let result = target.clone();
+        let storage = key::snapshot();
+        source.add_callback(Callback::Consume(OnceFn::new(move |outcome| {
+            let next = key::with_storage(storage, || guarded(k, outcome));
+            target.resolve_with(next);
+            if request.0.get() {
+                crate::node::cancel_from(target);
+            }
+        })));
         Promise::from_node(result)
     }
 

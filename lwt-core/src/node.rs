@@ -529,7 +529,10 @@ impl<T: 'static> Node<T> {
 /// Cancels what `start` stands for (a promise's root, or a runtime structure that waits on
 /// promises): the walk of [`Node::cancel`], for a caller that only kept the type-erased link.
 pub(crate) fn cancel_from(start: Rc<dyn Cancelable>) {
-    schedule::batch(move || {
+    // `settle`, not `batch`: inside a callback too, every callback the cancel reaches has run
+    // when `cancel` returns, as Lwt's cancel never defers (`allow_deferring:false`), and as a
+    // `wakeup` made there runs its callbacks nested.
+    schedule::settle(move || {
         // A merge can make a pending promise wait on itself (a bind whose callback returns a
         // promise derived from the bind's own result): its cancel links then form a cycle,
         // which the walk must not follow forever. No node is created during the walk, so an

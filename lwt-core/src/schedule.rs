@@ -136,8 +136,8 @@ pub(crate) fn run_later(job: Rc<dyn Job>) {
 }
 
 /// Runs `f` as if it were a callback: resolutions it makes are queued, and run (all of them, in
-/// order) when `f` returns. Used by `cancel`, which rejects a whole set of promises before running
-/// any of their callbacks, as Lwt does.
+/// order) when `f` returns; inside the loop they join its queue. Used by the streams, whose
+/// operations resolve several promises that must all be resolved before any callback runs.
 pub(crate) fn batch<R>(f: impl FnOnce() -> R) -> R {
     LOOP.with(|l| {
         if l.depth.get() > 0 {
@@ -153,8 +153,10 @@ pub(crate) fn batch<R>(f: impl FnOnce() -> R) -> R {
 
 /// Runs `f`, then every resolution it caused and everything those cause, before returning, even
 /// inside the loop (on a fresh nested queue, as `run_now_with` does; past [`MAX_NESTING`] levels it
-/// degrades to queuing). Used by `pick`-like combinators so that the losers' cancellation has
-/// reached every callback before the winner's result resolves.
+/// degrades to queuing). Used by `cancel`, which rejects a whole set of promises before running
+/// any of their callbacks and returns only when they have run (Lwt's cancel never defers), and by
+/// `pick`-like combinators so that the losers' cancellation has reached every callback before the
+/// winner's result resolves.
 pub(crate) fn settle<R>(f: impl FnOnce() -> R) -> R {
     LOOP.with(|l| {
         let depth = l.depth.get();

@@ -598,3 +598,75 @@ fn wrappers_of_a_promise_resolved_with_callbacks_queued_cannot_be_canceled() {
     }
     assert_eq!(p.state(), State::Fulfilled(1));
 }
+
+/// Found in review (session 21): a cancel made inside a callback only queued what it reached, so
+/// the promises derived from the canceled one were still pending right after `cancel`. Lwt's
+/// cancel never defers: its callbacks have run when it returns, as a `wakeup`'s do here.
+#[test]
+fn cancel_inside_a_callback_runs_what_it_reaches_before_returning() {
+    let l = log();
+    let (p0, r0) = wait::<()>();
+    let l2 = l.clone();
+    p0.on_success(move |()| {
+        let (t, _r) = task::<i32>();
+        let d = t.clone().map(|x| x + 1);
+        let l3 = l2.clone();
+        t.on_cancel(move || push(&l3, "on_cancel ran"));
+        let c = pick(vec![task::<i32>().0, d.clone()]);
+        t.cancel();
+        push(
+            &l2,
+            format!("after cancel: d {}, pick {}", state(&d), state(&c)),
+        );
+    });
+    r0.wakeup(());
+    assert_eq!(
+        taken(&l),
+        ["on_cancel ran", "after cancel: d canceled, pick canceled"]
+    );
+}
+
+fn state(p: &Promise<i32>) -> &'static str {
+    match p.rejection() {
+        Some(e) if e.is_canceled() => "canceled",
+        Some(_) => "rejected",
+        None if p.is_pending() => "pending",
+        None => "fulfilled",
+    }
+}
+
+/// Found in review (session 21): a bind made on a promise resolved with its callbacks still
+/// queued (here: inside one of them) took a cancel link to that resolved promise, so a cancel of
+/// the bind's result reached nothing, the result then became the continuation's task, and hung.
+/// In Lwt the bind runs its function at once, and the cancel reaches the task: the result ends
+/// canceled, as here now, where the cancel waits for the continuation's turn.
+#[test]
+fn cancel_of_a_bind_made_on_a_busy_promise_reaches_the_continuations_promise() {
+    let (p, r) = wait::<i32>();
+    let out = Rc::new(RefCell::new(None));
+    let (o, p2) = (out.clone(), p.clone());
+    p.on_success(move |_| {
+        let (t, rt) = task::<i32>();
+        let t2 = t.clone();
+        let q = p2.clone().bind(move |_| t);
+        q.cancel();
+        *o.borrow_mut() = Some((q, t2, rt));
+    });
+    r.wakeup(1);
+    let (q, t, _rt) = out.borrow_mut().take().unwrap();
+    assert!(q.rejection().is_some_and(|e| e.is_canceled()));
+    assert!(t.rejection().is_some_and(|e| e.is_canceled()));
+    // A continuation that returns a resolved promise: nothing left to cancel, the value stays.
+    let (p, r) = wait::<i32>();
+    let (o, p2) = (out.clone(), p.clone());
+    let kept = Rc::new(RefCell::new(None));
+    let k2 = kept.clone();
+    p.on_success(move |_| {
+        let q = p2.clone().map(|x| x * 2);
+        q.cancel();
+        *k2.borrow_mut() = Some(q);
+        drop(o);
+    });
+    r.wakeup(4);
+    assert_eq!(kept.borrow().as_ref().unwrap().state(), State::Fulfilled(8));
+}

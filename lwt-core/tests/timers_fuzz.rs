@@ -126,7 +126,7 @@ enum Act {
     CancelChain(usize),
     Comb(Kind, Vec<Src>),
     CancelComb(usize),
-    /// `with_timeout` around a sleep (`Src::Ret`: around a function that panics).
+    /// `with_timeout` around a sleep (`Src::Ret`: around a function that panics, which rejects).
     WithTimeout(Dur, Src),
     Pause,
     /// An enter (`true`) or leave hook that runs a scripted action each time, and removes itself
@@ -884,14 +884,19 @@ fn act(w: &W, a: &Act) {
             check_canceled(w, &format!("cancel of comb {c}"), &hit, &reached);
         }
         Act::WithTimeout(Dur::Us(us), Src::Ret) => {
-            // The operation panics: the panic goes through, and no timer is left behind (the
-            // timer counts are checked after the run).
+            // The operation panics: as Lwt's `apply f ()`, the result is rejected at once with
+            // the panic, and no timer is left behind (the timer counts are checked after the run).
             let dur = Duration::from_micros((*us).into());
-            let panicked = std::panic::catch_unwind(|| {
-                unix::with_timeout(dur, || -> Promise<()> { panic!("the operation fails") })
+            let p = unix::with_timeout(dur, || -> Promise<()> { panic!("the operation fails") });
+            let panicked = p.rejection().and_then(|e| {
+                e.downcast_ref::<lwt_core::Panicked>()
+                    .map(|p| p.message().to_owned())
             });
-            if panicked.is_ok() {
-                err(w, "with_timeout of a panicking function returned".into());
+            if panicked.as_deref() != Some("the operation fails") {
+                err(
+                    w,
+                    format!("with_timeout of a panicking function: {:?}", p.state()),
+                );
             }
         }
         Act::WithTimeout(d, src) => {
