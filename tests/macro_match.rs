@@ -298,3 +298,25 @@ fn value_and_rejection_arms_keep_their_order_when_interleaved() {
     let passed = classify(lwt::fail_with("elsewhere"));
     assert_eq!(passed.rejection().unwrap().to_string(), "elsewhere");
 }
+
+/// Found in review (session 21): the pass-through arm that a `match` with exception arms adds was
+/// spanned at the user's `match`, so `unused_qualifications` flagged its `Err` path there.
+#[deny(unused_qualifications)]
+fn classify_strictly(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        match p {
+            v => ret(v),
+            exception _: Timeout => ret(1),
+        }
+    }
+}
+
+#[test]
+fn generated_paths_do_not_trip_unused_qualifications() {
+    assert_eq!(classify_strictly(ret(7)).state(), State::Fulfilled(7));
+    assert_eq!(
+        classify_strictly(Promise::fail(Timeout)).state(),
+        State::Fulfilled(1)
+    );
+    assert!(classify_strictly(lwt::fail_with("other")).is_rejected());
+}

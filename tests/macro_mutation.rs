@@ -117,3 +117,43 @@ fn state_shared_through_a_cell_is_kept() {
     };
     assert_eq!(p.state(), State::Fulfilled(3));
 }
+
+/// Found in review (session 21): a `let mut` declared inside a `try` body or a `{ .. }` block
+/// was called lost when assigned after a wait in that same block; it is straight-line code.
+#[test]
+fn a_nested_blocks_own_variable_may_be_assigned_after_its_waits() {
+    let p: Promise<u32> = lwt! {
+        let v = try {
+            do let mut n = 1_u32;
+            let x = ret(10_u32);
+            do n += x;
+            do n
+        } catch {
+            _ => ret(0)
+        };
+        let w = {
+            do let mut m = 1_u32;
+            let y = ret(100_u32);
+            do m += y;
+            do m
+        };
+        do v + w
+    };
+    assert_eq!(p.state(), State::Fulfilled(112));
+}
+
+/// Found in review (session 21): an assignment after a wait inside a `let .. else` block was
+/// called lost; the `else` block ends the block, so nothing after it reads the variable.
+#[test]
+fn an_else_block_may_assign_after_its_waits() {
+    let p: Promise<u32> = lwt! {
+        do let mut n = 0_u32;
+        let Some(x) = ret(None::<u32>) else {
+            let y = ret(5_u32);
+            do n += y;
+            do n
+        };
+        do n + x
+    };
+    assert_eq!(p.state(), State::Fulfilled(5));
+}

@@ -55,7 +55,7 @@ impl Walk<'_> {
         let saved = (self.env.len(), self.depth, self.context);
         // The rest after the first wait is one chain of continuations: one boundary, however
         // many statements wait after it.
-        let nested = nested.map(|context| (context, saved.1));
+        let nested = nested.map(|context| (context, saved.1, saved.0));
         let n = block.stmts.len();
         for (i, stmt) in block.stmts.iter().enumerate() {
             let last = i + 1 == n && block.tail.is_none();
@@ -72,16 +72,21 @@ impl Walk<'_> {
 
     /// After a statement that waits, the rest of a nested block (which started at `start`) is a
     /// closure.
-    fn waited(&mut self, nested: Option<(Context, usize)>) {
-        if let Some((context, start)) = nested {
+    fn waited(&mut self, nested: Option<(Context, usize, usize)>) {
+        if let Some((context, start, declared)) = nested {
             if self.depth == start {
                 self.depth += 1;
                 self.context = context;
+                // The block's own variables, declared before the wait, move into the rest's
+                // closure with it: assigning them there is straight-line code, not lost.
+                for local in &mut self.env[declared..] {
+                    local.depth = self.depth;
+                }
             }
         }
     }
 
-    fn stmt(&mut self, stmt: &Stmt, last: bool, nested: Option<(Context, usize)>) {
+    fn stmt(&mut self, stmt: &Stmt, last: bool, nested: Option<(Context, usize, usize)>) {
         match stmt {
             Stmt::Plain(Plain::Item(_)) => {}
             Stmt::Plain(Plain::Stmt(syn::Stmt::Local(local))) => {
@@ -103,7 +108,10 @@ impl Walk<'_> {
                 }
                 self.waited(nested);
                 if let Some(els) = &b.else_block {
-                    self.block(els, Some(ELSE));
+                    // The `else` block ends the block (its promise replaces the rest): it runs
+                    // in the same chain of continuations as the rest, and nothing after it in
+                    // this block can read what it assigns.
+                    self.block(els, None);
                 }
                 for binding in &b.bindings {
                     self.declare(&binding.pat);
@@ -324,10 +332,6 @@ const NESTED_BLOCK: Context = Context {
     what: "the rest of this `{ .. }` block after its first `let` (or other statement that waits)",
     looped: false,
 };
-const ELSE: Context = Context {
-    what: "the rest of this `else` block after its first `let` (or other statement that waits)",
-    looped: false,
-};
 
 fn lost_assignment(span: Span, name: &str, context: Context) -> syn::Error {
     let (after, instead) = if context.looped {
@@ -405,6 +409,12 @@ impl Assignments<'_, '_> {
             syn::Expr::Field(f) => return self.assigned(&f.base),
             syn::Expr::Index(i) => return self.assigned(&i.expr),
             syn::Expr::Paren(p) => return self.assigned(&p.expr),
+            // Destructuring assignments: `(a, b) = ..`, `[a, b] = ..`, `S { x: a } = ..`,
+            // `S(a, b) = ..`.
+            syn::Expr::Tuple(t) => return t.elems.iter().for_each(|e| self.assigned(e)),
+            syn::Expr::Array(a) => return a.elems.iter().for_each(|e| self.assigned(e)),
+            syn::Expr::Call(c) => return c.args.iter().for_each(|e| self.assigned(e)),
+            syn::Expr::Struct(s) => return s.fields.iter().for_each(|f| self.assigned(&f.expr)),
             _ => None,
         };
         if let Some(name) = root {
@@ -418,6 +428,21 @@ impl Assignments<'_, '_> {
 impl<'ast> Visit<'ast> for Assignments<'_, '_> {
     // Items are their own scopes: they cannot see the block's variables.
     fn visit_item(&mut self, _: &'ast syn::Item) {}
+
+    // The arguments of the standard macros that take expressions (`println!("{}", { n += 1; n })`).
+    fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        if let Some(args) = crate::check::std_macro_args(m) {
+            for arg in &args {
+                match arg {
+                    // A named format argument (`println!("{x}", x = v)`) assigns nothing.
+                    syn::Expr::Assign(named) if matches!(&*named.left, syn::Expr::Path(_)) => {
+                        self.visit_expr(&named.right)
+                    }
+                    _ => self.visit_expr(arg),
+                }
+            }
+        }
+    }
 
     fn visit_expr_assign(&mut self, e: &'ast syn::ExprAssign) {
         self.assigned(&e.left);

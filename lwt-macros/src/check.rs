@@ -182,7 +182,7 @@ const EXPRESSION_MACROS: &[&str] = &[
 
 /// The arguments of a call to one of [`EXPRESSION_MACROS`], by its name or its path in `std` or
 /// `core` (`vec![x; n]` too). `None` for other macros, whose syntax only they know.
-fn std_macro_args(m: &syn::Macro) -> Option<Vec<syn::Expr>> {
+pub(crate) fn std_macro_args(m: &syn::Macro) -> Option<Vec<syn::Expr>> {
     let name = macro_name(&m.path)?;
     if !EXPRESSION_MACROS.contains(&name.as_str()) {
         return None;

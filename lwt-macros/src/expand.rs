@@ -323,7 +323,14 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
                 .collect();
             let lets = bindings.iter().zip(&names).map(|(b, name)| {
                 let expr = init(b);
-                quote!(let #name = #expr;)
+                // Checked here, at the user's expression: `bind(__and0, ..)` would report a
+                // non-promise on the whole `lwt!` call.
+                let at = match &b.init {
+                    Init::Expr(e) => e.span(),
+                    Init::Form(f) => form_span(f),
+                };
+                let lwt = rt(at);
+                quote_spanned!(at=> let #name = #lwt::Bindable::into_promise(#expr);)
             });
             let mut body = rest;
             for (binding, name) in bindings.iter().zip(&names).rev() {
@@ -597,7 +604,10 @@ fn match_form(m: &Match) -> TokenStream {
         .iter()
         .any(|a| matches!(a, Arm::Exception(c) if c.catches_all()))
     {
-        arms.extend(quote_spanned!(m.span=> #lwt::Err(#exn) => #lwt::reraise(#exn),));
+        // `Err` spanned in the macro: at the user's span, `unused_qualifications` would flag
+        // `__lwt::Err` (the prelude has `Err`) on the user's `match`.
+        let err = Ident::new("Err", generated(m.span));
+        arms.extend(quote_spanned!(m.span=> #lwt::#err(#exn) => #lwt::reraise(#exn),));
     }
     let (thunk, closure) = (
         thunk(m.span, expr.to_token_stream()),

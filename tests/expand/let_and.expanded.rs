@@ -3,8 +3,8 @@ fn sum(a: Promise<u32>, b: Promise<u32>) -> Promise<u32> {
     {
         use ::lwt::control as __lwt;
         {
-            let __and0 = a;
-            let __and1 = b;
+            let __and0 = __lwt::Bindable::into_promise(a);
+            let __and1 = __lwt::Bindable::into_promise(b);
             __lwt::bind(__and0, move |x| __lwt::bind(__and1, move |y: u32| ret(x + y)))
         }
     }
