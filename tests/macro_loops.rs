@@ -441,3 +441,32 @@ fn a_while_let_loop_over_pending_steps_runs_to_its_end() {
     finish_latest(&values);
     assert_eq!(p.state(), State::Fulfilled(()));
 }
+
+/// Found in review (session 21): a panic while evaluating a `for` loop's iterable escaped the
+/// block, though a panic in a `while` condition is a rejection (the docs' "Limits": the loops
+/// evaluate their code under a guard).
+#[test]
+fn a_panic_in_a_for_loops_iterable_is_a_rejection() {
+    fn numbers(fail: bool) -> Vec<u32> {
+        if fail {
+            panic!("no numbers");
+        }
+        vec![1, 2]
+    }
+    let total = Rc::new(Cell::new(0));
+    let run = |fail: bool| -> Promise<()> {
+        let t = total.clone();
+        lwt! {
+            for i in numbers(fail) {
+                do t.set(t.get() + i);
+            }
+        }
+    };
+    assert!(run(false).is_fulfilled());
+    assert_eq!(total.get(), 3);
+    let e = run(true).rejection().expect("rejected");
+    assert_eq!(
+        e.downcast_ref::<lwt::Panicked>().unwrap().message(),
+        "no numbers"
+    );
+}

@@ -1240,6 +1240,11 @@ where
 // ------------------------------------------------------------------------------------------------
 // Rejection arms.
 
+/// `format!`, for the assertions of `lwt!` in a crate without `std` in scope (`#![no_std]` with
+/// `alloc`): the expansion reaches it through this crate. Not part of the API.
+#[doc(hidden)]
+pub use std::format as __format;
+
 /// A rejection caught by a typed arm of `lwt!` (`exception e: MyError => ..` in a `match`,
 /// `e: MyError => ..` in a `catch`): derefs to the `E` inside, and keeps the whole [`Exn`] (with
 /// its trail of locations) for passing it on.

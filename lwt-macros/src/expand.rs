@@ -406,7 +406,13 @@ fn form(f: &Form) -> TokenStream {
             let (pat, expr, body) = (param(&f.pat), &f.expr, unit_block_expr(&f.body));
             let closure = closure(f.span, quote!(|#pat|), body);
             let driver = driver("for_each", &f.body, f.span);
-            quote_spanned!(f.span=> #lwt::#driver(#expr, #closure))
+            // Under a guard, as the other loops' code: a panic while evaluating the iterable (or
+            // in its `into_iter`) is a rejection of the loop too.
+            let call = thunk(
+                f.span,
+                quote_spanned!(f.span=> #lwt::#driver(#expr, #closure)),
+            );
+            quote_spanned!(f.span=> #lwt::guard(#call))
         }
         Form::While(w) => {
             let lwt = rt(w.span);
@@ -669,14 +675,16 @@ fn assertion(a: &Assert) -> TokenStream {
             let text = if message.is_empty() {
                 thunk(
                     a.span,
+                    // `Into` rather than `String::from`: `String` is not in scope in a
+                    // `#![no_std]` crate.
                     quote! {
-                        ::std::string::String::from(
+                        ::core::convert::Into::into(
                             ::core::concat!("assertion failed: ", ::core::stringify!(#cond)),
                         )
                     },
                 )
             } else {
-                thunk(a.span, quote!(::std::format!(#(#message),*)))
+                thunk(a.span, quote!(#lwt::__format!(#(#message),*)))
             };
             let check = quote_spanned!(a.span=> #lwt::assert(#cond, #text));
             guarded(&lwt, a.span, check)
@@ -689,7 +697,7 @@ fn assertion(a: &Assert) -> TokenStream {
             } else {
                 thunk(
                     a.span,
-                    quote!(::core::option::Option::Some(::std::format!(#(#message),*))),
+                    quote!(::core::option::Option::Some(#lwt::__format!(#(#message),*))),
                 )
             };
             let function = match a.kind {

@@ -7,7 +7,7 @@ fn checked(p: Promise<u32>) -> Promise<u32> {
             move |n| __lwt::seq(
                 __lwt::guard(|| __lwt::assert(
                     n > 0,
-                    || ::std::string::String::from("assertion failed: n > 0"),
+                    || ::core::convert::Into::into("assertion failed: n > 0"),
                 )),
                 move || __lwt::seq(
                     __lwt::guard(|| __lwt::assert_eq(

@@ -11,7 +11,7 @@ fn total(names: Vec<String>) -> Promise<u64> {
             let sum = Rc::new(Cell::new(0));
             let result = sum.clone();
             __lwt::seq(
-                __lwt::for_each_cloned(
+                __lwt::guard(|| __lwt::for_each_cloned(
                     names,
                     move |name| __lwt::bind(
                         size(&name),
@@ -20,7 +20,7 @@ fn total(names: Vec<String>) -> Promise<u64> {
                             __lwt::done()
                         },
                     ),
-                ),
+                )),
                 move || __lwt::ret(result.get()),
             )
         }
