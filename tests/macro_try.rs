@@ -419,3 +419,34 @@ fn a_rejection_arm_may_bind_mutably() {
         State::Fulfilled("retried after: first".to_string())
     );
 }
+
+#[derive(Debug)]
+struct Wrap<T>(T);
+
+impl<T: fmt::Debug> fmt::Display for Wrap<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "wrapped {:?}", self.0)
+    }
+}
+
+impl<T: fmt::Debug> std::error::Error for Wrap<T> {}
+
+/// Found in review (session 21): a catch arm whose type has generic arguments (`Wrap<u8> =>`,
+/// as the grammar's `Type` allows) failed with a bare "expected `=>`".
+#[test]
+fn a_catch_arm_may_name_a_generic_type() {
+    let caught: Promise<u8> = lwt! {
+        try { lwt::fail(Wrap(3_u8)) } catch {
+            Wrap<u16> => ret(16),
+            Wrap<u8> if true => ret(8),
+        }
+    };
+    assert_eq!(caught.state(), State::Fulfilled(8));
+    let matched: Promise<u8> = lwt! {
+        match Promise::<u8>::fail(Wrap(1_u16)) {
+            v => ret(v),
+            exception Wrap<u16> => ret(16),
+        }
+    };
+    assert_eq!(matched.state(), State::Fulfilled(16));
+}

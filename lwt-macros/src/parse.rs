@@ -867,6 +867,23 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
     Ok(body)
 }
 
+/// A catch arm that is a type path with generic arguments (`Wrap<u8> =>`, `io::Wrap<T> if ..`):
+/// consumes and returns the type. Anything else is left to the pattern parser.
+fn generic_type_arm(input: ParseStream<'_>) -> Option<Type> {
+    let fork = input.fork();
+    let path: syn::TypePath = fork.parse().ok()?;
+    let generic = path
+        .path
+        .segments
+        .iter()
+        .any(|s| matches!(s.arguments, syn::PathArguments::AngleBracketed(_)));
+    if path.qself.is_some() || !generic || !(fork.peek(Token![=>]) || fork.peek(Token![if])) {
+        return None;
+    }
+    let ty: syn::TypePath = input.parse().ok()?;
+    Some(Type::Path(ty))
+}
+
 const CATCH_PATTERN: &str = "a rejection arm matches the error by its type: write `e: MyError` \
     (binds the error), `MyError` (no binding), `e` (any rejection, as an `Exn`) or `_`; to look \
     inside the error, add a guard: `e: MyError if matches!(*e, MyError::NotFound)`";
@@ -905,6 +922,9 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
             None
         };
         (CatchBinding::None, ty)
+    } else if let Some(ty) = generic_type_arm(input) {
+        // `Wrap<u8> =>`: a type with generic arguments, which a pattern cannot express.
+        (CatchBinding::None, Some(ty))
     } else {
         let pat = Pat::parse_single(input)?;
         match pat {
@@ -954,6 +974,13 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
             }
         }
     };
+    if input.peek(Token![|]) {
+        return Err(syn::Error::new(
+            input.span(),
+            "a rejection arm matches one error type: write one arm per type (`A => .., B => ..`), \
+             or catch any rejection and test it in a guard: `e if e.is::<A>() || e.is::<B>() => ..`",
+        ));
+    }
     let guard = guard(input, errors)?;
     input.parse::<Token![=>]>()?;
     let body = arm_body(input, errors)?;
