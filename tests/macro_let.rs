@@ -464,3 +464,35 @@ fn a_braced_macro_after_do_needs_no_semicolon() {
     assert!(p.is_fulfilled());
     assert_eq!(*log.borrow(), ["first", "second"]);
 }
+
+/// Found in review (session 21): `panic!(..);` (or `do panic!(..);`) ending a block was refused
+/// as a plain statement, and the advice (`do`) then gave a type error. As in Rust, a block that
+/// ends in a diverging statement takes any type: it is the block's value, and rejects.
+#[test]
+fn a_block_may_end_with_a_panic_and_its_semicolon() {
+    let first = |p: Promise<Option<u8>>| -> Promise<u8> {
+        lwt! {
+            let Some(v) = p else { panic!("nothing there"); };
+            ret(v)
+        }
+    };
+    let second = |p: Promise<Option<u8>>| -> Promise<u8> {
+        lwt! {
+            let Some(v) = p else { do unreachable!("none at {}", 1); };
+            ret(v)
+        }
+    };
+    assert_eq!(first(ret(Some(2))).state(), State::Fulfilled(2));
+    let e = first(ret(None)).rejection().unwrap();
+    assert_eq!(
+        e.downcast_ref::<Panicked>().unwrap().message(),
+        "nothing there"
+    );
+    assert_eq!(second(ret(Some(4))).state(), State::Fulfilled(4));
+    let e = second(ret(None)).rejection().unwrap();
+    assert!(e
+        .downcast_ref::<Panicked>()
+        .unwrap()
+        .message()
+        .contains("none at 1"));
+}

@@ -238,6 +238,13 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
             "assert" | "assert_eq" | "assert_ne" => {
                 return assertion(input, errors).map(|a| Parsed::Stmt(Stmt::Assert(a)))
             }
+            diverging if DIVERGING_MACROS.contains(&diverging) && ends_block_with_semi(input) => {
+                // `panic!(..);` as the last statement: as in Rust, where a block ending in a
+                // diverging statement can have any type, it is the block's value.
+                let (expr, _) = expr_and_semi(input)?;
+                check::expr(&expr, errors);
+                return Ok(Parsed::Tail(Tail::Expr(expr)));
+            }
             plain if PLAIN_MACROS.contains(&plain) && !is_tail_macro(input) => {
                 let span = input.span();
                 let parsed = expr_statement(input, errors)?;
@@ -254,6 +261,20 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
         }
     }
     expr_statement(input, errors)
+}
+
+/// Macros that never return: the last statement of a block may be one, with its `;`.
+const DIVERGING_MACROS: &[&str] = &["panic", "todo", "unimplemented", "unreachable"];
+
+fn is_diverging_macro(e: &Expr) -> bool {
+    matches!(e, Expr::Macro(m)
+        if check::macro_name(&m.mac.path).is_some_and(|n| DIVERGING_MACROS.contains(&n.as_str())))
+}
+
+/// A macro call, then `;`, then the end of the block.
+fn ends_block_with_semi(input: ParseStream<'_>) -> bool {
+    let fork = input.fork();
+    fork.parse::<syn::Macro>().is_ok() && fork.parse::<Token![;]>().is_ok() && fork.is_empty()
 }
 
 /// A macro call that ends the block, with no `;`: a tail (`unreachable!()` as a value is fine).
@@ -383,6 +404,10 @@ fn plain(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     }
     let (expr, semi) = expr_and_semi(input)?;
     check::expr(&expr, errors);
+    if semi && input.is_empty() && is_diverging_macro(&expr) {
+        // `do panic!(..);` last: the block's value, as `panic!(..);` (see `statement`).
+        return Ok(Parsed::Tail(Tail::Expr(expr)));
+    }
     if semi {
         let stmt = syn::Stmt::Expr(expr, Some(Default::default()));
         Ok(Parsed::Stmt(Stmt::Plain(Plain::Stmt(stmt))))
