@@ -81,12 +81,11 @@ impl<T: 'static> Promise<T> {
     ) -> Promise<U> {
         // The handle is consumed: reuse it when it is the root already (the usual case).
         let source = if node.is_root() { node } else { node.root() };
-        if source.phase() == Phase::Idle {
+        match source.phase() {
             // Resolved and quiet: nothing to wait for, and no earlier callback to run first.
-            return guarded(k, source.take_or_clone());
-        }
-        if source.phase() == Phase::Busy {
-            return Self::then_busy(source, k);
+            Phase::Idle => return guarded(k, source.take_or_clone()),
+            Phase::Busy => return Self::then_busy(source, k),
+            Phase::Pending => {}
         }
         let target = Node::<U>::pending(HowToCancel::Propagate(source.clone()));
         let result = target.clone();
