@@ -156,35 +156,25 @@ impl<'ast> Visit<'ast> for Forbidden<'_> {
 }
 
 /// Standard macros whose arguments are expressions separated by commas (a format string is an
-/// expression too).
+/// expression too): the plain-statement macros of the parser, and these.
 const EXPRESSION_MACROS: &[&str] = &[
-    "print",
-    "println",
-    "eprint",
-    "eprintln",
     "format",
     "format_args",
-    "write",
-    "writeln",
-    "panic",
-    "todo",
-    "unimplemented",
-    "unreachable",
     "assert",
     "assert_eq",
     "assert_ne",
-    "debug_assert",
-    "debug_assert_eq",
-    "debug_assert_ne",
     "dbg",
     "vec",
 ];
 
-/// The arguments of a call to one of [`EXPRESSION_MACROS`], by its name or its path in `std` or
-/// `core` (`vec![x; n]` too). `None` for other macros, whose syntax only they know.
+/// The arguments of a call to one of [`EXPRESSION_MACROS`] or of the parser's plain-statement
+/// macros, by its name or its path in `std` or `core` (`vec![x; n]` too). `None` for other
+/// macros, whose syntax only they know.
 pub(crate) fn std_macro_args(m: &syn::Macro) -> Option<Vec<syn::Expr>> {
     let name = macro_name(&m.path)?;
-    if !EXPRESSION_MACROS.contains(&name.as_str()) {
+    if !(EXPRESSION_MACROS.contains(&name.as_str())
+        || crate::parse::PLAIN_MACROS.contains(&name.as_str()))
+    {
         return None;
     }
     let listed = m.parse_body_with(Punctuated::<syn::Expr, Token![,]>::parse_terminated);

@@ -21,7 +21,7 @@ type Result<T> = syn::Result<T>;
 
 /// Macros that are plain statements, not promises: `println!(..);` must be written `do println!(..);`.
 /// `dbg!` is not one of them: it returns its argument, so `dbg!(promise);` waits for the promise.
-const PLAIN_MACROS: &[&str] = &[
+pub(crate) const PLAIN_MACROS: &[&str] = &[
     "print",
     "println",
     "eprint",
