@@ -320,3 +320,19 @@ fn generated_paths_do_not_trip_unused_qualifications() {
     );
     assert!(classify_strictly(lwt::fail_with("other")).is_rejected());
 }
+
+/// Found in review (session 21): attributes on match arms were refused; as in Rust, a value arm
+/// may carry `#[cfg(..)]` (and any other arm attribute).
+#[test]
+fn a_value_arm_may_carry_cfg() {
+    let p: Promise<&'static str> = lwt! {
+        match ret(1_u8) {
+            #[cfg(any())]
+            1 => ret("compiled out"),
+            #[cfg(all())]
+            1 => ret("kept"),
+            _ => ret("other"),
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled("kept"));
+}

@@ -137,6 +137,8 @@ pub(crate) struct Match {
 
 pub(crate) enum Arm {
     Value {
+        /// `#[cfg(..)]` and other attributes, emitted on the arm as written.
+        attrs: Vec<syn::Attribute>,
         pat: Pat,
         guard: Option<Expr>,
         body: Body,

@@ -147,7 +147,9 @@ impl Walk<'_> {
                 self.expr(&m.expr);
                 for arm in &m.arms {
                     match arm {
-                        Arm::Value { pat, guard, body } => self.inside(MATCH_ARM, |w| {
+                        Arm::Value {
+                            pat, guard, body, ..
+                        } => self.inside(MATCH_ARM, |w| {
                             w.declare(pat);
                             if let Some(g) = guard {
                                 w.expr(g);

@@ -581,12 +581,13 @@ fn match_form(m: &Match) -> TokenStream {
     let value = Ident::new("__value", Span::mixed_site().located_at(expr.span()));
     let value_arms = m.arms.iter().filter_map(|arm| match arm {
         Arm::Value {
+            attrs,
             pat,
             guard,
             body: b,
         } => {
             let (guard, b) = (guard_tokens(guard), body(b));
-            Some(quote!(#pat #guard => #b,))
+            Some(quote!(#(#attrs)* #pat #guard => #b,))
         }
         Arm::Exception(_) => None,
     });

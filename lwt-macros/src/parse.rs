@@ -833,13 +833,9 @@ fn skip_arm(input: ParseStream<'_>) {
 }
 
 fn arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<Arm> {
+    // Kept on a value arm (`#[cfg(..)]`, as in Rust); a rejection arm is a type test, not a
+    // `match` arm of its own, so it takes none.
     let attrs = input.call(Attribute::parse_outer)?;
-    if let Some(attr) = attrs.first() {
-        errors.push(syn::Error::new_spanned(
-            attr,
-            "attributes on the arms of an `lwt!` `match` are not supported",
-        ));
-    }
     let is_exception = peek_ident(input, "exception")
         && !(input.peek2(Token![=>])
             || input.peek2(Token![if])
@@ -847,6 +843,13 @@ fn arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<Arm> {
             || input.peek2(Token![@])
             || input.peek2(Token![,]));
     if is_exception {
+        if let Some(attr) = attrs.first() {
+            errors.push(syn::Error::new_spanned(
+                attr,
+                "attributes on the `exception` arms of an `lwt!` `match` are not supported (a \
+                 value arm may have them, `#[cfg(..)]` say)",
+            ));
+        }
         input.call(Ident::parse_any)?;
         return catch_arm(input, errors).map(Arm::Exception);
     }
@@ -854,7 +857,12 @@ fn arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<Arm> {
     let guard = guard(input, errors)?;
     input.parse::<Token![=>]>()?;
     let body = arm_body(input, errors)?;
-    Ok(Arm::Value { pat, guard, body })
+    Ok(Arm::Value {
+        attrs,
+        pat,
+        guard,
+        body,
+    })
 }
 
 fn guard(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Expr>> {
