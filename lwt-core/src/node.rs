@@ -592,6 +592,16 @@ impl<T: 'static> Node<T> {
     /// Runs the queued callbacks of this resolved root, in order, including those registered
     /// while they run; then marks the root idle.
     fn run_callbacks(self: &Rc<Self>) {
+        // Only a panicking async exception hook can unwind out of `deliver` (see `schedule`).
+        // Then the node goes back to the head of the queue, still scheduled, and the callbacks
+        // after the one that panicked run when the loop goes on, instead of never.
+        struct Requeue<'a, T: 'static>(&'a Rc<Node<T>>);
+        impl<T: 'static> Drop for Requeue<'_, T> {
+            fn drop(&mut self) {
+                schedule::requeue_first(self.0.clone());
+            }
+        }
+        let requeue = Requeue(self);
         loop {
             let next = match &mut *self.state.borrow_mut() {
                 State::Done { to_run, scheduled } => {
@@ -605,7 +615,10 @@ impl<T: 'static> Node<T> {
             };
             match next {
                 Some(callback) => self.deliver(callback),
-                None => return,
+                None => {
+                    std::mem::forget(requeue);
+                    return;
+                }
             }
         }
     }

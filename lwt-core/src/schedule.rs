@@ -17,9 +17,17 @@
 //!   of `wakeup` inside a callback expects (Lwt's `wakeup` is immediate too). That nesting is the
 //!   only one the loop ever does; past [`MAX_NESTING`] levels it degrades to `run_later`, so even a
 //!   pathological chain of wakeups inside callbacks cannot overflow the stack.
+//!
+//! A job cannot panic on its own: every callback's panic is caught, and becomes a rejection or
+//! goes to the async exception hook. A hook that itself panics is the one way out, and the loop
+//! stays whole through it: the job that was cut short puts its node back at the head of the
+//! queue (see `Node::run_callbacks`), a nested drain hands what it had not run back to the drain
+//! it interrupted, and the outermost drain runs everything left before it lets the first panic
+//! go on to its caller. So no callback is skipped and no promise is left half-resolved.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
 /// How deep `wakeup`s inside callbacks may nest before they are queued instead.
@@ -55,6 +63,37 @@ impl Drop for DepthGuard<'_> {
     }
 }
 
+/// A nested drain's way back: puts back the depth and the queue of the drain it interrupted. On
+/// the normal path the nested queue is empty by then; after a panic it holds what the nested
+/// drain had not run, which goes first, as it would have run before the outer queue went on.
+struct Nested<'a> {
+    lp: &'a Loop,
+    depth: u32,
+    outer: VecDeque<Rc<dyn Job>>,
+}
+
+impl Nested<'_> {
+    /// The way back when the nested drain ended normally, its queue empty: no drop glue runs.
+    // Always inlined: as a call it cost `pick` 1 % of its instructions.
+    #[inline(always)]
+    fn back(mut self) {
+        let outer = std::mem::take(&mut self.outer);
+        let (lp, depth) = (self.lp, self.depth);
+        // Holds nothing now: an empty queue owns no memory.
+        std::mem::forget(self);
+        lp.depth.set(depth);
+        *lp.queue.borrow_mut() = outer;
+    }
+}
+
+impl Drop for Nested<'_> {
+    /// Only after a panic (see [`Nested::back`]).
+    fn drop(&mut self) {
+        self.lp.depth.set(self.depth);
+        self.lp.queue.borrow_mut().append(&mut self.outer);
+    }
+}
+
 impl Loop {
     // Inlined: every resolution run in place ends with a drain, which usually finds the queue
     // empty; the call cost more than that check.
@@ -75,22 +114,59 @@ impl Loop {
     }
 
     fn run_outermost_with(&self, run: impl FnOnce()) {
+        self.outermost(run);
+    }
+
+    /// Runs `f` and then the queue, at depth 1. If a job panics (see the module docs), the rest
+    /// of the queue still runs, and then the first panic goes on.
+    #[inline]
+    fn outermost<R>(&self, f: impl FnOnce() -> R) -> R {
         let _guard = DepthGuard(&self.depth, 0);
         self.depth.set(1);
-        run();
+        let done = catch_unwind(AssertUnwindSafe(|| {
+            let r = f();
+            self.drain();
+            r
+        }));
+        match done {
+            Ok(r) => r,
+            Err(panic) => self.finish_after_panic(panic),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn finish_after_panic<R>(&self, panic: Box<dyn std::any::Any + Send>) -> R {
+        // Each later panic is dropped: the caller hears of the first.
+        while catch_unwind(AssertUnwindSafe(|| self.drain())).is_err() {}
+        resume_unwind(panic)
+    }
+
+    /// Runs `f` and then everything it queued, on a fresh queue, one level deeper.
+    #[inline]
+    fn nested<R>(&self, f: impl FnOnce() -> R) -> R {
+        let depth = self.depth.get();
+        let back = Nested {
+            lp: self,
+            depth,
+            outer: self.queue.take(),
+        };
+        self.depth.set(depth + 1);
+        let r = f();
         self.drain();
+        back.back();
+        r
     }
 
     fn run_nested_with(&self, run: impl FnOnce()) {
-        let depth = self.depth.get();
-        let outer = self.queue.take();
-        let _guard = DepthGuard(&self.depth, depth);
-        self.depth.set(depth + 1);
-        run();
-        self.drain();
-        // The nested queue is empty again; put the outer one back.
-        *self.queue.borrow_mut() = outer;
+        self.nested(run);
     }
+}
+
+/// Puts `job` at the head of this thread's queue: a job cut short by a panic, whose rest must run
+/// before anything queued after it.
+pub(crate) fn requeue_first(job: Rc<dyn Job>) {
+    let _ = LOOP.try_with(move |l| l.queue.borrow_mut().push_front(job));
 }
 
 /// Runs a job with `wakeup` semantics (see the module docs). The caller can run the job in place:
@@ -143,11 +219,7 @@ pub(crate) fn batch<R>(f: impl FnOnce() -> R) -> R {
         if l.depth.get() > 0 {
             return f();
         }
-        let _guard = DepthGuard(&l.depth, 0);
-        l.depth.set(1);
-        let r = f();
-        l.drain();
-        r
+        l.outermost(f)
     })
 }
 
@@ -158,25 +230,10 @@ pub(crate) fn batch<R>(f: impl FnOnce() -> R) -> R {
 /// `pick`-like combinators so that the losers' cancellation has reached every callback before the
 /// winner's result resolves.
 pub(crate) fn settle<R>(f: impl FnOnce() -> R) -> R {
-    LOOP.with(|l| {
-        let depth = l.depth.get();
-        if depth == 0 {
-            let _guard = DepthGuard(&l.depth, 0);
-            l.depth.set(1);
-            let r = f();
-            l.drain();
-            return r;
-        }
-        if depth >= MAX_NESTING {
-            return f();
-        }
-        let outer = l.queue.take();
-        let _guard = DepthGuard(&l.depth, depth);
-        l.depth.set(depth + 1);
-        let r = f();
-        l.drain();
-        *l.queue.borrow_mut() = outer;
-        r
+    LOOP.with(|l| match l.depth.get() {
+        0 => l.outermost(f),
+        d if d < MAX_NESTING => l.nested(f),
+        _ => f(),
     })
 }
 
