@@ -113,7 +113,17 @@ fn pending_result<U: 'static>() -> Rc<Node<U>> {
     Node::pending(HowToCancel::NotCancelable)
 }
 
-fn register<T: 'static>(inputs: &[Promise<T>], waiter: Rc<dyn Waiter>, only_pending: bool) {
+/// Registers `waiter` on the inputs (with `only_pending`, not on the settled ones). Gives back
+/// the dead callbacks that making room took out of the inputs' lists: the caller drops them
+/// once its state holds the inputs, since dropping one can run user code that resolves an
+/// input, and so wakes the combinator (see `Node::add_callback_keeping_dead`).
+#[must_use = "drop the dead callbacks once the combinator's state is complete"]
+fn register<T: 'static>(
+    inputs: &[Promise<T>],
+    waiter: Rc<dyn Waiter>,
+    only_pending: bool,
+) -> Vec<Callback<T>> {
+    let mut dead = Vec::new();
     for (index, input) in inputs.iter().enumerate() {
         // One root lookup per input, borrowed: a promise created resolved has no node, and
         // counts as settled.
@@ -123,8 +133,9 @@ fn register<T: 'static>(inputs: &[Promise<T>], waiter: Rc<dyn Waiter>, only_pend
         if only_pending && node.phase() == Phase::Idle {
             continue;
         }
-        node.add_callback(Callback::Waiter(waiter.clone(), index));
+        node.add_callback_keeping_dead(Callback::Waiter(waiter.clone(), index), &mut dead);
     }
+    dead
 }
 
 /// Cancels the inputs that are still pending, one after the other in input order, each with the
@@ -231,9 +242,10 @@ fn all_impl<T: 'static>(
         fail_fast,
         done: Cell::new(false),
     });
-    register(&inputs, state.clone(), true);
+    let dead = register(&inputs, state.clone(), true);
     *state.inputs.borrow_mut() = inputs;
     target.set_cancel(HowToCancel::Propagate(state));
+    drop(dead);
     Promise::from_node(target)
 }
 
@@ -401,9 +413,10 @@ fn choose_impl<T: 'static>(
         cancel_losers,
         done: Cell::new(false),
     });
-    register(&inputs, state.clone(), false);
+    let dead = register(&inputs, state.clone(), false);
     *state.inputs.borrow_mut() = inputs;
     target.set_cancel(HowToCancel::Propagate(state));
+    drop(dead);
     Promise::from_node(target)
 }
 
@@ -446,11 +459,20 @@ enum Rest {
 
 type Split<T> = (Vec<T>, Vec<Promise<T>>);
 
+/// An `nchoose` waiting for its inputs.
+///
+/// When the first input resolves, every input resolved at that moment belongs to the result, as
+/// in Lwt. One of those may still have callbacks queued (it was resolved by a callback that ran
+/// just before): its outcome cannot be taken yet, since callbacks registered on it before this
+/// combinator's have not seen it. So the combinator waits for its own callback on each such
+/// input, which comes in the same turn of the loop, and only then takes the outcomes.
 struct NChoose<T: 'static> {
     inputs: RefCell<Vec<Promise<T>>>,
     target: Rc<Node<Split<T>>>,
     rest: Rest,
     done: Cell<bool>,
+    /// The inputs whose callback from this combinator has run (empty until the first does).
+    seen: RefCell<Vec<bool>>,
 }
 
 /// What [`harvest`] took from the resolved inputs of an `nchoose`.
@@ -461,16 +483,16 @@ struct Harvest<T> {
     taken: Vec<bool>,
 }
 
-/// Takes the outcome of every resolved input (`also` counts as resolved: it is the one being
-/// delivered), leaving the spent handles in place.
-fn harvest<T: 'static>(inputs: &mut [Promise<T>], also: Option<usize>) -> Harvest<T> {
+/// Takes the outcome of every input that is settled or `seen` (its callback from the combinator
+/// has run), leaving the spent handles in place.
+fn harvest<T: 'static>(inputs: &mut [Promise<T>], seen: &[bool]) -> Harvest<T> {
     let mut values = Vec::new();
     let mut rejection: Option<Exn> = None;
     let taken = inputs
         .iter_mut()
         .enumerate()
         .map(|(i, input)| {
-            let take = input.is_settled() || Some(i) == also;
+            let take = seen.get(i).copied().unwrap_or(false) || input.is_settled();
             if take {
                 match input.take_outcome() {
                     Ok(v) => values.push(v),
@@ -516,12 +538,33 @@ fn split<T: 'static>(
     }
 }
 
+/// Is an input resolved, but with its callbacks (this combinator's among them, unless `seen`)
+/// still to run?
+fn awaits_busy<T: 'static>(inputs: &[Promise<T>], seen: &[bool]) -> bool {
+    inputs
+        .iter()
+        .enumerate()
+        .any(|(i, input)| !seen.get(i).copied().unwrap_or(false) && input.is_busy())
+}
+
 impl<T: 'static> Waiter for NChoose<T> {
     fn wake(self: Rc<Self>, index: usize) {
+        {
+            let mut seen = self.seen.borrow_mut();
+            if seen.is_empty() {
+                seen.resize(self.inputs.borrow().len(), false);
+            }
+            seen[index] = true;
+            if awaits_busy(&self.inputs.borrow(), &seen) {
+                // This combinator's callback on each of those comes later in this turn.
+                return;
+            }
+        }
         self.done.set(true);
+        let seen = std::mem::take(&mut *self.seen.borrow_mut());
         // Taken out while the outcomes are taken (see `Choose::wake`).
         let mut inputs = std::mem::take(&mut *self.inputs.borrow_mut());
-        let harvest = harvest(&mut inputs, Some(index));
+        let harvest = harvest(&mut inputs, &seen);
         *self.inputs.borrow_mut() = inputs;
         if self.rest == Rest::Cancel {
             // See `cancel_pending`.
@@ -546,8 +589,9 @@ fn nchoose_impl<T: 'static>(
     if inputs.is_empty() {
         return empty_input(name);
     }
-    if inputs.iter().any(Promise::is_settled) {
-        let harvest = harvest(&mut inputs, None);
+    let settled = inputs.iter().any(Promise::is_settled);
+    if settled && !awaits_busy(&inputs, &[]) {
+        let harvest = harvest(&mut inputs, &[]);
         if rest == Rest::Cancel {
             cancel_pending(&inputs);
         }
@@ -559,10 +603,14 @@ fn nchoose_impl<T: 'static>(
         target: target.clone(),
         rest,
         done: Cell::new(false),
+        seen: RefCell::new(Vec::new()),
     });
-    register(&inputs, state.clone(), false);
+    // With an input settled already, the result waits only for those resolved with callbacks
+    // still queued (see `NChoose`): the settled ones get no callback.
+    let dead = register(&inputs, state.clone(), settled);
     *state.inputs.borrow_mut() = inputs;
     target.set_cancel(HowToCancel::Propagate(state));
+    drop(dead);
     Promise::from_node(target)
 }
 

@@ -238,6 +238,30 @@ impl<T: 'static> Node<T> {
     /// Registers a callback on this promise. On a resolved promise whose callbacks have all run,
     /// the callback runs at once; otherwise it runs in registration order.
     pub(crate) fn add_callback(self: &Rc<Self>, callback: Callback<T>) {
+        self.add_callback_then(callback, drop);
+    }
+
+    /// [`add_callback`](Self::add_callback) for a combinator that registers on several inputs
+    /// before its state is complete: the dead callbacks a purge takes out go to `dead`, for the
+    /// caller to drop once its state is built. Dropped here, a dead combinator's last reference
+    /// could run user code (a value's `Drop` resolving one of the inputs) that wakes this
+    /// combinator half-registered.
+    pub(crate) fn add_callback_keeping_dead(
+        self: &Rc<Self>,
+        callback: Callback<T>,
+        dead: &mut Vec<Callback<T>>,
+    ) {
+        self.add_callback_then(callback, |more| dead.extend(more));
+    }
+
+    /// Registers `callback`; if making room purged dead callbacks, gives them to `purged` once
+    /// the node is no longer borrowed.
+    #[inline(always)]
+    fn add_callback_then(
+        self: &Rc<Self>,
+        callback: Callback<T>,
+        purged: impl FnOnce(Vec<Callback<T>>),
+    ) {
         // This node is usually the root: one borrow, and the root's only for a proxy.
         let mut state = self.state.borrow_mut();
         let list = match &mut *state {
@@ -252,7 +276,7 @@ impl<T: 'static> Node<T> {
             }
             State::Proxy(_) => {
                 drop(state);
-                return self.root().add_callback(callback);
+                return self.root().add_callback_then(callback, purged);
             }
         };
         if !list.is_full() {
@@ -260,9 +284,9 @@ impl<T: 'static> Node<T> {
         }
         let dead = list.take_dead();
         list.push(callback);
-        // Dropped outside the borrow: a dead waiter's combinator may run code as it goes.
+        // Outside the borrow: a dead waiter's combinator may run code as it goes.
         drop(state);
-        drop(dead);
+        purged(dead);
     }
 
     /// Puts a callback before every other one of this pending root.

@@ -228,6 +228,11 @@ impl<T: 'static> Promise<T> {
         self.phase() == Phase::Idle
     }
 
+    /// Resolved, with callbacks still queued to run?
+    pub(crate) fn is_busy(&self) -> bool {
+        self.phase() == Phase::Busy
+    }
+
     /// Is it resolved at all (callbacks may still be queued)?
     pub(crate) fn is_resolved(&self) -> bool {
         self.phase() != Phase::Pending

@@ -670,3 +670,102 @@ fn cancel_of_a_bind_made_on_a_busy_promise_reaches_the_continuations_promise() {
     r.wakeup(4);
     assert_eq!(kept.borrow().as_ref().unwrap().state(), State::Fulfilled(8));
 }
+
+/// Found in session 21's review: an input resolved by a callback that ran just before the
+/// combinator's (so resolved, with its own callbacks still queued) was counted as pending, and
+/// its value dropped with the handle. Lwt 5.6.1 gives `[1; 2]` in each case (its callbacks run
+/// newest first, so there the observer is registered after the combinator).
+#[test]
+fn nchoose_takes_an_input_resolved_with_callbacks_still_queued() {
+    fn busy_pair() -> (Promise<u8>, Promise<u8>, lwt_core::Resolver<u8>) {
+        let (a, ra) = wait::<u8>();
+        let (b, rb) = wait::<u8>();
+        a.on_success(move |_| rb.wakeup_later(2));
+        (a, b, ra)
+    }
+    let (a, b, ra) = busy_pair();
+    let n = nchoose(vec![a, b]);
+    ra.wakeup(1);
+    assert_eq!(n.state(), State::Fulfilled(vec![1, 2]));
+
+    let (a, b, ra) = busy_pair();
+    let (c, _rc) = task::<u8>();
+    let c2 = c.clone();
+    let n = npick(vec![a, b, c]);
+    ra.wakeup(1);
+    assert_eq!(n.state(), State::Fulfilled(vec![1, 2]));
+    assert!(c2.rejection().unwrap().is_canceled());
+
+    let (a, b, ra) = busy_pair();
+    let (c, _rc) = wait::<u8>();
+    let n = nchoose_split(vec![a, b, c]).map(|(done, rest)| (done, rest.len()));
+    ra.wakeup(1);
+    assert_eq!(n.state(), State::Fulfilled((vec![1, 2], 1)));
+}
+
+/// The same when the combinator is called while an input is in that state, next to a settled
+/// one (Lwt 5.6.1: `[0; 2]`).
+#[test]
+fn nchoose_called_with_a_settled_input_also_takes_one_resolved_with_callbacks_queued() {
+    let out: Rc<RefCell<Option<Promise<Vec<u8>>>>> = Rc::default();
+    let (a, ra) = wait::<u8>();
+    let (b, rb) = wait::<u8>();
+    // Without a callback b would be settled as soon as it is resolved.
+    b.on_success(|_| {});
+    let o = out.clone();
+    a.on_success(move |_| {
+        rb.wakeup_later(2);
+        *o.borrow_mut() = Some(nchoose(vec![Promise::ret(0), b]));
+    });
+    ra.wakeup(1);
+    let n = out.borrow_mut().take().unwrap();
+    assert_eq!(n.state(), State::Fulfilled(vec![0, 2]));
+}
+
+/// Drops a resolver's promise into being fulfilled (a value whose `Drop` does something).
+struct WakeOnDrop(Option<lwt_core::Resolver<Rc<WakeOnDrop>>>);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.wakeup(Rc::new(WakeOnDrop(None)));
+        }
+    }
+}
+
+/// Found in session 21's review. Registering on an input whose callback list is full first
+/// purges the dead callbacks of finished combinators; dropping one can be the last reference
+/// to such a combinator, and so drop its result's value, whose `Drop` may resolve an input of
+/// the combinator being registered. That woke it half-built: `choose` indexed its still empty
+/// inputs and panicked.
+#[test]
+fn a_combinator_woken_by_a_purge_during_its_registration_is_complete() {
+    let (x, _rx) = wait::<Rc<WakeOnDrop>>();
+    x.on_success(|_| {});
+    let (y, ry) = wait::<Rc<WakeOnDrop>>();
+    let earlier = choose(vec![x.clone(), y]);
+    x.on_success(|_| {});
+    x.on_success(|_| {});
+    // x's list is full: [observer, earlier's waiter, observer, observer].
+    assert_eq!(x.callback_count(), 4);
+    let (input, r_input) = wait::<Rc<WakeOnDrop>>();
+    // `earlier` finishes; its waiter on x, between live callbacks, stays there dead, and with
+    // the result dropped it is the last thing that holds the combinator and its value.
+    ry.wakeup(Rc::new(WakeOnDrop(Some(r_input))));
+    drop(earlier);
+    let chosen = choose(vec![input, x.clone()]);
+    assert!(matches!(chosen.state(), State::Fulfilled(v) if v.0.is_none()));
+
+    // The same through nchoose_split, whose result must say the input was taken.
+    let (x, _rx) = wait::<Rc<WakeOnDrop>>();
+    x.on_success(|_| {});
+    let (y, ry) = wait::<Rc<WakeOnDrop>>();
+    let earlier = choose(vec![x.clone(), y]);
+    x.on_success(|_| {});
+    x.on_success(|_| {});
+    let (input, r_input) = wait::<Rc<WakeOnDrop>>();
+    ry.wakeup(Rc::new(WakeOnDrop(Some(r_input))));
+    drop(earlier);
+    let split = nchoose_split(vec![input, x.clone()]).map(|(done, rest)| (done.len(), rest.len()));
+    assert_eq!(split.state(), State::Fulfilled((1, 1)));
+}
