@@ -68,7 +68,6 @@ use crate::callbacks::{Callback, Outcome, Waiter};
 use crate::exn::Exn;
 use crate::node::{Cancelable, HowToCancel, Mode, Node, Phase, Visited};
 use crate::promise::Promise;
-use crate::schedule;
 
 fn empty_input<T: 'static>(name: &str) -> Promise<T> {
     Promise::fail_invalid_arg(format!(
@@ -155,8 +154,9 @@ fn register<T: 'static>(
 fn cancel_pending<T: 'static>(inputs: &[Promise<T>]) {
     // `pending_node` is asked when each input's turn comes: an earlier cancel may have resolved
     // it (the same promise given twice, or one derived from an earlier loser).
+    // `cancel` settles (runs what it reaches before returning) by itself.
     for node in inputs.iter().filter_map(Promise::pending_node) {
-        schedule::settle(|| node.cancel());
+        node.cancel();
     }
 }
 

@@ -40,8 +40,11 @@ use crate::schedule::{self, Job};
 pub(crate) enum Mode {
     /// `wakeup`: run before returning, even inside a callback.
     Now,
-    /// `wakeup_later` and the runtime's own resolutions: queued when inside a callback.
+    /// The runtime's own resolutions: queued when inside a callback.
     Later,
+    /// `wakeup_later`: queued when inside a callback, and inside a nested drain (a `wakeup` made
+    /// by a callback) queued for the outermost drain.
+    Deferred,
 }
 
 /// What `cancel` does with a pending promise (Lwt's `how_to_cancel`).
@@ -417,10 +420,7 @@ impl<T: 'static> Node<T> {
             return Ok(());
         }
         let queued = || -> Rc<dyn Job> { self.clone() };
-        match mode {
-            Mode::Now => schedule::run_now_with(|| self.run_callbacks(), queued),
-            Mode::Later => schedule::run_later_with(|| self.run_callbacks(), queued),
-        }
+        schedule::run_job_with(mode, || self.run_callbacks(), queued);
         Ok(())
     }
 

@@ -14,7 +14,7 @@
 //! | call | outside the loop (top level, or a callback run at once by `bind` on a resolved promise) | inside the loop (a callback run by a resolution) |
 //! |---|---|---|
 //! | `wakeup*` | every callback the resolution makes runnable has run when it returns | the same: it runs them before returning (up to 64 nested levels, then as `wakeup_later`) |
-//! | `wakeup_later*` | same as `wakeup` | the state changes at once; callbacks run after the current callback returns, in FIFO order |
+//! | `wakeup_later*` | same as `wakeup` | the state changes at once; callbacks run after the current callback returns, in FIFO order; inside a `wakeup` made by a callback, after *that* callback returns (Lwt defers them to the outermost callback) |
 //!
 //! In both cases the promise's *state* changes before the call returns, and the callbacks of one
 //! promise run in the order they were registered.
@@ -152,7 +152,7 @@ impl<T: 'static> Resolver<T> {
     }
 
     /// Lwt's `wakeup_later`: fulfills the promise now; inside the loop, its callbacks run after
-    /// the current callback returns (see the module docs).
+    /// the outermost running callback returns (see the module docs).
     ///
     /// ```
     /// let (p, r) = lwt_core::wait::<u8>();
@@ -160,7 +160,7 @@ impl<T: 'static> Resolver<T> {
     /// assert!(p.is_fulfilled());
     /// ```
     pub fn wakeup_later(self, value: T) {
-        self.resolve(Ok(value), Mode::Later)
+        self.resolve(Ok(value), Mode::Deferred)
     }
 
     /// Lwt's `wakeup_later_exn`.
@@ -171,7 +171,7 @@ impl<T: 'static> Resolver<T> {
     /// assert!(p.is_rejected());
     /// ```
     pub fn wakeup_later_exn(self, error: impl Into<Exn>) {
-        self.resolve(Err(error.into()), Mode::Later)
+        self.resolve(Err(error.into()), Mode::Deferred)
     }
 
     /// Lwt's `wakeup_later_result`.
@@ -182,7 +182,7 @@ impl<T: 'static> Resolver<T> {
     /// assert!(p.is_fulfilled());
     /// ```
     pub fn wakeup_later_result(self, result: Result<T, Exn>) {
-        self.resolve(result, Mode::Later)
+        self.resolve(result, Mode::Deferred)
     }
 
     /// Is the promise still pending? False once it was canceled (or resolved through a proxy).

@@ -7,16 +7,19 @@
 //! iterations, not ten million nested calls. (Lwt runs such callbacks nested, up to a fixed depth,
 //! and its users hit stack overflows; see `docs/ARCHITECTURE.md`.)
 //!
-//! The two ways to start a job:
+//! The ways to start a job ([`run_job_with`], by the [`Mode`] of the resolution):
 //!
-//! * [`run_later`] / [`run_later_with`]: used by `wakeup_later` and by every resolution the runtime does itself. Outside
-//!   the loop it starts the loop, so the job and everything it causes have run when it returns.
+//! * `Later`, and [`run_later`]: used by every resolution the runtime does itself. Outside the
+//!   loop it starts the loop, so the job and everything it causes have run when it returns.
 //!   Inside the loop (from a callback) it only enqueues.
-//! * [`run_now_with`]: used by `wakeup`. Outside the loop, the same as `run_later`. Inside the loop it runs
-//!   the job and everything the job causes on a fresh queue before returning, which is what a caller
-//!   of `wakeup` inside a callback expects (Lwt's `wakeup` is immediate too). That nesting is the
-//!   only one the loop ever does; past [`MAX_NESTING`] levels it degrades to `run_later`, so even a
-//!   pathological chain of wakeups inside callbacks cannot overflow the stack.
+//! * `Deferred`: used by `wakeup_later`. The same, except inside a nested drain, where the job
+//!   waits for the outermost drain, as in Lwt.
+//! * `Now`: used by `wakeup`. Outside the loop, the same as `Later`. Inside the loop it runs
+//!   the job and everything the job causes on a fresh queue before returning, which is what a
+//!   caller of `wakeup` inside a callback expects (Lwt's `wakeup` is immediate too). Besides
+//!   [`settle`], that nesting is the only one the loop does; past [`MAX_NESTING`] levels it
+//!   degrades to `Later`, so even a pathological chain of wakeups inside callbacks cannot
+//!   overflow the stack.
 //!
 //! A job cannot panic on its own: every callback's panic is caught, and becomes a rejection or
 //! goes to the async exception hook. A hook that itself panics is the one way out, and the loop
@@ -30,6 +33,8 @@ use std::collections::VecDeque;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
+use crate::node::Mode;
+
 /// How deep `wakeup`s inside callbacks may nest before they are queued instead.
 pub(crate) const MAX_NESTING: u32 = 64;
 
@@ -41,6 +46,10 @@ pub(crate) trait Job {
 
 struct Loop {
     queue: RefCell<VecDeque<Rc<dyn Job>>>,
+    /// The `wakeup_later`s made inside nested drains: they belong to the outermost drain, and
+    /// join its queue when the nesting ends (see [`run_deferred_with`]). Empty whenever the
+    /// depth is 1 or less.
+    deferred: RefCell<VecDeque<Rc<dyn Job>>>,
     /// 0 outside the loop; n inside n nested drains.
     depth: Cell<u32>,
 }
@@ -49,6 +58,7 @@ thread_local! {
     static LOOP: Loop = const {
         Loop {
             queue: RefCell::new(VecDeque::new()),
+            deferred: RefCell::new(VecDeque::new()),
             depth: Cell::new(0),
         }
     };
@@ -82,7 +92,11 @@ impl Nested<'_> {
         // Holds nothing now: an empty queue owns no memory.
         std::mem::forget(self);
         lp.depth.set(depth);
-        *lp.queue.borrow_mut() = outer;
+        let mut queue = lp.queue.borrow_mut();
+        *queue = outer;
+        if depth == 1 {
+            lp.join_deferred(&mut queue);
+        }
     }
 }
 
@@ -90,7 +104,11 @@ impl Drop for Nested<'_> {
     /// Only after a panic (see [`Nested::back`]).
     fn drop(&mut self) {
         self.lp.depth.set(self.depth);
-        self.lp.queue.borrow_mut().append(&mut self.outer);
+        let mut queue = self.lp.queue.borrow_mut();
+        queue.append(&mut self.outer);
+        if self.depth == 1 {
+            self.lp.join_deferred(&mut queue);
+        }
     }
 }
 
@@ -110,11 +128,7 @@ impl Loop {
     }
 
     fn run_outermost(&self, job: Rc<dyn Job>) {
-        self.run_outermost_with(move || job.run());
-    }
-
-    fn run_outermost_with(&self, run: impl FnOnce()) {
-        self.outermost(run);
+        self.outermost(move || job.run());
     }
 
     /// Runs `f` and then the queue, at depth 1. If a job panics (see the module docs), the rest
@@ -132,6 +146,21 @@ impl Loop {
             Ok(r) => r,
             Err(panic) => self.finish_after_panic(panic),
         }
+    }
+
+    /// [`outermost`](Self::outermost) for runtime code `f` that runs no callback itself, only
+    /// resolves promises (a stream operation): only the drain can meet a panicking hook, and
+    /// only the drain is guarded, which keeps `f` inlined. Should `f` panic all the same, the
+    /// jobs it queued wait for the next outermost drain.
+    #[inline]
+    fn outermost_resolving<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = DepthGuard(&self.depth, 0);
+        self.depth.set(1);
+        let r = f();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.drain())) {
+            self.finish_after_panic::<()>(panic);
+        }
+        r
     }
 
     #[cold]
@@ -158,9 +187,20 @@ impl Loop {
         r
     }
 
-    fn run_nested_with(&self, run: impl FnOnce()) {
-        self.nested(run);
+    /// Back at the outermost drain: the `wakeup_later`s of the nesting join its queue, after
+    /// what it had queued before.
+    #[inline(always)]
+    fn join_deferred(&self, queue: &mut VecDeque<Rc<dyn Job>>) {
+        if !self.deferred.borrow().is_empty() {
+            join_deferred_now(queue, &mut self.deferred.borrow_mut());
+        }
     }
+}
+
+#[cold]
+#[inline(never)]
+fn join_deferred_now(queue: &mut VecDeque<Rc<dyn Job>>, deferred: &mut VecDeque<Rc<dyn Job>>) {
+    queue.append(deferred);
 }
 
 /// Puts `job` at the head of this thread's queue: a job cut short by a panic, whose rest must run
@@ -169,28 +209,32 @@ pub(crate) fn requeue_first(job: Rc<dyn Job>) {
     let _ = LOOP.try_with(move |l| l.queue.borrow_mut().push_front(job));
 }
 
-/// Runs a job with `wakeup` semantics (see the module docs). The caller can run the job in place:
-/// `run` runs it, `queued` makes the `Rc<dyn Job>` that waits in the queue. A resolution that
-/// runs its callbacks at once (the common case: a `wakeup` from outside the loop) then pays for
-/// no reference count and no virtual call.
+/// Runs the job of a resolution made with `mode` (see the module docs). The caller can run the
+/// job in place: `run` runs it, `queued` makes the `Rc<dyn Job>` that waits in the queue. A
+/// resolution that runs its callbacks at once (the common case: a resolution from outside the
+/// loop) then pays for no reference count and no virtual call.
+///
+/// * [`Mode::Now`] (`wakeup`): inside the loop, runs the job on a nested queue, drained before
+///   returning; past [`MAX_NESTING`] levels, queues it.
+/// * [`Mode::Later`] (the runtime's own resolutions): inside the loop, queues it.
+/// * [`Mode::Deferred`] (a user's `wakeup_later`, which Lwt defers to the outermost callback):
+///   queues it too, but inside a nested drain (a `wakeup` made by a callback) for the outermost
+///   drain, so that it waits until the callback that made that `wakeup` has returned instead of
+///   running before the `wakeup` does. The runtime's own resolutions (a bind's result, a
+///   stream's reply) stay `Later`: Lwt makes those at once, nested.
+// One function for the three modes: the outermost drain, inlined, then appears once in each
+// resolution, not three times.
 #[inline]
-pub(crate) fn run_now_with(run: impl FnOnce(), queued: impl FnOnce() -> Rc<dyn Job>) {
-    let _ = LOOP.try_with(move |l| match l.depth.get() {
-        0 => l.run_outermost_with(run),
-        d if d < MAX_NESTING => l.run_nested_with(run),
-        _ => l.queue.borrow_mut().push_back(queued()),
-    });
-}
-
-/// [`run_later`] for a job the caller can run in place (see [`run_now_with`]): queued only when
-/// it has to wait.
-#[inline]
-pub(crate) fn run_later_with(run: impl FnOnce(), queued: impl FnOnce() -> Rc<dyn Job>) {
+pub(crate) fn run_job_with(mode: Mode, run: impl FnOnce(), queued: impl FnOnce() -> Rc<dyn Job>) {
     let _ = LOOP.try_with(move |l| {
-        if l.depth.get() == 0 {
-            l.run_outermost_with(run);
-        } else {
-            l.queue.borrow_mut().push_back(queued());
+        let depth = l.depth.get();
+        if depth == 0 {
+            return l.outermost(run);
+        }
+        match mode {
+            Mode::Now if depth < MAX_NESTING => l.nested(run),
+            Mode::Deferred if depth > 1 => l.deferred.borrow_mut().push_back(queued()),
+            _ => l.queue.borrow_mut().push_back(queued()),
         }
     });
 }
@@ -219,7 +263,7 @@ pub(crate) fn batch<R>(f: impl FnOnce() -> R) -> R {
         if l.depth.get() > 0 {
             return f();
         }
-        l.outermost(f)
+        l.outermost_resolving(f)
     })
 }
 
@@ -244,13 +288,22 @@ pub(crate) fn settle<R>(f: impl FnOnce() -> R) -> R {
 /// callbacks as it would at the top of the loop, instead of waiting for the callback the turn
 /// interrupted to return, which it does only once the turn is over (or never, on `exit`).
 pub(crate) fn as_outermost<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore<'a>(&'a Loop, VecDeque<Rc<dyn Job>>);
+    struct Restore<'a> {
+        lp: &'a Loop,
+        queue: VecDeque<Rc<dyn Job>>,
+        deferred: VecDeque<Rc<dyn Job>>,
+    }
     impl Drop for Restore<'_> {
         fn drop(&mut self) {
-            // At depth 0 every resolution drained its own queue: this one is empty.
-            let mut queue = self.0.queue.borrow_mut();
-            let left = std::mem::replace(&mut *queue, std::mem::take(&mut self.1));
-            queue.extend(left);
+            // At depth 0 every resolution drained its own queue: these are empty.
+            for (slot, saved) in [
+                (&self.lp.queue, &mut self.queue),
+                (&self.lp.deferred, &mut self.deferred),
+            ] {
+                let mut slot = slot.borrow_mut();
+                let left = std::mem::replace(&mut *slot, std::mem::take(saved));
+                slot.extend(left);
+            }
         }
     }
     LOOP.with(|l| {
@@ -259,7 +312,12 @@ pub(crate) fn as_outermost<R>(f: impl FnOnce() -> R) -> R {
             return f();
         }
         let _guard = DepthGuard(&l.depth, depth);
-        let _restore = Restore(l, l.queue.take());
+        // The interrupted drains' deferred jobs are theirs: the turn must not run them.
+        let _restore = Restore {
+            lp: l,
+            queue: l.queue.take(),
+            deferred: l.deferred.take(),
+        };
         l.depth.set(0);
         f()
     })

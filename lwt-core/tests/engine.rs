@@ -116,6 +116,62 @@ fn wakeup_later_inside_a_callback_defers_callbacks() {
     assert_eq!(taken(&l), ["A start", "after wakeup_later", "B"]);
 }
 
+/// Found in session 21's review: a `wakeup_later` made inside a nested drain (by a callback of a
+/// promise that another callback resolved with `wakeup`) ran its callbacks before that `wakeup`
+/// returned. Lwt 5.6.1 defers it to the outermost callback, in one queue with the
+/// `wakeup_later`s made there before: this is its order, from the same program in OCaml. The
+/// runtime's own resolutions (a `map`'s result) still run at once, nested, as in Lwt.
+#[test]
+fn wakeup_later_inside_a_nested_wakeup_waits_for_the_outermost_callback() {
+    let l = log();
+    let (a, ra) = wait::<u8>();
+    let (b, rb) = wait::<u8>();
+    let (c, rc) = wait::<u8>();
+    let (d, rd) = wait::<u8>();
+    let on = |s: &'static str| {
+        let l = l.clone();
+        move |_: &u8| push(&l, s)
+    };
+    c.on_success(on("c callback"));
+    d.on_success(on("d callback"));
+    let l1 = l.clone();
+    b.on_success(move |_| {
+        push(&l1, "b callback: wakeup_later c");
+        rc.wakeup_later(3);
+    });
+    let l2 = l.clone();
+    a.on_success(move |_| {
+        rd.wakeup_later(4);
+        push(&l2, "a callback: wakeup b");
+        rb.wakeup(2);
+        push(&l2, "a callback: after wakeup b");
+    });
+    ra.wakeup(1);
+    push(&l, "top: after wakeup a");
+    assert_eq!(
+        taken(&l),
+        [
+            "a callback: wakeup b",
+            "b callback: wakeup_later c",
+            "a callback: after wakeup b",
+            "d callback",
+            "c callback",
+            "top: after wakeup a",
+        ]
+    );
+
+    let (a, ra) = wait::<u8>();
+    let (b, rb) = wait::<u8>();
+    b.map(|x| x + 1).on_success(on("m callback"));
+    let l3 = l.clone();
+    a.on_success(move |_| {
+        rb.wakeup(2);
+        push(&l3, "a: after wakeup b");
+    });
+    ra.wakeup(1);
+    assert_eq!(taken(&l), ["m callback", "a: after wakeup b"]);
+}
+
 #[test]
 fn deeply_nested_wakeups_degrade_to_queued_without_overflow() {
     // Each callback wakes the next promise with `wakeup`; 100,000 levels would overflow if every

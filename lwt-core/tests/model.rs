@@ -12,7 +12,9 @@
 //!   queue drained by whoever started the loop (depth 0 -> 1);
 //! * `wakeup` inside the loop runs its job on a fresh nested queue and drains it before returning
 //!   (up to 64 levels, then it queues like `wakeup_later`); `wakeup_later`, dropping a resolver and
-//!   every resolution the runtime makes itself queue when inside the loop;
+//!   every resolution the runtime makes itself queue when inside the loop, and a `wakeup_later`
+//!   made inside a nested drain waits for the outermost drain (it joins that queue when the
+//!   nesting ends);
 //! * registering on a resolved promise whose job is queued or running appends to that job; on a
 //!   resolved promise whose callbacks all ran, the callback runs at once (a bind-like callback then
 //!   runs synchronously and its promise is the result);
@@ -556,11 +558,13 @@ fn run_real(program: &[Op]) -> Report {
 // The reference model
 // ------------------------------------------------------------------------------------------------
 
-/// What `wakeup` (`Now`) and everything else (`Later`) do with the job of a resolution.
+/// What `wakeup` (`Now`), `wakeup_later` (`Deferred`) and everything else (`Later`) do with the
+/// job of a resolution.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Mode {
     Now,
     Later,
+    Deferred,
 }
 
 const MAX_NESTING: u32 = 64;
@@ -697,6 +701,8 @@ struct Model {
     resolvers: Vec<Option<usize>>,
     trace: Vec<Ev>,
     queue: VecDeque<usize>,
+    /// The `wakeup_later` jobs of nested drains, for the outermost drain's queue.
+    deferred: VecDeque<usize>,
     depth: u32,
     waiters: Vec<WaiterRec>,
     /// The cancel requests of `Link::Request`s.
@@ -807,13 +813,24 @@ impl Model {
             self.depth += 1;
             self.run_job(job);
             self.drain();
-            self.queue = outer;
-            self.depth = depth;
+            self.back_to(outer, depth);
+        } else if mode == Mode::Deferred && self.depth > 1 {
+            self.deferred.push_back(job);
         } else {
             if mode == Mode::Now {
                 self.stats.capped += 1;
             }
             self.queue.push_back(job);
+        }
+    }
+
+    /// The end of a nested drain: the outer queue comes back, and at the outermost drain the
+    /// nesting's `wakeup_later` jobs join it.
+    fn back_to(&mut self, outer: VecDeque<usize>, depth: u32) {
+        self.queue = outer;
+        self.depth = depth;
+        if depth == 1 {
+            self.queue.append(&mut self.deferred);
         }
     }
 
@@ -983,8 +1000,7 @@ impl Model {
             self.depth += 1;
             f(self);
             self.drain();
-            self.queue = outer;
-            self.depth = depth;
+            self.back_to(outer, depth);
         } else {
             f(self);
         }
@@ -996,7 +1012,7 @@ impl Model {
         for &p in inputs {
             if self.pending(p) {
                 self.stats.pick_cancels += 1;
-                self.settle(|m| m.walk(p));
+                self.cancel(p);
             }
         }
     }
@@ -1354,8 +1370,8 @@ impl Model {
         match how {
             How::Wakeup(v) => self.resolve(r, Ok(*v), Mode::Now),
             How::WakeupExn(n) => self.resolve(r, Err(ErrK::Failure(exn_msg(*n))), Mode::Now),
-            How::Later(v) => self.resolve(r, Ok(*v), Mode::Later),
-            How::LaterExn(n) => self.resolve(r, Err(ErrK::Failure(exn_msg(*n))), Mode::Later),
+            How::Later(v) => self.resolve(r, Ok(*v), Mode::Deferred),
+            How::LaterExn(n) => self.resolve(r, Err(ErrK::Failure(exn_msg(*n))), Mode::Deferred),
             How::Drop => self.resolve(r, Err(ErrK::Abandoned), Mode::Later),
         }
     }
