@@ -24,7 +24,10 @@
 //!   So a `pick` given such an input cancels its losers only then, and a loser served meanwhile
 //!   (an `Mvar::take` handed a value by a `put` made right after the `pick`) keeps what it got,
 //!   which the result then drops; Lwt, which looks at the inputs' states at the call, cancels
-//!   that loser first and the value stays in the mailbox.
+//!   that loser first and the value stays in the mailbox. (`nchoose`, `npick` and
+//!   `nchoose_split` do take such an input, as Lwt does: the result waits for this combinator's
+//!   callback on it, later in the same turn of the loop, so that the callbacks registered on it
+//!   before see its value first.)
 //! * `pick` (and `npick`) called with an input already settled takes its outcome from the inputs
 //!   settled at the call, then cancels the others. Lwt 5.6.1 cancels the pending inputs first and
 //!   then takes the first resolved one, which can be an input those cancels just rejected: its

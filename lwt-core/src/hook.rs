@@ -8,6 +8,11 @@
 //! The default hook prints the error to standard error and exits the process with status 2, like
 //! Lwt's: a failure nobody handles should not pass silently. Servers usually install their own.
 //!
+//! A hook may itself panic (a test that wants any such failure to fail it, say). That panic goes
+//! on to the caller of the `wakeup`, `cancel` or `run` that led to the callback, but only once
+//! every other callback that resolution reached has run: no callback is skipped, and the
+//! promises stay usable.
+//!
 //! ```
 //! use std::{cell::RefCell, rc::Rc};
 //! use lwt_core::{hook, wait};
