@@ -12,6 +12,8 @@ fi
 
 cargo test --workspace --lib --bins --tests --examples
 cargo test --workspace --doc
+# `lwt!` in a crate of edition 2024 (let chains); it shares the workspace's build directory.
+cargo run --quiet --manifest-path tests/edition2024/Cargo.toml --target-dir target
 
 # The one module with `unsafe` code (lwt-core/src/once_fn.rs) is checked for undefined
 # behaviour by Miri, when a nightly toolchain with Miri is installed

@@ -88,6 +88,20 @@ fn let_with_the_variant_of_a_single_variant_enum() {
     assert_eq!(p.state(), State::Fulfilled(6));
 }
 
+/// Found in review (session 21): `let Ok(x)` was refused as refutable, but with an error type
+/// that cannot exist Rust accepts it, and so does `lwt!` now (it leaves `Ok`/`Err` to the
+/// compiler: `tests/ui/refutable_result_variant.rs`).
+#[test]
+fn let_ok_of_a_result_that_cannot_fail() {
+    use std::convert::Infallible;
+    let p: Promise<u8> = lwt! {
+        let Ok(a) = ret(Ok::<u8, Infallible>(4));
+        let Result::Ok(b) = ret(Ok::<u8, Infallible>(5));
+        do a + b
+    };
+    assert_eq!(p.state(), State::Fulfilled(9));
+}
+
 #[test]
 fn let_moves_non_clone_values() {
     struct Token(u8);

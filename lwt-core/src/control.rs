@@ -483,6 +483,18 @@ pub fn finalize<T: 'static, P: Cleanup>(
     })
 }
 
+/// The value of a block of `lwt!` that ends with a diverging macro (`panic!(..);`): `never` is
+/// called at once and never returns, and the promise type is the one the context expects, as a
+/// diverging Rust block may have any type.
+///
+/// ```should_panic
+/// let p: lwt_core::Promise<u8> = lwt_core::control::diverged(|| panic!("never returns"));
+/// ```
+#[inline]
+pub fn diverged<T>(never: impl FnOnce() -> Promise<T>) -> Promise<T> {
+    never()
+}
+
 /// A `Promise<()>` that an `if` without `else` may produce, checked (see [`ThenBranch`]).
 ///
 /// ```

@@ -119,8 +119,9 @@ pub(crate) struct If {
 pub(crate) enum IfCond {
     /// A `bool` or a `Promise<bool>`.
     Expr(Expr),
-    /// `let pat = promise`.
-    Let(Box<Pat>, Expr),
+    /// `let pat = promise`, and the rest of a let chain (`&& cond ..`), which is Rust's own: it is
+    /// checked once the promise's value is there, with `pat`'s bindings in scope.
+    Let(Box<Pat>, Expr, Option<(Token![&&], Expr)>),
 }
 
 pub(crate) enum Else {

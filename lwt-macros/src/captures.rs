@@ -191,19 +191,22 @@ impl Walk<'_> {
     }
 
     fn if_form(&mut self, i: &If) {
-        let pat = match &i.cond {
+        let (pat, chain) = match &i.cond {
             IfCond::Expr(e) => {
                 self.expr(e);
-                None
+                (None, None)
             }
-            IfCond::Let(pat, e) => {
+            IfCond::Let(pat, e, chain) => {
                 self.expr(e);
-                Some(pat)
+                (Some(pat), chain.as_ref().map(|(_, rest)| rest))
             }
         };
         self.inside(IF, |w| {
             if let Some(pat) = pat {
                 w.declare(pat);
+            }
+            if let Some(rest) = chain {
+                w.expr(rest);
             }
             w.block(&i.then, None);
         });

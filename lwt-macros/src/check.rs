@@ -202,6 +202,15 @@ pub(crate) fn macro_name(path: &syn::Path) -> Option<String> {
     }
 }
 
+/// Macros that never return: the last statement of a block may be one, with its `;`.
+pub(crate) const DIVERGING_MACROS: &[&str] = &["panic", "todo", "unimplemented", "unreachable"];
+
+/// A call of one of [`DIVERGING_MACROS`].
+pub(crate) fn is_diverging_macro(e: &syn::Expr) -> bool {
+    matches!(e, syn::Expr::Macro(m)
+        if macro_name(&m.mac.path).is_some_and(|n| DIVERGING_MACROS.contains(&n.as_str())))
+}
+
 /// Checks one expression.
 pub(crate) fn expr(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
     Forbidden::new(errors).visit_expr(e);

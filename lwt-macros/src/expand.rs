@@ -138,6 +138,16 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenS
             let lwt = rt(Span::call_site());
             quote!(#lwt::done())
         }
+        Some(Tail::Expr(e)) if crate::check::is_diverging_macro(e) => {
+            // `panic!(..)` as the block's value has type `!`, which only coerces where the
+            // type is known: an `if` without `else` or a loop body hands it to a generic
+            // check, where it would fall back to `()`. Returned by a closure of the expected
+            // type it coerces as a diverging Rust block does, and the code around it is not
+            // unreachable (no `unreachable_code` warning on generated code).
+            let span = e.span();
+            let lwt = rt(span);
+            quote_spanned!(span=> #lwt::diverged(|| #e))
+        }
         Some(Tail::Expr(e)) => e.to_token_stream(),
         Some(Tail::Plain(e)) => {
             let span = e.span();
@@ -302,8 +312,10 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
                 None => quote!(_),
             };
             let mut tys = ty_of(last);
+            promises = promise_at_value(last, promises);
             for binding in iter {
-                let (expr, pat, ty) = (init(binding), &binding.pat, ty_of(binding));
+                let (pat, ty) = (&binding.pat, ty_of(binding));
+                let expr = promise_at_value(binding, init(binding));
                 let lwt = rt(binding.span);
                 promises = quote_spanned!(binding.span=> #lwt::both(#expr, #promises));
                 pats = quote!((#pat, #pats));
@@ -322,15 +334,10 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
                 .map(|i| format_ident!("__and{}", i, span = Span::mixed_site()))
                 .collect();
             let lets = bindings.iter().zip(&names).map(|(b, name)| {
-                let expr = init(b);
                 // Checked here, at the user's expression: `bind(__and0, ..)` would report a
                 // non-promise on the whole `lwt!` call.
-                let at = match &b.init {
-                    Init::Expr(e) => e.span(),
-                    Init::Form(f) => form_span(f),
-                };
-                let lwt = rt(at);
-                quote_spanned!(at=> let #name = #lwt::Bindable::into_promise(#expr);)
+                let promise = promise_at_value(b, init(b));
+                quote!(let #name = #promise;)
             });
             let mut body = rest;
             for (binding, name) in bindings.iter().zip(&names).rev() {
@@ -342,6 +349,18 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
             quote!({ #(#lets)* #body })
         }
     }
+}
+
+/// `Bindable::into_promise(expr)`, spanned at the binding's value: a value that is not a promise
+/// is reported there, once, instead of on the operation that waits for it (`both`, `bind`), which
+/// reports it once per bound it needs.
+fn promise_at_value(b: &Binding, expr: TokenStream) -> TokenStream {
+    let at = match &b.init {
+        Init::Expr(e) => e.span(),
+        Init::Form(f) => form_span(f),
+    };
+    let lwt = rt(at);
+    quote_spanned!(at=> #lwt::Bindable::into_promise(#expr))
 }
 
 /// Does the expansion of `block` create closures (continuations) that capture variables? A loop
@@ -493,12 +512,28 @@ fn if_form(i: &If) -> TokenStream {
             );
             quote_spanned!(i.span=> #lwt::branch(#cond_expr, #closure))
         }
-        IfCond::Let(pat, expr) => {
-            let value = hygienic("__value");
+        IfCond::Let(pat, expr, chain) => {
+            let (value, test) = match chain {
+                None => {
+                    let value = hygienic("__value");
+                    let test = quote!(if let #pat = #value);
+                    (value, test)
+                }
+                // A let chain needs edition 2024, and generated tokens have the edition of the
+                // macro that made them (`lwt!`'s, not the user's): the chain's `if let`, and the
+                // name it matches on, take the span of the user's `if`, and with it the user's
+                // edition. (A name visible to the user, but no pattern can bind it before it is
+                // matched.)
+                Some((and, rest)) => {
+                    let value = Ident::new("__lwt_if_let_value", i.span);
+                    let test = quote_spanned!(i.span=> if let #pat = #value #and #rest);
+                    (value, test)
+                }
+            };
             let closure = closure(
                 i.span,
                 quote!(|#value|),
-                quote!(if let #pat = #value { #then } else { #els }),
+                quote!(#test { #then } else { #els }),
             );
             quote_spanned!(i.span=> #lwt::bind_if_let(#expr, #closure))
         }

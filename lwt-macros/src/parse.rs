@@ -238,7 +238,9 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
             "assert" | "assert_eq" | "assert_ne" => {
                 return assertion(input, errors).map(|a| Parsed::Stmt(Stmt::Assert(a)))
             }
-            diverging if DIVERGING_MACROS.contains(&diverging) && ends_block_with_semi(input) => {
+            diverging
+                if check::DIVERGING_MACROS.contains(&diverging) && ends_block_with_semi(input) =>
+            {
                 // `panic!(..);` as the last statement: as in Rust, where a block ending in a
                 // diverging statement can have any type, it is the block's value.
                 let (expr, _) = expr_and_semi(input)?;
@@ -261,14 +263,6 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
         }
     }
     expr_statement(input, errors)
-}
-
-/// Macros that never return: the last statement of a block may be one, with its `;`.
-const DIVERGING_MACROS: &[&str] = &["panic", "todo", "unimplemented", "unreachable"];
-
-fn is_diverging_macro(e: &Expr) -> bool {
-    matches!(e, Expr::Macro(m)
-        if check::macro_name(&m.mac.path).is_some_and(|n| DIVERGING_MACROS.contains(&n.as_str())))
 }
 
 /// A macro call, then `;`, then the end of the block.
@@ -404,7 +398,7 @@ fn plain(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     }
     let (expr, semi) = expr_and_semi(input)?;
     check::expr(&expr, errors);
-    if semi && input.is_empty() && is_diverging_macro(&expr) {
+    if semi && input.is_empty() && check::is_diverging_macro(&expr) {
         // `do panic!(..);` last: the block's value, as `panic!(..);` (see `statement`).
         return Ok(Parsed::Tail(Tail::Expr(expr)));
     }
@@ -570,19 +564,19 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
     })
 }
 
-/// Is `pat` refutable for sure, by its syntax alone? (`Some(x)`, `Err(e)`, literals, ranges,
-/// `1 | 2`.) Other refutable patterns are left to the compiler, which knows the types: the
-/// variant of an enum with one variant is irrefutable, for instance.
+/// Is `pat` refutable for sure, by its syntax alone? (`Some(x)`, literals, ranges, `1 | 2`.)
+/// Other refutable patterns are left to the compiler, which knows the types: the variant of an
+/// enum with one variant is irrefutable, and so is `Ok(x)` of a `Result<T, Infallible>` (Rust
+/// accepts `let Ok(x) = r;` there).
 fn clearly_refutable(pat: &Pat) -> bool {
-    /// A variant of `Option` or `Result`, as `Some` or as `Option::Some`.
+    /// `Some`, as `Some` or as `Option::Some`. (`None` is too, unless `T` is uninhabited, which
+    /// nobody waits for.)
     fn variant_path(path: &syn::Path) -> bool {
         let segments: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
-        let is_variant = |name: &str| matches!(name, "Some" | "None" | "Ok" | "Err");
+        let is_variant = |name: &str| matches!(name, "Some" | "None");
         match segments.as_slice() {
             [one] => is_variant(one),
-            [.., parent, last] => {
-                matches!(parent.as_str(), "Option" | "Result") && is_variant(last)
-            }
+            [.., parent, last] => parent == "Option" && is_variant(last),
             [] => false,
         }
     }
@@ -758,7 +752,8 @@ fn if_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<If> {
         input.parse::<Token![=]>()?;
         let expr = Expr::parse_without_eager_brace(input)?;
         check::expr(&expr, errors);
-        IfCond::Let(Box::new(pat), expr)
+        let (expr, chain) = split_let_chain(expr);
+        IfCond::Let(Box::new(pat), expr, chain)
     } else {
         let cond = Expr::parse_without_eager_brace(input)?;
         check::expr(&cond, errors);
@@ -781,6 +776,33 @@ fn if_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<If> {
         then,
         els,
     })
+}
+
+/// Splits `promise && rest` (as the scrutinee of `if let` it parses as one `&&` expression) into
+/// the promise and the rest of the let chain: in Rust, `if let P = a && b` is the chain
+/// `(let P = a) && b`, and so it is in `lwt!`, with only `a` waited on.
+fn split_let_chain(expr: Expr) -> (Expr, Option<(Token![&&], Expr)>) {
+    let Expr::Binary(binary) = expr else {
+        return (expr, None);
+    };
+    let syn::BinOp::And(and) = binary.op else {
+        return (Expr::Binary(binary), None);
+    };
+    // `a && b && c` is `(a && b) && c`: the scrutinee is the leftmost operand.
+    let (first, rest) = split_let_chain(*binary.left);
+    let rest = match rest {
+        None => (and, *binary.right),
+        Some((first_and, middle)) => {
+            let joined = syn::ExprBinary {
+                attrs: binary.attrs,
+                left: Box::new(middle),
+                op: binary.op,
+                right: binary.right,
+            };
+            (first_and, Expr::Binary(joined))
+        }
+    };
+    (first, Some(rest))
 }
 
 fn match_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Match> {

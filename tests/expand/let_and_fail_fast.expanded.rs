@@ -3,7 +3,13 @@ fn sum3(a: Promise<u32>, b: Promise<u32>, c: Promise<u32>) -> Promise<u32> {
     {
         use ::lwt::control as __lwt;
         __lwt::bind(
-            __lwt::both(a, __lwt::both(b, c)),
+            __lwt::both(
+                __lwt::Bindable::into_promise(a),
+                __lwt::both(
+                    __lwt::Bindable::into_promise(b),
+                    __lwt::Bindable::into_promise(c),
+                ),
+            ),
             move |(x, (y, z)): (_, (_, u32))| ret(x + y + z),
         )
     }

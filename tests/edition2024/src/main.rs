@@ -1,0 +1,27 @@
+//! Found in review (session 21): `if let pat = promise && cond` (a let chain, edition 2024) was
+//! read as `if let pat = (promise && cond)` and gave misleading type errors. `lwt!` now reads it
+//! as Rust does: it waits for the promise, then tests the rest of the chain with `pat`'s names in
+//! scope. (In edition 2021, rustc says that let chains need 2024: `tests/ui/if_let_chain.rs`.)
+#![deny(warnings)]
+
+use lwt::{Promise, State, lwt, ret};
+
+fn classify(v: Option<u8>, limit: u8) -> Promise<&'static str> {
+    lwt! {
+        if let Some(x) = ret(v) && x > limit && let Some(y) = x.checked_mul(2) && y > 100 {
+            ret("big")
+        } else if let Some(x) = ret(v) && x > limit {
+            ret("over")
+        } else {
+            ret("other")
+        }
+    }
+}
+
+fn main() {
+    assert_eq!(classify(Some(60), 10).state(), State::Fulfilled("big"));
+    assert_eq!(classify(Some(20), 10).state(), State::Fulfilled("over"));
+    assert_eq!(classify(Some(5), 10).state(), State::Fulfilled("other"));
+    assert_eq!(classify(None, 10).state(), State::Fulfilled("other"));
+    println!("edition 2024: lwt! let chains agree with Rust's");
+}
