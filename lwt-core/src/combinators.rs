@@ -24,10 +24,11 @@
 //!   So a `pick` given such an input cancels its losers only then, and a loser served meanwhile
 //!   (an `Mvar::take` handed a value by a `put` made right after the `pick`) keeps what it got,
 //!   which the result then drops; Lwt, which looks at the inputs' states at the call, cancels
-//!   that loser first and the value stays in the mailbox. (`nchoose`, `npick` and
-//!   `nchoose_split` do take such an input, as Lwt does: the result waits for this combinator's
-//!   callback on it, later in the same turn of the loop, so that the callbacks registered on it
-//!   before see its value first.)
+//!   that loser first and the value stays in the mailbox. Once an `nchoose`, `npick` or
+//!   `nchoose_split` has seen an input, though, it does take such an input, as Lwt does: the
+//!   result waits for this combinator's callback on it, later in the same turn of the loop, so
+//!   that the callbacks registered on it before see its value first. (Called with a settled
+//!   input, they take the settled inputs only, at once.)
 //! * `pick` (and `npick`) called with an input already settled takes its outcome from the inputs
 //!   settled at the call, then cancels the others. Lwt 5.6.1 cancels the pending inputs first and
 //!   then takes the first resolved one, which can be an input those cancels just rejected: its
@@ -464,18 +465,22 @@ type Split<T> = (Vec<T>, Vec<Promise<T>>);
 
 /// An `nchoose` waiting for its inputs.
 ///
-/// When the first input resolves, every input resolved at that moment belongs to the result, as
-/// in Lwt. One of those may still have callbacks queued (it was resolved by a callback that ran
-/// just before): its outcome cannot be taken yet, since callbacks registered on it before this
-/// combinator's have not seen it. So the combinator waits for its own callback on each such
-/// input, which comes in the same turn of the loop, and only then takes the outcomes.
+/// When its callback on an input first runs, every input resolved at that moment belongs to the
+/// result, as in Lwt, and no other. One of those may still have callbacks queued (it was
+/// resolved by a callback that ran just before): its outcome cannot be taken yet, since
+/// callbacks registered on it before this combinator's have not seen it. So the combinator waits
+/// for its own callback on each such input, which comes in the same turn of the loop, and only
+/// then takes the outcomes. Meanwhile the result is as good as resolved (Lwt's is): canceling it
+/// no longer reaches the inputs.
 struct NChoose<T: 'static> {
     inputs: RefCell<Vec<Promise<T>>>,
     target: Rc<Node<Split<T>>>,
     rest: Rest,
     done: Cell<bool>,
-    /// The inputs whose callback from this combinator has run (empty until the first does).
-    seen: RefCell<Vec<bool>>,
+    /// The inputs the result takes: empty until the first callback runs, then fixed.
+    taking: RefCell<Vec<bool>>,
+    /// How many of those, resolved with callbacks queued, have not had this combinator's yet.
+    awaited: Cell<usize>,
 }
 
 /// What [`harvest`] took from the resolved inputs of an `nchoose`.
@@ -486,16 +491,18 @@ struct Harvest<T> {
     taken: Vec<bool>,
 }
 
-/// Takes the outcome of every input that is settled or `seen` (its callback from the combinator
-/// has run), leaving the spent handles in place.
-fn harvest<T: 'static>(inputs: &mut [Promise<T>], seen: &[bool]) -> Harvest<T> {
+/// Takes the outcome of every input `take` names, leaving the spent handles in place.
+fn harvest<T: 'static>(
+    inputs: &mut [Promise<T>],
+    take: impl Fn(usize, &Promise<T>) -> bool,
+) -> Harvest<T> {
     let mut values = Vec::new();
     let mut rejection: Option<Exn> = None;
     let taken = inputs
         .iter_mut()
         .enumerate()
         .map(|(i, input)| {
-            let take = seen.get(i).copied().unwrap_or(false) || input.is_settled();
+            let take = take(i, input);
             if take {
                 match input.take_outcome() {
                     Ok(v) => values.push(v),
@@ -541,33 +548,39 @@ fn split<T: 'static>(
     }
 }
 
-/// Is an input resolved, but with its callbacks (this combinator's among them, unless `seen`)
-/// still to run?
-fn awaits_busy<T: 'static>(inputs: &[Promise<T>], seen: &[bool]) -> bool {
-    inputs
-        .iter()
-        .enumerate()
-        .any(|(i, input)| !seen.get(i).copied().unwrap_or(false) && input.is_busy())
-}
-
 impl<T: 'static> Waiter for NChoose<T> {
     fn wake(self: Rc<Self>, index: usize) {
-        {
-            let mut seen = self.seen.borrow_mut();
-            if seen.is_empty() {
-                seen.resize(self.inputs.borrow().len(), false);
-            }
-            seen[index] = true;
-            if awaits_busy(&self.inputs.borrow(), &seen) {
+        if self.taking.borrow().is_empty() {
+            let (taking, awaited): (Vec<bool>, usize) = {
+                let inputs = self.inputs.borrow();
+                let taking = (0..inputs.len())
+                    .map(|i| i == index || inputs[i].is_resolved())
+                    .collect();
+                let busy = |(i, p): &(usize, &Promise<T>)| *i != index && p.is_busy();
+                (taking, inputs.iter().enumerate().filter(busy).count())
+            };
+            *self.taking.borrow_mut() = taking;
+            if awaited > 0 {
                 // This combinator's callback on each of those comes later in this turn.
+                self.awaited.set(awaited);
+                self.target.set_cancel(HowToCancel::NotCancelable);
+                return;
+            }
+        } else {
+            if !self.taking.borrow()[index] {
+                // Resolved after the first callback: not part of the result.
+                return;
+            }
+            self.awaited.set(self.awaited.get() - 1);
+            if self.awaited.get() > 0 {
                 return;
             }
         }
         self.done.set(true);
-        let seen = std::mem::take(&mut *self.seen.borrow_mut());
+        let taking = std::mem::take(&mut *self.taking.borrow_mut());
         // Taken out while the outcomes are taken (see `Choose::wake`).
         let mut inputs = std::mem::take(&mut *self.inputs.borrow_mut());
-        let harvest = harvest(&mut inputs, &seen);
+        let harvest = harvest(&mut inputs, |i, _| taking[i]);
         *self.inputs.borrow_mut() = inputs;
         if self.rest == Rest::Cancel {
             // See `cancel_pending`.
@@ -592,9 +605,11 @@ fn nchoose_impl<T: 'static>(
     if inputs.is_empty() {
         return empty_input(name);
     }
-    let settled = inputs.iter().any(Promise::is_settled);
-    if settled && !awaits_busy(&inputs, &[]) {
-        let harvest = harvest(&mut inputs, &[]);
+    if inputs.iter().any(Promise::is_settled) {
+        // An input resolved with callbacks still queued counts as pending here, as in `choose`
+        // (see the module docs): waiting for it could wait for a job that a `run` called from
+        // the callback that queued it does not run.
+        let harvest = harvest(&mut inputs, |_, input| input.is_settled());
         if rest == Rest::Cancel {
             cancel_pending(&inputs);
         }
@@ -606,11 +621,10 @@ fn nchoose_impl<T: 'static>(
         target: target.clone(),
         rest,
         done: Cell::new(false),
-        seen: RefCell::new(Vec::new()),
+        taking: RefCell::new(Vec::new()),
+        awaited: Cell::new(0),
     });
-    // With an input settled already, the result waits only for those resolved with callbacks
-    // still queued (see `NChoose`): the settled ones get no callback.
-    let dead = register(&inputs, state.clone(), settled);
+    let dead = register(&inputs, state.clone(), false);
     *state.inputs.borrow_mut() = inputs;
     target.set_cancel(HowToCancel::Propagate(state));
     drop(dead);

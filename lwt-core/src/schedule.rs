@@ -52,6 +52,9 @@ struct Loop {
     deferred: RefCell<VecDeque<Rc<dyn Job>>>,
     /// 0 outside the loop; n inside n nested drains.
     depth: Cell<u32>,
+    /// During an unwind only: how many jobs at the head of the queue a nested drain just handed
+    /// back, which the job that made that drain's `wakeup` must run after (see [`requeue_first`]).
+    handed_back: Cell<usize>,
 }
 
 thread_local! {
@@ -60,6 +63,7 @@ thread_local! {
             queue: RefCell::new(VecDeque::new()),
             deferred: RefCell::new(VecDeque::new()),
             depth: Cell::new(0),
+            handed_back: Cell::new(0),
         }
     };
 }
@@ -105,6 +109,7 @@ impl Drop for Nested<'_> {
     fn drop(&mut self) {
         self.lp.depth.set(self.depth);
         let mut queue = self.lp.queue.borrow_mut();
+        self.lp.handed_back.set(queue.len());
         queue.append(&mut self.outer);
         if self.depth == 1 {
             self.lp.join_deferred(&mut queue);
@@ -166,6 +171,7 @@ impl Loop {
     #[cold]
     #[inline(never)]
     fn finish_after_panic<R>(&self, panic: Box<dyn std::any::Any + Send>) -> R {
+        self.handed_back.set(0);
         // Each later panic is dropped: the caller hears of the first.
         while catch_unwind(AssertUnwindSafe(|| self.drain())).is_err() {}
         resume_unwind(panic)
@@ -204,9 +210,15 @@ fn join_deferred_now(queue: &mut VecDeque<Rc<dyn Job>>, deferred: &mut VecDeque<
 }
 
 /// Puts `job` at the head of this thread's queue: a job cut short by a panic, whose rest must run
-/// before anything queued after it.
+/// before anything queued after it. If the panic came out of a nested drain (a `wakeup` this job
+/// made), what that drain handed back goes first: without the panic it would have run before
+/// the `wakeup` returned.
 pub(crate) fn requeue_first(job: Rc<dyn Job>) {
-    let _ = LOOP.try_with(move |l| l.queue.borrow_mut().push_front(job));
+    let _ = LOOP.try_with(move |l| {
+        let mut queue = l.queue.borrow_mut();
+        let at = l.handed_back.replace(0).min(queue.len());
+        queue.insert(at, job);
+    });
 }
 
 /// Runs the job of a resolution made with `mode` (see the module docs). The caller can run the

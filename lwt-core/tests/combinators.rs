@@ -703,23 +703,70 @@ fn nchoose_takes_an_input_resolved_with_callbacks_still_queued() {
     assert_eq!(n.state(), State::Fulfilled((vec![1, 2], 1)));
 }
 
-/// The same when the combinator is called while an input is in that state, next to a settled
-/// one (Lwt 5.6.1: `[0; 2]`).
+/// Found in review of the fix above: the inputs the result takes are those resolved when its
+/// first callback runs, as in Lwt; one resolved while it waits for its callback on a busy input
+/// (here `c`, by a nested `wakeup` in a later callback of `a`) is not. Lwt 5.6.1: `[1; 2]`.
 #[test]
-fn nchoose_called_with_a_settled_input_also_takes_one_resolved_with_callbacks_queued() {
-    let out: Rc<RefCell<Option<Promise<Vec<u8>>>>> = Rc::default();
+fn nchoose_takes_only_the_inputs_resolved_when_it_first_sees_one() {
     let (a, ra) = wait::<u8>();
     let (b, rb) = wait::<u8>();
-    // Without a callback b would be settled as soon as it is resolved.
-    b.on_success(|_| {});
+    let (c, rc) = wait::<u8>();
+    a.on_success(move |_| rb.wakeup_later(2));
+    let n = nchoose(vec![a.clone(), b, c]);
+    a.on_success(move |_| rc.wakeup(3));
+    ra.wakeup(1);
+    assert_eq!(n.state(), State::Fulfilled(vec![1, 2]));
+}
+
+/// Found in the same review: canceling the result while it waits for its callback on a busy
+/// input canceled the pending inputs, and took their `Canceled`. The result is as good as
+/// resolved by then (Lwt's is: there the cancel does nothing): it keeps the values, and the
+/// pending task is not canceled by `nchoose` (`npick` cancels it as it finishes). Lwt 5.6.1:
+/// `Fulfilled [1;2]` for all three.
+#[test]
+fn canceling_nchoose_while_it_waits_for_a_busy_input_keeps_its_values() {
+    for name in ["nchoose", "npick", "nchoose_split"] {
+        let (a, ra) = wait::<u8>();
+        let (b, rb) = wait::<u8>();
+        let (k, _rk) = task::<u8>();
+        let k2 = k.clone();
+        a.on_success(move |_| rb.wakeup_later(2));
+        let inputs = vec![a.clone(), b, k];
+        let n: Promise<Vec<u8>> = match name {
+            "nchoose" => nchoose(inputs),
+            "npick" => npick(inputs),
+            _ => nchoose_split(inputs).map(|(done, _rest)| done),
+        };
+        let n2 = n.clone();
+        a.on_success(move |_| n2.cancel());
+        ra.wakeup(1);
+        assert_eq!(n.state(), State::Fulfilled(vec![1, 2]), "{name}");
+        assert_eq!(k2.is_rejected(), name == "npick", "{name}");
+    }
+}
+
+/// Called with a settled input, an `nchoose` takes the settled inputs at once, and one resolved
+/// with callbacks still queued counts as pending (as in `choose`; Lwt takes it: `[0; 2]`).
+/// Waiting for it instead made `main::run` called from the callback that queued it fail, since
+/// that `run` does not run the callback's queued jobs (found in the same review).
+#[test]
+fn nchoose_called_with_a_settled_input_takes_the_settled_ones_at_once() {
+    let (a, ra) = wait::<u8>();
+    let (b, rb) = wait::<u8>();
+    let seen_b = Rc::new(RefCell::new(None));
+    let s = seen_b.clone();
+    b.on_success(move |v| *s.borrow_mut() = Some(*v));
+    let out: Rc<RefCell<Option<Result<Vec<u8>, Exn>>>> = Rc::default();
     let o = out.clone();
     a.on_success(move |_| {
         rb.wakeup_later(2);
-        *o.borrow_mut() = Some(nchoose(vec![Promise::ret(0), b]));
+        *o.borrow_mut() = Some(lwt_core::main::run(nchoose(vec![Promise::ret(0), b])));
     });
     ra.wakeup(1);
-    let n = out.borrow_mut().take().unwrap();
-    assert_eq!(n.state(), State::Fulfilled(vec![0, 2]));
+    let got = out.borrow_mut().take().expect("the callback ran");
+    assert_eq!(got.map_err(|e| e.to_string()), Ok(vec![0]));
+    // b's own callbacks still saw its value.
+    assert_eq!(*seen_b.borrow(), Some(2));
 }
 
 /// Drops a resolver's promise into being fulfilled (a value whose `Drop` does something).

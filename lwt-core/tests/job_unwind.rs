@@ -134,3 +134,20 @@ fn run_goes_on_after_a_panic_escaped_it() {
     assert_eq!(main::run(p), Ok(1));
     assert_eq!(*l.borrow(), ["next run"]);
 }
+
+/// Found in review: after a panic in a nested drain, the rest of the job that made the `wakeup`
+/// ran before what the nested drain had not run, though without the panic the `wakeup` runs
+/// those before it returns.
+#[test]
+fn after_a_nested_panic_the_nested_leftovers_run_before_the_outer_jobs_rest() {
+    let l: Log = Rc::default();
+    let (a, ra) = wait::<u8>();
+    let (b, rb) = wait::<u8>();
+    b.on_success(|_| panic!("b observer"));
+    b.on_success(push(&l, "b after"));
+    a.on_success(move |_| rb.wakeup(2));
+    a.on_success(push(&l, "a after"));
+    let panic = with_panicking_hook(|| ra.wakeup(1));
+    assert!(panic.is_some());
+    assert_eq!(*l.borrow(), ["b after", "a after"]);
+}
