@@ -756,7 +756,8 @@ fn nchoose_called_with_a_settled_input_takes_the_settled_ones_at_once() {
     let seen_b = Rc::new(RefCell::new(None));
     let s = seen_b.clone();
     b.on_success(move |v| *s.borrow_mut() = Some(*v));
-    let out: Rc<RefCell<Option<Result<Vec<u8>, Exn>>>> = Rc::default();
+    type Got = Option<Result<Vec<u8>, Exn>>;
+    let out: Rc<RefCell<Got>> = Rc::default();
     let o = out.clone();
     a.on_success(move |_| {
         rb.wakeup_later(2);
