@@ -23,10 +23,10 @@
 //!
 //! A job cannot panic on its own: every callback's panic is caught, and becomes a rejection or
 //! goes to the async exception hook. A hook that itself panics is the one way out, and the loop
-//! stays whole through it: the job that was cut short puts its node back at the head of the
-//! queue (see `Node::run_callbacks`), a nested drain hands what it had not run back to the drain
-//! it interrupted, and the outermost drain runs everything left before it lets the first panic
-//! go on to its caller. So no callback is skipped and no promise is left half-resolved.
+//! stays whole through it: a nested drain hands what it had not run back to the drain it
+//! interrupted, at the head of its queue; the job that was cut short puts its node back right
+//! after that (see `Node::run_callbacks` and [`requeue_first`]); and the outermost drain runs
+//! everything left before it lets the first panic go on to its caller. So no callback is skipped and no promise is left half-resolved.
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
