@@ -786,9 +786,13 @@ impl Drop for WakeOnDrop {
 /// to such a combinator, and so drop its result's value, whose `Drop` may resolve an input of
 /// the combinator being registered. That woke it half-built: `choose` indexed its still empty
 /// inputs and panicked.
-#[test]
-fn a_combinator_woken_by_a_purge_during_its_registration_is_complete() {
-    let (x, _rx) = wait::<Rc<WakeOnDrop>>();
+type Keep = lwt_core::Resolver<Rc<WakeOnDrop>>;
+
+/// A promise `x` whose callback list is full, with the dead waiter of a finished `choose` between
+/// live callbacks, that waiter the last thing holding the combinator and its value, whose drop
+/// resolves the other promise returned. (And x's resolver: dropped, it would reject x.)
+fn full_list_with_a_dead_waiter() -> (Promise<Rc<WakeOnDrop>>, Promise<Rc<WakeOnDrop>>, Keep) {
+    let (x, rx) = wait::<Rc<WakeOnDrop>>();
     x.on_success(|_| {});
     let (y, ry) = wait::<Rc<WakeOnDrop>>();
     let earlier = choose(vec![x.clone(), y]);
@@ -801,19 +805,17 @@ fn a_combinator_woken_by_a_purge_during_its_registration_is_complete() {
     // the result dropped it is the last thing that holds the combinator and its value.
     ry.wakeup(Rc::new(WakeOnDrop(Some(r_input))));
     drop(earlier);
+    (x, input, rx)
+}
+
+#[test]
+fn a_combinator_woken_by_a_purge_during_its_registration_is_complete() {
+    let (x, input, _rx) = full_list_with_a_dead_waiter();
     let chosen = choose(vec![input, x.clone()]);
     assert!(matches!(chosen.state(), State::Fulfilled(v) if v.0.is_none()));
 
     // The same through nchoose_split, whose result must say the input was taken.
-    let (x, _rx) = wait::<Rc<WakeOnDrop>>();
-    x.on_success(|_| {});
-    let (y, ry) = wait::<Rc<WakeOnDrop>>();
-    let earlier = choose(vec![x.clone(), y]);
-    x.on_success(|_| {});
-    x.on_success(|_| {});
-    let (input, r_input) = wait::<Rc<WakeOnDrop>>();
-    ry.wakeup(Rc::new(WakeOnDrop(Some(r_input))));
-    drop(earlier);
+    let (x, input, _rx) = full_list_with_a_dead_waiter();
     let split = nchoose_split(vec![input, x.clone()]).map(|(done, rest)| (done.len(), rest.len()));
     assert_eq!(split.state(), State::Fulfilled((1, 1)));
 }
