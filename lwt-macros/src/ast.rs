@@ -204,6 +204,8 @@ pub(crate) struct WhileLet {
     pub(crate) span: Span,
     pub(crate) pat: Pat,
     pub(crate) expr: Expr,
+    /// The rest of a let chain, as in [`IfCond::Let`].
+    pub(crate) chain: Option<(Token![&&], Expr)>,
     pub(crate) body: Block,
 }
 

@@ -183,6 +183,9 @@ impl Walk<'_> {
             Form::WhileLet(l) => self.inside(WHILE, |w| {
                 w.expr(&l.expr);
                 w.declare(&l.pat);
+                if let Some((_, rest)) = &l.chain {
+                    w.expr(rest);
+                }
                 w.block(&l.body, None);
             }),
             Form::Loop(l) => self.inside(LOOP, |w| w.block(&l.body, None)),

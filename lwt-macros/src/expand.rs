@@ -455,17 +455,31 @@ fn form(f: &Form) -> TokenStream {
             let (step, value) = (hygienic("__step"), hygienic("__value"));
             let driver = driver("while_let", &w.body, w.span);
             let (pat, expr, body) = (&w.pat, &w.expr, unit_block_expr(&w.body));
+            let test = match &w.chain {
+                None => quote_spanned! {w.span=>
+                    match #value {
+                        #pat => #lwt::LetNext::body(#body),
+                        #[allow(unreachable_patterns)]
+                        _ => #lwt::LetNext::stop(),
+                    }
+                },
+                // A let chain, as in `if let` (see `if_form`): Rust's own, in the user's edition.
+                Some((and, rest)) => {
+                    let matched = Ident::new("__lwt_while_let_value", w.span);
+                    let test = quote_spanned!(w.span=> if let #pat = #matched #and #rest);
+                    let test = quote! {
+                        #test { #lwt::LetNext::body(#body) } else { #lwt::LetNext::stop() }
+                    };
+                    quote_spanned!(w.span=> { let #matched = #value; #test })
+                }
+            };
             let closure = closure(
                 w.span,
                 quote!(|#step|),
                 quote_spanned! {w.span=>
                     match #step {
                         #lwt::LetStep::Next => #lwt::LetNext::value(#expr),
-                        #lwt::LetStep::Body(#value) => match #value {
-                            #pat => #lwt::LetNext::body(#body),
-                            #[allow(unreachable_patterns)]
-                            _ => #lwt::LetNext::stop(),
-                        },
+                        #lwt::LetStep::Body(#value) => #test,
                     }
                 },
             );

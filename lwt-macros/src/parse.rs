@@ -706,11 +706,13 @@ fn form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Form>> {
             input.parse::<Token![=]>()?;
             let expr = Expr::parse_without_eager_brace(input)?;
             check::expr(&expr, errors);
+            let (expr, chain) = split_let_chain(expr);
             let body = lwt_block(input, errors)?;
             Form::WhileLet(WhileLet {
                 span: while_token.span,
                 pat,
                 expr,
+                chain,
                 body,
             })
         } else {

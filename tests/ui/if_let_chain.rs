@@ -6,4 +6,9 @@ fn main() {
     let _p: Promise<u8> = lwt! {
         if let Some(x) = ret(Some(1_u8)) && x > 0 { ret(x) } else { ret(0) }
     };
+    let _q: Promise<()> = lwt! {
+        while let Some(x) = ret(None::<u8>) && x > 0 {
+            do drop(x);
+        }
+    };
 }

@@ -1,7 +1,8 @@
 //! Found in review (session 21): `if let pat = promise && cond` (a let chain, edition 2024) was
 //! read as `if let pat = (promise && cond)` and gave misleading type errors. `lwt!` now reads it
 //! as Rust does: it waits for the promise, then tests the rest of the chain with `pat`'s names in
-//! scope. (In edition 2021, rustc says that let chains need 2024: `tests/ui/if_let_chain.rs`.)
+//! scope; `while let` too. (In edition 2021, rustc says that let chains need 2024:
+//! `tests/ui/if_let_chain.rs`.)
 #![deny(warnings)]
 
 use lwt::{Promise, State, lwt, ret};
@@ -18,7 +19,26 @@ fn classify(v: Option<u8>, limit: u8) -> Promise<&'static str> {
     }
 }
 
+/// `while let` takes a let chain too: the loop goes on while the promise's value matches and
+/// the rest of the chain holds.
+fn sum_while_small(values: Vec<u8>) -> Promise<u32> {
+    let values = std::rc::Rc::new(std::cell::RefCell::new(values.into_iter()));
+    let total = std::rc::Rc::new(std::cell::Cell::new(0_u32));
+    let t = total.clone();
+    lwt! {
+        while let Some(v) = ret(values.borrow_mut().next()) && v < 10 {
+            do t.set(t.get() + u32::from(v));
+        }
+        do total.get()
+    }
+}
+
 fn main() {
+    assert_eq!(
+        sum_while_small(vec![1, 2, 3, 50, 4]).state(),
+        State::Fulfilled(6)
+    );
+    assert_eq!(sum_while_small(vec![]).state(), State::Fulfilled(0));
     assert_eq!(classify(Some(60), 10).state(), State::Fulfilled("big"));
     assert_eq!(classify(Some(20), 10).state(), State::Fulfilled("over"));
     assert_eq!(classify(Some(5), 10).state(), State::Fulfilled("other"));
