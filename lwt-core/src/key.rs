@@ -16,13 +16,16 @@
 //! ```
 //!
 //! The storage is an immutable linked list, so taking a snapshot at registration costs one
-//! reference-count increment (and nothing at all when no key is set).
+//! reference-count increment (and nothing at all when no key is set). As in Lwt, whose storage is
+//! a map, it holds each key at most once: `with_value` replaces (or, given `None`, removes) the
+//! key's binding rather than shadowing it, so a loop that sets a key at every step keeps one
+//! binding, not one per step.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::marker::PhantomData;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 /// A key for a value of type `T` (Lwt's `'a key`). Copyable, so callbacks can capture it.
 pub struct Key<T> {
@@ -47,7 +50,7 @@ impl<T> std::fmt::Debug for Key<T> {
 
 pub(crate) struct Frame {
     id: u64,
-    value: Option<Rc<dyn Any>>,
+    value: Rc<dyn Any>,
     next: Storage,
 }
 
@@ -60,8 +63,11 @@ pub(crate) type Storage = Option<Rc<Frame>>;
 /// its own `with_value`, whose store it sees in program order.
 static KEYS_USED: AtomicBool = AtomicBool::new(false);
 
+/// The next key's id. Global, not per thread: a `Key` is `Send`, so keys made on different
+/// threads meet, and must not share an id (one would read the other's value).
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
 thread_local! {
-    static NEXT_ID: Cell<u64> = const { Cell::new(0) };
     static CURRENT: RefCell<Storage> = const { RefCell::new(None) };
 }
 
@@ -75,11 +81,7 @@ thread_local! {
 /// });
 /// ```
 pub fn new_key<T: 'static>() -> Key<T> {
-    let id = NEXT_ID.with(|n| {
-        let id = n.get();
-        n.set(id + 1);
-        id
-    });
+    let id = NEXT_ID.fetch_add(1, Relaxed);
     Key {
         id,
         _value: PhantomData,
@@ -97,10 +99,7 @@ pub fn get<T: Clone + 'static>(key: &Key<T>) -> Option<T> {
         let mut frame = current.borrow().clone();
         while let Some(f) = frame {
             if f.id == key.id {
-                return f
-                    .value
-                    .as_ref()
-                    .and_then(|v| v.downcast_ref::<T>().cloned());
+                return f.value.downcast_ref::<T>().cloned();
             }
             frame = f.next.clone();
         }
@@ -119,12 +118,42 @@ pub fn get<T: Clone + 'static>(key: &Key<T>) -> Option<T> {
 /// ```
 pub fn with_value<T: 'static, R>(key: &Key<T>, value: Option<T>, f: impl FnOnce() -> R) -> R {
     KEYS_USED.store(true, Relaxed);
-    let frame = Rc::new(Frame {
-        id: key.id,
-        value: value.map(|v| Rc::new(v) as Rc<dyn Any>),
-        next: snapshot(),
-    });
-    with_storage(Some(frame), f)
+    // As in Lwt, whose storage is a map: the key's binding is replaced (or removed), not
+    // shadowed, so a loop that sets a key at every step keeps one binding, not one per step.
+    let rest = without(snapshot(), key.id);
+    let storage = match value {
+        Some(v) => Some(Rc::new(Frame {
+            id: key.id,
+            value: Rc::new(v) as Rc<dyn Any>,
+            next: rest,
+        })),
+        None => rest,
+    };
+    with_storage(storage, f)
+}
+
+/// `storage` without the binding of `id`: the frames above it copied, those below shared. A list
+/// holds each key at most once, so it is never longer than the number of keys bound at once, and
+/// this copies at most that many frames.
+fn without(storage: Storage, id: u64) -> Storage {
+    let mut above: Vec<Rc<Frame>> = Vec::new();
+    let mut cursor = storage.clone();
+    while let Some(frame) = cursor {
+        if frame.id == id {
+            let mut rest = frame.next.clone();
+            for copy in above.into_iter().rev() {
+                rest = Some(Rc::new(Frame {
+                    id: copy.id,
+                    value: copy.value.clone(),
+                    next: rest,
+                }));
+            }
+            return rest;
+        }
+        cursor = frame.next.clone();
+        above.push(frame);
+    }
+    storage
 }
 
 /// The current storage, to restore around a callback registered now.
@@ -149,7 +178,10 @@ struct Restore(Storage);
 impl Drop for Restore {
     fn drop(&mut self) {
         let saved = self.0.take();
-        let _ = CURRENT.try_with(|c| *c.borrow_mut() = saved);
+        // The storage put aside may hold the last reference to a value, whose `drop` may use
+        // the keys: it is dropped once the cell's borrow has ended.
+        let replaced = CURRENT.try_with(|c| c.replace(saved));
+        drop(replaced);
     }
 }
 

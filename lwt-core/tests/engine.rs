@@ -374,6 +374,99 @@ fn keys_are_seen_as_they_were_at_registration() {
     assert_eq!(key::get(&k2), None);
 }
 
+/// A value whose `drop` reads a key, and records what it saw.
+struct ReadsKeyOnDrop(key::Key<u8>, Rc<std::cell::Cell<Option<u8>>>);
+
+impl Drop for ReadsKeyOnDrop {
+    fn drop(&mut self) {
+        self.1.set(key::get(&self.0));
+    }
+}
+
+#[test]
+fn a_key_value_whose_drop_reads_a_key_is_dropped_after_the_storage_is_restored() {
+    // Found in review (session 23): the storage put aside was dropped while the cell holding
+    // the current storage was still borrowed, so `key::get` in the value's `drop` panicked.
+    let k = key::new_key::<u8>();
+    let holder = key::new_key::<ReadsKeyOnDrop>();
+    let seen = Rc::new(std::cell::Cell::new(Some(99)));
+    key::with_value(&k, Some(5), || {
+        key::with_value(&holder, Some(ReadsKeyOnDrop(k, seen.clone())), || ());
+    });
+    // Dropped as the inner `with_value` restored the storage, in which `k` is 5.
+    assert_eq!(seen.get(), Some(5));
+}
+
+#[test]
+fn a_key_value_dropped_with_a_callback_snapshot_may_read_a_key() {
+    // The same through a callback: its snapshot holds the last reference to the value, dropped
+    // as the storage is restored after the callback ran. The panic there used to leave `q`
+    // pending for ever.
+    let k = key::new_key::<u8>();
+    let holder = key::new_key::<ReadsKeyOnDrop>();
+    let seen = Rc::new(std::cell::Cell::new(Some(99)));
+    let (p, r) = wait::<()>();
+    let q = key::with_value(&holder, Some(ReadsKeyOnDrop(k, seen.clone())), || {
+        p.map(|()| 1)
+    });
+    r.wakeup(());
+    assert_eq!(q.state(), State::Fulfilled(1));
+    assert_eq!(seen.get(), None);
+}
+
+#[test]
+fn keys_made_on_different_threads_are_distinct() {
+    // Found in review (session 23): ids were counted per thread, so the first key of each
+    // thread had id 0, and one read the other's value.
+    let a = std::thread::spawn(key::new_key::<u32>).join().unwrap();
+    let b = std::thread::spawn(key::new_key::<u32>).join().unwrap();
+    key::with_value(&a, Some(1), || assert_eq!(key::get(&b), None));
+}
+
+#[test]
+fn a_loop_that_sets_a_key_at_every_step_keeps_one_binding() {
+    // Found in review (session 23): every `with_value` pushed a frame onto the storage it was
+    // called in, so a loop that set a key (a request id, say) at every step grew the storage by
+    // one frame per step, `get` walked them all, and dropping the 300,000-frame list at the end
+    // overflowed the stack. Lwt's storage is a map: setting a key replaces its binding.
+    fn step(k: key::Key<u64>, i: u64, n: u64) -> Promise<u64> {
+        if i == n {
+            return Promise::ret(key::get(&k).unwrap());
+        }
+        key::with_value(&k, Some(i), || {
+            lwt_core::main::pause().bind(move |()| step(k, i + 1, n))
+        })
+    }
+    let k = key::new_key::<u64>();
+    let n = 300_000;
+    assert_eq!(lwt_core::main::run(step(k, 0, n)).unwrap(), n - 1);
+}
+
+#[test]
+fn replacing_or_unsetting_a_key_keeps_the_other_bindings() {
+    let (a, b, c) = (
+        key::new_key::<u8>(),
+        key::new_key::<u8>(),
+        key::new_key::<u8>(),
+    );
+    let all = || (key::get(&a), key::get(&b), key::get(&c));
+    key::with_value(&a, Some(1), || {
+        key::with_value(&b, Some(2), || {
+            key::with_value(&c, Some(3), || {
+                key::with_value(&a, Some(4), || {
+                    assert_eq!(all(), (Some(4), Some(2), Some(3)));
+                    key::with_value(&b, None, || {
+                        assert_eq!(all(), (Some(4), None, Some(3)));
+                    });
+                    assert_eq!(all(), (Some(4), Some(2), Some(3)));
+                });
+                assert_eq!(all(), (Some(1), Some(2), Some(3)));
+            });
+        });
+    });
+    assert_eq!(all(), (None, None, None));
+}
+
 #[test]
 fn cancel_reaches_the_task_behind_a_chain_and_on_cancel_runs_first() {
     let l = log();
