@@ -154,7 +154,39 @@ impl Drop for Pending {
     }
 }
 
+/// The `run_in_main` requests this loop's thread is serving, by id: how to tell each worker that
+/// the thread exited before its promise was resolved. The thread leaves a pending promise
+/// pending when it exits (its callbacks, and the sender they hold, are never run or dropped), so
+/// without this the worker waited for the answer for ever.
+#[derive(Default)]
+struct OpenRequests(u64, HashMap<u64, Box<dyn FnOnce()>>);
+
+impl OpenRequests {
+    fn open(&mut self, on_exit: impl FnOnce() + 'static) -> u64 {
+        let id = self.0;
+        self.0 += 1;
+        self.1.insert(id, Box::new(on_exit));
+        id
+    }
+}
+
+impl Drop for OpenRequests {
+    fn drop(&mut self) {
+        for (_, on_exit) in self.1.drain() {
+            on_exit();
+        }
+    }
+}
+
+/// The request `id` is answered: the thread's exit no longer concerns it.
+fn close_request(id: u64) {
+    let closed = OPEN_REQUESTS.try_with(|r| r.borrow_mut().1.remove(&id));
+    drop(closed);
+}
+
 thread_local! {
+    /// The `run_in_main` requests being served on this loop's thread.
+    static OPEN_REQUESTS: RefCell<OpenRequests> = RefCell::default();
     /// Resolvers of this loop's jobs, by id, waiting for their completion.
     static PENDING: RefCell<Pending> = RefCell::default();
     /// On a worker: the loop that started the job being run (for `run_in_main`).
@@ -250,13 +282,23 @@ pub fn run_in_main<T: Send + 'static>(
     let (tx, rx) = std::sync::mpsc::channel::<Result<T, MainError>>();
     remote.post(Box::new(move || {
         let failed = tx.clone();
+        let gone = tx.clone();
+        let id = OPEN_REQUESTS.with(|r| {
+            r.borrow_mut().open(move || {
+                let _ = gone.send(Err(MainError(
+                    "the main loop's thread exited with the request pending".into(),
+                )));
+            })
+        });
         crate::detached::dont_wait(
             move || {
                 f().map(move |v| {
+                    close_request(id);
                     let _ = tx.send(Ok(v));
                 })
             },
             move |e| {
+                close_request(id);
                 let _ = failed.send(Err(MainError(e.to_string())));
             },
         );

@@ -95,6 +95,54 @@ fn run_in_main_fails_once_the_loop_thread_that_started_the_job_has_exited() {
 }
 
 #[test]
+fn run_in_main_fails_when_the_loop_thread_exits_with_its_promise_pending() {
+    // Found in review (session 23): the request reached the loop and its promise was pending
+    // (a long sleep) when the loop's thread exited. A pending promise's callbacks are neither
+    // run nor dropped at thread exit, so the answer never came, and the worker waited for ever.
+    let _turn = one_at_a_time();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _job = preemptive::detach(move || {
+            let answer =
+                preemptive::run_in_main(|| lwt_core::unix::sleep(Duration::from_secs(3600)));
+            let _ = done_tx.send(answer);
+        });
+        // Turn the loop until the request has made its sleep.
+        while lwt_core::unix::timer_count() == 0 {
+            main::run(lwt_core::unix::sleep(Duration::from_millis(5))).unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    match done_rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(answer) => assert!(answer.is_err(), "answered {answer:?} with no loop"),
+        Err(_) => panic!("the worker is still blocked in run_in_main, its loop's thread gone"),
+    }
+}
+
+#[test]
+fn panics_in_jobs_and_in_run_in_main_are_errors() {
+    let _turn = one_at_a_time();
+    let job = preemptive::detach(|| -> u8 { std::panic::panic_any(42u32) });
+    let e = main::run(job).unwrap_err();
+    assert!(e.is::<lwt_core::Panicked>(), "{e}");
+    let job = preemptive::detach(|| {
+        preemptive::run_in_main(|| -> lwt_core::Promise<u8> { panic!("in main") })
+    });
+    let answer = main::run(job).unwrap();
+    assert!(answer.unwrap_err().0.contains("in main"));
+    let job = preemptive::detach(|| {
+        preemptive::run_in_main(|| {
+            let (p, r) = lwt_core::wait::<u8>();
+            drop(r);
+            p
+        })
+    });
+    assert!(main::run(job).unwrap().is_err());
+    assert_eq!(main::run(preemptive::detach(|| 5)).unwrap(), 5);
+}
+
+#[test]
 fn a_loop_thread_that_exits_with_jobs_out_leaves_their_promises_pending() {
     // Found while writing preemptive_stress: the resolvers of the jobs still out were dropped
     // with the thread's locals, rejecting the promises `Abandoned` and running their callbacks
