@@ -111,6 +111,20 @@ fn child() {
             main::run(p).unwrap();
             0
         }
+        "stdout_stalled" => {
+            // The parent does not read our stdout for a while: 1 MiB does not fit in the pipe.
+            let start = std::time::Instant::now();
+            let timer = unix::sleep_secs(0.1).map(move |()| {
+                eprintln!("MARK timer fired after {} ms", start.elapsed().as_millis());
+            });
+            let out = io::stdout();
+            let flushed = out.clone();
+            let _written = out
+                .write(vec![b'x'; 1 << 20])
+                .bind(move |()| flushed.flush());
+            main::run(timer).unwrap();
+            0
+        }
         other => panic!("unknown scenario {other}"),
     };
     std::process::exit(code);
@@ -283,4 +297,30 @@ fn closing_stdin_ends_the_read_waiting_on_it() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(marked(&out.stdout), ["MARK closed=true"]);
+}
+
+#[test]
+fn a_stalled_stdout_does_not_stop_the_loop() {
+    // Found in review (session 23): the standard output was written on the loop's own thread,
+    // in blocking mode, so a reader that did not keep up froze the loop (its 100 ms timer fired
+    // only once the parent read). Lwt writes to a blocking descriptor from its thread pool: its
+    // timer fires after about 0.1 s.
+    let mut child = child_command("stdout_stalled").spawn().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("MARK") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    // Nobody reads the child's stdout for up to 10 s, or until its timer fired.
+    let fired = rx.recv_timeout(std::time::Duration::from_secs(10));
+    let mut sink = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut sink).unwrap();
+    let status = child.wait().unwrap();
+    let line = fired.expect("the child's 100 ms timer did not fire while its stdout was full");
+    assert!(line.contains("MARK timer fired"), "{line}");
+    assert!(status.success(), "{status:?}");
 }

@@ -209,7 +209,9 @@ pub fn stdin() -> InputChannel {
 }
 
 /// Lwt_io's `stdout`: this thread's channel on the standard output (auto-flushed; see the
-/// [module docs](self) for when to flush).
+/// [module docs](self) for when to flush). The descriptor stays in blocking mode, since the
+/// parent process shares it, so its writes run on the thread pool, as Lwt's do: a reader that
+/// does not keep up blocks a worker, never the loop.
 ///
 /// ```
 /// use lwt_core::{io, main};

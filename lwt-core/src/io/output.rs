@@ -100,7 +100,10 @@ impl Outputs {
     fn add(&mut self, channel: &Rc<Output>) {
         if !self.hooked {
             self.hooked = true;
-            crate::main::at_exit(flush_all);
+            // Last, as Lwt's `flush_all` is in effect (registered with `at_exit` when Lwt_io is
+            // initialized, before any hook of the program): the exit hooks registered before
+            // this first channel was made run first, and what they write is flushed too.
+            crate::main::add_exit_hook_last(flush_all);
         }
         if self.channels.len() >= self.sweep_at {
             self.channels.retain(|w| w.strong_count() > 0);
@@ -364,6 +367,13 @@ impl OutputChannel {
         };
         while offset < data.len() {
             let end = data.len().min(offset + MAX_WRITE);
+            if fd.is_blocking() {
+                // The standard output or error: written from the thread pool, as Lwt does, so
+                // that a reader that does not keep up never blocks the loop's thread.
+                let data = data.shared();
+                let written = fd.write_on_pool(&data[offset..end]);
+                return self.written_later(written, data, offset, report);
+            }
             match fd.write_now(&data[offset..end]) {
                 Attempt::Done(Ok(0)) => {
                     let e = Exn::from(io::Error::from(io::ErrorKind::WriteZero));

@@ -9,7 +9,10 @@
 //!   for data, so this is what Lwt's own regular-file reads amount to, minus the thread hop;
 //! * **blocking** (the process's standard streams): reads go through the thread pool
 //!   ([`preemptive::detach`](crate::preemptive::detach())), because the descriptor is shared with
-//!   the parent process and must stay in blocking mode; writes are done directly.
+//!   the parent process and must stay in blocking mode; an `Fd`'s own writes are done directly,
+//!   an output channel's ([`io::stdout`](crate::io::stdout()) and
+//!   [`io::stderr`](crate::io::stderr())) go through the thread pool too, as Lwt's do, so that
+//!   a reader that does not keep up never blocks the loop.
 //!
 //! Reads and writes come in two shapes. [`Fd::read`] and [`Fd::write`] take and give
 //! `Vec<u8>`s, which is simplest. [`Fd::read_into`] and [`Fd::write_from`] are Lwt_unix's own
@@ -863,6 +866,25 @@ impl Fd {
         range: Range<usize>,
     ) -> Promise<usize> {
         self.retry_when_ready(token, true, move |io| io.write(&data[range.clone()]))
+    }
+
+    /// Writes some of `data` from the thread pool, for a blocking-mode descriptor (the standard
+    /// output and error), as Lwt_unix's `write` does on a blocking descriptor (`wait_write`,
+    /// then a job): a reader that does not keep up blocks a pool thread, not the loop. Not
+    /// cancelable (the job runs to its end, as Lwt's); the `io::Error` keeps its kind.
+    pub(crate) fn write_on_pool(&self, data: &[u8]) -> Promise<usize> {
+        let mut file = match self.blocking_file() {
+            Ok(file) => file,
+            Err(e) => return Promise::fail(e),
+        };
+        let bytes = data.to_vec();
+        preemptive::detach(move || loop {
+            match file.write(&bytes) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                written => return written,
+            }
+        })
+        .bind(|written| Promise::of_result(written.map_err(Exn::from)))
     }
 
     /// Writes all of `data`, in as many writes as it takes.
