@@ -375,6 +375,32 @@ fn the_exit_hooks_flush_every_open_output_channel() {
 }
 
 #[test]
+fn an_exit_hook_registered_before_the_first_channel_has_its_writes_flushed() {
+    // Found in review (session 23): the flush of every channel was registered as an exit hook
+    // when the first channel was made, so a hook registered before it ran after the flush, and
+    // what it wrote was lost. Lwt's flush comes after every hook of the program: this prints
+    // "hello" then "bye" with OCaml Lwt 5.6.1.
+    let path = temp_path("exit-hook.txt");
+    let log: Rc<RefCell<Option<OutputChannel>>> = Rc::default();
+    let l = log.clone();
+    main::at_exit(move || match &*l.borrow() {
+        Some(oc) => oc.write_line("bye"),
+        None => Promise::ret(()),
+    });
+    let oc = run(io::open_file(&path, io::Output)).unwrap();
+    *log.borrow_mut() = Some(oc.clone());
+    run(oc.write_line("hello").bind({
+        let oc = oc.clone();
+        move |()| oc.flush()
+    }))
+    .unwrap();
+    main::run_exit_hooks();
+    let written = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(written, "hello\nbye\n", "still buffered: {}", oc.buffered());
+}
+
+#[test]
 fn a_fifo_opened_as_a_file_waits_on_the_loop() {
     // Found in review: every opened file was "always ready", so a read on a FIFO with a silent
     // writer blocked the loop's thread, and no timer could fire.
@@ -1135,6 +1161,22 @@ fn recursive_loops_over_a_million_buffered_lines_run_in_constant_stack() {
     std::fs::remove_file(&path).unwrap();
 }
 
+#[test]
+fn with_file_closes_the_file_when_the_body_panics() {
+    let path = temp_path("panic.txt");
+    let seen: Rc<RefCell<Option<OutputChannel>>> = Rc::default();
+    let s = seen.clone();
+    let outcome: Result<(), Exn> = run(io::with_file(&path, io::Output, move |oc| {
+        drop(oc.write("x"));
+        *s.borrow_mut() = Some(oc);
+        panic!("body")
+    }));
+    assert!(outcome.unwrap_err().is::<Panicked>());
+    assert!(seen.borrow().as_ref().unwrap().is_closed());
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "x");
+    std::fs::remove_file(&path).unwrap();
+}
+
 // ---- network ----
 
 #[test]
@@ -1539,6 +1581,80 @@ fn a_second_close_of_a_socket_input_waits_for_the_first() {
     within(write).unwrap();
     within(first).unwrap();
     assert!(run(a_in.close()).is_ok());
+}
+
+#[test]
+fn connect_unix_to_a_busy_server_waits_for_it_instead_of_failing() {
+    // Found in review (session 23): with the server's accept queue full, the connect failed at
+    // once with `WouldBlock`. Lwt_unix's connect retries, and resolves once the server accepts.
+    let path = temp_path("busy.sock");
+    let _ = std::fs::remove_file(&path);
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    // A backlog of 0: one connection waits in the queue, and the next finds it full.
+    // SAFETY: `listen` on a socket this test owns.
+    let listening = unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 0) };
+    assert_eq!(listening, 0);
+    let first = run(unix::connect_unix(&path)).unwrap();
+    let second = unix::connect_unix(&path);
+    let acceptor = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        (listener.accept().unwrap(), listener.accept().unwrap())
+    });
+    let timeout = unix::sleep(Duration::from_secs(10)).bind(|()| Promise::fail_with("timed out"));
+    let outcome = run(pick(vec![second.map(|_| ()), timeout]));
+    let _ = std::fs::remove_file(&path);
+    drop(first);
+    outcome.expect("the second connect is accepted 100 ms later");
+    drop(acceptor.join().unwrap());
+}
+
+#[test]
+fn with_connection_closes_both_channels_when_the_body_panics() {
+    let listener = unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let seen: Rc<RefCell<Option<(InputChannel, OutputChannel)>>> = Rc::default();
+    let s = seen.clone();
+    let accepted = listener.accept();
+    let outcome: Result<(), Exn> = run(io::with_connection(addr, move |ic, oc| {
+        drop(oc.write("bye"));
+        *s.borrow_mut() = Some((ic, oc));
+        panic!("body")
+    }));
+    assert!(outcome.unwrap_err().is::<Panicked>());
+    let (ic, oc) = seen.borrow_mut().take().unwrap();
+    assert!(ic.is_closed() && oc.is_closed());
+    // What the body wrote was flushed by the close, and the peer sees the end after it.
+    let (fd, _) = run(accepted).unwrap();
+    let (peer_in, _peer_out) = io::socket_channels(fd);
+    assert_eq!(run(peer_in.read_to_end()).unwrap(), b"bye");
+}
+
+#[test]
+fn a_handler_that_shuts_its_server_down_and_panics() {
+    // The handler shuts the server down from inside the accept loop's callback, then panics:
+    // the server stops, the connection is closed, the panic is reported, `drained` resolves.
+    let slot: Rc<RefCell<Option<io::Server>>> = Rc::default();
+    let s = slot.clone();
+    let errors = Rc::new(RefCell::new(Vec::new()));
+    let e = errors.clone();
+    let config = io::ServerConfig::new().on_error(move |x| e.borrow_mut().push(x.to_string()));
+    let server = run(io::establish_server_with(
+        "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        config,
+        move |_, _ic, _oc| {
+            let server = s.borrow().clone().unwrap();
+            drop(server.shutdown());
+            panic!("handler")
+        },
+    ))
+    .unwrap();
+    *slot.borrow_mut() = Some(server.clone());
+    let addr = server.local_addr().unwrap();
+    let got = run(io::with_connection(addr, |ic, _oc| ic.read_to_end())).unwrap();
+    assert!(got.is_empty());
+    run(server.drained()).unwrap();
+    assert_eq!(errors.borrow().len(), 1, "{:?}", errors.borrow());
+    assert!(run(io::open_connection(addr)).is_err());
 }
 
 // ---- the buffer size of a connection's channels ----
@@ -2198,4 +2314,18 @@ fn a_flush_the_descriptor_takes_in_part_writes_the_rest_when_it_can() {
     assert_eq!(&all[..10_000], &vec![b'x'; 10_000][..]);
     assert_eq!(&all[10_000..], &data[..]);
     assert_eq!(oc.buffered(), 0);
+}
+
+#[test]
+fn a_canceled_first_read_of_lines_of_file_loses_nothing() {
+    // The first read is canceled while the file is being opened: a canceled stream read never
+    // takes an element, so both lines are still there.
+    let path = temp_path("lines-canceled.txt");
+    std::fs::write(&path, "a\nb\n").unwrap();
+    let lines = io::lines_of_file(&path);
+    let first = lines.get();
+    first.cancel();
+    let all = run(lines.to_list());
+    std::fs::remove_file(&path).unwrap();
+    assert_eq!(all.unwrap(), ["a", "b"]);
 }

@@ -187,13 +187,28 @@ pub fn connect_tcp(addr: SocketAddr) -> Promise<Fd> {
     }
 }
 
-/// Connects to a Unix-domain socket.
+/// Connects to a Unix-domain socket. If the server's queue of connections waiting to be
+/// accepted is full, waits until it has room, as Lwt_unix's `connect` does (it retries on
+/// `EAGAIN`), rather than failing with `WouldBlock`.
 pub fn connect_unix(path: impl AsRef<Path>) -> Promise<Fd> {
-    let started = mio::net::UnixStream::connect(path.as_ref())
-        .map(UnixStream::from)
-        .and_then(Fd::unix);
-    match started {
-        Ok(fd) => finish_connect(fd),
+    connect_unix_after(path.as_ref().to_path_buf(), 0)
+}
+
+/// [`connect_unix`]'s attempt number `tries`.
+fn connect_unix_after(path: PathBuf, tries: u32) -> Promise<Fd> {
+    match mio::net::UnixStream::connect(&path) {
+        Ok(stream) => match Fd::unix(UnixStream::from(stream)) {
+            Ok(fd) => finish_connect(fd),
+            Err(e) => Promise::fail(e),
+        },
+        // A Unix-domain connect never goes on in the background: `EAGAIN` says the server's
+        // accept queue is full, and no event tells when it has room (the unconnected socket
+        // is always writable: Lwt's retry on it spins). So try again a little later each time,
+        // from 0.1 ms up to about 50 ms; canceling the connect cancels the wait.
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+            let delay = std::time::Duration::from_micros(100 << tries.min(9));
+            super::sleep(delay).bind(move |()| connect_unix_after(path, tries + 1))
+        }
         Err(e) => Promise::fail(e),
     }
 }
