@@ -484,6 +484,37 @@ fn a_million_tasks_contend_for_one_mutex_in_fifo_order() {
     assert!(!m.is_locked());
 }
 
+#[test]
+fn with_lock_canceled_after_the_lock_was_handed_to_it_releases_the_lock() {
+    // The unlock hands the lock over with `wakeup_later` (inside a callback), and the cancel
+    // comes before the body runs: whichever wins, the lock must not leak.
+    let m = Mutex::new();
+    assert!(m.lock().is_fulfilled());
+    let w = m.with_lock(|| Promise::ret(()));
+    let (go, go_r) = wait::<()>();
+    let (m2, w2) = (m.clone(), w.clone());
+    let done = go.map(move |()| {
+        m2.unlock();
+        w2.cancel();
+    });
+    go_r.wakeup(());
+    assert!(done.is_fulfilled());
+    let _ = main::run(main::pause());
+    assert!(
+        !m.is_locked(),
+        "the lock leaked; with_lock is {:?}",
+        w.state()
+    );
+}
+
+#[test]
+fn with_lock_whose_body_panics_releases_the_lock() {
+    let m = Mutex::new();
+    let w = m.with_lock(|| -> Promise<()> { panic!("body") });
+    assert!(w.rejection().unwrap().is::<Panicked>());
+    assert!(!m.is_locked());
+}
+
 // ---- Condition ----
 
 #[test]
@@ -502,6 +533,31 @@ fn condition_signals_in_fifo_order_and_skips_canceled_waiters() {
     assert!(late.is_pending());
     c.broadcast_exn(Exn::failure("closing"));
     assert_eq!(late.rejection().unwrap().to_string(), "closing");
+}
+
+#[test]
+fn condition_wait_canceled_after_a_signal_does_not_keep_the_mutex() {
+    let (m, c) = (Mutex::new(), Condition::<u8>::new());
+    assert!(m.lock().is_fulfilled());
+    let w = c.wait(Some(&m));
+    assert!(!m.is_locked());
+    let (go, go_r) = wait::<()>();
+    let (c2, w2) = (c.clone(), w.clone());
+    let done = go.map(move |()| {
+        c2.signal(1);
+        w2.cancel();
+    });
+    go_r.wakeup(());
+    assert!(done.is_fulfilled());
+    let _ = main::run(main::pause());
+    // Either the wait got 1 with the mutex held again, or it was canceled and the mutex is free.
+    match w.state() {
+        State::Fulfilled(1) => assert!(m.is_locked()),
+        other => assert!(
+            !m.is_locked(),
+            "the wait is {other:?} but the mutex is held"
+        ),
+    }
 }
 
 // ---- Mvar ----
@@ -547,6 +603,65 @@ fn a_million_tasks_through_one_mvar_in_fifo_order() {
     let received = received.borrow();
     assert_eq!(received.len(), 1_000_000);
     assert!(received.iter().enumerate().all(|(i, v)| i as u32 == *v));
+}
+
+#[test]
+fn mvar_take_canceled_after_a_put_handed_it_the_value_keeps_the_value() {
+    let mv = Mvar::<u8>::create_empty();
+    let t = mv.take();
+    let (go, go_r) = wait::<()>();
+    let (mv2, t2) = (mv.clone(), t.clone());
+    let done = go.map(move |()| {
+        drop(mv2.put(7));
+        t2.cancel();
+    });
+    go_r.wakeup(());
+    assert!(done.is_fulfilled());
+    // The 7 is either the take's or still in the mailbox: never lost.
+    match t.state() {
+        State::Fulfilled(v) => assert_eq!(v, 7),
+        _ => assert_eq!(mv.take_available(), Some(7)),
+    }
+}
+
+/// Runs its closure when dropped.
+struct OnDrop(Option<Box<dyn FnOnce()>>);
+
+impl Drop for OnDrop {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            f()
+        }
+    }
+}
+
+#[test]
+fn mvar_put_to_a_dropped_taker_whose_value_drop_uses_the_mailbox() {
+    let mv = Mvar::<OnDrop>::create_empty();
+    drop(mv.take()); // dropped, not canceled: still served in its turn
+    let mv2 = mv.clone();
+    let p = mv.put(OnDrop(Some(Box::new(move || {
+        drop(mv2.put(OnDrop(None)));
+    }))));
+    assert!(p.is_fulfilled());
+    assert!(!mv.is_empty());
+}
+
+#[test]
+fn run_on_a_wait_nobody_can_serve_is_an_error_not_a_hang() {
+    let m = Mutex::new();
+    let _held = m.lock();
+    assert!(main::run(m.lock()).is_err());
+    let mv = Mvar::<u8>::create_empty();
+    assert!(main::run(mv.take()).is_err());
+    let c = Condition::<u8>::new();
+    assert!(main::run(c.wait(None)).is_err());
+    let sleep = unix::sleep(std::time::Duration::from_secs(3600));
+    sleep.cancel();
+    assert!(main::run(mv.take()).is_err());
+    let w = unix::with_timeout(std::time::Duration::from_millis(1), || mv.take());
+    assert!(main::run(w).unwrap_err().is::<unix::Timeout>());
+    assert!(main::run(mv.take()).is_err());
 }
 
 // ---- Pool ----
@@ -862,6 +977,36 @@ fn with_switch_turns_off_on_rejection_too() {
     });
     assert_eq!(main::run(p).unwrap_err().to_string(), "body failed");
     assert_eq!(*l.borrow(), ["closed"]);
+}
+
+#[test]
+fn a_refused_hook_may_use_the_switch_as_it_drops() {
+    let sw = Switch::new();
+    main::run(sw.turn_off()).unwrap();
+    let sw2 = sw.clone();
+    let guard = OnDrop(Some(Box::new(move || {
+        let _ = sw2.add_hook(|| Promise::ret(()));
+    })));
+    let refused = sw.add_hook(move || {
+        drop(guard);
+        Promise::ret(())
+    });
+    assert!(refused.is_err());
+}
+
+#[test]
+fn a_hook_dropped_as_it_runs_sees_the_switch_off() {
+    let sw = Switch::new();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let (s, sw2) = (seen.clone(), sw.clone());
+    let guard = OnDrop(Some(Box::new(move || s.borrow_mut().push(sw2.is_on()))));
+    sw.add_hook(move || {
+        drop(guard);
+        Promise::ret(())
+    })
+    .unwrap();
+    main::run(sw.turn_off()).unwrap();
+    assert_eq!(*seen.borrow(), [false]);
 }
 
 // ---- result ----
