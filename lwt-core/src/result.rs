@@ -163,7 +163,8 @@ pub fn bind_result<T: 'static, U: 'static, E: 'static>(
 }
 
 /// Lwt_result's `both`: both `Ok` values, or else the first `Err` to arrive, once both are
-/// resolved. (A rejection of either promise rejects the result, as with
+/// resolved; when both are `Err` already at the call, `b`'s, as in Lwt (whose `both` looks at
+/// its second argument first). (A rejection of either promise rejects the result, as with
 /// [`combinators::both`](crate::combinators::both).)
 ///
 /// ```
@@ -181,8 +182,10 @@ pub fn both<A: 'static, B: 'static, E: 'static>(
 ) -> Promise<Result<(A, B), E>> {
     let first_err: Rc<RefCell<Option<E>>> = Rc::default();
     let (ea, eb) = (first_err.clone(), first_err.clone());
-    let a = a.map(move |r| keep_first_err(r, &ea));
+    // `b` first: Lwt evaluates the pair `(map_error set_once a, map_error set_once b)` right to
+    // left, so of two `Err`s already there at the call, `b`'s is the one kept.
     let b = b.map(move |r| keep_first_err(r, &eb));
+    let a = a.map(move |r| keep_first_err(r, &ea));
     crate::combinators::both(a, b).map(move |pair| match pair {
         (Some(a), Some(b)) => Ok((a, b)),
         _ => match first_err.borrow_mut().take() {

@@ -1141,3 +1141,15 @@ fn a_panicking_drop_of_a_loop_s_state_rejects_the_loop_instead_of_abandoning_it(
     assert!(e.is::<lwt_core::Panicked>(), "{e}");
     assert!(!e.is::<lwt_core::Abandoned>());
 }
+
+#[test]
+fn lwt_result_both_of_two_errs_already_there_keeps_the_second_like_lwt() {
+    // Found in review (session 23): Lwt 5.6.1's `Lwt_result.both (return (Error "a")) (return
+    // (Error "b"))` is `Error "b"` (its pair of `map_error`s is evaluated right to left); here
+    // it was `Err("a")`.
+    let p = lr::both(
+        lr::lift::<u8, &str>(Err("a")),
+        lr::lift::<u8, &str>(Err("b")),
+    );
+    assert_eq!(p.state(), State::Fulfilled(Err("b")));
+}
