@@ -167,6 +167,28 @@ impl UnitPromise for Promise<()> {
     }
 }
 
+/// The last statement `expr;` of a block of `lwt!`, whose `Promise<()>` is the block's value: a
+/// [`UnitPromise`] with its own message, since the usual mistake there is a `;` after what was
+/// meant to be the block's value.
+#[diagnostic::on_unimplemented(
+    message = "the last statement `expr;` of an `lwt!` block waits on a `Promise<()>`, but this \
+               is a `{Self}`",
+    label = "expected a `Promise<()>`, found `{Self}`",
+    note = "if this promise is the block's value, remove the `;` after it",
+    note = "to wait for a promise and ignore its value, write `let _ = expr;`",
+    note = "for a plain (non-promise) statement, write `do expr;`"
+)]
+pub trait LastStatement: sealed::Sealed {
+    /// The promise itself.
+    fn into_unit(self) -> Promise<()>;
+}
+
+impl LastStatement for Promise<()> {
+    fn into_unit(self) -> Promise<()> {
+        self
+    }
+}
+
 /// The branch of an `if` without `else` in `lwt!`: a `Promise<()>` (the missing `else` is one).
 #[diagnostic::on_unimplemented(
     message = "an `if` without `else` in `lwt!` must produce a `Promise<()>`, but this branch \
@@ -506,13 +528,13 @@ pub fn unit<P: ThenBranch>(promise: P) -> Promise<()> {
 }
 
 /// The last statement `expr;` of a block, whose `Promise<()>` is the block's value as it is (no
-/// extra bind), checked (see [`UnitPromise`]).
+/// extra bind), checked (see [`LastStatement`]).
 ///
 /// ```
 /// assert!(lwt_core::control::last(lwt_core::return_unit()).is_fulfilled());
 /// ```
 #[inline]
-pub fn last<P: UnitPromise>(promise: P) -> Promise<()> {
+pub fn last<P: LastStatement>(promise: P) -> Promise<()> {
     promise.into_unit()
 }
 

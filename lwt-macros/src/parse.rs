@@ -192,6 +192,8 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     for attr in &attrs {
         if attr.path().is_ident("fail_fast") && matches!(attr.meta, syn::Meta::Path(_)) {
             fail_fast = Some(attr.clone());
+        } else if is_doc_comment(attr) {
+            errors.push(doc_comment_error(attr));
         } else {
             errors.push(syn::Error::new_spanned(
                 attr,
@@ -263,6 +265,36 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
         }
     }
     expr_statement(input, errors)
+}
+
+/// `/// text` (or `//! text`, `#[doc = ..]`): an attribute, for the parser.
+fn is_doc_comment(attr: &Attribute) -> bool {
+    attr.path().is_ident("doc")
+}
+
+/// A doc comment before a statement: it documents nothing (rustc warns about one on a statement
+/// of plain Rust); the attribute message would puzzle whoever wrote no attribute.
+fn doc_comment_error(attr: &Attribute) -> syn::Error {
+    syn::Error::new_spanned(
+        attr,
+        "a doc comment (`///`) documents an item, and `lwt!` takes none on a statement or an \
+         arm: write a plain comment (`//`)",
+    )
+}
+
+/// An attribute before a rejection arm (`exception` in a `match`, or in `catch`): a rejection arm
+/// is a type test, not a `match` arm of its own, so it takes none.
+fn rejection_arm_attr_error(attr: &Attribute, arms: &str) -> syn::Error {
+    if is_doc_comment(attr) {
+        return doc_comment_error(attr);
+    }
+    syn::Error::new_spanned(
+        attr,
+        format!(
+            "attributes on {arms} are not supported (a value arm of a `match` may have them, \
+             `#[cfg(..)]` say)"
+        ),
+    )
 }
 
 /// A macro call, then `;`, then the end of the block.
@@ -868,10 +900,9 @@ fn arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<Arm> {
             || input.peek2(Token![,]));
     if is_exception {
         if let Some(attr) = attrs.first() {
-            errors.push(syn::Error::new_spanned(
+            errors.push(rejection_arm_attr_error(
                 attr,
-                "attributes on the `exception` arms of an `lwt!` `match` are not supported (a \
-                 value arm may have them, `#[cfg(..)]` say)",
+                "the `exception` arms of an `lwt!` `match`",
             ));
         }
         input.call(Ident::parse_any)?;
@@ -1059,6 +1090,20 @@ fn try_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Try> {
         braced!(content in input);
         let mut arms = Vec::new();
         while !content.is_empty() {
+            // As on the `exception` arms of a `match`: reported, then the arm is read as usual
+            // (rather than failing on the `#` as a pattern, which would skip the whole arm).
+            match content.call(Attribute::parse_outer) {
+                Ok(attrs) => {
+                    if let Some(attr) = attrs.first() {
+                        errors.push(rejection_arm_attr_error(attr, "the arms of `catch`"));
+                    }
+                }
+                Err(e) => {
+                    errors.push(e);
+                    skip_arm(&content);
+                    continue;
+                }
+            }
             if peek_ident(&content, "exception") && !content.peek2(Token![=>]) {
                 let kw = content.call(Ident::parse_any)?;
                 errors.push(syn::Error::new(
