@@ -10,51 +10,169 @@ use std::rc::Rc;
 use lwt_core::pool::Pool;
 use lwt_core::{list, result as lr, seq, task, wait, Promise, State};
 
+/// A pool of numbered elements (1, 2, ... in order of creation) whose callbacks can reach the
+/// pool itself, and keep the promises of the uses they start.
+struct Reentrant {
+    pool: Rc<RefCell<Option<Pool<u32>>>>,
+    started: Rc<RefCell<Vec<Promise<u32>>>>,
+}
+
+impl Reentrant {
+    fn new() -> Self {
+        Reentrant {
+            pool: Rc::default(),
+            started: Rc::default(),
+        }
+    }
+
+    /// A pool of at most `max` elements; `on_create(pool, n)` runs as element `n` is made.
+    fn pool(&self, max: usize, on_create: impl Fn(&Self, u32) + 'static) -> Pool<u32> {
+        let made = Cell::new(0);
+        let me = self.handle();
+        Pool::new(max, move || {
+            made.set(made.get() + 1);
+            on_create(&me, made.get());
+            Promise::ret(made.get())
+        })
+    }
+
+    /// Makes `pool` the one the callbacks reach.
+    fn install(&self, pool: &Pool<u32>) {
+        *self.pool.borrow_mut() = Some(pool.clone());
+    }
+
+    /// Another handle on the same cells, for a callback to capture.
+    fn handle(&self) -> Self {
+        Reentrant {
+            pool: self.pool.clone(),
+            started: self.started.clone(),
+        }
+    }
+
+    /// The pool, from inside one of its callbacks.
+    fn reach(&self) -> Pool<u32> {
+        self.pool.borrow().clone().expect("installed")
+    }
+
+    /// Starts a use of the pool that answers its element plus 100.
+    fn start_use(&self) {
+        let started = self.reach().use_(|x| Promise::ret(*x + 100));
+        self.started.borrow_mut().push(started);
+    }
+
+    /// The promise of the last use a callback started.
+    fn last_started(&self) -> Promise<u32> {
+        self.started
+            .borrow_mut()
+            .pop()
+            .expect("a callback started a use")
+    }
+
+    /// Installs `p`, fails a use of it (so that `check` runs, and the element is disposed of
+    /// when it says no), and checks that the use a callback started got element 2, in a pool of
+    /// one element.
+    fn fail_a_use_of(&self, p: &Pool<u32>) {
+        self.install(p);
+        assert!(p.use_(|_| Promise::<u32>::fail_with("no")).is_rejected());
+        assert_eq!(self.last_started().state(), State::Fulfilled(102));
+        assert_eq!(p.size(), 1);
+        self.uninstall();
+    }
+
+    /// Ends the cycle pool → callback → cell → pool.
+    fn uninstall(&self) {
+        *self.pool.borrow_mut() = None;
+    }
+}
+
 #[test]
 fn pool_dispose_reenters_clear() {
-    let pool: Rc<RefCell<Option<Pool<u32>>>> = Rc::default();
-    let p2 = pool.clone();
-    let n = Rc::new(Cell::new(0));
-    let n2 = n.clone();
-    let p = Pool::new(2, move || {
-        n2.set(n2.get() + 1);
-        Promise::ret(n2.get())
-    })
-    .with_dispose(move |_| {
-        let pool = p2.borrow().clone().unwrap();
-        pool.clear()
-    });
-    *pool.borrow_mut() = Some(p.clone());
+    let r = Reentrant::new();
+    let me = r.handle();
+    let p = r
+        .pool(2, |_, _| ())
+        .with_dispose(move |_| me.reach().clear());
+    r.install(&p);
     let a = p.use_(|x| Promise::ret(*x));
     let b = p.use_(|x| Promise::ret(*x));
     assert!(a.is_fulfilled() && b.is_fulfilled());
     let c = p.clear();
     assert!(c.is_fulfilled(), "{:?}", c.state());
     assert_eq!(p.size(), 0);
-    *pool.borrow_mut() = None;
+    r.uninstall();
 }
 
 #[test]
 fn pool_create_reenters_use() {
-    let pool: Rc<RefCell<Option<Pool<u32>>>> = Rc::default();
-    let p2 = pool.clone();
-    let inner: Rc<RefCell<Vec<Promise<u32>>>> = Rc::default();
-    let i2 = inner.clone();
-    let n = Rc::new(Cell::new(0));
-    let p = Pool::new(1, move || {
-        n.set(n.get() + 1);
-        if n.get() == 1 {
-            let pool = p2.borrow().clone().unwrap();
-            i2.borrow_mut().push(pool.use_(|x| Promise::ret(*x + 100)));
+    let r = Reentrant::new();
+    let p = r.pool(1, |me, n| {
+        if n == 1 {
+            me.start_use();
         }
-        Promise::ret(n.get())
     });
-    *pool.borrow_mut() = Some(p.clone());
-    let a = p.use_(|x| Promise::ret(*x));
-    assert_eq!(a.state(), State::Fulfilled(1));
-    let i = inner.borrow_mut().pop().unwrap();
-    assert_eq!(i.state(), State::Fulfilled(101));
-    *pool.borrow_mut() = None;
+    r.install(&p);
+    assert_eq!(p.use_(|x| Promise::ret(*x)).state(), State::Fulfilled(1));
+    assert_eq!(r.last_started().state(), State::Fulfilled(101));
+    r.uninstall();
+}
+
+#[test]
+fn pool_validate_reenters_clear_and_use() {
+    let r = Reentrant::new();
+    let me = r.handle();
+    let disposed = Rc::new(RefCell::new(Vec::new()));
+    let d2 = disposed.clone();
+    let p = r
+        .pool(1, |_, _| ())
+        .with_validate(move |x| {
+            if *x == 1 {
+                drop(me.reach().clear());
+                me.start_use();
+            }
+            Promise::ret(true)
+        })
+        .with_dispose(move |x| {
+            d2.borrow_mut().push(*x);
+            Promise::ret(())
+        });
+    r.install(&p);
+    assert_eq!(p.use_(|x| Promise::ret(*x)).state(), State::Fulfilled(1));
+    let second = p.use_(|x| Promise::ret(*x));
+    assert_eq!(second.state(), State::Fulfilled(1));
+    // Element 1 was being validated when `clear` came: disposed of after its use, and its slot
+    // goes to the use `validate` started, which gets a new element.
+    assert_eq!(r.last_started().state(), State::Fulfilled(102));
+    assert_eq!(*disposed.borrow(), [1]);
+    assert_eq!(p.size(), 1);
+    r.uninstall();
+}
+
+#[test]
+fn pool_dispose_uses_its_pool_of_one() {
+    let r = Reentrant::new();
+    let me = r.handle();
+    let p = r
+        .pool(1, |_, _| ())
+        .with_check(|_, _| Promise::ret(false))
+        .with_dispose(move |x| {
+            if *x == 1 {
+                me.start_use();
+            }
+            Promise::ret(())
+        });
+    r.fail_a_use_of(&p);
+}
+
+#[test]
+fn pool_check_reenters_clear_and_use() {
+    let r = Reentrant::new();
+    let me = r.handle();
+    let p = r.pool(1, |_, _| ()).with_check(move |_, _| {
+        drop(me.reach().clear());
+        me.start_use();
+        Promise::ret(true)
+    });
+    r.fail_a_use_of(&p);
 }
 
 #[test]
@@ -119,102 +237,6 @@ fn result_catch_panic() {
         State::Fulfilled(Err(e)) => assert!(e.is::<lwt_core::Panicked>()),
         s => panic!("{s:?}"),
     }
-}
-
-fn shared_pool<T: 'static>() -> Rc<RefCell<Option<Pool<T>>>> {
-    Rc::default()
-}
-
-#[test]
-fn pool_validate_reenters() {
-    let cell = shared_pool::<u32>();
-    let c2 = cell.clone();
-    let n = Rc::new(Cell::new(0));
-    let inner: Rc<RefCell<Vec<Promise<u32>>>> = Rc::default();
-    let i2 = inner.clone();
-    let disposed = Rc::new(RefCell::new(Vec::new()));
-    let d2 = disposed.clone();
-    let p = Pool::new(1, move || {
-        n.set(n.get() + 1);
-        Promise::ret(n.get())
-    })
-    .with_validate(move |x| {
-        let pool = c2.borrow().clone().unwrap();
-        if *x == 1 {
-            drop(pool.clear());
-            i2.borrow_mut().push(pool.use_(|x| Promise::ret(*x + 100)));
-        }
-        Promise::ret(true)
-    })
-    .with_dispose(move |x| {
-        d2.borrow_mut().push(*x);
-        Promise::ret(())
-    });
-    *cell.borrow_mut() = Some(p.clone());
-    assert_eq!(p.use_(|x| Promise::ret(*x)).state(), State::Fulfilled(1));
-    let second = p.use_(|x| Promise::ret(*x));
-    assert_eq!(second.state(), State::Fulfilled(1));
-    // Element 1 was being validated when `clear` came: disposed of after its use, and its slot
-    // goes to the use `validate` started, which gets a new element.
-    let i = inner.borrow_mut().pop().unwrap();
-    assert_eq!(i.state(), State::Fulfilled(102));
-    assert_eq!(*disposed.borrow(), [1]);
-    assert_eq!(p.size(), 1);
-    *cell.borrow_mut() = None;
-}
-
-#[test]
-fn pool_dispose_uses_pool_with_max_1() {
-    let cell = shared_pool::<u32>();
-    let c2 = cell.clone();
-    let n = Rc::new(Cell::new(0));
-    let inner: Rc<RefCell<Vec<Promise<u32>>>> = Rc::default();
-    let i2 = inner.clone();
-    let p = Pool::new(1, move || {
-        n.set(n.get() + 1);
-        Promise::ret(n.get())
-    })
-    .with_check(|_, _| Promise::ret(false))
-    .with_dispose(move |x| {
-        let pool = c2.borrow().clone().unwrap();
-        if *x == 1 {
-            i2.borrow_mut().push(pool.use_(|x| Promise::ret(*x + 100)));
-        }
-        Promise::ret(())
-    });
-    *cell.borrow_mut() = Some(p.clone());
-    let a = p.use_(|_| Promise::<u32>::fail_with("no"));
-    assert!(a.is_rejected());
-    let i = inner.borrow_mut().pop().unwrap();
-    assert_eq!(i.state(), State::Fulfilled(102));
-    assert_eq!(p.size(), 1);
-    *cell.borrow_mut() = None;
-}
-
-#[test]
-fn pool_check_reenters_clear_and_use() {
-    let cell = shared_pool::<u32>();
-    let c2 = cell.clone();
-    let n = Rc::new(Cell::new(0));
-    let inner: Rc<RefCell<Vec<Promise<u32>>>> = Rc::default();
-    let i2 = inner.clone();
-    let p = Pool::new(1, move || {
-        n.set(n.get() + 1);
-        Promise::ret(n.get())
-    })
-    .with_check(move |_, _| {
-        let pool = c2.borrow().clone().unwrap();
-        drop(pool.clear());
-        i2.borrow_mut().push(pool.use_(|x| Promise::ret(*x + 100)));
-        Promise::ret(true)
-    });
-    *cell.borrow_mut() = Some(p.clone());
-    let a = p.use_(|_| Promise::<u32>::fail_with("no"));
-    assert!(a.is_rejected());
-    let i = inner.borrow_mut().pop().unwrap();
-    assert_eq!(i.state(), State::Fulfilled(102));
-    assert_eq!(p.size(), 1);
-    *cell.borrow_mut() = None;
 }
 
 #[test]
