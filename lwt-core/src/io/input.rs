@@ -175,6 +175,12 @@ impl InputChannel {
     /// not count). For a file opened by [`open_file`](super::open_file), the offset of the next
     /// byte a read gives.
     ///
+    /// A read takes its bytes out of the buffer when it completes, not as they arrive (which
+    /// is what makes canceling it lose nothing): while a `read_line` waits for the rest of its
+    /// line, the part received counts in [`buffered`](InputChannel::buffered), not here. Lwt's
+    /// `read_line` (and `read_into_exactly`) consume as they go, so its `position` counts that
+    /// part and its `buffered` does not; once the read is over, both agree.
+    ///
     /// ```
     /// use lwt_core::{io, main};
     /// let (ic, oc) = io::pipe().unwrap();
@@ -222,6 +228,11 @@ impl InputChannel {
                 Promise::ret(())
             };
             settled.bind(move |()| {
+                // Closed while it waited for that read (which a close ends at once): the
+                // channel is gone, as it would have been had the close come first.
+                if me.0.closed.get() {
+                    return Promise::fail(ChannelClosed("input"));
+                }
                 // Forward within what is buffered: skip to it, without the descriptor (so on a
                 // pipe too), as Lwt does.
                 let here = me.0.consumed.get();
@@ -825,6 +836,12 @@ impl InputChannel {
 
     /// Lwt_io's `read ~count`: at most `count` bytes, as soon as some are available; an empty
     /// vector at the end of input (not a rejection).
+    ///
+    /// `read(0)` gives an empty vector at once (in its turn; [`ChannelClosed`] on a closed
+    /// channel), where Lwt's `read ~count:0` with nothing buffered first waits for input (it
+    /// refills the buffer, then returns `""` and keeps what it read): a difference on purpose,
+    /// as for [`read_into`](InputChannel::read_into) of an empty range, which Lwt's too gives
+    /// at once.
     ///
     /// ```
     /// use lwt_core::{io, main};

@@ -80,7 +80,10 @@
 //! byte), because Rust's `char` is a Unicode character; `read_line` has a length limit, so that
 //! a peer cannot make a server buffer without bound; a `read_exactly` (and a binary number) that
 //! meets the end of input leaves the bytes it found in the channel, where Lwt's
-//! `read_into_exactly` consumes them; printing waits for the output (above); a write that does
+//! `read_into_exactly` consumes them; `read(0)` gives an empty vector at once, where Lwt's
+//! `read ~count:0` with nothing buffered waits for input first; a read in progress takes its
+//! bytes out of the buffer only when it completes, so meanwhile they count in `buffered`, not in
+//! `position` (Lwt's `read_line` consumes as it goes); printing waits for the output (above); a write that does
 //! not fit in an output channel's buffer writes the buffer and itself out at once, in one system
 //! call (up to 64 KiB), so the reader gets the whole write now, where Lwt fills the buffer,
 //! writes it, again, and keeps the rest (1 byte to a whole buffer; for a binary number, the
