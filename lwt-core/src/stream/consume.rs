@@ -48,6 +48,11 @@ struct Consumer<T: 'static, A, R: 'static, F> {
     arrived: RefCell<Option<Outcome<Option<T>>>>,
     /// A cancel withdrew the request: the job tells the stream.
     canceled: Cell<bool>,
+    /// The result was canceled after the stream served the request and before the job ran: the
+    /// job puts the element back instead of stepping on.
+    late: Cell<bool>,
+    /// Where the cursor was after the element that arrived (see `Handle::unread`).
+    served_at: Cell<u64>,
     /// Does the result's cancel link point at this consumer already? (Set once, and again only
     /// after a pending step pointed it elsewhere: a consumer filing itself for every element
     /// would otherwise replace the link with an equal one each time.)
@@ -72,6 +77,8 @@ where
         filed: RefCell::new(None),
         arrived: RefCell::new(None),
         canceled: Cell::new(false),
+        late: Cell::new(false),
+        served_at: Cell::new(0),
         linked_here: Cell::new(false),
     });
     let done = c.advance(acc, None);
@@ -188,9 +195,11 @@ where
         self.filed.borrow().is_some()
     }
 
-    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>) {
-        // No longer filed: a cancel from now on finds nothing to withdraw, as a read that was
-        // already resolved is not canceled either. The job keeps the consumer alive.
+    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, served_at: u64) {
+        self.served_at.set(served_at);
+        // No longer filed: a cancel from now on finds nothing to withdraw; it rejects the
+        // result, and the job puts the element back (see `late`). The job keeps the consumer
+        // alive.
         let filed = self.filed.borrow_mut().take();
         *self.arrived.borrow_mut() = Some(outcome);
         drop(filed);
@@ -215,6 +224,14 @@ where
         let Some(outcome) = self.arrived.borrow_mut().take() else {
             return;
         };
+        if self.late.replace(false) {
+            // Canceled (the result rejected) after the element was handed over: it goes back.
+            drop(self.acc.borrow_mut().take());
+            if let Ok(Some(x)) = outcome {
+                self.src.unread(x, self.served_at.get());
+            }
+            return;
+        }
         let Some(acc) = self.acc.borrow_mut().take() else {
             return; // canceled meanwhile: the run is over
         };
@@ -232,6 +249,15 @@ where
     F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
 {
     fn cancel_step(self: Rc<Self>, _next: &mut Vec<Rc<dyn Cancelable>>, _visited: &mut Visited) {
+        if self.arrived.borrow().is_some() {
+            // Served, its job not run yet (no request is filed to withdraw): the result is
+            // canceled now, and the job gives the element back (see `late`).
+            if let Some(r) = self.resolver.borrow_mut().take() {
+                self.late.set(true);
+                r.wakeup_later_exn(Exn::canceled());
+            }
+            return;
+        }
         // Only a filed request is withdrawn; otherwise the consumer is running or waits on a
         // step (and the result's cancel link points there, not here).
         withdraw(&self.filed, &self.canceled, &self.resolver);

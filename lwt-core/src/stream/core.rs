@@ -76,9 +76,11 @@ pub(crate) trait Upstream<T: 'static> {
 pub(crate) trait Feed<T: 'static> {
     /// Is the derived stream still there to take an element?
     fn alive(&self) -> bool;
-    /// The source's answer. Called under the source's borrow: it must only store the answer and
-    /// schedule its processing.
-    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>);
+    /// The source's answer, and where the cursor is after it when it is an element read from
+    /// the queue (0 otherwise): a consumer canceled before its job runs puts the element back
+    /// there (see [`Handle::unread`]). Called under the source's borrow: it must only store the
+    /// answer and schedule its processing.
+    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, served_at: u64);
 }
 /// Clones an element (known once `T: Clone` was seen).
 pub(crate) type Cloner<T> = fn(&T) -> T;
@@ -162,7 +164,7 @@ impl<T: 'static> Op<T> {
             Op::Seek(_, r) | Op::Mark(_, r) => r.wakeup_later_exn(e),
             Op::Feed(f) | Op::Hold(f) => {
                 if let Some(f) = f.upgrade() {
-                    f.arrive(Err(e));
+                    f.arrive(Err(e), 0);
                 }
             }
         }
@@ -176,7 +178,7 @@ impl<T: 'static> Op<T> {
             return match weak.upgrade() {
                 Some(f) if f.alive() => match st.try_get(c) {
                     Some(v) => {
-                        f.arrive(Ok(v));
+                        f.arrive(Ok(v), st.cur(c).pos);
                         Ok(())
                     }
                     None => Err(Op::Feed(weak)),
@@ -742,6 +744,21 @@ impl<T: 'static> State<T> {
         }
     }
 
+    /// The last producer is gone: the waiting push of a bounded stream (if still wanted) comes
+    /// in whatever the bound. Resolves it with `wakeup_later`: call it inside a batch.
+    fn admit_last_push(&mut self) {
+        if let Kind::Bounded { pending, .. } = &mut self.kind {
+            if let Some((x, r)) = pending.take() {
+                if r.is_pending() {
+                    self.append(x);
+                    r.wakeup_later(());
+                } else {
+                    self.discarded.push(Discarded::Element(x));
+                }
+            }
+        }
+    }
+
     /// Forgets a waiting push whose promise was canceled.
     fn drop_dead_push(&mut self) -> Option<T> {
         if let Kind::Bounded { pending, .. } = &mut self.kind {
@@ -786,7 +803,7 @@ impl<T: 'static> State<T> {
                         if let Some(f) = f.upgrade().filter(|f| f.alive()) {
                             *hold = Hold::Busy(None);
                             any = true;
-                            f.arrive(Err(e.clone()));
+                            f.arrive(Err(e.clone()), 0);
                         }
                     }
                     continue;
@@ -874,7 +891,7 @@ impl<T: 'static> State<T> {
                 if matches!(outcome, Ok(None)) {
                     self.cur_mut(c).hold = Hold::Busy(None);
                 }
-                f.arrive(outcome);
+                f.arrive(outcome, 0);
                 true
             }
             None => false,
@@ -985,6 +1002,26 @@ impl<T: 'static> State<T> {
         }
         self.base = self.base.min(from);
         self.cur_mut(c).pos = from;
+    }
+
+    /// A consumer on cursor `c` was canceled after its read took `x` (the cursor was then at
+    /// `pos`) and before it saw it: `x` goes back at the cursor's head, if no other read of the
+    /// cursor has moved it since (else it is dropped: the cursor has read on).
+    fn unread(&mut self, c: usize, x: T, pos: u64) {
+        if self.cur(c).pos != pos || pos == 0 {
+            self.discarded.push(Discarded::Element(x));
+            return;
+        }
+        let at = pos - 1;
+        if at < self.base {
+            // It left the queue: `base == pos`.
+            self.queue.push_front(x);
+            self.base = at;
+        } else {
+            // Still in the queue (another cursor has not read it): `x` is a clone.
+            self.discarded.push(Discarded::Element(x));
+        }
+        self.cur_mut(c).pos = at;
     }
 
     /// The run on cursor `c` has ended: its reads are served again.
@@ -1256,6 +1293,10 @@ impl<T: 'static> Shared<T> {
             st.producers == 0
         };
         if last {
+            // No push can follow: a push still waiting on a bounded stream comes in (over the
+            // bound) before the end, as Lwt, whose stream stays open, delivers it to the next read
+            // (an explicit `close` rejects it with `Closed`, as Lwt's does).
+            schedule::batch(|| self.state.borrow_mut().admit_last_push());
             self.close();
         }
     }
@@ -1577,6 +1618,20 @@ impl<T: 'static> Handle<T> {
     pub(crate) fn run_rewind(&self, taken: Vec<T>) {
         self.shared.state.borrow_mut().rewind(self.cursor, taken);
         self.shared.drop_garbage();
+    }
+
+    /// Where the next read of this cursor will take its element, if it is idle (no read
+    /// pending, no run owning it): the position an `iter_p` read made now takes from.
+    pub(crate) fn idle_position(&self) -> Option<u64> {
+        let st = self.shared.state.borrow();
+        st.idle(self.cursor).then(|| st.cur(self.cursor).pos)
+    }
+
+    /// Puts back `x`, which a consumer's read took (the cursor then at `pos`) and which it will
+    /// not see: see [`State::unread`].
+    pub(crate) fn unread(&self, x: T, pos: u64) {
+        self.shared.state.borrow_mut().unread(self.cursor, x, pos);
+        self.shared.process();
     }
 
     /// The run that owns this cursor has ended: the reads queued behind it are served.

@@ -239,6 +239,9 @@ struct Par<S, F> {
     running: RefCell<Slots>,
     /// A read is pending.
     reading: Cell<bool>,
+    /// Where the pending read takes its element from (a stream cursor that was idle when it
+    /// was made): an element it took after the reads stopped goes back there.
+    read_at: Cell<Option<u64>>,
     /// The pending read, as its cancel link. Its continuation is a bare `upon` that finds this
     /// empty when the read was withdrawn or abandoned by `stop_reading` or by the result's
     /// cancel, and then does nothing.
@@ -408,6 +411,8 @@ where
             let Some(mut src) = self.src.borrow_mut().take() else {
                 break;
             };
+            let cursor = src.cursor();
+            let at = cursor.as_ref().and_then(|h| h.idle_position());
             let p = src.pull();
             *self.src.borrow_mut() = Some(src);
             if self.stopped.get() {
@@ -420,6 +425,9 @@ where
                     if self.withdrawable || self.canceled.get() {
                         cancel_from(node.into_owned() as Rc<dyn Cancelable>);
                     }
+                } else if let Ok(Ok(Some(x))) = settle(p) {
+                    // A stream read that took its element at once: the element goes back.
+                    unread(cursor, at, x);
                 }
                 break;
             }
@@ -427,11 +435,17 @@ where
                 Ok(outcome) => self.pulled(outcome),
                 Err(p) => {
                     self.reading.set(true);
+                    self.read_at.set(at);
                     *self.read.borrow_mut() = p.node().map(|n| n as Rc<dyn Cancelable>);
                     let me = self.clone();
                     p.upon(move |outcome| {
                         if me.read.borrow_mut().take().is_none() {
-                            return; // withdrawn or abandoned by `stop_reading`
+                            // Withdrawn or abandoned by `stop_reading` or a cancel; a stream read
+                            // that was served first gives its element back (it is not `f`'s).
+                            if let Ok(Some(x)) = outcome {
+                                unread(cursor, me.read_at.get(), x);
+                            }
+                            return;
                         }
                         me.reading.set(false);
                         // `pulled` calls `f`, which may resolve (with `wakeup`) a running
@@ -450,6 +464,15 @@ where
         }
         self.pumping.set(false);
         self.check_done();
+    }
+}
+
+/// Gives `x` back to the stream cursor `cursor` it was read from at position `at` (when known),
+/// if no other read of the cursor moved it since; drops it otherwise.
+fn unread<T: 'static>(cursor: Option<Rc<Handle<T>>>, at: Option<u64>, x: T) {
+    match (cursor, at) {
+        (Some(h), Some(at)) => h.unread(x, at + 1),
+        _ => drop(x),
     }
 }
 
@@ -510,6 +533,7 @@ where
         running: RefCell::default(),
         reading: Cell::new(false),
         read: RefCell::new(None),
+        read_at: Cell::new(None),
         ended: Cell::new(false),
         stopped: Cell::new(false),
         canceled: Cell::new(false),

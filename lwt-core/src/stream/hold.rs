@@ -52,6 +52,9 @@ struct Run<T: 'static, P> {
     arrived: RefCell<Option<Outcome<Option<T>>>>,
     /// A cancel withdrew the request: the job gives the cursor back.
     canceled: Cell<bool>,
+    /// The result was canceled after the stream answered the request and before the job ran:
+    /// the job puts the element (and those taken) back and ends the run.
+    late: Cell<bool>,
 }
 
 /// Runs `pred` over the head of `src` (see the module docs): the elements it accepts (an empty
@@ -73,6 +76,7 @@ where
         filed: RefCell::new(None),
         arrived: RefCell::new(None),
         canceled: Cell::new(false),
+        late: Cell::new(false),
     });
     let done = if run.src.run_claim() {
         run.owns.set(true);
@@ -236,7 +240,7 @@ where
         self.filed.borrow().is_some()
     }
 
-    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>) {
+    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, _served_at: u64) {
         // Served: the run owns the cursor now (it holds the element, or waits to end).
         self.owns.set(true);
         let filed = self.filed.borrow_mut().take();
@@ -266,6 +270,16 @@ where
         let Some(outcome) = self.arrived.borrow_mut().take() else {
             return;
         };
+        if self.late.replace(false) {
+            // Canceled (the result rejected) after the answer came: the element goes back, as
+            // does what the run took, and the run ends.
+            if let Ok(Some(x)) = outcome {
+                self.src.run_release(x, false);
+            }
+            let _ = self.conclude(Err(Exn::canceled()));
+            self.src.run_end();
+            return;
+        }
         if let Some(outcome) = self.advance(Some(outcome)) {
             self.finish(outcome);
         }
@@ -278,6 +292,15 @@ where
     P: FnMut(&T) -> Promise<bool> + 'static,
 {
     fn cancel_step(self: Rc<Self>, _next: &mut Vec<Rc<dyn Cancelable>>, _visited: &mut Visited) {
+        if self.arrived.borrow().is_some() {
+            // Answered, its job not run yet (no request is filed to withdraw): the result is
+            // canceled now, and the job undoes the run (see `late`).
+            if let Some(r) = self.resolver.borrow_mut().take() {
+                self.late.set(true);
+                r.wakeup_later_exn(Exn::canceled());
+            }
+            return;
+        }
         // Only a filed request is withdrawn; otherwise the run is running or waits on its
         // predicate (and the result's cancel link points there, not here).
         withdraw(&self.filed, &self.canceled, &self.resolver);

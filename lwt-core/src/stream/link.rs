@@ -98,7 +98,7 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Feed<T> for Lin
         self.waiting.borrow().is_some()
     }
 
-    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>) {
+    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, _served_at: u64) {
         *self.arrived.borrow_mut() = Some(outcome);
         // Queued: the source that calls this holds its borrow, and `f` may read it.
         schedule::run_later(self);

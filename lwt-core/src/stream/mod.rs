@@ -87,7 +87,9 @@
 //!   over the bound: after `resize 1` on a stream holding two elements, a `get` lets a waiting
 //!   push in there, and leaves it waiting here until a second read.
 //! * **Dropping every producer closes the stream** ([`Push`], [`BoundedPush`]); in Lwt a stream
-//!   whose push function is garbage-collected stays open forever.
+//!   whose push function is garbage-collected stays open forever. A push still waiting on a
+//!   bounded stream then comes in first (over the bound, its promise fulfilled), so its element
+//!   is read before the end, as Lwt's next read would take it.
 //! * **A generator failure is never lost**: it rejects the reads waiting for that element, or,
 //!   if none was waiting, the next read that needs one. A panicking generator or callback rejects
 //!   with [`Panicked`](crate::Panicked).
