@@ -47,7 +47,7 @@ pub(crate) trait Job {
 struct Loop {
     queue: RefCell<VecDeque<Rc<dyn Job>>>,
     /// The `wakeup_later`s made inside nested drains: they belong to the outermost drain, and
-    /// join its queue when the nesting ends (see [`run_deferred_with`]). Empty whenever the
+    /// join its queue when the nesting ends (see [`Loop::join_deferred`]). Empty whenever the
     /// depth is 1 or less.
     deferred: RefCell<VecDeque<Rc<dyn Job>>>,
     /// 0 outside the loop; n inside n nested drains.
