@@ -32,7 +32,9 @@
 //! * An `OnceFn` is neither `Send` nor `Sync` (`PhantomData<*mut ()>`), whatever `F` is: the
 //!   bytes in `buf` do not tell the compiler what they hold.
 //!
-//! The unit tests below run under Miri (`cargo +nightly miri test -p lwt-core --lib once_fn`),
+//! The unit tests below run under Valgrind's memcheck (`scripts/test.sh` runs them so when
+//! `valgrind` is installed), which reports any invalid read, write or free and any branch on
+//! uninitialized bytes, and under Miri (`cargo +nightly miri test -p lwt-core --lib once_fn`),
 //! which checks every read, write and drop of the buffer for undefined behaviour.
 
 #![allow(unsafe_code)]
