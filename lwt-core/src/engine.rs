@@ -250,6 +250,8 @@ impl Drop for Engine {
     fn drop(&mut self) {
         self.remote.close();
         std::mem::forget(std::mem::take(self.paused.get_mut()));
+        // Pauses left by an iteration that a panicking hook interrupted while it woke them.
+        std::mem::forget(std::mem::take(self.paused_spare.get_mut()));
         self.timers.get_mut().forget_all();
         std::mem::forget(std::mem::take(self.io.get_mut()));
         std::mem::forget(std::mem::take(self.ready.get_mut()));
@@ -416,13 +418,11 @@ impl Engine {
             || self.paused_spare.borrow().iter().any(Paused::is_live)
     }
 
-    /// Pauses still waiting (a canceled one no longer counts).
+    /// Pauses still waiting (a canceled one no longer counts), those left in `paused_spare` by
+    /// an iteration a panicking hook interrupted included.
     pub(crate) fn paused_count(&self) -> usize {
-        self.paused
-            .borrow()
-            .iter()
-            .filter(|entry| entry.is_live())
-            .count()
+        let live = |list: &mut dyn Iterator<Item = &Paused>| list.filter(|p| p.is_live()).count();
+        live(&mut self.paused.borrow().iter()) + live(&mut self.paused_spare.borrow().iter())
     }
 
     // ---- file descriptors ----

@@ -185,7 +185,7 @@ pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Pro
         e.remote()
     });
     let id = TASKS.with(|t| {
-        let (next, _) = &mut *t.borrow_mut();
+        let Tasks(next, _) = &mut *t.borrow_mut();
         *next += 1;
         *next
     });
@@ -286,10 +286,21 @@ impl<T: 'static> Pollable for LocalTask<T> {
 }
 
 /// Live tasks of this thread, by id, and the last id given.
-type Tasks = (u64, HashMap<u64, Rc<dyn Pollable>>);
+#[derive(Default)]
+struct Tasks(u64, HashMap<u64, Rc<dyn Pollable>>);
+
+impl Drop for Tasks {
+    /// The thread ends with tasks still pending: they are forgotten, as the engine forgets its
+    /// pending work (`Engine`'s `Drop`). Dropping a task drops its resolver, which would reject
+    /// the task's promise and run its callbacks while the thread's other thread-locals are being
+    /// destroyed; a callback that uses the loop there aborts the process.
+    fn drop(&mut self) {
+        std::mem::forget(std::mem::take(&mut self.1));
+    }
+}
 
 thread_local! {
-    static TASKS: RefCell<Tasks> = RefCell::new((0, HashMap::new()));
+    static TASKS: RefCell<Tasks> = RefCell::default();
 }
 
 fn poll_task(id: u64) {

@@ -93,7 +93,7 @@ type ExitHook = Box<dyn FnOnce() -> Promise<()>>;
 thread_local! {
     static RUNNING: Cell<bool> = const { Cell::new(false) };
     /// The exit hooks, in the order they run (Lwt's `Exit_hooks` sequence), with their ids.
-    static AT_EXIT: RefCell<VecDeque<(u64, ExitHook)>> = const { RefCell::new(VecDeque::new()) };
+    static AT_EXIT: ExitHooks = const { ExitHooks(RefCell::new(VecDeque::new())) };
     /// The number in the next exit hook's id. Exit hooks live outside the engine (a program that
     /// only registers one must not make an epoll instance), so they count on their own, and
     /// their ids carry [`EXIT_HOOK`] to keep them apart from the engine's.
@@ -101,6 +101,27 @@ thread_local! {
     /// How many [`run_exit_hooks`] are running: an [`exit`] made meanwhile ends the process at
     /// once.
     static EXITING: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The exit hooks of a thread.
+struct ExitHooks(RefCell<VecDeque<(u64, ExitHook)>>);
+
+impl std::ops::Deref for ExitHooks {
+    type Target = RefCell<VecDeque<(u64, ExitHook)>>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for ExitHooks {
+    /// The thread ends (or `main` returns) with exit hooks that never ran: they are forgotten,
+    /// not dropped, as the engine forgets its pending work (`Engine`'s `Drop`). A hook's captures
+    /// (a resolver, say) would otherwise resolve promises and run their callbacks while the
+    /// thread's other thread-locals are being destroyed, and a callback that uses the loop there
+    /// aborts the process.
+    fn drop(&mut self) {
+        std::mem::forget(std::mem::take(self.0.get_mut()));
+    }
 }
 
 struct Exiting;
