@@ -61,6 +61,7 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::ThreadId;
 
 use crate::engine::{self, Remote};
+use crate::key;
 use crate::resolver::{task, Resolver};
 
 use crate::exn::Exn;
@@ -159,6 +160,11 @@ impl<T: 'static> Drop for CancelOnDrop<T> {
 /// [`main::run`](crate::main::run). Its output fulfills the promise. Lwt has no such thing; Rust
 /// users need it to `.await` inside lwt programs and to use async libraries.
 ///
+/// Every poll runs in the [key](crate::key) storage that was current when `spawn_local` was
+/// called, as a `bind` callback runs in the storage of the code that registered it: a value
+/// set with `with_value` around `spawn_local` is seen after each `.await`, and a value set
+/// around a later `main::run` is not.
+///
 /// Canceling the promise drops the future (Rust's cancellation) and rejects the promise with
 /// [`Canceled`](crate::Canceled). A panic while polling rejects it with
 /// [`Panicked`](crate::Panicked).
@@ -195,6 +201,7 @@ pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Pro
         remote,
     }));
     let task = Rc::new(LocalTask {
+        storage: key::snapshot(),
         future: RefCell::new(Some(Box::pin(future))),
         resolver: RefCell::new(Some(resolver)),
         waker,
@@ -231,6 +238,10 @@ trait Pollable {
 }
 
 struct LocalTask<T: 'static> {
+    /// The key storage current when the task was spawned. Every poll runs in it, as each `bind`
+    /// callback of Lwt runs in the storage of the code that registered it: the code after an
+    /// `.await` is the continuation the poll before registered.
+    storage: key::Storage,
     future: RefCell<Option<Pin<Box<dyn Future<Output = T>>>>>,
     resolver: RefCell<Option<Resolver<T>>>,
     waker: Waker,
@@ -252,7 +263,9 @@ impl<T: 'static> Pollable for LocalTask<T> {
                 return true;
             };
             let mut cx = Context::from_waker(&self.waker);
-            let polled = catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)));
+            let polled = key::with_storage(self.storage.clone(), || {
+                catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
+            });
             if !matches!(polled, Ok(Poll::Pending)) {
                 *slot = None;
             }

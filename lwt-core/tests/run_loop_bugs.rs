@@ -634,3 +634,29 @@ fn a_canceled_pause_leaves_the_paused_count() {
     main::run(b).unwrap();
     assert_eq!(main::paused_count(), 0);
 }
+
+/// Found by review (session 24): a task ran only its first poll in the key storage of its
+/// `spawn_local`; the polls after an `.await` ran in whatever storage the loop had then. Lwt's
+/// `bind` callbacks, which an `.await` stands for, run in the storage of the code that registered
+/// them: the same program written with `>>=` prints `before=Some 7 after=Some 7` and `None`.
+#[test]
+fn a_task_keeps_the_key_storage_it_was_spawned_with_across_awaits() {
+    use lwt_core::key;
+    let k = key::new_key::<u32>();
+    let task = key::with_value(&k, Some(7), || {
+        spawn_local(async move {
+            let before = key::get(&k);
+            main::pause().await.unwrap();
+            (before, key::get(&k))
+        })
+    });
+    assert_eq!(main::run(task).unwrap(), (Some(7), Some(7)));
+    let outside = spawn_local(async move {
+        main::pause().await.unwrap();
+        key::get(&k)
+    });
+    assert_eq!(
+        key::with_value(&k, Some(9), || main::run(outside)).unwrap(),
+        None
+    );
+}
