@@ -81,6 +81,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::marker::PhantomData;
 use std::rc::Rc;
 
 use crate::engine::{self, Stuck};
@@ -260,8 +261,17 @@ pub fn paused_count() -> usize {
 /// Identifies a hook added with [`add_enter_hook`], [`add_leave_hook`],
 /// [`add_exit_hook_first`], [`add_exit_hook_last`] or their `_first` forms, to remove it with
 /// [`remove_hook`].
+///
+/// Hooks belong to the thread that added them, and their ids are numbered per thread, so an id
+/// is neither `Send` nor `Sync`: one taken to another thread would remove whichever hook of
+/// that thread has the same number.
+///
+/// ```compile_fail
+/// let id = lwt_core::main::add_enter_hook(|| {});
+/// std::thread::spawn(move || lwt_core::main::remove_hook(id)); // `HookId` is not `Send`
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HookId(u64);
+pub struct HookId(u64, PhantomData<*const ()>);
 
 fn add_hook(
     which: impl FnOnce(&engine::Engine) -> &engine::Hooks,
@@ -283,7 +293,7 @@ fn add_hook(
         } else {
             list.push((id, Box::new(f)));
         }
-        HookId(id)
+        HookId(id, PhantomData)
     })
 }
 
@@ -573,7 +583,7 @@ fn add_exit_hook(first: bool, f: ExitHook) -> HookId {
             hooks.push_back((id, f));
         }
     });
-    HookId(id)
+    HookId(id, PhantomData)
 }
 
 /// Lwt's `Exit_hooks.remove_all`: unregisters every exit hook. Called from an exit hook, it
