@@ -263,6 +263,25 @@ impl<T: 'static> Promise<T> {
         }
     }
 
+    /// Sends a rejection of this promise to the async exception hook ([`async_`] and
+    /// [`ignore_result`]). Not under [`hook::guard`], as Lwt's `async` calls the hook straight
+    /// from its callback: a panic of the hook goes on to whoever resolved the promise, once.
+    /// Under the guard, the hook's own panic was reported to the hook a second time.
+    ///
+    /// [`async_`]: crate::async_
+    /// [`ignore_result`]: crate::ignore_result
+    pub(crate) fn on_failure_report(&self) {
+        match &self.0 {
+            Repr::Ready(Ok(_)) => {}
+            Repr::Ready(Err(e)) => hook::report(e),
+            Repr::Node(node) => node.add_callback(Callback::Observe(Box::new(|outcome| {
+                if let Err(e) = outcome {
+                    hook::report(e)
+                }
+            }))),
+        }
+    }
+
     /// Lwt's `on_success`: calls `f` with a reference to the value if the promise is fulfilled.
     /// A panic in `f` goes to the [async exception hook](crate::hook).
     ///

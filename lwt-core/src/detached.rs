@@ -9,7 +9,6 @@
 
 use crate::bind::catch as catch_thunk;
 use crate::exn::Exn;
-use crate::hook;
 use crate::promise::Promise;
 
 /// Lwt's `dont_wait f handler`: runs `f`, and if it panics or its promise is rejected, calls
@@ -42,7 +41,7 @@ pub fn dont_wait(f: impl FnOnce() -> Promise<()>, handler: impl FnOnce(Exn) + 's
 /// assert!(ran.get());
 /// ```
 pub fn async_(f: impl FnOnce() -> Promise<()>) {
-    dont_wait(f, |e| hook::report(&e))
+    catch_thunk(f, Promise::fail).on_failure_report();
 }
 
 /// Lwt's `ignore_result`: forgets `promise`; if it becomes rejected later, the rejection goes to
@@ -70,5 +69,5 @@ pub fn ignore_result<T: 'static>(promise: Promise<T>) {
     if let Some(e) = promise.rejection() {
         panic!("ignore_result of a rejected promise: {e}");
     }
-    promise.on_failure(hook::report);
+    promise.on_failure_report();
 }

@@ -616,26 +616,60 @@ pub fn run_exit_hooks() {
     EXITING.with(|r| r.set(r.get() + 1));
     let _exiting = Exiting;
     while AT_EXIT.with(|h| !h.borrow().is_empty()) {
-        let live = std::rc::Rc::new(Cell::new(true));
-        let chain = call_exit_hooks(live.clone());
+        let chain = Rc::new(Chain::default());
         let done = if is_running() {
-            turn_until_resolved(chain)
+            turn_until_resolved(call_exit_hooks(chain.clone()))
         } else {
-            run(chain)
+            run(call_exit_hooks(chain.clone()))
         };
-        live.set(false);
+        chain.live.set(false);
+        if let Some(panic) = chain.hook_panic.take() {
+            std::panic::resume_unwind(panic);
+        }
         if let Err(e) = done {
             crate::hook::report(&e);
         }
     }
 }
 
+/// One chain of exit hooks, as [`run_exit_hooks`] and the chain's callbacks share it.
+struct Chain {
+    /// Cleared when the chain's `run` gives it up: the chain goes no further.
+    live: Cell<bool>,
+    /// A panic of the async exception hook while it was given a hook's failure. The chain stops
+    /// and `run_exit_hooks` raises it once the chain's `run` is over. Raised from the chain's
+    /// callback, it would reject the chain, and that rejection would go to the hook again.
+    hook_panic: Cell<Option<Box<dyn std::any::Any + Send>>>,
+}
+
+impl Default for Chain {
+    fn default() -> Chain {
+        Chain {
+            live: Cell::new(true),
+            hook_panic: Cell::new(None),
+        }
+    }
+}
+
+impl Chain {
+    /// Sends a hook's failure to the async exception hook; should that panic, ends the chain.
+    fn report(&self, error: &Exn) {
+        let reported =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::hook::report(error)));
+        if let Err(panic) = reported {
+            self.hook_panic.set(Some(panic));
+            self.live.set(false);
+        }
+    }
+}
+
 /// Lwt's `call_hooks`: the exit hooks, taken out one by one, each called when the previous one
 /// ended. Hooks that end at once are run in a loop here (Lwt recurses through `>>=`); the chain
-/// stops when `live` is cleared (its `run` gave it up).
-fn call_exit_hooks(live: std::rc::Rc<Cell<bool>>) -> Promise<()> {
+/// stops when it is no longer live (its `run` gave it up, or the async exception hook
+/// panicked).
+fn call_exit_hooks(chain: Rc<Chain>) -> Promise<()> {
     loop {
-        if !live.get() {
+        if !chain.live.get() {
             return Promise::ret(());
         }
         let Some((_, hook)) = AT_EXIT.with(|h| h.borrow_mut().pop_front()) else {
@@ -644,15 +678,15 @@ fn call_exit_hooks(live: std::rc::Rc<Cell<bool>>) -> Promise<()> {
         let mut done = crate::bind::catch(hook, Promise::fail);
         if done.is_resolved() {
             if let Err(e) = done.take_outcome() {
-                crate::hook::report(&e);
+                chain.report(&e);
             }
             continue;
         }
         return done.then(move |outcome| {
             if let Err(e) = outcome {
-                crate::hook::report(&e);
+                chain.report(&e);
             }
-            call_exit_hooks(live)
+            call_exit_hooks(chain)
         });
     }
 }

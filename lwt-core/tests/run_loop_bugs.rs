@@ -660,3 +660,57 @@ fn a_task_keeps_the_key_storage_it_was_spawned_with_across_awaits() {
         None
     );
 }
+
+/// Found by review (session 24): `async_` and `ignore_result` sent a rejection to the async
+/// exception hook from a guarded observer, so a hook that panics was called a second time,
+/// with "callback panicked: hook saw boom". Lwt calls it once and lets its exception go on to
+/// the caller of `wakeup_exn` (`hook calls: [Failure("boom"); Failure("boom2");
+/// Failure("boom3")]`).
+#[test]
+fn a_panicking_async_exception_hook_is_called_once_per_failure() {
+    use lwt_core::{wait, Exn};
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let calls = log();
+    let c = calls.clone();
+    let previous = hook::set_async_exception_hook(move |e| {
+        push(&c, &e.to_string());
+        panic!("hook saw {e}");
+    });
+    let (p, r) = wait::<()>();
+    lwt_core::async_(move || p);
+    let a = catch_unwind(AssertUnwindSafe(|| r.wakeup_exn(Exn::failure("boom"))));
+    let (q, rq) = wait::<()>();
+    lwt_core::ignore_result(q);
+    let b = catch_unwind(AssertUnwindSafe(|| rq.wakeup_exn(Exn::failure("boom2"))));
+    let c3 = catch_unwind(AssertUnwindSafe(|| {
+        lwt_core::async_(|| Promise::fail_with("boom3"))
+    }));
+    hook::restore_async_exception_hook(previous);
+    assert!(
+        a.is_err() && b.is_err() && c3.is_err(),
+        "each hook panic reaches the caller"
+    );
+    assert_eq!(*calls.borrow(), ["boom", "boom2", "boom3"]);
+}
+
+/// The same for an exit hook that fails after a pause: the hook's panic rejected the chain of
+/// exit hooks, and `run_exit_hooks` gave that rejection to the hook again.
+#[test]
+fn a_panicking_async_exception_hook_sees_an_exit_hook_failure_once() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let calls = log();
+    let c = calls.clone();
+    let previous = hook::set_async_exception_hook(move |e| {
+        push(&c, &e.to_string());
+        panic!("hook saw {e}");
+    });
+    main::at_exit(|| main::pause().bind(|()| Promise::fail_with("late")));
+    let unwound = catch_unwind(AssertUnwindSafe(main::run_exit_hooks));
+    hook::restore_async_exception_hook(previous);
+    let message = unwound.expect_err("the hook's panic reaches the caller");
+    assert_eq!(
+        message.downcast_ref::<String>().map(String::as_str),
+        Some("hook saw late")
+    );
+    assert_eq!(*calls.borrow(), ["late"]);
+}
