@@ -56,6 +56,31 @@ fn after_a_short_read_on_tcp_the_next_read_waits_for_the_reactor() {
     assert_eq!(within(second), b"pong");
 }
 
+/// Found by review (session 24): a read of zero bytes after a short read took the short cut
+/// and waited for the peer to send, which it may never do. The system call returns 0 at once
+/// whatever the buffer holds, and Lwt makes it ("zero-byte read after 50 ms: returned 0").
+#[test]
+fn a_zero_byte_read_after_a_short_read_returns_at_once() {
+    let (a, b) = tcp_pair();
+    after_a_short_read(&a, &b);
+    assert_eq!(a.read(0).state(), State::Fulfilled(Vec::new()));
+    let (buf, n) = within(a.read_into(vec![1, 2], 1..1));
+    assert_eq!((buf, n), (vec![1, 2], 0));
+}
+
+/// The same for a write of zero bytes after a short write: it waited for room in the send
+/// buffer, which never comes while the peer does not read.
+#[test]
+fn a_zero_byte_write_after_a_short_write_returns_at_once() {
+    let (a, _b) = tcp_pair();
+    // Far more than a loopback socket's buffers take: a short write, and nobody reads.
+    let sent = within(a.write(vec![0; 64 << 20]));
+    assert!(sent < 64 << 20, "not a short write");
+    assert_eq!(a.write(Vec::new()).state(), State::Fulfilled(0));
+    let (buf, n) = within(a.write_from(vec![5], 0..0));
+    assert_eq!((buf, n), (vec![5], 0));
+}
+
 #[test]
 fn a_read_that_fills_its_buffer_proves_nothing_and_the_next_read_tries_at_once() {
     let (a, b) = tcp_pair();

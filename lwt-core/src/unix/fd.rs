@@ -227,6 +227,10 @@ impl Kind {
 
     fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
+            // A socket's read goes through `recv`, which fails with `EAGAIN` for zero bytes when
+            // nothing is buffered; Lwt's goes through `read(2)`, which Linux answers with 0 at
+            // once for a socket (`sock_read_iter`), as this does.
+            Kind::Tcp(_) | Kind::Unix(_) if buf.is_empty() => Ok(0),
             Kind::File(f) => (&*f).read(buf),
             Kind::Tcp(s) => (&*s).read(buf),
             Kind::Unix(s) => (&*s).read(buf),
@@ -564,7 +568,18 @@ impl Fd {
         write: bool,
         op: impl Fn(&Io<'_>) -> io::Result<T> + 'static,
     ) -> Promise<T> {
-        match self.attempt(write, &op) {
+        self.retry_transfer(write, usize::MAX, op)
+    }
+
+    /// [`retry`](Self::retry) for a transfer of `len` bytes: one of zero bytes makes its system
+    /// call at once, whatever the descriptor's last news (see [`attempt_after`](Self::attempt_after)).
+    fn retry_transfer<T: 'static>(
+        &self,
+        write: bool,
+        len: usize,
+        op: impl Fn(&Io<'_>) -> io::Result<T> + 'static,
+    ) -> Promise<T> {
+        match self.attempt_after(write, len > 0, &op) {
             Attempt::Done(outcome) => Promise::of_result(outcome.map_err(Exn::from)),
             Attempt::Blocked(token) => self.retry_when_ready(token, write, op),
         }
@@ -594,9 +609,22 @@ impl Fd {
     /// Tries `op` until it succeeds, fails, or would block on a pollable descriptor. Does not
     /// try while a short transfer in this direction is the last news of the descriptor.
     fn attempt<T>(&self, write: bool, op: &impl Fn(&Io<'_>) -> io::Result<T>) -> Attempt<T> {
+        self.attempt_after(write, true, op)
+    }
+
+    /// [`attempt`](Self::attempt), with the short cut on an exhausted direction only if
+    /// `shortcut`: a transfer of zero bytes must not take it, since the system call returns at
+    /// once whatever the readiness (Lwt makes it, and returns 0), while the short cut would wait
+    /// for the peer to send, or to read, which it may never do.
+    fn attempt_after<T>(
+        &self,
+        write: bool,
+        shortcut: bool,
+        op: &impl Fn(&Io<'_>) -> io::Result<T>,
+    ) -> Attempt<T> {
         let token = self.0.token.get();
         if let Some(token) = token {
-            if self.0.readiness.is_exhausted(write) {
+            if shortcut && self.0.readiness.is_exhausted(write) {
                 return Attempt::Blocked(token);
             }
         }
@@ -671,7 +699,7 @@ impl Fd {
             })
             .bind(|r: Result<_, String>| Promise::of_result(r.map_err(Exn::failure)));
         }
-        self.retry(false, move |io| {
+        self.retry_transfer(false, max, move |io| {
             // Small reads go through a stack buffer, so a read that would block (the common
             // case on a socket waiting for its peer) allocates nothing, and one that succeeds
             // allocates exactly what it got.
@@ -722,7 +750,8 @@ impl Fd {
             })
             .bind(|r: Result<_, String>| Promise::of_result(r.map_err(Exn::failure)));
         }
-        self.retry(false, reading_into(buf, range))
+        let len = range.len();
+        self.retry_transfer(false, len, reading_into(buf, range))
     }
 
     /// [`read_into`](Self::read_into) for the runtime's own reads (an input channel's fill):
@@ -818,7 +847,7 @@ impl Fd {
     /// assert_eq!(e.downcast_ref::<std::io::Error>().unwrap().kind(), std::io::ErrorKind::BrokenPipe);
     /// ```
     pub fn write(&self, data: Vec<u8>) -> Promise<usize> {
-        self.retry(true, move |io| io.write(&data))
+        self.retry_transfer(true, data.len(), move |io| io.write(&data))
     }
 
     /// Lwt_unix's `write fd buf ofs len`: writes some of `buf[range]`, then gives the buffer back
@@ -838,7 +867,7 @@ impl Fd {
             return Promise::fail(e);
         }
         let slot = RefCell::new(Some(buf));
-        self.retry(true, move |io| {
+        self.retry_transfer(true, range.len(), move |io| {
             let mut slot = slot.borrow_mut();
             let buf = slot.as_ref().ok_or_else(given_back)?;
             let n = io.write(&buf[range.clone()])?;
