@@ -19,6 +19,13 @@
 //!
 //! The other way round, [`spawn_local`] turns any future into a promise driven by the loop.
 //!
+//! Awaiting from another executor only works for promises that something else resolves, as
+//! `r.wakeup(41)` does above. A timer ([`unix::sleep`](crate::unix::sleep)), an I/O operation or
+//! a [`preemptive`](crate::preemptive) job resolves only while [`main::run`](crate::main::run)
+//! turns the loop, and no other executor turns it: `futures::executor::block_on` on
+//! `unix::sleep(d)` never returns. Run such code as a [`spawn_local`] task and hand its promise
+//! to `main::run`, as the example below does.
+//!
 //! A promise must not be polled again after it returned `Ready` (the `Future` contract); if it
 //! is, it answers with a rejection saying so.
 //!
