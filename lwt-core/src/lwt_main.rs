@@ -70,11 +70,12 @@
 //!   the exit hooks turn. Lwt's libev had queued them with the one whose callback exits, in the
 //!   iteration that runs that callback; the nested `Lwt_main.run` of its exit blocks until the
 //!   next timer is due, and runs them after that timer's callbacks (or never, if none comes).
-//! * `wakeup_later` while the exit hooks run from a callback ([`exit`] from a callback): its
-//!   callbacks run at the end of the callback that made it, as anywhere (the iterations the
-//!   exit hooks turn run as at the top of the loop). Lwt defers them while any callback runs,
-//!   until the outermost one returns, and the one that called `exit` never does: they never
-//!   run.
+//! * `wakeup_later` while the exit hooks run from a callback ([`exit`] from a callback): the
+//!   iterations the exit hooks turn run as at the top of the loop, so its callbacks run once the
+//!   outermost callback of that turn returns; the callback that called `exit` does not count.
+//!   Lwt defers them while any callback runs, until the outermost one returns, and the one that
+//!   called `exit` never does: they never run. Anywhere else, `wakeup_later` waits for the
+//!   outermost running callback here as on Lwt.
 //! * [`paused_count`] counts the pauses still waiting: a canceled pause leaves the count at
 //!   once. Lwt's counts the pauses made since its last wake-up, canceled or not (two pauses and
 //!   one canceled: 2 there, 1 here). Pinned in `tests/run_loop.rs` rather than against OCaml.

@@ -14,7 +14,7 @@
 //! | call | outside the loop (top level, or a callback run at once by `bind` on a resolved promise) | inside the loop (a callback run by a resolution) |
 //! |---|---|---|
 //! | `wakeup*` | every callback the resolution makes runnable has run when it returns | the same: it runs them before returning (up to 64 nested levels, then as `wakeup_later`) |
-//! | `wakeup_later*` | same as `wakeup` | the state changes at once; callbacks run after the current callback returns, in FIFO order; inside a `wakeup` made by a callback, after *that* callback returns (Lwt defers them to the outermost callback) |
+//! | `wakeup_later*` | same as `wakeup` | the state changes at once; callbacks run after the outermost running callback returns, in FIFO order: from a callback run by a `wakeup` that another callback made, they wait for that other callback too, as in Lwt |
 //!
 //! In both cases the promise's *state* changes before the call returns, and the callbacks of one
 //! promise run in the order they were registered.

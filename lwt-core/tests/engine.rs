@@ -172,6 +172,43 @@ fn wakeup_later_inside_a_nested_wakeup_waits_for_the_outermost_callback() {
     assert_eq!(taken(&l), ["m callback", "a: after wakeup b"]);
 }
 
+/// Two levels of nesting: a `wakeup_later` made two `wakeup`s deep waits for the outermost
+/// callback, not for the callback that made it nor the one just outside it. Lwt 5.6.1 keeps one
+/// deferred queue for the whole nesting, and the module docs of `resolver` once said otherwise.
+#[test]
+fn wakeup_later_two_wakeups_deep_waits_for_the_outermost_callback() {
+    let l = log();
+    let (a, ra) = wait::<()>();
+    let (b, rb) = wait::<()>();
+    let (c, rc) = wait::<()>();
+    let (d, rd) = wait::<()>();
+    let ld = l.clone();
+    d.on_success(move |_| push(&ld, "D"));
+    let lc = l.clone();
+    c.on_success(move |_| {
+        push(&lc, "C start");
+        rd.wakeup_later(());
+        push(&lc, "C end");
+    });
+    let lb = l.clone();
+    b.on_success(move |_| {
+        push(&lb, "B start");
+        rc.wakeup(());
+        push(&lb, "B end");
+    });
+    let la = l.clone();
+    a.on_success(move |_| {
+        push(&la, "A start");
+        rb.wakeup(());
+        push(&la, "A end");
+    });
+    ra.wakeup(());
+    assert_eq!(
+        taken(&l),
+        ["A start", "B start", "C start", "C end", "B end", "A end", "D"]
+    );
+}
+
 #[test]
 fn deeply_nested_wakeups_degrade_to_queued_without_overflow() {
     // Each callback wakes the next promise with `wakeup`; 100,000 levels would overflow if every

@@ -123,9 +123,9 @@
 //!   exit hooks turn; on Lwt libev left them pending in the outer iteration, and the nested loop
 //!   runs them after the next timer (seed 1 case 877, once more programs had exit hooks:
 //!   `exit_from_a_timer_callback_fires_the_timers_due_with_it_at_once_here_after_the_next_timer_on_lwt`);
-//! * a `wakeup_later` while the exit hooks run from a callback: here its callbacks run at the end
-//!   of the callback that made it; on Lwt they wait for the outermost callback to return, which
-//!   the one that called `exit` never does (seed 2 case 221:
+//! * a `wakeup_later` while the exit hooks run from a callback: here its callbacks run once the
+//!   outermost callback of the exit hooks' turn returns; on Lwt they wait for the outermost
+//!   callback of all to return, which the one that called `exit` never does (seed 2 case 221:
 //!   `wakeup_later_while_exit_hooks_run_from_a_callback_runs_here_never_on_lwt`).
 //!
 //! Five were fixed to match Lwt, four pinned by a test at the end of this file that compares
@@ -2390,10 +2390,10 @@ fn exit_while_the_exit_hooks_run_ends_the_process_at_once() {
 
 /// A difference on purpose (the `main` docs): `exit` from a callback (thread 2's burst, step 5),
 /// then, while the exit hooks run, a `wakeup_later` (step 6's, of wait promise 2, which step 8
-/// waits for): here its callbacks run at the end of the callback that made it, as anywhere (the
-/// iterations the exit hooks turn run as at the top of the loop). On Lwt, `wakeup_later` defers
-/// the callbacks while any callback runs, until the outermost returns: the one that called
-/// `exit` never does, so they never run. Lwt 5.6.1: `[..., "4 6 ok 0", "5 b-1.0 ok", ...]`;
+/// waits for): here its callbacks run once the outermost callback of the exit hooks' turn
+/// returns (the iterations the exit hooks turn run as at the top of the loop). On Lwt,
+/// `wakeup_later` defers the callbacks while any callback runs, until the outermost returns: the
+/// one that called `exit` never does, so they never run. Lwt 5.6.1: `[..., "4 6 ok 0", "5 b-1.0 ok", ...]`;
 /// lwt-core: `[..., "4 6 ok 0", "4 8 ok 68", "5 b-1.0 ok", ...]`. Seed 2 case 221. The random
 /// comparison leaves out a program that does a `wakeup_later` while the exit hooks run from a
 /// callback.
