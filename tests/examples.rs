@@ -214,7 +214,7 @@ fn a_client_without_a_server_fails_cleanly() {
     let out = run_with_input("echo_server", &["client", &addr], "anyone?\n");
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).starts_with("client: Connection refused"),
+        text(&out.stderr).starts_with(&format!("client: {addr}: Connection refused")),
         "{:?}",
         text(&out.stderr)
     );

@@ -1193,6 +1193,43 @@ fn connection_refused_is_the_io_error() {
     assert_eq!(io_kind(&e), ErrorKind::ConnectionRefused);
 }
 
+/// Found in review: bind and connect errors did not say which address they were about
+/// ("Address already in use (os error 98)"), while `open_file`'s name the path. They now start
+/// with the address, and keep the operating system's kind.
+#[test]
+fn bind_and_connect_errors_name_the_address_and_keep_the_kind() {
+    let server = run(io::establish_server(loopback(), echo_handler)).unwrap();
+    let addr = server.local_addr().unwrap();
+    let e = run(io::establish_server(addr, echo_handler)).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::AddrInUse);
+    assert!(e.to_string().starts_with(&format!("{addr}: ")), "{e}");
+    run(server.shutdown()).unwrap();
+
+    let listener = unix::Listener::bind_tcp(loopback()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.close().unwrap();
+    let e = run(io::open_connection(addr)).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::ConnectionRefused);
+    assert!(e.to_string().starts_with(&format!("{addr}: ")), "{e}");
+
+    let path = temp_path("named.sock");
+    let _ = std::fs::remove_file(&path);
+    let e = run(io::open_connection(io::Address::unix(&path))).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::NotFound);
+    assert!(
+        e.to_string().starts_with(&format!("{}: ", path.display())),
+        "{e}"
+    );
+    std::fs::write(&path, "").unwrap();
+    let e = run(io::establish_server(io::Address::unix(&path), echo_handler)).unwrap_err();
+    assert_eq!(io_kind(&e), ErrorKind::AddrInUse);
+    assert!(
+        e.to_string().starts_with(&format!("{}: ", path.display())),
+        "{e}"
+    );
+    std::fs::remove_file(&path).unwrap();
+}
+
 #[test]
 fn an_unresolvable_host_is_rejected_with_the_resolver_error() {
     let e = run(io::open_connection(("no-such-host.invalid", 80))).unwrap_err();

@@ -17,6 +17,7 @@
 //! assert_eq!(echo, b"hello");
 //! ```
 
+use std::fmt::Display;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -41,6 +42,13 @@ pub fn pipe() -> io::Result<(Fd, Fd)> {
     Ok((r, w))
 }
 
+/// `e` with `address` in front of its message, as [`open_file`] names its path: an error that
+/// says only "Address already in use" or "Connection refused" leaves the reader to guess which
+/// of a program's addresses it is about. The kind stays, so callers still match on it.
+fn naming(address: impl Display, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{address}: {e}"))
+}
+
 /// A connected pair of Unix-domain stream sockets (Lwt_unix's `socketpair`).
 ///
 /// ```
@@ -62,16 +70,28 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds and listens on a TCP address (use port 0 for any free port).
+    /// Binds and listens on a TCP address (use port 0 for any free port). The error's message
+    /// names the address; its kind is the operating system's (`AddrInUse` when the port is
+    /// taken).
+    ///
+    /// ```
+    /// use lwt_core::unix::Listener;
+    /// let taken = Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let addr = taken.local_addr().unwrap();
+    /// let e = Listener::bind_tcp(addr).unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
+    /// assert!(e.to_string().starts_with(&format!("{addr}: ")));
+    /// ```
     pub fn bind_tcp(addr: SocketAddr) -> io::Result<Listener> {
-        let listener = std::net::TcpListener::bind(addr)?;
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| naming(addr, e))?;
         Ok(Listener {
             fd: Fd::tcp_listener(listener)?,
             path: None,
         })
     }
 
-    /// Binds and listens on a Unix-domain socket path (the file must not exist).
+    /// Binds and listens on a Unix-domain socket path (the file must not exist). The error's
+    /// message names the path.
     ///
     /// ```
     /// use lwt_core::{main, unix};
@@ -89,10 +109,11 @@ impl Listener {
     /// std::fs::remove_dir(&dir).unwrap();
     /// ```
     pub fn bind_unix(path: impl AsRef<Path>) -> io::Result<Listener> {
-        let listener = UnixListener::bind(path.as_ref())?;
+        let path = path.as_ref();
+        let listener = UnixListener::bind(path).map_err(|e| naming(path.display(), e))?;
         Ok(Listener {
             fd: Fd::unix_listener(listener)?,
-            path: Some(path.as_ref().to_path_buf()),
+            path: Some(path.to_path_buf()),
         })
     }
 
@@ -144,8 +165,9 @@ enum Conn {
     Unix(UnixStream),
 }
 
-/// Waits for a non-blocking connect to finish, then reports its error if it failed.
-fn finish_connect(fd: Fd) -> Promise<Fd> {
+/// Waits for a non-blocking connect to finish, then reports its error, naming `address`, if it
+/// failed.
+fn finish_connect(fd: Fd, address: String) -> Promise<Fd> {
     let checked = fd.clone();
     fd.wait_write().bind(move |()| {
         let error = checked.with_kind(|k| match k {
@@ -162,12 +184,13 @@ fn finish_connect(fd: Fd) -> Promise<Fd> {
                 .map(|()| checked),
             Ok(Some(e)) | Err(e) => Err(e),
         };
+        let result = result.map_err(|e| naming(address, e));
         Promise::of_result(result)
     })
 }
 
 /// Lwt_unix's `connect` for TCP: a connected socket, or a rejection with the `io::Error`
-/// (`ConnectionRefused` when nothing listens).
+/// (`ConnectionRefused` when nothing listens), whose message names the address.
 ///
 /// ```
 /// use lwt_core::{main, unix};
@@ -176,20 +199,21 @@ fn finish_connect(fd: Fd) -> Promise<Fd> {
 /// unused.close().unwrap();
 /// let e = main::run(unix::connect_tcp(addr)).unwrap_err();
 /// assert_eq!(e.downcast_ref::<std::io::Error>().unwrap().kind(), std::io::ErrorKind::ConnectionRefused);
+/// assert!(e.to_string().starts_with(&format!("{addr}: ")));
 /// ```
 pub fn connect_tcp(addr: SocketAddr) -> Promise<Fd> {
     let started = mio::net::TcpStream::connect(addr)
         .map(std::net::TcpStream::from)
         .and_then(Fd::tcp);
     match started {
-        Ok(fd) => finish_connect(fd),
-        Err(e) => Promise::fail(e),
+        Ok(fd) => finish_connect(fd, addr.to_string()),
+        Err(e) => Promise::fail(naming(addr, e)),
     }
 }
 
 /// Connects to a Unix-domain socket. If the server's queue of connections waiting to be
 /// accepted is full, waits until it has room, as Lwt_unix's `connect` does (it retries on
-/// `EAGAIN`), rather than failing with `WouldBlock`.
+/// `EAGAIN`), rather than failing with `WouldBlock`. An error's message names the path.
 pub fn connect_unix(path: impl AsRef<Path>) -> Promise<Fd> {
     connect_unix_after(path.as_ref().to_path_buf(), 0)
 }
@@ -198,8 +222,8 @@ pub fn connect_unix(path: impl AsRef<Path>) -> Promise<Fd> {
 fn connect_unix_after(path: PathBuf, tries: u32) -> Promise<Fd> {
     match mio::net::UnixStream::connect(&path) {
         Ok(stream) => match Fd::unix(UnixStream::from(stream)) {
-            Ok(fd) => finish_connect(fd),
-            Err(e) => Promise::fail(e),
+            Ok(fd) => finish_connect(fd, path.display().to_string()),
+            Err(e) => Promise::fail(naming(path.display(), e)),
         },
         // A Unix-domain connect never goes on in the background: `EAGAIN` says the server's
         // accept queue is full, and no event tells when it has room (the unconnected socket
@@ -209,7 +233,7 @@ fn connect_unix_after(path: PathBuf, tries: u32) -> Promise<Fd> {
             let delay = std::time::Duration::from_micros(100 << tries.min(9));
             super::sleep(delay).bind(move |()| connect_unix_after(path, tries + 1))
         }
-        Err(e) => Promise::fail(e),
+        Err(e) => Promise::fail(naming(path.display(), e)),
     }
 }
 
