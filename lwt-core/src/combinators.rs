@@ -16,7 +16,8 @@
 //! Differences from Lwt, on purpose:
 //!
 //! * `join`'s rejection is the first *in input order*, not the first observed in time, so the
-//!   outcome does not depend on timing (DESIGN principle 5).
+//!   outcome does not depend on timing: the same failing inputs give the same rejection however
+//!   their timers and I/O interleave.
 //! * Among inputs that are already *settled* when `choose` is called (resolved, with every
 //!   callback registered on them before already run), a rejected one is preferred (as in Lwt),
 //!   then the first in input order (Lwt draws one at random). An input that is resolved but whose
