@@ -12,8 +12,9 @@ fi
 
 cargo test --workspace --lib --bins --tests --examples
 cargo test --workspace --doc
-# `lwt!` in a crate of edition 2024 (let chains); it shares the workspace's build directory.
-cargo run --quiet --manifest-path tests/edition2024/Cargo.toml --target-dir target
+# `lwt!` in a crate of edition 2024 (let chains); it shares the workspace's build directory
+# (`--target-dir` overrides CARGO_TARGET_DIR, so pass that on when it is set).
+cargo run --quiet --manifest-path tests/edition2024/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-target}"
 
 # The one module with `unsafe` code (lwt-core/src/once_fn.rs) is checked for memory errors by
 # Valgrind's memcheck when `valgrind` is installed (it is on the project's machines; Debian's
