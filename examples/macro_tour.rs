@@ -100,7 +100,8 @@ fn cleanup_demo() -> Promise<()> {
     }
 }
 
-/// A rejection that nobody handles, passing through three `let`s in two functions.
+/// A rejection that nobody handles, passing through two `let`s, one in each function (`outer`'s
+/// `let m` is never reached: the rejection of `n` skips the rest of the block).
 fn inner() -> Promise<usize> {
     lwt! {
         let page = fetch("/missing/deep");
