@@ -1,5 +1,5 @@
-//! Runs the examples of the seeds (Lwt's manual) and the echo server with piped input, and
-//! checks their exact output.
+//! Runs the examples of the seeds (Lwt's manual), the echo server with piped input and
+//! `pause_loop`, and checks their exact output.
 //!
 //! `cargo test --examples` builds examples as test harnesses, not as the programs, so this test
 //! builds the programs itself (`cargo build --examples`, once, into the same target directory)
@@ -218,4 +218,34 @@ fn a_client_without_a_server_fails_cleanly() {
         "{:?}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn pause_loop_runs_and_rejects_bad_arguments_with_its_usage() {
+    let out = run_with_input("pause_loop", &["3", "0.001"], "");
+    assert_output(&out, 0, "3 pauses, then slept 0.001 s\n", "");
+    // Found in review: a non-numeric N silently became 1,000,000, and a negative S panicked.
+    for (args, complaint) in [
+        (&["abc", "-1"][..], "N must be a whole number, not \"abc\""),
+        (
+            &["5", "-1"][..],
+            "S must be a finite number of seconds, 0 or more, not \"-1\"",
+        ),
+        (
+            &["5", "nan"][..],
+            "S must be a finite number of seconds, 0 or more, not \"nan\"",
+        ),
+        (&["1", "2", "3"][..], "too many arguments"),
+    ] {
+        let out = run_with_input("pause_loop", args, "");
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert_eq!(text(&out.stdout), "", "{args:?}");
+        let stderr = text(&out.stderr);
+        assert!(
+            stderr.starts_with(&format!(
+                "pause_loop: {complaint}\nusage: pause_loop [N [S]]\n"
+            )),
+            "{stderr}"
+        );
+    }
 }
