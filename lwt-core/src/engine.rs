@@ -22,8 +22,8 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use crate::node::{CancelListener, HowToCancel, Node};
 use crate::promise::Promise;
 use crate::readiness::Readiness;
-use crate::resolver::{self, task, task_telling, Resolver};
-use crate::timers::Timers;
+use crate::resolver::{self, task_telling, Resolver};
+use crate::timers::{CancelCounter, Timers};
 
 const WAKER: Token = Token(usize::MAX);
 
@@ -200,6 +200,8 @@ pub(crate) struct Engine {
     events: RefCell<Events>,
     remote: Arc<Remote>,
     timers: RefCell<Timers>,
+    /// The cancel link every sleep points to (see `timers::CancelCounter`).
+    timer_cancels: Rc<CancelCounter>,
     paused: RefCell<Vec<Paused>>,
     /// The promises paused before the current iteration, being woken (see `wake_paused`); empty
     /// between iterations, its buffer kept (no allocation per iteration).
@@ -290,6 +292,7 @@ impl Engine {
                 waker,
             }),
             timers: RefCell::new(Timers::default()),
+            timer_cancels: Rc::new(CancelCounter),
             paused: RefCell::new(Vec::new()),
             paused_spare: RefCell::new(VecDeque::new()),
             spare_node: Cell::new(None),
@@ -337,10 +340,19 @@ impl Engine {
     // ---- timers ----
 
     pub(crate) fn sleep_until(&self, deadline: Instant) -> Promise<()> {
-        // Canceling the sleep rejects `p`; the timer entry notices lazily (see `timers`).
-        let (p, r) = task();
+        // Canceling the sleep rejects `p` and tells the timers, which sweep canceled entries
+        // lazily (see `timers`).
+        let (p, r) = task_telling(Rc::downgrade(&self.timer_cancels) as Weak<dyn CancelListener>);
         self.timers.borrow_mut().add(deadline, r);
         p
+    }
+
+    /// A sleep was canceled (see `timers::CancelCounter`). Not counted if the timers are
+    /// borrowed: only the loop's own brief uses borrow them, and no user code runs in those.
+    pub(crate) fn timer_canceled(&self) {
+        if let Ok(mut timers) = self.timers.try_borrow_mut() {
+            timers.note_canceled();
+        }
     }
 
     pub(crate) fn timer_count(&self) -> usize {
