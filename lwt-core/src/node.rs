@@ -27,6 +27,7 @@
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 use std::task::Waker;
 
@@ -222,10 +223,15 @@ impl<T: 'static> Node<T> {
     }
 
     /// Gives a consumer its outcome: a clone when the handle was ever cloned, else the value itself.
+    ///
+    /// `T::clone` is user code: a panic in it rejects this consumer's outcome with
+    /// [`Panicked`](crate::Panicked), as a panic in the consumer's callback would, instead of
+    /// unwinding out of the `wakeup` (or `bind`) that delivers it and leaving the consumer's
+    /// promise pending.
     pub(crate) fn take_or_clone(&self) -> Outcome<T> {
         if let Some(clone) = self.cloner.get() {
             return match &*self.value.borrow() {
-                Some(Ok(v)) => Ok(clone(v)),
+                Some(Ok(v)) => catch_unwind(AssertUnwindSafe(|| clone(v))).map_err(Exn::from_panic),
                 Some(Err(e)) => Err(e.clone()),
                 None => Err(value_moved()),
             };

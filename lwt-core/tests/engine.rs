@@ -663,3 +663,40 @@ fn dropping_a_dead_waiter_that_runs_code_does_not_reenter_the_borrowed_node() {
     assert!(seen.borrow().is_empty(), "{:?}", seen.borrow());
     assert!(*ran.borrow(), "the abandoned resolver's callback ran");
 }
+
+/// A value whose `clone` panics.
+#[derive(Debug, PartialEq)]
+struct CloneBomb(u32);
+
+impl Clone for CloneBomb {
+    fn clone(&self) -> CloneBomb {
+        panic!("CloneBomb::clone")
+    }
+}
+
+/// Found by review (session 24): once a handle was cloned, each consumer got `T::clone` of the
+/// value, outside the `catch_unwind` that guards callbacks. A panicking clone unwound out of
+/// `wakeup` (or out of `bind` on a resolved promise) and dropped the consumer's continuation, so
+/// its promise stayed pending for ever. It now rejects that consumer with `Panicked`, as a panic
+/// in its callback would.
+#[test]
+fn a_panicking_clone_rejects_its_consumer_instead_of_unwinding_out_of_wakeup() {
+    let (p, r) = wait::<CloneBomb>();
+    let p2 = p.clone(); // from now on, consumers get clones
+    let q1 = p.map(|b| b.0);
+    let q2 = p2.clone().map(|b| b.0 + 1);
+    let woke = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.wakeup(CloneBomb(1))));
+    assert!(woke.is_ok(), "the panic unwound out of wakeup");
+    for q in [q1, q2] {
+        let e = q.rejection().expect("the consumer is rejected");
+        assert_eq!(
+            e.downcast_ref::<Panicked>().unwrap().message(),
+            "CloneBomb::clone"
+        );
+    }
+    // The same on a promise resolved already: the panic does not escape `bind`.
+    let late = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        p2.bind(|b| Promise::ret(b.0))
+    }));
+    assert!(late.expect("bind did not unwind").is_rejected());
+}
