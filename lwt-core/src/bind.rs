@@ -49,7 +49,14 @@ pub(crate) fn guarded<A, U: 'static>(k: impl FnOnce(A) -> Promise<U>, arg: A) ->
 /// The cancel link of a result whose continuation has not run yet though its source is resolved
 /// (see [`Promise::then_busy`]): a cancel only sets the flag, for the continuation to act on.
 #[derive(Default)]
-struct CancelRequest(Cell<bool>);
+pub(crate) struct CancelRequest(Cell<bool>);
+
+impl CancelRequest {
+    /// Did a cancel come?
+    pub(crate) fn requested(&self) -> bool {
+        self.0.get()
+    }
+}
 
 impl Cancelable for CancelRequest {
     fn cancel_step(self: Rc<Self>, _: &mut Vec<Rc<dyn Cancelable>>, _: &mut Visited) {

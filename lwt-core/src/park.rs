@@ -21,9 +21,13 @@
 //! loop waits, the relay's cancel link names the promise it waits on.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+use crate::bind::CancelRequest;
 
 use crate::callbacks::Outcome;
 use crate::exn::Exn;
+use crate::node::{cancel_from, Phase};
 use crate::promise::Promise;
 use crate::resolver::{relay, Resolver};
 
@@ -87,25 +91,62 @@ pub(crate) fn wait_for<X, R, W>(
     R: 'static,
     W: Parked<R>,
 {
+    // A promise resolved whose callbacks are still queued (the loop was started inside one of
+    // them) can no longer be canceled, and the continuation waits for its turn: as `bind` does
+    // (`then_busy`), the loop's result records a cancel that comes meanwhile and passes it on
+    // once it waits on its next step. Rare, so in a continuation of its own: the usual one
+    // stays small enough to be stored inline (see `once_fn`).
     if let Some(node) = promise.node() {
+        if node.phase() == Phase::Busy {
+            let request = Rc::new(CancelRequest::default());
+            resolver.propagate_to(request.clone());
+            let result = resolver.cancel_handle();
+            promise.upon(move |outcome| {
+                if step(outcome, resolver, context, resume) && request.requested() {
+                    cancel_from(result);
+                }
+            });
+            return;
+        }
         resolver.propagate_to(node);
     }
     promise.upon(move |outcome| {
-        // The loop's own steps catch their panics; this catches the rest (a `Drop` of the loop's
-        // state that panics when a rejection ends it), which would otherwise unwind past the
-        // resolver and leave the result `Abandoned`.
-        let resumed = catch_unwind(AssertUnwindSafe(move || match outcome {
-            Ok(value) => resume(value, context),
-            Err(e) => {
-                drop(resume); // the loop's state, inside the catch
-                Halt::Done(Err(context.rejected(e)))
-            }
-        }));
-        let halt = resumed
-            .unwrap_or_else(|payload| Halt::Done(Err(context.rejected(Exn::from_panic(payload)))));
-        match halt {
-            Halt::Done(outcome) => resolver.wakeup_later_result(outcome),
-            Halt::Wait(parked) => parked.park(resolver, context),
-        }
+        step(outcome, resolver, context, resume);
     });
+}
+
+/// Resumes the loop with the outcome of the promise it waited on, and resolves its result or
+/// parks it again (then true).
+fn step<X, R, W>(
+    outcome: Outcome<X>,
+    resolver: Resolver<R>,
+    context: W::Context,
+    resume: impl FnOnce(X, W::Context) -> Halt<R, W>,
+) -> bool
+where
+    R: 'static,
+    W: Parked<R>,
+{
+    // The loop's own steps catch their panics; this catches the rest (a `Drop` of the loop's
+    // state that panics when a rejection ends it), which would otherwise unwind past the
+    // resolver and leave the result `Abandoned`.
+    let resumed = catch_unwind(AssertUnwindSafe(move || match outcome {
+        Ok(value) => resume(value, context),
+        Err(e) => {
+            drop(resume); // the loop's state, inside the catch
+            Halt::Done(Err(context.rejected(e)))
+        }
+    }));
+    let halt = resumed
+        .unwrap_or_else(|payload| Halt::Done(Err(context.rejected(Exn::from_panic(payload)))));
+    match halt {
+        Halt::Done(outcome) => {
+            resolver.wakeup_later_result(outcome);
+            false
+        }
+        Halt::Wait(parked) => {
+            parked.park(resolver, context);
+            true
+        }
+    }
 }

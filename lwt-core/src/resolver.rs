@@ -234,6 +234,12 @@ impl<T: 'static> Resolver<T> {
     pub(crate) fn propagate_to(&self, to: Rc<dyn Cancelable>) {
         self.node.root_cow().set_cancel(HowToCancel::Propagate(to));
     }
+
+    /// The promise this resolves, as a cancel walk starts from it (for a runtime loop that
+    /// must pass on a cancel it could only record, see `park::wait_for`).
+    pub(crate) fn cancel_handle(&self) -> Rc<dyn Cancelable> {
+        self.node.root_cow().into_owned()
+    }
 }
 
 impl<T: 'static> Drop for Resolver<T> {

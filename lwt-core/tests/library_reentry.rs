@@ -267,3 +267,66 @@ fn future_cancel_then_run_stuck() {
     // nothing can make progress: an error, not a hang
     assert!(main::run(q).is_err());
 }
+
+/// Starts a serial loop from its two steps.
+type StartLoop = Box<dyn Fn(Promise<()>, Promise<()>) -> Promise<()>>;
+
+/// Starts, inside a callback of `s` (resolved, its callbacks running), a serial loop whose first
+/// step is `s` itself and whose second is the pending task `t`, and cancels the loop at once.
+fn cancel_a_loop_started_on_a_busy_step(
+    start: impl Fn(Promise<()>, Promise<()>) -> Promise<()> + 'static,
+) -> (Promise<()>, Promise<()>) {
+    let (s, rs) = wait::<()>();
+    let (t, _rt) = task::<()>();
+    let out: Rc<RefCell<Option<Promise<()>>>> = Rc::default();
+    let (o, s2, t2) = (out.clone(), s.clone(), t.clone());
+    s.on_success(move |_| {
+        let lp = start(s2.clone(), t2.clone());
+        lp.cancel();
+        *o.borrow_mut() = Some(lp);
+    });
+    rs.wakeup(());
+    let lp = out.borrow_mut().take().expect("the loop was started");
+    (t, lp)
+}
+
+/// Found by review (session 24): a serial loop (`control`'s, `list`'s `_s` functions) whose
+/// step was a promise resolved but with callbacks still queued pointed its result's cancel link
+/// at that step, which can no longer be canceled: a cancel made then was lost, and the loop went
+/// on to wait on its next step for ever. `bind` records such a cancel and passes it on; so does
+/// Lwt, whose `bind` calls the function at once (`t: canceled`, `loop: canceled`).
+#[test]
+fn a_loop_canceled_while_its_step_is_busy_cancels_its_next_step() {
+    let loops: [(&str, StartLoop); 2] = [
+        (
+            "control::for_each",
+            Box::new(|s, t| {
+                lwt_core::control::for_each(
+                    0..2,
+                    move |i| if i == 0 { s.clone() } else { t.clone() },
+                )
+            }),
+        ),
+        (
+            "list::iter_s",
+            Box::new(|s, t| {
+                list::iter_s(
+                    move |i: u32| if i == 0 { s.clone() } else { t.clone() },
+                    vec![0, 1],
+                )
+            }),
+        ),
+    ];
+    for (name, start) in loops {
+        let (t, lp) = cancel_a_loop_started_on_a_busy_step(start);
+        assert!(
+            t.rejection().is_some_and(|e| e.is_canceled()),
+            "{name}: the next step was not canceled"
+        );
+        assert!(
+            lp.rejection().is_some_and(|e| e.is_canceled()),
+            "{name}: the loop is {:?}",
+            lp.state()
+        );
+    }
+}
