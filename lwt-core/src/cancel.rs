@@ -54,7 +54,10 @@ impl<T: 'static> Promise<T> {
 
     /// Lwt's `on_cancel`: calls `f` if the promise is canceled (rejected with `Canceled`, by any
     /// means), before the promise's other callbacks. On an already-canceled promise `f` runs at
-    /// once. A panic in `f` goes to the [async exception hook](crate::hook).
+    /// once, unless the promise's callbacks are still running (`on_cancel` called from one of
+    /// them): then it runs after them, in registration order, as any callback registered there
+    /// does, where Lwt runs it at once. A panic in `f` goes to the
+    /// [async exception hook](crate::hook).
     ///
     /// ```
     /// use std::{cell::RefCell, rc::Rc};

@@ -700,3 +700,21 @@ fn a_panicking_clone_rejects_its_consumer_instead_of_unwinding_out_of_wakeup() {
     }));
     assert!(late.expect("bind did not unwind").is_rejected());
 }
+
+/// Pins the documented difference of `on_cancel` on a canceled promise whose callbacks are still
+/// running: `f` waits for its turn after them (Lwt runs it at once, before the rest of the
+/// callback that registered it).
+#[test]
+fn on_cancel_registered_by_a_callback_of_the_canceled_promise_runs_after_that_callback() {
+    let log = log();
+    let (t, _r) = task::<()>();
+    let t2 = t.clone();
+    let l = log.clone();
+    t.on_failure(move |_| {
+        let l2 = l.clone();
+        t2.on_cancel(move || push(&l2, "on_cancel"));
+        push(&l, "after on_cancel returned");
+    });
+    t.cancel();
+    assert_eq!(taken(&log), ["after on_cancel returned", "on_cancel"]);
+}
