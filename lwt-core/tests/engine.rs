@@ -718,3 +718,38 @@ fn on_cancel_registered_by_a_callback_of_the_canceled_promise_runs_after_that_ca
     t.cancel();
     assert_eq!(taken(&log), ["after on_cancel returned", "on_cancel"]);
 }
+
+/// Found by review (session 24): `N_k = s_k.bind(|()| N_{k-1})` with `s_1..s_n` resolved in turn
+/// makes a chain of proxies `N_0 → N_1 → … → N_n`, each held only by the one before it. The first
+/// lookup of the root from `N_0` compresses the path, which dropped the chain one nested `drop`
+/// at a time: a million links overflowed an 8 MiB stack. (Lwt 5.6.1 overflows here too, in
+/// `Lwt.state p0`.) Runs on a thread with an 8 MiB stack, the main thread's usual size.
+#[test]
+fn a_long_chain_of_proxies_is_freed_without_overflowing_the_stack() {
+    let ran = std::thread::Builder::new()
+        .stack_size(8 << 20)
+        .spawn(|| {
+            let n = 1_000_000;
+            let (p0, r0) = wait::<u32>();
+            let first = p0.clone();
+            let mut acc = p0;
+            let mut resolvers = Vec::with_capacity(n);
+            for _ in 0..n {
+                let (s, rs) = wait::<()>();
+                let prev = acc;
+                acc = s.bind(move |()| prev);
+                resolvers.push(rs);
+            }
+            for rs in resolvers {
+                rs.wakeup(());
+            }
+            assert_eq!(first.state(), State::Pending); // the lookup that compressed the path
+            r0.wakeup(7);
+            assert_eq!(acc.state(), State::Fulfilled(7));
+            drop(first);
+            drop(acc);
+        })
+        .unwrap()
+        .join();
+    assert!(ran.is_ok());
+}
