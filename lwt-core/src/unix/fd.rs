@@ -162,14 +162,24 @@ fn reading_into(buf: Vec<u8>, range: Range<usize>) -> impl Fn(&Io<'_>) -> io::Re
 }
 
 /// One read on a blocking file (on a pool thread), retried when interrupted by a signal.
-fn read_retrying(mut file: File, buf: &mut [u8]) -> Result<usize, String> {
+fn read_retrying(mut file: File, buf: &mut [u8]) -> Result<usize, PoolReadError> {
     loop {
         match file.read(buf) {
             Ok(n) => return Ok(n),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e.to_string()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Err(PoolReadError::WouldBlock)
+            }
+            Err(e) => return Err(PoolReadError::Failed(e.to_string())),
         }
     }
+}
+
+/// Why a blocking-mode read on the thread pool failed.
+enum PoolReadError {
+    /// The descriptor is non-blocking after all (see `Fd::poll_from_now_on`).
+    WouldBlock,
+    Failed(String),
 }
 
 /// Rejects a range that does not lie within the buffer (as Lwt_unix's `Invalid_argument`).
@@ -651,6 +661,15 @@ impl Fd {
             // The kind is looked up once: it decodes the error's representation each time.
             match e.kind() {
                 io::ErrorKind::Interrupted => continue,
+                io::ErrorKind::WouldBlock if self.is_blocking() => {
+                    // Not blocking after all (see `poll_from_now_on`): wait as for a socket.
+                    self.poll_from_now_on();
+                    match self.token() {
+                        Ok(Some(token)) => return Attempt::Blocked(token),
+                        Ok(None) => return Attempt::Done(Err(e)),
+                        Err(e) => return Attempt::Done(Err(e)),
+                    }
+                }
                 io::ErrorKind::WouldBlock => match self.token() {
                     Ok(Some(token)) => return Attempt::Blocked(token),
                     Ok(None) => continue, // always ready: try again
@@ -691,13 +710,21 @@ impl Fd {
                 Ok(file) => file,
                 Err(e) => return Promise::fail(e),
             };
+            let fd = self.clone();
             return preemptive::detach(move || {
                 let mut buf = vec![0; max];
                 let n = read_retrying(file, &mut buf)?;
                 buf.truncate(n);
                 Ok(buf)
             })
-            .bind(|r: Result<_, String>| Promise::of_result(r.map_err(Exn::failure)));
+            .bind(move |r| match r {
+                Ok(buf) => Promise::ret(buf),
+                Err(PoolReadError::WouldBlock) => {
+                    fd.poll_from_now_on();
+                    fd.read(max)
+                }
+                Err(PoolReadError::Failed(e)) => Promise::fail(Exn::failure(e)),
+            });
         }
         self.retry_transfer(false, max, move |io| {
             // Small reads go through a stack buffer, so a read that would block (the common
@@ -744,11 +771,22 @@ impl Fd {
                 Ok(file) => file,
                 Err(e) => return Promise::fail(e),
             };
+            let fd = self.clone();
             return preemptive::detach(move || {
-                let n = read_retrying(file, &mut buf[range])?;
-                Ok((buf, n))
+                match read_retrying(file, &mut buf[range.clone()]) {
+                    Ok(n) => Ok((buf, n)),
+                    Err(PoolReadError::WouldBlock) => Err(Ok((buf, range))),
+                    Err(PoolReadError::Failed(e)) => Err(Err(e)),
+                }
             })
-            .bind(|r: Result<_, String>| Promise::of_result(r.map_err(Exn::failure)));
+            .bind(move |r| match r {
+                Ok(read) => Promise::ret(read),
+                Err(Ok((buf, range))) => {
+                    fd.poll_from_now_on();
+                    fd.read_into(buf, range)
+                }
+                Err(Err(e)) => Promise::fail(Exn::failure(e)),
+            });
         }
         let len = range.len();
         self.retry_transfer(false, len, reading_into(buf, range))
@@ -835,6 +873,18 @@ impl Fd {
         self.0.mode.get() == Mode::Blocking
     }
 
+    /// A blocking-mode descriptor (a standard stream) answered `EAGAIN`: its open file
+    /// description is non-blocking after all (`O_NONBLOCK` belongs to the description, which
+    /// the process shares with whoever else holds it, a parent that set it say). Polling is then
+    /// the way to wait for it, as Lwt does for its blocking descriptors (`wait_read` or
+    /// `wait_write` first): from now on it is used as a pollable descriptor. Trying again at
+    /// once instead spun the loop's thread on `EAGAIN`; trying from the thread pool failed.
+    fn poll_from_now_on(&self) {
+        if self.is_blocking() {
+            self.0.mode.set(Mode::Pollable);
+        }
+    }
+
     /// Lwt_unix's `write`: writes some of `data` and gives how many bytes were written. Writing
     /// to a pipe whose reader is gone is rejected with `BrokenPipe` (Rust programs ignore
     /// SIGPIPE, so the process is not killed).
@@ -907,13 +957,23 @@ impl Fd {
             Err(e) => return Promise::fail(e),
         };
         let bytes = data.to_vec();
+        let fd = self.clone();
         preemptive::detach(move || loop {
             match file.write(&bytes) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                written => return written,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(Ok(bytes)),
+                written => return written.map_err(Err),
             }
         })
-        .bind(|written| Promise::of_result(written.map_err(Exn::from)))
+        .bind(move |written| match written {
+            Ok(n) => Promise::ret(n),
+            // Non-blocking after all (see `poll_from_now_on`): written when there is room.
+            Err(Ok(bytes)) => {
+                fd.poll_from_now_on();
+                fd.write(bytes)
+            }
+            Err(Err(e)) => Promise::fail(e),
+        })
     }
 
     /// Writes all of `data`, in as many writes as it takes.
