@@ -167,7 +167,7 @@ impl<T: 'static> Drop for CancelOnDrop<T> {
 /// [`main::run`](crate::main::run). Its output fulfills the promise. Lwt has no such thing; Rust
 /// users need it to `.await` inside lwt programs and to use async libraries.
 ///
-/// Every poll runs in the [key](crate::key) storage that was current when `spawn_local` was
+/// Every poll runs in the [key storage](crate::key) that was current when `spawn_local` was
 /// called, as a `bind` callback runs in the storage of the code that registered it: a value
 /// set with `with_value` around `spawn_local` is seen after each `.await`, and a value set
 /// around a later `main::run` is not.

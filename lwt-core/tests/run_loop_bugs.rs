@@ -661,6 +661,18 @@ fn a_task_keeps_the_key_storage_it_was_spawned_with_across_awaits() {
     );
 }
 
+/// Installs an async exception hook that logs each failure and then panics; gives the log and
+/// the hook it replaced.
+fn panicking_hook() -> (Log, Option<hook::Hook>) {
+    let calls = log();
+    let c = calls.clone();
+    let previous = hook::set_async_exception_hook(move |e| {
+        push(&c, &e.to_string());
+        panic!("hook saw {e}");
+    });
+    (calls, previous)
+}
+
 /// Found by review (session 24): `async_` and `ignore_result` sent a rejection to the async
 /// exception hook from a guarded observer, so a hook that panics was called a second time,
 /// with "callback panicked: hook saw boom". Lwt calls it once and lets its exception go on to
@@ -670,12 +682,7 @@ fn a_task_keeps_the_key_storage_it_was_spawned_with_across_awaits() {
 fn a_panicking_async_exception_hook_is_called_once_per_failure() {
     use lwt_core::{wait, Exn};
     use std::panic::{catch_unwind, AssertUnwindSafe};
-    let calls = log();
-    let c = calls.clone();
-    let previous = hook::set_async_exception_hook(move |e| {
-        push(&c, &e.to_string());
-        panic!("hook saw {e}");
-    });
+    let (calls, previous) = panicking_hook();
     let (p, r) = wait::<()>();
     lwt_core::async_(move || p);
     let a = catch_unwind(AssertUnwindSafe(|| r.wakeup_exn(Exn::failure("boom"))));
@@ -698,12 +705,7 @@ fn a_panicking_async_exception_hook_is_called_once_per_failure() {
 #[test]
 fn a_panicking_async_exception_hook_sees_an_exit_hook_failure_once() {
     use std::panic::{catch_unwind, AssertUnwindSafe};
-    let calls = log();
-    let c = calls.clone();
-    let previous = hook::set_async_exception_hook(move |e| {
-        push(&c, &e.to_string());
-        panic!("hook saw {e}");
-    });
+    let (calls, previous) = panicking_hook();
     main::at_exit(|| main::pause().bind(|()| Promise::fail_with("late")));
     let unwound = catch_unwind(AssertUnwindSafe(main::run_exit_hooks));
     hook::restore_async_exception_hook(previous);
