@@ -127,6 +127,11 @@ struct Waiters {
     /// Waiters reported dead (canceled, given up) since the lists were last pruned: see
     /// `take_dead_waiters`.
     dead: usize,
+    /// Where the next waiter refiled after the last event of each direction goes (see
+    /// `refile_io_job`): the waiters that event woke keep their places, ahead of those filed
+    /// since.
+    refile_readers: usize,
+    refile_writers: usize,
 }
 
 /// Keeps only the waiters whose promise still waits (a canceled wait leaves a dead waiter).
@@ -471,6 +476,8 @@ impl Engine {
                     writers: Vec::new(),
                     readiness,
                     dead: 0,
+                    refile_readers: 0,
+                    refile_writers: 0,
                 });
                 Ok(token)
             }
@@ -512,7 +519,7 @@ impl Engine {
         listener: Weak<dyn CancelListener>,
     ) -> Promise<()> {
         let (p, r) = task_telling(listener);
-        self.add_io_waiter(token, write, IoWaiter::Wake(r));
+        self.add_io_waiter(token, write, IoWaiter::Wake(r), false);
         p
     }
 
@@ -557,7 +564,16 @@ impl Engine {
 
     /// Runs `job` when `token`'s descriptor becomes readable (or writable).
     pub(crate) fn wait_io_job(&self, token: Token, write: bool, job: Box<dyn IoJob>) {
-        self.add_io_waiter(token, write, IoWaiter::Job(job));
+        self.add_io_waiter(token, write, IoWaiter::Job(job), false);
+    }
+
+    /// [`wait_io_job`](Self::wait_io_job) for a job that an event woke and whose try met
+    /// `EAGAIN` all the same: it goes back where it was, ahead of the waiters filed since the
+    /// event (a read that the continuation of a waiter woken before it started, say), as a
+    /// waiter of Lwt keeps its place in its descriptor's sequence. Filed at the end, a reader
+    /// looping on the descriptor went ahead of another reader at every event, and starved it.
+    pub(crate) fn refile_io_job(&self, token: Token, write: bool, job: Box<dyn IoJob>) {
+        self.add_io_waiter(token, write, IoWaiter::Job(job), true);
     }
 
     /// [`wait_io_job`](Self::wait_io_job) that never runs the job before returning: false (the
@@ -566,22 +582,29 @@ impl Engine {
     pub(crate) fn file_io_job(&self, token: Token, write: bool, job: Box<dyn IoJob>) -> bool {
         let registered = matches!(self.io.borrow().get(token.0), Some(Some(_)));
         if registered {
-            self.add_io_waiter(token, write, IoWaiter::Job(job));
+            self.add_io_waiter(token, write, IoWaiter::Job(job), false);
         }
         registered
     }
 
-    fn add_io_waiter(&self, token: Token, write: bool, waiter: IoWaiter) {
+    fn add_io_waiter(&self, token: Token, write: bool, waiter: IoWaiter, refile: bool) {
         let mut io = self.io.borrow_mut();
         match io.get_mut(token.0).and_then(Option::as_mut) {
             Some(w) => {
-                let list = if write {
-                    &mut w.writers
+                let (list, at) = if write {
+                    (&mut w.writers, &mut w.refile_writers)
                 } else {
-                    &mut w.readers
+                    (&mut w.readers, &mut w.refile_readers)
                 };
                 let before = list.len();
-                push_waiter(list, waiter);
+                if refile {
+                    // Pruning may have shortened the list since the event.
+                    let i = (*at).min(list.len());
+                    list.insert(i, waiter);
+                    *at = i + 1;
+                } else {
+                    push_waiter(list, waiter);
+                }
                 self.io_waiters
                     .set(self.io_waiters.get() + list.len() - before);
             }
@@ -761,10 +784,12 @@ impl Engine {
                 let reading = event.is_readable() || event.is_read_closed() || event.is_error();
                 if reading && !w.readers.is_empty() {
                     move_waiters(&mut w.readers, &mut ready);
+                    w.refile_readers = 0;
                 }
                 let writing = event.is_writable() || event.is_write_closed() || event.is_error();
                 if writing && !w.writers.is_empty() {
                     move_waiters(&mut w.writers, &mut ready);
+                    w.refile_writers = 0;
                 }
             }
         }

@@ -398,3 +398,42 @@ fn a_wait_read_then_read_loop_on_tcp_sees_every_chunk() {
     }
     assert_eq!(got, b"abcdef");
 }
+
+/// Reads `n` chunks of 4 bytes from `fd`, one after the other, logging each as `name:chunk`.
+fn read_chunks(
+    fd: Fd,
+    name: &'static str,
+    n: u32,
+    log: std::rc::Rc<std::cell::RefCell<Vec<String>>>,
+) -> Promise<()> {
+    if n == 0 {
+        return Promise::ret(());
+    }
+    fd.read(4).bind(move |got| {
+        log.borrow_mut()
+            .push(format!("{name}:{}", String::from_utf8_lossy(&got)));
+        read_chunks(fd, name, n - 1, log)
+    })
+}
+
+/// Found by review (session 24): an event wakes every reader waiting on a descriptor; a reader
+/// whose try then met `EAGAIN` was filed again at the end of the list, behind the read that the
+/// reader woken before it had started meanwhile, so a reader looping on the descriptor went
+/// first at every event and starved the other (`A:1111 A:2222 A:3333 B:4444`). Lwt's waiter keeps
+/// its place: `A:1111 B:2222 A:3333 A:4444`.
+#[test]
+fn readers_woken_together_keep_their_places_against_reads_started_since() {
+    let (r, w) = unix::pipe().unwrap();
+    let log = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let a = read_chunks(r.clone(), "A", 3, log.clone());
+    let b = read_chunks(r, "B", 1, log.clone());
+    let mut writer = Promise::ret(());
+    for chunk in ["1111", "2222", "3333", "4444"] {
+        let w = w.clone();
+        writer = writer
+            .bind(|()| unix::sleep(Duration::from_millis(5)))
+            .bind(move |()| w.write_all(chunk.as_bytes().to_vec()));
+    }
+    within(lwt_core::join(vec![a, b, writer]));
+    assert_eq!(*log.borrow(), ["A:1111", "B:2222", "A:3333", "A:4444"]);
+}

@@ -85,7 +85,7 @@ impl<T: 'static, F: Fn(&Io<'_>) -> io::Result<T> + 'static> engine::IoJob for Re
             Attempt::Done(outcome) => self.resolver.wakeup_result(outcome.map_err(Exn::from)),
             Attempt::Blocked(token) => {
                 let write = self.write;
-                engine::with(|e| e.wait_io_job(token, write, self));
+                engine::with(|e| e.refile_io_job(token, write, self));
             }
         }
     }
@@ -128,7 +128,7 @@ where
                 drop(wanted);
                 run_continuation(then, outcome)
             }
-            Attempt::Blocked(token) => engine::with(|e| e.wait_io_job(token, false, self)),
+            Attempt::Blocked(token) => engine::with(|e| e.refile_io_job(token, false, self)),
         }
     }
 
