@@ -5,7 +5,8 @@
 //! thread frozen: 2.7 s of CPU in 3.2 s), a read of an empty stdin failed with `EAGAIN`, and an
 //! `io::stderr()` flush to a full pipe failed with `EAGAIN`. Lwt waits for readiness first in
 //! all three ("wrote 1 after 0.30s wall, 0.00s CPU", "read hi", "flushed"); so does this crate
-//! now, by polling such a stream from its first `EAGAIN` on.
+//! now, by polling such a stream from its first `EAGAIN` on. And `wait_read` on a blocking-mode
+//! stream resolved at once, even on an empty stdin; it now polls, as Lwt's does.
 //!
 //! The scenarios point descriptor 0 or 2 at a pipe while they make their `Fd`, so they run one
 //! after the other in a single test, each on a thread of its own (`io::stderr()` is a
@@ -123,9 +124,41 @@ fn stderr_channel_flush_to_a_full_nonblocking_pipe_waits_for_room() {
     assert_eq!(flushed, Ok(()));
 }
 
+/// Found by the same review: `wait_read` on a blocking-mode stream resolved at once, even on
+/// an empty (blocking) stdin pipe. Lwt polls the descriptor ("input within 100 ms: false").
+fn wait_read_on_an_empty_stdin_waits_for_input() {
+    let (early, late) = on_a_thread(|| {
+        let mut p = [0; 2];
+        // SAFETY: as above.
+        unsafe { assert_eq!(libc::pipe(p.as_mut_ptr()), 0) };
+        let [r, w] = p;
+        let input = with_std_as(0, r, || unix::stdin().unwrap());
+        // SAFETY: as above.
+        unsafe { libc::close(r) };
+        let early = lwt_core::pick(vec![
+            input.wait_read().map(|()| true),
+            unix::sleep(Duration::from_millis(100)).map(|()| false),
+        ]);
+        let early = main::run(early).map_err(|e| e.to_string());
+        let waited = input.wait_read();
+        let write = unix::sleep(Duration::from_millis(20)).map(move |()| {
+            // SAFETY: as above.
+            unsafe { assert_eq!(libc::write(w, b"x".as_ptr().cast(), 1), 1) };
+        });
+        let late = main::run(both(waited, write))
+            .map(drop)
+            .map_err(|e| e.to_string());
+        let read = main::run(input.read(4)).map_err(|e| e.to_string());
+        (early, late.and(read))
+    });
+    assert_eq!(early, Ok(false), "wait_read on an empty stdin resolved");
+    assert_eq!(late, Ok(b"x".to_vec()));
+}
+
 #[test]
 fn standard_streams_found_non_blocking_wait_for_readiness() {
     write_to_a_full_nonblocking_stderr_waits_for_room();
     read_of_an_empty_nonblocking_stdin_waits_for_data();
     stderr_channel_flush_to_a_full_nonblocking_pipe_waits_for_room();
+    wait_read_on_an_empty_stdin_waits_for_input();
 }

@@ -506,6 +506,11 @@ impl Fd {
     fn wait(&self, write: bool) -> Promise<()> {
         let token = match self.token() {
             Ok(Some(token)) => token,
+            Ok(None) if self.is_blocking() => match self.register_for_waits() {
+                Ok(Some(token)) => token,
+                Ok(None) => return Promise::ret(()),
+                Err(e) => return Promise::fail(e),
+            },
             Ok(None) => return Promise::ret(()),
             Err(e) => return Promise::fail(e),
         };
@@ -517,6 +522,26 @@ impl Fd {
             Ok(true) => Promise::ret(()),
             Ok(false) => engine::with(|e| e.wait_io(token, write, self.cancel_listener())),
             Err(e) => Promise::fail(e),
+        }
+    }
+
+    /// A blocking-mode descriptor (a standard stream), registered with the reactor for
+    /// `wait_read`/`wait_write` only: its reads and writes still go through the thread pool, and
+    /// its open file description stays blocking. Lwt polls its blocking descriptors for these
+    /// waits too; resolved at once, a `wait_read` on an empty stdin said there was input. `None`
+    /// for a regular file (epoll refuses it), which is always ready.
+    fn register_for_waits(&self) -> io::Result<Option<Token>> {
+        if let Some(token) = self.0.token.get() {
+            return Ok(Some(token));
+        }
+        let raw = self.raw_fd().ok_or_else(closed)?;
+        match engine::with(|e| e.register(raw, self.0.readiness.clone())) {
+            Ok(token) => {
+                self.0.token.set(Some(token));
+                Ok(Some(token))
+            }
+            Err(e) if e.raw_os_error() == Some(1) => Ok(None), // EPERM: a regular file
+            Err(e) => Err(e),
         }
     }
 
