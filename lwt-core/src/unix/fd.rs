@@ -12,7 +12,9 @@
 //!   the parent process and must stay in blocking mode; an `Fd`'s own writes are done directly,
 //!   an output channel's ([`io::stdout`](crate::io::stdout()) and
 //!   [`io::stderr`](crate::io::stderr())) go through the thread pool too, as Lwt's do, so that
-//!   a reader that does not keep up never blocks the loop.
+//!   a reader that does not keep up never blocks the loop. `wait_read` and `wait_write` poll
+//!   it, and a stream whose open file description turns out to be non-blocking (a parent set
+//!   `O_NONBLOCK`) is used as a pollable one from its first `EAGAIN` on.
 //!
 //! Reads and writes come in two shapes. [`Fd::read`] and [`Fd::write`] take and give
 //! `Vec<u8>`s, which is simplest. [`Fd::read_into`] and [`Fd::write_from`] are Lwt_unix's own
