@@ -468,6 +468,16 @@ impl Fd {
         if self.0.mode.get() != Mode::Pollable {
             return Ok(None);
         }
+        let token = self.register()?;
+        if token.is_none() {
+            self.0.mode.set(Mode::AlwaysReady);
+        }
+        Ok(token)
+    }
+
+    /// The descriptor's token, registering it with the reactor if it is not yet; `None` if
+    /// epoll refuses it (`EPERM`: a regular file or `/dev/null`, which are always ready).
+    fn register(&self) -> io::Result<Option<Token>> {
         if let Some(token) = self.0.token.get() {
             return Ok(Some(token));
         }
@@ -477,11 +487,7 @@ impl Fd {
                 self.0.token.set(Some(token));
                 Ok(Some(token))
             }
-            Err(e) if e.raw_os_error() == Some(1) => {
-                // EPERM: a regular file or /dev/null; they are always ready.
-                self.0.mode.set(Mode::AlwaysReady);
-                Ok(None)
-            }
+            Err(e) if e.raw_os_error() == Some(1) => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -508,7 +514,11 @@ impl Fd {
     fn wait(&self, write: bool) -> Promise<()> {
         let token = match self.token() {
             Ok(Some(token)) => token,
-            Ok(None) if self.is_blocking() => match self.register_for_waits() {
+            // A blocking-mode descriptor (a standard stream) is registered for these waits
+            // only: its reads and writes stay on the thread pool, and its open file description
+            // stays blocking. Lwt polls its blocking descriptors for them too; resolved at once,
+            // a `wait_read` on an empty stdin said there was input.
+            Ok(None) if self.is_blocking() => match self.register() {
                 Ok(Some(token)) => token,
                 Ok(None) => return Promise::ret(()),
                 Err(e) => return Promise::fail(e),
@@ -524,26 +534,6 @@ impl Fd {
             Ok(true) => Promise::ret(()),
             Ok(false) => engine::with(|e| e.wait_io(token, write, self.cancel_listener())),
             Err(e) => Promise::fail(e),
-        }
-    }
-
-    /// A blocking-mode descriptor (a standard stream), registered with the reactor for
-    /// `wait_read`/`wait_write` only: its reads and writes still go through the thread pool, and
-    /// its open file description stays blocking. Lwt polls its blocking descriptors for these
-    /// waits too; resolved at once, a `wait_read` on an empty stdin said there was input. `None`
-    /// for a regular file (epoll refuses it), which is always ready.
-    fn register_for_waits(&self) -> io::Result<Option<Token>> {
-        if let Some(token) = self.0.token.get() {
-            return Ok(Some(token));
-        }
-        let raw = self.raw_fd().ok_or_else(closed)?;
-        match engine::with(|e| e.register(raw, self.0.readiness.clone())) {
-            Ok(token) => {
-                self.0.token.set(Some(token));
-                Ok(Some(token))
-            }
-            Err(e) if e.raw_os_error() == Some(1) => Ok(None), // EPERM: a regular file
-            Err(e) => Err(e),
         }
     }
 
