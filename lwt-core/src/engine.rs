@@ -446,8 +446,12 @@ impl Engine {
     /// Pauses still waiting (a canceled one no longer counts), those left in `paused_spare` by
     /// an iteration a panicking hook interrupted included.
     pub(crate) fn paused_count(&self) -> usize {
-        let live = |list: &mut dyn Iterator<Item = &Paused>| list.filter(|p| p.is_live()).count();
-        live(&mut self.paused.borrow().iter()) + live(&mut self.paused_spare.borrow().iter())
+        let (paused, spare) = (self.paused.borrow(), self.paused_spare.borrow());
+        paused
+            .iter()
+            .chain(spare.iter())
+            .filter(|p| p.is_live())
+            .count()
     }
 
     // ---- file descriptors ----

@@ -24,7 +24,6 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
 use crate::bind::CancelRequest;
-
 use crate::callbacks::Outcome;
 use crate::exn::Exn;
 use crate::node::{cancel_from, Phase};

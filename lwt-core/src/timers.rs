@@ -29,11 +29,11 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::node::CancelListener;
 use crate::resolver::Resolver;
-use std::rc::Rc;
 
 /// The sweep of canceled timers runs when the slab holds this many entries, or twice as many as
 /// after the last sweep.
