@@ -791,6 +791,8 @@ impl Fd {
                 Err(e) => return Promise::fail(e),
             };
             let fd = self.clone();
+            // `Err(Ok(..))`: non-blocking after all, the buffer given back for the pollable
+            // path; `Err(Err(..))`: the read failed.
             return preemptive::detach(move || {
                 match read_retrying(file, &mut buf[range.clone()]) {
                     Ok(n) => Ok((buf, n)),
@@ -977,6 +979,8 @@ impl Fd {
         };
         let bytes = data.to_vec();
         let fd = self.clone();
+        // `Err(Ok(bytes))`: non-blocking after all, the bytes given back for the pollable path;
+        // `Err(Err(e))`: the write failed.
         preemptive::detach(move || loop {
             match file.write(&bytes) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
