@@ -510,3 +510,46 @@ fn a_block_may_end_with_a_panic_and_its_semicolon() {
         .message()
         .contains("none at 1"));
 }
+
+/// Pins what `docs/lwt-macro.md` ("When values are dropped") says: a value the rest of the block
+/// never uses is dropped before the block resumes, and `do drop(..)` where it should end keeps it
+/// alive until then.
+#[test]
+fn guards_live_until_they_are_used() {
+    struct Guard(Log, &'static str);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            push(&self.0, format!("drop {}", self.1));
+        }
+    }
+
+    let l = log();
+    let (p, r) = wait::<u32>();
+    let (l1, l2) = (l.clone(), l.clone());
+    let unused: Promise<()> = lwt! {
+        do let _guard = Guard(l1.clone(), "unused");
+        let x = p;
+        do push(&l1, format!("resumed {x}"));
+    };
+    let (q, rq) = wait::<u32>();
+    let kept: Promise<()> = lwt! {
+        do let guard = Guard(l2.clone(), "kept");
+        let x = q;
+        do push(&l2, format!("resumed {x}"));
+        do drop(guard);
+    };
+    push(&l, "woken");
+    r.wakeup(1);
+    rq.wakeup(2);
+    assert!(unused.is_fulfilled() && kept.is_fulfilled());
+    assert_eq!(
+        *l.borrow(),
+        [
+            "drop unused",
+            "woken",
+            "resumed 1",
+            "resumed 2",
+            "drop kept"
+        ]
+    );
+}

@@ -166,6 +166,26 @@ fn a_panic_while_creating_the_promise_is_a_rejection() {
     assert_eq!(p.state(), State::Fulfilled("creating the promise".into()));
 }
 
+/// Found in review (session 25): without exception arms, the panic escaped the block, so adding
+/// an arm changed whether a panic escapes. lwt_ppx makes every `match%lwt` a `Lwt.try_bind (fun
+/// () -> e) ..`: Lwt 5.6.1 rejects (`rejected: Failure("scrutinee")`).
+#[test]
+fn a_panic_while_creating_the_promise_is_a_rejection_without_exception_arms() {
+    fn explode() -> Promise<u8> {
+        panic!("creating the promise")
+    }
+    let p: Promise<String> = lwt! {
+        match explode() {
+            v => ret(v.to_string()),
+        }
+    };
+    let e = p.rejection().expect("a rejection, not an escaping panic");
+    assert_eq!(
+        e.downcast_ref::<Panicked>().unwrap().message(),
+        "creating the promise"
+    );
+}
+
 #[test]
 fn caught_errors_can_be_passed_on_unchanged() {
     let original = Exn::new(DbError::Locked);

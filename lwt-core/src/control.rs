@@ -383,8 +383,9 @@ pub fn outcome<P: Scrutinee, U: 'static>(
     promise.into_promise().then(rest)
 }
 
-/// `match promise { arms }` without rejection arms: [`bind`], with its own error message for a
-/// scrutinee that is not a promise. Records its caller on the rejection path.
+/// `match promise { arms }` without rejection arms: [`bind`] on the promise [`scrutinee`] made
+/// (so that, as with lwt_ppx, a panic while evaluating it is a rejection). Records its caller on
+/// the rejection path.
 ///
 /// ```
 /// use lwt_core::{control, Promise, State};

@@ -643,8 +643,14 @@ fn match_form(m: &Match) -> TokenStream {
     let value_match = quote!(match #value { #(#value_arms)* });
     let has_exception = m.arms.iter().any(|a| matches!(a, Arm::Exception(_)));
     if !has_exception {
-        let closure = closure(m.span, quote!(|#value|), value_match);
-        return quote_spanned!(m.span=> #lwt::bind_match(#expr, #closure));
+        // lwt_ppx turns every `match%lwt` into `Lwt.try_bind (fun () -> e) ..` (it adds a
+        // re-raising exception case when there is none), so a panic while evaluating the
+        // scrutinee is a rejection here too, never a panic escaping the block.
+        let (thunk, closure) = (
+            scrutinee_thunk(expr),
+            closure(m.span, quote!(|#value|), value_match),
+        );
+        return quote_spanned!(m.span=> #lwt::bind_match(#lwt::scrutinee(#thunk), #closure));
     }
     let (outcome, exn) = (hygienic("__outcome"), hygienic("__exn"));
     // The value arms and the rejection arms cannot overlap (`Ok` against `Err`), so splitting
@@ -666,10 +672,22 @@ fn match_form(m: &Match) -> TokenStream {
         arms.extend(quote_spanned!(m.span=> #lwt::#err(#exn) => #lwt::reraise(#exn),));
     }
     let (thunk, closure) = (
-        thunk(m.span, expr.to_token_stream()),
+        scrutinee_thunk(expr),
         closure(m.span, quote!(|#outcome|), quote!(match #outcome { #arms })),
     );
     quote_spanned!(m.span=> #lwt::outcome(#lwt::scrutinee(#thunk), #closure))
+}
+
+/// `|| Scrutinee::into_promise(expr)`, spanned at the scrutinee: evaluated under `scrutinee`'s
+/// guard, and a value that is not a promise is reported on the user's expression rather than on
+/// the `match` keyword.
+fn scrutinee_thunk(expr: &syn::Expr) -> TokenStream {
+    let at = expr.span();
+    let lwt = rt(at);
+    thunk(
+        at,
+        quote_spanned!(at=> #lwt::Scrutinee::into_promise(#expr)),
+    )
 }
 
 fn try_form(t: &Try) -> TokenStream {

@@ -430,8 +430,9 @@ fn plain(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     }
     let (expr, semi) = expr_and_semi(input)?;
     check::expr(&expr, errors);
-    if semi && input.is_empty() && check::is_diverging_macro(&expr) {
-        // `do panic!(..);` last: the block's value, as `panic!(..);` (see `statement`).
+    if input.is_empty() && check::is_diverging_macro(&expr) {
+        // `do panic!(..)` last, with or without `;`: the block's value, as `panic!(..);` (see
+        // `statement`), not `ret(panic!(..))`, which would warn of an unreachable call.
         return Ok(Parsed::Tail(Tail::Expr(expr)));
     }
     if semi {
