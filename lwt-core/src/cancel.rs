@@ -159,8 +159,10 @@ fn wrap<T: 'static>(mut source: Promise<T>, how: Wrap) -> Promise<T> {
         target: target.clone(),
         done: Cell::new(false),
     });
-    source_node.add_callback(Callback::Waiter(forward.clone(), 0));
+    // The source first: making room on the source's list may drop a dead waiter whose drop
+    // resolves the source, and so wakes `forward`, which must find the source to forward.
     *forward.source.borrow_mut() = Some(source);
+    source_node.add_callback(Callback::Waiter(forward.clone(), 0));
     if how != Wrap::Ignore {
         // When the wrapper is canceled, the forwarding callback on the source is dead: mark it,
         // so a long-lived source does not collect the callbacks of a million canceled wrappers.

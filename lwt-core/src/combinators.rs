@@ -117,6 +117,33 @@ fn pending_result<U: 'static>() -> Rc<Node<U>> {
     Node::pending(HowToCancel::NotCancelable)
 }
 
+/// A combinator's result, held by its state until the combinator resolves it, and no longer: a
+/// finished combinator's dead waiter may stay on a long-lived input (between live callbacks,
+/// until the list is next purged), and through the state it would keep the result node, and the
+/// value that node keeps for its consumers, alive (Lwt clears its removable callback cell).
+struct Target<U: 'static>(RefCell<Option<Rc<Node<U>>>>);
+
+impl<U: 'static> Target<U> {
+    fn new(node: &Rc<Node<U>>) -> Target<U> {
+        Target(RefCell::new(Some(node.clone())))
+    }
+
+    /// Resolves the result and lets go of it. Once only: a later call finds nothing.
+    fn resolve(&self, outcome: Outcome<U>) {
+        let node = self.0.borrow_mut().take();
+        if let Some(node) = node {
+            let _ = node.resolve(outcome, Mode::Later);
+        }
+    }
+
+    fn set_cancel(&self, how: HowToCancel) {
+        let node = self.0.borrow().clone();
+        if let Some(node) = node {
+            node.set_cancel(how);
+        }
+    }
+}
+
 /// Registers `waiter` on the inputs (with `only_pending`, not on the settled ones). Gives back
 /// the dead callbacks that making room took out of the inputs' lists: the caller drops them
 /// once its state holds the inputs, since dropping one can run user code that resolves an
@@ -183,7 +210,7 @@ fn collect_all<T: 'static>(inputs: &mut [Promise<T>]) -> Outcome<Vec<T>> {
 struct All<T: 'static> {
     inputs: RefCell<Vec<Promise<T>>>,
     remaining: Cell<usize>,
-    target: Rc<Node<Vec<T>>>,
+    target: Target<Vec<T>>,
     fail_fast: bool,
     done: Cell<bool>,
 }
@@ -191,7 +218,7 @@ struct All<T: 'static> {
 impl<T: 'static> All<T> {
     fn finish(&self, outcome: Outcome<Vec<T>>) {
         self.done.set(true);
-        let _ = self.target.resolve(outcome, Mode::Later);
+        self.target.resolve(outcome);
     }
 }
 
@@ -243,7 +270,7 @@ fn all_impl<T: 'static>(
     let state = Rc::new(All {
         inputs: RefCell::new(Vec::new()),
         remaining: Cell::new(remaining),
-        target: target.clone(),
+        target: Target::new(&target),
         fail_fast,
         done: Cell::new(false),
     });
@@ -302,10 +329,13 @@ pub fn join(promises: impl IntoIterator<Item = Promise<()>>) -> Promise<()> {
 /// Like [`join`], but rejected at the first rejection, canceling the other inputs.
 ///
 /// ```
-/// use lwt_core::{combinators::join_fail_fast, wait, Promise};
-/// let (forever, _r) = wait::<()>();
-/// let p = join_fail_fast(vec![forever, Promise::fail_with("x")]);
-/// assert!(p.is_rejected());
+/// use lwt_core::{combinators::join_fail_fast, task, wait, Exn};
+/// let (slow, _rs) = task::<()>();
+/// let (failing, rf) = wait::<()>();
+/// let p = join_fail_fast(vec![slow.clone(), failing]);
+/// rf.wakeup_exn(Exn::failure("x"));
+/// assert_eq!(p.rejection().unwrap().to_string(), "x");
+/// assert!(slow.rejection().unwrap().is_canceled());
 /// ```
 pub fn join_fail_fast(promises: impl IntoIterator<Item = Promise<()>>) -> Promise<()> {
     all_fail_fast(promises).map(drop)
@@ -337,10 +367,13 @@ pub fn both<A: 'static, B: 'static>(a: Promise<A>, b: Promise<B>) -> Promise<(A,
 /// Like [`both`], but rejected at the first rejection, canceling the other input.
 ///
 /// ```
-/// use lwt_core::{combinators::both_fail_fast, task, Promise};
-/// let (t, _r) = task::<u8>();
-/// let p = both_fail_fast(t, Promise::<u8>::fail_with("x"));
-/// assert!(p.is_rejected());
+/// use lwt_core::{combinators::both_fail_fast, task, wait, Exn};
+/// let (slow, _rs) = task::<u8>();
+/// let (failing, rf) = wait::<&str>();
+/// let p = both_fail_fast(slow.clone(), failing);
+/// rf.wakeup_exn(Exn::failure("x"));
+/// assert_eq!(p.rejection().unwrap().to_string(), "x");
+/// assert!(slow.rejection().unwrap().is_canceled());
 /// ```
 pub fn both_fail_fast<A: 'static, B: 'static>(a: Promise<A>, b: Promise<B>) -> Promise<(A, B)> {
     all_fail_fast(vec![a.map(Either::Left), b.map(Either::Right)]).map(pair)
@@ -350,7 +383,7 @@ pub fn both_fail_fast<A: 'static, B: 'static>(a: Promise<A>, b: Promise<B>) -> P
 
 struct Choose<T: 'static> {
     inputs: RefCell<Vec<Promise<T>>>,
-    target: Rc<Node<T>>,
+    target: Target<T>,
     cancel_losers: bool,
     done: Cell<bool>,
 }
@@ -370,7 +403,7 @@ impl<T: 'static> Waiter for Choose<T> {
         let inputs = std::mem::take(&mut *self.inputs.borrow_mut());
         release_pending(&inputs);
         drop(inputs);
-        let _ = self.target.resolve(outcome, Mode::Later);
+        self.target.resolve(outcome);
     }
 
     fn is_done(&self) -> bool {
@@ -414,7 +447,7 @@ fn choose_impl<T: 'static>(
     let target = pending_result();
     let state = Rc::new(Choose {
         inputs: RefCell::new(Vec::new()),
-        target: target.clone(),
+        target: Target::new(&target),
         cancel_losers,
         done: Cell::new(false),
     });
@@ -475,7 +508,7 @@ type Split<T> = (Vec<T>, Vec<Promise<T>>);
 /// no longer reaches the inputs.
 struct NChoose<T: 'static> {
     inputs: RefCell<Vec<Promise<T>>>,
-    target: Rc<Node<Split<T>>>,
+    target: Target<Split<T>>,
     rest: Rest,
     done: Cell<bool>,
     /// The inputs the result takes: empty until the first callback runs, then fixed.
@@ -565,6 +598,14 @@ impl<T: 'static> Waiter for NChoose<T> {
                 // This combinator's callback on each of those comes later in this turn.
                 self.awaited.set(awaited);
                 self.target.set_cancel(HowToCancel::NotCancelable);
+                if self.rest == Rest::Cancel {
+                    // The losers are decided: cancel them now, as Lwt's `npick` does in its
+                    // first callback, before one is served meanwhile (a later callback of the
+                    // input being waited for puts into the `Mvar` a loser takes from) and its
+                    // value is dropped with it. The inputs taken are resolved: only losers are
+                    // canceled, and a loser's callback finds `taking` set and returns.
+                    cancel_pending(&self.inputs.borrow());
+                }
                 return;
             }
         } else {
@@ -589,7 +630,7 @@ impl<T: 'static> Waiter for NChoose<T> {
         }
         let inputs = std::mem::take(&mut *self.inputs.borrow_mut());
         let outcome = split(inputs, harvest, self.rest);
-        let _ = self.target.resolve(outcome, Mode::Later);
+        self.target.resolve(outcome);
     }
 
     fn is_done(&self) -> bool {
@@ -619,7 +660,7 @@ fn nchoose_impl<T: 'static>(
     let target = pending_result();
     let state = Rc::new(NChoose {
         inputs: RefCell::new(Vec::new()),
-        target: target.clone(),
+        target: Target::new(&target),
         rest,
         done: Cell::new(false),
         taking: RefCell::new(Vec::new()),

@@ -789,8 +789,9 @@ impl Drop for WakeOnDrop {
 type Keep = lwt_core::Resolver<Rc<WakeOnDrop>>;
 
 /// A promise `x` whose callback list is full, with the dead waiter of a finished `choose` between
-/// live callbacks, that waiter the last thing holding the combinator and its value, whose drop
-/// resolves the other promise returned. (And x's resolver: dropped, it would reject x.)
+/// live callbacks, and the promise that the drop of that choose's value resolves. (Until session
+/// 25 the dead waiter was the last thing holding the combinator and its value; now the value goes
+/// with the result.) And x's resolver: dropped, it would reject x.
 fn full_list_with_a_dead_waiter() -> (Promise<Rc<WakeOnDrop>>, Promise<Rc<WakeOnDrop>>, Keep) {
     let (x, rx) = wait::<Rc<WakeOnDrop>>();
     x.on_success(|_| {});
@@ -801,11 +802,25 @@ fn full_list_with_a_dead_waiter() -> (Promise<Rc<WakeOnDrop>>, Promise<Rc<WakeOn
     // x's list is full: [observer, earlier's waiter, observer, observer].
     assert_eq!(x.callback_count(), 4);
     let (input, r_input) = wait::<Rc<WakeOnDrop>>();
-    // `earlier` finishes; its waiter on x, between live callbacks, stays there dead, and with
-    // the result dropped it is the last thing that holds the combinator and its value.
+    // `earlier` finishes; its waiter on x, between live callbacks, stays there dead.
     ry.wakeup(Rc::new(WakeOnDrop(Some(r_input))));
     drop(earlier);
     (x, input, rx)
+}
+
+/// Since session 25 a finished combinator lets go of its result (see
+/// `a_finished_combinator_lets_go_of_its_result`), so its dead waiter no longer holds the value:
+/// the value is dropped with the last handle on the result, and the purge runs no user code. The
+/// registration still keeps the purged callbacks until the state is complete (and `protected`
+/// stores its source before it registers), in case a waiter ever holds user data again.
+#[test]
+fn a_dead_waiter_of_a_finished_combinator_holds_no_value() {
+    let (x, input, _rx) = full_list_with_a_dead_waiter();
+    assert_eq!(x.callback_count(), 4, "the dead waiter is still on x");
+    assert!(
+        input.is_fulfilled(),
+        "the value was dropped with the result"
+    );
 }
 
 #[test]
@@ -818,4 +833,84 @@ fn a_combinator_woken_by_a_purge_during_its_registration_is_complete() {
     let (x, input, _rx) = full_list_with_a_dead_waiter();
     let split = nchoose_split(vec![input, x.clone()]).map(|(done, rest)| (done.len(), rest.len()));
     assert_eq!(split.state(), State::Fulfilled((1, 1)));
+}
+
+/// Found in review (session 25). `npick` fixes the inputs it takes at its first callback, but when
+/// one of them still has callbacks queued it waits for its own callback there, and it canceled
+/// the losers only then: a loser resolved in between (here by a later callback of the input
+/// being waited for) was neither canceled nor returned, and its value was dropped. Lwt 5.6.1's
+/// `npick` cancels the losers in its first callback: `c: canceled`, and the value put in the
+/// mailbox stays there (`mailbox: 7`).
+#[test]
+fn npick_cancels_its_losers_when_it_decides() {
+    let (a, ra) = wait::<u8>();
+    let (b, rb) = wait::<u8>();
+    let (c, rc) = task::<u8>();
+    let c2 = c.clone();
+    a.on_success(move |_| rb.wakeup_later(2));
+    let n = npick(vec![a.clone(), b, c]);
+    a.on_success(move |_| rc.wakeup(3));
+    ra.wakeup(1);
+    assert_eq!(n.state(), State::Fulfilled(vec![1, 2]));
+    assert!(
+        c2.rejection().is_some_and(|e| e.is_canceled()),
+        "loser c: {:?}",
+        c2.state()
+    );
+
+    let (a, ra) = wait::<u8>();
+    let (b, rb) = wait::<u8>();
+    let m = Rc::new(lwt_core::sync::Mvar::create_empty());
+    a.on_success(move |_| rb.wakeup_later(2));
+    let n = npick(vec![a.clone(), b, m.take()]);
+    let m2 = m.clone();
+    a.on_success(move |_| drop(m2.put(7)));
+    ra.wakeup(1);
+    assert_eq!(n.state(), State::Fulfilled(vec![1, 2]));
+    assert_eq!(
+        m.take_available(),
+        Some(7),
+        "the value put in the mailbox was lost"
+    );
+}
+
+/// Found in review (session 25). A finished combinator's dead waiter can stay on a long-lived
+/// input between live callbacks until that list is next purged; it held the combinator's state,
+/// which held the result node for ever, and with it the value the node keeps for its consumers.
+#[test]
+fn a_finished_combinator_lets_go_of_its_result() {
+    type Big = Rc<Vec<u8>>;
+    let check = |name: &str, make: &dyn Fn(Vec<Promise<Big>>) -> Promise<usize>| {
+        let (long, _rl) = wait::<Big>();
+        let (fast, rf) = wait::<Big>();
+        long.on_success(|_| {});
+        let result = make(vec![long.clone(), fast]);
+        long.on_success(|_| {}); // the combinator's waiter is now between live callbacks
+        let big = Rc::new(vec![0u8; 1 << 20]);
+        let weak = Rc::downgrade(&big);
+        rf.wakeup(big);
+        assert_eq!(result.state(), State::Fulfilled(1 << 20), "{name}");
+        drop(result);
+        assert_eq!(
+            long.callback_count(),
+            3,
+            "{name}: the dead waiter is still there"
+        );
+        assert!(
+            weak.upgrade().is_none(),
+            "{name}: the result's value is still alive"
+        );
+    };
+    check("choose", &|inputs| {
+        let chosen = choose(inputs);
+        chosen.clone().map(|v| v.len())
+    });
+    check("nchoose", &|inputs| {
+        let chosen = nchoose(inputs);
+        chosen.clone().map(|v| v[0].len())
+    });
+    check("nchoose_split", &|inputs| {
+        let chosen = nchoose_split(inputs);
+        chosen.clone().map(|(done, _rest)| done[0].len())
+    });
 }
