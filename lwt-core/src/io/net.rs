@@ -377,7 +377,10 @@ pub fn open_connection_with(
 
 /// Lwt_io's `with_connection`: connects, runs `f` on the channels, and closes them when `f`'s
 /// promise resolves, either way (the output channel is flushed first). The result is `f`'s,
-/// unless closing fails.
+/// unless closing after a success fails. After a failure, the close waits at most one second
+/// for the peer to take what the output channel holds, then closes the socket anyway: the body
+/// may have given up on a peer that does not read (Lwt closes the socket at once here), and the
+/// result is the body's rejection.
 ///
 /// ```
 /// use lwt_core::{io, main};
@@ -415,10 +418,26 @@ pub fn with_connection_with<T: 'static>(
     f: impl FnOnce(InputChannel, OutputChannel) -> Promise<T> + 'static,
 ) -> Promise<T> {
     open_connection_with(addr, config).bind(move |(ic, oc)| {
-        let (ic2, oc2) = (ic.clone(), oc.clone());
-        catch(move || f(ic, oc), Promise::fail)
-            .finalize(move || oc2.close().finalize(move || ic2.close()))
+        let (ic2, oc2, ic3) = (ic.clone(), oc.clone(), ic.clone());
+        catch(move || f(ic, oc), Promise::fail).try_bind(
+            move |v| oc2.close().finalize(move || ic2.close()).map(move |()| v),
+            move |e| close_after_failure(&ic3).then(move |_| Promise::fail(e)),
+        )
     })
+}
+
+/// How long the close after a failed [`with_connection`] body or server handler waits for the
+/// peer to take what the output channel still holds before it closes the socket anyway.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Closes a connection whose body or handler failed: the output is written out first, as after
+/// a success, but for at most [`CLOSE_GRACE`]. The body may have given up on a peer that does not
+/// read (a write canceled by a timeout puts its bytes back in the buffer), and a close waiting
+/// for it would never end: `with_connection` would stay pending, and a server's connection (a
+/// close nobody can cancel) would stay open for as long as the peer lives. Lwt closes the socket
+/// at once here (its input's close does). Canceling the input's close closes the socket at once.
+fn close_after_failure(ic: &InputChannel) -> Promise<()> {
+    crate::combinators::pick(vec![ic.close(), unix::sleep(CLOSE_GRACE)])
 }
 
 /// The error reporter of a server.
@@ -510,7 +529,8 @@ impl ServerConfig {
 
     /// Where the server's errors go: a handler's rejection (or panic), a failure to close a
     /// connection, a failed `accept`. Without it they go to the
-    /// [async exception hook](crate::hook), as in Lwt. Either way the server keeps serving.
+    /// [async exception hook](crate::hook), as in Lwt, whose default prints the error and exits
+    /// the process; with it, or with a hook that returns, the server keeps serving.
     ///
     /// ```
     /// let _ = lwt_core::io::ServerConfig::new().on_error(|e| eprintln!("server: {e}"));
@@ -714,19 +734,24 @@ impl Server {
         state.accepted.set(state.accepted.get() + 1);
         let (ic, oc) = channels(fd, state.config.channels);
         let no_close = state.config.no_close;
-        let (ic2, oc2) = (ic.clone(), oc.clone());
+        let (ic2, oc2, ic3) = (ic.clone(), oc.clone(), ic.clone());
         let (handler, s1, s2, s3) = (handler.clone(), self.clone(), self.clone(), self.clone());
         let served = catch(move || handler(peer, ic, oc), Promise::fail)
-            .catch(move |e| {
-                s1.report(&e);
-                Promise::ret(())
-            })
-            .bind(move |()| {
-                if no_close {
-                    return Promise::ret(());
-                }
-                oc2.close().finalize(move || ic2.close())
-            })
+            .try_bind(
+                move |()| {
+                    if no_close {
+                        return Promise::ret(());
+                    }
+                    oc2.close().finalize(move || ic2.close())
+                },
+                move |e| {
+                    s1.report(&e);
+                    if no_close {
+                        return Promise::ret(());
+                    }
+                    close_after_failure(&ic3)
+                },
+            )
             .catch(move |e| {
                 s2.report(&e);
                 Promise::ret(())
@@ -786,9 +811,12 @@ fn accept_loop<H: Handler>(server: Server, handler: Rc<H>, burst: u32) -> Promis
 /// Lwt_io's `establish_server_with_client_address`: listens on `addr` and calls
 /// `handler(peer, input, output)` for each connection (`peer` is `None` for Unix-domain
 /// clients). The connection's channels are closed when the handler's promise resolves (the
-/// output channel is flushed first). A handler that is rejected or panics does not stop the
-/// server: its error goes to the [async exception hook](crate::hook) (use
-/// [`establish_server_with`] and [`ServerConfig::on_error`] to handle it yourself).
+/// output channel is flushed first; after a rejection, for at most one second, as with
+/// [`with_connection`], so that a peer that does not read cannot keep the connection open). A
+/// handler's rejection or panic goes to the [async exception hook](crate::hook), as in Lwt,
+/// whose default prints it and exits the process (a client that resets its connection while
+/// the handler reads is enough): a server should use [`establish_server_with`] and
+/// [`ServerConfig::on_error`], or set a hook, to keep serving.
 ///
 /// ```
 /// use lwt_core::{io, main};

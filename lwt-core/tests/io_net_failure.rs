@@ -1,0 +1,101 @@
+//! Found in review (session 25): the close after a failed `with_connection` body or server
+//! handler waited for ever for a peer that does not read. A write canceled by a timeout puts its
+//! bytes back in the output buffer, and the implicit close flushed them: `with_connection` stayed
+//! pending although its body was rejected, and a server's connection stayed open (nothing can
+//! cancel that close), so `drained` never resolved. Lwt 5.6.1 closes the socket at once there
+//! (`with_connection: rejected: Failure("timeout") after 0.3 s; fds before 9, after 9`). The
+//! close now waits at most a second for the peer to take the output, then closes the socket.
+//!
+//! One test function: it counts this process's descriptors, which tests running beside it in
+//! other threads would change.
+
+use std::cell::RefCell;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::rc::Rc;
+use std::time::Duration;
+
+use lwt_core::io::{self, OutputChannel};
+use lwt_core::{main, pick, unix, Exn, Promise};
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// Open descriptors, once the loop's own (the reactor, its waker) exist.
+fn open_fds() -> usize {
+    main::run(unix::sleep(Duration::from_millis(1))).unwrap();
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+/// `p`'s outcome, or `None` if it is still pending after `secs`.
+fn within<T: 'static>(p: Promise<T>, secs: u64) -> Option<Result<T, Exn>> {
+    let outcome = p.try_bind(
+        |v| Promise::ret(Some(Ok(v))),
+        |e| Promise::ret(Some(Err(e))),
+    );
+    let timeout = unix::sleep(Duration::from_secs(secs)).map(|()| None);
+    main::run(pick([outcome, timeout])).unwrap()
+}
+
+/// Writes more than any socket buffer holds, giving up after 300 ms.
+fn write_too_much_for(oc: OutputChannel) -> Promise<()> {
+    let oc2 = oc.clone();
+    let big = oc.write(vec![b'x'; 16_000_000]).bind(move |()| oc2.flush());
+    let timeout = unix::sleep(Duration::from_millis(300)).bind(|()| Promise::fail_with("timeout"));
+    pick([big, timeout])
+}
+
+#[test]
+fn a_failed_body_or_handler_does_not_wait_for_ever_on_a_peer_that_does_not_read() {
+    // with_connection, against a listener that never accepts, so never reads.
+    let peer = TcpListener::bind(loopback()).unwrap();
+    let before = open_fds();
+    let p = io::with_connection(peer.local_addr().unwrap(), |_ic, oc| write_too_much_for(oc));
+    let outcome = within(p, 5).expect("with_connection still pending 5 s after its body failed");
+    assert_eq!(outcome.unwrap_err().to_string(), "timeout");
+    assert_eq!(open_fds(), before, "the client's socket is closed");
+
+    // A server's handler, against a client that never reads.
+    let errors = Rc::new(RefCell::new(Vec::new()));
+    let e2 = errors.clone();
+    let config = io::ServerConfig::new().on_error(move |e| e2.borrow_mut().push(e.to_string()));
+    let server = main::run(io::establish_server_with(
+        loopback(),
+        config,
+        |_, _ic, oc| write_too_much_for(oc),
+    ))
+    .unwrap();
+    let _client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    while server.active_connections() == 0 {
+        main::run(unix::sleep(Duration::from_millis(1))).unwrap();
+    }
+    let drained = server.drained();
+    main::run(server.shutdown()).unwrap();
+    assert!(
+        within(drained, 5).is_some(),
+        "the connection was never closed"
+    );
+    assert_eq!(*errors.borrow(), ["timeout"]);
+    assert_eq!(server.active_connections(), 0);
+
+    // A peer that reads still gets what the failed body left buffered.
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let g2 = got.clone();
+    let server = main::run(io::establish_server(loopback(), move |_, ic, _oc| {
+        let g3 = g2.clone();
+        ic.read_to_end().map(move |bytes| *g3.borrow_mut() = bytes)
+    }))
+    .unwrap();
+    let p = io::with_connection(server.local_addr().unwrap(), |_ic, oc| {
+        oc.write("unflushed")
+            .bind(|()| Promise::<()>::fail_with("body failed"))
+    });
+    assert_eq!(main::run(p).unwrap_err().to_string(), "body failed");
+    while server.connections_accepted() == 0 {
+        main::run(unix::sleep(Duration::from_millis(1))).unwrap();
+    }
+    let drained = server.drained();
+    main::run(server.shutdown()).unwrap();
+    main::run(drained).unwrap();
+    assert_eq!(*got.borrow(), b"unflushed");
+}
