@@ -2366,3 +2366,51 @@ fn a_canceled_first_read_of_lines_of_file_loses_nothing() {
     std::fs::remove_file(&path).unwrap();
     assert_eq!(all.unwrap(), ["a", "b"]);
 }
+
+/// Found in review (session 25): naming the address in a bind or connect error rebuilt the
+/// error from its message, and the operating system's error number was lost (`raw_os_error`
+/// gave `None`; Lwt's `Unix_error(ECONNREFUSED, "connect", "")` keeps it). It is now the
+/// error's `source`.
+#[test]
+fn bind_and_connect_errors_keep_the_os_error_number() {
+    use std::error::Error;
+    fn errno(e: &std::io::Error) -> Option<i32> {
+        e.source()?.downcast_ref::<std::io::Error>()?.raw_os_error()
+    }
+    let taken = lwt_core::unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = taken.local_addr().unwrap();
+    let e = lwt_core::unix::Listener::bind_tcp(addr).unwrap_err();
+    assert_eq!(errno(&e), Some(libc::EADDRINUSE), "bind: {e}");
+    assert!(e.to_string().starts_with(&format!("{addr}: ")), "bind: {e}");
+    taken.close().unwrap();
+    let e = main::run(io::open_connection(addr)).unwrap_err();
+    let e = e.downcast_ref::<std::io::Error>().unwrap();
+    assert_eq!(errno(e), Some(libc::ECONNREFUSED), "connect: {e}");
+    let e = main::run(lwt_core::unix::open_file(
+        "/nonexistent/x",
+        std::fs::OpenOptions::new().read(true).clone(),
+    ))
+    .unwrap_err();
+    let e = e.downcast_ref::<std::io::Error>().unwrap();
+    assert_eq!(errno(e), Some(libc::ENOENT), "open: {e}");
+    assert!(e.to_string().starts_with("/nonexistent/x: "), "open: {e}");
+}
+
+/// Found in review (session 25): a Unix-domain address in Linux's abstract namespace
+/// (`"\0name"`, Lwt's `ADDR_UNIX "\x00name"`) was refused ("paths must not contain interior null
+/// bytes"). Lwt serves it, and its `shutdown_server` skips the unlink for it.
+#[test]
+fn a_server_on_an_abstract_unix_address() {
+    let name = format!("\0lwt-test-abstract-{}", std::process::id());
+    let server = main::run(io::establish_server(
+        io::Address::unix(&name),
+        |_, _, oc| oc.write_line("abstract"),
+    ))
+    .unwrap();
+    let got = io::with_connection(io::Address::unix(&name), |ic, _| ic.read_line());
+    assert_eq!(main::run(got).unwrap(), "abstract");
+    main::run(server.shutdown()).unwrap();
+    let refused = main::run(io::open_connection(io::Address::unix(&name))).unwrap_err();
+    let refused = refused.downcast_ref::<std::io::Error>().unwrap();
+    assert_eq!(refused.kind(), ErrorKind::ConnectionRefused, "{refused}");
+}

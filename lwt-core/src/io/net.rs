@@ -662,7 +662,8 @@ impl Server {
                 accepting.cancel();
             }
             let _ = state.listener.close();
-            if let Some(path) = state.listener.path() {
+            // An abstract name has no file (Lwt's `shutdown_server` skips it too).
+            if let Some(path) = state.listener.path().filter(|p| !unix::net::is_abstract(p)) {
                 let _ = std::fs::remove_file(path);
             }
             if state.active.get() == 0 {

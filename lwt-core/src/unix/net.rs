@@ -42,11 +42,62 @@ pub fn pipe() -> io::Result<(Fd, Fd)> {
     Ok((r, w))
 }
 
-/// `e` with `address` in front of its message, as [`open_file`] names its path: an error that
-/// says only "Address already in use" or "Connection refused" leaves the reader to guess which
-/// of a program's addresses it is about. The kind stays, so callers still match on it.
+/// `e` with `address` in front of its message: an error that says only "Address already in use"
+/// or "Connection refused" leaves the reader to guess which of a program's addresses it is about.
+/// The kind stays, so callers still match on it, and `e` itself is the new error's
+/// [`source`](std::error::Error::source), so its OS error number is not lost (a rebuilt
+/// message would keep only the kind, which for some numbers is `Uncategorized`).
 fn naming(address: impl Display, e: io::Error) -> io::Error {
-    io::Error::new(e.kind(), format!("{address}: {e}"))
+    io::Error::new(
+        e.kind(),
+        Named {
+            name: address.to_string(),
+            error: e,
+        },
+    )
+}
+
+/// Is `path` a name in Linux's abstract namespace (it starts with a NUL byte) rather than a file?
+pub(crate) fn is_abstract(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().first() == Some(&0)
+}
+
+/// The socket address of a Unix-domain `path`: a file, or, when it starts with a NUL byte, a
+/// name in Linux's abstract namespace. (`SocketAddr::from_pathname` refuses the NUL byte, and
+/// on other systems so does this.)
+fn unix_address(path: &Path) -> io::Result<std::os::unix::net::SocketAddr> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if is_abstract(path) {
+        #[cfg(target_os = "android")]
+        use std::os::android::net::SocketAddrExt;
+        #[cfg(target_os = "linux")]
+        use std::os::linux::net::SocketAddrExt;
+        use std::os::unix::ffi::OsStrExt;
+        return std::os::unix::net::SocketAddr::from_abstract_name(
+            &path.as_os_str().as_bytes()[1..],
+        );
+    }
+    std::os::unix::net::SocketAddr::from_pathname(path)
+}
+
+/// An I/O error and the address or path it is about (see [`naming`]).
+#[derive(Debug)]
+struct Named {
+    name: String,
+    error: io::Error,
+}
+
+impl Display for Named {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.name, self.error)
+    }
+}
+
+impl std::error::Error for Named {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
 }
 
 /// A connected pair of Unix-domain stream sockets (Lwt_unix's `socketpair`).
@@ -72,15 +123,21 @@ pub struct Listener {
 impl Listener {
     /// Binds and listens on a TCP address (use port 0 for any free port). The error's message
     /// names the address; its kind is the operating system's (`AddrInUse` when the port is
-    /// taken).
+    /// taken), and the operating system's own error is its
+    /// [`source`](std::error::Error::source), with the error number. The errors of
+    /// [`bind_unix`](Listener::bind_unix), [`connect_tcp`], [`connect_unix`] and [`open_file`]
+    /// are built the same way.
     ///
     /// ```
+    /// use std::error::Error;
     /// use lwt_core::unix::Listener;
     /// let taken = Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
     /// let addr = taken.local_addr().unwrap();
     /// let e = Listener::bind_tcp(addr).unwrap_err();
     /// assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
     /// assert!(e.to_string().starts_with(&format!("{addr}: ")));
+    /// let os = e.source().unwrap().downcast_ref::<std::io::Error>().unwrap();
+    /// assert_eq!(os.raw_os_error(), Some(98)); // EADDRINUSE
     /// ```
     pub fn bind_tcp(addr: SocketAddr) -> io::Result<Listener> {
         let listener = std::net::TcpListener::bind(addr).map_err(|e| naming(addr, e))?;
@@ -91,7 +148,9 @@ impl Listener {
     }
 
     /// Binds and listens on a Unix-domain socket path (the file must not exist). The error's
-    /// message names the path.
+    /// message names the path. A path that starts with a NUL byte (`"\0name"`) is a name in
+    /// Linux's abstract namespace, as with Lwt's `ADDR_UNIX`: no file is made, and none is
+    /// removed when a server on it shuts down.
     ///
     /// ```
     /// use lwt_core::{main, unix};
@@ -110,7 +169,9 @@ impl Listener {
     /// ```
     pub fn bind_unix(path: impl AsRef<Path>) -> io::Result<Listener> {
         let path = path.as_ref();
-        let listener = UnixListener::bind(path).map_err(|e| naming(path.display(), e))?;
+        let listener = unix_address(path)
+            .and_then(|addr| UnixListener::bind_addr(&addr))
+            .map_err(|e| naming(path.display(), e))?;
         Ok(Listener {
             fd: Fd::unix_listener(listener)?,
             path: Some(path.to_path_buf()),
@@ -213,14 +274,27 @@ pub fn connect_tcp(addr: SocketAddr) -> Promise<Fd> {
 
 /// Connects to a Unix-domain socket. If the server's queue of connections waiting to be
 /// accepted is full, waits until it has room, as Lwt_unix's `connect` does (it retries on
-/// `EAGAIN`), rather than failing with `WouldBlock`. An error's message names the path.
+/// `EAGAIN`), rather than failing with `WouldBlock`. An error's message names the path. A path
+/// that starts with a NUL byte names a socket in Linux's abstract namespace (see
+/// [`Listener::bind_unix`]).
+///
+/// ```
+/// use lwt_core::{main, unix};
+/// let name = format!("\0lwt-doc-abstract-{}", std::process::id());
+/// let listener = unix::Listener::bind_unix(&name).unwrap();
+/// let accepted = listener.accept();
+/// let client = main::run(unix::connect_unix(&name)).unwrap();
+/// let (server_side, _) = main::run(accepted).unwrap();
+/// main::run(client.write_all(b"x".to_vec())).unwrap();
+/// assert_eq!(main::run(server_side.read(1)).unwrap(), b"x");
+/// ```
 pub fn connect_unix(path: impl AsRef<Path>) -> Promise<Fd> {
     connect_unix_after(path.as_ref().to_path_buf(), 0)
 }
 
 /// [`connect_unix`]'s attempt number `tries`.
 fn connect_unix_after(path: PathBuf, tries: u32) -> Promise<Fd> {
-    match mio::net::UnixStream::connect(&path) {
+    match unix_address(&path).and_then(|addr| mio::net::UnixStream::connect_addr(&addr)) {
         Ok(stream) => match Fd::unix(UnixStream::from(stream)) {
             Ok(fd) => finish_connect(fd, path.display().to_string()),
             Err(e) => Promise::fail(naming(path.display(), e)),
@@ -277,17 +351,15 @@ pub fn getaddrinfo(host: &str, port: u16) -> Promise<Vec<SocketAddr>> {
 pub fn open_file(path: impl AsRef<Path>, options: OpenOptions) -> Promise<Fd> {
     let path = path.as_ref().to_path_buf();
     preemptive::detach(move || {
-        let file = options
-            .open(&path)
-            .map_err(|e| (e.kind(), format!("{}: {e}", path.display())))?;
+        let file = options.open(&path).map_err(|e| naming(path.display(), e))?;
         // Only a regular file is always ready; a FIFO, a terminal or a device can make a read
         // wait, so it must wait on the reactor, not block the loop's thread.
         let regular = file.metadata().is_ok_and(|m| m.file_type().is_file());
         Ok((file, regular))
     })
-    .bind(|r: Result<(File, bool), (io::ErrorKind, String)>| match r {
+    .bind(|r: io::Result<(File, bool)>| match r {
         Ok((file, true)) => Promise::ret(Fd::regular_file(file)),
         Ok((file, false)) => Promise::of_result(Fd::from_owned(file.into()).map_err(Exn::from)),
-        Err((kind, msg)) => Promise::fail(io::Error::new(kind, msg)),
+        Err(e) => Promise::fail(e),
     })
 }
