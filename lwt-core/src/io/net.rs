@@ -528,7 +528,9 @@ impl ServerConfig {
     }
 
     /// Where the server's errors go: a handler's rejection (or panic), a failure to close a
-    /// connection, a failed `accept`. Without it they go to the
+    /// connection, a failed `accept` (not one that fails for a client that gave up before it
+    /// was accepted, `ECONNABORTED` and Linux's pending network errors: those are retried at
+    /// once, silently, as Lwt's server does `ECONNABORTED`). Without it they go to the
     /// [async exception hook](crate::hook), as in Lwt, whose default prints the error and exits
     /// the process; with it, or with a hook that returns, the server keeps serving.
     ///
@@ -802,11 +804,41 @@ fn accept_loop<H: Handler>(server: Server, handler: Rc<H>, burst: u32) -> Promis
             if s2.0.stopping.get() {
                 return Promise::ret(());
             }
+            if is_about_one_connection(&e) {
+                // Not the server's trouble: the next connection may be fine.
+                return pause().bind(move |()| accept_loop(s2, h2, 0));
+            }
             // EMFILE and the like: report, and try again a little later rather than spin.
             s2.report(&e);
             unix::sleep(Duration::from_millis(100)).bind(move |()| accept_loop(s2, h2, 0))
         },
     )
+}
+
+/// Does an `accept` that failed with `e` say something about one connection only, not about the
+/// listener? `ECONNABORTED`: a client reset its connection before it was accepted (Lwt's server
+/// loop tries again at once, silently). And, on Linux, the network errors that accept(2) passes
+/// on from a new connection and says to treat like `EAGAIN` (`EPROTO`, `ENETDOWN`, ...). These
+/// are not reported: each is about a client that is gone, and with the default hook a report
+/// exits the process.
+fn is_about_one_connection(e: &Exn) -> bool {
+    use rustix::io::Errno;
+    let Some(errno) = e.downcast_ref::<io::Error>().and_then(Errno::from_io_error) else {
+        return false;
+    };
+    let linux_pending = cfg!(any(target_os = "linux", target_os = "android"))
+        && [
+            Errno::PROTO,
+            Errno::NETDOWN,
+            Errno::NOPROTOOPT,
+            Errno::HOSTDOWN,
+            Errno::NONET,
+            Errno::HOSTUNREACH,
+            Errno::OPNOTSUPP,
+            Errno::NETUNREACH,
+        ]
+        .contains(&errno);
+    errno == Errno::CONNABORTED || linux_pending
 }
 
 /// Lwt_io's `establish_server_with_client_address`: listens on `addr` and calls
@@ -877,4 +909,25 @@ pub fn establish_server_with(
         *server.0.accepting.borrow_mut() = Some(accepting);
         server
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found in review (session 25): every failed `accept` was reported, and with the default
+    /// hook a report exits the process, so a client that reset its connection before it was
+    /// accepted could stop a server. Lwt's loop retries `ECONNABORTED` silently.
+    #[test]
+    fn accept_errors_about_one_connection_are_not_the_servers() {
+        let exn = |errno: rustix::io::Errno| Exn::from(io::Error::from(errno));
+        assert!(is_about_one_connection(&exn(
+            rustix::io::Errno::CONNABORTED
+        )));
+        assert!(is_about_one_connection(&exn(rustix::io::Errno::PROTO)));
+        assert!(is_about_one_connection(&exn(rustix::io::Errno::NETUNREACH)));
+        assert!(!is_about_one_connection(&exn(rustix::io::Errno::MFILE)));
+        assert!(!is_about_one_connection(&exn(rustix::io::Errno::NOBUFS)));
+        assert!(!is_about_one_connection(&Exn::failure("not an OS error")));
+    }
 }
