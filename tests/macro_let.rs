@@ -553,3 +553,31 @@ fn guards_live_until_they_are_used() {
         ]
     );
 }
+
+/// Found in review (session 25): the temporaries of the expression a form waits on (a `let`'s
+/// value, a statement's promise, an `if`'s condition, an `if let`'s promise) lived until the
+/// form's call returned, and that call runs the continuation at once when the promise is
+/// resolved: a `RefCell` borrow in the expression was still held there, and code that is fine
+/// in Rust (a statement's temporaries are dropped at its end) panicked with "already borrowed".
+#[test]
+fn temporaries_of_a_waited_expression_are_dropped_before_the_rest_runs() {
+    fn seen(_: &Option<u32>) -> Promise<()> {
+        return_unit()
+    }
+    let cell = Rc::new(RefCell::new(Some(1_u32)));
+    let (c1, c2, c3) = (cell.clone(), cell.clone(), cell.clone());
+    let p: Promise<u32> = lwt! {
+        let v = ret(cell.borrow().unwrap());
+        do *cell.borrow_mut() = Some(v + 1);
+        seen(&cell.borrow());
+        do *cell.borrow_mut() = Some(v + 2);
+        if c1.borrow().is_some() {
+            do *c1.borrow_mut() = None;
+        }
+        if let None = ret(*c2.borrow()) {
+            do *c2.borrow_mut() = Some(10);
+        }
+        do c3.borrow().unwrap()
+    };
+    assert_eq!(p.state(), State::Fulfilled(10));
+}

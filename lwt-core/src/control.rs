@@ -383,6 +383,28 @@ pub fn outcome<P: Scrutinee, U: 'static>(
     promise.into_promise().then(rest)
 }
 
+/// Calls `f` at once and gives its value: `lwt!` evaluates the expression a form waits on (a
+/// `let`'s value, a statement's promise, an `if`'s condition) in such a closure, so that its
+/// temporaries are dropped before the form's continuation can run, as at the end of a Rust
+/// statement (a `RefCell` borrow in `let v = ret(*c.borrow());` is over before the rest, which
+/// may run at once, borrows `c` again).
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::{control, Promise, State};
+/// let c = Rc::new(RefCell::new(1));
+/// let c2 = c.clone();
+/// let p = control::bind(control::evaluate(|| Promise::ret(*c.borrow())), move |v| {
+///     *c2.borrow_mut() = v + 1; // runs at once: the borrow above is over
+///     Promise::ret(())
+/// });
+/// assert_eq!((p.state(), *c.borrow()), (State::Fulfilled(()), 2));
+/// ```
+#[inline(always)]
+pub fn evaluate<P>(f: impl FnOnce() -> P) -> P {
+    f()
+}
+
 /// `match promise { arms }` without rejection arms: [`bind`] on the promise [`scrutinee`] made
 /// (so that, as with lwt_ppx, a panic while evaluating it is a rejection). Records its caller on
 /// the rejection path.

@@ -106,7 +106,7 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenS
                     quote_spanned!(span=> #lwt::last(#e))
                 } else {
                     let rest = (rest_span(rest, tail), stmts_expr(rest, tail, unit_checked));
-                    seq(span, e.to_token_stream(), rest)
+                    seq(span, waited(e), rest)
                 }
             }
             Stmt::Form(f) => {
@@ -187,6 +187,90 @@ fn seq(span: Span, promise: TokenStream, rest: (Span, TokenStream)) -> TokenStre
     quote_spanned!(span=> #lwt::seq(#promise, #rest))
 }
 
+/// `__lwt::evaluate(|| expr)`: the user's expression evaluated in a closure called at once, so that
+/// its temporaries (a `RefCell` borrow, say) are dropped before the form's continuation runs,
+/// as at the end of a Rust statement. Passed straight to `bind`, they would live until `bind`
+/// returns, and `bind` runs the continuation at once when the promise is already resolved:
+/// `let v = ret(*c.borrow()); do *c.borrow_mut() = v;` would panic with "already borrowed".
+/// The call is placed at the expression, where a value of the wrong type is then reported; the
+/// closure's bars are the macro's (a closure written by the user could draw lints).
+/// The expression a form waits on, as the form's argument: through [`evaluated`] if it may
+/// hold temporaries, as written if it cannot (a name, a literal, a call on names: the common
+/// `let x = p;` and `let y = fetch(x);` stay as they read in `cargo expand`).
+fn waited(e: &syn::Expr) -> TokenStream {
+    if may_hold_temporaries(e) {
+        evaluated(e.span(), e.to_token_stream())
+    } else {
+        e.to_token_stream()
+    }
+}
+
+/// [`waited`] for a binding's value (`init(b)`): a form holds no temporaries of its own at
+/// the top (its own expressions are evaluated where it puts them).
+fn waited_init(b: &Binding, init: TokenStream) -> TokenStream {
+    match &b.init {
+        Init::Expr(e) if may_hold_temporaries(e) => evaluated(e.span(), init),
+        _ => init,
+    }
+}
+
+/// Can evaluating `e` leave a temporary alive until the end of the enclosing statement? Not
+/// for a name, a literal, a field of a name, or a call (function or method on a name) whose
+/// arguments cannot either: their values are moved into the call or borrowed from places.
+/// Anything else may (a method called on a call's result, such as `c.borrow().get()`, a
+/// macro), and is evaluated on its own.
+fn may_hold_temporaries(e: &syn::Expr) -> bool {
+    let place = |e: &syn::Expr| match e {
+        syn::Expr::Path(_) => true,
+        syn::Expr::Field(f) => matches!(&*f.base, syn::Expr::Path(_)),
+        _ => false,
+    };
+    match e {
+        syn::Expr::Path(_) | syn::Expr::Lit(_) => false,
+        syn::Expr::Field(_) => !place(e),
+        syn::Expr::Paren(p) => may_hold_temporaries(&p.expr),
+        syn::Expr::Tuple(t) => t.elems.iter().any(may_hold_temporaries),
+        syn::Expr::Call(c) => {
+            !matches!(&*c.func, syn::Expr::Path(_)) || c.args.iter().any(may_hold_temporaries)
+        }
+        syn::Expr::MethodCall(m) => !place(&m.receiver) || m.args.iter().any(may_hold_temporaries),
+        // `&name` borrows a place; `&f(x)` borrows a temporary.
+        syn::Expr::Reference(r) => !place(&r.expr),
+        // `!ok`, `-n`: the operand is moved. `*x` borrows it: only a place is safe.
+        syn::Expr::Unary(u) => match u.op {
+            syn::UnOp::Deref(_) => !place(&u.expr),
+            _ => may_hold_temporaries(&u.expr),
+        },
+        // A comparison borrows its operands (a call's result would be a temporary held to the
+        // end); the other operators move them.
+        syn::Expr::Binary(b) => {
+            use syn::BinOp::*;
+            let compares = matches!(b.op, Eq(_) | Ne(_) | Lt(_) | Le(_) | Gt(_) | Ge(_));
+            let operand = |e: &syn::Expr| {
+                if compares {
+                    !place(e) && !matches!(e, syn::Expr::Lit(_))
+                } else {
+                    may_hold_temporaries(e)
+                }
+            };
+            operand(&b.left) || operand(&b.right)
+        }
+        _ => true,
+    }
+}
+
+fn evaluated(at: Span, expr: TokenStream) -> TokenStream {
+    let lwt = rt(at);
+    let bars = generated_bars(at, quote!(||));
+    // The parentheses at the expression's last token: the call then spans the whole expression
+    // (a span cannot be joined on stable Rust), so an error underlines all of it.
+    let end = expr.clone().into_iter().last().map_or(at, |t| t.span());
+    let mut args =
+        proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, quote!(#bars #expr));
+    args.set_span(end);
+    quote_spanned!(at=> #lwt::evaluate #args)
+}
+
 /// Where the rest of a block starts: its first statement, or its value.
 fn rest_span(stmts: &[Stmt], tail: Option<&Tail>) -> Span {
     // Items are not part of the rest: they go to the front of the block.
@@ -260,6 +344,14 @@ fn pat_ty(b: &Binding) -> TokenStream {
     }
 }
 
+/// Where a binding's value is written.
+fn init_span(b: &Binding) -> Span {
+    match &b.init {
+        Init::Expr(e) => e.span(),
+        Init::Form(f) => form_span(f),
+    }
+}
+
 fn init(b: &Binding) -> TokenStream {
     match &b.init {
         Init::Expr(e) => e.to_token_stream(),
@@ -276,7 +368,8 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
                 None => {
                     let pat = pat_ty(single);
                     let closure = closure(b.span, quote!(|#pat|), rest);
-                    quote_spanned!(b.span=> #lwt::bind(#expr, #closure))
+                    let promise = waited_init(single, expr);
+                    quote_spanned!(b.span=> #lwt::bind(#promise, #closure))
                 }
                 Some(els) => {
                     // Rust's let-else, as a `match`: the else block's promise replaces the rest.
@@ -297,7 +390,8 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
                             }
                         },
                     );
-                    quote_spanned!(b.span=> #lwt::bind(#expr, #closure))
+                    let promise = waited_init(single, expr);
+                    quote_spanned!(b.span=> #lwt::bind(#promise, #closure))
                 }
             }
         }
@@ -325,6 +419,14 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
                 closure(b.span, quote!(|#pats: #tys|), rest)
             } else {
                 closure(b.span, quote!(|#pats|), rest)
+            };
+            let simple = bindings
+                .iter()
+                .all(|b| matches!(&b.init, Init::Expr(e) if !may_hold_temporaries(e)));
+            let promises = if simple {
+                promises
+            } else {
+                evaluated(b.span, promises)
             };
             quote_spanned!(b.span=> #lwt::bind(#promises, #closure))
         }
@@ -355,10 +457,7 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
 /// is reported there, once, instead of on the operation that waits for it (`both`, `bind`), which
 /// reports it once per bound it needs.
 fn promise_at_value(b: &Binding, expr: TokenStream) -> TokenStream {
-    let at = match &b.init {
-        Init::Expr(e) => e.span(),
-        Init::Form(f) => form_span(f),
-    };
+    let at = init_span(b);
     let lwt = rt(at);
     quote_spanned!(at=> #lwt::Bindable::into_promise(#expr))
 }
@@ -524,7 +623,8 @@ fn if_form(i: &If) -> TokenStream {
                 quote!(|#cond|),
                 quote!(if #cond { #then } else { #els }),
             );
-            quote_spanned!(i.span=> #lwt::branch(#cond_expr, #closure))
+            let cond_value = waited(cond_expr);
+            quote_spanned!(i.span=> #lwt::branch(#cond_value, #closure))
         }
         IfCond::Let(pat, expr, chain) => {
             let (value, test) = match chain {
@@ -549,7 +649,8 @@ fn if_form(i: &If) -> TokenStream {
                 quote!(|#value|),
                 quote!(#test { #then } else { #els }),
             );
-            quote_spanned!(i.span=> #lwt::bind_if_let(#expr, #closure))
+            let promise = waited(expr);
+            quote_spanned!(i.span=> #lwt::bind_if_let(#promise, #closure))
         }
     }
 }
