@@ -252,7 +252,8 @@ impl InputChannel {
     }
 
     /// Lwt_io's `length`: after the operations already started, the size of the file the
-    /// channel reads, in bytes. Rejected with `NotSeekable` on a pipe or a terminal,
+    /// channel reads, in bytes (for a device, where a seek to its end is, as in Lwt: 0 for
+    /// `/dev/null`). Rejected with `NotSeekable` on a pipe or a terminal,
     /// `Unsupported` on a socket, and [`ChannelClosed`] once the channel is closed.
     ///
     /// ```

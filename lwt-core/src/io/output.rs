@@ -238,8 +238,8 @@ impl OutputChannel {
 
     /// Lwt_io's `length`: after the operations already started, the size of the file the
     /// channel writes, in bytes, as the system sees it: bytes still
-    /// [`buffered`](OutputChannel::buffered) are not counted (flush first). Rejected with
-    /// `NotSeekable` on a pipe or a terminal, `Unsupported` on a socket, and [`ChannelClosed`]
+    /// [`buffered`](OutputChannel::buffered) are not counted (flush first); for a device, where
+    /// a seek to its end is. Rejected with `NotSeekable` on a pipe or a terminal, `Unsupported` on a socket, and [`ChannelClosed`]
     /// once the channel is closed.
     ///
     /// ```

@@ -423,20 +423,22 @@ impl Fd {
         })
     }
 
-    /// The size of the regular file under the descriptor (`fstat`'s `st_size`), for Lwt_io's
-    /// `length`. Anything else fails, as Lwt's seek to the end does: a pipe or a terminal with
-    /// `NotSeekable`, a socket with `Unsupported`.
+    /// The size of the file under the descriptor, for Lwt_io's `length`: `fstat`'s `st_size` for
+    /// a regular file; for anything else, where Lwt's seek to the end is, with the position put
+    /// back (a device: `/dev/null` gives 0, a disk its size). What cannot seek fails, as in Lwt:
+    /// a pipe or a terminal with `NotSeekable` (`ESPIPE`), a socket with `Unsupported`.
     pub(crate) fn file_length(&self) -> io::Result<u64> {
         self.with_kind(|k| match k {
             Kind::File(f) => {
                 let meta = f.metadata()?;
-                if !meta.is_file() {
-                    return Err(io::Error::new(
-                        io::ErrorKind::NotSeekable,
-                        "not a regular file: no length",
-                    ));
+                if meta.is_file() {
+                    return Ok(meta.len());
                 }
-                Ok(meta.len())
+                let mut f = f;
+                let here = f.stream_position()?;
+                let end = f.seek(SeekFrom::End(0))?;
+                f.seek(SeekFrom::Start(here))?;
+                Ok(end)
             }
             _ => Err(io::Error::new(
                 io::ErrorKind::Unsupported,
