@@ -121,26 +121,26 @@ fn pending_result<U: 'static>() -> Rc<Node<U>> {
 /// finished combinator's dead waiter may stay on a long-lived input (between live callbacks,
 /// until the list is next purged), and through the state it would keep the result node, and the
 /// value that node keeps for its consumers, alive (Lwt clears its removable callback cell).
-struct Target<U: 'static>(RefCell<Option<Rc<Node<U>>>>);
+struct Target<U: 'static>(Cell<Option<Rc<Node<U>>>>);
 
 impl<U: 'static> Target<U> {
     fn new(node: &Rc<Node<U>>) -> Target<U> {
-        Target(RefCell::new(Some(node.clone())))
+        Target(Cell::new(Some(node.clone())))
     }
 
     /// Resolves the result and lets go of it. Once only: a later call finds nothing.
     fn resolve(&self, outcome: Outcome<U>) {
-        let node = self.0.borrow_mut().take();
-        if let Some(node) = node {
+        if let Some(node) = self.0.take() {
             let _ = node.resolve(outcome, Mode::Later);
         }
     }
 
     fn set_cancel(&self, how: HowToCancel) {
-        let node = self.0.borrow().clone();
-        if let Some(node) = node {
+        let node = self.0.take();
+        if let Some(node) = &node {
             node.set_cancel(how);
         }
+        self.0.set(node);
     }
 }
 
