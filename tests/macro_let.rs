@@ -581,3 +581,24 @@ fn temporaries_of_a_waited_expression_are_dropped_before_the_rest_runs() {
     };
     assert_eq!(p.state(), State::Fulfilled(10));
 }
+
+/// Found in review (session 25): the same through a `{ .. }` block, whose last expression's
+/// temporaries a block's tail keeps to the end of the enclosing statement.
+#[test]
+fn temporaries_of_a_nested_block_are_dropped_before_the_rest_runs() {
+    fn seen(_: &Option<u32>) -> Promise<()> {
+        return_unit()
+    }
+    let cell = Rc::new(RefCell::new(Some(1_u32)));
+    let c2 = cell.clone();
+    let p: Promise<u32> = lwt! {
+        let v = { ret(cell.borrow().unwrap()) };
+        do *c2.borrow_mut() = Some(v + 1);
+        {
+            seen(&cell.borrow());
+        }
+        do *c2.borrow_mut() = Some(v + 2);
+        do c2.borrow().unwrap()
+    };
+    assert_eq!(p.state(), State::Fulfilled(3));
+}

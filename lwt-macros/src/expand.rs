@@ -118,6 +118,11 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenS
                     quote_spanned!(span=> #lwt::last(#expr))
                 } else {
                     let rest = (rest_span(rest, tail), stmts_expr(rest, tail, unit_checked));
+                    let expr = if form_may_hold_temporaries(f) {
+                        evaluated(span, expr)
+                    } else {
+                        expr
+                    };
                     seq(span, expr, rest)
                 }
             }
@@ -205,13 +210,22 @@ fn waited(e: &syn::Expr) -> TokenStream {
     }
 }
 
-/// [`waited`] for a binding's value (`init(b)`): a form holds no temporaries of its own at
-/// the top (its own expressions are evaluated where it puts them).
+/// [`waited`] for a binding's value (`init(b)`).
 fn waited_init(b: &Binding, init: TokenStream) -> TokenStream {
     match &b.init {
         Init::Expr(e) if may_hold_temporaries(e) => evaluated(e.span(), init),
+        Init::Form(f) if form_may_hold_temporaries(f) => evaluated(form_span(f), init),
         _ => init,
     }
+}
+
+/// Can a form's expansion leave a temporary alive until the end of the statement it is in?
+/// Only a `{ .. }` block: its value is its last expression, as written, whose temporaries a
+/// block's tail keeps to the end of the enclosing statement (edition 2021). The other forms put
+/// the user's code in closures (their branches, arms, bodies) or through [`waited`] (an `if`'s
+/// condition), which drop their temporaries as they return.
+fn form_may_hold_temporaries(f: &Form) -> bool {
+    matches!(f, Form::Block(_))
 }
 
 /// Can evaluating `e` leave a temporary alive until the end of the enclosing statement? Not
