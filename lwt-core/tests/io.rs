@@ -2417,4 +2417,11 @@ fn a_server_on_an_abstract_unix_address() {
     let refused = main::run(io::open_connection(io::Address::unix(&name))).unwrap_err();
     let refused = refused.downcast_ref::<std::io::Error>().unwrap();
     assert_eq!(refused.kind(), ErrorKind::ConnectionRefused, "{refused}");
+    // Named as `ss` shows it, not with a raw NUL byte.
+    assert!(
+        refused
+            .to_string()
+            .starts_with(&format!("@{}: ", &name[1..])),
+        "{refused}"
+    );
 }

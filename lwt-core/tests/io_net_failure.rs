@@ -5,12 +5,14 @@
 //! cancel that close), so `drained` never resolved. Lwt 5.6.1 closes the socket at once there
 //! (`with_connection: rejected: Failure("timeout") after 0.3 s; fds before 9, after 9`). The
 //! close now waits at most a second for the peer to take the output, then closes the socket.
+//! `io::with_file` had the same defect on a FIFO whose reader does not read.
 //!
 //! One test function: it counts this process's descriptors, which tests running beside it in
 //! other threads would change.
 
 use std::cell::RefCell;
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::OpenOptionsExt;
 use std::rc::Rc;
 use std::time::Duration;
 
@@ -98,4 +100,26 @@ fn a_failed_body_or_handler_does_not_wait_for_ever_on_a_peer_that_does_not_read(
     main::run(server.shutdown()).unwrap();
     main::run(drained).unwrap();
     assert_eq!(*got.borrow(), b"unflushed");
+
+    // with_file, on a FIFO whose reader never reads (found in review: the same defect).
+    let path = std::env::temp_dir().join(format!("lwt-failure-fifo-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    let reader = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+        .unwrap();
+    let before = open_fds();
+    let p = io::with_file(&path, io::Output, write_too_much_for);
+    let outcome = within(p, 5);
+    std::fs::remove_file(&path).unwrap();
+    let outcome = outcome.expect("with_file still pending 5 s after its body failed");
+    assert_eq!(outcome.unwrap_err().to_string(), "timeout");
+    assert_eq!(open_fds(), before, "the FIFO's writing end is closed");
+    drop(reader);
 }

@@ -131,7 +131,9 @@ pub fn open_file<M: OpenMode + 'static>(path: impl AsRef<Path>, mode: M) -> Prom
 
 /// Lwt_io's `with_file ~mode path f`: opens the file, runs `f` on the channel, and closes the
 /// channel when `f`'s promise resolves, whether it is fulfilled or rejected (an output channel is
-/// flushed first). The result is `f`'s, unless closing fails.
+/// flushed first). The result is `f`'s, unless closing after a success fails. After a failure,
+/// the close waits at most one second for the output to be written (a FIFO whose reader does
+/// not read would hold it for ever), then aborts the channel; the result is `f`'s rejection.
 ///
 /// ```
 /// use lwt_core::{io, main};
@@ -149,8 +151,11 @@ pub fn with_file<M: OpenMode + 'static, T: 'static>(
     f: impl FnOnce(M::Channel) -> Promise<T> + 'static,
 ) -> Promise<T> {
     open_file(path, mode).bind(move |channel| {
-        let closing = channel.clone();
-        catch(move || f(channel), Promise::fail).finalize(move || closing.close())
+        let (closing, failed) = (channel.clone(), channel.clone());
+        catch(move || f(channel), Promise::fail).try_bind(
+            move |v| closing.close().map(move |()| v),
+            move |e| super::close_after_failure(&failed).then(move |_| Promise::fail(e)),
+        )
     })
 }
 

@@ -421,23 +421,9 @@ pub fn with_connection_with<T: 'static>(
         let (ic2, oc2, ic3) = (ic.clone(), oc.clone(), ic.clone());
         catch(move || f(ic, oc), Promise::fail).try_bind(
             move |v| oc2.close().finalize(move || ic2.close()).map(move |()| v),
-            move |e| close_after_failure(&ic3).then(move |_| Promise::fail(e)),
+            move |e| super::close_after_failure(&ic3).then(move |_| Promise::fail(e)),
         )
     })
-}
-
-/// How long the close after a failed [`with_connection`] body or server handler waits for the
-/// peer to take what the output channel still holds before it closes the socket anyway.
-const CLOSE_GRACE: Duration = Duration::from_secs(1);
-
-/// Closes a connection whose body or handler failed: the output is written out first, as after
-/// a success, but for at most [`CLOSE_GRACE`]. The body may have given up on a peer that does not
-/// read (a write canceled by a timeout puts its bytes back in the buffer), and a close waiting
-/// for it would never end: `with_connection` would stay pending, and a server's connection (a
-/// close nobody can cancel) would stay open for as long as the peer lives. Lwt closes the socket
-/// at once here (its input's close does). Canceling the input's close closes the socket at once.
-fn close_after_failure(ic: &InputChannel) -> Promise<()> {
-    crate::combinators::pick(vec![ic.close(), unix::sleep(CLOSE_GRACE)])
 }
 
 /// The error reporter of a server.
@@ -752,7 +738,7 @@ impl Server {
                     if no_close {
                         return Promise::ret(());
                     }
-                    close_after_failure(&ic3)
+                    super::close_after_failure(&ic3)
                 },
             )
             .catch(move |e| {

@@ -63,6 +63,20 @@ pub(crate) fn is_abstract(path: &Path) -> bool {
     path.as_os_str().as_bytes().first() == Some(&0)
 }
 
+/// A Unix-domain socket's path as an error names it: an abstract name as `@name`, as `ss` and
+/// `netstat` show it (its NUL byte would print as is).
+fn socket_name(path: &Path) -> String {
+    if is_abstract(path) {
+        use std::os::unix::ffi::OsStrExt;
+        format!(
+            "@{}",
+            String::from_utf8_lossy(&path.as_os_str().as_bytes()[1..])
+        )
+    } else {
+        path.display().to_string()
+    }
+}
+
 /// The socket address of a Unix-domain `path`: a file, or, when it starts with a NUL byte, a
 /// name in Linux's abstract namespace. (`SocketAddr::from_pathname` refuses the NUL byte, and
 /// on other systems so does this.)
@@ -171,7 +185,7 @@ impl Listener {
         let path = path.as_ref();
         let listener = unix_address(path)
             .and_then(|addr| UnixListener::bind_addr(&addr))
-            .map_err(|e| naming(path.display(), e))?;
+            .map_err(|e| naming(socket_name(path), e))?;
         Ok(Listener {
             fd: Fd::unix_listener(listener)?,
             path: Some(path.to_path_buf()),
@@ -296,8 +310,8 @@ pub fn connect_unix(path: impl AsRef<Path>) -> Promise<Fd> {
 fn connect_unix_after(path: PathBuf, tries: u32) -> Promise<Fd> {
     match unix_address(&path).and_then(|addr| mio::net::UnixStream::connect_addr(&addr)) {
         Ok(stream) => match Fd::unix(UnixStream::from(stream)) {
-            Ok(fd) => finish_connect(fd, path.display().to_string()),
-            Err(e) => Promise::fail(naming(path.display(), e)),
+            Ok(fd) => finish_connect(fd, socket_name(&path)),
+            Err(e) => Promise::fail(naming(socket_name(&path), e)),
         },
         // A Unix-domain connect never goes on in the background: `EAGAIN` says the server's
         // accept queue is full, and no event tells when it has room (the unconnected socket
@@ -307,7 +321,7 @@ fn connect_unix_after(path: PathBuf, tries: u32) -> Promise<Fd> {
             let delay = std::time::Duration::from_micros(100 << tries.min(9));
             super::sleep(delay).bind(move |()| connect_unix_after(path, tries + 1))
         }
-        Err(e) => Promise::fail(naming(path.display(), e)),
+        Err(e) => Promise::fail(naming(socket_name(&path), e)),
     }
 }
 
