@@ -192,13 +192,6 @@ fn seq(span: Span, promise: TokenStream, rest: (Span, TokenStream)) -> TokenStre
     quote_spanned!(span=> #lwt::seq(#promise, #rest))
 }
 
-/// `__lwt::evaluate(|| expr)`: the user's expression evaluated in a closure called at once, so that
-/// its temporaries (a `RefCell` borrow, say) are dropped before the form's continuation runs,
-/// as at the end of a Rust statement. Passed straight to `bind`, they would live until `bind`
-/// returns, and `bind` runs the continuation at once when the promise is already resolved:
-/// `let v = ret(*c.borrow()); do *c.borrow_mut() = v;` would panic with "already borrowed".
-/// The call is placed at the expression, where a value of the wrong type is then reported; the
-/// closure's bars are the macro's (a closure written by the user could draw lints).
 /// The expression a form waits on, as the form's argument: through [`evaluated`] if it may
 /// hold temporaries, as written if it cannot (a name, a literal, a call on names: the common
 /// `let x = p;` and `let y = fetch(x);` stay as they read in `cargo expand`).
@@ -212,10 +205,18 @@ fn waited(e: &syn::Expr) -> TokenStream {
 
 /// [`waited`] for a binding's value (`init(b)`).
 fn waited_init(b: &Binding, init: TokenStream) -> TokenStream {
+    if init_may_hold_temporaries(b) {
+        evaluated(init_span(b), init)
+    } else {
+        init
+    }
+}
+
+/// [`may_hold_temporaries`] for a binding's value, an expression or a form.
+fn init_may_hold_temporaries(b: &Binding) -> bool {
     match &b.init {
-        Init::Expr(e) if may_hold_temporaries(e) => evaluated(e.span(), init),
-        Init::Form(f) if form_may_hold_temporaries(f) => evaluated(form_span(f), init),
-        _ => init,
+        Init::Expr(e) => may_hold_temporaries(e),
+        Init::Form(f) => form_may_hold_temporaries(f),
     }
 }
 
@@ -273,6 +274,13 @@ fn may_hold_temporaries(e: &syn::Expr) -> bool {
     }
 }
 
+/// `__lwt::evaluate(|| expr)`: the user's expression evaluated in a closure called at once, so that
+/// its temporaries (a `RefCell` borrow, say) are dropped before the form's continuation runs,
+/// as at the end of a Rust statement. Passed straight to `bind`, they would live until `bind`
+/// returns, and `bind` runs the continuation at once when the promise is already resolved:
+/// `let v = ret(*c.borrow()); do *c.borrow_mut() = v;` would panic with "already borrowed".
+/// The call is placed at the expression, where a value of the wrong type is then reported; the
+/// closure's bars are the macro's (a closure written by the user could draw lints).
 fn evaluated(at: Span, expr: TokenStream) -> TokenStream {
     let lwt = rt(at);
     let bars = generated_bars(at, quote!(||));
@@ -434,13 +442,10 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
             } else {
                 closure(b.span, quote!(|#pats|), rest)
             };
-            let simple = bindings
-                .iter()
-                .all(|b| matches!(&b.init, Init::Expr(e) if !may_hold_temporaries(e)));
-            let promises = if simple {
-                promises
-            } else {
+            let promises = if bindings.iter().any(init_may_hold_temporaries) {
                 evaluated(b.span, promises)
+            } else {
+                promises
             };
             quote_spanned!(b.span=> #lwt::bind(#promises, #closure))
         }
