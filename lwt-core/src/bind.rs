@@ -388,7 +388,7 @@ pub fn map<T: 'static, U: 'static>(
 /// ```
 /// use lwt_core::{catch, Promise, State};
 /// let p = catch(|| -> Promise<i32> { panic!("early") }, |e| Promise::ret(e.to_string().len() as i32));
-/// assert_eq!(p.state(), State::Fulfilled("callback panicked: early".len() as i32));
+/// assert_eq!(p.state(), State::Fulfilled("panicked: early".len() as i32));
 /// ```
 pub fn catch<T: 'static>(
     f: impl FnOnce() -> Promise<T>,

@@ -98,14 +98,9 @@ impl Exn {
     /// assert_eq!(e.downcast_ref::<Panicked>().unwrap().message(), "boom 42");
     /// ```
     pub fn from_panic(payload: Box<dyn Any + Send>) -> Exn {
-        let message = match payload.downcast::<String>() {
-            Ok(s) => *s,
-            Err(payload) => match payload.downcast::<&'static str>() {
-                Ok(s) => (*s).to_owned(),
-                Err(_) => String::from("<non-string panic payload>"),
-            },
-        };
-        Exn::new(Panicked { message })
+        Exn::new(Panicked {
+            message: panic_message(payload),
+        })
     }
 
     /// Is this the rejection of a canceled promise?
@@ -236,7 +231,20 @@ impl fmt::Display for Canceled {
 
 impl Error for Canceled {}
 
-/// A callback panicked; the promise that depended on it is rejected with this.
+/// The message a panic carried (`panic!("..")` payloads are a `String` or a `&'static str`).
+pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(s) => (*s).to_owned(),
+            Err(_) => String::from("<non-string panic payload>"),
+        },
+    }
+}
+
+/// Code the runtime ran for a promise panicked: a callback, a clone of its value, an expression
+/// `lwt!` evaluated for it, work given to [`detach`](crate::preemptive::detach). The promise that
+/// depended on that code is rejected with this, as Lwt rejects it with the exception raised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Panicked {
     message: String,
@@ -251,7 +259,7 @@ impl Panicked {
 
 impl fmt::Display for Panicked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "callback panicked: {}", self.message)
+        write!(f, "panicked: {}", self.message)
     }
 }
 

@@ -24,7 +24,7 @@
 //! let (p, r) = wait::<u8>();
 //! p.on_success(|_| panic!("observer failed"));
 //! r.wakeup(1);
-//! assert_eq!(*seen.borrow(), ["callback panicked: observer failed"]);
+//! assert_eq!(*seen.borrow(), ["panicked: observer failed"]);
 //! hook::restore_async_exception_hook(previous);
 //! ```
 

@@ -27,7 +27,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use crate::engine::{self, Remote};
-use crate::exn::Exn;
+use crate::exn::{panic_message, Exn};
 use crate::promise::Promise;
 use crate::resolver::{wait, Resolver};
 
@@ -217,10 +217,8 @@ pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Prom
     });
     pool().submit(Box::new(move || {
         ORIGIN.with(|o| *o.borrow_mut() = Some(remote.clone()));
-        let result = catch_unwind(AssertUnwindSafe(f)).map_err(|payload| {
-            // The payload may not be Send-safe to keep; its message is.
-            Exn::from_panic(payload).to_string()
-        });
+        // The payload may not be safe to send back; its message is.
+        let result = catch_unwind(AssertUnwindSafe(f)).map_err(panic_message);
         ORIGIN.with(|o| *o.borrow_mut() = None);
         remote.post(Box::new(move || complete(id, result)));
     }));
@@ -235,12 +233,7 @@ fn complete<T: 'static>(id: u64, result: Result<T, String>) {
     };
     match result {
         Ok(value) => resolver.wakeup(value),
-        Err(message) => {
-            let message = message
-                .strip_prefix("callback panicked: ")
-                .unwrap_or(&message);
-            resolver.wakeup_exn(Exn::from_panic(Box::new(message.to_string())))
-        }
+        Err(message) => resolver.wakeup_exn(Exn::from_panic(Box::new(message))),
     }
 }
 

@@ -395,10 +395,7 @@ fn dont_wait_handles_locally_and_async_and_ignore_result_use_the_hook() {
     r.wakeup_exn(Exn::failure("one connection"));
     assert_eq!(
         taken(&local),
-        [
-            "handled callback panicked: while starting",
-            "handled one connection"
-        ]
+        ["handled panicked: while starting", "handled one connection"]
     );
 
     async_(|| Promise::fail_with("async failure"));

@@ -375,7 +375,7 @@ fn observer_panics_go_to_the_hook_and_the_loop_goes_on() {
     let a = l.clone();
     p.on_success(move |_| push(&a, "second observer ran"));
     r.wakeup(());
-    assert_eq!(taken(&seen), ["callback panicked: first observer"]);
+    assert_eq!(taken(&seen), ["panicked: first observer"]);
     assert_eq!(taken(&l), ["second observer ran"]);
 }
 

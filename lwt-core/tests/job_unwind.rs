@@ -38,7 +38,7 @@ fn the_callbacks_after_a_panicking_one_run_before_the_panic_goes_on() {
     p.on_success(|_| panic!("observer"));
     p.on_success(push(&l, "third"));
     let panic = with_panicking_hook(|| r.wakeup(1));
-    assert_eq!(panic.as_deref(), Some("hook: callback panicked: observer"));
+    assert_eq!(panic.as_deref(), Some("hook: panicked: observer"));
     assert_eq!(*l.borrow(), ["first", "third"]);
     // The promise is idle again: a callback added now runs at once.
     p.on_success(push(&l, "late"));
@@ -54,7 +54,7 @@ fn the_caller_hears_of_the_first_panic_and_every_callback_runs() {
     p.on_success(|_| panic!("two"));
     p.on_success(push(&l, "last"));
     let panic = with_panicking_hook(|| r.wakeup(1));
-    assert_eq!(panic.as_deref(), Some("hook: callback panicked: one"));
+    assert_eq!(panic.as_deref(), Some("hook: panicked: one"));
     assert_eq!(*l.borrow(), ["between", "last"]);
 }
 
@@ -83,7 +83,7 @@ fn a_panic_in_a_nested_wakeup_loses_no_job_of_the_outer_queue() {
     // heard of that one in turn.
     assert_eq!(
         panic.as_deref(),
-        Some("hook: callback panicked: hook: callback panicked: inner observer")
+        Some("hook: panicked: hook: panicked: inner observer")
     );
     assert_eq!(*l.borrow(), ["inner after", "b", "c"]);
 }
@@ -124,10 +124,7 @@ fn run_goes_on_after_a_panic_escaped_it() {
         let _ = main::run(after);
         unreachable!("the panic comes first");
     });
-    assert_eq!(
-        panic.as_deref(),
-        Some("hook: callback panicked: in the loop")
-    );
+    assert_eq!(panic.as_deref(), Some("hook: panicked: in the loop"));
     let (p, r) = wait::<u8>();
     p.on_success(push(&l, "next run"));
     r.wakeup_later(1);

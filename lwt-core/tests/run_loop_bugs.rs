@@ -675,7 +675,7 @@ fn panicking_hook() -> (Log, Option<hook::Hook>) {
 
 /// Found by review (session 24): `async_` and `ignore_result` sent a rejection to the async
 /// exception hook from a guarded observer, so a hook that panics was called a second time,
-/// with "callback panicked: hook saw boom". Lwt calls it once and lets its exception go on to
+/// with "panicked: hook saw boom". Lwt calls it once and lets its exception go on to
 /// the caller of `wakeup_exn` (`hook calls: [Failure("boom"); Failure("boom2");
 /// Failure("boom3")]`).
 #[test]
