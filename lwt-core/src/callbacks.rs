@@ -158,7 +158,7 @@ impl<T> Callbacks<T> {
 
     // Inlined (as the other small steps of a resolution): without link-time optimization a
     // generic helper of this crate often stays a call in the user's crate, and this one runs
-    // twice per resolution (see `benches/peers.rs`, RESULTS.md "Changes", session 19).
+    // twice per resolution (see `benches/peers.rs`, bench/HISTORY.md "Changes", session 19).
     #[inline]
     pub(crate) fn pop_front(&mut self) -> Option<Callback<T>> {
         match std::mem::take(self) {
