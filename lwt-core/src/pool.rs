@@ -275,9 +275,11 @@ impl<T: 'static> Pool<T> {
                     drop(created.then(move |o| {
                         match o {
                             // The waiter gave up while the element was made: it goes to the
-                            // next waiter or the idle list, not lost (it still counts).
+                            // next waiter or the idle list, not lost (it still counts), unless
+                            // the pool was cleared meanwhile: then it is disposed of, as an
+                            // element given back after a `clear` is.
                             Ok((elem, generation)) if !r.is_pending() => {
-                                pool.release(elem, generation)
+                                drop(pool.give_back(elem, generation))
                             }
                             o => r.wakeup_result(o),
                         }

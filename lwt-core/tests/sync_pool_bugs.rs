@@ -1,12 +1,13 @@
 //! Minimal reproductions of the bugs the randomized tests (`sync_fuzz.rs`, `pool_fuzz.rs`) found
-//! in `Mvar` and `Pool`, now fixed. Each test failed on the code before the fix (`b23956c`).
+//! in `Mvar` and `Pool`, now fixed, and of those reviews found. Each test failed on the code
+//! before its fix (`b23956c` for the randomized tests' finds).
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use lwt_core::pool::Pool;
 use lwt_core::sync::{Condition, Mvar};
-use lwt_core::{wait, Exn, Promise, Resolver};
+use lwt_core::{wait, Exn, Promise, Resolver, State};
 
 // ---- Pool: a failed creation strands the waiters ----------------------------------------------
 
@@ -306,5 +307,109 @@ fn mvar_a_take_from_the_drop_of_a_canceled_put_is_served() {
     assert!(
         !late.is_pending() || m.is_empty(),
         "the mailbox is full (value 3) but a take still waits"
+    );
+}
+
+// ---- Pool: an element made before a `clear` for a waiter that gave up (review, session 26) ---
+
+/// A slot freed while a use waits gets a creation for that use; the pool is cleared while the
+/// element is made and the use is canceled. The element, made before the `clear`, goes to the
+/// idle list and is handed to a use that starts after the `clear`.
+#[test]
+fn pool_element_made_before_clear_is_not_handed_to_a_use_started_after_it() {
+    let pending: Rc<RefCell<Vec<Resolver<u32>>>> = Rc::default();
+    let next = Rc::new(Cell::new(0u32));
+    let (pd, n) = (pending.clone(), next.clone());
+    let disposed = Rc::new(RefCell::new(Vec::new()));
+    let d = disposed.clone();
+    let pool = Pool::new(1, move || {
+        n.set(n.get() + 1);
+        if n.get() == 2 {
+            let (p, r) = wait();
+            pd.borrow_mut().push(r);
+            p
+        } else {
+            Promise::ret(n.get())
+        }
+    })
+    .with_check(|_, _| Promise::ret(false))
+    .with_dispose(move |e: Rc<u32>| {
+        d.borrow_mut().push(*e);
+        Promise::ret(())
+    });
+    let (hold, release) = wait::<u32>();
+    let a = pool.use_(move |_| hold); // element 1
+    let b = pool.use_(|e| Promise::ret(*e)); // waits
+    release.wakeup_exn(Exn::failure("use failed")); // element 1 disposed, creation 2 for b
+    assert!(a.is_rejected());
+    assert_eq!(pending.borrow().len(), 1);
+    let cleared = pool.clear();
+    assert!(cleared.is_fulfilled());
+    b.cancel();
+    pending.borrow_mut().pop().unwrap().wakeup(2); // element 2, made before the clear
+    let c = pool.use_(|e| Promise::ret(*e)); // starts after the clear
+    println!("c = {:?}, disposed = {:?}", c.state(), disposed.borrow());
+    assert_ne!(
+        c.state(),
+        State::Fulfilled(2),
+        "a use after clear got an element made before it"
+    );
+    assert_eq!(c.state(), State::Fulfilled(3));
+    assert_eq!(*disposed.borrow(), [1, 2]);
+    assert_eq!(pool.size(), 1);
+}
+
+/// The same through a failing `validate`, the one path where Lwt 5.6.1 also makes an element
+/// for a waiting use (its `replace_disposed`): there the use started after the `clear` gets a
+/// new element (3); here it gets element 2, made before the `clear`.
+#[test]
+fn pool_element_made_before_clear_for_a_canceled_waiter_via_validate() {
+    let pending: Rc<RefCell<Vec<Resolver<u32>>>> = Rc::default();
+    let validating: Rc<RefCell<Vec<Resolver<bool>>>> = Rc::default();
+    let next = Rc::new(Cell::new(0u32));
+    let (pd, n, vd) = (pending.clone(), next.clone(), validating.clone());
+    let disposed = Rc::new(RefCell::new(Vec::new()));
+    let d = disposed.clone();
+    let pool = Pool::new(1, move || {
+        n.set(n.get() + 1);
+        if n.get() == 2 {
+            let (p, r) = wait();
+            pd.borrow_mut().push(r);
+            p
+        } else {
+            Promise::ret(n.get())
+        }
+    })
+    .with_validate(move |_| {
+        if vd.borrow().is_empty() {
+            let (p, r) = wait();
+            vd.borrow_mut().push(r);
+            p
+        } else {
+            Promise::ret(true)
+        }
+    })
+    .with_dispose(move |e: Rc<u32>| {
+        d.borrow_mut().push(*e);
+        Promise::ret(())
+    });
+    let a0 = pool.use_(|e| Promise::ret(*e)); // element 1 made, then idle
+    assert_eq!(a0.state(), State::Fulfilled(1));
+    let a = pool.use_(|e| Promise::ret(*e)); // validates element 1 (pending)
+                                             // b waits. Leave an entry behind, so that later validates say true at once.
+    let b = pool.use_(|e| Promise::ret(*e));
+    let r = std::mem::replace(&mut validating.borrow_mut()[0], wait().1);
+    r.wakeup_exn(Exn::failure("stale"));
+    assert!(a.is_rejected());
+    assert_eq!(pending.borrow().len(), 1, "a creation for b");
+    let _ = pool.clear();
+    b.cancel();
+    pending.borrow_mut().pop().unwrap().wakeup(2);
+    let c = pool.use_(|e| Promise::ret(*e));
+    println!("c = {:?}, disposed = {:?}", c.state(), disposed.borrow());
+    assert_eq!(
+        c.state(),
+        State::Fulfilled(3),
+        "Lwt 5.6.1 gives this use a new element"
     );
 }
