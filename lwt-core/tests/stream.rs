@@ -1865,3 +1865,110 @@ mod futures_stream {
         assert!(matches!(first, Some(Err(_))));
     }
 }
+
+// ---- A consumer or `iter_p` canceled after its read was served, before its continuation ran:
+// the element goes back to the stream at the cancel (review, session 26). Lwt 5.6.1 loses
+// nothing in these programs either.
+
+/// iter_p started while a read is pending on the same handle, canceled after its read was served
+/// (before its continuation ran): the element should go back.
+#[test]
+fn iter_p_behind_a_pending_read_canceled_after_its_read_was_served_loses_nothing() {
+    let (s, push) = stream::create::<i32>();
+    let ahead = s.get();
+    let seen = Rc::new(RefCell::new(vec![]));
+    let sn = seen.clone();
+    let all = s.iter_p(move |x| {
+        sn.borrow_mut().push(x);
+        Promise::ret(())
+    });
+    let a2 = all.clone();
+    ahead.on_success(move |_| a2.cancel());
+    let (go, fire) = wait::<()>();
+    go.on_success(move |_| {
+        push.push(1).unwrap();
+        push.push(2).unwrap();
+        push.push(3).unwrap();
+    });
+    fire.wakeup(());
+    assert_eq!(ahead.state(), State::Fulfilled(Some(1)));
+    assert!(all.rejection().unwrap().is_canceled());
+    assert!(seen.borrow().is_empty());
+    assert_eq!(
+        s.nget(2).state(),
+        State::Fulfilled(vec![2, 3]),
+        "nothing lost"
+    );
+}
+
+/// A consumer canceled after its element arrived, and a read made right after the cancel (before
+/// the consumer's job): the read should get the element the consumer gave back.
+#[test]
+fn a_consumer_canceled_after_its_element_arrived_then_a_read_at_once_loses_nothing() {
+    let (s, push) = stream::create::<i32>();
+    let t = Rc::new(s.clone());
+    let all = t.to_list(); // on the clone's cursor (served after `s`'s)
+    let g = s.get();
+    let (a2, t2) = (all.clone(), t.clone());
+    let after = Rc::new(RefCell::new(None));
+    let af = after.clone();
+    g.on_success(move |_| {
+        a2.cancel(); // the consumer was served 1, its job has not run
+        *af.borrow_mut() = Some(t2.get());
+    });
+    let push = Rc::new(push);
+    let (go, fire) = wait::<()>();
+    let p2 = push.clone();
+    go.on_success(move |_| {
+        p2.push(1).unwrap();
+        p2.push(2).unwrap();
+    });
+    fire.wakeup(());
+    assert!(all.rejection().unwrap().is_canceled());
+    let after = after.borrow_mut().take().unwrap();
+    let rest = t.get_available();
+    println!("after={:?} rest={:?}", after.state(), rest);
+    assert_eq!(
+        after.state(),
+        State::Fulfilled(Some(1)),
+        "the element the consumer gave back"
+    );
+    assert_eq!(rest, vec![2]);
+}
+
+/// iter_p canceled after its read was served, and a read of the same handle made right after
+/// the cancel (before iter_p's continuation): the element iter_p gave back must not be lost.
+#[test]
+fn iter_p_canceled_after_its_read_was_served_then_a_read_at_once_loses_nothing() {
+    let (s, push) = stream::create::<i32>();
+    let t = Rc::new(s.clone());
+    let seen = Rc::new(RefCell::new(vec![]));
+    let sn = seen.clone();
+    let all = t.iter_p(move |x| {
+        sn.borrow_mut().push(x);
+        Promise::ret(())
+    });
+    let g = s.get(); // cursor 0: served before iter_p's read (cursor 1)
+    let (a2, t2) = (all.clone(), t.clone());
+    let after = Rc::new(RefCell::new(None));
+    let af = after.clone();
+    g.on_success(move |_| {
+        a2.cancel();
+        *af.borrow_mut() = Some(t2.get());
+    });
+    let push = Rc::new(push);
+    let p2 = push.clone();
+    let (go, fire) = wait::<()>();
+    go.on_success(move |_| {
+        p2.push(1).unwrap();
+        p2.push(2).unwrap();
+    });
+    fire.wakeup(());
+    assert!(all.rejection().unwrap().is_canceled());
+    assert!(seen.borrow().is_empty());
+    let after = after.borrow_mut().take().unwrap();
+    let rest = t.get_available();
+    println!("after={:?} rest={:?}", after.state(), rest);
+    assert_eq!(after.state(), State::Fulfilled(Some(1)));
+    assert_eq!(rest, vec![2]);
+}

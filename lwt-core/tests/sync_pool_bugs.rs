@@ -402,7 +402,7 @@ fn pool_element_made_before_clear_for_a_canceled_waiter_via_validate() {
     r.wakeup_exn(Exn::failure("stale"));
     assert!(a.is_rejected());
     assert_eq!(pending.borrow().len(), 1, "a creation for b");
-    let _ = pool.clear();
+    assert!(pool.clear().is_fulfilled());
     b.cancel();
     pending.borrow_mut().pop().unwrap().wakeup(2);
     let c = pool.use_(|e| Promise::ret(*e));

@@ -221,17 +221,20 @@ where
             self.src.shared.read_canceled(self.src.cursor);
             return;
         }
-        let Some(outcome) = self.arrived.borrow_mut().take() else {
-            return;
-        };
         if self.late.replace(false) {
-            // Canceled (the result rejected) after the element was handed over: it goes back.
+            // Canceled (the result rejected) after the element was handed over: it went back
+            // at the cancel (see `cancel_step`), unless the stream was borrowed then.
             drop(self.acc.borrow_mut().take());
-            if let Ok(Some(x)) = outcome {
-                self.src.unread(x, self.served_at.get());
+            let outcome = self.arrived.borrow_mut().take();
+            match outcome {
+                Some(Ok(Some(x))) => self.src.unread(x, self.served_at.get()),
+                _ => self.src.shared.process(),
             }
             return;
         }
+        let Some(outcome) = self.arrived.borrow_mut().take() else {
+            return;
+        };
         let Some(acc) = self.acc.borrow_mut().take() else {
             return; // canceled meanwhile: the run is over
         };
@@ -254,6 +257,20 @@ where
             // canceled now, and the job gives the element back (see `late`).
             if let Some(r) = self.resolver.borrow_mut().take() {
                 self.late.set(true);
+                // The element goes back now, not in the job: a read of the cursor made before
+                // the job runs (by a callback of this cancel, say) must find it there.
+                // (If the stream is busy, the element stays in `arrived`, for the job.)
+                let take = || {
+                    let mut arrived = self.arrived.borrow_mut();
+                    match arrived.take() {
+                        Some(Ok(Some(x))) => Some(x),
+                        other => {
+                            *arrived = other;
+                            None
+                        }
+                    }
+                };
+                self.src.unread_quiet(take, self.served_at.get());
                 r.wakeup_later_exn(Exn::canceled());
             }
             return;

@@ -12,6 +12,11 @@
 //!   (never given an element). A cursor lives while its handle does or reads are pending on it.
 //!   A read's promise is a `task_telling` naming its cursor: its cancel reaches this state
 //!   through a weak link on the promise itself, not an `on_cancel` closure per read.
+//! * A consumer or an `iter_p` canceled after its read was served, before its continuation ran,
+//!   puts the element back at the cancel (`Handle::unread_quiet`), where the read left the
+//!   cursor (`Op::GetAt` records it for `iter_p`): a read of the cursor made before that
+//!   continuation runs gets it, and nothing is lost. (If the state is borrowed then, the
+//!   continuation puts it back; if the cursor moved meanwhile, the element is dropped.)
 //! * A derived stream's request (`Op::Feed`) waits in the queue like a read and is held
 //!   weakly, so dropping one never drops the link that owns a handle on this stream.
 //! * A run of `get_while` & co. (see `hold`) owns its cursor while it lasts: the cursor's `hold`
@@ -41,7 +46,7 @@
 //!   `discarded` until the borrow is released.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
@@ -104,6 +109,9 @@ pub(crate) enum Kind<T: 'static> {
 /// A read waiting for elements.
 enum Op<T: 'static> {
     Get(Resolver<Option<T>>),
+    /// A `get` that records where the cursor is after it took its element (`iter_p`: an
+    /// element it took after it stopped goes back there).
+    GetAt(Resolver<Option<T>>, Rc<Cell<u64>>),
     Next(Resolver<T>),
     Peek(Cloner<T>, Resolver<Option<T>>),
     NPeek(usize, Cloner<T>, Resolver<Vec<T>>),
@@ -144,7 +152,7 @@ pub(crate) enum Hold<T: 'static> {
 impl<T: 'static> Op<T> {
     fn alive(&self) -> bool {
         match self {
-            Op::Get(r) | Op::Peek(_, r) => r.is_pending(),
+            Op::Get(r) | Op::GetAt(r, _) | Op::Peek(_, r) => r.is_pending(),
             Op::Next(r) => r.is_pending(),
             Op::NPeek(_, _, r) | Op::NGet(_, r) => r.is_pending(),
             Op::NJunk(_, r) => r.is_pending(),
@@ -156,7 +164,7 @@ impl<T: 'static> Op<T> {
 
     fn reject(self, e: Exn) {
         match self {
-            Op::Get(r) | Op::Peek(_, r) => r.wakeup_later_exn(e),
+            Op::Get(r) | Op::GetAt(r, _) | Op::Peek(_, r) => r.wakeup_later_exn(e),
             Op::Next(r) => r.wakeup_later_exn(e),
             Op::NPeek(_, _, r) | Op::NGet(_, r) => r.wakeup_later_exn(e),
             Op::NJunk(_, r) => r.wakeup_later_exn(e),
@@ -206,6 +214,13 @@ impl<T: 'static> Op<T> {
             Op::Get(r) => match st.try_get(c) {
                 Some(v) => st.hand(r, v),
                 None => return Err(Op::Get(r)),
+            },
+            Op::GetAt(r, at) => match st.try_get(c) {
+                Some(v) => {
+                    at.set(st.cur(c).pos);
+                    st.hand(r, v)
+                }
+                None => return Err(Op::GetAt(r, at)),
             },
             Op::Next(r) => match st.try_get(c) {
                 Some(Some(v)) => st.hand(r, v),
@@ -1620,18 +1635,23 @@ impl<T: 'static> Handle<T> {
         self.shared.drop_garbage();
     }
 
-    /// Where the next read of this cursor will take its element, if it is idle (no read
-    /// pending, no run owning it): the position an `iter_p` read made now takes from.
-    pub(crate) fn idle_position(&self) -> Option<u64> {
-        let st = self.shared.state.borrow();
-        st.idle(self.cursor).then(|| st.cur(self.cursor).pos)
-    }
-
     /// Puts back `x`, which a consumer's read took (the cursor then at `pos`) and which it will
     /// not see: see [`State::unread`].
     pub(crate) fn unread(&self, x: T, pos: u64) {
         self.shared.state.borrow_mut().unread(self.cursor, x, pos);
         self.shared.process();
+    }
+
+    /// [`unread`](Self::unread) without serving the reads (a cancel's walk calls it; the caller
+    /// serves later), of the element `take` hands over. `take` is called only if this stream's
+    /// state is free now; otherwise the element stays where `take` would have taken it from, for
+    /// the caller to give back later with `unread`.
+    pub(crate) fn unread_quiet(&self, take: impl FnOnce() -> Option<T>, pos: u64) {
+        if let Ok(mut st) = self.shared.state.try_borrow_mut() {
+            if let Some(x) = take() {
+                st.unread(self.cursor, x, pos);
+            }
+        }
     }
 
     /// The run that owns this cursor has ended: the reads queued behind it are served.
@@ -1642,6 +1662,19 @@ impl<T: 'static> Handle<T> {
 
     pub(crate) fn get(&self) -> Promise<Option<T>> {
         self.read(|st, c| st.try_get(c).map(Ok), Op::Get)
+    }
+
+    /// [`get`](Self::get) that sets `at` to where the cursor is once the read took its element.
+    pub(crate) fn get_at(&self, at: &Rc<Cell<u64>>) -> Promise<Option<T>> {
+        let (a, b) = (at.clone(), at.clone());
+        self.read(
+            move |st, c| {
+                let v = st.try_get(c)?;
+                a.set(st.cur(c).pos);
+                Some(Ok(v))
+            },
+            move |r| Op::GetAt(r, b),
+        )
     }
 
     pub(crate) fn next(&self) -> Promise<T> {

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use crate::callbacks::Outcome;
 use crate::exn::{Exn, InvalidArgument};
-use crate::node::{cancel_from, Cancelable, Visited};
+use crate::node::{cancel_from, Cancelable, Node, Visited};
 use crate::promise::{Promise, Repr};
 use crate::resolver::{relay, Resolver};
 
@@ -226,8 +226,11 @@ where
     }
 }
 
+/// A stream cursor's pending read, by cursor and node (see `Par::give_back`).
+type GiveBack<T> = RefCell<Option<(Rc<Handle<T>>, Rc<Node<Option<T>>>)>>;
+
 /// The state of an `iter_p` / `iter_n`.
-struct Par<S, F> {
+struct Par<S: Source, F> {
     src: RefCell<Option<S>>,
     f: RefCell<F>,
     limit: usize,
@@ -239,13 +242,18 @@ struct Par<S, F> {
     running: RefCell<Slots>,
     /// A read is pending.
     reading: Cell<bool>,
-    /// Where the pending read takes its element from (a stream cursor that was idle when it
-    /// was made): an element it took after the reads stopped goes back there.
-    read_at: Cell<Option<u64>>,
+    /// Where a stream cursor's read leaves the cursor once it took its element (set then): an
+    /// element it took after the reads stopped goes back there. One cell for every read (at most
+    /// one is in flight, and none starts once the reads stopped), shared with the read's op.
+    read_at: Rc<Cell<u64>>,
     /// The pending read, as its cancel link. Its continuation is a bare `upon` that finds this
     /// empty when the read was withdrawn or abandoned by `stop_reading` or by the result's
     /// cancel, and then does nothing.
     read: RefCell<Option<Rc<dyn Cancelable>>>,
+    /// A stream cursor's pending read, by cursor and node: when the reads stop after it was
+    /// served but before its continuation ran, its element goes back to the cursor at once, so
+    /// that a read of the cursor made before that continuation runs finds it.
+    give_back: GiveBack<S::Item>,
     /// The source is exhausted (or failed).
     ended: Cell<bool>,
     /// A callback failed or the result was canceled: no new reads.
@@ -328,6 +336,25 @@ where
                 cancel_from(read);
             }
         }
+        self.give_back();
+    }
+
+    /// See `give_back`.
+    fn give_back(&self) {
+        let Some((h, node)) = self.give_back.borrow_mut().take() else {
+            return;
+        };
+        let mut read = Promise(Repr::Node(node));
+        if !read.is_busy() {
+            return; // not served yet (it is withdrawn), or seen already
+        }
+        // The continuation then finds the value moved, and only serves the cursor (or, if the
+        // stream was busy, finds it there and gives it back itself).
+        let take = || match read.take_outcome() {
+            Ok(Some(x)) => Some(x),
+            _ => None,
+        };
+        h.unread_quiet(take, self.read_at.get());
     }
 
     fn finished(&self) -> bool {
@@ -412,8 +439,10 @@ where
                 break;
             };
             let cursor = src.cursor();
-            let at = cursor.as_ref().and_then(|h| h.idle_position());
-            let p = src.pull();
+            let p = match &cursor {
+                Some(h) => h.get_at(&self.read_at),
+                None => src.pull(),
+            };
             *self.src.borrow_mut() = Some(src);
             if self.stopped.get() {
                 // Forcing the node ran user code that stopped the reads (it failed a running
@@ -427,7 +456,7 @@ where
                     }
                 } else if let Ok(Ok(Some(x))) = settle(p) {
                     // A stream read that took its element at once: the element goes back.
-                    unread(cursor, at, x);
+                    unread(cursor, &self.read_at, x);
                 }
                 break;
             }
@@ -435,15 +464,21 @@ where
                 Ok(outcome) => self.pulled(outcome),
                 Err(p) => {
                     self.reading.set(true);
-                    self.read_at.set(at);
+                    if let (Some(h), Some(node)) = (&cursor, p.node()) {
+                        *self.give_back.borrow_mut() = Some((h.clone(), node));
+                    }
                     *self.read.borrow_mut() = p.node().map(|n| n as Rc<dyn Cancelable>);
                     let me = self.clone();
                     p.upon(move |outcome| {
+                        drop(me.give_back.borrow_mut().take());
                         if me.read.borrow_mut().take().is_none() {
                             // Withdrawn or abandoned by `stop_reading` or a cancel; a stream read
-                            // that was served first gives its element back (it is not `f`'s).
-                            if let Ok(Some(x)) = outcome {
-                                unread(cursor, me.read_at.get(), x);
+                            // that was served first gave its element back then (it is not `f`'s).
+                            match (outcome, cursor) {
+                                (Ok(Some(x)), cursor) => unread(cursor, &me.read_at, x),
+                                // Serves what the element put back lets in.
+                                (_, Some(h)) => h.shared.process(),
+                                _ => {}
                             }
                             return;
                         }
@@ -467,12 +502,12 @@ where
     }
 }
 
-/// Gives `x` back to the stream cursor `cursor` it was read from at position `at` (when known),
-/// if no other read of the cursor moved it since; drops it otherwise.
-fn unread<T: 'static>(cursor: Option<Rc<Handle<T>>>, at: Option<u64>, x: T) {
-    match (cursor, at) {
-        (Some(h), Some(at)) => h.unread(x, at + 1),
-        _ => drop(x),
+/// Gives `x` back to the stream cursor `cursor` it was read from, the read having left the
+/// cursor at `at`, if no other read of the cursor moved it since; drops it otherwise.
+fn unread<T: 'static>(cursor: Option<Rc<Handle<T>>>, at: &Cell<u64>, x: T) {
+    match cursor {
+        Some(h) => h.unread(x, at.get()),
+        None => drop(x),
     }
 }
 
@@ -503,6 +538,7 @@ where
             next.push(read);
         }
         next.extend(self.running.borrow_mut().take_all());
+        self.give_back();
         // Inside the walk's batch: the result's callbacks run after every state has changed.
         resolver.wakeup_later_exn(Exn::canceled());
     }
@@ -533,7 +569,8 @@ where
         running: RefCell::default(),
         reading: Cell::new(false),
         read: RefCell::new(None),
-        read_at: Cell::new(None),
+        give_back: RefCell::new(None),
+        read_at: Rc::default(),
         ended: Cell::new(false),
         stopped: Cell::new(false),
         canceled: Cell::new(false),
