@@ -73,6 +73,7 @@ use crate::callbacks::{Callback, Outcome, Waiter};
 use crate::exn::Exn;
 use crate::node::{Cancelable, HowToCancel, Mode, Node, Phase, Visited};
 use crate::promise::Promise;
+use crate::schedule::{catching, Caught};
 
 fn empty_input<T: 'static>(name: &str) -> Promise<T> {
     Promise::fail_invalid_arg(format!(
@@ -183,12 +184,36 @@ fn register<T: 'static>(
 /// promise meanwhile, and only a walk through the inputs finds that one. The state is only borrowed
 /// shared meanwhile: a finished combinator's `wake` is never called again, so nothing borrows it
 /// mutably.
-fn cancel_pending<T: 'static>(inputs: &[Promise<T>]) {
+///
+/// A panicking async exception hook can unwind out of a cancel: the panic is caught, the other
+/// inputs are canceled all the same, and the first panic is given back, for the caller to resume
+/// once it has resolved its result ([`resume`]). Unwinding straight out left the result pending
+/// for ever (the combinator is done, and nothing calls it again).
+#[must_use = "resume the panic once the result is resolved"]
+fn cancel_pending<T: 'static>(inputs: &[Promise<T>]) -> Option<Caught> {
     // `pending_node` is asked when each input's turn comes: an earlier cancel may have resolved
     // it (the same promise given twice, or one derived from an earlier loser).
     // `cancel` settles (runs what it reaches before returning) by itself.
+    let mut caught: Option<Caught> = None;
     for node in inputs.iter().filter_map(Promise::pending_node) {
-        node.cancel();
+        // Looked at outside `catching`, into which the compiler cannot inline.
+        if node.ignores_cancel() {
+            continue;
+        }
+        if let Err(c) = catching(|| node.cancel()) {
+            caught = Some(match caught {
+                Some(first) => first.and(c),
+                None => c,
+            });
+        }
+    }
+    caught
+}
+
+/// Lets a panic [`cancel_pending`] caught go on.
+fn resume(caught: Option<Caught>) {
+    if let Some(c) = caught {
+        c.resume();
     }
 }
 
@@ -230,10 +255,11 @@ impl<T: 'static> Waiter for All<T> {
             if let Some(e) = rejection {
                 self.done.set(true);
                 // See `cancel_pending`.
-                cancel_pending(&self.inputs.borrow());
+                let panic = cancel_pending(&self.inputs.borrow());
                 let inputs = std::mem::take(&mut *self.inputs.borrow_mut());
                 release_pending(&inputs);
-                return self.finish(Err(e));
+                self.finish(Err(e));
+                return resume(panic);
             }
         }
         if self.remaining.get() == 0 {
@@ -258,7 +284,7 @@ fn all_impl<T: 'static>(
             .filter(|p| p.is_settled())
             .find_map(Promise::rejection);
         if let Some(e) = settled_rejection {
-            cancel_pending(&inputs);
+            resume(cancel_pending(&inputs));
             return Promise::fail(e);
         }
     }
@@ -396,14 +422,17 @@ impl<T: 'static> Waiter for Choose<T> {
         let mut inputs = std::mem::take(&mut *self.inputs.borrow_mut());
         let outcome = inputs[index].take_outcome();
         *self.inputs.borrow_mut() = inputs;
-        if self.cancel_losers {
+        let panic = if self.cancel_losers {
             // See `cancel_pending`.
-            cancel_pending(&self.inputs.borrow());
-        }
+            cancel_pending(&self.inputs.borrow())
+        } else {
+            None
+        };
         let inputs = std::mem::take(&mut *self.inputs.borrow_mut());
         release_pending(&inputs);
         drop(inputs);
         self.target.resolve(outcome);
+        resume(panic);
     }
 
     fn is_done(&self) -> bool {
@@ -440,7 +469,7 @@ fn choose_impl<T: 'static>(
     if let Some(index) = preferred_settled(&inputs) {
         let outcome = inputs[index].take_outcome();
         if cancel_losers {
-            cancel_pending(&inputs);
+            resume(cancel_pending(&inputs));
         }
         return Promise::from_outcome(outcome);
     }
@@ -604,7 +633,7 @@ impl<T: 'static> Waiter for NChoose<T> {
                     // input being waited for puts into the `Mvar` a loser takes from) and its
                     // value is dropped with it. The inputs taken are resolved: only losers are
                     // canceled, and a loser's callback finds `taking` set and returns.
-                    cancel_pending(&self.inputs.borrow());
+                    resume(cancel_pending(&self.inputs.borrow()));
                 }
                 return;
             }
@@ -624,13 +653,16 @@ impl<T: 'static> Waiter for NChoose<T> {
         let mut inputs = std::mem::take(&mut *self.inputs.borrow_mut());
         let harvest = harvest(&mut inputs, |i, _| taking[i]);
         *self.inputs.borrow_mut() = inputs;
-        if self.rest == Rest::Cancel {
+        let panic = if self.rest == Rest::Cancel {
             // See `cancel_pending`.
-            cancel_pending(&self.inputs.borrow());
-        }
+            cancel_pending(&self.inputs.borrow())
+        } else {
+            None
+        };
         let inputs = std::mem::take(&mut *self.inputs.borrow_mut());
         let outcome = split(inputs, harvest, self.rest);
         self.target.resolve(outcome);
+        resume(panic);
     }
 
     fn is_done(&self) -> bool {
@@ -653,7 +685,7 @@ fn nchoose_impl<T: 'static>(
         // the callback that queued it does not run.
         let harvest = harvest(&mut inputs, |_, input| input.is_settled());
         if rest == Rest::Cancel {
-            cancel_pending(&inputs);
+            resume(cancel_pending(&inputs));
         }
         return Promise::from_outcome(split(inputs, harvest, rest));
     }

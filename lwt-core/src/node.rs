@@ -550,20 +550,23 @@ impl<T: 'static> Node<T> {
     /// length is fine) and rejects every pending task found with `Canceled`. All states change
     /// before any callback runs, so a promise reached twice (a diamond) is canceled once.
     pub(crate) fn cancel(self: &Rc<Self>) {
-        // A resolved promise or a pending `wait()` promise ignores cancel and propagates it
-        // nowhere: skip the walk and its setup (a `pick` whose loser is a `wait()` promise does
-        // this on every call).
-        let inert = matches!(
+        if !self.ignores_cancel() {
+            cancel_from(self.clone());
+        }
+    }
+
+    /// Does a cancel of this promise do nothing at all? A resolved promise or a pending `wait()`
+    /// promise ignores it and propagates it nowhere: the walk and its setup are skipped (a
+    /// `pick` whose loser is a `wait()` promise does this on every call).
+    pub(crate) fn ignores_cancel(self: &Rc<Self>) -> bool {
+        matches!(
             &*self.root_cow().state.borrow(),
             State::Done { .. }
                 | State::Pending {
                     cancel: HowToCancel::NotCancelable,
                     ..
                 }
-        );
-        if !inert {
-            cancel_from(self.clone());
-        }
+        )
     }
 
     /// Makes `node` a fresh pending node again, if it is resolved, every callback of it has run,

@@ -126,7 +126,13 @@ impl Loop {
             // The borrow ends before the job runs: jobs enqueue more jobs.
             let next = self.queue.borrow_mut().pop_front();
             match next {
-                Some(job) => job.run(),
+                Some(job) => {
+                    // A count left by a nested drain whose panic was caught (by a `bind`'s
+                    // guard, say) instead of unwinding to the job that made the `wakeup`
+                    // concerns that job only: a later job cut short goes back to the head.
+                    self.handed_back.set(0);
+                    job.run()
+                }
                 None => return,
             }
         }
@@ -333,6 +339,70 @@ pub(crate) fn as_outermost<R>(f: impl FnOnce() -> R) -> R {
         l.depth.set(0);
         f()
     })
+}
+
+/// A panic [`catching`] caught, with how many jobs the nested drain it came out of handed back
+/// (left at the head of the queue), to be let go on with [`Caught::resume`] once the caller has
+/// done what it must first.
+pub(crate) struct Caught {
+    payload: Box<dyn std::any::Any + Send>,
+    handed_back: usize,
+}
+
+impl Caught {
+    #[cold]
+    #[inline(never)]
+    fn new(payload: Box<dyn std::any::Any + Send>) -> Caught {
+        Caught {
+            payload,
+            // Set by the nested drain the panic came out of (`Nested::drop`), for this panic.
+            handed_back: LOOP.with(|l| l.handed_back.replace(0)),
+        }
+    }
+
+    /// Keeps the first panic and counts the jobs `later`'s drain handed back too: they are all
+    /// at the head of the queue, before the job that will resume the panic.
+    pub(crate) fn and(self, later: Caught) -> Caught {
+        Caught {
+            payload: self.payload,
+            handed_back: self.handed_back + later.handed_back,
+        }
+    }
+
+    /// Lets the panic go on. The job it unwinds out of is put back after the jobs the drains
+    /// handed back (see [`requeue_first`]).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn resume(self) -> ! {
+        LOOP.with(|l| l.handed_back.set(self.handed_back));
+        resume_unwind(self.payload)
+    }
+}
+
+/// Runs `f` (a `settle`, a `cancel`), catching a panic that escapes it (only a panicking async
+/// exception hook makes one), for a caller that has more to do before it lets the panic go on:
+/// a combinator must still resolve its result. Costs nothing unless `f` panics.
+#[inline]
+pub(crate) fn catching(f: impl FnOnce()) -> Result<(), Caught> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(Caught::new)
+}
+
+/// Resolves each of `items` with `resolve`, in order, even if a panicking async exception hook
+/// unwinds out of one resolution: the others are still resolved (dropped unresolved, their
+/// resolvers would reject their promises `Abandoned`), and then the first panic goes on.
+pub(crate) fn each_resolving<I>(items: impl IntoIterator<Item = I>, mut resolve: impl FnMut(I)) {
+    let mut caught: Option<Caught> = None;
+    for item in items {
+        if let Err(c) = catching(|| resolve(item)) {
+            caught = Some(match caught {
+                Some(first) => first.and(c),
+                None => c,
+            });
+        }
+    }
+    if let Some(c) = caught {
+        c.resume();
+    }
 }
 
 /// Is a callback running on this thread right now?

@@ -214,9 +214,7 @@ impl<T: 'static> Condition<T> {
     /// ```
     pub fn broadcast_exn(&self, error: Exn) {
         let waiters = self.0.borrow_mut().take_all();
-        for r in waiters {
-            r.wakeup_later_exn(error.clone());
-        }
+        crate::schedule::each_resolving(waiters, |r| r.wakeup_later_exn(error.clone()));
     }
 }
 
@@ -232,9 +230,7 @@ impl<T: Clone + 'static> Condition<T> {
     /// ```
     pub fn broadcast(&self, value: T) {
         let waiters = self.0.borrow_mut().take_all();
-        for r in waiters {
-            r.wakeup_later(value.clone());
-        }
+        crate::schedule::each_resolving(waiters, |r| r.wakeup_later(value.clone()));
     }
 }
 

@@ -712,9 +712,7 @@ impl Server {
     /// Fulfils the [`drained`](Server::drained) promises.
     fn wake_drained(&self) {
         let drained = std::mem::take(&mut *self.0.drained.borrow_mut());
-        for r in drained {
-            r.wakeup(());
-        }
+        crate::schedule::each_resolving(drained, |r| r.wakeup(()));
     }
 
     fn serve<H: Handler>(&self, fd: Fd, peer: Option<SocketAddr>, handler: &Rc<H>) {
