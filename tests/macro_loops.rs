@@ -470,3 +470,30 @@ fn a_panic_in_a_for_loops_iterable_is_a_rejection() {
         "no numbers"
     );
 }
+
+/// Pins what `docs/lwt-macro.md` (Ownership) says of `&mut` calls on a variable of the
+/// enclosing block: a loop body that does not bind works on one copy for the whole loop, a body
+/// that binds starts each iteration from the loop's copy.
+#[test]
+fn mut_calls_in_a_body_that_binds_start_from_the_loops_copy() {
+    let log: Rc<RefCell<Vec<Vec<i32>>>> = Rc::default();
+    let (l1, l2) = (log.clone(), log.clone());
+    let p: Promise<()> = lwt! {
+        do let mut v = Vec::new();
+        do let mut w = Vec::new();
+        for i in 0..3 {
+            do v.push(i);
+            do l1.borrow_mut().push(v.clone());
+        }
+        for i in 10..13 {
+            let () = ret(());
+            do w.push(i);
+            do l2.borrow_mut().push(w.clone());
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled(()));
+    assert_eq!(
+        *log.borrow(),
+        [vec![0], vec![0, 1], vec![0, 1, 2], vec![10], vec![11], vec![12]]
+    );
+}

@@ -196,6 +196,32 @@ impl<T: 'static> Resolver<T> {
     pub fn is_pending(&self) -> bool {
         self.node.root_phase() == Phase::Pending
     }
+
+    /// Gives up this resolver without resolving the promise or rejecting it with
+    /// [`Abandoned`]: the promise stays pending (a [`task`]'s can still be canceled), as in Lwt,
+    /// where dropping the `'a u` does nothing. For Lwt's `let forever, _ = Lwt.wait ()`, a
+    /// promise a server's main waits on for ever; dropped instead, the resolver would make that
+    /// wait end at once with `Abandoned`. Frees the resolver's hold on the promise (nothing
+    /// leaks, unlike `std::mem::forget`).
+    ///
+    /// ```
+    /// use lwt_core::{main, task, wait};
+    ///
+    /// let (forever, r) = wait::<()>();
+    /// r.forget();
+    /// assert!(forever.is_pending());
+    /// // With nothing else to wait for, `run` says so rather than hang (a server's open socket
+    /// // would keep it running).
+    /// assert!(main::run(forever).unwrap_err().to_string().contains("nothing can resolve it"));
+    ///
+    /// let (t, r) = task::<()>();
+    /// r.forget();
+    /// t.cancel();
+    /// assert!(t.rejection().unwrap().is_canceled());
+    /// ```
+    pub fn forget(mut self) {
+        self.armed = false;
+    }
 }
 
 impl<T: 'static> Resolver<T> {
