@@ -494,6 +494,13 @@ fn mut_calls_in_a_body_that_binds_start_from_the_loops_copy() {
     assert_eq!(p.state(), State::Fulfilled(()));
     assert_eq!(
         *log.borrow(),
-        [vec![0], vec![0, 1], vec![0, 1, 2], vec![10], vec![11], vec![12]]
+        [
+            vec![0],
+            vec![0, 1],
+            vec![0, 1, 2],
+            vec![10],
+            vec![11],
+            vec![12]
+        ]
     );
 }
