@@ -68,8 +68,8 @@ fn a_zero_byte_read_after_a_short_read_returns_at_once() {
     assert_eq!((buf, n), (vec![1, 2], 0));
 }
 
-/// The same for a write of zero bytes after a short write: it waited for room in the send
-/// buffer, which never comes while the peer does not read.
+/// The same for a write of zero bytes after a short write (`write`, `write_from`, `write_all`):
+/// it waited for room in the send buffer, which never comes while the peer does not read.
 #[test]
 fn a_zero_byte_write_after_a_short_write_returns_at_once() {
     let (a, _b) = tcp_pair();
@@ -79,6 +79,8 @@ fn a_zero_byte_write_after_a_short_write_returns_at_once() {
     assert_eq!(a.write(Vec::new()).state(), State::Fulfilled(0));
     let (buf, n) = within(a.write_from(vec![5], 0..0));
     assert_eq!((buf, n), (vec![5], 0));
+    // And `write_all` of nothing (it waited, found in review, session 26).
+    assert!(a.write_all(Vec::new()).is_fulfilled());
 }
 
 #[test]

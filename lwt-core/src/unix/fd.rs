@@ -1013,7 +1013,9 @@ impl Fd {
         // Written in place, from where the last write stopped: the progress lives in the
         // operation, so a write that would block resumes there when the reactor says so.
         let written = Cell::new(0);
-        self.retry(true, move |io| {
+        // `retry_transfer` with the length: writing all of nothing makes no system call and
+        // must not wait behind a short write's `write_exhausted` for a peer that may never read.
+        self.retry_transfer(true, data.len(), move |io| {
             while written.get() < data.len() {
                 let n = io.write(&data[written.get()..])?;
                 if n == 0 {
