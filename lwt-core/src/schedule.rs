@@ -341,41 +341,66 @@ pub(crate) fn as_outermost<R>(f: impl FnOnce() -> R) -> R {
     })
 }
 
-/// A panic [`catching`] caught, with how many jobs the nested drain it came out of handed back
-/// (left at the head of the queue), to be let go on with [`Caught::resume`] once the caller has
+/// A panic [`catching`] caught, with the jobs the nested drain it came out of handed back
+/// (taken off the head of the queue), to be let go on with [`Caught::resume`] once the caller has
 /// done what it must first.
 pub(crate) struct Caught {
-    payload: Box<dyn std::any::Any + Send>,
-    handed_back: usize,
+    payload: Option<Box<dyn std::any::Any + Send>>,
+    /// The jobs the nested drain handed back, taken off the head of the queue so that a later
+    /// nested drain (the next loser's cancel) cannot put its own leftovers ahead of them. They
+    /// go back to the head when this is resumed, or dropped (if what the caller did first
+    /// unwound): no job is lost.
+    handed_back: VecDeque<Rc<dyn Job>>,
 }
 
 impl Caught {
     #[cold]
     #[inline(never)]
     fn new(payload: Box<dyn std::any::Any + Send>) -> Caught {
-        Caught {
-            payload,
+        let handed_back = LOOP.with(|l| {
             // Set by the nested drain the panic came out of (`Nested::drop`), for this panic.
-            handed_back: LOOP.with(|l| l.handed_back.replace(0)),
-        }
-    }
-
-    /// Keeps the first panic and counts the jobs `later`'s drain handed back too: they are all
-    /// at the head of the queue, before the job that will resume the panic.
-    pub(crate) fn and(self, later: Caught) -> Caught {
+            let n = l.handed_back.replace(0);
+            let mut queue = l.queue.borrow_mut();
+            let n = n.min(queue.len());
+            queue.drain(..n).collect()
+        });
         Caught {
-            payload: self.payload,
-            handed_back: self.handed_back + later.handed_back,
+            payload: Some(payload),
+            handed_back,
         }
     }
 
-    /// Lets the panic go on. The job it unwinds out of is put back after the jobs the drains
-    /// handed back (see [`requeue_first`]).
+    /// Keeps the first panic and the jobs `later`'s drain handed back too, after this one's.
+    pub(crate) fn and(mut self, mut later: Caught) -> Caught {
+        self.handed_back.append(&mut later.handed_back);
+        self
+    }
+
+    /// Lets the panic go on. The jobs handed back go back to the head of the queue, in order,
+    /// and the job it unwinds out of is put back after them (see [`requeue_first`]).
     #[cold]
     #[inline(never)]
-    pub(crate) fn resume(self) -> ! {
-        LOOP.with(|l| l.handed_back.set(self.handed_back));
-        resume_unwind(self.payload)
+    pub(crate) fn resume(mut self) -> ! {
+        let payload = self.payload.take().expect("a caught panic is resumed once");
+        let _ = LOOP.try_with(|l| l.handed_back.set(0));
+        drop(self);
+        resume_unwind(payload)
+    }
+}
+
+impl Drop for Caught {
+    fn drop(&mut self) {
+        if self.handed_back.is_empty() {
+            return;
+        }
+        let jobs = std::mem::take(&mut self.handed_back);
+        let _ = LOOP.try_with(|l| {
+            l.handed_back.set(jobs.len());
+            let mut queue = l.queue.borrow_mut();
+            for job in jobs.into_iter().rev() {
+                queue.push_front(job);
+            }
+        });
     }
 }
 

@@ -12,12 +12,14 @@
 //! cases: an exception from its hook escapes halfway.
 
 use std::cell::RefCell;
+use std::io::ErrorKind;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
 use lwt_core::combinators::{all_fail_fast, npick, pick};
+use lwt_core::io::OutputChannel;
 use lwt_core::sync::Condition;
-use lwt_core::{hook, task, wait, Promise, State};
+use lwt_core::{hook, main, task, unix, wait, Promise, State};
 
 /// Runs `f` with a hook that panics; returns whether a panic reached the caller.
 fn with_panicking_hook(f: impl FnOnce()) -> bool {
@@ -146,4 +148,65 @@ fn a_job_cut_short_goes_back_to_the_head_of_the_queue_after_an_earlier_caught_pa
     // y was cut short before z ran: the rest of y comes first (as in
     // `the_callbacks_after_a_panicking_one_run_before_the_panic_goes_on`).
     assert_eq!(*l.borrow(), ["b after", "y after", "z"]);
+}
+
+// ---- The same for other loops over resolvers, and for several panicking losers (review of
+// the fix above).
+
+/// Fd::close rejects every wait pending on the descriptor; a panicking hook for the first
+/// must not leave the second `Abandoned` (the pattern `broadcast` was fixed for).
+#[test]
+fn fd_close_rejects_every_waiter_even_if_the_hook_panics_for_the_first() {
+    let (r, _w) = unix::pipe().unwrap();
+    let first = r.wait_read();
+    let second = r.wait_read();
+    main::run(main::pause()).unwrap();
+    assert!(first.is_pending() && second.is_pending());
+    first.on_failure(|_| panic!("first observer"));
+    assert!(with_panicking_hook(|| {
+        let _ = r.close();
+    }));
+    let e = second.rejection().expect("second rejected");
+    assert_eq!(
+        e.downcast_ref::<std::io::Error>().map(|e| e.kind()),
+        Some(ErrorKind::NotConnected),
+        "second waiter: {e}"
+    );
+}
+
+/// OutputChannel::abort rejects every `flushed` waiter with ChannelClosed; same pattern.
+#[test]
+fn output_abort_rejects_every_flushed_waiter_even_if_the_hook_panics_for_the_first() {
+    let (_r, w) = unix::pipe().unwrap();
+    let oc = OutputChannel::with_buffer_size(w.clone(), 16);
+    let writing = oc.write(vec![b'x'; 200_000]);
+    main::run(main::pause()).unwrap();
+    assert!(writing.is_pending(), "the pipe holds less");
+    let first = oc.flushed();
+    let second = oc.flushed();
+    assert!(first.is_pending() && second.is_pending());
+    first.on_failure(|_| panic!("first observer"));
+    assert!(with_panicking_hook(|| drop(oc.abort())));
+    let e = second.rejection().expect("second rejected");
+    assert!(e.is::<lwt_core::io::ChannelClosed>(), "second waiter: {e}");
+}
+
+/// pick with two touchy losers: the rest of each loser's callbacks run in the order the
+/// losers were canceled (as without the panic).
+#[test]
+fn pick_two_touchy_losers_order() {
+    let log: Rc<RefCell<Vec<&'static str>>> = Rc::default();
+    let (winner, rw) = task::<u8>();
+    let (l1, _r1) = task::<u8>();
+    let (l2, _r2) = task::<u8>();
+    l1.on_failure(|_| panic!("l1 observer"));
+    let lg = log.clone();
+    l1.on_failure(move |_| lg.borrow_mut().push("l1 after"));
+    l2.on_failure(|_| panic!("l2 observer"));
+    let lg = log.clone();
+    l2.on_failure(move |_| lg.borrow_mut().push("l2 after"));
+    let result = pick(vec![winner, l1, l2]);
+    assert!(with_panicking_hook(|| rw.wakeup(1)));
+    assert_eq!(result.state(), State::Fulfilled(1));
+    assert_eq!(*log.borrow(), ["l1 after", "l2 after"]);
 }

@@ -1972,3 +1972,51 @@ fn iter_p_canceled_after_its_read_was_served_then_a_read_at_once_loses_nothing()
     assert_eq!(after.state(), State::Fulfilled(Some(1)));
     assert_eq!(rest, vec![2]);
 }
+
+// ---- The same when a read queued behind on the same cursor was served before the cancel: the
+// cursor waits for the served read's continuation, as in Lwt (review of the fix above).
+
+/// A consumer served 1, a `get` queued behind it on the same cursor served 2, then the consumer
+/// canceled before its job ran. Lwt 5.6.1 (same program): all=Canceled, behind=Some 1, rest=[2].
+#[test]
+fn consumer_canceled_late_with_a_get_served_behind_it_loses_nothing() {
+    let (s, push) = stream::create::<i32>();
+    let all = s.to_list();
+    let behind = s.get(); // queued behind the consumer's request, same cursor
+    let a2 = all.clone();
+    let (go, fire) = wait::<()>();
+    go.on_success(move |_| {
+        push.push(1).unwrap();
+        push.push(2).unwrap();
+        a2.cancel();
+    });
+    fire.wakeup(());
+    assert!(all.rejection().unwrap().is_canceled());
+    let got = (behind.state(), s.get_available());
+    assert_eq!(got, (State::Fulfilled(Some(1)), vec![2]), "1 was lost");
+}
+
+/// The same for iter_p.
+#[test]
+fn iter_p_canceled_late_with_a_get_served_behind_it_loses_nothing() {
+    let (s, push) = stream::create::<i32>();
+    let seen = Rc::new(RefCell::new(vec![]));
+    let sn = seen.clone();
+    let all = s.iter_p(move |x| {
+        sn.borrow_mut().push(x);
+        Promise::ret(())
+    });
+    let behind = s.get();
+    let a2 = all.clone();
+    let (go, fire) = wait::<()>();
+    go.on_success(move |_| {
+        push.push(1).unwrap();
+        push.push(2).unwrap();
+        a2.cancel();
+    });
+    fire.wakeup(());
+    assert!(all.rejection().unwrap().is_canceled());
+    assert!(seen.borrow().is_empty());
+    let got = (behind.state(), s.get_available());
+    assert_eq!(got, (State::Fulfilled(Some(1)), vec![2]), "1 was lost");
+}

@@ -344,11 +344,11 @@ impl OutputChannel {
     /// a write, so they are rejected with `ChannelClosed` now.
     fn abandon_waiters(&self) {
         let waiters = std::mem::take(&mut *self.0.waiters.borrow_mut());
-        for (_, r) in waiters {
+        crate::schedule::each_resolving(waiters, |(_, r)| {
             if r.is_pending() {
                 r.wakeup_later_exn(ChannelClosed("output"));
             }
-        }
+        });
     }
 
     /// Writes `data` to the descriptor (the buffer is empty meanwhile: the lock is held). On

@@ -195,6 +195,10 @@ where
         self.filed.borrow().is_some()
     }
 
+    fn holds_cursor(&self) -> bool {
+        true
+    }
+
     fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, served_at: u64) {
         self.served_at.set(served_at);
         // No longer filed: a cancel from now on finds nothing to withdraw; it rejects the
@@ -228,13 +232,14 @@ where
             let outcome = self.arrived.borrow_mut().take();
             match outcome {
                 Some(Ok(Some(x))) => self.src.unread(x, self.served_at.get()),
-                _ => self.src.shared.process(),
+                _ => self.src.continued_and_process(),
             }
             return;
         }
         let Some(outcome) = self.arrived.borrow_mut().take() else {
             return;
         };
+        self.src.continued();
         let Some(acc) = self.acc.borrow_mut().take() else {
             return; // canceled meanwhile: the run is over
         };

@@ -12,11 +12,12 @@
 //!   (never given an element). A cursor lives while its handle does or reads are pending on it.
 //!   A read's promise is a `task_telling` naming its cursor: its cancel reaches this state
 //!   through a weak link on the promise itself, not an `on_cancel` closure per read.
-//! * A consumer or an `iter_p` canceled after its read was served, before its continuation ran,
-//!   puts the element back at the cancel (`Handle::unread_quiet`), where the read left the
-//!   cursor (`Op::GetAt` records it for `iter_p`): a read of the cursor made before that
-//!   continuation runs gets it, and nothing is lost. (If the state is borrowed then, the
-//!   continuation puts it back; if the cursor moved meanwhile, the element is dropped.)
+//! * A consumer's or an `iter_p`'s read that was served holds its cursor (`Cursor::served`)
+//!   until the read's continuation runs: the reads queued behind it wait, as in Lwt, where that
+//!   continuation runs before the next reader is served. Canceled in between, the consumer or
+//!   `iter_p` puts the element back at the cancel (`Handle::unread_quiet`), where the read left
+//!   the cursor (`Op::GetAt` records it for `iter_p`), so the next read gets it and nothing is
+//!   lost. (If the state is borrowed then, the continuation puts it back.)
 //! * A derived stream's request (`Op::Feed`) waits in the queue like a read and is held
 //!   weakly, so dropping one never drops the link that owns a handle on this stream.
 //! * A run of `get_while` & co. (see `hold`) owns its cursor while it lasts: the cursor's `hold`
@@ -86,6 +87,10 @@ pub(crate) trait Feed<T: 'static> {
     /// there (see [`Handle::unread`]). Called under the source's borrow: it must only store the
     /// answer and schedule its processing.
     fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, served_at: u64);
+    /// Do the reads behind this one wait until its continuation ran (see `Cursor::served`)?
+    fn holds_cursor(&self) -> bool {
+        false
+    }
 }
 /// Clones an element (known once `T: Clone` was seen).
 pub(crate) type Cloner<T> = fn(&T) -> T;
@@ -186,6 +191,9 @@ impl<T: 'static> Op<T> {
             return match weak.upgrade() {
                 Some(f) if f.alive() => match st.try_get(c) {
                     Some(v) => {
+                        if f.holds_cursor() {
+                            st.cur_mut(c).served = true;
+                        }
                         f.arrive(Ok(v), st.cur(c).pos);
                         Ok(())
                     }
@@ -218,6 +226,7 @@ impl<T: 'static> Op<T> {
             Op::GetAt(r, at) => match st.try_get(c) {
                 Some(v) => {
                     at.set(st.cur(c).pos);
+                    st.cur_mut(c).served = true;
                     st.hand(r, v)
                 }
                 None => return Err(Op::GetAt(r, at)),
@@ -282,6 +291,10 @@ struct Cursor<T: 'static> {
     attached: bool,
     /// A `get_while`-like run owns the cursor (see [`Hold`]).
     hold: Hold<T>,
+    /// A consumer's (or `iter_p`'s) read was served and its continuation has not run yet: the
+    /// reads behind it wait, as in Lwt, where that continuation runs before the next reader is
+    /// served (a cancel meanwhile then puts the element back where the next reader finds it).
+    served: bool,
 }
 
 impl<T: 'static> Cursor<T> {
@@ -289,7 +302,7 @@ impl<T: 'static> Cursor<T> {
     #[inline]
     fn waits(&self) -> bool {
         match &self.hold {
-            Hold::Free => !self.ops.is_empty(),
+            Hold::Free => !self.served && !self.ops.is_empty(),
             hold => Self::run_waits(hold),
         }
     }
@@ -399,7 +412,7 @@ impl<T: 'static> State<T> {
     /// Can a read on cursor `c` be served at once: no read pending on it, no run owning it?
     pub(crate) fn idle(&self, c: usize) -> bool {
         let k = self.cur(c);
-        k.ops.is_empty() && matches!(k.hold, Hold::Free)
+        k.ops.is_empty() && matches!(k.hold, Hold::Free) && !k.served
     }
 
     pub(crate) fn take_failure(&mut self) -> Option<Exn> {
@@ -516,6 +529,7 @@ impl<T: 'static> State<T> {
             dead: 0,
             attached: true,
             hold: Hold::Free,
+            served: false,
         };
         self.live += 1;
         if c == self.cursors.len() {
@@ -646,6 +660,10 @@ impl<T: 'static> State<T> {
             return;
         }
         while let Some(op) = self.cur_mut(c).ops.pop_front() {
+            if self.cur(c).served {
+                self.cur_mut(c).ops.push_front(op);
+                return;
+            }
             // Only a run's first request claims the cursor.
             let claims = matches!(op, Op::Hold(_));
             if let Err(op) = op.complete(self, c) {
@@ -1023,6 +1041,7 @@ impl<T: 'static> State<T> {
     /// `pos`) and before it saw it: `x` goes back at the cursor's head, if no other read of the
     /// cursor has moved it since (else it is dropped: the cursor has read on).
     fn unread(&mut self, c: usize, x: T, pos: u64) {
+        self.cur_mut(c).served = false;
         if self.cur(c).pos != pos || pos == 0 {
             self.discarded.push(Discarded::Element(x));
             return;
@@ -1651,6 +1670,31 @@ impl<T: 'static> Handle<T> {
             if let Some(x) = take() {
                 st.unread(self.cursor, x, pos);
             }
+        }
+    }
+
+    /// Clears the hold of a served read (see `Cursor::served`) without serving.
+    pub(crate) fn release_served(&self) {
+        self.shared.state.borrow_mut().cur_mut(self.cursor).served = false;
+    }
+
+    /// [`continued`](Self::continued), then serves the cursor in any case.
+    pub(crate) fn continued_and_process(&self) {
+        self.shared.state.borrow_mut().cur_mut(self.cursor).served = false;
+        self.shared.process();
+    }
+
+    /// The continuation of a served consumer read runs (see `Cursor::served`): the reads behind
+    /// it are served.
+    #[inline]
+    pub(crate) fn continued(&self) {
+        let behind = {
+            let mut st = self.shared.state.borrow_mut();
+            let k = st.cur_mut(self.cursor);
+            std::mem::replace(&mut k.served, false) && !k.ops.is_empty()
+        };
+        if behind {
+            self.shared.process();
         }
     }
 

@@ -454,14 +454,28 @@ where
                     if self.withdrawable || self.canceled.get() {
                         cancel_from(node.into_owned() as Rc<dyn Cancelable>);
                     }
-                } else if let Ok(Ok(Some(x))) = settle(p) {
-                    // A stream read that took its element at once: the element goes back.
-                    unread(cursor, &self.read_at, x);
+                } else {
+                    match settle(p) {
+                        // A stream read that took its element at once: the element goes back.
+                        Ok(Ok(Some(x))) => unread(cursor, &self.read_at, x),
+                        _ => {
+                            if let Some(h) = &cursor {
+                                h.continued();
+                            }
+                        }
+                    }
                 }
                 break;
             }
             match settle(p) {
-                Ok(outcome) => self.pulled(outcome),
+                Ok(outcome) => {
+                    // Served at once through the queue (behind other reads): the reads
+                    // behind this one wait for nothing more.
+                    if let Some(h) = &cursor {
+                        h.continued();
+                    }
+                    self.pulled(outcome)
+                }
                 Err(p) => {
                     self.reading.set(true);
                     if let (Some(h), Some(node)) = (&cursor, p.node()) {
@@ -472,6 +486,10 @@ where
                     p.upon(move |outcome| {
                         drop(me.give_back.borrow_mut().take());
                         if me.read.borrow_mut().take().is_none() {
+                            if let Some(h) = &cursor {
+                                // Un-held here; the branches below serve the reads behind.
+                                h.release_served();
+                            }
                             // Withdrawn or abandoned by `stop_reading` or a cancel; a stream read
                             // that was served first gave its element back then (it is not `f`'s).
                             match (outcome, cursor) {
@@ -483,6 +501,9 @@ where
                             return;
                         }
                         me.reading.set(false);
+                        if let Some(h) = &cursor {
+                            h.continued();
+                        }
                         // `pulled` calls `f`, which may resolve (with `wakeup`) a running
                         // callback's promise whose observer pumps: hold the pump meanwhile, as
                         // `pump` does around its own `pulled`. Otherwise that nested pump read the

@@ -1063,9 +1063,8 @@ impl Fd {
         drop(kind);
         // Rejected once the descriptor is closed, with no borrow held: their callbacks may use
         // this `Fd` and must find it closed.
-        for waiter in waiters {
-            waiter.fail(closed());
-        }
+        // Every waiter, even if a panicking async exception hook unwinds out of one.
+        crate::schedule::each_resolving(waiters, |waiter| waiter.fail(closed()));
         Ok(())
     }
 }
