@@ -195,11 +195,7 @@ where
         self.filed.borrow().is_some()
     }
 
-    fn holds_cursor(&self) -> bool {
-        true
-    }
-
-    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, served_at: u64) {
+    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, served_at: u64) -> bool {
         self.served_at.set(served_at);
         // No longer filed: a cancel from now on finds nothing to withdraw; it rejects the
         // result, and the job puts the element back (see `late`). The job keeps the consumer
@@ -209,6 +205,8 @@ where
         drop(filed);
         // Queued: the stream that calls this holds its borrow.
         schedule::run_later(self);
+        // The reads behind wait for the job (a cancel before it puts the element back).
+        true
     }
 }
 

@@ -85,12 +85,9 @@ pub(crate) trait Feed<T: 'static> {
     /// The source's answer, and where the cursor is after it when it is an element read from
     /// the queue (0 otherwise): a consumer canceled before its job runs puts the element back
     /// there (see [`Handle::unread`]). Called under the source's borrow: it must only store the
-    /// answer and schedule its processing.
-    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, served_at: u64);
-    /// Do the reads behind this one wait until its continuation ran (see `Cursor::served`)?
-    fn holds_cursor(&self) -> bool {
-        false
-    }
+    /// answer and schedule its processing. True if the reads behind this one on the cursor must
+    /// wait until its continuation ran (a consumer: see `Cursor::served`).
+    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, served_at: u64) -> bool;
 }
 /// Clones an element (known once `T: Clone` was seen).
 pub(crate) type Cloner<T> = fn(&T) -> T;
@@ -177,7 +174,7 @@ impl<T: 'static> Op<T> {
             Op::Seek(_, r) | Op::Mark(_, r) => r.wakeup_later_exn(e),
             Op::Feed(f) | Op::Hold(f) => {
                 if let Some(f) = f.upgrade() {
-                    f.arrive(Err(e), 0);
+                    let _ = f.arrive(Err(e), 0);
                 }
             }
         }
@@ -191,10 +188,11 @@ impl<T: 'static> Op<T> {
             return match weak.upgrade() {
                 Some(f) if f.alive() => match st.try_get(c) {
                     Some(v) => {
-                        if f.holds_cursor() {
-                            st.cur_mut(c).served = true;
+                        let k = st.cur_mut(c);
+                        // One virtual call: the answer says whether the cursor is held.
+                        if f.arrive(Ok(v), k.pos) {
+                            k.served = true;
                         }
-                        f.arrive(Ok(v), st.cur(c).pos);
                         Ok(())
                     }
                     None => Err(Op::Feed(weak)),
@@ -659,11 +657,14 @@ impl<T: 'static> State<T> {
             }
             return;
         }
-        while let Some(op) = self.cur_mut(c).ops.pop_front() {
-            if self.cur(c).served {
-                self.cur_mut(c).ops.push_front(op);
-                return;
+        loop {
+            let k = self.cur_mut(c);
+            if k.served {
+                return; // a served read's continuation comes first (see `Cursor::served`)
             }
+            let Some(op) = k.ops.pop_front() else {
+                break;
+            };
             // Only a run's first request claims the cursor.
             let claims = matches!(op, Op::Hold(_));
             if let Err(op) = op.complete(self, c) {
@@ -836,7 +837,7 @@ impl<T: 'static> State<T> {
                         if let Some(f) = f.upgrade().filter(|f| f.alive()) {
                             *hold = Hold::Busy(None);
                             any = true;
-                            f.arrive(Err(e.clone()), 0);
+                            let _ = f.arrive(Err(e.clone()), 0);
                         }
                     }
                     continue;
@@ -924,7 +925,7 @@ impl<T: 'static> State<T> {
                 if matches!(outcome, Ok(None)) {
                     self.cur_mut(c).hold = Hold::Busy(None);
                 }
-                f.arrive(outcome, 0);
+                let _ = f.arrive(outcome, 0);
                 true
             }
             None => false,

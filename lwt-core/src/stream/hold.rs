@@ -240,7 +240,7 @@ where
         self.filed.borrow().is_some()
     }
 
-    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, _served_at: u64) {
+    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, _served_at: u64) -> bool {
         // Served: the run owns the cursor now (it holds the element, or waits to end).
         self.owns.set(true);
         let filed = self.filed.borrow_mut().take();
@@ -248,6 +248,7 @@ where
         drop(filed);
         // Queued: the stream that calls this holds its borrow.
         schedule::run_later(self);
+        false // the run holds the cursor its own way (`Hold`)
     }
 }
 

@@ -98,10 +98,11 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Feed<T> for Lin
         self.waiting.borrow().is_some()
     }
 
-    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, _served_at: u64) {
+    fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, _served_at: u64) -> bool {
         *self.arrived.borrow_mut() = Some(outcome);
         // Queued: the source that calls this holds its borrow, and `f` may read it.
         schedule::run_later(self);
+        false
     }
 }
 
