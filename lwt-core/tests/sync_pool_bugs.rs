@@ -312,31 +312,43 @@ fn mvar_a_take_from_the_drop_of_a_canceled_put_is_served() {
 
 // ---- Pool: an element made before a `clear` for a waiter that gave up (review, session 26) ---
 
+/// A pool of 1 whose second creation waits (its resolvers go to the first list) and whose
+/// `dispose` records the elements it is given (the second list); other creations give 1, 3...
+#[allow(clippy::type_complexity)]
+fn pool_whose_second_creation_waits() -> (
+    Pool<u32>,
+    Rc<RefCell<Vec<Resolver<u32>>>>,
+    Rc<RefCell<Vec<u32>>>,
+) {
+    let pending: Rc<RefCell<Vec<Resolver<u32>>>> = Rc::default();
+    let next = Rc::new(Cell::new(0u32));
+    let pd = pending.clone();
+    let disposed = Rc::new(RefCell::new(Vec::new()));
+    let d = disposed.clone();
+    let pool = Pool::new(1, move || {
+        next.set(next.get() + 1);
+        if next.get() == 2 {
+            let (p, r) = wait();
+            pd.borrow_mut().push(r);
+            p
+        } else {
+            Promise::ret(next.get())
+        }
+    })
+    .with_dispose(move |e: Rc<u32>| {
+        d.borrow_mut().push(*e);
+        Promise::ret(())
+    });
+    (pool, pending, disposed)
+}
+
 /// A slot freed while a use waits gets a creation for that use; the pool is cleared while the
 /// element is made and the use is canceled. The element, made before the `clear`, goes to the
 /// idle list and is handed to a use that starts after the `clear`.
 #[test]
 fn pool_element_made_before_clear_is_not_handed_to_a_use_started_after_it() {
-    let pending: Rc<RefCell<Vec<Resolver<u32>>>> = Rc::default();
-    let next = Rc::new(Cell::new(0u32));
-    let (pd, n) = (pending.clone(), next.clone());
-    let disposed = Rc::new(RefCell::new(Vec::new()));
-    let d = disposed.clone();
-    let pool = Pool::new(1, move || {
-        n.set(n.get() + 1);
-        if n.get() == 2 {
-            let (p, r) = wait();
-            pd.borrow_mut().push(r);
-            p
-        } else {
-            Promise::ret(n.get())
-        }
-    })
-    .with_check(|_, _| Promise::ret(false))
-    .with_dispose(move |e: Rc<u32>| {
-        d.borrow_mut().push(*e);
-        Promise::ret(())
-    });
+    let (pool, pending, disposed) = pool_whose_second_creation_waits();
+    let pool = pool.with_check(|_, _| Promise::ret(false));
     let (hold, release) = wait::<u32>();
     let a = pool.use_(move |_| hold); // element 1
     let b = pool.use_(|e| Promise::ret(*e)); // waits
@@ -364,23 +376,10 @@ fn pool_element_made_before_clear_is_not_handed_to_a_use_started_after_it() {
 /// new element (3); here it gets element 2, made before the `clear`.
 #[test]
 fn pool_element_made_before_clear_for_a_canceled_waiter_via_validate() {
-    let pending: Rc<RefCell<Vec<Resolver<u32>>>> = Rc::default();
+    let (pool, pending, disposed) = pool_whose_second_creation_waits();
     let validating: Rc<RefCell<Vec<Resolver<bool>>>> = Rc::default();
-    let next = Rc::new(Cell::new(0u32));
-    let (pd, n, vd) = (pending.clone(), next.clone(), validating.clone());
-    let disposed = Rc::new(RefCell::new(Vec::new()));
-    let d = disposed.clone();
-    let pool = Pool::new(1, move || {
-        n.set(n.get() + 1);
-        if n.get() == 2 {
-            let (p, r) = wait();
-            pd.borrow_mut().push(r);
-            p
-        } else {
-            Promise::ret(n.get())
-        }
-    })
-    .with_validate(move |_| {
+    let vd = validating.clone();
+    let pool = pool.with_validate(move |_| {
         if vd.borrow().is_empty() {
             let (p, r) = wait();
             vd.borrow_mut().push(r);
@@ -388,10 +387,6 @@ fn pool_element_made_before_clear_for_a_canceled_waiter_via_validate() {
         } else {
             Promise::ret(true)
         }
-    })
-    .with_dispose(move |e: Rc<u32>| {
-        d.borrow_mut().push(*e);
-        Promise::ret(())
     });
     let a0 = pool.use_(|e| Promise::ret(*e)); // element 1 made, then idle
     assert_eq!(a0.state(), State::Fulfilled(1));
