@@ -201,10 +201,7 @@ fn cancel_pending<T: 'static>(inputs: &[Promise<T>]) -> Option<Caught> {
             continue;
         }
         if let Err(c) = catching(|| node.cancel()) {
-            caught = Some(match caught {
-                Some(first) => first.and(c),
-                None => c,
-            });
+            Caught::add(&mut caught, c);
         }
     }
     caught

@@ -370,10 +370,13 @@ impl Caught {
         }
     }
 
-    /// Keeps the first panic and the jobs `later`'s drain handed back too, after this one's.
-    pub(crate) fn and(mut self, mut later: Caught) -> Caught {
-        self.handed_back.append(&mut later.handed_back);
-        self
+    /// Adds `later` to what `first` holds (the first panic if there is one, and every drain's
+    /// handed-back jobs in order, `later`'s after the ones before).
+    pub(crate) fn add(first: &mut Option<Caught>, mut later: Caught) {
+        match first {
+            Some(c) => c.handed_back.append(&mut later.handed_back),
+            None => *first = Some(later),
+        }
     }
 
     /// Lets the panic go on. The jobs handed back go back to the head of the queue, in order,
@@ -419,10 +422,7 @@ pub(crate) fn each_resolving<I>(items: impl IntoIterator<Item = I>, mut resolve:
     let mut caught: Option<Caught> = None;
     for item in items {
         if let Err(c) = catching(|| resolve(item)) {
-            caught = Some(match caught {
-                Some(first) => first.and(c),
-                None => c,
-            });
+            Caught::add(&mut caught, c);
         }
     }
     if let Some(c) = caught {
