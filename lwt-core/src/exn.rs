@@ -197,6 +197,13 @@ macro_rules! message_error {
         #[derive(Debug, Clone, PartialEq, Eq)]
         pub struct $name(pub String);
 
+        impl $name {
+            /// The message, as [`Panicked::message`] gives a panic's.
+            pub fn message(&self) -> &str {
+                &self.0
+            }
+        }
+
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 write!(f, concat!($prefix, "{}"), self.0)
@@ -209,6 +216,14 @@ macro_rules! message_error {
 
 message_error!(
     /// OCaml's `Failure`: a plain failure with a message ([`Exn::failure`], `Promise::fail_with`).
+    ///
+    /// ```
+    /// use lwt_core::exn::{Exn, Failure};
+    ///
+    /// let e = Exn::failure("disk full");
+    /// assert_eq!(e.downcast_ref::<Failure>().map(Failure::message), Some("disk full"));
+    /// assert_eq!(e.to_string(), "disk full");
+    /// ```
     Failure,
     ""
 );
