@@ -218,6 +218,31 @@ fn and_the_leftmost_rejection_wins_whatever_the_timing() {
     assert_eq!(p.rejection().unwrap().to_string(), "right");
 }
 
+/// The annotation is the one thing that fixes these promises' types (`Default::default()`,
+/// `parse`, `fail`): it must reach them from the `let` the expansion starts the rest with, in
+/// every form of binding.
+#[test]
+fn annotations_drive_inference_in_every_form() {
+    let p = lwt! {
+        let v: Vec<u8> = ret(Default::default());
+        let n: u32 = ret("7".parse().unwrap());
+        let Some(m): Option<u64> = ret("8".parse().ok()) else { lwt::fail_with("not a number") };
+        #[fail_fast]
+        let a: u16 = ret("9".parse().unwrap()) and b = ret(1_u8);
+        let c: i8 = ret(2) and d: String = ret(Default::default());
+        ret((v.len() as u64) + u64::from(n) + m + u64::from(a) + u64::from(b) + c as u64 + d.len() as u64)
+    };
+    assert_eq!(p.state(), State::Fulfilled(27));
+    let failed: Promise<u8> = lwt! {
+        let x: u8 = Promise::fail(lwt::Exn::failure("typed by the annotation"));
+        ret(x)
+    };
+    assert_eq!(
+        failed.rejection().unwrap().to_string(),
+        "typed by the annotation"
+    );
+}
+
 #[test]
 fn and_with_three_bindings_and_annotations() {
     let p = lwt! {

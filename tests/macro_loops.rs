@@ -78,6 +78,25 @@ fn for_evaluates_its_bound_once() {
     assert_eq!(*s.borrow(), [0, 1, 2]);
 }
 
+/// Rust's order, not lwt_ppx's (which evaluates the upper bound of `for%lwt i = a to b` first):
+/// documented in docs/lwt-macro.md, `for`.
+#[test]
+fn for_evaluates_its_bounds_left_to_right() {
+    let s = seen();
+    let (s1, s2) = (s.clone(), s.clone());
+    let note = move |x: i64| {
+        s1.borrow_mut().push(x * 100);
+        x
+    };
+    let p: Promise<()> = lwt! {
+        for i in note(1)..=note(2) {
+            do s2.borrow_mut().push(i);
+        }
+    };
+    assert!(p.is_fulfilled());
+    assert_eq!(*s.borrow(), [100, 200, 1, 2]);
+}
+
 #[test]
 fn for_over_any_iterator_with_pending_bodies() {
     let resolvers: Rc<RefCell<Vec<Resolver<()>>>> = Rc::new(RefCell::new(Vec::new()));

@@ -1302,6 +1302,49 @@ where
 #[doc(hidden)]
 pub use std::format as __format;
 
+/// A type a typed rejection arm of `lwt!` can catch (`e: MyError => ..` in a `catch`,
+/// `exception e: MyError => ..` in a `match`): any `std::error::Error + 'static`, which is what a
+/// rejection ([`Exn`]) can hold. The expansion tests and takes the rejection through
+/// [`catches`], [`caught_ref`] and [`caught`], whose bound is this trait, so that an arm's type
+/// that is not an error is reported once, at that type, with what to write instead.
+#[diagnostic::on_unimplemented(
+    message = "a rejection arm in `lwt!` catches an error type, but `{Self}` does not implement \
+               `std::error::Error`",
+    label = "not an error type",
+    note = "a rejection holds a `std::error::Error`: catch the type its producer rejects with \
+            (`lwt::Failure` for `fail_with` and `Exn::failure`, `lwt::Panicked` for a panic)",
+    note = "to catch every rejection, bind a name without a type: `e => ..` (an `lwt::Exn`)"
+)]
+pub trait Catchable: Error + 'static {}
+
+impl<E: Error + 'static> Catchable for E {}
+
+/// The test of a typed rejection arm: does `exn` hold an `E`? ([`Exn::is`].)
+///
+/// ```
+/// use lwt_core::control::{caught, caught_ref, catches};
+/// use lwt_core::{Exn, Failure, Panicked};
+///
+/// let exn = Exn::failure("boom");
+/// assert!(catches::<Failure>(&exn) && !catches::<Panicked>(&exn));
+/// assert_eq!(caught_ref::<Failure>(&exn).map(Failure::message), Some("boom"));
+/// assert_eq!(caught::<Failure>(exn).message(), "boom");
+/// ```
+pub fn catches<E: Catchable>(exn: &Exn) -> bool {
+    exn.is::<E>()
+}
+
+/// The `E` inside `exn`, for a typed arm's guard ([`Exn::downcast_ref`]).
+pub fn caught_ref<E: Catchable>(exn: &Exn) -> Option<&E> {
+    exn.downcast_ref::<E>()
+}
+
+/// A typed arm's binding: `exn`, which holds an `E` ([`Caught::new`], which panics if it does
+/// not).
+pub fn caught<E: Catchable>(exn: Exn) -> Caught<E> {
+    Caught::new(exn)
+}
+
 /// A rejection caught by a typed arm of `lwt!` (`exception e: MyError => ..` in a `match`,
 /// `e: MyError => ..` in a `catch`): derefs to the `E` inside, and keeps the whole [`Exn`] (with
 /// its trail of locations) for passing it on.

@@ -357,13 +357,32 @@ fn param(pat: &syn::Pat) -> TokenStream {
     }
 }
 
-/// `pattern: type`, or `pattern`, as a closure parameter.
-fn pat_ty(b: &Binding) -> TokenStream {
-    let pat = param(&b.pat);
-    match &b.ty {
-        Some(ty) => quote!(#pat: #ty),
-        None => quote!(#pat),
+/// The parameters of the closure that receives a binding's value, and its body, `rest` behind
+/// the binding's pattern. Without a type, the pattern is the parameter: `|x| rest`. With one
+/// (`let x: T = p;`), the parameter has no type and the body starts with the pattern and its type:
+/// `|__value| { let x: T = __value; rest }`, the value located at the user's expression, so that a
+/// promise of another type is reported as Rust reports a `let` ("expected `T`, found `U`" at the
+/// value, "expected due to this" at `T`), not as a closure whose signature does not match the
+/// promise's (E0631, about a closure the user did not write).
+fn bound(
+    pat: TokenStream,
+    ty: Option<TokenStream>,
+    at: Span,
+    rest: TokenStream,
+) -> [TokenStream; 2] {
+    match ty {
+        None => [quote!(|#pat|), rest],
+        Some(ty) => {
+            let value = Ident::new("__value", Span::mixed_site().located_at(at));
+            [quote!(|#value|), quote!({ let #pat: #ty = #value; #rest })]
+        }
     }
+}
+
+/// [`bound`] for one binding.
+fn bound_binding(b: &Binding, rest: TokenStream) -> [TokenStream; 2] {
+    let ty = b.ty.as_ref().map(ToTokens::to_token_stream);
+    bound(param(&b.pat), ty, init_span(b), rest)
 }
 
 /// Where a binding's value is written.
@@ -388,22 +407,20 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
             let expr = init(single);
             match &b.else_block {
                 None => {
-                    let pat = pat_ty(single);
-                    let closure = closure(b.span, quote!(|#pat|), rest);
+                    let [params, body] = bound_binding(single, rest);
+                    let closure = closure(b.span, params, body);
                     let promise = waited_init(single, expr);
                     quote_spanned!(b.span=> #lwt::bind(#promise, #closure))
                 }
                 Some(els) => {
                     // Rust's let-else, as a `match`: the else block's promise replaces the rest.
                     let value = hygienic("__value");
-                    let param = match &single.ty {
-                        Some(ty) => quote!(|#value: #ty|),
-                        None => quote!(|#value|),
-                    };
                     let (pat, els) = (&single.pat, block_expr(els));
-                    let closure = closure(
-                        b.span,
-                        param,
+                    let ty = single.ty.as_ref().map(ToTokens::to_token_stream);
+                    let [params, body] = bound(
+                        quote!(#value),
+                        ty,
+                        init_span(single),
                         quote! {
                             match #value {
                                 #pat => #rest,
@@ -412,6 +429,7 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
                             }
                         },
                     );
+                    let closure = closure(b.span, params, body);
                     let promise = waited_init(single, expr);
                     quote_spanned!(b.span=> #lwt::bind(#promise, #closure))
                 }
@@ -437,11 +455,8 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
                 pats = quote!((#pat, #pats));
                 tys = quote!((#ty, #tys));
             }
-            let closure = if any_ty {
-                closure(b.span, quote!(|#pats: #tys|), rest)
-            } else {
-                closure(b.span, quote!(|#pats|), rest)
-            };
+            let [params, body] = bound(pats, any_ty.then_some(tys), b.span, rest);
+            let closure = closure(b.span, params, body);
             let promises = if bindings.iter().any(init_may_hold_temporaries) {
                 evaluated(b.span, promises)
             } else {
@@ -463,8 +478,8 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
             let mut body = rest;
             for (binding, name) in bindings.iter().zip(&names).rev() {
                 let lwt = rt(binding.span);
-                let pat = pat_ty(binding);
-                let closure = closure(binding.span, quote!(|#pat|), body);
+                let [params, inner] = bound_binding(binding, body);
+                let closure = closure(binding.span, params, inner);
                 body = quote_spanned!(binding.span=> #lwt::bind(#name, #closure));
             }
             quote!({ #(#lets)* #body })
@@ -710,10 +725,10 @@ fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> Toke
         (CatchBinding::Ident(mutability, e), Some(ty)) => {
             let pat = wrap(exn.to_token_stream());
             let test = match &arm.guard {
-                None => quote!(#exn.is::<#ty>()),
+                None => quote!(#lwt::catches::<#ty>(&#exn)),
                 Some(g) => {
                     let test = generated_bars(e.span(), quote!(|#e|));
-                    quote!(#exn.downcast_ref::<#ty>().is_some_and(#test #g))
+                    quote!(#lwt::caught_ref::<#ty>(&#exn).is_some_and(#test #g))
                 }
             };
             // A binding used only by the guard is not unused.
@@ -724,7 +739,7 @@ fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> Toke
             quote! {
                 #pat if #test => {
                     #allow
-                    let #mutability #e = #lwt::Caught::<#ty>::new(#exn);
+                    let #mutability #e = #lwt::caught::<#ty>(#exn);
                     #body
                 }
             }
@@ -732,9 +747,9 @@ fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> Toke
         (CatchBinding::None, Some(ty)) => {
             let pat = wrap(exn.to_token_stream());
             let test = match &arm.guard {
-                None => quote!(#exn.is::<#ty>()),
+                None => quote!(#lwt::catches::<#ty>(&#exn)),
                 // In parentheses: a guard `a || b` must not become `(is && a) || b`.
-                Some(g) => quote!(#exn.is::<#ty>() && (#g)),
+                Some(g) => quote!(#lwt::catches::<#ty>(&#exn) && (#g)),
             };
             quote!(#pat if #test => #body,)
         }

@@ -505,8 +505,8 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
         ));
     }
     input.parse::<Token![;]>()?;
-    if let ([single], None) = (bindings.as_slice(), &else_block) {
-        if clearly_refutable(&single.pat) {
+    match (bindings.as_slice(), &else_block) {
+        ([single], None) if clearly_refutable(&single.pat) => {
             errors.push(syn::Error::new_spanned(
                 &single.pat,
                 "this pattern can fail to match, so the `let` needs an `else` block, whose value \
@@ -514,6 +514,20 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
                  let-else: `let Some(x) = promise else { lwt::fail_with(\"none\") };`",
             ));
         }
+        ([_], _) => {}
+        // An `else` with several bindings is reported above.
+        (several, None) => {
+            for b in several.iter().filter(|b| clearly_refutable(&b.pat)) {
+                errors.push(syn::Error::new_spanned(
+                    &b.pat,
+                    "this pattern can fail to match, and a parallel binding (`let .. and ..`) \
+                     has no `else`: bind the value to a name here and match the name in a \
+                     `let .. else` of its own after it: \
+                     `let v = p and y = q; let Some(x) = lwt::ret(v) else { .. };`",
+                ));
+            }
+        }
+        (_, Some(_)) => {}
     }
     if let (Some(attr), 1) = (&fail_fast, bindings.len()) {
         errors.push(syn::Error::new_spanned(
@@ -532,6 +546,13 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
 
 fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Binding> {
     let pat = Pat::parse_single(input)?;
+    if input.peek(Token![|]) && !input.peek(Token![||]) {
+        return Err(syn::Error::new(
+            input.span(),
+            "a `let` takes an or-pattern only in parentheses, as in Rust: \
+             `let (Ok(x) | Err(x)) = promise;`",
+        ));
+    }
     let ty = if input.peek(Token![:]) {
         input.parse::<Token![:]>()?;
         let ty: Type = input.parse()?;

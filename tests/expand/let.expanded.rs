@@ -13,14 +13,17 @@ fn greet(id: Promise<u32>) -> Promise<String> {
             id,
             move |id| __lwt::bind(
                 lookup(id),
-                move |name: String| __lwt::bind(
-                    ret((name.len(), ())),
-                    move |(first, _)| ret(
-                        ::alloc::__export::must_use({
-                            ::alloc::fmt::format(format_args!("{0} ({1})", name, first))
-                        }),
-                    ),
-                ),
+                move |__value| {
+                    let name: String = __value;
+                    __lwt::bind(
+                        ret((name.len(), ())),
+                        move |(first, _)| ret(
+                            ::alloc::__export::must_use({
+                                ::alloc::fmt::format(format_args!("{0} ({1})", name, first))
+                            }),
+                        ),
+                    )
+                },
             ),
         )
     }

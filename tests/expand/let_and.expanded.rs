@@ -5,7 +5,16 @@ fn sum(a: Promise<u32>, b: Promise<u32>) -> Promise<u32> {
         {
             let __and0 = __lwt::Bindable::into_promise(a);
             let __and1 = __lwt::Bindable::into_promise(b);
-            __lwt::bind(__and0, move |x| __lwt::bind(__and1, move |y: u32| ret(x + y)))
+            __lwt::bind(
+                __and0,
+                move |x| __lwt::bind(
+                    __and1,
+                    move |__value| {
+                        let y: u32 = __value;
+                        ret(x + y)
+                    },
+                ),
+            )
         }
     }
 }

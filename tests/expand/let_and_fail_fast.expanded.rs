@@ -10,7 +10,10 @@ fn sum3(a: Promise<u32>, b: Promise<u32>, c: Promise<u32>) -> Promise<u32> {
                     __lwt::Bindable::into_promise(c),
                 ),
             ),
-            move |(x, (y, z)): (_, (_, u32))| ret(x + y + z),
+            move |__value| {
+                let (x, (y, z)): (_, (_, u32)) = __value;
+                ret(x + y + z)
+            },
         )
     }
 }

@@ -24,14 +24,13 @@ fn read(p: Promise<u32>) -> Promise<u32> {
                         n => ret(n),
                     }
                 }
-                __lwt::Err(__exn) if __exn.is::<NotFound>() => ret(0),
+                __lwt::Err(__exn) if __lwt::catches::<NotFound>(&__exn) => ret(0),
                 __lwt::Err(
                     __exn,
-                ) if __exn
-                    .downcast_ref::<std::io::Error>()
+                ) if __lwt::caught_ref::<std::io::Error>(&__exn)
                     .is_some_and(|e| e.kind() == std::io::ErrorKind::Interrupted) => {
                     #[allow(unused_variables)]
-                    let e = __lwt::Caught::<std::io::Error>::new(__exn);
+                    let e = __lwt::caught::<std::io::Error>(__exn);
                     ret(1)
                 }
                 __lwt::Err(__exn) => __lwt::reraise(__exn),
