@@ -618,6 +618,15 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
     })
 }
 
+/// Is `ident` the name of one of Rust's primitive types (`u32`, `str`, `bool`...)?
+fn is_primitive_type(ident: &Ident) -> bool {
+    const PRIMITIVES: [&str; 17] = [
+        "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64",
+    ];
+    PRIMITIVES.iter().any(|p| ident == p)
+}
+
 /// Is `pat` refutable for sure, by its syntax alone? (`Some(x)`, literals, ranges, `1 | 2`.)
 /// Other refutable patterns are left to the compiler, which knows the types: the variant of an
 /// enum with one variant is irrefutable, and so is `Ok(x)` of a `Result<T, Infallible>` (Rust
@@ -1052,6 +1061,18 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
                     });
                     (CatchBinding::None, Some(ty))
                 } else {
+                    if is_primitive_type(&p.ident) {
+                        errors.push(syn::Error::new_spanned(
+                            &p.ident,
+                            format!(
+                                "`{0}` here is a binding that catches every rejection, not the \
+                                 type `{0}` (a lowercase name binds, as in OCaml's `with e ->`); \
+                                 no rejection holds a `{0}`, which is not an error type: catch \
+                                 an error type, or any rejection with `e => ..`",
+                                p.ident
+                            ),
+                        ));
+                    }
                     (CatchBinding::Ident(None, p.ident), None)
                 }
             }

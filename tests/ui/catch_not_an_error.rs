@@ -23,5 +23,11 @@ fn match_exception(p: Promise<u32>) -> Promise<u32> {
 }
 
 fn main() {
-    let _ = (catch_binding(), catch_guard(), match_exception(ret(1)));
+    let _ = (catch_binding(), catch_guard(), match_exception(ret(1)), primitive_name());
+}
+
+fn primitive_name() -> Promise<u32> {
+    lwt! {
+        try { ret(1_u32) } catch { u32 => ret(0) }
+    }
 }
