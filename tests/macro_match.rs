@@ -356,3 +356,37 @@ fn a_value_arm_may_carry_cfg() {
     };
     assert_eq!(p.state(), State::Fulfilled("kept"));
 }
+
+/// `arm => do expr,`: the arm's value is the plain value, as in `arm => { do expr }`, in value
+/// arms, exception arms and `catch` arms alike; a diverging macro stays the arm's value.
+#[test]
+fn an_arm_body_may_be_a_plain_value_after_do() {
+    let log = Rc::new(Cell::new(0));
+    let l = log.clone();
+    let p: Promise<u32> = lwt! {
+        match ret(None::<u32>) {
+            Some(n) => do n,
+            None => do { l.set(l.get() + 1); 7 },
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled(7));
+    assert_eq!(log.get(), 1);
+    let q: Promise<String> = lwt! {
+        match Promise::<u8>::fail_with("gone") {
+            n => do n.to_string(),
+            exception e: Failure => do format!("caught {e}"),
+        }
+    };
+    assert_eq!(q.state(), State::Fulfilled("caught gone".to_owned()));
+    let r: Promise<u8> = lwt! {
+        try { Promise::fail_with("x") } catch { _ => do 3 }
+    };
+    assert_eq!(r.state(), State::Fulfilled(3));
+    let s: Promise<u8> = lwt! {
+        match ret(1_u8) {
+            0 => do unreachable!("never zero"),
+            n => do n + 1,
+        }
+    };
+    assert_eq!(s.state(), State::Fulfilled(2));
+}

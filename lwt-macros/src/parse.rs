@@ -966,6 +966,20 @@ fn guard(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Expr>> {
 fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
     let body = if input.peek(syn::token::Brace) {
         Body::Block(lwt_block(input, errors)?)
+    } else if input.peek(Token![do]) {
+        // `None => do println!(".."),`: the arm's value is a plain value, as `{ do .. }` is.
+        input.parse::<Token![do]>()?;
+        let e: Expr = input.parse()?;
+        check::expr(&e, errors);
+        let tail = if check::is_diverging_macro(&e) {
+            Tail::Expr(e)
+        } else {
+            Tail::Plain(e)
+        };
+        Body::Block(Block {
+            stmts: Vec::new(),
+            tail: Some(Box::new(tail)),
+        })
     } else {
         let e: Expr = input.parse()?;
         check::expr(&e, errors);
@@ -1127,8 +1141,17 @@ fn try_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Try> {
     let try_token: Token![try] = input.parse()?;
     ppx_suffix(input, "try", errors);
     let body = lwt_block(input, errors)?;
-    let catch = if peek_ident(input, "catch") {
-        let span = input.call(Ident::parse_any)?.span();
+    let catch = if peek_ident(input, "catch") || peek_ident(input, "with") {
+        let keyword = input.call(Ident::parse_any)?;
+        let span = keyword.span();
+        if keyword == "with" {
+            // OCaml's `try .. with`: reported, then read as `catch`, whose arms it has.
+            errors.push(syn::Error::new(
+                span,
+                "`try .. with` is OCaml's: in `lwt!`, the handlers of `try { .. }` go in a \
+                 `catch { .. }` block",
+            ));
+        }
         let content;
         braced!(content in input);
         let mut arms = Vec::new();
