@@ -69,6 +69,32 @@ pub enum State<T> {
     Pending,
 }
 
+impl<T> State<T> {
+    /// Is it [`Fulfilled`](State::Fulfilled)?
+    ///
+    /// ```
+    /// use lwt_core::{Promise, State};
+    ///
+    /// let s = Promise::ret(1).state();
+    /// assert!(s.is_fulfilled() && !s.is_rejected() && !s.is_pending());
+    /// assert!(Promise::<u8>::fail_with("no").state().is_rejected());
+    /// assert!(lwt_core::wait::<u8>().0.state().is_pending());
+    /// ```
+    pub fn is_fulfilled(&self) -> bool {
+        matches!(self, State::Fulfilled(_))
+    }
+
+    /// Is it [`Rejected`](State::Rejected)?
+    pub fn is_rejected(&self) -> bool {
+        matches!(self, State::Rejected(_))
+    }
+
+    /// Is it [`Pending`](State::Pending)?
+    pub fn is_pending(&self) -> bool {
+        matches!(self, State::Pending)
+    }
+}
+
 impl<T: 'static> Promise<T> {
     pub(crate) fn from_node(node: Rc<Node<T>>) -> Promise<T> {
         Promise(Repr::Node(node))
