@@ -206,7 +206,9 @@ impl Error for Full {}
 /// A stream of `T`s (Lwt's `'a Lwt_stream.t`): read with promises, closed by its producer.
 ///
 /// Reading consumes: an element is given to one read. [`Clone`] (for `T: Clone`) makes another
-/// reader that sees the same elements from the current point on.
+/// reader that sees the same elements from the current point on (Lwt's `Lwt_stream.clone`), not
+/// a second handle on this reader. An OCaml value of type `'a Lwt_stream.t` used in several
+/// places is one reader: share it as an `Rc<Stream<T>>` (reads take `&self`).
 ///
 /// ```
 /// use lwt_core::{stream, State};
@@ -532,6 +534,11 @@ impl<T: 'static> Stream<T> {
 
     /// Lwt's `on_terminate` (`on_termination`): calls `f` when the stream is closed (at once if
     /// it is already). A panic in `f` goes to the [async exception hook](crate::hook).
+    ///
+    /// A stream closed from top-level code calls `f` before `close` returns. Closed from inside
+    /// a callback, `f` runs once that callback has returned, after what the callback does next:
+    /// here every resolution made in a callback waits in the one queue (see the README's
+    /// differences from Lwt), where Lwt's `close` calls `f` at once, nested.
     ///
     /// ```
     /// use std::{cell::Cell, rc::Rc};
