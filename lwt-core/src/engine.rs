@@ -223,7 +223,7 @@ pub(crate) struct Engine {
     spare_node: Cell<Option<Rc<Node<()>>>>,
     /// The I/O waiters a poll found ready, being woken (see `wake_ready`); empty between
     /// iterations, its buffer kept (no allocation per poll).
-    ready: RefCell<VecDeque<IoWaiter>>,
+    ready: RefCell<VecDeque<(Token, IoWaiter)>>,
     io: RefCell<Vec<Option<Waiters>>>,
     free_tokens: RefCell<Vec<usize>>,
     /// Resolvers in the waiter lists of `io` (some may belong to canceled waits).
@@ -498,18 +498,33 @@ impl Engine {
         let _ = self.poll.borrow().registry().deregister(&mut SourceFd(&fd));
         let waiters = self.io.borrow_mut()[token.0].take();
         self.free_tokens.borrow_mut().push(token.0);
-        let Some(Waiters {
-            mut readers,
-            writers,
-            ..
+        // The waiters the last poll found ready but that are not woken yet (a waiter woken
+        // before them closed the descriptor): they must see the close too, not be fulfilled on
+        // a descriptor that is gone. They were filed first, so they come first.
+        let mut gone = self.take_ready_of(token);
+        if let Some(Waiters {
+            readers, writers, ..
         }) = waiters
-        else {
+        {
+            self.io_waiters
+                .set(self.io_waiters.get() - readers.len() - writers.len());
+            gone.extend(readers);
+            gone.extend(writers);
+        }
+        gone
+    }
+
+    /// Takes `token`'s waiters out of the ready list (usually empty when a descriptor closes).
+    fn take_ready_of(&self, token: Token) -> Vec<IoWaiter> {
+        let mut ready = self.ready.borrow_mut();
+        if !ready.iter().any(|(t, _)| *t == token) {
             return Vec::new();
-        };
-        self.io_waiters
-            .set(self.io_waiters.get() - readers.len() - writers.len());
-        readers.extend(writers);
-        readers
+        }
+        let (mine, rest): (VecDeque<_>, VecDeque<_>) = std::mem::take(&mut *ready)
+            .into_iter()
+            .partition(|(t, _)| *t == token);
+        *ready = rest;
+        mine.into_iter().map(|(_, w)| w).collect()
     }
 
     /// A promise fulfilled when `token`'s descriptor becomes readable (or writable). Canceling
@@ -787,12 +802,12 @@ impl Engine {
                 // `Drain` cost tcp-echo 160 instructions per round trip.
                 let reading = event.is_readable() || event.is_read_closed() || event.is_error();
                 if reading && !w.readers.is_empty() {
-                    move_waiters(&mut w.readers, &mut ready);
+                    move_waiters(&mut w.readers, &mut ready, event.token());
                     w.refile_readers = 0;
                 }
                 let writing = event.is_writable() || event.is_write_closed() || event.is_error();
                 if writing && !w.writers.is_empty() {
-                    move_waiters(&mut w.writers, &mut ready);
+                    move_waiters(&mut w.writers, &mut ready, event.token());
                     w.refile_writers = 0;
                 }
             }
@@ -810,7 +825,7 @@ impl Engine {
         loop {
             let next = self.ready.borrow_mut().pop_front();
             match next {
-                Some(w) => w.ready(),
+                Some((_, w)) => w.ready(),
                 None => return,
             }
         }
@@ -880,16 +895,16 @@ impl Engine {
 }
 
 /// Moves the waiters of one direction of a descriptor to the ready list, in order.
-fn move_waiters(from: &mut Vec<IoWaiter>, to: &mut VecDeque<IoWaiter>) {
+fn move_waiters(from: &mut Vec<IoWaiter>, to: &mut VecDeque<(Token, IoWaiter)>, token: Token) {
     // One waiter is the usual case: popped, without the `Drain` whose drop cost tcp-echo about
     // 40 instructions per round trip.
     if from.len() == 1 {
         if let Some(waiter) = from.pop() {
-            to.push_back(waiter);
+            to.push_back((token, waiter));
         }
         return;
     }
     for waiter in from.drain(..) {
-        to.push_back(waiter);
+        to.push_back((token, waiter));
     }
 }

@@ -214,6 +214,12 @@ use crate::exn::Exn;
 use crate::preemptive;
 use crate::promise::Promise;
 
+/// Is `f` a socket (a descriptor given to [`Fd::from_owned`] may be)?
+fn is_socket(f: &File) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    f.metadata().is_ok_and(|m| m.file_type().is_socket())
+}
+
 pub(crate) enum Kind {
     File(File),
     Tcp(TcpStream),
@@ -1027,7 +1033,7 @@ impl Fd {
         })
     }
 
-    /// Lwt_unix's `shutdown` for sockets.
+    /// Lwt_unix's `shutdown` for sockets, also those wrapped by [`from_owned`](Fd::from_owned).
     ///
     /// ```
     /// let (a, b) = lwt_core::unix::socketpair().unwrap();
@@ -1038,6 +1044,13 @@ impl Fd {
         self.with_kind(|k| match k {
             Kind::Tcp(s) => s.shutdown(how),
             Kind::Unix(s) => s.shutdown(how),
+            Kind::File(f) if is_socket(f) => {
+                // A socket given to `from_owned`, of any domain. `shutdown(2)` acts on the
+                // socket, not the descriptor, so it goes through a duplicate that the standard
+                // library can call it on (for any domain: the call is the same).
+                let dup = OwnedFd::from(f.try_clone()?);
+                UnixStream::from(dup).shutdown(how)
+            }
             _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "shutdown: not a connected socket",
