@@ -38,6 +38,9 @@ impl<V, T: 'static> Waiting for (V, Resolver<T>) {
 pub(crate) struct WaitQueue<E> {
     queue: VecDeque<E>,
     sweep_at: usize,
+    /// Entries the sweeps have looked at, for the tests that pin the O(1) amortized cost.
+    #[cfg(test)]
+    visited: usize,
 }
 
 impl<E> Default for WaitQueue<E> {
@@ -45,6 +48,8 @@ impl<E> Default for WaitQueue<E> {
         WaitQueue {
             queue: VecDeque::new(),
             sweep_at: FIRST_SWEEP,
+            #[cfg(test)]
+            visited: 0,
         }
     }
 }
@@ -69,6 +74,10 @@ impl<E: Waiting> WaitQueue<E> {
     /// Removes the canceled waiters and returns them.
     #[cold]
     fn sweep(&mut self) -> Vec<E> {
+        #[cfg(test)]
+        {
+            self.visited += self.queue.len();
+        }
         let mut swept = Vec::new();
         let mut kept = VecDeque::with_capacity(self.queue.len());
         for w in self.queue.drain(..) {
@@ -109,6 +118,12 @@ impl<E: Waiting> WaitQueue<E> {
     #[cfg(test)]
     fn len(&self) -> usize {
         self.queue.len()
+    }
+
+    /// Entries the sweeps have looked at so far.
+    #[cfg(test)]
+    pub(crate) fn visited(&self) -> usize {
+        self.visited
     }
 }
 
