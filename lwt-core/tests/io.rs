@@ -351,6 +351,21 @@ fn output_channels_made_after_a_run_of_the_exit_hooks_are_flushed_by_the_next() 
     drop(first);
 }
 
+/// Found in review: the hook that flushes the channels was registered again only by a new
+/// channel, so a second run of the exit hooks left what an older channel wrote since buffered.
+#[test]
+fn a_channel_written_after_a_run_of_the_exit_hooks_is_flushed_by_the_next() {
+    let (r, w) = unix::pipe().unwrap();
+    let oc = OutputChannel::of_fd(w);
+    assert!(oc.write("first ").is_fulfilled());
+    main::run_exit_hooks();
+    assert_eq!(oc.buffered(), 0, "flushed by the first run");
+    assert!(oc.write("second").is_fulfilled());
+    main::run_exit_hooks();
+    assert_eq!(oc.buffered(), 0, "the second run left the bytes buffered");
+    assert_eq!(run(r.read(100)).unwrap(), b"first second");
+}
+
 #[test]
 fn the_exit_hooks_flush_every_open_output_channel() {
     // Found in review: only stdout and stderr were flushed at exit, so bytes buffered on a file

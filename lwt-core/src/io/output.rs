@@ -84,6 +84,22 @@ thread_local! {
     /// This thread's output channels, weakly: one exit hook flushes those still alive, as Lwt
     /// flushes every open output channel at exit.
     static OUTPUTS: RefCell<Outputs> = RefCell::new(Outputs::default());
+    /// The exit hook that flushes them is registered. A run of the exit hooks consumes it; the
+    /// next channel made, or the next write into a buffer, registers it again (so a second
+    /// [`run_exit_hooks`](crate::main::run_exit_hooks) flushes what was written since the first,
+    /// in channels made before it too).
+    static HOOKED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Registers the exit hook that flushes this thread's channels, unless it is.
+fn ensure_hooked() {
+    if !HOOKED.with(Cell::get) {
+        HOOKED.with(|h| h.set(true));
+        // Last, as Lwt's `flush_all` is in effect (registered with `at_exit` when Lwt_io is
+        // initialized, before any hook of the program): the exit hooks registered before it run
+        // first, and what they write is flushed too.
+        crate::main::add_exit_hook_last(flush_all);
+    }
 }
 
 #[derive(Default)]
@@ -92,19 +108,11 @@ struct Outputs {
     /// Dead entries are swept when the list reaches this length (then set to twice the live
     /// count), so the list stays within about twice the live channels.
     sweep_at: usize,
-    /// The exit hook is registered (with the first channel).
-    hooked: bool,
 }
 
 impl Outputs {
     fn add(&mut self, channel: &Rc<Output>) {
-        if !self.hooked {
-            self.hooked = true;
-            // Last, as Lwt's `flush_all` is in effect (registered with `at_exit` when Lwt_io is
-            // initialized, before any hook of the program): the exit hooks registered before
-            // this first channel was made run first, and what they write is flushed too.
-            crate::main::add_exit_hook_last(flush_all);
-        }
+        ensure_hooked();
         if self.channels.len() >= self.sweep_at {
             self.channels.retain(|w| w.strong_count() > 0);
             self.sweep_at = (self.channels.len() * 2).max(16);
@@ -117,9 +125,9 @@ impl Outputs {
 /// cannot be flushed (closed, broken) is skipped: the others are flushed all the same.
 fn flush_all() -> Promise<()> {
     let live: Vec<OutputChannel> = OUTPUTS.with(|o| {
-        let mut o = o.borrow_mut();
-        // This run of the exit hooks consumes the hook: the next channel made registers it again.
-        o.hooked = false;
+        let o = o.borrow();
+        // This run of the exit hooks consumes the hook (see `HOOKED`).
+        HOOKED.with(|h| h.set(false));
         o.channels
             .iter()
             .filter_map(Weak::upgrade)
@@ -489,7 +497,12 @@ impl OutputChannel {
 
     /// Makes sure the buffer is flushed at the next iteration of the loop.
     fn schedule_auto_flush(&self) {
-        if self.0.buf.borrow().is_empty() || self.0.auto_flush.replace(true) {
+        if self.0.buf.borrow().is_empty() {
+            return;
+        }
+        // Even with a flush scheduled: the loop may not turn again before the exit hooks run.
+        ensure_hooked();
+        if self.0.auto_flush.replace(true) {
             return;
         }
         // Lwt's `Lwt.pause () >>= fun () -> ...`, without its two promises: nobody waits for
