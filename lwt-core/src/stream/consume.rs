@@ -24,6 +24,7 @@ use std::rc::{Rc, Weak};
 
 use crate::callbacks::Outcome;
 use crate::exn::Exn;
+use crate::key;
 use crate::node::{Cancelable, Visited};
 use crate::promise::Promise;
 use crate::resolver::{relay, Resolver};
@@ -57,6 +58,9 @@ struct Consumer<T: 'static, A, R: 'static, F> {
     /// after a pending step pointed it elsewhere: a consumer filing itself for every element
     /// would otherwise replace the link with an equal one each time.)
     linked_here: Cell<bool>,
+    /// The key storage of the call: the steps the job runs see it, as a bind's callback sees
+    /// the storage of its registration (Lwt's `iter` and `fold` are binds on `get`).
+    storage: key::Storage,
 }
 
 /// Reads `src` and gives each element (then `None` at the end) to `step`, as `drive::drive` does,
@@ -80,6 +84,7 @@ where
         late: Cell::new(false),
         served_at: Cell::new(0),
         linked_here: Cell::new(false),
+        storage: key::snapshot(),
     });
     let done = c.advance(acc, None);
     let result = c.result.borrow_mut().take();
@@ -218,6 +223,19 @@ where
     F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
 {
     fn run(self: Rc<Self>) {
+        key::with_storage(self.storage.clone(), || self.resume());
+    }
+}
+
+impl<T, A, R, F> Consumer<T, A, R, F>
+where
+    T: 'static,
+    A: 'static,
+    R: 'static,
+    F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
+{
+    /// The job's work, under the storage of the call.
+    fn resume(self: Rc<Self>) {
         if self.canceled.replace(false) {
             drop(self.acc.borrow_mut().take());
             self.src.shared.read_canceled(self.src.cursor);

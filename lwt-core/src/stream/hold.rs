@@ -21,6 +21,7 @@ use std::rc::{Rc, Weak};
 
 use crate::callbacks::Outcome;
 use crate::exn::Exn;
+use crate::key;
 use crate::node::{Cancelable, Visited};
 use crate::promise::Promise;
 use crate::resolver::{relay, Resolver};
@@ -55,6 +56,8 @@ struct Run<T: 'static, P> {
     /// The result was canceled after the stream answered the request and before the job ran:
     /// the job puts the element (and those taken) back and ends the run.
     late: Cell<bool>,
+    /// The key storage of the call, which the predicate sees when the job runs it.
+    storage: key::Storage,
 }
 
 /// Runs `pred` over the head of `src` (see the module docs): the elements it accepts (an empty
@@ -77,6 +80,7 @@ where
         arrived: RefCell::new(None),
         canceled: Cell::new(false),
         late: Cell::new(false),
+        storage: key::snapshot(),
     });
     let done = if run.src.run_claim() {
         run.owns.set(true);
@@ -258,6 +262,17 @@ where
     P: FnMut(&T) -> Promise<bool> + 'static,
 {
     fn run(self: Rc<Self>) {
+        key::with_storage(self.storage.clone(), || self.resume());
+    }
+}
+
+impl<T, P> Run<T, P>
+where
+    T: 'static,
+    P: FnMut(&T) -> Promise<bool> + 'static,
+{
+    /// The job's work, under the storage of the call.
+    fn resume(self: Rc<Self>) {
         if self.canceled.replace(false) {
             if self.owns.get() {
                 // Withdrawn while waiting for an element: what it took goes back.

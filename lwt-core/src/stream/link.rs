@@ -29,6 +29,7 @@ use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
 use crate::callbacks::Outcome;
+use crate::key;
 use crate::schedule::{self, Job};
 
 use super::core::{Feed, Handle, Shared, Upstream};
@@ -43,6 +44,9 @@ pub(crate) struct Link<T: 'static, U: 'static, F> {
     f: RefCell<F>,
     /// The source's answer to the filed request, until the job runs.
     arrived: RefCell<Option<Outcome<Option<T>>>>,
+    /// The key storage of the read that filed the request: `f` sees it when the job applies it,
+    /// as in Lwt, where `f` is a callback on the source's `get` made by that read.
+    storage: RefCell<key::Storage>,
 }
 
 impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Link<T, U, F> {
@@ -52,6 +56,7 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Link<T, U, F> {
             waiting: RefCell::new(None),
             f: RefCell::new(f),
             arrived: RefCell::new(None),
+            storage: RefCell::new(None),
         })
     }
 
@@ -77,6 +82,7 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Link<T, U, F> {
             let me = Rc::downgrade(self);
             let filed = || {
                 *self.waiting.borrow_mut() = Some(dst.clone());
+                *self.storage.borrow_mut() = key::snapshot();
                 me as Weak<dyn Feed<T>>
             };
             let outcome = self.src.feed(filed)?;
@@ -114,10 +120,11 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Job for Link<T,
         let Some(dst) = self.waiting.borrow_mut().take() else {
             return;
         };
-        let answer = match self.step(outcome) {
+        let storage = self.storage.borrow_mut().take();
+        let answer = key::with_storage(storage, || match self.step(outcome) {
             Some(answer) => Some(answer),
             None => self.pull(&dst), // filtered out: the request goes on
-        };
+        });
         if let Some(answer) = answer {
             dst.answer(answer);
         }
