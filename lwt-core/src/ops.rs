@@ -9,15 +9,37 @@
 //! | `p1 <&> p2` | `p1 & p2` | [`join`] of two unit promises |
 //! | `p1 <?> p2` | `p1 ^ p2` | [`choose`] between two promises |
 //!
-//! Rust's precedence differs from OCaml's: `>>` binds tighter than `|`, and both are
-//! left-associative, so `p >> f | g` is `(p >> f) | g`, as in OCaml. Closures extend as far right
-//! as they can, so write `p >> (|x| ...) | g` when a `|` should apply to the whole chain.
+//! # Grouping: parenthesize when mixing `&` or `^` with `>>`
+//!
+//! In OCaml the four operators share one precedence level and group to the left: `a <&> b >>= f`
+//! is `(a <&> b) >>= f`. Rust's operators keep their own levels, tightest first `>>`, then `&`,
+//! then `^`, then `|`, each grouping to the left:
+//!
+//! | written | Rust reads | Lwt reads the OCaml spelling as |
+//! |---|---|---|
+//! | `p >> f \| g` | `(p >> f) \| g` | the same |
+//! | `a & b >> f` | `a & (b >> f)`: `f` runs once `b` alone is fulfilled | `(a <&> b) >>= f` |
+//! | `a ^ b & c` | `a ^ (b & c)` | `(a <?> b) <&> c` |
+//! | `a ^ b \| f` | `(a ^ b) \| f` | the same |
+//!
+//! Both surprising lines type-check, so write the parentheses: `(a & b) >> f`. Closures extend
+//! as far right as they can, so write `p >> (|x| ...) | g` when a `|` should apply to the whole
+//! chain.
 //!
 //! ```
-//! use lwt_core::{ret, Promise, State};
+//! use lwt_core::{ret, wait, Promise, State};
 //!
 //! let p = ret(20) >> (|x| ret(x + 1)) | (|x| x * 2);
 //! assert_eq!(p.state(), State::Fulfilled(42));
+//!
+//! // `(a & b) >> f` waits for both; `a & b >> f` would call `f` as soon as `b` is fulfilled.
+//! let (a, ra) = wait::<()>();
+//! let (b, rb) = wait::<()>();
+//! let both_then = (a & b) >> (|()| ret("both"));
+//! rb.wakeup(());
+//! assert!(both_then.is_pending());
+//! ra.wakeup(());
+//! assert_eq!(both_then.state(), State::Fulfilled("both"));
 //! ```
 
 use std::ops::{BitAnd, BitOr, BitXor, Shr};
