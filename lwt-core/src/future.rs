@@ -173,8 +173,8 @@ impl<T: 'static> Drop for CancelOnDrop<T> {
 /// around a later `main::run` is not.
 ///
 /// Canceling the promise drops the future (Rust's cancellation) and rejects the promise with
-/// [`Canceled`](crate::Canceled). A panic while polling rejects it with
-/// [`Panicked`](crate::Panicked).
+/// [`Canceled`](crate::Canceled). A panic while polling, or while dropping the future once it
+/// finished, rejects it with [`Panicked`](crate::Panicked).
 ///
 /// ```
 /// use std::time::Duration;
@@ -270,11 +270,25 @@ impl<T: 'static> Pollable for LocalTask<T> {
                 return true;
             };
             let mut cx = Context::from_waker(&self.waker);
-            let polled = key::with_storage(self.storage.clone(), || {
+            let mut polled = key::with_storage(self.storage.clone(), || {
                 catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
             });
             if !matches!(polled, Ok(Poll::Pending)) {
-                *slot = None;
+                // Dropped under the catch too: a panic there must not unwind out of the loop
+                // with the task still counted live and its promise pending. It rejects the
+                // promise, as a panic of the poll does (the first panic wins).
+                let finished = slot.take();
+                drop(slot);
+                let dropped = key::with_storage(self.storage.clone(), || {
+                    catch_unwind(AssertUnwindSafe(|| drop(finished)))
+                });
+                if let (Err(payload), Ok(_)) = (dropped, &polled) {
+                    let value = std::mem::replace(&mut polled, Err(payload));
+                    // The value's own `drop` is the task's too.
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
+                        drop(payload);
+                    }
+                }
             }
             polled
         };
