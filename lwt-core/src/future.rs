@@ -26,8 +26,25 @@
 //! `unix::sleep(d)` never returns. Run such code as a [`spawn_local`] task and hand its promise
 //! to `main::run`, as the example below does.
 //!
-//! A promise must not be polled again after it returned `Ready` (the `Future` contract); if it
-//! is, it answers with a rejection saying so.
+//! Awaiting a promise moves its outcome out, so the handle is spent: a promise awaited by
+//! reference (`(&mut p).await`) then reads as rejected with an [`InvalidArgument`] saying so, and
+//! polling it again (which the `Future` contract forbids) answers with that rejection. Await a
+//! clone (`p.clone().await`, for `T: Clone`) to keep a handle that still reads the value.
+//!
+//! ```
+//! use lwt_core::{main, future::spawn_local, Promise};
+//!
+//! let mut p = Promise::ret(1);
+//! let first = main::run(spawn_local(async move {
+//!     let v = (&mut p).await;
+//!     (v.unwrap(), p.rejection().unwrap().to_string())
+//! }))
+//! .unwrap();
+//! assert_eq!(first.0, 1);
+//! assert!(first.1.contains("already awaited"), "{}", first.1);
+//! ```
+//!
+//! [`InvalidArgument`]: crate::InvalidArgument
 //!
 //! # Dropping is not canceling
 //!
@@ -76,7 +93,10 @@ use crate::node::Phase;
 use crate::promise::{Promise, Repr};
 
 fn polled_after_completion() -> Exn {
-    Exn::invalid_argument("a promise was polled again after it completed")
+    Exn::invalid_argument(
+        "this promise was already awaited to completion: its outcome was moved out then \
+         (await a clone to keep a readable handle)",
+    )
 }
 
 impl<T: 'static> Future for Promise<T> {
