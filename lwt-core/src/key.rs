@@ -199,6 +199,19 @@ pub(crate) fn with_storage<R>(storage: Storage, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Makes `storage` current until the guard it gives is dropped: [`with_storage`] for a job that
+/// runs its work in place, without moving it into a closure. `None` when neither `storage` nor
+/// the current storage holds anything (the usual case), at the cost of one load.
+#[inline]
+#[must_use = "the storage is current only while the guard lives"]
+pub(crate) fn enter(storage: Storage) -> Option<impl Drop> {
+    if storage.is_none() && !KEYS_USED.load(Relaxed) {
+        None
+    } else {
+        swap_in(storage)
+    }
+}
+
 /// Makes `storage` current; gives what to restore, unless both it and the current one are empty.
 #[inline(never)]
 fn swap_in(storage: Storage) -> Option<Restore> {

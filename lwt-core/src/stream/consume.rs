@@ -223,7 +223,8 @@ where
     F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
 {
     fn run(self: Rc<Self>) {
-        key::with_storage(self.storage.clone(), || self.resume());
+        let _storage = key::enter(self.storage.clone());
+        self.resume();
     }
 }
 
@@ -235,6 +236,7 @@ where
     F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
 {
     /// The job's work, under the storage of the call.
+    #[inline]
     fn resume(self: Rc<Self>) {
         if self.canceled.replace(false) {
             drop(self.acc.borrow_mut().take());

@@ -262,7 +262,8 @@ where
     P: FnMut(&T) -> Promise<bool> + 'static,
 {
     fn run(self: Rc<Self>) {
-        key::with_storage(self.storage.clone(), || self.resume());
+        let _storage = key::enter(self.storage.clone());
+        self.resume();
     }
 }
 
@@ -272,6 +273,7 @@ where
     P: FnMut(&T) -> Promise<bool> + 'static,
 {
     /// The job's work, under the storage of the call.
+    #[inline]
     fn resume(self: Rc<Self>) {
         if self.canceled.replace(false) {
             if self.owns.get() {

@@ -25,7 +25,7 @@
 //! by its generator's pending promise); the answer breaks that cycle. The source keeps only a weak
 //! reference in its queue: a request it drops is never the last owner of the link.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use crate::callbacks::Outcome;
@@ -46,7 +46,7 @@ pub(crate) struct Link<T: 'static, U: 'static, F> {
     arrived: RefCell<Option<Outcome<Option<T>>>>,
     /// The key storage of the read that filed the request: `f` sees it when the job applies it,
     /// as in Lwt, where `f` is a callback on the source's `get` made by that read.
-    storage: RefCell<key::Storage>,
+    storage: Cell<key::Storage>,
 }
 
 impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Link<T, U, F> {
@@ -56,7 +56,7 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Link<T, U, F> {
             waiting: RefCell::new(None),
             f: RefCell::new(f),
             arrived: RefCell::new(None),
-            storage: RefCell::new(None),
+            storage: Cell::new(None),
         })
     }
 
@@ -82,7 +82,7 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Link<T, U, F> {
             let me = Rc::downgrade(self);
             let filed = || {
                 *self.waiting.borrow_mut() = Some(dst.clone());
-                *self.storage.borrow_mut() = key::snapshot();
+                self.storage.set(key::snapshot());
                 me as Weak<dyn Feed<T>>
             };
             let outcome = self.src.feed(filed)?;
@@ -120,11 +120,13 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Job for Link<T,
         let Some(dst) = self.waiting.borrow_mut().take() else {
             return;
         };
-        let storage = self.storage.borrow_mut().take();
-        let answer = key::with_storage(storage, || match self.step(outcome) {
-            Some(answer) => Some(answer),
-            None => self.pull(&dst), // filtered out: the request goes on
-        });
+        let answer = {
+            let _storage = key::enter(self.storage.take());
+            match self.step(outcome) {
+                Some(answer) => Some(answer),
+                None => self.pull(&dst), // filtered out: the request goes on
+            }
+        };
         if let Some(answer) = answer {
             dst.answer(answer);
         }
