@@ -107,6 +107,37 @@ where
     R: 'static,
     F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
 {
+    /// The job's work, under the storage of the call.
+    #[inline]
+    fn resume(self: Rc<Self>) {
+        if self.canceled.replace(false) {
+            drop(self.acc.borrow_mut().take());
+            self.src.shared.read_canceled(self.src.cursor);
+            return;
+        }
+        if self.late.replace(false) {
+            // Canceled (the result rejected) after the element was handed over: it went back
+            // at the cancel (see `cancel_step`), unless the stream was borrowed then.
+            drop(self.acc.borrow_mut().take());
+            let outcome = self.arrived.borrow_mut().take();
+            match outcome {
+                Some(Ok(Some(x))) => self.src.unread(x, self.served_at.get()),
+                _ => self.src.continued_and_process(),
+            }
+            return;
+        }
+        let Some(outcome) = self.arrived.borrow_mut().take() else {
+            return;
+        };
+        self.src.continued();
+        let Some(acc) = self.acc.borrow_mut().take() else {
+            return; // canceled meanwhile: the run is over
+        };
+        if let Some(outcome) = self.advance(acc, Some(outcome)) {
+            self.finish(outcome);
+        }
+    }
+
     /// Reads and steps while everything answers at once. `Some(outcome)`: the run is over;
     /// `None`: it waits (its state is stored in `self`).
     fn advance(
@@ -225,45 +256,6 @@ where
     fn run(self: Rc<Self>) {
         let _storage = key::enter(self.storage.clone());
         self.resume();
-    }
-}
-
-impl<T, A, R, F> Consumer<T, A, R, F>
-where
-    T: 'static,
-    A: 'static,
-    R: 'static,
-    F: FnMut(A, Option<T>) -> Promise<ControlFlow<R, A>> + 'static,
-{
-    /// The job's work, under the storage of the call.
-    #[inline]
-    fn resume(self: Rc<Self>) {
-        if self.canceled.replace(false) {
-            drop(self.acc.borrow_mut().take());
-            self.src.shared.read_canceled(self.src.cursor);
-            return;
-        }
-        if self.late.replace(false) {
-            // Canceled (the result rejected) after the element was handed over: it went back
-            // at the cancel (see `cancel_step`), unless the stream was borrowed then.
-            drop(self.acc.borrow_mut().take());
-            let outcome = self.arrived.borrow_mut().take();
-            match outcome {
-                Some(Ok(Some(x))) => self.src.unread(x, self.served_at.get()),
-                _ => self.src.continued_and_process(),
-            }
-            return;
-        }
-        let Some(outcome) = self.arrived.borrow_mut().take() else {
-            return;
-        };
-        self.src.continued();
-        let Some(acc) = self.acc.borrow_mut().take() else {
-            return; // canceled meanwhile: the run is over
-        };
-        if let Some(outcome) = self.advance(acc, Some(outcome)) {
-            self.finish(outcome);
-        }
     }
 }
 

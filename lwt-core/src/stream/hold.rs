@@ -112,6 +112,37 @@ where
     T: 'static,
     P: FnMut(&T) -> Promise<bool> + 'static,
 {
+    /// The job's work, under the storage of the call.
+    #[inline]
+    fn resume(self: Rc<Self>) {
+        if self.canceled.replace(false) {
+            if self.owns.get() {
+                // Withdrawn while waiting for an element: what it took goes back.
+                let _ = self.conclude(Err(Exn::canceled()));
+                self.src.run_end();
+            } else {
+                self.src.shared.read_canceled(self.src.cursor);
+            }
+            return;
+        }
+        let Some(outcome) = self.arrived.borrow_mut().take() else {
+            return;
+        };
+        if self.late.replace(false) {
+            // Canceled (the result rejected) after the answer came: the element goes back, as
+            // does what the run took, and the run ends.
+            if let Ok(Some(x)) = outcome {
+                self.src.run_release(x, false);
+            }
+            let _ = self.conclude(Err(Exn::canceled()));
+            self.src.run_end();
+            return;
+        }
+        if let Some(outcome) = self.advance(Some(outcome)) {
+            self.finish(outcome);
+        }
+    }
+
     /// Takes and tests elements while everything answers at once. `Some(outcome)`: the run is
     /// over (it still owns the cursor: [`finish`](Self::finish) gives it back); `None`: it waits.
     fn advance(self: &Rc<Self>, mut pulled: Option<Outcome<Option<T>>>) -> Option<Outcome<Vec<T>>> {
@@ -264,43 +295,6 @@ where
     fn run(self: Rc<Self>) {
         let _storage = key::enter(self.storage.clone());
         self.resume();
-    }
-}
-
-impl<T, P> Run<T, P>
-where
-    T: 'static,
-    P: FnMut(&T) -> Promise<bool> + 'static,
-{
-    /// The job's work, under the storage of the call.
-    #[inline]
-    fn resume(self: Rc<Self>) {
-        if self.canceled.replace(false) {
-            if self.owns.get() {
-                // Withdrawn while waiting for an element: what it took goes back.
-                let _ = self.conclude(Err(Exn::canceled()));
-                self.src.run_end();
-            } else {
-                self.src.shared.read_canceled(self.src.cursor);
-            }
-            return;
-        }
-        let Some(outcome) = self.arrived.borrow_mut().take() else {
-            return;
-        };
-        if self.late.replace(false) {
-            // Canceled (the result rejected) after the answer came: the element goes back, as
-            // does what the run took, and the run ends.
-            if let Ok(Some(x)) = outcome {
-                self.src.run_release(x, false);
-            }
-            let _ = self.conclude(Err(Exn::canceled()));
-            self.src.run_end();
-            return;
-        }
-        if let Some(outcome) = self.advance(Some(outcome)) {
-            self.finish(outcome);
-        }
     }
 }
 
