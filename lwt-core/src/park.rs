@@ -140,7 +140,7 @@ where
         .unwrap_or_else(|payload| Halt::Done(Err(context.rejected(Exn::from_panic(payload)))));
     match halt {
         Halt::Done(outcome) => {
-            resolver.wakeup_later_result(outcome);
+            resolver.resolve_like_bind(outcome);
             false
         }
         Halt::Wait(parked) => {

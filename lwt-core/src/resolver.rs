@@ -233,6 +233,15 @@ impl<T: 'static> Resolver<T> {
         (Rc::strong_count(&self.node) == 1).then(|| self.node.clone() as Rc<dyn Any>)
     }
 
+    /// Resolves the promise as the runtime resolves a bind's result: inside a callback, its
+    /// callbacks are queued on the current drain (a nested `wakeup`'s, if that is where this
+    /// runs), not held back for the outermost one as [`wakeup_later`](Self::wakeup_later)'s
+    /// are. For the results of the runtime's loops and stream consumers, which Lwt builds from
+    /// binds and so resolves at once, nested.
+    pub(crate) fn resolve_like_bind(self, result: Result<T, Exn>) {
+        self.resolve(result, Mode::Later)
+    }
+
     /// Makes the promise the same promise as `promise`, as a bind's result becomes what its
     /// callback returned: its outcome if it has one, else the two are merged.
     pub(crate) fn resolve_with(mut self, promise: Promise<T>) {

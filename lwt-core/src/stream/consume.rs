@@ -215,7 +215,7 @@ where
     fn finish(&self, outcome: Outcome<R>) {
         let resolver = self.resolver.borrow_mut().take();
         if let Some(r) = resolver {
-            r.wakeup_later_result(outcome);
+            r.resolve_like_bind(outcome);
         }
     }
 }

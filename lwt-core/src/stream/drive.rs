@@ -127,7 +127,7 @@ where
         Blocked::Read(p, acc) => p.upon(move |outcome| resume(d, acc, Some(outcome), resolver)),
         Blocked::Step(p) => p.upon(move |outcome| match after_step(outcome) {
             ControlFlow::Continue(next) => resume(d, next, None, resolver),
-            ControlFlow::Break(outcome) => resolver.wakeup_later_result(outcome),
+            ControlFlow::Break(outcome) => resolver.resolve_like_bind(outcome),
         }),
     }
 }
@@ -144,7 +144,7 @@ fn resume<S, A, R, F>(
     F: FnMut(A, Option<S::Item>) -> Promise<ControlFlow<R, A>> + 'static,
 {
     match advance(&mut d, acc, pulled) {
-        Ok(outcome) => resolver.wakeup_later_result(outcome),
+        Ok(outcome) => resolver.resolve_like_bind(outcome),
         Err(blocked) => park(d, blocked, resolver),
     }
 }
@@ -374,7 +374,7 @@ where
     fn check_done(&self) {
         if self.finished() {
             if let Some(r) = self.resolver.borrow_mut().take() {
-                r.wakeup_later_result(self.outcome());
+                r.resolve_like_bind(self.outcome());
             }
         }
     }
