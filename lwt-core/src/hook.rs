@@ -74,6 +74,18 @@ pub fn report(error: &Exn) {
     }
 }
 
+/// [`report`] for a failure Lwt ignores, which must not end the process: an exit hook's (Lwt's
+/// `exit` runs the others all the same). An installed hook gets it; the default one, which
+/// would exit with status 2 before the other exit hooks run, is not called: the failure is
+/// printed to standard error, and the caller goes on.
+pub(crate) fn report_not_fatal(error: &Exn, what: &str) {
+    let hook = HOOK.with(|h| h.borrow().clone());
+    match hook {
+        Some(hook) => hook(error),
+        None => eprintln!("lwt: {what} failed: {error:?}"),
+    }
+}
+
 fn default_hook(error: &Exn) {
     eprintln!("lwt: unhandled error in a detached callback: {error:?}");
     std::process::exit(2);

@@ -606,11 +606,13 @@ pub fn remove_all_exit_hooks() {
 /// completion, in one [`run`] of a chain, as Lwt's
 /// exit does (`call_hooks` in `lwt_main.ml`): each hook is taken out when the previous one ends,
 /// and called in the callback where it ended, so the next hook starts in the same iteration.
-/// Failures (a rejected promise, or a panic of the hook itself) go to the
-/// [async exception hook](crate::hook), and the next hook runs. Hooks registered meanwhile run
+/// A failure (a rejected promise, or a panic of the hook itself) does not stop the others, as on
+/// Lwt, which ignores them: it goes to the [async exception hook](crate::hook) if one is
+/// installed, and with the default hook (which would end the process at once) it is printed to
+/// standard error; the next hook runs either way. Hooks registered meanwhile run
 /// too (next if added first, after the others if added last). Called from inside [`run`] (a callback deciding to [`exit`]),
 /// it turns the loop itself, as Lwt's exit does. If the loop finds that nothing can resolve a
-/// hook's promise, that error goes to the async exception hook too, and the hooks left run in
+/// hook's promise, that error is reported the same way, and the hooks left run in
 /// a new chain (the stuck one is given up: should its promise resolve later, the chain goes no
 /// further).
 pub fn run_exit_hooks() {
@@ -628,7 +630,7 @@ pub fn run_exit_hooks() {
             std::panic::resume_unwind(panic);
         }
         if let Err(e) = done {
-            crate::hook::report(&e);
+            crate::hook::report_not_fatal(&e, "an exit hook");
         }
     }
 }
@@ -653,10 +655,12 @@ impl Default for Chain {
 }
 
 impl Chain {
-    /// Sends a hook's failure to the async exception hook; should that panic, ends the chain.
+    /// Sends a hook's failure to the async exception hook (see [`run_exit_hooks`]); should that
+    /// panic, ends the chain.
     fn report(&self, error: &Exn) {
-        let reported =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| crate::hook::report(error)));
+        let reported = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            crate::hook::report_not_fatal(error, "an exit hook")
+        }));
         if let Err(panic) = reported {
             self.hook_panic.set(Some(panic));
             self.live.set(false);

@@ -716,3 +716,42 @@ fn a_panicking_async_exception_hook_sees_an_exit_hook_failure_once() {
     );
     assert_eq!(*calls.borrow(), ["late"]);
 }
+
+/// Found in review (session 27): an exit hook's failure went to the default async exception
+/// hook, which exits with status 2, so `exit(0)` ended with status 2 and the hooks after the
+/// failing one never ran. Lwt 5.6.1 ignores the failures of exit hooks ("first hook fails",
+/// "second hook", status 0); here the failure is printed and the others run.
+#[test]
+fn a_failing_exit_hook_does_not_stop_exit() {
+    const NAME: &str = "a_failing_exit_hook_does_not_stop_exit";
+    if std::env::var_os("LWT_CORE_FAILING_EXIT_HOOK_CHILD").is_some() {
+        main::at_exit(|| {
+            println!("@second hook");
+            lwt_core::return_unit()
+        });
+        main::at_exit(|| {
+            println!("@first hook fails");
+            Promise::fail_with("boom")
+        });
+        main::at_exit(|| panic!("a panicking hook"));
+        main::exit(0);
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env("LWT_CORE_FAILING_EXIT_HOOK_CHILD", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let events: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split_once('@').map(|(_, e)| e))
+        .collect();
+    assert_eq!(events, ["first hook fails", "second hook"], "{stdout}");
+    assert!(stderr.contains("lwt: an exit hook failed"), "{stderr}");
+    assert!(
+        stderr.contains("boom") && stderr.contains("a panicking hook"),
+        "{stderr}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
