@@ -285,7 +285,7 @@ fn reject<T: 'static>(e: Exn, location: &'static Location<'static>) -> Promise<T
 
 /// `e` with `location` at the end of its trail (once).
 fn located(e: Exn, location: &'static Location<'static>) -> Exn {
-    if e.locations().last() == Some(location) {
+    if e.last_location() == Some(location) {
         e
     } else {
         e.with_location(location)
@@ -1442,6 +1442,24 @@ mod tests {
     use std::rc::Rc;
 
     const MILLION: u64 = 1_000_000;
+
+    /// Found in review (session 27): once the trail held its 32 locations, a new one was
+    /// compared with the 32nd rather than with the last one passed, and every pass equal to the
+    /// 32nd went uncounted ("and 4 more" for 8).
+    #[test]
+    fn a_full_trail_counts_every_location_past_it() {
+        let a = Location::caller();
+        let b = Location::caller();
+        let mut e = Exn::failure("x");
+        for _ in 0..20 {
+            e = located(e, a);
+            e = located(e, b);
+            e = located(e, b); // the same twice in a row: once
+        }
+        assert_eq!(e.locations().count(), 32);
+        let shown = format!("{e:?}");
+        assert!(shown.ends_with("... and 8 more locations"), "{shown}");
+    }
 
     #[test]
     fn for_each_a_million_resolved_bodies() {

@@ -59,8 +59,13 @@ struct Inner {
 
 #[derive(Clone, Default)]
 struct Trail {
+    /// The first [`MAX_TRAIL`] locations.
     locations: Vec<&'static Location<'static>>,
+    /// How many came after those.
     dropped: usize,
+    /// The latest, kept or counted: what a location must differ from to be added (see
+    /// `control`'s `located`).
+    last: Option<&'static Location<'static>>,
 }
 
 impl Exn {
@@ -142,12 +147,18 @@ impl Exn {
     pub fn with_location(mut self, location: &'static Location<'static>) -> Exn {
         // Copy on write: the clones this one was made from keep their own trail.
         let trail = &mut Rc::make_mut(&mut self.0).trail;
+        trail.last = Some(location);
         if trail.locations.len() < MAX_TRAIL {
             trail.locations.push(location);
         } else {
             trail.dropped += 1;
         }
         self
+    }
+
+    /// The latest location added, even once the trail is full and only counts them.
+    pub(crate) fn last_location(&self) -> Option<&'static Location<'static>> {
+        self.0.trail.last
     }
 
     /// The locations this rejection passed through, oldest first.
