@@ -17,8 +17,10 @@
 //!   continuation that calls `advance` again.
 //!
 //! Invariants: the relay is resolved exactly once, by the continuation that sees the loop end (its
-//! resolver moves from continuation to continuation, so no other code can resolve it); while the
-//! loop waits, the relay's cancel link names the promise it waits on.
+//! resolver moves from continuation to continuation, so no other code can resolve it), and as a
+//! bind's result is (`resolve_like_bind`): a loop that ends inside a nested `wakeup` resolves
+//! there, as Lwt's loops, made of binds, do; while the loop waits, the relay's cancel link names
+//! the promise it waits on.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
