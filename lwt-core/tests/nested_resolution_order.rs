@@ -4,30 +4,11 @@
 //! that `wakeup` returns. Found in review (session 27): they resolved with `wakeup_later`,
 //! which holds them until the outermost callback returns.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use lwt_core::{control, list, return_unit, seq, stream, Promise};
 
-use lwt_core::{control, list, return_unit, seq, stream, wait, Promise};
-
-type Log = Rc<RefCell<Vec<&'static str>>>;
-
-/// `make(p)` waits on `p` once; a callback of `trigger` wakes `p` (a nested `wakeup`), then logs.
-fn order(make: impl FnOnce(Promise<()>) -> Promise<()>) -> Vec<&'static str> {
-    let log: Log = Rc::default();
-    let (p, r) = wait::<()>();
-    let (trigger, rt) = wait::<()>();
-    let done = make(p);
-    let l1 = log.clone();
-    let _d = done.map(move |()| l1.borrow_mut().push("done"));
-    let l2 = log.clone();
-    let _t = trigger.map(move |()| {
-        r.wakeup(());
-        l2.borrow_mut().push("after wakeup");
-    });
-    rt.wakeup(());
-    let v = log.borrow().clone();
-    v
-}
+#[path = "support/nested_order.rs"]
+mod nested_order;
+use nested_order::order;
 
 const AS_BIND: [&str; 2] = ["done", "after wakeup"];
 

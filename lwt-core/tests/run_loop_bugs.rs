@@ -542,19 +542,27 @@ fn exit_called_while_the_exit_hooks_run_exits_at_once() {
         println!("@run_exit_hooks returned");
         std::process::exit(0);
     }
+    let (events, _, code) = in_child(NAME, "LWT_CORE_EXIT_CHILD");
+    assert_eq!(events, ["X0 start", "timer"]);
+    assert_eq!(code, Some(3));
+}
+
+/// Runs the test `name` of this binary again in a child process, with `var` set (the test runs
+/// its program when it sees it): the events it printed (`@event` lines), its standard error and
+/// its exit status.
+fn in_child(name: &str, var: &str) -> (Vec<String>, String, Option<i32>) {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-        .env("LWT_CORE_EXIT_CHILD", "1")
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(var, "1")
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let events: Vec<&str> = stdout
+    let events = String::from_utf8_lossy(&out.stdout)
         .lines()
         // (The harness's "test ... " may start the first line.)
-        .filter_map(|l| l.split_once('@').map(|(_, e)| e))
+        .filter_map(|l| l.split_once('@').map(|(_, e)| e.to_owned()))
         .collect();
-    assert_eq!(events, ["X0 start", "timer"], "{stdout}");
-    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (events, stderr, out.status.code())
 }
 
 /// Found in review (session 21): `remove_hook` dropped an enter or leave hook while its list was
@@ -736,22 +744,12 @@ fn a_failing_exit_hook_does_not_stop_exit() {
         main::at_exit(|| panic!("a panicking hook"));
         main::exit(0);
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
-        .env("LWT_CORE_FAILING_EXIT_HOOK_CHILD", "1")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let events: Vec<&str> = stdout
-        .lines()
-        .filter_map(|l| l.split_once('@').map(|(_, e)| e))
-        .collect();
-    assert_eq!(events, ["first hook fails", "second hook"], "{stdout}");
+    let (events, stderr, code) = in_child(NAME, "LWT_CORE_FAILING_EXIT_HOOK_CHILD");
+    assert_eq!(events, ["first hook fails", "second hook"], "{stderr}");
     assert!(stderr.contains("lwt: an exit hook failed"), "{stderr}");
     assert!(
         stderr.contains("boom") && stderr.contains("a panicking hook"),
         "{stderr}"
     );
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(code, Some(0), "{stderr}");
 }
