@@ -704,7 +704,8 @@ where
 /// `for pattern in iterable { body }` (lwt_ppx's `for%lwt`): runs `body` on each item in turn,
 /// starting the next iteration when the previous body's promise is fulfilled. The iterable is
 /// evaluated once, before the first iteration. A rejected body, or a panic in the body or the
-/// iterator, ends the loop with that rejection, with the caller added to its trail.
+/// iterator (its `into_iter` or its `next`), ends the loop with that rejection, with the caller
+/// added to its trail.
 ///
 /// Stack-safe: resolved bodies run in a plain loop (see the [module docs](self)).
 ///
@@ -730,11 +731,24 @@ where
     F: FnMut(I::Item) -> P + 'static,
 {
     let location = Location::caller();
-    let mut iter = iterable.into_iter();
+    let mut iter = match iterate(iterable, location) {
+        Ok(iter) => iter,
+        Err(rejected) => return rejected,
+    };
     drive(
         move || iter.next().map(|item| body(item).into_unit()),
         location,
     )
+}
+
+/// `iterable.into_iter()`, with a panic there made the loop's rejection (as one in `next` is):
+/// `lwt!` evaluates the iterable under a guard, but a direct call has none.
+fn iterate<I: IntoIterator>(
+    iterable: I,
+    location: &'static Location<'static>,
+) -> Result<I::IntoIter, Promise<()>> {
+    catch_unwind(AssertUnwindSafe(move || iterable.into_iter()))
+        .map_err(|panic| Promise::fail(located(Exn::from_panic(panic), location)))
 }
 
 /// [`for_each`] for a body that binds: each iteration calls its own clone of `body`, which it
@@ -765,7 +779,10 @@ where
     F: FnOnce(I::Item) -> P + Clone + 'static,
 {
     let location = Location::caller();
-    let mut iter = iterable.into_iter();
+    let mut iter = match iterate(iterable, location) {
+        Ok(iter) => iter,
+        Err(rejected) => return rejected,
+    };
     drive(
         move || iter.next().map(|item| body.clone()(item).into_unit()),
         location,
@@ -1442,6 +1459,31 @@ mod tests {
     use std::rc::Rc;
 
     const MILLION: u64 = 1_000_000;
+
+    /// Found in review (session 27): a panic in `into_iter` unwound out of a direct call of
+    /// `for_each` (the doc says a panic in the iterator rejects the loop).
+    #[test]
+    fn a_panic_in_into_iter_rejects_the_loop() {
+        struct Bad;
+        impl IntoIterator for Bad {
+            type Item = u8;
+            type IntoIter = std::vec::IntoIter<u8>;
+            fn into_iter(self) -> Self::IntoIter {
+                panic!("no items today")
+            }
+        }
+        for p in [
+            for_each(Bad, |_| done()),
+            for_each_cloned(Bad, |_: u8| done()),
+        ] {
+            let e = p.rejection().expect("rejected");
+            assert_eq!(
+                e.downcast_ref::<Panicked>().unwrap().message(),
+                "no items today"
+            );
+            assert_eq!(e.locations().count(), 1);
+        }
+    }
 
     /// Found in review (session 27): once the trail held its 32 locations, a new one was
     /// compared with the 32nd rather than with the last one passed, and every pass equal to the
