@@ -304,10 +304,8 @@ impl<T: 'static> Pollable for LocalTask<T> {
                 });
                 if let (Err(payload), Ok(_)) = (dropped, &polled) {
                     let value = std::mem::replace(&mut polled, Err(payload));
-                    // The value's own `drop` is the task's too.
-                    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
-                        drop(payload);
-                    }
+                    // The value's own `drop` is the task's too (a panic there is dropped).
+                    let _ = catch_unwind(AssertUnwindSafe(|| drop(value)));
                 }
             }
             polled

@@ -191,11 +191,7 @@ impl Drop for Restore {
 // of every pending promise, and the call cost more than its usual work, the `KEYS_USED` check.
 #[inline]
 pub(crate) fn with_storage<R>(storage: Storage, f: impl FnOnce() -> R) -> R {
-    let _restore = if storage.is_none() && !KEYS_USED.load(Relaxed) {
-        None // the current storage is empty too: nothing to swap
-    } else {
-        swap_in(storage)
-    };
+    let _restore = enter(storage);
     f()
 }
 

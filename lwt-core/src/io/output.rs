@@ -93,8 +93,7 @@ thread_local! {
 
 /// Registers the exit hook that flushes this thread's channels, unless it is.
 fn ensure_hooked() {
-    if !HOOKED.with(Cell::get) {
-        HOOKED.with(|h| h.set(true));
+    if !HOOKED.with(|h| h.replace(true)) {
         // Last, as Lwt's `flush_all` is in effect (registered with `at_exit` when Lwt_io is
         // initialized, before any hook of the program): the exit hooks registered before it run
         // first, and what they write is flushed too.
