@@ -426,7 +426,8 @@ pub fn finalize<T: 'static>(
     guarded(|()| f(), ()).finalize(cleanup)
 }
 
-/// Lwt's `wrap f`: calls `f`, fulfilled with its result, or rejected if it panics.
+/// Lwt's `wrap f`: calls `f`, fulfilled with its result, or rejected if it panics. Lwt's
+/// `wrap1` ... `wrap7` (`wrap2 f a b`) are this with a closure: `wrap(|| f(a, b))`.
 ///
 /// ```
 /// let p = lwt_core::wrap(|| "42".parse::<i32>().unwrap());

@@ -50,8 +50,18 @@ pub fn set_async_exception_hook(hook: impl Fn(&Exn) + 'static) -> Option<Hook> {
 /// Puts back a hook returned by [`set_async_exception_hook`] (`None`: the default).
 ///
 /// ```
-/// let previous = lwt_core::hook::set_async_exception_hook(|_| {});
-/// lwt_core::hook::restore_async_exception_hook(previous);
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::{async_, hook, Promise};
+///
+/// let seen = Rc::new(RefCell::new(Vec::new()));
+/// let (outer, inner) = (seen.clone(), seen.clone());
+/// let default = hook::set_async_exception_hook(move |e| outer.borrow_mut().push(format!("outer: {e}")));
+/// let outer_hook = hook::set_async_exception_hook(move |e| inner.borrow_mut().push(format!("inner: {e}")));
+/// async_(|| Promise::fail_with("one"));
+/// hook::restore_async_exception_hook(outer_hook); // the outer hook is back
+/// async_(|| Promise::fail_with("two"));
+/// assert_eq!(*seen.borrow(), ["inner: one", "outer: two"]);
+/// hook::restore_async_exception_hook(default);
 /// ```
 pub fn restore_async_exception_hook(previous: Option<Hook>) {
     // The replaced hook is dropped after the borrow: its captures may set or read the hook when

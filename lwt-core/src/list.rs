@@ -499,9 +499,15 @@ fn start_all<T, U: 'static>(
 /// Lwt's `iter_p`: `f` on every element at once; fulfilled when all are.
 ///
 /// ```
-/// use lwt_core::{list, main, unix};
-/// let p = list::iter_p(|ms: u64| unix::sleep(std::time::Duration::from_millis(ms)), vec![5, 5, 5]);
-/// main::run(p).unwrap(); // about 5 ms, not 15
+/// use lwt_core::{list, wait, Resolver};
+/// let mut resolvers: Vec<Resolver<()>> = Vec::new();
+/// let all = list::iter_p(|_: u8| { let (p, r) = wait(); resolvers.push(r); p }, vec![1, 2, 3]);
+/// assert_eq!(resolvers.len(), 3); // all three started at once
+/// for r in resolvers.drain(..).rev() {
+///     assert!(all.is_pending());
+///     r.wakeup(());
+/// }
+/// assert!(all.is_fulfilled());
 /// ```
 pub fn iter_p<T>(
     f: impl FnMut(T) -> Promise<()>,

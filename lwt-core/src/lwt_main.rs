@@ -443,8 +443,15 @@ pub fn remove_all_enter_hooks() {
 /// Lwt's `Lwt_main.Leave_iter_hooks`: runs `f` at the end of every iteration.
 ///
 /// ```
-/// let id = lwt_core::main::add_leave_hook(|| {});
-/// lwt_core::main::remove_hook(id);
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::main;
+/// let turns = Rc::new(Cell::new(0));
+/// let id = main::add_leave_hook({ let turns = turns.clone(); move || turns.set(turns.get() + 1) });
+/// main::run(main::pause()).unwrap(); // one iteration resumes the paused promise
+/// assert_eq!(turns.get(), 1);
+/// main::remove_hook(id);
+/// main::run(main::pause()).unwrap();
+/// assert_eq!(turns.get(), 1);
 /// ```
 pub fn add_leave_hook(f: impl FnMut() + 'static) -> HookId {
     add_hook(|e| &e.leave_hooks, false, f)
@@ -454,8 +461,17 @@ pub fn add_leave_hook(f: impl FnMut() + 'static) -> HookId {
 /// hooks already there (see [`add_enter_hook_first`]).
 ///
 /// ```
-/// let id = lwt_core::main::add_leave_hook_first(|| {});
-/// lwt_core::main::remove_hook(id);
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt_core::main;
+/// let order = Rc::new(RefCell::new(Vec::new()));
+/// let o = order.clone();
+/// let last = main::add_leave_hook(move || o.borrow_mut().push("added first"));
+/// let o = order.clone();
+/// let first = main::add_leave_hook_first(move || o.borrow_mut().push("added second, runs first"));
+/// main::run(main::pause()).unwrap();
+/// assert_eq!(*order.borrow(), ["added second, runs first", "added first"]);
+/// main::remove_hook(first);
+/// main::remove_hook(last);
 /// ```
 pub fn add_leave_hook_first(f: impl FnMut() + 'static) -> HookId {
     add_hook(|e| &e.leave_hooks, true, f)
@@ -478,9 +494,14 @@ pub fn remove_all_leave_hooks() {
 /// nothing.
 ///
 /// ```
-/// let id = lwt_core::main::add_enter_hook(|| {});
-/// lwt_core::main::remove_hook(id);
-/// lwt_core::main::remove_hook(id);
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::main;
+/// let runs = Rc::new(Cell::new(0));
+/// let id = main::add_enter_hook({ let runs = runs.clone(); move || runs.set(runs.get() + 1) });
+/// main::remove_hook(id);
+/// main::remove_hook(id); // a second time: nothing
+/// main::run(main::pause()).unwrap();
+/// assert_eq!(runs.get(), 0);
 /// ```
 pub fn remove_hook(id: HookId) {
     if id.0 & EXIT_HOOK != 0 {

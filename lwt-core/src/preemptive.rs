@@ -14,8 +14,14 @@
 //! ```
 //!
 //! The pool is shared by every thread that runs a loop. It starts threads lazily, up to the
-//! maximum of [`set_bounds`] (default: 0 kept alive, at most 8), queues jobs beyond that, and
-//! lets threads above the minimum exit after 10 idle seconds.
+//! maximum of [`set_bounds`] (default: 0 kept alive, at most 8; Lwt's default is 4), queues
+//! jobs beyond that without bound, and lets threads above the minimum exit after 10 idle
+//! seconds.
+//!
+//! Not provided: `init` and `simple_init` (the pool needs no initialization; [`set_bounds`]
+//! sets what they set, and there is no log function: a job's panic rejects its promise), and
+//! `set_max_number_of_threads_queued` with its getter, whose limit Lwt 5.6 stores but never
+//! applies: its queue of jobs waiting for a thread is unbounded, as this one is.
 
 use std::any::Any;
 use std::cell::RefCell;

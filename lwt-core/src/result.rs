@@ -2,7 +2,9 @@
 //!
 //! A `Promise<Result<T, E>>` separates two kinds of failure: expected errors, typed `E` and
 //! carried as values (`Err`), and exceptional ones, carried by rejection ([`Exn`]). These
-//! functions chain the `Ok` path and pass `Err` along, as `Lwt_result`'s do.
+//! functions chain the `Ok` path and pass `Err` along, as `Lwt_result`'s do; the trait
+//! [`ResultPromise`] gives the main ones as methods (Lwt_result's `Infix` and `Syntax`).
+//! `map_err` and `bind_lwt_err`, deprecated in Lwt, are [`map_error`] and [`bind_lwt_error`].
 //!
 //! ```
 //! use lwt_core::{result as lr, Promise, State};
@@ -134,6 +136,21 @@ pub fn bind_error<T: 'static, E: 'static, F: 'static>(
     })
 }
 
+/// Lwt_result's `bind_lwt_error`: on `Err`, waits for the plain promise `f` makes of the
+/// error, whose value is the new `Err`; passes `Ok` on.
+///
+/// ```
+/// use lwt_core::{result as lr, Promise, State};
+/// let p = lr::bind_lwt_error(lr::lift::<u8, &str>(Err("bad")), |e| Promise::ret(e.len()));
+/// assert_eq!(p.state(), State::Fulfilled(Err(3)));
+/// ```
+pub fn bind_lwt_error<T: 'static, E: 'static, F: 'static>(
+    promise: Promise<Result<T, E>>,
+    f: impl FnOnce(E) -> Promise<F> + 'static,
+) -> Promise<Result<T, F>> {
+    bind_error(promise, |e| f(e).map(Err))
+}
+
 /// Lwt_result's `bind_lwt`: continues with a plain promise on `Ok`.
 ///
 /// ```
@@ -209,7 +226,9 @@ fn keep_first_err<T, E>(r: Result<T, E>, slot: &RefCell<Option<E>>) -> Option<T>
     }
 }
 
-/// Lwt_result's `catch`: turns a rejection into an `Err(Exn)`.
+/// Lwt_result's `catch`: turns a rejection into an `Err(Exn)`. It takes a function making the
+/// promise, as Lwt 6's does (Lwt 5.6's takes the promise itself: write `catch(|| p)`), so that
+/// a panic while making it is caught too.
 ///
 /// ```
 /// use lwt_core::{result as lr, Promise, State};
@@ -262,4 +281,64 @@ pub fn iter_error<T: 'static, E: 'static>(
         Ok(_) => Promise::ret(()),
         Err(e) => f(e),
     })
+}
+
+/// Lwt_result's `Infix` (`>>=`, `>|=`) and `Syntax` (`let*`, `let+`) as methods on a
+/// `Promise<Result<T, E>>`, for chains that read left to right. The operators `>>` and `|` on
+/// such a promise are `Lwt`'s, not `Lwt_result`'s: they see the whole `Result`.
+///
+/// ```
+/// use lwt_core::{result::ResultPromise, result as lr, State};
+///
+/// let parsed = lr::lift::<&str, String>(Ok("20"))
+///     .bind_ok(|s| lr::lift(s.parse::<u32>().map_err(|e| e.to_string()))) // let* / >>=
+///     .map_ok(|n| n + 1)                                                   // let+ / >|=
+///     .map_error(|e| format!("bad number: {e}"));
+/// assert_eq!(parsed.state(), State::Fulfilled(Ok(21)));
+///
+/// let failed = lr::lift::<&str, String>(Ok("x")).bind_ok(|s| lr::lift(s.parse::<u32>().map_err(|e| e.to_string())));
+/// assert_eq!(failed.state(), State::Fulfilled(Err("invalid digit found in string".to_string())));
+/// ```
+pub trait ResultPromise<T: 'static, E: 'static>: Sized {
+    /// [`bind`]: continues with `f` on `Ok`, passes `Err` on (`>>=`, `let*`).
+    fn bind_ok<U: 'static>(
+        self,
+        f: impl FnOnce(T) -> Promise<Result<U, E>> + 'static,
+    ) -> Promise<Result<U, E>>;
+
+    /// [`map`]: `f` on the `Ok` value (`>|=`, `let+`).
+    fn map_ok<U: 'static>(self, f: impl FnOnce(T) -> U + 'static) -> Promise<Result<U, E>>;
+
+    /// [`bind_error`]: continues with `f` on `Err`, passes `Ok` on.
+    fn bind_error<F: 'static>(
+        self,
+        f: impl FnOnce(E) -> Promise<Result<T, F>> + 'static,
+    ) -> Promise<Result<T, F>>;
+
+    /// [`map_error`]: `f` on the `Err` value.
+    fn map_error<F: 'static>(self, f: impl FnOnce(E) -> F + 'static) -> Promise<Result<T, F>>;
+}
+
+impl<T: 'static, E: 'static> ResultPromise<T, E> for Promise<Result<T, E>> {
+    fn bind_ok<U: 'static>(
+        self,
+        f: impl FnOnce(T) -> Promise<Result<U, E>> + 'static,
+    ) -> Promise<Result<U, E>> {
+        bind(self, f)
+    }
+
+    fn map_ok<U: 'static>(self, f: impl FnOnce(T) -> U + 'static) -> Promise<Result<U, E>> {
+        map(f, self)
+    }
+
+    fn bind_error<F: 'static>(
+        self,
+        f: impl FnOnce(E) -> Promise<Result<T, F>> + 'static,
+    ) -> Promise<Result<T, F>> {
+        bind_error(self, f)
+    }
+
+    fn map_error<F: 'static>(self, f: impl FnOnce(E) -> F + 'static) -> Promise<Result<T, F>> {
+        map_error(f, self)
+    }
 }

@@ -1082,6 +1082,45 @@ fn flushed_waits_for_the_automatic_flush() {
     assert_eq!(run(ic.read(1)).unwrap(), b"x");
 }
 
+#[test]
+fn flush_all_flushes_every_open_channel_and_skips_broken_ones() {
+    let (r1, w1) = unix::pipe().unwrap();
+    let (r2, w2) = unix::pipe().unwrap();
+    let (r3, w3) = unix::pipe().unwrap();
+    let (a, b, broken) = (
+        OutputChannel::of_fd(w1),
+        OutputChannel::of_fd(w2),
+        OutputChannel::of_fd(w3),
+    );
+    drop(r3); // `broken`'s flush fails with a broken pipe
+    for (oc, data) in [(&a, "to a"), (&b, "to b"), (&broken, "lost")] {
+        run(oc.write(data)).unwrap();
+    }
+    assert_eq!((a.buffered(), b.buffered(), broken.buffered()), (4, 4, 4));
+    let flushed = io::flush_all();
+    run(flushed).unwrap();
+    assert_eq!((a.buffered(), b.buffered()), (0, 0));
+    assert_eq!(run(r1.read(16)).unwrap(), b"to a");
+    assert_eq!(run(r2.read(16)).unwrap(), b"to b");
+    assert_eq!(io_kind(&broken.error().unwrap()), ErrorKind::BrokenPipe);
+}
+
+#[test]
+fn is_busy_follows_the_operations_in_progress() {
+    let (ic, oc) = io::pipe().unwrap();
+    let first = ic.read_line();
+    let second = ic.read_line();
+    assert!(ic.is_busy());
+    send(&oc, "one\n");
+    assert_eq!(run(first).unwrap(), "one");
+    assert!(ic.is_busy(), "the second read is still waiting");
+    send(&oc, "two\n");
+    assert_eq!(run(second).unwrap(), "two");
+    assert!(!ic.is_busy());
+    run(ic.close()).unwrap();
+    assert!(!ic.is_busy());
+}
+
 // ---- files ----
 
 #[test]
@@ -1190,6 +1229,19 @@ fn with_file_closes_the_file_when_the_body_panics() {
     assert!(seen.borrow().as_ref().unwrap().is_closed());
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "x");
     std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn file_length_gives_the_size_or_names_the_path_that_failed() {
+    let path = temp_path("file-length");
+    std::fs::write(&path, vec![b'x'; 70_000]).unwrap();
+    assert_eq!(run(io::file_length(&path)).unwrap(), 70_000);
+    std::fs::remove_file(&path).unwrap();
+    let missing = run(io::file_length(&path)).unwrap_err();
+    assert_eq!(io_kind(&missing), ErrorKind::NotFound);
+    assert!(missing.to_string().contains("file-length"), "{missing}");
+    let dir = run(io::file_length(std::env::temp_dir())).unwrap_err();
+    assert_eq!(io_kind(&dir), ErrorKind::IsADirectory);
 }
 
 // ---- network ----

@@ -1096,6 +1096,50 @@ fn lwt_result_functions() {
     assert_eq!(*l.borrow(), ["ok 2", "err e"]);
 }
 
+#[test]
+fn lwt_result_bind_lwt_error_and_methods() {
+    use lwt_core::result::ResultPromise;
+    // `bind_lwt_error`: the error's promise gives the new error; `Ok` passes untouched, and a
+    // rejection of that promise rejects the result.
+    let (p, r) = wait::<usize>();
+    let mapped = lr::bind_lwt_error(lr::lift::<u8, &str>(Err("four")), move |_| p);
+    assert!(mapped.is_pending());
+    r.wakeup(4);
+    assert_eq!(mapped.state(), State::Fulfilled(Err(4)));
+    let passed = lr::bind_lwt_error(lr::lift::<u8, &str>(Ok(1)), |_| -> Promise<usize> {
+        panic!("not called on Ok")
+    });
+    assert_eq!(passed.state(), State::Fulfilled(Ok(1)));
+    let rejected = lr::bind_lwt_error(lr::lift::<u8, &str>(Err("x")), |_| {
+        Promise::<usize>::fail_with("while mapping")
+    });
+    assert_eq!(rejected.rejection().unwrap().to_string(), "while mapping");
+
+    // The methods chain as the functions do, `Err` skipping the `Ok` steps.
+    let (p, r) = wait::<Result<u32, String>>();
+    let steps = Rc::new(Cell::new(0));
+    let s = steps.clone();
+    let chained = p
+        .bind_ok(move |x| {
+            s.set(s.get() + 1);
+            lr::lift(if x > 0 {
+                Ok(x * 10)
+            } else {
+                Err("zero".to_string())
+            })
+        })
+        .map_ok(|x| x + 1)
+        .bind_error(|e| lr::lift::<u32, usize>(Err(e.len())))
+        .map_error(|n| n * 100);
+    r.wakeup(Ok(0));
+    assert_eq!(chained.state(), State::Fulfilled(Err(400)));
+    assert_eq!(steps.get(), 1);
+    let recovered = lr::lift::<u32, &str>(Err("e"))
+        .bind_error(|_| lr::ok_value::<u32, ()>(7))
+        .map_ok(|x| x * 2);
+    assert_eq!(recovered.state(), State::Fulfilled(Ok(14)));
+}
+
 fn get_fulfilled<T: Clone + std::fmt::Debug + 'static>(p: Promise<T>) -> T {
     match p.state() {
         State::Fulfilled(v) => v,

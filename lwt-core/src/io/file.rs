@@ -1,14 +1,16 @@
 //! Files: [`open_file`] and [`with_file`] (Lwt_io's), with the modes [`Input`], [`Output`] and
-//! [`Append`], and the streams of a file's lines or characters ([`lines_of_file`],
-//! [`lines_to_file`], [`chars_of_file`], [`chars_to_file`]).
+//! [`Append`], the streams of a file's lines or characters ([`lines_of_file`],
+//! [`lines_to_file`], [`chars_of_file`], [`chars_to_file`]), and [`file_length`].
 
 use std::cell::Cell;
 use std::fs::OpenOptions;
+use std::io;
 use std::path::Path;
 use std::rc::Rc;
 
 use super::{Channel, InputChannel, OutputChannel};
 use crate::bind::catch;
+use crate::preemptive;
 use crate::promise::Promise;
 use crate::stream::{self, Stream};
 use crate::unix::{self, Fd};
@@ -156,6 +158,39 @@ pub fn with_file<M: OpenMode + 'static, T: 'static>(
             move |v| closing.close().map(move |()| v),
             move |e| super::close_after_failure(&failed).then(move |_| Promise::fail(e)),
         )
+    })
+}
+
+/// Lwt_io's `file_length`: the size in bytes of the file at `path`, as [`InputChannel::length`]
+/// gives it for the file opened for reading. A directory is rejected with
+/// `ErrorKind::IsADirectory` (Lwt: `EISDIR`), a missing file with the error of `stat`
+/// (`NotFound`), both naming the path.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let path = std::env::temp_dir().join(format!("lwt-file-length-doc-{}", std::process::id()));
+/// std::fs::write(&path, "hello").unwrap();
+/// assert_eq!(main::run(io::file_length(&path)).unwrap(), 5);
+/// let dir = main::run(io::file_length(std::env::temp_dir())).unwrap_err();
+/// let dir = dir.downcast_ref::<std::io::Error>().unwrap();
+/// assert_eq!(dir.kind(), std::io::ErrorKind::IsADirectory);
+/// std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn file_length(path: impl AsRef<Path>) -> Promise<u64> {
+    let path = path.as_ref().to_path_buf();
+    let checked = path.clone();
+    // `stat` may block (a network file system) as `open` may: on the thread pool, as Lwt's.
+    preemptive::detach(move || {
+        let named = |e| unix::naming(checked.display(), e);
+        match std::fs::metadata(&checked) {
+            Ok(m) if m.is_dir() => Err(named(io::Error::from(io::ErrorKind::IsADirectory))),
+            Ok(_) => Ok(()),
+            Err(e) => Err(named(e)),
+        }
+    })
+    .bind(move |checked: io::Result<()>| match checked {
+        Ok(()) => with_file(path, Input, |ic| ic.length()),
+        Err(e) => Promise::fail(e),
     })
 }
 

@@ -276,6 +276,23 @@ impl InputChannel {
         })
     }
 
+    /// Lwt_io's `is_busy`: is an operation in progress on the channel (and others would queue
+    /// behind it)?
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// assert!(!ic.is_busy());
+    /// let line = ic.read_line(); // waits for input
+    /// assert!(ic.is_busy());
+    /// main::run(oc.write_line("hi")).unwrap();
+    /// assert_eq!(main::run(line).unwrap(), "hi");
+    /// assert!(!ic.is_busy());
+    /// ```
+    pub fn is_busy(&self) -> bool {
+        self.0.lock.is_busy()
+    }
+
     /// Has [`close`](InputChannel::close) been called?
     ///
     /// ```

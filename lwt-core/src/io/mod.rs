@@ -19,7 +19,8 @@
 //! | `read_char`, `read_char_opt`, `read_line`, `read_line_opt` | the same names |
 //! | `read ?count`, `read_into_exactly` | [`read`], [`InputChannel::read_to_end`], [`read_exactly`] |
 //! | `read_into`, `read_into_exactly` into a caller's buffer | [`InputChannel::read_into`], [`InputChannel::read_into_exactly`] (the buffer is moved in and given back, as with [`Fd::read_into`](crate::unix::Fd::read_into)) |
-//! | `write`, `write_char`, `write_line`, `fprintf`, `flush`, `close` | the same names ([`OutputChannel::printf`] for `fprintf`) |
+//! | `write`, `write_char`, `write_line`, `fprintf`, `flush`, `close` | the same names ([`OutputChannel::printf`] for `fprintf`; `fprint` and `fprintl` are `write` and `write_line`) |
+//! | `flush_all`, `is_busy`, `file_length` | [`flush_all`], [`InputChannel::is_busy`], [`OutputChannel::is_busy`], [`file_length`] |
 //! | `write_from`, `write_from_exactly`, `write_from_string` | [`OutputChannel::write`] of the slice (`&buf[ofs..ofs + len]`): it is copied at once, so the caller keeps its buffer, and all of it is accepted (a partial count would only tell that the channel's buffer was full) |
 //! | `print`, `printl`, `printf`, `eprint`, `eprintl`, `eprintf` | the same names; `printf` takes `format_args!(...)` |
 //! | `read_lines`, `write_lines`, `read_chars`, `write_chars` | [`read_lines`], [`write_lines`], [`read_chars`], [`write_chars`] (over [`stream::Stream`](crate::stream::Stream)) |
@@ -33,6 +34,8 @@
 //! | `?in_buffer`, `?out_buffer`, `of_fd ?buffer` on a socket | [`open_connection_with`], [`with_connection_with`], [`socket_channels_with`] with a [`ChannelConfig`] |
 //! | `establish_server_with_client_address`, `shutdown_server` | [`establish_server`], [`Server::shutdown`] (and [`Server::drained`] to wait for the connections) |
 //! | `establish_server ?buffer_size ?no_close` | [`establish_server_with`] and a [`ServerConfig`] ([`ServerConfig::buffer_size`], [`ServerConfig::no_close`]) |
+//! | `printlf`, `eprintlf`, `fprintlf` | [`printf`], [`eprintf`], [`OutputChannel::printf`] with a `\n` in the format |
+//! | `make`, `of_bytes`, `atomic`, `direct_access`, `block`, `resize_buffer`, `set_default_buffer_size`, `zero`, `null`, `hexdump`, `read_value`, `write_value`, temporary files, `establish_server_with_client_socket` | not provided: channels are made over an [`Fd`](crate::unix::Fd) only (wrap another transport's descriptor with [`Fd::from_owned`](crate::unix::Fd::from_owned)); a buffer's size is set when the channel is made; [`Stream::hexdump`](crate::stream::Stream::hexdump) formats bytes; `Marshal` has no Rust counterpart; a server that wants the raw socket uses a [`Listener`](crate::unix::Listener) |
 //!
 //! # How channels behave
 //!
@@ -109,8 +112,8 @@ use std::mem::ManuallyDrop;
 
 pub use error::{ChannelClosed, EndOfFile, LineTooLong};
 pub use file::{
-    chars_of_file, chars_to_file, lines_of_file, lines_to_file, open_file, with_file, Append,
-    Input, OpenMode, Output,
+    chars_of_file, chars_to_file, file_length, lines_of_file, lines_to_file, open_file, with_file,
+    Append, Input, OpenMode, Output,
 };
 pub use input::InputChannel;
 pub use net::{
@@ -119,7 +122,7 @@ pub use net::{
     ChannelConfig, Server, ServerConfig, MAX_BUFFER_SIZE,
 };
 pub use number::{ByteOrder, Number};
-pub use output::OutputChannel;
+pub use output::{flush_all, OutputChannel};
 
 use crate::promise::Promise;
 use crate::unix;
@@ -447,8 +450,12 @@ pub fn flush(oc: &OutputChannel) -> Promise<()> {
 /// Lwt_io's `close`, for either kind of channel.
 ///
 /// ```
-/// let (ic, _oc) = lwt_core::io::pipe().unwrap();
-/// lwt_core::main::run(lwt_core::io::close(&ic)).unwrap();
+/// use lwt_core::{io, main};
+/// let (ic, _oc) = io::pipe().unwrap();
+/// main::run(io::close(&ic)).unwrap();
+/// assert!(ic.is_closed());
+/// let read = main::run(ic.read_line()).unwrap_err();
+/// assert!(read.is::<io::ChannelClosed>());
 /// ```
 pub fn close<C: Channel>(channel: &C) -> Promise<()> {
     channel.close()

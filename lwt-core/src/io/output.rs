@@ -97,7 +97,7 @@ fn ensure_hooked() {
         // Last, as Lwt's `flush_all` is in effect (registered with `at_exit` when Lwt_io is
         // initialized, before any hook of the program): the exit hooks registered before it run
         // first, and what they write is flushed too.
-        crate::main::add_exit_hook_last(flush_all);
+        crate::main::add_exit_hook_last(exit_flush);
     }
 }
 
@@ -120,14 +120,32 @@ impl Outputs {
     }
 }
 
-/// The exit hook: flushes every output channel of this thread still alive. A channel that
-/// cannot be flushed (closed, broken) is skipped: the others are flushed all the same.
-fn flush_all() -> Promise<()> {
+/// The exit hook: [`flush_all`], which this run of the exit hooks consumes (see `HOOKED`).
+fn exit_flush() -> Promise<()> {
+    HOOKED.with(|h| h.set(false));
+    flush_all()
+}
+
+/// Lwt_io's `flush_all`: flushes every output channel of this thread still open, all at once.
+/// A channel that cannot be flushed (closed, broken: its own operations report why) is skipped,
+/// so the promise is always fulfilled, when every flush has ended. The exit hooks do this too
+/// (see [`main::exit`](crate::main::exit)).
+///
+/// ```
+/// use lwt_core::{io, main, unix};
+///
+/// let (r, w) = unix::pipe().unwrap();
+/// let oc = io::OutputChannel::of_fd(w);
+/// main::run(oc.write("buffered")).unwrap();
+/// assert_eq!(oc.buffered(), 8); // the automatic flush has not run yet
+/// main::run(io::flush_all()).unwrap();
+/// assert_eq!(oc.buffered(), 0);
+/// assert_eq!(main::run(r.read(64)).unwrap(), b"buffered");
+/// ```
+pub fn flush_all() -> Promise<()> {
     let live: Vec<OutputChannel> = OUTPUTS.with(|o| {
-        let o = o.borrow();
-        // This run of the exit hooks consumes the hook (see `HOOKED`).
-        HOOKED.with(|h| h.set(false));
-        o.channels
+        o.borrow()
+            .channels
             .iter()
             .filter_map(Weak::upgrade)
             .map(OutputChannel)
@@ -281,6 +299,25 @@ impl OutputChannel {
     /// ```
     pub fn buffered(&self) -> usize {
         self.0.buf.borrow().len()
+    }
+
+    /// Lwt_io's `is_busy`: is an operation in progress on the channel (a flush waiting for the
+    /// descriptor, say), so that others would queue behind it?
+    ///
+    /// ```
+    /// use lwt_core::{io, main, unix};
+    /// let (r, w) = unix::pipe().unwrap();
+    /// let oc = io::OutputChannel::of_fd(w);
+    /// assert!(!oc.is_busy());
+    /// // More than the pipe holds: the write waits for the reader.
+    /// let write = oc.write(vec![b'x'; 1 << 20]);
+    /// assert!(write.is_pending() && oc.is_busy());
+    /// drop(r); // nobody will read: the write fails
+    /// assert!(main::run(write).is_err());
+    /// assert!(!oc.is_busy());
+    /// ```
+    pub fn is_busy(&self) -> bool {
+        self.0.lock.is_busy()
     }
 
     /// Has [`close`](OutputChannel::close) been called?

@@ -32,7 +32,7 @@
 //! | `clone` | [`Clone::clone`] (`T: Clone`) | the clone reads the same elements from the current point |
 //! | `get`, `next`, `peek`, `npeek`, `junk`, `njunk`, `nget` | methods of the same names | `next` on an empty stream rejects with [`Empty`] |
 //! | `get_available`, `get_available_up_to`, `last_new`, `junk_old` | methods of the same names | |
-//! | `is_empty`, `is_closed`, `closed`, `on_terminate` | methods of the same names | |
+//! | `is_empty`, `is_closed`, `closed`, `on_terminate`, `on_termination` | methods of the same names | `on_termination` is Lwt's deprecated name of `on_terminate` |
 //! | `map`, `filter`, `filter_map`, `map_list` (+ `_s`) | methods of the same names | read through this stream's own cursor, as Lwt's do: reads of the stream itself and of the derived one take turns at its elements |
 //! | `append`, `combine`, `flatten`, `wrap_exn` | methods of the same names | `wrap_exn` gives `Result<T, Exn>` elements and, like `map`, borrows the stream |
 //! | `concat`, `choose` | [`concat()`], [`choose`] | |
@@ -45,7 +45,8 @@
 //! | (Rust) | `futures_core::Stream` for [`Stream`] | with the `futures-stream` feature; items are `Result<T, Exn>` |
 //! | `parse` | [`Stream::parse`] (`T: Clone`) | the parser gets `&Stream`; the start is kept by a hidden clone; on a bounded stream the result is rejected with [`InvalidArgument`](crate::InvalidArgument) (Lwt raises `Invalid_argument`) |
 //! | `hexdump` | [`Stream::hexdump`] (on `Stream<u8>`) | Lwt's layout, checked against Lwt 5.6 |
-//! | `create_with_reference`, `on_termination` | not provided | Rust owns the reference itself; `on_termination` is Lwt's deprecated name of `on_terminate` |
+//! | `create_with_reference`, `set_reference` | not provided | Rust owns the reference itself |
+//! | `map_exn` | [`Stream::wrap_exn`] | Lwt's deprecated name of `wrap_exn` |
 //!
 //! # Differences from Lwt, on purpose
 //!
@@ -557,8 +558,13 @@ impl<T: 'static> Stream<T> {
     /// Lwt's `on_termination`: the same as [`on_terminate`](Stream::on_terminate).
     ///
     /// ```
-    /// let s = lwt_core::stream::of_list(Vec::<u8>::new());
-    /// s.on_termination(|| println!("closed"));
+    /// use std::{cell::Cell, rc::Rc};
+    /// let (s, push) = lwt_core::stream::create::<u8>();
+    /// let ended = Rc::new(Cell::new(false));
+    /// s.on_termination({ let ended = ended.clone(); move || ended.set(true) });
+    /// assert!(!ended.get());
+    /// push.close();
+    /// assert!(ended.get());
     /// ```
     pub fn on_termination(&self, f: impl FnOnce() + 'static) {
         self.on_terminate(f)

@@ -3,12 +3,44 @@
 //! * [`time`]: `sleep`, `timeout`, `with_timeout`;
 //! * [`fd`]: [`Fd`], non-blocking reads and writes on the loop's reactor;
 //! * [`net`]: `pipe`, `socketpair`, TCP and Unix-domain sockets, `getaddrinfo`, `open_file`.
+//!
+//! Other sockets (UDP, raw, with options `std` sets: `setsockopt`'s) are made with the
+//! standard library and handed to the loop with [`Fd::from_owned`], which makes them
+//! non-blocking. A connected datagram socket then reads and writes whole datagrams; for
+//! `recvfrom`/`sendto`, keep a [`try_clone`](std::net::UdpSocket::try_clone) of the socket, wait
+//! with [`Fd::wait_read`] / [`Fd::wait_write`], and call `recv_from` / `send_to` on the clone
+//! (it shares the non-blocking descriptor):
+//!
+//! ```
+//! use std::net::UdpSocket;
+//! use lwt_core::{main, unix::Fd};
+//!
+//! let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+//! let b = UdpSocket::bind("127.0.0.1:0").unwrap();
+//! a.connect(b.local_addr().unwrap()).unwrap();
+//! let b_socket = b.try_clone().unwrap();
+//! let (a, b) = (Fd::from_owned(a.into()).unwrap(), Fd::from_owned(b.into()).unwrap());
+//!
+//! let received = b.wait_read().map(move |()| {
+//!     let mut buf = [0; 1500];
+//!     let (n, from) = b_socket.recv_from(&mut buf).unwrap();
+//!     (buf[..n].to_vec(), from)
+//! });
+//! assert!(received.is_pending());
+//! main::run(a.write(b"ping".to_vec())).unwrap();
+//! let (datagram, _from) = main::run(received).unwrap();
+//! assert_eq!(datagram, b"ping");
+//! ```
+//!
+//! Not provided: `Lwt_timeout` (a [`sleep`] and [`cancel`](crate::Promise::cancel) do its
+//! work) and `Lwt_engine` (the reactor is [mio](https://docs.rs/mio)'s epoll, not pluggable).
 
 pub mod fd;
 pub mod net;
 pub mod time;
 
 pub use fd::Fd;
+pub(crate) use net::naming;
 pub use net::{connect_tcp, connect_unix, getaddrinfo, open_file, pipe, socketpair, Listener};
 pub use time::{
     sleep, sleep_secs, sleep_until, timeout, timer_count, with_timeout, Timeout, FOREVER,

@@ -47,7 +47,7 @@ pub fn pipe() -> io::Result<(Fd, Fd)> {
 /// The kind stays, so callers still match on it, and `e` itself is the new error's
 /// [`source`](std::error::Error::source), so its OS error number is not lost (a rebuilt
 /// message would keep only the kind, which for some numbers is `Uncategorized`).
-fn naming(address: impl Display, e: io::Error) -> io::Error {
+pub(crate) fn naming(address: impl Display, e: io::Error) -> io::Error {
     io::Error::new(
         e.kind(),
         Named {
