@@ -78,6 +78,13 @@ impl Exn {
     }
 
     /// The rejection of canceled promises ([`Canceled`]).
+    ///
+    /// ```
+    /// use lwt_core::{wait, Exn};
+    /// let (p, r) = wait::<u8>();
+    /// r.wakeup_exn(Exn::canceled()); // as if canceled, without running cancel handlers
+    /// assert!(p.rejection().unwrap().is_canceled());
+    /// ```
     pub fn canceled() -> Exn {
         Exn::new(Canceled)
     }
@@ -88,6 +95,12 @@ impl Exn {
     }
 
     /// An [`InvalidArgument`] with the given message, as OCaml's `invalid_arg`.
+    ///
+    /// ```
+    /// use lwt_core::{Exn, InvalidArgument};
+    /// let e = Exn::invalid_argument("n must be positive");
+    /// assert_eq!(e.downcast_ref::<InvalidArgument>().unwrap().message(), "n must be positive");
+    /// ```
     pub fn invalid_argument(message: impl Into<String>) -> Exn {
         Exn::new(InvalidArgument(message.into()))
     }
@@ -124,6 +137,15 @@ impl Exn {
     }
 
     /// The error inside, as a trait object (for `source()` chains and reporting).
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use lwt_core::Exn;
+    /// let e = Exn::new(std::fmt::Error);
+    /// let inner: &dyn Error = e.as_error();
+    /// assert!(inner.is::<std::fmt::Error>());
+    /// assert!(inner.source().is_none());
+    /// ```
     pub fn as_error(&self) -> &(dyn Error + 'static) {
         &*self.0.error
     }

@@ -120,6 +120,20 @@ impl<T: 'static> Pool<T> {
     }
 
     /// Sets `validate` (default: always valid). Call before cloning the pool.
+    ///
+    /// ```
+    /// use std::{cell::Cell, rc::Rc};
+    /// use lwt_core::{main, pool::Pool, Promise};
+    ///
+    /// // Connections numbered by creation; number 1 goes stale once used.
+    /// let made = Rc::new(Cell::new(0));
+    /// let m = made.clone();
+    /// let pool = Pool::new(1, move || { m.set(m.get() + 1); Promise::ret(m.get()) })
+    ///     .with_validate(|conn| Promise::ret(*conn != 1));
+    /// assert_eq!(main::run(pool.use_(|c| Promise::ret(*c))).unwrap(), 1); // new: not validated
+    /// assert_eq!(main::run(pool.use_(|c| Promise::ret(*c))).unwrap(), 2); // 1 was replaced
+    /// assert_eq!(pool.size(), 1);
+    /// ```
     pub fn with_validate(self, f: impl Fn(&T) -> Promise<bool> + 'static) -> Pool<T> {
         self.inner_mut(|i| i.validate = Box::new(f))
     }
@@ -127,21 +141,67 @@ impl<T: 'static> Pool<T> {
     /// Sets `check`, asked after a failed use whether to keep the element (default: keep it, as
     /// Lwt does). The use waits for the answer; a rejection or a panic means no. Call before
     /// cloning the pool.
+    ///
+    /// ```
+    /// use lwt_core::{main, pool::Pool, Exn, Promise};
+    ///
+    /// // Keep an element after a failed use unless the failure says it is broken.
+    /// let pool = Pool::new(1, || Promise::ret(()))
+    ///     .with_check(|_, e: &Exn| Promise::ret(!e.to_string().contains("broken")));
+    /// let _ = main::run(pool.use_(|_| Promise::<()>::fail_with("timeout")));
+    /// assert_eq!(pool.size(), 1); // kept
+    /// let _ = main::run(pool.use_(|_| Promise::<()>::fail_with("broken pipe")));
+    /// assert_eq!(pool.size(), 0); // disposed of
+    /// ```
     pub fn with_check(self, f: impl Fn(&T, &Exn) -> Promise<bool> + 'static) -> Pool<T> {
         self.inner_mut(|i| i.check = Box::new(f))
     }
 
     /// Sets `dispose` (default: just drop). Call before cloning the pool.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc};
+    /// use lwt_core::{main, pool::Pool, Promise};
+    ///
+    /// let closed = Rc::new(RefCell::new(Vec::new()));
+    /// let c = closed.clone();
+    /// let pool = Pool::new(2, || Promise::ret("conn"))
+    ///     .with_dispose(move |conn| { c.borrow_mut().push(*conn); Promise::ret(()) });
+    /// main::run(pool.use_(|_| Promise::ret(()))).unwrap();
+    /// main::run(pool.clear()).unwrap();
+    /// assert_eq!(*closed.borrow(), ["conn"]);
+    /// ```
     pub fn with_dispose(self, f: impl Fn(Rc<T>) -> Promise<()> + 'static) -> Pool<T> {
         self.inner_mut(|i| i.dispose = Box::new(f))
     }
 
     /// How many callers wait for an element (Lwt's `wait_queue_length`).
+    ///
+    /// ```
+    /// use lwt_core::{pool::Pool, wait, Promise};
+    ///
+    /// let pool = Pool::new(1, || Promise::ret(()));
+    /// let (busy, done) = wait::<()>();
+    /// let first = pool.use_(move |_| busy); // holds the only element
+    /// let second = pool.use_(|_| Promise::ret(()));
+    /// assert_eq!(pool.wait_queue_length(), 1);
+    /// done.wakeup(());
+    /// assert!(first.is_fulfilled() && second.is_fulfilled());
+    /// assert_eq!(pool.wait_queue_length(), 0);
+    /// ```
     pub fn wait_queue_length(&self) -> usize {
         self.0.waiters.borrow().waiting()
     }
 
     /// How many elements exist (idle, in use or being created).
+    ///
+    /// ```
+    /// use lwt_core::{pool::Pool, Promise};
+    /// let pool = Pool::new(4, || Promise::ret(()));
+    /// assert_eq!(pool.size(), 0); // made on first use
+    /// let _ = pool.use_(|_| Promise::ret(()));
+    /// assert_eq!(pool.size(), 1);
+    /// ```
     pub fn size(&self) -> usize {
         self.0.count.get()
     }
@@ -327,6 +387,21 @@ impl<T: 'static> Pool<T> {
 
     /// Lwt's `clear`: disposes of every idle element now; elements in use are disposed of when
     /// they come back.
+    ///
+    /// ```
+    /// use lwt_core::{main, pool::Pool, wait, Promise};
+    ///
+    /// let pool = Pool::new(2, || Promise::ret(()));
+    /// let (busy, done) = wait::<()>();
+    /// let in_use = pool.use_(move |_| busy); // one element in use
+    /// main::run(pool.use_(|_| Promise::ret(()))).unwrap(); // a second, idle after its use
+    /// assert_eq!(pool.size(), 2);
+    /// main::run(pool.clear()).unwrap();
+    /// assert_eq!(pool.size(), 1); // the idle one is gone
+    /// done.wakeup(());
+    /// assert!(in_use.is_fulfilled());
+    /// assert_eq!(pool.size(), 0); // the other, once back
+    /// ```
     pub fn clear(&self) -> Promise<()> {
         self.0.generation.set(self.0.generation.get() + 1);
         let idle = std::mem::take(&mut *self.0.idle.borrow_mut());

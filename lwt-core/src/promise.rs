@@ -101,6 +101,13 @@ impl<T: 'static> Promise<T> {
     }
 
     /// A promise already resolved with `outcome` (no allocation).
+    ///
+    /// ```
+    /// use lwt_core::{Exn, Promise, State};
+    /// assert_eq!(Promise::from_outcome(Ok(1)).state(), State::Fulfilled(1));
+    /// let failed = Promise::<u8>::from_outcome(Err(Exn::failure("no")));
+    /// assert_eq!(failed.rejection().unwrap().to_string(), "no");
+    /// ```
     pub fn from_outcome(outcome: Result<T, Exn>) -> Promise<T> {
         Promise(Repr::Ready(outcome))
     }

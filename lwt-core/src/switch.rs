@@ -71,6 +71,14 @@ impl Switch {
     }
 
     /// Is the switch on?
+    ///
+    /// ```
+    /// use lwt_core::{main, switch::Switch};
+    /// let sw = Switch::new();
+    /// assert!(sw.is_on());
+    /// main::run(sw.turn_off()).unwrap();
+    /// assert!(!sw.is_on());
+    /// ```
     pub fn is_on(&self) -> bool {
         self.0.borrow().is_some()
     }

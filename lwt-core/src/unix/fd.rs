@@ -454,6 +454,14 @@ impl Fd {
     }
 
     /// The raw descriptor number, while open.
+    ///
+    /// ```
+    /// use lwt_core::unix;
+    /// let (r, _w) = unix::pipe().unwrap();
+    /// assert!(r.raw_fd().unwrap() > 2);
+    /// r.close().unwrap();
+    /// assert_eq!(r.raw_fd(), None);
+    /// ```
     pub fn raw_fd(&self) -> Option<RawFd> {
         self.0.kind.borrow().as_ref().map(Kind::raw)
     }

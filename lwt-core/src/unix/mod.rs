@@ -54,6 +54,12 @@ pub fn stdin() -> std::io::Result<Fd> {
 }
 
 /// A blocking-mode [`Fd`] for the process's standard output.
+///
+/// ```
+/// use lwt_core::{main, unix};
+/// let out = unix::stdout().unwrap();
+/// assert_eq!(main::run(out.write(b"hello from an Fd\n".to_vec())).unwrap(), 17);
+/// ```
 pub fn stdout() -> std::io::Result<Fd> {
     use std::os::fd::AsFd;
     Fd::std_stream(std::io::stdout().as_fd())
