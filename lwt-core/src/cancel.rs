@@ -30,6 +30,12 @@
 //! an outcome: when one reached task is a `wrap_in_cancelable` wrapper whose `on_cancel` cancels
 //! its source again, that second cancel reaches a `catch` handler's fresh task only if the
 //! handler ran first.
+//!
+//! Those callbacks have run when `cancel` returns, called from inside a callback too, as in Lwt,
+//! whose cancel never defers; but only up to 64 nested levels of callbacks (a cancel in an
+//! `on_cancel` handler that cancels the next task, and so on), which keeps the stack bounded:
+//! deeper, a cancel queues the callbacks it reached, and they run once the callback that called
+//! it returns.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

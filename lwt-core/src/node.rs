@@ -469,11 +469,12 @@ impl<T: 'static> Node<T> {
             std::mem::forget(emptied);
             (scheduled, cancel)
         };
-        // Dropped outside the borrow: the cancel link is what kept the promise this one waited on
-        // alive (a bind's result and its source form a cycle until now), and dropping it may
-        // free that promise.
-        drop(cancel);
         *self.value.borrow_mut() = Some(outcome);
+        // Dropped outside the borrow, and after the outcome is stored: the cancel link is what
+        // kept the promise this one waited on alive (a bind's result and its source form a
+        // cycle until now), and dropping it may free that promise and a value whose `drop`
+        // looks at this one, which must then find it resolved with its outcome.
+        drop(cancel);
         if !scheduled {
             return Ok(());
         }

@@ -13,7 +13,7 @@
 //!
 //! | call | outside the loop (top level, or a callback run at once by `bind` on a resolved promise) | inside the loop (a callback run by a resolution) |
 //! |---|---|---|
-//! | `wakeup*` | every callback the resolution makes runnable has run when it returns | the same: it runs them before returning (up to 64 nested levels, then as `wakeup_later`) |
+//! | `wakeup*` | every callback the resolution makes runnable has run when it returns | the same: it runs them before returning, up to 64 nested levels of callbacks; deeper, they are queued on the current queue and run after the callback that called it returns |
 //! | `wakeup_later*` | same as `wakeup` | the state changes at once; callbacks run after the outermost running callback returns, in FIFO order: from a callback run by a `wakeup` that another callback made, they wait for that other callback too, as in Lwt |
 //!
 //! In both cases the promise's *state* changes before the call returns, and the callbacks of one
@@ -201,8 +201,16 @@ impl<T: 'static> Resolver<T> {
     /// [`Abandoned`]: the promise stays pending (a [`task`]'s can still be canceled), as in Lwt,
     /// where dropping the `'a u` does nothing. For Lwt's `let forever, _ = Lwt.wait ()`, a
     /// promise a server's main waits on for ever; dropped instead, the resolver would make that
-    /// wait end at once with `Abandoned`. Frees the resolver's hold on the promise (nothing
-    /// leaks, unlike `std::mem::forget`).
+    /// wait end at once with `Abandoned`. Frees the resolver's hold on the promise (unlike
+    /// `std::mem::forget` of the resolver).
+    ///
+    /// Meant for promises that live as long as the program. A pending promise and what waits on
+    /// it hold each other (a bind's result keeps its source for `cancel`, the source keeps the
+    /// continuation that resolves the result), and Rust has no collector for such cycles: once
+    /// its resolver is forgotten, a promise that nothing resolves or cancels keeps the binds and
+    /// callbacks made on it, with what their closures captured, for good (never freed), even when
+    /// every handle is dropped (Lwt's GC would collect them). To give up a promise made in a
+    /// loop, drop its resolver (the promise is rejected with `Abandoned`) or cancel its task.
     ///
     /// ```
     /// use lwt_core::{main, task, wait};

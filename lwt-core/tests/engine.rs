@@ -753,3 +753,64 @@ fn a_long_chain_of_proxies_is_freed_without_overflowing_the_stack() {
         .join();
     assert!(ran.is_ok());
 }
+
+// The promise a `RegistersOnDrop` registers on when it is dropped.
+thread_local! {
+    static WATCHED: RefCell<Option<Promise<i64>>> = const { RefCell::new(None) };
+}
+
+/// A value whose `drop` (of the original, not of its clones) registers callbacks on the
+/// promise in [`WATCHED`].
+struct RegistersOnDrop(Option<Log>);
+
+impl Clone for RegistersOnDrop {
+    fn clone(&self) -> Self {
+        RegistersOnDrop(None)
+    }
+}
+
+impl Drop for RegistersOnDrop {
+    fn drop(&mut self) {
+        let (Some(l), Some(x)) = (self.0.take(), WATCHED.with(|w| w.borrow().clone())) else {
+            return;
+        };
+        push(&l, format!("in drop: pending = {}", x.is_pending()));
+        let (a, b) = (l.clone(), l.clone());
+        x.on_success(move |v| push(&a, format!("on_success {v}")));
+        x.clone()
+            .map(move |v| push(&b, format!("map {v}")))
+            .on_failure({
+                let l = l.clone();
+                move |e| push(&l, format!("map rejected: {e}"))
+            });
+    }
+}
+
+#[test]
+fn callbacks_added_while_a_resolution_drops_the_old_cancel_link_run() {
+    // Found in review (session 28): resolving `x` dropped its cancel link, which freed the
+    // promise `x` had waited on and a value in it, before storing `x`'s outcome. A `drop` of
+    // that value found `x` neither pending nor holding a value: its `on_success` never ran, and
+    // its `map` was rejected with "already moved out". Lwt gives a resolved promise its state
+    // before anything else runs.
+    let l = log();
+    let (n, rn) = wait::<i64>();
+    let (s, rs) = wait::<RegistersOnDrop>();
+    drop(s.clone()); // two handles once: from now on `s`'s value stays in its node
+    let rs = RefCell::new(Some(rs));
+    let n2 = n.clone();
+    // `x` waits on `s`, then on `n`; only `x`'s cancel link keeps `s` alive once it is done.
+    let x = s.bind(move |_| n2);
+    WATCHED.with(|w| *w.borrow_mut() = Some(x.clone()));
+    let value = RegistersOnDrop(Some(l.clone()));
+    // `n`'s first callback resolves `s`, so `x` goes on to wait on `n` while `n` is busy, and
+    // is resolved from `n`'s callbacks, dropping its link to `s`.
+    n.on_success(move |_| rs.borrow_mut().take().unwrap().wakeup(value));
+    rn.wakeup(5);
+    WATCHED.with(|w| w.borrow_mut().take());
+    assert_eq!(x.state(), State::Fulfilled(5));
+    assert_eq!(
+        taken(&l),
+        ["in drop: pending = false", "on_success 5", "map 5"]
+    );
+}
