@@ -149,7 +149,9 @@ impl Drop for Running {
 ///
 /// Calling `run` from inside a running loop (from a callback) is an error: the promise is not run
 /// and the result is an [`InvalidArgument`](crate::InvalidArgument). `run` can be called again
-/// once it returned.
+/// once it returned. Each thread has a loop of its own (promises, timers, descriptors and hooks
+/// are thread-local, as `Promise` is not `Send`), so threads may each `run` at the same time;
+/// the check is per thread.
 ///
 /// ```
 /// use lwt_core::main;
