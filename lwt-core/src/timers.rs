@@ -10,7 +10,7 @@
 //!
 //! Canceling a sleep rejects its promise and tells the timers through a weak link (no cancel
 //! hook is registered, so a timer costs no callback); the slab drops canceled timers lazily, in
-//! four places:
+//! three places:
 //!
 //! * when a canceled timer reaches the top of the heap ([`Timers::next_deadline`] and
 //!   [`Timers::pop_due`] drop it), so the loop never waits for a deadline nobody wants;
@@ -19,8 +19,9 @@
 //!   twice as many entries as it has live timers, for O(1) amortized work per timer;
 //! * when the timers canceled since the last sweep are half the entries
 //!   ([`Timers::note_canceled`]), so a burst of canceled timers gives its memory back at once,
-//!   even when no timer is added after it;
-//! * in [`Timers::live`], which counts only the timers still waiting.
+//!   even when no timer is added after it.
+//!
+//! Until then a canceled timer keeps its slot, and [`Timers::live`] does not count it.
 //!
 //! Invariant: each occupied slot has exactly one entry, in the heap or, during a pass of
 //! [`Timers::pop_due`], set aside, and each entry names an occupied slot. Slots are freed only

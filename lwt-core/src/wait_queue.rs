@@ -1,4 +1,5 @@
-//! The FIFO of waiters under `sync` (`Mutex`, `Condition`, `Mvar`) and `pool`.
+//! The FIFO of waiters under `sync` (`Mutex`, `Condition`, `Mvar`), `pool` and the `io`
+//! channels' lock.
 //!
 //! A waiter is a resolver (with, for a waiting `Mvar::put`, its value). A canceled waiter is not
 //! removed when it is canceled (that would need a cancel hook per wait); it is skipped when the
