@@ -553,3 +553,31 @@ fn a_loop_ended_by_a_nested_wakeup_resolves_before_it_returns() {
     });
     assert_eq!(while_loop, ["done", "after wakeup"]);
 }
+
+#[test]
+fn while_let_reads_a_shared_stream_to_its_end() {
+    // Found by a newcomer's review (session 28): with a `Clone` stream, a loop whose body
+    // binds read its first element for ever (each iteration's clone was a new reader at the
+    // start). The stream is no longer `Clone`; through an `Rc` the loop reads each element once,
+    // the waits included.
+    let (s, push) = lwt::stream::create::<i64>();
+    let s = Rc::new(s);
+    let got = seen();
+    let g = got.clone();
+    let (gate, open) = wait::<()>();
+    let p: Promise<()> = lwt! {
+        while let Some(x) = s.get() {
+            let () = if x == 1 { gate.clone() } else { ret(()) };
+            do g.borrow_mut().push(x);
+        }
+    };
+    for i in 0..4 {
+        push.push(i).unwrap();
+    }
+    assert_eq!(*got.borrow(), [0]); // waits at 1
+    open.wakeup(());
+    push.push(4).unwrap();
+    drop(push);
+    assert_eq!(p.state(), State::Fulfilled(()));
+    assert_eq!(*got.borrow(), [0, 1, 2, 3, 4]);
+}

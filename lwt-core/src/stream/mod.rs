@@ -29,7 +29,7 @@
 //! | `return`, `return_lwt` | [`ret`], [`ret_lwt`] | |
 //! | `of_list`, `of_array`, `of_string` | [`of_list`], [`of_string`] | closed at once |
 //! | `of_iter`, `of_seq`, `of_lwt_seq` | [`of_iter`], [`of_seq`] | lazy: elements are drawn when read |
-//! | `clone` | [`Clone::clone`] (`T: Clone`) | the clone reads the same elements from the current point |
+//! | `clone` | [`Stream::clone`] (`T: Clone`) | the clone reads the same elements from the current point; a method, not the `Clone` trait, so that no clone is made implicitly (share one reader as an `Rc<Stream<T>>`) |
 //! | `get`, `next`, `peek`, `npeek`, `junk`, `njunk`, `nget` | methods of the same names | `next` on an empty stream rejects with [`Empty`] |
 //! | `get_available`, `get_available_up_to`, `last_new`, `junk_old` | methods of the same names | |
 //! | `is_empty`, `is_closed`, `closed`, `on_terminate`, `on_termination` | methods of the same names | `on_termination` is Lwt's deprecated name of `on_terminate` |
@@ -206,10 +206,12 @@ impl Error for Full {}
 
 /// A stream of `T`s (Lwt's `'a Lwt_stream.t`): read with promises, closed by its producer.
 ///
-/// Reading consumes: an element is given to one read. [`Clone`] (for `T: Clone`) makes another
-/// reader that sees the same elements from the current point on (Lwt's `Lwt_stream.clone`), not
-/// a second handle on this reader. An OCaml value of type `'a Lwt_stream.t` used in several
-/// places is one reader: share it as an `Rc<Stream<T>>` (reads take `&self`).
+/// Reading consumes: an element is given to one read. [`Stream::clone`] (for `T: Clone`) makes
+/// another reader that sees the same elements from the current point on (Lwt's
+/// `Lwt_stream.clone`), not a second handle on this reader; `Stream` does not implement the
+/// `Clone` trait, so that no such reader is made implicitly. An OCaml value of type
+/// `'a Lwt_stream.t` used in several places is one reader: share it as an `Rc<Stream<T>>`
+/// (reads take `&self`), which is also what a loop of `lwt!` whose body binds needs.
 ///
 /// ```
 /// use lwt_core::{stream, State};
@@ -1270,10 +1272,28 @@ impl Stream<char> {
     }
 }
 
-impl<T: Clone + 'static> Clone for Stream<T> {
+impl<T: Clone + 'static> Stream<T> {
     /// Lwt's `clone`: another reader that sees the same elements as this one from the current
     /// point on. Each element is then cloned for every reader but the last.
-    fn clone(&self) -> Stream<T> {
+    ///
+    /// This is a method, not the `Clone` trait, on purpose: a stream is a reader with a
+    /// position, and a clone made implicitly (by `#[derive(Clone)]`, or by a loop of `lwt!`
+    /// whose body binds, which runs each iteration on a clone of what it captured) would be a
+    /// new reader starting where the original stands, so a loop reading it would read its first
+    /// element for ever. To share one reader, as OCaml shares a stream value, put it in an `Rc`.
+    ///
+    /// ```
+    /// use lwt_core::{stream, State};
+    /// let (s, push) = stream::create::<u8>();
+    /// push.push(1).unwrap();
+    /// let c = s.clone();
+    /// push.push(2).unwrap();
+    /// drop(push);
+    /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 2]));
+    /// assert_eq!(c.to_list().state(), State::Fulfilled(vec![1, 2]));
+    /// ```
+    #[allow(clippy::should_implement_trait)] // not `Clone` on purpose: see above
+    pub fn clone(&self) -> Stream<T> {
         self.h.shared.state.borrow_mut().set_cloner(T::clone);
         Stream::from_handle(Rc::new(self.h.clone_handle()))
     }
