@@ -4,7 +4,10 @@
 //! (lwt_ppx's `let%lwt` and friends), on a cooperative single-threaded runtime.
 //!
 //! This crate is a facade: it re-exports [`lwt_core`] (the runtime) and the `lwt!` macro of
-//! `lwt_macros`, so that `lwt = "..."` in `Cargo.toml` is all a program needs.
+//! `lwt_macros`, so that `lwt = "..."` in `Cargo.toml` is all a program needs. Every item of
+//! `lwt_core` is here at the same path: the examples in the docs of those items say
+//! `lwt_core::combinators::pick`, and a program using this crate writes
+//! `lwt::combinators::pick`.
 //!
 //! ```
 //! use lwt::{wait, Promise, State};

@@ -581,3 +581,22 @@ fn while_let_reads_a_shared_stream_to_its_end() {
     assert_eq!(p.state(), State::Fulfilled(()));
     assert_eq!(*got.borrow(), [0, 1, 2, 3, 4]);
 }
+
+#[test]
+fn a_loop_ends_a_block_of_any_type_through_unreachable() {
+    // `loop` is a `Promise<()>` that only ends by rejection; a function of another type ends
+    // with it as the docs say (lwt-macro.md, `loop`).
+    fn serve(n: Rc<Cell<u32>>) -> Promise<std::convert::Infallible> {
+        lwt! {
+            let () = loop {
+                do n.set(n.get() + 1);
+                assert!(n.get() < 3);
+            };
+            unreachable!("a loop only ends by rejection")
+        }
+    }
+    let n = Rc::new(Cell::new(0));
+    let p = serve(n.clone());
+    assert!(p.rejection().unwrap().is::<lwt::control::AssertionFailed>());
+    assert_eq!(n.get(), 3);
+}

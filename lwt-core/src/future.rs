@@ -3,6 +3,9 @@
 //! The output is `Result<T, Exn>`. A pending promise remembers the task's waker (once per task,
 //! however often it is polled) and wakes it when it resolves, whoever resolves it.
 //!
+//! The examples here use the [`futures`](https://docs.rs/futures) crate for an executor and
+//! `select`: add it to your `Cargo.toml` to run them (this crate does not depend on it).
+//!
 //! ```
 //! use lwt_core::wait;
 //!

@@ -202,6 +202,11 @@ thread_local! {
 /// Lwt's `Lwt_preemptive.detach`: runs `f` on the pool and resolves the promise with its result,
 /// on this thread's loop. A panic in `f` rejects the promise with [`Panicked`](crate::Panicked).
 ///
+/// `f` runs on another thread, so it must be `Send`: it cannot hold a [`Promise`], a
+/// [`Resolver`] or a channel, which belong to the loop's thread (the compiler then names their
+/// private insides, `Rc<Node<..>>`, as not `Send`). A job that needs the loop's promises asks
+/// for them with [`run_in_main`].
+///
 /// ```
 /// use lwt_core::{main, preemptive, Panicked};
 /// let p = preemptive::detach(|| -> u8 { panic!("worker failed") });
