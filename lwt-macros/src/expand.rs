@@ -727,7 +727,9 @@ fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> Toke
             let test = match &arm.guard {
                 None => quote!(#lwt::catches::<#ty>(&#exn)),
                 Some(g) => {
-                    let test = generated_bars(e.span(), quote!(|#e|));
+                    // A guard that does not look at the binding (`e: E if retry`) leaves the
+                    // closure's parameter unused: the binding's use is the body's.
+                    let test = generated_bars(e.span(), quote!(|#[allow(unused_variables)] #e|));
                     quote!(#lwt::caught_ref::<#ty>(&#exn).is_some_and(#test #g))
                 }
             };

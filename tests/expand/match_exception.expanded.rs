@@ -28,7 +28,9 @@ fn read(p: Promise<u32>) -> Promise<u32> {
                 __lwt::Err(
                     __exn,
                 ) if __lwt::caught_ref::<std::io::Error>(&__exn)
-                    .is_some_and(|e| e.kind() == std::io::ErrorKind::Interrupted) => {
+                    .is_some_and(|#[allow(unused_variables)] e| {
+                        e.kind() == std::io::ErrorKind::Interrupted
+                    }) => {
                     #[allow(unused_variables)]
                     let e = __lwt::caught::<std::io::Error>(__exn);
                     ret(1)
