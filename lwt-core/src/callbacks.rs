@@ -55,7 +55,11 @@ impl<T> Callback<T> {
     }
 
     fn is_dead(&self) -> bool {
-        matches!(self, Callback::Waiter(w, _) if w.is_done())
+        match self {
+            Callback::Waiter(w, _) => w.is_done(),
+            Callback::Wake(w) => crate::future::is_finished_task_waker(w),
+            _ => false,
+        }
     }
 }
 

@@ -3,6 +3,15 @@
 //! The output is `Result<T, Exn>`. A pending promise remembers the task's waker (once per task,
 //! however often it is polled) and wakes it when it resolves, whoever resolves it.
 //!
+//! A task that gives a pending promise up before it resolves (a `select` whose other branch
+//! won) leaves its waker with the promise. For a [`spawn_local`] task that is over, the promise
+//! drops it when its list of callbacks next grows, so a long-lived promise raced by many short
+//! tasks keeps at most about twice the wakers of the tasks waiting at once. The waker of
+//! another executor's task says nothing of whether the task is over, so it stays until the
+//! promise resolves: such tasks should await a wrapper of their own, which takes its waker
+//! back when dropped, `p.clone().protected().cancel_on_drop()` (canceling the wrapper leaves
+//! `p` alone).
+//!
 //! The examples here use the [`futures`](https://docs.rs/futures) crate for an executor and
 //! `select`: add it to your `Cargo.toml` to run them (this crate does not depend on it).
 //!
@@ -78,7 +87,7 @@
 //! ```
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
@@ -221,15 +230,20 @@ pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Pro
         e.remote()
     });
     let id = TASKS.with(|t| {
-        let Tasks(next, _) = &mut *t.borrow_mut();
-        *next += 1;
-        *next
+        let mut t = t.borrow_mut();
+        t.next += 1;
+        t.next
     });
     let waker = Waker::from(Arc::new(TaskWaker {
         id,
         thread: std::thread::current().id(),
         remote,
     }));
+    TASKS.with(|t| {
+        let mut t = t.borrow_mut();
+        t.vtable = waker_vtable(&waker);
+        t.wakers.insert(waker_key(&waker));
+    });
     let task = Rc::new(LocalTask {
         storage: key::snapshot(),
         future: RefCell::new(Some(Box::pin(future))),
@@ -237,10 +251,10 @@ pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Pro
         waker,
         woken_while_polled: Cell::new(false),
     });
-    TASKS.with(|t| t.borrow_mut().1.insert(id, task as Rc<dyn Pollable>));
+    TASKS.with(|t| t.borrow_mut().live.insert(id, task as Rc<dyn Pollable>));
     promise.on_cancel(move || {
         // Dropping the future is how Rust cancels it.
-        if let Some(task) = TASKS.with(|t| t.borrow_mut().1.remove(&id)) {
+        if let Some(task) = finish(id) {
             engine::with(|e| e.task_alive(false));
             drop(task);
         }
@@ -265,6 +279,9 @@ impl<T: 'static> Promise<T> {
 trait Pollable {
     /// Polls once; true when the task is finished.
     fn poll_once(&self) -> bool;
+
+    /// The task's waker.
+    fn waker(&self) -> &Waker;
 }
 
 struct LocalTask<T: 'static> {
@@ -282,6 +299,10 @@ struct LocalTask<T: 'static> {
 }
 
 impl<T: 'static> Pollable for LocalTask<T> {
+    fn waker(&self) -> &Waker {
+        &self.waker
+    }
+
     fn poll_once(&self) -> bool {
         let polled = {
             // The future cannot be polled inside its own poll: the wake is kept for after it.
@@ -340,9 +361,59 @@ impl<T: 'static> Pollable for LocalTask<T> {
     }
 }
 
-/// Live tasks of this thread, by id, and the last id given.
+/// Live tasks of this thread.
 #[derive(Default)]
-struct Tasks(u64, HashMap<u64, Rc<dyn Pollable>>);
+struct Tasks {
+    /// The last id given.
+    next: u64,
+    /// The live tasks, by id.
+    live: HashMap<u64, Rc<dyn Pollable>>,
+    /// The [`waker_key`]s of the live tasks' wakers.
+    wakers: HashSet<usize>,
+    /// The [`waker_vtable`] of this module's wakers (0 before the first task).
+    vtable: usize,
+}
+
+/// Identifies a waker's task: the address of what the waker points at (for this module's
+/// wakers, the task's `TaskWaker`, which every clone of the waker keeps alive, so the address
+/// is not reused while a clone exists). Compared, never dereferenced.
+fn waker_key(waker: &Waker) -> usize {
+    waker.data() as usize
+}
+
+/// Identifies the kind of a waker (compared, never dereferenced).
+fn waker_vtable(waker: &Waker) -> usize {
+    std::ptr::from_ref(waker.vtable()) as usize
+}
+
+/// Takes task `id` out of the live tasks.
+fn finish(id: u64) -> Option<Rc<dyn Pollable>> {
+    TASKS.with(|t| {
+        let mut t = t.borrow_mut();
+        let task = t.live.remove(&id)?;
+        let key = waker_key(task.waker());
+        t.wakers.remove(&key);
+        Some(task)
+    })
+}
+
+/// Is `waker` the waker of a [`spawn_local`] task of this thread that has finished (or was
+/// canceled)? Such a task can never be polled again, so a promise may drop the waker that the
+/// task left in its callbacks when it gave the promise up (a `select` whose other branch won):
+/// without this, every task that ever awaited a long-lived promise would keep an entry, and its
+/// task's memory, until that promise resolved. A waker of another executor is never dead here.
+pub(crate) fn is_finished_task_waker(waker: &Waker) -> bool {
+    TASKS
+        .try_with(|t| match t.try_borrow() {
+            Ok(t) => {
+                t.vtable != 0
+                    && waker_vtable(waker) == t.vtable
+                    && !t.wakers.contains(&waker_key(waker))
+            }
+            Err(_) => false,
+        })
+        .unwrap_or(false)
+}
 
 impl Drop for Tasks {
     /// The thread ends with tasks still pending: they are forgotten, as the engine forgets its
@@ -350,7 +421,7 @@ impl Drop for Tasks {
     /// the task's promise and run its callbacks while the thread's other thread-locals are being
     /// destroyed; a callback that uses the loop there aborts the process.
     fn drop(&mut self) {
-        std::mem::forget(std::mem::take(&mut self.1));
+        std::mem::forget(std::mem::take(&mut self.live));
     }
 }
 
@@ -359,10 +430,10 @@ thread_local! {
 }
 
 fn poll_task(id: u64) {
-    let Some(task) = TASKS.with(|t| t.borrow().1.get(&id).cloned()) else {
+    let Some(task) = TASKS.with(|t| t.borrow().live.get(&id).cloned()) else {
         return; // finished or canceled meanwhile
     };
-    if task.poll_once() && TASKS.with(|t| t.borrow_mut().1.remove(&id)).is_some() {
+    if task.poll_once() && finish(id).is_some() {
         engine::with(|e| e.task_alive(false));
     }
 }
