@@ -12,6 +12,9 @@ fi
 
 cargo test --workspace --lib --bins --tests --examples
 cargo test --workspace --doc
+# The `futures-stream` feature's tests and docs (its code is compiled only with the feature).
+cargo test -p lwt-core --features futures-stream --test stream futures_stream
+cargo test -p lwt-core --features futures-stream --doc futures
 # `lwt!` in a crate of edition 2024 (let chains); it shares the workspace's build directory
 # (`--target-dir` overrides CARGO_TARGET_DIR, so pass that on when it is set).
 cargo run --quiet --manifest-path tests/edition2024/Cargo.toml --target-dir "${CARGO_TARGET_DIR:-target}"

@@ -18,8 +18,13 @@
 //! 7. runs the leave hooks.
 //!
 //! If `p` is pending and nothing could ever resolve it (no timer, no I/O wait, no background
-//! job, nothing paused, also once the leave hooks have run), `run` returns an error saying so
-//! instead of hanging.
+//! job, nothing paused, no live [`spawn_local`](crate::future::spawn_local) task, also once the
+//! leave hooks have run), `run` returns an error saying so instead of hanging. A pending
+//! `spawn_local` task counts as something that can: its waker may be woken from any thread (a
+//! tokio channel, say), which the loop cannot see, so `run` waits while one lives, as it waits
+//! for a [`preemptive`](crate::preemptive) job. A task that waits on nothing
+//! (`std::future::pending()`, or an lwt promise nothing resolves) then keeps `run` waiting;
+//! cancel its promise to drop it.
 //!
 //! ```
 //! use lwt_core::{main, Promise};

@@ -1804,7 +1804,9 @@ mod futures_stream {
 
     #[test]
     fn collects_with_stream_ext() {
-        let s = stream::of_list(vec![1, 2, 3]).map(|x| x * 2);
+        // `StreamExt::map` takes the stream by value, so with `StreamExt` in scope `.map` is
+        // its; lwt's own takes `&self` and is named in full.
+        let s = stream::Stream::map(&stream::of_list(vec![1, 2, 3]), |x| x * 2);
         let items: Vec<Result<i32, Exn>> = block_on(StreamExt::collect(s));
         assert_eq!(
             items.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
@@ -1855,6 +1857,47 @@ mod futures_stream {
         pool.run_until(handle);
         push.push(5).unwrap();
         assert_eq!(other.get().state(), lwt_core::State::Fulfilled(Some(5)));
+    }
+
+    #[test]
+    fn a_stream_dropped_after_its_poll_took_an_element_puts_it_back() {
+        // Found in review (session 28): the read `poll_next` had started took an element, the
+        // stream was dropped before it was polled again, and the element was lost for the
+        // other readers of its cursor (a `map` of it).
+        use futures::task::noop_waker_ref;
+        use std::pin::Pin;
+        use std::task::Context;
+        let (s, push) = stream::create::<u32>();
+        let derived = stream::Stream::map(&s, |x| x); // reads `s`'s cursor
+        let mut s = s;
+        let mut cx = Context::from_waker(noop_waker_ref());
+        assert!(futures::Stream::poll_next(Pin::new(&mut s), &mut cx).is_pending());
+        push.push(100).unwrap(); // taken by the pending read
+        push.push(101).unwrap();
+        push.close();
+        drop(s);
+        assert_eq!(lwt_core::main::run(derived.to_list()).unwrap(), [100, 101]);
+    }
+
+    #[test]
+    fn a_poll_that_got_an_element_lets_the_next_reader_in() {
+        // The read `poll_next` makes holds the cursor once served, until it is polled again,
+        // as a consumer's read does; the next poll releases it.
+        let (s, push) = stream::create::<u32>();
+        let derived = stream::Stream::map(&s, |x| x);
+        let mut pool = LocalPool::new();
+        let handle = pool
+            .spawner()
+            .spawn_local_with_handle(async move {
+                let mut s = s;
+                StreamExt::next(&mut s).await.unwrap().unwrap()
+            })
+            .unwrap();
+        pool.run_until_stalled();
+        push.push(1).unwrap();
+        push.push(2).unwrap();
+        assert_eq!(pool.run_until(handle), 1);
+        assert_eq!(derived.get().state(), lwt_core::State::Fulfilled(Some(2)));
     }
 
     #[test]

@@ -225,8 +225,12 @@ impl Error for Full {}
 pub struct Stream<T: 'static> {
     h: Rc<Handle<T>>,
     #[cfg(feature = "futures-stream")]
-    polling: Option<Promise<Option<T>>>,
+    polling: Option<PollRead<T>>,
 }
+
+/// The read a `futures_core::Stream` poll started, with where it took its element.
+#[cfg(feature = "futures-stream")]
+type PollRead<T> = (Promise<Option<T>>, Rc<Cell<u64>>);
 
 /// Reads a stream as a [`Source`] for the drivers.
 struct Reader<T: 'static>(Rc<Handle<T>>);
@@ -1918,8 +1922,10 @@ impl<T: 'static> fmt::Debug for BoundedPush<T> {
 
 #[cfg(feature = "futures-stream")]
 mod futures_impl {
+    use std::cell::Cell;
     use std::future::Future;
     use std::pin::Pin;
+    use std::rc::Rc;
     use std::task::{Context, Poll};
 
     use super::Stream;
@@ -1927,6 +1933,13 @@ mod futures_impl {
 
     /// With the `futures-stream` feature, a [`Stream`] is a `futures_core::Stream` of
     /// `Result<T, Exn>` (an `Err` item is a failed read: a generator's rejection).
+    ///
+    /// A stream dropped while the read its `poll_next` started holds an element puts the element
+    /// back for the other readers of its place (a `map` of it). With `futures::StreamExt` in
+    /// scope, `s.map(f)`, `s.filter(f)`... are `StreamExt`'s, which take the stream by value
+    /// (a method call tries by-value receivers before `&self` ones); this crate's are then
+    /// called as `Stream::map(&s, f)`. `s.next()` stays this crate's (`StreamExt::next` takes
+    /// `&mut self`): write `StreamExt::next(&mut s)` for the other.
     ///
     /// ```
     /// # #[cfg(feature = "futures-stream")] {
@@ -1941,25 +1954,39 @@ mod futures_impl {
 
         fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
             let this = self.get_mut();
-            let mut read = this.polling.take().unwrap_or_else(|| this.get());
-            match Pin::new(&mut read).poll(cx) {
+            // A read that records where it took its element, so that a drop can put it back.
+            let (mut read, at) = this.polling.take().unwrap_or_else(|| {
+                let at = Rc::new(Cell::new(0));
+                (this.h.get_at(&at), at)
+            });
+            let polled = match Pin::new(&mut read).poll(cx) {
                 Poll::Ready(Ok(Some(x))) => Poll::Ready(Some(Ok(x))),
                 Poll::Ready(Ok(None)) => Poll::Ready(None),
                 Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
                 Poll::Pending => {
-                    this.polling = Some(read);
-                    Poll::Pending
+                    this.polling = Some((read, at));
+                    return Poll::Pending;
                 }
-            }
+            };
+            // The element reached its reader: the reads queued behind it are served.
+            this.h.continued();
+            polled
         }
     }
 
     impl<T: 'static> Drop for Stream<T> {
         fn drop(&mut self) {
-            // A read started by `poll_next` and never finished: withdraw it, so that it does not
-            // take an element nobody will see.
-            if let Some(read) = self.polling.take() {
-                read.cancel();
+            // A read started by `poll_next` and not given out: withdraw it if it still waits, so
+            // that it takes no element nobody will see; put back the element it took if it has
+            // one, for the other readers of this cursor (a `map` of it, say).
+            if let Some((mut read, at)) = self.polling.take() {
+                if read.is_pending() {
+                    read.cancel();
+                } else if let Ok(Some(x)) = read.take_outcome() {
+                    self.h.unread(x, at.get());
+                } else {
+                    self.h.continued();
+                }
             }
         }
     }
