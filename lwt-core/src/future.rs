@@ -206,7 +206,11 @@ impl<T: 'static> Drop for CancelOnDrop<T> {
 ///
 /// Canceling the promise drops the future (Rust's cancellation) and rejects the promise with
 /// [`Canceled`](crate::Canceled). A panic while polling, or while dropping the future once it
-/// finished, rejects it with [`Panicked`](crate::Panicked).
+/// finished, rejects it with [`Panicked`](crate::Panicked). A panic while dropping a canceled
+/// future has no promise left to carry it (the promise is rejected with `Canceled` already): it
+/// goes to the [async exception hook](crate::hook), as a failing `on_cancel` handler's does in
+/// Lwt, whose default ends the process. While the task is pending, [`main::run`](crate::main::run)
+/// waits for it (its waker may be woken from another thread).
 ///
 /// ```
 /// use std::time::Duration;
