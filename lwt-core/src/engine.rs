@@ -644,7 +644,7 @@ impl Engine {
         self.any_live_pause()
             || self.queued_work()
             || self.io_waiters.get() > 0
-            || self.remote_work()
+            || (self.remote_work() && !self.only_unwakeable_tasks())
             || self.timers.borrow_mut().next_deadline().is_some()
     }
 
@@ -658,6 +658,23 @@ impl Engine {
 
     /// Work another thread may finish or wake: background jobs, async tasks, posted work.
     #[inline]
+    /// The only remote work is `spawn_local` tasks, and nothing can wake any of them (see
+    /// `future::any_task_may_be_woken`): waiting for them would block for ever. Looked at only
+    /// when the loop would otherwise block with no timeout.
+    fn only_unwakeable_tasks(&self) -> bool {
+        if self.outstanding.get() > 0
+            || self.live_tasks.get() == 0
+            || crate::future::any_task_may_be_woken()
+        {
+            return false;
+        }
+        // The wakers were counted first. A thread that wakes a task posts the poll before it
+        // drops its waker, and the fence orders that drop (a release) before the look at the
+        // posted work: a waker seen gone means its poll is seen posted.
+        std::sync::atomic::fence(Ordering::Acquire);
+        self.remote.queued.load(Ordering::Acquire) == 0
+    }
+
     fn remote_work(&self) -> bool {
         self.outstanding.get() > 0
             || self.live_tasks.get() > 0
@@ -695,7 +712,7 @@ impl Engine {
                 Some(Duration::ZERO)
             } else if let Some(d) = self.timers.borrow_mut().next_deadline() {
                 Some(d.saturating_duration_since(Instant::now()))
-            } else if io_waiting || remote_work {
+            } else if io_waiting || (remote_work && !self.only_unwakeable_tasks()) {
                 None
             } else {
                 return Err(Stuck);

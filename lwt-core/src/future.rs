@@ -209,8 +209,9 @@ impl<T: 'static> Drop for CancelOnDrop<T> {
 /// finished, rejects it with [`Panicked`](crate::Panicked). A panic while dropping a canceled
 /// future has no promise left to carry it (the promise is rejected with `Canceled` already): it
 /// goes to the [async exception hook](crate::hook), as a failing `on_cancel` handler's does in
-/// Lwt, whose default ends the process. While the task is pending, [`main::run`](crate::main::run)
-/// waits for it (its waker may be woken from another thread).
+/// Lwt, whose default ends the process. While the task is pending and something holds its
+/// waker, [`main::run`](crate::main::run) waits for it (the waker may be woken from another
+/// thread).
 ///
 /// ```
 /// use std::time::Duration;
@@ -238,11 +239,12 @@ pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Pro
         t.next += 1;
         t.next
     });
-    let waker = Waker::from(Arc::new(TaskWaker {
+    let handle = Arc::new(TaskWaker {
         id,
         thread: std::thread::current().id(),
         remote,
-    }));
+    });
+    let waker = Waker::from(handle.clone());
     TASKS.with(|t| {
         let mut t = t.borrow_mut();
         t.vtable = waker_vtable(&waker);
@@ -253,6 +255,7 @@ pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Pro
         future: RefCell::new(Some(Box::pin(future))),
         resolver: RefCell::new(Some(resolver)),
         waker,
+        handle,
         woken_while_polled: Cell::new(false),
     });
     TASKS.with(|t| t.borrow_mut().live.insert(id, task as Rc<dyn Pollable>));
@@ -286,6 +289,10 @@ trait Pollable {
 
     /// The task's waker.
     fn waker(&self) -> &Waker;
+
+    /// Does anything but the task itself hold its waker (a promise it awaits, a channel,
+    /// another thread), so that it may be woken?
+    fn may_be_woken(&self) -> bool;
 }
 
 struct LocalTask<T: 'static> {
@@ -296,6 +303,9 @@ struct LocalTask<T: 'static> {
     future: RefCell<Option<Pin<Box<dyn Future<Output = T>>>>>,
     resolver: RefCell<Option<Resolver<T>>>,
     waker: Waker,
+    /// What `waker` wakes, counted: the task and its `waker` hold one reference each, and every
+    /// clone of the waker one more.
+    handle: Arc<TaskWaker>,
     /// Woken and polled while it was being polled already: by a loop turned from inside its own
     /// poll (the future ran the exit hooks), which polls the tasks woken meanwhile. It is polled
     /// again once the poll under way returns.
@@ -305,6 +315,10 @@ struct LocalTask<T: 'static> {
 impl<T: 'static> Pollable for LocalTask<T> {
     fn waker(&self) -> &Waker {
         &self.waker
+    }
+
+    fn may_be_woken(&self) -> bool {
+        Arc::strong_count(&self.handle) > 2
     }
 
     fn poll_once(&self) -> bool {
@@ -388,6 +402,14 @@ fn waker_key(waker: &Waker) -> usize {
 /// Identifies the kind of a waker (compared, never dereferenced).
 fn waker_vtable(waker: &Waker) -> usize {
     std::ptr::from_ref(waker.vtable()) as usize
+}
+
+/// Can any live task of this thread ever be polled again? Not if none has its waker held by
+/// anything but itself (a future that registered its waker nowhere, as
+/// `std::future::pending()`): nothing can wake those, and the loop need not wait for them.
+/// A wake already made is queued work, which the loop sees first.
+pub(crate) fn any_task_may_be_woken() -> bool {
+    TASKS.with(|t| t.borrow().live.values().any(|task| task.may_be_woken()))
 }
 
 /// Takes task `id` out of the live tasks.

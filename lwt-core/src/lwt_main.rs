@@ -20,11 +20,11 @@
 //! If `p` is pending and nothing could ever resolve it (no timer, no I/O wait, no background
 //! job, nothing paused, no live [`spawn_local`](crate::future::spawn_local) task, also once the
 //! leave hooks have run), `run` returns an error saying so instead of hanging. A pending
-//! `spawn_local` task counts as something that can: its waker may be woken from any thread (a
-//! tokio channel, say), which the loop cannot see, so `run` waits while one lives, as it waits
-//! for a [`preemptive`](crate::preemptive) job. A task that waits on nothing
-//! (`std::future::pending()`, or an lwt promise nothing resolves) then keeps `run` waiting;
-//! cancel its promise to drop it.
+//! `spawn_local` task whose waker something holds counts as something that can: the waker may
+//! be woken from any thread (a tokio channel, say), which the loop cannot see, so `run` waits
+//! while such a task lives, as it waits for a [`preemptive`](crate::preemptive) job. A task
+//! whose waker nothing holds (`std::future::pending()`) is not waited for; one that awaits an
+//! lwt promise nothing resolves is (the promise holds its waker): cancel its promise to drop it.
 //!
 //! ```
 //! use lwt_core::{main, Promise};

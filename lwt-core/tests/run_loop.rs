@@ -977,3 +977,26 @@ fn a_foreign_task_gives_a_long_lived_promise_up_through_a_protected_cancel_on_dr
     pool.run_until_stalled();
     assert!(shutdown.callback_count() <= 10);
 }
+
+#[test]
+fn a_task_nothing_can_wake_does_not_keep_run_waiting() {
+    // Found in review (session 28): any live `spawn_local` task made `run` of a promise nothing
+    // can resolve block for ever, even a task whose waker nobody holds. Such a task is now not
+    // waited for; a task whose waker something holds still is (another thread may wake it).
+    let stuck = spawn_local(std::future::pending::<()>());
+    let err = main::run(stuck.clone()).unwrap_err();
+    assert!(err.to_string().contains("nothing can resolve it"), "{err}");
+    let (never, _r) = wait::<()>();
+    let err = main::run(never).unwrap_err();
+    assert!(err.to_string().contains("nothing can resolve it"), "{err}");
+    // A task awaiting a channel whose sender another thread holds is waited for.
+    let (tx, rx) = futures::channel::oneshot::channel::<u32>();
+    let got = spawn_local(async move { rx.await.unwrap() + 1 });
+    let sender = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        tx.send(41).unwrap();
+    });
+    assert_eq!(main::run(got).unwrap(), 42);
+    sender.join().unwrap();
+    stuck.cancel();
+}
