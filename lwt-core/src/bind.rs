@@ -258,7 +258,7 @@ impl<T: 'static> Promise<T> {
     }
 
     /// Registers an observer, guarded so a panic goes to the hook, with the current key storage.
-    fn observe(&self, f: impl FnOnce(&Outcome<T>) + 'static) {
+    pub(crate) fn observe(&self, f: impl FnOnce(&Outcome<T>) + 'static) {
         match &self.0 {
             Repr::Ready(outcome) => hook::guard(|| f(outcome)),
             Repr::Node(node) => {

@@ -1901,6 +1901,28 @@ mod futures_stream {
     }
 
     #[test]
+    fn a_poll_abandoned_with_the_stream_kept_does_not_hold_its_reads() {
+        // Found in review (session 28) of the fix above: the served read of an abandoned
+        // `next` held the cursor until a next poll that never came, so `get` waited for ever.
+        // The hold now ends when the read resolves; the abandoned read keeps its element for
+        // the next poll, and `get` takes the one after it, in order.
+        use futures::task::noop_waker_ref;
+        use std::pin::Pin;
+        use std::task::Context;
+        let (s, push) = stream::create::<u32>();
+        let mut s = s;
+        let mut cx = Context::from_waker(noop_waker_ref());
+        assert!(futures::Stream::poll_next(Pin::new(&mut s), &mut cx).is_pending());
+        push.push(100).unwrap();
+        push.push(101).unwrap();
+        push.close();
+        assert_eq!(lwt_core::main::run(s.get()).unwrap(), Some(101));
+        let next = futures::Stream::poll_next(Pin::new(&mut s), &mut cx);
+        assert!(matches!(next, std::task::Poll::Ready(Some(Ok(100)))));
+        assert_eq!(lwt_core::main::run(s.get()).unwrap(), None);
+    }
+
+    #[test]
     fn errors_are_items() {
         let s = stream::from(|| lwt_core::Promise::<Option<i32>>::fail_with("x"));
         let mut s = s;

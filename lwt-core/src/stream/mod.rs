@@ -1955,22 +1955,29 @@ mod futures_impl {
         fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
             let this = self.get_mut();
             // A read that records where it took its element, so that a drop can put it back.
+            // Served, it holds its cursor as a consumer's read does, until its promise's
+            // callbacks run: then, not at the next poll, which may never come (a `select` that
+            // dropped its `next` future and kept the stream for reads of its own).
             let (mut read, at) = this.polling.take().unwrap_or_else(|| {
                 let at = Rc::new(Cell::new(0));
-                (this.h.get_at(&at), at)
+                let read = this.h.get_at(&at);
+                let h = Rc::downgrade(&this.h);
+                read.observe(move |_| {
+                    if let Some(h) = h.upgrade() {
+                        h.continued();
+                    }
+                });
+                (read, at)
             });
-            let polled = match Pin::new(&mut read).poll(cx) {
+            match Pin::new(&mut read).poll(cx) {
                 Poll::Ready(Ok(Some(x))) => Poll::Ready(Some(Ok(x))),
                 Poll::Ready(Ok(None)) => Poll::Ready(None),
                 Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
                 Poll::Pending => {
                     this.polling = Some((read, at));
-                    return Poll::Pending;
+                    Poll::Pending
                 }
-            };
-            // The element reached its reader: the reads queued behind it are served.
-            this.h.continued();
-            polled
+            }
         }
     }
 
