@@ -149,6 +149,31 @@ impl<T: 'static> WhileLetScrutinee for Promise<T> {
     }
 }
 
+/// The value of a block of `lwt!` (its last expression) or of an arm of its `match`: a
+/// [`Promise<T>`]. Checked only where the expression cannot have the type `!` (a literal, a
+/// name, an operator, a method call, a constructor such as `Some(x)`, `format!`...), since a
+/// call that never returns must keep coercing to the promise the context expects.
+#[diagnostic::on_unimplemented(
+    message = "the value of a block or of a `match` arm in `lwt!` is a promise, but this is a \
+               `{Self}`",
+    label = "expected a `Promise<_>`, found `{Self}`",
+    note = "to make a plain value the promise's value, wrap it: `lwt::ret(value)`; as the last \
+            expression of a block, `do value` does the same"
+)]
+pub trait BlockValue: sealed::Sealed {
+    /// The value the promise is fulfilled with.
+    type Value: 'static;
+    /// The promise itself.
+    fn into_promise(self) -> Promise<Self::Value>;
+}
+
+impl<T: 'static> BlockValue for Promise<T> {
+    type Value = T;
+    fn into_promise(self) -> Promise<T> {
+        self
+    }
+}
+
 /// A statement `expr;` of `lwt!` sequences a `Promise<()>` (lwt_ppx's `e1;%lwt e2`).
 #[diagnostic::on_unimplemented(
     message = "a statement `expr;` in `lwt!` waits on a `Promise<()>`, but this is a `{Self}`",
@@ -548,6 +573,17 @@ pub fn diverged<T>(never: impl FnOnce() -> Promise<T>) -> Promise<T> {
 #[inline]
 pub fn unit<P: ThenBranch>(promise: P) -> Promise<()> {
     promise.into_unit()
+}
+
+/// The value of a block or of a `match` arm, checked (see [`BlockValue`]): the promise as it is.
+///
+/// ```
+/// let p: lwt_core::Promise<u8> = lwt_core::control::value(lwt_core::Promise::ret(7));
+/// assert_eq!(p.state(), lwt_core::State::Fulfilled(7));
+/// ```
+#[inline]
+pub fn value<T: 'static, P: BlockValue<Value = T>>(promise: P) -> Promise<T> {
+    promise.into_promise()
 }
 
 /// The last statement `expr;` of a block, whose `Promise<()>` is the block's value as it is (no

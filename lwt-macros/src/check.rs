@@ -211,6 +211,66 @@ pub(crate) fn is_diverging_macro(e: &syn::Expr) -> bool {
         if macro_name(&m.mac.path).is_some_and(|n| DIVERGING_MACROS.contains(&n.as_str())))
 }
 
+/// Standard macros whose expansion is a value, never `!`.
+const VALUE_MACROS: &[&str] = &[
+    "format",
+    "vec",
+    "concat",
+    "stringify",
+    "matches",
+    "line",
+    "column",
+    "file",
+    "module_path",
+    "env",
+    "option_env",
+    "include_str",
+    "include_bytes",
+    "cfg",
+];
+
+/// Whether `e` surely has a type other than `!`, so that checking it against a trait cannot
+/// turn a call that never returns (`std::process::exit(1)`, a user's `fn fail() -> !`, a macro
+/// that panics) into an error: a literal, a name, an operator, a field, a method call, a
+/// constructor (`Some(x)`, a path whose last segment starts with a capital letter), one of
+/// [`VALUE_MACROS`]. A call of a function or another macro may be `!`.
+pub(crate) fn cannot_diverge(e: &syn::Expr) -> bool {
+    use syn::Expr;
+    match e {
+        Expr::Lit(_)
+        | Expr::Path(_)
+        | Expr::Binary(_)
+        | Expr::Unary(_)
+        | Expr::Field(_)
+        | Expr::MethodCall(_)
+        | Expr::Tuple(_)
+        | Expr::Array(_)
+        | Expr::Repeat(_)
+        | Expr::Struct(_)
+        | Expr::Reference(_)
+        | Expr::Cast(_)
+        | Expr::Index(_)
+        | Expr::Range(_)
+        | Expr::Closure(_) => true,
+        Expr::Paren(p) => cannot_diverge(&p.expr),
+        Expr::Call(c) => matches!(&*c.func, Expr::Path(p) if is_constructor(&p.path)),
+        Expr::Macro(m) => {
+            macro_name(&m.mac.path).is_some_and(|n| VALUE_MACROS.contains(&n.as_str()))
+        }
+        _ => false,
+    }
+}
+
+/// A path whose last segment starts with a capital letter: a tuple struct or an enum variant
+/// (`Some`, `Ok`, `Wrapper`), by Rust's naming conventions.
+fn is_constructor(path: &syn::Path) -> bool {
+    path.segments.last().is_some_and(|s| {
+        s.ident
+            .to_string()
+            .starts_with(|c: char| c.is_ascii_uppercase())
+    })
+}
+
 /// Checks one expression.
 pub(crate) fn expr(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
     Forbidden::new(errors).visit_expr(e);

@@ -153,7 +153,8 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenS
             let lwt = rt(span);
             quote_spanned!(span=> #lwt::diverged(|| #e))
         }
-        Some(Tail::Expr(e)) => e.to_token_stream(),
+        Some(Tail::Expr(e)) if unit_checked => e.to_token_stream(),
+        Some(Tail::Expr(e)) => checked_value(e),
         Some(Tail::Plain(e)) => {
             let span = e.span();
             let lwt = rt(span);
@@ -692,7 +693,21 @@ fn if_form(i: &If) -> TokenStream {
 fn body(b: &Body) -> TokenStream {
     match b {
         Body::Block(block) => block_expr(block),
-        Body::Expr(e) => e.to_token_stream(),
+        Body::Expr(e) => checked_value(e),
+    }
+}
+
+/// The value of a block or of an arm, which must be a promise: `__lwt::value(e)` where `e`
+/// cannot be `!` (see `check::cannot_diverge`), so that a plain value there gets the error of
+/// `BlockValue`, which says how to wrap it, rather than a bare type mismatch. A call is left as
+/// it is: it may never return, and then it coerces to the promise the context expects.
+fn checked_value(e: &syn::Expr) -> TokenStream {
+    if crate::check::cannot_diverge(e) {
+        let span = e.span();
+        let lwt = rt(span);
+        quote_spanned!(span=> #lwt::value(#e))
+    } else {
+        e.to_token_stream()
     }
 }
 
