@@ -34,7 +34,6 @@
 
 use std::error::Error;
 use std::fmt;
-use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 
@@ -1417,7 +1416,11 @@ pub fn caught<E: Catchable>(exn: Exn) -> Caught<E> {
 /// ```
 pub struct Caught<E> {
     exn: Exn,
-    marker: PhantomData<fn() -> E>,
+    /// Finds the `E` in `exn`. Chosen by [`Caught::new`], where `E: Error` is known, so that
+    /// `Deref` needs no bound: when an arm names a type that is not an error (`e: String`),
+    /// the one error is at that type, and `e.len()` in the arm's body still type-checks
+    /// instead of adding "no method `len` on `Caught<String>`" to it.
+    get: for<'a> fn(&'a Exn) -> &'a E,
 }
 
 impl<E: Error + 'static> Caught<E> {
@@ -1434,7 +1437,10 @@ impl<E: Error + 'static> Caught<E> {
         );
         Caught {
             exn,
-            marker: PhantomData,
+            get: |exn| match exn.downcast_ref::<E>() {
+                Some(e) => e,
+                None => unreachable!("Caught::new checked the type"),
+            },
         }
     }
 
@@ -1449,14 +1455,11 @@ impl<E: Error + 'static> Caught<E> {
     }
 }
 
-impl<E: Error + 'static> Deref for Caught<E> {
+impl<E> Deref for Caught<E> {
     type Target = E;
 
     fn deref(&self) -> &E {
-        match self.exn.downcast_ref::<E>() {
-            Some(e) => e,
-            None => unreachable!("Caught::new checked the type"),
-        }
+        (self.get)(&self.exn)
     }
 }
 
@@ -1464,7 +1467,7 @@ impl<E> Clone for Caught<E> {
     fn clone(&self) -> Caught<E> {
         Caught {
             exn: self.exn.clone(),
-            marker: PhantomData,
+            get: self.get,
         }
     }
 }
