@@ -116,8 +116,7 @@ impl<E: Waiting> WaitQueue<E> {
     }
 
     /// How many entries the queue holds, canceled ones included.
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.queue.len()
     }
 

@@ -1419,6 +1419,67 @@ fn drained_asked_before_the_shutdown_of_an_idle_server_resolves_with_it() {
 }
 
 #[test]
+fn drained_calls_given_up_leave_nothing_behind() {
+    // Found in dogfood (session 29): each `drained()` filed a resolver in a vector that only
+    // `shutdown` emptied, so a status loop racing `drained()` against a timeout grew without
+    // bound (300 MB after 1M rounds). A call given up is now canceled, and the server's queue
+    // of waiters forgets it.
+    let server = run(io::establish_server(loopback(), |_, _, _| {
+        lwt_core::return_unit()
+    }))
+    .unwrap();
+    let mut most = 0;
+    for _ in 0..20_000 {
+        let raced = pick([server.drained().map(|()| true), Promise::ret(false)]);
+        assert!(!run(raced).unwrap(), "not shut down, so not drained");
+        most = most.max(server.drained_waiters());
+    }
+    assert!(most <= 64, "{most} drained() waiters kept");
+    let drained = server.drained();
+    run(server.shutdown()).unwrap();
+    assert!(drained.is_fulfilled());
+    assert!(server.drained().is_fulfilled());
+}
+
+/// Connects `n` clients to `server` while its loop does not run (so nothing is accepted), each
+/// given 200 ms; how many the system let in.
+fn connected_before_any_accept(server: &io::Server, n: usize) -> usize {
+    let addr = server.local_addr().unwrap();
+    let timeout = Duration::from_millis(200);
+    let clients: Vec<_> = (0..n)
+        .filter_map(|_| std::net::TcpStream::connect_timeout(&addr, timeout).ok())
+        .collect();
+    clients.len()
+}
+
+#[test]
+fn a_server_queues_as_many_connections_as_its_backlog() {
+    // Found in dogfood (session 29): servers listened with std's fixed backlog of 128, and a
+    // burst of 428 clients took a second longer (the ones over 128 retried their SYN). The
+    // default is now SOMAXCONN, as Lwt_io's, and `ServerConfig::backlog` sets it.
+    let roomy = run(io::establish_server(loopback(), |_, _, _| {
+        lwt_core::return_unit()
+    }))
+    .unwrap();
+    // The system caps the queue (Linux: at net.core.somaxconn, 4096 by default since 5.4),
+    // and lets in one connection more than the queue's length.
+    let cap = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .unwrap_or(4096);
+    assert_eq!(connected_before_any_accept(&roomy, 150), 150.min(cap + 1));
+    let tight = io::ServerConfig::new().backlog(1);
+    let tight = run(io::establish_server_with(loopback(), tight, |_, _, _| {
+        lwt_core::return_unit()
+    }))
+    .unwrap();
+    let let_in = connected_before_any_accept(&tight, 8);
+    assert!((1..8).contains(&let_in), "{let_in} of 8 let in");
+    run(roomy.shutdown()).unwrap();
+    run(tight.shutdown()).unwrap();
+}
+
+#[test]
 fn handler_failures_go_to_on_error_and_the_server_keeps_serving() {
     let errors = Rc::new(RefCell::new(Vec::new()));
     let e = errors.clone();

@@ -33,7 +33,7 @@
 //! | `open_connection`, `with_connection` | [`open_connection`], [`with_connection`] ([`Address`]: IP, host name or Unix path) |
 //! | `?in_buffer`, `?out_buffer`, `of_fd ?buffer` on a socket | [`open_connection_with`], [`with_connection_with`], [`socket_channels_with`] with a [`ChannelConfig`] |
 //! | `establish_server_with_client_address`, `shutdown_server` | [`establish_server`], [`Server::shutdown`] (and [`Server::drained`] to wait for the connections) |
-//! | `establish_server ?buffer_size ?no_close` | [`establish_server_with`] and a [`ServerConfig`] ([`ServerConfig::buffer_size`], [`ServerConfig::no_close`]) |
+//! | `establish_server ?buffer_size ?backlog ?no_close` | [`establish_server_with`] and a [`ServerConfig`] ([`ServerConfig::buffer_size`], [`ServerConfig::backlog`], [`ServerConfig::no_close`]) |
 //! | `printlf`, `eprintlf`, `fprintlf` | [`printf`], [`eprintf`], [`OutputChannel::printf`] with a `\n` in the format |
 //! | `make`, `of_bytes`, `atomic`, `direct_access`, `block`, `resize_buffer`, `set_default_buffer_size`, `zero`, `null`, `hexdump`, `read_value`, `write_value`, temporary files, `establish_server_with_client_socket` | not provided: channels are made over an [`Fd`](crate::unix::Fd) only (wrap another transport's descriptor with [`Fd::from_owned`](crate::unix::Fd::from_owned)); a buffer's size is set when the channel is made; [`Stream::hexdump`](crate::stream::Stream::hexdump) formats bytes; `Marshal` has no Rust counterpart; a server that wants the raw socket uses a [`Listener`](crate::unix::Listener) |
 //!

@@ -15,8 +15,9 @@ use crate::exn::Exn;
 use crate::hook;
 use crate::main::pause;
 use crate::promise::Promise;
-use crate::resolver::{wait, Resolver};
+use crate::resolver::{task, Resolver};
 use crate::unix::{self, Fd, Listener};
+use crate::wait_queue::WaitQueue;
 
 /// Where to connect or listen (Lwt's `Unix.sockaddr`, plus host names).
 ///
@@ -447,6 +448,7 @@ pub struct ServerConfig {
     channels: ChannelConfig,
     on_error: Option<OnError>,
     no_close: bool,
+    backlog: Option<u32>,
 }
 
 impl ServerConfig {
@@ -513,6 +515,24 @@ impl ServerConfig {
         self
     }
 
+    /// How many connections the system keeps waiting for the server's `accept` (Lwt_io's
+    /// `?backlog`; [`Listener::set_backlog`]). The default is [`unix::SOMAXCONN`], as in Lwt.
+    /// When the queue is full a new client is not answered and retries about a second later,
+    /// so a burst of clients larger than the queue takes that second longer.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let config = io::ServerConfig::new().backlog(16);
+    /// let server = main::run(io::establish_server_with("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(),
+    ///     config, |_, _, _| lwt_core::return_unit())).unwrap();
+    /// main::run(server.shutdown()).unwrap();
+    /// ```
+    #[must_use]
+    pub fn backlog(mut self, backlog: u32) -> ServerConfig {
+        self.backlog = Some(backlog);
+        self
+    }
+
     /// Where the server's errors go: a handler's rejection (or panic), a failure to close a
     /// connection, a failed `accept` (not one that fails for a client that gave up before it
     /// was accepted, `ECONNABORTED` and Linux's pending network errors: those are retried at
@@ -565,11 +585,16 @@ impl fmt::Debug for ServerConfig {
             .field("max_line_length", &self.channels.max_line_length)
             .field("on_error", &self.on_error.is_some())
             .field("no_close", &self.no_close)
+            .field("backlog", &self.backlog)
             .finish()
     }
 }
 
 /// A running server (Lwt_io's `server`), made by [`establish_server`]. Clones share it.
+///
+/// Dropping every handle does not stop it: the accept loop holds one of its own, and the server
+/// listens and serves until [`shutdown`](Server::shutdown), as Lwt's runs until
+/// `shutdown_server`.
 #[derive(Clone)]
 pub struct Server(Rc<ServerState>);
 
@@ -581,7 +606,9 @@ struct ServerState {
     stopping: Cell<bool>,
     active: Cell<usize>,
     accepted: Cell<u64>,
-    drained: RefCell<Vec<Resolver<()>>>,
+    /// The waiters of [`Server::drained`]: a queue that forgets the canceled ones, so that a
+    /// caller that gives up (a `pick` that lost) leaves nothing behind until `shutdown`.
+    drained: RefCell<WaitQueue<Resolver<()>>>,
 }
 
 /// How many connections are accepted in a row, without waiting, before the accept loop lets
@@ -614,6 +641,13 @@ impl Server {
     /// ```
     pub fn active_connections(&self) -> usize {
         self.0.active.get()
+    }
+
+    /// How many [`drained`](Server::drained) calls are kept waiting, canceled ones not yet
+    /// swept included (for the test that checks nothing accumulates).
+    #[doc(hidden)]
+    pub fn drained_waiters(&self) -> usize {
+        self.0.drained.borrow().len()
     }
 
     /// How many connections the server has accepted since it started.
@@ -663,7 +697,12 @@ impl Server {
 
     /// Fulfilled once the server is shut down ([`shutdown`](Server::shutdown)) and every
     /// connection in progress has finished: its handler done and its channels closed. For a
-    /// graceful stop, `shutdown` then `drained`. Pending until `shutdown` is called.
+    /// graceful stop, `shutdown` then `drained`. Pending until `shutdown` is called. Each call
+    /// is a promise of its own: canceling one (a `pick` against a timeout that lost) gives up
+    /// that wait alone and leaves nothing behind. A connection whose handler has returned is
+    /// finished once its output is written out, which waits on a peer that does not read for
+    /// as long as it does not (as Lwt's `close`): bound the wait with
+    /// [`unix::with_timeout`] if a client may stall.
     ///
     /// ```
     /// use std::time::Duration;
@@ -686,8 +725,9 @@ impl Server {
         if state.stopping.get() && state.active.get() == 0 {
             return Promise::ret(());
         }
-        let (p, r) = wait();
-        state.drained.borrow_mut().push(r);
+        let (p, r) = task();
+        let swept = state.drained.borrow_mut().push(r);
+        drop(swept);
         p
     }
 
@@ -711,7 +751,7 @@ impl Server {
 
     /// Fulfils the [`drained`](Server::drained) promises.
     fn wake_drained(&self) {
-        let drained = std::mem::take(&mut *self.0.drained.borrow_mut());
+        let drained = self.0.drained.borrow_mut().take_all();
         crate::schedule::each_resolving(drained, |r| r.wakeup(()));
     }
 
@@ -878,7 +918,11 @@ pub fn establish_server_with(
     if let Err(e) = config.channels.check("io::establish_server_with") {
         return Promise::fail(e);
     }
-    listen(addr.into()).map(move |listener| {
+    let backlog = config.backlog.unwrap_or(unix::SOMAXCONN);
+    listen(addr.into()).bind(move |listener| {
+        if let Err(e) = listener.set_backlog(backlog) {
+            return Promise::fail(e);
+        }
         let server = Server(Rc::new(ServerState {
             local_addr: listener.local_addr().ok(),
             listener,
@@ -887,11 +931,11 @@ pub fn establish_server_with(
             stopping: Cell::new(false),
             active: Cell::new(0),
             accepted: Cell::new(0),
-            drained: RefCell::new(Vec::new()),
+            drained: RefCell::default(),
         }));
         let accepting = accept_loop(server.clone(), Rc::new(handler), 0);
         *server.0.accepting.borrow_mut() = Some(accepting);
-        server
+        Promise::ret(server)
     })
 }
 

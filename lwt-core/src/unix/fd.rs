@@ -233,7 +233,7 @@ impl Kind {
         self.as_fd().as_raw_fd()
     }
 
-    fn as_fd(&self) -> BorrowedFd<'_> {
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             Kind::File(f) => f.as_fd(),
             Kind::Tcp(s) => s.as_fd(),

@@ -41,7 +41,9 @@ pub mod time;
 
 pub use fd::Fd;
 pub(crate) use net::naming;
-pub use net::{connect_tcp, connect_unix, getaddrinfo, open_file, pipe, socketpair, Listener};
+pub use net::{
+    connect_tcp, connect_unix, getaddrinfo, open_file, pipe, socketpair, Listener, SOMAXCONN,
+};
 pub use time::{
     sleep, sleep_secs, sleep_until, timeout, timer_count, with_timeout, Timeout, FOREVER,
 };

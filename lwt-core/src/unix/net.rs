@@ -127,6 +127,16 @@ pub fn socketpair() -> io::Result<(Fd, Fd)> {
     Ok((Fd::unix(a)?, Fd::unix(b)?))
 }
 
+/// The length of the queue of connections waiting for an `accept` that
+/// [`io::establish_server`](crate::io::establish_server) asks for: the C library's `SOMAXCONN`
+/// on Linux (glibc 2.32 and later), Lwt_io's default. The system caps it at its own limit
+/// (`/proc/sys/net/core/somaxconn`, also 4096 since Linux 5.4).
+///
+/// ```
+/// assert_eq!(lwt_core::unix::SOMAXCONN, 4096);
+/// ```
+pub const SOMAXCONN: u32 = 4096;
+
 /// A listening socket (TCP or Unix-domain) whose `accept` waits on the loop.
 #[derive(Debug, Clone)]
 pub struct Listener {
@@ -190,6 +200,27 @@ impl Listener {
             fd: Fd::unix_listener(listener)?,
             path: Some(path.to_path_buf()),
         })
+    }
+
+    /// Lwt_unix's `listen` on a listening socket: sets how many connections the system keeps
+    /// waiting for an `accept` (`bind_tcp` and `bind_unix` listen with Rust's default of 128).
+    /// A connection that comes when the queue is full is not answered, and its client retries
+    /// about a second later, so a server that takes bursts of clients wants a longer queue
+    /// (`io::establish_server` uses [`SOMAXCONN`]). The system caps the length (on Linux, at
+    /// `/proc/sys/net/core/somaxconn`); a length above `i32::MAX` is taken as `i32::MAX`.
+    ///
+    /// ```
+    /// use lwt_core::unix::Listener;
+    /// let listener = Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// listener.set_backlog(1024).unwrap();
+    /// let closed = Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// closed.close().unwrap();
+    /// assert!(closed.set_backlog(16).is_err());
+    /// ```
+    pub fn set_backlog(&self, backlog: u32) -> io::Result<()> {
+        let backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
+        self.fd
+            .with_kind(|k| rustix::net::listen(k.as_fd(), backlog).map_err(io::Error::from))
     }
 
     /// The bound TCP address (an error for a Unix-domain listener).
