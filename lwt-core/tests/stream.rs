@@ -2085,3 +2085,39 @@ fn iter_p_canceled_late_with_a_get_served_behind_it_loses_nothing() {
     let got = (behind.state(), s.get_available());
     assert_eq!(got, (State::Fulfilled(Some(1)), vec![2]), "1 was lost");
 }
+
+/// Found in the differential review against Lwt 5.6.1 (session 29): closing a pushed stream ran
+/// the `closed` callbacks first, so a cleanup registered on `closed` (or `on_terminate`) ran
+/// before the waiting reader saw the end and before a push the close rejected was handled.
+/// Lwt 5.6.1 prints `get cb`, `closed cb` and `push rejected`, `closed cb` for these.
+#[test]
+fn closing_answers_waiting_reads_and_pushes_before_closed() {
+    let trace = Rc::new(RefCell::new(Vec::new()));
+    let note = |what: &'static str| {
+        let t = trace.clone();
+        move || t.borrow_mut().push(what)
+    };
+
+    let (s, p) = stream::create::<i32>();
+    let got = note("get cb");
+    let _got = s.get().map(move |_| got());
+    let closed = note("closed cb");
+    let _closed = s.closed().map(move |()| closed());
+    p.close();
+    assert_eq!(*trace.borrow(), ["get cb", "closed cb"]);
+
+    trace.borrow_mut().clear();
+    let (s, b) = stream::create_bounded::<i32>(1);
+    assert!(b.push(1).is_fulfilled(), "room for one");
+    let waiting = b.push(2);
+    assert!(waiting.is_pending(), "full");
+    let rejected = note("push rejected");
+    let _rejected = waiting.catch(move |_| {
+        rejected();
+        Promise::ret(())
+    });
+    let closed = note("closed cb");
+    let _closed = s.closed().map(move |()| closed());
+    b.close();
+    assert_eq!(*trace.borrow(), ["push rejected", "closed cb"]);
+}

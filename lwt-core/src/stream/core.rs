@@ -803,15 +803,15 @@ impl<T: 'static> State<T> {
         None
     }
 
-    /// Closes the stream: readers at the end get `None` from now on.
-    pub(crate) fn close(&mut self) {
+    /// Closes the stream: readers at the end get `None` from now on. Returns the resolver of
+    /// [`closed`](State::closed_promise), for the caller to wake when Lwt does: a pushed stream
+    /// after its waiting push and readers are answered, a `from` stream at once.
+    #[must_use]
+    pub(crate) fn close(&mut self) -> Option<Resolver<()>> {
         if self.end.is_some() {
-            return;
+            return None;
         }
         self.end = Some(self.top());
-        if let Some(r) = self.close_resolver.take() {
-            r.wakeup_later(());
-        }
         match &mut self.kind {
             Kind::Bounded { pending, .. } => {
                 if let Some((x, r)) = pending.take() {
@@ -823,6 +823,7 @@ impl<T: 'static> State<T> {
             Kind::From { gen, .. } => self.garbage = gen.take(),
             Kind::Push => {}
         }
+        self.close_resolver.take()
     }
 
     /// Rejects the first read of every waiting cursor with `e`. False if nobody was waiting.
@@ -878,7 +879,11 @@ impl<T: 'static> State<T> {
     fn apply(&mut self, outcome: Outcome<Option<T>>) {
         match outcome {
             Ok(Some(x)) => self.append(x),
-            Ok(None) => self.close(),
+            Ok(None) => {
+                if let Some(closed) = self.close() {
+                    closed.wakeup_later(());
+                }
+            }
             Err(e) => {
                 if !self.reject_blocked(&e) {
                     self.failure = Some(e);
@@ -1314,8 +1319,13 @@ impl<T: 'static> Shared<T> {
     pub(crate) fn close(self: &Rc<Self>) {
         schedule::batch(|| {
             let mut st = self.state.borrow_mut();
-            st.close();
+            let closed = st.close();
             st.serve_all();
+            // Last, as Lwt's `close`: a reader that gets the end, and a push rejected by the
+            // close, run their continuations before `closed` (and `on_terminate`) cleanups.
+            if let Some(closed) = closed {
+                closed.wakeup_later(());
+            }
         });
         self.drop_garbage();
     }

@@ -525,7 +525,12 @@ impl<T: 'static> Stream<T> {
     }
 
     /// Lwt's `closed`: a promise fulfilled when the stream is closed (rejected with
-    /// [`Abandoned`](crate::Abandoned) if the stream is dropped while open).
+    /// [`Abandoned`](crate::Abandoned) if the stream is dropped while open). As in Lwt, closing
+    /// a pushed stream answers its waiting reads (with `None`) and rejects a waiting bounded
+    /// push before it fulfils `closed`, so their callbacks run first. What those answers cause
+    /// in turn (a `map`ped stream's end, a `to_list` consumer's result) comes after `closed`'s
+    /// callbacks here, where Lwt runs it first, nested: resolution is breadth-first (see the
+    /// README's differences from Lwt).
     ///
     /// ```
     /// use lwt_core::stream;
