@@ -25,8 +25,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use crate::exn::Exn;
+use crate::node::CancelListener;
 use crate::promise::Promise;
-use crate::resolver::{task, Resolver};
+use crate::resolver::{task, task_telling, Resolver};
 use crate::wait_queue::WaitQueue;
 
 /// Pops the first resolver whose promise still waits (canceled waiters are skipped).
@@ -128,10 +129,15 @@ impl Mutex {
     /// Lwt's `with_lock`: runs `f` holding the lock and releases it when `f`'s promise resolves,
     /// either way (or if `f` panics).
     pub fn with_lock<T: 'static>(&self, f: impl FnOnce() -> Promise<T> + 'static) -> Promise<T> {
-        let unlocker = self.clone();
+        // Weak: the continuation waits in this mutex's own queue, so a strong handle there
+        // would keep the mutex, and `f` with what it captures, alive for ever once every other
+        // handle is gone. Weak, the mutex goes, and the waiting `lock` is rejected `Abandoned`.
+        let unlocker = Rc::downgrade(&self.0);
         self.lock().bind(move |()| {
             crate::bind::finalize(f, move || {
-                unlocker.unlock();
+                if let Some(inner) = unlocker.upgrade() {
+                    Mutex(inner).unlock();
+                }
                 Promise::ret(())
             })
         })
@@ -243,7 +249,24 @@ pub struct Mvar<T: 'static>(Rc<MvarInner<T>>);
 struct MvarInner<T: 'static> {
     value: RefCell<Option<T>>,
     takers: RefCell<WaitQueue<Resolver<T>>>,
-    putters: RefCell<WaitQueue<(T, Resolver<()>)>>,
+    putters: RefCell<WaitQueue<WaitingPut<T>>>,
+}
+
+/// A put waiting for room: its value's slot and its promise's resolver.
+type WaitingPut<T> = (Rc<PutSlot<T>>, Resolver<()>);
+
+/// The value of a waiting [`Mvar::put`], which a cancel of the put drops at once, as Lwt's
+/// removes the waiter then: a value that holds a resource (a connection, a file) is not kept
+/// until the next `take` finds the put canceled. The put's promise reaches it through a weak
+/// link (`task_telling`); the queue holds it until it is served or swept.
+struct PutSlot<T>(RefCell<Option<T>>);
+
+impl<T: 'static> CancelListener for PutSlot<T> {
+    fn canceled(self: Rc<Self>) {
+        // Out of the cell before it is dropped: its `drop` may use the mailbox, or this slot.
+        let value = self.0.borrow_mut().take();
+        drop(value);
+    }
 }
 
 impl<T: 'static> Clone for Mvar<T> {
@@ -283,7 +306,7 @@ impl<T: 'static> Mvar<T> {
 
     /// Lwt's `put`: puts `value` in, handing it straight to the first waiting taker if there is
     /// one; waits while the mailbox is full. If the returned promise is canceled while waiting,
-    /// the value is not put (and is dropped).
+    /// the value is not put, and is dropped at the cancel.
     ///
     /// ```
     /// use lwt_core::sync::Mvar;
@@ -304,9 +327,10 @@ impl<T: 'static> Mvar<T> {
             *self.0.value.borrow_mut() = Some(value);
             return Promise::ret(());
         }
-        let (p, r) = task();
-        let swept = self.0.putters.borrow_mut().push((value, r));
-        drop(swept); // canceled puts' values, dropped with no borrow held
+        let slot = Rc::new(PutSlot(RefCell::new(Some(value))));
+        let (p, r) = task_telling(Rc::downgrade(&slot) as std::rc::Weak<dyn CancelListener>);
+        let swept = self.0.putters.borrow_mut().push((slot, r));
+        drop(swept); // canceled puts' slots, dropped with no borrow held
         p
     }
 
@@ -319,8 +343,10 @@ impl<T: 'static> Mvar<T> {
         loop {
             let next = self.0.putters.borrow_mut().pop_front();
             match next {
-                Some((value, r)) if r.is_pending() => {
-                    *self.0.value.borrow_mut() = Some(value);
+                Some((slot, r)) if r.is_pending() => {
+                    // A pending put's slot is full: only its cancel empties it.
+                    let value = slot.0.borrow_mut().take();
+                    *self.0.value.borrow_mut() = value;
                     r.wakeup_later(());
                     break;
                 }

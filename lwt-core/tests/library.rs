@@ -15,6 +15,15 @@ use lwt_core::{
     list, main, result as lr, task, unix, wait, Exn, Panicked, Promise, Resolver, State,
 };
 
+/// Sets its flag when dropped.
+struct Dropped(Rc<Cell<bool>>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.set(true);
+    }
+}
+
 // ---- list ----
 
 #[test]
@@ -515,6 +524,45 @@ fn with_lock_whose_body_panics_releases_the_lock() {
     assert!(!m.is_locked());
 }
 
+#[test]
+fn a_with_lock_waiting_on_a_mutex_every_handle_dropped_is_freed() {
+    // Found in the differential review (session 29): the continuation of a waiting
+    // `with_lock` held a strong handle on the mutex in whose queue it waited, so once every
+    // other handle was gone, the mutex, the body and what it captured were never dropped. A
+    // plain `lock` waiter is rejected `Abandoned` then, and so is this one now.
+    let m = Mutex::new();
+    let _held = m.lock();
+    let gone = Rc::new(Cell::new(false));
+    let capture = Dropped(gone.clone());
+    let w = m.with_lock(move || {
+        let _kept = &capture;
+        Promise::ret(())
+    });
+    assert!(w.is_pending());
+    drop(m);
+    assert!(gone.get(), "the body's capture was dropped with the mutex");
+    assert!(w.rejection().unwrap().is::<lwt_core::Abandoned>());
+}
+
+#[test]
+fn with_lock_still_releases_the_lock_it_took() {
+    let m = Mutex::new();
+    let first = m.with_lock(|| Promise::ret(1));
+    assert_eq!(first.state(), State::Fulfilled(1));
+    assert!(!m.is_locked());
+    let (gate, open) = wait::<()>();
+    let second = m.with_lock(move || gate.map(|()| 2));
+    let third = m.with_lock(|| Promise::ret(3));
+    assert!(m.is_locked() && third.is_pending());
+    open.wakeup(());
+    main::run(third.clone()).unwrap();
+    assert_eq!(
+        (second.state(), third.state()),
+        (State::Fulfilled(2), State::Fulfilled(3))
+    );
+    assert!(!m.is_locked());
+}
+
 // ---- Condition ----
 
 #[test]
@@ -662,6 +710,35 @@ fn run_on_a_wait_nobody_can_serve_is_an_error_not_a_hang() {
     let w = unix::with_timeout(std::time::Duration::from_millis(1), || mv.take());
     assert!(main::run(w).unwrap_err().is::<unix::Timeout>());
     assert!(main::run(mv.take()).is_err());
+}
+
+#[test]
+fn a_canceled_put_drops_its_value_at_the_cancel() {
+    // Found in the differential review (session 29): a canceled `put` on a full mailbox kept
+    // its value until a later `take` skipped it (or a sweep), so a value holding a resource
+    // stayed alive; Lwt removes the waiter at the cancel.
+    let first = Rc::new(Cell::new(false));
+    let second = Rc::new(Cell::new(false));
+    let m = Mvar::create(Dropped(first.clone()));
+    let put = m.put(Dropped(second.clone()));
+    assert!(put.is_pending(), "full");
+    put.cancel();
+    assert!(second.get(), "dropped at the cancel, before any take");
+    assert!(!first.get());
+    let taken = m.take_available();
+    assert!(
+        taken.is_some() && m.is_empty(),
+        "the canceled value was not put"
+    );
+    // A put served normally still hands its value over.
+    let third = Rc::new(Cell::new(false));
+    let waiting = m.put(Dropped(third.clone()));
+    assert!(waiting.is_fulfilled(), "empty: put at once");
+    let fourth = Rc::new(Cell::new(false));
+    let blocked = m.put(Dropped(fourth.clone()));
+    drop(m.take_available());
+    assert!(third.get() && blocked.is_fulfilled() && !fourth.get());
+    assert!(!m.is_empty(), "the waiting put refilled the slot");
 }
 
 // ---- Pool ----
