@@ -98,6 +98,19 @@ impl<T: 'static> Scrutinee for Promise<T> {
     }
 }
 
+/// The scrutinee of a `match` in `lwt!`, checked (see [`Scrutinee`]): the promise as it is. A
+/// function rather than the trait's method, so that a plain value there is reported once:
+/// through the method, the type it returns names the missing implementation a second time.
+///
+/// ```
+/// let p = lwt_core::control::scrutinee_promise(lwt_core::Promise::ret(3));
+/// assert_eq!(p.state(), lwt_core::State::Fulfilled(3));
+/// ```
+#[inline]
+pub fn scrutinee_promise<T: 'static, P: Scrutinee<Value = T>>(promise: P) -> Promise<T> {
+    promise.into_promise()
+}
+
 /// The scrutinee of `if let pattern = promise` in `lwt!`: only [`Promise<T>`], whose value is
 /// matched.
 #[diagnostic::on_unimplemented(

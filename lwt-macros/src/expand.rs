@@ -830,16 +830,13 @@ fn match_form(m: &Match) -> TokenStream {
     quote_spanned!(m.span=> #lwt::outcome(#lwt::scrutinee(#thunk), #closure))
 }
 
-/// `|| Scrutinee::into_promise(expr)`, spanned at the scrutinee: evaluated under `scrutinee`'s
+/// `|| scrutinee_promise(expr)`, spanned at the scrutinee: evaluated under `scrutinee`'s
 /// guard, and a value that is not a promise is reported on the user's expression rather than on
-/// the `match` keyword.
+/// the `match` keyword, once.
 fn scrutinee_thunk(expr: &syn::Expr) -> TokenStream {
     let at = expr.span();
     let lwt = rt(at);
-    thunk(
-        at,
-        quote_spanned!(at=> #lwt::Scrutinee::into_promise(#expr)),
-    )
+    thunk(at, quote_spanned!(at=> #lwt::scrutinee_promise(#expr)))
 }
 
 fn try_form(t: &Try) -> TokenStream {

@@ -17,7 +17,7 @@ fn read(p: Promise<u32>) -> Promise<u32> {
     {
         use ::lwt::control as __lwt;
         __lwt::outcome(
-            __lwt::scrutinee(|| __lwt::Scrutinee::into_promise(p)),
+            __lwt::scrutinee(|| __lwt::scrutinee_promise(p)),
             move |__outcome| match __outcome {
                 __lwt::Ok(__value) => {
                     match __value {
