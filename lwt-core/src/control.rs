@@ -163,8 +163,9 @@ impl<T: 'static> WhileLetScrutinee for Promise<T> {
 
 /// The value of a block of `lwt!` (its last expression) or of an arm of its `match`: a
 /// [`Promise<T>`]. Checked only where the expression cannot have the type `!` (a literal, a
-/// name, an operator, a method call, a constructor such as `Some(x)`, `format!`...), since a
-/// call that never returns must keep coercing to the promise the context expects.
+/// name, an operator, a constructor such as `Some(x)`, `format!`...), since a call (of a
+/// function or a method) that never returns must keep coercing to the promise the context
+/// expects, and `x.into()` must keep inferring its type from it.
 #[diagnostic::on_unimplemented(
     message = "the value of a block or of a `match` arm in `lwt!` is a promise, but this is a \
                `{Self}`",

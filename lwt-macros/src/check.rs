@@ -229,11 +229,13 @@ const VALUE_MACROS: &[&str] = &[
     "cfg",
 ];
 
-/// Whether `e` surely has a type other than `!`, so that checking it against a trait cannot
-/// turn a call that never returns (`std::process::exit(1)`, a user's `fn fail() -> !`, a macro
-/// that panics) into an error: a literal, a name, an operator, a field, a method call, a
-/// constructor (`Some(x)`, a path whose last segment starts with a capital letter), one of
-/// [`VALUE_MACROS`]. A call of a function or another macro may be `!`.
+/// Whether `e` surely has a type other than `!` and needs no type from its context, so that
+/// checking it against a trait cannot turn a call that never returns (`std::process::exit(1)`,
+/// a user's `fn fail() -> !` or method `o.fail()`, a macro that panics) into an error, nor
+/// leave `x.into()` without the type it would infer from the promise expected: a literal, a
+/// name, an operator, a field, a constructor (`Some(x)`, a path whose last segment starts with
+/// a capital letter), one of [`VALUE_MACROS`]. A call of a function, a method or another macro
+/// may be `!`.
 pub(crate) fn cannot_diverge(e: &syn::Expr) -> bool {
     use syn::Expr;
     match e {
@@ -242,7 +244,6 @@ pub(crate) fn cannot_diverge(e: &syn::Expr) -> bool {
         | Expr::Binary(_)
         | Expr::Unary(_)
         | Expr::Field(_)
-        | Expr::MethodCall(_)
         | Expr::Tuple(_)
         | Expr::Array(_)
         | Expr::Repeat(_)

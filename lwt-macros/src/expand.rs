@@ -702,6 +702,11 @@ fn body(b: &Body) -> TokenStream {
 /// `BlockValue`, which says how to wrap it, rather than a bare type mismatch. A call is left as
 /// it is: it may never return, and then it coerces to the promise the context expects.
 fn checked_value(e: &syn::Expr) -> TokenStream {
+    // `(q)` is passed as `value(q)`: parentheses around an argument are "unused" to rustc.
+    let mut e = e;
+    while let syn::Expr::Paren(p) = e {
+        e = &p.expr;
+    }
     if crate::check::cannot_diverge(e) {
         let span = e.span();
         let lwt = rt(span);

@@ -37,7 +37,53 @@ fn arm(p: Promise<Option<u32>>) -> Promise<u32> {
     }
 }
 
+struct Oracle;
+
+impl Oracle {
+    fn fail(&self, n: u32) -> ! {
+        panic!("the oracle failed at {n}")
+    }
+}
+
+/// Converts into a promise, so that `w.into()` takes its type from the one expected.
+struct Wrap(u32);
+
+impl From<Wrap> for Promise<u32> {
+    fn from(w: Wrap) -> Promise<u32> {
+        ret(w.0)
+    }
+}
+
+// Found in review (session 29): a method that never returns, `.into()` and a value in
+// parentheses still compile, warning-free, as a block's value and as an arm.
+fn method_calls(p: Promise<Option<u32>>, o: Oracle) -> Promise<u32> {
+    lwt! {
+        match p {
+            Some(n) if n > 3 => o.fail(n),
+            Some(n) => Wrap(n).into(),
+            None => (ret(0)),
+        }
+    }
+}
+
+fn into_tail(w: Wrap) -> Promise<u32> {
+    lwt! {
+        let () = ret(());
+        w.into()
+    }
+}
+
+fn parenthesized(q: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let () = ret(());
+        (q)
+    }
+}
+
 fn main() {
     assert_eq!(tail(ret(3)).state(), lwt::State::Fulfilled("3".to_string()));
     assert_eq!(arm(ret(Some(4))).state(), lwt::State::Fulfilled(4));
+    assert_eq!(method_calls(ret(Some(2)), Oracle).state(), lwt::State::Fulfilled(2));
+    assert_eq!(into_tail(Wrap(5)).state(), lwt::State::Fulfilled(5));
+    assert_eq!(parenthesized(ret(6)).state(), lwt::State::Fulfilled(6));
 }
