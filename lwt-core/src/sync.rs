@@ -127,17 +127,36 @@ impl Mutex {
     }
 
     /// Lwt's `with_lock`: runs `f` holding the lock and releases it when `f`'s promise resolves,
-    /// either way (or if `f` panics).
+    /// either way (or if `f` panics). A waiting call keeps the mutex alive, so the sections a
+    /// caller queued run in turn after it drops its handles. If the lock is never released
+    /// (a `lock()` never followed by `unlock`), a waiting call, its `f` and what `f` captures
+    /// are never dropped: a reference cycle through the mutex's queue, where Lwt's garbage
+    /// collector would free them. Cancel such a call to free it.
+    ///
+    /// ```
+    /// use std::{cell::RefCell, rc::Rc, time::Duration};
+    /// use lwt_core::{join, main, sync::Mutex, unix};
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// let jobs = {
+    ///     let m = Mutex::new(); // dropped at the end of this block
+    ///     (0..3)
+    ///         .map(|i| {
+    ///             let log = log.clone();
+    ///             m.with_lock(move || unix::sleep(Duration::from_millis(1)).map(move |()| log.borrow_mut().push(i)))
+    ///         })
+    ///         .collect::<Vec<_>>()
+    /// };
+    /// main::run(join(jobs)).unwrap();
+    /// assert_eq!(*log.borrow(), [0, 1, 2]);
+    /// ```
     pub fn with_lock<T: 'static>(&self, f: impl FnOnce() -> Promise<T> + 'static) -> Promise<T> {
-        // Weak: the continuation waits in this mutex's own queue, so a strong handle there
-        // would keep the mutex, and `f` with what it captures, alive for ever once every other
-        // handle is gone. Weak, the mutex goes, and the waiting `lock` is rejected `Abandoned`.
-        let unlocker = Rc::downgrade(&self.0);
+        // A strong handle, as Lwt's closure over the mutex: sections queued by a caller that
+        // then drops its handle must still run. The price is a cycle (the continuation waits
+        // in this mutex's own queue) when the lock is never released: see the docs above.
+        let unlocker = self.clone();
         self.lock().bind(move |()| {
             crate::bind::finalize(f, move || {
-                if let Some(inner) = unlocker.upgrade() {
-                    Mutex(inner).unlock();
-                }
+                unlocker.unlock();
                 Promise::ret(())
             })
         })

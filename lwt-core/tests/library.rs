@@ -525,11 +525,26 @@ fn with_lock_whose_body_panics_releases_the_lock() {
 }
 
 #[test]
-fn a_with_lock_waiting_on_a_mutex_every_handle_dropped_is_freed() {
-    // Found in the differential review (session 29): the continuation of a waiting
-    // `with_lock` held a strong handle on the mutex in whose queue it waited, so once every
-    // other handle was gone, the mutex, the body and what it captured were never dropped. A
-    // plain `lock` waiter is rejected `Abandoned` then, and so is this one now.
+fn with_lock_sections_queued_by_a_caller_that_drops_its_handle_all_run() {
+    // Found in review (session 29): a `with_lock` holding its mutex weakly (to free a waiting
+    // call whose mutex every handle had dropped) rejected the queued sections once the caller
+    // dropped its handle, and only the first one ran. Each call holds the mutex again.
+    let ran = Rc::new(RefCell::new(Vec::new()));
+    let jobs: Vec<Promise<()>> = {
+        let m = Mutex::new();
+        (0..3)
+            .map(|i| {
+                let ran = ran.clone();
+                m.with_lock(move || lwt_core::main::pause().map(move |()| ran.borrow_mut().push(i)))
+            })
+            .collect()
+    };
+    main::run(lwt_core::join(jobs)).unwrap();
+    assert_eq!(*ran.borrow(), [0, 1, 2]);
+}
+
+#[test]
+fn a_with_lock_waiting_on_a_lock_never_released_is_freed_by_its_cancel() {
     let m = Mutex::new();
     let _held = m.lock();
     let gone = Rc::new(Cell::new(false));
@@ -538,10 +553,10 @@ fn a_with_lock_waiting_on_a_mutex_every_handle_dropped_is_freed() {
         let _kept = &capture;
         Promise::ret(())
     });
-    assert!(w.is_pending());
     drop(m);
-    assert!(gone.get(), "the body's capture was dropped with the mutex");
-    assert!(w.rejection().unwrap().is::<lwt_core::Abandoned>());
+    assert!(!gone.get(), "the waiting call keeps the mutex and its body");
+    w.cancel();
+    assert!(gone.get(), "canceled, the body and its capture are dropped");
 }
 
 #[test]
