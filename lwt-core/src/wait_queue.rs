@@ -116,7 +116,8 @@ impl<E: Waiting> WaitQueue<E> {
     }
 
     /// How many entries the queue holds, canceled ones included.
-    pub(crate) fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.queue.len()
     }
 

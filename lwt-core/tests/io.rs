@@ -1419,25 +1419,33 @@ fn drained_asked_before_the_shutdown_of_an_idle_server_resolves_with_it() {
 }
 
 #[test]
-fn drained_calls_given_up_leave_nothing_behind() {
+fn drained_raced_and_given_up_leaves_nothing_behind_and_stays_pending() {
     // Found in dogfood (session 29): each `drained()` filed a resolver in a vector that only
     // `shutdown` emptied, so a status loop racing `drained()` against a timeout grew without
-    // bound (300 MB after 1M rounds). A call given up is now canceled, and the server's queue
-    // of waiters forgets it.
+    // bound (300 MB after 1M rounds). Every call now hands out one shared promise, not
+    // cancelable (found in review: a cancelable one was canceled by the `pick` that lost the
+    // race, and waiting on it afterwards failed), from which a finished race's waiter leaves.
     let server = run(io::establish_server(loopback(), |_, _, _| {
         lwt_core::return_unit()
     }))
     .unwrap();
+    let kept = server.drained();
+    kept.on_success(|()| {});
+    assert_eq!(
+        server.drained().callback_count(),
+        1,
+        "one promise for every call, not a resolver kept per call"
+    );
     let mut most = 0;
     for _ in 0..20_000 {
-        let raced = pick([server.drained().map(|()| true), Promise::ret(false)]);
-        assert!(!run(raced).unwrap(), "not shut down, so not drained");
-        most = most.max(server.drained_waiters());
+        run(pick([server.drained(), lwt_core::main::pause()])).unwrap();
+        assert!(kept.is_pending(), "not shut down, so not drained");
+        most = most.max(kept.callback_count());
     }
-    assert!(most <= 64, "{most} drained() waiters kept");
-    let drained = server.drained();
+    assert!(most <= 64, "{most} callbacks left on the drained promise");
+    assert!(kept.is_pending(), "losing a race does not cancel it");
     run(server.shutdown()).unwrap();
-    assert!(drained.is_fulfilled());
+    assert!(kept.is_fulfilled());
     assert!(server.drained().is_fulfilled());
 }
 

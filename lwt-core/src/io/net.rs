@@ -15,9 +15,8 @@ use crate::exn::Exn;
 use crate::hook;
 use crate::main::pause;
 use crate::promise::Promise;
-use crate::resolver::{task, Resolver};
+use crate::resolver::{wait, Resolver};
 use crate::unix::{self, Fd, Listener};
-use crate::wait_queue::WaitQueue;
 
 /// Where to connect or listen (Lwt's `Unix.sockaddr`, plus host names).
 ///
@@ -606,9 +605,10 @@ struct ServerState {
     stopping: Cell<bool>,
     active: Cell<usize>,
     accepted: Cell<u64>,
-    /// The waiters of [`Server::drained`]: a queue that forgets the canceled ones, so that a
-    /// caller that gives up (a `pick` that lost) leaves nothing behind until `shutdown`.
-    drained: RefCell<WaitQueue<Resolver<()>>>,
+    /// The one promise every [`Server::drained`] call hands out (as Lwt's `shutdown_server`
+    /// returns the same promise each time), made at the first call: not cancelable, so a
+    /// `pick` that races it and loses leaves it pending, and a call costs no new resolver.
+    drained: RefCell<Option<(Promise<()>, Resolver<()>)>>,
 }
 
 /// How many connections are accepted in a row, without waiting, before the accept loop lets
@@ -641,13 +641,6 @@ impl Server {
     /// ```
     pub fn active_connections(&self) -> usize {
         self.0.active.get()
-    }
-
-    /// How many [`drained`](Server::drained) calls are kept waiting, canceled ones not yet
-    /// swept included (for the test that checks nothing accumulates).
-    #[doc(hidden)]
-    pub fn drained_waiters(&self) -> usize {
-        self.0.drained.borrow().len()
     }
 
     /// How many connections the server has accepted since it started.
@@ -697,9 +690,11 @@ impl Server {
 
     /// Fulfilled once the server is shut down ([`shutdown`](Server::shutdown)) and every
     /// connection in progress has finished: its handler done and its channels closed. For a
-    /// graceful stop, `shutdown` then `drained`. Pending until `shutdown` is called. Each call
-    /// is a promise of its own: canceling one (a `pick` against a timeout that lost) gives up
-    /// that wait alone and leaves nothing behind. A connection whose handler has returned is
+    /// graceful stop, `shutdown` then `drained`. Pending until `shutdown` is called. Every call
+    /// hands out the same promise, which is not cancelable: racing it in a `pick` against a
+    /// timeout leaves it pending, and each race's waiter leaves it when the race ends. (A
+    /// `map` or `bind` of it that is given up keeps its callback on it until the shutdown, as
+    /// on any promise: race `drained()` itself.) A connection whose handler has returned is
     /// finished once its output is written out, which waits on a peer that does not read for
     /// as long as it does not (as Lwt's `close`): bound the wait with
     /// [`unix::with_timeout`] if a client may stall.
@@ -725,10 +720,9 @@ impl Server {
         if state.stopping.get() && state.active.get() == 0 {
             return Promise::ret(());
         }
-        let (p, r) = task();
-        let swept = state.drained.borrow_mut().push(r);
-        drop(swept);
-        p
+        let mut drained = state.drained.borrow_mut();
+        let (p, _) = drained.get_or_insert_with(wait);
+        p.clone()
     }
 
     fn report(&self, e: &Exn) {
@@ -751,8 +745,10 @@ impl Server {
 
     /// Fulfils the [`drained`](Server::drained) promises.
     fn wake_drained(&self) {
-        let drained = self.0.drained.borrow_mut().take_all();
-        crate::schedule::each_resolving(drained, |r| r.wakeup(()));
+        let drained = self.0.drained.borrow_mut().take();
+        if let Some((_, r)) = drained {
+            r.wakeup(());
+        }
     }
 
     fn serve<H: Handler>(&self, fd: Fd, peer: Option<SocketAddr>, handler: &Rc<H>) {
