@@ -242,10 +242,12 @@ fn noisy(id: u32, dropped: &Rc<RefCell<Vec<u32>>>, on_drop: Option<Box<dyn FnOnc
     }
 }
 
-/// `take_available` empties the slot, then `refill` skips a canceled put. That value's `drop` puts
-/// into the mailbox. It used to run before the next putter's value was put in: it found the slot
-/// empty, put its value there and was fulfilled, and `refill` then overwrote the slot (the value
-/// was lost). Now it runs once the slot is refilled, and the late put waits its turn.
+/// A canceled put's value is dropped, and its `drop` puts into the mailbox. It used to run
+/// from `refill`, before the next putter's value was put in: it found the slot empty, put its
+/// value there, and `refill` then overwrote the slot (the value was lost). Since session 29
+/// the value is dropped at the cancel (as Lwt removes the waiter then), with no borrow held:
+/// the late put is queued at that moment, ahead of a put made after the cancel, and nothing
+/// is lost.
 #[test]
 fn mvar_a_put_from_the_drop_of_a_canceled_put_is_not_lost() {
     let dropped = Rc::new(RefCell::new(Vec::new()));
@@ -261,18 +263,23 @@ fn mvar_a_put_from_the_drop_of_a_canceled_put_is_not_lost() {
         })),
     ));
     canceled.cancel();
+    let late = late_put
+        .borrow_mut()
+        .take()
+        .expect("the drop ran at the cancel");
+    assert!(late.is_pending(), "the mailbox is full: the late put waits");
     let third = m.put(noisy(3, &dropped, None));
 
     assert_eq!(m.take_available().map(|v| v.id), Some(1));
-    assert!(third.is_fulfilled());
-    let late = late_put.borrow_mut().take().expect("the drop ran");
+    assert!(late.is_fulfilled(), "the late put went through first");
+    assert!(third.is_pending(), "3 waits its turn behind the late put");
     // What is in the mailbox now, and what was dropped without being taken.
     let mut taken = vec![];
     while let Some(v) = m.take_available() {
         taken.push(v.id);
     }
-    assert_eq!(taken, [3, 4], "the late put waits its turn behind 3");
-    assert!(late.is_fulfilled(), "the late put went through");
+    assert_eq!(taken, [4, 3]);
+    assert!(third.is_fulfilled());
     let lost: Vec<u32> = dropped
         .borrow()
         .iter()
@@ -285,8 +292,8 @@ fn mvar_a_put_from_the_drop_of_a_canceled_put_is_not_lost() {
     );
 }
 
-/// The same window, with a `take` from the drop: it finds the slot empty and waits; `refill` then
-/// fills the slot. The mailbox is full and a take waits.
+/// The same drop, with a `take`: at the cancel the mailbox is full, so the take is served at
+/// once, and a later put fills the emptied slot. No take waits beside a full slot.
 #[test]
 fn mvar_a_take_from_the_drop_of_a_canceled_put_is_served() {
     let dropped = Rc::new(RefCell::new(Vec::new()));
@@ -300,14 +307,16 @@ fn mvar_a_take_from_the_drop_of_a_canceled_put_is_served() {
         Some(Box::new(move || *lt.borrow_mut() = Some(m2.take()))),
     ));
     canceled.cancel();
-    let _third = m.put(noisy(3, &dropped, None));
-
-    assert_eq!(m.take_available().map(|v| v.id), Some(1));
-    let late = late_take.borrow_mut().take().expect("the drop ran");
-    assert!(
-        !late.is_pending() || m.is_empty(),
-        "the mailbox is full (value 3) but a take still waits"
-    );
+    let late = late_take
+        .borrow_mut()
+        .take()
+        .expect("the drop ran at the cancel");
+    assert!(late.is_fulfilled(), "served from the full mailbox");
+    assert_eq!(lwt_core::main::run(late).map(|v| v.id).ok(), Some(1));
+    let third = m.put(noisy(3, &dropped, None));
+    assert!(third.is_fulfilled(), "the slot was empty");
+    assert_eq!(m.take_available().map(|v| v.id), Some(3));
+    assert!(m.is_empty());
 }
 
 // ---- Pool: an element made before a `clear` for a waiter that gave up (review, session 26) ---
