@@ -2121,3 +2121,23 @@ fn closing_answers_waiting_reads_and_pushes_before_closed() {
     b.close();
     assert_eq!(*trace.borrow(), ["push rejected", "closed cb"]);
 }
+
+/// Found in review (session 29): with `closed` fulfilled after the reads are served, a panic
+/// while serving them (a user `Clone` for a waiting `npeek`) dropped its resolver, and the
+/// closed stream's `closed` was rejected `Abandoned`.
+#[test]
+fn a_panic_while_close_serves_the_reads_still_fulfils_closed() {
+    struct BadClone;
+    impl Clone for BadClone {
+        fn clone(&self) -> BadClone {
+            panic!("no clones today")
+        }
+    }
+    let (s, p) = stream::create::<BadClone>();
+    p.push(BadClone).unwrap();
+    let _peeking = s.npeek(3);
+    let closing = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| p.close()));
+    assert!(closing.is_err(), "the clone panicked");
+    assert!(s.is_closed());
+    assert_eq!(s.closed().state(), State::Fulfilled(()));
+}

@@ -1319,13 +1319,12 @@ impl<T: 'static> Shared<T> {
     pub(crate) fn close(self: &Rc<Self>) {
         schedule::batch(|| {
             let mut st = self.state.borrow_mut();
-            let closed = st.close();
+            // Woken last, as Lwt's `close`: a reader that gets the end, and a push rejected by
+            // the close, run their continuations before `closed` (and `on_terminate`) cleanups.
+            // By a guard, so that a panic while the reads are served (a user `Clone`) still
+            // fulfils it: the stream is closed either way.
+            let _closed = WakeOnDrop(st.close());
             st.serve_all();
-            // Last, as Lwt's `close`: a reader that gets the end, and a push rejected by the
-            // close, run their continuations before `closed` (and `on_terminate`) cleanups.
-            if let Some(closed) = closed {
-                closed.wakeup_later(());
-            }
         });
         self.drop_garbage();
     }
@@ -1402,6 +1401,17 @@ impl<T: 'static> CancelListener for CursorListener<T> {
     fn canceled(self: Rc<Self>) {
         if let Some(shared) = self.shared.upgrade() {
             shared.read_canceled(self.cursor);
+        }
+    }
+}
+
+/// Fulfils the resolver it holds when dropped, on a panic's unwinding too.
+struct WakeOnDrop(Option<Resolver<()>>);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.wakeup_later(());
         }
     }
 }
