@@ -159,8 +159,9 @@ pub(crate) struct CatchArm {
 pub(crate) enum CatchBinding {
     /// `e` or `mut e`: bound to the `Exn` (no type) or to a `Caught<Type>`.
     Ident(Option<Token![mut]>, Ident),
-    /// `_` or a bare type: nothing bound.
-    None,
+    /// `_` or a bare type: nothing bound. At the `_` or the type, for the lints rustc
+    /// reports on the arm's pattern.
+    None(proc_macro2::Span),
 }
 
 impl CatchArm {

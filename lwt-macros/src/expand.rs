@@ -723,11 +723,28 @@ fn guard_tokens(guard: &Option<syn::Expr>) -> TokenStream {
     }
 }
 
+/// The name a typed rejection arm binds the rejection to, at the user's type: spanned there, an
+/// arm that an earlier catch-all arm (`e => ..`) makes unreachable gets rustc's
+/// `unreachable_patterns` warning at its type, as a Rust `match` would (a name only the
+/// expansion sees would keep the warning quiet, as lints in macro-made code are).
+fn caught_name(ty: &syn::Type) -> Ident {
+    Ident::new("__lwt_caught", ty.span())
+}
+
 /// One rejection arm, matching `exn` (wrapped in `Err(..)` inside a `match` on the outcome).
-fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> TokenStream {
+fn catch_arm(arm: &CatchArm, lwt: &Ident, in_outcome: bool) -> TokenStream {
+    // An arm's `Err(..)` is spanned at its type, or its binding, so that `unreachable_patterns`
+    // can report it there (see `caught_name`); `Err` itself stays the macro's, or
+    // `unused_qualifications` would flag `__lwt::Err` on the user's code.
+    let at = match (&arm.ty, &arm.binding) {
+        (Some(ty), _) => ty.span(),
+        (None, CatchBinding::Ident(_, e)) => e.span(),
+        (None, CatchBinding::None(at)) => *at,
+    };
     let wrap = |p: TokenStream| {
         if in_outcome {
-            quote!(#lwt::Err(#p))
+            let (rt_at, err) = (rt(at), Ident::new("Err", generated(at)));
+            quote_spanned!(at=> #rt_at::#err(#p))
         } else {
             p
         }
@@ -738,11 +755,12 @@ fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> Toke
             let (pat, guard) = (wrap(quote!(#mutability #e)), guard_tokens(&arm.guard));
             quote!(#pat #guard => #body,)
         }
-        (CatchBinding::None, None) => {
-            let (pat, guard) = (wrap(quote!(_)), guard_tokens(&arm.guard));
+        (CatchBinding::None(_), None) => {
+            let (pat, guard) = (wrap(quote_spanned!(at=> _)), guard_tokens(&arm.guard));
             quote!(#pat #guard => #body,)
         }
         (CatchBinding::Ident(mutability, e), Some(ty)) => {
+            let exn = &caught_name(ty);
             let pat = wrap(exn.to_token_stream());
             let test = match &arm.guard {
                 None => quote!(#lwt::catches::<#ty>(&#exn)),
@@ -766,7 +784,8 @@ fn catch_arm(arm: &CatchArm, exn: &Ident, lwt: &Ident, in_outcome: bool) -> Toke
                 }
             }
         }
-        (CatchBinding::None, Some(ty)) => {
+        (CatchBinding::None(_), Some(ty)) => {
+            let exn = &caught_name(ty);
             let pat = wrap(exn.to_token_stream());
             let test = match &arm.guard {
                 None => quote!(#lwt::catches::<#ty>(&#exn)),
@@ -815,7 +834,7 @@ fn match_form(m: &Match) -> TokenStream {
     let mut arms = quote!(#lwt::Ok(#value) => #value_match,);
     for arm in &m.arms {
         if let Arm::Exception(c) = arm {
-            arms.extend(catch_arm(c, &exn, &lwt, true));
+            arms.extend(catch_arm(c, &lwt, true));
         }
     }
     if !m
@@ -854,7 +873,7 @@ fn try_form(t: &Try) -> TokenStream {
         let exn = hygienic("__exn");
         let mut tokens = TokenStream::new();
         for arm in arms {
-            tokens.extend(catch_arm(arm, &exn, &lwt, false));
+            tokens.extend(catch_arm(arm, &lwt, false));
         }
         if !arms.iter().any(CatchArm::catches_all) {
             tokens.extend(quote_spanned!(*span=> #exn => #lwt::reraise(#exn),));

@@ -1047,17 +1047,17 @@ fn path_text(path: &syn::Path) -> String {
 /// A rejection arm (after `exception` in a `match`, or in a `catch` block).
 fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
     let (binding, ty) = if input.peek(Token![_]) {
-        input.parse::<Token![_]>()?;
+        let underscore = input.parse::<Token![_]>()?;
         let ty = if input.peek(Token![:]) {
             input.parse::<Token![:]>()?;
             Some(input.parse::<Type>()?)
         } else {
             None
         };
-        (CatchBinding::None, ty)
+        (CatchBinding::None(underscore.span), ty)
     } else if let Some(ty) = generic_type_arm(input) {
         // `Wrap<u8> =>`: a type with generic arguments, which a pattern cannot express.
-        (CatchBinding::None, Some(ty))
+        (CatchBinding::None(ty.span()), Some(ty))
     } else {
         let pat = Pat::parse_single(input)?;
         match pat {
@@ -1069,11 +1069,12 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
                 } else if p.mutability.is_some() {
                     (CatchBinding::Ident(p.mutability, p.ident), None)
                 } else if p.ident.to_string().starts_with(char::is_uppercase) {
+                    let at = p.ident.span();
                     let ty = Type::Path(syn::TypePath {
                         qself: None,
                         path: p.ident.into(),
                     });
-                    (CatchBinding::None, Some(ty))
+                    (CatchBinding::None(at), Some(ty))
                 } else {
                     if is_primitive_type(&p.ident) {
                         errors.push(syn::Error::new_spanned(
@@ -1103,11 +1104,12 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
                         ),
                     ));
                 }
+                let at = p.span();
                 let ty = Type::Path(syn::TypePath {
                     qself: None,
                     path: p.path,
                 });
-                (CatchBinding::None, Some(ty))
+                (CatchBinding::None(at), Some(ty))
             }
             other => {
                 errors.push(syn::Error::new_spanned(&other, CATCH_PATTERN));
@@ -1115,7 +1117,7 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
                     input.parse::<Token![:]>()?;
                     input.parse::<Type>()?;
                 }
-                (CatchBinding::None, None)
+                (CatchBinding::None(other.span()), None)
             }
         }
     };

@@ -24,15 +24,17 @@ fn read(p: Promise<u32>) -> Promise<u32> {
                         n => ret(n),
                     }
                 }
-                __lwt::Err(__exn) if __lwt::catches::<NotFound>(&__exn) => ret(0),
+                __lwt::Err(__lwt_caught) if __lwt::catches::<NotFound>(&__lwt_caught) => {
+                    ret(0)
+                }
                 __lwt::Err(
-                    __exn,
-                ) if __lwt::caught_ref::<std::io::Error>(&__exn)
+                    __lwt_caught,
+                ) if __lwt::caught_ref::<std::io::Error>(&__lwt_caught)
                     .is_some_and(|#[allow(unused_variables)] e| {
                         e.kind() == std::io::ErrorKind::Interrupted
                     }) => {
                     #[allow(unused_variables)]
-                    let e = __lwt::caught::<std::io::Error>(__exn);
+                    let e = __lwt::caught::<std::io::Error>(__lwt_caught);
                     ret(1)
                 }
                 __lwt::Err(__exn) => __lwt::reraise(__exn),

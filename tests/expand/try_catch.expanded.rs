@@ -22,9 +22,11 @@ fn fetch_or_default() -> Promise<String> {
         __lwt::catch(
             __lwt::guard(|| __lwt::bind(fetch(), move |page| ret(page.to_uppercase()))),
             move |__exn| match __exn {
-                __exn if __lwt::catches::<Timeout>(&__exn) => ret(String::new()),
-                __exn if __lwt::catches::<std::io::Error>(&__exn) => {
-                    let e = __lwt::caught::<std::io::Error>(__exn);
+                __lwt_caught if __lwt::catches::<Timeout>(&__lwt_caught) => {
+                    ret(String::new())
+                }
+                __lwt_caught if __lwt::catches::<std::io::Error>(&__lwt_caught) => {
+                    let e = __lwt::caught::<std::io::Error>(__lwt_caught);
                     ret(
                         ::alloc::__export::must_use({
                             ::alloc::fmt::format(format_args!("io: {0}", e))
