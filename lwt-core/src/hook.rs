@@ -77,10 +77,25 @@ pub fn restore_async_exception_hook(previous: Option<Hook>) {
 /// lwt_core::hook::report(&lwt_core::Exn::failure("x"));
 /// ```
 pub fn report(error: &Exn) {
+    report_from(error, Source::Detached);
+}
+
+/// Where a failure given to the default hook came from: it names the place in its message, so
+/// that a program that exits on it tells its user what to handle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// A detached callback or promise (`on_success`, `async_`, `dont_wait`...).
+    Detached,
+    /// A connection handler of a server with no `ServerConfig::on_error`.
+    ServerHandler,
+}
+
+/// [`report`], naming `source` if the default hook ends the process.
+pub(crate) fn report_from(error: &Exn, source: Source) {
     let hook = HOOK.with(|h| h.borrow().clone());
     match hook {
         Some(hook) => hook(error),
-        None => default_hook(error),
+        None => default_hook(error, source),
     }
 }
 
@@ -96,9 +111,21 @@ pub(crate) fn report_not_fatal(error: &Exn, what: &str) {
     }
 }
 
-fn default_hook(error: &Exn) {
-    eprintln!("lwt: unhandled error in a detached callback: {error:?}");
+fn default_hook(error: &Exn, source: Source) -> ! {
+    eprintln!("{}", default_message(error, source));
     std::process::exit(2);
+}
+
+/// What the default hook prints before it exits.
+fn default_message(error: &Exn, source: Source) -> String {
+    match source {
+        Source::Detached => format!("lwt: unhandled error in a detached callback: {error:?}"),
+        Source::ServerHandler => format!(
+            "lwt: unhandled error in a server's connection handler: {error:?}\n\
+             lwt: give the server `ServerConfig::on_error` (or set an async exception hook) \
+             to handle its handlers' errors and keep serving"
+        ),
+    }
 }
 
 /// Runs an observer callback, sending a panic to the hook instead of unwinding into the loop.

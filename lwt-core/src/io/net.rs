@@ -731,7 +731,7 @@ impl Server {
                 let f = f.clone();
                 hook::guard(|| f(e));
             }
-            None => hook::report(e),
+            None => hook::report_from(e, hook::Source::ServerHandler),
         }
     }
 
