@@ -600,3 +600,20 @@ fn a_loop_ends_a_block_of_any_type_through_unreachable() {
     assert!(p.rejection().unwrap().is::<lwt::control::AssertionFailed>());
     assert_eq!(n.get(), 3);
 }
+
+/// Found in review (session 30): the iterable's temporaries (here a `Ref`) lived until the
+/// loop's driver returned, beside a body that moves the `RefCell`'s handle, which did not
+/// compile (E0505), although plain Rust accepts the same loop. The iterable is now evaluated
+/// apart, as a waited expression is, and the snapshot is iterated while the body pushes.
+#[test]
+fn a_for_over_a_borrowed_snapshot_may_mutate_what_it_borrowed() {
+    let c = Rc::new(RefCell::new(vec![1_i64, 2]));
+    let c2 = c.clone();
+    let p: Promise<()> = lwt! {
+        for x in c2.borrow().clone() {
+            do c2.borrow_mut().push(x * 10);
+        }
+    };
+    assert!(p.is_fulfilled());
+    assert_eq!(*c.borrow(), [1, 2, 10, 20]);
+}

@@ -263,6 +263,18 @@ impl LoopBody for Promise<()> {
     }
 }
 
+/// The body of `for` and `loop` in `lwt!`, checked where it is written: a body of the wrong type
+/// is reported at its value, rather than at the loop's keyword through the driver's bounds.
+///
+/// ```
+/// use lwt_core::{control, Promise};
+/// assert!(control::loop_body(Promise::ret(())).is_fulfilled());
+/// ```
+#[inline(always)]
+pub fn loop_body<P: LoopBody>(body: P) -> Promise<()> {
+    body.into_unit()
+}
+
 /// The cleanup of `try { .. } finally { .. }` in `lwt!`: a `Promise<()>`.
 #[diagnostic::on_unimplemented(
     message = "a `finally` block in `lwt!` must produce a `Promise<()>`, but it produces a `{Self}`",

@@ -246,6 +246,11 @@ fn may_hold_temporaries(e: &syn::Expr) -> bool {
         syn::Expr::Field(_) => !place(e),
         syn::Expr::Paren(p) => may_hold_temporaries(&p.expr),
         syn::Expr::Tuple(t) => t.elems.iter().any(may_hold_temporaries),
+        // `a..=b` moves its bounds.
+        syn::Expr::Range(r) => [&r.start, &r.end]
+            .into_iter()
+            .flatten()
+            .any(|e| may_hold_temporaries(e)),
         syn::Expr::Call(c) => {
             !matches!(&*c.func, syn::Expr::Path(_)) || c.args.iter().any(may_hold_temporaries)
         }
@@ -556,7 +561,15 @@ fn form(f: &Form) -> TokenStream {
         Form::Try(t) => try_form(t),
         Form::For(f) => {
             let lwt = rt(f.span);
-            let (pat, expr, body) = (param(&f.pat), &f.expr, unit_block_expr(&f.body));
+            let (pat, body) = (param(&f.pat), unit_block_expr(&f.body));
+            // Evaluated apart when it may hold temporaries, as a waited expression is: a
+            // `c.borrow()` in `for x in c.borrow().clone()` would otherwise live until the
+            // driver returns, beside a body that moves `c`. It also puts the driver's
+            // `IntoIterator` error at the iterable rather than at `for`.
+            let expr = waited(&f.expr);
+            // The body through `loop_body`, as `while`'s through `Next::body`: a body of the
+            // wrong type is then reported at its value, not at `for` in the driver's bounds.
+            let body = quote_spanned!(f.span=> #lwt::loop_body(#body));
             let closure = closure(f.span, quote!(|#pat|), body);
             let driver = driver("for_each", &f.body, f.span);
             // Under a guard, as the other loops' code: a panic while evaluating the iterable (or
@@ -623,6 +636,7 @@ fn form(f: &Form) -> TokenStream {
             let lwt = rt(l.span);
             let driver = driver("forever", &l.body, l.span);
             let body = unit_block_expr(&l.body);
+            let body = quote_spanned!(l.span=> #lwt::loop_body(#body));
             let closure = closure(l.span, quote!(||), body);
             quote_spanned!(l.span=> #lwt::#driver(#closure))
         }

@@ -750,6 +750,13 @@ fn form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Form>> {
         let for_token: Token![for] = input.parse()?;
         ppx_suffix(input, "for", errors);
         let pat = Pat::parse_multi_with_leading_vert(input)?;
+        if input.peek(Token![=]) {
+            // lwt_ppx's `for%lwt i = a to b do .. done`, which the pattern parser stops before.
+            return Err(input.error(
+                "`for i = a to b` is OCaml's loop header: write `for i in a..=b { .. }` \
+                 (`a downto b`: `for i in (b..=a).rev() { .. }`)",
+            ));
+        }
         input.parse::<Token![in]>()?;
         let expr = Expr::parse_without_eager_brace(input)?;
         check::expr(&expr, errors);

@@ -13,12 +13,14 @@ fn total(names: Vec<String>) -> Promise<u64> {
             __lwt::seq(
                 __lwt::guard(|| __lwt::for_each_cloned(
                     names,
-                    move |name| __lwt::bind(
-                        size(&name),
-                        move |n| {
-                            sum.set(sum.get() + n);
-                            __lwt::done()
-                        },
+                    move |name| __lwt::loop_body(
+                        __lwt::bind(
+                            size(&name),
+                            move |n| {
+                                sum.set(sum.get() + n);
+                                __lwt::done()
+                            },
+                        ),
                     ),
                 )),
                 move || __lwt::ret(result.get()),

@@ -5,7 +5,7 @@ fn serve_one() -> Promise<()> {
 fn serve() -> Promise<()> {
     {
         use ::lwt::control as __lwt;
-        __lwt::forever(move || serve_one())
+        __lwt::forever(move || __lwt::loop_body(serve_one()))
     }
 }
 fn main() {

@@ -1,0 +1,21 @@
+use lwt::{lwt, ret, Promise};
+
+fn fetch() -> Promise<Vec<u32>> {
+    ret(vec![1, 2])
+}
+
+fn main() {
+    // A promised list: bind it first. The error is at the iterable, not at `for`.
+    let _p: Promise<()> = lwt! {
+        for x in fetch() {
+            do println!("{x}");
+        }
+    };
+    // A stream is read with `while let Some(x) = s.get()`.
+    let s = lwt::stream::of_list(vec![1_u32, 2]);
+    let _q: Promise<()> = lwt! {
+        for x in s {
+            do println!("{x}");
+        }
+    };
+}
