@@ -106,6 +106,26 @@ fn child() {
             main::run(io::printf(format_args!("MARK closed={closed}\n"))).unwrap();
             0
         }
+        "timed_out_reads" => {
+            // Nine reads of the (blocking) standard input given up by a timeout before any
+            // input: more than the thread pool's default bound of 8. Plain `println!`, so that
+            // the report does not itself need the pool.
+            let fd = unix::stdin().unwrap();
+            let ms = std::time::Duration::from_millis;
+            for _ in 0..9 {
+                let f = fd.clone();
+                let r = main::run(unix::with_timeout(ms(20), move || f.read(64)));
+                assert!(matches!(&r, Err(e) if e.is::<unix::Timeout>()), "{r:?}");
+            }
+            let detached = lwt_core::preemptive::detach(|| 7);
+            let pool = main::run(unix::with_timeout(ms(5000), move || detached));
+            println!("MARK ready pool={:?}", pool.map_err(|e| e.to_string()));
+            // The parent now sends a line: the next read gets it.
+            let r = main::run(unix::with_timeout(ms(5000), move || fd.read(64)));
+            let r = r.map(|b| String::from_utf8_lossy(&b).into_owned());
+            println!("MARK second read {:?}", r.map_err(|e| e.to_string()));
+            0
+        }
         "sleep_then_print" => {
             let p = unix::sleep_secs(0.05).bind(|()| io::printl("MARK after sleep"));
             main::run(p).unwrap();
@@ -323,4 +343,39 @@ fn a_stalled_stdout_does_not_stop_the_loop() {
     let line = fired.expect("the child's 100 ms timer did not fire while its stdout was full");
     assert!(line.contains("MARK timer fired"), "{line}");
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn a_stdin_read_given_up_before_input_takes_neither_the_input_nor_a_thread() {
+    // Found in review (session 30): a read of the blocking standard input went to the thread
+    // pool at once, where nothing could stop it. Given up by a timeout, it kept its pool thread
+    // until input came, then read that input for nobody: nine such reads left `detach` stuck
+    // behind them, and the line sent next was lost. Lwt waits for input first (a wait that can
+    // be canceled), and reads on a thread only then: its second read gets "hello\n".
+    let mut child = child_command("timed_out_reads")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    let mut line = String::new();
+    while out.read_line(&mut line).unwrap() > 0 {
+        seen.extend(marked(line.as_bytes()));
+        if line.contains("MARK ready") {
+            break;
+        }
+        line.clear();
+    }
+    stdin.write_all(b"hello\n").unwrap();
+    drop(stdin);
+    let mut rest = Vec::new();
+    out.read_to_end(&mut rest).unwrap();
+    seen.extend(marked(&rest));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        seen,
+        ["MARK ready pool=Ok(7)", "MARK second read Ok(\"hello\\n\")"]
+    );
 }

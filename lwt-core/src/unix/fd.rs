@@ -741,26 +741,40 @@ impl Fd {
     pub fn read(&self, max: usize) -> Promise<Vec<u8>> {
         let max = max.min(MAX_READ);
         if self.is_blocking() {
-            let file = match self.blocking_file() {
-                Ok(file) => file,
-                Err(e) => return Promise::fail(e),
-            };
+            // As Lwt: wait for input first (a wait that can be canceled, and holds no thread),
+            // and only then read on the pool. Sent to the pool at once, a read given up (by a
+            // timeout, say) kept a pool thread until input came, then read it for nobody.
             let fd = self.clone();
-            return preemptive::detach(move || {
-                let mut buf = vec![0; max];
-                let n = read_retrying(file, &mut buf)?;
-                buf.truncate(n);
-                Ok(buf)
-            })
-            .bind(move |r| match r {
-                Ok(buf) => Promise::ret(buf),
-                Err(PoolReadError::WouldBlock) => {
-                    fd.poll_from_now_on();
-                    fd.read(max)
-                }
-                Err(PoolReadError::Failed(e)) => Promise::fail(Exn::failure(e)),
-            });
+            return self.wait_read().bind(move |()| fd.read_on_pool(max));
         }
+        self.read_now_or_later(max)
+    }
+
+    /// [`read`](Self::read) on a blocking-mode descriptor, once it is readable.
+    fn read_on_pool(&self, max: usize) -> Promise<Vec<u8>> {
+        let file = match self.blocking_file() {
+            Ok(file) => file,
+            Err(e) => return Promise::fail(e),
+        };
+        let fd = self.clone();
+        preemptive::detach(move || {
+            let mut buf = vec![0; max];
+            let n = read_retrying(file, &mut buf)?;
+            buf.truncate(n);
+            Ok(buf)
+        })
+        .bind(move |r| match r {
+            Ok(buf) => Promise::ret(buf),
+            Err(PoolReadError::WouldBlock) => {
+                fd.poll_from_now_on();
+                fd.read(max)
+            }
+            Err(PoolReadError::Failed(e)) => Promise::fail(Exn::failure(e)),
+        })
+    }
+
+    /// [`read`](Self::read) on a pollable descriptor.
+    fn read_now_or_later(&self, max: usize) -> Promise<Vec<u8>> {
         self.retry_transfer(false, max, move |io| {
             // Small reads go through a stack buffer, so a read that would block (the common
             // case on a socket waiting for its peer) allocates nothing, and one that succeeds
@@ -785,8 +799,9 @@ impl Fd {
     /// The buffer is moved into the operation for as long as it waits. If the read fails or is
     /// canceled, the buffer is dropped with it. A range outside the buffer is rejected with
     /// [`InvalidArgument`](crate::InvalidArgument) before anything is read. On a blocking-mode
-    /// descriptor (the standard input) the read runs on the thread pool, as [`read`](Self::read)'s
-    /// does: it cannot be canceled (as in Lwt, it completes and gives the buffer back), and its
+    /// descriptor (the standard input) the read waits for input as a pollable one does, then runs
+    /// on the thread pool, as [`read`](Self::read)'s does: as in Lwt, it can be canceled until
+    /// input comes (the buffer is then dropped and nothing is read), not once it reads, and its
     /// errors arrive as a [`Failure`](crate::Failure) carrying the `io::Error`'s message.
     ///
     /// ```
@@ -802,31 +817,42 @@ impl Fd {
             return Promise::fail(e);
         }
         if self.is_blocking() {
-            let file = match self.blocking_file() {
-                Ok(file) => file,
-                Err(e) => return Promise::fail(e),
-            };
+            // Input first, as in `read`: a read given up while it waits takes nothing.
             let fd = self.clone();
-            // `Err(Ok(..))`: non-blocking after all, the buffer given back for the pollable
-            // path; `Err(Err(..))`: the read failed.
-            return preemptive::detach(move || {
-                match read_retrying(file, &mut buf[range.clone()]) {
-                    Ok(n) => Ok((buf, n)),
-                    Err(PoolReadError::WouldBlock) => Err(Ok((buf, range))),
-                    Err(PoolReadError::Failed(e)) => Err(Err(e)),
-                }
-            })
-            .bind(move |r| match r {
-                Ok(read) => Promise::ret(read),
-                Err(Ok((buf, range))) => {
-                    fd.poll_from_now_on();
-                    fd.read_into(buf, range)
-                }
-                Err(Err(e)) => Promise::fail(Exn::failure(e)),
-            });
+            return self
+                .wait_read()
+                .bind(move |()| fd.read_into_on_pool(buf, range));
         }
         let len = range.len();
         self.retry_transfer(false, len, reading_into(buf, range))
+    }
+
+    /// [`read_into`](Self::read_into) on a blocking-mode descriptor, once it is readable.
+    fn read_into_on_pool(
+        &self,
+        mut buf: Vec<u8>,
+        range: Range<usize>,
+    ) -> Promise<(Vec<u8>, usize)> {
+        let file = match self.blocking_file() {
+            Ok(file) => file,
+            Err(e) => return Promise::fail(e),
+        };
+        let fd = self.clone();
+        // `Err(Ok(..))`: non-blocking after all, the buffer given back for the pollable
+        // path; `Err(Err(..))`: the read failed.
+        preemptive::detach(move || match read_retrying(file, &mut buf[range.clone()]) {
+            Ok(n) => Ok((buf, n)),
+            Err(PoolReadError::WouldBlock) => Err(Ok((buf, range))),
+            Err(PoolReadError::Failed(e)) => Err(Err(e)),
+        })
+        .bind(move |r| match r {
+            Ok(read) => Promise::ret(read),
+            Err(Ok((buf, range))) => {
+                fd.poll_from_now_on();
+                fd.read_into(buf, range)
+            }
+            Err(Err(e)) => Promise::fail(Exn::failure(e)),
+        })
     }
 
     /// [`read_into`](Self::read_into) for the runtime's own reads (an input channel's fill):
