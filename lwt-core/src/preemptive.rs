@@ -16,7 +16,8 @@
 //! The pool is shared by every thread that runs a loop. It starts threads lazily, up to the
 //! maximum of [`set_bounds`] (default: 0 kept alive, at most 8; Lwt's default is 4), queues
 //! jobs beyond that without bound, and lets threads above the minimum exit after 10 idle
-//! seconds.
+//! seconds. Lowering the maximum takes effect as the threads above it finish their jobs: they
+//! exit then, as Lwt's do.
 //!
 //! Not provided: `init` and `simple_init` (the pool needs no initialization; [`set_bounds`]
 //! sets what they set, and there is no log function: a job's panic rejects its promise), and
@@ -95,6 +96,17 @@ impl Pool {
     fn worker(&self) {
         let mut state = self.lock();
         loop {
+            // A lowered `max` holds from the workers' next turn, as Lwt's workers stop being
+            // reused after their job: the extra ones exit here, between jobs, rather than after
+            // 10 idle seconds, which a steady load never gives them. A queued job this worker
+            // was woken for passes the wake on; at least `max` workers stay.
+            if state.threads > state.max {
+                state.threads -= 1;
+                if !state.queue.is_empty() {
+                    self.work.notify_one();
+                }
+                return;
+            }
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
                 job();
