@@ -812,7 +812,7 @@ impl Fd {
     /// assert_eq!((&buf[..], n), (&b"..ping.."[..], 4));
     /// assert!(main::run(r.read_into(buf, 4..9)).is_err()); // 9 > 8: rejected
     /// ```
-    pub fn read_into(&self, mut buf: Vec<u8>, range: Range<usize>) -> Promise<(Vec<u8>, usize)> {
+    pub fn read_into(&self, buf: Vec<u8>, range: Range<usize>) -> Promise<(Vec<u8>, usize)> {
         if let Err(e) = check_range("Fd::read_into", &buf, &range) {
             return Promise::fail(e);
         }
