@@ -547,6 +547,30 @@ fn exit_called_while_the_exit_hooks_run_exits_at_once() {
     assert_eq!(code, Some(3));
 }
 
+/// Found in review (session 30): `main::exit` called from a detached job ran the exit hooks of
+/// the worker's thread (none: they are per thread) and ended the process, skipping the hooks of
+/// the loop that started the job, among them the standard channels' last flush. Lwt runs its
+/// `at_exit` hooks ("main-thread exit hook ran", status 2). The exit is now handed to that loop.
+#[test]
+fn exit_from_a_detached_job_runs_the_loops_exit_hooks() {
+    const NAME: &str = "exit_from_a_detached_job_runs_the_loops_exit_hooks";
+    if std::env::var_os("LWT_CORE_EXIT_FROM_JOB_CHILD").is_some() {
+        main::at_exit(|| {
+            println!("@loop's hook ran");
+            lwt_core::return_unit()
+        });
+        // Buffered in the channel until a flush: only the exit hooks flush it.
+        let _written = lwt_core::io::stdout().write_line("@buffered line");
+        let job = lwt_core::preemptive::detach(|| main::exit(2));
+        let _ = main::run(job);
+        println!("@run returned");
+        std::process::exit(0);
+    }
+    let (events, stderr, code) = in_child(NAME, "LWT_CORE_EXIT_FROM_JOB_CHILD");
+    assert_eq!(code, Some(2), "stderr: {stderr}");
+    assert_eq!(events, ["loop's hook ran", "buffered line"]);
+}
+
 /// Runs the test `name` of this binary again in a child process, with `var` set (the test runs
 /// its program when it sees it): the events it printed (`@event` lines), its standard error and
 /// its exit status.
