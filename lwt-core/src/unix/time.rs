@@ -52,8 +52,10 @@ pub fn sleep_until(deadline: Instant) -> Promise<()> {
     engine::with(|e| e.sleep_until(deadline))
 }
 
-/// [`sleep`] for a number of seconds, like Lwt's `Lwt_unix.sleep 0.5`. Negative durations sleep
-/// for zero seconds; infinity (or anything past [`FOREVER`]) sleeps [`FOREVER`], as
+/// [`sleep`] for a number of seconds, like Lwt's `Lwt_unix.sleep 0.5`. A negative number is a
+/// deadline that long ago, as Lwt's: it fires at the loop's next timer turn, before the timers
+/// due now, the more negative the earlier (`sleep_secs(-1.0)` before a `sleep_secs(0.0)` made
+/// before it). Infinity (or anything past [`FOREVER`]) sleeps [`FOREVER`], as
 /// `Lwt_unix.sleep infinity` never wakes up, and so does NaN, as `Lwt_unix.sleep nan`.
 ///
 /// ```
@@ -64,11 +66,29 @@ pub fn sleep_until(deadline: Instant) -> Promise<()> {
 /// assert!(never.is_pending());
 /// ```
 pub fn sleep_secs(seconds: f64) -> Promise<()> {
+    if seconds < 0.0 {
+        // Clamped to zero, a negative sleep lost Lwt's order among the timers already due.
+        let ago = Duration::from_secs_f64((-seconds).min(FOREVER.as_secs_f64()));
+        return sleep_until(before_now(ago));
+    }
     sleep(secs_to_duration(seconds))
 }
 
-/// A number of seconds as a duration: 0 for negative numbers, at most [`FOREVER`], which NaN is
-/// too (libev never fires a timer at NaN).
+/// The instant `ago` before now, or as far back as the clock goes (the monotonic clock starts
+/// near boot, so a century ago does not exist).
+fn before_now(mut ago: Duration) -> Instant {
+    let now = Instant::now();
+    loop {
+        if let Some(then) = now.checked_sub(ago) {
+            return then;
+        }
+        ago /= 2; // ends: `now - 0` is `now`
+    }
+}
+
+/// A number of seconds as a duration: 0 for negative numbers (which [`sleep_secs`] takes as
+/// past deadlines before it gets here), at most [`FOREVER`], which NaN is too (libev never
+/// fires a timer at NaN).
 fn secs_to_duration(seconds: f64) -> Duration {
     if seconds <= 0.0 {
         Duration::ZERO
@@ -148,5 +168,29 @@ mod tests {
         // Found in review: infinity slept zero seconds, so "no timeout" timed out at once.
         assert_eq!(secs_to_duration(f64::INFINITY), FOREVER);
         assert_eq!(secs_to_duration(1e300), FOREVER);
+    }
+
+    /// Found in review (session 30): negative sleeps were clamped to zero and fired in creation
+    /// order with the zero ones. Lwt 5.6.1 prints `sleepneg,sleep0,pause` for this program
+    /// (`Lwt_unix.sleep 0.`, `Lwt.pause ()`, `Lwt_unix.sleep (-1.)`, made in that order).
+    #[test]
+    fn a_negative_sleep_fires_before_the_timers_due_now() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+        let seen = Rc::new(RefCell::new(Vec::new()));
+        let s = seen.clone();
+        let program = crate::main::pause().bind(move |()| {
+            let note = |what: &'static str| {
+                let s = s.clone();
+                move |()| s.borrow_mut().push(what)
+            };
+            let a = sleep_secs(0.0).map(note("sleep0"));
+            let b = crate::main::pause().map(note("pause"));
+            let c = sleep_secs(-1.0).map(note("sleepneg"));
+            let d = sleep_secs(f64::NEG_INFINITY).map(note("sleep-inf"));
+            crate::join(vec![a, b, c, d])
+        });
+        crate::main::run(program).unwrap();
+        assert_eq!(*seen.borrow(), ["sleep-inf", "sleepneg", "sleep0", "pause"]);
     }
 }
