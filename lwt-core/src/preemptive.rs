@@ -19,6 +19,9 @@
 //! seconds. Lowering the maximum takes effect as the threads above it finish their jobs: they
 //! exit then, as Lwt's do.
 //!
+//! Lwt's `nbthreads`, `nbthreadsbusy` and `nbthreadsqueued` are [`thread_count`],
+//! [`busy_thread_count`] and [`queued_job_count`].
+//!
 //! Not provided: `init` and `simple_init` (the pool needs no initialization; [`set_bounds`]
 //! sets what they set, and there is no log function: a job's panic rejects its promise), and
 //! `set_max_number_of_threads_queued` with its getter, whose limit Lwt 5.6 stores but never
@@ -153,6 +156,43 @@ pub fn set_bounds(min: usize, max: usize) -> Result<(), Exn> {
 pub fn get_bounds() -> (usize, usize) {
     let state = pool().lock();
     (state.min, state.max)
+}
+
+/// How many worker threads the pool has now, busy or idle (Lwt's `Lwt_preemptive.nbthreads`).
+///
+/// ```
+/// use lwt_core::{main, preemptive};
+/// main::run(preemptive::detach(|| ())).unwrap();
+/// let (_, max) = preemptive::get_bounds();
+/// assert!((1..=max).contains(&preemptive::thread_count())); // the thread stays a while
+/// ```
+#[doc(alias = "nbthreads")]
+pub fn thread_count() -> usize {
+    pool().lock().threads
+}
+
+/// How many worker threads are running a job or about to take one (Lwt's
+/// `Lwt_preemptive.nbthreadsbusy`).
+///
+/// ```
+/// use lwt_core::{main, preemptive};
+/// let busy = preemptive::detach(preemptive::busy_thread_count);
+/// assert!(main::run(busy).unwrap() >= 1); // counted by itself
+/// ```
+#[doc(alias = "nbthreadsbusy")]
+pub fn busy_thread_count() -> usize {
+    let state = pool().lock();
+    state.threads - state.idle
+}
+
+/// How many detached jobs wait for a free thread (Lwt's `Lwt_preemptive.nbthreadsqueued`).
+///
+/// ```
+/// assert_eq!(lwt_core::preemptive::queued_job_count(), 0);
+/// ```
+#[doc(alias = "nbthreadsqueued")]
+pub fn queued_job_count() -> usize {
+    pool().lock().queue.len()
 }
 
 /// Type-erased resolvers of pending jobs, by id, and the next id.

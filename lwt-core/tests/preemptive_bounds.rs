@@ -44,4 +44,41 @@ fn a_lowered_maximum_holds_from_the_next_batch() {
             "round {round}: {most} jobs ran at once after set_bounds(0, 2)"
         );
     }
+
+    // The counts (Lwt's nbthreads, nbthreadsbusy, nbthreadsqueued), with five jobs held at a
+    // gate: two run, three wait for a thread. (In this test so that no other test's jobs share
+    // the pool meanwhile.)
+    let gate = Arc::new((std::sync::Mutex::new(false), std::sync::Condvar::new()));
+    let jobs = (0..5)
+        .map(|_| {
+            let gate = gate.clone();
+            preemptive::detach(move || {
+                let (open, opened) = &*gate;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = opened.wait(open).unwrap();
+                }
+            })
+        })
+        .collect::<Vec<_>>();
+    let start = std::time::Instant::now();
+    while preemptive::busy_thread_count() < 2 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the jobs never started"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(
+        (
+            preemptive::thread_count(),
+            preemptive::busy_thread_count(),
+            preemptive::queued_job_count()
+        ),
+        (2, 2, 3)
+    );
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+    main::run(all(jobs)).unwrap();
+    assert_eq!(preemptive::queued_job_count(), 0);
 }
