@@ -708,7 +708,11 @@ impl Engine {
         if paused && !io_waiting && !remote_work {
             // Nothing the OS could tell us: skip the syscall (Lwt issue #622).
         } else {
-            let timeout = if paused {
+            // Work posted and not yet run does not wait for the poll: its wake may have been
+            // taken already, by the iteration of an outer loop whose posted closure runs this
+            // one (`main::exit` from a job's completion or from `detach`ed code); that nested
+            // loop blocked for ever beside it.
+            let timeout = if paused || self.remote.queued.load(Ordering::Acquire) > 0 {
                 Some(Duration::ZERO)
             } else if let Some(d) = self.timers.borrow_mut().next_deadline() {
                 Some(d.saturating_duration_since(Instant::now()))

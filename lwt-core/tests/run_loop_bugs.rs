@@ -559,16 +559,50 @@ fn exit_from_a_detached_job_runs_the_loops_exit_hooks() {
             println!("@loop's hook ran");
             lwt_core::return_unit()
         });
-        // Buffered in the channel until a flush: only the exit hooks flush it.
+        // Buffered in the channel until a flush (the loop's automatic one, or the exit hooks').
         let _written = lwt_core::io::stdout().write_line("@buffered line");
         let job = lwt_core::preemptive::detach(|| main::exit(2));
         let _ = main::run(job);
         println!("@run returned");
         std::process::exit(0);
     }
-    let (events, stderr, code) = in_child(NAME, "LWT_CORE_EXIT_FROM_JOB_CHILD");
+    let (mut events, stderr, code) = in_child(NAME, "LWT_CORE_EXIT_FROM_JOB_CHILD");
     assert_eq!(code, Some(2), "stderr: {stderr}");
-    assert_eq!(events, ["loop's hook ran", "buffered line"]);
+    // The channel's automatic flush may write the line before the hooks run, or the hooks'
+    // last flush after: either way it is out.
+    events.sort();
+    assert_eq!(events, ["buffered line", "loop's hook ran"]);
+}
+
+/// Found by `exit_from_a_detached_job_runs_the_loops_exit_hooks` (session 30), which hung one
+/// time in four: a loop turned from inside work another thread posted (here a job's completion,
+/// whose callback runs the exit hooks) blocked in its poll with more posted work queued, whose
+/// wake the outer iteration had already taken. The hook waits on a second job, finished and
+/// posted behind the first: it was never run. Both jobs end while the loop's thread sleeps, so
+/// both completions are queued before the loop's first poll.
+#[test]
+fn a_loop_turned_from_posted_work_runs_the_work_posted_behind_it() {
+    let (done, finished) = std::sync::mpsc::channel();
+    // On a thread of its own, so that a hang fails the test instead of stopping it.
+    std::thread::spawn(move || {
+        let first = lwt_core::preemptive::detach(|| 1);
+        let second = lwt_core::preemptive::detach(|| {
+            std::thread::sleep(Duration::from_millis(20));
+            2
+        });
+        let hook_saw = Rc::new(Cell::new(0));
+        let h = hook_saw.clone();
+        main::at_exit(move || second.map(move |v| h.set(v)));
+        let p = first.map(|v| {
+            main::run_exit_hooks(); // turns the loop, from the first completion's callback
+            v
+        });
+        std::thread::sleep(Duration::from_millis(200)); // both jobs end and post meanwhile
+        let v = main::run(p).unwrap();
+        let _ = done.send((v, hook_saw.get()));
+    });
+    let outcome = finished.recv_timeout(Duration::from_secs(20));
+    assert_eq!(outcome, Ok((1, 2)), "the loop hung beside posted work");
 }
 
 /// Runs the test `name` of this binary again in a child process, with `var` set (the test runs
