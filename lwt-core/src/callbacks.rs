@@ -6,13 +6,16 @@
 //! `bind`'s continuation is an [`OnceFn`], which keeps a closure of up to four words inline: the
 //! usual pending bind allocates its result node and nothing else.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::rc::Rc;
 use std::task::Waker;
 
 use crate::exn::Exn;
 use crate::node::Node;
 use crate::once_fn::OnceFn;
+
+/// How many of a list's last entries [`Callbacks::has_waker_like`] compares with a new waker.
+const RECENT_WAKERS: usize = 8;
 
 /// What a promise ends with.
 pub(crate) type Outcome<T> = Result<T, Exn>;
@@ -117,7 +120,7 @@ impl<T> Callbacks<T> {
         matches!(self, Callbacks::Many(q) if q.len() == q.capacity())
     }
 
-    /// Takes the dead waiters out, keeping the order of the rest, and gives them to the caller
+    /// Takes the dead waiters out (and the duplicate wakers), keeping the order of the rest, and gives them to the caller
     /// to drop once it no longer borrows the node: dropping a combinator's last reference can
     /// run code (an abandoned resolver resolving its promise) that uses the node. If that leaves
     /// the queue more than half full, it grows anyway, so that the next purge is at least as
@@ -130,8 +133,18 @@ impl<T> Callbacks<T> {
         };
         let mut dead = Vec::new();
         let mut live = VecDeque::with_capacity(q.capacity());
+        // The wakers kept so far, by what they wake (data and vtable, as `Waker::will_wake`
+        // compares them): a later one waking the same task is a duplicate, and the first
+        // keeps its place.
+        let mut wakers = HashSet::new();
         for c in q.drain(..) {
-            if c.is_dead() {
+            let duplicate = match &c {
+                Callback::Wake(w) => {
+                    !wakers.insert((w.data() as usize, std::ptr::from_ref(w.vtable()) as usize))
+                }
+                _ => false,
+            };
+            if duplicate || c.is_dead() {
                 dead.push(c);
             } else {
                 live.push_back(c);
@@ -203,13 +216,17 @@ impl<T> Callbacks<T> {
         }
     }
 
-    /// Is there already a waker in the list that wakes the same task as `waker`?
+    /// Is there already a waker among the list's last [`RECENT_WAKERS`] entries that wakes the
+    /// same task as `waker`? Only the last few are looked at: a task polling the promise again
+    /// with nothing registered since finds its waker at the end, and the whole list scanned at
+    /// every poll made N tasks awaiting one promise cost O(N²) (80,000 tasks: 2 s). A waker
+    /// registered again further back is a duplicate that [`take_dead`](Self::take_dead) drops.
     pub(crate) fn has_waker_like(&self, waker: &Waker) -> bool {
         let same = |c: &Callback<T>| matches!(c, Callback::Wake(w) if w.will_wake(waker));
         match self {
             Callbacks::Empty => false,
             Callbacks::One(c) => same(c),
-            Callbacks::Many(q) => q.iter().any(same),
+            Callbacks::Many(q) => q.iter().rev().take(RECENT_WAKERS).any(same),
         }
     }
 

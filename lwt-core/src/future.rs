@@ -92,6 +92,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::ThreadId;
@@ -240,6 +241,7 @@ pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Pro
         t.next
     });
     let handle = Arc::new(TaskWaker {
+        queued: AtomicBool::new(false),
         id,
         thread: std::thread::current().id(),
         remote,
@@ -322,6 +324,9 @@ impl<T: 'static> Pollable for LocalTask<T> {
     }
 
     fn poll_once(&self) -> bool {
+        // A wake from here on asks for another poll. Acquire: what the waker's thread wrote
+        // before the wake that set the flag is seen by the poll below.
+        self.handle.queued.swap(false, Ordering::AcqRel);
         let polled = {
             // The future cannot be polled inside its own poll: the wake is kept for after it.
             let Ok(mut slot) = self.future.try_borrow_mut() else {
@@ -467,6 +472,11 @@ fn poll_task(id: u64) {
 /// Wakes a task from any thread: on the loop's own thread it is polled at the next iteration;
 /// from another thread the poll is posted to the loop, which wakes up for it.
 struct TaskWaker {
+    /// A poll of the task is queued and has not started: further wakes add nothing (as with
+    /// futures' `LocalPool` and tokio, any number of wakes before a poll make one poll). A
+    /// poll per wake made a task that woke itself twice per poll double its queued polls at
+    /// every turn, and a burst of wakes from another thread queue a poll each.
+    queued: AtomicBool,
     id: u64,
     thread: ThreadId,
     remote: Arc<Remote>,
@@ -478,6 +488,9 @@ impl Wake for TaskWaker {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
+        if self.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let id = self.id;
         if std::thread::current().id() == self.thread {
             engine::try_with(|e| e.soon(Box::new(move || poll_task(id))));
