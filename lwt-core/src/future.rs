@@ -1,7 +1,15 @@
 //! `Promise<T>` is a [`Future`]: await it from any executor's task.
 //!
-//! The output is `Result<T, Exn>`. A pending promise remembers the task's waker (once per task,
-//! however often it is polled) and wakes it when it resolves, whoever resolves it.
+//! The output is `Result<T, Exn>`. A pending promise remembers the task's waker and wakes it
+//! when it resolves, whoever resolves it. A task polling it again registers nothing new if its
+//! waker is among the last few registered; a copy further back (other tasks registered
+//! meanwhile) is dropped when the list of callbacks next grows, so each task keeps about one
+//! entry, and N tasks awaiting one promise cost O(N).
+//!
+//! A promise polled from inside one of its own callbacks (resolved, its callbacks still being
+//! run) reads as pending, although [`Promise::state`] shows its value: the value is handed out
+//! once the callbacks queued before have run. A `block_on` of the promise there would wait for
+//! ever.
 //!
 //! A task that gives a pending promise up before it resolves (a `select` whose other branch
 //! won) leaves its waker with the promise. For a [`spawn_local`] task that is over, the promise
@@ -10,7 +18,10 @@
 //! another executor's task says nothing of whether the task is over, so it stays until the
 //! promise resolves: such tasks should await a wrapper of their own, which takes its waker
 //! back when dropped, `p.clone().protected().cancel_on_drop()` (canceling the wrapper leaves
-//! `p` alone).
+//! `p` alone). That includes the wakers that combinators make for the futures they drive
+//! (`FuturesUnordered`, `join_all` of many futures, `Shared`, `buffer_unordered`), even inside
+//! a `spawn_local` task: a promise raced there in a loop keeps about 220 bytes per race
+//! without the wrapper.
 //!
 //! The examples here use the [`futures`](https://docs.rs/futures) crate for an executor and
 //! `select`: add it to your `Cargo.toml` to run them (this crate does not depend on it).
@@ -197,7 +208,8 @@ impl<T: 'static> Drop for CancelOnDrop<T> {
 
 /// Turns any future (it need not be `Send`) into a promise that the loop drives: the future is
 /// polled at once, then each time it is woken (from this thread or any other) during
-/// [`main::run`](crate::main::run). Its output fulfills the promise. Lwt has no such thing; Rust
+/// [`main::run`](crate::main::run). Any number of wakes before its next poll make one poll, as
+/// with futures' `LocalPool` and tokio. Its output fulfills the promise. Lwt has no such thing; Rust
 /// users need it to `.await` inside lwt programs and to use async libraries.
 ///
 /// Every poll runs in the [key storage](crate::key) that was current when `spawn_local` was
