@@ -730,17 +730,19 @@ fn call_exit_hooks(chain: Rc<Chain>) -> Promise<()> {
 /// Runs the exit hooks, then exits the process with `code`. May be called from a callback of a
 /// running loop: the hooks (which may need the loop, to flush a channel say) still run.
 ///
-/// Called from a [`detach`](crate::preemptive::detach)ed job, it hands the exit to the loop that
-/// started the job, whose exit hooks (they are per thread) then run as above, while the job's
-/// thread waits; if that loop's thread is not inside [`run`], this happens at its next `run`,
-/// as a [`run_in_main`](crate::preemptive::run_in_main) request would.
+/// The exit hooks are per thread: called from a [`detach`](crate::preemptive::detach)ed job, it
+/// runs the job thread's (usually none) and ends the process from there, skipping the loop's,
+/// among them the standard channels' last flush. Have the loop exit instead: return the
+/// decision from the job, `detach(work).map(|code| main::exit(code))`. (Lwt's hooks are
+/// global; sending the exit to the loop from the job was tried, and left the process waiting
+/// for ever when a hook needed the pool that the waiting job held, or exiting 0 when the loop
+/// was not running.)
 ///
 /// Called while the exit hooks run (from an exit hook, or from a callback run in the iterations
 /// they take), it exits at once, the hooks left not run, as on Lwt: OCaml runs Lwt's exit
 /// handler once, and a `Stdlib.exit` made while it runs only ends the process. (Running the
 /// hooks left then would run them alongside the hook still running.)
 pub fn exit(code: i32) -> ! {
-    crate::preemptive::exit_through_origin(code);
     if EXITING.with(Cell::get) == 0 {
         run_exit_hooks();
     }

@@ -300,27 +300,6 @@ fn complete<T: 'static>(id: u64, result: Result<T, String>) {
     }
 }
 
-/// [`main::exit`](crate::main::exit) called from a detached job: the exit hooks belong to the
-/// loop that started the job (they are per thread), so the exit is handed to that loop, which
-/// runs them and ends the process, while this worker waits. Run on the worker, `exit` ran the
-/// worker's own list, empty, and skipped them: a channel's last flush was lost. If that loop's
-/// thread has exited (the request is dropped unrun), the process exits from here. Returns at
-/// once when not called from a job.
-pub(crate) fn exit_through_origin(code: i32) {
-    let Some(remote) = ORIGIN.with(|o| o.borrow().clone()) else {
-        return;
-    };
-    let (unrun, dropped) = std::sync::mpsc::channel::<()>();
-    remote.post(Box::new(move || {
-        let _unrun = unrun;
-        crate::main::exit(code)
-    }));
-    // `recv` fails once the request is dropped without running; when it runs, the process
-    // ends on the loop's thread and this never returns.
-    let _ = dropped.recv();
-    std::process::exit(code)
-}
-
 /// The error [`run_in_main`] returns when the promise it ran was rejected (the rejection's
 /// message: an [`Exn`] cannot cross threads).
 #[derive(Debug, Clone, PartialEq, Eq)]
