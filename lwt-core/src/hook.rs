@@ -86,8 +86,9 @@ pub fn report(error: &Exn) {
 pub(crate) enum Source {
     /// A detached callback or promise (`on_success`, `async_`, `dont_wait`...).
     Detached,
-    /// A connection handler of a server with no `ServerConfig::on_error`.
-    ServerHandler,
+    /// A server with no `ServerConfig::on_error`: what failed (its connection handler, an
+    /// accept, a close).
+    Server(&'static str),
 }
 
 /// [`report`], naming `source` if the default hook ends the process.
@@ -120,10 +121,10 @@ fn default_hook(error: &Exn, source: Source) -> ! {
 fn default_message(error: &Exn, source: Source) -> String {
     match source {
         Source::Detached => format!("lwt: unhandled error in a detached callback: {error:?}"),
-        Source::ServerHandler => format!(
-            "lwt: unhandled error in a server's connection handler: {error:?}\n\
+        Source::Server(what) => format!(
+            "lwt: unhandled error in a server ({what}): {error:?}\n\
              lwt: give the server `ServerConfig::on_error` (or set an async exception hook) \
-             to handle its handlers' errors and keep serving"
+             to handle its errors and keep serving"
         ),
     }
 }

@@ -112,6 +112,10 @@ fn child() {
             // the report does not itself need the pool.
             let fd = unix::stdin().unwrap();
             let ms = std::time::Duration::from_millis;
+            // A read of nothing does not wait for input (as on a pollable descriptor).
+            let f = fd.clone();
+            let empty = main::run(unix::with_timeout(ms(2000), move || f.read(0)));
+            assert_eq!(empty.unwrap(), b"");
             for _ in 0..9 {
                 let f = fd.clone();
                 let r = main::run(unix::with_timeout(ms(20), move || f.read(64)));

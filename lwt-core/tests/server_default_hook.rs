@@ -1,7 +1,8 @@
 //! Found in a dogfood (session 29): a server whose handler fails, with no
 //! `ServerConfig::on_error` and no async exception hook, ends the process through the default
 //! hook (status 2, as Lwt's does), and its message only said "a detached callback". It now says
-//! that the failure came from a connection handler, and how to keep serving.
+//! that the failure came from the server (its handler, an accept, a close), and how to keep
+//! serving.
 //!
 //! The process has to exit, so the server runs in a child: this test binary, run again with
 //! `LWT_CORE_SERVER_HOOK_CHILD` set.
@@ -44,7 +45,7 @@ fn a_failing_handler_without_on_error_exits_naming_on_error() {
     assert!(!stdout.contains("@not exited"), "{stdout}");
     assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
     assert!(
-        stderr.contains("unhandled error in a server's connection handler")
+        stderr.contains("unhandled error in a server (a connection handler)")
             && stderr.contains("handler broke")
             && stderr.contains("ServerConfig::on_error"),
         "stderr: {stderr}"

@@ -564,8 +564,7 @@ fn form(f: &Form) -> TokenStream {
             let (pat, body) = (param(&f.pat), unit_block_expr(&f.body));
             // Evaluated apart when it may hold temporaries, as a waited expression is: a
             // `c.borrow()` in `for x in c.borrow().clone()` would otherwise live until the
-            // driver returns, beside a body that moves `c`. It also puts the driver's
-            // `IntoIterator` error at the iterable rather than at `for`.
+            // driver returns, beside a body that moves `c`.
             let expr = waited(&f.expr);
             // The body through `loop_body`, as `while`'s through `Next::body`: a body of the
             // wrong type is then reported at its value, not at `for` in the driver's bounds.

@@ -725,13 +725,15 @@ impl Server {
         p.clone()
     }
 
-    fn report(&self, e: &Exn) {
+    /// Gives `e` to `on_error`, or to the async exception hook; `what` failed (for the default
+    /// hook's message).
+    fn report(&self, e: &Exn, what: &'static str) {
         match &self.0.config.on_error {
             Some(f) => {
                 let f = f.clone();
                 hook::guard(|| f(e));
             }
-            None => hook::report_from(e, hook::Source::ServerHandler),
+            None => hook::report_from(e, hook::Source::Server(what)),
         }
     }
 
@@ -768,7 +770,7 @@ impl Server {
                     oc2.close().finalize(move || ic2.close())
                 },
                 move |e| {
-                    s1.report(&e);
+                    s1.report(&e, "a connection handler");
                     if no_close {
                         return Promise::ret(());
                     }
@@ -776,7 +778,7 @@ impl Server {
                 },
             )
             .catch(move |e| {
-                s2.report(&e);
+                s2.report(&e, "closing a connection");
                 Promise::ret(())
             })
             .map(move |()| s3.connection_done());
@@ -829,7 +831,7 @@ fn accept_loop<H: Handler>(server: Server, handler: Rc<H>, burst: u32) -> Promis
                 return pause().bind(move |()| accept_loop(s2, h2, 0));
             }
             // EMFILE and the like: report, and try again a little later rather than spin.
-            s2.report(&e);
+            s2.report(&e, "accepting a connection");
             unix::sleep(Duration::from_millis(100)).bind(move |()| accept_loop(s2, h2, 0))
         },
     )

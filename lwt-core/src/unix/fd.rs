@@ -744,6 +744,10 @@ impl Fd {
             // As Lwt: wait for input first (a wait that can be canceled, and holds no thread),
             // and only then read on the pool. Sent to the pool at once, a read given up (by a
             // timeout, say) kept a pool thread until input came, then read it for nobody.
+            // (A read of nothing takes nothing: it is made at once, as on a pollable one.)
+            if max == 0 {
+                return self.read_on_pool(0);
+            }
             let fd = self.clone();
             return self.wait_read().bind(move |()| fd.read_on_pool(max));
         }
@@ -801,7 +805,8 @@ impl Fd {
     /// [`InvalidArgument`](crate::InvalidArgument) before anything is read. On a blocking-mode
     /// descriptor (the standard input) the read waits for input as a pollable one does, then runs
     /// on the thread pool, as [`read`](Self::read)'s does: as in Lwt, it can be canceled until
-    /// input comes (the buffer is then dropped and nothing is read), not once it reads, and its
+    /// input comes (the buffer is then dropped and nothing is read), not once it reads (an empty
+    /// range reads at once), and its
     /// errors arrive as a [`Failure`](crate::Failure) carrying the `io::Error`'s message.
     ///
     /// ```
@@ -818,6 +823,9 @@ impl Fd {
         }
         if self.is_blocking() {
             // Input first, as in `read`: a read given up while it waits takes nothing.
+            if range.is_empty() {
+                return self.read_into_on_pool(buf, range);
+            }
             let fd = self.clone();
             return self
                 .wait_read()
