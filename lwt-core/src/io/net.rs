@@ -15,7 +15,7 @@ use crate::exn::Exn;
 use crate::hook;
 use crate::main::pause;
 use crate::promise::Promise;
-use crate::resolver::{wait, Resolver};
+use crate::resolver::{task, wait, Resolver};
 use crate::unix::{self, Fd, Listener};
 
 /// Where to connect or listen (Lwt's `Unix.sockaddr`, plus host names).
@@ -96,7 +96,20 @@ fn resolve_then<T: 'static>(
     f: impl Fn(SocketAddr) -> Promise<T> + 'static,
 ) -> Promise<T> {
     let f: Rc<dyn Fn(SocketAddr) -> Promise<T>> = Rc::new(f);
-    unix::getaddrinfo(host, port).bind(move |addrs| first_that_works(addrs, 0, None, f))
+    // The lookup runs on the thread pool, where nothing can stop it, and its promise cannot be
+    // canceled: waited on directly, a canceled (or timed out) connection by name went on to
+    // connect when the answer came, for nobody, and a body waiting on the peer kept the
+    // socket open. The connection waits on a task of its own instead, which a cancel rejects
+    // at once; a late answer then finds it resolved and is dropped.
+    let (resolved, r) = task::<Vec<SocketAddr>>();
+    let answered = unix::getaddrinfo(host, port).then(move |outcome| {
+        if r.is_pending() {
+            r.wakeup_result(outcome);
+        }
+        Promise::ret(())
+    });
+    drop(answered);
+    resolved.bind(move |addrs| first_that_works(addrs, 0, None, f))
 }
 
 fn connect(addr: Address) -> Promise<Fd> {

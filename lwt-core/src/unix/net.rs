@@ -356,8 +356,11 @@ fn connect_unix_after(path: PathBuf, tries: u32) -> Promise<Fd> {
     }
 }
 
-/// Lwt_unix's `getaddrinfo`, on the thread pool: the addresses of `host` at `port`. An
-/// unresolvable host is a rejection with the resolver's message.
+/// Lwt_unix's `getaddrinfo`, on the thread pool: the addresses of `host` at `port`. Differs
+/// from Lwt, whose answer for an unresolvable (or empty) host is an empty list: that is a
+/// rejection here, a [`Failure`](crate::Failure) naming the host and giving the resolver's
+/// message, so that a connection to it fails saying why. The lookup cannot be canceled; the
+/// connections of [`io`](crate::io) by host name can.
 ///
 /// ```
 /// use lwt_core::{main, unix};
@@ -371,7 +374,7 @@ pub fn getaddrinfo(host: &str, port: u16) -> Promise<Vec<SocketAddr>> {
         (host.as_str(), port)
             .to_socket_addrs()
             .map(Iterator::collect)
-            .map_err(|e| format!("cannot resolve {host}: {e}"))
+            .map_err(|e| format!("cannot resolve {host:?}: {e}"))
     })
     .bind(|r| Promise::of_result(r.map_err(Exn::failure)))
 }
