@@ -576,7 +576,10 @@ impl Fd {
 
     /// Lwt_unix's `wait_read`: fulfilled when the descriptor is readable: at once if it is
     /// readable now (data is waiting, the input has ended, or it is always ready, as a regular
-    /// file is), else when it becomes readable. Cancelable.
+    /// file is), else when it becomes readable. Cancelable. Unlike a read, a wait does not keep
+    /// the descriptor open: if the last [`Fd`] handle is dropped meanwhile, the wait is rejected
+    /// with [`Abandoned`](crate::Abandoned) (after [`close`](Self::close), with the
+    /// closed-descriptor error).
     ///
     /// ```
     /// use lwt_core::{main, unix};
@@ -592,7 +595,8 @@ impl Fd {
     }
 
     /// Lwt_unix's `wait_write`: fulfilled when the descriptor is writable: at once if it is
-    /// writable now, else when it becomes writable. Cancelable.
+    /// writable now, else when it becomes writable. Cancelable. As with
+    /// [`wait_read`](Self::wait_read), the wait does not keep the descriptor open.
     ///
     /// ```
     /// let (_r, w) = lwt_core::unix::pipe().unwrap();
