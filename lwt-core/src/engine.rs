@@ -710,8 +710,8 @@ impl Engine {
         } else {
             // Work posted and not yet run does not wait for the poll: its wake may have been
             // taken already, by the iteration of an outer loop whose posted closure runs this
-            // one (`main::exit` from a job's completion or from `detach`ed code); that nested
-            // loop blocked for ever beside it.
+            // one (the exit hooks, run by `main::exit` in a callback of a job's completion);
+            // that nested loop blocked for ever beside it.
             let timeout = if paused || self.remote.queued.load(Ordering::Acquire) > 0 {
                 Some(Duration::ZERO)
             } else if let Some(d) = self.timers.borrow_mut().next_deadline() {
