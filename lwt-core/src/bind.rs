@@ -273,19 +273,24 @@ impl<T: 'static> Promise<T> {
     /// Sends a rejection of this promise to the async exception hook ([`async_`] and
     /// [`ignore_result`]). Not under [`hook::guard`], as Lwt's `async` calls the hook straight
     /// from its callback: a panic of the hook goes on to whoever resolved the promise, once.
-    /// Under the guard, the hook's own panic was reported to the hook a second time.
+    /// Under the guard, the hook's own panic was reported to the hook a second time. The hook
+    /// sees the key storage of the call, as [`dont_wait`]'s handler does (an observer's rule).
     ///
     /// [`async_`]: crate::async_
     /// [`ignore_result`]: crate::ignore_result
+    /// [`dont_wait`]: crate::dont_wait
     pub(crate) fn on_failure_report(&self) {
         match &self.0 {
             Repr::Ready(Ok(_)) => {}
             Repr::Ready(Err(e)) => hook::report(e),
-            Repr::Node(node) => node.add_callback(Callback::Observe(Box::new(|outcome| {
-                if let Err(e) = outcome {
-                    hook::report(e)
-                }
-            }))),
+            Repr::Node(node) => {
+                let storage = key::snapshot();
+                node.add_callback(Callback::Observe(Box::new(move |outcome| {
+                    if let Err(e) = outcome {
+                        key::with_storage(storage, || hook::report(e))
+                    }
+                })))
+            }
         }
     }
 

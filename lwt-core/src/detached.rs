@@ -6,6 +6,10 @@
 //! connection must not take a server down: Lwt issue #13). `async_` and `ignore_result` send it to
 //! the [async exception hook](crate::hook), whose default reports it and exits; as in Lwt,
 //! `ignore_result` of a promise that is already rejected raises (panics) at once instead.
+//!
+//! The handler, or the hook, runs with the [keys](crate::key) current at the call, as an
+//! observer registered there would. Lwt's runs with whatever storage the callback before it
+//! left behind, usually that of the bind whose continuation failed.
 
 use crate::bind::catch as catch_thunk;
 use crate::exn::Exn;

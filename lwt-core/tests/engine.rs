@@ -411,6 +411,45 @@ fn keys_are_seen_as_they_were_at_registration() {
     assert_eq!(key::get(&k2), None);
 }
 
+/// Found in review (session 31): `dont_wait`'s handler saw the keys of its call, but the hook
+/// that `async_` and `ignore_result` report to saw those of whoever resolved the promise (Lwt's
+/// both see what the last callback left behind: an accident of its storage, not a rule). Both
+/// now follow the observers' rule, the storage of the call.
+#[test]
+fn detached_failures_are_reported_with_the_keys_of_the_call() {
+    let k = key::new_key::<i32>();
+    let seen = log();
+    let s = seen.clone();
+    let previous =
+        hook::set_async_exception_hook(move |_| push(&s, format!("hook {:?}", key::get(&k))));
+    let failing = |p: Promise<()>| {
+        key::with_value(&k, Some(5), || p.bind(|()| Promise::<()>::fail_with("x")))
+    };
+    let (p, r) = wait::<()>();
+    let q = failing(p);
+    let s = seen.clone();
+    key::with_value(&k, Some(7), || {
+        lwt_core::dont_wait(
+            || q,
+            move |_| push(&s, format!("dont_wait {:?}", key::get(&k))),
+        )
+    });
+    key::with_value(&k, Some(6), || r.wakeup(()));
+    let (p, r) = wait::<()>();
+    let q = failing(p);
+    key::with_value(&k, Some(7), || lwt_core::async_(|| q));
+    key::with_value(&k, Some(6), || r.wakeup(()));
+    let (p, r) = wait::<()>();
+    let q = failing(p);
+    key::with_value(&k, Some(7), || lwt_core::ignore_result(q));
+    key::with_value(&k, Some(6), || r.wakeup(()));
+    hook::restore_async_exception_hook(previous);
+    assert_eq!(
+        taken(&seen),
+        ["dont_wait Some(7)", "hook Some(7)", "hook Some(7)"]
+    );
+}
+
 /// A value whose `drop` reads a key, and records what it saw.
 struct ReadsKeyOnDrop(key::Key<u8>, Rc<std::cell::Cell<Option<u8>>>);
 
