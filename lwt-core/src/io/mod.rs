@@ -164,18 +164,17 @@ pub trait Channel: Clone + 'static {
     fn is_closed(&self) -> bool;
 }
 
-/// How long the close after a failed body or handler ([`with_connection`], a server's,
-/// [`with_file`]) waits for what the output holds to be taken before it aborts the channel.
+/// How long the close of a connection ([`with_connection`]'s, a server's) waits for the peer
+/// to take some of what the output holds, and the close after a failed [`with_file`] body for
+/// all of it, before it aborts the channel.
 const CLOSE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Closes a channel whose body or handler failed: what it holds is written out first, as after
-/// a success, but for at most [`CLOSE_GRACE`], then the channel is aborted. The body may have
-/// given up on a peer that does not read (a write canceled by a timeout puts its bytes back in
-/// the buffer), and a close waiting for it would never end: `with_connection` or `with_file`
-/// would stay pending, and a server's connection (a close nobody can cancel) would stay open for
-/// as long as the peer lives. Lwt closes the socket at once here (its input's close does).
-/// Rejected if the close fails before the grace ends (a server reports it); giving up is not a
-/// failure.
+/// Closes a file channel whose body failed: what it holds is written out first, as after a
+/// success, but for at most [`CLOSE_GRACE`], then the channel is aborted. The body may have
+/// given up on a FIFO's reader that does not read (a write canceled by a timeout puts its bytes
+/// back in the buffer), and a close waiting for it would never end. Rejected if the close fails
+/// before the grace ends; giving up is not a failure. (Connections watch the peer's progress
+/// instead: `net::close_connection`.)
 pub(crate) fn close_after_failure<C: Channel>(channel: &C) -> Promise<()> {
     let aborting = channel.clone();
     let closed = channel.close().map(|()| true);

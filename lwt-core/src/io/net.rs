@@ -389,11 +389,15 @@ pub fn open_connection_with(
 }
 
 /// Lwt_io's `with_connection`: connects, runs `f` on the channels, and closes them when `f`'s
-/// promise resolves, either way (the output channel is flushed first). The result is `f`'s,
-/// unless closing after a success fails. After a failure, the close waits at most one second
-/// for the peer to take what the output channel holds, then closes the socket anyway: the body
-/// may have given up on a peer that does not read (Lwt closes the socket at once here), and the
-/// result is the body's rejection.
+/// promise resolves, either way. The result is `f`'s, unless closing after a success fails;
+/// after a failure, the body's rejection. The close writes out what the output channel holds
+/// first, for as long as the peer takes some of it at least once a second; a peer that takes
+/// nothing for a second (the body may have given up on a peer that does not read) gets the
+/// connection aborted, and the bytes left are dropped. Lwt closes the socket at once here,
+/// which drops them even for a peer that reads. What counts is what the system accepts, which
+/// it takes in steps: a socket wakes its writer once its reader has drained a good part of its
+/// buffer (a quarter to a third on Linux), so a reader that drains less than that in a second
+/// counts as stalled. For another rule, close the channels in `f` before it returns.
 ///
 /// ```
 /// use lwt_core::{io, main};
@@ -432,10 +436,55 @@ pub fn with_connection_with<T: 'static>(
 ) -> Promise<T> {
     open_connection_with(addr, config).bind(move |(ic, oc)| {
         let (ic2, oc2, ic3) = (ic.clone(), oc.clone(), ic.clone());
+        let (ic4, oc3, oc4) = (ic.clone(), oc.clone(), oc.clone());
         catch(move || f(ic, oc), Promise::fail).try_bind(
-            move |v| oc2.close().finalize(move || ic2.close()).map(move |()| v),
-            move |e| super::close_after_failure(&ic3).then(move |_| Promise::fail(e)),
+            move |v| {
+                let closing = oc2.close().finalize(move || ic2.close());
+                close_connection(closing, ic4, oc3).map(move |()| v)
+            },
+            move |e| {
+                let closing = ic3.close();
+                close_connection(closing, ic3, oc4).then(move |_| Promise::fail(e))
+            },
         )
+    })
+}
+
+/// Watches `closing`, the close of a connection whose body or handler is done, which writes out
+/// what the output holds first: it goes on for as long as the peer takes some of it at least
+/// once per [`CLOSE_GRACE`](super::CLOSE_GRACE); a peer that takes nothing for that long gets
+/// the connection aborted, and the bytes left stay counted in `buffered()`. A close that waited
+/// without bound would let a peer that never reads (a body that gave up on it, a write canceled
+/// by a timeout, puts its bytes back in the buffer) keep `with_connection` pending, or a
+/// server's connection (a close nobody can cancel) open, for as long as the peer lives. Lwt
+/// closes the socket at once here (its input's close does), which drops the buffered bytes even
+/// for a peer that reads. Rejected if the close fails; giving up on the peer is not a failure.
+fn close_connection(closing: Promise<()>, ic: InputChannel, oc: OutputChannel) -> Promise<()> {
+    let taken = oc.written_out();
+    close_unless_stalled(closing, ic, oc, taken)
+}
+
+fn close_unless_stalled(
+    closing: Promise<()>,
+    ic: InputChannel,
+    oc: OutputChannel,
+    taken: u64,
+) -> Promise<()> {
+    if !closing.is_pending() {
+        return closing;
+    }
+    // `protected`: the race's end cancels only the timer; the close goes on.
+    let closed = closing.clone().protected().map(|()| true);
+    let waited = unix::sleep(super::CLOSE_GRACE).map(|()| false);
+    crate::combinators::pick(vec![closed, waited]).bind(move |closed| {
+        let now = oc.written_out();
+        if closed {
+            Promise::ret(())
+        } else if now > taken {
+            close_unless_stalled(closing, ic, oc, now)
+        } else {
+            ic.abort()
+        }
     })
 }
 
@@ -708,9 +757,10 @@ impl Server {
     /// timeout leaves it pending, and each race's waiter leaves it when the race ends. (A
     /// `map` or `bind` of it that is given up keeps its callback on it until the shutdown, as
     /// on any promise: race `drained()` itself.) A connection whose handler has returned is
-    /// finished once its output is written out, which waits on a peer that does not read for
-    /// as long as it does not (as Lwt's `close`): bound the wait with
-    /// [`unix::with_timeout`] if a client may stall.
+    /// finished once its output is written out, which waits on a peer that reads slowly for as
+    /// long as it takes some of the output at least once a second; one that takes nothing for
+    /// a second is aborted (Lwt closes the socket at once). Bound the wait with
+    /// [`unix::with_timeout`] for a stricter deadline.
     ///
     /// ```
     /// use std::time::Duration;
@@ -773,6 +823,7 @@ impl Server {
         let (ic, oc) = channels(fd, state.config.channels);
         let no_close = state.config.no_close;
         let (ic2, oc2, ic3) = (ic.clone(), oc.clone(), ic.clone());
+        let (ic4, oc3, oc4) = (ic.clone(), oc.clone(), oc.clone());
         let (handler, s1, s2, s3) = (handler.clone(), self.clone(), self.clone(), self.clone());
         let served = catch(move || handler(peer, ic, oc), Promise::fail)
             .try_bind(
@@ -780,14 +831,16 @@ impl Server {
                     if no_close {
                         return Promise::ret(());
                     }
-                    oc2.close().finalize(move || ic2.close())
+                    let closing = oc2.close().finalize(move || ic2.close());
+                    close_connection(closing, ic4, oc3)
                 },
                 move |e| {
                     s1.report(&e, "a connection handler");
                     if no_close {
                         return Promise::ret(());
                     }
-                    super::close_after_failure(&ic3)
+                    let closing = ic3.close();
+                    close_connection(closing, ic3, oc4)
                 },
             )
             .catch(move |e| {
@@ -879,8 +932,9 @@ fn is_about_one_connection(e: &Exn) -> bool {
 /// Lwt_io's `establish_server_with_client_address`: listens on `addr` and calls
 /// `handler(peer, input, output)` for each connection (`peer` is `None` for Unix-domain
 /// clients). The connection's channels are closed when the handler's promise resolves (the
-/// output channel is flushed first; after a rejection, for at most one second, as with
-/// [`with_connection`], so that a peer that does not read cannot keep the connection open). A
+/// output channel is written out first, as with [`with_connection`], for as long as the peer
+/// takes some of it at least once a second, so that a peer that does not read cannot keep the
+/// connection open). A
 /// handler's rejection or panic goes to the [async exception hook](crate::hook), as in Lwt,
 /// whose default prints it and exits the process (a client that resets its connection while
 /// the handler reads is enough): a server should use [`establish_server_with`] and

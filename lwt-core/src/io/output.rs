@@ -226,6 +226,12 @@ impl OutputChannel {
         self.0.accepted.get()
     }
 
+    /// How many bytes have reached the descriptor so far: the progress a close watches for
+    /// (see `net::close_connection`).
+    pub(super) fn written_out(&self) -> u64 {
+        self.0.written.get()
+    }
+
     /// Lwt_io's `set_position`: after the operations already started, writes the buffer out,
     /// then moves the descriptor to byte `pos` of the file; the next bytes written go there,
     /// and [`position`](OutputChannel::position) is `pos`. Rejected with the flush's error,
@@ -501,6 +507,12 @@ impl OutputChannel {
             // The caller gave up; the data waits in the buffer for the next flush.
             self.schedule_auto_flush();
             return Promise::fail(e);
+        }
+        if self.0.aborted.get() {
+            // The abort closed the descriptor under this write. Its error ("the file descriptor
+            // is closed", `NotConnected` even on a pipe) would blame the descriptor; Lwt's abort
+            // fails the operation in progress with `Channel_closed`, as the input side does.
+            return Promise::fail(ChannelClosed("output"));
         }
         *self.0.error.borrow_mut() = Some(e.clone());
         let waiters = std::mem::take(&mut *self.0.waiters.borrow_mut());
@@ -779,10 +791,10 @@ impl OutputChannel {
 
     /// Lwt_io's `abort`: closes the channel and its descriptor at once, without writing out
     /// what the buffer holds ([`buffered`](OutputChannel::buffered) still counts it, as bytes
-    /// that will never be written). Writes, flushes and a close in progress fail: a write
-    /// waiting for room with the error of the closed descriptor, a
-    /// [`flushed`](OutputChannel::flushed) waiter with [`ChannelClosed`], a close queued
-    /// behind them with [`ChannelClosed`] if bytes were left unwritten.
+    /// that will never be written). Writes, flushes and a close in progress fail with
+    /// [`ChannelClosed`], as in Lwt: a write waiting for room, a
+    /// [`flushed`](OutputChannel::flushed) waiter, a close queued behind them if bytes were
+    /// left unwritten.
     ///
     /// On a connection it closes the connection, both channels with it, as Lwt's abort does
     /// (where [`close`](OutputChannel::close) only shuts the sending side down). Rejected only
