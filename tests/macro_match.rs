@@ -390,3 +390,33 @@ fn an_arm_body_may_be_a_plain_value_after_do() {
     };
     assert_eq!(s.state(), State::Fulfilled(2));
 }
+
+/// The form the `match` error suggests for a plain value that borrows (found by a dogfood,
+/// session 31: `match lwt::ret(line.as_str())` does not compile, the arms running later): an
+/// ordinary `match` in parentheses, whose arms are promises, waited on as a statement or as the
+/// block's value.
+#[test]
+fn a_plain_match_in_parentheses_picks_the_promise_to_wait_on() {
+    let replies = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let (r1, r2) = (replies.clone(), replies.clone());
+    let reply = move |s: &str| {
+        r1.borrow_mut().push(s.to_string());
+        ret(())
+    };
+    let (line, resolver) = wait::<String>();
+    let done = lwt! {
+        let line = line;
+        (match line.as_str() {
+            "PING" => reply("PONG"),
+            _ => reply("ERR"),
+        });
+        (match line.len() {
+            4 => ret("four"),
+            _ => ret("other"),
+        })
+    };
+    assert_eq!(done.state(), State::Pending);
+    resolver.wakeup("PING".to_string());
+    assert_eq!(done.state(), State::Fulfilled("four"));
+    assert_eq!(*r2.borrow(), ["PONG"]);
+}

@@ -80,9 +80,11 @@ impl<T: 'static> Bindable for Promise<T> {
 #[diagnostic::on_unimplemented(
     message = "`match` in `lwt!` waits on a promise, but this is a `{Self}`",
     label = "expected a `Promise<_>`, found `{Self}`",
-    note = "to match a plain value, wait on a resolved promise: `match lwt::ret(value) {{ .. }}`, \
-            or pick a promise with an ordinary `match` in a plain `let`: \
-            `do let p = match value {{ .. }};`"
+    note = "to match a plain value, write an ordinary `match` whose arms are promises, in \
+            parentheses: `(match value {{ .. }})`, or in a plain `let`: \
+            `do let p = match value {{ .. }};`",
+    note = "an owned value can also be waited on as a resolved promise: \
+            `match lwt::ret(value) {{ .. }}` (not one that borrows: the arms run later)"
 )]
 pub trait Scrutinee: sealed::Sealed {
     /// The value the promise is fulfilled with.

@@ -25,7 +25,9 @@ const MAX_READ: usize = 1 << 20;
 /// A buffered input channel (Lwt_io's `input_channel`) over a file descriptor: a pipe, a socket,
 /// a file or the standard input.
 ///
-/// A channel is a cheap handle: clones share the channel. Reading operations return promises;
+/// A channel is a cheap handle: clones share the channel, and dropping the last handle closes
+/// its descriptor (a connection's socket, once its output channel is gone too), with what the
+/// buffer still holds. Reading operations return promises;
 /// they run one at a time, in the order they were called (an operation started while another
 /// is in progress waits for it), so two `read_line`s on one channel never mix their bytes.
 ///

@@ -36,6 +36,13 @@ const MAX_WRITE: usize = 1 << 16;
 ///
 /// Operations run one at a time, in the order they were called, so writes keep their order.
 ///
+/// A channel is a cheap handle: clones share it. When the last handle is dropped, the
+/// descriptor is closed once the automatic flush that the last write scheduled has run (at the
+/// loop's next turn, or in the exit hooks); nothing can report that flush's failure then, so
+/// [`close`](OutputChannel::close) a channel whose bytes matter. A handle bound to `_name` in
+/// `lwt!` and never used again is dropped when the code before the block's first pending wait
+/// returns, not at the end of the block (see the macro's docs, "When values are dropped").
+///
 /// If writing fails (a pipe whose reader is gone: `BrokenPipe`, a reset connection...), the
 /// error is reported to the operation that was writing, and the channel keeps it: every later
 /// operation is rejected with it, and the bytes that were not written stay counted in
