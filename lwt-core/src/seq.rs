@@ -44,19 +44,26 @@
 //!   nodes and callback promises are already resolved. `iter_p` keeps no list of promises (Lwt's
 //!   does): one observer and one cancel link (in a reused slot) per callback promise still
 //!   pending, nothing for resolved ones.
-//! * `iter_p` and `iter_n` stop forcing at the first rejected callback, and reject with the
-//!   first rejection in sequence order once the callbacks already running are done (Lwt calls
-//!   the callback on the rest of the sequence, and its `iter_n` rejects at once, leaving the
-//!   running callbacks unobserved). A node being forced at that moment is the user's promise: it
-//!   is not canceled, and its element is ignored.
+//! * `iter_p` and `iter_n` stop forcing at the first rejected callback or node, and reject with
+//!   the first rejection in sequence order (a rejected node counts at the place of the element
+//!   it would have given) once the callbacks already running are done, so that no rejection goes
+//!   unobserved; a running callback that never resolves keeps the result pending, as it would
+//!   after the sequence's end. Lwt calls the callback on the rest of the sequence after a
+//!   callback's rejection and reports the first rejection in time; after a node's rejection, and
+//!   in `iter_n` after a callback's, it rejects at once, leaving the running callbacks
+//!   unobserved. A node being forced at that moment is the user's promise: it is not canceled,
+//!   and its element is ignored.
+//! * `iter_n(0, f)` is a rejected promise ([`InvalidArgument`](crate::InvalidArgument)), as every
+//!   bad argument here is, where Lwt's `iter_n ~max_concurrency:0` raises at once.
 //! * Canceling the result of `iter_p` or `iter_n` rejects it with `Canceled` and cancels what it
 //!   waits on: the node being forced and the running callbacks. This is done before `cancel`
 //!   returns, wherever the cancel is made: from inside `f` or the forcing of a node too, no node
 //!   is forced and `f` is not called after it, and a callback promise that `f` returns after
 //!   canceling the result is canceled as it comes back. (Lwt's `iter_p` and `iter_n` are chains
-//!   of binds: canceled, they cancel the node being forced if it is cancelable, not the running
-//!   callbacks; canceled from inside `f`, they do nothing at all, the chain waiting then on the
-//!   node just forced, and go on to the end.)
+//!   of binds: canceled, they cancel only what the chain waits on at that moment, the node being
+//!   forced if it is cancelable, or the running callbacks once `iter_n` is full or `iter_p` has
+//!   reached the end; canceled from inside `f`, they do nothing at all, the chain waiting then
+//!   on the node just forced, and go on to the end.)
 //! * A panic while forcing a node or in a callback rejects the promise with
 //!   [`Panicked`](crate::Panicked) (Lwt's `Lwt.apply`).
 

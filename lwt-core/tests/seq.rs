@@ -483,3 +483,40 @@ fn iter_n_ignores_the_element_of_a_node_whose_forcing_fails_a_running_callback()
     assert_eq!(*calls.borrow(), [0], "f called after a callback failed");
     assert_eq!(done.rejection().unwrap().to_string(), "call 0 fails");
 }
+
+/// The rule the module docs state, checked in review against Lwt 5.6.1 (session 31), which
+/// rejects at once with the node's error and leaves the running callback unobserved: here a
+/// rejected node is reported once the callbacks already running are done, as the first
+/// rejection in sequence order, so a callback on an earlier element that fails wins.
+#[test]
+fn a_rejected_node_is_reported_once_the_running_callbacks_are_done() {
+    fn message(p: &Promise<()>) -> String {
+        match p.state() {
+            State::Fulfilled(()) => "fulfilled".into(),
+            State::Rejected(e) => format!("rejected {e}"),
+            State::Pending => "pending".into(),
+        }
+    }
+    for limit in [None, Some(2)] {
+        for callback_fails in [false, true] {
+            let (cb, rcb) = wait::<()>();
+            let (node, rnode) = wait::<Node<i32>>();
+            let mut cb = Some(cb);
+            let f = move |_: i32| cb.take().expect("one element");
+            let s = seq::cons(0, Seq::new(move || node));
+            let p = match limit {
+                None => s.iter_p(f),
+                Some(n) => s.iter_n(n, f),
+            };
+            rnode.wakeup_exn(Exn::failure("node"));
+            assert_eq!(message(&p), "pending", "{limit:?}: the callback runs");
+            if callback_fails {
+                rcb.wakeup_exn(Exn::failure("callback 0"));
+                assert_eq!(message(&p), "rejected callback 0", "{limit:?}");
+            } else {
+                rcb.wakeup(());
+                assert_eq!(message(&p), "rejected node", "{limit:?}");
+            }
+        }
+    }
+}
