@@ -1,8 +1,20 @@
-//! The Unix layer (Lwt's `Lwt_unix`): timers, file descriptors, pipes, sockets, files.
+//! The Unix layer (Lwt's `Lwt_unix`): timers, file descriptors, pipes, sockets, files, signals.
 //!
 //! * [`time`]: `sleep`, `timeout`, `with_timeout`;
 //! * [`fd`]: [`Fd`], non-blocking reads and writes on the loop's reactor;
-//! * [`net`]: `pipe`, `socketpair`, TCP and Unix-domain sockets, `getaddrinfo`, `open_file`.
+//! * [`net`]: `pipe`, `socketpair`, TCP and Unix-domain sockets, `getaddrinfo`, `open_file`;
+//! * [`signal`]: `on_signal`, `disable_signal_handler`.
+//!
+//! | Lwt_unix | here |
+//! |---|---|
+//! | `sleep 0.5`, `timeout`, `with_timeout` | [`sleep_secs`]`(0.5)` or [`sleep`]`(Duration)`, [`timeout`], [`with_timeout`] (a `Duration`) |
+//! | `yield`, `auto_yield` | [`main::yield_`](crate::main::yield_) (a `pause`) |
+//! | `file_descr`, `of_unix_file_descr`, `read`, `write`, `wait_read`, `close` | [`Fd`], [`Fd::from_owned`], [`Fd::read`], [`Fd::write`], [`Fd::wait_read`], [`Fd::close`] |
+//! | `pipe`, `socketpair`, `openfile` | [`pipe`], [`socketpair`], [`open_file`] |
+//! | `socket` + `connect`, `bind` + `listen` + `accept` | [`connect_tcp`], [`connect_unix`], [`Listener`] |
+//! | `getaddrinfo` | [`getaddrinfo`] |
+//! | `on_signal`, `on_signal_full`, `disable_signal_handler`, `signal_count` | [`signal`]'s functions of the same names |
+//! | `stat`, `unlink`, `files_of_directory` and the other system calls | `std::fs` on the pool: `preemptive::detach(move \|\| std::fs::metadata(path))` |
 //!
 //! Other sockets (UDP, raw, with options `std` sets: `setsockopt`'s) are made with the
 //! standard library and handed to the loop with [`Fd::from_owned`], which makes them
@@ -33,10 +45,13 @@
 //! ```
 //!
 //! Not provided: `Lwt_timeout` (a [`sleep`] and [`cancel`](crate::Promise::cancel) do its
-//! work) and `Lwt_engine` (the reactor is [mio](https://docs.rs/mio)'s epoll, not pluggable).
+//! work), `Lwt_engine` (the reactor is [mio](https://docs.rs/mio)'s epoll, not pluggable),
+//! `Lwt_process` (`std::process` on the pool, or its pipes handed to [`Fd::from_owned`]), and
+//! `reinstall_signal_handler` (see [`signal`]).
 
 pub mod fd;
 pub mod net;
+pub mod signal;
 pub mod time;
 
 pub use fd::Fd;

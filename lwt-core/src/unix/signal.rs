@@ -1,0 +1,331 @@
+//! Signals (Lwt_unix's `on_signal`): call a function on the loop's thread each time the process
+//! receives a signal.
+//!
+//! A signal handler proper may do almost nothing (no allocation, no lock), so the handler that
+//! [signal-hook](https://docs.rs/signal-hook) installs for us only writes a byte to a pipe, one
+//! per signal received; the loop reads the pipe like any other descriptor and calls the
+//! functions registered for the signal, in registration order, on the thread that registered
+//! them, whenever that thread's loop runs. That is Lwt's design too (a notification written by
+//! its C handler and read by the engine). Signals that arrive together may be merged into one
+//! call, as the kernel merges a signal that is already pending.
+//!
+//! ```
+//! use lwt_core::{main, unix::signal, wait};
+//!
+//! // A server's graceful stop: `stop` is fulfilled by the first SIGUSR1 (SIGINT or SIGTERM in a
+//! // real program).
+//! let (stop, r) = wait::<()>();
+//! let mut r = Some(r);
+//! let handler = signal::on_signal(signal::SIGUSR1, move |_| {
+//!     if let Some(r) = r.take() {
+//!         r.wakeup(());
+//!     }
+//! })
+//! .unwrap();
+//! signal::raise(signal::SIGUSR1).unwrap();
+//! main::run(stop).unwrap();
+//! signal::disable_signal_handler(handler);
+//! ```
+//!
+//! # Differences from Lwt
+//!
+//! * Registration can fail, so [`on_signal`] returns a `Result`: `InvalidInput` for a signal
+//!   that cannot be handled (`SIGKILL`, `SIGSTOP`) or that a handler must not intercept because
+//!   the program's own faults raise it (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`), and the
+//!   system's error for a number that is not a signal. Lwt raises.
+//! * A function that panics does not stop the others: the panic goes to the
+//!   [async exception hook](crate::hook), as a panic in any observer does.
+//! * Each thread has its own handlers (every thread here has its own loop): [`signal_count`]
+//!   counts the calling thread's.
+//! * When the process's last handler of a signal is disabled, the signal's default action comes
+//!   back (as Lwt's `SIG_DFL`), except for `SIGPIPE`, which Rust programs ignore from the start
+//!   and which stays ignored: a write to a closed connection is a `BrokenPipe` error.
+//! * `reinstall_signal_handler` is not provided: the handler is signal-hook's, which other
+//!   libraries in the process share rather than replace.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::hook;
+use crate::promise::Promise;
+use crate::unix::Fd;
+
+pub use signal_hook::consts::signal::{
+    SIGALRM, SIGCHLD, SIGHUP, SIGINT, SIGPIPE, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGWINCH,
+};
+
+/// A registered handler (Lwt's `signal_handler_id`), to [disable](disable_signal_handler) it.
+/// Copyable: disabling it again, from any copy, does nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SignalHandler {
+    signum: i32,
+    id: u64,
+}
+
+impl SignalHandler {
+    /// The signal this handler is registered for.
+    pub fn signal(&self) -> i32 {
+        self.signum
+    }
+
+    /// [`disable_signal_handler`] as a method.
+    pub fn disable(self) {
+        disable_signal_handler(self)
+    }
+}
+
+/// A registered function. Behind an `Rc<RefCell<..>>` so that a call can run while the table is
+/// not borrowed (the function may register or disable handlers).
+type Action = Rc<RefCell<dyn FnMut(SignalHandler, i32)>>;
+
+/// The calling thread's handlers of one signal.
+struct Watched {
+    signum: i32,
+    actions: Vec<(u64, Action)>,
+    /// signal-hook's registration that writes to the pipe.
+    hook: signal_hook::SigId,
+    /// The loop reading the pipe; canceled when the last handler goes.
+    reading: Promise<()>,
+}
+
+// Dropped when its last handler is disabled, or with the thread's table when the thread ends:
+// either way signal-hook stops writing to the pipe (and closes its writing end), and the
+// handlers still registered no longer count against the default action.
+impl Drop for Watched {
+    fn drop(&mut self) {
+        signal_hook::low_level::unregister(self.hook);
+        for _ in &self.actions {
+            release_default(self.signum);
+        }
+    }
+}
+
+thread_local! {
+    static SIGNALS: RefCell<HashMap<i32, Watched>> = RefCell::default();
+    static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Per signal, process-wide: how many handlers all threads have, and the flag that lets the
+/// default action run (true while there is none). The flag's action is registered once per
+/// signal and never removed: signal-hook cannot give a signal its default disposition back, so
+/// it emulates it.
+static DEFAULTS: Mutex<Vec<(i32, Arc<AtomicBool>, usize)>> = Mutex::new(Vec::new());
+
+/// Lwt_unix's `on_signal`: calls `f(signum)` on this thread, when its loop runs, each time the
+/// process receives the signal `signum` (one of the constants of this module, or any number
+/// `libc` names). See the [module docs](self) for the errors.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::{main, unix::{self, signal}};
+///
+/// let seen = Rc::new(Cell::new(0));
+/// let s = seen.clone();
+/// let handler = signal::on_signal(signal::SIGUSR2, move |num| {
+///     assert_eq!(num, signal::SIGUSR2);
+///     s.set(s.get() + 1);
+/// })
+/// .unwrap();
+/// signal::raise(signal::SIGUSR2).unwrap();
+/// while seen.get() == 0 {
+///     main::run(unix::sleep_secs(0.001)).unwrap();
+/// }
+/// handler.disable();
+/// assert!(signal::on_signal(9, |_| ()).is_err()); // SIGKILL cannot be handled
+/// ```
+pub fn on_signal(signum: i32, mut f: impl FnMut(i32) + 'static) -> io::Result<SignalHandler> {
+    on_signal_full(signum, move |_, num| f(num))
+}
+
+/// Lwt_unix's `on_signal_full`: [`on_signal`], with the handler given to `f` too, so that `f`
+/// can disable it.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::{main, unix::{self, signal}};
+///
+/// let calls = Rc::new(Cell::new(0));
+/// let c = calls.clone();
+/// signal::on_signal_full(signal::SIGWINCH, move |handler, _| {
+///     c.set(c.get() + 1);
+///     handler.disable(); // the first signal only
+/// })
+/// .unwrap();
+/// signal::raise(signal::SIGWINCH).unwrap();
+/// while signal::signal_count() > 0 {
+///     main::run(unix::sleep_secs(0.001)).unwrap();
+/// }
+/// assert_eq!(calls.get(), 1);
+/// ```
+pub fn on_signal_full(
+    signum: i32,
+    f: impl FnMut(SignalHandler, i32) + 'static,
+) -> io::Result<SignalHandler> {
+    if signal_hook::consts::FORBIDDEN.contains(&signum)
+        || signum == signal_hook::consts::signal::SIGBUS
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unix::on_signal: signal {signum} cannot be handled"),
+        ));
+    }
+    let id = NEXT_ID.with(|n| {
+        let id = n.get();
+        n.set(id + 1);
+        id
+    });
+    let handler = SignalHandler { signum, id };
+    let action: Action = Rc::new(RefCell::new(f));
+    let watched = SIGNALS.with(|s| s.borrow().contains_key(&signum));
+    if !watched {
+        acquire_default(signum)?;
+        match watch(signum) {
+            Ok((hook, reading)) => SIGNALS.with(|s| {
+                s.borrow_mut().insert(
+                    signum,
+                    Watched {
+                        signum,
+                        actions: Vec::new(),
+                        hook,
+                        reading,
+                    },
+                );
+            }),
+            Err(e) => {
+                release_default(signum);
+                return Err(e);
+            }
+        }
+    } else {
+        acquire_default(signum)?;
+    }
+    SIGNALS.with(|s| {
+        let mut s = s.borrow_mut();
+        let watched = s.get_mut(&signum).expect("registered above");
+        watched.actions.push((id, action));
+    });
+    Ok(handler)
+}
+
+/// Lwt_unix's `disable_signal_handler`: stops calling the handler's function. The signal's
+/// default action comes back once no thread has a handler for it (see the
+/// [module docs](self)). Disabling a handler again does nothing; a function running now
+/// finishes.
+pub fn disable_signal_handler(handler: SignalHandler) {
+    // `None`: disabled already (or another thread's). `Some(emptied)`: removed, and with it the
+    // table of the signal if that was its last handler.
+    let removed = SIGNALS.with(|s| {
+        let mut s = s.borrow_mut();
+        let watched = s.get_mut(&handler.signum)?;
+        let at = watched
+            .actions
+            .iter()
+            .position(|(id, _)| *id == handler.id)?;
+        watched.actions.remove(at);
+        Some(if watched.actions.is_empty() {
+            s.remove(&handler.signum)
+        } else {
+            None
+        })
+    });
+    let Some(emptied) = removed else {
+        return;
+    };
+    release_default(handler.signum);
+    if let Some(watched) = emptied {
+        // Its drop unregisters the pipe's writer; the reading loop ends with its cancel.
+        watched.reading.cancel();
+    }
+}
+
+/// Lwt_unix's `signal_count`: how many handlers this thread has registered and not disabled.
+///
+/// ```
+/// assert_eq!(lwt_core::unix::signal::signal_count(), 0);
+/// ```
+pub fn signal_count() -> usize {
+    SIGNALS.with(|s| s.borrow().values().map(|w| w.actions.len()).sum())
+}
+
+/// Sends `signum` to the calling thread (C's `raise`), for tests and for a program that signals
+/// itself.
+pub fn raise(signum: i32) -> io::Result<()> {
+    signal_hook::low_level::raise(signum)
+}
+
+/// A pipe whose writing end signal-hook writes a byte to on each `signum`, and the loop that
+/// reads it on this thread.
+fn watch(signum: i32) -> io::Result<(signal_hook::SigId, Promise<()>)> {
+    let (reader, writer) = std::io::pipe()?;
+    let reader = Fd::from_owned(OwnedFd::from(reader))?;
+    let hook = signal_hook::low_level::pipe::register(signum, writer)?;
+    Ok((hook, read_signals(signum, reader)))
+}
+
+/// Reads the bytes the signal handler wrote, and calls this thread's functions for `signum` once
+/// per read (signals read together are merged, as pending signals are).
+fn read_signals(signum: i32, reader: Fd) -> Promise<()> {
+    reader.read(64).bind(move |bytes| {
+        if bytes.is_empty() {
+            // The writing end is closed: the handlers were disabled.
+            return Promise::ret(());
+        }
+        deliver(signum);
+        read_signals(signum, reader)
+    })
+}
+
+/// Calls the functions registered for `signum` now, in registration order; each guarded, so that
+/// a panic goes to the hook and the others still run. The table is not borrowed during a call.
+fn deliver(signum: i32) {
+    let actions: Vec<(u64, Action)> = SIGNALS.with(|s| {
+        s.borrow()
+            .get(&signum)
+            .map(|w| w.actions.clone())
+            .unwrap_or_default()
+    });
+    for (id, action) in actions {
+        // Disabled by a function called before it in this delivery: skipped.
+        let live = SIGNALS.with(|s| {
+            s.borrow()
+                .get(&signum)
+                .is_some_and(|w| w.actions.iter().any(|(i, _)| *i == id))
+        });
+        if live {
+            let handler = SignalHandler { signum, id };
+            hook::guard(|| (action.borrow_mut())(handler, signum));
+        }
+    }
+}
+
+/// Counts one more handler of `signum` in the process, and turns the default action off.
+fn acquire_default(signum: i32) -> io::Result<()> {
+    let mut defaults = DEFAULTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(entry) = defaults.iter_mut().find(|(s, _, _)| *s == signum) {
+        entry.2 += 1;
+        entry.1.store(false, Ordering::SeqCst);
+        return Ok(());
+    }
+    let run_default = Arc::new(AtomicBool::new(false));
+    if signum != SIGPIPE {
+        signal_hook::flag::register_conditional_default(signum, run_default.clone())?;
+    }
+    defaults.push((signum, run_default, 1));
+    Ok(())
+}
+
+/// Counts one handler of `signum` less; with none left, the default action is back.
+fn release_default(signum: i32) {
+    let mut defaults = DEFAULTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(entry) = defaults.iter_mut().find(|(s, _, _)| *s == signum) {
+        entry.2 -= 1;
+        if entry.2 == 0 {
+            entry.1.store(true, Ordering::SeqCst);
+        }
+    }
+}

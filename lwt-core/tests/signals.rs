@@ -1,0 +1,188 @@
+//! `unix::signal` (Lwt_unix's `on_signal`). Each test uses a signal of its own: a signal reaches
+//! every handler of the process, and the tests of this file run on parallel threads. The test
+//! that needs the default action back runs in a child process.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use lwt_core::unix::{self, signal};
+use lwt_core::{hook, main, wait};
+
+/// Turns the loop until `done`, for at most 5 s.
+fn run_until(done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(5), "hang");
+        main::run(unix::sleep(Duration::from_millis(1))).unwrap();
+    }
+}
+
+#[test]
+fn handlers_run_in_registration_order_once_per_signal_until_disabled() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (a, b) = (log.clone(), log.clone());
+    let first = signal::on_signal(signal::SIGUSR1, move |n| a.borrow_mut().push(("a", n))).unwrap();
+    let second =
+        signal::on_signal(signal::SIGUSR1, move |n| b.borrow_mut().push(("b", n))).unwrap();
+    assert_eq!(signal::signal_count(), 2);
+    assert_eq!(first.signal(), signal::SIGUSR1);
+    signal::raise(signal::SIGUSR1).unwrap();
+    run_until(|| log.borrow().len() == 2);
+    assert_eq!(
+        *log.borrow(),
+        [("a", signal::SIGUSR1), ("b", signal::SIGUSR1)]
+    );
+    first.disable();
+    first.disable(); // again: nothing
+    assert_eq!(signal::signal_count(), 1);
+    signal::raise(signal::SIGUSR1).unwrap();
+    run_until(|| log.borrow().len() == 3);
+    assert_eq!(log.borrow()[2], ("b", signal::SIGUSR1));
+    signal::disable_signal_handler(second);
+    assert_eq!(signal::signal_count(), 0);
+}
+
+#[test]
+fn a_signal_sent_from_another_thread_wakes_a_loop_waiting_for_it() {
+    // The graceful stop of a server: the loop sleeps in its poll until the signal comes.
+    let (stop, r) = wait::<i32>();
+    let mut r = Some(r);
+    let handler = signal::on_signal(signal::SIGUSR2, move |n| {
+        if let Some(r) = r.take() {
+            r.wakeup(n);
+        }
+    })
+    .unwrap();
+    let sender = std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(50));
+        signal::raise(signal::SIGUSR2).unwrap();
+    });
+    let got = main::run(unix::with_timeout(Duration::from_secs(5), move || stop));
+    sender.join().unwrap();
+    assert_eq!(got.unwrap(), signal::SIGUSR2);
+    handler.disable();
+}
+
+#[test]
+fn signals_that_cannot_be_handled_are_errors() {
+    for signum in [9, 19, 11, 7, 4, 8] {
+        // SIGKILL, SIGSTOP, SIGSEGV, SIGBUS, SIGILL, SIGFPE
+        let e = signal::on_signal(signum, |_| ()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{signum}: {e}");
+        assert!(e.to_string().contains("cannot be handled"), "{e}");
+    }
+    for not_a_signal in [0, -1, 100_000] {
+        assert!(
+            signal::on_signal(not_a_signal, |_| ()).is_err(),
+            "{not_a_signal}"
+        );
+    }
+    assert_eq!(signal::signal_count(), 0);
+}
+
+#[test]
+fn a_handler_that_panics_goes_to_the_hook_and_the_next_still_runs() {
+    let reported = Rc::new(RefCell::new(Vec::new()));
+    let r = reported.clone();
+    let previous = hook::set_async_exception_hook(move |e| r.borrow_mut().push(e.to_string()));
+    let ran = Rc::new(Cell::new(false));
+    let ran2 = ran.clone();
+    let panicking = signal::on_signal(signal::SIGALRM, |_| panic!("handler broke")).unwrap();
+    let next = signal::on_signal(signal::SIGALRM, move |_| ran2.set(true)).unwrap();
+    signal::raise(signal::SIGALRM).unwrap();
+    run_until(|| ran.get());
+    hook::restore_async_exception_hook(previous);
+    assert_eq!(reported.borrow().len(), 1);
+    assert!(
+        reported.borrow()[0].contains("handler broke"),
+        "{reported:?}"
+    );
+    panicking.disable();
+    next.disable();
+}
+
+#[test]
+fn a_handler_may_disable_itself_and_register_others() {
+    let calls = Rc::new(RefCell::new(Vec::new()));
+    let c = calls.clone();
+    signal::on_signal_full(signal::SIGHUP, move |me, _| {
+        c.borrow_mut().push("first");
+        me.disable();
+        let c2 = c.clone();
+        // Registered from inside a delivery: called from the next signal on.
+        signal::on_signal_full(signal::SIGHUP, move |me, _| {
+            c2.borrow_mut().push("second");
+            me.disable();
+        })
+        .unwrap();
+    })
+    .unwrap();
+    signal::raise(signal::SIGHUP).unwrap();
+    run_until(|| !calls.borrow().is_empty());
+    assert_eq!(signal::signal_count(), 1);
+    signal::raise(signal::SIGHUP).unwrap();
+    run_until(|| signal::signal_count() == 0);
+    assert_eq!(*calls.borrow(), ["first", "second"]);
+}
+
+const CHILD: &str = "LWT_CORE_SIGNALS_CHILD";
+
+#[test]
+fn the_default_action_comes_back_with_the_last_handler() {
+    const NAME: &str = "the_default_action_comes_back_with_the_last_handler";
+    if std::env::var_os(CHILD).is_some() {
+        let handled = Rc::new(Cell::new(false));
+        let h = handled.clone();
+        let handler = signal::on_signal(signal::SIGTERM, move |_| h.set(true)).unwrap();
+        signal::raise(signal::SIGTERM).unwrap();
+        run_until(|| handled.get());
+        println!("@handled");
+        handler.disable();
+        signal::raise(signal::SIGTERM).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        println!("@survived");
+        return;
+    }
+    let (stdout, signaled) = child(NAME);
+    assert!(stdout.contains("@handled"), "{stdout}");
+    assert!(!stdout.contains("@survived"), "{stdout}");
+    assert_eq!(signaled, Some(signal::SIGTERM));
+}
+
+#[test]
+fn a_thread_that_ends_with_a_handler_gives_the_default_action_back() {
+    const NAME: &str = "a_thread_that_ends_with_a_handler_gives_the_default_action_back";
+    if std::env::var_os(CHILD).is_some() {
+        std::thread::spawn(|| {
+            signal::on_signal(signal::SIGTERM, |_| ()).unwrap();
+            main::run(unix::sleep(Duration::from_millis(1))).unwrap();
+            println!("@registered");
+        })
+        .join()
+        .unwrap();
+        // The thread is gone, and its handler with it.
+        signal::raise(signal::SIGTERM).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        println!("@survived");
+        return;
+    }
+    let (stdout, signaled) = child(NAME);
+    assert!(stdout.contains("@registered"), "{stdout}");
+    assert!(!stdout.contains("@survived"), "{stdout}");
+    assert_eq!(signaled, Some(signal::SIGTERM));
+}
+
+/// Runs the test `name` in a child process: its output, and the signal that ended it.
+fn child(name: &str) -> (String, Option<i32>) {
+    use std::os::unix::process::ExitStatusExt;
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        out.status.signal(),
+    )
+}
