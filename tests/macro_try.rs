@@ -450,3 +450,30 @@ fn a_catch_arm_may_name_a_generic_type() {
     };
     assert_eq!(matched.state(), State::Fulfilled(16));
 }
+
+/// The docs' `try`/`finally` over a connection's channels (Lwt's `Lwt.finalize (fun () -> serve
+/// ic oc) (fun () -> Lwt_io.close oc)`), with the clone the cleanup needs: it compiles, echoes
+/// every line, and closes the output when the input ends.
+#[test]
+fn try_finally_closes_a_clone_of_the_channel_the_body_uses() {
+    use lwt::io;
+    let (ic, to_server) = io::pipe().unwrap();
+    let (from_server, oc) = io::pipe().unwrap();
+    let served = lwt! {
+        do let closing = oc.clone();
+        try {
+            while let Some(line) = ic.read_line_opt() { oc.write_line(line); }
+        } finally {
+            closing.close()
+        }
+    };
+    let sent = lwt! {
+        to_server.write_line("one");
+        to_server.write_line("two");
+        to_server.close()
+    };
+    lwt::main::run(sent).unwrap();
+    lwt::main::run(served).unwrap();
+    let echoed = lwt::main::run(from_server.read_to_end()).unwrap();
+    assert_eq!(echoed, b"one\ntwo\n");
+}
