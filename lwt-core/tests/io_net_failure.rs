@@ -123,6 +123,23 @@ fn a_failed_body_or_handler_does_not_wait_for_ever_on_a_peer_that_does_not_read(
     );
     assert!(errors.borrow().is_empty(), "{:?}", errors.borrow());
 
+    // Found in review (session 31): `with_connection` canceled during that close (a timeout
+    // around it) left the close going on, unwatched, and the socket open for as long as the
+    // peer lived. The cancel now aborts the connection.
+    let before = open_fds();
+    let p = io::with_connection(peer.local_addr().unwrap(), |_ic, oc| {
+        try_to_write_too_much_for(oc)
+    });
+    main::run(unix::sleep(Duration::from_millis(500))).unwrap();
+    assert!(p.is_pending(), "closing: the peer does not read");
+    p.cancel();
+    assert!(p.rejection().is_some_and(|e| e.is_canceled()));
+    assert_eq!(
+        open_fds(),
+        before,
+        "the client's socket is closed at the cancel"
+    );
+
     // A peer that reads still gets what the failed body left buffered.
     let got = Rc::new(RefCell::new(Vec::new()));
     let g2 = got.clone();

@@ -126,6 +126,59 @@ fn a_handler_may_disable_itself_and_register_others() {
     assert_eq!(*calls.borrow(), ["first", "second"]);
 }
 
+/// Found in review (session 31): ids were numbered per thread, so disabling another thread's
+/// handler disabled this thread's handler of the same number.
+#[test]
+fn disabling_another_threads_handler_does_nothing_here() {
+    let theirs = std::thread::spawn(|| signal::on_signal(41, |_| ()).unwrap())
+        .join()
+        .unwrap();
+    let mine = signal::on_signal(41, |_| ()).unwrap();
+    assert_eq!(signal::signal_count(), 1);
+    signal::disable_signal_handler(theirs);
+    assert_eq!(
+        signal::signal_count(),
+        1,
+        "this thread's handler is still there"
+    );
+    mine.disable();
+    assert_eq!(signal::signal_count(), 0);
+}
+
+/// Found in review (session 31): a real-time signal, which signal-hook's table of default
+/// actions does not name, was refused (`EINVAL`); Lwt handles it.
+#[test]
+fn a_real_time_signal_is_handled() {
+    let rt = 40; // between SIGRTMIN and SIGRTMAX on Linux
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let handler = signal::on_signal(rt, move |n| {
+        assert_eq!(n, rt);
+        c.set(c.get() + 1);
+    })
+    .unwrap();
+    signal::raise(rt).unwrap();
+    run_until(|| calls.get() == 1);
+    handler.disable();
+}
+
+/// Found in review (session 31): the signals caught before the loop turned were merged into one
+/// call; Lwt calls the handler once per signal caught, and so does this crate now.
+#[test]
+fn each_signal_caught_is_a_call() {
+    let calls = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let handler = signal::on_signal(signal::SIGQUIT, move |_| c.set(c.get() + 1)).unwrap();
+    for _ in 0..3 {
+        // Each is caught (a byte written) before the next is sent.
+        signal::raise(signal::SIGQUIT).unwrap();
+    }
+    run_until(|| calls.get() >= 3);
+    main::run(unix::sleep(Duration::from_millis(20))).unwrap();
+    handler.disable();
+    assert_eq!(calls.get(), 3);
+}
+
 const CHILD: &str = "LWT_CORE_SIGNALS_CHILD";
 
 #[test]

@@ -461,7 +461,12 @@ pub fn with_connection_with<T: 'static>(
 /// for a peer that reads. Rejected if the close fails; giving up on the peer is not a failure.
 fn close_connection(closing: Promise<()>, ic: InputChannel, oc: OutputChannel) -> Promise<()> {
     let taken = oc.written_out();
-    close_unless_stalled(closing, ic, oc, taken)
+    let aborting = ic.clone();
+    let watched = close_unless_stalled(closing, ic, oc, taken);
+    // Canceled (a `with_timeout` around `with_connection`): the close, which the watch protects,
+    // would go on unwatched against a peer that may never read. The caller gave up: abort.
+    watched.on_cancel(move || drop(aborting.abort()));
+    watched
 }
 
 fn close_unless_stalled(
@@ -721,8 +726,10 @@ impl Server {
 
     /// Lwt_io's `shutdown_server`: stops accepting (closes the listening socket, and removes
     /// the socket file of a Unix-domain server). Fulfilled once it is done, which is at once;
-    /// the connections in progress go on (wait for them with [`drained`](Server::drained)).
-    /// Calling it again does nothing more.
+    /// the connections the server has accepted go on (wait for them with
+    /// [`drained`](Server::drained)). Those the system had completed but the server not yet
+    /// accepted are reset by the system when the listening socket closes, as in Lwt. Calling it
+    /// again does nothing more.
     ///
     /// ```
     /// use lwt_core::{io, main};

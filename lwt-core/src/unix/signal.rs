@@ -5,9 +5,9 @@
 //! [signal-hook](https://docs.rs/signal-hook) installs for us only writes a byte to a pipe, one
 //! per signal received; the loop reads the pipe like any other descriptor and calls the
 //! functions registered for the signal, in registration order, on the thread that registered
-//! them, whenever that thread's loop runs. That is Lwt's design too (a notification written by
-//! its C handler and read by the engine). Signals that arrive together may be merged into one
-//! call, as the kernel merges a signal that is already pending.
+//! them, whenever that thread's loop runs, once per signal caught. That is Lwt's design too (a
+//! notification written by its C handler and read by the engine). As there, a signal that
+//! arrives while the same one is still pending in the kernel is merged with it by the kernel.
 //!
 //! ```
 //! use lwt_core::{main, unix::signal, wait};
@@ -38,17 +38,21 @@
 //! * Each thread has its own handlers (every thread here has its own loop): [`signal_count`]
 //!   counts the calling thread's.
 //! * When the process's last handler of a signal is disabled, the signal's default action comes
-//!   back (as Lwt's `SIG_DFL`), except for `SIGPIPE`, which Rust programs ignore from the start
-//!   and which stays ignored: a write to a closed connection is a `BrokenPipe` error.
+//!   back, as with Lwt's `SIG_DFL`: whatever else handled the signal before (another library's
+//!   signal-hook action, or `nohup`'s ignored `SIGHUP`), the next one runs the default action.
+//!   signal-hook emulates it: a real-time signal, which its table does not name, then ends the
+//!   process with exit status 128 + its number rather than by the signal. `SIGPIPE` is the
+//!   exception: Rust programs ignore it from the start, and it stays ignored (a write to a
+//!   closed connection is a `BrokenPipe` error).
 //! * `reinstall_signal_handler` is not provided: the handler is signal-hook's, which other
-//!   libraries in the process share rather than replace.
+//!   libraries in the process share rather than replace while a handler is registered here.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::OwnedFd;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::hook;
@@ -107,8 +111,11 @@ impl Drop for Watched {
 
 thread_local! {
     static SIGNALS: RefCell<HashMap<i32, Watched>> = RefCell::default();
-    static NEXT_ID: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
 }
+
+/// Handler ids, process-wide: a `SignalHandler` may be sent to another thread, where disabling
+/// it must find nothing rather than a handler of that thread with the same number.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
 /// Per signal, process-wide: how many handlers all threads have, and the flag that lets the
 /// default action run (true while there is none). The flag's action is registered once per
@@ -174,33 +181,29 @@ pub fn on_signal_full(
             format!("unix::on_signal: signal {signum} cannot be handled"),
         ));
     }
-    let id = NEXT_ID.with(|n| {
-        let id = n.get();
-        n.set(id + 1);
-        id
-    });
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let handler = SignalHandler { signum, id };
     let action: Action = Rc::new(RefCell::new(f));
     let watched = SIGNALS.with(|s| s.borrow().contains_key(&signum));
     if !watched {
-        acquire_default(signum)?;
-        match watch(signum) {
-            Ok((hook, reading)) => SIGNALS.with(|s| {
-                s.borrow_mut().insert(
-                    signum,
-                    Watched {
-                        signum,
-                        actions: Vec::new(),
-                        hook,
-                        reading,
-                    },
-                );
-            }),
-            Err(e) => {
-                release_default(signum);
-                return Err(e);
-            }
+        // The pipe first: a signal caught from then on is a call, never the default action.
+        let (hook, reading) = watch(signum)?;
+        if let Err(e) = acquire_default(signum) {
+            signal_hook::low_level::unregister(hook);
+            reading.cancel();
+            return Err(e);
         }
+        SIGNALS.with(|s| {
+            s.borrow_mut().insert(
+                signum,
+                Watched {
+                    signum,
+                    actions: Vec::new(),
+                    hook,
+                    reading,
+                },
+            );
+        });
     } else {
         acquire_default(signum)?;
     }
@@ -267,15 +270,17 @@ fn watch(signum: i32) -> io::Result<(signal_hook::SigId, Promise<()>)> {
     Ok((hook, read_signals(signum, reader)))
 }
 
-/// Reads the bytes the signal handler wrote, and calls this thread's functions for `signum` once
-/// per read (signals read together are merged, as pending signals are).
+/// Reads the bytes the signal handler wrote, one per signal caught, and calls this thread's
+/// functions for `signum` once per byte.
 fn read_signals(signum: i32, reader: Fd) -> Promise<()> {
     reader.read(64).bind(move |bytes| {
         if bytes.is_empty() {
             // The writing end is closed: the handlers were disabled.
             return Promise::ret(());
         }
-        deliver(signum);
+        for _ in &bytes {
+            deliver(signum);
+        }
         read_signals(signum, reader)
     })
 }
@@ -312,8 +317,18 @@ fn acquire_default(signum: i32) -> io::Result<()> {
         return Ok(());
     }
     let run_default = Arc::new(AtomicBool::new(false));
-    if signum != SIGPIPE {
-        signal_hook::flag::register_conditional_default(signum, run_default.clone())?;
+    if signal_hook::low_level::signal_name(signum).is_some() {
+        if signum != SIGPIPE {
+            signal_hook::flag::register_conditional_default(signum, run_default.clone())?;
+        }
+    } else {
+        // A real-time signal, whose default action (termination) signal-hook's table does not
+        // know: the shell's status for a process ended by it.
+        signal_hook::flag::register_conditional_shutdown(
+            signum,
+            128 + signum,
+            run_default.clone(),
+        )?;
     }
     defaults.push((signum, run_default, 1));
     Ok(())
