@@ -27,6 +27,12 @@ use crate::timers::{CancelCounter, Timers};
 
 const WAKER: Token = Token(usize::MAX);
 
+/// How long the loop blocks, at most, when all it waits for is `spawn_local` tasks whose wakers
+/// something else holds: another thread that drops its waker without waking it runs no code the
+/// loop could see, so the loop counts the holders again this often, and `run` then reports that
+/// nothing can resolve its promise instead of waiting for ever.
+const WAKER_RECOUNT: Duration = Duration::from_secs(1);
+
 /// Work posted to the loop from another thread.
 pub(crate) type Posted = Box<dyn FnOnce() + Send>;
 
@@ -716,8 +722,11 @@ impl Engine {
                 Some(Duration::ZERO)
             } else if let Some(d) = self.timers.borrow_mut().next_deadline() {
                 Some(d.saturating_duration_since(Instant::now()))
-            } else if io_waiting || (remote_work && !self.only_unwakeable_tasks()) {
+            } else if io_waiting || self.outstanding.get() > 0 {
                 None
+            } else if remote_work && !self.only_unwakeable_tasks() {
+                // Only tasks whose wakers are held elsewhere: see `WAKER_RECOUNT`.
+                Some(WAKER_RECOUNT)
             } else {
                 return Err(Stuck);
             };

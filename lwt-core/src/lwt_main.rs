@@ -25,9 +25,10 @@
 //! while such a task lives, as it waits for a [`preemptive`](crate::preemptive) job. A task
 //! whose waker nothing holds (`std::future::pending()`) is not waited for; one that awaits an
 //! lwt promise nothing resolves is (the promise holds its waker): cancel its promise to drop it.
-//! The loop counts the holders when it is about to block: if the last holder other than the
-//! task is another thread, which later drops the waker without waking it (it panicked, say),
-//! nothing wakes the loop to count again, and `run` keeps waiting.
+//! The loop counts the holders when it is about to block, and again every second while those
+//! tasks are all it waits for: if the last holder other than the task is another thread, which
+//! drops the waker without waking it (it panicked, say), `run` reports that nothing can resolve
+//! its promise within a second of the drop.
 //!
 //! ```
 //! use lwt_core::{main, Promise};

@@ -106,3 +106,39 @@ fn tasks_polling_a_promise_again_and_again_keep_one_waker_each() {
     ));
     assert!(sums.is_ok());
 }
+
+/// Known limit until session 31: a task whose waker another thread held kept `run` waiting, and
+/// when that thread dropped the waker without waking it (it panicked, say), nothing woke the
+/// loop to count the holders again: `run` waited for ever. The loop now counts them again every
+/// second while such tasks are all it waits for.
+#[test]
+fn run_notices_a_foreign_waker_dropped_without_a_wake() {
+    // Gives its waker to a thread that drops it, unwoken, after 100 ms.
+    struct HandsOffItsWaker(bool);
+    impl Future for HandsOffItsWaker {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if !self.0 {
+                self.0 = true;
+                let waker = cx.waker().clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    drop(waker);
+                });
+            }
+            Poll::Pending
+        }
+    }
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let task = spawn_local(HandsOffItsWaker(false));
+        let started = std::time::Instant::now();
+        let e = main::run(task).unwrap_err().to_string();
+        let _ = done.send((e, started.elapsed()));
+    });
+    let (e, took) = outcome
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("run still waiting 10 s after the only waker was dropped");
+    assert!(e.contains("nothing can resolve it"), "{e}");
+    assert!(took >= std::time::Duration::from_millis(100), "{took:?}");
+}
