@@ -536,18 +536,26 @@ fn a_block_may_end_with_a_panic_and_its_semicolon() {
         .contains("none at 1"));
 }
 
+/// A value that logs its drop, by name.
+struct Guard(Log, &'static str);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        push(&self.0, format!("drop {}", self.1));
+    }
+}
+
+impl fmt::Debug for Guard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.1)
+    }
+}
+
 /// Pins what `docs/lwt-macro.md` ("When values are dropped") says: a value the rest of the block
 /// never uses is dropped before the block resumes, and `do drop(..)` where it should end keeps it
 /// alive until then.
 #[test]
 fn guards_live_until_they_are_used() {
-    struct Guard(Log, &'static str);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            push(&self.0, format!("drop {}", self.1));
-        }
-    }
-
     let l = log();
     let (p, r) = wait::<u32>();
     let (l1, l2) = (l.clone(), l.clone());
@@ -586,18 +594,6 @@ fn guards_live_until_they_are_used() {
 /// as code or in a format string, as long as that use needs.
 #[test]
 fn underscore_bindings_of_a_let_live_to_the_end_of_the_block() {
-    struct Guard(Log, &'static str);
-    impl Drop for Guard {
-        fn drop(&mut self) {
-            push(&self.0, format!("drop {}", self.1));
-        }
-    }
-    impl fmt::Debug for Guard {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.1)
-        }
-    }
-
     let l = log();
     let (p, r) = wait::<(Guard, Guard)>();
     let (q, rq) = wait::<u32>();
