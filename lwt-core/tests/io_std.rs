@@ -51,6 +51,16 @@ fn child() {
             main::run(io::printf(format_args!("{line} ({n} bytes)\n"))).unwrap();
             0
         }
+        "read_error" => {
+            // Standard input is a directory: the reads fail with the system's error, whole.
+            let e = main::run(unix::stdin().unwrap().read(8)).unwrap_err();
+            let kind = e.downcast_ref::<std::io::Error>().map(|e| e.kind());
+            let ic = io::stdin();
+            let e2 = main::run(ic.read_line()).unwrap_err();
+            let kind2 = e2.downcast_ref::<std::io::Error>().map(|e| e.kind());
+            main::run(io::printf(format_args!("MARK {kind:?} {kind2:?}\n"))).unwrap();
+            0
+        }
         "count" => {
             let n = main::run(count_lines(io::stdin(), 0)).unwrap();
             main::run(io::printf(format_args!("MARK {n} lines\n"))).unwrap();
@@ -199,6 +209,21 @@ fn with_input(scenario: &str, input: &str) -> Output {
         .write_all(input.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// Found in review (session 31): a failed read of a blocking-mode descriptor (the standard
+/// input) was a `Failure` holding the error's text, so `is::<io::Error>()` was false and the
+/// kind lost, against the `io` docs (Lwt: `Unix_error (EISDIR, "read", "")`).
+#[test]
+fn a_failed_stdin_read_is_the_systems_io_error() {
+    let dir = std::fs::File::open(std::env::temp_dir()).unwrap();
+    let out = run_child("read_error", Stdio::from(dir));
+    assert_eq!(
+        marked(&out.stdout),
+        ["MARK Some(IsADirectory) Some(IsADirectory)"],
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -172,7 +172,7 @@ fn read_retrying(mut file: File, buf: &mut [u8]) -> Result<usize, PoolReadError>
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 return Err(PoolReadError::WouldBlock)
             }
-            Err(e) => return Err(PoolReadError::Failed(e.to_string())),
+            Err(e) => return Err(PoolReadError::Failed(e)),
         }
     }
 }
@@ -181,7 +181,9 @@ fn read_retrying(mut file: File, buf: &mut [u8]) -> Result<usize, PoolReadError>
 enum PoolReadError {
     /// The descriptor is non-blocking after all (see `Fd::poll_from_now_on`).
     WouldBlock,
-    Failed(String),
+    /// The system's error, as a pollable descriptor's read gives it (it is `Send`, so it crosses
+    /// back whole: its `kind()` and `raw_os_error()` are kept).
+    Failed(io::Error),
 }
 
 /// Rejects a range that does not lie within the buffer (as Lwt_unix's `Invalid_argument`).
@@ -777,7 +779,7 @@ impl Fd {
                 fd.poll_from_now_on();
                 fd.read(max)
             }
-            Err(PoolReadError::Failed(e)) => Promise::fail(Exn::failure(e)),
+            Err(PoolReadError::Failed(e)) => Promise::fail(e),
         })
     }
 
@@ -863,7 +865,7 @@ impl Fd {
                 fd.poll_from_now_on();
                 fd.read_into(buf, range)
             }
-            Err(Err(e)) => Promise::fail(Exn::failure(e)),
+            Err(Err(e)) => Promise::fail(e),
         })
     }
 
