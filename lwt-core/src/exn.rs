@@ -31,7 +31,21 @@ const MAX_TRAIL: usize = 32;
 ///
 /// `Exn` deliberately does not implement [`std::error::Error`] itself, so that it can offer
 /// `From<E>` for every `E: Error + 'static` (the `?`-friendly conversion `anyhow` users know).
-/// Use [`Exn::as_error`] to see it as a `&dyn Error`.
+/// Use [`Exn::as_error`] to see it as a `&dyn Error`, and `?` to turn it into a
+/// `Box<dyn Error>`.
+///
+/// # Threads
+///
+/// `Exn` is neither `Send` nor `Sync`: it is a non-atomic reference count, as every handle of
+/// this crate, which runs a loop per thread. To pass a failure to another thread, send what it
+/// says (`e.to_string()`, or `std::io::Error::other(e.to_string())` for `anyhow` and
+/// `io::Result`); a [`detach`](crate::preemptive::detach)ed job that can fail returns its error
+/// inside its value (`Result<T, E>` with `E: Send`), not as a rejection.
+///
+/// ```compile_fail
+/// let e = lwt_core::Exn::failure("stays here");
+/// std::thread::spawn(move || drop(e)); // `Rc<..>` cannot be sent between threads safely
+/// ```
 ///
 /// ```
 /// use lwt_core::{Exn, Failure};
@@ -186,6 +200,55 @@ impl Exn {
     /// The locations this rejection passed through, oldest first.
     pub fn locations(&self) -> impl Iterator<Item = &'static Location<'static>> + '_ {
         self.0.trail.locations.iter().copied()
+    }
+
+    /// How many locations came after the first [`MAX_TRAIL`], counted, not kept.
+    pub(crate) fn trail_dropped(&self) -> usize {
+        self.0.trail.dropped
+    }
+}
+
+/// An [`Exn`] as a `std::error::Error`, for `Box<dyn Error>`: its message, its error's sources,
+/// and the trail in `Debug`.
+struct ExnError(Exn);
+
+impl fmt::Display for ExnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for ExnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl Error for ExnError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.as_error().source()
+    }
+}
+
+/// `?` from a `Result<_, Exn>` (what `main::run` returns) in a function that returns
+/// `Result<_, Box<dyn Error>>`. (`Exn` is not `Error` itself, which is what lets it convert from
+/// every error type; the box holds a private wrapper, so match the error by type, with
+/// [`Exn::downcast_ref`], before it is boxed.) Not `Box<dyn Error + Send + Sync>`, such as
+/// `anyhow` takes: an `Exn` stays on its thread (see [`Exn`]).
+///
+/// ```
+/// use std::error::Error;
+/// use lwt_core::{main, Promise};
+///
+/// fn parse() -> Result<u32, Box<dyn Error>> {
+///     let n = main::run(Promise::<u32>::fail_with("not a number"))?;
+///     Ok(n)
+/// }
+/// assert_eq!(parse().unwrap_err().to_string(), "not a number");
+/// ```
+impl From<Exn> for Box<dyn Error> {
+    fn from(exn: Exn) -> Box<dyn Error> {
+        Box::new(ExnError(exn))
     }
 }
 

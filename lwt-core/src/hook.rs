@@ -5,8 +5,11 @@
 //! neither does a promise given to [`dont_wait`](crate::dont_wait) without a handler: their
 //! failures go to this hook, as in Lwt (`Lwt.async_exception_hook`).
 //!
-//! The default hook prints the error to standard error and exits the process with status 2, like
-//! Lwt's: a failure nobody handles should not pass silently. Servers usually install their own.
+//! The default hook prints the error to standard error (its message, its causes and the
+//! locations it passed through) and exits the process with status 2 through
+//! [`main::exit`](crate::main::exit), like Lwt's `exit 2`: the exit hooks run, so the output
+//! channels are flushed first. A failure nobody handles should not pass silently. Servers
+//! usually install their own.
 //!
 //! A hook may itself panic (a test that wants any such failure to fail it, say). That panic goes
 //! on to the caller of the `wakeup`, `cancel` or `run` that led to the callback, but only once
@@ -114,19 +117,50 @@ pub(crate) fn report_not_fatal(error: &Exn, what: &str) {
 
 fn default_hook(error: &Exn, source: Source) -> ! {
     eprintln!("{}", default_message(error, source));
-    std::process::exit(2);
+    // As Lwt's `exit 2`, which runs OCaml's `at_exit`, and so Lwt's exit hooks: the output
+    // channels are flushed there, and what the program wrote before the failure is not lost.
+    // (From inside the exit hooks, `exit` ends the process at once.)
+    crate::main::exit(2)
 }
 
-/// What the default hook prints before it exits.
+/// What the default hook prints before it exits: the error's message, the messages of its
+/// sources that it does not already include, and the locations it passed through.
 fn default_message(error: &Exn, source: Source) -> String {
+    let described = describe(error);
     match source {
-        Source::Detached => format!("lwt: unhandled error in a detached callback: {error:?}"),
+        Source::Detached => format!("lwt: unhandled error in a detached callback: {described}"),
         Source::Server(what) => format!(
-            "lwt: unhandled error in a server ({what}): {error:?}\n\
+            "lwt: unhandled error in a server ({what}): {described}\n\
              lwt: give the server `ServerConfig::on_error` (or set an async exception hook) \
              to handle its errors and keep serving"
         ),
     }
+}
+
+/// `error`'s message, then `caused by:` its sources (those whose message it does not already
+/// contain: an error that names a path wraps the system's and repeats its text), then its trail.
+fn describe(error: &Exn) -> String {
+    use std::fmt::Write;
+    let mut text = error.to_string();
+    let mut source = error.as_error().source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            let _ = write!(text, "\n    caused by: {message}");
+        }
+        source = cause.source();
+    }
+    for location in error.locations() {
+        let _ = write!(text, "\n    passed through {location}");
+    }
+    if error.trail_dropped() > 0 {
+        let _ = write!(
+            text,
+            "\n    ... and {} more locations",
+            error.trail_dropped()
+        );
+    }
+    text
 }
 
 /// Runs an observer callback, sending a panic to the hook instead of unwinding into the loop.

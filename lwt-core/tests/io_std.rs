@@ -51,6 +51,21 @@ fn child() {
             main::run(io::printf(format_args!("{line} ({n} bytes)\n"))).unwrap();
             0
         }
+        "hook_exits" => {
+            // A detached failure with the default hook: the write made before it still comes
+            // out, as with Lwt's `exit 2`.
+            let failed = std::io::Error::new(std::io::ErrorKind::Other, "disk on fire");
+            let exn = lwt_core::Exn::from(failed).with_location(std::panic::Location::caller());
+            let failing = io::stdout()
+                .write("MARK written before the failure\n")
+                .bind(move |()| {
+                    lwt_core::async_(move || Promise::fail(exn));
+                    unix::sleep(std::time::Duration::from_secs(5))
+                });
+            main::run(failing).unwrap();
+            main::run(io::printl("MARK not reached")).unwrap();
+            0
+        }
         "read_error" => {
             // Standard input is a directory: the reads fail with the system's error, whole.
             let e = main::run(unix::stdin().unwrap().read(8)).unwrap_err();
@@ -209,6 +224,22 @@ fn with_input(scenario: &str, input: &str) -> Output {
         .write_all(input.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// Found in review (session 31): the default hook ended the process with `process::exit(2)`,
+/// which runs no exit hook, so what the program had written to `io::stdout()` was lost (Lwt's
+/// `exit 2` flushes it); and it printed the error's `Debug`, not its message.
+#[test]
+fn the_default_hook_flushes_the_output_and_prints_the_message() {
+    let out = run_child("hook_exits", Stdio::null());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert_eq!(marked(&out.stdout), ["MARK written before the failure"]);
+    assert!(
+        stderr.contains("lwt: unhandled error in a detached callback: disk on fire\n")
+            && stderr.contains("    passed through lwt-core/tests/io_std.rs:"),
+        "stderr: {stderr}"
+    );
 }
 
 /// Found in review (session 31): a failed read of a blocking-mode descriptor (the standard

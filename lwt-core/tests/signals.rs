@@ -72,12 +72,17 @@ fn signals_that_cannot_be_handled_are_errors() {
         assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "{signum}: {e}");
         assert!(e.to_string().contains("cannot be handled"), "{e}");
     }
-    for not_a_signal in [0, -1, 100_000] {
-        assert!(
-            signal::on_signal(not_a_signal, |_| ()).is_err(),
-            "{not_a_signal}"
+    for not_a_signal in [0, -1, 65, 100_000] {
+        let e = signal::on_signal(not_a_signal, |_| ()).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+        assert_eq!(
+            e.to_string(),
+            format!("unix::on_signal: {not_a_signal} is not a signal number")
         );
     }
+    // One glibc keeps for itself: the system's error, saying which call and signal.
+    let e = signal::on_signal(32, |_| ()).unwrap_err();
+    assert!(e.to_string().starts_with("unix::on_signal(32): "), "{e}");
     assert_eq!(signal::signal_count(), 0);
 }
 

@@ -31,8 +31,10 @@
 //!
 //! * Registration can fail, so [`on_signal`] returns a `Result`: `InvalidInput` for a signal
 //!   that cannot be handled (`SIGKILL`, `SIGSTOP`) or that a handler must not intercept because
-//!   the program's own faults raise it (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`), and the
-//!   system's error for a number that is not a signal. Lwt raises.
+//!   the program's own faults raise it (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`) or that is not
+//!   a signal number (outside 1 to 64), and the system's error, naming the call and the signal,
+//!   for one the system refuses (the two real-time signals glibc keeps). Lwt raises
+//!   `Invalid_argument`.
 //! * A function that panics does not stop the others: the panic goes to the
 //!   [async exception hook](crate::hook), as a panic in any observer does.
 //! * Each thread has its own handlers (every thread here has its own loop): [`signal_count`]
@@ -181,17 +183,23 @@ pub fn on_signal_full(
             format!("unix::on_signal: signal {signum} cannot be handled"),
         ));
     }
+    if !(1..=MAX_SIGNAL).contains(&signum) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("unix::on_signal: {signum} is not a signal number"),
+        ));
+    }
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let handler = SignalHandler { signum, id };
     let action: Action = Rc::new(RefCell::new(f));
     let watched = SIGNALS.with(|s| s.borrow().contains_key(&signum));
     if !watched {
         // The pipe first: a signal caught from then on is a call, never the default action.
-        let (hook, reading) = watch(signum)?;
+        let (hook, reading) = watch(signum).map_err(|e| about(signum, e))?;
         if let Err(e) = acquire_default(signum) {
             signal_hook::low_level::unregister(hook);
             reading.cancel();
-            return Err(e);
+            return Err(about(signum, e));
         }
         SIGNALS.with(|s| {
             s.borrow_mut().insert(
@@ -205,7 +213,7 @@ pub fn on_signal_full(
             );
         });
     } else {
-        acquire_default(signum)?;
+        acquire_default(signum).map_err(|e| about(signum, e))?;
     }
     SIGNALS.with(|s| {
         let mut s = s.borrow_mut();
@@ -213,6 +221,15 @@ pub fn on_signal_full(
         watched.actions.push((id, action));
     });
     Ok(handler)
+}
+
+/// The highest signal number on Linux (`SIGRTMAX`).
+const MAX_SIGNAL: i32 = 64;
+
+/// `e`, saying which call and signal it is about (the system's `EINVAL` names neither: glibc
+/// keeps two real-time signals for itself, say).
+fn about(signum: i32, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("unix::on_signal({signum}): {e}"))
 }
 
 /// Lwt_unix's `disable_signal_handler`: stops calling the handler's function. The signal's
