@@ -54,7 +54,7 @@ fn child() {
         "hook_exits" => {
             // A detached failure with the default hook: the write made before it still comes
             // out, as with Lwt's `exit 2`.
-            let failed = std::io::Error::new(std::io::ErrorKind::Other, "disk on fire");
+            let failed = std::io::Error::other("disk on fire");
             let exn = lwt_core::Exn::from(failed).with_location(std::panic::Location::caller());
             let failing = io::stdout()
                 .write("MARK written before the failure\n")
