@@ -545,12 +545,6 @@ impl Drop for Guard {
     }
 }
 
-impl fmt::Debug for Guard {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.1)
-    }
-}
-
 /// Pins what `docs/lwt-macro.md` ("When values are dropped") says: a value the rest of the block
 /// never uses is dropped before the block resumes, and `do drop(..)` where it should end keeps it
 /// alive until then.
@@ -584,53 +578,6 @@ fn guards_live_until_they_are_used() {
             "resumed 2",
             "drop kept"
         ]
-    );
-}
-
-/// Found in a dogfood (session 31): `let (_ic, _oc) = open_connection(addr);` in `lwt!` closed
-/// the connection at once, the continuation capturing only the names it uses, where Rust keeps
-/// a `let _guard` to the end of its scope. The `_name` bindings of a `let` that the rest of the
-/// block never mentions now live until the block's promise is resolved; those it mentions,
-/// as code or in a format string, as long as that use needs.
-#[test]
-fn underscore_bindings_of_a_let_live_to_the_end_of_the_block() {
-    let l = log();
-    let (p, r) = wait::<(Guard, Guard)>();
-    let (q, rq) = wait::<u32>();
-    let l1 = l.clone();
-    let block: Promise<()> = lwt! {
-        let (_first, _second) = p;
-        let x = q;
-        do push(&l1, format!("resumed {x}"));
-    };
-    r.wakeup((Guard(l.clone(), "first"), Guard(l.clone(), "second")));
-    push(&l, "woken");
-    rq.wakeup(2);
-    assert!(block.is_fulfilled());
-    assert_eq!(
-        *l.borrow(),
-        ["woken", "resumed 2", "drop first", "drop second"]
-    );
-
-    // Mentioned later: not held apart (holding it too would not compile: it moves on).
-    let (p, r) = wait::<Guard>();
-    let (q, rq) = wait::<u32>();
-    let l2 = l.clone();
-    let block: Promise<()> = lwt! {
-        let _used = p;
-        let x = q;
-        do push(&l2, format!("resumed {x} with {_used:?}"));
-        let _in_code = ret(Guard(l2.clone(), "in code"));
-        do drop(_in_code);
-        do push(&l2, "after");
-    };
-    l.borrow_mut().clear();
-    r.wakeup(Guard(l.clone(), "used"));
-    rq.wakeup(3);
-    assert!(block.is_fulfilled());
-    assert_eq!(
-        *l.borrow(),
-        ["resumed 3 with used", "drop in code", "after", "drop used"]
     );
 }
 

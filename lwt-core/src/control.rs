@@ -651,26 +651,6 @@ pub fn done() -> Promise<()> {
     Promise::ret(())
 }
 
-/// Keeps `values` until `promise` is resolved, then drops them: the `_name` bindings of a `let`
-/// in `lwt!` that the rest of the block never uses live to the end of the block, as Rust's
-/// `let _guard = ..;` lives to the end of its scope (a continuation captures only the names it
-/// uses, so they would be dropped when the code before the next pending wait returns).
-///
-/// ```
-/// use std::rc::Rc;
-/// let held = Rc::new(());
-/// let (p, r) = lwt_core::wait::<u8>();
-/// let p = lwt_core::control::keep_alive(p, held.clone());
-/// assert_eq!(Rc::strong_count(&held), 2);
-/// r.wakeup(1);
-/// assert_eq!(Rc::strong_count(&held), 1);
-/// assert!(p.is_fulfilled());
-/// ```
-pub fn keep_alive<T: 'static, K: 'static>(promise: Promise<T>, values: K) -> Promise<T> {
-    promise.observe(move |_| drop(values));
-    promise
-}
-
 /// What an `lwt!` invocation with errors expands to, after its `compile_error!`s: a value of any
 /// type, so that the code around it reports no further errors. Never runs (the crate does not
 /// compile).

@@ -407,7 +407,6 @@ fn init(b: &Binding) -> TokenStream {
 }
 
 fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
-    let rest = kept_alive(b, rest);
     let lwt = rt(b.span);
     match b.bindings.as_slice() {
         [single] => {
@@ -962,82 +961,6 @@ fn assertion(a: &Assert) -> TokenStream {
             let (left, right) = (operand(left), operand(right));
             let check = quote_spanned!(a.span=> #lwt::#function(&#left, &#right, #text));
             guarded(&lwt, a.span, check)
-        }
-    }
-}
-
-/// `rest` (the block after `b`), holding the `_name` bindings of `b` that it never mentions until
-/// its promise is resolved (`control::keep_alive`): `let (_ic, _oc) = open_connection(addr);`
-/// keeps the connection open to the end of the block, as Rust keeps `let _guard = ..;` to the
-/// end of its scope. Only a `let`'s bindings, whose values come from promises and so are
-/// `'static`; a `do let` may hold a borrow, and keeps Rust's closure capture rules.
-fn kept_alive(b: &Bind, rest: TokenStream) -> TokenStream {
-    let mut names = Vec::new();
-    for binding in &b.bindings {
-        underscore_names(&binding.pat, &mut names);
-    }
-    if names.is_empty() {
-        return rest;
-    }
-    let mut mentioned = Vec::new();
-    mentions(rest.clone(), &mut mentioned);
-    // A name the rest mentions (or may, in a format string) lives as long as its use needs.
-    names.retain(|name| {
-        let name = name.to_string();
-        !mentioned
-            .iter()
-            .any(|m| m == &name || m.contains(&format!("{{{name}")))
-    });
-    if names.is_empty() {
-        return rest;
-    }
-    let lwt = rt(b.span);
-    quote_spanned!(b.span=> #lwt::keep_alive(#rest, (#(#names,)*)))
-}
-
-/// The names `pat` binds by value that start with one underscore (`_guard`, not `_` or the
-/// macro's own `__value`).
-fn underscore_names(pat: &syn::Pat, out: &mut Vec<Ident>) {
-    use syn::Pat;
-    match pat {
-        Pat::Ident(p) => {
-            let name = p.ident.to_string();
-            if p.by_ref.is_none()
-                && name.len() > 1
-                && name.starts_with('_')
-                && !name.starts_with("__")
-            {
-                out.push(p.ident.clone());
-            }
-            if let Some((_, sub)) = &p.subpat {
-                underscore_names(sub, out);
-            }
-        }
-        Pat::Tuple(t) => t.elems.iter().for_each(|p| underscore_names(p, out)),
-        Pat::TupleStruct(t) => t.elems.iter().for_each(|p| underscore_names(p, out)),
-        Pat::Struct(s) => s.fields.iter().for_each(|f| underscore_names(&f.pat, out)),
-        Pat::Slice(s) => s.elems.iter().for_each(|p| underscore_names(p, out)),
-        Pat::Paren(p) => underscore_names(&p.pat, out),
-        Pat::Type(t) => underscore_names(&t.pat, out),
-        Pat::Reference(r) => underscore_names(&r.pat, out),
-        // Every alternative binds the same names.
-        Pat::Or(o) => {
-            if let Some(first) = o.cases.first() {
-                underscore_names(first, out);
-            }
-        }
-        _ => {}
-    }
-}
-
-/// Every identifier and literal of `tokens`, as text.
-fn mentions(tokens: TokenStream, out: &mut Vec<String>) {
-    for tree in tokens {
-        match tree {
-            proc_macro2::TokenTree::Ident(i) => out.push(i.to_string()),
-            proc_macro2::TokenTree::Literal(l) => out.push(l.to_string()),
-            proc_macro2::TokenTree::Group(g) => mentions(g.stream(), out),
-            proc_macro2::TokenTree::Punct(_) => {}
         }
     }
 }
