@@ -202,6 +202,36 @@ impl<T> Callbacks<T> {
         }
     }
 
+    /// Puts `earlier` in front of this list, in its order: O(length of `earlier`), where
+    /// [`append`](Self::append) costs the length of what it appends.
+    pub(crate) fn prepend(&mut self, earlier: Callbacks<T>) {
+        if earlier.is_empty() {
+            return;
+        }
+        let mut q = match std::mem::take(self) {
+            Callbacks::Empty => {
+                *self = earlier;
+                return;
+            }
+            Callbacks::One(only) => {
+                let mut q = VecDeque::with_capacity(earlier.len() + 1);
+                q.push_back(only);
+                q
+            }
+            Callbacks::Many(q) => q,
+        };
+        match earlier {
+            Callbacks::Empty => {}
+            Callbacks::One(c) => q.push_front(c),
+            Callbacks::Many(e) => {
+                for c in e.into_iter().rev() {
+                    q.push_front(c);
+                }
+            }
+        }
+        *self = Callbacks::Many(q);
+    }
+
     /// Keeps the `on_cancel` callbacks first (in their order), then the rest (in theirs): Lwt
     /// runs cancel handlers before the regular callbacks of a canceled promise.
     pub(crate) fn on_cancel_first(self) -> Callbacks<T> {
@@ -313,6 +343,38 @@ mod tests {
         let before = list.len();
         drop(list.note_dead_waiter());
         before - list.len()
+    }
+
+    /// `prepend` keeps both lists' orders, the earlier one first, from every shape of either.
+    #[test]
+    fn prepend_puts_the_earlier_list_first_in_order() {
+        let asked = Rc::new(Cell::new(0));
+        // Each entry's input index names it.
+        let list = |ids: &[usize]| {
+            let mut l = Callbacks::<u32>::Empty;
+            for &id in ids {
+                l.push(Callback::Waiter(probe(&asked), id));
+            }
+            l
+        };
+        let ids = |mut l: Callbacks<u32>| {
+            let mut out = Vec::new();
+            while let Some(c) = l.pop_front() {
+                match c {
+                    Callback::Waiter(_, id) => out.push(id),
+                    _ => unreachable!("only waiters here"),
+                }
+            }
+            out
+        };
+        for earlier in [&[][..], &[1], &[1, 2, 3]] {
+            for later in [&[][..], &[7], &[7, 8, 9]] {
+                let mut l = list(later);
+                l.prepend(list(earlier));
+                let want: Vec<usize> = earlier.iter().chain(later).copied().collect();
+                assert_eq!(ids(l), want, "{earlier:?} before {later:?}");
+            }
+        }
     }
 
     /// Many live callbacks, and one dead waiter between live ones per push: the purge before a

@@ -533,10 +533,17 @@ impl<T: 'static> Node<T> {
             match &mut *state {
                 State::Pending { callbacks, cancel } => {
                     // Usually the returned promise is fresh, with no callback of its own: then
-                    // the list stays as it is, with no move of either list.
+                    // the list stays as it is, with no move of either list. Otherwise the
+                    // shorter list moves: in a recursive loop whose every level's promise has a
+                    // callback of its own, the outer list grows by one per level, and moving it
+                    // behind each level's made the loop quadratic.
                     if !inner_callbacks.is_empty() {
-                        let outer_callbacks = std::mem::replace(callbacks, inner_callbacks);
-                        callbacks.append(outer_callbacks);
+                        if inner_callbacks.len() <= callbacks.len() {
+                            callbacks.prepend(inner_callbacks);
+                        } else {
+                            let outer_callbacks = std::mem::replace(callbacks, inner_callbacks);
+                            callbacks.append(outer_callbacks);
+                        }
                     }
                     std::mem::replace(cancel, inner_cancel)
                 }

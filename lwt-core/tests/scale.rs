@@ -273,6 +273,36 @@ fn canceled_reads_and_pauses_do_not_accumulate() {
     assert_eq!(lwt_core::main::paused_count(), 0);
 }
 
+/// Found in review (session 31): a recursive loop whose promises each carry a callback of their
+/// own, registered before the promise is returned, merged each level into the outermost promise
+/// by moving the outer's whole list behind the level's: O(n²) moves, and a new queue grown to
+/// the outer's length at every level (20,000 levels allocated about 4.6 GB). The shorter list
+/// moves now.
+fn merging_levels_with_callbacks_of_their_own_is_linear() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    fn level(n: u32, hits: Rc<Cell<u32>>) -> Promise<()> {
+        if n == 0 {
+            return Promise::ret(());
+        }
+        let h = hits.clone();
+        let q = lwt_core::main::pause().bind(move |()| level(n - 1, h));
+        q.on_success(move |()| hits.set(hits.get() + 1));
+        q
+    }
+    const N: u32 = 20_000;
+    let hits = Rc::new(Cell::new(0));
+    let before = counting_alloc::allocated();
+    lwt_core::main::run(level(N, hits.clone())).unwrap();
+    let per_level = (counting_alloc::allocated() - before) / N as usize;
+    println!("{N} levels, each with a callback of its own: {per_level} B allocated per level");
+    assert_eq!(hits.get(), N);
+    assert!(
+        per_level < 2_000,
+        "{per_level} B per level: the merges copy"
+    );
+}
+
 fn main() {
     waiters_do_not_accumulate(false);
     waiters_do_not_accumulate(true);
@@ -283,5 +313,6 @@ fn main() {
     canceled_sync_waiters_do_not_accumulate();
     canceled_reads_and_pauses_do_not_accumulate();
     canceled_timers_give_their_memory_back_at_once();
-    println!("test result: ok. 9 passed; 0 failed");
+    merging_levels_with_callbacks_of_their_own_is_linear();
+    println!("test result: ok. 10 passed; 0 failed");
 }

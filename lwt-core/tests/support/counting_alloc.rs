@@ -12,6 +12,7 @@ pub(crate) struct Counting;
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
 static CALLS: AtomicUsize = AtomicUsize::new(0);
+static ALLOCATED: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged; the counters
 // are plain atomics and never influence the allocation itself.
@@ -20,6 +21,7 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.alloc(layout) };
         if !p.is_null() {
             CALLS.fetch_add(1, Relaxed);
+            ALLOCATED.fetch_add(layout.size(), Relaxed);
             let live = LIVE.fetch_add(layout.size(), Relaxed) + layout.size();
             PEAK.fetch_max(live, Relaxed);
         }
@@ -35,6 +37,7 @@ unsafe impl GlobalAlloc for Counting {
         let p = unsafe { System.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             CALLS.fetch_add(1, Relaxed);
+            ALLOCATED.fetch_add(new_size, Relaxed);
             let live = LIVE.fetch_add(new_size, Relaxed) + new_size;
             LIVE.fetch_sub(layout.size(), Relaxed);
             PEAK.fetch_max(live, Relaxed);
@@ -61,4 +64,10 @@ pub(crate) fn reset_peak() {
 /// Allocation calls so far.
 pub(crate) fn calls() -> usize {
     CALLS.load(Relaxed)
+}
+
+/// Bytes allocated so far, freed or not (a reallocation counts its new size): the work of
+/// copying, where `live` and `peak` show what is kept.
+pub(crate) fn allocated() -> usize {
+    ALLOCATED.load(Relaxed)
 }
