@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo run --example echo_server                      # both in one process, then a clean stop
-//! cargo run --example echo_server -- server 127.0.0.1:7000   # until its input ends
+//! cargo run --example echo_server -- server 127.0.0.1:7000   # until its input ends, or Ctrl-C
 //! cargo run --example echo_server -- client 127.0.0.1:7000   # sends its input's lines
 //! ```
 //!
@@ -18,10 +18,13 @@
 //! | None -> prerr_endline "Request timed out"; exit 1
 //! ```
 
+use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Duration;
 
-use lwt::{io, main, pick, unix, Promise};
+use lwt::unix::{self, signal};
+use lwt::{io, main, pick, wait, Promise};
 
 /// How long the client waits for each reply.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -100,14 +103,42 @@ fn demo() {
     say(format!("server: stopped after serving {n} connection(s)"));
 }
 
-/// The server alone, until its standard input ends.
+/// A promise fulfilled by the first SIGINT (Ctrl-C) or SIGTERM, with the signal's name
+/// (Lwt_unix's `on_signal`). The handlers are disabled once it is.
+fn stop_signal() -> Promise<&'static str> {
+    let (stopped, r) = wait::<&'static str>();
+    let r = Rc::new(RefCell::new(Some(r)));
+    let handlers: Vec<_> = [(signal::SIGINT, "SIGINT"), (signal::SIGTERM, "SIGTERM")]
+        .into_iter()
+        .map(|(signum, name)| {
+            let r = r.clone();
+            signal::on_signal(signum, move |_| {
+                if let Some(r) = r.borrow_mut().take() {
+                    r.wakeup(name);
+                }
+            })
+            .unwrap_or_else(|e| fail("server", e.into()))
+        })
+        .collect();
+    stopped.map(move |name| {
+        handlers
+            .into_iter()
+            .for_each(signal::SignalHandler::disable);
+        name
+    })
+}
+
+/// The server alone, until its standard input ends or it is asked to stop by a signal.
 fn serve(addr: SocketAddr) {
     let server = main::run(start_server(addr)).unwrap_or_else(|e| fail("server", e));
     let local = server.local_addr().expect("a TCP server");
     say(format!("listening on {local}"));
-    let stdin = io::stdin();
-    // Wait until the input ends (the connections are served meanwhile).
-    main::run(stdin.read_to_end()).unwrap_or_else(|e| fail("server", e));
+    // Wait until the input ends, or a signal comes (the connections are served meanwhile).
+    let input_ended = io::stdin().read_to_end().map(|_| "the end of input");
+    let why = main::run(pick([input_ended, stop_signal()])).unwrap_or_else(|e| fail("server", e));
+    if why != "the end of input" {
+        say(format!("{why}: stopping"));
+    }
     main::run(server.shutdown()).unwrap_or_else(|e| fail("server", e));
     main::run(server.drained()).unwrap_or_else(|e| fail("server", e));
     let n = server.connections_accepted();

@@ -203,6 +203,32 @@ fn echo_server_and_clients_in_separate_processes() {
 }
 
 #[test]
+fn the_echo_server_stops_gracefully_on_sigterm() {
+    let mut server = example("echo_server")
+        .args(["server", "127.0.0.1:0"])
+        .stdin(Stdio::piped()) // kept open: only the signal stops it
+        .spawn()
+        .unwrap();
+    let mut server_out = BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    server_out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("listening on "), "{first:?}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut server_out, &mut rest).unwrap();
+    let status = server.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    assert_eq!(
+        rest,
+        "SIGTERM: stopping\nstopped after serving 0 connection(s)\n"
+    );
+}
+
+#[test]
 fn a_client_without_a_server_fails_cleanly() {
     // Find a port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
