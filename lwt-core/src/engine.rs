@@ -725,8 +725,9 @@ impl Engine {
             } else if io_waiting || self.outstanding.get() > 0 {
                 None
             } else if remote_work && !self.only_unwakeable_tasks() {
-                // Only tasks whose wakers are held elsewhere: see `WAKER_RECOUNT`.
-                Some(WAKER_RECOUNT)
+                self.wait_for_task_wakes()?;
+                // Woken: what came is collected by a poll that does not wait.
+                Some(Duration::ZERO)
             } else {
                 return Err(Stuck);
             };
@@ -738,6 +739,23 @@ impl Engine {
         self.run_soon();
         self.wake_paused();
         Ok(())
+    }
+
+    /// Blocks while all the loop waits for is `spawn_local` tasks whose wakers something else
+    /// holds, counting the holders again every [`WAKER_RECOUNT`]: `Err(Stuck)` once nothing
+    /// can wake any of them, `Ok` once work was posted (a wake). The recounts stay inside one
+    /// iteration, so that the hooks do not run once a second while the loop waits.
+    #[cold]
+    fn wait_for_task_wakes(&self) -> Result<(), Stuck> {
+        loop {
+            self.poll_once(Some(WAKER_RECOUNT));
+            if self.remote.queued.load(Ordering::Acquire) > 0 || self.queued_work() {
+                return Ok(());
+            }
+            if self.only_unwakeable_tasks() {
+                return Err(Stuck);
+            }
+        }
     }
 
     /// Runs the work queued for this iteration, one closure at a time from the engine's own list

@@ -7,9 +7,11 @@
 //!
 //! The default hook prints the error to standard error (its message, its causes and the
 //! locations it passed through) and exits the process with status 2 through
-//! [`main::exit`](crate::main::exit), like Lwt's `exit 2`: the exit hooks run, so the output
-//! channels are flushed first. A failure nobody handles should not pass silently. Servers
-//! usually install their own.
+//! [`main::exit`](crate::main::exit), like Lwt's `exit 2`: the exit hooks of the thread run,
+//! so its output channels are flushed first. A failure nobody handles should not pass
+//! silently. Servers usually install their own. Two exits skip the flush: one from inside the
+//! exit hooks, which ends the process at once (as Lwt's), and one on another thread than the
+//! loop that wrote, since hooks are per thread.
 //!
 //! A hook may itself panic (a test that wants any such failure to fail it, say). That panic goes
 //! on to the caller of the `wakeup`, `cancel` or `run` that led to the callback, but only once

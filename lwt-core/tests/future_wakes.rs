@@ -142,3 +142,34 @@ fn run_notices_a_foreign_waker_dropped_without_a_wake() {
     assert!(e.contains("nothing can resolve it"), "{e}");
     assert!(took >= std::time::Duration::from_millis(100), "{took:?}");
 }
+
+/// Found in review (session 31): the recount above first returned from the loop's iteration
+/// every second, so the enter and leave hooks ran once a second while the loop only waited for
+/// such a task. The recounts now stay inside one iteration.
+#[test]
+fn waiting_for_a_foreign_wake_runs_no_iteration_per_recount() {
+    struct WokenLater(bool);
+    impl Future for WokenLater {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                return Poll::Ready(());
+            }
+            self.0 = true;
+            let waker = cx.waker().clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(std::time::Duration::from_millis(2500));
+                waker.wake();
+            });
+            Poll::Pending
+        }
+    }
+    let leaves = Rc::new(Cell::new(0u32));
+    let l = leaves.clone();
+    let hook = main::add_leave_hook(move || l.set(l.get() + 1));
+    main::run(spawn_local(WokenLater(false))).unwrap();
+    main::remove_hook(hook);
+    // One iteration polls the task, waits and runs its wake (recounting each second: 3
+    // iterations here before the fix).
+    assert!(leaves.get() <= 2, "{} iterations", leaves.get());
+}

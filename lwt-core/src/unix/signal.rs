@@ -320,6 +320,9 @@ fn deliver(signum: i32) {
         });
         if live {
             let handler = SignalHandler { signum, id };
+            // Never borrowed already: a loop turned from inside a call (the exit hooks') cannot
+            // deliver this signal again meanwhile, since the pipe's next read is made only once
+            // this delivery has returned (`read_signals`).
             hook::guard(|| (action.borrow_mut())(handler, signum));
         }
     }
