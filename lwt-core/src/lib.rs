@@ -37,7 +37,7 @@
 //! * [`result`] — Lwt_result: promises of typed results;
 //! * [`key`] — implicit callback arguments;
 //! * [`hook`] — where unhandled failures go;
-//! * [`ops`] — `>>` and `|` for Lwt's `>>=` and `>|=`;
+//! * [`ops`] — `>>`, `|`, `&` and `^` for Lwt's `>>=`, `>|=`, `<&>` and `<?>`;
 //! * [`future`] — `Promise` as a `std::future::Future`, and `spawn_local` for the other way;
 //! * [`control`] — the runtime side of the `lwt!` macro: located binds, stack-safe loops.
 //!

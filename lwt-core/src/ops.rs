@@ -18,13 +18,20 @@
 //! | written | Rust reads | Lwt reads the OCaml spelling as |
 //! |---|---|---|
 //! | `p >> f \| g` | `(p >> f) \| g` | the same |
+//! | `p \| f >> g` | `p \| (f >> g)`: a compile error about two closures | `(p >\|= f) >>= g` |
 //! | `a & b >> f` | `a & (b >> f)`: `f` runs once `b` alone is fulfilled | `(a <&> b) >>= f` |
+//! | `a ^ b >> f` | `a ^ (b >> f)`: `f` is skipped when `a` wins | `(a <?> b) >>= f` |
 //! | `a ^ b & c` | `a ^ (b & c)` | `(a <?> b) <&> c` |
 //! | `a ^ b \| f` | `(a ^ b) \| f` | the same |
 //!
-//! Both surprising lines type-check, so write the parentheses: `(a & b) >> f`. Closures extend
-//! as far right as they can, so write `p >> (|x| ...) | g` when a `|` should apply to the whole
-//! chain.
+//! The surprising lines type-check whenever the types line up (unit promises, a `f` that
+//! returns what it takes), so write the parentheses: `(a & b) >> f`, `(p | f) >> g`. Closures
+//! extend as far right as they can, so write `p >> (|x| ...) | g` when a `|` should apply to
+//! the whole chain.
+//!
+//! Operands are evaluated left to right: `a() & b()` starts `a` first, where ocamlopt evaluates
+//! `a () <&> b ()` right to left and starts `b` first (so do its lists, for `join`). Which
+//! rejection `&` reports is [`join`]'s: the first in input order, not the first in time.
 //!
 //! ```
 //! use lwt_core::{ret, wait, Promise, State};
@@ -81,8 +88,9 @@ impl BitAnd for Promise<()> {
     /// let (a, ra) = wait::<()>();
     /// let (b, rb) = wait::<()>();
     /// let both = a & b;
-    /// ra.wakeup(());
     /// rb.wakeup(());
+    /// assert!(both.is_pending()); // waits for `a` too
+    /// ra.wakeup(());
     /// assert_eq!(both.state(), State::Fulfilled(()));
     /// ```
     fn bitand(self, other: Promise<()>) -> Promise<()> {

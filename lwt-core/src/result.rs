@@ -254,8 +254,13 @@ pub fn get_exn<T: 'static, E: Into<Exn> + 'static>(promise: Promise<Result<T, E>
 /// Lwt_result's `iter`: `f` on the `Ok` value, for its effect.
 ///
 /// ```
+/// use std::{cell::Cell, rc::Rc};
 /// use lwt_core::{result as lr, Promise};
-/// assert!(lr::iter(|_x: u8| Promise::ret(()), lr::lift::<u8, ()>(Ok(1))).is_fulfilled());
+/// let seen = Rc::new(Cell::new(0));
+/// let s = seen.clone();
+/// let done = lr::iter(move |x: u8| { s.set(x); Promise::ret(()) }, lr::lift::<u8, ()>(Ok(7)));
+/// assert!(done.is_fulfilled());
+/// assert_eq!(seen.get(), 7);
 /// ```
 pub fn iter<T: 'static, E: 'static>(
     f: impl FnOnce(T) -> Promise<()> + 'static,
@@ -270,8 +275,13 @@ pub fn iter<T: 'static, E: 'static>(
 /// Lwt_result's `iter_error`: `f` on the `Err` value, for its effect.
 ///
 /// ```
+/// use std::{cell::Cell, rc::Rc};
 /// use lwt_core::{result as lr, Promise};
-/// assert!(lr::iter_error(|_e: ()| Promise::ret(()), lr::lift::<u8, ()>(Err(()))).is_fulfilled());
+/// let seen = Rc::new(Cell::new(""));
+/// let s = seen.clone();
+/// let done = lr::iter_error(move |e: &'static str| { s.set(e); Promise::ret(()) }, lr::lift::<u8, _>(Err("bad")));
+/// assert!(done.is_fulfilled());
+/// assert_eq!(seen.get(), "bad");
 /// ```
 pub fn iter_error<T: 'static, E: 'static>(
     f: impl FnOnce(E) -> Promise<()> + 'static,
@@ -283,7 +293,7 @@ pub fn iter_error<T: 'static, E: 'static>(
     })
 }
 
-/// Lwt_result's `Infix` (`>>=`, `>|=`) and `Syntax` (`let*`, `let+`) as methods on a
+/// Lwt_result's `Infix` (`>>=`, `>|=`) and `Syntax` (`let*`, `let+`, `and*`) as methods on a
 /// `Promise<Result<T, E>>`, for chains that read left to right. The operators `>>` and `|` on
 /// such a promise are `Lwt`'s, not `Lwt_result`'s: they see the whole `Result`.
 ///
@@ -317,9 +327,26 @@ pub trait ResultPromise<T: 'static, E: 'static>: Sized {
 
     /// [`map_error`]: `f` on the `Err` value.
     fn map_error<F: 'static>(self, f: impl FnOnce(E) -> F + 'static) -> Promise<Result<T, F>>;
+
+    /// [`both`]: both `Ok` values, or the first `Err` (`and*`, `and+`).
+    ///
+    /// ```
+    /// use lwt_core::{result::ResultPromise, result as lr, State};
+    /// let sum = lr::lift::<u8, &str>(Ok(1))
+    ///     .both_ok(lr::lift(Ok(2)))
+    ///     .map_ok(|(a, b)| a + b);
+    /// assert_eq!(sum.state(), State::Fulfilled(Ok(3)));
+    /// let failed = lr::lift::<u8, &str>(Ok(1)).both_ok(lr::lift::<u8, _>(Err("no")));
+    /// assert_eq!(failed.state(), State::Fulfilled(Err("no")));
+    /// ```
+    fn both_ok<B: 'static>(self, other: Promise<Result<B, E>>) -> Promise<Result<(T, B), E>>;
 }
 
 impl<T: 'static, E: 'static> ResultPromise<T, E> for Promise<Result<T, E>> {
+    fn both_ok<B: 'static>(self, other: Promise<Result<B, E>>) -> Promise<Result<(T, B), E>> {
+        both(self, other)
+    }
+
     fn bind_ok<U: 'static>(
         self,
         f: impl FnOnce(T) -> Promise<Result<U, E>> + 'static,
