@@ -104,11 +104,12 @@ fn demo() {
 }
 
 /// A promise fulfilled by the first SIGINT (Ctrl-C) or SIGTERM, with the signal's name
-/// (Lwt_unix's `on_signal`). The handlers are disabled once it is.
-fn stop_signal() -> Promise<&'static str> {
+/// (Lwt_unix's `on_signal`), and the handlers, to disable once it is no longer awaited: a
+/// second Ctrl-C then ends the process, during the drain too.
+fn stop_signal() -> (Promise<&'static str>, Vec<signal::SignalHandler>) {
     let (stopped, r) = wait::<&'static str>();
     let r = Rc::new(RefCell::new(Some(r)));
-    let handlers: Vec<_> = [(signal::SIGINT, "SIGINT"), (signal::SIGTERM, "SIGTERM")]
+    let handlers = [(signal::SIGINT, "SIGINT"), (signal::SIGTERM, "SIGTERM")]
         .into_iter()
         .map(|(signum, name)| {
             let r = r.clone();
@@ -120,22 +121,23 @@ fn stop_signal() -> Promise<&'static str> {
             .unwrap_or_else(|e| fail("server", e.into()))
         })
         .collect();
-    stopped.map(move |name| {
-        handlers
-            .into_iter()
-            .for_each(signal::SignalHandler::disable);
-        name
-    })
+    (stopped, handlers)
 }
 
 /// The server alone, until its standard input ends or it is asked to stop by a signal.
 fn serve(addr: SocketAddr) {
     let server = main::run(start_server(addr)).unwrap_or_else(|e| fail("server", e));
     let local = server.local_addr().expect("a TCP server");
+    // Handled from before the server says it listens: a signal sent as soon as it does stops
+    // it gracefully rather than killing it.
+    let (stop, handlers) = stop_signal();
     say(format!("listening on {local}"));
     // Wait until the input ends, or a signal comes (the connections are served meanwhile).
     let input_ended = io::stdin().read_to_end().map(|_| "the end of input");
-    let why = main::run(pick([input_ended, stop_signal()])).unwrap_or_else(|e| fail("server", e));
+    let why = main::run(pick([input_ended, stop])).unwrap_or_else(|e| fail("server", e));
+    handlers
+        .into_iter()
+        .for_each(signal::SignalHandler::disable);
     if why != "the end of input" {
         say(format!("{why}: stopping"));
     }

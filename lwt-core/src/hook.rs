@@ -113,7 +113,7 @@ pub(crate) fn report_not_fatal(error: &Exn, what: &str) {
     let hook = HOOK.with(|h| h.borrow().clone());
     match hook {
         Some(hook) => hook(error),
-        None => eprintln!("lwt: {what} failed: {error:?}"),
+        None => eprintln!("lwt: {what} failed: {}", describe(error)),
     }
 }
 

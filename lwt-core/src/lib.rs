@@ -27,7 +27,7 @@
 //! * [`detached`] — `dont_wait`, `async_`, `ignore_result`;
 //! * [`exn`] — the rejection type;
 //! * [`main`] — the run loop: `run`, `pause`, hooks;
-//! * [`unix`] — timers, file descriptors, pipes, sockets;
+//! * [`unix`] — timers, file descriptors, pipes, sockets, signals;
 //! * [`io`] — buffered channels: `read_line`, `printl`, pipes, files, connections, servers;
 //! * [`preemptive`] — blocking work on a thread pool;
 //! * [`list`] — Lwt_list: serial and parallel functions over lists;

@@ -276,8 +276,8 @@ fn canceled_reads_and_pauses_do_not_accumulate() {
 /// Found in review (session 31): a recursive loop whose promises each carry a callback of their
 /// own, registered before the promise is returned, merged each level into the outermost promise
 /// by moving the outer's whole list behind the level's: O(n²) moves, and a new queue grown to
-/// the outer's length at every level (20,000 levels allocated about 4.6 GB). The shorter list
-/// moves now.
+/// the outer's length at every level (1.43 MB allocated per level at 20,000 levels, about
+/// 28.5 GB in all). The shorter list moves now.
 fn merging_levels_with_callbacks_of_their_own_is_linear() {
     use std::cell::Cell;
     use std::rc::Rc;

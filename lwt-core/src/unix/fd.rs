@@ -813,7 +813,7 @@ impl Fd {
     /// on the thread pool, as [`read`](Self::read)'s does: as in Lwt, it can be canceled until
     /// input comes (the buffer is then dropped and nothing is read), not once it reads (an empty
     /// range reads at once), and its
-    /// errors arrive as a [`Failure`](crate::Failure) carrying the `io::Error`'s message.
+    /// errors arrive as the system's `io::Error`, as on a pollable one.
     ///
     /// ```
     /// use lwt_core::{main, unix};
