@@ -435,23 +435,18 @@ pub fn with_connection_with<T: 'static>(
     f: impl FnOnce(InputChannel, OutputChannel) -> Promise<T> + 'static,
 ) -> Promise<T> {
     open_connection_with(addr, config).bind(move |(ic, oc)| {
-        let (ic2, oc2, ic3) = (ic.clone(), oc.clone(), ic.clone());
-        let (ic4, oc3, oc4) = (ic.clone(), oc.clone(), oc.clone());
+        let (ic2, oc2, ic3, oc3) = (ic.clone(), oc.clone(), ic.clone(), oc.clone());
         catch(move || f(ic, oc), Promise::fail).try_bind(
-            move |v| {
-                let closing = oc2.close().finalize(move || ic2.close());
-                close_connection(closing, ic4, oc3).map(move |()| v)
-            },
-            move |e| {
-                let closing = ic3.close();
-                close_connection(closing, ic3, oc4).then(move |_| Promise::fail(e))
-            },
+            move |v| close_connection(ic2, oc2, true).map(move |()| v),
+            move |e| close_connection(ic3, oc3, false).then(move |_| Promise::fail(e)),
         )
     })
 }
 
-/// Watches `closing`, the close of a connection whose body or handler is done, which writes out
-/// what the output holds first: it goes on for as long as the peer takes some of it at least
+/// Closes a connection whose body or handler is done (`succeeded`: the output first, which
+/// shuts its sending side down, then the input; after a failure, the input, which writes the
+/// output out before it closes the socket), and watches the close, which writes out what the
+/// output holds first: it goes on for as long as the peer takes some of it at least
 /// once per [`CLOSE_GRACE`](super::CLOSE_GRACE); a peer that takes nothing for that long gets
 /// the connection aborted, and the bytes left stay counted in `buffered()`. A close that waited
 /// without bound would let a peer that never reads (a body that gave up on it, a write canceled
@@ -459,7 +454,13 @@ pub fn with_connection_with<T: 'static>(
 /// server's connection (a close nobody can cancel) open, for as long as the peer lives. Lwt
 /// closes the socket at once here (its input's close does), which drops the buffered bytes even
 /// for a peer that reads. Rejected if the close fails; giving up on the peer is not a failure.
-fn close_connection(closing: Promise<()>, ic: InputChannel, oc: OutputChannel) -> Promise<()> {
+fn close_connection(ic: InputChannel, oc: OutputChannel, succeeded: bool) -> Promise<()> {
+    let closing = if succeeded {
+        let input = ic.clone();
+        oc.close().finalize(move || input.close())
+    } else {
+        ic.close()
+    };
     let taken = oc.written_out();
     let aborting = ic.clone();
     let watched = close_unless_stalled(closing, ic, oc, taken);
@@ -829,8 +830,7 @@ impl Server {
         state.accepted.set(state.accepted.get() + 1);
         let (ic, oc) = channels(fd, state.config.channels);
         let no_close = state.config.no_close;
-        let (ic2, oc2, ic3) = (ic.clone(), oc.clone(), ic.clone());
-        let (ic4, oc3, oc4) = (ic.clone(), oc.clone(), oc.clone());
+        let (ic2, oc2, ic3, oc3) = (ic.clone(), oc.clone(), ic.clone(), oc.clone());
         let (handler, s1, s2, s3) = (handler.clone(), self.clone(), self.clone(), self.clone());
         let served = catch(move || handler(peer, ic, oc), Promise::fail)
             .try_bind(
@@ -838,16 +838,14 @@ impl Server {
                     if no_close {
                         return Promise::ret(());
                     }
-                    let closing = oc2.close().finalize(move || ic2.close());
-                    close_connection(closing, ic4, oc3)
+                    close_connection(ic2, oc2, true)
                 },
                 move |e| {
                     s1.report(&e, "a connection handler");
                     if no_close {
                         return Promise::ret(());
                     }
-                    let closing = ic3.close();
-                    close_connection(closing, ic3, oc4)
+                    close_connection(ic3, oc3, false)
                 },
             )
             .catch(move |e| {
