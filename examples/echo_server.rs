@@ -67,7 +67,7 @@ fn converse(ic: io::InputChannel, oc: io::OutputChannel, mut lines: Vec<String>)
     let line = lines.remove(0);
     let sent = line.clone();
     request(&ic, &oc, line).bind(move |reply| match reply {
-        Some(reply) => io::printf(format_args!("client: sent {sent:?}, got {reply:?}\n"))
+        Some(reply) => lwt::printlf!("client: sent {sent:?}, got {reply:?}")
             .bind(move |()| converse(ic, oc, lines)),
         None => Promise::fail_with("request timed out"),
     })
@@ -144,10 +144,7 @@ fn serve(addr: SocketAddr) {
     main::run(server.shutdown()).unwrap_or_else(|e| fail("server", e));
     main::run(server.drained()).unwrap_or_else(|e| fail("server", e));
     let n = server.connections_accepted();
-    main::run(io::printf(format_args!(
-        "stopped after serving {n} connection(s)\n"
-    )))
-    .unwrap();
+    main::run(lwt::printlf!("stopped after serving {n} connection(s)")).unwrap();
 }
 
 /// The client alone: sends the lines of its standard input.

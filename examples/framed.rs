@@ -81,12 +81,12 @@ fn client(addr: SocketAddr) -> Promise<()> {
         lwt! {
             write_frame(&oc, b"hello".to_vec());
             let reply = read_frame(&ic);
-            io::printl(format!("client: reply {:?}", String::from_utf8_lossy(&reply.unwrap())));
+            lwt::printlf!("client: reply {:?}", String::from_utf8_lossy(&reply.unwrap()));
             // A frame header announcing more than the server accepts.
             oc.write_be(MAX_FRAME + 1);
             oc.flush();
             let after = read_frame(&ic);
-            io::printl(format!("client: after the long frame, the server sent {after:?}"))
+            lwt::printlf!("client: after the long frame, the server sent {after:?}")
         }
     })
 }

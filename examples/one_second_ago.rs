@@ -19,7 +19,7 @@ use lwt::{io, lwt, main, unix, Promise};
 fn with_bind() -> Promise<()> {
     lwt::bind(io::read_line(&io::stdin()), |line| {
         lwt::bind(unix::sleep_secs(1.0), move |()| {
-            io::printf(format_args!("One second ago, you entered {line}\n"))
+            lwt::printf!("One second ago, you entered {line}\n")
         })
     })
 }
@@ -29,7 +29,7 @@ fn with_lwt_macro() -> Promise<()> {
     lwt! {
         let line = io::read_line(&io::stdin());
         let () = unix::sleep_secs(1.0);
-        io::printf(format_args!("One second ago, you entered {line}\n"))
+        lwt::printf!("One second ago, you entered {line}\n")
     }
 }
 
@@ -38,7 +38,7 @@ fn with_infix() -> Promise<()> {
     io::read_line(&io::stdin())
         >> (|line| {
             unix::sleep_secs(1.0)
-                >> (move |()| io::printf(format_args!("One second ago, you entered {line}\n")))
+                >> (move |()| lwt::printf!("One second ago, you entered {line}\n"))
         })
 }
 

@@ -30,7 +30,7 @@ fn read_int() -> Promise<i64> {
 fn main() {
     let program = lwt! {
         let number = read_int();
-        io::printf(format_args!("{number}\n"))
+        lwt::printlf!("{number}")
     };
     if let Err(e) = main::run(program) {
         eprintln!("read_int: {e}");

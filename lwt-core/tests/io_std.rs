@@ -29,6 +29,10 @@ fn child() {
                 io::eprintl("MARK to stderr"),
                 io::eprintf(format_args!("MARK {}\n", 42)),
                 io::eprint("MARK e\n"),
+                lwt_core::printf!("MARK {} ", "four"),
+                lwt_core::printlf!("and {}", 5),
+                lwt_core::eprintf!("MARK {}", 6),
+                lwt_core::eprintlf!(" and {}", "seven"),
             ];
             main::run(join(prints)).unwrap();
             0
@@ -265,11 +269,17 @@ fn printl_has_printed_when_run_returns() {
 }
 
 #[test]
-fn print_printf_eprint_in_one_burst_keep_their_order() {
+fn print_printf_eprint_and_the_macros_in_one_burst_keep_their_order() {
     let out = run_child("burst", Stdio::null());
     assert!(out.status.success(), "{out:?}");
-    assert_eq!(marked(&out.stdout), ["MARK one", "MARK two and three"]);
-    assert_eq!(marked(&out.stderr), ["MARK to stderr", "MARK 42", "MARK e"]);
+    assert_eq!(
+        marked(&out.stdout),
+        ["MARK one", "MARK two and three", "MARK four and 5"]
+    );
+    assert_eq!(
+        marked(&out.stderr),
+        ["MARK to stderr", "MARK 42", "MARK e", "MARK 6 and seven"]
+    );
 }
 
 #[test]

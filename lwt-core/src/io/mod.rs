@@ -22,7 +22,7 @@
 //! | `write`, `write_char`, `write_line`, `fprintf`, `flush`, `close` | the same names ([`OutputChannel::printf`] for `fprintf`; `fprint` and `fprintl` are `write` and `write_line`) |
 //! | `flush_all`, `is_busy`, `file_length` | [`flush_all`], [`InputChannel::is_busy`], [`OutputChannel::is_busy`], [`file_length`] |
 //! | `write_from`, `write_from_exactly`, `write_from_string` | [`OutputChannel::write`] of the slice (`&buf[ofs..ofs + len]`): it is copied at once, so the caller keeps its buffer, and all of it is accepted (a partial count would only tell that the channel's buffer was full) |
-//! | `print`, `printl`, `printf`, `eprint`, `eprintl`, `eprintf` | the same names; `printf` takes `format_args!(...)` |
+//! | `print`, `printl`, `printf`, `eprint`, `eprintl`, `eprintf` | the same names; the function `printf` takes `format_args!(...)` (or see the macros below) |
 //! | `read_lines`, `write_lines`, `read_chars`, `write_chars` | [`read_lines`], [`write_lines`], [`read_chars`], [`write_chars`] (over [`stream::Stream`](crate::stream::Stream)) |
 //! | `read_int16` ... `write_float64`, `LE`, `BE` | [`InputChannel::read_be`], [`InputChannel::read_le`], [`OutputChannel::write_be`]... for every fixed-width [`Number`] (see [`ByteOrder`]) |
 //! | `abort` | [`abort`], [`InputChannel::abort`], [`OutputChannel::abort`] |
@@ -34,7 +34,7 @@
 //! | `?in_buffer`, `?out_buffer`, `of_fd ?buffer` on a socket | [`open_connection_with`], [`with_connection_with`], [`socket_channels_with`] with a [`ChannelConfig`] |
 //! | `establish_server_with_client_address`, `shutdown_server` | [`establish_server`], [`Server::shutdown`] (and [`Server::drained`] to wait for the connections) |
 //! | `establish_server ?buffer_size ?backlog ?no_close` | [`establish_server_with`] and a [`ServerConfig`] ([`ServerConfig::buffer_size`], [`ServerConfig::backlog`], [`ServerConfig::no_close`]) |
-//! | `printlf`, `eprintlf`, `fprintlf` | [`printf`], [`eprintf`], [`OutputChannel::printf`] with a `\n` in the format |
+//! | `printf`, `printlf`, `eprintf`, `eprintlf`, `fprintf`, `fprintlf` with a format | the macros [`printf!`](crate::printf!), [`printlf!`](crate::printlf!), [`eprintf!`](crate::eprintf!), [`eprintlf!`](crate::eprintlf!), [`fprintf!`](crate::fprintf!), [`fprintlf!`](crate::fprintlf!) (`lwt::printlf!("{n} lines")`), or the functions with `format_args!` |
 //! | `make`, `of_bytes`, `atomic`, `direct_access`, `block`, `resize_buffer`, `set_default_buffer_size`, `zero`, `null`, `hexdump`, `read_value`, `write_value`, temporary files, `establish_server_with_client_socket` | not provided: channels are made over an [`Fd`](crate::unix::Fd) only (wrap another transport's descriptor with [`Fd::from_owned`](crate::unix::Fd::from_owned)); a buffer's size is set when the channel is made; [`Stream::hexdump`](crate::stream::Stream::hexdump) formats bytes; `Marshal` has no Rust counterpart; a server that wants the raw socket uses a [`Listener`](crate::unix::Listener) |
 //!
 //! # How channels behave
@@ -99,6 +99,7 @@
 
 mod error;
 mod file;
+mod format;
 mod input;
 mod lock;
 mod net;
@@ -502,8 +503,9 @@ pub fn printl(line: impl AsRef<[u8]>) -> Promise<()> {
     written(stdout(), |oc| oc.write_line(line))
 }
 
-/// Lwt_io's `printf`: formatted text on the standard output. Pass `format_args!(...)`; the text
-/// is formatted at once. Fulfilled once written out.
+/// Lwt_io's `printf`: formatted text on the standard output. Pass `format_args!(...)`, or use the
+/// [`printf!`](crate::printf!) macro, which passes it for you; the text is formatted at once.
+/// Fulfilled once written out.
 ///
 /// ```
 /// let name = "world";
