@@ -23,6 +23,10 @@ use std::fmt;
 use std::panic::Location;
 use std::rc::Rc;
 
+mod snapshot;
+
+pub use snapshot::ExnSnapshot;
+
 /// How many locations an [`Exn`] remembers; older ones are counted, not kept, so that a rejection
 /// travelling through a million-level chain stays small.
 const MAX_TRAIL: usize = 32;
@@ -38,8 +42,9 @@ const MAX_TRAIL: usize = 32;
 ///
 /// `Exn` is neither `Send` nor `Sync`: it is a non-atomic reference count, as every handle of
 /// this crate, which runs a loop per thread. To pass a failure to another thread, send what it
-/// says (`e.to_string()`, or `std::io::Error::other(e.to_string())` for `anyhow` and
-/// `io::Result`); a [`detach`](crate::preemptive::detach)ed job that can fail returns its error
+/// says: [`Exn::snapshot`] copies its message, sources, I/O error kind and trail into an
+/// [`ExnSnapshot`], which is `Send + Sync` (and `?` makes one for a
+/// `Box<dyn Error + Send + Sync>`). A [`detach`](crate::preemptive::detach)ed job that can fail returns its error
 /// inside its value (`Result<T, E>` with `E: Send`), not as a rejection.
 ///
 /// ```compile_fail
@@ -233,8 +238,8 @@ impl Error for ExnError {
 /// `?` from a `Result<_, Exn>` (what `main::run` returns) in a function that returns
 /// `Result<_, Box<dyn Error>>`. (`Exn` is not `Error` itself, which is what lets it convert from
 /// every error type; the box holds a private wrapper, so match the error by type, with
-/// [`Exn::downcast_ref`], before it is boxed.) Not `Box<dyn Error + Send + Sync>`, such as
-/// `anyhow` takes: an `Exn` stays on its thread (see [`Exn`]).
+/// [`Exn::downcast_ref`], before it is boxed.) For a `Box<dyn Error + Send + Sync>`, `?` boxes
+/// an [`ExnSnapshot`] instead, since an `Exn` stays on its thread (see [`Exn`]).
 ///
 /// ```
 /// use std::error::Error;

@@ -102,7 +102,7 @@ pub use combinators::{
     npick, pick,
 };
 pub use detached::{async_, dont_wait, ignore_result};
-pub use exn::{Abandoned, Canceled, Exn, Failure, InvalidArgument, Panicked};
+pub use exn::{Abandoned, Canceled, Exn, ExnSnapshot, Failure, InvalidArgument, Panicked};
 pub use promise::{
     fail, fail_invalid_arg, fail_with, of_result, ret, return_error, return_false, return_nil,
     return_none, return_ok, return_some, return_true, return_unit, Promise, State,

@@ -1,0 +1,216 @@
+//! [`ExnSnapshot`]: what an [`Exn`] says, in a value that can leave its thread.
+//!
+//! An `Exn` shares its error through a non-atomic reference count, so it stays on the thread of
+//! the loop that made it. A program that reports failures elsewhere (a supervisor thread, a
+//! channel to a logger, `anyhow::Error`, which must be `Send + Sync`) needs a copy that owns
+//! plain data: the message of the error and of each of its sources, the [`io::ErrorKind`] and OS
+//! error number where the error is an [`io::Error`], whether it was a cancellation, and the
+//! trail. The error's type does not survive (the copy cannot be downcast to it): match on the
+//! `Exn` before taking the snapshot when the type matters.
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::panic::Location;
+
+use super::{Canceled, Exn};
+
+/// A `Send + Sync` copy of an [`Exn`]'s message, sources, I/O error kind, cancellation and
+/// trail, made by [`Exn::snapshot`] or by `?` into a `Box<dyn Error + Send + Sync>`.
+///
+/// Its [`Display`](fmt::Display) is the `Exn`'s, its [`source`](Error::source) chain has one
+/// snapshot per source of the original error (the messages, kinds and OS error numbers of each),
+/// and its [`Debug`](fmt::Debug) shows the trail as the `Exn`'s does.
+///
+/// ```
+/// use std::error::Error;
+/// use lwt_core::{main, unix};
+///
+/// let read = std::fs::OpenOptions::new().read(true).clone();
+/// let e = main::run(unix::open_file("/no/such/dir/file", read)).unwrap_err();
+/// let snapshot = e.snapshot();
+/// let message = snapshot.to_string();
+/// let from_the_thread = std::thread::spawn(move || snapshot).join().unwrap();
+/// assert_eq!(from_the_thread.to_string(), message);
+/// assert_eq!(from_the_thread.kind(), Some(std::io::ErrorKind::NotFound));
+/// // The error names the path; its source is the operating system's own error.
+/// let os = from_the_thread.source().unwrap().downcast_ref::<lwt_core::ExnSnapshot>().unwrap();
+/// assert_eq!(os.raw_os_error(), Some(2)); // ENOENT
+/// ```
+#[derive(Clone)]
+pub struct ExnSnapshot {
+    message: String,
+    io: Option<(io::ErrorKind, Option<i32>)>,
+    canceled: bool,
+    source: Option<Box<ExnSnapshot>>,
+    locations: Vec<&'static Location<'static>>,
+    locations_dropped: usize,
+}
+
+impl ExnSnapshot {
+    /// A snapshot of `error` and its sources, with no trail.
+    fn of_error(error: &(dyn Error + 'static)) -> ExnSnapshot {
+        // Built from the innermost source outwards, so that a long chain costs no stack.
+        let chain: Vec<_> = std::iter::successors(Some(error), |&e| e.source()).collect();
+        chain
+            .into_iter()
+            .rev()
+            .fold(None, |source, e| {
+                Some(ExnSnapshot {
+                    message: e.to_string(),
+                    io: e
+                        .downcast_ref::<io::Error>()
+                        .map(|e| (e.kind(), e.raw_os_error())),
+                    canceled: e.is::<Canceled>(),
+                    source: source.map(Box::new),
+                    locations: Vec::new(),
+                    locations_dropped: 0,
+                })
+            })
+            .expect("the chain holds the error itself")
+    }
+
+    /// The [`io::ErrorKind`] of the error, when it was an [`io::Error`].
+    pub fn kind(&self) -> Option<io::ErrorKind> {
+        self.io.map(|(kind, _)| kind)
+    }
+
+    /// The operating system's error number, when the error was an [`io::Error`] that had one.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        self.io.and_then(|(_, number)| number)
+    }
+
+    /// Was the error a cancellation ([`Canceled`])?
+    pub fn is_canceled(&self) -> bool {
+        self.canceled
+    }
+
+    /// The locations the rejection passed through, oldest first (see [`Exn::locations`]).
+    pub fn locations(&self) -> impl Iterator<Item = &'static Location<'static>> + '_ {
+        self.locations.iter().copied()
+    }
+}
+
+impl Exn {
+    /// A copy of what this rejection says that can be sent to another thread: see
+    /// [`ExnSnapshot`].
+    ///
+    /// ```
+    /// use lwt_core::Exn;
+    /// let e = Exn::canceled();
+    /// let s = std::thread::spawn({ let s = e.snapshot(); move || s }).join().unwrap();
+    /// assert!(s.is_canceled());
+    /// assert_eq!(s.to_string(), "canceled");
+    /// ```
+    pub fn snapshot(&self) -> ExnSnapshot {
+        ExnSnapshot {
+            locations: self.locations().collect(),
+            locations_dropped: self.trail_dropped(),
+            ..ExnSnapshot::of_error(self.as_error())
+        }
+    }
+}
+
+impl fmt::Display for ExnSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl fmt::Debug for ExnSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ExnSnapshot({:?}", self.message)?;
+        if let Some((kind, number)) = self.io {
+            write!(f, ", {kind:?}")?;
+            if let Some(number) = number {
+                write!(f, ", os error {number}")?;
+            }
+        }
+        f.write_str(")")?;
+        for location in &self.locations {
+            write!(f, "\n    passed through {location}")?;
+        }
+        if self.locations_dropped > 0 {
+            write!(f, "\n    ... and {} more locations", self.locations_dropped)?;
+        }
+        Ok(())
+    }
+}
+
+impl Error for ExnSnapshot {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|s| s as &(dyn Error + 'static))
+    }
+}
+
+/// `?` from a `Result<_, Exn>` in a function that returns `Result<_, Box<dyn Error + Send +
+/// Sync>>`: the box holds the [`ExnSnapshot`] (and `anyhow::Error::from_boxed`, or
+/// `anyhow::anyhow!(e.snapshot())`, takes it from there).
+///
+/// ```
+/// use std::error::Error;
+/// use lwt_core::{main, Promise};
+///
+/// fn parse() -> Result<u32, Box<dyn Error + Send + Sync>> {
+///     let n = main::run(Promise::<u32>::fail_with("not a number"))?;
+///     Ok(n)
+/// }
+/// let e = std::thread::spawn(|| parse().unwrap_err()).join().unwrap();
+/// assert_eq!(e.to_string(), "not a number");
+/// assert!(e.is::<lwt_core::ExnSnapshot>());
+/// ```
+impl From<Exn> for Box<dyn Error + Send + Sync> {
+    fn from(exn: Exn) -> Box<dyn Error + Send + Sync> {
+        Box::new(exn.snapshot())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Wrapped(io::Error);
+
+    impl fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("while reading the config")
+        }
+    }
+
+    impl Error for Wrapped {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn keeps_each_source_with_its_kind_and_number() {
+        let e = Exn::new(Wrapped(io::Error::from_raw_os_error(13)));
+        let s = e.snapshot();
+        assert_eq!(s.to_string(), "while reading the config");
+        assert_eq!(s.kind(), None);
+        let inner = s.source().unwrap().downcast_ref::<ExnSnapshot>().unwrap();
+        assert_eq!(inner.kind(), Some(io::ErrorKind::PermissionDenied));
+        assert_eq!(inner.raw_os_error(), Some(13));
+        assert_eq!(
+            inner.to_string(),
+            io::Error::from_raw_os_error(13).to_string()
+        );
+        assert!(inner.source().is_none());
+        assert!(!s.is_canceled());
+    }
+
+    #[test]
+    fn keeps_the_trail() {
+        let mut e = Exn::failure("lost");
+        for _ in 0..40 {
+            e = e.with_location(Location::caller());
+        }
+        let s = e.snapshot();
+        assert_eq!(s.locations().count(), 32);
+        let debug = format!("{s:?}");
+        assert!(debug.starts_with("ExnSnapshot(\"lost\")\n    passed through "));
+        assert!(debug.ends_with("... and 8 more locations"), "{debug}");
+    }
+}
