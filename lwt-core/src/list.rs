@@ -11,6 +11,12 @@
 //! proxy keeps memory constant) when a step is pending. Lwt's list functions overflowed the stack
 //! until they were rewritten (Lwt issues #347, #538).
 //!
+//! A serial function may stop at a pending step and go on later, so it keeps the iterator and
+//! needs it `'static`: pass the list by value (`items.clone()`, an `Rc<[T]>` cloned, a range),
+//! not `&items`, which gives "argument requires that `items` is borrowed for `'static`". A
+//! parallel function walks the whole input during the call, so `&items` (items `&T`) works
+//! there.
+//!
 //! On a rejection, a serial function stops and is rejected with it; a parallel function still
 //! waits for every promise, then is rejected with the first rejection in input order (as
 //! [`all`]). A panic in `f` is a rejection too.

@@ -297,3 +297,33 @@ fn a_waiting_read_line_leaves_its_partial_line_buffered() {
     assert_eq!(run(line).unwrap(), "abc");
     assert_eq!((ic.position(), ic.buffered()), (4, 2));
 }
+
+/// Session 32's dogfood: a grep over a log with a stray non-UTF-8 byte had no way on but `read`.
+/// `read_line_bytes` reads such a line, keeps the limit and the terminators of `read_line`, and
+/// mixes with it on one channel, at every small buffer size.
+#[test]
+fn byte_lines_mix_with_text_lines_and_keep_the_limit() {
+    for size in 1..8 {
+        let (ic, oc) = small(size);
+        ic.set_max_line_length(6);
+        send(&oc, b"ok\n\xff\xfe bad\r\nnext\ntoo long!\nlast");
+        run(oc.close()).unwrap();
+        assert_eq!(run(ic.read_line()).unwrap(), "ok");
+        assert_eq!(run(ic.read_line_bytes()).unwrap(), b"\xff\xfe bad");
+        assert_eq!(run(ic.read_line()).unwrap(), "next");
+        let e = run(ic.read_line_bytes()).unwrap_err();
+        assert_eq!(
+            e.downcast_ref(),
+            Some(&LineTooLong { limit: 6 }),
+            "size {size}"
+        );
+        // The long line stayed; read past it.
+        assert_eq!(run(ic.read_exactly(10)).unwrap(), b"too long!\n");
+        assert_eq!(
+            run(ic.read_line_bytes_opt()).unwrap(),
+            Some(b"last".to_vec())
+        );
+        assert_eq!(run(ic.read_line_bytes_opt()).unwrap(), None);
+        assert!(run(ic.read_line_bytes()).unwrap_err().is::<EndOfFile>());
+    }
+}

@@ -822,7 +822,8 @@ impl InputChannel {
     /// A line longer than [`max_line_length`](InputChannel::max_line_length) is rejected with
     /// [`LineTooLong`] and stays in the channel (read it with [`read`](InputChannel::read)). A
     /// line that is not UTF-8 is consumed and the rejection is a
-    /// [`FromUtf8Error`](std::string::FromUtf8Error) that holds its bytes.
+    /// [`FromUtf8Error`](std::string::FromUtf8Error) that holds its bytes;
+    /// [`read_line_bytes`](InputChannel::read_line_bytes) reads lines as bytes.
     ///
     /// ```
     /// use lwt_core::{io, main};
@@ -851,6 +852,28 @@ impl InputChannel {
         // The line step with its end of input turned into `None` inside the operation, rather
         // than `read_line().map(Some).catch(..)`: two promises fewer per line.
         let mut step = line_step();
+        self.op(0, move |ch, last| step(ch, last).map(none_at_eof))
+    }
+
+    /// [`read_line`](InputChannel::read_line) without the UTF-8 check: the line's bytes, as
+    /// OCaml's `string` holds them (Lwt's `read_line` gives whatever bytes the line has). For
+    /// input that is mostly text but may hold a stray byte (a log file, a legacy encoding).
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write(b"caf\xe9\r\nnext\n").bind(move |()| oc.close())).unwrap();
+    /// assert_eq!(main::run(ic.read_line_bytes()).unwrap(), b"caf\xe9");
+    /// assert_eq!(main::run(ic.read_line_bytes_opt()).unwrap(), Some(b"next".to_vec()));
+    /// assert_eq!(main::run(ic.read_line_bytes_opt()).unwrap(), None);
+    /// ```
+    pub fn read_line_bytes(&self) -> Promise<Vec<u8>> {
+        self.op(0, line_bytes_step())
+    }
+
+    /// [`read_line_bytes`](InputChannel::read_line_bytes), with `None` at the end of input.
+    pub fn read_line_bytes_opt(&self) -> Promise<Option<Vec<u8>>> {
+        let mut step = line_bytes_step();
         self.op(0, move |ch, last| step(ch, last).map(none_at_eof))
     }
 
@@ -1048,6 +1071,12 @@ fn char_step(ch: &InputChannel, last: Option<usize>) -> Step<char> {
 /// `read_line`'s step: scans the unread bytes for a newline (resuming where the last scan
 /// stopped), and takes the line out once it is complete.
 fn line_step() -> impl FnMut(&InputChannel, Option<usize>) -> Step<String> + 'static {
+    let mut step = line_bytes_step();
+    move |ch, last| step(ch, last).map(|line| String::from_utf8(line?).map_err(Exn::from))
+}
+
+/// [`line_step`] without the UTF-8 check: the line's bytes.
+fn line_bytes_step() -> impl FnMut(&InputChannel, Option<usize>) -> Step<Vec<u8>> + 'static {
     let mut scanned = 0;
     move |ch, last| {
         let limit = ch.0.max_line.get();
@@ -1085,7 +1114,7 @@ fn line_step() -> impl FnMut(&InputChannel, Option<usize>) -> Step<String> + 'st
         }
         let mut line = ch.consume(used);
         line.truncate(content);
-        Some(String::from_utf8(line).map_err(Exn::from))
+        Some(Ok(line))
     }
 }
 

@@ -596,8 +596,9 @@ impl<T: 'static> Stream<T> {
 
     // ---- consuming ---------------------------------------------------------------------------------
 
-    /// Lwt's `fold`: combines every element into an accumulator, in order (Rust's argument
-    /// order: `f(acc, x)`).
+    /// Lwt's `fold`: combines every element into an accumulator, in order. The arguments are in
+    /// the order of Rust's [`Iterator::fold`], not Lwt's: Lwt's `fold f s init`, whose `f`
+    /// takes the element first (`f x acc`), is `s.fold(init, |acc, x| f(x, acc))` here.
     ///
     /// ```
     /// use lwt_core::{stream, State};
