@@ -93,6 +93,18 @@ pub(crate) trait IoJob {
     fn fail(self: Box<Self>, error: io::Error);
 }
 
+/// A registered descriptor, as the reactor sees it (held weakly: the reactor never keeps a
+/// descriptor open).
+pub(crate) trait Descriptor {
+    /// Would a read not block now? One poll(2) that does not wait; `true` when it cannot tell.
+    ///
+    /// Asked only of an event that reports TCP urgent data (`EPOLLPRI`): mio counts that as
+    /// readable, with or without ordinary data (`EPOLLIN`), and urgent data alone leaves nothing
+    /// a read can take, so a `wait_read` woken by it would be fulfilled with nothing to read
+    /// (Lwt's stays pending) and a read would fail and wait again.
+    fn readable_now(&self) -> bool;
+}
+
 /// Something waiting on a descriptor: a `wait_read`/`wait_write` promise, or an operation to
 /// retry.
 pub(crate) enum IoWaiter {
@@ -130,6 +142,8 @@ struct Waiters {
     /// Shared with the descriptor's `Fd`: what its short transfers showed, which an event
     /// clears for each direction it reports (see `readiness`).
     readiness: Rc<Readiness>,
+    /// The descriptor, asked whether it is readable when an event is ambiguous.
+    descriptor: Weak<dyn Descriptor>,
     /// Waiters reported dead (canceled, given up) since the lists were last pruned: see
     /// `take_dead_waiters`.
     dead: usize,
@@ -465,7 +479,12 @@ impl Engine {
     /// Registers `fd` for readiness events, with the readiness flags its `Fd` shares with the
     /// reactor (an event clears the flag of each direction it reports). Fails with the OS error
     /// (EPERM for regular files, which epoll refuses: callers treat those as always ready).
-    pub(crate) fn register(&self, fd: RawFd, readiness: Rc<Readiness>) -> io::Result<Token> {
+    pub(crate) fn register(
+        &self,
+        fd: RawFd,
+        readiness: Rc<Readiness>,
+        descriptor: Weak<dyn Descriptor>,
+    ) -> io::Result<Token> {
         let index = self.free_tokens.borrow_mut().pop().unwrap_or_else(|| {
             let mut io = self.io.borrow_mut();
             io.push(None);
@@ -485,6 +504,7 @@ impl Engine {
                     readers: Vec::new(),
                     writers: Vec::new(),
                     readiness,
+                    descriptor,
                     dead: 0,
                     refile_readers: 0,
                     refile_writers: 0,
@@ -848,8 +868,7 @@ impl Engine {
                 w.readiness.note_event(event);
                 // One `push_back` at a time, and none for an empty list: `VecDeque::extend` from a
                 // `Drain` cost tcp-echo 160 instructions per round trip.
-                let reading = event.is_readable() || event.is_read_closed() || event.is_error();
-                if reading && !w.readers.is_empty() {
+                if !w.readers.is_empty() && reports_input(event, &w.descriptor) {
                     move_waiters(&mut w.readers, &mut ready, event.token());
                     w.refile_readers = 0;
                 }
@@ -943,6 +962,15 @@ impl Engine {
 }
 
 /// Moves the waiters of one direction of a descriptor to the ready list, in order.
+/// Does `event` wake the readers of `descriptor`? Urgent data alone is no input (see
+/// [`Descriptor::readable_now`]); the ordinary data that comes after it is a new edge.
+fn reports_input(event: &mio::event::Event, descriptor: &Weak<dyn Descriptor>) -> bool {
+    event.is_read_closed()
+        || event.is_error()
+        || (event.is_readable()
+            && (!event.is_priority() || descriptor.upgrade().is_none_or(|d| d.readable_now())))
+}
+
 fn move_waiters(from: &mut Vec<IoWaiter>, to: &mut VecDeque<(Token, IoWaiter)>, token: Token) {
     // One waiter is the usual case: popped, without the `Drain` whose drop cost tcp-echo about
     // 40 instructions per round trip.

@@ -137,6 +137,33 @@ fn urgent_data_from_the_peer_does_not_leave_the_data_behind_it_unread() {
     );
 }
 
+/// Found in review (session 32): every descriptor is registered for `EPOLLPRI` (above), and mio
+/// counts it as readable, so urgent data alone fulfilled a `wait_read` with nothing to read (a
+/// `recv` then fails with `EAGAIN`; on a standard input that is a socket, the pool thread's
+/// blocking read started after the wait could no longer be canceled). Lwt 5.6.1's `wait_read`
+/// stays pending there. Ordinary data after it is still seen, by waits and reads.
+#[test]
+fn urgent_data_alone_does_not_fulfill_wait_read() {
+    let (a, b) = tcp_pair();
+    let waiting = a.wait_read();
+    let reading = a.read(64);
+    assert!(
+        waiting.is_pending() && reading.is_pending(),
+        "nothing to read yet"
+    );
+    send_urgent(&b, b"X");
+    std::thread::sleep(Duration::from_millis(20));
+    main::run(unix::sleep(Duration::from_millis(200))).unwrap();
+    assert!(
+        waiting.is_pending(),
+        "wait_read was fulfilled by urgent data alone"
+    );
+    assert!(reading.is_pending());
+    send(&b, b"ordinary");
+    within(waiting);
+    assert_eq!(within(reading), b"ordinary");
+}
+
 #[test]
 fn files_never_skip_a_read_a_terminal_may_stop_short_with_more_to_give() {
     // A pipe stands for the files here (a terminal gives one line per read): a short read on

@@ -500,7 +500,8 @@ impl Fd {
             return Ok(Some(token));
         }
         let raw = self.raw_fd().ok_or_else(closed)?;
-        match engine::with(|e| e.register(raw, self.0.readiness.clone())) {
+        let descriptor = Rc::downgrade(&self.0) as Weak<dyn engine::Descriptor>;
+        match engine::with(|e| e.register(raw, self.0.readiness.clone(), descriptor)) {
             Ok(token) => {
                 self.0.token.set(Some(token));
                 Ok(Some(token))
@@ -558,22 +559,7 @@ impl Fd {
     /// Would a read (a write) on the descriptor not block now? One poll(2) that does not wait.
     /// An error or a hang-up counts as ready: a read or write would report it at once.
     fn ready_now(&self, write: bool) -> io::Result<bool> {
-        use rustix::event::{poll, PollFd, PollFlags, Timespec};
-        let kind = self.0.kind.borrow();
-        let kind = kind.as_ref().ok_or_else(closed)?;
-        let flags = if write { PollFlags::OUT } else { PollFlags::IN };
-        let mut fds = [PollFd::from_borrowed_fd(kind.as_fd(), flags)];
-        let now = Timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        loop {
-            match poll(&mut fds, Some(&now)) {
-                Ok(n) => return Ok(n > 0),
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.0.ready_now(write)
     }
 
     /// Lwt_unix's `wait_read`: fulfilled when the descriptor is readable: at once if it is
@@ -1127,6 +1113,36 @@ impl Fd {
         // Every waiter, even if a panicking async exception hook unwinds out of one.
         crate::schedule::each_resolving(waiters, |waiter| waiter.fail(closed()));
         Ok(())
+    }
+}
+
+impl Inner {
+    /// See [`Fd::ready_now`].
+    fn ready_now(&self, write: bool) -> io::Result<bool> {
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let kind = self.kind.borrow();
+        let kind = kind.as_ref().ok_or_else(closed)?;
+        let flags = if write { PollFlags::OUT } else { PollFlags::IN };
+        let mut fds = [PollFd::from_borrowed_fd(kind.as_fd(), flags)];
+        let now = Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        loop {
+            match poll(&mut fds, Some(&now)) {
+                Ok(n) => return Ok(n > 0),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+impl engine::Descriptor for Inner {
+    fn readable_now(&self) -> bool {
+        // Borrowed elsewhere (never during a poll today), closed or failing: let the readers
+        // see for themselves.
+        self.kind.try_borrow_mut().is_err() || self.ready_now(false).unwrap_or(true)
     }
 }
 
