@@ -961,16 +961,25 @@ impl Engine {
     }
 }
 
-/// Moves the waiters of one direction of a descriptor to the ready list, in order.
 /// Does `event` wake the readers of `descriptor`? Urgent data alone is no input (see
 /// [`Descriptor::readable_now`]); the ordinary data that comes after it is a new edge.
+#[inline]
 fn reports_input(event: &mio::event::Event, descriptor: &Weak<dyn Descriptor>) -> bool {
-    event.is_read_closed()
+    // The common case first: readable, no urgent data.
+    (event.is_readable() && (!event.is_priority() || readable_now(descriptor)))
+        || event.is_read_closed()
         || event.is_error()
-        || (event.is_readable()
-            && (!event.is_priority() || descriptor.upgrade().is_none_or(|d| d.readable_now())))
 }
 
+/// Out of line: urgent data is rare, and the check cost tcp-echo 60 instructions per round trip
+/// inlined into the poll.
+#[cold]
+#[inline(never)]
+fn readable_now(descriptor: &Weak<dyn Descriptor>) -> bool {
+    descriptor.upgrade().is_none_or(|d| d.readable_now())
+}
+
+/// Moves the waiters of one direction of a descriptor to the ready list, in order.
 fn move_waiters(from: &mut Vec<IoWaiter>, to: &mut VecDeque<(Token, IoWaiter)>, token: Token) {
     // One waiter is the usual case: popped, without the `Drain` whose drop cost tcp-echo about
     // 40 instructions per round trip.

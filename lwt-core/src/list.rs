@@ -14,8 +14,10 @@
 //! A serial function may stop at a pending step and go on later, so it keeps the iterator and
 //! needs it `'static`: pass the list by value (`items.clone()`, an `Rc<[T]>` cloned, a range),
 //! not `&items`, which gives "argument requires that `items` is borrowed for `'static`". A
-//! parallel function walks the whole input during the call, so `&items` (items `&T`) works
-//! there.
+//! parallel function walks the whole input during the call, so `iter_p`, `iteri_p`, `map_p`,
+//! `mapi_p`, `rev_map_p` and `filter_map_p`, which keep no item beyond the call of `f`, take
+//! `&items` (items `&T`); `filter_p`, `partition_p`, `for_all_p` and `exists_p` keep each item
+//! until its verdict comes, so they need owned items too.
 //!
 //! On a rejection, a serial function stops and is rejected with it; a parallel function still
 //! waits for every promise, then is rejected with the first rejection in input order (as

@@ -244,9 +244,16 @@ impl Timers {
     /// Puts the timers [`pop_due`](Self::pop_due) set aside back into the heap. Called at the
     /// end of a pass and before anything else reads or rebuilds the heap, so that outside a
     /// pass the heap holds every timer.
+    #[inline]
     fn restore_aside(&mut self) {
+        // Apart, so that the test inlines into every caller, each iteration's among them,
+        // whatever the inliner decides about the callers' size.
+        #[inline(never)]
+        fn restore(timers: &mut Timers) {
+            timers.heap.extend(timers.aside.drain(..));
+        }
         if !self.aside.is_empty() {
-            self.heap.extend(self.aside.drain(..));
+            restore(self);
         }
     }
 

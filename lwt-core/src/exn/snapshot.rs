@@ -13,7 +13,7 @@ use std::fmt;
 use std::io;
 use std::panic::Location;
 
-use super::{Canceled, Exn};
+use super::{Canceled, Exn, MAX_TRAIL};
 
 /// A `Send + Sync` copy of an [`Exn`]'s message, sources, I/O error kind, cancellation and
 /// trail, made by [`Exn::snapshot`] or by `?` into a `Box<dyn Error + Send + Sync>`.
@@ -37,25 +37,38 @@ use super::{Canceled, Exn};
 /// let os = from_the_thread.source().unwrap().downcast_ref::<lwt_core::ExnSnapshot>().unwrap();
 /// assert_eq!(os.raw_os_error(), Some(2)); // ENOENT
 /// ```
-#[derive(Clone)]
 pub struct ExnSnapshot {
     message: String,
     io: Option<(io::ErrorKind, Option<i32>)>,
     canceled: bool,
+    /// Dropped and cloned in a loop (below), so that a long chain costs no stack.
     source: Option<Box<ExnSnapshot>>,
     locations: Vec<&'static Location<'static>>,
     locations_dropped: usize,
 }
 
 impl ExnSnapshot {
-    /// A snapshot of `error` and its sources, with no trail.
+    /// A snapshot of `error` and its sources, with no trail of its own. A snapshot met in the
+    /// chain (an `Exn` made from one that came back from another thread) is copied whole, trail
+    /// included: its type is the only thing of the first error it no longer has, and walking
+    /// it as a plain error would lose its kind, number and cancellation.
     fn of_error(error: &(dyn Error + 'static)) -> ExnSnapshot {
+        let mut chain = Vec::new();
+        let mut innermost = None;
+        let mut at = Some(error);
+        while let Some(e) = at {
+            if let Some(snapshot) = e.downcast_ref::<ExnSnapshot>() {
+                innermost = Some(snapshot.clone());
+                break;
+            }
+            chain.push(e);
+            at = e.source();
+        }
         // Built from the innermost source outwards, so that a long chain costs no stack.
-        let chain: Vec<_> = std::iter::successors(Some(error), |&e| e.source()).collect();
         chain
             .into_iter()
             .rev()
-            .fold(None, |source, e| {
+            .fold(innermost, |source, e| {
                 Some(ExnSnapshot {
                     message: e.to_string(),
                     io: e
@@ -68,6 +81,23 @@ impl ExnSnapshot {
                 })
             })
             .expect("the chain holds the error itself")
+    }
+
+    /// This snapshot without its sources or trail.
+    fn link(&self) -> ExnSnapshot {
+        ExnSnapshot {
+            message: self.message.clone(),
+            io: self.io,
+            canceled: self.canceled,
+            source: None,
+            locations: self.locations.clone(),
+            locations_dropped: self.locations_dropped,
+        }
+    }
+
+    /// This snapshot, then its sources.
+    fn links(&self) -> impl Iterator<Item = &ExnSnapshot> {
+        std::iter::successors(Some(self), |s| s.source.as_deref())
     }
 
     /// The [`io::ErrorKind`] of the error, when it was an [`io::Error`].
@@ -103,10 +133,41 @@ impl Exn {
     /// assert_eq!(s.to_string(), "canceled");
     /// ```
     pub fn snapshot(&self) -> ExnSnapshot {
-        ExnSnapshot {
-            locations: self.locations().collect(),
-            locations_dropped: self.trail_dropped(),
-            ..ExnSnapshot::of_error(self.as_error())
+        let mut snapshot = ExnSnapshot::of_error(self.as_error());
+        // After the trail of a snapshot this one was made from, if any (older), as
+        // `with_location` would have added them: the first `MAX_TRAIL` kept, the rest counted.
+        for location in self.locations() {
+            if snapshot.locations.len() < MAX_TRAIL && snapshot.locations_dropped == 0 {
+                snapshot.locations.push(location);
+            } else {
+                snapshot.locations_dropped += 1;
+            }
+        }
+        snapshot.locations_dropped += self.trail_dropped();
+        snapshot
+    }
+}
+
+impl Clone for ExnSnapshot {
+    fn clone(&self) -> ExnSnapshot {
+        let links: Vec<&ExnSnapshot> = self.links().collect();
+        links
+            .into_iter()
+            .rev()
+            .fold(None, |source, s| {
+                let mut link = s.link();
+                link.source = source.map(Box::new);
+                Some(link)
+            })
+            .expect("a snapshot is a link at least")
+    }
+}
+
+impl Drop for ExnSnapshot {
+    fn drop(&mut self) {
+        let mut next = self.source.take();
+        while let Some(mut link) = next {
+            next = link.source.take();
         }
     }
 }
@@ -118,15 +179,24 @@ impl fmt::Display for ExnSnapshot {
 }
 
 impl fmt::Debug for ExnSnapshot {
+    /// The message, with the I/O error kind and number if any, then each source's, then the
+    /// trail: what `Exn`'s `Debug` shows through the error's own `Debug`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "ExnSnapshot({:?}", self.message)?;
-        if let Some((kind, number)) = self.io {
-            write!(f, ", {kind:?}")?;
-            if let Some(number) = number {
-                write!(f, ", os error {number}")?;
+        for (i, link) in self.links().enumerate() {
+            if i == 0 {
+                f.write_str("ExnSnapshot(")?;
+            } else {
+                f.write_str("\n    caused by (")?;
             }
+            write!(f, "{:?}", link.message)?;
+            if let Some((kind, number)) = link.io {
+                write!(f, ", {kind:?}")?;
+                if let Some(number) = number {
+                    write!(f, ", os error {number}")?;
+                }
+            }
+            f.write_str(")")?;
         }
-        f.write_str(")")?;
         for location in &self.locations {
             write!(f, "\n    passed through {location}")?;
         }
@@ -199,6 +269,112 @@ mod tests {
         );
         assert!(inner.source().is_none());
         assert!(!s.is_canceled());
+    }
+
+    /// Found in review (session 32): a snapshot raised again on the loop's thread (`Exn::from`)
+    /// and snapshotted again lost its kind, OS number, cancellation and trail.
+    #[test]
+    fn a_snapshot_of_a_snapshot_keeps_everything() {
+        let here = Location::caller();
+        let first = Exn::new(Wrapped(io::Error::from_raw_os_error(2)))
+            .with_location(here)
+            .snapshot();
+        let second = Exn::from(first.clone()).with_location(here).snapshot();
+        assert_eq!(second.to_string(), first.to_string());
+        let os = second
+            .source()
+            .unwrap()
+            .downcast_ref::<ExnSnapshot>()
+            .unwrap();
+        assert_eq!(os.kind(), Some(io::ErrorKind::NotFound));
+        assert_eq!(os.raw_os_error(), Some(2));
+        assert_eq!(second.locations().count(), 2, "both trails, oldest first");
+        assert!(Exn::from(Exn::canceled().snapshot())
+            .snapshot()
+            .is_canceled());
+        // And inside a chain: an error whose source is a snapshot.
+        #[derive(Debug)]
+        struct Around(ExnSnapshot);
+        impl fmt::Display for Around {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("around")
+            }
+        }
+        impl Error for Around {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let around = Exn::new(Around(Exn::canceled().snapshot())).snapshot();
+        let inner = around
+            .source()
+            .unwrap()
+            .downcast_ref::<ExnSnapshot>()
+            .unwrap();
+        assert!(inner.is_canceled() && !around.is_canceled());
+    }
+
+    #[test]
+    fn a_full_trail_counts_what_a_second_snapshot_adds() {
+        let mut e = Exn::failure("x");
+        for _ in 0..30 {
+            e = e.with_location(Location::caller());
+        }
+        let mut again = Exn::from(e.snapshot());
+        for _ in 0..5 {
+            again = again.with_location(Location::caller());
+        }
+        let s = again.snapshot();
+        assert_eq!(s.locations().count(), 32);
+        assert!(format!("{s:?}").ends_with("... and 3 more locations"));
+    }
+
+    /// Found in review (session 32): dropping or cloning a snapshot recursed once per source.
+    #[test]
+    fn a_long_chain_of_sources_costs_no_stack() {
+        #[derive(Debug)]
+        struct Link(usize, Option<&'static Link>);
+        impl fmt::Display for Link {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "link {}", self.0)
+            }
+        }
+        impl Error for Link {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                self.1.map(|l| l as &(dyn Error + 'static))
+            }
+        }
+        // Leaked, so that the test's own chain is never dropped (that would recurse).
+        let mut head: Option<&'static Link> = None;
+        for i in 0..200_000 {
+            head = Some(Box::leak(Box::new(Link(i, head))));
+        }
+        let head = head.unwrap();
+        let small_stack = std::thread::Builder::new().stack_size(256 << 10);
+        let depth = small_stack
+            .spawn(move || {
+                let s = Exn::new(Link(200_000, Some(head))).snapshot();
+                let copy = s.clone();
+                drop(s);
+                let depth = copy.links().count();
+                drop(copy);
+                depth
+            })
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert_eq!(depth, 200_001);
+    }
+
+    #[test]
+    fn debug_shows_the_sources() {
+        let s = Exn::new(Wrapped(io::Error::from_raw_os_error(13))).snapshot();
+        let debug = format!("{s:?}");
+        assert!(
+            debug.starts_with("ExnSnapshot(\"while reading the config\")\n    caused by (\"")
+                && debug.ends_with("\", PermissionDenied, os error 13)"),
+            "{debug}"
+        );
     }
 
     #[test]

@@ -6,10 +6,13 @@
 //! values. Rust checks a format string only inside a macro (`format!`, `println!`), so the
 //! functions ([`io::printf`](super::printf), [`OutputChannel::printf`](super::OutputChannel::printf))
 //! take the `format_args!(...)` a macro built, and these macros spare the caller that wrapping,
-//! and the `"\n"` of the `l` forms. Each expands to one call of the function it is named after,
-//! with the text formatted at once: the promise it gives is the function's, with the same rules
-//! (the standard channels' promises are fulfilled once the text is written out; a channel's once
-//! the text is in its buffer).
+//! and the `"\n"` of the `l` forms. Each expands to one call of an `io` function with the text
+//! formatted at once ([`io::print`](super::print()), [`io::printl`](super::printl),
+//! [`io::eprint`](super::eprint), [`io::eprintl`](super::eprintl),
+//! [`OutputChannel::printf`](super::OutputChannel::printf),
+//! [`OutputChannel::write_line`](super::OutputChannel::write_line)): the promise it gives is that
+//! function's, with the same rules (the standard channels' promises are fulfilled once the text
+//! is written out; a channel's once the text is in its buffer).
 //!
 //! They are exported at the crate's root, as every `#[macro_export]` macro is:
 //! `lwt_core::printlf!`, or `lwt::printlf!` through the `lwt` crate.
@@ -86,7 +89,11 @@ macro_rules! eprintlf {
 #[macro_export]
 macro_rules! fprintf {
     ($oc:expr, $($arg:tt)+) => {
-        $crate::io::OutputChannel::printf(&$oc, ::std::format_args!($($arg)+))
+        // Bound by a `match`, not passed as `&$oc`, so that a reference chosen by an `if` or a
+        // `match` is not given `OutputChannel` as its expected type (it is `&OutputChannel`).
+        match &$oc {
+            oc => $crate::io::OutputChannel::printf(oc, ::std::format_args!($($arg)+)),
+        }
     };
 }
 
@@ -103,6 +110,8 @@ macro_rules! fprintf {
 #[macro_export]
 macro_rules! fprintlf {
     ($oc:expr, $($arg:tt)+) => {
-        $crate::io::OutputChannel::write_line(&$oc, ::std::format!($($arg)+))
+        match &$oc {
+            oc => $crate::io::OutputChannel::write_line(oc, ::std::format!($($arg)+)),
+        }
     };
 }
