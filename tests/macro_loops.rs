@@ -490,6 +490,42 @@ fn a_panic_in_a_for_loops_iterable_is_a_rejection() {
     );
 }
 
+/// Pins the difference `docs/lwt-macro.md` ("Synchronous panics") states: a panic in the first
+/// condition or body of a loop, before anything waited, is a rejection of the block here, where
+/// lwt_ppx's `for%lwt`/`while%lwt` raise it to the caller (review, session 32).
+#[test]
+fn a_panic_in_a_loops_first_iteration_is_a_rejection() {
+    fn boom(what: &str) -> bool {
+        panic!("{what}")
+    }
+    let for_body: Promise<()> = lwt! {
+        for i in 1..=3 {
+            do assert!(i != 1 || boom("body"));
+        }
+    };
+    let while_cond: Promise<()> = lwt! {
+        while boom("cond") {
+            ret(());
+        }
+    };
+    let while_body: Promise<()> = lwt! {
+        while true {
+            do boom("body");
+        }
+    };
+    for (p, message) in [
+        (for_body, "body"),
+        (while_cond, "cond"),
+        (while_body, "body"),
+    ] {
+        let e = p.rejection().expect("rejected, not raised");
+        assert_eq!(
+            e.downcast_ref::<lwt::Panicked>().unwrap().message(),
+            message
+        );
+    }
+}
+
 /// Pins what `docs/lwt-macro.md` (Ownership) says of `&mut` calls on a variable of the
 /// enclosing block: a loop body that does not bind works on one copy for the whole loop, a body
 /// that binds starts each iteration from the loop's copy.

@@ -5,6 +5,7 @@
 //! find at once. Errors are `syn::Error`s on the user's tokens, worded for the user.
 
 use proc_macro2::{Span, TokenTree};
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
@@ -371,11 +372,33 @@ fn expr_statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed>
         Ok(Parsed::Stmt(Stmt::Seq(expr)))
     } else {
         Err(syn::Error::new(
-            input.span(),
+            end_span(&expr),
             "expected `;` after this statement of `lwt!` (only the block's last expression, its \
              value, goes without `;`)",
         ))
     }
+}
+
+/// Where `e` ends: its last token, where a missing `;` goes. (`e.span()` is its first token on
+/// stable Rust; the next token, the other obvious choice, is the statement that is right.)
+fn end_span(e: &Expr) -> Span {
+    e.to_token_stream()
+        .into_iter()
+        .last()
+        .map_or_else(|| e.span(), |t| t.span())
+}
+
+/// Does a `;` come before the end of `input`, outside any brackets? (A `do let` without one is
+/// the block's last item: syn's error for it would span the whole `lwt!` call.)
+fn semicolon_ahead(input: ParseStream<'_>) -> bool {
+    let mut cursor = input.cursor();
+    while let Some((tt, next)) = cursor.token_tree() {
+        if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ';') {
+            return true;
+        }
+        cursor = next;
+    }
+    false
 }
 
 /// Does `e` end a statement without `;`, as in Rust? (A macro called with braces, `m! { .. }`,
@@ -410,6 +433,13 @@ fn plain(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     }
     // Attributes come before the `let` they apply to (`do #[allow(unused_mut)] let mut x = ..;`).
     let attrs = input.call(Attribute::parse_outer)?;
+    if input.peek(Token![let]) && !semicolon_ahead(input) {
+        return Err(syn::Error::new(
+            input.span(),
+            "a `do let` cannot end an `lwt!` block: end it with `;` and give the block's value \
+             after it (`do let y = x + 1; do y`)",
+        ));
+    }
     if input.peek(Token![let]) || is_item_start(input) {
         let mut stmt: syn::Stmt = input.parse()?;
         if let Some(stmt_attrs) = stmt_attrs(&mut stmt) {
@@ -446,7 +476,7 @@ fn plain(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
         )))))
     } else {
         Err(syn::Error::new(
-            input.span(),
+            end_span(&expr),
             "expected `;` after this plain statement (only the block's last `do` goes without \
              `;`: its value is the block's value)",
         ))
