@@ -104,6 +104,26 @@ fn a_nested_block_runs_in_place_until_it_waits() {
 }
 
 #[test]
+fn a_nested_lwt_runs_in_place_until_it_waits() {
+    // As a `{ .. }` block: its first statements assign the enclosing block's variable itself
+    // (the check looks into it since session 32, and must accept this), and its own
+    // variables may be assigned after its waits.
+    let p: Promise<u32> = lwt! {
+        do let mut n = 1_u32;
+        do let inner: Promise<u32> = lwt! {
+            do n += 1;
+            do let mut m = n;
+            let _x = ret(());
+            do m += 10;
+            do m
+        };
+        let m = inner;
+        do n * 100 + m
+    };
+    assert_eq!(p.state(), State::Fulfilled(212));
+}
+
+#[test]
 fn state_shared_through_a_cell_is_kept() {
     // What the error message suggests instead: the closures share the cell.
     let p: Promise<u32> = lwt! {

@@ -24,6 +24,7 @@ pub(crate) fn check(block: &Block, errors: &mut Vec<syn::Error>) {
         env: Vec::new(),
         depth: 0,
         context: TOP,
+        reported: usize::MAX,
         errors,
     };
     walk.block(block, None);
@@ -44,6 +45,9 @@ struct Walk<'e> {
     depth: usize,
     /// What the innermost boundary is, for the message: "the body of this `while` loop".
     context: Context,
+    /// Only the first `reported` names of `env` are reported: inside a nested `lwt!`, its own
+    /// names are its own expansion's to report (see `Assignments::visit_macro`).
+    reported: usize,
     errors: &'e mut Vec<syn::Error>,
 }
 
@@ -280,11 +284,12 @@ impl Walk<'_> {
     /// An assignment to `name`, at `span`: is it to a variable of an enclosing closure?
     fn assigned(&mut self, name: &syn::Ident) {
         let text = name.to_string();
-        let Some(local) = self.env.iter().rev().find(|l| l.name == text) else {
+        let Some(index) = self.env.iter().rposition(|l| l.name == text) else {
             // Declared outside the macro: the macro cannot tell what it is.
             return;
         };
-        if local.mutable && local.depth < self.depth {
+        let local = &self.env[index];
+        if local.mutable && local.depth < self.depth && index < self.reported {
             self.errors
                 .push(lost_assignment(name.span(), &text, self.context));
         }
@@ -338,6 +343,12 @@ const TRY_BODY: Context = Context {
 };
 const NESTED_BLOCK: Context = Context {
     what: "the rest of this `{ .. }` block after its first `let` (or other statement that waits)",
+    looped: false,
+};
+
+const NESTED_LWT: Context = Context {
+    what: "the rest of this nested `lwt!` block after its first `let` (or other statement that \
+           waits)",
     looped: false,
 };
 
@@ -433,12 +444,44 @@ impl Assignments<'_, '_> {
     }
 }
 
+impl Assignments<'_, '_> {
+    /// A nested `lwt! { .. }`: it runs in place, as a `{ .. }` block of the macro does, until
+    /// its first statement that waits, and the rest is a closure. An assignment there to a
+    /// `let mut` of the enclosing `lwt!` is lost as it would be in the enclosing block itself;
+    /// those are reported here, since the nested macro cannot see the enclosing one's names
+    /// (it reports its own). Input it cannot parse is left to the nested macro's own errors.
+    fn nested_lwt(&mut self, m: &syn::Macro) {
+        let mut ignored = Vec::new();
+        let block = crate::parse::parse_top(m.tokens.clone(), &mut ignored);
+        if !ignored.is_empty() {
+            return;
+        }
+        let walk = &mut *self.walk;
+        let saved = (walk.env.len(), walk.reported);
+        // The names the user's code bound around the macro hide the enclosing block's.
+        let depth = walk.depth;
+        walk.env.extend(self.shadowed.iter().map(|name| Local {
+            name: name.clone(),
+            mutable: false,
+            depth,
+        }));
+        walk.reported = walk.reported.min(walk.env.len());
+        walk.block(&block, Some(NESTED_LWT));
+        walk.env.truncate(saved.0);
+        walk.reported = saved.1;
+    }
+}
+
 impl<'ast> Visit<'ast> for Assignments<'_, '_> {
     // Items are their own scopes: they cannot see the block's variables.
     fn visit_item(&mut self, _: &'ast syn::Item) {}
 
-    // The arguments of the standard macros that take expressions (`println!("{}", { n += 1; n })`).
+    // The arguments of the standard macros that take expressions (`println!("{}", { n += 1; n })`),
+    // and a nested `lwt!` block.
     fn visit_macro(&mut self, m: &'ast syn::Macro) {
+        if m.path.segments.last().is_some_and(|s| s.ident == "lwt") {
+            return self.nested_lwt(m);
+        }
         if let Some(args) = crate::check::std_macro_args(m) {
             for arg in &args {
                 match arg {

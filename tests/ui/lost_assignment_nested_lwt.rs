@@ -1,0 +1,19 @@
+use lwt::{lwt, ret, Promise};
+
+// A nested `lwt!` is looked into (review, session 32): inside a branch, its first statement runs
+// in the branch's closure; after its first wait, its rest is a closure of its own. Both
+// assignments to the enclosing block's `n` would be lost.
+fn main() {
+    let c = true;
+    let _p: Promise<u32> = lwt! {
+        do let mut n = 0_u32;
+        if c {
+            do let _inner: Promise<()> = lwt! { do n += 1; };
+        }
+        do let _later: Promise<()> = lwt! {
+            let () = ret(());
+            do n = 5;
+        };
+        do n
+    };
+}
