@@ -18,9 +18,7 @@
 //! | None -> prerr_endline "Request timed out"; exit 1
 //! ```
 
-use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::rc::Rc;
 use std::time::Duration;
 
 use lwt::unix::{self, signal};
@@ -108,15 +106,14 @@ fn demo() {
 /// second Ctrl-C then ends the process, during the drain too.
 fn stop_signal() -> (Promise<&'static str>, Vec<signal::SignalHandler>) {
     let (stopped, r) = wait::<&'static str>();
-    let r = Rc::new(RefCell::new(Some(r)));
+    // Either handler may resolve it: the first signal wins, a later one does nothing.
+    let r = r.share();
     let handlers = [(signal::SIGINT, "SIGINT"), (signal::SIGTERM, "SIGTERM")]
         .into_iter()
         .map(|(signum, name)| {
             let r = r.clone();
             signal::on_signal(signum, move |_| {
-                if let Some(r) = r.borrow_mut().take() {
-                    r.wakeup(name);
-                }
+                r.wakeup(name);
             })
             .unwrap_or_else(|e| fail("server", e.into()))
         })

@@ -420,3 +420,25 @@ fn a_plain_match_in_parentheses_picks_the_promise_to_wait_on() {
     assert_eq!(done.state(), State::Fulfilled("four"));
     assert_eq!(*r2.borrow(), ["PONG"]);
 }
+
+/// The fix the "is a promise, but this is a `()`" note gives for an arm: `do value` as its body.
+#[test]
+fn an_arm_whose_body_is_do_value() {
+    let count = |v: Option<u32>| -> Promise<u32> {
+        lwt! {
+            match ret(v) {
+                Some(n) => do n * 2,
+                None => do 0,
+            }
+        }
+    };
+    assert_eq!(count(Some(4)).state(), State::Fulfilled(8));
+    assert_eq!(count(None).state(), State::Fulfilled(0));
+    let unit: Promise<()> = lwt! {
+        match ret(None::<u8>) {
+            Some(_) => lwt::return_unit(),
+            None => do (),
+        }
+    };
+    assert_eq!(unit.state(), State::Fulfilled(()));
+}

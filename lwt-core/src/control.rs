@@ -173,7 +173,7 @@ impl<T: 'static> WhileLetScrutinee for Promise<T> {
                `{Self}`",
     label = "expected a `Promise<_>`, found `{Self}`",
     note = "to make a plain value the promise's value, wrap it: `lwt::ret(value)`; as the last \
-            expression of a block, `do value` does the same"
+            expression of a block or an arm's body, `do value` does the same (`None => do (),`)"
 )]
 pub trait BlockValue: sealed::Sealed {
     /// The value the promise is fulfilled with.

@@ -107,4 +107,4 @@ pub use promise::{
     fail, fail_invalid_arg, fail_with, of_result, ret, return_error, return_false, return_nil,
     return_none, return_ok, return_some, return_true, return_unit, Promise, State,
 };
-pub use resolver::{task, wait, Resolver};
+pub use resolver::{task, wait, Resolver, SharedResolver};

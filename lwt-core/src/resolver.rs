@@ -26,6 +26,10 @@ use crate::exn::{Abandoned, Exn};
 use crate::node::{CancelListener, Cancelable, HowToCancel, Mode, Node, Phase};
 use crate::promise::Promise;
 
+mod shared;
+
+pub use shared::SharedResolver;
+
 /// The write end of a pending promise (Lwt's `'a u`).
 ///
 /// Dropping a resolver without using it rejects its promise with [`Abandoned`], so nothing waits

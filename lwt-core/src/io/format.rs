@@ -14,8 +14,8 @@
 //! function's, with the same rules (the standard channels' promises are fulfilled once the text
 //! is written out; a channel's once the text is in its buffer).
 //!
-//! They are exported at the crate's root, as every `#[macro_export]` macro is:
-//! `lwt_core::printlf!`, or `lwt::printlf!` through the `lwt` crate.
+//! They are exported at the crate's root, as every `#[macro_export]` macro is, and re-exported
+//! in `io` next to the functions: `lwt::printlf!` or `lwt::io::printlf!`.
 
 /// Lwt_io's `printf`: formats its arguments as [`format!`] does and writes the text on the
 /// standard output, with [`io::print`](crate::io::print()); the promise is fulfilled once the text
@@ -36,9 +36,9 @@ macro_rules! printf {
 /// ([`io::printl`](crate::io::printl)).
 ///
 /// ```
-/// use lwt_core::{main, printlf};
+/// use lwt_core::{io, main};
 /// let n = 42;
-/// main::run(printlf!("{n} lines, {:.1} KiB", 1.25)).unwrap();
+/// main::run(io::printlf!("{n} lines, {:.1} KiB", 1.25)).unwrap();
 /// ```
 #[macro_export]
 macro_rules! printlf {

@@ -47,7 +47,7 @@
 //!   per burst of writes), when it is full, on [`flush`] and on [`close`].
 //! * **Printing waits for the output.** Lwt's `printl` is fulfilled once the line is in the
 //!   buffer, and Lwt flushes the standard channels at exit. A Rust program ends when `main`
-//!   returns, so here [`print()`], [`printl`] and [`printf`] are fulfilled once their text has
+//!   returns, so here [`print()`], [`printl`] and [`printf()`] are fulfilled once their text has
 //!   reached the descriptor (they wait for the automatic flush, which still serves a whole burst
 //!   of prints at once): `main::run(io::printl("done"))` has printed `done` when it returns.
 //!   Writes through [`stdout()`] directly behave like Lwt's; flush them before `main` returns,
@@ -111,6 +111,9 @@ use std::cell::OnceCell;
 use std::fmt;
 use std::mem::ManuallyDrop;
 
+/// The formatting macros, here too, where an OCaml reader looks for `Lwt_io.printlf`
+/// (`io::printlf!("{n} lines")`); they are defined at the crate's root.
+pub use crate::{eprintf, eprintlf, fprintf, fprintlf, printf, printlf};
 pub use error::{ChannelClosed, EndOfFile, LineTooLong};
 pub use file::{
     chars_of_file, chars_to_file, file_length, lines_of_file, lines_to_file, open_file, with_file,
@@ -533,7 +536,7 @@ pub fn eprintl(line: impl AsRef<[u8]>) -> Promise<()> {
     written(stderr(), |oc| oc.write_line(line))
 }
 
-/// Lwt_io's `eprintf`: [`printf`] on the standard error.
+/// Lwt_io's `eprintf`: [`printf()`] on the standard error.
 ///
 /// ```
 /// lwt_core::main::run(lwt_core::io::eprintf(format_args!("{} errors\n", 0))).unwrap();

@@ -945,6 +945,10 @@ fn is_about_one_connection(e: &Exn) -> bool {
 /// the handler reads is enough): a server should use [`establish_server_with`] and
 /// [`ServerConfig::on_error`], or set a hook, to keep serving.
 ///
+/// The handler is an `Fn`, called once per connection: state it changes lives in a `Cell` or
+/// `RefCell` it captures, and a resolver that the first connection to get there resolves (Lwt's
+/// `if Lwt.is_sleeping p then Lwt.wakeup r ()`) is a [`SharedResolver`](crate::SharedResolver).
+///
 /// ```
 /// use lwt_core::{io, main};
 /// let echo = |_peer, ic: io::InputChannel, oc: io::OutputChannel| {
