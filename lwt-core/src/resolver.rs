@@ -167,6 +167,19 @@ impl<T: 'static> Resolver<T> {
         self.resolve(Ok(value), Mode::Deferred)
     }
 
+    /// [`wakeup_later`](Self::wakeup_later) if the promise is still pending; otherwise (it was
+    /// canceled) `value` comes back. One lookup of the root where `is_pending` then
+    /// `wakeup_later` make two.
+    pub(crate) fn try_wakeup_later(mut self, value: T) -> Result<(), T> {
+        self.armed = false;
+        match self.node.resolve(Ok(value), Mode::Deferred) {
+            Ok(()) => Ok(()),
+            Err(Ok(value)) => Err(value),
+            // `resolve` gives back the outcome it was given, which was a value.
+            Err(Err(_)) => unreachable!("a resolution refused gives its own outcome back"),
+        }
+    }
+
     /// Lwt's `wakeup_later_exn`.
     ///
     /// ```

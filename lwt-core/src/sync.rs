@@ -336,11 +336,17 @@ impl<T: 'static> Mvar<T> {
     /// assert!(second.is_fulfilled());
     /// assert_eq!(m.take_available(), Some(2));
     /// ```
-    pub fn put(&self, value: T) -> Promise<()> {
-        let taker = first_waiting(&mut self.0.takers.borrow_mut());
-        if let Some(r) = taker {
-            r.wakeup_later(value);
-            return Promise::ret(());
+    pub fn put(&self, mut value: T) -> Promise<()> {
+        // The first taker still waiting gets the value (a canceled one gives it back).
+        loop {
+            let taker = self.0.takers.borrow_mut().pop_front();
+            let Some(r) = taker else {
+                break;
+            };
+            match r.try_wakeup_later(value) {
+                Ok(()) => return Promise::ret(()),
+                Err(back) => value = back,
+            }
         }
         if self.0.value.borrow().is_none() {
             *self.0.value.borrow_mut() = Some(value);

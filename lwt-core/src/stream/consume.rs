@@ -170,12 +170,19 @@ where
     }
 
     /// The result promise and its resolver, made once.
+    // Inlined up to the test: every filed request asks, and only the first makes them.
+    #[inline]
     fn ensure_result(&self) {
         if self.resolver.borrow().is_none() && self.result.borrow().is_none() {
-            let (result, resolver) = relay();
-            *self.result.borrow_mut() = Some(result);
-            *self.resolver.borrow_mut() = Some(resolver);
+            self.make_result();
         }
+    }
+
+    #[cold]
+    fn make_result(&self) {
+        let (result, resolver) = relay();
+        *self.result.borrow_mut() = Some(result);
+        *self.resolver.borrow_mut() = Some(resolver);
     }
 
     /// Called by the cursor as it files this consumer's request: stores the state and points the

@@ -305,6 +305,16 @@ impl<T: 'static> Cursor<T> {
         }
     }
 
+    /// Drops the `Op::Feed` the caller found at the head of the queue (a weak link: the drop
+    /// glue of the other kinds of op stays off that path).
+    #[inline]
+    fn pop_feed(&mut self) {
+        match self.ops.pop_front() {
+            Some(Op::Feed(weak)) => drop(weak),
+            other => drop(other),
+        }
+    }
+
     /// [`waits`](Self::waits) for a cursor a run owns: only the run's own request counts.
     #[cold]
     fn run_waits(hold: &Hold<T>) -> bool {
@@ -661,6 +671,25 @@ impl<T: 'static> State<T> {
             let k = self.cur_mut(c);
             if k.served {
                 return; // a served read's continuation comes first (see `Cursor::served`)
+            }
+            // A derived stream's or a consumer's request (the usual head of a pipeline's
+            // cursor), served where it lies: it leaves the queue only once it is answered or
+            // found dead, with no move of the op out and back (what `Op::complete` does).
+            if let Some(Op::Feed(weak)) = k.ops.front() {
+                match weak.upgrade() {
+                    Some(f) if f.alive() => match self.try_get(c) {
+                        Some(v) => {
+                            let k = self.cur_mut(c);
+                            k.pop_feed();
+                            if f.arrive(Ok(v), k.pos) {
+                                k.served = true;
+                            }
+                        }
+                        None => break,
+                    },
+                    _ => k.pop_feed(),
+                }
+                continue;
             }
             let Some(op) = k.ops.pop_front() else {
                 break;
@@ -1139,9 +1168,22 @@ impl<T: 'static> Shared<T> {
     /// Serves waiting reads, refills, and calls the generator while readers wait and it answers
     /// at once.
     pub(crate) fn process(self: &Rc<Self>) {
+        self.serve_with(None);
+    }
+
+    /// [`process`](Self::process), after applying the generator's `answer` to the request in
+    /// flight (which it ends) if there is one, under the same borrow (see [`land`](Self::land)).
+    #[inline(always)]
+    fn serve_with(self: &Rc<Self>, mut answer: Option<Outcome<Option<T>>>) {
         schedule::batch(|| loop {
             let gen = {
                 let mut st = self.state.borrow_mut();
+                if let Some(answer) = answer.take() {
+                    if let Kind::From { in_flight, .. } = &mut st.kind {
+                        *in_flight = false;
+                    }
+                    st.apply(answer);
+                }
                 st.serve_all();
                 if st.waiting() {
                     if let Some(e) = st.failure.take() {
@@ -1311,8 +1353,8 @@ impl<T: 'static> Shared<T> {
     /// The source's later answer to a request of [`generate_linked`](Self::generate_linked), or
     /// the generator's to a call of [`generate`](Self::generate).
     pub(crate) fn answer(self: &Rc<Self>, outcome: Outcome<Option<T>>) {
-        self.land(outcome);
-        self.process();
+        // `land` then `process`, in one batch and one borrow.
+        self.serve_with(Some(outcome));
     }
 
     /// Closes the stream and serves the readers waiting at its end.
