@@ -123,6 +123,37 @@ fn a_nested_lwt_runs_in_place_until_it_waits() {
     assert_eq!(p.state(), State::Fulfilled(212));
 }
 
+/// Found in review (session 32): once the check looked into nested `lwt!`s, one that is a
+/// closure's whole value (an arm's body, a branch's or a loop body's last expression) was
+/// rejected for assigning the closure's own binding after its wait, though nothing is lost
+/// there (the closure ends with it), as the same code in a `{ .. }` arm is accepted.
+#[test]
+fn a_nested_lwt_as_a_closures_value_may_assign_its_bindings() {
+    let p: Promise<u32> = lwt! {
+        match ret(Some(1_u32)) {
+            Some(mut n) => lwt! {
+                let () = ret(());
+                do n += 1;
+                do n
+            },
+            None => do 0,
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled(2));
+    let q: Promise<u32> = lwt! {
+        if let Some(mut n) = ret(Some(5_u32)) {
+            lwt! {
+                let () = ret(());
+                do n *= 10;
+                do n
+            }
+        } else {
+            ret(0)
+        }
+    };
+    assert_eq!(q.state(), State::Fulfilled(50));
+}
+
 #[test]
 fn state_shared_through_a_cell_is_kept() {
     // What the error message suggests instead: the closures share the cell.

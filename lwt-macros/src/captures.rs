@@ -24,7 +24,6 @@ pub(crate) fn check(block: &Block, errors: &mut Vec<syn::Error>) {
         env: Vec::new(),
         depth: 0,
         context: TOP,
-        reported: usize::MAX,
         errors,
     };
     walk.block(block, None);
@@ -45,9 +44,6 @@ struct Walk<'e> {
     depth: usize,
     /// What the innermost boundary is, for the message: "the body of this `while` loop".
     context: Context,
-    /// Only the first `reported` names of `env` are reported: inside a nested `lwt!`, its own
-    /// names are its own expansion's to report (see `Assignments::visit_macro`).
-    reported: usize,
     errors: &'e mut Vec<syn::Error>,
 }
 
@@ -67,7 +63,14 @@ impl Walk<'_> {
         }
         match block.tail.as_deref() {
             None => {}
-            Some(Tail::Expr(e) | Tail::Plain(e)) => self.expr(e),
+            // In a block still running in place (nothing waited yet), its value runs in place
+            // too, and the code after the block reads what it assigns: the value's own rest is
+            // one closure further in. Otherwise the block's closure ends with its value.
+            Some(Tail::Expr(e)) if nested.is_some_and(|(_, start, _)| self.depth == start) => {
+                self.expr(e)
+            }
+            Some(Tail::Expr(e)) => self.value(e),
+            Some(Tail::Plain(e)) => self.expr(e),
             Some(Tail::Form(f)) => self.form(f),
         }
         self.env.truncate(saved.0);
@@ -242,8 +245,47 @@ impl Walk<'_> {
     fn body(&mut self, body: &Body) {
         match body {
             Body::Block(b) => self.block(b, None),
-            Body::Expr(e) => self.expr(e),
+            Body::Expr(e) => self.value(e),
         }
+    }
+
+    /// The value a closure ends with (an arm's body, a block's last expression). A nested
+    /// `lwt!` there runs as the rest of that closure: after its waits, its continuations take
+    /// the closure's own names with them, and nothing after it reads them, so assigning them
+    /// there loses nothing (as in the closure's own code).
+    fn value(&mut self, e: &syn::Expr) {
+        match e {
+            syn::Expr::Macro(m) if is_lwt(&m.mac) => self.nested_lwt(&m.mac, &[], None),
+            _ => self.expr(e),
+        }
+    }
+
+    /// A nested `lwt! { .. }`: it runs in place, as a `{ .. }` block of the macro does, until
+    /// its first statement that waits, and the rest is a closure (`nested`: its context), or,
+    /// as a closure's value (`None`), the rest of that closure. An assignment there to a
+    /// `let mut` of the enclosing `lwt!` is lost as it would be in the enclosing block itself,
+    /// and only this walk can see it (the nested macro does not know the enclosing one's
+    /// names). Its own names are reported here too, with the same verdict its own expansion
+    /// would give (their depths relative to their assignments are the same in both walks), so
+    /// one round of errors has them all; and never twice, since a macro that reports an error
+    /// expands to a placeholder, without the nested one. `shadowed`: the names the user's code
+    /// bound around it, which hide the enclosing block's. Input it cannot parse is left to the
+    /// nested macro's own errors.
+    fn nested_lwt(&mut self, m: &syn::Macro, shadowed: &[String], nested: Option<Context>) {
+        let mut ignored = Vec::new();
+        let block = crate::parse::parse_top(m.tokens.clone(), &mut ignored);
+        if !ignored.is_empty() {
+            return;
+        }
+        let saved = self.env.len();
+        let depth = self.depth;
+        self.env.extend(shadowed.iter().map(|name| Local {
+            name: name.clone(),
+            mutable: false,
+            depth,
+        }));
+        self.block(&block, nested);
+        self.env.truncate(saved);
     }
 
     /// Runs `f` one closure boundary further in; the names it declares end with it.
@@ -284,16 +326,20 @@ impl Walk<'_> {
     /// An assignment to `name`, at `span`: is it to a variable of an enclosing closure?
     fn assigned(&mut self, name: &syn::Ident) {
         let text = name.to_string();
-        let Some(index) = self.env.iter().rposition(|l| l.name == text) else {
+        let Some(local) = self.env.iter().rev().find(|l| l.name == text) else {
             // Declared outside the macro: the macro cannot tell what it is.
             return;
         };
-        let local = &self.env[index];
-        if local.mutable && local.depth < self.depth && index < self.reported {
+        if local.mutable && local.depth < self.depth {
             self.errors
                 .push(lost_assignment(name.span(), &text, self.context));
         }
     }
+}
+
+/// Is `m` a call of `lwt!` (by any path: `lwt!`, `lwt::lwt!`)?
+fn is_lwt(m: &syn::Macro) -> bool {
+    m.path.segments.last().is_some_and(|s| s.ident == "lwt")
 }
 
 /// A closure boundary, for the message.
@@ -445,30 +491,11 @@ impl Assignments<'_, '_> {
 }
 
 impl Assignments<'_, '_> {
-    /// A nested `lwt! { .. }`: it runs in place, as a `{ .. }` block of the macro does, until
-    /// its first statement that waits, and the rest is a closure. An assignment there to a
-    /// `let mut` of the enclosing `lwt!` is lost as it would be in the enclosing block itself;
-    /// those are reported here, since the nested macro cannot see the enclosing one's names
-    /// (it reports its own). Input it cannot parse is left to the nested macro's own errors.
+    /// A nested `lwt! { .. }` met in the user's code (see [`Walk::nested_lwt`]).
     fn nested_lwt(&mut self, m: &syn::Macro) {
-        let mut ignored = Vec::new();
-        let block = crate::parse::parse_top(m.tokens.clone(), &mut ignored);
-        if !ignored.is_empty() {
-            return;
-        }
-        let walk = &mut *self.walk;
-        let saved = (walk.env.len(), walk.reported);
-        // The names the user's code bound around the macro hide the enclosing block's.
-        let depth = walk.depth;
-        walk.env.extend(self.shadowed.iter().map(|name| Local {
-            name: name.clone(),
-            mutable: false,
-            depth,
-        }));
-        walk.reported = walk.reported.min(walk.env.len());
-        walk.block(&block, Some(NESTED_LWT));
-        walk.env.truncate(saved.0);
-        walk.reported = saved.1;
+        let shadowed = std::mem::take(&mut self.shadowed);
+        self.walk.nested_lwt(m, &shadowed, Some(NESTED_LWT));
+        self.shadowed = shadowed;
     }
 }
 
@@ -479,7 +506,7 @@ impl<'ast> Visit<'ast> for Assignments<'_, '_> {
     // The arguments of the standard macros that take expressions (`println!("{}", { n += 1; n })`),
     // and a nested `lwt!` block.
     fn visit_macro(&mut self, m: &'ast syn::Macro) {
-        if m.path.segments.last().is_some_and(|s| s.ident == "lwt") {
+        if is_lwt(m) {
             return self.nested_lwt(m);
         }
         if let Some(args) = crate::check::std_macro_args(m) {

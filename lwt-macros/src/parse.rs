@@ -388,17 +388,41 @@ fn end_span(e: &Expr) -> Span {
         .map_or_else(|| e.span(), |t| t.span())
 }
 
-/// Does a `;` come before the end of `input`, outside any brackets? (A `do let` without one is
-/// the block's last item: syn's error for it would span the whole `lwt!` call.)
-fn semicolon_ahead(input: ParseStream<'_>) -> bool {
-    let mut cursor = input.cursor();
-    while let Some((tt, next)) = cursor.token_tree() {
-        if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ';') {
-            return true;
-        }
-        cursor = next;
+/// The error for a `do let` (at the head of `input`) that lacks its `;`, if it does: syn's own
+/// says only "expected `;`", at the next statement, or over the whole `lwt!` call when the
+/// `let` ends the input. Looked at on a fork, by the `let`'s grammar: pattern, type, `=`,
+/// value, `else` block.
+fn do_let_without_semicolon(input: ParseStream<'_>) -> Option<syn::Error> {
+    let fork = input.fork();
+    let let_token: Token![let] = fork.parse().ok()?;
+    Pat::parse_multi_with_leading_vert(&fork).ok()?;
+    if fork.peek(Token![:]) {
+        fork.parse::<Token![:]>().ok()?;
+        fork.parse::<Type>().ok()?;
     }
-    false
+    fork.parse::<Token![=]>().ok()?;
+    let init: Expr = fork.parse().ok()?;
+    let mut end = end_span(&init);
+    if fork.peek(Token![else]) {
+        fork.parse::<Token![else]>().ok()?;
+        let els: syn::Block = fork.parse().ok()?;
+        end = els.brace_token.span.close();
+    }
+    if fork.is_empty() {
+        Some(syn::Error::new(
+            let_token.span,
+            "a `do let` cannot end an `lwt!` block: end it with `;` and give the block's value \
+             after it (`do let y = x + 1; do y`)",
+        ))
+    } else if fork.peek(Token![;]) {
+        None
+    } else {
+        Some(syn::Error::new(
+            end,
+            "expected `;` after this `do let` (only the block's last `do` goes without `;`: its \
+             value is the block's value)",
+        ))
+    }
 }
 
 /// Does `e` end a statement without `;`, as in Rust? (A macro called with braces, `m! { .. }`,
@@ -433,12 +457,10 @@ fn plain(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     }
     // Attributes come before the `let` they apply to (`do #[allow(unused_mut)] let mut x = ..;`).
     let attrs = input.call(Attribute::parse_outer)?;
-    if input.peek(Token![let]) && !semicolon_ahead(input) {
-        return Err(syn::Error::new(
-            input.span(),
-            "a `do let` cannot end an `lwt!` block: end it with `;` and give the block's value \
-             after it (`do let y = x + 1; do y`)",
-        ));
+    if input.peek(Token![let]) {
+        if let Some(e) = do_let_without_semicolon(input) {
+            return Err(e);
+        }
     }
     if input.peek(Token![let]) || is_item_start(input) {
         let mut stmt: syn::Stmt = input.parse()?;

@@ -1,7 +1,7 @@
 use lwt::{lwt, ret, Promise};
 
 // A nested `lwt!` is looked into (review, session 32): inside a branch, its first statement runs
-// in the branch's closure; after its first wait, its rest is a closure of its own. Both
+// in the branch's closure; after its first wait, its rest is a closure of its own. All three
 // assignments to the enclosing block's `n` would be lost.
 fn main() {
     let c = true;
@@ -13,6 +13,14 @@ fn main() {
         do let _later: Promise<()> = lwt! {
             let () = ret(());
             do n = 5;
+        };
+        // As the value of a `{ .. }` block that runs in place: the code after the block reads
+        // `n`, and the nested block's rest has a copy.
+        {
+            lwt! {
+                let () = ret(());
+                do n = 6;
+            }
         };
         do n
     };

@@ -179,8 +179,9 @@ impl fmt::Display for ExnSnapshot {
 }
 
 impl fmt::Debug for ExnSnapshot {
-    /// The message, with the I/O error kind and number if any, then each source's, then the
-    /// trail: what `Exn`'s `Debug` shows through the error's own `Debug`.
+    /// The message, with the I/O error kind and number if any, and the trail, then each
+    /// source's (a snapshot met in the chain keeps its own trail): what `Exn`'s `Debug` shows
+    /// through the error's own `Debug`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, link) in self.links().enumerate() {
             if i == 0 {
@@ -196,12 +197,18 @@ impl fmt::Debug for ExnSnapshot {
                 }
             }
             f.write_str(")")?;
-        }
-        for location in &self.locations {
-            write!(f, "\n    passed through {location}")?;
-        }
-        if self.locations_dropped > 0 {
-            write!(f, "\n    ... and {} more locations", self.locations_dropped)?;
+            // A link's own trail: the outermost's, or that of a snapshot met in the chain.
+            let indent = if i == 0 { "    " } else { "        " };
+            for location in &link.locations {
+                write!(f, "\n{indent}passed through {location}")?;
+            }
+            if link.locations_dropped > 0 {
+                write!(
+                    f,
+                    "\n{indent}... and {} more locations",
+                    link.locations_dropped
+                )?;
+            }
         }
         Ok(())
     }
@@ -312,6 +319,17 @@ mod tests {
             .downcast_ref::<ExnSnapshot>()
             .unwrap();
         assert!(inner.is_canceled() && !around.is_canceled());
+        // Its trail is kept, and shown under its line (review, session 32: `Debug` showed the
+        // outermost trail only).
+        let traced = Exn::failure("inner").with_location(here).snapshot();
+        let around = Exn::new(Around(traced)).with_location(here).snapshot();
+        let debug = format!("{around:?}");
+        let lines: Vec<&str> = debug.lines().collect();
+        assert_eq!(lines.len(), 4, "{debug}");
+        assert_eq!(lines[0], "ExnSnapshot(\"around\")");
+        assert!(lines[1].starts_with("    passed through lwt-core/src/exn/snapshot.rs"));
+        assert_eq!(lines[2], "    caused by (\"inner\")");
+        assert!(lines[3].starts_with("        passed through lwt-core/src/exn/snapshot.rs"));
     }
 
     #[test]
