@@ -154,6 +154,34 @@ fn a_nested_lwt_as_a_closures_value_may_assign_its_bindings() {
     assert_eq!(q.state(), State::Fulfilled(50));
 }
 
+/// Found in review (session 32): a nested `lwt!` that ends a block still running in place (a
+/// `{ .. }` block, or a nested `lwt!` in the enclosing one's code) may assign that block's own
+/// names, which nothing after the block reads; it was rejected.
+#[test]
+fn a_nested_lwt_ending_a_block_may_assign_the_blocks_own_names() {
+    let p: Promise<u32> = lwt! {
+        let v = {
+            do let mut k = 1_u32;
+            lwt! {
+                let () = ret(());
+                do k += 1;
+                do k
+            }
+        };
+        do let q: Promise<u32> = lwt! {
+            do let mut k = 10_u32;
+            lwt! {
+                let () = ret(());
+                do k += 1;
+                do k
+            }
+        };
+        let w = q;
+        do v + w
+    };
+    assert_eq!(p.state(), State::Fulfilled(13));
+}
+
 #[test]
 fn state_shared_through_a_cell_is_kept() {
     // What the error message suggests instead: the closures share the cell.

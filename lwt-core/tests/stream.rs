@@ -2141,3 +2141,85 @@ fn a_panic_while_close_serves_the_reads_still_fulfils_closed() {
     assert!(s.is_closed());
     assert_eq!(s.closed().state(), State::Fulfilled(()));
 }
+
+// ---- a generator's drop at its end (review, session 32) -----------------------------------------
+
+/// Wakes a promise when dropped: shows when a generator holding it is dropped.
+struct WakeOnDrop(Option<Resolver<()>>);
+
+impl Drop for WakeOnDrop {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.wakeup_later(());
+        }
+    }
+}
+
+/// In which order a `from` stream's generator is dropped at its end and that end reaches the
+/// reader; `later`: the generator's end comes from a promise still pending when it returns.
+fn generator_end_order(later: bool) -> Vec<&'static str> {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (dropped, on_drop) = wait::<()>();
+    let l = log.clone();
+    let _seen = dropped.map(move |()| l.borrow_mut().push("generator dropped"));
+    let guard = WakeOnDrop(Some(on_drop));
+    let (end, end_resolver) = wait::<Option<i32>>();
+    let mut end = Some(end);
+    let s = stream::from(move || {
+        let _ = &guard;
+        match (later, end.take()) {
+            (true, Some(end)) => end,
+            _ => Promise::ret(None),
+        }
+    });
+    let l = log.clone();
+    let _read = s.get().map(move |x| {
+        l.borrow_mut().push(if x.is_none() {
+            "reader got the end"
+        } else {
+            "reader got an element"
+        })
+    });
+    end_resolver.wakeup(None);
+    let order = log.borrow().clone();
+    order
+}
+
+/// Found in review (session 32): answering a pending generator's end and serving the readers in
+/// one pass dropped the generator after the readers were served, where an answer given at once
+/// (and the code before) drops it first.
+#[test]
+fn a_generator_is_dropped_at_its_end_before_the_readers_are_served() {
+    assert_eq!(
+        generator_end_order(false),
+        ["generator dropped", "reader got the end"]
+    );
+    assert_eq!(
+        generator_end_order(true),
+        ["generator dropped", "reader got the end"]
+    );
+}
+
+/// The same, seen through a generator that owns the last `Push` of another stream: its drop
+/// closes that stream, whose reader hears it before the reader of the ended one.
+#[test]
+fn a_generator_holding_the_last_push_of_another_stream_closes_it_first() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (b, b_push) = stream::create::<i32>();
+    let (end, end_resolver) = wait::<Option<i32>>();
+    let mut end = Some(end);
+    let a = stream::from(move || {
+        let _ = &b_push;
+        end.take().unwrap_or_else(|| Promise::ret(None))
+    });
+    let l = log.clone();
+    let _ra = a
+        .get()
+        .map(move |x| l.borrow_mut().push(format!("a: {x:?}")));
+    let l = log.clone();
+    let _rb = b
+        .get()
+        .map(move |x| l.borrow_mut().push(format!("b: {x:?}")));
+    end_resolver.wakeup(None);
+    assert_eq!(*log.borrow(), ["b: None", "a: None"]);
+}

@@ -64,9 +64,16 @@ impl Walk<'_> {
         match block.tail.as_deref() {
             None => {}
             // In a block still running in place (nothing waited yet), its value runs in place
-            // too, and the code after the block reads what it assigns: the value's own rest is
-            // one closure further in. Otherwise the block's closure ends with its value.
+            // too, and the code after the block reads what it assigns to the enclosing names:
+            // a nested `lwt!` there has its rest one closure further in. The block's own names
+            // go with that rest (nothing after the block can read them), as `waited` moves
+            // them. Otherwise the block's closure ends with its value.
             Some(Tail::Expr(e)) if nested.is_some_and(|(_, start, _)| self.depth == start) => {
+                if let Some((_, start, declared)) = nested {
+                    for local in &mut self.env[declared..] {
+                        local.depth = start + 1;
+                    }
+                }
                 self.expr(e)
             }
             Some(Tail::Expr(e)) => self.value(e),

@@ -1173,8 +1173,12 @@ impl<T: 'static> Shared<T> {
 
     /// [`process`](Self::process), after applying the generator's `answer` to the request in
     /// flight (which it ends) if there is one, under the same borrow (see [`land`](Self::land)).
+    /// False if applying it left garbage (the generator of a stream it ended, an element nobody
+    /// can read), before anything was served: the caller drops it and serves, as `land` then
+    /// `process` do, so that what the drop does (close a stream whose last `Push` the generator
+    /// held) comes before the readers are served.
     #[inline(always)]
-    fn serve_with(self: &Rc<Self>, mut answer: Option<Outcome<Option<T>>>) {
+    fn serve_with(self: &Rc<Self>, mut answer: Option<Outcome<Option<T>>>) -> bool {
         schedule::batch(|| loop {
             let gen = {
                 let mut st = self.state.borrow_mut();
@@ -1183,6 +1187,9 @@ impl<T: 'static> Shared<T> {
                         *in_flight = false;
                     }
                     st.apply(answer);
+                    if st.garbage.is_some() || !st.discarded.is_empty() {
+                        return false;
+                    }
                 }
                 st.serve_all();
                 if st.waiting() {
@@ -1197,10 +1204,10 @@ impl<T: 'static> Shared<T> {
             };
             self.drop_garbage();
             let Some(gen) = gen else {
-                return;
+                return true;
             };
             if !self.generate(gen) {
-                return;
+                return true;
             }
         })
     }
@@ -1353,8 +1360,12 @@ impl<T: 'static> Shared<T> {
     /// The source's later answer to a request of [`generate_linked`](Self::generate_linked), or
     /// the generator's to a call of [`generate`](Self::generate).
     pub(crate) fn answer(self: &Rc<Self>, outcome: Outcome<Option<T>>) {
-        // `land` then `process`, in one batch and one borrow.
-        self.serve_with(Some(outcome));
+        // `land` then `process`, in one batch and one borrow, unless the answer left garbage
+        // (see `serve_with`): then as they do, the garbage dropped outside the batch.
+        if !self.serve_with(Some(outcome)) {
+            self.drop_garbage();
+            self.process();
+        }
     }
 
     /// Closes the stream and serves the readers waiting at its end.
