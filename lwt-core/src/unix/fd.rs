@@ -566,10 +566,10 @@ impl Fd {
     /// readable now (data is waiting, the input has ended, or it is always ready, as a regular
     /// file is), else when it becomes readable. Readable means what `poll(2)`'s `POLLIN` means:
     /// TCP urgent data alone, or another condition reported only as `POLLPRI`, does not fulfill
-    /// it (as in Lwt). Cancelable. Unlike a read, a wait does not keep
-    /// the descriptor open: if the last [`Fd`] handle is dropped meanwhile, the wait is rejected
-    /// with [`Abandoned`](crate::Abandoned) (after [`close`](Self::close), with the
-    /// closed-descriptor error).
+    /// it (as in Lwt). Cancelable. Unlike a read, a wait does not keep the descriptor open: if
+    /// the last [`Fd`] handle is dropped meanwhile, the wait is rejected with
+    /// [`Abandoned`](crate::Abandoned) (after [`close`](Self::close), with the closed-descriptor
+    /// error).
     ///
     /// ```
     /// use lwt_core::{main, unix};
