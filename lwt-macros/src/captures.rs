@@ -24,6 +24,7 @@ pub(crate) fn check(block: &Block, errors: &mut Vec<syn::Error>) {
         env: Vec::new(),
         depth: 0,
         context: TOP,
+        carry: None,
         errors,
     };
     walk.block(block, None);
@@ -44,6 +45,9 @@ struct Walk<'e> {
     depth: usize,
     /// What the innermost boundary is, for the message: "the body of this `while` loop".
     context: Context,
+    /// Set for a nested `lwt!` that is a running-in-place block's value: the block's own names
+    /// (from this index of `env`) go with that `lwt!`'s rest.
+    carry: Option<usize>,
     errors: &'e mut Vec<syn::Error>,
 }
 
@@ -55,7 +59,8 @@ impl Walk<'_> {
         let saved = (self.env.len(), self.depth, self.context);
         // The rest after the first wait is one chain of continuations: one boundary, however
         // many statements wait after it.
-        let nested = nested.map(|context| (context, saved.1, saved.0));
+        let carry = self.carry.take();
+        let nested = nested.map(|context| (context, saved.1, carry.unwrap_or(saved.0)));
         let n = block.stmts.len();
         for (i, stmt) in block.stmts.iter().enumerate() {
             let last = i + 1 == n && block.tail.is_none();
@@ -65,16 +70,20 @@ impl Walk<'_> {
             None => {}
             // In a block still running in place (nothing waited yet), its value runs in place
             // too, and the code after the block reads what it assigns to the enclosing names:
-            // a nested `lwt!` there has its rest one closure further in. The block's own names
-            // go with that rest (nothing after the block can read them), as `waited` moves
-            // them. Otherwise the block's closure ends with its value.
+            // a nested `lwt!` there has its rest one closure further in. When that `lwt!` is
+            // the whole value, the block's own names go with its rest once it first waits
+            // (`carry`: its `waited` moves them too), since nothing after the block can read
+            // them; before that wait they are the block's, as in its own code. Any other value
+            // is the block's code. Otherwise the block's closure ends with its value.
             Some(Tail::Expr(e)) if nested.is_some_and(|(_, start, _)| self.depth == start) => {
-                if let Some((_, start, declared)) = nested {
-                    for local in &mut self.env[declared..] {
-                        local.depth = start + 1;
+                match (e, nested) {
+                    (syn::Expr::Macro(m), Some((_, _, declared))) if is_lwt(&m.mac) => {
+                        self.carry = Some(declared);
+                        self.nested_lwt(&m.mac, &[], Some(NESTED_LWT));
+                        self.carry = None;
                     }
+                    _ => self.expr(e),
                 }
-                self.expr(e)
             }
             Some(Tail::Expr(e)) => self.value(e),
             Some(Tail::Plain(e)) => self.expr(e),

@@ -24,4 +24,38 @@ fn main() {
         };
         do n
     };
+    // A block's own name, assigned in a nested `lwt!` that is the block's value, is lost too
+    // where code after it still reads it (closing review, session 32): in a loop or a branch
+    // before the nested block's first wait, or when the block's value goes on after the
+    // nested block.
+    let _q: Promise<u32> = lwt! {
+        let v = {
+            do let mut k = 1_u32;
+            lwt! {
+                while k < 3 {
+                    do k += 1;
+                }
+                do k
+            }
+        };
+        let w = {
+            do let mut k = 1_u32;
+            lwt! {
+                if c {
+                    do k += 1;
+                }
+                do k
+            }
+        };
+        let x = {
+            do let mut k = 1_u32;
+            lwt! {
+                let () = ret(());
+                do k += 1;
+                do ()
+            }
+            .map(move |()| k)
+        };
+        do v + w + x
+    };
 }
