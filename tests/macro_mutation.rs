@@ -182,6 +182,24 @@ fn a_nested_lwt_ending_a_block_may_assign_the_blocks_own_names() {
     assert_eq!(p.state(), State::Fulfilled(13));
 }
 
+/// Found in review (session 32): with a `{ .. }` block between, as the value of a block still
+/// running in place, the outer block's own names were held to be read after the nested
+/// `lwt!`'s wait, though nothing after can read them.
+#[test]
+fn blocks_as_values_of_blocks_pass_their_own_names_on() {
+    let p: Promise<u32> = lwt! {
+        let v = {
+            do let mut a = 1_u32;
+            {
+                do let mut b = 10_u32;
+                lwt! { let () = ret(()); do a += 1; do b += 1; do a + b }
+            }
+        };
+        do v
+    };
+    assert_eq!(p.state(), State::Fulfilled(13));
+}
+
 #[test]
 fn state_shared_through_a_cell_is_kept() {
     // What the error message suggests instead: the closures share the cell.

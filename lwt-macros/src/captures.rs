@@ -87,6 +87,18 @@ impl Walk<'_> {
             }
             Some(Tail::Expr(e)) => self.value(e),
             Some(Tail::Plain(e)) => self.expr(e),
+            // A `{ .. }` block as the value of a block still running in place: the same, its
+            // own rest taking the enclosing block's names with it once it first waits.
+            Some(Tail::Form(f))
+                if nested.is_some_and(|(_, start, _)| self.depth == start)
+                    && matches!(**f, Form::Block(_)) =>
+            {
+                if let (Form::Block(b), Some((_, _, declared))) = (&**f, nested) {
+                    self.carry = Some(declared);
+                    self.block(&b.block, Some(NESTED_BLOCK));
+                    self.carry = None;
+                }
+            }
             Some(Tail::Form(f)) => self.form(f),
         }
         self.env.truncate(saved.0);
