@@ -66,40 +66,34 @@ impl Walk<'_> {
             let last = i + 1 == n && block.tail.is_none();
             self.stmt(stmt, last, nested);
         }
-        match block.tail.as_deref() {
-            None => {}
-            // In a block still running in place (nothing waited yet), its value runs in place
-            // too, and the code after the block reads what it assigns to the enclosing names:
-            // a nested `lwt!` there has its rest one closure further in. When that `lwt!` is
-            // the whole value, the block's own names go with its rest once it first waits
-            // (`carry`: its `waited` moves them too), since nothing after the block can read
-            // them; before that wait they are the block's, as in its own code. Any other value
-            // is the block's code. Otherwise the block's closure ends with its value.
-            Some(Tail::Expr(e)) if nested.is_some_and(|(_, start, _)| self.depth == start) => {
-                match (e, nested) {
-                    (syn::Expr::Macro(m), Some((_, _, declared))) if is_lwt(&m.mac) => {
-                        self.carry = Some(declared);
-                        self.nested_lwt(&m.mac, &[], Some(NESTED_LWT));
-                        self.carry = None;
-                    }
-                    _ => self.expr(e),
-                }
+        // In a block still running in place (nothing waited yet), its value runs in place too,
+        // and the code after the block reads what it assigns to the enclosing names: a nested
+        // `lwt!` or `{ .. }` block there has its rest one closure further in. When it is the
+        // whole value, the block's own names go with its rest once it first waits (`carry`: its
+        // `waited` moves them too), since nothing after the block can read them; before that
+        // wait they are the block's, as in its own code. Any other value is the block's code.
+        // Otherwise the block's closure ends with its value.
+        let in_place = nested
+            .filter(|&(_, start, _)| self.depth == start)
+            .map(|(_, _, declared)| declared);
+        match (block.tail.as_deref(), in_place) {
+            (None, _) => {}
+            (Some(Tail::Expr(syn::Expr::Macro(m))), Some(declared)) if is_lwt(&m.mac) => {
+                self.carry = Some(declared);
+                self.nested_lwt(&m.mac, &[], Some(NESTED_LWT));
+                self.carry = None;
             }
-            Some(Tail::Expr(e)) => self.value(e),
-            Some(Tail::Plain(e)) => self.expr(e),
-            // A `{ .. }` block as the value of a block still running in place: the same, its
-            // own rest taking the enclosing block's names with it once it first waits.
-            Some(Tail::Form(f))
-                if nested.is_some_and(|(_, start, _)| self.depth == start)
-                    && matches!(**f, Form::Block(_)) =>
-            {
-                if let (Form::Block(b), Some((_, _, declared))) = (&**f, nested) {
+            (Some(Tail::Expr(e)), Some(_)) => self.expr(e),
+            (Some(Tail::Expr(e)), None) => self.value(e),
+            (Some(Tail::Plain(e)), _) => self.expr(e),
+            (Some(Tail::Form(f)), Some(declared)) if matches!(**f, Form::Block(_)) => {
+                if let Form::Block(b) = &**f {
                     self.carry = Some(declared);
                     self.block(&b.block, Some(NESTED_BLOCK));
                     self.carry = None;
                 }
             }
-            Some(Tail::Form(f)) => self.form(f),
+            (Some(Tail::Form(f)), _) => self.form(f),
         }
         self.env.truncate(saved.0);
         (self.depth, self.context) = (saved.1, saved.2);
