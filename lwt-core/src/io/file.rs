@@ -208,6 +208,24 @@ pub fn file_length(path: impl AsRef<Path>) -> Promise<u64> {
 /// assert_eq!(main::run(io::lines_of_file(&path).to_list()).unwrap(), ["one", "two"]);
 /// std::fs::remove_file(&path).unwrap();
 /// ```
+///
+/// For lines longer than the default limit, open the file, raise the channel's
+/// [`set_max_line_length`](super::InputChannel::set_max_line_length), and read it with
+/// [`read_lines`](super::read_lines) inside [`with_file`], which closes it at the end:
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let path = std::env::temp_dir().join(format!("lwt-long-lines-doc-{}", std::process::id()));
+/// std::fs::write(&path, format!("{}\nshort\n", "x".repeat(2 << 20))).unwrap();
+/// // The default limit rejects the 2 MiB line.
+/// assert!(main::run(io::lines_of_file(&path).to_list()).is_err());
+/// let lengths = main::run(io::with_file(&path, io::Input, |ic| {
+///     ic.set_max_line_length(4 << 20);
+///     io::read_lines(&ic).map(|line| line.len()).to_list()
+/// }));
+/// assert_eq!(lengths.unwrap(), [2 << 20, 5]);
+/// std::fs::remove_file(&path).unwrap();
+/// ```
 pub fn lines_of_file(path: impl AsRef<Path>) -> Stream<String> {
     of_file(path, InputChannel::read_line_opt)
 }
