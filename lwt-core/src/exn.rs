@@ -353,8 +353,21 @@ pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
         Ok(s) => *s,
         Err(payload) => match payload.downcast::<&'static str>() {
             Ok(s) => (*s).to_owned(),
-            Err(_) => String::from("<non-string panic payload>"),
+            Err(payload) => {
+                drop_payload(payload);
+                String::from("<non-string panic payload>")
+            }
         },
+    }
+}
+
+/// Drops a panic payload whose `Drop` may itself panic (a payload is any value): that second
+/// panic is caught and its own payload leaked, rather than unwinding out of the runtime.
+pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload)))
+    {
+        std::mem::forget(again);
     }
 }
 

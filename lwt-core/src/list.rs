@@ -7,8 +7,9 @@
 //!   resolution order.
 //!
 //! Both work on any `IntoIterator` and are stack-safe on millions of elements: a serial loop
-//! whose steps are already resolved runs as a plain loop, and only waits (with one bind, whose
-//! proxy keeps memory constant) when a step is pending. Lwt's list functions overflowed the stack
+//! whose steps are already resolved runs as a plain loop, and only waits when a step is
+//! pending: one continuation on that step, and one result promise for the whole run, so memory
+//! stays constant. Lwt's list functions overflowed the stack
 //! until they were rewritten (Lwt issues #347, #538).
 //!
 //! A serial function may stop at a pending step and go on later, so it keeps the iterator and

@@ -16,8 +16,13 @@
 //! The pool is shared by every thread that runs a loop. It starts threads lazily, up to the
 //! maximum of [`set_bounds`] (default: 0 kept alive, at most 8; Lwt's default is 4), queues
 //! jobs beyond that without bound, and lets threads above the minimum exit after 10 idle
-//! seconds. Lowering the maximum takes effect as the threads above it finish their jobs: they
-//! exit then, as Lwt's do.
+//! seconds (Lwt's never exit). Lowering the maximum takes effect as the threads above it finish
+//! their jobs: they exit then, as Lwt's do. Canceling a job's promise takes the job off the
+//! queue if no thread has it yet (see [`detach`]).
+//!
+//! [`run_in_main`] reaches the loop that detached the job from the thread running the job only:
+//! each thread here may run a loop of its own, so a thread the job starts has no loop to send
+//! its request to (Lwt, with one main loop, serves any thread).
 //!
 //! Lwt's `nbthreads`, `nbthreadsbusy` and `nbthreadsqueued` are [`thread_count`],
 //! [`busy_thread_count`] and [`queued_job_count`].
@@ -33,18 +38,58 @@ use std::collections::{HashMap, VecDeque};
 use std::error::Error;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::engine::{self, Remote};
-use crate::exn::{panic_message, Exn};
+use crate::exn::{drop_payload, panic_message, Exn};
+use crate::node::{Cancelable, Visited};
 use crate::promise::Promise;
-use crate::resolver::{wait, Resolver};
+use crate::resolver::{relay, task, Resolver};
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Who has a queued job: still the queue, the worker that took it, or the cancel of its
+/// promise. The worker and the cancel race for it under the pool's lock, and the first wins:
+/// a job taken runs to the end (its promise then ignores `cancel`, as Lwt's does once a worker
+/// has it), and a job canceled first never runs.
+struct Ticket(AtomicU8);
+
+const QUEUED: u8 = 0;
+const TAKEN: u8 = 1;
+const CANCELED: u8 = 2;
+
+impl Ticket {
+    fn new() -> Ticket {
+        Ticket(AtomicU8::new(QUEUED))
+    }
+
+    /// Moves a queued ticket to `to`; false if the other side had it first. Called under the
+    /// pool's lock, which orders the two sides; the atomic only makes the ticket `Sync`.
+    fn claim(&self, to: u8) -> bool {
+        self.0
+            .compare_exchange(QUEUED, to, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    fn is_canceled(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == CANCELED
+    }
+}
+
+/// A job waiting for a thread.
+struct Queued {
+    ticket: Arc<Ticket>,
+    job: Job,
+}
+
 struct PoolState {
-    queue: VecDeque<Job>,
+    queue: VecDeque<Queued>,
+    /// How many jobs in `queue` were canceled: a worker that pops one drops it unrun, and a
+    /// queue that is more than half canceled jobs is swept (see [`Pool::cancel`]).
+    canceled: usize,
     threads: usize,
     idle: usize,
     min: usize,
@@ -61,6 +106,7 @@ fn pool() -> &'static Pool {
     POOL.get_or_init(|| Pool {
         state: Mutex::new(PoolState {
             queue: VecDeque::new(),
+            canceled: 0,
             threads: 0,
             idle: 0,
             min: 0,
@@ -70,30 +116,75 @@ fn pool() -> &'static Pool {
     })
 }
 
+impl PoolState {
+    /// The jobs waiting for a thread, canceled ones left out.
+    fn waiting(&self) -> usize {
+        self.queue.len() - self.canceled
+    }
+}
+
 impl Pool {
-    fn lock(&self) -> std::sync::MutexGuard<'_, PoolState> {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn submit(&'static self, job: Job) {
+    fn submit(&'static self, ticket: Arc<Ticket>, job: Job) {
         let mut state = self.lock();
-        state.queue.push_back(job);
+        state.queue.push_back(Queued { ticket, job });
         // A worker counts as idle until it wakes up and takes a job, so `idle > 0` alone would
         // send a second job to a worker already promised to the first, and two jobs that wait on
         // each other would deadlock on one thread. Each queued job needs an idle worker of its own.
-        if state.queue.len() <= state.idle {
+        if state.waiting() <= state.idle {
             self.work.notify_one();
         } else if state.threads < state.max {
-            state.threads += 1;
-            drop(state);
-            let spawned = std::thread::Builder::new()
-                .name("lwt-preemptive".into())
-                .spawn(move || self.worker());
-            if spawned.is_err() {
-                // The job stays queued for the threads we have (if any).
-                self.lock().threads -= 1;
+            // If no thread can be started, the job stays queued for the threads there are.
+            let _ = self.spawn(state);
+        }
+    }
+
+    /// Starts one more worker.
+    fn spawn(&'static self, mut state: MutexGuard<'_, PoolState>) -> std::io::Result<()> {
+        state.threads += 1;
+        drop(state);
+        let spawned = std::thread::Builder::new()
+            .name("lwt-preemptive".into())
+            .spawn(move || self.worker());
+        if let Err(e) = spawned {
+            self.lock().threads -= 1;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The cancel of a job's promise: true if the job was still queued, and will now never run.
+    fn cancel(&self, ticket: &Ticket) -> bool {
+        let mut state = self.lock();
+        if !ticket.claim(CANCELED) {
+            return false;
+        }
+        state.canceled += 1;
+        // Canceled jobs leave the queue when a worker reaches them; while every worker is busy,
+        // a program that gives up on jobs (a timeout around each) would pile them up, so they are
+        // swept out once they are most of the queue (amortized O(1) per cancel).
+        if state.canceled < 32 || state.canceled * 2 <= state.queue.len() {
+            return true;
+        }
+        let mut swept = Vec::with_capacity(state.canceled);
+        let queue = std::mem::take(&mut state.queue);
+        for queued in queue {
+            if queued.ticket.is_canceled() {
+                swept.push(queued.job);
+            } else {
+                state.queue.push_back(queued);
             }
         }
+        state.canceled = 0;
+        drop(state);
+        // Outside the lock: a job's captures may detach more work when dropped.
+        for job in swept {
+            drop_guarded(job);
+        }
+        true
     }
 
     fn worker(&self) {
@@ -110,9 +201,23 @@ impl Pool {
                 }
                 return;
             }
-            if let Some(job) = state.queue.pop_front() {
+            if let Some(Queued { ticket, job }) = state.queue.pop_front() {
+                let run = ticket.claim(TAKEN);
+                if !run {
+                    state.canceled -= 1;
+                }
                 drop(state);
-                job();
+                if run {
+                    // A job catches its own work's panics; what is left is a panic in a drop (of
+                    // the payload, or of a value whose loop's thread has exited). Uncaught, it
+                    // would end this thread still counted as a worker, and its loop would wait
+                    // for the completion for ever.
+                    if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
+                        drop_payload(payload);
+                    }
+                } else {
+                    drop_guarded(job);
+                }
                 state = self.lock();
                 continue;
             }
@@ -131,14 +236,26 @@ impl Pool {
     }
 }
 
+/// Drops a job that will not run; a panic in a drop of what it captured is caught (the job is
+/// the user's closure).
+fn drop_guarded(job: Job) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(job))) {
+        drop_payload(payload);
+    }
+}
+
 /// Sets the pool's bounds: `min` threads kept alive when idle, at most `max` threads at once
-/// (Lwt's `Lwt_preemptive.set_bounds`). Fails if `max` is 0 or `min > max`.
+/// (Lwt's `Lwt_preemptive.set_bounds`), and starts threads until there are `min`, as Lwt does.
+/// Fails if `max` is 0 or `min > max`, or if a thread cannot be started (the bounds are set
+/// then, and the threads started so far stay).
 ///
 /// ```
 /// use lwt_core::preemptive;
 /// assert!(preemptive::set_bounds(0, 0).is_err());
+/// preemptive::set_bounds(2, 8).unwrap();
+/// assert_eq!(preemptive::get_bounds(), (2, 8));
+/// assert!(preemptive::thread_count() >= 2);
 /// preemptive::set_bounds(0, 8).unwrap();
-/// assert_eq!(preemptive::get_bounds(), (0, 8));
 /// ```
 pub fn set_bounds(min: usize, max: usize) -> Result<(), Exn> {
     if max == 0 || min > max {
@@ -146,9 +263,19 @@ pub fn set_bounds(min: usize, max: usize) -> Result<(), Exn> {
             "preemptive::set_bounds: need 0 < max and min <= max, got min = {min}, max = {max}"
         )));
     }
-    let mut state = pool().lock();
+    let pool = pool();
+    let mut state = pool.lock();
     state.min = min;
     state.max = max;
+    while state.threads < min {
+        pool.spawn(state).map_err(|e| {
+            Exn::new(std::io::Error::new(
+                e.kind(),
+                format!("preemptive::set_bounds: could not start a thread: {e}"),
+            ))
+        })?;
+        state = pool.lock();
+    }
     Ok(())
 }
 
@@ -192,7 +319,7 @@ pub fn busy_thread_count() -> usize {
 /// ```
 #[doc(alias = "nbthreadsqueued")]
 pub fn queued_job_count() -> usize {
-    pool().lock().queue.len()
+    pool().lock().waiting()
 }
 
 /// Type-erased resolvers of pending jobs, by id, and the next id.
@@ -254,6 +381,28 @@ thread_local! {
 /// Lwt's `Lwt_preemptive.detach`: runs `f` on the pool and resolves the promise with its result,
 /// on this thread's loop. A panic in `f` rejects the promise with [`Panicked`](crate::Panicked).
 ///
+/// Canceling the promise while the job waits for a thread rejects it with
+/// [`Canceled`](crate::Canceled) and takes the job off the queue: `f` never runs. Once a thread
+/// has taken the job, `cancel` does nothing, as in Lwt (the thread cannot be stopped, and the
+/// promise is still resolved with what `f` returns).
+///
+/// ```
+/// use lwt_core::{main, preemptive, unix};
+/// use std::sync::{atomic::{AtomicBool, Ordering}, Arc};
+///
+/// preemptive::set_bounds(0, 1).unwrap(); // one thread: the second job waits for it
+/// let busy = preemptive::detach(|| std::thread::sleep(std::time::Duration::from_millis(50)));
+/// let ran = Arc::new(AtomicBool::new(false));
+/// let r = ran.clone();
+/// let queued = preemptive::detach(move || r.store(true, Ordering::SeqCst));
+/// queued.cancel();
+/// assert!(queued.rejection().unwrap().is_canceled());
+/// main::run(busy).unwrap();
+/// main::run(unix::sleep_secs(0.05)).unwrap();
+/// assert!(!ran.load(Ordering::SeqCst)); // never ran
+/// preemptive::set_bounds(0, 8).unwrap();
+/// ```
+///
 /// `f` runs on another thread, so it must be `Send`: it cannot hold a [`Promise`], a
 /// [`Resolver`] or a channel, which belong to the loop's thread (the compiler then names their
 /// private insides, `Rc<Node<..>>`, as not `Send`). A job that needs the loop's promises asks
@@ -266,34 +415,83 @@ thread_local! {
 /// assert_eq!(e.downcast_ref::<Panicked>().unwrap().message(), "worker failed");
 /// ```
 pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Promise<T> {
-    let (promise, resolver) = wait::<T>();
+    let (promise, resolver) = relay::<T>();
+    // The promise a cancel reaches only while the job is queued (see `WhileQueued`); its
+    // rejection withdraws the job.
+    let (queued, queued_resolver) = task::<()>();
+    let ticket = Arc::new(Ticket::new());
+    resolver.propagate_to(Rc::new(WhileQueued {
+        ticket: ticket.clone(),
+        queued: queued_resolver.cancel_handle(),
+    }));
     let id = PENDING.with(|p| {
         let Pending(next, map) = &mut *p.borrow_mut();
         let id = *next;
         *next += 1;
-        map.insert(id, Box::new(resolver) as Box<dyn Any>);
+        let resolvers: Resolvers<T> = (resolver, queued_resolver);
+        map.insert(id, Box::new(resolvers) as Box<dyn Any>);
         id
     });
+    queued.on_cancel(move || withdraw::<T>(id));
     let remote = engine::with(|e| {
         e.job_started();
         e.remote()
     });
-    pool().submit(Box::new(move || {
-        ORIGIN.with(|o| *o.borrow_mut() = Some(remote.clone()));
-        // The payload may not be safe to send back; its message is.
-        let result = catch_unwind(AssertUnwindSafe(f)).map_err(panic_message);
-        ORIGIN.with(|o| *o.borrow_mut() = None);
-        remote.post(Box::new(move || complete(id, result)));
-    }));
+    pool().submit(
+        ticket,
+        Box::new(move || {
+            ORIGIN.with(|o| *o.borrow_mut() = Some(remote.clone()));
+            // The payload may not be safe to send back; its message is.
+            let result = catch_unwind(AssertUnwindSafe(f)).map_err(panic_message);
+            ORIGIN.with(|o| *o.borrow_mut() = None);
+            remote.post(Box::new(move || complete(id, result)));
+        }),
+    );
     promise
+}
+
+/// A job's promise's resolver, and the resolver of the promise that stands for its place in the
+/// queue.
+type Resolvers<T> = (Resolver<T>, Resolver<()>);
+
+/// The cancel link of a job's promise: a cancel that finds the job still queued takes it off
+/// (the pool decides, under its lock, against a worker taking it) and goes on to the job's
+/// `queued` task, whose rejection rejects the promise (`withdraw`); one that finds the job
+/// taken stops here.
+struct WhileQueued {
+    ticket: Arc<Ticket>,
+    queued: Rc<dyn Cancelable>,
+}
+
+impl Cancelable for WhileQueued {
+    fn cancel_step(self: Rc<Self>, next: &mut Vec<Rc<dyn Cancelable>>, _: &mut Visited) {
+        if pool().cancel(&self.ticket) {
+            next.push(self.queued.clone());
+        }
+    }
+}
+
+/// The job `id` was taken off the queue by a cancel: its promise is rejected with `Canceled`,
+/// and the loop no longer waits for it.
+fn withdraw<T: 'static>(id: u64) {
+    let Some((resolver, _)) = take_resolvers::<T>(id) else {
+        return;
+    };
+    engine::with(|e| e.job_finished());
+    resolver.wakeup_exn(Exn::canceled());
+}
+
+fn take_resolvers<T: 'static>(id: u64) -> Option<Resolvers<T>> {
+    let resolvers = PENDING.with(|p| p.borrow_mut().1.remove(&id))?;
+    resolvers.downcast::<Resolvers<T>>().ok().map(|r| *r)
 }
 
 fn complete<T: 'static>(id: u64, result: Result<T, String>) {
     engine::with(|e| e.job_finished());
-    let resolver = PENDING.with(|p| p.borrow_mut().1.remove(&id));
-    let Some(resolver) = resolver.and_then(|r| r.downcast::<Resolver<T>>().ok()) else {
+    let Some((resolver, queued)) = take_resolvers::<T>(id) else {
         return;
     };
+    queued.wakeup(()); // the job left the queue by the front: no cancel can withdraw it now
     match result {
         Ok(value) => resolver.wakeup(value),
         Err(message) => resolver.wakeup_exn(Exn::from_panic(Box::new(message))),

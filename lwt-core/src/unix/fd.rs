@@ -1025,6 +1025,8 @@ impl Fd {
         let fd = self.clone();
         // `Err(Ok(bytes))`: non-blocking after all, the bytes given back for the pollable path;
         // `Err(Err(e))`: the write failed.
+        // `no_cancel`: a cancel would withdraw the job while it waits for a thread, and this
+        // write stays what it was documented to be, one that runs to its end.
         preemptive::detach(move || loop {
             match file.write(&bytes) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -1032,6 +1034,7 @@ impl Fd {
                 written => return written.map_err(Err),
             }
         })
+        .no_cancel()
         .bind(move |written| match written {
             Ok(n) => Promise::ret(n),
             // Non-blocking after all (see `poll_from_now_on`): written when there is room.

@@ -1,0 +1,190 @@
+//! Cancellation of detached jobs, and workers that survive panics in drops (review, session 33).
+//!
+//! Each test sets the process-wide pool's bounds, so they run one at a time under a lock.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use lwt_core::{main, preemptive, unix, Panicked};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sets its flag when dropped, so that a failed assertion does not leave a job spinning on the
+/// pool's one thread (and the next test waiting behind it).
+struct Release(Arc<AtomicBool>);
+
+impl Drop for Release {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A job that holds the pool's one thread until `release` is set; returns once a thread has it.
+fn occupy(release: &Arc<AtomicBool>) -> lwt_core::Promise<()> {
+    let release = release.clone();
+    let started = Arc::new(AtomicBool::new(false));
+    let s = started.clone();
+    let busy = preemptive::detach(move || {
+        s.store(true, Ordering::SeqCst);
+        while !release.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    while !started.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    busy
+}
+
+/// Lwt 5.6.1 rejects a queued `detach` with `Canceled` at once and never runs its job; here
+/// the cancel did nothing, the job ran later, and the promise was fulfilled.
+#[test]
+fn canceling_a_queued_job_rejects_it_and_the_job_never_runs() {
+    let _serial = serial();
+    preemptive::set_bounds(0, 1).unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let _release = Release(release.clone());
+    let busy = occupy(&release);
+    let ran = Arc::new(AtomicBool::new(false));
+    let r = ran.clone();
+    let queued = preemptive::detach(move || r.store(true, Ordering::SeqCst));
+    let after = queued.clone().map(|()| "continued");
+    assert_eq!(preemptive::queued_job_count(), 1);
+    after.cancel();
+    assert!(queued.rejection().unwrap().is_canceled());
+    assert!(after.rejection().unwrap().is_canceled());
+    assert_eq!(preemptive::queued_job_count(), 0);
+    release.store(true, Ordering::SeqCst);
+    main::run(busy).unwrap();
+    // The one thread would have taken the queued job by now; make sure it had the chance.
+    main::run(preemptive::detach(|| ())).unwrap();
+    assert!(!ran.load(Ordering::SeqCst));
+    preemptive::set_bounds(0, 8).unwrap();
+}
+
+/// Once a thread has the job, `cancel` does nothing: the job's value still arrives.
+#[test]
+fn canceling_a_running_job_is_ignored() {
+    let _serial = serial();
+    preemptive::set_bounds(0, 1).unwrap();
+    let started = Arc::new(AtomicBool::new(false));
+    let release = Arc::new(AtomicBool::new(false));
+    let _release = Release(release.clone());
+    let (s, r) = (started.clone(), release.clone());
+    let p = preemptive::detach(move || {
+        s.store(true, Ordering::SeqCst);
+        while !r.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        42
+    });
+    while !started.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    p.cancel();
+    assert!(p.is_pending());
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(main::run(p).unwrap(), 42);
+    preemptive::set_bounds(0, 8).unwrap();
+}
+
+/// A timeout around jobs queued behind a busy pool: each canceled job is dropped unrun, and
+/// `run` does not wait for the ones given up.
+#[test]
+fn timeouts_around_queued_jobs_leave_nothing_to_run() {
+    let _serial = serial();
+    preemptive::set_bounds(0, 1).unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let _release = Release(release.clone());
+    let busy = occupy(&release);
+    let ran = Arc::new(AtomicUsize::new(0));
+    let given_up: Vec<_> = (0..100)
+        .map(|_| {
+            let r = ran.clone();
+            unix::with_timeout(Duration::from_millis(1), move || {
+                preemptive::detach(move || r.fetch_add(1, Ordering::SeqCst))
+            })
+        })
+        .collect();
+    for p in given_up {
+        let e = main::run(p).unwrap_err();
+        assert!(e.downcast_ref::<unix::Timeout>().is_some(), "{e}");
+    }
+    assert_eq!(preemptive::queued_job_count(), 0);
+    release.store(true, Ordering::SeqCst);
+    main::run(busy).unwrap();
+    main::run(preemptive::detach(|| ())).unwrap();
+    assert_eq!(ran.load(Ordering::SeqCst), 0);
+    preemptive::set_bounds(0, 8).unwrap();
+}
+
+/// A payload whose `Drop` panics was dropped outside any `catch_unwind` on the worker: the
+/// thread died, still counted, the completion never came, and `run` waited for ever (with one
+/// thread allowed, every later job too).
+#[test]
+fn a_panic_payload_whose_drop_panics_rejects_the_job_and_the_worker_lives_on() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the payload's drop");
+        }
+    }
+    let _serial = serial();
+    preemptive::set_bounds(0, 1).unwrap();
+    let p = preemptive::detach(|| -> u8 { std::panic::panic_any(Bomb) });
+    let e = main::run(within_5s(p)).unwrap_err();
+    assert!(e.downcast_ref::<Panicked>().is_some(), "{e}");
+    assert_eq!(main::run(within_5s(preemptive::detach(|| 7))).unwrap(), 7);
+    assert!(preemptive::thread_count() <= 1);
+    preemptive::set_bounds(0, 8).unwrap();
+}
+
+/// A job's value is dropped on the worker when its loop's thread has exited; a `Drop` that
+/// panics there killed the worker, still counted: with one thread allowed, no job ran again.
+#[test]
+fn a_value_whose_drop_panics_after_its_loop_exited_leaves_the_worker_alive() {
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("the value's drop");
+        }
+    }
+    let _serial = serial();
+    preemptive::set_bounds(0, 1).unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let _release = Release(release.clone());
+    let r = release.clone();
+    std::thread::spawn(move || {
+        // The thread exits with the job out; the value is made once it is gone.
+        std::mem::forget(preemptive::detach(move || {
+            while !r.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Bomb
+        }));
+    })
+    .join()
+    .unwrap();
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(main::run(within_5s(preemptive::detach(|| 7))).unwrap(), 7);
+    preemptive::set_bounds(0, 8).unwrap();
+}
+
+/// `p`, or a `Timeout` after 5 s: a regression here would otherwise hang the test run.
+fn within_5s<T: 'static>(p: lwt_core::Promise<T>) -> lwt_core::Promise<T> {
+    unix::with_timeout(Duration::from_secs(5), move || p)
+}
+
+/// Lwt's `set_bounds` starts the `min` threads at once.
+#[test]
+fn set_bounds_starts_the_minimum_of_threads() {
+    let _serial = serial();
+    preemptive::set_bounds(3, 8).unwrap();
+    assert!(preemptive::thread_count() >= 3);
+    preemptive::set_bounds(0, 8).unwrap();
+}
