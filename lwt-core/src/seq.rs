@@ -43,7 +43,12 @@
 //!   dropped elements in a loop; the consumers (`fold_left`, `iter_s`, `iter_p`...) loop while
 //!   nodes and callback promises are already resolved. `iter_p` keeps no list of promises (Lwt's
 //!   does): one observer and one cancel link (in a reused slot) per callback promise still
-//!   pending, nothing for resolved ones.
+//!   pending, nothing for resolved ones. Dropping a sequence built of any number of `cons`,
+//!   `cons_lwt` and `append` (forced or not, or held in the resolved promise of a node) is a
+//!   loop too, and so is forcing appends nested either way. The other sequences are closures:
+//!   one that holds a sequence (a transformer's, or [`Seq::new`]'s) is dropped, and forced, one
+//!   native frame per closure nested in it, so nesting transformers a million deep
+//!   (`s.map(f).map(f)...`) overflows the stack. Mapping once over a long sequence is flat.
 //! * `iter_p` and `iter_n` stop forcing at the first rejected callback or node, and reject with
 //!   the first rejection in sequence order (a rejected node counts at the place of the element
 //!   it would have given) once the callbacks already running are done, so that no rejection goes
@@ -88,7 +93,80 @@ use crate::stream::drive::{call, drive, guard, more, par, settle, stop, Source};
 /// });
 /// assert_eq!(first.state(), State::Fulfilled(Some(1)));
 /// ```
-pub struct Seq<T: 'static>(Box<dyn FnOnce() -> Promise<Node<T>>>);
+pub struct Seq<T: 'static>(Repr<T>);
+
+/// What a [`Seq`] is. The constructors that hold the rest of a sequence (`cons`, `cons_lwt`,
+/// `append`) are data, so that dropping a long chain of them unlinks it in a loop ([`Links`]'
+/// `Drop`); every other sequence is a closure. A `Seq` is two words long, as a boxed closure is
+/// (a word more in every `Seq` and `Node` slows forcing down).
+enum Repr<T: 'static> {
+    /// [`Seq::new`], and the other constructors and transformers: forcing calls the closure.
+    Lazy(Box<dyn FnOnce() -> Promise<Node<T>>>),
+    /// [`empty`], `cons`, `cons_lwt` or `append`.
+    Linked(Links<T>),
+}
+
+/// A sequence held as data: `None` is [`empty`].
+struct Links<T: 'static>(Option<Box<Link<T>>>);
+
+/// The sequences that hold the rest of a sequence as data.
+enum Link<T: 'static> {
+    /// [`cons`]: an element and the rest.
+    Cons(T, Seq<T>),
+    /// [`cons_lwt`]: a promise of an element and the rest.
+    ConsLwt(Promise<T>, Seq<T>),
+    /// [`Seq::append`]: a sequence, then another.
+    Append(Seq<T>, Seq<T>),
+}
+
+impl<T: 'static> Seq<T> {
+    fn link(link: Link<T>) -> Seq<T> {
+        Seq(Repr::Linked(Links(Some(Box::new(link)))))
+    }
+
+    /// The sequence, leaving an empty one in its place.
+    fn take(&mut self) -> Seq<T> {
+        std::mem::replace(self, empty())
+    }
+
+    /// The first link of a sequence held as data, leaving an empty sequence in its place.
+    fn take_link(&mut self) -> Option<Box<Link<T>>> {
+        match &mut self.0 {
+            Repr::Linked(links) => links.0.take(),
+            Repr::Lazy(_) => None,
+        }
+    }
+}
+
+/// Drops a chain of `cons`, `cons_lwt` and `append` in a loop: the compiler's drop glue would
+/// recurse once per link, and a million of them overflow the stack. A closure that holds a
+/// sequence (a transformer's, or [`Seq::new`]'s) is dropped by the glue, one native frame per
+/// closure nested in another: see the [module docs](self).
+impl<T: 'static> Drop for Links<T> {
+    #[inline]
+    fn drop(&mut self) {
+        if let Some(link) = self.0.take() {
+            drop_links(link);
+        }
+    }
+}
+
+#[inline(never)]
+fn drop_links<T: 'static>(link: Box<Link<T>>) {
+    let mut tails = Vec::new(); // allocates only for the second part of an `append`
+    let mut next = Some(link);
+    while let Some(mut link) = next.or_else(|| tails.pop()) {
+        next = match &mut *link {
+            Link::Cons(_, rest) | Link::ConsLwt(_, rest) => rest.take_link(),
+            Link::Append(first, second) => {
+                tails.extend(second.take_link());
+                first.take_link()
+            }
+        };
+        // `link` is dropped here, its links cut: its element or promise, and sequences that
+        // are closures or empty.
+    }
+}
 
 /// A forced node of a [`Seq`] (Lwt's `'a Lwt_seq.node`).
 ///
@@ -119,12 +197,14 @@ impl<T: fmt::Debug + 'static> fmt::Debug for Node<T> {
     }
 }
 
-/// Forces a sequence node by node, for the drivers.
-pub(crate) struct SeqSource<T: 'static>(Rc<RefCell<Option<Seq<T>>>>);
+/// Forces a sequence node by node, for the drivers. The rest is held as a `Seq`, not an
+/// `Option<Seq>` (which is a word longer); while a node is being forced, and after the end, it is
+/// [`empty`].
+pub(crate) struct SeqSource<T: 'static>(Rc<RefCell<Seq<T>>>);
 
 impl<T: 'static> SeqSource<T> {
     pub(crate) fn new(seq: Seq<T>) -> SeqSource<T> {
-        SeqSource(Rc::new(RefCell::new(Some(seq))))
+        SeqSource(Rc::new(RefCell::new(seq)))
     }
 }
 
@@ -132,12 +212,10 @@ impl<T: 'static> Source for SeqSource<T> {
     type Item = T;
 
     fn pull(&mut self) -> Promise<Option<T>> {
-        let Some(seq) = self.0.borrow_mut().take() else {
-            return Promise::ret(None);
-        };
+        let seq = self.0.borrow_mut().take();
         match settle(seq.force()) {
             Ok(Ok(Node::Cons(x, rest))) => {
-                *self.0.borrow_mut() = Some(rest);
+                *self.0.borrow_mut() = rest;
                 Promise::ret(Some(x))
             }
             Ok(Ok(Node::Nil)) => Promise::ret(None),
@@ -146,7 +224,7 @@ impl<T: 'static> Source for SeqSource<T> {
                 let cell = self.0.clone();
                 p.map(move |node| match node {
                     Node::Cons(x, rest) => {
-                        *cell.borrow_mut() = Some(rest);
+                        *cell.borrow_mut() = rest;
                         Some(x)
                     }
                     Node::Nil => None,
@@ -171,7 +249,7 @@ impl<T: 'static> Seq<T> {
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec!["hi"]));
     /// ```
     pub fn new(f: impl FnOnce() -> Promise<Node<T>> + 'static) -> Seq<T> {
-        Seq(Box::new(f))
+        Seq(Repr::Lazy(Box::new(f)))
     }
 
     /// Forces the first node (Lwt's `s ()`). A panic while forcing rejects the promise.
@@ -189,8 +267,12 @@ impl<T: 'static> Seq<T> {
     /// let node = seq::of_list(vec![1, 2]).force();
     /// assert!(matches!(node.map(|n| matches!(n, Node::Cons(1, _))).state(), lwt_core::State::Fulfilled(true)));
     /// ```
+    #[inline]
     pub fn force(self) -> Promise<Node<T>> {
-        guard(self.0)
+        match self.0 {
+            Repr::Lazy(f) => guard(f),
+            Repr::Linked(links) => force_links(links),
+        }
     }
 
     /// Lwt's `append`: the elements of this sequence, then those of `other`.
@@ -201,12 +283,7 @@ impl<T: 'static> Seq<T> {
     /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![1, 2]));
     /// ```
     pub fn append(self, other: Seq<T>) -> Seq<T> {
-        Seq::new(move || {
-            self.force().bind(move |node| match node {
-                Node::Nil => other.force(),
-                Node::Cons(x, rest) => Promise::ret(Node::Cons(x, rest.append(other))),
-            })
-        })
+        Seq::link(Link::Append(self, other))
     }
 
     /// Lwt's `map`.
@@ -439,6 +516,43 @@ impl<T: 'static> Seq<T> {
     }
 }
 
+/// [`Seq::force`] for a sequence held as data.
+fn force_links<T: 'static>(links: Links<T>) -> Promise<Node<T>> {
+    let mut links = links;
+    loop {
+        let Some(link) = links.0.take() else {
+            return Promise::ret(Node::Nil);
+        };
+        let (mut first, other) = match *link {
+            Link::Cons(x, rest) => return Promise::ret(Node::Cons(x, rest)),
+            Link::ConsLwt(p, rest) => return p.map(move |x| Node::Cons(x, rest)),
+            Link::Append(first, other) => (first, other),
+        };
+        if let Repr::Linked(Links(Some(inner))) = &mut first.0 {
+            if let Link::Append(_, second) = &mut **inner {
+                // (a ++ b) ++ c is forced as a ++ (b ++ c): a loop, not a recursion.
+                *second = second.take().append(other);
+                links = Links(first.take_link());
+                continue;
+            }
+        }
+        match settle(first.force()) {
+            Ok(Ok(Node::Nil)) => match other.0 {
+                Repr::Lazy(f) => return guard(f),
+                Repr::Linked(rest) => links = rest,
+            },
+            Ok(Ok(Node::Cons(x, rest))) => return Promise::ret(Node::Cons(x, rest.append(other))),
+            Ok(Err(e)) => return Promise::fail(e),
+            Err(p) => {
+                return p.bind(move |node| match node {
+                    Node::Nil => other.force(),
+                    Node::Cons(x, rest) => Promise::ret(Node::Cons(x, rest.append(other))),
+                })
+            }
+        }
+    }
+}
+
 fn filter_map_go<T, U, F>(mut at: At<T>, mut f: F) -> Promise<Node<U>>
 where
     T: 'static,
@@ -537,7 +651,7 @@ where
 /// assert_eq!(seq::empty::<u8>().to_list().state(), State::Fulfilled(vec![]));
 /// ```
 pub fn empty<T: 'static>() -> Seq<T> {
-    Seq::new(|| Promise::ret(Node::Nil))
+    Seq(Repr::Linked(Links(None)))
 }
 
 /// Lwt's `return`: a sequence of one element.
@@ -570,7 +684,7 @@ pub fn ret_lwt<T: 'static>(p: Promise<T>) -> Seq<T> {
 /// assert_eq!(seq::cons(0, seq::of_list(vec![1])).to_list().state(), State::Fulfilled(vec![0, 1]));
 /// ```
 pub fn cons<T: 'static>(x: T, rest: Seq<T>) -> Seq<T> {
-    Seq::new(move || Promise::ret(Node::Cons(x, rest)))
+    Seq::link(Link::Cons(x, rest))
 }
 
 /// Lwt's `cons_lwt`: the value of `p`, then the elements of `rest`.
@@ -581,7 +695,7 @@ pub fn cons<T: 'static>(x: T, rest: Seq<T>) -> Seq<T> {
 /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![0]));
 /// ```
 pub fn cons_lwt<T: 'static>(p: Promise<T>, rest: Seq<T>) -> Seq<T> {
-    Seq::new(move || p.map(move |x| Node::Cons(x, rest)))
+    Seq::link(Link::ConsLwt(p, rest))
 }
 
 /// Lwt's `unfold`: the elements `f` makes from a seed, until it answers `None`.

@@ -1,5 +1,5 @@
 //! Behaviour of `seq` (Lwt_seq): laziness, constructors, transformers, consumers, errors, and
-//! stack safety on a million ready nodes.
+//! stack safety on a million ready nodes, and on dropping a million nested `cons` or `append`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -519,4 +519,119 @@ fn a_rejected_node_is_reported_once_the_running_callbacks_are_done() {
             }
         }
     }
+}
+
+/// Runs `f` on a thread with a small stack (256 KiB), where recursing once per node of a
+/// million-node chain overflows at once (and aborts the test binary).
+fn on_a_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+const DEEP: u32 = 1_000_000;
+
+/// `cons(0, cons(1, ... cons(n - 1, empty())))`.
+fn nested_cons(n: u32) -> Seq<u32> {
+    let mut s = seq::empty();
+    for i in (0..n).rev() {
+        s = seq::cons(i, s);
+    }
+    s
+}
+
+#[test]
+fn dropping_a_million_unforced_cons_uses_no_stack() {
+    on_a_small_stack(|| drop(nested_cons(DEEP)));
+    on_a_small_stack(|| {
+        let mut s = seq::empty();
+        for i in 0..DEEP {
+            s = seq::cons_lwt(Promise::ret(i), s);
+        }
+        drop(s);
+        let mut s = seq::empty();
+        for i in 0..DEEP {
+            s = seq::ret_lwt(Promise::ret(i)).append(seq::cons(i, s));
+        }
+        drop(s);
+    });
+}
+
+#[test]
+fn dropping_the_rest_of_a_forced_cons_chain_uses_no_stack() {
+    on_a_small_stack(|| {
+        // The rest is dropped in the callback.
+        let first = nested_cons(DEEP).force().map(|node| match node {
+            Node::Cons(x, _rest) => x,
+            Node::Nil => u32::MAX,
+        });
+        assert_eq!(first.state(), State::Fulfilled(0));
+        // The rest is held by the resolved promise of the node, then dropped with it.
+        let node = nested_cons(DEEP).force();
+        assert!(node.is_fulfilled());
+        drop(node);
+        // Forced part of the way.
+        let (n, rest) = (0..10).fold((0, nested_cons(DEEP)), |(n, s), _| {
+            match settle_now(s.force()) {
+                Node::Cons(x, rest) => (n + x, rest),
+                Node::Nil => unreachable!(),
+            }
+        });
+        assert_eq!(n, 45);
+        drop(rest);
+    });
+}
+
+fn settle_now<T: 'static>(p: Promise<Node<T>>) -> Node<T> {
+    let cell = Rc::new(RefCell::new(None));
+    let c = cell.clone();
+    drop(p.map(move |node| *c.borrow_mut() = Some(node)));
+    let node = cell.borrow_mut().take();
+    node.expect("a ready node")
+}
+
+#[test]
+fn a_million_nested_appends_drop_and_force_with_no_stack() {
+    on_a_small_stack(|| {
+        // Nested on the right, dropped unforced, then forced.
+        let right = || {
+            let mut s = seq::empty();
+            for i in (0..DEEP).rev() {
+                s = seq::ret(i).append(s);
+            }
+            s
+        };
+        drop(right());
+        let all = right().to_list();
+        assert_eq!(
+            all.map(|v| v.len()).state(),
+            State::Fulfilled(DEEP as usize)
+        );
+        // Nested on the left, dropped unforced, then forced.
+        let left = || {
+            let mut s = seq::empty();
+            for i in 0..DEEP {
+                s = s.append(seq::ret(i));
+            }
+            s
+        };
+        drop(left());
+        let all = left().to_list();
+        assert_eq!(
+            all.map(
+                |v| v.iter().enumerate().all(|(i, x)| i as u32 == *x) && v.len() == DEEP as usize
+            )
+            .state(),
+            State::Fulfilled(true)
+        );
+        // Empty sequences that are closures, appended: forced in a loop.
+        let mut s = seq::ret(1);
+        for _ in 0..DEEP {
+            s = seq::of_list(vec![]).append(s);
+        }
+        assert_eq!(s.to_list().state(), State::Fulfilled(vec![1]));
+    });
 }
