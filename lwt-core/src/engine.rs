@@ -46,9 +46,16 @@ pub(crate) struct Remote {
     /// written only under the queue's lock.
     closed: AtomicBool,
     waker: Waker,
+    /// The loop's thread: a thread that blocks until its loop answers must not be that one.
+    owner: std::thread::ThreadId,
 }
 
 impl Remote {
+    /// Is the calling thread the loop's own?
+    pub(crate) fn is_loop_thread(&self) -> bool {
+        std::thread::current().id() == self.owner
+    }
+
     /// Runs `f` on the loop's thread, at its next iteration; drops it if that thread has exited.
     pub(crate) fn post(&self, f: Posted) {
         let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -321,6 +328,7 @@ impl Engine {
                 queued: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 waker,
+                owner: std::thread::current().id(),
             }),
             timers: RefCell::new(Timers::default()),
             timer_cancels: Rc::new(CancelCounter),

@@ -20,9 +20,10 @@
 //! their jobs: they exit then, as Lwt's do. Canceling a job's promise takes the job off the
 //! queue if no thread has it yet (see [`detach`]).
 //!
-//! [`run_in_main`] reaches the loop that detached the job from the thread running the job only:
-//! each thread here may run a loop of its own, so a thread the job starts has no loop to send
-//! its request to (Lwt, with one main loop, serves any thread).
+//! [`run_in_main`] reaches the loop that detached the job, from the thread running the job:
+//! each thread here may run a loop of its own, so which loop is "main" depends on the job. A
+//! thread the job starts itself reaches that loop through a [`MainHandle`] the job gives it
+//! ([`main_handle`]); Lwt, with one main loop, serves any thread.
 //!
 //! Lwt's `nbthreads`, `nbthreadsbusy` and `nbthreadsqueued` are [`thread_count`],
 //! [`busy_thread_count`] and [`queued_job_count`].
@@ -515,7 +516,7 @@ impl Error for MainError {}
 /// builds on the loop that started the job, and blocks this worker until it is resolved.
 /// Fails if called outside a detached job, or once the thread of that loop has exited. (While
 /// the thread lives but is not inside [`main::run`](crate::main::run), the request waits for its
-/// next `run`.)
+/// next `run`.) A thread the job starts uses a [`MainHandle`] instead.
 ///
 /// ```
 /// use lwt_core::{main, preemptive, Promise};
@@ -528,11 +529,71 @@ impl Error for MainError {}
 pub fn run_in_main<T: Send + 'static>(
     f: impl FnOnce() -> Promise<T> + Send + 'static,
 ) -> Result<T, MainError> {
-    let Some(remote) = ORIGIN.with(|o| o.borrow().clone()) else {
-        return Err(MainError(
+    match main_handle() {
+        Some(handle) => handle.run_in_main(f),
+        None => Err(MainError(
             "run_in_main called outside a job started by preemptive::detach".into(),
-        ));
-    };
+        )),
+    }
+}
+
+/// Inside a [`detach`]ed job, a handle on the loop that started it, for the threads the job
+/// starts (a library's callback thread, a scoped thread) to call
+/// [`run_in_main`](MainHandle::run_in_main) from; `None` elsewhere.
+///
+/// ```
+/// use lwt_core::{main, preemptive, Promise};
+/// let p = preemptive::detach(|| {
+///     let handle = preemptive::main_handle().unwrap();
+///     std::thread::scope(|s| {
+///         s.spawn(|| handle.run_in_main(|| Promise::ret(20)).unwrap() + 1).join().unwrap()
+///     })
+/// });
+/// assert_eq!(main::run(p).unwrap(), 21);
+/// assert!(preemptive::main_handle().is_none()); // not on a worker
+/// ```
+pub fn main_handle() -> Option<MainHandle> {
+    ORIGIN.with(|o| o.borrow().clone()).map(MainHandle)
+}
+
+/// A handle on the loop that started a [`detach`]ed job ([`main_handle`]): any thread can
+/// use it to run promises on that loop, while the loop's thread lives.
+#[derive(Clone)]
+pub struct MainHandle(Arc<Remote>);
+
+impl fmt::Debug for MainHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MainHandle").finish_non_exhaustive()
+    }
+}
+
+impl MainHandle {
+    /// [`run_in_main`](fn@run_in_main), from any thread but the loop's own (which would block
+    /// waiting for itself: that is an error).
+    ///
+    /// ```
+    /// use lwt_core::{main, preemptive, Promise};
+    /// let handle = main::run(preemptive::detach(|| preemptive::main_handle().unwrap())).unwrap();
+    /// assert!(handle.run_in_main(|| Promise::ret(1)).is_err()); // this is the loop's thread
+    /// ```
+    pub fn run_in_main<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> Promise<T> + Send + 'static,
+    ) -> Result<T, MainError> {
+        if self.0.is_loop_thread() {
+            return Err(MainError(
+                "run_in_main called on the main loop's own thread, which it would block".into(),
+            ));
+        }
+        request(&self.0, f)
+    }
+}
+
+/// Runs the promise `f` builds on the loop of `remote`, and blocks until it is resolved.
+fn request<T: Send + 'static>(
+    remote: &Remote,
+    f: impl FnOnce() -> Promise<T> + Send + 'static,
+) -> Result<T, MainError> {
     let (tx, rx) = std::sync::mpsc::channel::<Result<T, MainError>>();
     remote.post(Box::new(move || {
         let failed = tx.clone();

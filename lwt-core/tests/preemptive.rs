@@ -170,3 +170,36 @@ fn a_loop_thread_that_exits_with_jobs_out_leaves_their_promises_pending() {
         "a callback of the job's promise ran during the thread's teardown"
     );
 }
+
+/// Lwt serves `run_in_main` from any thread; here a thread the job starts reaches the job's
+/// loop through a `MainHandle` (review, session 33: it got an error), while the job waits.
+#[test]
+fn a_thread_a_job_starts_reaches_the_loop_through_a_main_handle() {
+    let _turn = one_at_a_time();
+    let p = preemptive::detach(|| {
+        let handle = preemptive::main_handle().expect("inside a job");
+        let helper = std::thread::spawn(move || {
+            (
+                preemptive::run_in_main(|| lwt_core::Promise::ret(0)).is_err(),
+                handle.run_in_main(|| main::pause().map(|()| 41)),
+            )
+        });
+        helper.join().unwrap()
+    });
+    let (plain_call_failed, answer) = main::run(p).unwrap();
+    assert!(plain_call_failed); // the helper thread is not a worker
+    assert_eq!(answer, Ok(41));
+}
+
+/// A handle kept past its loop's thread fails instead of blocking.
+#[test]
+fn a_main_handle_fails_once_its_loop_thread_has_exited() {
+    let _turn = one_at_a_time();
+    let handle = std::thread::spawn(|| {
+        main::run(preemptive::detach(|| preemptive::main_handle().unwrap())).unwrap()
+    })
+    .join()
+    .unwrap();
+    let answer = handle.run_in_main(|| lwt_core::Promise::ret(1));
+    assert!(answer.is_err(), "{answer:?}");
+}
