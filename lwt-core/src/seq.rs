@@ -151,20 +151,33 @@ impl<T: 'static> Drop for Links<T> {
     }
 }
 
+/// In the order the drop glue would go: an element before the rest, the first part of an
+/// `append` (all of it) before the second.
 #[inline(never)]
 fn drop_links<T: 'static>(link: Box<Link<T>>) {
-    let mut tails = Vec::new(); // allocates only for the second part of an `append`
+    // The second parts of the `append`s met, innermost last; allocates only when one is met.
+    let mut tails: Vec<Seq<T>> = Vec::new();
     let mut next = Some(link);
-    while let Some(mut link) = next.or_else(|| tails.pop()) {
+    loop {
+        let mut link = match next.take() {
+            Some(link) => link,
+            None => match tails.pop() {
+                None => return,
+                Some(mut tail) => match tail.take_link() {
+                    Some(link) => link,
+                    None => continue, // a closure (or empty): `tail` is dropped here
+                },
+            },
+        };
         next = match &mut *link {
             Link::Cons(_, rest) | Link::ConsLwt(_, rest) => rest.take_link(),
             Link::Append(first, second) => {
-                tails.extend(second.take_link());
+                tails.push(second.take());
                 first.take_link()
             }
         };
-        // `link` is dropped here, its links cut: its element or promise, and sequences that
-        // are closures or empty.
+        // `link` is dropped here, its links cut: its element or promise, then a rest or first
+        // part that is a closure.
     }
 }
 

@@ -635,3 +635,39 @@ fn a_million_nested_appends_drop_and_force_with_no_stack() {
         assert_eq!(s.to_list().state(), State::Fulfilled(vec![1]));
     });
 }
+
+/// Logs its name when dropped.
+struct Dropped(&'static str, Rc<RefCell<Vec<&'static str>>>);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.1.borrow_mut().push(self.0);
+    }
+}
+
+/// Found by a differential review of the iterative drop (session 33): an `append`'s second part
+/// that is a closure was dropped before the first part's elements. Parts go as the drop glue of
+/// the closures they replaced took them: an element before its rest, a first part before the
+/// second, nested either way.
+#[test]
+fn a_dropped_sequence_drops_its_parts_in_order() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let d = |name| Dropped(name, log.clone());
+    let closure = |token: Dropped| {
+        Seq::new(move || {
+            let _token = &token;
+            Promise::ret(Node::Nil)
+        })
+    };
+    let a = seq::cons(d("a1"), seq::cons(d("a2"), closure(d("a-rest"))));
+    let b = seq::cons(d("b1"), seq::empty());
+    let c = closure(d("c"));
+    drop(a.append(b).append(c)); // left-nested
+    assert_eq!(*log.borrow(), ["a1", "a2", "a-rest", "b1", "c"]);
+    log.borrow_mut().clear();
+    let a = closure(d("a"));
+    let b = seq::cons(d("b1"), closure(d("b-rest")));
+    let c = seq::cons(d("c1"), seq::empty());
+    drop(a.append(b.append(c))); // right-nested
+    assert_eq!(*log.borrow(), ["a", "b1", "b-rest", "c1"]);
+}
