@@ -52,10 +52,10 @@ use crate::resolver::{relay, task, Resolver};
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Who has a queued job: still the queue, the worker that took it, or the cancel of its
-/// promise. The worker and the cancel race for it under the pool's lock, and the first wins:
-/// a job taken runs to the end (its promise then ignores `cancel`, as Lwt's does once a worker
-/// has it), and a job canceled first never runs.
+/// Who has a queued job: still the queue, a worker (the one that took it, or one promised to
+/// it when it was submitted), or the cancel of its promise. The two sides race for it under
+/// the pool's lock, and the first wins: a job taken runs to the end (its promise then ignores
+/// `cancel`, as Lwt's does once a worker has it), and a job canceled first never runs.
 struct Ticket(AtomicU8);
 
 const QUEUED: u8 = 0;
@@ -89,8 +89,13 @@ struct Queued {
 struct PoolState {
     queue: VecDeque<Queued>,
     /// How many jobs in `queue` were canceled: a worker that pops one drops it unrun, and a
-    /// queue that is more than half canceled jobs is swept (see [`Pool::cancel`]).
+    /// queue that is more than half canceled jobs is swept (see [`Pool::sweep`]).
     canceled: usize,
+    /// How many jobs in `queue` were promised a worker when they were submitted (an idle one
+    /// woken for each, or one started for it): their tickets are `TAKEN` already, so that a
+    /// cancel right after `detach` finds the job running, as Lwt, which hands a job to a free
+    /// worker at once, does. Whether a job runs never depends on how fast a thread wakes up.
+    promised: usize,
     threads: usize,
     idle: usize,
     min: usize,
@@ -108,6 +113,7 @@ fn pool() -> &'static Pool {
         state: Mutex::new(PoolState {
             queue: VecDeque::new(),
             canceled: 0,
+            promised: 0,
             threads: 0,
             idle: 0,
             min: 0,
@@ -118,9 +124,9 @@ fn pool() -> &'static Pool {
 }
 
 impl PoolState {
-    /// The jobs waiting for a thread, canceled ones left out.
+    /// The jobs waiting for a thread: neither canceled nor promised one.
     fn waiting(&self) -> usize {
-        self.queue.len() - self.canceled
+        self.queue.len() - self.canceled - self.promised
     }
 }
 
@@ -131,15 +137,27 @@ impl Pool {
 
     fn submit(&'static self, ticket: Arc<Ticket>, job: Job) {
         let mut state = self.lock();
-        state.queue.push_back(Queued { ticket, job });
+        state.queue.push_back(Queued {
+            ticket: ticket.clone(),
+            job,
+        });
         // A worker counts as idle until it wakes up and takes a job, so `idle > 0` alone would
         // send a second job to a worker already promised to the first, and two jobs that wait on
         // each other would deadlock on one thread. Each queued job needs an idle worker of its own.
-        if state.waiting() <= state.idle {
+        if state.queue.len() - state.canceled <= state.idle {
+            ticket.claim(TAKEN);
+            state.promised += 1;
             self.work.notify_one();
         } else if state.threads < state.max {
             // If no thread can be started, the job stays queued for the threads there are.
-            let _ = self.spawn(state);
+            if self.spawn(state).is_ok() {
+                // The new thread is this job's if no other waits before it (and if the thread
+                // has not taken it already).
+                let mut state = self.lock();
+                if state.waiting() == 1 && ticket.claim(TAKEN) {
+                    state.promised += 1;
+                }
+            }
         }
     }
 
@@ -157,35 +175,42 @@ impl Pool {
         Ok(())
     }
 
-    /// The cancel of a job's promise: true if the job was still queued, and will now never run.
+    /// The cancel of a job's promise: true if the job was still waiting for a thread, and will
+    /// now never run.
     fn cancel(&self, ticket: &Ticket) -> bool {
         let mut state = self.lock();
         if !ticket.claim(CANCELED) {
             return false;
         }
         state.canceled += 1;
-        // Canceled jobs leave the queue when a worker reaches them; while every worker is busy,
-        // a program that gives up on jobs (a timeout around each) would pile them up, so they are
-        // swept out once they are most of the queue (amortized O(1) per cancel).
-        if state.canceled < 32 || state.canceled * 2 <= state.queue.len() {
-            return true;
-        }
-        let mut swept = Vec::with_capacity(state.canceled);
-        let queue = std::mem::take(&mut state.queue);
-        for queued in queue {
-            if queued.ticket.is_canceled() {
-                swept.push(queued.job);
-            } else {
-                state.queue.push_back(queued);
+        true
+    }
+
+    /// Canceled jobs leave the queue when a worker reaches them; while every worker is busy, a
+    /// program that gives up on jobs (a timeout around each) would pile them up, so they are
+    /// swept out once they are most of the queue (amortized O(1) per cancel). Called after a
+    /// cancel walk, not in it: dropping a job runs the drops of what it captured.
+    fn sweep(&self) {
+        let swept = {
+            let mut state = self.lock();
+            if state.canceled < 32 || state.canceled * 2 <= state.queue.len() {
+                return;
             }
-        }
-        state.canceled = 0;
-        drop(state);
+            let mut swept = Vec::with_capacity(state.canceled);
+            for queued in std::mem::take(&mut state.queue) {
+                if queued.ticket.is_canceled() {
+                    swept.push(queued.job);
+                } else {
+                    state.queue.push_back(queued);
+                }
+            }
+            state.canceled = 0;
+            swept
+        };
         // Outside the lock: a job's captures may detach more work when dropped.
         for job in swept {
             drop_guarded(job);
         }
-        true
     }
 
     fn worker(&self) {
@@ -203,10 +228,15 @@ impl Pool {
                 return;
             }
             if let Some(Queued { ticket, job }) = state.queue.pop_front() {
-                let run = ticket.claim(TAKEN);
-                if !run {
+                let run = if ticket.is_canceled() {
                     state.canceled -= 1;
-                }
+                    false
+                } else if !ticket.claim(TAKEN) {
+                    state.promised -= 1; // taken for this worker, or another, at submission
+                    true
+                } else {
+                    true
+                };
                 drop(state);
                 if run {
                     // A job catches its own work's panics; what is left is a panic in a drop (of
@@ -466,6 +496,11 @@ struct WhileQueued {
 
 impl Cancelable for WhileQueued {
     fn cancel_step(self: Rc<Self>, next: &mut Vec<Rc<dyn Cancelable>>, _: &mut Visited) {
+        // A cancel from a thread-local's destructor, once this thread's jobs were let go
+        // (`Pending`'s drop): nothing can be withdrawn any more.
+        if PENDING.try_with(|_| ()).is_err() {
+            return;
+        }
         if pool().cancel(&self.ticket) {
             next.push(self.queued.clone());
         }
@@ -478,12 +513,16 @@ fn withdraw<T: 'static>(id: u64) {
     let Some((resolver, _)) = take_resolvers::<T>(id) else {
         return;
     };
-    engine::with(|e| e.job_finished());
+    engine::try_with(|e| e.job_finished());
     resolver.wakeup_exn(Exn::canceled());
+    pool().sweep();
 }
 
 fn take_resolvers<T: 'static>(id: u64) -> Option<Resolvers<T>> {
-    let resolvers = PENDING.with(|p| p.borrow_mut().1.remove(&id))?;
+    let resolvers = PENDING
+        .try_with(|p| p.borrow_mut().1.remove(&id))
+        .ok()
+        .flatten()?;
     resolvers.downcast::<Resolvers<T>>().ok().map(|r| *r)
 }
 

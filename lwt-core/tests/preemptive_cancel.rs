@@ -188,3 +188,87 @@ fn set_bounds_starts_the_minimum_of_threads() {
     assert!(preemptive::thread_count() >= 3);
     preemptive::set_bounds(0, 8).unwrap();
 }
+
+/// Lwt hands a job to a free worker at once, so a cancel right after `detach` finds it running
+/// and does nothing. Here whether the job ran depended on how fast the woken thread took it:
+/// 28 of 200 ran (review, session 33).
+#[test]
+fn a_job_given_a_free_thread_ignores_an_immediate_cancel() {
+    let _serial = serial();
+    preemptive::set_bounds(0, 2).unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..200 {
+        // One thread, idle: the next job is promised to it.
+        main::run(preemptive::detach(|| ())).unwrap();
+        while preemptive::busy_thread_count() > 0 {
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        let r = ran.clone();
+        let p = preemptive::detach(move || r.fetch_add(1, Ordering::SeqCst));
+        assert_eq!(preemptive::queued_job_count(), 0);
+        p.cancel();
+        assert!(p.is_pending());
+        main::run(p).unwrap();
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 200);
+    preemptive::set_bounds(0, 8).unwrap();
+}
+
+thread_local! {
+    static CANCEL_AT_EXIT: std::cell::RefCell<Option<lwt_core::Promise<u32>>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// A queued job canceled from a thread-local's destructor, after the thread's table of jobs
+/// was destroyed: the cancel looked the job up there and panicked, and the default async
+/// exception hook ended the process. It now does nothing (review, session 33).
+#[test]
+fn a_cancel_from_a_thread_local_destructor_at_thread_exit_does_nothing() {
+    struct CancelOnDrop;
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            if let Some(p) = CANCEL_AT_EXIT.with(|c| c.borrow_mut().take()) {
+                p.cancel();
+            }
+        }
+    }
+    thread_local! {
+        static GUARD: CancelOnDrop = const { CancelOnDrop };
+    }
+    let _serial = serial();
+    preemptive::set_bounds(0, 1).unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let _release = Release(release.clone());
+    let busy = occupy(&release);
+    let exited = std::thread::spawn(|| {
+        // Registered before the thread's jobs table: destroyed after it.
+        CANCEL_AT_EXIT.with(|_| ());
+        GUARD.with(|_| ());
+        let p = preemptive::detach(|| 1u32);
+        CANCEL_AT_EXIT.with(|c| *c.borrow_mut() = Some(p));
+    })
+    .join();
+    assert!(exited.is_ok());
+    release.store(true, Ordering::SeqCst);
+    main::run(busy).unwrap();
+    preemptive::set_bounds(0, 8).unwrap();
+}
+
+/// A connection by host name canceled while its lookup waits for a thread of the pool
+/// withdraws the lookup, which would otherwise run for nobody.
+#[test]
+fn canceling_a_connection_by_name_withdraws_its_queued_lookup() {
+    let _serial = serial();
+    preemptive::set_bounds(0, 1).unwrap();
+    let release = Arc::new(AtomicBool::new(false));
+    let _release = Release(release.clone());
+    let busy = occupy(&release);
+    let connection = lwt_core::io::open_connection(("localhost", 9));
+    assert_eq!(preemptive::queued_job_count(), 1);
+    connection.cancel();
+    assert!(connection.rejection().unwrap().is_canceled());
+    assert_eq!(preemptive::queued_job_count(), 0);
+    release.store(true, Ordering::SeqCst);
+    main::run(busy).unwrap();
+    preemptive::set_bounds(0, 8).unwrap();
+}

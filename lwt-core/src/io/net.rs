@@ -96,11 +96,12 @@ fn resolve_then<T: 'static>(
     f: impl Fn(SocketAddr) -> Promise<T> + 'static,
 ) -> Promise<T> {
     let f: Rc<dyn Fn(SocketAddr) -> Promise<T>> = Rc::new(f);
-    // The lookup runs on the thread pool, where nothing can stop it, and its promise cannot be
-    // canceled: waited on directly, a canceled (or timed out) connection by name went on to
-    // connect when the answer came, for nobody, and a body waiting on the peer kept the
-    // socket open. The connection waits on a task of its own instead, which a cancel rejects
-    // at once; a late answer then finds it resolved and is dropped.
+    // The lookup runs on the thread pool, where nothing can stop it once it runs, and its
+    // promise then ignores `cancel`: waited on directly, a canceled (or timed out) connection
+    // by name went on to connect when the answer came, for nobody, and a body waiting on the
+    // peer kept the socket open. The connection waits on a task of its own instead, which a
+    // cancel rejects at once; a late answer then finds it resolved and is dropped. The cancel
+    // is passed on to the lookup, which it withdraws if the lookup still waits for a thread.
     let (resolved, r) = task::<Vec<SocketAddr>>();
     let answered = unix::getaddrinfo(host, port).then(move |outcome| {
         if r.is_pending() {
@@ -108,7 +109,7 @@ fn resolve_then<T: 'static>(
         }
         Promise::ret(())
     });
-    drop(answered);
+    resolved.on_cancel(move || answered.cancel());
     resolved.bind(move |addrs| first_that_works(addrs, 0, None, f))
 }
 

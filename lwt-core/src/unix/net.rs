@@ -359,8 +359,8 @@ fn connect_unix_after(path: PathBuf, tries: u32) -> Promise<Fd> {
 /// Lwt_unix's `getaddrinfo`, on the thread pool: the addresses of `host` at `port`. Differs
 /// from Lwt, whose answer for an unresolvable (or empty) host is an empty list: that is a
 /// rejection here, a [`Failure`](crate::Failure) naming the host and giving the resolver's
-/// message, so that a connection to it fails saying why. The lookup cannot be canceled; the
-/// connections of [`io`](crate::io) by host name can.
+/// message, so that a connection to it fails saying why. As any [`detach`](crate::preemptive::detach)ed
+/// job, the lookup can be canceled while it waits for a thread of the pool, not once it runs.
 ///
 /// ```
 /// use lwt_core::{main, unix};
