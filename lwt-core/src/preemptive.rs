@@ -16,9 +16,10 @@
 //! The pool is shared by every thread that runs a loop. It starts threads lazily, up to the
 //! maximum of [`set_bounds`] (default: 0 kept alive, at most 8; Lwt's default is 4), queues
 //! jobs beyond that without bound, and lets threads above the minimum exit after 10 idle
-//! seconds (Lwt's never exit). Lowering the maximum takes effect as the threads above it finish
-//! their jobs: they exit then, as Lwt's do. Canceling a job's promise takes the job off the
-//! queue if no thread has it yet (see [`detach`]).
+//! seconds (Lwt's never exit). Lowering the maximum takes effect at once for idle threads, which
+//! exit (Lwt's serve the next jobs first), and as busy threads above it finish their jobs: they
+//! exit then, as Lwt's do. Canceling a job's promise while the job waits for a
+//! thread means the job never runs (see [`detach`]).
 //!
 //! [`run_in_main`] reaches the loop that detached the job, from the thread running the job:
 //! each thread here may run a loop of its own, so which loop is "main" depends on the job. A
@@ -73,6 +74,11 @@ impl Ticket {
         self.0
             .compare_exchange(QUEUED, to, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
+    }
+
+    #[cfg(test)]
+    fn is_taken(&self) -> bool {
+        self.0.load(Ordering::Relaxed) == TAKEN
     }
 
     fn is_canceled(&self) -> bool {
@@ -143,8 +149,10 @@ impl Pool {
         });
         // A worker counts as idle until it wakes up and takes a job, so `idle > 0` alone would
         // send a second job to a worker already promised to the first, and two jobs that wait on
-        // each other would deadlock on one thread. Each queued job needs an idle worker of its own.
-        if state.queue.len() - state.canceled <= state.idle {
+        // each other would deadlock on one thread. Each queued job needs an idle worker of its
+        // own, within the maximum: idle workers above a lowered maximum are about to exit.
+        let excess = state.threads.saturating_sub(state.max);
+        if state.queue.len() - state.canceled <= state.idle.saturating_sub(excess) {
             ticket.claim(TAKEN);
             state.promised += 1;
             self.work.notify_one();
@@ -171,6 +179,23 @@ impl Pool {
         if let Err(e) = spawned {
             self.lock().threads -= 1;
             return Err(e);
+        }
+        Ok(())
+    }
+
+    /// [`set_bounds`], checked.
+    fn set_bounds(&'static self, min: usize, max: usize) -> std::io::Result<()> {
+        let mut state = self.lock();
+        state.min = min;
+        state.max = max;
+        if state.threads > max {
+            // The idle threads above the new maximum wake up and exit now; busy ones do after
+            // their job (see `Pool::worker`).
+            self.work.notify_all();
+        }
+        while state.threads < min {
+            self.spawn(state)?;
+            state = self.lock();
         }
         Ok(())
     }
@@ -219,7 +244,8 @@ impl Pool {
             // A lowered `max` holds from the workers' next turn, as Lwt's workers stop being
             // reused after their job: the extra ones exit here, between jobs, rather than after
             // 10 idle seconds, which a steady load never gives them. A queued job this worker
-            // was woken for passes the wake on; at least `max` workers stay.
+            // was woken for passes the wake on; at least `max` workers stay. (Jobs are promised
+            // only to the idle workers within the maximum, so those stay for them.)
             if state.threads > state.max {
                 state.threads -= 1;
                 if !state.queue.is_empty() {
@@ -294,20 +320,12 @@ pub fn set_bounds(min: usize, max: usize) -> Result<(), Exn> {
             "preemptive::set_bounds: need 0 < max and min <= max, got min = {min}, max = {max}"
         )));
     }
-    let pool = pool();
-    let mut state = pool.lock();
-    state.min = min;
-    state.max = max;
-    while state.threads < min {
-        pool.spawn(state).map_err(|e| {
-            Exn::new(std::io::Error::new(
-                e.kind(),
-                format!("preemptive::set_bounds: could not start a thread: {e}"),
-            ))
-        })?;
-        state = pool.lock();
-    }
-    Ok(())
+    pool().set_bounds(min, max).map_err(|e| {
+        Exn::new(std::io::Error::new(
+            e.kind(),
+            format!("preemptive::set_bounds: could not start a thread: {e}"),
+        ))
+    })
 }
 
 /// The pool's current `(min, max)` bounds.
@@ -329,8 +347,8 @@ pub fn thread_count() -> usize {
     pool().lock().threads
 }
 
-/// How many worker threads are running a job or about to take one (Lwt's
-/// `Lwt_preemptive.nbthreadsbusy`).
+/// How many worker threads are running a job or about to take one, a job handed to an idle
+/// thread counting as soon as it is handed over (Lwt's `Lwt_preemptive.nbthreadsbusy`).
 ///
 /// ```
 /// use lwt_core::{main, preemptive};
@@ -340,7 +358,8 @@ pub fn thread_count() -> usize {
 #[doc(alias = "nbthreadsbusy")]
 pub fn busy_thread_count() -> usize {
     let state = pool().lock();
-    state.threads - state.idle
+    // An idle thread woken for a promised job counts as busy before it wakes up.
+    state.threads - state.idle.saturating_sub(state.promised)
 }
 
 /// How many detached jobs wait for a free thread (Lwt's `Lwt_preemptive.nbthreadsqueued`).
@@ -413,9 +432,10 @@ thread_local! {
 /// on this thread's loop. A panic in `f` rejects the promise with [`Panicked`](crate::Panicked).
 ///
 /// Canceling the promise while the job waits for a thread rejects it with
-/// [`Canceled`](crate::Canceled) and takes the job off the queue: `f` never runs. Once a thread
-/// has taken the job, `cancel` does nothing, as in Lwt (the thread cannot be stopped, and the
-/// promise is still resolved with what `f` returns).
+/// [`Canceled`](crate::Canceled), and `f` never runs: it is dropped when a thread reaches it in
+/// the queue, or when canceled jobs are most of the queue. Once a thread has the job, `cancel`
+/// does nothing, as in Lwt (the thread cannot be stopped, and the promise is still resolved
+/// with what `f` returns); a job submitted while a thread is idle has that thread at once.
 ///
 /// ```
 /// use lwt_core::{main, preemptive, unix};
@@ -596,7 +616,10 @@ pub fn main_handle() -> Option<MainHandle> {
 }
 
 /// A handle on the loop that started a [`detach`]ed job ([`main_handle`]): any thread can
-/// use it to run promises on that loop, while the loop's thread lives.
+/// use it to run promises on that loop, while the loop's thread lives. A request is answered
+/// while that thread is inside [`main::run`](crate::main::run): one made between two `run`s
+/// (after the job is done, say) waits for the next. Used on the thread of another loop, it
+/// blocks that loop until the answer comes.
 #[derive(Clone)]
 pub struct MainHandle(Arc<Remote>);
 
@@ -662,4 +685,84 @@ fn request<T: Send + 'static>(
             "the main loop dropped the request (its thread exited)".into(),
         ))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    /// A pool of its own (the process-wide one is shared by the other tests), with `threads`
+    /// idle workers.
+    fn idle_pool(threads: usize) -> &'static Pool {
+        let pool: &'static Pool = Box::leak(Box::new(Pool {
+            state: Mutex::new(PoolState {
+                queue: VecDeque::new(),
+                canceled: 0,
+                promised: 0,
+                threads: 0,
+                idle: 0,
+                min: 0,
+                max: threads,
+            }),
+            work: Condvar::new(),
+        }));
+        for _ in 0..threads {
+            pool.spawn(pool.lock()).unwrap();
+        }
+        while pool.lock().idle < threads {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        pool
+    }
+
+    /// Found in review (session 33): a job submitted while idle workers above a lowered
+    /// maximum had not exited yet was promised one of them; the worker exited, and the job,
+    /// counted as taken, waited for a busy one with its `cancel` ignored and
+    /// `queued_job_count` saying 0 (and under a steady load, jobs ran beyond the maximum).
+    /// Jobs are promised only to idle workers within the maximum.
+    #[test]
+    fn idle_workers_above_a_lowered_maximum_are_promised_no_job() {
+        let pool = idle_pool(3);
+        let (hold, held) = mpsc::channel::<()>();
+        pool.submit(
+            Arc::new(Ticket::new()),
+            Box::new(move || {
+                let _ = held.recv_timeout(Duration::from_secs(5));
+            }),
+        );
+        while pool.lock().idle > 2 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // One worker busy, room for one more. As `set_bounds` leaves it until the idle workers
+        // it woke have exited (the wake left out, so that they stay).
+        pool.lock().max = 2;
+        let (done, finished) = mpsc::channel::<&str>();
+        let (a_done, b_done) = (done.clone(), done);
+        let (release_a, a_released) = mpsc::channel::<()>();
+        pool.submit(
+            Arc::new(Ticket::new()),
+            Box::new(move || {
+                let _ = a_released.recv_timeout(Duration::from_secs(5));
+                let _ = a_done.send("a");
+            }),
+        );
+        let b = Arc::new(Ticket::new());
+        pool.submit(
+            b.clone(),
+            Box::new(move || {
+                let _ = b_done.send("b");
+            }),
+        );
+        {
+            let state = pool.lock();
+            assert!(!b.is_taken(), "b was promised a worker above the maximum");
+            assert_eq!(state.waiting(), 1);
+        }
+        // b waits for a thread within the maximum, and gets the first one free.
+        drop(release_a);
+        assert_eq!(finished.recv_timeout(Duration::from_secs(2)), Ok("a"));
+        assert_eq!(finished.recv_timeout(Duration::from_secs(2)), Ok("b"));
+        drop(hold);
+    }
 }

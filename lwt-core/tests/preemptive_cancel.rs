@@ -14,6 +14,14 @@ fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Bounds the pool to one thread, and waits for the idle threads above it to exit.
+fn one_thread() {
+    preemptive::set_bounds(0, 1).unwrap();
+    while preemptive::thread_count() > 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 /// Sets its flag when dropped, so that a failed assertion does not leave a job spinning on the
 /// pool's one thread (and the next test waiting behind it).
 struct Release(Arc<AtomicBool>);
@@ -46,7 +54,7 @@ fn occupy(release: &Arc<AtomicBool>) -> lwt_core::Promise<()> {
 #[test]
 fn canceling_a_queued_job_rejects_it_and_the_job_never_runs() {
     let _serial = serial();
-    preemptive::set_bounds(0, 1).unwrap();
+    one_thread();
     let release = Arc::new(AtomicBool::new(false));
     let _release = Release(release.clone());
     let busy = occupy(&release);
@@ -71,7 +79,7 @@ fn canceling_a_queued_job_rejects_it_and_the_job_never_runs() {
 #[test]
 fn canceling_a_running_job_is_ignored() {
     let _serial = serial();
-    preemptive::set_bounds(0, 1).unwrap();
+    one_thread();
     let started = Arc::new(AtomicBool::new(false));
     let release = Arc::new(AtomicBool::new(false));
     let _release = Release(release.clone());
@@ -98,7 +106,7 @@ fn canceling_a_running_job_is_ignored() {
 #[test]
 fn timeouts_around_queued_jobs_leave_nothing_to_run() {
     let _serial = serial();
-    preemptive::set_bounds(0, 1).unwrap();
+    one_thread();
     let release = Arc::new(AtomicBool::new(false));
     let _release = Release(release.clone());
     let busy = occupy(&release);
@@ -135,7 +143,7 @@ fn a_panic_payload_whose_drop_panics_rejects_the_job_and_the_worker_lives_on() {
         }
     }
     let _serial = serial();
-    preemptive::set_bounds(0, 1).unwrap();
+    one_thread();
     let p = preemptive::detach(|| -> u8 { std::panic::panic_any(Bomb) });
     let e = main::run(within_5s(p)).unwrap_err();
     assert!(e.downcast_ref::<Panicked>().is_some(), "{e}");
@@ -155,7 +163,7 @@ fn a_value_whose_drop_panics_after_its_loop_exited_leaves_the_worker_alive() {
         }
     }
     let _serial = serial();
-    preemptive::set_bounds(0, 1).unwrap();
+    one_thread();
     let release = Arc::new(AtomicBool::new(false));
     let _release = Release(release.clone());
     let r = release.clone();
@@ -236,7 +244,7 @@ fn a_cancel_from_a_thread_local_destructor_at_thread_exit_does_nothing() {
         static GUARD: CancelOnDrop = const { CancelOnDrop };
     }
     let _serial = serial();
-    preemptive::set_bounds(0, 1).unwrap();
+    one_thread();
     let release = Arc::new(AtomicBool::new(false));
     let _release = Release(release.clone());
     let busy = occupy(&release);
@@ -259,7 +267,7 @@ fn a_cancel_from_a_thread_local_destructor_at_thread_exit_does_nothing() {
 #[test]
 fn canceling_a_connection_by_name_withdraws_its_queued_lookup() {
     let _serial = serial();
-    preemptive::set_bounds(0, 1).unwrap();
+    one_thread();
     let release = Arc::new(AtomicBool::new(false));
     let _release = Release(release.clone());
     let busy = occupy(&release);
@@ -270,5 +278,26 @@ fn canceling_a_connection_by_name_withdraws_its_queued_lookup() {
     assert_eq!(preemptive::queued_job_count(), 0);
     release.store(true, Ordering::SeqCst);
     main::run(busy).unwrap();
+    preemptive::set_bounds(0, 8).unwrap();
+}
+
+/// Lowering the maximum retires the idle threads above it at once (they waited up to 10 s for
+/// a job before, and a job given to one of them would have run beyond the new maximum).
+#[test]
+fn lowering_the_maximum_retires_idle_threads_at_once() {
+    let _serial = serial();
+    preemptive::set_bounds(3, 3).unwrap();
+    while preemptive::busy_thread_count() > 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(preemptive::thread_count(), 3);
+    preemptive::set_bounds(0, 1).unwrap();
+    let start = std::time::Instant::now();
+    while preemptive::thread_count() > 1 && start.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(preemptive::thread_count(), 1, "after {:?}", start.elapsed());
+    // The thread left serves the next job, which is its at once.
+    assert_eq!(main::run(preemptive::detach(|| 5)).unwrap(), 5);
     preemptive::set_bounds(0, 8).unwrap();
 }

@@ -799,8 +799,8 @@ impl Fd {
     /// [`InvalidArgument`](crate::InvalidArgument) before anything is read. On a blocking-mode
     /// descriptor (the standard input) the read waits for input as a pollable one does, then runs
     /// on the thread pool, as [`read`](Self::read)'s does: as in Lwt, it can be canceled until
-    /// input comes and while the read waits for a thread of the pool (the buffer is then dropped
-    /// and nothing is read), not once it reads (an empty range reads at once), and its
+    /// input comes and while the read waits for a thread of the pool (nothing is read then, and
+    /// the buffer is dropped), not once it reads (an empty range reads at once), and its
     /// errors arrive as the system's `io::Error`, as on a pollable one.
     ///
     /// ```
