@@ -97,11 +97,12 @@ struct PoolState {
     /// How many jobs in `queue` were canceled: a worker that pops one drops it unrun, and a
     /// queue that is more than half canceled jobs is swept (see [`Pool::sweep`]).
     canceled: usize,
-    /// How many jobs in `queue` were promised a worker when they were submitted (an idle one
-    /// woken for each, or one started for it): their tickets are `TAKEN` already, so that a
-    /// cancel right after `detach` finds the job running, as Lwt, which hands a job to a free
-    /// worker at once, does. Whether a job runs never depends on how fast a thread wakes up.
-    promised: usize,
+    /// Jobs handed to a worker at their submission (an idle one woken for each, or one started
+    /// for it), not yet taken: their tickets are `TAKEN` already, so that a cancel right after
+    /// `detach` finds the job running, as Lwt, which hands a job to a free worker at once,
+    /// does. A worker takes these before anything else, whatever the maximum says (it may have
+    /// been lowered since), so that each keeps the worker it was promised.
+    handed: VecDeque<Queued>,
     threads: usize,
     idle: usize,
     min: usize,
@@ -119,7 +120,7 @@ fn pool() -> &'static Pool {
         state: Mutex::new(PoolState {
             queue: VecDeque::new(),
             canceled: 0,
-            promised: 0,
+            handed: VecDeque::new(),
             threads: 0,
             idle: 0,
             min: 0,
@@ -130,9 +131,9 @@ fn pool() -> &'static Pool {
 }
 
 impl PoolState {
-    /// The jobs waiting for a thread: neither canceled nor promised one.
+    /// The jobs waiting for a thread, canceled ones left out.
     fn waiting(&self) -> usize {
-        self.queue.len() - self.canceled - self.promised
+        self.queue.len() - self.canceled
     }
 }
 
@@ -143,28 +144,37 @@ impl Pool {
 
     fn submit(&'static self, ticket: Arc<Ticket>, job: Job) {
         let mut state = self.lock();
-        state.queue.push_back(Queued {
-            ticket: ticket.clone(),
-            job,
-        });
         // A worker counts as idle until it wakes up and takes a job, so `idle > 0` alone would
         // send a second job to a worker already promised to the first, and two jobs that wait on
-        // each other would deadlock on one thread. Each queued job needs an idle worker of its
-        // own, within the maximum: idle workers above a lowered maximum are about to exit.
+        // each other would deadlock on one thread. Each handed job needs an idle worker of its
+        // own, within the maximum (idle workers above a lowered maximum are about to exit), and
+        // none is handed over while others wait for a thread (they were there first).
         let excess = state.threads.saturating_sub(state.max);
-        if state.queue.len() - state.canceled <= state.idle.saturating_sub(excess) {
+        if state.waiting() == 0 && state.handed.len() < state.idle.saturating_sub(excess) {
             ticket.claim(TAKEN);
-            state.promised += 1;
+            state.handed.push_back(Queued { ticket, job });
             self.work.notify_one();
-        } else if state.threads < state.max {
-            // If no thread can be started, the job stays queued for the threads there are.
-            if self.spawn(state).is_ok() {
-                // The new thread is this job's if no other waits before it (and if the thread
-                // has not taken it already).
+        } else if state.waiting() == 0 && state.threads < state.max {
+            // Handed to the thread started for it, which takes it first.
+            ticket.claim(TAKEN);
+            state.handed.push_back(Queued { ticket, job });
+            if self.spawn(state).is_err() {
+                // No thread: unless a busy worker took a handed job meanwhile, one is left
+                // without a worker coming (each of the others has an idle one woken for it);
+                // it goes back to waiting for the threads there are.
                 let mut state = self.lock();
-                if state.waiting() == 1 && ticket.claim(TAKEN) {
-                    state.promised += 1;
+                if state.handed.len() > state.idle {
+                    if let Some(queued) = state.handed.pop_back() {
+                        queued.ticket.0.store(QUEUED, Ordering::Relaxed);
+                        state.queue.push_back(queued);
+                    }
                 }
+            }
+        } else {
+            state.queue.push_back(Queued { ticket, job });
+            if state.threads < state.max {
+                // If no thread can be started, the job waits for the threads there are.
+                let _ = self.spawn(state);
             }
         }
     }
@@ -244,8 +254,14 @@ impl Pool {
             // A lowered `max` holds from the workers' next turn, as Lwt's workers stop being
             // reused after their job: the extra ones exit here, between jobs, rather than after
             // 10 idle seconds, which a steady load never gives them. A queued job this worker
-            // was woken for passes the wake on; at least `max` workers stay. (Jobs are promised
-            // only to the idle workers within the maximum, so those stay for them.)
+            // was woken for passes the wake on; at least `max` workers stay. A handed job is
+            // taken first: it was promised a worker, which a lowered maximum does not take back.
+            if let Some(Queued { job, .. }) = state.handed.pop_front() {
+                drop(state);
+                run_guarded(job);
+                state = self.lock();
+                continue;
+            }
             if state.threads > state.max {
                 state.threads -= 1;
                 if !state.queue.is_empty() {
@@ -254,24 +270,13 @@ impl Pool {
                 return;
             }
             if let Some(Queued { ticket, job }) = state.queue.pop_front() {
-                let run = if ticket.is_canceled() {
+                let run = ticket.claim(TAKEN);
+                if !run {
                     state.canceled -= 1;
-                    false
-                } else if !ticket.claim(TAKEN) {
-                    state.promised -= 1; // taken for this worker, or another, at submission
-                    true
-                } else {
-                    true
-                };
+                }
                 drop(state);
                 if run {
-                    // A job catches its own work's panics; what is left is a panic in a drop (of
-                    // the payload, or of a value whose loop's thread has exited). Uncaught, it
-                    // would end this thread still counted as a worker, and its loop would wait
-                    // for the completion for ever.
-                    if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
-                        drop_payload(payload);
-                    }
+                    run_guarded(job);
                 } else {
                     drop_guarded(job);
                 }
@@ -285,11 +290,24 @@ impl Pool {
                 .unwrap_or_else(|e| e.into_inner());
             state = next;
             state.idle -= 1;
-            if timeout.timed_out() && state.queue.is_empty() && state.threads > state.min {
+            if timeout.timed_out()
+                && state.queue.is_empty()
+                && state.handed.is_empty()
+                && state.threads > state.min
+            {
                 state.threads -= 1;
                 return;
             }
         }
+    }
+}
+
+/// Runs a job. A job catches its own work's panics; what is left is a panic in a drop (of the
+/// payload, or of a value whose loop's thread has exited). Uncaught, it would end the worker's
+/// thread still counted as a worker, and its loop would wait for the completion for ever.
+fn run_guarded(job: Job) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(job)) {
+        drop_payload(payload);
     }
 }
 
@@ -358,8 +376,8 @@ pub fn thread_count() -> usize {
 #[doc(alias = "nbthreadsbusy")]
 pub fn busy_thread_count() -> usize {
     let state = pool().lock();
-    // An idle thread woken for a promised job counts as busy before it wakes up.
-    state.threads - state.idle.saturating_sub(state.promised)
+    // An idle thread woken for a handed job counts as busy before it wakes up.
+    state.threads - state.idle.saturating_sub(state.handed.len())
 }
 
 /// How many detached jobs wait for a free thread (Lwt's `Lwt_preemptive.nbthreadsqueued`).
@@ -699,7 +717,7 @@ mod tests {
             state: Mutex::new(PoolState {
                 queue: VecDeque::new(),
                 canceled: 0,
-                promised: 0,
+                handed: VecDeque::new(),
                 threads: 0,
                 idle: 0,
                 min: 0,
@@ -764,5 +782,35 @@ mod tests {
         assert_eq!(finished.recv_timeout(Duration::from_secs(2)), Ok("a"));
         assert_eq!(finished.recv_timeout(Duration::from_secs(2)), Ok("b"));
         drop(hold);
+    }
+
+    /// Found in review (session 33): a job handed to an idle worker was stranded when the
+    /// maximum was lowered before the worker woke: the worker saw itself above the maximum and
+    /// exited, and the job, counted as taken, waited for the busy worker (which here waits
+    /// for it: 20 hangs in 20 runs). A handed job is taken before the maximum is looked at.
+    #[test]
+    fn a_job_handed_to_a_worker_keeps_it_when_the_maximum_is_lowered() {
+        let pool = idle_pool(2);
+        let (tx, rx) = mpsc::channel::<()>();
+        let (done, finished) = mpsc::channel::<bool>();
+        pool.submit(
+            Arc::new(Ticket::new()),
+            Box::new(move || {
+                let _ = done.send(rx.recv_timeout(Duration::from_secs(2)).is_ok());
+            }),
+        );
+        while pool.lock().idle > 1 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let p = Arc::new(Ticket::new());
+        pool.submit(
+            p.clone(),
+            Box::new(move || {
+                let _ = tx.send(());
+            }),
+        );
+        pool.set_bounds(0, 1).unwrap();
+        assert!(p.is_taken());
+        assert_eq!(finished.recv(), Ok(true), "the handed job never ran");
     }
 }
