@@ -116,18 +116,7 @@ struct Pool {
 
 fn pool() -> &'static Pool {
     static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| Pool {
-        state: Mutex::new(PoolState {
-            queue: VecDeque::new(),
-            canceled: 0,
-            handed: VecDeque::new(),
-            threads: 0,
-            idle: 0,
-            min: 0,
-            max: 8,
-        }),
-        work: Condvar::new(),
-    })
+    POOL.get_or_init(|| Pool::new(8))
 }
 
 impl PoolState {
@@ -138,6 +127,22 @@ impl PoolState {
 }
 
 impl Pool {
+    /// A pool with no thread yet, none kept alive, at most `max`.
+    fn new(max: usize) -> Pool {
+        Pool {
+            state: Mutex::new(PoolState {
+                queue: VecDeque::new(),
+                canceled: 0,
+                handed: VecDeque::new(),
+                threads: 0,
+                idle: 0,
+                min: 0,
+                max,
+            }),
+            work: Condvar::new(),
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -713,18 +718,7 @@ mod tests {
     /// A pool of its own (the process-wide one is shared by the other tests), with `threads`
     /// idle workers.
     fn idle_pool(threads: usize) -> &'static Pool {
-        let pool: &'static Pool = Box::leak(Box::new(Pool {
-            state: Mutex::new(PoolState {
-                queue: VecDeque::new(),
-                canceled: 0,
-                handed: VecDeque::new(),
-                threads: 0,
-                idle: 0,
-                min: 0,
-                max: threads,
-            }),
-            work: Condvar::new(),
-        }));
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(threads)));
         for _ in 0..threads {
             pool.spawn(pool.lock()).unwrap();
         }
