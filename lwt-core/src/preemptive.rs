@@ -104,6 +104,9 @@ struct PoolState {
     /// been lowered since), so that each keeps the worker it was promised.
     handed: VecDeque<Queued>,
     threads: usize,
+    /// Threads counted in `threads` whose start is still under way (and may fail): an idle
+    /// worker does not count them against `min` when it considers exiting.
+    spawning: usize,
     idle: usize,
     min: usize,
     max: usize,
@@ -112,6 +115,9 @@ struct PoolState {
 struct Pool {
     state: Mutex<PoolState>,
     work: Condvar,
+    /// Makes every thread start fail, for the tests of that path.
+    #[cfg(test)]
+    fail_spawns: std::sync::atomic::AtomicBool,
 }
 
 fn pool() -> &'static Pool {
@@ -135,11 +141,14 @@ impl Pool {
                 canceled: 0,
                 handed: VecDeque::new(),
                 threads: 0,
+                spawning: 0,
                 idle: 0,
                 min: 0,
                 max,
             }),
             work: Condvar::new(),
+            #[cfg(test)]
+            fail_spawns: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -147,7 +156,9 @@ impl Pool {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn submit(&'static self, ticket: Arc<Ticket>, job: Job) {
+    /// Queues `job`, or hands it to a worker. Fails, giving the job back, only if the pool has
+    /// no thread at all and none can be started: the job would wait for ever.
+    fn submit(&'static self, ticket: Arc<Ticket>, job: Job) -> Result<(), (std::io::Error, Job)> {
         let mut state = self.lock();
         // A worker counts as idle until it wakes up and takes a job, so `idle > 0` alone would
         // send a second job to a worker already promised to the first, and two jobs that wait on
@@ -162,40 +173,85 @@ impl Pool {
         } else if state.waiting() == 0 && state.threads < state.max {
             // Handed to the thread started for it, which takes it first.
             ticket.claim(TAKEN);
-            state.handed.push_back(Queued { ticket, job });
-            if self.spawn(state).is_err() {
+            state.handed.push_back(Queued {
+                ticket: ticket.clone(),
+                job,
+            });
+            if let Err(e) = self.spawn(state) {
                 // No thread: unless a busy worker took a handed job meanwhile, one is left
                 // without a worker coming (each of the others has an idle one woken for it);
-                // it goes back to waiting for the threads there are.
+                // it goes back to waiting for the threads there are, first in line (handed
+                // jobs are older than any job waiting).
                 let mut state = self.lock();
                 if state.handed.len() > state.idle {
                     if let Some(queued) = state.handed.pop_back() {
                         queued.ticket.0.store(QUEUED, Ordering::Relaxed);
-                        state.queue.push_back(queued);
+                        state.queue.push_front(queued);
                     }
                 }
+                return self.give_back_if_no_thread(state, &ticket, e);
             }
         } else {
-            state.queue.push_back(Queued { ticket, job });
+            state.queue.push_back(Queued {
+                ticket: ticket.clone(),
+                job,
+            });
             if state.threads < state.max {
                 // If no thread can be started, the job waits for the threads there are.
-                let _ = self.spawn(state);
+                if let Err(e) = self.spawn(state) {
+                    return self.give_back_if_no_thread(self.lock(), &ticket, e);
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// After a failed thread start: with no thread at all (none running, none starting), the
+    /// job of `ticket`, still waiting, is taken back out of the queue and given back with the
+    /// error, rather than left to wait for ever.
+    fn give_back_if_no_thread(
+        &self,
+        mut state: MutexGuard<'_, PoolState>,
+        ticket: &Arc<Ticket>,
+        e: std::io::Error,
+    ) -> Result<(), (std::io::Error, Job)> {
+        if state.threads > 0 {
+            return Ok(());
+        }
+        let at = state
+            .queue
+            .iter()
+            .position(|q| Arc::ptr_eq(&q.ticket, ticket) && !q.ticket.is_canceled());
+        match at.and_then(|at| state.queue.remove(at)) {
+            Some(queued) => Err((e, queued.job)),
+            None => Ok(()),
         }
     }
 
     /// Starts one more worker.
     fn spawn(&'static self, mut state: MutexGuard<'_, PoolState>) -> std::io::Result<()> {
         state.threads += 1;
+        state.spawning += 1;
         drop(state);
-        let spawned = std::thread::Builder::new()
-            .name("lwt-preemptive".into())
-            .spawn(move || self.worker());
+        let spawned = self.start_thread();
+        let mut state = self.lock();
+        state.spawning -= 1;
         if let Err(e) = spawned {
-            self.lock().threads -= 1;
+            state.threads -= 1;
             return Err(e);
         }
         Ok(())
+    }
+
+    fn start_thread(&'static self) -> std::io::Result<()> {
+        #[cfg(test)]
+        if self.fail_spawns.load(Ordering::Relaxed) {
+            return Err(std::io::Error::other("thread start refused by the test"));
+        }
+        std::thread::Builder::new()
+            .name("lwt-preemptive".into())
+            .spawn(move || self.worker())
+            .map(drop)
     }
 
     /// [`set_bounds`], checked.
@@ -298,7 +354,7 @@ impl Pool {
             if timeout.timed_out()
                 && state.queue.is_empty()
                 && state.handed.is_empty()
-                && state.threads > state.min
+                && state.threads - state.spawning > state.min
             {
                 state.threads -= 1;
                 return;
@@ -458,7 +514,9 @@ thread_local! {
 /// [`Canceled`](crate::Canceled), and `f` never runs: it is dropped when a thread reaches it in
 /// the queue, or when canceled jobs are most of the queue. Once a thread has the job, `cancel`
 /// does nothing, as in Lwt (the thread cannot be stopped, and the promise is still resolved
-/// with what `f` returns); a job submitted while a thread is idle has that thread at once.
+/// with what `f` returns); a job submitted while a thread is idle has that thread at once. If
+/// the pool has no thread and cannot start one (the system refuses), the promise is rejected
+/// with the system's error rather than left waiting for ever.
 ///
 /// ```
 /// use lwt_core::{main, preemptive, unix};
@@ -511,7 +569,7 @@ pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Prom
         e.job_started();
         e.remote()
     });
-    pool().submit(
+    let submitted = pool().submit(
         ticket,
         Box::new(move || {
             ORIGIN.with(|o| *o.borrow_mut() = Some(remote.clone()));
@@ -521,6 +579,17 @@ pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Prom
             remote.post(Box::new(move || complete(id, result)));
         }),
     );
+    if let Err((e, job)) = submitted {
+        drop_guarded(job);
+        if let Some((resolver, queued)) = take_resolvers::<T>(id) {
+            engine::with(|e| e.job_finished());
+            queued.wakeup(());
+            resolver.wakeup_exn(std::io::Error::new(
+                e.kind(),
+                format!("preemptive::detach: no thread can run the job: {e}"),
+            ));
+        }
+    }
     promise
 }
 
@@ -715,6 +784,10 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
+    fn submit(pool: &'static Pool, ticket: Arc<Ticket>, job: Job) {
+        assert!(pool.submit(ticket, job).is_ok());
+    }
+
     /// A pool of its own (the process-wide one is shared by the other tests), with `threads`
     /// idle workers.
     fn idle_pool(threads: usize) -> &'static Pool {
@@ -737,7 +810,8 @@ mod tests {
     fn idle_workers_above_a_lowered_maximum_are_promised_no_job() {
         let pool = idle_pool(3);
         let (hold, held) = mpsc::channel::<()>();
-        pool.submit(
+        submit(
+            pool,
             Arc::new(Ticket::new()),
             Box::new(move || {
                 let _ = held.recv_timeout(Duration::from_secs(5));
@@ -752,7 +826,8 @@ mod tests {
         let (done, finished) = mpsc::channel::<&str>();
         let (a_done, b_done) = (done.clone(), done);
         let (release_a, a_released) = mpsc::channel::<()>();
-        pool.submit(
+        submit(
+            pool,
             Arc::new(Ticket::new()),
             Box::new(move || {
                 let _ = a_released.recv_timeout(Duration::from_secs(5));
@@ -760,7 +835,8 @@ mod tests {
             }),
         );
         let b = Arc::new(Ticket::new());
-        pool.submit(
+        submit(
+            pool,
             b.clone(),
             Box::new(move || {
                 let _ = b_done.send("b");
@@ -787,7 +863,8 @@ mod tests {
         let pool = idle_pool(2);
         let (tx, rx) = mpsc::channel::<()>();
         let (done, finished) = mpsc::channel::<bool>();
-        pool.submit(
+        submit(
+            pool,
             Arc::new(Ticket::new()),
             Box::new(move || {
                 let _ = done.send(rx.recv_timeout(Duration::from_secs(2)).is_ok());
@@ -797,7 +874,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         let p = Arc::new(Ticket::new());
-        pool.submit(
+        submit(
+            pool,
             p.clone(),
             Box::new(move || {
                 let _ = tx.send(());
@@ -806,5 +884,57 @@ mod tests {
         pool.set_bounds(0, 1).unwrap();
         assert!(p.is_taken());
         assert_eq!(finished.recv(), Ok(true), "the handed job never ran");
+    }
+
+    /// Found in review (session 33): with no thread at all and none that could be started, a
+    /// job was queued for ever (and `main::run` waited for it). It is given back with the error.
+    #[test]
+    fn a_job_no_thread_can_run_is_given_back() {
+        let pool = idle_pool(0);
+        pool.lock().max = 2;
+        pool.fail_spawns.store(true, Ordering::Relaxed);
+        let submitted = pool.submit(Arc::new(Ticket::new()), Box::new(|| ()));
+        let Err((e, _job)) = submitted else {
+            panic!("the job was queued with no thread to run it");
+        };
+        assert_eq!(e.to_string(), "thread start refused by the test");
+        let state = pool.lock();
+        assert_eq!(
+            (state.queue.len(), state.handed.len(), state.threads),
+            (0, 0, 0)
+        );
+    }
+
+    /// With a thread busy, a job that cannot have a thread of its own waits for that one, first
+    /// in line.
+    #[test]
+    fn a_job_whose_thread_cannot_start_waits_for_the_busy_one() {
+        let pool = idle_pool(1);
+        pool.lock().max = 2;
+        let (hold, held) = mpsc::channel::<()>();
+        submit(
+            pool,
+            Arc::new(Ticket::new()),
+            Box::new(move || {
+                let _ = held.recv_timeout(Duration::from_secs(5));
+            }),
+        );
+        while pool.lock().idle > 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        pool.fail_spawns.store(true, Ordering::Relaxed);
+        let (done, finished) = mpsc::channel::<()>();
+        let ticket = Arc::new(Ticket::new());
+        submit(
+            pool,
+            ticket.clone(),
+            Box::new(move || {
+                let _ = done.send(());
+            }),
+        );
+        assert!(!ticket.is_taken()); // waiting, so still cancelable
+        assert_eq!(pool.lock().waiting(), 1);
+        drop(hold);
+        assert_eq!(finished.recv_timeout(Duration::from_secs(2)), Ok(()));
     }
 }

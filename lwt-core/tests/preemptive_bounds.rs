@@ -61,22 +61,20 @@ fn a_lowered_maximum_holds_from_the_next_batch() {
             })
         })
         .collect::<Vec<_>>();
-    let start = std::time::Instant::now();
-    while preemptive::busy_thread_count() < 2 {
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "the jobs never started"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    assert_eq!(
+    // A thread of the last batch may still be on its way back from its job (busy, and not
+    // yet idle for the next one): the counts settle once both threads hold a gated job.
+    let counts = || {
         (
             preemptive::thread_count(),
             preemptive::busy_thread_count(),
-            preemptive::queued_job_count()
-        ),
-        (2, 2, 3)
-    );
+            preemptive::queued_job_count(),
+        )
+    };
+    let start = std::time::Instant::now();
+    while counts() != (2, 2, 3) && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(counts(), (2, 2, 3));
     *gate.0.lock().unwrap() = true;
     gate.1.notify_all();
     main::run(all(jobs)).unwrap();
