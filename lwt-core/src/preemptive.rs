@@ -788,6 +788,24 @@ mod tests {
         assert!(pool.submit(ticket, job).is_ok());
     }
 
+    /// Gives one of the pool's idle workers a job that holds it until the sender returned is
+    /// dropped (or 5 s), and waits until that worker has it.
+    fn occupy_one(pool: &'static Pool) -> mpsc::Sender<()> {
+        let idle = pool.lock().idle;
+        let (hold, held) = mpsc::channel::<()>();
+        submit(
+            pool,
+            Arc::new(Ticket::new()),
+            Box::new(move || {
+                let _ = held.recv_timeout(Duration::from_secs(5));
+            }),
+        );
+        while pool.lock().idle >= idle {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        hold
+    }
+
     /// A pool of its own (the process-wide one is shared by the other tests), with `threads`
     /// idle workers.
     fn idle_pool(threads: usize) -> &'static Pool {
@@ -809,17 +827,7 @@ mod tests {
     #[test]
     fn idle_workers_above_a_lowered_maximum_are_promised_no_job() {
         let pool = idle_pool(3);
-        let (hold, held) = mpsc::channel::<()>();
-        submit(
-            pool,
-            Arc::new(Ticket::new()),
-            Box::new(move || {
-                let _ = held.recv_timeout(Duration::from_secs(5));
-            }),
-        );
-        while pool.lock().idle > 2 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let hold = occupy_one(pool);
         // One worker busy, room for one more. As `set_bounds` leaves it until the idle workers
         // it woke have exited (the wake left out, so that they stay).
         pool.lock().max = 2;
@@ -911,17 +919,7 @@ mod tests {
     fn a_job_whose_thread_cannot_start_waits_for_the_busy_one() {
         let pool = idle_pool(1);
         pool.lock().max = 2;
-        let (hold, held) = mpsc::channel::<()>();
-        submit(
-            pool,
-            Arc::new(Ticket::new()),
-            Box::new(move || {
-                let _ = held.recv_timeout(Duration::from_secs(5));
-            }),
-        );
-        while pool.lock().idle > 0 {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let hold = occupy_one(pool);
         pool.fail_spawns.store(true, Ordering::Relaxed);
         let (done, finished) = mpsc::channel::<()>();
         let ticket = Arc::new(Ticket::new());
