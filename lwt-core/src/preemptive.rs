@@ -581,14 +581,8 @@ pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Prom
     );
     if let Err((e, job)) = submitted {
         drop_guarded(job);
-        if let Some((resolver, queued)) = take_resolvers::<T>(id) {
-            engine::with(|e| e.job_finished());
-            queued.wakeup(());
-            resolver.wakeup_exn(std::io::Error::new(
-                e.kind(),
-                format!("preemptive::detach: no thread can run the job: {e}"),
-            ));
-        }
+        let message = format!("preemptive::detach: no thread can run the job: {e}");
+        end_unrun::<T>(id, Exn::new(std::io::Error::new(e.kind(), message)));
     }
     promise
 }
@@ -622,12 +616,19 @@ impl Cancelable for WhileQueued {
 /// The job `id` was taken off the queue by a cancel: its promise is rejected with `Canceled`,
 /// and the loop no longer waits for it.
 fn withdraw<T: 'static>(id: u64) {
-    let Some((resolver, _)) = take_resolvers::<T>(id) else {
+    end_unrun::<T>(id, Exn::canceled());
+    pool().sweep();
+}
+
+/// The job `id` will never run: its promise is rejected with `error`, and the loop no longer
+/// waits for it.
+fn end_unrun<T: 'static>(id: u64, error: Exn) {
+    let Some((resolver, queued)) = take_resolvers::<T>(id) else {
         return;
     };
     engine::try_with(|e| e.job_finished());
-    resolver.wakeup_exn(Exn::canceled());
-    pool().sweep();
+    queued.wakeup(()); // (a no-op once canceled)
+    resolver.wakeup_exn(error);
 }
 
 fn take_resolvers<T: 'static>(id: u64) -> Option<Resolvers<T>> {
