@@ -403,7 +403,10 @@ pub struct Abandoned;
 
 impl fmt::Display for Abandoned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the promise's resolver was dropped before it resolved the promise")
+        f.write_str(
+            "the promise was abandoned: its resolver (or the mutex, mailbox, stream or other \
+             structure holding it) was dropped before it resolved the promise",
+        )
     }
 }
 

@@ -20,7 +20,7 @@
 //! | `p >> f \| g` | `(p >> f) \| g` | the same |
 //! | `p \| f >> g` | `p \| (f >> g)`: a compile error about two closures | `(p >\|= f) >>= g` |
 //! | `a & b >> f` | `a & (b >> f)`: `f` runs once `b` alone is fulfilled | `(a <&> b) >>= f` |
-//! | `a ^ b >> f` | `a ^ (b >> f)`: `f` is skipped when `a` wins | `(a <?> b) >>= f` |
+//! | `a ^ b >> f` | `a ^ (b >> f)`: when `a` wins, the result is `a`'s value, not `f`'s (`f` still runs once `b` is fulfilled) | `(a <?> b) >>= f` |
 //! | `a ^ b & c` | `a ^ (b & c)` | `(a <?> b) <&> c` |
 //! | `a ^ b \| f` | `(a ^ b) \| f` | the same |
 //!

@@ -12,6 +12,21 @@
 //! in its turn. Await [`Promise::cancel_on_drop`](crate::Promise::cancel_on_drop) where a wait
 //! may be given up that way (see [`future`](crate::future#dropping-is-not-canceling)).
 //!
+//! Dropping the last handle of a `Mutex`, `Condition` or `Mvar` while promises wait on it
+//! rejects them with [`Abandoned`](crate::Abandoned): nothing is left that could serve them. In
+//! Lwt they stay pending forever (this is README's "a dropped resolver rejects" difference,
+//! applied to the resolvers these structures hold). A [`Condition::wait`] given a mutex takes
+//! that mutex again before its promise is rejected, as it does for any other outcome.
+//!
+//! ```
+//! use lwt_core::{sync::Mvar, Abandoned, State};
+//!
+//! let mailbox = Mvar::<u32>::create_empty();
+//! let reader = mailbox.take();
+//! drop(mailbox);
+//! assert!(matches!(reader.state(), State::Rejected(e) if e.is::<Abandoned>()));
+//! ```
+//!
 //! ```
 //! use lwt_core::{main, sync::Mvar};
 //!
