@@ -172,7 +172,7 @@ fn dropping_the_last_producer_closes() {
 }
 
 #[test]
-fn pushing_with_no_reader_left_drops_the_element() {
+fn pushing_with_no_reader_left_is_refused() {
     struct Counted(Rc<Cell<u32>>);
     impl Drop for Counted {
         fn drop(&mut self) {
@@ -188,8 +188,8 @@ fn pushing_with_no_reader_left_drops_the_element() {
         1,
         "the buffered element went with the last reader"
     );
-    push.push(Counted(dropped.clone())).unwrap();
-    assert_eq!(dropped.get(), 2);
+    assert_eq!(push.push(Counted(dropped.clone())), Err(stream::Closed));
+    assert_eq!(dropped.get(), 2, "the refused element is dropped");
 }
 
 #[test]

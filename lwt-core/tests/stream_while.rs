@@ -287,8 +287,8 @@ fn dropping_the_stream_inside_the_predicate() {
     assert!(run.is_pending());
     push.push(3).unwrap();
     assert_eq!(run.state(), State::Fulfilled(vec![1, 2]));
-    // The run was the last reader: the stream is gone with it.
-    assert!(push.push(4).is_ok());
+    // The run was the last reader: nothing can read the stream any more.
+    assert_eq!(push.push(4), Err(stream::Closed));
 }
 
 #[test]

@@ -386,6 +386,18 @@ impl<T: 'static> State<T> {
         self.end.is_some()
     }
 
+    /// Is every reader gone? For good: a cursor is only ever made from another one (a clone, a
+    /// derived stream), so a stream with none can never be read again, and its producers are
+    /// told so (`Closed`) rather than have their elements dropped as they come.
+    pub(crate) fn deserted(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Closed, or deserted: what a producer sees.
+    pub(crate) fn refuses_pushes(&self) -> bool {
+        self.is_closed() || self.deserted()
+    }
+
     /// The elements buffered, an element out of the queue under a run's test included.
     pub(crate) fn buffered(&self) -> usize {
         self.queue.len() + self.held_out()
@@ -784,9 +796,20 @@ impl<T: 'static> State<T> {
         }
         let wants_more = self.wants_more_than_held();
         let len = self.buffered();
+        let deserted = self.deserted();
         let Kind::Bounded { size, pending } = &mut self.kind else {
             return false;
         };
+        if deserted {
+            // Nobody can read the element: the push is refused, as a push made now would be.
+            if let Some((x, r)) = pending.take() {
+                self.discarded.push(Discarded::Element(x));
+                if r.is_pending() {
+                    r.wakeup_later_exn(Closed);
+                }
+            }
+            return false;
+        }
         match pending {
             None => return false,
             Some((_, r)) if !r.is_pending() => {

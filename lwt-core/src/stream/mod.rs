@@ -90,7 +90,13 @@
 //! * **Dropping every producer closes the stream** ([`Push`], [`BoundedPush`]); in Lwt a stream
 //!   whose push function is garbage-collected stays open forever. A push still waiting on a
 //!   bounded stream then comes in first (over the bound, its promise fulfilled), so its element
-//!   is read before the end, as Lwt's next read would take it.
+//!   is read before the end, as Lwt's next read would take it. (An explicit `close` rejects
+//!   that push with [`Closed`], as Lwt's does.)
+//! * **Dropping every reader closes the stream to its producers**: once every handle, clone and
+//!   derived stream is dropped and no read is pending, nothing can read the stream again, so a
+//!   push fails with [`Closed`] (a push waiting for room is rejected with it) and the producers'
+//!   `is_closed` is true, as a send on a Rust channel whose receiver is gone. In Lwt the
+//!   elements pile up in a stream nobody reads, and a bounded push waits forever.
 //! * **A generator failure is never lost**: it rejects the reads waiting for that element, or,
 //!   if none was waiting, the next read that needs one. A panicking generator or callback rejects
 //!   with [`Panicked`](crate::Panicked).
@@ -163,12 +169,17 @@ impl fmt::Display for Empty {
 
 impl Error for Empty {}
 
-/// Lwt's `Lwt_stream.Closed`: pushing to a closed stream.
+/// Lwt's `Lwt_stream.Closed`: pushing to a closed stream, or to one whose readers are all gone
+/// (nothing could ever read the element; Lwt would keep it).
 ///
 /// ```
 /// use lwt_core::stream;
 /// let (_s, push) = stream::create::<u8>();
 /// push.close();
+/// assert_eq!(push.push(1), Err(stream::Closed));
+///
+/// let (s, push) = stream::create::<u8>();
+/// drop(s);
 /// assert_eq!(push.push(1), Err(stream::Closed));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1653,7 +1664,7 @@ fn choose_next<T: 'static>(st: Rc<Choose<T>>) -> Promise<Option<T>> {
 // ---- producers ------------------------------------------------------------------------------------
 
 /// The producer side of [`create`] (Lwt's push function). Cloning it makes another producer;
-/// when the last one is dropped, the stream is closed.
+/// when the last one is dropped, the stream is closed, as by [`close`](Push::close).
 ///
 /// ```
 /// use lwt_core::{stream, State};
@@ -1672,7 +1683,8 @@ pub struct Push<T: 'static> {
 
 impl<T: 'static> Push<T> {
     /// Lwt's `push (Some x)`: appends `x`; the first waiting reader gets it. `Err(Closed)` (and
-    /// `x` is dropped) if the stream is closed.
+    /// `x` is dropped) if the stream is closed, or if its readers are all gone (see
+    /// [`is_closed`](Push::is_closed)).
     ///
     /// ```
     /// use lwt_core::stream;
@@ -1683,7 +1695,7 @@ impl<T: 'static> Push<T> {
     pub fn push(&self, x: T) -> Result<(), Closed> {
         let waiting = {
             let mut st = self.shared.state.borrow_mut();
-            if st.is_closed() {
+            if st.refuses_pushes() {
                 return Err(Closed);
             }
             st.append(x);
@@ -1692,7 +1704,7 @@ impl<T: 'static> Push<T> {
         if waiting {
             self.shared.process();
         } else {
-            self.shared.drop_garbage(); // the element, if no reader is left
+            self.shared.drop_garbage();
         }
         Ok(())
     }
@@ -1711,16 +1723,24 @@ impl<T: 'static> Push<T> {
         self.shared.close();
     }
 
-    /// Is the stream closed?
+    /// Is the stream closed to this producer? True once it is closed, and once its readers are
+    /// all gone: every handle, clone and derived stream dropped, and no read pending. Nothing
+    /// can read the stream then (a reader is only made from another), so a push would be lost;
+    /// it fails with [`Closed`] instead, and a producer loop can stop. (Lwt keeps such a stream
+    /// open, and its elements pile up.)
     ///
     /// ```
-    /// let (_s, push) = lwt_core::stream::create::<u8>();
+    /// let (s, push) = lwt_core::stream::create::<u8>();
     /// assert!(!push.is_closed());
+    /// drop(s);
+    /// assert!(push.is_closed());
+    ///
+    /// let (_s, push) = lwt_core::stream::create::<u8>();
     /// push.close();
     /// assert!(push.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.shared.state.borrow().is_closed()
+        self.shared.state.borrow().refuses_pushes()
     }
 }
 
@@ -1748,7 +1768,9 @@ impl<T: 'static> fmt::Debug for Push<T> {
 }
 
 /// The producer side of [`create_bounded`] (Lwt's `bounded_push` object). Cloning it makes
-/// another producer; when the last one is dropped, the stream is closed.
+/// another producer; when the last one is dropped, the stream is closed, except that a push
+/// still waiting for room comes in first (over the bound) where
+/// [`close`](BoundedPush::close) rejects it: dropping loses no element.
 ///
 /// ```
 /// use lwt_core::{stream, State};
@@ -1765,8 +1787,9 @@ pub struct BoundedPush<T: 'static> {
 impl<T: 'static> BoundedPush<T> {
     /// Appends `x`: fulfilled at once if there is room, otherwise once a reader made room (the
     /// element waits outside the buffer meanwhile). Rejected with [`Closed`] if the stream is (or
-    /// gets) closed first, with [`Full`] if another push is already waiting. Canceling a waiting
-    /// push withdraws its element.
+    /// gets) closed first, or if its readers are all gone (or go while the push waits: see
+    /// [`is_closed`](BoundedPush::is_closed)); with [`Full`] if another push is already waiting.
+    /// Canceling a waiting push withdraws its element.
     ///
     /// ```
     /// use lwt_core::{stream, State};
@@ -1780,7 +1803,7 @@ impl<T: 'static> BoundedPush<T> {
         let shared = &self.shared;
         let (promise, waiting) = {
             let mut st = shared.state.borrow_mut();
-            if st.is_closed() {
+            if st.refuses_pushes() {
                 return Promise::fail(Closed);
             }
             let waiting = st.waiting();
@@ -1827,15 +1850,25 @@ impl<T: 'static> BoundedPush<T> {
         self.shared.close();
     }
 
-    /// Is the stream closed?
+    /// Is the stream closed to this producer? True once it is closed, and once its readers are
+    /// all gone (as for [`Push::is_closed`]); a push waiting for room when the last reader goes
+    /// is rejected with [`Closed`].
     ///
     /// ```
-    /// let (_s, push) = lwt_core::stream::create_bounded::<u8>(1);
+    /// use lwt_core::stream::{self, Closed};
+    /// let (s, push) = stream::create_bounded::<u8>(1);
+    /// let _ = push.push(1);
+    /// let waiting = push.push(2);
+    /// drop(s);
+    /// assert!(push.is_closed());
+    /// assert!(waiting.rejection().unwrap().is::<Closed>());
+    ///
+    /// let (_s, push) = stream::create_bounded::<u8>(1);
     /// push.close();
     /// assert!(push.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.shared.state.borrow().is_closed()
+        self.shared.state.borrow().refuses_pushes()
     }
 
     /// The bound.
