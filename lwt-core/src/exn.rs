@@ -140,9 +140,24 @@ impl Exn {
         })
     }
 
-    /// Is this the rejection of a canceled promise?
+    /// Is this the rejection of a canceled promise? Also true of an `Exn` made from the
+    /// [`snapshot`](Exn::snapshot) of one, so that a cancellation reported from another thread
+    /// still counts as one on the loop (as the snapshot's own
+    /// [`is_canceled`](ExnSnapshot::is_canceled) says). Test this rather than compare with
+    /// `==` (see [`PartialEq`](#impl-PartialEq-for-Exn)).
+    ///
+    /// ```
+    /// use lwt_core::Exn;
+    /// assert!(Exn::canceled().is_canceled());
+    /// let from_a_thread = std::thread::spawn(|| Exn::canceled().snapshot()).join().unwrap();
+    /// assert!(Exn::from(from_a_thread).is_canceled());
+    /// assert!(!Exn::failure("no").is_canceled());
+    /// ```
     pub fn is_canceled(&self) -> bool {
         self.is::<Canceled>()
+            || self
+                .downcast_ref::<ExnSnapshot>()
+                .is_some_and(ExnSnapshot::is_canceled)
     }
 
     /// Is the error inside of type `E`?
@@ -279,6 +294,17 @@ impl fmt::Debug for Exn {
 
 impl PartialEq for Exn {
     /// Two `Exn`s are equal when one was cloned from the other (OCaml's physical equality).
+    /// Each [`Exn::canceled`] (or `Exn::new`) is a new value, so `e == Exn::canceled()` is
+    /// always false, where OCaml's `e == Lwt.Canceled` holds for every cancellation (a constant
+    /// constructor is one shared value): test [`is_canceled`](Exn::is_canceled), or
+    /// [`is`](Exn::is) for another type.
+    ///
+    /// ```
+    /// use lwt_core::Exn;
+    /// let e = Exn::canceled();
+    /// assert!(e == e.clone());
+    /// assert!(e != Exn::canceled() && e.is_canceled());
+    /// ```
     fn eq(&self, other: &Exn) -> bool {
         self.ptr_eq(other)
     }
