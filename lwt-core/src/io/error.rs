@@ -54,7 +54,11 @@ pub struct LineTooLong {
 
 impl fmt::Display for LineTooLong {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line longer than the limit of {} bytes", self.limit)
+        write!(
+            f,
+            "line longer than the limit of {} bytes (InputChannel::set_max_line_length raises it)",
+            self.limit
+        )
     }
 }
 
