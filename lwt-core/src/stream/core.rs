@@ -659,12 +659,15 @@ impl<T: 'static> State<T> {
         r.wakeup_later(v);
     }
 
-    /// Appends an element (discarded if nobody can read it).
-    pub(crate) fn append(&mut self, x: T) {
+    /// Appends an element, or, if nobody can read it ([`deserted`](Self::deserted)), discards
+    /// it and returns false.
+    pub(crate) fn append(&mut self, x: T) -> bool {
         if self.live > 0 {
             self.queue.push_back(x);
+            true
         } else {
             self.discarded.push(Discarded::Element(x));
+            false
         }
     }
 
@@ -796,20 +799,13 @@ impl<T: 'static> State<T> {
         }
         let wants_more = self.wants_more_than_held();
         let len = self.buffered();
-        let deserted = self.deserted();
+        if self.deserted() {
+            self.refuse_waiting_push();
+            return false;
+        }
         let Kind::Bounded { size, pending } = &mut self.kind else {
             return false;
         };
-        if deserted {
-            // Nobody can read the element: the push is refused, as a push made now would be.
-            if let Some((x, r)) = pending.take() {
-                self.discarded.push(Discarded::Element(x));
-                if r.is_pending() {
-                    r.wakeup_later_exn(Closed);
-                }
-            }
-            return false;
-        }
         match pending {
             None => return false,
             Some((_, r)) if !r.is_pending() => {
@@ -822,11 +818,27 @@ impl<T: 'static> State<T> {
         }
         if len < *size || (len == 0 && waiting) || wants_more {
             let (x, r) = pending.take().expect("checked above");
-            self.append(x);
+            let _ = self.append(x);
             r.wakeup_later(());
             true
         } else {
             false
+        }
+    }
+
+    /// Nobody can read the element of the waiting push, if any: it is refused, as a push made
+    /// now would be. Resolves it with `wakeup_later`: call it inside a batch.
+    // Out of line: `admit` runs on every serve of a bounded stream, and this almost never.
+    #[cold]
+    #[inline(never)]
+    fn refuse_waiting_push(&mut self) {
+        if let Kind::Bounded { pending, .. } = &mut self.kind {
+            if let Some((x, r)) = pending.take() {
+                self.discarded.push(Discarded::Element(x));
+                if r.is_pending() {
+                    r.wakeup_later_exn(Closed);
+                }
+            }
         }
     }
 
@@ -836,7 +848,7 @@ impl<T: 'static> State<T> {
         if let Kind::Bounded { pending, .. } = &mut self.kind {
             if let Some((x, r)) = pending.take() {
                 if r.is_pending() {
-                    self.append(x);
+                    let _ = self.append(x);
                     r.wakeup_later(());
                 } else {
                     self.discarded.push(Discarded::Element(x));
@@ -930,7 +942,9 @@ impl<T: 'static> State<T> {
     /// Applies what the generator answered.
     fn apply(&mut self, outcome: Outcome<Option<T>>) {
         match outcome {
-            Ok(Some(x)) => self.append(x),
+            Ok(Some(x)) => {
+                let _ = self.append(x);
+            }
             Ok(None) => {
                 if let Some(closed) = self.close() {
                     closed.wakeup_later(());
@@ -1582,6 +1596,7 @@ impl<T: 'static> Handle<T> {
     /// The outcome of a read if it can be had without waiting: `now` answers from the buffer,
     /// else the generator is asked while it answers at once. `None` if the read must wait:
     /// behind other reads or a run, unless `OWNER` (the run that owns the cursor is reading).
+    #[inline]
     fn read_now<const OWNER: bool, R: 'static>(
         &self,
         mut now: impl FnMut(&mut State<T>, usize) -> Option<Outcome<R>>,

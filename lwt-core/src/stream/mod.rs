@@ -1424,7 +1424,7 @@ pub fn of_list<T: 'static>(items: Vec<T>) -> Stream<T> {
     {
         let mut st = shared.state.borrow_mut();
         for x in items {
-            st.append(x);
+            let _ = st.append(x); // `s` reads it
         }
     }
     shared.close();
@@ -1695,16 +1695,19 @@ impl<T: 'static> Push<T> {
     pub fn push(&self, x: T) -> Result<(), Closed> {
         let waiting = {
             let mut st = self.shared.state.borrow_mut();
-            if st.refuses_pushes() {
+            if st.is_closed() {
                 return Err(Closed);
             }
-            st.append(x);
-            st.waiting()
+            // Refused (`Err(Closed)`) when nobody can read it: `append` tests that anyway.
+            st.append(x).then(|| st.waiting())
         };
-        if waiting {
-            self.shared.process();
-        } else {
-            self.shared.drop_garbage();
+        match waiting {
+            Some(true) => self.shared.process(),
+            Some(false) => self.shared.drop_garbage(),
+            None => {
+                self.shared.drop_garbage(); // the refused element
+                return Err(Closed);
+            }
         }
         Ok(())
     }
@@ -1817,7 +1820,7 @@ impl<T: 'static> BoundedPush<T> {
                 return Promise::fail(Full);
             }
             if len < *size || (len == 0 && waiting) || wanted {
-                st.append(x);
+                let _ = st.append(x); // not deserted: checked above
                 (Promise::ret(()), waiting)
             } else {
                 // The stream hears of a cancel through a weak link on the promise (it then drops
