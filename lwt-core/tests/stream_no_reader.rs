@@ -4,6 +4,9 @@
 //! rejected, not let in to be dropped. Lwt keeps such a stream open: its elements pile up, and a
 //! bounded push waits forever.
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
 use lwt_core::stream::{self, Closed};
 use lwt_core::{main, Promise, State};
 
@@ -118,4 +121,28 @@ fn closing_and_the_closed_promise_are_unchanged() {
     );
     push.close();
     assert_eq!(closed.state(), State::Fulfilled(()));
+}
+
+#[test]
+fn an_element_whose_drop_drops_the_last_producer_does_not_let_the_waiting_push_in() {
+    // The last reader's buffered element is dropped first; its `drop` drops the last producer,
+    // whose drop would let a waiting push in before the end. Nobody can read it: refused.
+    type Slot = Rc<RefCell<Option<stream::BoundedPush<D>>>>;
+    struct D(u32, Slot);
+    impl Drop for D {
+        fn drop(&mut self) {
+            if self.0 == 0 {
+                let p = self.1.borrow_mut().take();
+                drop(p);
+            }
+        }
+    }
+    let slot: Slot = Rc::default();
+    let (s, push) = stream::create_bounded::<D>(1);
+    assert!(push.push(D(0, slot.clone())).is_fulfilled());
+    let waiting = push.push(D(1, slot.clone()));
+    assert!(waiting.is_pending());
+    *slot.borrow_mut() = Some(push);
+    drop(s);
+    assert!(rejected_closed(&waiting), "{:?}", waiting.is_fulfilled());
 }

@@ -845,6 +845,11 @@ impl<T: 'static> State<T> {
     /// The last producer is gone: the waiting push of a bounded stream (if still wanted) comes
     /// in whatever the bound. Resolves it with `wakeup_later`: call it inside a batch.
     fn admit_last_push(&mut self) {
+        if self.deserted() {
+            // Nobody can read it (the last reader went first, and the drop of one of its elements
+            // dropped the last producer): refused, not let in to be dropped.
+            return self.refuse_waiting_push();
+        }
         if let Kind::Bounded { pending, .. } = &mut self.kind {
             if let Some((x, r)) = pending.take() {
                 if r.is_pending() {
