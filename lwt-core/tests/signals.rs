@@ -244,3 +244,32 @@ fn child(name: &str) -> (String, Option<i32>) {
         out.status.signal(),
     )
 }
+
+/// Found in review (session 45): a handler that disabled the last handler of its signal and
+/// registered a new one, in a delivery with more signals caught, had the new handler called for
+/// the old pipe's remaining signals, caught before it existed. Lwt drops them.
+#[test]
+fn signals_caught_before_a_handler_is_registered_are_not_its_calls() {
+    let sig = 39;
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let l = log.clone();
+    let successor = Rc::new(Cell::new(None));
+    let s = successor.clone();
+    signal::on_signal_full(sig, move |me, _| {
+        l.borrow_mut().push("first");
+        me.disable();
+        let l2 = l.clone();
+        s.set(Some(
+            signal::on_signal(sig, move |_| l2.borrow_mut().push("successor")).unwrap(),
+        ));
+    })
+    .unwrap();
+    for _ in 0..3 {
+        signal::raise(sig).unwrap();
+    }
+    run_until(|| !log.borrow().is_empty());
+    main::run(unix::sleep(Duration::from_millis(20))).unwrap();
+    successor.get().unwrap().disable();
+    assert_eq!(*log.borrow(), ["first"]);
+    assert_eq!(signal::signal_count(), 0);
+}

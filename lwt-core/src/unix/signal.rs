@@ -228,7 +228,7 @@ fn install(signum: i32, hook: signal_hook::SigId, reader: Fd, id: u64, action: A
             },
         );
     });
-    let reading = read_signals(signum, reader);
+    let reading = read_signals(signum, hook, reader);
     let stale = SIGNALS.with(|s| match s.borrow_mut().get_mut(&signum) {
         // (A call made by that first read may have disabled the handler, and another
         // registration may have made a pipe of its own since.)
@@ -307,19 +307,31 @@ fn watch(signum: i32) -> io::Result<(signal_hook::SigId, Fd)> {
     Ok((hook, reader))
 }
 
-/// Reads the bytes the signal handler wrote, one per signal caught, and calls this thread's
-/// functions for `signum` once per byte.
-fn read_signals(signum: i32, reader: Fd) -> Promise<()> {
+/// Reads the bytes the signal handler wrote to the pipe of `hook`, one per signal caught, and
+/// calls this thread's functions for `signum` once per byte, as long as that pipe is the one
+/// filed for `signum`.
+fn read_signals(signum: i32, hook: signal_hook::SigId, reader: Fd) -> Promise<()> {
     reader.read(64).bind(move |bytes| {
-        if bytes.is_empty() {
-            // The writing end is closed: the handlers were disabled.
-            return Promise::ret(());
-        }
         for _ in &bytes {
+            // Once the last handler goes, its pipe's bytes are signals caught for nobody: a
+            // handler registered since (by a function of this very batch, say) has a pipe of
+            // its own, and `deliver` would otherwise give it signals caught before it existed.
+            if !is_filed(signum, hook) {
+                return Promise::ret(());
+            }
             deliver(signum);
         }
-        read_signals(signum, reader)
+        if bytes.is_empty() || !is_filed(signum, hook) {
+            // (Empty: the writing end is closed, the handlers were disabled.)
+            return Promise::ret(());
+        }
+        read_signals(signum, hook, reader)
     })
+}
+
+/// Is the pipe of `hook` the one this thread reads for `signum`?
+fn is_filed(signum: i32, hook: signal_hook::SigId) -> bool {
+    SIGNALS.with(|s| s.borrow().get(&signum).is_some_and(|w| w.hook == hook))
 }
 
 /// Calls the functions registered for `signum` now, in registration order; each guarded, so that
