@@ -212,11 +212,15 @@ pub fn on_signal_full(
     Ok(handler)
 }
 
-/// Files the first handler of `signum` on this thread, then starts reading the pipe: a byte the
-/// signal handler wrote since the pipe was registered (read at once, if it is there) is a call
-/// of this handler. Read before the handler was in the table, it was a call of nobody: the
-/// signal was lost, neither handled nor given its default action.
+/// Files the first handler of `signum` on this thread; the pipe is read from the next turn of
+/// the loop on. A byte the signal handler wrote since the pipe was registered is a call of this
+/// handler (read before the handler was in the table, it would have been a call of nobody: the
+/// signal lost, neither handled nor given its default action). The first read waits for a turn
+/// because a read of a pipe that holds bytes resolves at once, and its delivery would call the
+/// function inside `on_signal`, before the caller even has the handler; Lwt calls the functions
+/// only from the loop.
 fn install(signum: i32, hook: signal_hook::SigId, reader: Fd, id: u64, action: Action) {
+    let reading = crate::main::pause().bind(move |()| read_signals(signum, hook, reader));
     SIGNALS.with(|s| {
         s.borrow_mut().insert(
             signum,
@@ -224,23 +228,10 @@ fn install(signum: i32, hook: signal_hook::SigId, reader: Fd, id: u64, action: A
                 signum,
                 actions: vec![(id, action)],
                 hook,
-                reading: Promise::ret(()),
+                reading,
             },
         );
     });
-    let reading = read_signals(signum, hook, reader);
-    let stale = SIGNALS.with(|s| match s.borrow_mut().get_mut(&signum) {
-        // (A call made by that first read may have disabled the handler, and another
-        // registration may have made a pipe of its own since.)
-        Some(w) if w.hook == hook => {
-            w.reading = reading;
-            None
-        }
-        _ => Some(reading),
-    });
-    if let Some(reading) = stale {
-        reading.cancel();
-    }
 }
 
 /// The highest signal number on Linux (`SIGRTMAX`).
@@ -429,5 +420,47 @@ mod tests {
         }
         disable_signal_handler(SignalHandler { signum, id });
         assert_eq!(calls.get(), 1);
+    }
+
+    /// Found in review (session 45): the pipe's first read was made inside the registration,
+    /// and a signal caught between the pipe's registration and that read was delivered at once:
+    /// the function ran inside `on_signal`, before its caller had the handler (a `RefCell` the
+    /// caller held while registering was then borrowed twice). Reproduced here without the
+    /// race: the byte is in the pipe before the handler is filed.
+    #[test]
+    fn a_function_is_never_called_inside_its_registration() {
+        let signum = 42;
+        let calls = Rc::new(Cell::new(0));
+        for disable_before_the_loop_turns in [false, true] {
+            calls.set(0);
+            let (hook, reader) = watch(signum).unwrap();
+            acquire_default(signum).unwrap();
+            raise(signum).unwrap();
+            let c = calls.clone();
+            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+            install(
+                signum,
+                hook,
+                reader,
+                id,
+                Rc::new(RefCell::new(move |_, _| c.set(c.get() + 1))),
+            );
+            assert_eq!(calls.get(), 0, "called before its registration returned");
+            let handler = SignalHandler { signum, id };
+            if disable_before_the_loop_turns {
+                disable_signal_handler(handler);
+                crate::main::run(crate::unix::sleep_secs(0.01)).unwrap();
+                assert_eq!(calls.get(), 0, "called after it was disabled");
+            } else {
+                for _ in 0..1000 {
+                    if calls.get() > 0 {
+                        break;
+                    }
+                    crate::main::run(crate::unix::sleep_secs(0.001)).unwrap();
+                }
+                disable_signal_handler(handler);
+                assert_eq!(calls.get(), 1);
+            }
+        }
     }
 }
