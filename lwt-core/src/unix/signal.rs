@@ -5,9 +5,12 @@
 //! [signal-hook](https://docs.rs/signal-hook) installs for us only writes a byte to a pipe, one
 //! per signal received; the loop reads the pipe like any other descriptor and calls the
 //! functions registered for the signal, in registration order, on the thread that registered
-//! them, whenever that thread's loop runs, once per signal caught. That is Lwt's design too (a
-//! notification written by its C handler and read by the engine). As there, a signal that
-//! arrives while the same one is still pending in the kernel is merged with it by the kernel.
+//! them, whenever that thread's loop runs, once per signal caught: never inside [`on_signal`]
+//! itself, nor before the loop turns. That is Lwt's design too (a notification written by its
+//! C handler and read by the engine). As there, a signal that arrives while the same one is
+//! still pending in the kernel is merged with it by the kernel, and a handler is called only
+//! for the signals caught since it was registered: those caught while the thread had no
+//! handler of the signal (all of them disabled) are nobody's, even if a handler comes later.
 //!
 //! ```
 //! use lwt_core::{main, unix::signal, wait};
@@ -39,13 +42,28 @@
 //!   [async exception hook](crate::hook), as a panic in any observer does.
 //! * Each thread has its own handlers (every thread here has its own loop): [`signal_count`]
 //!   counts the calling thread's.
+//! * Signals of different kinds are not delivered in the order they were caught: each signal
+//!   has its own pipe, so the signals of one kind caught between two reads are delivered
+//!   together, in the order caught, then those of the next kind (`SIGUSR1`, `SIGUSR2`,
+//!   `SIGUSR1` caught before a turn of the loop make the calls `SIGUSR1`, `SIGUSR1`, `SIGUSR2`).
+//!   Lwt calls the handlers in the order the signals were caught. Handlers of two signals that
+//!   drive one state (pause and resume, say) must not rely on the order of signals caught close
+//!   together.
+//! * A function registered during a delivery (by one of the functions it calls) is called from
+//!   the next signal on; Lwt calls it in that same delivery too.
+//! * Each function given to [`on_signal_full`] gets its own handler. Lwt 5.6.1 gives every
+//!   function of a signal the handler of the signal's first registration, so that disabling
+//!   "its own" handler from a later function disables the first one instead.
 //! * When the process's last handler of a signal is disabled, the signal's default action comes
 //!   back, as with Lwt's `SIG_DFL`: whatever else handled the signal before (another library's
 //!   signal-hook action, or `nohup`'s ignored `SIGHUP`), the next one runs the default action.
-//!   signal-hook emulates it: a real-time signal, which its table does not name, then ends the
-//!   process with exit status 128 + its number rather than by the signal. `SIGPIPE` is the
-//!   exception: Rust programs ignore it from the start, and it stays ignored (a write to a
-//!   closed connection is a `BrokenPipe` error).
+//!   signal-hook emulates it: a signal its table does not name (the real-time signals, and
+//!   `SIGSTKFLT` and `SIGPWR`) then ends the process with exit status 128 + its number rather
+//!   than by the signal. `SIGPIPE` is the exception: Rust programs ignore it from the start, and
+//!   it stays ignored (a write to a closed connection is a `BrokenPipe` error). A program that
+//!   gave `SIGPIPE` its default action back (`libc::signal(SIGPIPE, SIG_DFL)`, or
+//!   `-Zon-broken-pipe=kill`, so that `prog | head` ends quietly) finds it ignored too once a
+//!   handler of it has been registered, even after that handler is disabled.
 //! * `reinstall_signal_handler` is not provided: the handler is signal-hook's, which other
 //!   libraries in the process share rather than replace while a handler is registered here.
 
@@ -365,8 +383,8 @@ fn acquire_default(signum: i32) -> io::Result<()> {
             signal_hook::flag::register_conditional_default(signum, run_default.clone())?;
         }
     } else {
-        // A real-time signal, whose default action (termination) signal-hook's table does not
-        // know: the shell's status for a process ended by it.
+        // A real-time signal, `SIGSTKFLT` or `SIGPWR`, whose default action (termination)
+        // signal-hook's table does not know: the shell's status for a process ended by it.
         signal_hook::flag::register_conditional_shutdown(
             signum,
             128 + signum,
