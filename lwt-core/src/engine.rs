@@ -110,6 +110,9 @@ pub(crate) trait Descriptor {
     /// a read can take, so a `wait_read` woken by it would be fulfilled with nothing to read
     /// (Lwt's stays pending) and a read would fail and wait again.
     fn readable_now(&self) -> bool;
+    /// The thread is ending with waits on this descriptor, which the engine forgets (see
+    /// `Drop for Engine`): closes it without resolving anything, or it would stay open for good.
+    fn close_at_exit(&self);
 }
 
 /// Something waiting on a descriptor: a `wait_read`/`wait_write` promise, or an operation to
@@ -285,14 +288,21 @@ impl Drop for Engine {
     /// When the thread exits, promises still waiting on its loop (a pause, a timer, an I/O wait)
     /// stay pending: dropping their resolvers would reject them and run callbacks while the
     /// thread's other thread-locals are being destroyed, which aborts the process. The OS takes
-    /// the memory back. Work other threads posted, or will post, is dropped (see
-    /// [`Remote::close`]).
+    /// the memory back, but not the descriptors: those an I/O wait is on are closed here, with
+    /// nothing resolved (a signal handler's pipe, which the program never sees, was left open by
+    /// every thread that ended with a handler). Work other threads posted, or will post, is
+    /// dropped (see [`Remote::close`]).
     fn drop(&mut self) {
         self.remote.close();
         std::mem::forget(std::mem::take(self.paused.get_mut()));
         // Pauses left by an iteration that a panicking hook interrupted while it woke them.
         std::mem::forget(std::mem::take(self.paused_spare.get_mut()));
         self.timers.get_mut().forget_all();
+        for waiters in self.io.get_mut().iter().flatten() {
+            if let Some(descriptor) = waiters.descriptor.upgrade() {
+                descriptor.close_at_exit();
+            }
+        }
         std::mem::forget(std::mem::take(self.io.get_mut()));
         std::mem::forget(std::mem::take(self.ready.get_mut()));
         std::mem::forget(std::mem::take(self.soon.get_mut()));

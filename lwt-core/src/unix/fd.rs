@@ -1149,6 +1149,12 @@ impl engine::Descriptor for Inner {
         // see for themselves.
         self.kind.try_borrow_mut().is_err() || self.ready_now(false).unwrap_or(true)
     }
+
+    fn close_at_exit(&self) {
+        if let Ok(mut kind) = self.kind.try_borrow_mut() {
+            drop(kind.take());
+        }
+    }
 }
 
 impl CancelListener for Inner {

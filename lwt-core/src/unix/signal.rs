@@ -119,7 +119,8 @@ struct Watched {
 
 // Dropped when its last handler is disabled, or with the thread's table when the thread ends:
 // either way signal-hook stops writing to the pipe (and closes its writing end), and the
-// handlers still registered no longer count against the default action.
+// handlers still registered no longer count against the default action. (At the thread's end the
+// reading end is in the read the engine forgets; the engine closes it.)
 impl Drop for Watched {
     fn drop(&mut self) {
         signal_hook::low_level::unregister(self.hook);
