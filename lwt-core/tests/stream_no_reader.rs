@@ -146,3 +146,19 @@ fn an_element_whose_drop_drops_the_last_producer_does_not_let_the_waiting_push_i
     drop(s);
     assert!(rejected_closed(&waiting), "{:?}", waiting.is_fulfilled());
 }
+
+#[test]
+fn a_derived_stream_gone_with_a_request_filed_takes_one_more_element() {
+    // The documented exception: `get_available` on an empty `map` files the link's request on
+    // the source; given up, that request still takes the next element (as Lwt's `map`, a `from`
+    // whose pending `get` does), and only then is the source left with no reader.
+    let (s, push) = stream::create::<u32>();
+    let m = s.map(|x| x);
+    assert!(m.get_available().is_empty());
+    drop(m);
+    drop(s);
+    assert!(!push.is_closed());
+    assert_eq!(push.push(1), Ok(()));
+    assert!(push.is_closed());
+    assert_eq!(push.push(2), Err(Closed));
+}

@@ -96,7 +96,11 @@
 //!   derived stream is dropped and no read is pending, nothing can read the stream again, so a
 //!   push fails with [`Closed`] (a push waiting for room is rejected with it) and the producers'
 //!   `is_closed` is true, as a send on a Rust channel whose receiver is gone. In Lwt the
-//!   elements pile up in a stream nobody reads, and a bounded push waits forever.
+//!   elements pile up in a stream nobody reads, and a bounded push waits forever. One read
+//!   outlives its reader: a derived stream (`map`, `filter`, `filter_map`, or one made with
+//!   [`from`] that reads this stream) given up while its request for an element was filed here
+//!   (a canceled `get` of it, a `get_available` on it that found nothing) still takes the next
+//!   element, as Lwt's would; pushes are refused from the one after.
 //! * **A generator failure is never lost**: it rejects the reads waiting for that element, or,
 //!   if none was waiting, the next read that needs one. A panicking generator or callback rejects
 //!   with [`Panicked`](crate::Panicked).
