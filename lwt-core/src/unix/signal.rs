@@ -115,6 +115,9 @@ struct Watched {
     hook: signal_hook::SigId,
     /// The loop reading the pipe; canceled when the last handler goes.
     reading: Promise<()>,
+    /// The pipe's reading end, owned here until the first turn takes a clone for its read: a
+    /// thread that ends before that turn closes it with this table.
+    reader: Fd,
 }
 
 // Dropped when its last handler is disabled, or with the thread's table when the thread ends:
@@ -239,7 +242,18 @@ pub fn on_signal_full(
 /// function inside `on_signal`, before the caller even has the handler; Lwt calls the functions
 /// only from the loop.
 fn install(signum: i32, hook: signal_hook::SigId, reader: Fd, id: u64, action: Action) {
-    let reading = crate::main::pause().bind(move |()| read_signals(signum, hook, reader));
+    let reading = crate::main::pause().bind(move |()| {
+        let reader = SIGNALS.with(|s| {
+            s.borrow()
+                .get(&signum)
+                .filter(|w| w.hook == hook)
+                .map(|w| w.reader.clone())
+        });
+        match reader {
+            Some(reader) => read_signals(signum, hook, reader),
+            None => Promise::ret(()),
+        }
+    });
     SIGNALS.with(|s| {
         s.borrow_mut().insert(
             signum,
@@ -248,6 +262,7 @@ fn install(signum: i32, hook: signal_hook::SigId, reader: Fd, id: u64, action: A
                 actions: vec![(id, action)],
                 hook,
                 reading,
+                reader,
             },
         );
     });
