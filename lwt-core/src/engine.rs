@@ -288,9 +288,11 @@ impl Drop for Engine {
     /// When the thread exits, promises still waiting on its loop (a pause, a timer, an I/O wait)
     /// stay pending: dropping their resolvers would reject them and run callbacks while the
     /// thread's other thread-locals are being destroyed, which aborts the process. The OS takes
-    /// the memory back, but not the descriptors: those an I/O wait is on are closed here, with
-    /// nothing resolved (a signal handler's pipe, which the program never sees, was left open by
-    /// every thread that ended with a handler). Work other threads posted, or will post, is
+    /// the memory back, but not the descriptors: those still registered with this loop (every
+    /// `Fd` of the thread's that an I/O wait was once on and that is still open, a wait pending
+    /// on it or not) are closed here, with nothing resolved (a signal handler's pipe, which the
+    /// program never sees, was left open by every thread that ended with a handler). An `Fd`
+    /// of the thread's kept past its end (leaked on purpose) is closed too. Work other threads posted, or will post, is
     /// dropped (see [`Remote::close`]).
     fn drop(&mut self) {
         self.remote.close();

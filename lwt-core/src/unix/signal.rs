@@ -8,9 +8,11 @@
 //! them, whenever that thread's loop runs, once per signal caught: never inside [`on_signal`]
 //! itself, nor before the loop turns. That is Lwt's design too (a notification written by its
 //! C handler and read by the engine). As there, a signal that arrives while the same one is
-//! still pending in the kernel is merged with it by the kernel, and a handler is called only
-//! for the signals caught since it was registered: those caught while the thread had no
-//! handler of the signal (all of them disabled) are nobody's, even if a handler comes later.
+//! still pending in the kernel is merged with it by the kernel. Signals caught while the thread
+//! had no handler of the signal (all of them disabled) are nobody's, even if a handler comes
+//! later; a handler added beside others shares their pipe, so it is also called for the
+//! signals already caught and not yet delivered (as in Lwt, whose list of handlers a delivery
+//! reads when it runs).
 //!
 //! ```
 //! use lwt_core::{main, unix::signal, wait};
@@ -44,9 +46,10 @@
 //!   counts the calling thread's.
 //! * Signals of different kinds are not delivered in the order they were caught: each signal
 //!   has its own pipe, so the signals of one kind caught between two reads are delivered
-//!   together, in the order caught, then those of the next kind (`SIGUSR1`, `SIGUSR2`,
-//!   `SIGUSR1` caught before a turn of the loop make the calls `SIGUSR1`, `SIGUSR1`, `SIGUSR2`).
-//!   Lwt calls the handlers in the order the signals were caught. Handlers of two signals that
+//!   together, in the order caught, then those of another kind (`SIGUSR1`, `SIGUSR2`,
+//!   `SIGUSR1` caught before a turn of the loop make the calls `SIGUSR1`, `SIGUSR1`, `SIGUSR2`,
+//!   or `SIGUSR2`, `SIGUSR1`, `SIGUSR1`: which kind comes first is not defined). Lwt calls the
+//!   handlers in the order the signals were caught. Handlers of two signals that
 //!   drive one state (pause and resume, say) must not rely on the order of signals caught close
 //!   together.
 //! * A function registered during a delivery (by one of the functions it calls) is called from
@@ -64,6 +67,9 @@
 //!   gave `SIGPIPE` its default action back (`libc::signal(SIGPIPE, SIG_DFL)`, or
 //!   `-Zon-broken-pipe=kill`, so that `prog | head` ends quietly) finds it ignored too once a
 //!   handler of it has been registered, even after that handler is disabled.
+//! * Until the loop's next turn, a new handler's reading of its pipe waits in a
+//!   [`pause`](crate::main::pause) (so that nothing is called inside `on_signal`), which
+//!   [`paused_count`](crate::main::paused_count) counts.
 //! * `reinstall_signal_handler` is not provided: the handler is signal-hook's, which other
 //!   libraries in the process share rather than replace while a handler is registered here.
 
