@@ -423,16 +423,47 @@ impl Error for Panicked {}
 /// The promise's [`Resolver`](crate::Resolver) was dropped without resolving it.
 ///
 /// In Lwt such a promise stays pending forever, and whatever waits on it hangs silently. Here the
-/// drop rejects it, so the wait ends with an error that says why.
+/// drop rejects it, so the wait ends with an error that says why, and, for a promise made by
+/// [`wait`](crate::wait) or [`task`](crate::task), where that call is.
+///
+/// ```
+/// use lwt_core::{wait, Abandoned};
+///
+/// let (p, r) = wait::<u8>();
+/// drop(r);
+/// let e = p.rejection().unwrap();
+/// assert!(e.is::<Abandoned>());
+/// // In a program, the message names the `wait()`: "the promise made at src/main.rs:3:14 was
+/// // abandoned: its resolver was dropped before it resolved the promise". (Not in this
+/// // example: rustdoc names it after a file of this crate, whose lines are left out.)
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Abandoned;
+pub struct Abandoned {
+    pub(crate) made_at: Option<&'static Location<'static>>,
+}
+
+impl Abandoned {
+    /// Where the promise was made: the call of [`wait`](crate::wait) or [`task`](crate::task).
+    /// `None` for a promise the runtime made (a mailbox's `take`, a lock's wait...), whose
+    /// structure was dropped.
+    pub fn made_at(&self) -> Option<&'static Location<'static>> {
+        self.made_at
+    }
+}
 
 impl fmt::Display for Abandoned {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "the promise was abandoned: its resolver (or the mutex, mailbox, stream or other \
-             structure holding it) was dropped before it resolved the promise",
-        )
+        match self.made_at {
+            Some(site) => write!(
+                f,
+                "the promise made at {site} was abandoned: its resolver was dropped before it \
+                 resolved the promise"
+            ),
+            None => f.write_str(
+                "the promise was abandoned: the resolver (or the mutex, mailbox, stream or other \
+                 structure holding it) was dropped before it resolved the promise",
+            ),
+        }
     }
 }
 

@@ -20,6 +20,7 @@
 //! promise run in the order they were registered.
 
 use std::any::Any;
+use std::panic::Location;
 use std::rc::{Rc, Weak};
 
 use crate::exn::{Abandoned, Exn};
@@ -44,7 +45,10 @@ pub use shared::SharedResolver;
 /// ```
 pub struct Resolver<T: 'static> {
     node: Rc<Node<T>>,
-    armed: bool,
+    /// While the resolver is armed (its drop rejects the promise): where the promise was made,
+    /// the caller of [`wait`] or [`task`], or a line of this crate for the runtime's own
+    /// promises. One word, as the `bool` it replaces was with padding.
+    armed: Option<&'static Location<'static>>,
 }
 
 /// Lwt's `wait`: a pending promise and its resolver. `cancel` has no effect on it.
@@ -57,8 +61,9 @@ pub struct Resolver<T: 'static> {
 /// assert_eq!(p.state(), State::Fulfilled("hello"));
 /// ```
 #[inline]
+#[track_caller]
 pub fn wait<T: 'static>() -> (Promise<T>, Resolver<T>) {
-    pending(HowToCancel::NotCancelable)
+    pending(HowToCancel::NotCancelable, Location::caller())
 }
 
 /// Lwt's `task`: like [`wait`], but [`cancel`](Promise::cancel) rejects the promise with
@@ -74,8 +79,9 @@ pub fn wait<T: 'static>() -> (Promise<T>, Resolver<T>) {
 /// assert!(p.is_rejected());
 /// ```
 #[inline]
+#[track_caller]
 pub fn task<T: 'static>() -> (Promise<T>, Resolver<T>) {
-    pending(HowToCancel::CancelThis)
+    pending(HowToCancel::CancelThis, Location::caller())
 }
 
 /// A [`task`] whose cancellation is also told to `listener` (see
@@ -83,34 +89,57 @@ pub fn task<T: 'static>() -> (Promise<T>, Resolver<T>) {
 pub(crate) fn task_telling<T: 'static>(
     listener: Weak<dyn CancelListener>,
 ) -> (Promise<T>, Resolver<T>) {
-    pending(HowToCancel::CancelThisAndTell(listener))
+    pending(HowToCancel::CancelThisAndTell(listener), Location::caller())
 }
 
 /// A promise that the runtime resolves itself and that waits on other promises in turn, like
 /// the result of a chain of `bind`s: canceling it cancels what it waits on at that moment, which
 /// the runtime names with [`Resolver::propagate_to`] before handing it out and at each new wait.
 pub(crate) fn relay<T: 'static>() -> (Promise<T>, Resolver<T>) {
-    pending(HowToCancel::NotCancelable)
+    pending(HowToCancel::NotCancelable, Location::caller())
 }
 
 // Inlined with `wait` and `task` (see `Node::pending`).
 #[inline]
-fn pending<T: 'static>(cancel: HowToCancel) -> (Promise<T>, Resolver<T>) {
-    from_node(Node::pending(cancel))
+fn pending<T: 'static>(
+    cancel: HowToCancel,
+    made_at: &'static Location<'static>,
+) -> (Promise<T>, Resolver<T>) {
+    made(Node::pending(cancel), made_at)
 }
 
 /// A promise and its resolver over `node`, a fresh pending node (new, or renewed with
 /// [`Node::renew`]).
 pub(crate) fn from_node<T: 'static>(node: Rc<Node<T>>) -> (Promise<T>, Resolver<T>) {
+    made(node, Location::caller())
+}
+
+#[inline]
+fn made<T: 'static>(
+    node: Rc<Node<T>>,
+    made_at: &'static Location<'static>,
+) -> (Promise<T>, Resolver<T>) {
     (
         Promise::from_node(node.clone()),
-        Resolver { node, armed: true },
+        Resolver {
+            node,
+            armed: Some(made_at),
+        },
     )
+}
+
+/// Where a dropped resolver's promise was made, if a user made it: the runtime's own promises
+/// (a mailbox's `take`, a stream's read...) are made at lines of this crate, which would only
+/// point the user at the library.
+fn user_site(site: &'static Location<'static>) -> Option<&'static Location<'static>> {
+    let this_file = file!();
+    let crate_src = this_file.strip_suffix("resolver.rs").unwrap_or(this_file);
+    (!site.file().starts_with(crate_src)).then_some(site)
 }
 
 impl<T: 'static> Resolver<T> {
     fn resolve(mut self, outcome: Result<T, Exn>, mode: Mode) {
-        self.armed = false;
+        self.armed = None;
         // The promise can only have been resolved behind the resolver's back by cancellation:
         // Lwt ignores a wakeup of a canceled promise, and so do we.
         let _ = self.node.resolve(outcome, mode);
@@ -171,7 +200,7 @@ impl<T: 'static> Resolver<T> {
     /// canceled) `value` comes back. One lookup of the root where `is_pending` then
     /// `wakeup_later` make two.
     pub(crate) fn try_wakeup_later(mut self, value: T) -> Result<(), T> {
-        self.armed = false;
+        self.armed = None;
         match self.node.resolve(Ok(value), Mode::Deferred) {
             Ok(()) => Ok(()),
             Err(Ok(value)) => Err(value),
@@ -245,7 +274,7 @@ impl<T: 'static> Resolver<T> {
     /// assert!(t.rejection().unwrap().is_canceled());
     /// ```
     pub fn forget(mut self) {
-        self.armed = false;
+        self.armed = None;
     }
 }
 
@@ -270,14 +299,14 @@ impl<T: 'static> Resolver<T> {
     /// Makes the promise the same promise as `promise`, as a bind's result becomes what its
     /// callback returned: its outcome if it has one, else the two are merged.
     pub(crate) fn resolve_with(mut self, promise: Promise<T>) {
-        self.armed = false;
+        self.armed = None;
         self.node.resolve_with(promise);
     }
 
     /// [`wakeup`](Self::wakeup), then gives the node back: the loop renews a woken pause's node
     /// for the next pause when nothing else holds it any more (see [`Node::renew`]).
     pub(crate) fn wakeup_giving_node(mut self, value: T) -> Rc<Node<T>> {
-        self.armed = false;
+        self.armed = None;
         let _ = self.node.resolve(Ok(value), Mode::Now);
         self.node.clone()
     }
@@ -304,8 +333,11 @@ impl<T: 'static> Resolver<T> {
 
 impl<T: 'static> Drop for Resolver<T> {
     fn drop(&mut self) {
-        if self.armed {
-            let _ = self.node.resolve(Err(Exn::new(Abandoned)), Mode::Later);
+        if let Some(site) = self.armed {
+            let abandoned = Abandoned {
+                made_at: user_site(site),
+            };
+            let _ = self.node.resolve(Err(Exn::new(abandoned)), Mode::Later);
         }
     }
 }
