@@ -281,7 +281,8 @@ pub fn loop_body<P: LoopBody>(body: P) -> Promise<()> {
 #[diagnostic::on_unimplemented(
     message = "a `finally` block in `lwt!` must produce a `Promise<()>`, but it produces a `{Self}`",
     label = "expected a `Promise<()>`, found `{Self}`",
-    note = "the block's value is the `try` body's: end the cleanup with a statement (`expr;`)"
+    note = "the block's value is the `try` body's: end the cleanup with a statement (`expr;`)",
+    note = "a statement waits on a promise: for a plain (non-promise) statement, write `do expr;`"
 )]
 pub trait Cleanup: sealed::Sealed {
     /// The promise itself.

@@ -101,12 +101,18 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenS
                 let span = e.span();
                 let lwt = rt(span);
                 if is_last && unit_checked {
-                    e.to_token_stream()
+                    statement(e)
                 } else if is_last {
+                    let e = statement(e);
                     quote_spanned!(span=> #lwt::last(#e))
                 } else {
                     let rest = (rest_span(rest, tail), stmts_expr(rest, tail, unit_checked));
-                    seq(span, waited(e), rest)
+                    let e = if may_hold_temporaries(e) {
+                        waited(e)
+                    } else {
+                        statement(e)
+                    };
+                    seq(span, e, rest)
                 }
             }
             Stmt::Form(f) => {
@@ -191,6 +197,18 @@ fn seq(span: Span, promise: TokenStream, rest: (Span, TokenStream)) -> TokenStre
     let lwt = rt(span);
     let rest = closure(rest.0, quote!(||), rest.1);
     quote_spanned!(span=> #lwt::seq(#promise, #rest))
+}
+
+/// A statement's expression `e` (emitted as `as_written`), as the argument of the check that
+/// it is a `Promise<()>`: a method call goes through [`evaluated`], so that for a plain call
+/// written without `do` (`w.cancel();`) rustc does not suggest removing the call (`w;`), which
+/// would compile and wait on the receiver instead of calling the method.
+fn statement(e: &syn::Expr) -> TokenStream {
+    if matches!(e, syn::Expr::MethodCall(_)) {
+        evaluated(e.span(), e.to_token_stream())
+    } else {
+        e.to_token_stream()
+    }
 }
 
 /// The expression a form waits on, as the form's argument: through [`evaluated`] if it may
