@@ -245,9 +245,9 @@ fn child(name: &str) -> (String, Option<i32>) {
     )
 }
 
-/// Found in review (session 45): a handler that disabled the last handler of its signal and
-/// registered a new one, in a delivery with more signals caught, had the new handler called for
-/// the old pipe's remaining signals, caught before it existed. Lwt drops them.
+/// Found in review (rev45, session 34): a handler that disabled the last handler of its signal
+/// and registered a new one, in a delivery with more signals caught, had the new handler called
+/// for the old pipe's remaining signals, caught before it existed. Lwt drops them.
 #[test]
 fn signals_caught_before_a_handler_is_registered_are_not_its_calls() {
     let sig = 39;

@@ -433,15 +433,12 @@ mod tests {
     use super::*;
     use std::cell::Cell;
 
-    /// Found in review (session 31): the pipe was read from its registration on, before the
-    /// first handler was in the table, so a signal caught in between was read, found no
-    /// handler, and was lost (31 times in 20,000 registrations under a flood of signals).
-    #[test]
-    fn a_signal_caught_before_the_first_handler_is_filed_is_a_call_of_it() {
-        let signum = 43;
+    /// Files a handler of `signum` that counts its calls, with one signal caught after the
+    /// pipe was registered and before the handler is filed: its byte waits in the pipe.
+    fn install_with_a_signal_waiting(signum: i32) -> (Rc<Cell<u32>>, SignalHandler) {
         let (hook, reader) = watch(signum).unwrap();
         acquire_default(signum).unwrap();
-        raise(signum).unwrap(); // caught in the window: the byte is in the pipe
+        raise(signum).unwrap();
         let calls = Rc::new(Cell::new(0));
         let c = calls.clone();
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -452,52 +449,46 @@ mod tests {
             id,
             Rc::new(RefCell::new(move |_, _| c.set(c.get() + 1))),
         );
+        (calls, SignalHandler { signum, id })
+    }
+
+    /// Turns the loop until `calls` is non-zero (at most a second).
+    fn turn_until_called(calls: &Cell<u32>) {
         for _ in 0..1000 {
             if calls.get() > 0 {
                 break;
             }
             crate::main::run(crate::unix::sleep_secs(0.001)).unwrap();
         }
-        disable_signal_handler(SignalHandler { signum, id });
+    }
+
+    /// Found in review (session 31): the pipe was read from its registration on, before the
+    /// first handler was in the table, so a signal caught in between was read, found no
+    /// handler, and was lost (31 times in 20,000 registrations under a flood of signals).
+    #[test]
+    fn a_signal_caught_before_the_first_handler_is_filed_is_a_call_of_it() {
+        let (calls, handler) = install_with_a_signal_waiting(43);
+        turn_until_called(&calls);
+        disable_signal_handler(handler);
         assert_eq!(calls.get(), 1);
     }
 
-    /// Found in review (session 45): the pipe's first read was made inside the registration,
-    /// and a signal caught between the pipe's registration and that read was delivered at once:
-    /// the function ran inside `on_signal`, before its caller had the handler (a `RefCell` the
-    /// caller held while registering was then borrowed twice). Reproduced here without the
-    /// race: the byte is in the pipe before the handler is filed.
+    /// Found in review (rev45, session 34): the pipe's first read was made inside the
+    /// registration, and a signal caught between the pipe's registration and that read was
+    /// delivered at once: the function ran inside `on_signal`, before its caller had the
+    /// handler (a `RefCell` the caller held while registering was then borrowed twice).
+    /// Reproduced here without the race: the byte is in the pipe before the handler is filed.
     #[test]
     fn a_function_is_never_called_inside_its_registration() {
-        let signum = 42;
-        let calls = Rc::new(Cell::new(0));
         for disable_before_the_loop_turns in [false, true] {
-            calls.set(0);
-            let (hook, reader) = watch(signum).unwrap();
-            acquire_default(signum).unwrap();
-            raise(signum).unwrap();
-            let c = calls.clone();
-            let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-            install(
-                signum,
-                hook,
-                reader,
-                id,
-                Rc::new(RefCell::new(move |_, _| c.set(c.get() + 1))),
-            );
+            let (calls, handler) = install_with_a_signal_waiting(42);
             assert_eq!(calls.get(), 0, "called before its registration returned");
-            let handler = SignalHandler { signum, id };
             if disable_before_the_loop_turns {
                 disable_signal_handler(handler);
                 crate::main::run(crate::unix::sleep_secs(0.01)).unwrap();
                 assert_eq!(calls.get(), 0, "called after it was disabled");
             } else {
-                for _ in 0..1000 {
-                    if calls.get() > 0 {
-                        break;
-                    }
-                    crate::main::run(crate::unix::sleep_secs(0.001)).unwrap();
-                }
+                turn_until_called(&calls);
                 disable_signal_handler(handler);
                 assert_eq!(calls.get(), 1);
             }
