@@ -437,12 +437,23 @@ impl Error for Panicked {}
 /// // abandoned: its resolver was dropped before it resolved the promise". (Not in this
 /// // example: rustdoc names it after a file of this crate, whose lines are left out.)
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Abandoned {
     pub(crate) made_at: Option<&'static Location<'static>>,
 }
 
 impl Abandoned {
+    /// An `Abandoned` that names no place, for code that rejects a promise of its own this way.
+    ///
+    /// ```
+    /// use lwt_core::{Abandoned, Exn};
+    /// let e = Exn::new(Abandoned::new());
+    /// assert!(e.is::<Abandoned>() && e.downcast_ref::<Abandoned>().unwrap().made_at().is_none());
+    /// ```
+    pub fn new() -> Abandoned {
+        Abandoned { made_at: None }
+    }
+
     /// Where the promise was made: the call of [`wait`](crate::wait) or [`task`](crate::task).
     /// `None` for a promise the runtime made (a mailbox's `take`, a lock's wait...), whose
     /// structure was dropped.

@@ -130,7 +130,10 @@ fn made<T: 'static>(
 
 /// Where a dropped resolver's promise was made, if a user made it: the runtime's own promises
 /// (a mailbox's `take`, a stream's read...) are made at lines of this crate, which would only
-/// point the user at the library.
+/// point the user at the library. Told apart by path: `file!()` and the recorded locations come
+/// from the same compilation, whatever the crate's path. (A build that remaps this crate's root
+/// to nothing, `--remap-path-prefix=<lwt-core>/=`, makes its prefix `src/`, which a user's
+/// `src/main.rs` also starts with: such a build names no place.)
 fn user_site(site: &'static Location<'static>) -> Option<&'static Location<'static>> {
     let this_file = file!();
     let crate_src = this_file.strip_suffix("resolver.rs").unwrap_or(this_file);

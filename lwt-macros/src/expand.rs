@@ -204,7 +204,14 @@ fn seq(span: Span, promise: TokenStream, rest: (Span, TokenStream)) -> TokenStre
 /// written without `do` (`w.cancel();`) rustc does not suggest removing the call (`w;`), which
 /// would compile and wait on the receiver instead of calling the method.
 fn statement(e: &syn::Expr) -> TokenStream {
-    if matches!(e, syn::Expr::MethodCall(_)) {
+    // Through parentheses, and the invisible group of a `macro_rules!` caller's `$e:expr`.
+    let mut inner = e;
+    while let syn::Expr::Paren(syn::ExprParen { expr, .. })
+    | syn::Expr::Group(syn::ExprGroup { expr, .. }) = inner
+    {
+        inner = expr;
+    }
+    if matches!(inner, syn::Expr::MethodCall(_)) {
         evaluated(e.span(), e.to_token_stream())
     } else {
         e.to_token_stream()

@@ -24,6 +24,16 @@ fn cleanup(w: Promise<()>, p: Promise<()>) -> Promise<()> {
     }
 }
 
+#[allow(unused_parens)]
+fn parenthesized(w: Promise<()>) -> Promise<()> {
+    lwt! {
+        let () = ret(());
+        (w.cancel());
+        ret(())
+    }
+}
+
 fn main() {
     let _ = (middle(ret(())), last(ret(())), cleanup(ret(()), ret(())));
+    let _ = parenthesized(ret(()));
 }
