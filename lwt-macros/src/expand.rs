@@ -199,8 +199,7 @@ fn seq(span: Span, promise: TokenStream, rest: (Span, TokenStream)) -> TokenStre
     quote_spanned!(span=> #lwt::seq(#promise, #rest))
 }
 
-/// A statement's expression `e` (emitted as `as_written`), as the argument of the check that
-/// it is a `Promise<()>`: a method call goes through [`evaluated`], so that for a plain call
+/// A statement's expression `e`, as the argument of the check that it is a `Promise<()>`: a method call goes through [`evaluated`], so that for a plain call
 /// written without `do` (`w.cancel();`) rustc does not suggest removing the call (`w;`), which
 /// would compile and wait on the receiver instead of calling the method.
 fn statement(e: &syn::Expr) -> TokenStream {

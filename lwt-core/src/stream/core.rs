@@ -797,12 +797,12 @@ impl<T: 'static> State<T> {
         if !matches!(self.kind, Kind::Bounded { .. }) {
             return false;
         }
-        let wants_more = self.wants_more_than_held();
-        let len = self.buffered();
         if self.deserted() {
             self.refuse_waiting_push();
             return false;
         }
+        let wants_more = self.wants_more_than_held();
+        let len = self.buffered();
         let Kind::Bounded { size, pending } = &mut self.kind else {
             return false;
         };
