@@ -115,7 +115,8 @@ impl OpenMode for Append {
 
 /// Lwt_io's `open_file ~mode path`: opens a file (on the thread pool: opening can block) and
 /// gives a channel on it. Rejected with the `io::Error` (which names the path) if it cannot be
-/// opened.
+/// opened. The channel's reads and writes name the path in their errors too: a directory opens,
+/// and its first read is rejected with `"<path>: Is a directory (os error 21)"`.
 ///
 /// ```
 /// use lwt_core::{io, main};

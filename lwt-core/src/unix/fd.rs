@@ -42,7 +42,7 @@
 //! assert_eq!(main::run(read).unwrap(), b"ping");
 //! ```
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -335,6 +335,10 @@ struct Inner {
     token: Cell<Option<Token>>,
     /// Shared with the reactor's entry once registered (see `readiness`).
     readiness: Rc<Readiness>,
+    /// The path the descriptor was opened by ([`open_file`](super::open_file)), which its
+    /// operations' errors name: a bare "Is a directory (os error 21)" from a read says nothing
+    /// of which of a program's files it is about.
+    name: OnceCell<Box<str>>,
 }
 
 /// A file descriptor owned by the loop's thread. Clones share the descriptor.
@@ -359,7 +363,25 @@ impl Fd {
             mode: Cell::new(mode),
             token: Cell::new(None),
             readiness: Rc::default(),
+            name: OnceCell::new(),
         }))
+    }
+
+    /// This descriptor, whose operations' errors from now on name `name` (the path it was
+    /// opened by).
+    pub(crate) fn named(self, name: impl fmt::Display) -> Fd {
+        let _ = self.0.name.set(name.to_string().into_boxed_str());
+        self
+    }
+
+    /// `e`, naming the descriptor's path if it has one. Only on the way out of a failed
+    /// operation: the successful ones never look.
+    #[cold]
+    fn named_error(&self, e: io::Error) -> io::Error {
+        match self.0.name.get() {
+            Some(name) => super::naming(name, e),
+            None => e,
+        }
     }
 
     fn pollable(kind: Kind) -> Fd {
@@ -417,6 +439,7 @@ impl Fd {
             Some(kind) => f(kind),
             None => Err(closed()),
         }
+        .map_err(|e| self.named_error(e))
     }
 
     /// Moves a file's offset to `pos` (from its start): Lwt_unix's `lseek` with `SEEK_SET`. A
@@ -695,16 +718,16 @@ impl Fd {
                     self.poll_from_now_on();
                     match self.token() {
                         Ok(Some(token)) => return Attempt::Blocked(token),
-                        Ok(None) => return Attempt::Done(Err(e)),
-                        Err(e) => return Attempt::Done(Err(e)),
+                        Ok(None) => return Attempt::Done(Err(self.named_error(e))),
+                        Err(e) => return Attempt::Done(Err(self.named_error(e))),
                     }
                 }
                 io::ErrorKind::WouldBlock => match self.token() {
                     Ok(Some(token)) => return Attempt::Blocked(token),
                     Ok(None) => continue, // always ready: try again
-                    Err(e) => return Attempt::Done(Err(e)),
+                    Err(e) => return Attempt::Done(Err(self.named_error(e))),
                 },
-                _ => return Attempt::Done(Err(e)),
+                _ => return Attempt::Done(Err(self.named_error(e))),
             }
         }
     }
@@ -1183,6 +1206,7 @@ impl fmt::Debug for Fd {
         f.debug_struct("Fd")
             .field("fd", &self.raw_fd())
             .field("mode", &self.0.mode.get())
+            .field("name", &self.0.name.get())
             .finish()
     }
 }

@@ -384,6 +384,10 @@ pub fn getaddrinfo(host: &str, port: u16) -> Promise<Vec<SocketAddr>> {
 /// anything else (a FIFO, a terminal, a device) is non-blocking and waits on the reactor, so a
 /// read with nothing to read leaves the loop running.
 ///
+/// The errors of the descriptor's operations name the path, as the open's own does (Lwt's
+/// `Unix_error` names only the system call): a read of a directory is rejected with
+/// `"/tmp: Is a directory (os error 21)"`, of kind `IsADirectory`.
+///
 /// ```
 /// use lwt_core::{main, unix};
 /// let path = std::env::temp_dir().join(format!("lwt-open-{}", std::process::id()));
@@ -398,6 +402,8 @@ pub fn getaddrinfo(host: &str, port: u16) -> Promise<Vec<SocketAddr>> {
 /// ```
 pub fn open_file(path: impl AsRef<Path>, options: OpenOptions) -> Promise<Fd> {
     let path = path.as_ref().to_path_buf();
+    // The descriptor's errors name the path, as the open's does.
+    let name = path.display().to_string();
     preemptive::detach(move || {
         let file = options.open(&path).map_err(|e| naming(path.display(), e))?;
         // Only a regular file is always ready; a FIFO, a terminal or a device can make a read
@@ -405,9 +411,13 @@ pub fn open_file(path: impl AsRef<Path>, options: OpenOptions) -> Promise<Fd> {
         let regular = file.metadata().is_ok_and(|m| m.file_type().is_file());
         Ok((file, regular))
     })
-    .bind(|r: io::Result<(File, bool)>| match r {
-        Ok((file, true)) => Promise::ret(Fd::regular_file(file)),
-        Ok((file, false)) => Promise::of_result(Fd::from_owned(file.into()).map_err(Exn::from)),
+    .bind(move |r: io::Result<(File, bool)>| match r {
+        Ok((file, true)) => Promise::ret(Fd::regular_file(file).named(&name)),
+        Ok((file, false)) => Promise::of_result(
+            Fd::from_owned(file.into())
+                .map(|fd| fd.named(&name))
+                .map_err(|e| naming(&name, e)),
+        ),
         Err(e) => Promise::fail(e),
     })
 }
