@@ -94,6 +94,8 @@ pub(crate) enum Source {
     /// A server with no `ServerConfig::on_error`: what failed (its connection handler, an
     /// accept, a close).
     Server(&'static str),
+    /// A function registered with `unix::on_signal` for this signal number.
+    SignalHandler(i32),
 }
 
 /// [`report`], naming `source` if the default hook ends the process.
@@ -136,6 +138,13 @@ fn default_message(error: &Exn, source: Source) -> String {
              lwt: give the server `ServerConfig::on_error` (or set an async exception hook) \
              to handle its errors and keep serving"
         ),
+        Source::SignalHandler(signum) => {
+            let signal = match signal_hook::low_level::signal_name(signum) {
+                Some(name) => format!("signal {signum}, {name}"),
+                None => format!("signal {signum}"),
+            };
+            format!("lwt: unhandled error in a signal handler ({signal}): {described}")
+        }
     }
 }
 
@@ -167,7 +176,12 @@ fn describe(error: &Exn) -> String {
 
 /// Runs an observer callback, sending a panic to the hook instead of unwinding into the loop.
 pub(crate) fn guard(f: impl FnOnce()) {
+    guard_from(Source::Detached, f);
+}
+
+/// [`guard`], naming `source` if the default hook ends the process.
+pub(crate) fn guard_from(source: Source, f: impl FnOnce()) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
-        report(&Exn::from_panic(payload));
+        report_from(&Exn::from_panic(payload), source);
     }
 }

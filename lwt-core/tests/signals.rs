@@ -231,6 +231,37 @@ fn a_thread_that_ends_with_a_handler_gives_the_default_action_back() {
     assert_eq!(signaled, Some(signal::SIGTERM));
 }
 
+/// Found in review (rev45, session 34): a handler's panic, with no async exception hook, ended
+/// the process saying "unhandled error in a detached callback", which does not tell the user to
+/// look at the signal handlers. It names the handler's signal now.
+#[test]
+fn a_panicking_handler_without_a_hook_exits_naming_its_signal() {
+    const NAME: &str = "a_panicking_handler_without_a_hook_exits_naming_its_signal";
+    if std::env::var_os(CHILD).is_some() {
+        signal::on_signal(signal::SIGTERM, |_| panic!("handler broke")).unwrap();
+        signal::raise(signal::SIGTERM).unwrap();
+        // Only the default hook ends this.
+        let _ = main::run(unix::sleep(Duration::from_secs(10)));
+        println!("@not exited");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stdout.contains("@not exited"), "{stdout}");
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    assert!(
+        stderr.contains("lwt: unhandled error in a signal handler (signal 15, SIGTERM): ")
+            && stderr.contains("handler broke"),
+        "stderr: {stderr}"
+    );
+}
+
 /// Runs the test `name` in a child process: its output, and the signal that ended it.
 fn child(name: &str) -> (String, Option<i32>) {
     use std::os::unix::process::ExitStatusExt;

@@ -41,7 +41,9 @@
 //!   for one the system refuses (the two real-time signals glibc keeps). Lwt raises
 //!   `Invalid_argument`.
 //! * A function that panics does not stop the others: the panic goes to the
-//!   [async exception hook](crate::hook), as a panic in any observer does.
+//!   [async exception hook](crate::hook), as a panic in any observer does. With no hook set,
+//!   the default one ends the process with status 2, saying "unhandled error in a signal
+//!   handler (signal 15, SIGTERM)".
 //! * Each thread has its own handlers (every thread here has its own loop): [`signal_count`]
 //!   counts the calling thread's.
 //! * Signals of different kinds are not delivered in the order they were caught: each signal
@@ -386,7 +388,9 @@ fn deliver(signum: i32) {
             // Never borrowed already: a loop turned from inside a call (the exit hooks') cannot
             // deliver this signal again meanwhile, since the pipe's next read is made only once
             // this delivery has returned (`read_signals`).
-            hook::guard(|| (action.borrow_mut())(handler, signum));
+            hook::guard_from(hook::Source::SignalHandler(signum), || {
+                (action.borrow_mut())(handler, signum)
+            });
         }
     }
 }
