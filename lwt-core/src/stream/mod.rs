@@ -73,7 +73,10 @@
 //!   from as soon as it gives that element: an input's generator (a [`from`], a
 //!   [`map_s`](Stream::map_s) callback...) runs before anyone reads the result, and the elements
 //!   those reads took are lost if the result is dropped. Among inputs that have an element at
-//!   the same time, `choose` takes them in turn; Lwt picks one at random.
+//!   the same time, `choose` takes them in turn; Lwt picks one at random. An input whose read
+//!   fails (its generator rejects) rejects one read of the result, and is read again by the
+//!   next: Lwt's `choose` keeps the failed read and rejects every later read with it, so the
+//!   other inputs' elements never come out.
 //! * **A stream handle lives as long as a read on it is pending**: `fn first(s: Stream<T>) ->
 //!   Promise<Option<T>> { s.get() }` works.
 //! * **Clones of a bounded stream are allowed** (Lwt raises `Invalid_argument`): the bound then
@@ -461,6 +464,29 @@ impl<T: 'static> Stream<T> {
     /// let waiting = push.push(2);
     /// assert_eq!(s.get_available(), vec![1, 2]);
     /// assert!(waiting.is_fulfilled());
+    /// ```
+    ///
+    /// On a stream made by [`from`], the generator is called while its promise is resolved at
+    /// once. A failure of the generator ends the list there and is kept for the next read,
+    /// which it rejects (see "A generator failure is never lost" in the [module docs](self)):
+    /// Lwt's `get_available` raises it at once, and the elements it had taken are lost. The
+    /// same holds for [`get_available_up_to`](Self::get_available_up_to),
+    /// [`last_new`](Self::last_new) and [`junk_old`](Self::junk_old).
+    ///
+    /// ```
+    /// use lwt_core::{stream, Exn, Promise, State};
+    /// let mut n = 0;
+    /// let s = stream::from(move || {
+    ///     n += 1;
+    ///     match n {
+    ///         2 => Promise::fail(Exn::failure("broken")),
+    ///         1 | 3 => Promise::ret(Some(n)),
+    ///         _ => Promise::ret(None),
+    ///     }
+    /// });
+    /// assert_eq!(s.get_available(), vec![1]);
+    /// assert_eq!(s.get().rejection().unwrap().to_string(), "broken");
+    /// assert_eq!(s.get().state(), State::Fulfilled(Some(3)));
     /// ```
     pub fn get_available(&self) -> Vec<T> {
         self.h.get_available(usize::MAX)
@@ -1576,6 +1602,26 @@ fn concat_next<T: 'static>(st: Rc<Concat<T>>) -> Promise<Option<T>> {
 /// assert_eq!(first.state(), State::Fulfilled(Some("from b")));
 /// push_a.push("from a").unwrap();
 /// assert_eq!(both.get().state(), State::Fulfilled(Some("from a")));
+/// ```
+///
+/// A failed read of one of them rejects one read of the result, and `choose` goes on reading
+/// them all. Lwt's keeps the failed read and rejects every later read with its failure, so the
+/// other streams' elements never come out.
+///
+/// ```
+/// use lwt_core::{stream, Exn, Promise, State};
+/// let mut n = 0;
+/// let failing_once = stream::from(move || {
+///     n += 1;
+///     Promise::of_result(match n {
+///         1 => Err(Exn::failure("boom")),
+///         2 => Ok(Some(2)),
+///         _ => Ok(None),
+///     })
+/// });
+/// let both = stream::choose(vec![failing_once, stream::of_list(vec![100])]);
+/// assert_eq!(both.get().rejection().unwrap().to_string(), "boom");
+/// assert_eq!(both.to_list().state(), State::Fulfilled(vec![2, 100]));
 /// ```
 pub fn choose<T: 'static>(streams: Vec<Stream<T>>) -> Stream<T> {
     let state = Rc::new(Choose {
