@@ -10,7 +10,7 @@
 //! | `Lwt.Canceled` | [`Canceled`] ([`Exn::is_canceled`]) |
 //! | `Failure s` (`Lwt.fail_with`) | [`Failure`] |
 //! | `Invalid_argument s` (`Lwt.fail_invalid_arg`) | [`InvalidArgument`] |
-//! | an exception raised by a callback | [`Panicked`], holding the panic message |
+//! | an exception raised by a callback | [`Panicked`], holding the panic message (or the value of a `panic_any`) |
 //! | (no counterpart: Lwt leaves the promise pending forever) | [`Abandoned`]: the resolver was dropped |
 //!
 //! An `Exn` can also carry a short trail of source locations: the `lwt!` macro records the `let` a
@@ -22,6 +22,7 @@ use std::error::Error;
 use std::fmt;
 use std::panic::Location;
 use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 mod snapshot;
 
@@ -124,8 +125,10 @@ impl Exn {
         Exn::new(InvalidArgument(message.into()))
     }
 
-    /// Builds the rejection for a panic payload caught by [`std::panic::catch_unwind`]; the panic
-    /// message is kept when it is a string, as it almost always is.
+    /// Builds the rejection for a panic payload caught by [`std::panic::catch_unwind`]: a
+    /// [`Panicked`] with the panic message, when the payload is a string, as it almost always
+    /// is; any other payload (`std::panic::panic_any(value)`) is kept in it, for
+    /// [`Panicked::take_payload`].
     ///
     /// ```
     /// use lwt_core::{Exn, Panicked};
@@ -135,9 +138,7 @@ impl Exn {
     /// assert_eq!(e.downcast_ref::<Panicked>().unwrap().message(), "boom 42");
     /// ```
     pub fn from_panic(payload: Box<dyn Any + Send>) -> Exn {
-        Exn::new(Panicked {
-            message: panic_message(payload),
-        })
+        Exn::new(Panicked::of_payload(payload))
     }
 
     /// Is this the rejection of a canceled promise? Also true of an `Exn` made from the
@@ -373,17 +374,15 @@ impl fmt::Display for Canceled {
 
 impl Error for Canceled {}
 
-/// The message a panic carried (`panic!("..")` payloads are a `String` or a `&'static str`).
-pub(crate) fn panic_message(payload: Box<dyn Any + Send>) -> String {
-    match payload.downcast::<String>() {
-        Ok(s) => *s,
-        Err(payload) => match payload.downcast::<&'static str>() {
-            Ok(s) => (*s).to_owned(),
-            Err(payload) => {
-                drop_payload(payload);
-                String::from("<non-string panic payload>")
-            }
-        },
+/// What a payload that is not a string says of itself: an error's message, for the error types
+/// a panic is likely to carry.
+fn payload_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(e) = payload.downcast_ref::<Box<dyn Error + Send + Sync>>() {
+        e.to_string()
+    } else if let Some(e) = payload.downcast_ref::<std::io::Error>() {
+        e.to_string()
+    } else {
+        String::from("<non-string panic payload>")
     }
 }
 
@@ -400,17 +399,104 @@ pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
 /// Code the runtime ran for a promise panicked: a callback, a clone of its value, an expression
 /// `lwt!` evaluated for it, work given to [`detach`](crate::preemptive::detach). The promise that
 /// depended on that code is rejected with this, as Lwt rejects it with the exception raised.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// A panic with a message (`panic!("..")`, `unwrap` and the like) gives its [`message`](Self::message).
+/// A panic with a value of another type (`std::panic::panic_any(value)`, Lwt's `raise` of an
+/// exception of one's own) keeps the value, which [`take_payload`](Self::take_payload) gives
+/// back: to match it by type, or to go on panicking with it.
+///
+/// ```
+/// use lwt_core::{Panicked, Promise};
+///
+/// #[derive(Debug, PartialEq)]
+/// struct Overdrawn(u32);
+///
+/// let p = Promise::ret(10).map(|_| -> u32 { std::panic::panic_any(Overdrawn(3)) });
+/// let e = p.rejection().unwrap();
+/// let panicked = e.downcast_ref::<Panicked>().unwrap();
+/// let value = panicked.take_payload().unwrap();
+/// assert_eq!(value.downcast_ref::<Overdrawn>(), Some(&Overdrawn(3)));
+/// assert!(panicked.take_payload().is_none()); // taken
+/// ```
+///
+/// Clones of a `Panicked` share its payload; two of them are equal when their messages are.
+#[derive(Clone)]
 pub struct Panicked {
     message: String,
+    /// A payload that is not a string. In a `Mutex` so that `Panicked` stays `Send` and `Sync`,
+    /// as an error type is expected to be.
+    payload: Option<Arc<Payload>>,
+}
+
+/// A panic payload kept for [`Panicked::take_payload`]. Its drop is guarded: a payload is any
+/// value, and its `Drop` may panic.
+struct Payload(Mutex<Option<Box<dyn Any + Send>>>);
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        let slot = self.0.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(payload) = slot.take() {
+            drop_payload(payload);
+        }
+    }
 }
 
 impl Panicked {
-    /// The panic message.
+    /// The rejection for a caught panic's payload (see [`Exn::from_panic`]).
+    fn of_payload(payload: Box<dyn Any + Send>) -> Panicked {
+        let payload = match payload.downcast::<String>() {
+            Ok(message) => return Panicked::with_message(*message),
+            Err(payload) => payload,
+        };
+        let payload = match payload.downcast::<&'static str>() {
+            Ok(message) => return Panicked::with_message((*message).to_owned()),
+            Err(payload) => payload,
+        };
+        Panicked {
+            message: payload_message(&*payload),
+            payload: Some(Arc::new(Payload(Mutex::new(Some(payload))))),
+        }
+    }
+
+    fn with_message(message: String) -> Panicked {
+        Panicked {
+            message,
+            payload: None,
+        }
+    }
+
+    /// The panic message. For a payload that is not a string: an error's message if the payload
+    /// is a `Box<dyn Error + Send + Sync>` or an [`std::io::Error`], and otherwise
+    /// `"<non-string panic payload>"`.
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// Takes out the panic's payload if it was not a string (see the [type docs](Self)): `None`
+    /// for a panic with a message, and once the payload has been taken, by this handle or a
+    /// clone. `std::panic::resume_unwind` with it goes on with the panic as it began.
+    pub fn take_payload(&self) -> Option<Box<dyn Any + Send>> {
+        let payload = self.payload.as_ref()?;
+        payload.0.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
 }
+
+impl fmt::Debug for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Panicked")
+            .field("message", &self.message)
+            .field("has_payload", &self.payload.is_some())
+            .finish()
+    }
+}
+
+impl PartialEq for Panicked {
+    fn eq(&self, other: &Panicked) -> bool {
+        self.message == other.message
+    }
+}
+
+impl Eq for Panicked {}
 
 impl fmt::Display for Panicked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

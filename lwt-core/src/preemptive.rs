@@ -46,7 +46,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::engine::{self, Remote};
-use crate::exn::{drop_payload, panic_message, Exn};
+use crate::exn::{drop_payload, Exn};
 use crate::node::{Cancelable, Visited};
 use crate::promise::Promise;
 use crate::resolver::{relay, task, Resolver};
@@ -573,8 +573,9 @@ pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Prom
         ticket,
         Box::new(move || {
             ORIGIN.with(|o| *o.borrow_mut() = Some(remote.clone()));
-            // The payload may not be safe to send back; its message is.
-            let result = catch_unwind(AssertUnwindSafe(f)).map_err(panic_message);
+            // A panic's payload goes back to the loop with the result, for `Panicked`: it is
+            // `Send`. (Dropped here if the loop is gone, under `run_guarded`.)
+            let result = catch_unwind(AssertUnwindSafe(f));
             ORIGIN.with(|o| *o.borrow_mut() = None);
             remote.post(Box::new(move || complete(id, result)));
         }),
@@ -639,15 +640,19 @@ fn take_resolvers<T: 'static>(id: u64) -> Option<Resolvers<T>> {
     resolvers.downcast::<Resolvers<T>>().ok().map(|r| *r)
 }
 
-fn complete<T: 'static>(id: u64, result: Result<T, String>) {
+fn complete<T: 'static>(id: u64, result: std::thread::Result<T>) {
     engine::with(|e| e.job_finished());
     let Some((resolver, queued)) = take_resolvers::<T>(id) else {
+        // Canceled: nobody takes the panic's payload, whose drop may itself panic.
+        if let Err(payload) = result {
+            drop_payload(payload);
+        }
         return;
     };
     queued.wakeup(()); // the job left the queue by the front: no cancel can withdraw it now
     match result {
         Ok(value) => resolver.wakeup(value),
-        Err(message) => resolver.wakeup_exn(Exn::from_panic(Box::new(message))),
+        Err(payload) => resolver.wakeup_exn(Exn::from_panic(payload)),
     }
 }
 
