@@ -853,7 +853,11 @@ fn match_form(m: &Match) -> TokenStream {
         }
         Arm::Exception(_) => None,
     });
-    let value_match = quote!(match #value { #(#value_arms)* });
+    // The scrutinee in parentheses spanned at the user's: rustc's "this expression has type"
+    // label under a pattern of the wrong type goes there (the bare variable, of the macro's
+    // hygiene, is labelled at the whole `lwt!` call).
+    let scrutinee = quote_spanned!(expr.span()=> { #value });
+    let value_match = quote!(match #scrutinee { #(#value_arms)* });
     let has_exception = m.arms.iter().any(|a| matches!(a, Arm::Exception(_)));
     if !has_exception {
         // lwt_ppx turns every `match%lwt` into `Lwt.try_bind (fun () -> e) ..` (it adds a

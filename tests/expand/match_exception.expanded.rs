@@ -20,7 +20,7 @@ fn read(p: Promise<u32>) -> Promise<u32> {
             __lwt::scrutinee(|| __lwt::scrutinee_promise(p)),
             move |__outcome| match __outcome {
                 __lwt::Ok(__value) => {
-                    match __value {
+                    match { __value } {
                         n => ret(n),
                     }
                 }
