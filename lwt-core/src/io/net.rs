@@ -20,6 +20,11 @@ use crate::unix::{self, Fd, Listener};
 
 /// Where to connect or listen (Lwt's `Unix.sockaddr`, plus host names).
 ///
+/// The functions that take one take `impl Into<Address>`: a `SocketAddr`, a `(host, port)`
+/// pair (`("127.0.0.1", 0)`, the short form of OCaml's `ADDR_INET (inet_addr_of_string ..)`),
+/// or a path through [`Address::unix`]. A bare `"127.0.0.1:0".parse()` cannot infer its type
+/// there: write `.parse::<std::net::SocketAddr>()`.
+///
 /// ```
 /// use lwt_core::io::Address;
 /// let a: Address = "127.0.0.1:80".parse::<std::net::SocketAddr>().unwrap().into();
@@ -955,7 +960,7 @@ fn is_about_one_connection(e: &Exn) -> bool {
 /// let echo = |_peer, ic: io::InputChannel, oc: io::OutputChannel| {
 ///     ic.read_line().bind(move |line| oc.write_line(line))
 /// };
-/// let server = main::run(io::establish_server("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap(), echo)).unwrap();
+/// let server = main::run(io::establish_server(("127.0.0.1", 0), echo)).unwrap();
 /// let reply = io::with_connection(server.local_addr().unwrap(), |ic, oc| {
 ///     oc.write_line("echo?").bind(move |()| oc.flush()).bind(move |()| ic.read_line())
 /// });
