@@ -178,6 +178,28 @@ fn child() {
             main::run(timer).unwrap();
             0
         }
+        "end_stdout" => {
+            let out = io::stdout();
+            let closing = out.clone();
+            main::run(
+                out.write_line("MARK result")
+                    .bind(move |()| closing.close()),
+            )
+            .unwrap();
+            // Descriptor 1 is /dev/null now: this goes nowhere, and does not fail.
+            println!("MARK println after the close");
+            // The parent closes our stdin once it has seen the end of our stdout.
+            let r = main::run(io::stdin().read_line_opt());
+            eprintln!("MARK stdin {:?}", r.map_err(|e| e.to_string()));
+            0
+        }
+        "end_stdin" => {
+            main::run(io::stdin().close()).unwrap();
+            println!("MARK stdin closed");
+            // The parent writes to our stdin now, then kills us.
+            std::thread::sleep(std::time::Duration::from_secs(20));
+            0
+        }
         other => panic!("unknown scenario {other}"),
     };
     std::process::exit(code);
@@ -387,6 +409,58 @@ fn closing_stdin_ends_the_read_waiting_on_it() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(marked(&out.stdout), ["MARK closed=true"]);
+}
+
+/// Found by a dogfood (rev51, session 35): the standard channels hold a duplicate of their
+/// descriptor, and closing `io::stdout()` closed only that, so the process reading the pipe saw
+/// the end of input only when the whole process exited (after 3.0 s in the dogfood; 0.003 s
+/// with Lwt, whose close closes descriptor 1).
+#[test]
+fn closing_stdout_ends_it_for_the_reader() {
+    use std::sync::mpsc;
+    use std::time::Duration;
+    let mut child = child_command("end_stdout")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        let _ = tx.send(bytes);
+    });
+    // The child waits for its stdin to end: only the end of its stdout lets this go on.
+    let seen = rx.recv_timeout(Duration::from_secs(10));
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = seen.expect("the end of the child's stdout while it still runs");
+    assert_eq!(marked(&stdout), ["MARK result"], "{stderr}");
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("MARK stdin Ok(None)"), "{stderr}");
+}
+
+/// The same for the standard input: once the child closed `io::stdin()`, a write to its stdin
+/// fails (`EPIPE`), as with Lwt, where it used to fill the pipe unread.
+#[test]
+fn closing_stdin_ends_it_for_the_writer() {
+    let mut child = child_command("end_stdin")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The harness prints lines of its own first.
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("MARK") && stdout.read_line(&mut line).unwrap() > 0 {}
+    let written = stdin.write_all(b"nobody reads this\n");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.contains("MARK stdin closed"), "{line:?}");
+    let e = written.expect_err("a write to a closed standard input");
+    assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe);
 }
 
 #[test]

@@ -130,7 +130,7 @@ pub use output::{flush_all, OutputChannel};
 
 use crate::promise::Promise;
 use crate::unix;
-use owner::Owner;
+use owner::{Owner, Standard};
 
 /// The buffer size of new channels, in bytes (Lwt's `default_buffer_size`).
 ///
@@ -215,21 +215,26 @@ thread_local! {
     static STDERR: ManuallyDrop<OnceCell<OutputChannel>> = const { ManuallyDrop::new(OnceCell::new()) };
 }
 
-fn owner(fd: std::io::Result<unix::Fd>) -> Owner {
+fn owner(fd: std::io::Result<unix::Fd>, which: Standard) -> Owner {
     match fd {
-        Ok(fd) => Owner::Fd(fd),
+        Ok(fd) => Owner::Standard(fd, which),
         Err(e) => Owner::Failed(e.into()),
     }
 }
 
-fn std_output(fd: std::io::Result<unix::Fd>) -> OutputChannel {
+fn std_output(fd: std::io::Result<unix::Fd>, which: Standard) -> OutputChannel {
     // Like every output channel, flushed at exit (by main::exit and main::run_exit_hooks).
-    OutputChannel::new(owner(fd), DEFAULT_BUFFER_SIZE)
+    OutputChannel::new(owner(fd, which), DEFAULT_BUFFER_SIZE)
 }
 
 /// Lwt_io's `stdin`: this thread's channel on the standard input. Reads go through the thread
 /// pool (the descriptor stays blocking, shared with the parent process), so input from a
 /// terminal, a pipe, a file or `/dev/null` all work.
+///
+/// The channel reads a duplicate of descriptor 0. Closing it ends the standard input as Lwt's
+/// close of descriptor 0 does (a process writing to it gets `EPIPE`): descriptor 0 is then
+/// pointed at `/dev/null` rather than closed, so that its number is not reused. (Another
+/// thread's channel, which has its own duplicate, reads on until it is closed too.)
 ///
 /// ```no_run
 /// use lwt_core::{io, main};
@@ -237,8 +242,10 @@ fn std_output(fd: std::io::Result<unix::Fd>) -> OutputChannel {
 /// ```
 pub fn stdin() -> InputChannel {
     STDIN.with(|c| {
-        c.get_or_init(|| InputChannel::new(owner(unix::stdin()), DEFAULT_BUFFER_SIZE))
-            .clone()
+        c.get_or_init(|| {
+            InputChannel::new(owner(unix::stdin(), Standard::Input), DEFAULT_BUFFER_SIZE)
+        })
+        .clone()
     })
 }
 
@@ -247,13 +254,23 @@ pub fn stdin() -> InputChannel {
 /// parent process shares it, so its writes run on the thread pool, as Lwt's do: a reader that
 /// does not keep up blocks a worker, never the loop.
 ///
+/// The channel writes to a duplicate of descriptor 1. Closing it ends the standard output as
+/// Lwt's close of descriptor 1 does, so that the process reading it sees the end of input while
+/// this one goes on: descriptor 1 is then pointed at `/dev/null` rather than closed, so that its
+/// number is not reused by the next file opened, and `println!` afterwards writes nowhere.
+/// (Another thread's channel, which has its own duplicate, keeps the output open until it is
+/// closed too.) [`stderr`] does the same with descriptor 2.
+///
 /// ```
 /// use lwt_core::{io, main};
 /// let out = io::stdout();
 /// main::run(out.write("written, ").bind(move |()| out.flush())).unwrap();
 /// ```
 pub fn stdout() -> OutputChannel {
-    STDOUT.with(|c| c.get_or_init(|| std_output(unix::stdout())).clone())
+    STDOUT.with(|c| {
+        c.get_or_init(|| std_output(unix::stdout(), Standard::Output))
+            .clone()
+    })
 }
 
 /// Lwt_io's `stderr`: this thread's channel on the standard error.
@@ -264,7 +281,10 @@ pub fn stdout() -> OutputChannel {
 /// main::run(io::flush(&io::stderr())).unwrap();
 /// ```
 pub fn stderr() -> OutputChannel {
-    STDERR.with(|c| c.get_or_init(|| std_output(unix::stderr())).clone())
+    STDERR.with(|c| {
+        c.get_or_init(|| std_output(unix::stderr(), Standard::Error))
+            .clone()
+    })
 }
 
 // ---- Lwt_io's functions, for those who write `Lwt_io.read_line ic` ----

@@ -758,7 +758,9 @@ impl OutputChannel {
 
     /// Lwt_io's `close` for an output channel: after the operations already started, flushes
     /// the buffer and closes the descriptor (for a connection: shuts its sending side down, so
-    /// the peer sees the end of input). Rejected if the final flush fails, or if an earlier
+    /// the peer sees the end of input; for [`stdout`](super::stdout) and
+    /// [`stderr`](super::stderr): ends the process's standard stream, as their docs say).
+    /// Rejected if the final flush fails, or if an earlier
     /// automatic flush failed and no operation reported it; the descriptor is closed in any case.
     /// Closing a closed channel does nothing.
     ///

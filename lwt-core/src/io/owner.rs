@@ -13,6 +13,8 @@
 //!   with it, without writing out what the output channel holds.
 
 use std::cell::RefCell;
+use std::fmt;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::net::Shutdown;
 use std::rc::Rc;
@@ -46,6 +48,9 @@ impl Socket {
 pub(crate) enum Owner {
     /// The channel owns the descriptor.
     Fd(Fd),
+    /// The channel owns a duplicate of one of the process's standard streams, and closing the
+    /// channel ends that stream (see [`Standard::end`]).
+    Standard(Fd, Standard),
     /// A socket shared with the channel for the other direction.
     Socket(Rc<Socket>),
     /// The descriptor could not be made (a standard stream that is not open): every operation is
@@ -61,6 +66,57 @@ fn close_fd(fd: &Fd) -> io::Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// One of the process's standard streams, which the channels of `io::stdin()`, `io::stdout()`
+/// and `io::stderr()` hold a duplicate of (each thread's loop has its own channels).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Standard {
+    Input,
+    Output,
+    Error,
+}
+
+impl fmt::Display for Standard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Standard::Input => "standard input",
+            Standard::Output => "standard output",
+            Standard::Error => "standard error",
+        })
+    }
+}
+
+impl Standard {
+    /// Ends the stream as Lwt's close of descriptor 0, 1 or 2 does, so that the process at the
+    /// other end of a pipe sees the end of input (or its writes fail) while this one goes on:
+    /// closing the channel's duplicate alone leaves the process's own descriptor open until it
+    /// exits. That descriptor is pointed at `/dev/null` rather than closed, so that its number
+    /// is not reused by the next file opened, which `println!` would then write into.
+    fn end(self) -> io::Result<()> {
+        let null = match self {
+            Standard::Input => File::open("/dev/null"),
+            Standard::Output | Standard::Error => OpenOptions::new().write(true).open("/dev/null"),
+        };
+        let ended = null.and_then(|null| {
+            match self {
+                Standard::Input => rustix::stdio::dup2_stdin(&null),
+                Standard::Output => rustix::stdio::dup2_stdout(&null),
+                Standard::Error => rustix::stdio::dup2_stderr(&null),
+            }
+            .map_err(io::Error::from)
+        });
+        ended.map_err(|e| crate::unix::naming(format!("ending the {self}"), e))
+    }
+}
+
+/// Closes a standard stream's duplicate `fd`, then ends the stream itself, once.
+fn close_standard(fd: &Fd, which: Standard) -> io::Result<()> {
+    if !fd.is_open() {
+        return Ok(());
+    }
+    fd.close()?;
+    which.end()
 }
 
 impl Owner {
@@ -85,7 +141,7 @@ impl Owner {
 
     pub(crate) fn fd(&self) -> Result<&Fd, Exn> {
         match self {
-            Owner::Fd(fd) => Ok(fd),
+            Owner::Fd(fd) | Owner::Standard(fd, _) => Ok(fd),
             Owner::Socket(s) => Ok(&s.fd),
             Owner::Failed(e) => Err(e.clone()),
         }
@@ -106,6 +162,7 @@ impl Owner {
     pub(crate) fn close_output(&self) -> io::Result<()> {
         match self {
             Owner::Fd(fd) => close_fd(fd),
+            Owner::Standard(fd, which) => close_standard(fd, *which),
             Owner::Socket(s) => {
                 // The peer may be gone already (ENOTCONN): the shutdown is a courtesy.
                 let _ = s.fd.shutdown(Shutdown::Write);
@@ -121,6 +178,7 @@ impl Owner {
     pub(crate) fn close_input(&self) -> Promise<()> {
         match self {
             Owner::Fd(fd) => Promise::of_result(close_fd(fd)),
+            Owner::Standard(fd, which) => Promise::of_result(close_standard(fd, *which)),
             Owner::Socket(s) => {
                 // Reading stops now: a Unix-domain peer's next write fails at once, rather than
                 // filling the socket while the output is written out.
@@ -154,6 +212,7 @@ impl Owner {
     pub(crate) fn abort(&self) -> io::Result<()> {
         match self {
             Owner::Fd(fd) => close_fd(fd),
+            Owner::Standard(fd, which) => close_standard(fd, *which),
             Owner::Socket(s) => {
                 // Upgraded first: marking a channel closed must not run under these borrows.
                 let output = s
