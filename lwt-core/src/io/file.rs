@@ -118,6 +118,10 @@ impl OpenMode for Append {
 /// opened. The channel's reads and writes name the path in their errors too: a directory opens,
 /// and its first read is rejected with `"<path>: Is a directory (os error 21)"`.
 ///
+/// Close an output channel (or end with [`main::exit`](crate::main::exit)) before `main`
+/// returns: what its buffer still holds is written out then, and lost if the program just ends
+/// (Lwt flushes at exit). [`with_file`] closes it for you.
+///
 /// ```
 /// use lwt_core::{io, main};
 /// let path = std::env::temp_dir().join(format!("lwt-open-file-doc-{}", std::process::id()));

@@ -68,7 +68,13 @@
 //!   `read_line_opt(ic).bind(|l| ...; again(ic))` would grow the stack by one call per line.
 //!   So after 128 channel operations in a row that completed at once, the next one waits for
 //!   the next turn of the loop (keeping its place in the channel's queue), which unwinds such a
-//!   loop. A million-line file read this way needs no more stack than a short one.
+//!   loop. A million-line file read this way needs no more stack than a short one. The
+//!   operations other callers queued meanwhile go first: writers that each write a line in two
+//!   operations (`write(prefix)`, then `write_line(rest)`), all on one channel, find their lines
+//!   cut from the 65th line on (the 129th operation in a row), where Lwt cuts them only once its
+//!   buffer fills. Neither
+//!   keeps a line of several operations whole: write it in one (`write_line(format!(..))`), or
+//!   serialize the writers with a [`sync::Mutex`](crate::sync::Mutex).
 //! * **Closing a connection sends what is buffered.** The two channels of a socket share it:
 //!   closing the output channel writes out its buffer and shuts the sending side down (the peer
 //!   sees the end of input; the input channel still reads the reply); closing the input channel

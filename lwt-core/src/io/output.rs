@@ -693,6 +693,12 @@ impl OutputChannel {
     /// Lwt_io's `fprintf`: writes formatted text. The arguments are formatted at once, so
     /// `format_args!` can be passed directly.
     ///
+    /// Like every write, fulfilled once the text is in the buffer: a program that returns from
+    /// `main` before the channel is flushed or closed loses what is still buffered (Lwt flushes
+    /// at exit). Flush or close it, or end with [`main::exit`](crate::main::exit), whose exit
+    /// hooks flush every channel; the functions [`io::printf`](super::printf()) and
+    /// [`io::printl`](super::printl) wait for the output themselves.
+    ///
     /// ```
     /// use lwt_core::{io, main};
     /// let (ic, oc) = io::pipe().unwrap();
