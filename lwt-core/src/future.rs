@@ -222,7 +222,9 @@ impl<T: 'static> Drop for CancelOnDrop<T> {
 /// finished, rejects it with [`Panicked`](crate::Panicked). A panic while dropping a canceled
 /// future has no promise left to carry it (the promise is rejected with `Canceled` already): it
 /// goes to the [async exception hook](crate::hook), as a failing `on_cancel` handler's does in
-/// Lwt, whose default ends the process. While the task is pending and something holds its
+/// Lwt, whose default ends the process. So does, when the future canceled its own promise
+/// during a poll, a panic of that poll or of dropping what it returned; the future is then
+/// dropped when the poll returns, in the task's key storage as after any cancel. While the task is pending and something holds its
 /// waker, [`main::run`](crate::main::run) waits for it (the waker may be woken from another
 /// thread).
 ///
@@ -271,13 +273,13 @@ pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Pro
         waker,
         handle,
         woken_while_polled: Cell::new(false),
+        canceled_while_polled: Cell::new(false),
     });
     TASKS.with(|t| t.borrow_mut().live.insert(id, task as Rc<dyn Pollable>));
     promise.on_cancel(move || {
-        // Dropping the future is how Rust cancels it.
         if let Some(task) = finish(id) {
             engine::with(|e| e.task_alive(false));
-            drop(task);
+            task.cancel();
         }
     });
     poll_task(id);
@@ -307,6 +309,11 @@ trait Pollable {
     /// Does anything but the task itself hold its waker (a promise it awaits, a channel,
     /// another thread), so that it may be woken?
     fn may_be_woken(&self) -> bool;
+
+    /// The task's promise was canceled (and the task taken out of the live ones): drops the
+    /// future, which is how Rust cancels it, or, if it is being polled (it canceled its own
+    /// promise), has the poll under way drop it when it returns.
+    fn cancel(&self);
 }
 
 struct LocalTask<T: 'static> {
@@ -324,6 +331,33 @@ struct LocalTask<T: 'static> {
     /// poll (the future ran the exit hooks), which polls the tasks woken meanwhile. It is polled
     /// again once the poll under way returns.
     woken_while_polled: Cell<bool>,
+    /// Canceled while it was being polled (the future canceled its own promise, or something
+    /// that propagates to it): the poll under way drops the future when it returns, and gives
+    /// what it made to the hook, since the promise can no longer carry it.
+    canceled_while_polled: Cell<bool>,
+}
+
+impl<T: 'static> LocalTask<T> {
+    /// Drops what the task made when its promise can no longer carry a panic of that drop (it
+    /// was canceled): in the task's key storage, as its polls run, and a panic to the hook.
+    fn drop_orphan<X>(&self, orphan: X) {
+        key::with_storage(self.storage.clone(), || crate::hook::guard(|| drop(orphan)));
+    }
+
+    /// Resolves the task's promise with what the poll made; if the promise was canceled
+    /// meanwhile, the value is dropped under the guard and a panic goes to the hook, as nothing
+    /// else will see it.
+    fn resolve(&self, outcome: Result<T, Exn>) {
+        // No borrow is held while the resolution runs callbacks.
+        let Some(resolver) = self.resolver.borrow_mut().take() else {
+            return;
+        };
+        match resolver.try_wakeup_result(outcome) {
+            Ok(()) => {}
+            Err(Ok(value)) => self.drop_orphan(value),
+            Err(Err(panicked)) => crate::hook::report(&panicked),
+        }
+    }
 }
 
 impl<T: 'static> Pollable for LocalTask<T> {
@@ -333,6 +367,17 @@ impl<T: 'static> Pollable for LocalTask<T> {
 
     fn may_be_woken(&self) -> bool {
         Arc::strong_count(&self.handle) > 2
+    }
+
+    fn cancel(&self) {
+        match self.future.try_borrow_mut() {
+            Ok(mut slot) => {
+                let future = slot.take();
+                drop(slot);
+                self.drop_orphan(future);
+            }
+            Err(_) => self.canceled_while_polled.set(true),
+        }
     }
 
     fn poll_once(&self) -> bool {
@@ -352,26 +397,32 @@ impl<T: 'static> Pollable for LocalTask<T> {
             let mut polled = key::with_storage(self.storage.clone(), || {
                 catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(&mut cx)))
             });
-            if !matches!(polled, Ok(Poll::Pending)) {
+            if !matches!(polled, Ok(Poll::Pending)) || self.canceled_while_polled.get() {
                 // Dropped under the catch too: a panic there must not unwind out of the loop
                 // with the task still counted live and its promise pending. It rejects the
-                // promise, as a panic of the poll does (the first panic wins).
+                // promise, as a panic of the poll does (the first panic wins); a canceled
+                // promise cannot carry it, so then the hook gets it.
                 let finished = slot.take();
                 drop(slot);
                 let dropped = key::with_storage(self.storage.clone(), || {
                     catch_unwind(AssertUnwindSafe(|| drop(finished)))
                 });
-                if let (Err(payload), Ok(_)) = (dropped, &polled) {
-                    let value = std::mem::replace(&mut polled, Err(payload));
-                    // The value's own `drop` is the task's too (a panic there is dropped).
-                    let _ = catch_unwind(AssertUnwindSafe(|| drop(value)));
+                match (dropped, &polled) {
+                    (Err(payload), _) if self.canceled_while_polled.get() => {
+                        crate::hook::report(&Exn::from_panic(payload));
+                    }
+                    (Err(payload), Ok(_)) => {
+                        let value = std::mem::replace(&mut polled, Err(payload));
+                        // The value's own `drop` is the task's too (a panic there is dropped).
+                        let _ = catch_unwind(AssertUnwindSafe(|| drop(value)));
+                    }
+                    _ => {}
                 }
             }
             polled
         };
-        // No borrow is held while the resolution runs callbacks.
-        let resolver = || self.resolver.borrow_mut().take();
         match polled {
+            Ok(Poll::Pending) if self.canceled_while_polled.get() => true,
             Ok(Poll::Pending) => {
                 // A wake the nested loop could not act on is not lost (the future may wait for
                 // nothing else): the task is polled at the next iteration.
@@ -381,15 +432,11 @@ impl<T: 'static> Pollable for LocalTask<T> {
                 false
             }
             Ok(Poll::Ready(value)) => {
-                if let Some(r) = resolver() {
-                    r.wakeup(value);
-                }
+                self.resolve(Ok(value));
                 true
             }
             Err(payload) => {
-                if let Some(r) = resolver() {
-                    r.wakeup_exn(Exn::from_panic(payload));
-                }
+                self.resolve(Err(Exn::from_panic(payload)));
                 true
             }
         }

@@ -23,6 +23,7 @@ use std::any::Any;
 use std::panic::Location;
 use std::rc::{Rc, Weak};
 
+use crate::callbacks::Outcome;
 use crate::exn::{Abandoned, Exn};
 use crate::node::{CancelListener, Cancelable, HowToCancel, Mode, Node, Phase};
 use crate::promise::Promise;
@@ -210,6 +211,13 @@ impl<T: 'static> Resolver<T> {
             // `resolve` gives back the outcome it was given, which was a value.
             Err(Err(_)) => unreachable!("a resolution refused gives its own outcome back"),
         }
+    }
+
+    /// [`wakeup_result`](Self::wakeup_result) if the promise is still pending; otherwise (it
+    /// was canceled) `outcome` comes back, for a caller that must not drop it unguarded.
+    pub(crate) fn try_wakeup_result(mut self, outcome: Result<T, Exn>) -> Result<(), Outcome<T>> {
+        self.armed = None;
+        self.node.resolve(outcome, Mode::Now)
     }
 
     /// Lwt's `wakeup_later_exn`.

@@ -1,0 +1,136 @@
+//! The guards of the futures interop (`future.rs`, and the `Wake` callback of `node.rs`). Found
+//! by review, rev53:
+//!
+//! * A [`spawn_local`] task that canceled its own promise during a poll had its future dropped
+//!   (and its output, or the panic of that poll) outside every guard: a panic in the future's or
+//!   the output's `drop` unwound out of `main::run`, a panic of the poll itself vanished, and the
+//!   drop did not run in the task's key storage (FINDINGS 1a, 1b, 1c).
+//! * A `CancelOnDrop` of a `spawn_local` promise dropped while the thread's thread-locals were
+//!   being destroyed panicked in `TASKS.with`, and the default hook ended the process (2).
+//! * A waker whose `wake` polls its future at once livelocked on the promise that woke it: the
+//!   promise, still running its callbacks, read as pending and queued the waker again, for ever
+//!   (3).
+//! * A panicking foreign waker unwound out of `Resolver::wakeup` instead of going to the async
+//!   exception hook, as every other callback's panic does (4).
+//! * `Promise` was no `FusedFuture` with the `futures-stream` feature (6).
+
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+use lwt_core::future::spawn_local;
+use lwt_core::{hook, key, main, Promise};
+
+struct PanicOnDrop(&'static str);
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("{}", self.0)
+    }
+}
+
+/// Installs a hook that records what it is given (the hook is per thread, as is each test).
+fn record_hook() -> Rc<RefCell<Vec<String>>> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    hook::set_async_exception_hook(move |e| s.borrow_mut().push(e.to_string()));
+    seen
+}
+
+type Slot<T> = Rc<RefCell<Option<Promise<T>>>>;
+
+/// 1a: the future's `drop` panics after the task canceled its own promise.
+#[test]
+fn a_self_canceled_futures_drop_panic_goes_to_the_hook() {
+    let seen = record_hook();
+    let slot: Slot<()> = Rc::default();
+    let s = slot.clone();
+    let p = spawn_local(async move {
+        let _guard = PanicOnDrop("drop of a self-canceled future");
+        main::pause().await.unwrap();
+        s.borrow_mut().take().unwrap().cancel();
+        std::future::pending::<()>().await
+    });
+    *slot.borrow_mut() = Some(p.clone());
+    let run = catch_unwind(AssertUnwindSafe(|| main::run(p)));
+    let run = run.expect("the drop's panic unwound out of main::run");
+    assert!(run.unwrap_err().is_canceled());
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(
+        seen[0].contains("drop of a self-canceled future"),
+        "{seen:?}"
+    );
+}
+
+/// 1b: the task cancels (a `map` over) its own promise, then finishes with a value whose `drop`
+/// panics.
+#[test]
+fn a_self_canceled_tasks_output_is_dropped_under_the_guard() {
+    let seen = record_hook();
+    let slot: Slot<()> = Rc::default();
+    let s = slot.clone();
+    let p = spawn_local(async move {
+        main::pause().await.unwrap();
+        s.borrow_mut().take().unwrap().cancel();
+        PanicOnDrop("drop of a self-canceled task's output")
+    });
+    let q = p.map(|_| ());
+    *slot.borrow_mut() = Some(q.clone());
+    let run = catch_unwind(AssertUnwindSafe(|| main::run(q)));
+    let run = run.expect("the output's drop panic unwound out of main::run");
+    assert!(run.unwrap_err().is_canceled());
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("output"), "{seen:?}");
+}
+
+/// 1c: the task cancels its own promise, then panics in the same poll: no promise is left to
+/// carry the panic, so the hook gets it.
+#[test]
+fn a_poll_panic_after_a_self_cancel_goes_to_the_hook() {
+    let seen = record_hook();
+    let slot: Slot<()> = Rc::default();
+    let s = slot.clone();
+    let p = spawn_local(async move {
+        main::pause().await.unwrap();
+        s.borrow_mut().take().unwrap().cancel();
+        panic!("poll panic after a self-cancel");
+    });
+    *slot.borrow_mut() = Some(p.clone());
+    let run = catch_unwind(AssertUnwindSafe(|| main::run(p))).unwrap();
+    assert!(run.unwrap_err().is_canceled());
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1, "the panic vanished: {seen:?}");
+    assert!(
+        seen[0].contains("poll panic after a self-cancel"),
+        "{seen:?}"
+    );
+}
+
+/// 1, key storage: the future of a self-canceled task is dropped in the task's storage, as it
+/// is after a cancel from outside (and as its polls run).
+#[test]
+fn a_self_canceled_future_is_dropped_in_the_tasks_key_storage() {
+    struct Probe(key::Key<u32>, Rc<Cell<Option<Option<u32>>>>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            self.1.set(Some(key::get(&self.0)));
+        }
+    }
+    let k = key::new_key::<u32>();
+    let seen = Rc::new(Cell::new(None));
+    let slot: Slot<()> = Rc::default();
+    let (s, k2, sn) = (slot.clone(), k.clone(), seen.clone());
+    let p = key::with_value(&k, Some(7), || {
+        spawn_local(async move {
+            let _probe = Probe(k2, sn);
+            main::pause().await.unwrap();
+            s.borrow_mut().take().unwrap().cancel();
+            std::future::pending::<()>().await
+        })
+    });
+    *slot.borrow_mut() = Some(p.clone());
+    assert!(main::run(p).unwrap_err().is_canceled());
+    assert_eq!(seen.get(), Some(Some(7)));
+}
