@@ -277,8 +277,11 @@ pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Pro
     });
     TASKS.with(|t| t.borrow_mut().live.insert(id, task as Rc<dyn Pollable>));
     promise.on_cancel(move || {
+        // `try_with` (here and in `finish`): a `CancelOnDrop` held by a thread-local may cancel
+        // the task while the thread's thread-locals are destroyed, and a task forgotten with
+        // them (`Tasks`' `Drop`) has nothing left to do.
         if let Some(task) = finish(id) {
-            engine::with(|e| e.task_alive(false));
+            engine::try_with(|e| e.task_alive(false));
             task.cancel();
         }
     });
@@ -478,13 +481,16 @@ pub(crate) fn any_task_may_be_woken() -> bool {
 
 /// Takes task `id` out of the live tasks.
 fn finish(id: u64) -> Option<Rc<dyn Pollable>> {
-    TASKS.with(|t| {
-        let mut t = t.borrow_mut();
-        let task = t.live.remove(&id)?;
-        let key = waker_key(task.waker());
-        t.wakers.remove(&key);
-        Some(task)
-    })
+    TASKS
+        .try_with(|t| {
+            let mut t = t.borrow_mut();
+            let task = t.live.remove(&id)?;
+            let key = waker_key(task.waker());
+            t.wakers.remove(&key);
+            Some(task)
+        })
+        .ok()
+        .flatten()
 }
 
 /// Is `waker` the waker of a [`spawn_local`] task of this thread that has finished (or was

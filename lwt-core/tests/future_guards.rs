@@ -18,7 +18,7 @@ use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
-use lwt_core::future::spawn_local;
+use lwt_core::future::{spawn_local, CancelOnDrop};
 use lwt_core::{hook, key, main, Promise};
 
 struct PanicOnDrop(&'static str);
@@ -133,4 +133,46 @@ fn a_self_canceled_future_is_dropped_in_the_tasks_key_storage() {
     *slot.borrow_mut() = Some(p.clone());
     assert!(main::run(p).unwrap_err().is_canceled());
     assert_eq!(seen.get(), Some(Some(7)));
+}
+
+const CHILD: &str = "LWT_CORE_FUTURE_GUARDS_CHILD";
+
+thread_local! {
+    static HELD: RefCell<Option<CancelOnDrop<()>>> = const { RefCell::new(None) };
+}
+
+/// 2: a thread-local first used before the runtime's own (so destroyed after them) holds a
+/// `CancelOnDrop` of a pending task when the thread exits. In a child process: the default
+/// hook, which a failure there reaches, ends the process.
+#[test]
+fn a_cancel_on_drop_of_a_task_dropped_at_thread_exit() {
+    if std::env::var_os(CHILD).is_some() {
+        let thread = std::thread::spawn(|| {
+            HELD.with(|h| drop(h.borrow_mut().take()));
+            let p = spawn_local(std::future::pending::<()>());
+            HELD.with(|h| *h.borrow_mut() = Some(p.cancel_on_drop()));
+        });
+        assert!(thread.join().is_ok(), "the thread panicked as it exited");
+        println!("child: joined");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_cancel_on_drop_of_a_task_dropped_at_thread_exit",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("child: joined"),
+        "status {:?}\nstdout: {stdout}\nstderr: {stderr}",
+        out.status
+    );
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
 }
