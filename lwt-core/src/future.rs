@@ -9,7 +9,10 @@
 //! A promise polled from inside one of its own callbacks (resolved, its callbacks still being
 //! run) reads as pending, although [`Promise::state`] shows its value: the value is handed out
 //! once the callbacks queued before have run. A `block_on` of the promise there would wait for
-//! ever.
+//! ever. Inside the wake of a waker it registered, those have run: an executor whose `wake`
+//! polls the task at once (the `Waker` contract allows it) is handed the value there, where
+//! reading as pending would register the waker again, to be woken again in the same delivery,
+//! for ever.
 //!
 //! A task that gives a pending promise up before it resolves (a `select` whose other branch
 //! won) leaves its waker with the promise. For a [`spawn_local`] task that is over, the promise
@@ -132,9 +135,13 @@ impl<T: 'static> Future for Promise<T> {
             Repr::Ready(_) => None,
             Repr::Node(node) => {
                 let root = node.root();
-                if root.phase() != Phase::Idle {
-                    root.add_waker(cx.waker());
-                    return Poll::Pending;
+                match root.phase() {
+                    Phase::Idle => {}
+                    Phase::Busy if root.delivering_a_wake() => {}
+                    Phase::Busy | Phase::Pending => {
+                        root.add_waker(cx.waker());
+                        return Poll::Pending;
+                    }
                 }
                 Some(root.take_or_clone())
             }

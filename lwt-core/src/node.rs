@@ -36,6 +36,12 @@ use crate::exn::Exn;
 use crate::promise::{Promise, Repr};
 use crate::schedule::{self, Job};
 
+thread_local! {
+    /// The root whose `Wake` callback is being delivered on this thread (null if none); only
+    /// compared, never dereferenced.
+    static WAKING: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+}
+
 /// How the callbacks of a resolution are started (see `schedule`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Mode {
@@ -407,13 +413,38 @@ impl<T: 'static> Node<T> {
                     f();
                 }
             }
-            Callback::Wake(waker) => waker.wake(),
+            Callback::Wake(waker) => self.deliver_wake(waker),
             Callback::Waiter(waiter, index) => {
                 if !waiter.is_done() {
                     waiter.wake(index)
                 }
             }
         }
+    }
+
+    /// Wakes a task that awaits this resolved root. A foreign executor's waker is user code: its
+    /// panic goes to the hook, as every callback's does (see `schedule`). The waker may poll its
+    /// future at once, inside this call: that poll is handed the value (see
+    /// [`delivering_a_wake`](Self::delivering_a_wake)).
+    #[inline(never)]
+    fn deliver_wake(&self, waker: Waker) {
+        /// Puts the outer delivery back, even if the hook unwinds.
+        struct Restore(*const ());
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                WAKING.set(self.0);
+            }
+        }
+        let _restore = Restore(WAKING.replace(std::ptr::from_ref(self).cast()));
+        crate::hook::guard(|| waker.wake());
+    }
+
+    /// Is this root delivering one of its `Wake` callbacks, on this thread, right now? Every
+    /// callback queued before that waker has run then, so a poll made from inside the wake (an
+    /// executor that polls at once) is handed the value: read as pending, it queued the waker
+    /// again, whose delivery polled again, for ever.
+    pub(crate) fn delivering_a_wake(&self) -> bool {
+        WAKING.get() == std::ptr::from_ref(self).cast()
     }
 
     /// A combinator that waited on this promise finished (see `Callbacks::note_dead_waiter`).

@@ -15,11 +15,15 @@
 //! * `Promise` was no `FusedFuture` with the `futures-stream` feature (6).
 
 use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Wake, Waker};
 
 use lwt_core::future::{spawn_local, CancelOnDrop};
-use lwt_core::{hook, key, main, Promise};
+use lwt_core::{hook, key, main, wait, Promise};
 
 struct PanicOnDrop(&'static str);
 
@@ -57,10 +61,7 @@ fn a_self_canceled_futures_drop_panic_goes_to_the_hook() {
     assert!(run.unwrap_err().is_canceled());
     let seen = seen.borrow();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(
-        seen[0].contains("drop of a self-canceled future"),
-        "{seen:?}"
-    );
+    assert!(seen[0].contains("drop of a self-canceled future"), "{seen:?}");
 }
 
 /// 1b: the task cancels (a `map` over) its own promise, then finishes with a value whose `drop`
@@ -102,10 +103,7 @@ fn a_poll_panic_after_a_self_cancel_goes_to_the_hook() {
     assert!(run.unwrap_err().is_canceled());
     let seen = seen.borrow();
     assert_eq!(seen.len(), 1, "the panic vanished: {seen:?}");
-    assert!(
-        seen[0].contains("poll panic after a self-cancel"),
-        "{seen:?}"
-    );
+    assert!(seen[0].contains("poll panic after a self-cancel"), "{seen:?}");
 }
 
 /// 1, key storage: the future of a self-canceled task is dropped in the task's storage, as it
@@ -175,4 +173,99 @@ fn a_cancel_on_drop_of_a_task_dropped_at_thread_exit() {
         out.status
     );
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+}
+
+thread_local! {
+    static INLINE: RefCell<Option<Pin<Box<dyn Future<Output = ()>>>>> = RefCell::new(None);
+    static WAKES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// An executor of one future, whose waker polls it at once, on the waking thread (the `Waker`
+/// contract allows it). It gives up after 1000 wakes, which a livelock reaches.
+struct InlineWaker;
+
+impl Wake for InlineWaker {
+    fn wake(self: Arc<Self>) {
+        WAKES.with(|n| n.set(n.get() + 1));
+        if WAKES.with(Cell::get) > 1000 {
+            return;
+        }
+        let waker = Waker::from(self);
+        let mut cx = Context::from_waker(&waker);
+        INLINE.with(|f| {
+            let mut f = f.borrow_mut();
+            if f.as_mut().is_some_and(|f| f.as_mut().poll(&mut cx).is_ready()) {
+                *f = None;
+            }
+        });
+    }
+}
+
+/// 3: woken by the promise it awaits, the future is polled inside the promise's delivery of
+/// that very waker, and gets the value.
+#[test]
+fn a_waker_that_polls_at_once_gets_the_value() {
+    let (p, r) = wait::<u32>();
+    let after = Rc::new(RefCell::new(Vec::new()));
+    let done = Rc::new(Cell::new(None));
+    let d = done.clone();
+    let q = p.clone();
+    INLINE.with(|f| {
+        *f.borrow_mut() = Some(Box::pin(async move {
+            d.set(Some(q.await.unwrap()));
+        }))
+    });
+    Arc::new(InlineWaker).wake(); // pending: registers the waker on `p`
+    let a = after.clone();
+    p.on_success(move |v| a.borrow_mut().push(*v)); // registered after the waker
+    WAKES.with(|n| n.set(0));
+    r.wakeup(7);
+    assert_eq!(WAKES.with(Cell::get), 1, "the waker was delivered again and again");
+    assert_eq!(done.get(), Some(7));
+    assert_eq!(*after.borrow(), [7], "the callback after the waker still ran");
+}
+
+/// 3, the rule the fix keeps: polled from inside another of its own callbacks (not its waker's
+/// delivery), a promise still reads as pending until the callbacks queued before have run.
+#[test]
+fn a_promise_polled_from_its_own_observer_reads_as_pending() {
+    let (p, r) = wait::<u32>();
+    let seen = Rc::new(Cell::new(None));
+    let (s, q) = (seen.clone(), RefCell::new(Some(p.clone())));
+    p.on_success(move |_| {
+        let mut q = q.borrow_mut().take().unwrap();
+        let noop = Waker::noop();
+        s.set(Some(Pin::new(&mut q).poll(&mut Context::from_waker(noop)).is_pending()));
+    });
+    r.wakeup(1);
+    assert_eq!(seen.get(), Some(true));
+}
+
+struct PanicWaker;
+
+impl Wake for PanicWaker {
+    fn wake(self: Arc<Self>) {
+        panic!("a waker that panics")
+    }
+}
+
+/// 4: a foreign waker's panic goes to the hook, and the callbacks after it run.
+#[test]
+fn a_panicking_foreign_waker_goes_to_the_hook() {
+    let seen = record_hook();
+    let (p, r) = wait::<u32>();
+    let waker = Waker::from(Arc::new(PanicWaker));
+    let mut q = p.clone();
+    assert!(Pin::new(&mut q)
+        .poll(&mut Context::from_waker(&waker))
+        .is_pending());
+    let after = Rc::new(Cell::new(false));
+    let a = after.clone();
+    p.on_success(move |_| a.set(true));
+    let out = catch_unwind(AssertUnwindSafe(|| r.wakeup(1)));
+    assert!(out.is_ok(), "the waker's panic unwound out of wakeup");
+    assert!(after.get());
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains("a waker that panics"), "{seen:?}");
 }
