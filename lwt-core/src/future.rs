@@ -72,6 +72,20 @@
 //!
 //! [`InvalidArgument`]: crate::InvalidArgument
 //!
+//! With the `futures-stream` feature, a promise is a `futures_core::future::FusedFuture`
+//! (terminated once its outcome was taken), which `futures::select!` asks of what it polls;
+//! without it, give `select!` `p.fuse()` (`futures::FutureExt::fuse`). The inherent
+//! [`Promise::map`] is Lwt's (its function takes the value, and it gives a promise): it shadows
+//! `FutureExt::map`, whose function would take the `Result`; call that one as
+//! `FutureExt::map(p, f)`.
+//!
+//! A [`spawn_local`] task that waits on something only it holds (a `wait()` promise whose
+//! resolver it keeps, a channel whose sender lives in the same future, a waker it stores in
+//! itself) keeps [`main::run`](crate::main::run) waiting for ever, where `main::run` of a plain
+//! promise that nothing can resolve fails at once, saying so. The loop cannot tell a waker held
+//! by the task's own state from one held by another thread or executor that may still wake it,
+//! so a task whose waker anything but the task itself holds counts as one that may be woken.
+//!
 //! # Dropping is not canceling
 //!
 //! Rust gives a future up by dropping it (a `select` whose other branch won, a canceled
@@ -119,11 +133,24 @@ use crate::exn::Exn;
 use crate::node::Phase;
 use crate::promise::{Promise, Repr};
 
+/// The message of the rejection a spent promise reads as.
+const POLLED_AFTER_COMPLETION: &str = "this promise was already awaited to completion: its \
+    outcome was moved out then (await a clone to keep a readable handle)";
+
 fn polled_after_completion() -> Exn {
-    Exn::invalid_argument(
-        "this promise was already awaited to completion: its outcome was moved out then \
-         (await a clone to keep a readable handle)",
-    )
+    Exn::invalid_argument(POLLED_AFTER_COMPLETION)
+}
+
+/// With the `futures-stream` feature: a promise whose outcome an `.await` (or a poll) took is
+/// terminated, so `futures::select!` takes it without `.fuse()`. A promise rejected by hand
+/// with that very [`InvalidArgument`](crate::InvalidArgument) message reads as terminated too.
+#[cfg(feature = "futures-stream")]
+impl<T: 'static> futures_core::future::FusedFuture for Promise<T> {
+    fn is_terminated(&self) -> bool {
+        matches!(&self.0, Repr::Ready(Err(e))
+            if e.downcast_ref::<crate::InvalidArgument>()
+                .is_some_and(|a| a.message() == POLLED_AFTER_COMPLETION))
+    }
 }
 
 impl<T: 'static> Future for Promise<T> {

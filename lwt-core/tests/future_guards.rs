@@ -61,7 +61,10 @@ fn a_self_canceled_futures_drop_panic_goes_to_the_hook() {
     assert!(run.unwrap_err().is_canceled());
     let seen = seen.borrow();
     assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].contains("drop of a self-canceled future"), "{seen:?}");
+    assert!(
+        seen[0].contains("drop of a self-canceled future"),
+        "{seen:?}"
+    );
 }
 
 /// 1b: the task cancels (a `map` over) its own promise, then finishes with a value whose `drop`
@@ -103,7 +106,10 @@ fn a_poll_panic_after_a_self_cancel_goes_to_the_hook() {
     assert!(run.unwrap_err().is_canceled());
     let seen = seen.borrow();
     assert_eq!(seen.len(), 1, "the panic vanished: {seen:?}");
-    assert!(seen[0].contains("poll panic after a self-cancel"), "{seen:?}");
+    assert!(
+        seen[0].contains("poll panic after a self-cancel"),
+        "{seen:?}"
+    );
 }
 
 /// 1, key storage: the future of a self-canceled task is dropped in the task's storage, as it
@@ -194,7 +200,9 @@ impl Wake for InlineWaker {
         let mut cx = Context::from_waker(&waker);
         INLINE.with(|f| {
             let mut f = f.borrow_mut();
-            if f.as_mut().is_some_and(|f| f.as_mut().poll(&mut cx).is_ready()) {
+            if f.as_mut()
+                .is_some_and(|f| f.as_mut().poll(&mut cx).is_ready())
+            {
                 *f = None;
             }
         });
@@ -220,9 +228,17 @@ fn a_waker_that_polls_at_once_gets_the_value() {
     p.on_success(move |v| a.borrow_mut().push(*v)); // registered after the waker
     WAKES.with(|n| n.set(0));
     r.wakeup(7);
-    assert_eq!(WAKES.with(Cell::get), 1, "the waker was delivered again and again");
+    assert_eq!(
+        WAKES.with(Cell::get),
+        1,
+        "the waker was delivered again and again"
+    );
     assert_eq!(done.get(), Some(7));
-    assert_eq!(*after.borrow(), [7], "the callback after the waker still ran");
+    assert_eq!(
+        *after.borrow(),
+        [7],
+        "the callback after the waker still ran"
+    );
 }
 
 /// 3, the rule the fix keeps: polled from inside another of its own callbacks (not its waker's
@@ -235,7 +251,11 @@ fn a_promise_polled_from_its_own_observer_reads_as_pending() {
     p.on_success(move |_| {
         let mut q = q.borrow_mut().take().unwrap();
         let noop = Waker::noop();
-        s.set(Some(Pin::new(&mut q).poll(&mut Context::from_waker(noop)).is_pending()));
+        s.set(Some(
+            Pin::new(&mut q)
+                .poll(&mut Context::from_waker(noop))
+                .is_pending(),
+        ));
     });
     r.wakeup(1);
     assert_eq!(seen.get(), Some(true));
@@ -268,4 +288,29 @@ fn a_panicking_foreign_waker_goes_to_the_hook() {
     let seen = seen.borrow();
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert!(seen[0].contains("a waker that panics"), "{seen:?}");
+}
+
+/// 6: with the `futures-stream` feature, a promise is a `FusedFuture`, terminated once its
+/// outcome was taken.
+#[cfg(feature = "futures-stream")]
+#[test]
+fn a_promise_is_a_fused_future() {
+    use futures::future::FusedFuture;
+    let (mut p, r) = wait::<u32>();
+    let noop = Waker::noop();
+    let mut cx = Context::from_waker(noop);
+    assert!(!p.is_terminated());
+    assert!(Pin::new(&mut p).poll(&mut cx).is_pending());
+    assert!(!p.is_terminated());
+    r.wakeup(3);
+    assert!(
+        !p.is_terminated(),
+        "resolved, but its outcome is not taken yet"
+    );
+    assert_eq!(Pin::new(&mut p).poll(&mut cx).map(Result::unwrap), 3.into());
+    assert!(p.is_terminated());
+    let mut ready = Promise::ret(1);
+    assert!(!ready.is_terminated());
+    let _ = Pin::new(&mut ready).poll(&mut cx);
+    assert!(ready.is_terminated());
 }
