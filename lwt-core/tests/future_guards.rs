@@ -125,7 +125,7 @@ fn a_self_canceled_future_is_dropped_in_the_tasks_key_storage() {
     let k = key::new_key::<u32>();
     let seen = Rc::new(Cell::new(None));
     let slot: Slot<()> = Rc::default();
-    let (s, k2, sn) = (slot.clone(), k.clone(), seen.clone());
+    let (s, k2, sn) = (slot.clone(), k, seen.clone());
     let p = key::with_value(&k, Some(7), || {
         spawn_local(async move {
             let _probe = Probe(k2, sn);
