@@ -42,6 +42,26 @@ thread_local! {
     static WAKING: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
 }
 
+/// Wakes a task that awaits the resolved root at `root`. A foreign executor's waker is user
+/// code: its panic goes to the hook, as every callback's does (see `schedule`). The waker may
+/// poll its future at once, inside this call: that poll is handed the value (see
+/// [`Node::delivering_a_wake`]). Not generic and out of line: in each `Node<T>`'s delivery it is
+/// one call, which keeps the common callbacks' code as it was (inlined, the guard cost the
+/// stream rows 17 instructions per element).
+#[cold]
+#[inline(never)]
+fn deliver_wake(root: *const (), waker: Waker) {
+    /// Puts the outer delivery back, even if the hook unwinds.
+    struct Restore(*const ());
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            WAKING.set(self.0);
+        }
+    }
+    let _restore = Restore(WAKING.replace(root));
+    crate::hook::guard(|| waker.wake());
+}
+
 /// How the callbacks of a resolution are started (see `schedule`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Mode {
@@ -413,7 +433,7 @@ impl<T: 'static> Node<T> {
                     f();
                 }
             }
-            Callback::Wake(waker) => self.deliver_wake(waker),
+            Callback::Wake(waker) => deliver_wake(Rc::as_ptr(self).cast(), waker),
             Callback::Waiter(waiter, index) => {
                 if !waiter.is_done() {
                     waiter.wake(index)
@@ -422,27 +442,10 @@ impl<T: 'static> Node<T> {
         }
     }
 
-    /// Wakes a task that awaits this resolved root. A foreign executor's waker is user code: its
-    /// panic goes to the hook, as every callback's does (see `schedule`). The waker may poll its
-    /// future at once, inside this call: that poll is handed the value (see
-    /// [`delivering_a_wake`](Self::delivering_a_wake)).
-    #[inline(never)]
-    fn deliver_wake(&self, waker: Waker) {
-        /// Puts the outer delivery back, even if the hook unwinds.
-        struct Restore(*const ());
-        impl Drop for Restore {
-            fn drop(&mut self) {
-                WAKING.set(self.0);
-            }
-        }
-        let _restore = Restore(WAKING.replace(std::ptr::from_ref(self).cast()));
-        crate::hook::guard(|| waker.wake());
-    }
-
-    /// Is this root delivering one of its `Wake` callbacks, on this thread, right now? Every
-    /// callback queued before that waker has run then, so a poll made from inside the wake (an
-    /// executor that polls at once) is handed the value: read as pending, it queued the waker
-    /// again, whose delivery polled again, for ever.
+    /// Is this root delivering one of its `Wake` callbacks ([`deliver_wake`]), on this thread,
+    /// right now? Every callback queued before that waker has run then, so a poll made from
+    /// inside the wake (an executor that polls at once) is handed the value: read as pending, it
+    /// queued the waker again, whose delivery polled again, for ever.
     pub(crate) fn delivering_a_wake(&self) -> bool {
         WAKING.get() == std::ptr::from_ref(self).cast()
     }

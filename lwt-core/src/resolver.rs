@@ -203,6 +203,7 @@ impl<T: 'static> Resolver<T> {
     /// [`wakeup_later`](Self::wakeup_later) if the promise is still pending; otherwise (it was
     /// canceled) `value` comes back. One lookup of the root where `is_pending` then
     /// `wakeup_later` make two.
+    #[inline]
     pub(crate) fn try_wakeup_later(mut self, value: T) -> Result<(), T> {
         self.armed = None;
         match self.node.resolve(Ok(value), Mode::Deferred) {
