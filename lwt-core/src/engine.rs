@@ -48,12 +48,27 @@ pub(crate) struct Remote {
     waker: Waker,
     /// The loop's thread: a thread that blocks until its loop answers must not be that one.
     owner: std::thread::ThreadId,
+    /// How many [`MainHandle`](crate::preemptive::MainHandle)s are alive: a thread holding one
+    /// may still post work that resolves what `run` waits for, so the loop does not report
+    /// `Stuck` while one is out.
+    handles: AtomicUsize,
 }
 
 impl Remote {
     /// Is the calling thread the loop's own?
     pub(crate) fn is_loop_thread(&self) -> bool {
         std::thread::current().id() == self.owner
+    }
+
+    /// A `MainHandle` was made (or cloned).
+    pub(crate) fn handle_made(&self) {
+        self.handles.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A `MainHandle` was dropped. Release: what it posted before is seen by the loop that sees
+    /// it gone (see `nothing_can_wake`).
+    pub(crate) fn handle_dropped(&self) {
+        self.handles.fetch_sub(1, Ordering::Release);
     }
 
     /// Runs `f` on the loop's thread, at its next iteration; drops it if that thread has exited.
@@ -341,6 +356,7 @@ impl Engine {
                 closed: AtomicBool::new(false),
                 waker,
                 owner: std::thread::current().id(),
+                handles: AtomicUsize::new(0),
             }),
             timers: RefCell::new(Timers::default()),
             timer_cancels: Rc::new(CancelCounter),
@@ -690,7 +706,7 @@ impl Engine {
         self.any_live_pause()
             || self.queued_work()
             || self.io_waiters.get() > 0
-            || (self.remote_work() && !self.only_unwakeable_tasks())
+            || (self.remote_work() || self.handles_out()) && !self.nothing_can_wake()
             || self.timers.borrow_mut().next_deadline().is_some()
     }
 
@@ -702,25 +718,33 @@ impl Engine {
             || !self.ready.borrow().is_empty()
     }
 
-    /// Work another thread may finish or wake: background jobs, async tasks, posted work.
-    #[inline]
-    /// The only remote work is `spawn_local` tasks, and nothing can wake any of them (see
-    /// `future::any_task_may_be_woken`): waiting for them would block for ever. Looked at only
-    /// when the loop would otherwise block with no timeout.
-    fn only_unwakeable_tasks(&self) -> bool {
+    /// Nothing another thread holds can make progress here any more: no background job, no
+    /// `MainHandle` out, no `spawn_local` task that anything can wake (see
+    /// `future::any_task_may_be_woken`), and nothing posted. Waiting then would block for
+    /// ever. Looked at only when the loop would otherwise block with no timeout.
+    fn nothing_can_wake(&self) -> bool {
         if self.outstanding.get() > 0
-            || self.live_tasks.get() == 0
-            || crate::future::any_task_may_be_woken()
+            || self.handles_out()
+            || (self.live_tasks.get() > 0 && crate::future::any_task_may_be_woken())
         {
             return false;
         }
-        // The wakers were counted first. A thread that wakes a task posts the poll before it
-        // drops its waker, and the fence orders that drop (a release) before the look at the
-        // posted work: a waker seen gone means its poll is seen posted.
+        // The wakers and handles were counted first. A thread that wakes a task, or posts
+        // through a handle, posts before it drops its waker or handle, and the fence orders
+        // that drop (a release) before the look at the posted work: one seen gone means what
+        // it posted is seen.
         std::sync::atomic::fence(Ordering::Acquire);
         self.remote.queued.load(Ordering::Acquire) == 0
     }
 
+    /// Does another thread hold a `MainHandle` on this loop? Only where the loop would
+    /// otherwise report `Stuck`: the iterations that have other work never look.
+    fn handles_out(&self) -> bool {
+        self.remote.handles.load(Ordering::Acquire) > 0
+    }
+
+    /// Work another thread may finish or wake: background jobs, async tasks, posted work.
+    #[inline]
     fn remote_work(&self) -> bool {
         self.outstanding.get() > 0
             || self.live_tasks.get() > 0
@@ -764,7 +788,7 @@ impl Engine {
                 Some(d.saturating_duration_since(Instant::now()))
             } else if io_waiting || self.outstanding.get() > 0 {
                 None
-            } else if remote_work && !self.only_unwakeable_tasks() {
+            } else if (remote_work || self.handles_out()) && !self.nothing_can_wake() {
                 self.wait_for_task_wakes()?;
                 // Woken: what came is collected by a poll that does not wait.
                 Some(Duration::ZERO)
@@ -792,7 +816,7 @@ impl Engine {
             if self.remote.queued.load(Ordering::Acquire) > 0 || self.queued_work() {
                 return Ok(());
             }
-            if self.only_unwakeable_tasks() {
+            if self.nothing_can_wake() {
                 return Err(Stuck);
             }
         }

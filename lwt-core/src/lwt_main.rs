@@ -28,7 +28,9 @@
 //! The loop counts the holders when it is about to block, and again every second while those
 //! tasks are all it waits for: if the last holder other than the task is another thread, which
 //! drops the waker without waking it (it panicked, say), `run` reports that nothing can resolve
-//! its promise within a second of the drop.
+//! its promise within a second of the drop. A [`MainHandle`](crate::preemptive::MainHandle)
+//! alive on another thread counts the same way: that thread may still resolve the promise
+//! through `run_in_main`, so `run` waits, and reports within a second of the last handle's drop.
 //!
 //! ```
 //! use lwt_core::{main, Promise};

@@ -710,7 +710,7 @@ pub fn run_in_main<T: Send + 'static>(
 /// assert!(preemptive::main_handle().is_none()); // not on a worker
 /// ```
 pub fn main_handle() -> Option<MainHandle> {
-    ORIGIN.with(|o| o.borrow().clone()).map(MainHandle)
+    ORIGIN.with(|o| o.borrow().clone()).map(MainHandle::new)
 }
 
 /// A handle on the loop that started a [`detach`]ed job ([`main_handle`]): any thread can
@@ -718,8 +718,30 @@ pub fn main_handle() -> Option<MainHandle> {
 /// while that thread is inside [`main::run`](crate::main::run): one made between two `run`s
 /// (after the job is done, say) waits for the next. Used on the thread of another loop, it
 /// blocks that loop until the answer comes.
-#[derive(Clone)]
+///
+/// While a handle is alive, [`main::run`](crate::main::run) waits for what it may post instead
+/// of failing with "nothing can resolve it" (it looks again every second): drop the handle once
+/// the thread that holds it is done with the loop.
 pub struct MainHandle(Arc<Remote>);
+
+impl MainHandle {
+    fn new(remote: Arc<Remote>) -> MainHandle {
+        remote.handle_made();
+        MainHandle(remote)
+    }
+}
+
+impl Clone for MainHandle {
+    fn clone(&self) -> MainHandle {
+        MainHandle::new(self.0.clone())
+    }
+}
+
+impl Drop for MainHandle {
+    fn drop(&mut self) {
+        self.0.handle_dropped();
+    }
+}
 
 impl fmt::Debug for MainHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
