@@ -8,7 +8,8 @@
 //! | Lwt_unix | here |
 //! |---|---|
 //! | `sleep 0.5`, `timeout`, `with_timeout` | [`sleep_secs`]`(0.5)` or [`sleep`]`(Duration)`, [`timeout`], [`with_timeout`] (a `Duration`) |
-//! | `yield`, `auto_yield` | [`main::yield_`](crate::main::yield_) (a `pause`) |
+//! | `yield` | [`main::yield_`](crate::main::yield_) (a `pause`) |
+//! | `auto_yield`, `auto_pause` | [`auto_yield`], [`auto_pause`] (a `Duration`) |
 //! | `file_descr`, `of_unix_file_descr`, `read`, `write`, `wait_read`, `close` | [`Fd`], [`Fd::from_owned`], [`Fd::read`], [`Fd::write`], [`Fd::wait_read`], [`Fd::close`] |
 //! | `pipe`, `socketpair`, `openfile` | [`pipe`], [`socketpair`], [`open_file`] |
 //! | `socket` + `connect`, `bind` + `listen` + `accept` | [`connect_tcp`], [`connect_unix`], [`Listener`] |
@@ -60,7 +61,8 @@ pub use net::{
     connect_tcp, connect_unix, getaddrinfo, open_file, pipe, socketpair, Listener, SOMAXCONN,
 };
 pub use time::{
-    sleep, sleep_secs, sleep_until, timeout, timer_count, with_timeout, Timeout, FOREVER,
+    auto_pause, auto_yield, sleep, sleep_secs, sleep_until, timeout, timer_count, with_timeout,
+    Timeout, FOREVER,
 };
 
 /// A blocking-mode [`Fd`] for the process's standard input (reads go through the thread pool,

@@ -4,8 +4,10 @@
 //! cancelable; canceling it removes its timer. Only [`main::run`](crate::main::run) makes time
 //! pass: a sleep created outside `run` fires during the next `run` once its deadline is reached.
 
+use std::cell::Cell;
 use std::error::Error;
 use std::fmt;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use crate::combinators::pick;
@@ -50,6 +52,60 @@ pub const FOREVER: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 /// ```
 pub fn sleep_until(deadline: Instant) -> Promise<()> {
     engine::with(|e| e.sleep_until(deadline))
+}
+
+/// Lwt_unix's `auto_yield`: a function that yields ([`main::yield_`](crate::main::yield_))
+/// once `interval` has passed since it last did (or since it was made), and otherwise gives a
+/// resolved promise. A loop over data that is ready at once (a buffered channel, a list) calls
+/// it at each step: the other promises get to run every `interval`, and the steps in between
+/// cost no turn of the loop. Clones share the time of the last yield, so the function works in
+/// a loop body of `lwt!`, which is cloned for each iteration.
+///
+/// ```
+/// use std::time::Duration;
+/// use lwt_core::{main, unix};
+///
+/// let maybe_yield = unix::auto_yield(Duration::from_secs(3600));
+/// assert!(maybe_yield().is_fulfilled()); // not an hour yet: no yield
+/// let every_time = unix::auto_yield(Duration::ZERO);
+/// let yielded = every_time();
+/// assert!(yielded.is_pending()); // resolved at the next turn of the loop
+/// main::run(yielded).unwrap();
+/// ```
+pub fn auto_yield(interval: Duration) -> impl Fn() -> Promise<()> + Clone + 'static {
+    every(interval, crate::main::yield_)
+}
+
+/// Lwt_unix's `auto_pause`: [`auto_yield`] with [`main::pause`](crate::main::pause) (the same
+/// here: `yield_` is a `pause`).
+///
+/// ```
+/// use std::time::Duration;
+/// let maybe_pause = lwt_core::unix::auto_pause(Duration::from_millis(50));
+/// assert!(maybe_pause().is_fulfilled());
+/// ```
+pub fn auto_pause(interval: Duration) -> impl Fn() -> Promise<()> + Clone + 'static {
+    every(interval, crate::main::pause)
+}
+
+/// A function that calls `pause` once `interval` has passed since it last did, as Lwt's
+/// `auto_yield` does: the next limit counts from the call that paused, not from the last limit,
+/// so a loop that was away for long pauses once, not once per interval missed.
+fn every(
+    interval: Duration,
+    pause: fn() -> Promise<()>,
+) -> impl Fn() -> Promise<()> + Clone + 'static {
+    let after = move |now: Instant| now.checked_add(interval.min(FOREVER)).unwrap_or(now);
+    let limit = Rc::new(Cell::new(after(Instant::now())));
+    move || {
+        let now = Instant::now();
+        if now >= limit.get() {
+            limit.set(after(now));
+            pause()
+        } else {
+            Promise::ret(())
+        }
+    }
 }
 
 /// [`sleep`] for a number of seconds, like Lwt's `Lwt_unix.sleep 0.5`. A negative number is a
