@@ -160,7 +160,9 @@ impl Drop for Running {
 ///
 /// Calling `run` from inside a running loop (from a callback) is an error: the promise is not run
 /// and the result is an [`InvalidArgument`](crate::InvalidArgument). `run` can be called again
-/// once it returned. Each thread has a loop of its own (promises, timers, descriptors and hooks
+/// once it returned. While the exit hooks run (from an [`exit`] in a callback, say), a `run` made
+/// by a hook, or by a callback run in the iterations they take, turns the loop instead, as on
+/// Lwt, whose exit handler marks its loop finished before it calls the hooks. Each thread has a loop of its own (promises, timers, descriptors and hooks
 /// are thread-local, as `Promise` is not `Send`), so threads may each `run` at the same time;
 /// the check is per thread.
 ///
@@ -172,6 +174,12 @@ impl Drop for Running {
 /// ```
 pub fn run<T: 'static>(promise: Promise<T>) -> Result<T, Exn> {
     if RUNNING.with(|r| r.replace(true)) {
+        if EXITING.with(Cell::get) > 0 {
+            // An exit hook's own `run`, while the hooks run from inside the loop (an `exit` in
+            // a callback): Lwt's exit handler marks its loop finished before it calls the
+            // hooks, so there a hook may `run`. The loop turns here, as for the hooks' chain.
+            return turn_until_resolved(promise);
+        }
         return Err(Exn::invalid_argument(
             "main::run: nested call (run was called from inside a running loop)",
         ));

@@ -547,6 +547,33 @@ fn exit_called_while_the_exit_hooks_run_exits_at_once() {
     assert_eq!(code, Some(3));
 }
 
+/// Found by review (rev54, session 35): `exit` from a callback runs the exit hooks inside the
+/// loop, where a hook's own `main::run` failed as a nested call; Lwt's exit handler marks its
+/// loop finished before it calls the hooks, and there the hook's `run` works (`h2 nested run
+/// ok`). The program runs in a child process (this test binary again).
+#[test]
+fn an_exit_hooks_own_run_works_after_an_exit_from_a_callback() {
+    const NAME: &str = "an_exit_hooks_own_run_works_after_an_exit_from_a_callback";
+    if std::env::var_os("LWT_CORE_EXIT_RUN_CHILD").is_some() {
+        main::at_exit(|| {
+            println!("@h1");
+            lwt_core::return_unit()
+        });
+        main::at_exit(|| {
+            let inner = main::run(unix::sleep(Duration::from_millis(5)).map(|()| 7));
+            println!("@h2 run {:?}", inner.map_err(|e| e.to_string()));
+            lwt_core::return_unit()
+        });
+        let timer = unix::sleep(Duration::from_millis(5)).map(|()| -> () { main::exit(3) });
+        let _ = main::run(timer);
+        println!("@not exited");
+        std::process::exit(0);
+    }
+    let (events, _, code) = in_child(NAME, "LWT_CORE_EXIT_RUN_CHILD");
+    assert_eq!(events, ["h2 run Ok(7)", "h1"]);
+    assert_eq!(code, Some(3));
+}
+
 /// Found in review (session 30), by a test of an `exit` sent from a job to its loop, which hung
 /// one time in four: a loop turned from inside work another thread posted (here a job's completion,
 /// whose callback runs the exit hooks) blocked in its poll with more posted work queued, whose
