@@ -14,6 +14,7 @@ cargo test --workspace --lib --bins --tests --examples
 cargo test --workspace --doc
 # The `futures-stream` feature's tests and docs (its code is compiled only with the feature).
 cargo test -p lwt-core --features futures-stream --test stream futures_stream
+cargo test -p lwt-core --features futures-stream --test future_guards fused_future
 cargo test -p lwt-core --features futures-stream --doc futures
 # `lwt!` in a crate of edition 2024 (let chains); it shares the workspace's build directory
 # (`--target-dir` overrides CARGO_TARGET_DIR, so pass that on when it is set).

@@ -12,7 +12,10 @@
 //! ever. Inside the wake of a waker it registered, those have run: an executor whose `wake`
 //! polls the task at once (the `Waker` contract allows it) is handed the value there, where
 //! reading as pending would register the waker again, to be woken again in the same delivery,
-//! for ever.
+//! for ever. The promise cannot tell which task polls (an executor may make a new waker for
+//! each poll), so any poll inside that wake is handed the value: an executor whose wake polls
+//! all its tasks gives another task awaiting the promise its value before the callbacks queued
+//! ahead of that task's own waker have run.
 //!
 //! A task that gives a pending promise up before it resolves (a `select` whose other branch
 //! won) leaves its waker with the promise. For a [`spawn_local`] task that is over, the promise
@@ -142,8 +145,11 @@ fn polled_after_completion() -> Exn {
 }
 
 /// With the `futures-stream` feature: a promise whose outcome an `.await` (or a poll) took is
-/// terminated, so `futures::select!` takes it without `.fuse()`. A promise rejected by hand
-/// with that very [`InvalidArgument`](crate::InvalidArgument) message reads as terminated too.
+/// terminated, so `futures::select!` takes it without `.fuse()`. The mark is the rejection a
+/// spent promise reads as, so a promise rejected with that very error reads as terminated too,
+/// though never polled: one made from a spent handle (`spent.bind(f)`, which passes the error
+/// on) or rejected by hand with that [`InvalidArgument`](crate::InvalidArgument) message.
+/// `select!` skips it, and panics if every branch is terminated and it has no `complete` arm.
 #[cfg(feature = "futures-stream")]
 impl<T: 'static> futures_core::future::FusedFuture for Promise<T> {
     fn is_terminated(&self) -> bool {

@@ -270,6 +270,67 @@ impl Wake for PanicWaker {
 }
 
 /// 4: a foreign waker's panic goes to the hook, and the callbacks after it run.
+type Task = Pin<Box<dyn Future<Output = ()>>>;
+
+thread_local! {
+    /// The tasks of `AllWaker`'s executor.
+    static ALL_TASKS: RefCell<Vec<Option<Task>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// An executor whose wake polls every one of its tasks at once.
+struct AllWaker;
+
+fn poll_one(i: usize) {
+    let waker = Waker::from(Arc::new(AllWaker));
+    let mut cx = Context::from_waker(&waker);
+    let task = ALL_TASKS.with(|t| t.borrow_mut()[i].take());
+    if let Some(mut f) = task {
+        if f.as_mut().poll(&mut cx).is_pending() {
+            ALL_TASKS.with(|t| t.borrow_mut()[i] = Some(f));
+        }
+    }
+}
+
+impl Wake for AllWaker {
+    fn wake(self: Arc<Self>) {
+        let n = ALL_TASKS.with(|t| t.borrow().len());
+        for i in 0..n {
+            poll_one(i);
+        }
+    }
+}
+
+/// Checked in review (rev55) of the fix above: an executor whose wake polls every one of its
+/// tasks, each with a waker of its own made for that poll (so that no poll's waker is the one
+/// being delivered), finishes them all, with no livelock. Inside the wake of A's waker, B, which
+/// awaits the same promise, is handed the value too: before a callback queued ahead of B's own
+/// waker has run (documented in `future`'s module docs).
+#[test]
+fn an_executor_that_polls_all_its_tasks_at_each_wake_finishes_them() {
+    let (p, r) = wait::<u32>();
+    let flag = Rc::new(Cell::new(false));
+    let b_saw_flag = Rc::new(Cell::new(None));
+    let (qa, qb) = (p.clone(), p.clone());
+    let (f2, s2) = (flag.clone(), b_saw_flag.clone());
+    ALL_TASKS.with(|t| {
+        t.borrow_mut().push(Some(Box::pin(async move {
+            qa.await.unwrap();
+        })));
+        t.borrow_mut().push(Some(Box::pin(async move {
+            qb.await.unwrap();
+            s2.set(Some(f2.get()));
+        })));
+    });
+    poll_one(0); // A's waker: the first callback on p
+    let f = flag.clone();
+    p.on_success(move |_| f.set(true)); // the second
+    poll_one(1); // B's waker: the third
+    r.wakeup(1);
+    assert!(ALL_TASKS.with(|t| t.borrow().iter().all(Option::is_none)));
+    assert_eq!(b_saw_flag.get(), Some(false));
+    assert!(flag.get());
+}
+
 #[test]
 fn a_panicking_foreign_waker_goes_to_the_hook() {
     let seen = record_hook();

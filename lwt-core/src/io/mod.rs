@@ -265,7 +265,9 @@ pub fn stdin() -> InputChannel {
 /// this one goes on: descriptor 1 is then pointed at `/dev/null` rather than closed, so that its
 /// number is not reused by the next file opened, and `println!` afterwards writes nowhere.
 /// (Another thread's channel, which has its own duplicate, keeps the output open until it is
-/// closed too.) [`stderr`] does the same with descriptor 2.
+/// closed too.) [`stderr`] does the same with descriptor 2. Should that fail (a system with no
+/// `/dev/null`), the close is rejected with the error, "ending the standard output: ..."; the
+/// channel and its duplicate are closed all the same.
 ///
 /// ```
 /// use lwt_core::{io, main};
