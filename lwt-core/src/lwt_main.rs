@@ -561,7 +561,8 @@ pub fn remove_hook(id: HookId) {
 /// run after them.
 ///
 /// Rust runs nothing when `main` returns, so call [`exit`] (or `run_exit_hooks`) to end a program
-/// that registered exit hooks.
+/// that registered exit hooks: returning from `main` skips them, silently (OCaml runs Lwt's
+/// from its own `at_exit` when the program ends).
 ///
 /// ```
 /// use std::{cell::Cell, rc::Rc};
