@@ -43,6 +43,13 @@ fn record_hook() -> Rc<RefCell<Vec<String>>> {
 
 type Slot<T> = Rc<RefCell<Option<Promise<T>>>>;
 
+/// The hook saw one failure, whose message contains `needle`.
+fn assert_reported_once(seen: &Rc<RefCell<Vec<String>>>, needle: &str) {
+    let seen = seen.borrow();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen[0].contains(needle), "{seen:?}");
+}
+
 /// 1a: the future's `drop` panics after the task canceled its own promise.
 #[test]
 fn a_self_canceled_futures_drop_panic_goes_to_the_hook() {
@@ -59,12 +66,7 @@ fn a_self_canceled_futures_drop_panic_goes_to_the_hook() {
     let run = catch_unwind(AssertUnwindSafe(|| main::run(p)));
     let run = run.expect("the drop's panic unwound out of main::run");
     assert!(run.unwrap_err().is_canceled());
-    let seen = seen.borrow();
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(
-        seen[0].contains("drop of a self-canceled future"),
-        "{seen:?}"
-    );
+    assert_reported_once(&seen, "drop of a self-canceled future");
 }
 
 /// 1b: the task cancels (a `map` over) its own promise, then finishes with a value whose `drop`
@@ -84,9 +86,7 @@ fn a_self_canceled_tasks_output_is_dropped_under_the_guard() {
     let run = catch_unwind(AssertUnwindSafe(|| main::run(q)));
     let run = run.expect("the output's drop panic unwound out of main::run");
     assert!(run.unwrap_err().is_canceled());
-    let seen = seen.borrow();
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].contains("output"), "{seen:?}");
+    assert_reported_once(&seen, "output");
 }
 
 /// 1c: the task cancels its own promise, then panics in the same poll: no promise is left to
@@ -104,12 +104,7 @@ fn a_poll_panic_after_a_self_cancel_goes_to_the_hook() {
     *slot.borrow_mut() = Some(p.clone());
     let run = catch_unwind(AssertUnwindSafe(|| main::run(p))).unwrap();
     assert!(run.unwrap_err().is_canceled());
-    let seen = seen.borrow();
-    assert_eq!(seen.len(), 1, "the panic vanished: {seen:?}");
-    assert!(
-        seen[0].contains("poll panic after a self-cancel"),
-        "{seen:?}"
-    );
+    assert_reported_once(&seen, "poll panic after a self-cancel");
 }
 
 /// 1, key storage: the future of a self-canceled task is dropped in the task's storage, as it
@@ -346,9 +341,7 @@ fn a_panicking_foreign_waker_goes_to_the_hook() {
     let out = catch_unwind(AssertUnwindSafe(|| r.wakeup(1)));
     assert!(out.is_ok(), "the waker's panic unwound out of wakeup");
     assert!(after.get());
-    let seen = seen.borrow();
-    assert_eq!(seen.len(), 1, "{seen:?}");
-    assert!(seen[0].contains("a waker that panics"), "{seen:?}");
+    assert_reported_once(&seen, "a waker that panics");
 }
 
 /// 6: with the `futures-stream` feature, a promise is a `FusedFuture`, terminated once its
