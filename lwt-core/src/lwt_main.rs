@@ -28,9 +28,12 @@
 //! The loop counts the holders when it is about to block, and again every second while those
 //! tasks are all it waits for: if the last holder other than the task is another thread, which
 //! drops the waker without waking it (it panicked, say), `run` reports that nothing can resolve
-//! its promise within a second of the drop. A [`MainHandle`](crate::preemptive::MainHandle)
-//! alive on another thread counts the same way: that thread may still resolve the promise
-//! through `run_in_main`, so `run` waits, and reports within a second of the last handle's drop.
+//! its promise within a second of the drop. A live [`MainHandle`](crate::preemptive::MainHandle)
+//! counts the same way: the thread that holds it may still resolve the promise through
+//! `run_in_main`, so `run` waits, and reports within a second of the last handle's drop. The
+//! loop cannot see which thread holds a handle, so one kept on the loop's own thread (where
+//! `run_in_main` refuses to run) or parked for good on another keeps a stuck `run` waiting for
+//! ever too: drop a handle once its thread is done with the loop.
 //!
 //! ```
 //! use lwt_core::{main, Promise};
@@ -157,6 +160,10 @@ impl Drop for Running {
 }
 
 /// Lwt's `Lwt_main.run`: runs the loop until `promise` is resolved, and returns its outcome.
+///
+/// If nothing can ever resolve `promise`, `run` fails saying so instead of hanging (see the
+/// [module docs](self) for what counts, a live [`MainHandle`](crate::preemptive::MainHandle)
+/// among it).
 ///
 /// Calling `run` from inside a running loop (from a callback) is an error: the promise is not run
 /// and the result is an [`InvalidArgument`](crate::InvalidArgument). `run` can be called again

@@ -720,7 +720,8 @@ pub fn main_handle() -> Option<MainHandle> {
 /// blocks that loop until the answer comes.
 ///
 /// While a handle is alive, [`main::run`](crate::main::run) waits for what it may post instead
-/// of failing with "nothing can resolve it" (it looks again every second): drop the handle once
+/// of failing with "nothing can resolve it" (it looks again every second), wherever the handle
+/// is, the loop's own thread included (the loop cannot see who holds it): drop the handle once
 /// the thread that holds it is done with the loop.
 pub struct MainHandle(Arc<Remote>);
 
