@@ -264,7 +264,7 @@ impl Wake for PanicWaker {
     }
 }
 
-/// 4: a foreign waker's panic goes to the hook, and the callbacks after it run.
+/// A task of `AllWaker`'s executor.
 type Task = Pin<Box<dyn Future<Output = ()>>>;
 
 thread_local! {
@@ -326,6 +326,7 @@ fn an_executor_that_polls_all_its_tasks_at_each_wake_finishes_them() {
     assert!(flag.get());
 }
 
+/// 4: a foreign waker's panic goes to the hook, and the callbacks after it run.
 #[test]
 fn a_panicking_foreign_waker_goes_to_the_hook() {
     let seen = record_hook();
