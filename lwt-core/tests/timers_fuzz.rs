@@ -25,7 +25,8 @@
 //! with `Canceled` at once; `pick`/`npick` have canceled their losers when their result resolves,
 //! and a winner is fulfilled; `with_timeout` times out no earlier than its duration, cancels its
 //! inner sleep then, and follows the deadline order; a removed hook never runs again; a nested
-//! `main::run` is refused with an "nested" `InvalidArgument`, and `main::is_running` is right;
+//! `main::run` is refused with an "nested" `InvalidArgument` (while the exit hooks run, it turns the
+//! loop instead, as Lwt allows), and `main::is_running` is right;
 //! an exit hook's sleep or pause has resolved when `run_exit_hooks` returns, and no exit hook
 //! failed. After `main::run` returns: it returned in the iteration that resolved its promise (no
 //! enter hook ran after), `unix::timer_count()` and `main::paused_count()` count exactly the
@@ -1028,7 +1029,18 @@ fn act(w: &W, a: &Act) {
             if main::is_running() != in_run {
                 err(w, format!("main::is_running() is {}", !in_run));
             }
-            if in_run {
+            let exiting = !w.borrow().exit_turns.is_empty();
+            if in_run && exiting {
+                // While the exit hooks run, a `run` turns the loop (as Lwt's exit handler
+                // allows): of a resolved promise, it returns at once.
+                match main::run(Promise::ret(())) {
+                    Ok(()) => {}
+                    other => err(
+                        w,
+                        format!("a main::run while the exit hooks run gave {other:?}"),
+                    ),
+                }
+            } else if in_run {
                 match main::run(Promise::ret(())) {
                     Err(e) if e.is::<InvalidArgument>() && e.to_string().contains("nested") => {}
                     other => err(w, format!("a nested main::run gave {other:?}")),
