@@ -90,3 +90,30 @@ fn a_pipe_keeps_the_system_message() {
     assert_eq!(io_error(&e).kind(), ErrorKind::BrokenPipe);
     assert_eq!(e.to_string(), "Broken pipe (os error 32)");
 }
+
+/// Found by review (rev55): a read still waiting when the descriptor is closed was rejected
+/// without the path.
+#[test]
+fn a_read_waiting_when_its_fifo_is_closed_names_it() {
+    let path = std::env::temp_dir().join(format!("lwt-named-fifo-{}", std::process::id()));
+    let made = std::process::Command::new("mkfifo").arg(&path).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("mkfifo unavailable: skipped");
+        return;
+    }
+    // Read and write: the open does not wait for a writer, and the read waits for data.
+    let options = std::fs::OpenOptions::new().read(true).write(true).clone();
+    let fd = main::run(unix::open_file(&path, options)).unwrap();
+    let read = fd.read(4);
+    assert!(read.is_pending());
+    fd.close().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let e = read
+        .rejection()
+        .expect("the waiting read rejected by the close");
+    assert_eq!(io_error(&e).kind(), ErrorKind::NotConnected);
+    assert!(
+        e.to_string().starts_with(&format!("{}: ", path.display())),
+        "{e}"
+    );
+}

@@ -1130,7 +1130,8 @@ impl Fd {
     /// assert!(r.close().is_err());
     /// ```
     pub fn close(&self) -> io::Result<()> {
-        let kind = self.0.kind.borrow_mut().take().ok_or_else(closed)?;
+        let kind = self.0.kind.borrow_mut().take();
+        let kind = kind.ok_or_else(|| self.named_error(closed()))?;
         let waiters = match self.0.token.take() {
             Some(token) => engine::with(|e| e.deregister(kind.raw(), token)),
             None => Vec::new(),
@@ -1139,7 +1140,7 @@ impl Fd {
         // Rejected once the descriptor is closed, with no borrow held: their callbacks may use
         // this `Fd` and must find it closed.
         // Every waiter, even if a panicking async exception hook unwinds out of one.
-        crate::schedule::each_resolving(waiters, |waiter| waiter.fail(closed()));
+        crate::schedule::each_resolving(waiters, |waiter| waiter.fail(self.named_error(closed())));
         Ok(())
     }
 }
