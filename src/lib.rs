@@ -51,7 +51,7 @@ pub mod __private {
 /// |---|---|---|
 /// | `let%lwt p = e in` | `let p = e;` | a `Promise<T>`; `p` binds the `T` |
 /// | `let%lwt p = e1 and q = e2 in` | `let p = e1 and q = e2;` | promises, all started first |
-/// | (`Lwt.both`, failing fast) | `#[fail_fast] let p = e1 and q = e2;` | promises |
+/// | (none: `Lwt.both` waits for both) | `#[fail_fast] let p = e1 and q = e2;`, failing fast | promises |
 /// | `let p = e in` | `do let p = e;` | any plain Rust value |
 /// | `e;` (plain) | `do e;`, `do { .. }` | any plain Rust statement |
 /// | `e1;%lwt e2` | `e1; e2` | a `Promise<()>` |
