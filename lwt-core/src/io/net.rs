@@ -611,7 +611,11 @@ impl ServerConfig {
     /// was accepted, `ECONNABORTED` and Linux's pending network errors: those are retried at
     /// once, silently, as Lwt's server does `ECONNABORTED`). Without it they go to the
     /// [async exception hook](crate::hook), as in Lwt, whose default prints the error and exits
-    /// the process; with it, or with a hook that returns, the server keeps serving.
+    /// the process; with it, or with a hook that returns, the server keeps serving. That differs
+    /// from Lwt after a failed `accept` (`EMFILE`: out of descriptors): Lwt's accept loop ends
+    /// there (the clients after it wait for ever, and `shutdown_server` never resolves), where
+    /// this one tries again every 100 ms, reporting each failure, until descriptors are free
+    /// again or the server is shut down.
     ///
     /// ```
     /// let _ = lwt_core::io::ServerConfig::new().on_error(|e| eprintln!("server: {e}"));
