@@ -737,8 +737,9 @@ impl Engine {
         self.remote.queued.load(Ordering::Acquire) == 0
     }
 
-    /// Does another thread hold a `MainHandle` on this loop? Only where the loop would
-    /// otherwise report `Stuck`: the iterations that have other work never look.
+    /// Is a `MainHandle` on this loop alive (on whatever thread: the loop cannot tell which)?
+    /// Asked only where the loop would otherwise report `Stuck`: the iterations that have other
+    /// work never look.
     fn handles_out(&self) -> bool {
         self.remote.handles.load(Ordering::Acquire) > 0
     }
