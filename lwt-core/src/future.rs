@@ -447,19 +447,17 @@ impl<T: 'static> Pollable for LocalTask<T> {
                 // promise cannot carry it, so then the hook gets it.
                 let finished = slot.take();
                 drop(slot);
-                let dropped = key::with_storage(self.storage.clone(), || {
-                    catch_unwind(AssertUnwindSafe(|| drop(finished)))
-                });
-                match (dropped, &polled) {
-                    (Err(payload), _) if self.canceled_while_polled.get() => {
-                        crate::hook::report(&Exn::from_panic(payload));
-                    }
-                    (Err(payload), Ok(_)) => {
+                if self.canceled_while_polled.get() {
+                    self.drop_orphan(finished);
+                } else {
+                    let dropped = key::with_storage(self.storage.clone(), || {
+                        catch_unwind(AssertUnwindSafe(|| drop(finished)))
+                    });
+                    if let (Err(payload), Ok(_)) = (dropped, &polled) {
                         let value = std::mem::replace(&mut polled, Err(payload));
                         // The value's own `drop` is the task's too (a panic there is dropped).
                         let _ = catch_unwind(AssertUnwindSafe(|| drop(value)));
                     }
-                    _ => {}
                 }
             }
             polled
