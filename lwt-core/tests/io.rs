@@ -1562,6 +1562,56 @@ fn a_host_name_address_tries_each_resolved_address() {
     run(server.shutdown()).unwrap();
 }
 
+/// Found in review (rev59, session 35): a connection by host name failed naming only the
+/// resolved IP (`127.0.0.1:1: Connection refused`), and of several addresses kept only the last
+/// one's error. The name asked for now leads, then each address's error in the order tried.
+#[test]
+fn a_failed_connection_by_host_name_names_the_host_and_every_address() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let addrs = run(unix::getaddrinfo("localhost", port)).unwrap();
+    let e = run(io::open_connection(("localhost", port))).unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.starts_with(&format!("localhost:{port}: ")),
+        "{message}"
+    );
+    let mut rest = message.as_str();
+    for addr in &addrs {
+        let at = rest
+            .find(&format!("{addr}: "))
+            .unwrap_or_else(|| panic!("{addr} missing, or out of order, in {message:?}"));
+        rest = &rest[at + 1..];
+    }
+    let io_error = e.downcast_ref::<std::io::Error>().unwrap();
+    assert_eq!(io_error.kind(), ErrorKind::ConnectionRefused);
+    // The OS error stays reachable, for a program that logs the errno.
+    let os = std::error::Error::source(io_error)
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error);
+    assert_eq!(os, Some(111), "{message}");
+}
+
+/// The same for a server by host name whose port is taken.
+#[test]
+fn a_server_by_host_name_on_a_taken_port_names_the_host() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let e = run(io::establish_server(("localhost", port), echo_handler)).unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.starts_with(&format!("localhost:{port}: ")),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("127.0.0.1:{port}: ")),
+        "{message}"
+    );
+    let io_error = e.downcast_ref::<std::io::Error>().unwrap();
+    assert_eq!(io_error.kind(), ErrorKind::AddrInUse, "{message}");
+}
+
 #[test]
 fn unix_domain_server_and_connection() {
     let path = temp_path("unix.sock");

@@ -37,7 +37,9 @@ pub enum Address {
     /// An IP address and port (`ADDR_INET`).
     Inet(SocketAddr),
     /// A host name and port, resolved with [`getaddrinfo`](crate::unix::getaddrinfo); the
-    /// addresses are tried in order.
+    /// addresses are tried in order. If none works, the rejection is an `io::Error` of the last
+    /// attempt's kind whose message names the host, then each address's error in the order
+    /// tried: `localhost:1: [::1]:1: Connection refused (os error 111); 127.0.0.1:1: ...`.
     Host(String, u16),
     /// A Unix-domain socket path (`ADDR_UNIX`).
     Unix(PathBuf),
@@ -73,26 +75,89 @@ impl From<(String, u16)> for Address {
     }
 }
 
-/// Tries `addrs[i..]` in order with `f`; the last error if none works.
+/// Tries `addrs[i..]` in order with `f`, `failed` holding the errors of those before `i`; if
+/// none works, an error naming `host` and every address's error (see [`EveryAddressFailed`]).
 fn first_that_works<T: 'static>(
+    host: Rc<str>,
+    port: u16,
     addrs: Vec<SocketAddr>,
     i: usize,
-    last: Option<Exn>,
+    mut failed: Vec<Exn>,
     f: Rc<dyn Fn(SocketAddr) -> Promise<T>>,
 ) -> Promise<T> {
     let Some(&addr) = addrs.get(i) else {
-        return Promise::fail(last.unwrap_or_else(|| {
-            io::Error::new(io::ErrorKind::NotFound, "the host has no address").into()
-        }));
+        return Promise::fail(every_address_failed(&host, port, failed));
     };
     let again = f.clone();
     f(addr).catch(move |e| {
         if e.is_canceled() {
             Promise::fail(e)
         } else {
-            first_that_works(addrs, i + 1, Some(e), again)
+            failed.push(e);
+            first_that_works(host, port, addrs, i + 1, failed, again)
         }
     })
+}
+
+/// The rejection of a connection (or listener) by host name none of whose addresses worked.
+///
+/// The addresses' own errors name only the IP (`127.0.0.1:1: Connection refused`), so the
+/// name the program asked for is put in front; and when the name has several addresses
+/// (`localhost` is often `::1` and `127.0.0.1`), each one's error is kept, in the order tried,
+/// since the first may say more than the last (a refused IPv4 port after an unreachable IPv6
+/// network). It is an `io::Error` of the last attempt's kind, so callers that match on
+/// `ConnectionRefused` or `AddrInUse` still can, whose source is that attempt's OS error.
+/// An attempt that failed with something other than an `io::Error` (which none of this
+/// module's uses do) is passed on as it is.
+fn every_address_failed(host: &str, port: u16, failed: Vec<Exn>) -> Exn {
+    let name = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let Some(last) = failed.last() else {
+        return io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("{name}: the host has no address"),
+        )
+        .into();
+    };
+    let Some(kind) = last.downcast_ref::<io::Error>().map(io::Error::kind) else {
+        return last.clone();
+    };
+    let os_error = std::iter::successors(Some(last.as_error()), |e| e.source())
+        .find_map(|e| e.downcast_ref::<io::Error>()?.raw_os_error())
+        .map(io::Error::from_raw_os_error);
+    let attempts = failed.iter().map(Exn::to_string).collect();
+    io::Error::new(
+        kind,
+        EveryAddressFailed {
+            name,
+            attempts,
+            os_error,
+        },
+    )
+    .into()
+}
+
+/// See [`every_address_failed`]: `host:port: <first error>; <second error>...`.
+#[derive(Debug)]
+struct EveryAddressFailed {
+    name: String,
+    attempts: Vec<String>,
+    os_error: Option<io::Error>,
+}
+
+impl fmt::Display for EveryAddressFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.name, self.attempts.join("; "))
+    }
+}
+
+impl std::error::Error for EveryAddressFailed {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.os_error.as_ref().map(|e| e as _)
+    }
 }
 
 fn resolve_then<T: 'static>(
@@ -101,6 +166,7 @@ fn resolve_then<T: 'static>(
     f: impl Fn(SocketAddr) -> Promise<T> + 'static,
 ) -> Promise<T> {
     let f: Rc<dyn Fn(SocketAddr) -> Promise<T>> = Rc::new(f);
+    let name: Rc<str> = host.into();
     // The lookup runs on the thread pool, where nothing can stop it once it runs, and its
     // promise then ignores `cancel`: waited on directly, a canceled (or timed out) connection
     // by name went on to connect when the answer came, for nobody, and a body waiting on the
@@ -115,7 +181,7 @@ fn resolve_then<T: 'static>(
         Promise::ret(())
     });
     resolved.on_cancel(move || answered.cancel());
-    resolved.bind(move |addrs| first_that_works(addrs, 0, None, f))
+    resolved.bind(move |addrs| first_that_works(name, port, addrs, 0, Vec::new(), f))
 }
 
 fn connect(addr: Address) -> Promise<Fd> {
@@ -1026,6 +1092,7 @@ pub fn establish_server_with(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::main;
 
     /// Found in review (session 25): every failed `accept` was reported, and with the default
     /// hook a report exits the process, so a client that reset its connection before it was
@@ -1041,5 +1108,46 @@ mod tests {
         assert!(!is_about_one_connection(&exn(rustix::io::Errno::MFILE)));
         assert!(!is_about_one_connection(&exn(rustix::io::Errno::NOBUFS)));
         assert!(!is_about_one_connection(&Exn::failure("not an OS error")));
+    }
+
+    fn closed_port() -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    }
+
+    fn connect_to_each(host: &str, addrs: Vec<SocketAddr>) -> Exn {
+        let connect: Rc<dyn Fn(SocketAddr) -> Promise<Fd>> = Rc::new(unix::connect_tcp);
+        main::run(first_that_works(
+            host.into(),
+            7,
+            addrs,
+            0,
+            Vec::new(),
+            connect,
+        ))
+        .unwrap_err()
+    }
+
+    /// Found in review (rev59, session 35): of several addresses only the last one's error
+    /// was kept, and the host's name was in none.
+    #[test]
+    fn every_address_s_error_is_kept_in_the_order_tried() {
+        let (a, b) = (closed_port(), closed_port());
+        let e = connect_to_each("db.internal", vec![a, b]);
+        let refused = io::Error::from_raw_os_error(111);
+        assert_eq!(
+            e.to_string(),
+            format!("db.internal:7: {a}: {refused}; {b}: {refused}")
+        );
+        let kind = e.downcast_ref::<io::Error>().map(io::Error::kind);
+        assert_eq!(kind, Some(io::ErrorKind::ConnectionRefused));
+    }
+
+    #[test]
+    fn a_host_with_no_address_is_named_and_an_ipv6_host_bracketed() {
+        let e = connect_to_each("::1", Vec::new());
+        assert_eq!(e.to_string(), "[::1]:7: the host has no address");
+        let kind = e.downcast_ref::<io::Error>().map(io::Error::kind);
+        assert_eq!(kind, Some(io::ErrorKind::NotFound));
     }
 }
