@@ -138,7 +138,7 @@ impl Mutex {
 
     /// Are there no waiters (Lwt's `is_empty`)?
     pub fn is_empty(&self) -> bool {
-        self.0.waiters.borrow().waiting() == 0
+        !self.0.waiters.borrow().any_waiting()
     }
 
     /// Lwt's `with_lock`: runs `f` holding the lock and releases it when `f`'s promise resolves,
@@ -416,5 +416,27 @@ impl<T: 'static> Mvar<T> {
             self.refill();
         }
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found in review (rev60, session 36): `is_empty` counted every waiter (0.68 s for 20,000
+    /// calls with 20,000 waiters, where Lwt's is O(1)); it now stops at the first live one.
+    #[test]
+    fn a_mutex_s_is_empty_looks_at_its_first_waiter_only() {
+        let m = Mutex::new();
+        let held = m.lock();
+        let waiters: Vec<_> = (0..1_000).map(|_| m.lock()).collect();
+        let before = m.0.waiters.borrow().visited();
+        assert!(!m.is_empty());
+        assert_eq!(m.0.waiters.borrow().visited() - before, 1);
+        for w in &waiters {
+            w.cancel();
+        }
+        assert!(m.is_empty());
+        assert!(held.is_fulfilled() && m.is_locked());
     }
 }
