@@ -113,13 +113,28 @@ impl<T: 'static> Pool<T> {
         }))
     }
 
-    fn inner_mut(mut self, f: impl FnOnce(&mut Inner<T>)) -> Pool<T> {
-        let inner = Rc::get_mut(&mut self.0).expect("configure a pool before cloning it");
-        f(inner);
+    /// The configuration setters' access. A clone, or a use still running (which holds the
+    /// pool until it gives its element back), shares the pool: changing `validate` under it
+    /// would change a pool others already rely on, so that is refused, naming both causes
+    /// (the message used to say only "cloning", which a program that never cloned could not
+    /// make sense of).
+    #[track_caller]
+    fn inner_mut(mut self, setter: &str, f: impl FnOnce(&mut Inner<T>)) -> Pool<T> {
+        match Rc::get_mut(&mut self.0) {
+            Some(inner) => f(inner),
+            None => panic!(
+                "Pool::{setter}: configure a pool before cloning or using it \
+                 (another handle to it, or a use still running, shares it)"
+            ),
+        }
         self
     }
 
-    /// Sets `validate` (default: always valid). Call before cloning the pool.
+    /// Sets `validate` (default: always valid).
+    ///
+    /// # Panics
+    ///
+    /// If the pool is shared: call the setters before cloning or using it.
     ///
     /// ```
     /// use std::{cell::Cell, rc::Rc};
@@ -134,13 +149,17 @@ impl<T: 'static> Pool<T> {
     /// assert_eq!(main::run(pool.use_(|c| Promise::ret(*c))).unwrap(), 2); // 1 was replaced
     /// assert_eq!(pool.size(), 1);
     /// ```
+    #[track_caller]
     pub fn with_validate(self, f: impl Fn(&T) -> Promise<bool> + 'static) -> Pool<T> {
-        self.inner_mut(|i| i.validate = Box::new(f))
+        self.inner_mut("with_validate", |i| i.validate = Box::new(f))
     }
 
     /// Sets `check`, asked after a failed use whether to keep the element (default: keep it, as
-    /// Lwt does). The use waits for the answer; a rejection or a panic means no. Call before
-    /// cloning the pool.
+    /// Lwt does). The use waits for the answer; a rejection or a panic means no.
+    ///
+    /// # Panics
+    ///
+    /// If the pool is shared: call the setters before cloning or using it.
     ///
     /// ```
     /// use lwt_core::{main, pool::Pool, Exn, Promise};
@@ -153,11 +172,16 @@ impl<T: 'static> Pool<T> {
     /// let _ = main::run(pool.use_(|_| Promise::<()>::fail_with("broken pipe")));
     /// assert_eq!(pool.size(), 0); // disposed of
     /// ```
+    #[track_caller]
     pub fn with_check(self, f: impl Fn(&T, &Exn) -> Promise<bool> + 'static) -> Pool<T> {
-        self.inner_mut(|i| i.check = Box::new(f))
+        self.inner_mut("with_check", |i| i.check = Box::new(f))
     }
 
-    /// Sets `dispose` (default: just drop). Call before cloning the pool.
+    /// Sets `dispose` (default: just drop).
+    ///
+    /// # Panics
+    ///
+    /// If the pool is shared: call the setters before cloning or using it.
     ///
     /// ```
     /// use std::{cell::RefCell, rc::Rc};
@@ -171,8 +195,9 @@ impl<T: 'static> Pool<T> {
     /// main::run(pool.clear()).unwrap();
     /// assert_eq!(*closed.borrow(), ["conn"]);
     /// ```
+    #[track_caller]
     pub fn with_dispose(self, f: impl Fn(Rc<T>) -> Promise<()> + 'static) -> Pool<T> {
-        self.inner_mut(|i| i.dispose = Box::new(f))
+        self.inner_mut("with_dispose", |i| i.dispose = Box::new(f))
     }
 
     /// How many callers wait for an element (Lwt's `wait_queue_length`).

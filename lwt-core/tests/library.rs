@@ -786,6 +786,33 @@ fn pool_creates_lazily_up_to_its_bound_and_serves_waiters_in_order() {
     assert_eq!(created.get(), 1);
 }
 
+/// Found in review (rev60, session 36): configuring a pool while a use of it still ran
+/// panicked with "configure a pool before cloning it", about a clone the program never made.
+#[test]
+fn configuring_a_pool_in_use_panics_naming_the_setter_and_the_use() {
+    let pool = Pool::new(1, || Promise::ret(0));
+    let (busy, done) = wait::<()>();
+    let running = pool.use_(move |_| busy);
+    let message = panic_message_of(|| drop(pool.clone().with_validate(|_| Promise::ret(true))));
+    assert!(message.starts_with("Pool::with_validate: "), "{message}");
+    assert!(message.contains("a use still running"), "{message}");
+    let message = panic_message_of(|| drop(pool.clone().with_dispose(|_| Promise::ret(()))));
+    assert!(message.starts_with("Pool::with_dispose: "), "{message}");
+    done.wakeup(());
+    assert!(running.is_fulfilled());
+    // Once the use is over, the pool is this handle's alone again.
+    let pool = pool.with_check(|_, _| Promise::ret(false));
+    assert_eq!(main::run(pool.use_(|n| Promise::ret(*n))).unwrap(), 0);
+}
+
+fn panic_message_of(f: impl FnOnce()) -> String {
+    let payload = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_err();
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => payload.downcast_ref::<&str>().unwrap().to_string(),
+    }
+}
+
 #[test]
 fn pool_validate_check_dispose_and_clear() {
     let disposed = log();
