@@ -2,7 +2,8 @@
 //!
 //! A switch collects hooks (closing a connection, stopping a server...). Turning it off runs them
 //! all and waits for them. Functions that allocate resources take an optional switch and add
-//! their cleanup to it.
+//! their cleanup to it, with the free functions [`check`], [`add_hook`] and [`add_hook_or_exec`],
+//! which take an `Option<&Switch>` as Lwt's take a `t option`.
 //!
 //! `tests/ocaml_diff_list.rs` runs random programs of switches, hooks (returning at once,
 //! failing, panicking, pending, turning switches off, adding hooks) and `with_switch` on this
@@ -31,7 +32,6 @@ use std::fmt;
 use std::rc::Rc;
 
 use crate::combinators::join;
-use crate::exn::Exn;
 use crate::promise::Promise;
 
 /// The error of operations on a switch that is off (Lwt's `Lwt_switch.Off`).
@@ -161,18 +161,72 @@ impl Switch {
 }
 
 /// Lwt's `with_switch`: runs `f` with a fresh switch and turns it off when `f`'s promise
-/// resolves, either way. A failure of the hooks replaces a fulfilment.
+/// resolves, either way, waiting for the hooks. A failure of the hooks replaces `f`'s outcome,
+/// a fulfilment or a rejection alike, as Lwt's `finalize` does: the hooks' failure is the later
+/// news, and `f`'s value is no use once what it was made with failed to close.
+///
+/// ```
+/// use lwt_core::{main, switch, Promise};
+///
+/// let r = switch::with_switch(|sw| {
+///     sw.add_hook(|| Promise::fail_with("close failed")).unwrap();
+///     Promise::<()>::fail_with("request failed")
+/// });
+/// assert_eq!(main::run(r).unwrap_err().to_string(), "close failed");
+/// ```
 pub fn with_switch<T: 'static>(f: impl FnOnce(Switch) -> Promise<T>) -> Promise<T> {
     let sw = Switch::new();
     let off = sw.clone();
     crate::bind::catch(|| f(sw), Promise::fail).finalize(move || off.turn_off())
 }
 
-/// Lwt's `check` on an optional switch (`None`: always on).
+/// Lwt's `check` on an optional switch (`None`: always on), for a function that takes one.
 ///
 /// ```
-/// assert!(lwt_core::switch::check(None).is_ok());
+/// use lwt_core::{main, switch::{self, Off, Switch}};
+/// assert_eq!(switch::check(None), Ok(()));
+/// let sw = Switch::new();
+/// main::run(sw.turn_off()).unwrap();
+/// assert_eq!(switch::check(Some(&sw)), Err(Off));
 /// ```
-pub fn check(switch: Option<&Switch>) -> Result<(), Exn> {
-    switch.map_or(Ok(()), |s| s.check().map_err(Exn::new))
+pub fn check(switch: Option<&Switch>) -> Result<(), Off> {
+    switch.map_or(Ok(()), Switch::check)
+}
+
+/// Lwt's `add_hook` on an optional switch: with `None`, the hook is dropped unrun, as in Lwt (a
+/// resource made without a switch is closed by whoever holds it).
+///
+/// ```
+/// use lwt_core::{switch, Promise};
+/// assert_eq!(switch::add_hook(None, || Promise::ret(())), Ok(()));
+/// ```
+pub fn add_hook(
+    switch: Option<&Switch>,
+    hook: impl FnOnce() -> Promise<()> + 'static,
+) -> Result<(), Off> {
+    switch.map_or(Ok(()), |s| s.add_hook(hook))
+}
+
+/// Lwt's `add_hook_or_exec` on an optional switch: with `None`, the hook is dropped unrun and
+/// the promise is fulfilled, as in Lwt.
+///
+/// ```
+/// use std::{cell::Cell, rc::Rc};
+/// use lwt_core::{main, switch::{self, Switch}, Promise};
+///
+/// // A function that opens something and closes it with the caller's switch, if any.
+/// fn open(sw: Option<&Switch>, closed: Rc<Cell<bool>>) -> Promise<()> {
+///     switch::add_hook_or_exec(sw, move || { closed.set(true); Promise::ret(()) })
+/// }
+/// let closed = Rc::new(Cell::new(false));
+/// let sw = Switch::new();
+/// main::run(sw.turn_off()).unwrap();
+/// main::run(open(Some(&sw), closed.clone())).unwrap(); // off already: closed at once
+/// assert!(closed.get());
+/// ```
+pub fn add_hook_or_exec(
+    switch: Option<&Switch>,
+    hook: impl FnOnce() -> Promise<()> + 'static,
+) -> Promise<()> {
+    switch.map_or_else(|| Promise::ret(()), |s| s.add_hook_or_exec(hook))
 }

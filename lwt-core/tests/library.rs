@@ -1057,7 +1057,35 @@ fn switch_hooks_run_once_on_turn_off() {
     assert_eq!(*l.borrow(), ["hook"]);
     assert!(sw.check().is_err());
     assert!(sw.add_hook(|| Promise::ret(())).is_err());
-    assert!(switch::check(Some(&sw)).unwrap_err().is::<switch::Off>());
+    assert_eq!(switch::check(Some(&sw)), Err(switch::Off));
+}
+
+/// Found in review (rev60, session 36): Lwt's `add_hook` and `add_hook_or_exec` take an optional
+/// switch, and the module's docs said functions would, but only `check` had that form here.
+#[test]
+fn the_optional_switch_forms_do_what_lwt_s_do() {
+    let l = log();
+    let hook = |name: &'static str| {
+        let l = l.clone();
+        move || {
+            push(&l, name);
+            Promise::ret(())
+        }
+    };
+    // No switch: the hook is dropped unrun, and the promise is fulfilled.
+    assert_eq!(switch::add_hook(None, hook("none")), Ok(()));
+    assert!(switch::add_hook_or_exec(None, hook("none, exec")).is_fulfilled());
+    let sw = Switch::new();
+    assert_eq!(switch::add_hook(Some(&sw), hook("on")), Ok(()));
+    assert!(switch::add_hook_or_exec(Some(&sw), hook("on, exec")).is_fulfilled());
+    assert!(l.borrow().is_empty(), "nothing ran yet");
+    main::run(sw.turn_off()).unwrap();
+    assert_eq!(*l.borrow(), ["on, exec", "on"]);
+    // Off: add_hook refuses, add_hook_or_exec runs the hook now.
+    assert_eq!(switch::add_hook(Some(&sw), hook("off")), Err(switch::Off));
+    let ran = switch::add_hook_or_exec(Some(&sw), || Promise::fail_with("close failed"));
+    assert_eq!(ran.rejection().unwrap().to_string(), "close failed");
+    assert_eq!(*l.borrow(), ["on, exec", "on"]);
 }
 
 #[test]
