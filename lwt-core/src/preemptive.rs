@@ -268,6 +268,16 @@ impl Pool {
             self.spawn(state)?;
             state = self.lock();
         }
+        // A raised maximum serves the jobs already waiting at once: `submit` starts a thread
+        // only for the job it submits, so 7 jobs queued behind a maximum of 1 went on running
+        // one at a time after it was raised to 8 (as Lwt 5.6's do), though threads were
+        // allowed. Idle workers not yet promised a job take their share first.
+        let free_idle = state.idle.saturating_sub(state.handed.len());
+        let wanted = state.waiting().saturating_sub(free_idle);
+        for _ in 0..wanted.min(max.saturating_sub(state.threads)) {
+            self.spawn(state)?;
+            state = self.lock();
+        }
         Ok(())
     }
 
@@ -381,7 +391,9 @@ fn drop_guarded(job: Job) {
 }
 
 /// Sets the pool's bounds: `min` threads kept alive when idle, at most `max` threads at once
-/// (Lwt's `Lwt_preemptive.set_bounds`), and starts threads until there are `min`, as Lwt does.
+/// (Lwt's `Lwt_preemptive.set_bounds`), and starts threads until there are `min`, as Lwt does,
+/// and, within a raised `max`, one for each job waiting for a thread (Lwt's wait for the
+/// threads there are).
 /// Fails if `max` is 0 or `min > max`, or if a thread cannot be started (the bounds are set
 /// then, and the threads started so far stay).
 ///

@@ -301,3 +301,41 @@ fn lowering_the_maximum_retires_idle_threads_at_once() {
     assert_eq!(main::run(preemptive::detach(|| 5)).unwrap(), 5);
     preemptive::set_bounds(0, 8).unwrap();
 }
+
+/// Found in review (rev61, session 36): raising the maximum left the jobs queued behind the old
+/// one waiting for the one busy thread, so 8 jobs of 50 ms took 401 ms after the maximum went
+/// from 1 to 8 (Lwt 5.6.1: 403 ms). They now each get a thread at once.
+#[test]
+fn raising_the_maximum_starts_threads_for_the_jobs_already_waiting() {
+    let _serial = serial();
+    one_thread();
+    let release = Arc::new(AtomicBool::new(false));
+    let _release = Release(release.clone());
+    let started = Arc::new(AtomicUsize::new(0));
+    let jobs: Vec<_> = (0..4)
+        .map(|_| {
+            let (release, started) = (release.clone(), started.clone());
+            preemptive::detach(move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                while !release.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        })
+        .collect();
+    while started.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(preemptive::queued_job_count(), 3);
+    preemptive::set_bounds(0, 8).unwrap();
+    // All four run at once now; without the fix three stay queued until the release.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while started.load(Ordering::SeqCst) < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert_eq!(started.load(Ordering::SeqCst), 4);
+    assert_eq!(preemptive::queued_job_count(), 0);
+    assert_eq!(preemptive::thread_count(), 4, "one thread per job, no more");
+    release.store(true, Ordering::SeqCst);
+    main::run(lwt_core::join(jobs)).unwrap();
+}
