@@ -552,6 +552,11 @@ thread_local! {
 /// private insides, `Rc<Node<..>>`, as not `Send`). A job that needs the loop's promises asks
 /// for them with [`run_in_main`].
 ///
+/// A job may run a loop of its own and detach jobs from it (Lwt, with one main loop, does not
+/// allow that), but a job that waits for another job holds its thread meanwhile: with the
+/// maximum at 1, `detach(|| main::run(detach(..)))` waits for ever, the inner job queued behind
+/// the outer one. Such jobs need a maximum above their nesting depth (the default is 8).
+///
 /// ```
 /// use lwt_core::{main, preemptive, Panicked};
 /// let p = preemptive::detach(|| -> u8 { panic!("worker failed") });
@@ -668,14 +673,50 @@ fn complete<T: 'static>(id: u64, result: std::thread::Result<T>) {
     }
 }
 
-/// The error [`run_in_main`] returns when the promise it ran was rejected (the rejection's
-/// message: an [`Exn`] cannot cross threads).
+/// Why [`run_in_main`] (or [`MainHandle::run_in_main`]) has no value to return. Only
+/// [`Rejected`](MainError::Rejected) ran anything on the loop; the others say why nothing could.
+///
+/// ```
+/// use lwt_core::{main, preemptive::{self, MainError}, Promise};
+///
+/// // Not on a worker: nothing ran.
+/// assert_eq!(preemptive::run_in_main(|| Promise::ret(1)), Err(MainError::NotInJob));
+/// let p = preemptive::detach(|| preemptive::run_in_main(|| Promise::<u8>::fail_with("refused")));
+/// let e = main::run(p).unwrap().unwrap_err();
+/// assert_eq!(e, MainError::Rejected("refused".into()));
+/// assert_eq!(e.to_string(), "rejected in the main loop: refused");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MainError(pub String);
+#[non_exhaustive]
+pub enum MainError {
+    /// The promise was rejected (or its function panicked) on the loop: the rejection's
+    /// message (an [`Exn`] cannot cross threads).
+    Rejected(String),
+    /// [`run_in_main`] was called outside a job started by [`detach`]: there is no loop to
+    /// ask (a thread the job starts uses a [`MainHandle`]).
+    NotInJob,
+    /// [`MainHandle::run_in_main`] was called on the loop's own thread, which it would block
+    /// waiting for itself.
+    LoopThread,
+    /// The loop's thread exited before the promise was resolved, or before the request was
+    /// even taken.
+    LoopGone,
+}
 
 impl fmt::Display for MainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rejected in the main loop: {}", self.0)
+        match self {
+            MainError::Rejected(message) => write!(f, "rejected in the main loop: {message}"),
+            MainError::NotInJob => {
+                f.write_str("run_in_main called outside a job started by preemptive::detach")
+            }
+            MainError::LoopThread => f.write_str(
+                "run_in_main called on the main loop's own thread, which it would block",
+            ),
+            MainError::LoopGone => {
+                f.write_str("the main loop's thread exited before answering run_in_main")
+            }
+        }
     }
 }
 
@@ -700,9 +741,7 @@ pub fn run_in_main<T: Send + 'static>(
 ) -> Result<T, MainError> {
     match main_handle() {
         Some(handle) => handle.run_in_main(f),
-        None => Err(MainError(
-            "run_in_main called outside a job started by preemptive::detach".into(),
-        )),
+        None => Err(MainError::NotInJob),
     }
 }
 
@@ -776,9 +815,7 @@ impl MainHandle {
         f: impl FnOnce() -> Promise<T> + Send + 'static,
     ) -> Result<T, MainError> {
         if self.0.is_loop_thread() {
-            return Err(MainError(
-                "run_in_main called on the main loop's own thread, which it would block".into(),
-            ));
+            return Err(MainError::LoopThread);
         }
         request(&self.0, f)
     }
@@ -795,9 +832,7 @@ fn request<T: Send + 'static>(
         let gone = tx.clone();
         let id = OPEN_REQUESTS.with(|r| {
             r.borrow_mut().open(move || {
-                let _ = gone.send(Err(MainError(
-                    "the main loop's thread exited with the request pending".into(),
-                )));
+                let _ = gone.send(Err(MainError::LoopGone));
             })
         });
         crate::detached::dont_wait(
@@ -809,15 +844,11 @@ fn request<T: Send + 'static>(
             },
             move |e| {
                 close_request(id);
-                let _ = failed.send(Err(MainError(e.to_string())));
+                let _ = failed.send(Err(MainError::Rejected(e.to_string())));
             },
         );
     }));
-    rx.recv().unwrap_or_else(|_| {
-        Err(MainError(
-            "the main loop dropped the request (its thread exited)".into(),
-        ))
-    })
+    rx.recv().unwrap_or(Err(MainError::LoopGone))
 }
 
 #[cfg(test)]

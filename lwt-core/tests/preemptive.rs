@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use lwt_core::preemptive::MainError;
 use lwt_core::{both, main, preemptive};
 
 fn one_at_a_time() -> MutexGuard<'static, ()> {
@@ -86,10 +87,7 @@ fn run_in_main_fails_once_the_loop_thread_that_started_the_job_has_exited() {
     .join()
     .unwrap();
     match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(answer) => assert!(
-            answer.is_err(),
-            "run_in_main answered {answer:?} with no loop"
-        ),
+        Ok(answer) => assert_eq!(answer, Err(MainError::LoopGone)),
         Err(_) => panic!("the worker is still blocked in run_in_main, its loop's thread gone"),
     }
 }
@@ -115,7 +113,7 @@ fn run_in_main_fails_when_the_loop_thread_exits_with_its_promise_pending() {
     .join()
     .unwrap();
     match done_rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(answer) => assert!(answer.is_err(), "answered {answer:?} with no loop"),
+        Ok(answer) => assert_eq!(answer, Err(MainError::LoopGone)),
         Err(_) => panic!("the worker is still blocked in run_in_main, its loop's thread gone"),
     }
 }
@@ -130,7 +128,7 @@ fn panics_in_jobs_and_in_run_in_main_are_errors() {
         preemptive::run_in_main(|| -> lwt_core::Promise<u8> { panic!("in main") })
     });
     let answer = main::run(job).unwrap();
-    assert!(answer.unwrap_err().0.contains("in main"));
+    assert!(matches!(answer, Err(MainError::Rejected(m)) if m.contains("in main")));
     let job = preemptive::detach(|| {
         preemptive::run_in_main(|| {
             let (p, r) = lwt_core::wait::<u8>();
@@ -180,7 +178,7 @@ fn a_thread_a_job_starts_reaches_the_loop_through_a_main_handle() {
         let handle = preemptive::main_handle().expect("inside a job");
         let helper = std::thread::spawn(move || {
             (
-                preemptive::run_in_main(|| lwt_core::Promise::ret(0)).is_err(),
+                preemptive::run_in_main(|| lwt_core::Promise::ret(0)) == Err(MainError::NotInJob),
                 handle.run_in_main(|| main::pause().map(|()| 41)),
             )
         });
@@ -202,4 +200,24 @@ fn a_main_handle_fails_once_its_loop_thread_has_exited() {
     .unwrap();
     let answer = handle.run_in_main(|| lwt_core::Promise::ret(1));
     assert!(answer.is_err(), "{answer:?}");
+}
+
+/// Found in review (rev61, session 36): every `MainError` began "rejected in the main loop:",
+/// also when nothing ran on the loop at all.
+#[test]
+fn a_run_in_main_that_ran_nothing_does_not_say_rejected() {
+    let _turn = one_at_a_time();
+    let e = preemptive::run_in_main(|| lwt_core::Promise::ret(1)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "run_in_main called outside a job started by preemptive::detach"
+    );
+    let handle = main::run(preemptive::detach(|| preemptive::main_handle().unwrap())).unwrap();
+    let e = handle
+        .run_in_main(|| lwt_core::Promise::ret(1))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "run_in_main called on the main loop's own thread, which it would block"
+    );
 }

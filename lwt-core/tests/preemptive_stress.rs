@@ -112,7 +112,7 @@ fn job_body(id: u64, kind: Kind, micros: u64, counts: Arc<Counts>) -> u64 {
             });
             match r {
                 Ok(v) => v,
-                Err(MainError(message)) => {
+                Err(MainError::Rejected(message)) => {
                     let want = match how {
                         InMain::Fail => format!("main-fail {id}"),
                         _ => format!("main-panic {id}"),
@@ -124,6 +124,14 @@ fn job_body(id: u64, kind: Kind, micros: u64, counts: Arc<Counts>) -> u64 {
                             .unwrap()
                             .push(format!("job {id}: {message:?}, expected {want:?}"));
                     }
+                    main_error_value(id)
+                }
+                Err(other) => {
+                    counts
+                        .bad_main_errors
+                        .lock()
+                        .unwrap()
+                        .push(format!("job {id}: {other:?}, expected a rejection"));
                     main_error_value(id)
                 }
             }
