@@ -18,7 +18,8 @@
 //! jobs beyond that without bound, and lets threads above the minimum exit after 10 idle
 //! seconds (Lwt's never exit). Lowering the maximum takes effect at once for idle threads, which
 //! exit (Lwt's serve the next jobs first), and as busy threads above it finish their jobs: they
-//! exit then, as Lwt's do. Canceling a job's promise while the job waits for a
+//! exit then, as Lwt's do. Raising it starts a thread for each job waiting for one (Lwt's
+//! jobs go on waiting for the threads there are). Canceling a job's promise while the job waits for a
 //! thread means the job never runs (see [`detach`]).
 //!
 //! [`run_in_main`] reaches the loop that detached the job, from the thread running the job:
@@ -107,6 +108,10 @@ struct PoolState {
     /// Threads counted in `threads` whose start is still under way (and may fail): an idle
     /// worker does not count them against `min` when it considers exiting.
     spawning: usize,
+    /// Threads counted in `threads` that have not yet reached `worker`'s loop: each will take
+    /// a job, handed or queued, so [`Pool::set_bounds`] counts them as free. (`spawning` ends
+    /// when the start returns, which may be before the thread runs.)
+    starting: usize,
     idle: usize,
     min: usize,
     max: usize,
@@ -142,6 +147,7 @@ impl Pool {
                 handed: VecDeque::new(),
                 threads: 0,
                 spawning: 0,
+                starting: 0,
                 idle: 0,
                 min: 0,
                 max,
@@ -232,12 +238,14 @@ impl Pool {
     fn spawn(&'static self, mut state: MutexGuard<'_, PoolState>) -> std::io::Result<()> {
         state.threads += 1;
         state.spawning += 1;
+        state.starting += 1;
         drop(state);
         let spawned = self.start_thread();
         let mut state = self.lock();
         state.spawning -= 1;
         if let Err(e) = spawned {
             state.threads -= 1;
+            state.starting -= 1;
             return Err(e);
         }
         Ok(())
@@ -270,12 +278,20 @@ impl Pool {
         }
         // A raised maximum serves the jobs already waiting at once: `submit` starts a thread
         // only for the job it submits, so 7 jobs queued behind a maximum of 1 went on running
-        // one at a time after it was raised to 8 (as Lwt 5.6's do), though threads were
-        // allowed. Idle workers not yet promised a job take their share first.
-        let free_idle = state.idle.saturating_sub(state.handed.len());
-        let wanted = state.waiting().saturating_sub(free_idle);
+        // one at a time after it was raised to 8, though threads were allowed (Lwt 5.6's do
+        // that; not here). The workers that will take a job and are not promised one, idle or
+        // still starting (those just started for `min` among them), take their share first.
+        // A thread that cannot be started leaves the jobs to the threads there are, as in
+        // `submit`: the bounds are set, and that is what the caller asked for.
+        let free = (state.idle + state.starting).saturating_sub(state.handed.len());
+        let wanted = state.waiting().saturating_sub(free);
+        if state.idle > state.handed.len() && state.waiting() > 0 {
+            self.work.notify_all();
+        }
         for _ in 0..wanted.min(max.saturating_sub(state.threads)) {
-            self.spawn(state)?;
+            if self.spawn(state).is_err() {
+                break;
+            }
             state = self.lock();
         }
         Ok(())
@@ -321,6 +337,7 @@ impl Pool {
 
     fn worker(&self) {
         let mut state = self.lock();
+        state.starting -= 1;
         loop {
             // A lowered `max` holds from the workers' next turn, as Lwt's workers stop being
             // reused after their job: the extra ones exit here, between jobs, rather than after

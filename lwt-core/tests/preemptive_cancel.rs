@@ -339,3 +339,54 @@ fn raising_the_maximum_starts_threads_for_the_jobs_already_waiting() {
     release.store(true, Ordering::SeqCst);
     main::run(lwt_core::join(jobs)).unwrap();
 }
+
+/// Found in review (rev62, session 36) of the fix above: the threads it had just started (for
+/// `min`, or by an earlier call) were not yet idle, so it counted their jobs as still needing
+/// one: with 1 job running and 2 queued, `set_bounds(4, 8)` made 6 threads (Lwt: 4), and two
+/// calls of `set_bounds(0, 8)` with 1 running and 1 queued made 3.
+#[test]
+fn raising_the_maximum_starts_no_thread_a_job_does_not_need() {
+    let _serial = serial();
+    one_thread();
+    let release = Arc::new(AtomicBool::new(false));
+    let _release = Release(release.clone());
+    let busy = occupy(&release);
+    let queued: Vec<_> = (0..2)
+        .map(|_| {
+            let release = release.clone();
+            preemptive::detach(move || {
+                while !release.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            })
+        })
+        .collect();
+    assert_eq!(preemptive::queued_job_count(), 2);
+    preemptive::set_bounds(4, 8).unwrap();
+    assert_eq!(
+        preemptive::thread_count(),
+        4,
+        "the 3 more for min serve the 2 jobs"
+    );
+    release.store(true, Ordering::SeqCst);
+    main::run(lwt_core::join(queued).bind(|()| busy)).unwrap();
+
+    one_thread();
+    release.store(false, Ordering::SeqCst);
+    let busy = occupy(&release);
+    let r = release.clone();
+    let queued = preemptive::detach(move || {
+        while !r.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    preemptive::set_bounds(0, 8).unwrap();
+    preemptive::set_bounds(0, 8).unwrap();
+    assert_eq!(
+        preemptive::thread_count(),
+        2,
+        "one thread for the one queued job"
+    );
+    release.store(true, Ordering::SeqCst);
+    main::run(queued.bind(|()| busy)).unwrap();
+}
