@@ -39,7 +39,7 @@ impl<V, T: 'static> Waiting for (V, Resolver<T>) {
 pub(crate) struct WaitQueue<E> {
     queue: VecDeque<E>,
     sweep_at: usize,
-    /// Entries the sweeps and `any_waiting` have looked at, for the tests that pin their cost.
+    /// Entries the sweeps and `skip_canceled` have looked at, for the tests that pin their cost.
     #[cfg(test)]
     visited: std::cell::Cell<usize>,
 }
@@ -110,18 +110,29 @@ impl<E: Waiting> WaitQueue<E> {
         std::mem::take(&mut self.queue)
     }
 
-    /// Does any entry still wait? Stops at the first that does, which is the front one unless
-    /// canceled entries lead (serving the queue drops those, and a sweep bounds them): so a
-    /// `Mutex::is_empty` asked between every lock and unlock stays O(1), as Lwt's is, where
-    /// counting with [`waiting`](WaitQueue::waiting) made such a loop quadratic.
-    pub(crate) fn any_waiting(&self) -> bool {
-        let found = self.queue.iter().position(Waiting::is_waiting);
+    /// Removes the canceled entries at the front and returns them (for the caller to drop once
+    /// it has released its borrow of the queue), so that the front entry, if any, still waits.
+    /// Each entry is removed once, so asking this before every look at the front is O(1)
+    /// amortized: a `Mutex::is_empty` asked between every lock and unlock stays cheap, as Lwt's
+    /// is, where counting with [`waiting`](WaitQueue::waiting) made such a loop quadratic, and
+    /// merely searching for a live entry walked the same canceled ones on every call.
+    #[must_use = "drop the removed waiters after releasing the borrow"]
+    pub(crate) fn skip_canceled(&mut self) -> Vec<E> {
+        let mut skipped = Vec::new();
+        while self.queue.front().is_some_and(|w| !w.is_waiting()) {
+            skipped.extend(self.pop_front());
+        }
         #[cfg(test)]
         {
-            let looked_at = found.map_or(self.queue.len(), |i| i + 1);
+            let looked_at = skipped.len() + usize::from(!self.queue.is_empty());
             self.visited.set(self.visited.get() + looked_at);
         }
-        found.is_some()
+        skipped
+    }
+
+    /// Is the queue empty, canceled entries included?
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
     }
 
     /// How many still wait. O(length).
@@ -135,7 +146,7 @@ impl<E: Waiting> WaitQueue<E> {
         self.queue.len()
     }
 
-    /// Entries the sweeps and `any_waiting` have looked at so far.
+    /// Entries the sweeps and `skip_canceled` have looked at so far.
     #[cfg(test)]
     pub(crate) fn visited(&self) -> usize {
         self.visited.get()
@@ -197,9 +208,11 @@ mod tests {
     }
 
     /// Found in review (rev60, session 36): `Mutex::is_empty` counted every waiter, so asking
-    /// it once per lock with 20,000 waiters took 0.68 s (quadratic). It now looks at the front.
+    /// it once per lock with 20,000 waiters took 0.68 s (quadratic). It now looks at the front,
+    /// and (rev62) drops the canceled entries it finds there, which a search alone walked again
+    /// on every call (0.9 s for 20,000 calls behind 19,999 canceled waiters).
     #[test]
-    fn any_waiting_looks_at_the_front_only() {
+    fn skip_canceled_looks_at_each_canceled_entry_once() {
         let mut q = WaitQueue::default();
         let waiters: Vec<_> = (0..1_000)
             .map(|_| {
@@ -209,17 +222,20 @@ mod tests {
             })
             .collect();
         let before = q.visited();
-        assert!(q.any_waiting());
+        assert!(q.skip_canceled().is_empty() && !q.is_empty());
         assert_eq!(q.visited() - before, 1);
-        // Canceled ones at the front are looked at, and skipped.
-        waiters[0].cancel();
-        waiters[1].cancel();
-        let before = q.visited();
-        assert!(q.any_waiting());
-        assert_eq!(q.visited() - before, 3);
-        for w in &waiters {
+        for w in &waiters[..999] {
             w.cancel();
         }
-        assert!(!q.any_waiting());
+        let before = q.visited();
+        assert_eq!(q.skip_canceled().len(), 999);
+        assert!(!q.is_empty());
+        assert_eq!(q.visited() - before, 1_000);
+        let before = q.visited();
+        assert!(q.skip_canceled().is_empty());
+        assert_eq!(q.visited() - before, 1, "the canceled ones are gone");
+        waiters[999].cancel();
+        assert_eq!(q.skip_canceled().len(), 1);
+        assert!(q.is_empty());
     }
 }
