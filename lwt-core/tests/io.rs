@@ -1593,11 +1593,22 @@ fn a_failed_connection_by_host_name_names_the_host_and_every_address() {
     assert_eq!(os, Some(111), "{message}");
 }
 
-/// The same for a server by host name whose port is taken.
+/// The same for a server by host name whose port is taken, on every address the name has
+/// (a host whose `localhost` is also `::1` would otherwise bind there and succeed).
 #[test]
 fn a_server_by_host_name_on_a_taken_port_names_the_host() {
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = taken.local_addr().unwrap().port();
+    let (port, taken) = (0..20)
+        .find_map(|_| {
+            let first = std::net::TcpListener::bind("127.0.0.1:0").ok()?;
+            let port = first.local_addr().ok()?.port();
+            let addrs = run(unix::getaddrinfo("localhost", port)).ok()?;
+            let mut taken = vec![first];
+            for addr in addrs.iter().filter(|a| !a.ip().is_ipv4()) {
+                taken.push(std::net::TcpListener::bind(addr).ok()?);
+            }
+            Some((port, taken))
+        })
+        .expect("a port free on every address of localhost");
     let e = run(io::establish_server(("localhost", port), echo_handler)).unwrap_err();
     let message = e.to_string();
     assert!(
@@ -1610,6 +1621,7 @@ fn a_server_by_host_name_on_a_taken_port_names_the_host() {
     );
     let io_error = e.downcast_ref::<std::io::Error>().unwrap();
     assert_eq!(io_error.kind(), ErrorKind::AddrInUse, "{message}");
+    drop(taken);
 }
 
 #[test]

@@ -793,14 +793,18 @@ fn configuring_a_pool_in_use_panics_naming_the_setter_and_the_use() {
     let pool = Pool::new(1, || Promise::ret(0));
     let (busy, done) = wait::<()>();
     let running = pool.use_(move |_| busy);
-    let message = panic_message_of(|| drop(pool.clone().with_validate(|_| Promise::ret(true))));
+    // The program's only handle: the running use is what shares the pool.
+    let message = panic_message_of(move || drop(pool.with_validate(|_| Promise::ret(true))));
     assert!(message.starts_with("Pool::with_validate: "), "{message}");
     assert!(message.contains("a use still running"), "{message}");
-    let message = panic_message_of(|| drop(pool.clone().with_dispose(|_| Promise::ret(()))));
-    assert!(message.starts_with("Pool::with_dispose: "), "{message}");
     done.wakeup(());
     assert!(running.is_fulfilled());
-    // Once the use is over, the pool is this handle's alone again.
+    // A clone is named too; once it is gone, and a use is over, the pool is one handle's again.
+    let pool = Pool::new(1, || Promise::ret(0));
+    let clone = pool.clone();
+    let message = panic_message_of(move || drop(clone.with_dispose(|_| Promise::ret(()))));
+    assert!(message.starts_with("Pool::with_dispose: "), "{message}");
+    assert_eq!(main::run(pool.use_(|n| Promise::ret(*n))).unwrap(), 0);
     let pool = pool.with_check(|_, _| Promise::ret(false));
     assert_eq!(main::run(pool.use_(|n| Promise::ret(*n))).unwrap(), 0);
 }
