@@ -411,8 +411,10 @@ fn drop_guarded(job: Job) {
 /// (Lwt's `Lwt_preemptive.set_bounds`), and starts threads until there are `min`, as Lwt does,
 /// and, within a raised `max`, one for each job waiting for a thread (Lwt's wait for the
 /// threads there are).
-/// Fails if `max` is 0 or `min > max`, or if a thread cannot be started (the bounds are set
-/// then, and the threads started so far stay).
+///
+/// Fails if `max` is 0 or `min > max`, or if a thread needed for `min` cannot be started (the
+/// bounds are set then, and the threads started so far stay). A thread for a waiting job that
+/// cannot be started is no error: the job waits for the threads there are.
 ///
 /// ```
 /// use lwt_core::preemptive;
