@@ -367,7 +367,9 @@ impl InputChannel {
     /// [`close`](InputChannel::close), on a connection it does not wait for the output channel
     /// to write out what it holds: the connection closes now, both channels with it, and what
     /// the output channel held is not sent (its [`buffered`](super::OutputChannel::buffered)
-    /// still counts it). Reads and writes in progress fail. A close already waiting for the
+    /// still counts it). Reads and writes in progress fail, as do those made after, with
+    /// [`ChannelClosed`] (a read in progress in Lwt fails with `Unix_error (EBADF, ..)`, from
+    /// the closed descriptor). A close already waiting for the
     /// output is cut short and rejected: with [`ChannelClosed`] if the output's own close had
     /// not started writing (bytes were left unwritten), or with the error of the closed
     /// descriptor if it was writing them out.
