@@ -282,13 +282,19 @@ impl Pool {
         // that; not here). The workers that will take a job and are not promised one, idle or
         // still starting (those just started for `min` among them), take their share first.
         // A thread that cannot be started leaves the jobs to the threads there are, as in
-        // `submit`: the bounds are set, and that is what the caller asked for.
-        let free = (state.idle + state.starting).saturating_sub(state.handed.len());
-        let wanted = state.waiting().saturating_sub(free);
+        // `submit`: the bounds are set, and that is what the caller asked for. The need is
+        // weighed again at each start, under the lock and against the maximum of now: `spawn`
+        // lets the lock go, and a `set_bounds` of another thread (or a `submit`, or a worker
+        // taking a job) may have met it meanwhile; counted once up front, two concurrent
+        // raises started 14 threads for 8 jobs, and went above a maximum of 8.
         if state.idle > state.handed.len() && state.waiting() > 0 {
             self.work.notify_all();
         }
-        for _ in 0..wanted.min(max.saturating_sub(state.threads)) {
+        loop {
+            let free = (state.idle + state.starting).saturating_sub(state.handed.len());
+            if state.waiting() <= free || state.threads >= state.max {
+                break;
+            }
             if self.spawn(state).is_err() {
                 break;
             }
@@ -381,7 +387,7 @@ impl Pool {
             if timeout.timed_out()
                 && state.queue.is_empty()
                 && state.handed.is_empty()
-                && state.threads - state.spawning > state.min
+                && state.threads.saturating_sub(state.spawning) > state.min
             {
                 state.threads -= 1;
                 return;
@@ -983,6 +989,48 @@ mod tests {
         pool.set_bounds(0, 1).unwrap();
         assert!(p.is_taken());
         assert_eq!(finished.recv(), Ok(true), "the handed job never ran");
+    }
+
+    /// Found in review (rev64, session 36): a raise of the maximum counted the threads to start
+    /// once, up front, and `spawn` lets the lock go; two raises at once each started threads
+    /// for the same waiting jobs: up to 14 threads for 8 jobs (1 running, 7 queued).
+    #[test]
+    fn concurrent_raises_start_one_thread_per_waiting_job() {
+        let mut most = 0;
+        for _ in 0..20 {
+            let pool = idle_pool(1);
+            let hold = occupy_one(pool);
+            let (open, gate) = mpsc::channel::<()>();
+            let gate = Arc::new(std::sync::Mutex::new(gate));
+            for _ in 0..7 {
+                let gate = gate.clone();
+                submit(
+                    pool,
+                    Arc::new(Ticket::new()),
+                    Box::new(move || {
+                        let _ = gate.lock().map(|g| g.recv_timeout(Duration::from_secs(5)));
+                    }),
+                );
+            }
+            assert_eq!(pool.lock().waiting(), 7);
+            let barrier = Arc::new(std::sync::Barrier::new(2));
+            let raises: Vec<_> = (0..2)
+                .map(|_| {
+                    let barrier = barrier.clone();
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        pool.set_bounds(0, 100).unwrap();
+                    })
+                })
+                .collect();
+            for raise in raises {
+                raise.join().unwrap();
+            }
+            most = most.max(pool.lock().threads);
+            drop(open);
+            drop(hold);
+        }
+        assert_eq!(most, 8, "threads for 1 running and 7 queued jobs");
     }
 
     /// Found in review (session 33): with no thread at all and none that could be started, a
