@@ -32,18 +32,23 @@ impl Drop for Release {
     }
 }
 
-/// A job that holds the pool's one thread until `release` is set; returns once a thread has it.
-fn occupy(release: &Arc<AtomicBool>) -> lwt_core::Promise<()> {
-    let release = release.clone();
-    let started = Arc::new(AtomicBool::new(false));
-    let s = started.clone();
-    let busy = preemptive::detach(move || {
-        s.store(true, Ordering::SeqCst);
+/// A detached job that counts itself in `started` once a thread has it, then holds that
+/// thread until `release` is set.
+fn held(release: &Arc<AtomicBool>, started: &Arc<AtomicUsize>) -> lwt_core::Promise<()> {
+    let (release, started) = (release.clone(), started.clone());
+    preemptive::detach(move || {
+        started.fetch_add(1, Ordering::SeqCst);
         while !release.load(Ordering::SeqCst) {
             std::thread::sleep(Duration::from_millis(1));
         }
-    });
-    while !started.load(Ordering::SeqCst) {
+    })
+}
+
+/// A job that holds the pool's one thread until `release` is set; returns once a thread has it.
+fn occupy(release: &Arc<AtomicBool>) -> lwt_core::Promise<()> {
+    let started = Arc::new(AtomicUsize::new(0));
+    let busy = held(release, &started);
+    while started.load(Ordering::SeqCst) == 0 {
         std::thread::sleep(Duration::from_millis(1));
     }
     busy
@@ -314,17 +319,7 @@ fn raising_the_maximum_starts_threads_for_the_jobs_already_waiting() {
     let release = Arc::new(AtomicBool::new(false));
     let _release = Release(release.clone());
     let started = Arc::new(AtomicUsize::new(0));
-    let jobs: Vec<_> = (0..4)
-        .map(|_| {
-            let (release, started) = (release.clone(), started.clone());
-            preemptive::detach(move || {
-                started.fetch_add(1, Ordering::SeqCst);
-                while !release.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            })
-        })
-        .collect();
+    let jobs: Vec<_> = (0..4).map(|_| held(&release, &started)).collect();
     while started.load(Ordering::SeqCst) == 0 {
         std::thread::sleep(Duration::from_millis(1));
     }
@@ -353,16 +348,8 @@ fn raising_the_maximum_starts_no_thread_a_job_does_not_need() {
     let release = Arc::new(AtomicBool::new(false));
     let _release = Release(release.clone());
     let busy = occupy(&release);
-    let queued: Vec<_> = (0..2)
-        .map(|_| {
-            let release = release.clone();
-            preemptive::detach(move || {
-                while !release.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            })
-        })
-        .collect();
+    let started = Arc::new(AtomicUsize::new(0));
+    let queued: Vec<_> = (0..2).map(|_| held(&release, &started)).collect();
     assert_eq!(preemptive::queued_job_count(), 2);
     preemptive::set_bounds(4, 8).unwrap();
     assert_eq!(
@@ -376,12 +363,7 @@ fn raising_the_maximum_starts_no_thread_a_job_does_not_need() {
     one_thread();
     release.store(false, Ordering::SeqCst);
     let busy = occupy(&release);
-    let r = release.clone();
-    let queued = preemptive::detach(move || {
-        while !r.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
-    });
+    let queued = held(&release, &started);
     preemptive::set_bounds(0, 8).unwrap();
     preemptive::set_bounds(0, 8).unwrap();
     assert_eq!(
