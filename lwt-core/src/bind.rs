@@ -432,7 +432,8 @@ pub fn finalize<T: 'static>(
 }
 
 /// Lwt's `wrap f`: calls `f`, fulfilled with its result, or rejected if it panics. Lwt's
-/// `wrap1` ... `wrap7` (`wrap2 f a b`) are this with a closure: `wrap(|| f(a, b))`.
+/// `wrap1` ... `wrap7` (`wrap2 f a b`) are this with a closure: `wrap(|| f(a, b))`. Lwt's
+/// `apply f x`, for an `f` that returns a promise, is [`catch`]`(|| f(x), Promise::fail)`.
 ///
 /// ```
 /// let p = lwt_core::wrap(|| "42".parse::<i32>().unwrap());

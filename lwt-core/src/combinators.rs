@@ -305,7 +305,8 @@ fn all_impl<T: 'static>(
 }
 
 /// Lwt's `all`: the values of every input, in input order, once all are resolved. If any is
-/// rejected, the result is rejected with the first rejection in input order (after all resolved).
+/// rejected, the result is rejected with the first rejection in input order (after all resolved;
+/// Lwt's is the first in time: see the [module docs](self)).
 ///
 /// ```
 /// use lwt_core::{combinators::all, Promise, State};
@@ -333,7 +334,8 @@ pub fn all_fail_fast<T: 'static>(
 }
 
 /// Lwt's `join`: fulfilled when every input is resolved; rejected with the first rejection in
-/// input order if any is. `join([])` is fulfilled at once.
+/// input order if any is (Lwt's is the first in time: see the [module docs](self)). `join([])`
+/// is fulfilled at once.
 ///
 /// ```
 /// use lwt_core::{combinators::join, wait, State};
@@ -377,7 +379,8 @@ fn pair<A: 'static, B: 'static>(values: Vec<Either<A, B>>) -> (A, B) {
     }
 }
 
-/// Lwt's `both`: both values, once both are resolved (rejection: the first in input order).
+/// Lwt's `both`: both values, once both are resolved (rejection: the first in input order;
+/// Lwt's is the first in time: see the [module docs](self)).
 ///
 /// ```
 /// use lwt_core::{combinators::both, Promise, State};

@@ -16,7 +16,9 @@ use crate::exn::Exn;
 use crate::promise::Promise;
 
 /// Lwt's `dont_wait f handler`: runs `f`, and if it panics or its promise is rejected, calls
-/// `handler` with the rejection (a panic in `handler` goes to the hook).
+/// `handler` with the rejection. A panic in `handler` goes to the [hook](crate::hook), wherever
+/// the rejection came from; in Lwt 5.6.1 an exception the handler raises escapes to whoever
+/// resolved the promise (or from `dont_wait` itself, if `f` failed at once).
 ///
 /// ```
 /// use std::{cell::RefCell, rc::Rc};

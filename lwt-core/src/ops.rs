@@ -6,7 +6,7 @@
 //! | `p >\|= f` | `p \| f` | [`map`](crate::Promise::map) |
 //! | `f =<< p` | (use `p >> f`) | |
 //! | `f =\|< p` | (use `p \| f`) | |
-//! | `p1 <&> p2` | `p1 & p2` | [`join`] of two unit promises |
+//! | `p1 <&> p2` | `p1 & p2` | [`join`] of two unit promises (both rejected: `p1`'s rejection, where Lwt's is the first in time) |
 //! | `p1 <?> p2` | `p1 ^ p2` | [`choose`] between two promises |
 //!
 //! # Grouping: parenthesize when mixing `&` or `^` with `>>`
@@ -81,7 +81,8 @@ where
 impl BitAnd for Promise<()> {
     type Output = Promise<()>;
 
-    /// `p1 & p2` is `join([p1, p2])` (Lwt's `<&>`).
+    /// `p1 & p2` is `join([p1, p2])` (Lwt's `<&>`). If both are rejected, the rejection is
+    /// `p1`'s, whichever came first; Lwt's is the first in time.
     ///
     /// ```
     /// use lwt_core::{wait, State};

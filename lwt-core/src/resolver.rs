@@ -44,6 +44,11 @@ pub use shared::SharedResolver;
 /// drop(r);
 /// assert!(p.rejection().unwrap().is::<Abandoned>());
 /// ```
+///
+/// So a port of OCaml's `let t, _ = Lwt.task ()` (a promise kept pending for ever, to be
+/// canceled) binds the resolver to a name, `let (t, _r) = task()`: with `_`, Rust drops it at
+/// once, and `t` is already rejected with `Abandoned`, which a later `cancel` cannot change
+/// and an `on_cancel` never hears of.
 pub struct Resolver<T: 'static> {
     node: Rc<Node<T>>,
     /// While the resolver is armed (its drop rejects the promise): where the promise was made,
