@@ -81,3 +81,27 @@ fn a_wait_already_found_ready_is_abandoned_when_an_earlier_waiter_drops_the_last
     let e = main::run(second).expect_err("the wait outlived its descriptor");
     assert!(e.is::<Abandoned>(), "{e:?}");
 }
+
+/// Found in review (rev66, session 36): `read(max)` handed back a vector of `max` bytes'
+/// capacity whatever it read, so 20,000 kept ten-byte reads made with `read(65536)` held 890
+/// MB (Lwt's program, reading into one buffer, 3 MB). What a read returns now holds about what
+/// it read, for a count the thread's scratch buffer serves and for a larger one.
+#[test]
+fn a_short_read_holds_about_what_it_read() {
+    let (r, w) = unix::pipe().unwrap();
+    for max in [4096, 65536, 1 << 20] {
+        main::run(w.write_all(b"ten bytes!".to_vec())).unwrap();
+        let got = main::run(r.read(max)).unwrap();
+        assert_eq!(got, b"ten bytes!");
+        assert!(
+            got.capacity() < 64,
+            "read({max}) of 10 bytes holds {} bytes",
+            got.capacity()
+        );
+    }
+    // A read that fills its count keeps it all, and the next short one is short again.
+    main::run(w.write_all(vec![7; 3000])).unwrap();
+    assert_eq!(main::run(r.read(3000)).unwrap(), vec![7; 3000]);
+    main::run(w.write_all(b"x".to_vec())).unwrap();
+    assert_eq!(main::run(r.read(65536)).unwrap(), b"x");
+}

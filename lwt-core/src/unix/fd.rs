@@ -209,6 +209,56 @@ fn given_back() -> io::Error {
 /// Reads of at most this many bytes go through a stack buffer (see [`Fd::read`]).
 const SMALL_READ: usize = 256;
 
+/// Reads of at most this many bytes (and more than [`SMALL_READ`]) go through the thread's
+/// scratch buffer (see [`read_sized`]).
+const SCRATCH_READ: usize = 64 * 1024;
+
+thread_local! {
+    /// [`read_sized`]'s buffer, grown to the largest read up to [`SCRATCH_READ`] bytes it has
+    /// served on this thread (zeroed once, when it grows). Taken out for a read and put back
+    /// after, so a read made during another (none is) or during the thread's teardown simply
+    /// gets a buffer of its own.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `read` on a buffer of `max` bytes and returns what it read in a vector of that length,
+/// whose capacity is about that length too, whatever `max` was.
+///
+/// `Fd::read(max)` used to allocate (and zero) `max` bytes and hand them back with the count
+/// cut: a `read(65536)` that got 10 bytes kept 64 KiB, so a program that kept such reads (a
+/// list of messages) used 890 MB for 20,000 of them, where Lwt, which reads into the caller's
+/// buffer, used 3 MB; and every attempt that found nothing to read had allocated and zeroed
+/// the whole buffer for nothing. Small reads go through a stack buffer and medium ones through
+/// the thread's scratch buffer, each copied out at its size (a copy of what was read costs
+/// about what zeroing the buffer did); a larger one gets a buffer of its own, shrunk to its
+/// contents when they fill less than half of it.
+fn read_sized<E>(
+    max: usize,
+    read: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+) -> Result<Vec<u8>, E> {
+    if max <= SMALL_READ {
+        let mut stack = [0u8; SMALL_READ];
+        let n = read(&mut stack[..max])?;
+        return Ok(stack[..n].to_vec());
+    }
+    if max <= SCRATCH_READ {
+        let mut scratch = SCRATCH.try_with(Cell::take).unwrap_or_default();
+        if scratch.len() < max {
+            scratch.resize(max, 0);
+        }
+        let outcome = read(&mut scratch[..max]).map(|n| scratch[..n].to_vec());
+        let _ = SCRATCH.try_with(|cell| cell.set(scratch));
+        return outcome;
+    }
+    let mut buf = vec![0; max];
+    let n = read(&mut buf)?;
+    buf.truncate(n);
+    if n < max / 2 {
+        buf.shrink_to_fit();
+    }
+    Ok(buf)
+}
+
 /// The most one [`Fd::read`] asks the system for: its buffer is allocated up front, and a larger
 /// count only risks an allocation failure (the kernel returns at most about 2 GiB per read).
 pub const MAX_READ: usize = 1 << 24;
@@ -778,38 +828,24 @@ impl Fd {
             Err(e) => return Promise::fail(e),
         };
         let fd = self.clone();
-        preemptive::detach(move || {
-            let mut buf = vec![0; max];
-            let n = read_retrying(file, &mut buf)?;
-            buf.truncate(n);
-            Ok(buf)
-        })
-        .bind(move |r| match r {
-            Ok(buf) => Promise::ret(buf),
-            Err(PoolReadError::WouldBlock) => {
-                fd.poll_from_now_on();
-                fd.read(max)
+        preemptive::detach(move || read_sized(max, |buf| read_retrying(file, buf))).bind(move |r| {
+            match r {
+                Ok(buf) => Promise::ret(buf),
+                Err(PoolReadError::WouldBlock) => {
+                    fd.poll_from_now_on();
+                    fd.read(max)
+                }
+                Err(PoolReadError::Failed(e)) => Promise::fail(e),
             }
-            Err(PoolReadError::Failed(e)) => Promise::fail(e),
         })
     }
 
     /// [`read`](Self::read) on a pollable descriptor.
     fn read_now_or_later(&self, max: usize) -> Promise<Vec<u8>> {
-        self.retry_transfer(false, max, move |io| {
-            // Small reads go through a stack buffer, so a read that would block (the common
-            // case on a socket waiting for its peer) allocates nothing, and one that succeeds
-            // allocates exactly what it got.
-            if max <= SMALL_READ {
-                let mut stack = [0u8; SMALL_READ];
-                let n = io.read(&mut stack[..max])?;
-                return Ok(stack[..n].to_vec());
-            }
-            let mut buf = vec![0; max];
-            let n = io.read(&mut buf)?;
-            buf.truncate(n);
-            Ok(buf)
-        })
+        // A read that would block (the common case on a socket waiting for its peer)
+        // allocates nothing up to `SCRATCH_READ` bytes, and one that succeeds allocates about
+        // what it got.
+        self.retry_transfer(false, max, move |io| read_sized(max, |buf| io.read(buf)))
     }
 
     /// Lwt_unix's `read fd buf ofs len`: reads at most `range.len()` bytes into `buf[range]`,
