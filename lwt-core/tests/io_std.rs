@@ -178,6 +178,21 @@ fn child() {
             main::run(timer).unwrap();
             0
         }
+        "fd_stdout_stalled" => {
+            // The same through the `Fd` itself, with `write_all` and then `write`.
+            let start = std::time::Instant::now();
+            let timer = unix::sleep_secs(0.1).map(move |()| {
+                eprintln!("MARK timer fired after {} ms", start.elapsed().as_millis());
+            });
+            let out = unix::stdout().unwrap();
+            let again = out.clone();
+            let written = out
+                .write_all(vec![b'x'; 1 << 20])
+                .bind(move |()| again.write(b"MARK end\n".to_vec()));
+            main::run(timer).unwrap();
+            assert_eq!(main::run(written).unwrap(), 9);
+            0
+        }
         "end_stdout" => {
             let out = io::stdout();
             let closing = out.clone();
@@ -469,7 +484,27 @@ fn a_stalled_stdout_does_not_stop_the_loop() {
     // in blocking mode, so a reader that did not keep up froze the loop (its 100 ms timer fired
     // only once the parent read). Lwt writes to a blocking descriptor from its thread pool: its
     // timer fires after about 0.1 s.
-    let mut child = child_command("stdout_stalled").spawn().unwrap();
+    stalled_stdout_leaves_the_loop_running("stdout_stalled");
+}
+
+#[test]
+fn a_stalled_stdout_written_through_its_fd_does_not_stop_the_loop() {
+    // Found in review (rev66, session 36): the channels' writes had gone to the thread pool,
+    // but `unix::stdout()`'s own `write` and `write_all` still blocked the loop (a 100 ms timer
+    // fired after 1.0 s, when the reader began; Lwt's after 0.1 s).
+    let sink = stalled_stdout_leaves_the_loop_running("fd_stdout_stalled");
+    assert!(
+        sink.ends_with(b"xMARK end\n"),
+        "the writes came out whole and in order"
+    );
+    assert_eq!(sink.iter().filter(|&&b| b == b'x').count(), 1 << 20);
+}
+
+/// Runs `scenario`, which fills its stdout while a 100 ms timer runs, without reading the
+/// child's stdout until the timer's line came on its stderr (or 10 s passed); returns what the
+/// child wrote on stdout.
+fn stalled_stdout_leaves_the_loop_running(scenario: &str) -> Vec<u8> {
+    let mut child = child_command(scenario).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -487,6 +522,7 @@ fn a_stalled_stdout_does_not_stop_the_loop() {
     let line = fired.expect("the child's 100 ms timer did not fire while its stdout was full");
     assert!(line.contains("MARK timer fired"), "{line}");
     assert!(status.success(), "{status:?}");
+    sink
 }
 
 #[test]

@@ -9,10 +9,10 @@
 //!   for data, so this is what Lwt's own regular-file reads amount to, minus the thread hop;
 //! * **blocking** (the process's standard streams): reads go through the thread pool
 //!   ([`preemptive::detach`](crate::preemptive::detach())), because the descriptor is shared with
-//!   the parent process and must stay in blocking mode; an `Fd`'s own writes are done directly,
-//!   an output channel's ([`io::stdout`](crate::io::stdout()) and
-//!   [`io::stderr`](crate::io::stderr())) go through the thread pool too, as Lwt's do, so that
-//!   a reader that does not keep up never blocks the loop. `wait_read` and `wait_write` poll
+//!   the parent process and must stay in blocking mode; writes, an `Fd`'s own and an output
+//!   channel's ([`io::stdout`](crate::io::stdout()) and [`io::stderr`](crate::io::stderr())),
+//!   go through the thread pool too, as Lwt's do, so that a reader that does not keep up never
+//!   blocks the loop (and, as Lwt's, such a write cannot be canceled once it is submitted). `wait_read` and `wait_write` poll
 //!   it, and a stream whose open file description turns out to be non-blocking (a parent set
 //!   `O_NONBLOCK`) is used as a pollable one from its first `EAGAIN` on.
 //!
@@ -1021,6 +1021,12 @@ impl Fd {
     /// assert_eq!(e.downcast_ref::<std::io::Error>().unwrap().kind(), std::io::ErrorKind::BrokenPipe);
     /// ```
     pub fn write(&self, data: Vec<u8>) -> Promise<usize> {
+        if self.is_blocking() {
+            let len = data.len();
+            return self
+                .write_range_on_pool(data, 0..len, false)
+                .map(|(_, n)| n);
+        }
         self.retry_transfer(true, data.len(), move |io| io.write(&data))
     }
 
@@ -1039,6 +1045,9 @@ impl Fd {
     pub fn write_from(&self, buf: Vec<u8>, range: Range<usize>) -> Promise<(Vec<u8>, usize)> {
         if let Err(e) = check_range("Fd::write_from", &buf, &range) {
             return Promise::fail(e);
+        }
+        if self.is_blocking() {
+            return self.write_range_on_pool(buf, range, false);
         }
         let slot = RefCell::new(Some(buf));
         self.retry_transfer(true, range.len(), move |io| {
@@ -1072,36 +1081,72 @@ impl Fd {
     }
 
     /// Writes some of `data` from the thread pool, for a blocking-mode descriptor (the standard
-    /// output and error), as Lwt_unix's `write` does on a blocking descriptor (`wait_write`,
-    /// then a job): a reader that does not keep up blocks a pool thread, not the loop. Not
-    /// cancelable (the job runs to its end, as Lwt's); the `io::Error` keeps its kind.
+    /// output and error): [`write_range_on_pool`](Self::write_range_on_pool) of a copy.
     pub(crate) fn write_on_pool(&self, data: &[u8]) -> Promise<usize> {
+        let len = data.len();
+        self.write_range_on_pool(data.to_vec(), 0..len, false)
+            .map(|(_, n)| n)
+    }
+
+    /// Writes `data[range]` from the thread pool, once (`all` false: one write, whose count is
+    /// given) or until all of it is written, and gives `data` back with the count: the writes
+    /// to a blocking-mode descriptor (the standard output and error), as Lwt_unix's `write`
+    /// does on a blocking descriptor (`wait_write`, then a job), so that a reader that does not
+    /// keep up blocks a pool thread, not the loop. Not cancelable (the job runs to its end, as
+    /// Lwt's); the `io::Error` keeps its kind. `range` must lie within `data`.
+    fn write_range_on_pool(
+        &self,
+        data: Vec<u8>,
+        range: Range<usize>,
+        all: bool,
+    ) -> Promise<(Vec<u8>, usize)> {
         let mut file = match self.blocking_file() {
             Ok(file) => file,
             Err(e) => return Promise::fail(e),
         };
-        let bytes = data.to_vec();
         let fd = self.clone();
-        // `Err(Ok(bytes))`: non-blocking after all, the bytes given back for the pollable path;
-        // `Err(Err(e))`: the write failed.
+        // The job's outcome: `Ok(())` once done, `Err(None)` if the descriptor is non-blocking
+        // after all (the rest goes the pollable way), `Err(Some(e))` if a write failed.
         // `no_cancel`: a cancel would withdraw the job while it waits for a thread, and this
-        // write stays what it was documented to be, one that runs to its end.
-        preemptive::detach(move || loop {
-            match file.write(&bytes) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Err(Ok(bytes)),
-                written => return written.map_err(Err),
-            }
+        // write stays what it is documented to be, one that runs to its end.
+        preemptive::detach(move || {
+            let mut written = 0;
+            let outcome = loop {
+                if written == range.len() {
+                    break Ok(());
+                }
+                match file.write(&data[range.start + written..range.end]) {
+                    Ok(0) => break Err(Some(io::Error::from(io::ErrorKind::WriteZero))),
+                    Ok(n) => {
+                        written += n;
+                        if !all {
+                            break Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break Err(None),
+                    Err(e) => break Err(Some(e)),
+                }
+            };
+            (data, range, written, outcome)
         })
         .no_cancel()
-        .bind(move |written| match written {
-            Ok(n) => Promise::ret(n),
-            // Non-blocking after all (see `poll_from_now_on`): written when there is room.
-            Err(Ok(bytes)) => {
+        .bind(move |(data, range, written, outcome)| match outcome {
+            Ok(()) => Promise::ret((data, written)),
+            Err(Some(e)) => Promise::fail(e),
+            // Non-blocking after all (see `poll_from_now_on`): the rest is written when there
+            // is room, by the pollable path.
+            Err(None) => {
                 fd.poll_from_now_on();
-                fd.write(bytes)
+                let rest = range.start + written..range.end;
+                if all {
+                    let len = range.len();
+                    fd.write_all(data[rest].to_vec()).map(move |()| (data, len))
+                } else {
+                    fd.write_from(data, rest)
+                        .map(move |(data, n)| (data, written + n))
+                }
             }
-            Err(Err(e)) => Promise::fail(e),
         })
     }
 
@@ -1114,6 +1159,10 @@ impl Fd {
     /// assert_eq!(main::run(r.read(1000)).unwrap().len(), 100);
     /// ```
     pub fn write_all(&self, data: Vec<u8>) -> Promise<()> {
+        if self.is_blocking() {
+            let len = data.len();
+            return self.write_range_on_pool(data, 0..len, true).map(|_| ());
+        }
         // Written in place, from where the last write stopped: the progress lives in the
         // operation, so a write that would block resumes there when the reactor says so.
         let written = Cell::new(0);

@@ -72,7 +72,8 @@ pub fn stdin() -> std::io::Result<Fd> {
     Fd::std_stream(std::io::stdin().as_fd())
 }
 
-/// A blocking-mode [`Fd`] for the process's standard output.
+/// A blocking-mode [`Fd`] for the process's standard output (writes go through the thread pool,
+/// so a reader that does not keep up never blocks the loop).
 ///
 /// ```
 /// use lwt_core::{main, unix};
@@ -84,7 +85,8 @@ pub fn stdout() -> std::io::Result<Fd> {
     Fd::std_stream(std::io::stdout().as_fd())
 }
 
-/// A blocking-mode [`Fd`] for the process's standard error.
+/// A blocking-mode [`Fd`] for the process's standard error (written through the thread pool, as
+/// [`stdout`]'s output is).
 pub fn stderr() -> std::io::Result<Fd> {
     use std::os::fd::AsFd;
     Fd::std_stream(std::io::stderr().as_fd())
