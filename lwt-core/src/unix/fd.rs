@@ -441,6 +441,12 @@ impl Fd {
     /// Wraps any owned descriptor (Lwt_unix's `of_unix_file_descr`), putting it in non-blocking
     /// mode. Regular files become "always ready" descriptors (see the module docs).
     ///
+    /// Lwt's `?blocking:true` (and `set_blocking`), a descriptor kept in blocking mode and used
+    /// from the thread pool, is offered for the standard streams only ([`stdin`](super::stdin)
+    /// and the others). `O_NONBLOCK` belongs to the open file description, which a descriptor
+    /// inherited from another process shares with it: wrapping such a one makes it non-blocking
+    /// for that process too.
+    ///
     /// ```
     /// let file = std::fs::File::open("/dev/null").unwrap();
     /// let fd = lwt_core::unix::Fd::from_owned(file.into()).unwrap();
@@ -1206,13 +1212,21 @@ impl Fd {
     }
 
     /// Lwt_unix's `close`: deregisters and closes the descriptor (all clones see it closed).
-    /// Pending waits on it are rejected with the `io::Error` of a closed descriptor (Lwt:
-    /// `EBADF`), the error an operation started after the close gets. Closing twice is an error.
+    /// Pending waits on it are rejected with the `io::Error` of a closed descriptor, the error
+    /// an operation started after the close gets: of kind `NotConnected`, saying "the file
+    /// descriptor is closed" (after the path, for a file opened by path), with no OS error
+    /// number, since no system call failed (Lwt's is `Unix_error (EBADF, ..)`, whose kind in
+    /// Rust would be `Uncategorized`). Closing twice is an error.
     ///
     /// ```
-    /// let (r, _w) = lwt_core::unix::pipe().unwrap();
+    /// use lwt_core::{main, unix};
+    /// let (r, _w) = unix::pipe().unwrap();
     /// r.close().unwrap();
     /// assert!(r.close().is_err());
+    /// let e = main::run(r.read(8)).unwrap_err();
+    /// let e = e.downcast_ref::<std::io::Error>().unwrap();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::NotConnected);
+    /// assert_eq!(e.to_string(), "the file descriptor is closed");
     /// ```
     pub fn close(&self) -> io::Result<()> {
         let kind = self.0.kind.borrow_mut().take();
