@@ -193,6 +193,18 @@ fn child() {
             assert_eq!(main::run(written).unwrap(), 9);
             0
         }
+        "fd_stdout_back_to_back" => {
+            // Writes issued without waiting for one another, each a job of the thread pool.
+            let out = unix::stdout().unwrap();
+            let writes: Vec<_> = (0..500)
+                .map(|i| {
+                    let line = format!("MARK {i:03} {}\n", "-".repeat(i % 7 * 300));
+                    out.write_all(line.into_bytes())
+                })
+                .collect();
+            main::run(join(writes)).unwrap();
+            0
+        }
         "end_stdout" => {
             let out = io::stdout();
             let closing = out.clone();
@@ -498,6 +510,22 @@ fn a_stalled_stdout_written_through_its_fd_does_not_stop_the_loop() {
         "the writes came out whole and in order"
     );
     assert_eq!(sink.iter().filter(|&&b| b == b'x').count(), 1 << 20);
+}
+
+#[test]
+fn writes_to_stdout_issued_back_to_back_come_out_in_order() {
+    // Found in review (session 36) of the fix above: each write of the blocking stdout is a job
+    // of the thread pool, and two jobs may run on two of its threads at once; writes issued
+    // without waiting could overtake one another. They wait for the one before.
+    let out = run_child("fd_stdout_back_to_back", Stdio::null());
+    assert!(out.status.success(), "{out:?}");
+    let numbers: Vec<usize> = marked(&out.stdout)
+        .iter()
+        .map(|l| l[5..8].parse().unwrap())
+        .collect();
+    let first_out_of_place = numbers.iter().enumerate().find(|&(at, &n)| n != at);
+    assert_eq!(first_out_of_place, None, "{} lines", numbers.len());
+    assert_eq!(numbers.len(), 500);
 }
 
 /// Runs `scenario`, which fills its stdout while a 100 ms timer runs, without reading the

@@ -389,6 +389,11 @@ struct Inner {
     /// operations' errors name: a bare "Is a directory (os error 21)" from a read says nothing
     /// of which of a program's files it is about.
     name: OnceCell<Box<str>>,
+    /// A blocking-mode descriptor's last write sent to the thread pool, which the next one
+    /// waits for: each is a job of its own, and two jobs may run on two threads at once, so
+    /// writes issued back to back (which a pollable descriptor sends in order) could interleave
+    /// or overtake one another.
+    pool_writes: Cell<Option<Promise<()>>>,
 }
 
 /// A file descriptor owned by the loop's thread. Clones share the descriptor.
@@ -414,6 +419,7 @@ impl Fd {
             token: Cell::new(None),
             readiness: Rc::default(),
             name: OnceCell::new(),
+            pool_writes: Cell::new(None),
         }))
     }
 
@@ -1101,6 +1107,25 @@ impl Fd {
     /// keep up blocks a pool thread, not the loop. Not cancelable (the job runs to its end, as
     /// Lwt's); the `io::Error` keeps its kind. `range` must lie within `data`.
     fn write_range_on_pool(
+        &self,
+        data: Vec<u8>,
+        range: Range<usize>,
+        all: bool,
+    ) -> Promise<(Vec<u8>, usize)> {
+        let fd = self.clone();
+        let write = move || fd.write_range_on_pool_now(data, range, all);
+        let written = match self.0.pool_writes.take() {
+            Some(previous) if previous.is_pending() => previous.then(move |_| write()),
+            _ => write(),
+        }
+        .no_cancel();
+        let done = written.clone().then(|_| Promise::ret(()));
+        self.0.pool_writes.set(Some(done));
+        written
+    }
+
+    /// [`write_range_on_pool`](Self::write_range_on_pool) once the writes before it are done.
+    fn write_range_on_pool_now(
         &self,
         data: Vec<u8>,
         range: Range<usize>,
