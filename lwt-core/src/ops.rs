@@ -6,7 +6,7 @@
 //! | `p >\|= f` | `p \| f` | [`map`](crate::Promise::map) |
 //! | `f =<< p` | (use `p >> f`) | |
 //! | `f =\|< p` | (use `p \| f`) | |
-//! | `p1 <&> p2` | `p1 & p2` | [`join`] of two unit promises (both rejected: `p1`'s rejection, where Lwt's is the first in time) |
+//! | `p1 <&> p2` | `p1 & p2` | [`join`] of two unit promises (see `BitAnd` below) |
 //! | `p1 <?> p2` | `p1 ^ p2` | [`choose`] between two promises |
 //!
 //! # Grouping: parenthesize when mixing `&` or `^` with `>>`

@@ -115,9 +115,7 @@ impl<T: 'static> Pool<T> {
 
     /// The configuration setters' access. A clone, or a use still running (which holds the
     /// pool until it gives its element back), shares the pool: changing `validate` under it
-    /// would change a pool others already rely on, so that is refused, naming both causes
-    /// (the message used to say only "cloning", which a program that never cloned could not
-    /// make sense of).
+    /// would change a pool others already rely on, so that is refused, naming both causes.
     #[track_caller]
     fn inner_mut(mut self, setter: &str, f: impl FnOnce(&mut Inner<T>)) -> Pool<T> {
         match Rc::get_mut(&mut self.0) {

@@ -18,8 +18,8 @@
 //! jobs beyond that without bound, and lets threads above the minimum exit after 10 idle
 //! seconds (Lwt's never exit). Lowering the maximum takes effect at once for idle threads, which
 //! exit (Lwt's serve the next jobs first), and as busy threads above it finish their jobs: they
-//! exit then, as Lwt's do. Raising it starts a thread for each job waiting for one (Lwt's
-//! jobs go on waiting for the threads there are). Canceling a job's promise while the job waits for a
+//! exit then, as Lwt's do. Raising it starts threads, up to the new maximum, for the jobs
+//! waiting that no idle worker will take (Lwt's go on waiting for the threads there are). Canceling a job's promise while the job waits for a
 //! thread means the job never runs (see [`detach`]).
 //!
 //! [`run_in_main`] reaches the loop that detached the job, from the thread running the job:
@@ -276,17 +276,14 @@ impl Pool {
             self.spawn(state)?;
             state = self.lock();
         }
-        // A raised maximum serves the jobs already waiting at once: `submit` starts a thread
-        // only for the job it submits, so 7 jobs queued behind a maximum of 1 went on running
-        // one at a time after it was raised to 8, though threads were allowed (Lwt 5.6's do
-        // that; not here). The workers that will take a job and are not promised one, idle or
-        // still starting (those just started for `min` among them), take their share first.
-        // A thread that cannot be started leaves the jobs to the threads there are, as in
-        // `submit`: the bounds are set, and that is what the caller asked for. The need is
-        // weighed again at each start, under the lock and against the maximum of now: `spawn`
-        // lets the lock go, and a `set_bounds` of another thread (or a `submit`, or a worker
-        // taking a job) may have met it meanwhile; counted once up front, two concurrent
-        // raises started 14 threads for 8 jobs, and went above a maximum of 8.
+        // A raised maximum serves the jobs already waiting (`submit` starts a thread only for
+        // the job it submits; Lwt leaves the queued jobs waiting): a thread for each waiting
+        // job that no worker not promised a job, idle or still starting (those just started
+        // for `min` among them), will take, up to the maximum. The need is weighed under the
+        // lock before each start, against the maximum of now, because `spawn` lets the lock go
+        // and a `set_bounds` of another thread, a `submit` or a worker may have met it
+        // meanwhile. A failed start is not this call's error: the bounds are set, and the
+        // jobs wait for the threads there are, as after a failed start in `submit`.
         if state.idle > state.handed.len() && state.waiting() > 0 {
             self.work.notify_all();
         }
@@ -700,6 +697,8 @@ fn complete<T: 'static>(id: u64, result: std::thread::Result<T>) {
 
 /// Why [`run_in_main`] (or [`MainHandle::run_in_main`]) has no value to return. Only
 /// [`Rejected`](MainError::Rejected) ran anything on the loop; the others say why nothing could.
+/// Non-exhaustive, so that a cause found later (a bounded queue of requests, say) can be added
+/// without breaking a `match`.
 ///
 /// ```
 /// use lwt_core::{main, preemptive::{self, MainError}, Promise};
@@ -749,17 +748,21 @@ impl Error for MainError {}
 
 /// Lwt's `Lwt_preemptive.run_in_main`: from inside a [`detach`]ed job, runs the promise `f`
 /// builds on the loop that started the job, and blocks this worker until it is resolved.
-/// Fails if called outside a detached job, or once the thread of that loop has exited. (While
-/// the thread lives but is not inside [`main::run`](crate::main::run), the request waits for its
-/// next `run`.) A thread the job starts uses a [`MainHandle`] instead.
+/// Fails with [`MainError::Rejected`] if the promise is rejected (or `f` panics: Lwt re-raises
+/// the exception in the worker, but an [`Exn`] cannot cross threads, so its message does),
+/// [`MainError::NotInJob`] outside a detached job, and [`MainError::LoopGone`] once the thread
+/// of that loop has exited. (While the thread lives but is not inside
+/// [`main::run`](crate::main::run), the request waits for its next `run`.) A thread the job
+/// starts uses a [`MainHandle`] instead.
 ///
 /// ```
-/// use lwt_core::{main, preemptive, Promise};
+/// use lwt_core::{main, preemptive::{self, MainError}, Promise};
 /// let p = preemptive::detach(|| {
 ///     preemptive::run_in_main(|| main::pause().map(|()| 20)).unwrap() + 1
 /// });
 /// assert_eq!(main::run(p).unwrap(), 21);
-/// assert!(preemptive::run_in_main(|| Promise::ret(1)).is_err()); // not on a worker
+/// // Not on a worker:
+/// assert_eq!(preemptive::run_in_main(|| Promise::ret(1)), Err(MainError::NotInJob));
 /// ```
 pub fn run_in_main<T: Send + 'static>(
     f: impl FnOnce() -> Promise<T> + Send + 'static,
@@ -833,7 +836,8 @@ impl MainHandle {
     /// ```
     /// use lwt_core::{main, preemptive, Promise};
     /// let handle = main::run(preemptive::detach(|| preemptive::main_handle().unwrap())).unwrap();
-    /// assert!(handle.run_in_main(|| Promise::ret(1)).is_err()); // this is the loop's thread
+    /// // This is the loop's thread:
+    /// assert_eq!(handle.run_in_main(|| Promise::ret(1)), Err(preemptive::MainError::LoopThread));
     /// ```
     pub fn run_in_main<T: Send + 'static>(
         &self,
@@ -1029,6 +1033,8 @@ mod tests {
             most = most.max(pool.lock().threads);
             drop(open);
             drop(hold);
+            // Its 8 threads exit once their jobs are done, rather than idle for 10 s.
+            pool.set_bounds(0, 1).unwrap();
         }
         assert_eq!(most, 8, "threads for 1 running and 7 queued jobs");
     }

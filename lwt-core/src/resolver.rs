@@ -46,9 +46,10 @@ pub use shared::SharedResolver;
 /// ```
 ///
 /// So a port of OCaml's `let t, _ = Lwt.task ()` (a promise kept pending for ever, to be
-/// canceled) binds the resolver to a name, `let (t, _r) = task()`: with `_`, Rust drops it at
-/// once, and `t` is already rejected with `Abandoned`, which a later `cancel` cannot change
-/// and an `on_cancel` never hears of.
+/// canceled) calls [`forget`](Resolver::forget) on the resolver: `let (t, r) = task();
+/// r.forget();`. With `_`, Rust drops it at once (and with `_r`, at the end of its scope), and
+/// `t` is then rejected with `Abandoned`, which a later `cancel` cannot change and an
+/// `on_cancel` never hears of.
 pub struct Resolver<T: 'static> {
     node: Rc<Node<T>>,
     /// While the resolver is armed (its drop rejects the promise): where the promise was made,

@@ -427,32 +427,25 @@ mod tests {
     use super::*;
 
     /// Found in review (rev60, session 36): `is_empty` counted every waiter (0.68 s for 20,000
-    /// calls with 20,000 waiters, where Lwt's is O(1)); it now looks at the first live one, and
-    /// (rev62) drops the canceled ones before it, which it walked again on every call.
+    /// calls with 20,000 waiters, where Lwt's is O(1)), then (rev62) walked the canceled ones at
+    /// the front on every call. `wait_queue`'s tests pin the counting; this, that `is_empty`
+    /// uses it.
     #[test]
-    fn a_mutex_s_is_empty_looks_at_each_waiter_at_most_once() {
+    fn a_mutex_s_is_empty_walks_canceled_waiters_once() {
         let m = Mutex::new();
-        let held = m.lock();
+        let _held = m.lock();
         let waiters: Vec<_> = (0..1_000).map(|_| m.lock()).collect();
-        let visited = || m.0.waiters.borrow().visited();
-        let before = visited();
-        assert!(!m.is_empty());
-        assert_eq!(visited() - before, 1);
         for w in &waiters[..999] {
             w.cancel();
         }
+        let visited = || m.0.waiters.borrow().visited();
         assert!(!m.is_empty());
         let before = visited();
         for _ in 0..100 {
             assert!(!m.is_empty());
         }
-        assert_eq!(
-            visited() - before,
-            100,
-            "the canceled waiters were walked again"
-        );
+        assert_eq!(visited() - before, 100);
         waiters[999].cancel();
         assert!(m.is_empty());
-        assert!(held.is_fulfilled() && m.is_locked());
     }
 }

@@ -41,7 +41,7 @@ pub(crate) struct WaitQueue<E> {
     sweep_at: usize,
     /// Entries the sweeps and `skip_canceled` have looked at, for the tests that pin their cost.
     #[cfg(test)]
-    visited: std::cell::Cell<usize>,
+    visited: usize,
 }
 
 impl<E> Default for WaitQueue<E> {
@@ -50,7 +50,7 @@ impl<E> Default for WaitQueue<E> {
             queue: VecDeque::new(),
             sweep_at: FIRST_SWEEP,
             #[cfg(test)]
-            visited: std::cell::Cell::new(0),
+            visited: 0,
         }
     }
 }
@@ -77,7 +77,7 @@ impl<E: Waiting> WaitQueue<E> {
     fn sweep(&mut self) -> Vec<E> {
         #[cfg(test)]
         {
-            self.visited.set(self.visited.get() + self.queue.len());
+            self.visited += self.queue.len();
         }
         let mut swept = Vec::new();
         let mut kept = VecDeque::with_capacity(self.queue.len());
@@ -113,9 +113,7 @@ impl<E: Waiting> WaitQueue<E> {
     /// Removes the canceled entries at the front and returns them (for the caller to drop once
     /// it has released its borrow of the queue), so that the front entry, if any, still waits.
     /// Each entry is removed once, so asking this before every look at the front is O(1)
-    /// amortized: a `Mutex::is_empty` asked between every lock and unlock stays cheap, as Lwt's
-    /// is, where counting with [`waiting`](WaitQueue::waiting) made such a loop quadratic, and
-    /// merely searching for a live entry walked the same canceled ones on every call.
+    /// amortized, which `Mutex::is_empty` (O(1) in Lwt) relies on.
     #[must_use = "drop the removed waiters after releasing the borrow"]
     pub(crate) fn skip_canceled(&mut self) -> Vec<E> {
         let mut skipped = Vec::new();
@@ -125,7 +123,7 @@ impl<E: Waiting> WaitQueue<E> {
         #[cfg(test)]
         {
             let looked_at = skipped.len() + usize::from(!self.queue.is_empty());
-            self.visited.set(self.visited.get() + looked_at);
+            self.visited += looked_at;
         }
         skipped
     }
@@ -149,7 +147,7 @@ impl<E: Waiting> WaitQueue<E> {
     /// Entries the sweeps and `skip_canceled` have looked at so far.
     #[cfg(test)]
     pub(crate) fn visited(&self) -> usize {
-        self.visited.get()
+        self.visited
     }
 }
 

@@ -1562,7 +1562,7 @@ fn a_host_name_address_tries_each_resolved_address() {
     run(server.shutdown()).unwrap();
 }
 
-/// Found in review (rev59, session 35): a connection by host name failed naming only the
+/// Found in review (rev59, session 35; fixed in session 36): a connection by host name failed naming only the
 /// resolved IP (`127.0.0.1:1: Connection refused`), and of several addresses kept only the last
 /// one's error. The name asked for now leads, then each address's error in the order tried.
 #[test]
@@ -1590,11 +1590,13 @@ fn a_failed_connection_by_host_name_names_the_host_and_every_address() {
     let os = std::error::Error::source(io_error)
         .and_then(|s| s.downcast_ref::<std::io::Error>())
         .and_then(std::io::Error::raw_os_error);
-    assert_eq!(os, Some(111), "{message}");
+    let os = os.map(|code| std::io::Error::from_raw_os_error(code).kind());
+    assert_eq!(os, Some(ErrorKind::ConnectionRefused), "{message}");
 }
 
-/// The same for a server by host name whose port is taken, on every address the name has
-/// (a host whose `localhost` is also `::1` would otherwise bind there and succeed).
+/// The same for a server by host name whose port is taken, on every address of the name this
+/// host has (a `localhost` that is also `::1` would otherwise bind there and succeed; an address
+/// this host lacks, `::1` without IPv6, fails on its own).
 #[test]
 fn a_server_by_host_name_on_a_taken_port_names_the_host() {
     let (port, taken) = (0..20)
@@ -1603,8 +1605,12 @@ fn a_server_by_host_name_on_a_taken_port_names_the_host() {
             let port = first.local_addr().ok()?.port();
             let addrs = run(unix::getaddrinfo("localhost", port)).ok()?;
             let mut taken = vec![first];
-            for addr in addrs.iter().filter(|a| !a.ip().is_ipv4()) {
-                taken.push(std::net::TcpListener::bind(addr).ok()?);
+            for addr in addrs.iter().filter(|a| a.ip().to_string() != "127.0.0.1") {
+                match std::net::TcpListener::bind(addr) {
+                    Ok(listener) => taken.push(listener),
+                    Err(e) if e.kind() == ErrorKind::AddrNotAvailable => {}
+                    Err(_) => return None, // taken by someone else: another port
+                }
             }
             Some((port, taken))
         })
@@ -1615,12 +1621,16 @@ fn a_server_by_host_name_on_a_taken_port_names_the_host() {
         message.starts_with(&format!("localhost:{port}: ")),
         "{message}"
     );
+    let in_use = std::io::Error::from(rustix::io::Errno::ADDRINUSE);
     assert!(
-        message.contains(&format!("127.0.0.1:{port}: ")),
+        message.contains(&format!("127.0.0.1:{port}: {in_use}")),
         "{message}"
     );
-    let io_error = e.downcast_ref::<std::io::Error>().unwrap();
-    assert_eq!(io_error.kind(), ErrorKind::AddrInUse, "{message}");
+    let kind = e.downcast_ref::<std::io::Error>().unwrap().kind();
+    assert!(
+        [ErrorKind::AddrInUse, ErrorKind::AddrNotAvailable].contains(&kind),
+        "the last address's kind: {kind:?} in {message}"
+    );
     drop(taken);
 }
 

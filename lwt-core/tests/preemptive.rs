@@ -199,7 +199,7 @@ fn a_main_handle_fails_once_its_loop_thread_has_exited() {
     .join()
     .unwrap();
     let answer = handle.run_in_main(|| lwt_core::Promise::ret(1));
-    assert!(answer.is_err(), "{answer:?}");
+    assert_eq!(answer, Err(MainError::LoopGone));
 }
 
 /// Found in review (rev61, session 36): every `MainError` began "rejected in the main loop:",

@@ -340,7 +340,10 @@ fn raising_the_maximum_starts_threads_for_the_jobs_already_waiting() {
 /// Found in review (rev62, session 36) of the fix above: the threads it had just started (for
 /// `min`, or by an earlier call) were not yet idle, so it counted their jobs as still needing
 /// one: with 1 job running and 2 queued, `set_bounds(4, 8)` made 6 threads (Lwt: 4), and two
-/// calls of `set_bounds(0, 8)` with 1 running and 1 queued made 3.
+/// calls of `set_bounds(0, 8)` with 1 running and 1 queued made 3. The second case catches
+/// that only when the thread the first call started has not taken its job yet (usually);
+/// `preemptive::tests::concurrent_raises_start_one_thread_per_waiting_job` pins the counting
+/// of starting threads whatever the timing.
 #[test]
 fn raising_the_maximum_starts_no_thread_a_job_does_not_need() {
     let _serial = serial();
