@@ -1104,8 +1104,11 @@ impl Fd {
     /// given) or until all of it is written, and gives `data` back with the count: the writes
     /// to a blocking-mode descriptor (the standard output and error), as Lwt_unix's `write`
     /// does on a blocking descriptor (`wait_write`, then a job), so that a reader that does not
-    /// keep up blocks a pool thread, not the loop. Not cancelable (the job runs to its end, as
-    /// Lwt's); the `io::Error` keeps its kind. `range` must lie within `data`.
+    /// keep up blocks a pool thread, not the loop. Each waits for the descriptor's write before
+    /// it (`pool_writes`), so writes keep their order and a stalled reader holds one pool
+    /// thread, not all of them. Not cancelable, the rest written the pollable way after an
+    /// `EAGAIN` included (the job runs to its end, as Lwt's); the `io::Error` keeps its kind.
+    /// `range` must lie within `data`.
     fn write_range_on_pool(
         &self,
         data: Vec<u8>,
