@@ -10,11 +10,12 @@
 //! * **blocking** (the process's standard streams): reads go through the thread pool
 //!   ([`preemptive::detach`](crate::preemptive::detach())), because the descriptor is shared with
 //!   the parent process and must stay in blocking mode; writes, an `Fd`'s own and an output
-//!   channel's ([`io::stdout`](crate::io::stdout()) and [`io::stderr`](crate::io::stderr())),
-//!   go through the thread pool too, as Lwt's do, so that a reader that does not keep up never
-//!   blocks the loop (and, as Lwt's, such a write cannot be canceled once it is submitted). `wait_read` and `wait_write` poll
-//!   it, and a stream whose open file description turns out to be non-blocking (a parent set
-//!   `O_NONBLOCK`) is used as a pollable one from its first `EAGAIN` on.
+//!   channel's ([`io::stdout`](crate::io::stdout()) and [`io::stderr`](crate::io::stderr())), go
+//!   through the thread pool too, as Lwt's do, so that a reader that does not keep up never
+//!   blocks the loop (and, as Lwt's, such a write cannot be canceled once it is submitted).
+//!   `wait_read` and `wait_write` poll it, and a stream whose open file description turns out to
+//!   be non-blocking (a parent set `O_NONBLOCK`) is used as a pollable one from its first
+//!   `EAGAIN` on.
 //!
 //! Reads and writes come in two shapes. [`Fd::read`] and [`Fd::write`] take and give
 //! `Vec<u8>`s, which is simplest. [`Fd::read_into`] and [`Fd::write_from`] are Lwt_unix's own
