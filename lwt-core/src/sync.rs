@@ -138,9 +138,11 @@ impl Mutex {
 
     /// Are there no waiters (Lwt's `is_empty`)?
     pub fn is_empty(&self) -> bool {
-        let skipped = self.0.waiters.borrow_mut().skip_canceled();
-        let empty = self.0.waiters.borrow().is_empty();
-        drop(skipped);
+        let (skipped, empty) = {
+            let mut waiters = self.0.waiters.borrow_mut();
+            (waiters.skip_canceled(), waiters.is_empty())
+        };
+        drop(skipped); // with the queue unborrowed
         empty
     }
 
