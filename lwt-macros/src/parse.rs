@@ -113,6 +113,20 @@ fn peek_ident(input: ParseStream<'_>, name: &str) -> bool {
     input.cursor().ident().is_some_and(|(i, _)| i == name)
 }
 
+/// OCaml's keyword where a form's body should start (`if c then`, `match e with`, `while c do`):
+/// an error that says how Rust writes the form, where syn would say "expected curly braces".
+fn ocaml_keyword(input: ParseStream<'_>, keyword: &str, hint: &str) -> Result<()> {
+    let found = match keyword {
+        "do" => input.peek(Token![do]),
+        _ => peek_ident(input, keyword),
+    };
+    if found {
+        Err(input.error(hint))
+    } else {
+        Ok(())
+    }
+}
+
 /// A macro call by its name (`println!`), or by its path in the standard library
 /// (`std::println!`, `::core::assert!`). Returns its name.
 fn peek_macro(input: ParseStream<'_>) -> Option<String> {
@@ -556,6 +570,11 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
              value, e.g. `lwt::ret(x)`, or end the `let` with `;` for a block of `()`)",
         ));
     }
+    if input.peek(Token![in]) {
+        return Err(input.error(
+            "`let .. in` is OCaml's: in `lwt!`, end the `let` with `;` (`let x = promise; rest`)",
+        ));
+    }
     input.parse::<Token![;]>()?;
     match (bindings.as_slice(), &else_block) {
         ([single], None) if clearly_refutable(&single.pat) => {
@@ -812,6 +831,11 @@ fn form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Form>> {
         input.parse::<Token![in]>()?;
         let expr = Expr::parse_without_eager_brace(input)?;
         check::expr(&expr, errors);
+        ocaml_keyword(
+            input,
+            "do",
+            "`for .. do .. done` is OCaml's: write `for x in e { .. }`",
+        )?;
         let body = lwt_block(input, errors)?;
         Form::For(For {
             span: for_token.span,
@@ -840,6 +864,11 @@ fn form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Form>> {
         } else {
             let cond = Expr::parse_without_eager_brace(input)?;
             check::expr(&cond, errors);
+            ocaml_keyword(
+                input,
+                "do",
+                "`while c do .. done` is OCaml's: write `while c { .. }`",
+            )?;
             let body = lwt_block(input, errors)?;
             Form::While(While {
                 span: while_token.span,
@@ -883,6 +912,11 @@ fn if_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<If> {
         check::expr(&cond, errors);
         IfCond::Expr(cond)
     };
+    ocaml_keyword(
+        input,
+        "then",
+        "`if c then a else b` is OCaml's: write `if c { a } else { b }`",
+    )?;
     let then = lwt_block(input, errors)?;
     let els = if input.peek(Token![else]) {
         input.parse::<Token![else]>()?;
@@ -934,6 +968,12 @@ fn match_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Match> {
     ppx_suffix(input, "match", errors);
     let expr = Expr::parse_without_eager_brace(input)?;
     check::expr(&expr, errors);
+    ocaml_keyword(
+        input,
+        "with",
+        "`match e with p -> ..` is OCaml's: write `match e { p => .., }` (a rejection's arm: \
+         `exception E => ..`)",
+    )?;
     let content;
     let brace = braced!(content in input);
     let mut arms = Vec::new();
