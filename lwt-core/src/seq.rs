@@ -93,6 +93,7 @@ use crate::stream::drive::{call, drive, guard, more, par, settle, stop, Source};
 /// });
 /// assert_eq!(first.state(), State::Fulfilled(Some(1)));
 /// ```
+#[must_use = "sequences are lazy: a `Seq` does nothing unless it is forced or read"]
 pub struct Seq<T: 'static>(Repr<T>);
 
 /// What a [`Seq`] is. The constructors that hold the rest of a sequence (`cons`, `cons_lwt`,

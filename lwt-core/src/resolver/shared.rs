@@ -40,6 +40,7 @@ pub struct SharedResolver<T: 'static>(Rc<RefCell<Option<Resolver<T>>>>);
 impl<T: 'static> Resolver<T> {
     /// This resolver as a [`SharedResolver`], for several owners that may each resolve the
     /// promise, the first one winning.
+    #[must_use = "`share` consumes the resolver: dropping the `SharedResolver` it returns rejects the promise with `Abandoned`"]
     pub fn share(self) -> SharedResolver<T> {
         SharedResolver(Rc::new(RefCell::new(Some(self))))
     }

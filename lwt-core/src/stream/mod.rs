@@ -240,6 +240,7 @@ impl Error for Full {}
 /// assert_eq!(other.to_list().state(), State::Fulfilled(vec![1, 2, 3]));
 /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![2, 3]));
 /// ```
+#[must_use = "streams are lazy: a `Stream` (a `map` or `filter` of one, say) does nothing unless it is read"]
 pub struct Stream<T: 'static> {
     h: Rc<Handle<T>>,
     #[cfg(feature = "futures-stream")]
