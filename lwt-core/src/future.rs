@@ -195,6 +195,14 @@ pub struct CancelOnDrop<T: 'static> {
     promise: Option<Promise<T>>,
 }
 
+impl<T: 'static> std::fmt::Debug for CancelOnDrop<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelOnDrop")
+            .field("promise", &self.promise)
+            .finish()
+    }
+}
+
 impl<T: 'static> Promise<T> {
     /// This promise as a future that [cancels](Promise::cancel) it when dropped before it is
     /// done: Rust's way of giving a future up, made Lwt's. Once the outcome is given, dropping

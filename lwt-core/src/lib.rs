@@ -59,6 +59,7 @@
 //! code, which `deny(unsafe_code)` enforces; that module's tests run under Miri.
 
 #![deny(unsafe_code)]
+#![warn(missing_debug_implementations)]
 
 mod callbacks;
 mod engine;

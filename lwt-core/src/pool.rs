@@ -89,6 +89,15 @@ struct Inner<T: 'static> {
 /// Lwt's `Lwt_pool.t`. Clones share the pool.
 pub struct Pool<T: 'static>(Rc<Inner<T>>);
 
+impl<T: 'static> std::fmt::Debug for Pool<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("max", &self.0.max)
+            .field("count", &self.0.count.get())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<T: 'static> Clone for Pool<T> {
     fn clone(&self) -> Self {
         Pool(self.0.clone())

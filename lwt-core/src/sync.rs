@@ -78,6 +78,14 @@ fn first_waiting<T: 'static>(queue: &mut WaitQueue<Resolver<T>>) -> Option<Resol
 #[derive(Clone, Default)]
 pub struct Mutex(Rc<MutexInner>);
 
+impl std::fmt::Debug for Mutex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mutex")
+            .field("locked", &self.0.locked.get())
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Default)]
 struct MutexInner {
     locked: Cell<bool>,
@@ -196,6 +204,12 @@ impl Mutex {
 /// ```
 pub struct Condition<T: 'static>(Rc<RefCell<WaitQueue<Resolver<T>>>>);
 
+impl<T: 'static> std::fmt::Debug for Condition<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Condition").finish_non_exhaustive()
+    }
+}
+
 impl<T: 'static> Clone for Condition<T> {
     fn clone(&self) -> Self {
         Condition(self.0.clone())
@@ -284,6 +298,18 @@ impl<T: Clone + 'static> Condition<T> {
 /// Lwt's `Lwt_mvar.t`: a mailbox holding at most one value. `put` waits while it is full, `take`
 /// waits while it is empty; both serve their waiters in FIFO order.
 pub struct Mvar<T: 'static>(Rc<MvarInner<T>>);
+
+/// Shows whether the mailbox is full, not its value (which would need `T: Debug`, and may be
+/// borrowed by the `Mvar`'s own code when this runs).
+impl<T: 'static> std::fmt::Debug for Mvar<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Mvar");
+        if let Ok(value) = self.0.value.try_borrow() {
+            d.field("full", &value.is_some());
+        }
+        d.finish_non_exhaustive()
+    }
+}
 
 struct MvarInner<T: 'static> {
     value: RefCell<Option<T>>,
