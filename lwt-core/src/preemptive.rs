@@ -47,7 +47,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use crate::engine::{self, Remote};
-use crate::exn::{drop_payload, Exn};
+use crate::exn::{drop_payload, Exn, ExnSnapshot};
 use crate::node::{Cancelable, Visited};
 use crate::promise::Promise;
 use crate::resolver::{relay, task, Resolver};
@@ -433,12 +433,16 @@ pub fn set_bounds(min: usize, max: usize) -> Result<(), Exn> {
             "preemptive::set_bounds: need 0 < max and min <= max, got min = {min}, max = {max}"
         )));
     }
-    pool().set_bounds(min, max).map_err(|e| {
-        Exn::new(std::io::Error::new(
-            e.kind(),
-            format!("preemptive::set_bounds: could not start a thread: {e}"),
-        ))
-    })
+    pool().set_bounds(min, max).map_err(thread_start_failed)
+}
+
+/// `set_bounds`' error when a thread cannot be started: the OS error stays its source, with
+/// its number (a message rebuilt from it would keep only the kind).
+fn thread_start_failed(e: std::io::Error) -> Exn {
+    Exn::new(crate::unix::naming(
+        "preemptive::set_bounds: could not start a thread",
+        e,
+    ))
 }
 
 /// The pool's current `(min, max)` bounds.
@@ -707,15 +711,25 @@ fn complete<T: 'static>(id: u64, result: std::thread::Result<T>) {
 /// assert_eq!(preemptive::run_in_main(|| Promise::ret(1)), Err(MainError::NotInJob));
 /// let p = preemptive::detach(|| preemptive::run_in_main(|| Promise::<u8>::fail_with("refused")));
 /// let e = main::run(p).unwrap().unwrap_err();
-/// assert_eq!(e, MainError::Rejected("refused".into()));
 /// assert_eq!(e.to_string(), "rejected in the main loop: refused");
+/// let MainError::Rejected(rejection) = &e else { panic!("{e}") };
+/// assert!(!rejection.is_canceled());
+///
+/// // What the rejection says (its kind and OS error number, say) crosses the threads.
+/// let p = preemptive::detach(|| {
+///     preemptive::run_in_main(|| Promise::<u8>::fail(std::io::Error::from_raw_os_error(2)))
+/// });
+/// let Err(MainError::Rejected(rejection)) = main::run(p).unwrap() else { panic!() };
+/// assert_eq!(rejection.kind(), Some(std::io::ErrorKind::NotFound));
+/// assert_eq!(rejection.raw_os_error(), Some(2));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum MainError {
-    /// The promise was rejected (or its function panicked) on the loop: the rejection's
-    /// message (an [`Exn`] cannot cross threads).
-    Rejected(String),
+    /// The promise was rejected (or its function panicked) on the loop: what the rejection
+    /// says, as an [`ExnSnapshot`] (an [`Exn`] cannot cross threads): its message, sources,
+    /// I/O error kind and number, and whether it was a cancellation.
+    Rejected(ExnSnapshot),
     /// [`run_in_main`] was called outside a job started by [`detach`]: there is no loop to
     /// ask (a thread the job starts uses a [`MainHandle`]).
     NotInJob,
@@ -730,7 +744,7 @@ pub enum MainError {
 impl fmt::Display for MainError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MainError::Rejected(message) => write!(f, "rejected in the main loop: {message}"),
+            MainError::Rejected(rejection) => write!(f, "rejected in the main loop: {rejection}"),
             MainError::NotInJob => {
                 f.write_str("run_in_main called outside a job started by preemptive::detach")
             }
@@ -744,7 +758,15 @@ impl fmt::Display for MainError {
     }
 }
 
-impl Error for MainError {}
+/// A rejection's sources are this error's: its own message is already in the `Display`.
+impl Error for MainError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            MainError::Rejected(rejection) => rejection.source(),
+            _ => None,
+        }
+    }
+}
 
 /// Lwt's `Lwt_preemptive.run_in_main`: from inside a [`detach`]ed job, runs the promise `f`
 /// builds on the loop that started the job, and blocks this worker until it is resolved.
@@ -873,7 +895,7 @@ fn request<T: Send + 'static>(
             },
             move |e| {
                 close_request(id);
-                let _ = failed.send(Err(MainError::Rejected(e.to_string())));
+                let _ = failed.send(Err(MainError::Rejected(e.snapshot())));
             },
         );
     }));
@@ -1056,6 +1078,24 @@ mod tests {
             (state.queue.len(), state.handed.len(), state.threads),
             (0, 0, 0)
         );
+    }
+
+    /// Found in review (session 37): `set_bounds`' error for a thread that could not start was
+    /// a message rebuilt from the OS error, which lost it as a source (and its number). The
+    /// OS error is now the source.
+    #[test]
+    fn a_failed_thread_start_keeps_the_os_error_as_the_source() {
+        let pool = idle_pool(0);
+        pool.fail_spawns.store(true, Ordering::Relaxed);
+        let e = thread_start_failed(pool.set_bounds(1, 2).unwrap_err());
+        assert_eq!(
+            e.to_string(),
+            "preemptive::set_bounds: could not start a thread: thread start refused by the test"
+        );
+        let io = e.downcast_ref::<std::io::Error>().expect("an io::Error");
+        let source = std::error::Error::source(io).expect("the OS error as the source");
+        assert_eq!(source.to_string(), "thread start refused by the test");
+        assert!(source.downcast_ref::<std::io::Error>().is_some());
     }
 
     /// With a thread busy, a job that cannot have a thread of its own waits for that one, first

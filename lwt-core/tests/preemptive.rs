@@ -128,7 +128,7 @@ fn panics_in_jobs_and_in_run_in_main_are_errors() {
         preemptive::run_in_main(|| -> lwt_core::Promise<u8> { panic!("in main") })
     });
     let answer = main::run(job).unwrap();
-    assert!(matches!(answer, Err(MainError::Rejected(m)) if m.contains("in main")));
+    assert!(matches!(answer, Err(MainError::Rejected(m)) if m.to_string().contains("in main")));
     let job = preemptive::detach(|| {
         preemptive::run_in_main(|| {
             let (p, r) = lwt_core::wait::<u8>();
@@ -220,4 +220,54 @@ fn a_run_in_main_that_ran_nothing_does_not_say_rejected() {
         e.to_string(),
         "run_in_main called on the main loop's own thread, which it would block"
     );
+}
+
+/// Found in review (rev72, session 37): `MainError::Rejected` held the rejection's message
+/// only, so a worker could not tell a cancellation from a failure, nor read an I/O error's
+/// kind, number or cause. It holds an `ExnSnapshot`.
+#[test]
+fn a_rejection_in_main_keeps_its_cancellation_kind_and_sources() {
+    use std::error::Error;
+
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("opening the log")
+        }
+    }
+    impl Error for Outer {
+        fn source(&self) -> Option<&(dyn Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    let _turn = one_at_a_time();
+    let job = preemptive::detach(|| {
+        let canceled = preemptive::run_in_main(|| {
+            let (p, _r) = lwt_core::task::<u8>();
+            p.cancel();
+            p
+        });
+        let failed = preemptive::run_in_main(|| {
+            lwt_core::Promise::<u8>::fail(Outer(std::io::Error::from_raw_os_error(2)))
+        });
+        (canceled, failed)
+    });
+    let (canceled, failed) = main::run(job).unwrap();
+    let Err(MainError::Rejected(canceled)) = canceled else {
+        panic!("{canceled:?}")
+    };
+    assert!(canceled.is_canceled());
+    let e = failed.unwrap_err();
+    let MainError::Rejected(rejection) = &e else {
+        panic!("{e:?}")
+    };
+    assert!(!rejection.is_canceled());
+    // The rejection's message is in the error's own; its cause is the error's source.
+    assert_eq!(e.to_string(), "rejected in the main loop: opening the log");
+    let cause = e.source().expect("the OS error as the source");
+    let cause = cause.downcast_ref::<lwt_core::ExnSnapshot>().unwrap();
+    assert_eq!(cause.raw_os_error(), Some(2));
+    assert_eq!(cause.kind(), Some(std::io::ErrorKind::NotFound));
 }

@@ -112,7 +112,8 @@ fn job_body(id: u64, kind: Kind, micros: u64, counts: Arc<Counts>) -> u64 {
             });
             match r {
                 Ok(v) => v,
-                Err(MainError::Rejected(message)) => {
+                Err(MainError::Rejected(rejection)) => {
+                    let message = rejection.to_string();
                     let want = match how {
                         InMain::Fail => format!("main-fail {id}"),
                         _ => format!("main-panic {id}"),
