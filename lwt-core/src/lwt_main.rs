@@ -54,7 +54,10 @@
 //!   iteration: also at the top of its loop, before it looks at `p` and before the enter hooks,
 //!   so a chain of pauses advances two per iteration there and `Lwt_main.run (Lwt.pause ())`
 //!   runs no hook. Here each iteration has one well-defined point for pauses, and the hooks see
-//!   every pause.
+//!   every pause. A consequence for ported code: a timer already due when the loop turns (a
+//!   zero or negative `with_timeout`, a `sleep` of zero or less) fires in step 3, before the
+//!   pauses, so `with_timeout(Duration::ZERO, || pause())` fails with `Timeout` here, where
+//!   Lwt's `with_timeout 0. Lwt.pause` is fulfilled.
 //! * [`yield_`] is [`pause`]. Lwt's `Lwt_main.yield` (deprecated in Lwt 5 in favour of
 //!   `Lwt.pause`) is a queue of its own there, resolved after the pauses of the same iteration.
 //! * A hook added while hooks of its kind run runs from the next pass: a pass runs the hooks
