@@ -4,8 +4,10 @@
 //! block: one `__lwt::bind(promise, move |pattern| rest)` per `let`, one `__lwt::seq(promise,
 //! move || rest)` per `promise;`, and so on. The `__lwt` of each call carries the span of the
 //! user's statement, so the `#[track_caller]` runtime functions record the user's file and line
-//! on rejections. Names the expansion introduces (`value`, `cond`, `exn`...) have mixed-site
-//! hygiene: user code can neither see nor shadow them.
+//! on rejections. A top-level block that starts with a statement ends with
+//! `let __block = ..; __block`, spanned at the block's value, where a value of the wrong type
+//! is then reported ([`top`]). Names the expansion introduces (`value`, `cond`, `exn`...) have
+//! mixed-site hygiene: user code can neither see nor shadow them.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned, ToTokens};
@@ -28,10 +30,38 @@ fn hygienic(name: &str) -> Ident {
 pub(crate) fn top(krate: &TokenStream, block: &Block) -> TokenStream {
     let body = block_expr(block);
     let lwt = rt(Span::call_site());
+    // A block that starts with a statement is a call (`__lwt::bind(p, move |x| ..)`) spanned
+    // at that statement, where rustc would report a block value of the wrong type (a
+    // `Promise<i32>` for a function's `Promise<i64>`), however far the value is. Bound to a
+    // name that is spanned at the value and then returned, the block is reported there.
+    let body = match value_span(block) {
+        Some(at) => {
+            let block = Ident::new("__block", generated(at));
+            quote! {
+                let #block = #body;
+                #block
+            }
+        }
+        None => body,
+    };
     quote! {
         {
             use #krate::control as #lwt;
             #body
+        }
+    }
+}
+
+/// Where the value of a block that starts with a statement is: its tail, or its last
+/// statement (`expr;`, a `Promise<()>`). `None` for a block that is its value alone.
+fn value_span(block: &Block) -> Option<Span> {
+    let code = |s: &&Stmt| !matches!(s, Stmt::Plain(p) if is_item(p));
+    let first = block.stmts.iter().position(|s| code(&s))?;
+    match block.tail.as_deref() {
+        Some(tail) => Some(rest_span(&[], Some(tail))),
+        None => {
+            let last = block.stmts.iter().rposition(|s| code(&s))?;
+            (last > first).then(|| rest_span(&block.stmts[last..], None))
         }
     }
 }

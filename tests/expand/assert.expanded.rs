@@ -2,7 +2,7 @@ use lwt::{lwt, ret, Promise};
 fn checked(p: Promise<u32>) -> Promise<u32> {
     {
         use ::lwt::control as __lwt;
-        __lwt::bind(
+        let __block = __lwt::bind(
             p,
             move |n| __lwt::seq(
                 __lwt::guard(|| __lwt::assert(
@@ -22,7 +22,8 @@ fn checked(p: Promise<u32>) -> Promise<u32> {
                     move || ret(n / 2),
                 ),
             ),
-        )
+        );
+        __block
     }
 }
 fn main() {

@@ -2,7 +2,7 @@ use lwt::{lwt, Promise};
 fn check(ready: Promise<bool>) -> Promise<()> {
     {
         use ::lwt::control as __lwt;
-        __lwt::bind(
+        let __block = __lwt::bind(
             ready,
             move |ok| __lwt::branch(
                 !ok,
@@ -23,7 +23,8 @@ fn check(ready: Promise<bool>) -> Promise<()> {
                     }
                 },
             ),
-        )
+        );
+        __block
     }
 }
 fn main() {

@@ -7,7 +7,7 @@ fn size(_name: &str) -> Promise<u64> {
 fn total(names: Vec<String>) -> Promise<u64> {
     {
         use ::lwt::control as __lwt;
-        {
+        let __block = {
             let sum = Rc::new(Cell::new(0));
             let result = sum.clone();
             __lwt::seq(
@@ -25,7 +25,8 @@ fn total(names: Vec<String>) -> Promise<u64> {
                 )),
                 move || __lwt::ret(result.get()),
             )
-        }
+        };
+        __block
     }
 }
 fn main() {

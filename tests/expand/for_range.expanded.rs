@@ -5,13 +5,14 @@ fn tick(_i: u32) -> Promise<()> {
 fn count(n: u32) -> Promise<()> {
     {
         use ::lwt::control as __lwt;
-        __lwt::seq(
+        let __block = __lwt::seq(
             __lwt::guard(|| __lwt::for_each(1..=n, move |i| __lwt::loop_body(tick(i)))),
             move || __lwt::guard(|| __lwt::for_each(
                 __lwt::evaluate(|| (1..=n).rev()),
                 move |i| __lwt::loop_body(tick(i)),
             )),
-        )
+        );
+        __block
     }
 }
 fn main() {

@@ -5,7 +5,7 @@ fn log(_msg: &str) -> Promise<()> {
 fn maybe_log(verbose: Promise<bool>, name: Promise<Option<String>>) -> Promise<()> {
     {
         use ::lwt::control as __lwt;
-        __lwt::seq(
+        let __block = __lwt::seq(
             __lwt::branch(
                 verbose,
                 move |__cond| {
@@ -22,7 +22,8 @@ fn maybe_log(verbose: Promise<bool>, name: Promise<Option<String>>) -> Promise<(
                     }
                 },
             ),
-        )
+        );
+        __block
     }
 }
 fn main() {

@@ -9,7 +9,7 @@ fn lookup(id: u32) -> Promise<String> {
 fn greet(id: Promise<u32>) -> Promise<String> {
     {
         use ::lwt::control as __lwt;
-        __lwt::bind(
+        let __block = __lwt::bind(
             id,
             move |id| __lwt::bind(
                 lookup(id),
@@ -25,7 +25,8 @@ fn greet(id: Promise<u32>) -> Promise<String> {
                     )
                 },
             ),
-        )
+        );
+        __block
     }
 }
 fn main() {

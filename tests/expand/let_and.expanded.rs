@@ -2,7 +2,7 @@ use lwt::{lwt, ret, Promise};
 fn sum(a: Promise<u32>, b: Promise<u32>) -> Promise<u32> {
     {
         use ::lwt::control as __lwt;
-        {
+        let __block = {
             let __and0 = __lwt::Bindable::into_promise(a);
             let __and1 = __lwt::Bindable::into_promise(b);
             __lwt::bind(
@@ -15,7 +15,8 @@ fn sum(a: Promise<u32>, b: Promise<u32>) -> Promise<u32> {
                     },
                 ),
             )
-        }
+        };
+        __block
     }
 }
 fn main() {

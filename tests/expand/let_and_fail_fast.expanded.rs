@@ -2,7 +2,7 @@ use lwt::{lwt, ret, Promise};
 fn sum3(a: Promise<u32>, b: Promise<u32>, c: Promise<u32>) -> Promise<u32> {
     {
         use ::lwt::control as __lwt;
-        __lwt::bind(
+        let __block = __lwt::bind(
             __lwt::both(
                 __lwt::Bindable::into_promise(a),
                 __lwt::both(
@@ -14,7 +14,8 @@ fn sum3(a: Promise<u32>, b: Promise<u32>, c: Promise<u32>) -> Promise<u32> {
                 let (x, (y, z)): (_, (_, u32)) = __value;
                 ret(x + y + z)
             },
-        )
+        );
+        __block
     }
 }
 fn main() {

@@ -5,14 +5,15 @@ fn find(key: &'static str) -> Promise<Option<u32>> {
 fn get(key: &'static str) -> Promise<u32> {
     {
         use ::lwt::control as __lwt;
-        __lwt::bind(
+        let __block = __lwt::bind(
             find(key),
             move |__value| match __value {
                 Some(value) => ret(value),
                 #[allow(unreachable_patterns)]
                 _ => fail_with("no such key"),
             },
-        )
+        );
+        __block
     }
 }
 fn main() {

@@ -2,7 +2,7 @@ use lwt::{lwt, ret, Promise};
 fn count(words: Promise<Vec<String>>) -> Promise<usize> {
     {
         use ::lwt::control as __lwt;
-        __lwt::bind(
+        let __block = __lwt::bind(
             words,
             move |words| {
                 let mut n = 0;
@@ -14,7 +14,8 @@ fn count(words: Promise<Vec<String>>) -> Promise<usize> {
                 };
                 __lwt::ret(n)
             },
-        )
+        );
+        __block
     }
 }
 fn main() {

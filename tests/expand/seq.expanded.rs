@@ -5,7 +5,8 @@ fn write(_line: &str) -> Promise<()> {
 fn two_lines() -> Promise<()> {
     {
         use ::lwt::control as __lwt;
-        __lwt::seq(write("one"), move || __lwt::last(write("two")))
+        let __block = __lwt::seq(write("one"), move || __lwt::last(write("two")));
+        __block
     }
 }
 fn main() {

@@ -3,7 +3,7 @@ use lwt::{lwt, ret, Promise};
 fn refresh(cache: &'static RefCell<Option<u32>>, p: Promise<u32>) -> Promise<u32> {
     {
         use ::lwt::control as __lwt;
-        __lwt::bind(
+        let __block = __lwt::bind(
             p,
             move |n| __lwt::seq(
                 __lwt::branch(
@@ -24,7 +24,8 @@ fn refresh(cache: &'static RefCell<Option<u32>>, p: Promise<u32>) -> Promise<u32
                     move |cached| __lwt::ret(cached),
                 ),
             ),
-        )
+        );
+        __block
     }
 }
 fn main() {

@@ -10,7 +10,7 @@ fn step() -> Promise<()> {
 fn run() -> Promise<()> {
     {
         use ::lwt::control as __lwt;
-        {
+        let __block = {
             let n = Rc::new(Cell::new(0));
             let m = n.clone();
             __lwt::seq(
@@ -28,7 +28,8 @@ fn run() -> Promise<()> {
                     __lwt::Step::Body => __lwt::Next::body(step()),
                 }),
             )
-        }
+        };
+        __block
     }
 }
 fn main() {
