@@ -8,7 +8,7 @@
 //! callbacks, and those come straight back here to sleep, pause or wait on a descriptor.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::os::fd::RawFd;
 use std::rc::{Rc, Weak};
@@ -190,18 +190,39 @@ fn push_waiter(list: &mut Vec<IoWaiter>, w: IoWaiter) {
 /// Hooks run around each iteration (Lwt_main's enter/leave iteration hooks).
 pub(crate) type Hook = Box<dyn FnMut()>;
 
-/// A list of iteration hooks with their ids, in running order.
+/// A list of iteration hooks, in running order: keyed by [`HookKey`], so that adding at either
+/// end and removing by id take O(log n), as Lwt's sequence nodes take O(1) (a vector searched
+/// and shifted made 100,000 hooks cost 34 µs a removal).
 #[derive(Default)]
 pub(crate) struct Hooks {
-    pub(crate) list: RefCell<Vec<(u64, Hook)>>,
-    /// How many runs of this list have it taken out (more than one when a hook turns the loop).
-    pub(crate) taken: Cell<u32>,
-    /// Hooks added first (`add_first`) while the list was taken out, oldest first: when the
-    /// outermost run puts the list back, they go in front of it, newest first.
-    pub(crate) first: RefCell<Vec<u64>>,
+    pub(crate) list: RefCell<BTreeMap<HookKey, Hook>>,
     /// Every hook of this list with a smaller id was removed (`remove_all`), those taken out to
     /// run included.
     pub(crate) cleared_below: Cell<u64>,
+}
+
+/// Where a hook goes in its list: hooks added first run newest first, then hooks added last run
+/// oldest first. With ids numbered in order of addition, that is the order of `-(id + 1)` for
+/// those added first and `id + 1` for the others, so the key is the position and the id at
+/// once, and hooks added while the list was taken out to run (a hook adding hooks) fall into
+/// place when it is put back.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct HookKey(i64);
+
+impl HookKey {
+    pub(crate) fn new(id: u64, first: bool) -> HookKey {
+        let n = i64::try_from(id).expect("fewer than 2^63 hooks") + 1;
+        HookKey(if first { -n } else { n })
+    }
+
+    /// The two keys a hook of this id may have.
+    pub(crate) fn both(id: u64) -> [HookKey; 2] {
+        [HookKey::new(id, false), HookKey::new(id, true)]
+    }
+
+    pub(crate) fn id(self) -> u64 {
+        self.0.unsigned_abs() - 1
+    }
 }
 
 /// An entry of the paused list: a paused promise to wake, or runtime work that runs at the same

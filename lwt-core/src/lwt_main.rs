@@ -98,11 +98,11 @@
 //!   one canceled: 2 there, 1 here). Pinned in `tests/run_loop.rs` rather than against OCaml.
 
 use std::cell::{Cell, RefCell};
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::rc::Rc;
 
-use crate::engine::{self, Stuck};
+use crate::engine::{self, HookKey, Stuck};
 use crate::exn::Exn;
 use crate::promise::Promise;
 
@@ -112,7 +112,7 @@ type ExitHook = Box<dyn FnOnce() -> Promise<()>>;
 thread_local! {
     static RUNNING: Cell<bool> = const { Cell::new(false) };
     /// The exit hooks, in the order they run (Lwt's `Exit_hooks` sequence), with their ids.
-    static AT_EXIT: ExitHooks = const { ExitHooks(RefCell::new(VecDeque::new())) };
+    static AT_EXIT: ExitHooks = const { ExitHooks(RefCell::new(BTreeMap::new())) };
     /// The number in the next exit hook's id. Exit hooks live outside the engine (a program that
     /// only registers one must not make an epoll instance), so they count on their own, and
     /// their ids carry [`EXIT_HOOK`] to keep them apart from the engine's.
@@ -123,10 +123,10 @@ thread_local! {
 }
 
 /// The exit hooks of a thread.
-struct ExitHooks(RefCell<VecDeque<(u64, ExitHook)>>);
+struct ExitHooks(RefCell<BTreeMap<HookKey, ExitHook>>);
 
 impl std::ops::Deref for ExitHooks {
-    type Target = RefCell<VecDeque<(u64, ExitHook)>>;
+    type Target = RefCell<BTreeMap<HookKey, ExitHook>>;
     fn deref(&self) -> &Self::Target {
         &self.0
     }
@@ -314,17 +314,10 @@ fn add_hook(
         let id = e.next_hook_id.get();
         e.next_hook_id.set(id + 1);
         let hooks = which(e);
-        let mut list = hooks.list.borrow_mut();
-        if first {
-            list.insert(0, (id, Box::new(f)));
-            if hooks.taken.get() > 0 {
-                // The hooks taken out to run come back in front of this list: remember to put
-                // this one before them.
-                hooks.first.borrow_mut().push(id);
-            }
-        } else {
-            list.push((id, Box::new(f)));
-        }
+        hooks
+            .list
+            .borrow_mut()
+            .insert(HookKey::new(id, first), Box::new(f));
         HookId(id, PhantomData)
     })
 }
@@ -335,7 +328,6 @@ fn remove_all_hooks(which: impl FnOnce(&engine::Engine) -> &engine::Hooks) {
     let dropped = engine::with(|e| {
         let hooks = which(e);
         hooks.cleared_below.set(e.next_hook_id.get());
-        hooks.first.borrow_mut().clear();
         std::mem::take(&mut *hooks.list.borrow_mut())
     });
     drop(dropped);
@@ -354,16 +346,16 @@ fn run_hooks(e: &engine::Engine, hooks: &engine::Hooks) {
 fn run_some_hooks(e: &engine::Engine, hooks: &engine::Hooks) {
     // Taken out while they run, so that a hook may add or remove hooks (itself included); put
     // back by the guard's drop, even if a hook panics.
-    hooks.taken.set(hooks.taken.get() + 1);
     let mut running = RunningHooks {
         engine: e,
         list: hooks,
         hooks: std::mem::take(&mut *hooks.list.borrow_mut()),
         nested: e.hooks_running.replace(true),
     };
-    for (id, hook) in &mut running.hooks {
+    for (key, hook) in &mut running.hooks {
         // (Removed by an earlier hook of this pass, alone or with the whole list.)
-        if *id >= hooks.cleared_below.get() && !e.removed_hooks.borrow().contains(id) {
+        let id = key.id();
+        if id >= hooks.cleared_below.get() && !e.removed_hooks.borrow().contains(&id) {
             hook();
         }
     }
@@ -373,15 +365,15 @@ fn run_some_hooks(e: &engine::Engine, hooks: &engine::Hooks) {
 struct RunningHooks<'a> {
     engine: &'a engine::Engine,
     list: &'a engine::Hooks,
-    hooks: Vec<(u64, engine::Hook)>,
+    hooks: BTreeMap<HookKey, engine::Hook>,
     /// Another list of hooks was running already: a hook turned the loop itself (by running the
     /// exit hooks), whose iterations run hooks too.
     nested: bool,
 }
 
 impl Drop for RunningHooks<'_> {
-    /// Puts the hooks back in front of any added meanwhile, minus those removed meanwhile; and,
-    /// once no run has the list out, those added first meanwhile in front of all (newest first).
+    /// Puts the hooks back, minus those removed meanwhile, among any added meanwhile: their keys
+    /// put those added first in front of them, those added last after them.
     fn drop(&mut self) {
         // A nested run leaves the flag set and the removed ids in place: the outer run's hooks
         // are still taken out, and a hook removed now, or before the nested turn, must not be
@@ -394,24 +386,11 @@ impl Drop for RunningHooks<'_> {
         };
         let below = self.list.cleared_below.get();
         let mut hooks = std::mem::take(&mut self.hooks);
-        hooks.retain(|(id, _)| *id >= below && !removed.contains(id));
+        if below > 0 || !removed.is_empty() {
+            hooks.retain(|key, _| key.id() >= below && !removed.contains(&key.id()));
+        }
         let mut current = self.list.list.borrow_mut();
         hooks.append(&mut current);
-        let taken = self.list.taken.get() - 1;
-        self.list.taken.set(taken);
-        if taken == 0 {
-            let first = std::mem::take(&mut *self.list.first.borrow_mut());
-            if !first.is_empty() {
-                let mut front = Vec::with_capacity(hooks.len());
-                for id in first.iter().rev() {
-                    if let Some(at) = hooks.iter().position(|(i, _)| i == id) {
-                        front.push(hooks.remove(at));
-                    }
-                }
-                front.append(&mut hooks);
-                hooks = front;
-            }
-        }
         *current = hooks;
     }
 }
@@ -540,8 +519,8 @@ pub fn remove_hook(id: HookId) {
         // exit hooks when they drop.
         let removed = AT_EXIT.with(|h| {
             let mut hooks = h.borrow_mut();
-            let at = hooks.iter().position(|(i, _)| *i == id.0);
-            at.and_then(|at| hooks.remove(at))
+            let [last, first] = HookKey::both(id.0 & !EXIT_HOOK);
+            hooks.remove(&last).or_else(|| hooks.remove(&first))
         });
         drop(removed);
         return;
@@ -552,8 +531,8 @@ pub fn remove_hook(id: HookId) {
         let mut removed = Vec::new();
         for hooks in [&e.enter_hooks, &e.leave_hooks] {
             let mut list = hooks.list.borrow_mut();
-            if let Some(at) = list.iter().position(|(i, _)| *i == id.0) {
-                removed.push(list.remove(at));
+            for key in HookKey::both(id.0) {
+                removed.extend(list.remove(&key));
             }
         }
         if e.hooks_running.get() {
@@ -624,20 +603,13 @@ pub fn add_exit_hook_last(f: impl FnOnce() -> Promise<()> + 'static) -> HookId {
 }
 
 fn add_exit_hook(first: bool, f: ExitHook) -> HookId {
-    let id = NEXT_EXIT_HOOK.with(|n| {
+    let n = NEXT_EXIT_HOOK.with(|n| {
         let id = n.get();
         n.set(id + 1);
-        id | EXIT_HOOK
+        id
     });
-    AT_EXIT.with(|h| {
-        let mut hooks = h.borrow_mut();
-        if first {
-            hooks.push_front((id, f));
-        } else {
-            hooks.push_back((id, f));
-        }
-    });
-    HookId(id, PhantomData)
+    AT_EXIT.with(|h| h.borrow_mut().insert(HookKey::new(n, first), f));
+    HookId(n | EXIT_HOOK, PhantomData)
 }
 
 /// Lwt's `Exit_hooks.remove_all`: unregisters every exit hook. Called from an exit hook, it
@@ -730,7 +702,7 @@ fn call_exit_hooks(chain: Rc<Chain>) -> Promise<()> {
         if !chain.live.get() {
             return Promise::ret(());
         }
-        let Some((_, hook)) = AT_EXIT.with(|h| h.borrow_mut().pop_front()) else {
+        let Some((_, hook)) = AT_EXIT.with(|h| h.borrow_mut().pop_first()) else {
             return Promise::ret(());
         };
         let mut done = crate::bind::catch(hook, Promise::fail);

@@ -622,6 +622,57 @@ fn hooks_added_first_run_before_the_others_newest_first() {
     assert_eq!(*l.borrow(), ["c (first, newer)", "b (first)", "a (last)"]);
 }
 
+/// The lists became ordered maps (rev71, session 37: removing one of 100,000 hooks took 34 µs,
+/// adding one first 60 µs); the order stays Lwt's: those added first, newest first, then the
+/// others, oldest first, whatever was removed in between. Checked against a vector model over
+/// 600 hooks, a third removed, for both kinds of list.
+#[test]
+fn many_hooks_keep_their_order_through_removals() {
+    for exit in [false, true] {
+        let l = log();
+        let mut model: std::collections::VecDeque<usize> = Default::default();
+        let mut ids = Vec::new();
+        for i in 0..600 {
+            let l = l.clone();
+            let first = i % 3 == 1;
+            let id = match (exit, first) {
+                (false, false) => main::add_enter_hook(move || l.borrow_mut().push(i.to_string())),
+                (false, true) => {
+                    main::add_enter_hook_first(move || l.borrow_mut().push(i.to_string()))
+                }
+                (true, false) => main::add_exit_hook_last(move || {
+                    l.borrow_mut().push(i.to_string());
+                    Promise::ret(())
+                }),
+                (true, true) => main::add_exit_hook_first(move || {
+                    l.borrow_mut().push(i.to_string());
+                    Promise::ret(())
+                }),
+            };
+            if first {
+                model.push_front(i);
+            } else {
+                model.push_back(i);
+            }
+            ids.push(id);
+        }
+        for (i, id) in ids.iter().enumerate() {
+            if i % 3 == 2 || i % 7 == 0 {
+                main::remove_hook(*id);
+                model.retain(|&m| m != i);
+            }
+        }
+        if exit {
+            main::run_exit_hooks();
+        } else {
+            main::run(main::pause()).unwrap();
+            main::remove_all_enter_hooks();
+        }
+        let want: Vec<String> = model.iter().map(usize::to_string).collect();
+        assert_eq!(*l.borrow(), want, "exit hooks: {exit}");
+    }
+}
+
 /// A hook added first while its list runs goes in front of the running hooks when they are put
 /// back (they were taken out of the list to run), from the next iteration.
 #[test]
