@@ -1420,8 +1420,12 @@ pub fn caught_ref<E: Catchable>(exn: &Exn) -> Option<&E> {
     exn.downcast_ref::<E>()
 }
 
-/// A typed arm's binding: `exn`, which holds an `E` ([`Caught::new`], which panics if it does
-/// not).
+/// A typed arm's binding: `exn`, which holds an `E`.
+///
+/// # Panics
+///
+/// If `exn` does not hold an `E` ([`Caught::new`]): the macro calls it only in an arm whose
+/// guard checked that it does.
 pub fn caught<E: Catchable>(exn: Exn) -> Caught<E> {
     Caught::new(exn)
 }

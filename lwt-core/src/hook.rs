@@ -75,7 +75,9 @@ pub fn restore_async_exception_hook(previous: Option<Hook>) {
     drop(replaced);
 }
 
-/// Passes `error` to the current hook.
+/// Passes `error` to the current hook. With no hook set, that is the default one, as Lwt's:
+/// it prints the error to stderr and ends the process with exit code 2, after running the
+/// thread's exit hooks, which flush its output channels (see the [module docs](self)).
 ///
 /// ```
 /// let _previous = lwt_core::hook::set_async_exception_hook(|e| assert_eq!(e.to_string(), "x"));

@@ -54,6 +54,20 @@
 //! measures them against futures, tokio and OCaml's Lwt, with Cargo's default release settings
 //! (it also says what LTO changes).
 //!
+//! # Threads
+//!
+//! Promises, resolvers, streams, channels and file descriptors are neither `Send` nor `Sync`:
+//! they share their state through `Rc` and `RefCell`, as Lwt's share theirs with no lock, and
+//! each thread has its own loop, timers and hooks. What crosses threads does so by name:
+//! [`preemptive::detach`] runs a closure on a worker and gives its result back to the loop;
+//! [`preemptive::MainHandle`] asks a loop, from any thread, to run a promise; an [`Exn`] goes
+//! to another thread as an [`ExnSnapshot`].
+//!
+//! ```compile_fail
+//! let p = lwt_core::Promise::ret(1);
+//! std::thread::spawn(move || p.state()); // `Promise` is not `Send`
+//! ```
+//!
 //! One private module, `once_fn`, uses `unsafe`: it stores a pending promise's continuation
 //! inline instead of in a `Box` (a measured 10 % of a pending bind). Every other module is safe
 //! code, which `deny(unsafe_code)` enforces; that module's tests run under Miri.

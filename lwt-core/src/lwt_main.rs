@@ -182,6 +182,13 @@ impl Drop for Running {
 /// assert!(nested.unwrap().unwrap_err().to_string().contains("nested"));
 /// assert!(main::run(lwt_core::return_unit()).is_ok()); // and run works again afterwards
 /// ```
+///
+/// # Panics
+///
+/// A thread's loop makes its OS event reactor (an epoll instance and an eventfd) when the
+/// thread first uses the loop (this function, [`pause`], a timer, an I/O wait...), and panics if
+/// the OS refuses them, as when the process is out of file descriptors. Polling panics on an
+/// error other than `EINTR`, which Linux gives only for a broken reactor.
 pub fn run<T: 'static>(promise: Promise<T>) -> Result<T, Exn> {
     if RUNNING.with(|r| r.replace(true)) {
         if EXITING.with(Cell::get) > 0 {
