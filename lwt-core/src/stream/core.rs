@@ -354,6 +354,9 @@ pub(crate) struct State<T: 'static> {
     discarded: Vec<Discarded<T>>,
     /// How many cursors are in `Hold::Out`.
     outs: usize,
+    /// The slot where [`trim`](Self::trim) last found a cursor at the front, looked at first:
+    /// that cursor (a reader lagging behind the others) often stays there while others go.
+    front_hint: usize,
     /// How many cursors `trim` has looked at, for the tests of its cost.
     #[cfg(test)]
     trim_visits: usize,
@@ -606,15 +609,21 @@ impl<T: 'static> State<T> {
 
     /// Drops the elements no cursor can read any more (after a cursor went or moved forward).
     fn trim(&mut self) {
-        // Nothing to drop as soon as a cursor is found at the front: a stream's clones are
-        // often all there, and dropping `n` of them must not take `n` full scans.
+        // Nothing to drop as soon as a cursor is found at the front: dropping `n` clones must
+        // not take `n` full scans, whether the clones are at the front themselves or a
+        // laggard in a later slot is.
+        if matches!(self.cursors.get(self.front_hint), Some(Some(k)) if k.pos <= self.base) {
+            return;
+        }
         let mut min = self.top();
-        for k in self.cursors.iter().flatten() {
+        for (c, k) in self.cursors.iter().enumerate() {
+            let Some(k) = k else { continue };
             #[cfg(test)]
             {
                 self.trim_visits += 1;
             }
             if k.pos <= self.base {
+                self.front_hint = c;
                 return;
             }
             min = min.min(k.pos);
@@ -1215,6 +1224,7 @@ impl<T: 'static> Shared<T> {
                 free: Vec::new(),
                 #[cfg(test)]
                 trim_visits: 0,
+                front_hint: 0,
                 live: 0,
                 cloner: None,
                 kind,
@@ -2007,6 +2017,22 @@ mod tests {
         assert!(trim_visits(&s) - before <= 2 * 1000);
         push.push(7).unwrap();
         assert_eq!(s.get().state(), State::Fulfilled(Some(7)));
+        // Found in review of that fix (rev73): with the clones ahead and a laggard in the last
+        // slot at the front, each drop still scanned up to the laggard.
+        let clones: Vec<_> = (0..1000).map(|_| s.clone()).collect();
+        let laggard = s.clone();
+        push.push(8).unwrap();
+        for r in clones.iter().chain([&s]) {
+            assert_eq!(r.get().state(), State::Fulfilled(Some(8)));
+        }
+        let before = trim_visits(&s);
+        drop(clones);
+        assert!(
+            trim_visits(&s) - before <= 3 * 1000,
+            "{}",
+            trim_visits(&s) - before
+        );
+        assert_eq!(laggard.get().state(), State::Fulfilled(Some(8)));
     }
 
     /// Found in review (rev71, session 37): the slots of dropped clones stayed, and every push
