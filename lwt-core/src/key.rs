@@ -42,6 +42,26 @@ impl<T> Clone for Key<T> {
 
 impl<T> Copy for Key<T> {}
 
+/// Keys are equal when they are copies of one key (made by one [`new_key`]).
+///
+/// ```
+/// let (a, b) = (lwt_core::key::new_key::<u8>(), lwt_core::key::new_key::<u8>());
+/// assert!(a == a.clone() && a != b);
+/// ```
+impl<T> PartialEq for Key<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl<T> Eq for Key<T> {}
+
+impl<T> std::hash::Hash for Key<T> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.id.hash(state);
+    }
+}
+
 impl<T> std::fmt::Debug for Key<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Key({})", self.id)

@@ -309,7 +309,7 @@ pub fn paused_count() -> usize {
 /// let id = lwt_core::main::add_enter_hook(|| {});
 /// std::thread::spawn(move || lwt_core::main::remove_hook(id)); // `HookId` is not `Send`
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HookId(u64, PhantomData<*const ()>);
 
 fn add_hook(
