@@ -97,6 +97,47 @@ impl Exn {
         }))
     }
 
+    /// Wraps a boxed error, the `Box<dyn Error + Send + Sync>` of a [`detach`]ed job or of a
+    /// library's `Result`: the error inside the box becomes the rejection, with its type (for
+    /// [`is`](Exn::is), [`downcast_ref`](Exn::downcast_ref) and the `exception` arms of `lwt!`)
+    /// and its sources. A box is not itself an [`Error`], so [`Exn::new`] and `?` do not take
+    /// one (a `From` for it would overlap the one for every error): write
+    /// `.map_err(Exn::from_boxed)`, or [`from_boxed_local`](Exn::from_boxed_local) for a
+    /// `Box<dyn Error>`.
+    ///
+    /// [`detach`]: crate::preemptive::detach
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// use lwt_core::{Exn, Promise, State};
+    ///
+    /// fn parse(s: &str) -> Result<u8, Box<dyn Error + Send + Sync>> {
+    ///     Ok(s.parse()?)
+    /// }
+    /// let p = Promise::of_result(parse("x").map_err(Exn::from_boxed));
+    /// let State::Rejected(e) = p.state() else { panic!() };
+    /// assert!(e.is::<std::num::ParseIntError>()); // the type in the box, not the box
+    /// assert_eq!(e.to_string(), "invalid digit found in string");
+    /// ```
+    pub fn from_boxed(error: Box<dyn Error + Send + Sync + 'static>) -> Exn {
+        Exn::from_boxed_local(error)
+    }
+
+    /// [`from_boxed`](Exn::from_boxed) for a box that need not be `Send` (a `Box<dyn Error>`,
+    /// as a program's `main` returns).
+    ///
+    /// ```
+    /// use std::error::Error;
+    /// let boxed: Box<dyn Error> = Box::new(std::fmt::Error);
+    /// assert!(lwt_core::Exn::from_boxed_local(boxed).is::<std::fmt::Error>());
+    /// ```
+    pub fn from_boxed_local(error: Box<dyn Error + 'static>) -> Exn {
+        Exn(Rc::new(Inner {
+            error: Rc::from(error),
+            trail: Trail::default(),
+        }))
+    }
+
     /// The rejection of canceled promises ([`Canceled`]).
     ///
     /// ```
@@ -569,6 +610,37 @@ impl Error for Abandoned {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found in review (rev75, session 37): a `Box<dyn Error + Send + Sync>` could not become
+    /// an `Exn` but through its message, losing its type and sources.
+    #[test]
+    fn a_boxed_error_keeps_its_type_and_sources() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl fmt::Display for Outer {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("reading the config")
+            }
+        }
+        impl Error for Outer {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let boxed: Box<dyn Error + Send + Sync> =
+            Box::new(Outer(std::io::Error::from_raw_os_error(2)));
+        let e = Exn::from_boxed(boxed);
+        assert!(e.is::<Outer>());
+        assert_eq!(e.to_string(), "reading the config");
+        let source = e.as_error().source().expect("the io::Error");
+        assert_eq!(
+            source
+                .downcast_ref::<std::io::Error>()
+                .unwrap()
+                .raw_os_error(),
+            Some(2)
+        );
+    }
 
     #[test]
     fn trail_is_capped_and_counted() {

@@ -6,7 +6,7 @@
 //! | `p >\|= f` | `p \| f` | [`map`](crate::Promise::map) |
 //! | `f =<< p` | (use `p >> f`) | |
 //! | `f =\|< p` | (use `p \| f`) | |
-//! | `p1 <&> p2` | `p1 & p2` | [`join`] of two unit promises (see `BitAnd` below) |
+//! | `p1 <&> p2` | `p1 & p2` | [`join`] of two unit promises (see `BitAnd` below); for values, [`both`](crate::both) or [`all`](crate::all) (`Promise<i32> & Promise<i32>` is "does not implement `BitAnd`") |
 //! | `p1 <?> p2` | `p1 ^ p2` | [`choose`] between two promises |
 //!
 //! # Grouping: parenthesize when mixing `&` or `^` with `>>`
@@ -23,6 +23,8 @@
 //! | `a ^ b >> f` | `a ^ (b >> f)`: when `a` wins, the result is `a`'s value, not `f`'s (`f` still runs once `b` is fulfilled) | `(a <?> b) >>= f` |
 //! | `a ^ b & c` | `a ^ (b & c)` | `(a <?> b) <&> c` |
 //! | `a ^ b \| f` | `(a ^ b) \| f` | the same |
+//! | `p \| f & q` | `p \| (f & q)`: a compile error, no `&` for a closure and a promise | `(p >\|= f) <&> q` |
+//! | `p \| f ^ q` | `p \| (f ^ q)`: a compile error, no `^` for a closure and a promise | `(p >\|= f) <?> q` |
 //!
 //! The surprising lines type-check whenever the types line up (unit promises, a `f` that
 //! returns what it takes), so write the parentheses: `(a & b) >> f`, `(p | f) >> g`. Closures
@@ -82,7 +84,9 @@ impl BitAnd for Promise<()> {
     type Output = Promise<()>;
 
     /// `p1 & p2` is `join([p1, p2])` (Lwt's `<&>`). If both are rejected, the rejection is
-    /// `p1`'s, whichever came first; Lwt's is the first in time.
+    /// `p1`'s, whichever came first; Lwt's is the first in time. As Lwt's, it takes unit
+    /// promises only: for values, [`both`](crate::both) gives a pair, [`all`](crate::all) a
+    /// vector.
     ///
     /// ```
     /// use lwt_core::{wait, State};
