@@ -225,6 +225,10 @@ impl HookKey {
     }
 }
 
+/// A paused list of more entries than this gives its memory back once woken (see
+/// [`Engine::give_back_paused_memory`]).
+const KEEP_PAUSED: usize = 4096;
+
 /// An entry of the paused list: a paused promise to wake, or runtime work that runs at the same
 /// point a pause's bind continuation would (see [`Engine::pause_then`]).
 enum Paused {
@@ -902,8 +906,27 @@ impl Engine {
                         self.keep_spare_node(node);
                     }
                 }
-                None => return,
+                None => {
+                    self.give_back_paused_memory();
+                    return;
+                }
             }
+        }
+    }
+
+    /// After a wake of several pauses: lists grown past [`KEEP_PAUSED`] entries by a burst (a
+    /// `map_p` of 1,000,000 pausing functions) give their memory back, where they kept 49 to 64 B
+    /// an entry for good (rev71, session 37). The pauses made meanwhile stay, in a list of about
+    /// their number. Off the path of a loop that pauses once per iteration.
+    fn give_back_paused_memory(&self) {
+        let mut spare = self.paused_spare.borrow_mut();
+        if spare.capacity() > KEEP_PAUSED {
+            *spare = VecDeque::new();
+        }
+        let mut paused = self.paused.borrow_mut();
+        let len = paused.len();
+        if paused.capacity() > KEEP_PAUSED.max(4 * len) {
+            paused.shrink_to(2 * len);
         }
     }
 
@@ -1057,5 +1080,28 @@ fn move_waiters(from: &mut Vec<IoWaiter>, to: &mut VecDeque<(Token, IoWaiter)>, 
     }
     for waiter in from.drain(..) {
         to.push_back((token, waiter));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{with, KEEP_PAUSED};
+    use crate::{list, main};
+
+    /// Found in review (rev71, session 37): after a burst of pauses, the paused lists kept
+    /// their peak capacity for good (49 to 64 B an entry after a `map_p` of 1,000,000).
+    #[test]
+    fn a_burst_of_pauses_gives_its_memory_back() {
+        main::run(list::iter_p(|_| main::pause(), 0..20_000)).unwrap();
+        let (spare, paused) = with(|e| {
+            (
+                e.paused_spare.borrow().capacity(),
+                e.paused.borrow().capacity(),
+            )
+        });
+        assert!(
+            spare <= KEEP_PAUSED && paused <= KEEP_PAUSED,
+            "{spare}, {paused}"
+        );
     }
 }
