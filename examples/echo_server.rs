@@ -58,11 +58,14 @@ fn request(ic: &io::InputChannel, oc: &io::OutputChannel, line: String) -> Promi
 }
 
 /// Sends the lines one after the other, printing each reply.
-fn converse(ic: io::InputChannel, oc: io::OutputChannel, mut lines: Vec<String>) -> Promise<()> {
-    if lines.is_empty() {
+fn converse(
+    ic: io::InputChannel,
+    oc: io::OutputChannel,
+    mut lines: std::vec::IntoIter<String>,
+) -> Promise<()> {
+    let Some(line) = lines.next() else {
         return Promise::ret(());
-    }
-    let line = lines.remove(0);
+    };
     let sent = line.clone();
     request(&ic, &oc, line).bind(move |reply| match reply {
         Some(reply) => lwt::printlf!("client: sent {sent:?}, got {reply:?}")
@@ -72,7 +75,7 @@ fn converse(ic: io::InputChannel, oc: io::OutputChannel, mut lines: Vec<String>)
 }
 
 fn client(addr: SocketAddr, lines: Vec<String>) -> Promise<()> {
-    io::with_connection(addr, move |ic, oc| converse(ic, oc, lines))
+    io::with_connection(addr, move |ic, oc| converse(ic, oc, lines.into_iter()))
 }
 
 /// Prints a line through `io` (mixing it with `println!` would work too: both write through to

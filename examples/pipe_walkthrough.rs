@@ -34,7 +34,7 @@ fn show(p: &lwt::Promise<char>) {
 }
 
 fn main() {
-    println!("# let (ic, oc) = io::pipe().unwrap();");
+    println!("# let (ic, oc) = io::pipe().expect(\"a pipe\");");
     let (ic, oc) = io::pipe().expect("a pipe");
 
     println!("# let p = io::read_char(&ic);");

@@ -10,7 +10,7 @@ fn main() {
 
     // Chain work on it before it resolves: >> is Lwt's >>=, | is >|=.
     let parsed = line.clone() | (|s: String| s.trim().parse::<i64>());
-    let doubled = parsed >> (|r| Promise::of_result(r)) | (|n| n * 2);
+    let doubled = parsed >> Promise::of_result | (|n| n * 2);
     let safe = doubled.catch(|e| {
         println!("recovering from: {e}");
         Promise::ret(0)
@@ -23,17 +23,17 @@ fn main() {
 
     // A rejection flows past bind and map to the first handler.
     let (p, r) = wait::<i64>();
-    let handled = p.map(|n| n + 1).catch(|e: Exn| {
-        let reason = e
-            .downcast_ref::<Failure>()
-            .map(|f| f.0.clone())
-            .unwrap_or_default();
-        Promise::ret(-(reason.len() as i64))
+    let handled = p.map(|n| format!("got {}", n + 1)).catch(|e: Exn| {
+        // The handler sees the rejection's error, and its type: here a `Failure`.
+        let reason = e.downcast_ref::<Failure>().map_or("?", Failure::message);
+        Promise::ret(format!("recovered from {reason:?}"))
     });
     r.wakeup_exn(Exn::failure("oops"));
     println!("handled rejection: {:?}", handled.state());
 
     // Cancellation walks back through the chain to the task and rejects it.
+    // The resolver is kept (`_r`, not `_`): dropped, it would reject the task with `Abandoned`
+    // at once, and there would be nothing left to cancel.
     let (t, _r) = task::<()>();
     t.on_cancel(|| println!("the task was canceled"));
     let downstream = t.bind(|()| Promise::ret("never"));

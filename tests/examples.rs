@@ -130,6 +130,23 @@ fn read_int_maps_the_line_to_an_integer() {
     );
 }
 
+/// The README's main example (found in review, rev74, session 37: nothing checked its output).
+#[test]
+fn tour_prints_each_step_of_the_engine() {
+    let out = example("tour").stdin(Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let expected = "\
+before wakeup: Promise(pending)
+after wakeup:  Promise(fulfilled) = Fulfilled(42)
+handled rejection: Fulfilled(\"recovered from \\\"oops\\\"\")
+the task was canceled
+downstream: Promise(rejected: canceled)
+outer while inner pends: Pending
+outer now: Fulfilled(\"resolved through the proxy\")
+";
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+}
+
 #[test]
 fn pipe_walkthrough_shows_the_state_before_and_after_the_write() {
     let out = example("pipe_walkthrough")
@@ -137,7 +154,7 @@ fn pipe_walkthrough_shows_the_state_before_and_after_the_write() {
         .output()
         .unwrap();
     let expected = "\
-# let (ic, oc) = io::pipe().unwrap();
+# let (ic, oc) = io::pipe().expect(\"a pipe\");
 # let p = io::read_char(&ic);
 # p.state()
 - : State<char> = Pending   (Lwt: Lwt.Sleep)

@@ -1378,10 +1378,15 @@ where
 // ------------------------------------------------------------------------------------------------
 // Rejection arms.
 
-/// `format!`, for the assertions of `lwt!` in a crate without `std` in scope (`#![no_std]` with
-/// `alloc`): the expansion reaches it through this crate. Not part of the API.
+/// What the expansion of `lwt!` reaches through this crate rather than by a path the user's
+/// crate may not have. Not part of the API (a hidden module, so that no re-export of this
+/// crate's modules shows it).
 #[doc(hidden)]
-pub use std::format as __format;
+pub mod __private {
+    /// `format!`, for the assertions of `lwt!` in a crate without `std` in scope
+    /// (`#![no_std]` with `alloc`).
+    pub use std::format;
+}
 
 /// A type a typed rejection arm of `lwt!` can catch (`e: MyError => ..` in a `catch`,
 /// `exception e: MyError => ..` in a `match`): any `std::error::Error + 'static`, which is what a

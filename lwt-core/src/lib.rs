@@ -52,7 +52,7 @@
 //! [`wait`] and [`task`] allocate their node, and a [`main::pause`] reuses the node of the pause
 //! woken before it. `tests/guarantees.rs` pins these counts; `bench/RESULTS.md` in the repository
 //! measures them against futures, tokio and OCaml's Lwt, with Cargo's default release settings
-//! (it also says what LTO changes).
+//! (`bench/HISTORY.md`, "What LTO adds on top", says what LTO changes).
 //!
 //! # Threads
 //!

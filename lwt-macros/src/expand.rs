@@ -996,7 +996,7 @@ fn assertion(a: &Assert) -> TokenStream {
                     },
                 )
             } else {
-                thunk(a.span, quote!(#lwt::__format!(#(#message),*)))
+                thunk(a.span, quote!(#lwt::__private::format!(#(#message),*)))
             };
             let check = quote_spanned!(a.span=> #lwt::assert(#cond, #text));
             guarded(&lwt, a.span, check)
@@ -1009,7 +1009,7 @@ fn assertion(a: &Assert) -> TokenStream {
             } else {
                 thunk(
                     a.span,
-                    quote!(::core::option::Option::Some(#lwt::__format!(#(#message),*))),
+                    quote!(::core::option::Option::Some(#lwt::__private::format!(#(#message),*))),
                 )
             };
             let function = match a.kind {

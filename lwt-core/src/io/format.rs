@@ -17,9 +17,9 @@
 //! They are exported at the crate's root, as every `#[macro_export]` macro is, and re-exported
 //! in `io` next to the functions: `lwt::printlf!` or `lwt::io::printlf!`.
 
-/// Lwt_io's `printf`: formats its arguments as [`format!`] does and writes the text on the
-/// standard output, with [`io::print`](crate::io::print()); the promise is fulfilled once the text
-/// is written out.
+/// Lwt_io's `printf`: formats its arguments as [`format!`](std::format!) does and writes the
+/// text on the standard output, with [`io::print`](crate::io::print()); the promise is fulfilled
+/// once the text is written out.
 ///
 /// ```
 /// let (done, total) = (3, 4);
