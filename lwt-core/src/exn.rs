@@ -615,23 +615,12 @@ mod tests {
     /// an `Exn` but through its message, losing its type and sources.
     #[test]
     fn a_boxed_error_keeps_its_type_and_sources() {
-        #[derive(Debug)]
-        struct Outer(std::io::Error);
-        impl fmt::Display for Outer {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("reading the config")
-            }
-        }
-        impl Error for Outer {
-            fn source(&self) -> Option<&(dyn Error + 'static)> {
-                Some(&self.0)
-            }
-        }
+        use super::snapshot::tests::Wrapped;
         let boxed: Box<dyn Error + Send + Sync> =
-            Box::new(Outer(std::io::Error::from_raw_os_error(2)));
+            Box::new(Wrapped(std::io::Error::from_raw_os_error(2)));
         let e = Exn::from_boxed(boxed);
-        assert!(e.is::<Outer>());
-        assert_eq!(e.to_string(), "reading the config");
+        assert!(e.is::<Wrapped>());
+        assert_eq!(e.to_string(), "while reading the config");
         let source = e.as_error().source().expect("the io::Error");
         assert_eq!(
             source

@@ -269,11 +269,12 @@ impl From<Exn> for Box<dyn Error + Send + Sync> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
+    /// An error with a source (also used by `exn`'s tests).
     #[derive(Debug)]
-    struct Wrapped(io::Error);
+    pub(crate) struct Wrapped(pub(crate) io::Error);
 
     impl fmt::Display for Wrapped {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
