@@ -1534,6 +1534,15 @@ usage: cargo bench --bench peers -- [OPTIONS] [NAME...]
   --n=N           N operations per row
   --help          this text";
 
+/// The number after `flag` in `arg`; a bad one ends the program with the usage (falling back
+/// to the default would start a full run of many minutes).
+fn number<N: std::str::FromStr>(arg: &str, flag: &str) -> N {
+    arg[flag.len()..].parse().unwrap_or_else(|_| {
+        eprintln!("not a whole number in {arg:?}\n{USAGE}");
+        std::process::exit(2)
+    })
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
@@ -1564,8 +1573,8 @@ fn main() {
                     }
                 }
             }
-            a if a.starts_with("--reps=") => reps_override = a["--reps=".len()..].parse().ok(),
-            a if a.starts_with("--n=") => n_override = a["--n=".len()..].parse().ok(),
+            a if a.starts_with("--reps=") => reps_override = Some(number(a, "--reps=")),
+            a if a.starts_with("--n=") => n_override = Some(number(a, "--n=")),
             // `cargo bench` passes `--bench` to every bench binary.
             "--bench" => {}
             "--help" | "-h" => {

@@ -103,7 +103,9 @@ impl Exn {
     /// and its sources. A box is not itself an [`Error`], so [`Exn::new`] and `?` do not take
     /// one (a `From` for it would overlap the one for every error): write
     /// `.map_err(Exn::from_boxed)`, or [`from_boxed_local`](Exn::from_boxed_local) for a
-    /// `Box<dyn Error>`.
+    /// `Box<dyn Error>`. A box that `?` made from an `Exn` holds its [`ExnSnapshot`] (an `Exn`
+    /// is not `Send`), which is what comes back: message, kind, cancellation and sources, not
+    /// the error's type.
     ///
     /// [`detach`]: crate::preemptive::detach
     ///
@@ -124,7 +126,7 @@ impl Exn {
     }
 
     /// [`from_boxed`](Exn::from_boxed) for a box that need not be `Send` (a `Box<dyn Error>`,
-    /// as a program's `main` returns).
+    /// as a program's `main` returns). A box that `?` made from an `Exn` gives that `Exn` back.
     ///
     /// ```
     /// use std::error::Error;
@@ -132,10 +134,15 @@ impl Exn {
     /// assert!(lwt_core::Exn::from_boxed_local(boxed).is::<std::fmt::Error>());
     /// ```
     pub fn from_boxed_local(error: Box<dyn Error + 'static>) -> Exn {
-        Exn(Rc::new(Inner {
-            error: Rc::from(error),
-            trail: Trail::default(),
-        }))
+        // An `Exn` boxed by `?` comes back as itself: its error's type, cancellation and trail
+        // (wrapped again, they would be behind a private type).
+        match error.downcast::<ExnError>() {
+            Ok(exn) => exn.0,
+            Err(error) => Exn(Rc::new(Inner {
+                error: Rc::from(error),
+                trail: Trail::default(),
+            })),
+        }
     }
 
     /// The rejection of canceled promises ([`Canceled`]).
@@ -610,6 +617,24 @@ impl Error for Abandoned {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found in review (rev76, session 37): a `Box<dyn Error>` made from an `Exn` came back
+    /// wrapped in the private type of the box, with no cancellation and no type to match.
+    #[test]
+    fn an_exn_boxed_by_question_mark_comes_back_as_itself() {
+        let boxed: Box<dyn Error> = Exn::canceled().into();
+        let e = Exn::from_boxed_local(boxed);
+        assert!(e.is_canceled() && e.is::<Canceled>());
+        let boxed: Box<dyn Error> = Exn::failure("oops").into();
+        let e = Exn::from_boxed_local(boxed);
+        assert_eq!(
+            e.downcast_ref::<Failure>().map(Failure::message),
+            Some("oops")
+        );
+        // Through a `Send` box, the snapshot: cancellation kept, type not.
+        let boxed: Box<dyn Error + Send + Sync> = Exn::canceled().into();
+        assert!(Exn::from_boxed(boxed).is_canceled());
+    }
 
     /// Found in review (rev75, session 37): a `Box<dyn Error + Send + Sync>` could not become
     /// an `Exn` but through its message, losing its type and sources.
