@@ -375,6 +375,22 @@ mod tests {
         drop(live);
     }
 
+    /// Adds `n` timers at `deadline` and cancels them, telling `timers` as the loop's
+    /// `CancelCounter` would.
+    fn add_and_cancel(timers: &mut Timers, deadline: Instant, n: usize) {
+        let canceled: Vec<_> = (0..n)
+            .map(|_| {
+                let (p, r) = task::<()>();
+                timers.add(deadline, r);
+                p
+            })
+            .collect();
+        for p in &canceled {
+            p.cancel();
+            timers.note_canceled();
+        }
+    }
+
     /// Found in review (rev71, session 37): the slab and the heap kept the size of the largest
     /// burst of timers for good. Emptied, they give it back.
     #[test]
@@ -400,34 +416,14 @@ mod tests {
         assert_eq!((timers.slots.capacity(), timers.heap.capacity()), (0, 0));
         // Canceled, through a sweep.
         let far = t0 + Duration::from_secs(3600);
-        let canceled: Vec<_> = (0..5000)
-            .map(|_| {
-                let (p, r) = task::<()>();
-                timers.add(far, r);
-                p
-            })
-            .collect();
-        for p in &canceled {
-            p.cancel();
-            timers.note_canceled();
-        }
+        add_and_cancel(&mut timers, far, 5000);
         assert!(timers.slots.capacity() <= KEEP_SLOTS);
         assert_eq!(timers.next_deadline(), None);
         // Behind a live timer (found when scale.rs's test of it failed): the sweeps move the live
         // ones to a smaller slab.
         let (live, r) = task::<()>();
         timers.add(t0 + Duration::from_secs(10), r);
-        let canceled: Vec<_> = (0..5000)
-            .map(|_| {
-                let (p, r) = task::<()>();
-                timers.add(far, r);
-                p
-            })
-            .collect();
-        for p in &canceled {
-            p.cancel();
-            timers.note_canceled();
-        }
+        add_and_cancel(&mut timers, far, 5000);
         assert!(
             timers.slots.capacity() <= 2 * KEEP_SLOTS,
             "{}",
