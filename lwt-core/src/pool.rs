@@ -23,8 +23,9 @@
 //! Also unlike Lwt (checked against Lwt 5.6.1 by `tests/ocaml_diff_pool.rs`):
 //!
 //! * a `dispose` that fails frees its slot too (Lwt's slot stays taken for ever);
-//! * [`clear`](Pool::clear) disposes of the idle elements all at once, oldest first (Lwt's one
-//!   after another, most recently released first, and none after a `dispose` that failed);
+//! * [`clear`](Pool::clear) disposes of the idle elements all at once, longest idle first (in
+//!   the order they were given back; Lwt's one after another, most recently released first,
+//!   and none after a `dispose` that failed);
 //! * an element whose `create` or `validate` was running when `clear` came counts as cleared:
 //!   it is disposed of after its use (Lwt keeps it);
 //! * `check` returns a promise, and the pool waits for its answer. Lwt's gets a continuation
