@@ -58,6 +58,8 @@ use crate::promise::Promise;
 use crate::resolver::{task_telling, wait, Resolver};
 use crate::schedule;
 
+use super::depth;
+
 use super::drive::{call, settle};
 use super::{Closed, Empty};
 
@@ -75,6 +77,8 @@ pub(crate) trait Upstream<T: 'static> {
     /// The next element for `dst` if the source has one now; otherwise files a request with the
     /// source, which answers `dst` later with [`Shared::answer`], and returns `None`.
     fn request(self: Rc<Self>, dst: &Rc<Shared<T>>) -> Option<Outcome<Option<T>>>;
+    /// Does the source have a generator of its own, which a request may ask in turn?
+    fn source_generates(&self) -> bool;
 }
 
 /// The derived side of a [`Gen::Link`], as the source stream sees it: a request waiting in a
@@ -365,6 +369,11 @@ pub(crate) struct State<T: 'static> {
 /// What stream handles and producers share.
 pub(crate) struct Shared<T: 'static> {
     pub(crate) state: RefCell<State<T>>,
+    /// May asking this stream's generator ask another generator on the same stack? (A `from`
+    /// generator is user code, which may; a link may when its source has a generator.) Only
+    /// such requests count towards the bound of `depth`: a pipeline over a pushed source, the
+    /// common case, pays nothing for it.
+    nests: bool,
 }
 
 impl<T: 'static> State<T> {
@@ -1215,7 +1224,16 @@ impl<T: 'static> State<T> {
 impl<T: 'static> Shared<T> {
     pub(crate) fn new(kind: Kind<T>, producers: usize) -> Rc<Shared<T>> {
         let (closed, close_resolver) = wait();
+        let nests = match &kind {
+            Kind::From {
+                gen: Some(Gen::Link(link)),
+                ..
+            } => link.source_generates(),
+            Kind::From { .. } => true,
+            _ => false,
+        };
         Rc::new(Shared {
+            nests,
             state: RefCell::new(State {
                 queue: VecDeque::new(),
                 base: 0,
@@ -1311,11 +1329,17 @@ impl<T: 'static> Shared<T> {
     /// Calls the generator (taken out of the state). True if it answered at once (its answer is
     /// applied); false if its promise is pending (a continuation will apply it).
     pub(crate) fn generate(self: &Rc<Self>, gen: Gen<T>) -> bool {
+        if self.nests && depth::too_deep() {
+            self.postpone(gen);
+            return false;
+        }
         let mut call_gen = match gen {
             Gen::Call(f) => f,
             Gen::Link(link) => return self.generate_linked(link),
         };
-        let p = call(&mut call_gen).unwrap_or_else(Promise::fail);
+        // A `from` generator always `nests`. If this request is the outermost, the requests
+        // postponed under it are made before `nested` returns, and may answer it.
+        let p = depth::nested(|| call(&mut call_gen).unwrap_or_else(Promise::fail));
         let gen = Gen::Call(call_gen);
         // The borrow ends inside the batch: callbacks made runnable (closing resolves `closed`)
         // run after it, and may use the stream.
@@ -1353,6 +1377,36 @@ impl<T: 'static> Shared<T> {
         }
     }
 
+    /// Asks the link for an element (see [`Upstream::request`]), counted by `depth` when it may
+    /// ask another generator in turn.
+    #[inline(always)]
+    fn ask(self: &Rc<Self>, link: Rc<dyn Upstream<T>>) -> Option<Outcome<Option<T>>> {
+        if self.nests {
+            depth::nested(|| link.request(self))
+        } else {
+            link.request(self)
+        }
+    }
+
+    /// Does this stream have a generator (`from`, `map`...), which a read may call?
+    pub(crate) fn generates(&self) -> bool {
+        matches!(self.state.borrow().kind, Kind::From { .. })
+    }
+
+    /// Puts the generator back, in flight, for the outermost request to call (see `depth`).
+    #[cold]
+    fn postpone(self: &Rc<Self>, gen: Gen<T>) {
+        if let Kind::From {
+            gen: slot,
+            in_flight,
+        } = &mut self.state.borrow_mut().kind
+        {
+            *slot = Some(gen);
+            *in_flight = true;
+        }
+        depth::postpone(self.clone());
+    }
+
     /// [`generate`](Self::generate) for a derived stream: asks the source, which answers now or
     /// later (through [`answer`](Self::answer)).
     fn generate_linked(self: &Rc<Self>, link: Rc<dyn Upstream<T>>) -> bool {
@@ -1362,7 +1416,7 @@ impl<T: 'static> Shared<T> {
             *gen = Some(Gen::Link(link.clone()));
             *in_flight = true;
         }
-        let Some(answer) = link.request(self) else {
+        let Some(answer) = self.ask(link) else {
             // Filed; but the source may have answered already, at top level, through the
             // link's job (`answer`), which applied the answer (an element, the end or a failure)
             // and cleared `in_flight`: then the caller must look again rather than wait. A set
@@ -1413,13 +1467,17 @@ impl<T: 'static> Shared<T> {
             if !st.may_pull_through(c) || st.failure.is_some() {
                 return Pulled::Other;
             }
+            if self.nests && depth::too_deep() {
+                return Pulled::Other; // the general path postpones the request
+            }
             if let Kind::From { in_flight, .. } = &mut st.kind {
                 // In flight while the link asks: see `generate_linked`.
                 *in_flight = true;
             }
             link
         };
-        let Some(answer) = link.request(self) else {
+        let answer = self.ask(link);
+        let Some(answer) = answer else {
             // Filed with the source, unless the source answered already at top level through
             // the link's job, which applied the answer (an element, the end or a failure): then
             // the general path reads it. (See `generate_linked` for a set `in_flight` with an
@@ -1529,6 +1587,16 @@ impl<T: 'static> Shared<T> {
         if more {
             self.process();
         }
+    }
+}
+
+/// A request postponed by [`Shared::postpone`] is made now.
+impl<T: 'static> depth::Resume for Shared<T> {
+    fn resume(self: Rc<Self>) {
+        if let Kind::From { in_flight, .. } = &mut self.state.borrow_mut().kind {
+            *in_flight = false;
+        }
+        self.process();
     }
 }
 

@@ -97,6 +97,10 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Upstream<U> for
     fn request(self: Rc<Self>, dst: &Rc<Shared<U>>) -> Option<Outcome<Option<U>>> {
         self.pull(dst)
     }
+
+    fn source_generates(&self) -> bool {
+        self.src.shared.generates()
+    }
 }
 
 impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Feed<T> for Link<T, U, F> {

@@ -147,6 +147,7 @@ use crate::seq::Seq;
 
 mod consume;
 mod core;
+mod depth;
 pub(crate) mod drive;
 mod hold;
 mod link;

@@ -1,0 +1,137 @@
+//! Streams built on streams, thousands deep: a read asks down the whole chain, which must not
+//! take the stack with it (see `stream/depth.rs`). Each test runs on a thread of its own with a
+//! small stack, where every chain here overflowed before the requests were bounded.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use lwt_core::main::pause;
+use lwt_core::stream::Stream;
+use lwt_core::{main, stream, Promise, State};
+
+/// Deep enough to overflow [`STACK`] many times over if each level took a frame.
+const DEEP: usize = 20_000;
+
+/// The stack each test runs on (the tests pass on 64 KiB in a debug build).
+const STACK: usize = 256 * 1024;
+
+/// Runs `f` on a thread with a [`STACK`]-byte stack (an overflow aborts the test binary).
+fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(STACK)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+fn sum(s: &Stream<usize>) -> Promise<usize> {
+    s.fold(0, |acc, x| acc + x)
+}
+
+#[test]
+fn maps_filters_and_generators_thousands_deep_answer_at_once() {
+    on_small_stack(|| {
+        let mut s = stream::of_list(vec![1, 2, 3]);
+        for i in 0..DEEP {
+            s = match i % 3 {
+                0 => s.map(|x| x + 1),
+                1 => s.filter(|x| x % 1_000_000 != 0),
+                _ => {
+                    let h = s;
+                    stream::from(move || h.get())
+                }
+            };
+        }
+        // Every generator answers at once, so the read is answered before it returns, as at any
+        // depth below the bound.
+        let maps = DEEP.div_ceil(3);
+        assert_eq!(s.get().state(), State::Fulfilled(Some(1 + maps)));
+        assert_eq!(sum(&s).state(), State::Fulfilled(2 + 3 + 2 * maps));
+        assert_eq!(s.get().state(), State::Fulfilled(None));
+    });
+}
+
+#[test]
+fn appends_nested_on_either_side() {
+    on_small_stack(|| {
+        const N: usize = 3_000; // each element walks the chain: quadratic, as in Lwt
+        let mut left = stream::of_list(vec![0]);
+        let mut right = stream::of_list(vec![0]);
+        for i in 1..N {
+            left = left.append(stream::of_list(vec![i]));
+            right = stream::of_list(vec![i]).append(right);
+        }
+        assert_eq!(left.to_list().state(), State::Fulfilled((0..N).collect()));
+        let want: Vec<usize> = (0..N).rev().collect();
+        assert_eq!(right.to_list().state(), State::Fulfilled(want));
+    });
+}
+
+#[test]
+fn each_generator_of_a_deep_chain_runs_once_per_element_in_order() {
+    on_small_stack(|| {
+        // A chain of `from` streams, each logging its calls: the postponed requests must neither
+        // call a generator twice at once nor skip one.
+        const LEVELS: usize = 5_000;
+        let calls = Rc::new(Cell::new(0usize));
+        let mut s = stream::of_list((0..5).collect::<Vec<usize>>());
+        for _ in 0..LEVELS {
+            let h = s;
+            let calls = calls.clone();
+            s = stream::from(move || {
+                calls.set(calls.get() + 1);
+                h.get()
+            });
+        }
+        assert_eq!(s.to_list().state(), State::Fulfilled(vec![0, 1, 2, 3, 4]));
+        // Five elements and the end, each asked of every level once.
+        assert_eq!(calls.get(), 6 * LEVELS);
+    });
+}
+
+#[test]
+fn a_deep_chain_over_a_pending_source_gets_each_push() {
+    on_small_stack(|| {
+        let (src, push) = stream::create::<usize>();
+        let mut s = src.map(|x| x);
+        for _ in 0..DEEP {
+            s = s.map(|x| x + 1);
+        }
+        let first = s.get();
+        assert_eq!(first.state(), State::Pending);
+        push.push(1).unwrap();
+        assert_eq!(first.state(), State::Fulfilled(Some(1 + DEEP)));
+        push.push(2).unwrap();
+        push.close();
+        assert_eq!(s.to_list().state(), State::Fulfilled(vec![2 + DEEP]));
+    });
+}
+
+#[test]
+fn a_deep_chain_read_inside_the_loop_with_generators_that_wait() {
+    on_small_stack(|| {
+        // Generators that answer later (after a pause) at every 1000th level, read from a callback
+        // on the real loop: the answers come back up the chain through the loop's queue, and each
+        // asks for the next element from there.
+        let log = Rc::new(RefCell::new(Vec::new()));
+        let mut s = stream::of_list(vec![10usize, 20]);
+        for i in 0..DEEP {
+            s = if i % 1000 == 0 {
+                let h = Rc::new(s);
+                stream::from(move || {
+                    let h = h.clone();
+                    pause().bind(move |()| h.get())
+                })
+            } else {
+                s.map(|x| x + 1)
+            };
+        }
+        let seen = log.clone();
+        // Read from a callback: the loop is running when the chain is asked.
+        let result = main::run(pause().bind(move |()| s.iter(move |x| seen.borrow_mut().push(x))));
+        assert!(result.is_ok(), "{result:?}");
+        let maps = DEEP - DEEP / 1000;
+        assert_eq!(*log.borrow(), vec![10 + maps, 20 + maps]);
+    });
+}
