@@ -327,3 +327,22 @@ fn byte_lines_mix_with_text_lines_and_keep_the_limit() {
         assert!(run(ic.read_line_bytes()).unwrap_err().is::<EndOfFile>());
     }
 }
+
+/// rev78 F1: `read_lines` went on reading a line over the limit, which `read_line` leaves in the
+/// channel: a reader skipping errors (`wrap_exn`) got the same `LineTooLong` for ever. The
+/// stream now ends there, with the line left for `read`.
+#[test]
+fn read_lines_ends_at_a_line_over_the_limit() {
+    let (ic, oc) = small(3);
+    ic.set_max_line_length(4);
+    send(&oc, b"ok\ntoo long\nnext\n");
+    run(oc.close()).unwrap();
+    let got = run(io::read_lines(&ic).wrap_exn().nget(5)).unwrap();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(got[0].as_ref().unwrap(), "ok");
+    assert!(got[1].as_ref().unwrap_err().is::<LineTooLong>());
+    // The line is where `read_line` left it.
+    assert_eq!(run(ic.read_exactly(8)).unwrap(), b"too long");
+    assert_eq!(run(ic.read_line()).unwrap(), "");
+    assert_eq!(run(ic.read_line()).unwrap(), "next");
+}

@@ -356,9 +356,38 @@ pub fn read_line_opt(ic: &InputChannel) -> Promise<Option<String>> {
 /// main::run(io::write(&oc, "one\r\ntwo\nthree").bind(move |()| io::close(&oc))).unwrap();
 /// assert_eq!(main::run(lines.to_list()).unwrap(), ["one", "two", "three"]);
 /// ```
+///
+/// A line longer than the channel's [`max_line_length`](InputChannel::max_line_length) rejects
+/// the read with [`LineTooLong`] and ends the stream: the line stays in the channel, where every
+/// later `read_line` would meet it again (a reader that skips errors, through
+/// [`wrap_exn`](crate::stream::Stream::wrap_exn), would loop for ever). Other errors leave the
+/// stream open, as in Lwt: a line that is not UTF-8 is consumed, and the next read goes on.
+///
+/// ```
+/// use lwt_core::{io, main};
+/// let (ic, oc) = io::pipe().unwrap();
+/// ic.set_max_line_length(4);
+/// main::run(io::write(&oc, "ok\ntoo long\nnext\n").bind(move |()| io::close(&oc))).unwrap();
+/// let lines = io::read_lines(&ic).wrap_exn();
+/// let got = main::run(lines.to_list()).unwrap();
+/// assert_eq!(got.len(), 2);
+/// assert_eq!(got[0].as_ref().unwrap(), "ok");
+/// assert!(got[1].as_ref().unwrap_err().is::<io::LineTooLong>());
+/// assert!(main::run(ic.read_line()).unwrap_err().is::<io::LineTooLong>()); // still there
+/// ```
 pub fn read_lines(ic: &InputChannel) -> crate::stream::Stream<String> {
     let ic = ic.clone();
-    crate::stream::from(move || ic.read_line_opt())
+    let ended = std::rc::Rc::new(std::cell::Cell::new(false));
+    crate::stream::from(move || {
+        if ended.get() {
+            return Promise::ret(None);
+        }
+        let ended = ended.clone();
+        ic.read_line_opt().catch(move |e| {
+            ended.set(e.is::<LineTooLong>());
+            Promise::fail(e)
+        })
+    })
 }
 
 /// Lwt_io's `read_chars`: the characters of `ic` as a [`Stream`](crate::stream::Stream), read
