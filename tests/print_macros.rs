@@ -74,3 +74,45 @@ fn inside_lwt_blocks_with_captures_of_let_bound_values() {
     main::run(p).unwrap();
     assert_eq!(main::run(ic.read_to_end()).unwrap(), b"hello, ada\n23");
 }
+
+/// A `Display` that fails or panics (rev78): `format!` panics in the caller; the printers reject
+/// their promise instead, and write nothing.
+#[test]
+fn a_failing_or_panicking_display_rejects_and_writes_nothing() {
+    use std::fmt;
+    struct Fails;
+    impl fmt::Display for Fails {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            Err(fmt::Error)
+        }
+    }
+    struct Panics;
+    impl fmt::Display for Panics {
+        fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+            panic!("display panicked")
+        }
+    }
+    let (ic, oc) = io::pipe().unwrap();
+    let failed = main::run(lwt::fprintf!(oc, "a{}", Fails)).unwrap_err();
+    assert!(failed.is::<lwt::InvalidArgument>(), "{failed}");
+    let panicked = main::run(lwt::fprintlf!(oc, "b{}", Panics)).unwrap_err();
+    assert!(panicked.is::<lwt::Panicked>(), "{panicked}");
+    assert!(
+        panicked.to_string().contains("display panicked"),
+        "{panicked}"
+    );
+    for printed in [
+        lwt::printf!("{}", Fails),
+        lwt::printlf!("{}", Fails),
+        lwt::eprintf!("{}", Fails),
+        lwt::eprintlf!("{}", Fails),
+        io::printf(format_args!("{}", Fails)),
+    ] {
+        assert!(main::run(printed).unwrap_err().is::<lwt::InvalidArgument>());
+    }
+    // The channel is whole: only what comes after reaches it.
+    main::run(lwt::fprintlf!(oc, "c{}", 3)).unwrap();
+    main::run(oc.close()).unwrap();
+    assert_eq!(main::run(ic.read_line()).unwrap(), "c3");
+    assert!(main::run(ic.read_line_opt()).unwrap().is_none());
+}

@@ -6,13 +6,13 @@
 //! values. Rust checks a format string only inside a macro (`format!`, `println!`), so the
 //! functions ([`io::printf`](super::printf), [`OutputChannel::printf`](super::OutputChannel::printf))
 //! take the `format_args!(...)` a macro built, and these macros spare the caller that wrapping,
-//! and the `"\n"` of the `l` forms. Each expands to one call of an `io` function with the text
-//! formatted at once ([`io::print`](super::print()), [`io::printl`](super::printl),
-//! [`io::eprint`](super::eprint), [`io::eprintl`](super::eprintl),
-//! [`OutputChannel::printf`](super::OutputChannel::printf),
-//! [`OutputChannel::write_line`](super::OutputChannel::write_line)): the promise it gives is that
+//! and the `"\n"` of the `l` forms. Each expands to one call of an `io` function that formats
+//! the text at once ([`io::printf`](super::printf()), [`io::eprintf`](super::eprintf()),
+//! [`OutputChannel::printf`](super::OutputChannel::printf)): the promise it gives is that
 //! function's, with the same rules (the standard channels' promises are fulfilled once the text
-//! is written out; a channel's once the text is in its buffer).
+//! is written out; a channel's once the text is in its buffer). A `Display` that fails or panics
+//! rejects that promise, where `format!` would panic: [`InvalidArgument`](crate::InvalidArgument)
+//! or [`Panicked`](crate::Panicked).
 //!
 //! They are exported at the crate's root, as every `#[macro_export]` macro is, and re-exported
 //! in `io` next to the functions: `lwt::printlf!` or `lwt::io::printlf!`.
@@ -28,7 +28,7 @@
 #[macro_export]
 macro_rules! printf {
     ($($arg:tt)+) => {
-        $crate::io::print(::std::format!($($arg)+))
+        $crate::io::printf(::std::format_args!($($arg)+))
     };
 }
 
@@ -43,7 +43,7 @@ macro_rules! printf {
 #[macro_export]
 macro_rules! printlf {
     ($($arg:tt)+) => {
-        $crate::io::printl(::std::format!($($arg)+))
+        $crate::io::printf(::std::format_args!("{}\n", ::std::format_args!($($arg)+)))
     };
 }
 
@@ -56,7 +56,7 @@ macro_rules! printlf {
 #[macro_export]
 macro_rules! eprintf {
     ($($arg:tt)+) => {
-        $crate::io::eprint(::std::format!($($arg)+))
+        $crate::io::eprintf(::std::format_args!($($arg)+))
     };
 }
 
@@ -70,7 +70,7 @@ macro_rules! eprintf {
 #[macro_export]
 macro_rules! eprintlf {
     ($($arg:tt)+) => {
-        $crate::io::eprintl(::std::format!($($arg)+))
+        $crate::io::eprintf(::std::format_args!("{}\n", ::std::format_args!($($arg)+)))
     };
 }
 
@@ -111,7 +111,24 @@ macro_rules! fprintf {
 macro_rules! fprintlf {
     ($oc:expr, $($arg:tt)+) => {
         match &$oc {
-            oc => $crate::io::OutputChannel::write_line(oc, ::std::format!($($arg)+)),
+            oc => $crate::io::OutputChannel::printf(
+                oc,
+                ::std::format_args!("{}\n", ::std::format_args!($($arg)+)),
+            ),
         }
     };
+}
+
+/// The text of `args`, formatted at once; a `Display` (or other formatting trait) that fails
+/// gives an [`InvalidArgument`](crate::InvalidArgument) rejection and one that panics a
+/// [`Panicked`](crate::Panicked) one, where [`format!`](std::format!) would panic in the caller.
+pub(crate) fn formatted(args: std::fmt::Arguments<'_>) -> Result<String, crate::Exn> {
+    let mut text = String::new();
+    match crate::stream::drive::call(|| std::fmt::write(&mut text, args)) {
+        Ok(Ok(())) => Ok(text),
+        Ok(Err(std::fmt::Error)) => Err(crate::Exn::invalid_argument(
+            "printf: a formatting trait implementation returned an error",
+        )),
+        Err(panicked) => Err(panicked),
+    }
 }

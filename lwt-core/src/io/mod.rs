@@ -565,14 +565,18 @@ pub fn printl(line: impl AsRef<[u8]>) -> Promise<()> {
 
 /// Lwt_io's `printf`: formatted text on the standard output. Pass `format_args!(...)`, or use the
 /// [`printf!`](crate::printf!) macro, which passes it for you; the text is formatted at once.
-/// Fulfilled once written out.
+/// Fulfilled once written out; rejected, with nothing written, if a `Display` fails
+/// ([`InvalidArgument`](crate::InvalidArgument)) or panics ([`Panicked`](crate::Panicked)).
 ///
 /// ```
 /// let name = "world";
 /// lwt_core::main::run(lwt_core::io::printf(format_args!("hello, {name}\n"))).unwrap();
 /// ```
 pub fn printf(args: fmt::Arguments<'_>) -> Promise<()> {
-    print(args.to_string())
+    match format::formatted(args) {
+        Ok(text) => print(text),
+        Err(e) => Promise::fail(e),
+    }
 }
 
 /// Lwt_io's `eprint`: [`print()`] on the standard error.
@@ -599,5 +603,8 @@ pub fn eprintl(line: impl AsRef<[u8]>) -> Promise<()> {
 /// lwt_core::main::run(lwt_core::io::eprintf(format_args!("{} errors\n", 0))).unwrap();
 /// ```
 pub fn eprintf(args: fmt::Arguments<'_>) -> Promise<()> {
-    eprint(args.to_string())
+    match format::formatted(args) {
+        Ok(text) => eprint(text),
+        Err(e) => Promise::fail(e),
+    }
 }

@@ -691,7 +691,9 @@ impl OutputChannel {
     }
 
     /// Lwt_io's `fprintf`: writes formatted text. The arguments are formatted at once, so
-    /// `format_args!` can be passed directly.
+    /// `format_args!` can be passed directly. A `Display` that fails or panics rejects the
+    /// promise ([`InvalidArgument`](crate::InvalidArgument), [`Panicked`](crate::Panicked)) and
+    /// writes nothing.
     ///
     /// Like every write, fulfilled once the text is in the buffer: a program that returns from
     /// `main` before the channel is flushed or closed loses what is still buffered (Lwt flushes
@@ -706,7 +708,10 @@ impl OutputChannel {
     /// assert_eq!(main::run(ic.read_line()).unwrap(), "1 + 2 = 3");
     /// ```
     pub fn printf(&self, args: fmt::Arguments<'_>) -> Promise<()> {
-        self.write(args.to_string())
+        match super::format::formatted(args) {
+            Ok(text) => self.write(text),
+            Err(e) => Promise::fail(e),
+        }
     }
 
     /// Lwt_io's `flush`: writes the buffer out; fulfilled when the descriptor took all of it.
