@@ -39,6 +39,10 @@
 //! * An empty input to `choose`, `pick`, `nchoose`, `npick` or `nchoose_split` gives a promise
 //!   rejected with [`InvalidArgument`](crate::InvalidArgument) (Lwt raises it synchronously);
 //!   never a promise pending forever. `join([])` and `all([])` are fulfilled at once.
+//! * A panic of the input's iterator (in `into_iter` or `next`) rejects the result with it
+//!   ([`Panicked`](crate::Panicked)) instead of reaching the caller, as in [`list`](crate::list);
+//!   the promises it gave before are dropped, neither canceled nor waited for. (Lwt's list is
+//!   built before the call, so an exception building it reaches the caller.)
 //!
 //! Canceling a combinator's result cancels every input. `pick`, `npick` and the fail-fast forms
 //! cancel the losers before they resolve their result, and run the callbacks that cancellation
@@ -270,11 +274,28 @@ impl<T: 'static> Waiter for All<T> {
     }
 }
 
+/// The inputs, collected; or the panic of their iterator (user code: a custom iterator, a `map`
+/// over one), which rejects the combinator's result instead of reaching the caller, as in the
+/// functions of [`list`](crate::list). The inputs the iterator gave before it panicked are
+/// dropped, neither canceled nor waited for: the call is as if it had not been made.
+fn inputs_of<T: 'static>(
+    promises: impl IntoIterator<Item = Promise<T>>,
+) -> Result<Vec<Promise<T>>, Exn> {
+    // `collect` inside: a `Vec` given whole is reused in place, with no copy.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        promises.into_iter().collect()
+    }))
+    .map_err(Exn::from_panic)
+}
+
 fn all_impl<T: 'static>(
     promises: impl IntoIterator<Item = Promise<T>>,
     fail_fast: bool,
 ) -> Promise<Vec<T>> {
-    let mut inputs: Vec<Promise<T>> = promises.into_iter().collect();
+    let mut inputs = match inputs_of(promises) {
+        Ok(inputs) => inputs,
+        Err(panicked) => return Promise::fail(panicked),
+    };
     if fail_fast {
         let settled_rejection = inputs
             .iter()
@@ -462,7 +483,10 @@ fn choose_impl<T: 'static>(
     promises: impl IntoIterator<Item = Promise<T>>,
     cancel_losers: bool,
 ) -> Promise<T> {
-    let mut inputs: Vec<Promise<T>> = promises.into_iter().collect();
+    let mut inputs = match inputs_of(promises) {
+        Ok(inputs) => inputs,
+        Err(panicked) => return Promise::fail(panicked),
+    };
     if inputs.is_empty() {
         return empty_input(name);
     }
@@ -675,7 +699,10 @@ fn nchoose_impl<T: 'static>(
     promises: impl IntoIterator<Item = Promise<T>>,
     rest: Rest,
 ) -> Promise<Split<T>> {
-    let mut inputs: Vec<Promise<T>> = promises.into_iter().collect();
+    let mut inputs = match inputs_of(promises) {
+        Ok(inputs) => inputs,
+        Err(panicked) => return Promise::fail(panicked),
+    };
     if inputs.is_empty() {
         return empty_input(name);
     }

@@ -911,3 +911,33 @@ fn a_finished_combinator_lets_go_of_its_result() {
         chosen.clone().map(|(done, _rest)| done[0].len())
     });
 }
+
+/// rev78: a panic of the input's iterator escaped every combinator, where `list`'s functions
+/// reject with it. It now rejects the result, whatever the combinator.
+#[test]
+fn a_panicking_input_iterator_rejects_the_result() {
+    use lwt_core::combinators::{
+        all, all_fail_fast, choose, join, join_fail_fast, nchoose, nchoose_split, npick, pick,
+    };
+    use lwt_core::{Panicked, Promise};
+    fn inputs<T: Default + 'static>() -> impl Iterator<Item = Promise<T>> {
+        (0..3).map(|i| {
+            assert!(i < 2, "iterator panicked at {i}");
+            lwt_core::task::<T>().0
+        })
+    }
+    fn check<T: 'static>(p: Promise<T>) {
+        let e = p.rejection().expect("rejected at once");
+        assert!(e.is::<Panicked>(), "{e}");
+        assert!(e.to_string().contains("iterator panicked at 2"), "{e}");
+    }
+    check(all(inputs::<u8>()));
+    check(all_fail_fast(inputs::<u8>()));
+    check(join(inputs::<()>()));
+    check(join_fail_fast(inputs::<()>()));
+    check(choose(inputs::<u8>()));
+    check(pick(inputs::<u8>()));
+    check(nchoose(inputs::<u8>()));
+    check(npick(inputs::<u8>()));
+    check(nchoose_split(inputs::<u8>()));
+}
