@@ -120,9 +120,10 @@ struct PoolState {
 struct Pool {
     state: Mutex<PoolState>,
     work: Condvar,
-    /// Makes every thread start fail, for the tests of that path.
+    /// How many more thread starts succeed before every one fails, for the tests of that path
+    /// (`usize::MAX`: none fails).
     #[cfg(test)]
-    fail_spawns: std::sync::atomic::AtomicBool,
+    spawns_left: std::sync::atomic::AtomicUsize,
 }
 
 fn pool() -> &'static Pool {
@@ -154,7 +155,7 @@ impl Pool {
             }),
             work: Condvar::new(),
             #[cfg(test)]
-            fail_spawns: std::sync::atomic::AtomicBool::new(false),
+            spawns_left: std::sync::atomic::AtomicUsize::new(usize::MAX),
         }
     }
 
@@ -253,7 +254,11 @@ impl Pool {
 
     fn start_thread(&'static self) -> std::io::Result<()> {
         #[cfg(test)]
-        if self.fail_spawns.load(Ordering::Relaxed) {
+        if self
+            .spawns_left
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_err()
+        {
             return Err(std::io::Error::other("thread start refused by the test"));
         }
         std::thread::Builder::new()
@@ -265,6 +270,7 @@ impl Pool {
     /// [`set_bounds`], checked.
     fn set_bounds(&'static self, min: usize, max: usize) -> std::io::Result<()> {
         let mut state = self.lock();
+        let before = (state.min, state.max);
         state.min = min;
         state.max = max;
         if state.threads > max {
@@ -273,7 +279,21 @@ impl Pool {
             self.work.notify_all();
         }
         while state.threads < min {
-            self.spawn(state)?;
+            if let Err(e) = self.spawn(state) {
+                // The bounds go back to what they were, and the threads this call started
+                // beyond them exit: a minimum the system cannot give left the process with
+                // every thread it could start, and without the memory for the next one (rev78:
+                // 16,370 threads of 100,000, then a thread aborted the process). Unless another
+                // `set_bounds` has been made meanwhile: those bounds are its own.
+                let mut state = self.lock();
+                if (state.min, state.max) == (min, max) {
+                    (state.min, state.max) = before;
+                    if state.threads > state.max {
+                        self.work.notify_all();
+                    }
+                }
+                return Err(e);
+            }
             state = self.lock();
         }
         // A raised maximum serves the jobs already waiting (`submit` starts a thread only for
@@ -415,9 +435,10 @@ fn drop_guarded(job: Job) {
 /// and, within a raised `max`, one for each job waiting for a thread (Lwt's wait for the
 /// threads there are).
 ///
-/// Fails if `max` is 0 or `min > max`, or if a thread needed for `min` cannot be started (the
-/// bounds are set then, and the threads started so far stay). A thread for a waiting job that
-/// cannot be started is no error: the job waits for the threads there are.
+/// Fails if `max` is 0 or `min > max`, or if a thread needed for `min` cannot be started: the
+/// bounds are then put back as they were, and the threads started beyond them exit once idle. A
+/// thread for a waiting job that cannot be started is no error: the job waits for the threads
+/// there are.
 ///
 /// ```
 /// use lwt_core::preemptive;
@@ -1067,7 +1088,7 @@ mod tests {
     fn a_job_no_thread_can_run_is_given_back() {
         let pool = idle_pool(0);
         pool.lock().max = 2;
-        pool.fail_spawns.store(true, Ordering::Relaxed);
+        pool.spawns_left.store(0, Ordering::Relaxed);
         let submitted = pool.submit(Arc::new(Ticket::new()), Box::new(|| ()));
         let Err((e, _job)) = submitted else {
             panic!("the job was queued with no thread to run it");
@@ -1086,7 +1107,7 @@ mod tests {
     #[test]
     fn a_failed_thread_start_keeps_the_os_error_as_the_source() {
         let pool = idle_pool(0);
-        pool.fail_spawns.store(true, Ordering::Relaxed);
+        pool.spawns_left.store(0, Ordering::Relaxed);
         let e = thread_start_failed(pool.set_bounds(1, 2).unwrap_err());
         assert_eq!(
             e.to_string(),
@@ -1098,6 +1119,31 @@ mod tests {
         assert!(source.downcast_ref::<std::io::Error>().is_some());
     }
 
+    /// rev78: `set_bounds(100_000, 100_000)` started 16,370 threads, failed, and kept both the
+    /// bounds and the threads, until a thread aborted the process for want of memory. A failed
+    /// start now puts the bounds back, and the threads started beyond them exit.
+    #[test]
+    fn a_failed_start_puts_the_bounds_back_and_the_extra_threads_exit() {
+        let pool = idle_pool(1);
+        pool.lock().max = 2;
+        pool.spawns_left.store(3, Ordering::Relaxed);
+        let e = pool.set_bounds(10, 10).unwrap_err();
+        assert_eq!(e.to_string(), "thread start refused by the test");
+        let bounds = {
+            let state = pool.lock();
+            (state.min, state.max)
+        };
+        assert_eq!(bounds, (0, 2));
+        // Four threads were there (the first and the three this call started); the two above
+        // the old maximum exit once they are idle.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while pool.lock().threads > 2 {
+            assert!(std::time::Instant::now() < deadline, "threads stayed above the bound");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(pool.lock().threads, 2);
+    }
+
     /// With a thread busy, a job that cannot have a thread of its own waits for that one, first
     /// in line.
     #[test]
@@ -1105,7 +1151,7 @@ mod tests {
         let pool = idle_pool(1);
         pool.lock().max = 2;
         let hold = occupy_one(pool);
-        pool.fail_spawns.store(true, Ordering::Relaxed);
+        pool.spawns_left.store(0, Ordering::Relaxed);
         let (done, finished) = mpsc::channel::<()>();
         let ticket = Arc::new(Ticket::new());
         submit(
