@@ -135,3 +135,73 @@ fn a_deep_chain_read_inside_the_loop_with_generators_that_wait() {
         assert_eq!(*log.borrow(), vec![10 + maps, 20 + maps]);
     });
 }
+
+/// A chain of `from`s and `map`s over `s`, `levels` deep.
+fn padded(mut s: Stream<usize>, levels: usize) -> Stream<usize> {
+    for i in 0..levels {
+        s = if i % 2 == 0 {
+            s.map(|x| x)
+        } else {
+            let h = s;
+            stream::from(move || h.get())
+        };
+    }
+    s
+}
+
+/// rev80 F1 (a): a read made while a panic unwinds (from a `Drop`) was left pending when it went
+/// deep: the postponed requests were not resumed during an unwind.
+#[test]
+fn a_deep_read_made_during_an_unwind_is_answered() {
+    on_small_stack(|| {
+        struct ReadOnDrop(
+            Option<Stream<usize>>,
+            Rc<RefCell<Option<Promise<Vec<usize>>>>>,
+        );
+        impl Drop for ReadOnDrop {
+            fn drop(&mut self) {
+                *self.1.borrow_mut() = Some(self.0.take().unwrap().to_list());
+            }
+        }
+        let read = Rc::new(RefCell::new(None));
+        let s = padded(stream::of_list(vec![1, 2, 3]), 300);
+        let guard = ReadOnDrop(Some(s), read.clone());
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+            let _guard = guard;
+            panic!("unwinding");
+        }));
+        assert!(unwound.is_err());
+        let read = read.borrow_mut().take().unwrap();
+        assert_eq!(read.state(), State::Fulfilled(vec![1, 2, 3]));
+    });
+}
+
+/// rev80 F1 (b): an async exception hook that panicked while the postponed requests were being
+/// resumed left the rest postponed, their streams in flight for good: `main::run` on one of them
+/// found nothing that could resolve it. The others are resumed now, and the panic goes on.
+#[test]
+fn a_hook_panicking_during_the_resumption_leaves_no_stream_stuck() {
+    on_small_stack(|| {
+        let previous = lwt_core::hook::set_async_exception_hook(|_| panic!("hook panics"));
+        let (failing, r) = lwt_core::wait::<()>();
+        lwt_core::async_(move || failing);
+        let r = RefCell::new(Some(r));
+        // A generator at the bottom of a deep chain that makes the hook panic.
+        let a = padded(
+            stream::from(move || {
+                if let Some(r) = r.borrow_mut().take() {
+                    r.wakeup_later_exn(lwt_core::Exn::failure("reported"));
+                }
+                Promise::ret(Some(1usize))
+            }),
+            300,
+        );
+        let b = padded(stream::of_list(vec![5usize, 6]), 300);
+        let b_too = b.clone();
+        let both = a.combine(b);
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| both.get()));
+        lwt_core::hook::restore_async_exception_hook(previous);
+        assert!(read.is_err(), "the hook's panic goes on");
+        assert_eq!(main::run(b_too.get()).unwrap(), Some(5));
+    });
+}

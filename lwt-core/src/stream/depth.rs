@@ -20,16 +20,28 @@
 //! `Shared::nests`). Where they are, the count is one `Cell<u32>` with no drop glue, the depth in
 //! the low bits and, in the top bit, "some request is postponed", so that leaving the outermost
 //! request is one comparison when nothing was postponed. (stream-batch, a `map` and a `fold`
-//! over pushed elements, went from 420 to 424 instructions an element; stream-pipeline from 1679
-//! to 1694, most of it code layout.)
+//! over pushed elements, went from 420 to 428 instructions an element, and stream-pipeline from
+//! 1679 to 1687, most of it code layout: the requests of these rows are not counted.)
 //!
 //! What a user can see is only at a depth nobody reaches by accident: a generator more than
 //! `MAX_DEPTH` streams down the chain is called once the requests above it have returned,
-//! instead of inside them. Its elements come in the same order, and a read made outside the loop
-//! is still answered before it returns when every generator answers at once.
+//! instead of inside them. Its elements come in the same order, none lost or repeated, and a
+//! read made outside the loop is still answered before it returns when every generator answers
+//! at once. Inside a callback, the answers of the resumed requests travel up the chain through
+//! the loop's queue (the streams resolve their reads with `wakeup_later`), so such a read is
+//! answered once the callback has returned, and `get_available` there finds nothing yet; where
+//! several readers take turns at one cursor, which reader gets which element can then differ
+//! from a shallow chain's.
+//!
+//! A panicking async exception hook (the only way a request unwinds) does not leave a request
+//! postponed: the outermost request catches the unwind, resumes what is postponed, each to the
+//! end, and then lets the first panic go on. When the panic comes from a generator that was
+//! postponed, it goes on from the read that was being made, where at a shallow depth it fails
+//! that generator's stream (the generator's own call is where it is caught then).
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 
 /// How many requests to generators and links may nest on one stack. Each level costs a few
@@ -67,34 +79,55 @@ pub(crate) fn too_deep() -> bool {
 /// in progress. If it is the outermost one, what was postponed meanwhile is resumed after it.
 #[inline]
 pub(crate) fn nested<R>(f: impl FnOnce() -> R) -> R {
-    let _request = Entered::new();
+    let request = Entered::new();
+    if request.outermost {
+        return outermost(request, f);
+    }
     f()
 }
 
+/// The outermost request: `f`, then the requests postponed under it, each to the end, whether
+/// `f` or one of them unwinds or not (only a panicking async exception hook makes one unwind):
+/// a request left postponed would leave its stream in flight for good, its readers waiting.
+/// The first panic goes on afterwards.
+#[inline(never)]
+fn outermost<R>(request: Entered, f: impl FnOnce() -> R) -> R {
+    let result = catch_unwind(AssertUnwindSafe(f));
+    drop(request);
+    let resumed = if DEPTH.with(Cell::get) == POSTPONED {
+        resume_postponed()
+    } else {
+        Ok(())
+    };
+    match (result, resumed) {
+        (Ok(r), Ok(())) => r,
+        (Err(panic), _) | (Ok(_), Err(panic)) => resume_unwind(panic),
+    }
+}
+
 /// Counts a request while it is in progress (a guard, so that an unwind counts it out too).
-struct Entered(());
+struct Entered {
+    /// No other request was in progress when this one started.
+    outermost: bool,
+}
 
 impl Entered {
     #[inline(never)] // see `too_deep`
     fn new() -> Entered {
-        DEPTH.with(|d| d.set(d.get() + 1));
-        Entered(())
+        DEPTH.with(|d| {
+            let depth = d.get();
+            d.set(depth + 1);
+            Entered {
+                outermost: depth & !POSTPONED == 0,
+            }
+        })
     }
 }
 
 impl Drop for Entered {
     #[inline(never)] // see `too_deep`
     fn drop(&mut self) {
-        let left = DEPTH.with(|d| {
-            let left = d.get() - 1;
-            d.set(left);
-            left
-        });
-        // During an unwind (only a panicking async exception hook makes one) user code must not
-        // run: what is postponed waits for the next outermost request.
-        if left == POSTPONED && !std::thread::panicking() {
-            resume_postponed();
-        }
+        DEPTH.with(|d| d.set(d.get() - 1));
     }
 }
 
@@ -105,14 +138,21 @@ pub(crate) fn postpone(stream: Rc<dyn Resume>) {
 }
 
 /// Resumes the postponed requests, those they postpone in turn included, from the outermost
-/// request's exit (the depth is 0).
+/// request's exit (the depth is 0). A panic of one does not stop the others; the first is
+/// returned.
 #[cold]
-fn resume_postponed() {
-    // The loop runs as one request: a resumed request that ends does not come back here.
-    let _request = Entered::new();
+fn resume_postponed() -> std::thread::Result<()> {
+    // The loop runs as one request: a resumed request is not the outermost, and does not come
+    // back here.
+    let request = Entered::new();
+    let mut first_panic = None;
     while let Some(next) = QUEUE.with(|q| q.borrow_mut().pop_front()) {
-        next.resume();
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| next.resume())) {
+            first_panic.get_or_insert(panic);
+        }
     }
-    // The queue is empty: nothing is postponed any more (and leaving `_request` finds 0).
+    // The queue is empty: nothing is postponed any more.
     DEPTH.set(DEPTH.get() & !POSTPONED);
+    drop(request);
+    first_panic.map_or(Ok(()), Err)
 }
