@@ -798,6 +798,12 @@ impl Error for MainError {
 /// [`main::run`](crate::main::run), the request waits for its next `run`.) A thread the job
 /// starts uses a [`MainHandle`] instead.
 ///
+/// The worker stays taken while it waits: a promise that waits in turn for a `detach` needs a
+/// second thread of the pool, and with every thread waiting so (one, under
+/// [`set_bounds`]`(0, 1)`), the nested job waits for ever, and so does the loop's `run` on the
+/// outer one. Keep the pool's maximum above the depth of such nesting, or do the nested work on
+/// the worker itself.
+///
 /// ```
 /// use lwt_core::{main, preemptive::{self, MainError}, Promise};
 /// let p = preemptive::detach(|| {
@@ -1138,7 +1144,10 @@ mod tests {
         // the old maximum exit once they are idle.
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while pool.lock().threads > 2 {
-            assert!(std::time::Instant::now() < deadline, "threads stayed above the bound");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "threads stayed above the bound"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         assert_eq!(pool.lock().threads, 2);
