@@ -17,6 +17,10 @@ use crate::promise::Promise;
 /// Lwt_unix's `sleep`: a promise fulfilled after `duration`. Cancelable. A duration too long
 /// for the clock (`Duration::MAX`, say) sleeps for [`FOREVER`], a century, instead of panicking.
 ///
+/// Never early, and late by the loop's wait: the loop waits with the system's poll (`epoll` on
+/// Linux), whose timeout counts whole milliseconds, rounded up, so a sleep shorter than a
+/// millisecond takes about one when nothing else wakes the loop.
+///
 /// ```
 /// use std::time::{Duration, Instant};
 /// use lwt_core::{main, unix};
