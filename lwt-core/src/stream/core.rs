@@ -393,6 +393,27 @@ impl<T: 'static> State<T> {
         (self.top() - self.cur(c).pos) as usize
     }
 
+    /// Is cursor `c` the stream's only cursor?
+    pub(crate) fn sole_cursor(&self, c: usize) -> bool {
+        self.cursors
+            .iter()
+            .enumerate()
+            .all(|(i, k)| i == c || k.is_none())
+    }
+
+    /// Is nothing buffered, and the generator not being called?
+    pub(crate) fn untouched_generator(&self) -> bool {
+        self.queue.is_empty()
+            && self.failure.is_none()
+            && matches!(
+                self.kind,
+                Kind::From {
+                    gen: Some(_),
+                    in_flight: false
+                }
+            )
+    }
+
     pub(crate) fn at_end(&self, c: usize) -> bool {
         self.end.is_some() && self.avail(c) == 0
     }
