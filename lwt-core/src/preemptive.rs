@@ -115,6 +115,9 @@ struct PoolState {
     idle: usize,
     min: usize,
     max: usize,
+    /// How many `set_bounds` calls have set the bounds: a call whose thread cannot start puts
+    /// back the bounds it found only if no call has set them since (even to the same values).
+    bounds_set: u64,
 }
 
 struct Pool {
@@ -152,6 +155,7 @@ impl Pool {
                 idle: 0,
                 min: 0,
                 max,
+                bounds_set: 0,
             }),
             work: Condvar::new(),
             #[cfg(test)]
@@ -273,6 +277,8 @@ impl Pool {
         let before = (state.min, state.max);
         state.min = min;
         state.max = max;
+        state.bounds_set += 1;
+        let mine = state.bounds_set;
         if state.threads > max {
             // The idle threads above the new maximum wake up and exit now; busy ones do after
             // their job (see `Pool::worker`).
@@ -286,7 +292,7 @@ impl Pool {
                 // 16,370 threads of 100,000, then a thread aborted the process). Unless another
                 // `set_bounds` has been made meanwhile: those bounds are its own.
                 let mut state = self.lock();
-                if (state.min, state.max) == (min, max) {
+                if state.bounds_set == mine {
                     (state.min, state.max) = before;
                     if state.threads > state.max {
                         self.work.notify_all();

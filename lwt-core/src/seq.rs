@@ -773,10 +773,14 @@ where
     I::IntoIter: 'static,
     I::Item: 'static,
 {
-    unfold(items.into_iter(), |mut it| it.next().map(|x| (x, it)))
+    match call(|| items.into_iter()) {
+        Ok(items) => unfold(items, |mut it| it.next().map(|x| (x, it))),
+        Err(panicked) => fail(panicked),
+    }
 }
 
-/// Lwt's `of_seq_lwt`: the values of the promises of an iterator, each waited for in turn.
+/// Lwt's `of_seq_lwt`: the values of the promises of an iterator, each waited for in turn. A
+/// panic of the iterator (in `into_iter` too) fails the sequence where it is forced.
 ///
 /// ```
 /// use lwt_core::{seq, Promise, State};
@@ -789,10 +793,13 @@ where
     I::IntoIter: 'static,
     T: 'static,
 {
-    unfold_lwt(promises.into_iter(), |mut it| match it.next() {
-        Some(p) => p.map(move |x| Some((x, it))),
-        None => Promise::ret(None),
-    })
+    match call(|| promises.into_iter()) {
+        Ok(promises) => unfold_lwt(promises, |mut it| match it.next() {
+            Some(p) => p.map(move |x| Some((x, it))),
+            None => Promise::ret(None),
+        }),
+        Err(panicked) => fail(panicked),
+    }
 }
 
 /// A rejection, as a sequence that fails when forced (used by tests and callers that build

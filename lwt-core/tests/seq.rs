@@ -671,3 +671,34 @@ fn a_dropped_sequence_drops_its_parts_in_order() {
     drop(a.append(b.append(c))); // right-nested
     assert_eq!(*log.borrow(), ["a", "b1", "b-rest", "c1"]);
 }
+
+/// rev81: a panic in an iterator's `into_iter` escaped `seq::of_promises`, `seq::of_iter` and
+/// `stream::of_iter`, where a panic in its `next` fails a read. It fails the first read now.
+#[test]
+fn a_panicking_into_iter_fails_the_first_read() {
+    struct Bad;
+    impl IntoIterator for Bad {
+        type Item = Promise<u8>;
+        type IntoIter = std::vec::IntoIter<Promise<u8>>;
+        fn into_iter(self) -> Self::IntoIter {
+            panic!("into_iter panicked")
+        }
+    }
+    struct BadValues;
+    impl IntoIterator for BadValues {
+        type Item = u8;
+        type IntoIter = std::vec::IntoIter<u8>;
+        fn into_iter(self) -> Self::IntoIter {
+            panic!("into_iter panicked")
+        }
+    }
+    let panicked = |e: Exn| {
+        assert!(e.is::<Panicked>(), "{e}");
+        assert!(e.to_string().contains("into_iter panicked"), "{e}");
+    };
+    panicked(seq::of_promises(Bad).to_list().rejection().unwrap());
+    panicked(seq::of_iter(BadValues).to_list().rejection().unwrap());
+    let s = lwt_core::stream::of_iter(BadValues);
+    panicked(s.get().rejection().unwrap());
+    assert_eq!(s.get().state(), State::Fulfilled(None));
+}

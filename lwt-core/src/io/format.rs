@@ -32,8 +32,8 @@ macro_rules! printf {
     };
 }
 
-/// Lwt_io's `printlf`: [`printf!`](crate::printf) with a newline after the text
-/// ([`io::printl`](crate::io::printl)).
+/// Lwt_io's `printlf`: [`printf!`](crate::printf) with a newline after the text (written as
+/// [`io::printl`](crate::io::printl) writes a line).
 ///
 /// ```
 /// use lwt_core::{io, main};
@@ -48,7 +48,7 @@ macro_rules! printlf {
 }
 
 /// Lwt_io's `eprintf`: [`printf!`](crate::printf) on the standard error
-/// ([`io::eprint`](crate::io::eprint)).
+/// ([`io::eprintf`](crate::io::eprintf())).
 ///
 /// ```
 /// lwt_core::main::run(lwt_core::eprintf!("warning {}: ", 7)).unwrap();
@@ -61,7 +61,7 @@ macro_rules! eprintf {
 }
 
 /// Lwt_io's `eprintlf`: [`printlf!`](crate::printlf) on the standard error
-/// ([`io::eprintl`](crate::io::eprintl)).
+/// ([`io::eprintf`](crate::io::eprintf()) with a newline after the text).
 ///
 /// ```
 /// let path = "/etc/missing";
@@ -97,8 +97,8 @@ macro_rules! fprintf {
     };
 }
 
-/// Lwt_io's `fprintlf`: [`fprintf!`](crate::fprintf) with a newline after the text
-/// ([`OutputChannel::write_line`](crate::io::OutputChannel::write_line)).
+/// Lwt_io's `fprintlf`: [`fprintf!`](crate::fprintf) with a newline after the text (the bytes
+/// [`OutputChannel::write_line`](crate::io::OutputChannel::write_line) writes).
 ///
 /// ```
 /// use lwt_core::{fprintlf, io, main};

@@ -360,8 +360,10 @@ pub fn read_line_opt(ic: &InputChannel) -> Promise<Option<String>> {
 /// A line longer than the channel's [`max_line_length`](InputChannel::max_line_length) rejects
 /// the read with [`LineTooLong`] and ends the stream: the line stays in the channel, where every
 /// later `read_line` would meet it again (a reader that skips errors, through
-/// [`wrap_exn`](crate::stream::Stream::wrap_exn), would loop for ever). Other errors leave the
-/// stream open, as in Lwt: a line that is not UTF-8 is consumed, and the next read goes on.
+/// [`wrap_exn`](crate::stream::Stream::wrap_exn), would loop for ever). As for any failure of a
+/// stream's generator, only the read that met it is rejected: a clone of the stream that had
+/// not read so far sees the end there. Other errors leave the stream open, as in Lwt: a line
+/// that is not UTF-8 is consumed, and the next read goes on.
 ///
 /// ```
 /// use lwt_core::{io, main};

@@ -1506,7 +1506,9 @@ pub fn of_list<T: 'static>(items: Vec<T>) -> Stream<T> {
 }
 
 /// Lwt's `of_seq` / `of_iter`: a stream of the items of `items`, drawn lazily as they are read
-/// (so an endless iterator is fine).
+/// (so an endless iterator is fine). A panic of the iterator fails the read that meets it: in
+/// `next`, as a failing [`from`] generator does; in `into_iter`, the first read, and the
+/// stream then ends.
 ///
 /// ```
 /// use lwt_core::{stream, State};
@@ -1519,8 +1521,14 @@ where
     I::IntoIter: 'static,
     I::Item: 'static,
 {
-    let mut items = items.into_iter();
-    from_direct(move || items.next())
+    match self::drive::call(|| items.into_iter()) {
+        Ok(mut items) => from_direct(move || items.next()),
+        // As a panic in `next` (see `from`): the read that meets it fails, and the stream ends.
+        Err(panicked) => {
+            let mut panicked = Some(panicked);
+            from(move || panicked.take().map_or(Promise::ret(None), Promise::fail))
+        }
+    }
 }
 
 /// Lwt's `of_string`: a closed stream of the characters of `s`.
