@@ -348,6 +348,9 @@ pub(crate) struct State<T: 'static> {
     /// Live `Push` / `BoundedPush` handles.
     pub(crate) producers: usize,
     closed: Promise<()>,
+    /// `closed` was handed out (`closed`, `on_terminate`): someone watches this stream's end,
+    /// so an `append` may not extend the stream past it (see `stream/append.rs`).
+    closed_watched: bool,
     close_resolver: Option<Resolver<()>>,
     /// A generator failure nobody was waiting for: given to the next read that needs an element.
     failure: Option<Exn>,
@@ -393,12 +396,20 @@ impl<T: 'static> State<T> {
         (self.top() - self.cur(c).pos) as usize
     }
 
-    /// Is cursor `c` the stream's only cursor?
-    pub(crate) fn sole_cursor(&self, c: usize) -> bool {
-        self.cursors
-            .iter()
-            .enumerate()
-            .all(|(i, k)| i == c || k.is_none())
+    /// May an `append` add to this stream's sources, read through cursor `c` (see
+    /// `stream/append.rs`)? Only when nothing else could tell: `c` is the stream's only cursor
+    /// and has no read waiting (a read made before the append must get what it would have got
+    /// without it: the end, rather than the appended stream's first element), nobody was given
+    /// `closed` (it would be fulfilled later), and the stream has not ended.
+    pub(crate) fn extensible(&self, c: usize) -> bool {
+        self.end.is_none()
+            && !self.closed_watched
+            && self.idle(c)
+            && self
+                .cursors
+                .iter()
+                .enumerate()
+                .all(|(i, k)| i == c || k.is_none())
     }
 
     /// Is nothing buffered, and the generator not being called?
@@ -453,7 +464,8 @@ impl<T: 'static> State<T> {
             .into()
     }
 
-    pub(crate) fn closed_promise(&self) -> Promise<()> {
+    pub(crate) fn closed_promise(&mut self) -> Promise<()> {
+        self.closed_watched = true;
         self.closed.clone()
     }
 
@@ -1269,6 +1281,7 @@ impl<T: 'static> Shared<T> {
                 kind,
                 producers,
                 closed,
+                closed_watched: false,
                 close_resolver: Some(close_resolver),
                 failure: None,
                 garbage: None,

@@ -588,7 +588,7 @@ impl<T: 'static> Stream<T> {
     /// assert!(closed.is_fulfilled());
     /// ```
     pub fn closed(&self) -> Promise<()> {
-        self.h.shared.state.borrow().closed_promise()
+        self.h.shared.state.borrow_mut().closed_promise()
     }
 
     /// Lwt's `on_terminate` (`on_termination`): calls `f` when the stream is closed (at once if
@@ -1106,8 +1106,8 @@ impl<T: 'static> Stream<T> {
     }
 
     /// The sources of this appended stream, if an append may add to them: nothing but this
-    /// `Stream` can read it (its cursor is the stream's only one, and no consumer, read or
-    /// derived stream holds its handle), and it has not ended.
+    /// `Stream` can read it or see it end (no consumer or derived stream holds its handle, and
+    /// see `State::extensible`).
     fn sources_to_extend(&mut self) -> Option<&append::Sources<T>> {
         let sources = self.appended.as_ref()?;
         #[cfg(feature = "futures-stream")]
@@ -1115,8 +1115,7 @@ impl<T: 'static> Stream<T> {
             return None;
         }
         let st = self.h.shared.state.borrow();
-        (Rc::strong_count(&self.h) == 1 && st.sole_cursor(self.h.cursor) && !st.is_closed())
-            .then_some(sources)
+        (Rc::strong_count(&self.h) == 1 && st.extensible(self.h.cursor)).then_some(sources)
     }
 
     /// The sources of this appended stream, taken out of it, if it may give them to another
