@@ -59,7 +59,6 @@ use crate::resolver::{task_telling, wait, Resolver};
 use crate::schedule;
 
 use super::depth;
-
 use super::drive::{call, settle};
 use super::{Closed, Empty};
 
@@ -1510,8 +1509,7 @@ impl<T: 'static> Shared<T> {
             }
             link
         };
-        let answer = self.ask(link);
-        let Some(answer) = answer else {
+        let Some(answer) = self.ask(link) else {
             // Filed with the source, unless the source answered already at top level through
             // the link's job, which applied the answer (an element, the end or a failure): then
             // the general path reads it. (See `generate_linked` for a set `in_flight` with an
