@@ -282,10 +282,7 @@ fn inputs_of<T: 'static>(
     promises: impl IntoIterator<Item = Promise<T>>,
 ) -> Result<Vec<Promise<T>>, Exn> {
     // `collect` inside: a `Vec` given whole is reused in place, with no copy.
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        promises.into_iter().collect()
-    }))
-    .map_err(Exn::from_panic)
+    crate::stream::drive::call(|| promises.into_iter().collect())
 }
 
 fn all_impl<T: 'static>(
