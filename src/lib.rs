@@ -164,11 +164,38 @@ pub mod __private {
 /// assert_eq!(e.downcast_ref::<AssertionFailed>().unwrap().message(), "200 is too big");
 /// ```
 ///
+/// `break;` and `continue;` are statements of a loop body and of the blocks inside it (branches,
+/// arms, `try`, `let .. else`), which lwt_ppx lacks; they apply to the innermost loop, also
+/// after the iteration has waited:
+///
+/// ```
+/// use std::{cell::RefCell, rc::Rc};
+/// use lwt::{lwt, ret, Promise, State};
+///
+/// let words = Rc::new(RefCell::new(vec!["stop", "", "b", "a"]));
+/// let (w, kept) = (words.clone(), Rc::new(RefCell::new(Vec::new())));
+/// let k = kept.clone();
+/// let p: Promise<()> = lwt! {
+///     loop {
+///         let Some(word) = ret(w.borrow_mut().pop()) else { break; };
+///         match ret(word) {
+///             "" => continue,
+///             "stop" => break,
+///             word => do k.borrow_mut().push(word),
+///         }
+///     }
+/// };
+/// assert_eq!(p.state(), State::Fulfilled(()));
+/// assert_eq!(*kept.borrow(), ["a", "b"]);
+/// assert_eq!(*words.borrow(), Vec::<&str>::new());
+/// ```
+///
 /// Each `let` continues in a `move` closure, so a value used both inside a branch, loop or
 /// handler and after it must be cloned first (`do let handle = shared.clone();`); a loop body
 /// that binds runs on a clone of what it captures, so state that outlives an iteration lives in
-/// an `Rc<Cell<_>>` or `Rc<RefCell<_>>`. What cannot work inside a block (`return`, `break`,
-/// `continue`, `?`, `.await`, a non-promise after `let`...) is a compile error that says so.
+/// an `Rc<Cell<_>>` or `Rc<RefCell<_>>`. What cannot work inside a block (`return`, `?`,
+/// `.await`, Rust's own `break` inside plain code, a non-promise after `let`...) is a compile
+/// error that says so.
 ///
 /// The expansion refers to the runtime through `$crate`, so it keeps working when the
 /// dependency is renamed or re-exported, and when `Promise`, `Ok`, `Some` and friends are

@@ -23,6 +23,29 @@ pub(crate) enum Stmt {
     Form(Box<Form>),
     /// `assert!(..);`, `assert_eq!(..);`, `assert_ne!(..);` (`assert%lwt`).
     Assert(Assert),
+    /// `break;` or `continue;` in a loop body: the last statement of its block.
+    Jump(Jump),
+}
+
+/// `break` or `continue`, as a statement of a loop body (or an arm's body: `None => break,`).
+pub(crate) struct Jump {
+    pub(crate) span: Span,
+    pub(crate) kind: JumpKind,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JumpKind {
+    Break,
+    Continue,
+}
+
+impl JumpKind {
+    pub(crate) fn keyword(self) -> &'static str {
+        match self {
+            JumpKind::Break => "break",
+            JumpKind::Continue => "continue",
+        }
+    }
 }
 
 /// Plain Rust inside a block.

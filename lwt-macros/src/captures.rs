@@ -166,6 +166,8 @@ impl Walk<'_> {
                     self.waited(nested);
                 }
             }
+            // Reads and assigns nothing, and ends its block.
+            Stmt::Jump(_) => {}
         }
     }
 

@@ -1,5 +1,6 @@
-//! Rejects what cannot work inside `lwt!`: `return`, `break`/`continue` out of a loop body, `?`
-//! and `.await`, in the user's expressions (and in the arguments of the standard macros that take
+//! Rejects what cannot work inside `lwt!`: `return`, Rust's `break`/`continue` out of a loop body
+//! (the macro's own `break;` statements are placed by `jumps`), `?` and `.await`, in the user's
+//! expressions (and in the arguments of the standard macros that take
 //! expressions, such as `println!`). The code of a block runs in callbacks (one per bind),
 //! so these would jump out of a callback rather than out of the block, and the compiler's own
 //! errors would talk about closures the user never wrote.
@@ -14,11 +15,12 @@ use syn::Token;
 pub(crate) const RETURN: &str = "`return` cannot be used in `lwt!`: the code after a `let` runs \
     later, in a callback, so there is no function to return from; end the block with its value \
     (a promise) instead, e.g. `if done { lwt::ret(x) } else { .. }`";
-pub(crate) const BREAK: &str = "`break` cannot leave a loop of `lwt!`: each iteration's body runs \
-    as a callback; stop a `while` loop through its condition (a `Cell<bool>` flag, say), or end \
-    the loop with a rejection";
-pub(crate) const CONTINUE: &str = "`continue` cannot be used in a loop of `lwt!`: each \
-    iteration's body runs as a callback; skip the rest of the body with `if`/`else` instead";
+pub(crate) const BREAK: &str = "this `break` is plain Rust, which cannot leave a loop of `lwt!` \
+    (each iteration's body runs as callbacks): write it as a statement of the block, without \
+    `do` (`if cond { break; }`, or `None => break,` as a `match` arm)";
+pub(crate) const CONTINUE: &str = "this `continue` is plain Rust, which cannot reach a loop of \
+    `lwt!` (each iteration's body runs as callbacks): write it as a statement of the block, \
+    without `do` (`if cond { continue; }`, or `None => continue,` as a `match` arm)";
 pub(crate) const QUESTION: &str = "the `?` operator cannot be used in `lwt!`: the code runs in \
     callbacks that return promises; turn the `Result` into a promise and bind it: \
     `let x = lwt::of_result(expr);` (an `Err` rejects the block)";

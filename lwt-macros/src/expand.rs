@@ -126,7 +126,9 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenS
                 }
                 continue;
             }
-            Stmt::Bind(b) => bind(b, stmts_expr(rest, tail, unit_checked)),
+            Stmt::Bind(b) => bind(b, stmts_expr(rest, tail, unit_checked), false),
+            // Only in a flow block (`jumps::check` rejects it elsewhere).
+            Stmt::Jump(j) => jump(j),
             Stmt::Seq(e) => {
                 let span = e.span();
                 let lwt = rt(span);
@@ -207,6 +209,159 @@ fn with_prefix(prefix: TokenStream, expr: TokenStream) -> TokenStream {
         expr
     } else {
         quote!({ #prefix #expr })
+    }
+}
+
+/// A block as the value of a form: a `Promise<Flow>` in a flow block, its own value otherwise.
+fn block_in(block: &Block, flow: bool) -> TokenStream {
+    if flow {
+        flow_block_expr(block)
+    } else {
+        block_expr(block)
+    }
+}
+
+/// A block on the path from a loop body to a `break` or `continue` (see `jumps`), as a
+/// `Promise<Flow>`: a statement that contains one goes through `flow_seq`, which runs the rest
+/// only after `Flow::Next`; the block's last statement or value, a `Promise<()>`, through
+/// `flow_last`, which makes it `Flow::Next`.
+fn flow_block_expr(block: &Block) -> TokenStream {
+    with_prefix(
+        items(block),
+        flow_stmts_expr(&block.stmts, block.tail.as_deref()),
+    )
+}
+
+fn flow_stmts_expr(stmts: &[Stmt], tail: Option<&Tail>) -> TokenStream {
+    let mut prefix = TokenStream::new();
+    for (i, stmt) in stmts.iter().enumerate() {
+        let rest = &stmts[i + 1..];
+        let is_last = rest.is_empty() && tail.is_none();
+        let rest_of = || (rest_span(rest, tail), flow_stmts_expr(rest, tail));
+        let expr = match stmt {
+            Stmt::Plain(plain) => {
+                if !is_item(plain) {
+                    plain_stmt(plain, &mut prefix);
+                }
+                continue;
+            }
+            Stmt::Jump(j) => jump(j),
+            Stmt::Bind(b) => bind(b, flow_stmts_expr(rest, tail), true),
+            Stmt::Seq(e) => {
+                let span = e.span();
+                if is_last {
+                    flow_last(span, statement(e))
+                } else {
+                    let e = if may_hold_temporaries(e) {
+                        waited(e)
+                    } else {
+                        statement(e)
+                    };
+                    seq(span, e, rest_of())
+                }
+            }
+            Stmt::Form(f) => {
+                let span = form_span(f);
+                let jumps = crate::jumps::form_jumps(f);
+                let expr = if jumps { flow_form(f) } else { form(f) };
+                if is_last && jumps {
+                    expr
+                } else if is_last {
+                    flow_last(span, expr)
+                } else {
+                    let expr = if form_may_hold_temporaries(f) {
+                        evaluated(span, expr)
+                    } else {
+                        expr
+                    };
+                    if jumps {
+                        let (rest_at, rest) = rest_of();
+                        let lwt = rt(span);
+                        let rest = closure(rest_at, quote!(||), rest);
+                        quote_spanned!(span=> #lwt::flow_seq(#expr, #rest))
+                    } else {
+                        seq(span, expr, rest_of())
+                    }
+                }
+            }
+            Stmt::Assert(a) => {
+                let expr = assertion(a);
+                if is_last {
+                    flow_last(a.span, expr)
+                } else {
+                    seq(a.span, expr, rest_of())
+                }
+            }
+        };
+        return with_prefix(prefix, expr);
+    }
+    let value = match tail {
+        None => {
+            let lwt = rt(Span::call_site());
+            quote!(#lwt::ret(#lwt::Flow::Next))
+        }
+        Some(Tail::Expr(e)) if crate::check::is_diverging_macro(e) => {
+            let span = e.span();
+            let lwt = rt(span);
+            quote_spanned!(span=> #lwt::diverged(|| #e))
+        }
+        Some(Tail::Expr(e)) => flow_last(e.span(), e.to_token_stream()),
+        Some(Tail::Plain(e)) => {
+            let span = e.span();
+            let lwt = rt(span);
+            flow_last(span, quote_spanned!(span=> #lwt::ret(#e)))
+        }
+        Some(Tail::Form(f)) if crate::jumps::form_jumps(f) => flow_form(f),
+        Some(Tail::Form(f)) => flow_last(form_span(f), form(f)),
+    };
+    with_prefix(prefix, value)
+}
+
+/// `__lwt::flow_last(promise)`: the `Promise<()>` that ends a flow block, as `Flow::Next`.
+fn flow_last(span: Span, promise: TokenStream) -> TokenStream {
+    let lwt = rt(span);
+    quote_spanned!(span=> #lwt::flow_last(#promise))
+}
+
+/// `break` or `continue`: the promise of the flow that ends the iteration.
+fn jump(j: &Jump) -> TokenStream {
+    let lwt = rt(j.span);
+    let flow = match j.kind {
+        JumpKind::Break => Ident::new("Break", j.span),
+        JumpKind::Continue => Ident::new("Continue", j.span),
+    };
+    quote_spanned!(j.span=> #lwt::ret(#lwt::Flow::#flow))
+}
+
+/// A form with a `break` or `continue` in it, as a `Promise<Flow>`.
+fn flow_form(f: &Form) -> TokenStream {
+    match f {
+        Form::If(i) => if_form(i, true),
+        Form::Match(m) => match_form(m, true),
+        Form::Try(t) => try_form(t, true),
+        Form::Block(b) => {
+            let body = flow_block_expr(&b.block);
+            let semi = quote_spanned!(generated(b.span)=> ;);
+            quote_spanned!(b.span=> { #semi #body })
+        }
+        // A loop's `break` is its own: as a statement, a loop is a plain `Promise<()>`.
+        Form::For(_) | Form::While(_) | Form::WhileLet(_) | Form::Loop(_) => form(f),
+    }
+}
+
+/// A loop's body: a `Promise<()>` checked where it is written (`loop_body`, for `for` and
+/// `loop`, whose drivers would report it at the keyword), or, with `break` or `continue` in it,
+/// a `Promise<Flow>` made an iteration.
+fn loop_body(span: Span, body: &Block, checked: bool) -> TokenStream {
+    let lwt = rt(span);
+    if crate::jumps::block_jumps(body) {
+        let body = flow_block_expr(body);
+        quote_spanned!(span=> #lwt::flow_body(#body))
+    } else if checked {
+        let body = unit_block_expr(body);
+        quote_spanned!(span=> #lwt::loop_body(#body))
+    } else {
+        unit_block_expr(body)
     }
 }
 
@@ -364,6 +519,7 @@ fn rest_span(stmts: &[Stmt], tail: Option<&Tail>) -> Span {
         (Some(Stmt::Seq(e)), _) => e.span(),
         (Some(Stmt::Form(f)), _) => form_span(f),
         (Some(Stmt::Assert(a)), _) => a.span,
+        (Some(Stmt::Jump(j)), _) => j.span,
         (Some(Stmt::Plain(Plain::Stmt(s))), _) => s.span(),
         (Some(Stmt::Plain(Plain::Item(i))), _) => i.span(),
         (None, Some(Tail::Expr(e) | Tail::Plain(e))) => e.span(),
@@ -460,7 +616,9 @@ fn init(b: &Binding) -> TokenStream {
     }
 }
 
-fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
+/// `let` with `rest` after it; in a flow block (`flow`, see [`flow_block_expr`]), a let-else's
+/// `else` block is one too.
+fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
     let lwt = rt(b.span);
     match b.bindings.as_slice() {
         [single] => {
@@ -475,7 +633,7 @@ fn bind(b: &Bind, rest: TokenStream) -> TokenStream {
                 Some(els) => {
                     // Rust's let-else, as a `match`: the else block's promise replaces the rest.
                     let value = hygienic("__value");
-                    let (pat, els) = (&single.pat, block_expr(els));
+                    let (pat, els) = (&single.pat, block_in(els, flow));
                     let ty = single.ty.as_ref().map(ToTokens::to_token_stream);
                     let [params, body] = bound(
                         quote!(#value),
@@ -569,6 +727,7 @@ fn binds(block: &Block) -> bool {
             Stmt::Plain(_) => false,
             Stmt::Bind(_) => true,
             Stmt::Seq(_) | Stmt::Assert(_) => !last,
+            Stmt::Jump(_) => false,
             Stmt::Form(f) => !last || form_binds(f),
         }
     });
@@ -610,19 +769,19 @@ fn form_span(f: &Form) -> Span {
 
 fn form(f: &Form) -> TokenStream {
     match f {
-        Form::If(i) => if_form(i),
-        Form::Match(m) => match_form(m),
-        Form::Try(t) => try_form(t),
+        Form::If(i) => if_form(i, false),
+        Form::Match(m) => match_form(m, false),
+        Form::Try(t) => try_form(t, false),
         Form::For(f) => {
             let lwt = rt(f.span);
-            let (pat, body) = (param(&f.pat), unit_block_expr(&f.body));
+            let pat = param(&f.pat);
             // Evaluated apart when it may hold temporaries, as a waited expression is: a
             // `c.borrow()` in `for x in c.borrow().clone()` would otherwise live until the
             // driver returns, beside a body that moves `c`.
             let expr = waited(&f.expr);
             // The body through `loop_body`, as `while`'s through `Next::body`: a body of the
             // wrong type is then reported at its value, not at `for` in the driver's bounds.
-            let body = quote_spanned!(f.span=> #lwt::loop_body(#body));
+            let body = loop_body(f.span, &f.body, true);
             let closure = closure(f.span, quote!(|#pat|), body);
             let driver = driver("for_each", &f.body, f.span);
             // Under a guard, as the other loops' code: a panic while evaluating the iterable (or
@@ -637,7 +796,7 @@ fn form(f: &Form) -> TokenStream {
             let lwt = rt(w.span);
             let step = hygienic("__step");
             let driver = driver("while_loop", &w.body, w.span);
-            let (cond, body) = (&w.cond, unit_block_expr(&w.body));
+            let (cond, body) = (&w.cond, loop_body(w.span, &w.body, false));
             let closure = closure(
                 w.span,
                 quote!(|#step|),
@@ -654,7 +813,7 @@ fn form(f: &Form) -> TokenStream {
             let lwt = rt(w.span);
             let (step, value) = (hygienic("__step"), hygienic("__value"));
             let driver = driver("while_let", &w.body, w.span);
-            let (pat, expr, body) = (&w.pat, &w.expr, unit_block_expr(&w.body));
+            let (pat, expr, body) = (&w.pat, &w.expr, loop_body(w.span, &w.body, false));
             let test = match &w.chain {
                 None => quote_spanned! {w.span=>
                     match #value {
@@ -688,8 +847,7 @@ fn form(f: &Form) -> TokenStream {
         Form::Loop(l) => {
             let lwt = rt(l.span);
             let driver = driver("forever", &l.body, l.span);
-            let body = unit_block_expr(&l.body);
-            let body = quote_spanned!(l.span=> #lwt::loop_body(#body));
+            let body = loop_body(l.span, &l.body, true);
             let closure = closure(l.span, quote!(||), body);
             quote_spanned!(l.span=> #lwt::#driver(#closure))
         }
@@ -704,9 +862,14 @@ fn form(f: &Form) -> TokenStream {
     }
 }
 
-fn if_form(i: &If) -> TokenStream {
+/// `if`; in a flow block (`flow`), its branches are flow blocks (see [`flow_block_expr`]).
+fn if_form(i: &If, flow: bool) -> TokenStream {
     let lwt = rt(i.span);
     let (then, els) = match &i.els {
+        None if flow => (
+            flow_block_expr(&i.then),
+            quote_spanned!(i.span=> #lwt::ret(#lwt::Flow::Next)),
+        ),
         None => {
             let then = unit_block_expr(&i.then);
             (
@@ -714,8 +877,8 @@ fn if_form(i: &If) -> TokenStream {
                 quote_spanned!(i.span=> #lwt::done()),
             )
         }
-        Some(Else::Block(b)) => (block_expr(&i.then), block_expr(b)),
-        Some(Else::If(inner)) => (block_expr(&i.then), if_form(inner)),
+        Some(Else::Block(b)) => (block_in(&i.then, flow), block_in(b, flow)),
+        Some(Else::If(inner)) => (block_in(&i.then, flow), if_form(inner, flow)),
     };
     match &i.cond {
         IfCond::Expr(cond_expr) => {
@@ -757,9 +920,17 @@ fn if_form(i: &If) -> TokenStream {
     }
 }
 
-fn body(b: &Body) -> TokenStream {
+/// An arm's body; in a flow block (`flow`), a flow block too, and an expression is its
+/// `Promise<()>` (see [`flow_block_expr`]).
+fn body(b: &Body, flow: bool) -> TokenStream {
     match b {
-        Body::Block(block) => block_expr(block),
+        Body::Block(block) => block_in(block, flow),
+        Body::Expr(e) if flow && crate::check::is_diverging_macro(e) => {
+            let span = e.span();
+            let lwt = rt(span);
+            quote_spanned!(span=> #lwt::diverged(|| #e))
+        }
+        Body::Expr(e) if flow => flow_last(e.span(), e.to_token_stream()),
         Body::Expr(e) => checked_value(e),
     }
 }
@@ -799,7 +970,7 @@ fn caught_name(ty: &syn::Type) -> Ident {
 }
 
 /// One rejection arm, matching `exn` (wrapped in `Err(..)` inside a `match` on the outcome).
-fn catch_arm(arm: &CatchArm, lwt: &Ident, in_outcome: bool) -> TokenStream {
+fn catch_arm(arm: &CatchArm, lwt: &Ident, in_outcome: bool, flow: bool) -> TokenStream {
     // An arm's `Err(..)` is spanned at its type, or its binding, so that `unreachable_patterns`
     // can report it there (see `caught_name`); `Err` itself stays the macro's, or
     // `unused_qualifications` would flag `__lwt::Err` on the user's code.
@@ -816,7 +987,7 @@ fn catch_arm(arm: &CatchArm, lwt: &Ident, in_outcome: bool) -> TokenStream {
             p
         }
     };
-    let body = body(&arm.body);
+    let body = body(&arm.body, flow);
     match (&arm.binding, &arm.ty) {
         (CatchBinding::Ident(mutability, e), None) => {
             let (pat, guard) = (wrap(quote!(#mutability #e)), guard_tokens(&arm.guard));
@@ -864,7 +1035,8 @@ fn catch_arm(arm: &CatchArm, lwt: &Ident, in_outcome: bool) -> TokenStream {
     }
 }
 
-fn match_form(m: &Match) -> TokenStream {
+/// `match`; in a flow block (`flow`), its arms' bodies are flow blocks.
+fn match_form(m: &Match, flow: bool) -> TokenStream {
     let lwt = rt(m.span);
     let expr = &m.expr;
     // The value arms form a `match` of their own, on a variable located at the user's scrutinee:
@@ -878,7 +1050,7 @@ fn match_form(m: &Match) -> TokenStream {
             guard,
             body: b,
         } => {
-            let (guard, b) = (guard_tokens(guard), body(b));
+            let (guard, b) = (guard_tokens(guard), body(b, flow));
             Some(quote!(#(#attrs)* #pat #guard => #b,))
         }
         Arm::Exception(_) => None,
@@ -905,7 +1077,7 @@ fn match_form(m: &Match) -> TokenStream {
     let mut arms = quote!(#lwt::Ok(#value) => #value_match,);
     for arm in &m.arms {
         if let Arm::Exception(c) = arm {
-            arms.extend(catch_arm(c, &lwt, true));
+            arms.extend(catch_arm(c, &lwt, true, flow));
         }
     }
     if !m
@@ -934,9 +1106,11 @@ fn scrutinee_thunk(expr: &syn::Expr) -> TokenStream {
     thunk(at, quote_spanned!(at=> #lwt::scrutinee_promise(#expr)))
 }
 
-fn try_form(t: &Try) -> TokenStream {
+/// `try`; in a flow block (`flow`), its body and `catch` arms are flow blocks (its cleanup never
+/// is).
+fn try_form(t: &Try, flow: bool) -> TokenStream {
     let lwt = rt(t.span);
-    let body = block_expr(&t.body);
+    let body = block_in(&t.body, flow);
     let thunk = thunk(t.span, body);
     let mut expr = quote_spanned!(t.span=> #lwt::guard(#thunk));
     if let Some((span, arms)) = &t.catch {
@@ -944,7 +1118,7 @@ fn try_form(t: &Try) -> TokenStream {
         let exn = hygienic("__exn");
         let mut tokens = TokenStream::new();
         for arm in arms {
-            tokens.extend(catch_arm(arm, &lwt, false));
+            tokens.extend(catch_arm(arm, &lwt, false, flow));
         }
         if !arms.iter().any(CatchArm::catches_all) {
             tokens.extend(quote_spanned!(*span=> #exn => #lwt::reraise(#exn),));

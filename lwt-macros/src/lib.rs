@@ -8,13 +8,15 @@
 //! documentation of `lwt!` and in `docs/lwt-macro.md`.
 //!
 //! Layout: `parse` builds the tree of `ast` (reporting every mistake it finds, and `check`
-//! rejects `return`, `break`, `?` and `.await`); `captures` rejects assignments that a form's
-//! closure would lose; `expand` turns the tree into calls to `lwt::control`.
+//! rejects `return`, Rust's `break`, `?` and `.await`); `jumps` places the macro's `break` and
+//! `continue` statements; `captures` rejects assignments that a form's closure would lose;
+//! `expand` turns the tree into calls to `lwt::control`.
 
 mod ast;
 mod captures;
 mod check;
 mod expand;
+mod jumps;
 mod parse;
 
 use proc_macro::TokenStream;
@@ -40,6 +42,7 @@ pub fn lwt_impl(input: TokenStream) -> TokenStream {
     };
     let mut errors = Vec::new();
     let block = parse::parse_top(tokens.collect(), &mut errors);
+    jumps::check(&block, &mut errors);
     captures::check(&block, &mut errors);
     if errors.is_empty() {
         expand::top(&krate, &block).into()

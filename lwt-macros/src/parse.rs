@@ -241,11 +241,16 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     }
     if input.peek(syn::Lifetime) {
         let label: syn::Label = input.parse()?;
-        errors.push(syn::Error::new_spanned(
-            label,
-            "loop labels cannot be used in `lwt!`: a loop body runs as a callback, so \
-             `break`/`continue` cannot reach the loop",
-        ));
+        errors.push(syn::Error::new_spanned(label, LABEL));
+    }
+    if input.peek(Token![break]) || input.peek(Token![continue]) {
+        let jump = jump(input)?;
+        // As any statement, `;` unless it ends the block (`break` alone is then its last
+        // statement, as `break` without `;` is in Rust).
+        if !input.is_empty() {
+            input.parse::<Token![;]>()?;
+        }
+        return Ok(Parsed::Stmt(Stmt::Jump(jump)));
     }
     if let Some(form) = form(input, errors)? {
         return Ok(after_form(input, form));
@@ -280,6 +285,38 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
         }
     }
     expr_statement(input, errors)
+}
+
+const LABEL: &str = "loop labels are not supported in `lwt!`: `break` and `continue` leave or \
+    go on with the innermost loop of the block; to leave an outer loop, set a flag (a \
+    `Cell<bool>`) that its condition reads, and `break` the inner one";
+
+/// `break` or `continue` (its `;` or `,` is the caller's): no label, and no value, since a loop of
+/// `lwt!` is a `Promise<()>`.
+fn jump(input: ParseStream<'_>) -> Result<Jump> {
+    let (span, kind) = if input.peek(Token![break]) {
+        (input.parse::<Token![break]>()?.span, JumpKind::Break)
+    } else {
+        (input.parse::<Token![continue]>()?.span, JumpKind::Continue)
+    };
+    if input.peek(syn::Lifetime) {
+        let label: syn::Lifetime = input.parse()?;
+        return Err(syn::Error::new_spanned(label, LABEL));
+    }
+    if kind == JumpKind::Break
+        && !input.is_empty()
+        && !input.peek(Token![;])
+        && !input.peek(Token![,])
+    {
+        let value: Expr = input.parse()?;
+        return Err(syn::Error::new_spanned(
+            value,
+            "`break` with a value is not supported in `lwt!`: a loop of `lwt!` is a \
+             `Promise<()>`; keep the result in a cell (`Rc<Cell<_>>`) the loop sets before it \
+             breaks, and read it after the loop",
+        ));
+    }
+    Ok(Jump { span, kind })
 }
 
 /// `/// text` (or `//! text`, `#[doc = ..]`): an attribute, for the parser.
@@ -1078,6 +1115,12 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         Body::Block(Block {
             stmts: Vec::new(),
             tail: Some(Box::new(tail)),
+        })
+    } else if input.peek(Token![break]) || input.peek(Token![continue]) {
+        // `None => break,`: the arm's body is the statement alone.
+        Body::Block(Block {
+            stmts: vec![Stmt::Jump(jump(input)?)],
+            tail: None,
         })
     } else {
         let e: Expr = input.parse()?;
