@@ -463,8 +463,9 @@ pub fn set_bounds(min: usize, max: usize) -> Result<(), Exn> {
     pool().set_bounds(min, max).map_err(thread_start_failed)
 }
 
-/// `set_bounds`' error when a thread cannot be started: the OS error stays its source, with
-/// its number (a message rebuilt from it would keep only the kind).
+/// `set_bounds`' error when a thread cannot be started: the OS error stays inside it, with its
+/// number, as a [`NamedError`](crate::unix::NamedError) (a message rebuilt from it would keep
+/// only the kind).
 fn thread_start_failed(e: std::io::Error) -> Exn {
     Exn::new(crate::unix::naming(
         "preemptive::set_bounds: could not start a thread",
@@ -1114,10 +1115,11 @@ mod tests {
     }
 
     /// Found in review (session 37): `set_bounds`' error for a thread that could not start was
-    /// a message rebuilt from the OS error, which lost it as a source (and its number). The
-    /// OS error is now the source.
+    /// a message rebuilt from the OS error, which lost it (and its number). The OS error is now
+    /// kept inside, reached through `NamedError::of` (not as the source: rev83, a chain
+    /// printer showed its text twice).
     #[test]
-    fn a_failed_thread_start_keeps_the_os_error_as_the_source() {
+    fn a_failed_thread_start_keeps_the_os_error() {
         let pool = idle_pool(0);
         pool.spawns_left.store(0, Ordering::Relaxed);
         let e = thread_start_failed(pool.set_bounds(1, 2).unwrap_err());
@@ -1126,9 +1128,12 @@ mod tests {
             "preemptive::set_bounds: could not start a thread: thread start refused by the test"
         );
         let io = e.downcast_ref::<std::io::Error>().expect("an io::Error");
-        let source = std::error::Error::source(io).expect("the OS error as the source");
-        assert_eq!(source.to_string(), "thread start refused by the test");
-        assert!(source.downcast_ref::<std::io::Error>().is_some());
+        assert!(std::error::Error::source(io).is_none());
+        let inner = crate::unix::NamedError::of(io).expect("the OS error inside");
+        assert_eq!(
+            inner.error().to_string(),
+            "thread start refused by the test"
+        );
     }
 
     /// rev78: `set_bounds(100_000, 100_000)` started 16,370 threads, failed, and kept both the

@@ -94,7 +94,7 @@ fn invalid_utf8_is_a_rejection_that_keeps_the_bytes() {
     .unwrap();
     let e = run(ic.read_char()).unwrap_err();
     assert_eq!(
-        e.downcast_ref::<FromUtf8Error>().unwrap().as_bytes(),
+        e.downcast_ref::<io::InvalidUtf8>().unwrap().as_bytes(),
         [0xff]
     );
     assert_eq!(run(ic.read_line()).unwrap(), "ok");
@@ -122,7 +122,7 @@ fn read_char_rejects_a_broken_sequence_without_waiting_for_more_input() {
         .rejection()
         .expect("rejected at once, the writer still open");
     assert_eq!(
-        e.downcast_ref::<FromUtf8Error>().unwrap().as_bytes(),
+        e.downcast_ref::<io::InvalidUtf8>().unwrap().as_bytes(),
         [0xe2]
     );
     assert_eq!(run(ic.read_char()).unwrap(), 'A');
@@ -2183,6 +2183,47 @@ fn aborting_cuts_short_an_input_close_waiting_for_the_output() {
     assert_eq!(got.len() + a_out.buffered(), 4 << 20);
 }
 
+/// Found in review (rev83): `read_char` built its error from the consumed bytes alone, so a
+/// lead byte followed by a plain one (`c3 28`: the `c3` is consumed, the `28` stays) was called
+/// "incomplete utf-8 byte sequence", as if more input could mend it.
+#[test]
+fn read_char_calls_a_bad_byte_in_the_middle_invalid() {
+    let (ic, oc) = io::pipe().unwrap();
+    run(oc
+        .write([b'a', 0xc3, 0x28, 0xff, b'b'])
+        .bind(move |()| oc.close()))
+    .unwrap();
+    assert_eq!(run(ic.read_char()).unwrap(), 'a');
+    let e = run(ic.read_char()).unwrap_err();
+    assert_eq!(e.to_string(), "invalid UTF-8 sequence: 0xc3");
+    let bad = e.downcast_ref::<io::InvalidUtf8>().unwrap();
+    assert_eq!((bad.as_bytes(), bad.is_truncated()), (&[0xc3][..], false));
+    assert_eq!(run(ic.read_char()).unwrap(), '(');
+    let e = run(ic.read_char()).unwrap_err();
+    assert_eq!(e.to_string(), "invalid UTF-8 sequence: 0xff");
+    assert_eq!(run(ic.read_char()).unwrap(), 'b');
+    assert!(run(ic.read_char()).unwrap_err().is::<EndOfFile>());
+}
+
+#[test]
+fn read_char_calls_a_sequence_cut_by_the_end_of_input_truncated() {
+    let (ic, oc) = io::pipe().unwrap();
+    // The start of "€" (e2 82 ac), then the end of input.
+    run(oc.write([b'a', 0xe2, 0x82]).bind(move |()| oc.close())).unwrap();
+    assert_eq!(run(ic.read_char()).unwrap(), 'a');
+    let e = run(ic.read_char()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "UTF-8 sequence truncated by the end of input: 0xe2 0x82"
+    );
+    let bad = e.downcast_ref::<io::InvalidUtf8>().unwrap();
+    assert_eq!(
+        (bad.as_bytes(), bad.is_truncated()),
+        (&[0xe2, 0x82][..], true)
+    );
+    assert!(run(ic.read_char()).unwrap_err().is::<EndOfFile>());
+}
+
 #[test]
 fn read_chars_streams_characters_and_rejects_bad_utf8() {
     let (ic, oc) = io::pipe().unwrap();
@@ -2191,9 +2232,7 @@ fn read_chars_streams_characters_and_rejects_bad_utf8() {
     run(oc.write(data).bind(move |()| oc.close())).unwrap();
     assert_eq!(run(chars.next()).unwrap(), 'a');
     let e = run(chars.next()).unwrap_err();
-    let bad = e
-        .downcast_ref::<std::string::FromUtf8Error>()
-        .expect("a FromUtf8Error");
+    let bad = e.downcast_ref::<io::InvalidUtf8>().expect("an InvalidUtf8");
     assert_eq!(bad.as_bytes(), [0xff]);
     assert_eq!(
         run(chars.to_list()).unwrap(),
@@ -2252,7 +2291,7 @@ fn a_file_stream_that_fails_reports_it_once_then_ends() {
     assert_eq!(run(chars.next()).unwrap(), 'k');
     assert!(is_open(&path), "open while it is read");
     let e = run(chars.next()).unwrap_err();
-    assert!(e.is::<std::string::FromUtf8Error>(), "{e:?}");
+    assert!(e.is::<io::InvalidUtf8>(), "{e:?}");
     assert_eq!(run(chars.to_list()).unwrap(), Vec::<char>::new());
     assert!(!is_open(&path), "the file is closed");
     std::fs::remove_file(&path).unwrap();
@@ -2586,13 +2625,13 @@ fn a_canceled_first_read_of_lines_of_file_loses_nothing() {
 
 /// Found in review (session 25): naming the address in a bind or connect error rebuilt the
 /// error from its message, and the operating system's error number was lost (`raw_os_error`
-/// gave `None`; Lwt's `Unix_error(ECONNREFUSED, "connect", "")` keeps it). It is now the
-/// error's `source`.
+/// gave `None`; Lwt's `Unix_error(ECONNREFUSED, "connect", "")` keeps it). It is kept inside
+/// the error, as a `NamedError` (rev83: no longer as its `source`, which chain printers showed
+/// twice).
 #[test]
 fn bind_and_connect_errors_keep_the_os_error_number() {
-    use std::error::Error;
     fn errno(e: &std::io::Error) -> Option<i32> {
-        e.source()?.downcast_ref::<std::io::Error>()?.raw_os_error()
+        lwt_core::unix::NamedError::of(e)?.error().raw_os_error()
     }
     let taken = lwt_core::unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = taken.local_addr().unwrap();

@@ -117,3 +117,47 @@ fn a_read_waiting_when_its_fifo_is_closed_names_it() {
         "{e}"
     );
 }
+
+/// Each message in `e`'s chain of sources, `e`'s own first, joined as anyhow's `{:#}` does.
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    std::iter::successors(Some(e), |e| e.source())
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// Found in review (rev83): a named error printed the OS error in its message and also gave it
+/// as its source, so a printer of the chain of causes showed it twice: "127.0.0.1:1: Connection
+/// refused (os error 111): Connection refused (os error 111)".
+#[test]
+fn a_refused_connection_shows_the_os_error_once_in_its_chain() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let e = main::run(unix::connect_tcp(addr)).unwrap_err();
+    let os = std::io::Error::from_raw_os_error(libc::ECONNREFUSED).to_string();
+    let io = io_error(&e);
+    assert_eq!(io.kind(), ErrorKind::ConnectionRefused);
+    assert_eq!(io.to_string(), format!("{addr}: {os}"));
+    let boxed: Box<dyn std::error::Error> = e.clone().into();
+    for joined in [chain(e.as_error()), chain(io), chain(&*boxed)] {
+        assert_eq!(joined.matches(&os).count(), 1, "{joined}");
+    }
+    let named = unix::NamedError::of(io).expect("the OS error stays inside");
+    assert_eq!(named.error().raw_os_error(), Some(libc::ECONNREFUSED));
+}
+
+#[test]
+fn a_unix_bind_in_a_missing_directory_shows_the_os_error_once_in_its_chain() {
+    let path = std::env::temp_dir()
+        .join(format!("lwt-missing-{}", std::process::id()))
+        .join("sock");
+    let e = unix::Listener::bind_unix(&path).unwrap_err();
+    let os = std::io::Error::from_raw_os_error(libc::ENOENT).to_string();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert_eq!(e.to_string(), format!("{}: {os}", path.display()));
+    let joined = chain(&e);
+    assert_eq!(joined.matches(&os).count(), 1, "{joined}");
+    let snapshot = lwt_core::Exn::new(e).snapshot();
+    assert_eq!(snapshot.raw_os_error(), Some(libc::ENOENT));
+}

@@ -25,7 +25,8 @@
 //! the reads were called, each outcome is checked against the bytes written (`S`): each read gets
 //! the bytes that follow those the earlier reads got, as its kind says (a line up to its `\n`, its
 //! `\r` stripped; `LineTooLong` exactly when the line is longer than the limit, consuming nothing;
-//! a `FromUtf8Error` holding exactly the bad bytes; `read n` between 1 and `n` bytes...); an end
+//! a `FromUtf8Error` (an `InvalidUtf8` for a character) holding exactly the bad bytes, said
+//! truncated only where the input ends; `read n` between 1 and `n` bytes...); an end
 //! of input (`EndOfFile`, `None`, an empty read, the last line without newline) is seen only where
 //! `S` ends; a canceled read gets nothing; once the input channel is closed, the reads still
 //! pending and the later ones are `ChannelClosed`. So every byte written is read exactly once, in
@@ -1019,9 +1020,10 @@ impl Checker<'_> {
                 if e.is::<EndOfFile>() {
                     return self.eof(0);
                 }
-                let Some(bad) = e.downcast_ref::<FromUtf8Error>() else {
+                let Some(bad) = e.downcast_ref::<lwt_core::io::InvalidUtf8>() else {
                     return Err(format!("read_char: unexpected error {e:?}"));
                 };
+                let truncated = bad.is_truncated();
                 let bad = bad.as_bytes().to_vec();
                 let rem = self.rem();
                 if rem.is_empty() {
@@ -1034,6 +1036,9 @@ impl Checker<'_> {
                 let cut = matches!(std::str::from_utf8(&bad), Err(u) if u.error_len().is_none());
                 if self.truncated && cut && rem.starts_with(&bad) && expected != Some(bad.len()) {
                     // A sequence cut by an end of input that came early.
+                    if !truncated {
+                        return Err(format!("read_char: cut {bad:?} said invalid"));
+                    }
                     self.take(&bad)?;
                     return self.eof(0);
                 }
@@ -1042,12 +1047,21 @@ impl Checker<'_> {
                         "read_char: {bad:?} said invalid, stream has {avail:?}"
                     )),
                     Err(u) => match u.error_len() {
-                        Some(k) if k == bad.len() => self.take(&bad),
+                        // Said cut short only if the input may have ended early just there.
+                        Some(k) if k == bad.len() && (!truncated || self.truncated) => {
+                            self.take(&bad)
+                        }
+                        Some(k) if k == bad.len() => {
+                            Err(format!("read_char: invalid {bad:?} said truncated"))
+                        }
                         Some(k) => Err(format!(
                             "read_char: {bad:?} rejected, {k} bad bytes expected"
                         )),
                         None => {
                             self.take(&bad)?;
+                            if !truncated {
+                                return Err(format!("read_char: cut {bad:?} said invalid"));
+                            }
                             if bad.len() != avail.len() {
                                 return Err(format!(
                                     "read_char: cut sequence {avail:?} gave {bad:?}"

@@ -33,9 +33,9 @@ use super::{Canceled, Exn, MAX_TRAIL};
 /// let from_the_thread = std::thread::spawn(move || snapshot).join().unwrap();
 /// assert_eq!(from_the_thread.to_string(), message);
 /// assert_eq!(from_the_thread.kind(), Some(std::io::ErrorKind::NotFound));
-/// // The error names the path; its source is the operating system's own error.
-/// let os = from_the_thread.source().unwrap().downcast_ref::<lwt_core::ExnSnapshot>().unwrap();
-/// assert_eq!(os.raw_os_error(), Some(2)); // ENOENT
+/// // The error names the path, and keeps the operating system's error number.
+/// assert_eq!(from_the_thread.raw_os_error(), Some(2)); // ENOENT
+/// assert!(from_the_thread.source().is_none());
 /// ```
 pub struct ExnSnapshot {
     message: String,
@@ -73,7 +73,7 @@ impl ExnSnapshot {
                     message: e.to_string(),
                     io: e
                         .downcast_ref::<io::Error>()
-                        .map(|e| (e.kind(), e.raw_os_error())),
+                        .map(|e| (e.kind(), crate::unix::os_error_number(e))),
                     canceled: e.is::<Canceled>(),
                     source: source.map(Box::new),
                     locations: Vec::new(),
@@ -105,7 +105,9 @@ impl ExnSnapshot {
         self.io.map(|(kind, _)| kind)
     }
 
-    /// The operating system's error number, when the error was an [`io::Error`] that had one.
+    /// The operating system's error number, when the error was an [`io::Error`] that had one
+    /// (for one naming an address or path, the number of the
+    /// [`NamedError`](crate::unix::NamedError) it wraps).
     pub fn raw_os_error(&self) -> Option<i32> {
         self.io.and_then(|(_, number)| number)
     }

@@ -770,8 +770,9 @@ impl InputChannel {
 
     /// Lwt_io's `read_char`: the next character, decoded from UTF-8. Rejected with
     /// [`EndOfFile`] at the end of input. Bytes that are not UTF-8 are consumed and the rejection
-    /// is a [`FromUtf8Error`](std::string::FromUtf8Error) that holds them (use
-    /// [`read_byte`](InputChannel::read_byte) for binary data).
+    /// is an [`InvalidUtf8`](super::InvalidUtf8) that holds them and says whether the sequence
+    /// was invalid or cut short by the end of input (use [`read_byte`](InputChannel::read_byte)
+    /// for binary data).
     ///
     /// ```
     /// use lwt_core::{io, main};
@@ -1061,11 +1062,11 @@ fn char_step(ch: &InputChannel, last: Option<usize>) -> Step<char> {
             Ok(s.chars().next().unwrap_or_default())
         }
         Err(e) => {
+            // Told from the whole look-ahead, not from the bytes consumed: `c3` alone looks cut
+            // short, though the `28` after it proved it invalid.
+            let truncated = e.error_len().is_none();
             let bad = e.error_len().unwrap_or(take);
-            match String::from_utf8(ch.consume(bad)) {
-                Err(e) => Err(e.into()),
-                Ok(s) => Ok(s.chars().next().unwrap_or_default()),
-            }
+            Err(super::InvalidUtf8::new(ch.consume(bad), truncated).into())
         }
     })
 }

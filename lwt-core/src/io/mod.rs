@@ -56,7 +56,8 @@
 //! * **Bad input gets a clear rejection, nothing is lost.** The end of input is [`EndOfFile`]; a
 //!   line longer than the channel's limit is [`LineTooLong`] (the channel never buffers much more
 //!   than the limit), and its bytes stay readable; text that is not UTF-8 is a
-//!   [`FromUtf8Error`](std::string::FromUtf8Error) holding the bytes; a closed channel is
+//!   [`FromUtf8Error`](std::string::FromUtf8Error) holding the bytes (an [`InvalidUtf8`] for a
+//!   character read, which tells a bad sequence from a truncated one); a closed channel is
 //!   [`ChannelClosed`]; system errors (a closed descriptor, `BrokenPipe`, `ConnectionRefused`)
 //!   are the [`std::io::Error`]. A failed write leaves the channel broken: later operations get
 //!   the same error, and the unwritten bytes stay counted in [`OutputChannel::buffered`].
@@ -120,7 +121,7 @@ use std::mem::ManuallyDrop;
 /// The formatting macros, here too, where an OCaml reader looks for `Lwt_io.printlf`
 /// (`io::printlf!("{n} lines")`); they are defined at the crate's root.
 pub use crate::{eprintf, eprintlf, fprintf, fprintlf, printf, printlf};
-pub use error::{ChannelClosed, EndOfFile, LineTooLong};
+pub use error::{ChannelClosed, EndOfFile, InvalidUtf8, LineTooLong};
 pub use file::{
     chars_of_file, chars_to_file, file_length, lines_of_file, lines_to_file, open_file, with_file,
     Append, Input, OpenMode, Output,
@@ -395,7 +396,7 @@ pub fn read_lines(ic: &InputChannel) -> crate::stream::Stream<String> {
 /// Lwt_io's `read_chars`: the characters of `ic` as a [`Stream`](crate::stream::Stream), read
 /// lazily (one [`read_char_opt`](InputChannel::read_char_opt) per element a reader asks for);
 /// the stream ends at the end of input, and bytes that are not UTF-8 reject the waiting read
-/// (with the [`FromUtf8Error`](std::string::FromUtf8Error) holding them).
+/// (with the [`InvalidUtf8`] holding them).
 ///
 /// ```
 /// use lwt_core::{io, main};

@@ -126,7 +126,7 @@ fn every_address_failed(host: &str, port: u16, failed: Vec<Exn>) -> Exn {
         return last.clone();
     };
     let os_error = std::iter::successors(Some(last.as_error()), |e| e.source())
-        .find_map(|e| e.downcast_ref::<io::Error>()?.raw_os_error())
+        .find_map(|e| unix::os_error_number(e.downcast_ref()?))
         .map(io::Error::from_raw_os_error);
     let attempts = failed.iter().map(Exn::to_string).collect();
     io::Error::new(

@@ -52,6 +52,7 @@ use std::ops::Range;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::rc::{Rc, Weak};
+use std::time::Duration;
 
 use mio::Token;
 
@@ -1238,6 +1239,122 @@ impl Fd {
                 "shutdown: not a connected socket",
             )),
         })
+    }
+
+    /// Sets or reads a socket option with `call`. A closed descriptor fails as every operation
+    /// on it does. The system's errors name the method (`set_linger: ...`), and keep their OS
+    /// error number (see [`NamedError`](super::NamedError)); `ENOTSOCK`, whose kind is
+    /// `Uncategorized` (which no caller can match on), is `InvalidInput`, as
+    /// [`shutdown`](Fd::shutdown)'s error for a descriptor that is not a socket is.
+    fn socket_option<R>(
+        &self,
+        method: &str,
+        call: impl FnOnce(BorrowedFd<'_>) -> rustix::io::Result<R>,
+    ) -> io::Result<R> {
+        self.with_kind(|k| {
+            call(k.as_fd()).map_err(|errno| {
+                let e = io::Error::from(errno);
+                let kind = if errno == rustix::io::Errno::NOTSOCK {
+                    io::ErrorKind::InvalidInput
+                } else {
+                    e.kind()
+                };
+                super::naming_as(kind, method, e)
+            })
+        })
+    }
+
+    /// Turns Nagle's algorithm off (`true`) or back on (`false`): `TCP_NODELAY`, Lwt_unix's
+    /// `setsockopt fd TCP_NODELAY`. Small writes then leave at once instead of waiting to be
+    /// gathered. For TCP sockets only: a Unix-domain socket fails with `Unsupported`, a
+    /// descriptor that is not a socket with `InvalidInput`, a closed one with `NotConnected`.
+    ///
+    /// ```
+    /// use lwt_core::{main, unix};
+    /// let listener = unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let conn = main::run(unix::connect_tcp(listener.local_addr().unwrap())).unwrap();
+    /// conn.set_nodelay(true).unwrap();
+    /// assert!(conn.nodelay().unwrap());
+    /// let (r, _w) = unix::pipe().unwrap();
+    /// let e = r.set_nodelay(true).unwrap_err();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.socket_option("set_nodelay", |fd| {
+            rustix::net::sockopt::set_tcp_nodelay(fd, on)
+        })
+    }
+
+    /// Is Nagle's algorithm off (`TCP_NODELAY`)? See [`set_nodelay`](Fd::set_nodelay), whose
+    /// errors this shares.
+    ///
+    /// ```
+    /// use lwt_core::{main, unix};
+    /// let listener = unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let conn = main::run(unix::connect_tcp(listener.local_addr().unwrap())).unwrap();
+    /// assert!(!conn.nodelay().unwrap()); // The system's default: Nagle on.
+    /// ```
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.socket_option("nodelay", |fd| rustix::net::sockopt::tcp_nodelay(fd))
+    }
+
+    /// `SO_LINGER`, Lwt_unix's `setsockopt_optint fd SO_LINGER`: with `Some(time)`, a
+    /// [`close`](Fd::close) with data still unsent waits until it is sent or `time` has passed
+    /// (on Linux even for a non-blocking socket, so the whole main loop waits: keep it short);
+    /// `Some(Duration::ZERO)` resets the connection at once, the data dropped. With `None` (the
+    /// default), the close returns at once and the system sends the data in the background.
+    /// The time is in whole seconds, rounded up. Any socket; a descriptor that is not one fails
+    /// with `InvalidInput`, a closed one with `NotConnected`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (a, _b) = lwt_core::unix::socketpair().unwrap();
+    /// assert_eq!(a.linger().unwrap(), None);
+    /// a.set_linger(Some(Duration::from_millis(1500))).unwrap();
+    /// assert_eq!(a.linger().unwrap(), Some(Duration::from_secs(2)));
+    /// ```
+    pub fn set_linger(&self, time: Option<Duration>) -> io::Result<()> {
+        self.socket_option("set_linger", |fd| {
+            rustix::net::sockopt::set_socket_linger(fd, time)
+        })
+    }
+
+    /// The socket's `SO_LINGER` time, `None` when it is off. See
+    /// [`set_linger`](Fd::set_linger), whose errors this shares.
+    ///
+    /// ```
+    /// let (a, _b) = lwt_core::unix::socketpair().unwrap();
+    /// a.set_linger(Some(std::time::Duration::ZERO)).unwrap();
+    /// assert_eq!(a.linger().unwrap(), Some(std::time::Duration::ZERO));
+    /// ```
+    pub fn linger(&self) -> io::Result<Option<Duration>> {
+        self.socket_option("linger", |fd| rustix::net::sockopt::socket_linger(fd))
+    }
+
+    /// `SO_KEEPALIVE`, Lwt_unix's `setsockopt fd SO_KEEPALIVE`: the system probes a connection
+    /// that has been idle a long time (two hours by default on Linux) and fails its reads once
+    /// the peer stops answering. Any socket; a descriptor that is not one fails with
+    /// `InvalidInput`, a closed one with `NotConnected`.
+    ///
+    /// ```
+    /// let (a, _b) = lwt_core::unix::socketpair().unwrap();
+    /// a.set_keepalive(true).unwrap();
+    /// assert!(a.keepalive().unwrap());
+    /// ```
+    pub fn set_keepalive(&self, on: bool) -> io::Result<()> {
+        self.socket_option("set_keepalive", |fd| {
+            rustix::net::sockopt::set_socket_keepalive(fd, on)
+        })
+    }
+
+    /// Is `SO_KEEPALIVE` on? See [`set_keepalive`](Fd::set_keepalive), whose errors this shares.
+    ///
+    /// ```
+    /// let (a, _b) = lwt_core::unix::socketpair().unwrap();
+    /// assert!(!a.keepalive().unwrap());
+    /// ```
+    pub fn keepalive(&self) -> io::Result<bool> {
+        self.socket_option("keepalive", |fd| rustix::net::sockopt::socket_keepalive(fd))
     }
 
     /// Lwt_unix's `close`: deregisters and closes the descriptor (all clones see it closed).

@@ -44,17 +44,34 @@ pub fn pipe() -> io::Result<(Fd, Fd)> {
 
 /// `e` with `address` in front of its message: an error that says only "Address already in use"
 /// or "Connection refused" leaves the reader to guess which of a program's addresses it is about.
-/// The kind stays, so callers still match on it, and `e` itself is the new error's
-/// [`source`](std::error::Error::source), so its OS error number is not lost (a rebuilt
-/// message would keep only the kind, which for some numbers is `Uncategorized`).
+/// The kind stays, so callers still match on it; `e` itself stays inside, as the [`NamedError`]
+/// that [`NamedError::of`] finds, so its OS error number is not lost (a rebuilt message would
+/// keep only the kind, which for some numbers is `Uncategorized`).
 pub(crate) fn naming(address: impl Display, e: io::Error) -> io::Error {
+    naming_as(e.kind(), address, e)
+}
+
+/// [`naming`], with `kind` instead of `e`'s own: for an OS error whose kind says less than
+/// the call's context does.
+pub(crate) fn naming_as(kind: io::ErrorKind, address: impl Display, e: io::Error) -> io::Error {
     io::Error::new(
-        e.kind(),
-        Named {
+        kind,
+        NamedError {
             name: address.to_string(),
             error: e,
         },
     )
+}
+
+/// `e`'s OS error number: its own, or that of the error a [`NamedError`] in it wraps (named
+/// twice over, for a socket option on a descriptor opened by path).
+pub(crate) fn os_error_number(mut e: &io::Error) -> Option<i32> {
+    loop {
+        if let Some(number) = e.raw_os_error() {
+            return Some(number);
+        }
+        e = NamedError::of(e)?.error();
+    }
 }
 
 /// Is `path` a name in Linux's abstract namespace (it starts with a NUL byte) rather than a file?
@@ -95,24 +112,60 @@ fn unix_address(path: &Path) -> io::Result<std::os::unix::net::SocketAddr> {
     std::os::unix::net::SocketAddr::from_pathname(path)
 }
 
-/// An I/O error and the address or path it is about (see [`naming`]).
+/// An I/O error and the address or path it is about: the error inside the `io::Error`s of
+/// binds, connects and file opens, and of reads and writes on a descriptor opened by path. It
+/// prints as `"<name>: <error>"`, e.g. `"127.0.0.1:1: Connection refused (os error 111)"`.
+///
+/// Its [`source`](std::error::Error::source) is `None`: the OS error's text is already in its
+/// message, and an error that also gave it as its source would have it printed twice by every
+/// printer that walks the chain (anyhow's `{:#}`, `eyre`, a log line of causes). The OS error
+/// itself, with its number, is reached through [`NamedError::of`] and [`NamedError::error`].
+///
+/// ```
+/// use lwt_core::unix::{self, NamedError};
+///
+/// let closed = unix::Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
+/// let addr = closed.local_addr().unwrap();
+/// closed.close().unwrap();
+/// let e = lwt_core::main::run(unix::connect_tcp(addr)).unwrap_err();
+/// let e = e.downcast_ref::<std::io::Error>().unwrap();
+/// assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+/// let named = NamedError::of(e).unwrap();
+/// assert_eq!(named.name(), addr.to_string());
+/// assert_eq!(named.error().raw_os_error(), Some(111)); // ECONNREFUSED
+/// assert_eq!(e.to_string(), format!("{addr}: {}", named.error()));
+/// assert!(std::error::Error::source(e).is_none());
+/// ```
 #[derive(Debug)]
-struct Named {
+pub struct NamedError {
     name: String,
     error: io::Error,
 }
 
-impl Display for Named {
+impl NamedError {
+    /// The `NamedError` inside `e`, if `e` is one of the errors that name what they are about.
+    pub fn of(e: &io::Error) -> Option<&NamedError> {
+        e.get_ref()?.downcast_ref()
+    }
+
+    /// The address or path the error is about, as the message shows it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The error as the system gave it, with its [`raw_os_error`](io::Error::raw_os_error).
+    pub fn error(&self) -> &io::Error {
+        &self.error
+    }
+}
+
+impl Display for NamedError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.name, self.error)
     }
 }
 
-impl std::error::Error for Named {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.error)
-    }
-}
+impl std::error::Error for NamedError {}
 
 /// A connected pair of Unix-domain stream sockets (Lwt_unix's `socketpair`).
 ///
@@ -147,20 +200,20 @@ pub struct Listener {
 impl Listener {
     /// Binds and listens on a TCP address (use port 0 for any free port). The error's message
     /// names the address; its kind is the operating system's (`AddrInUse` when the port is
-    /// taken), and the operating system's own error is its
-    /// [`source`](std::error::Error::source), with the error number. The errors of
+    /// taken), and the operating system's own error, with its number, is inside it as a
+    /// [`NamedError`] (not its [`source`](std::error::Error::source): the message already
+    /// holds its text). The errors of
     /// [`bind_unix`](Listener::bind_unix), [`connect_tcp`], [`connect_unix`] and [`open_file`]
     /// are built the same way.
     ///
     /// ```
-    /// use std::error::Error;
-    /// use lwt_core::unix::Listener;
+    /// use lwt_core::unix::{Listener, NamedError};
     /// let taken = Listener::bind_tcp("127.0.0.1:0".parse().unwrap()).unwrap();
     /// let addr = taken.local_addr().unwrap();
     /// let e = Listener::bind_tcp(addr).unwrap_err();
     /// assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse);
     /// assert!(e.to_string().starts_with(&format!("{addr}: ")));
-    /// let os = e.source().unwrap().downcast_ref::<std::io::Error>().unwrap();
+    /// let os = NamedError::of(&e).unwrap().error();
     /// assert_eq!(os.raw_os_error(), Some(98)); // EADDRINUSE
     /// ```
     pub fn bind_tcp(addr: SocketAddr) -> io::Result<Listener> {
