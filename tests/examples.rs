@@ -292,3 +292,198 @@ fn pause_loop_runs_and_rejects_bad_arguments_with_its_usage() {
         );
     }
 }
+
+/// A client of the `chat` example, over a blocking socket whose reads time out, so that a line
+/// that never comes fails the test instead of hanging it.
+struct ChatClient {
+    reader: BufReader<std::net::TcpStream>,
+    writer: std::net::TcpStream,
+}
+
+impl ChatClient {
+    fn connect(addr: &str) -> ChatClient {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        ChatClient {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        // One write per line: `writeln!` makes two, and Nagle's algorithm holds the second
+        // back until the first is acknowledged (up to 40 ms per line with delayed ACKs).
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
+    }
+
+    /// The next line the server sent, without its newline.
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        let n = self
+            .reader
+            .read_line(&mut line)
+            .unwrap_or_else(|e| panic!("no line from the server: {e}"));
+        assert!(n > 0, "the server closed the connection");
+        line.trim_end_matches('\n').to_string()
+    }
+
+    fn expect(&mut self, lines: &[&str]) {
+        for want in lines {
+            assert_eq!(self.line(), *want);
+        }
+    }
+}
+
+/// Starts `chat` on a port the system picks; returns it, its address and its stdout after
+/// the first line, read by a thread (a channel of lines, so that reads can time out).
+fn start_chat() -> (KillOnDrop, String, std::sync::mpsc::Receiver<String>) {
+    let mut server = example("chat").stdin(Stdio::null()).spawn().unwrap();
+    let mut out = BufReader::new(server.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let addr = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .trim()
+        .to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in out.lines() {
+            // Read on when the test stops listening, so that the server can always print.
+            let _ = tx.send(line.unwrap());
+        }
+    });
+    (KillOnDrop(server), addr, rx)
+}
+
+/// The chat server, killed when the test ends, also when it fails.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn server_says(log: &std::sync::mpsc::Receiver<String>, want: &str) {
+    let line = log
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("the server did not say {want:?}: {e}"));
+    assert_eq!(line, want);
+}
+
+#[test]
+fn chat_broadcasts_lines_nicks_joins_and_leaves() {
+    let (server, addr, log) = start_chat();
+    // Each client reads its welcome before the next connects, so that the server has
+    // registered it and the order of the announcements is known.
+    let mut a = ChatClient::connect(&addr);
+    a.expect(&["* welcome, you are client 1 (1 connected)"]);
+    let mut b = ChatClient::connect(&addr);
+    b.expect(&["* welcome, you are client 2 (2 connected)"]);
+    a.expect(&["* client 2 joined"]);
+    let mut c = ChatClient::connect(&addr);
+    c.expect(&["* welcome, you are client 3 (3 connected)"]);
+    a.expect(&["* client 3 joined"]);
+    b.expect(&["* client 3 joined"]);
+
+    a.send("/nick alice");
+    a.send("hello everyone");
+    a.expect(&["* you are now alice"]);
+    for other in [&mut b, &mut c] {
+        other.expect(&["* client 1 is now alice", "alice: hello everyone"]);
+    }
+    b.send("/nick");
+    b.expect(&["* usage: /nick NAME"]);
+    b.send("hi alice");
+    // alice's next line is bob's: her own line did not come back to her.
+    a.expect(&["client 2: hi alice"]);
+    c.expect(&["client 2: hi alice"]);
+
+    c.send("/nickname is talk, not a command");
+    a.expect(&["client 3: /nickname is talk, not a command"]);
+    b.expect(&["client 3: /nickname is talk, not a command"]);
+
+    drop(c); // closes the connection
+    a.expect(&["* client 3 left (2 connected)"]);
+    b.expect(&["* client 3 left (2 connected)"]);
+    b.send("still here");
+    a.expect(&["client 2: still here"]);
+    drop(a);
+    b.expect(&["* alice left (1 connected)"]);
+    drop(b);
+
+    for line in [
+        "client 1 joined (1 connected)",
+        "client 2 joined (2 connected)",
+        "client 3 joined (3 connected)",
+        "client 3 left (2 connected)",
+        "alice left (1 connected)",
+        "client 2 left (0 connected)",
+    ] {
+        server_says(&log, line);
+    }
+    drop(server);
+}
+
+/// A client that never reads is disconnected once its queue is full; the others keep getting
+/// every line meanwhile.
+#[test]
+fn chat_disconnects_a_client_that_does_not_read() {
+    let (server, addr, log) = start_chat();
+    let mut talker = ChatClient::connect(&addr);
+    talker.expect(&["* welcome, you are client 1 (1 connected)"]);
+    let mut listener = ChatClient::connect(&addr);
+    listener.expect(&["* welcome, you are client 2 (2 connected)"]);
+    talker.expect(&["* client 2 joined"]);
+    let mut sleeper = ChatClient::connect(&addr);
+    sleeper.expect(&["* welcome, you are client 3 (3 connected)"]);
+    talker.expect(&["* client 3 joined"]);
+    listener.expect(&["* client 3 joined"]);
+    drop(log); // its thread keeps reading the server's output, so that it never blocks
+
+    // Far more than the kernel's socket buffers and the server's queue hold for the sleeper.
+    // The listener reads it all on a thread of its own, and the talker keeps at most `AHEAD`
+    // lines ahead of it, as people talk: a listener slower than the talk for longer than its
+    // queue lasts is dropped too, by design, and a debug build reads slower than it writes.
+    const LINES: usize = 20_000;
+    const AHEAD: usize = 100;
+    let line = |i: usize| format!("{i} {}", "x".repeat(500));
+    let read = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let progress = read.clone();
+    let reading = std::thread::spawn(move || {
+        let mut dropped = None;
+        for i in 0..LINES {
+            let mut got = listener.line();
+            if got.starts_with("* ") {
+                dropped = Some(got);
+                got = listener.line();
+            }
+            assert_eq!(got, format!("client 1: {}", line(i)));
+            progress.store(i + 1, std::sync::atomic::Ordering::Relaxed);
+        }
+        dropped.unwrap_or_else(|| listener.line())
+    });
+    for i in 0..LINES {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while i >= read.load(std::sync::atomic::Ordering::Relaxed) + AHEAD {
+            assert!(
+                Instant::now() < deadline,
+                "the listener is stuck at line {i}"
+            );
+            assert!(!reading.is_finished(), "the listener failed");
+            std::thread::sleep(Duration::from_micros(100));
+        }
+        talker.send(&line(i));
+    }
+    let left = reading.join().unwrap();
+    assert_eq!(left, "* client 3 left (2 connected)");
+    talker.expect(&["* client 3 left (2 connected)"]);
+    drop(sleeper);
+    drop(server);
+}
