@@ -2702,3 +2702,78 @@ fn canceling_a_connection_by_host_name_while_it_resolves_connects_nothing() {
         "a connection was made after the cancel: {accepted:?}"
     );
 }
+
+/// `read_until` keeps the delimiter, so a last line without `\n` is told from one with it
+/// (rev79: `read_line` could not tell them apart), and a copy made with it is byte for byte.
+#[test]
+fn read_until_keeps_the_delimiter_and_ends_with_an_empty_read() {
+    let (ic, oc) = io::pipe().unwrap();
+    run(oc.write("a\r\n\nlast").bind(move |()| oc.close())).unwrap();
+    let mut copy = Vec::new();
+    let mut reads = Vec::new();
+    loop {
+        let chunk = run(ic.read_until(b'\n')).unwrap();
+        if chunk.is_empty() {
+            break;
+        }
+        copy.extend_from_slice(&chunk);
+        reads.push(chunk);
+    }
+    assert_eq!(reads, [&b"a\r\n"[..], b"\n", b"last"]);
+    assert_eq!(copy, b"a\r\n\nlast");
+    // The end of input stays an empty read.
+    assert_eq!(run(ic.read_until(b'\n')).unwrap(), b"");
+}
+
+#[test]
+fn read_until_reads_nul_separated_records_that_arrive_in_pieces() {
+    let (r, w) = unix::pipe().unwrap();
+    let ic = InputChannel::with_buffer_size(r, 1); // one byte per read
+    let oc = OutputChannel::of_fd(w);
+    let first = ic.read_until(0);
+    run(oc.write("ab").bind({
+        let oc = oc.clone();
+        move |()| oc.flush()
+    }))
+    .unwrap();
+    run(main::pause()).unwrap();
+    assert_eq!(first.state(), State::Pending, "no delimiter yet");
+    run(oc.write(b"c\0d\0").bind(move |()| oc.close())).unwrap();
+    assert_eq!(run(first).unwrap(), b"abc\0");
+    assert_eq!(run(ic.read_until(0)).unwrap(), b"d\0");
+    assert_eq!(run(ic.read_until(0)).unwrap(), b"");
+}
+
+#[test]
+fn read_until_past_the_line_limit_is_rejected_and_leaves_the_bytes() {
+    let (ic, oc) = io::pipe().unwrap();
+    ic.set_max_line_length(5);
+    run(oc.write("12345\n123456\nok").bind(move |()| oc.close())).unwrap();
+    // Five bytes and the delimiter: within the limit.
+    assert_eq!(run(ic.read_until(b'\n')).unwrap(), b"12345\n");
+    let e = run(ic.read_until(b'\n')).unwrap_err();
+    assert_eq!(
+        e.downcast_ref::<LineTooLong>(),
+        Some(&LineTooLong { limit: 5 })
+    );
+    assert_eq!(
+        run(ic.read(7)).unwrap(),
+        b"123456\n",
+        "the long line stayed"
+    );
+    assert_eq!(run(ic.read_until(b'\n')).unwrap(), b"ok");
+    let (ic, oc) = io::pipe().unwrap();
+    ic.set_max_line_length(1);
+    run(oc.write("xyz").bind(move |()| oc.close())).unwrap();
+    assert!(
+        run(ic.read_until(b'\n')).unwrap_err().is::<LineTooLong>(),
+        "at the end too"
+    );
+}
+
+#[test]
+fn read_until_on_a_closed_channel_is_channel_closed() {
+    let (ic, _oc) = io::pipe().unwrap();
+    run(ic.close()).unwrap();
+    assert!(run(ic.read_until(b'\n')).unwrap_err().is::<ChannelClosed>());
+}

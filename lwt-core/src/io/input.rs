@@ -880,6 +880,30 @@ impl InputChannel {
         self.op(0, move |ch, last| step(ch, last).map(none_at_eof))
     }
 
+    /// The bytes up to and including the next `delimiter`, as Rust's
+    /// [`BufRead::read_until`](std::io::BufRead::read_until) reads them: at the end of input,
+    /// the bytes left without one, then an empty vector (not a rejection, as for
+    /// [`read`](InputChannel::read)). Not in Lwt_io.
+    ///
+    /// The delimiter is kept, so a caller can tell a last line that ends in `\n` from one that
+    /// does not, which [`read_line`](InputChannel::read_line) cannot (and a copy of a file
+    /// read with `read_until(b'\n')` is the same bytes); with `b'\0'`, it reads NUL-separated
+    /// records (`find -print0`). More than
+    /// [`max_line_length`](InputChannel::max_line_length) bytes without a delimiter reject the
+    /// read with [`LineTooLong`], and stay in the channel, as a long line does.
+    ///
+    /// ```
+    /// use lwt_core::{io, main};
+    /// let (ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("one\ntwo").bind(move |()| oc.close())).unwrap();
+    /// assert_eq!(main::run(ic.read_until(b'\n')).unwrap(), b"one\n");
+    /// assert_eq!(main::run(ic.read_until(b'\n')).unwrap(), b"two"); // no newline at the end
+    /// assert_eq!(main::run(ic.read_until(b'\n')).unwrap(), b"");
+    /// ```
+    pub fn read_until(&self, delimiter: u8) -> Promise<Vec<u8>> {
+        self.op(0, until_step(delimiter))
+    }
+
     /// Lwt_io's `read ~count`: at most `count` bytes, as soon as some are available; an empty
     /// vector at the end of input (not a rejection).
     ///
@@ -1121,20 +1145,54 @@ fn line_bytes_step() -> impl FnMut(&InputChannel, Option<usize>) -> Step<Vec<u8>
     }
 }
 
-/// The index of the first `\n` in `bytes`, eight bytes at a time: a word with a `\n` byte has
-/// a zero byte once XORed with eight `\n`s, and the classic test for a zero byte sets the high
-/// bit of the first one exactly (a false hit can only come above a true one). About a quarter
-/// of the instructions of a byte-by-byte search on a 64-byte line.
+/// [`InputChannel::read_until`]'s step: as [`line_bytes_step`], with any delimiter, which the
+/// bytes keep, and an empty vector at the end of input.
+fn until_step(
+    delimiter: u8,
+) -> impl FnMut(&InputChannel, Option<usize>) -> Step<Vec<u8>> + 'static {
+    let mut scanned = 0;
+    move |ch, last| {
+        let limit = ch.0.max_line.get();
+        let found = ch.with_unread(|avail| {
+            let at = find_byte(&avail[scanned..], delimiter);
+            if at.is_none() {
+                scanned = avail.len();
+            }
+            at.map(|i| scanned + i)
+        });
+        let (content, used) = match found {
+            Some(at) => (at, at + 1),
+            None if last == Some(0) => (ch.unread_len(), ch.unread_len()),
+            None if ch.unread_len() > limit => return Some(Err(LineTooLong { limit }.into())),
+            None => return None,
+        };
+        if content > limit {
+            return Some(Err(LineTooLong { limit }.into()));
+        }
+        Some(Ok(ch.consume(used)))
+    }
+}
+
+/// The index of the first `\n` in `bytes` (see [`find_byte`]).
 fn find_newline(bytes: &[u8]) -> Option<usize> {
+    find_byte(bytes, b'\n')
+}
+
+/// The index of the first `byte` in `bytes`, eight bytes at a time: a word with that byte has
+/// a zero byte once XORed with eight copies of it, and the classic test for a zero byte sets the
+/// high bit of the first one exactly (a false hit can only come above a true one). About a
+/// quarter of the instructions of a byte-by-byte search on a 64-byte line.
+#[inline(always)]
+fn find_byte(bytes: &[u8], byte: u8) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    const NEWLINES: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let copies = u64::from_ne_bytes([byte; 8]);
     let mut words = bytes.chunks_exact(8);
     let mut at = 0;
     for word in &mut words {
         let mut eight = [0; 8];
         eight.copy_from_slice(word);
-        let x = u64::from_le_bytes(eight) ^ NEWLINES;
+        let x = u64::from_le_bytes(eight) ^ copies;
         let zero_bytes = x.wrapping_sub(ONES) & !x & HIGHS;
         if zero_bytes != 0 {
             return Some(at + zero_bytes.trailing_zeros() as usize / 8);
@@ -1142,7 +1200,7 @@ fn find_newline(bytes: &[u8]) -> Option<usize> {
         at += 8;
     }
     let tail = words.remainder();
-    tail.iter().position(|&b| b == b'\n').map(|i| at + i)
+    tail.iter().position(|&b| b == byte).map(|i| at + i)
 }
 
 /// The end of input as `None`, inside an operation's step.
@@ -1294,6 +1352,32 @@ impl CancelListener for Input {
 #[cfg(test)]
 mod tests {
     use crate::{io, main};
+
+    #[test]
+    fn find_byte_agrees_with_a_byte_by_byte_search_for_every_byte() {
+        let mut seed = 11u64;
+        let mut bytes = Vec::new();
+        for target in 0..=255u8 {
+            for _ in 0..200 {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let len = (seed >> 40) as usize % 40;
+                bytes.clear();
+                for i in 0..len {
+                    // Mostly the bytes around `target`, whose bit patterns a wrong test confuses.
+                    let r = (seed >> (i % 32)) as u8;
+                    bytes.push(target.wrapping_add(r % 5).wrapping_sub(2) ^ (r & 0x80));
+                }
+                let expected = bytes.iter().position(|&b| b == target);
+                assert_eq!(
+                    super::find_byte(&bytes, target),
+                    expected,
+                    "{target} in {bytes:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn find_newline_agrees_with_a_byte_by_byte_search() {

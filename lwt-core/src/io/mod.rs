@@ -16,7 +16,7 @@
 //! | `input_channel`, `output_channel` | [`InputChannel`], [`OutputChannel`] (cheap clonable handles) |
 //! | `of_fd`, `pipe` | [`InputChannel::of_fd`], [`OutputChannel::of_fd`], [`pipe`] |
 //! | `stdin`, `stdout`, `stderr` | [`stdin()`], [`stdout()`], [`stderr()`] |
-//! | `read_char`, `read_char_opt`, `read_line`, `read_line_opt` | the same names, giving a `String` (a line that is not UTF-8 is a rejection); [`InputChannel::read_line_bytes`] and [`InputChannel::read_line_bytes_opt`] give the bytes, as OCaml's `string` does |
+//! | `read_char`, `read_char_opt`, `read_line`, `read_line_opt` | the same names, giving a `String` (a line that is not UTF-8 is a rejection); [`InputChannel::read_line_bytes`] and [`InputChannel::read_line_bytes_opt`] give the bytes, as OCaml's `string` does; [`InputChannel::read_until`] keeps the delimiter (Rust's `read_until`) |
 //! | `read ?count`, `read_into_exactly` | [`read`], [`InputChannel::read_to_end`], [`read_exactly`] |
 //! | `read_into`, `read_into_exactly` into a caller's buffer | [`InputChannel::read_into`], [`InputChannel::read_into_exactly`] (the buffer is moved in and given back, as with [`Fd::read_into`](crate::unix::Fd::read_into)) |
 //! | `write`, `write_char`, `write_line`, `fprintf`, `flush`, `close` | the same names ([`OutputChannel::printf`] for `fprintf`; `fprint` and `fprintl` are `write` and `write_line`) |
