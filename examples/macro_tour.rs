@@ -1,5 +1,5 @@
 //! A tour of `lwt!` on the real run loop: timers, parallel `let .. and`, `match` with rejection
-//! arms, `try`/`catch`/`finally`, loops, `assert!`, and the trail of locations a rejection
+//! arms, `try`/`catch`/`finally`, loops (with `continue`), `assert!`, and the trail of locations a rejection
 //! collects on its way up.
 //!
 //! `cargo run --example macro_tour`
@@ -65,11 +65,12 @@ fn crawl(paths: Vec<&'static str>) -> Promise<usize> {
         do let bytes = Rc::new(Cell::new(home.len() + about.len()));
         do let total = bytes.clone();
         for path in paths {
-            let page = fetch_opt(path, ms(15));
-            do if let Some(page) = page {
-                println!("  {path}: {} bytes", page.len());
-                bytes.set(bytes.get() + page.len());
-            }
+            // `fetch_opt` has said why a page is missing: go on with the next one.
+            let Some(page) = fetch_opt(path, ms(15)) else {
+                continue;
+            };
+            do println!("  {path}: {} bytes", page.len());
+            do bytes.set(bytes.get() + page.len());
         }
         assert!(total.get() > 0, "nothing downloaded");
         do total.get()
