@@ -1,6 +1,6 @@
 //! A tour of `lwt!` on the real run loop: timers, parallel `let .. and`, `match` with rejection
-//! arms, `try`/`catch`/`finally`, loops (with `continue`), `assert!`, and the trail of locations a rejection
-//! collects on its way up.
+//! arms, `try`/`catch`/`finally`, loops (with `continue`), `assert!`, and the trail of
+//! locations a rejection collects on its way up.
 //!
 //! `cargo run --example macro_tour`
 
