@@ -106,58 +106,39 @@ fn first_that_works<T: 'static>(
 /// (`localhost` is often `::1` and `127.0.0.1`), each one's error is kept, in the order tried,
 /// since the first may say more than the last (a refused IPv4 port after an unreachable IPv6
 /// network). It is an `io::Error` of the last attempt's kind, so callers that match on
-/// `ConnectionRefused` or `AddrInUse` still can, whose source is that attempt's OS error.
-/// An attempt that failed with something other than an `io::Error` (which none of this
-/// module's uses do) is passed on as it is.
-fn every_address_failed(host: &str, port: u16, failed: Vec<Exn>) -> Exn {
+/// `ConnectionRefused` or `AddrInUse` still can, holding a [`NamedError`](unix::NamedError)
+/// whose error is the last attempt's, OS error number included (not as a `source`, whose text
+/// chain printers would show twice: rev86). An attempt that failed with something other than
+/// an `io::Error` (which none of this module's uses do) is passed on as it is.
+fn every_address_failed(host: &str, port: u16, mut failed: Vec<Exn>) -> Exn {
     let name = if host.contains(':') {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
     };
-    let Some(last) = failed.last() else {
+    let Some(last) = failed.pop() else {
         return io::Error::new(
             io::ErrorKind::NotFound,
             format!("{name}: the host has no address"),
         )
         .into();
     };
-    let Some(kind) = last.downcast_ref::<io::Error>().map(io::Error::kind) else {
-        return last.clone();
+    let Some(last_io) = last.downcast_ref::<io::Error>() else {
+        return last;
     };
-    let os_error = std::iter::successors(Some(last.as_error()), |e| e.source())
-        .find_map(|e| unix::os_error_number(e.downcast_ref()?))
-        .map(io::Error::from_raw_os_error);
-    let attempts = failed.iter().map(Exn::to_string).collect();
-    io::Error::new(
-        kind,
-        EveryAddressFailed {
-            name,
-            attempts,
-            os_error,
-        },
-    )
-    .into()
-}
-
-/// See [`every_address_failed`]: `host:port: <first error>; <second error>...`.
-#[derive(Debug)]
-struct EveryAddressFailed {
-    name: String,
-    attempts: Vec<String>,
-    os_error: Option<io::Error>,
-}
-
-impl fmt::Display for EveryAddressFailed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.name, self.attempts.join("; "))
-    }
-}
-
-impl std::error::Error for EveryAddressFailed {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.os_error.as_ref().map(|e| e as _)
-    }
+    // An `io::Error` is not `Clone`: the last attempt's is rebuilt, as the address it named
+    // and its OS error (the message stays the same).
+    let rebuilt = match (
+        unix::NamedError::of(last_io),
+        unix::os_error_number(last_io),
+    ) {
+        (Some(named), Some(number)) => {
+            unix::naming(named.name(), io::Error::from_raw_os_error(number))
+        }
+        _ => io::Error::new(last_io.kind(), last.to_string()),
+    };
+    let earlier = failed.iter().map(Exn::to_string).collect();
+    unix::naming_attempts(last_io.kind(), name, earlier, rebuilt).into()
 }
 
 fn resolve_then<T: 'static>(

@@ -60,7 +60,7 @@ pub use net::{
     connect_tcp, connect_unix, getaddrinfo, open_file, pipe, socketpair, Listener, NamedError,
     SOMAXCONN,
 };
-pub(crate) use net::{naming, naming_as, os_error_number};
+pub(crate) use net::{naming, naming_as, naming_attempts, os_error_number};
 pub use time::{
     auto_pause, auto_yield, sleep, sleep_secs, sleep_until, timeout, timer_count, with_timeout,
     Timeout, FOREVER,

@@ -58,20 +58,35 @@ pub(crate) fn naming_as(kind: io::ErrorKind, address: impl Display, e: io::Error
         kind,
         NamedError {
             name: address.to_string(),
+            earlier: Vec::new(),
             error: e,
         },
     )
 }
 
-/// `e`'s OS error number: its own, or that of the error a [`NamedError`] in it wraps (named
-/// twice over, for a socket option on a descriptor opened by path).
-pub(crate) fn os_error_number(mut e: &io::Error) -> Option<i32> {
-    loop {
-        if let Some(number) = e.raw_os_error() {
-            return Some(number);
-        }
-        e = NamedError::of(e)?.error();
-    }
+/// [`naming`] for the last of several attempts that all failed (the addresses of a host name):
+/// the `earlier` attempts' messages are printed before `last`'s.
+pub(crate) fn naming_attempts(
+    kind: io::ErrorKind,
+    name: String,
+    earlier: Vec<String>,
+    last: io::Error,
+) -> io::Error {
+    io::Error::new(
+        kind,
+        NamedError {
+            name,
+            earlier,
+            error: last,
+        },
+    )
+}
+
+/// `e`'s OS error number: its own, or that of the error a [`NamedError`] in it wraps (see
+/// [`NamedError::raw_os_error`]).
+pub(crate) fn os_error_number(e: &io::Error) -> Option<i32> {
+    e.raw_os_error()
+        .or_else(|| NamedError::of(e)?.raw_os_error())
 }
 
 /// Is `path` a name in Linux's abstract namespace (it starts with a NUL byte) rather than a file?
@@ -119,7 +134,12 @@ fn unix_address(path: &Path) -> io::Result<std::os::unix::net::SocketAddr> {
 /// Its [`source`](std::error::Error::source) is `None`: the OS error's text is already in its
 /// message, and an error that also gave it as its source would have it printed twice by every
 /// printer that walks the chain (anyhow's `{:#}`, `eyre`, a log line of causes). The OS error
-/// itself, with its number, is reached through [`NamedError::of`] and [`NamedError::error`].
+/// itself is reached through [`NamedError::of`] and [`NamedError::error`], and its number
+/// through [`NamedError::raw_os_error`].
+///
+/// A connection or listener by host name whose every address failed is one too, named by the
+/// host (`localhost:7000`), printing each address's error in the order tried; its
+/// [`error`](NamedError::error) is the last attempt's.
 ///
 /// ```
 /// use lwt_core::unix::{self, NamedError};
@@ -132,13 +152,15 @@ fn unix_address(path: &Path) -> io::Result<std::os::unix::net::SocketAddr> {
 /// assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
 /// let named = NamedError::of(e).unwrap();
 /// assert_eq!(named.name(), addr.to_string());
-/// assert_eq!(named.error().raw_os_error(), Some(111)); // ECONNREFUSED
+/// assert_eq!(named.raw_os_error(), Some(111)); // ECONNREFUSED
 /// assert_eq!(e.to_string(), format!("{addr}: {}", named.error()));
 /// assert!(std::error::Error::source(e).is_none());
 /// ```
 #[derive(Debug)]
 pub struct NamedError {
     name: String,
+    /// The messages of earlier attempts that failed too, printed before `error`'s.
+    earlier: Vec<String>,
     error: io::Error,
 }
 
@@ -153,15 +175,40 @@ impl NamedError {
         &self.name
     }
 
-    /// The error as the system gave it, with its [`raw_os_error`](io::Error::raw_os_error).
+    /// The error named: the system's own, or itself a `NamedError` when the error is named
+    /// twice over (a socket option on a descriptor opened by path names the method, then the
+    /// path; a host name's last address names the address, then the host).
+    /// [`raw_os_error`](NamedError::raw_os_error) finds the number through these.
     pub fn error(&self) -> &io::Error {
         &self.error
+    }
+
+    /// The operating system's error number of the error named, through any `NamedError`s
+    /// nested in it.
+    ///
+    /// ```
+    /// use lwt_core::unix::{self, NamedError};
+    /// let e = unix::Listener::bind_unix("/no/such/dir/socket").unwrap_err();
+    /// assert_eq!(NamedError::of(&e).unwrap().raw_os_error(), Some(2)); // ENOENT
+    /// ```
+    pub fn raw_os_error(&self) -> Option<i32> {
+        let mut e = &self.error;
+        loop {
+            if let Some(number) = e.raw_os_error() {
+                return Some(number);
+            }
+            e = NamedError::of(e)?.error();
+        }
     }
 }
 
 impl Display for NamedError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.name, self.error)
+        write!(f, "{}: ", self.name)?;
+        for attempt in &self.earlier {
+            write!(f, "{attempt}; ")?;
+        }
+        write!(f, "{}", self.error)
     }
 }
 
