@@ -32,11 +32,17 @@ use lwt::{io, lwt, main, wait, Promise};
 ///
 /// Why bounded: a client that never reads would make its queue, and the server, grow without
 /// end. When the queue is full (the client stopped reading, or reads slower than the room
-/// talks for longer than the queue absorbs), we disconnect that client (as Redis does past its output buffer
-/// limit) rather than drop lines for it (it would never know what it missed) or wait for room
-/// (that is the stall again). The bound is well above 128, the number of channel operations the
-/// runtime completes in a row before it lets other tasks run: a healthy reader's writer can fall
-/// that far behind within one turn of the loop, and must not be mistaken for a stuck one.
+/// talks for longer than the queue absorbs), we disconnect that client (as Redis does past its
+/// output buffer limit) rather than drop lines for it (it would never know what it missed) or
+/// wait for room (that is the stall again).
+///
+/// The bound must stay above what can pile up for a healthy reader within one turn of the
+/// loop. The runtime completes at most 128 channel operations in a row (all channels
+/// together) before it lets the loop turn, so the readers of all the senders together queue
+/// about that many lines a turn; and each writer sends everything queued for its client in one
+/// write (see [`writer`]), so it keeps up with any number of senders. (One write per line did
+/// not: each writer then sent at most 128 lines a turn while every sender added theirs, and two
+/// clients pasting at once got a fast reader disconnected.)
 const QUEUE: usize = 512;
 
 struct Member {
@@ -120,6 +126,23 @@ fn leave(room: &Shared, id: u64) {
     deliver(room, |_| true, &news);
 }
 
+/// A client's line as text others can be shown: bytes that are not UTF-8 become U+FFFD rather
+/// than end the connection (`read_line` would reject them), and so do control characters,
+/// which would let one client move the cursor or clear the screen of the others' terminals
+/// (and of the server's log).
+fn printable(line: &[u8]) -> String {
+    String::from_utf8_lossy(line)
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
 /// One line from member `id`: a command, or talk for the others.
 fn said(room: &Shared, id: u64, line: String) {
     let Some(name) = room.borrow().members.get(&id).map(|m| m.name.clone()) else {
@@ -142,23 +165,38 @@ fn said(room: &Shared, id: u64, line: String) {
     }
 }
 
+/// Sends a client's queued lines as they come: when one is there, it and every line queued
+/// behind it go in one write, so that a client falls behind only when its socket does.
+fn writer(queue: stream::Stream<String>, oc: io::OutputChannel) -> Promise<()> {
+    // Shared: the loop's closure reads it each iteration, and a `Stream` is one cursor.
+    let queue = Rc::new(queue);
+    lwt! {
+        while let Some(first) = queue.get() {
+            do let mut batch = first + "\n";
+            do for line in queue.get_available() {
+                batch.push_str(&line);
+                batch.push('\n');
+            }
+            oc.write(batch);
+        }
+    }
+}
+
 /// A connection's handler: two tasks, one reading the client, one writing to it.
 fn serve(room: Shared, ic: io::InputChannel, oc: io::OutputChannel) -> Promise<()> {
     let (queue, outbox) = stream::create_bounded(QUEUE);
     let id = join(&room, outbox, ic.clone());
-    // The writer. A failed write means the peer is gone or broken: abort the connection so that
-    // the reader fails too and the client leaves, instead of lingering until it sends a line.
+    // A failed write means the peer is gone or broken: abort the connection so that the reader
+    // fails too and the client leaves, instead of lingering until it sends a line.
     let conn = ic.clone();
-    let writing = queue
-        .iter_s(move |line| oc.write_line(line))
-        .catch(move |_| conn.abort());
+    let writing = writer(queue, oc).catch(move |_| conn.abort());
     lwt! {
         do let cleanup = room.clone();
         // The reader: until the client closes its side (`None`), or its connection fails or
         // is aborted (a rejection, caught: to a chat server that is just a client leaving).
         try {
-            while let Some(line) = ic.read_line_opt() {
-                do said(&room, id, line);
+            while let Some(line) = ic.read_line_bytes_opt() {
+                do said(&room, id, printable(&line));
             }
         } catch {
             e => do log(format_args!("client {id}'s connection ended: {e}")),
@@ -183,10 +221,17 @@ fn main() {
     let room = Shared::default();
     // A line longer than 1 KiB fails that client's read (its connection ends) instead of
     // making us buffer up to the default megabyte. `on_error` keeps the server serving when a
-    // connection fails to close, where the default reporter would end the process.
-    let config = io::ServerConfig::new()
-        .max_line_length(1024)
-        .on_error(|e| eprintln!("chat: {e}"));
+    // connection fails to close, where the default reporter would end the process; a client
+    // that left before we were done writing to it (a broken pipe, a reset) is no news.
+    let config = io::ServerConfig::new().max_line_length(1024).on_error(|e| {
+        use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+        let left = e
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| matches!(e.kind(), BrokenPipe | ConnectionReset));
+        if !left {
+            let _ = writeln!(std::io::stderr(), "chat: {e}");
+        }
+    });
     let server = io::establish_server_with(addr, config, move |_peer, ic, oc| {
         serve(room.clone(), ic, oc)
     });

@@ -487,3 +487,85 @@ fn chat_disconnects_a_client_that_does_not_read() {
     drop(sleeper);
     drop(server);
 }
+
+/// rev86: with two clients pasting at once, a client that read as fast as it could was
+/// disconnected (its writer sent one line per channel operation, at most 128 a turn, while
+/// both senders queued theirs). Each writer now sends all that is queued in one write.
+#[test]
+fn chat_keeps_a_fast_reader_when_several_clients_flood_at_once() {
+    use std::io::Read;
+    let (server, addr, log) = start_chat();
+    drop(log);
+    let mut listener = ChatClient::connect(&addr);
+    listener.expect(&["* welcome, you are client 1 (1 connected)"]);
+    let mut talkers = Vec::new();
+    for n in [2, 3] {
+        let mut talker = ChatClient::connect(&addr);
+        talker.expect(&[&format!("* welcome, you are client {n} ({n} connected)")]);
+        listener.expect(&[&format!("* client {n} joined")]);
+        talkers.push(talker);
+    }
+    // Each talker reads what it gets on a thread of its own: one that does not read is
+    // dropped, by design.
+    let drains: Vec<_> = talkers
+        .iter()
+        .map(|t| {
+            let mut socket = t.writer.try_clone().unwrap();
+            std::thread::spawn(move || {
+                let _ = socket.read_to_end(&mut Vec::new());
+            })
+        })
+        .collect();
+    const LINES: usize = 2_000;
+    let sends: Vec<_> = talkers
+        .iter()
+        .enumerate()
+        .map(|(k, t)| {
+            let mut socket = t.writer.try_clone().unwrap();
+            let text: String = (0..LINES).map(|i| format!("{k} {i}\n")).collect();
+            std::thread::spawn(move || socket.write_all(text.as_bytes()).unwrap())
+        })
+        .collect();
+    let mut next = [0; 2];
+    for _ in 0..2 * LINES {
+        let line = listener.line();
+        let (who, said) = line
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("not talk: {line:?}"));
+        let k = match who {
+            "client 2" => 0,
+            "client 3" => 1,
+            _ => panic!("from {who:?}"),
+        };
+        assert_eq!(said, format!("{k} {}", next[k]), "in order, from each");
+        next[k] += 1;
+    }
+    assert_eq!(next, [LINES, LINES]);
+    for send in sends {
+        send.join().unwrap();
+    }
+    drop(server);
+    for drain in drains {
+        drain.join().unwrap();
+    }
+}
+
+/// rev86: a line that was not UTF-8 ended its sender's connection without a word, and control
+/// characters (an escape that clears the screen) went as they were to the other clients.
+#[test]
+fn chat_shows_bad_bytes_and_control_characters_as_replacements() {
+    let (server, addr, log) = start_chat();
+    drop(log);
+    let mut a = ChatClient::connect(&addr);
+    a.expect(&["* welcome, you are client 1 (1 connected)"]);
+    let mut b = ChatClient::connect(&addr);
+    b.expect(&["* welcome, you are client 2 (2 connected)"]);
+    a.expect(&["* client 2 joined"]);
+    a.writer.write_all(b"caf\xe9 \x1b[2J\tok\r\n").unwrap();
+    b.expect(&["client 1: caf\u{fffd} \u{fffd}[2J\tok"]);
+    a.writer.write_all(b"/nick \x07bell\n").unwrap();
+    b.expect(&["* client 1 is now \u{fffd}bell"]);
+    a.send("still connected");
+    b.expect(&["\u{fffd}bell: still connected"]);
+    drop(server);
+}
