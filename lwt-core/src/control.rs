@@ -352,19 +352,37 @@ pub fn flow_body(body: Promise<Flow>) -> Iteration {
     Iteration(IterationKind::Flow(body))
 }
 
-/// A statement that ends a loop body with `break` or `continue` in it, or the body's value: a
-/// `Promise<()>`, which finishes normally ([`Flow::Next`]).
+/// What ends a block on the way from a loop body to its `break` or `continue` in `lwt!` (the
+/// last statement, a branch's or an arm's value): a `Promise<()>`.
+#[diagnostic::on_unimplemented(
+    message = "in a loop body with `break` or `continue`, each block that can reach them ends \
+               with a `Promise<()>` (a statement), but this is a `{Self}`",
+    label = "expected a `Promise<()>`, found `{Self}`",
+    note = "a branch or arm of a statement has no value: end it with a statement (`expr;`), or \
+            wait for the value and drop it (`let _ = expr;`)"
+)]
+pub trait FlowStatement: sealed::Sealed {
+    /// The promise itself.
+    fn into_unit(self) -> Promise<()>;
+}
+
+impl FlowStatement for Promise<()> {
+    #[inline]
+    fn into_unit(self) -> Promise<()> {
+        self
+    }
+}
+
+/// A statement that ends a block on the way from a loop body to its `break` or `continue`, or
+/// such a block's value: a `Promise<()>`, which finishes normally ([`Flow::Next`]).
 ///
 /// ```
 /// use lwt_core::{control, control::Flow, return_unit, State};
 /// assert_eq!(control::flow_last(return_unit()).state(), State::Fulfilled(Flow::Next));
 /// ```
 #[inline]
-pub fn flow_last<P: LoopBody>(body: P) -> Promise<Flow> {
-    match body.into_iteration().0 {
-        IterationKind::Unit(p) => p.map(|()| Flow::Next),
-        IterationKind::Flow(p) => p,
-    }
+pub fn flow_last<P: FlowStatement>(statement: P) -> Promise<Flow> {
+    statement.into_unit().map(|()| Flow::Next)
 }
 
 /// `statement; rest` in a loop body with `break` or `continue`, for a statement that contains

@@ -15,12 +15,14 @@ use syn::Token;
 pub(crate) const RETURN: &str = "`return` cannot be used in `lwt!`: the code after a `let` runs \
     later, in a callback, so there is no function to return from; end the block with its value \
     (a promise) instead, e.g. `if done { lwt::ret(x) } else { .. }`";
-pub(crate) const BREAK: &str = "this `break` is plain Rust, which cannot leave a loop of `lwt!` \
-    (each iteration's body runs as callbacks): write it as a statement of the block, without \
-    `do` (`if cond { break; }`, or `None => break,` as a `match` arm)";
-pub(crate) const CONTINUE: &str = "this `continue` is plain Rust, which cannot reach a loop of \
-    `lwt!` (each iteration's body runs as callbacks): write it as a statement of the block, \
-    without `do` (`if cond { continue; }`, or `None => continue,` as a `match` arm)";
+pub(crate) const BREAK: &str = "this `break` is Rust's own, inside an expression, and cannot \
+    leave a loop of `lwt!` (each iteration's body runs as callbacks): write `break;` as a \
+    statement of the block (`if cond { break; }`, not `do if cond { break; }`) or as a `match` \
+    arm (`None => break,`)";
+pub(crate) const CONTINUE: &str = "this `continue` is Rust's own, inside an expression, and \
+    cannot reach a loop of `lwt!` (each iteration's body runs as callbacks): write `continue;` \
+    as a statement of the block (`if cond { continue; }`, not `do if cond { continue; }`) or \
+    as a `match` arm (`None => continue,`)";
 pub(crate) const QUESTION: &str = "the `?` operator cannot be used in `lwt!`: the code runs in \
     callbacks that return promises; turn the `Result` into a promise and bind it: \
     `let x = lwt::of_result(expr);` (an `Err` rejects the block)";

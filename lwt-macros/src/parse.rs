@@ -244,7 +244,7 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
         errors.push(syn::Error::new_spanned(label, LABEL));
     }
     if input.peek(Token![break]) || input.peek(Token![continue]) {
-        let jump = jump(input)?;
+        let jump = jump(input, false)?;
         // As any statement, `;` unless it ends the block (`break` alone is then its last
         // statement, as `break` without `;` is in Rust).
         if !input.is_empty() {
@@ -292,8 +292,9 @@ const LABEL: &str = "loop labels are not supported in `lwt!`: `break` and `conti
     `Cell<bool>`) that its condition reads, and `break` the inner one";
 
 /// `break` or `continue` (its `;` or `,` is the caller's): no label, and no value, since a loop of
-/// `lwt!` is a `Promise<()>`.
-fn jump(input: ParseStream<'_>) -> Result<Jump> {
+/// `lwt!` is a `Promise<()>`. In an arm (`in_arm`), what starts the next arm is left for the
+/// caller, which reports the missing `,`.
+fn jump(input: ParseStream<'_>, in_arm: bool) -> Result<Jump> {
     let (span, kind) = if input.peek(Token![break]) {
         (input.parse::<Token![break]>()?.span, JumpKind::Break)
     } else {
@@ -303,20 +304,34 @@ fn jump(input: ParseStream<'_>) -> Result<Jump> {
         let label: syn::Lifetime = input.parse()?;
         return Err(syn::Error::new_spanned(label, LABEL));
     }
-    if kind == JumpKind::Break
-        && !input.is_empty()
-        && !input.peek(Token![;])
-        && !input.peek(Token![,])
-    {
-        let value: Expr = input.parse()?;
-        return Err(syn::Error::new_spanned(
-            value,
+    let ends = input.is_empty() || input.peek(Token![;]) || input.peek(Token![,]);
+    if ends || (in_arm && starts_arm(input)) {
+        return Ok(Jump { span, kind });
+    }
+    // Whatever else follows is read as the value the user meant it to carry, when it is an
+    // expression; otherwise (`break do x;`) the caller's "expected `;`" says what is missing.
+    let fork = input.fork();
+    if fork.parse::<Expr>().is_err() {
+        return Ok(Jump { span, kind });
+    }
+    let value: Expr = input.parse()?;
+    let message = match kind {
+        JumpKind::Break => {
             "`break` with a value is not supported in `lwt!`: a loop of `lwt!` is a \
              `Promise<()>`; keep the result in a cell (`Rc<Cell<_>>`) the loop sets before it \
-             breaks, and read it after the loop",
-        ));
-    }
-    Ok(Jump { span, kind })
+             breaks, and read it after the loop"
+        }
+        JumpKind::Continue => "expected `;` after `continue`, which takes no value",
+    };
+    Err(syn::Error::new_spanned(value, message))
+}
+
+/// Does a `match` arm start here (a pattern, then `=>` or a guard)? After an arm's body, that
+/// means its `,` is missing.
+fn starts_arm(input: ParseStream<'_>) -> bool {
+    let fork = input.fork();
+    fork.call(Pat::parse_multi_with_leading_vert).is_ok()
+        && (fork.peek(Token![=>]) || fork.peek(Token![if]))
 }
 
 /// `/// text` (or `//! text`, `#[doc = ..]`): an attribute, for the parser.
@@ -1118,8 +1133,15 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         })
     } else if input.peek(Token![break]) || input.peek(Token![continue]) {
         // `None => break,`: the arm's body is the statement alone.
+        let jump = jump(input, true)?;
+        if !input.is_empty() && !input.peek(Token![,]) {
+            errors.push(syn::Error::new(
+                input.span(),
+                "expected `,` between these match arms",
+            ));
+        }
         Body::Block(Block {
-            stmts: vec![Stmt::Jump(jump(input)?)],
+            stmts: vec![Stmt::Jump(jump)],
             tail: None,
         })
     } else {
