@@ -477,3 +477,24 @@ fn try_finally_closes_a_clone_of_the_channel_the_body_uses() {
     let echoed = lwt::main::run(from_server.read_to_end()).unwrap();
     assert_eq!(echoed, b"one\ntwo\n");
 }
+
+/// lwt_ppx's `match%lwt (e) [%finally f] with`, as the error for `match try { .. }` says to
+/// write it: a nested block as the scrutinee, whose rejection the `exception` arms see after
+/// the cleanup ran (rev87).
+#[test]
+fn match_on_a_nested_try_finally_block() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let (l1, l2) = (log.clone(), log.clone());
+    let p: Promise<u8> = lwt! {
+        match lwt! { try { lwt::fail_with::<u8>("boom") } finally { do l1.borrow_mut().push("cleanup"); } } {
+            n => ret(n),
+            exception e => {
+                do l2.borrow_mut().push("caught");
+                do assert_eq!(e.to_string(), "boom");
+                ret(0)
+            }
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled(0));
+    assert_eq!(*log.borrow(), ["cleanup", "caught"]);
+}

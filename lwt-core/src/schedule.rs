@@ -123,24 +123,29 @@ impl Loop {
     #[inline]
     fn drain(&self) {
         loop {
-            let mut queue = self.queue.borrow_mut();
-            match queue.pop_front() {
+            // The borrow ends before the job runs: jobs enqueue more jobs.
+            let next = self.queue.borrow_mut().pop_front();
+            match next {
                 Some(job) => {
-                    // The borrow ends before the job runs: jobs enqueue more jobs.
-                    drop(queue);
                     // A count left by a nested drain whose panic was caught (by a `bind`'s
                     // guard, say) instead of unwinding to the job that made the `wakeup`
                     // concerns that job only: a later job cut short goes back to the head.
                     self.handed_back.set(0);
                     job.run()
                 }
-                None => {
-                    if queue.capacity() > KEEP_QUEUED {
-                        give_back_queue_memory(&mut queue);
-                    }
-                    return;
-                }
+                None => return,
             }
+        }
+    }
+
+    /// The outermost drain, which gives back the memory of a burst: a nested drain's queue is
+    /// dropped when it ends, but this one stays for the thread's life.
+    #[inline]
+    fn drain_outermost(&self) {
+        self.drain();
+        let mut queue = self.queue.borrow_mut();
+        if queue.capacity() > KEEP_QUEUED {
+            give_back_queue_memory(&mut queue);
         }
     }
 
@@ -156,7 +161,7 @@ impl Loop {
         self.depth.set(1);
         let done = catch_unwind(AssertUnwindSafe(|| {
             let r = f();
-            self.drain();
+            self.drain_outermost();
             r
         }));
         match done {
@@ -174,7 +179,7 @@ impl Loop {
         let _guard = DepthGuard(&self.depth, 0);
         self.depth.set(1);
         let r = f();
-        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.drain())) {
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| self.drain_outermost())) {
             self.finish_after_panic::<()>(panic);
         }
         r
@@ -185,7 +190,7 @@ impl Loop {
     fn finish_after_panic<R>(&self, panic: Box<dyn std::any::Any + Send>) -> R {
         self.handed_back.set(0);
         // Each later panic is dropped: the caller hears of the first.
-        while catch_unwind(AssertUnwindSafe(|| self.drain())).is_err() {}
+        while catch_unwind(AssertUnwindSafe(|| self.drain_outermost())).is_err() {}
         resume_unwind(panic)
     }
 

@@ -1019,6 +1019,18 @@ fn match_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Match> {
     let match_token: Token![match] = input.parse()?;
     ppx_suffix(input, "match", errors);
     let expr = Expr::parse_without_eager_brace(input)?;
+    if let Expr::TryBlock(t) = &expr {
+        // Rust's unstable `try` block, to syn: meant as `lwt!`'s `try`, which a scrutinee (plain
+        // Rust) cannot be; without this, the `finally` or `catch` after it reads as a missing
+        // `{` of the arms.
+        return Err(syn::Error::new(
+            t.try_token.span,
+            "a `try` form cannot be the promise of a `match` (its scrutinee is a Rust \
+             expression): wrap it in a nested block, `match lwt! { try { .. } finally { .. } } \
+             { .. }`, whose rejections the `exception` arms then see (lwt_ppx's `match%lwt (e) \
+             [%finally f] with`)",
+        ));
+    }
     check::expr(&expr, errors);
     ocaml_keyword(
         input,
