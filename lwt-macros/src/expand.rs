@@ -333,20 +333,10 @@ fn jump(j: &Jump) -> TokenStream {
     quote_spanned!(j.span=> #lwt::ret(#lwt::Flow::#flow))
 }
 
-/// A form with a `break` or `continue` in it, as a `Promise<Flow>`.
+/// A form with a `break` or `continue` in it, as a `Promise<Flow>` (a loop's own `break` is its
+/// own: as a statement, a loop is a plain `Promise<()>`).
 fn flow_form(f: &Form) -> TokenStream {
-    match f {
-        Form::If(i) => if_form(i, true),
-        Form::Match(m) => match_form(m, true),
-        Form::Try(t) => try_form(t, true),
-        Form::Block(b) => {
-            let body = flow_block_expr(&b.block);
-            let semi = quote_spanned!(generated(b.span)=> ;);
-            quote_spanned!(b.span=> { #semi #body })
-        }
-        // A loop's `break` is its own: as a statement, a loop is a plain `Promise<()>`.
-        Form::For(_) | Form::While(_) | Form::WhileLet(_) | Form::Loop(_) => form(f),
-    }
+    form_in(f, true)
 }
 
 /// A loop's body: a `Promise<()>` checked where it is written (`loop_body`, for `for` and
@@ -768,10 +758,16 @@ fn form_span(f: &Form) -> Span {
 }
 
 fn form(f: &Form) -> TokenStream {
+    form_in(f, false)
+}
+
+/// A form; in a flow block (`flow`, see [`flow_block_expr`]), its blocks are flow blocks, except
+/// a loop's body, which is the loop's own.
+fn form_in(f: &Form, flow: bool) -> TokenStream {
     match f {
-        Form::If(i) => if_form(i, false),
-        Form::Match(m) => match_form(m, false),
-        Form::Try(t) => try_form(t, false),
+        Form::If(i) => if_form(i, flow),
+        Form::Match(m) => match_form(m, flow),
+        Form::Try(t) => try_form(t, flow),
         Form::For(f) => {
             let lwt = rt(f.span);
             let pat = param(&f.pat);
@@ -852,7 +848,7 @@ fn form(f: &Form) -> TokenStream {
             quote_spanned!(l.span=> #lwt::#driver(#closure))
         }
         Form::Block(b) => {
-            let body = block_expr(&b.block);
+            let body = block_in(&b.block, flow);
             // Braces at the user's brace, so that type errors about the block's promise point
             // at it. They may be unneeded (no plain statement to scope): the empty statement
             // keeps `unused_braces` quiet, and its generated span `redundant_semicolons`.
