@@ -442,3 +442,42 @@ fn an_arm_whose_body_is_do_value() {
     };
     assert_eq!(unit.state(), State::Fulfilled(()));
 }
+
+lwt::exception! {
+    /// A retry loop's failure, as OCaml's `exception Transient of int`.
+    Transient(u32);
+    Fatal { reason: &'static str }
+}
+
+/// `exception!`'s types are matched by type in rejection arms, as OCaml's exceptions are by
+/// constructor (rev87: declaring one by hand was the heaviest line of a port).
+#[test]
+fn exception_types_are_matched_by_rejection_arms() {
+    let attempt = |n: u32| -> Promise<u32> {
+        match n {
+            0 | 1 => Promise::fail(Transient(n)),
+            2 => Promise::fail(Fatal { reason: "disk" }),
+            _ => ret(n),
+        }
+    };
+    let classify = move |n: u32| -> Promise<String> {
+        lwt! {
+            match attempt(n) {
+                v => do format!("ok {v}"),
+                exception t: Transient if t.0 == 0 => do format!("first try: {t}"),
+                exception t: Transient => do format!("again: {}", t.0),
+                exception f: Fatal => do format!("fatal: {}", f.reason),
+            }
+        }
+    };
+    let got: Vec<_> = (0..4).map(|n| classify(n).state()).collect();
+    assert_eq!(
+        got,
+        [
+            State::Fulfilled("first try: Transient(0)".to_string()),
+            State::Fulfilled("again: 1".to_string()),
+            State::Fulfilled("fatal: disk".to_string()),
+            State::Fulfilled("ok 3".to_string()),
+        ]
+    );
+}

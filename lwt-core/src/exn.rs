@@ -24,6 +24,7 @@ use std::panic::Location;
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
 
+mod declare;
 mod snapshot;
 
 pub use snapshot::ExnSnapshot;
