@@ -12,6 +12,7 @@
 //! | `Invalid_argument s` (`Lwt.fail_invalid_arg`) | [`InvalidArgument`] |
 //! | an exception raised by a callback | [`Panicked`], holding the panic message (or the value of a `panic_any`) |
 //! | (no counterpart: Lwt leaves the promise pending forever) | [`Abandoned`]: the resolver was dropped |
+//! | `exception Transient of int` (a program's own) | [`exception! { pub Transient(pub u32); }`](crate::exception): an error type, printed `Transient(3)` |
 //!
 //! An `Exn` can also carry a short trail of source locations: the `lwt!` macro records the `let` a
 //! rejection passed through, and `Debug` prints the trail, because Lwt users lose backtraces through
