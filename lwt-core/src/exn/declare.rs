@@ -12,7 +12,8 @@
 /// `#[derive(Debug)]`, a `Display` that prints it as `Debug` does (`Transient(3)`, as OCaml's
 /// `Printexc.to_string`), and `std::error::Error`, so it can reject a promise and be matched
 /// by type. Attributes and doc comments go before each name (`#[derive(Clone)]` adds to the
-/// derive).
+/// derive). As with any `#[derive(Debug)]`, rustc calls a field that only the message prints
+/// "never read": put `#[allow(dead_code)]` before such a type. No generic parameters.
 ///
 /// ```
 /// use lwt_core::{exception, main, Exn, Promise};
