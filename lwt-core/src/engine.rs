@@ -1035,13 +1035,17 @@ impl Engine {
     }
 
     /// Wakes the timers that are due and made before `mark`; did it wake any? One at a time,
-    /// with no borrow held while one's callbacks run (see `Timers::pop_due`).
+    /// with no borrow held while one's callbacks run (see `Timers::pop_due`, which also says why
+    /// a due timer made since `mark` but before this pass ends it).
     #[inline(never)]
     fn fire_due_timers(&self, mark: u64) -> bool {
-        let now = self.timers.borrow().ticks(Instant::now());
+        let (now, pass) = {
+            let timers = self.timers.borrow();
+            (timers.ticks(Instant::now()), timers.mark())
+        };
         let mut fired = false;
         loop {
-            let next = self.timers.borrow_mut().pop_due(now, mark);
+            let next = self.timers.borrow_mut().pop_due(now, mark, pass);
             match next {
                 Some(r) => {
                     fired = true;

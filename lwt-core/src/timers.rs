@@ -230,23 +230,40 @@ impl Timers {
     /// ([`mark`](Self::mark)), dropping canceled ones found on the way. The loop takes due timers
     /// one at a time, waking each before it takes the next, so that a nested loop turned from a
     /// timer's callback (exit hooks) fires the rest itself, in order. `now` is in the heap's ticks
-    /// ([`ticks`](Self::ticks)), converted once per pass. The loop's mark is taken when an
-    /// iteration first looks at its timers: a timer made since (a zero sleep made by a timer's
-    /// callback) waits for the next iteration, as on Lwt, whose libev looks at its timers once
-    /// per iteration.
+    /// ([`ticks`](Self::ticks)), converted once per pass, and `pass` is the mark taken when the
+    /// pass began. The loop's mark `made_before` is taken when an iteration first looks at its
+    /// timers: a timer made since (a zero sleep made by a timer's callback) waits for the next
+    /// iteration, as on Lwt, whose libev looks at its timers once per iteration.
     ///
-    /// Such a timer, due already, can sit on top of older due ones: it is set aside (in
-    /// `aside`) until the pass ends, that is until this returns `None`, or until the heap is
-    /// looked at otherwise (see [`restore_aside`](Self::restore_aside)). Each is set aside once
-    /// per pass: put back after every timer taken, as they once were, `n` due timers whose
-    /// callbacks each made a zero sleep cost O(n²) (50,000 timers: 3.8 s instead of 56 ms).
-    pub(crate) fn pop_due(&mut self, now: u64, made_before: u64) -> Option<Resolver<()>> {
-        if self.aside_mark != made_before {
+    /// A timer made during this pass and due already (a `sleep_until` of an instant past) can
+    /// sit on top of older due ones: it is set aside (in `aside`) until the pass ends, that is
+    /// until this returns `None`, or until the heap is looked at otherwise (see
+    /// [`restore_aside`](Self::restore_aside)), and the older ones fire, as libev fires every
+    /// timer it found due before it runs their callbacks. Each is set aside once per pass: put
+    /// back after every timer taken, as they once were, `n` due timers whose callbacks each made
+    /// a zero sleep cost O(n²) (50,000 timers: 3.8 s instead of 56 ms).
+    ///
+    /// A timer made before this pass but since `made_before` (by a callback of the iteration's
+    /// first look, for its second look after the poll) and due now ends the pass instead: the
+    /// older timers behind it, due later, wait with it for the next iteration, which fires them
+    /// all in deadline order. Set aside too, it let them fire first when the poll returned late
+    /// (a `with_timeout` made there lost to an operation due after its timeout); Lwt's timers
+    /// made by a callback carry the loop's cached time, so libev never meets that order.
+    pub(crate) fn pop_due(
+        &mut self,
+        now: u64,
+        made_before: u64,
+        pass: u64,
+    ) -> Option<Resolver<()>> {
+        if self.aside_mark != pass {
             // Another pass (a nested loop's): what this one set aside may be due in it.
             self.restore_aside();
         }
         while let Some(&Reverse((deadline, sequence, slot))) = self.heap.peek() {
             if deadline > now {
+                break;
+            }
+            if (made_before..pass).contains(&sequence) && waiting(&self.slots[slot as usize]) {
                 break;
             }
             let entry = self.heap.pop().expect("peeked");
@@ -256,7 +273,7 @@ impl Timers {
             }
             if sequence >= made_before {
                 if waiting(&self.slots[slot as usize]) {
-                    self.aside_mark = made_before;
+                    self.aside_mark = pass;
                     self.aside.push(entry);
                 } else {
                     drop(self.release(slot));
@@ -309,7 +326,7 @@ impl Timers {
     fn expired(&mut self, now: Instant, due: &mut Vec<Resolver<()>>) {
         let now = self.ticks(now);
         let mark = self.mark();
-        due.extend(std::iter::from_fn(|| self.pop_due(now, mark)));
+        due.extend(std::iter::from_fn(|| self.pop_due(now, mark, mark)));
     }
 
     /// The deadline of the earliest live timer, dropping canceled ones found on the way.
@@ -407,7 +424,7 @@ mod tests {
         let now = timers.ticks(t0 + Duration::from_secs(1));
         let mark = timers.mark();
         let mut woken = 0;
-        while let Some(r) = timers.pop_due(now, mark) {
+        while let Some(r) = timers.pop_due(now, mark, mark) {
             r.wakeup(());
             woken += 1;
         }
@@ -434,7 +451,7 @@ mod tests {
         // The live timer still fires, from its new slot.
         let now = timers.ticks(t0 + Duration::from_secs(11));
         let mark = timers.mark();
-        let r = timers.pop_due(now, mark).expect("the live timer");
+        let r = timers.pop_due(now, mark, mark).expect("the live timer");
         r.wakeup(());
         assert!(live.is_fulfilled());
         // A small steady state keeps its memory.
@@ -461,7 +478,7 @@ mod tests {
         }
         let (now, mark) = (timers.ticks(t0 + Duration::from_secs(1)), timers.mark());
         let mut fired = 0;
-        while let Some(r) = timers.pop_due(now, mark) {
+        while let Some(r) = timers.pop_due(now, mark, mark) {
             r.wakeup(());
             fired += 1;
             // The callback's zero sleep: due at once, earlier than every timer left.
@@ -482,9 +499,39 @@ mod tests {
         );
         let next = timers.mark();
         assert_eq!(
-            std::iter::from_fn(|| timers.pop_due(now, next)).count(),
+            std::iter::from_fn(|| timers.pop_due(now, next, next)).count(),
             N as usize
         );
+    }
+
+    /// A timer made since the iteration's mark but before the pass (by a callback of the first
+    /// look), and due, ends the pass: an older timer due after it waits with it, and the next
+    /// iteration fires both in deadline order (timers_fuzz, seed 1, case 962). A canceled one
+    /// does not stop the pass.
+    #[test]
+    fn a_due_timer_made_before_the_pass_since_the_mark_holds_back_the_older_ones_due_after_it() {
+        let mut timers = Timers::default();
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let mut promises = Vec::new();
+        let mut add = |timers: &mut Timers, i: usize, ms: u64| {
+            let (p, r) = task::<()>();
+            timers.add(at(ms), r);
+            promises.push((i, p));
+        };
+        add(&mut timers, 0, 10); // old, due first
+        add(&mut timers, 1, 20); // old, due after the new one
+        let mark = timers.mark();
+        add(&mut timers, 2, 15); // made by a callback of the first look
+        add(&mut timers, 3, 12); // the same, canceled
+        promises[3].1.cancel();
+        let (now, pass) = (timers.ticks(at(25)), timers.mark());
+        let due: Vec<_> = std::iter::from_fn(|| timers.pop_due(now, mark, pass)).collect();
+        assert_eq!(wake_in_turn(due, &mut promises), [0]);
+        let next = timers.mark();
+        let due: Vec<_> = std::iter::from_fn(|| timers.pop_due(now, next, next)).collect();
+        assert_eq!(wake_in_turn(due, &mut promises), [2, 1]);
+        assert!(promises[0].1.is_rejected());
     }
 
     /// Wakes `due` in the order given and names the promise each one resolved (removing it).

@@ -8,7 +8,9 @@
 //! ran one `run` each, a zero sleep made by a timer's callback fired in the same iteration, and
 //! the exit hooks run from a callback deferred what a hook's `cancel` resolved until the
 //! callback's turn (or the callback) was over; and one more it found once its programs added and
-//! removed exit hooks: `exit` called while the exit hooks ran ran those left alongside.
+//! removed exit hooks: `exit` called while the exit hooks ran ran those left alongside. Also
+//! from `timers_fuzz`: after a late poll, older timers fired before a timer due earlier that a
+//! callback of the iteration had made.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -436,6 +438,43 @@ fn a_timer_made_by_a_timer_due_first_waits_while_older_due_timers_fire() {
     // Before the fix: ["a 1", "z 1", "c 1"].
     assert_eq!(*l.borrow(), ["a 1", "c 1", "z 2"]);
     assert_eq!(iterations, 2);
+}
+
+/// Found by `timers_fuzz` (seed 1, case 962, once, under load: "timeout 2: sleep 1 won, the
+/// timeout was due first"). A timer's callback, in the iteration's first look at its timers, made
+/// a timer due before an older one; the loop was late (here the callback itself blocks), so by the
+/// second look, after the poll, both were due. The new timer waited for the next iteration, as it
+/// must, but the older one, due later, fired in this one: out of deadline order, so a
+/// `with_timeout` made there lost to an operation due after it. On Lwt 5.6.1 the two fire in
+/// deadline order (`tests/ocaml/timer_order_after_a_late_poll.ml` prints s0, a, b). Now the
+/// second look stops at such a timer, and the older ones behind it wait with it.
+#[test]
+fn a_timer_made_before_a_late_poll_still_fires_before_older_timers_due_after_it() {
+    let l = log();
+    let t0 = Instant::now();
+    let (la, lb, ls) = (l.clone(), l.clone(), l.clone());
+    let b = unix::sleep_until(t0 + Duration::from_millis(20)).map(move |()| push(&lb, "b"));
+    let a: Rc<RefCell<Option<Promise<()>>>> = Rc::new(RefCell::new(None));
+    let a_slot = a.clone();
+    let s0 = unix::sleep_until(t0 + Duration::from_millis(5)).map(move |()| {
+        push(&ls, "s0");
+        let a = unix::sleep_until(t0 + Duration::from_millis(15)).map(move |()| push(&la, "a"));
+        *a_slot.borrow_mut() = Some(a);
+        // The loop is late: past both deadlines before it looks at its timers again.
+        std::thread::sleep(
+            (t0 + Duration::from_millis(25)).saturating_duration_since(Instant::now()),
+        );
+    });
+    // s0 is due when the loop first looks at its timers, before it polls.
+    std::thread::sleep((t0 + Duration::from_millis(6)).saturating_duration_since(Instant::now()));
+    // `run` waits for both, so the iteration goes on to its poll.
+    main::run(s0.bind(move |()| {
+        let a = a.borrow_mut().take().expect("s0's callback made it");
+        join(vec![a, b])
+    }))
+    .unwrap();
+    // Before the fix: ["s0", "b", "a"].
+    assert_eq!(*l.borrow(), ["s0", "a", "b"]);
 }
 
 /// A victim to cancel: a `with_timeout` of zero around a long sleep (what a `Lwt_unix.
