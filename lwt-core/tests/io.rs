@@ -2778,3 +2778,31 @@ fn read_until_on_a_closed_channel_is_channel_closed() {
     run(ic.close()).unwrap();
     assert!(run(ic.read_until(b'\n')).unwrap_err().is::<ChannelClosed>());
 }
+
+/// Found in review (rev89, session 40): a write canceled by a timeout puts its unwritten bytes
+/// back in the buffer and the automatic flush writes them out, as Lwt's does; but while that
+/// flush waited for the descriptor, `buffered()` said 0 (the flush had taken the buffer), where
+/// Lwt's counts the bytes its pending write has not written.
+#[test]
+fn buffered_counts_the_bytes_of_a_flush_waiting_for_the_descriptor() {
+    let (ic, oc) = io::pipe().unwrap();
+    let n = 200_000;
+    let w = oc.write(vec![b'x'; n]);
+    assert!(w.is_pending(), "more than a pipe holds");
+    let in_pipe = n - oc.buffered();
+    assert!(in_pipe > 0 && in_pipe < n, "{in_pipe} bytes in the pipe");
+    let timed_out = run(pick(vec![
+        w.clone(),
+        unix::timeout(Duration::from_millis(20)),
+    ]));
+    assert!(timed_out.unwrap_err().is::<unix::Timeout>());
+    assert!(w.is_rejected());
+    // Put back, then taken by the automatic flush, which waits for the reader.
+    run(main::pause()).unwrap();
+    assert!(oc.is_busy());
+    assert_eq!(oc.buffered(), n - in_pipe, "nothing was written since");
+    let rd = ic.read_to_end();
+    run(oc.close()).unwrap();
+    assert_eq!(oc.buffered(), 0);
+    assert_eq!(run(rd).unwrap().len(), n, "every byte once");
+}

@@ -85,6 +85,11 @@
 //! * **Canceling a read loses nothing.** A read in progress is shared by the channel; a caller
 //!   that gives up (with [`pick`](crate::pick) and a timeout, say) leaves the data it would have
 //!   got in the buffer for the next read.
+//! * **Canceling a write does not take its bytes back.** A write that waits for the descriptor
+//!   (its data did not fit in the buffer) and is canceled puts what it has not written back in
+//!   the buffer, and the automatic flush writes it out at the next turn of the loop, as Lwt's
+//!   does: the bytes go out once, and [`OutputChannel::buffered`] counts them until they have.
+//!   A caller that must not send them drops the channel with [`OutputChannel::abort`].
 //!
 //! Differences from Lwt, and why: `read_char` decodes a UTF-8 character (`read_byte` reads a
 //! byte), because Rust's `char` is a Unicode character; `read_line` has a length limit, so that

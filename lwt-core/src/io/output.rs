@@ -70,6 +70,10 @@ struct Output {
     accepted: Cell<u64>,
     /// Bytes handed to the descriptor since the channel was made.
     written: Cell<u64>,
+    /// Bytes of a write to the descriptor in progress, taken out of the buffer and not yet
+    /// written: still the channel's, so [`buffered`](OutputChannel::buffered) counts them, as
+    /// Lwt's buffer keeps them until its write returns.
+    in_flight: Cell<usize>,
     /// `flushed()` callers: (how many bytes must be written, resolver), in increasing order.
     waiters: RefCell<VecDeque<(u64, Resolver<()>)>>,
     auto_flush: Cell<bool>,
@@ -176,6 +180,7 @@ impl OutputChannel {
             size,
             accepted: Cell::new(0),
             written: Cell::new(0),
+            in_flight: Cell::new(0),
             waiters: RefCell::new(VecDeque::new()),
             auto_flush: Cell::new(false),
             error: RefCell::new(None),
@@ -302,16 +307,22 @@ impl OutputChannel {
         })
     }
 
-    /// How many bytes are in the buffer, not yet written to the descriptor (Lwt_io's
-    /// `buffered`). After a write error, the bytes that could not be written.
+    /// How many bytes the channel holds, not yet written to the descriptor (Lwt_io's
+    /// `buffered`): those in the buffer and those of a flush still waiting for the descriptor.
+    /// After a write error, the bytes that could not be written.
     ///
     /// ```
-    /// let (_ic, oc) = lwt_core::io::pipe().unwrap();
-    /// lwt_core::main::run(oc.write("abc")).unwrap();
+    /// use lwt_core::{io, main};
+    /// let (_ic, oc) = io::pipe().unwrap();
+    /// main::run(oc.write("abc")).unwrap();
     /// assert_eq!(oc.buffered(), 3);
+    /// // More than the pipe takes, and nobody reads: the rest waits for the descriptor.
+    /// let write = oc.write(vec![b'x'; 1 << 20]);
+    /// assert!(write.is_pending());
+    /// assert!(oc.buffered() > 0 && oc.buffered() < 3 + (1 << 20));
     /// ```
     pub fn buffered(&self) -> usize {
-        self.0.buf.borrow().len()
+        self.0.buf.borrow().len() + self.0.in_flight.get()
     }
 
     /// Lwt_io's `is_busy`: is an operation in progress on the channel (a flush waiting for the
@@ -381,6 +392,9 @@ impl OutputChannel {
     fn advance(&self, n: usize) {
         let written = self.0.written.get() + n as u64;
         self.0.written.set(written);
+        self.0
+            .in_flight
+            .set(self.0.in_flight.get().saturating_sub(n));
         loop {
             let ready = {
                 let mut waiters = self.0.waiters.borrow_mut();
@@ -411,6 +425,7 @@ impl OutputChannel {
     /// Writes `data` to the descriptor (the buffer is empty meanwhile: the lock is held). On
     /// failure the unwritten bytes go back to the buffer.
     fn write_out(&self, data: Vec<u8>, report: bool) -> Promise<()> {
+        self.0.in_flight.set(data.len());
         self.write_from(Outgoing::Owned(data), 0, report)
     }
 
@@ -504,6 +519,7 @@ impl OutputChannel {
     }
 
     fn write_failed(&self, data: &[u8], offset: usize, e: Exn, report: bool) -> Promise<()> {
+        self.0.in_flight.set(0);
         {
             let mut buf = self.0.buf.borrow_mut();
             let mut rest = data[offset..].to_vec();
