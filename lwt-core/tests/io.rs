@@ -1595,6 +1595,35 @@ fn a_failed_connection_by_host_name_names_the_host_and_every_address() {
     assert_eq!(e.snapshot().raw_os_error(), Some(libc::ECONNREFUSED));
 }
 
+/// Found in review (rev89, session 40): a host given as an IP literal, `("127.0.0.1", port)`,
+/// went through `getaddrinfo` and its errors named the address twice, as the host and as the
+/// address tried: `127.0.0.1:40713: 127.0.0.1:40713: Connection refused (os error 111)`.
+#[test]
+fn an_ip_literal_host_is_named_once_in_errors() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let by_literal = run(io::open_connection(("127.0.0.1", addr.port()))).unwrap_err();
+    let by_addr = run(io::open_connection(addr)).unwrap_err();
+    assert_eq!(by_literal.to_string(), by_addr.to_string());
+    assert_eq!(by_literal.to_string().matches(&addr.to_string()).count(), 1);
+    assert_eq!(io_kind(&by_literal), ErrorKind::ConnectionRefused);
+    // A server on a taken port, IPv6 literal included when this host has IPv6.
+    let server = run(io::establish_server(loopback(), echo_handler)).unwrap();
+    let port = server.local_addr().unwrap().port();
+    let taken = run(io::establish_server(("127.0.0.1", port), echo_handler)).unwrap_err();
+    assert_eq!(io_kind(&taken), ErrorKind::AddrInUse);
+    assert_eq!(
+        taken
+            .to_string()
+            .matches(&format!("127.0.0.1:{port}"))
+            .count(),
+        1,
+        "{taken}"
+    );
+    run(server.shutdown()).unwrap();
+}
+
 /// The same for a server by host name whose port is taken, on every address of the name this
 /// host has (a `localhost` that is also `::1` would otherwise bind there and succeed; an address
 /// this host lacks, `::1` without IPv6, fails on its own).

@@ -37,7 +37,8 @@ pub enum Address {
     /// An IP address and port (`ADDR_INET`).
     Inet(SocketAddr),
     /// A host name and port, resolved with [`getaddrinfo`](crate::unix::getaddrinfo); the
-    /// addresses are tried in order. If none works, the rejection is an `io::Error` of the last
+    /// addresses are tried in order. A name that is an IP address (`"127.0.0.1"`, `"::1"`) is
+    /// that address, as an `Inet`: no resolution, and errors name it once. If none works, the rejection is an `io::Error` of the last
     /// attempt's kind whose message names the host, then each address's error in the order
     /// tried: `localhost:1: [::1]:1: Connection refused (os error 111); 127.0.0.1:1: ...`.
     Host(String, u16),
@@ -165,8 +166,21 @@ fn resolve_then<T: 'static>(
     resolved.bind(move |addrs| first_that_works(name, port, addrs, 0, Vec::new(), f))
 }
 
-fn connect(addr: Address) -> Promise<Fd> {
+/// A `Host` whose name is an IP address (`("127.0.0.1", 80)`, `("::1", 80)`) is that address:
+/// no resolution, and its errors name it once (through `getaddrinfo` they named it as the host,
+/// then again as the address tried: `127.0.0.1:1: 127.0.0.1:1: Connection refused`, rev89).
+fn literal(addr: Address) -> Address {
     match addr {
+        Address::Host(host, port) => match host.parse::<std::net::IpAddr>() {
+            Ok(ip) => Address::Inet(SocketAddr::new(ip, port)),
+            Err(_) => Address::Host(host, port),
+        },
+        other => other,
+    }
+}
+
+fn connect(addr: Address) -> Promise<Fd> {
+    match literal(addr) {
         Address::Inet(addr) => unix::connect_tcp(addr),
         Address::Unix(path) => unix::connect_unix(path),
         Address::Host(host, port) => resolve_then(&host, port, unix::connect_tcp),
@@ -174,7 +188,7 @@ fn connect(addr: Address) -> Promise<Fd> {
 }
 
 fn listen(addr: Address) -> Promise<Listener> {
-    match addr {
+    match literal(addr) {
         Address::Inet(addr) => Promise::of_result(Listener::bind_tcp(addr)),
         Address::Unix(path) => Promise::of_result(Listener::bind_unix(path)),
         Address::Host(host, port) => resolve_then(&host, port, |addr| {
