@@ -1,8 +1,10 @@
 //! Pools of reusable resources (Lwt's `Lwt_pool`): connections, buffers, workers...
 //!
 //! Elements are created lazily, up to the pool's bound; a caller that finds them all in use
-//! waits, in FIFO order. Elements are handed out as `Rc<T>` (OCaml shares values; Rust needs the
-//! count to know when the caller is done with it).
+//! waits, in FIFO order. Elements are handed out as `Rc<T>` (OCaml shares values; a borrow
+//! could not live across the use's promise). A use ends when its function's promise resolves, as
+//! in Lwt, and the element goes to the next user then, whether or not the caller still holds a
+//! clone of the `Rc`: keep none past the use.
 //!
 //! * `validate` is asked before an element is reused, whether it was idle or handed over by
 //!   another user (a stale connection is disposed and replaced; a failing `validate` rejects the

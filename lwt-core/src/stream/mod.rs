@@ -81,9 +81,12 @@
 //!   Promise<Option<T>> { s.get() }` works.
 //! * **Clones of a bounded stream are allowed** (Lwt raises `Invalid_argument`): the bound then
 //!   counts the elements the slowest clone has not read.
-//! * **A bound of 0 is a rendezvous**: a push on `create_bounded(0)` waits until a reader takes
-//!   its element (a `get` waiting, or made later, a `get_available`...). In Lwt such a push
-//!   waits until a `resize`, and a read that was waiting meanwhile is never woken: it deadlocks.
+//! * **A bound of 0 is a rendezvous**: a push on `create_bounded(0)` waits until a reader asks
+//!   for an element (a `get` waiting, or made later, a `get_available`...). A read that only
+//!   looks (`peek`, `is_empty`) asks too: the push's element comes into the stream and the push
+//!   is fulfilled, though nothing has taken the element yet (as with a clone that has not read
+//!   it). In Lwt such a push waits until a `resize`, and a read that was waiting meanwhile is
+//!   never woken: it deadlocks.
 //! * **A bound that `resize` lowered below the count holds**: a waiting push comes in once the
 //!   count is under the new bound (a bound of 0: once a reader waits on the emptied stream,
 //!   as above). Lwt lets it in at the next read whatever the count (its
@@ -1421,8 +1424,9 @@ pub fn create<T: 'static>() -> (Stream<T>, Push<T>) {
 
 /// Lwt's `create_bounded`: a stream that buffers at most `size` unread elements, and the
 /// [`BoundedPush`] that feeds it: a push waits while the buffer is full. With `size == 0` a push
-/// waits until a reader takes its element (a rendezvous; Lwt's waits for a `resize`: see
-/// "Differences from Lwt, on purpose" in the module docs).
+/// waits until a reader asks for an element (a rendezvous; a `peek` or `is_empty` asks too, and
+/// lets the element in untaken; Lwt's waits for a `resize`: see "Differences from Lwt, on
+/// purpose" in the module docs).
 ///
 /// ```
 /// use lwt_core::{stream, State};
@@ -1505,7 +1509,9 @@ pub fn of_list<T: 'static>(items: Vec<T>) -> Stream<T> {
 }
 
 /// Lwt's `of_seq` / `of_iter`: a stream of the items of `items`, drawn lazily as they are read
-/// (so an endless iterator is fine). A panic of the iterator fails the read that meets it: in
+/// (so an endless iterator is fine for reads that take what they ask for: `get`, `nget`,
+/// `get_while`... Those that take everything available, `get_available`, `last_new`,
+/// `junk_old`, draw an endless iterator for ever, as Lwt's do). A panic of the iterator fails the read that meets it: in
 /// `next`, as a failing [`from`] generator does; in `into_iter`, the first read, and the
 /// stream then ends.
 ///
