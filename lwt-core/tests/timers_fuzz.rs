@@ -71,6 +71,15 @@
 //! exit hook ends at to keep it from blocking. An enter hook that finds its turn's exit hook
 //! resolved now pauses (`nudge_a_resolved_turn`).
 //!
+//! And a second (session 40, on seeds 2, 3, 4, 6, 7, 8 and 111, all failing within their first
+//! 1200 cases with "sleep N canceled, but no cancel reached it"; seed 1, the default, passed): since
+//! a bind whose source's callbacks were queued passes a cancel of its result on to the
+//! continuation's promise (`5c65604`, session 21; `git bisect` on seed 3 narrowed the change to
+//! it and its two neighbours), a chain canceled between its source firing and its
+//! callback running may have the sleep its callback makes canceled. The model now allows that
+//! (`pass_on_cancel`). Run other seeds after a change to the engine: each of the eight above
+//! passes 3000 cases now.
+//!
 //! Settings: `TIMERS_FUZZ_CASES` (default 1200, about 6 s in a debug build) and
 //! `TIMERS_FUZZ_SEED` (default 1) set the run; a failure is shrunk and names its case, which
 //! `TIMERS_FUZZ_CASE=<n>` replays alone with a trace.
@@ -203,6 +212,11 @@ struct Chain {
     p: Promise<()>,
     /// The sleep it waits on (its source, then the sleep its callback returned).
     on: usize,
+    /// Its callback has made its sleep.
+    made: bool,
+    /// A cancel reached the chain after its source fired and before its callback made its
+    /// sleep: the bind may pass it on to that sleep once it is made (see `pass_on_cancel`).
+    passed_on: bool,
 }
 
 struct Comb {
@@ -456,6 +470,11 @@ fn input_pending(ww: &World, i: Input) -> bool {
 
 /// Marks the sleeps that a cancel of `inputs` reaches (those still pending).
 fn expect_cancel(ww: &mut World, inputs: &[Input]) -> Vec<usize> {
+    for &i in inputs {
+        if let Input::Chain(j) = i {
+            pass_on_cancel(ww, j);
+        }
+    }
     let reached: Vec<usize> = inputs
         .iter()
         .filter_map(|&i| input_sleep(ww, i))
@@ -465,6 +484,18 @@ fn expect_cancel(ww: &mut World, inputs: &[Input]) -> Vec<usize> {
         ww.sleeps[k].cancel_expected = true;
     }
     reached
+}
+
+/// A cancel reached chain `j` (or may have). If its source has fired and its callback has not
+/// made its sleep yet, the cancel may reach that sleep once the callback returns it: a bind
+/// whose source's callbacks were queued (deferred) passes the cancel of its result on to the
+/// continuation's promise, where one made by a callback that runs before it, in the same list,
+/// finds the source resolved and reaches nothing (as on Lwt). The model cannot tell the two apart.
+fn pass_on_cancel(ww: &mut World, j: usize) {
+    let c = &ww.chains[j];
+    if !c.made && c.p.is_pending() && ww.sleeps[c.on].p.is_fulfilled() {
+        ww.chains[j].passed_on = true;
+    }
 }
 
 /// After a cancel that reached `inputs`: none of them may still wait.
@@ -564,11 +595,12 @@ fn comb_done(w: &W, c: usize, outcome: Result<&Vec<usize>, &Exn>) {
                         }
                     }
                     // A chain whose source has fired but whose callback is still queued is
-                    // pending, and a cancel reaches nothing through it (the callback then runs
-                    // and makes its sleep): the cancel may or may not have reached its sleep.
+                    // pending: the cancel reaches the sleep its callback makes. It may or may
+                    // not have reached the chain (through the loser's `map`) by now.
                     Input::Chain(j) => {
                         let k = ww.chains[j].on;
                         ww.sleeps[k].cancel_allowed = true;
+                        pass_on_cancel(&mut ww, j);
                         continue;
                     }
                     Input::Pause(_) | Input::Ret => {}
@@ -756,6 +788,8 @@ fn act(w: &W, a: &Act) {
                 ww.chains.push(Chain {
                     p: Promise::ret(()),
                     on: k,
+                    made: false,
+                    passed_on: false,
                 });
                 ww.chains.len() - 1
             };
@@ -767,7 +801,13 @@ fn act(w: &W, a: &Act) {
                 note(&w, || format!("chain {j} callback"));
                 script(&w);
                 let s2 = new_sleep(&w, d, true);
-                w.borrow_mut().chains[j].on = s2;
+                let mut ww = w.borrow_mut();
+                let chain = &mut ww.chains[j];
+                (chain.on, chain.made) = (s2, true);
+                if chain.passed_on {
+                    ww.sleeps[s2].cancel_allowed = true;
+                }
+                drop(ww);
                 let p = w.borrow().sleeps[s2].p.clone();
                 p
             });
@@ -859,6 +899,9 @@ fn act(w: &W, a: &Act) {
                 for &i in &inputs {
                     if let Some(k) = input_sleep(&ww, i) {
                         ww.sleeps[k].cancel_allowed = true;
+                    }
+                    if let Input::Chain(j) = i {
+                        pass_on_cancel(&mut ww, j);
                     }
                 }
                 Vec::new()
