@@ -173,11 +173,16 @@ impl Pool {
         let mut state = self.lock();
         // A worker counts as idle until it wakes up and takes a job, so `idle > 0` alone would
         // send a second job to a worker already promised to the first, and two jobs that wait on
-        // each other would deadlock on one thread. Each handed job needs an idle worker of its
+        // each other would deadlock on one thread. Each handed job needs a free worker of its
         // own, within the maximum (idle workers above a lowered maximum are about to exit), and
-        // none is handed over while others wait for a thread (they were there first).
+        // none is handed over while others wait for a thread (they were there first). A thread
+        // still starting is free too (one `set_bounds` started for its minimum, say): it takes
+        // the handed jobs first when it reaches its loop. Not counted, a job detached right
+        // after `set_bounds(1, 1)` was queued, and a cancel dropped it where Lwt's free worker
+        // runs it, or had one more thread started for it (rev90).
         let excess = state.threads.saturating_sub(state.max);
-        if state.waiting() == 0 && state.handed.len() < state.idle.saturating_sub(excess) {
+        let free = (state.idle + state.starting).saturating_sub(excess);
+        if state.waiting() == 0 && state.handed.len() < free {
             ticket.claim(TAKEN);
             state.handed.push_back(Queued { ticket, job });
             self.work.notify_one();
@@ -580,7 +585,8 @@ thread_local! {
 /// [`Canceled`](crate::Canceled), and `f` never runs: it is dropped when a thread reaches it in
 /// the queue, or when canceled jobs are most of the queue. Once a thread has the job, `cancel`
 /// does nothing, as in Lwt (the thread cannot be stopped, and the promise is still resolved
-/// with what `f` returns); a job submitted while a thread is idle has that thread at once. If
+/// with what `f` returns); a job submitted while a thread is idle (or starting, as those
+/// [`set_bounds`] starts for its minimum) has that thread at once. If
 /// the pool has no thread and cannot start one (the system refuses), the promise is rejected
 /// with the system's error rather than left waiting for ever.
 ///
@@ -974,6 +980,39 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
         }
         pool
+    }
+
+    /// Found in review (rev90, session 40): a thread started for the minimum counted as free
+    /// only once it reached its loop. A job detached before that, with no room for another
+    /// thread, was queued, and a cancel dropped it (Lwt's `set_bounds` puts its workers in the
+    /// free list at once, and a job handed to one runs); with room, one more thread was started
+    /// for it (`set_bounds(3, 8)` and 3 jobs: 4 threads).
+    #[test]
+    fn a_job_submitted_while_a_thread_starts_is_handed_to_it() {
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(1)));
+        {
+            // A thread `set_bounds(1, 1)` started, not yet at its loop.
+            let mut state = pool.lock();
+            state.min = 1;
+            state.threads += 1;
+            state.starting += 1;
+        }
+        let ticket = Arc::new(Ticket::new());
+        let (done, finished) = mpsc::channel::<()>();
+        submit(
+            pool,
+            ticket.clone(),
+            Box::new(move || {
+                let _ = done.send(());
+            }),
+        );
+        assert!(ticket.is_taken(), "queued, for a cancel to drop");
+        assert!(!pool.cancel(&ticket));
+        assert_eq!(pool.lock().threads, 1);
+        // The thread reaches its loop and takes the job.
+        pool.start_thread().unwrap();
+        assert_eq!(finished.recv_timeout(Duration::from_secs(5)), Ok(()));
+        pool.set_bounds(0, 1).unwrap();
     }
 
     /// Found in review (session 33): a job submitted while idle workers above a lowered
