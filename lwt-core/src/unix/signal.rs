@@ -5,7 +5,8 @@
 //! [signal-hook](https://docs.rs/signal-hook) installs for us only writes a byte to a pipe, one
 //! per signal received; the loop reads the pipe like any other descriptor and calls the
 //! functions registered for the signal, in registration order, on the thread that registered
-//! them, whenever that thread's loop runs, once per signal caught: never inside [`on_signal`]
+//! them, whenever that thread's loop runs, once per signal caught (up to the pipe's capacity:
+//! see the differences below): never inside [`on_signal`]
 //! itself, nor before the loop turns. That is Lwt's design too (a notification written by its
 //! C handler and read by the engine). As there, a signal that arrives while the same one is
 //! still pending in the kernel is merged with it by the kernel. Signals caught while the thread
@@ -56,6 +57,11 @@
 //!   together.
 //! * A function registered during a delivery (by one of the functions it calls) is called from
 //!   the next signal on; Lwt calls it in that same delivery too.
+//! * Each signal caught is a byte in its pipe, which holds 64 KiB on Linux: of a burst of more
+//!   than 65,536 signals of one kind between two reads of the pipe (the loop not turning
+//!   meanwhile), those beyond are lost (rev90: 100,000 raised, 65,536 calls). Lwt counts them
+//!   without bound. A count per signal would need a signal handler of our own, which only
+//!   `unsafe` code can install.
 //! * Each function given to [`on_signal_full`] gets its own handler. Lwt 5.6.1 gives every
 //!   function of a signal the handler of the signal's first registration, so that disabling
 //!   "its own" handler from a later function disables the first one instead.
