@@ -34,6 +34,13 @@
 //!   settled at the call, then cancels the others. Lwt 5.6.1 cancels the pending inputs first and
 //!   then takes the first resolved one, which can be an input those cancels just rejected: its
 //!   `pick [t; t; return 1]`, with `t` a task, is canceled; here it is fulfilled with 1.
+//! * Callbacks run in registration order (Lwt: newest first), so a callback registered on an
+//!   input *before* the combinator was called runs before the combinator's own. If it resolves
+//!   another input (`a.on_success(|_| rb.wakeup(2))`, then `pick([a, b])` and `a` fulfilled),
+//!   that input's callbacks reach the combinator first: `choose` and `pick` take `b`'s outcome
+//!   (and `pick` does not cancel `b`, which is resolved), `nchoose` and `npick` take both. Lwt's
+//!   combinator, registered last on `a`, sees `a` first: `1`, and `b` canceled. A program that
+//!   needs the first in time registers its own callbacks after the combinator call.
 //! * `nchoose_split` gives the pending inputs in input order. Lwt 5.6.1 gives them reversed when
 //!   an input was already fulfilled at the call (and in input order otherwise).
 //! * An empty input to `choose`, `pick`, `nchoose`, `npick` or `nchoose_split` gives a promise
@@ -508,7 +515,9 @@ fn choose_impl<T: 'static>(
     Promise::from_node(target)
 }
 
-/// Lwt's `choose`: the outcome of the first input to resolve. The others are left alone.
+/// Lwt's `choose`: the outcome of the first input to resolve (strictly, the first whose
+/// callback reaches the combinator: see the module docs on an input resolved by a callback of
+/// another). The others are left alone.
 ///
 /// ```
 /// use lwt_core::{combinators::choose, wait, State};

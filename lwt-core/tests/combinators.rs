@@ -941,3 +941,38 @@ fn a_panicking_input_iterator_rejects_the_result() {
     check(npick(inputs::<u8>()));
     check(nchoose_split(inputs::<u8>()));
 }
+
+/// Pinned from review (rev91, session 40), a documented difference (module docs): a callback
+/// registered on an input before the combinator runs before the combinator's own, so an input
+/// it resolves reaches the combinator first; registered after, the combinator sees the input
+/// that resolved first, as Lwt's does whatever the order (it runs the newest callback first).
+#[test]
+fn an_input_resolved_by_an_earlier_callback_of_another_reaches_pick_first() {
+    for callback_first in [true, false] {
+        let (a, ra) = lwt_core::task::<u32>();
+        let (b, rb) = lwt_core::task::<u32>();
+        let rb = RefCell::new(Some(rb));
+        let chain = move |_: &u32| {
+            if let Some(rb) = rb.borrow_mut().take() {
+                rb.wakeup(2);
+            }
+        };
+        let (a2, b2) = (a.clone(), b.clone());
+        let picked = if callback_first {
+            a2.on_success(chain);
+            lwt_core::pick(vec![a, b])
+        } else {
+            let picked = lwt_core::pick(vec![a, b]);
+            a2.on_success(chain);
+            picked
+        };
+        ra.wakeup(1);
+        if callback_first {
+            assert_eq!(picked.state(), lwt_core::State::Fulfilled(2));
+            assert_eq!(b2.state(), lwt_core::State::Fulfilled(2));
+        } else {
+            assert_eq!(picked.state(), lwt_core::State::Fulfilled(1));
+            assert!(b2.rejection().is_some_and(|e| e.is_canceled()));
+        }
+    }
+}
