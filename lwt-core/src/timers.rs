@@ -263,22 +263,28 @@ impl Timers {
             if deadline > now {
                 break;
             }
-            if (made_before..pass).contains(&sequence) && waiting(&self.slots[slot as usize]) {
-                break;
-            }
-            let entry = self.heap.pop().expect("peeked");
-            #[cfg(test)]
-            {
-                self.popped += 1;
-            }
             if sequence >= made_before {
-                if waiting(&self.slots[slot as usize]) {
+                let live = waiting(&self.slots[slot as usize]);
+                if live && sequence < pass {
+                    break;
+                }
+                let entry = self.heap.pop().expect("peeked");
+                #[cfg(test)]
+                {
+                    self.popped += 1;
+                }
+                if live {
                     self.aside_mark = pass;
                     self.aside.push(entry);
                 } else {
                     drop(self.release(slot));
                 }
                 continue;
+            }
+            self.heap.pop();
+            #[cfg(test)]
+            {
+                self.popped += 1;
             }
             if let Some(r) = self.release(slot) {
                 if r.is_pending() {
