@@ -152,7 +152,7 @@ impl Exn {
     /// ```
     /// use lwt_core::{wait, Exn};
     /// let (p, r) = wait::<u8>();
-    /// r.wakeup_exn(Exn::canceled()); // as if canceled, without running cancel handlers
+    /// r.wakeup_exn(Exn::canceled()); // as if canceled: its `on_cancel` handlers run too, as Lwt's
     /// assert!(p.rejection().unwrap().is_canceled());
     /// ```
     pub fn canceled() -> Exn {

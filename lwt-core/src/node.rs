@@ -545,7 +545,8 @@ impl<T: 'static> Node<T> {
     }
 
     /// Merges the pending root `inner` into the pending root `self`: `inner` becomes a proxy, its
-    /// callbacks run first (they were registered before it was returned), its cancel link replaces
+    /// callbacks run first (usually registered before it was returned; not always, when it existed
+    /// before the bind and got callbacks later: see `resolver`'s docs), its cancel link replaces
     /// ours (once a bind's callback has run, canceling the bind reaches what the callback returned).
     ///
     /// The direction matters for memory: in a recursive loop the outermost promise stays the root

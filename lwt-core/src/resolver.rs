@@ -17,7 +17,12 @@
 //! | `wakeup_later*` | same as `wakeup` | the state changes at once; callbacks run after the outermost running callback returns, in FIFO order: from a callback run by a `wakeup` that another callback made, they wait for that other callback too, as in Lwt |
 //!
 //! In both cases the promise's *state* changes before the call returns, and the callbacks of one
-//! promise run in the order they were registered.
+//! promise run in the order they were registered. When a bind's callback returns a promise that
+//! is still pending, the two become one, and that promise's callbacks run before the bind
+//! result's, whenever either was registered (rev93: `B A C` for `A` on the bind's result,
+//! `B` on the returned promise, `C` on the result after the merge; Lwt 5.6.1 runs the result's
+//! first, newest first: `C A B`). Code that needs an order between cleanups on the two
+//! registers them on one promise.
 
 use std::any::Any;
 use std::panic::Location;

@@ -853,3 +853,25 @@ fn callbacks_added_while_a_resolution_drops_the_old_cancel_link_run() {
         ["in drop: pending = false", "on_success 5", "map 5"]
     );
 }
+
+/// Pinned from review (rev93, session 40), documented in `resolver`'s docs: once a bind's result
+/// and the pending promise its callback returned are one, the returned promise's callbacks run
+/// first, whenever they were registered (Lwt 5.6.1 prints `C A B`).
+#[test]
+fn after_a_merge_the_returned_promises_callbacks_run_first() {
+    let order = Rc::new(RefCell::new(String::new()));
+    let push = |s: &'static str| {
+        let order = order.clone();
+        move |_: &()| order.borrow_mut().push_str(s)
+    };
+    let (p, r) = wait::<()>();
+    let (t2, r2) = wait::<()>();
+    let returned = t2.clone();
+    let q = p.bind(move |()| t2);
+    q.on_success(push("A"));
+    returned.on_success(push("B"));
+    r.wakeup(());
+    q.on_success(push("C"));
+    r2.wakeup(());
+    assert_eq!(*order.borrow(), "BAC");
+}
