@@ -571,8 +571,27 @@ fn plain(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     }
 }
 
+/// Where the tokens parsed since `from` end (their last token; a group's closing delimiter):
+/// where a missing `;` after them goes, rather than at the next token, which starts the statement
+/// that is right.
+fn end_since(from: syn::buffer::Cursor<'_>, input: ParseStream<'_>) -> Span {
+    let (end, mut cursor, mut last) = (input.cursor(), from, input.span());
+    while cursor != end {
+        let Some((tree, next)) = cursor.token_tree() else {
+            break;
+        };
+        last = match tree {
+            proc_macro2::TokenTree::Group(g) => g.span_close(),
+            other => other.span(),
+        };
+        cursor = next;
+    }
+    last
+}
+
 /// `let p [: T] = e [and q = f ...] [else { .. }];`
 fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Errors) -> Result<Bind> {
+    let start = input.cursor();
     let let_token: Token![let] = input.parse()?;
     ppx_suffix(input, "let", errors);
     if peek_ident(input, "rec") && !input.peek2(Token![=]) && !input.peek2(Token![:]) {
@@ -625,6 +644,14 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
     if input.peek(Token![in]) {
         return Err(input.error(
             "`let .. in` is OCaml's: in `lwt!`, end the `let` with `;` (`let x = promise; rest`)",
+        ));
+    }
+    if !input.peek(Token![;]) {
+        // syn's own error says only "expected `;`", at the next statement (rev92).
+        return Err(syn::Error::new(
+            end_since(start, input),
+            "expected `;` after this `let` of `lwt!` (the statements after it, up to the block's \
+             value, run once its promise is fulfilled)",
         ));
     }
     input.parse::<Token![;]>()?;
@@ -710,6 +737,7 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
         ));
     }
     input.parse::<Token![=]>()?;
+    let start = input.cursor();
     let init = match form(input, errors)? {
         Some(form) => {
             if !(input.is_empty()
@@ -719,7 +747,7 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
                 || peek_ident(input, "and"))
             {
                 return Err(syn::Error::new(
-                    input.span(),
+                    end_since(start, input),
                     "expected `;` after the form: in `lwt!`, a `let` initializer that starts \
                      with `if`, `match`, `try`, a loop or `{` is that form, as a promise; to \
                      use its value, bind it and work on the variable",
