@@ -194,18 +194,8 @@ impl Pool {
                 job,
             });
             if let Err(e) = self.spawn(state) {
-                // No thread: unless a busy worker took a handed job meanwhile, one is left
-                // without a worker coming (each of the others has an idle one woken for it);
-                // it goes back to waiting for the threads there are, first in line (handed
-                // jobs are older than any job waiting).
-                let mut state = self.lock();
-                if state.handed.len() > state.idle {
-                    if let Some(queued) = state.handed.pop_back() {
-                        queued.ticket.0.store(QUEUED, Ordering::Relaxed);
-                        state.queue.push_front(queued);
-                    }
-                }
-                return self.give_back_if_no_thread(state, &ticket, e);
+                // No thread: `spawn` has put the job left without a free worker back in line.
+                return self.give_back_if_no_thread(self.lock(), &ticket, e);
             }
         } else {
             state.queue.push_back(Queued {
@@ -254,11 +244,26 @@ impl Pool {
         let mut state = self.lock();
         state.spawning -= 1;
         if let Err(e) = spawned {
-            state.threads -= 1;
-            state.starting -= 1;
+            Self::start_failed(&mut state);
             return Err(e);
         }
         Ok(())
+    }
+
+    /// A thread counted as starting will not come. A starting thread counts as free, so a
+    /// `submit` (of another thread, while the start was under way) may have handed it a job:
+    /// the jobs left without a free worker go back to waiting for the threads there are, first
+    /// in line (handed jobs are older than any job waiting), cancelable again (rev95).
+    fn start_failed(state: &mut PoolState) {
+        state.threads -= 1;
+        state.starting -= 1;
+        while state.handed.len() > state.idle + state.starting {
+            let Some(queued) = state.handed.pop_back() else {
+                break;
+            };
+            queued.ticket.0.store(QUEUED, Ordering::Relaxed);
+            state.queue.push_front(queued);
+        }
     }
 
     fn start_thread(&'static self) -> std::io::Result<()> {
@@ -1013,6 +1018,33 @@ mod tests {
         pool.start_thread().unwrap();
         assert_eq!(finished.recv_timeout(Duration::from_secs(5)), Ok(()));
         pool.set_bounds(0, 1).unwrap();
+    }
+
+    /// Found in review (rev95, session 40), a regression of the test above's fix: a job handed
+    /// to a thread still starting was stranded when that start failed, counted as taken, so a
+    /// cancel was refused and a `run` waiting for it blocked. It goes back in line instead.
+    #[test]
+    fn a_job_handed_to_a_thread_whose_start_fails_waits_again_and_can_be_canceled() {
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(1)));
+        {
+            // Another thread's `set_bounds(1, 1)`, inside `spawn`: counted, its start under way.
+            let mut state = pool.lock();
+            state.min = 1;
+            state.threads += 1;
+            state.spawning += 1;
+            state.starting += 1;
+        }
+        let ticket = Arc::new(Ticket::new());
+        submit(pool, ticket.clone(), Box::new(|| {}));
+        assert!(ticket.is_taken(), "handed to the starting thread");
+        // That start fails, as `spawn` sees it.
+        {
+            let mut state = pool.lock();
+            state.spawning -= 1;
+            Pool::start_failed(&mut state);
+            assert_eq!((state.threads, state.handed.len(), state.waiting()), (0, 0, 1));
+        }
+        assert!(pool.cancel(&ticket), "a waiting job can be canceled");
     }
 
     /// Found in review (session 33): a job submitted while idle workers above a lowered
