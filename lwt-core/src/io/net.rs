@@ -37,8 +37,10 @@ pub enum Address {
     /// An IP address and port (`ADDR_INET`).
     Inet(SocketAddr),
     /// A host name and port, resolved with [`getaddrinfo`](crate::unix::getaddrinfo); the
-    /// addresses are tried in order. A name that is an IP address (`"127.0.0.1"`, `"::1"`) is
-    /// that address, as an `Inet`: no resolution, and errors name it once. If none works, the rejection is an `io::Error` of the last
+    /// addresses are tried in order. A name that is an IP address in Rust's notation
+    /// ([`IpAddr`](std::net::IpAddr)'s: `"127.0.0.1"`, `"::1"`) is that address, as an `Inet`:
+    /// no resolution, and errors name it once. Other forms `getaddrinfo` reads (`"127.1"`, a
+    /// scope `"fe80::1%lo"`) are resolved, and errors name them as written, then as resolved. If none works, the rejection is an `io::Error` of the last
     /// attempt's kind whose message names the host, then each address's error in the order
     /// tried: `localhost:1: [::1]:1: Connection refused (os error 111); 127.0.0.1:1: ...`.
     Host(String, u16),
