@@ -1042,7 +1042,10 @@ mod tests {
             let mut state = pool.lock();
             state.spawning -= 1;
             Pool::start_failed(&mut state);
-            assert_eq!((state.threads, state.handed.len(), state.waiting()), (0, 0, 1));
+            assert_eq!(
+                (state.threads, state.handed.len(), state.waiting()),
+                (0, 0, 1)
+            );
         }
         assert!(pool.cancel(&ticket), "a waiting job can be canceled");
     }
