@@ -14,6 +14,12 @@
 //! | (no counterpart: Lwt leaves the promise pending forever) | [`Abandoned`]: the resolver was dropped |
 //! | `exception Transient of int` (a program's own) | [`exception! { pub Transient(pub u32); }`](crate::exception): an error type, printed `Transient(3)` |
 //!
+//! `Display` prints a message as Rust errors do, not as OCaml's `Printexc.to_string`: a
+//! [`Failure`] prints its message alone (`disk full`, where OCaml prints `Failure("disk full")`)
+//! and an [`InvalidArgument`] prints `invalid argument: ` and its message (OCaml:
+//! `Invalid_argument("..")`). An `exception!` type prints OCaml's form, since it has no message
+//! of its own to print.
+//!
 //! An `Exn` can also carry a short trail of source locations: the `lwt!` macro records the `let` a
 //! rejection passed through, and `Debug` prints the trail, because Lwt users lose backtraces through
 //! binds.
@@ -408,6 +414,14 @@ message_error!(
 message_error!(
     /// OCaml's `Invalid_argument`: the runtime's answer to a misuse it can only see at run time
     /// (for example an empty list given to `choose`).
+    ///
+    /// ```
+    /// use lwt_core::exn::{Exn, InvalidArgument};
+    ///
+    /// let e = Exn::invalid_argument("bad job");
+    /// assert_eq!(e.downcast_ref::<InvalidArgument>().map(InvalidArgument::message), Some("bad job"));
+    /// assert_eq!(e.to_string(), "invalid argument: bad job"); // OCaml: Invalid_argument("bad job")
+    /// ```
     InvalidArgument,
     "invalid argument: "
 );

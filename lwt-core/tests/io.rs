@@ -2306,6 +2306,28 @@ fn lines_of_file_reads_lazily_and_closes_the_file_at_the_end() {
 }
 
 #[test]
+fn a_file_stream_dropped_before_its_end_closes_the_file_at_once() {
+    // Lwt's `lines_of_file` keeps the descriptor until a garbage collection finalizes the
+    // channel; here the stream owns the file, so its last handle closes it.
+    let path = temp_path("dropped-file-stream");
+    std::fs::write(&path, "one\ntwo\nthree\n").unwrap();
+    let lines = io::lines_of_file(&path);
+    let reader = lines.clone(); // Lwt's `clone`: a second reader at the same place
+    assert_eq!(run(lines.next()).unwrap(), "one");
+    drop(lines);
+    assert!(is_open(&path), "another reader still holds the stream");
+    drop(reader);
+    assert!(!is_open(&path), "closed when its last handle went");
+
+    let chars = io::chars_of_file(&path);
+    assert_eq!(run(chars.next()).unwrap(), 'o');
+    assert!(is_open(&path));
+    drop(chars);
+    assert!(!is_open(&path));
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
 fn a_file_stream_that_fails_reports_it_once_then_ends() {
     // A file that cannot be opened.
     let missing = io::lines_of_file(temp_path("no-such-file"));

@@ -200,7 +200,8 @@ pub fn file_length(path: impl AsRef<Path>) -> Promise<u64> {
 }
 
 /// Lwt_io's `lines_of_file`: the lines of the file at `path`, as a stream read lazily. The file
-/// is opened at the first read and closed at its end. A failure to open it, or to read it (an
+/// is opened at the first read and closed at its end, or when the stream's last handle is
+/// dropped before it (Lwt's stays open until a garbage collection). A failure to open it, or to read it (an
 /// `io::Error`, a line that is not UTF-8 or longer than
 /// [`DEFAULT_MAX_LINE_LENGTH`](super::DEFAULT_MAX_LINE_LENGTH)), rejects the waiting read, closes
 /// the file and ends the stream: the next read finds the end.
