@@ -649,21 +649,38 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
             let last = iter.next().expect("at least two bindings");
             let (mut promises, mut pats) = (init(last), last.pat.to_token_stream());
             let any_ty = bindings.iter().any(|b| b.ty.is_some());
-            let ty_of = |b: &Binding| match &b.ty {
-                Some(ty) => ty.to_token_stream(),
-                None => quote!(_),
-            };
-            let mut tys = ty_of(last);
             promises = promise_at_value(last, promises);
             for binding in iter {
-                let (pat, ty) = (&binding.pat, ty_of(binding));
+                let pat = &binding.pat;
                 let expr = promise_at_value(binding, init(binding));
                 let lwt = rt(binding.span);
                 promises = quote_spanned!(binding.span=> #lwt::both(#expr, #promises));
                 pats = quote!((#pat, #pats));
-                tys = quote!((#ty, #tys));
             }
-            let [params, body] = bound(pats, any_ty.then_some(tys), b.span, rest);
+            let [params, body] = if any_ty {
+                // `|(__value0, (__value1, ..))| { let p0: T0 = __value0; .. rest }`, each value
+                // located at its binding's expression: a promise of another type is reported
+                // there, as for one binding (see `bound`), not as a tuple the user did not write.
+                let values: Vec<Ident> = (bindings.iter().enumerate())
+                    .map(|(i, b)| {
+                        let at = Span::mixed_site().located_at(init_span(b));
+                        format_ident!("__value{}", i, span = at)
+                    })
+                    .collect();
+                let mut names = values.iter().rev();
+                let last = names.next().expect("at least two bindings");
+                let tuple = names.fold(quote!(#last), |inner, v| quote!((#v, #inner)));
+                let lets = bindings.iter().zip(&values).map(|(b, v)| {
+                    let pat = param(&b.pat);
+                    match &b.ty {
+                        Some(ty) => quote!(let #pat: #ty = #v;),
+                        None => quote!(let #pat = #v;),
+                    }
+                });
+                [quote!(|#tuple|), quote!({ #(#lets)* #rest })]
+            } else {
+                [quote!(|#pats|), rest]
+            };
             let closure = closure(b.span, params, body);
             let promises = if bindings.iter().any(init_may_hold_temporaries) {
                 evaluated(b.span, promises)
@@ -807,12 +824,15 @@ fn form_in(f: &Form, flow: bool) -> TokenStream {
         }
         Form::WhileLet(w) => {
             let lwt = rt(w.span);
-            let (step, value) = (hygienic("__step"), hygienic("__value"));
+            let step = hygienic("__step");
+            let value = Ident::new("__value", Span::mixed_site().located_at(w.expr.span()));
             let driver = driver("while_let", &w.body, w.span);
             let (pat, expr, body) = (&w.pat, &w.expr, loop_body(w.span, &w.body, false));
+            // As in `if_form`: the value in braces spanned at the user's promise.
+            let scrutinee = quote_spanned!(expr.span()=> { #value });
             let test = match &w.chain {
                 None => quote_spanned! {w.span=>
-                    match #value {
+                    match #scrutinee {
                         #pat => #lwt::LetNext::body(#body),
                         #[allow(unreachable_patterns)]
                         _ => #lwt::LetNext::stop(),
@@ -889,9 +909,12 @@ fn if_form(i: &If, flow: bool) -> TokenStream {
         }
         IfCond::Let(pat, expr, chain) => {
             let (value, test) = match chain {
+                // The value in braces spanned at the user's promise, as in `match_form`: a
+                // pattern of the wrong type gets its "this expression has type" label there.
                 None => {
-                    let value = hygienic("__value");
-                    let test = quote!(if let #pat = #value);
+                    let value = Ident::new("__value", Span::mixed_site().located_at(expr.span()));
+                    let scrutinee = quote_spanned!(expr.span()=> { #value });
+                    let test = quote!(if let #pat = #scrutinee);
                     (value, test)
                 }
                 // A let chain needs edition 2024, and generated tokens have the edition of the

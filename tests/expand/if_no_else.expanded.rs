@@ -15,7 +15,7 @@ fn maybe_log(verbose: Promise<bool>, name: Promise<Option<String>>) -> Promise<(
             move || __lwt::bind_if_let(
                 name,
                 move |__value| {
-                    if let Some(name) = __value {
+                    if let Some(name) = { __value } {
                         __lwt::unit(log(&name))
                     } else {
                         __lwt::done()

@@ -10,8 +10,10 @@ fn sum3(a: Promise<u32>, b: Promise<u32>, c: Promise<u32>) -> Promise<u32> {
                     __lwt::Bindable::into_promise(c),
                 ),
             ),
-            move |__value| {
-                let (x, (y, z)): (_, (_, u32)) = __value;
+            move |(__value0, (__value1, __value2))| {
+                let x = __value0;
+                let y = __value1;
+                let z: u32 = __value2;
                 ret(x + y + z)
             },
         );

@@ -11,7 +11,7 @@ fn print_all() -> Promise<()> {
         __lwt::while_let(move |__step| match __step {
             __lwt::LetStep::Next => __lwt::LetNext::value(next_line()),
             __lwt::LetStep::Body(__value) => {
-                match __value {
+                match { __value } {
                     Some(line) => __lwt::LetNext::body(print(line)),
                     #[allow(unreachable_patterns)]
                     _ => __lwt::LetNext::stop(),

@@ -5,7 +5,8 @@ fn fetch() -> Promise<Vec<u32>> {
 }
 
 fn main() {
-    // A promised list: bind it first. The error is at the iterable, not at `for`.
+    // A promised list: bind it first. The error is at `for` (whose driver needs an iterable):
+    // checking the iterable apart, at its own span, made rustc report it twice.
     let _p: Promise<()> = lwt! {
         for x in fetch() {
             do println!("{x}");

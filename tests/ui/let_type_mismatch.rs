@@ -23,6 +23,14 @@ fn parallel() -> Promise<u32> {
     }
 }
 
+fn fail_fast() -> Promise<u32> {
+    lwt! {
+        #[fail_fast]
+        let a: u32 = ret("s") and b = ret(2_u32);
+        do a + b
+    }
+}
+
 fn main() {
-    let _ = (single(), with_else(), parallel());
+    let _ = (single(), with_else(), parallel(), fail_fast());
 }
