@@ -309,6 +309,11 @@ pub fn paused_count() -> usize {
 /// let id = lwt_core::main::add_enter_hook(|| {});
 /// std::thread::spawn(move || lwt_core::main::remove_hook(id)); // `HookId` is not `Send`
 /// ```
+///
+/// ```compile_fail
+/// fn shared<T: Sync>(_: &T) {}
+/// shared(&lwt_core::main::add_enter_hook(|| {})); // `HookId` is not `Sync`
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct HookId(u64, PhantomData<*const ()>);
 
