@@ -63,7 +63,9 @@ mod sealed {
     message = "`let` in `lwt!` binds a promise, but this is a `{Self}`",
     label = "expected a `Promise<_>`, found `{Self}`",
     note = "for a plain (non-promise) `let`, write `do let pattern = value;`",
-    note = "to bind a plain value as a resolved promise, wrap it: `lwt::ret(value)`"
+    note = "to bind a plain value as a resolved promise, wrap it: `lwt::ret(value)`; a `Result` \
+            is bound with `lwt::of_result(r)` (an `Err` rejects the block), a future with \
+            `lwt::future::spawn_local(f)`"
 )]
 pub trait Bindable: sealed::Sealed {
     /// The value the promise is fulfilled with.
@@ -172,11 +174,15 @@ impl<T: 'static> WhileLetScrutinee for Promise<T> {
 /// function or a method) that never returns must keep coercing to the promise the context
 /// expects, and `x.into()` must keep inferring its type from it.
 #[diagnostic::on_unimplemented(
-    message = "the value of a block or of a `match` arm in `lwt!` is a promise, but this is a \
-               `{Self}`",
+    message = "the value of a block, a branch or a `match` arm in `lwt!` is a promise, but this \
+               is a `{Self}`",
     label = "expected a `Promise<_>`, found `{Self}`",
     note = "to make a plain value the promise's value, wrap it: `lwt::ret(value)`; as the last \
-            expression of a block or an arm's body, `do value` does the same (`None => do (),`)"
+            expression of a block or an arm's body, `do value` does the same (`None => do (),`)",
+    note = "to reject the promise, write `lwt::fail(error)` (`lwt::fail_with(\"message\")` for a \
+            `Failure`); a `Result` becomes a promise with `lwt::of_result(r)`",
+    note = "an `if` or `match` whose branches are plain values is a plain statement: \
+            `do let x = if c {{ 1 }} else {{ 2 }};`"
 )]
 pub trait BlockValue: sealed::Sealed {
     /// The value the promise is fulfilled with.

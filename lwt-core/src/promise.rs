@@ -47,7 +47,7 @@ use crate::node::{Node, Phase};
 /// r.wakeup(21);
 /// assert_eq!(q.state(), State::Fulfilled(42));
 /// ```
-#[must_use = "a dropped promise still runs, but its value and any rejection are lost: bind it, or hand it to dont_wait or async_"]
+#[must_use = "a dropped promise still runs, but its value and any rejection are lost: bind it (in `lwt!`, `p;` and `let v = p;` wait for it, `do p;` does not), or hand it to dont_wait or async_"]
 pub struct Promise<T>(pub(crate) Repr<T>);
 
 pub(crate) enum Repr<T> {
