@@ -1069,16 +1069,32 @@ fn match_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Match> {
     let content;
     let brace = braced!(content in input);
     let mut arms = Vec::new();
+    // An arm that failed to parse may have been a value arm: then "needs at least one arm for the
+    // promise's value" would be untrue.
+    let mut arm_failed = false;
+    if let Some(e) = ocaml_match_layout(&content) {
+        // OCaml's `| P -> e` cases, without `,`: one error, and the arms are not read.
+        errors.push(e);
+        arm_failed = true;
+        let _ = content.step(|cursor| {
+            let mut rest = *cursor;
+            while let Some((_, next)) = rest.token_tree() {
+                rest = next;
+            }
+            Ok(((), rest))
+        });
+    }
     while !content.is_empty() {
         match arm(&content, errors) {
             Ok(a) => arms.push(a),
             Err(e) => {
                 errors.push(e);
+                arm_failed = true;
                 skip_arm(&content);
             }
         }
     }
-    if !arms.iter().any(|a| matches!(a, Arm::Value { .. })) {
+    if !arm_failed && !arms.iter().any(|a| matches!(a, Arm::Value { .. })) {
         errors.push(syn::Error::new(
             if arms.is_empty() {
                 brace.span.join()
@@ -1094,6 +1110,67 @@ fn match_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Match> {
         expr,
         arms,
     })
+}
+
+const OCAML_ARROW: &str = "`->` is OCaml's: the arms of a Rust `match` use `=>` \
+    (`Some(x) => ret(x),`)";
+
+/// OCaml's layout of a `match`'s cases, `| Some x -> e | None -> f`: the first arm starts with `|`
+/// and its pattern is not followed by `=>` or a guard. (A Rust arm may start with `|` too:
+/// `| A | B => ..`.) The error is at the first `|`.
+fn ocaml_match_layout(input: ParseStream<'_>) -> Option<syn::Error> {
+    let fork = input.fork();
+    let _ = fork.call(Attribute::parse_outer);
+    let vert: Token![|] = fork.parse().ok()?;
+    let rust_arm =
+        fork.call(Pat::parse_multi).is_ok() && (fork.peek(Token![=>]) || fork.peek(Token![if]));
+    (!rust_arm).then(|| {
+        syn::Error::new(
+            vert.span,
+            "`| P -> e` is OCaml's layout of a match case: a Rust arm is `Some(x) => e,` \
+             (a constructor's arguments in parentheses, `=>`, and a `,` after each arm instead \
+             of a `|` before it)",
+        )
+    })
+}
+
+/// `Some x =>`: OCaml's constructor applied without parentheses (the pattern `Some`, then its
+/// argument, a name or a literal), where syn would say "expected `=>`" at the argument.
+fn ocaml_constructor(pat: &Pat, input: ParseStream<'_>) -> Result<()> {
+    let path = match pat {
+        Pat::Path(p) if p.qself.is_none() => p.path.clone(),
+        Pat::Ident(p) if p.by_ref.is_none() && p.mutability.is_none() && p.subpat.is_none() => {
+            p.ident.clone().into()
+        }
+        _ => return Ok(()),
+    };
+    let arg = if input.peek(syn::Lit) {
+        input.fork().parse::<syn::Lit>()?.into_token_stream()
+    } else if input.peek(Ident) || input.peek(Token![_]) {
+        input.fork().call(Ident::parse_any)?.into_token_stream()
+    } else {
+        return Ok(());
+    };
+    Err(syn::Error::new_spanned(
+        quote::quote!(#path #arg),
+        format!(
+            "a constructor's arguments go in parentheses in Rust: `{}({})`",
+            path_text(&path),
+            arg
+        ),
+    ))
+}
+
+/// The `=>` of an arm. OCaml's `->` is reported, and read as `=>`, so that the arm's body is
+/// read as usual.
+fn fat_arrow(input: ParseStream<'_>, errors: &mut Errors) -> Result<()> {
+    if input.peek(Token![->]) {
+        let arrow: Token![->] = input.parse()?;
+        errors.push(syn::Error::new_spanned(arrow, OCAML_ARROW));
+        return Ok(());
+    }
+    input.parse::<Token![=>]>()?;
+    Ok(())
 }
 
 /// Skips a match arm that failed to parse: up to the next `,` at this level.
@@ -1131,8 +1208,9 @@ fn arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<Arm> {
         return catch_arm(input, errors).map(Arm::Exception);
     }
     let pat = Pat::parse_multi_with_leading_vert(input)?;
+    ocaml_constructor(&pat, input)?;
     let guard = guard(input, errors)?;
-    input.parse::<Token![=>]>()?;
+    fat_arrow(input, errors)?;
     let body = arm_body(input, errors)?;
     Ok(Arm::Value {
         attrs,
@@ -1333,7 +1411,7 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
         ));
     }
     let guard = guard(input, errors)?;
-    input.parse::<Token![=>]>()?;
+    fat_arrow(input, errors)?;
     let body = arm_body(input, errors)?;
     Ok(CatchArm {
         binding,
