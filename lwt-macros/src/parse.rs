@@ -1252,7 +1252,7 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
     } else if input.peek(Token![break]) || input.peek(Token![continue]) {
         // `None => break,`: the arm's body is the statement alone.
         let jump = jump(input, true)?;
-        if !input.is_empty() && !input.peek(Token![,]) {
+        if !input.is_empty() && !input.peek(Token![,]) && !input.peek(Token![;]) {
             errors.push(syn::Error::new(
                 input.span(),
                 "expected `,` between these match arms",
@@ -1265,10 +1265,34 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
     } else {
         let e: Expr = input.parse()?;
         check::expr(&e, errors);
+        if let Expr::Binary(syn::ExprBinary {
+            left,
+            op: syn::BinOp::BitOr(vert),
+            ..
+        }) = &e
+        {
+            if input.peek(Token![=>]) || input.peek(Token![->]) {
+                // `Some(x) => ret(x) | None => ret(0)`: OCaml's `|` before the next case, read
+                // by Rust as `ret(x) | None`. The next arm is read for its errors, and dropped.
+                errors.push(syn::Error::new(
+                    vert.span,
+                    "`|` starts a new case in OCaml; in Rust, end the arm with `,` \
+                     (`Some(x) => ret(x), None => ret(0)`)",
+                ));
+                let left = (**left).clone();
+                fat_arrow(input, errors)?;
+                arm_body(input, errors)?;
+                return Ok(Body::Expr(left));
+            }
+        }
         // As in Rust, a block-like body (`if`, `match`, a block...) needs no comma after it.
         // The arm itself parsed: report the comma and go on with the next arm, rather than
         // skipping it (which would make a well-formed `match` look armless).
-        if !input.is_empty() && !input.peek(Token![,]) && !is_block_like(&e) {
+        if !input.is_empty()
+            && !input.peek(Token![,])
+            && !input.peek(Token![;])
+            && !is_block_like(&e)
+        {
             errors.push(syn::Error::new(
                 input.span(),
                 "expected `,` between these match arms",
@@ -1276,6 +1300,15 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         }
         Body::Expr(e)
     };
+    if input.peek(Token![;]) {
+        // `Some(x) => ret(x); None => ..`: reported, and read as the `,` it stands for.
+        let semi: Token![;] = input.parse()?;
+        errors.push(syn::Error::new(
+            semi.span,
+            "match arms are separated by `,`, not `;`",
+        ));
+        return Ok(body);
+    }
     if input.peek(Token![,]) {
         input.parse::<Token![,]>()?;
     }
