@@ -1436,6 +1436,14 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
             }
         }
     };
+    if let Some(ty) = ty.as_ref().filter(|ty| is_trait_object(ty)) {
+        errors.push(syn::Error::new_spanned(
+            ty,
+            "a rejection arm catches one concrete error type, not a trait object: to catch every \
+             rejection, bind a name without a type: `e => ..` (an `lwt::Exn`, which `Display`s \
+             and `downcast_ref`s)",
+        ));
+    }
     if input.peek(Token![|]) {
         return Err(syn::Error::new(
             input.span(),
@@ -1452,6 +1460,31 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
         guard,
         body,
     })
+}
+
+/// `dyn Error`, `&dyn Error`, or one behind a `Box`, an `Rc` or an `Arc`: not a type a rejection
+/// arm can test for (`Box<dyn Error>` is no `Error` itself, and rustc would say only that
+/// `dyn Error` is not `Sized`).
+fn is_trait_object(ty: &Type) -> bool {
+    match ty {
+        Type::TraitObject(_) => true,
+        Type::Paren(p) => is_trait_object(&p.elem),
+        Type::Reference(r) => is_trait_object(&r.elem),
+        Type::Path(p) if p.qself.is_none() => {
+            let Some(last) = p.path.segments.last() else {
+                return false;
+            };
+            let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+                return false;
+            };
+            matches!(last.ident.to_string().as_str(), "Box" | "Rc" | "Arc")
+                && args
+                    .args
+                    .iter()
+                    .any(|a| matches!(a, syn::GenericArgument::Type(t) if is_trait_object(t)))
+        }
+        _ => false,
+    }
 }
 
 fn try_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Try> {
