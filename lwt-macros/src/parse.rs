@@ -1205,7 +1205,7 @@ fn arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<Arm> {
             ));
         }
         input.call(Ident::parse_any)?;
-        return catch_arm(input, errors).map(Arm::Exception);
+        return catch_arm(input, errors, true).map(Arm::Exception);
     }
     let pat = Pat::parse_multi_with_leading_vert(input)?;
     ocaml_constructor(&pat, input)?;
@@ -1359,8 +1359,8 @@ fn path_text(path: &syn::Path) -> String {
         .replace(":: ", "::")
 }
 
-/// A rejection arm (after `exception` in a `match`, or in a `catch` block).
-fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
+/// A rejection arm (after `exception` in a `match`, `in_match`, or in a `catch` block).
+fn catch_arm(input: ParseStream<'_>, errors: &mut Errors, in_match: bool) -> Result<CatchArm> {
     let (binding, ty) = if input.peek(Token![_]) {
         let underscore = input.parse::<Token![_]>()?;
         let ty = if input.peek(Token![:]) {
@@ -1445,10 +1445,15 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<CatchArm> {
         ));
     }
     if input.peek(Token![|]) {
+        // In a `match`, each rejection arm keeps its `exception`: `A => ..` would be a value arm.
+        let kw = if in_match { "exception " } else { "" };
         return Err(syn::Error::new(
             input.span(),
-            "a rejection arm matches one error type: write one arm per type (`A => .., B => ..`), \
-             or catch any rejection and test it in a guard: `e if e.is::<A>() || e.is::<B>() => ..`",
+            format!(
+                "a rejection arm matches one error type: write one arm per type (`{kw}A => .., \
+                 {kw}B => ..`), or catch any rejection and test it in a guard: \
+                 `{kw}e if e.is::<A>() || e.is::<B>() => ..`"
+            ),
         ));
     }
     let guard = guard(input, errors)?;
@@ -1528,7 +1533,7 @@ fn try_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Try> {
                      `exception` (`e: MyError => ..`)",
                 ));
             }
-            match catch_arm(&content, errors) {
+            match catch_arm(&content, errors, false) {
                 Ok(a) => arms.push(a),
                 Err(e) => {
                     errors.push(e);
