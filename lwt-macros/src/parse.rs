@@ -241,7 +241,12 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     }
     if input.peek(syn::Lifetime) {
         let label: syn::Label = input.parse()?;
-        errors.push(syn::Error::new_spanned(label, LABEL));
+        let message = if input.peek(syn::token::Brace) {
+            BLOCK_LABEL
+        } else {
+            LABEL
+        };
+        errors.push(syn::Error::new_spanned(label, message));
     }
     if input.peek(Token![break]) || input.peek(Token![continue]) {
         let jump = jump(input, false)?;
@@ -290,6 +295,9 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
 const LABEL: &str = "loop labels are not supported in `lwt!`: `break` and `continue` leave or \
     go on with the innermost loop of the block; to leave an outer loop, set a flag (a \
     `Cell<bool>`) that its condition reads, and `break` the inner one";
+
+const BLOCK_LABEL: &str = "block labels (`'a: { .. break 'a; }`) are not supported in `lwt!`: \
+    end the block early with `let .. else`, or with an `if` whose branches are the two outcomes";
 
 /// `break` or `continue` (its `;` or `,` is the caller's): no label, and no value, since a loop of
 /// `lwt!` is a `Promise<()>`. In an arm (`in_arm`), what starts the next arm is left for the
