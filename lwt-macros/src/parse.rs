@@ -1503,6 +1503,11 @@ fn is_trait_object(ty: &Type) -> bool {
 fn try_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Try> {
     let try_token: Token![try] = input.parse()?;
     ppx_suffix(input, "try", errors);
+    if !input.peek(syn::token::Brace) {
+        return Err(
+            input.error("`try` takes a block: `try { p } catch { .. }` (or `finally { .. }`)")
+        );
+    }
     let body = lwt_block(input, errors)?;
     let catch = if peek_ident(input, "catch") || peek_ident(input, "with") {
         let keyword = input.call(Ident::parse_any)?;
@@ -1513,6 +1518,12 @@ fn try_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Try> {
                 span,
                 "`try .. with` is OCaml's: in `lwt!`, the handlers of `try { .. }` go in a \
                  `catch { .. }` block",
+            ));
+        }
+        if !input.peek(syn::token::Brace) {
+            return Err(input.error(
+                "`catch` takes its arms in braces: `catch { e => .. }` (a name binds any \
+                 rejection, `e: MyError => ..` one type)",
             ));
         }
         let content;
