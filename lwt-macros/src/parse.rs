@@ -113,6 +113,38 @@ fn peek_ident(input: ParseStream<'_>, name: &str) -> bool {
     input.cursor().ident().is_some_and(|(i, _)| i == name)
 }
 
+/// OCaml's `Lwt.return x` / `Lwt.fail e` (the module `Lwt`, then `.`): syn would say "expected
+/// identifier" at `return`, a keyword in Rust.
+fn ocaml_lwt_module(input: ParseStream<'_>) -> Result<()> {
+    if !(peek_ident(input, "Lwt") && input.peek2(Token![.])) {
+        return Ok(());
+    }
+    let fork = input.fork();
+    let lwt = fork.call(Ident::parse_any)?;
+    let dot: Token![.] = fork.parse()?;
+    let name = fork.call(Ident::parse_any).ok();
+    let message = match name.as_ref().map(Ident::to_string).as_deref() {
+        Some("return") => "`Lwt.return v` is OCaml's: in Rust, `lwt::ret(v)` (or `do v` as a \
+            block's value); `Lwt.fail e` is `lwt::fail(e)`"
+            .to_string(),
+        Some("fail") => "`Lwt.fail e` is OCaml's: in Rust, `lwt::fail(e)`; `Lwt.return v` is \
+            `lwt::ret(v)`"
+            .to_string(),
+        other => {
+            let other = other.unwrap_or("f");
+            format!(
+                "`Lwt.{other}` is OCaml's module path: in Rust, `lwt::{other}(..)`; \
+                 `Lwt.return v` is `lwt::ret(v)`, `Lwt.fail e` is `lwt::fail(e)`"
+            )
+        }
+    };
+    let tokens = match &name {
+        Some(name) => quote::quote!(#lwt #dot #name),
+        None => quote::quote!(#lwt #dot),
+    };
+    Err(syn::Error::new_spanned(tokens, message))
+}
+
 /// OCaml's keyword where a form's body should start (`if c then`, `match e with`, `while c do`):
 /// an error that says how Rust writes the form, where syn would say "expected curly braces".
 fn ocaml_keyword(input: ParseStream<'_>, keyword: &str, hint: &str) -> Result<()> {
@@ -260,6 +292,7 @@ fn statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     if let Some(form) = form(input, errors)? {
         return Ok(after_form(input, form));
     }
+    ocaml_lwt_module(input)?;
     if let Some(name) = peek_macro(input) {
         match name.as_str() {
             "assert" | "assert_eq" | "assert_ne" => {
@@ -764,6 +797,7 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
             Init::Form(Box::new(form))
         }
         None => {
+            ocaml_lwt_module(input)?;
             let expr: Expr = input.parse()?;
             check::expr(&expr, errors);
             Init::Expr(expr)
@@ -1271,6 +1305,7 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
             tail: None,
         })
     } else {
+        ocaml_lwt_module(input)?;
         let e: Expr = input.parse()?;
         check::expr(&e, errors);
         if let Expr::Binary(syn::ExprBinary {

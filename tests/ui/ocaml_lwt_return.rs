@@ -1,0 +1,30 @@
+// OCaml's `Lwt.return` and `Lwt.fail` (rev96 #12), as a block's value, a `let`'s promise and an
+// arm's body: syn would say "expected identifier or integer" at `return`.
+use lwt::{lwt, ret, Promise};
+
+fn value() -> Promise<u8> {
+    lwt! {
+        let x = ret(1_u8);
+        Lwt.return(x + 1)
+    }
+}
+
+fn init() -> Promise<u8> {
+    lwt! {
+        let x = Lwt.return 1;
+        ret(x)
+    }
+}
+
+fn arm() -> Promise<u8> {
+    lwt! {
+        match ret(None::<u8>) {
+            Some(x) => ret(x),
+            None => Lwt.fail(std::fmt::Error),
+        }
+    }
+}
+
+fn main() {
+    let _ = (value(), init(), arm());
+}
