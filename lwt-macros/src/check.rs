@@ -28,6 +28,9 @@ pub(crate) const QUESTION: &str = "the `?` operator cannot be used in `lwt!`: th
     `let x = lwt::of_result(expr);` (an `Err` rejects the block)";
 pub(crate) const YIELD: &str = "`yield` cannot be used in `lwt!`: a block is a promise, not a \
     generator; to produce several values over time, use a stream, or call a function per value";
+pub(crate) const OCAML_BIND: &str = "`>>=` is Lwt.Infix's bind, but Rust reads it as a shift \
+    assignment: inside `lwt!`, write `let v = p;` and use `v` after it (outside `lwt!`, \
+    `p >> |v| ..` is bind and `p | f` is map)";
 pub(crate) const AWAIT: &str = "`.await` cannot be used in `lwt!`: `let x = promise;` already \
     waits for the promise (use `.await` in `async` code, outside `lwt!`)";
 
@@ -94,6 +97,16 @@ impl<'ast> Visit<'ast> for Forbidden<'_> {
                 self.visit_expr(arg);
             }
         }
+    }
+
+    // `p >>= |v| ..`: a shift by a closure is never Rust's, so it is Lwt's bind.
+    fn visit_expr_binary(&mut self, e: &'ast syn::ExprBinary) {
+        if let syn::BinOp::ShrAssign(op) = &e.op {
+            if matches!(&*e.right, syn::Expr::Closure(_)) {
+                self.errors.push(syn::Error::new_spanned(op, OCAML_BIND));
+            }
+        }
+        visit::visit_expr_binary(self, e);
     }
 
     fn visit_expr_return(&mut self, e: &'ast syn::ExprReturn) {

@@ -800,6 +800,17 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
             ocaml_lwt_module(input)?;
             let expr: Expr = input.parse()?;
             check::expr(&expr, errors);
+            if let Expr::Binary(syn::ExprBinary {
+                op: syn::BinOp::ShrAssign(op),
+                right,
+                ..
+            }) = &expr
+            {
+                // `let x = p >>= f;` (a closure after `>>=` is reported by `check`).
+                if !matches!(&**right, Expr::Closure(_)) {
+                    errors.push(syn::Error::new_spanned(op, check::OCAML_BIND));
+                }
+            }
             Init::Expr(expr)
         }
     };
