@@ -7,6 +7,7 @@
 use proc_macro2::{Span, TokenTree};
 use quote::ToTokens;
 use syn::ext::IdentExt;
+use syn::parse::discouraged::Speculative;
 use syn::parse::{ParseStream, Parser};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
@@ -477,6 +478,10 @@ fn expr_statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed>
         Ok(Parsed::Tail(Tail::Expr(expr)))
     } else if is_block_like(&expr) {
         Ok(Parsed::Stmt(Stmt::Seq(expr)))
+    } else if let Some(parsed) = ocaml_begin(&expr, input, errors) {
+        Ok(parsed)
+    } else if let Some(e) = ocaml_statement(&expr, input) {
+        Err(e)
     } else {
         Err(syn::Error::new(
             end_span(&expr),
@@ -484,6 +489,76 @@ fn expr_statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed>
              value, goes without `;`)",
         ))
     }
+}
+
+/// OCaml's `begin .. end` (`expr` is the `begin`, where a `;` was expected after it), when an
+/// `end` follows at this level: reported, and skipped up to the `end` and its `;`.
+fn ocaml_begin(expr: &Expr, input: ParseStream<'_>, errors: &mut Errors) -> Option<Parsed> {
+    let Expr::Path(p) = expr else {
+        return None;
+    };
+    if !(p.qself.is_none() && p.path.is_ident("begin")) {
+        return None;
+    }
+    let fork = input.fork();
+    let found = fork
+        .step(|cursor| {
+            let mut rest = *cursor;
+            while let Some((tt, next)) = rest.token_tree() {
+                rest = next;
+                if matches!(&tt, TokenTree::Ident(i) if i == "end") {
+                    return Ok((true, rest));
+                }
+            }
+            Ok((false, rest))
+        })
+        .ok()?;
+    if !found {
+        return None;
+    }
+    input.advance_to(&fork);
+    if input.peek(Token![;]) {
+        let _ = input.parse::<Token![;]>();
+    }
+    errors.push(syn::Error::new_spanned(
+        p,
+        "`begin .. end` is OCaml's: in Rust, a nested block is `{ .. }`",
+    ));
+    Some(Parsed::Nothing)
+}
+
+/// OCaml that Rust reads as an expression followed by something else, where the generic
+/// "expected `;`" would point at a `;` nobody left out: `r := v`, `f x`.
+fn ocaml_statement(expr: &Expr, input: ParseStream<'_>) -> Option<syn::Error> {
+    if input.peek(Token![:]) && input.peek2(Token![=]) {
+        let fork = input.fork();
+        let colon: Token![:] = fork.parse().ok()?;
+        let eq: Token![=] = fork.parse().ok()?;
+        return Some(syn::Error::new_spanned(
+            quote::quote!(#colon #eq),
+            "`:=` is OCaml's assignment of a ref: in Rust, keep the value in a `Cell` and write \
+             `do r.set(v);`",
+        ));
+    }
+    let Expr::Path(f) = expr else {
+        return None;
+    };
+    // `ret x`: a name, then what can only be its argument (a name or a literal).
+    let arg: proc_macro2::TokenStream = if input.peek(syn::Lit) {
+        input.fork().parse::<syn::Lit>().ok()?.into_token_stream()
+    } else if input.peek(Ident) {
+        input.fork().parse::<Ident>().ok()?.into_token_stream()
+    } else {
+        return None;
+    };
+    Some(syn::Error::new_spanned(
+        quote::quote!(#f #arg),
+        format!(
+            "function application needs parentheses in Rust: `{}({})`",
+            path_text(&f.path),
+            arg
+        ),
+    ))
 }
 
 /// Where `e` ends: its last token, where a missing `;` goes. (`e.span()` is its first token on

@@ -1,0 +1,39 @@
+// OCaml that Rust reads as an expression followed by something else (rev96 #14): `begin .. end`,
+// a ref's `:=` and application without parentheses each get their own message, where the
+// generic "expected `;` after this statement" would point at a `;` nobody left out.
+use lwt::{lwt, ret, Promise};
+
+fn begin_end() -> Promise<u8> {
+    lwt! {
+        begin
+            let x = ret(1_u8);
+            ret(x)
+        end
+    }
+}
+
+fn ref_assign(count: std::cell::Cell<u8>) -> Promise<()> {
+    lwt! {
+        let x = ret(1_u8);
+        count := x;
+        lwt::return_unit()
+    }
+}
+
+fn application() -> Promise<u8> {
+    lwt! {
+        let x = ret(1_u8);
+        ret x
+    }
+}
+
+fn missing_semicolon() -> Promise<u8> {
+    lwt! {
+        lwt::return_unit()
+        ret(1)
+    }
+}
+
+fn main() {
+    let _ = (begin_end(), ref_assign(Default::default()), application(), missing_semicolon());
+}
