@@ -1596,14 +1596,14 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors, in_match: bool) -> Res
     })
 }
 
-/// `dyn Error`, `&dyn Error`, or one behind a `Box`, an `Rc` or an `Arc`: not a type a rejection
-/// arm can test for (`Box<dyn Error>` is no `Error` itself, and rustc would say only that
-/// `dyn Error` is not `Sized`).
+/// `dyn Error`, or one in a `Box` or an `Rc`: not a type a rejection arm can test for
+/// (`Box<dyn Error>` is no `Error` itself, and rustc would say only that `dyn Error` is not
+/// `Sized`). `Arc<dyn Error + Send + Sync>` and `&'static dyn Error` are errors, and may be
+/// caught.
 fn is_trait_object(ty: &Type) -> bool {
     match ty {
         Type::TraitObject(_) => true,
         Type::Paren(p) => is_trait_object(&p.elem),
-        Type::Reference(r) => is_trait_object(&r.elem),
         Type::Path(p) if p.qself.is_none() => {
             let Some(last) = p.path.segments.last() else {
                 return false;
@@ -1611,7 +1611,7 @@ fn is_trait_object(ty: &Type) -> bool {
             let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
                 return false;
             };
-            matches!(last.ident.to_string().as_str(), "Box" | "Rc" | "Arc")
+            matches!(last.ident.to_string().as_str(), "Box" | "Rc")
                 && args
                     .args
                     .iter()
