@@ -115,7 +115,9 @@ fn peek_ident(input: ParseStream<'_>, name: &str) -> bool {
 }
 
 /// OCaml's `Lwt.return x` / `Lwt.fail e` (the module `Lwt`, then `.`): syn would say "expected
-/// identifier" at `return`, a keyword in Rust.
+/// identifier" at `return`, a keyword in Rust. Only the names of Lwt's functions that make or
+/// reject a promise (`return`, `return_unit`.., `fail`, `fail_with`): `Lwt.go()` is a method
+/// call on a value named `Lwt`, which Rust allows.
 fn ocaml_lwt_module(input: ParseStream<'_>) -> Result<()> {
     if !(peek_ident(input, "Lwt") && input.peek2(Token![.])) {
         return Ok(());
@@ -123,27 +125,36 @@ fn ocaml_lwt_module(input: ParseStream<'_>) -> Result<()> {
     let fork = input.fork();
     let lwt = fork.call(Ident::parse_any)?;
     let dot: Token![.] = fork.parse()?;
-    let name = fork.call(Ident::parse_any).ok();
-    let message = match name.as_ref().map(Ident::to_string).as_deref() {
-        Some("return") => "`Lwt.return v` is OCaml's: in Rust, `lwt::ret(v)` (or `do v` as a \
-            block's value); `Lwt.fail e` is `lwt::fail(e)`"
+    let Ok(name) = fork.call(Ident::parse_any) else {
+        return Ok(());
+    };
+    let message = match name.to_string().as_str() {
+        "return" => "`Lwt.return v` is OCaml's: in Rust, `lwt::ret(v)` (or `do v` as a block's \
+            value); `Lwt.fail e` is `lwt::fail(e)`"
             .to_string(),
-        Some("fail") => "`Lwt.fail e` is OCaml's: in Rust, `lwt::fail(e)`; `Lwt.return v` is \
+        "fail" => "`Lwt.fail e` is OCaml's: in Rust, `lwt::fail(e)`; `Lwt.return v` is \
             `lwt::ret(v)`"
             .to_string(),
-        other => {
-            let other = other.unwrap_or("f");
+        "fail_with" => "`Lwt.fail_with msg` is OCaml's: in Rust, `lwt::fail_with(msg)`; \
+            `Lwt.return v` is `lwt::ret(v)`"
+            .to_string(),
+        other if other.starts_with("return_") => {
+            // `Lwt.return_unit` is a value; `Lwt.return_some x`, a function.
+            let constant = ["unit", "none", "nil", "true", "false"]
+                .iter()
+                .any(|c| other == format!("return_{c}"));
+            let args = if constant { "()" } else { "(..)" };
             format!(
-                "`Lwt.{other}` is OCaml's module path: in Rust, `lwt::{other}(..)`; \
-                 `Lwt.return v` is `lwt::ret(v)`, `Lwt.fail e` is `lwt::fail(e)`"
+                "`Lwt.{other}` is OCaml's: in Rust, `lwt::{other}{args}`; `Lwt.return v` is \
+                 `lwt::ret(v)`, `Lwt.fail e` is `lwt::fail(e)`"
             )
         }
+        _ => return Ok(()),
     };
-    let tokens = match &name {
-        Some(name) => quote::quote!(#lwt #dot #name),
-        None => quote::quote!(#lwt #dot),
-    };
-    Err(syn::Error::new_spanned(tokens, message))
+    Err(syn::Error::new_spanned(
+        quote::quote!(#lwt #dot #name),
+        message,
+    ))
 }
 
 /// OCaml's keyword where a form's body should start (`if c then`, `match e with`, `while c do`):

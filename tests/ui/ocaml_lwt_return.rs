@@ -25,6 +25,28 @@ fn arm() -> Promise<u8> {
     }
 }
 
+fn unit() -> Promise<()> {
+    lwt! {
+        Lwt.return_unit
+    }
+}
+
+// A value named `Lwt` whose method is not one of Lwt's functions: Rust's, and fine.
+struct Lwt;
+
+impl Lwt {
+    fn tick(&self) -> Promise<()> {
+        lwt::return_unit()
+    }
+}
+
+fn method() -> Promise<()> {
+    lwt! {
+        Lwt.tick();
+        Lwt.tick()
+    }
+}
+
 fn main() {
-    let _ = (value(), init(), arm());
+    let _ = (value(), init(), arm(), unit(), method());
 }
