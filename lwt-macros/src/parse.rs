@@ -1403,6 +1403,9 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         })
     } else {
         ocaml_lwt_module(input)?;
+        if let Some(e) = ocaml_next_case(input, errors)? {
+            return Ok(Body::Expr(e));
+        }
         let e: Expr = input.parse()?;
         check::expr(&e, errors);
         if let Expr::Binary(syn::ExprBinary {
@@ -1453,6 +1456,74 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         input.parse::<Token![,]>()?;
     }
     Ok(body)
+}
+
+/// `ret(x) | None -> ret(0)`: OCaml's `|` before a case whose arrow is OCaml's too, which Rust
+/// cannot read as an expression (`None - > ..`). The body is what comes before the `|`, which is
+/// reported; the next case is read as an arm, for its errors, and dropped.
+fn ocaml_next_case(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Expr>> {
+    // The tokens before a `|` at this level, if a `->` follows it before the arm's `,`.
+    let mut before = proc_macro2::TokenStream::new();
+    let mut cursor = input.cursor();
+    let mut vert = None;
+    let mut skip = 0;
+    let mut after_joint = false;
+    while let Some((tt, next)) = cursor.token_tree() {
+        match &tt {
+            TokenTree::Punct(p) if p.as_char() == ',' => return Ok(None),
+            // A `|` alone: not one of `||` or `|=`, nor the first token (a closure's).
+            TokenTree::Punct(p)
+                if p.as_char() == '|'
+                    && vert.is_none()
+                    && skip > 0
+                    && !after_joint
+                    && p.spacing() == proc_macro2::Spacing::Alone =>
+            {
+                vert = Some(p.span());
+            }
+            TokenTree::Punct(p)
+                if p.as_char() == '-'
+                    && p.spacing() == proc_macro2::Spacing::Joint
+                    && vert.is_some()
+                    && next.punct().is_some_and(|(q, _)| q.as_char() == '>') =>
+            {
+                break;
+            }
+            _ => {}
+        }
+        after_joint =
+            matches!(&tt, TokenTree::Punct(p) if p.spacing() == proc_macro2::Spacing::Joint);
+        if vert.is_none() {
+            before.extend([tt]);
+            skip += 1;
+        }
+        cursor = next;
+    }
+    let Some(vert) = vert else {
+        return Ok(None);
+    };
+    if cursor.eof() {
+        return Ok(None);
+    }
+    let body: Expr = syn::parse2(before)?;
+    check::expr(&body, errors);
+    // Up to and including the `|`.
+    input.step(|cursor| {
+        let mut rest = *cursor;
+        for _ in 0..=skip {
+            if let Some((_, next)) = rest.token_tree() {
+                rest = next;
+            }
+        }
+        Ok(((), rest))
+    })?;
+    errors.push(syn::Error::new(
+        vert,
+        "`|` starts a new case in OCaml; in Rust, end the arm with `,` \
+         (`Some(x) => ret(x), None => ret(0)`)",
+    ));
+    arm(input, errors)?;
+    Ok(Some(body))
 }
 
 /// A catch arm that is a type path with generic arguments (`Wrap<u8> =>`, `io::Wrap<T> if ..`):
