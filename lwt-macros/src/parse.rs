@@ -554,14 +554,20 @@ fn ocaml_statement(expr: &Expr, input: ParseStream<'_>) -> Option<syn::Error> {
     let Expr::Path(f) = expr else {
         return None;
     };
-    // `ret x`: a name, then what can only be its argument (a name or a literal).
-    let arg: proc_macro2::TokenStream = if input.peek(syn::Lit) {
-        input.fork().parse::<syn::Lit>().ok()?.into_token_stream()
-    } else if input.peek(Ident) {
-        input.fork().parse::<Ident>().ok()?.into_token_stream()
+    // `ret x`: a name, then what can only be its argument (a name or a literal), then the end
+    // of the statement or of the block. (A name then a call, `p` then `log(x);`, is a name
+    // whose `;` is missing.)
+    let fork = input.fork();
+    let arg: proc_macro2::TokenStream = if fork.peek(syn::Lit) {
+        fork.parse::<syn::Lit>().ok()?.into_token_stream()
+    } else if fork.peek(Ident) {
+        fork.parse::<Ident>().ok()?.into_token_stream()
     } else {
         return None;
     };
+    if !(fork.is_empty() || fork.peek(Token![;]) || peek_ident(&fork, "in")) {
+        return None;
+    }
     Some(syn::Error::new_spanned(
         quote::quote!(#f #arg),
         format!(

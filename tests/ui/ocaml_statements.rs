@@ -34,6 +34,15 @@ fn missing_semicolon() -> Promise<u8> {
     }
 }
 
+// A name whose `;` is missing, then a call: not an application.
+fn missing_semicolon_after_a_name(done: Promise<()>) -> Promise<u8> {
+    lwt! {
+        done
+        ret(1)
+    }
+}
+
 fn main() {
     let _ = (begin_end(), ref_assign(Default::default()), application(), missing_semicolon());
+    let _ = missing_semicolon_after_a_name(lwt::return_unit());
 }
