@@ -658,7 +658,8 @@ pub fn reraise<T: 'static>(e: Exn) -> Promise<T> {
 }
 
 /// Runs `f`, turning a panic into a rejected promise, as the thunk of Lwt's `catch (fun () -> e)`:
-/// `match`, `try` and `finally` in `lwt!` evaluate their promise under it.
+/// `lwt!` evaluates under it the body of `try` (with `catch`, `finally` or both), a `for` loop's
+/// iterable and driver, and an `assert!` (a `match` scrutinee goes through [`scrutinee`]).
 ///
 /// ```
 /// use lwt_core::{control, Panicked, Promise};
@@ -766,8 +767,9 @@ pub fn last<P: LastStatement>(promise: P) -> Promise<()> {
     promise.into_unit()
 }
 
-/// Evaluates the promise of a `match` with rejection arms, turning a panic into a rejection
-/// (lwt_ppx's `Lwt.try_bind (fun () -> e)`), checked (see [`Scrutinee`]).
+/// Evaluates the promise of every `match` in `lwt!` (with rejection arms or without), turning a
+/// panic into a rejection (lwt_ppx's `Lwt.try_bind (fun () -> e)`), checked (see
+/// [`Scrutinee`]).
 ///
 /// ```
 /// use lwt_core::{control, Promise};
