@@ -9,13 +9,15 @@
 //! whose condition reads the variable may never end. Rust compiles all of this without a word,
 //! so the macro reports it. A variable declared outside the macro (a parameter, a `let mut` of
 //! the function) is copied the same way; the block's own chain of continuations carries it
-//! along as it does the block's own variables, so only an assignment in a form's body is lost.
+//! along as it does the block's own variables, and the macro reports an assignment to it only
+//! in a loop body (see [`Walk::assigned`]).
 //!
 //! The walk follows the macro's scopes (`let`, `do let`, loop, arm and catch bindings) and, in the
 //! user's Rust code, those of `let` statements, closures, `for` loops, `match` arms and `if let`,
 //! so that a name rebound inside the body is not mistaken for the outer one.
 
 use proc_macro2::Span;
+use syn::ext::IdentExt;
 use syn::visit::{self, Visit};
 
 use crate::ast::*;
@@ -27,6 +29,7 @@ pub(crate) fn check(block: &Block, errors: &mut Vec<syn::Error>) {
         depth: 0,
         context: TOP,
         carry: None,
+        loops: 0,
         errors,
     };
     walk.block(block, None);
@@ -50,6 +53,8 @@ struct Walk<'e> {
     /// Set for a nested `lwt!` that is a running-in-place block's value: the block's own names
     /// (from this index of `env`) go with that `lwt!`'s rest.
     carry: Option<usize>,
+    /// How many loop bodies the code walked is in.
+    loops: usize,
 
     errors: &'e mut Vec<syn::Error>,
 }
@@ -218,7 +223,7 @@ impl Walk<'_> {
                 w.expr(&l.expr);
                 w.declare(&l.pat);
                 if let Some((_, rest)) = &l.chain {
-                    w.expr(rest);
+                    w.chain(rest);
                 }
                 w.block(&l.body, None);
             }),
@@ -243,7 +248,7 @@ impl Walk<'_> {
                 w.declare(pat);
             }
             if let Some(rest) = chain {
-                w.expr(rest);
+                w.chain(rest);
             }
             w.block(&i.then, None);
         });
@@ -258,7 +263,7 @@ impl Walk<'_> {
     fn catch_arm(&mut self, arm: &CatchArm) {
         if let CatchBinding::Ident(mutability, e) = &arm.binding {
             self.env.push(Local {
-                name: e.to_string(),
+                name: e.unraw().to_string(),
                 mutable: mutability.is_some(),
                 depth: self.depth,
             });
@@ -317,12 +322,13 @@ impl Walk<'_> {
 
     /// Runs `f` one closure boundary further in; the names it declares end with it.
     fn inside(&mut self, context: Context, f: impl FnOnce(&mut Self)) {
-        let saved = (self.env.len(), self.depth, self.context);
+        let saved = (self.env.len(), self.depth, self.context, self.loops);
         self.depth += 1;
         self.context = context;
+        self.loops += usize::from(context.looped);
         f(self);
         self.env.truncate(saved.0);
-        (self.depth, self.context) = (saved.1, saved.2);
+        (self.depth, self.context, self.loops) = (saved.1, saved.2, saved.3);
     }
 
     fn declare(&mut self, pat: &syn::Pat) {
@@ -341,6 +347,32 @@ impl Walk<'_> {
         self.rust(|v| v.visit_expr(e));
     }
 
+    /// The rest of a let chain (`&& n > 1 && let Some(m) = q`): its `let`s bind names for the
+    /// body, as the chain's first pattern does.
+    fn chain(&mut self, rest: &syn::Expr) {
+        self.expr(rest);
+        let mut e = rest;
+        let mut lets = Vec::new();
+        loop {
+            match e {
+                syn::Expr::Binary(b) if matches!(b.op, syn::BinOp::And(_)) => {
+                    if let syn::Expr::Let(l) = &*b.right {
+                        lets.push(&*l.pat);
+                    }
+                    e = &b.left;
+                }
+                syn::Expr::Let(l) => {
+                    lets.push(&*l.pat);
+                    break;
+                }
+                _ => break,
+            }
+        }
+        for pat in lets.into_iter().rev() {
+            self.declare(pat);
+        }
+    }
+
     /// Walks the user's Rust code with `f`.
     fn rust(&mut self, f: impl FnOnce(&mut Assignments<'_, '_>)) {
         let mut visitor = Assignments {
@@ -353,16 +385,23 @@ impl Walk<'_> {
 
     /// An assignment to `name`, at `span`: is it to a variable of an enclosing closure?
     /// `outer_lost`: if `name` is declared outside the macro, is the assignment lost in a
-    /// form's body? (Not for a field or an element, which may be reached through a reference,
+    /// loop's body? (Not for a field or an element, which may be reached through a reference,
     /// nor in `unsafe` code, which may be assigning a `static mut`.)
     fn assigned(&mut self, name: &syn::Ident, outer_lost: bool) {
-        let text = name.to_string();
+        let text = name.unraw().to_string();
         let Some(local) = self.env.iter().rev().find(|l| l.name == text) else {
-            // Declared outside the macro (a variable of the enclosing function, since items
-            // cannot be assigned): as for a `let mut` at the block's top, the block's chain of
-            // continuations carries it along (`fn f(mut n: u32) .. { lwt! { let x = p; do n +=
-            // x; ret(n) } }` loses nothing), but a form's body works on a copy.
-            if outer_lost && self.depth > 0 {
+            // Declared outside the macro (a parameter, a `let mut` of the function). The
+            // block's chain of continuations carries it along (`fn f(mut n: u32) .. { lwt! {
+            // let x = p; do n += x; ret(n) } }` loses nothing), and a branch that reads it
+            // after assigning it (`catch { _ => { do attempts += 1; retry(attempts) } }`) is
+            // right; what comes after a branch is left to rustc, which warns that the copy's
+            // value is never read. In a loop body the copy is lost silently: to the code after
+            // the loop, and, when the body waits, to the next iteration, which starts again
+            // from the loop's copy. A SCREAMING_CASE name is taken for a `static mut` (in an
+            // `unsafe fn`, where no `unsafe` block marks it).
+            let screaming = text.chars().any(|c| c.is_ascii_uppercase())
+                && !text.chars().any(|c| c.is_ascii_lowercase());
+            if outer_lost && self.loops > 0 && !screaming {
                 self.errors
                     .push(lost_outer_assignment(name.span(), &text, self.context));
             }
@@ -492,7 +531,9 @@ fn bound_names(pat: &syn::Pat, out: &mut Vec<(String, bool)>) {
     struct Names<'o>(&'o mut Vec<(String, bool)>);
     impl<'ast> Visit<'ast> for Names<'_> {
         fn visit_pat_ident(&mut self, p: &'ast syn::PatIdent) {
-            self.0.push((p.ident.to_string(), p.mutability.is_some()));
+            // Without `r#`: `r#count` and `count` are one name.
+            self.0
+                .push((p.ident.unraw().to_string(), p.mutability.is_some()));
             visit::visit_pat_ident(self, p);
         }
         // Paths and constants in a pattern bind nothing; expressions in it (array lengths,
@@ -553,7 +594,7 @@ impl Assignments<'_, '_> {
             _ => None,
         };
         if let Some(name) = root {
-            if !self.shadowed.iter().any(|s| name == s) {
+            if !self.shadowed.iter().any(|s| name.unraw() == s) {
                 // In an `unsafe` block the name may be a `static mut`, which no closure copies.
                 self.walk.assigned(name, whole && self.unsafe_depth == 0);
             }

@@ -132,6 +132,8 @@ fn ocaml_lwt_module(input: ParseStream<'_>) -> Result<()> {
         "return" => "`Lwt.return v` is OCaml's: in Rust, `lwt::ret(v)` (or `do v` as a block's \
             value); `Lwt.fail e` is `lwt::fail(e)`"
             .to_string(),
+        // `Lwt.fail(..)` may be a method of a value named `Lwt`; OCaml's has no parentheses.
+        "fail" | "fail_with" if fork.peek(syn::token::Paren) => return Ok(()),
         "fail" => "`Lwt.fail e` is OCaml's: in Rust, `lwt::fail(e)`; `Lwt.return v` is \
             `lwt::ret(v)`"
             .to_string(),
@@ -571,9 +573,9 @@ fn ocaml_statement(expr: &Expr, input: ParseStream<'_>) -> Option<syn::Error> {
     Some(syn::Error::new_spanned(
         quote::quote!(#f #arg),
         format!(
-            "function application needs parentheses in Rust: `{}({})`",
-            path_text(&f.path),
-            arg
+            "function application needs parentheses in Rust: `{f}({arg})`; if these are two \
+             statements, end the first with `;`",
+            f = path_text(&f.path),
         ),
     ))
 }
@@ -1468,24 +1470,34 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
 /// cannot read as an expression (`None - > ..`). The body is what comes before the `|`, which is
 /// reported; the next case is read as an arm, for its errors, and dropped.
 fn ocaml_next_case(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Expr>> {
-    // The tokens before a `|` at this level, if a `->` follows it before the arm's `,`.
+    // The tokens before a `|` at this level, and those between it and a `->` that follows it
+    // before the arm's `,`.
     let mut before = proc_macro2::TokenStream::new();
+    let mut case = proc_macro2::TokenStream::new();
     let mut cursor = input.cursor();
     let mut vert = None;
     let mut skip = 0;
-    let mut after_joint = false;
+    let mut previous: Option<TokenTree> = None;
+    let mut arrow = false;
     while let Some((tt, next)) = cursor.token_tree() {
         match &tt {
             TokenTree::Punct(p) if p.as_char() == ',' => return Ok(None),
-            // A `|` alone: not one of `||` or `|=`, nor the first token (a closure's).
+            // A `|` alone (not one of `||` or `|=`) right after the end of an operand: a name,
+            // a literal or a group (`ret(x) |`). Not after an operator, `move` or nothing,
+            // where it opens a closure (`q >> move |v| -> T { .. }`).
             TokenTree::Punct(p)
                 if p.as_char() == '|'
                     && vert.is_none()
-                    && skip > 0
-                    && !after_joint
-                    && p.spacing() == proc_macro2::Spacing::Alone =>
+                    && p.spacing() == proc_macro2::Spacing::Alone
+                    && match &previous {
+                        Some(TokenTree::Ident(i)) => i != "move",
+                        Some(TokenTree::Literal(_)) | Some(TokenTree::Group(_)) => true,
+                        _ => false,
+                    } =>
             {
                 vert = Some(p.span());
+                cursor = next;
+                continue;
             }
             TokenTree::Punct(p)
                 if p.as_char() == '-'
@@ -1493,25 +1505,31 @@ fn ocaml_next_case(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option
                     && vert.is_some()
                     && next.punct().is_some_and(|(q, _)| q.as_char() == '>') =>
             {
+                arrow = true;
                 break;
             }
             _ => {}
         }
-        after_joint =
-            matches!(&tt, TokenTree::Punct(p) if p.spacing() == proc_macro2::Spacing::Joint);
         if vert.is_none() {
-            before.extend([tt]);
+            before.extend([tt.clone()]);
             skip += 1;
+        } else {
+            case.extend([tt.clone()]);
         }
+        previous = Some(tt);
         cursor = next;
     }
-    let Some(vert) = vert else {
+    let Some(vert) = vert.filter(|_| arrow) else {
         return Ok(None);
     };
-    if cursor.eof() {
+    // What lies between the `|` and the `->` must be a pattern, as an OCaml case's is (a
+    // closure's parameters, `|v|`, are not), and what lies before it an expression.
+    if Pat::parse_multi.parse2(case).is_err() {
         return Ok(None);
     }
-    let body: Expr = syn::parse2(before)?;
+    let Ok(body) = syn::parse2::<Expr>(before) else {
+        return Ok(None);
+    };
     check::expr(&body, errors);
     // Up to and including the `|`.
     input.step(|cursor| {
@@ -1690,7 +1708,12 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors, in_match: bool) -> Res
 /// caught.
 fn is_trait_object(ty: &Type) -> bool {
     match ty {
-        Type::TraitObject(_) => true,
+        // `dyn Error` (with auto traits): a program may implement `Error` for a `Box` of a trait
+        // object of its own, which may then be caught.
+        Type::TraitObject(t) => t.bounds.iter().any(|b| {
+            matches!(b, syn::TypeParamBound::Trait(t)
+                if t.path.segments.last().is_some_and(|s| s.ident == "Error"))
+        }),
         Type::Paren(p) => is_trait_object(&p.elem),
         Type::Path(p) if p.qself.is_none() => {
             let Some(last) = p.path.segments.last() else {

@@ -1,7 +1,10 @@
 use lwt::{lwt, ret, Promise};
 
-// A variable of the enclosing function, assigned in a form's body: the body is a `move` closure
-// with its own copy, so the code after the form (and after `lwt!`) sees the old value.
+// A variable of the enclosing function, assigned in a loop's body: the body is a `move` closure
+// with its own copy, so the code after the loop (and, when the body waits, the next iteration)
+// sees the old value: the macro reports it. In a branch, an assignment the branch itself reads
+// is right (a retry's `do attempts += 1; retry(attempts)`), so the macro leaves branches to
+// rustc, which warns when the copy's value is never read, as for `done` below.
 fn sum(mut total: u32) -> Promise<u32> {
     lwt! {
         for i in 0..3_u32 {

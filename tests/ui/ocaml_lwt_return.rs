@@ -20,7 +20,7 @@ fn arm() -> Promise<u8> {
     lwt! {
         match ret(None::<u8>) {
             Some(x) => ret(x),
-            None => Lwt.fail(std::fmt::Error),
+            None => Lwt.fail Exit,
         }
     }
 }

@@ -33,7 +33,32 @@ fn sum_while_small(values: Vec<u8>) -> Promise<u32> {
     }
 }
 
+/// A name a later `let` of the chain binds is the body's own (session 41's review: the check of
+/// lost assignments took `m` for a variable declared outside the block).
+fn chain_bindings(p: Promise<Option<u32>>, q: Option<u32>) -> Promise<u32> {
+    let rounds = std::rc::Rc::new(std::cell::Cell::new(0_u32));
+    let counted = rounds.clone();
+    lwt! {
+        while let Some(x) = ret(if counted.get() < 3 { Some(1_u32) } else { None })
+            && let Some(mut m) = Some(x)
+        {
+            do m += 1;
+            do counted.set(counted.get() + m - 1);
+        }
+        if let Some(x) = p && let Some(mut m) = q {
+            do m += x;
+            ret(m + rounds.get())
+        } else {
+            ret(0)
+        }
+    }
+}
+
 fn main() {
+    assert_eq!(
+        chain_bindings(ret(Some(1)), Some(2)).state(),
+        State::Fulfilled(6)
+    );
     assert_eq!(
         sum_while_small(vec![1, 2, 3, 50, 4]).state(),
         State::Fulfilled(6)
