@@ -36,6 +36,11 @@
 
 pub use lwt_core::*;
 
+/// The README's examples, run as doctests so that the first code a newcomer reads keeps working.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// What the expansion of [`lwt!`] needs; not part of the API.
 #[doc(hidden)]
 pub mod __private {

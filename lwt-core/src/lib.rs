@@ -50,7 +50,7 @@
 //! callback slot when it captures at most three words (three integers or `Rc`s; two for a bind
 //! made inside [`key::with_value`]), and boxed, one allocation more, when it captures more.
 //! [`wait`] and [`task`] allocate their node, and a [`main::pause`] reuses the node of the pause
-//! woken before it. `tests/guarantees.rs` pins these counts; `bench/RESULTS.md` in the repository
+//! woken before it. `lwt-core/tests/guarantees.rs` in the repository pins these counts; `bench/RESULTS.md` in the repository
 //! measures them against futures, tokio and OCaml's Lwt, with Cargo's default release settings
 //! (`bench/HISTORY.md`, "What LTO adds on top", says what LTO changes).
 //!
