@@ -7,10 +7,7 @@
 //! assignment inside to a `let mut` variable of an enclosing block therefore changes that copy
 //! only: the code after the form, and the next iteration, still see the old value, and a loop
 //! whose condition reads the variable may never end. Rust compiles all of this without a word,
-//! so the macro reports it. A variable declared outside the macro (a parameter, a `let mut` of
-//! the function) is copied the same way; the block's own chain of continuations carries it
-//! along as it does the block's own variables, and the macro reports an assignment to it only
-//! in a loop body (see [`Walk::assigned`]).
+//! so the macro reports it.
 //!
 //! The walk follows the macro's scopes (`let`, `do let`, loop, arm and catch bindings) and, in the
 //! user's Rust code, those of `let` statements, closures, `for` loops, `match` arms and `if let`,
@@ -29,7 +26,6 @@ pub(crate) fn check(block: &Block, errors: &mut Vec<syn::Error>) {
         depth: 0,
         context: TOP,
         carry: None,
-        loops: 0,
         errors,
     };
     walk.block(block, None);
@@ -53,9 +49,6 @@ struct Walk<'e> {
     /// Set for a nested `lwt!` that is a running-in-place block's value: the block's own names
     /// (from this index of `env`) go with that `lwt!`'s rest.
     carry: Option<usize>,
-    /// How many loop bodies the code walked is in.
-    loops: usize,
-
     errors: &'e mut Vec<syn::Error>,
 }
 
@@ -322,13 +315,12 @@ impl Walk<'_> {
 
     /// Runs `f` one closure boundary further in; the names it declares end with it.
     fn inside(&mut self, context: Context, f: impl FnOnce(&mut Self)) {
-        let saved = (self.env.len(), self.depth, self.context, self.loops);
+        let saved = (self.env.len(), self.depth, self.context);
         self.depth += 1;
         self.context = context;
-        self.loops += usize::from(context.looped);
         f(self);
         self.env.truncate(saved.0);
-        (self.depth, self.context, self.loops) = (saved.1, saved.2, saved.3);
+        (self.depth, self.context) = (saved.1, saved.2);
     }
 
     fn declare(&mut self, pat: &syn::Pat) {
@@ -348,7 +340,7 @@ impl Walk<'_> {
     }
 
     /// The rest of a let chain (`&& n > 1 && let Some(m) = q`): its `let`s bind names for the
-    /// body, as the chain's first pattern does.
+    /// body, as the chain's first pattern does, which hide the enclosing block's.
     fn chain(&mut self, rest: &syn::Expr) {
         self.expr(rest);
         let mut e = rest;
@@ -378,33 +370,19 @@ impl Walk<'_> {
         let mut visitor = Assignments {
             walk: self,
             shadowed: Vec::new(),
-            unsafe_depth: 0,
         };
         f(&mut visitor);
     }
 
     /// An assignment to `name`, at `span`: is it to a variable of an enclosing closure?
-    /// `outer_lost`: if `name` is declared outside the macro, is the assignment lost in a
-    /// loop's body? (Not for a field or an element, which may be reached through a reference,
-    /// nor in `unsafe` code, which may be assigning a `static mut`.)
-    fn assigned(&mut self, name: &syn::Ident, outer_lost: bool) {
+    fn assigned(&mut self, name: &syn::Ident) {
         let text = name.unraw().to_string();
         let Some(local) = self.env.iter().rev().find(|l| l.name == text) else {
-            // Declared outside the macro (a parameter, a `let mut` of the function). The
-            // block's chain of continuations carries it along (`fn f(mut n: u32) .. { lwt! {
-            // let x = p; do n += x; ret(n) } }` loses nothing), and a branch that reads it
-            // after assigning it (`catch { _ => { do attempts += 1; retry(attempts) } }`) is
-            // right; what comes after a branch is left to rustc, which warns that the copy's
-            // value is never read. In a loop body the copy is lost silently: to the code after
-            // the loop, and, when the body waits, to the next iteration, which starts again
-            // from the loop's copy. A SCREAMING_CASE name is taken for a `static mut` (in an
-            // `unsafe fn`, where no `unsafe` block marks it).
-            let screaming = text.chars().any(|c| c.is_ascii_uppercase())
-                && !text.chars().any(|c| c.is_ascii_lowercase());
-            if outer_lost && self.loops > 0 && !screaming {
-                self.errors
-                    .push(lost_outer_assignment(name.span(), &text, self.context));
-            }
+            // Declared outside the macro (a parameter, a variable of the function), or by a
+            // macro the walk does not read: the macro cannot tell what it is, nor whether code
+            // after the form reads it (a branch that reads what it assigned is right, and
+            // rustc warns "value captured by `n` is never read" when nothing does), so it is
+            // left to rustc.
             return;
         };
         if local.mutable && local.depth < self.depth {
@@ -507,25 +485,6 @@ fn lost_assignment(span: Span, name: &str, context: Context) -> syn::Error {
     )
 }
 
-fn lost_outer_assignment(span: Span, name: &str, context: Context) -> syn::Error {
-    let after = if context.looped {
-        "the code after the loop (and, when the body waits, the next iteration)"
-    } else {
-        "the code after the form"
-    };
-    syn::Error::new(
-        span,
-        format!(
-            "this assignment to `{name}` would be lost: `{name}` is declared outside this `lwt!` \
-             block, and {what} runs in a `move` closure with its own copy of it, so {after} \
-             would still see the old value; share the state through an `Rc<Cell<_>>` (`let \
-             {name} = Rc::new(Cell::new(..));` before the block, `do {name}.set(..);` and \
-             `{name}.get()` in it), or make the form produce the new value and bind it",
-            what = context.what,
-        ),
-    )
-}
-
 /// The names a pattern binds, with their `mut`.
 fn bound_names(pat: &syn::Pat, out: &mut Vec<(String, bool)>) {
     struct Names<'o>(&'o mut Vec<(String, bool)>);
@@ -548,8 +507,6 @@ struct Assignments<'w, 'e> {
     walk: &'w mut Walk<'e>,
     /// Names bound inside the code walked so far (innermost last): they hide the macro's.
     shadowed: Vec<String>,
-    /// How many `unsafe` blocks the code walked is in.
-    unsafe_depth: usize,
 }
 
 impl Assignments<'_, '_> {
@@ -569,34 +526,22 @@ impl Assignments<'_, '_> {
     /// The variable a place expression writes to: `x`, `x.field`, `x[i]`, `x.0`. Writes through
     /// a dereference (`*x = ..`) reach the pointee, which the closure shares.
     fn assigned(&mut self, place: &syn::Expr) {
-        self.assigned_to(place, true);
-    }
-
-    /// `whole`: the place is the variable itself, not a field or an element of it (which, for
-    /// a variable declared outside the macro, may be reached through a reference).
-    fn assigned_to(&mut self, place: &syn::Expr, whole: bool) {
         let root = match place {
             syn::Expr::Path(p) if p.qself.is_none() => p.path.get_ident(),
-            syn::Expr::Field(f) => return self.assigned_to(&f.base, false),
-            syn::Expr::Index(i) => return self.assigned_to(&i.expr, false),
-            syn::Expr::Paren(p) => return self.assigned_to(&p.expr, whole),
+            syn::Expr::Field(f) => return self.assigned(&f.base),
+            syn::Expr::Index(i) => return self.assigned(&i.expr),
+            syn::Expr::Paren(p) => return self.assigned(&p.expr),
             // Destructuring assignments: `(a, b) = ..`, `[a, b] = ..`, `S { x: a } = ..`,
             // `S(a, b) = ..`.
-            syn::Expr::Tuple(t) => return t.elems.iter().for_each(|e| self.assigned_to(e, whole)),
-            syn::Expr::Array(a) => return a.elems.iter().for_each(|e| self.assigned_to(e, whole)),
-            syn::Expr::Call(c) => return c.args.iter().for_each(|e| self.assigned_to(e, whole)),
-            syn::Expr::Struct(s) => {
-                return s
-                    .fields
-                    .iter()
-                    .for_each(|f| self.assigned_to(&f.expr, whole))
-            }
+            syn::Expr::Tuple(t) => return t.elems.iter().for_each(|e| self.assigned(e)),
+            syn::Expr::Array(a) => return a.elems.iter().for_each(|e| self.assigned(e)),
+            syn::Expr::Call(c) => return c.args.iter().for_each(|e| self.assigned(e)),
+            syn::Expr::Struct(s) => return s.fields.iter().for_each(|f| self.assigned(&f.expr)),
             _ => None,
         };
         if let Some(name) = root {
             if !self.shadowed.iter().any(|s| name.unraw() == s) {
-                // In an `unsafe` block the name may be a `static mut`, which no closure copies.
-                self.walk.assigned(name, whole && self.unsafe_depth == 0);
+                self.walk.assigned(name);
             }
         }
     }
@@ -661,12 +606,6 @@ impl<'ast> Visit<'ast> for Assignments<'_, '_> {
 
     fn visit_block(&mut self, b: &'ast syn::Block) {
         self.scoped(|v| visit::visit_block(v, b));
-    }
-
-    fn visit_expr_unsafe(&mut self, u: &'ast syn::ExprUnsafe) {
-        self.unsafe_depth += 1;
-        visit::visit_expr_unsafe(self, u);
-        self.unsafe_depth -= 1;
     }
 
     fn visit_local(&mut self, l: &'ast syn::Local) {

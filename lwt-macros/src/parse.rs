@@ -128,19 +128,24 @@ fn ocaml_lwt_module(input: ParseStream<'_>) -> Result<()> {
     let Ok(name) = fork.call(Ident::parse_any) else {
         return Ok(());
     };
+    // A call with parentheses or a turbofish is a method of a value named `Lwt` (OCaml's
+    // application has neither); `return`, a keyword, cannot be one.
+    if name != "return" && (fork.peek(syn::token::Paren) || fork.peek(Token![::])) {
+        return Ok(());
+    }
     let message = match name.to_string().as_str() {
         "return" => "`Lwt.return v` is OCaml's: in Rust, `lwt::ret(v)` (or `do v` as a block's \
             value); `Lwt.fail e` is `lwt::fail(e)`"
             .to_string(),
-        // `Lwt.fail(..)` may be a method of a value named `Lwt`; OCaml's has no parentheses.
-        "fail" | "fail_with" if fork.peek(syn::token::Paren) => return Ok(()),
         "fail" => "`Lwt.fail e` is OCaml's: in Rust, `lwt::fail(e)`; `Lwt.return v` is \
             `lwt::ret(v)`"
             .to_string(),
         "fail_with" => "`Lwt.fail_with msg` is OCaml's: in Rust, `lwt::fail_with(msg)`; \
             `Lwt.return v` is `lwt::ret(v)`"
             .to_string(),
-        other if other.starts_with("return_") => {
+        // Lwt's own `return_*` (a name of another `return_*` is not Lwt's).
+        other @ ("return_unit" | "return_none" | "return_nil" | "return_true" | "return_false"
+        | "return_some" | "return_ok" | "return_error") => {
             // `Lwt.return_unit` is a value; `Lwt.return_some x`, a function.
             let constant = ["unit", "none", "nil", "true", "false"]
                 .iter()
@@ -1711,8 +1716,22 @@ fn is_trait_object(ty: &Type) -> bool {
         // `dyn Error` (with auto traits): a program may implement `Error` for a `Box` of a trait
         // object of its own, which may then be caught.
         Type::TraitObject(t) => t.bounds.iter().any(|b| {
-            matches!(b, syn::TypeParamBound::Trait(t)
-                if t.path.segments.last().is_some_and(|s| s.ident == "Error"))
+            let syn::TypeParamBound::Trait(t) = b else {
+                return false;
+            };
+            // `Error`, `error::Error`, `std::error::Error`, `core::error::Error`: std's (not
+            // `app::Error`, a program's own trait).
+            let names: Vec<String> = t
+                .path
+                .segments
+                .iter()
+                .map(|s| s.ident.to_string())
+                .collect();
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            matches!(
+                names.as_slice(),
+                ["Error"] | ["error", "Error"] | ["std" | "core", "error", "Error"]
+            )
         }),
         Type::Paren(p) => is_trait_object(&p.elem),
         Type::Path(p) if p.qself.is_none() => {

@@ -1,7 +1,7 @@
-//! Valid programs that a first version of session 41's checks rejected (its review found them):
-//! typed closures in arm bodies, an outer variable read in the branch that assigns it, a
-//! `static mut` in an `unsafe fn`, a raw identifier, a `Box` of a program's own error trait, and
-//! a value named `Lwt`.
+//! Valid programs that first versions of session 41's checks rejected (its reviews found them):
+//! typed closures in arm bodies, outer variables assigned in a branch or a loop, a `static mut`
+//! in an `unsafe fn`, a raw identifier, variables a `macro_rules!` declares, a `Box` of a
+//! program's own error trait (also one named `Error`), and a value named `Lwt`.
 #![allow(static_mut_refs)]
 
 use std::error::Error;
@@ -122,6 +122,69 @@ fn lwt_value() -> Promise<u32> {
     }
 }
 
+/// A running total in an outer variable, read in the body only (a body that does not wait
+/// keeps one copy for the whole loop).
+fn running(mut total: u32, items: Vec<u32>, out: std::rc::Rc<std::cell::RefCell<Vec<u32>>>) -> Promise<()> {
+    lwt! {
+        for x in items {
+            do total += x;
+            do out.borrow_mut().push(total);
+        }
+    }
+}
+
+macro_rules! decl {
+    ($n:ident) => {
+        let mut $n = 0_u32;
+    };
+}
+
+fn macro_declared(acc: std::rc::Rc<std::cell::Cell<u32>>) -> Promise<u32> {
+    let a2 = acc.clone();
+    lwt! {
+        for i in 0..3_u32 {
+            do decl!(n);
+            do n += i;
+            do acc.set(acc.get() + n);
+        }
+        do a2.get()
+    }
+}
+
+mod app {
+    pub trait Error: std::fmt::Debug + std::fmt::Display {}
+}
+
+impl app::Error for Mine {}
+
+impl Error for Box<dyn app::Error> {}
+
+fn own_error_trait() -> Promise<u32> {
+    lwt! {
+        try { lwt::fail(Box::new(Mine) as Box<dyn app::Error>) } catch {
+            e: Box<dyn app::Error> => do e.to_string().len() as u32,
+        }
+    }
+}
+
+impl Lwt {
+    fn return_value(&self, v: u32) -> Promise<u32> {
+        ret(v)
+    }
+
+    fn return_some<T>(&self, v: u32) -> Promise<u32> {
+        ret(v)
+    }
+}
+
+fn lwt_methods() -> Promise<u32> {
+    lwt! {
+        let a = Lwt.return_value(5);
+        let b = Lwt.return_some::<u8>(2);
+        ret(a + b)
+    }
+}
+
 fn main() {
     let run = |p: Promise<u32>| lwt::main::run(p).unwrap();
     assert_eq!(run(bind_typed(ret(Some(1)), ret(2))), 3);
@@ -133,4 +196,10 @@ fn main() {
     assert_eq!(run(raw(ret(5))), 5);
     assert_eq!(run(own_trait_object()), 4);
     assert_eq!(run(lwt_value()), 7);
+    let out = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    lwt::main::run(running(10, vec![1, 2, 3], out.clone())).unwrap();
+    assert_eq!(*out.borrow(), [11, 13, 16]);
+    assert_eq!(run(macro_declared(std::rc::Rc::new(std::cell::Cell::new(0)))), 3);
+    assert_eq!(run(own_error_trait()), 4);
+    assert_eq!(run(lwt_methods()), 7);
 }

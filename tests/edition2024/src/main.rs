@@ -33,12 +33,13 @@ fn sum_while_small(values: Vec<u8>) -> Promise<u32> {
     }
 }
 
-/// A name a later `let` of the chain binds is the body's own (session 41's review: the check of
-/// lost assignments took `m` for a variable declared outside the block).
+/// A name a later `let` of the chain binds is the body's own, and hides the block's: assigning
+/// it in the body loses nothing (the check of lost assignments took `m` for the block's `m`).
 fn chain_bindings(p: Promise<Option<u32>>, q: Option<u32>) -> Promise<u32> {
     let rounds = std::rc::Rc::new(std::cell::Cell::new(0_u32));
     let counted = rounds.clone();
     lwt! {
+        do #[allow(unused_mut, unused_variables)] let mut m = 100_u32;
         while let Some(x) = ret(if counted.get() < 3 { Some(1_u32) } else { None })
             && let Some(mut m) = Some(x)
         {
