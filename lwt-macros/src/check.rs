@@ -40,6 +40,9 @@ pub(crate) struct Forbidden<'e> {
     /// The loops and labeled blocks the walk is inside, with their labels: `break`/`continue`
     /// that stay within them are plain Rust and fine.
     scopes: Vec<(ScopeKind, Option<String>)>,
+    /// In plain Rust (`do` code), where `x >>= f` is Rust's own shift assignment (a type may
+    /// implement `ShrAssign` for a closure): OCaml's bind is looked for elsewhere only.
+    plain: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,6 +56,7 @@ impl<'e> Forbidden<'e> {
         Forbidden {
             errors,
             scopes: Vec::new(),
+            plain: false,
         }
     }
 
@@ -99,10 +103,10 @@ impl<'ast> Visit<'ast> for Forbidden<'_> {
         }
     }
 
-    // `p >>= |v| ..`: a shift by a closure is never Rust's, so it is Lwt's bind.
+    // `p >>= |v| ..` where the block waits on a promise: Lwt's bind, not a shift assignment.
     fn visit_expr_binary(&mut self, e: &'ast syn::ExprBinary) {
         if let syn::BinOp::ShrAssign(op) = &e.op {
-            if matches!(&*e.right, syn::Expr::Closure(_)) {
+            if !self.plain && matches!(&*e.right, syn::Expr::Closure(_)) {
                 self.errors.push(syn::Error::new_spanned(op, OCAML_BIND));
             }
         }
@@ -294,7 +298,16 @@ pub(crate) fn expr(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
     Forbidden::new(errors).visit_expr(e);
 }
 
-/// Checks one plain statement (`do ...`).
+/// Checks one plain statement (`do let ..`, an item).
 pub(crate) fn stmt(s: &syn::Stmt, errors: &mut Vec<syn::Error>) {
-    Forbidden::new(errors).visit_stmt(s);
+    let mut check = Forbidden::new(errors);
+    check.plain = true;
+    check.visit_stmt(s);
+}
+
+/// Checks the expression of a plain statement (`do expr;`).
+pub(crate) fn plain_expr(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
+    let mut check = Forbidden::new(errors);
+    check.plain = true;
+    check.visit_expr(e);
 }

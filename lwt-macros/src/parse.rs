@@ -687,7 +687,7 @@ fn plain(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
         ));
     }
     let (expr, semi) = expr_and_semi(input)?;
-    check::expr(&expr, errors);
+    check::plain_expr(&expr, errors);
     if input.is_empty() && check::is_diverging_macro(&expr) {
         // `do panic!(..)` last, with or without `;`: the block's value, as `panic!(..);` (see
         // `statement`), not `ret(panic!(..))`, which would warn of an unreachable call.

@@ -185,6 +185,23 @@ fn lwt_methods() -> Promise<u32> {
     }
 }
 
+/// A type of the program's own may take a closure in `>>=`: plain Rust in `do` code.
+struct Acc(u32);
+
+impl<F: Fn(u32) -> u32> std::ops::ShrAssign<F> for Acc {
+    fn shr_assign(&mut self, f: F) {
+        self.0 = f(self.0);
+    }
+}
+
+fn shift_assign() -> Promise<u32> {
+    lwt! {
+        do let mut acc = Acc(1);
+        do acc >>= |x: u32| x + 1;
+        do acc.0
+    }
+}
+
 fn main() {
     let run = |p: Promise<u32>| lwt::main::run(p).unwrap();
     assert_eq!(run(bind_typed(ret(Some(1)), ret(2))), 3);
@@ -202,4 +219,5 @@ fn main() {
     assert_eq!(run(macro_declared(std::rc::Rc::new(std::cell::Cell::new(0)))), 3);
     assert_eq!(run(own_error_trait()), 4);
     assert_eq!(run(lwt_methods()), 7);
+    assert_eq!(run(shift_assign()), 2);
 }
