@@ -1,15 +1,8 @@
 use lwt::{lwt, ret, Promise};
 
-#[derive(Debug)]
-struct NotFound;
-
-impl std::fmt::Display for NotFound {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("not found")
-    }
+lwt::exception! {
+    NotFound;
 }
-
-impl std::error::Error for NotFound {}
 
 fn main() {
     let c = true;
