@@ -43,6 +43,9 @@ pub(crate) struct Forbidden<'e> {
     /// In plain Rust (`do` code), where `x >>= f` is Rust's own shift assignment (a type may
     /// implement `ShrAssign` for a closure): OCaml's bind is looked for elsewhere only.
     plain: bool,
+    /// How many blocks deep the walk is: OCaml's `>>=` is looked for at the top of an
+    /// expression only (`let x = p >>= f;`), not in Rust code nested in it.
+    blocks: usize,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -57,6 +60,7 @@ impl<'e> Forbidden<'e> {
             errors,
             scopes: Vec::new(),
             plain: false,
+            blocks: 0,
         }
     }
 
@@ -92,6 +96,12 @@ impl<'ast> Visit<'ast> for Forbidden<'_> {
     fn visit_expr_async(&mut self, _: &'ast syn::ExprAsync) {}
     fn visit_item(&mut self, _: &'ast syn::Item) {}
 
+    fn visit_block(&mut self, b: &'ast syn::Block) {
+        self.blocks += 1;
+        visit::visit_block(self, b);
+        self.blocks -= 1;
+    }
+
     // The compiler sees what a macro's arguments expand to, but through the callbacks, so its
     // error about `?` in `println!("{}", x?)` would talk about closures: look inside the standard
     // macros whose arguments are expressions, and report it as anywhere else.
@@ -106,7 +116,7 @@ impl<'ast> Visit<'ast> for Forbidden<'_> {
     // `p >>= |v| ..` where the block waits on a promise: Lwt's bind, not a shift assignment.
     fn visit_expr_binary(&mut self, e: &'ast syn::ExprBinary) {
         if let syn::BinOp::ShrAssign(op) = &e.op {
-            if !self.plain && matches!(&*e.right, syn::Expr::Closure(_)) {
+            if !self.plain && self.blocks == 0 && matches!(&*e.right, syn::Expr::Closure(_)) {
                 self.errors.push(syn::Error::new_spanned(op, OCAML_BIND));
             }
         }

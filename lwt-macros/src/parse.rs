@@ -133,7 +133,13 @@ fn ocaml_lwt_module(input: ParseStream<'_>) -> Result<()> {
     if name != "return" && (fork.peek(syn::token::Paren) || fork.peek(Token![::])) {
         return Ok(());
     }
+    // OCaml applies `fail`, `fail_with` and the `return_*` functions to an argument: without one
+    // (`Lwt.fail;`), a field of a value named `Lwt`.
+    let applied = fork.peek(Ident) || fork.peek(syn::Lit);
     let message = match name.to_string().as_str() {
+        "fail" | "fail_with" | "return_some" | "return_ok" | "return_error" if !applied => {
+            return Ok(())
+        }
         "return" => "`Lwt.return v` is OCaml's: in Rust, `lwt::ret(v)` (or `do v` as a block's \
             value); `Lwt.fail e` is `lwt::fail(e)`"
             .to_string(),
@@ -1419,7 +1425,9 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         if let Some(e) = ocaml_next_case(input, errors)? {
             return Ok(Body::Expr(e));
         }
-        let e: Expr = input.parse()?;
+        // As Rust reads an arm: a block-like body (`if .. {} else {}`) ends the arm, so a next
+        // arm may start with `|` (`| 1 => ..`).
+        let e = Expr::parse_with_earlier_boundary_rule(input)?;
         check::expr(&e, errors);
         if let Expr::Binary(syn::ExprBinary {
             left,
@@ -1713,26 +1721,8 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors, in_match: bool) -> Res
 /// caught.
 fn is_trait_object(ty: &Type) -> bool {
     match ty {
-        // `dyn Error` (with auto traits): a program may implement `Error` for a `Box` of a trait
-        // object of its own, which may then be caught.
-        Type::TraitObject(t) => t.bounds.iter().any(|b| {
-            let syn::TypeParamBound::Trait(t) = b else {
-                return false;
-            };
-            // `Error`, `error::Error`, `std::error::Error`, `core::error::Error`: std's (not
-            // `app::Error`, a program's own trait).
-            let names: Vec<String> = t
-                .path
-                .segments
-                .iter()
-                .map(|s| s.ident.to_string())
-                .collect();
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            matches!(
-                names.as_slice(),
-                ["Error"] | ["error", "Error"] | ["std" | "core", "error", "Error"]
-            )
-        }),
+        // `dyn Trait` itself is unsized: no arm can bind it.
+        Type::TraitObject(_) => true,
         Type::Paren(p) => is_trait_object(&p.elem),
         Type::Path(p) if p.qself.is_none() => {
             let Some(last) = p.path.segments.last() else {
@@ -1742,13 +1732,34 @@ fn is_trait_object(ty: &Type) -> bool {
                 return false;
             };
             matches!(last.ident.to_string().as_str(), "Box" | "Rc")
-                && args
-                    .args
-                    .iter()
-                    .any(|a| matches!(a, syn::GenericArgument::Type(t) if is_trait_object(t)))
+                && args.args.iter().any(|a| {
+                    matches!(a, syn::GenericArgument::Type(Type::TraitObject(t)) if std_error(t))
+                })
         }
         _ => false,
     }
+}
+
+/// `dyn std::error::Error` (or `core::`, or `error::Error`), with auto traits. A bare `Error` may
+/// be a program's own trait (`use app::Error;`), for whose `Box` the program may implement
+/// `std::error::Error`: rustc's own error covers it.
+fn std_error(t: &syn::TypeTraitObject) -> bool {
+    t.bounds.iter().any(|b| {
+        let syn::TypeParamBound::Trait(t) = b else {
+            return false;
+        };
+        let names: Vec<String> = t
+            .path
+            .segments
+            .iter()
+            .map(|s| s.ident.to_string())
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        matches!(
+            names.as_slice(),
+            ["error", "Error"] | ["std" | "core", "error", "Error"]
+        )
+    })
 }
 
 fn try_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Try> {

@@ -202,6 +202,60 @@ fn shift_assign() -> Promise<u32> {
     }
 }
 
+/// A bare `Error` may be the program's own trait.
+mod own {
+    use super::app::Error;
+    use lwt::{lwt, Promise};
+
+    pub fn catch_own() -> Promise<u32> {
+        lwt! {
+            try { lwt::fail(Box::new(super::Mine) as Box<dyn Error>) } catch {
+                e: Box<dyn Error> => do e.to_string().len() as u32,
+            }
+        }
+    }
+}
+
+/// `>>=` inside Rust code nested in an expression the block waits on is Rust's.
+fn nested_shift() -> Promise<u32> {
+    lwt! {
+        let n = ret({
+            let mut acc = Acc(1);
+            acc >>= |x: u32| x * 10;
+            acc.0
+        });
+        ret(n)
+    }
+}
+
+/// `Lwt.fail` without an argument: a field of a value named `Lwt`.
+mod field {
+    use lwt::{lwt, ret, Promise};
+
+    struct Fields {
+        fail: Promise<u32>,
+    }
+
+    pub fn lwt_field() -> Promise<u32> {
+        lwt! {
+            do #[allow(non_snake_case)] let Lwt = Fields { fail: ret(3) };
+            let n = Lwt.fail;
+            ret(n)
+        }
+    }
+}
+
+/// A block-like arm body ends its arm, as in Rust: the next arm may start with `|`.
+fn block_like_arm(p: Promise<u32>, c: bool) -> Promise<u32> {
+    lwt! {
+        match p {
+            0 => if c { ret(1) } else { ret(2) }
+            | 1 | 2 => ret(3),
+            _ => ret(4),
+        }
+    }
+}
+
 fn main() {
     let run = |p: Promise<u32>| lwt::main::run(p).unwrap();
     assert_eq!(run(bind_typed(ret(Some(1)), ret(2))), 3);
@@ -220,4 +274,9 @@ fn main() {
     assert_eq!(run(own_error_trait()), 4);
     assert_eq!(run(lwt_methods()), 7);
     assert_eq!(run(shift_assign()), 2);
+    assert_eq!(run(own::catch_own()), 4);
+    assert_eq!(run(nested_shift()), 10);
+    assert_eq!(run(field::lwt_field()), 3);
+    assert_eq!(run(block_like_arm(ret(0), true)), 1);
+    assert_eq!(run(block_like_arm(ret(2), true)), 3);
 }
