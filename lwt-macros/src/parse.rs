@@ -1270,6 +1270,10 @@ fn match_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Match> {
     })
 }
 
+/// OCaml's `|` before the next case, where a Rust arm ends with `,`.
+const OCAML_NEXT_CASE: &str = "`|` starts a new case in OCaml; in Rust, end the arm with `,` \
+    (`Some(x) => ret(x), None => ret(0)`)";
+
 const OCAML_ARROW: &str = "`->` is OCaml's: the arms of a Rust `match` use `=>` \
     (`Some(x) => ret(x),`)";
 
@@ -1438,11 +1442,7 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
             if input.peek(Token![=>]) || input.peek(Token![->]) {
                 // `Some(x) => ret(x) | None => ret(0)`: OCaml's `|` before the next case, read
                 // by Rust as `ret(x) | None`. The next arm is read for its errors, and dropped.
-                errors.push(syn::Error::new(
-                    vert.span,
-                    "`|` starts a new case in OCaml; in Rust, end the arm with `,` \
-                     (`Some(x) => ret(x), None => ret(0)`)",
-                ));
+                errors.push(syn::Error::new(vert.span, OCAML_NEXT_CASE));
                 let left = (**left).clone();
                 fat_arrow(input, errors)?;
                 arm_body(input, errors)?;
@@ -1554,11 +1554,7 @@ fn ocaml_next_case(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option
         }
         Ok(((), rest))
     })?;
-    errors.push(syn::Error::new(
-        vert,
-        "`|` starts a new case in OCaml; in Rust, end the arm with `,` \
-         (`Some(x) => ret(x), None => ret(0)`)",
-    ));
+    errors.push(syn::Error::new(vert, OCAML_NEXT_CASE));
     arm(input, errors)?;
     Ok(Some(body))
 }
