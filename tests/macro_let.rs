@@ -629,3 +629,44 @@ fn temporaries_of_a_nested_block_are_dropped_before_the_rest_runs() {
     };
     assert_eq!(p.state(), State::Fulfilled(3));
 }
+
+/// Found in review (rev104): a binding by `ref mut` with a type (`let ref mut e: T = p;`, also
+/// under `and` and `#[fail_fast]`), and any let-else binding by `ref mut`, failed to compile
+/// (E0596, "cannot borrow as mutable"): the pattern borrowed the closure's parameter, which was
+/// not `mut`. Each form mutates the value it borrows and returns its length.
+#[test]
+fn bindings_by_ref_mut_borrow_the_value_mutably() {
+    fn v() -> Promise<Vec<u8>> {
+        ret(vec![7])
+    }
+    let forms: Vec<Promise<usize>> = vec![
+        lwt! { let ref mut e = v(); do e.push(1); ret(e.len()) },
+        lwt! { let ref mut e: Vec<u8> = v(); do e.push(1); ret(e.len()) },
+        lwt! { let (ref mut e, b): (Vec<u8>, u8) = ret((vec![7], 1)); do e.push(b); ret(e.len()) },
+        lwt! { let b: u8 = ret(1) and ref mut e: Vec<u8> = v(); do e.push(b); ret(e.len()) },
+        lwt! { #[fail_fast] let ref mut e: Vec<u8> = v() and b: u8 = ret(1); do e.push(b); ret(e.len()) },
+        lwt! { #[fail_fast] let ref mut e = v() and b = ret(1_u8); do e.push(b); ret(e.len()) },
+        lwt! { let Some(ref mut e) = ret(Some(vec![7])) else { ret(0) }; do e.push(1); ret(e.len()) },
+        lwt! {
+            let Some(ref mut e): Option<Vec<u8>> = ret(Some(vec![7])) else { ret(0) };
+            do e.push(1);
+            ret(e.len())
+        },
+    ];
+    let lengths: Vec<State<usize>> = forms.iter().map(Promise::state).collect();
+    assert_eq!(lengths, vec![State::Fulfilled(2); 8]);
+}
+
+/// The `mut` that a `ref mut` binding needs is not added to other typed bindings: a value bound
+/// to `_` with a type lives, as without one, until the rest of the block has run.
+#[test]
+fn a_typed_wildcard_binding_keeps_its_value_until_the_rest_has_run() {
+    let l = log();
+    let l1 = l.clone();
+    let p: Promise<()> = lwt! {
+        let _: Guard = ret(Guard(l1.clone(), "typed"));
+        do push(&l1, "rest");
+    };
+    assert!(p.is_fulfilled());
+    assert_eq!(*l.borrow(), ["rest", "drop typed"]);
+}

@@ -580,8 +580,37 @@ fn bound(
         None => [quote!(|#pat|), rest],
         Some(ty) => {
             let value = Ident::new("__value", Span::mixed_site().located_at(at));
-            [quote!(|#value|), quote!({ let #pat: #ty = #value; #rest })]
+            let declared = mutable_if_borrowed(&pat, value.clone());
+            [
+                quote!(|#declared|),
+                quote!({ let #pat: #ty = #value; #rest }),
+            ]
         }
+    }
+}
+
+/// `value`, declared `mut` if `pat` binds by `ref mut`: `let ref mut e: T = __value;` borrows
+/// the closure's parameter mutably (E0596 if it is not `mut`), where the user's own
+/// `let ref mut e: T = v;` would have borrowed a temporary. Only then: a `mut` nothing needs
+/// would draw rustc's `unused_mut` warning, and moving the value into a temporary instead
+/// (`{ __value }`) would drop it at the end of the `let` under a `_` pattern.
+fn mutable_if_borrowed(pat: &TokenStream, value: Ident) -> TokenStream {
+    fn borrows(tokens: TokenStream) -> bool {
+        let mut after_ref = false;
+        for tt in tokens {
+            match tt {
+                proc_macro2::TokenTree::Ident(i) if i == "mut" && after_ref => return true,
+                proc_macro2::TokenTree::Group(g) if borrows(g.stream()) => return true,
+                proc_macro2::TokenTree::Ident(i) => after_ref = i == "ref",
+                _ => after_ref = false,
+            }
+        }
+        false
+    }
+    if borrows(pat.clone()) {
+        quote!(mut #value)
+    } else {
+        value.into_token_stream()
     }
 }
 
@@ -625,8 +654,10 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
                     let value = hygienic("__value");
                     let (pat, els) = (&single.pat, block_in(els, flow));
                     let ty = single.ty.as_ref().map(ToTokens::to_token_stream);
+                    // `match` borrows from `__value` where the pattern binds by `ref mut`.
+                    let declared = mutable_if_borrowed(&pat.to_token_stream(), value.clone());
                     let [params, body] = bound(
-                        quote!(#value),
+                        declared,
                         ty,
                         init_span(single),
                         quote! {
@@ -667,7 +698,10 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
                         format_ident!("__value{}", i, span = at)
                     })
                     .collect();
-                let mut names = values.iter().rev();
+                let declared: Vec<TokenStream> = (bindings.iter().zip(&values))
+                    .map(|(b, v)| mutable_if_borrowed(&b.pat.to_token_stream(), v.clone()))
+                    .collect();
+                let mut names = declared.iter().rev();
                 let last = names.next().expect("at least two bindings");
                 let tuple = names.fold(quote!(#last), |inner, v| quote!((#v, #inner)));
                 let lets = bindings.iter().zip(&values).map(|(b, v)| {
