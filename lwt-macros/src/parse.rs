@@ -170,6 +170,44 @@ fn ocaml_lwt_module(input: ParseStream<'_>) -> Result<()> {
     ))
 }
 
+/// OCaml's `let open M in` (or `let open M.N in`), where a `let`'s pattern should start: a
+/// pattern `open` followed by a name, which syn reports as "expected `=`".
+fn ocaml_let_open(input: ParseStream<'_>) -> Result<()> {
+    if !(peek_ident(input, "open") && input.peek2(Ident)) {
+        return Ok(());
+    }
+    let fork = input.fork();
+    let open = fork.call(Ident::parse_any)?;
+    let mut module = vec![fork.call(Ident::parse_any)?];
+    while fork.peek(Token![.]) || fork.peek(Token![::]) {
+        if fork.parse::<Option<Token![.]>>()?.is_none() {
+            fork.parse::<Token![::]>()?;
+        }
+        module.push(fork.call(Ident::parse_any)?);
+    }
+    let in_token = fork.parse::<Option<Token![in]>>()?;
+    let names: Vec<String> = module.iter().map(Ident::to_string).collect();
+    let message = match names.as_slice() {
+        [lwt, infix] if lwt == "Lwt" && (infix == "Infix" || infix == "Syntax") => format!(
+            "`let open Lwt.{infix} in` is OCaml's: `lwt` needs no import for its operators, \
+             which `Promise` implements (`p >> f` is `>>=`, `p | f` is `>|=`), and `lwt!`'s \
+             `let x = p;` is `let*`"
+        ),
+        _ => {
+            let path = names.join("::");
+            format!(
+                "`let open {} in` is OCaml's: in Rust, `use {path}::*;` brings the module's \
+                 names into scope (as a statement of the block, or before the `lwt!` call)",
+                names.join(".")
+            )
+        }
+    };
+    Err(syn::Error::new_spanned(
+        quote::quote!(#open #in_token),
+        message,
+    ))
+}
+
 /// OCaml's keyword where a form's body should start (`if c then`, `match e with`, `while c do`):
 /// an error that says how Rust writes the form, where syn would say "expected curly braces".
 fn ocaml_keyword(input: ParseStream<'_>, keyword: &str, hint: &str) -> Result<()> {
@@ -841,6 +879,7 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
 }
 
 fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Binding> {
+    ocaml_let_open(input)?;
     let pat = Pat::parse_single(input)?;
     if input.peek(Token![|]) && !input.peek(Token![||]) {
         return Err(syn::Error::new(
@@ -1383,13 +1422,64 @@ fn arm(input: ParseStream<'_>, errors: &mut Errors) -> Result<Arm> {
 }
 
 fn guard(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Expr>> {
-    if input.peek(Token![if]) {
-        input.parse::<Token![if]>()?;
-        let g: Expr = input.parse()?;
+    let ocaml_when = peek_ident(input, "when") && !input.peek2(Token![=>]);
+    if ocaml_when {
+        // Reported, and read as `if`, so that the rest of the arm is read as usual.
+        let when = input.call(Ident::parse_any)?;
+        errors.push(syn::Error::new_spanned(
+            when,
+            "`when` is OCaml's: a guard in Rust is `if` (`Some(x) if x > 1 => ..`)",
+        ));
+    }
+    if ocaml_when || input.peek(Token![if]) {
+        if !ocaml_when {
+            input.parse::<Token![if]>()?;
+        }
+        let g: Expr = match guard_before_ocaml_arrow(input)? {
+            Some(g) => g,
+            None => input.parse()?,
+        };
         check::expr(&g, errors);
         Ok(Some(g))
     } else {
         Ok(None)
+    }
+}
+
+/// OCaml's `when c -> e` written `if c -> e`: Rust's parser reads `c -` as a subtraction and
+/// stops at `>` with "expected an expression". Only when the guard does not parse, the tokens
+/// before a `->` outside any brackets are the guard, and the `->` is left to [`fat_arrow`],
+/// which reports it. (A guard that parses may hold a `->` of its own, in a turbofish's
+/// `fn() -> T`.)
+fn guard_before_ocaml_arrow(input: ParseStream<'_>) -> Result<Option<Expr>> {
+    if input.fork().parse::<Expr>().is_ok() {
+        return Ok(None);
+    }
+    let before = input.step(|cursor| {
+        let (mut rest, mut tokens) = (*cursor, Vec::new());
+        while let Some((tt, next)) = rest.token_tree() {
+            let pair = match (&tt, next.token_tree()) {
+                (TokenTree::Punct(a), Some((TokenTree::Punct(b), _)))
+                    if a.spacing() == proc_macro2::Spacing::Joint && b.as_char() == '>' =>
+                {
+                    Some(a.as_char())
+                }
+                _ => None,
+            };
+            match pair {
+                Some('-') => return Ok((Some(tokens), rest)),
+                Some('=') => break,
+                _ if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') => break,
+                _ => {}
+            }
+            tokens.push(tt);
+            rest = next;
+        }
+        Ok((None, *cursor))
+    })?;
+    match before {
+        Some(tokens) => syn::parse2(tokens.into_iter().collect()).map(Some),
+        None => Ok(None),
     }
 }
 
