@@ -565,11 +565,20 @@ fn ocaml_begin(expr: &Expr, input: ParseStream<'_>, errors: &mut Errors) -> Opti
     let fork = input.fork();
     let found = fork
         .step(|cursor| {
-            let mut rest = *cursor;
+            // OCaml's blocks nest: the `end` of this `begin` is the one that closes as many
+            // as were opened after it.
+            let (mut rest, mut open) = (*cursor, 1_usize);
             while let Some((tt, next)) = rest.token_tree() {
                 rest = next;
-                if matches!(&tt, TokenTree::Ident(i) if i == "end") {
-                    return Ok((true, rest));
+                match &tt {
+                    TokenTree::Ident(i) if i == "begin" => open += 1,
+                    TokenTree::Ident(i) if i == "end" => {
+                        open -= 1;
+                        if open == 0 {
+                            return Ok((true, rest));
+                        }
+                    }
+                    _ => {}
                 }
             }
             Ok((false, rest))

@@ -1,6 +1,8 @@
 // OCaml that Rust reads as an expression followed by something else (rev96 #14): `begin .. end`,
 // a ref's `:=` and application without parentheses each get their own message, where the
-// generic "expected `;` after this statement" would point at a `;` nobody left out.
+// generic "expected `;` after this statement" would point at a `;` nobody left out. A nested
+// `begin .. end` is skipped to its own `end` (rev104): reading resumes after the outer one, where
+// `ret x` gets its own message.
 use lwt::{lwt, ret, Promise};
 
 fn begin_end() -> Promise<u8> {
@@ -9,6 +11,16 @@ fn begin_end() -> Promise<u8> {
             let x = ret(1_u8);
             ret(x)
         end
+    }
+}
+
+fn nested_begin() -> Promise<u8> {
+    lwt! {
+        begin
+            begin let x = ret(1_u8); ret(x) end;
+            ret(2)
+        end;
+        ret 3
     }
 }
 
@@ -43,6 +55,6 @@ fn missing_semicolon_after_a_name(done: Promise<()>) -> Promise<u8> {
 }
 
 fn main() {
-    let _ = (begin_end(), ref_assign(Default::default()), application(), missing_semicolon());
+    let _ = (begin_end(), nested_begin(), ref_assign(Default::default()), application(), missing_semicolon());
     let _ = missing_semicolon_after_a_name(lwt::return_unit());
 }
