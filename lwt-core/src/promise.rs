@@ -301,6 +301,13 @@ impl<T: 'static> Promise<T> {
 impl<T: Clone + 'static> Promise<T> {
     /// Lwt's `state`: the current state, with a clone of the value. Follows proxies.
     ///
+    /// The value is cloned because the promise keeps it for everything else that waits on it;
+    /// this is why `state` needs `T: Clone + 'static` (a generic helper needs both bounds). For
+    /// a value that is not `Clone`, [`is_pending`](Self::is_pending),
+    /// [`is_fulfilled`](Self::is_fulfilled) and [`rejection`](Self::rejection) inspect the
+    /// promise, and [`map`](Self::map) or [`bind`](Self::bind) consume the handle and take
+    /// the value.
+    ///
     /// ```
     /// use lwt_core::{wait, State};
     /// let (p, r) = wait::<&str>();
