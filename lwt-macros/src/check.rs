@@ -308,6 +308,23 @@ pub(crate) fn expr(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
     Forbidden::new(errors).visit_expr(e);
 }
 
+/// OCaml's `p >>= f` as a whole `let` value, statement, block value or arm body outside `do`
+/// code, whatever `f` is: Rust's `>>=` is an assignment, whose type is `()`, never the promise
+/// these positions wait on, so no valid program has one there. (A closure after `>>=` is
+/// reported by [`expr`]'s walk, anywhere at the top of an expression.)
+pub(crate) fn ocaml_bind(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
+    if let syn::Expr::Binary(syn::ExprBinary {
+        op: syn::BinOp::ShrAssign(op),
+        right,
+        ..
+    }) = e
+    {
+        if !matches!(&**right, syn::Expr::Closure(_)) {
+            errors.push(syn::Error::new_spanned(op, OCAML_BIND));
+        }
+    }
+}
+
 /// Checks one plain statement (`do let ..`, an item).
 pub(crate) fn stmt(s: &syn::Stmt, errors: &mut Vec<syn::Error>) {
     let mut check = Forbidden::new(errors);

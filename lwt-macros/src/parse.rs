@@ -534,6 +534,7 @@ fn expr_and_semi(input: ParseStream<'_>) -> Result<(Expr, bool)> {
 fn expr_statement(input: ParseStream<'_>, errors: &mut Errors) -> Result<Parsed> {
     let (expr, semi) = expr_and_semi(input)?;
     check::expr(&expr, errors);
+    check::ocaml_bind(&expr, errors);
     if semi {
         Ok(Parsed::Stmt(Stmt::Seq(expr)))
     } else if input.is_empty() {
@@ -953,17 +954,7 @@ fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Bi
             ocaml_lwt_module(input)?;
             let expr: Expr = input.parse()?;
             check::expr(&expr, errors);
-            if let Expr::Binary(syn::ExprBinary {
-                op: syn::BinOp::ShrAssign(op),
-                right,
-                ..
-            }) = &expr
-            {
-                // `let x = p >>= f;` (a closure after `>>=` is reported by `check`).
-                if !matches!(&**right, Expr::Closure(_)) {
-                    errors.push(syn::Error::new_spanned(op, check::OCAML_BIND));
-                }
-            }
+            check::ocaml_bind(&expr, errors);
             Init::Expr(expr)
         }
     };
@@ -1500,7 +1491,7 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         // `None => do println!(".."),`: the arm's value is a plain value, as `{ do .. }` is.
         input.parse::<Token![do]>()?;
         let e: Expr = input.parse()?;
-        check::expr(&e, errors);
+        check::plain_expr(&e, errors);
         let tail = if check::is_diverging_macro(&e) {
             Tail::Expr(e)
         } else {
@@ -1532,6 +1523,7 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         // arm may start with `|` (`| 1 => ..`).
         let e = Expr::parse_with_earlier_boundary_rule(input)?;
         check::expr(&e, errors);
+        check::ocaml_bind(&e, errors);
         if let Expr::Binary(syn::ExprBinary {
             left,
             op: syn::BinOp::BitOr(vert),

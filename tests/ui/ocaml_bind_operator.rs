@@ -1,6 +1,9 @@
 // OCaml's `>>=` (rev96 #11), which Rust reads as a shift assignment: reported at the operator,
 // after a `let` or before a closure anywhere, instead of rustc's two errors and its help to call
-// the closure. (`do n >>= 1;` on an integer is Rust's, and fine.)
+// the closure. Also, whatever follows it, as a whole statement, block value or arm body, where
+// Rust's `>>=` (of type `()`) cannot be what the position waits on; rustc said only "binary
+// assignment operation `>>=` cannot be applied to type `Promise<u8>`". (`do n >>= 1;` on an
+// integer is Rust's, and fine, also as a `do` arm.)
 use lwt::{lwt, ret, Promise};
 
 fn incr(v: u8) -> Promise<u8> {
@@ -29,6 +32,34 @@ fn shift() -> Promise<u8> {
     }
 }
 
+fn log(v: u8) -> Promise<()> {
+    let _ = v;
+    lwt::return_unit()
+}
+
+fn statement(p: Promise<u8>) -> Promise<()> {
+    lwt! {
+        p >>= log;
+        lwt::return_unit()
+    }
+}
+
+fn value(p: Promise<u8>) -> Promise<()> {
+    lwt! {
+        p >>= log
+    }
+}
+
+fn arm(p: Promise<Option<u8>>, q: Promise<u8>, n: std::rc::Rc<std::cell::RefCell<u8>>) -> Promise<()> {
+    lwt! {
+        match p {
+            Some(_) => q >>= log,
+            None => do *n.borrow_mut() >>= 1,
+        }
+    }
+}
+
 fn main() {
     let _ = (closure(), function(), shift());
+    let _ = (statement(ret(1)), value(ret(1)), arm(ret(None), ret(1), Default::default()));
 }

@@ -202,6 +202,18 @@ fn shift_assign() -> Promise<u32> {
     }
 }
 
+/// The same as a `do` arm (session 42: the arm's expression was checked as `lwt!` code).
+fn shift_assign_arm(p: Promise<bool>, acc: std::rc::Rc<std::cell::RefCell<Acc>>) -> Promise<u32> {
+    let seen = acc.clone();
+    lwt! {
+        match p {
+            true => do *acc.borrow_mut() >>= |x: u32| x * 10,
+            false => lwt::return_unit(),
+        }
+        do seen.borrow().0
+    }
+}
+
 /// A bare `Error` may be the program's own trait.
 mod own {
     use super::app::Error;
@@ -274,6 +286,9 @@ fn main() {
     assert_eq!(run(own_error_trait()), 4);
     assert_eq!(run(lwt_methods()), 7);
     assert_eq!(run(shift_assign()), 2);
+    let acc = std::rc::Rc::new(std::cell::RefCell::new(Acc(3)));
+    assert_eq!(run(shift_assign_arm(ret(true), acc.clone())), 30);
+    assert_eq!(run(shift_assign_arm(ret(false), acc)), 30);
     assert_eq!(run(own::catch_own()), 4);
     assert_eq!(run(nested_shift()), 10);
     assert_eq!(run(field::lwt_field()), 3);
