@@ -234,6 +234,31 @@ fn else_if_chains_evaluate_conditions_lazily() {
     assert_eq!(asked.get(), 2);
 }
 
+/// A chain without a final `else` runs the first branch whose condition holds, and none when
+/// none does; each branch is checked as a `Promise<()>` (session 42), which changes no value.
+#[test]
+fn else_if_chains_without_a_final_else_run_at_most_one_branch() {
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let run = |n: u32| {
+        let log = log.clone();
+        let p: Promise<()> = lwt! {
+            if n > 10 {
+                do log.borrow_mut().push(format!("{n}: big"));
+            } else if ret(n > 5) {
+                let m = ret(n * 2);
+                do log.borrow_mut().push(format!("{n}: middle {m}"));
+            } else if n > 0 {
+                do log.borrow_mut().push(format!("{n}: small"));
+            }
+        };
+        assert_eq!(p.state(), State::Fulfilled(()));
+    };
+    for n in [0, 3, 7, 20] {
+        run(n);
+    }
+    assert_eq!(*log.borrow(), ["3: small", "7: middle 14", "20: big"]);
+}
+
 #[test]
 fn a_rejected_condition_rejects_the_if() {
     let p: Promise<u8> = lwt! {

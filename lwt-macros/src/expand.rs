@@ -912,6 +912,15 @@ fn form_in(f: &Form, flow: bool) -> TokenStream {
     }
 }
 
+/// Does this `if`, or the last `else if` of its chain, have no `else`?
+fn lacks_final_else(i: &If) -> bool {
+    match &i.els {
+        None => true,
+        Some(Else::Block(_)) => false,
+        Some(Else::If(inner)) => lacks_final_else(inner),
+    }
+}
+
 /// `if`; in a flow block (`flow`), its branches are flow blocks (see [`flow_block_expr`]).
 fn if_form(i: &If, flow: bool) -> TokenStream {
     let lwt = rt(i.span);
@@ -928,6 +937,17 @@ fn if_form(i: &If, flow: bool) -> TokenStream {
             )
         }
         Some(Else::Block(b)) => (block_in(&i.then, flow), block_in(b, flow)),
+        // A chain without a final `else` (`if a {..} else if b {..}`) produces `()` when no
+        // condition holds, as in Rust: each branch is checked as a `Promise<()>`, so that a
+        // branch with a value gets the message of an `if` without `else`, and not a mismatch
+        // with the `Promise<()>` of the `if` after it.
+        Some(Else::If(inner)) if !flow && lacks_final_else(inner) => {
+            let then = unit_block_expr(&i.then);
+            (
+                quote_spanned!(i.span=> #lwt::unit(#then)),
+                if_form(inner, flow),
+            )
+        }
         Some(Else::If(inner)) => (block_in(&i.then, flow), if_form(inner, flow)),
     };
     match &i.cond {

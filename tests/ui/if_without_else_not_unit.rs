@@ -1,4 +1,18 @@
+// A branch of an `if` without `else` that has a value is reported at the branch. In a chain
+// without a final `else` (rev96), each branch with a value is: rustc said only "mismatched
+// types, expected `Promise<{integer}>`, found `Promise<()>`" at the `else if`, and again at
+// the `if` when the block was a `Promise<()>`.
 use lwt::{lwt, ret, Promise};
+
+fn chain(n: u32) -> Promise<()> {
+    lwt! {
+        if n > 1 {
+            ret(1)
+        } else if n > 0 {
+            lwt::return_unit()
+        }
+    }
+}
 
 fn main() {
     let _p: Promise<()> = lwt! {
@@ -7,4 +21,5 @@ fn main() {
             ret(42)
         }
     };
+    let _ = chain(1);
 }
