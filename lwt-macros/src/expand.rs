@@ -589,11 +589,13 @@ fn bound(
     }
 }
 
-/// `value`, declared `mut` if `pat` binds by `ref mut`: `let ref mut e: T = __value;` borrows
-/// the closure's parameter mutably (E0596 if it is not `mut`), where the user's own
-/// `let ref mut e: T = v;` would have borrowed a temporary. Only then: a `mut` nothing needs
-/// would draw rustc's `unused_mut` warning, and moving the value into a temporary instead
-/// (`{ __value }`) would drop it at the end of the `let` under a `_` pattern.
+/// `value`, declared `mut` if `pat` holds `ref mut`: `let ref mut e: T = __value;` borrows the
+/// closure's parameter mutably (E0596 if it is not `mut`), where the user's own
+/// `let ref mut e: T = v;` would have borrowed a temporary. Moving the value into a temporary
+/// instead (`{ __value }`) would drop it at the end of the `let` under a `_` pattern. Only
+/// then, to keep the expansion as the user reads it in `cargo expand`; a `mut` that the token
+/// test adds where nothing needs it (`&mut ref mut x`) draws no warning, since rustc does not
+/// report `unused_mut` in a macro's output.
 fn mutable_if_borrowed(pat: &TokenStream, value: Ident) -> TokenStream {
     fn borrows(tokens: TokenStream) -> bool {
         let mut after_ref = false;

@@ -193,6 +193,29 @@ fn ocaml_let_open(input: ParseStream<'_>) -> Result<()> {
              which `Promise` implements (`p >> f` is `>>=`, `p | f` is `>|=`), and `lwt!`'s \
              `let x = p;` is `let*`"
         ),
+        [lwt] if lwt == "Lwt" => "`let open Lwt in` is OCaml's: in Rust, `use lwt::*;` brings \
+            Lwt's functions into scope (as a statement of the block, or before the `lwt!` call)"
+            .to_string(),
+        [module] if module.starts_with("Lwt_") => {
+            let rust = match &module["Lwt_".len()..] {
+                name @ ("unix" | "io" | "list" | "stream" | "pool" | "switch" | "main"
+                | "preemptive" | "seq" | "result") => Some(name),
+                "mutex" | "condition" | "mvar" => Some("sync"),
+                _ => None,
+            };
+            match rust {
+                Some(rust) => format!(
+                    "`let open {module} in` is OCaml's: in Rust, `use lwt::{rust}::*;` brings \
+                     the names of `lwt::{rust}`, `{module}`'s counterpart, into scope (as a \
+                     statement of the block, or before the `lwt!` call)"
+                ),
+                None => format!(
+                    "`let open {module} in` is OCaml's: `lwt` has no module of that name (its \
+                     modules are listed in the crate's documentation); in Rust, `use \
+                     path::*;` brings a module's names into scope"
+                ),
+            }
+        }
         _ => {
             let path = names.join("::");
             format!(
@@ -567,13 +590,15 @@ fn ocaml_begin(expr: &Expr, input: ParseStream<'_>, errors: &mut Errors) -> Opti
     let found = fork
         .step(|cursor| {
             // OCaml's blocks nest: the `end` of this `begin` is the one that closes as many
-            // as were opened after it.
-            let (mut rest, mut open) = (*cursor, 1_usize);
+            // as were opened after it. If they never balance (a variable named `begin` or
+            // `end`, say), the first `end` will do: this is only where reading resumes.
+            let (mut rest, mut open, mut first_end) = (*cursor, 1_usize, None);
             while let Some((tt, next)) = rest.token_tree() {
                 rest = next;
                 match &tt {
                     TokenTree::Ident(i) if i == "begin" => open += 1,
                     TokenTree::Ident(i) if i == "end" => {
+                        first_end.get_or_insert(rest);
                         open -= 1;
                         if open == 0 {
                             return Ok((true, rest));
@@ -582,7 +607,10 @@ fn ocaml_begin(expr: &Expr, input: ParseStream<'_>, errors: &mut Errors) -> Opti
                     _ => {}
                 }
             }
-            Ok((false, rest))
+            Ok(match first_end {
+                Some(after) => (true, after),
+                None => (false, rest),
+            })
         })
         .ok()?;
     if !found {
@@ -1447,15 +1475,15 @@ fn guard(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Expr>> {
 }
 
 /// OCaml's `when c -> e` written `if c -> e`: Rust's parser reads `c -` as a subtraction and
-/// stops at `>` with "expected an expression". Only when the guard does not parse, the tokens
-/// before a `->` outside any brackets are the guard, and the `->` is left to [`fat_arrow`],
-/// which reports it. (A guard that parses may hold a `->` of its own, in a turbofish's
-/// `fn() -> T`.)
+/// stops at `>` with "expected an expression". Only when the guard does not parse, the guard is
+/// the tokens before the first `->` outside any brackets that leave a whole expression before it
+/// (a turbofish's `fn() -> T` holds a `->` of its own, and `<..>` are not brackets to the
+/// tokenizer), and that `->` is left to [`fat_arrow`], which reports it.
 fn guard_before_ocaml_arrow(input: ParseStream<'_>) -> Result<Option<Expr>> {
     if input.fork().parse::<Expr>().is_ok() {
         return Ok(None);
     }
-    let before = input.step(|cursor| {
+    input.step(|cursor| {
         let (mut rest, mut tokens) = (*cursor, Vec::new());
         while let Some((tt, next)) = rest.token_tree() {
             let pair = match (&tt, next.token_tree()) {
@@ -1467,20 +1495,19 @@ fn guard_before_ocaml_arrow(input: ParseStream<'_>) -> Result<Option<Expr>> {
                 _ => None,
             };
             match pair {
-                Some('-') => return Ok((Some(tokens), rest)),
+                Some('-') => {
+                    if let Ok(guard) = syn::parse2::<Expr>(tokens.iter().cloned().collect()) {
+                        return Ok((Some(guard), rest));
+                    }
+                }
                 Some('=') => break,
-                _ if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') => break,
                 _ => {}
             }
             tokens.push(tt);
             rest = next;
         }
         Ok((None, *cursor))
-    })?;
-    match before {
-        Some(tokens) => syn::parse2(tokens.into_iter().collect()).map(Some),
-        None => Ok(None),
-    }
+    })
 }
 
 /// `=> { lwt block }` or `=> expr,`; consumes the comma after it.

@@ -1,5 +1,6 @@
 // OCaml's `let open M in`: syn said "expected `=`" at the module's name. It is told to be
-// `use M::*;`, and `let open Lwt.Infix in` that `lwt`'s operators need no import.
+// `use M::*;`, and `let open Lwt.Infix in` that `lwt`'s operators need no import; Lwt's own
+// modules are told their `lwt` counterparts (rev107).
 use lwt::{lwt, Promise};
 
 mod util {
@@ -24,6 +25,30 @@ fn open_infix() -> Promise<u32> {
     }
 }
 
+fn open_lwt() -> Promise<u32> {
+    lwt! {
+        let open Lwt in
+        let x = util::one();
+        lwt::ret(x)
+    }
+}
+
+fn open_lwt_module() -> Promise<u32> {
+    lwt! {
+        let open Lwt_mvar in
+        let x = util::one();
+        lwt::ret(x)
+    }
+}
+
+fn open_unknown_lwt_module() -> Promise<u32> {
+    lwt! {
+        let open Lwt_bytes in
+        let x = util::one();
+        lwt::ret(x)
+    }
+}
+
 fn main() {
-    let _ = (open_module(), open_infix());
+    let _ = (open_module(), open_infix(), open_lwt(), open_lwt_module(), open_unknown_lwt_module());
 }

@@ -41,6 +41,20 @@ fn guard() -> Promise<u8> {
     }
 }
 
+fn holds<F>(x: u8) -> bool {
+    x as usize > std::mem::size_of::<F>()
+}
+
+/// A turbofish's `->` is not taken for OCaml's (rev107).
+fn guard_with_turbofish() -> Promise<u8> {
+    lwt! {
+        match ret(Some(1_u8)) {
+            Some(x) if holds::<fn(u8) -> u8>(x) -> ret(x),
+            _ => ret(0),
+        }
+    }
+}
+
 fn when() -> Promise<u8> {
     lwt! {
         match ret(Some(1_u8)) {
@@ -52,5 +66,5 @@ fn when() -> Promise<u8> {
 }
 
 fn main() {
-    let _ = (arrow(), layout(), application(), guard(), when());
+    let _ = (arrow(), layout(), application(), guard(), guard_with_turbofish(), when());
 }

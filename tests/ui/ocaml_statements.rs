@@ -24,6 +24,14 @@ fn nested_begin() -> Promise<u8> {
     }
 }
 
+/// Unbalanced (a variable named `begin`, rev107): reading resumes after the first `end`.
+fn unbalanced_begin() -> Promise<u8> {
+    lwt! {
+        begin let begin = ret(1_u8); ret(begin) end;
+        ret(2)
+    }
+}
+
 fn ref_assign(count: std::cell::Cell<u8>) -> Promise<()> {
     lwt! {
         let x = ret(1_u8);
@@ -55,6 +63,6 @@ fn missing_semicolon_after_a_name(done: Promise<()>) -> Promise<u8> {
 }
 
 fn main() {
-    let _ = (begin_end(), nested_begin(), ref_assign(Default::default()), application(), missing_semicolon());
+    let _ = (begin_end(), nested_begin(), unbalanced_begin(), ref_assign(Default::default()), application(), missing_semicolon());
     let _ = missing_semicolon_after_a_name(lwt::return_unit());
 }
