@@ -312,6 +312,8 @@ pub(crate) fn expr(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
 /// code, whatever `f` is: Rust's `>>=` is an assignment, whose type is `()`, never the promise
 /// these positions wait on, so no valid program has one there. (A closure after `>>=` is
 /// reported by [`expr`]'s walk, anywhere at the top of an expression.)
+/// A shift by a literal (`n >>= 1;`) is Rust's, written without `do`: it keeps the message of
+/// a statement that is not a promise, which says to write `do`.
 pub(crate) fn ocaml_bind(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
     if let syn::Expr::Binary(syn::ExprBinary {
         op: syn::BinOp::ShrAssign(op),
@@ -319,8 +321,10 @@ pub(crate) fn ocaml_bind(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
         ..
     }) = e
     {
-        if !matches!(&**right, syn::Expr::Closure(_)) {
-            errors.push(syn::Error::new_spanned(op, OCAML_BIND));
+        if !matches!(&**right, syn::Expr::Closure(_) | syn::Expr::Lit(_)) {
+            let message =
+                format!("{OCAML_BIND}; for Rust's own shift assignment, write `do x >>= n;`");
+            errors.push(syn::Error::new_spanned(op, message));
         }
     }
 }

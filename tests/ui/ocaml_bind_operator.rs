@@ -32,6 +32,15 @@ fn shift() -> Promise<u8> {
     }
 }
 
+/// A shift by a literal without `do` keeps the message that says to write `do`.
+fn shift_without_do() -> Promise<u8> {
+    lwt! {
+        do let mut n = 8_u8;
+        n >>= 1;
+        ret(n)
+    }
+}
+
 fn log(v: u8) -> Promise<()> {
     let _ = v;
     lwt::return_unit()
@@ -60,6 +69,6 @@ fn arm(p: Promise<Option<u8>>, q: Promise<u8>, n: std::rc::Rc<std::cell::RefCell
 }
 
 fn main() {
-    let _ = (closure(), function(), shift());
+    let _ = (closure(), function(), shift(), shift_without_do());
     let _ = (statement(ret(1)), value(ret(1)), arm(ret(None), ret(1), Default::default()));
 }
