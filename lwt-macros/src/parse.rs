@@ -824,6 +824,8 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
              a `fn` that returns a promise and calls itself, or use `for`/`while`/`loop` in `lwt!`",
         ));
     }
+    // Right after `let` only: `let x = p and open m in` is not OCaml's `let open`.
+    ocaml_let_open(input)?;
     let mut bindings = Vec::new();
     let mut span = let_token.span;
     loop {
@@ -917,7 +919,6 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
 }
 
 fn binding(input: ParseStream<'_>, span: Span, errors: &mut Errors) -> Result<Binding> {
-    ocaml_let_open(input)?;
     let pat = Pat::parse_single(input)?;
     if input.peek(Token![|]) && !input.peek(Token![||]) {
         return Err(syn::Error::new(

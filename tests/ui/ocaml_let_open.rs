@@ -49,6 +49,14 @@ fn open_unknown_lwt_module() -> Promise<u32> {
     }
 }
 
+/// Not after `and`: no `let open` was written there (rev107).
+fn after_and() -> Promise<u32> {
+    lwt! {
+        let x = util::one() and open util in
+        lwt::ret(x)
+    }
+}
+
 fn main() {
-    let _ = (open_module(), open_infix(), open_lwt(), open_lwt_module(), open_unknown_lwt_module());
+    let _ = (open_module(), open_infix(), open_lwt(), open_lwt_module(), open_unknown_lwt_module(), after_and());
 }
