@@ -2223,3 +2223,53 @@ fn a_generator_holding_the_last_push_of_another_stream_closes_it_first() {
     end_resolver.wakeup(None);
     assert_eq!(*log.borrow(), ["b: None", "a: None"]);
 }
+
+/// Pins the `parse` docs (rev108): a read made while the parser runs, still pending when it
+/// fails, is served after the rewind from the start again, as a read made before `parse` is.
+/// (Lwt serves it from where it was made: it gets 2, and 2 comes out again later.)
+#[test]
+fn a_read_made_during_a_failed_parse_is_served_from_the_start() {
+    let (s, push) = stream::create::<u8>();
+    push.push(1).unwrap();
+    let pending: Rc<RefCell<Option<Promise<Option<u8>>>>> = Rc::default();
+    let kept = pending.clone();
+    let parsed = s.parse(move |s| {
+        let first = s.get();
+        *kept.borrow_mut() = Some(s.get());
+        first.bind(|_| Promise::<()>::fail_with("no parse"))
+    });
+    assert!(parsed.is_rejected());
+    let read = pending.borrow_mut().take().unwrap();
+    assert_eq!(read.state(), State::Fulfilled(Some(1)));
+    push.push(2).unwrap();
+    assert_eq!(s.get().state(), State::Fulfilled(Some(2)));
+}
+
+/// Pins the `get_while` docs (rev108): a clone made inside the predicate starts at the element
+/// under test, but when no other reader keeps it buffered its reads wait for the run to end.
+/// (Lwt's clone reads 2, 3 and 9 at once.)
+#[test]
+fn a_clone_made_inside_get_while_waits_for_the_run() {
+    let s = Rc::new(stream::of_list(vec![1_u8, 2, 3, 9]));
+    let source = s.clone();
+    let clone: Rc<RefCell<Option<(Stream<u8>, Promise<Option<u8>>)>>> = Rc::default();
+    // What the clone could read inside the predicate: its available elements, and whether its
+    // `get` was still pending.
+    let inside: Rc<RefCell<Option<(Vec<u8>, bool)>>> = Rc::default();
+    let (keep, seen) = (clone.clone(), inside.clone());
+    let run = s.get_while(move |x| {
+        if *x == 2 {
+            let c = Stream::clone(&*source);
+            let available = c.get_available();
+            let read = c.get();
+            *seen.borrow_mut() = Some((available, read.is_pending()));
+            *keep.borrow_mut() = Some((c, read));
+        }
+        *x < 5
+    });
+    assert_eq!(run.state(), State::Fulfilled(vec![1, 2, 3]));
+    assert_eq!(inside.borrow_mut().take(), Some((vec![], true)));
+    let (c, read) = clone.borrow_mut().take().unwrap();
+    assert_eq!(read.state(), State::Fulfilled(Some(2)));
+    assert_eq!(c.to_list().state(), State::Fulfilled(vec![3, 9]));
+}

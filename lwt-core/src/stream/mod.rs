@@ -32,7 +32,7 @@
 //! | `clone` | [`Stream::clone`] (`T: Clone`) | the clone reads the same elements from the current point; a method, not the `Clone` trait, so that no clone is made implicitly (share one reader as an `Rc<Stream<T>>`) |
 //! | `get`, `next`, `peek`, `npeek`, `junk`, `njunk`, `nget` | methods of the same names | `next` on an empty stream rejects with [`Empty`] |
 //! | `get_available`, `get_available_up_to`, `last_new`, `junk_old` | methods of the same names | |
-//! | `is_empty`, `is_closed`, `closed`, `on_terminate`, `on_termination` | methods of the same names | `on_termination` is Lwt's deprecated name of `on_terminate` |
+//! | `is_empty`, `is_closed`, `closed`, `on_terminate`, `on_termination` | methods of the same names | Lwt 5.6 deprecates both (in favour of binding on `closed`); `on_termination` is its main name, `on_terminate` the same function |
 //! | `map`, `filter`, `filter_map`, `map_list` (+ `_s`) | methods of the same names | read through this stream's own cursor, as Lwt's do: reads of the stream itself and of the derived one take turns at its elements |
 //! | `append`, `combine`, `flatten`, `wrap_exn` | methods of the same names | `wrap_exn` gives `Result<T, Exn>` elements and, like `map`, borrows the stream |
 //! | `concat`, `choose` | [`concat()`], [`choose`] | |
@@ -65,7 +65,9 @@
 //!   same handle, made by the predicate or by anyone, wait and are then served in order, so its
 //!   result is always a run of consecutive elements; in Lwt a `get` made inside the predicate
 //!   returns the element under test. The element under test stays logically in the stream: a
-//!   clone made meanwhile starts at it, and it still counts in a bounded stream's bound. A
+//!   clone made meanwhile starts at it (but, when no other reader keeps it buffered, the
+//!   clone's reads wait for the run to end, where Lwt's clone reads at once), and it still
+//!   counts in a bounded stream's bound. A
 //!   `get_while` that fails (a panicking or rejected predicate, a failed read) or is canceled
 //!   puts back every element it took (Lwt keeps those it removed before the failure).
 //! * **`choose` reads its inputs when it is read**, as the other derived streams do. Lwt's
@@ -116,7 +118,8 @@
 //!   leaves the running callbacks unobserved.) Canceling their result cancels the running
 //!   callbacks and withdraws the pending read, before `cancel` returns even from inside a
 //!   callback (in `f`, say): no element is read and `f` is not called after it. (Lwt's `iter_p`,
-//!   once canceled, goes on reading and calling `f` on the elements pushed later; a cancel from
+//!   canceled while a callback's promise is pending, goes on reading and calling `f` on the
+//!   elements pushed later; canceled while it waits for an element, it stops. A cancel from
 //!   inside `f` does nothing to Lwt's `iter_p` and `iter_n`.)
 //!
 //! # Memory and cost
@@ -374,7 +377,9 @@ impl<T: 'static> Stream<T> {
     /// handle: reads made on it meanwhile (by `f` or by anyone) wait, and are served in order once
     /// it is over, so its result is always a run of elements in a row (`get_available` meanwhile
     /// gives nothing). (In Lwt a `get` made inside `f` returns the element being tested.) A clone
-    /// made inside `f` starts at the element `f` is testing, as in Lwt.
+    /// made inside `f` starts at the element `f` is testing, as in Lwt; but when no other reader
+    /// keeps that element buffered (one reader, as of an `of_list`), the clone's reads wait for
+    /// the run to end too, where Lwt's clone reads at once.
     ///
     /// If `f` panics (rejected with [`Panicked`](crate::Panicked)) or a read fails (a generator's
     /// rejection), or if the result is canceled, every element taken goes back to the stream,
@@ -736,11 +741,19 @@ impl<T: 'static> Stream<T> {
     ///
     /// ```
     /// use lwt_core::{stream, wait, State};
+    /// use std::{cell::Cell, rc::Rc};
     /// let (a, ra) = wait::<()>();
     /// let (b, rb) = wait::<()>();
     /// let mut waits = vec![b, a];
-    /// let done = stream::of_list(vec![1, 2]).iter_p(move |_| waits.pop().unwrap());
-    /// assert_eq!(done.state(), State::Pending); // both callbacks are running
+    /// let calls = Rc::new(Cell::new(0));
+    /// let counted = calls.clone();
+    /// let done = stream::of_list(vec![1, 2]).iter_p(move |_| {
+    ///     counted.set(counted.get() + 1);
+    ///     waits.pop().unwrap()
+    /// });
+    /// // Both callbacks are running: the second was called before the first's promise resolved.
+    /// assert_eq!(calls.get(), 2);
+    /// assert_eq!(done.state(), State::Pending);
     /// rb.wakeup(());
     /// ra.wakeup(());
     /// assert!(done.is_fulfilled());
@@ -1135,7 +1148,10 @@ impl<T: 'static> Stream<T> {
         Some(taken)
     }
 
-    /// Lwt's `combine`: pairs of elements, one from each stream; ends when either ends.
+    /// Lwt's `combine`: pairs of elements, one from each stream. Each read reads both streams
+    /// and ends the combined stream when either read finds its end; so when one stream has
+    /// ended and the other is open but empty, the read waits for the other's next element,
+    /// which it then takes and drops (as Lwt's does).
     ///
     /// ```
     /// use lwt_core::{stream, State};
@@ -1212,7 +1228,9 @@ impl<T: Clone + 'static> Stream<T> {
     /// it), since reads of one handle are served in order. It is kept by a hidden clone of the
     /// handle while `f` runs: the elements read meanwhile stay buffered, and each read of this
     /// handle takes a clone of its element. Reads left pending on this handle when `f` fails are
-    /// served after the rewind, from the start again (as in Lwt). If a `get_while` run still owns
+    /// served after the rewind, from the start again: as in Lwt for reads made before `parse`
+    /// was called, where Lwt serves a read made while `f` ran from the place it was made at
+    /// (leaving the stream where the rewind put it, so that element comes out twice). If a `get_while` run still owns
     /// the handle then, the rewind (and the rejection) waits for it to end; rewinds of nested
     /// parsers that failed meanwhile apply in the order they failed, so the last to fail wins (as
     /// in Lwt, where the last assignment of the stream's position wins: an outer parser that
