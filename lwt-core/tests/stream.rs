@@ -2252,10 +2252,11 @@ fn a_read_made_during_a_failed_parse_is_served_from_the_start() {
 fn a_clone_made_inside_get_while_waits_for_the_run() {
     let s = Rc::new(stream::of_list(vec![1_u8, 2, 3, 9]));
     let source = s.clone();
-    let clone: Rc<RefCell<Option<(Stream<u8>, Promise<Option<u8>>)>>> = Rc::default();
+    type Slot<T> = Rc<RefCell<Option<T>>>;
+    let clone: Slot<(Stream<u8>, Promise<Option<u8>>)> = Rc::default();
     // What the clone could read inside the predicate: its available elements, and whether its
     // `get` was still pending.
-    let inside: Rc<RefCell<Option<(Vec<u8>, bool)>>> = Rc::default();
+    let inside: Slot<(Vec<u8>, bool)> = Rc::default();
     let (keep, seen) = (clone.clone(), inside.clone());
     let run = s.get_while(move |x| {
         if *x == 2 {
