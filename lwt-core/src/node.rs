@@ -177,9 +177,15 @@ impl<T> Node<T> {
     #[inline(never)]
     fn drop_proxy_chain(mut next: Rc<Node<T>>) {
         loop {
-            let following = match Rc::get_mut(&mut next).map(|node| node.state.get_mut()) {
-                Some(State::Proxy(following)) => following.take(),
-                _ => None,
+            // The last strong link, whatever weak ones there are (`Rc::get_mut` would also ask
+            // for no weak one, and a link with one would be freed by its own drop, recursing).
+            let following = if Rc::strong_count(&next) == 1 {
+                match &mut *next.state.borrow_mut() {
+                    State::Proxy(following) => following.take(),
+                    _ => None,
+                }
+            } else {
+                None
             };
             // `next` is freed here if this was its last link: a proxy no longer, as its link was
             // taken out, so its own drop does not recurse.
