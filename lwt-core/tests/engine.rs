@@ -793,6 +793,73 @@ fn a_long_chain_of_proxies_is_freed_without_overflowing_the_stack() {
     assert!(ran.is_ok());
 }
 
+/// Session 42 frees a node's state by hand (it is in a `ManuallyDrop`, and the drop glue is
+/// skipped for a resolved state with nothing left to run): whatever each kind of state owns is
+/// still dropped with the node. A captured `Rc` counts the owners that are left.
+#[test]
+fn a_freed_node_drops_what_its_state_owns() {
+    let held = Rc::new(());
+    // A pending root: its callbacks (a map's closure, an `on_cancel`) and its cancel link.
+    {
+        let (p, r) = task::<u8>();
+        let (h1, h2) = (held.clone(), held.clone());
+        p.on_cancel(move || drop(h1));
+        let mapped = p.map(move |x| {
+            let _ = &h2;
+            x
+        });
+        assert_eq!(Rc::strong_count(&held), 3);
+        drop((mapped, r));
+    }
+    assert_eq!(
+        Rc::strong_count(&held),
+        1,
+        "an abandoned node's callbacks were kept"
+    );
+    // A resolved node: its value.
+    {
+        let (p, r) = wait::<Rc<()>>();
+        r.wakeup(held.clone());
+        assert_eq!(Rc::strong_count(&held), 2);
+        drop(p);
+    }
+    assert_eq!(
+        Rc::strong_count(&held),
+        1,
+        "a resolved node's value was kept"
+    );
+    // A proxy (a bind's result merged into the promise its callback returned) and its root.
+    {
+        let (outer, ro) = wait::<()>();
+        let (inner, ri) = wait::<Rc<()>>();
+        let h = held.clone();
+        let bound = outer.bind(move |()| inner.map(move |v| (v, h)));
+        ro.wakeup(());
+        assert!(bound.is_pending());
+        drop((bound, ri));
+    }
+    assert_eq!(Rc::strong_count(&held), 1, "a proxy's root was kept");
+    // A node freed while pending (a bind's result resolved with itself stays pending, with
+    // no resolver left), with its cancel link to the promise it was bound on, whose value
+    // that promise keeps (its handle was cloned).
+    {
+        let (s, rs) = wait::<Rc<()>>();
+        drop(s.clone());
+        let cell: Rc<RefCell<Option<Promise<()>>>> = Rc::default();
+        let c = cell.clone();
+        let p = s.bind(move |_| c.borrow_mut().take().unwrap());
+        *cell.borrow_mut() = Some(p.clone());
+        rs.wakeup(held.clone());
+        assert!(p.is_pending());
+        drop(p);
+    }
+    assert_eq!(
+        Rc::strong_count(&held),
+        1,
+        "a pending node's cancel link was kept"
+    );
+}
+
 // The promise a `RegistersOnDrop` registers on when it is dropped.
 thread_local! {
     static WATCHED: RefCell<Option<Promise<i64>>> = const { RefCell::new(None) };
