@@ -159,17 +159,22 @@ impl<T> Drop for Node<T> {
 }
 
 impl<T> Node<T> {
-    /// Drops a state that may own something, leaving one that owns nothing.
-    #[inline(never)]
+    /// Drops what a state owns, leaving one that owns nothing. Field by field and inline, not
+    /// the whole state moved out in a call of its own: this code is on the stack at each level
+    /// of a chain of nodes freed one inside the other (a callback owning the next promise), and
+    /// that first version made each level 1.7 times as deep (rev110; now 1.3 times the 112
+    /// bytes of a release build's level before the state was freed by hand).
+    #[inline]
     fn drop_state(&mut self) {
-        let state = std::mem::replace(
-            self.state.get_mut(),
-            State::Done {
-                to_run: Callbacks::Empty,
-                scheduled: false,
-            },
-        );
-        drop(state);
+        match self.state.get_mut() {
+            State::Pending { callbacks, cancel } => {
+                drop(std::mem::take(callbacks));
+                drop(std::mem::replace(cancel, HowToCancel::NotCancelable));
+            }
+            State::Done { to_run, .. } => drop(std::mem::take(to_run)),
+            // Handled by `drop` before it gets here; kept so that no state is left out.
+            State::Proxy(next) => drop(next.take()),
+        }
     }
 
     /// Frees `next`, the last link to it, and each following proxy held only by the one before.
