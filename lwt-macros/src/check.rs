@@ -312,6 +312,7 @@ pub(crate) fn expr(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
 /// code, whatever `f` is: Rust's `>>=` is an assignment, whose type is `()`, never the promise
 /// these positions wait on, so no valid program has one there. (A closure after `>>=` is
 /// reported by [`expr`]'s walk, anywhere at the top of an expression.)
+///
 /// A shift by a literal (`n >>= 1;`) is Rust's, written without `do`: it keeps the message of
 /// a statement that is not a promise, which says to write `do`.
 pub(crate) fn ocaml_bind(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
