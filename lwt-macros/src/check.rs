@@ -330,6 +330,18 @@ pub(crate) fn ocaml_bind(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
     }
 }
 
+/// OCaml's `=` test as the condition of an `lwt!` `if` or `while`: in Rust an assignment,
+/// whose `()` is neither a `bool` nor a `Promise<bool>`, so no valid program has one there (the
+/// trait's own message would say only that `()` is not a condition).
+pub(crate) fn ocaml_equality(cond: &syn::Expr, errors: &mut Vec<syn::Error>) {
+    if let syn::Expr::Assign(assign) = cond {
+        errors.push(syn::Error::new_spanned(
+            assign.eq_token,
+            "`=` is OCaml's equality test: in Rust, `==` (`=` assigns)",
+        ));
+    }
+}
+
 /// Checks one plain statement (`do let ..`, an item).
 pub(crate) fn stmt(s: &syn::Stmt, errors: &mut Vec<syn::Error>) {
     let mut check = Forbidden::new(errors);

@@ -8,7 +8,8 @@
 //! documentation of `lwt!` and in `docs/lwt-macro.md`.
 //!
 //! Layout: `parse` builds the tree of `ast` (reporting every mistake it finds, and `check`
-//! rejects `return`, Rust's `break`, `?` and `.await`); `jumps` places the macro's `break` and
+//! rejects `return`, Rust's `break`, `?` and `.await`; `ocaml` names the OCaml operator that
+//! made a statement fail to parse); `jumps` places the macro's `break` and
 //! `continue` statements; `captures` rejects assignments that a form's closure would lose;
 //! `expand` turns the tree into calls to `lwt::control`.
 
@@ -17,6 +18,7 @@ mod captures;
 mod check;
 mod expand;
 mod jumps;
+mod ocaml;
 mod parse;
 
 use proc_macro::TokenStream;

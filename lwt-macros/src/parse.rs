@@ -54,7 +54,13 @@ pub(crate) fn parse_top(input: proc_macro2::TokenStream, errors: &mut Errors) ->
     match parser.parse2(input) {
         Ok(block) => block,
         Err(e) => {
-            errors.push(e);
+            // syn's last check: tokens left over in a bracket whose contents failed to parse
+            // (`f(a b)`). The statement that failed there is reported already, at the same
+            // token, so the second message ("unexpected token, expected `)`") only repeats it.
+            let repeats = !errors.is_empty() && e.to_string().starts_with("unexpected token");
+            if !repeats {
+                errors.push(e);
+            }
             Block {
                 stmts: Vec::new(),
                 tail: None,
@@ -75,17 +81,27 @@ fn block_contents(input: ParseStream<'_>, errors: &mut Errors) -> Block {
     let mut stmts = Vec::new();
     let mut tail = None;
     while !input.is_empty() {
+        let start = input.cursor();
         match statement(input, errors) {
             Ok(Parsed::Stmt(s)) => stmts.push(s),
             Ok(Parsed::Tail(t)) => tail = Some(Box::new(t)),
             Ok(Parsed::Nothing) => {}
             Err(e) => {
-                errors.push(e);
+                errors.push(ocaml_habit(e, start, ';'));
                 skip_statement(input);
             }
         }
     }
     Block { stmts, tail }
+}
+
+/// `e`, a statement's or arm's parse error, or the OCaml habit that caused it, found in the
+/// tokens from `start` to the statement's `stop` (see [`crate::ocaml`]).
+fn ocaml_habit(e: syn::Error, start: syn::buffer::Cursor<'_>, stop: char) -> syn::Error {
+    if !crate::ocaml::is_generic_message(&e) {
+        return e;
+    }
+    crate::ocaml::habit(&crate::ocaml::until(start, stop)).unwrap_or(e)
 }
 
 /// A `{ .. }` block of `lwt!` statements.
@@ -170,14 +186,19 @@ fn ocaml_lwt_module(input: ParseStream<'_>) -> Result<()> {
     ))
 }
 
-/// OCaml's `let open M in` (or `let open M.N in`), where a `let`'s pattern should start: a
-/// pattern `open` followed by a name, which syn reports as "expected `=`".
+/// OCaml's `let open M in` (or `let open M.N in`, `let open! M in`), where a `let`'s pattern
+/// should start: a pattern `open` followed by a name, which syn reports as "expected `=`" (or
+/// "expected delimiter" after `open!`, read as a macro call).
 fn ocaml_let_open(input: ParseStream<'_>) -> Result<()> {
-    if !(peek_ident(input, "open") && input.peek2(Ident)) {
+    if !(peek_ident(input, "open") && (input.peek2(Ident) || input.peek2(Token![!]))) {
         return Ok(());
     }
     let fork = input.fork();
     let open = fork.call(Ident::parse_any)?;
+    let bang: Option<Token![!]> = fork.parse()?;
+    if !fork.peek(Ident::peek_any) {
+        return Ok(());
+    }
     let mut module = vec![fork.call(Ident::parse_any)?];
     while fork.peek(Token![.]) || fork.peek(Token![::]) {
         if fork.parse::<Option<Token![.]>>()?.is_none() {
@@ -187,47 +208,14 @@ fn ocaml_let_open(input: ParseStream<'_>) -> Result<()> {
     }
     let in_token = fork.parse::<Option<Token![in]>>()?;
     let names: Vec<String> = module.iter().map(Ident::to_string).collect();
-    let message = match names.as_slice() {
-        [lwt, infix] if lwt == "Lwt" && (infix == "Infix" || infix == "Syntax") => format!(
-            "`let open Lwt.{infix} in` is OCaml's: `lwt` needs no import for its operators, \
-             which `Promise` implements (`p >> f` is `>>=`, `p | f` is `>|=`), and `lwt!`'s \
-             `let x = p;` is `let*`"
-        ),
-        [lwt] if lwt == "Lwt" => "`let open Lwt in` is OCaml's: in Rust, `use lwt::*;` brings \
-            Lwt's functions into scope (as a statement of the block, or before the `lwt!` call)"
-            .to_string(),
-        [module] if module.starts_with("Lwt_") => {
-            let rust = match &module["Lwt_".len()..] {
-                name @ ("unix" | "io" | "list" | "stream" | "pool" | "switch" | "main"
-                | "preemptive" | "seq" | "result") => Some(name),
-                "mutex" | "condition" | "mvar" => Some("sync"),
-                _ => None,
-            };
-            match rust {
-                Some(rust) => format!(
-                    "`let open {module} in` is OCaml's: in Rust, `use lwt::{rust}::*;` brings \
-                     the names of `lwt::{rust}`, `{module}`'s counterpart, into scope (as a \
-                     statement of the block, or before the `lwt!` call)"
-                ),
-                None => format!(
-                    "`let open {module} in` is OCaml's: `lwt` has no module of that name (its \
-                     modules are listed in the crate's documentation); in Rust, `use \
-                     path::*;` brings a module's names into scope"
-                ),
-            }
-        }
-        _ => {
-            let path = names.join("::");
-            format!(
-                "`let open {} in` is OCaml's: in Rust, `use {path}::*;` brings the module's \
-                 names into scope (as a statement of the block, or before the `lwt!` call)",
-                names.join(".")
-            )
-        }
-    };
+    let form = format!(
+        "let open{} {} in",
+        if bang.is_some() { "!" } else { "" },
+        names.join(".")
+    );
     Err(syn::Error::new_spanned(
         quote::quote!(#open #in_token),
-        message,
+        crate::ocaml::open_message(&form, &names, false),
     ))
 }
 
@@ -636,8 +624,7 @@ fn ocaml_statement(expr: &Expr, input: ParseStream<'_>) -> Option<syn::Error> {
         let eq: Token![=] = fork.parse().ok()?;
         return Some(syn::Error::new_spanned(
             quote::quote!(#colon #eq),
-            "`:=` is OCaml's assignment of a ref: in Rust, keep the value in a `Cell` and write \
-             `do r.set(v);`",
+            crate::ocaml::REF_ASSIGNMENT,
         ));
     }
     let Expr::Path(f) = expr else {
@@ -1170,6 +1157,7 @@ fn form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Option<Form>> {
         } else {
             let cond = Expr::parse_without_eager_brace(input)?;
             check::expr(&cond, errors);
+            check::ocaml_equality(&cond, errors);
             ocaml_keyword(
                 input,
                 "do",
@@ -1216,6 +1204,7 @@ fn if_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<If> {
     } else {
         let cond = Expr::parse_without_eager_brace(input)?;
         check::expr(&cond, errors);
+        check::ocaml_equality(&cond, errors);
         IfCond::Expr(cond)
     };
     ocaml_keyword(
@@ -1311,10 +1300,11 @@ fn match_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Match> {
         });
     }
     while !content.is_empty() {
+        let start = content.cursor();
         match arm(&content, errors) {
             Ok(a) => arms.push(a),
             Err(e) => {
-                errors.push(e);
+                errors.push(ocaml_habit(e, start, ','));
                 arm_failed = true;
                 skip_arm(&content);
             }
@@ -1929,10 +1919,11 @@ fn try_form(input: ParseStream<'_>, errors: &mut Errors) -> Result<Try> {
                      `exception` (`e: MyError => ..`)",
                 ));
             }
+            let start = content.cursor();
             match catch_arm(&content, errors, false) {
                 Ok(a) => arms.push(a),
                 Err(e) => {
-                    errors.push(e);
+                    errors.push(ocaml_habit(e, start, ','));
                     skip_arm(&content);
                 }
             }

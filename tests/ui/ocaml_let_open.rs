@@ -49,6 +49,15 @@ fn open_unknown_lwt_module() -> Promise<u32> {
     }
 }
 
+/// `open!`, which syn read as a macro call ("expected delimiter").
+fn open_bang() -> Promise<u32> {
+    lwt! {
+        let open! util in
+        let x = one();
+        lwt::ret(x)
+    }
+}
+
 /// Not after `and`: no `let open` was written there (rev107).
 fn after_and() -> Promise<u32> {
     lwt! {
@@ -58,5 +67,5 @@ fn after_and() -> Promise<u32> {
 }
 
 fn main() {
-    let _ = (open_module(), open_infix(), open_lwt(), open_lwt_module(), open_unknown_lwt_module(), after_and());
+    let _ = (open_module(), open_infix(), open_lwt(), open_lwt_module(), open_unknown_lwt_module(), open_bang(), after_and());
 }

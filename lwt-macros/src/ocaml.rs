@@ -1,0 +1,339 @@
+//! OCaml's operators and local opens in a statement or arm that failed to parse.
+//!
+//! An OCaml programmer writes `x <> y`, `not ok`, `n mod 2`, `r := v`, `fun x -> e` or
+//! `Lwt_io.(..)` out of habit. None of them is Rust, and syn stops at them with "expected an
+//! expression" or "expected `=>`", at a token that is often not the one to change. When a
+//! statement (or a `match` arm) fails to parse, its tokens are searched for these habits, and the
+//! first one found replaces syn's message.
+//!
+//! Only a failed parse is searched, so a valid program never meets these messages. Each pattern
+//! is also one that no valid Rust has (`not x`, two operands side by side; `M.(e)`, a `.` before
+//! parentheses), so that the message does not blame a token that is fine while the mistake is
+//! elsewhere. The search does not enter `{ .. }` (a nested `lwt!` block reports its own
+//! statements) nor a macro call's arguments (any tokens are valid there).
+
+use proc_macro2::{Delimiter, Spacing, TokenTree};
+use quote::quote;
+
+/// The message for OCaml's `r := v`.
+pub(crate) const REF_ASSIGNMENT: &str = "`:=` is OCaml's assignment of a ref: in Rust, keep the \
+    value in a `Cell` and write `r.set(v)` (as a statement of `lwt!`, `do r.set(v);`)";
+
+/// Whether `e` says only what token was expected ("expected `=>`", syn's, or "expected `;` after
+/// this statement", the macro's own), which a habit found in the same statement replaces. The
+/// macro's other messages already name the mistake they report.
+pub(crate) fn is_generic_message(e: &syn::Error) -> bool {
+    let message = e.to_string();
+    message.starts_with("expected ") || message.starts_with("unexpected ")
+}
+
+/// The first OCaml habit among `tokens`, the statement or arm that failed to parse (up to its
+/// `;` or `,`).
+pub(crate) fn habit(tokens: &[TokenTree]) -> Option<syn::Error> {
+    for i in 0..tokens.len() {
+        let before = i.checked_sub(1).map(|j| &tokens[j]);
+        let rest = &tokens[i..];
+        if let Some(e) = inequality(before, rest)
+            .or_else(|| word_operator(before, rest))
+            .or_else(|| ref_assignment(rest))
+            .or_else(|| closure(before, rest))
+            .or_else(|| local_open(&tokens[..=i], &tokens[i + 1..]))
+        {
+            return Some(e);
+        }
+        if let TokenTree::Group(g) = &tokens[i] {
+            let is_macro_call = matches!(before, Some(TokenTree::Punct(p)) if p.as_char() == '!');
+            if g.delimiter() != Delimiter::Brace && !is_macro_call {
+                let inner: Vec<TokenTree> = g.stream().into_iter().collect();
+                if let Some(e) = habit(&inner) {
+                    return Some(e);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// The tokens from `cursor` up to (not including) the first `stop` punctuation at its level.
+pub(crate) fn until(cursor: syn::buffer::Cursor<'_>, stop: char) -> Vec<TokenTree> {
+    let mut tokens = Vec::new();
+    let mut rest = cursor;
+    while let Some((tt, next)) = rest.token_tree() {
+        if matches!(&tt, TokenTree::Punct(p) if p.as_char() == stop) {
+            break;
+        }
+        tokens.push(tt);
+        rest = next;
+    }
+    tokens
+}
+
+/// `x <> y`, OCaml's structural inequality. A type's empty generic arguments (`Vec<>`,
+/// `f::<>()`) are followed by `=`, `::`, `(`.. or preceded by `::`, never by an operand.
+fn inequality(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
+    let [TokenTree::Punct(lt), TokenTree::Punct(gt), operand, ..] = rest else {
+        return None;
+    };
+    let is_pair = lt.as_char() == '<' && lt.spacing() == Spacing::Joint && gt.as_char() == '>';
+    let after_path = matches!(before, Some(TokenTree::Punct(p)) if p.as_char() == ':');
+    if !is_pair || after_path || !starts_operand(operand) {
+        return None;
+    }
+    Some(syn::Error::new_spanned(
+        quote!(#lt #gt),
+        "`<>` is OCaml's structural inequality: in Rust, `!=` (`x != y`)",
+    ))
+}
+
+/// OCaml's operators that are words: `not x`, `a mod b`, `a land b`.. A word between two
+/// operands, or `not` before one, is two expressions side by side to Rust.
+fn word_operator(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
+    let [TokenTree::Ident(word), operand, ..] = rest else {
+        return None;
+    };
+    let name = word.to_string();
+    let rust = match name.as_str() {
+        "not" => {
+            // `x.not()` and `ops::not` are Rust's; `not (c)` is a call, which rustc reports if
+            // there is no function `not`.
+            let after_path =
+                matches!(before, Some(TokenTree::Punct(p)) if matches!(p.as_char(), '.' | ':'));
+            if after_path || !matches!(operand, TokenTree::Ident(_) | TokenTree::Literal(_)) {
+                return None;
+            }
+            if let TokenTree::Ident(i) = operand {
+                if is_keyword(&i.to_string()) {
+                    return None;
+                }
+            }
+            return Some(syn::Error::new_spanned(
+                word,
+                "`not` is OCaml's: in Rust, a boolean is negated with `!` (`!ok`)",
+            ));
+        }
+        "mod" => "%",
+        "land" => "&",
+        "lor" => "|",
+        "lxor" => "^",
+        "lsl" => "<<",
+        "lsr" | "asr" => ">>",
+        _ => return None,
+    };
+    let after_operand = before.is_some_and(ends_operand);
+    if !after_operand || !starts_operand(operand) {
+        return None;
+    }
+    Some(syn::Error::new_spanned(
+        word,
+        format!("`{name}` is OCaml's: in Rust, the operator is `{rust}` (`a {rust} b`)"),
+    ))
+}
+
+/// `r := v`, OCaml's assignment to a `ref`: Rust has no `:=` at all.
+fn ref_assignment(rest: &[TokenTree]) -> Option<syn::Error> {
+    let [TokenTree::Punct(colon), TokenTree::Punct(eq), ..] = rest else {
+        return None;
+    };
+    if colon.as_char() != ':' || colon.spacing() != Spacing::Joint || eq.as_char() != '=' {
+        return None;
+    }
+    Some(syn::Error::new_spanned(quote!(#colon #eq), REF_ASSIGNMENT))
+}
+
+/// `fun x -> e`, OCaml's anonymous function: a word `fun` before a parameter, and a `->` later
+/// (not a function named `fun`: `fn fun(x: u8) -> u8`).
+fn closure(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
+    let named = match before {
+        Some(TokenTree::Ident(i)) => i == "fn",
+        Some(TokenTree::Punct(p)) => matches!(p.as_char(), '.' | ':'),
+        _ => false,
+    };
+    if named {
+        return None;
+    }
+    let [TokenTree::Ident(fun), param, tail @ ..] = rest else {
+        return None;
+    };
+    let is_param = match param {
+        TokenTree::Ident(i) => !is_keyword(&i.to_string()),
+        TokenTree::Group(g) => g.delimiter() == Delimiter::Parenthesis,
+        _ => false,
+    };
+    let arrow = tail.windows(2).any(|w| match w {
+        [TokenTree::Punct(a), TokenTree::Punct(b)] => {
+            a.as_char() == '-' && a.spacing() == Spacing::Joint && b.as_char() == '>'
+        }
+        _ => false,
+    });
+    if fun != "fun" || !is_param || !arrow {
+        return None;
+    }
+    Some(syn::Error::new_spanned(
+        fun,
+        "`fun x -> e` is OCaml's: a Rust closure is `|x| e` (`move |x| e` to own what it uses)",
+    ))
+}
+
+/// `M.(e)` or `M.N.(e)`, OCaml's local open: `last` ends with the `.`'s left-hand side, and
+/// `after` starts with the `.`. No valid Rust has `.` before parentheses.
+fn local_open(upto: &[TokenTree], after: &[TokenTree]) -> Option<syn::Error> {
+    let [TokenTree::Punct(dot), TokenTree::Group(group), ..] = after else {
+        return None;
+    };
+    if dot.as_char() != '.' || dot.spacing() != Spacing::Alone {
+        return None;
+    }
+    if group.delimiter() != Delimiter::Parenthesis {
+        return None;
+    }
+    // The module path, read backwards: `A . B` (each `.` alone, so not a `..` range).
+    let mut names = Vec::new();
+    let mut j = upto.len() - 1;
+    while let TokenTree::Ident(name) = &upto[j] {
+        names.push(name.clone());
+        match (j.checked_sub(1).map(|k| &upto[k]), j.checked_sub(2)) {
+            (Some(TokenTree::Punct(p)), Some(k))
+                if p.as_char() == '.' && p.spacing() == Spacing::Alone =>
+            {
+                j = k;
+            }
+            _ => break,
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    names.reverse();
+    let strings: Vec<String> = names.iter().map(ToString::to_string).collect();
+    let first = &names[0];
+    let form = format!("{}.( .. )", strings.join("."));
+    let message = open_message(&form, &strings, true);
+    Some(syn::Error::new_spanned(quote!(#first #dot #group), message))
+}
+
+/// What to write instead of opening the module `names` (`["Lwt_io"]`, `["Lwt", "Infix"]`..),
+/// for the OCaml `form` (`let open Lwt_io in`, `Lwt_io.( .. )`). `local`: a local open, whose
+/// items can also be named by their path.
+pub(crate) fn open_message(form: &str, names: &[String], local: bool) -> String {
+    let path_note = |path: &str| {
+        if local {
+            format!(", or name each item by its path (`{path}::item`)")
+        } else {
+            String::new()
+        }
+    };
+    let scope = "(as a statement of the block, or before the `lwt!` call)";
+    match names {
+        [lwt, infix] if lwt == "Lwt" && (infix == "Infix" || infix == "Syntax") => format!(
+            "`{form}` is OCaml's: `lwt` needs no import for its operators, which `Promise` \
+             implements (`p >> f` is `>>=`, `p | f` is `>|=`), and `lwt!`'s `let x = p;` is \
+             `let*`"
+        ),
+        [lwt] if lwt == "Lwt" => format!(
+            "`{form}` is OCaml's: in Rust, `use lwt::*;` brings Lwt's functions into scope \
+             {scope}{}",
+            path_note("lwt")
+        ),
+        [module] if module.starts_with("Lwt_") => match lwt_counterpart(module) {
+            Some(rust) => format!(
+                "`{form}` is OCaml's: in Rust, `use lwt::{rust}::*;` brings the names of \
+                 `lwt::{rust}`, `{module}`'s counterpart, into scope {scope}{}",
+                path_note(&format!("lwt::{rust}"))
+            ),
+            None => format!(
+                "`{form}` is OCaml's: `lwt` has no module of that name (its modules are listed in \
+                 the crate's documentation); in Rust, `use path::*;` brings a module's names into \
+                 scope"
+            ),
+        },
+        _ => {
+            let path = names.join("::");
+            format!(
+                "`{form}` is OCaml's: in Rust, `use {path}::*;` brings the module's names into \
+                 scope {scope}{}",
+                path_note(&path)
+            )
+        }
+    }
+}
+
+/// The module of `lwt` that stands for Lwt's `Lwt_*` module `module`.
+fn lwt_counterpart(module: &str) -> Option<&'static str> {
+    match &module["Lwt_".len()..] {
+        "unix" => Some("unix"),
+        "io" => Some("io"),
+        "list" => Some("list"),
+        "stream" => Some("stream"),
+        "pool" => Some("pool"),
+        "switch" => Some("switch"),
+        "main" => Some("main"),
+        "preemptive" => Some("preemptive"),
+        "seq" => Some("seq"),
+        "result" => Some("result"),
+        "mutex" | "condition" | "mvar" => Some("sync"),
+        _ => None,
+    }
+}
+
+/// Whether `tt` can start an operand: a name, a literal, a parenthesized or bracketed
+/// expression, or a prefix operator.
+fn starts_operand(tt: &TokenTree) -> bool {
+    match tt {
+        TokenTree::Ident(i) => !is_keyword(&i.to_string()),
+        TokenTree::Literal(_) => true,
+        TokenTree::Group(g) => g.delimiter() != Delimiter::Brace,
+        TokenTree::Punct(p) => matches!(p.as_char(), '-' | '!' | '&' | '*'),
+    }
+}
+
+/// Whether `tt` can end an operand: a name, a literal, or a closing bracket.
+fn ends_operand(tt: &TokenTree) -> bool {
+    match tt {
+        TokenTree::Ident(i) => !is_keyword(&i.to_string()),
+        TokenTree::Literal(_) => true,
+        TokenTree::Group(g) => g.delimiter() != Delimiter::Brace,
+        TokenTree::Punct(_) => false,
+    }
+}
+
+/// Rust's keywords, except the ones that are values (`true`, `false`, `self`, `Self`).
+fn is_keyword(word: &str) -> bool {
+    matches!(
+        word,
+        "as" | "async"
+            | "await"
+            | "break"
+            | "const"
+            | "continue"
+            | "crate"
+            | "dyn"
+            | "else"
+            | "enum"
+            | "extern"
+            | "fn"
+            | "for"
+            | "if"
+            | "impl"
+            | "in"
+            | "let"
+            | "loop"
+            | "match"
+            | "mod"
+            | "move"
+            | "mut"
+            | "pub"
+            | "ref"
+            | "return"
+            | "static"
+            | "struct"
+            | "super"
+            | "trait"
+            | "type"
+            | "unsafe"
+            | "use"
+            | "where"
+            | "while"
+            | "yield"
+            | "do"
+    )
+}

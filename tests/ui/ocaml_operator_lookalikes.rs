@@ -1,0 +1,41 @@
+// Statements that fail to parse for another reason, beside tokens that look like OCaml's
+// operators but are Rust's: syn's message stays, at the real mistake.
+use lwt::{lwt, ret, Promise};
+
+fn not(b: bool) -> bool {
+    !b
+}
+
+fn empty_generics_then_a_missing_comma(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        do let v: Vec<> = f(x x);
+        ret(v)
+    }
+}
+
+fn a_call_of_not_then_a_missing_comma(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        do let b = not(x == 1) && f(x x);
+        ret(u32::from(b))
+    }
+}
+
+fn a_range_then_a_missing_operator(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        do let r = ..(x) x;
+        ret(r.end)
+    }
+}
+
+fn a_macro_holding_words_then_a_missing_comma(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        do let s = stringify!(not x mod y fun a -> b, a <> b, M.(e));
+        ret(f(s x))
+    }
+}
+
+fn main() {}

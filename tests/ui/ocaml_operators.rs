@@ -1,0 +1,105 @@
+// OCaml's operators in an `lwt!` block: syn stopped at them with "expected an expression" or
+// "expected `=>`", often a token later. Each is named, with its Rust spelling.
+use lwt::{lwt, ret, Promise};
+use std::cell::Cell;
+
+mod util {
+    pub fn one() -> lwt::Promise<u32> {
+        lwt::ret(1)
+    }
+}
+
+fn ok(x: u32) -> bool {
+    x > 0
+}
+
+fn inequality_in_a_guard(p: Promise<Option<u32>>) -> Promise<u32> {
+    lwt! {
+        match p {
+            Some(x) if x <> 1 => ret(x),
+            _ => ret(0),
+        }
+    }
+}
+
+fn inequality_in_a_condition(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        if x <> 1 { ret(x) } else { ret(0) }
+    }
+}
+
+fn inequality_in_a_catch_guard(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        try { p } catch { e: lwt::Failure if e.0 <> "x" => ret(0), }
+    }
+}
+
+fn inequality_in_a_call(p: Promise<Vec<u32>>) -> Promise<bool> {
+    lwt! {
+        let v = p;
+        ret(v.len() <> 2)
+    }
+}
+
+fn negation(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        if not ok(x) { ret(x) } else { ret(0) }
+    }
+}
+
+fn word_operators(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        let y = ret(x mod 2);
+        let z = ret(x land 3);
+        ret(y lsl z)
+    }
+}
+
+fn ref_assignment(r: Cell<u32>) -> Promise<u32> {
+    lwt! {
+        do r := 2;
+        ret(r.get())
+    }
+}
+
+fn anonymous_function(xs: Vec<u32>) -> Promise<()> {
+    lwt! {
+        lwt::list::iter_s(fun x -> ret(()), xs)
+    }
+}
+
+fn local_open() -> Promise<u32> {
+    lwt! {
+        let x = util.(one());
+        ret(x)
+    }
+}
+
+fn local_open_of_lwt_module() -> Promise<u32> {
+    lwt! {
+        let x = Lwt_io.(util::one());
+        ret(x)
+    }
+}
+
+fn equality_as_condition(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        if x = 1 { ret(x) } else { ret(0) }
+    }
+}
+
+fn equality_as_loop_condition(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        while x = 1 {
+            do ();
+        }
+        ret(x)
+    }
+}
+
+fn main() {}
