@@ -34,7 +34,7 @@ pub(crate) fn habit(tokens: &[TokenTree]) -> Option<syn::Error> {
         let before = i.checked_sub(1).map(|j| &tokens[j]);
         let rest = &tokens[i..];
         if let Some(e) = inequality(before, rest)
-            .or_else(|| word_operator(before, rest))
+            .or_else(|| word_operator(&tokens[..i], rest))
             .or_else(|| ref_assignment(rest))
             .or_else(|| closure(before, rest))
             .or_else(|| local_open(&tokens[..=i], &tokens[i + 1..]))
@@ -86,11 +86,13 @@ fn inequality(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Err
 }
 
 /// OCaml's operators that are words: `not x`, `a mod b`, `a land b`.. A word between two
-/// operands, or `not` before one, is two expressions side by side to Rust.
-fn word_operator(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
+/// operands, or `not` before one, is two expressions side by side to Rust. `earlier`: the
+/// tokens before the word.
+fn word_operator(earlier: &[TokenTree], rest: &[TokenTree]) -> Option<syn::Error> {
     let [TokenTree::Ident(word), operand, ..] = rest else {
         return None;
     };
+    let before = earlier.last();
     let name = word.to_string();
     let rust = match name.as_str() {
         "not" => {
@@ -119,8 +121,10 @@ fn word_operator(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::
         "lsr" | "asr" => ">>",
         _ => return None,
     };
+    // `pub(crate) mod m`: an item, whose `(crate)` is no operand.
+    let item = matches!(earlier, [.., TokenTree::Ident(p), TokenTree::Group(_)] if p == "pub");
     let after_operand = before.is_some_and(ends_operand);
-    if !after_operand || !starts_operand(operand) {
+    if item || !after_operand || !starts_operand(operand) {
         return None;
     }
     Some(syn::Error::new_spanned(
@@ -140,32 +144,34 @@ fn ref_assignment(rest: &[TokenTree]) -> Option<syn::Error> {
     Some(syn::Error::new_spanned(quote!(#colon #eq), REF_ASSIGNMENT))
 }
 
-/// `fun x -> e`, OCaml's anonymous function: a word `fun` before a parameter, and a `->` later
-/// (not a function named `fun`: `fn fun(x: u8) -> u8`).
+/// `fun x -> e`, OCaml's anonymous function: a word `fun`, its parameters (names, `_`,
+/// parenthesized patterns), then `->` at once. Not a function named `fun` (`fn fun(x: u8) ->
+/// u8`, `s.fun(x)`), whose name follows `fn`, `.` or `::`.
 fn closure(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
     let named = match before {
         Some(TokenTree::Ident(i)) => i == "fn",
         Some(TokenTree::Punct(p)) => matches!(p.as_char(), '.' | ':'),
         _ => false,
     };
-    if named {
-        return None;
-    }
-    let [TokenTree::Ident(fun), param, tail @ ..] = rest else {
+    let [TokenTree::Ident(fun), params @ ..] = rest else {
         return None;
     };
-    let is_param = match param {
+    if named || fun != "fun" {
+        return None;
+    }
+    let is_param = |tt: &TokenTree| match tt {
         TokenTree::Ident(i) => !is_keyword(&i.to_string()),
         TokenTree::Group(g) => g.delimiter() == Delimiter::Parenthesis,
         _ => false,
     };
-    let arrow = tail.windows(2).any(|w| match w {
-        [TokenTree::Punct(a), TokenTree::Punct(b)] => {
+    let count = params.iter().take_while(|tt| is_param(tt)).count();
+    let arrow = match &params[count..] {
+        [TokenTree::Punct(a), TokenTree::Punct(b), ..] => {
             a.as_char() == '-' && a.spacing() == Spacing::Joint && b.as_char() == '>'
         }
         _ => false,
-    });
-    if fun != "fun" || !is_param || !arrow {
+    };
+    if count == 0 || !arrow {
         return None;
     }
     Some(syn::Error::new_spanned(

@@ -38,4 +38,24 @@ fn a_macro_holding_words_then_a_missing_comma(p: Promise<u32>) -> Promise<u32> {
     }
 }
 
+fn fun(x: u32) -> u32 {
+    x
+}
+
+fn a_function_named_fun_then_a_missing_comma(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        do let y = fun(x) + (|y: u32| -> u32 { y })(x) + f(x x);
+        ret(y)
+    }
+}
+
+fn an_item_with_a_mistake(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        do pub(crate) mod m { pub fn f() -> u32 { 1 2 } }
+        ret(x)
+    }
+}
+
 fn main() {}

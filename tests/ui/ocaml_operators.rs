@@ -71,6 +71,13 @@ fn anonymous_function(xs: Vec<u32>) -> Promise<()> {
     }
 }
 
+fn anonymous_function_of_patterns(xs: Vec<(u32, u32)>) -> Promise<()> {
+    lwt! {
+        lwt::list::iter_s(fun (_, _) -> ret(()), xs);
+        lwt::list::iter_s(fun _ -> ret(()), vec![1])
+    }
+}
+
 fn local_open() -> Promise<u32> {
     lwt! {
         let x = util.(one());
