@@ -121,8 +121,20 @@ fn word_operator(earlier: &[TokenTree], rest: &[TokenTree]) -> Option<syn::Error
         "lsr" | "asr" => ">>",
         _ => return None,
     };
-    // `pub(crate) mod m`: an item, whose `(crate)` is no operand.
-    let item = matches!(earlier, [.., TokenTree::Ident(p), TokenTree::Group(_)] if p == "pub");
+    // An item after `pub(crate)` or an attribute (`#[cfg(test)] mod tests`, `#![doc = ".."]
+    // mod io`), which are not operands.
+    let item = match earlier {
+        [.., TokenTree::Ident(p), TokenTree::Group(_)] => p == "pub",
+        [.., TokenTree::Punct(hash), TokenTree::Punct(bang), TokenTree::Group(g)]
+            if hash.as_char() == '#' && bang.as_char() == '!' =>
+        {
+            g.delimiter() == Delimiter::Bracket
+        }
+        [.., TokenTree::Punct(hash), TokenTree::Group(g)] => {
+            hash.as_char() == '#' && g.delimiter() == Delimiter::Bracket
+        }
+        _ => false,
+    };
     let after_operand = before.is_some_and(ends_operand);
     if item || !after_operand || !starts_operand(operand) {
         return None;
@@ -342,4 +354,90 @@ fn is_keyword(word: &str) -> bool {
             | "yield"
             | "do"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    /// Every statement, arm or argument of `tokens` (split at `;` and `,`, inside every group).
+    fn pieces(tokens: proc_macro2::TokenStream, out: &mut Vec<Vec<TokenTree>>) {
+        let mut piece = Vec::new();
+        for tt in tokens {
+            if let TokenTree::Group(g) = &tt {
+                pieces(g.stream(), out);
+            }
+            if matches!(&tt, TokenTree::Punct(p) if matches!(p.as_char(), ';' | ',')) {
+                out.push(std::mem::take(&mut piece));
+            } else {
+                piece.push(tt);
+            }
+        }
+        out.push(piece);
+    }
+
+    fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                // `tests/ui` holds programs that do not compile, OCaml's habits among them.
+                if !matches!(name.as_str(), "target" | "ui" | ".git") {
+                    rust_files(&path, out);
+                }
+            } else if name.ends_with(".rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    /// The search only ever runs on a statement that failed to parse, but a statement may fail
+    /// for another reason than an OCaml habit: then nothing Rust has may be taken for one. The
+    /// project's own Rust (the runtime, its tests, examples and benches: valid programs, each
+    /// statement of which could sit beside a mistake) is searched here, and must have none.
+    #[test]
+    fn no_habit_in_the_projects_own_rust() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let mut files = Vec::new();
+        rust_files(root, &mut files);
+        assert!(files.len() > 100, "found only {} files", files.len());
+        let mut found = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).unwrap();
+            let tokens: proc_macro2::TokenStream = text.parse().unwrap();
+            let mut all = Vec::new();
+            pieces(tokens, &mut all);
+            for piece in all {
+                if let Some(e) = habit(&piece) {
+                    let shown: proc_macro2::TokenStream = piece.into_iter().collect();
+                    let shown: String = shown.to_string().chars().take(300).collect();
+                    found.push(format!("{}: {e}: {shown}", file.display()));
+                }
+            }
+        }
+        assert!(found.is_empty(), "{}", found.join("\n"));
+    }
+
+    #[test]
+    fn each_habit_is_found() {
+        for (ocaml, word) in [
+            ("if x <> 1", "`<>`"),
+            ("if not ok", "`not`"),
+            ("ret(n mod 2)", "`mod`"),
+            ("ret(n lsr 2)", "`lsr`"),
+            ("r := 1", "`:=`"),
+            ("iter_s(fun x -> ret(x), xs)", "`fun x -> e`"),
+            ("let x = Lwt_io.(read_line(ic))", "`Lwt_io.( .. )`"),
+            ("let x = A.B.(f())", "`A.B.( .. )`"),
+        ] {
+            let tokens: Vec<TokenTree> = ocaml
+                .parse::<proc_macro2::TokenStream>()
+                .unwrap()
+                .into_iter()
+                .collect();
+            let e = habit(&tokens).unwrap_or_else(|| panic!("nothing found in {ocaml}"));
+            assert!(e.to_string().starts_with(word), "{ocaml}: {e}");
+        }
+    }
 }
