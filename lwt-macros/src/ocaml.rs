@@ -1,18 +1,21 @@
-//! OCaml's operators and local opens in a statement or arm that failed to parse.
+//! OCaml's operators, lists, applications and local opens in a statement that failed to parse.
 //!
-//! An OCaml programmer writes `x <> y`, `not ok`, `n mod 2`, `r := v`, `fun x -> e` or
-//! `Lwt_io.(..)` out of habit. None of them is Rust, and syn stops at them with "expected an
-//! expression" or "expected `=>`", at a token that is often not the one to change. When a
-//! statement (or a `match` arm) fails to parse, its tokens are searched for these habits, and the
-//! first one found replaces syn's message.
+//! An OCaml programmer writes `x <> y`, `not ok`, `n mod 2`, `r := v`, `fun x -> e`, `p >|= f`,
+//! `[1; 2; 3]`, `print_endline "hi"` or `Lwt_io.( .. )` out of habit. None of them is Rust, and
+//! syn stops at them with "expected an expression" or "expected `=>`", at a token that is often
+//! not the one to change. When a statement (or a `match` arm) fails to parse, its tokens are
+//! searched for these habits, and the first one found replaces syn's message. (`[1; 2; 3]` does
+//! not fail its statement: syn reads `[1; 2]` and reports the rest at the end, as "unexpected
+//! token", when the whole block is searched.)
 //!
 //! Only a failed parse is searched, so a valid program never meets these messages. Each pattern
 //! is also one that no valid Rust has (`not x`, two operands side by side; `M.(e)`, a `.` before
 //! parentheses), so that the message does not blame a token that is fine while the mistake is
-//! elsewhere. The search does not enter `{ .. }` (a nested `lwt!` block reports its own
-//! statements) nor a macro call's arguments (any tokens are valid there).
+//! elsewhere: a unit test searches all of this project's Rust and must find nothing. The search
+//! of a statement does not enter `{ .. }` (a nested `lwt!` block reports its own statements),
+//! and no search enters a macro call's arguments (any tokens are valid there).
 
-use proc_macro2::{Delimiter, Spacing, TokenTree};
+use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 use quote::quote;
 
 /// The message for OCaml's `r := v`.
@@ -33,11 +36,14 @@ pub(crate) fn habit(tokens: &[TokenTree]) -> Option<syn::Error> {
     for i in 0..tokens.len() {
         let before = i.checked_sub(1).map(|j| &tokens[j]);
         let rest = &tokens[i..];
-        if let Some(e) = inequality(before, rest)
+        if let Some(e) = infix(rest)
+            .or_else(|| inequality(before, rest))
             .or_else(|| word_operator(&tokens[..i], rest))
             .or_else(|| ref_assignment(rest))
             .or_else(|| closure(before, rest))
             .or_else(|| local_open(&tokens[..=i], &tokens[i + 1..]))
+            .or_else(|| list(before, rest))
+            .or_else(|| application(before, rest))
         {
             return Some(e);
         }
@@ -54,6 +60,40 @@ pub(crate) fn habit(tokens: &[TokenTree]) -> Option<syn::Error> {
     None
 }
 
+/// The first OCaml habit anywhere in `tokens`, a whole `lwt!` input that parsed but left
+/// tokens over inside a bracket: syn reads `[1; 2; 3]` as `[1; 2]` and reports the `; 3` only
+/// at the end, as "unexpected token", when no statement failed.
+pub(crate) fn habit_anywhere(tokens: TokenStream) -> Option<syn::Error> {
+    let mut all = Vec::new();
+    pieces(tokens, &mut all);
+    all.iter().find_map(|piece| habit(piece))
+}
+
+/// Every statement, arm or argument of `tokens` (split at `;` and `,`, inside every group
+/// but a macro's, whose tokens are not Rust's: `m!(..)`, `macro_rules! m { .. }`).
+pub(crate) fn pieces(tokens: TokenStream, out: &mut Vec<Vec<TokenTree>>) {
+    let mut piece: Vec<TokenTree> = Vec::new();
+    for tt in tokens {
+        if let TokenTree::Group(g) = &tt {
+            let bang = |tt: Option<&TokenTree>| matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == '!');
+            let n = piece.len();
+            let macro_body = bang(piece.last())
+                || (n >= 2
+                    && matches!(piece.last(), Some(TokenTree::Ident(_)))
+                    && bang(piece.get(n - 2)));
+            if !macro_body {
+                pieces(g.stream(), out);
+            }
+        }
+        if matches!(&tt, TokenTree::Punct(p) if matches!(p.as_char(), ';' | ',')) {
+            out.push(std::mem::take(&mut piece));
+        } else {
+            piece.push(tt);
+        }
+    }
+    out.push(piece);
+}
+
 /// The tokens from `cursor` up to (not including) the first `stop` punctuation at its level.
 pub(crate) fn until(cursor: syn::buffer::Cursor<'_>, stop: char) -> Vec<TokenTree> {
     let mut tokens = Vec::new();
@@ -66,6 +106,112 @@ pub(crate) fn until(cursor: syn::buffer::Cursor<'_>, stop: char) -> Vec<TokenTre
         rest = next;
     }
     tokens
+}
+
+/// Lwt.Infix's `>|=`, `<&>` and `<?>`, which Rust reads as `>` followed by `|=` (or `<` and
+/// `&`..): none is ever Rust.
+fn infix(rest: &[TokenTree]) -> Option<syn::Error> {
+    let [TokenTree::Punct(a), TokenTree::Punct(b), TokenTree::Punct(c), ..] = rest else {
+        return None;
+    };
+    let joint = a.spacing() == Spacing::Joint && b.spacing() == Spacing::Joint;
+    let message = match (a.as_char(), b.as_char(), c.as_char()) {
+        ('>', '|', '=') => {
+            "`>|=` is Lwt.Infix's map: inside `lwt!`, write `let v = p;` and use `v` after it \
+             (outside `lwt!`, `p | f` is map and `p >> |v| ..` is bind)"
+        }
+        ('<', '&', '>') => {
+            "`<&>` is Lwt.Infix's join: in Rust, `p & q` (of two `Promise<()>`), or \
+             `lwt::join(vec![p, q])`"
+        }
+        ('<', '?', '>') => {
+            "`<?>` is Lwt.Infix's choose: in Rust, `p ^ q`, or `lwt::choose(vec![p, q])`"
+        }
+        _ => return None,
+    };
+    if !joint {
+        return None;
+    }
+    Some(syn::Error::new_spanned(quote!(#a #b #c), message))
+}
+
+/// `[a; b; c]`, OCaml's list: a `;` between elements. Rust's `[x; n]` has one.
+fn list(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
+    let Some(TokenTree::Group(g)) = rest.first() else {
+        return None;
+    };
+    // `#[..]` and `m![..]` hold any tokens.
+    let after_punct =
+        matches!(before, Some(TokenTree::Punct(p)) if matches!(p.as_char(), '#' | '!'));
+    if g.delimiter() != Delimiter::Bracket || after_punct {
+        return None;
+    }
+    let semicolons = g
+        .stream()
+        .into_iter()
+        .filter(|tt| matches!(tt, TokenTree::Punct(p) if p.as_char() == ';'))
+        .count();
+    if semicolons < 2 {
+        return None;
+    }
+    Some(syn::Error::new_spanned(
+        g,
+        "`[a; b; c]` is OCaml's list: in Rust, `vec![a, b, c]` (or the array `[a, b, c]`); \
+         `[x; n]` is `n` copies of `x`",
+    ))
+}
+
+/// `f x`, OCaml's application: a function's name, then its argument, a literal.
+/// Not a lifetime (`&'a str`), nor a keyword or a word that is one in its place (`union U`,
+/// `auto trait`, `extern "C"`; `lwt!`'s `let a = p and b = q` and `exception e`), nor an OCaml
+/// operator that is a word (`n mod 2`, reported as such).
+fn application(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
+    let [TokenTree::Ident(f), arg, ..] = rest else {
+        return None;
+    };
+    let lifetime = matches!(before, Some(TokenTree::Punct(p)) if p.as_char() == '\'');
+    let word = |w: &str| {
+        is_keyword(w)
+            || matches!(
+                w,
+                "union"
+                    | "auto"
+                    | "default"
+                    | "raw"
+                    | "safe"
+                    | "macro_rules"
+                    | "true"
+                    | "false"
+                    | "and"
+                    | "exception"
+                    | "not"
+                    | "land"
+                    | "lor"
+                    | "lxor"
+                    | "lsl"
+                    | "lsr"
+                    | "asr"
+                    | "fun"
+            )
+    };
+    // A literal only: `f x` with a name is as often a missing `,` or `;` (`g(a b)`).
+    let is_arg = matches!(arg, TokenTree::Literal(_));
+    let name = f.to_string();
+    if lifetime || word(&name) || !is_arg {
+        return None;
+    }
+    Some(syn::Error::new_spanned(
+        quote!(#f #arg),
+        application_message(&name, &arg.to_string()),
+    ))
+}
+
+/// The message for OCaml's `f x`.
+pub(crate) fn application_message(f: &str, arg: &str) -> String {
+    format!(
+        "function application needs parentheses in Rust: `{f}({arg})`; if these are two \
+         statements, end the first with `;`"
+    )
 }
 
 /// `x <> y`, OCaml's structural inequality. A type's empty generic arguments (`Vec<>`,
@@ -361,22 +507,6 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    /// Every statement, arm or argument of `tokens` (split at `;` and `,`, inside every group).
-    fn pieces(tokens: proc_macro2::TokenStream, out: &mut Vec<Vec<TokenTree>>) {
-        let mut piece = Vec::new();
-        for tt in tokens {
-            if let TokenTree::Group(g) = &tt {
-                pieces(g.stream(), out);
-            }
-            if matches!(&tt, TokenTree::Punct(p) if matches!(p.as_char(), ';' | ',')) {
-                out.push(std::mem::take(&mut piece));
-            } else {
-                piece.push(tt);
-            }
-        }
-        out.push(piece);
-    }
-
     fn rust_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -405,7 +535,7 @@ mod tests {
         let mut found = Vec::new();
         for file in &files {
             let text = std::fs::read_to_string(file).unwrap();
-            let tokens: proc_macro2::TokenStream = text.parse().unwrap();
+            let tokens: TokenStream = text.parse().unwrap();
             let mut all = Vec::new();
             pieces(tokens, &mut all);
             for piece in all {
@@ -427,6 +557,12 @@ mod tests {
             ("ret(n mod 2)", "`mod`"),
             ("ret(n lsr 2)", "`lsr`"),
             ("r := 1", "`:=`"),
+            ("p >|= f", "`>|=`"),
+            ("p <&> q", "`<&>`"),
+            ("p <?> q", "`<?>`"),
+            ("ret([1; 2; 3])", "`[a; b; c]`"),
+            ("print_endline \"x\"", "function application"),
+            ("Lwt_unix.sleep 1.0", "function application"),
             ("iter_s(fun x -> ret(x), xs)", "`fun x -> e`"),
             ("let x = Lwt_io.(read_line(ic))", "`Lwt_io.( .. )`"),
             ("let x = A.B.(f())", "`A.B.( .. )`"),

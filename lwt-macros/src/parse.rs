@@ -41,6 +41,7 @@ pub(crate) const PLAIN_MACROS: &[&str] = &[
 
 /// Parses the whole input of `lwt!` (after the crate path).
 pub(crate) fn parse_top(input: proc_macro2::TokenStream, errors: &mut Errors) -> Block {
+    let tokens = input.clone();
     let parser = |stream: ParseStream<'_>| -> Result<Block> {
         if stream.is_empty() {
             errors.push(syn::Error::new(
@@ -54,12 +55,16 @@ pub(crate) fn parse_top(input: proc_macro2::TokenStream, errors: &mut Errors) ->
     match parser.parse2(input) {
         Ok(block) => block,
         Err(e) => {
-            // syn's last check: tokens left over in a bracket whose contents failed to parse
-            // (`f(a b)`). The statement that failed there is reported already, at the same
-            // token, so the second message ("unexpected token, expected `)`") only repeats it.
-            let repeats = !errors.is_empty() && e.to_string().starts_with("unexpected token");
-            if !repeats {
+            // syn's last check: tokens left over in a bracket ("unexpected token, expected
+            // `)`"). Where a statement failed (`f(a b)`), it is reported already, at the same
+            // token, and this would only repeat it; where none did, syn read the bracket's
+            // start as a whole (`[1; 2; 3]` as `[1; 2]`), and the tokens left over may be an
+            // OCaml habit's.
+            let leftover = e.to_string().starts_with("unexpected token");
+            if !leftover {
                 errors.push(e);
+            } else if errors.is_empty() {
+                errors.push(crate::ocaml::habit_anywhere(tokens).unwrap_or(e));
             }
             Block {
                 stmts: Vec::new(),
@@ -646,11 +651,7 @@ fn ocaml_statement(expr: &Expr, input: ParseStream<'_>) -> Option<syn::Error> {
     }
     Some(syn::Error::new_spanned(
         quote::quote!(#f #arg),
-        format!(
-            "function application needs parentheses in Rust: `{f}({arg})`; if these are two \
-             statements, end the first with `;`",
-            f = path_text(&f.path),
-        ),
+        crate::ocaml::application_message(&path_text(&f.path), &arg.to_string()),
     ))
 }
 

@@ -78,6 +78,28 @@ fn anonymous_function_of_patterns(xs: Vec<(u32, u32)>) -> Promise<()> {
     }
 }
 
+fn infix_operators(p: Promise<u32>, a: Promise<()>, b: Promise<()>) -> Promise<u32> {
+    lwt! {
+        let () = a <&> b;
+        let () = a <?> b;
+        p >|= |x| x + 1
+    }
+}
+
+fn list() -> Promise<Vec<u32>> {
+    lwt! {
+        ret([1; 2; 3].to_vec())
+    }
+}
+
+fn application_in_plain_code(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        do print_endline "x";
+        ret(x)
+    }
+}
+
 fn local_open() -> Promise<u32> {
     lwt! {
         let x = util.(one());
