@@ -1106,6 +1106,35 @@ fn flush_all_flushes_every_open_channel_and_skips_broken_ones() {
     assert_eq!(run(r1.read(16)).unwrap(), b"to a");
     assert_eq!(run(r2.read(16)).unwrap(), b"to b");
     assert_eq!(io_kind(&broken.error().unwrap()), ErrorKind::BrokenPipe);
+    // Nothing reported the error yet: the close does (rev112: `flush_all` marked it reported,
+    // and the close was fulfilled with the 4 bytes lost).
+    let closed = run(broken.close()).unwrap_err();
+    assert_eq!(io_kind(&closed), ErrorKind::BrokenPipe);
+    assert_eq!(broken.buffered(), 4);
+}
+
+/// The exit hooks' `flush_all` leaves a failure for the channel to report, as above.
+#[test]
+fn a_failure_of_the_exit_hooks_flush_is_reported_by_close() {
+    let (ic, oc) = io::pipe().unwrap();
+    run(ic.close()).unwrap();
+    run(oc.write("lost")).unwrap();
+    lwt_core::main::run_exit_hooks();
+    let closed = run(oc.close()).unwrap_err();
+    assert_eq!(io_kind(&closed), ErrorKind::BrokenPipe);
+}
+
+/// Once an operation has reported the error, `close` does not report it again, and the bytes
+/// that were never written stay counted.
+#[test]
+fn close_after_a_reported_failure_is_fulfilled_and_keeps_the_count() {
+    let (ic, oc) = io::pipe().unwrap();
+    run(ic.close()).unwrap();
+    run(oc.write("lost")).unwrap();
+    let flushed = run(oc.flush()).unwrap_err();
+    assert_eq!(io_kind(&flushed), ErrorKind::BrokenPipe);
+    run(oc.close()).unwrap();
+    assert_eq!(oc.buffered(), 4);
 }
 
 #[test]

@@ -72,8 +72,8 @@
 //!   loop. A million-line file read this way needs no more stack than a short one. The
 //!   operations other callers queued meanwhile go first: writers that each write a line in two
 //!   operations (`write(prefix)`, then `write_line(rest)`), all on one channel, find their lines
-//!   cut from the 65th line on (the 129th operation in a row), where Lwt cuts them only once its
-//!   buffer fills. Neither
+//!   cut from the 65th line on (the 129th operation in a row), where Lwt cuts them only when a
+//!   flush has to wait for the descriptor (a pipe whose reader is behind). Neither
 //!   keeps a line of several operations whole: write it in one (`write_line(format!(..))`), or
 //!   serialize the writers with a [`sync::Mutex`](crate::sync::Mutex).
 //! * **Closing a connection sends what is buffered.** The two channels of a socket share it:

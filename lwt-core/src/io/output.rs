@@ -140,7 +140,9 @@ fn exit_flush() -> Promise<()> {
 /// Lwt_io's `flush_all`: flushes every output channel of this thread still open, all at once.
 /// A channel that cannot be flushed (closed, broken: its own operations report why) is skipped,
 /// so the promise is always fulfilled, when every flush has ended. The exit hooks do this too
-/// (see [`main::exit`](crate::main::exit)).
+/// (see [`main::exit`](crate::main::exit)). A failure is kept in its channel as the automatic
+/// flush's is, unreported: the channel's next operation, or its
+/// [`close`](OutputChannel::close), reports it. (Lwt's `flush_all` drops it.)
 ///
 /// ```
 /// use lwt_core::{io, main, unix};
@@ -162,7 +164,10 @@ pub fn flush_all() -> Promise<()> {
             .map(OutputChannel)
             .collect()
     });
-    crate::combinators::join(live.iter().map(|oc| oc.flush().catch(|_| Promise::ret(()))))
+    crate::combinators::join(
+        live.iter()
+            .map(|oc| oc.flush_unreported().catch(|_| Promise::ret(()))),
+    )
 }
 
 impl OutputChannel {
@@ -749,6 +754,18 @@ impl OutputChannel {
         })
     }
 
+    /// [`flush`](Self::flush) for [`flush_all`]: a failure stays unreported, for the channel's
+    /// own next operation or its `close` to report (nothing else sees `flush_all`'s flushes).
+    fn flush_unreported(&self) -> Promise<()> {
+        let me = self.clone();
+        serialized(&self.0.lock, move || {
+            if me.0.closed.get() {
+                return Promise::fail(ChannelClosed("output"));
+            }
+            me.flush_buffer(false)
+        })
+    }
+
     /// Fulfilled when every byte written so far has reached the descriptor, without forcing a
     /// flush: the automatic flush of the next iteration does it, together with whatever else was
     /// written meanwhile. Rejected if writing fails, or with [`ChannelClosed`] if the channel is
@@ -788,8 +805,10 @@ impl OutputChannel {
     /// the peer sees the end of input; for [`stdout`](super::stdout) and
     /// [`stderr`](super::stderr): ends the process's standard stream, as their docs say).
     /// Rejected if the final flush fails, or if an earlier
-    /// automatic flush failed and no operation reported it; the descriptor is closed in any case.
-    /// Closing a closed channel does nothing.
+    /// automatic flush (or [`flush_all`]) failed and no operation reported it; the descriptor is
+    /// closed in any case. An error an operation has reported already is not reported again:
+    /// the close is fulfilled, and [`buffered`](OutputChannel::buffered) still counts the bytes
+    /// that were never written. Closing a closed channel does nothing.
     ///
     /// ```
     /// use lwt_core::{io, main};
