@@ -43,7 +43,8 @@ pub(crate) fn habit(tokens: &[TokenTree]) -> Option<syn::Error> {
             .or_else(|| closure(before, rest))
             .or_else(|| local_open(&tokens[..=i], &tokens[i + 1..]))
             .or_else(|| list(before, rest))
-            .or_else(|| application(before, rest))
+            .or_else(|| application(&tokens[..i], rest))
+            .or_else(|| lwt_async(&tokens[..i], rest))
         {
             return Some(e);
         }
@@ -165,10 +166,14 @@ fn list(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
 /// Not a lifetime (`&'a str`), nor a keyword or a word that is one in its place (`union U`,
 /// `auto trait`, `extern "C"`; `lwt!`'s `let a = p and b = q` and `exception e`), nor an OCaml
 /// operator that is a word (`n mod 2`, reported as such).
-fn application(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
+///
+/// After a module (`Lwt_unix.sleep 1.0`), the message names the function by its Rust path
+/// (`lwt::unix::sleep(1.0)`). `earlier`: the tokens before the name.
+fn application(earlier: &[TokenTree], rest: &[TokenTree]) -> Option<syn::Error> {
     let [TokenTree::Ident(f), arg, ..] = rest else {
         return None;
     };
+    let before = earlier.last();
     let lifetime = matches!(before, Some(TokenTree::Punct(p)) if p.as_char() == '\'');
     let word = |w: &str| {
         is_keyword(w)
@@ -200,10 +205,65 @@ fn application(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Er
     if lifetime || word(&name) || !is_arg {
         return None;
     }
+    let (path, shown) = match module_before(earlier) {
+        Some((module, start)) => (
+            format!("{}::{name}", rust_path(&module)),
+            earlier[start..].iter().cloned().collect(),
+        ),
+        None => (name, TokenStream::new()),
+    };
     Some(syn::Error::new_spanned(
-        quote!(#f #arg),
-        application_message(&name, &arg.to_string()),
+        quote!(#shown #f #arg),
+        application_message(&path, &arg.to_string()),
     ))
+}
+
+/// `Lwt.async f`: `async` is a keyword in Rust, and no valid Rust has `.async`.
+fn lwt_async(earlier: &[TokenTree], rest: &[TokenTree]) -> Option<syn::Error> {
+    let [TokenTree::Ident(word), ..] = rest else {
+        return None;
+    };
+    let (module, start) = module_before(earlier)?;
+    if word != "async" || module != ["Lwt"] {
+        return None;
+    }
+    let shown: TokenStream = earlier[start..].iter().cloned().collect();
+    Some(syn::Error::new_spanned(
+        quote!(#shown #word),
+        "`Lwt.async f` is OCaml's: in Rust, `lwt::async_(f)` (`async` is a keyword)",
+    ))
+}
+
+/// The module path `A.B.` that `earlier` ends with (each `.` alone, so not a `..` range), and
+/// where it starts.
+fn module_before(earlier: &[TokenTree]) -> Option<(Vec<String>, usize)> {
+    let mut names = Vec::new();
+    let mut end = earlier.len();
+    while let [.., TokenTree::Ident(name), TokenTree::Punct(dot)] = &earlier[..end] {
+        if dot.as_char() != '.' || dot.spacing() != Spacing::Alone {
+            break;
+        }
+        names.push(name.to_string());
+        end -= 2;
+    }
+    if names.is_empty() {
+        return None;
+    }
+    names.reverse();
+    Some((names, end))
+}
+
+/// The Rust path of OCaml's module `names`: `Lwt` is `lwt`, Lwt's `Lwt_*` modules their
+/// counterparts in `lwt` (`Lwt_unix` is `lwt::unix`), anything else the same names.
+fn rust_path(names: &[String]) -> String {
+    match names {
+        [lwt] if lwt == "Lwt" => "lwt".to_string(),
+        [module] if module.starts_with("Lwt_") => match lwt_counterpart(module) {
+            Some(rust) => format!("lwt::{rust}"),
+            None => module.clone(),
+        },
+        _ => names.join("::"),
+    }
 }
 
 /// The message for OCaml's `f x`.
@@ -562,7 +622,12 @@ mod tests {
             ("p <?> q", "`<?>`"),
             ("ret([1; 2; 3])", "`[a; b; c]`"),
             ("print_endline \"x\"", "function application"),
-            ("Lwt_unix.sleep 1.0", "function application"),
+            (
+                "Lwt_unix.sleep 1.0",
+                "function application needs parentheses in Rust: `lwt::unix::sleep(1.0)`",
+            ),
+            ("Lwt.async (fun () -> p)", "`Lwt.async f`"),
+            ("do Lwt.async(|| p)", "`Lwt.async f`"),
             ("iter_s(fun x -> ret(x), xs)", "`fun x -> e`"),
             ("let x = Lwt_io.(read_line(ic))", "`Lwt_io.( .. )`"),
             ("let x = A.B.(f())", "`A.B.( .. )`"),

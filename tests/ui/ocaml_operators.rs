@@ -100,6 +100,19 @@ fn application_in_plain_code(p: Promise<u32>) -> Promise<u32> {
     }
 }
 
+fn qualified_application() -> Promise<()> {
+    lwt! {
+        Lwt_unix.sleep 0.5
+    }
+}
+
+fn lwt_async() -> Promise<()> {
+    lwt! {
+        do Lwt.async(|| ret(()));
+        ret(())
+    }
+}
+
 fn local_open() -> Promise<u32> {
     lwt! {
         let x = util.(one());
