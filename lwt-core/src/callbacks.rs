@@ -234,15 +234,19 @@ impl<T> Callbacks<T> {
 
     /// Keeps the `on_cancel` callbacks first (in their order), then the rest (in theirs): Lwt
     /// runs cancel handlers before the regular callbacks of a canceled promise.
-    pub(crate) fn on_cancel_first(self) -> Callbacks<T> {
-        match self {
-            Callbacks::Many(q) if q.iter().any(Callback::is_on_cancel) => {
-                let (mut first, rest): (VecDeque<_>, VecDeque<_>) =
-                    q.into_iter().partition(Callback::is_on_cancel);
+    /// In place, and out of line: the list stays where it is in the node's state, which is then
+    /// moved once, canceled or not (see `Node::resolve_root`).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn put_on_cancel_first(&mut self) {
+        if let Callbacks::Many(q) = self {
+            if q.iter().any(Callback::is_on_cancel) {
+                let (mut first, rest): (VecDeque<_>, VecDeque<_>) = std::mem::take(q)
+                    .into_iter()
+                    .partition(Callback::is_on_cancel);
                 first.extend(rest);
-                Callbacks::Many(first)
+                *q = first;
             }
-            other => other,
         }
     }
 

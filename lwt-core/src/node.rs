@@ -512,14 +512,15 @@ impl<T: 'static> Node<T> {
             let State::Pending { callbacks, cancel } = &mut *state else {
                 return Err(outcome);
             };
+            // The list is reordered where it stands and then moved once, straight into `Done`:
+            // a reordered copy, chosen by `canceled`, was one more move of it (and of the cancel
+            // link) through the stack.
+            if canceled {
+                callbacks.put_on_cancel_first();
+            }
+            let scheduled = !callbacks.is_empty();
             let callbacks = std::mem::take(callbacks);
             let cancel = std::mem::replace(cancel, HowToCancel::NotCancelable);
-            let callbacks = if canceled {
-                callbacks.on_cancel_first()
-            } else {
-                callbacks
-            };
-            let scheduled = !callbacks.is_empty();
             let emptied = std::mem::replace(
                 &mut *state,
                 State::Done {
