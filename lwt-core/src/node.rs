@@ -584,39 +584,51 @@ impl<T: 'static> Node<T> {
     /// and each iteration's promise is absorbed into it and then freed, so the loop runs in
     /// constant memory without anyone following the proxies.
     fn absorb(self: &Rc<Self>, inner: &Rc<Self>) {
-        let (inner_callbacks, inner_cancel) = {
-            let mut state = inner.state.borrow_mut();
-            match std::mem::replace(&mut *state, State::Proxy(Some(self.clone()))) {
-                State::Pending { callbacks, cancel } => (callbacks, cancel),
-                _ => unreachable!("absorb() takes a pending root"),
-            }
-        };
         if self.cloner.get().is_none() {
             self.cloner.set(inner.cloner.get());
         }
+        // Both states borrowed at once (two distinct nodes: `resolve_with` checked), so that the
+        // fields move from one to the other where they stand: the whole of inner's state moved
+        // out through the stack and then split cost more than the merge itself.
         let old_cancel = {
-            let mut state = self.state.borrow_mut();
-            match &mut *state {
-                State::Pending { callbacks, cancel } => {
-                    // Usually the returned promise is fresh, with no callback of its own: then
-                    // the list stays as it is, with no move of either list. Otherwise the
-                    // shorter list moves: in a recursive loop whose every level's promise has a
-                    // callback of its own, the outer list grows by one per level, and moving it
-                    // behind each level's made the loop quadratic.
-                    if !inner_callbacks.is_empty() {
-                        if inner_callbacks.len() <= callbacks.len() {
-                            callbacks.prepend(inner_callbacks);
-                        } else {
-                            let outer_callbacks = std::mem::replace(callbacks, inner_callbacks);
-                            callbacks.append(outer_callbacks);
-                        }
-                    }
-                    std::mem::replace(cancel, inner_cancel)
+            let mut inner_state = inner.state.borrow_mut();
+            let mut outer_state = self.state.borrow_mut();
+            let (
+                State::Pending {
+                    callbacks: inner_callbacks,
+                    cancel: inner_cancel,
+                },
+                State::Pending { callbacks, cancel },
+            ) = (&mut *inner_state, &mut *outer_state)
+            else {
+                unreachable!("absorb() merges a pending root into a pending root")
+            };
+            // Usually the returned promise is fresh, with no callback of its own: then the list
+            // stays as it is, with no move of either list. Otherwise the shorter list moves: in
+            // a recursive loop whose every level's promise has a callback of its own, the outer
+            // list grows by one per level, and moving it behind each level's made the loop
+            // quadratic. (Any list, even an emptied one, is taken out: what is left owns
+            // nothing.)
+            if !matches!(inner_callbacks, Callbacks::Empty) {
+                let inner_callbacks = std::mem::take(inner_callbacks);
+                if inner_callbacks.len() <= callbacks.len() {
+                    callbacks.prepend(inner_callbacks);
+                } else {
+                    let outer_callbacks = std::mem::replace(callbacks, inner_callbacks);
+                    callbacks.append(outer_callbacks);
                 }
-                _ => unreachable!("absorb() merges into a pending root"),
             }
+            let inner_cancel = std::mem::replace(inner_cancel, HowToCancel::NotCancelable);
+            let old_cancel = std::mem::replace(cancel, inner_cancel);
+            // `Pending { callbacks: Empty, cancel: NotCancelable }` owns nothing: as in
+            // `resolve_root`, its drop glue is skipped.
+            std::mem::forget(std::mem::replace(
+                &mut *inner_state,
+                State::Proxy(Some(self.clone())),
+            ));
+            old_cancel
         };
-        // Dropped outside the borrow: the old link may be the last reference to a node.
+        // Dropped outside the borrows: the old link may be the last reference to a node.
         drop(old_cancel);
     }
 
