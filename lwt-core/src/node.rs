@@ -275,9 +275,9 @@ impl<T: 'static> Node<T> {
                 return node;
             }
         }
-        // Not reached: a fresh `Rc` is unique, and its node pending.
-        drop(cancel);
-        node
+        // Not reached (a fresh `Rc` is unique, and its node pending); if it were, the node
+        // built the usual way is the same.
+        Node::pending(cancel)
     }
 
     /// Follows proxies to the root, and points `self` straight at it (path compression).
