@@ -334,6 +334,10 @@ pub(crate) fn ocaml_bind(e: &syn::Expr, errors: &mut Vec<syn::Error>) {
 /// whose `()` is neither a `bool` nor a `Promise<bool>`, so no valid program has one there (the
 /// trait's own message would say only that `()` is not a condition).
 pub(crate) fn ocaml_equality(cond: &syn::Expr, errors: &mut Vec<syn::Error>) {
+    let mut cond = cond;
+    while let syn::Expr::Paren(p) = cond {
+        cond = &p.expr;
+    }
     if let syn::Expr::Assign(assign) = cond {
         errors.push(syn::Error::new_spanned(
             assign.eq_token,

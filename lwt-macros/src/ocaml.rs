@@ -1,19 +1,24 @@
-//! OCaml's operators, lists, applications and local opens in a statement that failed to parse.
+//! OCaml's operators, lists, applications, comments and local opens in an `lwt!` block that
+//! failed to parse.
 //!
 //! An OCaml programmer writes `x <> y`, `not ok`, `n mod 2`, `r := v`, `fun x -> e`, `p >|= f`,
-//! `[1; 2; 3]`, `print_endline "hi"` or `Lwt_io.( .. )` out of habit. None of them is Rust, and
-//! syn stops at them with "expected an expression" or "expected `=>`", at a token that is often
-//! not the one to change. When a statement (or a `match` arm) fails to parse, its tokens are
-//! searched for these habits, and the first one found replaces syn's message. (`[1; 2; 3]` does
-//! not fail its statement: syn reads `[1; 2]` and reports the rest at the end, as "unexpected
-//! token", when the whole block is searched.)
+//! `x |> f`, `[1; 2; 3]`, `print_endline "hi"`, `(* .. *)` or `Lwt_io.( .. )` out of habit.
+//! None of them is Rust, and syn stops at them with "expected an expression" or "expected
+//! `=>`", at a token that is often not the one to change. When a statement (or a `match` arm)
+//! fails to parse, its tokens are searched for these habits ([`habit`]), and the first one
+//! found replaces syn's message. A list does not fail its statement: syn reads `[1; 2; 3]` as
+//! `[1; 2]` and reports the rest only at the end of the block, as "unexpected token", so lists
+//! are looked for in the whole block then ([`lists`]).
 //!
 //! Only a failed parse is searched, so a valid program never meets these messages. Each pattern
 //! is also one that no valid Rust has (`not x`, two operands side by side; `M.(e)`, a `.` before
 //! parentheses), so that the message does not blame a token that is fine while the mistake is
-//! elsewhere: a unit test searches all of this project's Rust and must find nothing. The search
-//! of a statement does not enter `{ .. }` (a nested `lwt!` block reports its own statements),
-//! and no search enters a macro call's arguments (any tokens are valid there).
+//! elsewhere: unit tests search all of this project's Rust and a list of lookalikes (`fn h<>()`,
+//! `&'not str`, `#[attr(a not b)]`) and must find nothing. The search of a statement stops at
+//! the end of its first `{ .. }` not followed by `else` (a form that ends with a block takes no
+//! `;`, and the next statement's mistakes are its own), and does not enter `{ .. }` (a nested
+//! `lwt!` block reports its own statements); no search enters a macro's or an attribute's
+//! arguments (any tokens are valid there).
 
 use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 use quote::quote;
@@ -30,29 +35,35 @@ pub(crate) fn is_generic_message(e: &syn::Error) -> bool {
     message.starts_with("expected ") || message.starts_with("unexpected ")
 }
 
-/// The first OCaml habit among `tokens`, the statement or arm that failed to parse (up to its
-/// `;` or `,`).
+/// The first OCaml habit among `tokens`, the statement or arm that failed to parse (see
+/// [`until`]). Lists are not looked for here (see [`lists`]).
 pub(crate) fn habit(tokens: &[TokenTree]) -> Option<syn::Error> {
+    search(tokens, true)
+}
+
+/// [`habit`] in `tokens`, one bracket level of the statement (`top`: its outermost).
+fn search(tokens: &[TokenTree], top: bool) -> Option<syn::Error> {
     for i in 0..tokens.len() {
-        let before = i.checked_sub(1).map(|j| &tokens[j]);
-        let rest = &tokens[i..];
-        if let Some(e) = infix(rest)
-            .or_else(|| inequality(before, rest))
-            .or_else(|| word_operator(&tokens[..i], rest))
-            .or_else(|| ref_assignment(rest))
-            .or_else(|| closure(before, rest))
-            .or_else(|| local_open(&tokens[..=i], &tokens[i + 1..]))
-            .or_else(|| list(before, rest))
-            .or_else(|| application(&tokens[..i], rest))
-            .or_else(|| lwt_async(&tokens[..i], rest))
-        {
-            return Some(e);
+        let at = At { tokens, i, top };
+        let found = infix(&at)
+            .or_else(|| inequality(&at))
+            .or_else(|| float_operator(&at))
+            .or_else(|| word_operator(&at))
+            .or_else(|| ref_assignment(&at))
+            .or_else(|| closure(&at))
+            .or_else(|| dot_paren(&at))
+            .or_else(|| string_index(&at))
+            .or_else(|| comment(&at))
+            .or_else(|| label(&at))
+            .or_else(|| lwt_async(&at))
+            .or_else(|| application(&at));
+        if found.is_some() {
+            return found;
         }
         if let TokenTree::Group(g) = &tokens[i] {
-            let is_macro_call = matches!(before, Some(TokenTree::Punct(p)) if p.as_char() == '!');
-            if g.delimiter() != Delimiter::Brace && !is_macro_call {
+            if g.delimiter() != Delimiter::Brace && !at.opaque_group() {
                 let inner: Vec<TokenTree> = g.stream().into_iter().collect();
-                if let Some(e) = habit(&inner) {
+                if let Some(e) = search(&inner, false) {
                     return Some(e);
                 }
             }
@@ -62,27 +73,67 @@ pub(crate) fn habit(tokens: &[TokenTree]) -> Option<syn::Error> {
 }
 
 /// The first OCaml habit anywhere in `tokens`, a whole `lwt!` input that parsed but left
-/// tokens over inside a bracket: syn reads `[1; 2; 3]` as `[1; 2]` and reports the `; 3` only
-/// at the end, as "unexpected token", when no statement failed.
+/// tokens over inside a bracket, when no statement failed.
 pub(crate) fn habit_anywhere(tokens: TokenStream) -> Option<syn::Error> {
     let mut all = Vec::new();
     pieces(tokens, &mut all);
     all.iter().find_map(|piece| habit(piece))
 }
 
+/// OCaml's lists (`[1; 2; 3]`) anywhere in `tokens`, a whole `lwt!` input. syn reads
+/// `[1; 2; 3]` as Rust's `[1; 2]`, so that no statement fails there: it reports the `; 3` only
+/// at the end, as "unexpected token". Rust's `[x; n]` has one `;`; two are never Rust.
+pub(crate) fn lists(tokens: TokenStream) -> Vec<syn::Error> {
+    let mut found = Vec::new();
+    let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+    lists_in(&tokens, &mut found);
+    found
+}
+
+fn lists_in(tokens: &[TokenTree], found: &mut Vec<syn::Error>) {
+    for i in 0..tokens.len() {
+        let TokenTree::Group(g) = &tokens[i] else {
+            continue;
+        };
+        if (At {
+            tokens,
+            i,
+            top: false,
+        })
+        .opaque_group()
+        {
+            continue;
+        }
+        let inner: Vec<TokenTree> = g.stream().into_iter().collect();
+        let semicolons = inner
+            .iter()
+            .filter(|tt| matches!(tt, TokenTree::Punct(p) if p.as_char() == ';'))
+            .count();
+        if g.delimiter() == Delimiter::Bracket && semicolons >= 2 {
+            found.push(syn::Error::new_spanned(
+                g,
+                "`[a; b; c]` is OCaml's list: in Rust, `vec![a, b, c]` (or the array \
+                 `[a, b, c]`); `[x; n]` is `n` copies of `x`",
+            ));
+        } else {
+            lists_in(&inner, found);
+        }
+    }
+}
+
 /// Every statement, arm or argument of `tokens` (split at `;` and `,`, inside every group
-/// but a macro's, whose tokens are not Rust's: `m!(..)`, `macro_rules! m { .. }`).
+/// but a macro's or an attribute's, whose tokens are not Rust's: `m!(..)`,
+/// `macro_rules! m { .. }`, `#[attr(..)]`).
 pub(crate) fn pieces(tokens: TokenStream, out: &mut Vec<Vec<TokenTree>>) {
     let mut piece: Vec<TokenTree> = Vec::new();
     for tt in tokens {
         if let TokenTree::Group(g) = &tt {
-            let bang = |tt: Option<&TokenTree>| matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == '!');
-            let n = piece.len();
-            let macro_body = bang(piece.last())
-                || (n >= 2
-                    && matches!(piece.last(), Some(TokenTree::Ident(_)))
-                    && bang(piece.get(n - 2)));
-            if !macro_body {
+            let at = At {
+                tokens: &piece,
+                i: piece.len(),
+                top: false,
+            };
+            if !at.opaque_group() {
                 pieces(g.stream(), out);
             }
         }
@@ -95,7 +146,10 @@ pub(crate) fn pieces(tokens: TokenStream, out: &mut Vec<Vec<TokenTree>>) {
     out.push(piece);
 }
 
-/// The tokens from `cursor` up to (not including) the first `stop` punctuation at its level.
+/// The tokens of the statement or arm at `cursor`: up to its `stop` (`;` or `,`) at its level,
+/// or to the end of its first `{ .. }` not followed by `else`. A form that ends with a block
+/// (`if`, `match`, `while`..) takes no `;`: what follows is the next statement, whose own
+/// mistakes must not be blamed for this one's.
 pub(crate) fn until(cursor: syn::buffer::Cursor<'_>, stop: char) -> Vec<TokenTree> {
     let mut tokens = Vec::new();
     let mut rest = cursor;
@@ -103,23 +157,93 @@ pub(crate) fn until(cursor: syn::buffer::Cursor<'_>, stop: char) -> Vec<TokenTre
         if matches!(&tt, TokenTree::Punct(p) if p.as_char() == stop) {
             break;
         }
+        let block = matches!(&tt, TokenTree::Group(g) if g.delimiter() == Delimiter::Brace);
         tokens.push(tt);
         rest = next;
+        let else_follows = rest.ident().is_some_and(|(i, _)| i == "else");
+        if block && !else_follows {
+            break;
+        }
     }
     tokens
 }
 
+/// A position in one bracket level of tokens, for the checks below.
+struct At<'a> {
+    tokens: &'a [TokenTree],
+    i: usize,
+    /// The statement's outermost level (not inside parentheses or brackets).
+    top: bool,
+}
+
+impl At<'_> {
+    /// The tokens from here on.
+    fn rest(&self) -> &[TokenTree] {
+        &self.tokens[self.i..]
+    }
+
+    /// The tokens before here.
+    fn earlier(&self) -> &[TokenTree] {
+        &self.tokens[..self.i]
+    }
+
+    /// The token `k` places before here.
+    fn back(&self, k: usize) -> Option<&TokenTree> {
+        self.i.checked_sub(k).map(|j| &self.tokens[j])
+    }
+
+    /// Whether the token before here is the punctuation `c`.
+    fn after_punct(&self, c: char) -> bool {
+        matches!(self.back(1), Some(TokenTree::Punct(p)) if p.as_char() == c)
+    }
+
+    /// Whether the token before here is the word `w`.
+    fn after_word(&self, w: &str) -> bool {
+        matches!(self.back(1), Some(TokenTree::Ident(i)) if i == w)
+    }
+
+    /// Whether a group here holds tokens that need not be Rust's: a macro's arguments (`m!(..)`,
+    /// `macro_rules! m { .. }`) or an attribute's (`#[attr(..)]`, `#![..]`).
+    fn opaque_group(&self) -> bool {
+        let punct = |tt: Option<&TokenTree>, c: char| matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == c);
+        let macro_body = punct(self.back(1), '!')
+            || (matches!(self.back(1), Some(TokenTree::Ident(_))) && punct(self.back(2), '!'));
+        let attribute = punct(self.back(1), '#');
+        macro_body || attribute
+    }
+
+    /// Whether the word here is a lifetime's or a label's name (`'a`).
+    fn in_lifetime(&self) -> bool {
+        self.after_punct('\'')
+    }
+}
+
 /// Lwt.Infix's `>|=`, `<&>` and `<?>`, which Rust reads as `>` followed by `|=` (or `<` and
-/// `&`..): none is ever Rust.
-fn infix(rest: &[TokenTree]) -> Option<syn::Error> {
-    let [TokenTree::Punct(a), TokenTree::Punct(b), TokenTree::Punct(c), ..] = rest else {
+/// `&`..), and OCaml's `|>` and `@@`: none is ever Rust.
+fn infix(at: &At<'_>) -> Option<syn::Error> {
+    let rest = at.rest();
+    let (a, b) = match rest {
+        [TokenTree::Punct(a), TokenTree::Punct(b), ..] if a.spacing() == Spacing::Joint => (a, b),
+        _ => return None,
+    };
+    let two = match (a.as_char(), b.as_char()) {
+        ('|', '>') => Some(
+            "`x |> f` is OCaml's pipe: in Rust, `f(x)` (or a method call, `x.f()`; a promise is \
+             mapped with `p | f`)",
+        ),
+        ('@', '@') => Some("`f @@ x` is OCaml's application: in Rust, `f(x)`"),
+        _ => None,
+    };
+    if let Some(message) = two {
+        return Some(syn::Error::new_spanned(quote!(#a #b), message));
+    }
+    let [_, _, TokenTree::Punct(c), ..] = rest else {
         return None;
     };
-    let joint = a.spacing() == Spacing::Joint && b.spacing() == Spacing::Joint;
     let message = match (a.as_char(), b.as_char(), c.as_char()) {
         ('>', '|', '=') => {
-            "`>|=` is Lwt.Infix's map: inside `lwt!`, write `let v = p;` and use `v` after it \
-             (outside `lwt!`, `p | f` is map and `p >> |v| ..` is bind)"
+            "`>|=` is Lwt.Infix's map: `Promise` implements it as `p | f`; in `lwt!`, \
+             `let v = p;` and use `v` after it"
         }
         ('<', '&', '>') => {
             "`<&>` is Lwt.Infix's join: in Rust, `p & q` (of two `Promise<()>`), or \
@@ -130,159 +254,29 @@ fn infix(rest: &[TokenTree]) -> Option<syn::Error> {
         }
         _ => return None,
     };
-    if !joint {
+    if b.spacing() != Spacing::Joint {
         return None;
     }
     Some(syn::Error::new_spanned(quote!(#a #b #c), message))
 }
 
-/// `[a; b; c]`, OCaml's list: a `;` between elements. Rust's `[x; n]` has one.
-fn list(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
-    let Some(TokenTree::Group(g)) = rest.first() else {
-        return None;
-    };
-    // `#[..]` and `m![..]` hold any tokens.
-    let after_punct =
-        matches!(before, Some(TokenTree::Punct(p)) if matches!(p.as_char(), '#' | '!'));
-    if g.delimiter() != Delimiter::Bracket || after_punct {
-        return None;
-    }
-    let semicolons = g
-        .stream()
-        .into_iter()
-        .filter(|tt| matches!(tt, TokenTree::Punct(p) if p.as_char() == ';'))
-        .count();
-    if semicolons < 2 {
-        return None;
-    }
-    Some(syn::Error::new_spanned(
-        g,
-        "`[a; b; c]` is OCaml's list: in Rust, `vec![a, b, c]` (or the array `[a, b, c]`); \
-         `[x; n]` is `n` copies of `x`",
-    ))
-}
-
-/// `f x`, OCaml's application: a function's name, then its argument, a literal.
-/// Not a lifetime (`&'a str`), nor a keyword or a word that is one in its place (`union U`,
-/// `auto trait`, `extern "C"`; `lwt!`'s `let a = p and b = q` and `exception e`), nor an OCaml
-/// operator that is a word (`n mod 2`, reported as such).
-///
-/// After a module (`Lwt_unix.sleep 1.0`), the message names the function by its Rust path
-/// (`lwt::unix::sleep(1.0)`). `earlier`: the tokens before the name.
-fn application(earlier: &[TokenTree], rest: &[TokenTree]) -> Option<syn::Error> {
-    let [TokenTree::Ident(f), arg, ..] = rest else {
-        return None;
-    };
-    let before = earlier.last();
-    let lifetime = matches!(before, Some(TokenTree::Punct(p)) if p.as_char() == '\'');
-    let word = |w: &str| {
-        is_keyword(w)
-            || matches!(
-                w,
-                "union"
-                    | "auto"
-                    | "default"
-                    | "raw"
-                    | "safe"
-                    | "macro_rules"
-                    | "true"
-                    | "false"
-                    | "and"
-                    | "exception"
-                    | "not"
-                    | "land"
-                    | "lor"
-                    | "lxor"
-                    | "lsl"
-                    | "lsr"
-                    | "asr"
-                    | "fun"
-            )
-    };
-    // A literal only: `f x` with a name is as often a missing `,` or `;` (`g(a b)`).
-    let is_arg = matches!(arg, TokenTree::Literal(_));
-    let name = f.to_string();
-    if lifetime || word(&name) || !is_arg {
-        return None;
-    }
-    let (path, shown) = match module_before(earlier) {
-        Some((module, start)) => (
-            format!("{}::{name}", rust_path(&module)),
-            earlier[start..].iter().cloned().collect(),
-        ),
-        None => (name, TokenStream::new()),
-    };
-    Some(syn::Error::new_spanned(
-        quote!(#shown #f #arg),
-        application_message(&path, &arg.to_string()),
-    ))
-}
-
-/// `Lwt.async f`: `async` is a keyword in Rust, and no valid Rust has `.async`.
-fn lwt_async(earlier: &[TokenTree], rest: &[TokenTree]) -> Option<syn::Error> {
-    let [TokenTree::Ident(word), ..] = rest else {
-        return None;
-    };
-    let (module, start) = module_before(earlier)?;
-    if word != "async" || module != ["Lwt"] {
-        return None;
-    }
-    let shown: TokenStream = earlier[start..].iter().cloned().collect();
-    Some(syn::Error::new_spanned(
-        quote!(#shown #word),
-        "`Lwt.async f` is OCaml's: in Rust, `lwt::async_(f)` (`async` is a keyword)",
-    ))
-}
-
-/// The module path `A.B.` that `earlier` ends with (each `.` alone, so not a `..` range), and
-/// where it starts.
-fn module_before(earlier: &[TokenTree]) -> Option<(Vec<String>, usize)> {
-    let mut names = Vec::new();
-    let mut end = earlier.len();
-    while let [.., TokenTree::Ident(name), TokenTree::Punct(dot)] = &earlier[..end] {
-        if dot.as_char() != '.' || dot.spacing() != Spacing::Alone {
-            break;
-        }
-        names.push(name.to_string());
-        end -= 2;
-    }
-    if names.is_empty() {
-        return None;
-    }
-    names.reverse();
-    Some((names, end))
-}
-
-/// The Rust path of OCaml's module `names`: `Lwt` is `lwt`, Lwt's `Lwt_*` modules their
-/// counterparts in `lwt` (`Lwt_unix` is `lwt::unix`), anything else the same names.
-fn rust_path(names: &[String]) -> String {
-    match names {
-        [lwt] if lwt == "Lwt" => "lwt".to_string(),
-        [module] if module.starts_with("Lwt_") => match lwt_counterpart(module) {
-            Some(rust) => format!("lwt::{rust}"),
-            None => module.clone(),
-        },
-        _ => names.join("::"),
-    }
-}
-
-/// The message for OCaml's `f x`.
-pub(crate) fn application_message(f: &str, arg: &str) -> String {
-    format!(
-        "function application needs parentheses in Rust: `{f}({arg})`; if these are two \
-         statements, end the first with `;`"
-    )
-}
-
-/// `x <> y`, OCaml's structural inequality. A type's empty generic arguments (`Vec<>`,
-/// `f::<>()`) are followed by `=`, `::`, `(`.. or preceded by `::`, never by an operand.
-fn inequality(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
-    let [TokenTree::Punct(lt), TokenTree::Punct(gt), operand, ..] = rest else {
+/// `x <> y`, OCaml's structural inequality. Not a type's or an item's empty generics
+/// (`Vec<>`, `f::<>()`, `fn h<>()`, `impl<> T for S`, `struct W<>(u32)`): those follow `::`,
+/// `impl` or an item's name, or are followed by `=`, `::`, `>`.., never by an operand.
+fn inequality(at: &At<'_>) -> Option<syn::Error> {
+    let [TokenTree::Punct(lt), TokenTree::Punct(gt), operand, ..] = at.rest() else {
         return None;
     };
     let is_pair = lt.as_char() == '<' && lt.spacing() == Spacing::Joint && gt.as_char() == '>';
-    let after_path = matches!(before, Some(TokenTree::Punct(p)) if p.as_char() == ':');
-    if !is_pair || after_path || !starts_operand(operand) {
+    let item_name = matches!(
+        at.back(2),
+        Some(TokenTree::Ident(i)) if matches!(
+            i.to_string().as_str(),
+            "fn" | "struct" | "enum" | "union" | "trait" | "type"
+        )
+    );
+    let generics = at.after_punct(':') || at.after_word("impl") || item_name;
+    if !is_pair || generics || !starts_operand(operand) {
         return None;
     }
     Some(syn::Error::new_spanned(
@@ -291,45 +285,68 @@ fn inequality(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Err
     ))
 }
 
-/// OCaml's operators that are words: `not x`, `a mod b`, `a land b`.. A word between two
-/// operands, or `not` before one, is two expressions side by side to Rust. `earlier`: the
-/// tokens before the word.
-fn word_operator(earlier: &[TokenTree], rest: &[TokenTree]) -> Option<syn::Error> {
-    let [TokenTree::Ident(word), operand, ..] = rest else {
+/// `a +. b` (`-.`, `*.`, `/.`), OCaml's float arithmetic: no Rust operator is followed by a
+/// lone `.`.
+fn float_operator(at: &At<'_>) -> Option<syn::Error> {
+    let [TokenTree::Punct(op), TokenTree::Punct(dot), ..] = at.rest() else {
         return None;
     };
-    let before = earlier.last();
+    let is_float_op = matches!(op.as_char(), '+' | '-' | '*' | '/')
+        && op.spacing() == Spacing::Joint
+        && dot.as_char() == '.'
+        && dot.spacing() == Spacing::Alone;
+    if !is_float_op || !at.back(1).is_some_and(ends_operand) {
+        return None;
+    }
+    let rust = op.as_char();
+    Some(syn::Error::new_spanned(
+        quote!(#op #dot),
+        format!("`{rust}.` is OCaml's float operator: in Rust, `{rust}` works on floats too"),
+    ))
+}
+
+/// OCaml's operators that are words: `not x`, `a mod b`, `a land b`.. A word between two
+/// operands, or `not` before one, is two expressions side by side to Rust. Not a lifetime
+/// (`&'not str`), nor an item after `pub(crate)` or an attribute (`#[cfg(test)] mod tests`).
+fn word_operator(at: &At<'_>) -> Option<syn::Error> {
+    let [TokenTree::Ident(word), operand, ..] = at.rest() else {
+        return None;
+    };
+    if at.in_lifetime() {
+        return None;
+    }
     let name = word.to_string();
-    let rust = match name.as_str() {
+    let message = match name.as_str() {
         "not" => {
             // `x.not()` and `ops::not` are Rust's; `not (c)` is a call, which rustc reports if
             // there is no function `not`.
-            let after_path =
-                matches!(before, Some(TokenTree::Punct(p)) if matches!(p.as_char(), '.' | ':'));
-            if after_path || !matches!(operand, TokenTree::Ident(_) | TokenTree::Literal(_)) {
+            let after_path = at.after_punct('.') || at.after_punct(':');
+            let is_operand = match operand {
+                TokenTree::Ident(i) => !is_keyword(&i.to_string()),
+                TokenTree::Literal(_) => true,
+                _ => false,
+            };
+            if after_path || !is_operand {
                 return None;
-            }
-            if let TokenTree::Ident(i) = operand {
-                if is_keyword(&i.to_string()) {
-                    return None;
-                }
             }
             return Some(syn::Error::new_spanned(
                 word,
                 "`not` is OCaml's: in Rust, a boolean is negated with `!` (`!ok`)",
             ));
         }
-        "mod" => "%",
-        "land" => "&",
-        "lor" => "|",
-        "lxor" => "^",
-        "lsl" => "<<",
-        "lsr" | "asr" => ">>",
+        "mod" => "`mod` is OCaml's: in Rust, the remainder is `%` (`a % b`)",
+        "land" => "`land` is OCaml's: in Rust, the operator is `&` (`a & b`)",
+        "lor" => "`lor` is OCaml's: in Rust, the operator is `|` (`a | b`)",
+        "lxor" => "`lxor` is OCaml's: in Rust, the operator is `^` (`a ^ b`)",
+        "lsl" => "`lsl` is OCaml's: in Rust, the operator is `<<` (`a << b`)",
+        "lsr" => {
+            "`lsr` is OCaml's logical shift: in Rust, `>>` on an unsigned integer (`a >> b`; \
+             on a signed one, `>>` shifts the sign in, as `asr`)"
+        }
+        "asr" => "`asr` is OCaml's arithmetic shift: in Rust, `>>` on a signed integer (`a >> b`)",
         _ => return None,
     };
-    // An item after `pub(crate)` or an attribute (`#[cfg(test)] mod tests`, `#![doc = ".."]
-    // mod io`), which are not operands.
-    let item = match earlier {
+    let item = match at.earlier() {
         [.., TokenTree::Ident(p), TokenTree::Group(_)] => p == "pub",
         [.., TokenTree::Punct(hash), TokenTree::Punct(bang), TokenTree::Group(g)]
             if hash.as_char() == '#' && bang.as_char() == '!' =>
@@ -341,19 +358,16 @@ fn word_operator(earlier: &[TokenTree], rest: &[TokenTree]) -> Option<syn::Error
         }
         _ => false,
     };
-    let after_operand = before.is_some_and(ends_operand);
+    let after_operand = at.back(1).is_some_and(ends_operand);
     if item || !after_operand || !starts_operand(operand) {
         return None;
     }
-    Some(syn::Error::new_spanned(
-        word,
-        format!("`{name}` is OCaml's: in Rust, the operator is `{rust}` (`a {rust} b`)"),
-    ))
+    Some(syn::Error::new_spanned(word, message))
 }
 
 /// `r := v`, OCaml's assignment to a `ref`: Rust has no `:=` at all.
-fn ref_assignment(rest: &[TokenTree]) -> Option<syn::Error> {
-    let [TokenTree::Punct(colon), TokenTree::Punct(eq), ..] = rest else {
+fn ref_assignment(at: &At<'_>) -> Option<syn::Error> {
+    let [TokenTree::Punct(colon), TokenTree::Punct(eq), ..] = at.rest() else {
         return None;
     };
     if colon.as_char() != ':' || colon.spacing() != Spacing::Joint || eq.as_char() != '=' {
@@ -365,16 +379,12 @@ fn ref_assignment(rest: &[TokenTree]) -> Option<syn::Error> {
 /// `fun x -> e`, OCaml's anonymous function: a word `fun`, its parameters (names, `_`,
 /// parenthesized patterns), then `->` at once. Not a function named `fun` (`fn fun(x: u8) ->
 /// u8`, `s.fun(x)`), whose name follows `fn`, `.` or `::`.
-fn closure(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error> {
-    let named = match before {
-        Some(TokenTree::Ident(i)) => i == "fn",
-        Some(TokenTree::Punct(p)) => matches!(p.as_char(), '.' | ':'),
-        _ => false,
-    };
-    let [TokenTree::Ident(fun), params @ ..] = rest else {
+fn closure(at: &At<'_>) -> Option<syn::Error> {
+    let [TokenTree::Ident(fun), params @ ..] = at.rest() else {
         return None;
     };
-    if named || fun != "fun" {
+    let named = at.after_word("fn") || at.after_punct('.') || at.after_punct(':');
+    if named || at.in_lifetime() || fun != "fun" {
         return None;
     }
     let is_param = |tt: &TokenTree| match tt {
@@ -398,28 +408,248 @@ fn closure(before: Option<&TokenTree>, rest: &[TokenTree]) -> Option<syn::Error>
     ))
 }
 
-/// `M.(e)` or `M.N.(e)`, OCaml's local open: `last` ends with the `.`'s left-hand side, and
-/// `after` starts with the `.`. No valid Rust has `.` before parentheses.
-fn local_open(upto: &[TokenTree], after: &[TokenTree]) -> Option<syn::Error> {
-    let [TokenTree::Punct(dot), TokenTree::Group(group), ..] = after else {
+/// `M.(e)` (OCaml's local open, of a module: capitalized) or `a.(i)` (OCaml's array indexing),
+/// here at the `.`. No valid Rust has `.` before parentheses.
+fn dot_paren(at: &At<'_>) -> Option<syn::Error> {
+    let [TokenTree::Punct(dot), TokenTree::Group(group), ..] = at.rest() else {
         return None;
     };
-    if dot.as_char() != '.' || dot.spacing() != Spacing::Alone {
+    if dot.as_char() != '.'
+        || dot.spacing() != Spacing::Alone
+        || group.delimiter() != Delimiter::Parenthesis
+    {
         return None;
     }
-    if group.delimiter() != Delimiter::Parenthesis {
+    let (names, start) = path_before(at.earlier())?;
+    let shown: TokenStream = at.tokens[start..at.i].iter().cloned().collect();
+    let capitalized = names[0].starts_with(|c: char| c.is_ascii_uppercase());
+    let message = if capitalized {
+        let form = format!("{}.( .. )", names.join("."));
+        open_message(&form, &names, true)
+    } else {
+        let array = names.join(".");
+        format!(
+            "`{array}.(i)` is OCaml's array indexing: in Rust, `{array}[i]` (a local open of a \
+             module, `M.( .. )`, is `use M::*;`)"
+        )
+    };
+    Some(syn::Error::new_spanned(quote!(#shown #dot #group), message))
+}
+
+/// `s.[i]`, OCaml's string indexing: no valid Rust has `.` before brackets.
+fn string_index(at: &At<'_>) -> Option<syn::Error> {
+    let [TokenTree::Punct(dot), TokenTree::Group(group), ..] = at.rest() else {
+        return None;
+    };
+    if dot.as_char() != '.'
+        || dot.spacing() != Spacing::Alone
+        || group.delimiter() != Delimiter::Bracket
+        || !at.back(1).is_some_and(ends_operand)
+    {
         return None;
     }
-    // The module path, read backwards: `A . B` (each `.` alone, so not a `..` range).
+    Some(syn::Error::new_spanned(
+        quote!(#dot #group),
+        "`s.[i]` is OCaml's string indexing: in Rust, `s.as_bytes()[i]` (a byte) or \
+         `s.chars().nth(i)` (a character)",
+    ))
+}
+
+/// `(* .. *)`, an OCaml comment: parentheses that end with `*` hold no Rust expression.
+fn comment(at: &At<'_>) -> Option<syn::Error> {
+    let TokenTree::Group(g) = &at.tokens[at.i] else {
+        return None;
+    };
+    let inner: Vec<TokenTree> = g.stream().into_iter().collect();
+    let star =
+        |tt: Option<&TokenTree>| matches!(tt, Some(TokenTree::Punct(p)) if p.as_char() == '*');
+    if g.delimiter() != Delimiter::Parenthesis || !star(inner.first()) || !star(inner.last()) {
+        return None;
+    }
+    Some(syn::Error::new_spanned(
+        g,
+        "`(* .. *)` is an OCaml comment: in Rust, `// ..` or `/* .. */`",
+    ))
+}
+
+/// `~label:v`, OCaml's labelled argument: Rust has no `~` at all.
+fn label(at: &At<'_>) -> Option<syn::Error> {
+    let [TokenTree::Punct(tilde), TokenTree::Ident(name), ..] = at.rest() else {
+        return None;
+    };
+    if tilde.as_char() != '~' {
+        return None;
+    }
+    Some(syn::Error::new_spanned(
+        quote!(#tilde #name),
+        format!(
+            "`~{name}` is OCaml's labelled argument: Rust has none; pass the value in its place \
+             among the arguments"
+        ),
+    ))
+}
+
+/// `Lwt.async f`: `async` is a keyword in Rust, and no valid Rust has `.async`.
+fn lwt_async(at: &At<'_>) -> Option<syn::Error> {
+    let [TokenTree::Ident(word), ..] = at.rest() else {
+        return None;
+    };
+    if word != "async" {
+        return None;
+    }
+    let (module, start) = module_before(at.earlier())?;
+    if module != ["Lwt"] {
+        return None;
+    }
+    let shown: TokenStream = at.tokens[start..at.i].iter().cloned().collect();
+    Some(syn::Error::new_spanned(
+        quote!(#shown #word),
+        "`Lwt.async f` is OCaml's: in Rust, `lwt::async_(f)` (`async` is a keyword)",
+    ))
+}
+
+/// `f x`, OCaml's application, at the start of a statement or a value (after `=`, `=>`, `do`,
+/// `in`), outside any bracket: a function's name (or `M.f`), then its arguments, the first a
+/// literal (`print_endline "hi"`, `Lwt_unix.sleep 1.0`), or any for OCaml's printing and
+/// failing functions (`failwith msg`). Elsewhere, or with a name first (`g(a b)`, `x as u32
+/// 1`), two operands side by side are as often a missing `,` or `;`.
+fn application(at: &At<'_>) -> Option<syn::Error> {
+    let TokenTree::Ident(f) = &at.tokens[at.i] else {
+        return None;
+    };
+    let name = f.to_string();
+    if !at.top || at.in_lifetime() || is_word(&name) {
+        return None;
+    }
+    let (module, start) = module_before(at.earlier()).unwrap_or((Vec::new(), at.i));
+    let starts_value = match start.checked_sub(1).map(|j| &at.tokens[j]) {
+        None => true,
+        Some(TokenTree::Punct(p)) => matches!(p.as_char(), '=' | '>'),
+        Some(TokenTree::Ident(i)) => matches!(i.to_string().as_str(), "do" | "in"),
+        Some(_) => false,
+    };
+    let args: Vec<&TokenTree> = at.tokens[at.i + 1..]
+        .iter()
+        .take_while(|tt| match tt {
+            TokenTree::Literal(_) => true,
+            TokenTree::Ident(i) => !is_word(&i.to_string()),
+            _ => false,
+        })
+        .collect();
+    let known = known_function(&module, &name);
+    let first_literal = matches!(args.first(), Some(TokenTree::Literal(_)));
+    if !starts_value || args.is_empty() || !(first_literal || known.is_some()) {
+        return None;
+    }
+    let shown: TokenStream = at.tokens[start..at.i + 1 + args.len()]
+        .iter()
+        .cloned()
+        .collect();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let message = match known {
+        Some(message) => message,
+        None => {
+            let path = if module.is_empty() {
+                name
+            } else {
+                format!("{}::{name}", rust_path(&module))
+            };
+            application_message(&path, &args.join(", "))
+        }
+    };
+    Some(syn::Error::new_spanned(shown, message))
+}
+
+/// What to write for OCaml's printing and failing functions, which have no Rust function of
+/// the same name.
+pub(crate) fn known_function(module: &[String], name: &str) -> Option<String> {
+    let module: Vec<&str> = module.iter().map(String::as_str).collect();
+    let message = match (module.as_slice(), name) {
+        ([], "print_endline") => {
+            "`print_endline s` is OCaml's: in Rust, `println!(\"{s}\")` (in `lwt!`, as a plain \
+             statement: `do println!(..);`), or `lwt::io::printl(s)`, a promise"
+        }
+        ([], "print_string") => {
+            "`print_string s` is OCaml's: in Rust, `print!(\"{s}\")` (in `lwt!`: `do print!(..);`), \
+             or `lwt::io::print(s)`, a promise"
+        }
+        ([], "prerr_endline") => {
+            "`prerr_endline s` is OCaml's: in Rust, `eprintln!(\"{s}\")` (in `lwt!`: `do \
+             eprintln!(..);`), or `lwt::io::eprintl(s)`, a promise"
+        }
+        (["Printf"], "printf") => {
+            "`Printf.printf` is OCaml's: in Rust, `print!` with `{}` where OCaml has `%d`, `%s`.. \
+             (in `lwt!`: `do print!(\"{}\\n\", x);`), or `lwt::printf!`, a promise"
+        }
+        (["Printf"], "eprintf") => {
+            "`Printf.eprintf` is OCaml's: in Rust, `eprint!` with `{}` where OCaml has `%d`, `%s`.. \
+             (in `lwt!`: `do eprint!(..);`), or `lwt::eprintf!`, a promise"
+        }
+        (["Printf"], "sprintf") => {
+            "`Printf.sprintf` is OCaml's: in Rust, `format!` with `{}` where OCaml has `%d`, `%s`.."
+        }
+        ([], "failwith") => {
+            "`failwith msg` is OCaml's: in `lwt!`, `lwt::fail_with(msg)` rejects the promise \
+             (`panic!` would unwind)"
+        }
+        ([], "raise") => {
+            "`raise e` is OCaml's: in `lwt!`, `lwt::fail(e)` rejects the promise (`panic!` would \
+             unwind)"
+        }
+        _ => return None,
+    };
+    Some(message.to_string())
+}
+
+/// Words that are not a function's name or argument in `f x`: Rust's keywords and the words
+/// that are keywords in their place (`union U`, `auto trait`, `macro_rules! m`), `lwt!`'s own
+/// (`let a = p and b = q`, `exception e`), and OCaml's operators that are words (reported as
+/// such).
+fn is_word(w: &str) -> bool {
+    is_keyword(w)
+        || matches!(
+            w,
+            "union"
+                | "auto"
+                | "default"
+                | "raw"
+                | "safe"
+                | "macro_rules"
+                | "true"
+                | "false"
+                | "and"
+                | "exception"
+                | "not"
+                | "mod"
+                | "land"
+                | "lor"
+                | "lxor"
+                | "lsl"
+                | "lsr"
+                | "asr"
+                | "fun"
+        )
+}
+
+/// The module path `A.B.` (OCaml's) or `A::B::` that `earlier` ends with, and where it starts.
+fn module_before(earlier: &[TokenTree]) -> Option<(Vec<String>, usize)> {
     let mut names = Vec::new();
-    let mut j = upto.len() - 1;
-    while let TokenTree::Ident(name) = &upto[j] {
-        names.push(name.clone());
-        match (j.checked_sub(1).map(|k| &upto[k]), j.checked_sub(2)) {
-            (Some(TokenTree::Punct(p)), Some(k))
-                if p.as_char() == '.' && p.spacing() == Spacing::Alone =>
+    let mut end = earlier.len();
+    loop {
+        match &earlier[..end] {
+            // `A.`, each `.` alone (not a `..` range).
+            [.., TokenTree::Ident(name), TokenTree::Punct(dot)]
+                if dot.as_char() == '.' && dot.spacing() == Spacing::Alone =>
             {
-                j = k;
+                names.push(name.to_string());
+                end -= 2;
+            }
+            // `A::`.
+            [.., TokenTree::Ident(name), TokenTree::Punct(c1), TokenTree::Punct(c2)]
+                if c1.as_char() == ':' && c1.spacing() == Spacing::Joint && c2.as_char() == ':' =>
+            {
+                names.push(name.to_string());
+                end -= 3;
             }
             _ => break,
         }
@@ -428,11 +658,39 @@ fn local_open(upto: &[TokenTree], after: &[TokenTree]) -> Option<syn::Error> {
         return None;
     }
     names.reverse();
-    let strings: Vec<String> = names.iter().map(ToString::to_string).collect();
-    let first = &names[0];
-    let form = format!("{}.( .. )", strings.join("."));
-    let message = open_message(&form, &strings, true);
-    Some(syn::Error::new_spanned(quote!(#first #dot #group), message))
+    Some((names, end))
+}
+
+/// The path `A.B` that `upto` ends with (its last token a name), and where it starts.
+fn path_before(upto: &[TokenTree]) -> Option<(Vec<String>, usize)> {
+    let (last, earlier) = upto.split_last()?;
+    let TokenTree::Ident(last) = last else {
+        return None;
+    };
+    let (mut names, start) = module_before(earlier).unwrap_or((Vec::new(), earlier.len()));
+    names.push(last.to_string());
+    Some((names, start))
+}
+
+/// The Rust path of OCaml's module `names`: `Lwt` is `lwt`, Lwt's `Lwt_*` modules their
+/// counterparts in `lwt` (`Lwt_unix` is `lwt::unix`), anything else the same names.
+fn rust_path(names: &[String]) -> String {
+    match names {
+        [lwt] if lwt == "Lwt" => "lwt".to_string(),
+        [module] if module.starts_with("Lwt_") => match lwt_counterpart(module) {
+            Some(rust) => format!("lwt::{rust}"),
+            None => module.clone(),
+        },
+        _ => names.join("::"),
+    }
+}
+
+/// The message for OCaml's `f x`.
+pub(crate) fn application_message(f: &str, args: &str) -> String {
+    format!(
+        "function application needs parentheses in Rust: `{f}({args})`; if these are two \
+         statements, end the first with `;`"
+    )
 }
 
 /// What to write instead of opening the module `names` (`["Lwt_io"]`, `["Lwt", "Infix"]`..),
@@ -615,16 +873,36 @@ mod tests {
             ("if x <> 1", "`<>`"),
             ("if not ok", "`not`"),
             ("ret(n mod 2)", "`mod`"),
-            ("ret(n lsr 2)", "`lsr`"),
+            ("ret(n lsr 2)", "`lsr` is OCaml's logical shift"),
             ("r := 1", "`:=`"),
             ("p >|= f", "`>|=`"),
             ("p <&> q", "`<&>`"),
             ("p <?> q", "`<?>`"),
-            ("ret([1; 2; 3])", "`[a; b; c]`"),
-            ("print_endline \"x\"", "function application"),
+            ("x |> f", "`x |> f`"),
+            ("f @@ g x", "`f @@ x`"),
+            ("ret(a +. b)", "`+.`"),
+            ("ret(s.[0])", "`s.[i]`"),
+            ("ret(a.(0))", "`a.(i)` is OCaml's array indexing"),
+            ("(* note *) ret(1)", "`(* .. *)`"),
+            ("f ~count:1", "`~count`"),
+            ("print_endline \"x\"", "`print_endline s`"),
+            ("do Printf.printf \"%d\" x", "`Printf.printf`"),
+            ("failwith msg", "`failwith msg`"),
+            (
+                "let x = ret 1",
+                "function application needs parentheses in Rust: `ret(1)`",
+            ),
             (
                 "Lwt_unix.sleep 1.0",
                 "function application needs parentheses in Rust: `lwt::unix::sleep(1.0)`",
+            ),
+            (
+                "Array.make 3 0",
+                "function application needs parentheses in Rust: `Array::make(3, 0)`",
+            ),
+            (
+                "char::from 'a'",
+                "function application needs parentheses in Rust: `char::from('a')`",
             ),
             ("Lwt.async (fun () -> p)", "`Lwt.async f`"),
             ("do Lwt.async(|| p)", "`Lwt.async f`"),
@@ -632,13 +910,41 @@ mod tests {
             ("let x = Lwt_io.(read_line(ic))", "`Lwt_io.( .. )`"),
             ("let x = A.B.(f())", "`A.B.( .. )`"),
         ] {
-            let tokens: Vec<TokenTree> = ocaml
-                .parse::<proc_macro2::TokenStream>()
-                .unwrap()
-                .into_iter()
-                .collect();
+            let tokens: Vec<TokenTree> =
+                ocaml.parse::<TokenStream>().unwrap().into_iter().collect();
             let e = habit(&tokens).unwrap_or_else(|| panic!("nothing found in {ocaml}"));
             assert!(e.to_string().starts_with(word), "{ocaml}: {e}");
+        }
+        let list = lists("ret([1; 2; 3].len())".parse().unwrap());
+        assert_eq!(list.len(), 1);
+        assert!(list[0].to_string().starts_with("`[a; b; c]`"));
+    }
+
+    /// Rust that looks like a habit, beside a real mistake (rev113), and Rust's own
+    /// two-operands-side-by-side that is a missing `,` rather than an application.
+    #[test]
+    fn lookalikes_are_not_habits() {
+        for rust in [
+            "fn h<>(a: u32) -> u32 { a }",
+            "impl<> Clone for S { }",
+            "struct W<>(u32)",
+            "fn h<'not>(s: &'not str) -> &'not str { s }",
+            "#[my_attr(a not b)] fn h() {}",
+            "m!(a <> b, not x, [1; 2; 3], f @@ x)",
+            "let v: Vec<> = f(x)",
+            "ret(f(x 1))",
+            "ret(Some(x 1))",
+            "ret((x 1))",
+            "ret(x as u32 1)",
+            "let r = ..(x)",
+            "'not: loop { break 'not; }",
+        ] {
+            let tokens: TokenStream = rust.parse().unwrap();
+            let statement: Vec<TokenTree> = tokens.clone().into_iter().collect();
+            if let Some(e) = habit(&statement) {
+                panic!("{rust}: {e}");
+            }
+            assert!(lists(tokens).is_empty(), "{rust}");
         }
     }
 }

@@ -57,12 +57,15 @@ pub(crate) fn parse_top(input: proc_macro2::TokenStream, errors: &mut Errors) ->
         Err(e) => {
             // syn's last check: tokens left over in a bracket ("unexpected token, expected
             // `)`"). Where a statement failed (`f(a b)`), it is reported already, at the same
-            // token, and this would only repeat it; where none did, syn read the bracket's
-            // start as a whole (`[1; 2; 3]` as `[1; 2]`), and the tokens left over may be an
-            // OCaml habit's.
+            // token, and this would only repeat it. Where none did, syn read the bracket's
+            // start as a whole: OCaml's `[1; 2; 3]` as `[1; 2]` (reported wherever it is, even
+            // beside another mistake), or another habit.
             let leftover = e.to_string().starts_with("unexpected token");
+            let lists = crate::ocaml::lists(tokens.clone());
             if !leftover {
                 errors.push(e);
+            } else if !lists.is_empty() {
+                errors.extend(lists);
             } else if errors.is_empty() {
                 errors.push(crate::ocaml::habit_anywhere(tokens).unwrap_or(e));
             }
@@ -649,10 +652,10 @@ fn ocaml_statement(expr: &Expr, input: ParseStream<'_>) -> Option<syn::Error> {
     if !(fork.is_empty() || fork.peek(Token![;]) || peek_ident(&fork, "in")) {
         return None;
     }
-    Some(syn::Error::new_spanned(
-        quote::quote!(#f #arg),
-        crate::ocaml::application_message(&path_text(&f.path), &arg.to_string()),
-    ))
+    let name = path_text(&f.path);
+    let message = crate::ocaml::known_function(&[], &name)
+        .unwrap_or_else(|| crate::ocaml::application_message(&name, &arg.to_string()));
+    Some(syn::Error::new_spanned(quote::quote!(#f #arg), message))
 }
 
 /// Where `e` ends: its last token, where a missing `;` goes. (`e.span()` is its first token on

@@ -58,4 +58,15 @@ fn an_item_with_a_mistake(p: Promise<u32>) -> Promise<u32> {
     }
 }
 
+/// A form that ends with a block takes no `;`: the habit of the next statement is not blamed
+/// for the form's mistake (rev113).
+fn a_failed_if_before_a_habit(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        if f(x x) > 1 { ret(1) } else { ret(2) }
+        do let z = x <> 2;
+        ret(z)
+    }
+}
+
 fn main() {}

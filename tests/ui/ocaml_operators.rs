@@ -92,6 +92,14 @@ fn list() -> Promise<Vec<u32>> {
     }
 }
 
+/// Reported beside another mistake too (rev113: the list was lost when a statement failed).
+fn list_beside_another_mistake(x: u32) -> Promise<Vec<u32>> {
+    lwt! {
+        do let y = ok(x x);
+        ret([1; 2; 3].to_vec())
+    }
+}
+
 fn application_in_plain_code(p: Promise<u32>) -> Promise<u32> {
     lwt! {
         let x = p;
@@ -110,6 +118,24 @@ fn lwt_async() -> Promise<()> {
     lwt! {
         do Lwt.async(|| ret(()));
         ret(())
+    }
+}
+
+fn more_ocaml(x: f64, s: String, xs: Vec<u32>) -> Promise<u32> {
+    lwt! {
+        do let y = x +. 1.0;
+        do let c = s.[0];
+        do let n = xs |> List.length;
+        (* the answer *)
+        do let z = Array.make 3 0;
+        failwith "boom"
+    }
+}
+
+fn equality_in_parentheses(p: Promise<u32>) -> Promise<u32> {
+    lwt! {
+        let x = p;
+        if (x = 1) { ret(x) } else { ret(0) }
     }
 }
 
