@@ -261,10 +261,12 @@ impl<T: 'static> Node<T> {
     /// [`pending`](Self::pending) built in place: `Rc::default` allocates first and writes the
     /// node straight into the allocation, where `Rc::new` builds it on the stack and copies its
     /// 16 words over (the allocation call comes in between); the cancel link is then set in the
-    /// fresh node. For the result of a bind on a pending promise, the hottest maker (about 15
-    /// instructions a node). Not for every node: used by `wait` and `task` too, it made the
+    /// fresh node (about 15 instructions a node). For the result of a bind on a pending promise
+    /// and for `wait`, `task` and the runtime's relays (`resolver::pending`). Not for every
+    /// node: used by the combinators', `protected`'s and the loop's pause nodes too, it made the
     /// stream's pull loop, which makes nodes only on its slow paths, compile 4 instructions an
-    /// element slower (stream-batch, rev111).
+    /// element slower (stream-batch 424 -> 428: register allocation in `pull_through`, whose
+    /// own code did not change; rev111, rev115).
     #[inline]
     pub(crate) fn pending_in_place(cancel: HowToCancel) -> Rc<Node<T>> {
         let mut node = Rc::<Node<T>>::default();

@@ -111,13 +111,13 @@ pub(crate) fn relay<T: 'static>() -> (Promise<T>, Resolver<T>) {
     pending(HowToCancel::NotCancelable, Location::caller())
 }
 
-// Inlined with `wait` and `task` (see `Node::pending`).
+// Inlined with `wait` and `task` (see `Node::pending_in_place`).
 #[inline]
 fn pending<T: 'static>(
     cancel: HowToCancel,
     made_at: &'static Location<'static>,
 ) -> (Promise<T>, Resolver<T>) {
-    made(Node::pending(cancel), made_at)
+    made(Node::pending_in_place(cancel), made_at)
 }
 
 /// A promise and its resolver over `node`, a fresh pending node (new, or renewed with
