@@ -436,6 +436,12 @@ impl<T: 'static> Node<T> {
                 return self.root().add_callback_then(callback, purged);
             }
         };
+        // A fresh list (a pending promise's first callback, the usual one): written in place,
+        // without the call to `push` and the callback's move through it.
+        if let Callbacks::Empty = list {
+            *list = Callbacks::One(callback);
+            return;
+        }
         if !list.is_full() {
             return list.push(callback);
         }
