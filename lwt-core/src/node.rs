@@ -376,7 +376,23 @@ impl<T: 'static> Node<T> {
     /// [`Panicked`](crate::Panicked), as a panic in the consumer's callback would, instead of
     /// unwinding out of the `wakeup` (or `bind`) that delivers it and leaving the consumer's
     /// promise pending.
+    // Inlined up to the usual case, a value never cloned handed to its only consumer (a call
+    // per delivery otherwise); the rest is out of line in `take_or_clone_slow`.
+    #[inline]
     pub(crate) fn take_or_clone(&self) -> Outcome<T> {
+        if self.cloner.get().is_none() {
+            let mut slot = self.value.borrow_mut();
+            if let Some(Ok(_)) = &*slot {
+                return slot.take().expect("checked above");
+            }
+        }
+        self.take_or_clone_slow()
+    }
+
+    /// [`take_or_clone`](Self::take_or_clone) for a rejection, a cloned handle or a value moved
+    /// out already.
+    #[inline(never)]
+    fn take_or_clone_slow(&self) -> Outcome<T> {
         if let Some(clone) = self.cloner.get() {
             return match &*self.value.borrow() {
                 Some(Ok(v)) => catch_unwind(AssertUnwindSafe(|| clone(v))).map_err(Exn::from_panic),
