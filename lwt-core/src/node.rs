@@ -626,15 +626,16 @@ impl<T: 'static> Node<T> {
             // A promise resolved with itself stays pending, as in Lwt.
             return;
         }
-        if inner.phase() != Phase::Pending || outer.phase() != Phase::Pending {
-            // Copy the outcome over when it is there, in registration order with inner's own
-            // callbacks. (`outer` can only be resolved already if it was canceled: then this
-            // resolution is a silent no-op, like a wakeup on a canceled promise.)
-            let outer = outer.into_owned();
-            inner.add_callback(Callback::Forward(outer));
+        // Both pending (the usual case): merged. (`absorb` checks, with the borrows it takes
+        // anyway: asking each node's phase first was two more borrows.)
+        if outer.absorb(&inner) {
             return;
         }
-        outer.absorb(&inner);
+        // Copy the outcome over when it is there, in registration order with inner's own
+        // callbacks. (`outer` can only be resolved already if it was canceled: then this
+        // resolution is a silent no-op, like a wakeup on a canceled promise.)
+        let outer = outer.into_owned();
+        inner.add_callback(Callback::Forward(outer));
     }
 
     /// Merges the pending root `inner` into the pending root `self`: `inner` becomes a proxy, its
@@ -645,10 +646,9 @@ impl<T: 'static> Node<T> {
     /// The direction matters for memory: in a recursive loop the outermost promise stays the root
     /// and each iteration's promise is absorbed into it and then freed, so the loop runs in
     /// constant memory without anyone following the proxies.
-    fn absorb(self: &Rc<Self>, inner: &Rc<Self>) {
-        if self.cloner.get().is_none() {
-            self.cloner.set(inner.cloner.get());
-        }
+    ///
+    /// Does nothing and answers `false` unless both roots are pending.
+    fn absorb(self: &Rc<Self>, inner: &Rc<Self>) -> bool {
         // Both states borrowed at once (two distinct nodes: `resolve_with` checked), so that the
         // fields move from one to the other where they stand: the whole of inner's state moved
         // out through the stack and then split cost more than the merge itself.
@@ -663,7 +663,7 @@ impl<T: 'static> Node<T> {
                 State::Pending { callbacks, cancel },
             ) = (&mut *inner_state, &mut *outer_state)
             else {
-                unreachable!("absorb() merges a pending root into a pending root")
+                return false;
             };
             // Usually the returned promise is fresh, with no callback of its own: then the list
             // stays as it is, with no move of either list. Otherwise the shorter list moves: in
@@ -690,8 +690,12 @@ impl<T: 'static> Node<T> {
             ));
             old_cancel
         };
+        if self.cloner.get().is_none() {
+            self.cloner.set(inner.cloner.get());
+        }
         // Dropped outside the borrows: the old link may be the last reference to a node.
         drop(old_cancel);
+        true
     }
 
     /// Cancels this promise: walks the cancel links backwards (iteratively, so a chain of any
