@@ -408,18 +408,22 @@ fn closure(at: &At<'_>) -> Option<syn::Error> {
     ))
 }
 
+/// A lone `.` (not a `..` range) here, followed by a group in `delimiter`.
+fn dot_then<'a>(
+    at: &At<'a>,
+    delimiter: Delimiter,
+) -> Option<(&'a proc_macro2::Punct, &'a proc_macro2::Group)> {
+    let [TokenTree::Punct(dot), TokenTree::Group(group), ..] = &at.tokens[at.i..] else {
+        return None;
+    };
+    let lone = dot.as_char() == '.' && dot.spacing() == Spacing::Alone;
+    (lone && group.delimiter() == delimiter).then_some((dot, group))
+}
+
 /// `M.(e)` (OCaml's local open, of a module: capitalized) or `a.(i)` (OCaml's array indexing),
 /// here at the `.`. No valid Rust has `.` before parentheses.
 fn dot_paren(at: &At<'_>) -> Option<syn::Error> {
-    let [TokenTree::Punct(dot), TokenTree::Group(group), ..] = at.rest() else {
-        return None;
-    };
-    if dot.as_char() != '.'
-        || dot.spacing() != Spacing::Alone
-        || group.delimiter() != Delimiter::Parenthesis
-    {
-        return None;
-    }
+    let (dot, group) = dot_then(at, Delimiter::Parenthesis)?;
     let (names, start) = path_before(at.earlier())?;
     let shown: TokenStream = at.tokens[start..at.i].iter().cloned().collect();
     let capitalized = names[0].starts_with(|c: char| c.is_ascii_uppercase());
@@ -438,14 +442,8 @@ fn dot_paren(at: &At<'_>) -> Option<syn::Error> {
 
 /// `s.[i]`, OCaml's string indexing: no valid Rust has `.` before brackets.
 fn string_index(at: &At<'_>) -> Option<syn::Error> {
-    let [TokenTree::Punct(dot), TokenTree::Group(group), ..] = at.rest() else {
-        return None;
-    };
-    if dot.as_char() != '.'
-        || dot.spacing() != Spacing::Alone
-        || group.delimiter() != Delimiter::Bracket
-        || !at.back(1).is_some_and(ends_operand)
-    {
+    let (dot, group) = dot_then(at, Delimiter::Bracket)?;
+    if !at.back(1).is_some_and(ends_operand) {
         return None;
     }
     Some(syn::Error::new_spanned(
