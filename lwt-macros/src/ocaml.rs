@@ -1,8 +1,9 @@
 //! OCaml's operators, lists, applications, comments and local opens in an `lwt!` block that
 //! failed to parse.
 //!
-//! An OCaml programmer writes `x <> y`, `not ok`, `n mod 2`, `r := v`, `fun x -> e`, `p >|= f`,
-//! `x |> f`, `[1; 2; 3]`, `print_endline "hi"`, `(* .. *)` or `Lwt_io.( .. )` out of habit.
+//! An OCaml programmer writes `x <> y`, `not ok`, `n mod 2`, `r := v`, `fun x -> e`,
+//! `function | p -> e`, `p >|= f`, `x |> f`, `[1; 2; 3]`, `print_endline "hi"`, `(* .. *)` or
+//! `Lwt_io.( .. )` out of habit.
 //! None of them is Rust, and syn stops at them with "expected an expression" or "expected
 //! `=>`", at a token that is often not the one to change. When a statement (or a `match` arm)
 //! fails to parse, its tokens are searched for these habits ([`habit`]), and the first one
@@ -51,6 +52,7 @@ fn search(tokens: &[TokenTree], top: bool) -> Option<syn::Error> {
             .or_else(|| word_operator(&at))
             .or_else(|| ref_assignment(&at))
             .or_else(|| closure(&at))
+            .or_else(|| function(&at))
             .or_else(|| dot_paren(&at))
             .or_else(|| string_index(&at))
             .or_else(|| comment(&at))
@@ -405,6 +407,48 @@ fn closure(at: &At<'_>) -> Option<syn::Error> {
     Some(syn::Error::new_spanned(
         fun,
         "`fun x -> e` is OCaml's: a Rust closure is `|x| e` (`move |x| e` to own what it uses)",
+    ))
+}
+
+/// `function | p -> e | q -> f`, OCaml's anonymous function that matches its argument: a word
+/// `function`, an optional `|`, then a pattern (names, literals, `_`, parenthesized or bracketed
+/// patterns, `|` between alternatives) and `->` at once. Valid Rust can have `function | x`
+/// (a bitwise or of a variable) but no `->` after an operand; the one Rust `->` that follows
+/// `|` is a closure's return type (`function | |x| -> u8 { x }`), so the pattern may neither
+/// start nor end with `|`. Not a function named `function` (`fn function() -> u8`).
+fn function(at: &At<'_>) -> Option<syn::Error> {
+    let [TokenTree::Ident(word), after @ ..] = at.rest() else {
+        return None;
+    };
+    let named = at.after_word("fn") || at.after_punct('.') || at.after_punct(':');
+    if named || at.in_lifetime() || word != "function" {
+        return None;
+    }
+    let bar = |tt: &TokenTree| matches!(tt, TokenTree::Punct(p) if p.as_char() == '|' && p.spacing() == Spacing::Alone);
+    let pattern = match after {
+        [first, rest @ ..] if bar(first) => rest,
+        _ => after,
+    };
+    let is_pattern = |tt: &TokenTree| match tt {
+        TokenTree::Ident(i) => !is_keyword(&i.to_string()) || i == "ref" || i == "mut",
+        TokenTree::Literal(_) => true,
+        TokenTree::Group(g) => g.delimiter() != Delimiter::Brace,
+        TokenTree::Punct(p) => bar(tt) || p.as_char() == '_',
+    };
+    let count = pattern.iter().take_while(|tt| is_pattern(tt)).count();
+    let arrow = match &pattern[count..] {
+        [TokenTree::Punct(a), TokenTree::Punct(b), ..] => {
+            a.as_char() == '-' && a.spacing() == Spacing::Joint && b.as_char() == '>'
+        }
+        _ => false,
+    };
+    if count == 0 || !arrow || bar(&pattern[0]) || bar(&pattern[count - 1]) {
+        return None;
+    }
+    Some(syn::Error::new_spanned(
+        word,
+        "`function | p -> e | ..` is OCaml's: in Rust, a closure that matches its argument is \
+         `|x| match x { p => e, .. }`",
     ))
 }
 
@@ -905,6 +949,12 @@ mod tests {
             ("Lwt.async (fun () -> p)", "`Lwt.async f`"),
             ("do Lwt.async(|| p)", "`Lwt.async f`"),
             ("iter_s(fun x -> ret(x), xs)", "`fun x -> e`"),
+            (
+                "iter_s(function | Some x -> ret(x) | None -> ret(0), xs)",
+                "`function | p",
+            ),
+            ("let f = function 0 -> 1 | _ -> 2", "`function | p"),
+            ("let f = function A | B -> 1 | C -> 2", "`function | p"),
             ("let x = Lwt_io.(read_line(ic))", "`Lwt_io.( .. )`"),
             ("let x = A.B.(f())", "`A.B.( .. )`"),
         ] {
@@ -936,6 +986,9 @@ mod tests {
             "ret(x as u32 1)",
             "let r = ..(x)",
             "'not: loop { break 'not; }",
+            "let y = function | mask x",
+            "let y = function | |x: u8| -> u8 { x } y",
+            "fn function() -> u8 { 1 } x",
         ] {
             let tokens: TokenStream = rust.parse().unwrap();
             let statement: Vec<TokenTree> = tokens.clone().into_iter().collect();

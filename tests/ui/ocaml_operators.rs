@@ -170,4 +170,11 @@ fn equality_as_loop_condition(p: Promise<u32>) -> Promise<u32> {
     }
 }
 
+fn function_matching_its_argument(xs: Vec<Option<u32>>) -> Promise<()> {
+    lwt! {
+        let () = lwt::list::iter_s(function | Some x -> ret(()) | None -> ret(()), xs);
+        ret(())
+    }
+}
+
 fn main() {}
