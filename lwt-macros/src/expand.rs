@@ -652,7 +652,11 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
                     quote_spanned!(b.span=> #lwt::bind(#promise, #closure))
                 }
                 Some(els) => {
-                    // Rust's let-else, as a `match`: the else block's promise replaces the rest.
+                    // Rust's let-else in the continuation: the else block's promise, returned,
+                    // replaces the rest. Spanned at the user's `let` (the value stays
+                    // hygienic), so that rustc's `irrefutable_let_patterns` reaches a pattern
+                    // that always matches, as it does outside the macro; a `match` with a
+                    // `_` arm kept that lint quiet.
                     let value = hygienic("__value");
                     let (pat, els) = (&single.pat, block_in(els, flow));
                     let ty = single.ty.as_ref().map(ToTokens::to_token_stream);
@@ -662,11 +666,12 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
                         declared,
                         ty,
                         init_span(single),
-                        quote! {
-                            match #value {
-                                #pat => #rest,
-                                #[allow(unreachable_patterns)]
-                                _ => #els,
+                        quote_spanned! {b.span=>
+                            {
+                                let #pat = #value else {
+                                    return #els;
+                                };
+                                #rest
                             }
                         },
                     );

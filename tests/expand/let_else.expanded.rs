@@ -7,10 +7,11 @@ fn get(key: &'static str) -> Promise<u32> {
         use ::lwt::control as __lwt;
         let __block = __lwt::bind(
             find(key),
-            move |__value| match __value {
-                Some(value) => ret(value),
-                #[allow(unreachable_patterns)]
-                _ => fail_with("no such key"),
+            move |__value| {
+                let Some(value) = __value else {
+                    return fail_with("no such key");
+                };
+                ret(value)
             },
         );
         __block
