@@ -3,7 +3,8 @@
 //! A [`Promise<T>`] is a value that is fulfilled, rejected with an [`Exn`], or pending. Pending
 //! promises come with a [`Resolver`] ([`wait`], [`task`]); callbacks chain them ([`Promise::bind`],
 //! [`Promise::map`], [`Promise::catch`], [`Promise::finalize`]...). Everything runs on one thread,
-//! cooperatively: a callback runs to completion before the next one starts.
+//! cooperatively: nothing preempts a callback, and other callbacks run in the middle of one only
+//! when it calls something that runs them (a `wakeup` or a `cancel`, see [`resolver`]).
 //!
 //! ```
 //! use lwt_core::{wait, Promise, State};
