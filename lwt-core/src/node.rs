@@ -596,7 +596,9 @@ impl<T: 'static> Node<T> {
             std::mem::forget(emptied);
             (scheduled, cancel)
         };
-        *self.value.borrow_mut() = Some(outcome);
+        // Over `None` (a pending root has no outcome yet): forgetting what `replace` takes out
+        // skips its drop glue, a test of the outcome's tag and of a rejection's reference.
+        std::mem::forget(self.value.borrow_mut().replace(outcome));
         // Dropped outside the borrow, and after the outcome is stored: the cancel link is what
         // kept the promise this one waited on alive (a bind's result and its source form a
         // cycle until now), and dropping it may free that promise and a value whose `drop`
