@@ -319,7 +319,7 @@ impl<T: Clone + 'static> Promise<T> {
         match &self.0 {
             Repr::Ready(Ok(v)) => State::Fulfilled(v.clone()),
             Repr::Ready(Err(e)) => State::Rejected(e.clone()),
-            Repr::Node(node) => node.root_cow().with_value(|v| match v {
+            Repr::Node(node) => node.with_root_value(|v| match v {
                 None => State::Pending,
                 Some(Ok(v)) => State::Fulfilled(v.clone()),
                 Some(Err(e)) => State::Rejected(e.clone()),
