@@ -619,7 +619,9 @@ impl<T: 'static> Node<T> {
         };
         // Over `None` (a pending root has no outcome yet): forgetting what `replace` takes out
         // skips its drop glue, a test of the outcome's tag and of a rejection's reference.
-        std::mem::forget(self.value.borrow_mut().replace(outcome));
+        let before = self.value.borrow_mut().replace(outcome);
+        debug_assert!(before.is_none(), "a pending root holds no outcome");
+        std::mem::forget(before);
         // Dropped outside the borrow, and after the outcome is stored: the cancel link is what
         // kept the promise this one waited on alive (a bind's result and its source form a
         // cycle until now), and dropping it may free that promise and a value whose `drop`
