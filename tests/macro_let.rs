@@ -175,6 +175,26 @@ fn let_else_block_is_an_lwt_block() {
     assert_eq!(p.state(), State::Fulfilled("fallback"));
 }
 
+/// Found in review (session 118): the rest of a let-else may end with a temporary that borrows
+/// a binding of the pattern (`cell.borrow()`), as after a plain `let`. Its temporaries are
+/// dropped before the pattern's bindings, as in a `match` arm: as the tail of a Rust block in
+/// edition 2021, they outlived them (E0597, "`cell` does not live long enough").
+#[test]
+fn let_else_rest_may_borrow_a_binding_in_a_temporary() {
+    let p: Promise<usize> = lwt! {
+        let Some(cell) = ret(Some(RefCell::new(vec![1, 2]))) else { ret(0) };
+        ret(cell.borrow().len())
+    };
+    assert_eq!(p.state(), State::Fulfilled(2));
+    let q: Promise<usize> = lwt! {
+        let Some(cell): Option<RefCell<Vec<u8>>> = ret(Some(RefCell::new(vec![3]))) else {
+            ret(0)
+        };
+        ret(cell.borrow().len())
+    };
+    assert_eq!(q.state(), State::Fulfilled(1));
+}
+
 #[test]
 fn and_starts_every_expression_before_awaiting_any() {
     let log = log();

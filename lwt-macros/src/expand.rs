@@ -656,12 +656,17 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
                     // replaces the rest. Spanned at the user's `let` (the value stays
                     // hygienic), so that rustc's `irrefutable_let_patterns` reaches a pattern
                     // that always matches, as it does outside the macro; a `match` with a
-                    // `_` arm kept that lint quiet.
+                    // `_` arm kept that lint quiet. The rest is the body of a `match` arm (of
+                    // the macro's, `match () { () => k }`), not the block's tail, so that its
+                    // temporaries are dropped before the pattern's bindings, as in the arm it
+                    // was: a tail's outlive them in edition 2021 (E0597, "`cell` does not live
+                    // long enough", for `ret(cell.borrow().len())`).
                     let value = hygienic("__value");
                     let (pat, els) = (&single.pat, block_in(els, flow));
                     let ty = single.ty.as_ref().map(ToTokens::to_token_stream);
                     // `match` borrows from `__value` where the pattern binds by `ref mut`.
                     let declared = mutable_if_borrowed(&pat.to_token_stream(), value.clone());
+                    let rest = quote!(match () { () => #rest });
                     let [params, body] = bound(
                         declared,
                         ty,

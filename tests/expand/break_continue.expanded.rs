@@ -15,19 +15,23 @@ fn run() -> Promise<()> {
                     let Some(x) = __value else {
                         return __lwt::ret(__lwt::Flow::Break);
                     };
-                    __lwt::flow_seq(
-                        __lwt::branch(
-                            __lwt::evaluate(|| x % 2 == 0),
-                            move |__cond| {
-                                if __cond {
-                                    __lwt::ret(__lwt::Flow::Continue)
-                                } else {
-                                    __lwt::ret(__lwt::Flow::Next)
-                                }
-                            },
-                        ),
-                        move || __lwt::flow_last(handle(x)),
-                    )
+                    match () {
+                        () => {
+                            __lwt::flow_seq(
+                                __lwt::branch(
+                                    __lwt::evaluate(|| x % 2 == 0),
+                                    move |__cond| {
+                                        if __cond {
+                                            __lwt::ret(__lwt::Flow::Continue)
+                                        } else {
+                                            __lwt::ret(__lwt::Flow::Next)
+                                        }
+                                    },
+                                ),
+                                move || __lwt::flow_last(handle(x)),
+                            )
+                        }
+                    }
                 },
             ),
         ))

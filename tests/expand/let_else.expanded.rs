@@ -11,7 +11,9 @@ fn get(key: &'static str) -> Promise<u32> {
                 let Some(value) = __value else {
                     return fail_with("no such key");
                 };
-                ret(value)
+                match () {
+                    () => ret(value),
+                }
             },
         );
         __block
