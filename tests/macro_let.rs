@@ -163,6 +163,25 @@ fn let_else_may_diverge_with_a_panic_which_rejects() {
     );
 }
 
+/// Found in review (session 118): an `else` block that is a call of a function that never
+/// returns compiles warning-free, with no "unreachable expression" (rustc) or
+/// "sub-expression diverges" (clippy's `diverging_sub_expression`) at the `let`.
+#[test]
+fn let_else_may_diverge_with_a_call_that_never_returns() {
+    fn missing(what: &str) -> ! {
+        panic!("no {what}")
+    }
+    let find = |v: Option<u8>| -> Promise<u8> {
+        lwt! {
+            let Some(v) = ret(v) else { missing("value") };
+            ret(v)
+        }
+    };
+    assert_eq!(find(Some(3)).state(), State::Fulfilled(3));
+    let e = find(None).rejection().unwrap();
+    assert_eq!(e.downcast_ref::<Panicked>().unwrap().message(), "no value");
+}
+
 #[test]
 fn let_else_block_is_an_lwt_block() {
     let p: Promise<&str> = lwt! {

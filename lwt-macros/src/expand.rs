@@ -660,13 +660,26 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
                     // the macro's, `match () { () => k }`), not the block's tail, so that its
                     // temporaries are dropped before the pattern's bindings, as in the arm it
                     // was: a tail's outlive them in edition 2021 (E0597, "`cell` does not live
-                    // long enough", for `ret(cell.borrow().len())`).
+                    // long enough", for `ret(cell.borrow().len())`). The else block's promise
+                    // is returned from a `match` arm, `match f { __else => return __else }`,
+                    // where that arm alone allows `unreachable_code`: `return f` where `f` never
+                    // returns (`std::process::exit(1)`, a `fn() -> !`) got "unreachable
+                    // expression" at the user's `let`, and clippy's
+                    // `diverging_sub_expression`, and an `allow` around `f` would silence the
+                    // user's own unreachable code in the block.
                     let value = hygienic("__value");
+                    let else_value = hygienic("__else");
                     let (pat, els) = (&single.pat, block_in(els, flow));
                     let ty = single.ty.as_ref().map(ToTokens::to_token_stream);
                     // `match` borrows from `__value` where the pattern binds by `ref mut`.
                     let declared = mutable_if_borrowed(&pat.to_token_stream(), value.clone());
                     let rest = quote!(match () { () => #rest });
+                    let early = quote! {
+                        match #els {
+                            #[allow(unreachable_code)]
+                            #else_value => return #else_value,
+                        }
+                    };
                     let [params, body] = bound(
                         declared,
                         ty,
@@ -674,7 +687,7 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
                         quote_spanned! {b.span=>
                             {
                                 let #pat = #value else {
-                                    return #els;
+                                    #early
                                 };
                                 #rest
                             }

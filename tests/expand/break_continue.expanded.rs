@@ -13,7 +13,10 @@ fn run() -> Promise<()> {
                 next(),
                 move |__value| {
                     let Some(x) = __value else {
-                        return __lwt::ret(__lwt::Flow::Break);
+                        match __lwt::ret(__lwt::Flow::Break) {
+                            #[allow(unreachable_code)]
+                            __else => return __else,
+                        }
                     };
                     match () {
                         () => {

@@ -9,7 +9,10 @@ fn get(key: &'static str) -> Promise<u32> {
             find(key),
             move |__value| {
                 let Some(value) = __value else {
-                    return fail_with("no such key");
+                    match fail_with("no such key") {
+                        #[allow(unreachable_code)]
+                        __else => return __else,
+                    }
                 };
                 match () {
                     () => ret(value),

@@ -80,10 +80,33 @@ fn parenthesized(q: Promise<u32>) -> Promise<u32> {
     }
 }
 
+// Found in review (session 118): a let-else whose `else` block is a call that never returns
+// (a block that runs one first, too), or whose rest is one, is warning-free, as it was when
+// the expansion was a `match` (no "unreachable expression" at the `let`).
+fn let_else_diverges(p: Promise<Option<u32>>, q: Promise<Option<u32>>) -> Promise<u32> {
+    lwt! {
+        let Some(x) = p else { fail(1) };
+        let Some(y): Option<u32> = q else {
+            do println!("none");
+            std::process::exit(2)
+        };
+        ret(x + y)
+    }
+}
+
+fn let_else_rest_diverges(p: Promise<Option<u32>>) -> Promise<u32> {
+    lwt! {
+        let Some(x) = p else { ret(0) };
+        fail(x)
+    }
+}
+
 fn main() {
     assert_eq!(tail(ret(3)).state(), lwt::State::Fulfilled("3".to_string()));
     assert_eq!(arm(ret(Some(4))).state(), lwt::State::Fulfilled(4));
     assert_eq!(method_calls(ret(Some(2)), Oracle).state(), lwt::State::Fulfilled(2));
     assert_eq!(into_tail(Wrap(5)).state(), lwt::State::Fulfilled(5));
     assert_eq!(parenthesized(ret(6)).state(), lwt::State::Fulfilled(6));
+    assert_eq!(let_else_diverges(ret(Some(3)), ret(Some(4))).state(), lwt::State::Fulfilled(7));
+    assert_eq!(let_else_rest_diverges(ret(None)).state(), lwt::State::Fulfilled(0));
 }
