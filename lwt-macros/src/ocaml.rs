@@ -412,7 +412,8 @@ fn closure(at: &At<'_>) -> Option<syn::Error> {
 
 /// `function | p -> e | q -> f`, OCaml's anonymous function that matches its argument: a word
 /// `function`, an optional `|`, then a pattern (names, literals, `_`, parenthesized or bracketed
-/// patterns, `|` between alternatives) and `->` at once. Valid Rust can have `function | x`
+/// patterns, `|` between alternatives, `::` of a list) and `->` at once, or after a guard
+/// (`when c`). Valid Rust can have `function | x`
 /// (a bitwise or of a variable) but no `->` after an operand; the one Rust `->` that follows
 /// `|` is a closure's return type (`function | |x| -> u8 { x }`), so the pattern may neither
 /// start nor end with `|`. Not a function named `function` (`fn function() -> u8`).
@@ -429,18 +430,35 @@ fn function(at: &At<'_>) -> Option<syn::Error> {
         [first, rest @ ..] if bar(first) => rest,
         _ => after,
     };
-    let is_pattern = |tt: &TokenTree| match tt {
-        TokenTree::Ident(i) => !is_keyword(&i.to_string()) || i == "ref" || i == "mut",
+    // `::` is OCaml's list constructor (`x :: rest`), one `:` of it at a time.
+    let cons = |i: usize| {
+        let colon =
+            |j: usize| matches!(pattern.get(j), Some(TokenTree::Punct(p)) if p.as_char() == ':');
+        colon(i) && (colon(i + 1) || i > 0 && colon(i - 1))
+    };
+    let is_pattern = |i: usize, tt: &TokenTree| match tt {
+        TokenTree::Ident(w) => {
+            w != "when" && !is_keyword(&w.to_string()) || w == "ref" || w == "mut"
+        }
         TokenTree::Literal(_) => true,
         TokenTree::Group(g) => g.delimiter() != Delimiter::Brace,
-        TokenTree::Punct(p) => bar(tt) || p.as_char() == '_',
+        TokenTree::Punct(p) => bar(tt) || p.as_char() == '_' || cons(i),
     };
-    let count = pattern.iter().take_while(|tt| is_pattern(tt)).count();
-    let arrow = match &pattern[count..] {
+    let count = (pattern.iter().enumerate())
+        .take_while(|(i, tt)| is_pattern(*i, tt))
+        .count();
+    let is_arrow = |tokens: &[TokenTree]| match tokens {
         [TokenTree::Punct(a), TokenTree::Punct(b), ..] => {
             a.as_char() == '-' && a.spacing() == Spacing::Joint && b.as_char() == '>'
         }
         _ => false,
+    };
+    // OCaml's guard, `p when c -> e`: `when` after a pattern is never Rust.
+    let arrow = match &pattern[count..] {
+        [TokenTree::Ident(w), guard @ ..] if w == "when" => {
+            (0..guard.len()).any(|i| is_arrow(&guard[i..]))
+        }
+        after => is_arrow(after),
     };
     if count == 0 || !arrow || bar(&pattern[0]) || bar(&pattern[count - 1]) {
         return None;
@@ -955,6 +973,11 @@ mod tests {
             ),
             ("let f = function 0 -> 1 | _ -> 2", "`function | p"),
             ("let f = function A | B -> 1 | C -> 2", "`function | p"),
+            ("let f = function x :: rest -> x | [] -> 0", "`function | p"),
+            (
+                "let f = function n when n > 0 -> 1 | _ -> 0",
+                "`function | p",
+            ),
             ("let x = Lwt_io.(read_line(ic))", "`Lwt_io.( .. )`"),
             ("let x = A.B.(f())", "`A.B.( .. )`"),
         ] {
@@ -989,6 +1012,9 @@ mod tests {
             "let y = function | mask x",
             "let y = function | |x: u8| -> u8 { x } y",
             "fn function() -> u8 { 1 } x",
+            "let g = |function: u8| -> u8 { function } x",
+            "let g = |function: Option<u8>| -> u8 { 1 } x",
+            "let g = |function::X(a): X| -> u8 { a } x",
         ] {
             let tokens: TokenStream = rust.parse().unwrap();
             let statement: Vec<TokenTree> = tokens.clone().into_iter().collect();
