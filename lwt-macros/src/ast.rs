@@ -75,6 +75,8 @@ pub(crate) struct Bind {
     pub(crate) bindings: Vec<Binding>,
     /// `else { .. }` after a single refutable binding.
     pub(crate) else_block: Option<Block>,
+    /// Where that `else` is (the call site when there is none).
+    pub(crate) else_span: Span,
 }
 
 /// `pattern [: type] = expr`.

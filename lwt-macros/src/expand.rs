@@ -652,44 +652,29 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
                     quote_spanned!(b.span=> #lwt::bind(#promise, #closure))
                 }
                 Some(els) => {
-                    // Rust's let-else in the continuation: the else block's promise, returned,
-                    // replaces the rest. Spanned at the user's `let` (the value stays
-                    // hygienic), so that rustc's `irrefutable_let_patterns` reaches a pattern
-                    // that always matches, as it does outside the macro; a `match` with a
-                    // `_` arm kept that lint quiet. The rest is the body of a `match` arm (of
-                    // the macro's, `match () { () => k }`), not the block's tail, so that its
-                    // temporaries are dropped before the pattern's bindings, as in the arm it
-                    // was: a tail's outlive them in edition 2021 (E0597, "`cell` does not live
-                    // long enough", for `ret(cell.borrow().len())`). The else block's promise
-                    // is returned from a `match` arm, `match f { __else => return __else }`,
-                    // where that arm alone allows `unreachable_code`: `return f` where `f` never
-                    // returns (`std::process::exit(1)`, a `fn() -> !`) got "unreachable
-                    // expression" at the user's `let`, and clippy's
-                    // `diverging_sub_expression`, and an `allow` around `f` would silence the
-                    // user's own unreachable code in the block.
+                    // Rust's let-else, as a `match`: the else block's promise replaces the
+                    // rest. The `_` arm is spanned at the user's `else`, so that a pattern that
+                    // always matches gets rustc's `unreachable_patterns` there ("unreachable
+                    // pattern", with a note at the pattern that matches any value), where
+                    // Rust's own let-else gets `irrefutable_let_patterns`: lints on the
+                    // macro's tokens stay quiet. Not Rust's let-else itself: its rest would be
+                    // a block's tail, whose temporaries outlive the pattern's bindings in
+                    // edition 2021 (E0597 for `ret(cell.borrow().len())`), and its `return f`
+                    // gets "unreachable expression" when `f` never returns (rev118).
                     let value = hygienic("__value");
-                    let else_value = hygienic("__else");
                     let (pat, els) = (&single.pat, block_in(els, flow));
                     let ty = single.ty.as_ref().map(ToTokens::to_token_stream);
                     // `match` borrows from `__value` where the pattern binds by `ref mut`.
                     let declared = mutable_if_borrowed(&pat.to_token_stream(), value.clone());
-                    let rest = quote!(match () { () => #rest });
-                    let early = quote! {
-                        match #els {
-                            #[allow(unreachable_code)]
-                            #else_value => return #else_value,
-                        }
-                    };
+                    let otherwise = quote_spanned!(b.else_span=> _);
                     let [params, body] = bound(
                         declared,
                         ty,
                         init_span(single),
-                        quote_spanned! {b.span=>
-                            {
-                                let #pat = #value else {
-                                    #early
-                                };
-                                #rest
+                        quote! {
+                            match #value {
+                                #pat => #rest,
+                                #otherwise => #els,
                             }
                         },
                     );

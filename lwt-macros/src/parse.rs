@@ -836,8 +836,10 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
         }
         break;
     }
+    let mut else_span = Span::call_site();
     let else_block = if input.peek(Token![else]) {
         let else_token: Token![else] = input.parse()?;
+        else_span = else_token.span;
         if bindings.len() > 1 {
             errors.push(syn::Error::new(
                 else_token.span,
@@ -906,6 +908,7 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
         fail_fast: fail_fast.is_some() && bindings.len() > 1,
         bindings,
         else_block,
+        else_span,
     })
 }
 

@@ -11,30 +11,23 @@ fn run() -> Promise<()> {
         __lwt::forever_cloned(move || __lwt::flow_body(
             __lwt::bind(
                 next(),
-                move |__value| {
-                    let Some(x) = __value else {
-                        match __lwt::ret(__lwt::Flow::Break) {
-                            #[allow(unreachable_code)]
-                            __else => return __else,
-                        }
-                    };
-                    match () {
-                        () => {
-                            __lwt::flow_seq(
-                                __lwt::branch(
-                                    __lwt::evaluate(|| x % 2 == 0),
-                                    move |__cond| {
-                                        if __cond {
-                                            __lwt::ret(__lwt::Flow::Continue)
-                                        } else {
-                                            __lwt::ret(__lwt::Flow::Next)
-                                        }
-                                    },
-                                ),
-                                move || __lwt::flow_last(handle(x)),
-                            )
-                        }
+                move |__value| match __value {
+                    Some(x) => {
+                        __lwt::flow_seq(
+                            __lwt::branch(
+                                __lwt::evaluate(|| x % 2 == 0),
+                                move |__cond| {
+                                    if __cond {
+                                        __lwt::ret(__lwt::Flow::Continue)
+                                    } else {
+                                        __lwt::ret(__lwt::Flow::Next)
+                                    }
+                                },
+                            ),
+                            move || __lwt::flow_last(handle(x)),
+                        )
                     }
+                    _ => __lwt::ret(__lwt::Flow::Break),
                 },
             ),
         ))

@@ -7,16 +7,9 @@ fn get(key: &'static str) -> Promise<u32> {
         use ::lwt::control as __lwt;
         let __block = __lwt::bind(
             find(key),
-            move |__value| {
-                let Some(value) = __value else {
-                    match fail_with("no such key") {
-                        #[allow(unreachable_code)]
-                        __else => return __else,
-                    }
-                };
-                match () {
-                    () => ret(value),
-                }
+            move |__value| match __value {
+                Some(value) => ret(value),
+                _ => fail_with("no such key"),
             },
         );
         __block

@@ -1,7 +1,7 @@
-// A let-else whose pattern always matches gets rustc's `irrefutable_let_patterns` lint at its
-// `let`, as the same statement outside `lwt!` does (denied here so that the case fails to
-// compile and its message is kept).
-#![deny(irrefutable_let_patterns)]
+// A let-else whose pattern always matches gets rustc's `unreachable_patterns` lint at its
+// `else` (Rust's own let-else gets `irrefutable_let_patterns`); denied here so that the case
+// fails to compile and its message is kept.
+#![deny(unreachable_patterns)]
 use lwt::{lwt, ret, Promise};
 
 fn sum(p: Promise<(u32, u32)>) -> Promise<u32> {
