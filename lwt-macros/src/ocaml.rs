@@ -382,26 +382,14 @@ fn ref_assignment(at: &At<'_>) -> Option<syn::Error> {
 /// parenthesized patterns), then `->` at once. Not a function named `fun` (`fn fun(x: u8) ->
 /// u8`, `s.fun(x)`), whose name follows `fn`, `.` or `::`.
 fn closure(at: &At<'_>) -> Option<syn::Error> {
-    let [TokenTree::Ident(fun), params @ ..] = at.rest() else {
-        return None;
-    };
-    let named = at.after_word("fn") || at.after_punct('.') || at.after_punct(':');
-    if named || at.in_lifetime() || fun != "fun" {
-        return None;
-    }
+    let (fun, params) = ocaml_word(at, "fun")?;
     let is_param = |tt: &TokenTree| match tt {
         TokenTree::Ident(i) => !is_keyword(&i.to_string()),
         TokenTree::Group(g) => g.delimiter() == Delimiter::Parenthesis,
         _ => false,
     };
     let count = params.iter().take_while(|tt| is_param(tt)).count();
-    let arrow = match &params[count..] {
-        [TokenTree::Punct(a), TokenTree::Punct(b), ..] => {
-            a.as_char() == '-' && a.spacing() == Spacing::Joint && b.as_char() == '>'
-        }
-        _ => false,
-    };
-    if count == 0 || !arrow {
+    if count == 0 || !starts_with_arrow(&params[count..]) {
         return None;
     }
     Some(syn::Error::new_spanned(
@@ -413,18 +401,12 @@ fn closure(at: &At<'_>) -> Option<syn::Error> {
 /// `function | p -> e | q -> f`, OCaml's anonymous function that matches its argument: a word
 /// `function`, an optional `|`, then a pattern (names, literals, `_`, parenthesized or bracketed
 /// patterns, `|` between alternatives, `::` of a list) and `->` at once, or after a guard
-/// (`when c`). Valid Rust can have `function | x`
-/// (a bitwise or of a variable) but no `->` after an operand; the one Rust `->` that follows
-/// `|` is a closure's return type (`function | |x| -> u8 { x }`), so the pattern may neither
-/// start nor end with `|`. Not a function named `function` (`fn function() -> u8`).
+/// (`when c`). Valid Rust can have `function | x` (a bitwise or of a variable) but no `->`
+/// after an operand; the one Rust `->` that follows `|` is a closure's return type
+/// (`function | |x| -> u8 { x }`), so the pattern may neither start nor end with `|`. Not a
+/// function named `function` (`fn function() -> u8`).
 fn function(at: &At<'_>) -> Option<syn::Error> {
-    let [TokenTree::Ident(word), after @ ..] = at.rest() else {
-        return None;
-    };
-    let named = at.after_word("fn") || at.after_punct('.') || at.after_punct(':');
-    if named || at.in_lifetime() || word != "function" {
-        return None;
-    }
+    let (word, after) = ocaml_word(at, "function")?;
     let bar = |tt: &TokenTree| matches!(tt, TokenTree::Punct(p) if p.as_char() == '|' && p.spacing() == Spacing::Alone);
     let pattern = match after {
         [first, rest @ ..] if bar(first) => rest,
@@ -447,18 +429,12 @@ fn function(at: &At<'_>) -> Option<syn::Error> {
     let count = (pattern.iter().enumerate())
         .take_while(|(i, tt)| is_pattern(*i, tt))
         .count();
-    let is_arrow = |tokens: &[TokenTree]| match tokens {
-        [TokenTree::Punct(a), TokenTree::Punct(b), ..] => {
-            a.as_char() == '-' && a.spacing() == Spacing::Joint && b.as_char() == '>'
-        }
-        _ => false,
-    };
     // OCaml's guard, `p when c -> e`: `when` after a pattern is never Rust.
     let arrow = match &pattern[count..] {
         [TokenTree::Ident(w), guard @ ..] if w == "when" => {
-            (0..guard.len()).any(|i| is_arrow(&guard[i..]))
+            (0..guard.len()).any(|i| starts_with_arrow(&guard[i..]))
         }
-        after => is_arrow(after),
+        after => starts_with_arrow(after),
     };
     if count == 0 || !arrow || bar(&pattern[0]) || bar(&pattern[count - 1]) {
         return None;
@@ -468,6 +444,26 @@ fn function(at: &At<'_>) -> Option<syn::Error> {
         "`function | p -> e | ..` is OCaml's: in Rust, a closure that matches its argument is \
          `|x| match x { p => e, .. }`",
     ))
+}
+
+/// The word `w` here, as OCaml's keyword, and the tokens after it: not a name that follows
+/// `fn`, `.` or `::` (`fn fun(x: u8)`, `s.function()`), nor a lifetime's.
+fn ocaml_word<'a>(at: &At<'a>, w: &str) -> Option<(&'a proc_macro2::Ident, &'a [TokenTree])> {
+    let [TokenTree::Ident(word), after @ ..] = &at.tokens[at.i..] else {
+        return None;
+    };
+    let named = at.after_word("fn") || at.after_punct('.') || at.after_punct(':');
+    (!named && !at.in_lifetime() && word == w).then_some((word, after))
+}
+
+/// Whether `tokens` start with `->`.
+fn starts_with_arrow(tokens: &[TokenTree]) -> bool {
+    match tokens {
+        [TokenTree::Punct(a), TokenTree::Punct(b), ..] => {
+            a.as_char() == '-' && a.spacing() == Spacing::Joint && b.as_char() == '>'
+        }
+        _ => false,
+    }
 }
 
 /// A lone `.` (not a `..` range) here, followed by a group in `delimiter`.
