@@ -874,12 +874,14 @@ fn form_in(f: &Form, flow: bool) -> TokenStream {
             let (pat, expr, body) = (&w.pat, &w.expr, loop_body(w.span, &w.body, false));
             // As in `if_form`: the value in braces spanned at the user's promise.
             let scrutinee = quote_spanned!(expr.span()=> { #value });
+            // The `_` arm at the user's `while`, as a let-else's at its `else`: a pattern that
+            // always matches (the loop never ends) gets rustc's `unreachable_patterns` there.
+            let otherwise = quote_spanned!(w.span=> _);
             let test = match &w.chain {
                 None => quote_spanned! {w.span=>
                     match #scrutinee {
                         #pat => #lwt::LetNext::body(#body),
-                        #[allow(unreachable_patterns)]
-                        _ => #lwt::LetNext::stop(),
+                        #otherwise => #lwt::LetNext::stop(),
                     }
                 },
                 // A let chain, as in `if let` (see `if_form`): Rust's own, in the user's edition.

@@ -13,7 +13,6 @@ fn print_all() -> Promise<()> {
             __lwt::LetStep::Body(__value) => {
                 match { __value } {
                     Some(line) => __lwt::LetNext::body(print(line)),
-                    #[allow(unreachable_patterns)]
                     _ => __lwt::LetNext::stop(),
                 }
             }
