@@ -637,6 +637,17 @@ fn init(b: &Binding) -> TokenStream {
     }
 }
 
+/// A `let`'s pattern as a `match` arm's: `let (A(x) | B(x)) = ..` needs its parentheses, an
+/// arm does not, and rustc's `unused_parens` at the user's pattern would suggest a `let`
+/// without them. (A `while let`'s are kept: Rust's own `while let (A | B) = ..` gets that
+/// warning too.)
+fn arm_pattern(pat: &syn::Pat) -> &syn::Pat {
+    match pat {
+        syn::Pat::Paren(inner) if matches!(*inner.pat, syn::Pat::Or(_)) => &inner.pat,
+        _ => pat,
+    }
+}
+
 /// `let` with `rest` after it; in a flow block (`flow`, see [`flow_block_expr`]), a let-else's
 /// `else` block is one too.
 fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
@@ -667,6 +678,7 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
                     // `match` borrows from `__value` where the pattern binds by `ref mut`.
                     let declared = mutable_if_borrowed(&pat.to_token_stream(), value.clone());
                     let otherwise = quote_spanned!(b.else_span=> _);
+                    let pat = arm_pattern(pat);
                     let [params, body] = bound(
                         declared,
                         ty,

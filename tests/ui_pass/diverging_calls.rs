@@ -101,7 +101,25 @@ fn let_else_rest_diverges(p: Promise<Option<u32>>) -> Promise<u32> {
     }
 }
 
+enum Shape {
+    Square(u32),
+    Wide(u32),
+    Empty,
+}
+
+// An or-pattern in a let-else needs its parentheses; the `match` arm of the expansion does
+// not, and must not draw `unused_parens` (rev118).
+fn let_else_or_pattern(p: Promise<Shape>) -> Promise<u32> {
+    lwt! {
+        let (Shape::Square(n) | Shape::Wide(n)) = p else { ret(0) };
+        ret(n)
+    }
+}
+
 fn main() {
+    assert_eq!(let_else_or_pattern(ret(Shape::Wide(5))).state(), lwt::State::Fulfilled(5));
+    assert_eq!(let_else_or_pattern(ret(Shape::Empty)).state(), lwt::State::Fulfilled(0));
+    assert_eq!(let_else_or_pattern(ret(Shape::Square(2))).state(), lwt::State::Fulfilled(2));
     assert_eq!(tail(ret(3)).state(), lwt::State::Fulfilled("3".to_string()));
     assert_eq!(arm(ret(Some(4))).state(), lwt::State::Fulfilled(4));
     assert_eq!(method_calls(ret(Some(2)), Oracle).state(), lwt::State::Fulfilled(2));
