@@ -992,7 +992,9 @@ fn if_form(i: &If, flow: bool) -> TokenStream {
                 None => {
                     let value = Ident::new("__value", Span::mixed_site().located_at(expr.span()));
                     let scrutinee = quote_spanned!(expr.span()=> { #value });
-                    let test = quote!(if let #pat = #scrutinee);
+                    // At the user's `if`: a pattern that always matches gets rustc's
+                    // `irrefutable_let_patterns` there (quiet on the macro's own tokens).
+                    let test = quote_spanned!(i.span=> if let #pat = #scrutinee);
                     (value, test)
                 }
                 // A let chain needs edition 2024, and generated tokens have the edition of the
