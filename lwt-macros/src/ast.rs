@@ -73,10 +73,8 @@ pub(crate) struct Bind {
     /// `#[fail_fast]`: wait for the bindings with `both` (reject as soon as one rejects).
     pub(crate) fail_fast: bool,
     pub(crate) bindings: Vec<Binding>,
-    /// `else { .. }` after a single refutable binding.
-    pub(crate) else_block: Option<Block>,
-    /// Where that `else` is (the call site when there is none).
-    pub(crate) else_span: Span,
+    /// `else { .. }` after a single refutable binding, with where its `else` is.
+    pub(crate) else_block: Option<(Span, Block)>,
 }
 
 /// `pattern [: type] = expr`.

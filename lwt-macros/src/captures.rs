@@ -137,7 +137,7 @@ impl Walk<'_> {
                     }
                 }
                 self.waited(nested);
-                if let Some(els) = &b.else_block {
+                if let Some((_, els)) = &b.else_block {
                     // The `else` block ends the block (its promise replaces the rest): it runs
                     // in the same chain of continuations as the rest, and nothing after it in
                     // this block can read what it assigns.

@@ -662,7 +662,7 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
                     let promise = waited_init(single, expr);
                     quote_spanned!(b.span=> #lwt::bind(#promise, #closure))
                 }
-                Some(els) => {
+                Some((else_span, els)) => {
                     // Rust's let-else, as a `match`: the else block's promise replaces the
                     // rest. The `_` arm is spanned at the user's `else`, so that a pattern that
                     // always matches gets rustc's `unreachable_patterns` there ("unreachable
@@ -677,7 +677,7 @@ fn bind(b: &Bind, rest: TokenStream, flow: bool) -> TokenStream {
                     let ty = single.ty.as_ref().map(ToTokens::to_token_stream);
                     // `match` borrows from `__value` where the pattern binds by `ref mut`.
                     let declared = mutable_if_borrowed(&pat.to_token_stream(), value.clone());
-                    let otherwise = quote_spanned!(b.else_span=> _);
+                    let otherwise = quote_spanned!(*else_span=> _);
                     let pat = arm_pattern(pat);
                     let [params, body] = bound(
                         declared,

@@ -23,7 +23,10 @@ use crate::ast::*;
 pub(crate) fn block_jumps(block: &Block) -> bool {
     block.stmts.iter().any(|stmt| match stmt {
         Stmt::Jump(_) => true,
-        Stmt::Bind(b) => b.else_block.as_ref().is_some_and(block_jumps),
+        Stmt::Bind(b) => b
+            .else_block
+            .as_ref()
+            .is_some_and(|(_, els)| block_jumps(els)),
         Stmt::Form(f) => form_jumps(f),
         Stmt::Seq(_) | Stmt::Plain(_) | Stmt::Assert(_) => false,
     }) || matches!(block.tail.as_deref(), Some(Tail::Form(f)) if form_jumps(f))
@@ -115,7 +118,7 @@ fn check_block(block: &Block, place: Place, errors: &mut Vec<syn::Error>) {
                         check_form(f, value_place, errors);
                     }
                 }
-                if let Some(els) = &b.else_block {
+                if let Some((_, els)) = &b.else_block {
                     check_block(els, place, errors);
                 }
             }

@@ -836,10 +836,8 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
         }
         break;
     }
-    let mut else_span = Span::call_site();
     let else_block = if input.peek(Token![else]) {
         let else_token: Token![else] = input.parse()?;
-        else_span = else_token.span;
         if bindings.len() > 1 {
             errors.push(syn::Error::new(
                 else_token.span,
@@ -847,7 +845,7 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
                  own `let .. else { .. };`",
             ));
         }
-        Some(lwt_block(input, errors)?)
+        Some((else_token.span, lwt_block(input, errors)?))
     } else {
         None
     };
@@ -908,7 +906,6 @@ fn bind(input: ParseStream<'_>, fail_fast: Option<Attribute>, errors: &mut Error
         fail_fast: fail_fast.is_some() && bindings.len() > 1,
         bindings,
         else_block,
-        else_span,
     })
 }
 
