@@ -987,15 +987,22 @@ fn if_form(i: &If, flow: bool) -> TokenStream {
         }
         IfCond::Let(pat, expr, chain) => {
             let (value, test) = match chain {
-                // The value in braces spanned at the user's promise, as in `match_form`: a
-                // pattern of the wrong type gets its "this expression has type" label there.
+                // The value at the user's promise: a pattern of the wrong type gets its "this
+                // expression has type" label there. The variable itself, a place, not in braces
+                // as `match_form`'s: a value in braces is a temporary, and with the `if` at the
+                // user's, an edition 2021 crate got `if_let_rescope` ("`if let` assigns a
+                // shorter lifetime since Edition 2024", a `rust_2024_compatibility` lint, which
+                // `cargo fix --edition` turns on) for a value with a `Drop`, whose drop this
+                // `if let`, of the macro's edition, never moves. Named with the user's span, as
+                // the chain's below: the `let` ending in a token of the macro's, rustc's
+                // `irrefutable_let_patterns` would be quiet again.
                 None => {
-                    let value = Ident::new("__value", Span::mixed_site().located_at(expr.span()));
-                    let scrutinee = quote_spanned!(expr.span()=> { #value });
+                    let value = Ident::new("__lwt_if_let_value", expr.span());
                     // At the user's `if`: a pattern that always matches gets rustc's
                     // `irrefutable_let_patterns` there (quiet on the macro's own tokens).
-                    let test = quote_spanned!(i.span=> if let #pat = #scrutinee);
-                    (value, test)
+                    let test = quote_spanned!(i.span=> if let #pat = #value);
+                    // A `ref mut` in the pattern borrows the closure's parameter mutably.
+                    (mutable_if_borrowed(&pat.to_token_stream(), value), test)
                 }
                 // A let chain needs edition 2024, and generated tokens have the edition of the
                 // macro that made them (`lwt!`'s, not the user's): the chain's `if let`, and the
@@ -1005,7 +1012,7 @@ fn if_form(i: &If, flow: bool) -> TokenStream {
                 Some((and, rest)) => {
                     let value = Ident::new("__lwt_if_let_value", i.span);
                     let test = quote_spanned!(i.span=> if let #pat = #value #and #rest);
-                    (value, test)
+                    (mutable_if_borrowed(&pat.to_token_stream(), value), test)
                 }
             };
             let closure = closure(

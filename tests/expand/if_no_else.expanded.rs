@@ -14,8 +14,8 @@ fn maybe_log(verbose: Promise<bool>, name: Promise<Option<String>>) -> Promise<(
             ),
             move || __lwt::bind_if_let(
                 name,
-                move |__value| {
-                    if let Some(name) = { __value } {
+                move |__lwt_if_let_value| {
+                    if let Some(name) = __lwt_if_let_value {
                         __lwt::unit(log(&name))
                     } else {
                         __lwt::done()

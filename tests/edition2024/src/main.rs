@@ -55,7 +55,22 @@ fn chain_bindings(p: Promise<Option<u32>>, q: Option<u32>) -> Promise<u32> {
     }
 }
 
+/// Found in review (session 45, rev121): a chain whose pattern binds by `ref mut` compiles, as in
+/// Rust (E0596 before: the value it matched was not `mut`).
+fn chain_ref_mut(p: Promise<Option<String>>) -> Promise<usize> {
+    lwt! {
+        if let Some(ref mut s) = p && !s.is_empty() {
+            do s.push('!');
+            ret(s.len())
+        } else {
+            ret(0)
+        }
+    }
+}
+
 fn main() {
+    assert_eq!(chain_ref_mut(ret(Some("hi".into()))).state(), State::Fulfilled(3));
+    assert_eq!(chain_ref_mut(ret(Some(String::new()))).state(), State::Fulfilled(0));
     assert_eq!(
         chain_bindings(ret(Some(1)), Some(2)).state(),
         State::Fulfilled(6)
