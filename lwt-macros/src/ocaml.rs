@@ -447,12 +447,17 @@ fn function(at: &At<'_>) -> Option<syn::Error> {
 }
 
 /// The word `w` here, as OCaml's keyword, and the tokens after it: not a name that follows
-/// `fn`, `.` or `::` (`fn fun(x: u8)`, `s.function()`), nor a lifetime's.
+/// `fn`, `.` or `::` (`fn fun(x: u8)`, `s.function()`), nor a trait's after `dyn` or `impl`
+/// (`dyn function(u8) -> u8`, the `Fn` traits' sugar on a trait so named), nor a lifetime's.
 fn ocaml_word<'a>(at: &At<'a>, w: &str) -> Option<(&'a proc_macro2::Ident, &'a [TokenTree])> {
     let [TokenTree::Ident(word), after @ ..] = &at.tokens[at.i..] else {
         return None;
     };
-    let named = at.after_word("fn") || at.after_punct('.') || at.after_punct(':');
+    let named = at.after_word("fn")
+        || at.after_word("dyn")
+        || at.after_word("impl")
+        || at.after_punct('.')
+        || at.after_punct(':');
     (!named && !at.in_lifetime() && word == w).then_some((word, after))
 }
 
@@ -1011,6 +1016,9 @@ mod tests {
             "let g = |function: u8| -> u8 { function } x",
             "let g = |function: Option<u8>| -> u8 { 1 } x",
             "let g = |function::X(a): X| -> u8 { a } x",
+            "let g: Box<dyn function(u8) -> u8> = f x",
+            "let g: Box<dyn fun(u8) -> u8> = f x",
+            "let g: &impl function(u8) -> u8 = f x",
         ] {
             let tokens: TokenStream = rust.parse().unwrap();
             let statement: Vec<TokenTree> = tokens.clone().into_iter().collect();
