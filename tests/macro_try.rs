@@ -198,6 +198,24 @@ fn if_on_a_pending_promise_of_bool() {
     assert_eq!(p.state(), State::Fulfilled("no"));
 }
 
+/// `if !ready() { .. }` on a `Promise<bool>` (rev122: rustc's "cannot apply unary operator `!`"
+/// before `Not for Promise<T>`): the branch taken is the negation's, once the promise is fulfilled.
+#[test]
+fn if_on_a_negated_promise_of_bool() {
+    let (c, rc) = wait::<bool>();
+    let p: Promise<&str> = lwt! {
+        if !c { ret("not ready") } else { ret("ready") }
+    };
+    assert!(p.is_pending());
+    rc.wakeup(true);
+    assert_eq!(p.state(), State::Fulfilled("ready"));
+
+    let q: Promise<&str> = lwt! {
+        if !Promise::<bool>::fail(Exn::failure("no answer")) { ret("taken") } else { ret("other") }
+    };
+    assert!(q.rejection().unwrap().is::<Failure>());
+}
+
 #[test]
 fn if_on_a_plain_bool_and_without_else() {
     let hits = Rc::new(Cell::new(0));

@@ -8,6 +8,7 @@
 //! | `f =\|< p` | (use `p \| f`) | |
 //! | `p1 <&> p2` | `p1 & p2` | [`join`] of two unit promises (see `BitAnd` below); for values, [`both`](crate::both) or [`all`](crate::all) (`Promise<i32> & Promise<i32>` is "does not implement `BitAnd`") |
 //! | `p1 <?> p2` | `p1 ^ p2` | [`choose`] between two promises |
+//! | `Lwt.map not p` | `!p` | `p.map(\|v\| !v)`: so `if !ready() { .. }` reads in `lwt!` as in Rust |
 //!
 //! # Grouping: parenthesize when mixing `&` or `^` with `>>`
 //!
@@ -51,7 +52,7 @@
 //! assert_eq!(both_then.state(), State::Fulfilled("both"));
 //! ```
 
-use std::ops::{BitAnd, BitOr, BitXor, Shr};
+use std::ops::{BitAnd, BitOr, BitXor, Not, Shr};
 
 use crate::combinators::{choose, join};
 use crate::promise::Promise;
@@ -118,5 +119,30 @@ impl<T: 'static> BitXor for Promise<T> {
     /// ```
     fn bitxor(self, other: Promise<T>) -> Promise<T> {
         choose([self, other])
+    }
+}
+
+impl<T: Not + 'static> Not for Promise<T>
+where
+    T::Output: 'static,
+{
+    type Output = Promise<T::Output>;
+
+    /// `!p` is `p.map(|v| !v)` (Lwt's `Lwt.map not p` for a `bool`): fulfilled with the negation
+    /// once `p` is, rejected with `p`'s rejection. Without it, `if !ready() { .. }` in `lwt!`,
+    /// on a `Promise<bool>`, was rustc's "cannot apply unary operator `!`".
+    ///
+    /// ```
+    /// use lwt_core::{wait, Exn, Promise, State};
+    /// let (ready, r) = wait::<bool>();
+    /// let not_ready = !ready;
+    /// assert!(not_ready.is_pending());
+    /// r.wakeup(true);
+    /// assert_eq!(not_ready.state(), State::Fulfilled(false));
+    /// assert_eq!((!Promise::ret(0x0f_u8)).state(), State::Fulfilled(0xf0));
+    /// assert!((!Promise::<bool>::fail(Exn::failure("no answer"))).is_rejected());
+    /// ```
+    fn not(self) -> Promise<T::Output> {
+        self.map(|v| !v)
     }
 }
