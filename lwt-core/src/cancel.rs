@@ -36,6 +36,38 @@
 //! `on_cancel` handler that cancels the next task, and so on), which keeps the stack bounded:
 //! deeper, a cancel queues the callbacks it reached, and they run once the callback that called
 //! it returns.
+//!
+//! # A step handed over but not yet run
+//!
+//! A cancel reaches only what is still pending. Inside a callback, `wakeup_later` resolves a
+//! promise at once but runs its callbacks only when the outer callback returns; the library
+//! modules hand things over that way ([`Pool`](crate::pool::Pool) an element,
+//! [`Mvar`](crate::sync::Mvar) a value, [`Mutex`](crate::sync::Mutex) the lock,
+//! [`Condition`](crate::sync::Condition) a signal). A cancel made between the two finds the
+//! hand-over fulfilled and stops there, and the step waiting on it starts later as if nothing
+//! happened. So a deadline that cancels two pool users from one callback leaves the second
+//! running when the first one's cancel gave it the element, as in Lwt 5.6.1. Cancel from outside
+//! any callback (once [`main::run`](crate::main::run) has returned), or let each step check a
+//! flag such as [`Switch::is_on`](crate::switch::Switch::is_on) before it starts.
+//!
+//! ```
+//! use lwt_core::{pool::Pool, wait, Promise};
+//!
+//! let pool = Pool::new(1, || Promise::ret(()));
+//! let (work_a, _ra) = wait::<()>();
+//! let (work_b, _rb) = wait::<()>();
+//! let a = pool.use_(move |_| work_a.wrap_in_cancelable());
+//! let b = pool.use_(move |_| work_b.wrap_in_cancelable()); // waits for the one element
+//! let (deadline, fire) = wait::<()>();
+//! let (a2, b2) = (a.clone(), b.clone());
+//! let _ = deadline.map(move |()| {
+//!     a2.cancel(); // gives the element to `b`, with `wakeup_later`
+//!     b2.cancel(); // finds `b`'s acquire fulfilled: nothing to cancel
+//! });
+//! fire.wakeup(());
+//! assert!(a.rejection().unwrap().is_canceled());
+//! assert!(b.is_pending()); // `b`'s work has started, and nothing cancels it
+//! ```
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;

@@ -134,7 +134,9 @@ impl Switch {
     /// all are; if some fail, rejected with the failure of the last registered one among them
     /// (Lwt's `join` takes the first failure in time instead, those of the hooks that failed at
     /// once first, the last registered first: README, `join`). Turning off a switch that is off
-    /// does nothing.
+    /// does nothing. Hooks that cancel work, turned off from inside a callback, can miss a step
+    /// that a hook before them handed over (a pool element, a lock): see
+    /// [A step handed over but not yet run](mod@crate::cancel#a-step-handed-over-but-not-yet-run).
     ///
     /// ```
     /// use std::{cell::RefCell, rc::Rc};

@@ -840,8 +840,10 @@ impl Server {
     /// on any promise: race `drained()` itself.) A connection whose handler has returned is
     /// finished once its output is written out, which waits on a peer that reads slowly for as
     /// long as it takes some of the output at least once a second; one that takes nothing for
-    /// a second is aborted (Lwt closes the socket at once). Bound the wait with
-    /// [`unix::with_timeout`] for a stricter deadline.
+    /// a second is aborted (Lwt closes the socket at once). [`unix::with_timeout`] bounds the
+    /// wait only: when it gives up, the connections still open go on, handlers and sockets alike.
+    /// The server cannot end them; to force them closed, keep their channels (from the handler)
+    /// and [`abort`](crate::io::OutputChannel::abort) them.
     ///
     /// ```
     /// use std::time::Duration;
