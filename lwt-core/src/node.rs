@@ -531,7 +531,7 @@ impl<T: 'static> Node<T> {
     #[inline(always)]
     fn deliver_here(self: &Rc<Self>, callback: Callback<T>) {
         match callback {
-            Callback::Consume(f) => f.call(self.take_or_clone()),
+            Callback::Consume(f) => f.call_with(|| self.take_or_clone()),
             Callback::Forward(target) => {
                 let _ = target.resolve(self.take_or_clone(), Mode::Later);
             }
