@@ -475,9 +475,16 @@ impl Engine {
     fn keep_spare_node(&self, node: Rc<Node<()>>) {
         let spare = self.spare_node.take();
         match spare {
-            None => self
-                .spare_node
-                .set(Node::renew(node, HowToCancel::CancelThis)),
+            None => {
+                // Put in over the `None` just taken, without the drop glue `set` runs on what it
+                // replaces (a test of the slot read again after `renew`: yield-loop, 4
+                // instructions a pause). Nothing fills the slot meanwhile: `renew` drops at most
+                // a pause's outcome, `Ok(())` or a `Canceled` rejection, which runs no user code.
+                let renewed = Node::renew(node, HowToCancel::CancelThis);
+                let empty = self.spare_node.replace(renewed);
+                debug_assert!(empty.is_none(), "the slot was emptied above");
+                std::mem::forget(empty);
+            }
             spare => {
                 self.spare_node.set(spare);
                 drop(node);
