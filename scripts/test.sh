@@ -43,12 +43,11 @@ else
   echo "valgrind not installed: skipping the memcheck runs of lwt-core's once_fn, engine and combinator tests"
 fi
 if cargo +nightly miri --version >/dev/null 2>&1; then
+  # once_fn's own tests, one of which drives continuations through the promise engine. The
+  # engine's and the combinators' suites are not run under Miri: tried on 2026-12-06 (session
+  # 45, without the four long loops), Miri grew past the machine's 24 GiB and was killed by the
+  # kernel after 11 minutes; memcheck above runs them.
   cargo +nightly miri test -p lwt-core --lib once_fn
-  # The engine's and the combinators' tests drive continuations, inline and boxed, through every
-  # callback path. The four that loop 10,000 times or more are left out (`long_chain` matches
-  # two): Miri runs about a thousand times slower than native code.
-  cargo +nightly miri test -p lwt-core --test engine --test combinators -- \
-    --skip deeply_nested --skip long_chain --skip dead_waiters_between
 else
-  echo "Miri not installed: skipping the Miri runs of lwt-core's once_fn, engine and combinator tests"
+  echo "Miri not installed: skipping the Miri run of lwt-core's once_fn tests"
 fi

@@ -325,7 +325,7 @@ mod tests {
         assert_eq!(out.get(), 9);
     }
 
-    /// The same, through the promise engine (these also run under Miri: no I/O, no loop).
+    /// The same, through the promise engine (this also runs under Miri: no I/O, no loop).
     #[test]
     fn pending_binds_with_inline_boxed_dropped_and_panicking_continuations() {
         use crate::{task, wait, Promise, State};
