@@ -479,7 +479,10 @@ impl Engine {
                 // Put in over the `None` just taken, without the drop glue `set` runs on what it
                 // replaces (a test of the slot read again after `renew`: yield-loop, 4
                 // instructions a pause). Nothing fills the slot meanwhile: `renew` drops at most
-                // a pause's outcome, `Ok(())` or a `Canceled` rejection, which runs no user code.
+                // a pause's outcome, `Ok(())` or a `Canceled` rejection, or, for a pause merged
+                // into a bind's result (a proxy), that proxy and the root it may be the last to
+                // hold, whose outcome is the pause's too and whose callbacks have all run: no
+                // user code (tests/pause_node_reuse.rs).
                 let renewed = Node::renew(node, HowToCancel::CancelThis);
                 let empty = self.spare_node.replace(renewed);
                 debug_assert!(empty.is_none(), "the slot was emptied above");
