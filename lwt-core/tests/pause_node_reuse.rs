@@ -34,19 +34,30 @@ fn fresh_pause() {
     assert_eq!(main::run(next.map(|()| 3)).unwrap(), 3);
 }
 
+/// A bind whose callback returns a pause, run while its result is pending: the result absorbs
+/// the pause's node, which becomes a proxy of the result's root.
+fn bind_returning_a_pause() -> Promise<()> {
+    let (s, rs) = wait::<()>();
+    let b = s.bind(|()| main::pause());
+    rs.wakeup(());
+    b
+}
+
+/// A `Tracked` that only counts its drop.
+fn counted(drops: &Rc<Cell<u32>>) -> Tracked {
+    Tracked {
+        drops: drops.clone(),
+        on_drop: None,
+    }
+}
+
 #[test]
 fn a_pause_merged_into_a_binds_result_is_freed_with_that_result_and_not_reused() {
     let drops = Rc::new(Cell::new(0));
     for round in 0..4 {
-        let (s, rs) = wait::<()>();
-        // Pending when the callback returns the pause: the result absorbs the pause's node.
-        let b = s.bind(|()| main::pause());
-        rs.wakeup(());
+        let b = bind_returning_a_pause();
         assert!(b.is_pending());
-        let t = Tracked {
-            drops: drops.clone(),
-            on_drop: None,
-        };
+        let t = counted(&drops);
         // The only consumer of `b`: once it has run, the pause's node (a proxy) holds the last
         // reference to `b`'s root, which `renew` frees.
         let mapped = b.map(move |()| {
@@ -64,13 +75,8 @@ fn a_pause_merged_into_a_binds_result_is_freed_with_that_result_and_not_reused()
 fn a_merged_pause_canceled_through_the_result_before_its_wakeup() {
     let drops = Rc::new(Cell::new(0));
     for _ in 0..3 {
-        let (s, rs) = wait::<()>();
-        let b = s.bind(|()| main::pause());
-        rs.wakeup(());
-        let t = Tracked {
-            drops: drops.clone(),
-            on_drop: None,
-        };
+        let b = bind_returning_a_pause();
+        let t = counted(&drops);
         let seen = b.catch(move |e| {
             let _keep = &t;
             assert!(e.is_canceled());
