@@ -1001,8 +1001,7 @@ fn if_form(i: &If, flow: bool) -> TokenStream {
                     // At the user's `if`: a pattern that always matches gets rustc's
                     // `irrefutable_let_patterns` there (quiet on the macro's own tokens).
                     let test = quote_spanned!(i.span=> if let #pat = #value);
-                    // A `ref mut` in the pattern borrows the closure's parameter mutably.
-                    (mutable_if_borrowed(&pat.to_token_stream(), value), test)
+                    (value, test)
                 }
                 // A let chain needs edition 2024, and generated tokens have the edition of the
                 // macro that made them (`lwt!`'s, not the user's): the chain's `if let`, and the
@@ -1012,12 +1011,14 @@ fn if_form(i: &If, flow: bool) -> TokenStream {
                 Some((and, rest)) => {
                     let value = Ident::new("__lwt_if_let_value", i.span);
                     let test = quote_spanned!(i.span=> if let #pat = #value #and #rest);
-                    (mutable_if_borrowed(&pat.to_token_stream(), value), test)
+                    (value, test)
                 }
             };
+            // A `ref mut` in the pattern borrows the closure's parameter mutably.
+            let param = mutable_if_borrowed(&pat.to_token_stream(), value);
             let closure = closure(
                 i.span,
-                quote!(|#value|),
+                quote!(|#param|),
                 quote!(#test { #then } else { #els }),
             );
             let promise = waited(expr);
