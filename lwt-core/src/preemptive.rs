@@ -57,16 +57,42 @@ type Job = Box<dyn FnOnce() + Send>;
 /// Who has a queued job: still the queue, a worker (the one that took it, or one promised to
 /// it when it was submitted), or the cancel of its promise. The two sides race for it under
 /// the pool's lock, and the first wins: a job taken runs to the end (its promise then ignores
-/// `cancel`, as Lwt's does once a worker has it), and a job canceled first never runs.
-struct Ticket(AtomicU8);
+/// `cancel`, as Lwt's does once a worker has it), and a job canceled first never runs. A third
+/// party, a failed thread start that leaves the pool with no thread at all, refuses the queued
+/// jobs of other submitters (`REFUSED`): each is told through its ticket's refusal, and no cancel
+/// withdraws it afterwards.
+struct Ticket(AtomicU8, Mutex<Option<Refusal>>);
+
+/// How a job's submitter hears that no thread will ever run it (see [`Pool::start_failed_then`]).
+type Refusal = Box<dyn FnOnce(std::io::Error) + Send>;
 
 const QUEUED: u8 = 0;
 const TAKEN: u8 = 1;
 const CANCELED: u8 = 2;
+const REFUSED: u8 = 3;
 
 impl Ticket {
     fn new() -> Ticket {
-        Ticket(AtomicU8::new(QUEUED))
+        Ticket(AtomicU8::new(QUEUED), Mutex::new(None))
+    }
+
+    #[cfg(test)]
+    fn refusable(refusal: Refusal) -> Ticket {
+        let ticket = Ticket::new();
+        ticket.set_refusal(refusal);
+        ticket
+    }
+
+    fn set_refusal(&self, refusal: Refusal) {
+        *self.1.lock().unwrap_or_else(|e| e.into_inner()) = Some(refusal);
+    }
+
+    fn take_refusal(&self) -> Option<Refusal> {
+        self.1.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    fn is_refusable(&self) -> bool {
+        self.1.lock().unwrap_or_else(|e| e.into_inner()).is_some()
     }
 
     /// Moves a queued ticket to `to`; false if the other side had it first. Called under the
@@ -193,7 +219,7 @@ impl Pool {
                 ticket: ticket.clone(),
                 job,
             });
-            if let Err(e) = self.spawn(state) {
+            if let Err(e) = self.spawn_for(state, Some(&ticket)) {
                 // No thread: `spawn` has put the job left without a free worker back in line.
                 return self.give_back_if_no_thread(self.lock(), &ticket, e);
             }
@@ -204,7 +230,7 @@ impl Pool {
             });
             if state.threads < state.max {
                 // If no thread can be started, the job waits for the threads there are.
-                if let Err(e) = self.spawn(state) {
+                if let Err(e) = self.spawn_for(state, Some(&ticket)) {
                     return self.give_back_if_no_thread(self.lock(), &ticket, e);
                 }
             }
@@ -235,7 +261,17 @@ impl Pool {
     }
 
     /// Starts one more worker.
-    fn spawn(&'static self, mut state: MutexGuard<'_, PoolState>) -> std::io::Result<()> {
+    fn spawn(&'static self, state: MutexGuard<'_, PoolState>) -> std::io::Result<()> {
+        self.spawn_for(state, None)
+    }
+
+    /// Starts one more worker for a `submit` of the job of `mine` (which that `submit` gives
+    /// back itself if the start fails and leaves no thread).
+    fn spawn_for(
+        &'static self,
+        mut state: MutexGuard<'_, PoolState>,
+        mine: Option<&Arc<Ticket>>,
+    ) -> std::io::Result<()> {
         state.threads += 1;
         state.spawning += 1;
         state.starting += 1;
@@ -244,10 +280,44 @@ impl Pool {
         let mut state = self.lock();
         state.spawning -= 1;
         if let Err(e) = spawned {
-            Self::start_failed(&mut state);
+            self.start_failed_then(state, &e, mine);
             return Err(e);
         }
         Ok(())
+    }
+
+    /// [`start_failed`](Pool::start_failed), then, if the pool is left with no thread at all
+    /// (none running, none starting), the refusal of every job still waiting, but for `mine` and
+    /// the canceled ones: nothing would ever run them, and their loops would wait for them for
+    /// ever (a job handed to a starting thread by another loop's `submit` went back in line,
+    /// rev95, and stayed there; rev125). Each is dropped unrun and its submitter told, with the
+    /// lock released.
+    fn start_failed_then(
+        &self,
+        mut state: MutexGuard<'_, PoolState>,
+        e: &std::io::Error,
+        mine: Option<&Arc<Ticket>>,
+    ) {
+        Self::start_failed(&mut state);
+        if state.threads > 0 {
+            return;
+        }
+        let mut stranded = Vec::new();
+        for queued in std::mem::take(&mut state.queue) {
+            let theirs = mine.is_none_or(|mine| !Arc::ptr_eq(mine, &queued.ticket));
+            if theirs && queued.ticket.is_refusable() && queued.ticket.claim(REFUSED) {
+                stranded.push(queued);
+            } else {
+                state.queue.push_back(queued);
+            }
+        }
+        drop(state);
+        for Queued { ticket, job } in stranded {
+            drop_guarded(job);
+            if let Some(refuse) = ticket.take_refusal() {
+                refuse(copy_error(e));
+            }
+        }
     }
 
     /// A thread counted as starting will not come. A starting thread counts as free, so a
@@ -443,6 +513,15 @@ fn run_guarded(job: Job) {
 fn drop_guarded(job: Job) {
     if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(job))) {
         drop_payload(payload);
+    }
+}
+
+/// `e` again, for each job a failed thread start refuses: its OS error number, or its kind and
+/// text.
+fn copy_error(e: &std::io::Error) -> std::io::Error {
+    match e.raw_os_error() {
+        Some(n) => std::io::Error::from_raw_os_error(n),
+        None => std::io::Error::new(e.kind(), e.to_string()),
     }
 }
 
@@ -651,6 +730,12 @@ pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Prom
         e.job_started();
         e.remote()
     });
+    // A thread start that fails (for another loop's job, say) and leaves the pool with no
+    // thread refuses this job if it is still waiting: the promise is rejected with its error.
+    let told = remote.clone();
+    ticket.set_refusal(Box::new(move |e| {
+        told.post(Box::new(move || end_unrun::<T>(id, no_thread(&e))));
+    }));
     let submitted = pool().submit(
         ticket,
         Box::new(move || {
@@ -664,10 +749,15 @@ pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Prom
     );
     if let Err((e, job)) = submitted {
         drop_guarded(job);
-        let message = format!("preemptive::detach: no thread can run the job: {e}");
-        end_unrun::<T>(id, Exn::new(std::io::Error::new(e.kind(), message)));
+        end_unrun::<T>(id, no_thread(&e));
     }
     promise
+}
+
+/// The rejection of a job no thread can run.
+fn no_thread(e: &std::io::Error) -> Exn {
+    let message = format!("preemptive::detach: no thread can run the job: {e}");
+    Exn::new(std::io::Error::new(e.kind(), message))
 }
 
 /// A job's promise's resolver, and the resolver of the promise that stands for its place in the
@@ -1048,6 +1138,53 @@ mod tests {
             );
         }
         assert!(pool.cancel(&ticket), "a waiting job can be canceled");
+    }
+
+    /// Found in review (rev125): the test above's job, handed to a thread whose start then
+    /// failed, went back in line; with no other thread (none running, none starting) it
+    /// waited for ever and `main::run` with it, though `detach` promises a rejection when no
+    /// thread can run a job. The submitter whose start failed gives its own job back; the jobs
+    /// of the others (other loops' threads) are refused with the error, through their loops.
+    #[test]
+    fn jobs_left_with_no_thread_by_a_failed_start_are_refused() {
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(1)));
+        {
+            // Another thread's `set_bounds(1, 1)`, inside `spawn`: counted, its start under way.
+            let mut state = pool.lock();
+            state.min = 1;
+            state.threads += 1;
+            state.spawning += 1;
+            state.starting += 1;
+        }
+        let (refused, refusal) = mpsc::channel::<String>();
+        let ticket = Arc::new(Ticket::refusable(Box::new(move |e: std::io::Error| {
+            let _ = refused.send(e.to_string());
+        })));
+        let (ran, run) = mpsc::channel::<()>();
+        submit(
+            pool,
+            ticket.clone(),
+            Box::new(move || {
+                let _ = ran.send(());
+            }),
+        );
+        assert!(ticket.is_taken(), "handed to the starting thread");
+        // That start fails, as `spawn` sees it.
+        let mut state = pool.lock();
+        state.spawning -= 1;
+        pool.start_failed_then(state, &std::io::Error::other("no thread for you"), None);
+        assert_eq!(refusal.try_recv().as_deref(), Ok("no thread for you"));
+        assert!(run.try_recv().is_err(), "the job never runs");
+        let state = pool.lock();
+        assert_eq!(
+            (state.threads, state.handed.len(), state.queue.len()),
+            (0, 0, 0)
+        );
+        drop(state);
+        assert!(
+            !pool.cancel(&ticket),
+            "refused: no cancel withdraws it again"
+        );
     }
 
     /// Found in review (session 33): a job submitted while idle workers above a lowered
