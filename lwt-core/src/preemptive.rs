@@ -165,6 +165,14 @@ impl PoolState {
     fn waiting(&self) -> usize {
         self.queue.len() - self.canceled
     }
+
+    /// The threads running a job or promised one ([`busy_thread_count`]). The free ones are the
+    /// idle threads and those still starting (`set_bounds` starts its minimum's, which Lwt puts
+    /// in its free list at once) that no handed job was promised to: an idle thread woken for a
+    /// handed job counts as busy before it wakes up, a thread started for a job before it runs.
+    fn busy(&self) -> usize {
+        self.threads - (self.idle + self.starting).saturating_sub(self.handed.len())
+    }
 }
 
 impl Pool {
@@ -582,7 +590,9 @@ pub fn thread_count() -> usize {
 }
 
 /// How many worker threads are running a job or about to take one, a job handed to an idle
-/// thread counting as soon as it is handed over (Lwt's `Lwt_preemptive.nbthreadsbusy`).
+/// or still starting thread counting as soon as it is handed over; a thread [`set_bounds`]
+/// started for its minimum is free from the start, as in Lwt (Lwt's
+/// `Lwt_preemptive.nbthreadsbusy`).
 ///
 /// ```
 /// use lwt_core::{main, preemptive};
@@ -591,9 +601,7 @@ pub fn thread_count() -> usize {
 /// ```
 #[doc(alias = "nbthreadsbusy")]
 pub fn busy_thread_count() -> usize {
-    let state = pool().lock();
-    // An idle thread woken for a handed job counts as busy before it wakes up.
-    state.threads - state.idle.saturating_sub(state.handed.len())
+    pool().lock().busy()
 }
 
 /// How many detached jobs wait for a free thread (Lwt's `Lwt_preemptive.nbthreadsqueued`).
@@ -1185,6 +1193,34 @@ mod tests {
             !pool.cancel(&ticket),
             "refused: no cancel withdraws it again"
         );
+    }
+
+    /// Found in review (rev125): a thread `set_bounds` started for its minimum counted as busy
+    /// until it reached its loop, with no job (Lwt's `set_bounds` puts its workers in the free
+    /// list at once: `nbthreadsbusy` says 0), though the pool hands such a thread a job as a
+    /// free one. A thread started for a job counts as busy at once.
+    #[test]
+    fn a_thread_still_starting_is_busy_only_with_a_job() {
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(2)));
+        {
+            // A thread `set_bounds(1, 2)` started, not yet at its loop.
+            let mut state = pool.lock();
+            state.min = 1;
+            state.threads += 1;
+            state.starting += 1;
+            assert_eq!(state.busy(), 0, "started for the minimum, no job yet");
+        }
+        let ticket = Arc::new(Ticket::new());
+        submit(pool, ticket.clone(), Box::new(|| {}));
+        assert!(ticket.is_taken(), "handed to the starting thread");
+        assert_eq!(pool.lock().busy(), 1, "promised the job");
+        // The thread reaches its loop and runs the job.
+        pool.start_thread().unwrap();
+        while pool.lock().idle == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(pool.lock().busy(), 0);
+        pool.set_bounds(0, 1).unwrap();
     }
 
     /// Found in review (session 33): a job submitted while idle workers above a lowered
