@@ -644,6 +644,10 @@ impl<T: 'static> Node<T> {
 
     /// Makes this promise (the result of a bind-like operation) the same promise as `promise`
     /// (what its callback returned). Resolved: copy the outcome. Pending: merge the two roots.
+    ///
+    /// Always inlined, into a bind continuation's `call_or_drop`: as a call its frame cost 13
+    /// instructions (callgrind: pending-bind 911 → 892 instructions per bind inlined).
+    #[inline(always)]
     pub(crate) fn resolve_with(self: &Rc<Self>, promise: Promise<T>) {
         let inner = match promise.0 {
             Repr::Ready(outcome) => {
