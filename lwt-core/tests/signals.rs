@@ -107,6 +107,57 @@ fn a_handler_that_panics_goes_to_the_hook_and_the_next_still_runs() {
     next.disable();
 }
 
+/// Found in review (rev126): a hook that panics (a test's, say) unwound out of the function of
+/// the `bind` that reads the signal pipe: the panic became that reading's rejection, which nobody
+/// sees, so it never reached the caller of the loop; the functions after the panicking one were
+/// skipped; and the reading was over, so no later signal was delivered to any handler of the
+/// signal on this thread, though they stayed registered (the default action off). Now the panic
+/// goes on to the caller of `run` once the batch is delivered, as a hook's panic in any callback
+/// does, and the pipe is read on.
+#[test]
+fn a_panicking_hook_reaches_the_caller_and_the_signal_is_still_delivered() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let previous = hook::set_async_exception_hook(|e| panic!("hook: {e}"));
+    let calls = Rc::new(Cell::new(0));
+    let after = Rc::new(Cell::new(0));
+    let c = calls.clone();
+    let a = after.clone();
+    let panicking = signal::on_signal(signal::SIGWINCH, move |_| {
+        c.set(c.get() + 1);
+        panic!("handler broke");
+    })
+    .unwrap();
+    let next = signal::on_signal(signal::SIGWINCH, move |_| a.set(a.get() + 1)).unwrap();
+    let mut escaped = Vec::new();
+    for round in 1..=2 {
+        signal::raise(signal::SIGWINCH).unwrap();
+        let start = Instant::now();
+        while after.get() < round {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "signal {round} not delivered"
+            );
+            let run = catch_unwind(AssertUnwindSafe(|| {
+                main::run(unix::sleep(Duration::from_millis(1))).unwrap()
+            }));
+            if let Err(payload) = run {
+                escaped.push(
+                    payload
+                        .downcast_ref::<String>()
+                        .cloned()
+                        .unwrap_or_default(),
+                );
+            }
+        }
+    }
+    hook::restore_async_exception_hook(previous);
+    panicking.disable();
+    next.disable();
+    assert_eq!((calls.get(), after.get()), (2, 2));
+    assert_eq!(escaped.len(), 2, "{escaped:?}");
+    assert!(escaped[0].contains("handler broke"), "{escaped:?}");
+}
+
 #[test]
 fn a_handler_may_disable_itself_and_register_others() {
     let calls = Rc::new(RefCell::new(Vec::new()));

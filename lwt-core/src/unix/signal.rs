@@ -81,16 +81,20 @@
 //! * `reinstall_signal_handler` is not provided: the handler is signal-hook's, which other
 //!   libraries in the process share rather than replace while a handler is registered here.
 
+use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use crate::exn::drop_payload;
 use crate::hook;
 use crate::promise::Promise;
+use crate::schedule::{self, Job};
 use crate::unix::Fd;
 
 pub use signal_hook::consts::signal::{
@@ -349,23 +353,50 @@ fn watch(signum: i32) -> io::Result<(signal_hook::SigId, Fd)> {
 /// Reads the bytes the signal handler wrote to the pipe of `hook`, one per signal caught, and
 /// calls this thread's functions for `signum` once per byte, as long as that pipe is the one
 /// filed for `signum`.
+///
+/// A panic of the async exception hook (called for a function's panic) goes on to the caller of
+/// the loop as any hook's panic does, once this batch has been delivered and the next read made:
+/// unwinding out of this `bind`'s function instead rejected the reading, and with it every later
+/// signal, silently (see [`Reraise`]).
 fn read_signals(signum: i32, hook: signal_hook::SigId, reader: Fd) -> Promise<()> {
     reader.read(64).bind(move |bytes| {
-        for _ in &bytes {
-            // Once the last handler goes, its pipe's bytes are signals caught for nobody: a
-            // handler registered since (by a function of this very batch, say) has a pipe of
-            // its own, and `deliver` would otherwise give it signals caught before it existed.
-            if !is_filed(signum, hook) {
-                return Promise::ret(());
+        let mut hook_panic = None;
+        let next = 'batch: {
+            for _ in &bytes {
+                // Once the last handler goes, its pipe's bytes are signals caught for nobody: a
+                // handler registered since (by a function of this very batch, say) has a pipe of
+                // its own, and `deliver` would otherwise give it signals caught before it existed.
+                if !is_filed(signum, hook) {
+                    break 'batch Promise::ret(());
+                }
+                deliver(signum, &mut hook_panic);
             }
-            deliver(signum);
+            if bytes.is_empty() || !is_filed(signum, hook) {
+                // (Empty: the writing end is closed, the handlers were disabled.)
+                break 'batch Promise::ret(());
+            }
+            read_signals(signum, hook, reader)
+        };
+        if let Some(payload) = hook_panic {
+            // This function runs in a callback (the pause's, or the previous read's), so the job
+            // is queued, not run here.
+            schedule::run_later(Rc::new(Reraise(RefCell::new(Some(payload)))));
         }
-        if bytes.is_empty() || !is_filed(signum, hook) {
-            // (Empty: the writing end is closed, the handlers were disabled.)
-            return Promise::ret(());
-        }
-        read_signals(signum, hook, reader)
+        next
     })
+}
+
+/// A panic of the async exception hook met during a delivery: run as a job, it lets the panic go
+/// on from the loop's queue, which runs the rest of its jobs first and then hands the panic to
+/// the caller of the loop (see `schedule`), as it does for a hook's panic in any callback.
+struct Reraise(RefCell<Option<Box<dyn Any + Send>>>);
+
+impl Job for Reraise {
+    fn run(self: Rc<Self>) {
+        if let Some(payload) = self.0.borrow_mut().take() {
+            std::panic::resume_unwind(payload);
+        }
+    }
 }
 
 /// Is the pipe of `hook` the one this thread reads for `signum`?
@@ -375,7 +406,9 @@ fn is_filed(signum: i32, hook: signal_hook::SigId) -> bool {
 
 /// Calls the functions registered for `signum` now, in registration order; each guarded, so that
 /// a panic goes to the hook and the others still run. The table is not borrowed during a call.
-fn deliver(signum: i32) {
+/// Should the hook itself panic, the others still run too: the first such panic is kept in
+/// `hook_panic` for the caller to let go on, later ones are dropped.
+fn deliver(signum: i32, hook_panic: &mut Option<Box<dyn Any + Send>>) {
     let actions: Vec<(u64, Action)> = SIGNALS.with(|s| {
         s.borrow()
             .get(&signum)
@@ -394,9 +427,17 @@ fn deliver(signum: i32) {
             // Never borrowed already: a loop turned from inside a call (the exit hooks') cannot
             // deliver this signal again meanwhile, since the pipe's next read is made only once
             // this delivery has returned (`read_signals`).
-            hook::guard_from(hook::Source::SignalHandler(signum), || {
-                (action.borrow_mut())(handler, signum)
-            });
+            let called = catch_unwind(AssertUnwindSafe(|| {
+                hook::guard_from(hook::Source::SignalHandler(signum), || {
+                    (action.borrow_mut())(handler, signum)
+                })
+            }));
+            if let Err(payload) = called {
+                match hook_panic {
+                    None => *hook_panic = Some(payload),
+                    Some(_) => drop_payload(payload),
+                }
+            }
         }
     }
 }
