@@ -39,8 +39,10 @@
 //!   that cannot be handled (`SIGKILL`, `SIGSTOP`) or that a handler must not intercept because
 //!   the program's own faults raise it (`SIGSEGV`, `SIGBUS`, `SIGILL`, `SIGFPE`) or that is not
 //!   a signal number (outside 1 to 64), and the system's error, naming the call and the signal,
-//!   for one the system refuses (the two real-time signals glibc keeps). Lwt raises
-//!   `Invalid_argument`.
+//!   for one the system refuses (the two real-time signals glibc keeps), and an error of kind
+//!   `Other` in a thread-local's destructor run after this thread's handler table is gone, at
+//!   the thread's end (where `disable_signal_handler` does nothing and `signal_count` is 0: the
+//!   table's drop released its handlers). Lwt raises `Invalid_argument`.
 //! * A function that panics does not stop the others: the panic goes to the
 //!   [async exception hook](crate::hook), as a panic in any observer does. With no hook set,
 //!   the default one ends the process with status 2, saying "unhandled error in a signal
@@ -229,10 +231,16 @@ pub fn on_signal_full(
             format!("unix::on_signal: {signum} is not a signal number"),
         ));
     }
+    // In a thread-local's destructor at the thread's end, after this thread's table is gone,
+    // there is nothing left to file the handler in (nor a loop to call it).
+    let Ok(watched) = SIGNALS.try_with(|s| s.borrow().contains_key(&signum)) else {
+        return Err(io::Error::other(format!(
+            "unix::on_signal({signum}): the thread is ending (its handler table is gone)"
+        )));
+    };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let handler = SignalHandler { signum, id };
     let action: Action = Rc::new(RefCell::new(f));
-    let watched = SIGNALS.with(|s| s.borrow().contains_key(&signum));
     if watched {
         acquire_default(signum).map_err(|e| about(signum, e))?;
         SIGNALS.with(|s| {
@@ -302,7 +310,10 @@ fn about(signum: i32, e: io::Error) -> io::Error {
 pub fn disable_signal_handler(handler: SignalHandler) {
     // `None`: disabled already (or another thread's). `Some(emptied)`: removed, and with it the
     // table of the signal if that was its last handler.
-    let removed = SIGNALS.with(|s| {
+    //
+    // Called from another thread-local's destructor once this thread's table is gone (the
+    // thread is ending), it finds nothing to do: the table's drop released every handler.
+    let removed = SIGNALS.try_with(|s| {
         let mut s = s.borrow_mut();
         let watched = s.get_mut(&handler.signum)?;
         let at = watched
@@ -316,7 +327,7 @@ pub fn disable_signal_handler(handler: SignalHandler) {
             None
         })
     });
-    let Some(emptied) = removed else {
+    let Some(emptied) = removed.ok().flatten() else {
         return;
     };
     release_default(handler.signum);
@@ -326,13 +337,16 @@ pub fn disable_signal_handler(handler: SignalHandler) {
     }
 }
 
-/// Lwt_unix's `signal_count`: how many handlers this thread has registered and not disabled.
+/// Lwt_unix's `signal_count`: how many handlers this thread has registered and not disabled
+/// (none once the thread's handler table is gone, in the destructors run at the thread's end).
 ///
 /// ```
 /// assert_eq!(lwt_core::unix::signal::signal_count(), 0);
 /// ```
 pub fn signal_count() -> usize {
-    SIGNALS.with(|s| s.borrow().values().map(|w| w.actions.len()).sum())
+    SIGNALS
+        .try_with(|s| s.borrow().values().map(|w| w.actions.len()).sum())
+        .unwrap_or(0)
 }
 
 /// Sends `signum` to the calling thread (C's `raise`), for tests and for a program that signals
