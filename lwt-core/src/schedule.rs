@@ -459,6 +459,33 @@ pub(crate) fn each_resolving<I>(items: impl IntoIterator<Item = I>, mut resolve:
     }
 }
 
+/// Lets a panic of the async exception hook, caught by runtime code that had bookkeeping to
+/// finish first (a signal's delivery, a server's connection), go on as a hook's panic in any
+/// callback does: through a job, so that the loop runs the rest of its jobs first and then
+/// hands the panic to its caller (see the module docs). Inside the loop the job is queued;
+/// outside it, it runs, and the panic goes on at once.
+///
+/// Should the panic have come out of a nested drain (a `wakeup` the hook made), what that drain
+/// handed back stays at the head of the queue, where it runs next: no job is put back after it,
+/// so the count [`requeue_first`] reads is cleared.
+#[cold]
+#[inline(never)]
+pub(crate) fn resume_later(payload: Box<dyn std::any::Any + Send>) {
+    let _ = LOOP.try_with(|l| l.handed_back.set(0));
+    run_later(Rc::new(Reraise(RefCell::new(Some(payload)))));
+}
+
+/// The job of [`resume_later`].
+struct Reraise(RefCell<Option<Box<dyn std::any::Any + Send>>>);
+
+impl Job for Reraise {
+    fn run(self: Rc<Self>) {
+        if let Some(payload) = self.0.borrow_mut().take() {
+            resume_unwind(payload);
+        }
+    }
+}
+
 /// Is a callback running on this thread right now?
 #[allow(dead_code)]
 pub(crate) fn in_callback() -> bool {

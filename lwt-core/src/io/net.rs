@@ -4,6 +4,7 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Duration;
@@ -16,6 +17,7 @@ use crate::hook;
 use crate::main::pause;
 use crate::promise::Promise;
 use crate::resolver::{task, wait, Resolver};
+use crate::schedule;
 use crate::unix::{self, Fd, Listener};
 
 /// Where to connect or listen (Lwt's `Unix.sockaddr`, plus host names).
@@ -873,13 +875,24 @@ impl Server {
 
     /// Gives `e` to `on_error`, or to the async exception hook; `what` failed (for the default
     /// hook's message).
+    ///
+    /// Called from the server's callbacks, which have bookkeeping left to do (close the
+    /// connection, count it served, accept again): a panic of the hook (or of `on_error`, then
+    /// given to the hook, if the hook panics too) does not unwind out of them, where it became
+    /// their promise's rejection, which nobody sees (rev128: the connection stayed counted, so
+    /// `drained` never resolved, or the server stopped accepting, silently). It goes on to the
+    /// caller of the loop once the loop has run its other jobs, through a job
+    /// ([`schedule::resume_later`]), as a hook's panic in any callback does.
     fn report(&self, e: &Exn, what: &'static str) {
-        match &self.0.config.on_error {
+        let reported = catch_unwind(AssertUnwindSafe(|| match &self.0.config.on_error {
             Some(f) => {
                 let f = f.clone();
                 hook::guard(|| f(e));
             }
             None => hook::report_from(e, hook::Source::Server(what)),
+        }));
+        if let Err(payload) = reported {
+            schedule::resume_later(payload);
         }
     }
 

@@ -96,7 +96,7 @@ use std::sync::{Arc, Mutex};
 use crate::exn::drop_payload;
 use crate::hook;
 use crate::promise::Promise;
-use crate::schedule::{self, Job};
+use crate::schedule;
 use crate::unix::Fd;
 
 pub use signal_hook::consts::signal::{
@@ -371,7 +371,7 @@ fn watch(signum: i32) -> io::Result<(signal_hook::SigId, Fd)> {
 /// A panic of the async exception hook (called for a function's panic) goes on to the caller of
 /// the loop as any hook's panic does, once this batch has been delivered and the next read made:
 /// unwinding out of this `bind`'s function instead rejected the reading, and with it every later
-/// signal, silently (see [`Reraise`]).
+/// signal, silently (see [`schedule::resume_later`]).
 fn read_signals(signum: i32, hook: signal_hook::SigId, reader: Fd) -> Promise<()> {
     reader.read(64).bind(move |bytes| {
         let mut hook_panic = None;
@@ -394,23 +394,10 @@ fn read_signals(signum: i32, hook: signal_hook::SigId, reader: Fd) -> Promise<()
         if let Some(payload) = hook_panic {
             // This function runs in a callback (the pause's, or the previous read's), so the job
             // is queued, not run here.
-            schedule::run_later(Rc::new(Reraise(RefCell::new(Some(payload)))));
+            schedule::resume_later(payload);
         }
         next
     })
-}
-
-/// A panic of the async exception hook met during a delivery: run as a job, it lets the panic go
-/// on from the loop's queue, which runs the rest of its jobs first and then hands the panic to
-/// the caller of the loop (see `schedule`), as it does for a hook's panic in any callback.
-struct Reraise(RefCell<Option<Box<dyn Any + Send>>>);
-
-impl Job for Reraise {
-    fn run(self: Rc<Self>) {
-        if let Some(payload) = self.0.borrow_mut().take() {
-            std::panic::resume_unwind(payload);
-        }
-    }
 }
 
 /// Is the pipe of `hook` the one this thread reads for `signum`?

@@ -1,0 +1,132 @@
+//! Found in review (rev128): a server reports its errors (a handler's, a close's, an accept's)
+//! from inside its callbacks, and a panic of the async exception hook there (a test's hook, say)
+//! unwound out of the callback and became a rejection that nobody sees. For a connection, the
+//! close was skipped, the hook was given its own panic, and the connection was never counted as
+//! served, so `drained` never resolved; for an accept, the accept loop was over and the server
+//! stopped accepting, silently. The panic reached nobody. It now goes on to the caller of the
+//! loop, as a hook's panic in any callback does (see `hook`), once the server has done its
+//! bookkeeping: the connection closed and counted, the accept tried again.
+//!
+//! One test function: it lowers this process's limit on open descriptors (to make `accept`
+//! fail), which tests running beside it in other threads would feel.
+
+use std::cell::Cell;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use lwt_core::io::{self, OutputChannel};
+use lwt_core::{hook, main, pick, unix, Promise};
+
+fn loopback() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// Turns the loop (1 ms) until `done`, 5 s at most: the messages of the panics that reached the
+/// caller of `run` meanwhile.
+fn turn_until(what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
+    let mut escaped = Vec::new();
+    let start = Instant::now();
+    while !done(&escaped) {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "{what}: still waiting after 5 s (panics that reached the caller: {escaped:?})"
+        );
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            main::run(unix::sleep(Duration::from_millis(1))).unwrap()
+        }));
+        if let Err(payload) = run {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            escaped.push(message);
+        }
+    }
+    escaped
+}
+
+/// Limits this process to the descriptors it has open (a new one fails with `EMFILE`) while `f`
+/// runs.
+fn with_no_descriptor_left<R>(f: impl FnOnce() -> R) -> R {
+    let mut saved = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut saved) },
+        0
+    );
+    // The lowest free descriptor: every new one would be at least that.
+    let lowest_free = {
+        use std::os::fd::AsRawFd;
+        let probe = std::fs::File::open("/dev/null").unwrap();
+        probe.as_raw_fd() as libc::rlim_t
+    };
+    let low = libc::rlimit {
+        rlim_cur: lowest_free,
+        rlim_max: saved.rlim_max,
+    };
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
+    let r = catch_unwind(AssertUnwindSafe(f));
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &saved) }, 0);
+    r.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+#[test]
+fn a_panicking_hook_reaches_the_caller_and_the_server_goes_on() {
+    let previous = hook::set_async_exception_hook(|e| panic!("hook: {e}"));
+
+    // A failed handler: its connection is still closed and counted as served.
+    let server = main::run(io::establish_server(loopback(), |_, _ic, _oc| {
+        Promise::<()>::fail_with("handler broke")
+    }))
+    .unwrap();
+    let mut client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let escaped = turn_until("the handler's failure", |e| !e.is_empty());
+    assert_eq!(escaped.len(), 1, "{escaped:?}");
+    assert!(escaped[0].contains("handler broke"), "{escaped:?}");
+    let escaped = turn_until("the connection's close", |_| {
+        server.active_connections() == 0
+    });
+    assert!(escaped.is_empty(), "{escaped:?}");
+    let mut rest = Vec::new();
+    assert_eq!(client.read_to_end(&mut rest).unwrap(), 0, "closed");
+    main::run(server.shutdown()).unwrap();
+    let timeout = unix::sleep(Duration::from_secs(5)).map(|()| false);
+    let drained = main::run(pick([server.drained().map(|()| true), timeout])).unwrap();
+    assert!(drained, "drained() still pending");
+
+    // A failed accept: the server tries again, and accepts once it can.
+    let served = Rc::new(Cell::new(0));
+    let s = served.clone();
+    let server = main::run(io::establish_server(
+        loopback(),
+        move |_, _ic, oc: OutputChannel| {
+            s.set(s.get() + 1);
+            oc.write_line("hi")
+        },
+    ))
+    .unwrap();
+    let mut client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let escaped = with_no_descriptor_left(|| turn_until("the accept's failure", |e| !e.is_empty()));
+    assert!(escaped[0].contains("open files"), "{escaped:?}");
+    assert_eq!(served.get(), 0);
+    turn_until("the accept tried again", |_| served.get() == 1);
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "hi\n");
+    main::run(server.shutdown()).unwrap();
+    main::run(server.drained()).unwrap();
+
+    hook::restore_async_exception_hook(previous);
+}
