@@ -59,12 +59,34 @@ type Job = Box<dyn FnOnce() + Send>;
 /// the pool's lock, and the first wins: a job taken runs to the end (its promise then ignores
 /// `cancel`, as Lwt's does once a worker has it), and a job canceled first never runs. A third
 /// party, a failed thread start that leaves the pool with no thread at all, refuses the queued
-/// jobs of other submitters (`REFUSED`): each is told through its ticket's refusal, and no cancel
-/// withdraws it afterwards.
-struct Ticket(AtomicU8, Mutex<Option<Refusal>>);
+/// jobs of other submitters (`REFUSED`): each is told through the refusal queued with it, and no
+/// cancel withdraws it afterwards.
+struct Ticket(AtomicU8);
 
-/// How a job's submitter hears that no thread will ever run it (see [`Pool::start_failed_then`]).
-type Refusal = Box<dyn FnOnce(std::io::Error) + Send>;
+/// How a job's submitter hears that no thread will ever run it (see [`Pool::start_failed_then`]):
+/// plain data, kept with the job in its queue entry under the pool's lock (a boxed closure in the
+/// ticket behind a lock of its own cost `detach` an allocation and a lock, 8 % of its time).
+enum Refusal {
+    /// A `detach`: `refuse(id, error)` is posted to the job's loop.
+    Loop {
+        remote: Arc<Remote>,
+        id: u64,
+        refuse: fn(u64, std::io::Error),
+    },
+    /// A test's.
+    #[cfg(test)]
+    Call(Box<dyn FnOnce(std::io::Error) + Send>),
+}
+
+impl Refusal {
+    fn tell(self, e: std::io::Error) {
+        match self {
+            Refusal::Loop { remote, id, refuse } => remote.post(Box::new(move || refuse(id, e))),
+            #[cfg(test)]
+            Refusal::Call(f) => f(e),
+        }
+    }
+}
 
 const QUEUED: u8 = 0;
 const TAKEN: u8 = 1;
@@ -73,26 +95,7 @@ const REFUSED: u8 = 3;
 
 impl Ticket {
     fn new() -> Ticket {
-        Ticket(AtomicU8::new(QUEUED), Mutex::new(None))
-    }
-
-    #[cfg(test)]
-    fn refusable(refusal: Refusal) -> Ticket {
-        let ticket = Ticket::new();
-        ticket.set_refusal(refusal);
-        ticket
-    }
-
-    fn set_refusal(&self, refusal: Refusal) {
-        *self.1.lock().unwrap_or_else(|e| e.into_inner()) = Some(refusal);
-    }
-
-    fn take_refusal(&self) -> Option<Refusal> {
-        self.1.lock().unwrap_or_else(|e| e.into_inner()).take()
-    }
-
-    fn is_refusable(&self) -> bool {
-        self.1.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+        Ticket(AtomicU8::new(QUEUED))
     }
 
     /// Moves a queued ticket to `to`; false if the other side had it first. Called under the
@@ -117,6 +120,9 @@ impl Ticket {
 struct Queued {
     ticket: Arc<Ticket>,
     job: Job,
+    /// How to tell the submitter that no thread will run the job; `None`: a job that is never
+    /// refused (a test's).
+    refusal: Option<Refusal>,
 }
 
 struct PoolState {
@@ -203,7 +209,12 @@ impl Pool {
 
     /// Queues `job`, or hands it to a worker. Fails, giving the job back, only if the pool has
     /// no thread at all and none can be started: the job would wait for ever.
-    fn submit(&'static self, ticket: Arc<Ticket>, job: Job) -> Result<(), (std::io::Error, Job)> {
+    fn submit(
+        &'static self,
+        ticket: Arc<Ticket>,
+        job: Job,
+        refusal: Option<Refusal>,
+    ) -> Result<(), (std::io::Error, Job)> {
         let mut state = self.lock();
         // A worker counts as idle until it wakes up and takes a job, so `idle > 0` alone would
         // send a second job to a worker already promised to the first, and two jobs that wait on
@@ -218,7 +229,11 @@ impl Pool {
         let free = (state.idle + state.starting).saturating_sub(excess);
         if state.waiting() == 0 && state.handed.len() < free {
             ticket.claim(TAKEN);
-            state.handed.push_back(Queued { ticket, job });
+            state.handed.push_back(Queued {
+                ticket,
+                job,
+                refusal,
+            });
             self.work.notify_one();
         } else if state.waiting() == 0 && state.threads < state.max {
             // Handed to the thread started for it, which takes it first.
@@ -226,6 +241,7 @@ impl Pool {
             state.handed.push_back(Queued {
                 ticket: ticket.clone(),
                 job,
+                refusal,
             });
             if let Err(e) = self.spawn_for(state, Some(&ticket)) {
                 // No thread: `spawn` has put the job left without a free worker back in line.
@@ -235,6 +251,7 @@ impl Pool {
             state.queue.push_back(Queued {
                 ticket: ticket.clone(),
                 job,
+                refusal,
             });
             if state.threads < state.max {
                 // If no thread can be started, the job waits for the threads there are.
@@ -313,17 +330,17 @@ impl Pool {
         let mut stranded = Vec::new();
         for queued in std::mem::take(&mut state.queue) {
             let theirs = mine.is_none_or(|mine| !Arc::ptr_eq(mine, &queued.ticket));
-            if theirs && queued.ticket.is_refusable() && queued.ticket.claim(REFUSED) {
+            if theirs && queued.refusal.is_some() && queued.ticket.claim(REFUSED) {
                 stranded.push(queued);
             } else {
                 state.queue.push_back(queued);
             }
         }
         drop(state);
-        for Queued { ticket, job } in stranded {
+        for Queued { job, refusal, .. } in stranded {
             drop_guarded(job);
-            if let Some(refuse) = ticket.take_refusal() {
-                refuse(copy_error(e));
+            if let Some(refusal) = refusal {
+                refusal.tell(copy_error(e));
             }
         }
     }
@@ -474,7 +491,7 @@ impl Pool {
                 }
                 return;
             }
-            if let Some(Queued { ticket, job }) = state.queue.pop_front() {
+            if let Some(Queued { ticket, job, .. }) = state.queue.pop_front() {
                 let run = ticket.claim(TAKEN);
                 if !run {
                     state.canceled -= 1;
@@ -740,10 +757,11 @@ pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Prom
     });
     // A thread start that fails (for another loop's job, say) and leaves the pool with no
     // thread refuses this job if it is still waiting: the promise is rejected with its error.
-    let told = remote.clone();
-    ticket.set_refusal(Box::new(move |e| {
-        told.post(Box::new(move || end_unrun::<T>(id, no_thread(&e))));
-    }));
+    let refusal = Refusal::Loop {
+        remote: remote.clone(),
+        id,
+        refuse: refuse::<T>,
+    };
     let submitted = pool().submit(
         ticket,
         Box::new(move || {
@@ -754,12 +772,18 @@ pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Prom
             ORIGIN.with(|o| *o.borrow_mut() = None);
             remote.post(Box::new(move || complete(id, result)));
         }),
+        Some(refusal),
     );
     if let Err((e, job)) = submitted {
         drop_guarded(job);
         end_unrun::<T>(id, no_thread(&e));
     }
     promise
+}
+
+/// The job `id` was refused by a failed thread start (see [`Refusal`]), on its loop.
+fn refuse<T: 'static>(id: u64, e: std::io::Error) {
+    end_unrun::<T>(id, no_thread(&e));
 }
 
 /// The rejection of a job no thread can run.
@@ -1051,7 +1075,7 @@ mod tests {
     use std::sync::mpsc;
 
     fn submit(pool: &'static Pool, ticket: Arc<Ticket>, job: Job) {
-        assert!(pool.submit(ticket, job).is_ok());
+        assert!(pool.submit(ticket, job, None).is_ok());
     }
 
     /// Gives one of the pool's idle workers a job that holds it until the sender returned is
@@ -1164,24 +1188,22 @@ mod tests {
             state.spawning += 1;
             state.starting += 1;
         }
-        let (refused, refusal) = mpsc::channel::<String>();
-        let ticket = Arc::new(Ticket::refusable(Box::new(move |e: std::io::Error| {
+        let (refused, told) = mpsc::channel::<String>();
+        let refusal = Refusal::Call(Box::new(move |e: std::io::Error| {
             let _ = refused.send(e.to_string());
-        })));
+        }));
+        let ticket = Arc::new(Ticket::new());
         let (ran, run) = mpsc::channel::<()>();
-        submit(
-            pool,
-            ticket.clone(),
-            Box::new(move || {
-                let _ = ran.send(());
-            }),
-        );
+        let job: Job = Box::new(move || {
+            let _ = ran.send(());
+        });
+        assert!(pool.submit(ticket.clone(), job, Some(refusal)).is_ok());
         assert!(ticket.is_taken(), "handed to the starting thread");
         // That start fails, as `spawn` sees it.
         let mut state = pool.lock();
         state.spawning -= 1;
         pool.start_failed_then(state, &std::io::Error::other("no thread for you"), None);
-        assert_eq!(refusal.try_recv().as_deref(), Ok("no thread for you"));
+        assert_eq!(told.try_recv().as_deref(), Ok("no thread for you"));
         assert!(run.try_recv().is_err(), "the job never runs");
         let state = pool.lock();
         assert_eq!(
@@ -1349,7 +1371,7 @@ mod tests {
         let pool = idle_pool(0);
         pool.lock().max = 2;
         pool.spawns_left.store(0, Ordering::Relaxed);
-        let submitted = pool.submit(Arc::new(Ticket::new()), Box::new(|| ()));
+        let submitted = pool.submit(Arc::new(Ticket::new()), Box::new(|| ()), None);
         let Err((e, _job)) = submitted else {
             panic!("the job was queued with no thread to run it");
         };
