@@ -462,8 +462,12 @@ pub(crate) fn each_resolving<I>(items: impl IntoIterator<Item = I>, mut resolve:
 /// Lets a panic of the async exception hook, caught by runtime code that had bookkeeping to
 /// finish first (a signal's delivery, a server's connection), go on as a hook's panic in any
 /// callback does: through a job, so that the loop runs the rest of its jobs first and then
-/// hands the panic to its caller (see the module docs). Inside the loop the job is queued;
-/// outside it, it runs, and the panic goes on at once.
+/// hands the panic to its caller (see the module docs). The job is queued even outside the
+/// loop, where it waits for the next outermost drain (the next resolution made outside the
+/// loop, the next event of `main::run`): code outside the loop can be a callback run in place
+/// (a `bind` on a resolved promise, at a server's start), with bookkeeping of its own left to
+/// do, and running the job there let the panic out of that callback at once (rev129: it became
+/// the accept loop's rejection, and the server never accepted).
 ///
 /// Should the panic have come out of a nested drain (a `wakeup` the hook made), what that drain
 /// handed back stays at the head of the queue, where it runs next: no job is put back after it,
@@ -471,8 +475,12 @@ pub(crate) fn each_resolving<I>(items: impl IntoIterator<Item = I>, mut resolve:
 #[cold]
 #[inline(never)]
 pub(crate) fn resume_later(payload: Box<dyn std::any::Any + Send>) {
-    let _ = LOOP.try_with(|l| l.handed_back.set(0));
-    run_later(Rc::new(Reraise(RefCell::new(Some(payload)))));
+    // During thread teardown the loop is gone: the panic is dropped, as a job would be.
+    let _ = LOOP.try_with(move |l| {
+        l.handed_back.set(0);
+        let job: Rc<dyn Job> = Rc::new(Reraise(RefCell::new(Some(payload))));
+        l.queue.borrow_mut().push_back(job);
+    });
 }
 
 /// The job of [`resume_later`].
