@@ -13,67 +13,19 @@
 use std::cell::Cell;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lwt_core::io::{self, OutputChannel};
 use lwt_core::{hook, main, pick, unix, Promise};
 
+#[path = "support/escaped.rs"]
+mod escaped;
+
+use escaped::{turn_until, with_descriptors_left};
+
 fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
-}
-
-/// Turns the loop (1 ms) until `done`, 5 s at most: the messages of the panics that reached the
-/// caller of `run` meanwhile.
-fn turn_until(what: &str, done: impl Fn(&[String]) -> bool) -> Vec<String> {
-    let mut escaped = Vec::new();
-    let start = Instant::now();
-    while !done(&escaped) {
-        assert!(
-            start.elapsed() < Duration::from_secs(5),
-            "{what}: still waiting after 5 s (panics that reached the caller: {escaped:?})"
-        );
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            main::run(unix::sleep(Duration::from_millis(1))).unwrap()
-        }));
-        if let Err(payload) = run {
-            let message = payload
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-                .unwrap_or_default();
-            escaped.push(message);
-        }
-    }
-    escaped
-}
-
-/// Limits this process to the descriptors it has open (a new one fails with `EMFILE`) while `f`
-/// runs.
-fn with_no_descriptor_left<R>(f: impl FnOnce() -> R) -> R {
-    let mut saved = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    assert_eq!(
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut saved) },
-        0
-    );
-    // The lowest free descriptor: every new one would be at least that.
-    let lowest_free = {
-        use std::os::fd::AsRawFd;
-        let probe = std::fs::File::open("/dev/null").unwrap();
-        probe.as_raw_fd() as libc::rlim_t
-    };
-    let low = libc::rlimit {
-        rlim_cur: lowest_free,
-        rlim_max: saved.rlim_max,
-    };
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &low) }, 0);
-    let r = catch_unwind(AssertUnwindSafe(f));
-    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &saved) }, 0);
-    r.unwrap_or_else(|p| std::panic::resume_unwind(p))
 }
 
 #[test]
@@ -118,7 +70,8 @@ fn a_panicking_hook_reaches_the_caller_and_the_server_goes_on() {
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let escaped = with_no_descriptor_left(|| turn_until("the accept's failure", |e| !e.is_empty()));
+    let escaped =
+        with_descriptors_left(0, || turn_until("the accept's failure", |e| !e.is_empty()));
     assert!(escaped[0].contains("open files"), "{escaped:?}");
     assert_eq!(served.get(), 0);
     turn_until("the accept tried again", |_| served.get() == 1);

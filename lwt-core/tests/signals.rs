@@ -9,6 +9,11 @@ use std::time::{Duration, Instant};
 use lwt_core::unix::{self, signal};
 use lwt_core::{hook, main, wait};
 
+#[path = "support/escaped.rs"]
+mod escaped;
+
+use escaped::turn_until;
+
 /// Turns the loop until `done`, for at most 5 s.
 fn run_until(done: impl Fn() -> bool) {
     let start = Instant::now();
@@ -116,7 +121,6 @@ fn a_handler_that_panics_goes_to_the_hook_and_the_next_still_runs() {
 /// does, and the pipe is read on.
 #[test]
 fn a_panicking_hook_reaches_the_caller_and_the_signal_is_still_delivered() {
-    use std::panic::{catch_unwind, AssertUnwindSafe};
     let previous = hook::set_async_exception_hook(|e| panic!("hook: {e}"));
     let calls = Rc::new(Cell::new(0));
     let after = Rc::new(Cell::new(0));
@@ -131,24 +135,9 @@ fn a_panicking_hook_reaches_the_caller_and_the_signal_is_still_delivered() {
     let mut escaped = Vec::new();
     for round in 1..=2 {
         signal::raise(signal::SIGWINCH).unwrap();
-        let start = Instant::now();
-        while after.get() < round {
-            assert!(
-                start.elapsed() < Duration::from_secs(5),
-                "signal {round} not delivered"
-            );
-            let run = catch_unwind(AssertUnwindSafe(|| {
-                main::run(unix::sleep(Duration::from_millis(1))).unwrap()
-            }));
-            if let Err(payload) = run {
-                escaped.push(
-                    payload
-                        .downcast_ref::<String>()
-                        .cloned()
-                        .unwrap_or_default(),
-                );
-            }
-        }
+        escaped.extend(turn_until(&format!("signal {round}"), |_| {
+            after.get() >= round
+        }));
     }
     hook::restore_async_exception_hook(previous);
     panicking.disable();
