@@ -1142,20 +1142,25 @@ mod tests {
         pool.set_bounds(0, 1).unwrap();
     }
 
+    /// A pool of at most one thread, being started by another thread's `set_bounds(1, 1)`,
+    /// inside `spawn`: counted, its start under way.
+    fn pool_spawning_its_one_thread() -> &'static Pool {
+        let pool: &'static Pool = Box::leak(Box::new(Pool::new(1)));
+        let mut state = pool.lock();
+        state.min = 1;
+        state.threads += 1;
+        state.spawning += 1;
+        state.starting += 1;
+        drop(state);
+        pool
+    }
+
     /// Found in review (rev95, session 40), a regression of the test above's fix: a job handed
     /// to a thread still starting was stranded when that start failed, counted as taken, so a
     /// cancel was refused and a `run` waiting for it blocked. It goes back in line instead.
     #[test]
     fn a_job_handed_to_a_thread_whose_start_fails_waits_again_and_can_be_canceled() {
-        let pool: &'static Pool = Box::leak(Box::new(Pool::new(1)));
-        {
-            // Another thread's `set_bounds(1, 1)`, inside `spawn`: counted, its start under way.
-            let mut state = pool.lock();
-            state.min = 1;
-            state.threads += 1;
-            state.spawning += 1;
-            state.starting += 1;
-        }
+        let pool = pool_spawning_its_one_thread();
         let ticket = Arc::new(Ticket::new());
         submit(pool, ticket.clone(), Box::new(|| {}));
         assert!(ticket.is_taken(), "handed to the starting thread");
@@ -1179,15 +1184,7 @@ mod tests {
     /// of the others (other loops' threads) are refused with the error, through their loops.
     #[test]
     fn jobs_left_with_no_thread_by_a_failed_start_are_refused() {
-        let pool: &'static Pool = Box::leak(Box::new(Pool::new(1)));
-        {
-            // Another thread's `set_bounds(1, 1)`, inside `spawn`: counted, its start under way.
-            let mut state = pool.lock();
-            state.min = 1;
-            state.threads += 1;
-            state.spawning += 1;
-            state.starting += 1;
-        }
+        let pool = pool_spawning_its_one_thread();
         let (refused, told) = mpsc::channel::<String>();
         let refusal = Refusal::Call(Box::new(move |e: std::io::Error| {
             let _ = refused.send(e.to_string());
