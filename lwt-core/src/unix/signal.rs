@@ -392,8 +392,7 @@ fn read_signals(signum: i32, hook: signal_hook::SigId, reader: Fd) -> Promise<()
             read_signals(signum, hook, reader)
         };
         if let Some(payload) = hook_panic {
-            // This function runs in a callback (the pause's, or the previous read's), so the job
-            // is queued, not run here.
+            // Queued, never raised here: the next read is already made.
             schedule::resume_later(payload);
         }
         next
