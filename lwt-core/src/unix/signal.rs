@@ -250,14 +250,31 @@ pub fn on_signal_full(
         });
         return Ok(handler);
     }
-    // The pipe first: a signal caught from then on is a call, never the default action.
-    let (hook, reader) = watch(signum).map_err(|e| about(signum, e))?;
-    if let Err(e) = acquire_default(signum) {
-        signal_hook::low_level::unregister(hook);
-        return Err(about(signum, e));
-    }
+    let (hook, reader) = watch_counted(signum).map_err(|e| about(signum, e))?;
     install(signum, hook, reader, id, action);
     Ok(handler)
+}
+
+/// [`watch`] and [`acquire_default`] for a thread's first handler of `signum`, under one lock of
+/// [`DEFAULTS`].
+///
+/// The pipe first, so that a signal is never lost for want of both: from the pipe's registration
+/// on, a signal caught is a call; only if no thread had a handler of the signal until then can it
+/// also get its default action before the count is taken, as it would have a moment earlier.
+/// The lock keeps another thread's last handler from being released between the two steps
+/// (found in review, session 46): that turned the default action back on while this thread's pipe was
+/// already catching the signal, so that a signal of a process that had a handler at every moment
+/// could still end it.
+fn watch_counted(signum: i32) -> io::Result<(signal_hook::SigId, Fd)> {
+    let mut defaults = DEFAULTS.lock().unwrap_or_else(|e| e.into_inner());
+    let (hook, reader) = watch(signum)?;
+    #[cfg(test)]
+    tests::between_watch_and_count();
+    if let Err(e) = count_handler(&mut defaults, signum) {
+        signal_hook::low_level::unregister(hook);
+        return Err(e);
+    }
+    Ok((hook, reader))
 }
 
 /// Files the first handler of `signum` on this thread; the pipe is read from the next turn of
@@ -444,7 +461,14 @@ fn deliver(signum: i32, hook_panic: &mut Option<Box<dyn Any + Send>>) {
 
 /// Counts one more handler of `signum` in the process, and turns the default action off.
 fn acquire_default(signum: i32) -> io::Result<()> {
-    let mut defaults = DEFAULTS.lock().unwrap_or_else(|e| e.into_inner());
+    count_handler(
+        &mut DEFAULTS.lock().unwrap_or_else(|e| e.into_inner()),
+        signum,
+    )
+}
+
+/// [`acquire_default`] with [`DEFAULTS`] locked.
+fn count_handler(defaults: &mut Vec<(i32, Arc<AtomicBool>, usize)>, signum: i32) -> io::Result<()> {
     if let Some(entry) = defaults.iter_mut().find(|(s, _, _)| *s == signum) {
         entry.2 += 1;
         entry.1.store(false, Ordering::SeqCst);
@@ -483,6 +507,20 @@ fn release_default(signum: i32) {
 mod tests {
     use super::*;
     use std::cell::Cell;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    thread_local! {
+        /// Run by [`watch_counted`] between its two steps, on this thread: a test's way into
+        /// the window between them.
+        static BETWEEN: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+    }
+
+    pub(super) fn between_watch_and_count() {
+        if let Some(f) = BETWEEN.with(|b| b.borrow_mut().take()) {
+            f();
+        }
+    }
 
     /// Files a handler of `signum` that counts its calls, with one signal caught after the
     /// pipe was registered and before the handler is filed: its byte waits in the pipe.
@@ -544,5 +582,53 @@ mod tests {
                 assert_eq!(calls.get(), 1);
             }
         }
+    }
+
+    /// Found in review (session 46): between a thread's first handler's pipe and its count,
+    /// another thread's last handler of the signal could be released, which turned the default
+    /// action back on while the new pipe was already catching the signal: a process with a
+    /// handler at every moment could be ended by the signal. The release now waits for the
+    /// count.
+    #[test]
+    fn a_last_handler_released_elsewhere_during_a_first_registration_leaves_the_default_off() {
+        const SIGNUM: i32 = 45; // this test's own: the counts are process-wide
+        let (disable, disable_rx) = mpsc::channel::<()>();
+        let (released, released_rx) = mpsc::channel::<()>();
+        let (registered, registered_rx) = mpsc::channel::<()>();
+        let other = std::thread::spawn(move || {
+            let handler = on_signal(SIGNUM, |_| ()).unwrap();
+            registered.send(()).unwrap();
+            disable_rx.recv().unwrap();
+            disable_signal_handler(handler);
+            // Received only if the release did not wait for the other registration's count.
+            let _ = released.send(());
+        });
+        registered_rx.recv().unwrap();
+        let run_default = DEFAULTS
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(s, _, _)| *s == SIGNUM)
+            .map(|(_, flag, _)| flag.clone())
+            .unwrap();
+        let seen = Rc::new(Cell::new(None));
+        let s = seen.clone();
+        BETWEEN.with(|b| {
+            *b.borrow_mut() = Some(Box::new(move || {
+                disable.send(()).unwrap();
+                // Without the lock, the release completes at once.
+                let _ = released_rx.recv_timeout(Duration::from_millis(200));
+                s.set(Some(run_default.load(Ordering::SeqCst)));
+            }))
+        });
+        let mine = on_signal(SIGNUM, |_| ()).unwrap();
+        other.join().unwrap();
+        assert_eq!(
+            seen.get(),
+            Some(false),
+            "the default action was on while this thread's pipe caught the signal"
+        );
+        assert_eq!(signal_count(), 1);
+        disable_signal_handler(mine);
     }
 }
