@@ -643,7 +643,11 @@ fn split<T: 'static>(
 
 impl<T: 'static> Waiter for NChoose<T> {
     fn wake(self: Rc<Self>, index: usize) {
-        if self.taking.borrow().is_empty() {
+        // Set when an earlier callback decided the losers and (for `npick`) canceled them: they
+        // are canceled once, as Lwt's `List.iter cancel`. A second cancel would reach what a
+        // loser's `catch` handler started after the first one (its recovery work).
+        let losers_decided = !self.taking.borrow().is_empty();
+        if !losers_decided {
             let (taking, awaited): (Vec<bool>, usize) = {
                 let inputs = self.inputs.borrow();
                 let taking = (0..inputs.len())
@@ -683,7 +687,7 @@ impl<T: 'static> Waiter for NChoose<T> {
         let mut inputs = std::mem::take(&mut *self.inputs.borrow_mut());
         let harvest = harvest(&mut inputs, |i, _| taking[i]);
         *self.inputs.borrow_mut() = inputs;
-        let panic = if self.rest == Rest::Cancel {
+        let panic = if self.rest == Rest::Cancel && !losers_decided {
             // See `cancel_pending`.
             cancel_pending(&self.inputs.borrow())
         } else {

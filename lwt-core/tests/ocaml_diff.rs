@@ -1538,6 +1538,35 @@ fn pick_cancels_losers_one_after_the_other() {
     );
 }
 
+/// An `npick` whose first callback runs while another input is resolved with its callbacks still
+/// queued (`wakeup_later b 2; wakeup a 1`, from inside a callback) waits for its callback on that
+/// input, and cancels the losers at once, in the first callback, as Lwt does. A loser `l = catch t
+/// (fun _ -> t2)` then waits on `t2`, its handler's fresh task. Lwt 5.6.1 cancels the losers
+/// once (`List.iter cancel ps`): the result is `[1; 2]`, `t` canceled, `l` and `t2` pending.
+/// Found in review (rev130, session 47): lwt-core canceled the losers again when the awaited
+/// callback came, which reached `t2` and canceled the loser's recovery (`l` and `t2` canceled).
+#[test]
+fn npick_cancels_its_losers_once_when_it_waits_for_a_queued_input() {
+    let (a, ra) = task::<i64>();
+    let (b, rb) = task::<i64>();
+    let (t, _rt) = task::<i64>();
+    let (t2, _rt2) = task::<i64>();
+    let handler_task = t2.clone();
+    let loser = t.clone().catch(move |_| handler_task);
+    let result = npick(vec![a, b, loser.clone()]);
+    let (go, rgo) = wait::<()>();
+    let _inside = go.map(move |()| {
+        rb.wakeup_later(2);
+        ra.wakeup(1);
+    });
+    rgo.wakeup(());
+    assert_eq!(result.state(), State::Fulfilled(vec![1, 2]));
+    assert_eq!(
+        [&t, &loser, &t2].map(state_name),
+        ["canceled", "pending", "pending"]
+    );
+}
+
 /// `pick` called with one input already resolved: Lwt walks the inputs in order, canceling each
 /// pending one as it passes it, and takes the first input it finds resolved; an input that one of
 /// those cancels resolved counts. So Lwt 5.6.1's `pick [t; t; return 1]` is canceled (the second
