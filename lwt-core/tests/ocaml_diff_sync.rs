@@ -2237,6 +2237,54 @@ fn a_read_over_a_lowered_bound_leaves_the_push_waiting() {
     assert_eq!((waiting.state(), push.count()), (State::Fulfilled(()), 0));
 }
 
+/// A waiter's `on_cancel` handler that hands over what the waiter waited for: unlocks the
+/// mutex, puts into the mailbox, or takes from it while its put is canceled. Lwt 5.6.1 runs that
+/// handler before the one that takes the waiter out of the queue (its callbacks run newest
+/// first), so the hand-over goes to the canceled waiter and is lost: `lock m` (held), `a = lock
+/// m`, `b = lock m`, `on_cancel a (fun () -> unlock m)`, `cancel a` leaves `b` pending and `m`
+/// locked for ever; `take v` twice on an empty mailbox, the first's handler `put v 5`, cancel
+/// it: the second take stays pending and the 5 is gone; `create 1`, `put v 2` whose handler
+/// `take_available v`, cancel the put: the handler gets 1 and the canceled put's 2 goes into
+/// the mailbox. Here a canceled waiter is never served (the `sync` module docs): `b` gets the
+/// lock, the second take the 5, and the mailbox stays empty. (Checked in review, rev130,
+/// session 47; a `Condition.signal` from such a handler reaches the next waiter on both.)
+#[test]
+fn a_hand_over_from_a_canceled_waiter_s_handler_is_not_lost() {
+    let m = Mutex::new();
+    let _held = m.lock();
+    let a = m.lock();
+    let b = m.lock();
+    let m2 = m.clone();
+    a.on_cancel(move || m2.unlock());
+    a.cancel();
+    assert_eq!(
+        (b.state(), m.is_locked()),
+        (State::Fulfilled(()), true),
+        "Lwt: b pending"
+    );
+
+    let v = Mvar::<i64>::create_empty();
+    let first = v.take();
+    let second = v.take();
+    let v2 = v.clone();
+    first.on_cancel(move || drop(v2.put(5)));
+    first.cancel();
+    assert_eq!(second.state(), State::Fulfilled(5), "Lwt: pending, 5 lost");
+
+    let v = Mvar::create(1_i64);
+    let put = v.put(2);
+    let v2 = v.clone();
+    let got = Rc::new(RefCell::new(None));
+    let g = got.clone();
+    put.on_cancel(move || *g.borrow_mut() = v2.take_available());
+    put.cancel();
+    assert_eq!(
+        (*got.borrow(), v.is_empty()),
+        (Some(1), true),
+        "Lwt: (Some 1, false)"
+    );
+}
+
 // The `npeek` operations (added with `next`, `njunk`, `get_while` & co., `last_new` and
 // `junk_old`, where no difference was found) met three differences the `stream` module keeps on
 // purpose (its docs: "Concurrent reads of one stream are served in order", "`nget` and `npeek`
