@@ -218,6 +218,20 @@ fn cancel_pending<T: 'static>(inputs: &[Promise<T>]) -> Option<Caught> {
     caught
 }
 
+/// Drops `v`, skipping the call that drops its elements when it never allocated (so holds
+/// none): an empty vector's drop is still an out-of-line call, made several times by every
+/// `pick` for the vector it puts back and for the dead callbacks a registration (nearly
+/// always) did not purge.
+#[inline(always)]
+fn drop_unallocated<E>(v: Vec<E>) {
+    if v.capacity() == 0 && std::mem::size_of::<E>() != 0 {
+        // No allocation and (elements not zero-sized) no element: nothing to free or drop.
+        std::mem::forget(v);
+    } else {
+        drop(v);
+    }
+}
+
 /// Lets a panic [`cancel_pending`] caught go on.
 fn resume(caught: Option<Caught>) {
     if let Some(c) = caught {
@@ -323,9 +337,9 @@ fn all_impl<T: 'static>(
         done: Cell::new(false),
     });
     let dead = register(&inputs, state.clone(), true);
-    *state.inputs.borrow_mut() = inputs;
+    drop_unallocated(std::mem::replace(&mut *state.inputs.borrow_mut(), inputs));
     target.set_cancel(HowToCancel::Propagate(state));
-    drop(dead);
+    drop_unallocated(dead);
     Promise::from_node(target)
 }
 
@@ -446,7 +460,7 @@ impl<T: 'static> Waiter for Choose<T> {
         // code that must not find the state borrowed.
         let mut inputs = std::mem::take(&mut *self.inputs.borrow_mut());
         let outcome = inputs[index].take_outcome();
-        *self.inputs.borrow_mut() = inputs;
+        drop_unallocated(std::mem::replace(&mut *self.inputs.borrow_mut(), inputs));
         let panic = if self.cancel_losers {
             // See `cancel_pending`.
             cancel_pending(&self.inputs.borrow())
@@ -509,9 +523,9 @@ fn choose_impl<T: 'static>(
         done: Cell::new(false),
     });
     let dead = register(&inputs, state.clone(), false);
-    *state.inputs.borrow_mut() = inputs;
+    drop_unallocated(std::mem::replace(&mut *state.inputs.borrow_mut(), inputs));
     target.set_cancel(HowToCancel::Propagate(state));
-    drop(dead);
+    drop_unallocated(dead);
     Promise::from_node(target)
 }
 
@@ -736,9 +750,9 @@ fn nchoose_impl<T: 'static>(
         awaited: Cell::new(0),
     });
     let dead = register(&inputs, state.clone(), false);
-    *state.inputs.borrow_mut() = inputs;
+    drop_unallocated(std::mem::replace(&mut *state.inputs.borrow_mut(), inputs));
     target.set_cancel(HowToCancel::Propagate(state));
-    drop(dead);
+    drop_unallocated(dead);
     Promise::from_node(target)
 }
 
