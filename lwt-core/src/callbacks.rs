@@ -272,24 +272,42 @@ impl<T> Callbacks<T> {
     ///
     /// A waiter is dropped here, under the node's borrow, only if it is not the last reference
     /// to its combinator (the usual case: the combinator is the one calling, and holds itself).
-    /// A last reference is given back, to be dropped once the borrow ends (see `take_dead`).
-    pub(crate) fn note_dead_waiter(&mut self) -> Vec<Callback<T>> {
-        let mut last_references = Vec::new();
-        let mut release = |c: Callback<T>| {
-            if matches!(&c, Callback::Waiter(w, _) if Rc::strong_count(w) == 1) {
-                last_references.push(c);
-            }
-        };
+    /// A last reference is given back, to be dropped once the borrow ends (see `take_dead`);
+    /// `None` when there is none.
+    pub(crate) fn note_dead_waiter(&mut self) -> Option<Vec<Callback<T>>> {
         match self {
-            Callbacks::Empty => {}
+            Callbacks::Empty => None,
+            // The usual case (a `pick` over a long-lived promise): the one callback, a waiter,
+            // taken out by its variant, so that its drop is the `Rc`'s and not the out-of-line
+            // drop of a whole callback; and nothing to give back, without building an empty
+            // vector whose drop the caller would call.
             Callbacks::One(c) => {
-                if c.is_dead() {
-                    if let Callbacks::One(c) = std::mem::take(self) {
-                        release(c);
+                if !c.is_dead() {
+                    return None;
+                }
+                match std::mem::take(self) {
+                    Callbacks::One(Callback::Waiter(w, index)) => {
+                        if Rc::strong_count(&w) == 1 {
+                            Some(vec![Callback::Waiter(w, index)])
+                        } else {
+                            drop(w);
+                            None
+                        }
+                    }
+                    // A finished task's waker: dropped here, as it runs no code of ours.
+                    other => {
+                        drop(other);
+                        None
                     }
                 }
             }
             Callbacks::Many(q) => {
+                let mut last_references = Vec::new();
+                let mut release = |c: Callback<T>| {
+                    if matches!(&c, Callback::Waiter(w, _) if Rc::strong_count(w) == 1) {
+                        last_references.push(c);
+                    }
+                };
                 while let Some(c) = q.pop_back_if(|c| c.is_dead()) {
                     release(c);
                 }
@@ -299,9 +317,9 @@ impl<T> Callbacks<T> {
                 if q.is_empty() {
                     *self = Callbacks::Empty;
                 }
+                (!last_references.is_empty()).then_some(last_references)
             }
         }
-        last_references
     }
 }
 
@@ -427,7 +445,7 @@ mod tests {
         assert_eq!(pop_dead(&mut list), 0, "between live ones: stays for now");
         probes[0].done.set(true);
         assert!(
-            list.note_dead_waiter().is_empty(),
+            list.note_dead_waiter().is_none(),
             "not last references: dropped in place"
         );
         assert_eq!(Rc::strong_count(&probes[0]), 1);
@@ -436,7 +454,7 @@ mod tests {
         probes[3].done.set(true);
         let [_, _, p2, p3] = <[Rc<Probe>; 4]>::try_from(probes).ok().unwrap();
         drop(p3); // the list now holds the last reference to this one
-        let given_back = list.note_dead_waiter();
+        let given_back = list.note_dead_waiter().unwrap_or_default();
         assert_eq!(given_back.len(), 1, "the last reference is given back");
         assert_eq!(Rc::strong_count(&p2), 1);
         assert!(matches!(list, Callbacks::Empty));
