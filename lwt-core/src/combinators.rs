@@ -202,11 +202,13 @@ fn register<T: 'static>(
 /// for ever (the combinator is done, and nothing calls it again).
 #[must_use = "resume the panic once the result is resolved"]
 fn cancel_pending<T: 'static>(inputs: &[Promise<T>]) -> Option<Caught> {
-    // `pending_node` is asked when each input's turn comes: an earlier cancel may have resolved
-    // it (the same promise given twice, or one derived from an earlier loser).
-    // `cancel` settles (runs what it reaches before returning) by itself.
+    // Each input is looked at when its turn comes: an earlier cancel may have resolved it (the
+    // same promise given twice, or one derived from an earlier loser). `ignores_cancel` finds
+    // the root and skips a resolved one itself (a pending-phase check first was one more root
+    // lookup and borrow per input). `cancel` settles (runs what it reaches before returning)
+    // by itself.
     let mut caught: Option<Caught> = None;
-    for node in inputs.iter().filter_map(Promise::pending_node) {
+    for node in inputs.iter().filter_map(Promise::handle_node) {
         // Looked at outside `catching`, into which the compiler cannot inline.
         if node.ignores_cancel() {
             continue;
@@ -241,7 +243,8 @@ fn resume(caught: Option<Caught>) {
 
 /// Tells the still-pending inputs that this combinator's callbacks on them are dead.
 fn release_pending<T: 'static>(inputs: &[Promise<T>]) {
-    for node in inputs.iter().filter_map(Promise::pending_node) {
+    // `note_dead_waiter` finds the root and leaves a resolved one alone itself.
+    for node in inputs.iter().filter_map(Promise::handle_node) {
         node.note_dead_waiter();
     }
 }

@@ -250,6 +250,15 @@ impl<T: 'static> Promise<T> {
         }
     }
 
+    /// The node this handle holds, root or proxy, for a node method that finds the root and
+    /// checks the phase itself (no lookup and no borrow here).
+    pub(crate) fn handle_node(&self) -> Option<&Rc<Node<T>>> {
+        match &self.0 {
+            Repr::Ready(_) => None,
+            Repr::Node(node) => Some(node),
+        }
+    }
+
     /// The root node while the promise is pending (one root lookup for the check and the node).
     pub(crate) fn pending_node(&self) -> Option<Cow<'_, Rc<Node<T>>>> {
         self.root_node()
