@@ -575,6 +575,10 @@ impl<T: 'static> Node<T> {
     }
 
     /// Resolves this promise (that is, its root). Gives the outcome back if it was resolved already.
+    // Inlined, with the proxy's case out of line: as a call of its own around `resolve_root`,
+    // its frame cost every `wakeup`, every mailbox hand-over and every bind resolved with a
+    // ready promise about 18 instructions.
+    #[inline]
     pub(crate) fn resolve(
         self: &Rc<Self>,
         outcome: Outcome<T>,
@@ -583,8 +587,19 @@ impl<T: 'static> Node<T> {
         // This node is usually the root: `resolve_root` refuses a proxy as it refuses a resolved
         // root, and only then is the root looked up.
         match self.resolve_root(outcome, mode) {
-            Err(outcome) if !self.is_root() => self.root().resolve_root(outcome, mode),
+            Err(outcome) => self.resolve_refused(outcome, mode),
             done => done,
+        }
+    }
+
+    /// [`resolve`](Self::resolve) once `resolve_root` refused: through the root if this node is
+    /// a proxy, else the outcome is given back (the root was resolved already).
+    #[inline(never)]
+    fn resolve_refused(self: &Rc<Self>, outcome: Outcome<T>, mode: Mode) -> Result<(), Outcome<T>> {
+        if self.is_root() {
+            Err(outcome)
+        } else {
+            self.root().resolve_root(outcome, mode)
         }
     }
 
