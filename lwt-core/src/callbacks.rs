@@ -433,6 +433,28 @@ mod tests {
         assert!(per_push < 8.0, "{per_push:.1} liveness checks per push");
     }
 
+    /// The single-callback path of `note_dead_waiter` (rev131): a live waiter stays, a dead one
+    /// that is not the last reference to its combinator is dropped in place, and a last
+    /// reference is given back.
+    #[test]
+    fn a_lone_dead_waiter_leaves_and_only_a_last_reference_is_given_back() {
+        let asked = Rc::new(Cell::new(0));
+        let p = probe(&asked);
+        let mut list = Callbacks::<u32>::Empty;
+        list.push(Callback::Waiter(p.clone(), 0));
+        assert!(list.note_dead_waiter().is_none());
+        assert_eq!(list.len(), 1, "a live waiter stays");
+        p.done.set(true);
+        assert!(list.note_dead_waiter().is_none(), "not the last reference");
+        assert!(matches!(list, Callbacks::Empty));
+        assert_eq!(Rc::strong_count(&p), 1, "dropped in place");
+        let mut list = Callbacks::<u32>::Empty;
+        list.push(Callback::Waiter(p, 7));
+        let given_back = list.note_dead_waiter().expect("the last reference");
+        assert!(matches!(list, Callbacks::Empty));
+        assert!(matches!(given_back.as_slice(), [Callback::Waiter(_, 7)]));
+    }
+
     #[test]
     fn dead_waiters_leave_from_the_ends_and_only_last_references_are_given_back() {
         let asked = Rc::new(Cell::new(0));
