@@ -398,12 +398,19 @@ impl Drop for RunningHooks<'_> {
         };
         let below = self.list.cleared_below.get();
         let mut hooks = std::mem::take(&mut self.hooks);
+        let mut gone = BTreeMap::new();
         if below > 0 || !removed.is_empty() {
-            hooks.retain(|key, _| key.id() >= below && !removed.contains(&key.id()));
+            (hooks, gone) = hooks
+                .into_iter()
+                .partition(|(key, _)| key.id() >= below && !removed.contains(&key.id()));
         }
         let mut current = self.list.list.borrow_mut();
         hooks.append(&mut current);
         *current = hooks;
+        drop(current);
+        // Dropped once the others are back in the list: a removed hook's captures may remove
+        // another hook of this list as they drop (a guard), and must find it there.
+        drop(gone);
     }
 }
 

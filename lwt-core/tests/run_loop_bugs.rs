@@ -10,7 +10,8 @@
 //! callback's turn (or the callback) was over; and one more it found once its programs added and
 //! removed exit hooks: `exit` called while the exit hooks ran ran those left alongside. Also
 //! from `timers_fuzz`: after a late poll, older timers fired before a timer due earlier that a
-//! callback of the iteration had made.
+//! callback of the iteration had made. And a hook removed during its pass, dropped when the
+//! pass ended, could not remove another hook of its list from its captures' `drop`.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -849,4 +850,47 @@ fn a_failing_exit_hook_does_not_stop_exit() {
         "{stderr}"
     );
     assert_eq!(code, Some(0), "{stderr}");
+}
+
+/// Found in review (session 47): a hook removed while its list runs is dropped when the pass
+/// ends, while the other hooks of that list are still out of it; a guard it captured that
+/// removes a companion hook of the same list when it drops did not find that hook in the list,
+/// so the companion was put back and ran on at every iteration. Removed outside a pass, the same
+/// hook's guard removes it (`a_removed_hook_may_touch_the_hooks_as_it_drops`).
+#[test]
+fn a_hook_removed_during_its_pass_may_remove_another_of_its_list_as_it_drops() {
+    struct RemovesOnDrop(Rc<Cell<Option<main::HookId>>>);
+    impl Drop for RemovesOnDrop {
+        fn drop(&mut self) {
+            if let Some(id) = self.0.get() {
+                main::remove_hook(id);
+            }
+        }
+    }
+    for leave in [false, true] {
+        let add: fn(Box<dyn FnMut()>) -> main::HookId = if leave {
+            |f| main::add_leave_hook(f)
+        } else {
+            |f| main::add_enter_hook(f)
+        };
+        let companion_slot = Rc::new(Cell::new(None));
+        let own_slot = Rc::new(Cell::new(None::<main::HookId>));
+        let guard = RemovesOnDrop(companion_slot.clone());
+        let own = own_slot.clone();
+        let first = add(Box::new(move || {
+            let _ = &guard;
+            // Removes itself at its first run: it is dropped when the pass ends.
+            main::remove_hook(own.get().unwrap());
+        }));
+        own_slot.set(Some(first));
+        let runs = Rc::new(Cell::new(0));
+        let r = runs.clone();
+        let companion = add(Box::new(move || r.set(r.get() + 1)));
+        companion_slot.set(Some(companion));
+        main::run(main::pause().bind(|()| main::pause())).unwrap();
+        // The companion ran in the first pass (after the hook that removed itself), and the
+        // guard removed it when that hook was dropped at the end of the pass.
+        assert_eq!(runs.get(), 1, "leave hooks: {leave}");
+        main::remove_hook(companion);
+    }
 }
