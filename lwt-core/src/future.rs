@@ -16,7 +16,10 @@
 //! for ever. The promise cannot tell which task polls (an executor may make a new waker for
 //! each poll), so any poll inside that wake is handed the value: an executor whose wake polls
 //! all its tasks gives another task awaiting the promise its value before the callbacks queued
-//! ahead of that task's own waker have run.
+//! ahead of that task's own waker have run. A handle that was never cloned holds the value
+//! itself, which such a poll moves out: while a callback queued after the waker still reads it
+//! (an `on_success`, a combinator), the poll reads as pending and the waker is queued again,
+//! after that callback, so the task takes the value once the callbacks have run.
 //!
 //! A task that gives a pending promise up before it resolves (a `select` whose other branch
 //! won) leaves its waker with the promise. For a [`spawn_local`] task that is over, the promise
@@ -171,7 +174,9 @@ impl<T: 'static> Future for Promise<T> {
                 let root = node.root();
                 match root.phase() {
                     Phase::Idle => {}
-                    Phase::Busy if root.delivering_a_wake() => {}
+                    // Unless a callback queued after this wake still reads the value, which
+                    // the poll would move out: woken again after it, the task takes it then.
+                    Phase::Busy if root.delivering_a_wake() && !root.value_wanted_later() => {}
                     Phase::Busy | Phase::Pending => {
                         root.add_waker(cx.waker());
                         return Poll::Pending;

@@ -555,6 +555,15 @@ impl<T: 'static> Node<T> {
         }
     }
 
+    /// While this resolved root runs its callbacks: is the value still wanted by a callback
+    /// queued after the one running, which a poll that moved it out (no handle was cloned, so
+    /// it is not copied) would leave with nothing? An `on_success` registered after a task's
+    /// waker was then never called.
+    pub(crate) fn value_wanted_later(&self) -> bool {
+        self.cloner.get().is_none()
+            && matches!(&*self.state.borrow(), State::Done { to_run, .. } if to_run.has_reader())
+    }
+
     /// Is this root delivering one of its `Wake` callbacks ([`deliver_wake`]), on this thread,
     /// right now? Every callback queued before that waker has run then, so a poll made from
     /// inside the wake (an executor that polls at once) is handed the value: read as pending, it

@@ -9,7 +9,8 @@
 //!   being destroyed panicked in `TASKS.with`, and the default hook ended the process (2).
 //! * A waker whose `wake` polls its future at once livelocked on the promise that woke it: the
 //!   promise, still running its callbacks, read as pending and queued the waker again, for ever
-//!   (3).
+//!   (3). Handed the value there, a poll on a handle never cloned moved it out from under an
+//!   observer queued after the waker, which was never called (session 47).
 //! * A panicking foreign waker unwound out of `Resolver::wakeup` instead of going to the async
 //!   exception hook, as every other callback's panic does (4).
 //! * `Promise` was no `FusedFuture` with the `futures-stream` feature (6).
@@ -233,6 +234,44 @@ fn a_waker_that_polls_at_once_gets_the_value() {
         *after.borrow(),
         [7],
         "the callback after the waker still ran"
+    );
+}
+
+/// 3, found in review (session 47): on a handle never cloned, the value is not copied, and the
+/// poll inside the waker's delivery moved it out while an observer registered after the waker
+/// was still queued: that observer was never called. The task is now woken again once the
+/// callbacks queued after its waker have run, and takes the value then.
+#[test]
+fn an_inline_poll_leaves_the_value_to_an_observer_queued_after_its_waker() {
+    let (p, r) = wait::<u32>();
+    // One handle, shared by the future and the code that observes it (a hand-written future
+    // wrapper would hold it the same way): never cloned.
+    let shared = Rc::new(RefCell::new(p));
+    let s = shared.clone();
+    let done = Rc::new(Cell::new(None));
+    let d = done.clone();
+    INLINE.with(|f| {
+        *f.borrow_mut() = Some(Box::pin(async move {
+            let v = std::future::poll_fn(|cx| Pin::new(&mut *s.borrow_mut()).poll(cx)).await;
+            d.set(Some(v.unwrap()));
+        }))
+    });
+    Arc::new(InlineWaker).wake(); // pending: registers the waker on `p`
+    let after = Rc::new(RefCell::new(Vec::new()));
+    let a = after.clone();
+    shared.borrow().on_success(move |v| a.borrow_mut().push(*v)); // after the waker
+    WAKES.with(|n| n.set(0));
+    r.wakeup(7);
+    assert_eq!(
+        *after.borrow(),
+        [7],
+        "the observer after the waker was not called"
+    );
+    assert_eq!(done.get(), Some(7));
+    assert_eq!(
+        WAKES.with(Cell::get),
+        2,
+        "woken again once, after the observer"
     );
 }
 
