@@ -494,6 +494,22 @@ impl<T: 'static> Node<T> {
     /// pending promise again and again does not grow its list.
     pub(crate) fn add_waker(self: &Rc<Self>, waker: &Waker) {
         let root = self.root_cow();
+        let known = match &*root.state.borrow() {
+            State::Pending { callbacks, .. }
+            | State::Done {
+                to_run: callbacks,
+                scheduled: true,
+            } => Some(callbacks.has_waker_like(waker)),
+            _ => None,
+        };
+        match known {
+            Some(true) => return,
+            Some(false) => {}
+            None => return waker.wake_by_ref(),
+        }
+        // Cloned (and woken, below) outside the borrow: a foreign waker's `clone` and `wake` are
+        // its executor's code, which may look at this promise.
+        let waker = waker.clone();
         let mut state = root.state.borrow_mut();
         let dead = match &mut *state {
             State::Pending { callbacks, .. }
@@ -501,18 +517,19 @@ impl<T: 'static> Node<T> {
                 to_run: callbacks,
                 scheduled: true,
             } => {
-                if callbacks.has_waker_like(waker) {
-                    return;
-                }
                 let dead = if callbacks.is_full() {
                     callbacks.take_dead()
                 } else {
                     Vec::new()
                 };
-                callbacks.push(Callback::Wake(waker.clone()));
+                callbacks.push(Callback::Wake(waker));
                 dead
             }
-            _ => return waker.wake_by_ref(),
+            _ => {
+                // (Resolved and delivered by the clone's code meanwhile.)
+                drop(state);
+                return waker.wake();
+            }
         };
         drop(state);
         drop(dead);

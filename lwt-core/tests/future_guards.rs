@@ -14,6 +14,8 @@
 //! * A panicking foreign waker unwound out of `Resolver::wakeup` instead of going to the async
 //!   exception hook, as every other callback's panic does (4).
 //! * `Promise` was no `FusedFuture` with the `futures-stream` feature (6).
+//! * A pending promise cloned the waker it registers under its state's mutable borrow: a waker
+//!   whose `clone` looked at that promise panicked out of `poll` (session 47).
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -21,7 +23,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Wake, Waker};
+use std::task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker};
 
 use lwt_core::future::{spawn_local, CancelOnDrop};
 use lwt_core::{hook, key, main, wait, Promise};
@@ -407,4 +409,50 @@ fn a_promise_is_a_fused_future() {
     assert!(!ready.is_terminated());
     let _ = Pin::new(&mut ready).poll(&mut cx);
     assert!(ready.is_terminated());
+}
+
+thread_local! {
+    /// The promise that [`LOOKING_VTABLE`]'s `clone` looks at, and how many wakes it got.
+    static LOOKED_AT: RefCell<Option<Promise<u8>>> = const { RefCell::new(None) };
+    static LOOKING_WAKES: Cell<usize> = const { Cell::new(0) };
+}
+
+fn looking_clone(_: *const ()) -> RawWaker {
+    LOOKED_AT.with(|p| {
+        let _ = p.borrow().as_ref().map(Promise::is_fulfilled);
+    });
+    RawWaker::new(std::ptr::null(), &LOOKING_VTABLE)
+}
+
+fn looking_wake(_: *const ()) {
+    LOOKING_WAKES.with(|n| n.set(n.get() + 1));
+}
+
+fn looking_drop(_: *const ()) {}
+
+/// A foreign executor's waker whose `clone` looks at the promise it is registered on (a
+/// tracing executor, say): no state behind the null data pointer.
+static LOOKING_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(looking_clone, looking_wake, looking_wake, looking_drop);
+
+/// Found in review (session 47): a pending promise cloned the waker it registers while it held
+/// its state mutably borrowed, so a waker whose `clone` (its executor's code) looked at that
+/// promise panicked with "already mutably borrowed" out of `poll`.
+#[test]
+fn a_wakers_clone_may_look_at_the_promise_it_registers_on() {
+    let (p, r) = wait::<u8>();
+    LOOKED_AT.with(|s| *s.borrow_mut() = Some(p.clone()));
+    // SAFETY: the vtable's functions ignore the data pointer, which is null.
+    #[allow(unsafe_code)]
+    let waker = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &LOOKING_VTABLE)) };
+    let mut cx = Context::from_waker(&waker);
+    let mut q = p.clone();
+    let polled = catch_unwind(AssertUnwindSafe(|| {
+        Pin::new(&mut q).poll(&mut cx).is_pending()
+    }));
+    assert!(matches!(polled, Ok(true)), "the poll panicked");
+    r.wakeup(1);
+    assert_eq!(LOOKING_WAKES.with(Cell::get), 1);
+    assert!(matches!(Pin::new(&mut q).poll(&mut cx), Poll::Ready(Ok(1))));
+    LOOKED_AT.with(|s| s.borrow_mut().take());
 }
