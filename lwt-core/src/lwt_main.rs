@@ -96,6 +96,17 @@
 //! * [`paused_count`] counts the pauses still waiting: a canceled pause leaves the count at
 //!   once. Lwt's counts the pauses made since its last wake-up, canceled or not (two pauses and
 //!   one canceled: 2 there, 1 here). Pinned in `tests/run_loop.rs` rather than against OCaml.
+//! * A nested `run` (from a callback or a hook of a running loop) is refused with an
+//!   [`InvalidArgument`](crate::InvalidArgument), this crate's error for a misuse, where Lwt
+//!   raises `Failure "Nested calls to Lwt_main.run are not allowed"`: ported code that matched
+//!   on `Failure` matches on the type here. Each thread has its own loop, so a `run` on
+//!   another thread is not nested (Lwt has one loop per process).
+//! * `Lwt_main.abandon_yielded_and_paused` (and `Lwt.abandon_paused`) are not provided. Lwt
+//!   uses them in a forked child, to leave the parent's pauses pending for ever. Here, dropping
+//!   the waiting pauses would reject their promises (a dropped resolver rejects with
+//!   `Abandoned`), not leave them pending, and would drop the runtime's own pause-driven work
+//!   (a new signal handler's first read, say) with them; a forked child that must not run the
+//!   parent's work starts no loop, or a loop on a thread of its own.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
