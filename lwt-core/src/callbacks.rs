@@ -250,11 +250,6 @@ impl<T> Callbacks<T> {
         }
     }
 
-    /// Is there already a waker among the list's last [`RECENT_WAKERS`] entries that wakes the
-    /// same task as `waker`? Only the last few are looked at: a task polling the promise again
-    /// with nothing registered since finds its waker at the end, and the whole list scanned at
-    /// every poll made N tasks awaiting one promise cost O(N²) (80,000 tasks: 2 s). A waker
-    /// registered again further back is a duplicate that [`take_dead`](Self::take_dead) drops.
     /// Is a callback that reads the outcome (not a waker, not an `on_cancel` handler) queued?
     pub(crate) fn has_reader(&self) -> bool {
         let reads = |c: &Callback<T>| !matches!(c, Callback::Wake(_) | Callback::OnCancel(_));
@@ -265,6 +260,11 @@ impl<T> Callbacks<T> {
         }
     }
 
+    /// Is there already a waker among the list's last [`RECENT_WAKERS`] entries that wakes the
+    /// same task as `waker`? Only the last few are looked at: a task polling the promise again
+    /// with nothing registered since finds its waker at the end, and the whole list scanned at
+    /// every poll made N tasks awaiting one promise cost O(N²) (80,000 tasks: 2 s). A waker
+    /// registered again further back is a duplicate that [`take_dead`](Self::take_dead) drops.
     pub(crate) fn has_waker_like(&self, waker: &Waker) -> bool {
         let same = |c: &Callback<T>| matches!(c, Callback::Wake(w) if w.will_wake(waker));
         match self {
