@@ -250,13 +250,14 @@ impl<T> Callbacks<T> {
         }
     }
 
-    /// Is a callback that reads the outcome (not a waker, not an `on_cancel` handler) queued?
-    pub(crate) fn has_reader(&self) -> bool {
+    /// Is a callback that reads the outcome (not a waker, not an `on_cancel` handler) among the
+    /// first `n` queued?
+    pub(crate) fn has_reader_among_first(&self, n: usize) -> bool {
         let reads = |c: &Callback<T>| !matches!(c, Callback::Wake(_) | Callback::OnCancel(_));
         match self {
             Callbacks::Empty => false,
-            Callbacks::One(c) => reads(c),
-            Callbacks::Many(q) => q.iter().any(reads),
+            Callbacks::One(c) => n > 0 && reads(c),
+            Callbacks::Many(q) => q.iter().take(n).any(reads),
         }
     }
 

@@ -19,7 +19,9 @@
 //! ahead of that task's own waker have run. A handle that was never cloned holds the value
 //! itself, which such a poll moves out: while a callback queued after the waker still reads it
 //! (an `on_success`, a combinator), the poll reads as pending and the waker is queued again,
-//! after that callback, so the task takes the value once the callbacks have run.
+//! after that callback, so the task takes the value once the callbacks have run. Only those
+//! queued when the waker's delivery began count: one the poll itself queues first (a wrapper
+//! that observes the promise at each poll) would defer the task at every delivery, for ever.
 //!
 //! A task that gives a pending promise up before it resolves (a `select` whose other branch
 //! won) leaves its waker with the promise. For a [`spawn_local`] task that is over, the promise
@@ -174,9 +176,10 @@ impl<T: 'static> Future for Promise<T> {
                 let root = node.root();
                 match root.phase() {
                     Phase::Idle => {}
-                    // Unless a callback queued after this wake still reads the value, which
-                    // the poll would move out: woken again after it, the task takes it then.
-                    Phase::Busy if root.delivering_a_wake() && !root.value_wanted_later() => {}
+                    // Unless a callback queued after this wake (when its delivery began) still
+                    // reads the value, which the poll would move out: woken again after it, the
+                    // task takes it then.
+                    Phase::Busy if root.delivering_a_wake() => {}
                     Phase::Busy | Phase::Pending => {
                         root.add_waker(cx.waker());
                         return Poll::Pending;

@@ -39,9 +39,10 @@ use crate::promise::{Promise, Repr};
 use crate::schedule::{self, Job};
 
 thread_local! {
-    /// The root whose `Wake` callback is being delivered on this thread (null if none); only
-    /// compared, never dereferenced.
-    static WAKING: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
+    /// The root whose `Wake` callback is being delivered on this thread (null if none), only
+    /// compared, never dereferenced; and how many callbacks were queued after that waker when
+    /// its delivery began (see [`Node::delivering_a_wake`]).
+    static WAKING: Cell<(*const (), usize)> = const { Cell::new((std::ptr::null(), 0)) };
 }
 
 /// Wakes a task that awaits the resolved root at `root`. A foreign executor's waker is user
@@ -52,15 +53,15 @@ thread_local! {
 /// stream rows 17 instructions per element).
 #[cold]
 #[inline(never)]
-fn deliver_wake(root: *const (), waker: Waker) {
+fn deliver_wake(root: *const (), queued_after: usize, waker: Waker) {
     /// Puts the outer delivery back, even if the hook unwinds.
-    struct Restore(*const ());
+    struct Restore((*const (), usize));
     impl Drop for Restore {
         fn drop(&mut self) {
             WAKING.set(self.0);
         }
     }
-    let _restore = Restore(WAKING.replace(root));
+    let _restore = Restore(WAKING.replace((root, queued_after)));
     crate::hook::guard(|| waker.wake());
 }
 
@@ -563,7 +564,18 @@ impl<T: 'static> Node<T> {
                     f();
                 }
             }
-            Callback::Wake(waker) => deliver_wake(Rc::as_ptr(self).cast(), waker),
+            Callback::Wake(waker) => {
+                // Counted before the wake, for the poll inside it to look at those only: that
+                // poll's own code may queue a reader first (a wrapper that observes the promise
+                // at each poll), and counted, it deferred the task behind it at every delivery,
+                // for ever. (A count, not a look for a reader here: that scanned the rest of the
+                // queue at each waker delivered, quadratic in the wakers of one promise.)
+                let queued_after = match &*self.state.borrow() {
+                    State::Done { to_run, .. } => to_run.len(),
+                    _ => 0,
+                };
+                deliver_wake(Rc::as_ptr(self).cast(), queued_after, waker)
+            }
             Callback::Waiter(waiter, index) => {
                 if !waiter.is_done() {
                     waiter.wake(index)
@@ -572,21 +584,26 @@ impl<T: 'static> Node<T> {
         }
     }
 
-    /// While this resolved root runs its callbacks: is the value still wanted by a callback
-    /// queued after the one running, which a poll that moved it out (no handle was cloned, so
-    /// it is not copied) would leave with nothing? An `on_success` registered after a task's
-    /// waker was then never called.
-    pub(crate) fn value_wanted_later(&self) -> bool {
+    /// While this resolved root delivers a waker: is the value still wanted by one of the first
+    /// `queued_after` callbacks queued after it, which a poll that moved it out (no handle was
+    /// cloned, so it is not copied) would leave with nothing? An `on_success` registered after a
+    /// task's waker was then never called.
+    fn value_wanted_later(&self, queued_after: usize) -> bool {
         self.cloner.get().is_none()
-            && matches!(&*self.state.borrow(), State::Done { to_run, .. } if to_run.has_reader())
+            && matches!(&*self.state.borrow(),
+                State::Done { to_run, .. } if to_run.has_reader_among_first(queued_after))
     }
 
     /// Is this root delivering one of its `Wake` callbacks ([`deliver_wake`]), on this thread,
     /// right now? Every callback queued before that waker has run then, so a poll made from
     /// inside the wake (an executor that polls at once) is handed the value: read as pending, it
-    /// queued the waker again, whose delivery polled again, for ever.
+    /// queued the waker again, whose delivery polled again, for ever. Not while a callback that
+    /// reads the value, queued after that waker when its delivery began, is still to run (see
+    /// [`value_wanted_later`](Self::value_wanted_later)): the poll then reads as pending, and
+    /// the waker is queued again after it.
     pub(crate) fn delivering_a_wake(&self) -> bool {
-        WAKING.get() == std::ptr::from_ref(self).cast()
+        let (root, queued_after) = WAKING.get();
+        root == std::ptr::from_ref(self).cast() && !self.value_wanted_later(queued_after)
     }
 
     /// A combinator that waited on this promise finished (see `Callbacks::note_dead_waiter`).

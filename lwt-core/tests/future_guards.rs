@@ -10,7 +10,8 @@
 //! * A waker whose `wake` polls its future at once livelocked on the promise that woke it: the
 //!   promise, still running its callbacks, read as pending and queued the waker again, for ever
 //!   (3). Handed the value there, a poll on a handle never cloned moved it out from under an
-//!   observer queued after the waker, which was never called (session 47).
+//!   observer queued after the waker, which was never called (session 47); the fix deferred a
+//!   poll that queued an observer itself at every delivery, for ever (rev134).
 //! * A panicking foreign waker unwound out of `Resolver::wakeup` instead of going to the async
 //!   exception hook, as every other callback's panic does (4).
 //! * `Promise` was no `FusedFuture` with the `futures-stream` feature (6).
@@ -455,4 +456,33 @@ fn a_wakers_clone_may_look_at_the_promise_it_registers_on() {
     assert_eq!(LOOKING_WAKES.with(Cell::get), 1);
     assert!(matches!(Pin::new(&mut q).poll(&mut cx), Poll::Ready(Ok(1))));
     LOOKED_AT.with(|s| s.borrow_mut().take());
+}
+
+/// 3, found in review (rev134) of the fix above: a future that registers an observer on the
+/// promise at each poll (a wrapper that logs when it ends, say) before polling it. Inside its
+/// waker's delivery, the observer its poll had just queued made the poll read as pending, and
+/// the waker was queued again after it, whose delivery polled, queued another observer, and so
+/// on for ever. Only the callbacks queued before the poll began now keep the value from it.
+#[test]
+fn an_inline_poll_that_queues_an_observer_each_time_still_takes_the_value() {
+    let (p, r) = wait::<u32>();
+    let shared = Rc::new(RefCell::new(p));
+    let s = shared.clone();
+    let done = Rc::new(Cell::new(None));
+    let d = done.clone();
+    INLINE.with(|f| {
+        *f.borrow_mut() = Some(Box::pin(async move {
+            let v = std::future::poll_fn(|cx| {
+                s.borrow().on_termination(|| ());
+                Pin::new(&mut *s.borrow_mut()).poll(cx)
+            })
+            .await;
+            d.set(Some(v.unwrap()));
+        }))
+    });
+    Arc::new(InlineWaker).wake(); // pending: an observer, then the waker
+    WAKES.with(|n| n.set(0));
+    r.wakeup(7);
+    assert_eq!(done.get(), Some(7));
+    assert_eq!(WAKES.with(Cell::get), 1, "woken again and again");
 }
