@@ -486,3 +486,42 @@ fn an_inline_poll_that_queues_an_observer_each_time_still_takes_the_value() {
     assert_eq!(done.get(), Some(7));
     assert_eq!(WAKES.with(Cell::get), 1, "woken again and again");
 }
+
+thread_local! {
+    /// The resolver that [`RESOLVING_VTABLE`]'s `clone` fulfils, and the wakes its waker got.
+    static RESOLVED_BY_CLONE: RefCell<Option<lwt_core::Resolver<u8>>> = const { RefCell::new(None) };
+    static RESOLVING_WAKES: Cell<usize> = const { Cell::new(0) };
+}
+
+fn resolving_clone(_: *const ()) -> RawWaker {
+    if let Some(r) = RESOLVED_BY_CLONE.with(|r| r.borrow_mut().take()) {
+        r.wakeup(5);
+    }
+    RawWaker::new(std::ptr::null(), &RESOLVING_VTABLE)
+}
+
+fn resolving_wake(_: *const ()) {
+    RESOLVING_WAKES.with(|n| n.set(n.get() + 1));
+}
+
+/// A waker whose `clone` resolves the promise being polled (its executor's code, run between
+/// the promise's check for a known waker and its registration).
+static RESOLVING_VTABLE: RawWakerVTable =
+    RawWakerVTable::new(resolving_clone, resolving_wake, resolving_wake, looking_drop);
+
+/// Checked in review (rev134) of the fix above: the clone, now made outside the borrow, may
+/// resolve the promise (and its callbacks run) before the waker is registered. The waker is then
+/// woken at once, never lost, and woken once.
+#[test]
+fn a_wakers_clone_that_resolves_the_promise_gets_the_task_woken_once() {
+    let (mut p, r) = wait::<u8>();
+    RESOLVED_BY_CLONE.with(|s| *s.borrow_mut() = Some(r));
+    // SAFETY: the vtable's functions ignore the data pointer, which is null.
+    #[allow(unsafe_code)]
+    let waker = unsafe { Waker::from_raw(RawWaker::new(std::ptr::null(), &RESOLVING_VTABLE)) };
+    let mut cx = Context::from_waker(&waker);
+    assert!(Pin::new(&mut p).poll(&mut cx).is_pending());
+    assert_eq!(RESOLVING_WAKES.with(Cell::get), 1, "the waker was lost");
+    assert!(matches!(Pin::new(&mut p).poll(&mut cx), Poll::Ready(Ok(5))));
+    assert_eq!(RESOLVING_WAKES.with(Cell::get), 1);
+}
