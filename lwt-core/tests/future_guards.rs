@@ -506,8 +506,12 @@ fn resolving_wake(_: *const ()) {
 
 /// A waker whose `clone` resolves the promise being polled (its executor's code, run between
 /// the promise's check for a known waker and its registration).
-static RESOLVING_VTABLE: RawWakerVTable =
-    RawWakerVTable::new(resolving_clone, resolving_wake, resolving_wake, looking_drop);
+static RESOLVING_VTABLE: RawWakerVTable = RawWakerVTable::new(
+    resolving_clone,
+    resolving_wake,
+    resolving_wake,
+    looking_drop,
+);
 
 /// Checked in review (rev134) of the fix above: the clone, now made outside the borrow, may
 /// resolve the promise (and its callbacks run) before the waker is registered. The waker is then

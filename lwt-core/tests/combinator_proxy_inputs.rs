@@ -1,0 +1,93 @@
+//! Combinators over inputs whose handle is a proxy (a task returned by a bind's callback, merged
+//! into the bind's result, and kept by a clone). Checked in review (rev134) of session 47's
+//! change: a finished `pick` cancels and releases its losers through the handle's node, which
+//! finds the root itself, instead of the root looked up first and only while pending.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use lwt_core::combinators::{nchoose_split, npick, pick};
+use lwt_core::{task, wait, Promise, Resolver, State};
+
+thread_local! {
+    /// The binds' results, which the proxies point at: kept alive for the test's length.
+    static ROOTS: RefCell<Vec<Promise<u32>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A handle whose node is a proxy: a task returned by a bind's callback is merged into (made a
+/// proxy of) the bind's result, whose cancel becomes the task's. With the task's resolver.
+fn proxy() -> (Promise<u32>, Resolver<u32>) {
+    let (a, ra) = wait::<()>();
+    let (inner, ri) = task::<u32>();
+    let kept = inner.clone();
+    let root = a.bind(move |()| inner);
+    ROOTS.with(|k| k.borrow_mut().push(root));
+    ra.wakeup(());
+    (kept, ri)
+}
+
+#[test]
+fn pick_cancels_a_proxy_loser_through_its_root() {
+    let (p, ri) = proxy();
+    let canceled = Rc::new(Cell::new(false));
+    let c = canceled.clone();
+    p.on_cancel(move || c.set(true));
+    let q = p.clone();
+    let (w, rw) = wait::<u32>();
+    let r = pick(vec![w, p]);
+    rw.wakeup(1);
+    assert_eq!(r.state(), State::Fulfilled(1));
+    assert!(canceled.get());
+    assert!(q.rejection().is_some_and(|e| e.is_canceled()));
+    assert!(!ri.is_pending());
+}
+
+/// A loser whose root the cancel of an earlier loser fulfilled: left as it is.
+#[test]
+fn pick_skips_a_proxy_loser_whose_root_an_earlier_cancel_resolved() {
+    let (p, ri) = proxy();
+    let q = p.clone();
+    let (x, _rx) = task::<u32>();
+    // The cancel of `x`, the loser before `p`, fulfils `p`'s root.
+    let ri = RefCell::new(Some(ri));
+    x.on_cancel(move || ri.borrow_mut().take().unwrap().wakeup(9));
+    let (w, rw) = wait::<u32>();
+    let r = pick(vec![w, x, p]);
+    rw.wakeup(1);
+    assert_eq!(r.state(), State::Fulfilled(1));
+    assert_eq!(q.state(), State::Fulfilled(9));
+}
+
+#[test]
+fn nchoose_split_releases_its_dead_waiter_on_a_proxy_root() {
+    let (p, _ri) = proxy();
+    let q = p.clone();
+    let before = q.callback_count();
+    let (w, rw) = wait::<u32>();
+    let r = nchoose_split(vec![w, p]);
+    assert_eq!(q.callback_count(), before + 1);
+    rw.wakeup(1);
+    let State::Fulfilled((values, rest)) = r.state() else {
+        panic!("not fulfilled")
+    };
+    assert_eq!(values, [1]);
+    assert_eq!(rest.len(), 1);
+    assert_eq!(
+        q.callback_count(),
+        before,
+        "the dead waiter stayed on the root"
+    );
+}
+
+#[test]
+fn npick_cancels_a_loser_given_twice_once() {
+    let (x, _rx) = task::<u32>();
+    let cancels = Rc::new(Cell::new(0));
+    let c = cancels.clone();
+    x.on_cancel(move || c.set(c.get() + 1));
+    let (w, rw) = wait::<u32>();
+    let r = npick(vec![w, x.clone(), x]);
+    rw.wakeup(1);
+    assert_eq!(r.state(), State::Fulfilled(vec![1]));
+    assert_eq!(cancels.get(), 1);
+}
