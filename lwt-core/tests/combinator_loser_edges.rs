@@ -1,7 +1,9 @@
-//! Combinators over inputs whose handle is a proxy (a task returned by a bind's callback, merged
-//! into the bind's result, and kept by a clone). Checked in review (rev134) of session 47's
-//! change: a finished `pick` cancels and releases its losers through the handle's node, which
-//! finds the root itself, instead of the root looked up first and only while pending.
+//! How `pick`, `npick` and `nchoose_split` treat their losers in edge cases, checked in review
+//! (rev134) of session 47's changes: inputs whose handle is a proxy (a task returned by a bind's
+//! callback, merged into the bind's result, and kept by a clone), since a finished combinator now
+//! cancels and releases its losers through the handle's node, which finds the root itself; a
+//! loser given twice; and `npick`'s once-only cancel of its losers when its first callback waits
+//! for an input with callbacks queued, with a loser's cancel resolving another loser.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -90,4 +92,33 @@ fn npick_cancels_a_loser_given_twice_once() {
     rw.wakeup(1);
     assert_eq!(r.state(), State::Fulfilled(vec![1]));
     assert_eq!(cancels.get(), 1);
+}
+
+/// `b` is resolved (with its callbacks queued) by a callback of `a` registered before `npick`:
+/// the first callback takes `a` and `b` and waits for `b`'s, and cancels the losers meanwhile,
+/// once; `c`'s cancel fulfils `d`, a loser too, which stays out of the result. (Lwt, whose
+/// callbacks run newest first, gives `[1]`: see `combinators`' module docs.)
+#[test]
+fn npick_waiting_for_a_busy_input_cancels_a_loser_once_and_leaves_out_one_its_cancel_resolves() {
+    let (a, ra) = wait::<u32>();
+    let (b, rb) = wait::<u32>();
+    let (c, _rc) = task::<u32>();
+    let (d, rd) = task::<u32>();
+    let rb = RefCell::new(Some(rb));
+    a.on_success(move |_| rb.borrow_mut().take().unwrap().wakeup_later(2));
+    let rd = RefCell::new(Some(rd));
+    let c_cancels = Rc::new(Cell::new(0));
+    let cc = c_cancels.clone();
+    c.on_cancel(move || {
+        cc.set(cc.get() + 1);
+        if let Some(rd) = rd.borrow_mut().take() {
+            rd.wakeup(4);
+        }
+    });
+    let d_kept = d.clone();
+    let r = npick(vec![a, b, c, d]);
+    ra.wakeup(1);
+    assert_eq!(r.state(), State::Fulfilled(vec![1, 2]));
+    assert_eq!(c_cancels.get(), 1);
+    assert_eq!(d_kept.state(), State::Fulfilled(4));
 }
