@@ -405,6 +405,17 @@ impl<T: 'static> Node<T> {
         self.take_or_clone_slow()
     }
 
+    /// [`take_or_clone`](Self::take_or_clone) when that runs no user code (no handle was ever
+    /// cloned, so no `T::clone`); `None` otherwise, with the value left in place. For a caller
+    /// that holds a borrow which user code must not find.
+    #[inline]
+    pub(crate) fn take_unless_cloned(&self) -> Option<Outcome<T>> {
+        if self.cloner.get().is_some() {
+            return None;
+        }
+        Some(self.take_or_clone())
+    }
+
     /// [`take_or_clone`](Self::take_or_clone) for a rejection, a cloned handle or a value moved
     /// out already.
     #[inline(never)]

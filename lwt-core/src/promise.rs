@@ -300,6 +300,17 @@ impl<T: 'static> Promise<T> {
         }
     }
 
+    /// [`take_outcome`](Self::take_outcome) of a promise with a node, when it runs no user code
+    /// (see [`Node::take_unless_cloned`]); `None`, the handle untouched, otherwise. Inlined into
+    /// `Choose::wake`, where its frame was a fifth of its cost.
+    #[inline]
+    pub(crate) fn take_outcome_unless_cloned(&self) -> Option<Outcome<T>> {
+        match &self.0 {
+            Repr::Node(node) => node.root_cow().take_unless_cloned(),
+            Repr::Ready(_) => None,
+        }
+    }
+
     /// How many callbacks wait on this promise (for the tests that check nothing accumulates).
     #[doc(hidden)]
     pub fn callback_count(&self) -> usize {
