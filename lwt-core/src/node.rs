@@ -618,14 +618,18 @@ impl<T: 'static> Node<T> {
     }
 
     /// A combinator that waited on this promise finished (see `Callbacks::note_dead_waiter`).
+    // One borrow when this node is the root (the usual case), as in `ignores_cancel`.
     pub(crate) fn note_dead_waiter(self: &Rc<Self>) {
-        let root = self.root_cow();
-        let last_references = match &mut *root.state.borrow_mut() {
-            State::Pending { callbacks, .. } => callbacks.note_dead_waiter(),
-            _ => return,
+        let last_references = match &mut *self.state.borrow_mut() {
+            State::Pending { callbacks, .. } => Some(callbacks.note_dead_waiter()),
+            State::Done { .. } => return,
+            State::Proxy(_) => None,
         };
-        // Outside the borrow: a combinator's last reference may run code as it goes.
-        drop(last_references);
+        match last_references {
+            // Outside the borrow: a combinator's last reference may run code as it goes.
+            Some(last_references) => drop(last_references),
+            None => self.root().note_dead_waiter(),
+        }
     }
 
     /// Resolves this promise (that is, its root). Gives the outcome back if it was resolved already.
@@ -816,15 +820,21 @@ impl<T: 'static> Node<T> {
     /// Does a cancel of this promise do nothing at all? A resolved promise or a pending `wait()`
     /// promise ignores it and propagates it nowhere: the walk and its setup are skipped (a
     /// `pick` whose loser is a `wait()` promise does this on every call).
+    ///
+    /// One borrow when this node is the root (the usual case): through `root_cow`, its `Cow`
+    /// and a second borrow cost every loser of every `pick`.
     pub(crate) fn ignores_cancel(self: &Rc<Self>) -> bool {
-        matches!(
-            &*self.root_cow().state.borrow(),
+        match &*self.state.borrow() {
             State::Done { .. }
-                | State::Pending {
-                    cancel: HowToCancel::NotCancelable,
-                    ..
-                }
-        )
+            | State::Pending {
+                cancel: HowToCancel::NotCancelable,
+                ..
+            } => return true,
+            State::Pending { .. } => return false,
+            State::Proxy(_) => {}
+        }
+        // Outside the borrow: the lookup compresses this proxy's path.
+        self.root().ignores_cancel()
     }
 
     /// Makes `node` a fresh pending node again, if it is resolved, every callback of it has run,
