@@ -976,3 +976,29 @@ fn an_input_resolved_by_an_earlier_callback_of_another_reaches_pick_first() {
         }
     }
 }
+
+/// Pins the proxy case of `ignores_cancel` and `note_dead_waiter` (rev133 made both look at the
+/// handle's node first, and go to the root only for a proxy): a pick's losers held through
+/// proxies (promises a bind's callback returned, merged into the bind's result) are canceled
+/// through the root when they are tasks, and lose their dead waiter when they are `wait()`
+/// promises.
+#[test]
+fn a_pick_reaches_losers_held_through_proxies() {
+    let (src, rs) = wait::<()>();
+    let (t, _rt) = task::<i32>();
+    let (w, _rw) = wait::<i32>();
+    let (t2, w2) = (t.clone(), w.clone());
+    let bound_t = src.clone().bind(move |()| t2);
+    let bound_w = src.bind(move |()| w2);
+    rs.wakeup(());
+    // `t` and `w` are proxies now; their roots are the binds' results.
+    let (winner, rwin) = wait::<i32>();
+    let p = pick(vec![t.clone(), w.clone(), winner]);
+    assert_eq!(bound_w.callback_count(), 1, "the pick waits on w's root");
+    rwin.wakeup(5);
+    assert_eq!(p.state(), State::Fulfilled(5));
+    assert!(t.rejection().unwrap().is_canceled());
+    assert!(bound_t.rejection().unwrap().is_canceled());
+    assert!(w.is_pending());
+    assert_eq!(bound_w.callback_count(), 0, "the dead waiter left w's root");
+}
