@@ -569,3 +569,27 @@ fn chat_shows_bad_bytes_and_control_characters_as_replacements() {
     b.expect(&["\u{fffd}bell: still connected"]);
     drop(server);
 }
+
+/// The key-value server ported from OCaml (rev136, session 47): its clients check every reply
+/// (the program exits 1 on a wrong one), the silent client is timed out, and the switch stops
+/// the server with both keys still in the store. Which client's request is served first may
+/// vary with the kernel's order of the three connections, so the whole output is not compared.
+#[test]
+fn kv_server_answers_its_clients_and_shuts_down() {
+    let out = example("kv_server").stdin(Stdio::null()).output().unwrap();
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    for line in [
+        "alice: GET a -> VALUE 1\n",
+        "bob: GET c -> VALUE 3\n",
+        "alice: FROB -> ERR unknown command: FROB\n",
+        "idler: got ERR timeout\n",
+        "log: server stopped\n",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
+    }
+    assert!(
+        stdout.ends_with("done: 0 failure(s), 2 keys left\n"),
+        "{stdout}"
+    );
+}

@@ -3,7 +3,7 @@
 //! timeout, a stream of log events read by a logger task, and a switch that shuts it all down.
 //!
 //! ```text
-//! cargo run --example trial_kv      # exits 1 if a reply is not the one expected
+//! cargo run --example kv_server      # exits 1 if a reply is not the one expected
 //! ```
 //!
 //! The protocol, one request a line: `GET k` (`VALUE v` or `NOTFOUND`), `SET k v` (`OK`),
@@ -232,7 +232,7 @@ fn program() -> Promise<()> {
 
 fn main() {
     if let Err(e) = main::run(program()) {
-        eprintln!("trial_kv: {e}");
+        eprintln!("kv_server: {e}");
         std::process::exit(1);
     }
 }
