@@ -800,8 +800,50 @@ pub(crate) fn open_message(form: &str, names: &[String], local: bool) -> String 
     }
 }
 
+/// The message for a rejection arm that names one of Lwt's exceptions by its OCaml module,
+/// `Lwt_unix::Timeout` for `Lwt_unix.Timeout`, or `None` if `module` is not one of Lwt's.
+/// Without it the arm got the message of an enum variant, `e: Lwt_unix if matches!(..)`, which
+/// names a module as a type (rev136's trial).
+pub(crate) fn lwt_exception(module: &str, exception: &str) -> Option<String> {
+    let rust_module = match module {
+        "Lwt" => None,
+        m if m.starts_with("Lwt_") => Some(lwt_counterpart(m)),
+        _ => return None,
+    };
+    let known = match (module, exception) {
+        ("Lwt", "Canceled") => Some("lwt::Canceled"),
+        ("Lwt_unix", "Timeout") => Some("lwt::unix::Timeout"),
+        ("Lwt_stream", "Empty") => Some("lwt::stream::Empty"),
+        ("Lwt_stream", "Closed") => Some("lwt::stream::Closed"),
+        ("Lwt_stream", "Full") => Some("lwt::stream::Full"),
+        ("Lwt_switch", "Off") => Some("lwt::switch::Off"),
+        ("Lwt_io", "Channel_closed") => Some("lwt::io::ChannelClosed"),
+        _ => None,
+    };
+    let ocaml = format!("`{module}::{exception}` is OCaml's exception `{module}.{exception}`");
+    Some(match (known, rust_module) {
+        (Some(ty), _) => {
+            let name = ty.rsplit("::").next().unwrap_or(ty);
+            format!(
+                "{ocaml}: in Rust it is the error type `{ty}`, and a rejection arm matches the \
+                 error by its type: name it `{ty}` (or `use {ty};` and name it `{name}`)"
+            )
+        }
+        (None, Some(Some(rust))) => format!(
+            "{ocaml}: `lwt` has no error type of that name; Lwt's exceptions are error types in \
+             Rust, those of `{module}` in `lwt::{rust}` (see its documentation), and a rejection \
+             arm matches the error by its type"
+        ),
+        (None, _) => format!(
+            "{ocaml}: `lwt` has no error type of that name; Lwt's exceptions are error types in \
+             Rust (`lwt::Canceled`, `lwt::Failure`, ...), and a rejection arm matches the error \
+             by its type"
+        ),
+    })
+}
+
 /// The module of `lwt` that stands for Lwt's `Lwt_*` module `module`.
-fn lwt_counterpart(module: &str) -> Option<&'static str> {
+pub(crate) fn lwt_counterpart(module: &str) -> Option<&'static str> {
     match &module["Lwt_".len()..] {
         "unix" => Some("unix"),
         "io" => Some("io"),

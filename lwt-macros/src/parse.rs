@@ -1764,7 +1764,19 @@ fn catch_arm(input: ParseStream<'_>, errors: &mut Errors, in_match: bool) -> Res
                 }
             }
             Pat::Path(p) if p.qself.is_none() && !input.peek(Token![:]) => {
-                if let Some(enum_path) = variant_parent(&p.path) {
+                let segments: Vec<String> = p
+                    .path
+                    .segments
+                    .iter()
+                    .map(|s| s.ident.to_string())
+                    .collect();
+                let lwt_exception = match segments.as_slice() {
+                    [module, exception] => crate::ocaml::lwt_exception(module, exception),
+                    _ => None,
+                };
+                if let Some(message) = lwt_exception {
+                    errors.push(syn::Error::new_spanned(&p, message));
+                } else if let Some(enum_path) = variant_parent(&p.path) {
                     errors.push(syn::Error::new_spanned(
                         &p,
                         format!(
