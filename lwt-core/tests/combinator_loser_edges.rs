@@ -122,3 +122,70 @@ fn npick_waiting_for_a_busy_input_cancels_a_loser_once_and_leaves_out_one_its_ca
     assert_eq!(c_cancels.get(), 1);
     assert_eq!(d_kept.state(), State::Fulfilled(4));
 }
+
+/// Checked in review (rev135) of the winner's outcome taken under the inputs' borrow: a winner
+/// held through a proxy (and so cloned: the clone's cloner went to the root with the merge)
+/// hands the pick a copy, and its other handle keeps the value.
+#[test]
+fn pick_copies_a_proxy_winners_value_for_its_other_handle() {
+    let (p, ri) = proxy();
+    let q = p.clone();
+    let (w, _rw) = wait::<u32>();
+    let r = pick(vec![w, p]);
+    ri.wakeup(4);
+    assert_eq!(r.state(), State::Fulfilled(4));
+    assert_eq!(q.state(), State::Fulfilled(4));
+}
+
+/// As above, with the same promise given to `pick` twice (so cloned): the first handle wins and
+/// the result is its value, once.
+#[test]
+fn pick_given_the_winner_twice_resolves_with_its_value() {
+    let (p, rp) = wait::<u32>();
+    let r = pick(vec![p.clone(), p]);
+    rp.wakeup(3);
+    assert_eq!(r.state(), State::Fulfilled(3));
+}
+
+/// A rejected winner never cloned: its error (copied, the node keeps it) rejects the result, and
+/// the loser is canceled.
+#[test]
+fn pick_with_a_rejected_winner_never_cloned_rejects_and_cancels() {
+    let (w, rw) = wait::<u32>();
+    let (t, _rt) = task::<u32>();
+    let loser = t.clone();
+    let r = pick(vec![w, t]);
+    rw.wakeup_exn(lwt_core::Exn::failure("lost"));
+    assert_eq!(r.rejection().map(|e| e.to_string()), Some("lost".into()));
+    assert!(loser.rejection().is_some_and(|e| e.is_canceled()));
+}
+
+/// Counts its drops (its clones share the count).
+#[derive(Clone)]
+struct Counted(Rc<Cell<usize>>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// A winner never cloned whose earlier observer cancels the pick's result: the cancel reaches
+/// the loser, the pick's late resolution of its result is refused, and the winner's value,
+/// taken out under the inputs' borrow, is dropped once (neither leaked nor dropped twice).
+#[test]
+fn pick_whose_result_the_winners_observer_cancels_drops_the_value_once() {
+    let drops = Rc::new(Cell::new(0));
+    let (w, rw) = wait::<Counted>();
+    let (t, _rt) = task::<Counted>();
+    let loser = t.clone();
+    let slot: Rc<RefCell<Option<Promise<Counted>>>> = Rc::default();
+    let s = slot.clone();
+    w.on_success(move |_| s.borrow_mut().take().unwrap().cancel());
+    let r = pick(vec![w, t]);
+    *slot.borrow_mut() = Some(r.clone());
+    rw.wakeup(Counted(drops.clone()));
+    assert!(r.rejection().is_some_and(|e| e.is_canceled()));
+    assert!(loser.rejection().is_some_and(|e| e.is_canceled()));
+    assert_eq!(drops.get(), 1);
+}
