@@ -25,9 +25,10 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::task::{Context, Poll, RawWaker, RawWakerVTable, Wake, Waker};
+use std::thread::LocalKey;
 
 use lwt_core::future::{spawn_local, CancelOnDrop};
-use lwt_core::{hook, key, main, wait, Promise};
+use lwt_core::{hook, key, main, wait, Promise, Resolver};
 
 struct PanicOnDrop(&'static str);
 
@@ -528,4 +529,183 @@ fn a_wakers_clone_that_resolves_the_promise_gets_the_task_woken_once() {
     assert_eq!(RESOLVING_WAKES.with(Cell::get), 1, "the waker was lost");
     assert!(matches!(Pin::new(&mut p).poll(&mut cx), Poll::Ready(Ok(5))));
     assert_eq!(RESOLVING_WAKES.with(Cell::get), 1);
+}
+
+thread_local! {
+    /// The tasks of the nested-delivery tests: the outer one's waker resolves `NESTED` (whose
+    /// waker is the inner one's) before it polls, so that the inner delivery nests in its own.
+    static OUTER_TASK: RefCell<Option<Task>> = const { RefCell::new(None) };
+    static INNER_TASK: RefCell<Option<Task>> = const { RefCell::new(None) };
+    static NESTED: RefCell<Option<Resolver<u32>>> = const { RefCell::new(None) };
+    static OUTER_WAKES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Polls the task in `slot` once with `waker`, and puts it back unless it finished.
+fn poll_slot(slot: &'static LocalKey<RefCell<Option<Task>>>, waker: Waker) {
+    let mut cx = Context::from_waker(&waker);
+    let task = slot.with(|t| t.borrow_mut().take());
+    if let Some(mut f) = task {
+        if f.as_mut().poll(&mut cx).is_pending() {
+            slot.with(|t| *t.borrow_mut() = Some(f));
+        }
+    }
+}
+
+/// Resolves `NESTED` (the first time) and then polls `OUTER_TASK`, both at once.
+struct OuterWaker;
+
+impl Wake for OuterWaker {
+    fn wake(self: Arc<Self>) {
+        OUTER_WAKES.with(|n| n.set(n.get() + 1));
+        if let Some(r) = NESTED.with(|n| n.borrow_mut().take()) {
+            r.wakeup(5);
+        }
+        poll_slot(&OUTER_TASK, Waker::from(self));
+    }
+}
+
+/// Polls `INNER_TASK` at once.
+struct InnerWaker;
+
+impl Wake for InnerWaker {
+    fn wake(self: Arc<Self>) {
+        poll_slot(&INNER_TASK, Waker::from(self));
+    }
+}
+
+/// A task that awaits the never-cloned handle in `shared` (shared with the test, which observes
+/// it) and records the value.
+fn awaiting(shared: Rc<RefCell<Promise<u32>>>, done: Rc<Cell<Option<u32>>>) -> Task {
+    Box::pin(async move {
+        let v = std::future::poll_fn(|cx| Pin::new(&mut *shared.borrow_mut()).poll(cx)).await;
+        done.set(Some(v.unwrap()));
+    })
+}
+
+/// `a`'s waker (the outer task's) resolves `b`, whose waker (the inner task's) is delivered,
+/// nested, before the outer task polls `a`; with an observer on `a` after its waker or not.
+/// Gives the outer and inner tasks' values, what the observer saw, and the outer wakes.
+fn nested_delivery(observer_after_the_waker: bool) -> (Option<u32>, Option<u32>, Vec<u32>, usize) {
+    let (a, ra) = wait::<u32>();
+    let (b, rb) = wait::<u32>();
+    let (sa, sb) = (Rc::new(RefCell::new(a)), Rc::new(RefCell::new(b)));
+    let (da, db) = (Rc::new(Cell::new(None)), Rc::new(Cell::new(None)));
+    OUTER_TASK.with(|t| *t.borrow_mut() = Some(awaiting(sa.clone(), da.clone())));
+    INNER_TASK.with(|t| *t.borrow_mut() = Some(awaiting(sb, db.clone())));
+    poll_slot(&OUTER_TASK, Waker::from(Arc::new(OuterWaker))); // its waker on `a`
+    poll_slot(&INNER_TASK, Waker::from(Arc::new(InnerWaker))); // its waker on `b`
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    if observer_after_the_waker {
+        let s = seen.clone();
+        sa.borrow().on_success(move |v| s.borrow_mut().push(*v));
+    }
+    NESTED.with(|n| *n.borrow_mut() = Some(rb));
+    OUTER_WAKES.with(|n| n.set(0));
+    ra.wakeup(7);
+    let seen = seen.take();
+    (da.get(), db.get(), seen, OUTER_WAKES.with(Cell::get))
+}
+
+/// 3, checked in review (rev135) of the count in `WAKING`: a waker's delivery nested in another
+/// promise's puts the outer one back, so that the outer task, polled after it, still takes its
+/// value at once (read as pending there, it would be woken a second time).
+#[test]
+fn a_nested_wake_delivery_gives_the_outer_one_back() {
+    assert_eq!(nested_delivery(false), (Some(7), Some(5), vec![], 1));
+}
+
+/// 3, as above, with an observer after the outer waker: the count put back is the outer
+/// delivery's (one reader after it), not the inner one's (none), so the outer task leaves the
+/// value to the observer and takes it when woken again.
+#[test]
+fn a_nested_wake_delivery_gives_the_outer_count_back() {
+    assert_eq!(nested_delivery(true), (Some(7), Some(5), vec![7], 2));
+}
+
+thread_local! {
+    static TWICE_TASK: RefCell<Option<Task>> = const { RefCell::new(None) };
+    static TWICE_WAKES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// An executor that polls its task twice at each wake (a spurious second poll, which the
+/// `Future` contract allows).
+struct TwiceWaker;
+
+impl Wake for TwiceWaker {
+    fn wake(self: Arc<Self>) {
+        TWICE_WAKES.with(|n| n.set(n.get() + 1));
+        if TWICE_WAKES.with(Cell::get) > 1000 {
+            return;
+        }
+        poll_slot(&TWICE_TASK, Waker::from(self.clone()));
+        poll_slot(&TWICE_TASK, Waker::from(self));
+    }
+}
+
+/// 3, checked in review (rev135): polled twice inside its waker's delivery while an observer
+/// queued after that waker still reads the value, the task is deferred by both polls and its
+/// waker queued again once (the second poll finds it there), not twice: woken twice in all, and
+/// the observer is called.
+#[test]
+fn two_inline_polls_in_one_delivery_queue_the_waker_again_once() {
+    let (p, r) = wait::<u32>();
+    let shared = Rc::new(RefCell::new(p));
+    let done = Rc::new(Cell::new(None));
+    TWICE_TASK.with(|t| *t.borrow_mut() = Some(awaiting(shared.clone(), done.clone())));
+    poll_slot(&TWICE_TASK, Waker::from(Arc::new(TwiceWaker)));
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    shared.borrow().on_success(move |v| s.borrow_mut().push(*v));
+    TWICE_WAKES.with(|n| n.set(0));
+    r.wakeup(7);
+    assert_eq!(*seen.borrow(), [7]);
+    assert_eq!(done.get(), Some(7));
+    assert_eq!(TWICE_WAKES.with(Cell::get), 2);
+}
+
+thread_local! {
+    static DROP_TASK: RefCell<Option<Task>> = const { RefCell::new(None) };
+}
+
+/// Polls `DROP_TASK` (with a no-op waker) when dropped.
+struct PollsOnDrop;
+
+impl Drop for PollsOnDrop {
+    fn drop(&mut self) {
+        poll_slot(&DROP_TASK, Waker::noop().clone());
+    }
+}
+
+/// 3, checked in review (rev135): a poll made from a `Drop` that runs during the promise's
+/// callbacks but outside any waker's delivery (an observer queued before the task's waker,
+/// dropped once called) reads as pending, so the observer queued after the waker still gets the
+/// value, and the task takes it at its waker's delivery.
+#[test]
+fn a_poll_from_a_drop_during_the_callbacks_reads_as_pending() {
+    let (p, r) = wait::<u32>();
+    let shared = Rc::new(RefCell::new(p));
+    let guard = PollsOnDrop;
+    shared.borrow().on_success(move |_| drop(guard)); // before the waker
+    let done = Rc::new(Cell::new(None));
+    DROP_TASK.with(|t| *t.borrow_mut() = Some(awaiting(shared.clone(), done.clone())));
+    let woken = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+    poll_slot(&DROP_TASK, Waker::from(woken.clone()));
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let s = seen.clone();
+    shared.borrow().on_success(move |v| s.borrow_mut().push(*v)); // after it
+    r.wakeup(7);
+    assert_eq!(*seen.borrow(), [7], "the poll from the drop took the value");
+    assert_eq!(done.get(), None);
+    assert_eq!(woken.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+    poll_slot(&DROP_TASK, Waker::from(woken));
+    assert_eq!(done.get(), Some(7));
+}
+
+/// Counts its wakes.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
