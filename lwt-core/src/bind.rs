@@ -258,9 +258,10 @@ impl<T: 'static> Promise<T> {
     }
 
     /// Registers an observer, guarded so a panic goes to the hook, with the current key storage.
-    pub(crate) fn observe(&self, f: impl FnOnce(&Outcome<T>) + 'static) {
+    /// `f` gets `None` for a value moved out already (see `ObserveFn`).
+    pub(crate) fn observe(&self, f: impl FnOnce(Option<&Outcome<T>>) + 'static) {
         match &self.0 {
-            Repr::Ready(outcome) => hook::guard(|| f(outcome)),
+            Repr::Ready(outcome) => hook::guard(|| f(Some(outcome))),
             Repr::Node(node) => {
                 let storage = key::snapshot();
                 node.add_callback(Callback::Observe(Box::new(move |outcome| {
@@ -286,7 +287,7 @@ impl<T: 'static> Promise<T> {
             Repr::Node(node) => {
                 let storage = key::snapshot();
                 node.add_callback(Callback::Observe(Box::new(move |outcome| {
-                    if let Err(e) = outcome {
+                    if let Some(Err(e)) = outcome {
                         key::with_storage(storage, || hook::report(e))
                     }
                 })))
@@ -306,7 +307,7 @@ impl<T: 'static> Promise<T> {
     /// ```
     pub fn on_success(&self, f: impl FnOnce(&T) + 'static) {
         self.observe(move |outcome| {
-            if let Ok(value) = outcome {
+            if let Some(Ok(value)) = outcome {
                 f(value)
             }
         })
@@ -323,7 +324,7 @@ impl<T: 'static> Promise<T> {
     /// ```
     pub fn on_failure(&self, f: impl FnOnce(&Exn) + 'static) {
         self.observe(move |outcome| {
-            if let Err(e) = outcome {
+            if let Some(Err(e)) = outcome {
                 f(e)
             }
         })
@@ -355,8 +356,9 @@ impl<T: 'static> Promise<T> {
     /// ```
     pub fn on_any(&self, on_ok: impl FnOnce(&T) + 'static, on_err: impl FnOnce(&Exn) + 'static) {
         self.observe(move |outcome| match outcome {
-            Ok(value) => on_ok(value),
-            Err(e) => on_err(e),
+            Some(Ok(value)) => on_ok(value),
+            Some(Err(e)) => on_err(e),
+            None => {}
         })
     }
 }

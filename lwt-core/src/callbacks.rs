@@ -20,8 +20,10 @@ const RECENT_WAKERS: usize = 8;
 /// What a promise ends with.
 pub(crate) type Outcome<T> = Result<T, Exn>;
 
-/// A callback that looks at an outcome without taking it.
-pub(crate) type ObserveFn<T> = Box<dyn FnOnce(&Outcome<T>)>;
+/// A callback that looks at an outcome without taking it. `None` once a value was moved out (a
+/// handle never cloned, whose only consumer took it first): the promise was fulfilled, and an
+/// observer that needs no value (`on_termination`) must still run.
+pub(crate) type ObserveFn<T> = Box<dyn FnOnce(Option<&Outcome<T>>)>;
 
 /// One registration on a promise.
 pub(crate) enum Callback<T> {

@@ -564,12 +564,10 @@ impl<T: 'static> Node<T> {
             Callback::Forward(target) => {
                 let _ = target.resolve(self.take_or_clone(), Mode::Later);
             }
-            Callback::Observe(f) => {
-                let value = self.value.borrow();
-                if let Some(outcome) = &*value {
-                    f(outcome);
-                }
-            }
+            // Called even with the value moved out: an inline poll inside a waker's delivery
+            // takes it before an observer its own code queued just then (see
+            // `delivering_a_wake`), and `on_termination` was then never called.
+            Callback::Observe(f) => f(self.value.borrow().as_ref()),
             Callback::OnCancel(f) => {
                 if self.is_canceled() {
                     f();

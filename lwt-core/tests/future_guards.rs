@@ -709,3 +709,38 @@ impl Wake for CountingWaker {
         self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
+
+/// 3, found in review (rev135) of the count above: the observer that the inline poll queues
+/// itself, just before it takes the value (that is what the count lets it do), was skipped when
+/// its turn came, the value being gone: an `on_termination`, which needs no value, was never
+/// called, though the promise had resolved. It is now called.
+#[test]
+fn an_on_termination_queued_by_the_inline_poll_that_takes_the_value_is_called() {
+    let (p, r) = wait::<u32>();
+    let shared = Rc::new(RefCell::new(p));
+    let s = shared.clone();
+    let ended = Rc::new(Cell::new(0));
+    let e = ended.clone();
+    let done = Rc::new(Cell::new(None));
+    let d = done.clone();
+    INLINE.with(|f| {
+        *f.borrow_mut() = Some(Box::pin(async move {
+            let v = std::future::poll_fn(|cx| {
+                let e = e.clone();
+                s.borrow().on_termination(move || e.set(e.get() + 1));
+                Pin::new(&mut *s.borrow_mut()).poll(cx)
+            })
+            .await;
+            d.set(Some(v.unwrap()));
+        }))
+    });
+    Arc::new(InlineWaker).wake(); // pending: an observer, then the waker
+    WAKES.with(|n| n.set(0));
+    r.wakeup(7);
+    assert_eq!(done.get(), Some(7));
+    assert_eq!(
+        ended.get(),
+        2,
+        "an on_termination of a resolved promise was not called"
+    );
+}
