@@ -21,7 +21,9 @@
 //! (an `on_success`, a combinator), the poll reads as pending and the waker is queued again,
 //! after that callback, so the task takes the value once the callbacks have run. Only those
 //! queued when the waker's delivery began count: one the poll itself queues first (a wrapper
-//! that observes the promise at each poll) would defer the task at every delivery, for ever.
+//! that observes the promise at each poll) would defer the task at every delivery, for ever. Such
+//! an observer then finds the value gone: an `on_termination` is still called, an `on_success`
+//! is not.
 //!
 //! A task that gives a pending promise up before it resolves (a `select` whose other branch
 //! won) leaves its waker with the promise. For a [`spawn_local`] task that is over, the promise
