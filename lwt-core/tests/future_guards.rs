@@ -182,7 +182,7 @@ fn a_cancel_on_drop_of_a_task_dropped_at_thread_exit() {
 }
 
 thread_local! {
-    static INLINE: RefCell<Option<Pin<Box<dyn Future<Output = ()>>>>> = RefCell::new(None);
+    static INLINE: RefCell<Option<Task>> = RefCell::new(None);
     static WAKES: Cell<usize> = const { Cell::new(0) };
 }
 
@@ -192,21 +192,16 @@ struct InlineWaker;
 
 impl Wake for InlineWaker {
     fn wake(self: Arc<Self>) {
-        WAKES.with(|n| n.set(n.get() + 1));
-        if WAKES.with(Cell::get) > 1000 {
-            return;
+        if counted_wake(&WAKES) {
+            poll_slot(&INLINE, Waker::from(self));
         }
-        let waker = Waker::from(self);
-        let mut cx = Context::from_waker(&waker);
-        INLINE.with(|f| {
-            let mut f = f.borrow_mut();
-            if f.as_mut()
-                .is_some_and(|f| f.as_mut().poll(&mut cx).is_ready())
-            {
-                *f = None;
-            }
-        });
     }
+}
+
+/// Counts a wake in `wakes`: false past the 1000th, a livelock's, when the executor gives up.
+fn counted_wake(wakes: &'static LocalKey<Cell<usize>>) -> bool {
+    wakes.with(|n| n.set(n.get() + 1));
+    wakes.with(Cell::get) <= 1000
 }
 
 /// 3: woken by the promise it awaits, the future is polled inside the promise's delivery of
@@ -633,12 +628,10 @@ struct TwiceWaker;
 
 impl Wake for TwiceWaker {
     fn wake(self: Arc<Self>) {
-        TWICE_WAKES.with(|n| n.set(n.get() + 1));
-        if TWICE_WAKES.with(Cell::get) > 1000 {
-            return;
+        if counted_wake(&TWICE_WAKES) {
+            poll_slot(&TWICE_TASK, Waker::from(self.clone()));
+            poll_slot(&TWICE_TASK, Waker::from(self));
         }
-        poll_slot(&TWICE_TASK, Waker::from(self.clone()));
-        poll_slot(&TWICE_TASK, Waker::from(self));
     }
 }
 
