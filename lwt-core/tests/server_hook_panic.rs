@@ -17,12 +17,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use lwt_core::io::{self, OutputChannel};
-use lwt_core::{hook, main, pick, unix, Promise};
+use lwt_core::{hook, main, Promise};
 
 #[path = "support/escaped.rs"]
 mod escaped;
 
-use escaped::{turn_until, with_descriptors_left};
+use escaped::{closed_and_drained, turn_until, with_descriptors_left};
 
 fn loopback() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -37,23 +37,14 @@ fn a_panicking_hook_reaches_the_caller_and_the_server_goes_on() {
         Promise::<()>::fail_with("handler broke")
     }))
     .unwrap();
-    let mut client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
+    let client = TcpStream::connect(server.local_addr().unwrap()).unwrap();
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let escaped = turn_until("the handler's failure", |e| !e.is_empty());
     assert_eq!(escaped.len(), 1, "{escaped:?}");
     assert!(escaped[0].contains("handler broke"), "{escaped:?}");
-    let escaped = turn_until("the connection's close", |_| {
-        server.active_connections() == 0
-    });
-    assert!(escaped.is_empty(), "{escaped:?}");
-    let mut rest = Vec::new();
-    assert_eq!(client.read_to_end(&mut rest).unwrap(), 0, "closed");
-    main::run(server.shutdown()).unwrap();
-    let timeout = unix::sleep(Duration::from_secs(5)).map(|()| false);
-    let drained = main::run(pick([server.drained().map(|()| true), timeout])).unwrap();
-    assert!(drained, "drained() still pending");
+    closed_and_drained(&server, client);
 
     // A failed accept: the server tries again, and accepts once it can.
     let served = Rc::new(Cell::new(0));

@@ -5,18 +5,17 @@
 //! so that `drained` resolves.
 
 use std::cell::RefCell;
-use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::rc::Rc;
 use std::time::Duration;
 
 use lwt_core::io::{self, ServerConfig};
-use lwt_core::{hook, main, pick, unix, Promise};
+use lwt_core::{hook, main, Promise};
 
 #[path = "support/escaped.rs"]
 mod escaped;
 
-use escaped::turn_until;
+use escaped::{closed_and_drained, turn_until};
 
 /// A server on loopback whose every handler fails, with an `on_error` that panics; a client
 /// connected to it, with a read timeout.
@@ -34,20 +33,6 @@ fn failing_server() -> (io::Server, TcpStream) {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     (server, client)
-}
-
-/// The client sees its connection closed, and the server, shut down, drains.
-fn closed_and_drained(server: &io::Server, mut client: TcpStream) {
-    let escaped = turn_until("the connection's close", |_| {
-        server.active_connections() == 0
-    });
-    assert!(escaped.is_empty(), "{escaped:?}");
-    let mut rest = Vec::new();
-    assert_eq!(client.read_to_end(&mut rest).unwrap(), 0, "closed");
-    main::run(server.shutdown()).unwrap();
-    let timeout = unix::sleep(Duration::from_secs(5)).map(|()| false);
-    let drained = main::run(pick([server.drained().map(|()| true), timeout])).unwrap();
-    assert!(drained, "drained() still pending");
 }
 
 #[test]

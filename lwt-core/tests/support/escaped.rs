@@ -6,7 +6,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-use lwt_core::{main, unix};
+use lwt_core::{io, main, pick, unix};
 
 /// The message of a panic's payload (`panic!` with a format or a literal), or "".
 pub(crate) fn message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -62,4 +62,21 @@ pub(crate) fn with_descriptors_left<R>(room: u64, f: impl FnOnce() -> R) -> R {
     let r = catch_unwind(AssertUnwindSafe(f));
     assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &saved) }, 0);
     r.unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// For a server whose one connection (`client`'s) failed: the loop turned until the server has
+/// closed it (no panic reaching the caller meanwhile), the client then reads the end of the
+/// stream, and the server, shut down, drains within 5 s.
+pub(crate) fn closed_and_drained(server: &io::Server, mut client: std::net::TcpStream) {
+    use std::io::Read;
+    let escaped = turn_until("the connection's close", |_| {
+        server.active_connections() == 0
+    });
+    assert!(escaped.is_empty(), "{escaped:?}");
+    let mut rest = Vec::new();
+    assert_eq!(client.read_to_end(&mut rest).unwrap(), 0, "closed");
+    main::run(server.shutdown()).unwrap();
+    let timeout = unix::sleep(Duration::from_secs(5)).map(|()| false);
+    let drained = main::run(pick([server.drained().map(|()| true), timeout])).unwrap();
+    assert!(drained, "drained() still pending");
 }
