@@ -99,7 +99,12 @@
 //!   whose push function is garbage-collected stays open forever. A push still waiting on a
 //!   bounded stream then comes in first (over the bound, its promise fulfilled), so its element
 //!   is read before the end, as Lwt's next read would take it. (An explicit `close` rejects
-//!   that push with [`Closed`], as Lwt's does.)
+//!   that push with [`Closed`], as Lwt's does.) When the end matters to the program (a logger
+//!   that must finish), close the stream explicitly where the producing ends: when the last
+//!   `Push` is dropped depends on what still holds it, and a closure of Rust 2021 captures only
+//!   the fields of a struct it names, so one more mention of a struct that holds the `Push`, in
+//!   code after a wait, can keep it alive and the stream open (rev136's trial: a deadlock,
+//!   which `main::run` reports).
 //! * **Dropping every reader closes the stream to its producers**: once every handle, clone and
 //!   derived stream is dropped and no read is pending, nothing can read the stream again, so a
 //!   push fails with [`Closed`] (a push waiting for room is rejected with it) and the producers'
