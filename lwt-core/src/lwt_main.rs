@@ -105,8 +105,8 @@
 //!   uses them in a forked child, to leave the parent's pauses pending for ever. Here, dropping
 //!   the waiting pauses would reject their promises (a dropped resolver rejects with
 //!   `Abandoned`), not leave them pending, and would drop the runtime's own pause-driven work
-//!   (a new signal handler's first read, say) with them; a forked child that must not run the
-//!   parent's work starts no loop, or a loop on a thread of its own.
+//!   (a new signal handler's first read, say) with them. A forked child that must not run the
+//!   parent's work does not turn the loop it inherited (the usual case: it `exec`s).
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
