@@ -26,6 +26,8 @@ pub(crate) fn check(block: &Block, errors: &mut Vec<syn::Error>) {
         depth: 0,
         context: TOP,
         carry: None,
+        breakable: None,
+        whole_statement: false,
         errors,
     };
     walk.block(block, None);
@@ -49,6 +51,13 @@ struct Walk<'e> {
     /// Set for a nested `lwt!` that is a running-in-place block's value: the block's own names
     /// (from this index of `env`) go with that `lwt!`'s rest.
     carry: Option<usize>,
+    /// The innermost `while` loop that a `break;` at this point of the walk would end: the
+    /// depth of its body and the names its condition reads. `None` where `break;` cannot reach
+    /// a `while` (in another loop's body, a `finally` block, a `let`'s value, a nested `lwt!`).
+    breakable: Option<(usize, Vec<String>)>,
+    /// Is the code walked a whole `do flag = true;` (or `false`) statement, which `break;`
+    /// could replace?
+    whole_statement: bool,
     errors: &'e mut Vec<syn::Error>,
 }
 
@@ -128,12 +137,21 @@ impl Walk<'_> {
                 }
                 self.declare(&local.pat);
             }
-            Stmt::Plain(Plain::Stmt(s)) => self.rust(|v| v.visit_stmt(s)),
+            Stmt::Plain(Plain::Stmt(s)) => {
+                self.whole_statement = matches!(
+                    s,
+                    syn::Stmt::Expr(syn::Expr::Assign(a), _)
+                        if matches!(&*a.left, syn::Expr::Path(_))
+                            && matches!(&*a.right, syn::Expr::Lit(l) if matches!(l.lit, syn::Lit::Bool(_)))
+                );
+                self.rust(|v| v.visit_stmt(s));
+                self.whole_statement = false;
+            }
             Stmt::Bind(b) => {
                 for binding in &b.bindings {
                     match &binding.init {
                         Init::Expr(e) => self.expr(e),
-                        Init::Form(f) => self.form(f),
+                        Init::Form(f) => self.unbreakable(|w| w.form(f)),
                     }
                 }
                 self.waited(nested);
@@ -198,29 +216,35 @@ impl Walk<'_> {
                     self.inside(CATCH_ARM, |w| w.catch_arm(arm));
                 }
                 if let Some((_, cleanup)) = &t.finally {
-                    self.inside(FINALLY, |w| w.block(cleanup, None));
+                    self.unbreakable(|w| w.inside(FINALLY, |w| w.block(cleanup, None)));
                 }
             }
             Form::For(f) => {
                 self.expr(&f.expr);
-                self.inside(FOR, |w| {
-                    w.declare(&f.pat);
-                    w.block(&f.body, None);
+                self.unbreakable(|w| {
+                    w.inside(FOR, |w| {
+                        w.declare(&f.pat);
+                        w.block(&f.body, None);
+                    })
                 });
             }
             Form::While(l) => self.inside(WHILE, |w| {
                 w.expr(&l.cond);
+                let saved = w.breakable.replace((w.depth, read_names(&l.cond)));
                 w.block(&l.body, None);
+                w.breakable = saved;
             }),
-            Form::WhileLet(l) => self.inside(WHILE, |w| {
-                w.expr(&l.expr);
-                w.declare(&l.pat);
-                if let Some((_, rest)) = &l.chain {
-                    w.chain(rest);
-                }
-                w.block(&l.body, None);
+            Form::WhileLet(l) => self.unbreakable(|w| {
+                w.inside(WHILE, |w| {
+                    w.expr(&l.expr);
+                    w.declare(&l.pat);
+                    if let Some((_, rest)) = &l.chain {
+                        w.chain(rest);
+                    }
+                    w.block(&l.body, None);
+                })
             }),
-            Form::Loop(l) => self.inside(LOOP, |w| w.block(&l.body, None)),
+            Form::Loop(l) => self.unbreakable(|w| w.inside(LOOP, |w| w.block(&l.body, None))),
             Form::Block(b) => self.block(&b.block, Some(NESTED_BLOCK)),
         }
     }
@@ -309,8 +333,15 @@ impl Walk<'_> {
             mutable: false,
             depth,
         }));
-        self.block(&block, nested);
+        self.unbreakable(|w| w.block(&block, nested));
         self.env.truncate(saved);
+    }
+
+    /// Runs `f` where a `break;` cannot end the enclosing `while` loop.
+    fn unbreakable(&mut self, f: impl FnOnce(&mut Self)) {
+        let saved = self.breakable.take();
+        f(self);
+        self.breakable = saved;
     }
 
     /// Runs `f` one closure boundary further in; the names it declares end with it.
@@ -386,8 +417,15 @@ impl Walk<'_> {
             return;
         };
         if local.mutable && local.depth < self.depth {
+            // A flag that the loop's condition reads, set by a statement of its body: what the
+            // loop wants is `break;`, which the macro supports there.
+            let ends_loop = self.whole_statement
+                && self
+                    .breakable
+                    .as_ref()
+                    .is_some_and(|(depth, names)| local.depth < *depth && names.contains(&text));
             self.errors
-                .push(lost_assignment(name.span(), &text, self.context));
+                .push(lost_assignment(name.span(), &text, self.context, ends_loop));
         }
     }
 }
@@ -453,7 +491,7 @@ const NESTED_LWT: Context = Context {
     looped: false,
 };
 
-fn lost_assignment(span: Span, name: &str, context: Context) -> syn::Error {
+fn lost_assignment(span: Span, name: &str, context: Context, ends_loop: bool) -> syn::Error {
     let (after, instead) = if context.looped {
         (
             "the code after the loop (and, when the body waits, the next iteration)",
@@ -479,10 +517,33 @@ fn lost_assignment(span: Span, name: &str, context: Context) -> syn::Error {
         format!(
             "this assignment to `{name}` would be lost: `{name}` is a `let mut` variable \
              declared outside {what}, which runs in a `move` closure with its own copy of it, \
-             so {after} would still see the old value; {instead}",
+             so {after} would still see the old value; {instead}{brk}",
             what = context.what,
+            brk = if ends_loop {
+                format!(
+                    "; or, as `{name}` is the condition of the enclosing `while` loop, end the \
+                     loop with `break;` instead of this assignment"
+                )
+            } else {
+                String::new()
+            },
         ),
     )
+}
+
+/// The names of the variables an expression reads (every single-segment path in it).
+fn read_names(e: &syn::Expr) -> Vec<String> {
+    struct Reads(Vec<String>);
+    impl<'ast> Visit<'ast> for Reads {
+        fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
+            if let Some(name) = p.path.get_ident() {
+                self.0.push(name.unraw().to_string());
+            }
+        }
+    }
+    let mut reads = Reads(Vec::new());
+    reads.visit_expr(e);
+    reads.0
 }
 
 /// The names a pattern binds, with their `mut`.
@@ -581,6 +642,8 @@ impl<'ast> Visit<'ast> for Assignments<'_, '_> {
 
     fn visit_expr_assign(&mut self, e: &'ast syn::ExprAssign) {
         self.assigned(&e.left);
+        // Only the statement's own assignment is whole, not one in its value.
+        self.walk.whole_statement = false;
         visit::visit_expr_assign(self, e);
     }
 
