@@ -244,7 +244,9 @@ impl LastStatement for Promise<()> {
                produces a `{Self}`",
     label = "expected a `Promise<()>`, found `{Self}`",
     note = "the missing `else` produces `()`: add an `else` branch with a value of the same type, \
-            or end this branch with a statement (`expr;`)"
+            or end this branch with a statement (`expr;`)",
+    note = "a statement `expr;` waits on a `Promise<()>`: for a plain (non-promise) statement, \
+            write `do expr;`"
 )]
 pub trait ThenBranch: sealed::Sealed {
     /// The promise itself.
@@ -265,7 +267,9 @@ impl ThenBranch for Promise<()> {
 #[diagnostic::on_unimplemented(
     message = "the body of a loop in `lwt!` must produce a `Promise<()>`, but it produces a `{Self}`",
     label = "expected a `Promise<()>`, found `{Self}`",
-    note = "a loop has no value: end its body with a statement (`expr;`) instead of a value"
+    note = "a loop has no value: end its body with a statement (`expr;`) instead of a value",
+    note = "a statement `expr;` waits on a `Promise<()>`: for a plain (non-promise) statement, \
+            write `do expr;`"
 )]
 pub trait LoopBody: sealed::Sealed {
     /// The promise, as one iteration of a loop.

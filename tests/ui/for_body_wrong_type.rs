@@ -17,4 +17,11 @@ fn main() {
             ret(1_u8)
         }
     };
+    // A plain call as the body's last statement: the note says `do expr;`.
+    let total = std::cell::Cell::new(0);
+    let _r: Promise<()> = lwt! {
+        for i in 0..3_u32 {
+            total.set(i);
+        }
+    };
 }

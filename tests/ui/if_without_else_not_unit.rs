@@ -22,4 +22,12 @@ fn main() {
         }
     };
     let _ = chain(1);
+    // A plain call ending the branch as a statement: the note says `do expr;` (rev136's F2).
+    let count = std::cell::Cell::new(0);
+    let _q: Promise<()> = lwt! {
+        let ready = ret(true);
+        if ready {
+            count.set(1);
+        }
+    };
 }
