@@ -369,7 +369,9 @@ pub fn flow_body(body: Promise<Flow>) -> Iteration {
                with a `Promise<()>` (a statement), but this is a `{Self}`",
     label = "expected a `Promise<()>`, found `{Self}`",
     note = "a branch or arm of a statement has no value: end it with a statement (`expr;`), or \
-            wait for the value and drop it (`let _ = expr;`)"
+            wait for the value and drop it (`let _ = expr;`)",
+    note = "a statement `expr;` waits on a `Promise<()>`: for a plain (non-promise) statement, \
+            write `do expr;`"
 )]
 pub trait FlowStatement: sealed::Sealed {
     /// The promise itself.
@@ -768,6 +770,20 @@ pub fn value<T: 'static, P: BlockValue<Value = T>>(promise: P) -> Promise<T> {
 /// ```
 #[inline]
 pub fn last<P: LastStatement>(promise: P) -> Promise<()> {
+    promise.into_unit()
+}
+
+/// The last statement `expr;` of a block whose form checks its `Promise<()>` (a loop body, a
+/// branch of an `if` without `else`, a cleanup), after a statement that waits: there the form's
+/// check sees only the bind around it, so the statement is checked as any other (see
+/// [`UnitPromise`]), and a plain call gets the statement's `do expr;` note rather than rustc's
+/// "mismatched types" at the bind's closure.
+///
+/// ```
+/// assert!(lwt_core::control::statement(lwt_core::return_unit()).is_fulfilled());
+/// ```
+#[inline]
+pub fn statement<P: UnitPromise>(promise: P) -> Promise<()> {
     promise.into_unit()
 }
 

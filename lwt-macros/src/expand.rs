@@ -82,7 +82,7 @@ pub(crate) fn fallback(krate: &TokenStream, errors: Vec<syn::Error>) -> TokenStr
 fn block_expr(block: &Block) -> TokenStream {
     with_prefix(
         items(block),
-        stmts_expr(&block.stmts, block.tail.as_deref(), false),
+        stmts_expr(&block.stmts, block.tail.as_deref(), false, false),
     )
 }
 
@@ -92,7 +92,7 @@ fn block_expr(block: &Block) -> TokenStream {
 fn unit_block_expr(block: &Block) -> TokenStream {
     with_prefix(
         items(block),
-        stmts_expr(&block.stmts, block.tail.as_deref(), true),
+        stmts_expr(&block.stmts, block.tail.as_deref(), true, false),
     )
 }
 
@@ -114,7 +114,16 @@ fn is_item(plain: &Plain) -> bool {
     matches!(plain, Plain::Item(_) | Plain::Stmt(syn::Stmt::Item(_)))
 }
 
-fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenStream {
+/// The statements of a block, and its value. `unit_checked`: the block's form checks its
+/// `Promise<()>` (see [`unit_block_expr`]); `nested`: these statements are the rest of the block
+/// after a statement that waits, in the closure of its bind, which the form's check does not see
+/// into.
+fn stmts_expr(
+    stmts: &[Stmt],
+    tail: Option<&Tail>,
+    unit_checked: bool,
+    nested: bool,
+) -> TokenStream {
     let mut prefix = TokenStream::new();
     for (i, stmt) in stmts.iter().enumerate() {
         let rest = &stmts[i + 1..];
@@ -126,19 +135,25 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenS
                 }
                 continue;
             }
-            Stmt::Bind(b) => bind(b, stmts_expr(rest, tail, unit_checked), false),
+            Stmt::Bind(b) => bind(b, stmts_expr(rest, tail, unit_checked, true), false),
             // Only in a flow block (`jumps::check` rejects it elsewhere).
             Stmt::Jump(j) => jump(j),
             Stmt::Seq(e) => {
                 let span = e.span();
                 let lwt = rt(span);
-                if is_last && unit_checked {
+                if is_last && unit_checked && nested {
+                    let e = statement(e);
+                    quote_spanned!(span=> #lwt::statement(#e))
+                } else if is_last && unit_checked {
                     statement(e)
                 } else if is_last {
                     let e = statement(e);
                     quote_spanned!(span=> #lwt::last(#e))
                 } else {
-                    let rest = (rest_span(rest, tail), stmts_expr(rest, tail, unit_checked));
+                    let rest = (
+                        rest_span(rest, tail),
+                        stmts_expr(rest, tail, unit_checked, true),
+                    );
                     let e = if may_hold_temporaries(e) {
                         waited(e)
                     } else {
@@ -155,7 +170,10 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenS
                 } else if is_last {
                     quote_spanned!(span=> #lwt::last(#expr))
                 } else {
-                    let rest = (rest_span(rest, tail), stmts_expr(rest, tail, unit_checked));
+                    let rest = (
+                        rest_span(rest, tail),
+                        stmts_expr(rest, tail, unit_checked, true),
+                    );
                     let expr = if form_may_hold_temporaries(f) {
                         evaluated(span, expr)
                     } else {
@@ -169,7 +187,10 @@ fn stmts_expr(stmts: &[Stmt], tail: Option<&Tail>, unit_checked: bool) -> TokenS
                 if is_last {
                     expr
                 } else {
-                    let rest = (rest_span(rest, tail), stmts_expr(rest, tail, unit_checked));
+                    let rest = (
+                        rest_span(rest, tail),
+                        stmts_expr(rest, tail, unit_checked, true),
+                    );
                     seq(a.span, expr, rest)
                 }
             }

@@ -29,6 +29,21 @@ fn total(names: Vec<String>) -> Promise<u64> {
         __block
     }
 }
+fn record(_n: u64) -> Promise<()> {
+    ret(())
+}
+fn record_all(names: Vec<String>) -> Promise<()> {
+    {
+        use ::lwt::control as __lwt;
+        __lwt::guard(|| __lwt::for_each_cloned(
+            names,
+            move |name| __lwt::loop_body(
+                __lwt::bind(size(&name), move |n| __lwt::statement(record(n))),
+            ),
+        ))
+    }
+}
 fn main() {
     let _ = total(::alloc::vec::Vec::new());
+    let _ = record_all(::alloc::vec::Vec::new());
 }

@@ -20,6 +20,22 @@ fn total(names: Vec<String>) -> Promise<u64> {
     }
 }
 
+fn record(_n: u64) -> Promise<()> {
+    ret(())
+}
+
+// A last statement after a wait, in the bind's closure, where `for`'s own check of the body
+// does not see: checked as a statement (`__lwt::statement`).
+fn record_all(names: Vec<String>) -> Promise<()> {
+    lwt! {
+        for name in names {
+            let n = size(&name);
+            record(n);
+        }
+    }
+}
+
 fn main() {
     let _ = total(vec![]);
+    let _ = record_all(vec![]);
 }
