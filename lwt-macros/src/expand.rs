@@ -88,7 +88,7 @@ fn block_expr(block: &Block) -> TokenStream {
 
 /// A block whose `Promise<()>` the runtime function it goes to checks (a loop body, the branch
 /// of an `if` without `else`, a cleanup): a last statement `expr;` is returned without
-/// `__lwt::last(..)` around it.
+/// `__lwt::last(..)` around it (through `__lwt::statement(..)` after a wait: see [`stmts_expr`]).
 fn unit_block_expr(block: &Block) -> TokenStream {
     with_prefix(
         items(block),
