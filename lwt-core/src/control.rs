@@ -716,17 +716,28 @@ pub fn catch<T: 'static>(
 /// ```
 #[inline]
 #[track_caller]
-pub fn finalize<T: 'static, P: Cleanup>(
+pub fn finalize<T: 'static>(
     promise: Promise<T>,
-    cleanup: impl FnOnce() -> P + 'static,
+    cleanup: impl FnOnce() -> Promise<()> + 'static,
 ) -> Promise<T> {
     let location = Location::caller();
     promise.then(move |outcome| {
-        guard(|| cleanup().into_unit()).then(move |done| match (done, outcome) {
+        guard(cleanup).then(move |done| match (done, outcome) {
             (Ok(()), Ok(value)) => Promise::ret(value),
             (Ok(()), Err(e)) | (Err(e), _) => reject(e, location),
         })
     })
+}
+
+/// The promise of a `finally` block, checked (see [`Cleanup`]) inside the cleanup's closure, so
+/// that a block of the wrong type is reported at its statement or value, not at `finally`.
+///
+/// ```
+/// assert!(lwt_core::control::cleanup(lwt_core::return_unit()).is_fulfilled());
+/// ```
+#[inline]
+pub fn cleanup<P: Cleanup>(promise: P) -> Promise<()> {
+    promise.into_unit()
 }
 
 /// The value of a block of `lwt!` that ends with a diverging macro (`panic!(..);`): `never` is

@@ -1257,7 +1257,11 @@ fn try_form(t: &Try, flow: bool) -> TokenStream {
     if let Some((span, cleanup)) = &t.finally {
         let lwt = rt(*span);
         let cleanup = unit_block_expr(cleanup);
-        let closure = closure(*span, quote!(||), cleanup);
+        let closure = closure(
+            *span,
+            quote!(||),
+            quote_spanned!(*span=> #lwt::cleanup(#cleanup)),
+        );
         expr = quote_spanned!(*span=> #lwt::finalize(#expr, #closure));
     }
     expr

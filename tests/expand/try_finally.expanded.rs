@@ -7,7 +7,7 @@ fn with_file(work: Promise<u32>) -> Promise<u32> {
         use ::lwt::control as __lwt;
         __lwt::finalize(
             __lwt::guard(|| __lwt::bind(work, move |n| ret(n + 1))),
-            move || close(),
+            move || __lwt::cleanup(close()),
         )
     }
 }
