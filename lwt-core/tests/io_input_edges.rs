@@ -346,3 +346,30 @@ fn read_lines_ends_at_a_line_over_the_limit() {
     assert_eq!(run(ic.read_line()).unwrap(), "");
     assert_eq!(run(ic.read_line()).unwrap(), "next");
 }
+
+/// rev138: a read that completes when its fill comes in resolves, and its caller's callbacks
+/// run, before the lock passes to the next queued read, as a read that finds its data buffered
+/// does (and as in Lwt 5.6.1, where this second `read_line` fails with `Channel_closed`). The
+/// next read ran first here: it took `b` out of the buffer before the first one's caller
+/// closed the channel, and got it after the close.
+#[test]
+fn a_close_from_a_filled_reads_callback_comes_before_the_next_queued_read() {
+    for buffered in [false, true] {
+        let (ic, oc) = io::pipe().unwrap();
+        if buffered {
+            send(&oc, b"a\nb\n");
+            turn();
+        }
+        let closing = ic.clone();
+        let first = ic
+            .read_line()
+            .bind(move |line| closing.close().map(move |()| line));
+        let second = ic.read_line();
+        if !buffered {
+            send(&oc, b"a\nb\n");
+        }
+        assert_eq!(run(first).unwrap(), "a");
+        let e = run(second).unwrap_err();
+        assert!(e.is::<io::ChannelClosed>(), "buffered {buffered}: {e}");
+    }
+}

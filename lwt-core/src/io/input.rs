@@ -1270,8 +1270,16 @@ impl FillWaiter {
         match self {
             FillWaiter::Task(r) if later => r.wakeup_later_result(outcome),
             FillWaiter::Task(r) => r.wakeup_result(outcome),
-            FillWaiter::Resume(k) if later => k.resume(outcome),
-            FillWaiter::Resume(k) => crate::schedule::settle(move || k.resume(outcome)),
+            // As a callback (at the top of the loop, the fill's continuation runs outside any):
+            // the lock's `wakeup_later`, when the operation ends, then waits for this callback
+            // to return, and the operation's own resolution (a `wakeup`, in `resume`) runs its
+            // caller's callbacks first, as in Lwt. Run at the top of the loop, the next queued
+            // operation started at once, before the caller's callbacks (a `close` in one of
+            // them came too late for it).
+            FillWaiter::Resume(k) if later => {
+                crate::schedule::settle(move || k.resume(outcome, true))
+            }
+            FillWaiter::Resume(k) => crate::schedule::settle(move || k.resume(outcome, false)),
         }
     }
 }
@@ -1280,8 +1288,9 @@ impl FillWaiter {
 trait Resume {
     /// Does its caller still wait (its promise was not canceled)?
     fn is_pending(&self) -> bool;
-    /// The fill is over: run the step again, or fail.
-    fn resume(self: Box<Self>, filled: Outcome<usize>);
+    /// The fill is over: run the step again, or fail. `now`: an outcome decided at once is
+    /// given with a `wakeup`, its callbacks run before the lock's next operation.
+    fn resume(self: Box<Self>, filled: Outcome<usize>, now: bool);
 }
 
 /// What `drive` keeps of an operation while it waits for a fill: the step, the lock and the
@@ -1302,7 +1311,7 @@ where
         self.result.is_pending()
     }
 
-    fn resume(self: Box<Self>, filled: Outcome<usize>) {
+    fn resume(self: Box<Self>, filled: Outcome<usize>, now: bool) {
         let Resumption {
             ch,
             want,
@@ -1331,7 +1340,12 @@ where
                 failed
             }
         };
-        result.resolve_with(next);
+        if now && next.is_resolved() {
+            let mut next = next;
+            result.wakeup_result(next.take_outcome());
+        } else {
+            result.resolve_with(next);
+        }
     }
 }
 
