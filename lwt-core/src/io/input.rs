@@ -1323,9 +1323,9 @@ where
             return; // canceled: `held` goes, releasing the lock
         }
         // From here the step may consume bytes, and the lock may pass on to the next
-        // operations (which may run before this outcome is given, when this runs at the top of
-        // the loop, and whose callbacks may cancel this one): a cancel must not reject it then
-        // and lose those bytes. It ignores
+        // operations (which may run before this outcome is given, when it is not given `now`,
+        // and whose callbacks may cancel this one): a cancel must not reject it then and lose
+        // those bytes. It ignores
         // cancel until it waits for a fill again (the merge below gives it that wait's link),
         // as a bind's result whose callback is running does.
         result.ignore_cancel();
