@@ -4,13 +4,13 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::{Rc, Weak};
 
 use super::error::{ChannelClosed, EndOfFile, LineTooLong};
 use super::lock::{serialized, serialized_held, Held, Lock};
 use super::owner::Owner;
 use super::{Channel, DEFAULT_BUFFER_SIZE, DEFAULT_MAX_LINE_LENGTH};
-use crate::bind::guarded;
 use crate::callbacks::Outcome;
 use crate::exn::Exn;
 use crate::node::CancelListener;
@@ -709,21 +709,39 @@ impl InputChannel {
     fn drive<T: 'static>(
         &self,
         want: usize,
+        last: Option<usize>,
+        step: impl FnMut(&InputChannel, Option<usize>) -> Step<T> + 'static,
+        held: Held,
+    ) -> Promise<T> {
+        match self.drive_held(want, last, step, held) {
+            Driven::Over(outcome, held) => {
+                drop(held);
+                Promise::from_outcome(outcome)
+            }
+            Driven::Waiting(promise) => promise,
+        }
+    }
+
+    /// [`drive`](Self::drive), which gives an operation that ends at once back with the lock
+    /// still held, for the caller to release after it has given the outcome (see
+    /// [`Resumption`]).
+    fn drive_held<T: 'static>(
+        &self,
+        want: usize,
         mut last: Option<usize>,
         mut step: impl FnMut(&InputChannel, Option<usize>) -> Step<T> + 'static,
         held: Held,
-    ) -> Promise<T> {
+    ) -> Driven<T> {
         loop {
             if self.0.closed.get() {
-                return Promise::fail(ChannelClosed("input"));
+                return Driven::Over(Err(ChannelClosed("input").into()), held);
             }
             if let Some(done) = step(self, last) {
-                drop(held);
-                return Promise::from_outcome(done);
+                return Driven::Over(done, held);
             }
             match self.fill_now(want.saturating_sub(self.unread_len())) {
                 Some(Ok(n)) => last = Some(n),
-                Some(Err(e)) => return self.read_failed(e),
+                Some(Err(e)) => return Driven::Over(Err(self.read_error(e)), held),
                 None => {
                     // The operation's promise is a task of its own, and its step and lock wait
                     // in the fill's list: one promise and one allocation for the wait, where a
@@ -738,17 +756,18 @@ impl InputChannel {
                         held,
                         result: r,
                     })));
-                    return result;
+                    return Driven::Waiting(result);
                 }
             }
         }
     }
 
-    fn read_failed<T: 'static>(&self, e: Exn) -> Promise<T> {
+    /// The rejection of a failed read: [`ChannelClosed`] if the channel was closed meanwhile.
+    fn read_error(&self, e: Exn) -> Exn {
         if self.0.closed.get() {
-            Promise::fail(ChannelClosed("input"))
+            ChannelClosed("input").into()
         } else {
-            Promise::fail(e)
+            e
         }
     }
 
@@ -1270,16 +1289,8 @@ impl FillWaiter {
         match self {
             FillWaiter::Task(r) if later => r.wakeup_later_result(outcome),
             FillWaiter::Task(r) => r.wakeup_result(outcome),
-            // As a callback (at the top of the loop, the fill's continuation runs outside any):
-            // the lock's `wakeup_later`, when the operation ends, then waits for this callback
-            // to return, and the operation's own resolution (a `wakeup`, in `resume`) runs its
-            // caller's callbacks first, as in Lwt. Run at the top of the loop, the next queued
-            // operation started at once, before the caller's callbacks (a `close` in one of
-            // them came too late for it).
-            FillWaiter::Resume(k) if later => {
-                crate::schedule::settle(move || k.resume(outcome, true))
-            }
-            FillWaiter::Resume(k) => crate::schedule::settle(move || k.resume(outcome, false)),
+            FillWaiter::Resume(k) if later => k.resume(outcome),
+            FillWaiter::Resume(k) => crate::schedule::settle(move || k.resume(outcome)),
         }
     }
 }
@@ -1288,9 +1299,17 @@ impl FillWaiter {
 trait Resume {
     /// Does its caller still wait (its promise was not canceled)?
     fn is_pending(&self) -> bool;
-    /// The fill is over: run the step again, or fail. `now`: an outcome decided at once is
-    /// given with a `wakeup`, its callbacks run before the lock's next operation.
-    fn resume(self: Box<Self>, filled: Outcome<usize>, now: bool);
+    /// The fill is over: run the step again, or fail.
+    fn resume(self: Box<Self>, filled: Outcome<usize>);
+}
+
+/// Where [`InputChannel::drive_held`] left an operation.
+enum Driven<T> {
+    /// It is over, the lock still held.
+    Over(Outcome<T>, Held),
+    /// It waits for a fill, its lock with it; or its step panicked (the lock went as the panic
+    /// unwound), and this is the rejection.
+    Waiting(Promise<T>),
 }
 
 /// What `drive` keeps of an operation while it waits for a fill: the step, the lock and the
@@ -1311,7 +1330,7 @@ where
         self.result.is_pending()
     }
 
-    fn resume(self: Box<Self>, filled: Outcome<usize>, now: bool) {
+    fn resume(self: Box<Self>, filled: Outcome<usize>) {
         let Resumption {
             ch,
             want,
@@ -1323,28 +1342,31 @@ where
             return; // canceled: `held` goes, releasing the lock
         }
         // From here the step may consume bytes, and the lock may pass on to the next
-        // operations (which may run before this outcome is given, when it is not given `now`,
-        // and whose callbacks may cancel this one): a cancel must not reject it then and lose
-        // those bytes. It ignores
-        // cancel until it waits for a fill again (the merge below gives it that wait's link),
-        // as a bind's result whose callback is running does.
+        // operations (whose callbacks may cancel this one): a cancel must not reject it then and
+        // lose those bytes. It ignores cancel until it waits for a fill again (the merge below
+        // gives it that wait's link), as a bind's result whose callback is running does.
         result.ignore_cancel();
-        let next = match filled {
-            // A panic in the step rejects the operation, as in a bind's callback.
-            Ok(n) => guarded(move |()| ch.drive(want, Some(n), step, held), ()),
-            Err(e) => {
-                // The outcome first: releasing the lock may run the next operation, and its
-                // caller's callbacks, at once (one of them could close the channel).
-                let failed = ch.read_failed(e);
-                drop(held);
-                failed
-            }
+        let driven = match filled {
+            // A panic in the step rejects the operation, as in a bind's callback (the lock goes
+            // as the panic unwinds).
+            Ok(n) => match catch_unwind(AssertUnwindSafe(|| {
+                ch.drive_held(want, Some(n), step, held)
+            })) {
+                Ok(driven) => driven,
+                Err(payload) => Driven::Waiting(Promise::fail(Exn::from_panic(payload))),
+            },
+            Err(e) => Driven::Over(Err(ch.read_error(e)), held),
         };
-        if now && next.is_resolved() {
-            let mut next = next;
-            result.wakeup_result(next.take_outcome());
-        } else {
-            result.resolve_with(next);
+        match driven {
+            // The outcome first, with its caller's callbacks (a `wakeup` runs them at once), and
+            // only then the lock: releasing it may start the next queued operation at once, at
+            // the top of the loop, and a `close` in one of those callbacks must come before it
+            // (Lwt rejects that operation with `Channel_closed`).
+            Driven::Over(outcome, held) => {
+                result.wakeup_result(outcome);
+                drop(held);
+            }
+            Driven::Waiting(next) => result.resolve_with(next),
         }
     }
 }
