@@ -259,7 +259,7 @@ impl Paused {
     #[inline]
     fn wake(self) -> Option<Rc<Node<()>>> {
         match self {
-            Paused::Promise(r) => Some(r.wakeup_giving_node(())),
+            Paused::Promise(r) => Some(r.wake_pause_giving_node()),
             // As a callback of the pause's resolution would run: the resolutions `f` makes with
             // `wakeup_later` (the `flushed()` waiters of an automatic flush) wait until it
             // returns, so their callbacks never run in the middle of its work (holding a

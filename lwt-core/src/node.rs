@@ -943,15 +943,6 @@ impl<T: 'static> Node<T> {
     /// Runs the queued callbacks of this resolved root, in order, including those registered
     /// while they run; then marks the root idle.
     fn run_callbacks(self: &Rc<Self>) {
-        // Only a panicking async exception hook can unwind out of `deliver` (see `schedule`).
-        // Then the node goes back to the head of the queue, still scheduled, and the callbacks
-        // after the one that panicked run when the loop goes on, instead of never.
-        struct Requeue<'a, T: 'static>(&'a Rc<Node<T>>);
-        impl<T: 'static> Drop for Requeue<'_, T> {
-            fn drop(&mut self) {
-                schedule::requeue_first(self.0.clone());
-            }
-        }
         let requeue = Requeue(self);
         loop {
             let next = match &mut *self.state.borrow_mut() {
@@ -975,6 +966,79 @@ impl<T: 'static> Node<T> {
                 }
             }
         }
+    }
+}
+
+/// Only a panicking async exception hook can unwind out of a callback's delivery (see
+/// `schedule`). Then the node goes back to the head of the queue, still scheduled, and the
+/// callbacks after the one that panicked run when the loop goes on, instead of never.
+struct Requeue<'a, T: 'static>(&'a Rc<Node<T>>);
+
+impl<T: 'static> Drop for Requeue<'_, T> {
+    fn drop(&mut self) {
+        schedule::requeue_first(self.0.clone());
+    }
+}
+
+impl Node<()> {
+    /// `resolve(Ok(()), Mode::Now)` for a woken pause. When its only callback is a consumer
+    /// (`pause().bind(f)`, the usual yield), the handle never cloned and the cancel link owning
+    /// nothing, that callback is taken out and called with the value at once, instead of being
+    /// moved into `Done`'s list, popped out of it and handed the value stored and taken again:
+    /// every state a callback could see is the same as the general path's.
+    #[inline]
+    pub(crate) fn wake_pause(self: &Rc<Self>) {
+        if self.lone_consumer_waits()
+            && schedule::run_now_in_place(|| self.deliver_to_lone_consumer())
+        {
+            return;
+        }
+        let _ = self.resolve(Ok(()), Mode::Now);
+    }
+
+    /// Is this a pending root, never cloned, whose one callback consumes the value and whose
+    /// cancel link owns nothing?
+    #[inline]
+    fn lone_consumer_waits(&self) -> bool {
+        self.cloner.get().is_none()
+            && matches!(
+                &*self.state.borrow(),
+                State::Pending {
+                    callbacks: Callbacks::One(Callback::Consume(_)),
+                    cancel: HowToCancel::CancelThis,
+                }
+            )
+    }
+
+    /// [`wake_pause`](Self::wake_pause)'s job, run in place: resolved, then the consumer called.
+    /// No code runs between the two (the cancel link owns nothing), and the value that consumer
+    /// would take out at once is never stored.
+    #[inline]
+    fn deliver_to_lone_consumer(self: &Rc<Self>) {
+        let callbacks = {
+            let mut state = self.state.borrow_mut();
+            let State::Pending { callbacks, .. } = &mut *state else {
+                unreachable!("checked by lone_consumer_waits");
+            };
+            let callbacks = std::mem::take(callbacks);
+            // `Pending { callbacks: Empty, cancel: CancelThis }` owns nothing.
+            std::mem::forget(std::mem::replace(
+                &mut *state,
+                State::Done {
+                    to_run: Callbacks::Empty,
+                    scheduled: true,
+                },
+            ));
+            callbacks
+        };
+        let Callbacks::One(Callback::Consume(f)) = callbacks else {
+            unreachable!("checked by lone_consumer_waits");
+        };
+        let requeue = Requeue(self);
+        f.call_with(|| Ok(()));
+        std::mem::forget(requeue);
+        // The callbacks the consumer added meanwhile, if any, and the end of the delivery.
+        self.run_callbacks();
     }
 }
 

@@ -111,8 +111,9 @@ pub(crate) fn relay<T: 'static>() -> (Promise<T>, Resolver<T>) {
     pending(HowToCancel::NotCancelable, Location::caller())
 }
 
-// Inlined with `wait` and `task` (see `Node::pending_in_place`).
-#[inline]
+// Inlined with `wait` and `task` (see `Node::pending_in_place`); always, because the hint
+// alone stopped being taken in `InputChannel::drive` when `Node::wake_pause` was added.
+#[inline(always)]
 fn pending<T: 'static>(
     cancel: HowToCancel,
     made_at: &'static Location<'static>,
@@ -326,17 +327,10 @@ impl<T: 'static> Resolver<T> {
         self.node.resolve_with(promise);
     }
 
-    /// [`wakeup`](Self::wakeup), then gives the node back: the loop renews a woken pause's node
-    /// for the next pause when nothing else holds it any more (see [`Node::renew`]).
-    pub(crate) fn wakeup_giving_node(mut self, value: T) -> Rc<Node<T>> {
-        self.armed = None;
-        let _ = self.node.resolve(Ok(value), Mode::Now);
-        self.node.clone()
-    }
-
     /// Makes this pending promise (its root) ignore `cancel` from now on, until it is merged
     /// with a promise that does not: for an operation past the point where it can stop without
     /// losing what it did.
+    #[inline]
     pub(crate) fn ignore_cancel(&self) {
         self.node.root_cow().set_cancel(HowToCancel::NotCancelable);
     }
@@ -351,6 +345,20 @@ impl<T: 'static> Resolver<T> {
     /// must pass on a cancel it could only record, see `park::wait_for`).
     pub(crate) fn cancel_handle(&self) -> Rc<dyn Cancelable> {
         self.node.root_cow().into_owned()
+    }
+}
+
+impl Resolver<()> {
+    /// [`wakeup`](Self::wakeup) of a woken pause (its lone consumer called at once, see
+    /// [`Node::wake_pause`]), then gives the node back: the loop renews a woken pause's node for
+    /// the next pause when nothing else holds it any more (see [`Node::renew`]).
+    // Out of line, as the generic `wakeup_giving_node` it replaces was, so that the run loop's
+    // phases, which inline the pause wakeup, stay as they were.
+    #[inline(never)]
+    pub(crate) fn wake_pause_giving_node(mut self) -> Rc<Node<()>> {
+        self.armed = None;
+        self.node.wake_pause();
+        self.node.clone()
     }
 }
 

@@ -286,6 +286,25 @@ pub(crate) fn run_job_with(mode: Mode, run: impl FnOnce(), queued: impl FnOnce()
     });
 }
 
+/// Runs `run` as [`run_job_with`] runs a job resolved with `Mode::Now` when it can run in
+/// place (outside any callback, or nested under [`MAX_NESTING`] levels); `false`, with `run`
+/// not called, where that job would be queued instead.
+#[inline]
+pub(crate) fn run_now_in_place(run: impl FnOnce()) -> bool {
+    LOOP.try_with(move |l| {
+        let depth = l.depth.get();
+        if depth == 0 {
+            l.outermost(run);
+        } else if depth < MAX_NESTING {
+            l.nested(run);
+        } else {
+            return false;
+        }
+        true
+    })
+    .unwrap_or(false)
+}
+
 /// Runs `job` with `wakeup_later` semantics (see the module docs).
 // Inlined: a non-generic function is a call from every other crate, and streams run two jobs
 // per element through this.

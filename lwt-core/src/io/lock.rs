@@ -139,6 +139,7 @@ pub(crate) fn serialized<T: 'static>(
 /// to its end and releases it by dropping it there, once its outcome is decided and before its
 /// promise resolves (so before the caller's callbacks run, as with `serialized`): no observer on
 /// its promise.
+#[inline]
 pub(crate) fn serialized_held<T: 'static>(
     lock: &Rc<Lock>,
     op: impl FnOnce(Held) -> Promise<T> + 'static,
