@@ -1289,8 +1289,8 @@ impl FillWaiter {
         match self {
             FillWaiter::Task(r) if later => r.wakeup_later_result(outcome),
             FillWaiter::Task(r) => r.wakeup_result(outcome),
-            FillWaiter::Resume(k) if later => k.resume(outcome),
-            FillWaiter::Resume(k) => crate::schedule::settle(move || k.resume(outcome)),
+            FillWaiter::Resume(k) if later => k.resume(outcome, false),
+            FillWaiter::Resume(k) => crate::schedule::settle(move || k.resume(outcome, true)),
         }
     }
 }
@@ -1299,16 +1299,17 @@ impl FillWaiter {
 trait Resume {
     /// Does its caller still wait (its promise was not canceled)?
     fn is_pending(&self) -> bool;
-    /// The fill is over: run the step again, or fail.
-    fn resume(self: Box<Self>, filled: Outcome<usize>);
+    /// The fill is over: run the step again, or fail. `now`: an outcome decided at once is
+    /// given with a `wakeup` (its callbacks run before this returns), else with a
+    /// `wakeup_later`.
+    fn resume(self: Box<Self>, filled: Outcome<usize>, now: bool);
 }
 
 /// Where [`InputChannel::drive_held`] left an operation.
 enum Driven<T> {
     /// It is over, the lock still held.
     Over(Outcome<T>, Held),
-    /// It waits for a fill, its lock with it; or its step panicked (the lock went as the panic
-    /// unwound), and this is the rejection.
+    /// It waits for a fill (or failed on a panic), its lock with it.
     Waiting(Promise<T>),
 }
 
@@ -1330,7 +1331,7 @@ where
         self.result.is_pending()
     }
 
-    fn resume(self: Box<Self>, filled: Outcome<usize>) {
+    fn resume(self: Box<Self>, filled: Outcome<usize>, now: bool) {
         let Resumption {
             ch,
             want,
@@ -1358,12 +1359,20 @@ where
             Err(e) => Driven::Over(Err(ch.read_error(e)), held),
         };
         match driven {
-            // The outcome first, with its caller's callbacks (a `wakeup` runs them at once), and
-            // only then the lock: releasing it may start the next queued operation at once, at
-            // the top of the loop, and a `close` in one of those callbacks must come before it
-            // (Lwt rejects that operation with `Channel_closed`).
+            // The outcome first, then the lock. From the fill's own continuation, both
+            // hand-overs are `wakeup_later`s, whose callbacks run in this order once the running
+            // callback returns: the caller's callbacks (a `close` there) come before the next
+            // queued operation, which Lwt then rejects with `Channel_closed`. (Given with a
+            // `wakeup` there, the callbacks ran nested, with the lock still held, and the
+            // caller's next read queued behind it: line-echo +26 %; with the lock released
+            // first, the next operation ran before them.) From `close` (`now`), the waiting
+            // read's callbacks run before `close` returns, as a `wakeup`'s do.
             Driven::Over(outcome, held) => {
-                result.wakeup_result(outcome);
+                if now {
+                    result.wakeup_result(outcome);
+                } else {
+                    result.wakeup_later_result(outcome);
+                }
                 drop(held);
             }
             Driven::Waiting(next) => result.resolve_with(next),
