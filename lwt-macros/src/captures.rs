@@ -27,7 +27,7 @@ pub(crate) fn check(block: &Block, errors: &mut Vec<syn::Error>) {
         context: TOP,
         carry: None,
         breakable: None,
-        whole_statement: false,
+        whole_statement: None,
         errors,
     };
     walk.block(block, None);
@@ -52,12 +52,13 @@ struct Walk<'e> {
     /// (from this index of `env`) go with that `lwt!`'s rest.
     carry: Option<usize>,
     /// The innermost `while` loop that a `break;` at this point of the walk would end: the
-    /// depth of its body and the names its condition reads. `None` where `break;` cannot reach
-    /// a `while` (in another loop's body, a `finally` block, a `let`'s value, a nested `lwt!`).
-    breakable: Option<(usize, Vec<String>)>,
-    /// Is the code walked a whole `do flag = true;` (or `false`) statement, which `break;`
-    /// could replace?
-    whole_statement: bool,
+    /// depth of its body and the assignments that make its condition false (see
+    /// [`stopping_assignments`]). `None` where `break;` cannot reach a `while` (in another
+    /// loop's body, a `finally` block, a `let`'s value, a nested `lwt!`).
+    breakable: Option<(usize, Vec<(String, bool)>)>,
+    /// The value of the code walked when it is a whole `do flag = true;` (or `false`)
+    /// statement, which `break;` could replace.
+    whole_statement: Option<bool>,
     errors: &'e mut Vec<syn::Error>,
 }
 
@@ -138,14 +139,22 @@ impl Walk<'_> {
                 self.declare(&local.pat);
             }
             Stmt::Plain(Plain::Stmt(s)) => {
-                self.whole_statement = matches!(
-                    s,
+                self.whole_statement = match s {
                     syn::Stmt::Expr(syn::Expr::Assign(a), _)
-                        if matches!(&*a.left, syn::Expr::Path(_))
-                            && matches!(&*a.right, syn::Expr::Lit(l) if matches!(l.lit, syn::Lit::Bool(_)))
-                );
+                        if matches!(&*a.left, syn::Expr::Path(_)) =>
+                    {
+                        match &*a.right {
+                            syn::Expr::Lit(syn::ExprLit {
+                                lit: syn::Lit::Bool(b),
+                                ..
+                            }) => Some(b.value),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
                 self.rust(|v| v.visit_stmt(s));
-                self.whole_statement = false;
+                self.whole_statement = None;
             }
             Stmt::Bind(b) => {
                 for binding in &b.bindings {
@@ -230,7 +239,9 @@ impl Walk<'_> {
             }
             Form::While(l) => self.inside(WHILE, |w| {
                 w.expr(&l.cond);
-                let saved = w.breakable.replace((w.depth, read_names(&l.cond)));
+                let saved = w
+                    .breakable
+                    .replace((w.depth, stopping_assignments(&l.cond, false)));
                 w.block(&l.body, None);
                 w.breakable = saved;
             }),
@@ -417,13 +428,15 @@ impl Walk<'_> {
             return;
         };
         if local.mutable && local.depth < self.depth {
-            // A flag that the loop's condition reads, set by a statement of its body: what the
-            // loop wants is `break;`, which the macro supports there.
-            let ends_loop = self.whole_statement
-                && self
-                    .breakable
-                    .as_ref()
-                    .is_some_and(|(depth, names)| local.depth < *depth && names.contains(&text));
+            // A flag of the loop's condition, set by a statement of its body to the value that
+            // stops the loop: what the loop wants is `break;`, which the macro supports there.
+            // (Set to the value that keeps it going, `do again = true;` in `while again`, it is
+            // no end of the loop.)
+            let ends_loop = self.whole_statement.is_some_and(|value| {
+                self.breakable.as_ref().is_some_and(|(depth, stops)| {
+                    local.depth < *depth && stops.iter().any(|(n, v)| *n == text && *v == value)
+                })
+            });
             self.errors
                 .push(lost_assignment(name.span(), &text, self.context, ends_loop));
         }
@@ -531,19 +544,38 @@ fn lost_assignment(span: Span, name: &str, context: Context, ends_loop: bool) ->
     )
 }
 
-/// The names of the variables an expression reads (every single-segment path in it).
-fn read_names(e: &syn::Expr) -> Vec<String> {
-    struct Reads(Vec<String>);
-    impl<'ast> Visit<'ast> for Reads {
-        fn visit_expr_path(&mut self, p: &'ast syn::ExprPath) {
-            if let Some(name) = p.path.get_ident() {
-                self.0.push(name.unraw().to_string());
-            }
+/// The assignments `name = value` of one variable that make the boolean expression `e` equal
+/// `want` whatever the rest of it is: `running` is false after `running = false`, `!done`
+/// after `done = true`, `a && b` after either of `a`'s or `b`'s, `a || b` (for `true`) likewise.
+/// Any other expression (a call, a comparison) gives none: the macro cannot tell what an
+/// assignment does to it.
+fn stopping_assignments(e: &syn::Expr, want: bool) -> Vec<(String, bool)> {
+    match e {
+        syn::Expr::Paren(syn::ExprParen { expr, .. })
+        | syn::Expr::Group(syn::ExprGroup { expr, .. }) => stopping_assignments(expr, want),
+        syn::Expr::Path(p) if p.qself.is_none() => p
+            .path
+            .get_ident()
+            .map(|name| vec![(name.unraw().to_string(), want)])
+            .unwrap_or_default(),
+        syn::Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Not(_),
+            expr,
+            ..
+        }) => stopping_assignments(expr, !want),
+        syn::Expr::Binary(syn::ExprBinary {
+            left, op, right, ..
+        }) if matches!(
+            (op, want),
+            (syn::BinOp::And(_), false) | (syn::BinOp::Or(_), true)
+        ) =>
+        {
+            let mut both = stopping_assignments(left, want);
+            both.extend(stopping_assignments(right, want));
+            both
         }
+        _ => Vec::new(),
     }
-    let mut reads = Reads(Vec::new());
-    reads.visit_expr(e);
-    reads.0
 }
 
 /// The names a pattern binds, with their `mut`.
@@ -643,7 +675,7 @@ impl<'ast> Visit<'ast> for Assignments<'_, '_> {
     fn visit_expr_assign(&mut self, e: &'ast syn::ExprAssign) {
         self.assigned(&e.left);
         // Only the statement's own assignment is whole, not one in its value.
-        self.walk.whole_statement = false;
+        self.walk.whole_statement = None;
         visit::visit_expr_assign(self, e);
     }
 
