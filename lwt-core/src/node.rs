@@ -989,68 +989,39 @@ impl Node<()> {
     #[inline]
     pub(crate) fn wake_pause(self: &Rc<Self>) {
         if self.lone_consumer_waits()
-            && schedule::run_now_in_place(|| self.deliver_to_lone_consumer(()))
+            && schedule::run_now_in_place(|| self.deliver_to_lone_consumer())
         {
             return;
         }
         let _ = self.resolve(Ok(()), Mode::Now);
-    }
-}
-
-impl<T: 'static> Node<T> {
-    /// `resolve(Ok(value), Mode::Now)` for a resolver's `wakeup`: as
-    /// [`wake_pause`](Node::wake_pause), a lone consumer (`wait()` or `task()` then `bind`, the
-    /// usual shape), the handle never cloned and the cancel link owning nothing, is handed the
-    /// value at once when the job would run in place.
-    #[inline]
-    pub(crate) fn wakeup_value(self: &Rc<Self>, value: T) {
-        if self.lone_consumer_waits() {
-            return self.wakeup_lone_consumer(value);
-        }
-        let _ = self.resolve(Ok(value), Mode::Now);
-    }
-
-    /// [`wakeup_value`](Self::wakeup_value) once its lone consumer was found.
-    // Out of line: inlined, its drain's frame was paid by every `wakeup` of another shape.
-    #[inline(never)]
-    fn wakeup_lone_consumer(self: &Rc<Self>, value: T) {
-        // Given back by the closure when the job would not run in place.
-        let mut value = Some(value);
-        if schedule::run_now_in_place(|| {
-            self.deliver_to_lone_consumer(value.take().expect("taken once"))
-        }) {
-            return;
-        }
-        let _ = self.resolve(Ok(value.expect("not taken")), Mode::Now);
     }
 
     /// Is this a pending root, never cloned, whose one callback consumes the value and whose
     /// cancel link owns nothing?
     #[inline]
     fn lone_consumer_waits(&self) -> bool {
-        // The list's shape first: a `wakeup` of another shape (a combinator's waiter) fails
-        // there, at one compare.
-        matches!(
-            &*self.state.borrow(),
-            State::Pending {
-                callbacks: Callbacks::One(Callback::Consume(_)),
-                cancel: HowToCancel::CancelThis | HowToCancel::NotCancelable,
-            }
-        ) && self.cloner.get().is_none()
+        self.cloner.get().is_none()
+            && matches!(
+                &*self.state.borrow(),
+                State::Pending {
+                    callbacks: Callbacks::One(Callback::Consume(_)),
+                    cancel: HowToCancel::CancelThis,
+                }
+            )
     }
 
     /// [`wake_pause`](Self::wake_pause)'s job, run in place: resolved, then the consumer called.
     /// No code runs between the two (the cancel link owns nothing), and the value that consumer
     /// would take out at once is never stored.
     #[inline]
-    fn deliver_to_lone_consumer(self: &Rc<Self>, value: T) {
+    fn deliver_to_lone_consumer(self: &Rc<Self>) {
         let callbacks = {
             let mut state = self.state.borrow_mut();
             let State::Pending { callbacks, .. } = &mut *state else {
                 unreachable!("checked by lone_consumer_waits");
             };
             let callbacks = std::mem::take(callbacks);
-            // `Pending { callbacks: Empty, cancel }`, its link one that owns nothing, owns nothing.
+            // `Pending { callbacks: Empty, cancel: CancelThis }` owns nothing.
             std::mem::forget(std::mem::replace(
                 &mut *state,
                 State::Done {
@@ -1064,7 +1035,7 @@ impl<T: 'static> Node<T> {
             unreachable!("checked by lone_consumer_waits");
         };
         let requeue = Requeue(self);
-        f.call_with(|| Ok(value));
+        f.call_with(|| Ok(()));
         std::mem::forget(requeue);
         // The callbacks the consumer added meanwhile, if any, and the end of the delivery.
         self.run_callbacks();

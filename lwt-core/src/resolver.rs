@@ -174,9 +174,8 @@ impl<T: 'static> Resolver<T> {
     /// r.wakeup(5);
     /// assert_eq!(seen.get(), 5);
     /// ```
-    pub fn wakeup(mut self, value: T) {
-        self.armed = None;
-        self.node.wakeup_value(value);
+    pub fn wakeup(self, value: T) {
+        self.resolve(Ok(value), Mode::Now)
     }
 
     /// Lwt's `wakeup_exn`: rejects the promise with `error`.
