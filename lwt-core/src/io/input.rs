@@ -1309,7 +1309,9 @@ trait Resume {
 enum Driven<T> {
     /// It is over, the lock still held.
     Over(Outcome<T>, Held),
-    /// It waits for a fill (or failed on a panic), its lock with it.
+    /// It waits for a fill, its lock with it; or its step panicked (the lock went as the panic
+    /// unwound, before this rejection is given; no step is user code, so only a bug of this
+    /// module could get there).
     Waiting(Promise<T>),
 }
 
