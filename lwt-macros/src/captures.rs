@@ -437,8 +437,13 @@ impl Walk<'_> {
                     local.depth < *depth && stops.iter().any(|(n, v)| *n == text && *v == value)
                 })
             });
-            self.errors
-                .push(lost_assignment(name.span(), &text, self.context, ends_loop));
+            let lost = Lost {
+                name: &text,
+                context: self.context,
+                set_to: self.whole_statement,
+                ends_loop,
+            };
+            self.errors.push(lost_assignment(name.span(), lost));
         }
     }
 }
@@ -504,23 +509,47 @@ const NESTED_LWT: Context = Context {
     looped: false,
 };
 
-fn lost_assignment(span: Span, name: &str, context: Context, ends_loop: bool) -> syn::Error {
+/// A lost assignment, for its message.
+struct Lost<'a> {
+    name: &'a str,
+    context: Context,
+    /// The `bool` a whole `do name = true;` (or `false`) statement sets: the examples of the
+    /// advice then set that value (a counter's `+ 1` would not compile for a flag).
+    set_to: Option<bool>,
+    /// Does that value end the enclosing `while` loop (see `Walk::breakable`)?
+    ends_loop: bool,
+}
+
+fn lost_assignment(span: Span, lost: Lost<'_>) -> syn::Error {
+    let Lost {
+        name,
+        context,
+        set_to,
+        ends_loop,
+    } = lost;
     let (after, instead) = if context.looped {
+        let (shared, set) = match set_to {
+            Some(value) => ("flag", format!("flag.set({value})")),
+            None => ("counter", "counter.set(counter.get() + 1)".to_string()),
+        };
         (
             "the code after the loop (and, when the body waits, the next iteration)",
             format!(
                 "keep the state in a cell that the closures share: `do let {name} = \
                  Rc::new(Cell::new(..));` before the loop, a clone of the `Rc` for the loop \
-                 (`do let counter = {name}.clone();`), and `do counter.set(counter.get() + 1);` \
-                 in the body"
+                 (`do let {shared} = {name}.clone();`), and `do {set};` in the body"
             ),
         )
     } else {
+        let new_value = match set_to {
+            Some(value) => value.to_string(),
+            None => format!("{name} + 1"),
+        };
         (
             "the code after the form",
             format!(
                 "make the form produce the new value and bind it (`let {name} = if c {{ \
-                 lwt::ret({name} + 1) }} else {{ lwt::ret({name}) }};`), or keep the state in \
+                 lwt::ret({new_value}) }} else {{ lwt::ret({name}) }};`), or keep the state in \
                  an `Rc<Cell<_>>` that the closures share"
             ),
         )
