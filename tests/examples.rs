@@ -593,3 +593,22 @@ fn kv_server_answers_its_clients_and_shuts_down() {
         "{stdout}"
     );
 }
+
+/// The pub/sub trial: subscribers get the messages of their topics, the publisher the count of
+/// queues reached and then the idle timeout, and a queue nobody reads misses what overflows it.
+#[test]
+fn trial_tokio_user_pub_sub_checks_what_each_client_received() {
+    let out = example("trial_tokio_user")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        text(&out.stdout),
+        "alice: [\"MSG news hello world\", \"BYE\"]\n\
+         bob: [\"MSG news hello world\", \"MSG sports goal\", \"BYE\"]\n\
+         carol: [\"SENT 2\", \"SENT 1\", \"SENT 0\", \"ERR idle\"]\n\
+         flood: 8 of 10 queued\n\
+         all clients got what they expected\n"
+    );
+}
