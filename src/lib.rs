@@ -31,6 +31,73 @@
 //! r.wakeup(41);
 //! assert_eq!(q.state(), State::Fulfilled(42));
 //! ```
+//!
+//! # Coming from tokio
+//!
+//! A [`Promise`] is not a lazy future: the work it stands for starts when it is made, so there
+//! is no `spawn` for it (a promise you do not wait for still runs), and dropping it does not
+//! cancel it ([`Promise::cancel`] does). `async` code works too: [`future::spawn_local`] turns
+//! an `async` block into a promise, and a promise is a `Future` whose output is
+//! `Result<T, Exn>`, so `.await?` works in an `async` block that returns `Result<_, Exn>`. Where
+//! tokio's names went:
+//!
+//! | tokio | here |
+//! |---|---|
+//! | `#[tokio::main]`, `Runtime::block_on(f)` | [`main::run`]`(p)` (`main::run(future::spawn_local(f))` for a future) |
+//! | `tokio::spawn`, `task::spawn_local` | nothing for a promise; [`future::spawn_local`] for a future (it need not be `Send`) |
+//! | `JoinHandle::abort` | [`Promise::cancel`] |
+//! | `task::spawn_blocking` | [`preemptive::detach`] |
+//! | `tokio::time::sleep`, `timeout(d, f)` | [`unix::sleep`], [`unix::with_timeout`]`(d, \|\| p)` (rejected with [`unix::Timeout`]) |
+//! | `join!`, `try_join!`, `select!` | [`both`], [`join`], [`all`]; [`pick`] (cancels the losers) or [`choose`] |
+//! | `sync::oneshot` | [`wait`] (the [`Resolver`] is the sender) |
+//! | `sync::mpsc::unbounded_channel`, `channel(n)` | [`stream::create`], [`stream::create_bounded`] |
+//! | `Sender::try_send` | [`BoundedPush::push`](stream::BoundedPush::push), then [`cancel`](Promise::cancel) the push if it is pending |
+//! | `sync::Mutex`, `Notify` | [`sync::Mutex`], [`sync::Condition`] |
+//! | `CancellationToken` | [`switch::Switch`] |
+//! | `TcpListener::bind` + an accept loop | [`io::establish_server`] |
+//! | `TcpStream::connect("127.0.0.1:80")` | [`io::open_connection`] of a `SocketAddr` or `("127.0.0.1", 80)` (a `"host:port"` string is not an [`io::Address`]) |
+//! | `AsyncBufReadExt::read_line`, `AsyncWriteExt::write_all` | [`io::InputChannel::read_line`] (no newline kept), [`io::OutputChannel::write`] (buffered: flushed at the next turn of the loop) |
+//!
+//! Two differences bite on the first day. A rejected promise that nobody waits for (a server's
+//! handler, [`async_`]) goes to the [async exception hook](hook), whose default prints the error
+//! and exits the process, where tokio only drops a failed task: handle failures in the task, or
+//! set the hook. And promises are not `Send`: each thread runs its own loop.
+//!
+//! ```
+//! use std::time::Duration;
+//! use lwt::{future, main, stream, unix, wait, Exn, Promise};
+//!
+//! let (rx, tx) = stream::create_bounded::<u32>(1); // mpsc::channel(1)
+//! let (done, done_tx) = wait::<&str>();             // oneshot::channel()
+//! let consumer = future::spawn_local(async move {
+//!     let mut sum = 0;
+//!     while let Some(n) = rx.get().await? {        // rx.recv().await
+//!         sum += n;
+//!     }
+//!     done_tx.wakeup("consumer done");
+//!     Ok::<_, Exn>(sum)
+//! })
+//! .bind(Promise::of_result); // a `Promise<u32>` rejected on `Err`, not a `Promise<Result<..>>`
+//! let producer = future::spawn_local(async move {
+//!     for n in 1..=3 {
+//!         tx.push(n).await?;                        // tx.send(n).await
+//!         unix::sleep(Duration::from_millis(1)).await?;
+//!     }
+//!     drop(tx); // the last producer gone closes the stream
+//!     Ok::<_, Exn>(())
+//! });
+//! let (_reader, tx0) = stream::create_bounded::<u32>(0);
+//! let full = tx0.push(7); // no read waiting: it would wait
+//! assert!(full.is_pending());
+//! full.cancel(); // `try_send` failing with `Full`: the element is withdrawn
+//! assert!(full.is_rejected());
+//!
+//! let timed_out = unix::with_timeout(Duration::from_millis(1), || unix::sleep(Duration::from_secs(5)));
+//! let both = lwt::both(consumer, done);
+//! assert_eq!(main::run(both).unwrap(), (6, "consumer done"));
+//! assert!(main::run(producer).unwrap().is_ok());
+//! assert!(main::run(timed_out).unwrap_err().is::<unix::Timeout>());
+//! ```
 
 #![forbid(unsafe_code)]
 
