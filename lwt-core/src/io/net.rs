@@ -25,7 +25,10 @@ use crate::unix::{self, Fd, Listener};
 /// The functions that take one take `impl Into<Address>`: a `SocketAddr`, a `(host, port)`
 /// pair (`("127.0.0.1", 0)`, the short form of OCaml's `ADDR_INET (inet_addr_of_string ..)`),
 /// or a path through [`Address::unix`]. A bare `"127.0.0.1:0".parse()` cannot infer its type
-/// there: write `.parse::<std::net::SocketAddr>()`.
+/// there: write `.parse::<std::net::SocketAddr>()`. A `"host:port"` string is not an `Address`
+/// (tokio's `connect("127.0.0.1:80")` takes one, and rustc says ``the trait `From<&str>` is not
+/// implemented for `Address` ``): write the pair, `("127.0.0.1", 80)`, or parse the string into
+/// a `SocketAddr` as above.
 ///
 /// ```
 /// use lwt_core::io::Address;
