@@ -299,6 +299,22 @@ impl<T: 'static> Drop for CancelOnDrop<T> {
 /// assert_eq!(main::run(p).unwrap().unwrap(), 42);
 /// ```
 ///
+/// A future whose output is a `Result` (one that uses `?`, as above) gives a promise of that
+/// `Result`, fulfilled even when it is an `Err`. Bind [`Promise::of_result`] on it for a
+/// promise rejected with the error instead, which `lwt!`'s `let`, `match`'s `exception` arms
+/// and [`main::run`](crate::main::run)'s own `Result` then see:
+///
+/// ```
+/// use lwt_core::{future::spawn_local, main, Exn, Promise};
+///
+/// let p: Promise<u32> = spawn_local(async {
+///     let n: u32 = "x".parse()?; // a `ParseIntError`, into an `Exn`
+///     Ok::<_, Exn>(n)
+/// })
+/// .bind(Promise::of_result);
+/// assert!(main::run(p).unwrap_err().is::<std::num::ParseIntError>());
+/// ```
+///
 /// To use lwt from a tokio program, run `main::run` on a thread of its own (promises are not
 /// `Send`) and exchange values with tokio through its channels, which work from any thread; a
 /// future given to `spawn_local` may await a tokio channel, since wakers cross threads.
