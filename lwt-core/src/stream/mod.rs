@@ -1932,6 +1932,32 @@ impl<T: 'static> BoundedPush<T> {
     /// assert_eq!(s.get().state(), State::Fulfilled(Some("hand-over")));
     /// assert!(p.is_fulfilled());
     /// ```
+    ///
+    /// There is no `try_push` (tokio's `try_send`): push, and cancel the push if it is pending,
+    /// which withdraws its element. Unlike comparing [`count`](BoundedPush::count) with
+    /// [`size`](BoundedPush::size) first, this also lets the element in where the bound does not
+    /// hold it back: to a reader waiting on a rendezvous stream (a bound of 0), or to an `nget`
+    /// asking for more than the bound.
+    ///
+    /// ```
+    /// use lwt_core::stream;
+    /// fn try_push<T>(push: &stream::BoundedPush<T>, x: T) -> bool {
+    ///     let p = push.push(x);
+    ///     if p.is_pending() {
+    ///         p.cancel(); // full: the element is withdrawn
+    ///     }
+    ///     p.is_fulfilled() // false when full, closed, or another push waits (`Full`)
+    /// }
+    /// let (s, push) = stream::create_bounded(1);
+    /// assert!(try_push(&push, 1));
+    /// assert!(!try_push(&push, 2));
+    /// assert_eq!(s.get_available(), [1]);
+    ///
+    /// let (s, push) = stream::create_bounded(0);
+    /// let read = s.get();
+    /// assert!(try_push(&push, 3)); // a reader waits: handed over
+    /// assert_eq!(read.state(), lwt_core::State::Fulfilled(Some(3)));
+    /// ```
     pub fn push(&self, x: T) -> Promise<()> {
         let shared = &self.shared;
         let (promise, waiting) = {
