@@ -1505,6 +1505,20 @@ fn guard_before_ocaml_arrow(input: ParseStream<'_>) -> Result<Option<Expr>> {
     })
 }
 
+/// The keyword of an arm body that is an `lwt!` form when braced (`match`, `if`, a loop),
+/// without braces around it.
+fn unbraced_form(input: ParseStream<'_>) -> Option<&'static str> {
+    [
+        (input.peek(Token![match]), "match"),
+        (input.peek(Token![if]), "if"),
+        (input.peek(Token![loop]), "loop"),
+        (input.peek(Token![while]), "while"),
+        (input.peek(Token![for]), "for"),
+    ]
+    .into_iter()
+    .find_map(|(found, keyword)| found.then_some(keyword))
+}
+
 /// `=> { lwt block }` or `=> expr,`; consumes the comma after it.
 fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
     let body = if input.peek(syn::token::Brace) {
@@ -1543,7 +1557,21 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         }
         // As Rust reads an arm: a block-like body (`if .. {} else {}`) ends the arm, so a next
         // arm may start with `|` (`| 1 => ..`).
-        let e = Expr::parse_with_earlier_boundary_rule(input)?;
+        let keyword = unbraced_form(input);
+        let e = Expr::parse_with_earlier_boundary_rule(input).map_err(|err| match keyword {
+            // Written as in a Rust `match`, an arm's `match`/`if`/loop without braces is plain
+            // Rust, and syn's "expected an expression" at a `do` inside says nothing of why.
+            Some(keyword) => syn::Error::new(
+                err.span(),
+                format!(
+                    "{err}: this arm's `{keyword}` has no braces around it, so it is a plain \
+                     Rust expression, where `lwt!`'s own syntax (`do`, `exception` arms, \
+                     `try`) does not parse; to make it an `lwt!` `{keyword}`, write the arm as \
+                     `=> {{ {keyword} .. }}`"
+                ),
+            ),
+            None => err,
+        })?;
         check::expr(&e, errors);
         check::ocaml_bind(&e, errors);
         if let Expr::Binary(syn::ExprBinary {
