@@ -569,6 +569,7 @@ pub fn choose<T: 'static>(promises: impl IntoIterator<Item = Promise<T>>) -> Pro
 /// assert_eq!(pick(vec![t, Promise::ret(1)]).state(), State::Fulfilled(1));
 /// assert!(t2.rejection().unwrap().is_canceled());
 /// ```
+#[doc(alias = "select")]
 pub fn pick<T: 'static>(promises: impl IntoIterator<Item = Promise<T>>) -> Promise<T> {
     choose_impl("pick", promises, true)
 }

@@ -318,6 +318,7 @@ impl<T: 'static> Drop for CancelOnDrop<T> {
 /// To use lwt from a tokio program, run `main::run` on a thread of its own (promises are not
 /// `Send`) and exchange values with tokio through its channels, which work from any thread; a
 /// future given to `spawn_local` may await a tokio channel, since wakers cross threads.
+#[doc(alias = "spawn")]
 pub fn spawn_local<T: 'static>(future: impl Future<Output = T> + 'static) -> Promise<T> {
     let (promise, resolver) = task::<T>();
     let remote = engine::with(|e| {

@@ -200,6 +200,7 @@ impl Drop for Running {
 /// thread first uses the loop (this function, [`pause`], a timer, an I/O wait...), and panics if
 /// the OS refuses them, as when the process is out of file descriptors. Polling panics on an
 /// error other than `EINTR`, which Linux gives only for a broken reactor.
+#[doc(alias = "block_on")]
 pub fn run<T: 'static>(promise: Promise<T>) -> Result<T, Exn> {
     if RUNNING.with(|r| r.replace(true)) {
         if EXITING.with(Cell::get) > 0 {

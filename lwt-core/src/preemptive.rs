@@ -732,6 +732,7 @@ thread_local! {
 /// let e = main::run(p).unwrap_err();
 /// assert_eq!(e.downcast_ref::<Panicked>().unwrap().message(), "worker failed");
 /// ```
+#[doc(alias = "spawn_blocking")]
 pub fn detach<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Promise<T> {
     let (promise, resolver) = relay::<T>();
     // The promise a cancel reaches only while the job is queued (see `WhileQueued`); its

@@ -74,6 +74,7 @@ pub struct Resolver<T: 'static> {
 /// ```
 #[inline]
 #[track_caller]
+#[doc(alias = "oneshot")]
 pub fn wait<T: 'static>() -> (Promise<T>, Resolver<T>) {
     pending(HowToCancel::NotCancelable, Location::caller())
 }

@@ -50,6 +50,7 @@ type SwitchHook = Box<dyn FnOnce() -> Promise<()>>;
 
 /// Lwt's `Lwt_switch.t`. Clones share the switch.
 #[derive(Clone)]
+#[doc(alias = "CancellationToken")]
 pub struct Switch(Rc<RefCell<Option<Vec<SwitchHook>>>>);
 
 impl Default for Switch {

@@ -669,6 +669,7 @@ impl OutputChannel {
     /// main::run(oc.close()).unwrap();
     /// assert_eq!(main::run(ic.read_to_end()).unwrap(), b"text and bytes");
     /// ```
+    #[doc(alias = "write_all")]
     pub fn write(&self, data: impl AsRef<[u8]>) -> Promise<()> {
         let data = data.as_ref();
         if self.put_at_once(&[data]) {

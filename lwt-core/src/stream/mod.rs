@@ -1440,6 +1440,7 @@ impl<T: 'static> fmt::Debug for Stream<T> {
 /// drop(push); // dropping the last producer closes the stream
 /// assert_eq!(s.to_list().state(), State::Fulfilled(vec![1]));
 /// ```
+#[doc(alias = "unbounded_channel")]
 pub fn create<T: 'static>() -> (Stream<T>, Push<T>) {
     let (s, shared) = Stream::with_kind(Kind::Push, 1);
     (s, Push { shared })
@@ -1460,6 +1461,7 @@ pub fn create<T: 'static>() -> (Stream<T>, Push<T>) {
 /// assert_eq!(s.get().state(), State::Fulfilled(Some(1)));
 /// assert!(second.is_fulfilled()); // room again: 2 is in
 /// ```
+#[doc(alias = "channel")]
 pub fn create_bounded<T: 'static>(size: usize) -> (Stream<T>, BoundedPush<T>) {
     let (s, shared) = Stream::with_kind(
         Kind::Bounded {
