@@ -164,7 +164,10 @@ fn program() -> Promise<bool> {
     let t = topics.clone();
     let handler = move |_peer, ic, oc| serve(t.clone(), ic, oc);
     future::spawn_local(async move {
-        let server = io::establish_server(("127.0.0.1", 0), handler).await?;
+        // A failed handler (a client gone while its writer writes) is logged: by default it
+        // would end the process, where tokio would only drop the task.
+        let config = io::ServerConfig::new().on_error(|e| eprintln!("server: {e}"));
+        let server = io::establish_server_with(("127.0.0.1", 0), config, handler).await?;
         let addr = server.local_addr().expect("a TCP server");
         let sw = Switch::new();
         let s = server.clone();
