@@ -594,14 +594,11 @@ fn kv_server_answers_its_clients_and_shuts_down() {
     );
 }
 
-/// The pub/sub trial: subscribers get the messages of their topics, the publisher the count of
+/// The pub/sub example: subscribers get the messages of their topics, the publisher the count of
 /// queues reached and then the idle timeout, and a queue nobody reads misses what overflows it.
 #[test]
-fn trial_tokio_user_pub_sub_checks_what_each_client_received() {
-    let out = example("trial_tokio_user")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+fn pubsub_checks_what_each_client_received() {
+    let out = example("pubsub").stdin(Stdio::null()).output().unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
         text(&out.stdout),

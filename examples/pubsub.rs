@@ -1,8 +1,8 @@
 //! A pub/sub server and three clients in one process, written the way a tokio programmer would
-//! on a first day with lwt (the friction met is in the branch's `FINDINGS.md`).
+//! write it with lwt: `async` blocks next to promises, a bounded stream per subscriber.
 //!
 //! ```text
-//! cargo run --example trial_tokio_user      # exits 1 if a client did not get what it expected
+//! cargo run --example pubsub      # exits 1 if a client did not get what it expected
 //! ```
 //!
 //! The protocol, one request a line: `SUB topic` (`OK`), `PUB topic msg` (`SENT n`, the number
