@@ -35,6 +35,7 @@ use std::task::Waker;
 
 use crate::callbacks::{Callback, Callbacks, Outcome};
 use crate::exn::Exn;
+use crate::once_fn::OnceFn;
 use crate::promise::{Promise, Repr};
 use crate::schedule::{self, Job};
 
@@ -1013,31 +1014,34 @@ impl Node<()> {
     /// [`wake_pause`](Self::wake_pause)'s job, run in place: resolved, then the consumer called.
     /// No code runs between the two (the cancel link owns nothing), and the value that consumer
     /// would take out at once is never stored.
-    #[inline]
+    // Out of line: inlined into `wake_pause`'s callers, its placeholder's code moved LLVM's
+    // inlining choices elsewhere (`schedule::settle`, `Node::pending_in_place`: line-echo +0.65 %
+    // instructions). Out of line, yield-loop still gains (937 -> 927 instructions).
+    #[inline(never)]
     fn deliver_to_lone_consumer(self: &Rc<Self>) {
         let f = {
             let mut state = self.state.borrow_mut();
-            let emptied = std::mem::replace(
+            let State::Pending {
+                callbacks: Callbacks::One(Callback::Consume(f)),
+                ..
+            } = &mut *state
+            else {
+                unreachable!("checked by lone_consumer_waits");
+            };
+            // The closure is taken out of its slot in the node, not with the whole list: moved by
+            // value, the list went through a stack copy written in 16-byte pieces and read back
+            // from its 8th byte, and each such read waited for those stores to reach the cache
+            // (a failed store-to-load forward: 38 % of this job's samples in a yield-loop
+            // profile, for no extra instruction). The no-op placeholder owns nothing, so
+            // `Pending { callbacks: One(placeholder), cancel: CancelThis }` owns nothing.
+            let f = std::mem::replace(f, OnceFn::new(|_| {}));
+            std::mem::forget(std::mem::replace(
                 &mut *state,
                 State::Done {
                     to_run: Callbacks::Empty,
                     scheduled: true,
                 },
-            );
-            // The closure is moved out of the whole state taken by value, not out of the list
-            // taken alone: moved by value, the list went through a stack copy written in 16-byte
-            // pieces and read back from its 8th byte, and each such read waited for those stores
-            // to reach the cache (a failed store-to-load forward: 38 % of this job's wall time
-            // in a yield-loop profile, for no extra instruction).
-            let State::Pending {
-                callbacks: Callbacks::One(Callback::Consume(f)),
-                cancel,
-            } = emptied
-            else {
-                unreachable!("checked by lone_consumer_waits");
-            };
-            // `CancelThis` owns nothing.
-            std::mem::forget(cancel);
+            ));
             f
         };
         let requeue = Requeue(self);
