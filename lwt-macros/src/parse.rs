@@ -1519,6 +1519,13 @@ fn unbraced_form(input: ParseStream<'_>) -> Option<&'static str> {
     .find_map(|(found, keyword)| found.then_some(keyword))
 }
 
+/// Whether `lwt!` reads the `match`/`if`/loop at `input` as its own form, without an error: then
+/// bracing the arm makes it parse.
+fn parses_as_lwt_form(input: ParseStream<'_>) -> bool {
+    let mut errors = Errors::new();
+    matches!(form(input, &mut errors), Ok(Some(_))) && errors.is_empty()
+}
+
 /// `=> { lwt block }` or `=> expr,`; consumes the comma after it.
 fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
     let body = if input.peek(syn::token::Brace) {
@@ -1558,10 +1565,13 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
         // As Rust reads an arm: a block-like body (`if .. {} else {}`) ends the arm, so a next
         // arm may start with `|` (`| 1 => ..`).
         let keyword = unbraced_form(input);
+        let start = input.fork();
         let e = Expr::parse_with_earlier_boundary_rule(input).map_err(|err| match keyword {
             // Written as in a Rust `match`, an arm's `match`/`if`/loop without braces is plain
-            // Rust, and syn's "expected an expression" at a `do` inside says nothing of why.
-            Some(keyword) => syn::Error::new(
+            // Rust, and syn's "expected an expression" at a `do` inside says nothing of why. The
+            // advice is only given when bracing would help, when `lwt!` reads the form cleanly:
+            // for a plain syntax error (`if x { 1 + }`) it would send the user the wrong way.
+            Some(keyword) if parses_as_lwt_form(&start) => syn::Error::new(
                 err.span(),
                 format!(
                     "{err}: this arm's `{keyword}` has no braces around it, so it is a plain \
@@ -1570,7 +1580,7 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
                      `=> {{ {keyword} .. }}`"
                 ),
             ),
-            None => err,
+            _ => err,
         })?;
         check::expr(&e, errors);
         check::ocaml_bind(&e, errors);
