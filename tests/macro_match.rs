@@ -481,3 +481,66 @@ fn exception_types_are_matched_by_rejection_arms() {
         ]
     );
 }
+
+/// Review of the tokio-user trial (rev143): the brace advice an arm's unbraced `match`/`if`/loop
+/// gets when it fails to parse left the parse of valid arms alone. Each kind of plain-Rust body a
+/// Rust `match` arm can have still compiles and gives its value: unbraced `match`, `if`, `if let`,
+/// `loop` (and a labeled one), a plain `for`/`while` inside an unbraced `match`, `unsafe`, a
+/// closure and an `async` block (through `future::spawn_local`).
+#[test]
+// The arms are the plain-Rust forms under test, written as small as they come.
+#[allow(
+    unused_unsafe,
+    clippy::never_loop,
+    clippy::redundant_closure_call,
+    clippy::match_single_binding
+)]
+fn unbraced_plain_rust_arm_bodies_still_compile() {
+    let pick = |v: Option<u8>, k: u8| -> Promise<u32> {
+        lwt! {
+            match ret(v) {
+                Some(0) => match k { 0 => ret(10), _ => ret(11) },
+                Some(1) => if k > 1 { ret(20) } else { ret(21) },
+                Some(2) => if let Some(x) = v.filter(|_| k > 0) { ret(30 + u32::from(x)) } else { ret(39) },
+                Some(3) => loop { break ret(40 + u32::from(k)); },
+                Some(4) => 'outer: loop { loop { break 'outer ret(50); } },
+                Some(5) => unsafe { ret(60) },
+                Some(6) => (|| ret(70 + u32::from(k)))(),
+                Some(7) => lwt::future::spawn_local(async move { 80 + u32::from(k) }),
+                Some(8) => match k {
+                    _ => {
+                        let mut sum = 0;
+                        for i in 0..k {
+                            sum += u32::from(i);
+                        }
+                        while sum > 5 {
+                            sum -= 5;
+                        }
+                        ret(sum)
+                    }
+                },
+                Some(_) => ret(1),
+                None => ret(90),
+            }
+        }
+    };
+    let cases = [
+        ((Some(0), 0), 10),
+        ((Some(0), 1), 11),
+        ((Some(1), 2), 20),
+        ((Some(1), 0), 21),
+        ((Some(2), 1), 32),
+        ((Some(2), 0), 39),
+        ((Some(3), 4), 44),
+        ((Some(4), 0), 50),
+        ((Some(5), 0), 60),
+        ((Some(6), 3), 73),
+        ((Some(7), 2), 82),
+        ((Some(8), 5), 5),
+        ((Some(9), 3), 1),
+        ((None, 0), 90),
+    ];
+    for ((v, k), want) in cases {
+        assert_eq!(lwt::main::run(pick(v, k)).unwrap(), want, "{v:?} {k}");
+    }
+}
