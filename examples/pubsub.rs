@@ -9,7 +9,8 @@
 //! of subscribers it reached), `QUIT` (`BYE`). A subscriber gets `MSG topic msg` lines through a
 //! bounded stream of its own, written out by a writer task; a subscriber whose stream is full
 //! misses the message (as a tokio `try_send` would) instead of holding the publisher up. A client
-//! silent for [`IDLE`] gets `ERR idle` and is disconnected. Turning the [`Switch`] off stops the
+//! that has not subscribed and is silent for [`IDLE`] gets `ERR idle` and is disconnected (a
+//! subscriber is silent by design, waiting for messages). Turning the [`Switch`] off stops the
 //! server and closes every subscriber's stream.
 //!
 //! | tokio | here |
@@ -20,7 +21,7 @@
 //! | `CancellationToken` | [`Switch`] and its hooks |
 //! | `#[tokio::main]` | [`main::run`] of the program's promise |
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -80,21 +81,34 @@ impl Request {
     }
 }
 
+/// The client's next line, `None` at the end of its input. A subscriber waits for messages,
+/// silent for as long as none comes, so only a client that has not subscribed has an idle
+/// timeout.
+fn next_line(ic: &io::InputChannel, subscribed: bool) -> Promise<Option<String>> {
+    if subscribed {
+        ic.read_line_opt()
+    } else {
+        unix::with_timeout(IDLE, || ic.read_line_opt())
+    }
+}
+
 /// Serves one client: its requests, with an idle timeout, and a writer task for its queue.
 fn serve(topics: Topics, ic: io::InputChannel, oc: io::OutputChannel) -> Promise<()> {
     let (queue, push) = stream::create_bounded::<String>(QUEUE);
+    let subscribed = Rc::new(Cell::new(false));
     let out = oc.clone();
     // The writer task: it runs as soon as it is made, no spawn needed.
     let writer = queue.iter_s(move |line| out.write_line(line));
     let closer = push.clone();
     lwt! {
         loop {
-            match unix::with_timeout(IDLE, || ic.read_line_opt()) {
+            match next_line(&ic, subscribed.get()) {
                 None => break,
                 // Braced: unbraced, an arm's `match` is plain Rust, where `do` is no statement.
                 Some(line) => { match ret(Request::parse(&line)) {
                     Request::Sub(topic) => {
                         do topics.borrow_mut().entry(topic).or_default().push(push.clone());
+                        do subscribed.set(true);
                         oc.write_line("OK")
                     }
                     Request::Pub(topic, msg) => {
@@ -141,21 +155,21 @@ async fn subscriber(
     Ok(got)
 }
 
-/// The publisher: waits until the subscribers are ready, publishes, then stays silent until the
-/// server's idle timeout ends its connection.
+/// The publisher: waits until the subscribers are ready and publishes, then stays silent until
+/// the server's idle timeout ends its connection. The subscribers were as silent meanwhile and
+/// are still there: it publishes the rest on a new connection, and quits.
 async fn publisher(addr: SocketAddr, ready: Promise<()>) -> Result<Vec<String>, Exn> {
     ready.await?;
     let (ic, oc) = io::open_connection(addr).await?;
     let mut got = Vec::new();
-    for req in [
-        "PUB news hello world",
-        "PUB sports goal",
-        "PUB weather rain",
-    ] {
+    oc.write_line("PUB news hello world").await?;
+    got.push(ic.read_line().await?);
+    got.push(ic.read_line().await?);
+    let (ic, oc) = io::open_connection(addr).await?;
+    for req in ["PUB sports goal", "PUB weather rain", "QUIT"] {
         oc.write_line(req).await?;
         got.push(ic.read_line().await?);
     }
-    got.push(ic.read_line().await?);
     Ok(got)
 }
 
@@ -196,7 +210,7 @@ fn program() -> Promise<bool> {
         let expected = [
             vec!["MSG news hello world", "BYE"],
             vec!["MSG news hello world", "MSG sports goal", "BYE"],
-            vec!["SENT 2", "SENT 1", "SENT 0", "ERR idle"],
+            vec!["SENT 2", "ERR idle", "SENT 1", "SENT 0", "BYE"],
         ];
         let mut ok = true;
         for ((name, got), expected) in ["alice", "bob", "carol"].iter().zip(got).zip(expected) {

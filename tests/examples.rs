@@ -595,7 +595,9 @@ fn kv_server_answers_its_clients_and_shuts_down() {
 }
 
 /// The pub/sub example: subscribers get the messages of their topics, the publisher the count of
-/// queues reached and then the idle timeout, and a queue nobody reads misses what overflows it.
+/// queues reached and the idle timeout, and a queue nobody reads misses what overflows it. Bob
+/// gets `MSG sports goal` only after the publisher's idle timeout: a subscriber as silent meanwhile
+/// is not timed out (rev143: it was, and got `ERR idle` instead).
 #[test]
 fn pubsub_checks_what_each_client_received() {
     let out = example("pubsub").stdin(Stdio::null()).output().unwrap();
@@ -604,7 +606,7 @@ fn pubsub_checks_what_each_client_received() {
         text(&out.stdout),
         "alice: [\"MSG news hello world\", \"BYE\"]\n\
          bob: [\"MSG news hello world\", \"MSG sports goal\", \"BYE\"]\n\
-         carol: [\"SENT 2\", \"SENT 1\", \"SENT 0\", \"ERR idle\"]\n\
+         carol: [\"SENT 2\", \"ERR idle\", \"SENT 1\", \"SENT 0\", \"BYE\"]\n\
          flood: 8 of 10 queued\n\
          all clients got what they expected\n"
     );
