@@ -48,20 +48,48 @@
 //! | `JoinHandle::abort` | [`Promise::cancel`] |
 //! | `task::spawn_blocking` | [`preemptive::detach`] |
 //! | `tokio::time::sleep`, `timeout(d, f)` | [`unix::sleep`], [`unix::with_timeout`]`(d, \|\| p)` (rejected with [`unix::Timeout`]) |
-//! | `join!`, `try_join!`, `select!` | [`both`], [`join`], [`all`]; [`pick`] (cancels the losers) or [`choose`] |
+//! | `join!` | [`both`], [`join`], [`all`] (a rejection once every input is resolved) |
+//! | `try_join!` | [`both_fail_fast`], [`join_fail_fast`], [`all_fail_fast`] (rejected at the first rejection, the others canceled) |
+//! | `select!` | [`pick`] (cancels the losers) or [`choose`] |
 //! | `sync::oneshot` | [`wait`] (the [`Resolver`] is the sender) |
 //! | `sync::mpsc::unbounded_channel`, `channel(n)` | [`stream::create`], [`stream::create_bounded`] |
 //! | `Sender::try_send` | [`BoundedPush::push`](stream::BoundedPush::push), then [`cancel`](Promise::cancel) the push if it is pending |
-//! | `sync::Mutex`, `Notify` | [`sync::Mutex`], [`sync::Condition`] |
-//! | `CancellationToken` | [`switch::Switch`] |
+//! | `sync::Mutex` | [`sync::Mutex`] (guards no data: `lock`/`unlock` or [`with_lock`](sync::Mutex::with_lock)) |
+//! | `Notify` | [`sync::Condition`] (stores no permit: a `signal` with no waiter is lost, where `notify_one` makes the next `notified()` return) |
+//! | `CancellationToken` | [`switch::Switch`]: `turn_off` runs its hooks and waits for them, where a token's tasks await `cancelled()`; [`add_hook_or_exec`](switch::Switch::add_hook_or_exec) on a switch off already runs the hook at once |
 //! | `TcpListener::bind` + an accept loop | [`io::establish_server`] |
 //! | `TcpStream::connect("127.0.0.1:80")` | [`io::open_connection`] of a `SocketAddr` or `("127.0.0.1", 80)` (a `"host:port"` string is not an [`io::Address`]) |
-//! | `AsyncBufReadExt::read_line`, `AsyncWriteExt::write_all` | [`io::InputChannel::read_line`] (no newline kept), [`io::OutputChannel::write`] (buffered: flushed at the next turn of the loop) |
+//! | `AsyncBufReadExt::read_line`, `AsyncWriteExt::write_all` | [`io::InputChannel::read_line`] (no newline kept; rejected with [`io::EndOfFile`] at the end, where tokio returns `Ok(0)`: [`read_line_opt`](io::InputChannel::read_line_opt) gives `None`), [`io::OutputChannel::write`] (buffered: flushed at the next turn of the loop) |
 //!
-//! Two differences bite on the first day. A rejected promise that nobody waits for (a server's
-//! handler, [`async_`]) goes to the [async exception hook](hook), whose default prints the error
-//! and exits the process, where tokio only drops a failed task: handle failures in the task, or
-//! set the hook. And promises are not `Send`: each thread runs its own loop.
+//! Two differences bite on the first day. A failure that no promise carries (a server's handler,
+//! a promise given to [`async_`], an `on_success` callback that panics) goes to
+//! the [async exception hook](hook), whose default prints the error and exits the process, where
+//! tokio only drops a failed task: handle failures in the task, give the server an
+//! [`on_error`](io::ServerConfig::on_error), or set the hook. (A rejected promise that is only
+//! dropped, as a `spawn_local` task's, is dropped silently, as in tokio.) And promises are not
+//! `Send`: each thread runs its own loop.
+//!
+//! ```
+//! use std::{cell::Cell, rc::Rc};
+//! use lwt::{all, all_fail_fast, async_, hook, sync::Condition, task, Promise};
+//!
+//! let failures = Rc::new(Cell::new(0));
+//! let f = failures.clone();
+//! let default = hook::set_async_exception_hook(move |_| f.set(f.get() + 1));
+//! drop(Promise::<()>::fail_with("dropped")); // dropped silently
+//! async_(|| Promise::fail_with("detached")); // to the hook
+//! assert_eq!(failures.get(), 1);
+//! hook::restore_async_exception_hook(default);
+//!
+//! let (slow, _r) = task::<u8>();
+//! assert!(all(vec![slow.clone(), Promise::fail_with("x")]).is_pending()); // join!
+//! assert!(all_fail_fast(vec![slow.clone(), Promise::fail_with("x")]).is_rejected()); // try_join!
+//! assert!(slow.rejection().unwrap().is_canceled());
+//!
+//! let c = Condition::<()>::new();
+//! c.signal(()); // no waiter: lost, where `notify_one` would store a permit
+//! assert!(c.wait(None).is_pending());
+//! ```
 //!
 //! ```
 //! use std::time::Duration;
