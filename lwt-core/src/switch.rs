@@ -49,6 +49,20 @@ impl Error for Off {}
 type SwitchHook = Box<dyn FnOnce() -> Promise<()>>;
 
 /// Lwt's `Lwt_switch.t`. Clones share the switch.
+///
+/// It stands in for tokio's `CancellationToken` the other way round: the switch runs the hooks
+/// added to it, and [`turn_off`](Switch::turn_off) waits for them, where a token's tasks await
+/// `cancelled()`. For that future, add a hook that wakes a resolver:
+///
+/// ```
+/// use lwt_core::{main, switch::Switch, wait, Promise};
+/// let sw = Switch::new();
+/// let (off, r) = wait::<()>();
+/// sw.add_hook(move || { r.wakeup(()); Promise::ret(()) }).unwrap(); // `token.cancelled()`
+/// assert!(off.is_pending());
+/// main::run(sw.turn_off()).unwrap(); // `token.cancel()`
+/// assert!(off.is_fulfilled());
+/// ```
 #[derive(Clone)]
 #[doc(alias = "CancellationToken")]
 pub struct Switch(Rc<RefCell<Option<Vec<SwitchHook>>>>);

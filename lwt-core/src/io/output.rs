@@ -660,7 +660,9 @@ impl OutputChannel {
     // ---- operations ----
 
     /// Lwt_io's `write`: writes `data` (a `&str`, a `String`, bytes...). Fulfilled when the
-    /// data is in the buffer (or, if it did not fit, written to the descriptor).
+    /// data is in the buffer (or, if it did not fit, written to the descriptor), where tokio's
+    /// `write_all` waits until the writer took it all: the buffer goes out at the loop's next
+    /// turn, or with [`flush`](OutputChannel::flush).
     ///
     /// ```
     /// use lwt_core::{io, main};
