@@ -1582,6 +1582,24 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
             ),
             _ => err,
         })?;
+        // `=> try { .. } catch { .. }`: syn reads `try { .. }` as Rust's (unstable) `try` block,
+        // which ends the arm, then `catch { .. }` as the next arm's struct pattern, and says
+        // only "expected identifier or integer" there.
+        if start.peek(Token![try]) {
+            if let Some(word) = ["catch", "with", "finally"]
+                .into_iter()
+                .find(|word| peek_ident(input, word))
+            {
+                return Err(syn::Error::new(
+                    input.span(),
+                    format!(
+                        "this arm's `try` has no braces around it, so it is Rust's own `try` \
+                         block, which takes no `{word}`; to make it an `lwt!` `try`, write the \
+                         arm as `=> {{ try .. {word} .. }}`"
+                    ),
+                ));
+            }
+        }
         check::expr(&e, errors);
         check::ocaml_bind(&e, errors);
         if let Expr::Binary(syn::ExprBinary {
