@@ -94,7 +94,7 @@ impl<T: 'static> Promise<T> {
             Phase::Busy => return Self::then_busy(source, k),
             Phase::Pending => {}
         }
-        let target = Node::<U>::pending_in_place(HowToCancel::Propagate(source.clone()));
+        let target = Node::<U>::pending_in_place(|| HowToCancel::Propagate(source.clone()));
         let result = target.clone();
         // Without key storage to restore (the usual case) the continuation is a word smaller,
         // which lets more of them be stored inline (see `once_fn`).

@@ -269,19 +269,24 @@ impl<T: 'static> Node<T> {
     /// stream's pull loop, which makes nodes only on its slow paths, compile 4 instructions an
     /// element slower (stream-batch 424 -> 428: register allocation in `pull_through`, whose
     /// own code did not change; rev111, rev115).
+    ///
+    /// The link is made by `cancel`, called once the node is allocated: a link made before was
+    /// kept on the stack across the allocation, written as 8-byte words and copied into the node
+    /// with a 16-byte load that could not be forwarded from them (a third of `then_node`'s
+    /// samples in a recursive-loop profile).
     #[inline]
-    pub(crate) fn pending_in_place(cancel: HowToCancel) -> Rc<Node<T>> {
+    pub(crate) fn pending_in_place(cancel: impl FnOnce() -> HowToCancel) -> Rc<Node<T>> {
         let mut node = Rc::<Node<T>>::default();
         if let Some(fresh) = Rc::get_mut(&mut node) {
             if let State::Pending { cancel: slot, .. } = fresh.state.get_mut() {
                 // Over `NotCancelable`, which owns nothing: no drop glue.
-                std::mem::forget(std::mem::replace(slot, cancel));
+                std::mem::forget(std::mem::replace(slot, cancel()));
                 return node;
             }
         }
         // Not reached (a fresh `Rc` is unique, and its node pending); if it were, the node
         // built the usual way is the same.
-        Node::pending(cancel)
+        Node::pending(cancel())
     }
 
     /// Follows proxies to the root, and points `self` straight at it (path compression).

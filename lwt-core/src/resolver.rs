@@ -119,7 +119,7 @@ fn pending<T: 'static>(
     cancel: HowToCancel,
     made_at: &'static Location<'static>,
 ) -> (Promise<T>, Resolver<T>) {
-    made(Node::pending_in_place(cancel), made_at)
+    made(Node::pending_in_place(|| cancel), made_at)
 }
 
 /// A promise and its resolver over `node`, a fresh pending node (new, or renewed with
