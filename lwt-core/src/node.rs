@@ -264,11 +264,13 @@ impl<T: 'static> Node<T> {
     /// node straight into the allocation, where `Rc::new` builds it on the stack and copies its
     /// 16 words over (the allocation call comes in between); the cancel link is then set in the
     /// fresh node (about 15 instructions a node). For the result of a bind on a pending promise
-    /// and for `wait`, `task` and the runtime's relays (`resolver::pending`). Not for every
-    /// node: used by the combinators', `protected`'s and the loop's pause nodes too, it made the
-    /// stream's pull loop, which makes nodes only on its slow paths, compile 4 instructions an
-    /// element slower (stream-batch 424 -> 428: register allocation in `pull_through`, whose
-    /// own code did not change; rev111, rev115).
+    /// and for `wait`, `task` and the runtime's relays (`resolver::pending`), and for the result
+    /// of `choose`/`pick` (whose copy from the stack stalled on store forwarding: pick-long-lived
+    /// 1931 -> 1912 instructions, about 2 % faster; rev145). Not for every node: used by all the
+    /// combinators', `protected`'s and the loop's pause nodes too, it made the stream's pull
+    /// loop, which makes nodes only on its slow paths, compile 4 instructions an element slower
+    /// (stream-batch 424 -> 428: register allocation in `pull_through`, whose own code did not
+    /// change; rev111, rev115).
     ///
     /// The link is made by `cancel`, called once the node is allocated: a link made before was
     /// kept on the stack across the allocation, written as 8-byte words and copied into the node
