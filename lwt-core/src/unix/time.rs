@@ -173,6 +173,10 @@ impl Error for Timeout {}
 
 /// Lwt_unix's `timeout`: a promise rejected with [`Timeout`] after `duration`. Cancelable.
 ///
+/// To bound another promise's time, as tokio's `time::timeout(d, future)` does, use
+/// [`with_timeout`], which also cancels the slow promise: it is [`pick`] of this
+/// and that promise.
+///
 /// ```
 /// use std::time::Duration;
 /// use lwt_core::{main, unix};
