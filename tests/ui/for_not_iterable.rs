@@ -12,6 +12,13 @@ fn main() {
             do println!("{x}");
         }
     };
+    // An iterable evaluated apart (a method call on a call's value may hold temporaries). Of
+    // another type: rustc does not report a predicate it reported once in the function again.
+    let _r: Promise<()> = lwt! {
+        for x in Some(ret(3_u8)).unwrap() {
+            do println!("{x}");
+        }
+    };
     // A stream is read with `while let Some(x) = s.get()`.
     let s = lwt::stream::of_list(vec![1_u32, 2]);
     let _q: Promise<()> = lwt! {
