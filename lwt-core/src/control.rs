@@ -345,7 +345,7 @@ enum IterationKind {
 /// let _iteration = control::loop_body(Promise::ret(()));
 /// ```
 #[inline(always)]
-pub fn loop_body<P: LoopBody>(body: P) -> Iteration {
+pub fn loop_body(body: impl LoopBody) -> Iteration {
     body.into_iteration()
 }
 
@@ -393,7 +393,7 @@ impl FlowStatement for Promise<()> {
 /// assert_eq!(control::flow_last(return_unit()).state(), State::Fulfilled(Flow::Next));
 /// ```
 #[inline]
-pub fn flow_last<P: FlowStatement>(statement: P) -> Promise<Flow> {
+pub fn flow_last(statement: impl FlowStatement) -> Promise<Flow> {
     statement.into_unit().map(|()| Flow::Next)
 }
 
@@ -735,8 +735,13 @@ pub fn finalize<T: 'static>(
 /// ```
 /// assert!(lwt_core::control::cleanup(lwt_core::return_unit()).is_fulfilled());
 /// ```
+// An `impl Trait` parameter rather than a named one, here and in the other checks of a user's
+// value (`unit`, `statement`, `loop_body`..): a value whose type the context would fix
+// (`w.into()`) is then "type annotations needed" at that value, with rustc's help to write
+// `<W as Into<T>>::into(w)`. With a named parameter rustc blamed this call's path, which the
+// macro spans at the user's keyword, and offered a turbofish on it (`finally::<P>`, `if::<P>`).
 #[inline]
-pub fn cleanup<P: Cleanup>(promise: P) -> Promise<()> {
+pub fn cleanup(promise: impl Cleanup) -> Promise<()> {
     promise.into_unit()
 }
 
@@ -758,7 +763,7 @@ pub fn diverged<T>(never: impl FnOnce() -> Promise<T>) -> Promise<T> {
 /// assert!(lwt_core::control::unit(lwt_core::return_unit()).is_fulfilled());
 /// ```
 #[inline]
-pub fn unit<P: ThenBranch>(promise: P) -> Promise<()> {
+pub fn unit(promise: impl ThenBranch) -> Promise<()> {
     promise.into_unit()
 }
 
@@ -780,7 +785,7 @@ pub fn value<T: 'static, P: BlockValue<Value = T>>(promise: P) -> Promise<T> {
 /// assert!(lwt_core::control::last(lwt_core::return_unit()).is_fulfilled());
 /// ```
 #[inline]
-pub fn last<P: LastStatement>(promise: P) -> Promise<()> {
+pub fn last(promise: impl LastStatement) -> Promise<()> {
     promise.into_unit()
 }
 
@@ -794,7 +799,7 @@ pub fn last<P: LastStatement>(promise: P) -> Promise<()> {
 /// assert!(lwt_core::control::statement(lwt_core::return_unit()).is_fulfilled());
 /// ```
 #[inline]
-pub fn statement<P: UnitPromise>(promise: P) -> Promise<()> {
+pub fn statement(promise: impl UnitPromise) -> Promise<()> {
     promise.into_unit()
 }
 
@@ -1162,7 +1167,7 @@ impl Next {
     }
 
     /// The body's promise.
-    pub fn body<P: LoopBody>(body: P) -> Next {
+    pub fn body(body: impl LoopBody) -> Next {
         Next(NextKind::Body(body.into_iteration()))
     }
 }
@@ -1320,7 +1325,7 @@ impl<T: 'static> LetNext<T> {
     }
 
     /// The value matched: the body's promise.
-    pub fn body<P: LoopBody>(body: P) -> LetNext<T> {
+    pub fn body(body: impl LoopBody) -> LetNext<T> {
         LetNext(LetKind::Body(body.into_iteration()))
     }
 
