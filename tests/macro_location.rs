@@ -130,3 +130,30 @@ fn a_nested_block_records_its_opening_brace() {
     // promise the block returns as it is, adding no location of its own).
     assert_eq!(lines(&p), [block_line]);
 }
+
+/// An iterable whose `into_iter` panics: the loop's rejection records the `for`, as a panic in
+/// its `next` does (`for_each` converts the iterable under its own `catch_unwind`; a conversion
+/// made before the driver's call, under the form's plain guard, recorded no location). The `for`
+/// is the block's value, so that no statement around it records the line instead.
+#[test]
+fn a_panic_in_into_iter_records_the_for() {
+    struct Bad;
+    impl IntoIterator for Bad {
+        type Item = u8;
+        type IntoIter = std::vec::IntoIter<u8>;
+        fn into_iter(self) -> Self::IntoIter {
+            panic!("no items today")
+        }
+    }
+    let for_line = line!() + 2;
+    let p: Promise<()> = lwt! {
+        for _x in Bad {
+            ret(())
+        }
+    };
+    let e = p.rejection().expect("rejected");
+    let panicked = e.downcast_ref::<lwt::Panicked>().expect("a panic");
+    assert_eq!(panicked.message(), "no items today");
+    let lines: Vec<u32> = e.locations().map(|l| l.line()).collect();
+    assert_eq!(lines, [for_line]);
+}

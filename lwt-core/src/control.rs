@@ -1038,6 +1038,27 @@ where
     )
 }
 
+/// The iterable of a `for` loop in `lwt!`, as it is, checked at the user's iterable (where Rust's
+/// `for` calls `IntoIterator::into_iter`): a value that is not iterable is reported there, once,
+/// not at `for` through the driver's bounds. The opaque type is what makes it once: the driver's
+/// bounds then hold through its declared `IntoIterator`, where with the value's own type they
+/// blamed `for` a second time (and, for an iterable whose type the context would fix,
+/// `w.into()`, they blamed the driver's generic parameter rather than `into`). The conversion
+/// itself is left to the driver, which records the loop's location on a panic in it.
+///
+/// ```
+/// let p = lwt_core::control::for_each(lwt_core::control::iterable([1, 2]), |_| {
+///     lwt_core::return_unit()
+/// });
+/// assert!(p.is_fulfilled());
+/// ```
+#[inline(always)]
+pub fn iterable<T>(
+    iterable: impl IntoIterator<Item = T, IntoIter: 'static>,
+) -> impl IntoIterator<Item = T, IntoIter: 'static> {
+    iterable
+}
+
 /// `iterable.into_iter()`, with a panic there made the loop's rejection (as one in `next` is):
 /// `lwt!` evaluates the iterable under a guard, but a direct call has none.
 fn iterate<I: IntoIterator>(

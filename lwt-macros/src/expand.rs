@@ -424,6 +424,21 @@ fn waited(e: &syn::Expr) -> TokenStream {
     }
 }
 
+/// `__lwt::iterable(e)`: a `for` loop's iterable, as it is, checked where it is written (as
+/// Rust's `for` calls `IntoIterator::into_iter(e)` there), so that a value that is not iterable is
+/// reported once, at `e`, not at `for` through the driver's bounds (see `control::iterable`; an
+/// earlier attempt, which checked `e` apart and handed the driver `e` itself, reported it twice).
+/// rustc reports it at this call, which spans exactly `e`: its name at `e`'s first token, its
+/// parentheses at the last (a span cannot be joined on stable Rust).
+fn iterable(e: &syn::Expr, value: TokenStream) -> TokenStream {
+    let at = e.span();
+    let lwt = rt(at);
+    let end = (e.to_token_stream().into_iter().last()).map_or(at, |t| t.span());
+    let mut args = proc_macro2::Group::new(proc_macro2::Delimiter::Parenthesis, value);
+    args.set_span(end);
+    quote_spanned!(at=> #lwt::iterable #args)
+}
+
 /// [`waited`] for a binding's value (`init(b)`).
 fn waited_init(b: &Binding, init: TokenStream) -> TokenStream {
     if init_may_hold_temporaries(b) {
@@ -868,7 +883,7 @@ fn form_in(f: &Form, flow: bool) -> TokenStream {
             // Evaluated apart when it may hold temporaries, as a waited expression is: a
             // `c.borrow()` in `for x in c.borrow().clone()` would otherwise live until the
             // driver returns, beside a body that moves `c`.
-            let expr = waited(&f.expr);
+            let expr = iterable(&f.expr, waited(&f.expr));
             // The body through `loop_body`, as `while`'s through `Next::body`: a body of the
             // wrong type is then reported at its value, not at `for` in the driver's bounds.
             let body = loop_body(f.span, &f.body, true);

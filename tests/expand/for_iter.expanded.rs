@@ -12,7 +12,7 @@ fn total(names: Vec<String>) -> Promise<u64> {
             let result = sum.clone();
             __lwt::seq(
                 __lwt::guard(|| __lwt::for_each_cloned(
-                    names,
+                    __lwt::iterable(names),
                     move |name| __lwt::loop_body(
                         __lwt::bind(
                             size(&name),
@@ -36,7 +36,7 @@ fn record_all(names: Vec<String>) -> Promise<()> {
     {
         use ::lwt::control as __lwt;
         __lwt::guard(|| __lwt::for_each_cloned(
-            names,
+            __lwt::iterable(names),
             move |name| __lwt::loop_body(
                 __lwt::bind(size(&name), move |n| __lwt::statement(record(n))),
             ),

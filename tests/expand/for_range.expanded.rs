@@ -6,9 +6,12 @@ fn count(n: u32) -> Promise<()> {
     {
         use ::lwt::control as __lwt;
         let __block = __lwt::seq(
-            __lwt::guard(|| __lwt::for_each(1..=n, move |i| __lwt::loop_body(tick(i)))),
+            __lwt::guard(|| __lwt::for_each(
+                __lwt::iterable(1..=n),
+                move |i| __lwt::loop_body(tick(i)),
+            )),
             move || __lwt::guard(|| __lwt::for_each(
-                __lwt::evaluate(|| (1..=n).rev()),
+                __lwt::iterable(__lwt::evaluate(|| (1..=n).rev())),
                 move |i| __lwt::loop_body(tick(i)),
             )),
         );

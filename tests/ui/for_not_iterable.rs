@@ -5,8 +5,8 @@ fn fetch() -> Promise<Vec<u32>> {
 }
 
 fn main() {
-    // A promised list: bind it first. The error is at `for` (whose driver needs an iterable):
-    // checking the iterable apart, at its own span, made rustc report it twice.
+    // A promised list: bind it first. The error is at the iterable, once, as for Rust's `for`
+    // (`__lwt::iterable(e)`, spanned at `e`; before rev147, at `for`).
     let _p: Promise<()> = lwt! {
         for x in fetch() {
             do println!("{x}");
