@@ -653,3 +653,37 @@ fn a_for_over_a_borrowed_snapshot_may_mutate_what_it_borrowed() {
     assert!(p.is_fulfilled());
     assert_eq!(*c.borrow(), [1, 2, 10, 20]);
 }
+
+fn take_u8(_: u8) -> Promise<()> {
+    ret(())
+}
+
+fn widen(x: u16) -> u64 {
+    u64::from(x)
+}
+
+/// The iterable passes through `__lwt::iterable`, an opaque `impl IntoIterator` (rev147): an
+/// item type the body decides (an integer literal's, an empty `Vec`'s) is still inferred through
+/// it, as through Rust's `for`.
+#[test]
+fn the_body_still_decides_the_item_type() {
+    let total = Rc::new(Cell::new(0_u64));
+    let (t, t2, t3) = (total.clone(), total.clone(), total.clone());
+    let p: Promise<()> = lwt! {
+        for i in 0..3 {
+            take_u8(i)
+        }
+        for x in Vec::new() {
+            do t.set(t.get() + widen(x));
+        }
+        for (i, s) in vec!["a", "bc"].into_iter().enumerate() {
+            do t2.set(t2.get() + i as u64 + s.len() as u64);
+        }
+        for x in [1_u64, 2] {
+            let y = ret(x);
+            do t3.set(t3.get() + y);
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled(()));
+    assert_eq!(total.get(), (1 + 3) + 3);
+}
