@@ -150,7 +150,7 @@ where
                 Some(outcome) => outcome,
                 None => {
                     let mut slot = Some(acc);
-                    let now = self.src.feed(|| self.file(&mut slot))?;
+                    let now = self.src.feed(|| self.file(&mut slot)).into_outcome()?;
                     acc = slot
                         .take()
                         .expect("the accumulator stays when nothing is filed");

@@ -73,9 +73,10 @@ pub(crate) enum Gen<T: 'static> {
 
 /// The source side of a [`Gen::Link`], as the derived stream sees it.
 pub(crate) trait Upstream<T: 'static> {
-    /// The next element for `dst` if the source has one now; otherwise files a request with the
-    /// source, which answers `dst` later with [`Shared::answer`], and returns `None`.
-    fn request(self: Rc<Self>, dst: &Rc<Shared<T>>) -> Option<Outcome<Option<T>>>;
+    /// The next element for `dst` if the source has one now (or its end or failure); otherwise
+    /// files a request with the source, which answers `dst` later with [`Shared::answer`], and
+    /// returns `Filed`.
+    fn request(self: Rc<Self>, dst: &Rc<Shared<T>>) -> Fed<T>;
     /// Does the source have a generator of its own, which a request may ask in turn?
     fn source_generates(&self) -> bool;
 }
@@ -1413,7 +1414,7 @@ impl<T: 'static> Shared<T> {
     /// Asks the link for an element (see [`Upstream::request`]), counted by `depth` when it may
     /// ask another generator in turn.
     #[inline(always)]
-    fn ask(self: &Rc<Self>, link: Rc<dyn Upstream<T>>) -> Option<Outcome<Option<T>>> {
+    fn ask(self: &Rc<Self>, link: Rc<dyn Upstream<T>>) -> Fed<T> {
         if self.nests {
             depth::nested(|| link.request(self))
         } else {
@@ -1449,7 +1450,7 @@ impl<T: 'static> Shared<T> {
             *gen = Some(Gen::Link(link.clone()));
             *in_flight = true;
         }
-        let Some(answer) = self.ask(link) else {
+        let Some(answer) = self.ask(link).into_outcome() else {
             // Filed; but the source may have answered already, at top level, through the
             // link's job (`answer`), which applied the answer (an element, the end or a failure)
             // and cleared `in_flight`: then the caller must look again rather than wait. A set
@@ -1509,38 +1510,39 @@ impl<T: 'static> Shared<T> {
             }
             link
         };
-        let Some(answer) = self.ask(link) else {
-            // Filed with the source, unless the source answered already at top level through
-            // the link's job, which applied the answer (an element, the end or a failure): then
-            // the general path reads it. (See `generate_linked` for a set `in_flight` with an
-            // answer applied.)
-            return match self.state.borrow().kind {
-                Kind::From {
-                    in_flight: true, ..
-                } => Pulled::Filed,
-                _ => Pulled::Other,
-            };
+        let answer = match self.ask(link) {
+            Fed::Element(x) => {
+                let mut st = self.state.borrow_mut();
+                // Checked again: `f` is user code, and may have cloned or read this stream.
+                if st.may_pull_through(c) {
+                    if let Kind::From { in_flight, .. } = &mut st.kind {
+                        *in_flight = false;
+                    }
+                    st.base += 1;
+                    st.cur_mut(c).pos += 1;
+                    return Pulled::Element(x);
+                }
+                Ok(Some(x))
+            }
+            Fed::Outcome(answer) => answer,
+            Fed::Filed => {
+                // Filed with the source, unless the source answered already at top level
+                // through the link's job, which applied the answer (an element, the end or a
+                // failure): then the general path reads it. (See `generate_linked` for a set
+                // `in_flight` with an answer applied.)
+                return match self.state.borrow().kind {
+                    Kind::From {
+                        in_flight: true, ..
+                    } => Pulled::Filed,
+                    _ => Pulled::Other,
+                };
+            }
         };
-        let mut st = self.state.borrow_mut();
-        match answer {
-            // Checked again: `f` is user code, and may have cloned or read this stream.
-            Ok(Some(x)) if st.may_pull_through(c) => {
-                if let Kind::From { in_flight, .. } = &mut st.kind {
-                    *in_flight = false;
-                }
-                st.base += 1;
-                st.cur_mut(c).pos += 1;
-                Pulled::Element(x)
-            }
-            answer => {
-                drop(st);
-                self.land(answer);
-                if self.state.borrow().waiting() {
-                    self.process();
-                }
-                Pulled::Other
-            }
+        self.land(answer);
+        if self.state.borrow().waiting() {
+            self.process();
         }
+        Pulled::Other
     }
 
     /// The source's later answer to a request of [`generate_linked`](Self::generate_linked), or
@@ -1675,6 +1677,31 @@ pub(crate) enum Pulled<T> {
     Other,
 }
 
+/// A read that answers at once or files a request: what [`Handle::feed`] gives its caller, and
+/// a link ([`Upstream::request`]) its derived stream. The element travels by value in its own
+/// arm, not inside an `Outcome`: matched where it arrives, it is read back at the width it was
+/// written (see `Handle::feed`).
+pub(crate) enum Fed<T> {
+    /// An element, which never entered the derived stream's queue.
+    Element(T),
+    /// The end or a failure.
+    Outcome(Outcome<Option<T>>),
+    /// A request was filed with the source: the reader waits.
+    Filed,
+}
+
+impl<T> Fed<T> {
+    /// The answer as an outcome, `None` if filed.
+    #[inline]
+    pub(crate) fn into_outcome(self) -> Option<Outcome<Option<T>>> {
+        match self {
+            Fed::Element(x) => Some(Ok(Some(x))),
+            Fed::Outcome(outcome) => Some(outcome),
+            Fed::Filed => None,
+        }
+    }
+}
+
 /// A reader: a cursor of a shared stream. Several `Rc`s to one handle share the cursor (a
 /// consumer running in the background keeps it alive); dropping the last one detaches it.
 pub(crate) struct Handle<T: 'static> {
@@ -1716,7 +1743,7 @@ impl<T: 'static> Handle<T> {
         now: impl FnMut(&mut State<T>, usize) -> Option<Outcome<R>>,
         op: impl FnOnce(Resolver<R>) -> Op<T>,
     ) -> Promise<R> {
-        if let Some(outcome) = self.read_now::<false, _>(now) {
+        if let Some(outcome) = self.read_now::<false, _>(now, Err) {
             return Promise::from_outcome(outcome);
         }
         // The read learns of its own cancellation through a weak link (no callback to allocate).
@@ -1727,39 +1754,53 @@ impl<T: 'static> Handle<T> {
         promise
     }
 
-    /// Reads `get`-style for a derived stream: the outcome now, or `None` once `feed` waits in
-    /// this cursor's queue.
+    /// Reads `get`-style for a derived stream: the element or the outcome now, or `Filed` once
+    /// `feed` waits in this cursor's queue.
     // Inlined: left to itself the compiler stopped inlining it into the links' request path when
     // `once_fn` changed the callback code around it (pipeline 1806 -> 1834 instructions per
     // element; 1820 with this, callgrind).
     #[inline]
-    pub(crate) fn feed(
-        &self,
-        feed: impl FnOnce() -> Weak<dyn Feed<T>>,
-    ) -> Option<Outcome<Option<T>>> {
+    pub(crate) fn feed(&self, feed: impl FnOnce() -> Weak<dyn Feed<T>>) -> Fed<T> {
         match self.shared.pull_through(self.cursor) {
-            Pulled::Element(x) => return Some(Ok(Some(x))),
+            Pulled::Element(x) => return Fed::Element(x),
             Pulled::Filed => {
                 self.shared.enqueue(self.cursor, Op::Feed(feed()));
-                return None;
+                return Fed::Filed;
             }
             Pulled::Other => {}
         }
-        let outcome = self.read_now::<false, _>(|st, c| st.try_get(c).map(Ok));
-        if outcome.is_none() {
-            self.shared.enqueue(self.cursor, Op::Feed(feed()));
+        // The element by value, as `Fed::Element`: as an `Option<Outcome<..>>` the answer was
+        // kept in memory across the refill checks as two 8-byte words and copied out by a
+        // 16-byte load, which waits for the stores to commit (session 49: half of this path's
+        // samples on stream-batch).
+        let fed = self.read_now::<false, _>(
+            |st, c| {
+                st.try_get(c).map(|x| match x {
+                    Some(x) => Fed::Element(x),
+                    None => Fed::Outcome(Ok(None)),
+                })
+            },
+            |e| Fed::Outcome(Err(e)),
+        );
+        match fed {
+            Some(fed) => fed,
+            None => {
+                self.shared.enqueue(self.cursor, Op::Feed(feed()));
+                Fed::Filed
+            }
         }
-        outcome
     }
 
     /// The outcome of a read if it can be had without waiting: `now` answers from the buffer,
     /// else the generator is asked while it answers at once. `None` if the read must wait:
     /// behind other reads or a run, unless `OWNER` (the run that owns the cursor is reading).
+    /// `failed` makes the answer for a stored failure.
     #[inline]
-    fn read_now<const OWNER: bool, R: 'static>(
+    fn read_now<const OWNER: bool, O>(
         &self,
-        mut now: impl FnMut(&mut State<T>, usize) -> Option<Outcome<R>>,
-    ) -> Option<Outcome<R>> {
+        mut now: impl FnMut(&mut State<T>, usize) -> Option<O>,
+        failed: impl FnOnce(Exn) -> O,
+    ) -> Option<O> {
         let sh = &self.shared;
         let c = self.cursor;
         loop {
@@ -1778,7 +1819,7 @@ impl<T: 'static> Handle<T> {
                     return Some(outcome);
                 }
                 if let Some(e) = st.take_failure() {
-                    return Some(Err(e));
+                    return Some(failed(e));
                 }
                 match st.take_gen() {
                     Some(gen) => gen,
@@ -1888,7 +1929,7 @@ impl<T: 'static> Handle<T> {
         &self,
         feed: impl FnOnce() -> Weak<dyn Feed<T>>,
     ) -> Option<Outcome<Option<T>>> {
-        if let Some(outcome) = self.read_now::<true, _>(|st, c| st.run_take(c)) {
+        if let Some(outcome) = self.read_now::<true, _>(|st, c| st.run_take(c), Err) {
             return Some(outcome);
         }
         let sh = &self.shared;

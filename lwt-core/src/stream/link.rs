@@ -32,7 +32,7 @@ use crate::callbacks::Outcome;
 use crate::key;
 use crate::schedule::{self, Job};
 
-use super::core::{Feed, Handle, Shared, Upstream};
+use super::core::{Fed, Feed, Handle, Shared, Upstream};
 use super::drive::call;
 
 /// A derived stream's generator: `f` over the elements of the source cursor `src`.
@@ -77,7 +77,7 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Link<T, U, F> {
 impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Link<T, U, F> {
     /// Reads the source until an element passes `f` (Lwt's `filter_map` reads on in the same
     /// generator call) or the source must wait, in which case the request is filed for `dst`.
-    fn pull(self: &Rc<Self>, dst: &Rc<Shared<U>>) -> Option<Outcome<Option<U>>> {
+    fn pull(self: &Rc<Self>, dst: &Rc<Shared<U>>) -> Fed<U> {
         loop {
             let me = Rc::downgrade(self);
             let filed = || {
@@ -85,16 +85,26 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Link<T, U, F> {
                 self.storage.set(key::snapshot());
                 me as Weak<dyn Feed<T>>
             };
-            let outcome = self.src.feed(filed)?;
-            if let Some(answer) = self.step(outcome) {
-                return Some(answer);
+            // The element matched here, by value (see `Fed`).
+            match self.src.feed(filed) {
+                Fed::Element(x) => match call(|| (self.f.borrow_mut())(x)) {
+                    Ok(Some(y)) => return Fed::Element(y),
+                    Ok(None) => {}
+                    Err(panic) => return Fed::Outcome(Err(panic)),
+                },
+                Fed::Outcome(outcome) => {
+                    if let Some(answer) = self.step(outcome) {
+                        return Fed::Outcome(answer);
+                    }
+                }
+                Fed::Filed => return Fed::Filed,
             }
         }
     }
 }
 
 impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Upstream<U> for Link<T, U, F> {
-    fn request(self: Rc<Self>, dst: &Rc<Shared<U>>) -> Option<Outcome<Option<U>>> {
+    fn request(self: Rc<Self>, dst: &Rc<Shared<U>>) -> Fed<U> {
         self.pull(dst)
     }
 
@@ -128,7 +138,7 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Job for Link<T,
             let _storage = key::enter(self.storage.take());
             match self.step(outcome) {
                 Some(answer) => Some(answer),
-                None => self.pull(&dst), // filtered out: the request goes on
+                None => self.pull(&dst).into_outcome(), // filtered out: the request goes on
             }
         };
         if let Some(answer) = answer {
