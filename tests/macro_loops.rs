@@ -687,3 +687,49 @@ fn the_body_still_decides_the_item_type() {
     assert_eq!(p.state(), State::Fulfilled(()));
     assert_eq!(total.get(), (1 + 3) + 3);
 }
+
+/// A loop over a generic iterable whose iterator is `'static` but which is not itself.
+fn sum_all<I>(items: I, total: Rc<Cell<u64>>) -> Promise<()>
+where
+    I: IntoIterator<Item = u64>,
+    I::IntoIter: 'static,
+{
+    lwt! {
+        for x in items {
+            do total.set(total.get() + x);
+        }
+    }
+}
+
+/// A collection whose borrow iterates over a copy: `for x in &bag` borrows `bag` only in
+/// `into_iter`.
+struct Bag(Vec<u64>);
+
+impl IntoIterator for &Bag {
+    type Item = u64;
+    type IntoIter = std::vec::IntoIter<u64>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.clone().into_iter()
+    }
+}
+
+/// Found in review (rev148): the first `__lwt::iterable` (rev147) returned an opaque type that
+/// captured the iterable's own type, and rustc could not prove its iterator `'static` from the
+/// opaque's bound, only from the captured type: a loop over a generic `I` with
+/// `I::IntoIter: 'static`, or over a borrow `&bag` whose iterator owns its items, no longer
+/// compiled (E0310, E0597), though they did before and Rust's `for` accepts them. `iterable`
+/// now names the iterator's type, so the driver's bound is checked on the iterator itself.
+#[test]
+fn for_over_an_iterable_that_is_not_static_whose_iterator_is() {
+    let total = Rc::new(Cell::new(0_u64));
+    let (t, t2) = (total.clone(), total.clone());
+    let bag = Bag(vec![1, 2]);
+    let p: Promise<()> = lwt! {
+        let () = sum_all(vec![10_u64, 20], t);
+        for x in &bag {
+            do t2.set(t2.get() + x);
+        }
+    };
+    assert_eq!(p.state(), State::Fulfilled(()));
+    assert_eq!(total.get(), 33);
+}

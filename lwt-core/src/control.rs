@@ -1046,6 +1046,14 @@ where
 /// `w.into()`, they blamed the driver's generic parameter rather than `into`). The conversion
 /// itself is left to the driver, which records the loop's location on a panic in it.
 ///
+/// Its iterator is an opaque type of its own, declared `'static`: with only a bound
+/// `IntoIter: 'static` on the outer opaque type, rustc proved the iterator `'static` from the
+/// types the opaque type captures, that is from the iterable's, and refused an iterable that is
+/// not `'static` but whose iterator is (a generic `I` with `I::IntoIter: 'static`, a `&bag` whose
+/// iterator owns its items), which Rust's `for` and the driver accept. Naming the iterator as a
+/// type parameter instead reported a value that is not iterable twice, at the iterable and at
+/// `for`.
+///
 /// ```
 /// let p = lwt_core::control::for_each(lwt_core::control::iterable([1, 2]), |_| {
 ///     lwt_core::return_unit()
@@ -1055,7 +1063,7 @@ where
 #[inline(always)]
 pub fn iterable<T>(
     iterable: impl IntoIterator<Item = T, IntoIter: 'static>,
-) -> impl IntoIterator<Item = T, IntoIter: 'static> {
+) -> impl IntoIterator<Item = T, IntoIter = impl Iterator<Item = T> + 'static> {
     iterable
 }
 
