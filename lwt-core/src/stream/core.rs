@@ -47,7 +47,7 @@
 //!   `discarded` until the borrow is released.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
@@ -710,10 +710,6 @@ impl<T: 'static> State<T> {
             self.cursors.shrink_to(2 * len);
             self.free.shrink_to(2 * len);
         }
-    }
-
-    fn push_op(&mut self, c: usize, op: Op<T>) {
-        self.cur_mut(c).ops.push_back(op);
     }
 
     /// A read on cursor `c` was canceled: purge the dead reads once they are half of the queue.
@@ -1614,7 +1610,34 @@ impl<T: 'static> Shared<T> {
     /// Registers `op` on cursor `c` and serves it (it may complete at once).
     fn enqueue(self: &Rc<Self>, c: usize, op: Op<T>) {
         let mut st = self.state.borrow_mut();
-        st.push_op(c, op);
+        st.cur_mut(c).ops.push_back(op);
+        self.serve_filed(st, c);
+    }
+
+    /// [`enqueue`](Self::enqueue) for a derived stream's or a consumer's request (`Handle::feed`,
+    /// once per element a pipeline waits for). It makes the `Op::Feed` itself, once the queue's
+    /// room is known, so that the op goes into the queue as it is made.
+    // An op passed in, or made before `push_back`'s growth check (a call, kept out of line), was
+    // kept on the stack as 8-byte words and copied into the queue by 16-byte loads, which cannot
+    // be forwarded from those stores and wait for them to commit: half of `enqueue`'s samples on
+    // stream-pipeline (session 50).
+    #[inline(never)]
+    fn enqueue_feed(self: &Rc<Self>, c: usize, feed: Weak<dyn Feed<T>>) {
+        let mut st = self.state.borrow_mut();
+        let ops = &mut st.cur_mut(c).ops;
+        if ops.len() == ops.capacity() {
+            ops.reserve(1);
+            ops.push_back(Op::Feed(feed));
+        } else {
+            ops.push_back(Op::Feed(feed));
+        }
+        self.serve_filed(st, c);
+    }
+
+    /// The end of [`enqueue`](Self::enqueue): serves a filed op if anything can change now.
+    // Inlined into both, as it was into `enqueue` before `enqueue_feed` was split off.
+    #[inline(always)]
+    fn serve_filed(self: &Rc<Self>, st: RefMut<'_, State<T>>, c: usize) {
         // The read that files `op` found nothing to take and no generator answering at once, so
         // only a waiting push of a bounded stream (let in by a reader waiting on an empty queue),
         // a stored failure or a generator free to call can change anything now; or, with the
@@ -1777,7 +1800,7 @@ impl<T: 'static> Handle<T> {
         match self.shared.pull_through(self.cursor) {
             Pulled::Element(x) => return Fed::Element(x),
             Pulled::Filed => {
-                self.shared.enqueue(self.cursor, Op::Feed(feed()));
+                self.shared.enqueue_feed(self.cursor, feed());
                 return Fed::Filed;
             }
             Pulled::Other => {}
@@ -1798,7 +1821,7 @@ impl<T: 'static> Handle<T> {
         match fed {
             Some(fed) => fed,
             None => {
-                self.shared.enqueue(self.cursor, Op::Feed(feed()));
+                self.shared.enqueue_feed(self.cursor, feed());
                 Fed::Filed
             }
         }
