@@ -66,14 +66,38 @@ fn value_span(block: &Block) -> Option<Span> {
     }
 }
 
-/// The fallback expansion after errors: the errors, and a value of any type, so that the code
-/// around the macro does not report more errors about it.
-pub(crate) fn fallback(krate: &TokenStream, errors: Vec<syn::Error>) -> TokenStream {
+/// The fallback expansion after errors: the errors, then the block's value. When the only
+/// errors are lost assignments (`parsed`: the tree is whole and its jumps are in place), the
+/// value is the block's own expansion, which type-checks as it would without them (an assignment
+/// to a copy is well typed): the names the block uses are then resolved, so an import only the
+/// block uses is not reported unused and a misspelt name is still reported, once. It cannot add
+/// errors of its own: rustc does not borrow-check a body that holds a `compile_error!` (where a
+/// copy assigned or moved into a closure would be reported), and its lints are allowed. Otherwise
+/// (a statement skipped, a misplaced `break` whose expansion would be of the wrong type) the
+/// value is a placeholder of any type, so that the code around the macro reports no more errors
+/// about it.
+pub(crate) fn fallback(
+    krate: &TokenStream,
+    errors: Vec<syn::Error>,
+    parsed: Option<&Block>,
+) -> TokenStream {
     let errors = errors.into_iter().map(|e| e.to_compile_error());
+    let value = match parsed {
+        Some(block) => {
+            let value = hygienic("__lwt_unchecked");
+            let expansion = top(krate, block);
+            quote! {
+                #[allow(warnings)]
+                let #value = #expansion;
+                #value
+            }
+        }
+        None => quote!(#krate::control::invalid()),
+    };
     quote! {
         {
             #(#errors)*
-            #krate::control::invalid()
+            #value
         }
     }
 }

@@ -45,10 +45,14 @@ pub fn lwt_impl(input: TokenStream) -> TokenStream {
     let mut errors = Vec::new();
     let block = parse::parse_top(tokens.collect(), &mut errors);
     jumps::check(&block, &mut errors);
+    // After lost assignments alone, the tree is whole and its expansion type-checks (it
+    // assigns to a copy), so the fallback can keep the block's names in use: see
+    // `expand::fallback`.
+    let whole = errors.is_empty();
     captures::check(&block, &mut errors);
     if errors.is_empty() {
         expand::top(&krate, &block).into()
     } else {
-        expand::fallback(&krate, errors).into()
+        expand::fallback(&krate, errors, whole.then_some(&block)).into()
     }
 }
