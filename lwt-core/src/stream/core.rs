@@ -377,6 +377,10 @@ pub(crate) struct Shared<T: 'static> {
     /// such requests count towards the bound of `depth`: a pipeline over a pushed source, the
     /// common case, pays nothing for it.
     nests: bool,
+    /// Was this stream made with a link for its generator (`map`, `filter`, `filter_map`)? Its
+    /// generator stays a link for good, so only such a stream can pass an element through
+    /// (`pull_through`); a link's read of a pushed source tells that without a borrow or a call.
+    linked: bool,
 }
 
 impl<T: 'static> State<T> {
@@ -1270,8 +1274,16 @@ impl<T: 'static> Shared<T> {
             Kind::From { .. } => true,
             _ => false,
         };
+        let linked = matches!(
+            &kind,
+            Kind::From {
+                gen: Some(Gen::Link(_)),
+                ..
+            }
+        );
         Rc::new(Shared {
             nests,
+            linked,
             state: RefCell::new(State {
                 queue: VecDeque::new(),
                 base: 0,
@@ -1492,7 +1504,19 @@ impl<T: 'static> Shared<T> {
     /// reader to take it back (what [`generate_linked`](Self::generate_linked) and a read do)
     /// costs a borrow, a `batch` and a queue round trip per element. Positions move as if it had
     /// been appended and taken.
+    // The test of `linked` inlined: a pushed source, read by a link once per element of a
+    // pipeline, leaves here without a call or a borrow (stream-batch: 419 -> 395 instructions
+    // per element, callgrind).
+    #[inline(always)]
     fn pull_through(self: &Rc<Self>, c: usize) -> Pulled<T> {
+        if !self.linked {
+            return Pulled::Other;
+        }
+        self.pull_through_linked(c)
+    }
+
+    /// [`pull_through`](Self::pull_through) for a stream made with a link.
+    fn pull_through_linked(self: &Rc<Self>, c: usize) -> Pulled<T> {
         let link = {
             let mut st = self.state.borrow_mut();
             // The kind first: a source stream (`create`) leaves here after one test.
