@@ -71,11 +71,14 @@ fn value_span(block: &Block) -> Option<Span> {
 /// value is the block's own expansion, which type-checks as it would without them (an assignment
 /// to a copy is well typed): the names the block uses are then resolved, so an import only the
 /// block uses is not reported unused and a misspelt name is still reported, once. It cannot add
-/// errors of its own: rustc does not borrow-check a body that holds a `compile_error!` (where a
-/// copy assigned or moved into a closure would be reported), and its lints are allowed. Otherwise
-/// (a statement skipped, a misplaced `break` whose expansion would be of the wrong type) the
-/// value is a placeholder of any type, so that the code around the macro reports no more errors
-/// about it.
+/// errors or warnings of its own: rustc does not borrow-check a body that holds a
+/// `compile_error!` (where a copy assigned or moved into a closure would be reported), nor run
+/// the lints that come with borrowck (`unused_mut`, `unused_assignments`). It carries no lint
+/// attribute: in a `#![forbid(warnings)]` crate, an `allow` is itself reported, at the `lwt!`, as
+/// overruled by the `forbid`; the lints of the user's code in the block are then rustc's, as when
+/// it compiles. Otherwise (a statement skipped, a misplaced `break` whose expansion would be of
+/// the wrong type) the value is a placeholder of any type, so that the code around the macro
+/// reports no more errors about it.
 pub(crate) fn fallback(
     krate: &TokenStream,
     errors: Vec<syn::Error>,
@@ -83,15 +86,7 @@ pub(crate) fn fallback(
 ) -> TokenStream {
     let errors = errors.into_iter().map(|e| e.to_compile_error());
     let value = match parsed {
-        Some(block) => {
-            let value = hygienic("__lwt_unchecked");
-            let expansion = top(krate, block);
-            quote! {
-                #[allow(warnings)]
-                let #value = #expansion;
-                #value
-            }
-        }
+        Some(block) => top(krate, block),
         None => quote!(#krate::control::invalid()),
     };
     quote! {
