@@ -67,18 +67,18 @@ fn value_span(block: &Block) -> Option<Span> {
 }
 
 /// The fallback expansion after errors: the errors, then the block's value. When the only
-/// errors are lost assignments (`parsed`: the tree is whole and its jumps are in place), the
-/// value is the block's own expansion, which type-checks as it would without them (an assignment
-/// to a copy is well typed): the names the block uses are then resolved, so an import only the
+/// errors are lost assignments and misplaced jumps (`parsed`: the tree is whole, its reported
+/// jumps taken out by `jumps::repair`), the value is the block's own expansion, which
+/// type-checks as it would without them (an assignment to a copy is well typed, a misplaced
+/// jump that ends its block is a value of any type): the names the block uses are then resolved, so an import only the
 /// block uses is not reported unused and a misspelt name is still reported, once. It cannot add
 /// errors or warnings of its own: rustc does not borrow-check a body that holds a
 /// `compile_error!` (where a copy assigned or moved into a closure would be reported), nor run
 /// the lints that come with borrowck (`unused_mut`, `unused_assignments`). It carries no lint
 /// attribute: in a `#![forbid(warnings)]` crate, an `allow` is itself reported, at the `lwt!`, as
 /// overruled by the `forbid`; the lints of the user's code in the block are then rustc's, as when
-/// it compiles. Otherwise (a statement skipped, a misplaced `break` whose expansion would be of
-/// the wrong type) the value is a placeholder of any type, so that the code around the macro
-/// reports no more errors about it.
+/// it compiles. Otherwise (a statement skipped) the value is a placeholder of any type, so that
+/// the code around the macro reports no more errors about it.
 pub(crate) fn fallback(
     krate: &TokenStream,
     errors: Vec<syn::Error>,

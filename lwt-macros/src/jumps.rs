@@ -202,3 +202,110 @@ fn misplaced(place: Place, kind: JumpKind) -> Option<String> {
         )),
     }
 }
+
+/// After [`check`] reported jumps (and the tree is otherwise whole), rewrites it so that its
+/// expansion type-checks as the block would without them, for the fallback (see
+/// `expand::fallback`): a misplaced jump that ends its block becomes the block's value,
+/// `unreachable!()`, which the expansion types as the promise its context expects (as a `!` tail
+/// in Rust); any other reported jump (misplaced with code after it, or followed by code) is
+/// dropped, so the code after it is checked as if it ran. The blocks that held them then
+/// expand as the plain blocks they are without them, not as `Promise<Flow>`s.
+pub(crate) fn repair(block: &mut Block) {
+    repair_block(block, Place::Outside);
+}
+
+fn repair_block(block: &mut Block, place: Place) {
+    for stmt in &mut block.stmts {
+        match stmt {
+            Stmt::Bind(b) => {
+                let value_place = match place {
+                    Place::Loop => Place::LetValue,
+                    other => other,
+                };
+                for binding in &mut b.bindings {
+                    if let Init::Form(f) = &mut binding.init {
+                        repair_form(f, value_place);
+                    }
+                }
+                if let Some((_, els)) = &mut b.else_block {
+                    repair_block(els, place);
+                }
+            }
+            Stmt::Form(f) => repair_form(f, place),
+            Stmt::Jump(_) | Stmt::Seq(_) | Stmt::Plain(_) | Stmt::Assert(_) => {}
+        }
+    }
+    if let Some(Tail::Form(f)) = block.tail.as_deref_mut() {
+        repair_form(f, place);
+    }
+    let mut i = 0;
+    while i < block.stmts.len() {
+        let Stmt::Jump(jump) = &block.stmts[i] else {
+            i += 1;
+            continue;
+        };
+        let code_after = block.stmts[i + 1..]
+            .iter()
+            .any(|s| !matches!(s, Stmt::Plain(Plain::Item(_))))
+            || block.tail.is_some();
+        let misplaced = misplaced(place, jump.kind).is_some();
+        if !misplaced && !code_after {
+            i += 1;
+            continue;
+        }
+        let span = jump.span;
+        block.stmts.remove(i);
+        if misplaced && !code_after {
+            let value: syn::Expr = syn::parse_quote_spanned!(span=> ::core::unreachable!());
+            block.tail = Some(Box::new(Tail::Expr(value)));
+        }
+    }
+}
+
+fn repair_form(form: &mut Form, place: Place) {
+    match form {
+        Form::If(i) => repair_if(i, place),
+        Form::Match(m) => {
+            for arm in &mut m.arms {
+                match arm {
+                    Arm::Value { body, .. } | Arm::Exception(CatchArm { body, .. }) => {
+                        if let Body::Block(b) = body {
+                            repair_block(b, place);
+                        }
+                    }
+                }
+            }
+        }
+        Form::Try(t) => {
+            repair_block(&mut t.body, place);
+            if let Some((_, arms)) = &mut t.catch {
+                for arm in arms {
+                    if let Body::Block(b) = &mut arm.body {
+                        repair_block(b, place);
+                    }
+                }
+            }
+            if let Some((_, cleanup)) = &mut t.finally {
+                let cleanup_place = match place {
+                    Place::Loop => Place::Finally,
+                    other => other,
+                };
+                repair_block(cleanup, cleanup_place);
+            }
+        }
+        Form::Block(n) => repair_block(&mut n.block, place),
+        Form::For(f) => repair_block(&mut f.body, Place::Loop),
+        Form::While(w) => repair_block(&mut w.body, Place::Loop),
+        Form::WhileLet(w) => repair_block(&mut w.body, Place::Loop),
+        Form::Loop(l) => repair_block(&mut l.body, Place::Loop),
+    }
+}
+
+fn repair_if(i: &mut If, place: Place) {
+    repair_block(&mut i.then, place);
+    match &mut i.els {
+        None => {}
+        Some(Else::Block(b)) => repair_block(b, place),
+        Some(Else::If(inner)) => repair_if(inner, place),
+    }
+}

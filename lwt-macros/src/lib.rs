@@ -43,16 +43,20 @@ pub fn lwt_impl(input: TokenStream) -> TokenStream {
         }
     };
     let mut errors = Vec::new();
-    let block = parse::parse_top(tokens.collect(), &mut errors);
-    jumps::check(&block, &mut errors);
-    // After lost assignments alone, the tree is whole and its expansion type-checks (it
-    // assigns to a copy), so the fallback can keep the block's names in use: see
-    // `expand::fallback`.
+    let mut block = parse::parse_top(tokens.collect(), &mut errors);
+    // Without parse errors the tree is whole: after lost assignments (which assign to a copy)
+    // and misplaced jumps (once `jumps::repair` has taken them out), its expansion type-checks,
+    // so the fallback can keep the block's names in use: see `expand::fallback`.
     let whole = errors.is_empty();
+    jumps::check(&block, &mut errors);
+    let jumps_reported = whole && !errors.is_empty();
     captures::check(&block, &mut errors);
     if errors.is_empty() {
         expand::top(&krate, &block).into()
     } else {
+        if jumps_reported {
+            jumps::repair(&mut block);
+        }
         expand::fallback(&krate, errors, whole.then_some(&block)).into()
     }
 }
