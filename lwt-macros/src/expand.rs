@@ -68,17 +68,18 @@ fn value_span(block: &Block) -> Option<Span> {
 
 /// The fallback expansion after errors: the errors, then the block's value. When the only
 /// errors are lost assignments and misplaced jumps (`parsed`: the tree is whole, its reported
-/// jumps taken out by `jumps::repair`), the value is the block's own expansion, which
-/// type-checks as it would without them (an assignment to a copy is well typed, a misplaced
-/// jump that ends its block is a value of any type): the names the block uses are then resolved, so an import only the
-/// block uses is not reported unused and a misspelt name is still reported, once. It cannot add
-/// errors or warnings of its own: rustc does not borrow-check a body that holds a
-/// `compile_error!` (where a copy assigned or moved into a closure would be reported), nor run
-/// the lints that come with borrowck (`unused_mut`, `unused_assignments`). It carries no lint
-/// attribute: in a `#![forbid(warnings)]` crate, an `allow` is itself reported, at the `lwt!`, as
-/// overruled by the `forbid`; the lints of the user's code in the block are then rustc's, as when
-/// it compiles. Otherwise (a statement skipped) the value is a placeholder of any type, so that
-/// the code around the macro reports no more errors about it.
+/// jumps taken out by `jumps::check` as it reports them), the value is the block's own
+/// expansion, which type-checks as it would without them (an assignment to a copy is well
+/// typed, a misplaced jump that ends its block is a value of any type): the names the block
+/// uses are then resolved, so an import only the block uses is not reported unused and a
+/// misspelt name is still reported, once. It cannot add errors or warnings of its own: rustc
+/// does not borrow-check a body that holds a `compile_error!` (where a copy assigned or moved
+/// into a closure would be reported), nor run the lints that come with borrowck (`unused_mut`,
+/// `unused_assignments`). It carries no lint attribute: in a `#![forbid(warnings)]` crate, an
+/// `allow` is itself reported, at the `lwt!`, as overruled by the `forbid`; the lints of the
+/// user's code in the block are then rustc's, as when it compiles. Otherwise (a statement
+/// skipped) the value is a placeholder of any type, so that the code around the macro reports
+/// no more errors about it.
 pub(crate) fn fallback(
     krate: &TokenStream,
     errors: Vec<syn::Error>,

@@ -81,61 +81,83 @@ enum Place {
 }
 
 /// Reports every `break` and `continue` statement that is not on a path to a loop, or that is
-/// followed by more statements (which would never run).
-pub(crate) fn check(block: &Block, errors: &mut Vec<syn::Error>) {
+/// followed by more statements (which would never run), and takes each one it reports out of
+/// the tree, so that the tree's expansion type-checks as the block would without them: the
+/// fallback after errors expands it, to keep the names the block uses in use (see
+/// `expand::fallback`). A misplaced jump that ends its block becomes the block's value,
+/// `unreachable!()`, which the expansion types as the promise its context expects (as a `!`
+/// tail in Rust); any other is dropped, so the code after it is checked as if it ran. The
+/// blocks that held them then expand as the plain blocks they are without them, not as
+/// `Promise<Flow>`s. One walk does both, so that what is taken out is exactly what is reported.
+pub(crate) fn check(block: &mut Block, errors: &mut Vec<syn::Error>) {
     check_block(block, Place::Outside, errors);
 }
 
-fn check_block(block: &Block, place: Place, errors: &mut Vec<syn::Error>) {
-    for (i, stmt) in block.stmts.iter().enumerate() {
-        match stmt {
-            Stmt::Jump(jump) => {
-                if let Some(message) = misplaced(place, jump.kind) {
-                    errors.push(syn::Error::new(jump.span, message));
-                }
-                let code_after = block.stmts[i + 1..]
-                    .iter()
-                    .any(|s| !matches!(s, Stmt::Plain(Plain::Item(_))))
-                    || block.tail.is_some();
-                if code_after {
-                    errors.push(syn::Error::new(
-                        jump.span,
-                        format!(
-                            "nothing after `{}` in its block would run: it must be the block's \
-                             last statement",
-                            jump.kind.keyword()
-                        ),
-                    ));
-                }
+fn check_block(block: &mut Block, place: Place, errors: &mut Vec<syn::Error>) {
+    let mut i = 0;
+    while i < block.stmts.len() {
+        if let Stmt::Jump(jump) = &block.stmts[i] {
+            let (kind, span) = (jump.kind, jump.span);
+            let misplaced = misplaced(place, kind);
+            let code_after = block.stmts[i + 1..]
+                .iter()
+                .any(|s| !matches!(s, Stmt::Plain(Plain::Item(_))))
+                || block.tail.is_some();
+            let reported = misplaced.is_some() || code_after;
+            if let Some(message) = misplaced {
+                errors.push(syn::Error::new(span, message));
             }
+            if code_after {
+                errors.push(syn::Error::new(
+                    span,
+                    format!(
+                        "nothing after `{}` in its block would run: it must be the block's \
+                         last statement",
+                        kind.keyword()
+                    ),
+                ));
+            }
+            if reported {
+                block.stmts.remove(i);
+                if !code_after {
+                    let value: syn::Expr = syn::parse_quote_spanned!(span=> ::core::unreachable!());
+                    block.tail = Some(Box::new(Tail::Expr(value)));
+                }
+            } else {
+                i += 1;
+            }
+            continue;
+        }
+        match &mut block.stmts[i] {
             Stmt::Bind(b) => {
                 let value_place = match place {
                     Place::Loop => Place::LetValue,
                     other => other,
                 };
-                for binding in &b.bindings {
-                    if let Init::Form(f) = &binding.init {
+                for binding in &mut b.bindings {
+                    if let Init::Form(f) = &mut binding.init {
                         check_form(f, value_place, errors);
                     }
                 }
-                if let Some((_, els)) = &b.else_block {
+                if let Some((_, els)) = &mut b.else_block {
                     check_block(els, place, errors);
                 }
             }
             Stmt::Form(f) => check_form(f, place, errors),
-            Stmt::Seq(_) | Stmt::Plain(_) | Stmt::Assert(_) => {}
+            Stmt::Jump(_) | Stmt::Seq(_) | Stmt::Plain(_) | Stmt::Assert(_) => {}
         }
+        i += 1;
     }
-    if let Some(Tail::Form(f)) = block.tail.as_deref() {
+    if let Some(Tail::Form(f)) = block.tail.as_deref_mut() {
         check_form(f, place, errors);
     }
 }
 
-fn check_form(form: &Form, place: Place, errors: &mut Vec<syn::Error>) {
+fn check_form(form: &mut Form, place: Place, errors: &mut Vec<syn::Error>) {
     match form {
         Form::If(i) => check_if(i, place, errors),
         Form::Match(m) => {
-            for arm in &m.arms {
+            for arm in &mut m.arms {
                 match arm {
                     Arm::Value { body, .. } | Arm::Exception(CatchArm { body, .. }) => {
                         check_body(body, place, errors)
@@ -144,13 +166,13 @@ fn check_form(form: &Form, place: Place, errors: &mut Vec<syn::Error>) {
             }
         }
         Form::Try(t) => {
-            check_block(&t.body, place, errors);
-            if let Some((_, arms)) = &t.catch {
+            check_block(&mut t.body, place, errors);
+            if let Some((_, arms)) = &mut t.catch {
                 for arm in arms {
-                    check_body(&arm.body, place, errors);
+                    check_body(&mut arm.body, place, errors);
                 }
             }
-            if let Some((_, cleanup)) = &t.finally {
+            if let Some((_, cleanup)) = &mut t.finally {
                 let cleanup_place = match place {
                     Place::Loop => Place::Finally,
                     other => other,
@@ -158,24 +180,24 @@ fn check_form(form: &Form, place: Place, errors: &mut Vec<syn::Error>) {
                 check_block(cleanup, cleanup_place, errors);
             }
         }
-        Form::Block(n) => check_block(&n.block, place, errors),
-        Form::For(f) => check_block(&f.body, Place::Loop, errors),
-        Form::While(w) => check_block(&w.body, Place::Loop, errors),
-        Form::WhileLet(w) => check_block(&w.body, Place::Loop, errors),
-        Form::Loop(l) => check_block(&l.body, Place::Loop, errors),
+        Form::Block(n) => check_block(&mut n.block, place, errors),
+        Form::For(f) => check_block(&mut f.body, Place::Loop, errors),
+        Form::While(w) => check_block(&mut w.body, Place::Loop, errors),
+        Form::WhileLet(w) => check_block(&mut w.body, Place::Loop, errors),
+        Form::Loop(l) => check_block(&mut l.body, Place::Loop, errors),
     }
 }
 
-fn check_if(i: &If, place: Place, errors: &mut Vec<syn::Error>) {
-    check_block(&i.then, place, errors);
-    match &i.els {
+fn check_if(i: &mut If, place: Place, errors: &mut Vec<syn::Error>) {
+    check_block(&mut i.then, place, errors);
+    match &mut i.els {
         None => {}
         Some(Else::Block(b)) => check_block(b, place, errors),
         Some(Else::If(inner)) => check_if(inner, place, errors),
     }
 }
 
-fn check_body(body: &Body, place: Place, errors: &mut Vec<syn::Error>) {
+fn check_body(body: &mut Body, place: Place, errors: &mut Vec<syn::Error>) {
     if let Body::Block(b) = body {
         check_block(b, place, errors);
     }
@@ -200,112 +222,5 @@ fn misplaced(place: Place, kind: JumpKind) -> Option<String> {
              `let` (`if cond {{ {keyword}; }}`), or bind with `let pattern = promise else \
              {{ {keyword}; }};`"
         )),
-    }
-}
-
-/// After [`check`] reported jumps (and the tree is otherwise whole), rewrites it so that its
-/// expansion type-checks as the block would without them, for the fallback (see
-/// `expand::fallback`): a misplaced jump that ends its block becomes the block's value,
-/// `unreachable!()`, which the expansion types as the promise its context expects (as a `!` tail
-/// in Rust); any other reported jump (misplaced with code after it, or followed by code) is
-/// dropped, so the code after it is checked as if it ran. The blocks that held them then
-/// expand as the plain blocks they are without them, not as `Promise<Flow>`s.
-pub(crate) fn repair(block: &mut Block) {
-    repair_block(block, Place::Outside);
-}
-
-fn repair_block(block: &mut Block, place: Place) {
-    for stmt in &mut block.stmts {
-        match stmt {
-            Stmt::Bind(b) => {
-                let value_place = match place {
-                    Place::Loop => Place::LetValue,
-                    other => other,
-                };
-                for binding in &mut b.bindings {
-                    if let Init::Form(f) = &mut binding.init {
-                        repair_form(f, value_place);
-                    }
-                }
-                if let Some((_, els)) = &mut b.else_block {
-                    repair_block(els, place);
-                }
-            }
-            Stmt::Form(f) => repair_form(f, place),
-            Stmt::Jump(_) | Stmt::Seq(_) | Stmt::Plain(_) | Stmt::Assert(_) => {}
-        }
-    }
-    if let Some(Tail::Form(f)) = block.tail.as_deref_mut() {
-        repair_form(f, place);
-    }
-    let mut i = 0;
-    while i < block.stmts.len() {
-        let Stmt::Jump(jump) = &block.stmts[i] else {
-            i += 1;
-            continue;
-        };
-        let code_after = block.stmts[i + 1..]
-            .iter()
-            .any(|s| !matches!(s, Stmt::Plain(Plain::Item(_))))
-            || block.tail.is_some();
-        let misplaced = misplaced(place, jump.kind).is_some();
-        if !misplaced && !code_after {
-            i += 1;
-            continue;
-        }
-        let span = jump.span;
-        block.stmts.remove(i);
-        if misplaced && !code_after {
-            let value: syn::Expr = syn::parse_quote_spanned!(span=> ::core::unreachable!());
-            block.tail = Some(Box::new(Tail::Expr(value)));
-        }
-    }
-}
-
-fn repair_form(form: &mut Form, place: Place) {
-    match form {
-        Form::If(i) => repair_if(i, place),
-        Form::Match(m) => {
-            for arm in &mut m.arms {
-                match arm {
-                    Arm::Value { body, .. } | Arm::Exception(CatchArm { body, .. }) => {
-                        if let Body::Block(b) = body {
-                            repair_block(b, place);
-                        }
-                    }
-                }
-            }
-        }
-        Form::Try(t) => {
-            repair_block(&mut t.body, place);
-            if let Some((_, arms)) = &mut t.catch {
-                for arm in arms {
-                    if let Body::Block(b) = &mut arm.body {
-                        repair_block(b, place);
-                    }
-                }
-            }
-            if let Some((_, cleanup)) = &mut t.finally {
-                let cleanup_place = match place {
-                    Place::Loop => Place::Finally,
-                    other => other,
-                };
-                repair_block(cleanup, cleanup_place);
-            }
-        }
-        Form::Block(n) => repair_block(&mut n.block, place),
-        Form::For(f) => repair_block(&mut f.body, Place::Loop),
-        Form::While(w) => repair_block(&mut w.body, Place::Loop),
-        Form::WhileLet(w) => repair_block(&mut w.body, Place::Loop),
-        Form::Loop(l) => repair_block(&mut l.body, Place::Loop),
-    }
-}
-
-fn repair_if(i: &mut If, place: Place) {
-    repair_block(&mut i.then, place);
-    match &mut i.els {
-        None => {}
-        Some(Else::Block(b)) => repair_block(b, place),
-        Some(Else::If(inner)) => repair_if(inner, place),
     }
 }

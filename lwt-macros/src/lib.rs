@@ -45,18 +45,14 @@ pub fn lwt_impl(input: TokenStream) -> TokenStream {
     let mut errors = Vec::new();
     let mut block = parse::parse_top(tokens.collect(), &mut errors);
     // Without parse errors the tree is whole: after lost assignments (which assign to a copy)
-    // and misplaced jumps (once `jumps::repair` has taken them out), its expansion type-checks,
-    // so the fallback can keep the block's names in use: see `expand::fallback`.
+    // and misplaced jumps (which `jumps::check` takes out as it reports them), its expansion
+    // type-checks, so the fallback can keep the block's names in use: see `expand::fallback`.
     let whole = errors.is_empty();
-    jumps::check(&block, &mut errors);
-    let jumps_reported = whole && !errors.is_empty();
+    jumps::check(&mut block, &mut errors);
     captures::check(&block, &mut errors);
     if errors.is_empty() {
         expand::top(&krate, &block).into()
     } else {
-        if jumps_reported {
-            jumps::repair(&mut block);
-        }
         expand::fallback(&krate, errors, whole.then_some(&block)).into()
     }
 }
