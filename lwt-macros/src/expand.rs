@@ -1167,20 +1167,20 @@ fn catch_arm(arm: &CatchArm, lwt: &Ident, in_outcome: bool, flow: bool) -> Token
                 None => quote!(#lwt::catches::<#ty>(&#exn)),
                 Some(g) => {
                     // A guard that does not look at the binding (`e: E if retry`) leaves the
-                    // closure's parameter unused: the binding's use is the body's.
-                    let test = generated_bars(e.span(), quote!(|#[allow(unused_variables)] #e|));
-                    quote!(#lwt::caught_ref::<#ty>(&#exn).is_some_and(#test #g))
+                    // closure's parameter unused: the binding's use is the body's. It is used
+                    // here by a borrow, not excused by an `allow`, which a crate under
+                    // `#![forbid(warnings)]` or `#![forbid(unused)]` reports as overruled (a
+                    // future hard error).
+                    let test = generated_bars(e.span(), quote!(|#e|));
+                    quote!(#lwt::caught_ref::<#ty>(&#exn).is_some_and(#test { let _ = &#e; #g }))
                 }
             };
-            // A binding used only by the guard is not unused.
-            let allow = arm
-                .guard
-                .as_ref()
-                .map(|_| quote!(#[allow(unused_variables)]));
+            // A binding used only by the guard is not unused (borrowed, as in the guard).
+            let used = arm.guard.as_ref().map(|_| quote!(let _ = &#e;));
             quote! {
                 #pat if #test => {
-                    #allow
                     let #mutability #e = #lwt::caught::<#ty>(#exn);
+                    #used
                     #body
                 }
             }

@@ -30,11 +30,12 @@ fn read(p: Promise<u32>) -> Promise<u32> {
                 __lwt::Err(
                     __lwt_caught,
                 ) if __lwt::caught_ref::<std::io::Error>(&__lwt_caught)
-                    .is_some_and(|#[allow(unused_variables)] e| {
+                    .is_some_and(|e| {
+                        let _ = &e;
                         e.kind() == std::io::ErrorKind::Interrupted
                     }) => {
-                    #[allow(unused_variables)]
                     let e = __lwt::caught::<std::io::Error>(__lwt_caught);
+                    let _ = &e;
                     ret(1)
                 }
                 __lwt::Err(__exn) => __lwt::reraise(__exn),
