@@ -570,10 +570,17 @@ fn lwt_async(at: &At<'_>) -> Option<syn::Error> {
 }
 
 /// `f x`, OCaml's application, at the start of a statement or a value (after `=`, `=>`, `do`,
-/// `in`), outside any bracket: a function's name (or `M.f`), then its arguments, the first a
-/// literal (`print_endline "hi"`, `Lwt_unix.sleep 1.0`), or any for OCaml's printing and
-/// failing functions (`failwith msg`). Elsewhere, or with a name first (`g(a b)`, `x as u32
-/// 1`), two operands side by side are as often a missing `,` or `;`.
+/// `in`), outside any bracket: a function's name (or `M.f`), then its arguments (names,
+/// literals, and parenthesized expressions after a literal or another parenthesized one).
+/// It is reported when the first argument is a literal (`print_endline "hi"`,
+/// `Lwt_unix.sleep 1.0`), for OCaml's printing and failing functions (`failwith msg`), or when
+/// the arguments run to the end of the statement (`let n = List.length xs;`, `g x y` as the
+/// block's value). No Rust has a name or a literal right after a name, so the message never
+/// blames a valid pair; the one Rust reading of such a statement, two statements whose `;` is
+/// missing (`let x = p` then `y;`), is named in the message. A parenthesized group right after
+/// a name is Rust's call (`f (x)`, `done` then `ret(1)` on the next line): it ends the
+/// arguments, so that `f x (y)` keeps syn's message. Elsewhere, or with a name first (`g(a
+/// b)`, `x as u32 1`), two operands side by side are as often a missing `,` or `;`.
 fn application(at: &At<'_>) -> Option<syn::Error> {
     let TokenTree::Ident(f) = &at.tokens[at.i] else {
         return None;
@@ -589,24 +596,39 @@ fn application(at: &At<'_>) -> Option<syn::Error> {
         Some(TokenTree::Ident(i)) => matches!(i.to_string().as_str(), "do" | "in"),
         Some(_) => false,
     };
-    let args: Vec<&TokenTree> = at.tokens[at.i + 1..]
-        .iter()
-        .take_while(|tt| match tt {
+    let after = &at.tokens[at.i + 1..];
+    let count = (0..after.len())
+        .take_while(|&k| match &after[k] {
             TokenTree::Literal(_) => true,
             TokenTree::Ident(i) => !is_word(&i.to_string()),
-            _ => false,
+            TokenTree::Group(g) => {
+                g.delimiter() == Delimiter::Parenthesis
+                    && k > 0
+                    && !matches!(after[k - 1], TokenTree::Ident(_))
+            }
+            TokenTree::Punct(_) => false,
         })
-        .collect();
+        .count();
+    let (args, rest) = after.split_at(count);
     let known = known_function(&module, &name);
     let first_literal = matches!(args.first(), Some(TokenTree::Literal(_)));
-    if !starts_value || args.is_empty() || !(first_literal || known.is_some()) {
+    let ends_statement = match rest {
+        [] => true,
+        [TokenTree::Ident(i), ..] => i == "in",
+        _ => false,
+    };
+    if !starts_value || args.is_empty() || !(first_literal || known.is_some() || ends_statement) {
         return None;
     }
-    let shown: TokenStream = at.tokens[start..at.i + 1 + args.len()]
+    let shown: TokenStream = at.tokens[start..at.i + 1 + count].iter().cloned().collect();
+    let args: Vec<String> = args
         .iter()
-        .cloned()
+        .map(|a| match a {
+            // `f 1 (y + 1)` is `f(1, y + 1)`: the parentheses were OCaml's only.
+            TokenTree::Group(g) => g.stream().to_string(),
+            _ => a.to_string(),
+        })
         .collect();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let message = match known {
         Some(message) => message,
         None => {
@@ -689,6 +711,28 @@ fn is_word(w: &str) -> bool {
                 | "lsr"
                 | "asr"
                 | "fun"
+                // Reserved in Rust, or `lwt!`'s and OCaml's own words between expressions.
+                | "box"
+                | "become"
+                | "final"
+                | "macro"
+                | "override"
+                | "priv"
+                | "typeof"
+                | "unsized"
+                | "virtual"
+                | "abstract"
+                | "gen"
+                | "try"
+                | "when"
+                | "with"
+                | "then"
+                | "catch"
+                | "finally"
+                | "begin"
+                | "end"
+                | "rec"
+                | "open"
         )
 }
 
@@ -1007,6 +1051,26 @@ mod tests {
                 "char::from 'a'",
                 "function application needs parentheses in Rust: `char::from('a')`",
             ),
+            (
+                "let x = double y",
+                "function application needs parentheses in Rust: `double(y)`",
+            ),
+            (
+                "let n = List.length xs in",
+                "function application needs parentheses in Rust: `List::length(xs)`",
+            ),
+            (
+                "g x y",
+                "function application needs parentheses in Rust: `g(x, y)`",
+            ),
+            (
+                "do f x 1 (y + 1) (z)",
+                "function application needs parentheses in Rust: `f(x, 1, y + 1, z)`",
+            ),
+            (
+                "Some(v) => double v",
+                "function application needs parentheses in Rust: `double(v)`",
+            ),
             ("Lwt.async (fun () -> p)", "`Lwt.async f`"),
             ("do Lwt.async(|| p)", "`Lwt.async f`"),
             ("iter_s(fun x -> ret(x), xs)", "`fun x -> e`"),
@@ -1058,9 +1122,30 @@ mod tests {
             "let g = |function: u8| -> u8 { function } x",
             "let g = |function: Option<u8>| -> u8 { 1 } x",
             "let g = |function::X(a): X| -> u8 { a } x",
-            "let g: Box<dyn function(u8) -> u8> = f x",
-            "let g: Box<dyn fun(u8) -> u8> = f x",
-            "let g: &impl function(u8) -> u8 = f x",
+            "let g: Box<dyn function(u8) -> u8> = f(x y)",
+            "let g: Box<dyn fun(u8) -> u8> = f(x y)",
+            "let g: &impl function(u8) -> u8 = f(x y)",
+            // Not `f x`: a call after a name (a missing `;`), Rust's words, a macro, a label, a
+            // struct literal, a name that does not end the statement.
+            "done ret(1)",
+            "let z = add x (y + 1)",
+            "let z = add (x) y",
+            "let x = f(y) z",
+            "let z = x as u16 y",
+            "let x = ref y",
+            "let mut x = y",
+            "let f = move |x| x",
+            "let b = box x",
+            "let x = m! y",
+            "let x = 'a: loop { break 'a y; }",
+            "let s = S { x } y",
+            "let x = p.await y",
+            "let x = f y.z",
+            "let x = if c { a } else { b }",
+            "let x = match y { _ => z }",
+            "for x in xs { }",
+            "let Some(x) = f y else { return }",
+            "Some(x) when x > 0 => y",
         ] {
             let tokens: TokenStream = rust.parse().unwrap();
             let statement: Vec<TokenTree> = tokens.clone().into_iter().collect();

@@ -1626,6 +1626,15 @@ fn arm_body(input: ParseStream<'_>, errors: &mut Errors) -> Result<Body> {
             && !input.peek(Token![;])
             && !is_block_like(&e)
         {
+            // `Some(v) => double v,`: OCaml's application, whose argument the next arm would
+            // otherwise start with ("expected `=>`" at `v`). The rest of the arm is skipped.
+            let mut tokens: Vec<TokenTree> = e.to_token_stream().into_iter().collect();
+            tokens.extend(crate::ocaml::until(input.cursor(), ','));
+            if let Some(habit) = crate::ocaml::habit(&tokens) {
+                errors.push(habit);
+                skip_arm(input);
+                return Ok(Body::Expr(e));
+            }
             errors.push(syn::Error::new(
                 input.span(),
                 "expected `,` between these match arms",
