@@ -67,7 +67,7 @@ fn value_span(block: &Block) -> Option<Span> {
 }
 
 /// The fallback expansion after errors: the errors, then the block's value. When the only
-/// errors are lost assignments and misplaced jumps (`parsed`: the tree is whole, its reported
+/// errors are lost assignments and misplaced jumps (`parsed` is the whole tree, its reported
 /// jumps taken out by `jumps::check` as it reports them), the value is the block's own
 /// expansion, which type-checks as it would without them (an assignment to a copy is well
 /// typed, a misplaced jump that ends its block is a value of any type): the names the block
@@ -77,9 +77,12 @@ fn value_span(block: &Block) -> Option<Span> {
 /// into a closure would be reported), nor run the lints that come with borrowck (`unused_mut`,
 /// `unused_assignments`). It carries no lint attribute: in a `#![forbid(warnings)]` crate, an
 /// `allow` is itself reported, at the `lwt!`, as overruled by the `forbid`; the lints of the
-/// user's code in the block are then rustc's, as when it compiles. Otherwise (a statement
-/// skipped) the value is a placeholder of any type, so that the code around the macro reports
-/// no more errors about it.
+/// user's code in the block are then rustc's, as when it compiles. After parse errors, `parsed`
+/// is the part of the block before the first statement in error (`parse::intact_prefix`), which
+/// ends in a placeholder of any type, and the same holds of it; when nothing could be kept, the
+/// value is the placeholder alone, so that the code around the macro reports no more errors
+/// about it. Nor does rustc report "type annotations needed" in a body that holds an error, for
+/// a name whose type only the code left out would have given (`Vec::new()`, pushed to later).
 pub(crate) fn fallback(
     krate: &TokenStream,
     errors: Vec<syn::Error>,

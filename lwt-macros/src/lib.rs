@@ -42,17 +42,26 @@ pub fn lwt_impl(input: TokenStream) -> TokenStream {
             .into()
         }
     };
+    let input: proc_macro2::TokenStream = tokens.collect();
     let mut errors = Vec::new();
-    let mut block = parse::parse_top(tokens.collect(), &mut errors);
+    let mut block = parse::parse_top(input.clone(), &mut errors);
     // Without parse errors the tree is whole: after lost assignments (which assign to a copy)
     // and misplaced jumps (which `jumps::check` takes out as it reports them), its expansion
     // type-checks, so the fallback can keep the block's names in use: see `expand::fallback`.
+    // After parse errors, only the statements before the first one in error can be kept.
     let whole = errors.is_empty();
     jumps::check(&mut block, &mut errors);
     captures::check(&block, &mut errors);
     if errors.is_empty() {
         expand::top(&krate, &block).into()
+    } else if whole {
+        expand::fallback(&krate, errors, Some(&block)).into()
     } else {
-        expand::fallback(&krate, errors, whole.then_some(&block)).into()
+        let mut kept = parse::intact_prefix(input);
+        if let Some(kept) = &mut kept {
+            // Its misplaced jumps were reported with the whole tree's: only taken out here.
+            jumps::check(kept, &mut Vec::new());
+        }
+        expand::fallback(&krate, errors, kept.as_ref()).into()
     }
 }

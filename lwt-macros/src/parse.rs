@@ -77,6 +77,53 @@ pub(crate) fn parse_top(input: proc_macro2::TokenStream, errors: &mut Errors) ->
     }
 }
 
+/// After parse errors, what of the top block can still be expanded: the statements before the
+/// first one that has an error (skipped or reported), the items of the block that parse without
+/// one (an item is visible in its whole block), and a placeholder value, `__lwt::invalid()`.
+/// `expand::fallback` expands it beside the errors, so that the names those statements use are
+/// resolved: an import they use is not reported unused, and a misspelt name in them is reported.
+/// A name bound by the statement in error, or after it, is only visible after it, so nothing
+/// kept can refer to what is left out, except an item: `None` when a statement that starts like
+/// one has an error, and when nothing would be kept or no statement has an error (the errors
+/// came from elsewhere; the fallback is then the placeholder alone).
+pub(crate) fn intact_prefix(input: proc_macro2::TokenStream) -> Option<Block> {
+    let parser = |stream: ParseStream<'_>| -> Result<Option<Block>> {
+        let mut stmts = Vec::new();
+        let mut cut = false;
+        while !stream.is_empty() {
+            let fork = stream.fork();
+            let item = fork.call(Attribute::parse_outer).is_ok() && is_item_start(&fork);
+            let mut errors = Vec::new();
+            match statement(stream, &mut errors) {
+                Ok(parsed) if errors.is_empty() => match parsed {
+                    Parsed::Stmt(s @ Stmt::Plain(Plain::Item(_))) => stmts.push(s),
+                    Parsed::Stmt(s) if !cut => stmts.push(s),
+                    // The block's value, or a statement after the cut: left out.
+                    _ => {}
+                },
+                parsed => {
+                    if item {
+                        return Ok(None);
+                    }
+                    cut = true;
+                    if parsed.is_err() {
+                        skip_statement(stream);
+                    }
+                }
+            }
+        }
+        if !cut || stmts.is_empty() {
+            return Ok(None);
+        }
+        let placeholder: Expr = syn::parse_quote!(__lwt::invalid());
+        Ok(Some(Block {
+            stmts,
+            tail: Some(Box::new(Tail::Expr(placeholder))),
+        }))
+    };
+    parser.parse2(input).ok().flatten()
+}
+
 /// What one statement turned out to be.
 enum Parsed {
     Stmt(Stmt),
