@@ -238,13 +238,19 @@ where
         self.filed.borrow().is_some()
     }
 
+    // Inlined into `arrive_read`, which a cursor's queue calls (see `Feed::arrive_read`).
+    #[inline(always)]
     fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, served_at: u64) -> bool {
         self.served_at.set(served_at);
         // No longer filed: a cancel from now on finds nothing to withdraw; it rejects the
         // result, and the job puts the element back (see `late`). The job keeps the consumer
         // alive.
         let filed = self.filed.borrow_mut().take();
-        *self.arrived.borrow_mut() = Some(outcome);
+        // Stored before the old value (`None`: the job took the last one) is dropped: with the
+        // drop glue's call in between, the outcome was spilled as two 8-byte words and copied
+        // in by one 16-byte load, which waited for them to commit (see `Feed::arrive_read`).
+        let old = self.arrived.replace(Some(outcome));
+        drop(old);
         drop(filed);
         // Queued: the stream that calls this holds its borrow.
         schedule::run_later(self);

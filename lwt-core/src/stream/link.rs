@@ -118,8 +118,14 @@ impl<T: 'static, U: 'static, F: FnMut(T) -> Option<U> + 'static> Feed<T> for Lin
         self.waiting.borrow().is_some()
     }
 
+    // Inlined into `arrive_read`, which a cursor's queue calls (see `Feed::arrive_read`).
+    #[inline(always)]
     fn arrive(self: Rc<Self>, outcome: Outcome<Option<T>>, _served_at: u64) -> bool {
-        *self.arrived.borrow_mut() = Some(outcome);
+        // Stored before the old value (`None`: the job took the last one) is dropped: with the
+        // drop glue's call in between, the outcome was spilled as two 8-byte words and copied
+        // in by one 16-byte load, which waited for them to commit (see `Feed::arrive_read`).
+        let old = self.arrived.replace(Some(outcome));
+        drop(old);
         // Queued: the source that calls this holds its borrow, and `f` may read it.
         schedule::run_later(self);
         false
