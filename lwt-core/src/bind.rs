@@ -98,25 +98,33 @@ impl<T: 'static> Promise<T> {
         let result = target.clone();
         // Without key storage to restore (the usual case) the continuation is a word smaller,
         // which lets more of them be stored inline (see `once_fn`).
-        let continuation = match key::snapshot() {
-            // The guard is entered in place, not through `with_storage`'s closure: moving `k` and
-            // the outcome into that closure spilled the outcome's two registers as two 8-byte
-            // stores that the closure's call read back as one 16-byte load, a failed
-            // store-to-load forward (a third of this continuation's samples in a
-            // recursive-loop profile).
-            None => OnceFn::new(move |outcome| {
-                let next = {
-                    let _restore = key::enter(None);
-                    guarded(k, outcome)
-                };
-                target.resolve_with(next);
-            }),
-            storage => OnceFn::new(move |outcome| {
-                let next = key::with_storage(storage, || guarded(k, outcome));
-                target.resolve_with(next);
-            }),
-        };
-        source.add_callback(Callback::Consume(continuation));
+        // The key storage is looked at before the callback is made under the source's borrow.
+        let storage = key::snapshot();
+        // Inlined, so that the callback is built where it is stored, not returned through the
+        // stack.
+        source.add_callback_made(
+            #[inline(always)]
+            move || {
+                Callback::Consume(match storage {
+                    // The guard is entered in place, not through `with_storage`'s closure: moving
+                    // `k` and the outcome into that closure spilled the outcome's two registers as
+                    // two 8-byte stores that the closure's call read back as one 16-byte load, a
+                    // failed store-to-load forward (a third of this continuation's samples in a
+                    // recursive-loop profile).
+                    None => OnceFn::new(move |outcome| {
+                        let next = {
+                            let _restore = key::enter(None);
+                            guarded(k, outcome)
+                        };
+                        target.resolve_with(next);
+                    }),
+                    storage => OnceFn::new(move |outcome| {
+                        let next = key::with_storage(storage, || guarded(k, outcome));
+                        target.resolve_with(next);
+                    }),
+                })
+            },
+        );
         Promise::from_node(result)
     }
 
