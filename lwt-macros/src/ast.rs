@@ -2,6 +2,11 @@
 //!
 //! Every node keeps the user's tokens (and so their spans): errors and expansions point at them.
 
+// syn's nodes are large (an `Expr` is 240 bytes once spans carry their lines, see `ocaml.rs`),
+// so the variants that hold one are much larger than the others. A tree lives for one
+// expansion; boxing those variants would only add allocations and `Box::new`s to the parser.
+#![allow(clippy::large_enum_variant)]
+
 use proc_macro2::Span;
 use syn::{Expr, Ident, Item, Pat, Stmt as RustStmt, Token, Type};
 

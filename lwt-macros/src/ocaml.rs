@@ -571,16 +571,18 @@ fn lwt_async(at: &At<'_>) -> Option<syn::Error> {
 
 /// `f x`, OCaml's application, at the start of a statement or a value (after `=`, `=>`, `do`,
 /// `in`), outside any bracket: a function's name (or `M.f`), then its arguments (names,
-/// literals, and parenthesized expressions after a literal or another parenthesized one).
+/// literals, and parenthesized expressions).
 /// It is reported when the first argument is a literal (`print_endline "hi"`,
 /// `Lwt_unix.sleep 1.0`), for OCaml's printing and failing functions (`failwith msg`), or when
 /// the arguments run to the end of the statement (`let n = List.length xs;`, `g x y` as the
 /// block's value). No Rust has a name or a literal right after a name, so the message never
 /// blames a valid pair; the one Rust reading of such a statement, two statements whose `;` is
 /// missing (`let x = p` then `y;`), is named in the message. A parenthesized group right after
-/// a name is Rust's call (`f (x)`, `done` then `ret(1)` on the next line): it ends the
-/// arguments, so that `f x (y)` keeps syn's message. Elsewhere, or with a name first (`g(a
-/// b)`, `x as u32 1`), two operands side by side are as often a missing `,` or `;`.
+/// a name is an argument only when spaced as OCaml spaces one (see [`spaced`]: `f x (y + 1)`,
+/// and `f (x) y`, with another argument after it). Otherwise it is Rust's call (`x(y)`, `f(x)
+/// y`, `done` then `ret(1)` on the next line) and ends the arguments, keeping syn's message.
+/// Elsewhere, or with a name first (`g(a b)`, `x as u32 1`), two operands side by side are as
+/// often a missing `,` or `;`.
 fn application(at: &At<'_>) -> Option<syn::Error> {
     let TokenTree::Ident(f) = &at.tokens[at.i] else {
         return None;
@@ -599,14 +601,18 @@ fn application(at: &At<'_>) -> Option<syn::Error> {
     let after = &at.tokens[at.i + 1..];
     let count = (0..after.len())
         .take_while(|&k| match &after[k] {
-            TokenTree::Literal(_) => true,
-            TokenTree::Ident(i) => !is_word(&i.to_string()),
-            TokenTree::Group(g) => {
-                g.delimiter() == Delimiter::Parenthesis
-                    && k > 0
-                    && !matches!(after[k - 1], TokenTree::Ident(_))
-            }
-            TokenTree::Punct(_) => false,
+            TokenTree::Group(g) if g.delimiter() == Delimiter::Parenthesis => match k {
+                // `f (x) y`: spaced as OCaml spaces its arguments, and followed by another.
+                0 => spaced(f, &after[0]) && after.get(1).is_some_and(is_plain_argument),
+                // On `f`'s line: `done` then `ret (1)` on the next is a missing `;`.
+                _ if !same_line(f, &after[k]) => false,
+                _ => match &after[k - 1] {
+                    // `f x (y)`, where `x(y)` would be Rust's call.
+                    TokenTree::Ident(x) => spaced(x, &after[k]),
+                    _ => true,
+                },
+            },
+            other => is_plain_argument(other),
         })
         .count();
     let (args, rest) = after.split_at(count);
@@ -641,6 +647,29 @@ fn application(at: &At<'_>) -> Option<syn::Error> {
         }
     };
     Some(syn::Error::new_spanned(shown, message))
+}
+
+/// A name or a literal that may be an argument of `f x` (not a Rust word).
+fn is_plain_argument(tt: &TokenTree) -> bool {
+    match tt {
+        TokenTree::Literal(_) => true,
+        TokenTree::Ident(i) => !is_word(&i.to_string()),
+        _ => false,
+    }
+}
+
+/// Is `group` on the same line as the name before it, with a space between them? That is how
+/// OCaml spaces an argument (`f x (y + 1)`), and never how Rust writes a call (`x(y + 1)`,
+/// which rustfmt keeps together). A call on the next line (`done` then `ret(1)`) is a
+/// statement whose `;` is missing, not an argument. Without real spans (all of them at one
+/// place), nothing is spaced and the group stays Rust's call.
+fn spaced(name: &proc_macro2::Ident, group: &TokenTree) -> bool {
+    same_line(name, group) && group.span().start().column > name.span().end().column
+}
+
+/// Does `tt` start on the line where `name` ends?
+fn same_line(name: &proc_macro2::Ident, tt: &TokenTree) -> bool {
+    name.span().end().line == tt.span().start().line
 }
 
 /// What to write for OCaml's printing and failing functions, which have no Rust function of
@@ -1071,6 +1100,18 @@ mod tests {
                 "Some(v) => double v",
                 "function application needs parentheses in Rust: `double(v)`",
             ),
+            (
+                "let z = add x (y + 1)",
+                "function application needs parentheses in Rust: `add(x, y + 1)`",
+            ),
+            (
+                "let z = add (x) y",
+                "function application needs parentheses in Rust: `add(x, y)`",
+            ),
+            (
+                "let z = add (x) 1 (y)",
+                "function application needs parentheses in Rust: `add(x, 1, y)`",
+            ),
             ("Lwt.async (fun () -> p)", "`Lwt.async f`"),
             ("do Lwt.async(|| p)", "`Lwt.async f`"),
             ("iter_s(fun x -> ret(x), xs)", "`fun x -> e`"),
@@ -1125,11 +1166,16 @@ mod tests {
             "let g: Box<dyn function(u8) -> u8> = f(x y)",
             "let g: Box<dyn fun(u8) -> u8> = f(x y)",
             "let g: &impl function(u8) -> u8 = f(x y)",
-            // Not `f x`: a call after a name (a missing `;`), Rust's words, a macro, a label, a
-            // struct literal, a name that does not end the statement.
+            // Not `f x`: a call after a name (a missing `;`: unspaced, or on the next line),
+            // Rust's words, a macro, a label, a struct literal, a name that does not end the
+            // statement.
             "done ret(1)",
-            "let z = add x (y + 1)",
-            "let z = add (x) y",
+            "done\n ret (1)",
+            "let z = add x(y + 1)",
+            "let z = add x\n (y + 1)",
+            "let z = add(x) y",
+            "let z = add (x)",
+            "let z = add (x) (y)",
             "let x = f(y) z",
             "let z = x as u16 y",
             "let x = ref y",

@@ -125,6 +125,7 @@ pub(crate) fn intact_prefix(input: proc_macro2::TokenStream) -> Option<Block> {
 }
 
 /// What one statement turned out to be.
+#[allow(clippy::large_enum_variant)] // short-lived, as `ast`'s enums (see there)
 enum Parsed {
     Stmt(Stmt),
     Tail(Tail),

@@ -68,11 +68,21 @@ fn value_of_the_block(y: u8) -> Promise<u8> {
     }
 }
 
-// A name then a call: `x (y + 1)` is Rust's call, and `add x` then `(y + 1)` may as well be a
+// A parenthesized argument spaced as OCaml spaces one, after a name or first with another
+// after it.
+fn spaced_parenthesized(x: u8, y: u8) -> Promise<u8> {
+    lwt! {
+        let z = add x (y + 1);
+        let w = add (z) y;
+        ret(w)
+    }
+}
+
+// A name then a call: `x(y + 1)` is Rust's call, and `add x` then `x(y + 1)` may as well be a
 // missing `;` (keeps syn's message).
 fn name_then_call(x: u8, y: u8) -> Promise<u8> {
     lwt! {
-        let z = add x (y + 1);
+        let z = add x(y + 1);
         ret(z)
     }
 }
@@ -89,5 +99,5 @@ fn main() {
     let _ = list::length(&[]);
     let _ = (let_application(1), module_application(vec![]), two_arguments(1, 2), do_application(1));
     let _ = (parenthesized_after_a_literal(1), arm_value(ret(None)), value_of_the_block(1));
-    let _ = (name_then_call(1, 2), cast_then_name(1, 2));
+    let _ = (spaced_parenthesized(1, 2), name_then_call(1, 2), cast_then_name(1, 2));
 }
