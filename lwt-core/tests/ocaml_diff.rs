@@ -22,7 +22,11 @@
 //! * the order callbacks run in (registration order, breadth-first; Lwt: newest first, nested).
 //!   Only the set of continuations that ran is compared. Where the order decides an *outcome*, the
 //!   outcome is not compared either: a `choose`/`pick`/`nchoose`/`npick`/`nchoose_split` that two
-//!   or more of its inputs reach within one top-level operation; a `pick`/`npick` whose losers'
+//!   or more of its inputs reach within one top-level operation (and the slots its pending
+//!   inputs go to, for `nchoose_split`: which they are, and whether there are any, depend on it);
+//!   what a `pick`/`npick` naming such a slot may cancel, judged on every input it names, since
+//!   a slot left empty here may be filled in Lwt (found by a sweep at seeds 2 and 21 with
+//!   `OCAML_DIFF_MAX_OPS=50`, session 53); a `pick`/`npick` whose losers'
 //!   cancel walks could pass a bind whose callback runs in that same operation; a continuation
 //!   returning (or resolving) the promise of a fresh slot that another continuation of the same
 //!   operation fills; a continuation's wakeup in an operation that also cancels;
@@ -1027,6 +1031,11 @@ fn taint(p: &Prog, history: &[Vec<St>]) -> Taint {
             Op::Both(d, a, b) => (Comb::All, *d, vec![*a, *b]),
             _ => continue,
         };
+        // An input absent here (the operation skips it) may be there in Lwt, when whether its
+        // slot is filled is order-dependent (`nchoose_split`'s pending inputs): a `pick` or
+        // `npick` with it may then cancel the others there, so its cancel reach is judged on
+        // every input it names (`named`).
+        let named = inputs.clone();
         let inputs: Vec<usize> = inputs
             .into_iter()
             .filter(|&i| history[k][i] != St::Absent)
@@ -1126,7 +1135,7 @@ fn taint(p: &Prog, history: &[Vec<St>]) -> Taint {
                     }
                 }
                 if is_pick {
-                    picks.push((d, inputs, seeded));
+                    picks.push((d, named, seeded));
                 }
             }
         }
