@@ -75,8 +75,9 @@
 //! * a read while a bounded push waits and the count is over a bound that `resize` lowered: Lwt
 //!   lets the push in anyway, here it waits until the count is under the bound
 //!   (`a_read_over_a_lowered_bound_leaves_the_push_waiting`); a `get_available_up_to` differs
-//!   only if it takes something and stops before the count is under the bound. The stream is
-//!   cut from the read on (same docs).
+//!   only if it takes something and stops before the count is under the bound. A read of a
+//!   stream derived over it reads it too, and so does a `get_available` (`_up_to n`, `n >= 1`) of
+//!   the derived stream (its generator `get`s). The stream is cut from the read on (same docs).
 //!
 //! It also found a defect of Lwt 5.6.1 (seed 11 with 60 operations, not in the default run): a
 //! stream closed again from a callback that its own close runs makes the outer close raise
@@ -1727,8 +1728,11 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
             }
         }
         // A read of a stream derived directly from a bounded one over a bound that `resize`
-        // lowered reads that one (the rule above).
-        if t.read.is_some() {
+        // lowered reads that one (the rule above); so does a `get_available` (`_up_to n`,
+        // `n >= 1`) of the derived stream, whose generator calls are `get`s of the source (found
+        // at seed 13 with 50 operations: `NB 0 2; DD 1 0 m; BP 0 0 9; BP 1 0 92; RS 0 1;
+        // BP 2 0 22; GU 1 1`).
+        if t.read.is_some() || matches!(*op, Op::GetAvailable(_) | Op::GetUpTo(_, 1..)) {
             let mut x = t.objs[0];
             while let Some(src) = source[x] {
                 let over = ours.bounded[k][src - STREAM * OBJECTS]
@@ -2235,6 +2239,22 @@ fn a_read_over_a_lowered_bound_leaves_the_push_waiting() {
     );
     assert_eq!(s.get_available(), vec![98, 68]);
     assert_eq!((waiting.state(), push.count()), (State::Fulfilled(()), 0));
+    // And so does a `get_available_up_to 1` of a `map` over the stream itself, whose generator
+    // `get`s one element of it (Lwt's `map f s` is `from (fun () -> get s >|= ...)`): on Lwt
+    // 5.6.1 `[1009]`, the push is fulfilled, count 2, not blocked (`NB 0 2; DD 1 0 m;
+    // BP 0 0 9; BP 1 0 92; RS 0 1; BP 2 0 22; GU 1 1`, found at seed 13 with 50 operations).
+    let (s, push) = stream::create_bounded::<i64>(2);
+    let m = s.map(|x| x + 1000);
+    assert!(push.push(9).is_fulfilled());
+    assert!(push.push(92).is_fulfilled());
+    push.resize(1);
+    let waiting = push.push(22);
+    assert_eq!(m.get_available_up_to(1), vec![1009]);
+    assert_eq!(
+        (waiting.state(), push.count()),
+        (State::Pending, 1),
+        "Lwt: the push is fulfilled, count 2"
+    );
 }
 
 /// A waiter's `on_cancel` handler that hands over what the waiter waited for: unlocks the
