@@ -62,7 +62,8 @@
 //!   while one waits cuts the stream too;
 //! * an `npeek` of more than the bound of a bounded stream: here it lets pushes in beyond the
 //!   bound, in Lwt it waits for ever (`npeek_over_the_bound_waits_for_ever_in_lwt`). The stream
-//!   is cut from the `npeek` on;
+//!   is cut from the `npeek` on, or from a `resize` that lowers the bound under the `n` of an
+//!   `npeek` waiting then (`npeek_over_a_lowered_bound_waits_for_ever_in_lwt`);
 //! * closing an unbounded stream twice: `Push::close` then does nothing, Lwt's `push None`
 //!   raises `Closed` (the interpreter ignores it);
 //! * resolvers and stream producers are kept to the end (dropping one rejects with `Abandoned` /
@@ -1649,6 +1650,16 @@ fn cuts(p: &Prog, ours: &Report) -> Cuts {
             Op::Npeek(_, s, n) if bounded(s).is_some_and(|(_, size, _)| n > size) => {
                 obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
             }
+            // So does one that a `resize` leaves over the bound while it waits (found at seed 16
+            // with 50 operations: `NB 0 3; NP 0 0 2; RS 0 1; BP 1 0 29; BP 2 0 32`).
+            Op::Resize(s, size)
+                if k > 0
+                    && p.ops[..k].iter().any(|o| {
+                        matches!(*o, Op::Npeek(j, x, n) if x == s && n > size && pending(k - 1, j))
+                    }) =>
+            {
+                obj[STREAM * OBJECTS + s] = obj[STREAM * OBJECTS + s].min(k);
+            }
             // `get_available` while an `npeek` waits: here it waits its turn (and gives
             // nothing), in Lwt it takes what is buffered.
             Op::GetAvailable(s) | Op::GetUpTo(s, _)
@@ -2397,6 +2408,26 @@ fn npeek_over_the_bound_waits_for_ever_in_lwt() {
     let two = s.npeek(2);
     assert_eq!(
         (waiting.state(), two.state(), push.count(), push.blocked()),
+        (State::Pending, State::Pending, 1, true),
+        "Lwt: the push and the npeek wait for ever"
+    );
+}
+
+/// `NB 0 3; NP 0 0 2; RS 0 1; BP 1 0 29; BP 2 0 32; BQ 0` (found at seed 16 with 50
+/// operations): an `npeek 2` made under the bound, which a `resize 1` then leaves over it. Lwt
+/// 5.6.1 lets 29 in (count 0 < 1), then the push of 32 waits (count 1, blocked) and the `npeek`
+/// with it, for ever, as in `npeek_over_the_bound_waits_for_ever_in_lwt`; here the `npeek`,
+/// holding a full bound, lets 32 in beyond it (both fulfilled, `[29; 32]`, count 2).
+#[test]
+#[ignore = "differs from Lwt on purpose: npeek of more than the bound lets pushes in"]
+fn npeek_over_a_lowered_bound_waits_for_ever_in_lwt() {
+    let (s, push) = stream::create_bounded::<i64>(3);
+    let two = s.npeek(2);
+    push.resize(1);
+    assert!(push.push(29).is_fulfilled());
+    let second = push.push(32);
+    assert_eq!(
+        (second.state(), two.state(), push.count(), push.blocked()),
         (State::Pending, State::Pending, 1, true),
         "Lwt: the push and the npeek wait for ever"
     );
