@@ -257,3 +257,30 @@ fn numbers_agree_with_ocaml_lwt_io() {
     }
     eprintln!("io_numbers: {cases} cases (seed {seed}) agree with OCaml Lwt_io");
 }
+
+/// A number that straddles the end of the buffer refills only the rest of the buffer, as Lwt
+/// 5.6.1's does: its `read_block_unsafe` keeps the bytes it found and asks the descriptor for
+/// `buffer size - unread` bytes, so the channel never holds more than its buffer size. With a
+/// 16-byte buffer over a pipe holding 32 bytes, after 14 bytes and an `int32` Lwt has read 30
+/// bytes of the pipe: position 18, 12 buffered, and a `set_position 31` is past what it holds,
+/// so it seeks the pipe and fails (`Illegal seek`); the read after it gets bytes 18 to 31.
+/// (The differential test `ocaml_diff_io` found this: a `set_position` forward on a pipe that
+/// succeeded here and failed in Lwt.)
+#[test]
+fn a_number_across_the_buffer_end_fills_only_the_buffer_as_lwt_does() {
+    let (r, w) = lwt_core::unix::pipe().unwrap();
+    let data: Vec<u8> = (b'A'..b'A' + 32).collect();
+    run(w.write_all(data.clone()));
+    w.close().unwrap();
+    let ic = io::InputChannel::with_buffer_size(r, 16);
+    assert_eq!(run(ic.read_exactly(14)), &data[..14]);
+    assert_eq!((ic.position(), ic.buffered()), (14, 2));
+    assert_eq!(run(ic.read_le::<i32>()), i32::from_le_bytes(*b"OPQR"));
+    assert_eq!((ic.position(), ic.buffered()), (18, 12), "Lwt: 18 and 12");
+    let e = main::run(ic.set_position(31)).unwrap_err();
+    assert!(
+        e.is::<std::io::Error>(),
+        "a seek of the pipe, as Lwt's: {e:?}"
+    );
+    assert_eq!(run(ic.read_to_end()), &data[18..]);
+}

@@ -83,6 +83,23 @@ struct Input {
 /// What an operation's step decided: done, or more data is needed.
 type Step<T> = Option<Result<T, Exn>>;
 
+/// What an operation needs from the descriptor when its step wants more data: the size of the
+/// next read ([`InputChannel::read_size`]).
+#[derive(Clone, Copy, Debug)]
+enum Want {
+    /// Read `chunk` bytes, or what is missing of this many unread bytes if that is more (a
+    /// large `read_exactly`, `read_to_end`). Lwt's operations other than the numbers consume the
+    /// buffered bytes before they refill, so they ask for a whole buffer; here those bytes stay
+    /// buffered until the operation completes, and the read asks for `chunk` bytes as Lwt's does.
+    AtLeast(usize),
+    /// A binary number of this many bytes (Lwt's `read_block_unsafe`): the bytes buffered stay
+    /// where they are and the read asks only for the rest of the buffer (`chunk`, or the width
+    /// if more, less them), so that the channel then holds no more than its buffer size, as
+    /// Lwt's. What it holds decides whether a later `set_position` forward stays in the buffer,
+    /// which a pipe needs (`tests/ocaml_diff_io.rs` found this).
+    Block(usize),
+}
+
 impl InputChannel {
     pub(crate) fn new(owner: Owner, buffer_size: usize) -> InputChannel {
         InputChannel(Rc::new(Input {
@@ -505,7 +522,7 @@ impl InputChannel {
     /// earlier): its callers wait for it in `fill_waiters`. One read at a time, and canceling a
     /// caller cancels only its own wait: whatever the read reads goes to the buffer. Once no
     /// caller is left, the read is given up before it reads (`give_up_fill`).
-    fn fill_now(&self, want: usize) -> Option<Outcome<usize>> {
+    fn fill_now(&self, size: usize) -> Option<Outcome<usize>> {
         if self.0.filling.get() {
             return None;
         }
@@ -513,18 +530,17 @@ impl InputChannel {
             Ok(fd) => fd,
             Err(e) => return Some(Err(e)),
         };
-        let size = self.0.chunk.max(want.min(MAX_READ));
         if !fd.is_blocking() {
             // Filed with the reactor with this channel's continuation rather than made a
             // promise (nobody waits on the read itself), and with a flag that gives it up if its
             // callers all go (`give_up_fill`).
             let wanted = self.fill_flag();
             let ch = self.clone();
-            let started = if size == self.0.chunk {
+            let started = if size <= self.0.chunk {
                 // The usual read: into the spare buffer, which comes back with the count. Only
                 // the bytes read are copied into `buf`, so both keep their memory: a read of a
                 // few bytes neither allocates nor zeroes `chunk` bytes.
-                let spare = self.take_spare(size);
+                let spare = self.take_spare(self.0.chunk);
                 fd.read_into_then(spare, 0..size, wanted.clone(), move |read| {
                     let _ = ch.spare_read_over(read);
                 })
@@ -543,9 +559,10 @@ impl InputChannel {
             return started;
         }
         let (ok, err) = (self.clone(), self.clone());
-        let mut read = if size == self.0.chunk {
+        let mut read = if size <= self.0.chunk {
             // The standard input: read on the thread pool, into the spare buffer as above.
-            fd.read_into(self.take_spare(size), 0..size).try_bind(
+            let spare = self.take_spare(self.0.chunk);
+            fd.read_into(spare, 0..size).try_bind(
                 move |spare| Promise::from_outcome(ok.spare_read_over(Ok(spare))),
                 move |e| Promise::from_outcome(err.read_failed_over(e)),
             )
@@ -700,6 +717,16 @@ impl InputChannel {
         dead
     }
 
+    /// How many bytes the next read of the descriptor asks for, for an operation that wants
+    /// `want` (at least 1: a step asks for more only while what it needs is not all buffered).
+    fn read_size(&self, want: Want) -> usize {
+        let unread = self.unread_len();
+        match want {
+            Want::AtLeast(n) => self.0.chunk.max(n.saturating_sub(unread).min(MAX_READ)),
+            Want::Block(n) => self.0.chunk.max(n).saturating_sub(unread).max(1),
+        }
+    }
+
     /// Runs `step` until it is done, filling the buffer in between. `step` gets the size of the
     /// last fill (`Some(0)`: the input just ended). Loops (rather than recursing) while fills
     /// complete at once, as they do on regular files.
@@ -708,7 +735,7 @@ impl InputChannel {
     /// dropped (released) when the operation ends, just before its promise resolves.
     fn drive<T: 'static>(
         &self,
-        want: usize,
+        want: Want,
         last: Option<usize>,
         step: impl FnMut(&InputChannel, Option<usize>) -> Step<T> + 'static,
         held: Held,
@@ -727,7 +754,7 @@ impl InputChannel {
     /// [`Resumption`]).
     fn drive_held<T: 'static>(
         &self,
-        want: usize,
+        want: Want,
         mut last: Option<usize>,
         mut step: impl FnMut(&InputChannel, Option<usize>) -> Step<T> + 'static,
         held: Held,
@@ -739,7 +766,7 @@ impl InputChannel {
             if let Some(done) = step(self, last) {
                 return Driven::Over(done, held);
             }
-            match self.fill_now(want.saturating_sub(self.unread_len())) {
+            match self.fill_now(self.read_size(want)) {
                 Some(Ok(n)) => last = Some(n),
                 Some(Err(e)) => return Driven::Over(Err(self.read_error(e)), held),
                 None => {
@@ -775,6 +802,15 @@ impl InputChannel {
     fn op<T: 'static>(
         &self,
         want: usize,
+        step: impl FnMut(&InputChannel, Option<usize>) -> Step<T> + 'static,
+    ) -> Promise<T> {
+        self.op_wanting(Want::AtLeast(want), step)
+    }
+
+    /// [`op`](Self::op) with the reads sized by `want`.
+    fn op_wanting<T: 'static>(
+        &self,
+        want: Want,
         step: impl FnMut(&InputChannel, Option<usize>) -> Step<T> + 'static,
     ) -> Promise<T> {
         let me = self.clone();
@@ -1053,7 +1089,18 @@ impl InputChannel {
     /// assert_eq!(main::run(ic.read(10)).unwrap(), b"de"); // nothing lost
     /// ```
     pub fn read_exactly(&self, count: usize) -> Promise<Vec<u8>> {
-        self.op(count, move |ch, last| {
+        self.exactly(Want::AtLeast(count), count)
+    }
+
+    /// The `count` bytes of a binary number (Lwt's `read_block_unsafe`): a
+    /// [`read_exactly`](Self::read_exactly) whose reads fill only the rest of the buffer (see
+    /// [`Want::Block`]).
+    pub(super) fn read_block(&self, count: usize) -> Promise<Vec<u8>> {
+        self.exactly(Want::Block(count), count)
+    }
+
+    fn exactly(&self, want: Want, count: usize) -> Promise<Vec<u8>> {
+        self.op_wanting(want, move |ch, last| {
             if ch.unread_len() >= count {
                 Some(Ok(ch.consume(count)))
             } else {
@@ -1319,7 +1366,7 @@ enum Driven<T> {
 /// resolver of the operation's promise.
 struct Resumption<T: 'static, S> {
     ch: InputChannel,
-    want: usize,
+    want: Want,
     step: S,
     held: Held,
     result: Resolver<T>,

@@ -113,7 +113,10 @@ numbers!(u8, i8, u16, i16, u32, i32, u64, i64, u128, i128, f32, f64);
 impl InputChannel {
     /// Reads a binary number in `order` (Lwt_io's `read_int32` and the others; see
     /// [`ByteOrder`]). If the input ends first: [`EndOfFile`](super::EndOfFile), and the
-    /// bytes that were there stay in the channel.
+    /// bytes that were there stay in the channel. A number cut by the end of the buffer keeps
+    /// its first bytes there and reads only the rest of the buffer, as Lwt's does, so the
+    /// channel then holds no more than its buffer size (which decides whether a later
+    /// [`set_position`](InputChannel::set_position) forward stays in the buffer or seeks).
     ///
     /// ```
     /// use lwt_core::{io::{self, ByteOrder}, main};
@@ -124,7 +127,7 @@ impl InputChannel {
     /// assert_eq!(main::run(ic.read_byte()).unwrap(), 7); // not lost
     /// ```
     pub fn read_number<T: Number>(&self, order: ByteOrder) -> Promise<T> {
-        self.read_exactly(T::WIDTH)
+        self.read_block(T::WIDTH)
             .map(move |bytes| T::from_bytes(order, &bytes))
     }
 
