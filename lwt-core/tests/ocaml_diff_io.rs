@@ -267,3 +267,47 @@ fn a_short_read_exactly_keeps_its_bytes_where_lwt_loses_them() {
         assert_eq!(out.lines().collect::<Vec<_>>(), ["x eof", "e ", "end"]);
     }
 }
+
+/// Seed 4's case 1295, which differed: a 17-byte buffer over a pipe; after 14 bytes, an `int32`
+/// that straddles the end of the buffer. Lwt 5.6.1 keeps the 3 bytes it found and reads only 14
+/// more (the rest of its buffer): 31 bytes read from the pipe, so `set_position 34` is past them,
+/// seeks the pipe and fails, and the next 2 bytes are those at 22. Here the fill read 17 more
+/// bytes (up to byte 34), so `set_position 34` stayed in the buffer and succeeded. Both sides
+/// now give Lwt's results.
+#[test]
+fn a_number_across_the_buffer_end_reads_only_the_rest_of_the_buffer() {
+    let data = b" axyzxyz\r \n\r\r\n\r\naaa\n\n\r\nbcaa\rxyz\r\r\na\n".to_vec();
+    let case = Case {
+        file: false,
+        buffer: 17,
+        data,
+        ops: vec![
+            Op::BeI16,
+            Op::Line,
+            Op::SetPosition(8),
+            Op::Line,
+            Op::LeI32,
+            Op::LeI32,
+            Op::SetPosition(34),
+            Op::Exactly(2),
+            Op::Length,
+        ],
+    };
+    let lwt = [
+        "b 8289",
+        "l 78797a78797a0d20",
+        "s error",
+        "l 0d",
+        "w 1633749517",
+        "w 218761825",
+        "s error",
+        "x 0a62",
+        "n error",
+        "end",
+    ];
+    assert_eq!(run_crate(&case), lwt);
+    if let Some(exe) = ocaml::interpreter("lwt_diff_io", "lwt.unix") {
+        let out = ocaml::run(&exe, case_line(&case) + "\n").unwrap_or_else(|f| panic!("{f}"));
+        assert_eq!(out.lines().collect::<Vec<_>>(), lwt);
+    }
+}
