@@ -2221,33 +2221,35 @@ fn get_available_takes_the_waiting_push() {
 /// count stays 2 (`[98; 68]` buffered) (`NB 0 2; BP 0 0 61; BP 1 0 98; RS 0 1; BP 2 0 68; GT 3 0`).
 #[test]
 fn a_read_over_a_lowered_bound_leaves_the_push_waiting() {
+    /// Fills a bounded stream of 2 with `a` and `b`, lowers its bound to 1 and pushes `c`,
+    /// which waits: the push's promise.
+    fn over_the_bound(push: &BoundedPush<i64>, [a, b, c]: [i64; 3]) -> Promise<()> {
+        assert!(push.push(a).is_fulfilled());
+        assert!(push.push(b).is_fulfilled());
+        push.resize(1);
+        push.push(c)
+    }
+    /// After one read: the push still waits, one element buffered (Lwt: fulfilled, count 2).
+    fn still_waiting(waiting: &Promise<()>, push: &BoundedPush<i64>) {
+        assert_eq!(
+            (waiting.state(), push.count()),
+            (State::Pending, 1),
+            "Lwt: the push is fulfilled, count 2"
+        );
+    }
     let (s, push) = stream::create_bounded::<i64>(2);
-    assert!(push.push(61).is_fulfilled());
-    assert!(push.push(98).is_fulfilled());
-    push.resize(1);
-    let waiting = push.push(68);
+    let waiting = over_the_bound(&push, [61, 98, 68]);
     assert_eq!(s.get().state(), State::Fulfilled(Some(61)));
-    assert_eq!(
-        (waiting.state(), push.count()),
-        (State::Pending, 1),
-        "Lwt: the push is fulfilled, count 2"
-    );
+    still_waiting(&waiting, &push);
     assert_eq!(s.get().state(), State::Fulfilled(Some(98)));
     assert_eq!((waiting.state(), push.count()), (State::Fulfilled(()), 1));
     // So does `get_available_up_to 1` (`... BP 2 0 68; GU 0 1`: on Lwt `[61]`, the push is
     // fulfilled, count 2), while `get_available` ends with the same as on Lwt (the push comes in
     // once the count is under the bound, and is taken: `[61; 98; 68]`).
     let (s, push) = stream::create_bounded::<i64>(2);
-    assert!(push.push(61).is_fulfilled());
-    assert!(push.push(98).is_fulfilled());
-    push.resize(1);
-    let waiting = push.push(68);
+    let waiting = over_the_bound(&push, [61, 98, 68]);
     assert_eq!(s.get_available_up_to(1), vec![61]);
-    assert_eq!(
-        (waiting.state(), push.count()),
-        (State::Pending, 1),
-        "Lwt: the push is fulfilled, count 2"
-    );
+    still_waiting(&waiting, &push);
     assert_eq!(s.get_available(), vec![98, 68]);
     assert_eq!((waiting.state(), push.count()), (State::Fulfilled(()), 0));
     // And so does a `get_available_up_to 1` of a `map` over the stream itself, whose generator
@@ -2256,16 +2258,9 @@ fn a_read_over_a_lowered_bound_leaves_the_push_waiting() {
     // BP 0 0 9; BP 1 0 92; RS 0 1; BP 2 0 22; GU 1 1`, found at seed 13 with 50 operations).
     let (s, push) = stream::create_bounded::<i64>(2);
     let m = s.map(|x| x + 1000);
-    assert!(push.push(9).is_fulfilled());
-    assert!(push.push(92).is_fulfilled());
-    push.resize(1);
-    let waiting = push.push(22);
+    let waiting = over_the_bound(&push, [9, 92, 22]);
     assert_eq!(m.get_available_up_to(1), vec![1009]);
-    assert_eq!(
-        (waiting.state(), push.count()),
-        (State::Pending, 1),
-        "Lwt: the push is fulfilled, count 2"
-    );
+    still_waiting(&waiting, &push);
 }
 
 /// A waiter's `on_cancel` handler that hands over what the waiter waited for: unlocks the
