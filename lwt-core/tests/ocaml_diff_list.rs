@@ -35,7 +35,9 @@
 //!   which exception when two or more steps or hooks were rejected (here the first in input
 //!   order, in Lwt the first in time: README, `join`). The exception is left out then (`R:~`),
 //!   not the rejection nor its time. For a switch, only when one of them was rejected later than
-//!   its hook returned (when all were rejected at once Lwt takes the first in its list too);
+//!   its hook returned (when all were rejected at once Lwt takes the first in its list too), or
+//!   when a rejected hook turned off a switch whose join is such a rejection (it passes the
+//!   exception on);
 //! * canceling the result of those same parallel functions (not `iter_p`): Lwt cancels only the
 //!   step it is waiting on, the last pending one. Everything after such a cancel is left out;
 //! * a hook given to `add_hook_or_exec` on a switch that is off and panicking: Lwt calls it
@@ -641,12 +643,17 @@ struct SwitchWorld {
     /// The switch whose hooks a slot joins (`turn_off`, `with_switch`), by id.
     joins: Vec<Option<usize>>,
     /// Per switch id, the promises its hooks returned: whether each was already resolved when
-    /// the hook returned, and whether it came from a nested `turn_off`.
-    hook_promises: Vec<Vec<(Promise<()>, bool, bool)>>,
+    /// the hook returned, and whether it came from a nested `turn_off` (of which switch, by id,
+    /// if it is there).
+    hook_promises: Vec<Vec<HookPromise>>,
     replaced: Vec<Resolver<()>>,
     log: Vec<String>,
     cur: usize,
 }
+
+/// A hook's promise, whether it was resolved when the hook returned, and the switch a
+/// `turn_off` hook turned off (`Some(None)`: none was there).
+type HookPromise = (Promise<()>, bool, Option<Option<usize>>);
 
 type SW = Rc<RefCell<SwitchWorld>>;
 
@@ -721,13 +728,45 @@ fn hook_body(w: &SW, id: usize, l: u32, h: Hook) -> Promise<()> {
         Ok(p) => p,
         Err(payload) => {
             let failed = Promise::fail(Exn::failure("raised"));
-            w.borrow_mut().hook_promises[id].push((failed, true, false));
+            w.borrow_mut().hook_promises[id].push((failed, true, None));
             std::panic::resume_unwind(payload)
         }
     };
     let at_once = !p.is_pending();
-    w.borrow_mut().hook_promises[id].push((p.clone(), at_once, matches!(h, Hook::Off(_))));
+    let off = match h {
+        Hook::Off(s) => Some(get_switch(w, s).map(|(_, target)| target)),
+        _ => None,
+    };
+    w.borrow_mut().hook_promises[id].push((p.clone(), at_once, off));
     p
+}
+
+/// Is the rejection of the join of switch `id`'s hooks one whose exception is the first in
+/// input order here and the first in time in Lwt (README)? When two or more hooks were rejected,
+/// one of them later than its hook returned (or by a nested `turn_off`); and when a rejected
+/// hook is the `turn_off` of a switch whose join is such a rejection, since it passes that
+/// exception on (found by a sweep at seed 43, session 53: `with_switch` over a hook turning off
+/// a switch whose two hooks were rejected, one at once, one canceled later).
+fn ambiguous_join(ww: &SwitchWorld, id: usize, depth: usize) -> bool {
+    let rejected: Vec<_> = ww.hook_promises[id]
+        .iter()
+        .filter(|(p, _, _)| p.is_rejected())
+        .collect();
+    if rejected.len() >= 2
+        && rejected
+            .iter()
+            .any(|(_, at_once, off)| !at_once || off.is_some())
+    {
+        return true;
+    }
+    // A switch's hook may turn off a switch whose hook turns the first off again: the depth
+    // bounds the walk (a join passes on at most one nested join per hook).
+    depth < ww.hook_promises.len()
+        && rejected.iter().any(|(_, _, off)| match off {
+            Some(Some(target)) => ambiguous_join(ww, *target, depth + 1),
+            Some(None) => true,
+            None => false,
+        })
 }
 
 fn switch_line(w: &SW) {
@@ -738,11 +777,7 @@ fn switch_line(w: &SW) {
         // Two rejected hooks, one of them later than its hook returned: which is the join's
         // rejection is the first in input order here, the first in time in Lwt (README).
         if let (true, Some(id)) = (text.starts_with("R:"), ww.joins[d]) {
-            let rejected: Vec<_> = ww.hook_promises[id]
-                .iter()
-                .filter(|(p, _, _)| p.is_rejected())
-                .collect();
-            if rejected.len() >= 2 && rejected.iter().any(|(_, at_once, off)| !at_once || *off) {
+            if ambiguous_join(&ww, id, 0) {
                 text = "R:~".into();
             }
         }
