@@ -87,10 +87,12 @@ type Step<T> = Option<Result<T, Exn>>;
 /// next read ([`InputChannel::read_size`]).
 #[derive(Clone, Copy, Debug)]
 enum Want {
-    /// Read `chunk` bytes, or what is missing of this many unread bytes if that is more (a
-    /// large `read_exactly`, `read_to_end`). Lwt's operations other than the numbers consume the
-    /// buffered bytes before they refill, so they ask for a whole buffer; here those bytes stay
-    /// buffered until the operation completes, and the read asks for `chunk` bytes as Lwt's does.
+    /// Read `chunk` bytes, or, if more of this many unread bytes are missing (a large
+    /// `read_exactly`, `read_to_end`), the fewest whole `chunk`s that hold them. Lwt's
+    /// operations other than the numbers consume the buffered bytes before they refill, so each
+    /// refill asks for a whole buffer; here those bytes stay buffered until the operation
+    /// completes, and one read of whole buffers takes from the descriptor what Lwt's series of
+    /// refills takes, which decides whether a later `set_position` on a pipe stays in the buffer.
     AtLeast(usize),
     /// A binary number of this many bytes (Lwt's `read_block_unsafe`): the bytes buffered stay
     /// where they are and the read asks only for the rest of the buffer (`chunk`, or the width
@@ -722,7 +724,17 @@ impl InputChannel {
     fn read_size(&self, want: Want) -> usize {
         let unread = self.unread_len();
         match want {
-            Want::AtLeast(n) => self.0.chunk.max(n.saturating_sub(unread).min(MAX_READ)),
+            Want::AtLeast(n) => {
+                let (chunk, missing) = (self.0.chunk, n.saturating_sub(unread));
+                if missing <= chunk {
+                    chunk
+                } else {
+                    // Whole buffers: Lwt copies out what it holds and refills its emptied
+                    // buffer until it has enough, so it takes this many bytes from the
+                    // descriptor, and one read takes the same bytes with one system call.
+                    missing.div_ceil(chunk).min(MAX_READ / chunk) * chunk
+                }
+            }
             Want::Block(n) => self.0.chunk.max(n).saturating_sub(unread).max(1),
         }
     }
