@@ -2,22 +2,23 @@
 //! `\n`, `\r\n`, lone `\r`s, a last line without newline, runs longer than the buffer) is written
 //! to a pipe, and random reads are made on an input channel over it, with buffer sizes from
 //! Lwt's smallest (16) up: `read_line`, `read_line_opt`, `read_char`, `read_char_opt`,
-//! `read_exactly` and `read_into_exactly` (both Lwt's `read_into_exactly`), `read_to_end`
-//! (Lwt's `read` without a count), and the binary numbers `read_be::<i16>` / `read_le::<i32>`
-//! (Lwt's `BE.read_int16` / `LE.read_int32`), `position`, `set_position` and `length`. Half the
-//! cases read a regular file instead of a pipe (where `set_position` and `length` are refused
-//! on both sides). Each read's result (or its end of input) must be the same on both sides,
-//! so line splitting, `\r` handling, and what a read that meets the end of input leaves in the
-//! channel all agree. The OCaml side is `tests/ocaml/lwt_diff_io.ml`.
+//! `read_exactly` and `read_into_exactly` (both Lwt's `read_into_exactly`; some longer than the
+//! buffer), `read n` (Lwt's `read ~count`) and `read_into`, `read_to_end` (Lwt's `read` without a
+//! count), and the binary numbers `read_be::<i16>` / `read_le::<i32>` / `read_be::<i64>` (Lwt's
+//! `BE.read_int16` / `LE.read_int32` / `BE.read_int64`), `position`, `set_position` and
+//! `length`. Half the cases read a regular file instead of a pipe (where `set_position` and
+//! `length` are refused on both sides). Each read's result (or its end of input) must be the
+//! same on both sides, so line splitting, `\r` handling, how many bytes each read of the
+//! descriptor takes (which decides what `read n`, `read_into` and a later `set_position` on a
+//! pipe see), and what a read that meets the end of input leaves in the channel all agree. The
+//! OCaml side is `tests/ocaml/lwt_diff_io.ml`.
 //!
 //! Not compared: the reads after a `read_exactly` (or `read_into_exactly`) that met the end of
 //! input (Lwt's `read_into_exactly` consumes the bytes it found, which are lost with its
 //! `End_of_file`; here they stay in the channel, on purpose: see
-//! `a_short_read_exactly_keeps_its_bytes_where_lwt_loses_them`), `read n` and `read_into` (how
-//! many bytes they return depends on how the buffer was filled, which Lwt leaves open;
-//! `tests/io.rs` checks that `read_into` gets every byte once, in order), and non-ASCII data
-//! (here `read_char` decodes UTF-8 and a line must be UTF-8; Lwt's are bytes: a documented
-//! difference of the `io` module).
+//! `a_short_read_exactly_keeps_its_bytes_where_lwt_loses_them`), `read 0` (at once here, after a
+//! refill in Lwt: `InputChannel::read`'s docs), and non-ASCII data (here `read_char` decodes
+//! UTF-8 and a line must be UTF-8; Lwt's are bytes: a documented difference of the `io` module).
 //!
 //! `OCAML_DIFF_IO_CASES` (default 2000) and `OCAML_DIFF_IO_SEED` (default 1) set the run; it
 //! prints a skip message and passes when `ocamlfind` or `lwt.unix` is missing.
@@ -38,11 +39,16 @@ enum Op {
     Char,
     CharOpt,
     Exactly(usize),
+    /// `read ~count` (at least 1: `read(0)` differs on purpose, its docs say how).
+    Read(usize),
+    /// `read_into` the middle of a larger buffer: what it read.
+    ReadInto(usize),
     /// `read_into_exactly` into the middle of a larger buffer (the interpreter's `x` too).
     IntoExactly(usize),
     ToEnd,
     BeI16,
     LeI32,
+    BeI64,
     Position,
     SetPosition(u64),
     Length,
@@ -85,7 +91,7 @@ fn generate(rng: &mut Rng) -> Case {
     }
     let len = data.len() as u64;
     let ops = (0..1 + rng.below(10))
-        .map(|_| match rng.below(18) {
+        .map(|_| match rng.below(21) {
             0..=3 => Op::Line,
             4..=6 => Op::LineOpt,
             7 | 8 => Op::Char,
@@ -97,7 +103,10 @@ fn generate(rng: &mut Rng) -> Case {
             14 => Op::LeI32,
             15 => Op::Position,
             16 => Op::SetPosition(rng.below(len + 3)),
-            _ => Op::Length,
+            17 => Op::Length,
+            18 => Op::Read(read_length(rng).max(1)),
+            19 => Op::ReadInto(read_length(rng)),
+            _ => Op::BeI64,
         })
         .collect();
     Case {
@@ -123,9 +132,12 @@ fn case_line(c: &Case) -> String {
             Op::Char => "c".into(),
             Op::CharOpt => "d".into(),
             Op::Exactly(n) | Op::IntoExactly(n) => format!("x{n}"),
+            Op::Read(n) => format!("r{n}"),
+            Op::ReadInto(n) => format!("i{n}"),
             Op::ToEnd => "e".into(),
             Op::BeI16 => "b".into(),
             Op::LeI32 => "w".into(),
+            Op::BeI64 => "q".into(),
             Op::Position => "p".into(),
             Op::SetPosition(n) => format!("s{n}"),
             Op::Length => "n".into(),
@@ -183,9 +195,18 @@ fn run_crate(c: &Case) -> Vec<String> {
                     },
                 )
             }
+            Op::Read(n) => show("r", ic.read(*n), |b| hex(&b)),
+            Op::ReadInto(n) => {
+                let outside = |b: &[u8]| b[..2].iter().chain(&b[2 + n..]).all(|&x| x == b'#');
+                show("i", ic.read_into(vec![b'#'; n + 5], 2..2 + n), |(b, k)| {
+                    assert!(outside(&b), "read_into wrote outside its range");
+                    hex(&b[2..2 + k])
+                })
+            }
             Op::ToEnd => show("e", ic.read_to_end(), |b| hex(&b)),
             Op::BeI16 => show("b", ic.read_be::<i16>(), |n| n.to_string()),
             Op::LeI32 => show("w", ic.read_le::<i32>(), |n| n.to_string()),
+            Op::BeI64 => show("q", ic.read_be::<i64>(), |n| n.to_string()),
             Op::Position => format!("p {}", ic.position()),
             Op::SetPosition(n) => match main::run(ic.set_position(*n)) {
                 Ok(()) => "s".into(),

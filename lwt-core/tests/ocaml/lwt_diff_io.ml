@@ -9,9 +9,12 @@
      c   read_char           "c <byte in hex>" or "c eof"
      d   read_char_opt       "d <byte in hex>" or "d none"
      x<n> read_into_exactly n bytes: "x <bytes in hex>" or "x eof"
+     r<n> read ~count:n       "r <bytes in hex>" ("r " at the end of input)
+     i<n> read_into n bytes   "i <the bytes it read, in hex>"
      e   read (no count: to the end) "e <bytes in hex>"
      b   BE.read_int16       "b <n>" or "b eof"
      w   LE.read_int32       "w <n>" or "w eof"
+     q   BE.read_int64       "q <n>" or "q eof"
      p   position            "p <n>"
      s<n> set_position n     "s" or "s error" (Unix_error: a pipe)
      n   length              "n <n>" or "n error"
@@ -39,9 +42,17 @@ let op ic o =
       let n = int_of_string (String.sub o 1 (String.length o - 1)) in
       let b = Bytes.create n in
       eof "x" (fun () -> Lwt_io.read_into_exactly ic b 0 n >|= fun () -> "x " ^ hex (Bytes.to_string b))
+  | 'r' ->
+      let n = int_of_string (String.sub o 1 (String.length o - 1)) in
+      Lwt_io.read ~count:n ic >|= fun s -> "r " ^ hex s
+  | 'i' ->
+      let n = int_of_string (String.sub o 1 (String.length o - 1)) in
+      let b = Bytes.create n in
+      Lwt_io.read_into ic b 0 n >|= fun k -> "i " ^ hex (Bytes.sub_string b 0 k)
   | 'e' -> Lwt_io.read ic >|= fun s -> "e " ^ hex s
   | 'b' -> eof "b" (fun () -> Lwt_io.BE.read_int16 ic >|= fun n -> "b " ^ string_of_int n)
   | 'w' -> eof "w" (fun () -> Lwt_io.LE.read_int32 ic >|= fun n -> "w " ^ Int32.to_string n)
+  | 'q' -> eof "q" (fun () -> Lwt_io.BE.read_int64 ic >|= fun n -> "q " ^ Int64.to_string n)
   | 'p' -> Lwt.return ("p " ^ Int64.to_string (Lwt_io.position ic))
   | 's' ->
       let n = Int64.of_string (String.sub o 1 (String.length o - 1)) in
