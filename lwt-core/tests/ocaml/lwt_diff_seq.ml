@@ -1,0 +1,325 @@
+(* The OCaml side of lwt-core's differential test of Lwt_seq (tests/ocaml_diff_seq.rs): an
+   interpreter that runs straight-line programs building sequence pipelines over a pool of int
+   promises on real Lwt, and prints the state of every slot of the pool after every operation
+   and every callback call.
+
+   Build: ocamlfind ocamlopt -package lwt -linkpkg lwt_diff_seq.ml -o lwt_diff_seq
+   (ocaml_diff_seq.rs does it). Input, on stdin, any number of programs:
+
+     prog <slots> <owners> <registers>
+     <one operation per line>
+     end
+
+   Output, per program: "T <state>..." after every operation (the states of all slots, with ':'
+   for ' '), "K <op> <owner> <x>" for every callback call (the operation counted from 0, the
+   callback's owner, the element or seed it was called on), in call order, "Y <op> <slot> <n>"
+   for a pipeline whose making raised Fail n (see "P" in [op]), then "done". A state
+   is "X" (no promise), "P" (pending), "F <v>", "R C" (Canceled), "R <n>" (Fail n) or
+   "R ?<text>". An exception escaping an operation is printed as "E <text>" and ends the
+   program.
+
+   Operations:
+
+     W d | T d                      Lwt.wait (), Lwt.task () in slot d (resolver kept)
+     WU s v | WE s n | X s          wakeup v, wakeup_exn (Fail n), cancel: slot s
+     CR o j v | CF o j n | CX o j   the j-th oldest callback promise of owner o still pending
+                                    (neither woken nor canceled by these): wakeup v,
+                                    wakeup_exn (Fail n), cancel
+     P d <piece> <stage>... <consumer>
+                                    a pipeline into slot d
+     FN d r                         force the rest kept in register r into slot d (as "nd")
+
+   A piece (a source):
+     E | V.x | L.x.y...             empty, return x, of_list [x; y; ...]
+     U.o.a.c.cb | A.o.a.c.cb        unfold, unfold_lwt from seed a: elements a .. a+c-1 (the
+                                    seed is the element), then None; unfold_lwt's callback
+                                    promise, when pending and woken with v, gives None if
+                                    v mod 4 = 0, else Some (v, u + 1)
+     C.s.t... | R.s                 cons_lwt of the promises of slots s, t... (0 if absent),
+                                    return_lwt
+     F.o.n                          a sequence that fails with Fail n when forced (a call of o)
+   A stage:
+     m|M.o.cb                       map, map_s: (x * 3 + salt) mod 1000
+     f|F.o.cb                       filter, filter_s: (x + salt) mod 3 <> 0 (filter_s woken with
+                                    v: v mod 2 = 0)
+     o|O.o.cb                       filter_map(_s): None if (x + salt) mod 3 = 0, else
+                                    Some ((x + 7) mod 1000) (woken with v: None if v mod 3 = 0,
+                                    else Some v)
+     b.o.cb                         flat_map: by (x + salt) mod 4, empty, [x * 10 mod 1000],
+                                    [x * 10 mod 1000; x * 10 mod 1000 + 1], or x * 10 mod 1000
+                                    then a failure (Fail 9)
+     +<piece>                       append the piece
+   A consumer:
+     fl|fs.o.cb                     fold_left(_s) from 7: (acc * 131 + x) mod md
+     it|is|ip.o.cb | in.o.cb.n      iter, iter_s, iter_p, iter_n ~max_concurrency:n (result 0)
+     tl                             to_list (result: combine of the list)
+     nd.r                           force the first node: the element, or -1 for Nil; the rest
+                                    goes to register r (FN forces it)
+   A callback "cb" is "<mode>.<salt>": what it does on element x is [kind mode salt x]: "v"
+   returns at once, "p" returns a fresh Lwt.task () (a callback promise of its owner, that the
+   program resolves or cancels later; woken with v, the value is v unless said otherwise),
+   "r" mixes these with a returned failure and a raise (Fail n, n = 1 + (x + salt) mod 9). A
+   callback that returns no promise raises on a failure or a raise, and returns at once
+   otherwise. *)
+
+exception Fail of int
+
+let md = 1_000_003
+
+let ( >|= ) = Lwt.Infix.( >|= )
+
+let combine l = List.fold_left (fun acc v -> ((acc * 131) + v) mod md) 7 l
+
+let slots : int Lwt.t option array ref = ref [||]
+
+let resolvers : int Lwt.u option array ref = ref [||]
+
+let regs : int Lwt_seq.t option array ref = ref [||]
+
+(* Each owner's callback promises, oldest first, None once woken or canceled by CR/CF/CX. *)
+let cbs : (int Lwt.t * int Lwt.u) option ref list array ref = ref [||]
+
+let cur = ref 0
+
+let calls : string list ref = ref []
+
+let raised : string list ref = ref []
+
+let call o x = calls := Printf.sprintf "K %d %d %d" !cur o x :: !calls
+
+let exn_text = function
+  | Lwt.Canceled -> "C"
+  | Fail n -> string_of_int n
+  | e -> "?" ^ String.map (fun c -> if c = ' ' || c = '\n' then '_' else c) (Printexc.to_string e)
+
+let get a i = if i >= 0 && i < Array.length !a then !a.(i) else None
+
+let slot_promise s = match get slots s with Some p -> p | None -> Lwt.return 0
+
+type kind = Now | Pend | Failed | Raise
+
+let kind mode salt x =
+  match mode with
+  | "v" -> Now
+  | "p" -> Pend
+  | _ -> (
+      match ((x * 7) + salt) mod 10 with
+      | 0 | 1 | 2 | 3 | 4 -> Now
+      | 5 | 6 | 7 -> Pend
+      | 8 -> Failed
+      | _ -> Raise)
+
+let fail_no salt x = 1 + ((x + salt) mod 9)
+
+type cb = { o : int; mode : string; salt : int }
+
+(* A callback that returns no promise. *)
+let sync cb x f =
+  call cb.o x;
+  match kind cb.mode cb.salt x with
+  | Failed | Raise -> raise (Fail (fail_no cb.salt x))
+  | Now | Pend -> f ()
+
+(* A callback that returns a promise: [now] at once, or a fresh task's value through [k]. *)
+let async cb x now k =
+  call cb.o x;
+  match kind cb.mode cb.salt x with
+  | Now -> Lwt.return now
+  | Failed -> Lwt.fail (Fail (fail_no cb.salt x))
+  | Raise -> raise (Fail (fail_no cb.salt x))
+  | Pend ->
+      let p, u = Lwt.task () in
+      !cbs.(cb.o) <- !cbs.(cb.o) @ [ ref (Some (p, u)) ];
+      Lwt.map k p
+
+let cb_act o j f =
+  if o >= 0 && o < Array.length !cbs then
+    let pending = List.filter (fun r -> !r <> None) !cbs.(o) in
+    match List.nth_opt pending j with
+    | Some ({ contents = Some (p, u) } as r) ->
+        r := None;
+        f p u
+    | _ -> ()
+
+let i = int_of_string
+
+let cb_of o mode salt = { o = i o; mode; salt = i salt }
+
+let piece tok =
+  match String.split_on_char '.' tok with
+  | [ "E" ] -> Lwt_seq.empty
+  | [ "V"; x ] -> Lwt_seq.return (i x)
+  | "L" :: xs -> Lwt_seq.of_list (List.map i xs)
+  | [ "U"; o; a; c; mode; salt ] ->
+      let cb = cb_of o mode salt and last = i a + i c in
+      Lwt_seq.unfold (fun u -> sync cb u (fun () -> if u >= last then None else Some (u, u + 1))) (i a)
+  | [ "A"; o; a; c; mode; salt ] ->
+      let cb = cb_of o mode salt and last = i a + i c in
+      Lwt_seq.unfold_lwt
+        (fun u ->
+          if u >= last then (
+            call cb.o u;
+            Lwt.return None)
+          else async cb u (Some (u, u + 1)) (fun v -> if v mod 4 = 0 then None else Some (v, u + 1)))
+        (i a)
+  | "C" :: ss -> List.fold_right (fun s acc -> Lwt_seq.cons_lwt (slot_promise (i s)) acc) ss Lwt_seq.empty
+  | [ "R"; s ] -> Lwt_seq.return_lwt (slot_promise (i s))
+  | [ "F"; o; n ] ->
+      fun () ->
+        call (i o) (i n);
+        Lwt.fail (Fail (i n))
+  | _ -> failwith ("bad piece " ^ tok)
+
+let inner x salt =
+  let y = x * 10 mod 1000 in
+  match (x + salt) mod 4 with
+  | 0 -> Lwt_seq.empty
+  | 1 -> Lwt_seq.of_list [ y ]
+  | 2 -> Lwt_seq.of_list [ y; y + 1 ]
+  | _ -> Lwt_seq.cons y (fun () -> Lwt.fail (Fail 9))
+
+let stage s tok =
+  if tok.[0] = '+' then Lwt_seq.append s (piece (String.sub tok 1 (String.length tok - 1)))
+  else
+    match String.split_on_char '.' tok with
+    | [ k; o; mode; salt ] -> (
+        let cb = cb_of o mode salt in
+        let salt = cb.salt in
+        let fm x = if (x + salt) mod 3 = 0 then None else Some ((x + 7) mod 1000) in
+        match k with
+        | "m" -> Lwt_seq.map (fun x -> sync cb x (fun () -> ((x * 3) + salt) mod 1000)) s
+        | "M" -> Lwt_seq.map_s (fun x -> async cb x (((x * 3) + salt) mod 1000) (fun v -> v)) s
+        | "f" -> Lwt_seq.filter (fun x -> sync cb x (fun () -> (x + salt) mod 3 <> 0)) s
+        | "F" -> Lwt_seq.filter_s (fun x -> async cb x ((x + salt) mod 3 <> 0) (fun v -> v mod 2 = 0)) s
+        | "o" -> Lwt_seq.filter_map (fun x -> sync cb x (fun () -> fm x)) s
+        | "O" ->
+            Lwt_seq.filter_map_s
+              (fun x -> async cb x (fm x) (fun v -> if v mod 3 = 0 then None else Some v))
+              s
+        | "b" -> Lwt_seq.flat_map (fun x -> sync cb x (fun () -> inner x salt)) s
+        | _ -> failwith ("bad stage " ^ tok))
+    | _ -> failwith ("bad stage " ^ tok)
+
+let force_node r s =
+  !regs.(r) <- None;
+  Lwt.apply s () >|= function
+  | Lwt_seq.Nil -> -1
+  | Lwt_seq.Cons (x, rest) ->
+      !regs.(r) <- Some rest;
+      x
+
+let consumer s tok =
+  let unit p = p >|= fun () -> 0 in
+  match String.split_on_char '.' tok with
+  | [ "tl" ] -> Lwt_seq.to_list s >|= combine
+  | [ "nd"; r ] -> force_node (i r) s
+  | [ k; o; mode; salt ] -> (
+      let cb = cb_of o mode salt in
+      let step acc x = ((acc * 131) + x) mod md in
+      match k with
+      | "fl" -> Lwt_seq.fold_left (fun acc x -> sync cb x (fun () -> step acc x)) 7 s
+      | "fs" -> Lwt_seq.fold_left_s (fun acc x -> async cb x (step acc x) (fun v -> v)) 7 s
+      | "it" -> unit (Lwt_seq.iter (fun x -> sync cb x (fun () -> ())) s)
+      | "is" -> unit (Lwt_seq.iter_s (fun x -> async cb x () ignore) s)
+      | "ip" -> unit (Lwt_seq.iter_p (fun x -> async cb x () ignore) s)
+      | _ -> failwith ("bad consumer " ^ tok))
+  | [ "in"; o; mode; salt; n ] ->
+      let cb = cb_of o mode salt in
+      unit (Lwt_seq.iter_n ~max_concurrency:(i n) (fun x -> async cb x () ignore) s)
+  | _ -> failwith ("bad consumer " ^ tok)
+
+let op words =
+  let set d p = !slots.(i d) <- Some p in
+  let resolve s f =
+    match get resolvers (i s) with
+    | Some r ->
+        !resolvers.(i s) <- None;
+        f r
+    | None -> ()
+  in
+  match words with
+  | [ "W"; d ] ->
+      let p, r = Lwt.wait () in
+      set d p;
+      !resolvers.(i d) <- Some r
+  | [ "T"; d ] ->
+      let p, r = Lwt.task () in
+      set d p;
+      !resolvers.(i d) <- Some r
+  | [ "WU"; s; v ] -> resolve s (fun r -> Lwt.wakeup r (i v))
+  | [ "WE"; s; n ] -> resolve s (fun r -> Lwt.wakeup_exn r (Fail (i n)))
+  | [ "X"; s ] -> ( match get slots (i s) with Some p -> Lwt.cancel p | None -> ())
+  | [ "CR"; o; j; v ] -> cb_act (i o) (i j) (fun _ u -> Lwt.wakeup u (i v))
+  | [ "CF"; o; j; n ] -> cb_act (i o) (i j) (fun _ u -> Lwt.wakeup_exn u (Fail (i n)))
+  | [ "CX"; o; j ] -> cb_act (i o) (i j) (fun p _ -> Lwt.cancel p)
+  | [ "FN"; d; r ] -> ( match get regs (i r) with Some s -> set d (force_node (i r) s) | None -> ())
+  | "P" :: d :: src :: rest ->
+      let rec go s = function
+        | [ c ] -> consumer s c
+        | st :: more -> go (stage s st) more
+        | [] -> failwith "no consumer"
+      in
+      (* Lwt's bind calls its callback at once on a fulfilled promise, and lets what it raises
+         escape (Lwt issue #329): a raise in a chain of such binds escapes the operation. The
+         crate rejects the result instead, on purpose (README, "Where this differs from Lwt, on
+         purpose": "a panic in the callback rejects it, whether the source was already resolved
+         or not"): such a raise is reported ("Y <op> <slot> <n>"), and the slot holds a
+         rejection with it, to be compared with the crate's. *)
+      try set d (go (piece src) rest)
+      with Fail n ->
+        raised := Printf.sprintf "Y %d %s %d" !cur d n :: !raised;
+        set d (Lwt.fail (Fail n))
+  | _ -> failwith ("bad op " ^ String.concat " " words)
+
+let state p =
+  match Lwt.state p with
+  | Lwt.Return v -> "F:" ^ string_of_int v
+  | Lwt.Fail e -> "R:" ^ exn_text e
+  | Lwt.Sleep -> "P"
+
+let states () =
+  String.concat " " (Array.to_list (Array.map (function None -> "X" | Some p -> state p) !slots))
+
+let run_prog n_slots n_owners n_regs ops =
+  slots := Array.make n_slots None;
+  resolvers := Array.make n_slots None;
+  regs := Array.make n_regs None;
+  cbs := Array.make n_owners [];
+  calls := [];
+  let flush () =
+    List.iter print_endline (List.rev !calls);
+    List.iter print_endline (List.rev !raised);
+    calls := [];
+    raised := []
+  in
+  (try
+     List.iteri
+       (fun k line ->
+         cur := k;
+         op (String.split_on_char ' ' line);
+         flush ();
+         print_endline ("T " ^ states ()))
+       ops
+   with e ->
+     flush ();
+     print_endline ("E " ^ exn_text e));
+  print_endline "done"
+
+let () =
+  let rec read_progs () =
+    match input_line stdin with
+    | exception End_of_file -> ()
+    | line -> (
+        match String.split_on_char ' ' line with
+        | [ "prog"; s; o; r ] ->
+            let rec body acc =
+              match input_line stdin with
+              | "end" -> List.rev acc
+              | l -> body (l :: acc)
+            in
+            run_prog (i s) (i o) (i r) (body []);
+            read_progs ()
+        | [ "" ] -> read_progs ()
+        | _ -> failwith ("bad line " ^ line))
+  in
+  read_progs ()
