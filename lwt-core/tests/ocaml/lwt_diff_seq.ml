@@ -253,7 +253,7 @@ let op words =
   | [ "CF"; o; j; n ] -> cb_act (i o) (i j) (fun _ u -> Lwt.wakeup_exn u (Fail (i n)))
   | [ "CX"; o; j ] -> cb_act (i o) (i j) (fun p _ -> Lwt.cancel p)
   | [ "FN"; d; r ] -> ( match get regs (i r) with Some s -> set d (force_node (i r) s) | None -> ())
-  | "P" :: d :: src :: rest ->
+  | "P" :: d :: src :: rest -> (
       let rec go s = function
         | [ c ] -> consumer s c
         | st :: more -> go (stage s st) more
@@ -268,7 +268,7 @@ let op words =
       try set d (go (piece src) rest)
       with Fail n ->
         raised := Printf.sprintf "Y %d %s %d" !cur d n :: !raised;
-        set d (Lwt.fail (Fail n))
+        set d (Lwt.fail (Fail n)))
   | _ -> failwith ("bad op " ^ String.concat " " words)
 
 let state p =
