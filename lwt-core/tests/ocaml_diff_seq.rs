@@ -18,8 +18,14 @@
 //! returns a fresh `task()` promise that a later operation fulfills, rejects or cancels; the
 //! program also cancels the pipelines' results and nodes.
 //!
+//! Half the programs also use `Lwt_result` over a pool of result promises (`task()`s the program
+//! fulfills with `Ok` or `Err`, rejects or cancels): `return`, `fail`, `ok`, `error`, `catch`
+//! (Lwt 5.6.1's takes the promise, the crate's a function making it), `both`, `map`,
+//! `map_error`, `bind`, `bind_lwt`, `bind_result`, `bind_error`, `bind_lwt_error`, `iter`,
+//! `iter_error`, with the same callbacks (without actions).
+//!
 //! Not compared, because the crate differs there on purpose (the `seq` module docs,
-//! "Differences from Lwt"):
+//! "Differences from Lwt", unless said otherwise):
 //!
 //! * a sequence is used once here: the programs traverse each sequence once (a pipeline is
 //!   built for its consumer; a forced node's rest is forced once, by a later operation);
@@ -39,6 +45,11 @@
 //!   the pipeline; here the result is rejected (README, "Where this differs from Lwt, on
 //!   purpose"). The interpreter catches such an escape and puts the rejection in the result's
 //!   slot, which is compared with the crate's;
+//! * `Lwt_result.both` of two promises both rejected: here the first rejection in input order,
+//!   in Lwt the first in time (the `combinators` module docs, "Differences from Lwt, on
+//!   purpose", which `result::both` refers to). From the operation in which both are rejected
+//!   with different exceptions, the result, and the results made of it, are not compared
+//!   (`both_rejects_with_the_first_rejection_in_input_order`);
 //! * resolvers are kept to the end (dropping one rejects with `Abandoned` here, and does nothing
 //!   in Lwt).
 //!
@@ -62,6 +73,7 @@ use std::path::Path;
 use std::rc::Rc;
 
 use fuzz::{env, Rng};
+use lwt_core::result as lr;
 use lwt_core::seq::{self, Node, Seq};
 use lwt_core::{task, wait, Exn, Failure, Panicked, Promise, Resolver, State};
 
@@ -81,9 +93,21 @@ fn combine(values: &[i64]) -> i64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Cb {
     o: usize,
-    /// `v` answers at once, `p` returns a callback promise, `r` mixes those with failures.
+    /// `v` answers at once, `p` returns a callback promise, `r` mixes those with failures;
+    /// `c` and `w` are `r` with an action first on some elements ([`Real::act`]): cancel the
+    /// pipeline's own result, in slot `target`, or wake up the promise in slot `target`.
     mode: char,
     salt: i64,
+    target: usize,
+}
+
+impl Cb {
+    fn mode_text(self) -> String {
+        match self.mode {
+            'c' | 'w' => format!("{}{}", self.mode, self.target),
+            m => m.to_string(),
+        }
+    }
 }
 
 /// What a callback does on an element.
@@ -181,6 +205,25 @@ enum Op {
     /// Forces the rest kept in a register (from a `Consumer::Node` or an earlier `Force`) into
     /// a slot.
     Force(usize, usize),
+    // Lwt_result, over the result slots (their own numbering).
+    /// A `task()` in a result slot.
+    RNew(usize),
+    RWake(usize, Result<i64, i64>),
+    RWakeExn(usize, u32),
+    RCancel(usize),
+    /// `return` / `fail`.
+    RLift(usize, Result<i64, i64>),
+    /// `ok` / `error` of a slot's promise.
+    RFrom(usize, usize, bool),
+    /// `catch` of a slot's promise, its error mapped to a number ([`exn_code`]).
+    RCatch(usize, usize),
+    /// `both`, the pair mapped to a number.
+    RBoth(usize, usize, usize),
+    /// A result slot made of another by `map` (`m`), `map_error` (`e`), `bind_result` (`r`),
+    /// `bind` (`b`), `bind_lwt` (`l`), `bind_error` (`E`) or `bind_lwt_error` (`L`).
+    RThen(usize, usize, char, Cb),
+    /// A slot made by `iter` (`i`) or `iter_error` (`j`) of a result slot.
+    RIter(usize, usize, char, Cb),
 }
 
 #[derive(Clone, Debug)]
@@ -188,11 +231,12 @@ struct Prog {
     slots: usize,
     owners: usize,
     regs: usize,
+    rslots: usize,
     ops: Vec<Op>,
 }
 
 fn cb_text(k: &str, cb: Cb) -> String {
-    format!("{k}.{}.{}.{}", cb.o, cb.mode, cb.salt)
+    format!("{k}.{}.{}.{}", cb.o, cb.mode_text(), cb.salt)
 }
 
 fn piece_text(p: &Piece) -> String {
@@ -206,8 +250,10 @@ fn piece_text(p: &Piece) -> String {
         Piece::Empty => "E".into(),
         Piece::Ret(x) => format!("V.{x}"),
         Piece::List(xs) => list("L", &xs.iter().map(i64::to_string).collect::<Vec<_>>()),
-        Piece::Unfold(cb, a, c) => format!("U.{}.{a}.{c}.{}.{}", cb.o, cb.mode, cb.salt),
-        Piece::UnfoldLwt(cb, a, c) => format!("A.{}.{a}.{c}.{}.{}", cb.o, cb.mode, cb.salt),
+        Piece::Unfold(cb, a, c) => format!("U.{}.{a}.{c}.{}.{}", cb.o, cb.mode_text(), cb.salt),
+        Piece::UnfoldLwt(cb, a, c) => {
+            format!("A.{}.{a}.{c}.{}.{}", cb.o, cb.mode_text(), cb.salt)
+        }
         Piece::ConsLwt(ss) => list("C", &ss.iter().map(usize::to_string).collect::<Vec<_>>()),
         Piece::RetLwt(s) => format!("R.{s}"),
         Piece::Fail(o, n) => format!("F.{o}.{n}"),
@@ -261,11 +307,24 @@ fn op_text(op: &Op) -> String {
             s
         }
         Op::Force(d, r) => format!("FN {d} {r}"),
+        Op::RNew(d) => format!("RW {d}"),
+        Op::RWake(s, Ok(v)) => format!("RO {s} {v}"),
+        Op::RWake(s, Err(e)) => format!("RE {s} {e}"),
+        Op::RWakeExn(s, n) => format!("RX {s} {n}"),
+        Op::RCancel(s) => format!("RC {s}"),
+        Op::RLift(d, Ok(v)) => format!("RV {d} {v}"),
+        Op::RLift(d, Err(e)) => format!("RL {d} {e}"),
+        Op::RFrom(d, s, true) => format!("RK {d} {s}"),
+        Op::RFrom(d, s, false) => format!("RN {d} {s}"),
+        Op::RCatch(d, s) => format!("RA {d} {s}"),
+        Op::RBoth(d, s, t) => format!("RH {d} {s} {t}"),
+        Op::RThen(d, s, k, cb) => format!("RF {d} {s} {}", cb_text(&k.to_string(), *cb)),
+        Op::RIter(d, s, k, cb) => format!("RI {d} {s} {}", cb_text(&k.to_string(), *cb)),
     }
 }
 
 fn prog_text(p: &Prog) -> String {
-    let mut s = format!("prog {} {} {}\n", p.slots, p.owners, p.regs);
+    let mut s = format!("prog {} {} {} {}\n", p.slots, p.owners, p.regs, p.rslots);
     for op in &p.ops {
         s.push_str(&op_text(op));
         s.push('\n');
@@ -329,6 +388,15 @@ struct Gen<'a> {
     pending: Vec<usize>,
     /// The registers of node-by-node pipelines.
     node_regs: Vec<usize>,
+    /// The slot of the pipeline being made, and whether its callbacks may cancel it (not an
+    /// `iter_p` or `iter_n`, whose callbacks act not at all: after a rejection, Lwt's call more
+    /// of them than the crate's).
+    pipe: usize,
+    acts: bool,
+    /// Half the programs use Lwt_result too: the result slots made, and those not woken yet.
+    resulty: bool,
+    rslots: usize,
+    rresolvable: Vec<usize>,
 }
 
 impl Gen<'_> {
@@ -366,10 +434,15 @@ impl Gen<'_> {
 
     fn cb(&mut self, may_pend: bool) -> Cb {
         let o = self.owner();
-        let mode = match self.below(10) {
-            0..=2 => 'v',
-            3..=5 => 'p',
-            _ => 'r',
+        let (mode, target) = match self.below(12) {
+            0..=2 => ('v', 0),
+            3..=5 => ('p', 0),
+            9 | 10 if self.acts => ('c', self.pipe),
+            11 if self.acts && !self.pool.is_empty() => {
+                let pool = self.pool.clone();
+                ('w', self.pick(&pool))
+            }
+            _ => ('r', 0),
         };
         if may_pend && mode != 'v' {
             self.pending.push(o);
@@ -378,6 +451,7 @@ impl Gen<'_> {
             o,
             mode,
             salt: self.below(10) as i64,
+            target,
         }
     }
 
@@ -428,8 +502,8 @@ impl Gen<'_> {
         }
     }
 
-    fn consumer(&mut self) -> Consumer {
-        match self.below(10) {
+    fn consumer(&mut self, which: u64) -> Consumer {
+        match which {
             0 => Consumer::Fold(self.cb(false)),
             1 => Consumer::FoldS(self.cb(true)),
             2 => Consumer::Iter(self.cb(false)),
@@ -460,7 +534,69 @@ impl Gen<'_> {
         }
     }
 
+    fn rslot(&mut self) -> usize {
+        self.below(self.rslots as u64) as usize
+    }
+
+    fn result_op(&mut self) -> Op {
+        // Their callbacks act not (no pipeline of theirs to cancel).
+        self.acts = false;
+        let k = self.below(100);
+        if k < 12 || self.rslots == 0 {
+            self.rslots += 1;
+            self.rresolvable.push(self.rslots - 1);
+            return Op::RNew(self.rslots - 1);
+        }
+        if k < 32 && !self.rresolvable.is_empty() {
+            let i = self.below(self.rresolvable.len() as u64) as usize;
+            let s = self.rresolvable.remove(i);
+            return match self.below(10) {
+                0..=4 => Op::RWake(s, Ok(self.value())),
+                5..=7 => Op::RWake(s, Err(self.value())),
+                _ => Op::RWakeExn(s, self.exn()),
+            };
+        }
+        if k < 38 {
+            return Op::RCancel(self.rslot());
+        }
+        let s = self.rslot();
+        let d = self.rslots;
+        self.rslots += 1;
+        if k < 44 {
+            let v = self.value();
+            return Op::RLift(d, if self.below(2) == 0 { Ok(v) } else { Err(v) });
+        }
+        if k < 52 && !self.pool.is_empty() {
+            let pool = self.pool.clone();
+            let p = self.pick(&pool);
+            return match self.below(3) {
+                0 => Op::RFrom(d, p, true),
+                1 => Op::RFrom(d, p, false),
+                _ => Op::RCatch(d, p),
+            };
+        }
+        if k < 60 {
+            let t = self.rslot();
+            return Op::RBoth(d, s, t);
+        }
+        if k < 90 {
+            let kind = b"merblEL"[self.below(7) as usize] as char;
+            let cb = self.cb(matches!(kind, 'b' | 'l' | 'E' | 'L'));
+            return Op::RThen(d, s, kind, cb);
+        }
+        // Not a result slot after all: an (int) slot.
+        self.rslots -= 1;
+        let d = self.new_slot();
+        self.cancelable.push(d);
+        let kind = if self.below(2) == 0 { 'i' } else { 'j' };
+        let cb = self.cb(true);
+        Op::RIter(d, s, kind, cb)
+    }
+
     fn op(&mut self) -> Op {
+        if self.resulty && self.below(3) == 0 {
+            return self.result_op();
+        }
         let k = self.below(100);
         if k < 8 {
             return self.new_pool();
@@ -495,11 +631,15 @@ impl Gen<'_> {
             self.cancelable.push(d);
             return Op::Force(d, r);
         }
+        let which = self.below(10);
+        let d = self.new_slot();
+        self.pipe = d;
+        // 4 and 5 are `iter_p` and `iter_n`.
+        self.acts = !matches!(which, 4 | 5);
         let src = self.piece();
         let stages = (0..self.below(4)).map(|_| self.stage()).collect();
-        let c = self.consumer();
-        let d = self.new_slot();
-        if !matches!(c, Consumer::IterP(_) | Consumer::IterN(..)) {
+        let c = self.consumer(which);
+        if self.acts {
             self.cancelable.push(d);
         }
         Op::Pipe(d, src, stages, c)
@@ -518,7 +658,13 @@ fn generate(rng: &mut Rng, max_ops: u64) -> Prog {
         cancelable: Vec::new(),
         pending: Vec::new(),
         node_regs: Vec::new(),
+        pipe: 0,
+        acts: false,
+        resulty: false,
+        rslots: 0,
+        rresolvable: Vec::new(),
     };
+    g.resulty = g.below(2) == 0;
     let mut ops = Vec::new();
     for _ in 0..1 + g.below(2) {
         ops.push(g.new_pool());
@@ -531,6 +677,7 @@ fn generate(rng: &mut Rng, max_ops: u64) -> Prog {
         slots: g.slots,
         owners: g.owners,
         regs: g.regs,
+        rslots: g.rslots,
         ops,
     }
 }
@@ -622,6 +769,8 @@ struct World {
     cur: usize,
     calls: Vec<(usize, usize, i64)>,
     rejections: Vec<(usize, usize)>,
+    rslots: Vec<Option<Promise<Result<i64, i64>>>>,
+    rresolvers: Vec<Option<Resolver<Result<i64, i64>>>>,
 }
 
 /// The world, shared with the callbacks. No borrow of it is held while the crate runs.
@@ -675,9 +824,33 @@ impl Real {
         w.rejections.push((k, o));
     }
 
+    /// What a callback of mode `c` or `w` does first, on some elements.
+    fn act(&self, cb: Cb, x: i64) {
+        if !matches!(cb.mode, 'c' | 'w') || (x + cb.salt) % 4 != 1 {
+            return;
+        }
+        if cb.mode == 'c' {
+            let p = self.0.borrow().slots.get(cb.target).cloned().flatten();
+            if let Some(p) = p {
+                p.cancel();
+            }
+        } else {
+            let r = self
+                .0
+                .borrow_mut()
+                .resolvers
+                .get_mut(cb.target)
+                .and_then(Option::take);
+            if let Some(r) = r {
+                r.wakeup(x);
+            }
+        }
+    }
+
     /// A callback that returns no promise.
     fn sync<R>(&self, cb: Cb, x: i64, f: impl FnOnce() -> R) -> R {
         self.call(cb.o, x);
+        self.act(cb, x);
         match kind(cb, x) {
             Kind::Failed | Kind::Raise => {
                 self.rejection(cb.o);
@@ -696,6 +869,7 @@ impl Real {
         k: impl FnOnce(i64) -> R + 'static,
     ) -> Promise<R> {
         self.call(cb.o, x);
+        self.act(cb, x);
         match kind(cb, x) {
             Kind::Now => Promise::ret(now),
             Kind::Failed => {
@@ -886,20 +1060,143 @@ impl Real {
                     self.set(d, p);
                 }
             }
+            _ => self.result_op(op),
+        }
+    }
+
+    fn rget(&self, s: usize) -> Promise<Result<i64, i64>> {
+        let p = self.0.borrow().rslots.get(s).cloned().flatten();
+        p.unwrap_or_else(|| Promise::ret(Ok(0)))
+    }
+
+    fn rset(&self, d: usize, p: Promise<Result<i64, i64>>) {
+        if let Some(slot) = self.0.borrow_mut().rslots.get_mut(d) {
+            *slot = Some(p);
+        }
+    }
+
+    fn result_op(&self, op: &Op) {
+        match *op {
+            Op::RNew(d) => {
+                let (p, r) = task();
+                self.rset(d, p);
+                self.0.borrow_mut().rresolvers[d] = Some(r);
+            }
+            Op::RWake(s, v) => {
+                let r = self
+                    .0
+                    .borrow_mut()
+                    .rresolvers
+                    .get_mut(s)
+                    .and_then(Option::take);
+                if let Some(r) = r {
+                    r.wakeup(v);
+                }
+            }
+            Op::RWakeExn(s, n) => {
+                let r = self
+                    .0
+                    .borrow_mut()
+                    .rresolvers
+                    .get_mut(s)
+                    .and_then(Option::take);
+                if let Some(r) = r {
+                    r.wakeup_exn(failure(n));
+                }
+            }
+            Op::RCancel(s) => {
+                let p = self.0.borrow().rslots.get(s).cloned().flatten();
+                if let Some(p) = p {
+                    p.cancel();
+                }
+            }
+            Op::RLift(d, v) => self.rset(
+                d,
+                match v {
+                    Ok(v) => lr::ok_value(v),
+                    Err(e) => lr::error_value(e),
+                },
+            ),
+            Op::RFrom(d, s, ok) => {
+                let p = self.slot_or_0(s);
+                self.rset(d, if ok { lr::ok(p) } else { lr::error(p) });
+            }
+            Op::RCatch(d, s) => {
+                let p = self.slot_or_0(s);
+                self.rset(d, lr::map_error(exn_code, lr::catch(|| p)));
+            }
+            Op::RBoth(d, s, t) => {
+                let (a, b) = (self.rget(s), self.rget(t));
+                self.rset(d, lr::map(|(a, b)| (a * 131 + b) % MD, lr::both(a, b)));
+            }
+            Op::RThen(d, s, k, cb) => {
+                let (r, w, salt) = (self.rget(s), self.clone(), cb.salt);
+                let f = move |x: i64| (x * 3 + salt) % 1000;
+                let p = match k {
+                    'm' => lr::map(move |x| w.sync(cb, x, || f(x)), r),
+                    'e' => lr::map_error(move |e| w.sync(cb, e, || f(e)), r),
+                    'r' => lr::bind_result(r, move |x| w.sync(cb, x, || of_v(x + salt))),
+                    'b' => lr::bind(r, move |x| w.callback(cb, x, of_v(x + salt), of_v)),
+                    'l' => lr::bind_lwt(r, move |x| w.callback(cb, x, f(x), |v| v)),
+                    'E' => lr::bind_error(r, move |e| w.callback(cb, e, of_v(e + salt), of_v)),
+                    'L' => lr::bind_lwt_error(r, move |e| w.callback(cb, e, f(e), |v| v)),
+                    _ => unreachable!("no such Lwt_result function: {k}"),
+                };
+                self.rset(d, p);
+            }
+            Op::RIter(d, s, k, cb) => {
+                let (r, w) = (self.rget(s), self.clone());
+                let p = if k == 'i' {
+                    lr::iter(move |x| w.callback(cb, x, (), |_| ()), r)
+                } else {
+                    lr::iter_error(move |e| w.callback(cb, e, (), |_| ()), r)
+                };
+                self.set(d, unit(p));
+            }
+            _ => unreachable!("not an Lwt_result operation"),
         }
     }
 
     fn states(&self) -> Vec<St> {
-        let slots = self.0.borrow().slots.clone();
+        let (slots, rslots) = {
+            let w = self.0.borrow();
+            (w.slots.clone(), w.rslots.clone())
+        };
+        let st = |s: Option<State<i64>>| match s {
+            None => St::Absent,
+            Some(State::Pending) => St::Pending,
+            Some(State::Fulfilled(v)) => St::Ful(v),
+            Some(State::Rejected(e)) => St::Rej(exn_text(&e)),
+        };
+        let results = rslots.iter().map(|p| {
+            st(p.as_ref().map(|p| match p.state() {
+                State::Fulfilled(r) => State::Fulfilled(r.unwrap_or_else(|e| -1000 - e)),
+                State::Rejected(e) => State::Rejected(e),
+                State::Pending => State::Pending,
+            }))
+        });
         slots
             .iter()
-            .map(|p| match p.as_ref().map(Promise::state) {
-                None => St::Absent,
-                Some(State::Pending) => St::Pending,
-                Some(State::Fulfilled(v)) => St::Ful(v),
-                Some(State::Rejected(e)) => St::Rej(exn_text(&e)),
-            })
+            .map(|p| st(p.as_ref().map(Promise::state)))
+            .chain(results)
             .collect()
+    }
+}
+
+fn of_v(v: i64) -> Result<i64, i64> {
+    if v % 2 == 0 {
+        Ok(v)
+    } else {
+        Err(v)
+    }
+}
+
+/// The number of a rejection caught by `Lwt_result.catch`.
+fn exn_code(e: Exn) -> i64 {
+    if e.is_canceled() {
+        100
+    } else {
+        exn_text(&e).parse().unwrap_or(101)
     }
 }
 
@@ -916,6 +1213,8 @@ fn run_crate(p: &Prog) -> Report {
         w.resolvers = (0..p.slots).map(|_| None).collect();
         w.regs = (0..p.regs).map(|_| None).collect();
         w.cbs = (0..p.owners).map(|_| Vec::new()).collect();
+        w.rslots = vec![None; p.rslots];
+        w.rresolvers = (0..p.rslots).map(|_| None).collect();
     }
     let mut steps = Vec::new();
     for (k, op) in p.ops.iter().enumerate() {
@@ -956,7 +1255,8 @@ fn run_crate(p: &Prog) -> Report {
 
 /// From which operation on each slot and owner is no longer compared (absent: never): the result
 /// and the callbacks of an `iter_p` or `iter_n` pipeline from the first operation in which
-/// anything of it was rejected here (see the module docs).
+/// anything of it was rejected here, and an Lwt_result `both` of two rejections (see the module
+/// docs). A result slot `s` is `slots + s` here.
 #[derive(Default)]
 struct Taints {
     slot: BTreeMap<usize, usize>,
@@ -965,7 +1265,46 @@ struct Taints {
 
 fn taints(p: &Prog, ours: &Report) -> Taints {
     let mut t = Taints::default();
+    // A result slot `s` as an index of the states.
+    let r = |s: usize| p.slots + s;
     for (b, op) in p.ops.iter().enumerate() {
+        // Lwt_result: `both` of two inputs both rejected, with different exceptions, is
+        // rejected here with the first in input order (the `combinators` module docs,
+        // "Differences from Lwt, on purpose", which `result::both` refers to), in Lwt with the
+        // first in time; from then on, that result and the results made of it (with the same
+        // rejection, or the other one: no callback sees it) are not compared.
+        let inherit = |t: &Taints, ss: &[usize]| {
+            ss.iter()
+                .filter_map(|&s| t.slot.get(&r(s)))
+                .min()
+                .map(|&k| k.max(b))
+        };
+        match *op {
+            Op::RBoth(d, s, u) => {
+                let both_rejected = (b..ours.steps.len()).find(|&k| {
+                    let (x, y) = (&ours.steps[k][r(s)], &ours.steps[k][r(u)]);
+                    matches!((x, y), (St::Rej(e), St::Rej(f)) if e != f)
+                });
+                let from = [both_rejected, inherit(&t, &[s, u])]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                if let Some(from) = from {
+                    t.slot.insert(r(d), from);
+                }
+            }
+            Op::RThen(d, s, ..) => {
+                if let Some(from) = inherit(&t, &[s]) {
+                    t.slot.insert(r(d), from);
+                }
+            }
+            Op::RIter(d, s, ..) => {
+                if let Some(from) = inherit(&t, &[s]) {
+                    t.slot.insert(d, from);
+                }
+            }
+            _ => {}
+        }
         let Op::Pipe(d, src, stages, c) = op else {
             continue;
         };
@@ -1108,11 +1447,12 @@ fn check_one(exe: &Path, p: &Prog) -> Result<(), String> {
 }
 
 fn shrink(exe: &Path, p: Prog) -> (Prog, String) {
-    let (slots, owners, regs) = (p.slots, p.owners, p.regs);
+    let (slots, owners, regs, rslots) = (p.slots, p.owners, p.regs, p.rslots);
     let rebuild = |ops: &[Op]| Prog {
         slots,
         owners,
         regs,
+        rslots,
         ops: ops.to_vec(),
     };
     let ops = ocaml::shrink(p.ops, |ops| check_one(exe, &rebuild(ops)).is_err());
@@ -1196,7 +1536,7 @@ fn seq_programs_agree_with_ocaml_lwt() {
     }
     eprintln!(
         "ocaml_diff_seq: {cases} cases from seed {seed}: {compared} slots compared to the end, \
-         {tainted} iter_p / iter_n results compared up to a rejection, {calls} callback calls \
+         {tainted} iter_p / iter_n and both results compared up to a rejection, {calls} callback calls \
          compared ({tainted_calls} after such a rejection not), {raised} pipelines whose making \
          raised in Lwt (rejected here), {} differing",
         failures.len()
@@ -1240,7 +1580,12 @@ fn rows(r: &[&[&str]]) -> Vec<Vec<String>> {
 }
 
 fn cb(o: usize, mode: char, salt: i64) -> Cb {
-    Cb { o, mode, salt }
+    Cb {
+        o,
+        mode,
+        salt,
+        target: 0,
+    }
 }
 
 /// `iter_p` over `[1; 2; 3]` whose callback fails on 1 (`Fail 3`), returns a pending promise on
@@ -1253,6 +1598,7 @@ fn iter_p_goes_on_after_a_rejected_callback_in_lwt() {
         slots: 1,
         owners: 1,
         regs: 0,
+        rslots: 0,
         ops: vec![
             Op::Pipe(
                 0,
@@ -1282,6 +1628,7 @@ fn iter_n_rejects_at_once_after_a_rejected_node_in_lwt() {
         slots: 3,
         owners: 1,
         regs: 0,
+        rslots: 0,
         ops: vec![
             Op::Wait(0),
             Op::Wait(1),
@@ -1320,6 +1667,7 @@ fn iter_n_zero_is_a_rejection_where_lwt_raises() {
         slots: 1,
         owners: 1,
         regs: 0,
+        rslots: 0,
         ops: vec![Op::Pipe(
             0,
             Piece::List(vec![1]),
@@ -1380,6 +1728,7 @@ fn a_raise_over_resolved_nodes_escapes_in_lwt() {
         slots: 1,
         owners: 2,
         regs: 0,
+        rslots: 0,
         ops: vec![Op::Pipe(
             0,
             Piece::List(vec![41, 17]),
@@ -1392,5 +1741,31 @@ fn a_raise_over_resolved_nodes_escapes_in_lwt() {
     assert_eq!(ours.calls, [(0, 0, 41), (0, 1, 48), (0, 0, 17)]);
     if let Some(lwt) = lwt {
         assert_eq!(lwt.raised, [(0, 0)], "Lwt 5.6.1 raises out of iter_s");
+    }
+}
+
+/// `Lwt_result.both` of a pending promise and one already rejected (`Fail 5`), the pending one
+/// then canceled: here the result is rejected with the first rejection in input order
+/// (`Canceled`), in Lwt with the first in time (`Fail 5`; Lwt's `join` keeps the rejection it
+/// found at the call) (`RW 0; RX 0 5; RW 1; RH 2 1 0; RC 1`).
+#[test]
+fn both_rejects_with_the_first_rejection_in_input_order() {
+    let p = Prog {
+        slots: 0,
+        owners: 0,
+        regs: 0,
+        rslots: 3,
+        ops: vec![
+            Op::RNew(0),
+            Op::RWakeExn(0, 5),
+            Op::RNew(1),
+            Op::RBoth(2, 1, 0),
+            Op::RCancel(1),
+        ],
+    };
+    let (ours, lwt) = both(&p);
+    assert_eq!(texts(&ours.steps)[4], ["R 5", "R C", "R C"]);
+    if let Some(lwt) = lwt {
+        assert_eq!(texts(&lwt.steps)[4], ["R 5", "R C", "R 5"], "Lwt 5.6.1");
     }
 }

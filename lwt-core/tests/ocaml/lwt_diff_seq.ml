@@ -6,12 +6,12 @@
    Build: ocamlfind ocamlopt -package lwt -linkpkg lwt_diff_seq.ml -o lwt_diff_seq
    (ocaml_diff_seq.rs does it). Input, on stdin, any number of programs:
 
-     prog <slots> <owners> <registers>
+     prog <slots> <owners> <registers> <result slots>
      <one operation per line>
      end
 
-   Output, per program: "T <state>..." after every operation (the states of all slots, with ':'
-   for ' '), "K <op> <owner> <x>" for every callback call (the operation counted from 0, the
+   Output, per program: "T <state>..." after every operation (the states of all slots, then of
+   all result slots, with ':' for ' '), "K <op> <owner> <x>" for every callback call (the operation counted from 0, the
    callback's owner, the element or seed it was called on), in call order, "Y <op> <slot> <n>"
    for a pipeline whose making raised Fail n (see "P" in [op]), then "done". A state
    is "X" (no promise), "P" (pending), "F <v>", "R C" (Canceled), "R <n>" (Fail n) or
@@ -55,12 +55,33 @@
      tl                             to_list (result: combine of the list)
      nd.r                           force the first node: the element, or -1 for Nil; the rest
                                     goes to register r (FN forces it)
+   Lwt_result, over result slots ((int, int) result promises; a state "F <v>" is Ok v for v >= 0
+   and Error e for v = -1000 - e):
+     RW d                           Lwt.task () in result slot d
+     RO s v | RE s e | RX s n | RC s
+                                    wakeup (Ok v), wakeup (Error e), wakeup_exn (Fail n),
+                                    cancel: result slot s
+     RV d v | RL d e                return v, fail e
+     RK d s | RN d s                ok, error of (int) slot s's promise
+     RA d s                         catch of slot s's promise, its error mapped to its number
+                                    (Canceled 100, another exception 101)
+     RH d s t                       both: the pair's Ok (a, b) mapped to (a * 131 + b) mod md
+     RF d s k.o.cb                  over result slot s: k is "m" map ((x * 3 + salt) mod 1000),
+                                    "e" map_error (likewise), "r" bind_result (by x + salt,
+                                    [of_v]), "b" bind (likewise, or woken with v: [of_v v]),
+                                    "l" bind_lwt ((x * 3 + salt) mod 1000, or v), "E"
+                                    bind_error (as "b"), "L" bind_lwt_error (as "l")
+     RI d s k.o.cb                  into (int) slot d: k is "i" iter, "j" iter_error (0)
+   A pipeline or Lwt_result operation whose making raises is "Y" (see "P" in [op]).
+
    A callback "cb" is "<mode>.<salt>": what it does on element x is [kind mode salt x]: "v"
    returns at once, "p" returns a fresh Lwt.task () (a callback promise of its owner, that the
    program resolves or cancels later; woken with v, the value is v unless said otherwise),
    "r" mixes these with a returned failure and a raise (Fail n, n = 1 + (x + salt) mod 9). A
    callback that returns no promise raises on a failure or a raise, and returns at once
-   otherwise. *)
+   otherwise. The modes "c<d>" and "w<s>" are "r", with an action first when
+   (x + salt) mod 4 = 1: cancel slot d (its own pipeline's result), wake slot s up with x (if
+   its resolver is unused). *)
 
 exception Fail of int
 
@@ -75,6 +96,14 @@ let slots : int Lwt.t option array ref = ref [||]
 let resolvers : int Lwt.u option array ref = ref [||]
 
 let regs : int Lwt_seq.t option array ref = ref [||]
+
+let rslots : (int, int) result Lwt.t option array ref = ref [||]
+
+let rresolvers : (int, int) result Lwt.u option array ref = ref [||]
+
+let of_v v = if v mod 2 = 0 then Ok v else Error v
+
+let exn_code = function Lwt.Canceled -> 100 | Fail n -> n | _ -> 101
 
 (* Each owner's callback promises, oldest first, None once woken or canceled by CR/CF/CX. *)
 let cbs : (int Lwt.t * int Lwt.u) option ref list array ref = ref [||]
@@ -113,9 +142,24 @@ let fail_no salt x = 1 + ((x + salt) mod 9)
 
 type cb = { o : int; mode : string; salt : int }
 
+let act cb x =
+  let m = cb.mode in
+  if String.length m > 1 && (x + cb.salt) mod 4 = 1 then
+    let t = int_of_string (String.sub m 1 (String.length m - 1)) in
+    match m.[0] with
+    | 'c' -> ( match get slots t with Some p -> Lwt.cancel p | None -> ())
+    | 'w' -> (
+        match get resolvers t with
+        | Some r ->
+            !resolvers.(t) <- None;
+            Lwt.wakeup r x
+        | None -> ())
+    | _ -> failwith ("bad mode " ^ m)
+
 (* A callback that returns no promise. *)
 let sync cb x f =
   call cb.o x;
+  act cb x;
   match kind cb.mode cb.salt x with
   | Failed | Raise -> raise (Fail (fail_no cb.salt x))
   | Now | Pend -> f ()
@@ -123,6 +167,7 @@ let sync cb x f =
 (* A callback that returns a promise: [now] at once, or a fresh task's value through [k]. *)
 let async cb x now k =
   call cb.o x;
+  act cb x;
   match kind cb.mode cb.salt x with
   | Now -> Lwt.return now
   | Failed -> Lwt.fail (Fail (fail_no cb.salt x))
@@ -228,6 +273,63 @@ let consumer s tok =
       unit (Lwt_seq.iter_n ~max_concurrency:(i n) (fun x -> async cb x () ignore) s)
   | _ -> failwith ("bad consumer " ^ tok)
 
+let result_op words =
+  let rget s = match get rslots (i s) with Some p -> p | None -> Lwt.return (Ok 0) in
+  let rset d p = !rslots.(i d) <- Some p in
+  let rresolve s f =
+    match get rresolvers (i s) with
+    | Some r ->
+        !rresolvers.(i s) <- None;
+        f r
+    | None -> ()
+  in
+  let cb_tok tok =
+    match String.split_on_char '.' tok with
+    | [ k; o; mode; salt ] -> (k, cb_of o mode salt)
+    | _ -> failwith ("bad callback " ^ tok)
+  in
+  match words with
+  | [ "RW"; d ] ->
+      let p, r = Lwt.task () in
+      rset d p;
+      !rresolvers.(i d) <- Some r
+  | [ "RO"; s; v ] -> rresolve s (fun r -> Lwt.wakeup r (Ok (i v)))
+  | [ "RE"; s; e ] -> rresolve s (fun r -> Lwt.wakeup r (Error (i e)))
+  | [ "RX"; s; n ] -> rresolve s (fun r -> Lwt.wakeup_exn r (Fail (i n)))
+  | [ "RC"; s ] -> ( match get rslots (i s) with Some p -> Lwt.cancel p | None -> ())
+  | [ "RV"; d; v ] -> rset d (Lwt_result.return (i v))
+  | [ "RL"; d; e ] -> rset d (Lwt_result.fail (i e))
+  | [ "RK"; d; s ] -> rset d (Lwt_result.ok (slot_promise (i s)))
+  | [ "RN"; d; s ] -> rset d (Lwt_result.error (slot_promise (i s)))
+  | [ "RA"; d; s ] -> rset d (Lwt_result.map_error exn_code (Lwt_result.catch (slot_promise (i s))))
+  | [ "RH"; d; s; t ] ->
+      rset d (Lwt_result.map (fun (a, b) -> ((a * 131) + b) mod md) (Lwt_result.both (rget s) (rget t)))
+  | [ "RF"; d; s; tok ] ->
+      let k, cb = cb_tok tok in
+      let salt = cb.salt and r = rget s in
+      let f x = ((x * 3) + salt) mod 1000 in
+      rset d
+        (match k with
+        | "m" -> Lwt_result.map (fun x -> sync cb x (fun () -> f x)) r
+        | "e" -> Lwt_result.map_error (fun e -> sync cb e (fun () -> f e)) r
+        | "r" -> Lwt_result.bind_result r (fun x -> sync cb x (fun () -> of_v (x + salt)))
+        | "b" -> Lwt_result.bind r (fun x -> async cb x (of_v (x + salt)) of_v)
+        | "l" -> Lwt_result.bind_lwt r (fun x -> async cb x (f x) (fun v -> v))
+        | "E" -> Lwt_result.bind_error r (fun e -> async cb e (of_v (e + salt)) of_v)
+        | "L" -> Lwt_result.bind_lwt_error r (fun e -> async cb e (f e) (fun v -> v))
+        | _ -> failwith ("bad RF " ^ tok))
+  | [ "RI"; d; s; tok ] ->
+      let k, cb = cb_tok tok in
+      let r = rget s in
+      let p =
+        match k with
+        | "i" -> Lwt_result.iter (fun x -> async cb x () ignore) r
+        | "j" -> Lwt_result.iter_error (fun e -> async cb e () ignore) r
+        | _ -> failwith ("bad RI " ^ tok)
+      in
+      !slots.(i d) <- Some (p >|= fun () -> 0)
+  | _ -> failwith ("bad op " ^ String.concat " " words)
+
 let op words =
   let set d p = !slots.(i d) <- Some p in
   let resolve s f =
@@ -269,6 +371,14 @@ let op words =
       with Fail n ->
         raised := Printf.sprintf "Y %d %s %d" !cur d n :: !raised;
         set d (Lwt.fail (Fail n)))
+  | w :: d :: _ when w.[0] = 'R' -> (
+      (* As for "P": a raise that escapes is the result's rejection (the crate's). *)
+      try result_op words
+      with Fail n ->
+        let d = if w = "RI" then i d else Array.length !slots + i d in
+        raised := Printf.sprintf "Y %d %d %d" !cur d n :: !raised;
+        if w = "RI" then set (string_of_int d) (Lwt.fail (Fail n))
+        else !rslots.(d - Array.length !slots) <- Some (Lwt.fail (Fail n)))
   | _ -> failwith ("bad op " ^ String.concat " " words)
 
 let state p =
@@ -277,11 +387,22 @@ let state p =
   | Lwt.Fail e -> "R:" ^ exn_text e
   | Lwt.Sleep -> "P"
 
-let states () =
-  String.concat " " (Array.to_list (Array.map (function None -> "X" | Some p -> state p) !slots))
+let rstate p =
+  match Lwt.state p with
+  | Lwt.Return (Ok v) -> "F:" ^ string_of_int v
+  | Lwt.Return (Error e) -> "F:" ^ string_of_int (-1000 - e)
+  | Lwt.Fail e -> "R:" ^ exn_text e
+  | Lwt.Sleep -> "P"
 
-let run_prog n_slots n_owners n_regs ops =
+let states () =
+  String.concat " "
+    (Array.to_list (Array.map (function None -> "X" | Some p -> state p) !slots)
+    @ Array.to_list (Array.map (function None -> "X" | Some p -> rstate p) !rslots))
+
+let run_prog n_slots n_owners n_regs n_rslots ops =
   slots := Array.make n_slots None;
+  rslots := Array.make n_rslots None;
+  rresolvers := Array.make n_rslots None;
   resolvers := Array.make n_slots None;
   regs := Array.make n_regs None;
   cbs := Array.make n_owners [];
@@ -311,13 +432,13 @@ let () =
     | exception End_of_file -> ()
     | line -> (
         match String.split_on_char ' ' line with
-        | [ "prog"; s; o; r ] ->
+        | [ "prog"; s; o; r; rs ] ->
             let rec body acc =
               match input_line stdin with
               | "end" -> List.rev acc
               | l -> body (l :: acc)
             in
-            run_prog (i s) (i o) (i r) (body []);
+            run_prog (i s) (i o) (i r) (i rs) (body []);
             read_progs ()
         | [ "" ] -> read_progs ()
         | _ -> failwith ("bad line " ^ line))
