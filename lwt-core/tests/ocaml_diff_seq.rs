@@ -8,9 +8,9 @@
 //! between two callbacks of one operation follows the callback order, which differs on purpose:
 //! README, "Where this differs from Lwt, on purpose").
 //!
-//! A pipeline is a source (`of_list`, `return`, `empty`, `unfold`, `unfold_lwt`, `cons_lwt` and
-//! `return_lwt` of promises of the pool that later operations resolve, reject or cancel, a
-//! sequence that fails when forced), transformers (`map`, `map_s`, `filter`, `filter_s`,
+//! A pipeline is a source (`of_list`, `of_seq`, `return`, `empty`, `unfold`, `unfold_lwt`,
+//! `cons_lwt`, `return_lwt` and `of_seq_lwt` of promises of the pool that later operations
+//! resolve, reject or cancel, a sequence that fails when forced), transformers (`map`, `map_s`, `filter`, `filter_s`,
 //! `filter_map`, `filter_map_s`, `flat_map` whose inner sequences may fail, `append` of another
 //! source) and a consumer (`fold_left`, `fold_left_s`, `iter`, `iter_s`, `iter_p`, `iter_n` with
 //! 1 to 3, `to_list`, or forcing the first node and, in later operations, the next ones one by
@@ -48,8 +48,15 @@
 //! * `Lwt_result.both` of two promises both rejected: here the first rejection in input order,
 //!   in Lwt the first in time (the `combinators` module docs, "Differences from Lwt, on
 //!   purpose", which `result::both` refers to). From the operation in which both are rejected
-//!   with different exceptions, the result, and the results made of it, are not compared
+//!   with different exceptions, the result, and the results made of it and their callbacks,
+//!   are not compared
 //!   (`both_rejects_with_the_first_rejection_in_input_order`);
+//! * the callback order (README, "Where this differs from Lwt, on purpose": registration
+//!   order here, newest first in Lwt): callbacks of two pipelines never wake up the same
+//!   promise of the pool (which one does it first would be that order), and a `both` whose
+//!   two inputs become `Err`s in the same operation, with different errors, is not compared
+//!   from then on (which arrives first is that order; seeds 8, 13, 16, 17, 27 and 38 differed
+//!   there, `both_of_errs_at_once_takes_the_first_callback_s`);
 //! * resolvers are kept to the end (dropping one rejects with `Abandoned` here, and does nothing
 //!   in Lwt).
 //!
@@ -155,6 +162,10 @@ enum Piece {
     RetLwt(usize),
     /// A sequence that fails with `Fail n` when forced (a call of the owner).
     Fail(usize, u32),
+    /// `of_seq` of a list (`of_iter` here).
+    OfSeq(Vec<i64>),
+    /// `of_seq_lwt` of the promises of these slots (`of_promises` here).
+    OfSeqLwt(Vec<usize>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -257,6 +268,8 @@ fn piece_text(p: &Piece) -> String {
         Piece::ConsLwt(ss) => list("C", &ss.iter().map(usize::to_string).collect::<Vec<_>>()),
         Piece::RetLwt(s) => format!("R.{s}"),
         Piece::Fail(o, n) => format!("F.{o}.{n}"),
+        Piece::OfSeq(xs) => list("S", &xs.iter().map(i64::to_string).collect::<Vec<_>>()),
+        Piece::OfSeqLwt(ss) => list("Q", &ss.iter().map(usize::to_string).collect::<Vec<_>>()),
     }
 }
 
@@ -341,9 +354,9 @@ fn pipe_parts(src: &Piece, stages: &[Stage], c: &Consumer) -> (Vec<usize>, Vec<u
     let mut of_piece = |p: &Piece, owners: &mut Vec<usize>| match p {
         Piece::Unfold(cb, ..) | Piece::UnfoldLwt(cb, ..) => owners.push(cb.o),
         Piece::Fail(o, _) => owners.push(*o),
-        Piece::ConsLwt(ss) => slots.extend(ss),
+        Piece::ConsLwt(ss) | Piece::OfSeqLwt(ss) => slots.extend(ss),
         Piece::RetLwt(s) => slots.push(*s),
-        Piece::Empty | Piece::Ret(_) | Piece::List(_) => {}
+        Piece::Empty | Piece::Ret(_) | Piece::List(_) | Piece::OfSeq(_) => {}
     };
     of_piece(src, &mut owners);
     for st in stages {
@@ -393,6 +406,10 @@ struct Gen<'a> {
     /// of them than the crate's).
     pipe: usize,
     acts: bool,
+    /// The slots of the pool that callbacks wake up, with the pipeline whose callbacks do: one
+    /// pipeline a slot, since two pipelines' callbacks called in one operation race for it in
+    /// the callback order, which differs on purpose (README).
+    woken_by: Vec<(usize, usize)>,
     /// Half the programs use Lwt_result too: the result slots made, and those not woken yet.
     resulty: bool,
     rslots: usize,
@@ -440,7 +457,15 @@ impl Gen<'_> {
             9 | 10 if self.acts => ('c', self.pipe),
             11 if self.acts && !self.pool.is_empty() => {
                 let pool = self.pool.clone();
-                ('w', self.pick(&pool))
+                let s = self.pick(&pool);
+                match self.woken_by.iter().find(|(t, _)| *t == s) {
+                    Some(&(_, pipe)) if pipe != self.pipe => ('r', 0),
+                    Some(_) => ('w', s),
+                    None => {
+                        self.woken_by.push((s, self.pipe));
+                        ('w', s)
+                    }
+                }
             }
             _ => ('r', 0),
         };
@@ -472,19 +497,20 @@ impl Gen<'_> {
                 Piece::UnfoldLwt(cb, self.below(50) as i64, self.below(5) as i64)
             }
             6 | 7 if !self.pool.is_empty() => {
-                if self.below(4) == 0 {
-                    let pool = self.pool.clone();
-                    Piece::RetLwt(self.pick(&pool))
-                } else {
-                    let n = 1 + self.below(3);
-                    let pool = self.pool.clone();
-                    Piece::ConsLwt((0..n).map(|_| self.pick(&pool)).collect())
+                let pool = self.pool.clone();
+                let n = 1 + self.below(3);
+                let ss: Vec<usize> = (0..n).map(|_| self.pick(&pool)).collect();
+                match self.below(6) {
+                    0 => Piece::RetLwt(ss[0]),
+                    1 | 2 => Piece::OfSeqLwt(ss),
+                    _ => Piece::ConsLwt(ss),
                 }
             }
             8 => {
                 let o = self.owner();
                 Piece::Fail(o, self.exn())
             }
+            _ if self.below(2) == 0 => Piece::OfSeq(vec![self.value(), self.value()]),
             _ => Piece::List(vec![self.value(), self.value()]),
         }
     }
@@ -660,6 +686,7 @@ fn generate(rng: &mut Rng, max_ops: u64) -> Prog {
         node_regs: Vec::new(),
         pipe: 0,
         acts: false,
+        woken_by: Vec::new(),
         resulty: false,
         rslots: 0,
         rresolvable: Vec::new(),
@@ -919,6 +946,10 @@ impl Real {
                 seq::cons_lwt(self.slot_or_0(s), acc)
             }),
             Piece::RetLwt(s) => seq::ret_lwt(self.slot_or_0(*s)),
+            Piece::OfSeq(xs) => seq::of_iter(xs.clone()),
+            Piece::OfSeqLwt(ss) => {
+                seq::of_promises(ss.iter().map(|&s| self.slot_or_0(s)).collect::<Vec<_>>())
+            }
             &Piece::Fail(o, n) => Seq::new(move || {
                 w.call(o, n as i64);
                 w.rejection(o);
@@ -1271,8 +1302,8 @@ fn taints(p: &Prog, ours: &Report) -> Taints {
         // Lwt_result: `both` of two inputs both rejected, with different exceptions, is
         // rejected here with the first in input order (the `combinators` module docs,
         // "Differences from Lwt, on purpose", which `result::both` refers to), in Lwt with the
-        // first in time; from then on, that result and the results made of it (with the same
-        // rejection, or the other one: no callback sees it) are not compared.
+        // first in time; from then on, that result and the results made of it (and their
+        // callbacks) are not compared.
         let inherit = |t: &Taints, ss: &[usize]| {
             ss.iter()
                 .filter_map(|&s| t.slot.get(&r(s)))
@@ -1285,7 +1316,22 @@ fn taints(p: &Prog, ours: &Report) -> Taints {
                     let (x, y) = (&ours.steps[k][r(s)], &ours.steps[k][r(u)]);
                     matches!((x, y), (St::Rej(e), St::Rej(f)) if e != f)
                 });
-                let from = [both_rejected, inherit(&t, &[s, u])]
+                // Two `Err`s that arrive in the same operation: which is first in time is
+                // the callback order, which differs on purpose (README, "Where this differs
+                // from Lwt, on purpose": registration order here, newest first in Lwt).
+                let err_at = |s: usize| {
+                    (0..ours.steps.len())
+                        .find(|&k| matches!(ours.steps[k][r(s)], St::Ful(v) if v <= -1000))
+                };
+                let errs_at_once = match (err_at(s), err_at(u)) {
+                    (Some(k), Some(l))
+                        if k == l && k >= b && ours.steps[k][r(s)] != ours.steps[k][r(u)] =>
+                    {
+                        Some(k)
+                    }
+                    _ => None,
+                };
+                let from = [both_rejected, errs_at_once, inherit(&t, &[s, u])]
                     .into_iter()
                     .flatten()
                     .min();
@@ -1293,14 +1339,17 @@ fn taints(p: &Prog, ours: &Report) -> Taints {
                     t.slot.insert(r(d), from);
                 }
             }
-            Op::RThen(d, s, ..) => {
+            // A result made of such a result, and its callback, which sees its error.
+            Op::RThen(d, s, _, cb) => {
                 if let Some(from) = inherit(&t, &[s]) {
                     t.slot.insert(r(d), from);
+                    t.owner.insert(cb.o, from);
                 }
             }
-            Op::RIter(d, s, ..) => {
+            Op::RIter(d, s, _, cb) => {
                 if let Some(from) = inherit(&t, &[s]) {
                     t.slot.insert(d, from);
+                    t.owner.insert(cb.o, from);
                 }
             }
             _ => {}
@@ -1536,8 +1585,8 @@ fn seq_programs_agree_with_ocaml_lwt() {
     }
     eprintln!(
         "ocaml_diff_seq: {cases} cases from seed {seed}: {compared} slots compared to the end, \
-         {tainted} iter_p / iter_n and both results compared up to a rejection, {calls} callback calls \
-         compared ({tainted_calls} after such a rejection not), {raised} pipelines whose making \
+         {tainted} results compared up to a difference left out (iter_p / iter_n after a \
+         rejection, both), {calls} callback calls compared ({tainted_calls} after it not), {raised} pipelines whose making \
          raised in Lwt (rejected here), {} differing",
         failures.len()
     );
@@ -1767,5 +1816,33 @@ fn both_rejects_with_the_first_rejection_in_input_order() {
     assert_eq!(texts(&ours.steps)[4], ["R 5", "R C", "R C"]);
     if let Some(lwt) = lwt {
         assert_eq!(texts(&lwt.steps)[4], ["R 5", "R C", "R 5"], "Lwt 5.6.1");
+    }
+}
+
+/// `Lwt_result.both` of two results made of one promise (`bind_result` and `map_error` of it),
+/// which becomes `Err 55`: both inputs become `Err`s in the same operation, and the result takes
+/// the first in time, which is the callback order: here the callbacks run in registration
+/// order, `bind_result`'s first (`Err 55`); in Lwt newest first, `map_error`'s
+/// (`Err 166`) (README, "Where this differs from Lwt, on purpose"; seed 8 differed)
+/// (`RW 0; RF 1 0 r.3.r.2; RF 2 0 e.4.p.1; RH 3 1 2; RE 0 55`).
+#[test]
+fn both_of_errs_at_once_takes_the_first_callback_s() {
+    let p = Prog {
+        slots: 0,
+        owners: 5,
+        regs: 0,
+        rslots: 4,
+        ops: vec![
+            Op::RNew(0),
+            Op::RThen(1, 0, 'r', cb(3, 'r', 2)),
+            Op::RThen(2, 0, 'e', cb(4, 'p', 1)),
+            Op::RBoth(3, 1, 2),
+            Op::RWake(0, Err(55)),
+        ],
+    };
+    let (ours, lwt) = both(&p);
+    assert_eq!(texts(&ours.steps)[4][3], "F -1055");
+    if let Some(lwt) = lwt {
+        assert_eq!(texts(&lwt.steps)[4][3], "F -1166", "Lwt 5.6.1");
     }
 }

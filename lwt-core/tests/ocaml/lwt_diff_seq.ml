@@ -38,6 +38,7 @@
      C.s.t... | R.s                 cons_lwt of the promises of slots s, t... (0 if absent),
                                     return_lwt
      F.o.n                          a sequence that fails with Fail n when forced (a call of o)
+     S.x.y... | Q.s.t...            of_seq of a list, of_seq_lwt of the promises of slots
    A stage:
      m|M.o.cb                       map, map_s: (x * 3 + salt) mod 1000
      f|F.o.cb                       filter, filter_s: (x + salt) mod 3 <> 0 (filter_s woken with
@@ -209,6 +210,8 @@ let piece tok =
         (i a)
   | "C" :: ss -> List.fold_right (fun s acc -> Lwt_seq.cons_lwt (slot_promise (i s)) acc) ss Lwt_seq.empty
   | [ "R"; s ] -> Lwt_seq.return_lwt (slot_promise (i s))
+  | "S" :: xs -> Lwt_seq.of_seq (List.to_seq (List.map i xs))
+  | "Q" :: ss -> Lwt_seq.of_seq_lwt (List.to_seq (List.map (fun s -> slot_promise (i s)) ss))
   | [ "F"; o; n ] ->
       fun () ->
         call (i o) (i n);
