@@ -10,13 +10,15 @@
 //!
 //! A pipeline is a source (`of_list`, `of_seq`, `return`, `empty`, `unfold`, `unfold_lwt`,
 //! `cons_lwt`, `return_lwt` and `of_seq_lwt` of promises of the pool that later operations
-//! resolve, reject or cancel, a sequence that fails when forced), transformers (`map`, `map_s`, `filter`, `filter_s`,
-//! `filter_map`, `filter_map_s`, `flat_map` whose inner sequences may fail, `append` of another
-//! source) and a consumer (`fold_left`, `fold_left_s`, `iter`, `iter_s`, `iter_p`, `iter_n` with
-//! 1 to 3, `to_list`, or forcing the first node and, in later operations, the next ones one by
-//! one). Each callback answers at once, fails (a rejected promise, or a raise: a panic here), or
-//! returns a fresh `task()` promise that a later operation fulfills, rejects or cancels; the
-//! program also cancels the pipelines' results and nodes.
+//! resolve, reject or cancel, a sequence that fails when forced), transformers (`map`, `map_s`,
+//! `filter`, `filter_s`, `filter_map`, `filter_map_s`, `flat_map` whose inner sequences may
+//! fail, `append` of another source) and a consumer (`fold_left`, `fold_left_s`, `iter`,
+//! `iter_s`, `iter_p`, `iter_n` with 1 to 3, `to_list`, or forcing the first node and, in later
+//! operations, the next ones one by one). Each callback answers at once, fails (a rejected
+//! promise, or a raise: a panic here), or returns a fresh `task()` promise that a later
+//! operation fulfills, rejects or cancels; some first cancel their own pipeline's result, or
+//! wake up a promise of the pool, from inside the callback. The program also cancels the
+//! pipelines' results and nodes, and the promises of the pool.
 //!
 //! Half the programs also use `Lwt_result` over a pool of result promises (`task()`s the program
 //! fulfills with `Ok` or `Err`, rejects or cancels): `return`, `fail`, `ok`, `error`, `catch`
@@ -35,7 +37,11 @@
 //!   pipeline was rejected here (a callback's failure, its callback promise's rejection, a node's
 //!   failure, a promise of the pool it reads rejected), its result and its callbacks are no
 //!   longer compared ([`taints`]);
-//! * canceling the result of `iter_p` or `iter_n`: the programs never do;
+//! * canceling the result of `iter_p` or `iter_n`, which cancels the running callbacks here,
+//!   not in Lwt: the programs never do, and the callbacks of these pipelines never act
+//!   (`canceling_iter_p_cancels_its_running_callbacks_where_lwt_does_not`; the two above:
+//!   `iter_p_goes_on_after_a_rejected_callback_in_lwt`,
+//!   `iter_n_rejects_at_once_after_a_rejected_node_in_lwt`);
 //! * `iter_n` with 0: Lwt raises `Invalid_argument` at once, here the result is rejected (not
 //!   generated; `iter_n_zero_is_a_rejection_where_lwt_raises`);
 //! * a panic in a callback is [`Panicked`](lwt_core::Panicked) with its message, where Lwt
@@ -44,7 +50,7 @@
 //!   callback at once then, and lets the exception escape (Lwt issue #329), out of the making of
 //!   the pipeline; here the result is rejected (README, "Where this differs from Lwt, on
 //!   purpose"). The interpreter catches such an escape and puts the rejection in the result's
-//!   slot, which is compared with the crate's;
+//!   slot, which is compared with the crate's (`a_raise_over_resolved_nodes_escapes_in_lwt`);
 //! * `Lwt_result.both` of two promises both rejected: here the first rejection in input order,
 //!   in Lwt the first in time (the `combinators` module docs, "Differences from Lwt, on
 //!   purpose", which `result::both` refers to). From the operation in which both are rejected
@@ -59,6 +65,10 @@
 //!   there, `both_of_errs_at_once_takes_the_first_callback_s`);
 //! * resolvers are kept to the end (dropping one rejects with `Abandoned` here, and does nothing
 //!   in Lwt).
+//!
+//! No other difference was found: seeds 1 to 120 at 20 operations, 1 to 20 at 50 (4000 cases)
+//! and 1 to 30 at 100 (2000 cases) agree. The differences met on the way were the two
+//! callback-order ones above, and Lwt's escaping raise.
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
 //! `OCAML_DIFF_SEQ_CASES` (default 12000, a few seconds), `OCAML_DIFF_SEQ_SEED` (default 1) and

@@ -11,9 +11,10 @@
      end
 
    Output, per program: "T <state>..." after every operation (the states of all slots, then of
-   all result slots, with ':' for ' '), "K <op> <owner> <x>" for every callback call (the operation counted from 0, the
-   callback's owner, the element or seed it was called on), in call order, "Y <op> <slot> <n>"
-   for a pipeline whose making raised Fail n (see "P" in [op]), then "done". A state
+   all result slots, with ':' for ' '), "K <op> <owner> <x>" for every callback call (the
+   operation counted from 0, the callback's owner, the element or seed it was called on), in
+   call order, "Y <op> <slot> <n>" for a pipeline whose making raised Fail n (see "P" in
+   [op]), then "done". A state
    is "X" (no promise), "P" (pending), "F <v>", "R C" (Canceled), "R <n>" (Fail n) or
    "R ?<text>". An exception escaping an operation is printed as "E <text>" and ends the
    program.
@@ -198,7 +199,8 @@ let piece tok =
   | "L" :: xs -> Lwt_seq.of_list (List.map i xs)
   | [ "U"; o; a; c; mode; salt ] ->
       let cb = cb_of o mode salt and last = i a + i c in
-      Lwt_seq.unfold (fun u -> sync cb u (fun () -> if u >= last then None else Some (u, u + 1))) (i a)
+      let f u = sync cb u (fun () -> if u >= last then None else Some (u, u + 1)) in
+      Lwt_seq.unfold f (i a)
   | [ "A"; o; a; c; mode; salt ] ->
       let cb = cb_of o mode salt and last = i a + i c in
       Lwt_seq.unfold_lwt
@@ -206,9 +208,12 @@ let piece tok =
           if u >= last then (
             call cb.o u;
             Lwt.return None)
-          else async cb u (Some (u, u + 1)) (fun v -> if v mod 4 = 0 then None else Some (v, u + 1)))
+          else
+            let next v = if v mod 4 = 0 then None else Some (v, u + 1) in
+            async cb u (Some (u, u + 1)) next)
         (i a)
-  | "C" :: ss -> List.fold_right (fun s acc -> Lwt_seq.cons_lwt (slot_promise (i s)) acc) ss Lwt_seq.empty
+  | "C" :: ss ->
+      List.fold_right (fun s acc -> Lwt_seq.cons_lwt (slot_promise (i s)) acc) ss Lwt_seq.empty
   | [ "R"; s ] -> Lwt_seq.return_lwt (slot_promise (i s))
   | "S" :: xs -> Lwt_seq.of_seq (List.to_seq (List.map i xs))
   | "Q" :: ss -> Lwt_seq.of_seq_lwt (List.to_seq (List.map (fun s -> slot_promise (i s)) ss))
@@ -238,7 +243,8 @@ let stage s tok =
         | "m" -> Lwt_seq.map (fun x -> sync cb x (fun () -> ((x * 3) + salt) mod 1000)) s
         | "M" -> Lwt_seq.map_s (fun x -> async cb x (((x * 3) + salt) mod 1000) (fun v -> v)) s
         | "f" -> Lwt_seq.filter (fun x -> sync cb x (fun () -> (x + salt) mod 3 <> 0)) s
-        | "F" -> Lwt_seq.filter_s (fun x -> async cb x ((x + salt) mod 3 <> 0) (fun v -> v mod 2 = 0)) s
+        | "F" ->
+            Lwt_seq.filter_s (fun x -> async cb x ((x + salt) mod 3 <> 0) (fun v -> v mod 2 = 0)) s
         | "o" -> Lwt_seq.filter_map (fun x -> sync cb x (fun () -> fm x)) s
         | "O" ->
             Lwt_seq.filter_map_s
@@ -306,7 +312,8 @@ let result_op words =
   | [ "RN"; d; s ] -> rset d (Lwt_result.error (slot_promise (i s)))
   | [ "RA"; d; s ] -> rset d (Lwt_result.map_error exn_code (Lwt_result.catch (slot_promise (i s))))
   | [ "RH"; d; s; t ] ->
-      rset d (Lwt_result.map (fun (a, b) -> ((a * 131) + b) mod md) (Lwt_result.both (rget s) (rget t)))
+      let pair (a, b) = ((a * 131) + b) mod md in
+      rset d (Lwt_result.map pair (Lwt_result.both (rget s) (rget t)))
   | [ "RF"; d; s; tok ] ->
       let k, cb = cb_tok tok in
       let salt = cb.salt and r = rget s in
