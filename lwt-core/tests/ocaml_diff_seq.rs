@@ -143,7 +143,8 @@ fn kind(cb: Cb, x: i64) -> Kind {
     match cb.mode {
         'v' => Kind::Now,
         'p' => Kind::Pend,
-        _ => match (x * 7 + cb.salt) % 10 {
+        // Elements may be negative (a slot read as a source may hold -1, `Nil`).
+        _ => match (x * 7 + cb.salt).rem_euclid(10) {
             0..=4 => Kind::Now,
             5..=7 => Kind::Pend,
             8 => Kind::Failed,
@@ -153,7 +154,7 @@ fn kind(cb: Cb, x: i64) -> Kind {
 }
 
 fn fail_no(cb: Cb, x: i64) -> u32 {
-    1 + ((x + cb.salt) % 9) as u32
+    1 + (x + cb.salt).rem_euclid(9) as u32
 }
 
 /// A source.
@@ -416,6 +417,12 @@ struct Gen<'a> {
     /// of them than the crate's).
     pipe: usize,
     acts: bool,
+    /// The slots a source or `ok` / `error` / `catch` may read: the pool's, and the results of
+    /// pipelines (not `iter_p` or `iter_n`: canceling the reader would cancel them, which
+    /// differs on purpose), of node forcings and of Lwt_result `iter`s. A pipeline reads them
+    /// one time in three (`reads_any`), and the pool's only otherwise.
+    readable: Vec<usize>,
+    reads_any: bool,
     /// The slots of the pool that callbacks wake up, with the pipeline whose callbacks do: one
     /// pipeline a slot, since two pipelines' callbacks called in one operation race for it in
     /// the callback order, which differs on purpose (README).
@@ -465,7 +472,9 @@ impl Gen<'_> {
             0..=2 => ('v', 0),
             3..=5 => ('p', 0),
             9 | 10 if self.acts => ('c', self.pipe),
-            11 if self.acts && !self.pool.is_empty() => {
+            // Not in a pipeline that reads other pipelines' results: where they differ on
+            // purpose (`taints`), its callbacks may differ too, and so would what they wake.
+            11 if self.acts && !self.reads_any && !self.pool.is_empty() => {
                 let pool = self.pool.clone();
                 let s = self.pick(&pool);
                 match self.woken_by.iter().find(|(t, _)| *t == s) {
@@ -507,7 +516,11 @@ impl Gen<'_> {
                 Piece::UnfoldLwt(cb, self.below(50) as i64, self.below(5) as i64)
             }
             6 | 7 if !self.pool.is_empty() => {
-                let pool = self.pool.clone();
+                let pool = if self.reads_any {
+                    self.readable.clone()
+                } else {
+                    self.pool.clone()
+                };
                 let n = 1 + self.below(3);
                 let ss: Vec<usize> = (0..n).map(|_| self.pick(&pool)).collect();
                 match self.below(6) {
@@ -561,6 +574,7 @@ impl Gen<'_> {
     fn new_pool(&mut self) -> Op {
         let d = self.new_slot();
         self.pool.push(d);
+        self.readable.push(d);
         self.resolvable.push(d);
         self.cancelable.push(d);
         if self.below(2) == 0 {
@@ -603,8 +617,8 @@ impl Gen<'_> {
             return Op::RLift(d, if self.below(2) == 0 { Ok(v) } else { Err(v) });
         }
         if k < 52 && !self.pool.is_empty() {
-            let pool = self.pool.clone();
-            let p = self.pick(&pool);
+            let readable = self.readable.clone();
+            let p = self.pick(&readable);
             return match self.below(3) {
                 0 => Op::RFrom(d, p, true),
                 1 => Op::RFrom(d, p, false),
@@ -624,6 +638,7 @@ impl Gen<'_> {
         self.rslots -= 1;
         let d = self.new_slot();
         self.cancelable.push(d);
+        self.readable.push(d);
         let kind = if self.below(2) == 0 { 'i' } else { 'j' };
         let cb = self.cb(true);
         Op::RIter(d, s, kind, cb)
@@ -665,6 +680,7 @@ impl Gen<'_> {
             let r = self.pick(&self.node_regs.clone());
             let d = self.new_slot();
             self.cancelable.push(d);
+            self.readable.push(d);
             return Op::Force(d, r);
         }
         let which = self.below(10);
@@ -672,11 +688,14 @@ impl Gen<'_> {
         self.pipe = d;
         // 4 and 5 are `iter_p` and `iter_n`.
         self.acts = !matches!(which, 4 | 5);
+        self.reads_any = self.below(3) == 0;
         let src = self.piece();
         let stages = (0..self.below(4)).map(|_| self.stage()).collect();
         let c = self.consumer(which);
+        self.reads_any = false;
         if self.acts {
             self.cancelable.push(d);
+            self.readable.push(d);
         }
         Op::Pipe(d, src, stages, c)
     }
@@ -697,6 +716,8 @@ fn generate(rng: &mut Rng, max_ops: u64) -> Prog {
         pipe: 0,
         acts: false,
         woken_by: Vec::new(),
+        readable: Vec::new(),
+        reads_any: false,
         resulty: false,
         rslots: 0,
         rresolvable: Vec::new(),
@@ -1302,6 +1323,8 @@ fn run_crate(p: &Prog) -> Report {
 struct Taints {
     slot: BTreeMap<usize, usize>,
     owner: BTreeMap<usize, usize>,
+    /// The registers of node-by-node pipelines, for the slots of the nodes forced later.
+    reg: BTreeMap<usize, usize>,
 }
 
 fn taints(p: &Prog, ours: &Report) -> Taints {
@@ -1362,31 +1385,51 @@ fn taints(p: &Prog, ours: &Report) -> Taints {
                     t.owner.insert(cb.o, from);
                 }
             }
+            // Made of a slot no longer compared.
+            Op::RFrom(d, s, _) | Op::RCatch(d, s) => {
+                if let Some(&k) = t.slot.get(&s) {
+                    t.slot.insert(r(d), k.max(b));
+                }
+            }
+            Op::Force(d, g) => {
+                if let Some(&k) = t.reg.get(&g) {
+                    t.slot.insert(d, k.max(b));
+                }
+            }
             _ => {}
         }
         let Op::Pipe(d, src, stages, c) = op else {
             continue;
         };
-        if !matches!(c, Consumer::IterP(_) | Consumer::IterN(..)) {
-            continue;
-        }
         let (owners, slots) = pipe_parts(src, stages, c);
-        let by_owner = ours
-            .rejections
+        // A pipeline that reads a slot no longer compared is not compared from then on either.
+        let read = slots
             .iter()
-            .filter(|(_, o)| owners.contains(o))
-            .map(|&(k, _)| k)
-            .min();
-        let by_slot = (b..ours.steps.len()).find(|&k| {
-            slots
+            .filter_map(|s| t.slot.get(s))
+            .min()
+            .map(|&k| k.max(b));
+        let mut from = read;
+        if matches!(c, Consumer::IterP(_) | Consumer::IterN(..)) {
+            let by_owner = ours
+                .rejections
                 .iter()
-                .any(|&s| matches!(ours.steps[k][s], St::Rej(_)))
-        });
-        let from = [by_owner, by_slot].into_iter().flatten().min();
+                .filter(|(_, o)| owners.contains(o))
+                .map(|&(k, _)| k)
+                .min();
+            let by_slot = (b..ours.steps.len()).find(|&k| {
+                slots
+                    .iter()
+                    .any(|&s| matches!(ours.steps[k][s], St::Rej(_)))
+            });
+            from = [by_owner, by_slot, read].into_iter().flatten().min();
+        }
         if let Some(from) = from {
             t.slot.insert(*d, from);
             for o in owners {
                 t.owner.insert(o, from);
+            }
+            if let Consumer::Node(r) = c {
+                t.reg.insert(*r, from);
             }
         }
     }

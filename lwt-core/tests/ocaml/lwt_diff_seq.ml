@@ -79,7 +79,8 @@
    A callback "cb" is "<mode>.<salt>": what it does on element x is [kind mode salt x]: "v"
    returns at once, "p" returns a fresh Lwt.task () (a callback promise of its owner, that the
    program resolves or cancels later; woken with v, the value is v unless said otherwise),
-   "r" mixes these with a returned failure and a raise (Fail n, n = 1 + (x + salt) mod 9). A
+   "r" mixes these with a returned failure and a raise (Fail n, n = 1 + (x + salt) mod 9,
+   a euclidean remainder). A
    callback that returns no promise raises on a failure or a raise, and returns at once
    otherwise. The modes "c<d>" and "w<s>" are "r", with an action first when
    (x + salt) mod 4 = 1: cancel slot d (its own pipeline's result), wake slot s up with x (if
@@ -134,13 +135,15 @@ let kind mode salt x =
   | "v" -> Now
   | "p" -> Pend
   | _ -> (
-      match ((x * 7) + salt) mod 10 with
+      (* Elements may be negative (a slot read as a source may hold -1, Nil): a euclidean
+         remainder. *)
+      match ((((x * 7) + salt) mod 10) + 10) mod 10 with
       | 0 | 1 | 2 | 3 | 4 -> Now
       | 5 | 6 | 7 -> Pend
       | 8 -> Failed
       | _ -> Raise)
 
-let fail_no salt x = 1 + ((x + salt) mod 9)
+let fail_no salt x = 1 + ((((x + salt) mod 9) + 9) mod 9)
 
 type cb = { o : int; mode : string; salt : int }
 
