@@ -181,7 +181,10 @@ pub fn bind_result<T: 'static, U: 'static, E: 'static>(
 
 /// Lwt_result's `both`: both `Ok` values, or else the first `Err` to arrive, once both are
 /// resolved; when both are `Err` already at the call, `b`'s, as in Lwt (whose `both` looks at
-/// its second argument first). (A rejection of either promise rejects the result, as with
+/// its second argument first). Two `Err`s that arrive from one resolution (a callback that
+/// resolves both inputs, say) arrive in the order their callbacks run, which is registration
+/// order here and newest first in Lwt (the README's differences from Lwt), so the `Err` kept
+/// can differ. (A rejection of either promise rejects the result, as with
 /// [`combinators::both`](crate::combinators::both).)
 ///
 /// ```
