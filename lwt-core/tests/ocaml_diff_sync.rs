@@ -142,6 +142,8 @@
 mod fuzz;
 #[path = "support/ocaml.rs"]
 mod ocaml;
+#[path = "support/slot_state.rs"]
+mod slot_state;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -153,6 +155,7 @@ use fuzz::{env, Rng};
 use lwt_core::stream::{self, BoundedPush, Push, Stream};
 use lwt_core::sync::{Condition, Mutex, Mvar};
 use lwt_core::{wait, Exn, Failure, Promise, Resolver, State};
+use slot_state::{parse_st, st_text, St};
 
 // ------------------------------------------------------------------------------------------------
 // Programs
@@ -901,16 +904,6 @@ fn generate(rng: &mut Rng, max_ops: u64) -> Prog {
 // Outcomes
 // ------------------------------------------------------------------------------------------------
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum St {
-    /// No promise in the slot.
-    Absent,
-    Pending,
-    Ful(i64),
-    /// "C" (Canceled), "closed", "full", a failure's number, or "?<text>".
-    Rej(String),
-}
-
 fn exn_text(e: &Exn) -> String {
     if e.is_canceled() {
         "C".into()
@@ -927,24 +920,6 @@ fn exn_text(e: &Exn) -> String {
         n.to_string()
     } else {
         format!("?{}", e.to_string().replace([' ', '\n'], "_"))
-    }
-}
-
-fn st_text(s: &St) -> String {
-    match s {
-        St::Absent => "X".into(),
-        St::Pending => "P".into(),
-        St::Ful(v) => format!("F {v}"),
-        St::Rej(e) => format!("R {e}"),
-    }
-}
-
-fn parse_st(kind: &str, arg: Option<&str>) -> St {
-    match kind {
-        "X" => St::Absent,
-        "P" => St::Pending,
-        "F" => St::Ful(arg.unwrap().parse().unwrap()),
-        _ => St::Rej(arg.unwrap().to_string()),
     }
 }
 
