@@ -102,13 +102,21 @@ enum Answer {
     Wait,
 }
 
-/// How an `_s` callback answers: a pending callback promise, `x` at once, or a failure at once
-/// when `x % 4 == 0` (`x` otherwise).
+/// How an `_s` callback answers: a pending callback promise, `x` at once, or when
+/// `x % 4 == 0` a failure at once (`x` otherwise), or a raise (a panic here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     W,
     V,
     F,
+    R,
+}
+
+impl Mode {
+    /// Whether the callback fails on `x`.
+    fn fails(self, x: i64) -> bool {
+        matches!(self, Mode::F | Mode::R) && x % 4 == 0
+    }
 }
 
 /// A stream derived from another one.
@@ -117,8 +125,8 @@ enum Der {
     /// `map enc (wrap_exn s)`: see [`enc`].
     Wrap,
     MapList,
-    /// With callback promises of [`Owner::MapS`].
-    MapListS,
+    /// With callbacks of [`Owner::MapS`].
+    MapListS(Mode),
     /// `flatten (map lst s)`.
     Flatten,
 }
@@ -126,7 +134,8 @@ enum Der {
 /// A consumer storing its result in a slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Cons {
-    Fold,
+    /// The flag: `f` raises (panics) when `x % 4 == 0`, as for `iter`.
+    Fold(bool),
     FoldS(Mode),
     /// `find (x >= t)`.
     Find(i64),
@@ -134,7 +143,7 @@ enum Cons {
     FindMap(i64),
     FindS(Mode),
     FindMapS(Mode),
-    Iter,
+    Iter(bool),
     IterS(Mode),
     IterP(Mode),
     IterN(usize, Mode),
@@ -196,6 +205,7 @@ fn mode_text(m: Mode) -> &'static str {
         Mode::W => "w",
         Mode::V => "v",
         Mode::F => "f",
+        Mode::R => "r",
     }
 }
 
@@ -225,7 +235,7 @@ fn op_text(op: &Op) -> String {
             let k = match d {
                 Der::Wrap => "WX",
                 Der::MapList => "MA",
-                Der::MapListS => "MS",
+                Der::MapListS(m) => return format!("MS {t} {s} {}", mode_text(*m)),
                 Der::Flatten => "FT",
             };
             format!("{k} {t} {s}")
@@ -237,13 +247,13 @@ fn op_text(op: &Op) -> String {
         Op::GetAvailable(s) => format!("GA {s}"),
         Op::IsClosed(s) => format!("SQ {s}"),
         Op::Consume(d, s, c) => match *c {
-            Cons::Fold => format!("FO {d} {s}"),
+            Cons::Fold(r) => format!("FO {d} {s} {}", if r { "r" } else { "-" }),
             Cons::FoldS(m) => format!("FS {d} {s} {}", mode_text(m)),
             Cons::Find(t) => format!("FD {d} {s} {t}"),
             Cons::FindMap(t) => format!("FM {d} {s} {t}"),
             Cons::FindS(m) => format!("FN {d} {s} {}", mode_text(m)),
             Cons::FindMapS(m) => format!("FP {d} {s} {}", mode_text(m)),
-            Cons::Iter => format!("IT {d} {s}"),
+            Cons::Iter(r) => format!("IT {d} {s} {}", if r { "r" } else { "-" }),
             Cons::IterS(m) => format!("IS {d} {s} {}", mode_text(m)),
             Cons::IterP(m) => format!("IP {d} {s} {}", mode_text(m)),
             Cons::IterN(n, m) => format!("IN {d} {s} {n} {}", mode_text(m)),
@@ -332,10 +342,11 @@ impl Gen<'_> {
     }
 
     fn mode(&mut self) -> Mode {
-        match self.below(6) {
+        match self.below(7) {
             0..=2 => Mode::W,
             3..=4 => Mode::V,
-            _ => Mode::F,
+            5 => Mode::F,
+            _ => Mode::R,
         }
     }
 
@@ -414,8 +425,11 @@ impl Gen<'_> {
         let d = match self.below(if is_from { 6 } else { 4 }) {
             0 => Der::MapList,
             1 => {
-                self.owners.push(Owner::MapS(t));
-                Der::MapListS
+                let m = self.mode();
+                if m == Mode::W {
+                    self.owners.push(Owner::MapS(t));
+                }
+                Der::MapListS(m)
             }
             2 => Der::Flatten,
             _ => Der::Wrap,
@@ -425,13 +439,13 @@ impl Gen<'_> {
 
     fn consumer(&mut self) -> Cons {
         match self.below(24) {
-            0..=1 => Cons::Fold,
+            0..=1 => Cons::Fold(self.below(3) == 0),
             2..=3 => Cons::FoldS(self.mode()),
             4 => Cons::Find(self.value()),
             5 => Cons::FindMap(self.value()),
             6..=7 => Cons::FindS(self.mode()),
             8..=9 => Cons::FindMapS(self.mode()),
-            10..=11 => Cons::Iter,
+            10..=11 => Cons::Iter(self.below(3) == 0),
             12..=13 => Cons::IterS(self.mode()),
             14..=16 => Cons::IterP(self.mode()),
             17..=19 => Cons::IterN(1 + self.below(3) as usize, self.mode()),
@@ -693,7 +707,8 @@ impl Real {
             Mode::W => self.pending(o),
             Mode::V => Promise::ret(x),
             Mode::F if x % 4 == 0 => Promise::fail_with((x % 9 + 1).to_string()),
-            Mode::F => Promise::ret(x),
+            Mode::R if x % 4 == 0 => panic!("raise {}", x % 9 + 1),
+            Mode::F | Mode::R => Promise::ret(x),
         }
     }
 
@@ -740,11 +755,9 @@ impl Real {
                 let st = match d {
                     Der::Wrap => src.wrap_exn().map(enc),
                     Der::MapList => src.map_list(lst),
-                    Der::MapListS => {
-                        let real = self.clone();
-                        src.map_list_s(move |x| {
-                            real.callback(Owner::MapS(t), f, Mode::W, x).map(lst)
-                        })
+                    Der::MapListS(m) => {
+                        let (real, m) = (self.clone(), *m);
+                        src.map_list_s(move |x| real.callback(Owner::MapS(t), f, m, x).map(lst))
                     }
                     Der::Flatten => src.map(lst).flatten(),
                 };
@@ -798,7 +811,12 @@ impl Real {
                 let cb = move |m: Mode, x: i64| real.callback(o, f, m, x);
                 let opt = |x: Option<i64>| x.unwrap_or(-1);
                 let p = match *c {
-                    Cons::Fold => st.fold(7, |acc, x| (acc * 131 + x) % MD),
+                    Cons::Fold(r) => st.fold(7, move |acc, x| {
+                        if r && x % 4 == 0 {
+                            panic!("raise {}", x % 9 + 1);
+                        }
+                        (acc * 131 + x) % MD
+                    }),
                     Cons::FoldS(m) => {
                         st.fold_s(7, move |acc, x| cb(m, x).map(move |v| (acc * 131 + v) % MD))
                     }
@@ -808,10 +826,15 @@ impl Real {
                     Cons::FindMapS(m) => st
                         .find_map_s(move |x| cb(m, x).map(|v| (v % 3 != 0).then_some(v + 2000)))
                         .map(opt),
-                    Cons::Iter => {
+                    Cons::Iter(r) => {
                         let real = self.clone();
-                        st.iter(move |x| real.call(f, format!("cb c{d} {x}")))
-                            .map(|()| 0)
+                        st.iter(move |x| {
+                            real.call(f, format!("cb c{d} {x}"));
+                            if r && x % 4 == 0 {
+                                panic!("raise {}", x % 9 + 1);
+                            }
+                        })
+                        .map(|()| 0)
                     }
                     Cons::IterS(m) => st.iter_s(move |x| cb(m, x).map(|_| ())).map(|()| 0),
                     Cons::IterP(m) => st.iter_p(move |x| cb(m, x).map(|_| ())).map(|()| 0),
@@ -981,6 +1004,16 @@ fn cuts(p: &Prog, ours: &Report, lwt: &Report) -> ([usize; STREAMS], [&'static s
                 _ => None,
             }
         }))
+        .chain(ours.calls.iter().filter_map(|(k2, f, what)| {
+            // A `map_list_s` callback failing at once.
+            let (t, x) = what.strip_prefix("cb m")?.split_once(' ')?;
+            let (t, x): (usize, i64) = (t.parse().ok()?, x.parse().ok()?);
+            let m = p.ops.iter().find_map(|o| match *o {
+                Op::Derive(t2, _, Der::MapListS(m)) if t2 == t => Some(m),
+                _ => None,
+            })?;
+            (*k2 == k && m.fails(x)).then_some((*f, m == Mode::R))
+        }))
         .collect();
         // Whether a consumer of family `f` matching `is` waits, or is made now.
         let waits = |f: usize, is: fn(&Cons) -> bool| {
@@ -990,11 +1023,14 @@ fn cuts(p: &Prog, ours: &Report, lwt: &Report) -> ([usize; STREAMS], [&'static s
             })
         };
         for (f, raised) in failures {
-            // While no read of the family waits: Lwt loses the failure, here it rejects the
-            // next read (module docs, "A generator failure is never lost").
+            // While no read of the family waits for an element: Lwt loses the failure, here it
+            // rejects the next read (module docs, "A generator failure is never lost"). A
+            // consumer waiting on its callback's promise does not wait for an element (found at
+            // seed 27: a `parse` waiting on its parser's callback, a generator call that a
+            // `get_available` started, rejected).
             let read_waits = p.ops.iter().enumerate().any(|(k2, o)| {
                 read_of(o).is_some_and(|(s, d)| {
-                    fam[s] == f && d.is_some_and(|d| k2 == k || pending(k, d))
+                    fam[s] == f && d.is_some_and(|d| k2 == k || waiting(p, ours, k, d))
                 })
             });
             if !read_waits {
@@ -1039,20 +1075,52 @@ fn cuts(p: &Prog, ours: &Report, lwt: &Report) -> ([usize; STREAMS], [&'static s
             }
         }
     }
-    // A callback of `iter_p` / `iter_n` that failed at once (mode `f` on a multiple of 4).
+    // A callback of `iter_p` / `iter_n` that failed at once (mode `f` or `r` on a multiple of 4).
     for (k, f, what) in &ours.calls {
         for op in &p.ops {
-            if let Op::Consume(d, _, Cons::IterP(Mode::F) | Cons::IterN(_, Mode::F)) = *op {
+            if let Op::Consume(d, _, Cons::IterP(m) | Cons::IterN(_, m)) = *op {
                 let x = what
                     .strip_prefix(&format!("cb c{d} "))
                     .and_then(|x| x.parse::<i64>().ok());
-                if x.is_some_and(|x| x % 4 == 0) && *k < cut[*f] {
+                if x.is_some_and(|x| m.fails(x)) && *k < cut[*f] {
                     (cut[*f], why[*f]) = (*k, "iter_p/n callback failed");
                 }
             }
         }
     }
     (cut, why)
+}
+
+/// Whether the read that made slot `d` may wait for an element before operation `k`: pending,
+/// and not waiting on a callback promise of its own (an `iter_p` or `iter_n` reads while its
+/// callbacks run; one whose callback is resolved by operation `k` may read on).
+fn waiting(p: &Prog, ours: &Report, k: usize, d: usize) -> bool {
+    if k == 0 || ours.steps[k - 1].get(d) != Some(&St::Pending) {
+        return false;
+    }
+    let w = p.ops.iter().find_map(|o| match *o {
+        Op::Consume(d2, _, c) if d2 == d => Some(match c {
+            Cons::FoldS(m) | Cons::FindS(m) | Cons::FindMapS(m) | Cons::IterS(m) => m == Mode::W,
+            Cons::Parse(_) => true,
+            _ => false,
+        }),
+        _ => None,
+    });
+    if w != Some(true) || matches!(p.ops[k], Op::CbWake(Owner::Cons(d2), ..) if d2 == d) {
+        return true;
+    }
+    let prefix = format!("cb c{d} ");
+    let called = ours
+        .calls
+        .iter()
+        .filter(|(k2, _, what)| *k2 < k && what.starts_with(&prefix))
+        .count();
+    let woken = ours
+        .woke
+        .iter()
+        .filter(|&&k2| k2 < k && matches!(p.ops[k2], Op::CbWake(Owner::Cons(d2), ..) if d2 == d))
+        .count();
+    called == woken
 }
 
 /// Whether a generator raised at operation `k` on Lwt's side (the interpreter's query).

@@ -30,18 +30,19 @@
      OL s <xs>               Lwt_stream.of_list (',' separated, "-" for empty)
      WX t s                  t = map enc (wrap_exn s): Ok x is x, Error (Fail n) 10000 + n,
                              Error Canceled 20000, another error 30000
-     MA t s | MS t s         t = map_list lst s | map_list_s (a callback promise of owner
-                             "m<t>", whose value v gives lst v) s
+     MA t s | MS t s m       t = map_list lst s | map_list_s (a callback of owner "m<t>",
+                             mode m, whose value v gives lst v) s
      FT t s                  t = flatten (map lst s)
      PU s x | CL s           push (Some x) (query "ok" / "closed"), push None (Closed ignored)
      GT d s | PK d s         get, peek
      GA s | SQ s             queries: get_available, is_closed
-     FO d s                  fold (fun x acc -> (acc * 131 + x) mod md) s 7
+     FO d s r                fold (fun x acc -> (acc * 131 + x) mod md) s 7; with r = "r",
+                             f raises Fail (x mod 9 + 1) when x mod 4 = 0 ("-": never)
      FS d s m                fold_s, the callback's value v in place of x
      FD d s t | FM d s t     find (x >= t), find_map (Some (x + 1000) if x >= t)
      FN d s m | FP d s m     find_s (found if v is even), find_map_s (Some (v + 2000) unless
                              v mod 3 = 0)
-     IT d s                  iter (logs its calls)
+     IT d s r                iter (logs its calls; raises as FO's f)
      IS d s m | IP d s m     iter_s, iter_p
      IN d s n m              iter_n ~max_concurrency:n
      TL d s                  to_list
@@ -53,13 +54,13 @@
 
    A callback (of owner "c<d>" for the consumer in slot d) is called on x, logged as "cb <owner>
    x", and answers by its mode m: "w" a fresh Lwt.wait promise (CR / CF), "v" return x, "f"
-   fail (Fail (x mod 9 + 1)) if x mod 4 = 0 and return x otherwise. lst v is [] if v mod 3 = 0,
+   fail (Fail (x mod 9 + 1)) if x mod 4 = 0 and return x otherwise, "r" the same with a raise. lst v is [] if v mod 3 = 0,
    [v] if v mod 3 = 1, [v; v + 500] otherwise.
 
-   A generator that raises at the call of an operation makes Lwt's function raise (not reject):
-   the interpreter turns that into a rejected promise for the slot, as lwt-core gives one (its
-   README: a panic in a callback rejects its promise), and says so in the query "raised <n>";
-   a raising get_available gives the query "raised <n>" too. *)
+   A generator or callback that raises at the call of an operation makes Lwt's function raise
+   (not reject): the interpreter turns that into a rejected promise for the slot, as lwt-core
+   gives one (its README: a panic in a callback rejects its promise), and says so in the query
+   "raised <n>"; a raising get_available gives the query "raised <n>" too. *)
 
 exception Fail of int
 
@@ -102,6 +103,7 @@ let callback owner fam mode x =
   | "w" -> pending owner
   | "v" -> Lwt.return x
   | "f" -> if x mod 4 = 0 then Lwt.fail (Fail ((x mod 9) + 1)) else Lwt.return x
+  | "r" -> if x mod 4 = 0 then raise (Fail ((x mod 9) + 1)) else Lwt.return x
   | _ -> failwith ("bad mode " ^ mode)
 
 let cb_wake owner j f =
@@ -189,9 +191,9 @@ let op k words =
       !streams.(i s) <- Some (Plain (Lwt_stream.of_list (ints xs)))
   | [ "WX"; t; s ] -> derive t s (fun st -> Lwt_stream.map enc (Lwt_stream.wrap_exn st))
   | [ "MA"; t; s ] -> derive t s (fun st -> Lwt_stream.map_list lst st)
-  | [ "MS"; t; s ] ->
+  | [ "MS"; t; s; m ] ->
       derive t s (fun st ->
-          Lwt_stream.map_list_s (fun x -> Lwt.map lst (callback ("m" ^ t) (fam s) "w" x)) st)
+          Lwt_stream.map_list_s (fun x -> Lwt.map lst (callback ("m" ^ t) (fam s) m x)) st)
   | [ "FT"; t; s ] -> derive t s (fun st -> Lwt_stream.flatten (Lwt_stream.map lst st))
   | [ "PU"; s; x ] -> (
       match get streams (i s) with
@@ -212,8 +214,13 @@ let op k words =
           | l -> query k (list_text l)
           | exception e -> query k ("raised " ^ exn_text e))
   | [ "SQ"; s ] -> with_stream s (fun st -> query k (string_of_bool (Lwt_stream.is_closed st)))
-  | [ "FO"; d; s ] ->
-      consume d s (fun st -> Lwt_stream.fold (fun x acc -> ((acc * 131) + x) mod md) st 7)
+  | [ "FO"; d; s; r ] ->
+      consume d s (fun st ->
+          Lwt_stream.fold
+            (fun x acc ->
+              if r = "r" && x mod 4 = 0 then raise (Fail ((x mod 9) + 1));
+              ((acc * 131) + x) mod md)
+            st 7)
   | [ "FS"; d; s; m ] ->
       consume d s (fun st ->
           Lwt_stream.fold_s
@@ -232,11 +239,15 @@ let op k words =
             (Lwt_stream.find_map_s
                (fun x -> Lwt.map (fun v -> if v mod 3 <> 0 then Some (v + 2000) else None) (cb d s m x))
                st))
-  | [ "IT"; d; s ] ->
+  | [ "IT"; d; s; r ] ->
       consume d s (fun st ->
           Lwt.map
             (fun () -> 0)
-            (Lwt_stream.iter (fun x -> call (fam s) (Printf.sprintf "cb c%s %d" d x)) st))
+            (Lwt_stream.iter
+               (fun x ->
+                 call (fam s) (Printf.sprintf "cb c%s %d" d x);
+                 if r = "r" && x mod 4 = 0 then raise (Fail ((x mod 9) + 1)))
+               st))
   | [ "IS"; d; s; m ] ->
       consume d s (fun st ->
           Lwt.map (fun () -> 0) (Lwt_stream.iter_s (fun x -> Lwt.map ignore (cb d s m x)) st))
