@@ -119,21 +119,29 @@ enum Answer {
     Fail(u32),
     /// A raise (a panic here) at the call.
     Raise(u32),
-    /// A pending callback promise of the generator's owner ([`Owner::Gen`]).
-    Wait,
+    /// A pending callback promise of the generator's owner ([`Owner::Gen`]), of `wait()` or of
+    /// `task()` (the flag).
+    Wait(bool),
 }
 
-/// How an `_s` callback answers: a pending callback promise, `x` at once, or when
-/// `x % 4 == 0` a failure at once (`x` otherwise), or a raise (a panic here).
+/// How an `_s` callback answers: a pending callback promise (of `wait()`, or of `task()`,
+/// which a cancel of the consumer reaches), `x` at once, or when `x % 4 == 0` a failure at once
+/// (`x` otherwise), or a raise (a panic here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     W,
+    T,
     V,
     F,
     R,
 }
 
 impl Mode {
+    /// Whether the callback's promise is pending, resolved by a later operation.
+    fn pends(self) -> bool {
+        matches!(self, Mode::W | Mode::T)
+    }
+
     /// Whether the callback fails on `x`.
     fn fails(self, x: i64) -> bool {
         matches!(self, Mode::F | Mode::R) && x % 4 == 0
@@ -169,8 +177,8 @@ enum Cons {
     IterP(Mode),
     IterN(usize, Mode),
     ToList,
-    /// A parser that takes `nget n` and then waits on a callback promise.
-    Parse(usize),
+    /// A parser that takes `nget n` and then waits on a callback promise (mode `W` or `T`).
+    Parse(usize, Mode),
 }
 
 /// Whose callback promises a [`Op::CbWake`] resolves.
@@ -224,6 +232,7 @@ struct Prog {
 fn mode_text(m: Mode) -> &'static str {
     match m {
         Mode::W => "w",
+        Mode::T => "t",
         Mode::V => "v",
         Mode::F => "f",
         Mode::R => "r",
@@ -247,7 +256,8 @@ fn op_text(op: &Op) -> String {
                 Answer::End => "e".into(),
                 Answer::Fail(n) => format!("f{n}"),
                 Answer::Raise(n) => format!("r{n}"),
-                Answer::Wait => "w".into(),
+                Answer::Wait(false) => "w".into(),
+                Answer::Wait(true) => "t".into(),
             });
             format!("FR {s} {words}")
         }
@@ -279,7 +289,7 @@ fn op_text(op: &Op) -> String {
             Cons::IterP(m) => format!("IP {d} {s} {}", mode_text(m)),
             Cons::IterN(n, m) => format!("IN {d} {s} {n} {}", mode_text(m)),
             Cons::ToList => format!("TL {d} {s}"),
-            Cons::Parse(n) => format!("PA {d} {s} {n}"),
+            Cons::Parse(n, m) => format!("PA {d} {s} {n} {}", mode_text(m)),
         },
         Op::CbWake(o, j, Ok(v)) => format!("CR {} {j} {v}", o.text()),
         Op::CbWake(o, j, Err(n)) => format!("CF {} {j} {n}", o.text()),
@@ -363,8 +373,9 @@ impl Gen<'_> {
     }
 
     fn mode(&mut self) -> Mode {
-        match self.below(7) {
-            0..=2 => Mode::W,
+        match self.below(8) {
+            0..=1 => Mode::W,
+            2 => Mode::T,
             3..=4 => Mode::V,
             5 => Mode::F,
             _ => Mode::R,
@@ -376,7 +387,8 @@ impl Gen<'_> {
         (0..n)
             .map(|_| match self.below(20) {
                 0..=7 => Answer::Val(self.value()),
-                8..=13 => Answer::Wait,
+                8..=11 => Answer::Wait(false),
+                12..=13 => Answer::Wait(true),
                 14 => Answer::End,
                 15..=17 => Answer::Fail(self.exn()),
                 _ => Answer::Raise(self.exn()),
@@ -449,7 +461,7 @@ impl Gen<'_> {
             0 => Der::MapList,
             1 => {
                 let m = self.mode();
-                if m == Mode::W {
+                if m.pends() {
                     self.owners.push(Owner::MapS(t));
                 }
                 Der::MapListS(m)
@@ -473,7 +485,10 @@ impl Gen<'_> {
             14..=16 => Cons::IterP(self.mode()),
             17..=19 => Cons::IterN(1 + self.below(3) as usize, self.mode()),
             20..=21 => Cons::ToList,
-            _ => Cons::Parse(self.below(4) as usize),
+            _ => {
+                let m = if self.below(3) == 0 { Mode::T } else { Mode::W };
+                Cons::Parse(self.below(4) as usize, m)
+            }
         }
     }
 
@@ -507,8 +522,8 @@ impl Gen<'_> {
                         | Cons::FindMapS(m)
                         | Cons::IterS(m)
                         | Cons::IterP(m)
-                        | Cons::IterN(_, m) => m == Mode::W,
-                        Cons::Parse(_) => true,
+                        | Cons::IterN(_, m) => m.pends(),
+                        Cons::Parse(..) => true,
                         _ => false,
                     };
                     if w {
@@ -713,8 +728,8 @@ impl Real {
         w.calls.push((k, fam, what));
     }
 
-    fn pending(&self, o: Owner) -> Promise<i64> {
-        let (p, r) = wait();
+    fn pending(&self, o: Owner, task: bool) -> Promise<i64> {
+        let (p, r) = if task { lwt_core::task() } else { wait() };
         let mut w = self.0.borrow_mut();
         match w.cbs.iter_mut().find(|(o2, _)| *o2 == o) {
             Some((_, rs)) => rs.push(Some(r)),
@@ -727,7 +742,8 @@ impl Real {
     fn callback(&self, o: Owner, fam: usize, mode: Mode, x: i64) -> Promise<i64> {
         self.call(fam, format!("cb {} {x}", o.text()));
         match mode {
-            Mode::W => self.pending(o),
+            Mode::W => self.pending(o, false),
+            Mode::T => self.pending(o, true),
             Mode::V => Promise::ret(x),
             Mode::F if x % 4 == 0 => Promise::fail_with((x % 9 + 1).to_string()),
             Mode::R if x % 4 == 0 => panic!("raise {}", x % 9 + 1),
@@ -740,11 +756,13 @@ impl Real {
         let real = self.clone();
         let mut k = 0;
         move || {
-            let a = script.get(k).copied().unwrap_or(Answer::Wait);
+            let a = script.get(k).copied().unwrap_or(Answer::Wait(false));
             real.call(s, format!("gen {k}"));
             k += 1;
             match a {
-                Answer::Wait => real.pending(Owner::Gen(s)).map(|v| (v >= 0).then_some(v)),
+                Answer::Wait(t) => real
+                    .pending(Owner::Gen(s), t)
+                    .map(|v| (v >= 0).then_some(v)),
                 Answer::Val(x) => Promise::ret(Some(x)),
                 Answer::End => Promise::ret(None),
                 Answer::Fail(n) => Promise::fail_with(n.to_string()),
@@ -863,8 +881,8 @@ impl Real {
                     Cons::IterP(m) => st.iter_p(move |x| cb(m, x).map(|_| ())).map(|()| 0),
                     Cons::IterN(n, m) => st.iter_n(n, move |x| cb(m, x).map(|_| ())).map(|()| 0),
                     Cons::ToList => st.to_list().map(|l| combine(&l)),
-                    Cons::Parse(n) => {
-                        st.parse(move |s| s.nget(n).bind(move |l| cb(Mode::W, combine(&l))))
+                    Cons::Parse(n, m) => {
+                        st.parse(move |s| s.nget(n).bind(move |l| cb(m, combine(&l))))
                     }
                 };
                 set(d, p);
@@ -1123,8 +1141,8 @@ fn waiting(p: &Prog, ours: &Report, k: usize, d: usize) -> bool {
     }
     let w = p.ops.iter().find_map(|o| match *o {
         Op::Consume(d2, _, c) if d2 == d => Some(match c {
-            Cons::FoldS(m) | Cons::FindS(m) | Cons::FindMapS(m) | Cons::IterS(m) => m == Mode::W,
-            Cons::Parse(_) => true,
+            Cons::FoldS(m) | Cons::FindS(m) | Cons::FindMapS(m) | Cons::IterS(m) => m.pends(),
+            Cons::Parse(..) => true,
             _ => false,
         }),
         _ => None,

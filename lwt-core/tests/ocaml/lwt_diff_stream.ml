@@ -25,8 +25,9 @@
      FR s <script>           Lwt_stream.from, its generator's k-th call answering with the k-th
                              word of the script (',' separated; "-" for none): "vX" (Some X at
                              once), "e" (None at once), "fN" (Lwt.fail (Fail N)), "rN" (raise
-                             (Fail N)), "w" (a callback promise of owner "g<s>", see CR: a value
-                             v < 0 gives None); a call past the script's end is "w"
+                             (Fail N)), "w" / "t" (a callback promise of owner "g<s>", of
+                             Lwt.wait / Lwt.task, see CR: a value v < 0 gives None); a call
+                             past the script's end is "w"
      OL s <xs>               Lwt_stream.of_list (',' separated, "-" for empty)
      WX t s                  t = map enc (wrap_exn s): Ok x is x, Error (Fail n) 10000 + n,
                              Error Canceled 20000, another error 30000
@@ -46,16 +47,17 @@
      IS d s m | IP d s m     iter_s, iter_p
      IN d s n m              iter_n ~max_concurrency:n
      TL d s                  to_list
-     PA d s k                parse s (fun s -> nget k s >>= fun l -> cb (combine l)), the
-                             callback always "w" (owner "c<d>")
+     PA d s k m              parse s (fun s -> nget k s >>= fun l -> cb (combine l)), the
+                             callback's mode m "w" or "t" (owner "c<d>")
      CR o j v | CF o j n     resolve the j-th oldest pending callback promise of owner o with v,
                              or reject it with Fail n
      X d                     cancel slot d
 
    A callback (of owner "c<d>" for the consumer in slot d) is called on x, logged as "cb <owner>
-   x", and answers by its mode m: "w" a fresh Lwt.wait promise (CR / CF), "v" return x, "f"
-   fail (Fail (x mod 9 + 1)) if x mod 4 = 0 and return x otherwise, "r" the same with a raise. lst v is [] if v mod 3 = 0,
-   [v] if v mod 3 = 1, [v; v + 500] otherwise.
+   x", and answers by its mode m: "w" a fresh Lwt.wait promise (CR / CF), "t" a fresh Lwt.task
+   promise (which a cancel of the consumer reaches), "v" return x, "f" fail (Fail (x mod 9 + 1))
+   if x mod 4 = 0 and return x otherwise, "r" the same with a raise. lst v is [] if
+   v mod 3 = 0, [v] if v mod 3 = 1, [v; v + 500] otherwise.
 
    A generator or callback that raises at the call of an operation makes Lwt's function raise
    (not reject): the interpreter turns that into a rejected promise for the slot, as lwt-core
@@ -91,8 +93,8 @@ let cbs : (string, int Lwt.u option ref list) Hashtbl.t = Hashtbl.create 8
 
 let call fam what = calls := Printf.sprintf "K %d %d %s" !cur fam what :: !calls
 
-let pending owner =
-  let p, r = Lwt.wait () in
+let pending ?(task = false) owner =
+  let p, r = if task then Lwt.task () else Lwt.wait () in
   let l = try Hashtbl.find cbs owner with Not_found -> [] in
   Hashtbl.replace cbs owner (l @ [ ref (Some r) ]);
   p
@@ -101,6 +103,7 @@ let callback owner fam mode x =
   call fam (Printf.sprintf "cb %s %d" owner x);
   match mode with
   | "w" -> pending owner
+  | "t" -> pending ~task:true owner
   | "v" -> Lwt.return x
   | "f" -> if x mod 4 = 0 then Lwt.fail (Fail ((x mod 9) + 1)) else Lwt.return x
   | "r" -> if x mod 4 = 0 then raise (Fail ((x mod 9) + 1)) else Lwt.return x
@@ -144,7 +147,10 @@ let generator s script =
     incr k;
     let n () = int_of_string (String.sub a 1 (String.length a - 1)) in
     match a.[0] with
-    | 'w' -> Lwt.map (fun v -> if v < 0 then None else Some v) (pending (Printf.sprintf "g%d" s))
+    | ('w' | 't') as c ->
+        Lwt.map
+          (fun v -> if v < 0 then None else Some v)
+          (pending ~task:(c = 't') (Printf.sprintf "g%d" s))
     | 'v' -> Lwt.return (Some (n ()))
     | 'e' -> Lwt.return None
     | 'f' -> Lwt.fail (Fail (n ()))
@@ -260,10 +266,10 @@ let op k words =
             (fun () -> 0)
             (Lwt_stream.iter_n ~max_concurrency:(i n) (fun x -> Lwt.map ignore (cb d s m x)) st))
   | [ "TL"; d; s ] -> consume d s (fun st -> Lwt.map combine (Lwt_stream.to_list st))
-  | [ "PA"; d; s; n ] ->
+  | [ "PA"; d; s; n; m ] ->
       consume d s (fun st ->
           Lwt_stream.parse st (fun st ->
-              Lwt.bind (Lwt_stream.nget (i n) st) (fun l -> cb d s "w" (combine l))))
+              Lwt.bind (Lwt_stream.nget (i n) st) (fun l -> cb d s m (combine l))))
   | [ "CR"; o; j; v ] -> cb_wake o (i j) (fun u -> Lwt.wakeup u (i v))
   | [ "CF"; o; j; n ] -> cb_wake o (i j) (fun u -> Lwt.wakeup_exn u (Fail (i n)))
   | [ "X"; d ] -> (match get slots (i d) with Some p -> Lwt.cancel p | None -> ())
