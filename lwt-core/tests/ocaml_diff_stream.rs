@@ -202,6 +202,16 @@ impl Owner {
     }
 }
 
+/// What a consumer's callback does at its first call, before it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Act {
+    /// A push to a `create` stream (`Closed` ignored).
+    Push(usize, i64),
+    Close(usize),
+    /// A cancel of a slot (the consumer's own, too).
+    Cancel(usize),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Op {
     NewPush(usize),
@@ -217,6 +227,8 @@ enum Op {
     IsClosed(usize),
     /// A consumer of stream `s` into slot `d`.
     Consume(usize, usize, Cons),
+    /// The callback of the consumer into slot `d` (made next) acts first at its first call.
+    OnCall(usize, Act),
     /// Resolves the `j`-th oldest callback promise of the owner still pending: fulfilled with
     /// the value, or rejected with that failure.
     CbWake(Owner, usize, Result<i64, u32>),
@@ -294,6 +306,9 @@ fn op_text(op: &Op) -> String {
         Op::CbWake(o, j, Ok(v)) => format!("CR {} {j} {v}", o.text()),
         Op::CbWake(o, j, Err(n)) => format!("CF {} {j} {n}", o.text()),
         Op::Cancel(d) => format!("X {d}"),
+        Op::OnCall(d, Act::Push(u, v)) => format!("AC {d} P {u} {v}"),
+        Op::OnCall(d, Act::Close(u)) => format!("AC {d} C {u}"),
+        Op::OnCall(d, Act::Cancel(e)) => format!("AC {d} X {e}"),
     }
 }
 
@@ -349,6 +364,8 @@ struct Gen<'a> {
     /// elsewhere. And the stream each slot reads.
     busy: Vec<bool>,
     slot_stream: Vec<usize>,
+    /// The consumer to emit after its [`Op::OnCall`].
+    next: Option<Op>,
 }
 
 impl Gen<'_> {
@@ -492,7 +509,28 @@ impl Gen<'_> {
         }
     }
 
+    /// What a callback does first: a push, a close, a cancel (of a recent slot, up to the
+    /// consumer's own, `d`).
+    fn act(&mut self, d: usize) -> Option<Act> {
+        let pushed: Vec<usize> = (0..self.made.len()).filter(|&s| self.pushed[s]).collect();
+        Some(match self.below(4) {
+            0 | 1 if !pushed.is_empty() => {
+                let u = pushed[self.below(pushed.len() as u64) as usize];
+                Act::Push(u, self.value())
+            }
+            2 if !pushed.is_empty() => {
+                let u = pushed[self.below(pushed.len() as u64) as usize];
+                self.busy[u] = false;
+                Act::Close(u)
+            }
+            _ => Act::Cancel(d - self.below((d as u64 + 1).min(3)) as usize),
+        })
+    }
+
     fn op(&mut self) -> Op {
+        if let Some(op) = self.next.take() {
+            return op;
+        }
         loop {
             let k = self.below(100);
             let op = match k {
@@ -529,7 +567,17 @@ impl Gen<'_> {
                     if w {
                         self.owners.push(Owner::Cons(d));
                     }
-                    Op::Consume(d, s, c)
+                    let called = !matches!(
+                        c,
+                        Cons::Fold(_) | Cons::Find(_) | Cons::FindMap(_) | Cons::ToList
+                    );
+                    match self.act(d).filter(|_| called && self.below(3) == 0) {
+                        Some(a) => {
+                            self.next = Some(Op::Consume(d, s, c));
+                            Op::OnCall(d, a)
+                        }
+                        None => Op::Consume(d, s, c),
+                    }
                 }),
                 50..=57 => self.readable().map(|s| {
                     let d = self.new_slot(s);
@@ -586,6 +634,7 @@ fn generate(rng: &mut Rng, max_ops: u64) -> Prog {
         owners: Vec::new(),
         busy: Vec::new(),
         slot_stream: Vec::new(),
+        next: None,
     };
     let mut ops = Vec::new();
     for _ in 0..1 + g.below(2) {
@@ -711,6 +760,8 @@ struct World {
     woke: Vec<usize>,
     /// The callback promises of each owner, `None` once resolved.
     cbs: Vec<(Owner, Vec<Option<Resolver<i64>>>)>,
+    /// What the first call of each consumer's callback does ([`Op::OnCall`]), until it is made.
+    acts: Vec<(usize, Act)>,
 }
 
 /// The world, shared with the callbacks. No borrow of it is held while the crate runs.
@@ -738,9 +789,45 @@ impl Real {
         p
     }
 
-    /// A callback of `o` called on `x`: logged, and answering by `mode`.
+    /// The action of the consumer into slot `d`, at its callback's first call.
+    fn act_first(&self, d: usize) {
+        let a = {
+            let mut w = self.0.borrow_mut();
+            let i = w.acts.iter().position(|(d2, _)| *d2 == d);
+            i.map(|i| w.acts.remove(i).1)
+        };
+        match a {
+            Some(Act::Push(u, v)) => {
+                if let Some(ch) = self.chan(u) {
+                    if let Chan::Pushed(_, push) = &*ch {
+                        let _ = push.push(v);
+                    }
+                }
+            }
+            Some(Act::Close(u)) => {
+                if let Some(ch) = self.chan(u) {
+                    if let Chan::Pushed(_, push) = &*ch {
+                        push.close();
+                    }
+                }
+            }
+            Some(Act::Cancel(e)) => {
+                let p = self.0.borrow().slots.get(e).cloned().flatten();
+                if let Some(p) = p {
+                    p.cancel();
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// A callback of `o` called on `x`: logged, acting first at the first call of a consumer's,
+    /// and answering by `mode`.
     fn callback(&self, o: Owner, fam: usize, mode: Mode, x: i64) -> Promise<i64> {
         self.call(fam, format!("cb {} {x}", o.text()));
+        if let Owner::Cons(d) = o {
+            self.act_first(d);
+        }
         match mode {
             Mode::W => self.pending(o, false),
             Mode::T => self.pending(o, true),
@@ -871,6 +958,7 @@ impl Real {
                         let real = self.clone();
                         st.iter(move |x| {
                             real.call(f, format!("cb c{d} {x}"));
+                            real.act_first(d);
                             if r && x % 4 == 0 {
                                 panic!("raise {}", x % 9 + 1);
                             }
@@ -914,6 +1002,7 @@ impl Real {
                     p.cancel();
                 }
             }
+            Op::OnCall(d, a) => self.0.borrow_mut().acts.push((*d, *a)),
         }
     }
 
@@ -1116,7 +1205,27 @@ fn cuts(p: &Prog, ours: &Report, lwt: &Report) -> ([usize; STREAMS], [&'static s
             }
         }
     }
+    // A cancel of an `iter_p` / `iter_n` from a callback (an `OnCall` action), at the operation
+    // of the callback's first call: as a cancel above, and from inside its own `f`, Lwt's does
+    // nothing (module docs, the `iter_p` point).
+    for op in &p.ops {
+        if let Op::OnCall(d, Act::Cancel(e)) = *op {
+            let prefix = format!("cb c{d} ");
+            let first = ours.calls.iter().find(|c| c.2.starts_with(&prefix));
+            for op2 in &p.ops {
+                if let (Some((k, ..)), Op::Consume(e2, s, Cons::IterP(_) | Cons::IterN(..))) =
+                    (first, op2)
+                {
+                    let f = fam[*s];
+                    if *e2 == e && *k < cut[f] {
+                        (cut[f], why[f]) = (*k, "iter_p/n canceled");
+                    }
+                }
+            }
+        }
+    }
     // A callback of `iter_p` / `iter_n` that failed at once (mode `f` or `r` on a multiple of 4).
+    // (Before the cascade below.)
     for (k, f, what) in &ours.calls {
         for op in &p.ops {
             if let Op::Consume(d, _, Cons::IterP(m) | Cons::IterN(_, m)) = *op {
@@ -1129,7 +1238,66 @@ fn cuts(p: &Prog, ours: &Report, lwt: &Report) -> ([usize; STREAMS], [&'static s
             }
         }
     }
+    // A consumer's action (`OnCall`) on another family: once the consumer's family is cut
+    // before the action ran (here), whether and when it runs in Lwt is not known, so the family
+    // it acts on is cut from there too (found at seed 1 and 10 when actions came in: a
+    // concurrent read, a lost failure or a raising `get_available` changed which callbacks ran,
+    // and a push, close or cancel of theirs reached a stream compared to the end). Repeated
+    // until nothing changes, for chains.
+    loop {
+        let mut changed = false;
+        for op in &p.ops {
+            let Op::OnCall(d, a) = *op else { continue };
+            let Some(f) = slot_family(p, &fam, d) else {
+                continue;
+            };
+            let prefix = format!("cb c{d} ");
+            let ran = ours
+                .calls
+                .iter()
+                .find(|c| c.2.starts_with(&prefix))
+                .map(|c| c.0);
+            let target = match a {
+                Act::Push(u, _) | Act::Close(u) => Some(fam[u]),
+                Act::Cancel(e) => slot_family(p, &fam, e),
+            };
+            if let Some(g) = target {
+                if cut[f] < cut[g] && ran.is_none_or(|k| k >= cut[f]) {
+                    (cut[g], why[g]) = (cut[f], "a cut consumer's action");
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    // A stream closed again by a callback of its own close (a consumer's action whose first
+    // call the close runs): Lwt 5.6.1's inner close succeeds and the outer one raises
+    // `Invalid_argument "Lwt.wakeup"`, which ends its run (a defect of Lwt's: found by
+    // `ocaml_diff_sync`, `tests/ocaml/stream_reclose.ml`, pinned there by
+    // `a_close_run_by_the_same_close_raises_in_lwt`; here the inner close does nothing). Nothing
+    // is compared from that operation on (found at seed 1: `NS 1; AC 2 C 1; PA 2 1 2 t; CL 1`).
+    if reentrant_close(p, lwt) {
+        let end = lwt.steps.len();
+        for f in 0..STREAMS {
+            if end < cut[f] {
+                (cut[f], why[f]) = (end, "re-entrant close");
+            }
+        }
+    }
     (cut, why)
+}
+
+/// Whether Lwt's run ended with the exception of its defect (see [`cuts`]) in a program where a
+/// consumer's action closes a stream (the outer close may be an operation's or an action's:
+/// seed 23, `NS 0; OL 1 33,37; AC 1 C 0; PA 1 0 2 w; AC 2 C 0; IP 2 1 t`). Nothing else in these
+/// programs resolves a promise twice.
+fn reentrant_close(p: &Prog, lwt: &Report) -> bool {
+    lwt.escaped.as_deref() == Some("Invalid_argument(\"Lwt.wakeup\")")
+        && p.ops
+            .iter()
+            .any(|a| matches!(*a, Op::OnCall(_, Act::Close(_))))
 }
 
 /// Whether the read that made slot `d` may wait for an element before operation `k`: pending,
@@ -1231,7 +1399,7 @@ fn op_family(p: &Prog, fam: &[usize; STREAMS], op: &Op) -> Option<usize> {
         | Op::IsClosed(s)
         | Op::Consume(_, s, _) => Some(fam[s]),
         Op::CbWake(Owner::Gen(s) | Owner::MapS(s), ..) => Some(fam[s]),
-        Op::CbWake(Owner::Cons(d), ..) | Op::Cancel(d) => slot_family(p, fam, d),
+        Op::CbWake(Owner::Cons(d), ..) | Op::Cancel(d) | Op::OnCall(d, _) => slot_family(p, fam, d),
     }
 }
 
@@ -1247,7 +1415,7 @@ fn compare(p: &Prog, ours: &Report, lwt: &Report) -> Result<(), String> {
     let fam = families(p);
     let (cut, _) = cuts(p, ours, lwt);
     let mut diffs = String::new();
-    if let Some(e) = &lwt.escaped {
+    if let Some(e) = lwt.escaped.as_ref().filter(|_| !reentrant_close(p, lwt)) {
         writeln!(diffs, "an exception escaped on Lwt: {e}").unwrap();
     }
     // The first operation after which a slot differs.

@@ -52,6 +52,9 @@
      CR o j v | CF o j n     resolve the j-th oldest pending callback promise of owner o with v,
                              or reject it with Fail n
      X d                     cancel slot d
+     AC d <act>              the callback of the consumer into slot d (made next) does <act>
+                             first at its first call: "P u x" push (Some x) to stream u, "C u"
+                             push None (Closed ignored), "X e" cancel slot e
 
    A callback (of owner "c<d>" for the consumer in slot d) is called on x, logged as "cb <owner>
    x", and answers by its mode m: "w" a fresh Lwt.wait promise (CR / CF), "t" a fresh Lwt.task
@@ -93,6 +96,16 @@ let cbs : (string, int Lwt.u option ref list) Hashtbl.t = Hashtbl.create 8
 
 let call fam what = calls := Printf.sprintf "K %d %d %s" !cur fam what :: !calls
 
+(* What the first call of a consumer's callback does first (AC), by owner, until it is made. *)
+let acts : (string, unit -> unit) Hashtbl.t = Hashtbl.create 8
+
+let act_first owner =
+  match Hashtbl.find_opt acts owner with
+  | Some f ->
+      Hashtbl.remove acts owner;
+      f ()
+  | None -> ()
+
 let pending ?(task = false) owner =
   let p, r = if task then Lwt.task () else Lwt.wait () in
   let l = try Hashtbl.find cbs owner with Not_found -> [] in
@@ -101,6 +114,7 @@ let pending ?(task = false) owner =
 
 let callback owner fam mode x =
   call fam (Printf.sprintf "cb %s %d" owner x);
+  act_first owner;
   match mode with
   | "w" -> pending owner
   | "t" -> pending ~task:true owner
@@ -252,6 +266,7 @@ let op k words =
             (Lwt_stream.iter
                (fun x ->
                  call (fam s) (Printf.sprintf "cb c%s %d" d x);
+                 act_first ("c" ^ d);
                  if r = "r" && x mod 4 = 0 then raise (Fail ((x mod 9) + 1)))
                st))
   | [ "IS"; d; s; m ] ->
@@ -273,6 +288,20 @@ let op k words =
   | [ "CR"; o; j; v ] -> cb_wake o (i j) (fun u -> Lwt.wakeup u (i v))
   | [ "CF"; o; j; n ] -> cb_wake o (i j) (fun u -> Lwt.wakeup_exn u (Fail (i n)))
   | [ "X"; d ] -> (match get slots (i d) with Some p -> Lwt.cancel p | None -> ())
+  | "AC" :: d :: a ->
+      let push u x =
+        match get streams (i u) with
+        | Some (Pushed (_, push)) -> ( try push x with Lwt_stream.Closed -> ())
+        | Some (Plain _) | None -> ()
+      in
+      let f =
+        match a with
+        | [ "P"; u; v ] -> fun () -> push u (Some (i v))
+        | [ "C"; u ] -> fun () -> push u None
+        | [ "X"; e ] -> fun () -> ( match get slots (i e) with Some p -> Lwt.cancel p | None -> ())
+        | _ -> failwith "bad action"
+      in
+      Hashtbl.replace acts ("c" ^ d) f
   | _ -> failwith ("bad operation: " ^ String.concat " " words)
 
 let state_text = function
@@ -292,6 +321,7 @@ let run_program n ops =
   queries := [];
   calls := [];
   Hashtbl.reset cbs;
+  Hashtbl.reset acts;
   let escaped =
     try
       List.iteri
