@@ -72,8 +72,9 @@
 //! catches: `iter_n` running one callback too many (case 6).
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
-//! `OCAML_DIFF_STREAM_CASES` (default 6000, about a second), `OCAML_DIFF_STREAM_SEED` (default
-//! 1) and `OCAML_DIFF_STREAM_MAX_OPS` (the longest program, default 30 operations) set the run;
+//! `OCAML_DIFF_STREAM_CASES` (default 6000, about a second), `OCAML_DIFF_STREAM_SEED`
+//! (default 1) and `OCAML_DIFF_STREAM_MAX_OPS` (the longest program, default 30 operations) set
+//! the run;
 //! `OCAML_DIFF_STREAM_KEEP_GOING=1` reports every failing case (shrunk) instead of stopping at
 //! the first; `OCAML_DIFF_STREAM_CASE=<n>` only prints case `n`, in `lwt_diff_stream.ml`'s
 //! format, which can be fed to the compiled interpreter (`target/tmp/lwt_diff_stream/`).
@@ -188,6 +189,10 @@ enum Cons {
     ToList,
     /// A parser that takes `nget n` and then waits on a callback promise (mode `W` or `T`).
     Parse(usize, Mode),
+    /// A parser that takes `nget n`, then parses again inside: `nget 1` and the callback (as
+    /// `Parse`); if the inner parse fails (rewound), it takes `nget 1` again and fails with 9
+    /// unless that element's combination is even. So both rewinds, nested, occur.
+    ParseNested(usize, Mode),
 }
 
 /// Whose callback promises a [`Op::CbWake`] resolves.
@@ -311,6 +316,7 @@ fn op_text(op: &Op) -> String {
             Cons::IterN(n, m) => format!("IN {d} {s} {n} {}", mode_text(m)),
             Cons::ToList => format!("TL {d} {s}"),
             Cons::Parse(n, m) => format!("PA {d} {s} {n} {}", mode_text(m)),
+            Cons::ParseNested(n, m) => format!("PN {d} {s} {n} {}", mode_text(m)),
         },
         Op::CbWake(o, j, Ok(v)) => format!("CR {} {j} {v}", o.text()),
         Op::CbWake(o, j, Err(n)) => format!("CF {} {j} {n}", o.text()),
@@ -513,7 +519,11 @@ impl Gen<'_> {
             20..=21 => Cons::ToList,
             _ => {
                 let m = if self.below(3) == 0 { Mode::T } else { Mode::W };
-                Cons::Parse(self.below(4) as usize, m)
+                if self.below(2) == 0 {
+                    Cons::Parse(self.below(4) as usize, m)
+                } else {
+                    Cons::ParseNested(self.below(3) as usize, m)
+                }
             }
         }
     }
@@ -570,7 +580,7 @@ impl Gen<'_> {
                         | Cons::IterS(m)
                         | Cons::IterP(m)
                         | Cons::IterN(_, m) => m.pends(),
-                        Cons::Parse(..) => true,
+                        Cons::Parse(..) | Cons::ParseNested(..) => true,
                         _ => false,
                     };
                     if w {
@@ -981,6 +991,32 @@ impl Real {
                     Cons::Parse(n, m) => {
                         st.parse(move |s| s.nget(n).bind(move |l| cb(m, combine(&l))))
                     }
+                    Cons::ParseNested(n, m) => {
+                        // The parser's stream is this one: the closures keep it through `ch`.
+                        let ch2 = ch.clone();
+                        st.parse(move |s| {
+                            s.nget(n).bind(move |l1| {
+                                let ch3 = ch2.clone();
+                                ch2.stream()
+                                    .parse(move |s| {
+                                        s.nget(1).bind(move |l2| {
+                                            let l: Vec<i64> = l1.into_iter().chain(l2).collect();
+                                            cb(m, combine(&l))
+                                        })
+                                    })
+                                    .catch(move |_| {
+                                        ch3.stream().nget(1).bind(|l| {
+                                            let c = combine(&l);
+                                            if c % 2 == 0 {
+                                                Promise::ret(c)
+                                            } else {
+                                                Promise::fail_with("9")
+                                            }
+                                        })
+                                    })
+                            })
+                        })
+                    }
                 };
                 set(d, p);
             }
@@ -1319,7 +1355,7 @@ fn waiting(p: &Prog, ours: &Report, k: usize, d: usize) -> bool {
     let w = p.ops.iter().find_map(|o| match *o {
         Op::Consume(d2, _, c) if d2 == d => Some(match c {
             Cons::FoldS(m) | Cons::FindS(m) | Cons::FindMapS(m) | Cons::IterS(m) => m.pends(),
-            Cons::Parse(..) => true,
+            Cons::Parse(..) | Cons::ParseNested(..) => true,
             _ => false,
         }),
         _ => None,

@@ -49,6 +49,10 @@
      TL d s                  to_list
      PA d s k m              parse s (fun s -> nget k s >>= fun l -> cb (combine l)), the
                              callback's mode m "w" or "t" (owner "c<d>")
+     PN d s k m              parse s (fun s -> nget k s >>= fun l1 -> catch (fun () -> parse s
+                             (fun s -> nget 1 s >>= fun l2 -> cb (combine (l1 @ l2)))) (fun _ ->
+                             nget 1 s >>= fun l -> c = combine l: return c if even, else fail
+                             (Fail 9)))
      CR o j v | CF o j n     resolve the j-th oldest pending callback promise of owner o with v,
                              or reject it with Fail n
      X d                     cancel slot d
@@ -285,6 +289,18 @@ let op k words =
       consume d s (fun st ->
           Lwt_stream.parse st (fun st ->
               Lwt.bind (Lwt_stream.nget (i n) st) (fun l -> cb d s m (combine l))))
+  | [ "PN"; d; s; n; m ] ->
+      consume d s (fun st ->
+          Lwt_stream.parse st (fun st ->
+              Lwt.bind (Lwt_stream.nget (i n) st) (fun l1 ->
+                  Lwt.catch
+                    (fun () ->
+                      Lwt_stream.parse st (fun st ->
+                          Lwt.bind (Lwt_stream.nget 1 st) (fun l2 -> cb d s m (combine (l1 @ l2)))))
+                    (fun _ ->
+                      Lwt.bind (Lwt_stream.nget 1 st) (fun l ->
+                          let c = combine l in
+                          if c mod 2 = 0 then Lwt.return c else Lwt.fail (Fail 9))))))
   | [ "CR"; o; j; v ] -> cb_wake o (i j) (fun u -> Lwt.wakeup u (i v))
   | [ "CF"; o; j; n ] -> cb_wake o (i j) (fun u -> Lwt.wakeup_exn u (Fail (i n)))
   | [ "X"; d ] -> (match get slots (i d) with Some p -> Lwt.cancel p | None -> ())
