@@ -58,7 +58,8 @@
      X d                     cancel slot d
      AC d <act>              the callback of the consumer into slot d (made next) does <act>
                              first at its first call: "P u x" push (Some x) to stream u, "C u"
-                             push None (Closed ignored), "X e" cancel slot e
+                             push None (Closed ignored), "X e" cancel slot e, "W o v" as
+                             "CR o 0 v"
 
    A callback (of owner "c<d>" for the consumer in slot d) is called on x, logged as "cb <owner>
    x", and answers by its mode m: "w" a fresh Lwt.wait promise (CR / CF), "t" a fresh Lwt.task
@@ -315,6 +316,7 @@ let op k words =
         | [ "P"; u; v ] -> fun () -> push u (Some (i v))
         | [ "C"; u ] -> fun () -> push u None
         | [ "X"; e ] -> fun () -> ( match get slots (i e) with Some p -> Lwt.cancel p | None -> ())
+        | [ "W"; o; v ] -> fun () -> cb_wake o 0 (fun u -> Lwt.wakeup u (i v))
         | _ -> failwith "bad action"
       in
       Hashtbl.replace acts ("c" ^ d) f
