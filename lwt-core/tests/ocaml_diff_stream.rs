@@ -18,8 +18,10 @@
 //! value at once, fails or raises at once on some elements, or returns a `wait()` or `task()`
 //! promise that a later operation resolves or rejects (a cancel of the consumer reaches a
 //! `task()`); `fold`'s and `iter`'s callbacks raise on some elements. A consumer's callback may
-//! first push to or close a stream, or cancel a slot (its own consumer's too), at its first
-//! call, so that consumers are re-entered.
+//! first push to or close a stream, cancel a slot (its own consumer's too), or fulfill another
+//! callback promise, at its first call, so that consumers are re-entered and one operation
+//! resolves chains across streams. Parsers may nest: a failed inner parse is rewound, and the
+//! outer one may then fail and rewind too.
 //!
 //! Not compared, because the crate differs there on purpose (each cuts the *family* of streams
 //! concerned, a stream and those derived from it, from that operation on: its slots, queries and
@@ -52,14 +54,16 @@
 //!   it rejects the consumer's promise (README, the point on `bind` and panics). The interpreter
 //!   turns Lwt's raise into a rejection, so this is compared as the same outcome;
 //! * callbacks of different owners that run in one operation: the callback order differs on
-//!   purpose (README, the first point); each owner's calls in an operation are compared in order.
+//!   purpose (README, the first point); each owner's calls in an operation are compared in order
+//!   (a generator's are its family's own).
 //!
 //! Two more cuts follow from those: a callback's action on another family, once its consumer's
 //! family is cut before the action ran, cuts that family too; and a stream closed again by a
-//! callback of its own close (an action's) ends Lwt's run with `Invalid_argument "Lwt.wakeup"`,
-//! a defect of Lwt 5.6.1 that `ocaml_diff_sync` found, so nothing is compared from there.
+//! callback of its own close (an action's) makes the outer close raise `Invalid_argument
+//! "Lwt.wakeup"`, a defect of Lwt 5.6.1 that `ocaml_diff_sync` found, which ends Lwt's run or
+//! rejects the promise of the callback that closed, so nothing is compared from there.
 //!
-//! The default run compares about 17,000 slots to the end and 8,500 up to a cut (most of them
+//! The default run compares about 17,000 slots to the end and 8,300 up to a cut (most of them
 //! at a concurrent read: the generator mostly reads streams without a read that may be
 //! pending, one time in eight any stream, so that the cut is exercised), and 16,000 calls.
 //!
@@ -67,9 +71,11 @@
 //! two `iter_n` / `iter_p` differences above, both deliberate (checked by hand against Lwt
 //! 5.6.1), and two holes in the cuts (a lost failure that a `get_available` or a canceled read
 //! started; a `parse` waiting on its parser's callback counted as waiting for an element); the
-//! callbacks' actions, added later, two more (the two cuts just above). Then seeds 1 to 40 with
-//! 6000 cases of up to 30 operations, and 1 to 20 with 3000 of up to 60, agree. Injected bugs it
-//! catches: `iter_n` running one callback too many (case 6).
+//! callbacks' actions, added later, three more (the two cuts just above, and the generators'
+//! calls of two families compared in one order). Then seeds 1 to 80 with 6000 cases of up to 30
+//! operations, and 1 to 20 with 3000 of up to 60, agree. Injected bugs it catches: `iter_n`
+//! running one callback too many (case 6), `map_list` losing the second element of a list (case
+//! 25), `parse` not rewinding a failed parser (case 181).
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
 //! `OCAML_DIFF_STREAM_CASES` (default 6000, about a second), `OCAML_DIFF_STREAM_SEED`
