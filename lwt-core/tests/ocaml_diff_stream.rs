@@ -74,8 +74,8 @@
 //! callbacks' actions, added later, three more (the two cuts just above, and the generators'
 //! calls of two families compared in one order). Then seeds 1 to 80 with 6000 cases of up to 30
 //! operations, and 1 to 20 with 3000 of up to 60, agree. Injected bugs it catches: `iter_n`
-//! running one callback too many (case 6), `map_list` losing the second element of a list (case
-//! 25), `parse` not rewinding a failed parser (case 181).
+//! running one callback too many (case 116), `map_list` losing the second element of a list (case
+//! 25), `parse` not rewinding a failed parser (case 80).
 //!
 //! When `ocamlfind` or the `lwt` package is missing, the test prints a skip message and passes.
 //! `OCAML_DIFF_STREAM_CASES` (default 6000, about a second), `OCAML_DIFF_STREAM_SEED`
