@@ -90,6 +90,8 @@
 mod fuzz;
 #[path = "support/ocaml.rs"]
 mod ocaml;
+#[path = "support/slot_state.rs"]
+mod slot_state;
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
@@ -99,6 +101,7 @@ use std::rc::Rc;
 use fuzz::{env, Rng};
 use lwt_core::stream::{self, Push, Stream};
 use lwt_core::{wait, Exn, Failure, Panicked, Promise, Resolver, State};
+use slot_state::{parse_st, st_text, St};
 
 // ------------------------------------------------------------------------------------------------
 // Programs
@@ -687,16 +690,6 @@ fn generate(rng: &mut Rng, max_ops: u64) -> Prog {
 // Outcomes
 // ------------------------------------------------------------------------------------------------
 
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum St {
-    /// No promise in the slot.
-    Absent,
-    Pending,
-    Ful(i64),
-    /// "C" (Canceled), "closed", "empty", a failure's number, or "?<text>".
-    Rej(String),
-}
-
 fn exn_text(e: &Exn) -> String {
     if e.is_canceled() {
         "C".into()
@@ -729,24 +722,6 @@ fn enc(r: Result<i64, Exn>) -> i64 {
             Err(_) if e.is_canceled() => 20000,
             Err(_) => 30000,
         },
-    }
-}
-
-fn st_text(s: &St) -> String {
-    match s {
-        St::Absent => "X".into(),
-        St::Pending => "P".into(),
-        St::Ful(v) => format!("F {v}"),
-        St::Rej(e) => format!("R {e}"),
-    }
-}
-
-fn parse_st(kind: &str, arg: Option<&str>) -> St {
-    match kind {
-        "X" => St::Absent,
-        "P" => St::Pending,
-        "F" => St::Ful(arg.unwrap().parse().unwrap()),
-        _ => St::Rej(arg.unwrap().to_string()),
     }
 }
 

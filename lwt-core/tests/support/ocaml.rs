@@ -1,9 +1,8 @@
 //! What the tests against real OCaml Lwt share (`ocaml_diff.rs`, `ocaml_diff_io.rs`,
 //! `ocaml_diff_io_out.rs`, `io_numbers.rs`, `ocaml_diff_sync.rs`, `ocaml_diff_loop.rs`,
 //! `ocaml_diff_list.rs`, `ocaml_diff_pool.rs`, `ocaml_diff_seq.rs`, `ocaml_diff_stream.rs`):
-//! compiling an interpreter of
-//! `tests/ocaml/<name>.ml` once per test process, running a batch of programs through it, and
-//! shrinking a differing program.
+//! compiling an interpreter of `tests/ocaml/<name>.ml` once per test process, running a batch of
+//! programs through it, and shrinking a differing program.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::Write as _;

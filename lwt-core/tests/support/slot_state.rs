@@ -1,8 +1,8 @@
 //! The state of a promise slot, as the differential tests over a pool of `i64` promises
-//! (`ocaml_diff_sync.rs`, `ocaml_diff_pool.rs`, `ocaml_diff_seq.rs`) report it on both sides, in
-//! their OCaml interpreters' format: `X` (no promise), `P` (pending), `F <value>`, `R <rejection>`.
-//! Each test names its rejections itself (`C` for `Canceled`, a failure's number, its own
-//! exceptions'), so a rejection is kept as that text.
+//! (`ocaml_diff_sync.rs`, `ocaml_diff_pool.rs`, `ocaml_diff_seq.rs`, `ocaml_diff_stream.rs`)
+//! report it on both sides, in their OCaml interpreters' format: `X` (no promise), `P`
+//! (pending), `F <value>`, `R <rejection>`. Each test names its rejections itself (`C` for
+//! `Canceled`, a failure's number, its own exceptions'), so a rejection is kept as that text.
 
 /// A slot's state after an operation.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
