@@ -117,10 +117,12 @@
 //! * **A generator failure is never lost**: it rejects the reads waiting for that element, or,
 //!   if none was waiting, the next read that needs one. A panicking generator or callback rejects
 //!   with [`Panicked`](crate::Panicked).
-//! * `iter_p` and `iter_n` stop reading at the first rejected callback, and reject (with the
-//!   first rejection in stream order) once the callbacks already running are done. (Lwt's
-//!   `iter_p` reads on and calls the callback on every element; its `iter_n` rejects at once and
-//!   leaves the running callbacks unobserved.) Canceling their result cancels the running
+//! * `iter_p` and `iter_n` stop reading at the first rejected callback or failed read, and
+//!   reject (with the first rejection in stream order) once the callbacks already running are
+//!   done. (Lwt's `iter_p` reads on after a rejected callback and calls the callback on every
+//!   element; its `iter_n` rejects at once, after a rejected callback or a failed read, and
+//!   leaves the running callbacks unobserved, and so does its `iter_p` when the generator
+//!   raises rather than rejects: `tests/ocaml_diff_stream.rs` pins both.) Canceling their result cancels the running
 //!   callbacks and withdraws the pending read, before `cancel` returns even from inside a
 //!   callback (in `f`, say): no element is read and `f` is not called after it. (Lwt's `iter_p`,
 //!   canceled while a callback's promise is pending, goes on reading and calling `f` on the
