@@ -2059,19 +2059,12 @@ fn check_one(exe: &Path, p: &Prog) -> Result<(), String> {
 
 fn shrink(exe: &Path, p: Prog) -> (Prog, String) {
     let slots = p.slots;
-    let ops = ocaml::shrink(p.ops, |ops| {
-        check_one(
-            exe,
-            &Prog {
-                slots,
-                ops: ops.to_vec(),
-            },
-        )
-        .is_err()
-    });
-    let p = Prog { slots, ops };
-    let why = check_one(exe, &p).err().unwrap_or_default();
-    (p, why)
+    let rebuild = |ops: &[Op]| Prog {
+        slots,
+        ops: ops.to_vec(),
+    };
+    let (ops, why) = ocaml::shrink_explained(p.ops, |ops| check_one(exe, &rebuild(ops)));
+    (rebuild(&ops), why)
 }
 
 /// For the figures: the reads of a stream derived over another one itself, or of such a source

@@ -109,6 +109,17 @@ pub(crate) fn shrink<O: Clone>(mut ops: Vec<O>, differs: impl Fn(&[O]) -> bool) 
     ops
 }
 
+/// [`shrink`] with `check` the whole comparison: the smaller operations, and what `check` says
+/// of them (the difference to report).
+pub(crate) fn shrink_explained<O: Clone>(
+    ops: Vec<O>,
+    check: impl Fn(&[O]) -> Result<(), String>,
+) -> (Vec<O>, String) {
+    let ops = shrink(ops, |ops| check(ops).is_err());
+    let why = check(&ops).err().unwrap_or_default();
+    (ops, why)
+}
+
 /// The report of a case on which the two sides differ: the test's name, the case and its seed
 /// (enough to run it again), the first line of the difference and the shrunk program. Printed at
 /// once, so that a long run with `keep_going` shows it before it ends, and returned for the
