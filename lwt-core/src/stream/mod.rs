@@ -122,12 +122,12 @@
 //!   done. (Lwt's `iter_p` reads on after a rejected callback and calls the callback on every
 //!   element; its `iter_n` rejects at once, after a rejected callback or a failed read, and
 //!   leaves the running callbacks unobserved, and so does its `iter_p` when the generator
-//!   raises rather than rejects: `tests/ocaml_diff_stream.rs` pins both.) Canceling their result cancels the running
-//!   callbacks and withdraws the pending read, before `cancel` returns even from inside a
-//!   callback (in `f`, say): no element is read and `f` is not called after it. (Lwt's `iter_p`,
-//!   canceled while a callback's promise is pending, goes on reading and calling `f` on the
-//!   elements pushed later; canceled while it waits for an element, it stops. A cancel from
-//!   inside `f` does nothing to Lwt's `iter_p` and `iter_n`.)
+//!   raises rather than rejects: `tests/ocaml_diff_stream.rs` pins both.) Canceling their
+//!   result cancels the running callbacks and withdraws the pending read, before `cancel`
+//!   returns even from inside a callback (in `f`, say): no element is read and `f` is not
+//!   called after it. (Lwt's `iter_p`, canceled while a callback's promise is pending, goes on
+//!   reading and calling `f` on the elements pushed later; canceled while it waits for an
+//!   element, it stops. A cancel from inside `f` does nothing to Lwt's `iter_p` and `iter_n`.)
 //!
 //! # Memory and cost
 //!
